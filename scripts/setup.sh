@@ -1,0 +1,23 @@
+#!/bin/sh
+# Installs everything trainval needs on Debian 12 (idempotent): the compiler and build tools,
+# OpenBLAS, libyaml, HDF5, zlib, cmocka (tests), Fashion-MNIST, and Python's numpy/h5py/torch
+# from Debian (fixtures, format cross-checks and the PyTorch peer in the benchmark).
+set -eu
+PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev hdf5-tools
+libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py clang-format"
+[ "${TRAINVAL_SETUP_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
+missing=""
+for p in $PKGS; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"
+done
+if [ -z "$missing" ]; then
+  echo "setup: all packages present"
+  exit 0
+fi
+echo "setup: installing:$missing"
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+# shellcheck disable=SC2086
+$SUDO apt-get install -y -q --no-install-recommends $missing
