@@ -1,0 +1,209 @@
+/* fs.c — durable writes, whole-file reads, CRC-32C (see fs.h). */
+#include "trainval/fs.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int tv_fs_join(char *out, size_t cap, const char *dir, const char *name) {
+  int n = snprintf(out, cap, "%s/%s", dir, name);
+  if (n < 0 || (size_t)n >= cap) return tv_error(TV_ERR_INVALID, "%s/%s: path too long", dir, name);
+  return TV_OK;
+}
+
+static int fsync_path(const char *path, int flags) {
+  int fd = open(path, flags | O_CLOEXEC);
+  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open for fsync", path);
+  int rc = TV_OK;
+  if (fsync(fd) != 0 && errno != EINVAL) rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", path);
+  close(fd);
+  return rc;
+}
+
+int tv_fs_fsync_file(const char *path) { return fsync_path(path, O_RDONLY); }
+
+int tv_fs_fsync_dir(const char *path) {
+  struct stat st;
+  if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) return fsync_path(path, O_RDONLY | O_DIRECTORY);
+  char copy[4096];
+  if (snprintf(copy, sizeof copy, "%s", path) >= (int)sizeof copy)
+    return tv_error(TV_ERR_INVALID, "%s: path too long", path);
+  return fsync_path(dirname(copy), O_RDONLY | O_DIRECTORY);
+}
+
+int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
+  char tmp[4096];
+  int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+  if (n < 0 || (size_t)n >= sizeof tmp) return tv_error(TV_ERR_INVALID, "%s: path too long", path);
+  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create", tmp);
+  int rc = TV_OK;
+  const char *p = data;
+  size_t left = len;
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) {
+      rc = tv_error_errno(TV_ERR_IO, errno, "%s: write", tmp);
+      goto fail;
+    }
+    p += w;
+    left -= (size_t)w;
+  }
+  if (fsync(fd) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", tmp);
+    goto fail;
+  }
+  if (close(fd) != 0) {
+    fd = -1;
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", tmp);
+    goto fail;
+  }
+  fd = -1;
+  if (rename(tmp, path) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename into place", path);
+    goto fail;
+  }
+  return tv_fs_fsync_dir(path);
+fail:
+  if (fd >= 0) close(fd);
+  unlink(tmp);
+  return rc;
+}
+
+int tv_fs_read_all(const char *path, char **data, size_t *len) {
+  *data = NULL;
+  *len = 0;
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    return tv_error_errno(e == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s", path);
+  }
+  int rc = TV_OK;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  if (!buf) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+    goto out;
+  }
+  for (;;) {
+    if (cap - n < 2) {
+      char *nb = realloc(buf, cap * 2);
+      if (!nb) {
+        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+        goto out;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    size_t r = fread(buf + n, 1, cap - n - 1, f);
+    n += r;
+    if (r == 0) break;
+  }
+  if (ferror(f)) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: read", path);
+    goto out;
+  }
+  buf[n] = '\0';
+  *data = buf;
+  *len = n;
+  buf = NULL;
+out:
+  free(buf);
+  fclose(f);
+  return rc;
+}
+
+int tv_fs_mkdirs(const char *path) {
+  char buf[4096];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+    return tv_error(TV_ERR_INVALID, "%s: path too long", path);
+  for (char *p = buf + 1;; p++) {
+    if (*p == '/' || *p == '\0') {
+      char c = *p;
+      *p = '\0';
+      if (mkdir(buf, 0777) != 0 && errno != EEXIST)
+        return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create directory", buf);
+      struct stat st;
+      if (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))
+        return tv_error(TV_ERR_IO, "%s: exists and is not a directory", buf);
+      *p = c;
+      if (c == '\0') break;
+    }
+  }
+  return TV_OK;
+}
+
+/* CRC-32C, slicing-by-8 over a table built once per call site lazily (a constant after init;
+ * the race on first use is benign because every thread writes identical values). */
+static uint32_t crc_table[8][256];
+static int crc_ready;
+
+static void crc_init(void) {
+  for (uint32_t i = 0; i < 256; i++) {
+    uint32_t c = i;
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+    crc_table[0][i] = c;
+  }
+  for (uint32_t i = 0; i < 256; i++)
+    for (int t = 1; t < 8; t++)
+      crc_table[t][i] = (crc_table[t - 1][i] >> 8) ^ crc_table[0][crc_table[t - 1][i] & 0xff];
+  __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
+}
+
+uint32_t tv_crc32c(uint32_t crc, const void *data, size_t len) {
+  if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE)) crc_init();
+  const unsigned char *p = data;
+  crc = ~crc;
+  while (len >= 8) {
+    uint32_t lo = crc ^ ((uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+                         (uint32_t)p[3] << 24);
+    uint32_t hi = (uint32_t)p[4] | (uint32_t)p[5] << 8 | (uint32_t)p[6] << 16 | (uint32_t)p[7] << 24;
+    crc = crc_table[7][lo & 0xff] ^ crc_table[6][(lo >> 8) & 0xff] ^
+          crc_table[5][(lo >> 16) & 0xff] ^ crc_table[4][lo >> 24] ^ crc_table[3][hi & 0xff] ^
+          crc_table[2][(hi >> 8) & 0xff] ^ crc_table[1][(hi >> 16) & 0xff] ^ crc_table[0][hi >> 24];
+    p += 8;
+    len -= 8;
+  }
+  while (len--) crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
+  return ~crc;
+}
+
+int tv_fs_checksum(const char *path, uint32_t *crc, int64_t *size) {
+  FILE *f = fopen(path, "rb");
+  if (!f) {
+    int e = errno;
+    return tv_error_errno(e == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s", path);
+  }
+  unsigned char buf[1 << 16];
+  uint32_t c = 0;
+  int64_t n = 0;
+  size_t r;
+  while ((r = fread(buf, 1, sizeof buf, f)) > 0) {
+    c = tv_crc32c(c, buf, r);
+    n += (int64_t)r;
+  }
+  int rc = ferror(f) ? tv_error_errno(TV_ERR_IO, errno, "%s: read", path) : TV_OK;
+  fclose(f);
+  *crc = c;
+  *size = n;
+  return rc;
+}
+
+double tv_now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+double tv_monotonic(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}

@@ -1,0 +1,92 @@
+/* metrics.c — streaming loss, accuracy, top-5, confusion matrix (see metrics.h). */
+#include "trainval/metrics.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tv_metrics {
+  int k;
+  uint64_t n, correct, top5;
+  double loss_sum;
+  uint64_t *confusion;
+};
+
+int tv_metrics_new(int num_classes, tv_metrics **out) {
+  *out = NULL;
+  if (num_classes < 1) return tv_error(TV_ERR_INVALID, "metrics: num_classes must be >= 1");
+  tv_metrics *m = calloc(1, sizeof *m);
+  uint64_t *c = calloc((size_t)num_classes * (size_t)num_classes, sizeof *c);
+  if (!m || !c) {
+    free(m);
+    free(c);
+    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  }
+  m->k = num_classes;
+  m->confusion = c;
+  *out = m;
+  return TV_OK;
+}
+
+void tv_metrics_free(tv_metrics *m) {
+  if (!m) return;
+  free(m->confusion);
+  free(m);
+}
+
+void tv_metrics_reset(tv_metrics *m) {
+  m->n = m->correct = m->top5 = 0;
+  m->loss_sum = 0;
+  memset(m->confusion, 0, (size_t)m->k * (size_t)m->k * sizeof *m->confusion);
+}
+
+void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n) {
+  int k = m->k;
+  for (int i = 0; i < n; i++) {
+    const float *z = logits + (size_t)i * k;
+    int y = labels[i], arg = 0, above = 0;
+    float mx = z[0];
+    for (int j = 1; j < k; j++)
+      if (z[j] > mx) mx = z[j], arg = j;
+    double s = 0;
+    for (int j = 0; j < k; j++) {
+      s += exp((double)(z[j] - mx));
+      above += z[j] > z[y];
+    }
+    m->loss_sum += (double)mx + log(s) - (double)z[y];
+    m->correct += arg == y;
+    m->top5 += above < 5;
+    m->confusion[(size_t)y * k + arg]++;
+  }
+  m->n += (uint64_t)n;
+}
+
+void tv_metrics_class(const tv_metrics *m, int c, double *precision, double *recall, double *f1) {
+  uint64_t tp = m->confusion[(size_t)c * m->k + c], pred = 0, actual = 0;
+  for (int j = 0; j < m->k; j++) {
+    pred += m->confusion[(size_t)j * m->k + c];
+    actual += m->confusion[(size_t)c * m->k + j];
+  }
+  *precision = pred ? (double)tp / (double)pred : 0.0;
+  *recall = actual ? (double)tp / (double)actual : 0.0;
+  double d = *precision + *recall;
+  *f1 = d > 0 ? 2.0 * *precision * *recall / d : 0.0;
+}
+
+void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
+  s->n = m->n;
+  double n = m->n ? (double)m->n : 1.0;
+  s->loss = m->loss_sum / n;
+  s->accuracy = (double)m->correct / n;
+  s->top5 = (double)m->top5 / n;
+  double f1_sum = 0;
+  for (int c = 0; c < m->k; c++) {
+    double p, r, f;
+    tv_metrics_class(m, c, &p, &r, &f);
+    f1_sum += f;
+  }
+  s->macro_f1 = f1_sum / m->k;
+}
+
+int tv_metrics_num_classes(const tv_metrics *m) { return m->k; }
+const uint64_t *tv_metrics_confusion(const tv_metrics *m) { return m->confusion; }

@@ -1,0 +1,138 @@
+/* optim.c — SGD (momentum, Nesterov) and Adam over the store's slabs (see optim.h). */
+#include "trainval/optim.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define TV_VECTOR __attribute__((target_clones("avx2", "default")))
+#else
+#define TV_VECTOR
+#endif
+
+enum { MAX_SLOTS = 2 };
+
+struct tv_optim {
+  tv_optim_kind kind;
+  double lr, momentum, beta1, beta2, epsilon, min_lr;
+  int nesterov;
+  tv_schedule_kind schedule;
+  int64_t warmup, total;
+  int64_t t;
+  int n_slots;
+  const char *slot_names[MAX_SLOTS];
+  float *slots[MAX_SLOTS];
+  tv_varstore *store;
+};
+
+int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, tv_optim **out) {
+  *out = NULL;
+  if (!tv_varstore_values(store) && tv_varstore_size(store) > 0)
+    return tv_error(TV_ERR_INVALID, "optimizer: variable store is not sealed");
+  tv_optim *o = calloc(1, sizeof *o);
+  if (!o) return tv_error(TV_ERR_NOMEM, "optimizer: out of memory");
+  o->kind = cfg->optimizer.type;
+  o->lr = cfg->optimizer.learning_rate;
+  o->momentum = cfg->optimizer.momentum;
+  o->nesterov = cfg->optimizer.nesterov;
+  o->beta1 = cfg->optimizer.beta1;
+  o->beta2 = cfg->optimizer.beta2;
+  o->epsilon = cfg->optimizer.epsilon;
+  o->schedule = cfg->optimizer.schedule;
+  o->warmup = cfg->optimizer.warmup_steps;
+  o->min_lr = cfg->optimizer.min_learning_rate;
+  o->total = total_steps;
+  o->store = store;
+  if (o->kind == TV_OPTIM_ADAM) {
+    o->n_slots = 2;
+    o->slot_names[0] = "m";
+    o->slot_names[1] = "v";
+  } else if (o->momentum > 0) {
+    o->n_slots = 1;
+    o->slot_names[0] = "momentum";
+  }
+  size_t bytes = ((tv_varstore_size(store) ? tv_varstore_size(store) : 1) * sizeof(float) + 63) & ~(size_t)63;
+  for (int k = 0; k < o->n_slots; k++) {
+    o->slots[k] = aligned_alloc(64, bytes);
+    if (!o->slots[k]) {
+      int rc = tv_error(TV_ERR_NOMEM, "optimizer: cannot allocate slot %s", o->slot_names[k]);
+      tv_optim_free(o);
+      return rc;
+    }
+    memset(o->slots[k], 0, bytes);
+  }
+  *out = o;
+  return TV_OK;
+}
+
+void tv_optim_free(tv_optim *o) {
+  if (!o) return;
+  for (int k = 0; k < o->n_slots; k++) free(o->slots[k]);
+  free(o);
+}
+
+double tv_optim_lr(const tv_optim *o, int64_t step) {
+  if (o->warmup > 0 && step < o->warmup) return o->lr * (double)(step + 1) / (double)o->warmup;
+  if (o->schedule == TV_SCHEDULE_COSINE && o->total > o->warmup) {
+    double p = (double)(step - o->warmup) / (double)(o->total - o->warmup);
+    if (p > 1.0) p = 1.0;
+    return o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(3.141592653589793 * p));
+  }
+  return o->lr;
+}
+
+TV_VECTOR static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
+                                 size_t n, float lr, float mu, int nesterov) {
+  if (!buf) {
+    for (size_t i = 0; i < n; i++) p[i] -= lr * g[i];
+  } else if (nesterov) {
+    for (size_t i = 0; i < n; i++) {
+      buf[i] = mu * buf[i] + g[i];
+      p[i] -= lr * (g[i] + mu * buf[i]);
+    }
+  } else {
+    for (size_t i = 0; i < n; i++) {
+      buf[i] = mu * buf[i] + g[i];
+      p[i] -= lr * buf[i];
+    }
+  }
+}
+
+TV_VECTOR static void adam_update(float *restrict p, const float *restrict g, float *restrict m,
+                                  float *restrict v, size_t n, float step_size, float b1, float b2,
+                                  float inv_sqrt_bc2, float eps) {
+  for (size_t i = 0; i < n; i++) {
+    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
+    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
+  }
+}
+
+void tv_optim_step(tv_optim *o, int64_t step) {
+  o->t++;
+  float lr = (float)tv_optim_lr(o, step);
+  float step_size = 0, inv_sqrt_bc2 = 0;
+  if (o->kind == TV_OPTIM_ADAM) {
+    step_size = (float)(lr / (1.0 - pow(o->beta1, (double)o->t)));
+    inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
+  }
+  int nv = tv_varstore_count(o->store);
+  for (int i = 0; i < nv; i++) {
+    tv_var *v = tv_varstore_var(o->store, i);
+    if (!v->trainable) continue;
+    if (o->kind == TV_OPTIM_ADAM)
+      adam_update(v->value, v->grad, o->slots[0] + v->offset, o->slots[1] + v->offset, v->count,
+                  step_size, (float)o->beta1, (float)o->beta2, inv_sqrt_bc2, (float)o->epsilon);
+    else
+      sgd_update(v->value, v->grad, o->n_slots ? o->slots[0] + v->offset : NULL, v->count, lr,
+                 (float)o->momentum, o->nesterov);
+  }
+}
+
+int tv_optim_num_slots(const tv_optim *o) { return o->n_slots; }
+const char *tv_optim_slot_name(const tv_optim *o, int k) { return o->slot_names[k]; }
+float *tv_optim_slot(tv_optim *o, int k) { return o->slots[k]; }
+const char *tv_optim_name(const tv_optim *o) { return o->kind == TV_OPTIM_ADAM ? "adam" : "sgd"; }
+int64_t tv_optim_t(const tv_optim *o) { return o->t; }
+void tv_optim_set_t(tv_optim *o, int64_t t) { o->t = t; }

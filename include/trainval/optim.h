@@ -1,0 +1,44 @@
+/* optim.h — optimizers and learning-rate schedules over a sealed variable store.
+ *
+ * Update rules (PyTorch's, so runs can be compared step for step):
+ *   SGD:      buf = mu*buf + g;  p -= lr * (nesterov ? g + mu*buf : buf)   (mu = 0: plain SGD)
+ *   Adam:     m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
+ *             p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+ * Schedules: linear warmup from lr/warmup to lr over warmup_steps, then constant, or cosine
+ * from lr down to min_learning_rate at total_steps.
+ * Slots (momentum buffer; Adam m and v) are slabs with the store's layout, so slot k of variable
+ * v is tv_optim_slot(o, k) + v->offset.  Only trainable variables are touched.
+ */
+#ifndef TRAINVAL_OPTIM_H
+#define TRAINVAL_OPTIM_H
+
+#include <stdint.h>
+
+#include "trainval/config.h"
+#include "trainval/error.h"
+#include "trainval/varstore.h"
+
+typedef struct tv_optim tv_optim;
+
+/* store must be sealed and is borrowed.  total_steps fixes the cosine schedule's length.
+ * Errors: TV_ERR_NOMEM, TV_ERR_INVALID (unsealed store). *out NULL on failure. */
+TV_MUST_CHECK int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store,
+                               tv_optim **out);
+void tv_optim_free(tv_optim *o); /* NULL-safe */
+
+/* Learning rate used for the update that takes the run from step to step + 1. */
+double tv_optim_lr(const tv_optim *o, int64_t step);
+
+/* Applies one update from the store's gradients with the learning rate of `step`; increments
+ * the update counter t.  Cannot fail, never allocates. */
+void tv_optim_step(tv_optim *o, int64_t step);
+
+/* Slot access for checkpoints: names "momentum" (SGD with mu > 0), "m" and "v" (Adam). */
+int tv_optim_num_slots(const tv_optim *o);
+const char *tv_optim_slot_name(const tv_optim *o, int k);
+float *tv_optim_slot(tv_optim *o, int k);
+const char *tv_optim_name(const tv_optim *o); /* "sgd" | "adam" */
+int64_t tv_optim_t(const tv_optim *o);
+void tv_optim_set_t(tv_optim *o, int64_t t);
+
+#endif
