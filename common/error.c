@@ -34,8 +34,16 @@ int tv_error_prefix(int code, const char *fmt, ...) {
   va_start(ap, fmt);
   int n = vsnprintf(g_msg, sizeof g_msg, fmt, ap);
   va_end(ap);
-  if (n >= 0 && (size_t)n < sizeof g_msg)
-    snprintf(g_msg + n, sizeof g_msg - (size_t)n, ": %s", old);
+  if (n < 0 || (size_t)n + 2 >= sizeof g_msg) return code;
+  size_t at = (size_t)n, room = sizeof g_msg - at - 1;
+  old[sizeof old - 1] = '\0';
+  size_t len = strlen(old);
+  g_msg[at++] = ':';
+  g_msg[at++] = ' ';
+  room -= 2;
+  if (len > room) len = room;
+  memcpy(g_msg + at, old, len);
+  g_msg[at + len] = '\0';
   return code;
 }
 

@@ -1,0 +1,485 @@
+/* events.c — TensorBoard event files: TFRecord framing and a hand-written protobuf encoder for
+ * the few Event fields we emit (format in events.h).
+ *
+ * Invariants:
+ *  - buf[0..len) holds whole records not yet written; the next record is encoded right after
+ *    them, so appending a record never allocates once buf is big enough.
+ *  - committed is the file size after the last complete write(2): always a record boundary.  If a
+ *    write fails, the file is cut back to committed, so it never ends in a torn record.
+ *  - err is the first I/O error; once set, no record is appended again (close still frees).
+ * We do our own buffering rather than stdio's so that a failed write is known to the byte and can
+ * be rolled back to a record boundary.
+ */
+#include "trainval/events.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <float.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "trainval/fs.h"
+
+enum {
+  FLUSH_AT = 64 * 1024,            /* write pending records out once this many bytes wait */
+  BUF_INIT = FLUSH_AT + 16 * 1024, /* room for the pending bytes plus one ordinary record */
+  FRAME = 12 + 4,                  /* TFRecord length + its CRC, and the payload CRC */
+  WT_VARINT = 0,
+  WT_FIXED64 = 1,
+  WT_LEN = 2,
+  WT_FIXED32 = 5,
+};
+
+static const char FILE_VERSION[] = "brain.Event:2";
+
+struct tv_events {
+  int fd;
+  char *path;
+  double last_wall; /* wall_time of the last record: later ones never go below it */
+  int err;          /* first I/O error, TV_OK if none (sticky) */
+  int err_errno;
+  const char *err_op;
+  unsigned char *buf; /* pending records, then the record being encoded */
+  size_t len, cap;
+  off_t committed;
+  double *limits; /* default histogram edges (nlimits), NULL until the first histogram */
+  double *counts; /* per-bucket counts, scratch for one histogram */
+  size_t nlimits;
+};
+
+/* The one piece of per-process state: the sequence number in file names, so two writers opened
+ * by one process in the same second never pick the same name.  It is zero-padded because
+ * TensorBoard reads a run's files in name order: ".10" would sort before ".8". */
+static unsigned long g_events_seq;
+
+/* ---- protobuf wire format ---------------------------------------------------------------- */
+
+static size_t varint_len(uint64_t v) {
+  size_t n = 1;
+  while (v >= 0x80) {
+    v >>= 7;
+    n++;
+  }
+  return n;
+}
+
+/* Size of a length-delimited field of a payload of len bytes (field numbers here are < 16). */
+static size_t len_field(size_t len) { return 1 + varint_len(len) + len; }
+
+static unsigned char *put_varint(unsigned char *p, uint64_t v) {
+  while (v >= 0x80) {
+    *p++ = (unsigned char)(v | 0x80);
+    v >>= 7;
+  }
+  *p++ = (unsigned char)v;
+  return p;
+}
+
+static unsigned char *put_key(unsigned char *p, unsigned field, unsigned wire) {
+  return put_varint(p, (uint64_t)(field << 3 | wire));
+}
+
+static unsigned char *put_le(unsigned char *p, uint64_t v, int nbytes) {
+  for (int i = 0; i < nbytes; i++) *p++ = (unsigned char)(v >> (8 * i));
+  return p;
+}
+
+static unsigned char *put_double_raw(unsigned char *p, double d) {
+  uint64_t u;
+  memcpy(&u, &d, sizeof u);
+  return put_le(p, u, 8);
+}
+
+static unsigned char *put_double(unsigned char *p, unsigned field, double d) {
+  return put_double_raw(put_key(p, field, WT_FIXED64), d);
+}
+
+static unsigned char *put_float(unsigned char *p, unsigned field, float f) {
+  uint32_t u;
+  memcpy(&u, &f, sizeof u);
+  return put_le(put_key(p, field, WT_FIXED32), u, 4);
+}
+
+/* Key and length of a length-delimited field; the caller writes the len bytes after. */
+static unsigned char *put_len(unsigned char *p, unsigned field, size_t len) {
+  return put_varint(put_key(p, field, WT_LEN), len);
+}
+
+static unsigned char *put_string(unsigned char *p, unsigned field, const char *s, size_t len) {
+  p = put_len(p, field, len);
+  memcpy(p, s, len);
+  return p + len;
+}
+
+/* Event{wall_time, step} plus the key and length of its oneof field (3 or 5) of body bytes. */
+static size_t event_len(int64_t step, size_t body) {
+  return 9 + 1 + varint_len((uint64_t)step) + len_field(body);
+}
+
+static unsigned char *put_event_head(unsigned char *p, double wall, int64_t step, unsigned field,
+                                     size_t body) {
+  p = put_double(p, 1, wall);
+  p = put_varint(put_key(p, 2, WT_VARINT), (uint64_t)step);
+  return put_len(p, field, body);
+}
+
+static uint32_t masked_crc(const void *data, size_t len) {
+  uint32_t c = tv_crc32c(0, data, len);
+  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+/* ---- buffering and errors ---------------------------------------------------------------- */
+
+static int io_fail(tv_events *w, const char *op, int errnum) {
+  if (errnum == 0) errnum = EIO;
+  if (w->err == TV_OK) {
+    w->err = TV_ERR_IO;
+    w->err_errno = errnum;
+    w->err_op = op;
+  }
+  return tv_error_errno(TV_ERR_IO, errnum, "%s: %s", w->path, op);
+}
+
+static int earlier_fail(const tv_events *w) {
+  return tv_error_errno(w->err, w->err_errno, "%s: an earlier %s failed", w->path, w->err_op);
+}
+
+/* Writes the pending records.  On failure the file is cut back to the last record boundary
+ * (best effort) and the pending records are dropped. */
+static int write_pending(tv_events *w) {
+  size_t off = 0;
+  while (off < w->len) {
+    ssize_t n = write(w->fd, w->buf + off, w->len - off);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = n < 0 ? errno : EIO;
+      if (ftruncate(w->fd, w->committed) == 0) (void)lseek(w->fd, w->committed, SEEK_SET);
+      w->len = 0;
+      return io_fail(w, "write", e);
+    }
+    off += (size_t)n;
+  }
+  w->committed += (off_t)w->len;
+  w->len = 0;
+  return TV_OK;
+}
+
+/* Makes room for a record of payload bytes after the pending ones; returns where the payload
+ * goes (after the 12-byte header), or NULL with the error recorded. */
+static unsigned char *begin_record(tv_events *w, size_t payload, int *rc) {
+  size_t need = payload + FRAME;
+  if (w->cap - w->len < need) {
+    size_t cap = w->cap * 2 > w->len + need ? w->cap * 2 : w->len + need;
+    unsigned char *nb = realloc(w->buf, cap);
+    if (!nb) {
+      *rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for a %zu-byte event", w->path, payload);
+      return NULL;
+    }
+    w->buf = nb;
+    w->cap = cap;
+  }
+  return w->buf + w->len + 12;
+}
+
+/* Frames the payload encoded by the caller after begin_record and queues it. */
+static int end_record(tv_events *w, size_t payload) {
+  unsigned char *r = w->buf + w->len;
+  put_le(r, payload, 8);
+  put_le(r + 8, masked_crc(r, 8), 4);
+  put_le(r + 12 + payload, masked_crc(r + 12, payload), 4);
+  w->len += payload + FRAME;
+  return w->len >= FLUSH_AT ? write_pending(w) : TV_OK;
+}
+
+static double next_wall(tv_events *w) {
+  double t = tv_now();
+  if (t < w->last_wall) t = w->last_wall;
+  w->last_wall = t;
+  return t;
+}
+
+/* ---- argument checks ---------------------------------------------------------------------- */
+
+static int utf8_valid(const unsigned char *s, size_t n) {
+  static const uint32_t min_cp[4] = {0, 0x80, 0x800, 0x10000};
+  size_t i = 0;
+  while (i < n) {
+    unsigned c = s[i];
+    size_t k;
+    uint32_t cp;
+    if (c < 0x80) {
+      i++;
+      continue;
+    } else if ((c & 0xE0) == 0xC0) {
+      k = 1;
+      cp = c & 0x1F;
+    } else if ((c & 0xF0) == 0xE0) {
+      k = 2;
+      cp = c & 0x0F;
+    } else if ((c & 0xF8) == 0xF0) {
+      k = 3;
+      cp = c & 0x07;
+    } else {
+      return 0;
+    }
+    if (n - i <= k) return 0;
+    for (size_t j = 1; j <= k; j++) {
+      if ((s[i + j] & 0xC0) != 0x80) return 0;
+      cp = cp << 6 | (s[i + j] & 0x3F);
+    }
+    if (cp < min_cp[k] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+    i += k + 1;
+  }
+  return 1;
+}
+
+/* Checks what every append shares: a usable writer and a step TensorBoard orders sensibly. */
+static int check_append(tv_events *w, int64_t step) {
+  if (!w) return tv_error(TV_ERR_INVALID, "events: NULL writer");
+  if (w->err) return earlier_fail(w);
+  if (step < 0) return tv_error(TV_ERR_INVALID, "%s: negative step %lld", w->path, (long long)step);
+  return TV_OK;
+}
+
+static int check_tag(const tv_events *w, const char *tag) {
+  if (!tag || !*tag) return tv_error(TV_ERR_INVALID, "%s: empty or NULL tag", w->path);
+  if (!utf8_valid((const unsigned char *)tag, strlen(tag)))
+    return tv_error(TV_ERR_INVALID, "%s: tag is not valid UTF-8", w->path);
+  return TV_OK;
+}
+
+/* ---- open / flush / close ---------------------------------------------------------------- */
+
+/* Hostname as it may appear in a file name (no '/', nothing a shell would trip on). */
+static void safe_hostname(char *out, size_t cap) {
+  if (gethostname(out, cap) != 0 || !out[0]) snprintf(out, cap, "localhost");
+  out[cap - 1] = '\0';
+  for (char *p = out; *p; p++) {
+    int ok = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9') ||
+             *p == '.' || *p == '-' || *p == '_';
+    if (!ok) *p = '_';
+  }
+}
+
+static int create_file(tv_events *w, const char *dir) {
+  char host[256];
+  safe_hostname(host, sizeof host);
+  long long secs = (long long)tv_now();
+  long pid = (long)getpid();
+  /* "/events.out.tfevents." + three decimal numbers of at most 20 digits + dots + NUL. */
+  size_t cap = strlen(dir) + strlen(host) + 96;
+  w->path = malloc(cap);
+  if (!w->path) return tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+  for (int tries = 0; tries < 1000; tries++) {
+    unsigned long seq = __atomic_fetch_add(&g_events_seq, 1, __ATOMIC_RELAXED);
+    snprintf(w->path, cap, "%s/events.out.tfevents.%lld.%s.%ld.%06lu", dir, secs, host, pid, seq);
+    w->fd = open(w->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd >= 0) return TV_OK;
+    if (errno != EEXIST) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create", w->path);
+  }
+  return tv_error(TV_ERR_IO, "%s: no free event file name", dir);
+}
+
+static void free_writer(tv_events *w) {
+  free(w->path);
+  free(w->buf);
+  free(w->limits);
+  free(w->counts);
+  free(w);
+}
+
+int tv_events_open(const char *dir, tv_events **out) {
+  if (!out) return tv_error(TV_ERR_INVALID, "tv_events_open: NULL out");
+  *out = NULL;
+  if (!dir || !*dir) return tv_error(TV_ERR_INVALID, "tv_events_open: empty directory name");
+  int rc = tv_fs_mkdirs(dir);
+  if (rc) return rc;
+  tv_events *w = calloc(1, sizeof *w);
+  if (!w) return tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+  w->fd = -1;
+  w->cap = BUF_INIT;
+  w->buf = malloc(w->cap);
+  if (!w->buf) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+    goto fail;
+  }
+  rc = create_file(w, dir);
+  if (rc) goto fail;
+  size_t vlen = sizeof FILE_VERSION - 1;
+  size_t payload = event_len(0, vlen);
+  unsigned char *p = begin_record(w, payload, &rc);
+  if (!p) goto fail;
+  unsigned char *q = put_double(p, 1, next_wall(w));
+  q = put_varint(put_key(q, 2, WT_VARINT), 0);
+  q = put_string(q, 3, FILE_VERSION, vlen);
+  rc = end_record(w, (size_t)(q - p));
+  if (rc == TV_OK) rc = tv_events_flush(w);
+  if (rc == TV_OK) rc = tv_fs_fsync_dir(w->path);
+  if (rc) goto fail;
+  *out = w;
+  return TV_OK;
+fail:
+  if (w->fd >= 0) {
+    close(w->fd);
+    unlink(w->path);
+  }
+  free_writer(w);
+  return rc;
+}
+
+int tv_events_flush(tv_events *w) {
+  if (!w) return tv_error(TV_ERR_INVALID, "events: NULL writer");
+  if (w->err) return earlier_fail(w);
+  int rc = write_pending(w);
+  if (rc) return rc;
+  if (fsync(w->fd) != 0) return io_fail(w, "fsync", errno);
+  return TV_OK;
+}
+
+const char *tv_events_path(const tv_events *w) { return w->path; }
+
+int tv_events_close(tv_events *w) {
+  if (!w) return TV_OK;
+  int rc = w->err ? earlier_fail(w) : tv_events_flush(w);
+  if (close(w->fd) != 0 && rc == TV_OK) rc = io_fail(w, "close", errno);
+  free_writer(w);
+  return rc;
+}
+
+/* ---- scalars ------------------------------------------------------------------------------ */
+
+static size_t scalar_value_len(size_t taglen) { return len_field(taglen) + 5; }
+
+int tv_events_scalars(tv_events *w, int64_t step, int n, const char *const *tags,
+                      const float *values) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  if (n < 1 || !tags || !values)
+    return tv_error(TV_ERR_INVALID, "%s: tv_events_scalars needs n >= 1 tags and values", w->path);
+  size_t summary = 0;
+  for (int i = 0; i < n; i++) {
+    rc = check_tag(w, tags[i]);
+    if (rc) return rc;
+    summary += len_field(scalar_value_len(strlen(tags[i])));
+  }
+  size_t payload = event_len(step, summary);
+  unsigned char *p = begin_record(w, payload, &rc);
+  if (!p) return rc;
+  unsigned char *q = put_event_head(p, next_wall(w), step, 5, summary);
+  for (int i = 0; i < n; i++) {
+    size_t taglen = strlen(tags[i]);
+    q = put_len(q, 1, scalar_value_len(taglen));
+    q = put_string(q, 1, tags[i], taglen);
+    q = put_float(q, 2, values[i]);
+  }
+  return end_record(w, (size_t)(q - p));
+}
+
+int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
+  return tv_events_scalars(w, step, 1, &tag, &value);
+}
+
+/* ---- histograms --------------------------------------------------------------------------- */
+
+/* TensorFlow's default edges: -DBL_MAX, -(1e-12 * 1.1^k) descending, 0, 1e-12 * 1.1^k below
+ * 1e20, DBL_MAX.  Built once per writer, on its first histogram. */
+static int init_limits(tv_events *w) {
+  size_t npos = 0;
+  for (double v = 1e-12; v < 1e20; v *= 1.1) npos++;
+  size_t n = 2 * npos + 3;
+  w->limits = malloc(n * sizeof *w->limits);
+  w->counts = malloc(n * sizeof *w->counts);
+  if (!w->limits || !w->counts) {
+    free(w->limits);
+    free(w->counts);
+    w->limits = w->counts = NULL;
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory for histogram buckets", w->path);
+  }
+  w->limits[0] = -DBL_MAX;
+  w->limits[npos + 1] = 0.0;
+  w->limits[n - 1] = DBL_MAX;
+  size_t k = 0;
+  for (double v = 1e-12; v < 1e20; v *= 1.1, k++) {
+    w->limits[npos + 2 + k] = v;
+    w->limits[npos - k] = -v;
+  }
+  w->nlimits = n;
+  return TV_OK;
+}
+
+/* Index of the bucket holding x: the first limit above x, the last bucket for x >= DBL_MAX. */
+static size_t bucket_of(const double *limits, size_t n, double x) {
+  size_t lo = 0, hi = n;
+  while (lo < hi) {
+    size_t mid = lo + (hi - lo) / 2;
+    if (limits[mid] > x)
+      hi = mid;
+    else
+      lo = mid + 1;
+  }
+  return lo < n ? lo : n - 1;
+}
+
+/* Last bucket of the output group starting at i: i itself if it is not empty, else the end of
+ * the run of empty buckets (written as one). */
+static size_t group_end(const double *counts, size_t n, size_t i) {
+  if (counts[i] > 0) return i;
+  while (i + 1 < n && counts[i + 1] <= 0) i++;
+  return i;
+}
+
+int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float *x, size_t n) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  rc = check_tag(w, tag);
+  if (rc) return rc;
+  if (!x && n > 0) return tv_error(TV_ERR_INVALID, "%s: histogram %s: NULL data", w->path, tag);
+  if (!w->limits && (rc = init_limits(w)) != TV_OK) return rc;
+  size_t nl = w->nlimits;
+  memset(w->counts, 0, nl * sizeof *w->counts);
+  double mn = 0, mx = 0, sum = 0, sumsq = 0;
+  for (size_t i = 0; i < n; i++) {
+    double v = x[i];
+    if (!isfinite(v))
+      return tv_error(TV_ERR_NONFINITE, "%s: histogram %s: x[%zu] is %g", w->path, tag, i, v);
+    if (i == 0 || v < mn) mn = v;
+    if (i == 0 || v > mx) mx = v;
+    sum += v;
+    sumsq += v * v;
+    w->counts[bucket_of(w->limits, nl, v)] += 1;
+  }
+  size_t nbuckets = 0;
+  for (size_t i = 0; i < nl; i = group_end(w->counts, nl, i) + 1) nbuckets++;
+  size_t packed = 8 * nbuckets;
+  size_t histo = 5 * 9 + 2 * len_field(packed);
+  size_t taglen = strlen(tag);
+  size_t value = len_field(taglen) + len_field(histo);
+  size_t summary = len_field(value);
+  size_t payload = event_len(step, summary);
+  unsigned char *p = begin_record(w, payload, &rc);
+  if (!p) return rc;
+  unsigned char *q = put_event_head(p, next_wall(w), step, 5, summary);
+  q = put_len(q, 1, value);
+  q = put_string(q, 1, tag, taglen);
+  q = put_len(q, 5, histo);
+  q = put_double(q, 1, mn);
+  q = put_double(q, 2, mx);
+  q = put_double(q, 3, (double)n);
+  q = put_double(q, 4, sum);
+  q = put_double(q, 5, sumsq);
+  q = put_len(q, 6, packed);
+  for (size_t i = 0, e; i < nl; i = e + 1) {
+    e = group_end(w->counts, nl, i);
+    q = put_double_raw(q, w->limits[e]);
+  }
+  q = put_len(q, 7, packed);
+  for (size_t i = 0, e; i < nl; i = e + 1) {
+    e = group_end(w->counts, nl, i);
+    q = put_double_raw(q, w->counts[e]);
+  }
+  return end_record(w, (size_t)(q - p));
+}

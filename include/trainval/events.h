@@ -1,0 +1,90 @@
+/* events.h — TensorBoard event-file writer (scalars and histograms).
+ *
+ * FILE FORMAT (TensorBoard's own; we write a subset of it, nothing of our own)
+ *
+ *   name     <dir>/events.out.tfevents.<unix seconds>.<hostname>.<pid>.<seq>
+ *            seq counts writers opened by this process, so two writers never collide (the file
+ *            is created with O_EXCL); it has 6 digits, zero-padded, so that names sort in creation
+ *            order, the order TensorBoard reads a run's files in ("tfevents" in a name is what
+ *            makes TensorBoard read it).
+ *   file     a sequence of TFRecords, all integers little-endian:
+ *              uint64 length | uint32 masked_crc32c(the 8 length bytes)
+ *              | payload[length] | uint32 masked_crc32c(payload)
+ *            masked_crc32c(x) = ((c >> 15) | (c << 17)) + 0xa282ead8 (mod 2^32),
+ *            c = CRC-32C (Castagnoli) of x (tv_crc32c in fs.h).
+ *   payload  one serialized protobuf tensorboard.Event (event.proto, summary.proto,
+ *            histogram.proto).  The fields we emit, by number and wire type:
+ *              Event         1 wall_time double (fixed64), seconds since the epoch, never
+ *                              decreasing within a file
+ *                            2 step int64 (varint), >= 0
+ *                            3 file_version string: first record only, "brain.Event:2"
+ *                            5 summary Summary: every later record
+ *              Summary       1 value Summary.Value (repeated)
+ *              Summary.Value 1 tag string (UTF-8, not empty)
+ *                            2 simple_value float (fixed32)      } exactly one of these
+ *                            5 histo HistogramProto             }
+ *              HistogramProto 1 min, 2 max, 3 num, 4 sum, 5 sum_squares: double (fixed64)
+ *                            6 bucket_limit, 7 bucket: packed repeated double
+ *            Histogram buckets follow TensorFlow's default edges: 0, +-1e-12 * 1.1^k below 1e20,
+ *            and +-DBL_MAX; bucket i holds bucket_limit[i-1] <= x < bucket_limit[i]; a run of
+ *            empty buckets is written as one empty bucket ending at the run's last limit.
+ *
+ * VERSION AND COMPATIBILITY: the version is the file_version string "brain.Event:2", TensorBoard's
+ * current one.  We only ever add Summary kinds TensorBoard already defines, with its field
+ * numbers; a reader skips fields it does not know (protobuf rule), so older readers stay valid.
+ * Records are appended only; a file cut short by a crash ends in a partial record, which
+ * TensorBoard ignores (and tests/tfrecord.c reports), every earlier record still reads.
+ *
+ * A tv_events is used by one thread at a time.  Records are buffered in stdio; another process
+ * sees them after tv_events_flush or tv_events_close.  After a write error the writer refuses
+ * further records (the file may end in a partial record) and each call returns that error.
+ */
+#ifndef TRAINVAL_EVENTS_H
+#define TRAINVAL_EVENTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trainval/error.h"
+
+typedef struct tv_events tv_events;
+
+/* Creates dir (mkdir -p) and a new event file in it (name above), writes the file_version record
+ * and flushes it to disk, and hands the writer back through *out (the caller owns it; free with
+ * tv_events_close).  *out is NULL on failure, and no file is left behind.
+ * Errors: TV_ERR_INVALID (NULL argument), TV_ERR_IO (the message names the directory or file),
+ * TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_events_open(const char *dir, tv_events **out);
+
+/* Appends Event{wall_time = tv_now() (held back to the last record's if the clock stepped back),
+ * step, summary{value{tag, simple_value}}}.  tag is copied; NaN and Inf are written as given.
+ * Errors: TV_ERR_INVALID (step < 0, tag NULL, empty or not UTF-8: nothing written),
+ * TV_ERR_IO (a buffered write failed: the writer is then unusable except for close). */
+TV_MUST_CHECK int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value);
+
+/* Appends n scalars at one step in one Event (tags[i] with values[i]).  Errors as
+ * tv_events_scalar; TV_ERR_INVALID also for n < 1 or NULL arrays. */
+TV_MUST_CHECK int tv_events_scalars(tv_events *w, int64_t step, int n, const char *const *tags,
+                                    const float *values);
+
+/* Appends a histogram summary of x[0..n) (n may be 0) under tag at step: min, max, num, sum,
+ * sum of squares, and the bucket counts over the default edges (see above).  The first call
+ * allocates the bucket tables (about 25 KiB); later calls do not allocate unless an event outgrows
+ * the encode buffer.  Errors: TV_ERR_INVALID (as tv_events_scalar, or x NULL with n > 0),
+ * TV_ERR_NONFINITE (an x[i] is NaN or Inf; nothing written, the message names tag and i),
+ * TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float *x,
+                                      size_t n);
+
+/* fflush + fsync, so that a reader in another process (or after a crash) sees every record
+ * appended so far, whole.  Errors: TV_ERR_IO (message names the file and the failing call). */
+TV_MUST_CHECK int tv_events_flush(tv_events *w);
+
+/* Path of the event file; owned by w, valid until tv_events_close.  Cannot fail. */
+const char *tv_events_path(const tv_events *w);
+
+/* Flushes, fsyncs, closes the file and frees w, whatever happens.  NULL is a no-op (TV_OK).
+ * Returns the first error this writer saw (an earlier failed write included), else TV_OK. */
+int tv_events_close(tv_events *w);
+
+#endif

@@ -1,0 +1,454 @@
+/* test_events.c — the TensorBoard event writer: CRC-32C vectors, round trips through the
+ * independent reader in tests/tfrecord.c, error paths (code and message), and the shared
+ * checker tfevents_check.py when it is installed. */
+#include "trainval/events.h"
+
+#include <dirent.h>
+#include <float.h>
+#include <ftw.h>
+#include <math.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "tfrecord.h"
+#include "trainval/fs.h"
+
+enum { MAX_EVENTS = 512 };
+
+/* ---- fixtures: a fresh temp dir per test, removed afterwards ----------------------------- */
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+static int setup_dir(void **state) {
+  char *dir = strdup("/tmp/tv_events_XXXXXX");
+  if (!dir || !mkdtemp(dir)) {
+    free(dir);
+    return -1;
+  }
+  *state = dir;
+  return 0;
+}
+
+static int teardown_dir(void **state) {
+  char *dir = *state;
+  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  free(dir);
+  return 0;
+}
+
+static void join(char *out, size_t cap, const char *dir, const char *name) {
+  assert_int_equal(tv_fs_join(out, cap, dir, name), TV_OK);
+}
+
+static int count_event_files(const char *dir) {
+  DIR *d = opendir(dir);
+  assert_non_null(d);
+  int n = 0;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) n += strstr(e->d_name, "tfevents") != NULL;
+  closedir(d);
+  return n;
+}
+
+static tvt_event *read_events(const char *path, int *n) {
+  tvt_event *ev = calloc(MAX_EVENTS, sizeof *ev);
+  assert_non_null(ev);
+  int rc = tvt_read_file(path, ev, MAX_EVENTS, n);
+  if (rc != TV_OK) fail_msg("%s: %s", path, tv_error_message());
+  return ev;
+}
+
+/* ---- CRC ---------------------------------------------------------------------------------- */
+
+static void test_crc32c_vectors(void **state) {
+  (void)state;
+  unsigned char zeros[32] = {0}, ones[32], inc[32];
+  memset(ones, 0xff, sizeof ones);
+  for (int i = 0; i < 32; i++) inc[i] = (unsigned char)i;
+  assert_int_equal(tv_crc32c(0, "123456789", 9), 0xE3069283u);
+  assert_int_equal(tv_crc32c(0, zeros, 32), 0x8A9136AAu); /* RFC 3720 B.4 */
+  assert_int_equal(tv_crc32c(0, ones, 32), 0x62A8AB43u);
+  assert_int_equal(tv_crc32c(0, inc, 32), 0x46DD794Eu);
+  assert_int_equal(tv_crc32c(0, "", 0), 0u);
+  /* continuing from a previous CRC equals one pass over the concatenation */
+  assert_int_equal(tv_crc32c(tv_crc32c(0, "1234", 4), "56789", 5), 0xE3069283u);
+  /* masked values, from tfevents_check.py's masked_crc32c */
+  assert_int_equal(tvt_masked_crc32c("123456789", 9), 0xC78AB0E5u);
+  assert_int_equal(tvt_masked_crc32c(zeros, 8), 0x07980329u);
+}
+
+/* ---- round trips -------------------------------------------------------------------------- */
+
+static void test_first_record_is_file_version(void **state) {
+  const char *dir = *state;
+  double t0 = tv_now();
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_non_null(w);
+  const char *path = tv_events_path(w);
+  char prefix[4200];
+  join(prefix, sizeof prefix, dir, "events.out.tfevents.");
+  assert_memory_equal(path, prefix, strlen(prefix));
+  char pid[32];
+  snprintf(pid, sizeof pid, ".%ld.", (long)getpid());
+  assert_non_null(strstr(path + strlen(prefix), pid));
+  /* written and flushed by open: another reader sees it before any scalar */
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 1);
+  assert_true(ev[0].has_file_version);
+  assert_string_equal(ev[0].file_version, "brain.Event:2");
+  assert_int_equal(ev[0].step, 0);
+  assert_false(ev[0].has_summary);
+  assert_true(ev[0].wall_time >= t0 - 1 && ev[0].wall_time <= tv_now() + 1);
+  free(ev);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  assert_int_equal(tv_events_close(NULL), TV_OK);
+}
+
+static void test_scalars_round_trip(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  for (int i = 0; i < 300; i++)
+    assert_int_equal(tv_events_scalar(w, i * 10, "train/loss", 2.0f / (float)(i + 1)), TV_OK);
+  const char *tags[] = {"eval/accuracy", "eval/loss", "eval/top5_\xc3\xa9"};
+  const float vals[] = {0.875f, 0.3333333f, -1e-30f};
+  assert_int_equal(tv_events_scalars(w, 3000, 3, tags, vals), TV_OK);
+  assert_int_equal(tv_events_flush(w), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 1 + 300 + 1);
+  for (int i = 0; i < 300; i++) {
+    const tvt_event *e = &ev[1 + i];
+    assert_true(e->has_summary);
+    assert_false(e->has_file_version);
+    assert_int_equal(e->step, i * 10);
+    assert_int_equal(e->nvalues, 1);
+    assert_string_equal(e->values[0].tag, "train/loss");
+    assert_true(e->values[0].has_simple_value);
+    assert_true(e->values[0].simple_value == 2.0f / (float)(i + 1)); /* bit-exact float */
+    assert_true(e->wall_time >= ev[i].wall_time);                    /* never decreasing */
+  }
+  const tvt_event *last = &ev[n - 1];
+  assert_int_equal(last->step, 3000);
+  assert_int_equal(last->nvalues, 3);
+  for (int i = 0; i < 3; i++) {
+    assert_string_equal(last->values[i].tag, tags[i]);
+    assert_true(last->values[i].simple_value == vals[i]);
+  }
+  free(ev);
+}
+
+static void test_histogram_round_trip(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+
+  float same[10];
+  for (int i = 0; i < 10; i++) same[i] = 0.5f;
+  assert_int_equal(tv_events_histogram(w, 1, "w/same", same, 10), TV_OK);
+
+  /* wide spread, both signs, zeros: many non-empty buckets, a record bigger than the buffer's
+   * spare room */
+  enum { N = 20000 };
+  float *x = malloc(N * sizeof *x);
+  assert_non_null(x);
+  double sum = 0, sumsq = 0, mn = 0, mx = 0;
+  for (int i = 0; i < N; i++) {
+    float v = (i % 3 == 0) ? 0.0f : (float)((i % 2 ? 1 : -1) * pow(10.0, (i % 400) / 20.0 - 10));
+    x[i] = v;
+    sum += v;
+    sumsq += (double)v * v;
+    mn = v < mn ? v : mn;
+    mx = v > mx ? v : mx;
+  }
+  for (int s = 2; s < 12; s++) assert_int_equal(tv_events_histogram(w, s, "w/wide", x, N), TV_OK);
+  assert_int_equal(tv_events_histogram(w, 12, "w/empty", NULL, 0), TV_OK);
+
+  /* a non-finite input is refused and nothing is written */
+  x[7] = NAN;
+  assert_int_equal(tv_events_histogram(w, 13, "w/nan", x, N), TV_ERR_NONFINITE);
+  assert_non_null(strstr(tv_error_message(), "w/nan"));
+  assert_non_null(strstr(tv_error_message(), "x[7]"));
+  x[7] = INFINITY;
+  assert_int_equal(tv_events_histogram(w, 13, "w/inf", x, N), TV_ERR_NONFINITE);
+  assert_int_equal(tv_events_close(w), TV_OK);
+
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 1 + 1 + 10 + 1);
+  const tvt_histo *h = &ev[1].values[0].histo;
+  assert_true(ev[1].values[0].has_histo);
+  assert_false(ev[1].values[0].has_simple_value);
+  assert_string_equal(ev[1].values[0].tag, "w/same");
+  assert_true(h->min == 0.5 && h->max == 0.5 && h->num == 10);
+  assert_true(h->sum == 5.0 && h->sum_squares == 2.5);
+  /* empty run below, the bucket holding 0.5, empty run up to DBL_MAX */
+  assert_int_equal(h->nlimits, 3);
+  assert_int_equal(h->nbuckets, 3);
+  assert_true(h->bucket_total == 10);
+  assert_true(h->limits_increasing);
+  assert_true(h->last_limit == DBL_MAX);
+
+  for (int s = 2; s < 12; s++) {
+    h = &ev[s].values[0].histo;
+    assert_int_equal(ev[s].step, s);
+    assert_string_equal(ev[s].values[0].tag, "w/wide");
+    assert_true(h->num == N && h->bucket_total == N);
+    assert_true(h->min == mn && h->max == mx);
+    assert_true(mn < -1e9 && mx > 1e9);
+    /* sums in double in both places, maybe in another order: equal to rounding */
+    assert_true(fabs(h->sum - sum) <= 1e-9 * sqrt(sumsq) * N);
+    assert_true(fabs(h->sum_squares - sumsq) <= 1e-12 * sumsq);
+    assert_int_equal(h->nlimits, h->nbuckets);
+    assert_true(h->nbuckets > 100);
+    assert_true(h->limits_increasing);
+    assert_true(h->last_limit == DBL_MAX);
+  }
+  h = &ev[12].values[0].histo;
+  assert_string_equal(ev[12].values[0].tag, "w/empty");
+  assert_true(h->num == 0 && h->bucket_total == 0);
+  assert_int_equal(h->nbuckets, 1);
+  free(ev);
+  free(x);
+}
+
+static void test_two_writers_distinct_files(void **state) {
+  const char *dir = *state;
+  tv_events *a = NULL, *b = NULL;
+  assert_int_equal(tv_events_open(dir, &a), TV_OK);
+  assert_int_equal(tv_events_open(dir, &b), TV_OK);
+  assert_string_not_equal(tv_events_path(a), tv_events_path(b));
+  assert_int_equal(tv_events_scalar(a, 1, "a", 1.0f), TV_OK);
+  assert_int_equal(tv_events_scalar(b, 1, "b", 2.0f), TV_OK);
+  char pa[4200], pb[4200];
+  snprintf(pa, sizeof pa, "%s", tv_events_path(a));
+  snprintf(pb, sizeof pb, "%s", tv_events_path(b));
+  assert_int_equal(tv_events_close(a), TV_OK);
+  assert_int_equal(tv_events_close(b), TV_OK);
+  assert_int_equal(count_event_files(dir), 2);
+  int n = 0;
+  tvt_event *ev = read_events(pa, &n);
+  assert_int_equal(n, 2);
+  assert_string_equal(ev[1].values[0].tag, "a");
+  free(ev);
+  ev = read_events(pb, &n);
+  assert_int_equal(n, 2);
+  assert_string_equal(ev[1].values[0].tag, "b");
+  free(ev);
+}
+
+/* ---- the reader really checks ------------------------------------------------------------- */
+
+static void rewrite(const char *path, const char *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+}
+
+static void test_reader_detects_damage(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  for (int i = 0; i < 10; i++) assert_int_equal(tv_events_scalar(w, i, "loss", 1.0f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  char *orig = NULL;
+  size_t len = 0;
+  assert_int_equal(tv_fs_read_all(path, &orig, &len), TV_OK);
+  tvt_event *ev = calloc(MAX_EVENTS, sizeof *ev);
+  assert_non_null(ev);
+  int n = 0;
+  assert_int_equal(tvt_read_file(path, ev, MAX_EVENTS, &n), TV_OK);
+  assert_int_equal(n, 11);
+
+  /* cut short in the last record's payload CRC */
+  rewrite(path, orig, len - 3);
+  assert_int_equal(tvt_read_file(path, ev, MAX_EVENTS, &n), TV_ERR_FORMAT);
+  assert_int_equal(n, 10);
+  assert_non_null(strstr(tv_error_message(), "truncated"));
+  /* cut inside a header */
+  size_t first = 12 + (size_t)orig[0] + 4; /* the file_version record (length < 256) */
+  rewrite(path, orig, first + 5);
+  assert_int_equal(tvt_read_file(path, ev, MAX_EVENTS, &n), TV_ERR_FORMAT);
+  assert_int_equal(n, 1);
+  /* one flipped bit in the second record's payload */
+  orig[first + 12 + 3] ^= 0x10;
+  rewrite(path, orig, len);
+  assert_int_equal(tvt_read_file(path, ev, MAX_EVENTS, &n), TV_ERR_FORMAT);
+  assert_int_equal(n, 1);
+  assert_non_null(strstr(tv_error_message(), "payload CRC"));
+  orig[first + 12 + 3] ^= 0x10;
+  /* one flipped bit in the second record's length */
+  orig[first] ^= 0x01;
+  rewrite(path, orig, len);
+  assert_int_equal(tvt_read_file(path, ev, MAX_EVENTS, &n), TV_ERR_FORMAT);
+  assert_non_null(strstr(tv_error_message(), "length CRC"));
+  free(ev);
+  free(orig);
+}
+
+/* ---- error paths -------------------------------------------------------------------------- */
+
+static void test_unwritable_dir(void **state) {
+  const char *dir = *state;
+  char file[4200], sub[4300];
+  join(file, sizeof file, dir, "plain_file");
+  rewrite(file, "x", 1);
+  join(sub, sizeof sub, file, "run");
+  tv_events *w = (tv_events *)&w; /* must come back NULL */
+  assert_int_equal(tv_events_open(sub, &w), TV_ERR_IO);
+  assert_null(w);
+  assert_non_null(strstr(tv_error_message(), file));
+}
+
+static void test_invalid_arguments(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(NULL, &w), TV_ERR_INVALID);
+  assert_int_equal(tv_events_open("", &w), TV_ERR_INVALID);
+  assert_null(w);
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  assert_int_equal(tv_events_scalar(w, -1, "loss", 1.0f), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), path));
+  assert_int_equal(tv_events_scalar(w, 1, "", 1.0f), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(w, 1, NULL, 1.0f), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(w, 1, "bad\xff", 1.0f), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(w, 1, "surrogate\xed\xa0\x80", 1.0f), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(w, 1, "overlong\xc0\xaf", 1.0f), TV_ERR_INVALID);
+  const char *tags[] = {"ok", ""};
+  const float vals[] = {1, 2};
+  assert_int_equal(tv_events_scalars(w, 1, 0, tags, vals), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalars(w, 1, 2, tags, vals), TV_ERR_INVALID);
+  assert_int_equal(tv_events_histogram(w, 1, "h", NULL, 3), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(NULL, 1, "loss", 1.0f), TV_ERR_INVALID);
+  assert_int_equal(tv_events_flush(NULL), TV_ERR_INVALID);
+  /* the writer is still good, and nothing was written by the refused calls */
+  assert_int_equal(tv_events_scalar(w, 1, "loss", 1.0f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 2);
+  free(ev);
+}
+
+/* A real failing write(2): RLIMIT_FSIZE with SIGXFSZ ignored makes writes past the limit fail
+ * with EFBIG, in this process, on an ordinary file (more faithful than /dev/full, which the
+ * writer cannot be pointed at since it creates its own file). */
+static void test_write_error_reported(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+
+  struct rlimit old;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit lim = old;
+  lim.rlim_cur = 8192;
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  int rc = TV_OK, i;
+  for (i = 0; i < 100000 && rc == TV_OK; i++) rc = tv_events_scalar(w, i, "loss", (float)i);
+  if (rc == TV_OK) rc = tv_events_flush(w);
+  char msg[1100];
+  snprintf(msg, sizeof msg, "%s", tv_error_message());
+  int rc_after = tv_events_scalar(w, i, "loss", 0.0f);
+  int rc_close = tv_events_close(w);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, old_handler);
+
+  assert_int_equal(rc, TV_ERR_IO);
+  assert_non_null(strstr(msg, path));
+  assert_non_null(strstr(msg, "write"));
+  assert_non_null(strstr(msg, "File too large"));
+  assert_int_equal(rc_after, TV_ERR_IO); /* the writer stays failed */
+  assert_int_equal(rc_close, TV_ERR_IO); /* close reports the first error */
+  /* the file was cut back to a record boundary: every record in it is whole */
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_true(n >= 1);
+  assert_string_equal(ev[0].file_version, "brain.Event:2");
+  free(ev);
+}
+
+/* ---- the independent checker -------------------------------------------------------------- */
+
+static void test_shared_checker_accepts(void **state) {
+  const char *dir = *state;
+  const char *checker = getenv("TV_TFEVENTS_CHECK");
+  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
+  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
+
+  char val[4200];
+  join(val, sizeof val, dir, "validation");
+  tv_events *w = NULL, *v = NULL, *w2 = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_open(val, &v), TV_OK);
+  float x[1000];
+  for (int i = 0; i < 1000; i++) x[i] = (float)sin(i * 0.37) * (float)(i % 7);
+  for (int s = 0; s < 50; s++) {
+    assert_int_equal(tv_events_scalar(w, s, "train/loss", 1.0f / (float)(s + 1)), TV_OK);
+    if (s % 10 == 0) {
+      const char *tags[] = {"val/loss", "val/accuracy"};
+      const float vals[] = {0.5f / (float)(s + 1), 0.01f * (float)s};
+      assert_int_equal(tv_events_scalars(v, s, 2, tags, vals), TV_OK);
+      assert_int_equal(tv_events_histogram(w, s, "dense_1/kernel", x, 1000), TV_OK);
+    }
+  }
+  assert_int_equal(tv_events_histogram(w, 50, "empty", x, 0), TV_OK);
+  assert_int_equal(tv_events_open(dir, &w2), TV_OK); /* a second file in the same run */
+  assert_int_equal(tv_events_scalar(w2, 60, "train/loss", 0.01f), TV_OK);
+  assert_int_equal(tv_events_close(w2), TV_OK);
+  assert_int_equal(tv_events_close(v), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >/dev/null", checker, dir);
+  int st = system(cmd);
+  if (st != 0) {
+    snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
+    (void)system(cmd);
+  }
+  assert_int_equal(st, 0);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_crc32c_vectors),
+      cmocka_unit_test_setup_teardown(test_first_record_is_file_version, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_scalars_round_trip, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_histogram_round_trip, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_two_writers_distinct_files, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_reader_detects_damage, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_unwritable_dir, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_invalid_arguments, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_write_error_reported, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_shared_checker_accepts, setup_dir, teardown_dir),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,219 @@
+/* tfrecord.c — test-only TFRecord / Event reader (see tfrecord.h).  Bitwise CRC-32C and its own
+ * protobuf decoding, sharing nothing with common/events.c but tv_fs_read_all. */
+#include "tfrecord.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "trainval/error.h"
+#include "trainval/fs.h"
+
+uint32_t tvt_masked_crc32c(const void *data, size_t len) {
+  const unsigned char *p = data;
+  uint32_t c = 0xFFFFFFFFu;
+  for (size_t i = 0; i < len; i++) {
+    c ^= p[i];
+    for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0x82F63B78u & (0u - (c & 1u)));
+  }
+  c = ~c;
+  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+static uint64_t get_le(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
+  return v;
+}
+
+static double get_double(const unsigned char *p) {
+  uint64_t u = get_le(p, 8);
+  double d;
+  memcpy(&d, &u, sizeof d);
+  return d;
+}
+
+/* One protobuf field of buf[*pos..end): key, and either a scalar (varint or fixed) or a slice. */
+typedef struct field {
+  unsigned num, wire;
+  uint64_t u;                 /* varint value, or the raw fixed32/fixed64 bits */
+  const unsigned char *s, *e; /* length-delimited payload */
+} field;
+
+static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*p >= end) return 0;
+    unsigned char b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7F) << shift;
+    if (!(b & 0x80)) return 1;
+  }
+  return 0;
+}
+
+/* 1 with *f filled, 0 at end, -1 if malformed. */
+static int next_field(const unsigned char **p, const unsigned char *end, field *f) {
+  if (*p >= end) return 0;
+  uint64_t key, len;
+  if (!get_varint(p, end, &key) || (key >> 3) == 0) return -1;
+  f->num = (unsigned)(key >> 3);
+  f->wire = (unsigned)(key & 7);
+  switch (f->wire) {
+  case 0:
+    return get_varint(p, end, &f->u) ? 1 : -1;
+  case 1:
+  case 5: {
+    int n = f->wire == 1 ? 8 : 4;
+    if (end - *p < n) return -1;
+    f->u = get_le(*p, n);
+    *p += n;
+    return 1;
+  }
+  case 2:
+    if (!get_varint(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
+    f->s = *p;
+    f->e = *p + len;
+    *p += len;
+    return 1;
+  default:
+    return -1;
+  }
+}
+
+static void copy_str(char *out, size_t cap, const field *f) {
+  size_t n = (size_t)(f->e - f->s);
+  if (n >= cap) n = cap - 1;
+  memcpy(out, f->s, n);
+  out[n] = '\0';
+}
+
+static int decode_histo(const unsigned char *p, const unsigned char *end, tvt_histo *h) {
+  field f;
+  int r;
+  memset(h, 0, sizeof *h);
+  h->limits_increasing = 1;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num >= 1 && f.num <= 5) {
+      if (f.wire != 1) return -1;
+      double d;
+      memcpy(&d, &f.u, sizeof d);
+      double *dst[] = {&h->min, &h->max, &h->num, &h->sum, &h->sum_squares};
+      *dst[f.num - 1] = d;
+    } else if (f.num == 6 || f.num == 7) {
+      if (f.wire != 2 || (f.e - f.s) % 8) return -1; /* we expect packed doubles */
+      for (const unsigned char *q = f.s; q < f.e; q += 8) {
+        double d = get_double(q);
+        if (f.num == 6) {
+          if (h->nlimits == 0)
+            h->first_limit = d;
+          else if (!(d > h->last_limit))
+            h->limits_increasing = 0;
+          h->last_limit = d;
+          h->nlimits++;
+        } else {
+          h->bucket_total += d;
+          h->nbuckets++;
+        }
+      }
+    }
+  }
+  return r;
+}
+
+static int decode_value(const unsigned char *p, const unsigned char *end, tvt_value *v) {
+  field f;
+  int r;
+  memset(v, 0, sizeof *v);
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 1 && f.wire == 2) {
+      copy_str(v->tag, sizeof v->tag, &f);
+    } else if (f.num == 2 && f.wire == 5) {
+      uint32_t u = (uint32_t)f.u;
+      memcpy(&v->simple_value, &u, sizeof u);
+      v->has_simple_value = 1;
+    } else if (f.num == 5 && f.wire == 2) {
+      if (decode_histo(f.s, f.e, &v->histo) != 0) return -1;
+      v->has_histo = 1;
+    } else if (f.num <= 2 || f.num == 5) {
+      return -1; /* a known field with the wrong wire type */
+    }
+  }
+  return r;
+}
+
+static int decode_event(const unsigned char *p, const unsigned char *end, tvt_event *ev) {
+  field f, g;
+  int r;
+  memset(ev, 0, sizeof *ev);
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 1) {
+      if (f.wire != 1) return -1;
+      memcpy(&ev->wall_time, &f.u, sizeof ev->wall_time);
+    } else if (f.num == 2) {
+      if (f.wire != 0) return -1;
+      ev->step = (int64_t)f.u;
+    } else if (f.num == 3) {
+      if (f.wire != 2) return -1;
+      copy_str(ev->file_version, sizeof ev->file_version, &f);
+      ev->has_file_version = 1;
+    } else if (f.num == 5) {
+      if (f.wire != 2) return -1;
+      ev->has_summary = 1;
+      const unsigned char *q = f.s;
+      int rs;
+      while ((rs = next_field(&q, f.e, &g)) == 1) {
+        if (g.num != 1) continue;
+        if (g.wire != 2 || ev->nvalues == TVT_MAX_VALUES) return -1;
+        if (decode_value(g.s, g.e, &ev->values[ev->nvalues++]) != 0) return -1;
+      }
+      if (rs != 0) return -1;
+    }
+  }
+  return r;
+}
+
+int tvt_reader_open(tvt_reader *r, const char *path) {
+  memset(r, 0, sizeof *r);
+  return tv_fs_read_all(path, &r->data, &r->len);
+}
+
+void tvt_reader_close(tvt_reader *r) {
+  free(r->data);
+  memset(r, 0, sizeof *r);
+}
+
+int tvt_reader_next(tvt_reader *r, tvt_event *ev) {
+  const unsigned char *d = (const unsigned char *)r->data;
+  size_t at = r->pos, left = r->len - r->pos;
+  long i = r->index;
+  if (left == 0) return TVT_END;
+  if (left < 12) return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: truncated header", i, at);
+  uint64_t len = get_le(d + at, 8);
+  if ((uint32_t)get_le(d + at + 8, 4) != tvt_masked_crc32c(d + at, 8))
+    return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: length CRC mismatch", i, at);
+  if (len > left - 12 || left - 12 - len < 4)
+    return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: truncated payload", i, at);
+  const unsigned char *payload = d + at + 12;
+  if ((uint32_t)get_le(payload + len, 4) != tvt_masked_crc32c(payload, len))
+    return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: payload CRC mismatch", i, at);
+  if (decode_event(payload, payload + len, ev) != 0)
+    return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: malformed Event", i, at);
+  r->pos = at + 12 + len + 4;
+  r->index++;
+  return TV_OK;
+}
+
+int tvt_read_file(const char *path, tvt_event *ev, int cap, int *n) {
+  tvt_reader r;
+  *n = 0;
+  int rc = tvt_reader_open(&r, path);
+  while (rc == TV_OK) {
+    if (*n == cap) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: more than %d records", path, cap);
+      break;
+    }
+    rc = tvt_reader_next(&r, &ev[*n]);
+    if (rc == TV_OK) (*n)++;
+  }
+  tvt_reader_close(&r);
+  return rc == TVT_END ? TV_OK : rc;
+}

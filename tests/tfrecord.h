@@ -1,0 +1,67 @@
+/* tfrecord.h — a small TFRecord / tensorboard.Event reader for tests only (not in libtrainval).
+ *
+ * Written apart from common/events.c so that a test reading back an event file really checks it:
+ * every record's length CRC and payload CRC are verified, and the Event protobuf is decoded field
+ * by field (unknown fields skipped, as protobuf readers do).  Fixed caps keep it allocation-free
+ * except for the file itself; a record beyond a cap is reported as TV_ERR_FORMAT.
+ */
+#ifndef TRAINVAL_TESTS_TFRECORD_H
+#define TRAINVAL_TESTS_TFRECORD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum {
+  TVT_END = -1, /* tvt_reader_next: no more records (a clean end of file) */
+  TVT_MAX_VALUES = 16,
+  TVT_TAG_CAP = 128,
+};
+
+typedef struct tvt_histo {
+  double min, max, num, sum, sum_squares;
+  int nlimits, nbuckets; /* lengths of bucket_limit and bucket */
+  double bucket_total;   /* sum of the bucket counts */
+  double first_limit, last_limit;
+  int limits_increasing; /* 1 if bucket_limit is strictly increasing */
+} tvt_histo;
+
+typedef struct tvt_value {
+  char tag[TVT_TAG_CAP];
+  int has_simple_value;
+  float simple_value;
+  int has_histo;
+  tvt_histo histo;
+} tvt_value;
+
+typedef struct tvt_event {
+  double wall_time;
+  int64_t step;
+  int has_file_version;
+  char file_version[64];
+  int has_summary;
+  int nvalues;
+  tvt_value values[TVT_MAX_VALUES];
+} tvt_event;
+
+typedef struct tvt_reader {
+  char *data; /* whole file (tv_fs_read_all) */
+  size_t len, pos;
+  long index; /* records read so far */
+} tvt_reader;
+
+/* masked CRC-32C of TFRecord framing, computed here independently of tv_crc32c. */
+uint32_t tvt_masked_crc32c(const void *data, size_t len);
+
+/* Reads path whole.  Errors as tv_fs_read_all.  Close with tvt_reader_close even on failure. */
+int tvt_reader_open(tvt_reader *r, const char *path);
+void tvt_reader_close(tvt_reader *r);
+
+/* Next record into *ev: TV_OK, TVT_END at a clean end, TV_ERR_FORMAT for a truncated record, a
+ * CRC mismatch or a malformed Event (message gives the record index and byte offset). */
+int tvt_reader_next(tvt_reader *r, tvt_event *ev);
+
+/* Reads every record of path into ev[0..cap); *n gets the count.  TV_ERR_FORMAT as above, or if
+ * the file holds more than cap records. */
+int tvt_read_file(const char *path, tvt_event *ev, int cap, int *n);
+
+#endif
