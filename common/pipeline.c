@@ -1,0 +1,102 @@
+/* pipeline.c — config -> datasets, normalisation, evaluation loop (see pipeline.h). */
+#include "trainval/pipeline.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const split_names[TV_SPLIT__COUNT] = {"train", "valid", "test"};
+
+const char *tv_split_name(tv_split s) { return split_names[s]; }
+
+int tv_split_parse(const char *name) {
+  for (int i = 0; i < TV_SPLIT__COUNT; i++)
+    if (strcmp(name, split_names[i]) == 0) return i;
+  return -1;
+}
+
+static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
+  int rc = tv_data_find(cfg->data.dir, stem, out, cap);
+  if (rc == TV_ERR_NOT_FOUND)
+    return tv_error_prefix(rc, "dataset file missing (install Debian's dataset-fashion-mnist, "
+                               "or point data.dir and the data file keys of %s at other files)",
+                           cfg->source);
+  return rc;
+}
+
+static int load_files(const tv_config *cfg, const char *images, const char *labels,
+                      tv_dataset *ds) {
+  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
+  int rc = find(cfg, images, ip, sizeof ip);
+  if (rc == TV_OK) rc = find(cfg, labels, lp, sizeof lp);
+  if (rc == TV_OK) rc = tv_dataset_load_idx(ip, lp, ds);
+  if (rc != TV_OK) return rc;
+  const int *in = cfg->model.input;
+  if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2]) {
+    rc = tv_error(TV_ERR_MISMATCH, "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
+                  ip, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
+  } else if (ds->num_classes > cfg->model.num_classes) {
+    rc = tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d", lp,
+                  ds->num_classes - 1, cfg->source, cfg->model.num_classes);
+  }
+  if (rc != TV_OK) tv_dataset_free(ds);
+  return rc;
+}
+
+int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  if (s == TV_SPLIT_TEST) return load_files(cfg, cfg->data.test_images, cfg->data.test_labels, ds);
+  tv_dataset full, train, valid;
+  int rc = load_files(cfg, cfg->data.train_images, cfg->data.train_labels, &full);
+  if (rc != TV_OK) return rc;
+  rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, &train, &valid);
+  tv_dataset_free(&full);
+  if (rc != TV_OK) return rc;
+  if (s == TV_SPLIT_TRAIN) {
+    *ds = train;
+    tv_dataset_free(&valid);
+  } else {
+    *ds = valid;
+    tv_dataset_free(&train);
+    if (ds->n == 0) {
+      tv_dataset_free(ds);
+      return tv_error(TV_ERR_INVALID, "%s: data.valid_fraction is 0, so there is no valid split",
+                      cfg->source);
+    }
+  }
+  return TV_OK;
+}
+
+tv_norm tv_norm_from_config(const tv_config *cfg) {
+  return (tv_norm){.scale = (float)cfg->data.scale,
+                   .mean = (float)cfg->data.mean,
+                   .std = (float)cfg->data.std};
+}
+
+int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
+                tv_metrics *metrics) {
+  if (n > ds->n) return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
+  if (n == 0) return TV_OK;
+  int b = tv_model_max_batch(m), d = tv_model_input_size(m);
+  uint32_t *first = NULL;
+  if (!idx) {
+    first = malloc((size_t)n * sizeof *first);
+    if (!first) return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+    for (uint32_t i = 0; i < n; i++) first[i] = i;
+    idx = first;
+  }
+  tv_loader_opts o = {.batch_size = (uint32_t)b, .norm = norm, .subset = idx, .subset_n = n};
+  tv_loader *l = NULL;
+  float *x = malloc((size_t)b * (size_t)d * sizeof *x);
+  int32_t *y = malloc((size_t)b * sizeof *y);
+  int rc = (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory") : tv_loader_new(ds, &o, &l);
+  for (int done = 0; rc == TV_OK && !done;) {
+    uint32_t got;
+    tv_loader_next(l, x, y, &got, &done);
+    tv_metrics_update(metrics, tv_model_forward(m, x, (int)got), y, (int)got);
+  }
+  tv_loader_free(l);
+  free(x);
+  free(y);
+  free(first);
+  return rc;
+}

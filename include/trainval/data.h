@@ -1,0 +1,168 @@
+/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader.
+ *
+ * IDX file format (LeCun's MNIST format; Fashion-MNIST uses it unchanged).  Fixed by its
+ * authors, so it has no version field: a reader accepts exactly what is written here, and a file
+ * that deviates in any way is rejected, never guessed at.  All integers are big-endian.
+ *
+ *   offset 0      uint8 0, uint8 0          two zero bytes
+ *   offset 2      uint8 type                0x08 = unsigned byte, the only type accepted here
+ *                                           (0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
+ *                                           0x0E float64 exist and are rejected)
+ *   offset 3      uint8 ndim                number of dimensions
+ *   offset 4      uint32 dim[ndim]          each > 0; dim[0] is the example count
+ *   offset 4+4*ndim   prod(dim) elements, row-major (last dimension fastest), no padding, and
+ *                     nothing after the last element
+ *
+ *   images  magic 0x00000803: (N, H, W), read as C = 1
+ *           magic 0x00000804: (N, C, H, W), NCHW (an extension for colour data; MNIST-style
+ *           files never use it)
+ *   labels  magic 0x00000801: (N), one class number per example
+ *
+ * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
+ * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
+ * concatenated gzip members are one stream, and bytes after the last member that are not gzip
+ * are ignored, as zlib and gzip(1) do (the member's CRC-32 and length are still verified).
+ *
+ * Ownership: a tv_dataset owns its two buffers; tv_dataset_free releases them.  A tv_loader
+ * borrows its dataset, which must outlive it.  Nothing here keeps global state; a loader is used
+ * by one thread at a time.
+ */
+#ifndef TRAINVAL_DATA_H
+#define TRAINVAL_DATA_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "trainval/error.h"
+#include "trainval/rng.h"
+
+/* A dataset in memory: a plain value struct that owns images and labels.  Example i has pixels
+ * images[i*D .. (i+1)*D) with D = c*h*w (NCHW, uint8 as in the file) and class labels[i].
+ * num_classes is 1 + the largest label of the file it was loaded from (kept by split). */
+typedef struct tv_dataset {
+  uint8_t *images; /* n * c*h*w bytes */
+  uint8_t *labels; /* n bytes */
+  uint32_t n;
+  int c, h, w; /* IDX3 images give c = 1 */
+  int num_classes;
+} tv_dataset;
+
+/* Reads an images IDX file and a labels IDX file (each plain or gzip) into *ds.  *ds is
+ * overwritten on entry (not freed: pass a fresh or freed one); on success the caller owns it
+ * and releases it with tv_dataset_free.
+ * Errors (the message names the file):
+ *   TV_ERR_NOT_FOUND  a file does not exist
+ *   TV_ERR_IO         a file cannot be opened or read
+ *   TV_ERR_FORMAT     wrong magic or element type, a zero dimension, a truncated header or body
+ *                     ("<path>: truncated: expected N bytes of pixel data, got M"), bytes after
+ *                     the last element, a corrupt gzip stream (zlib's message), or image and
+ *                     label counts that differ (both files named)
+ *   TV_ERR_NOMEM      the header promises more than can be allocated
+ * On failure *ds is zeroed. */
+TV_MUST_CHECK int tv_dataset_load_idx(const char *images_path, const char *labels_path,
+                                      tv_dataset *ds);
+
+/* Resolves "<dir>/<stem>": tries the name as given first, then with ".gz" appended (or, when
+ * stem ends in ".gz", removed), and writes the first that exists to out (cap bytes).  dir may be
+ * NULL or "" for stem alone.  Existence only: the file is not opened.
+ * Errors: TV_ERR_NOT_FOUND if neither exists (the message names both names tried),
+ * TV_ERR_INVALID if a name does not fit in cap.  On failure out holds "" (when cap > 0). */
+TV_MUST_CHECK int tv_data_find(const char *dir, const char *stem, char *out, size_t cap);
+
+/* Frees the buffers and zeroes *ds.  NULL-safe, and safe on a zeroed dataset. */
+void tv_dataset_free(tv_dataset *ds);
+
+/* Carves a validation split out of full.  A permutation of 0..n-1 is drawn from
+ * tv_rng_seed(seed, TV_RNG_SPLIT); its first round(n * valid_fraction) entries go to valid, the
+ * rest to train.  Both keep the original order of full (the split selects, the loader shuffles),
+ * so the result depends only on full, valid_fraction and seed.  valid_fraction 0 gives an empty
+ * valid (n = 0, NULL buffers) and a copy of full as train.  Data is copied: full is unchanged,
+ * and train and valid are new datasets the caller frees.  c, h, w and num_classes are copied
+ * from full (a class absent from one side does not shrink num_classes).
+ * Errors: TV_ERR_INVALID if valid_fraction is not in [0, 1) or leaves train empty,
+ * TV_ERR_NOMEM.  On failure *train and *valid are zeroed. */
+TV_MUST_CHECK int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t seed,
+                                   tv_dataset *train, tv_dataset *valid);
+
+/* Chooses n of ds's examples for evaluation: the first n (random == 0) or n drawn without
+ * replacement from tv_rng_seed(seed, TV_RNG_SUBSET) (random != 0; seed is ignored otherwise).
+ * *idx receives a malloc'd array of the n chosen indices in increasing order (the caller frees
+ * it with free()).  *hash identifies the subset: 64-bit FNV-1a (offset basis 0xcbf29ce484222325,
+ * prime 0x100000001b3) over the bytes of ds->n, then n, then each index, each a uint32 in
+ * little-endian order.  Equal hashes mean the same indices of a dataset of the same size,
+ * whichever way they were chosen.
+ * Errors: TV_ERR_INVALID if n is 0 or greater than ds->n, TV_ERR_NOMEM.  On failure *idx is
+ * NULL and *hash 0. */
+TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t seed,
+                                    uint32_t **idx, uint64_t *hash);
+
+/* Pixel normalisation applied by the loader: x = (pixel * scale - mean) / std, evaluated in
+ * float.  std must be finite and > 0. */
+typedef struct tv_norm {
+  float scale, mean, std;
+} tv_norm;
+
+/* Pixels mapped to [0, 1]. */
+#define TV_NORM_UNIT ((tv_norm){.scale = 1.0f / 255.0f, .mean = 0.0f, .std = 1.0f})
+
+typedef struct tv_loader tv_loader;
+
+typedef struct tv_loader_opts {
+  uint32_t batch_size; /* > 0 */
+  int shuffle;         /* reshuffle every epoch; otherwise dataset (or subset) order */
+  int drop_last;       /* skip an epoch's last batch when it would be short */
+  uint64_t seed;       /* run seed; the loader uses its TV_RNG_SHUFFLE stream */
+  tv_norm norm;
+  const uint32_t *subset; /* indices into the dataset to iterate over (copied); NULL = all */
+  uint32_t subset_n;
+} tv_loader_opts;
+
+/* A loader over ds (borrowed: it must outlive the loader and stay unchanged) that yields
+ * batches in epochs.  The epoch's order is perm, a permutation of 0..m-1 (m = subset_n, or
+ * ds->n without a subset) mapped through the subset.  With shuffle, the order of each epoch is
+ * the identity shuffled by the generator tv_rng_seed(seed, TV_RNG_SHUFFLE), continued from
+ * epoch to epoch, so epoch e's order depends only on seed, m and e.  Builds a 256-entry table
+ * of normalised values so a batch is a table look-up per pixel.
+ * Errors: TV_ERR_INVALID for batch_size 0, a bad norm, an empty dataset or subset, a subset
+ * index >= ds->n, or drop_last with fewer than batch_size examples (no batch at all);
+ * TV_ERR_NOMEM.  On failure *out is NULL. */
+TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
+
+/* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
+ * i < *n, where x holds batch_size*D floats and y batch_size ints.  *n is batch_size except for
+ * the last batch of an epoch without drop_last; rows *n..batch_size-1 are left as they were.
+ * *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise; the next call
+ * starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside this call).
+ * Never allocates; cannot fail. */
+void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
+
+/* Batches per epoch: ceil(m / batch_size), or floor with drop_last.  Always >= 1. */
+uint32_t tv_loader_batches_per_epoch(const tv_loader *l);
+
+/* Exact-resume state.  epoch counts completed epochs; position is the next entry of perm to
+ * return; rng is the shuffle generator after drawing the current epoch's perm.  Together with
+ * perm (the current epoch's order) it determines every later batch. */
+typedef struct tv_loader_state {
+  uint64_t epoch;
+  uint64_t position;
+  tv_rng rng;
+} tv_loader_state;
+
+/* Reads the state.  *perm points into the loader (perm_n entries, a permutation of 0..m-1) and
+ * stays valid until the next tv_loader_next, tv_loader_set_state or tv_loader_free.
+ * Cannot fail. */
+void tv_loader_get_state(const tv_loader *l, tv_loader_state *st, const uint32_t **perm,
+                         uint32_t *perm_n);
+
+/* Restores a state read by tv_loader_get_state from a loader over the same data and options;
+ * the following batches are then the ones that loader would have returned.  perm is copied.
+ * Errors: TV_ERR_MISMATCH if perm_n differs from m, perm is not a permutation of 0..m-1, or
+ * position does not leave a batch in the epoch; TV_ERR_NOMEM.  On failure the loader is
+ * unchanged. */
+TV_MUST_CHECK int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t *perm,
+                                      uint32_t perm_n);
+
+/* Frees the loader (not its dataset).  NULL-safe. */
+void tv_loader_free(tv_loader *l);
+
+#endif

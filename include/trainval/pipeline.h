@@ -1,0 +1,39 @@
+/* pipeline.h — the glue both programs share between a config and the data: which files make a
+ * split, how pixels are normalised, and the evaluation loop over an INFER graph.
+ *
+ * Splits: "train" and "valid" come from the config's training files, divided by a seeded shuffle
+ * (data.valid_fraction, data.split_seed), so train and eval agree on which examples are held
+ * out without sharing anything but the config; "test" is the config's test files.
+ */
+#ifndef TRAINVAL_PIPELINE_H
+#define TRAINVAL_PIPELINE_H
+
+#include <stdint.h>
+
+#include "trainval/config.h"
+#include "trainval/data.h"
+#include "trainval/error.h"
+#include "trainval/metrics.h"
+#include "trainval/model.h"
+
+typedef enum tv_split { TV_SPLIT_TRAIN, TV_SPLIT_VALID, TV_SPLIT_TEST, TV_SPLIT__COUNT } tv_split;
+
+const char *tv_split_name(tv_split s);
+/* Parses "train" | "valid" | "test"; -1 if none. */
+int tv_split_parse(const char *name);
+
+/* Loads split s of the config's data into *ds (caller frees with tv_dataset_free).  Also checks
+ * the examples' shape against model.input and the labels against model.num_classes.
+ * Errors: TV_ERR_NOT_FOUND (the message says to install dataset-fashion-mnist or to point
+ * data.dir at other files), TV_ERR_FORMAT, TV_ERR_MISMATCH, TV_ERR_IO, TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds);
+
+tv_norm tv_norm_from_config(const tv_config *cfg);
+
+/* Runs model (INFER, sealed store) over examples idx[0..n) of ds (idx NULL: the first n) in
+ * batches of the model's max batch, adding to metrics.  Allocates its batch buffers per call.
+ * Errors: TV_ERR_NOMEM, TV_ERR_INVALID (n larger than the dataset). */
+TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                              tv_norm norm, tv_metrics *metrics);
+
+#endif
