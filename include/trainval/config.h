@@ -9,6 +9,10 @@
  *       - {type: flatten}
  *       - {type: dense, units: 512, name: fc1}   # name optional: Keras-style dense_1, dense_2...
  *       - {type: relu}
+ *       # A default name is <type>_<k>, k counting the layers of that type from 1, named ones
+ *       # included (so naming one layer never renames another); a default that equals an
+ *       # explicit name is refused.  `inputs: [a, b]` (or `inputs: a`) names earlier layers or
+ *       # "input"; left out, a layer takes the previous one.
  *   data:
  *     dir: /usr/share/datasets/fashion-mnist
  *     train_images / train_labels / test_images / test_labels: file stems within dir
@@ -79,8 +83,8 @@ typedef struct tv_config {
     char dir[TV_PATH_CAP];
     char train_images[TV_NAME_CAP * 2], train_labels[TV_NAME_CAP * 2];
     char test_images[TV_NAME_CAP * 2], test_labels[TV_NAME_CAP * 2];
-    double valid_fraction; /* [0, 0.9] default 0.1 */
-    uint64_t split_seed;   /* default 1 */
+    double valid_fraction;   /* [0, 0.9] default 0.1 */
+    uint64_t split_seed;     /* default 1 */
     double scale, mean, std; /* default 1/255, 0, 1 */
   } data;
   struct {
@@ -94,10 +98,10 @@ typedef struct tv_config {
     int log_every;        /* steps, default 100 */
   } train;
   struct {
-    tv_optim_kind type; /* default adam */
-    double learning_rate; /* default 0.001 */
-    double momentum;      /* sgd, default 0.9 */
-    int nesterov;         /* sgd, default 0 */
+    tv_optim_kind type;           /* default adam */
+    double learning_rate;         /* default 0.001 */
+    double momentum;              /* sgd, default 0.9 */
+    int nesterov;                 /* sgd, default 0 */
     double beta1, beta2, epsilon; /* adam, defaults 0.9 0.999 1e-8 */
     tv_schedule_kind schedule;    /* default constant */
     int64_t warmup_steps;         /* default 0 */
@@ -110,8 +114,8 @@ void tv_config_defaults(tv_config *c);
 
 /* Parses YAML text (len bytes) named `source` in messages, applies n_sets overrides
  * ("section.key=value"), validates, fills defaults and default layer names.
- * Errors: TV_ERR_CONFIG (message "source:line:col: key: problem" or "--set ...: problem"),
- * TV_ERR_NOMEM.  On failure *c holds defaults only. */
+ * source may be NULL ("<config>").  Errors: TV_ERR_CONFIG (message "source:line:col: key: problem"
+ * or "--set ...: problem"), TV_ERR_NOMEM.  On failure *c holds defaults only. */
 TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *source,
                                   const char *const *sets, int n_sets, tv_config *c);
 

@@ -1,0 +1,660 @@
+/* test_config.c — the config module: parsing every key, defaults, each validation error (code
+ * and message with line:col), --set overrides, emit -> parse round trip, model comparison, and
+ * configs/fashion_mlp.yaml.  Run from the repository root (the path of the shipped config). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "trainval/config.h"
+
+/* A valid model section, 6 lines: text appended to it starts at line 7. */
+#define MODEL                                                                                      \
+  "model:\n"                                                                                       \
+  "  input: [1, 28, 28]\n"                                                                         \
+  "  num_classes: 10\n"                                                                            \
+  "  layers:\n"                                                                                    \
+  "    - {type: flatten}\n"                                                                        \
+  "    - {type: dense, units: 10}\n"
+
+static int parse(const char *yaml, tv_config *c) {
+  return tv_config_parse(yaml, strlen(yaml), "t.yaml", NULL, 0, c);
+}
+
+static int parse_sets(const char *yaml, const char *const *sets, int n, tv_config *c) {
+  return tv_config_parse(yaml, strlen(yaml), "t.yaml", sets, n, c);
+}
+
+static void assert_message_has(const char *needle) {
+  const char *msg = tv_error_message();
+  if (!strstr(msg, needle)) fail_msg("message \"%s\" lacks \"%s\"", msg, needle);
+}
+
+static void assert_message_starts(const char *prefix) {
+  const char *msg = tv_error_message();
+  if (strncmp(msg, prefix, strlen(prefix)) != 0)
+    fail_msg("message \"%s\" does not start with \"%s\"", msg, prefix);
+}
+
+/* The text must fail with TV_ERR_CONFIG, a message holding each needle, and defaults left. */
+static void expect_error(const char *yaml, const char *needle1, const char *needle2) {
+  tv_config c;
+  assert_int_equal(parse(yaml, &c), TV_ERR_CONFIG);
+  assert_message_starts("t.yaml");
+  assert_message_has(needle1);
+  if (needle2) assert_message_has(needle2);
+  assert_null(strchr(tv_error_message(), '\n'));
+  assert_int_equal(c.model.n_layers, 0);
+  assert_int_equal(c.train.batch_size, 128);
+}
+
+static void test_full_config(void **state) {
+  (void)state;
+  const char *yaml = "model:\n"
+                     "  input: [3, 32, 30]\n"
+                     "  num_classes: 7\n"
+                     "  layers:\n"
+                     "    - {type: flatten, name: flat}\n"
+                     "    - {type: dense, units: 300, use_bias: no, inputs: [flat]}\n"
+                     "    - type: relu\n"
+                     "      inputs: dense_1\n"
+                     "    - {type: dense, units: 7, name: logits, use_bias: yes}\n"
+                     "data:\n"
+                     "  dir: \"/data/my set\"\n"
+                     "  train_images: a\n"
+                     "  train_labels: b\n"
+                     "  test_images: c\n"
+                     "  test_labels: d\n"
+                     "  valid_fraction: 0.25\n"
+                     "  split_seed: 18446744073709551615\n"
+                     "  scale: 0.5\n"
+                     "  mean: -0.125\n"
+                     "  std: 2.5e-1\n"
+                     "train:\n"
+                     "  batch_size: 64\n"
+                     "  epochs: 3\n"
+                     "  steps: 5000000000\n"
+                     "  seed: 7\n"
+                     "  summary_every: 10\n"
+                     "  checkpoint_every: 0\n"
+                     "  max_to_keep: 0\n"
+                     "  log_every: 20\n"
+                     "optimizer:\n"
+                     "  type: sgd\n"
+                     "  learning_rate: 0.05\n"
+                     "  momentum: 0.95\n"
+                     "  nesterov: true\n"
+                     "  beta1: 0.8\n"
+                     "  beta2: 0.99\n"
+                     "  epsilon: 1e-6\n"
+                     "  schedule: cosine\n"
+                     "  warmup_steps: 100\n"
+                     "  min_learning_rate: 0.001\n";
+  tv_config c;
+  assert_int_equal(parse(yaml, &c), TV_OK);
+  assert_string_equal(c.source, "t.yaml");
+  assert_int_equal(c.model.input[0], 3);
+  assert_int_equal(c.model.input[1], 32);
+  assert_int_equal(c.model.input[2], 30);
+  assert_int_equal(c.model.num_classes, 7);
+  assert_int_equal(c.model.n_layers, 4);
+  const tv_layer_config *l = c.model.layers;
+  assert_int_equal(l[0].kind, TV_LAYER_FLATTEN);
+  assert_string_equal(l[0].name, "flat");
+  assert_int_equal(l[0].n_inputs, 0);
+  assert_int_equal(l[0].line, 5);
+  assert_int_equal(l[0].col, 7);
+  assert_int_equal(l[1].kind, TV_LAYER_DENSE);
+  assert_string_equal(l[1].name, "dense_1");
+  assert_int_equal(l[1].units, 300);
+  assert_int_equal(l[1].use_bias, 0);
+  assert_int_equal(l[1].n_inputs, 1);
+  assert_string_equal(l[1].inputs[0], "flat");
+  assert_int_equal(l[2].kind, TV_LAYER_RELU);
+  assert_string_equal(l[2].name, "relu_1");
+  assert_int_equal(l[2].n_inputs, 1);
+  assert_string_equal(l[2].inputs[0], "dense_1");
+  assert_int_equal(l[2].line, 7);
+  assert_int_equal(l[3].units, 7);
+  assert_int_equal(l[3].use_bias, 1);
+  assert_string_equal(l[3].name, "logits");
+  assert_string_equal(c.data.dir, "/data/my set");
+  assert_string_equal(c.data.train_images, "a");
+  assert_string_equal(c.data.train_labels, "b");
+  assert_string_equal(c.data.test_images, "c");
+  assert_string_equal(c.data.test_labels, "d");
+  assert_true(c.data.valid_fraction == 0.25);
+  assert_true(c.data.split_seed == UINT64_MAX);
+  assert_true(c.data.scale == 0.5);
+  assert_true(c.data.mean == -0.125);
+  assert_true(c.data.std == 0.25);
+  assert_int_equal(c.train.batch_size, 64);
+  assert_int_equal(c.train.epochs, 3);
+  assert_true(c.train.steps == 5000000000LL);
+  assert_true(c.train.seed == 7);
+  assert_int_equal(c.train.summary_every, 10);
+  assert_int_equal(c.train.checkpoint_every, 0);
+  assert_int_equal(c.train.max_to_keep, 0);
+  assert_int_equal(c.train.log_every, 20);
+  assert_int_equal(c.optimizer.type, TV_OPTIM_SGD);
+  assert_true(c.optimizer.learning_rate == 0.05);
+  assert_true(c.optimizer.momentum == 0.95);
+  assert_int_equal(c.optimizer.nesterov, 1);
+  assert_true(c.optimizer.beta1 == 0.8);
+  assert_true(c.optimizer.beta2 == 0.99);
+  assert_true(c.optimizer.epsilon == 1e-6);
+  assert_int_equal(c.optimizer.schedule, TV_SCHEDULE_COSINE);
+  assert_true(c.optimizer.warmup_steps == 100);
+  assert_true(c.optimizer.min_learning_rate == 0.001);
+}
+
+static void check_defaults(const tv_config *c) {
+  assert_string_equal(c->data.dir, "/usr/share/datasets/fashion-mnist");
+  assert_string_equal(c->data.train_images, "train-images-idx3-ubyte");
+  assert_string_equal(c->data.train_labels, "train-labels-idx1-ubyte");
+  assert_string_equal(c->data.test_images, "t10k-images-idx3-ubyte");
+  assert_string_equal(c->data.test_labels, "t10k-labels-idx1-ubyte");
+  assert_true(c->data.valid_fraction == 0.1);
+  assert_true(c->data.split_seed == 1);
+  assert_true(c->data.scale == 1.0 / 255);
+  assert_true(c->data.mean == 0);
+  assert_true(c->data.std == 1);
+  assert_int_equal(c->train.batch_size, 128);
+  assert_int_equal(c->train.epochs, 10);
+  assert_true(c->train.steps == 0);
+  assert_true(c->train.seed == 42);
+  assert_int_equal(c->train.summary_every, 100);
+  assert_int_equal(c->train.checkpoint_every, 1000);
+  assert_int_equal(c->train.max_to_keep, 5);
+  assert_int_equal(c->train.log_every, 100);
+  assert_int_equal(c->optimizer.type, TV_OPTIM_ADAM);
+  assert_true(c->optimizer.learning_rate == 0.001);
+  assert_true(c->optimizer.momentum == 0.9);
+  assert_int_equal(c->optimizer.nesterov, 0);
+  assert_true(c->optimizer.beta1 == 0.9);
+  assert_true(c->optimizer.beta2 == 0.999);
+  assert_true(c->optimizer.epsilon == 1e-8);
+  assert_int_equal(c->optimizer.schedule, TV_SCHEDULE_CONSTANT);
+  assert_true(c->optimizer.warmup_steps == 0);
+  assert_true(c->optimizer.min_learning_rate == 0);
+}
+
+static void test_defaults(void **state) {
+  (void)state;
+  tv_config c;
+  tv_config_defaults(&c);
+  check_defaults(&c);
+  assert_int_equal(c.model.n_layers, 0);
+  assert_string_equal(c.source, "");
+
+  assert_int_equal(parse(MODEL "data:\ntrain: {}\n", &c), TV_OK);
+  check_defaults(&c);
+  assert_int_equal(c.model.n_layers, 2);
+  assert_string_equal(c.model.layers[0].name, "flatten_1");
+  assert_string_equal(c.model.layers[1].name, "dense_1");
+  assert_int_equal(c.model.layers[1].use_bias, 1);
+  assert_int_equal(c.model.layers[1].n_inputs, 0);
+}
+
+static void test_default_names(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse("model:\n  input: [1, 2, 2]\n  num_classes: 2\n  layers:\n"
+                         "    - {type: flatten}\n    - {type: dense, units: 4, name: fc}\n"
+                         "    - {type: relu}\n    - {type: dense, units: 3}\n"
+                         "    - {type: relu}\n    - {type: dense, units: 2}\n",
+                         &c),
+                   TV_OK);
+  const char *want[] = {"flatten_1", "fc", "relu_1", "dense_2", "relu_2", "dense_3"};
+  for (int i = 0; i < 6; i++) assert_string_equal(c.model.layers[i].name, want[i]);
+  /* A default colliding with an explicit name is refused, naming both layers. */
+  expect_error("model:\n  input: [1, 2, 2]\n  num_classes: 2\n  layers:\n"
+               "    - {type: dense, units: 2, name: dense_2}\n    - {type: dense, units: 2}\n",
+               "t.yaml:6:7: model.layers[1].name: duplicate layer name 'dense_2' by default",
+               "model.layers[0]");
+}
+
+static void test_error_unknown_key(void **state) {
+  (void)state;
+  expect_error(MODEL "train:\n  batch_size: 4\n  bach_size: 5\n",
+               "t.yaml:9:3: train.bach_size: unknown key (allowed: batch_size, epochs", NULL);
+  expect_error(MODEL "optimizer: {type: adam, lr: 0.1}\n", "t.yaml:7:25: optimizer.lr: unknown key",
+               "learning_rate");
+}
+
+static void test_error_unknown_section(void **state) {
+  (void)state;
+  expect_error(MODEL "trian:\n  batch_size: 4\n",
+               "t.yaml:7:1: trian: unknown section (allowed: model, data, train, optimizer)", NULL);
+}
+
+static void test_error_wrong_type(void **state) {
+  (void)state;
+  expect_error(MODEL "train:\n  batch_size: abc\n",
+               "t.yaml:8:15: train.batch_size: expected an integer, got 'abc'", NULL);
+  expect_error(MODEL "train:\n  batch_size: 12x\n", "8:15: train.batch_size", "got '12x'");
+  expect_error(MODEL "train:\n  batch_size: 1.5\n", "8:15", "expected an integer");
+  expect_error(MODEL "train:\n  batch_size: [1]\n", "8:15", "expected an integer, got a sequence");
+  expect_error(MODEL "train:\n  batch_size:\n", "8:14", "expected an integer, got nothing");
+  expect_error(MODEL "optimizer:\n  nesterov: maybe\n",
+               "t.yaml:8:13: optimizer.nesterov: expected true or false, got 'maybe'", NULL);
+  expect_error(MODEL "optimizer:\n  learning_rate: 0.1abc\n",
+               "8:18: optimizer.learning_rate: expected a number, got '0.1abc'", NULL);
+  expect_error(MODEL "optimizer:\n  learning_rate: nan\n", "8:18", "must be a finite number");
+  expect_error(MODEL "optimizer:\n  learning_rate: inf\n", "8:18", "must be a finite number");
+  expect_error(MODEL "optimizer:\n  learning_rate: 1e999\n", "8:18", "must be a finite number");
+  expect_error(MODEL "optimizer:\n  type: rmsprop\n",
+               "8:9: optimizer.type: expected one of sgd, adam, got 'rmsprop'", NULL);
+  expect_error(MODEL "data:\n  dir: [a, b]\n", "8:8: data.dir: expected a string", NULL);
+  expect_error(MODEL "data:\n  split_seed: -1\n", "8:15: data.split_seed", "non-negative");
+  expect_error("model:\n  input: [1, 28]\n  num_classes: 10\n  layers: [{type: relu}]\n",
+               "t.yaml:2:10: model.input: expected a list of 3 integers, got 2", NULL);
+  expect_error("model:\n  input: [1, x, 28]\n  num_classes: 10\n  layers: [{type: relu}]\n",
+               "t.yaml:2:14: model.input[1]: expected an integer, got 'x'", NULL);
+  expect_error("model:\n  input: 784\n  num_classes: 10\n  layers: [{type: relu}]\n",
+               "2:10: model.input: expected a list of 3 integers", "got '784'");
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 10\n  layers: {type: relu}\n",
+               "4:11: model.layers: expected a sequence of layers, got a mapping", NULL);
+}
+
+static void test_error_range(void **state) {
+  (void)state;
+  expect_error(MODEL "train:\n  batch_size: 0\n",
+               "t.yaml:8:15: train.batch_size: must be in [1, 65536], got 0", NULL);
+  expect_error(MODEL "train:\n  batch_size: 99999999999999999999999\n",
+               "8:15: train.batch_size: must be in [1, 65536], got 9999", NULL);
+  expect_error(MODEL "train:\n  steps: 9223372036854775808\n", "8:10: train.steps: must be in",
+               NULL);
+  expect_error(MODEL "data:\n  valid_fraction: 0.95\n",
+               "8:19: data.valid_fraction: must be in [0.0, 0.9], got 0.95", NULL);
+  expect_error(MODEL "data:\n  std: 0\n", "8:8: data.std: must be in (0.0, ", NULL);
+  expect_error(MODEL "optimizer:\n  beta2: 1\n", "8:10: optimizer.beta2: must be in [0.0, 1.0)",
+               NULL);
+  expect_error(MODEL "optimizer: {learning_rate: 0.01, min_learning_rate: 0.1}\n",
+               "7:53: optimizer.min_learning_rate: must not exceed learning_rate", NULL);
+  expect_error("model:\n  input: [1, 0, 28]\n  num_classes: 10\n  layers: [{type: relu}]\n",
+               "2:14: model.input[1]: must be in [1, 65536], got 0", NULL);
+  expect_error("model:\n  input: [1, 2, 2]\n  num_classes: 10\n  layers:\n"
+               "    - {type: dense, units: 0}\n",
+               "t.yaml:5:28: model.layers[0].units: must be in [1, ", NULL);
+}
+
+static void test_error_missing(void **state) {
+  (void)state;
+  expect_error("model:\n  input: [1, 1, 1]\n  layers: [{type: relu}]\n",
+               "t.yaml:2:3: model.num_classes: missing required key", NULL);
+  expect_error("train:\n  batch_size: 4\n", "t.yaml:1:1: model: missing required section", NULL);
+  expect_error("", "t.yaml:1:1: model: missing required section", NULL);
+  expect_error("# only a comment\n", "t.yaml:1:1: model: missing required section", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n    - {units: 4}\n",
+               "t.yaml:5:7: model.layers[0].type: missing required key", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n    - {type: dense}\n",
+               "t.yaml:5:7: model.layers[0].units: missing required key", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers: []\n",
+               "t.yaml:4:11: model.layers: must list at least one layer", NULL);
+}
+
+static void test_error_duplicate_key(void **state) {
+  (void)state;
+  expect_error(MODEL "train:\n  epochs: 4\n  seed: 1\n  epochs: 5\n",
+               "t.yaml:10:3: train.epochs: duplicate key (first at line 8)", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: dense, units: 4, units: 5}\n",
+               "t.yaml:5:31: model.layers[0].units: duplicate key (first at line 5)", NULL);
+  expect_error(MODEL "train: {}\ntrain: {}\n", "t.yaml:8:1: train: duplicate key", NULL);
+}
+
+static void test_error_layers(void **state) {
+  (void)state;
+  /* Unknown layer type: the known ones are listed. */
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: flatten}\n    - {type: conv9}\n",
+               "t.yaml:6:14: model.layers[1].type: unknown layer type 'conv9' "
+               "(known: dense, relu, flatten)",
+               NULL);
+  /* A key the kind does not take. */
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: relu, units: 4}\n",
+               "t.yaml:5:20: model.layers[0].units: unknown key for relu (allowed: type, name, "
+               "inputs)",
+               NULL);
+  /* An item that is not a mapping. */
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n    - relu\n",
+               "t.yaml:5:7: model.layers[0]: expected a mapping", "got 'relu'");
+  /* A section that is not a mapping. */
+  expect_error(MODEL "train: [1, 2]\n", "t.yaml:7:8: train: expected a mapping", "a sequence");
+  expect_error("- model\n", "t.yaml:1:1: top level: expected a mapping of sections", NULL);
+  /* Duplicate explicit names. */
+  expect_error(
+      "model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+      "    - {type: dense, units: 4, name: fc}\n"
+      "    - {type: relu}\n"
+      "    - {type: dense, units: 2, name: fc}\n",
+      "t.yaml:7:37: model.layers[2].name: duplicate layer name 'fc' (also model.layers[0])", NULL);
+  /* Names: characters and the reserved "input". */
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: relu, name: 'a b'}\n",
+               "t.yaml:5:26: model.layers[0].name: must use only [A-Za-z0-9_.-]", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: relu, name: input}\n",
+               "5:26: model.layers[0].name: 'input' is reserved", NULL);
+  /* inputs naming a later layer, an unknown one, itself; too many for the kind. */
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: flatten}\n"
+               "    - {type: dense, units: 4, inputs: [relu_1]}\n"
+               "    - {type: relu}\n",
+               "t.yaml:6:40: model.layers[1].inputs: 'relu_1' is model.layers[2], not an earlier "
+               "layer",
+               NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: flatten, inputs: nope}\n",
+               "t.yaml:5:31: model.layers[0].inputs: 'nope' names no earlier layer", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: flatten, name: f, inputs: f}\n",
+               "5:40: model.layers[0].inputs: 'f' is model.layers[0], not an earlier layer", NULL);
+  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+               "    - {type: flatten}\n"
+               "    - {type: relu, inputs: [input, flatten_1]}\n",
+               "t.yaml:6:28: model.layers[1].inputs: relu takes 1 input, got 2", NULL);
+}
+
+static void test_error_malformed_yaml(void **state) {
+  (void)state;
+  tv_config c;
+  /* Bad indentation: a key less indented than its siblings. */
+  assert_int_equal(parse("model:\n  input: [1, 1, 1]\n num_classes: 2\n", &c), TV_ERR_CONFIG);
+  assert_message_starts("t.yaml:3:2: ");
+  assert_message_has("(while parsing");
+  assert_null(strchr(tv_error_message(), '\n'));
+  /* An unclosed flow sequence. */
+  assert_int_equal(parse("model:\n  input: [1, 28, 28\n  num_classes: 10\n", &c), TV_ERR_CONFIG);
+  assert_message_starts("t.yaml:3:");
+  assert_message_has("did not find expected ',' or ']' (while parsing a flow sequence at 2:10)");
+  /* A tab where indentation is expected. */
+  assert_int_equal(parse("model:\n\tinput: 1\n", &c), TV_ERR_CONFIG);
+  assert_message_starts("t.yaml:2:");
+  /* Two documents. */
+  assert_int_equal(parse(MODEL "---\nmodel: {}\n", &c), TV_ERR_CONFIG);
+  assert_message_has("t.yaml:8:1: more than one YAML document");
+  assert_int_equal(c.train.batch_size, 128);
+}
+
+static void test_override_scalar(void **state) {
+  (void)state;
+  tv_config c;
+  const char *sets[] = {"train.batch_size=64", "optimizer.learning_rate = 0.5", "data.dir=/tmp/x y",
+                        "optimizer.type=sgd"};
+  assert_int_equal(parse_sets(MODEL "train:\n  batch_size: 32\n", sets, 4, &c), TV_OK);
+  assert_int_equal(c.train.batch_size, 64);
+  assert_true(c.optimizer.learning_rate == 0.5);
+  assert_string_equal(c.data.dir, "/tmp/x y"); /* data: was absent: created */
+  assert_int_equal(c.optimizer.type, TV_OPTIM_SGD);
+  /* An empty section is filled too, and later overrides win. */
+  const char *again[] = {"train.epochs=2", "train.epochs=3"};
+  assert_int_equal(parse_sets(MODEL "train:\n", again, 2, &c), TV_OK);
+  assert_int_equal(c.train.epochs, 3);
+}
+
+static void test_override_layer_and_list(void **state) {
+  (void)state;
+  tv_config c;
+  const char *sets[] = {"model.layers.1.units=256", "model.input=[3,32,32]",
+                        "model.layers.1.name=fc", "model.layers.1.use_bias=false"};
+  assert_int_equal(parse_sets(MODEL, sets, 4, &c), TV_OK);
+  assert_int_equal(c.model.layers[1].units, 256);
+  assert_string_equal(c.model.layers[1].name, "fc");
+  assert_int_equal(c.model.layers[1].use_bias, 0);
+  assert_int_equal(c.model.input[0], 3);
+  assert_int_equal(c.model.input[1], 32);
+  assert_int_equal(c.model.input[2], 32);
+  /* Replacing a whole layer item with a flow mapping. */
+  const char *item[] = {"model.layers.1={type: dense, units: 5, inputs: [input]}"};
+  assert_int_equal(parse_sets(MODEL, item, 1, &c), TV_OK);
+  assert_int_equal(c.model.layers[1].units, 5);
+  assert_string_equal(c.model.layers[1].inputs[0], "input");
+  /* Line/col of an item stay those of the file. */
+  assert_int_equal(c.model.layers[0].line, 5);
+  assert_int_equal(c.model.layers[1].line, 0);
+}
+
+static void expect_set_error(const char *set, const char *needle) {
+  tv_config c;
+  const char *sets[] = {set};
+  char prefix[300];
+  snprintf(prefix, sizeof prefix, "--set %s: ", set);
+  assert_int_equal(parse_sets(MODEL "train:\n  batch_size: 32\n", sets, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts(prefix);
+  assert_message_has(needle);
+  assert_int_equal(c.train.batch_size, 128);
+}
+
+static void test_override_errors(void **state) {
+  (void)state;
+  expect_set_error("train.batch_size=0", "train.batch_size: must be in [1, 65536], got 0");
+  expect_set_error("train.batch_size=abc", "expected an integer, got 'abc'");
+  expect_set_error("model.input=[1,2]", "model.input: expected a list of 3 integers, got 2");
+  expect_set_error("model.input=[1,x,3]", "model.input[1]: expected an integer, got 'x'");
+  expect_set_error("model.input=[1,2", "did not find expected ',' or ']'");
+  expect_set_error("train.bogus=1", "train.bogus: unknown key (allowed: batch_size");
+  expect_set_error("model.layers.0.units=4", "model.layers[0].units: unknown key for flatten");
+  expect_set_error("model.layers.1.name=flatten_1", "duplicate layer name 'flatten_1'");
+  expect_set_error("train.batch_size", "expected key=value");
+  expect_set_error("trian.batch_size=4", "unknown section 'trian' (allowed: model, data");
+  expect_set_error("train=4", "expected section.key=value");
+  expect_set_error("train..seed=4", "empty part");
+  expect_set_error("model.layers.2.units=4", "index '2' out of range (2 items)");
+  expect_set_error("model.layers.x.units=4", "index 'x' out of range");
+  expect_set_error("train.batch_size.x=4", "not a mapping or a list");
+  expect_set_error("model.nothing.x=4", "'nothing' is not in the config");
+  /* An override's error names the override even when the file is also wrong later. */
+  tv_config c;
+  const char *sets[] = {"train.seed=-3"};
+  assert_int_equal(parse_sets(MODEL "train:\n  seed: 1\n", sets, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts("--set train.seed=-3: train.seed: expected a non-negative integer");
+}
+
+static void zero_positions(tv_config *c) {
+  memset(c->source, 0, sizeof c->source);
+  for (int i = 0; i < TV_MAX_LAYERS; i++) c->model.layers[i].line = c->model.layers[i].col = 0;
+}
+
+static void roundtrip(const tv_config *a) {
+  char *text;
+  size_t len;
+  tv_config b, a0 = *a;
+  assert_int_equal(tv_config_emit(a, &text, &len), TV_OK);
+  assert_int_equal(strlen(text), len);
+  int rc = tv_config_parse(text, len, "emitted.yaml", NULL, 0, &b);
+  if (rc) fail_msg("%s\n%s", tv_error_message(), text);
+  zero_positions(&a0);
+  zero_positions(&b);
+  if (memcmp(&a0, &b, sizeof b) != 0) fail_msg("round trip differs:\n%s", text);
+  /* Emitting again gives the same text. */
+  char *text2;
+  size_t len2;
+  assert_int_equal(tv_config_emit(&b, &text2, &len2), TV_OK);
+  assert_string_equal(text, text2);
+  free(text2);
+  free(text);
+}
+
+static void test_emit_roundtrip(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(MODEL, &c), TV_OK);
+  roundtrip(&c);
+
+  const char *yaml =
+      "model:\n"
+      "  input: [3, 5, 7]\n"
+      "  num_classes: 3\n"
+      "  layers:\n"
+      "    - {type: flatten}\n"
+      "    - {type: dense, units: 9, name: a.b-c_1, use_bias: false}\n"
+      "    - {type: relu, inputs: [a.b-c_1]}\n"
+      "    - {type: dense, units: 3, inputs: input}\n"
+      "data:\n"
+      "  dir: \"/tmp/we \\\"ird\\\" dir: #x\\\\\"\n"
+      "  train_images: \"null\"\n"
+      "  train_labels: \"123\"\n"
+      "  test_images: \"true\"\n"
+      "  test_labels: \"-x\"\n"
+      "  valid_fraction: 0.1\n"
+      "  split_seed: 18446744073709551615\n"
+      "  mean: 0.1307\n"
+      "  std: 0.3081\n"
+      "train: {steps: 9223372036854775807}\n"
+      "optimizer: {learning_rate: 3e-4, epsilon: 1e-12, beta2: 0.9999999999999999}\n";
+  assert_int_equal(parse(yaml, &c), TV_OK);
+  assert_string_equal(c.data.dir, "/tmp/we \"ird\" dir: #x\\");
+  c.data.scale = 1.0 / 3; /* a double that needs 17 digits */
+  c.data.mean = -0.0;
+  roundtrip(&c);
+
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  if (!strstr(text, "    - {type: dense, name: a.b-c_1, units: 9, use_bias: false}\n"))
+    fail_msg("no dense line in:\n%s", text);
+  if (!strstr(text, "    - {type: relu, name: relu_1, inputs: [a.b-c_1]}\n"))
+    fail_msg("no relu line in:\n%s", text);
+  if (!strstr(text, "  batch_size: 128")) fail_msg("no default batch_size in:\n%s", text);
+  if (!strstr(text, "  learning_rate: 0.0003")) fail_msg("no learning_rate in:\n%s", text);
+  free(text);
+}
+
+static void test_same_model(void **state) {
+  (void)state;
+  tv_config a, b;
+  char diff[256];
+  assert_int_equal(parse(MODEL, &a), TV_OK);
+  const char *lr[] = {"optimizer.learning_rate=0.1", "train.batch_size=7", "data.std=2"};
+  assert_int_equal(parse_sets(MODEL, lr, 3, &b), TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 1);
+  assert_string_equal(diff, "");
+
+  const char *units[] = {"model.layers.1.units=256"};
+  assert_int_equal(parse_sets(MODEL, units, 1, &b), TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 0);
+  assert_string_equal(diff, "model.layers[1].units: 10 -> 256");
+
+  const char *more[] = {"model.input=[1,28,29]", "model.layers.1.use_bias=false",
+                        "model.layers.0.name=f"};
+  assert_int_equal(parse_sets(MODEL, more, 3, &b), TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 0);
+  assert_string_equal(diff, "model.input: [1, 28, 28] -> [1, 28, 29]; "
+                            "model.layers[0].name: flatten_1 -> f; "
+                            "model.layers[1].use_bias: true -> false");
+  /* A short buffer is cut, not overrun; NULL is allowed. */
+  char small[8];
+  assert_int_equal(tv_config_same_model(&a, &b, small, sizeof small), 0);
+  assert_string_equal(small, "model.i");
+  assert_int_equal(tv_config_same_model(&a, &b, NULL, 0), 0);
+
+  assert_int_equal(
+      parse("model:\n  input: [1, 28, 28]\n  num_classes: 10\n  layers:\n"
+            "    - {type: flatten}\n    - {type: relu}\n    - {type: dense, units: 10}\n",
+            &b),
+      TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 0);
+  assert_string_equal(diff,
+                      "model.layers: 2 layers -> 3 layers; model.layers[1].type: dense -> relu");
+}
+
+static void test_load(void **state) {
+  (void)state;
+  char path[] = "/tmp/tv_test_config_XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  const char *yaml = MODEL "train:\n  epochs: 2\n";
+  assert_int_equal(write(fd, yaml, strlen(yaml)), (ssize_t)strlen(yaml));
+  assert_int_equal(close(fd), 0);
+  tv_config c;
+  assert_int_equal(tv_config_load(path, NULL, 0, &c), TV_OK);
+  assert_int_equal(c.train.epochs, 2);
+  assert_string_equal(c.source, path);
+
+  /* Errors name the file. */
+  const char *sets[] = {"train.epochs=0"};
+  assert_int_equal(tv_config_load(path, sets, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts("--set train.epochs=0: train.epochs: must be in [1, ");
+  assert_int_equal(unlink(path), 0);
+
+  assert_int_equal(tv_config_load(path, NULL, 0, &c), TV_ERR_NOT_FOUND);
+  assert_message_has(path);
+  assert_int_equal(c.train.batch_size, 128);
+}
+
+static void test_fashion_mlp(void **state) {
+  (void)state;
+  tv_config c;
+  int rc = tv_config_load("configs/fashion_mlp.yaml", NULL, 0, &c);
+  if (rc) fail_msg("%s (run from the repository root)", tv_error_message());
+  assert_int_equal(c.model.input[0], 1);
+  assert_int_equal(c.model.input[1], 28);
+  assert_int_equal(c.model.input[2], 28);
+  assert_int_equal(c.model.num_classes, 10);
+  assert_int_equal(c.model.n_layers, 6);
+  const tv_layer_kind kinds[] = {TV_LAYER_FLATTEN, TV_LAYER_DENSE, TV_LAYER_RELU,
+                                 TV_LAYER_DENSE,   TV_LAYER_RELU,  TV_LAYER_DENSE};
+  const char *names[] = {"flatten_1", "dense_1", "relu_1", "dense_2", "relu_2", "dense_3"};
+  const int units[] = {0, 512, 0, 256, 0, 10};
+  for (int i = 0; i < 6; i++) {
+    assert_int_equal(c.model.layers[i].kind, kinds[i]);
+    assert_string_equal(c.model.layers[i].name, names[i]);
+    assert_int_equal(c.model.layers[i].units, units[i]);
+  }
+  assert_string_equal(c.data.dir, "/usr/share/datasets/fashion-mnist");
+  assert_true(c.data.valid_fraction == 0.1);
+  assert_int_equal(c.train.batch_size, 128);
+  assert_int_equal(c.train.epochs, 10);
+  assert_true(c.train.seed == 42);
+  assert_int_equal(c.train.summary_every, 100);
+  assert_int_equal(c.train.checkpoint_every, 1000);
+  assert_int_equal(c.train.max_to_keep, 5);
+  assert_int_equal(c.optimizer.type, TV_OPTIM_ADAM);
+  assert_true(c.optimizer.learning_rate == 0.001);
+  assert_int_equal(c.optimizer.schedule, TV_SCHEDULE_COSINE);
+  assert_true(c.optimizer.warmup_steps == 200);
+  assert_true(c.optimizer.min_learning_rate == 0.00001);
+  roundtrip(&c);
+}
+
+static void test_kind_names(void **state) {
+  (void)state;
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_RELU), "relu");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_FLATTEN), "flatten");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER__COUNT), "?");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_full_config),
+      cmocka_unit_test(test_defaults),
+      cmocka_unit_test(test_default_names),
+      cmocka_unit_test(test_error_unknown_key),
+      cmocka_unit_test(test_error_unknown_section),
+      cmocka_unit_test(test_error_wrong_type),
+      cmocka_unit_test(test_error_range),
+      cmocka_unit_test(test_error_missing),
+      cmocka_unit_test(test_error_duplicate_key),
+      cmocka_unit_test(test_error_layers),
+      cmocka_unit_test(test_error_malformed_yaml),
+      cmocka_unit_test(test_override_scalar),
+      cmocka_unit_test(test_override_layer_and_list),
+      cmocka_unit_test(test_override_errors),
+      cmocka_unit_test(test_emit_roundtrip),
+      cmocka_unit_test(test_same_model),
+      cmocka_unit_test(test_load),
+      cmocka_unit_test(test_fashion_mlp),
+      cmocka_unit_test(test_kind_names),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
