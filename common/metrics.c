@@ -50,7 +50,7 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
       if (z[j] > mx) mx = z[j], arg = j;
     double s = 0;
     for (int j = 0; j < k; j++) {
-      s += exp((double)(z[j] - mx));
+      s += exp((double)z[j] - (double)mx);
       above += z[j] > z[y];
     }
     m->loss_sum += (double)mx + log(s) - (double)z[y];

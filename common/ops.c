@@ -71,7 +71,7 @@ float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float
     float mx = z[0];
     for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
     double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)(z[j] - mx));
+    for (int j = 0; j < k; j++) s += exp((double)z[j] - (double)mx);
     double lse = (double)mx + log(s);
     total += lse - (double)z[y[i]];
     if (dlogits) {

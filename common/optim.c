@@ -101,10 +101,11 @@ TV_VECTOR static void sgd_update(float *restrict p, const float *restrict g, flo
 
 TV_VECTOR static void adam_update(float *restrict p, const float *restrict g, float *restrict m,
                                   float *restrict v, size_t n, float step_size, float b1, float b2,
-                                  float inv_sqrt_bc2, float eps) {
+                                  float one_minus_b1, float one_minus_b2, float inv_sqrt_bc2,
+                                  float eps) {
   for (size_t i = 0; i < n; i++) {
-    m[i] = b1 * m[i] + (1.0f - b1) * g[i];
-    v[i] = b2 * v[i] + (1.0f - b2) * g[i] * g[i];
+    m[i] = b1 * m[i] + one_minus_b1 * g[i];
+    v[i] = b2 * v[i] + one_minus_b2 * g[i] * g[i];
     p[i] -= step_size * m[i] / (sqrtf(v[i]) * inv_sqrt_bc2 + eps);
   }
 }
@@ -123,7 +124,8 @@ void tv_optim_step(tv_optim *o, int64_t step) {
     if (!v->trainable) continue;
     if (o->kind == TV_OPTIM_ADAM)
       adam_update(v->value, v->grad, o->slots[0] + v->offset, o->slots[1] + v->offset, v->count,
-                  step_size, (float)o->beta1, (float)o->beta2, inv_sqrt_bc2, (float)o->epsilon);
+                  step_size, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
+                  (float)(1.0 - o->beta2), inv_sqrt_bc2, (float)o->epsilon);
     else
       sgd_update(v->value, v->grad, o->n_slots ? o->slots[0] + v->offset : NULL, v->count, lr,
                  (float)o->momentum, o->nesterov);

@@ -44,7 +44,8 @@ typedef struct tv_layer_ops {
   void (*forward)(tv_layer *l, int n, const float *const *x, float *y);
   void (*backward)(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                    float *const *dx, const int *acc);
-  /* Multiply-adds x 2 per example, forward. */
+  /* Floating-point operations per example, forward: 2 per multiply-add, plus one per bias add
+   * or element-wise operation. */
   double (*flops)(const tv_layer *l);
 } tv_layer_ops;
 

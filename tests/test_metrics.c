@@ -1,0 +1,201 @@
+/* test_metrics.c — streaming metrics on hand-worked examples: accuracy, top-5 with ties, loss
+ * against a double reference (1e-6 relative: sums are in double but the
+ * max-subtraction z - max is done in float, an error of a few float ulps per logit), the
+ * confusion matrix, per-class precision / recall / F1, macro-F1, reset and the error path. */
+#include "trainval/metrics.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+static void assert_near(double got, double want, double tol) {
+  if (!(fabs(got - want) <= tol)) fail_msg("got %.12g, want %.12g (tol %g)", got, want, tol);
+}
+
+static tv_metrics *new_metrics(int k) {
+  tv_metrics *m = NULL;
+  assert_int_equal(tv_metrics_new(k, &m), TV_OK);
+  assert_non_null(m);
+  assert_int_equal(tv_metrics_num_classes(m), k);
+  return m;
+}
+
+static double xent_row(const float *z, int k, int y) {
+  double mx = z[0];
+  for (int j = 1; j < k; j++) mx = fmax(mx, z[j]);
+  double s = 0;
+  for (int j = 0; j < k; j++) s += exp((double)z[j] - mx);
+  return mx + log(s) - z[y];
+}
+
+/* Six examples, three classes; labels 0 0 1 1 2 2, predictions 0 1 1 1 2 0.
+ *   confusion [true][pred] = {{1,1,0},{0,2,0},{1,0,1}}
+ *   class 0: P 1/2 R 1/2 F1 1/2;  class 1: P 2/3 R 1 F1 4/5;  class 2: P 1 R 1/2 F1 2/3
+ *   accuracy 4/6, macro-F1 (1/2 + 4/5 + 2/3) / 3 = 59/90. */
+enum { HK = 3, HN = 6 };
+static const float hand_logits[HN * HK] = {
+    2.0f, 0.5f, -1.0f, /* y0 -> 0 */
+    0.1f, 1.5f, 0.2f,  /* y0 -> 1 */
+    -3.f, 4.0f, 1.0f,  /* y1 -> 1 */
+    0.0f, 0.3f, 0.2f,  /* y1 -> 1 */
+    1.0f, 0.0f, 1.2f,  /* y2 -> 2 */
+    5.0f, 2.0f, 4.5f,  /* y2 -> 0 */
+};
+static const int32_t hand_labels[HN] = {0, 0, 1, 1, 2, 2};
+
+static void check_hand(const tv_metrics *m) {
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_int_equal(s.n, HN);
+  assert_near(s.accuracy, 4.0 / 6.0, 1e-12);
+  assert_near(s.top5, 1.0, 0); /* k = 3 < 5: always in the top 5 */
+  assert_near(s.macro_f1, 59.0 / 90.0, 1e-12);
+  double want = 0;
+  for (int i = 0; i < HN; i++) want += xent_row(hand_logits + i * HK, HK, hand_labels[i]);
+  assert_near(s.loss, want / HN, 1e-6 * want / HN);
+
+  static const uint64_t cm[HK * HK] = {1, 1, 0, 0, 2, 0, 1, 0, 1};
+  assert_memory_equal(tv_metrics_confusion(m), cm, sizeof cm);
+
+  static const double prf[HK][3] = {{0.5, 0.5, 0.5}, {2.0 / 3.0, 1.0, 0.8}, {1.0, 0.5, 2.0 / 3.0}};
+  for (int c = 0; c < HK; c++) {
+    double p = -1, r = -1, f = -1;
+    tv_metrics_class(m, c, &p, &r, &f);
+    assert_near(p, prf[c][0], 1e-12);
+    assert_near(r, prf[c][1], 1e-12);
+    assert_near(f, prf[c][2], 1e-12);
+  }
+}
+
+static void test_hand_example(void **state) {
+  (void)state;
+  tv_metrics *m = new_metrics(HK);
+  tv_metrics_update(m, hand_logits, hand_labels, HN);
+  check_hand(m);
+  tv_metrics_free(m);
+}
+
+/* Streaming: the same examples in uneven batches give the same result. */
+static void test_batches_add_up(void **state) {
+  (void)state;
+  tv_metrics *m = new_metrics(HK);
+  tv_metrics_update(m, hand_logits, hand_labels, 1);
+  tv_metrics_update(m, hand_logits + HK, hand_labels + 1, 0);
+  tv_metrics_update(m, hand_logits + HK, hand_labels + 1, 3);
+  tv_metrics_update(m, hand_logits + 4 * HK, hand_labels + 4, 2);
+  check_hand(m);
+  tv_metrics_free(m);
+}
+
+static void test_reset(void **state) {
+  (void)state;
+  tv_metrics *m = new_metrics(HK);
+  tv_metrics_update(m, hand_logits, hand_labels, HN);
+  tv_metrics_reset(m);
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_int_equal(s.n, 0);
+  assert_near(s.loss, 0, 0);
+  assert_near(s.accuracy, 0, 0);
+  assert_near(s.top5, 0, 0);
+  assert_near(s.macro_f1, 0, 0);
+  for (int i = 0; i < HK * HK; i++) assert_int_equal(tv_metrics_confusion(m)[i], 0);
+  /* After a reset the metric is as good as new. */
+  tv_metrics_update(m, hand_logits, hand_labels, HN);
+  check_hand(m);
+  tv_metrics_free(m);
+}
+
+/* Top-5 over 7 classes: an example counts when fewer than 5 classes have a strictly larger
+ * logit than the true class, so ties with the true class never push it out. */
+static void test_top5_ties(void **state) {
+  (void)state;
+  enum { K = 7 };
+  const float z[][K] = {
+      {1, 2, 3, 4, 5, 6, 0},       /* y 0: 5 strictly larger -> miss */
+      {1, 2, 3, 4, 1, 1, 9},       /* y 0: 4 larger, 2 ties -> hit */
+      {1, 1, 1, 1, 1, 1, 1},       /* y 3: all tied -> hit (and top-1 is not required) */
+      {0, 2, 3, 4, 5, 6, 1},       /* y 6: 5 larger -> miss */
+      {0.5f, 2, 3, 4, 5, 0, 0.5f}, /* y 6: 4 larger, 1 tie -> hit */
+      {9, 8, 7, 6, 5, 4, 3},       /* y 4: 4 larger -> hit */
+      {9, 8, 7, 6, 5, 4, 3},       /* y 5: 5 larger -> miss */
+  };
+  const int32_t y[] = {0, 0, 3, 6, 6, 4, 5};
+  enum { N = sizeof y / sizeof y[0] };
+  tv_metrics *m = new_metrics(K);
+  tv_metrics_update(m, &z[0][0], y, N);
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_near(s.top5, 4.0 / N, 1e-12);
+  /* top-1 counts only the two exact arg-max hits below. */
+  tv_metrics_reset(m);
+  const float w[][K] = {{0, 0, 0, 0, 0, 0, 1}, {3, 1, 1, 1, 1, 1, 1}, {0, 5, 0, 0, 0, 0, 0}};
+  const int32_t wy[] = {6, 0, 2};
+  tv_metrics_update(m, &w[0][0], wy, 3);
+  tv_metrics_get(m, &s);
+  assert_near(s.accuracy, 2.0 / 3.0, 1e-12);
+  assert_near(s.top5, 1.0, 0);
+  tv_metrics_free(m);
+}
+
+/* Large logits: the loss stays finite and matches the stable reference. */
+static void test_loss_large_logits(void **state) {
+  (void)state;
+  const float z[] = {1000.0f, -1000.0f, 0.0f, -1000.0f, 1000.0f, 999.0f};
+  const int32_t y[] = {1, 2};
+  tv_metrics *m = new_metrics(3);
+  tv_metrics_update(m, z, y, 2);
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  double want = (xent_row(z, 3, 1) + xent_row(z + 3, 3, 2)) / 2;
+  assert_true(isfinite(s.loss));
+  assert_near(s.loss, want, 1e-6 * want);
+  assert_near(s.loss, (2000.0 + 1.0 + log1p(exp(-1.0))) / 2, 1e-6);
+  tv_metrics_free(m);
+}
+
+/* A class with neither examples nor predictions: precision, recall and F1 are 0. */
+static void test_undefined_class(void **state) {
+  (void)state;
+  const float z[] = {1, 0, 0, 0, 1, 0};
+  const int32_t y[] = {0, 1};
+  tv_metrics *m = new_metrics(3);
+  tv_metrics_update(m, z, y, 2);
+  double p = -1, r = -1, f = -1;
+  tv_metrics_class(m, 2, &p, &r, &f);
+  assert_near(p, 0, 0);
+  assert_near(r, 0, 0);
+  assert_near(f, 0, 0);
+  tv_metrics_class(m, 0, &p, &r, &f);
+  assert_near(f, 1.0, 1e-12);
+  tv_metrics_free(m);
+}
+
+static void test_new_invalid(void **state) {
+  (void)state;
+  tv_metrics *m = (tv_metrics *)&m; /* must be reset to NULL */
+  assert_int_equal(tv_metrics_new(0, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_int_equal(tv_metrics_new(-3, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_non_null(strstr(tv_error_message(), "num_classes"));
+  tv_metrics_free(NULL);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_hand_example),
+      cmocka_unit_test(test_batches_add_up),
+      cmocka_unit_test(test_reset),
+      cmocka_unit_test(test_top5_ties),
+      cmocka_unit_test(test_loss_large_logits),
+      cmocka_unit_test(test_undefined_class),
+      cmocka_unit_test(test_new_invalid),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

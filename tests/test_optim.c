@@ -1,0 +1,364 @@
+/* test_optim.c — SGD (plain, momentum, Nesterov) and Adam against double-precision evaluations
+ * of PyTorch's update rules as written in optim.h, learning-rate schedules, slots and the rule
+ * that non-trainable variables are never touched.
+ *
+ * Tolerance: the optimizer runs in float; parameters are O(1) and updates O(lr), so each
+ * parameter is compared with the double expectation to 2e-6 absolute (a few float ulps of 1).
+ */
+#include "trainval/optim.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "trainval/config.h"
+#include "trainval/varstore.h"
+
+enum { NW = 6, NB = 3, NS = 3, STEPS = 3 };
+
+typedef struct fixture {
+  tv_varstore *store;
+  int w, stat, b; /* variable indices: trainable kernel, non-trainable statistic, trainable bias */
+} fixture;
+
+static void assert_near(double got, double want, double tol, const char *what, int i) {
+  if (!(fabs(got - want) <= tol))
+    fail_msg("%s[%d] = %.10g, want %.10g (tol %g)", what, i, got, want, tol);
+}
+
+/* Gradient of element i at update t (0-based): mixed signs, magnitudes and one exact zero. */
+static float grad_at(int var, int i, int t) {
+  if (var == 0 && i == 2) return 0.0f;
+  return (float)((i % 2 ? -1.0 : 1.0) * (0.05 + 0.3 * i) * (1.0 + 0.5 * t) + 0.01 * var);
+}
+
+static float init_at(int var, int i) { return (float)(0.5 - 0.25 * i + var); }
+
+static int setup_store(void **state) {
+  fixture *f = calloc(1, sizeof *f);
+  if (!f || tv_varstore_new(&f->store) != TV_OK) return -1;
+  if (tv_varstore_declare(f->store, "fc/kernel", tv_shape2(2, 3), 1, TV_INIT_ZEROS, 3, 2, &f->w) !=
+          TV_OK ||
+      tv_varstore_declare(f->store, "bn/moving_mean", tv_shape1(NS), 0, TV_INIT_ZEROS, 0, 0,
+                          &f->stat) != TV_OK ||
+      tv_varstore_declare(f->store, "fc/bias", tv_shape1(NB), 1, TV_INIT_ZEROS, 3, 2, &f->b) !=
+          TV_OK ||
+      tv_varstore_seal(f->store) != TV_OK)
+    return -1;
+  tv_var *w = tv_varstore_var(f->store, f->w), *s = tv_varstore_var(f->store, f->stat),
+         *b = tv_varstore_var(f->store, f->b);
+  for (int i = 0; i < NW; i++) w->value[i] = init_at(0, i);
+  for (int i = 0; i < NB; i++) b->value[i] = init_at(1, i);
+  for (int i = 0; i < NS; i++) {
+    s->value[i] = 7.0f + (float)i;
+    s->grad[i] = 100.0f; /* garbage the optimizer must ignore */
+  }
+  *state = f;
+  return 0;
+}
+
+static int teardown_store(void **state) {
+  fixture *f = *state;
+  tv_varstore_free(f->store);
+  free(f);
+  return 0;
+}
+
+static void set_grads(fixture *f, int t) {
+  tv_var *w = tv_varstore_var(f->store, f->w), *b = tv_varstore_var(f->store, f->b);
+  for (int i = 0; i < NW; i++) w->grad[i] = grad_at(0, i, t);
+  for (int i = 0; i < NB; i++) b->grad[i] = grad_at(1, i, t);
+}
+
+static tv_optim *make_optim(fixture *f, const tv_config *c, int64_t total) {
+  tv_optim *o = NULL;
+  assert_int_equal(tv_optim_new(c, total, f->store, &o), TV_OK);
+  assert_non_null(o);
+  return o;
+}
+
+static void check_untouched(fixture *f, tv_optim *o) {
+  const tv_var *s = tv_varstore_cvar(f->store, f->stat);
+  for (int i = 0; i < NS; i++) assert_true(s->value[i] == 7.0f + (float)i);
+  for (int k = 0; k < tv_optim_num_slots(o); k++)
+    for (int i = 0; i < NS; i++) assert_true(tv_optim_slot(o, k)[s->offset + i] == 0.0f);
+}
+
+/* ---- SGD ---------------------------------------------------------------------------------- */
+
+/* Runs `steps` updates of SGD(lr, mu, nesterov) and compares every parameter and the momentum
+ * buffer with the double recurrence buf = mu*buf + g; p -= lr * (nesterov ? g + mu*buf : buf). */
+static void run_sgd(fixture *f, double lr, double mu, int nesterov, int steps) {
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_SGD;
+  c.optimizer.learning_rate = lr;
+  c.optimizer.momentum = mu;
+  c.optimizer.nesterov = nesterov;
+  c.optimizer.schedule = TV_SCHEDULE_CONSTANT;
+  c.optimizer.warmup_steps = 0;
+  tv_optim *o = make_optim(f, &c, 100);
+  assert_string_equal(tv_optim_name(o), "sgd");
+  if (mu > 0) {
+    assert_int_equal(tv_optim_num_slots(o), 1);
+    assert_string_equal(tv_optim_slot_name(o, 0), "momentum");
+  } else {
+    assert_int_equal(tv_optim_num_slots(o), 0);
+  }
+  const int vars[2] = {f->w, f->b}, counts[2] = {NW, NB};
+  double p[2][NW], buf[2][NW];
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < counts[v]; i++) p[v][i] = init_at(v, i), buf[v][i] = 0;
+  for (int t = 0; t < steps; t++) {
+    set_grads(f, t);
+    tv_optim_step(o, t);
+    for (int v = 0; v < 2; v++)
+      for (int i = 0; i < counts[v]; i++) {
+        double g = grad_at(v, i, t);
+        buf[v][i] = mu * buf[v][i] + g;
+        p[v][i] -= lr * (mu == 0 ? g : nesterov ? g + mu * buf[v][i] : buf[v][i]);
+      }
+  }
+  assert_int_equal(tv_optim_t(o), steps);
+  for (int v = 0; v < 2; v++) {
+    const tv_var *var = tv_varstore_cvar(f->store, vars[v]);
+    for (int i = 0; i < counts[v]; i++) {
+      assert_near(var->value[i], p[v][i], 2e-6, var->name, i);
+      if (mu > 0) assert_near(tv_optim_slot(o, 0)[var->offset + i], buf[v][i], 2e-6, "buf", i);
+    }
+  }
+  check_untouched(f, o);
+  tv_optim_free(o);
+}
+
+static void test_sgd_plain(void **state) {
+  run_sgd(*state, 0.1, 0.0, 0, 1);
+  /* Hand value: one plain step is p - lr * g. */
+  fixture *f = *state;
+  const tv_var *w = tv_varstore_cvar(f->store, f->w);
+  assert_near(w->value[1], init_at(0, 1) - 0.1 * grad_at(0, 1, 0), 1e-7, "w", 1);
+}
+static void test_sgd_plain_3(void **state) { run_sgd(*state, 0.1, 0.0, 0, STEPS); }
+
+static void test_sgd_momentum(void **state) {
+  run_sgd(*state, 0.05, 0.9, 0, 1);
+  fixture *f = *state;
+  /* Hand value: PyTorch's first momentum step uses buf = g, so it equals a plain step. */
+  const tv_var *b = tv_varstore_cvar(f->store, f->b);
+  assert_near(b->value[0], init_at(1, 0) - 0.05 * grad_at(1, 0, 0), 1e-7, "b", 0);
+}
+static void test_sgd_momentum_3(void **state) { run_sgd(*state, 0.05, 0.9, 0, STEPS); }
+
+static void test_sgd_nesterov(void **state) {
+  run_sgd(*state, 0.05, 0.9, 1, 1);
+  fixture *f = *state;
+  /* Hand value: first Nesterov step is p - lr * (1 + mu) * g. */
+  const tv_var *w = tv_varstore_cvar(f->store, f->w);
+  assert_near(w->value[3], init_at(0, 3) - 0.05 * 1.9 * grad_at(0, 3, 0), 1e-6, "w", 3);
+}
+static void test_sgd_nesterov_3(void **state) { run_sgd(*state, 0.05, 0.9, 1, STEPS); }
+
+/* ---- Adam --------------------------------------------------------------------------------- */
+
+static void run_adam(fixture *f, double lr, double b1, double b2, double eps, int steps) {
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_ADAM;
+  c.optimizer.learning_rate = lr;
+  c.optimizer.beta1 = b1;
+  c.optimizer.beta2 = b2;
+  c.optimizer.epsilon = eps;
+  c.optimizer.schedule = TV_SCHEDULE_CONSTANT;
+  c.optimizer.warmup_steps = 0;
+  tv_optim *o = make_optim(f, &c, 100);
+  assert_string_equal(tv_optim_name(o), "adam");
+  assert_int_equal(tv_optim_num_slots(o), 2);
+  assert_string_equal(tv_optim_slot_name(o, 0), "m");
+  assert_string_equal(tv_optim_slot_name(o, 1), "v");
+  const int vars[2] = {f->w, f->b}, counts[2] = {NW, NB};
+  double p[2][NW], m[2][NW], v2[2][NW];
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < counts[v]; i++) p[v][i] = init_at(v, i), m[v][i] = v2[v][i] = 0;
+  for (int t = 0; t < steps; t++) {
+    set_grads(f, t);
+    tv_optim_step(o, t);
+    double bc1 = 1 - pow(b1, t + 1), bc2 = 1 - pow(b2, t + 1);
+    for (int v = 0; v < 2; v++)
+      for (int i = 0; i < counts[v]; i++) {
+        double g = grad_at(v, i, t);
+        m[v][i] = b1 * m[v][i] + (1 - b1) * g;
+        v2[v][i] = b2 * v2[v][i] + (1 - b2) * g * g;
+        p[v][i] -= lr / bc1 * m[v][i] / (sqrt(v2[v][i]) / sqrt(bc2) + eps);
+      }
+  }
+  assert_int_equal(tv_optim_t(o), steps);
+  for (int v = 0; v < 2; v++) {
+    const tv_var *var = tv_varstore_cvar(f->store, vars[v]);
+    for (int i = 0; i < counts[v]; i++) {
+      assert_near(var->value[i], p[v][i], 2e-6, var->name, i);
+      assert_near(tv_optim_slot(o, 0)[var->offset + i], m[v][i], 1e-6 * fabs(m[v][i]) + 1e-9, "m",
+                  i);
+      /* 1 - beta2 is formed in double and rounded to float, as PyTorch does. */
+      assert_near(tv_optim_slot(o, 1)[var->offset + i], v2[v][i], 1e-6 * v2[v][i] + 1e-12, "v", i);
+    }
+  }
+  check_untouched(f, o);
+  tv_optim_free(o);
+}
+
+static void test_adam_1(void **state) {
+  run_adam(*state, 0.01, 0.9, 0.999, 1e-8, 1);
+  /* Hand value: after one step m_hat = g and v_hat = g^2, so p moves by lr * sign(g) (up to
+   * eps), and not at all where g == 0. */
+  fixture *f = *state;
+  const tv_var *w = tv_varstore_cvar(f->store, f->w);
+  for (int i = 0; i < NW; i++) {
+    double g = grad_at(0, i, 0);
+    double want = init_at(0, i) - (g > 0 ? 0.01 : g < 0 ? -0.01 : 0.0);
+    assert_near(w->value[i], want, 1e-6, "w", i);
+  }
+  assert_true(w->value[2] == init_at(0, 2));
+}
+static void test_adam_3(void **state) { run_adam(*state, 0.01, 0.9, 0.999, 1e-8, STEPS); }
+static void test_adam_3_big_eps(void **state) { run_adam(*state, 0.003, 0.8, 0.99, 0.1, STEPS); }
+
+/* Bias correction follows the update counter t, which a resume restores with tv_optim_set_t:
+ * at t = 10^6 both corrections are 1, so a first update from zero moments is
+ * lr * (1-b1) g / (sqrt(1-b2) |g| + eps). */
+static void test_adam_set_t(void **state) {
+  fixture *f = *state;
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_ADAM;
+  c.optimizer.learning_rate = 0.01;
+  c.optimizer.beta1 = 0.9;
+  c.optimizer.beta2 = 0.999;
+  c.optimizer.epsilon = 1e-8;
+  c.optimizer.schedule = TV_SCHEDULE_CONSTANT;
+  c.optimizer.warmup_steps = 0;
+  tv_optim *o = make_optim(f, &c, 100);
+  tv_optim_set_t(o, 1000000);
+  assert_int_equal(tv_optim_t(o), 1000000);
+  set_grads(f, 0);
+  tv_optim_step(o, 5);
+  assert_int_equal(tv_optim_t(o), 1000001);
+  const tv_var *w = tv_varstore_cvar(f->store, f->w);
+  for (int i = 0; i < NW; i++) {
+    double g = grad_at(0, i, 0);
+    double want = init_at(0, i) - 0.01 * 0.1 * g / (sqrt(0.001) * fabs(g) + 1e-8);
+    assert_near(w->value[i], want, 2e-6, "w", i);
+  }
+  tv_optim_free(o);
+}
+
+/* ---- schedules ---------------------------------------------------------------------------- */
+
+static tv_optim *sched_optim(fixture *f, tv_schedule_kind kind, double lr, int64_t warmup,
+                             double min_lr, int64_t total) {
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_SGD;
+  c.optimizer.momentum = 0;
+  c.optimizer.learning_rate = lr;
+  c.optimizer.schedule = kind;
+  c.optimizer.warmup_steps = warmup;
+  c.optimizer.min_learning_rate = min_lr;
+  return make_optim(f, &c, total);
+}
+
+static void test_schedule_constant(void **state) {
+  tv_optim *o = sched_optim(*state, TV_SCHEDULE_CONSTANT, 0.125, 0, 0.0, 1000);
+  const int64_t steps[] = {0, 1, 17, 999, 1000, 5000};
+  for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++)
+    assert_true(tv_optim_lr(o, steps[i]) == 0.125);
+  tv_optim_free(o);
+}
+
+/* Linear warmup from lr/warmup (step 0) to lr (step warmup - 1), then constant. */
+static void test_schedule_warmup(void **state) {
+  tv_optim *o = sched_optim(*state, TV_SCHEDULE_CONSTANT, 0.1, 4, 0.0, 1000);
+  const double want[] = {0.025, 0.05, 0.075, 0.1, 0.1, 0.1};
+  for (int s = 0; s < 6; s++) assert_near(tv_optim_lr(o, s), want[s], 1e-15, "lr", s);
+  assert_near(tv_optim_lr(o, 999), 0.1, 1e-15, "lr", 999);
+  tv_optim_free(o);
+}
+
+/* Cosine after warmup: lr at the warmup end, min_lr at total_steps (and after), the midpoint
+ * halfway, monotone in between. */
+static void test_schedule_cosine(void **state) {
+  const double lr = 0.1, lo = 0.001;
+  tv_optim *o = sched_optim(*state, TV_SCHEDULE_COSINE, lr, 10, lo, 110);
+  assert_near(tv_optim_lr(o, 0), lr / 10, 1e-15, "lr", 0);
+  assert_near(tv_optim_lr(o, 9), lr, 1e-15, "lr", 9);
+  assert_near(tv_optim_lr(o, 10), lr, 1e-15, "lr", 10);
+  assert_near(tv_optim_lr(o, 60), (lr + lo) / 2, 1e-12, "lr", 60);
+  assert_near(tv_optim_lr(o, 35), lo + 0.5 * (lr - lo) * (1 + cos(M_PI * 0.25)), 1e-12, "lr", 35);
+  assert_near(tv_optim_lr(o, 110), lo, 1e-12, "lr", 110);
+  assert_near(tv_optim_lr(o, 500), lo, 1e-12, "lr", 500);
+  for (int64_t s = 10; s < 110; s++) assert_true(tv_optim_lr(o, s + 1) <= tv_optim_lr(o, s));
+  tv_optim_free(o);
+  /* No warmup: the very first update uses lr. */
+  o = sched_optim(*state, TV_SCHEDULE_COSINE, lr, 0, 0.0, 50);
+  assert_near(tv_optim_lr(o, 0), lr, 1e-15, "lr", 0);
+  assert_near(tv_optim_lr(o, 50), 0.0, 1e-15, "lr", 50);
+  tv_optim_free(o);
+}
+
+/* The schedule drives tv_optim_step: during warmup a plain SGD step moves by lr(step) * g. */
+static void test_step_uses_schedule(void **state) {
+  fixture *f = *state;
+  tv_optim *o = sched_optim(f, TV_SCHEDULE_CONSTANT, 0.2, 4, 0.0, 100);
+  set_grads(f, 0);
+  tv_optim_step(o, 1); /* lr(1) = 0.2 * 2 / 4 */
+  const tv_var *w = tv_varstore_cvar(f->store, f->w);
+  for (int i = 0; i < NW; i++)
+    assert_near(w->value[i], init_at(0, i) - 0.1 * grad_at(0, i, 0), 1e-7, "w", i);
+  tv_optim_free(o);
+}
+
+/* ---- errors ------------------------------------------------------------------------------- */
+
+static void test_unsealed_store(void **state) {
+  (void)state;
+  tv_varstore *s = NULL;
+  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  int idx;
+  assert_int_equal(tv_varstore_declare(s, "w", tv_shape1(4), 1, TV_INIT_ZEROS, 1, 1, &idx), TV_OK);
+  tv_config c;
+  tv_config_defaults(&c);
+  tv_optim *o = (tv_optim *)&o;
+  assert_int_equal(tv_optim_new(&c, 10, s, &o), TV_ERR_INVALID);
+  assert_null(o);
+  assert_non_null(strstr(tv_error_message(), "sealed"));
+  tv_varstore_free(s);
+  tv_optim_free(NULL);
+}
+
+#define WITH_STORE(fn) cmocka_unit_test_setup_teardown(fn, setup_store, teardown_store)
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      WITH_STORE(test_sgd_plain),
+      WITH_STORE(test_sgd_plain_3),
+      WITH_STORE(test_sgd_momentum),
+      WITH_STORE(test_sgd_momentum_3),
+      WITH_STORE(test_sgd_nesterov),
+      WITH_STORE(test_sgd_nesterov_3),
+      WITH_STORE(test_adam_1),
+      WITH_STORE(test_adam_3),
+      WITH_STORE(test_adam_3_big_eps),
+      WITH_STORE(test_adam_set_t),
+      WITH_STORE(test_schedule_constant),
+      WITH_STORE(test_schedule_warmup),
+      WITH_STORE(test_schedule_cosine),
+      WITH_STORE(test_step_uses_schedule),
+      cmocka_unit_test(test_unsealed_store),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
