@@ -357,7 +357,7 @@ static int resume(trainer *t) {
   }
   free(perm);
   tv_ckpt_close(ck);
-  if (rc != TV_OK) return tv_error_prefix(rc, "cannot resume from %s", path);
+  if (rc != TV_OK) return tv_error_prefix(rc, "cannot resume");
   return TV_OK;
 }
 
@@ -403,7 +403,6 @@ static int train_loop(trainer *t) {
     const float *logits = tv_model_forward(t->model, t->x, (int)n);
     float loss = tv_model_backward(t->model, t->y, (int)n);
     if (!(loss - loss == 0.0f)) {
-      t->manifest.n = t->manifest.n; /* nothing new is committed */
       snprintf(t->manifest.status, sizeof t->manifest.status, "diverged");
       int wrc = tv_manifest_write(t->opt.train_dir, &t->manifest);
       (void)wrc; /* the divergence is the error to report */
@@ -488,6 +487,8 @@ int main(int argc, char **argv) {
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
+  /* A closed stdout (train | head) must not kill a training run: writes just fail. */
+  signal(SIGPIPE, SIG_IGN);
 
   int rc = tv_fs_mkdirs(t.opt.train_dir);
   if (rc == TV_OK) rc = take_lock(&t);
@@ -522,6 +523,12 @@ int main(int argc, char **argv) {
   }
   if (rc != TV_OK) {
     fprintf(stderr, "train: %s\n", tv_error_message());
+    if (t.events && strcmp(t.manifest.status, "diverged") != 0) {
+      /* Best effort: tell evaluators this run stopped; the error above is what matters. */
+      snprintf(t.manifest.status, sizeof t.manifest.status, "aborted");
+      int wrc = tv_manifest_write(t.opt.train_dir, &t.manifest);
+      (void)wrc;
+    }
     trainer_free(&t);
     return 1;
   }

@@ -1,0 +1,1288 @@
+/* ckpt.c — checkpoint files in HDF5 and their commit into the manifest (see ckpt.h).
+ *
+ * A checkpoint is built in memory with HDF5's core driver and written to its temporary file with
+ * plain POSIX I/O.  HDF5 never touches the disk when writing, so a full disk is one failed
+ * write() we report (HDF5 cannot close a sec2 file whose final flush fails: it would stay open,
+ * holding the deleted temporary's blocks, for the life of the process), and the CRC comes from
+ * the buffer without reading the file back.  The price: one checkpoint's bytes twice in memory
+ * while it is saved.
+ *
+ * Every HDF5 id is held by one variable or field, starts as H5I_INVALID_HID and is closed on one
+ * cleanup path.  HDF5's error stack is read right after a failing call (before any other HDF5
+ * call clears it) and its innermost message goes into ours, so "disk full" or "truncated file"
+ * reaches the user.  Paths inside a file are only followed through hard links: a soft or
+ * external link in a foreign file never makes us open another file.
+ */
+#include "trainval/ckpt.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <hdf5.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "trainval/fs.h"
+
+enum {
+  PATH_CAP = 4096,
+  DETAIL_CAP = 160,
+  MSG_CAP = 768,
+  MAX_DIFFS = 4,  /* differences named in a TV_ERR_MISMATCH message */
+  MAX_DEPTH = 16, /* group nesting followed under /variables */
+  NAME_CAP = 256, /* a link name under /variables */
+};
+
+/* Growth step of the in-memory file being written. */
+#define CORE_INCREMENT ((size_t)8 << 20)
+
+/* Root attributes this module owns; tv_ckpt_writer_attr_* may not overwrite them. */
+static const char *const reserved_attrs[] = {
+    "format", "format_version", "step", "epoch", "wall_time", "config", "trainval_version"};
+
+/* ---- HDF5 plumbing ---- */
+
+/* Turns HDF5's printing of error stacks to stderr off; we report errors ourselves. */
+static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+typedef struct detail {
+  char *buf;
+  size_t cap;
+} detail;
+
+static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *ctx) {
+  detail *d = ctx;
+  (void)n;
+  if (d->buf[0] != '\0' || !e->desc || e->desc[0] == '\0') return 0;
+  const char *s = e->desc;
+  size_t len = strlen(s);
+  const char *errmsg = strstr(s, "error message = '"); /* low-level I/O: keep strerror only */
+  if (errmsg) {
+    s = errmsg + strlen("error message = '");
+    const char *end = strchr(s, '\'');
+    len = end ? (size_t)(end - s) : strlen(s);
+  }
+  if (len > d->cap - 1) len = d->cap - 1;
+  memcpy(d->buf, s, len);
+  d->buf[len] = '\0';
+  return 0;
+}
+
+/* The innermost message on HDF5's error stack ("" if none).  Call it right after the failing
+ * HDF5 call: the next one clears the stack. */
+static const char *h5_detail(char *buf, size_t cap) {
+  buf[0] = '\0';
+  detail ctx = {buf, cap};
+  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &ctx);
+  return buf;
+}
+
+/* Records "message (HDF5: innermost error)" and returns code. */
+TV_PRINTF(2, 3) static int h5_fail(int code, const char *fmt, ...) {
+  char d[DETAIL_CAP];
+  h5_detail(d, sizeof d);
+  char msg[MSG_CAP];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  if (d[0]) return tv_error(code, "%s (HDF5: %s)", msg, d);
+  return tv_error(code, "%s", msg);
+}
+
+static void close_id(hid_t *id, herr_t (*fn)(hid_t)) {
+  if (*id >= 0) fn(*id);
+  *id = H5I_INVALID_HID;
+}
+
+/* A file access list: close every object with the file, and no flock (the protocol makes files
+ * immutable once renamed; flock fails on some network file systems). */
+static hid_t make_fapl(void) {
+  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+  if (fapl < 0) return fapl;
+  if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+#if H5_VERSION_GE(1, 10, 7)
+  if (H5Pset_file_locking(fapl, 0, 1) < 0) {
+    H5Pclose(fapl);
+    return H5I_INVALID_HID;
+  }
+#endif
+  return fapl;
+}
+
+static hid_t file_type(tv_ckpt_dtype t) {
+  switch (t) {
+  case TV_CKPT_F32:
+    return H5T_IEEE_F32LE;
+  case TV_CKPT_I64:
+    return H5T_STD_I64LE;
+  case TV_CKPT_U64:
+    return H5T_STD_U64LE;
+  case TV_CKPT_U32:
+    return H5T_STD_U32LE;
+  }
+  return H5I_INVALID_HID;
+}
+
+static hid_t mem_type(tv_ckpt_dtype t) {
+  switch (t) {
+  case TV_CKPT_F32:
+    return H5T_NATIVE_FLOAT;
+  case TV_CKPT_I64:
+    return H5T_NATIVE_INT64;
+  case TV_CKPT_U64:
+    return H5T_NATIVE_UINT64;
+  case TV_CKPT_U32:
+    return H5T_NATIVE_UINT32;
+  }
+  return H5I_INVALID_HID;
+}
+
+static const char *dtype_name(tv_ckpt_dtype t) {
+  switch (t) {
+  case TV_CKPT_F32:
+    return "float32";
+  case TV_CKPT_I64:
+    return "int64";
+  case TV_CKPT_U64:
+    return "uint64";
+  case TV_CKPT_U32:
+    return "uint32";
+  }
+  return "?";
+}
+
+static int valid_dtype(tv_ckpt_dtype t) { return t >= TV_CKPT_F32 && t <= TV_CKPT_U32; }
+
+/* Which tv_ckpt_dtype the file type ftype is, or -1. */
+static int classify(hid_t ftype) {
+  size_t size = H5Tget_size(ftype);
+  switch (H5Tget_class(ftype)) {
+  case H5T_FLOAT:
+    return size == 4 ? TV_CKPT_F32 : -1;
+  case H5T_INTEGER: {
+    int sign = H5Tget_sign(ftype) == H5T_SGN_2;
+    if (size == 8) return sign ? TV_CKPT_I64 : TV_CKPT_U64;
+    if (size == 4 && !sign) return TV_CKPT_U32;
+    return -1;
+  }
+  default:
+    return -1;
+  }
+}
+
+/* "float64", "int16", "string", ... for messages. */
+static const char *type_name(hid_t ftype, char *buf, size_t cap) {
+  size_t bits = H5Tget_size(ftype) * 8;
+  switch (H5Tget_class(ftype)) {
+  case H5T_FLOAT:
+    snprintf(buf, cap, "float%zu", bits);
+    break;
+  case H5T_INTEGER:
+    snprintf(buf, cap, "%sint%zu", H5Tget_sign(ftype) == H5T_SGN_2 ? "" : "u", bits);
+    break;
+  case H5T_STRING:
+    snprintf(buf, cap, "string");
+    break;
+  default:
+    snprintf(buf, cap, "a non-numeric type");
+    break;
+  }
+  return buf;
+}
+
+/* 1 if s is "a/b/c": non-empty components, none "." or "..", no leading or trailing '/'. */
+static int valid_rel(const char *s) {
+  for (;;) {
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return 0;
+    if (!slash) return 1;
+    s = slash + 1;
+  }
+}
+
+/* 1 if path is "/" or "/" followed by a valid relative path. */
+static int valid_abs(const char *path) {
+  return path && path[0] == '/' && (path[1] == '\0' || valid_rel(path + 1));
+}
+
+/* 1 if path is /variables or lies under it. */
+static int under_variables(const char *path) {
+  return strncmp(path, "/variables", 10) == 0 && (path[10] == '\0' || path[10] == '/');
+}
+
+/* Walks a valid absolute path one component at a time, through hard links only.
+ * Returns 1 if an object is there, 0 if not, -1 if a component is a soft or external link. */
+static int lookup(hid_t file, const char *path) {
+  if (strcmp(path, "/") == 0) return 1;
+  char buf[PATH_CAP];
+  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
+  for (char *p = buf + 1;; p++) {
+    if (*p != '/' && *p != '\0') continue;
+    char c = *p;
+    *p = '\0';
+    if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) return 0;
+    H5L_info_t info;
+    if (H5Lget_info(file, buf, &info, H5P_DEFAULT) < 0) return 0;
+    if (info.type != H5L_TYPE_HARD) return -1;
+    *p = c;
+    if (c == '\0') return 1;
+  }
+}
+
+/* ---- attributes ---- */
+
+static hid_t vlen_string_type(void) {
+  hid_t t = H5Tcopy(H5T_C_S1);
+  if (t < 0) return t;
+  if (H5Tset_size(t, H5T_VARIABLE) < 0 || H5Tset_cset(t, H5T_CSET_UTF8) < 0) {
+    H5Tclose(t);
+    return H5I_INVALID_HID;
+  }
+  return t;
+}
+
+/* Writes scalar attribute name (ftype in the file) on loc from value (mtype in memory),
+ * replacing one of that name.  file/where name the object in messages. */
+static int put_attr(hid_t loc, const char *file, const char *where, const char *name, hid_t ftype,
+                    hid_t mtype, const void *value) {
+  int rc = TV_OK;
+  hid_t space = H5I_INVALID_HID, attr = H5I_INVALID_HID;
+  htri_t exists = H5Aexists(loc, name);
+  if (exists < 0 || (exists > 0 && H5Adelete(loc, name) < 0) ||
+      (space = H5Screate(H5S_SCALAR)) < 0 ||
+      (attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Awrite(attr, mtype, value) < 0) {
+    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+    goto out;
+  }
+  herr_t st = H5Aclose(attr);
+  attr = H5I_INVALID_HID;
+  if (st < 0) rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+out:
+  close_id(&attr, H5Aclose);
+  close_id(&space, H5Sclose);
+  return rc;
+}
+
+static int put_str(hid_t loc, const char *file, const char *where, const char *name,
+                   const char *value) {
+  hid_t t = vlen_string_type();
+  if (t < 0) return h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+  int rc = put_attr(loc, file, where, name, t, t, &value);
+  H5Tclose(t);
+  return rc;
+}
+
+/* Opens attribute name of loc, which must hold one element.  Returns TV_ERR_NOT_FOUND or
+ * TV_ERR_MISMATCH with why set (no message recorded), or TV_OK. */
+static int attr_open(hid_t loc, const char *name, hid_t *attr, const char **why) {
+  *attr = H5I_INVALID_HID;
+  if (H5Aexists(loc, name) <= 0) {
+    *why = "missing";
+    return TV_ERR_NOT_FOUND;
+  }
+  *attr = H5Aopen(loc, name, H5P_DEFAULT);
+  hid_t space = *attr >= 0 ? H5Aget_space(*attr) : H5I_INVALID_HID;
+  hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+  close_id(&space, H5Sclose);
+  if (n != 1) {
+    close_id(attr, H5Aclose);
+    *why = "not a single value";
+    return TV_ERR_MISMATCH;
+  }
+  return TV_OK;
+}
+
+/* Reads a numeric attribute converted to mtype (an integer attribute for NATIVE_INT64, an
+ * integer or float one for NATIVE_DOUBLE).  Codes and why as attr_open. */
+static int attr_num(hid_t loc, const char *name, hid_t mtype, void *value, const char **why) {
+  hid_t attr, t = H5I_INVALID_HID;
+  int rc = attr_open(loc, name, &attr, why);
+  if (rc) return rc;
+  t = H5Aget_type(attr);
+  H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
+  int want_int = H5Tequal(mtype, H5T_NATIVE_INT64) > 0;
+  if (cls != H5T_INTEGER && (want_int || cls != H5T_FLOAT)) {
+    *why = want_int ? "not an integer" : "not a number";
+    rc = TV_ERR_MISMATCH;
+  } else if (H5Aread(attr, mtype, value) < 0) {
+    *why = "unreadable";
+    rc = TV_ERR_FORMAT;
+  }
+  close_id(&t, H5Tclose);
+  close_id(&attr, H5Aclose);
+  return rc;
+}
+
+/* Reads a string attribute (variable or fixed length) into a malloc'd string *out. */
+static int attr_str(hid_t loc, const char *name, char **out, const char **why) {
+  hid_t attr, t = H5I_INVALID_HID, mt = H5I_INVALID_HID;
+  *out = NULL;
+  int rc = attr_open(loc, name, &attr, why);
+  if (rc) return rc;
+  t = H5Aget_type(attr);
+  if (t < 0 || H5Tget_class(t) != H5T_STRING) {
+    *why = "not a string";
+    rc = TV_ERR_MISMATCH;
+    goto out;
+  }
+  *why = "unreadable";
+  rc = TV_ERR_FORMAT;
+  if (H5Tis_variable_str(t) > 0) {
+    char *s = NULL;
+    mt = H5Tcopy(H5T_C_S1);
+    if (mt < 0 || H5Tset_size(mt, H5T_VARIABLE) < 0 || H5Tset_cset(mt, H5Tget_cset(t)) < 0 ||
+        H5Aread(attr, mt, &s) < 0)
+      goto out;
+    *out = strdup(s ? s : "");
+    H5free_memory(s);
+  } else {
+    size_t n = H5Tget_size(t);
+    *out = n > 0 ? calloc(n + 1, 1) : NULL;
+    if (*out && H5Aread(attr, t, *out) < 0) {
+      free(*out);
+      *out = NULL;
+      goto out;
+    }
+  }
+  if (!*out) {
+    *why = "out of memory";
+    rc = TV_ERR_NOMEM;
+    goto out;
+  }
+  rc = TV_OK;
+out:
+  close_id(&mt, H5Tclose);
+  close_id(&t, H5Tclose);
+  close_id(&attr, H5Aclose);
+  return rc;
+}
+
+/* ---- writing ---- */
+
+struct tv_ckpt_writer {
+  hid_t file; /* in memory (core driver); H5I_INVALID_HID once closed */
+  hid_t lcpl; /* creates intermediate groups, UTF-8 link names */
+  int fd;     /* the temporary, open from writer_open to finish; -1 once closed */
+  int64_t step;
+  double wall_time;
+  int finite;    /* every float32 written so far was finite */
+  int have_vars; /* writer_variables was called */
+  int failed;    /* the first I/O-class error, returned again by later calls */
+  char msg[MSG_CAP];
+  char dir[PATH_CAP], tmp[PATH_CAP], final[PATH_CAP];
+  char name[TV_MANIFEST_FILE_CAP];
+};
+
+int tv_ckpt_file_name(int64_t step, char *name, size_t cap) {
+  if (step < 0)
+    return tv_error(TV_ERR_INVALID, "checkpoint step %lld is negative", (long long)step);
+  int n = snprintf(name, cap, "ckpt-%08lld.h5", (long long)step);
+  if (n < 0 || (size_t)n >= cap) return tv_error(TV_ERR_INVALID, "checkpoint name too long");
+  return TV_OK;
+}
+
+/* Poisons w after an error that may have left the file half-written (not after TV_ERR_INVALID,
+ * which is refused before anything is written); returns rc. */
+static int writer_fail(tv_ckpt_writer *w, int rc) {
+  if (rc != TV_OK && rc != TV_ERR_INVALID && !w->failed) {
+    w->failed = rc;
+    snprintf(w->msg, sizeof w->msg, "%s", tv_error_message());
+  }
+  return rc;
+}
+
+static int writer_failed(const tv_ckpt_writer *w) { return tv_error(w->failed, "%s", w->msg); }
+
+/* Creates the temporary exclusively, at open so that a bad directory fails before any work: a
+ * stale one of the same name (a dead process whose pid was reused) is never truncated, another
+ * suffix is tried. */
+static int create_temp(tv_ckpt_writer *w) {
+  for (int k = 0; k < 100; k++) {
+    char base[128];
+    if (k == 0)
+      snprintf(base, sizeof base, ".ckpt-%08lld.%ld.tmp", (long long)w->step, (long)getpid());
+    else
+      snprintf(base, sizeof base, ".ckpt-%08lld.%ld.%d.tmp", (long long)w->step, (long)getpid(), k);
+    int rc = tv_fs_join(w->tmp, sizeof w->tmp, w->dir, base);
+    if (rc) {
+      w->tmp[0] = '\0';
+      return rc;
+    }
+    w->fd = open(w->tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (w->fd < 0 && errno == EEXIST) continue;
+    if (w->fd < 0) {
+      rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot create checkpoint", w->tmp);
+      w->tmp[0] = '\0';
+      return rc;
+    }
+    return TV_OK;
+  }
+  w->tmp[0] = '\0';
+  return tv_error(TV_ERR_IO, "%s: cannot create a temporary checkpoint: 100 stale ones in the way",
+                  w->dir);
+}
+
+int tv_ckpt_writer_open(const char *dir, const tv_ckpt_header *h, tv_ckpt_writer **out) {
+  *out = NULL;
+  if (!dir || !h) return tv_error(TV_ERR_INVALID, "checkpoint: NULL directory or header");
+  if (h->step < 0)
+    return tv_error(TV_ERR_INVALID, "%s: checkpoint step %lld is negative", dir,
+                    (long long)h->step);
+  h5_quiet();
+  tv_ckpt_writer *w = calloc(1, sizeof *w);
+  if (!w) return tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+  w->file = w->lcpl = H5I_INVALID_HID;
+  w->fd = -1;
+  w->step = h->step;
+  w->wall_time = h->wall_time;
+  w->finite = 1;
+  hid_t fapl = H5I_INVALID_HID, group = H5I_INVALID_HID;
+  int rc;
+  if (snprintf(w->dir, sizeof w->dir, "%s", dir) >= (int)sizeof w->dir) {
+    rc = tv_error(TV_ERR_INVALID, "%s: path too long", dir);
+    goto fail;
+  }
+  if ((rc = tv_ckpt_file_name(h->step, w->name, sizeof w->name)) ||
+      (rc = tv_fs_join(w->final, sizeof w->final, dir, w->name)) || (rc = create_temp(w)))
+    goto fail;
+  if ((fapl = make_fapl()) < 0 || H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0 ||
+      (w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl)) < 0) {
+    rc = h5_fail(TV_ERR_IO, "%s: cannot create HDF5 file", w->tmp);
+    goto fail;
+  }
+  if ((w->lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 ||
+      H5Pset_create_intermediate_group(w->lcpl, 1) < 0 ||
+      H5Pset_char_encoding(w->lcpl, H5T_CSET_UTF8) < 0) {
+    rc = h5_fail(TV_ERR_IO, "%s: HDF5 property list", w->tmp);
+    goto fail;
+  }
+  int32_t version = TV_CKPT_VERSION;
+  int64_t step = h->step, epoch = h->epoch;
+  double wall = h->wall_time;
+  if ((rc = put_str(w->file, w->tmp, "/", "format", TV_CKPT_FORMAT)) ||
+      (rc = put_attr(w->file, w->tmp, "/", "format_version", H5T_STD_I32LE, H5T_NATIVE_INT32,
+                     &version)) ||
+      (rc = put_attr(w->file, w->tmp, "/", "step", H5T_STD_I64LE, H5T_NATIVE_INT64, &step)) ||
+      (rc = put_attr(w->file, w->tmp, "/", "epoch", H5T_STD_I64LE, H5T_NATIVE_INT64, &epoch)) ||
+      (rc =
+           put_attr(w->file, w->tmp, "/", "wall_time", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wall)) ||
+      (rc = put_str(w->file, w->tmp, "/", "config", h->config_text ? h->config_text : "")) ||
+      (rc = put_str(w->file, w->tmp, "/", "trainval_version", TV_VERSION)))
+    goto fail;
+  if ((group = H5Gcreate2(w->file, "/variables", w->lcpl, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
+      H5Gclose(group) < 0) {
+    group = H5I_INVALID_HID;
+    rc = h5_fail(TV_ERR_IO, "%s: cannot create /variables", w->tmp);
+    goto fail;
+  }
+  close_id(&fapl, H5Pclose);
+  *out = w;
+  return TV_OK;
+fail:
+  close_id(&group, H5Gclose);
+  close_id(&fapl, H5Pclose);
+  tv_ckpt_writer_abort(w);
+  return rc;
+}
+
+/* Writes count elements of dtype at path, with shape (NULL: 1-D). */
+static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtype, size_t count,
+                         const void *data, const tv_shape *shape) {
+  hsize_t dims[TV_MAX_DIMS];
+  int rank = 1;
+  dims[0] = count;
+  if (shape) {
+    if (shape->ndim < 0 || shape->ndim > TV_MAX_DIMS)
+      return tv_error(TV_ERR_INVALID, "%s: %s: rank %d", w->tmp, path, shape->ndim);
+    rank = shape->ndim;
+    for (int i = 0; i < rank; i++) {
+      if (shape->dim[i] < 0)
+        return tv_error(TV_ERR_INVALID, "%s: %s: negative dimension", w->tmp, path);
+      dims[i] = (hsize_t)shape->dim[i];
+    }
+    if (tv_shape_count(*shape) != count)
+      return tv_error(TV_ERR_INVALID, "%s: %s: shape holds %zu elements, data %zu", w->tmp, path,
+                      tv_shape_count(*shape), count);
+  }
+  if (count > 0 && !data) return tv_error(TV_ERR_INVALID, "%s: %s: no data", w->tmp, path);
+  if (lookup(w->file, path) != 0)
+    return tv_error(TV_ERR_INVALID, "%s: %s: written twice", w->tmp, path);
+  int rc = TV_OK;
+  hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
+  if ((space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL)) < 0 ||
+      (dset = H5Dcreate2(w->file, path, file_type(dtype), space, w->lcpl, H5P_DEFAULT,
+                         H5P_DEFAULT)) < 0 ||
+      (count > 0 && H5Dwrite(dset, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)) {
+    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
+    goto out;
+  }
+  herr_t st = H5Dclose(dset);
+  dset = H5I_INVALID_HID;
+  if (st < 0) {
+    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
+    goto out;
+  }
+  if (dtype == TV_CKPT_F32) {
+    const float *f = data;
+    for (size_t i = 0; i < count && w->finite; i++) w->finite = isfinite(f[i]) != 0;
+  }
+out:
+  close_id(&dset, H5Dclose);
+  close_id(&space, H5Sclose);
+  return rc;
+}
+
+int tv_ckpt_writer_variables(tv_ckpt_writer *w, const tv_varstore *vars) {
+  if (w->failed) return writer_failed(w);
+  if (w->have_vars) return tv_error(TV_ERR_INVALID, "%s: variables written twice", w->tmp);
+  int n = tv_varstore_count(vars);
+  for (int i = 0; i < n; i++) {
+    const tv_var *v = tv_varstore_cvar(vars, i);
+    if (!valid_rel(v->name))
+      return tv_error(TV_ERR_INVALID, "%s: variable name \"%s\" is not a valid path", w->tmp,
+                      v->name);
+    if (v->count > 0 && !v->value)
+      return tv_error(TV_ERR_INVALID, "%s: variable store is not sealed", w->tmp);
+  }
+  w->have_vars = 1;
+  h5_quiet();
+  for (int i = 0; i < n; i++) {
+    const tv_var *v = tv_varstore_cvar(vars, i);
+    char path[PATH_CAP];
+    snprintf(path, sizeof path, "/variables/%s", v->name);
+    int rc = write_dataset(w, path, TV_CKPT_F32, v->count, v->value, &v->shape);
+    if (rc) return writer_fail(w, rc);
+  }
+  return TV_OK;
+}
+
+int tv_ckpt_writer_array(tv_ckpt_writer *w, const tv_ckpt_array *a) {
+  if (w->failed) return writer_failed(w);
+  if (!a || !valid_abs(a->path) || strcmp(a->path, "/") == 0 || under_variables(a->path))
+    return tv_error(TV_ERR_INVALID,
+                    "%s: array path \"%s\": expected /group/name outside /variables", w->tmp,
+                    a && a->path ? a->path : "(null)");
+  if (!valid_dtype(a->dtype))
+    return tv_error(TV_ERR_INVALID, "%s: %s: unknown dtype %d", w->tmp, a->path, (int)a->dtype);
+  h5_quiet();
+  return writer_fail(w, write_dataset(w, a->path, a->dtype, a->count, a->data, a->shape));
+}
+
+/* Opens (creating groups if nothing is there) the object at path for an attribute. */
+static int attr_target(tv_ckpt_writer *w, const char *path, const char *name, hid_t *obj) {
+  *obj = H5I_INVALID_HID;
+  if (!valid_abs(path) || !name || name[0] == '\0')
+    return tv_error(TV_ERR_INVALID, "%s: attribute \"%s\" on \"%s\": bad path or name", w->tmp,
+                    name ? name : "(null)", path ? path : "(null)");
+  if (strcmp(path, "/") == 0)
+    for (size_t i = 0; i < sizeof reserved_attrs / sizeof reserved_attrs[0]; i++)
+      if (strcmp(name, reserved_attrs[i]) == 0)
+        return tv_error(TV_ERR_INVALID, "%s: root attribute %s is reserved", w->tmp, name);
+  int found = lookup(w->file, path);
+  if (found < 0) return tv_error(TV_ERR_INVALID, "%s: %s: is a link", w->tmp, path);
+  *obj = found ? H5Oopen(w->file, path, H5P_DEFAULT)
+               : H5Gcreate2(w->file, path, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
+  if (*obj < 0) return h5_fail(TV_ERR_IO, "%s: %s: cannot open or create", w->tmp, path);
+  return TV_OK;
+}
+
+static int writer_attr(tv_ckpt_writer *w, const char *path, const char *name, hid_t ftype,
+                       hid_t mtype, const void *value, const char *str) {
+  if (w->failed) return writer_failed(w);
+  h5_quiet();
+  hid_t obj;
+  int rc = attr_target(w, path, name, &obj);
+  if (rc) return writer_fail(w, rc);
+  if (str)
+    rc = put_str(obj, w->tmp, path, name, str);
+  else
+    rc = put_attr(obj, w->tmp, path, name, ftype, mtype, value);
+  if (H5Oclose(obj) < 0 && !rc) rc = h5_fail(TV_ERR_IO, "%s: %s: close", w->tmp, path);
+  return writer_fail(w, rc);
+}
+
+int tv_ckpt_writer_attr_str(tv_ckpt_writer *w, const char *path, const char *name,
+                            const char *value) {
+  if (!value) return tv_error(TV_ERR_INVALID, "%s: attribute %s: NULL string", w->tmp, name);
+  return writer_attr(w, path, name, H5I_INVALID_HID, H5I_INVALID_HID, NULL, value);
+}
+
+int tv_ckpt_writer_attr_i64(tv_ckpt_writer *w, const char *path, const char *name, int64_t value) {
+  return writer_attr(w, path, name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, NULL);
+}
+
+int tv_ckpt_writer_attr_f64(tv_ckpt_writer *w, const char *path, const char *name, double value) {
+  return writer_attr(w, path, name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &value, NULL);
+}
+
+void tv_ckpt_writer_abort(tv_ckpt_writer *w) {
+  if (!w) return;
+  close_id(&w->lcpl, H5Pclose);
+  close_id(&w->file, H5Fclose);
+  if (w->fd >= 0) close(w->fd);
+  if (w->tmp[0]) unlink(w->tmp);
+  free(w);
+}
+
+static int write_all(int fd, const unsigned char *p, size_t n) {
+  while (n > 0) {
+    ssize_t k = write(fd, p, n);
+    if (k < 0 && errno == EINTR) continue;
+    if (k < 0) return -1;
+    p += k;
+    n -= (size_t)k;
+  }
+  return 0;
+}
+
+int tv_ckpt_writer_finish(tv_ckpt_writer *w, tv_ckpt_info *info) {
+  memset(info, 0, sizeof *info);
+  if (w->failed) {
+    int rc = writer_failed(w);
+    tv_ckpt_writer_abort(w);
+    return rc;
+  }
+  h5_quiet();
+  int rc = TV_OK, renamed = 0;
+  unsigned char *image = NULL;
+  close_id(&w->lcpl, H5Pclose);
+  ssize_t size = -1;
+  if (H5Fflush(w->file, H5F_SCOPE_LOCAL) >= 0) size = H5Fget_file_image(w->file, NULL, 0);
+  if (size > 0 && !(image = malloc((size_t)size))) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for a %zd-byte checkpoint", w->tmp, size);
+    goto fail;
+  }
+  if (size <= 0 || H5Fget_file_image(w->file, image, (size_t)size) != size) {
+    rc = h5_fail(TV_ERR_IO, "%s: cannot build the checkpoint image", w->tmp);
+    goto fail;
+  }
+  herr_t st = H5Fclose(w->file);
+  w->file = H5I_INVALID_HID;
+  if (st < 0) {
+    rc = h5_fail(TV_ERR_IO, "%s: cannot close the checkpoint image", w->tmp);
+    goto fail;
+  }
+  if (write_all(w->fd, image, (size_t)size) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot write checkpoint", w->tmp);
+    goto fail;
+  }
+  if (fsync(w->fd) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", w->tmp);
+    goto fail;
+  }
+  int closed = close(w->fd);
+  w->fd = -1;
+  if (closed != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", w->tmp);
+    goto fail;
+  }
+  if (rename(w->tmp, w->final) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename into place", w->final);
+    goto fail;
+  }
+  renamed = 1;
+  w->tmp[0] = '\0';
+  if ((rc = tv_fs_fsync_dir(w->dir))) goto fail;
+  snprintf(info->file, sizeof info->file, "%s", w->name);
+  info->step = w->step;
+  info->size = (int64_t)size;
+  info->crc32c = tv_crc32c(0, image, (size_t)size);
+  info->wall_time = w->wall_time;
+  info->finite = w->finite;
+  free(image);
+  free(w);
+  return TV_OK;
+fail:
+  if (renamed) unlink(w->final); /* not durable: take it back rather than leave it half-known */
+  free(image);
+  tv_ckpt_writer_abort(w);
+  return rc;
+}
+
+int tv_ckpt_save(const char *dir, const tv_ckpt_header *h, const tv_varstore *vars,
+                 const tv_ckpt_array *extra, int n_extra, tv_ckpt_info *info) {
+  memset(info, 0, sizeof *info);
+  if (n_extra < 0 || (n_extra > 0 && !extra))
+    return tv_error(TV_ERR_INVALID, "%s: bad extra arrays", dir ? dir : "(null)");
+  tv_ckpt_writer *w;
+  int rc = tv_ckpt_writer_open(dir, h, &w);
+  if (rc) return rc;
+  if (vars && (rc = tv_ckpt_writer_variables(w, vars))) goto fail;
+  for (int i = 0; i < n_extra; i++)
+    if ((rc = tv_ckpt_writer_array(w, &extra[i]))) goto fail;
+  return tv_ckpt_writer_finish(w, info);
+fail:
+  tv_ckpt_writer_abort(w);
+  return rc;
+}
+
+/* ---- reading ---- */
+
+struct tv_ckpt {
+  hid_t file;
+  int64_t step, epoch;
+  double wall_time;
+  int format_version;
+  char *config, *version;
+  char path[PATH_CAP];
+};
+
+/* 1 if the HDF5 signature is at offset 0 or a power of two from 512 (where HDF5 looks, after a
+ * user block), 0 if not, -1 with errno on a read error. */
+static int hdf5_signature(const char *path, int64_t size) {
+  static const unsigned char sig[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  int found = 0;
+  for (int64_t off = 0; off + 8 <= size && !found; off = off ? 2 * off : 512) {
+    unsigned char buf[8];
+    ssize_t r = pread(fd, buf, sizeof buf, (off_t)off);
+    if (r < 0) {
+      int e = errno;
+      close(fd);
+      errno = e;
+      return -1;
+    }
+    found = r == 8 && memcmp(buf, sig, 8) == 0;
+  }
+  close(fd);
+  return found;
+}
+
+/* Records "path: not a trainval checkpoint (why)". */
+static int not_ours(const tv_ckpt *c, const char *attr, const char *why) {
+  return tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (root attribute %s: %s)", c->path,
+                  attr, why);
+}
+
+static int read_header(tv_ckpt *c) {
+  const char *why = "";
+  char *format = NULL;
+  int64_t version = 0;
+  int rc = attr_str(c->file, "format", &format, &why);
+  if (rc == TV_ERR_NOMEM) return tv_error(rc, "%s: out of memory", c->path);
+  if (rc) return not_ours(c, "format", why);
+  if (strcmp(format, TV_CKPT_FORMAT) != 0) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (format is \"%.64s\", not %s)",
+                  c->path, format, TV_CKPT_FORMAT);
+    free(format);
+    return rc;
+  }
+  free(format);
+  if (attr_num(c->file, "format_version", H5T_NATIVE_INT64, &version, &why))
+    return not_ours(c, "format_version", why);
+  if (version > TV_CKPT_VERSION)
+    return tv_error(TV_ERR_FORMAT,
+                    "%s: checkpoint format_version %lld is newer than this trainval (%s) reads "
+                    "(%d); upgrade trainval",
+                    c->path, (long long)version, TV_VERSION, TV_CKPT_VERSION);
+  if (version < 1) return not_ours(c, "format_version", "below 1");
+  c->format_version = (int)version;
+  if (attr_num(c->file, "step", H5T_NATIVE_INT64, &c->step, &why)) return not_ours(c, "step", why);
+  if (c->step < 0) return not_ours(c, "step", "negative");
+  if (attr_num(c->file, "epoch", H5T_NATIVE_INT64, &c->epoch, &why))
+    return not_ours(c, "epoch", why);
+  if (attr_num(c->file, "wall_time", H5T_NATIVE_DOUBLE, &c->wall_time, &why))
+    return not_ours(c, "wall_time", why);
+  rc = attr_str(c->file, "config", &c->config, &why);
+  if (rc == TV_ERR_NOMEM) return tv_error(rc, "%s: out of memory", c->path);
+  if (rc) return not_ours(c, "config", why);
+  rc = attr_str(c->file, "trainval_version", &c->version, &why);
+  if (rc == TV_ERR_NOMEM) return tv_error(rc, "%s: out of memory", c->path);
+  if (rc && !(c->version = strdup(""))) return tv_error(TV_ERR_NOMEM, "%s: out of memory", c->path);
+  return TV_OK;
+}
+
+int tv_ckpt_open(const char *path, const tv_ckpt_info *expect, tv_ckpt **out) {
+  *out = NULL;
+  h5_quiet();
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    int e = errno;
+    return tv_error_errno(e == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s", path);
+  }
+  if (!S_ISREG(st.st_mode))
+    return tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (not a regular file)", path);
+  int64_t size = (int64_t)st.st_size;
+  if (expect) {
+    uint32_t crc;
+    int rc = tv_fs_checksum(path, &crc, &size);
+    if (rc) return rc;
+    if (size != expect->size || crc != expect->crc32c)
+      return tv_error(TV_ERR_CHECKSUM,
+                      "%s: checksum mismatch: %lld bytes, crc32c:%08x on disk; the manifest says %lld bytes, "
+                      "crc32c:%08x",
+                      path, (long long)size, (unsigned)crc, (long long)expect->size,
+                      (unsigned)expect->crc32c);
+  }
+  int sig = hdf5_signature(path, size);
+  if (sig < 0) return tv_error_errno(TV_ERR_IO, errno, "%s", path);
+  if (sig == 0)
+    return tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (not an HDF5 file)", path);
+  tv_ckpt *c = calloc(1, sizeof *c);
+  if (!c) return tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  c->file = H5I_INVALID_HID;
+  int rc = TV_OK;
+  if (snprintf(c->path, sizeof c->path, "%s", path) >= (int)sizeof c->path) {
+    rc = tv_error(TV_ERR_INVALID, "%s: path too long", path);
+    goto fail;
+  }
+  hid_t fapl = make_fapl();
+  if (fapl >= 0) c->file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  if (c->file < 0) {
+    char d[DETAIL_CAP];
+    rc = tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (HDF5 cannot open it: %s)", path,
+                  h5_detail(d, sizeof d)[0] ? d : "corrupt");
+    close_id(&fapl, H5Pclose);
+    goto fail;
+  }
+  close_id(&fapl, H5Pclose);
+  if ((rc = read_header(c))) goto fail;
+  *out = c;
+  return TV_OK;
+fail:
+  tv_ckpt_close(c);
+  return rc;
+}
+
+void tv_ckpt_close(tv_ckpt *c) {
+  if (!c) return;
+  close_id(&c->file, H5Fclose);
+  free(c->config);
+  free(c->version);
+  free(c);
+}
+
+int64_t tv_ckpt_step(const tv_ckpt *c) { return c->step; }
+int64_t tv_ckpt_epoch(const tv_ckpt *c) { return c->epoch; }
+double tv_ckpt_wall_time(const tv_ckpt *c) { return c->wall_time; }
+int tv_ckpt_format_version(const tv_ckpt *c) { return c->format_version; }
+const char *tv_ckpt_config_text(const tv_ckpt *c) { return c->config; }
+const char *tv_ckpt_trainval_version(const tv_ckpt *c) { return c->version; }
+const char *tv_ckpt_path(const tv_ckpt *c) { return c->path; }
+
+int tv_ckpt_has(tv_ckpt *c, const char *path) {
+  h5_quiet();
+  return valid_abs(path) && lookup(c->file, path) == 1;
+}
+
+/* Differences between a file's /variables and a store, the first MAX_DIFFS spelled out. */
+typedef struct diffs {
+  char text[MSG_CAP / 2];
+  size_t len;
+  int n;
+} diffs;
+
+TV_PRINTF(2, 3) static void diff_add(diffs *d, const char *fmt, ...) {
+  if (d->n++ >= MAX_DIFFS || d->len + 3 >= sizeof d->text) return;
+  if (d->len) {
+    memcpy(d->text + d->len, "; ", 3);
+    d->len += 2;
+  }
+  va_list ap;
+  va_start(ap, fmt);
+  int k = vsnprintf(d->text + d->len, sizeof d->text - d->len, fmt, ap);
+  va_end(ap);
+  if (k > 0)
+    d->len += (size_t)k < sizeof d->text - d->len ? (size_t)k : sizeof d->text - d->len - 1;
+}
+
+/* "[512, 784]" for a dataspace; "null" for an empty one. */
+static const char *space_str(hid_t space, char *buf, size_t cap) {
+  hsize_t dims[H5S_MAX_RANK];
+  int rank = H5Sget_simple_extent_ndims(space);
+  if (H5Sget_simple_extent_type(space) == H5S_NULL || rank < 0 || rank > H5S_MAX_RANK ||
+      H5Sget_simple_extent_dims(space, dims, NULL) < 0) {
+    snprintf(buf, cap, "%s", H5Sget_simple_extent_type(space) == H5S_NULL ? "null" : "?");
+    return buf;
+  }
+  size_t at = 0;
+  buf[0] = '\0';
+  for (int i = -1; i <= rank && at < cap; i++) {
+    int k = i < 0 ? snprintf(buf + at, cap - at, "[")
+            : i == rank
+                ? snprintf(buf + at, cap - at, "]")
+                : snprintf(buf + at, cap - at, i ? ", %llu" : "%llu", (unsigned long long)dims[i]);
+    if (k < 0) break;
+    at += (size_t)k;
+  }
+  return buf;
+}
+
+/* 1 if the dataspace is exactly shape s. */
+static int space_is(hid_t space, tv_shape s) {
+  H5S_class_t cls = H5Sget_simple_extent_type(space);
+  if (cls == H5S_SCALAR) return s.ndim == 0;
+  if (cls != H5S_SIMPLE || H5Sget_simple_extent_ndims(space) != s.ndim) return 0;
+  hsize_t dims[TV_MAX_DIMS];
+  if (H5Sget_simple_extent_dims(space, dims, NULL) < 0) return 0;
+  for (int i = 0; i < s.ndim; i++)
+    if (dims[i] != (hsize_t)s.dim[i]) return 0;
+  return 1;
+}
+
+/* Checks one store variable against the file and, if everything so far matches, reads it into
+ * scratch.  Differences go to d; only unreadable data is an error. */
+static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
+  char path[PATH_CAP], a[96], b[96];
+  snprintf(path, sizeof path, "/variables/%s", v->name);
+  int found = valid_rel(v->name) ? lookup(c->file, path) : 0;
+  if (found == 0) {
+    diff_add(d, "%s: missing in file", v->name);
+    return TV_OK;
+  }
+  if (found < 0) {
+    diff_add(d, "%s: a link in file, not a dataset", v->name);
+    return TV_OK;
+  }
+  int rc = TV_OK;
+  hid_t obj = H5Oopen(c->file, path, H5P_DEFAULT), t = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  if (obj < 0) {
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    goto out;
+  }
+  if (H5Iget_type(obj) != H5I_DATASET) {
+    diff_add(d, "%s: a group in file, not a dataset", v->name);
+    goto out;
+  }
+  if ((t = H5Dget_type(obj)) < 0 || (space = H5Dget_space(obj)) < 0) {
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    goto out;
+  }
+  if (H5Tget_class(t) != H5T_FLOAT) {
+    diff_add(d, "%s: dtype %s in file, float32 in model", v->name, type_name(t, a, sizeof a));
+    goto out;
+  }
+  if (!space_is(space, v->shape)) {
+    diff_add(d, "%s: shape %s in file, %s in model", v->name, space_str(space, a, sizeof a),
+             tv_shape_str(v->shape, b, sizeof b));
+    goto out;
+  }
+  if (d->n == 0 && v->count > 0 &&
+      H5Dread(obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, scratch + v->offset) < 0)
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
+out:
+  close_id(&space, H5Sclose);
+  close_id(&t, H5Tclose);
+  close_id(&obj, H5Oclose);
+  return rc;
+}
+
+/* Adds a difference for every object under group (whose name relative to /variables is prefix,
+ * "" at the top) that is not a store variable. */
+static int scan_extra(tv_ckpt *c, hid_t group, const char *prefix, int depth,
+                      const tv_varstore *vars, diffs *d) {
+  H5G_info_t gi;
+  if (H5Gget_info(group, &gi) < 0)
+    return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
+  for (hsize_t i = 0; i < gi.nlinks; i++) {
+    char name[NAME_CAP], rel[PATH_CAP];
+    ssize_t len = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
+                                     H5P_DEFAULT);
+    if (len < 0)
+      return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
+    if ((size_t)len >= sizeof name) {
+      diff_add(d, "%s%s%.32s...: in file, not in model", prefix, *prefix ? "/" : "", name);
+      continue;
+    }
+    snprintf(rel, sizeof rel, "%s%s%s", prefix, *prefix ? "/" : "", name);
+    if (tv_varstore_find(vars, rel) >= 0) continue; /* judged by check_var */
+    H5L_info_t li;
+    if (H5Lget_info(group, name, &li, H5P_DEFAULT) < 0)
+      return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable link", c->path, rel);
+    hid_t obj = li.type == H5L_TYPE_HARD ? H5Oopen(group, name, H5P_DEFAULT) : H5I_INVALID_HID;
+    if (obj >= 0 && H5Iget_type(obj) == H5I_GROUP && depth < MAX_DEPTH) {
+      int rc = scan_extra(c, obj, rel, depth + 1, vars, d);
+      H5Oclose(obj);
+      if (rc) return rc;
+      continue;
+    }
+    close_id(&obj, H5Oclose);
+    diff_add(d, "%s: in file, not in model", rel);
+  }
+  return TV_OK;
+}
+
+int tv_ckpt_read_variables(tv_ckpt *c, tv_varstore *vars) {
+  h5_quiet();
+  int n = tv_varstore_count(vars);
+  if (n > 0 && !tv_varstore_values(vars))
+    return tv_error(TV_ERR_INVALID, "%s: variable store is not sealed", c->path);
+  size_t total = tv_varstore_size(vars);
+  float *scratch = malloc((total ? total : 1) * sizeof *scratch);
+  if (!scratch) return tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu values", c->path, total);
+  diffs d = {.len = 0};
+  int rc = TV_OK;
+  hid_t group = H5I_INVALID_HID;
+  for (int i = 0; i < n && !rc; i++) rc = check_var(c, tv_varstore_cvar(vars, i), scratch, &d);
+  if (rc) goto out;
+  int found = lookup(c->file, "/variables");
+  if (found == 1) {
+    group = H5Oopen(c->file, "/variables", H5P_DEFAULT);
+    if (group < 0 || H5Iget_type(group) != H5I_GROUP) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: /variables is not a group", c->path);
+      goto out;
+    }
+    if ((rc = scan_extra(c, group, "", 0, vars, &d))) goto out;
+  } else if (found < 0) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: /variables is a link", c->path);
+    goto out;
+  }
+  if (d.n > MAX_DIFFS)
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s; and %d more differences", c->path, d.text,
+                  d.n - MAX_DIFFS);
+  else if (d.n > 0)
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s", c->path, d.text);
+  if (rc) goto out;
+  for (int i = 0; i < n; i++) {
+    tv_var *v = tv_varstore_var(vars, i);
+    if (v->count) memcpy(v->value, scratch + v->offset, v->count * sizeof *scratch);
+  }
+out:
+  close_id(&group, H5Oclose);
+  free(scratch);
+  return rc;
+}
+
+/* Opens the dataset at path and reports its dtype (-1 if none of ours) and element count. */
+static int open_array(tv_ckpt *c, const char *path, hid_t *dset, int *dtype, size_t *count) {
+  *dset = H5I_INVALID_HID;
+  if (!valid_abs(path) || strcmp(path, "/") == 0)
+    return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not an array path", c->path,
+                    path ? path : "(null)");
+  h5_quiet();
+  int found = lookup(c->file, path);
+  if (found == 0) return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
+  if (found < 0) return tv_error(TV_ERR_MISMATCH, "%s: %s: a link, not an array", c->path, path);
+  int rc = TV_OK;
+  hid_t obj = H5Oopen(c->file, path, H5P_DEFAULT), t = H5I_INVALID_HID, space = H5I_INVALID_HID;
+  if (obj < 0) {
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    goto out;
+  }
+  if (H5Iget_type(obj) != H5I_DATASET) {
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s: a group, not an array", c->path, path);
+    goto out;
+  }
+  if ((t = H5Dget_type(obj)) < 0 || (space = H5Dget_space(obj)) < 0) {
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    goto out;
+  }
+  hssize_t np =
+      H5Sget_simple_extent_type(space) == H5S_NULL ? 0 : H5Sget_simple_extent_npoints(space);
+  if (np < 0) {
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    goto out;
+  }
+  *dtype = classify(t);
+  *count = (size_t)np;
+  if (*dtype < 0) {
+    char a[32];
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s: dtype %s is not one trainval stores", c->path, path,
+                  type_name(t, a, sizeof a));
+    goto out;
+  }
+  *dset = obj;
+  obj = H5I_INVALID_HID;
+out:
+  close_id(&space, H5Sclose);
+  close_id(&t, H5Tclose);
+  close_id(&obj, H5Oclose);
+  return rc;
+}
+
+int tv_ckpt_array_info(tv_ckpt *c, const char *path, tv_ckpt_dtype *dtype, size_t *count) {
+  hid_t dset;
+  int t;
+  int rc = open_array(c, path, &dset, &t, count);
+  if (rc) return rc;
+  *dtype = (tv_ckpt_dtype)t;
+  H5Dclose(dset);
+  return TV_OK;
+}
+
+int tv_ckpt_read_array(tv_ckpt *c, const char *path, tv_ckpt_dtype dtype, size_t count,
+                       void *data) {
+  if (!valid_dtype(dtype) || (count > 0 && !data))
+    return tv_error(TV_ERR_INVALID, "%s: %s: bad dtype or buffer", c->path, path ? path : "(null)");
+  hid_t dset;
+  int t;
+  size_t n;
+  int rc = open_array(c, path, &dset, &t, &n);
+  if (rc) return rc;
+  if (t != (int)dtype)
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s: dtype %s in file, %s expected", c->path, path,
+                  dtype_name((tv_ckpt_dtype)t), dtype_name(dtype));
+  else if (n != count)
+    rc = tv_error(TV_ERR_MISMATCH, "%s: %s: %zu elements in file, %zu expected", c->path, path, n,
+                  count);
+  else if (count > 0 && H5Dread(dset, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
+    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
+  H5Dclose(dset);
+  return rc;
+}
+
+/* Opens the object at path for reading an attribute. */
+static int attr_source(tv_ckpt *c, const char *path, hid_t *obj) {
+  *obj = H5I_INVALID_HID;
+  if (!valid_abs(path))
+    return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not a path", c->path, path ? path : "(null)");
+  h5_quiet();
+  if (lookup(c->file, path) != 1)
+    return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
+  *obj = H5Oopen(c->file, path, H5P_DEFAULT);
+  if (*obj < 0) return h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+  return TV_OK;
+}
+
+static int attr_result(const tv_ckpt *c, int rc, const char *path, const char *name,
+                       const char *why) {
+  if (rc) return tv_error(rc, "%s: %s: attribute %s: %s", c->path, path, name, why);
+  return TV_OK;
+}
+
+int tv_ckpt_read_attr_i64(tv_ckpt *c, const char *path, const char *name, int64_t *value) {
+  hid_t obj;
+  const char *why = "";
+  int rc = attr_source(c, path, &obj);
+  if (rc) return rc;
+  rc = attr_num(obj, name, H5T_NATIVE_INT64, value, &why);
+  H5Oclose(obj);
+  return attr_result(c, rc, path, name, why);
+}
+
+int tv_ckpt_read_attr_f64(tv_ckpt *c, const char *path, const char *name, double *value) {
+  hid_t obj;
+  const char *why = "";
+  int rc = attr_source(c, path, &obj);
+  if (rc) return rc;
+  rc = attr_num(obj, name, H5T_NATIVE_DOUBLE, value, &why);
+  H5Oclose(obj);
+  return attr_result(c, rc, path, name, why);
+}
+
+int tv_ckpt_read_attr_str(tv_ckpt *c, const char *path, const char *name, char *buf, size_t cap) {
+  hid_t obj;
+  const char *why = "";
+  char *s = NULL;
+  int rc = attr_source(c, path, &obj);
+  if (rc) return rc;
+  rc = attr_str(obj, name, &s, &why);
+  H5Oclose(obj);
+  if (!rc && strlen(s) >= cap) {
+    rc = TV_ERR_MISMATCH;
+    why = "longer than the buffer";
+  }
+  if (!rc) snprintf(buf, cap, "%s", s);
+  free(s);
+  return attr_result(c, rc, path, name, why);
+}
+
+/* ---- the train_dir ---- */
+
+int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, int64_t step,
+                   double wall_time, int finite, const char *reason, int max_to_keep,
+                   tv_ckpt_keep_fn keep, void *keep_ctx) {
+  if (!reason) reason = "";
+  if (!info || step < 0 || step != info->step || info->file[0] == '\0' ||
+      !memchr(info->file, '\0', sizeof info->file) || strchr(info->file, '/') ||
+      strlen(reason) >= TV_MANIFEST_WORD_CAP || max_to_keep < 0)
+    return tv_error(TV_ERR_INVALID,
+                    "%s: commit of step %lld: bad checkpoint info, reason or "
+                    "max_to_keep",
+                    dir, (long long)step);
+  tv_manifest_entry e = {.step = step,
+                         .size = info->size,
+                         .crc32c = info->crc32c,
+                         .wall_time = wall_time,
+                         .finite = finite && info->finite};
+  snprintf(e.file, sizeof e.file, "%s", info->file);
+  snprintf(e.reason, sizeof e.reason, "%s", reason);
+  /* Work on a copy so a failed write leaves m as the disk has it. */
+  tv_manifest next = *m;
+  next.cap = m->n + 1;
+  next.entries = malloc((size_t)next.cap * sizeof *next.entries);
+  char(*dropped)[TV_MANIFEST_FILE_CAP] = malloc((size_t)next.cap * sizeof *dropped);
+  int rc = TV_OK, n_dropped = 0;
+  if (!next.entries || !dropped) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+    goto fail;
+  }
+  if (m->n) memcpy(next.entries, m->entries, (size_t)m->n * sizeof *next.entries);
+  if ((rc = tv_manifest_append(&next, &e))) goto fail;
+  /* The newest max_to_keep stay; an older one goes unless vetoed.  A vetoed entry does not
+   * count against max_to_keep, so pinning the best never costs a recent checkpoint. */
+  int kept = 0;
+  for (int i = 0; i < next.n; i++) {
+    const tv_manifest_entry *x = &next.entries[i];
+    int drop = max_to_keep > 0 && i < next.n - max_to_keep && x->step != e.step &&
+               !(keep && keep(keep_ctx, x));
+    if (drop) {
+      memcpy(dropped[n_dropped++], x->file, sizeof dropped[0]);
+    } else {
+      next.entries[kept++] = *x;
+    }
+  }
+  next.n = kept;
+  if ((rc = tv_manifest_write(dir, &next))) goto fail;
+  free(m->entries);
+  *m = next;
+  /* The manifest no longer names them: only now may the files go. */
+  for (int i = 0; i < n_dropped; i++) {
+    int named = 0;
+    for (int j = 0; j < m->n && !named; j++) named = strcmp(m->entries[j].file, dropped[i]) == 0;
+    char path[PATH_CAP];
+    if (named || tv_fs_join(path, sizeof path, dir, dropped[i])) continue;
+    if (unlink(path) != 0 && errno != ENOENT && rc == TV_OK)
+      rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot delete old checkpoint", path);
+  }
+  free(dropped);
+  return rc;
+fail:
+  free(next.entries);
+  free(dropped);
+  return rc;
+}
+
+int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
+                    tv_manifest_entry *entry) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  int rc = tv_manifest_read(dir, &m);
+  if (rc) return rc;
+  const tv_manifest_entry *e = NULL;
+  size_t digits = strspn(which, "0123456789");
+  if (strcmp(which, "latest") == 0) {
+    e = tv_manifest_latest(&m);
+    if (!e) rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint committed yet", dir);
+  } else if (digits > 0 && digits < 19 && which[digits] == '\0') {
+    long long step = strtoll(which, NULL, 10);
+    e = tv_manifest_find(&m, step);
+    if (!e)
+      rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint at step %lld in %s (%d listed)", dir, step,
+                    TV_MANIFEST_FILE, m.n);
+  } else {
+    for (int i = 0; i < m.n && !e; i++)
+      if (strcmp(m.entries[i].file, which) == 0) e = &m.entries[i];
+    if (!e && strstr(which, ".h5"))
+      rc = tv_error(TV_ERR_NOT_FOUND, "%s: %s is not a committed checkpoint", dir, which);
+    else if (!e)
+      rc = tv_error(TV_ERR_INVALID,
+                    "%s: \"%s\": expected latest, a step number or a checkpoint file name", dir,
+                    which);
+  }
+  if (!rc) rc = tv_fs_join(path, cap, dir, e->file);
+  if (!rc && entry) *entry = *e;
+  tv_manifest_free(&m);
+  return rc;
+}
