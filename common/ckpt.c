@@ -819,11 +819,11 @@ int tv_ckpt_open(const char *path, const tv_ckpt_info *expect, tv_ckpt **out) {
     int rc = tv_fs_checksum(path, &crc, &size);
     if (rc) return rc;
     if (size != expect->size || crc != expect->crc32c)
-      return tv_error(TV_ERR_CHECKSUM,
-                      "%s: checksum mismatch: %lld bytes, crc32c:%08x on disk; the manifest says %lld bytes, "
-                      "crc32c:%08x",
-                      path, (long long)size, (unsigned)crc, (long long)expect->size,
-                      (unsigned)expect->crc32c);
+      return tv_error(
+          TV_ERR_CHECKSUM,
+          "%s: checksum mismatch: %lld bytes, crc32c:%08x on disk; the manifest says %lld bytes, "
+          "crc32c:%08x",
+          path, (long long)size, (unsigned)crc, (long long)expect->size, (unsigned)expect->crc32c);
   }
   int sig = hdf5_signature(path, size);
   if (sig < 0) return tv_error_errno(TV_ERR_IO, errno, "%s", path);

@@ -28,8 +28,12 @@ static int declare(tv_layer *l, const char *var, tv_shape shape, int trainable, 
   return rc;
 }
 
-static float *var_value(const tv_layer *l, int i) { return tv_varstore_var(l->store, l->vars[i])->value; }
-static float *var_grad(const tv_layer *l, int i) { return tv_varstore_var(l->store, l->vars[i])->grad; }
+static float *var_value(const tv_layer *l, int i) {
+  return tv_varstore_var(l->store, l->vars[i])->value;
+}
+static float *var_grad(const tv_layer *l, int i) {
+  return tv_varstore_var(l->store, l->vars[i])->grad;
+}
 
 /* ---- dense: x (N, D_in) -> y (N, D_out); y = x W^T + b, W [D_out, D_in] ---- */
 
@@ -42,7 +46,8 @@ static int dense_build(tv_layer *l) {
   int din = l->in[0].dim[0], dout = l->cfg->units;
   l->out = tv_shape1(dout);
   int rc = declare(l, "kernel", tv_shape2(dout, din), 1, TV_INIT_HE_NORMAL, din, dout);
-  if (rc == TV_OK && l->cfg->use_bias) rc = declare(l, "bias", tv_shape1(dout), 1, TV_INIT_ZEROS, din, dout);
+  if (rc == TV_OK && l->cfg->use_bias)
+    rc = declare(l, "bias", tv_shape1(dout), 1, TV_INIT_ZEROS, din, dout);
   return rc;
 }
 
@@ -64,7 +69,8 @@ static void dense_backward(tv_layer *l, int n, const float *const *x, const floa
   tv_gemm(1, 0, dout, din, n, 1.0f, dy, dout, x[0], din, 0.0f, var_grad(l, 0), din);
   if (l->cfg->use_bias) tv_rows_sum(var_grad(l, 1), dy, n, dout, 0);
   if (dx[0])
-    tv_gemm(0, 0, n, din, dout, 1.0f, dy, dout, var_value(l, 0), din, acc[0] ? 1.0f : 0.0f, dx[0], din);
+    tv_gemm(0, 0, n, din, dout, 1.0f, dy, dout, var_value(l, 0), din, acc[0] ? 1.0f : 0.0f, dx[0],
+            din);
 }
 
 static double dense_flops(const tv_layer *l) {

@@ -48,7 +48,8 @@ static int resolve_inputs(tv_model *m, int i) {
 }
 
 static tv_shape node_shape(const tv_model *m, int node) {
-  if (node < 0) return tv_shape3(m->cfg.model.input[0], m->cfg.model.input[1], m->cfg.model.input[2]);
+  if (node < 0)
+    return tv_shape3(m->cfg.model.input[0], m->cfg.model.input[1], m->cfg.model.input[2]);
   return m->layers[node].out;
 }
 
@@ -74,12 +75,12 @@ static int build_layers(tv_model *m) {
   const tv_layer *last = &m->layers[m->n_layers - 1];
   for (int i = 0; i < m->n_layers - 1; i++)
     if (!used[i])
-      return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: its output is never used",
-                      m->cfg.source, m->layers[i].cfg->line, m->layers[i].cfg->col,
-                      m->layers[i].cfg->name);
+      return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: its output is never used", m->cfg.source,
+                      m->layers[i].cfg->line, m->layers[i].cfg->col, m->layers[i].cfg->name);
   if (last->out.ndim != 1 || last->out.dim[0] != m->num_classes) {
     char s[64];
-    return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: the last layer gives %s per example, "
+    return tv_error(TV_ERR_CONFIG,
+                    "%s:%d:%d: layer %s: the last layer gives %s per example, "
                     "but model.num_classes is %d",
                     m->cfg.source, last->cfg->line, last->cfg->col, last->cfg->name,
                     tv_shape_str(last->out, s, sizeof s), m->num_classes);
@@ -196,8 +197,10 @@ void tv_model_layer_info(const tv_model *m, int i, tv_layer_info *info) {
   info->out = l->out;
   for (int k = 0; k < l->n_vars; k++) {
     const tv_var *v = tv_varstore_cvar(m->store, l->vars[k]);
-    if (v->trainable) info->params += v->count;
-    else info->non_trainable += v->count;
+    if (v->trainable)
+      info->params += v->count;
+    else
+      info->non_trainable += v->count;
   }
   info->flops = m->ops[i]->flops(l);
 }

@@ -5,7 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
 #define TV_VECTOR __attribute__((target_clones("avx2", "default")))
 #else
 #define TV_VECTOR
@@ -52,7 +53,8 @@ int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, 
     o->n_slots = 1;
     o->slot_names[0] = "momentum";
   }
-  size_t bytes = ((tv_varstore_size(store) ? tv_varstore_size(store) : 1) * sizeof(float) + 63) & ~(size_t)63;
+  size_t bytes =
+      ((tv_varstore_size(store) ? tv_varstore_size(store) : 1) * sizeof(float) + 63) & ~(size_t)63;
   for (int k = 0; k < o->n_slots; k++) {
     o->slots[k] = aligned_alloc(64, bytes);
     if (!o->slots[k]) {

@@ -17,8 +17,9 @@ int tv_split_parse(const char *name) {
 static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
   int rc = tv_data_find(cfg->data.dir, stem, out, cap);
   if (rc == TV_ERR_NOT_FOUND)
-    return tv_error_prefix(rc, "dataset file missing (install Debian's dataset-fashion-mnist, "
-                               "or point data.dir and the data file keys of %s at other files)",
+    return tv_error_prefix(rc,
+                           "dataset file missing (install Debian's dataset-fashion-mnist, "
+                           "or point data.dir and the data file keys of %s at other files)",
                            cfg->source);
   return rc;
 }
@@ -32,8 +33,9 @@ static int load_files(const tv_config *cfg, const char *images, const char *labe
   if (rc != TV_OK) return rc;
   const int *in = cfg->model.input;
   if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2]) {
-    rc = tv_error(TV_ERR_MISMATCH, "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
-                  ip, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
+    rc = tv_error(TV_ERR_MISMATCH,
+                  "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]", ip, ds->c,
+                  ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
   } else if (ds->num_classes > cfg->model.num_classes) {
     rc = tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d", lp,
                   ds->num_classes - 1, cfg->source, cfg->model.num_classes);
@@ -67,14 +69,14 @@ int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
 }
 
 tv_norm tv_norm_from_config(const tv_config *cfg) {
-  return (tv_norm){.scale = (float)cfg->data.scale,
-                   .mean = (float)cfg->data.mean,
-                   .std = (float)cfg->data.std};
+  return (tv_norm){
+      .scale = (float)cfg->data.scale, .mean = (float)cfg->data.mean, .std = (float)cfg->data.std};
 }
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
                 tv_metrics *metrics) {
-  if (n > ds->n) return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
+  if (n > ds->n)
+    return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
   if (n == 0) return TV_OK;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
   uint32_t *first = NULL;
@@ -88,7 +90,8 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
   tv_loader *l = NULL;
   float *x = malloc((size_t)b * (size_t)d * sizeof *x);
   int32_t *y = malloc((size_t)b * sizeof *y);
-  int rc = (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory") : tv_loader_new(ds, &o, &l);
+  int rc =
+      (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory") : tv_loader_new(ds, &o, &l);
   for (int done = 0; rc == TV_OK && !done;) {
     uint32_t got;
     tv_loader_next(l, x, y, &got, &done);

@@ -44,7 +44,8 @@ int tv_varstore_declare(tv_varstore *s, const char *name, tv_shape shape, int tr
     char a[64], b[64];
     if (!tv_shape_equal(s->vars[i].shape, shape) || s->vars[i].trainable != trainable)
       return tv_error(TV_ERR_MISMATCH, "variable %s: declared as %s, reused as %s", name,
-                      tv_shape_str(s->vars[i].shape, a, sizeof a), tv_shape_str(shape, b, sizeof b));
+                      tv_shape_str(s->vars[i].shape, a, sizeof a),
+                      tv_shape_str(shape, b, sizeof b));
     *index = i;
     return TV_OK;
   }

@@ -152,9 +152,12 @@ static void print_json_string(const char *s) {
   putchar('"');
   for (; *s; s++) {
     unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\') printf("\\%c", c);
-    else if (c < 0x20) printf("\\u%04x", c);
-    else putchar(c);
+    if (c == '"' || c == '\\')
+      printf("\\%c", c);
+    else if (c < 0x20)
+      printf("\\u%04x", c);
+    else
+      putchar(c);
   }
   putchar('"');
 }
@@ -208,9 +211,9 @@ int main(int argc, char **argv) {
       printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, "
              "\"loss\": %.6f, \"accuracy\": %.6f, \"top5\": %.6f, \"macro_f1\": %.6f, "
              "\"verified\": %s, \"seconds\": %.3f, \"examples_per_sec\": %.0f}\n",
-             step, (long long)tv_ckpt_epoch(ck), tv_split_name(o.split),
-             (unsigned long long)s.n, s.loss, s.accuracy, s.top5, s.macro_f1,
-             have_expect ? "true" : "false", t2 - t0, (double)s.n / (t2 - t1));
+             step, (long long)tv_ckpt_epoch(ck), tv_split_name(o.split), (unsigned long long)s.n,
+             s.loss, s.accuracy, s.top5, s.macro_f1, have_expect ? "true" : "false", t2 - t0,
+             (double)s.n / (t2 - t1));
     } else {
       printf("checkpoint   %s%s\n", path, have_expect ? " (checksum verified)" : "");
       printf("step         %lld\n", step);

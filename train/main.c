@@ -68,26 +68,27 @@ typedef struct trainer {
 } trainer;
 
 static void usage(FILE *f) {
-  fputs("usage: train --train-dir DIR [--config FILE] [--steps N | --epochs E]\n"
-        "             [--set section.key=value ...] [--threads N] [--quiet]\n"
-        "\n"
-        "Trains the model of FILE, writing checkpoints (HDF5), the manifest checkpoints.yaml and\n"
-        "TensorBoard event files into DIR.  Run it again on the same DIR to resume from the newest\n"
-        "committed checkpoint (then --config may be left out: DIR/config.yaml is used).\n"
-        "\n"
-        "  --train-dir DIR     run directory (created if missing)\n"
-        "  --config FILE       YAML model and training config (required for a new DIR)\n"
-        "  --steps N           train until global step N (same as --set train.steps=N)\n"
-        "  --epochs E          train for E epochs (same as --set train.epochs=E)\n"
-        "  --set KEY=VALUE     override a config value, e.g. --set optimizer.learning_rate=0.01\n"
-        "                      or --set model.layers.1.units=256 (repeatable)\n"
-        "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
-        "  --quiet             print only errors and the final line\n"
-        "  -h, --help          this text\n"
-        "\n"
-        "Exit status: 0 finished or stopped cleanly by SIGINT/SIGTERM (checkpoint saved, status\n"
-        "interrupted, resumable), 1 error, 2 usage error.\n",
-        f);
+  fputs(
+      "usage: train --train-dir DIR [--config FILE] [--steps N | --epochs E]\n"
+      "             [--set section.key=value ...] [--threads N] [--quiet]\n"
+      "\n"
+      "Trains the model of FILE, writing checkpoints (HDF5), the manifest checkpoints.yaml and\n"
+      "TensorBoard event files into DIR.  Run it again on the same DIR to resume from the newest\n"
+      "committed checkpoint (then --config may be left out: DIR/config.yaml is used).\n"
+      "\n"
+      "  --train-dir DIR     run directory (created if missing)\n"
+      "  --config FILE       YAML model and training config (required for a new DIR)\n"
+      "  --steps N           train until global step N (same as --set train.steps=N)\n"
+      "  --epochs E          train for E epochs (same as --set train.epochs=E)\n"
+      "  --set KEY=VALUE     override a config value, e.g. --set optimizer.learning_rate=0.01\n"
+      "                      or --set model.layers.1.units=256 (repeatable)\n"
+      "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
+      "  --quiet             print only errors and the final line\n"
+      "  -h, --help          this text\n"
+      "\n"
+      "Exit status: 0 finished or stopped cleanly by SIGINT/SIGTERM (checkpoint saved, status\n"
+      "interrupted, resumable), 1 error, 2 usage error.\n",
+      f);
 }
 
 static int parse_args(int argc, char **argv, options *o, char (*owned)[64]) {
@@ -223,7 +224,8 @@ static int build(trainer *t) {
   if (rc != TV_OK) return rc;
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
-    return tv_error(TV_ERR_CONFIG, "%s: train.batch_size %d is larger than the %u training examples",
+    return tv_error(TV_ERR_CONFIG,
+                    "%s: train.batch_size %d is larger than the %u training examples",
                     t->cfg.source, b, t->data.n);
   tv_loader_opts lo = {.batch_size = (uint32_t)b,
                        .shuffle = 1,
@@ -273,10 +275,10 @@ static int plan_extras(trainer *t) {
                                     .shape = &v->shape};
       n++;
     }
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1,
-                                  .data = &t->opt_t};
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/cursor", .dtype = TV_CKPT_U64,
-                                  .count = 6, .data = t->loader_scalars};
+  t->extra[n++] = (tv_ckpt_array){
+      .path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1, .data = &t->opt_t};
+  t->extra[n++] = (tv_ckpt_array){
+      .path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = t->loader_scalars};
   t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/perm", .dtype = TV_CKPT_U32};
   t->n_extra = n;
   return TV_OK;
@@ -406,7 +408,8 @@ static int train_loop(trainer *t) {
       snprintf(t->manifest.status, sizeof t->manifest.status, "diverged");
       int wrc = tv_manifest_write(t->opt.train_dir, &t->manifest);
       (void)wrc; /* the divergence is the error to report */
-      return tv_error(TV_ERR_NONFINITE, "step %lld: loss is %f; training diverged, status set to "
+      return tv_error(TV_ERR_NONFINITE,
+                      "step %lld: loss is %f; training diverged, status set to "
                       "diverged, nothing saved after step %lld",
                       (long long)t->step + 1, (double)loss, (long long)last_saved);
     }

@@ -10,21 +10,21 @@
 
 #include <stddef.h>
 
-#define TV_MUST_CHECK __attribute__((warn_unused_result))
+#define TV_MUST_CHECK   __attribute__((warn_unused_result))
 #define TV_PRINTF(a, b) __attribute__((format(printf, a, b)))
 
 enum tv_status {
   TV_OK = 0,
-  TV_ERR_NOMEM,     /* an allocation failed */
-  TV_ERR_IO,        /* open/read/write/fsync/rename failed (errno text in the message) */
-  TV_ERR_NOT_FOUND, /* a file, key or variable that must exist does not */
-  TV_ERR_CONFIG,    /* a config is malformed or out of range (file:line:col in the message) */
-  TV_ERR_FORMAT,    /* a data, checkpoint or manifest file is corrupt, truncated or foreign */
-  TV_ERR_CHECKSUM,  /* a file's checksum or size disagrees with the manifest */
-  TV_ERR_MISMATCH,  /* a checkpoint does not fit the model (names or shapes) */
-  TV_ERR_INVALID,   /* an argument is out of range (a caller's mistake, not bad input) */
-  TV_ERR_BUSY,      /* a resource is held by another process (train_dir lock) */
-  TV_ERR_NONFINITE, /* a loss or a tensor holds NaN or Inf */
+  TV_ERR_NOMEM,       /* an allocation failed */
+  TV_ERR_IO,          /* open/read/write/fsync/rename failed (errno text in the message) */
+  TV_ERR_NOT_FOUND,   /* a file, key or variable that must exist does not */
+  TV_ERR_CONFIG,      /* a config is malformed or out of range (file:line:col in the message) */
+  TV_ERR_FORMAT,      /* a data, checkpoint or manifest file is corrupt, truncated or foreign */
+  TV_ERR_CHECKSUM,    /* a file's checksum or size disagrees with the manifest */
+  TV_ERR_MISMATCH,    /* a checkpoint does not fit the model (names or shapes) */
+  TV_ERR_INVALID,     /* an argument is out of range (a caller's mistake, not bad input) */
+  TV_ERR_BUSY,        /* a resource is held by another process (train_dir lock) */
+  TV_ERR_NONFINITE,   /* a loss or a tensor holds NaN or Inf */
   TV_ERR_INTERRUPTED, /* a blocking wait was cut short by a signal */
   TV_ERR__COUNT
 };

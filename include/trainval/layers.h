@@ -26,13 +26,13 @@ typedef struct tv_layer {
   const char *source; /* config file name, for messages */
   tv_mode mode;
   int n_inputs;
-  int inputs[TV_MAX_INPUTS]; /* node indices; -1 is the model input */
-  tv_shape in[TV_MAX_INPUTS];/* per-example input shapes */
-  tv_shape out;              /* per-example output shape */
+  int inputs[TV_MAX_INPUTS];  /* node indices; -1 is the model input */
+  tv_shape in[TV_MAX_INPUTS]; /* per-example input shapes */
+  tv_shape out;               /* per-example output shape */
   int n_vars;
   int vars[TV_LAYER_MAX_VARS]; /* variable indices in the store */
   tv_varstore *store;
-  int aliases_input;         /* output is the input's buffer (flatten): no copy, no backward */
+  int aliases_input; /* output is the input's buffer (flatten): no copy, no backward */
 } tv_layer;
 
 typedef struct tv_layer_ops {

@@ -50,10 +50,10 @@ int tv_model_num_classes(const tv_model *m);
 typedef struct tv_layer_info {
   const char *name;
   const char *kind;
-  tv_shape out;          /* per example */
-  size_t params;         /* trainable elements */
-  size_t non_trainable;  /* e.g. moving statistics */
-  double flops;          /* forward, per example */
+  tv_shape out;         /* per example */
+  size_t params;        /* trainable elements */
+  size_t non_trainable; /* e.g. moving statistics */
+  double flops;         /* forward, per example */
 } tv_layer_info;
 
 int tv_model_num_layers(const tv_model *m);
