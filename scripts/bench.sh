@@ -13,7 +13,7 @@ trap 'rm -rf "$D"' EXIT
 cd "$ROOT"
 echo "== trainval MLP 784-512-256-10, batch 128, $THREADS threads, $STEPS steps =="
 ./bin/train --train-dir "$D/run" --config configs/fashion_mlp.yaml --steps "$STEPS" \
-  --threads "$THREADS" --set train.checkpoint_every=0 --set train.log_every=0 --quiet |
+  --threads "$THREADS" --set train.checkpoint_every=0 --quiet |
   tee "$D/train.out"
 train_eps=$(sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/train.out")
 ./bin/eval --train-dir "$D/run" --split train --batch-size 128 --threads "$THREADS" --json >"$D/eval.json"
