@@ -12,6 +12,7 @@
  */
 #include "trainval/events.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <float.h>
@@ -482,4 +483,110 @@ int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float
     q = put_double_raw(q, w->counts[e]);
   }
   return end_record(w, (size_t)(q - p));
+}
+
+/* ---- resume support: purge records past a step ---------------------------------------------- */
+
+static uint64_t get_le(const unsigned char *p, int nbytes) {
+  uint64_t v = 0;
+  for (int i = nbytes - 1; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+/* The step of an Event payload (field 2, varint); 0 when absent (the file_version record). */
+static int64_t event_step(const unsigned char *p, size_t n) {
+  size_t i = 0;
+  while (i < n) {
+    uint64_t key = 0;
+    for (int shift = 0; i < n && shift < 64; shift += 7) {
+      key |= (uint64_t)(p[i] & 0x7f) << shift;
+      if (!(p[i++] & 0x80)) break;
+    }
+    unsigned wire = key & 7;
+    uint64_t v = 0;
+    if (wire == 0) {
+      for (int shift = 0; i < n && shift < 64; shift += 7) {
+        v |= (uint64_t)(p[i] & 0x7f) << shift;
+        if (!(p[i++] & 0x80)) break;
+      }
+      if ((key >> 3) == 2) return (int64_t)v;
+    } else if (wire == 1) {
+      i += 8;
+    } else if (wire == 5) {
+      i += 4;
+    } else if (wire == 2) {
+      for (int shift = 0; i < n && shift < 64; shift += 7) {
+        v |= (uint64_t)(p[i] & 0x7f) << shift;
+        if (!(p[i++] & 0x80)) break;
+      }
+      i += (size_t)v;
+    } else {
+      return 0;
+    }
+  }
+  return 0;
+}
+
+static int purge_file(const char *path, int64_t step, long *dropped) {
+  char *data;
+  size_t len;
+  int rc = tv_fs_read_all(path, &data, &len);
+  if (rc != TV_OK) return rc;
+  const unsigned char *p = (const unsigned char *)data;
+  size_t at = 0, out = 0;
+  long removed = 0;
+  while (at < len) {
+    if (len - at < 12) { /* torn header at the end */
+      removed++;
+      break;
+    }
+    uint64_t n = get_le(p + at, 8);
+    if ((uint32_t)get_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: length CRC mismatch", path, at);
+      goto out;
+    }
+    if (n > len - at - 12 || len - at - 12 - n < 4) { /* torn payload at the end */
+      removed++;
+      break;
+    }
+    size_t rec = 12 + (size_t)n + 4;
+    if ((uint32_t)get_le(p + at + 12 + n, 4) != masked_crc(p + at + 12, (size_t)n)) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: payload CRC mismatch", path, at);
+      goto out;
+    }
+    if (event_step(p + at + 12, (size_t)n) <= step) {
+      memmove(data + out, data + at, rec);
+      out += rec;
+    } else {
+      removed++;
+    }
+    at += rec;
+  }
+  if (removed > 0) rc = tv_fs_write_atomic(path, data, out);
+  if (rc == TV_OK) *dropped += removed;
+out:
+  free(data);
+  return rc;
+}
+
+int tv_events_purge_after(const char *dir, int64_t step, long *dropped) {
+  long total = 0;
+  if (dropped) *dropped = 0;
+  DIR *d = opendir(dir);
+  if (!d) {
+    if (errno == ENOENT) return TV_OK;
+    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot list", dir);
+  }
+  int rc = TV_OK;
+  struct dirent *e;
+  while (rc == TV_OK && (e = readdir(d)) != NULL) {
+    if (strncmp(e->d_name, "events.out.tfevents.", 20) != 0) continue;
+    if (strstr(e->d_name, ".tmp.")) continue;
+    char path[4096];
+    rc = tv_fs_join(path, sizeof path, dir, e->d_name);
+    if (rc == TV_OK) rc = purge_file(path, step, &total);
+  }
+  closedir(d);
+  if (dropped) *dropped = total;
+  return rc;
 }

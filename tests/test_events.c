@@ -437,6 +437,57 @@ static void test_shared_checker_accepts(void **state) {
   assert_int_equal(st, 0);
 }
 
+/* ---- resume: purge records past a step ----------------------------------------------------- */
+
+static void test_purge_after(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  for (int i = 1; i <= 10; i++)
+    assert_int_equal(tv_events_scalar(w, i * 10, "loss", (float)i), TV_OK);
+  assert_int_equal(tv_events_histogram(w, 100, "w", (const float[]){1, 2, 3}, 3), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  /* A torn record at the end, as a kill -9 mid-write leaves it. */
+  FILE *f = fopen(path, "ab");
+  assert_non_null(f);
+  fwrite("\x20\0\0\0\0\0\0\0\1\2", 1, 10, f);
+  fclose(f);
+
+  long dropped = -1;
+  assert_int_equal(tv_events_purge_after(dir, 50, &dropped), TV_OK);
+  assert_int_equal(dropped, 5 + 1 + 1); /* steps 60..100, the histogram, the torn tail */
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 1 + 5);
+  assert_true(ev[0].has_file_version);
+  for (int i = 1; i <= 5; i++) assert_int_equal(ev[i].step, i * 10);
+  free(ev);
+
+  /* Nothing to drop: the file is left alone (same inode). */
+  struct stat before, after;
+  assert_int_equal(stat(path, &before), 0);
+  assert_int_equal(tv_events_purge_after(dir, 50, &dropped), TV_OK);
+  assert_int_equal(dropped, 0);
+  assert_int_equal(stat(path, &after), 0);
+  assert_true(before.st_ino == after.st_ino);
+
+  /* A damaged record in the middle is reported, never rewritten. */
+  f = fopen(path, "r+b");
+  assert_non_null(f);
+  fseek(f, 70, SEEK_SET);
+  fputc('#', f);
+  fclose(f);
+  assert_int_equal(tv_events_purge_after(dir, 20, &dropped), TV_ERR_FORMAT);
+  assert_non_null(strstr(tv_error_message(), path));
+
+  /* A missing directory is not an error. */
+  char missing[4300];
+  join(missing, sizeof missing, dir, "nope");
+  assert_int_equal(tv_events_purge_after(missing, 0, NULL), TV_OK);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_vectors),
@@ -449,6 +500,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_invalid_arguments, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_write_error_reported, setup_dir, teardown_dir),
       cmocka_unit_test_setup_teardown(test_shared_checker_accepts, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_purge_after, setup_dir, teardown_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -87,4 +87,14 @@ const char *tv_events_path(const tv_events *w);
  * Returns the first error this writer saw (an earlier failed write included), else TV_OK. */
 int tv_events_close(tv_events *w);
 
+/* Resume support: removes from every event file directly in dir every record whose step is
+ * greater than `step` (written by a run that died after its last checkpoint, and about to be
+ * written again), and a torn record at a file's end.  A file that needs no change is not
+ * touched; one that does is rewritten through tv_fs_write_atomic, so a crash leaves the old or
+ * the new file.  The file_version record always stays.  *dropped (may be NULL) receives the
+ * number of records removed.  A missing dir is not an error.
+ * Errors: TV_ERR_IO, TV_ERR_NOMEM; TV_ERR_FORMAT for a record whose CRC fails before the end of
+ * a file (a damaged file is reported, never rewritten). */
+TV_MUST_CHECK int tv_events_purge_after(const char *dir, int64_t step, long *dropped);
+
 #endif
