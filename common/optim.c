@@ -16,7 +16,8 @@ enum { MAX_SLOTS = 2 };
 
 struct tv_optim {
   tv_optim_kind kind;
-  double lr, momentum, beta1, beta2, epsilon, min_lr;
+  double lr, momentum, beta1, beta2, epsilon, min_lr, weight_decay, clip_norm, decay_rate;
+  int64_t decay_steps;
   int nesterov;
   tv_schedule_kind schedule;
   int64_t warmup, total;
@@ -43,9 +44,13 @@ int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, 
   o->schedule = cfg->optimizer.schedule;
   o->warmup = cfg->optimizer.warmup_steps;
   o->min_lr = cfg->optimizer.min_learning_rate;
+  o->weight_decay = cfg->optimizer.weight_decay;
+  o->clip_norm = cfg->optimizer.clip_norm;
+  o->decay_steps = cfg->optimizer.decay_steps > 0 ? cfg->optimizer.decay_steps : 1;
+  o->decay_rate = cfg->optimizer.decay_rate;
   o->total = total_steps;
   o->store = store;
-  if (o->kind == TV_OPTIM_ADAM) {
+  if (o->kind == TV_OPTIM_ADAM || o->kind == TV_OPTIM_ADAMW) {
     o->n_slots = 2;
     o->slot_names[0] = "m";
     o->slot_names[1] = "v";
@@ -76,12 +81,48 @@ void tv_optim_free(tv_optim *o) {
 
 double tv_optim_lr(const tv_optim *o, int64_t step) {
   if (o->warmup > 0 && step < o->warmup) return o->lr * (double)(step + 1) / (double)o->warmup;
-  if (o->schedule == TV_SCHEDULE_COSINE && o->total > o->warmup) {
-    double p = (double)(step - o->warmup) / (double)(o->total - o->warmup);
-    if (p > 1.0) p = 1.0;
-    return o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(3.141592653589793 * p));
+  double s = (double)(step - o->warmup);
+  switch (o->schedule) {
+  case TV_SCHEDULE_COSINE:
+    if (o->total > o->warmup) {
+      double p = s / (double)(o->total - o->warmup);
+      if (p > 1.0) p = 1.0;
+      return o->min_lr + 0.5 * (o->lr - o->min_lr) * (1.0 + cos(3.141592653589793 * p));
+    }
+    return o->lr;
+  case TV_SCHEDULE_STEP:
+    return o->lr * pow(o->decay_rate, floor(s / (double)o->decay_steps));
+  case TV_SCHEDULE_EXPONENTIAL:
+    return o->lr * pow(o->decay_rate, s / (double)o->decay_steps);
+  default:
+    return o->lr;
   }
-  return o->lr;
+}
+
+TV_VECTOR static float sum_squares(const float *restrict g, size_t n) {
+  float acc[8] = {0};
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int k = 0; k < 8; k++) acc[k] += g[i + k] * g[i + k];
+  float s = 0;
+  for (; i < n; i++) s += g[i] * g[i];
+  for (int k = 0; k < 8; k++) s += acc[k];
+  return s;
+}
+
+double tv_optim_grad_norm(const tv_optim *o) {
+  double total = 0;
+  int nv = tv_varstore_count(o->store);
+  for (int i = 0; i < nv; i++) {
+    const tv_var *v = tv_varstore_cvar(o->store, i);
+    if (v->trainable) total += (double)sum_squares(v->grad, v->count);
+  }
+  return sqrt(total);
+}
+
+TV_VECTOR static void scale_add(float *restrict g, const float *restrict p, size_t n, float scale,
+                                float wd) {
+  for (size_t i = 0; i < n; i++) g[i] = scale * g[i] + wd * p[i];
 }
 
 TV_VECTOR static void sgd_update(float *restrict p, const float *restrict g, float *restrict buf,
@@ -112,11 +153,18 @@ TV_VECTOR static void adam_update(float *restrict p, const float *restrict g, fl
   }
 }
 
-void tv_optim_step(tv_optim *o, int64_t step) {
+void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm) {
   o->t++;
   float lr = (float)tv_optim_lr(o, step);
+  float scale = 1.0f;
+  if (o->clip_norm > 0) {
+    if (grad_norm < 0) grad_norm = tv_optim_grad_norm(o);
+    if (grad_norm > o->clip_norm) scale = (float)(o->clip_norm / grad_norm);
+  }
+  int decoupled = o->kind == TV_OPTIM_ADAMW;
+  float l2 = decoupled ? 0.0f : (float)o->weight_decay;
   float step_size = 0, inv_sqrt_bc2 = 0;
-  if (o->kind == TV_OPTIM_ADAM) {
+  if (o->kind != TV_OPTIM_SGD) {
     step_size = (float)(lr / (1.0 - pow(o->beta1, (double)o->t)));
     inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
   }
@@ -124,19 +172,29 @@ void tv_optim_step(tv_optim *o, int64_t step) {
   for (int i = 0; i < nv; i++) {
     tv_var *v = tv_varstore_var(o->store, i);
     if (!v->trainable) continue;
-    if (o->kind == TV_OPTIM_ADAM)
+    if (scale != 1.0f || l2 != 0.0f) scale_add(v->grad, v->value, v->count, scale, l2);
+    if (decoupled && o->weight_decay > 0) {
+      float keep = 1.0f - lr * (float)o->weight_decay;
+      for (size_t k = 0; k < v->count; k++) v->value[k] *= keep;
+    }
+    if (o->kind == TV_OPTIM_SGD)
+      sgd_update(v->value, v->grad, o->n_slots ? o->slots[0] + v->offset : NULL, v->count, lr,
+                 (float)o->momentum, o->nesterov);
+    else
       adam_update(v->value, v->grad, o->slots[0] + v->offset, o->slots[1] + v->offset, v->count,
                   step_size, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
                   (float)(1.0 - o->beta2), inv_sqrt_bc2, (float)o->epsilon);
-    else
-      sgd_update(v->value, v->grad, o->n_slots ? o->slots[0] + v->offset : NULL, v->count, lr,
-                 (float)o->momentum, o->nesterov);
   }
 }
+
+void tv_optim_step(tv_optim *o, int64_t step) { tv_optim_apply(o, step, -1.0); }
 
 int tv_optim_num_slots(const tv_optim *o) { return o->n_slots; }
 const char *tv_optim_slot_name(const tv_optim *o, int k) { return o->slot_names[k]; }
 float *tv_optim_slot(tv_optim *o, int k) { return o->slots[k]; }
-const char *tv_optim_name(const tv_optim *o) { return o->kind == TV_OPTIM_ADAM ? "adam" : "sgd"; }
+const char *tv_optim_name(const tv_optim *o) {
+  static const char *const names[TV_OPTIM__COUNT] = {"sgd", "adam", "adamw"};
+  return names[o->kind];
+}
 int64_t tv_optim_t(const tv_optim *o) { return o->t; }
 void tv_optim_set_t(tv_optim *o, int64_t t) { o->t = t; }

@@ -2,6 +2,8 @@
  * of PyTorch's update rules as written in optim.h, learning-rate schedules, slots and the rule
  * that non-trainable variables are never touched.
  *
+ * Also weight decay (L2 and decoupled), global-norm clipping and the step/exponential schedules.
+ *
  * Tolerance: the optimizer runs in float; parameters are O(1) and updates O(lr), so each
  * parameter is compared with the double expectation to 2e-6 absolute (a few float ulps of 1).
  */
@@ -340,6 +342,114 @@ static void test_unsealed_store(void **state) {
   tv_optim_free(NULL);
 }
 
+/* ---- weight decay, AdamW, clipping -------------------------------------------------------- */
+
+/* The reference of optim.h's rules with every option: clip the global norm to clip (0: off),
+ * L2 (sgd, adam) or decoupled (adamw) weight decay wd, then SGD with momentum mu or Adam. */
+static void run_general(fixture *f, tv_optim_kind kind, double lr, double wd, double clip,
+                        int steps) {
+  const double mu = 0.9, b1 = 0.9, b2 = 0.999, eps = 1e-8;
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = kind;
+  c.optimizer.learning_rate = lr;
+  c.optimizer.momentum = mu;
+  c.optimizer.weight_decay = wd;
+  c.optimizer.clip_norm = clip;
+  c.optimizer.schedule = TV_SCHEDULE_CONSTANT;
+  c.optimizer.warmup_steps = 0;
+  tv_optim *o = make_optim(f, &c, 100);
+  const int vars[2] = {f->w, f->b}, counts[2] = {NW, NB};
+  double p[2][NW], m[2][NW], v2[2][NW];
+  for (int v = 0; v < 2; v++)
+    for (int i = 0; i < counts[v]; i++) p[v][i] = init_at(v, i), m[v][i] = v2[v][i] = 0;
+  for (int t = 0; t < steps; t++) {
+    set_grads(f, t);
+    double norm2 = 0;
+    for (int v = 0; v < 2; v++)
+      for (int i = 0; i < counts[v]; i++) norm2 += (double)grad_at(v, i, t) * grad_at(v, i, t);
+    assert_near(tv_optim_grad_norm(o), sqrt(norm2), 1e-6 * sqrt(norm2), "norm", t);
+    tv_optim_step(o, t);
+    double scale = clip > 0 && sqrt(norm2) > clip ? clip / sqrt(norm2) : 1.0;
+    double bc1 = 1 - pow(b1, t + 1), bc2 = 1 - pow(b2, t + 1);
+    for (int v = 0; v < 2; v++)
+      for (int i = 0; i < counts[v]; i++) {
+        double g = scale * grad_at(v, i, t);
+        if (kind == TV_OPTIM_ADAMW)
+          p[v][i] *= 1 - lr * wd;
+        else
+          g += wd * p[v][i];
+        if (kind == TV_OPTIM_SGD) {
+          m[v][i] = mu * m[v][i] + g;
+          p[v][i] -= lr * m[v][i];
+        } else {
+          m[v][i] = b1 * m[v][i] + (1 - b1) * g;
+          v2[v][i] = b2 * v2[v][i] + (1 - b2) * g * g;
+          p[v][i] -= lr / bc1 * m[v][i] / (sqrt(v2[v][i]) / sqrt(bc2) + eps);
+        }
+      }
+  }
+  for (int v = 0; v < 2; v++) {
+    const tv_var *var = tv_varstore_cvar(f->store, vars[v]);
+    for (int i = 0; i < counts[v]; i++) assert_near(var->value[i], p[v][i], 4e-6, var->name, i);
+  }
+  check_untouched(f, o);
+  tv_optim_free(o);
+}
+
+static void test_sgd_weight_decay(void **state) {
+  run_general(*state, TV_OPTIM_SGD, 0.05, 0.01, 0, STEPS);
+}
+static void test_adam_weight_decay(void **state) {
+  run_general(*state, TV_OPTIM_ADAM, 0.01, 0.1, 0, STEPS);
+}
+static void test_adamw(void **state) { run_general(*state, TV_OPTIM_ADAMW, 0.01, 0.1, 0, STEPS); }
+static void test_sgd_clip(void **state) { run_general(*state, TV_OPTIM_SGD, 0.05, 0, 0.5, STEPS); }
+static void test_adamw_clip(void **state) {
+  run_general(*state, TV_OPTIM_ADAMW, 0.01, 0.05, 1.0, STEPS);
+}
+static void test_clip_above_norm_is_noop(void **state) {
+  run_general(*state, TV_OPTIM_SGD, 0.05, 0, 1e6, STEPS);
+}
+
+static void test_grad_norm_nonfinite(void **state) {
+  fixture *f = *state;
+  tv_config c;
+  tv_config_defaults(&c);
+  tv_optim *o = make_optim(f, &c, 100);
+  set_grads(f, 0);
+  tv_varstore_var(f->store, f->b)->grad[1] = NAN;
+  double n = tv_optim_grad_norm(o);
+  assert_true(n != n);
+  tv_varstore_var(f->store, f->b)->grad[1] = INFINITY;
+  assert_true(isinf(tv_optim_grad_norm(o)));
+  tv_optim_free(o);
+}
+
+static void test_schedule_step_exponential(void **state) {
+  fixture *f = *state;
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.learning_rate = 0.1;
+  c.optimizer.warmup_steps = 10;
+  c.optimizer.decay_steps = 100;
+  c.optimizer.decay_rate = 0.5;
+  c.optimizer.schedule = TV_SCHEDULE_STEP;
+  tv_optim *o = make_optim(f, &c, 1000);
+  assert_near(tv_optim_lr(o, 4), 0.05, 1e-12, "warmup", 4);
+  assert_near(tv_optim_lr(o, 10), 0.1, 1e-12, "step", 10);
+  assert_near(tv_optim_lr(o, 109), 0.1, 1e-12, "step", 109);
+  assert_near(tv_optim_lr(o, 110), 0.05, 1e-12, "step", 110);
+  assert_near(tv_optim_lr(o, 310), 0.0125, 1e-12, "step", 310);
+  tv_optim_free(o);
+  c.optimizer.schedule = TV_SCHEDULE_EXPONENTIAL;
+  o = make_optim(f, &c, 1000);
+  assert_near(tv_optim_lr(o, 10), 0.1, 1e-12, "exp", 10);
+  assert_near(tv_optim_lr(o, 60), 0.1 * sqrt(0.5), 1e-12, "exp", 60);
+  assert_near(tv_optim_lr(o, 210), 0.025, 1e-12, "exp", 210);
+  tv_optim_free(o);
+}
+
 #define WITH_STORE(fn) cmocka_unit_test_setup_teardown(fn, setup_store, teardown_store)
 
 int main(void) {
@@ -358,6 +468,14 @@ int main(void) {
       WITH_STORE(test_schedule_warmup),
       WITH_STORE(test_schedule_cosine),
       WITH_STORE(test_step_uses_schedule),
+      WITH_STORE(test_sgd_weight_decay),
+      WITH_STORE(test_adam_weight_decay),
+      WITH_STORE(test_adamw),
+      WITH_STORE(test_sgd_clip),
+      WITH_STORE(test_adamw_clip),
+      WITH_STORE(test_clip_above_norm_is_noop),
+      WITH_STORE(test_grad_norm_nonfinite),
+      WITH_STORE(test_schedule_step_exponential),
       cmocka_unit_test(test_unsealed_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,11 +1,16 @@
 /* optim.h — optimizers and learning-rate schedules over a sealed variable store.
  *
  * Update rules (PyTorch's, so runs can be compared step for step):
+ *   clipping: with clip_norm c > 0 and global norm n = sqrt(sum of every trainable g^2) > c,
+ *             every g is scaled by c / n first (torch.nn.utils.clip_grad_norm_)
+ *   L2:       g += wd * p                      (sgd, adam: weight_decay as PyTorch's SGD/Adam)
  *   SGD:      buf = mu*buf + g;  p -= lr * (nesterov ? g + mu*buf : buf)   (mu = 0: plain SGD)
  *   Adam:     m = b1*m + (1-b1)*g;  v = b2*v + (1-b2)*g^2;
  *             p -= lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
- * Schedules: linear warmup from lr/warmup to lr over warmup_steps, then constant, or cosine
- * from lr down to min_learning_rate at total_steps.
+ *   AdamW:    p -= lr * wd * p, then Adam without L2 (decoupled weight decay)
+ * Schedules: linear warmup from lr/warmup to lr over warmup_steps, then constant; cosine from
+ * lr down to min_learning_rate at total_steps; step: lr * decay_rate^floor(s / decay_steps);
+ * exponential: lr * decay_rate^(s / decay_steps), s counted from the end of the warmup.
  * Slots (momentum buffer; Adam m and v) are slabs with the store's layout, so slot k of variable
  * v is tv_optim_slot(o, k) + v->offset.  Only trainable variables are touched.
  */
@@ -29,8 +34,16 @@ void tv_optim_free(tv_optim *o); /* NULL-safe */
 /* Learning rate used for the update that takes the run from step to step + 1. */
 double tv_optim_lr(const tv_optim *o, int64_t step);
 
+/* Global L2 norm of the trainable gradients (accumulated in double); NaN or Inf if any gradient
+ * is not finite.  Never allocates. */
+double tv_optim_grad_norm(const tv_optim *o);
+
 /* Applies one update from the store's gradients with the learning rate of `step`; increments
- * the update counter t.  Cannot fail, never allocates. */
+ * the update counter t.  grad_norm is tv_optim_grad_norm()'s value, used for clipping (pass a
+ * negative value to have it computed here when clipping is on).  Cannot fail, never allocates. */
+void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm);
+
+/* tv_optim_apply(o, step, -1). */
 void tv_optim_step(tv_optim *o, int64_t step);
 
 /* Slot access for checkpoints: names "momentum" (SGD with mu > 0), "m" and "v" (Adam). */
