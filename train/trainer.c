@@ -28,6 +28,7 @@
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/data.h"
+#include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
 #include "trainval/manifest.h"
@@ -427,6 +428,40 @@ static int keep_hourly(void *ctx, const tv_manifest_entry *e) {
   return 0;
 }
 
+/* Retention's veto: keep_every_hours', and the evaluators' (evalstate.h, RETENTION). */
+typedef struct keep_ctx {
+  const trainer *t;
+  tv_retention evals;
+} keep_ctx;
+
+static int keep_checkpoint(void *ctx, const tv_manifest_entry *e) {
+  keep_ctx *k = ctx;
+  return keep_hourly((void *)k->t, e) || tv_retention_keep(&k->evals, e);
+}
+
+/* An evaluator's DIR/STOP (evalstate.h): says who asked and why, and renames it STOP.handled so
+ * that it stops this run once.  stale: it was there before this run began, so nobody acted on
+ * it; it is only set aside. */
+static int take_stop_request(const trainer *t, int stale) {
+  tv_stop_request r;
+  int rrc = tv_stop_read(t->opt.train_dir, &r);
+  if (t->opt.verbosity > 0) {
+    char who[TV_EVAL_NAME_CAP + TV_MANIFEST_HOST_CAP + TV_EVAL_ERROR_CAP + 32];
+    if (rrc == TV_OK)
+      snprintf(who, sizeof who, "evaluator %s on %s: %s", r.by, r.host, r.reason);
+    else
+      snprintf(who, sizeof who, "unreadable: %s", tv_error_message());
+    if (stale)
+      printf("train: %s/%s predates this run (%s); renamed to %s\n", t->opt.train_dir,
+             TV_STOP_FILE, who, TV_STOP_HANDLED_FILE);
+    else
+      printf("%strain: early stop requested at step %lld by %s/%s (%s)\n",
+             t->tty ? "\r\033[K" : "", (long long)t->step, t->opt.train_dir, TV_STOP_FILE, who);
+    fflush(stdout);
+  }
+  return tv_stop_consume(t->opt.train_dir);
+}
+
 static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
@@ -443,7 +478,8 @@ static int save_checkpoint(trainer *t, const char *reason) {
   for (int i = 0; rc == TV_OK && i < t->n_extra; i++) rc = tv_ckpt_writer_array(w, &t->extra[i]);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_str(w, "/optimizer", "type", tv_optim_name(t->optim));
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/optimizer", "t", tv_optim_t(t->optim));
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
+  if (rc == TV_OK && !isnan(t->best)) /* absent: no validation yet */
+    rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_best_step", t->best_step);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
@@ -454,9 +490,14 @@ static int save_checkpoint(trainer *t, const char *reason) {
   }
   tv_ckpt_info info;
   rc = tv_ckpt_writer_finish(w, &info);
+  keep_ctx keep = {.t = t};
+  if (rc == TV_OK)
+    rc = tv_retention_plan(t->opt.train_dir, &t->manifest, t->step, t->cfg.train.max_to_keep,
+                           t->cfg.retention.max_unevaluated, &keep.evals);
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        t->cfg.train.max_to_keep, keep_hourly, t);
+                        t->cfg.train.max_to_keep, keep_checkpoint, &keep);
+  tv_retention_free(&keep.evals);
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)
@@ -618,6 +659,7 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     printf("train: dropped %ld event records past step %lld (written after the last "
            "checkpoint of an earlier run)\n",
            dropped + vdropped, (long long)t->step);
+  if (rc == TV_OK && tv_stop_requested(t->opt.train_dir)) rc = take_stop_request(t, 1);
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
   if (rc != TV_OK) return rc;
@@ -695,6 +737,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
       rc = validate(t, &early);
       if (rc != TV_OK) return rc;
+    }
+    if (!early && tv_stop_requested(t->opt.train_dir)) {
+      rc = take_stop_request(t, 0);
+      if (rc != TV_OK) return rc;
+      early = 1;
     }
     if (early) {
       stop_reason = "early_stop";

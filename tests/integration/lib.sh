@@ -5,7 +5,8 @@ set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 CHECKERS=${TV_CHECKERS:-$ROOT/../shared/checkers}
 T=$(mktemp -d /tmp/trainval-it.XXXXXX)
-trap 'rm -rf "$T"' EXIT
+# Never leave a background train or eval running, whatever happens to the script.
+trap 'kill $(jobs -p) 2>/dev/null; rm -rf "$T"' EXIT
 DATA=/usr/share/datasets/fashion-mnist
 
 ok() { echo "ok - $1"; }
