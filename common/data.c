@@ -5,17 +5,28 @@
  * before either body, so a missing labels file or a count mismatch is reported before 47 MB of
  * pixels are inflated.
  *
- * Loader invariants: perm is always a permutation of 0..m-1 holding the order of epoch `epoch`;
- * position < m (position + batch_size <= m with drop_last) is the next entry to return; the
- * shuffle generator has already drawn this epoch's order.  An epoch's end advances to the next
- * epoch at once, so a saved state never sits on an exhausted epoch.
+ * Loader invariants (of each cursor): perm is always a permutation of 0..m-1 holding the order
+ * of epoch `epoch`; position < m (position + batch_size <= m with drop_last) is the next entry to
+ * return; the shuffle generator has already drawn this epoch's order; the augmentation generator
+ * has drawn for every example before position.  An epoch's end advances to the next epoch at
+ * once, so a saved state never sits on an exhausted epoch.
+ *
+ * Prefetch: one producer thread, one consumer (the caller), a ring of slots under one mutex with
+ * three condition variables (room for the producer, a batch for the consumer, the producer
+ * parked for set_state).  The producer fills a slot outside the lock; ring indices, ready, held
+ * and the flags change only under it.  The caller's cursor is the caller's alone, the producer's
+ * cursor the producer's alone except while it is parked (busy 0 with pausing set, under the
+ * lock).  Everything else is written before the thread starts and read-only after.
  */
 #include "trainval/data.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -399,34 +410,216 @@ int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t see
 
 /* ---- loader ------------------------------------------------------------------------------- */
 
+/* Where an iteration stands: epoch, the next entry of perm, both generators.  The caller's cursor
+ * (cons) is what get_state reports; a prefetching loader's thread runs a second one (prod) ahead
+ * of it over the same code, and the caller replays each batch it takes on cons without touching
+ * pixels (the order and the augmentation draws only: microseconds per batch, plus one reshuffle
+ * per epoch), so cons is always exactly the synchronous loader's state. */
+typedef struct cursor {
+  uint64_t epoch, position;
+  tv_rng shuffle, augment;
+  uint32_t *perm; /* m entries: this epoch's order, positions into the subset */
+} cursor;
+
+/* One batch buffer of the ring: rows x rows_cap examples. */
+typedef struct slot {
+  float *x;
+  int32_t *y;
+  uint32_t n;
+  int done;
+} slot;
+
+/* One example's augmentation: the crop offset minus pad (in [-pad, pad]) and the flip. */
+typedef struct aug_draw {
+  int dy, dx, flip;
+} aug_draw;
+
 struct tv_loader {
   const tv_dataset *ds; /* borrowed */
   uint32_t *subset;     /* owned copy, NULL = identity */
-  uint32_t *perm;       /* m entries: this epoch's order, positions into the subset */
   uint32_t m, batch_size;
   int shuffle, drop_last;
-  size_t d; /* bytes (and floats) per example */
-  uint64_t epoch, position;
-  tv_rng rng;
-  float lut[256]; /* normalised value of each pixel byte */
+  int c, h, w;
+  size_t d, plane; /* bytes (and floats) per example and per channel */
+  int per_channel; /* lut has a row per channel; otherwise row 0 serves all */
+  tv_augment aug;
+  int augments;
+  float lut[TV_NORM_MAX_CHANNELS][256]; /* normalised value of each pixel byte */
+  cursor cons;                          /* the caller's position */
+  /* Batch buffers: prefetch + 1 slots (one lent by next_ptr), or 1 for a synchronous
+   * next_ptr.  Ring: ready slots are head .. head+ready-1, the lent one (held) is head-1, the
+   * producer fills head+ready. */
+  slot *slots;
+  float *slot_x;
+  int32_t *slot_y;
+  uint32_t nslots;
+  /* prefetch; mu guards everything below and the hand-over of slots and of prod */
+  uint32_t prefetch;
+  cursor prod; /* the thread's position; touched by set_state only while the thread is parked */
+  pthread_t thread;
+  int running;
+  pthread_mutex_t mu;
+  pthread_cond_t wake_producer, wake_consumer, producer_idle;
+  uint32_t head, ready;
+  int held;    /* a slot is with the caller (taken, not yet released) */
+  int busy;    /* the thread is filling a slot outside the lock */
+  int pausing; /* set_state is resetting: the thread must not start a batch */
+  int quit;
 };
 
-static void draw_order(tv_loader *l) {
-  for (uint32_t i = 0; i < l->m; i++) l->perm[i] = i;
-  if (l->shuffle) tv_rng_shuffle(&l->rng, l->perm, l->m);
+static void draw_order(const tv_loader *l, cursor *c) {
+  for (uint32_t i = 0; i < l->m; i++) c->perm[i] = i;
+  if (l->shuffle) tv_rng_shuffle(&c->shuffle, c->perm, l->m);
 }
 
-int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out) {
-  *out = NULL;
-  uint32_t m = o->subset ? o->subset_n : ds->n;
+static aug_draw draw_augment(const tv_loader *l, tv_rng *r) {
+  aug_draw a = {0, 0, 0};
+  if (l->aug.pad > 0) {
+    uint64_t span = 2 * (uint64_t)l->aug.pad + 1;
+    a.dy = (int)tv_rng_below(r, span) - l->aug.pad;
+    a.dx = (int)tv_rng_below(r, span) - l->aug.pad;
+  }
+  if (l->aug.flip) a.flip = (int)(tv_rng_u64(r) >> 63);
+  return a;
+}
+
+static void convert_plain(const tv_loader *l, const uint8_t *restrict src, float *restrict dst) {
+  if (!l->per_channel) {
+    const float *lut = l->lut[0];
+    for (size_t j = 0; j < l->d; j++) dst[j] = lut[src[j]];
+    return;
+  }
+  for (int ch = 0; ch < l->c; ch++) {
+    const float *lut = l->lut[ch];
+    size_t o = (size_t)ch * l->plane;
+    for (size_t j = 0; j < l->plane; j++) dst[o + j] = lut[src[o + j]];
+  }
+}
+
+/* dst(ch, y, x) = src(ch, y + dy, (flip ? w-1-x : x) + dx), or byte 0 outside the image. */
+static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, float *restrict dst,
+                              aug_draw a) {
+  int h = l->h, w = l->w;
+  /* Columns whose source lies inside: x + dx in [0, w), or w-1-x + dx in [0, w) when flipped. */
+  int x0 = a.flip ? a.dx : -a.dx, x1 = a.flip ? w + a.dx : w - a.dx;
+  x0 = x0 < 0 ? 0 : x0;
+  x1 = x1 > w ? w : x1;
+  int base = a.flip ? w - 1 + a.dx : a.dx, step = a.flip ? -1 : 1;
+  for (int ch = 0; ch < l->c; ch++) {
+    const float *lut = l->lut[l->per_channel ? ch : 0];
+    float zero = lut[0];
+    for (int y = 0; y < h; y++) {
+      float *o = dst + ((size_t)ch * (size_t)h + (size_t)y) * (size_t)w;
+      int sy = y + a.dy;
+      if (sy < 0 || sy >= h) {
+        for (int x = 0; x < w; x++) o[x] = zero;
+        continue;
+      }
+      const uint8_t *row = src + ((size_t)ch * (size_t)h + (size_t)sy) * (size_t)w;
+      for (int x = 0; x < x0; x++) o[x] = zero;
+      for (int x = x0; x < x1; x++) o[x] = lut[row[base + step * x]];
+      for (int x = x1 > x0 ? x1 : x0; x < w; x++) o[x] = zero;
+    }
+  }
+}
+
+/* Takes the next batch at cursor c: writes it to x and y unless they are NULL (a replay, which
+ * moves c exactly as the real batch does), then advances c, starting the next epoch at its end.
+ * Returns the batch size; *done says whether it ended an epoch. */
+static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, int *done) {
+  uint64_t left = l->m - c->position;
+  uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
+  const uint32_t *order = c->perm + c->position;
+  const uint8_t *images = l->ds->images, *labels = l->ds->labels;
+  size_t d = l->d;
+  for (uint32_t i = 0; i < k; i++) {
+    aug_draw a = {0, 0, 0};
+    if (l->augments) a = draw_augment(l, &c->augment);
+    if (!x) continue;
+    uint32_t e = l->subset ? l->subset[order[i]] : order[i];
+    if (l->augments)
+      convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
+    else
+      convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
+    y[i] = labels[e];
+  }
+  c->position += k;
+  int end = l->drop_last ? l->m - c->position < l->batch_size : c->position == l->m;
+  if (end) {
+    c->epoch++;
+    c->position = 0;
+    draw_order(l, c);
+  }
+  *done = end;
+  return k;
+}
+
+static void copy_cursor(const tv_loader *l, cursor *dst, const cursor *src) {
+  uint32_t *perm = dst->perm;
+  *dst = *src;
+  dst->perm = perm;
+  memcpy(perm, src->perm, (size_t)l->m * sizeof *perm);
+}
+
+/* The prefetch thread: fills the ring while there is room, sleeps otherwise. */
+static void *producer_main(void *arg) {
+  tv_loader *l = arg;
+  pthread_mutex_lock(&l->mu);
+  for (;;) {
+    while (!l->quit && (l->pausing || l->ready >= l->prefetch))
+      pthread_cond_wait(&l->wake_producer, &l->mu);
+    if (l->quit) break;
+    slot *s = &l->slots[(l->head + l->ready) % l->nslots];
+    l->busy = 1;
+    pthread_mutex_unlock(&l->mu);
+    s->n = cursor_batch(l, &l->prod, s->x, s->y, &s->done);
+    pthread_mutex_lock(&l->mu);
+    l->busy = 0;
+    if (l->pausing) {
+      pthread_cond_signal(&l->producer_idle); /* the batch is dropped: set_state resets prod */
+    } else {
+      l->ready++;
+      pthread_cond_signal(&l->wake_consumer);
+    }
+  }
+  pthread_mutex_unlock(&l->mu);
+  return NULL;
+}
+
+static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m) {
+  const tv_norm *nm = &o->norm;
   if (o->batch_size == 0) return tv_error(TV_ERR_INVALID, "loader: batch size 0");
-  if (!(isfinite(o->norm.scale) && isfinite(o->norm.mean) && isfinite(o->norm.std) &&
-        o->norm.std > 0.0f))
-    return tv_error(TV_ERR_INVALID,
-                    "loader: normalisation scale %g mean %g std %g: std must be > 0",
-                    (double)o->norm.scale, (double)o->norm.mean, (double)o->norm.std);
   if (m == 0 || !ds->images || !ds->labels || ds->c <= 0 || ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
+  if (!isfinite(nm->scale))
+    return tv_error(TV_ERR_INVALID, "loader: normalisation scale %g is not finite",
+                    (double)nm->scale);
+  if (nm->channels == 0) {
+    if (!(isfinite(nm->mean) && isfinite(nm->std) && nm->std > 0.0f))
+      return tv_error(TV_ERR_INVALID,
+                      "loader: normalisation scale %g mean %g std %g: std must be > 0",
+                      (double)nm->scale, (double)nm->mean, (double)nm->std);
+  } else {
+    if (nm->channels < 0 || nm->channels > TV_NORM_MAX_CHANNELS || nm->channels != ds->c)
+      return tv_error(TV_ERR_INVALID,
+                      "loader: normalisation for %d channels, the examples have %d (at most %d "
+                      "per-channel values)",
+                      nm->channels, ds->c, TV_NORM_MAX_CHANNELS);
+    for (int k = 0; k < nm->channels; k++) {
+      if (!(isfinite(nm->channel_mean[k]) && isfinite(nm->channel_std[k]) &&
+            nm->channel_std[k] > 0.0f))
+        return tv_error(TV_ERR_INVALID,
+                        "loader: normalisation of channel %d: mean %g std %g: std must be > 0", k,
+                        (double)nm->channel_mean[k], (double)nm->channel_std[k]);
+    }
+  }
+  int side = ds->h < ds->w ? ds->h : ds->w;
+  if (o->augment.pad < 0 || o->augment.pad > side)
+    return tv_error(TV_ERR_INVALID, "loader: augmentation padding %d is not in [0, %d]",
+                    o->augment.pad, side);
+  if (o->prefetch > TV_LOADER_MAX_PREFETCH)
+    return tv_error(TV_ERR_INVALID, "loader: prefetch %u is over the limit of %d batches",
+                    (unsigned)o->prefetch, TV_LOADER_MAX_PREFETCH);
   if (o->drop_last && m < o->batch_size)
     return tv_error(TV_ERR_INVALID,
                     "loader: batch size %u exceeds the %u examples and drop_last leaves no batch",
@@ -438,51 +631,157 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
                         (unsigned)o->subset[i], (unsigned)ds->n);
     }
   }
+  return TV_OK;
+}
+
+/* Starts the thread with every signal blocked, so that signals reach the caller's threads. */
+static int start_producer(tv_loader *l) {
+  int e = pthread_mutex_init(&l->mu, NULL);
+  if (e != 0) return tv_error_errno(TV_ERR_NOMEM, e, "loader: pthread_mutex_init");
+  e = pthread_cond_init(&l->wake_producer, NULL);
+  if (e == 0 && (e = pthread_cond_init(&l->wake_consumer, NULL)) != 0)
+    pthread_cond_destroy(&l->wake_producer);
+  if (e == 0 && (e = pthread_cond_init(&l->producer_idle, NULL)) != 0) {
+    pthread_cond_destroy(&l->wake_producer);
+    pthread_cond_destroy(&l->wake_consumer);
+  }
+  if (e != 0) {
+    pthread_mutex_destroy(&l->mu);
+    return tv_error_errno(TV_ERR_NOMEM, e, "loader: pthread_cond_init");
+  }
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  e = pthread_create(&l->thread, NULL, producer_main, l);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (e != 0) {
+    pthread_cond_destroy(&l->wake_producer);
+    pthread_cond_destroy(&l->wake_consumer);
+    pthread_cond_destroy(&l->producer_idle);
+    pthread_mutex_destroy(&l->mu);
+    return tv_error_errno(TV_ERR_NOMEM, e, "loader: cannot start the prefetch thread");
+  }
+  l->running = 1;
+  return TV_OK;
+}
+
+int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out) {
+  *out = NULL;
+  uint32_t m = o->subset ? o->subset_n : ds->n;
+  int rc = opts_check(ds, o, m);
+  if (rc != TV_OK) return rc;
+  size_t d = example_bytes(ds);
+  uint32_t rows = o->batch_size < m ? o->batch_size : m;
+  uint32_t nslots = o->prefetch + 1;
+  if ((size_t)rows * nslots > SIZE_MAX / sizeof(float) / d)
+    return tv_error(TV_ERR_NOMEM, "loader: %u batch buffers of %u x %zu floats do not fit",
+                    (unsigned)nslots, (unsigned)rows, d);
   tv_loader *l = calloc(1, sizeof *l);
   if (!l) return tv_error(TV_ERR_NOMEM, "loader: out of memory");
-  l->perm = malloc((size_t)m * sizeof *l->perm);
+  l->cons.perm = malloc((size_t)m * sizeof *l->cons.perm);
+  if (o->prefetch) l->prod.perm = malloc((size_t)m * sizeof *l->prod.perm);
   if (o->subset) l->subset = malloc((size_t)m * sizeof *l->subset);
-  if (!l->perm || (o->subset && !l->subset)) {
+  l->slots = calloc(nslots, sizeof *l->slots);
+  l->slot_x = malloc((size_t)rows * nslots * d * sizeof *l->slot_x);
+  l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
+  if (!l->cons.perm || (o->prefetch && !l->prod.perm) || (o->subset && !l->subset) || !l->slots ||
+      !l->slot_x || !l->slot_y) {
     tv_loader_free(l);
-    return tv_error(TV_ERR_NOMEM, "loader: out of memory for %u indices", (unsigned)m);
+    return tv_error(TV_ERR_NOMEM, "loader: out of memory for %u indices and %u batch buffers",
+                    (unsigned)m, (unsigned)nslots);
   }
+  for (uint32_t i = 0; i < nslots; i++) {
+    l->slots[i].x = l->slot_x + (size_t)i * rows * d;
+    l->slots[i].y = l->slot_y + (size_t)i * rows;
+  }
+  l->nslots = nslots;
   if (o->subset) memcpy(l->subset, o->subset, (size_t)m * sizeof *l->subset);
   l->ds = ds;
   l->m = m;
   l->batch_size = o->batch_size;
   l->shuffle = o->shuffle != 0;
   l->drop_last = o->drop_last != 0;
-  l->d = example_bytes(ds);
-  l->rng = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
-  for (int v = 0; v < 256; v++) l->lut[v] = ((float)v * o->norm.scale - o->norm.mean) / o->norm.std;
-  draw_order(l);
+  l->c = ds->c;
+  l->h = ds->h;
+  l->w = ds->w;
+  l->d = d;
+  l->plane = (size_t)ds->h * (size_t)ds->w;
+  l->aug = (tv_augment){.flip = o->augment.flip != 0, .pad = o->augment.pad};
+  l->augments = l->aug.flip || l->aug.pad > 0;
+  const tv_norm *nm = &o->norm;
+  l->per_channel = nm->channels > 0;
+  for (int k = 0; k < (l->per_channel ? nm->channels : 1); k++) {
+    float mean = l->per_channel ? nm->channel_mean[k] : nm->mean;
+    float std = l->per_channel ? nm->channel_std[k] : nm->std;
+    for (int v = 0; v < 256; v++) l->lut[k][v] = ((float)v * nm->scale - mean) / std;
+  }
+  l->cons.shuffle = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
+  l->cons.augment = tv_rng_seed(o->seed, TV_RNG_AUGMENT);
+  draw_order(l, &l->cons);
+  l->prefetch = o->prefetch;
+  if (l->prefetch) {
+    copy_cursor(l, &l->prod, &l->cons);
+    rc = start_producer(l);
+    if (rc != TV_OK) {
+      tv_loader_free(l);
+      return rc;
+    }
+  }
   *out = l;
   return TV_OK;
 }
 
+/* Prefetch: waits for the next ready slot and lends it to the caller (held), replaying the batch
+ * on the caller's cursor.  A slot lent before is released first. */
+static const slot *take_slot(tv_loader *l) {
+  pthread_mutex_lock(&l->mu);
+  if (l->held) {
+    l->held = 0;
+    pthread_cond_signal(&l->wake_producer);
+  }
+  while (l->ready == 0) pthread_cond_wait(&l->wake_consumer, &l->mu);
+  const slot *s = &l->slots[l->head];
+  l->head = (l->head + 1) % l->nslots;
+  l->ready--;
+  l->held = 1;
+  pthread_mutex_unlock(&l->mu);
+  int done;
+  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, &done);
+  assert(k == s->n && done == s->done);
+  (void)k;
+  return s;
+}
+
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done) {
-  uint64_t left = l->m - l->position;
-  uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
-  const uint32_t *order = l->perm + l->position;
-  const uint8_t *images = l->ds->images, *labels = l->ds->labels;
-  const float *lut = l->lut;
-  size_t d = l->d;
-  for (uint32_t i = 0; i < k; i++) {
-    uint32_t e = l->subset ? l->subset[order[i]] : order[i];
-    const uint8_t *restrict src = images + (size_t)e * d;
-    float *restrict dst = x + (size_t)i * d;
-    for (size_t j = 0; j < d; j++) dst[j] = lut[src[j]];
-    y[i] = labels[e];
+  if (!l->prefetch) {
+    *n = cursor_batch(l, &l->cons, x, y, epoch_done);
+    return;
   }
-  l->position += k;
-  int done = l->drop_last ? l->m - l->position < l->batch_size : l->position == l->m;
-  if (done) {
-    l->epoch++;
-    l->position = 0;
-    draw_order(l);
+  const slot *s = take_slot(l);
+  memcpy(x, s->x, (size_t)s->n * l->d * sizeof *x);
+  memcpy(y, s->y, (size_t)s->n * sizeof *y);
+  *n = s->n;
+  *epoch_done = s->done;
+  pthread_mutex_lock(&l->mu);
+  l->held = 0;
+  pthread_cond_signal(&l->wake_producer);
+  pthread_mutex_unlock(&l->mu);
+}
+
+void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32_t *n,
+                        int *epoch_done) {
+  const slot *s;
+  if (!l->prefetch) {
+    slot *own = &l->slots[0];
+    own->n = cursor_batch(l, &l->cons, own->x, own->y, &own->done);
+    s = own;
+  } else {
+    s = take_slot(l);
   }
-  *n = k;
-  *epoch_done = done;
+  *x = s->x;
+  *y = s->y;
+  *n = s->n;
+  *epoch_done = s->done;
 }
 
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l) {
@@ -491,10 +790,11 @@ uint32_t tv_loader_batches_per_epoch(const tv_loader *l) {
 
 void tv_loader_get_state(const tv_loader *l, tv_loader_state *st, const uint32_t **perm,
                          uint32_t *perm_n) {
-  st->epoch = l->epoch;
-  st->position = l->position;
-  st->rng = l->rng;
-  *perm = l->perm;
+  st->epoch = l->cons.epoch;
+  st->position = l->cons.position;
+  st->rng = l->cons.shuffle;
+  st->augment = l->cons.augment;
+  *perm = l->cons.perm;
   *perm_n = l->m;
 }
 
@@ -508,6 +808,10 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
     return tv_error(TV_ERR_MISMATCH,
                     "loader state: position %llu leaves no batch in an epoch of %u examples",
                     (unsigned long long)st->position, (unsigned)l->m);
+  const uint64_t *g = st->augment.s;
+  if (l->augments && (g[0] | g[1] | g[2] | g[3]) == 0)
+    return tv_error(TV_ERR_MISMATCH, "loader state: the augmentation generator is missing (all "
+                                     "zero), so augmented batches cannot be resumed exactly");
   uint8_t *seen = calloc(l->m, 1);
   if (!seen) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
   int rc = TV_OK;
@@ -521,16 +825,47 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
   }
   free(seen);
   if (rc != TV_OK) return rc;
-  memcpy(l->perm, perm, (size_t)perm_n * sizeof *perm);
-  l->epoch = st->epoch;
-  l->position = st->position;
-  l->rng = st->rng;
+  if (l->prefetch) {
+    /* Park the thread after its current batch, then restart it from the restored state. */
+    pthread_mutex_lock(&l->mu);
+    l->pausing = 1;
+    while (l->busy) pthread_cond_wait(&l->producer_idle, &l->mu);
+  }
+  memcpy(l->cons.perm, perm, (size_t)perm_n * sizeof *perm);
+  l->cons.epoch = st->epoch;
+  l->cons.position = st->position;
+  l->cons.shuffle = st->rng;
+  if (l->augments) l->cons.augment = st->augment;
+  if (l->prefetch) {
+    copy_cursor(l, &l->prod, &l->cons);
+    l->head = 0;
+    l->ready = 0;
+    l->held = 0;
+    l->pausing = 0;
+    pthread_cond_signal(&l->wake_producer);
+    pthread_mutex_unlock(&l->mu);
+  }
   return TV_OK;
 }
 
 void tv_loader_free(tv_loader *l) {
   if (!l) return;
+  if (l->running) {
+    pthread_mutex_lock(&l->mu);
+    l->quit = 1;
+    pthread_cond_signal(&l->wake_producer);
+    pthread_mutex_unlock(&l->mu);
+    pthread_join(l->thread, NULL);
+    pthread_cond_destroy(&l->wake_producer);
+    pthread_cond_destroy(&l->wake_consumer);
+    pthread_cond_destroy(&l->producer_idle);
+    pthread_mutex_destroy(&l->mu);
+  }
   free(l->subset);
-  free(l->perm);
+  free(l->cons.perm);
+  free(l->prod.perm);
+  free(l->slots);
+  free(l->slot_x);
+  free(l->slot_y);
   free(l);
 }
