@@ -69,8 +69,17 @@ int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
 }
 
 tv_norm tv_norm_from_config(const tv_config *cfg) {
-  return (tv_norm){
+  tv_norm n = {
       .scale = (float)cfg->data.scale, .mean = (float)cfg->data.mean, .std = (float)cfg->data.std};
+  if (cfg->data.n_mean > 0 || cfg->data.n_std > 0) {
+    n.channels =
+        cfg->model.input[0] < TV_NORM_MAX_CHANNELS ? cfg->model.input[0] : TV_NORM_MAX_CHANNELS;
+    for (int c = 0; c < n.channels; c++) {
+      n.channel_mean[c] = (float)tv_config_data_mean(cfg, c);
+      n.channel_std[c] = (float)tv_config_data_std(cfg, c);
+    }
+  }
+  return n;
 }
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,

@@ -56,8 +56,6 @@ struct trainer {
   tv_events *events, *val_events;
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
-  float *x;
-  int32_t *y;
   int64_t step, total_steps, last_saved;
   int lock_fd;
   int tty;
@@ -66,7 +64,8 @@ struct trainer {
   char (*extra_paths)[TV_VAR_NAME_CAP + 32];
   int n_extra;
   int64_t opt_t;
-  uint64_t cursor[6]; /* loader epoch, position, rng[4] */
+  uint64_t cursor[6];      /* loader epoch, position, rng[4] */
+  uint64_t augment_rng[4]; /* the loader's augmentation generator */
   /* trainer state that exact resume needs */
   double best; /* early stopping: best validation metric so far (NaN: none yet) */
   int64_t best_step;
@@ -225,11 +224,14 @@ static int build(trainer *t) {
     return tv_error(TV_ERR_CONFIG,
                     "%s: train.batch_size %d is larger than the %u training examples",
                     t->cfg.source, b, t->data.n);
-  tv_loader_opts lo = {.batch_size = (uint32_t)b,
-                       .shuffle = 1,
-                       .drop_last = 1,
-                       .seed = t->cfg.train.seed,
-                       .norm = tv_norm_from_config(&t->cfg)};
+  tv_loader_opts lo = {
+      .batch_size = (uint32_t)b,
+      .shuffle = 1,
+      .drop_last = 1,
+      .seed = t->cfg.train.seed,
+      .norm = tv_norm_from_config(&t->cfg),
+      .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
+      .prefetch = (uint32_t)t->cfg.train.prefetch};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
   if (rc != TV_OK) return rc;
   t->total_steps = t->cfg.train.steps > 0
@@ -251,9 +253,6 @@ static int build(trainer *t) {
     if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
-  t->x = malloc((size_t)b * (size_t)tv_model_input_size(t->model) * sizeof *t->x);
-  t->y = malloc((size_t)b * sizeof *t->y);
-  if (!t->x || !t->y) return tv_error(TV_ERR_NOMEM, "out of memory for the input batch");
   t->best = NAN;
   return TV_OK;
 }
@@ -263,7 +262,7 @@ static int build(trainer *t) {
  * the data pointers into the slabs never move. */
 static int plan_extras(trainer *t) {
   int nv = tv_varstore_count(t->store), ns = tv_optim_num_slots(t->optim);
-  int cap = nv * ns + 4;
+  int cap = nv * ns + 5;
   t->extra = calloc((size_t)cap, sizeof *t->extra);
   t->extra_paths = calloc((size_t)cap, sizeof *t->extra_paths);
   if (!t->extra || !t->extra_paths) return tv_error(TV_ERR_NOMEM, "out of memory");
@@ -285,6 +284,10 @@ static int plan_extras(trainer *t) {
       .path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1, .data = &t->opt_t};
   t->extra[n++] = (tv_ckpt_array){
       .path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = t->cursor};
+  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/augment_rng",
+                                  .dtype = TV_CKPT_U64,
+                                  .count = 4,
+                                  .data = t->augment_rng};
   t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/perm", .dtype = TV_CKPT_U32};
   t->n_extra = n;
   return TV_OK;
@@ -325,6 +328,7 @@ static int resume(trainer *t) {
   if (rc == TV_OK) {
     tv_loader_state st = {.epoch = t->cursor[0], .position = t->cursor[1]};
     memcpy(st.rng.s, &t->cursor[2], sizeof st.rng.s);
+    memcpy(st.augment.s, t->augment_rng, sizeof st.augment.s);
     rc = tv_loader_set_state(t->loader, &st, perm, perm_n);
   }
   /* Counters of the trainer itself (absent in older checkpoints: defaults stay). */
@@ -386,8 +390,6 @@ void trainer_free(trainer *t) {
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
-  free(t->x);
-  free(t->y);
   free(t->extra);
   free(t->extra_paths);
   if (t->lock_fd >= 0) close(t->lock_fd);
@@ -405,6 +407,7 @@ static void capture_state(trainer *t) {
   t->cursor[0] = st.epoch;
   t->cursor[1] = st.position;
   memcpy(&t->cursor[2], st.rng.s, sizeof st.rng.s);
+  memcpy(t->augment_rng, st.augment.s, sizeof st.augment.s);
   t->extra[t->n_extra - 1].count = perm_n;
   t->extra[t->n_extra - 1].data = perm;
 }
@@ -452,11 +455,11 @@ static int take_stop_request(const trainer *t, int stale) {
     else
       snprintf(who, sizeof who, "unreadable: %s", tv_error_message());
     if (stale)
-      printf("train: %s/%s predates this run (%s); renamed to %s\n", t->opt.train_dir,
-             TV_STOP_FILE, who, TV_STOP_HANDLED_FILE);
+      printf("train: %s/%s predates this run (%s); renamed to %s\n", t->opt.train_dir, TV_STOP_FILE,
+             who, TV_STOP_HANDLED_FILE);
     else
-      printf("%strain: early stop requested at step %lld by %s/%s (%s)\n",
-             t->tty ? "\r\033[K" : "", (long long)t->step, t->opt.train_dir, TV_STOP_FILE, who);
+      printf("%strain: early stop requested at step %lld by %s/%s (%s)\n", t->tty ? "\r\033[K" : "",
+             (long long)t->step, t->opt.train_dir, TV_STOP_FILE, who);
     fflush(stdout);
   }
   return tv_stop_consume(t->opt.train_dir);
@@ -671,9 +674,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
   while (t->step < t->total_steps) {
     uint32_t n;
     int epoch_done;
-    tv_loader_next(t->loader, t->x, t->y, &n, &epoch_done);
-    const float *logits = tv_model_forward(t->model, t->x, (int)n);
-    float loss = tv_model_backward(t->model, t->y, (int)n);
+    const float *x;
+    const int32_t *y;
+    tv_loader_next_ptr(t->loader, &x, &y, &n, &epoch_done); /* lent until the next call */
+    const float *logits = tv_model_forward(t->model, x, (int)n);
+    float loss = tv_model_backward(t->model, y, (int)n);
     double norm = tv_optim_grad_norm(t->optim);
     if (!isfinite(loss) || !isfinite(norm)) {
       char what[TV_VAR_NAME_CAP + 64];
@@ -697,7 +702,7 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     } else {
       t->nonfinite_run = 0;
       tv_optim_apply(t->optim, t->step, norm);
-      tv_metrics_update(t->window, logits, t->y, (int)n);
+      tv_metrics_update(t->window, logits, y, (int)n);
     }
     t->step++;
     window_examples += n;

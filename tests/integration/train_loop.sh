@@ -52,6 +52,15 @@ for case in "right-after-checkpoint 100 0" "mid-way-between-checkpoints 200 0.25
   check "kill -9 $what: loss curve has every step once" cmp "$T/steps" "$T/want"
 done
 
+# ---- prefetch thread and augmentation: same batches as synchronous loading, across a resume ---
+AUG="--threads 1 --quiet --set data.random_flip=true --set data.random_crop_padding=2 --set data.mean=[0.28] --set data.std=[0.35]"
+check "synchronous loading with augmentation" train --train-dir "$T/sync" --config "$CFG" --steps 200 $AUG --set train.prefetch=0
+check "prefetch 3 with augmentation, resumed mid-epoch" sh -c "
+  '$BIN/train' --train-dir '$T/pre' --config '$CFG' --steps 130 $AUG --set train.prefetch=3 --set train.checkpoint_every=70 &&
+  '$BIN/train' --train-dir '$T/pre' --steps 200 $AUG"
+check "prefetched, augmented and resumed parameters bitwise equal to synchronous" \
+  same_params "$T/sync/ckpt-00000200.h5" "$T/pre/ckpt-00000200.h5"
+
 # ---- checkpoint triggers and retention -----------------------------------------------------
 D=$T/timed
 check "checkpoint_secs" train --train-dir "$D" --config "$CFG" --steps 600 --quiet --threads 1 \
