@@ -1,16 +1,12 @@
-/* optim.c — SGD (momentum, Nesterov) and Adam over the store's slabs (see optim.h). */
+/* optim.c — SGD (momentum, Nesterov), Adam and AdamW, clipping and schedules over the store's
+ * slabs (see optim.h). */
 #include "trainval/optim.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
-    !defined(__SANITIZE_ADDRESS__)
-#define TV_VECTOR __attribute__((target_clones("avx2", "default")))
-#else
-#define TV_VECTOR
-#endif
+#include "trainval/ops.h" /* TV_VECTOR */
 
 enum { MAX_SLOTS = 2 };
 
