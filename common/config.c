@@ -44,16 +44,20 @@ enum {
 /* ---- the key tables ------------------------------------------------------------------------ */
 
 typedef enum key_type {
-  KEY_INT,       /* int in [lo, hi] */
-  KEY_INT64,     /* int64_t in [lo, hi] */
-  KEY_UINT64,    /* uint64_t, full range */
-  KEY_DOUBLE,    /* finite double in [dlo, dhi] (ends open by F_OPEN_*) */
-  KEY_BOOL,      /* int 0/1: true/false, yes/no */
-  KEY_STRING,    /* char[cap] */
-  KEY_ENUM,      /* an int-sized enum; names[value] */
-  KEY_INT_LIST,  /* int[cap], exactly cap items, each in [lo, hi] */
-  KEY_NAME_LIST, /* char[cap][elem] with an int count at count_off; a scalar is a list of one */
-  KEY_LAYERS,    /* model.layers: a sequence of layer items, read with layer_kinds */
+  KEY_INT,         /* int in [lo, hi] */
+  KEY_INT64,       /* int64_t in [lo, hi] */
+  KEY_UINT64,      /* uint64_t, full range */
+  KEY_DOUBLE,      /* finite double in [dlo, dhi] (ends open by F_OPEN_*) */
+  KEY_BOOL,        /* int 0/1: true/false, yes/no */
+  KEY_STRING,      /* char[cap] */
+  KEY_ENUM,        /* an int-sized enum; names[value] */
+  KEY_INT_LIST,    /* int[cap], exactly cap items, each in [lo, hi] */
+  KEY_NAME_LIST,   /* char[cap][elem] with an int count at count_off; a scalar is a list of one */
+  KEY_LAYERS,      /* model.layers: a sequence of layer items, read with layer_kinds */
+  KEY_INT_PAIR,    /* int[2]: one integer (both) or a list of two, each in [lo, hi] */
+  KEY_PADDING,     /* tv_padding at off, int[2] at off2: valid | same | p | [ph, pw] */
+  KEY_DOUBLE_LIST, /* a double at off, or a list of up to cap at off2 (count at count_off,
+                    * 0 for the single number); each in [dlo, dhi] */
 } key_type;
 
 enum key_flag {
@@ -71,7 +75,8 @@ typedef struct key_desc {
   size_t off;               /* offsetof into tv_config (sections) or tv_layer_config (layers) */
   size_t cap;               /* KEY_STRING: bytes; lists: items */
   size_t elem;              /* KEY_NAME_LIST: bytes per item */
-  size_t count_off;         /* KEY_NAME_LIST: offset of the int item count */
+  size_t count_off;         /* KEY_NAME_LIST, KEY_DOUBLE_LIST: offset of the int item count */
+  size_t off2;              /* KEY_PADDING: the int[2] pads; KEY_DOUBLE_LIST: the list */
   int64_t lo, hi;           /* integer keys and KEY_INT_LIST items */
   double dlo, dhi;          /* KEY_DOUBLE */
   const char *const *names; /* KEY_ENUM: NULL-terminated, index = value */
@@ -149,17 +154,55 @@ typedef struct layer_kind_desc {
     .cap = NITEMS(T, m), .elem = sizeof(((T *)0)->m[0]), .count_off = FIELD(T, count, int),        \
     .doc = doc_                                                                                    \
   }
+#define ROW_INT_PAIR(T, key, m, lo_, hi_, def, fl, doc_)                                           \
+  {                                                                                                \
+    .name = key, .type = KEY_INT_PAIR, .flags = (fl), .off = ARRAY(T, m, int),                     \
+    .cap = NITEMS(T, m) + 0 * sizeof(char[NITEMS(T, m) == 2 ? 1 : -1]), .lo = (lo_), .hi = (hi_),  \
+    .idef = (def), .doc = doc_                                                                     \
+  }
+#define ROW_PADDING(T, key, m, pads, fl, doc_)                                                     \
+  {                                                                                                \
+    .name = key, .type = KEY_PADDING, .flags = (fl), .off = INT_SIZED(T, m),                       \
+    .off2 = ARRAY(T, pads, int) + 0 * sizeof(char[NITEMS(T, pads) == 2 ? 1 : -1]), .lo = 0,        \
+    .hi = 65536, .names = padding_names, .idef = TV_PADDING_VALID, .doc = doc_                     \
+  }
+#define ROW_DOUBLE_LIST(T, key, m, list, count, lo_, hi_, def, fl, doc_)                           \
+  {                                                                                                \
+    .name = key, .type = KEY_DOUBLE_LIST, .flags = (fl), .off = FIELD(T, m, double),               \
+    .off2 = ARRAY(T, list, double), .cap = NITEMS(T, list), .count_off = FIELD(T, count, int),     \
+    .dlo = (lo_), .dhi = (hi_), .ddef = (def), .doc = doc_                                         \
+  }
 #define ROW_LAYERS(key, fl, doc_)                                                                  \
   { .name = key, .type = KEY_LAYERS, .flags = (fl), .doc = doc_ }
 
 typedef tv_config CF;
 typedef tv_layer_config LC;
 
-static const char *const optim_names[] = {[TV_OPTIM_SGD] = "sgd", [TV_OPTIM_ADAM] = "adam", NULL};
+static const char *const optim_names[] = {
+    [TV_OPTIM_SGD] = "sgd", [TV_OPTIM_ADAM] = "adam", [TV_OPTIM_ADAMW] = "adamw", NULL};
 _Static_assert(COUNT(optim_names) == TV_OPTIM__COUNT + 1, "one name per optimizer");
-static const char *const schedule_names[] = {
-    [TV_SCHEDULE_CONSTANT] = "constant", [TV_SCHEDULE_COSINE] = "cosine", NULL};
+static const char *const schedule_names[] = {[TV_SCHEDULE_CONSTANT] = "constant",
+                                             [TV_SCHEDULE_COSINE] = "cosine",
+                                             [TV_SCHEDULE_STEP] = "step",
+                                             [TV_SCHEDULE_EXPONENTIAL] = "exponential",
+                                             NULL};
 _Static_assert(COUNT(schedule_names) == TV_SCHEDULE__COUNT + 1, "one name per schedule");
+static const char *const nonfinite_names[] = {
+    [TV_NONFINITE_STOP] = "stop", [TV_NONFINITE_SKIP] = "skip", NULL};
+_Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per policy");
+static const char *const metric_names[] = {[TV_METRIC_LOSS] = "loss",
+                                           [TV_METRIC_ACCURACY] = "accuracy",
+                                           [TV_METRIC_TOP5] = "top5",
+                                           [TV_METRIC_MACRO_F1] = "macro_f1",
+                                           NULL};
+_Static_assert(COUNT(metric_names) == TV_METRIC__COUNT + 1, "one name per metric");
+static const char *const stop_mode_names[] = {
+    [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
+_Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
+/* Only valid and same are names; an explicit padding is written as numbers. */
+static const char *const padding_names[] = {
+    [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
+_Static_assert(COUNT(padding_names) == TV_PADDING_EXPLICIT + 1, "names for the named paddings");
 
 // clang-format off
 static const key_desc model_keys[] = {
@@ -185,8 +228,13 @@ static const key_desc data_keys[] = {
              "share of train held out for validation"),
   ROW_UINT64(CF, "split_seed", data.split_seed, 1, 0, "seed of the train/valid shuffle"),
   ROW_DOUBLE(CF, "scale", data.scale, -1e6, 1e6, 1.0 / 255, 0, "x = (pixel * scale - mean) / std"),
-  ROW_DOUBLE(CF, "mean", data.mean, -1e6, 1e6, 0, 0, "subtracted after scaling"),
-  ROW_DOUBLE(CF, "std", data.std, 0, 1e6, 1, F_OPEN_LO, "divides after the mean"),
+  ROW_DOUBLE_LIST(CF, "mean", data.mean, data.mean_c, data.n_mean, -1e6, 1e6, 0, 0,
+                  "subtracted after scaling; one number or one per channel"),
+  ROW_DOUBLE_LIST(CF, "std", data.std, data.std_c, data.n_std, 0, 1e6, 1, F_OPEN_LO,
+                  "divides after the mean; one number or one per channel"),
+  ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
+  ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
+          "training: pad, then crop at a random offset"),
 };
 
 static const key_desc train_keys[] = {
@@ -201,10 +249,35 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "max_to_keep", train.max_to_keep, 0, 1000000, 5, 0,
           "checkpoints kept; 0: all"),
   ROW_INT(CF, "log_every", train.log_every, 1, INT_MAX, 100, 0, "steps between log lines"),
+  ROW_DOUBLE(CF, "label_smoothing", train.label_smoothing, 0, 1, 0, F_OPEN_HI,
+             "targets (1 - e) onehot + e / classes"),
+  ROW_DOUBLE(CF, "checkpoint_secs", train.checkpoint_secs, 0, 1e9, 0, 0,
+             "also checkpoint after this many seconds; 0: off"),
+  ROW_DOUBLE(CF, "summary_secs", train.summary_secs, 0, 1e9, 0, 0,
+             "also summarise after this many seconds; 0: off"),
+  ROW_ENUM(CF, "on_nonfinite", train.on_nonfinite, nonfinite_names, TV_NONFINITE_STOP, 0,
+           "stop | skip a step whose loss is NaN/Inf"),
+  ROW_INT(CF, "max_nonfinite", train.max_nonfinite, 1, INT_MAX, 10, 0,
+          "skip: stop after this many in a row"),
+  ROW_INT(CF, "validate_every", train.validate_every, 0, INT_MAX, 0, 0,
+          "steps between in-process validations; 0: off"),
+  ROW_INT(CF, "validate_batches", train.validate_batches, 0, INT_MAX, 20, 0,
+          "batches per validation; 0: the whole valid split"),
+  ROW_INT(CF, "early_stop_patience", train.early_stop_patience, 0, INT_MAX, 0, 0,
+          "validations without improvement; 0: off"),
+  ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, metric_names, TV_METRIC_LOSS, 0,
+           "loss | accuracy | top5 | macro_f1"),
+  ROW_ENUM(CF, "early_stop_mode", train.early_stop_mode, stop_mode_names, TV_STOP_AUTO, 0,
+           "auto (min for loss) | min | max"),
+  ROW_DOUBLE(CF, "early_stop_min_delta", train.early_stop_min_delta, 0, 1e9, 0, 0,
+             "smallest change that counts as better"),
+  ROW_INT(CF, "histogram_every", train.histogram_every, 0, INT_MAX, 0, 0,
+          "steps between variable histograms; 0: off"),
+  ROW_INT(CF, "prefetch", train.prefetch, 0, 64, 2, 0, "batches loaded ahead; 0: synchronous"),
 };
 
 static const key_desc optimizer_keys[] = {
-  ROW_ENUM(CF, "type", optimizer.type, optim_names, TV_OPTIM_ADAM, 0, "sgd | adam"),
+  ROW_ENUM(CF, "type", optimizer.type, optim_names, TV_OPTIM_ADAM, 0, "sgd | adam | adamw"),
   ROW_DOUBLE(CF, "learning_rate", optimizer.learning_rate, 0, 1000, 0.001, F_OPEN_LO,
              "peak learning rate"),
   ROW_DOUBLE(CF, "momentum", optimizer.momentum, 0, 1, 0.9, F_OPEN_HI, "sgd"),
@@ -212,12 +285,27 @@ static const key_desc optimizer_keys[] = {
   ROW_DOUBLE(CF, "beta1", optimizer.beta1, 0, 1, 0.9, F_OPEN_HI, "adam"),
   ROW_DOUBLE(CF, "beta2", optimizer.beta2, 0, 1, 0.999, F_OPEN_HI, "adam"),
   ROW_DOUBLE(CF, "epsilon", optimizer.epsilon, 0, 1, 1e-8, F_OPEN_LO, "adam"),
+  ROW_DOUBLE(CF, "weight_decay", optimizer.weight_decay, 0, 1e6, 0, 0,
+             "L2 (sgd, adam), decoupled (adamw)"),
+  ROW_DOUBLE(CF, "clip_norm", optimizer.clip_norm, 0, 1e12, 0, 0,
+             "clip the global gradient norm; 0: off"),
   ROW_ENUM(CF, "schedule", optimizer.schedule, schedule_names, TV_SCHEDULE_CONSTANT, 0,
-           "constant | cosine"),
+           "constant | cosine | step | exponential"),
   ROW_INT64(CF, "warmup_steps", optimizer.warmup_steps, 0, INT64_MAX, 0, 0,
             "linear warm-up from 0"),
   ROW_DOUBLE(CF, "min_learning_rate", optimizer.min_learning_rate, 0, 1000, 0, 0,
              "cosine floor"),
+  ROW_INT64(CF, "decay_steps", optimizer.decay_steps, 1, INT64_MAX, 1000, 0,
+            "step, exponential: the decay period"),
+  ROW_DOUBLE(CF, "decay_rate", optimizer.decay_rate, 0, 1, 0.1, F_OPEN_LO,
+             "step, exponential: factor per period"),
+};
+
+static const key_desc retention_keys[] = {
+  ROW_INT(CF, "max_unevaluated", retention.max_unevaluated, 0, INT_MAX, 10, 0,
+          "checkpoints kept for evaluators behind"),
+  ROW_DOUBLE(CF, "keep_every_hours", retention.keep_every_hours, 0, 1e9, 0, 0,
+             "also keep one per this many hours; 0: off"),
 };
 
 static const section_desc sections[] = {
@@ -225,6 +313,7 @@ static const section_desc sections[] = {
   {"data", data_keys, COUNT(data_keys), 0},
   {"train", train_keys, COUNT(train_keys), 0},
   {"optimizer", optimizer_keys, COUNT(optimizer_keys), 0},
+  {"retention", retention_keys, COUNT(retention_keys), 0},
 };
 
 /* Keys every layer accepts besides `type`.  The name's default (empty here) is filled in
@@ -239,14 +328,71 @@ static const key_desc dense_keys[] = {
   ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias"),
 };
 
+static const key_desc conv2d_keys[] = {
+  ROW_INT(LC, "filters", filters, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output channels"),
+  ROW_INT_PAIR(LC, "kernel_size", kernel, 1, 65536, 0, F_REQUIRED | F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 1, F_MODEL, "s or [sh, sw]"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias per filter"),
+};
+
+/* strides' default 0 stands for "= pool_size" and is resolved in read_layer, so a config read
+ * back from tv_config_emit states it. */
+static const key_desc pool_keys[] = {
+  ROW_INT_PAIR(LC, "pool_size", kernel, 1, 65536, 2, F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 0, F_MODEL, "default pool_size"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+};
+
+static const key_desc batch_norm_keys[] = {
+  ROW_DOUBLE(LC, "momentum", momentum, 0, 1, 0.9, 0,
+             "moving = momentum * moving + (1 - momentum) * batch"),
+  ROW_DOUBLE(LC, "epsilon", epsilon, 0, 1, 1e-5, F_OPEN_LO | F_MODEL, "added to the variance"),
+};
+
+static const key_desc dropout_keys[] = {
+  ROW_DOUBLE(LC, "rate", rate, 0, 1, 0.5, F_OPEN_HI, "probability of dropping an element"),
+};
+
+static const key_desc leaky_relu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 0.01, F_MODEL, "slope for x < 0"),
+};
+
+static const key_desc elu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 1.0, F_MODEL, "alpha (exp(x) - 1) for x < 0"),
+};
+
 static const layer_kind_desc layer_kinds[] = {
   [TV_LAYER_DENSE] = {"dense", dense_keys, COUNT(dense_keys), 1, 1},
   [TV_LAYER_RELU] = {"relu", NULL, 0, 1, 1},
   [TV_LAYER_FLATTEN] = {"flatten", NULL, 0, 1, 1},
+  [TV_LAYER_CONV2D] = {"conv2d", conv2d_keys, COUNT(conv2d_keys), 1, 1},
+  [TV_LAYER_MAX_POOL2D] = {"max_pool2d", pool_keys, COUNT(pool_keys), 1, 1},
+  [TV_LAYER_AVG_POOL2D] = {"avg_pool2d", pool_keys, COUNT(pool_keys), 1, 1},
+  [TV_LAYER_GLOBAL_AVG_POOL] = {"global_avg_pool", NULL, 0, 1, 1},
+  [TV_LAYER_BATCH_NORM] = {"batch_norm", batch_norm_keys, COUNT(batch_norm_keys), 1, 1},
+  [TV_LAYER_DROPOUT] = {"dropout", dropout_keys, COUNT(dropout_keys), 1, 1},
+  [TV_LAYER_LEAKY_RELU] = {"leaky_relu", leaky_relu_keys, COUNT(leaky_relu_keys), 1, 1},
+  [TV_LAYER_ELU] = {"elu", elu_keys, COUNT(elu_keys), 1, 1},
+  [TV_LAYER_GELU] = {"gelu", NULL, 0, 1, 1},
+  [TV_LAYER_SIGMOID] = {"sigmoid", NULL, 0, 1, 1},
+  [TV_LAYER_TANH] = {"tanh", NULL, 0, 1, 1},
+  [TV_LAYER_SOFTMAX] = {"softmax", NULL, 0, 1, 1},
+  [TV_LAYER_ADD] = {"add", NULL, 0, 2, TV_MAX_INPUTS},
 };
 // clang-format on
 _Static_assert(COUNT(layer_kinds) == TV_LAYER__COUNT, "one row per layer kind");
 _Static_assert(sizeof(tv_layer_kind) == sizeof(int), "layer kinds are stored as int");
+
+double tv_config_data_mean(const tv_config *c, int channel) {
+  return c->data.n_mean > 0 && channel >= 0 && channel < c->data.n_mean ? c->data.mean_c[channel]
+                                                                        : c->data.mean;
+}
+
+double tv_config_data_std(const tv_config *c, int channel) {
+  return c->data.n_std > 0 && channel >= 0 && channel < c->data.n_std ? c->data.std_c[channel]
+                                                                      : c->data.std;
+}
 
 const char *tv_layer_kind_name(tv_layer_kind k) {
   if ((int)k < 0 || k >= TV_LAYER__COUNT) return "?";
@@ -283,6 +429,20 @@ static void apply_default(const key_desc *d, void *base) {
   case KEY_STRING:
     snprintf(field, d->cap, "%s", d->sdef ? d->sdef : "");
     break;
+  case KEY_INT_PAIR: {
+    int v[2] = {(int)d->idef, (int)d->idef};
+    memcpy(field, v, sizeof v);
+    break;
+  }
+  case KEY_PADDING: {
+    int v = (int)d->idef, pads[2] = {0, 0};
+    memcpy(field, &v, sizeof v);
+    memcpy((char *)base + d->off2, pads, sizeof pads);
+    break;
+  }
+  case KEY_DOUBLE_LIST:
+    memcpy(field, &d->ddef, sizeof d->ddef);
+    break; /* the list and its count: zeroed by the caller */
   case KEY_INT_LIST:
   case KEY_NAME_LIST:
   case KEY_LAYERS:
@@ -499,6 +659,47 @@ static void sb_value(sbuf *b, const key_desc *d, const void *base) {
     for (int i = 0; i < n; i++) {
       sb_printf(b, "%s", i ? ", " : "");
       sb_string(b, field + (size_t)i * d->elem);
+    }
+    sb_printf(b, "]");
+    break;
+  }
+  case KEY_INT_PAIR: {
+    int v[2];
+    memcpy(v, field, sizeof v);
+    if (v[0] == v[1])
+      sb_printf(b, "%d", v[0]);
+    else
+      sb_printf(b, "[%d, %d]", v[0], v[1]);
+    break;
+  }
+  case KEY_PADDING: {
+    int mode, v[2];
+    memcpy(&mode, field, sizeof mode);
+    memcpy(v, (const char *)base + d->off2, sizeof v);
+    if (mode == TV_PADDING_VALID || mode == TV_PADDING_SAME)
+      sb_printf(b, "%s", d->names[mode]);
+    else if (v[0] == v[1])
+      sb_printf(b, "%d", v[0]);
+    else
+      sb_printf(b, "[%d, %d]", v[0], v[1]);
+    break;
+  }
+  case KEY_DOUBLE_LIST: {
+    int n;
+    double v;
+    char buf[40];
+    memcpy(&n, (const char *)base + d->count_off, sizeof n);
+    if (n == 0) {
+      memcpy(&v, field, sizeof v);
+      format_double(buf, sizeof buf, v);
+      sb_printf(b, "%s", buf);
+      break;
+    }
+    sb_printf(b, "[");
+    for (int i = 0; i < n; i++) {
+      memcpy(&v, (const char *)base + d->off2 + (size_t)i * sizeof v, sizeof v);
+      format_double(buf, sizeof buf, v);
+      sb_printf(b, "%s%s", i ? ", " : "", buf);
     }
     sb_printf(b, "]");
     break;
@@ -756,6 +957,74 @@ static int read_value(const ctx *x, const key_desc *d, int idx, const char *key,
     memcpy((char *)base + d->count_off, &count, sizeof count);
     return TV_OK;
   }
+  case KEY_INT_PAIR:
+  case KEY_PADDING: {
+    int v[2];
+    int64_t w;
+    char item_key[160];
+    const char *s = scalar_text(n);
+    int mode = TV_PADDING_EXPLICIT;
+    if (d->type == KEY_PADDING && s && !is_null(n) && !is_digit(s[0]) && s[0] != '-' &&
+        s[0] != '+') {
+      for (mode = 0; d->names[mode] && strcmp(d->names[mode], s) != 0;) mode++;
+      if (!d->names[mode])
+        return fail(x, idx, key, "expected valid, same, p or [ph, pw], got '%.40s'", s);
+      v[0] = v[1] = 0;
+    } else if (n && n->type == YAML_SEQUENCE_NODE &&
+               n->data.sequence.items.top - n->data.sequence.items.start == 2) {
+      for (int i = 0; i < 2; i++) {
+        key_printf(item_key, sizeof item_key, "%s[%d]", key, i);
+        n = node_at(x, idx); /* unchanged: nothing adds nodes while validating */
+        if ((rc = read_int(x, n->data.sequence.items.start[i], item_key, d->lo, d->hi, &w)))
+          return rc;
+        v[i] = (int)w;
+      }
+    } else if (n && n->type == YAML_SEQUENCE_NODE) {
+      return fail(x, idx, key, "expected a list of 2 integers, got %td",
+                  n->data.sequence.items.top - n->data.sequence.items.start);
+    } else if (n && n->type == YAML_SCALAR_NODE && !is_null(n)) {
+      if ((rc = read_int(x, idx, key, d->lo, d->hi, &w))) return rc;
+      v[0] = v[1] = (int)w;
+    } else {
+      return fail(x, idx, key, "expected %s, got %s",
+                  d->type == KEY_PADDING ? "valid, same, p or [ph, pw]"
+                                         : "an integer or a list of 2 integers",
+                  describe(n, buf, sizeof buf));
+    }
+    if (d->type == KEY_PADDING) {
+      memcpy(field, &mode, sizeof mode);
+      memcpy((char *)base + d->off2, v, sizeof v);
+    } else {
+      memcpy(field, v, sizeof v);
+    }
+    return TV_OK;
+  }
+  case KEY_DOUBLE_LIST: {
+    double v = 0, list[TV_MAX_NORM_CHANNELS] = {0};
+    int count = 0;
+    if (d->cap > TV_MAX_NORM_CHANNELS) return tv_error(TV_ERR_INVALID, "%s: list too long", key);
+    if (n && n->type == YAML_SEQUENCE_NODE) {
+      ptrdiff_t len = n->data.sequence.items.top - n->data.sequence.items.start;
+      if (len < 1 || len > (ptrdiff_t)d->cap)
+        return fail(x, idx, key, "expected a number or a list of 1 to %zu numbers, got %td", d->cap,
+                    len);
+      for (ptrdiff_t i = 0; i < len; i++) {
+        char item_key[160];
+        key_printf(item_key, sizeof item_key, "%s[%td]", key, i);
+        n = node_at(x, idx);
+        if ((rc = read_double(x, d, n->data.sequence.items.start[i], item_key, &list[i])))
+          return rc;
+      }
+      count = (int)len;
+      v = list[0];
+    } else if ((rc = read_double(x, d, idx, key, &v))) {
+      return rc;
+    }
+    memcpy(field, &v, sizeof v);
+    memcpy((char *)base + d->off2, list, d->cap * sizeof(double));
+    memcpy((char *)base + d->count_off, &count, sizeof count);
+    return TV_OK;
+  }
   case KEY_LAYERS:
     break; /* read by read_layers */
   }
@@ -855,6 +1124,10 @@ static int read_layer(const ctx *x, int idx, const char *path, tv_layer_config *
       return fail(x, idx, key, "missing required key (%s needs it)", lk->name);
     }
   }
+  if ((kind == TV_LAYER_MAX_POOL2D || kind == TV_LAYER_AVG_POOL2D) && l->stride[0] == 0) {
+    l->stride[0] = l->kernel[0];
+    l->stride[1] = l->kernel[1];
+  }
   ln->name = find_value(m, x, "name");
   ln->inputs = find_value(m, x, "inputs");
   int n_in = l->n_inputs ? l->n_inputs : 1;
@@ -918,8 +1191,14 @@ static int read_layers(const ctx *x, int idx, const char *path, tv_config *c) {
       while (k < (int)n && strcmp(ls[k].name, in) != 0) k++;
       if (k < i) continue;
       int at = input_node(x, ln[i].inputs, j);
-      if (k < (int)n) return fail(x, at, key, "'%s' is %s[%d], not an earlier layer", in, path, k);
-      return fail(x, at, key, "'%.40s' names no earlier layer (nor 'input', the model input)", in);
+      if (k < (int)n)
+        return fail(x, at, key,
+                    "layer %s: '%s' is %s[%d], not an earlier layer (inputs name earlier layers "
+                    "only, so the graph cannot have a cycle)",
+                    ls[i].name, in, path, k);
+      return fail(x, at, key,
+                  "layer %s: '%.40s' names no earlier layer (nor 'input', the model input)",
+                  ls[i].name, in);
     }
   }
   return TV_OK;
@@ -974,13 +1253,28 @@ static const section_desc *find_section(const char *name) {
   return NULL;
 }
 
+/* The value node of section.key (0 if absent) and of the section (*sec_at, 0 if absent). */
+static int find_in_section(const ctx *x, int root, const char *section, const char *key,
+                           int *sec_at) {
+  const yaml_node_t *r = node_at(x, root);
+  *sec_at = r && r->type == YAML_MAPPING_NODE ? find_value(r, x, section) : 0;
+  const yaml_node_t *o = node_at(x, *sec_at);
+  return o && o->type == YAML_MAPPING_NODE ? find_value(o, x, key) : 0;
+}
+
 /* Rules that tie keys together (each key alone was checked by its row). */
 static int check_relations(const ctx *x, int root, const tv_config *c) {
+  const int lists[2] = {c->data.n_mean, c->data.n_std};
+  for (int k = 0; k < 2; k++) {
+    if (lists[k] == 0 || lists[k] == c->model.input[0]) continue;
+    const char *key = k ? "std" : "mean";
+    int data_at, at = find_in_section(x, root, "data", key, &data_at);
+    return fail(x, at ? at : data_at, k ? "data.std" : "data.mean",
+                "expected one number or %d (one per channel of model.input), got a list of %d",
+                c->model.input[0], lists[k]);
+  }
   if (c->optimizer.min_learning_rate > c->optimizer.learning_rate) {
-    const yaml_node_t *r = node_at(x, root);
-    int opt = r ? find_value(r, x, "optimizer") : 0;
-    const yaml_node_t *o = node_at(x, opt);
-    int at = o && o->type == YAML_MAPPING_NODE ? find_value(o, x, "min_learning_rate") : 0;
+    int opt, at = find_in_section(x, root, "optimizer", "min_learning_rate", &opt);
     char lr[40];
     format_double(lr, sizeof lr, c->optimizer.learning_rate);
     return fail(x, at ? at : opt, "optimizer.min_learning_rate",
@@ -1384,6 +1678,24 @@ static int same_value(const key_desc *d, const void *a, const void *b) {
     if (na != nb) return 0;
     for (int i = 0; i < na; i++)
       if (strcmp(fa + (size_t)i * d->elem, fb + (size_t)i * d->elem) != 0) return 0;
+    return 1;
+  }
+  case KEY_INT_PAIR:
+    return memcmp(fa, fb, 2 * sizeof(int)) == 0;
+  case KEY_PADDING:
+    return memcmp(fa, fb, sizeof(int)) == 0 &&
+           memcmp((const char *)a + d->off2, (const char *)b + d->off2, 2 * sizeof(int)) == 0;
+  case KEY_DOUBLE_LIST: {
+    int na, nb;
+    double va, vb;
+    memcpy(&na, (const char *)a + d->count_off, sizeof na);
+    memcpy(&nb, (const char *)b + d->count_off, sizeof nb);
+    if (na != nb) return 0;
+    for (int i = 0; i < (na ? na : 1); i++) {
+      memcpy(&va, (na ? (const char *)a + d->off2 : fa) + (size_t)i * sizeof va, sizeof va);
+      memcpy(&vb, (nb ? (const char *)b + d->off2 : fb) + (size_t)i * sizeof vb, sizeof vb);
+      if (va != vb) return 0;
+    }
     return 1;
   }
   case KEY_LAYERS:

@@ -39,6 +39,13 @@ const tv_manifest_entry *tv_manifest_find(const tv_manifest *m, int64_t step) {
   return NULL;
 }
 
+int tv_manifest_status_terminal(const char *status) {
+  static const char *const terminal[] = {"final", "early_stopped", "aborted", "diverged"};
+  for (size_t i = 0; i < sizeof terminal / sizeof terminal[0]; i++)
+    if (strcmp(status, terminal[i]) == 0) return 1;
+  return 0;
+}
+
 int tv_manifest_append(tv_manifest *m, const tv_manifest_entry *e) {
   if (e->step < 0)
     return tv_error(TV_ERR_INVALID, "manifest: step %lld is negative", (long long)e->step);

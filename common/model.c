@@ -1,9 +1,12 @@
 /* model.c — graph construction and execution over a variable store (see model.h).
  * Invariants: layers are in config order, which is a topological order (inputs name earlier
  * layers only); root[i] is the node whose buffers layer i's output shares (itself unless the
- * layer aliases its input, as flatten does); y[root] and dy[root] are slices of one arena. */
+ * layer aliases its input, as flatten does); y[root], dy[root] and every layer's keep scratch
+ * are slices of one arena, the shared temp scratch another; logits is the node whose output
+ * the loss and tv_model_forward see (the last layer, or the input of a trailing softmax). */
 #include "trainval/model.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -21,9 +24,13 @@ struct tv_model {
   float *dy[TV_MAX_LAYERS]; /* gradients of the outputs, by root (TRAIN) */
   int written[TV_MAX_LAYERS];
   float *arena;
+  float *temp;    /* shared scratch: the largest temp_floats of any layer */
   const float *x; /* the current input batch */
   int input_size, num_classes;
+  int logits; /* node of the logits */
   tv_varstore *store;
+  tv_rng rng;    /* dropout */
+  tv_pool *pool; /* the model's threads (tv_get_threads() at build) */
 };
 
 static int resolve_inputs(tv_model *m, int i) {
@@ -53,14 +60,50 @@ static tv_shape node_shape(const tv_model *m, int node) {
   return m->layers[node].out;
 }
 
+/* The layer that layer i takes as input k, by name (-1: the model input, -2: none); no errors
+ * (resolve_inputs reports them). */
+static int input_of(const tv_model *m, int i, int k) {
+  const tv_layer_config *lc = &m->cfg.model.layers[i];
+  if (lc->n_inputs == 0) return k == 0 ? i - 1 : -2;
+  if (k >= lc->n_inputs) return -2;
+  if (strcmp(lc->inputs[k], "input") == 0) return -1;
+  for (int j = 0; j < i; j++)
+    if (strcmp(m->cfg.model.layers[j].name, lc->inputs[k]) == 0) return j;
+  return -2;
+}
+
+/* fuse[i] = 1 for a relu whose only consumer is a max_pool2d (max and relu commute, so the pool
+ * applies the relu to its smaller output and the relu's own pass disappears).  Not for the
+ * last layer or a relu of the model input. */
+static void plan_fusion(const tv_model *m, int *fuse) {
+  for (int i = 0; i < m->n_layers - 1; i++) {
+    fuse[i] = 0;
+    if (m->cfg.model.layers[i].kind != TV_LAYER_RELU || input_of(m, i, 0) < 0) continue;
+    int consumers = 0, pool = 0;
+    for (int j = i + 1; j < m->n_layers; j++)
+      for (int k = 0; k < TV_MAX_INPUTS; k++)
+        if (input_of(m, j, k) == i) {
+          consumers++;
+          pool = m->cfg.model.layers[j].kind == TV_LAYER_MAX_POOL2D;
+        }
+    fuse[i] = consumers == 1 && pool;
+  }
+  fuse[m->n_layers - 1] = 0;
+}
+
 static int build_layers(tv_model *m) {
-  int used[TV_MAX_LAYERS] = {0};
+  int used[TV_MAX_LAYERS] = {0}, fuse[TV_MAX_LAYERS];
+  plan_fusion(m, fuse);
   for (int i = 0; i < m->n_layers; i++) {
     tv_layer *l = &m->layers[i];
     l->cfg = &m->cfg.model.layers[i];
     l->source = m->cfg.source;
     l->mode = m->mode;
     l->store = m->store;
+    l->max_batch = m->max_batch;
+    l->rng = &m->rng;
+    l->pool = m->pool;
+    l->threads = tv_pool_threads(m->pool);
     m->ops[i] = tv_layer_ops_for(l->cfg->kind);
     int rc = resolve_inputs(m, i);
     if (rc != TV_OK) return rc;
@@ -68,11 +111,22 @@ static int build_layers(tv_model *m) {
       l->in[k] = node_shape(m, l->inputs[k]);
       if (l->inputs[k] >= 0) used[l->inputs[k]] = 1;
     }
+    l->fused_relu = l->cfg->kind == TV_LAYER_MAX_POOL2D && l->inputs[0] >= 0 && fuse[l->inputs[0]];
     rc = m->ops[i]->build(l);
     if (rc != TV_OK) return rc;
+    if (fuse[i]) l->aliases_input = 1; /* its pool applies it */
     m->root[i] = (l->aliases_input && l->inputs[0] >= 0) ? m->root[l->inputs[0]] : i;
   }
   const tv_layer *last = &m->layers[m->n_layers - 1];
+  m->logits = m->n_layers - 1;
+  if (last->cfg->kind == TV_LAYER_SOFTMAX) {
+    m->logits = last->inputs[0];
+    if (m->logits < 0)
+      return tv_error(TV_ERR_CONFIG,
+                      "%s:%d:%d: layer %s: a softmax output layer needs a layer before it "
+                      "(its input are the logits)",
+                      m->cfg.source, last->cfg->line, last->cfg->col, last->cfg->name);
+  }
   for (int i = 0; i < m->n_layers - 1; i++)
     if (!used[i])
       return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: its output is never used", m->cfg.source,
@@ -88,22 +142,48 @@ static int build_layers(tv_model *m) {
   return TV_OK;
 }
 
+static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
+
+static float *alloc_floats(size_t n) {
+  size_t bytes = round16(n ? n : 16) * sizeof(float); /* aligned_alloc: a multiple of 64 */
+  float *p = aligned_alloc(64, bytes);
+  if (p) memset(p, 0, bytes);
+  return p;
+}
+
+/* One arena for outputs, output gradients (TRAIN) and keep scratch; one shared temp.  A layer
+ * that aliases the model input has no output buffer of its own but, in TRAIN, a gradient one
+ * (its consumers write there; nothing reads it). */
 static int alloc_arena(tv_model *m) {
-  size_t total = 0, off[TV_MAX_LAYERS];
-  int bufs = m->mode == TV_MODE_TRAIN ? 2 : 1;
+  size_t total = 0, temp = 0, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS];
+  int train = m->mode == TV_MODE_TRAIN;
   for (int i = 0; i < m->n_layers; i++) {
-    off[i] = total;
-    if (m->root[i] == i && !m->layers[i].aliases_input)
-      total += bufs * ((m->max_batch * tv_shape_count(m->layers[i].out) + 15) & ~(size_t)15);
+    const tv_layer *l = &m->layers[i];
+    size_t one = round16((size_t)m->max_batch * tv_shape_count(l->out));
+    y_off[i] = dy_off[i] = SIZE_MAX;
+    if (m->root[i] == i && !l->aliases_input) {
+      y_off[i] = total;
+      total += one;
+    }
+    if (m->root[i] == i && train) {
+      dy_off[i] = total;
+      total += one;
+    }
+    k_off[i] = total;
+    total += round16(l->keep_floats);
+    if (l->temp_floats > temp) temp = l->temp_floats;
   }
-  m->arena = aligned_alloc(64, (total ? total : 16) * sizeof(float));
-  if (!m->arena) return tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu activations", total);
-  memset(m->arena, 0, (total ? total : 16) * sizeof(float));
+  m->arena = alloc_floats(total);
+  m->temp = alloc_floats(temp);
+  if (!m->arena || !m->temp)
+    return tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu activations and %zu scratch", total,
+                    temp);
   for (int i = 0; i < m->n_layers; i++) {
-    if (m->root[i] != i || m->layers[i].aliases_input) continue;
-    size_t one = (m->max_batch * tv_shape_count(m->layers[i].out) + 15) & ~(size_t)15;
-    m->y[i] = m->arena + off[i];
-    if (bufs == 2) m->dy[i] = m->arena + off[i] + one;
+    tv_layer *l = &m->layers[i];
+    if (y_off[i] != SIZE_MAX) m->y[i] = m->arena + y_off[i];
+    if (dy_off[i] != SIZE_MAX) m->dy[i] = m->arena + dy_off[i];
+    l->keep = l->keep_floats ? m->arena + k_off[i] : NULL;
+    l->temp = l->temp_floats ? m->temp : NULL;
   }
   return TV_OK;
 }
@@ -123,8 +203,10 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
   m->n_layers = cfg->model.n_layers;
   m->store = store;
   m->num_classes = cfg->model.num_classes;
+  m->rng = tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT);
   m->input_size = cfg->model.input[0] * cfg->model.input[1] * cfg->model.input[2];
-  int rc = build_layers(m);
+  int rc = tv_pool_new(tv_get_threads(), &m->pool);
+  if (rc == TV_OK) rc = build_layers(m);
   if (rc == TV_OK) rc = alloc_arena(m);
   if (rc != TV_OK) {
     tv_model_free(m);
@@ -136,7 +218,9 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
 
 void tv_model_free(tv_model *m) {
   if (!m) return;
+  tv_pool_free(m->pool);
   free(m->arena);
+  free(m->temp);
   free(m);
 }
 
@@ -144,7 +228,13 @@ static const float *node_out(const tv_model *m, int node) {
   return node < 0 ? m->x : m->y[m->root[node]];
 }
 
+/* The model's threads each call tv_gemm: OpenBLAS runs single-threaded meanwhile. */
+static int blas_serial(const tv_model *m) {
+  return tv_pool_threads(m->pool) > 1 ? tv_blas_serial_begin() : 1;
+}
+
 const float *tv_model_forward(tv_model *m, const float *x, int n) {
+  int blas = blas_serial(m);
   m->x = x;
   for (int i = 0; i < m->n_layers; i++) {
     tv_layer *l = &m->layers[i];
@@ -156,15 +246,22 @@ const float *tv_model_forward(tv_model *m, const float *x, int n) {
     }
     m->ops[i]->forward(l, n, in, m->y[i]);
   }
-  return node_out(m, m->n_layers - 1);
+  tv_blas_serial_end(blas);
+  return node_out(m, m->logits);
 }
 
+const float *tv_model_outputs(const tv_model *m) { return node_out(m, m->n_layers - 1); }
+
+const float *tv_model_layer_output(const tv_model *m, int i) { return node_out(m, i); }
+
 float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
-  int last = m->n_layers - 1;
+  int blas = blas_serial(m);
+  int top = m->logits;
   memset(m->written, 0, sizeof m->written);
-  float loss = tv_softmax_xent(node_out(m, last), labels, n, m->num_classes, m->dy[m->root[last]]);
-  m->written[m->root[last]] = 1;
-  for (int i = last; i >= 0; i--) {
+  float loss = tv_softmax_xent_smooth(node_out(m, top), labels, n, m->num_classes,
+                                      (float)m->cfg.train.label_smoothing, m->dy[m->root[top]]);
+  m->written[m->root[top]] = 1;
+  for (int i = top; i >= 0; i--) {
     tv_layer *l = &m->layers[i];
     if (l->aliases_input) continue;
     const float *in[TV_MAX_INPUTS];
@@ -175,11 +272,14 @@ float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
       in[k] = node_out(m, src);
       dx[k] = src < 0 ? NULL : m->dy[m->root[src]];
       acc[k] = src < 0 ? 0 : m->written[m->root[src]];
+      for (int j = 0; j < k && src >= 0 && !acc[k]; j++) /* add [a, a]: the second adds */
+        acc[k] = l->inputs[j] >= 0 && m->root[l->inputs[j]] == m->root[src];
     }
     m->ops[i]->backward(l, n, in, m->y[i], m->dy[i], dx, acc);
     for (int k = 0; k < l->n_inputs; k++)
       if (l->inputs[k] >= 0) m->written[m->root[l->inputs[k]]] = 1;
   }
+  tv_blas_serial_end(blas);
   return loss;
 }
 
@@ -188,6 +288,8 @@ int tv_model_max_batch(const tv_model *m) { return m->max_batch; }
 int tv_model_input_size(const tv_model *m) { return m->input_size; }
 int tv_model_num_classes(const tv_model *m) { return m->num_classes; }
 int tv_model_num_layers(const tv_model *m) { return m->n_layers; }
+tv_rng tv_model_rng(const tv_model *m) { return m->rng; }
+void tv_model_set_rng(tv_model *m, tv_rng rng) { m->rng = rng; }
 
 void tv_model_layer_info(const tv_model *m, int i, tv_layer_info *info) {
   const tv_layer *l = &m->layers[i];

@@ -230,8 +230,10 @@ static void test_error_unknown_key(void **state) {
 
 static void test_error_unknown_section(void **state) {
   (void)state;
-  expect_error(MODEL "trian:\n  batch_size: 4\n",
-               "t.yaml:7:1: trian: unknown section (allowed: model, data, train, optimizer)", NULL);
+  expect_error(
+      MODEL "trian:\n  batch_size: 4\n",
+      "t.yaml:7:1: trian: unknown section (allowed: model, data, train, optimizer, retention)",
+      NULL);
 }
 
 static void test_error_wrong_type(void **state) {
@@ -250,7 +252,7 @@ static void test_error_wrong_type(void **state) {
   expect_error(MODEL "optimizer:\n  learning_rate: inf\n", "8:18", "must be a finite number");
   expect_error(MODEL "optimizer:\n  learning_rate: 1e999\n", "8:18", "must be a finite number");
   expect_error(MODEL "optimizer:\n  type: rmsprop\n",
-               "8:9: optimizer.type: expected one of sgd, adam, got 'rmsprop'", NULL);
+               "8:9: optimizer.type: expected one of sgd, adam, adamw, got 'rmsprop'", NULL);
   expect_error(MODEL "data:\n  dir: [a, b]\n", "8:8: data.dir: expected a string", NULL);
   expect_error(MODEL "data:\n  split_seed: -1\n", "8:15: data.split_seed", "non-negative");
   expect_error("model:\n  input: [1, 28]\n  num_classes: 10\n  layers: [{type: relu}]\n",
@@ -316,7 +318,8 @@ static void test_error_layers(void **state) {
   expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
                "    - {type: flatten}\n    - {type: conv9}\n",
                "t.yaml:6:14: model.layers[1].type: unknown layer type 'conv9' "
-               "(known: dense, relu, flatten)",
+               "(known: dense, relu, flatten, conv2d, max_pool2d, avg_pool2d, global_avg_pool, "
+               "batch_norm, dropout, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add)",
                NULL);
   /* A key the kind does not take. */
   expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
@@ -349,15 +352,18 @@ static void test_error_layers(void **state) {
                "    - {type: flatten}\n"
                "    - {type: dense, units: 4, inputs: [relu_1]}\n"
                "    - {type: relu}\n",
-               "t.yaml:6:40: model.layers[1].inputs: 'relu_1' is model.layers[2], not an earlier "
-               "layer",
+               "t.yaml:6:40: model.layers[1].inputs: layer dense_1: 'relu_1' is model.layers[2], "
+               "not an earlier layer (inputs name earlier layers only, so the graph cannot have a "
+               "cycle)",
                NULL);
-  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
-               "    - {type: flatten, inputs: nope}\n",
-               "t.yaml:5:31: model.layers[0].inputs: 'nope' names no earlier layer", NULL);
-  expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
-               "    - {type: flatten, name: f, inputs: f}\n",
-               "5:40: model.layers[0].inputs: 'f' is model.layers[0], not an earlier layer", NULL);
+  expect_error(
+      "model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+      "    - {type: flatten, inputs: nope}\n",
+      "t.yaml:5:31: model.layers[0].inputs: layer flatten_1: 'nope' names no earlier layer", NULL);
+  expect_error(
+      "model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
+      "    - {type: flatten, name: f, inputs: f}\n",
+      "5:40: model.layers[0].inputs: layer f: 'f' is model.layers[0], not an earlier layer", NULL);
   expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
                "    - {type: flatten}\n"
                "    - {type: relu, inputs: [input, flatten_1]}\n",
@@ -626,11 +632,356 @@ static void test_fashion_mlp(void **state) {
   roundtrip(&c);
 }
 
+/* ---- keys added for CNNs, training extras and retention ------------------------------------ */
+
+/* Every layer kind with every key it takes, written in each accepted form. */
+#define CNN_MODEL                                                                                  \
+  "model:\n"                                                                                       \
+  "  input: [3, 16, 16]\n"                                                                         \
+  "  num_classes: 4\n"                                                                             \
+  "  layers:\n"                                                                                    \
+  "    - {type: conv2d, filters: 8, kernel_size: 3, padding: same, name: c1}\n"                    \
+  "    - {type: batch_norm, momentum: 0.99, epsilon: 0.001}\n"                                     \
+  "    - {type: relu, name: r1}\n"                                                                 \
+  "    - {type: conv2d, filters: 8, kernel_size: [3, 1], strides: [1, 1], padding: [1, 0],\n"      \
+  "       use_bias: false}\n"                                                                      \
+  "    - {type: add, inputs: [r1, conv2d_2]}\n"                                                    \
+  "    - {type: leaky_relu, alpha: 0.2}\n"                                                         \
+  "    - {type: max_pool2d, pool_size: 2}\n"                                                       \
+  "    - {type: avg_pool2d, pool_size: [3, 2], strides: 1, padding: 1}\n"                          \
+  "    - {type: elu}\n"                                                                            \
+  "    - {type: gelu}\n"                                                                           \
+  "    - {type: sigmoid}\n"                                                                        \
+  "    - {type: tanh}\n"                                                                           \
+  "    - {type: global_avg_pool}\n"                                                                \
+  "    - {type: dropout, rate: 0.25}\n"                                                            \
+  "    - {type: dense, units: 4}\n"                                                                \
+  "    - {type: softmax}\n"
+
+static void test_cnn_layers(void **state) {
+  (void)state;
+  tv_config c;
+  int rc = parse(CNN_MODEL, &c);
+  if (rc) fail_msg("%s", tv_error_message());
+  const tv_layer_config *l = c.model.layers;
+  assert_int_equal(c.model.n_layers, 16);
+  assert_int_equal(l[0].kind, TV_LAYER_CONV2D);
+  assert_int_equal(l[0].filters, 8);
+  assert_int_equal(l[0].kernel[0], 3);
+  assert_int_equal(l[0].kernel[1], 3);
+  assert_int_equal(l[0].stride[0], 1); /* default */
+  assert_int_equal(l[0].stride[1], 1);
+  assert_int_equal(l[0].padding, TV_PADDING_SAME);
+  assert_int_equal(l[0].use_bias, 1);
+  assert_int_equal(l[1].kind, TV_LAYER_BATCH_NORM);
+  assert_string_equal(l[1].name, "batch_norm_1");
+  assert_true(l[1].momentum == 0.99);
+  assert_true(l[1].epsilon == 0.001);
+  assert_int_equal(l[3].kernel[0], 3);
+  assert_int_equal(l[3].kernel[1], 1);
+  assert_int_equal(l[3].padding, TV_PADDING_EXPLICIT);
+  assert_int_equal(l[3].pad[0], 1);
+  assert_int_equal(l[3].pad[1], 0);
+  assert_int_equal(l[3].use_bias, 0);
+  assert_string_equal(l[3].name, "conv2d_2");
+  assert_int_equal(l[4].kind, TV_LAYER_ADD);
+  assert_int_equal(l[4].n_inputs, 2);
+  assert_string_equal(l[4].inputs[0], "r1");
+  assert_string_equal(l[4].inputs[1], "conv2d_2");
+  assert_true(l[5].alpha == 0.2);
+  assert_int_equal(l[6].kind, TV_LAYER_MAX_POOL2D);
+  assert_int_equal(l[6].kernel[0], 2);
+  assert_int_equal(l[6].stride[0], 2); /* default: pool_size */
+  assert_int_equal(l[6].stride[1], 2);
+  assert_int_equal(l[6].padding, TV_PADDING_VALID);
+  assert_int_equal(l[7].kernel[0], 3);
+  assert_int_equal(l[7].kernel[1], 2);
+  assert_int_equal(l[7].stride[0], 1);
+  assert_int_equal(l[7].padding, TV_PADDING_EXPLICIT);
+  assert_int_equal(l[7].pad[0], 1);
+  assert_int_equal(l[7].pad[1], 1);
+  assert_true(l[8].alpha == 1.0); /* elu's default */
+  assert_int_equal(l[12].kind, TV_LAYER_GLOBAL_AVG_POOL);
+  assert_true(l[13].rate == 0.25);
+  assert_int_equal(l[15].kind, TV_LAYER_SOFTMAX);
+  roundtrip(&c);
+
+  /* Defaults of the other kinds' keys. */
+  assert_int_equal(parse("model:\n  input: [1, 4, 4]\n  num_classes: 2\n  layers:\n"
+                         "    - {type: max_pool2d}\n    - {type: batch_norm}\n"
+                         "    - {type: dropout}\n    - {type: leaky_relu}\n    - {type: flatten}\n"
+                         "    - {type: dense, units: 2}\n",
+                         &c),
+                   TV_OK);
+  assert_int_equal(l[0].kernel[0], 2);
+  assert_int_equal(l[0].kernel[1], 2);
+  assert_int_equal(l[0].stride[1], 2);
+  assert_true(l[1].momentum == 0.9);
+  assert_true(l[1].epsilon == 1e-5);
+  assert_true(l[2].rate == 0.5);
+  assert_true(l[3].alpha == 0.01);
+  roundtrip(&c);
+}
+
+static void test_cnn_layer_errors(void **state) {
+  (void)state;
+#define HEAD "model:\n  input: [1, 8, 8]\n  num_classes: 2\n  layers:\n"
+  expect_error(HEAD "    - {type: conv2d, kernel_size: 3}\n",
+               "t.yaml:5:7: model.layers[0].filters: missing required key (conv2d needs it)", NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2}\n",
+               "model.layers[0].kernel_size: missing required key", NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2, kernel_size: 0}\n",
+               "t.yaml:5:47: model.layers[0].kernel_size: must be in [1, 65536], got 0", NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2, kernel_size: [3, 3, 3]}\n",
+               "5:47: model.layers[0].kernel_size: expected a list of 2 integers, got 3", NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2, kernel_size: [3, x]}\n",
+               "5:51: model.layers[0].kernel_size[1]: expected an integer, got 'x'", NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2, kernel_size: 3, padding: full}\n",
+               "5:59: model.layers[0].padding: expected valid, same, p or [ph, pw], got 'full'",
+               NULL);
+  expect_error(HEAD "    - {type: conv2d, filters: 2, kernel_size: 3, padding: -1}\n",
+               "model.layers[0].padding: must be in [0, 65536], got -1", NULL);
+  expect_error(
+      HEAD "    - {type: conv2d, filters: 2, kernel_size: 3, strides: {a: 1}}\n",
+      "model.layers[0].strides: expected an integer or a list of 2 integers, got a mapping", NULL);
+  expect_error(HEAD "    - {type: max_pool2d, strides: 0}\n",
+               "model.layers[0].strides: must be in [1, 65536], got 0", NULL);
+  expect_error(HEAD "    - {type: dropout, rate: 1}\n",
+               "model.layers[0].rate: must be in [0.0, 1.0)", NULL);
+  expect_error(HEAD "    - {type: batch_norm, epsilon: 0}\n",
+               "model.layers[0].epsilon: must be in (0.0, 1.0]", NULL);
+  expect_error(HEAD "    - {type: batch_norm, momentum: 1.5}\n",
+               "model.layers[0].momentum: must be in [0.0, 1.0]", NULL);
+  expect_error(HEAD "    - {type: relu, alpha: 0.1}\n",
+               "model.layers[0].alpha: unknown key for relu (allowed: type, name, inputs)", NULL);
+  expect_error(HEAD "    - {type: flatten}\n    - {type: add}\n",
+               "t.yaml:6:7: model.layers[1].inputs: add takes 2 to 4 inputs, got 1", NULL);
+  expect_error(HEAD "    - {type: flatten}\n    - {type: add, inputs: [input, input, input, input, "
+                    "input]}\n",
+               "model.layers[1].inputs: at most 4 names, got 5", NULL);
+#undef HEAD
+}
+
+static void test_training_keys(void **state) {
+  (void)state;
+  tv_config c;
+  tv_config_defaults(&c);
+  /* Defaults. */
+  assert_true(c.train.label_smoothing == 0);
+  assert_true(c.train.checkpoint_secs == 0);
+  assert_true(c.train.summary_secs == 0);
+  assert_int_equal(c.train.on_nonfinite, TV_NONFINITE_STOP);
+  assert_int_equal(c.train.max_nonfinite, 10);
+  assert_int_equal(c.train.validate_every, 0);
+  assert_int_equal(c.train.validate_batches, 20);
+  assert_int_equal(c.train.early_stop_patience, 0);
+  assert_int_equal(c.train.early_stop_metric, TV_METRIC_LOSS);
+  assert_int_equal(c.train.early_stop_mode, TV_STOP_AUTO);
+  assert_true(c.train.early_stop_min_delta == 0);
+  assert_int_equal(c.train.histogram_every, 0);
+  assert_int_equal(c.train.prefetch, 2);
+  assert_true(c.optimizer.weight_decay == 0);
+  assert_true(c.optimizer.clip_norm == 0);
+  assert_true(c.optimizer.decay_steps == 1000);
+  assert_true(c.optimizer.decay_rate == 0.1);
+  assert_int_equal(c.retention.max_unevaluated, 10);
+  assert_true(c.retention.keep_every_hours == 0);
+  assert_int_equal(c.data.random_flip, 0);
+  assert_int_equal(c.data.random_crop_padding, 0);
+  assert_int_equal(c.data.n_mean, 0);
+  assert_int_equal(c.data.n_std, 0);
+
+  const char *yaml = MODEL "train:\n"
+                           "  label_smoothing: 0.1\n"
+                           "  checkpoint_secs: 600\n"
+                           "  summary_secs: 30.5\n"
+                           "  on_nonfinite: skip\n"
+                           "  max_nonfinite: 3\n"
+                           "  validate_every: 500\n"
+                           "  validate_batches: 0\n"
+                           "  early_stop_patience: 4\n"
+                           "  early_stop_metric: macro_f1\n"
+                           "  early_stop_mode: max\n"
+                           "  early_stop_min_delta: 0.001\n"
+                           "  histogram_every: 1000\n"
+                           "  prefetch: 0\n"
+                           "optimizer:\n"
+                           "  type: adamw\n"
+                           "  weight_decay: 0.01\n"
+                           "  clip_norm: 5\n"
+                           "  schedule: exponential\n"
+                           "  decay_steps: 200\n"
+                           "  decay_rate: 0.5\n"
+                           "retention:\n"
+                           "  max_unevaluated: 0\n"
+                           "  keep_every_hours: 2.5\n"
+                           "data:\n"
+                           "  random_flip: true\n"
+                           "  random_crop_padding: 4\n";
+  int rc = parse(yaml, &c);
+  if (rc) fail_msg("%s", tv_error_message());
+  assert_true(c.train.label_smoothing == 0.1);
+  assert_true(c.train.checkpoint_secs == 600);
+  assert_true(c.train.summary_secs == 30.5);
+  assert_int_equal(c.train.on_nonfinite, TV_NONFINITE_SKIP);
+  assert_int_equal(c.train.max_nonfinite, 3);
+  assert_int_equal(c.train.validate_every, 500);
+  assert_int_equal(c.train.validate_batches, 0);
+  assert_int_equal(c.train.early_stop_patience, 4);
+  assert_int_equal(c.train.early_stop_metric, TV_METRIC_MACRO_F1);
+  assert_int_equal(c.train.early_stop_mode, TV_STOP_MAX);
+  assert_true(c.train.early_stop_min_delta == 0.001);
+  assert_int_equal(c.train.histogram_every, 1000);
+  assert_int_equal(c.train.prefetch, 0);
+  assert_int_equal(c.optimizer.type, TV_OPTIM_ADAMW);
+  assert_true(c.optimizer.weight_decay == 0.01);
+  assert_true(c.optimizer.clip_norm == 5);
+  assert_int_equal(c.optimizer.schedule, TV_SCHEDULE_EXPONENTIAL);
+  assert_true(c.optimizer.decay_steps == 200);
+  assert_true(c.optimizer.decay_rate == 0.5);
+  assert_int_equal(c.retention.max_unevaluated, 0);
+  assert_true(c.retention.keep_every_hours == 2.5);
+  assert_int_equal(c.data.random_flip, 1);
+  assert_int_equal(c.data.random_crop_padding, 4);
+  roundtrip(&c);
+  const char *step[] = {"optimizer.schedule=step", "train.early_stop_metric=top5",
+                        "train.early_stop_mode=min", "train.on_nonfinite=stop"};
+  assert_int_equal(parse_sets(MODEL, step, 4, &c), TV_OK);
+  assert_int_equal(c.optimizer.schedule, TV_SCHEDULE_STEP);
+  assert_int_equal(c.train.early_stop_metric, TV_METRIC_TOP5);
+  assert_int_equal(c.train.early_stop_mode, TV_STOP_MIN);
+
+  /* Ranges. */
+  expect_error(MODEL "train:\n  label_smoothing: 1\n",
+               "8:20: train.label_smoothing: must be in [0.0, 1.0), got 1", NULL);
+  expect_error(MODEL "train:\n  checkpoint_secs: -1\n", "train.checkpoint_secs: must be in [0.0",
+               NULL);
+  expect_error(MODEL "train:\n  summary_secs: -0.5\n", "train.summary_secs: must be in [0.0", NULL);
+  expect_error(MODEL "train:\n  on_nonfinite: ignore\n",
+               "train.on_nonfinite: expected one of stop, skip, got 'ignore'", NULL);
+  expect_error(MODEL "train:\n  max_nonfinite: 0\n", "train.max_nonfinite: must be in [1, ", NULL);
+  expect_error(MODEL "train:\n  validate_every: -1\n", "train.validate_every: must be in [0, ",
+               NULL);
+  expect_error(MODEL "train:\n  validate_batches: -1\n", "train.validate_batches: must be in [0, ",
+               NULL);
+  expect_error(MODEL "train:\n  early_stop_patience: -2\n", "train.early_stop_patience: must be",
+               NULL);
+  expect_error(MODEL "train:\n  early_stop_metric: f1\n",
+               "train.early_stop_metric: expected one of loss, accuracy, top5, macro_f1, got 'f1'",
+               NULL);
+  expect_error(MODEL "train:\n  early_stop_mode: up\n",
+               "train.early_stop_mode: expected one of auto, min, max, got 'up'", NULL);
+  expect_error(MODEL "train:\n  early_stop_min_delta: -1\n", "train.early_stop_min_delta: must be",
+               NULL);
+  expect_error(MODEL "train:\n  histogram_every: -1\n", "train.histogram_every: must be", NULL);
+  expect_error(MODEL "train:\n  prefetch: 65\n", "train.prefetch: must be in [0, 64], got 65",
+               NULL);
+  expect_error(MODEL "optimizer:\n  weight_decay: -0.1\n",
+               "optimizer.weight_decay: must be in [0.0", NULL);
+  expect_error(MODEL "optimizer:\n  clip_norm: -1\n", "optimizer.clip_norm: must be in [0.0", NULL);
+  expect_error(MODEL "optimizer:\n  decay_steps: 0\n", "optimizer.decay_steps: must be in [1, ",
+               NULL);
+  expect_error(MODEL "optimizer:\n  decay_rate: 0\n", "optimizer.decay_rate: must be in (0.0, 1.0]",
+               NULL);
+  expect_error(MODEL "optimizer:\n  decay_rate: 1.5\n",
+               "optimizer.decay_rate: must be in (0.0, 1.0]", NULL);
+  expect_error(MODEL "optimizer:\n  schedule: linear\n",
+               "expected one of constant, cosine, step, exponential, got 'linear'", NULL);
+  expect_error(MODEL "retention:\n  max_unevaluated: -1\n", "8:20: retention.max_unevaluated: must",
+               NULL);
+  expect_error(MODEL "retention:\n  keep_every_hours: -1\n", "retention.keep_every_hours: must be",
+               NULL);
+  expect_error(MODEL "retention:\n  max_to_keep: 3\n",
+               "8:3: retention.max_to_keep: unknown key (allowed: max_unevaluated, "
+               "keep_every_hours)",
+               NULL);
+  expect_error(MODEL "data:\n  random_flip: 2\n", "data.random_flip: expected true or false", NULL);
+  expect_error(MODEL "data:\n  random_crop_padding: 65\n",
+               "data.random_crop_padding: must be in [0, 64], got 65", NULL);
+}
+
+/* data.mean / data.std: one number or one per channel of model.input. */
+#define RGB                                                                                        \
+  "model:\n  input: [3, 4, 4]\n  num_classes: 2\n  layers:\n    - {type: flatten}\n"               \
+  "    - {type: dense, units: 2}\n"
+
+static void test_per_channel_normalisation(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(RGB "data:\n  mean: [0.5, 0.25, 0.125]\n  std: 0.5\n", &c), TV_OK);
+  assert_int_equal(c.data.n_mean, 3);
+  assert_true(c.data.mean == 0.5); /* the first channel's, for readers of the scalar */
+  assert_true(tv_config_data_mean(&c, 0) == 0.5);
+  assert_true(tv_config_data_mean(&c, 1) == 0.25);
+  assert_true(tv_config_data_mean(&c, 2) == 0.125);
+  assert_int_equal(c.data.n_std, 0);
+  for (int ch = 0; ch < 3; ch++) assert_true(tv_config_data_std(&c, ch) == 0.5);
+  roundtrip(&c);
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  if (!strstr(text, "  mean: [0.5, 0.25, 0.125]")) fail_msg("no mean list in:\n%s", text);
+  if (!strstr(text, "  std: 0.5 ")) fail_msg("no scalar std in:\n%s", text);
+  free(text);
+  /* A one-channel model with a one-item list is fine; the scalar form is the default. */
+  assert_int_equal(parse(MODEL "data:\n  std: [0.3]\n", &c), TV_OK);
+  assert_int_equal(c.data.n_std, 1);
+  assert_true(tv_config_data_std(&c, 0) == 0.3);
+  assert_true(tv_config_data_mean(&c, 0) == 0);
+
+  expect_error(RGB "data:\n  mean: [0.5, 0.5]\n",
+               "t.yaml:8:9: data.mean: expected one number or 3 (one per channel of model.input), "
+               "got a list of 2",
+               NULL);
+  expect_error(RGB "data:\n  std: [1, 0, 1]\n", "8:12: data.std[1]: must be in (0.0, ", NULL);
+  expect_error(RGB "data:\n  std: []\n", "8:8: data.std: expected a number or a list of 1 to 64",
+               NULL);
+  expect_error(RGB "data:\n  mean: [a]\n", "data.mean[0]: expected a number, got 'a'", NULL);
+  const char *sets[] = {"data.mean=[1,2]"};
+  assert_int_equal(parse_sets(RGB, sets, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts("--set data.mean=[1,2]: data.mean: expected one number or 3");
+}
+
+static void test_same_model_cnn(void **state) {
+  (void)state;
+  tv_config a, b;
+  char diff[512];
+  assert_int_equal(parse(CNN_MODEL, &a), TV_OK);
+  /* Training-only keys of layers (dropout rate, batch-norm momentum) may change on resume. */
+  const char *train_only[] = {"model.layers.13.rate=0.5", "model.layers.1.momentum=0.5"};
+  assert_int_equal(parse_sets(CNN_MODEL, train_only, 2, &b), TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 1);
+  const char *shape[] = {"model.layers.0.kernel_size=5", "model.layers.0.padding=2",
+                         "model.layers.6.strides=[1,2]", "model.layers.1.epsilon=0.1"};
+  assert_int_equal(parse_sets(CNN_MODEL, shape, 4, &b), TV_OK);
+  assert_int_equal(tv_config_same_model(&a, &b, diff, sizeof diff), 0);
+  assert_string_equal(diff, "model.layers[0].kernel_size: 3 -> 5; "
+                            "model.layers[0].padding: same -> 2; "
+                            "model.layers[1].epsilon: 0.001 -> 0.1; "
+                            "model.layers[6].strides: 2 -> [1, 2]");
+}
+
+static void test_shipped_cnn_configs(void **state) {
+  (void)state;
+  const char *files[] = {"configs/fashion_cnn.yaml", "configs/bench_cnn.yaml"};
+  for (int i = 0; i < 2; i++) {
+    tv_config c;
+    int rc = tv_config_load(files[i], NULL, 0, &c);
+    if (rc) fail_msg("%s (run from the repository root)", tv_error_message());
+    assert_int_equal(c.model.num_classes, 10);
+    assert_int_equal(c.model.layers[0].kind, TV_LAYER_CONV2D);
+    roundtrip(&c);
+  }
+}
+
 static void test_kind_names(void **state) {
   (void)state;
   assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
   assert_string_equal(tv_layer_kind_name(TV_LAYER_RELU), "relu");
   assert_string_equal(tv_layer_kind_name(TV_LAYER_FLATTEN), "flatten");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_CONV2D), "conv2d");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_GLOBAL_AVG_POOL), "global_avg_pool");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_ADD), "add");
   assert_string_equal(tv_layer_kind_name(TV_LAYER__COUNT), "?");
 }
 
@@ -654,6 +1005,12 @@ int main(void) {
       cmocka_unit_test(test_same_model),
       cmocka_unit_test(test_load),
       cmocka_unit_test(test_fashion_mlp),
+      cmocka_unit_test(test_cnn_layers),
+      cmocka_unit_test(test_cnn_layer_errors),
+      cmocka_unit_test(test_training_keys),
+      cmocka_unit_test(test_per_channel_normalisation),
+      cmocka_unit_test(test_same_model_cnn),
+      cmocka_unit_test(test_shipped_cnn_configs),
       cmocka_unit_test(test_kind_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

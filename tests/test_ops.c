@@ -10,6 +10,10 @@
  * cross-entropy is compared with a double reference at 1e-6 relative (its sums are in double,
  * only the final values are rounded to float); its gradient is also checked by central
  * differences with a 1e-3 absolute tolerance (float loss resolution / step + O(h^2)).
+ * Label-smoothed cross-entropy as plain.  Activations: forward within 5e-7 relative (+1e-7)
+ * of the double function, backward within 1e-6 relative of dy f'(x).  im2col, max pooling
+ * (values and argmax, ties included) and max-pool backward are exact; col2im is checked as the
+ * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative); average pooling to 1e-6.
  */
 #include "trainval/ops.h"
 
@@ -363,6 +367,481 @@ static void test_all_finite(void **state) {
   assert_int_equal(tv_all_finite(x, N), 0);
 }
 
+/* ---- label-smoothed cross-entropy --------------------------------------------------------- */
+
+/* q = (1 - s) onehot + s / k: loss -sum q log p and its gradient (p - q) / n in double. */
+static double xent_smooth_ref(const float *z, const int32_t *y, int n, int k, double s,
+                              double *grad) {
+  double total = 0;
+  for (int i = 0; i < n; i++) {
+    const float *r = z + (size_t)i * k;
+    double mx = r[0], sum = 0;
+    for (int j = 1; j < k; j++) mx = fmax(mx, r[j]);
+    for (int j = 0; j < k; j++) sum += exp((double)r[j] - mx);
+    double lse = mx + log(sum);
+    for (int j = 0; j < k; j++) {
+      double q = (j == y[i] ? 1.0 - s : 0.0) + s / k;
+      total -= q * ((double)r[j] - lse);
+      grad[(size_t)i * k + j] = (exp((double)r[j] - lse) - q) / n;
+    }
+  }
+  return total / n;
+}
+
+static void test_xent_label_smoothing(void **state) {
+  (void)state;
+  enum { N = 5, K = 7 };
+  tv_rng r = tv_rng_seed(5, 5);
+  float z[N * K], d[N * K];
+  double g[N * K];
+  int32_t y[N];
+  for (int i = 0; i < N * K; i++) z[i] = 3.0f * tv_rng_normal(&r);
+  for (int i = 0; i < N; i++) y[i] = (int32_t)tv_rng_below(&r, K);
+  const float smooth[] = {0.0f, 0.1f, 0.5f, 0.95f};
+  for (size_t t = 0; t < sizeof smooth / sizeof smooth[0]; t++) {
+    double want = xent_smooth_ref(z, y, N, K, smooth[t], g);
+    float got = tv_softmax_xent_smooth(z, y, N, K, smooth[t], d);
+    if (!(fabs(got - want) <= 1e-6 * fabs(want)))
+      fail_msg("s %g: loss %.9g, want %.9g", smooth[t], got, want);
+    for (int i = 0; i < N * K; i++)
+      if (!(fabs(d[i] - g[i]) <= 1e-6 * fabs(g[i]) + 1e-9))
+        fail_msg("s %g: dlogits[%d] %.9g, want %.9g", smooth[t], i, d[i], g[i]);
+    assert_true(tv_softmax_xent_smooth(z, y, N, K, smooth[t], NULL) == got);
+  }
+  /* s = 0 is exactly tv_softmax_xent. */
+  assert_true(tv_softmax_xent_smooth(z, y, N, K, 0.0f, NULL) == tv_softmax_xent(z, y, N, K, NULL));
+}
+
+/* ---- activations: against double references; backward against the analytic derivative ---- */
+
+typedef struct act_case {
+  const char *name;
+  double (*f)(double x, double a);
+  double (*df)(double x, double a); /* d f / d x */
+  double alpha;
+} act_case;
+
+static double f_leaky(double x, double a) { return x > 0 ? x : a * x; }
+static double df_leaky(double x, double a) { return x > 0 ? 1 : a; }
+static double f_elu(double x, double a) { return x > 0 ? x : a * expm1(x); }
+static double df_elu(double x, double a) { return x > 0 ? 1 : a * exp(x); }
+static double f_gelu(double x, double a) {
+  (void)a;
+  return 0.5 * x * (1 + erf(x / sqrt(2.0)));
+}
+static double df_gelu(double x, double a) {
+  (void)a;
+  return 0.5 * (1 + erf(x / sqrt(2.0))) + x * exp(-0.5 * x * x) / sqrt(2 * M_PI);
+}
+static double f_sigmoid(double x, double a) {
+  (void)a;
+  return 1 / (1 + exp(-x));
+}
+static double df_sigmoid(double x, double a) {
+  (void)a;
+  double s = 1 / (1 + exp(-x));
+  return s * (1 - s);
+}
+static double f_tanh(double x, double a) {
+  (void)a;
+  return tanh(x);
+}
+static double df_tanh(double x, double a) {
+  (void)a;
+  return 1 - tanh(x) * tanh(x);
+}
+
+static void apply_act(int which, float *y, const float *x, size_t n, float a) {
+  switch (which) {
+  case 0:
+    tv_leaky_relu(y, x, n, a);
+    break;
+  case 1:
+    tv_elu(y, x, n, a);
+    break;
+  case 2:
+    tv_gelu(y, x, n);
+    break;
+  case 3:
+    tv_sigmoid(y, x, n);
+    break;
+  default:
+    tv_tanh(y, x, n);
+    break;
+  }
+}
+
+static void apply_act_backward(int which, float *dx, const float *dy, const float *x,
+                               const float *y, size_t n, float a, int acc) {
+  switch (which) {
+  case 0:
+    tv_leaky_relu_backward(dx, dy, x, n, a, acc);
+    break;
+  case 1:
+    tv_elu_backward(dx, dy, x, y, n, a, acc);
+    break;
+  case 2:
+    tv_gelu_backward(dx, dy, x, n, acc);
+    break;
+  case 3:
+    tv_sigmoid_backward(dx, dy, y, n, acc);
+    break;
+  default:
+    tv_tanh_backward(dx, dy, y, n, acc);
+    break;
+  }
+}
+
+/* Forward within 4 float ulps (relative 5e-7, absolute 1e-7 near 0) of the double function;
+ * backward within 1e-6 relative of dy * f'(x) (the kernels use y where the derivative is a
+ * function of it, so they carry y's rounding); large |x| saturate without NaN or overflow. */
+static void test_activations(void **state) {
+  (void)state;
+  const act_case cases[] = {{"leaky_relu", f_leaky, df_leaky, 0.01},
+                            {"leaky_relu 0.3", f_leaky, df_leaky, 0.3},
+                            {"elu", f_elu, df_elu, 1.0},
+                            {"gelu", f_gelu, df_gelu, 0},
+                            {"sigmoid", f_sigmoid, df_sigmoid, 0},
+                            {"tanh", f_tanh, df_tanh, 0}};
+  const int which[] = {0, 0, 1, 2, 3, 4};
+  enum { N = 301 };
+  float x[N], y[N], dy[N], dx[N];
+  for (int i = 0; i < N; i++) {
+    x[i] = (float)(i - 150) / 15.0f; /* [-10, 10] with 0 */
+    dy[i] = 0.5f + (float)(i % 5);
+  }
+  x[0] = -100.0f;
+  x[N - 1] = 100.0f;
+  for (size_t c = 0; c < sizeof cases / sizeof cases[0]; c++) {
+    const act_case *ac = &cases[c];
+    float a = (float)ac->alpha;
+    apply_act(which[c], y, x, N, a);
+    for (int i = 0; i < N; i++) {
+      double want = ac->f(x[i], (double)a);
+      if (!(fabs(y[i] - want) <= 5e-7 * fabs(want) + 1e-7))
+        fail_msg("%s(%g) = %.9g, want %.9g", ac->name, x[i], y[i], want);
+    }
+    float z[N];
+    memcpy(z, x, sizeof z);
+    apply_act(which[c], z, z, N, a); /* in place */
+    assert_memory_equal(z, y, sizeof y);
+    apply_act_backward(which[c], dx, dy, x, y, N, a, 0);
+    for (int i = 0; i < N; i++) {
+      double want = dy[i] * ac->df(x[i], (double)a);
+      if (!(fabs(dx[i] - want) <= 1e-6 * fabs(dy[i]) + 1e-6 * fabs(want)))
+        fail_msg("%s'(%g) * %g = %.9g, want %.9g", ac->name, x[i], dy[i], dx[i], want);
+    }
+    float acc[N];
+    for (int i = 0; i < N; i++) acc[i] = 1.0f;
+    apply_act_backward(which[c], acc, dy, x, y, N, a, 1);
+    for (int i = 0; i < N; i++) assert_true(acc[i] == 1.0f + dx[i]);
+  }
+}
+
+static void test_softmax_rows(void **state) {
+  (void)state;
+  enum { N = 3, K = 6 };
+  float x[N * K], y[N * K], dy[N * K], dx[N * K];
+  tv_rng r = tv_rng_seed(1, 8);
+  for (int i = 0; i < N * K; i++) {
+    x[i] = 5.0f * tv_rng_normal(&r);
+    dy[i] = tv_rng_normal(&r);
+  }
+  x[K] = 1000.0f; /* no overflow */
+  tv_softmax_rows(y, x, N, K);
+  for (int i = 0; i < N; i++) {
+    double mx = x[i * K], s = 0, dot = 0;
+    for (int j = 1; j < K; j++) mx = fmax(mx, x[i * K + j]);
+    for (int j = 0; j < K; j++) s += exp(x[i * K + j] - mx);
+    for (int j = 0; j < K; j++) {
+      double p = exp(x[i * K + j] - mx) / s;
+      if (!(fabs(y[i * K + j] - p) <= 1e-6 * p + 1e-12))
+        fail_msg("softmax %g, want %g", y[i * K + j], p);
+      dot += dy[i * K + j] * p;
+    }
+    tv_softmax_rows_backward(dx, dy, y, N, K, 0);
+    for (int j = 0; j < K; j++) {
+      double p = exp(x[i * K + j] - mx) / s, want = p * (dy[i * K + j] - dot);
+      if (!(fabs(dx[i * K + j] - want) <= 1e-5 * fabs(want) + 1e-7))
+        fail_msg("softmax backward %g, want %g", dx[i * K + j], want);
+    }
+  }
+}
+
+/* ---- im2col / col2im and pooling against direct loops ----------------------------------- */
+
+typedef struct geom_case {
+  int c, h, w, kh, kw, sh, sw, ph, pw, oh, ow;
+} geom_case;
+
+/* Valid, same-style asymmetric padding (the extra row/column after), strides, 1x1, a kernel as
+ * large as the input, non-square everything. */
+static const geom_case geoms[] = {
+    {1, 5, 5, 3, 3, 1, 1, 0, 0, 3, 3}, {2, 6, 5, 3, 3, 1, 1, 1, 1, 6, 5},
+    {1, 4, 6, 3, 3, 1, 1, 0, 1, 2, 6}, {2, 3, 1, 3, 3, 1, 1, 1, 1, 3, 1},
+    {1, 7, 7, 5, 5, 1, 1, 2, 2, 7, 7}, {1, 2, 4, 3, 3, 1, 1, 2, 1, 4, 4},
+    {3, 7, 6, 3, 2, 2, 2, 1, 0, 4, 3}, {2, 5, 7, 2, 3, 1, 3, 0, 1, 4, 3},
+    {2, 4, 4, 1, 1, 1, 1, 0, 0, 4, 4}, {1, 3, 4, 3, 4, 1, 1, 0, 0, 1, 1},
+    {2, 8, 8, 2, 2, 2, 2, 0, 0, 4, 4}, {1, 9, 7, 3, 3, 2, 2, 1, 1, 5, 4},
+    {2, 5, 5, 3, 3, 1, 1, 2, 2, 7, 7},
+};
+
+static tv_conv_geom to_geom(const geom_case *gc) {
+  return (tv_conv_geom){gc->c,  gc->h,  gc->w,  gc->kh, gc->kw, gc->sh,
+                        gc->sw, gc->ph, gc->pw, gc->oh, gc->ow};
+}
+
+static float at(const geom_case *g, const float *x, int c, int i, int j) {
+  if (i < 0 || i >= g->h || j < 0 || j >= g->w) return 0.0f;
+  return x[((size_t)c * g->h + i) * g->w + j];
+}
+
+static void test_im2col(void **state) {
+  (void)state;
+  for (size_t t = 0; t < sizeof geoms / sizeof geoms[0]; t++) {
+    const geom_case *gc = &geoms[t];
+    tv_conv_geom g = to_geom(gc);
+    size_t in = (size_t)gc->c * gc->h * gc->w, p = (size_t)gc->oh * gc->ow;
+    size_t rows = (size_t)gc->c * gc->kh * gc->kw, ld = 2 * p + 3; /* two examples, spare columns */
+    tv_rng r = tv_rng_seed(t, 3);
+    float *x = random_matrix(&r, 2, (int)in, (int)in, 0.0f);
+    float *col = alloc_floats(rows * ld);
+    for (size_t i = 0; i < rows * ld; i++) col[i] = SENTINEL;
+    tv_im2col(&g, x, col, ld);
+    tv_im2col(&g, x + in, col + p, ld);
+    for (int e = 0; e < 2; e++)
+      for (int c = 0; c < gc->c; c++)
+        for (int i = 0; i < gc->kh; i++)
+          for (int j = 0; j < gc->kw; j++)
+            for (int oh = 0; oh < gc->oh; oh++)
+              for (int ow = 0; ow < gc->ow; ow++) {
+                size_t row = ((size_t)c * gc->kh + i) * gc->kw + j;
+                float got = col[row * ld + (size_t)e * p + (size_t)oh * gc->ow + ow];
+                float want =
+                    at(gc, x + e * in, c, oh * gc->sh - gc->ph + i, ow * gc->sw - gc->pw + j);
+                if (got != want)
+                  fail_msg("case %zu: col[%zu][%d,%d,%d] = %g, want %g", t, row, e, oh, ow, got,
+                           want);
+              }
+    for (size_t row = 0; row < rows; row++) /* the spare columns are untouched */
+      for (size_t q = 2 * p; q < ld; q++) assert_true(col[row * ld + q] == SENTINEL);
+
+    /* col2im is the adjoint: <im2col(x), c> == <x, col2im(c)>, and it adds to dx. */
+    float *c2 = random_matrix(&r, (int)rows, (int)p, (int)p, 0.0f);
+    float *dx = alloc_floats(in);
+    for (size_t i = 0; i < in; i++) dx[i] = 0.5f;
+    tv_col2im(&g, c2, p, dx);
+    float *c1 = alloc_floats(rows * p);
+    tv_im2col(&g, x, c1, p);
+    double lhs = 0, rhs = 0;
+    for (size_t i = 0; i < rows * p; i++) lhs += (double)c1[i] * c2[i];
+    for (size_t i = 0; i < in; i++) rhs += (double)x[i] * (dx[i] - 0.5);
+    if (!(fabs(lhs - rhs) <= 1e-5 * (1 + fabs(lhs))))
+      fail_msg("case %zu: <im2col x, c> %.9g, <x, col2im c> %.9g", t, lhs, rhs);
+    free(c1);
+    free(c2);
+    free(dx);
+    free(col);
+    free(x);
+  }
+}
+
+static void test_pooling(void **state) {
+  (void)state;
+  for (size_t t = 0; t < sizeof geoms / sizeof geoms[0]; t++) {
+    const geom_case *gc = &geoms[t];
+    if (2 * gc->ph > gc->kh || 2 * gc->pw > gc->kw) continue; /* pools refuse these */
+    tv_conv_geom g = to_geom(gc);
+    size_t in = (size_t)gc->c * gc->h * gc->w, out = (size_t)gc->c * gc->oh * gc->ow;
+    tv_rng r = tv_rng_seed(t, 4);
+    float *x = alloc_floats(in), *y = alloc_floats(out), *a = alloc_floats(out);
+    float *dy = alloc_floats(out), *dx = alloc_floats(in), *dxa = alloc_floats(in);
+    double *want_dx = calloc(in, sizeof *want_dx), *want_dxa = calloc(in, sizeof *want_dxa);
+    assert_non_null(want_dx);
+    assert_non_null(want_dxa);
+    /* Coarse values so that windows hold ties: the first maximum must win. */
+    for (size_t i = 0; i < in; i++) x[i] = (float)tv_rng_below(&r, 4);
+    for (size_t i = 0; i < out; i++) dy[i] = 1.0f + (float)i;
+    int32_t *arg = malloc(out * sizeof *arg);
+    assert_non_null(arg);
+    tv_max_pool2d(&g, x, y, arg, 0);
+    tv_avg_pool2d(&g, x, a);
+    for (size_t i = 0; i < in; i++) dx[i] = dxa[i] = 0.0f;
+    tv_max_pool2d_backward(&g, dy, arg, NULL, dx, 1);
+    tv_avg_pool2d_backward(&g, dy, dxa);
+    for (int c = 0; c < gc->c; c++)
+      for (int oh = 0; oh < gc->oh; oh++)
+        for (int ow = 0; ow < gc->ow; ow++) {
+          size_t o = ((size_t)c * gc->oh + oh) * gc->ow + ow;
+          float best = -INFINITY;
+          int32_t bi = -1;
+          double sum = 0;
+          int cnt = 0;
+          for (int i = 0; i < gc->kh; i++)
+            for (int j = 0; j < gc->kw; j++) {
+              int ih = oh * gc->sh - gc->ph + i, iw = ow * gc->sw - gc->pw + j;
+              if (ih < 0 || ih >= gc->h || iw < 0 || iw >= gc->w) continue;
+              int32_t idx = (int32_t)(((size_t)c * gc->h + ih) * gc->w + iw);
+              if (x[idx] > best) best = x[idx], bi = idx;
+              sum += x[idx];
+              cnt++;
+            }
+          if (y[o] != best || arg[o] != bi)
+            fail_msg("case %zu: max[%zu] %g at %d, want %g at %d", t, o, y[o], arg[o], best, bi);
+          if (!(fabs(a[o] - sum / cnt) <= 1e-6 * fabs(sum / cnt)))
+            fail_msg("case %zu: avg[%zu] %g, want %g", t, o, a[o], sum / cnt);
+          want_dx[bi] += dy[o];
+          for (int i = 0; i < gc->kh; i++)
+            for (int j = 0; j < gc->kw; j++) {
+              int ih = oh * gc->sh - gc->ph + i, iw = ow * gc->sw - gc->pw + j;
+              if (ih < 0 || ih >= gc->h || iw < 0 || iw >= gc->w) continue;
+              want_dxa[((size_t)c * gc->h + ih) * gc->w + iw] += (double)dy[o] / cnt;
+            }
+        }
+    for (size_t i = 0; i < in; i++) {
+      if (dx[i] != (float)want_dx[i])
+        fail_msg("case %zu: max dx[%zu] %g, want %g", t, i, dx[i], want_dx[i]);
+      if (!(fabs(dxa[i] - want_dxa[i]) <= 1e-6 * fabs(want_dxa[i])))
+        fail_msg("case %zu: avg dx[%zu] %g, want %g", t, i, dxa[i], want_dxa[i]);
+    }
+    tv_max_pool2d(&g, x, a, NULL, 0); /* without argmax: same values */
+    assert_memory_equal(a, y, out * sizeof *y);
+    /* relu folded in: the pool of relu(x); backward only where the output is positive */
+    for (size_t i = 0; i < in; i++) x[i] -= 1.5f;
+    float *rx = alloc_floats(in), *ry = alloc_floats(out);
+    for (size_t i = 0; i < in; i++) rx[i] = x[i] > 0 ? x[i] : 0.0f;
+    tv_max_pool2d(&g, rx, ry, NULL, 0);
+    tv_max_pool2d(&g, x, a, arg, 1);
+    assert_memory_equal(a, ry, out * sizeof *a);
+    for (size_t i = 0; i < in; i++) dx[i] = 0.0f;
+    tv_max_pool2d_backward(&g, dy, arg, a, dx, 1);
+    float *dw = alloc_floats(in); /* write mode: the same over garbage */
+    for (size_t i = 0; i < in; i++) dw[i] = SENTINEL;
+    tv_max_pool2d_backward(&g, dy, arg, a, dw, 0);
+    assert_memory_equal(dw, dx, in * sizeof *dx);
+    for (size_t i = 0; i < in; i++) dw[i] = SENTINEL;
+    tv_max_pool2d_backward(&g, dy, arg, NULL, dw, 0);
+    for (size_t o = 0; o < out; o++) dw[arg[o]] -= dy[o]; /* back to all zeros */
+    for (size_t i = 0; i < in; i++) assert_true(dw[i] == 0.0f);
+    free(dw);
+    for (size_t i = 0; i < in; i++) want_dx[i] = 0;
+    for (size_t o = 0; o < out; o++)
+      if (a[o] > 0) want_dx[arg[o]] += dy[o];
+    for (size_t i = 0; i < in; i++) {
+      assert_true(dx[i] == (float)want_dx[i]);
+      if (dx[i] != 0.0f) assert_true(x[i] > 0); /* relu's gradient mask */
+    }
+    free(rx);
+    free(ry);
+    free(arg);
+    free(want_dx);
+    free(want_dxa);
+    free(x);
+    free(y);
+    free(a);
+    free(dy);
+    free(dx);
+    free(dxa);
+  }
+}
+
+static void test_row_sums_mul_add(void **state) {
+  (void)state;
+  enum { R = 3, C = 37 };
+  float a[R * C], s[R] = {1, 2, 3}, y[C], m[C];
+  for (int i = 0; i < R * C; i++) a[i] = (float)(i % 11) - 5.0f;
+  tv_row_sums(s, a, R, C, 1);
+  for (int i = 0; i < R; i++) {
+    float t = 0;
+    for (int j = 0; j < C; j++) t += a[i * C + j];
+    assert_true(s[i] == (float)(i + 1) + t);
+  }
+  tv_row_sums(s, a, R, C, 0);
+  for (int j = 0; j < C; j++) m[j] = (float)(j % 2) * 2.0f;
+  tv_mul(y, a, m, C, 0);
+  for (int j = 0; j < C; j++) assert_true(y[j] == a[j] * m[j]);
+  tv_mul(y, a, m, C, 1);
+  for (int j = 0; j < C; j++) assert_true(y[j] == 2 * a[j] * m[j]);
+  tv_add(y, a, C, 0);
+  assert_memory_equal(y, a, sizeof y);
+  tv_add(y, a, C, 1);
+  for (int j = 0; j < C; j++) assert_true(y[j] == 2 * a[j]);
+}
+
+/* ---- the thread pool ------------------------------------------------------------------------ */
+
+typedef struct pool_probe {
+  int *hits;         /* per item: how many times it was visited */
+  int thread_of[64]; /* per item: the thread that visited it */
+  int calls[8];      /* per thread: calls of fn */
+} pool_probe;
+
+static void pool_visit(void *ctx, int begin, int end, int thread) {
+  pool_probe *p = ctx;
+  assert_true(begin < end);
+  __atomic_fetch_add(&p->calls[thread], 1, __ATOMIC_RELAXED);
+  for (int i = begin; i < end; i++) {
+    __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
+    if (i < 64) p->thread_of[i] = thread;
+  }
+}
+
+/* Every item is visited exactly once, in contiguous ranges, the same split every time; thread 0
+ * is the caller; fewer items than threads and a NULL pool work. */
+static void test_pool(void **state) {
+  (void)state;
+  const int teams[] = {1, 2, 3, 5};
+  const int sizes[] = {1, 2, 3, 7, 64, 1000};
+  for (size_t a = 0; a < sizeof teams / sizeof teams[0]; a++) {
+    tv_pool *p = NULL;
+    assert_int_equal(tv_pool_new(teams[a], &p), TV_OK);
+    assert_int_equal(tv_pool_threads(p), teams[a]);
+    for (size_t b = 0; b < sizeof sizes / sizeof sizes[0]; b++) {
+      int n = sizes[b];
+      for (int rep = 0; rep < 50; rep++) { /* many jobs back to back: wake-ups are not lost */
+        pool_probe pr;
+        memset(&pr, 0, sizeof pr);
+        pr.hits = calloc((size_t)n, sizeof *pr.hits);
+        assert_non_null(pr.hits);
+        tv_pool_for(p, n, pool_visit, &pr);
+        for (int i = 0; i < n; i++) assert_int_equal(pr.hits[i], 1);
+        int used = 0;
+        for (int t = 0; t < teams[a]; t++) {
+          assert_true(pr.calls[t] <= 1);
+          used += pr.calls[t];
+        }
+        assert_int_equal(used, n < teams[a] ? n : teams[a]);
+        for (int i = 1; i < n && i < 64; i++) assert_true(pr.thread_of[i] >= pr.thread_of[i - 1]);
+        free(pr.hits);
+      }
+    }
+    tv_pool_free(p);
+  }
+  /* A NULL pool runs everything in the caller, as one range. */
+  pool_probe pr;
+  memset(&pr, 0, sizeof pr);
+  pr.hits = calloc(10, sizeof *pr.hits);
+  assert_non_null(pr.hits);
+  tv_pool_for(NULL, 10, pool_visit, &pr);
+  assert_int_equal(pr.calls[0], 1);
+  tv_pool_for(NULL, 0, pool_visit, &pr); /* nothing */
+  for (int i = 0; i < 10; i++) assert_int_equal(pr.hits[i], 1);
+  free(pr.hits);
+  tv_pool_free(NULL);
+  assert_int_equal(tv_pool_threads(NULL), 1);
+}
+
+/* The serial section leaves OpenBLAS at one thread and restores the count. */
+static void test_blas_serial(void **state) {
+  (void)state;
+  int before = tv_get_threads();
+  int prev = tv_blas_serial_begin();
+  assert_int_equal(prev, before);
+  assert_int_equal(tv_get_threads(), 1);
+  tv_blas_serial_end(prev);
+  assert_int_equal(tv_get_threads(), before);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gemm_1x1x1),
@@ -376,6 +855,14 @@ int main(void) {
       cmocka_unit_test(test_xent_large_logits),
       cmocka_unit_test(test_xent_gradient_central),
       cmocka_unit_test(test_all_finite),
+      cmocka_unit_test(test_xent_label_smoothing),
+      cmocka_unit_test(test_activations),
+      cmocka_unit_test(test_softmax_rows),
+      cmocka_unit_test(test_im2col),
+      cmocka_unit_test(test_pooling),
+      cmocka_unit_test(test_row_sums_mul_add),
+      cmocka_unit_test(test_pool),
+      cmocka_unit_test(test_blas_serial),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

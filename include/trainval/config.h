@@ -1,29 +1,81 @@
 /* config.h — the run configuration: YAML file -> typed, validated struct.
  *
- * Format (YAML 1.1 via libyaml), four sections, every key optional unless marked required:
+ * Format (YAML 1.1 via libyaml), five sections, every key optional unless marked required:
  *
  *   model:                       # required
  *     input: [1, 28, 28]         # C, H, W of one example (required)
  *     num_classes: 10            # required
  *     layers:                    # required, a sequence; each item a mapping with `type`
+ *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
+ *       - {type: batch_norm}
+ *       - {type: relu, name: r1}
+ *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
+ *       - {type: add, inputs: [r1, conv2d_2]}      # residual: element-wise sum, equal shapes
+ *       - {type: max_pool2d, pool_size: 2}
  *       - {type: flatten}
- *       - {type: dense, units: 512, name: fc1}   # name optional: Keras-style dense_1, dense_2...
- *       - {type: relu}
+ *       - {type: dropout, rate: 0.3}
+ *       - {type: dense, units: 10}                 # the last layer gives num_classes outputs
  *       # A default name is <type>_<k>, k counting the layers of that type from 1, named ones
  *       # included (so naming one layer never renames another); a default that equals an
  *       # explicit name is refused.  `inputs: [a, b]` (or `inputs: a`) names earlier layers or
- *       # "input"; left out, a layer takes the previous one.
+ *       # "input"; left out, a layer takes the previous one.  Only earlier layers can be named,
+ *       # so the graph is a DAG by construction (no cycle can be written); an unknown name, a
+ *       # later layer or a shape that does not fit is an error naming the layer and file:line.
+ *
+ *   Layer kinds and their keys (shapes per example; N, the batch, is never written):
+ *     dense            units (required), use_bias (true)          (D) -> (units)
+ *     conv2d           filters (required), kernel_size (required; k or [kh, kw]),
+ *                      strides (1; s or [sh, sw]), padding (valid), use_bias (true)
+ *                      (C, H, W) -> (filters, OH, OW); kernel [filters, C, kh, kw] as PyTorch
+ *     max_pool2d       pool_size (2), strides (= pool_size), padding (valid)
+ *     avg_pool2d       pool_size (2), strides (= pool_size), padding (valid); the average is over
+ *                      the window's elements inside the input (padding is not counted: PyTorch's
+ *                      count_include_pad=False, TensorFlow's 'SAME')
+ *     global_avg_pool  (C, H, W) -> (C)
+ *     batch_norm       momentum (0.9), epsilon (1e-5); over channels of (C, H, W) and features of
+ *                      (D).  Variables gamma, beta (trainable), moving_mean, moving_variance (not
+ *                      trainable, saved in checkpoints).  TRAIN normalises with the batch's mean
+ *                      and biased variance and updates, KERAS CONVENTION,
+ *                          moving = momentum * moving + (1 - momentum) * batch_statistic
+ *                      (PyTorch's momentum m is our 1 - m: PyTorch's default 0.1 is our 0.9);
+ *                      the variance folded in is the unbiased one, n/(n-1) (as PyTorch does).
+ *                      INFER normalises with the moving statistics.
+ *     dropout          rate (0.5) in [0, 1): TRAIN zeroes each element with probability rate and
+ *                      scales the rest by 1/(1-rate) (inverted dropout); INFER is the identity
+ *     relu, sigmoid, tanh, gelu (exact, erf), softmax (over the features of (D))
+ *     leaky_relu       alpha (0.01): x < 0 -> alpha x
+ *     elu              alpha (1.0):  x < 0 -> alpha (exp(x) - 1)
+ *     flatten          (C, H, W) -> (C*H*W) in C, H, W order (PyTorch's flatten)
+ *     add              inputs: [a, b, ...] (2 to 4, equal shapes) -> their element-wise sum
+ *   padding: `valid` (none), `same` (output = ceil(input / stride); the odd pixel of padding goes
+ *   after, as TensorFlow does), or explicit p / [ph, pw] pixels on both sides (PyTorch's
+ *   padding=p).  A `softmax` as the LAST layer is the output activation: the graph's logits are
+ *   its input, training's loss (softmax cross-entropy) and the metrics use those logits, and
+ *   tv_model_outputs() gives the probabilities (see model.h).
+ *
  *   data:
  *     dir: /usr/share/datasets/fashion-mnist
  *     train_images / train_labels / test_images / test_labels: file stems within dir
  *     valid_fraction: 0.1        # carved from train by a seeded shuffle
  *     split_seed: 1
- *     scale / mean / std: pixel -> (pixel * scale - mean) / std
+ *     scale / mean / std: pixel -> (pixel * scale - mean) / std; mean and std are one number
+ *       (every channel) or a list of C numbers (one per channel of model.input)
+ *     random_flip: false         # augmentation: horizontal flip with probability 1/2
+ *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
  *   train:
- *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every
+ *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
+ *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
+ *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
+ *     top5 | macro_f1), early_stop_mode (auto | min | max), early_stop_min_delta,
+ *     histogram_every, prefetch
  *   optimizer:
- *     type: sgd | adam; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
- *     schedule: constant | cosine; warmup_steps; min_learning_rate
+ *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
+ *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
+ *     schedule: constant | cosine | step | exponential; warmup_steps; min_learning_rate;
+ *     decay_steps, decay_rate (step: lr * rate^floor(t/steps); exponential: lr * rate^(t/steps))
+ *   retention:
+ *     max_unevaluated: 10        # checkpoints kept for evaluators that have not reached them
+ *     keep_every_hours: 0        # also keep one checkpoint per this many hours (0: off)
  *
  * Validation is table-driven (config.c): an unknown key, a wrong type, a value out of range, a
  * missing required key or a duplicate key is TV_ERR_CONFIG with the message
@@ -41,18 +93,45 @@
 
 #include "trainval/error.h"
 
-enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
+enum {
+  TV_MAX_LAYERS = 64,
+  TV_MAX_INPUTS = 4,
+  TV_NAME_CAP = 64,
+  TV_PATH_CAP = 1024,
+  TV_MAX_NORM_CHANNELS = 64 /* data.mean / data.std lists */
+};
 
 /* The layer kinds a config can name (`type:`).  The layer table in layers.c is indexed by it. */
 typedef enum tv_layer_kind {
   TV_LAYER_DENSE,
   TV_LAYER_RELU,
   TV_LAYER_FLATTEN,
+  TV_LAYER_CONV2D,
+  TV_LAYER_MAX_POOL2D,
+  TV_LAYER_AVG_POOL2D,
+  TV_LAYER_GLOBAL_AVG_POOL,
+  TV_LAYER_BATCH_NORM,
+  TV_LAYER_DROPOUT,
+  TV_LAYER_LEAKY_RELU,
+  TV_LAYER_ELU,
+  TV_LAYER_GELU,
+  TV_LAYER_SIGMOID,
+  TV_LAYER_TANH,
+  TV_LAYER_SOFTMAX,
+  TV_LAYER_ADD,
   TV_LAYER__COUNT
 } tv_layer_kind;
 
-/* Names as written in configs ("dense", "relu", "flatten"). */
+/* Names as written in configs ("dense", "conv2d", "batch_norm", ...). */
 const char *tv_layer_kind_name(tv_layer_kind k);
+
+/* conv2d / pooling `padding:` (see the top of this file). */
+typedef enum tv_padding {
+  TV_PADDING_VALID,
+  TV_PADDING_SAME,
+  TV_PADDING_EXPLICIT, /* pad[0] rows above and below, pad[1] columns left and right */
+  TV_PADDING__COUNT
+} tv_padding;
 
 typedef struct tv_layer_config {
   tv_layer_kind kind;
@@ -60,16 +139,48 @@ typedef struct tv_layer_config {
   int n_inputs;                            /* 0: the previous layer (or the model input) */
   char inputs[TV_MAX_INPUTS][TV_NAME_CAP]; /* names of earlier layers, or "input" */
   int units;                               /* dense: output features (>= 1) */
-  int use_bias;                            /* dense: 1 (default) or 0 */
-  int line, col;                           /* where the item starts in the source (1-based) */
+  int use_bias;                            /* dense, conv2d: 1 (default) or 0 */
+  int filters;                             /* conv2d: output channels (>= 1) */
+  int kernel[2];                           /* conv2d kernel_size, pools pool_size: (kh, kw) */
+  int stride[2];                           /* conv2d (default 1), pools (default: pool_size) */
+  tv_padding padding;
+  int pad[2];      /* TV_PADDING_EXPLICIT: (ph, pw) on both sides */
+  double momentum; /* batch_norm: Keras convention, default 0.9 (see above) */
+  double epsilon;  /* batch_norm: added to the variance, default 1e-5 */
+  double rate;     /* dropout: drop probability in [0, 1), default 0.5 */
+  double alpha;    /* leaky_relu: negative slope (0.01); elu: saturation (1.0) */
+  int line, col;   /* where the item starts in the source (1-based) */
 } tv_layer_config;
 
-typedef enum tv_optim_kind { TV_OPTIM_SGD, TV_OPTIM_ADAM, TV_OPTIM__COUNT } tv_optim_kind;
+typedef enum tv_optim_kind {
+  TV_OPTIM_SGD,
+  TV_OPTIM_ADAM,
+  TV_OPTIM_ADAMW,
+  TV_OPTIM__COUNT
+} tv_optim_kind;
 typedef enum tv_schedule_kind {
   TV_SCHEDULE_CONSTANT,
   TV_SCHEDULE_COSINE,
+  TV_SCHEDULE_STEP,
+  TV_SCHEDULE_EXPONENTIAL,
   TV_SCHEDULE__COUNT
 } tv_schedule_kind;
+/* train.on_nonfinite: what a step with a NaN/Inf loss or gradient does. */
+typedef enum tv_nonfinite_policy {
+  TV_NONFINITE_STOP, /* mark the run diverged and stop */
+  TV_NONFINITE_SKIP, /* skip the update; stop after max_nonfinite such steps in a row */
+  TV_NONFINITE__COUNT
+} tv_nonfinite_policy;
+/* train.early_stop_metric */
+typedef enum tv_metric_kind {
+  TV_METRIC_LOSS,
+  TV_METRIC_ACCURACY,
+  TV_METRIC_TOP5,
+  TV_METRIC_MACRO_F1,
+  TV_METRIC__COUNT
+} tv_metric_kind;
+/* train.early_stop_mode: auto is min for loss, max for the others. */
+typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
 
 typedef struct tv_config {
   char source[TV_PATH_CAP]; /* file name used in messages */
@@ -83,31 +194,65 @@ typedef struct tv_config {
     char dir[TV_PATH_CAP];
     char train_images[TV_NAME_CAP * 2], train_labels[TV_NAME_CAP * 2];
     char test_images[TV_NAME_CAP * 2], test_labels[TV_NAME_CAP * 2];
-    double valid_fraction;   /* [0, 0.9] default 0.1 */
-    uint64_t split_seed;     /* default 1 */
-    double scale, mean, std; /* default 1/255, 0, 1 */
+    double valid_fraction; /* [0, 0.9] default 0.1 */
+    uint64_t split_seed;   /* default 1 */
+    double scale;          /* default 1/255 */
+    /* mean / std: one number for every channel (n_mean == 0, the value in mean), or a list of C
+     * numbers (n_mean == C == model.input[0], the values in mean_c; mean == mean_c[0]).  Read
+     * them per channel with tv_config_data_mean / tv_config_data_std.  Defaults 0 and 1. */
+    double mean, std;
+    int n_mean, n_std;
+    double mean_c[TV_MAX_NORM_CHANNELS], std_c[TV_MAX_NORM_CHANNELS];
+    int random_flip;         /* default 0 */
+    int random_crop_padding; /* [0, 64] default 0 */
   } data;
   struct {
-    int batch_size;       /* [1, 65536] default 128 */
-    int epochs;           /* default 10 (used when steps is 0) */
-    int64_t steps;        /* default 0: derived from epochs */
-    uint64_t seed;        /* default 42 */
-    int summary_every;    /* steps, default 100 */
-    int checkpoint_every; /* steps, default 1000; 0 = only at the end */
-    int max_to_keep;      /* default 5; 0 = keep all */
-    int log_every;        /* steps, default 100 */
+    int batch_size;                   /* [1, 65536] default 128 */
+    int epochs;                       /* default 10 (used when steps is 0) */
+    int64_t steps;                    /* default 0: derived from epochs */
+    uint64_t seed;                    /* default 42 */
+    int summary_every;                /* steps, default 100 */
+    int checkpoint_every;             /* steps, default 1000; 0 = only at the end */
+    int max_to_keep;                  /* default 5; 0 = keep all */
+    int log_every;                    /* steps, default 100 */
+    double label_smoothing;           /* [0, 1) default 0: targets (1-e) onehot + e/K */
+    double checkpoint_secs;           /* >= 0, 0 = off: also checkpoint after this many seconds */
+    double summary_secs;              /* >= 0, 0 = off: also summarise after this many seconds */
+    tv_nonfinite_policy on_nonfinite; /* default stop */
+    int max_nonfinite;                /* >= 1 default 10: skip stops after this many in a row */
+    int validate_every;               /* steps, >= 0, 0 = off: in-process validation */
+    int validate_batches;             /* >= 0, default 20; 0 = the whole valid split */
+    int early_stop_patience;          /* validations without improvement, >= 0, 0 = off */
+    tv_metric_kind early_stop_metric; /* default loss */
+    tv_stop_mode early_stop_mode;     /* default auto */
+    double early_stop_min_delta;      /* >= 0 default 0: a smaller change is no improvement */
+    int histogram_every;              /* steps, >= 0, 0 = off: variable histograms */
+    int prefetch;                     /* [0, 64] default 2 batches; 0 = synchronous loading */
   } train;
   struct {
     tv_optim_kind type;           /* default adam */
     double learning_rate;         /* default 0.001 */
     double momentum;              /* sgd, default 0.9 */
     int nesterov;                 /* sgd, default 0 */
-    double beta1, beta2, epsilon; /* adam, defaults 0.9 0.999 1e-8 */
+    double beta1, beta2, epsilon; /* adam, adamw: defaults 0.9 0.999 1e-8 */
+    double weight_decay;          /* >= 0 default 0: L2 (sgd, adam), decoupled (adamw) */
+    double clip_norm;             /* >= 0, 0 = off: clip the global gradient norm */
     tv_schedule_kind schedule;    /* default constant */
     int64_t warmup_steps;         /* default 0 */
     double min_learning_rate;     /* cosine floor, default 0 */
+    int64_t decay_steps;          /* step, exponential: >= 1 default 1000 */
+    double decay_rate;            /* step, exponential: (0, 1] default 0.1 */
   } optimizer;
+  struct {
+    int max_unevaluated;     /* >= 0 default 10 */
+    double keep_every_hours; /* >= 0, 0 = off */
+  } retention;
 } tv_config;
+
+/* data.mean / data.std for channel c (0 <= c < model.input[0]), whichever form the config used.
+ * Cannot fail. */
+double tv_config_data_mean(const tv_config *c, int channel);
+double tv_config_data_std(const tv_config *c, int channel);
 
 /* Fills c with every default (model empty).  Cannot fail. */
 void tv_config_defaults(tv_config *c);

@@ -3,17 +3,36 @@
  * A tv_layer is one node of a model graph.  The model owns the activation arena; a layer sees
  * its inputs' outputs and its own output as plain float arrays of n examples, each example
  * `tv_shape_count(out)` floats (NCHW or ND, batch dimension not part of the per-example shape).
- * Layers never allocate in forward or backward.
+ * Layers never allocate in forward or backward: what they need beyond their output is declared
+ * by build as scratch (keep_floats, temp_floats) and handed to them by the model.  They split
+ * their work over the model's thread pool (by example, channel or output feature, so results do
+ * not depend on which thread ran what; weight gradients are summed from per-thread partials in a
+ * fixed order, so they depend on the thread count only through that order).
+ *
+ * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
+ * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws
+ * its mask from *rng.  An INFER layer keeps nothing, dropout is the identity (it aliases its
+ * input) and batch_norm normalises with the moving statistics.
  *
  * Backward contract: given dy (d loss / d y) it writes the gradients of its own trainable
  * variables (overwriting: each variable belongs to one layer of one TRAIN graph) and, for each
- * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i.
+ * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i.  It is
+ * called after forward on the same n examples, with x and y as forward left them.
+ *
+ * Variables (names "<layer>/<var>", layouts as PyTorch):
+ *   dense       kernel [out, in], bias [out]
+ *   conv2d      kernel [filters, C, kh, kw], bias [filters]
+ *   batch_norm  gamma [C], beta [C] (trainable); moving_mean [C], moving_variance [C] (not)
  */
 #ifndef TRAINVAL_LAYERS_H
 #define TRAINVAL_LAYERS_H
 
+#include <stddef.h>
+
 #include "trainval/config.h"
 #include "trainval/error.h"
+#include "trainval/ops.h"
+#include "trainval/rng.h"
 #include "trainval/tensor.h"
 #include "trainval/varstore.h"
 
@@ -25,6 +44,7 @@ typedef struct tv_layer {
   const tv_layer_config *cfg;
   const char *source; /* config file name, for messages */
   tv_mode mode;
+  int max_batch; /* set by the model before build */
   int n_inputs;
   int inputs[TV_MAX_INPUTS];  /* node indices; -1 is the model input */
   tv_shape in[TV_MAX_INPUTS]; /* per-example input shapes */
@@ -32,20 +52,34 @@ typedef struct tv_layer {
   int n_vars;
   int vars[TV_LAYER_MAX_VARS]; /* variable indices in the store */
   tv_varstore *store;
-  int aliases_input; /* output is the input's buffer (flatten): no copy, no backward */
+  int aliases_input; /* output is the input's buffer (flatten; INFER dropout): no copy, no
+                      * backward */
+  /* Scratch, sized by build for max_batch examples and allocated by the model:
+   *   keep: this layer's own, kept from forward to its backward;
+   *   temp: shared by all layers, valid only within one forward or backward call. */
+  size_t keep_floats, temp_floats;
+  float *keep, *temp;
+  tv_rng *rng;    /* the model's dropout generator: TRAIN dropout draws its mask from it */
+  tv_pool *pool;  /* the model's threads (NULL: the caller's alone); set before build */
+  int threads;    /* tv_pool_threads(pool): build sizes per-thread scratch for it */
+  int geom[8];    /* per-kind geometry computed by build (conv/pool: output size and padding) */
+  int fused_relu; /* max_pool2d: the relu before it was folded in, y = max(maxpool(x), 0)
+                   * (set by the model before build; see model.h) */
 } tv_layer;
 
 typedef struct tv_layer_ops {
   const char *name;
-  /* Sets l->out from l->in, declares variables.  Errors: TV_ERR_CONFIG naming the layer and
-   * its config position, TV_ERR_MISMATCH from the store. */
+  /* Sets l->out from l->in, declares variables and sizes scratch.  Errors: TV_ERR_CONFIG naming
+   * the layer and its config position, TV_ERR_MISMATCH / TV_ERR_INVALID from the store. */
   int (*build)(tv_layer *l);
   /* x[i]: input i, n examples; y: n examples of l->out. */
   void (*forward)(tv_layer *l, int n, const float *const *x, float *y);
   void (*backward)(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                    float *const *dx, const int *acc);
-  /* Floating-point operations per example, forward: 2 per multiply-add, plus one per bias add
-   * or element-wise operation. */
+  /* Floating-point operations per example, forward: 2 per multiply-add (dense, conv2d), plus one
+   * per bias add; one per element for activations, dropout (TRAIN), add (per extra input) and
+   * pooling (per window element read); batch_norm 2 per element (scale and shift); softmax 3 per
+   * element; flatten 0. */
   double (*flops)(const tv_layer *l);
 } tv_layer_ops;
 

@@ -110,4 +110,9 @@ const tv_manifest_entry *tv_manifest_latest(const tv_manifest *m);
 /* The entry for step, or NULL.  Points into m: valid until m changes. */
 const tv_manifest_entry *tv_manifest_find(const tv_manifest *m, int64_t step);
 
+/* 1 if status says the trainer will commit nothing more: final, early_stopped, aborted or
+ * diverged.  running, interrupted (resumable) and words this version does not know are not
+ * terminal: a reader keeps waiting on them.  Cannot fail. */
+int tv_manifest_status_terminal(const char *status);
+
 #endif

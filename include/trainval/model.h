@@ -7,6 +7,33 @@
  * never allocate.  Layers form a DAG given by each layer's `inputs` (default: the previous layer);
  * the last layer's output are the logits (num_classes per example).
  *
+ * Softmax as the last layer: it is the graph's OUTPUT activation, not part of what training
+ * differentiates.  The logits are then its input: tv_model_forward returns them in both modes,
+ * tv_model_backward starts softmax cross-entropy from them (one fused, stable softmax; never a
+ * log of a probability), and tv_metrics_update on them gives the right loss.  Its probabilities
+ * are available from tv_model_outputs after any forward.  A softmax elsewhere is an ordinary
+ * layer with its own backward.
+ *
+ * Modes: a TRAIN forward uses batch statistics in batch_norm and updates the moving averages
+ * (the store's <bn>/moving_mean and moving_variance), and drops elements in dropout with a mask
+ * drawn from the model's dropout generator; an INFER forward uses the moving averages, leaves
+ * dropout out, and changes nothing in the store.  Where the graph has neither layer kind, TRAIN
+ * and INFER graphs over one store give bit-identical logits for the same batch.
+ *
+ * Fusion: a relu whose only consumer is a max_pool2d is folded into the pool (max and relu
+ * commute, gradients included), so its full-size pass is skipped; tv_model_layer_output then
+ * gives that relu's input.  Nothing else observable changes.
+ *
+ * Threads: a model runs its layers on tv_get_threads() threads of its own (read at build); while
+ * it computes, OpenBLAS is held to one thread per call.  Results are bit-reproducible for a given
+ * thread count (static work split, fixed summation order); another count changes the order in
+ * which conv2d weight-gradient partials are summed (the last bits), so an exact resume needs the
+ * same --threads.
+ *
+ * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
+ * forward through a dropout layer advances it.  For exact resume a trainer saves tv_model_rng()
+ * with the checkpoint and restores it with tv_model_set_rng() (four uint64 words).
+ *
  * Typical use:   tv_model_new(cfg, TRAIN) -> tv_varstore_seal -> tv_varstore_init (or load a
  * checkpoint) -> per step: tv_model_forward, tv_model_backward, optimizer step.
  */
@@ -18,6 +45,7 @@
 #include "trainval/config.h"
 #include "trainval/error.h"
 #include "trainval/layers.h"
+#include "trainval/rng.h"
 #include "trainval/tensor.h"
 #include "trainval/varstore.h"
 
@@ -27,20 +55,36 @@ typedef struct tv_model tv_model;
  * Errors: TV_ERR_CONFIG (a layer that does not fit its input, an unused layer, logits of the
  * wrong size: "file:line:col: layer NAME: problem"), TV_ERR_MISMATCH (the store holds a variable
  * of that name with another shape), TV_ERR_INVALID (sealed store lacks a variable),
- * TV_ERR_NOMEM.  *out is NULL on failure; variables declared before the failure stay declared. */
+ * TV_ERR_NOMEM (also: a thread of the model's pool would not start).  *out is NULL on failure;
+ * variables declared before the failure stay declared. */
 TV_MUST_CHECK int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch,
                                tv_varstore *store, tv_model **out);
 void tv_model_free(tv_model *m); /* NULL-safe */
 
 /* Runs the graph on n <= max_batch examples x (n * input size floats, borrowed until the next
  * call).  Returns the logits, n * num_classes floats owned by the model, valid until the next
- * forward.  The store must be sealed.  Cannot fail. */
+ * forward.  The store must be sealed.  TRAIN: updates batch-norm moving statistics and advances
+ * the dropout generator (see above).  Never allocates.  Cannot fail. */
 const float *tv_model_forward(tv_model *m, const float *x, int n);
 
-/* TRAIN mode, after tv_model_forward on the same n examples: softmax cross-entropy against
- * labels, back-propagated; every trainable variable's gradient is overwritten with
- * d(mean loss)/d(variable).  Returns the mean loss.  Cannot fail. */
+/* The last layer's output of the last forward (n * num_classes floats, owned by the model):
+ * the probabilities when the model ends in softmax, else the logits. */
+const float *tv_model_outputs(const tv_model *m);
+
+/* Layer i's output of the last forward (n examples of its per-example shape; i = -1: the
+ * input).  Read only; for tests, probes and feature extraction. */
+const float *tv_model_layer_output(const tv_model *m, int i);
+
+/* TRAIN mode, after tv_model_forward on the same n examples: softmax cross-entropy of the
+ * logits against labels smoothed by cfg->train.label_smoothing (targets (1-s) onehot + s/K),
+ * back-propagated; every trainable variable's gradient is overwritten with
+ * d(mean loss)/d(variable).  Returns the mean (smoothed) loss.  Never allocates.  Cannot fail. */
 float tv_model_backward(tv_model *m, const int32_t *labels, int n);
+
+/* The dropout generator's state (for checkpoints) and its restoration (exact resume; also how
+ * a test fixes the dropout mask: set the same state before each forward). */
+tv_rng tv_model_rng(const tv_model *m);
+void tv_model_set_rng(tv_model *m, tv_rng rng);
 
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);

@@ -1,0 +1,87 @@
+/* eval.h — the eval program's own modules (not part of libtrainval): the options both modes
+ * share, the evaluator that turns a checkpoint file into metrics (evaluator.c), and the watch
+ * loop (watch_loop.c).  main.c parses the command line and runs one of the two modes.
+ */
+#ifndef TRAINVAL_EVAL_EVAL_H
+#define TRAINVAL_EVAL_EVAL_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "trainval/ckpt.h"
+#include "trainval/error.h"
+#include "trainval/metrics.h"
+#include "trainval/pipeline.h"
+
+typedef struct eval_options {
+  /* one-shot */
+  const char *ckpt;
+  const char *train_dir;
+  int json;
+  /* both */
+  tv_split split;
+  long long num_examples; /* 0: the whole split */
+  int has_subset_seed;    /* a seeded random subset instead of the first N */
+  uint64_t subset_seed;
+  int batch_size;
+  int threads;
+  /* --watch */
+  const char *watch;
+  const char *name;
+  int policy_latest;
+  double timeout; /* < 0: none */
+  int poll;
+  double poll_interval;
+  double min_interval;
+  const char *metric;
+  int mode_max; /* -1: from the metric */
+  long long patience;
+  double min_delta;
+  const char *trace; /* timing trace for scripts/bench_watch.sh, or NULL */
+} eval_options;
+
+/* ---- evaluator: checkpoint -> metrics, reusing the model and data between checkpoints ----- */
+
+typedef struct evaluator evaluator;
+
+typedef struct evaluator_opts {
+  tv_split split;
+  uint32_t num_examples; /* 0: the whole split */
+  int random_subset;
+  uint64_t subset_seed;
+  int batch_size;
+  volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
+} evaluator_opts;
+
+typedef struct evaluator_result {
+  int64_t step, epoch;
+  double ckpt_wall_time;
+  uint32_t n;           /* examples evaluated */
+  uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
+  tv_metrics_summary s;
+  const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
+  double eval_seconds;       /* the forward passes alone */
+  int fatal;                 /* on failure: 1 if the cause is not the checkpoint (data, memory) */
+} evaluator_result;
+
+/* *out NULL on failure.  Errors: TV_ERR_NOMEM. */
+TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
+
+/* Opens the checkpoint at path (verified against expect's size and CRC-32C first when expect
+ * is not NULL), builds the INFER graph from the config inside it (kept while the model config
+ * stays the same), loads the split (kept while the data config stays the same), and evaluates
+ * the subset.  Errors: those of tv_ckpt_open, tv_config_parse, tv_model_new,
+ * tv_ckpt_read_variables, tv_split_load, tv_dataset_subset (res->fatal set for the data and
+ * memory ones), TV_ERR_INTERRUPTED (*cancel became nonzero). */
+TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
+                                evaluator_result *res);
+
+void evaluator_free(evaluator *ev); /* NULL-safe */
+
+/* ---- watch mode -------------------------------------------------------------------------- */
+
+/* Runs eval --watch to its end; returns the exit status (0 done, timed out or stopped by a
+ * signal; 1 error).  Prints as main would. */
+int watch_run(const eval_options *o);
+
+#endif

@@ -1,0 +1,175 @@
+/* evaluator.c — one checkpoint file in, metrics out (see eval.h).
+ *
+ * Owns the INFER graph, its variable store, the split in memory, the subset and the metrics.
+ * A watcher evaluates many checkpoints of one run: the graph is rebuilt only when a checkpoint's
+ * config text differs from the last one's (cheap), and the split is reloaded only when the data
+ * config differs (not cheap), so a checkpoint costs its read plus the forward passes.
+ * Invariant: when model is not NULL it was built over store from the config last_text holds (or
+ * is being replaced); when have_data, ds, idx and hash were made from data_cfg's data section
+ * and the options' subset.
+ */
+#include "eval.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "trainval/config.h"
+#include "trainval/data.h"
+#include "trainval/fs.h"
+#include "trainval/model.h"
+#include "trainval/varstore.h"
+
+/* Examples per tv_evaluate call: the cancel flag is looked at between chunks. */
+enum { CHUNK = 2048 };
+
+struct evaluator {
+  evaluator_opts o;
+  tv_config *next;     /* the checkpoint being evaluated */
+  tv_norm norm;        /* from the config the model was built from */
+  tv_config *data_cfg; /* what ds was loaded from */
+  char *last_text;     /* config text of the last checkpoint that built or matched both */
+  tv_varstore *store;
+  tv_model *model;
+  int have_data;
+  tv_dataset ds;
+  uint32_t *idx;
+  uint32_t n;
+  uint64_t hash;
+  tv_metrics *metrics;
+};
+
+int evaluator_new(const evaluator_opts *o, evaluator **out) {
+  *out = NULL;
+  evaluator *ev = calloc(1, sizeof *ev);
+  if (ev) {
+    ev->next = malloc(sizeof *ev->next);
+    ev->data_cfg = malloc(sizeof *ev->data_cfg);
+  }
+  if (!ev || !ev->next || !ev->data_cfg) {
+    evaluator_free(ev);
+    return tv_error(TV_ERR_NOMEM, "evaluator: out of memory");
+  }
+  ev->o = *o;
+  *out = ev;
+  return TV_OK;
+}
+
+void evaluator_free(evaluator *ev) {
+  if (!ev) return;
+  tv_metrics_free(ev->metrics);
+  tv_model_free(ev->model);
+  tv_varstore_free(ev->store);
+  tv_dataset_free(&ev->ds);
+  free(ev->idx);
+  free(ev->last_text);
+  free(ev->next);
+  free(ev->data_cfg);
+  free(ev);
+}
+
+/* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
+static int same_data(const tv_config *a, const tv_config *b) {
+  return !strcmp(a->data.dir, b->data.dir) && !strcmp(a->data.train_images, b->data.train_images) &&
+         !strcmp(a->data.train_labels, b->data.train_labels) &&
+         !strcmp(a->data.test_images, b->data.test_images) &&
+         !strcmp(a->data.test_labels, b->data.test_labels) &&
+         a->data.valid_fraction == b->data.valid_fraction &&
+         a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
+         !memcmp(a->model.input, b->model.input, sizeof a->model.input);
+}
+
+static int build_model(evaluator *ev) {
+  tv_model_free(ev->model);
+  tv_varstore_free(ev->store);
+  ev->model = NULL;
+  ev->store = NULL;
+  int rc = tv_varstore_new(&ev->store);
+  if (rc == TV_OK)
+    rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, &ev->model);
+  if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
+  if (rc != TV_OK) {
+    tv_model_free(ev->model);
+    tv_varstore_free(ev->store);
+    ev->model = NULL;
+    ev->store = NULL;
+    return rc;
+  }
+  return TV_OK;
+}
+
+static int load_data(evaluator *ev) {
+  tv_dataset_free(&ev->ds);
+  free(ev->idx);
+  ev->idx = NULL;
+  ev->have_data = 0;
+  int rc = tv_split_load(ev->next, ev->o.split, &ev->ds);
+  if (rc != TV_OK) return rc;
+  uint32_t n = ev->o.num_examples ? ev->o.num_examples : ev->ds.n;
+  if (n > ev->ds.n)
+    return tv_error(TV_ERR_INVALID, "--num-examples %u: the %s split has only %u examples", n,
+                    tv_split_name(ev->o.split), ev->ds.n);
+  rc = tv_dataset_subset(&ev->ds, n, ev->o.random_subset, ev->o.subset_seed, &ev->idx, &ev->hash);
+  if (rc != TV_OK) return rc;
+  ev->n = n;
+  ev->have_data = 1;
+  memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
+  return TV_OK;
+}
+
+int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
+                  evaluator_result *res) {
+  memset(res, 0, sizeof *res);
+  tv_ckpt *ck = NULL;
+  int rc = tv_ckpt_open(path, expect, &ck);
+  const char *text = rc == TV_OK ? tv_ckpt_config_text(ck) : "";
+  /* Same text as last time: the graph and the data stand as they are. */
+  int same = ev->last_text && ev->model && ev->have_data && !strcmp(text, ev->last_text);
+  if (rc == TV_OK && !same) {
+    char source[TV_PATH_CAP + 160];
+    snprintf(source, sizeof source, "%s:/config", path);
+    rc = tv_config_parse(text, strlen(text), source, NULL, 0, ev->next);
+    /* A graph is cheap to build (the data is not): any other config text builds it anew. */
+    if (rc == TV_OK) rc = build_model(ev);
+    if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);
+    if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
+      rc = load_data(ev);
+      if (rc != TV_OK) res->fatal = 1;
+    }
+    free(ev->last_text);
+    ev->last_text = rc == TV_OK ? strdup(text) : NULL;
+  }
+  if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, ev->store);
+  if (rc == TV_OK &&
+      (!ev->metrics || tv_metrics_num_classes(ev->metrics) != tv_model_num_classes(ev->model))) {
+    tv_metrics_free(ev->metrics);
+    ev->metrics = NULL;
+    rc = tv_metrics_new(tv_model_num_classes(ev->model), &ev->metrics);
+  }
+  if (rc == TV_OK) {
+    res->step = tv_ckpt_step(ck);
+    res->epoch = tv_ckpt_epoch(ck);
+    res->ckpt_wall_time = tv_ckpt_wall_time(ck);
+  }
+  tv_ckpt_close(ck);
+  if (rc == TV_OK) {
+    tv_metrics_reset(ev->metrics);
+    double t0 = tv_monotonic();
+    for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += CHUNK) {
+      if (ev->o.cancel && *ev->o.cancel) {
+        rc = TV_ERR_INTERRUPTED;
+        break;
+      }
+      uint32_t k = ev->n - off < CHUNK ? ev->n - off : CHUNK;
+      rc = tv_evaluate(ev->model, &ev->ds, ev->idx + off, k, ev->norm, ev->metrics);
+    }
+    res->eval_seconds = tv_monotonic() - t0;
+  }
+  if (rc == TV_ERR_NOMEM) res->fatal = 1;
+  if (rc != TV_OK) return rc;
+  res->n = ev->n;
+  res->subset_hash = ev->hash;
+  tv_metrics_get(ev->metrics, &res->s);
+  res->metrics = ev->metrics;
+  return TV_OK;
+}

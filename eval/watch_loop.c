@@ -1,0 +1,560 @@
+/* watch_loop.c — eval --watch: follows a train_dir and evaluates each committed checkpoint
+ * exactly once (the protocol is specified in include/trainval/evalstate.h; the waiting in
+ * include/trainval/watch.h).
+ *
+ * The loop: read the manifest; if a checkpoint is due (policy all: the oldest past the cursor;
+ * latest: the newest, if past the cursor) and --min-interval allows, deal with it and read
+ * again; otherwise end if the trainer's status is terminal or --timeout has passed, else wait
+ * for a hint.  A session is the evaluator's hold on DIR/NAME/ (its LOCK, state, event file): it
+ * opens when DIR exists and closes when DIR disappears or is replaced, so a deleted and
+ * recreated DIR starts a fresh series.
+ *
+ * Invariants: state.yaml on disk always describes what metrics.jsonl holds up to one line (the
+ * line is appended first; startup adopts it); at most one pin exists outside handle(); signals
+ * stop the loop only at a wait or between chunks of an evaluation, never between the writes of
+ * one result.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include "eval.h"
+#include "trainval/evalstate.h"
+#include "trainval/events.h"
+#include "trainval/fs.h"
+#include "trainval/manifest.h"
+#include "trainval/watch.h"
+
+enum { PATH_CAP = 4096 };
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
+typedef struct watcher {
+  const eval_options *o;
+  const char *dir, *name;
+  char sub[PATH_CAP], state_path[PATH_CAP], log_path[PATH_CAP];
+  char host[TV_MANIFEST_HOST_CAP];
+  tv_watch *w;
+  evaluator *ev;
+  tv_manifest m;
+  int have_manifest;
+  char manifest_problem[256]; /* the last unreadable-manifest message, said once */
+  /* the session */
+  int open;
+  uint64_t gen;
+  int lock_fd;
+  tv_evalstate st;
+  tv_events *events;
+  /* timing */
+  int64_t newest_seen;
+  double last_news;       /* monotonic: a new checkpoint seen or a result recorded */
+  double last_eval_start; /* monotonic; -INFINITY before the first */
+  double wake_time;       /* wall clock of the last wake-up, for --trace */
+  FILE *trace;
+  int n_ok, n_failed, n_skipped;
+} watcher;
+
+/* Progress lines go to stdout, or to stderr when stdout carries --json lines. */
+TV_PRINTF(2, 3) static void say(const watcher *wt, const char *fmt, ...) {
+  FILE *f = wt->o->json ? stderr : stdout;
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("eval: ", f);
+  vfprintf(f, fmt, ap);
+  fputc('\n', f);
+  va_end(ap);
+  fflush(f);
+}
+
+TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fputs("eval: ", stderr);
+  vfprintf(stderr, fmt, ap);
+  fputc('\n', stderr);
+  va_end(ap);
+}
+
+/* ---- the session: DIR/NAME/ ---------------------------------------------------------------- */
+
+static int take_lock(watcher *wt) {
+  char path[PATH_CAP];
+  int rc = tv_fs_join(path, sizeof path, wt->sub, "LOCK");
+  if (rc) return rc;
+  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    int e = errno;
+    char holder[256] = "";
+    ssize_t n = read(fd, holder, sizeof holder - 1);
+    holder[n > 0 ? n : 0] = '\0';
+    holder[strcspn(holder, "\n")] = '\0';
+    close(fd);
+    if (e == EWOULDBLOCK)
+      return tv_error(TV_ERR_BUSY,
+                      "%s: another eval --name %s is watching %s (%s); give this one another "
+                      "--name",
+                      path, wt->name, wt->dir, holder[0] ? holder : "holder unknown");
+    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
+  }
+  char line[256];
+  int len = snprintf(line, sizeof line, "host %s pid %ld\n", wt->host, (long)getpid());
+  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
+    int e = errno;
+    close(fd);
+    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
+  }
+  wt->lock_fd = fd;
+  return TV_OK;
+}
+
+static void describe_subset(char *out, size_t cap, const char *split, long long n, int seeded,
+                            unsigned long long seed) {
+  char count[64];
+  if (n)
+    snprintf(count, sizeof count, "%lld examples", n);
+  else
+    snprintf(count, sizeof count, "all examples");
+  if (seeded)
+    snprintf(out, cap, "split %s, %s drawn with seed %llu", split, count, seed);
+  else
+    snprintf(out, cap, "split %s, %s%s", split, n ? "the first " : "", count);
+}
+
+/* Brings the options into the state read from disk, refusing a different series. */
+static int adopt_options(watcher *wt) {
+  const eval_options *o = wt->o;
+  tv_evalstate *s = &wt->st;
+  const char *split = tv_split_name(o->split);
+  int started = s->cursor >= 0 || s->n > 0;
+  if (started && (strcmp(s->split, split) != 0 || s->num_examples != o->num_examples ||
+                  s->has_subset_seed != o->has_subset_seed ||
+                  (o->has_subset_seed && s->subset_seed != o->subset_seed))) {
+    char was[160], asked[160];
+    describe_subset(was, sizeof was, s->split, (long long)s->num_examples, s->has_subset_seed,
+                    (unsigned long long)s->subset_seed);
+    describe_subset(asked, sizeof asked, split, o->num_examples, o->has_subset_seed,
+                    (unsigned long long)o->subset_seed);
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: evaluator %s has results on %s; asked for %s: give these results "
+                    "another --name",
+                    wt->state_path, wt->name, was, asked);
+  }
+  if (started && s->has_best && (strcmp(s->metric, o->metric) != 0 || s->mode_max != o->mode_max))
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: evaluator %s follows %s (%s); asked for --metric %s --mode %s: give "
+                    "these results another --name",
+                    wt->state_path, wt->name, s->metric, s->mode_max ? "max" : "min", o->metric,
+                    o->mode_max ? "max" : "min");
+  snprintf(s->name, sizeof s->name, "%s", wt->name);
+  snprintf(s->split, sizeof s->split, "%s", split);
+  s->num_examples = o->num_examples;
+  s->has_subset_seed = o->has_subset_seed;
+  s->subset_seed = o->has_subset_seed ? o->subset_seed : 0;
+  snprintf(s->policy, sizeof s->policy, "%s", o->policy_latest ? "latest" : "all");
+  snprintf(s->metric, sizeof s->metric, "%s", o->metric);
+  s->mode_max = o->mode_max;
+  s->min_delta = o->min_delta;
+  s->patience = o->patience;
+  return TV_OK;
+}
+
+/* A crash between the metrics line and the state write: the line is the truth, adopt it. */
+static int reconcile(watcher *wt) {
+  tv_evallog_line *lines = NULL;
+  int n = 0;
+  int rc = tv_evallog_scan(wt->log_path, wt->o->metric, 1, &lines, &n);
+  for (int i = 0; rc == TV_OK && i < n; i++) {
+    if (tv_evalstate_find(&wt->st, lines[i].step)) continue;
+    tv_evalstate_entry e = {
+        .step = lines[i].step, .outcome = TV_EVAL_OUTCOME_OK, .value = lines[i].value};
+    if (!isfinite(e.value)) {
+      e.outcome = TV_EVAL_OUTCOME_FAILED;
+      snprintf(e.error, sizeof e.error, "recorded in %s without a finite %s", TV_EVALLOG_FILE,
+               wt->o->metric);
+    }
+    int improved = 0;
+    rc = tv_evalstate_add(&wt->st, &e, lines[i].checkpoint, &improved);
+    say(wt,
+        "step %lld: adopted the result %s already holds (the last run stopped before "
+        "recording it)",
+        (long long)e.step, TV_EVALLOG_FILE);
+    if (rc == TV_OK && improved) {
+      /* The pin is still there if the crash came before the unpin; else the file itself. */
+      char pin[2 * PATH_CAP], src[2 * PATH_CAP];
+      snprintf(pin, sizeof pin, "%s/%s%s", wt->sub, TV_PIN_PREFIX, lines[i].checkpoint);
+      snprintf(src, sizeof src, "%s/%s", wt->dir, lines[i].checkpoint);
+      if (tv_best_update(wt->dir, wt->name, pin) != TV_OK &&
+          tv_best_update(wt->dir, wt->name, src) != TV_OK)
+        warn("step %lld is the best so far but its checkpoint is gone; %s not updated",
+             (long long)e.step, TV_BEST_FILE);
+    }
+  }
+  free(lines);
+  return rc;
+}
+
+static void close_session(watcher *wt) {
+  if (!wt->open) return;
+  int rc = tv_events_close(wt->events);
+  if (rc != TV_OK) warn("%s", tv_error_message());
+  wt->events = NULL;
+  if (wt->lock_fd >= 0) close(wt->lock_fd);
+  wt->lock_fd = -1;
+  tv_evalstate_free(&wt->st);
+  wt->open = 0;
+}
+
+static int open_session(watcher *wt) {
+  int rc = tv_fs_join(wt->sub, sizeof wt->sub, wt->dir, wt->name);
+  if (rc == TV_OK)
+    rc = tv_fs_join(wt->state_path, sizeof wt->state_path, wt->sub, TV_EVALSTATE_FILE);
+  if (rc == TV_OK) rc = tv_fs_join(wt->log_path, sizeof wt->log_path, wt->sub, TV_EVALLOG_FILE);
+  if (rc == TV_OK) rc = tv_fs_mkdirs(wt->sub);
+  if (rc == TV_OK) rc = take_lock(wt);
+  if (rc != TV_OK) return rc;
+  tv_evalstate_init(&wt->st);
+  wt->open = 1;
+  wt->gen = tv_watch_generation(wt->w);
+  rc = tv_evalstate_read(wt->state_path, &wt->st);
+  if (rc == TV_ERR_NOT_FOUND) {
+    tv_evalstate_init(&wt->st);
+    rc = TV_OK;
+  } else if (rc == TV_ERR_FORMAT) {
+    tv_error_prefix(rc, "cannot go on from this evaluator state (move %s aside to start over)",
+                    wt->sub);
+  }
+  if (rc == TV_OK) rc = adopt_options(wt);
+  if (rc == TV_OK) rc = reconcile(wt);
+  if (rc == TV_OK) rc = tv_pin_clear(wt->dir, wt->name);
+  if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
+  if (rc != TV_OK) return rc;
+  if (wt->st.cursor >= 0)
+    say(wt, "%s: going on after step %lld (%d checkpoints dealt with)", wt->sub,
+        (long long)wt->st.cursor, wt->st.n);
+  return TV_OK;
+}
+
+/* ---- one checkpoint ------------------------------------------------------------------------ */
+
+static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outcome, double value,
+                  const char *error, int *improved) {
+  tv_evalstate_entry e = {.step = me->step, .outcome = outcome, .value = value};
+  if (error) snprintf(e.error, sizeof e.error, "%s", error);
+  int rc = tv_evalstate_add(&wt->st, &e, me->file, improved);
+  if (rc == TV_OK && outcome != TV_EVAL_OUTCOME_OK)
+    rc = tv_evalstate_write(wt->state_path, &wt->st);
+  if (outcome == TV_EVAL_OUTCOME_FAILED) wt->n_failed++;
+  if (outcome == TV_EVAL_OUTCOME_SKIPPED) wt->n_skipped++;
+  return rc;
+}
+
+static double metric_value(const char *metric, const tv_metrics_summary *s) {
+  if (!strcmp(metric, "loss")) return s->loss;
+  if (!strcmp(metric, "top5")) return s->top5;
+  if (!strcmp(metric, "macro_f1")) return s->macro_f1;
+  return s->accuracy;
+}
+
+static int maybe_request_stop(watcher *wt, int64_t step) {
+  tv_evalstate *s = &wt->st;
+  const eval_options *o = wt->o;
+  if (o->patience <= 0 || s->since_best < o->patience || s->stop_requested >= 0 || !s->has_best)
+    return TV_OK;
+  if (tv_manifest_status_terminal(wt->m.status)) return TV_OK; /* nobody left to stop */
+  tv_stop_request r = {.mode_max = s->mode_max,
+                       .best_step = s->best_step,
+                       .best_value = s->best_value,
+                       .step = step};
+  snprintf(r.by, sizeof r.by, "%s", wt->name);
+  snprintf(r.metric, sizeof r.metric, "%s", s->metric);
+  snprintf(r.reason, sizeof r.reason,
+           "%s has not improved by more than %g for %lld evaluations (best %.6g at step %lld)",
+           s->metric, s->min_delta, (long long)s->since_best, s->best_value,
+           (long long)s->best_step);
+  int rc = tv_stop_write(wt->dir, &r);
+  if (rc != TV_OK) return rc;
+  s->stop_requested = step;
+  say(wt, "wrote %s/%s: %s", wt->dir, TV_STOP_FILE, r.reason);
+  return TV_OK;
+}
+
+/* Writes the result of me everywhere it goes; pin is the file it was read from. */
+static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_result *res,
+                   const char *pin, double started) {
+  const tv_manifest_entry *newest = tv_manifest_latest(&wt->m);
+  int64_t lag_steps = newest && newest->step > me->step ? newest->step - me->step : 0;
+  double lag_seconds =
+      newest && newest->wall_time > me->wall_time ? newest->wall_time - me->wall_time : 0.0;
+  int rc = TV_OK;
+  if (!wt->events) rc = tv_events_open(wt->sub, &wt->events);
+  if (rc == TV_OK) {
+    const char *tags[] = {"loss",     "accuracy",       "top5",
+                          "macro_f1", "eval_lag_steps", "eval_lag_seconds"};
+    float vals[] = {(float)res->s.loss,     (float)res->s.accuracy, (float)res->s.top5,
+                    (float)res->s.macro_f1, (float)lag_steps,       (float)lag_seconds};
+    rc = tv_events_scalars(wt->events, me->step, 6, tags, vals);
+    if (rc == TV_OK) rc = tv_events_flush(wt->events);
+  }
+  char *line = NULL;
+  tv_evallog_record r = {.step = me->step,
+                         .checkpoint = me->file,
+                         .crc32c = me->crc32c,
+                         .split = tv_split_name(wt->o->split),
+                         .subset_hash = res->subset_hash,
+                         .has_subset_seed = wt->o->has_subset_seed,
+                         .subset_seed = wt->o->subset_seed,
+                         .checkpoint_wall_time = me->wall_time,
+                         .eval_wall_time = tv_now(),
+                         .eval_seconds = tv_monotonic() - started,
+                         .lag_steps = lag_steps,
+                         .lag_seconds = lag_seconds,
+                         .evaluator = wt->name,
+                         .host = wt->host};
+  if (rc == TV_OK) rc = tv_evallog_format(&r, res->metrics, &line);
+  if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
+  if (rc != TV_OK) {
+    free(line);
+    return rc;
+  }
+  /* From here the result exists (metrics.jsonl); the state catches up. */
+  double value = metric_value(wt->o->metric, &res->s);
+  int improved = 0;
+  wt->st.subset_hash = res->subset_hash;
+  rc = record(wt, me, TV_EVAL_OUTCOME_OK, value, NULL, &improved);
+  if (rc == TV_OK && improved) rc = tv_best_update(wt->dir, wt->name, pin);
+  if (rc == TV_OK) rc = maybe_request_stop(wt, me->step);
+  if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
+  if (rc == TV_OK) {
+    wt->n_ok++;
+    if (wt->o->json) {
+      fputs(line, stdout);
+      fflush(stdout);
+    } else {
+      say(wt,
+          "step %lld  loss %.4f  accuracy %.4f  top5 %.4f  macro_f1 %.4f  (%s, %u %s examples, "
+          "%.2f s, lag %lld steps)%s",
+          (long long)me->step, res->s.loss, res->s.accuracy, res->s.top5, res->s.macro_f1, me->file,
+          res->n, tv_split_name(wt->o->split), r.eval_seconds, (long long)lag_steps,
+          improved ? "  best" : "");
+    }
+  }
+  free(line);
+  return rc;
+}
+
+/* Deals with one committed checkpoint.  Returns TV_OK when it is recorded (evaluated, failed
+ * or skipped), TV_ERR_INTERRUPTED when a signal cut the evaluation short (nothing recorded), or
+ * an error that ends the watch (the cause is not this checkpoint: data, disk, memory). */
+static int handle(watcher *wt, const tv_manifest_entry *me) {
+  double started = tv_monotonic();
+  if (!me->finite) {
+    warn("step %lld: %s is marked non-finite in the manifest (recorded as failed)",
+         (long long)me->step, me->file);
+    return record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, "marked non-finite in the manifest", NULL);
+  }
+  char pin[PATH_CAP];
+  int rc = tv_pin_create(wt->dir, wt->name, me->file, pin, sizeof pin);
+  if (rc == TV_ERR_NOT_FOUND) {
+    warn("step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
+         me->file);
+    return record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
+  }
+  if (rc != TV_OK) return rc;
+  double load_start = tv_now();
+  tv_ckpt_info expect = {.size = me->size, .crc32c = me->crc32c};
+  snprintf(expect.file, sizeof expect.file, "%s", me->file);
+  evaluator_result res;
+  rc = evaluator_run(wt->ev, pin, &expect, &res);
+  if (rc == TV_OK && res.step != me->step)
+    rc = tv_error(TV_ERR_FORMAT, "%s: the file says step %lld, the manifest step %lld", me->file,
+                  (long long)res.step, (long long)me->step);
+  if (rc == TV_OK) {
+    rc = publish(wt, me, &res, pin, started);
+  } else if (g_stop) {
+    rc = TV_ERR_INTERRUPTED; /* whatever went wrong, it was cut short: nothing to record */
+  } else if (rc != TV_ERR_INTERRUPTED && !res.fatal) {
+    char why[TV_EVAL_ERROR_CAP];
+    snprintf(why, sizeof why, "%s", tv_error_message());
+    warn("step %lld: %s (recorded as failed)", (long long)me->step, why);
+    rc = record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, why, NULL);
+  }
+  unlink(pin);
+  if (wt->trace)
+    fprintf(wt->trace, "step %lld wake %.6f load %.6f done %.6f\n", (long long)me->step,
+            wt->wake_time, load_start, tv_now());
+  if (wt->trace) fflush(wt->trace);
+  return rc;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+/* The checkpoint due next under the policy, or NULL. */
+static const tv_manifest_entry *due(const watcher *wt) {
+  if (wt->o->policy_latest) {
+    const tv_manifest_entry *e = tv_manifest_latest(&wt->m);
+    return e && e->step > wt->st.cursor ? e : NULL;
+  }
+  for (int i = 0; i < wt->m.n; i++)
+    if (wt->m.entries[i].step > wt->st.cursor) return &wt->m.entries[i];
+  return NULL;
+}
+
+static void read_manifest(watcher *wt) {
+  int rc = tv_manifest_read(wt->dir, &wt->m);
+  wt->have_manifest = rc == TV_OK;
+  if (rc == TV_OK) {
+    wt->manifest_problem[0] = '\0';
+    const tv_manifest_entry *e = tv_manifest_latest(&wt->m);
+    if (e && e->step > wt->newest_seen) {
+      wt->newest_seen = e->step;
+      wt->last_news = tv_monotonic();
+    }
+  } else if (rc != TV_ERR_NOT_FOUND && strcmp(wt->manifest_problem, tv_error_message()) != 0) {
+    /* Said once; the trainer replaces the file whole, so the next version may well read. */
+    snprintf(wt->manifest_problem, sizeof wt->manifest_problem, "%s", tv_error_message());
+    warn("%s (waiting for the next version)", wt->manifest_problem);
+  }
+}
+
+static int finish_line(watcher *wt) {
+  if (wt->open && wt->st.has_best)
+    say(wt, "%d evaluated, %d failed, %d skipped; best %s %.4f at step %lld (%s/%s)", wt->n_ok,
+        wt->n_failed, wt->n_skipped, wt->st.metric, wt->st.best_value, (long long)wt->st.best_step,
+        wt->sub, TV_BEST_FILE);
+  else
+    say(wt, "%d evaluated, %d failed, %d skipped", wt->n_ok, wt->n_failed, wt->n_skipped);
+  return 0;
+}
+
+int watch_run(const eval_options *o) {
+  static watcher wt_store; /* the manifest and state are small, but keep them off the stack */
+  watcher *wt = &wt_store;
+  memset(wt, 0, sizeof *wt);
+  wt->o = o;
+  wt->dir = o->watch;
+  wt->name = o->name;
+  wt->lock_fd = -1;
+  wt->newest_seen = -1;
+  wt->last_eval_start = -INFINITY;
+  wt->last_news = tv_monotonic();
+  tv_manifest_init(&wt->m);
+  if (gethostname(wt->host, sizeof wt->host) != 0 || !wt->host[0])
+    snprintf(wt->host, sizeof wt->host, "unknown");
+  wt->host[sizeof wt->host - 1] = '\0';
+
+  /* SA_RESTART: file I/O carries on; ppoll returns EINTR whatever the flag (signal(7)). */
+  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGINT, &sa, NULL);
+  sigaction(SIGTERM, &sa, NULL);
+  signal(SIGPIPE, SIG_IGN);
+  sigset_t stop_set, open_mask;
+  sigemptyset(&stop_set);
+  sigaddset(&stop_set, SIGINT);
+  sigaddset(&stop_set, SIGTERM);
+  sigprocmask(SIG_BLOCK, NULL, &open_mask);
+  sigdelset(&open_mask, SIGINT);
+  sigdelset(&open_mask, SIGTERM);
+
+  int rc = TV_OK, status = 0;
+  if (o->trace && !(wt->trace = fopen(o->trace, "a")))
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
+  evaluator_opts eo = {.split = o->split,
+                       .num_examples =
+                           o->num_examples > UINT32_MAX ? UINT32_MAX : (uint32_t)o->num_examples,
+                       .random_subset = o->has_subset_seed,
+                       .subset_seed = o->subset_seed,
+                       .batch_size = o->batch_size,
+                       .cancel = &g_stop};
+  if (rc == TV_OK) rc = evaluator_new(&eo, &wt->ev);
+  tv_watch_opts wo = {.dir = o->watch,
+                      .file = TV_MANIFEST_FILE,
+                      .force_poll = o->poll,
+                      .poll_interval = o->poll_interval,
+                      .rescan_interval = 10.0};
+  if (rc == TV_OK) rc = tv_watch_new(&wo, &wt->w);
+  if (rc == TV_OK) {
+    char subset[160];
+    describe_subset(subset, sizeof subset, tv_split_name(o->split), o->num_examples,
+                    o->has_subset_seed, (unsigned long long)o->subset_seed);
+    say(wt, "watching %s as %s (%s; policy %s; %s)", o->watch, o->name, subset,
+        o->policy_latest ? "latest" : "all", tv_watch_describe(wt->w));
+  }
+  wt->wake_time = tv_now();
+  while (rc == TV_OK && !g_stop) {
+    if (wt->open && tv_watch_generation(wt->w) != wt->gen) {
+      say(wt, "%s was deleted or replaced; starting over when it is back", o->watch);
+      close_session(wt);
+      tv_manifest_free(&wt->m);
+      wt->have_manifest = 0;
+      wt->newest_seen = -1;
+    }
+    if (!wt->open && tv_watch_dir_exists(wt->w)) {
+      rc = open_session(wt);
+      if (rc != TV_OK) break;
+    }
+    double wait = -1; /* seconds; -1 without limit */
+    if (wt->open) {
+      read_manifest(wt);
+      const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
+      double now = tv_monotonic();
+      if (next && now < wt->last_eval_start + o->min_interval) {
+        wait = wt->last_eval_start + o->min_interval - now;
+      } else if (next) {
+        tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */
+        wt->last_eval_start = now;
+        rc = handle(wt, &e);
+        wt->last_news = tv_monotonic();
+        if (rc == TV_ERR_INTERRUPTED) rc = TV_OK;
+        continue;
+      } else if (wt->have_manifest && tv_manifest_status_terminal(wt->m.status)) {
+        say(wt, "the trainer's status is %s and every checkpoint is dealt with; done",
+            wt->m.status);
+        break;
+      }
+    }
+    if (o->timeout >= 0) {
+      double left = wt->last_news + o->timeout - tv_monotonic();
+      if (left <= 0) {
+        say(wt, "nothing new to evaluate for %g s (--timeout); stopping", o->timeout);
+        break;
+      }
+      if (wait < 0 || left < wait) wait = left;
+    }
+    /* Block the stop signals, look at the flag, and wait with them open: none slips through. */
+    sigset_t saved;
+    sigprocmask(SIG_BLOCK, &stop_set, &saved);
+    if (!g_stop) {
+      tv_watch_event ev;
+      int wrc = tv_watch_wait(wt->w, wait, &open_mask, &ev);
+      if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
+    }
+    sigprocmask(SIG_SETMASK, &saved, NULL);
+    wt->wake_time = tv_now();
+  }
+  if (rc != TV_OK) {
+    fprintf(stderr, "eval: %s\n", tv_error_message());
+    status = 1;
+  } else {
+    if (g_stop)
+      say(wt, "stopped by %s%s", g_stop == SIGINT ? "SIGINT" : "SIGTERM",
+          wt->open ? "; the state is saved, run again to go on" : "");
+    finish_line(wt);
+  }
+  close_session(wt);
+  tv_watch_free(wt->w);
+  evaluator_free(wt->ev);
+  tv_manifest_free(&wt->m);
+  if (wt->trace) fclose(wt->trace);
+  return status;
+}
