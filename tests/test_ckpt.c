@@ -8,7 +8,6 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <float.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -24,6 +23,8 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 #include <hdf5.h>
 
 #include "trainval/fs.h"
@@ -37,25 +38,9 @@ enum { PATH = 4096 };
 
 /* ---- fixtures ---------------------------------------------------------------------------- */
 
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  char *dir = strdup("/tmp/tv_ckpt_XXXXXX");
-  if (!dir || !mkdtemp(dir)) {
-    free(dir);
-    return -1;
-  }
-  *state = dir;
-  return 0;
-}
-
 static int teardown_dir(void **state) {
   char *dir = *state;
-  chmod(dir, 0700);
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+  tvt_rmtree(dir);
   free(dir);
   /* No HDF5 file, group, dataset or attribute may outlive a test: error paths leak nothing. */
   ssize_t open_ids = H5Fget_obj_count((hid_t)H5F_OBJ_ALL, H5F_OBJ_ALL);
@@ -1047,7 +1032,7 @@ static void test_resolve(void **state) {
 }
 
 int main(void) {
-#define T(f) cmocka_unit_test_setup_teardown(f, setup_dir, teardown_dir)
+#define T(f) cmocka_unit_test_setup_teardown(f, tvt_setup_tmpdir, teardown_dir)
   const struct CMUnitTest tests[] = {
       T(test_save_roundtrip),         T(test_writer_attrs_and_rules),
       T(test_layout_as_hdf5_sees_it), T(test_h5py_checker),

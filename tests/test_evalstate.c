@@ -6,7 +6,6 @@
 #include "trainval/evalstate.h"
 
 #include <fcntl.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -20,29 +19,9 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "trainval/fs.h"
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  char *dir = strdup("/tmp/tv_evalstate_XXXXXX");
-  if (!dir || !mkdtemp(dir)) {
-    free(dir);
-    return -1;
-  }
-  *state = dir;
-  return 0;
-}
-
-static int teardown_dir(void **state) {
-  char *dir = *state;
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(dir);
-  return 0;
-}
 
 static void write_text(const char *dir, const char *name, const char *text) {
   char p[4096];
@@ -525,12 +504,12 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_names),
       cmocka_unit_test(test_best_and_patience),
-      cmocka_unit_test_setup_teardown(test_state_round_trip, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_state_refusals, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_evallog, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_pins_and_best, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_stop_file, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_retention_plan, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_state_round_trip, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_state_refusals, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_evallog, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_pins_and_best, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_stop_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_retention_plan, tvt_setup_tmpdir, tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -5,7 +5,6 @@
 
 #include <dirent.h>
 #include <float.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -21,34 +20,14 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "tfrecord.h"
 #include "trainval/fs.h"
 
 enum { MAX_EVENTS = 512 };
 
 /* ---- fixtures: a fresh temp dir per test, removed afterwards ----------------------------- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  char *dir = strdup("/tmp/tv_events_XXXXXX");
-  if (!dir || !mkdtemp(dir)) {
-    free(dir);
-    return -1;
-  }
-  *state = dir;
-  return 0;
-}
-
-static int teardown_dir(void **state) {
-  char *dir = *state;
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(dir);
-  return 0;
-}
 
 static void join(char *out, size_t cap, const char *dir, const char *name) {
   assert_int_equal(tv_fs_join(out, cap, dir, name), TV_OK);
@@ -491,16 +470,24 @@ static void test_purge_after(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_vectors),
-      cmocka_unit_test_setup_teardown(test_first_record_is_file_version, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_scalars_round_trip, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_histogram_round_trip, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_two_writers_distinct_files, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_reader_detects_damage, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_unwritable_dir, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_invalid_arguments, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_write_error_reported, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_shared_checker_accepts, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_purge_after, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_first_record_is_file_version, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_scalars_round_trip, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_histogram_round_trip, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_two_writers_distinct_files, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_reader_detects_damage, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_unwritable_dir, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_invalid_arguments, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_write_error_reported, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_shared_checker_accepts, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_purge_after, tvt_setup_tmpdir, tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,7 +10,6 @@
 #include "trainval/fs.h"
 
 #include <dirent.h>
-#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <signal.h>
@@ -26,31 +25,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "trainval/rng.h"
 
 /* ---- fixtures: a fresh temp dir per test, removed afterwards ----------------------------- */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  char *dir = strdup("/tmp/tv_fs_XXXXXX");
-  if (!dir || !mkdtemp(dir)) {
-    free(dir);
-    return -1;
-  }
-  *state = dir;
-  return 0;
-}
-
-static int teardown_dir(void **state) {
-  char *dir = *state;
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(dir);
-  return 0;
-}
 
 static void join(char *out, size_t cap, const char *dir, const char *name) {
   assert_int_equal(tv_fs_join(out, cap, dir, name), TV_OK);
@@ -443,18 +422,20 @@ static void test_rng_normal_moments(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(test_write_atomic_content_and_replace, setup_dir,
-                                      teardown_dir),
-      cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_write_atomic_rename_fails, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_write_atomic_write_fails_keeps_old, setup_dir,
-                                      teardown_dir),
-      cmocka_unit_test_setup_teardown(test_read_all, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_join_and_fsync, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_mkdirs, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_mkdirs_over_file, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_write_atomic_content_and_replace, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_write_atomic_missing_dir, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_write_atomic_rename_fails, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_write_atomic_write_fails_keeps_old, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_read_all, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_join_and_fsync, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_mkdirs, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_mkdirs_over_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test(test_crc32c_vectors),
-      cmocka_unit_test_setup_teardown(test_checksum_file, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_checksum_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test(test_clocks),
       cmocka_unit_test(test_rng_determinism),
       cmocka_unit_test(test_rng_streams_differ),

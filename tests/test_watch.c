@@ -9,7 +9,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -23,31 +22,11 @@
 
 #include <cmocka.h>
 
+#include "testutil.h"
+
 #include "trainval/fs.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
-
-static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
-  (void)st, (void)flag, (void)ftw;
-  return remove(path);
-}
-
-static int setup_dir(void **state) {
-  char *dir = strdup("/tmp/tv_watch_XXXXXX");
-  if (!dir || !mkdtemp(dir)) {
-    free(dir);
-    return -1;
-  }
-  *state = dir;
-  return 0;
-}
-
-static int teardown_dir(void **state) {
-  char *dir = *state;
-  nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-  free(dir);
-  return 0;
-}
 
 static void path_of(char *out, size_t cap, const char *dir, const char *name) {
   assert_int_equal(tv_fs_join(out, cap, dir, name), TV_OK);
@@ -285,12 +264,17 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_remote_fs_names),
       cmocka_unit_test(test_bad_arguments),
-      cmocka_unit_test_setup_teardown(test_inotify_sees_replacement, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_missing_dir_appears, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_deleted_and_recreated, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_forced_polling, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_signal_interrupts_wait, setup_dir, teardown_dir),
-      cmocka_unit_test_setup_teardown(test_queue_overflow_rescans, setup_dir, teardown_dir),
+      cmocka_unit_test_setup_teardown(test_inotify_sees_replacement, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_missing_dir_appears, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_deleted_and_recreated, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_forced_polling, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_signal_interrupts_wait, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_queue_overflow_rescans, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

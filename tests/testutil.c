@@ -1,0 +1,35 @@
+/* testutil.c — shared test fixtures (see testutil.h). */
+#include "testutil.h"
+
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
+  (void)st, (void)flag, (void)ftw;
+  return remove(path);
+}
+
+void tvt_rmtree(const char *path) {
+  chmod(path, 0700);
+  nftw(path, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int tvt_setup_tmpdir(void **state) {
+  char *dir = strdup("/tmp/tv_test_XXXXXX");
+  if (!dir || !mkdtemp(dir)) {
+    free(dir);
+    return -1;
+  }
+  *state = dir;
+  return 0;
+}
+
+int tvt_teardown_tmpdir(void **state) {
+  char *dir = *state;
+  tvt_rmtree(dir);
+  free(dir);
+  return 0;
+}

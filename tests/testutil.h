@@ -1,0 +1,17 @@
+/* testutil.h — fixtures shared by the unit tests (linked into every test binary; not part of
+ * libtrainval). */
+#ifndef TRAINVAL_TESTS_TESTUTIL_H
+#define TRAINVAL_TESTS_TESTUTIL_H
+
+/* cmocka setup: *state = a fresh directory /tmp/tv_test_XXXXXX (a malloc'd path).  Returns 0, or
+ * -1 if it cannot be made. */
+int tvt_setup_tmpdir(void **state);
+
+/* cmocka teardown: removes the directory *state and everything in it (making it writable first),
+ * frees the path.  Returns 0. */
+int tvt_teardown_tmpdir(void **state);
+
+/* rm -rf path (no error if it is missing). */
+void tvt_rmtree(const char *path);
+
+#endif
