@@ -4,7 +4,7 @@
  * Invariants: a tv_evalstate's entries are strictly ascending by step with NUL-terminated
  * strings, and cursor >= the last entry's step; add keeps it, read checks it, write refuses a
  * state that breaks it before anything reaches the disk.  Structured files are read through
- * libyaml's document API and written as text with tv_fs_write_atomic; messages name the file.
+ * yamlio's tv_ydoc and written as tv_text with tv_fs_write_atomic; messages name the file.
  */
 #include "trainval/evalstate.h"
 
@@ -12,305 +12,27 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
 #include "trainval/fs.h"
+#include "trainval/yamlio.h"
 
-enum { PATH_CAP = 4096, MSG_CAP = 512 };
+enum { PATH_CAP = 4096 };
 
 static const char *const outcome_names[] = {"ok", "failed", "skipped"};
 
 const char *tv_eval_outcome_name(tv_eval_outcome o) { return outcome_names[o]; }
 
-static int word_char(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
-         c == '_' || c == '-';
-}
-
 int tv_eval_name_valid(const char *name) {
   size_t n = strlen(name);
   if (n == 0 || n >= TV_EVAL_NAME_CAP || name[0] == '.') return 0;
   for (size_t i = 0; i < n; i++)
-    if (!word_char(name[i])) return 0;
+    if (!tv_text_is_word_char(name[i])) return 0;
   return 1;
-}
-
-/* 1 if s is NUL-terminated within cap bytes and printable ASCII. */
-static int printable(const char *s, size_t cap) {
-  if (!memchr(s, '\0', cap)) return 0;
-  for (; *s; s++)
-    if (*s < 0x20 || *s > 0x7e) return 0;
-  return 1;
-}
-
-/* ---- text building ------------------------------------------------------------------------- */
-
-typedef struct sbuf {
-  char *p;
-  size_t n, cap;
-  int oom;
-} sbuf;
-
-TV_PRINTF(2, 3) static void sb_printf(sbuf *b, const char *fmt, ...) {
-  for (;;) {
-    if (b->oom) return;
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(b->p ? b->p + b->n : NULL, b->p ? b->cap - b->n : 0, fmt, ap);
-    va_end(ap);
-    if (k < 0) {
-      b->oom = 1;
-      return;
-    }
-    if (b->p && (size_t)k < b->cap - b->n) {
-      b->n += (size_t)k;
-      return;
-    }
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap - b->n <= (size_t)k) cap *= 2;
-    char *p = realloc(b->p, cap);
-    if (!p) {
-      b->oom = 1;
-      return;
-    }
-    b->p = p;
-    b->cap = cap;
-  }
-}
-
-/* A YAML scalar that reads back as s: plain for a word starting with a letter that YAML does not
- * read as a bool or null, double-quoted with escapes otherwise (bytes outside ASCII become '?',
- * so the file stays valid UTF-8 whatever an error message held). */
-static void sb_yaml_str(sbuf *b, const char *s) {
-  static const char *const reserved[] = {"true", "false", "yes", "no", "on",
-                                         "off",  "null",  "y",   "n",  "none"};
-  int plain = (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z');
-  for (const char *p = s; plain && *p; p++) plain = word_char(*p);
-  for (size_t i = 0; plain && i < sizeof reserved / sizeof reserved[0]; i++)
-    plain = strcasecmp(s, reserved[i]) != 0;
-  if (plain) {
-    sb_printf(b, "%s", s);
-    return;
-  }
-  sb_printf(b, "\"");
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      sb_printf(b, "\\%c", *p);
-    else if (*p == '\n')
-      sb_printf(b, "\\n");
-    else if (*p == '\t')
-      sb_printf(b, "\\t");
-    else if (*p < 0x20 || *p == 0x7f)
-      sb_printf(b, "\\x%02x", *p);
-    else
-      sb_printf(b, "%c", *p >= 0x80 ? '?' : *p);
-  }
-  sb_printf(b, "\"");
-}
-
-/* A JSON string (file names and host names are printable ASCII; anything else is escaped). */
-static void sb_json_str(sbuf *b, const char *s) {
-  sb_printf(b, "\"");
-  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    if (*p == '"' || *p == '\\')
-      sb_printf(b, "\\%c", *p);
-    else if (*p < 0x20 || *p >= 0x7f)
-      sb_printf(b, "\\u%04x", *p);
-    else
-      sb_printf(b, "%c", *p);
-  }
-  sb_printf(b, "\"");
-}
-
-/* A JSON number; NaN and Inf (a diverged model's loss) have no JSON form and are written null. */
-static void sb_json_num(sbuf *b, double x) {
-  if (isfinite(x))
-    sb_printf(b, "%.9g", x);
-  else
-    sb_printf(b, "null");
-}
-
-/* ---- YAML reading -------------------------------------------------------------------------- */
-
-typedef struct ydoc {
-  const char *path;
-  char *text;
-  yaml_parser_t parser;
-  yaml_document_t doc;
-  int have_parser, have_doc;
-} ydoc;
-
-TV_PRINTF(3, 4) static int ybad(const ydoc *d, const yaml_node_t *node, const char *fmt, ...) {
-  char msg[MSG_CAP];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  size_t line = node ? node->start_mark.line + 1 : 1, col = node ? node->start_mark.column + 1 : 1;
-  return tv_error(TV_ERR_FORMAT, "%s:%zu:%zu: %s", d->path, line, col, msg);
-}
-
-static void ydoc_free(ydoc *d) {
-  if (d->have_doc) yaml_document_delete(&d->doc);
-  if (d->have_parser) yaml_parser_delete(&d->parser);
-  free(d->text);
-  d->have_doc = d->have_parser = 0;
-  d->text = NULL;
-}
-
-/* Loads path into d and hands back its root mapping.  On failure d holds nothing. */
-static int ydoc_load(ydoc *d, const char *path, yaml_node_t **root) {
-  memset(d, 0, sizeof *d);
-  d->path = path;
-  size_t len = 0;
-  int rc = tv_fs_read_all(path, &d->text, &len);
-  if (rc) return rc;
-  if (!yaml_parser_initialize(&d->parser)) {
-    ydoc_free(d);
-    return tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", path);
-  }
-  d->have_parser = 1;
-  yaml_parser_set_input_string(&d->parser, (const unsigned char *)d->text, len);
-  if (!yaml_parser_load(&d->parser, &d->doc)) {
-    if (d->parser.error == YAML_MEMORY_ERROR)
-      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
-    else
-      rc = tv_error(TV_ERR_FORMAT, "%s:%zu:%zu: %s%s%s", path, d->parser.problem_mark.line + 1,
-                    d->parser.problem_mark.column + 1,
-                    d->parser.problem ? d->parser.problem : "bad YAML",
-                    d->parser.context ? " " : "", d->parser.context ? d->parser.context : "");
-    ydoc_free(d);
-    return rc;
-  }
-  d->have_doc = 1;
-  *root = yaml_document_get_root_node(&d->doc);
-  if (!*root || (*root)->type != YAML_MAPPING_NODE) {
-    rc = ybad(d, *root, "expected a mapping (format: ...)");
-    ydoc_free(d);
-    return rc;
-  }
-  return TV_OK;
-}
-
-static yaml_node_t *ynode(const ydoc *d, int index) {
-  return yaml_document_get_node((yaml_document_t *)&d->doc, index);
-}
-
-/* The value of key in map (required: an error if absent; *v NULL if optional and absent). */
-static int yfield(const ydoc *d, const yaml_node_t *map, const char *key, int required,
-                  yaml_node_t **v) {
-  *v = NULL;
-  for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
-    yaml_node_t *k = ynode(d, p->key);
-    if (!k || k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, key) != 0)
-      continue;
-    if (*v) return ybad(d, k, "%s: given twice", key);
-    *v = ynode(d, p->value);
-  }
-  if (!*v && required) return ybad(d, map, "missing key \"%s\"", key);
-  return TV_OK;
-}
-
-static int yscalar(const ydoc *d, const yaml_node_t *v, const char *key, const char **s) {
-  if (v->type != YAML_SCALAR_NODE) return ybad(d, v, "%s: expected a single value", key);
-  *s = (const char *)v->data.scalar.value;
-  return TV_OK;
-}
-
-static int yi64(const ydoc *d, const yaml_node_t *v, const char *key, int64_t min, int64_t *out) {
-  const char *s = "";
-  int rc = yscalar(d, v, key, &s);
-  if (rc) return rc;
-  char *end;
-  errno = 0;
-  long long x = strtoll(s, &end, 10);
-  if (!s[0] || s[0] == ' ' || *end || errno == ERANGE)
-    return ybad(d, v, "%s: expected an integer, got \"%s\"", key, s);
-  if (x < min) return ybad(d, v, "%s: %lld is below %lld", key, x, (long long)min);
-  *out = (int64_t)x;
-  return TV_OK;
-}
-
-static int yu64(const ydoc *d, const yaml_node_t *v, const char *key, uint64_t *out) {
-  const char *s = "";
-  int rc = yscalar(d, v, key, &s);
-  if (rc) return rc;
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(s, &end, 10);
-  if (!s[0] || s[0] < '0' || s[0] > '9' || *end || errno == ERANGE)
-    return ybad(d, v, "%s: expected an unsigned integer, got \"%s\"", key, s);
-  *out = (uint64_t)x;
-  return TV_OK;
-}
-
-static int yf64(const ydoc *d, const yaml_node_t *v, const char *key, double *out) {
-  const char *s = "";
-  int rc = yscalar(d, v, key, &s);
-  if (rc) return rc;
-  char *end;
-  errno = 0;
-  double x = strtod(s, &end);
-  if (!s[0] || s[0] == ' ' || *end || errno == ERANGE || !isfinite(x))
-    return ybad(d, v, "%s: expected a finite number, got \"%s\"", key, s);
-  *out = x;
-  return TV_OK;
-}
-
-/* A string of at most cap - 1 bytes; printable ASCII when word is set (names, words). */
-static int ystr(const ydoc *d, const yaml_node_t *v, const char *key, char *buf, size_t cap,
-                int word) {
-  const char *s = "";
-  int rc = yscalar(d, v, key, &s);
-  if (rc) return rc;
-  if (strlen(s) >= cap) return ybad(d, v, "%s: longer than %zu bytes", key, cap - 1);
-  snprintf(buf, cap, "%s", s);
-  if (word && !printable(buf, cap)) return ybad(d, v, "%s: holds a non-printable character", key);
-  return TV_OK;
-}
-
-/* Optional helpers: absent keys leave *out as it is. */
-static int opt_i64(const ydoc *d, const yaml_node_t *map, const char *key, int64_t min,
-                   int64_t *out) {
-  yaml_node_t *v;
-  int rc = yfield(d, map, key, 0, &v);
-  return rc ? rc : v ? yi64(d, v, key, min, out) : TV_OK;
-}
-static int opt_f64(const ydoc *d, const yaml_node_t *map, const char *key, double *out) {
-  yaml_node_t *v;
-  int rc = yfield(d, map, key, 0, &v);
-  return rc ? rc : v ? yf64(d, v, key, out) : TV_OK;
-}
-static int opt_str(const ydoc *d, const yaml_node_t *map, const char *key, char *buf, size_t cap,
-                   int word) {
-  yaml_node_t *v;
-  int rc = yfield(d, map, key, 0, &v);
-  return rc ? rc : v ? ystr(d, v, key, buf, cap, word) : TV_OK;
-}
-
-/* format: and format_version: first, so a newer file is refused before its content is judged. */
-static int check_format(const ydoc *d, const yaml_node_t *root, const char *format, int version) {
-  yaml_node_t *v;
-  const char *s = "";
-  int rc;
-  if ((rc = yfield(d, root, "format", 1, &v)) || (rc = yscalar(d, v, "format", &s))) return rc;
-  if (strcmp(s, format) != 0) return ybad(d, v, "format: \"%s\" is not %s", s, format);
-  int64_t got;
-  if ((rc = yfield(d, root, "format_version", 1, &v)) ||
-      (rc = yi64(d, v, "format_version", 1, &got)))
-    return rc;
-  if (got > version)
-    return ybad(d, v,
-                "format_version %lld is newer than this trainval reads (%d); upgrade trainval",
-                (long long)got, version);
-  return TV_OK;
 }
 
 /* ---- state.yaml ---------------------------------------------------------------------------- */
@@ -399,112 +121,121 @@ static int parse_hash(const char *s, uint64_t *h) {
   return 1;
 }
 
-static int parse_state_entry(const ydoc *d, const yaml_node_t *item, tv_evalstate_entry *e) {
+static int parse_state_entry(const tv_ydoc *d, const yaml_node_t *item, tv_evalstate_entry *e) {
   if (item->type != YAML_MAPPING_NODE)
-    return ybad(d, item, "evaluated: each item must be a mapping (step, outcome, ...)");
+    return tv_ydoc_error(d, item, "evaluated: each item must be a mapping (step, outcome, ...)");
   memset(e, 0, sizeof *e);
-  yaml_node_t *v;
+  const yaml_node_t *v;
   int rc;
   const char *s = "";
-  if ((rc = yfield(d, item, "step", 1, &v)) || (rc = yi64(d, v, "step", 0, &e->step))) return rc;
-  if ((rc = yfield(d, item, "outcome", 1, &v)) || (rc = yscalar(d, v, "outcome", &s))) return rc;
+  if ((rc = tv_ydoc_field(d, item, "step", 1, &v)) || (rc = tv_ydoc_i64(d, v, "step", 0, &e->step)))
+    return rc;
+  if ((rc = tv_ydoc_field(d, item, "outcome", 1, &v)) || (rc = tv_ydoc_scalar(d, v, "outcome", &s)))
+    return rc;
   int o = -1;
   for (int k = 0; k < 3; k++)
     if (!strcmp(s, outcome_names[k])) o = k;
-  if (o < 0) return ybad(d, v, "outcome: expected ok, failed or skipped, got \"%s\"", s);
+  if (o < 0) return tv_ydoc_error(d, v, "outcome: expected ok, failed or skipped, got \"%s\"", s);
   e->outcome = (tv_eval_outcome)o;
   e->value = NAN;
-  if ((rc = opt_f64(d, item, "value", &e->value))) return rc;
+  if ((rc = tv_ydoc_opt_f64(d, item, "value", &e->value))) return rc;
   if (e->outcome == TV_EVAL_OUTCOME_OK && !isfinite(e->value))
-    return ybad(d, item, "evaluated: step %lld is ok but has no value", (long long)e->step);
-  return opt_str(d, item, "error", e->error, sizeof e->error, 0);
+    return tv_ydoc_error(d, item, "evaluated: step %lld is ok but has no value",
+                         (long long)e->step);
+  return tv_ydoc_opt_str(d, item, "error", e->error, sizeof e->error, 0);
 }
 
-static int parse_state(const ydoc *d, const yaml_node_t *root, tv_evalstate *s) {
+static int parse_state(const tv_ydoc *d, const yaml_node_t *root, tv_evalstate *s) {
   int rc;
-  yaml_node_t *v;
+  const yaml_node_t *v;
   const char *str = "";
-  if ((rc = check_format(d, root, TV_EVALSTATE_FORMAT, TV_EVALSTATE_VERSION))) return rc;
-  if ((rc = yfield(d, root, "name", 1, &v)) ||
-      (rc = ystr(d, v, "name", s->name, sizeof s->name, 1)))
+  if ((rc = tv_ydoc_format(d, root, TV_EVALSTATE_FORMAT, TV_EVALSTATE_VERSION))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "name", 1, &v)) ||
+      (rc = tv_ydoc_str(d, v, "name", s->name, sizeof s->name, 1)))
     return rc;
-  if ((rc = yfield(d, root, "cursor", 1, &v)) || (rc = yi64(d, v, "cursor", -1, &s->cursor)))
+  if ((rc = tv_ydoc_field(d, root, "cursor", 1, &v)) ||
+      (rc = tv_ydoc_i64(d, v, "cursor", -1, &s->cursor)))
     return rc;
-  if ((rc = opt_str(d, root, "host", s->host, sizeof s->host, 1))) return rc;
+  if ((rc = tv_ydoc_opt_str(d, root, "host", s->host, sizeof s->host, 1))) return rc;
   int64_t pid = 0;
-  if ((rc = opt_i64(d, root, "pid", 0, &pid))) return rc;
+  if ((rc = tv_ydoc_opt_i64(d, root, "pid", 0, &pid))) return rc;
   s->pid = (long)pid;
-  if ((rc = opt_f64(d, root, "updated", &s->updated))) return rc;
-  if ((rc = opt_str(d, root, "split", s->split, sizeof s->split, 1))) return rc;
-  if ((rc = opt_i64(d, root, "num_examples", 0, &s->num_examples))) return rc;
-  if ((rc = yfield(d, root, "subset_seed", 0, &v))) return rc;
+  if ((rc = tv_ydoc_opt_f64(d, root, "updated", &s->updated))) return rc;
+  if ((rc = tv_ydoc_opt_str(d, root, "split", s->split, sizeof s->split, 1))) return rc;
+  if ((rc = tv_ydoc_opt_i64(d, root, "num_examples", 0, &s->num_examples))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "subset_seed", 0, &v))) return rc;
   if (v) {
-    if ((rc = yscalar(d, v, "subset_seed", &str))) return rc;
+    if ((rc = tv_ydoc_scalar(d, v, "subset_seed", &str))) return rc;
     if (strcmp(str, "none") != 0) {
-      if ((rc = yu64(d, v, "subset_seed", &s->subset_seed))) return rc;
+      if ((rc = tv_ydoc_u64(d, v, "subset_seed", &s->subset_seed))) return rc;
       s->has_subset_seed = 1;
     }
   }
-  if ((rc = yfield(d, root, "subset_hash", 0, &v))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "subset_hash", 0, &v))) return rc;
   if (v) {
-    if ((rc = yscalar(d, v, "subset_hash", &str))) return rc;
+    if ((rc = tv_ydoc_scalar(d, v, "subset_hash", &str))) return rc;
     if (!parse_hash(str, &s->subset_hash))
-      return ybad(d, v, "subset_hash: expected fnv1a64: and 16 hex digits, got \"%s\"", str);
+      return tv_ydoc_error(d, v, "subset_hash: expected fnv1a64: and 16 hex digits, got \"%s\"",
+                           str);
   }
-  if ((rc = opt_str(d, root, "policy", s->policy, sizeof s->policy, 1))) return rc;
-  if ((rc = opt_str(d, root, "metric", s->metric, sizeof s->metric, 1))) return rc;
+  if ((rc = tv_ydoc_opt_str(d, root, "policy", s->policy, sizeof s->policy, 1))) return rc;
+  if ((rc = tv_ydoc_opt_str(d, root, "metric", s->metric, sizeof s->metric, 1))) return rc;
   char mode[TV_EVAL_WORD_CAP] = "max";
-  if ((rc = opt_str(d, root, "mode", mode, sizeof mode, 1))) return rc;
+  if ((rc = tv_ydoc_opt_str(d, root, "mode", mode, sizeof mode, 1))) return rc;
   s->mode_max = strcmp(mode, "min") != 0;
-  if ((rc = opt_f64(d, root, "min_delta", &s->min_delta))) return rc;
-  if ((rc = opt_i64(d, root, "patience", 0, &s->patience))) return rc;
-  if ((rc = opt_i64(d, root, "since_best", 0, &s->since_best))) return rc;
-  if ((rc = opt_i64(d, root, "stop_requested", -1, &s->stop_requested))) return rc;
-  if ((rc = yfield(d, root, "best", 0, &v))) return rc;
+  if ((rc = tv_ydoc_opt_f64(d, root, "min_delta", &s->min_delta))) return rc;
+  if ((rc = tv_ydoc_opt_i64(d, root, "patience", 0, &s->patience))) return rc;
+  if ((rc = tv_ydoc_opt_i64(d, root, "since_best", 0, &s->since_best))) return rc;
+  if ((rc = tv_ydoc_opt_i64(d, root, "stop_requested", -1, &s->stop_requested))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "best", 0, &v))) return rc;
   if (v && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
-    if (v->type != YAML_MAPPING_NODE) return ybad(d, v, "best: expected a mapping (step, ...)");
-    yaml_node_t *x;
-    if ((rc = yfield(d, v, "step", 1, &x)) || (rc = yi64(d, x, "step", 0, &s->best_step)) ||
-        (rc = yfield(d, v, "value", 1, &x)) || (rc = yf64(d, x, "value", &s->best_value)) ||
-        (rc = opt_str(d, v, "file", s->best_file, sizeof s->best_file, 1)))
+    if (v->type != YAML_MAPPING_NODE)
+      return tv_ydoc_error(d, v, "best: expected a mapping (step, ...)");
+    const yaml_node_t *x;
+    if ((rc = tv_ydoc_field(d, v, "step", 1, &x)) ||
+        (rc = tv_ydoc_i64(d, x, "step", 0, &s->best_step)) ||
+        (rc = tv_ydoc_field(d, v, "value", 1, &x)) ||
+        (rc = tv_ydoc_f64(d, x, "value", &s->best_value)) ||
+        (rc = tv_ydoc_opt_str(d, v, "file", s->best_file, sizeof s->best_file, 1)))
       return rc;
     s->has_best = 1;
   }
-  yaml_node_t *seq;
-  if ((rc = yfield(d, root, "evaluated", 0, &seq))) return rc;
+  const yaml_node_t *seq;
+  if ((rc = tv_ydoc_field(d, root, "evaluated", 0, &seq))) return rc;
   if (!seq || (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0)) return TV_OK;
-  if (seq->type != YAML_SEQUENCE_NODE) return ybad(d, seq, "evaluated: expected a sequence");
+  if (seq->type != YAML_SEQUENCE_NODE)
+    return tv_ydoc_error(d, seq, "evaluated: expected a sequence");
   yaml_node_item_t *it = seq->data.sequence.items.start;
   int n = (int)(seq->data.sequence.items.top - it);
   if (n == 0) return TV_OK;
   s->entries = calloc((size_t)n, sizeof *s->entries);
-  if (!s->entries) return tv_error(TV_ERR_NOMEM, "%s: out of memory", d->path);
+  if (!s->entries) return tv_error(TV_ERR_NOMEM, "%s: out of memory", tv_ydoc_path(d));
   s->cap = n;
   for (int i = 0; i < n; i++) {
-    yaml_node_t *item = ynode(d, it[i]);
+    const yaml_node_t *item = tv_ydoc_node(d, it[i]);
     tv_evalstate_entry *e = &s->entries[i];
     if ((rc = parse_state_entry(d, item, e))) return rc;
     if (i > 0 && e->step <= e[-1].step)
-      return ybad(d, item, "evaluated: step %lld after step %lld (steps must ascend)",
-                  (long long)e->step, (long long)e[-1].step);
+      return tv_ydoc_error(d, item, "evaluated: step %lld after step %lld (steps must ascend)",
+                           (long long)e->step, (long long)e[-1].step);
     s->n = i + 1;
   }
   if (s->entries[n - 1].step > s->cursor)
-    return ybad(d, seq, "evaluated: step %lld is past the cursor %lld",
-                (long long)s->entries[n - 1].step, (long long)s->cursor);
+    return tv_ydoc_error(d, seq, "evaluated: step %lld is past the cursor %lld",
+                         (long long)s->entries[n - 1].step, (long long)s->cursor);
   return TV_OK;
 }
 
 int tv_evalstate_read(const char *path, tv_evalstate *s) {
   tv_evalstate_free(s);
-  ydoc d;
-  yaml_node_t *root;
-  int rc = ydoc_load(&d, path, &root);
+  tv_ydoc *d;
+  const yaml_node_t *root;
+  int rc = tv_ydoc_load(path, &d);
   if (rc) return rc;
   tv_evalstate tmp;
   tv_evalstate_init(&tmp);
-  rc = parse_state(&d, root, &tmp);
-  ydoc_free(&d);
+  if ((rc = tv_ydoc_root_map(d, &root)) == TV_OK) rc = parse_state(d, root, &tmp);
+  tv_ydoc_free(d);
   if (rc) {
     tv_evalstate_free(&tmp);
     return rc;
@@ -515,68 +246,71 @@ int tv_evalstate_read(const char *path, tv_evalstate *s) {
 
 static void self_identity(char *host, size_t cap, long *pid) {
   *pid = (long)getpid();
-  if (gethostname(host, cap) != 0 || !printable(host, cap) || !host[0])
+  if (gethostname(host, cap) != 0 || !tv_text_is_printable(host, cap) || !host[0])
     snprintf(host, cap, "unknown");
 }
 
 int tv_evalstate_write(const char *path, tv_evalstate *s) {
   s->updated = tv_now();
   self_identity(s->host, sizeof s->host, &s->pid);
-  if (!tv_eval_name_valid(s->name) || !printable(s->split, sizeof s->split) ||
-      !printable(s->policy, sizeof s->policy) || !printable(s->metric, sizeof s->metric) ||
-      !printable(s->best_file, sizeof s->best_file) || s->cursor < -1)
+  if (!tv_eval_name_valid(s->name) || !tv_text_is_printable(s->split, sizeof s->split) ||
+      !tv_text_is_printable(s->policy, sizeof s->policy) ||
+      !tv_text_is_printable(s->metric, sizeof s->metric) ||
+      !tv_text_is_printable(s->best_file, sizeof s->best_file) || s->cursor < -1)
     return tv_error(TV_ERR_INVALID, "%s: evaluator state has a bad name, word or cursor", path);
   for (int i = 0; i < s->n; i++)
     if (s->entries[i].step < 0 || (i > 0 && s->entries[i].step <= s->entries[i - 1].step) ||
         s->entries[i].step > s->cursor || !memchr(s->entries[i].error, '\0', TV_EVAL_ERROR_CAP))
       return tv_error(TV_ERR_INVALID, "%s: evaluator state entry %d out of order", path, i);
-  sbuf b = {0};
-  sb_printf(&b,
-            "# trainval evaluator state: the cursor of eval --watch --name %s.\n"
-            "# Written by that evaluator only (atomically); readers ignore keys they do not know.\n"
-            "format: %s\nformat_version: %d\nname: ",
-            s->name, TV_EVALSTATE_FORMAT, TV_EVALSTATE_VERSION);
-  sb_yaml_str(&b, s->name);
-  sb_printf(&b, "\nhost: ");
-  sb_yaml_str(&b, s->host);
-  sb_printf(&b, "\npid: %ld\nupdated: %.6f\nsplit: ", s->pid, s->updated);
-  sb_yaml_str(&b, s->split[0] ? s->split : "test");
-  sb_printf(&b, "\nnum_examples: %lld\nsubset_seed: ", (long long)s->num_examples);
+  tv_text b = {0};
+  tv_text_printf(
+      &b,
+      "# trainval evaluator state: the cursor of eval --watch --name %s.\n"
+      "# Written by that evaluator only (atomically); readers ignore keys they do not know.\n"
+      "format: %s\nformat_version: %d\nname: ",
+      s->name, TV_EVALSTATE_FORMAT, TV_EVALSTATE_VERSION);
+  tv_text_yaml_str(&b, s->name, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nhost: ");
+  tv_text_yaml_str(&b, s->host, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\npid: %ld\nupdated: %.6f\nsplit: ", s->pid, s->updated);
+  tv_text_yaml_str(&b, s->split[0] ? s->split : "test", TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nnum_examples: %lld\nsubset_seed: ", (long long)s->num_examples);
   if (s->has_subset_seed)
-    sb_printf(&b, "%llu", (unsigned long long)s->subset_seed);
+    tv_text_printf(&b, "%llu", (unsigned long long)s->subset_seed);
   else
-    sb_printf(&b, "none");
+    tv_text_printf(&b, "none");
   if (s->subset_hash)
-    sb_printf(&b, "\nsubset_hash: fnv1a64:%016llx", (unsigned long long)s->subset_hash);
+    tv_text_printf(&b, "\nsubset_hash: fnv1a64:%016llx", (unsigned long long)s->subset_hash);
   else
-    sb_printf(&b, "\nsubset_hash: \"\"");
-  sb_printf(&b, "\npolicy: ");
-  sb_yaml_str(&b, s->policy);
-  sb_printf(&b, "\nmetric: ");
-  sb_yaml_str(&b, s->metric);
-  sb_printf(&b, "\nmode: %s\nmin_delta: %.17g\npatience: %lld\ncursor: %lld\n",
-            s->mode_max ? "max" : "min", s->min_delta, (long long)s->patience,
-            (long long)s->cursor);
+    tv_text_printf(&b, "\nsubset_hash: \"\"");
+  tv_text_printf(&b, "\npolicy: ");
+  tv_text_yaml_str(&b, s->policy, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nmetric: ");
+  tv_text_yaml_str(&b, s->metric, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nmode: %s\nmin_delta: %.17g\npatience: %lld\ncursor: %lld\n",
+                 s->mode_max ? "max" : "min", s->min_delta, (long long)s->patience,
+                 (long long)s->cursor);
   if (s->has_best) {
-    sb_printf(&b, "best: {step: %lld, file: ", (long long)s->best_step);
-    sb_yaml_str(&b, s->best_file);
-    sb_printf(&b, ", value: %.17g}\n", s->best_value);
+    tv_text_printf(&b, "best: {step: %lld, file: ", (long long)s->best_step);
+    tv_text_yaml_str(&b, s->best_file, TV_TEXT_YAML_QUOTE_NONE);
+    tv_text_printf(&b, ", value: %.17g}\n", s->best_value);
   }
-  sb_printf(&b, "since_best: %lld\nstop_requested: %lld\nevaluated:%s\n", (long long)s->since_best,
-            (long long)s->stop_requested, s->n ? "" : " []");
+  tv_text_printf(&b, "since_best: %lld\nstop_requested: %lld\nevaluated:%s\n",
+                 (long long)s->since_best, (long long)s->stop_requested, s->n ? "" : " []");
   for (int i = 0; i < s->n; i++) {
     const tv_evalstate_entry *e = &s->entries[i];
-    sb_printf(&b, "  - {step: %lld, outcome: %s", (long long)e->step, outcome_names[e->outcome]);
-    if (e->outcome == TV_EVAL_OUTCOME_OK) sb_printf(&b, ", value: %.17g", e->value);
+    tv_text_printf(&b, "  - {step: %lld, outcome: %s", (long long)e->step,
+                   outcome_names[e->outcome]);
+    if (e->outcome == TV_EVAL_OUTCOME_OK) tv_text_printf(&b, ", value: %.17g", e->value);
     if (e->error[0]) {
-      sb_printf(&b, ", error: ");
-      sb_yaml_str(&b, e->error);
+      tv_text_printf(&b, ", error: ");
+      tv_text_yaml_str(&b, e->error, TV_TEXT_YAML_QUOTE_NONE);
     }
-    sb_printf(&b, "}\n");
+    tv_text_printf(&b, "}\n");
   }
-  int rc = b.oom ? tv_error(TV_ERR_NOMEM, "%s: out of memory", path)
-                 : tv_fs_write_atomic(path, b.p, b.n);
-  free(b.p);
+  int rc = tv_text_check(&b, path);
+  if (rc == TV_OK) rc = tv_fs_write_atomic(path, b.p, b.n);
+  tv_text_free(&b);
   return rc;
 }
 
@@ -588,60 +322,62 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
   tv_metrics_get(m, &s);
   int k = tv_metrics_num_classes(m);
   const uint64_t *conf = tv_metrics_confusion(m);
-  sbuf b = {0};
-  sb_printf(&b, "{\"step\": %lld, \"checkpoint\": ", (long long)r->step);
-  sb_json_str(&b, r->checkpoint);
-  sb_printf(&b, ", \"checksum\": \"crc32c:%08x\", \"split\": ", (unsigned)r->crc32c);
-  sb_json_str(&b, r->split);
-  sb_printf(&b, ", \"num_examples\": %llu, \"subset_hash\": \"fnv1a64:%016llx\", \"subset_seed\": ",
-            (unsigned long long)s.n, (unsigned long long)r->subset_hash);
+  tv_text b = {0};
+  tv_text_printf(&b, "{\"step\": %lld, \"checkpoint\": ", (long long)r->step);
+  tv_text_json_str(&b, r->checkpoint);
+  tv_text_printf(&b, ", \"checksum\": \"crc32c:%08x\", \"split\": ", (unsigned)r->crc32c);
+  tv_text_json_str(&b, r->split);
+  tv_text_printf(
+      &b, ", \"num_examples\": %llu, \"subset_hash\": \"fnv1a64:%016llx\", \"subset_seed\": ",
+      (unsigned long long)s.n, (unsigned long long)r->subset_hash);
   if (r->has_subset_seed)
-    sb_printf(&b, "%llu", (unsigned long long)r->subset_seed);
+    tv_text_printf(&b, "%llu", (unsigned long long)r->subset_seed);
   else
-    sb_printf(&b, "null");
+    tv_text_printf(&b, "null");
   const char *names[] = {"loss", "accuracy", "top5", "macro_f1"};
   double vals[] = {s.loss, s.accuracy, s.top5, s.macro_f1};
   for (int i = 0; i < 4; i++) {
-    sb_printf(&b, ", \"%s\": ", names[i]);
-    sb_json_num(&b, vals[i]);
+    tv_text_printf(&b, ", \"%s\": ", names[i]);
+    tv_text_json_num(&b, vals[i]);
   }
   static const char *const per[] = {"precision", "recall", "f1", "support"};
-  sb_printf(&b, ", \"per_class\": {");
+  tv_text_printf(&b, ", \"per_class\": {");
   for (int j = 0; j < 4; j++) {
-    sb_printf(&b, "%s\"%s\": [", j ? ", " : "", per[j]);
+    tv_text_printf(&b, "%s\"%s\": [", j ? ", " : "", per[j]);
     for (int c = 0; c < k; c++) {
       double p, rc, f;
       tv_metrics_class(m, c, &p, &rc, &f);
-      if (c) sb_printf(&b, ", ");
+      if (c) tv_text_printf(&b, ", ");
       if (j == 3) {
         uint64_t support = 0;
         for (int q = 0; q < k; q++) support += conf[(size_t)c * k + q];
-        sb_printf(&b, "%llu", (unsigned long long)support);
+        tv_text_printf(&b, "%llu", (unsigned long long)support);
       } else {
-        sb_json_num(&b, j == 0 ? p : j == 1 ? rc : f);
+        tv_text_json_num(&b, j == 0 ? p : j == 1 ? rc : f);
       }
     }
-    sb_printf(&b, "]");
+    tv_text_printf(&b, "]");
   }
-  sb_printf(&b, "}, \"confusion\": [");
+  tv_text_printf(&b, "}, \"confusion\": [");
   for (int c = 0; c < k; c++) {
-    sb_printf(&b, "%s[", c ? ", " : "");
+    tv_text_printf(&b, "%s[", c ? ", " : "");
     for (int q = 0; q < k; q++)
-      sb_printf(&b, "%s%llu", q ? ", " : "", (unsigned long long)conf[(size_t)c * k + q]);
-    sb_printf(&b, "]");
+      tv_text_printf(&b, "%s%llu", q ? ", " : "", (unsigned long long)conf[(size_t)c * k + q]);
+    tv_text_printf(&b, "]");
   }
-  sb_printf(&b, "], \"checkpoint_wall_time\": %.6f, \"eval_wall_time\": %.6f, ",
-            r->checkpoint_wall_time, r->eval_wall_time);
-  sb_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
-            r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);
-  sb_printf(&b, "\"evaluator\": ");
-  sb_json_str(&b, r->evaluator);
-  sb_printf(&b, ", \"host\": ");
-  sb_json_str(&b, r->host);
-  sb_printf(&b, "}\n");
-  if (b.oom) {
-    free(b.p);
-    return tv_error(TV_ERR_NOMEM, "metrics line: out of memory");
+  tv_text_printf(&b, "], \"checkpoint_wall_time\": %.6f, \"eval_wall_time\": %.6f, ",
+                 r->checkpoint_wall_time, r->eval_wall_time);
+  tv_text_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
+                 r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);
+  tv_text_printf(&b, "\"evaluator\": ");
+  tv_text_json_str(&b, r->evaluator);
+  tv_text_printf(&b, ", \"host\": ");
+  tv_text_json_str(&b, r->host);
+  tv_text_printf(&b, "}\n");
+  int rc = tv_text_check(&b, "metrics line");
+  if (rc) {
+    tv_text_free(&b);
+    return rc;
   }
   *line = b.p;
   return TV_OK;
@@ -869,28 +605,28 @@ int tv_stop_write(const char *dir, tv_stop_request *r) {
   if (rc) return rc;
   r->time = tv_now();
   self_identity(r->host, sizeof r->host, &r->pid);
-  if (!tv_eval_name_valid(r->by) || !printable(r->metric, sizeof r->metric) ||
+  if (!tv_eval_name_valid(r->by) || !tv_text_is_printable(r->metric, sizeof r->metric) ||
       !memchr(r->reason, '\0', sizeof r->reason))
     return tv_error(TV_ERR_INVALID, "%s: stop request has a bad name or metric", path);
-  sbuf b = {0};
-  sb_printf(&b,
-            "# trainval stop request: train stops at its next step's end, saves a checkpoint,\n"
-            "# marks the run early_stopped and renames this file to %s.\n"
-            "format: %s\nformat_version: %d\nby: ",
-            TV_STOP_HANDLED_FILE, TV_STOP_FORMAT, TV_STOP_VERSION);
-  sb_yaml_str(&b, r->by);
-  sb_printf(&b, "\nhost: ");
-  sb_yaml_str(&b, r->host);
-  sb_printf(&b, "\npid: %ld\ntime: %.6f\nreason: ", r->pid, r->time);
-  sb_yaml_str(&b, r->reason);
-  sb_printf(&b, "\nmetric: ");
-  sb_yaml_str(&b, r->metric);
-  sb_printf(&b, "\nmode: %s\nbest_step: %lld\nbest_value: %.17g\nstep: %lld\n",
-            r->mode_max ? "max" : "min", (long long)r->best_step, r->best_value,
-            (long long)r->step);
-  rc = b.oom ? tv_error(TV_ERR_NOMEM, "%s: out of memory", path)
-             : tv_fs_write_atomic(path, b.p, b.n);
-  free(b.p);
+  tv_text b = {0};
+  tv_text_printf(
+      &b,
+      "# trainval stop request: train stops at its next step's end, saves a checkpoint,\n"
+      "# marks the run early_stopped and renames this file to %s.\n"
+      "format: %s\nformat_version: %d\nby: ",
+      TV_STOP_HANDLED_FILE, TV_STOP_FORMAT, TV_STOP_VERSION);
+  tv_text_yaml_str(&b, r->by, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nhost: ");
+  tv_text_yaml_str(&b, r->host, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\npid: %ld\ntime: %.6f\nreason: ", r->pid, r->time);
+  tv_text_yaml_str(&b, r->reason, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nmetric: ");
+  tv_text_yaml_str(&b, r->metric, TV_TEXT_YAML_QUOTE_NONE);
+  tv_text_printf(&b, "\nmode: %s\nbest_step: %lld\nbest_value: %.17g\nstep: %lld\n",
+                 r->mode_max ? "max" : "min", (long long)r->best_step, r->best_value,
+                 (long long)r->step);
+  if ((rc = tv_text_check(&b, path)) == TV_OK) rc = tv_fs_write_atomic(path, b.p, b.n);
+  tv_text_free(&b);
   return rc;
 }
 
@@ -899,25 +635,31 @@ int tv_stop_read(const char *dir, tv_stop_request *r) {
   char path[PATH_CAP];
   int rc = tv_fs_join(path, sizeof path, dir, TV_STOP_FILE);
   if (rc) return rc;
-  ydoc d;
-  yaml_node_t *root, *v;
-  if ((rc = ydoc_load(&d, path, &root))) return rc;
+  tv_ydoc *d;
+  const yaml_node_t *root, *v;
+  if ((rc = tv_ydoc_load(path, &d))) return rc;
+  if ((rc = tv_ydoc_root_map(d, &root))) {
+    tv_ydoc_free(d);
+    return rc;
+  }
   int64_t pid = 0;
   char mode[TV_EVAL_WORD_CAP] = "max";
-  if ((rc = check_format(&d, root, TV_STOP_FORMAT, TV_STOP_VERSION)) ||
-      (rc = yfield(&d, root, "by", 1, &v)) || (rc = ystr(&d, v, "by", r->by, sizeof r->by, 1)) ||
-      (rc = opt_str(&d, root, "host", r->host, sizeof r->host, 1)) ||
-      (rc = opt_i64(&d, root, "pid", 0, &pid)) || (rc = opt_f64(&d, root, "time", &r->time)) ||
-      (rc = opt_str(&d, root, "reason", r->reason, sizeof r->reason, 0)) ||
-      (rc = opt_str(&d, root, "metric", r->metric, sizeof r->metric, 1)) ||
-      (rc = opt_str(&d, root, "mode", mode, sizeof mode, 1)) ||
-      (rc = opt_i64(&d, root, "best_step", -1, &r->best_step)) ||
-      (rc = opt_f64(&d, root, "best_value", &r->best_value)) ||
-      (rc = opt_i64(&d, root, "step", -1, &r->step)))
+  if ((rc = tv_ydoc_format(d, root, TV_STOP_FORMAT, TV_STOP_VERSION)) ||
+      (rc = tv_ydoc_field(d, root, "by", 1, &v)) ||
+      (rc = tv_ydoc_str(d, v, "by", r->by, sizeof r->by, 1)) ||
+      (rc = tv_ydoc_opt_str(d, root, "host", r->host, sizeof r->host, 1)) ||
+      (rc = tv_ydoc_opt_i64(d, root, "pid", 0, &pid)) ||
+      (rc = tv_ydoc_opt_f64(d, root, "time", &r->time)) ||
+      (rc = tv_ydoc_opt_str(d, root, "reason", r->reason, sizeof r->reason, 0)) ||
+      (rc = tv_ydoc_opt_str(d, root, "metric", r->metric, sizeof r->metric, 1)) ||
+      (rc = tv_ydoc_opt_str(d, root, "mode", mode, sizeof mode, 1)) ||
+      (rc = tv_ydoc_opt_i64(d, root, "best_step", -1, &r->best_step)) ||
+      (rc = tv_ydoc_opt_f64(d, root, "best_value", &r->best_value)) ||
+      (rc = tv_ydoc_opt_i64(d, root, "step", -1, &r->step)))
     memset(r, 0, sizeof *r);
   r->pid = (long)pid;
   r->mode_max = strcmp(mode, "min") != 0;
-  ydoc_free(&d);
+  tv_ydoc_free(d);
   return rc;
 }
 

@@ -1,0 +1,262 @@
+/* test_yamlio.c — the shared text and YAML plumbing (yamlio.h): the quoting rules the
+ * train_dir's files are written with (plain words, quoted bool/null look-alikes, escapes), JSON
+ * strings and numbers, and the document reader's typed getters and error positions
+ * ("path:LINE:COL: problem", TV_ERR_FORMAT).  Each reader test gets a fresh temporary directory.
+ */
+#include "trainval/yamlio.h"
+
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "testutil.h"
+
+#include "trainval/fs.h"
+
+/* ---- text building ------------------------------------------------------------------------- */
+
+static void expect_yaml(const char *s, unsigned flags, const char *want) {
+  tv_text t = {0};
+  tv_text_yaml_str(&t, s, flags);
+  assert_int_equal(tv_text_check(&t, "x"), TV_OK);
+  assert_string_equal(t.p, want);
+  assert_int_equal(t.n, strlen(want));
+  tv_text_free(&t);
+}
+
+static void test_yaml_str(void **state) {
+  (void)state;
+  expect_yaml("running", 0, "running");
+  expect_yaml("ckpt-00001000.h5", 0, "ckpt-00001000.h5");
+  expect_yaml("x.y_z-w", 0, "x.y_z-w");
+  expect_yaml("", 0, "\"\"");
+  expect_yaml("1abc", 0, "\"1abc\"");
+  expect_yaml("a b", 0, "\"a b\"");
+  /* Words YAML 1.1 reads as bools or null are quoted, in any case. */
+  static const char *const reserved[] = {"true", "False", "YES", "no", "On",
+                                         "off",  "null",  "y",   "N"};
+  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++) {
+    char want[32];
+    snprintf(want, sizeof want, "\"%s\"", reserved[i]);
+    expect_yaml(reserved[i], 0, want);
+  }
+  /* "none": plain by default (checkpoints.yaml), quoted on request (state.yaml, STOP). */
+  expect_yaml("none", 0, "none");
+  expect_yaml("None", TV_TEXT_YAML_QUOTE_NONE, "\"None\"");
+  expect_yaml("nones", TV_TEXT_YAML_QUOTE_NONE, "nones");
+  expect_yaml("a\"b\\c\n\t\x01\x7f\xc3\xa9", 0, "\"a\\\"b\\\\c\\n\\t\\x01\\x7f??\"");
+}
+
+static void test_json_and_growth(void **state) {
+  (void)state;
+  tv_text t = {0};
+  tv_text_json_str(&t, "a\"b\\c\n\x7f\xc3");
+  tv_text_printf(&t, " ");
+  tv_text_json_num(&t, 0.1);
+  tv_text_printf(&t, " ");
+  tv_text_json_num(&t, NAN);
+  tv_text_printf(&t, " ");
+  tv_text_json_num(&t, -INFINITY);
+  assert_int_equal(tv_text_check(&t, "x"), TV_OK);
+  assert_string_equal(t.p, "\"a\\\"b\\\\c\\u000a\\u007f\\u00c3\" 0.1 null null");
+  tv_text_free(&t);
+  assert_null(t.p);
+  assert_int_equal(t.n, 0);
+  tv_text_free(NULL);
+  /* Past the first allocation: the text grows and stays whole. */
+  for (int i = 0; i < 1000; i++) tv_text_printf(&t, "%04d,", i);
+  assert_int_equal(tv_text_check(&t, "x"), TV_OK);
+  assert_int_equal(t.n, 5000);
+  assert_int_equal(strlen(t.p), 5000);
+  assert_memory_equal(t.p + 4995, "0999,", 5);
+  tv_text_free(&t);
+  /* An out-of-memory text is refused by check, naming what it was for. */
+  t.oom = 1;
+  tv_text_printf(&t, "ignored");
+  assert_null(t.p);
+  assert_int_equal(tv_text_check(&t, "some/file"), TV_ERR_NOMEM);
+  assert_string_equal(tv_error_message(), "some/file: out of memory");
+}
+
+static void test_char_classes(void **state) {
+  (void)state;
+  assert_true(tv_text_is_printable("a b~", 5));
+  assert_true(tv_text_is_printable("", 1));
+  assert_false(tv_text_is_printable("a\tb", 4));
+  assert_false(tv_text_is_printable("a\xc3", 3));
+  assert_false(tv_text_is_printable("abcd", 4)); /* no NUL within cap */
+  assert_true(tv_text_is_word_char('Z'));
+  assert_true(tv_text_is_word_char('.'));
+  assert_false(tv_text_is_word_char('/'));
+  assert_false(tv_text_is_word_char(' '));
+}
+
+/* ---- YAML reading -------------------------------------------------------------------------- */
+
+/* Writes text to dir/f.yaml and loads it; path gets the file's name. */
+static int load(const char *dir, const char *text, char *path, size_t cap, tv_ydoc **d) {
+  assert_int_equal(tv_fs_join(path, cap, dir, "f.yaml"), TV_OK);
+  assert_int_equal(tv_fs_write_atomic(path, text, strlen(text)), TV_OK);
+  return tv_ydoc_load(path, d);
+}
+
+static void expect_msg(const char *path, const char *where_what) {
+  char want[4400];
+  snprintf(want, sizeof want, "%s:%s", path, where_what);
+  if (strcmp(tv_error_message(), want) != 0)
+    fail_msg("message \"%s\", expected \"%s\"", tv_error_message(), want);
+}
+
+static void test_load_errors(void **state) {
+  const char *dir = *state;
+  char path[4096];
+  tv_ydoc *d = (tv_ydoc *)1;
+  assert_int_equal(tv_fs_join(path, sizeof path, dir, "none.yaml"), TV_OK);
+  assert_int_equal(tv_ydoc_load(path, &d), TV_ERR_NOT_FOUND);
+  assert_null(d);
+  assert_int_equal(load(dir, "a: [1\n", path, sizeof path, &d), TV_ERR_FORMAT);
+  assert_null(d);
+  assert_non_null(strstr(tv_error_message(), path));
+  assert_non_null(strstr(tv_error_message(), ":2:1: "));
+  /* An empty document loads; it has no root, and it is not a mapping. */
+  const yaml_node_t *root = (const yaml_node_t *)1;
+  assert_int_equal(load(dir, "", path, sizeof path, &d), TV_OK);
+  assert_string_equal(tv_ydoc_path(d), path);
+  assert_null(tv_ydoc_root(d));
+  assert_int_equal(tv_ydoc_root_map(d, &root), TV_ERR_FORMAT);
+  assert_null(root);
+  expect_msg(path, "1:1: expected a mapping (format: ...)");
+  tv_ydoc_free(d);
+  assert_int_equal(load(dir, "\n- a\n", path, sizeof path, &d), TV_OK);
+  assert_int_equal(tv_ydoc_root_map(d, &root), TV_ERR_FORMAT);
+  expect_msg(path, "2:1: expected a mapping (format: ...)");
+  tv_ydoc_free(d);
+  tv_ydoc_free(NULL);
+}
+
+static void test_format(void **state) {
+  const char *dir = *state;
+  char path[4096];
+  tv_ydoc *d;
+  const yaml_node_t *root;
+  struct {
+    const char *text, *want;
+  } cases[] = {
+      {"format_version: 1\n", "1:1: missing key \"format\""},
+      {"format: other\nformat_version: 1\n", "1:9: format: \"other\" is not x.fmt"},
+      {"format: [x.fmt]\n", "1:9: format: expected a single value"},
+      {"format: x.fmt\n", "1:1: missing key \"format_version\""},
+      {"format: x.fmt\nformat_version: 0\n", "2:17: format_version: 0 is below 1"},
+      {"format: x.fmt\nformat_version: 3\n",
+       "2:17: format_version 3 is newer than this trainval reads (2); upgrade trainval"},
+      {"format: x.fmt\nformat: x.fmt\nformat_version: 1\n", "2:1: format: given twice"},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(load(dir, cases[i].text, path, sizeof path, &d), TV_OK);
+    assert_int_equal(tv_ydoc_root_map(d, &root), TV_OK);
+    assert_int_equal(tv_ydoc_format(d, root, "x.fmt", 2), TV_ERR_FORMAT);
+    expect_msg(path, cases[i].want);
+    tv_ydoc_free(d);
+  }
+  assert_int_equal(
+      load(dir, "format: x.fmt\nformat_version: 2\nnew_key: 1\n", path, sizeof path, &d), TV_OK);
+  assert_int_equal(tv_ydoc_root_map(d, &root), TV_OK);
+  assert_int_equal(tv_ydoc_format(d, root, "x.fmt", 2), TV_OK);
+  tv_ydoc_free(d);
+}
+
+static void test_getters(void **state) {
+  const char *dir = *state;
+  char path[4096];
+  tv_ydoc *d;
+  const yaml_node_t *root, *v;
+  const char *text = "i: -5\n"
+                     "big: 99999999999999999999\n"
+                     "u: 18446744073709551615\n"
+                     "neg: -1\n"
+                     "f: 0.25\n"
+                     "inf: .inf\n"
+                     "b: Off\n"
+                     "s: hello\n"
+                     "tab: \"a\\tb\"\n"
+                     "seq: [1]\n"
+                     "spaced: \" 1\"\n";
+  assert_int_equal(load(dir, text, path, sizeof path, &d), TV_OK);
+  assert_int_equal(tv_ydoc_root_map(d, &root), TV_OK);
+  int64_t i = 7;
+  uint64_t u = 7;
+  double f = 7;
+  int b = 7;
+  char s[6] = "";
+  assert_int_equal(tv_ydoc_field(d, root, "i", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_i64(d, v, "i", -5, &i), TV_OK);
+  assert_int_equal(i, -5);
+  assert_int_equal(tv_ydoc_i64(d, v, "i", 0, &i), TV_ERR_FORMAT);
+  expect_msg(path, "1:4: i: -5 is below 0");
+  assert_int_equal(tv_ydoc_field(d, root, "big", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_i64(d, v, "big", 0, &i), TV_ERR_FORMAT);
+  expect_msg(path, "2:6: big: expected an integer, got \"99999999999999999999\"");
+  assert_int_equal(i, -5); /* unchanged on failure */
+  assert_int_equal(tv_ydoc_field(d, root, "spaced", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_i64(d, v, "spaced", 0, &i), TV_ERR_FORMAT);
+  assert_int_equal(tv_ydoc_field(d, root, "u", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_u64(d, v, "u", &u), TV_OK);
+  assert_true(u == UINT64_MAX);
+  assert_int_equal(tv_ydoc_field(d, root, "neg", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_u64(d, v, "neg", &u), TV_ERR_FORMAT);
+  expect_msg(path, "4:6: neg: expected an unsigned integer, got \"-1\"");
+  assert_int_equal(tv_ydoc_opt_f64(d, root, "f", &f), TV_OK);
+  assert_true(f == 0.25);
+  assert_int_equal(tv_ydoc_opt_f64(d, root, "absent", &f), TV_OK);
+  assert_true(f == 0.25);
+  assert_int_equal(tv_ydoc_opt_f64(d, root, "inf", &f), TV_ERR_FORMAT);
+  expect_msg(path, "6:6: inf: expected a finite number, got \".inf\"");
+  assert_int_equal(tv_ydoc_field(d, root, "b", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_bool(d, v, "b", &b), TV_OK);
+  assert_int_equal(b, 0);
+  assert_int_equal(tv_ydoc_field(d, root, "s", 1, &v), TV_OK);
+  assert_int_equal(tv_ydoc_bool(d, v, "s", &b), TV_ERR_FORMAT);
+  expect_msg(path, "8:4: s: expected true or false, got \"hello\"");
+  assert_int_equal(tv_ydoc_opt_str(d, root, "s", s, sizeof s, 1), TV_OK);
+  assert_string_equal(s, "hello");
+  assert_int_equal(tv_ydoc_opt_str(d, root, "s", s, 5, 1), TV_ERR_FORMAT);
+  expect_msg(path, "8:4: s: longer than 4 bytes");
+  assert_int_equal(tv_ydoc_opt_str(d, root, "tab", s, sizeof s, 0), TV_OK);
+  assert_string_equal(s, "a\tb");
+  assert_int_equal(tv_ydoc_opt_str(d, root, "tab", s, sizeof s, 1), TV_ERR_FORMAT);
+  expect_msg(path, "9:6: tab: holds a non-printable character");
+  assert_int_equal(tv_ydoc_opt_i64(d, root, "seq", 0, &i), TV_ERR_FORMAT);
+  expect_msg(path, "10:6: seq: expected a single value");
+  assert_int_equal(tv_ydoc_field(d, root, "absent", 1, &v), TV_ERR_FORMAT);
+  assert_null(v);
+  expect_msg(path, "1:1: missing key \"absent\"");
+  assert_int_equal(tv_ydoc_field(d, root, "absent", 0, &v), TV_OK);
+  assert_null(v);
+  /* A field of something that is not a mapping is refused, not read. */
+  assert_int_equal(tv_ydoc_field(d, root, "seq", 1, &v), TV_OK);
+  const yaml_node_t *seq = v;
+  assert_int_equal(tv_ydoc_field(d, seq, "x", 0, &v), TV_ERR_FORMAT);
+  expect_msg(path, "10:6: expected a mapping holding \"x\"");
+  assert_non_null(tv_ydoc_node(d, seq->data.sequence.items.start[0]));
+  assert_null(tv_ydoc_node(d, 0));
+  tv_ydoc_free(d);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(test_yaml_str),
+      cmocka_unit_test(test_json_and_growth),
+      cmocka_unit_test(test_char_classes),
+      cmocka_unit_test_setup_teardown(test_load_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_format, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_getters, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
