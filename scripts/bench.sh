@@ -1,29 +1,39 @@
 #!/bin/sh
-# Speed benchmark: trains configs/fashion_mlp.yaml for a fixed number of steps with 2 OpenBLAS
-# threads and reports training and inference examples/s; with Debian's python3-torch present it
-# runs the PyTorch peer on the same model in the same run and prints the ratio.  Reports figures
-# only: it never passes or fails on a timing.
-#   sh scripts/bench.sh [STEPS]        (default 1500 steps of batch 128)
+# Speed benchmark: trains the MLP (configs/fashion_mlp.yaml) and the reference CNN
+# (configs/bench_cnn.yaml) for a fixed number of steps with 2 threads and reports training and
+# inference examples/s (inference: the training split at batch 128); with Debian's python3-torch
+# present it runs the PyTorch peer on the same models in the same run, for a ratio.  Reports
+# figures only: it never passes or fails on a timing.
+#   sh scripts/bench.sh [MLP_STEPS [CNN_STEPS]]      (defaults 1500 and 300)
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
-STEPS=${1:-1500}
+MLP_STEPS=${1:-1500}
+CNN_STEPS=${2:-300}
 THREADS=${TV_BENCH_THREADS:-2}
 D=$(mktemp -d /tmp/trainval-bench.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 cd "$ROOT"
-echo "== trainval MLP 784-512-256-10, batch 128, $THREADS threads, $STEPS steps =="
-./bin/train --train-dir "$D/run" --config configs/fashion_mlp.yaml --steps "$STEPS" \
-  --threads "$THREADS" --set train.checkpoint_every=0 --quiet |
-  tee "$D/train.out"
-train_eps=$(sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/train.out")
-./bin/eval --train-dir "$D/run" --split train --batch-size 128 --threads "$THREADS" --json >"$D/eval.json"
-infer_eps=$(sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p' "$D/eval.json")
-echo "trainval: training $train_eps examples/s, inference $infer_eps examples/s (batch 128)"
+
+bench() { # name config steps
+  ./bin/train --train-dir "$D/$1" --config "$2" --steps "$3" --threads "$THREADS" \
+    --set train.checkpoint_every=0 --quiet >"$D/$1.train"
+  train_eps=$(sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/$1.train")
+  ./bin/eval --train-dir "$D/$1" --split train --batch-size 128 --threads "$THREADS" --json >"$D/$1.eval"
+  infer_eps=$(sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p' "$D/$1.eval")
+  echo "trainval $1: training $train_eps examples/s ($3 steps of 128), inference $infer_eps examples/s"
+}
+
+echo "== trainval, $THREADS threads, batch 128 =="
+bench mlp configs/fashion_mlp.yaml "$MLP_STEPS"
+bench cnn configs/bench_cnn.yaml "$CNN_STEPS"
+
 PEER="$ROOT/../shared/peers/torch_fmnist.py"
 if [ -f "$PEER" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
-  echo "== PyTorch peer, same model, same machine, same run =="
-  /usr/bin/python3 "$PEER" --model mlp --epochs 1 --threads "$THREADS" 2>&1 | tee "$D/torch.out"
-  echo "(ratio: compare the trainval figures above with the peer's examples/s lines)"
+  for m in mlp cnn; do
+    echo "== PyTorch peer, $m, same machine, same run =="
+    /usr/bin/python3 "$PEER" --model $m --epochs 1 --threads "$THREADS" 2>&1 |
+      grep -E 'train throughput, median|inference, no_grad' || true
+  done
 else
   echo "(PyTorch peer skipped: install python3-torch, or TRAINVAL_SETUP_TORCH=1 make setup)"
 fi
