@@ -66,6 +66,7 @@ struct trainer {
   int64_t opt_t;
   uint64_t cursor[6];      /* loader epoch, position, rng[4] */
   uint64_t augment_rng[4]; /* the loader's augmentation generator */
+  uint64_t dropout_rng[4]; /* the TRAIN graph's dropout generator */
   /* trainer state that exact resume needs */
   double best; /* early stopping: best validation metric so far (NaN: none yet) */
   int64_t best_step;
@@ -262,7 +263,7 @@ static int build(trainer *t) {
  * the data pointers into the slabs never move. */
 static int plan_extras(trainer *t) {
   int nv = tv_varstore_count(t->store), ns = tv_optim_num_slots(t->optim);
-  int cap = nv * ns + 5;
+  int cap = nv * ns + 6;
   t->extra = calloc((size_t)cap, sizeof *t->extra);
   t->extra_paths = calloc((size_t)cap, sizeof *t->extra_paths);
   if (!t->extra || !t->extra_paths) return tv_error(TV_ERR_NOMEM, "out of memory");
@@ -288,6 +289,8 @@ static int plan_extras(trainer *t) {
                                   .dtype = TV_CKPT_U64,
                                   .count = 4,
                                   .data = t->augment_rng};
+  t->extra[n++] = (tv_ckpt_array){
+      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = t->dropout_rng};
   t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/perm", .dtype = TV_CKPT_U32};
   t->n_extra = n;
   return TV_OK;
@@ -342,6 +345,9 @@ static int resume(trainer *t) {
     if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
   }
   if (rc == TV_OK) {
+    tv_rng dropout;
+    memcpy(dropout.s, t->dropout_rng, sizeof dropout.s);
+    tv_model_set_rng(t->model, dropout);
     tv_optim_set_t(t->optim, t->opt_t);
     t->step = tv_ckpt_step(ck);
   }
@@ -408,6 +414,8 @@ static void capture_state(trainer *t) {
   t->cursor[1] = st.position;
   memcpy(&t->cursor[2], st.rng.s, sizeof st.rng.s);
   memcpy(t->augment_rng, st.augment.s, sizeof st.augment.s);
+  tv_rng dropout = tv_model_rng(t->model);
+  memcpy(t->dropout_rng, dropout.s, sizeof dropout.s);
   t->extra[t->n_extra - 1].count = perm_n;
   t->extra[t->n_extra - 1].data = perm;
 }
@@ -710,11 +718,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     run_examples += n;
 
     double now = tv_monotonic();
-    if ((c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
-        (c->train.summary_secs > 0 && now - last_summary_time >= c->train.summary_secs)) {
+    int summarize = (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
+                    (c->train.summary_secs > 0 && now - last_summary_time >= c->train.summary_secs);
+    if (summarize) {
       rc = write_summary(t, now - window_start, window_examples);
       if (rc != TV_OK) return rc;
-      tv_metrics_reset(t->window);
       window_start = last_summary_time = now;
       window_examples = 0;
     }
@@ -738,6 +746,7 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
         fflush(stdout);
       }
     }
+    if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
     int early = 0;
     if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
       rc = validate(t, &early);

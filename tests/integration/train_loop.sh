@@ -61,6 +61,17 @@ check "prefetch 3 with augmentation, resumed mid-epoch" sh -c "
 check "prefetched, augmented and resumed parameters bitwise equal to synchronous" \
   same_params "$T/sync/ckpt-00000200.h5" "$T/pre/ckpt-00000200.h5"
 
+# ---- dropout: its generator is part of the checkpoint ------------------------------------------
+sed 's/^    - {type: relu} *# relu_1$/    - {type: relu}\n    - {type: dropout, rate: 0.3}/' "$CFG" >"$T/dropout.yaml"
+check "the dropout config has a dropout layer" grep -q "type: dropout" "$T/dropout.yaml"
+DROP="--threads 1 --quiet --set train.checkpoint_every=60"
+check "dropout: straight to 150" train --train-dir "$T/drop-straight" --config "$T/dropout.yaml" --steps 150 $DROP
+check "dropout: 90 then resumed to 150" sh -c "
+  '$BIN/train' --train-dir '$T/drop-split' --config '$T/dropout.yaml' --steps 90 $DROP &&
+  '$BIN/train' --train-dir '$T/drop-split' --steps 150 $DROP"
+check "dropout: resumed parameters bitwise equal to straight" \
+  same_params "$T/drop-straight/ckpt-00000150.h5" "$T/drop-split/ckpt-00000150.h5"
+
 # ---- checkpoint triggers and retention -----------------------------------------------------
 D=$T/timed
 check "checkpoint_secs" train --train-dir "$D" --config "$CFG" --steps 600 --quiet --threads 1 \
