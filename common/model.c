@@ -283,6 +283,7 @@ float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
   return loss;
 }
 
+tv_pool *tv_model_pool(tv_model *m) { return m->pool; }
 tv_mode tv_model_mode(const tv_model *m) { return m->mode; }
 int tv_model_max_batch(const tv_model *m) { return m->max_batch; }
 int tv_model_input_size(const tv_model *m) { return m->input_size; }

@@ -22,7 +22,15 @@ struct tv_optim {
   const char *slot_names[MAX_SLOTS];
   float *slots[MAX_SLOTS];
   tv_varstore *store;
+  tv_pool *pool; /* borrowed; NULL: the caller's thread alone */
+  int n_chunks;  /* the trainable elements cut into pieces of at most CHUNK, var by var */
+  struct chunk {
+    int var;
+    size_t begin, end;
+  } * chunks;
 };
+
+enum { CHUNK = 16384 };
 
 int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, tv_optim **out) {
   *out = NULL;
@@ -54,6 +62,22 @@ int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, 
     o->n_slots = 1;
     o->slot_names[0] = "momentum";
   }
+  for (int pass = 0; pass < 2; pass++) {
+    int n = 0;
+    for (int i = 0; i < tv_varstore_count(store); i++) {
+      const tv_var *v = tv_varstore_cvar(store, i);
+      for (size_t b = 0; v->trainable && b < v->count; b += CHUNK, n++)
+        if (pass) o->chunks[n] = (struct chunk){i, b, b + CHUNK < v->count ? b + CHUNK : v->count};
+    }
+    if (!pass) {
+      o->n_chunks = n;
+      o->chunks = malloc((size_t)(n ? n : 1) * sizeof *o->chunks);
+      if (!o->chunks) {
+        tv_optim_free(o);
+        return tv_error(TV_ERR_NOMEM, "optimizer: out of memory");
+      }
+    }
+  }
   size_t bytes =
       ((tv_varstore_size(store) ? tv_varstore_size(store) : 1) * sizeof(float) + 63) & ~(size_t)63;
   for (int k = 0; k < o->n_slots; k++) {
@@ -72,6 +96,7 @@ int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, 
 void tv_optim_free(tv_optim *o) {
   if (!o) return;
   for (int k = 0; k < o->n_slots; k++) free(o->slots[k]);
+  free(o->chunks);
   free(o);
 }
 
@@ -149,39 +174,54 @@ TV_VECTOR static void adam_update(float *restrict p, const float *restrict g, fl
   }
 }
 
-void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm) {
-  o->t++;
-  float lr = (float)tv_optim_lr(o, step);
-  float scale = 1.0f;
-  if (o->clip_norm > 0) {
-    if (grad_norm < 0) grad_norm = tv_optim_grad_norm(o);
-    if (grad_norm > o->clip_norm) scale = (float)(o->clip_norm / grad_norm);
-  }
-  int decoupled = o->kind == TV_OPTIM_ADAMW;
-  float l2 = decoupled ? 0.0f : (float)o->weight_decay;
-  float step_size = 0, inv_sqrt_bc2 = 0;
-  if (o->kind != TV_OPTIM_SGD) {
-    step_size = (float)(lr / (1.0 - pow(o->beta1, (double)o->t)));
-    inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
-  }
-  int nv = tv_varstore_count(o->store);
-  for (int i = 0; i < nv; i++) {
-    tv_var *v = tv_varstore_var(o->store, i);
-    if (!v->trainable) continue;
-    if (scale != 1.0f || l2 != 0.0f) scale_add(v->grad, v->value, v->count, scale, l2);
-    if (decoupled && o->weight_decay > 0) {
-      float keep = 1.0f - lr * (float)o->weight_decay;
-      for (size_t k = 0; k < v->count; k++) v->value[k] *= keep;
-    }
+/* One update's constants, shared by the threads that apply it chunk by chunk. */
+typedef struct update_job {
+  tv_optim *o;
+  float lr, scale, l2, keep, step_size, inv_sqrt_bc2;
+} update_job;
+
+static void update_part(void *ctx, int begin, int end, int thread) {
+  (void)thread;
+  const update_job *j = ctx;
+  tv_optim *o = j->o;
+  for (int c = begin; c < end; c++) {
+    const struct chunk *ch = &o->chunks[c];
+    tv_var *v = tv_varstore_var(o->store, ch->var);
+    size_t at = ch->begin, n = ch->end - ch->begin, slot = v->offset + at;
+    float *p = v->value + at, *g = v->grad + at;
+    if (j->scale != 1.0f || j->l2 != 0.0f) scale_add(g, p, n, j->scale, j->l2);
+    if (j->keep != 1.0f)
+      for (size_t k = 0; k < n; k++) p[k] *= j->keep;
     if (o->kind == TV_OPTIM_SGD)
-      sgd_update(v->value, v->grad, o->n_slots ? o->slots[0] + v->offset : NULL, v->count, lr,
-                 (float)o->momentum, o->nesterov);
+      sgd_update(p, g, o->n_slots ? o->slots[0] + slot : NULL, n, j->lr, (float)o->momentum,
+                 o->nesterov);
     else
-      adam_update(v->value, v->grad, o->slots[0] + v->offset, o->slots[1] + v->offset, v->count,
-                  step_size, (float)o->beta1, (float)o->beta2, (float)(1.0 - o->beta1),
-                  (float)(1.0 - o->beta2), inv_sqrt_bc2, (float)o->epsilon);
+      adam_update(p, g, o->slots[0] + slot, o->slots[1] + slot, n, j->step_size, (float)o->beta1,
+                  (float)o->beta2, (float)(1.0 - o->beta1), (float)(1.0 - o->beta2),
+                  j->inv_sqrt_bc2, (float)o->epsilon);
   }
 }
+
+void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm) {
+  o->t++;
+  update_job j = {.o = o, .lr = (float)tv_optim_lr(o, step), .scale = 1.0f, .keep = 1.0f};
+  if (o->clip_norm > 0) {
+    if (grad_norm < 0) grad_norm = tv_optim_grad_norm(o);
+    if (grad_norm > o->clip_norm) j.scale = (float)(o->clip_norm / grad_norm);
+  }
+  if (o->kind == TV_OPTIM_ADAMW)
+    j.keep = 1.0f - j.lr * (float)o->weight_decay;
+  else
+    j.l2 = (float)o->weight_decay;
+  if (o->kind != TV_OPTIM_SGD) {
+    j.step_size = (float)(j.lr / (1.0 - pow(o->beta1, (double)o->t)));
+    j.inv_sqrt_bc2 = (float)(1.0 / sqrt(1.0 - pow(o->beta2, (double)o->t)));
+  }
+  /* Element-wise rules: any split over threads gives the same bits. */
+  tv_pool_for(o->pool, o->n_chunks, update_part, &j);
+}
+
+void tv_optim_set_pool(tv_optim *o, tv_pool *pool) { o->pool = pool; }
 
 void tv_optim_step(tv_optim *o, int64_t step) { tv_optim_apply(o, step, -1.0); }
 

@@ -450,6 +450,50 @@ static void test_schedule_step_exponential(void **state) {
   tv_optim_free(o);
 }
 
+/* The element-wise update split over a thread team gives the same bits as one thread. */
+static void test_pool_same_bits(void **state) {
+  fixture *f = *state;
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_ADAMW;
+  c.optimizer.weight_decay = 0.01;
+  c.optimizer.clip_norm = 0.5;
+  tv_varstore *other;
+  int w2, s2, b2;
+  assert_int_equal(tv_varstore_new(&other), TV_OK);
+  assert_int_equal(
+      tv_varstore_declare(other, "fc/kernel", tv_shape2(2, 3), 1, TV_INIT_ZEROS, 3, 2, &w2), TV_OK);
+  assert_int_equal(
+      tv_varstore_declare(other, "bn/moving_mean", tv_shape1(NS), 0, TV_INIT_ZEROS, 0, 0, &s2),
+      TV_OK);
+  assert_int_equal(
+      tv_varstore_declare(other, "fc/bias", tv_shape1(NB), 1, TV_INIT_ZEROS, 3, 2, &b2), TV_OK);
+  assert_int_equal(tv_varstore_seal(other), TV_OK);
+  memcpy(tv_varstore_values(other), tv_varstore_values(f->store),
+         tv_varstore_size(f->store) * sizeof(float));
+  tv_pool *pool;
+  assert_int_equal(tv_pool_new(3, &pool), TV_OK);
+  tv_optim *one = make_optim(f, &c, 100), *team = NULL;
+  assert_int_equal(tv_optim_new(&c, 100, other, &team), TV_OK);
+  tv_optim_set_pool(team, pool);
+  for (int t = 0; t < STEPS; t++) {
+    set_grads(f, t);
+    memcpy(tv_varstore_grads(other), tv_varstore_grads(f->store),
+           tv_varstore_size(f->store) * sizeof(float));
+    tv_optim_step(one, t);
+    tv_optim_step(team, t);
+  }
+  assert_memory_equal(tv_varstore_values(other), tv_varstore_values(f->store),
+                      tv_varstore_size(f->store) * sizeof(float));
+  for (int k = 0; k < tv_optim_num_slots(one); k++)
+    assert_memory_equal(tv_optim_slot(team, k), tv_optim_slot(one, k),
+                        tv_varstore_size(f->store) * sizeof(float));
+  tv_optim_free(one);
+  tv_optim_free(team);
+  tv_pool_free(pool);
+  tv_varstore_free(other);
+}
+
 #define WITH_STORE(fn) cmocka_unit_test_setup_teardown(fn, setup_store, teardown_store)
 
 int main(void) {
@@ -476,6 +520,7 @@ int main(void) {
       WITH_STORE(test_clip_above_norm_is_noop),
       WITH_STORE(test_grad_norm_nonfinite),
       WITH_STORE(test_schedule_step_exponential),
+      WITH_STORE(test_pool_same_bits),
       cmocka_unit_test(test_unsealed_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

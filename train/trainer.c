@@ -245,6 +245,7 @@ static int build(trainer *t) {
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
+  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_model_pool(t->model));
   if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {

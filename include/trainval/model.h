@@ -86,6 +86,9 @@ float tv_model_backward(tv_model *m, const int32_t *labels, int n);
 tv_rng tv_model_rng(const tv_model *m);
 void tv_model_set_rng(tv_model *m, tv_rng rng);
 
+/* The model's thread team, for other per-step work that wants to share it (the optimizer). */
+tv_pool *tv_model_pool(tv_model *m);
+
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);
 int tv_model_input_size(const tv_model *m); /* floats per example */

@@ -21,6 +21,7 @@
 
 #include "trainval/config.h"
 #include "trainval/error.h"
+#include "trainval/ops.h"
 #include "trainval/varstore.h"
 
 typedef struct tv_optim tv_optim;
@@ -42,6 +43,11 @@ double tv_optim_grad_norm(const tv_optim *o);
  * the update counter t.  grad_norm is tv_optim_grad_norm()'s value, used for clipping (pass a
  * negative value to have it computed here when clipping is on).  Cannot fail, never allocates. */
 void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm);
+
+/* Lets tv_optim_apply split its element-wise work over pool's threads (borrowed; it must outlive
+ * the optimizer or be replaced; NULL: the caller's thread alone).  The result is the same bits
+ * with or without a pool. */
+void tv_optim_set_pool(tv_optim *o, tv_pool *pool);
 
 /* tv_optim_apply(o, step, -1). */
 void tv_optim_step(tv_optim *o, int64_t step);
