@@ -1,6 +1,6 @@
 # trainval — one non-recursive Makefile.
 #   make            bin/train, bin/eval
-#   make test       set-up if needed, unit tests (cmocka) and integration tests (shell, real binaries)
+#   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
 #   make bench      speed benchmark (reports figures; never pass/fail on a timing)
 #   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval, print results
@@ -63,7 +63,7 @@ integration: all
 	@BIN=$(abspath $(BIN)) sh tests/run_integration.sh
 
 test: setup
-	@$(MAKE) --no-print-directory unit integration
+	@$(MAKE) --no-print-directory format-check unit integration
 
 asan: setup
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/bin CFLAGS="-O1 -g -fno-omit-frame-pointer" \
@@ -85,7 +85,7 @@ FORMAT_FILES = $(wildcard include/trainval/*.h common/*.c common/*.h train/*.c t
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
-	clang-format --dry-run --Werror $(FORMAT_FILES)
+	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files clean"
 
 clean:
 	rm -rf build build-asan bin
