@@ -95,8 +95,9 @@ def read(path):
             print(step, tag, val)
 
 
-for arg in sys.argv[1:]:
-    paths = [arg] if os.path.isfile(arg) else sorted(
-        os.path.join(arg, f) for f in os.listdir(arg) if f.startswith("events.out.tfevents."))
-    for p in paths:
-        read(p)
+if __name__ == "__main__":
+    for arg in sys.argv[1:]:
+        paths = [arg] if os.path.isfile(arg) else sorted(
+            os.path.join(arg, f) for f in os.listdir(arg) if f.startswith("events.out.tfevents."))
+        for p in paths:
+            read(p)

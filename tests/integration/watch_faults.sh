@@ -36,15 +36,10 @@ cp -r "$S" "$F"
 printf 'X' | dd of="$F/ckpt-00000060.h5" bs=1 seek=3000000 conv=notrunc 2>/dev/null
 # ckpt 80: garbage whose size and CRC-32C the manifest records (so HDF5 itself must refuse it).
 head -c 3000 /dev/urandom >"$F/ckpt-00000080.h5"
-/usr/bin/python3 - "$F" <<'EOF'
+/usr/bin/python3 - "$F" "$ROOT/tests/integration" <<'EOF'
 import re, sys
-def crc32c(data):
-    crc = 0xFFFFFFFF
-    for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ (0x82F63B78 & -(crc & 1))
-    return crc ^ 0xFFFFFFFF
+sys.path.insert(0, sys.argv[2])
+from events import crc32c
 d = sys.argv[1]
 data = open(d + '/ckpt-00000080.h5', 'rb').read()
 m = open(d + '/checkpoints.yaml').read()
