@@ -7,6 +7,7 @@ set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 cd "$ROOT"
 DIR=${TV_DEMO_DIR:-runs/demo-$(date +%Y%m%d-%H%M%S)}
+mkdir -p "$(dirname "$DIR")"
 echo "== train $DIR, with eval --watch on the validation split alongside =="
 ./bin/eval --watch "$DIR" --split valid --num-examples 2000 --threads 1 --timeout 600 \
   >"$DIR.eval.log" 2>&1 &
