@@ -61,6 +61,7 @@ typedef struct watcher {
   double wake_time;       /* wall clock of the last wake-up, for --trace */
   FILE *trace;
   int n_ok, n_failed, n_skipped;
+  long gone_pid; /* a trainer reported gone (so it is said once per trainer) */
 } watcher;
 
 /* Progress lines go to stdout, or to stderr when stdout carries --json lines. */
@@ -73,6 +74,32 @@ TV_PRINTF(2, 3) static void say(const watcher *wt, const char *fmt, ...) {
   fputc('\n', f);
   va_end(ap);
   fflush(f);
+}
+
+/* With nothing to do and a status that is not terminal, tells once whether the trainer that
+ * holds (held) DIR/LOCK is still alive, when it ran on this host: a run killed with kill -9 stays
+ * "running" until train resumes it, and the user should know the evaluator is waiting for that.
+ * Returns 1 while the answer is still unknown on this host (the caller re-checks soon). */
+static int check_trainer(watcher *wt) {
+  char path[PATH_CAP + 8], text[256] = "";
+  if (tv_fs_join(path, sizeof path, wt->dir, "LOCK") != TV_OK) return 0;
+  FILE *f = fopen(path, "r");
+  if (!f) return 0;
+  size_t n = fread(text, 1, sizeof text - 1, f);
+  fclose(f);
+  text[n] = '\0';
+  char host[128] = "";
+  long pid = 0;
+  if (sscanf(text, "host %127s pid %ld", host, &pid) != 2 || strcmp(host, wt->host) != 0)
+    return 0; /* another host's trainer: its liveness is not ours to see */
+  if (pid <= 0 || pid == wt->gone_pid) return 0;
+  if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 1;
+  wt->gone_pid = pid;
+  say(wt,
+      "the trainer (pid %ld) is no longer running and the run's status is %s; waiting for "
+      "train to resume it (--timeout to stop waiting)",
+      pid, wt->m.status);
+  return 0;
 }
 
 TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
@@ -521,6 +548,8 @@ int watch_run(const eval_options *o) {
         say(wt, "the trainer's status is %s and every checkpoint is dealt with; done",
             wt->m.status);
         break;
+      } else if (wt->have_manifest && check_trainer(wt)) {
+        wait = 2.0; /* a live local trainer: look again in a while */
       }
     }
     if (o->timeout >= 0) {
