@@ -153,10 +153,11 @@ static off_t file_size(const char *path) {
   return st.st_size;
 }
 
-/* A synthetic dataset built in memory, same contents as the files above (IDX3). */
-static tv_dataset make_ds(uint32_t n, int h, int w) {
-  tv_dataset ds = {.n = n, .c = 1, .h = h, .w = w, .num_classes = n < 10 ? (int)n : 10};
-  size_t d = (size_t)h * (size_t)w;
+/* A synthetic dataset built in memory with c channels: example i's byte j is pixel(i, j) over the
+ * whole c*h*w (for c = 1 the same contents as the files above). */
+static tv_dataset make_ds_c(uint32_t n, int c, int h, int w) {
+  tv_dataset ds = {.n = n, .c = c, .h = h, .w = w, .num_classes = n < 10 ? (int)n : 10};
+  size_t d = (size_t)c * (size_t)h * (size_t)w;
   ds.images = malloc(n * d);
   ds.labels = malloc(n);
   assert_non_null(ds.images);
@@ -167,6 +168,8 @@ static tv_dataset make_ds(uint32_t n, int h, int w) {
   }
   return ds;
 }
+
+static tv_dataset make_ds(uint32_t n, int h, int w) { return make_ds_c(n, 1, h, w); }
 
 static void check_synthetic(const tv_dataset *ds, uint32_t n, int c, int h, int w) {
   assert_int_equal(ds->n, n);
@@ -825,21 +828,6 @@ static void test_loader_resume(void **state) {
 }
 
 /* ---- augmentation and per-channel normalisation ------------------------------------------ */
-
-/* Like make_ds with c channels: example i's byte j is pixel(i, j) over the whole c*h*w. */
-static tv_dataset make_ds_c(uint32_t n, int c, int h, int w) {
-  tv_dataset ds = {.n = n, .c = c, .h = h, .w = w, .num_classes = n < 10 ? (int)n : 10};
-  size_t d = (size_t)c * (size_t)h * (size_t)w;
-  ds.images = malloc(n * d);
-  ds.labels = malloc(n);
-  assert_non_null(ds.images);
-  assert_non_null(ds.labels);
-  for (uint32_t i = 0; i < n; i++) {
-    for (size_t j = 0; j < d; j++) ds.images[i * d + j] = pixel(i, j);
-    ds.labels[i] = label(i);
-  }
-  return ds;
-}
 
 /* The augmentation as torchvision describes it, built another way than the loader: paste the
  * image into a zeroed (h+2P) x (w+2P) canvas, cut the h x w window at (oy, ox), mirror it. */
