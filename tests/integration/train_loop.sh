@@ -163,7 +163,7 @@ check "--quiet prints only the final line" sh -c "[ \$(wc -l <'$T/quiet.out') -e
 train --train-dir "$D" --steps 50 --verbose --set train.checkpoint_every=5 >"$T/verbose.out" 2>&1
 check "--verbose reports each checkpoint commit" grep -q "checkpoint ckpt-00000045.h5 committed (step 45, periodic)" "$T/verbose.out"
 if command -v script >/dev/null 2>&1; then
-  script -qfec "'$BIN/train' --train-dir '$D' --steps 400 --threads 1" /dev/null >"$T/tty.out" 2>&1
+  script -qfec "'$BIN/train' --train-dir '$D' --steps 400 --threads 1" /dev/null </dev/null >"$T/tty.out" 2>&1
   check "on a terminal: one updating progress line with an ETA" sh -c "
     grep -q 'ETA [0-9]*:[0-9][0-9]:[0-9][0-9]' '$T/tty.out' && [ \$(grep -c '^step [0-9]*/400 ' '$T/tty.out') -eq 0 ]"
 fi
