@@ -3,6 +3,7 @@
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
 #   make bench      speed benchmark (reports figures; never pass/fail on a timing)
+#   make accuracy   trains the example configs to the end, reports test accuracy (long)
 #   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval, print results
 #   make format / format-check
 
@@ -30,7 +31,7 @@ SUP_OBJ   := $(TEST_SUPPORT:%.c=$(B)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 LIB       := $(B)/libtrainval.a
 
-.PHONY: all test unit integration asan bench demo setup format format-check clean install
+.PHONY: all test unit integration asan bench accuracy demo setup format format-check clean install
 all: $(BIN)/train $(BIN)/eval
 
 $(B)/%.o: %.c
@@ -74,6 +75,10 @@ bench: setup all
 
 demo: setup all
 	@sh scripts/demo.sh
+
+# Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN).
+accuracy: setup all
+	@sh scripts/accuracy.sh
 
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin
