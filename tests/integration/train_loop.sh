@@ -26,21 +26,22 @@ PY
 }
 
 wait_for_step() { # dir step: until the manifest lists the step
-  for _ in $(seq 600); do grep -q "step: $2\$" "$1/checkpoints.yaml" 2>/dev/null && return 0; sleep 0.02; done
+  for _ in $(seq 1500); do grep -q "step: $2\$" "$1/checkpoints.yaml" 2>/dev/null && return 0; sleep 0.02; done
   return 1
 }
 
 # ---- exact resume after kill -9 ------------------------------------------------------------
 COMMON="--steps 400 --threads 1 --quiet --set train.checkpoint_every=100 --set train.summary_every=20 --set train.max_to_keep=0"
 check "straight run to 400" train --train-dir "$T/straight" --config "$CFG" $COMMON
-for case in "right-after-checkpoint 100 0" "mid-way-between-checkpoints 200 0.25"; do
+# The kill comes at a random moment within the window after the named checkpoint is committed.
+for case in "right-after-checkpoint 100 0.05" "mid-way-between-checkpoints 200 0.4"; do
   set -- $case
   what=$1 at=$2 delay=$3
   D=$T/killed-$what
   "$BIN/train" --train-dir "$D" --config "$CFG" $COMMON >/dev/null 2>&1 &
   pid=$!
   wait_for_step "$D" "$at"
-  sleep "$delay"
+  sleep "$(awk -v w="$delay" 'BEGIN { srand(); printf "%.3f", rand() * w }')"
   kill -9 $pid 2>/dev/null
   wait $pid 2>/dev/null
   check "kill -9 $what left the run resumable" sh -c "grep -q '^status: running' '$D/checkpoints.yaml'"
