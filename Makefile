@@ -15,7 +15,7 @@ PKGS    := openblas hdf5 yaml-0.1 zlib
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -Iinclude $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS) -MMD -MP
+ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(XLDFLAGS)
 
 LIB_SRC   := $(sort $(wildcard common/*.c))
