@@ -1,7 +1,8 @@
 #!/bin/sh
 # Speed benchmark: trains the MLP (configs/fashion_mlp.yaml) and the reference CNN
-# (configs/bench_cnn.yaml) for a fixed number of steps with 2 threads and reports training and
-# inference examples/s (inference: the training split at batch 128); with Debian's python3-torch
+# (configs/bench_cnn.yaml) for a fixed number of steps with 2 threads, three times each, and
+# reports the median training and inference examples/s (inference: the training split at batch
+# 128; the machines here are noisy, single runs vary by a third); with Debian's python3-torch
 # present it runs the PyTorch peer on the same models in the same run, for a ratio.  Reports
 # figures only: it never passes or fails on a timing.
 #   sh scripts/bench.sh [MLP_STEPS [CNN_STEPS]]      (defaults 1500 and 300)
@@ -14,13 +15,18 @@ D=$(mktemp -d /tmp/trainval-bench.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 cd "$ROOT"
 
-bench() { # name config steps
-  ./bin/train --train-dir "$D/$1" --config "$2" --steps "$3" --threads "$THREADS" \
-    --set train.checkpoint_every=0 --quiet >"$D/$1.train"
-  train_eps=$(sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/$1.train")
-  ./bin/eval --train-dir "$D/$1" --split train --batch-size 128 --threads "$THREADS" --json >"$D/$1.eval"
-  infer_eps=$(sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p' "$D/$1.eval")
-  echo "trainval $1: training $train_eps examples/s ($3 steps of 128), inference $infer_eps examples/s"
+median() { sort -n | awk '{v[NR] = $1} END {print v[int((NR + 1) / 2)]}'; }
+
+bench() { # name config steps: three training runs and three inference runs, medians reported
+  for i in 1 2 3; do
+    ./bin/train --train-dir "$D/$1-$i" --config "$2" --steps "$3" --threads "$THREADS" \
+      --set train.checkpoint_every=0 --quiet | sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p'
+  done >"$D/$1.train"
+  for i in 1 2 3; do
+    ./bin/eval --train-dir "$D/$1-1" --split train --batch-size 128 --threads "$THREADS" --json |
+      sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p'
+  done >"$D/$1.eval"
+  echo "trainval $1: training $(median <"$D/$1.train") examples/s (median of $(tr '\n' ' ' <"$D/$1.train"); $3 steps of 128), inference $(median <"$D/$1.eval") examples/s (median of $(tr '\n' ' ' <"$D/$1.eval"))"
 }
 
 echo "== trainval, $THREADS threads, batch 128 =="
