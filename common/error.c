@@ -48,23 +48,3 @@ int tv_error_prefix(int code, const char *fmt, ...) {
 }
 
 const char *tv_error_message(void) { return g_msg; }
-
-const char *tv_status_name(int code) {
-  static const char *const names[] = {
-      [TV_OK] = "ok",
-      [TV_ERR_NOMEM] = "out of memory",
-      [TV_ERR_IO] = "I/O error",
-      [TV_ERR_NOT_FOUND] = "not found",
-      [TV_ERR_CONFIG] = "config error",
-      [TV_ERR_FORMAT] = "format error",
-      [TV_ERR_CHECKSUM] = "checksum mismatch",
-      [TV_ERR_MISMATCH] = "model mismatch",
-      [TV_ERR_INVALID] = "invalid argument",
-      [TV_ERR_BUSY] = "busy",
-      [TV_ERR_NONFINITE] = "non-finite value",
-      [TV_ERR_INTERRUPTED] = "interrupted",
-  };
-  _Static_assert(sizeof names / sizeof names[0] == TV_ERR__COUNT, "one name per status");
-  if (code < 0 || code >= TV_ERR__COUNT) return "unknown error";
-  return names[code];
-}

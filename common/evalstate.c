@@ -25,7 +25,6 @@ enum { PATH_CAP = 4096 };
 
 static const char *const outcome_names[] = {"ok", "failed", "skipped"};
 
-const char *tv_eval_outcome_name(tv_eval_outcome o) { return outcome_names[o]; }
 
 int tv_eval_name_valid(const char *name) {
   size_t n = strlen(name);

@@ -123,10 +123,6 @@ void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
   }
 }
 
-void tv_varstore_zero_grad(tv_varstore *s) {
-  if (s->grads) memset(s->grads, 0, s->size * sizeof(float));
-}
-
 int tv_varstore_count(const tv_varstore *s) { return s->n; }
 tv_var *tv_varstore_var(tv_varstore *s, int index) { return &s->vars[index]; }
 const tv_var *tv_varstore_cvar(const tv_varstore *s, int index) { return &s->vars[index]; }

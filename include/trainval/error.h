@@ -43,7 +43,4 @@ int tv_error_prefix(int code, const char *fmt, ...) TV_PRINTF(2, 3);
 /* The message recorded last on this thread ("" if none).  Valid until the next tv_error*. */
 const char *tv_error_message(void);
 
-/* A short constant name for a status code ("I/O error", "config error", ...). */
-const char *tv_status_name(int code);
-
 #endif

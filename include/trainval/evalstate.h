@@ -136,9 +136,6 @@ typedef enum tv_eval_outcome {
   TV_EVAL_OUTCOME_SKIPPED
 } tv_eval_outcome;
 
-/* "ok", "failed", "skipped". */
-const char *tv_eval_outcome_name(tv_eval_outcome o);
-
 typedef struct tv_evalstate_entry {
   int64_t step;
   tv_eval_outcome outcome;

@@ -57,9 +57,6 @@ TV_MUST_CHECK int tv_varstore_seal(tv_varstore *s);
 /* Fills every variable from its initialiser, in declaration order, drawing from rng.  Sealed. */
 void tv_varstore_init(tv_varstore *s, tv_rng *rng);
 
-/* Sets every gradient to zero. */
-void tv_varstore_zero_grad(tv_varstore *s);
-
 int tv_varstore_count(const tv_varstore *s);
 tv_var *tv_varstore_var(tv_varstore *s, int index);
 const tv_var *tv_varstore_cvar(const tv_varstore *s, int index);
