@@ -25,7 +25,6 @@ enum { PATH_CAP = 4096 };
 
 static const char *const outcome_names[] = {"ok", "failed", "skipped"};
 
-
 int tv_eval_name_valid(const char *name) {
   size_t n = strlen(name);
   if (n == 0 || n >= TV_EVAL_NAME_CAP || name[0] == '.') return 0;
