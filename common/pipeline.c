@@ -44,28 +44,39 @@ static int load_files(const tv_config *cfg, const char *images, const char *labe
   return rc;
 }
 
+int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train, tv_dataset *valid) {
+  memset(train, 0, sizeof *train);
+  memset(valid, 0, sizeof *valid);
+  tv_dataset full;
+  int rc = load_files(cfg, cfg->data.train_images, cfg->data.train_labels, &full);
+  if (rc != TV_OK) return rc;
+  rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, train, valid);
+  tv_dataset_free(&full);
+  return rc;
+}
+
+static int no_valid_split(const tv_config *cfg) {
+  return tv_error(TV_ERR_INVALID, "%s: data.valid_fraction is 0, so there is no valid split",
+                  cfg->source);
+}
+
 int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
   if (s == TV_SPLIT_TEST) return load_files(cfg, cfg->data.test_images, cfg->data.test_labels, ds);
-  tv_dataset full, train, valid;
-  int rc = load_files(cfg, cfg->data.train_images, cfg->data.train_labels, &full);
+  tv_dataset train, valid;
+  int rc = tv_split_load_train_valid(cfg, &train, &valid);
   if (rc != TV_OK) return rc;
-  rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, &train, &valid);
-  tv_dataset_free(&full);
-  if (rc != TV_OK) return rc;
-  if (s == TV_SPLIT_TRAIN) {
-    *ds = train;
-    tv_dataset_free(&valid);
-  } else {
-    *ds = valid;
-    tv_dataset_free(&train);
-    if (ds->n == 0) {
-      tv_dataset_free(ds);
-      return tv_error(TV_ERR_INVALID, "%s: data.valid_fraction is 0, so there is no valid split",
-                      cfg->source);
-    }
+  *ds = s == TV_SPLIT_TRAIN ? train : valid;
+  tv_dataset_free(s == TV_SPLIT_TRAIN ? &valid : &train);
+  if (s == TV_SPLIT_VALID && ds->n == 0) {
+    tv_dataset_free(ds);
+    return no_valid_split(cfg);
   }
   return TV_OK;
+}
+
+int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid) {
+  return valid->n == 0 ? no_valid_split(cfg) : TV_OK;
 }
 
 tv_norm tv_norm_from_config(const tv_config *cfg) {

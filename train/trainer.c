@@ -218,7 +218,10 @@ static int load_config(trainer *t) {
 }
 
 static int build(trainer *t) {
-  int rc = tv_split_load(&t->cfg, TV_SPLIT_TRAIN, &t->data);
+  /* One read of the training files gives both splits; valid is kept only for validation. */
+  int rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
+  if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
+  if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
@@ -250,8 +253,7 @@ static int build(trainer *t) {
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
-    rc = tv_split_load(&t->cfg, TV_SPLIT_VALID, &t->valid);
-    if (rc == TV_OK) rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, &t->infer);
+    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, &t->infer);
     if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
     if (rc != TV_OK) return rc;
   }

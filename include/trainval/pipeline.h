@@ -28,6 +28,15 @@ int tv_split_parse(const char *name);
  * data.dir at other files), TV_ERR_FORMAT, TV_ERR_MISMATCH, TV_ERR_IO, TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds);
 
+/* Both halves of the training files at once (one read of the files): *train and *valid as
+ * tv_split_load gives them, except that an empty valid split is not an error here (check it with
+ * tv_split_check_valid where one is needed).  On failure both are zeroed. */
+TV_MUST_CHECK int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train,
+                                            tv_dataset *valid);
+
+/* TV_ERR_INVALID naming the config when valid is empty (data.valid_fraction 0), else TV_OK. */
+TV_MUST_CHECK int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid);
+
 tv_norm tv_norm_from_config(const tv_config *cfg);
 
 /* Runs model (INFER, sealed store) over examples idx[0..n) of ds (idx NULL: the first n) in
