@@ -1716,6 +1716,23 @@ static void note_diff(sbuf *out, int *same, const key_desc *d, const char *key, 
   *same = 0;
 }
 
+int tv_config_same_settings(const tv_config *a, const tv_config *b, char *diff, size_t cap) {
+  sbuf out = {.p = diff, .cap = diff ? cap : 0, .fixed = 1};
+  char key[160];
+  int same = 1;
+  if (out.cap) diff[0] = '\0';
+  for (int s = 0; s < COUNT(sections); s++) {
+    if (sections[s].keys == model_keys) continue;
+    for (int k = 0; k < sections[s].n_keys; k++) {
+      const key_desc *d = &sections[s].keys[k];
+      if (d->flags & F_MODEL) continue;
+      join_key(key, sizeof key, sections[s].name, d->name);
+      note_diff(&out, &same, d, key, a, b);
+    }
+  }
+  return same;
+}
+
 int tv_config_same_model(const tv_config *a, const tv_config *b, char *diff, size_t cap) {
   sbuf out = {.p = diff, .cap = diff ? cap : 0, .fixed = 1};
   char key[160];

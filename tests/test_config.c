@@ -535,6 +535,24 @@ static void test_emit_roundtrip(void **state) {
   free(text);
 }
 
+static void test_same_settings(void **state) {
+  (void)state;
+  tv_config a, b;
+  char diff[256];
+  assert_int_equal(parse(MODEL, &a), TV_OK);
+  const char *units[] = {"model.layers.1.units=256"};
+  assert_int_equal(parse_sets(MODEL, units, 1, &b), TV_OK);
+  assert_int_equal(tv_config_same_settings(&a, &b, diff, sizeof diff),
+                   1); /* model keys: not here */
+  assert_string_equal(diff, "");
+  const char *lr[] = {"optimizer.learning_rate=0.1", "train.batch_size=7"};
+  assert_int_equal(parse_sets(MODEL, lr, 2, &b), TV_OK);
+  assert_int_equal(tv_config_same_settings(&a, &b, diff, sizeof diff), 0);
+  assert_non_null(strstr(diff, "train.batch_size: 128 -> 7"));
+  assert_non_null(strstr(diff, "optimizer.learning_rate: "));
+  assert_non_null(strstr(diff, " -> 0.1"));
+}
+
 static void test_same_model(void **state) {
   (void)state;
   tv_config a, b;
@@ -1003,6 +1021,7 @@ int main(void) {
       cmocka_unit_test(test_override_errors),
       cmocka_unit_test(test_emit_roundtrip),
       cmocka_unit_test(test_same_model),
+      cmocka_unit_test(test_same_settings),
       cmocka_unit_test(test_load),
       cmocka_unit_test(test_fashion_mlp),
       cmocka_unit_test(test_cnn_layers),

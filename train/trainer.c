@@ -136,52 +136,6 @@ static void remove_stale_temporaries(const trainer *t) {
   closedir(d);
 }
 
-/* Prints "section.key: old -> new" for every line of the emitted configs that changed. */
-static void log_config_changes(const char *old_text, const char *new_text) {
-  char section[64] = "";
-  const char *p = new_text;
-  while (*p) {
-    const char *eol = strchr(p, '\n');
-    size_t len = eol ? (size_t)(eol - p) : strlen(p);
-    char line[512];
-    snprintf(line, sizeof line, "%.*s", (int)(len < 511 ? len : 511), p);
-    p += len + (eol ? 1 : 0);
-    char *hash = strstr(line, "  #");
-    if (hash) *hash = '\0';
-    if (line[0] && line[0] != ' ' && line[0] != '#') {
-      snprintf(section, sizeof section, "%.*s", (int)strcspn(line, ":"), line);
-      continue;
-    }
-    char *colon = strchr(line, ':');
-    if (line[0] != ' ' || line[2] == ' ' || line[2] == '-' || !colon) continue;
-    *colon = '\0';
-    const char *key = line + 2, *val = colon + 1;
-    while (*val == ' ') val++;
-    /* Find the same key in the same section of the old text. */
-    char want[128];
-    snprintf(want, sizeof want, "\n%s:", section);
-    const char *sec = strstr(old_text, want);
-    if (!sec) continue;
-    char kpat[600];
-    snprintf(kpat, sizeof kpat, "\n  %s:", key);
-    const char *k = strstr(sec + 1, kpat);
-    const char *next_sec = sec + 1;
-    while ((next_sec = strchr(next_sec, '\n')) && next_sec[1] == ' ') next_sec++;
-    if (!k || (next_sec && k > next_sec)) continue;
-    k += strlen(kpat);
-    while (*k == ' ') k++;
-    size_t vlen = strcspn(k, "\n");
-    const char *c = strstr(k, "  #");
-    if (c && (size_t)(c - k) < vlen) vlen = (size_t)(c - k);
-    while (vlen > 0 && k[vlen - 1] == ' ') vlen--;
-    size_t nlen = strlen(val);
-    while (nlen > 0 && val[nlen - 1] == ' ') nlen--;
-    if (vlen != nlen || strncmp(k, val, vlen) != 0)
-      printf("train: resumed with %s.%s changed: %.*s -> %.*s\n", section, key, (int)vlen, k,
-             (int)nlen, val);
-  }
-}
-
 /* A new run takes --config; a resumed run DIR/config.yaml, where a new --config may change the
  * training keys (logged) but not the model (refused, with the differences). */
 static int load_config(trainer *t) {
@@ -199,18 +153,16 @@ static int load_config(trainer *t) {
   if (rc != TV_OK) return rc;
   if (have_frozen) {
     tv_config *old = malloc(sizeof *old);
-    char *old_text = NULL;
-    size_t old_len;
     if (!old) return tv_error(TV_ERR_NOMEM, "out of memory");
     rc = tv_config_load(t->frozen, NULL, 0, old);
     char diff[1024];
     if (rc == TV_OK && !tv_config_same_model(old, &t->cfg, diff, sizeof diff))
       rc = tv_error(TV_ERR_MISMATCH, "%s: the model differs from the run in %s: %s",
                     t->opt.config ? t->opt.config : "--set", t->opt.train_dir, diff);
+    char changed[2048];
     if (rc == TV_OK && t->opt.verbosity > 0 &&
-        tv_fs_read_all(t->frozen, &old_text, &old_len) == TV_OK)
-      log_config_changes(old_text, t->cfg_text);
-    free(old_text);
+        !tv_config_same_settings(old, &t->cfg, changed, sizeof changed))
+      printf("train: resumed with changed settings: %s\n", changed);
     free(old);
     if (rc != TV_OK) return rc;
   }

@@ -277,4 +277,9 @@ TV_MUST_CHECK int tv_config_emit(const tv_config *c, char **text, size_t *len);
  * agree; otherwise 0 and a "; "-separated list of differences in diff (cap bytes). */
 int tv_config_same_model(const tv_config *a, const tv_config *b, char *diff, size_t cap);
 
+/* The same comparison for every key outside the model section (data, train, optimizer,
+ * retention): 1 if all agree, otherwise 0 and the "; "-separated differences
+ * ("optimizer.learning_rate: 0.001 -> 0.0005").  Keys that fix the model are not compared. */
+int tv_config_same_settings(const tv_config *a, const tv_config *b, char *diff, size_t cap);
+
 #endif

@@ -106,7 +106,7 @@ check "a lock left by a dead process is taken over with a message" grep -q "taki
 
 # ---- config changes on resume --------------------------------------------------------------
 train --train-dir "$D" --steps 60 --set optimizer.learning_rate=0.0005 >"$T/change.out" 2>&1
-check "changed training keys are logged" grep -q "resumed with optimizer.learning_rate changed: 0.001 -> 0.0005" "$T/change.out"
+check "changed training keys are logged" grep -q "resumed with changed settings: .*optimizer.learning_rate: 0.001 -> 0.0005" "$T/change.out"
 
 # ---- non-finite guard ----------------------------------------------------------------------
 D=$T/diverge
