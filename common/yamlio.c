@@ -85,12 +85,29 @@ void tv_text_yaml_str(tv_text *t, const char *s, unsigned flags) {
   tv_text_printf(t, "\"");
 }
 
+/* Length of the valid UTF-8 sequence starting at p (2..4), or 0 if there is none. */
+static int utf8_len(const unsigned char *p) {
+  int n = p[0] >= 0xf0 && p[0] <= 0xf4  ? 4
+          : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
+          : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
+                                        : 0;
+  for (int k = 1; k < n; k++)
+    if ((p[k] & 0xc0) != 0x80) return 0;
+  return n;
+}
+
 void tv_text_json_str(tv_text *t, const char *s) {
   tv_text_printf(t, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    int u = *p >= 0x80 ? utf8_len(p) : 0;
     if (*p == '"' || *p == '\\')
       tv_text_printf(t, "\\%c", *p);
-    else if (*p < 0x20 || *p >= 0x7f)
+    else if (u > 0) {
+      tv_text_printf(t, "%.*s", u, (const char *)p);
+      p += u - 1;
+    } else if (*p >= 0x80)
+      tv_text_printf(t, "\\ufffd");
+    else if (*p < 0x20 || *p == 0x7f)
       tv_text_printf(t, "\\u%04x", *p);
     else
       tv_text_printf(t, "%c", *p);

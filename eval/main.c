@@ -24,6 +24,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/fs.h"
 #include "trainval/ops.h"
+#include "trainval/yamlio.h"
 
 static void usage(FILE *f) {
   fputs("usage: eval --ckpt PATH [options]\n"
@@ -254,20 +255,6 @@ static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *e
   return TV_OK;
 }
 
-static void print_json_string(const char *s) {
-  putchar('"');
-  for (; *s; s++) {
-    unsigned char c = (unsigned char)*s;
-    if (c == '"' || c == '\\')
-      printf("\\%c", c);
-    else if (c < 0x20)
-      printf("\\u%04x", c);
-    else
-      putchar(c);
-  }
-  putchar('"');
-}
-
 static int one_shot(const eval_options *o) {
   char path[TV_PATH_CAP + 128];
   tv_ckpt_info expect;
@@ -292,7 +279,10 @@ static int one_shot(const eval_options *o) {
     double speed = r.eval_seconds > 0 ? (double)s->n / r.eval_seconds : 0.0;
     if (o->json) {
       printf("{\"checkpoint\": ");
-      print_json_string(path);
+      tv_text quoted = {0};
+      tv_text_json_str(&quoted, path);
+      fputs(quoted.oom ? "\"\"" : quoted.p, stdout);
+      tv_text_free(&quoted);
       printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, "
              "\"loss\": %.6f, \"accuracy\": %.6f, \"top5\": %.6f, \"macro_f1\": %.6f, "
              "\"subset_hash\": \"fnv1a64:%016llx\", "

@@ -57,7 +57,7 @@ static void test_yaml_str(void **state) {
 static void test_json_and_growth(void **state) {
   (void)state;
   tv_text t = {0};
-  tv_text_json_str(&t, "a\"b\\c\n\x7f\xc3");
+  tv_text_json_str(&t, "a\"b\\c\n\x7f\xc3 \xc3\xa9");
   tv_text_printf(&t, " ");
   tv_text_json_num(&t, 0.1);
   tv_text_printf(&t, " ");
@@ -65,7 +65,7 @@ static void test_json_and_growth(void **state) {
   tv_text_printf(&t, " ");
   tv_text_json_num(&t, -INFINITY);
   assert_int_equal(tv_text_check(&t, "x"), TV_OK);
-  assert_string_equal(t.p, "\"a\\\"b\\\\c\\u000a\\u007f\\u00c3\" 0.1 null null");
+  assert_string_equal(t.p, "\"a\\\"b\\\\c\\u000a\\u007f\\ufffd \xc3\xa9\" 0.1 null null");
   tv_text_free(&t);
   assert_null(t.p);
   assert_int_equal(t.n, 0);

@@ -47,7 +47,9 @@ enum tv_text_yaml {
  * Cannot fail (sets t->oom instead). */
 void tv_text_yaml_str(tv_text *t, const char *s, unsigned flags);
 
-/* Appends s as a JSON string: \" and \\ escaped, bytes below 0x20 and from 0x7f up as \u00XX.
+/* Appends s as a JSON string: \" and \\ escaped, bytes below 0x20 and 0x7f as \u00XX, valid UTF-8
+ * sequences as they are, any other byte from 0x80 up as \ufffd (so the result is valid JSON in
+ * UTF-8 whatever s holds).
  * Cannot fail (sets t->oom instead). */
 void tv_text_json_str(tv_text *t, const char *s);
 
