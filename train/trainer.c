@@ -59,6 +59,7 @@ struct trainer {
   int64_t step, total_steps, last_saved;
   int lock_fd;
   int tty;
+  double last_progress; /* monotonic time of the last progress line (terminal only) */
   /* checkpoint extras: optimizer slots per trainable variable and the data order */
   tv_ckpt_array *extra;
   char (*extra_paths)[TV_VAR_NAME_CAP + 32];
@@ -594,10 +595,9 @@ static void describe_nonfinite(trainer *t, float loss, char *what, size_t cap) {
 }
 
 static void progress(trainer *t, double rate, int force) {
-  static double last_print;
   double now = tv_monotonic();
-  if (!force && now - last_print < 0.25) return;
-  last_print = now;
+  if (!force && now - t->last_progress < 0.25) return;
+  t->last_progress = now;
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
