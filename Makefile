@@ -15,10 +15,10 @@ PKGS    := openblas hdf5 yaml-0.1 zlib
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS) -MMD -MP
+ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude -Icommon $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(XLDFLAGS)
 
-LIB_SRC   := $(sort $(wildcard common/*.c))
+LIB_SRC   := $(sort $(wildcard common/*/*.c common/*/*/*.c))
 TRAIN_SRC := $(sort $(wildcard train/*.c))
 EVAL_SRC  := $(sort $(wildcard eval/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -86,7 +86,7 @@ install: all
 	install -m 755 $(BIN)/eval $(DESTDIR)$(PREFIX)/bin/trainval-eval
 PREFIX ?= /usr/local
 
-FORMAT_FILES = $(wildcard include/trainval/*.h common/*.c common/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h)
+FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

@@ -1,5 +1,5 @@
 /* tfrecord.c — test-only TFRecord / Event reader (see tfrecord.h).  Bitwise CRC-32C and its own
- * protobuf decoding, sharing nothing with common/events.c but tv_fs_read_all. */
+ * protobuf decoding, sharing nothing with common/rundir/events.c but tv_fs_read_all. */
 #include "tfrecord.h"
 
 #include <stdlib.h>
