@@ -34,10 +34,13 @@
 
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
+#include "trainval/loss.h"
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/rng.h"
 #include "trainval/varstore.h"
+
+#include "testutil.h"
 
 /* ---- building configs in code ------------------------------------------------------------- */
 
@@ -404,24 +407,31 @@ static void grad_check(const model_spec *ms) {
   for (int i = 0; i < GC_N; i++) y[i] = (int32_t)((i * 7 + 1) % ms->num_classes);
   gc_ctx g = {.ms = ms, .m = m, .x = x, .y = y, .rng = tv_rng_seed(99, TV_RNG_DROPOUT)};
 
-  /* Gradients must be overwritten, not accumulated: start from garbage. */
+  /* Gradients accumulate: zeroed once (over garbage), one backward gives the gradient; a second
+   * backward without zeroing adds it again, so every trainable gradient doubles. */
   size_t slab = tv_varstore_size(s);
   float *grads = tv_varstore_grads(s);
   for (size_t i = 0; i < slab; i++) grads[i] = 1e6f;
+  tv_varstore_zero_grads(s);
+  for (size_t i = 0; i < slab; i++) assert_true(grads[i] == 0.0f);
   tv_model_set_rng(m, g.rng);
   (void)tv_model_forward(m, x, GC_N);
-  float loss = tv_model_backward(m, y, GC_N);
+  float loss = tvt_xent_backward(m, y, GC_N, 0.0f);
   assert_true(fabs(loss - loss_of(&g)) <= 1e-6 * fabs(loss));
   float *analytic = malloc(slab * sizeof *analytic);
   assert_non_null(analytic);
   memcpy(analytic, grads, slab * sizeof *analytic);
-  /* A second backward gives the same gradients (no accumulation across calls). */
   tv_model_set_rng(m, g.rng);
   (void)tv_model_forward(m, x, GC_N);
-  (void)tv_model_backward(m, y, GC_N);
+  (void)tvt_xent_backward(m, y, GC_N, 0.0f);
   for (int i = 0; i < tv_varstore_count(s); i++) {
     const tv_var *v = tv_varstore_cvar(s, i);
-    if (v->trainable) assert_memory_equal(analytic + v->offset, v->grad, v->count * sizeof(float));
+    for (size_t e = 0; v->trainable && e < v->count; e++) {
+      double twice = 2.0 * analytic[v->offset + e];
+      if (!(fabs(v->grad[e] - twice) <= 1e-5 * fabs(twice) + 1e-7))
+        fail_msg("%s: %s[%zu]: two backwards give %.9g, twice one backward is %.9g", ms->what,
+                 v->name, e, v->grad[e], twice);
+    }
   }
 
   (void)loss_of(&g);
@@ -796,8 +806,9 @@ static void test_training_reduces_loss(void **state) {
   }
   float first = 0, last = 0;
   for (int t = 0; t < STEPS; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(m, x, N);
-    float loss = tv_model_backward(m, y, N);
+    float loss = tvt_xent_backward(m, y, N, 0.0f);
     assert_true(isfinite(loss));
     if (t == 0) first = loss;
     last = loss;
@@ -883,7 +894,7 @@ static void test_softmax_output_layer(void **state) {
   float *x = random_input(N, input_size(&with), 6);
   int32_t y[N] = {0, 1, 2, 3, 1, 2};
   assert_memory_equal(tv_model_forward(a, x, N), tv_model_forward(b, x, N), N * 4 * sizeof(float));
-  float la = tv_model_backward(a, y, N), lb = tv_model_backward(b, y, N);
+  float la = tvt_xent_backward(a, y, N, 0.0f), lb = tvt_xent_backward(b, y, N, 0.0f);
   assert_true(la == lb);
   assert_memory_equal(tv_varstore_grads(s1), tv_varstore_grads(s2),
                       tv_varstore_size(s1) * sizeof(float));
@@ -923,7 +934,7 @@ static void test_label_smoothing(void **state) {
     }
   }
   want /= N;
-  float loss = tv_model_backward(m, y, N);
+  float loss = tvt_xent_backward(m, y, N, (float)c.train.label_smoothing);
   if (!(fabs(loss - want) <= 1e-6 * want)) fail_msg("smoothed loss %.9g, want %.9g", loss, want);
   free(x);
   tv_model_free(m);
@@ -1087,8 +1098,9 @@ static void test_checkpoint_into_infer(void **state) {
   float *x = random_input(N, 36, 9);
   int32_t y[N] = {0, 1, 2, 0, 1, 2, 0, 1};
   for (int t = 0; t < 5; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(train, x, N);
-    (void)tv_model_backward(train, y, N);
+    (void)tvt_xent_backward(train, y, N, 0.0f);
     tv_optim_step(o, t);
   }
   tv_model *infer = build(&ms, TV_MODE_INFER, N, s);
@@ -1148,7 +1160,7 @@ static void test_relu_pool_fusion(void **state) {
   int32_t y[N] = {0, 1, 2, 0, 1, 2};
   const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
   for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
-  assert_true(tv_model_backward(a, y, N) == tv_model_backward(b, y, N));
+  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
   const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
   for (size_t i = 0; i < tv_varstore_size(s1); i++)
     if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
@@ -1371,7 +1383,7 @@ static void test_step_is_malloc_free(void **state) {
   for (int i = 0; i < N; i++) y[i] = i % 10;
   for (int t = 0; t < 2; t++) { /* warm-up: OpenBLAS sets up its buffers on first use */
     (void)tv_model_forward(m, x, N);
-    (void)tv_model_backward(m, y, N);
+    (void)tvt_xent_backward(m, y, N, 0.0f);
   }
   Dl_info info;
   assert_true(dladdr((void *)cblas_sgemm, &info) != 0);
@@ -1379,8 +1391,9 @@ static void test_step_is_malloc_free(void **state) {
   g_allocs = g_blas_allocs = 0;
   __atomic_store_n(&g_counting, 1, __ATOMIC_SEQ_CST);
   for (int t = 0; t < 3; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(m, x, N - t); /* smaller batches too */
-    (void)tv_model_backward(m, y, N - t);
+    (void)tvt_xent_backward(m, y, N - t, 0.0f);
   }
   __atomic_store_n(&g_counting, 0, __ATOMIC_SEQ_CST);
   print_message("  3 steps: %ld allocations by trainval, %ld inside OpenBLAS\n", g_allocs,

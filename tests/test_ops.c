@@ -15,6 +15,7 @@
  * (values and argmax, ties included) and max-pool backward are exact; col2im is checked as the
  * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative); average pooling to 1e-6.
  */
+#include "trainval/loss.h"
 #include "trainval/ops.h"
 
 #include <float.h>

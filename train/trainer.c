@@ -1,10 +1,11 @@
 /* trainer.c — the training loop (see trainer.h).
  *
- * One step: next batch -> forward -> backward -> non-finite guard (loss and global gradient
- * norm) -> optimizer update -> metrics; then, at the step's end, the periodic work: summaries
- * (every summary_every steps or summary_secs seconds), histograms, in-process validation and
- * early stopping, checkpoints (every checkpoint_every steps or checkpoint_secs seconds), the
- * STOP request of an evaluator, and signals.  The step itself never allocates.
+ * One step: next batch -> forward -> loss -> zero the gradients -> backward -> non-finite guard
+ * (loss and global gradient norm) -> optimizer update -> metrics; then, at the step's end, the
+ * periodic work: summaries (every summary_every steps or summary_secs seconds), histograms,
+ * in-process validation and early stopping, checkpoints (every checkpoint_every steps or
+ * checkpoint_secs seconds), the STOP request of an evaluator, and signals.  The step itself never
+ * allocates.
  *
  * Exact resume: a checkpoint holds the parameters, the optimizer slots and counter, the data
  * order (loader epoch, position, shuffle RNG and the epoch's permutation) and the trainer's own
@@ -31,6 +32,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/loss.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"
@@ -51,6 +53,7 @@ struct trainer {
   tv_dataset data, valid;
   tv_varstore *store;
   tv_model *model, *infer;
+  tv_loss loss;
   tv_optim *optim;
   tv_loader *loader;
   tv_events *events, *val_events;
@@ -194,6 +197,7 @@ static int build(trainer *t) {
   t->total_steps = t->cfg.train.steps > 0
                        ? t->cfg.train.steps
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
+  t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK) rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
@@ -641,7 +645,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     const int32_t *y;
     tv_loader_next_ptr(t->loader, &x, &y, &n, &epoch_done); /* lent until the next call */
     const float *logits = tv_model_forward(t->model, x, (int)n);
-    float loss = tv_model_backward(t->model, y, (int)n);
+    float *dlogits = tv_model_output_grad(t->model);
+    float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)n,
+                                 c->model.num_classes, dlogits);
+    tv_varstore_zero_grads(t->store); /* backward adds */
+    tv_model_backward(t->model, dlogits, (int)n);
     double norm = tv_optim_grad_norm(t->optim);
     if (!isfinite(loss) || !isfinite(norm)) {
       char what[TV_VAR_NAME_CAP + 64];

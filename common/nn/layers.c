@@ -199,12 +199,11 @@ static void dense_backward_part(void *ctx, int b, int e, int t) {
   int r0 = (int)((int64_t)j->n * t / nt), r1 = (int)((int64_t)j->n * (t + 1) / nt);
   float *dw = var_grad(l, 0);
   if (f1 > f0) {
-    /* dW[f0:f1] = dy[:, f0:f1]^T x */
-    tv_gemm(1, 0, f1 - f0, din, j->n, 1.0f, j->dy + f0, dout, j->x, din, 0.0f,
+    /* dW[f0:f1] += dy[:, f0:f1]^T x */
+    tv_gemm(1, 0, f1 - f0, din, j->n, 1.0f, j->dy + f0, dout, j->x, din, 1.0f,
             dw + (size_t)f0 * din, din);
     if (l->cfg->use_bias) {
       float *db = var_grad(l, 1);
-      memset(db + f0, 0, (size_t)(f1 - f0) * sizeof *db);
       for (int i = 0; i < j->n; i++)
         tv_add(db + f0, j->dy + (size_t)i * dout + f0, (size_t)(f1 - f0), 1);
     }
@@ -214,7 +213,7 @@ static void dense_backward_part(void *ctx, int b, int e, int t) {
             j->acc ? 1.0f : 0.0f, j->dx + (size_t)r0 * din, din);
 }
 
-/* dW = dy^T x; db = sum_n dy; dx (+)= dy W */
+/* dW += dy^T x; db += sum_n dy; dx (+)= dy W */
 static void dense_backward(tv_layer *l, int n, const float *const *x, const float *y,
                            const float *dy, float *const *dx, const int *acc) {
   (void)y;
@@ -524,7 +523,7 @@ static double dropout_flops(const tv_layer *l) {
  *   col = im2col(x chunk) [K = C*kh*kw, B*P] (P = OH*OW);  Y [F, B*P] = W [F, K] col
  * written straight into y when B = 1 (else through a [F, B*P] buffer and a copy), bias added.
  * Backward per chunk: dW_t (+)= dY col^T, db_t (+)= rowsum dY, dcol = W^T dY, dx (+)= col2im;
- * then dW = sum_t dW_t, db = sum_t db_t in a second parallel pass. ---- */
+ * then dW += sum_t dW_t, db += sum_t db_t in a second parallel pass. ---- */
 
 enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many columns */
 
@@ -713,24 +712,21 @@ static void conv_backward_part(void *ctx, int c0, int c1, int t) {
   base[d->per_thread - 1] = 1.0f; /* took part */
 }
 
-/* grad[i] = sum over the threads that took part of their partials, in thread order, for i in
- * [i0, i1) of the F*K kernel entries followed by the F bias entries */
+/* grad[i] += each partial of the threads that took part, in thread order, for i in [i0, i1) of
+ * the F*K kernel entries followed by the F bias entries */
 static void conv_reduce_part(void *ctx, int i0, int i1, int t) {
   (void)t;
   const conv_job *j = ctx;
   const conv_dims *d = &j->d;
   size_t nk = (size_t)d->f * d->k;
   float *dw = var_grad(j->l, 0), *db = j->l->cfg->use_bias ? var_grad(j->l, 1) : NULL;
-  int first = 1;
   for (int u = 0; u < j->l->threads; u++) {
     const float *base = conv_share(j->l, d, u);
     if (base[d->per_thread - 1] != 1.0f) continue;
     for (int i = i0; i < i1; i++) {
       float *g = (size_t)i < nk ? dw + i : db + (i - nk);
-      float v = (size_t)i < nk ? base[d->dw + i] : base[d->db + (i - nk)];
-      *g = first ? v : *g + v;
+      *g += (size_t)i < nk ? base[d->dw + i] : base[d->db + (i - nk)];
     }
-    first = 0;
   }
 }
 
@@ -918,7 +914,7 @@ static double gap_flops(const tv_layer *l) { return (double)tv_shape_count(l->in
  *   TRAIN  mu, var = mean and biased variance over N (and H, W);  xhat = (x - mu) / sqrt(var+eps)
  *          y = gamma xhat + beta;  moving = momentum moving + (1 - momentum) batch (unbiased var)
  *   INFER  y = gamma (x - moving_mean) / sqrt(moving_variance + eps) + beta
- *   backward (TRAIN): dgamma = sum dy xhat, dbeta = sum dy,
+ *   backward (TRAIN): dgamma += sum dy xhat, dbeta += sum dy,
  *          dx = gamma / sqrt(var+eps) (dy - dbeta/M - xhat dgamma/M), M = N H W
  * keep holds mu[C] and 1/sqrt(var+eps)[C] of the last TRAIN forward.  Threads split the
  * channels; each channel's sums run over all examples in one thread, in a fixed order. ---- */
@@ -1090,8 +1086,8 @@ static void bn_backward_part(void *ctx, int j0, int j1, int t) {
       sdyx += b;
     }
     sdyx *= inv[j];
-    dgamma[j] = (float)sdyx;
-    dbeta[j] = (float)sdy;
+    dgamma[j] += (float)sdyx;
+    dbeta[j] += (float)sdy;
     if (!jb->dx) continue;
     /* dx = k (dy - sdy/M - xhat sdyx/M) = k dy + k2 x + k3, with xhat = (x - mu) inv */
     float k = gamma[j] * inv[j];

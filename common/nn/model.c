@@ -3,7 +3,8 @@
  * layers only); root[i] is the node whose buffers layer i's output shares (itself unless the
  * layer aliases its input, as flatten does); y[root], dy[root] and every layer's keep scratch
  * are slices of one arena, the shared temp scratch another; logits is the node whose output
- * the loss and tv_model_forward see (the last layer, or the input of a trailing softmax). */
+ * tv_model_forward returns and whose gradient the loss writes (the last layer, or the input of
+ * a trailing softmax). */
 #include "trainval/model.h"
 
 #include <stdint.h>
@@ -250,16 +251,22 @@ const float *tv_model_forward(tv_model *m, const float *x, int n) {
   return node_out(m, m->logits);
 }
 
+const float *tv_model_logits(const tv_model *m) { return node_out(m, m->logits); }
+
 const float *tv_model_outputs(const tv_model *m) { return node_out(m, m->n_layers - 1); }
 
 const float *tv_model_layer_output(const tv_model *m, int i) { return node_out(m, i); }
 
-float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
+float *tv_model_output_grad(tv_model *m) {
+  return m->mode == TV_MODE_TRAIN ? m->dy[m->root[m->logits]] : NULL;
+}
+
+void tv_model_backward(tv_model *m, const float *dy, int n) {
   int blas = blas_serial(m);
   int top = m->logits;
+  float *dtop = m->dy[m->root[top]];
+  if (dy != dtop) memcpy(dtop, dy, (size_t)n * m->num_classes * sizeof *dtop);
   memset(m->written, 0, sizeof m->written);
-  float loss = tv_softmax_xent_smooth(node_out(m, top), labels, n, m->num_classes,
-                                      (float)m->cfg.train.label_smoothing, m->dy[m->root[top]]);
   m->written[m->root[top]] = 1;
   for (int i = top; i >= 0; i--) {
     tv_layer *l = &m->layers[i];
@@ -280,7 +287,6 @@ float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
       if (l->inputs[k] >= 0) m->written[m->root[l->inputs[k]]] = 1;
   }
   tv_blas_serial_end(blas);
-  return loss;
 }
 
 tv_pool *tv_model_pool(tv_model *m) { return m->pool; }

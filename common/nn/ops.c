@@ -230,53 +230,6 @@ TV_VECTOR void tv_relu_backward(float *dx, const float *dy, const float *y, size
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
 }
 
-float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float *dlogits) {
-  double total = 0;
-  float inv_n = 1.0f / (float)n;
-  for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
-    float mx = z[0];
-    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
-    double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)z[j] - (double)mx);
-    double lse = (double)mx + log(s);
-    total += lse - (double)z[y[i]];
-    if (dlogits) {
-      float *d = dlogits + (size_t)i * k;
-      for (int j = 0; j < k; j++) d[j] = (float)exp((double)z[j] - lse) * inv_n;
-      d[y[i]] -= inv_n;
-    }
-  }
-  return (float)(total / n);
-}
-
-float tv_softmax_xent_smooth(const float *logits, const int32_t *y, int n, int k, float s,
-                             float *dlogits) {
-  if (s == 0.0f) return tv_softmax_xent(logits, y, n, k, dlogits);
-  double total = 0;
-  float inv_n = 1.0f / (float)n;
-  double off = (double)s / k, on = 1.0 - (double)s + off;
-  for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
-    float mx = z[0];
-    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
-    double sum = 0, zsum = 0;
-    for (int j = 0; j < k; j++) {
-      sum += exp((double)z[j] - (double)mx);
-      zsum += (double)z[j];
-    }
-    double lse = (double)mx + log(sum);
-    /* -sum_j q_j (z_j - lse) = lse - off * sum_j z_j - (on - off) z_y */
-    total += lse - off * zsum - (on - off) * (double)z[y[i]];
-    if (dlogits) {
-      float *d = dlogits + (size_t)i * k;
-      for (int j = 0; j < k; j++) d[j] = (float)((exp((double)z[j] - lse) - off) * inv_n);
-      d[y[i]] = (float)((exp((double)z[y[i]] - lse) - on) * inv_n);
-    }
-  }
-  return (float)(total / n);
-}
-
 /* ---- activations ------------------------------------------------------------------------------
  */
 

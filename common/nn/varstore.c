@@ -99,6 +99,10 @@ int tv_varstore_seal(tv_varstore *s) {
   return TV_OK;
 }
 
+void tv_varstore_zero_grads(tv_varstore *s) {
+  if (s->grads) memset(s->grads, 0, s->size * sizeof *s->grads);
+}
+
 void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
   for (int i = 0; i < s->n; i++) {
     tv_var *v = &s->vars[i];

@@ -14,10 +14,14 @@
  * its mask from *rng.  An INFER layer keeps nothing, dropout is the identity (it aliases its
  * input) and batch_norm normalises with the moving statistics.
  *
- * Backward contract: given dy (d loss / d y) it writes the gradients of its own trainable
- * variables (overwriting: each variable belongs to one layer of one TRAIN graph) and, for each
- * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i.  It is
- * called after forward on the same n examples, with x and y as forward left them.
+ * Backward contract: given dy (d loss / d y) it ADDS d loss / d w to the gradient of each of its
+ * trainable variables (never overwrites: a variable used at several places of a graph, an
+ * unrolled recurrent step or accumulation over micro-batches all sum into one gradient; the
+ * trainer zeroes the store's gradient slab once per step, tv_varstore_zero_grads) and, for each
+ * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i (the
+ * model's activation gradients are its own scratch: written by the first consumer, added by
+ * the rest).  It is called after forward on the same n examples, with x and y as forward left
+ * them.
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
  *   dense       kernel [out, in], bias [out]

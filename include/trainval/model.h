@@ -7,13 +7,15 @@
  * never allocate.  Layers form a DAG given by each layer's `inputs` (default: the previous layer);
  * the last layer's output are the logits (num_classes per example).
  *
+ * Loss: not part of the graph.  tv_model_forward returns the outputs a loss head (loss.h)
+ * reads; the loss writes d(loss)/d(outputs), and tv_model_backward back-propagates from it.
  * Softmax as the last layer: it is the graph's OUTPUT activation, not part of what training
  * differentiates.  The logits are then its input: tv_model_forward returns them in both modes,
- * tv_model_backward starts softmax cross-entropy from them (one fused, stable softmax; never a
- * log of a probability), and tv_metrics_update on them gives the right loss.  Its probabilities
- * are available from tv_model_outputs after any forward.  A softmax elsewhere is an ordinary
- * layer with its own backward.
- *
+ * so softmax cross-entropy starts from them (one fused, stable softmax; never a log of a
+ * probability), and tv_metrics_update on them gives the right loss.  Its probabilities are
+ * available from tv_model_outputs after any forward.  A softmax elsewhere is an ordinary layer
+ * with its own backward.
+
  * Modes: a TRAIN forward uses batch statistics in batch_norm and updates the moving averages
  * (the store's <bn>/moving_mean and moving_variance), and drops elements in dropout with a mask
  * drawn from the model's dropout generator; an INFER forward uses the moving averages, leaves
@@ -35,7 +37,8 @@
  * with the checkpoint and restores it with tv_model_set_rng() (four uint64 words).
  *
  * Typical use:   tv_model_new(cfg, TRAIN) -> tv_varstore_seal -> tv_varstore_init (or load a
- * checkpoint) -> per step: tv_model_forward, tv_model_backward, optimizer step.
+ * checkpoint) -> per step: tv_model_forward, a loss (tv_loss_forward into
+ * tv_model_output_grad), tv_varstore_zero_grads, tv_model_backward, optimizer step.
  */
 #ifndef TRAINVAL_MODEL_H
 #define TRAINVAL_MODEL_H
@@ -67,6 +70,9 @@ void tv_model_free(tv_model *m); /* NULL-safe */
  * the dropout generator (see above).  Never allocates.  Cannot fail. */
 const float *tv_model_forward(tv_model *m, const float *x, int n);
 
+/* What the last tv_model_forward returned (the logits), for a loss computed after it. */
+const float *tv_model_logits(const tv_model *m);
+
 /* The last layer's output of the last forward (n * num_classes floats, owned by the model):
  * the probabilities when the model ends in softmax, else the logits. */
 const float *tv_model_outputs(const tv_model *m);
@@ -75,11 +81,17 @@ const float *tv_model_outputs(const tv_model *m);
  * input).  Read only; for tests, probes and feature extraction. */
 const float *tv_model_layer_output(const tv_model *m, int i);
 
-/* TRAIN mode, after tv_model_forward on the same n examples: softmax cross-entropy of the
- * logits against labels smoothed by cfg->train.label_smoothing (targets (1-s) onehot + s/K),
- * back-propagated; every trainable variable's gradient is overwritten with
- * d(mean loss)/d(variable).  Returns the mean (smoothed) loss.  Never allocates.  Cannot fail. */
-float tv_model_backward(tv_model *m, const int32_t *labels, int n);
+/* TRAIN mode: where a loss writes d(loss)/d(outputs) of the last forward for tv_model_backward
+ * (max_batch * num_classes floats, owned by the model, overwritten by each backward's
+ * propagation; passing it to tv_model_backward saves a copy).  NULL for an INFER graph. */
+float *tv_model_output_grad(tv_model *m);
+
+/* TRAIN mode, after tv_model_forward on the same n examples: back-propagates dy = d(loss)/d(the
+ * outputs tv_model_forward returned), n * num_classes floats (borrowed; may be
+ * tv_model_output_grad(m)), through the graph and ADDS d(loss)/d(variable) to every trainable
+ * variable's gradient (zero them first with tv_varstore_zero_grads; two backwards without
+ * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
+void tv_model_backward(tv_model *m, const float *dy, int n);
 
 /* The dropout generator's state (for checkpoints) and its restoration (exact resume; also how
  * a test fixes the dropout mask: set the same state before each forward). */

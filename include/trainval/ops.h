@@ -73,11 +73,6 @@ void tv_relu(float *y, const float *x, size_t n);
 /* dx (+)= dy * (y > 0). */
 void tv_relu_backward(float *dx, const float *dy, const float *y, size_t n, int accumulate);
 
-/* Softmax cross-entropy over n rows of k logits with integer labels y in [0, k).
- * Returns the mean loss; if dlogits != NULL writes d(mean loss)/d(logits) = (softmax - onehot)/n.
- * Numerically stable (max-subtracted). */
-float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float *dlogits);
-
 /* ---- activations: y = f(x) over n floats (in place allowed) --------------------------------- */
 
 /* leaky_relu: y = x > 0 ? x : alpha x;  dx = dy * (x > 0 ? 1 : alpha). */
@@ -107,12 +102,6 @@ void tv_add(float *y, const float *x, size_t n, int accumulate);
 void tv_softmax_rows(float *y, const float *x, int n, int k);
 void tv_softmax_rows_backward(float *dx, const float *dy, const float *y, int n, int k,
                               int accumulate);
-
-/* Softmax cross-entropy against smoothed targets q = (1 - s) onehot(y) + s / k (PyTorch's
- * label_smoothing=s; s = 0 is tv_softmax_xent).  Returns mean_i -sum_j q_ij log p_ij; if dlogits
- * != NULL writes (p - q) / n.  s in [0, 1). */
-float tv_softmax_xent_smooth(const float *logits, const int32_t *y, int n, int k, float s,
-                             float *dlogits);
 
 /* ---- convolution and pooling geometry, one example, NCHW ------------------------------------- */
 

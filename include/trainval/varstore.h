@@ -54,6 +54,11 @@ TV_MUST_CHECK int tv_varstore_declare(tv_varstore *s, const char *name, tv_shape
 /* Allocates the slabs (values zeroed, 64-byte aligned).  Idempotent.  Errors: TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_varstore_seal(tv_varstore *s);
 
+/* Sets every gradient to zero (the whole gradient slab, one memset).  Backward passes add into
+ * the gradients (layers.h), so a training step calls this once before its first backward.
+ * Sealed store; cannot fail. */
+void tv_varstore_zero_grads(tv_varstore *s);
+
 /* Fills every variable from its initialiser, in declaration order, drawing from rng.  Sealed. */
 void tv_varstore_init(tv_varstore *s, tv_rng *rng);
 
