@@ -285,11 +285,10 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
   return rc;
 }
 
+/* o->metric was checked against the metric table when the options were read. */
 static double metric_value(const char *metric, const tv_metrics_summary *s) {
-  if (!strcmp(metric, "loss")) return s->loss;
-  if (!strcmp(metric, "top5")) return s->top5;
-  if (!strcmp(metric, "macro_f1")) return s->macro_f1;
-  return s->accuracy;
+  int k = tv_metric_find(metric);
+  return tv_metric_value(s, k >= 0 ? (tv_metric_kind)k : TV_METRIC_ACCURACY);
 }
 
 static int maybe_request_stop(watcher *wt, int64_t step) {
@@ -325,11 +324,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
   int rc = TV_OK;
   if (!wt->events) rc = tv_events_open(wt->sub, &wt->events);
   if (rc == TV_OK) {
-    const char *tags[] = {"loss",     "accuracy",       "top5",
-                          "macro_f1", "eval_lag_steps", "eval_lag_seconds"};
-    float vals[] = {(float)res->s.loss,     (float)res->s.accuracy, (float)res->s.top5,
-                    (float)res->s.macro_f1, (float)lag_steps,       (float)lag_seconds};
-    rc = tv_events_scalars(wt->events, me->step, 6, tags, vals);
+    const char *tags[TV_METRIC__COUNT + 2];
+    float vals[TV_METRIC__COUNT + 2];
+    for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+      vals[k] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
+    }
+    tags[TV_METRIC__COUNT] = "eval_lag_steps";
+    vals[TV_METRIC__COUNT] = (float)lag_steps;
+    tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
+    vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
+    rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
   }
   char *line = NULL;

@@ -511,24 +511,6 @@ static int write_histograms(trainer *t) {
   return rc;
 }
 
-static double metric_value(const tv_metrics_summary *s, tv_metric_kind k) {
-  switch (k) {
-  case TV_METRIC_ACCURACY:
-    return s->accuracy;
-  case TV_METRIC_TOP5:
-    return s->top5;
-  case TV_METRIC_MACRO_F1:
-    return s->macro_f1;
-  default:
-    return s->loss;
-  }
-}
-
-static const char *metric_name(tv_metric_kind k) {
-  static const char *const names[TV_METRIC__COUNT] = {"loss", "accuracy", "top5", "macro_f1"};
-  return names[k];
-}
-
 /* Runs the INFER graph (sharing the training variables) over the first validate_batches batches
  * of the valid split; writes scalars to DIR/validation with train's tag names.  Sets *stop when
  * early stopping's patience is used up. */
@@ -550,9 +532,13 @@ static int validate(trainer *t, int *stop) {
     if (rc == TV_OK) rc = tv_events_open(dir, &t->val_events);
     if (rc != TV_OK) return rc;
   }
-  const char *tags[] = {"loss", "accuracy", "top5", "macro_f1"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)s.top5, (float)s.macro_f1};
-  rc = tv_events_scalars(t->val_events, t->step, 4, tags, vals);
+  const char *tags[TV_METRIC__COUNT];
+  float vals[TV_METRIC__COUNT];
+  for (int k = 0; k < TV_METRIC__COUNT; k++) {
+    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+  }
+  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
   if (t->opt.verbosity > 0)
@@ -562,9 +548,10 @@ static int validate(trainer *t, int *stop) {
   if (t->cfg.train.early_stop_patience <= 0) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
-                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && k != TV_METRIC_LOSS);
-  double v = metric_value(&s, k), d = t->cfg.train.early_stop_min_delta;
-  int better = isnan(t->best) || (maximize ? v > t->best + d : v < t->best - d);
+                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && tv_metric_desc_for(k)->maximize);
+  double v = tv_metric_value(&s, k);
+  int better =
+      isnan(t->best) || tv_metric_better(maximize, v, t->best, t->cfg.train.early_stop_min_delta);
   if (better) {
     t->best = v;
     t->best_step = t->step;
@@ -574,7 +561,7 @@ static int validate(trainer *t, int *stop) {
     if (t->opt.verbosity > 0)
       printf("train: early stopping at step %lld: validation %s has not improved on %.4f (step "
              "%lld) for %lld validations\n",
-             (long long)t->step, metric_name(k), t->best, (long long)t->best_step,
+             (long long)t->step, tv_metric_desc_for(k)->name, t->best, (long long)t->best_step,
              (long long)t->bad_validations);
   }
   return TV_OK;
