@@ -265,7 +265,8 @@ static int one_shot(const eval_options *o) {
                        .num_examples = (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
-                       .batch_size = o->batch_size};
+                       .batch_size = o->batch_size,
+                       .threads = o->threads};
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);
@@ -311,6 +312,5 @@ int main(int argc, char **argv) {
   eval_options o = {0};
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc;
-  tv_set_threads(o.threads);
   return o.watch ? watch_run(&o) : one_shot(&o);
 }

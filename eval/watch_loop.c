@@ -507,6 +507,7 @@ int watch_run(const eval_options *o) {
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
+                       .threads = o->threads,
                        .cancel = &g_stop};
   if (rc == TV_OK) rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,

@@ -34,6 +34,7 @@
 
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
+#include "trainval/ctx.h"
 #include "trainval/loss.h"
 #include "trainval/ops.h"
 #include "trainval/optim.h"
@@ -151,6 +152,21 @@ static void make_config(tv_config *c, const model_spec *ms) {
 
 static int input_size(const model_spec *ms) { return ms->input[0] * ms->input[1] * ms->input[2]; }
 
+/* The process's thread team, as train and eval have one: two threads, made by the group setup. */
+static tv_ctx *g_ctx;
+static tv_pool *team(void) { return tv_ctx_team(g_ctx); }
+
+static int make_team(void **state) {
+  (void)state;
+  return tv_ctx_new(2, &g_ctx) == TV_OK ? 0 : -1;
+}
+
+static int free_team(void **state) {
+  (void)state;
+  tv_ctx_free(g_ctx);
+  return 0;
+}
+
 static tv_varstore *new_store(void) {
   tv_varstore *s = NULL;
   assert_int_equal(tv_varstore_new(&s), TV_OK);
@@ -161,7 +177,7 @@ static tv_model *build(const model_spec *ms, tv_mode mode, int max_batch, tv_var
   tv_config c;
   make_config(&c, ms);
   tv_model *m = NULL;
-  int rc = tv_model_new(&c, mode, max_batch, s, &m);
+  int rc = tv_model_new(&c, mode, max_batch, s, team(), &m);
   if (rc != TV_OK) fail_msg("%s: tv_model_new: %s", ms->what, tv_error_message());
   assert_non_null(m);
   return m;
@@ -591,7 +607,7 @@ static void test_infer_shape_mismatch(void **state) {
   tv_config c;
   make_config(&c, &other);
   tv_model *m = (tv_model *)&m;
-  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, &m), TV_ERR_MISMATCH);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, team(), &m), TV_ERR_MISMATCH);
   assert_null(m);
   if (!strstr(tv_error_message(), "fc1/kernel"))
     fail_msg("message '%s' does not name fc1/kernel", tv_error_message());
@@ -611,7 +627,7 @@ static void test_sealed_store_lacks_variable(void **state) {
   tv_config c;
   make_config(&c, &other);
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, &m), TV_ERR_INVALID);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, team(), &m), TV_ERR_INVALID);
   assert_null(m);
   assert_non_null(strstr(tv_error_message(), "head/kernel"));
   tv_model_free(train);
@@ -625,7 +641,7 @@ static void expect_config_error(const model_spec *ms, const char *const *needles
   tv_config c;
   make_config(&c, ms);
   tv_model *m = (tv_model *)&m;
-  int rc = tv_model_new(&c, TV_MODE_TRAIN, 4, s, &m);
+  int rc = tv_model_new(&c, TV_MODE_TRAIN, 4, s, team(), &m);
   if (rc != TV_ERR_CONFIG)
     fail_msg("%s: got %d (%s), want TV_ERR_CONFIG", ms->what, rc, tv_error_message());
   assert_null(m);
@@ -688,10 +704,10 @@ static void test_error_no_layers(void **state) {
   make_config(&c, &mlp3);
   c.model.n_layers = 0;
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 4, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 4, s, team(), &m), TV_ERR_CONFIG);
   assert_null(m);
   make_config(&c, &mlp3);
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 0, s, &m), TV_ERR_INVALID);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 0, s, team(), &m), TV_ERR_INVALID);
   assert_null(m);
   tv_model_free(NULL);
   tv_varstore_free(s);
@@ -918,7 +934,7 @@ static void test_label_smoothing(void **state) {
   c.train.label_smoothing = 0.2;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &m), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, team(), &m), TV_OK);
   init_store(s, 2);
   float *x = random_input(N, 4, 3);
   int32_t y[N] = {2, 0, 1, 2};
@@ -1034,7 +1050,7 @@ static void test_dropout_rng(void **state) {
   c.train.seed = 77;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &m), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, team(), &m), TV_OK);
   init_store(s, 1);
   /* The generator starts at (train.seed, TV_RNG_DROPOUT). */
   tv_rng r0 = tv_model_rng(m), want = tv_rng_seed(77, TV_RNG_DROPOUT);
@@ -1232,15 +1248,15 @@ static void test_error_cnn_shapes(void **state) {
   c.model.layers[0].stride[1] = 0;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   assert_non_null(strstr(tv_error_message(), "layer mp"));
   make_config(&c, &pool);
   c.model.layers[0].padding = (tv_padding)7;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   const model_spec drop = {"dropout", {1, 1, 3}, 3, 2, {FLATTEN("flat"), DROPOUT("d", 0.5)}};
   make_config(&c, &drop);
   c.model.layers[1].rate = 1.0;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   assert_non_null(strstr(tv_error_message(), "dropout rate"));
   assert_null(m);
   tv_varstore_free(s);
@@ -1441,5 +1457,5 @@ int main(void) {
       cmocka_unit_test(test_layer_info_cnn),
       cmocka_unit_test(test_step_is_malloc_free),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, make_team, free_team);
 }

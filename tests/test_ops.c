@@ -15,6 +15,7 @@
  * (values and argmax, ties included) and max-pool backward are exact; col2im is checked as the
  * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative); average pooling to 1e-6.
  */
+#include "trainval/ctx.h"
 #include "trainval/loss.h"
 #include "trainval/ops.h"
 
@@ -28,6 +29,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <cblas.h>
 
 #include "trainval/rng.h"
 
@@ -832,15 +835,30 @@ static void test_pool(void **state) {
   assert_int_equal(tv_pool_threads(NULL), 1);
 }
 
-/* The serial section leaves OpenBLAS at one thread and restores the count. */
-static void test_blas_serial(void **state) {
+/* The process's context: a team of the asked size (the caller is thread 0), OpenBLAS held to one
+ * thread from then on (the team's threads each call gemm; nothing toggles it per call), a
+ * count <= 0 taking OpenBLAS's own as it stands. */
+static void test_ctx_team(void **state) {
   (void)state;
-  int before = tv_get_threads();
-  int prev = tv_blas_serial_begin();
-  assert_int_equal(prev, before);
-  assert_int_equal(tv_get_threads(), 1);
-  tv_blas_serial_end(prev);
-  assert_int_equal(tv_get_threads(), before);
+  tv_ctx *c = NULL;
+  assert_int_equal(tv_ctx_new(3, &c), TV_OK);
+  assert_non_null(c);
+  assert_int_equal(tv_ctx_threads(c), 3);
+  assert_int_equal(tv_pool_threads(tv_ctx_team(c)), 3);
+  assert_int_equal(openblas_get_num_threads(), 1);
+  pool_probe pr;
+  memset(&pr, 0, sizeof pr);
+  pr.hits = calloc(9, sizeof *pr.hits);
+  assert_non_null(pr.hits);
+  tv_pool_for(tv_ctx_team(c), 9, pool_visit, &pr);
+  for (int t = 0; t < 3; t++) assert_int_equal(pr.calls[t], 1);
+  free(pr.hits);
+  tv_ctx_free(c);
+  assert_int_equal(openblas_get_num_threads(), 1); /* stays: set once for the process */
+  assert_int_equal(tv_ctx_new(0, &c), TV_OK);
+  assert_int_equal(tv_ctx_threads(c), 1); /* OpenBLAS's count as it stands */
+  tv_ctx_free(c);
+  tv_ctx_free(NULL);
 }
 
 int main(void) {
@@ -863,7 +881,7 @@ int main(void) {
       cmocka_unit_test(test_pooling),
       cmocka_unit_test(test_row_sums_mul_add),
       cmocka_unit_test(test_pool),
-      cmocka_unit_test(test_blas_serial),
+      cmocka_unit_test(test_ctx_team),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -28,6 +28,7 @@
 
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
+#include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
@@ -52,6 +53,7 @@ struct trainer {
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
   tv_varstore *store;
+  tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
   tv_loss loss;
   tv_optim *optim;
@@ -199,18 +201,19 @@ static int build(trainer *t) {
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
-  if (rc == TV_OK) rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, &t->model);
+  if (rc == TV_OK)
+    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
-  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_model_pool(t->model));
+  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
   if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
-    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, &t->infer);
+    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
     if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
@@ -324,8 +327,8 @@ int trainer_open(const trainer_options *o, trainer **out) {
   t->opt = *o;
   t->lock_fd = -1;
   t->tty = isatty(STDOUT_FILENO);
-  tv_set_threads(o->threads);
-  int rc = tv_fs_mkdirs(o->train_dir);
+  int rc = tv_ctx_new(o->threads, &t->ctx);
+  if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
   if (rc == TV_OK) remove_stale_temporaries(t);
   if (rc == TV_OK) rc = load_config(t);
@@ -350,6 +353,7 @@ void trainer_free(trainer *t) {
   tv_model_free(t->model);
   tv_model_free(t->infer);
   tv_varstore_free(t->store);
+  tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
@@ -777,7 +781,7 @@ void trainer_print_summary(const trainer *t) {
          params, fixed, flops / 1e6);
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
-         t->data.n, tv_get_threads());
+         t->data.n, tv_ctx_threads(t->ctx));
   fflush(stdout);
 }
 

@@ -38,22 +38,6 @@ void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, con
     }
 }
 
-void tv_set_threads(int n) {
-  if (n > 0) openblas_set_num_threads(n);
-}
-
-int tv_get_threads(void) { return openblas_get_num_threads(); }
-
-int tv_blas_serial_begin(void) {
-  int previous = openblas_get_num_threads();
-  if (previous != 1) openblas_set_num_threads(1);
-  return previous;
-}
-
-void tv_blas_serial_end(int previous) {
-  if (previous != 1) openblas_set_num_threads(previous);
-}
-
 /* ---- thread pool ------------------------------------------------------------------------------
  * Invariants: gen counts jobs; a worker that has seen generation g runs job g + 1 once, then
  * decrements pending; fn/ctx/items are written before gen is incremented (seq_cst), so a worker

@@ -26,12 +26,12 @@
  * commute, gradients included), so its full-size pass is skipped; tv_model_layer_output then
  * gives that relu's input.  Nothing else observable changes.
  *
- * Threads: a model runs its layers on tv_get_threads() threads of its own (read at build); while
- * it computes, OpenBLAS is held to one thread per call.  Results are bit-reproducible for a given
- * thread count (static work split, fixed summation order); another count changes the order in
- * which conv2d weight-gradient partials are summed (the last bits), so an exact resume needs the
- * same --threads.
- *
+ * Threads: a model runs its layers on the thread team it is given (the process's one team,
+ * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
+ * are bit-reproducible for a given team size (static work split, fixed summation order);
+ * another size changes the order in which conv2d weight-gradient partials are summed (the last
+ * bits), so an exact resume needs the same --threads.
+
  * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
  * forward through a dropout layer advances it.  For exact resume a trainer saves tv_model_rng()
  * with the checkpoint and restores it with tv_model_set_rng() (four uint64 words).
@@ -54,14 +54,14 @@
 
 typedef struct tv_model tv_model;
 
-/* Builds the graph of cfg->model.  cfg is copied; store is borrowed and must outlive the model.
- * Errors: TV_ERR_CONFIG (a layer that does not fit its input, an unused layer, logits of the
- * wrong size: "file:line:col: layer NAME: problem"), TV_ERR_MISMATCH (the store holds a variable
- * of that name with another shape), TV_ERR_INVALID (sealed store lacks a variable),
- * TV_ERR_NOMEM (also: a thread of the model's pool would not start).  *out is NULL on failure;
- * variables declared before the failure stay declared. */
+/* Builds the graph of cfg->model.  cfg is copied; store and team (may be NULL) are borrowed and
+ * must outlive the model; per-thread scratch is sized for the team.  Errors: TV_ERR_CONFIG (a layer
+ * that does not fit its input, an unused layer, logits of the wrong size: "file:line:col: layer
+ * NAME: problem"), TV_ERR_MISMATCH (the store holds a variable of that name with another shape),
+ * TV_ERR_INVALID (sealed store lacks a variable), TV_ERR_NOMEM.  *out is NULL on failure; variables
+ * declared before the failure stay declared. */
 TV_MUST_CHECK int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch,
-                               tv_varstore *store, tv_model **out);
+                               tv_varstore *store, tv_pool *team, tv_model **out);
 void tv_model_free(tv_model *m); /* NULL-safe */
 
 /* Runs the graph on n <= max_batch examples x (n * input size floats, borrowed until the next
@@ -97,9 +97,6 @@ void tv_model_backward(tv_model *m, const float *dy, int n);
  * a test fixes the dropout mask: set the same state before each forward). */
 tv_rng tv_model_rng(const tv_model *m);
 void tv_model_set_rng(tv_model *m, tv_rng rng);
-
-/* The model's thread team, for other per-step work that wants to share it (the optimizer). */
-tv_pool *tv_model_pool(tv_model *m);
 
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);

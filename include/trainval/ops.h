@@ -2,10 +2,10 @@
  *
  * Every matrix product in trainval goes through tv_gemm, a thin wrapper over OpenBLAS's
  * cblas_sgemm; tv_gemm_ref is the naive triple loop kept for tests.  Kernels are
- * single-threaded and vectorised; a model runs them on its own tv_pool (one per model, sized
- * from tv_get_threads() when the model is built), example- or channel-parallel, and while it
- * does, OpenBLAS is kept to one thread per call (tv_blas_serial_begin): two levels of threads
- * would only fight over the cores.  Row-major throughout.
+ * single-threaded and vectorised; the layers run them on the process's one thread team (a
+ * tv_pool owned by the context, ctx.h, and lent to every graph), example- or channel-parallel,
+ * with OpenBLAS held to one thread per call: two levels of threads would only fight over the
+ * cores.  Row-major throughout.
  *
  * Conventions: `n` counts floats (element-wise) or rows; a backward kernel computes
  * dx = dy * f'(.) and either writes it (accumulate == 0) or adds it to dx (accumulate != 0).
@@ -34,16 +34,6 @@ void tv_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const f
              const float *b, int ldb, float beta, float *c, int ldc);
 void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
-
-/* Sets OpenBLAS's thread count (the process-wide pool); n <= 0 leaves the default.  Models
- * built afterwards take it as their own thread count. */
-void tv_set_threads(int n);
-int tv_get_threads(void);
-
-/* OpenBLAS to one thread per call until tv_blas_serial_end(previous count) (for code whose own
- * threads call tv_gemm concurrently).  Cheap: no thread is started or stopped. */
-int tv_blas_serial_begin(void);
-void tv_blas_serial_end(int previous);
 
 /* ---- a team of threads for data-parallel kernels ------------------------------------------ */
 
