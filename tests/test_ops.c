@@ -215,14 +215,14 @@ static void test_rows_set_sum(void **state) {
   float db[D + 1];
   for (int j = 0; j <= D; j++) db[j] = 9.0f;
   db[D] = SENTINEL;
-  tv_rows_sum(db, dy, N, D, 0);
+  tv_sum_over_rows(db, dy, N, D, 0);
   for (int j = 0; j < D; j++) {
     float s = 0;
     for (int i = 0; i < N; i++) s += dy[i * D + j];
     assert_true(db[j] == s); /* small integers: exact */
   }
   assert_true(db[D] == SENTINEL);
-  tv_rows_sum(db, dy, N, D, 1);
+  tv_sum_over_rows(db, dy, N, D, 1);
   for (int j = 0; j < D; j++) {
     float s = 0;
     for (int i = 0; i < N; i++) s += dy[i * D + j];
@@ -231,9 +231,9 @@ static void test_rows_set_sum(void **state) {
   /* n = 0: write gives zeros, accumulate leaves db alone. */
   float before[D + 1];
   memcpy(before, db, sizeof db);
-  tv_rows_sum(db, dy, 0, D, 1);
+  tv_sum_over_rows(db, dy, 0, D, 1);
   assert_memory_equal(db, before, sizeof db);
-  tv_rows_sum(db, dy, 0, D, 0);
+  tv_sum_over_rows(db, dy, 0, D, 0);
   for (int j = 0; j < D; j++) assert_true(db[j] == 0.0f);
 }
 
@@ -754,13 +754,13 @@ static void test_row_sums_mul_add(void **state) {
   enum { R = 3, C = 37 };
   float a[R * C], s[R] = {1, 2, 3}, y[C], m[C];
   for (int i = 0; i < R * C; i++) a[i] = (float)(i % 11) - 5.0f;
-  tv_row_sums(s, a, R, C, 1);
+  tv_sum_over_cols(s, a, R, C, 1);
   for (int i = 0; i < R; i++) {
     float t = 0;
     for (int j = 0; j < C; j++) t += a[i * C + j];
     assert_true(s[i] == (float)(i + 1) + t);
   }
-  tv_row_sums(s, a, R, C, 0);
+  tv_sum_over_cols(s, a, R, C, 0);
   for (int j = 0; j < C; j++) m[j] = (float)(j % 2) * 2.0f;
   tv_mul(y, a, m, C, 0);
   for (int j = 0; j < C; j++) assert_true(y[j] == a[j] * m[j]);

@@ -1,7 +1,7 @@
 /* layers.c — forward and backward of every layer kind, side by side, and the layer table.
  * Shapes are per example; n is the batch size of the call.  The kernels (gemm, im2col, pooling,
  * activations) are in ops.c; this file owns shapes, variables, scratch sizes, how the work is
- * split over the model's threads, and the math that ties it together.
+ * split over the thread team, and the math that ties it together.
  *
  * Parallel split (tv_pool_for, contiguous ranges): element-wise layers by blocks of EW_BLOCK
  * floats; conv2d, pooling, softmax and the dense forward by example; batch_norm by channel (or
@@ -540,7 +540,7 @@ static int out_size(int in, int k, int s, tv_padding mode, int pad, int *before)
   return span < 0 ? 0 : span / s + 1;
 }
 
-/* Shared by conv2d and the pools: checks a (C, H, W) input and sets geom = {oh, ow, ph, pw}. */
+/* Shared by conv2d and the pools: checks a (C, H, W) input and sets l->oh, ow, ph, pw. */
 static int window_build(tv_layer *l, const char *what) {
   char s[64];
   if (l->in[0].ndim != 3)
@@ -562,10 +562,10 @@ static int window_build(tv_layer *l, const char *what) {
                        c->padding == TV_PADDING_SAME    ? "same"
                        : c->padding == TV_PADDING_VALID ? "valid"
                                                         : "explicit");
-  l->geom[0] = oh;
-  l->geom[1] = ow;
-  l->geom[2] = ph;
-  l->geom[3] = pw;
+  l->oh = oh;
+  l->ow = ow;
+  l->ph = ph;
+  l->pw = pw;
   return TV_OK;
 }
 
@@ -577,10 +577,10 @@ static tv_conv_geom geom_of(const tv_layer *l) {
                         .kw = l->cfg->kernel[1],
                         .sh = l->cfg->stride[0],
                         .sw = l->cfg->stride[1],
-                        .ph = l->geom[2],
-                        .pw = l->geom[3],
-                        .oh = l->geom[0],
-                        .ow = l->geom[1]};
+                        .ph = l->ph,
+                        .pw = l->pw,
+                        .oh = l->oh,
+                        .ow = l->ow};
 }
 
 /* Scratch of conv2d, in floats: Wb [F, K+1] = [W | b] (the bias as one more input row whose
@@ -595,8 +595,8 @@ static conv_dims conv_dims_of(const tv_layer *l) {
   conv_dims d;
   d.f = l->cfg->filters;
   d.k = l->in[0].dim[0] * l->cfg->kernel[0] * l->cfg->kernel[1];
-  d.p = l->geom[0] * l->geom[1];
-  d.b = l->geom[4];
+  d.p = l->oh * l->ow;
+  d.b = l->chunk;
   d.wb = ((size_t)d.f * (d.k + 1) + 15) & ~(size_t)15;
   d.col = 0;
   d.yt = d.col + (size_t)(d.k + 1) * d.b * d.p;
@@ -615,10 +615,10 @@ static int conv2d_build(tv_layer *l) {
   int rc = window_build(l, "conv2d");
   if (rc != TV_OK) return rc;
   const tv_layer_config *c = l->cfg;
-  int ch = l->in[0].dim[0], f = c->filters, p = l->geom[0] * l->geom[1];
+  int ch = l->in[0].dim[0], f = c->filters, p = l->oh * l->ow;
   int b = (CONV_MIN_COLS + p - 1) / p;
-  l->geom[4] = b < l->max_batch ? b : l->max_batch;
-  l->out = tv_shape3(f, l->geom[0], l->geom[1]);
+  l->chunk = b < l->max_batch ? b : l->max_batch;
+  l->out = tv_shape3(f, l->oh, l->ow);
   conv_dims d = conv_dims_of(l);
   l->temp_floats = d.wb + d.per_thread * (size_t)l->threads;
   int k = ch * c->kernel[0] * c->kernel[1], fan_out = f * c->kernel[0] * c->kernel[1];
@@ -700,7 +700,7 @@ static void conv_backward_part(void *ctx, int c0, int c1, int t) {
     }
     tv_gemm(0, 1, d->f, d->k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld, first ? 0.0f : 1.0f, dw,
             d->k);
-    if (bias) tv_row_sums(db, dyc, d->f, ld, !first);
+    if (bias) tv_sum_over_cols(db, dyc, d->f, ld, !first);
     if (!j->dx) continue;
     tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, col, (int)ld);
     for (int e = 0; e < m; e++) {
@@ -765,7 +765,7 @@ static int pool_build(tv_layer *l) {
       (2 * c->pad[0] > c->kernel[0] || 2 * c->pad[1] > c->kernel[1]))
     return layer_error(l, "padding [%d, %d] is more than half the %dx%d window", c->pad[0],
                        c->pad[1], c->kernel[0], c->kernel[1]);
-  l->out = tv_shape3(l->in[0].dim[0], l->geom[0], l->geom[1]);
+  l->out = tv_shape3(l->in[0].dim[0], l->oh, l->ow);
   if (c->kind == TV_LAYER_MAX_POOL2D && l->mode == TV_MODE_TRAIN)
     l->keep_floats = (size_t)l->max_batch * tv_shape_count(l->out); /* int32 argmax */
   return TV_OK;

@@ -181,7 +181,7 @@ void tv_rows_set(float *y, const float *b, int n, int d) {
   for (int i = 0; i < n; i++) memcpy(y + (size_t)i * d, b, (size_t)d * sizeof *y);
 }
 
-TV_VECTOR void tv_rows_sum(float *db, const float *dy, int n, int d, int accumulate) {
+TV_VECTOR void tv_sum_over_rows(float *db, const float *dy, int n, int d, int accumulate) {
   if (!accumulate) memset(db, 0, (size_t)d * sizeof *db);
   for (int i = 0; i < n; i++) {
     const float *r = dy + (size_t)i * d;
@@ -189,7 +189,7 @@ TV_VECTOR void tv_rows_sum(float *db, const float *dy, int n, int d, int accumul
   }
 }
 
-TV_VECTOR void tv_row_sums(float *s, const float *a, int rows, size_t cols, int accumulate) {
+TV_VECTOR void tv_sum_over_cols(float *s, const float *a, int rows, size_t cols, int accumulate) {
   for (int i = 0; i < rows; i++) {
     const float *r = a + (size_t)i * cols;
     float acc[16] = {0}, t = 0.0f; /* 16 partial sums: vectorised, in a fixed order */

@@ -118,11 +118,6 @@ void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
       for (size_t k = 0; k < v->count; k++) v->value[k] = sd * tv_rng_normal(rng);
       break;
     }
-    case TV_INIT_GLOROT_UNIFORM: {
-      float lim = sqrtf(6.0f / (float)(v->fan_in + v->fan_out > 0 ? v->fan_in + v->fan_out : 1));
-      for (size_t k = 0; k < v->count; k++) v->value[k] = lim * (2.0f * tv_rng_uniform(rng) - 1.0f);
-      break;
-    }
     }
   }
 }

@@ -5,9 +5,10 @@
  * `tv_shape_count(out)` floats (NCHW or ND, batch dimension not part of the per-example shape).
  * Layers never allocate in forward or backward: what they need beyond their output is declared
  * by build as scratch (keep_floats, temp_floats) and handed to them by the model.  They split
- * their work over the model's thread pool (by example, channel or output feature, so results do
- * not depend on which thread ran what; weight gradients are summed from per-thread partials in a
- * fixed order, so they depend on the thread count only through that order).
+ * their work over the thread team the model was given (the process's one team, ctx.h: by
+ * example, channel or output feature, so results do not depend on which thread ran what;
+ * weight gradients are summed from per-thread partials in a fixed order, so they depend on the
+ * team's size only through that order).
  *
  * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
  * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws
@@ -63,10 +64,13 @@ typedef struct tv_layer {
    *   temp: shared by all layers, valid only within one forward or backward call. */
   size_t keep_floats, temp_floats;
   float *keep, *temp;
-  tv_rng *rng;    /* the model's dropout generator: TRAIN dropout draws its mask from it */
-  tv_pool *pool;  /* the model's threads (NULL: the caller's alone); set before build */
-  int threads;    /* tv_pool_threads(pool): build sizes per-thread scratch for it */
-  int geom[8];    /* per-kind geometry computed by build (conv/pool: output size and padding) */
+  tv_rng *rng;   /* the model's dropout generator: TRAIN dropout draws its mask from it */
+  tv_pool *pool; /* the team the model was given (NULL: the caller's thread); set before build */
+  int threads;   /* tv_pool_threads(pool): build sizes per-thread scratch for it */
+  /* conv2d and the pools, set by build: output height and width, padding rows above and
+   * columns left of the input */
+  int oh, ow, ph, pw;
+  int chunk; /* conv2d, set by build: examples per im2col gemm (1 unless the output is small) */
   int fused_relu; /* max_pool2d: the relu before it was folded in, y = max(maxpool(x), 0)
                    * (set by the model before build; see model.h) */
 } tv_layer;

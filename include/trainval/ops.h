@@ -54,10 +54,12 @@ void tv_pool_for(tv_pool *p, int n, void (*fn)(void *ctx, int begin, int end, in
 
 /* y[i, :] = b for each of n rows of width d. */
 void tv_rows_set(float *y, const float *b, int n, int d);
-/* db[j] (+)= sum_i dy[i, j]; accumulate selects += versus =. */
-void tv_rows_sum(float *db, const float *dy, int n, int d, int accumulate);
-/* s[i] (+)= sum_j a[i, j] for each of `rows` rows of `cols`. */
-void tv_row_sums(float *s, const float *a, int rows, size_t cols, int accumulate);
+/* Sum over the rows of dy (n rows of d), one sum per column: db[j] (+)= sum_i dy[i, j];
+ * accumulate selects += versus =. */
+void tv_sum_over_rows(float *db, const float *dy, int n, int d, int accumulate);
+/* Sum over the columns of a (`rows` rows of `cols`), one sum per row: s[i] (+)= sum_j a[i, j]
+ * (16 partial sums in a fixed order). */
+void tv_sum_over_cols(float *s, const float *a, int rows, size_t cols, int accumulate);
 /* y = max(x, 0) over n elements (in place allowed). */
 void tv_relu(float *y, const float *x, size_t n);
 /* dx (+)= dy * (y > 0). */

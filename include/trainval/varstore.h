@@ -22,8 +22,7 @@ enum { TV_VAR_NAME_CAP = 128 };
 typedef enum tv_init_kind {
   TV_INIT_ZEROS,
   TV_INIT_ONES,
-  TV_INIT_HE_NORMAL,     /* N(0, 2/fan_in) */
-  TV_INIT_GLOROT_UNIFORM /* U(+-sqrt(6/(fan_in+fan_out))) */
+  TV_INIT_HE_NORMAL /* N(0, 2/fan_in) */
 } tv_init_kind;
 
 typedef struct tv_var {
