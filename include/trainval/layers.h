@@ -1,5 +1,18 @@
 /* layers.h — the layer table: one row per tv_layer_kind with build / forward / backward / flops.
  *
+ * Adding a layer kind (say `lstm`):
+ *   1. the config side: the kind's name and its keys, as config.h's header says (the enum
+ *      constant TV_LAYER_LSTM lives there, with the kind's row of config keys);
+ *   2. the nn side: its code in a kind-group file of common/nn/layers/ (dense.c, conv.c,
+ *      norm.c, activation.c, structural.c, or a new file: the Makefile takes every .c there):
+ *      build (shapes, variables via tv_layer_declare, scratch), forward and backward side by
+ *      side with a shape comment and the math in one line, flops, and its row
+ *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`; then, in table.c, its extern and
+ *      one line [TV_LAYER_LSTM] = &tv_layer_lstm (the _Static_assert refuses a kind without
+ *      a row).
+ * Backward adds into its variables' gradients (below); tests/test_model.c's gradient check
+ * refuses a kind it has no case for, so add one there.
+ *
  * A tv_layer is one node of a model graph.  The model owns the activation arena; a layer sees
  * its inputs' outputs and its own output as plain float arrays of n examples, each example
  * `tv_shape_count(out)` floats (NCHW or ND, batch dimension not part of the per-example shape).
