@@ -16,6 +16,11 @@
  * backwards before one update.  Slots (momentum buffer; Adam and AdamW m and v) are slabs with
  * the store's layout, so slot k of variable v is tv_optim_slot(o, k) + v->offset.  Only
  * trainable variables are touched.
+ *
+ * Adding an optimizer (say LAMB): 1. the config side, its tv_optim_kind constant and name, as
+ * config.h's header says; 2. optim.c: its slots in tv_optim_new (named, so checkpoints carry
+ * them) and its rule as one TV_VECTOR function called from update_part, with the formula in
+ * this header's list above.
  */
 #ifndef TRAINVAL_OPTIM_H
 #define TRAINVAL_OPTIM_H
