@@ -113,8 +113,8 @@ static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
 static const tv_metric_desc metric_table[] = {METRIC_ROWS(DESC_ROW)};
 _Static_assert(sizeof metric_table / sizeof metric_table[0] == TV_METRIC__COUNT,
                "one table row per metric kind");
-const char *const tv_metric_names[TV_METRIC__COUNT + 1] = {METRIC_ROWS(NAME_ROW)[TV_METRIC__COUNT] =
-                                                               NULL};
+/* [TV_METRIC__COUNT], not named by a row, is NULL: the list's end. */
+const char *const tv_metric_names[TV_METRIC__COUNT + 1] = {METRIC_ROWS(NAME_ROW)};
 #undef DESC_ROW
 #undef NAME_ROW
 
