@@ -923,6 +923,47 @@ static void test_softmax_output_layer(void **state) {
   tv_varstore_free(s2);
 }
 
+/* tv_model_backward propagates whatever output gradient it is given: from a caller's buffer the
+ * same gradients as from the model's own (tv_model_output_grad, no copy), twice the output
+ * gradient gives exactly twice every gradient (scaling by 2 is exact in float), and an INFER
+ * graph has no output gradient. */
+static void test_backward_from_given_gradient(void **state) {
+  (void)state;
+  enum { N = 6, K = 4 };
+  tv_varstore *s = new_store();
+  tv_model *m = build(&cnn_plain, TV_MODE_TRAIN, N, s);
+  init_store(s, 12);
+  float *x = random_input(N, input_size(&cnn_plain), 13);
+  int32_t y[N] = {3, 1, 0, 2, 2, 1};
+  size_t slab = tv_varstore_size(s);
+  float *own = malloc(slab * sizeof *own), dy[N * K];
+  assert_non_null(own);
+  const float *z = tv_model_forward(m, x, N);
+  assert_ptr_equal(z, tv_model_logits(m));
+  (void)tv_softmax_xent(z, y, N, K, dy);
+  memcpy(tv_model_output_grad(m), dy, sizeof dy);
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, tv_model_output_grad(m), N);
+  memcpy(own, tv_varstore_grads(s), slab * sizeof *own);
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, dy, N); /* a buffer of the caller's: copied in */
+  assert_memory_equal(tv_varstore_grads(s), own, slab * sizeof *own);
+  for (int i = 0; i < N * K; i++) dy[i] *= 2.0f;
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, dy, N);
+  const float *g = tv_varstore_grads(s);
+  for (size_t i = 0; i < slab; i++)
+    if (g[i] != 2.0f * own[i])
+      fail_msg("gradient %zu: %.9g from 2 dy, %.9g from dy", i, g[i], own[i]);
+  tv_model *infer = build(&cnn_plain, TV_MODE_INFER, N, s);
+  assert_null(tv_model_output_grad(infer));
+  tv_model_free(infer);
+  free(own);
+  free(x);
+  tv_model_free(m);
+  tv_varstore_free(s);
+}
+
 /* train.label_smoothing s: the loss is cross-entropy against (1-s) onehot + s/K, computed here
  * in double from the logits; s = 0 is the plain loss. */
 static void test_label_smoothing(void **state) {
@@ -1448,6 +1489,7 @@ int main(void) {
       cmocka_unit_test(test_training_reduces_loss),
       cmocka_unit_test(test_train_infer_cnn_identical),
       cmocka_unit_test(test_softmax_output_layer),
+      cmocka_unit_test(test_backward_from_given_gradient),
       cmocka_unit_test(test_label_smoothing),
       cmocka_unit_test(test_bn_dropout_modes),
       cmocka_unit_test(test_dropout_rng),
