@@ -372,12 +372,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
       fputs(line, stdout);
       fflush(stdout);
     } else {
-      say(wt,
-          "step %lld  loss %.4f  accuracy %.4f  top5 %.4f  macro_f1 %.4f  (%s, %u %s examples, "
-          "%.2f s, lag %lld steps)%s",
-          (long long)me->step, res->s.loss, res->s.accuracy, res->s.top5, res->s.macro_f1, me->file,
-          res->n, tv_split_name(wt->o->split), r.eval_seconds, (long long)lag_steps,
-          improved ? "  best" : "");
+      char values[64 * TV_METRIC__COUNT];
+      size_t used = 0;
+      for (int k = 0; k < TV_METRIC__COUNT && used < sizeof values; k++) {
+        int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", k ? "  " : "",
+                         tv_metric_desc_for((tv_metric_kind)k)->name,
+                         tv_metric_value(&res->s, (tv_metric_kind)k));
+        used += w > 0 ? (size_t)w : 0;
+      }
+      say(wt, "step %lld  %s  (%s, %u %s examples, %.2f s, lag %lld steps)%s", (long long)me->step,
+          values, me->file, res->n, tv_split_name(wt->o->split), r.eval_seconds,
+          (long long)lag_steps, improved ? "  best" : "");
     }
   }
   free(line);
