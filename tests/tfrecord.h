@@ -1,9 +1,9 @@
 /* tfrecord.h — a small TFRecord / tensorboard.Event reader for tests only (not in libtrainval).
  *
- * Written apart from common/rundir/events.c so that a test reading back an event file really checks it:
- * every record's length CRC and payload CRC are verified, and the Event protobuf is decoded field
- * by field (unknown fields skipped, as protobuf readers do).  Fixed caps keep it allocation-free
- * except for the file itself; a record beyond a cap is reported as TV_ERR_FORMAT.
+ * Written apart from common/rundir/events.c so that a test reading back an event file really checks
+ * it: every record's length CRC and payload CRC are verified, and the Event protobuf is decoded
+ * field by field (unknown fields skipped, as protobuf readers do).  Fixed caps keep it
+ * allocation-free except for the file itself; a record beyond a cap is reported as TV_ERR_FORMAT.
  */
 #ifndef TRAINVAL_TESTS_TFRECORD_H
 #define TRAINVAL_TESTS_TFRECORD_H
@@ -38,6 +38,8 @@ typedef struct tvt_event {
   int64_t step;
   int has_file_version;
   char file_version[64];
+  int has_session_log;
+  int session_status; /* SessionLog.status: 1 START, 2 STOP, 3 CHECKPOINT */
   int has_summary;
   int nvalues;
   tvt_value values[TVT_MAX_VALUES];

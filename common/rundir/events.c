@@ -384,6 +384,22 @@ int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
   return tv_events_scalars(w, step, 1, &tag, &value);
 }
 
+/* ---- session start (a restart marker for TensorBoard) --------------------------------------- */
+
+int tv_events_session_start(tv_events *w, int64_t step) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  enum { SESSION_LOG_FIELD = 7, SESSION_LOG_START = 1 };
+  size_t body = 2; /* SessionLog{status (1, varint) = START} */
+  size_t payload = event_len(step, body);
+  unsigned char *p = begin_record(w, payload, &rc);
+  if (!p) return rc;
+  unsigned char *q = put_event_head(p, next_wall(w), step, SESSION_LOG_FIELD, body);
+  q = put_varint(put_key(q, 1, WT_VARINT), SESSION_LOG_START);
+  rc = end_record(w, (size_t)(q - p));
+  return rc == TV_OK ? tv_events_flush(w) : rc;
+}
+
 /* ---- histograms --------------------------------------------------------------------------- */
 
 /* TensorFlow's default edges: -DBL_MAX, -(1e-12 * 1.1^k) descending, 0, 1e-12 * 1.1^k below
