@@ -82,12 +82,13 @@ TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *ta
  * marking the start of a training session in this run (directory).  TensorBoard's loader, reading
  * a run's files in order, treats every START after the run's first as a restart and drops every
  * record it has already read from this run at `step` or later (EventAccumulator
- * _CheckForRestartAndMaybePurge: it keeps step < START's step).  So a writer of a resumed run
- * calls it once, right after tv_events_open, with the first step it can write: the resumed
- * checkpoint's step + 1, which keeps the checkpoint's own records (tv_events_purge_after keeps
- * them too) and makes a TensorBoard that read the dead run's orphans as clean as a fresh one.  A
- * new run calls it as well, so that its START is the first one (TensorBoard ignores the first)
- * and a later resume's START counts as a restart.
+ * _CheckForRestartAndMaybePurge: it keeps step < START's step).  So each writer calls it once,
+ * right after tv_events_open, with the first step it can write records at: for a writer opened
+ * on resume the checkpoint's step + 1 (the checkpoint's own records stay, as
+ * tv_events_purge_after keeps them), for one opened later on a fixed schedule (validation) the
+ * step of its first record.  A TensorBoard that read the dead run's orphans is then as clean as
+ * a fresh one.  A new run calls it as well, so that its START is the run's first (which
+ * TensorBoard ignores) and a later resume's START counts as a restart.
  * Errors: as tv_events_scalar (TV_ERR_INVALID for step < 0), and those of tv_events_flush. */
 TV_MUST_CHECK int tv_events_session_start(tv_events *w, int64_t step);
 
