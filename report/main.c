@@ -74,6 +74,7 @@ int main(int argc, char **argv) {
   longopts[NOPTS] = (struct option){0};
   const char *out = "report.html", *png = NULL;
   int c;
+  opterr = 0; /* one line of our own instead of getopt's message */
   while ((c = getopt_long(argc, argv, "o:h", longopts, NULL)) != -1) {
     switch (c) {
     case 'o':
@@ -86,7 +87,8 @@ int main(int argc, char **argv) {
       usage(stdout);
       return 0;
     default:
-      usage(stderr);
+      fprintf(stderr, "report: unrecognized option or missing argument: %s (--help lists them)\n",
+              argv[optind - 1]);
       return 2;
     }
   }
