@@ -13,7 +13,7 @@
 
 #include "report.h"
 
-enum { W = 520, H = 300, ML = 64, MR = 14, MT = 28, MB = 44, PW = W - ML - MR, PH = H - MT - MB };
+enum { W = 440, H = 260, ML = 64, MR = 14, MT = 28, MB = 44, PW = W - ML - MR, PH = H - MT - MB };
 
 static void esc(tv_text *o, const char *s) {
   for (; *s; s++) {
@@ -248,7 +248,7 @@ static const char CSS[] =
     "h1{font-size:20px}h2{font-size:17px}h3{font-size:15px;margin:12px 0 4px}"
     "h4{font-size:13px;margin:6px 0}"
     ".charts{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"
-    "figcaption{font-size:12px;max-width:520px}.key{white-space:nowrap;margin-right:8px}"
+    "figcaption{font-size:12px;max-width:440px}.key{white-space:nowrap;margin-right:8px}"
     "svg.chart{background:#fff;border:1px solid #ddd}"
     "svg .title{font-size:14px;font-weight:bold}svg .tick-label{font-size:11px}"
     "svg .axis-label{font-size:12px}svg .axis,svg .tick{stroke:#333}"
