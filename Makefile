@@ -111,4 +111,7 @@ install-report: $(BIN)/report
 	install -d $(DESTDIR)$(PREFIX)/bin
 	install -m 755 $(BIN)/report $(DESTDIR)$(PREFIX)/bin/trainval-report
 FORMAT_FILES += $(wildcard report/*.c report/*.h)
+# tests/test_report.c tests report/ itself (everything but main.c).
+$(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL) -lcmocka
 -include $(REPORT_OBJ:.o=.d)

@@ -81,7 +81,8 @@ static void result_free(rp_result *r) {
 }
 
 /* Parses one complete line into a new result of e and its curves.  1 if the line is not a
- * metrics line (the caller notes it), TV_OK, or TV_ERR_NOMEM. */
+ * metrics line, 2 if its step is not above the previous line's (the caller notes both), TV_OK,
+ * or TV_ERR_NOMEM. */
 static int read_line(rp_evaluator *e, const char *line, size_t len) {
   static const char *const metric_keys[4] = {"loss", "accuracy", "top5", "macro_f1"};
   yaml_parser_t parser;
@@ -97,6 +98,10 @@ static int read_line(rp_evaluator *e, const char *line, size_t len) {
   double step = num(map_get(&doc, root, "step"));
   if (!root || root->type != YAML_MAPPING_NODE || !(step >= 0)) goto out;
   res.step = (int64_t)step;
+  if (e->n > 0 && res.step <= e->results[e->n - 1].step) {
+    rc = 2; /* out of step order */
+    goto out;
+  }
   yaml_node_t *ck = map_get(&doc, root, "checkpoint");
   if (ck && ck->type == YAML_SCALAR_NODE)
     snprintf(res.checkpoint, sizeof res.checkpoint, "%s", (const char *)ck->data.scalar.value);
@@ -154,8 +159,9 @@ static int read_metrics(const char *path, rp_evaluator *e, tv_text *notes) {
     size_t n = (size_t)(nl - (data + at));
     if (n > 0) {
       rc = read_line(e, data + at, n);
-      if (rc == 1) {
-        tv_text_printf(notes, "%s:%ld: not a metrics line; skipped\n", path, lineno);
+      if (rc == 1 || rc == 2) {
+        tv_text_printf(notes, "%s:%ld: %s; skipped\n", path, lineno,
+                       rc == 1 ? "not a metrics line" : "step not above the line before");
         rc = TV_OK;
       }
     }
