@@ -94,6 +94,11 @@ void rp_run_free(rp_run *r);
  * Errors: TV_ERR_IO (dir cannot be listed), TV_ERR_NOMEM. */
 TV_MUST_CHECK int rp_events_read_dir(const char *dir, rp_source *src, tv_text *notes);
 
+/* Reads the file at path whole (tv_fs_read_all: *data malloc'd, the caller frees).  A file that
+ * cannot be read is a note ("path: cannot be read (why); skipped"), TV_OK with *data NULL.
+ * Errors: TV_ERR_NOMEM. */
+TV_MUST_CHECK int rp_read_or_note(const char *path, char **data, size_t *len, tv_text *notes);
+
 /* Appends (step, value) to src's series named tag (created on first use).  Errors:
  * TV_ERR_NOMEM. */
 TV_MUST_CHECK int rp_source_add(rp_source *src, const char *tag, double step, double value);

@@ -140,12 +140,8 @@ out:
 static int read_metrics(const char *path, rp_evaluator *e, tv_text *notes) {
   char *data;
   size_t len;
-  int rc = tv_fs_read_all(path, &data, &len);
-  if (rc == TV_ERR_NOMEM) return rc;
-  if (rc != TV_OK) {
-    tv_text_printf(notes, "%s: cannot be read (%s); skipped\n", path, tv_error_message());
-    return TV_OK;
-  }
+  int rc = rp_read_or_note(path, &data, &len, notes);
+  if (rc != TV_OK || !data) return rc;
   size_t at = 0;
   for (long lineno = 1; rc == TV_OK && at < len; lineno++) {
     char *nl = memchr(data + at, '\n', len - at);

@@ -136,6 +136,14 @@ static int apply_event(const unsigned char *p, const unsigned char *end, rp_sour
   return r < 0 ? -1 : TV_OK;
 }
 
+int rp_read_or_note(const char *path, char **data, size_t *len, tv_text *notes) {
+  int rc = tv_fs_read_all(path, data, len);
+  if (rc == TV_OK || rc == TV_ERR_NOMEM) return rc;
+  *data = NULL;
+  tv_text_printf(notes, "%s: cannot be read (%s); skipped\n", path, tv_error_message());
+  return TV_OK;
+}
+
 static void note(tv_text *notes, const char *path, const char *what, size_t at) {
   tv_text_printf(notes, "%s: %s at byte %zu; the rest of the file is skipped\n", path, what, at);
 }
@@ -143,12 +151,8 @@ static void note(tv_text *notes, const char *path, const char *what, size_t at) 
 static int read_file(const char *path, rp_source *src, tv_text *notes, int *starts) {
   char *data;
   size_t len;
-  int rc = tv_fs_read_all(path, &data, &len);
-  if (rc == TV_ERR_NOMEM) return rc;
-  if (rc != TV_OK) {
-    tv_text_printf(notes, "%s: cannot be read (%s); skipped\n", path, tv_error_message());
-    return TV_OK;
-  }
+  int rc = rp_read_or_note(path, &data, &len, notes);
+  if (rc != TV_OK || !data) return rc;
   const unsigned char *p = (const unsigned char *)data;
   size_t at = 0;
   while (at < len) {
