@@ -218,7 +218,7 @@ int rp_events_read_dir(const char *dir, rp_source *src, tv_text *notes) {
     }
     n++;
   }
-  qsort(names, (size_t)n, sizeof *names, cmp_names);
+  if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_names);
   int starts = 0;
   for (int i = 0; rc == TV_OK && i < n; i++) {
     char path[8192];
