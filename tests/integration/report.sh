@@ -96,20 +96,25 @@ L=$T/runs/live
 "$BIN/train" --train-dir "$L" --config "$CFG" --quiet --steps 100000 --threads 1 \
   --set train.summary_every=5 >/dev/null 2>&1 &
 tp=$!
-for _ in $(seq 300); do
+# Points of the first train series in a report.
+points() { grep -o '<path class="series"[^>]*><title>[^<]* train</title>' "$1" | head -1 | grep -o ' L' | wc -l; }
+for _ in $(seq 1200); do
   [ -n "$(ls "$L"/events.out.tfevents.* 2>/dev/null)" ] && grep -q running "$L/checkpoints.yaml" 2>/dev/null && break
   sleep 0.05
 done
 sleep 1
 report "$L" --out "$T/l1.html" 2>/dev/null
-sleep 1.5
-report "$L" --out "$T/l2.html" 2>/dev/null
+n1=$(points "$T/l1.html") n2=$n1
+for _ in $(seq 60); do # until train has written more summaries (a few seconds at most)
+  sleep 0.5
+  report "$L" --out "$T/l2.html" 2>/dev/null
+  n2=$(points "$T/l2.html")
+  [ "$n2" -gt "$n1" ] && break
+done
 kill $tp 2>/dev/null
 wait $tp 2>/dev/null
 check "a run in progress is marked so, with its heartbeat age" \
   grep -qE 'class="st-running">running \(in progress: heartbeat [0-9]+ s ago' "$T/l1.html"
-n1=$(grep -o '<path class="series"[^>]*><title>[^<]* train</title>' "$T/l1.html" | head -1 | grep -o ' L' | wc -l)
-n2=$(grep -o '<path class="series"[^>]*><title>[^<]* train</title>' "$T/l2.html" | head -1 | grep -o ' L' | wc -l)
 check "the report re-reads the files: a later report of the live run has more points ($n1 -> $n2)" test "$n2" -gt "$n1"
 
 # ---- partial and damaged files: notes, never a crash -----------------------------------------
