@@ -518,6 +518,30 @@ static void test_session_start(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* A resumed run's new file: two STARTs, so TensorBoard takes it for a restart even when the
+ * run's earlier files hold no START (written before session starts existed). */
+static void test_session_start_resumed(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 10, "loss", 1.0f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  assert_int_equal(tv_events_session_start(w, 11), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 3);
+  for (int i = 1; i <= 2; i++) {
+    assert_true(ev[i].has_session_log);
+    assert_int_equal(ev[i].session_status, 1);
+    assert_int_equal(ev[i].step, 11);
+  }
+  free(ev);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_vectors),
@@ -540,6 +564,8 @@ int main(void) {
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_purge_after, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_session_start, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_session_start_resumed, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

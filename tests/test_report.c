@@ -64,6 +64,29 @@ static void test_purge_rule(void **state) {
   tv_text_free(&notes);
 }
 
+/* Files of a version that wrote no session starts, then a resumed session: its new file's
+ * STARTs still purge what the old files held past the checkpoint. */
+static void test_purge_rule_old_files(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  for (int s = 10; s <= 60; s += 10)
+    assert_int_equal(tv_events_scalar(w, s, "loss", (float)s), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_session_start(w, 31), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 40, "loss", 4.0f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  rp_source src = {0};
+  tv_text notes = {0};
+  assert_int_equal(rp_events_read_dir(dir, &src, &notes), TV_OK);
+  const rp_series *loss = rp_source_find(&src, "loss");
+  assert_int_equal(loss->n, 4);
+  assert_true(loss->step[2] == 30 && loss->step[3] == 40 && loss->value[3] == 4.0);
+  rp_source_free(&src);
+  tv_text_free(&notes);
+}
+
 static void test_damaged_events(void **state) {
   const char *dir = *state;
   tv_events *w = NULL;
@@ -207,6 +230,8 @@ static void test_chart_axes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_purge_rule, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_purge_rule_old_files, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_damaged_events, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_run_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_metrics_lines, tvt_setup_tmpdir, tvt_teardown_tmpdir),

@@ -88,7 +88,10 @@ TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *ta
  * tv_events_purge_after keeps them), for one opened later on a fixed schedule (validation) the
  * step of its first record.  A TensorBoard that read the dead run's orphans is then as clean as
  * a fresh one.  A new run calls it as well, so that its START is the run's first (which
- * TensorBoard ignores) and a later resume's START counts as a restart.
+ * TensorBoard ignores) and a later resume's START counts as a restart.  When the directory
+ * already holds another event file (a resume), two STARTs are written at step: the restart then
+ * counts even where the earlier files hold none (written before this version, or purged away);
+ * where they do hold one, the second START purges nothing more.
  * Errors: as tv_events_scalar (TV_ERR_INVALID for step < 0), and those of tv_events_flush. */
 TV_MUST_CHECK int tv_events_session_start(tv_events *w, int64_t step);
 
