@@ -964,6 +964,55 @@ static void test_backward_from_given_gradient(void **state) {
   tv_varstore_free(s);
 }
 
+/* One team serves every graph of a process: a TRAIN and an INFER graph sharing the group's team,
+ * used in turn as train does with in-process validation, give bit for bit what the same graphs
+ * give on two teams of their own of the same size. */
+static void test_graphs_share_one_team(void **state) {
+  (void)state;
+  enum { N = 5, K = 4, STEPS = 3 };
+  tv_ctx *ct = NULL, *ci = NULL;
+  assert_int_equal(tv_ctx_new(2, &ct), TV_OK);
+  assert_int_equal(tv_ctx_new(2, &ci), TV_OK);
+  tv_config c;
+  make_config(&c, &cnn_plain);
+  tv_varstore *s1 = new_store(), *s2 = new_store();
+  tv_model *train1 = NULL, *infer1 = NULL, *train2 = NULL, *infer2 = NULL;
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s1, team(), &train1), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s2, tv_ctx_team(ct), &train2), TV_OK);
+  init_store(s1, 21);
+  init_store(s2, 21);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, N, s1, team(), &infer1), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, N, s2, tv_ctx_team(ci), &infer2), TV_OK);
+  float *x = random_input(N, input_size(&cnn_plain), 22);
+  int32_t y[N] = {0, 3, 1, 2, 1};
+  for (int t = 0; t < STEPS; t++) {
+    tv_varstore_zero_grads(s1);
+    tv_varstore_zero_grads(s2);
+    (void)tv_model_forward(train1, x, N);
+    (void)tv_model_forward(train2, x, N);
+    assert_true(tvt_xent_backward(train1, y, N, 0.0f) == tvt_xent_backward(train2, y, N, 0.0f));
+    assert_memory_equal(tv_varstore_grads(s1), tv_varstore_grads(s2),
+                        tv_varstore_size(s1) * sizeof(float));
+    assert_memory_equal(tv_model_forward(infer1, x, N), tv_model_forward(infer2, x, N),
+                        (size_t)N * K * sizeof(float));
+    float *v1 = tv_varstore_values(s1), *v2 = tv_varstore_values(s2);
+    const float *g1 = tv_varstore_grads(s1), *g2 = tv_varstore_grads(s2);
+    for (size_t i = 0; i < tv_varstore_size(s1); i++) { /* a step, the same on both */
+      v1[i] -= 0.1f * g1[i];
+      v2[i] -= 0.1f * g2[i];
+    }
+  }
+  free(x);
+  tv_model_free(infer1);
+  tv_model_free(infer2);
+  tv_model_free(train1);
+  tv_model_free(train2);
+  tv_varstore_free(s1);
+  tv_varstore_free(s2);
+  tv_ctx_free(ct);
+  tv_ctx_free(ci);
+}
+
 /* train.label_smoothing s: the loss is cross-entropy against (1-s) onehot + s/K, computed here
  * in double from the logits; s = 0 is the plain loss. */
 static void test_label_smoothing(void **state) {
@@ -1490,6 +1539,7 @@ int main(void) {
       cmocka_unit_test(test_train_infer_cnn_identical),
       cmocka_unit_test(test_softmax_output_layer),
       cmocka_unit_test(test_backward_from_given_gradient),
+      cmocka_unit_test(test_graphs_share_one_team),
       cmocka_unit_test(test_label_smoothing),
       cmocka_unit_test(test_bn_dropout_modes),
       cmocka_unit_test(test_dropout_rng),
