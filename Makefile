@@ -128,7 +128,7 @@ bench: setup
 
 demo: setup
 	@$(MAKE) --no-print-directory all
-	@sh scripts/demo.sh
+	@BIN=$(BIN) sh scripts/demo.sh
 
 # Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN).
 accuracy: setup
@@ -138,7 +138,13 @@ accuracy: setup
 install: setup
 	@$(MAKE) --no-print-directory install-files
 
-# trainval.pc is written at install time, so its prefix is the PREFIX installed to.
+# trainval.pc is written at install time and is relocatable: with LIBDIR under PREFIX its prefix
+# is ${pcfiledir}/.. up to PREFIX, so it is right under any DESTDIR (pkg-config finds the tree
+# through PKG_CONFIG_PATH alone) and after the tree is moved; a LIBDIR elsewhere gives PREFIX as is.
+pc_under   = $(filter $(PREFIX)/%,$(1))
+pc_path    = $(if $(call pc_under,$(1)),$${prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
+pc_up      = $(subst $(eval) ,/,$(foreach d,$(subst /, ,$(patsubst $(PREFIX)/%,%,$(LIBDIR))/pkgconfig),..))
+PC_PREFIX  = $(if $(call pc_under,$(LIBDIR)),$${pcfiledir}/$(pc_up),$(PREFIX))
 install-files: all lib
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/trainval
 	install -m 755 $(BIN)/train $(DESTDIR)$(BINDIR)/trainval-train
@@ -148,7 +154,7 @@ install-files: all lib
 	ln -sf libtrainval.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtrainval.so
 	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/trainval/
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' \
+	sed -e 's|@PREFIX@|$(PC_PREFIX)|g' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|g' -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|g' \
 	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES@|$(PKGS)|g' trainval.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/trainval.pc
 	$(if $(MAN1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
 	$(if $(MAN5),install -d $(DESTDIR)$(MANDIR)/man5 && install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
@@ -166,7 +172,7 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(notdir $(COMPLETIONS)))
 	@if [ -z "$(DESTDIR)" ] && [ -w "$(LIBDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
-FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h)
+FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h tests/integration/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:

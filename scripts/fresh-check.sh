@@ -110,7 +110,8 @@ trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot and mounts); run it as root or with sudo"
-command -v git >/dev/null 2>&1 && git -C "$ROOT" rev-parse --verify -q HEAD >/dev/null ||
+# Every command gets the same tree: the commit HEAD names now, even if HEAD moves meanwhile.
+COMMIT=$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null) ||
   die "$ROOT: not a git checkout with a commit (the check copies the committed tree, git archive HEAD)"
 
 MIRROR=${TV_FRESH_MIRROR:-$(mirror_from_sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)}
@@ -165,7 +166,7 @@ fresh_root() {
   rm -f "$RUN/.trainval-fresh-base"
   cp /etc/resolv.conf "$RUN/etc/resolv.conf" 2>/dev/null || true
   mkdir -p "$RUN/root/trainval"
-  git -C "$ROOT" archive HEAD | tar -x -C "$RUN/root/trainval"
+  git -C "$ROOT" archive "$COMMIT" | tar -x -C "$RUN/root/trainval"
   # The independent format checkers sit beside the checkout where the tests look for them.
   if [ -d "$ROOT/../shared/checkers" ]; then
     mkdir -p "$RUN/root/shared"
@@ -194,7 +195,7 @@ IFS=$old_ifs
 for cmd in "$@"; do
   n=$((n + 1))
   log=$CACHE/logs/$n-$(echo "$cmd" | tr -c 'a-zA-Z0-9\n' '-').log
-  say "== $cmd (fresh root, fresh tree at $(git -C "$ROOT" rev-parse --short HEAD)) =="
+  say "== $cmd (fresh root, fresh tree at $(echo "$COMMIT" | cut -c1-7)) =="
   fresh_root
   t0=$(date +%s)
   set +e
