@@ -6,6 +6,7 @@
 # run from scratch: a fresh copy of the base and a fresh copy of the tree.
 #
 #   sudo sh scripts/fresh-check.sh            (root: debootstrap, chroot and mounts need it)
+#   sh scripts/fresh-check.sh --show-mirror    prints the mirror it would use, and exits
 #
 # Environment:
 #   TV_FRESH_CACHE     the cache folder, outside the repository (/var/cache/trainval-fresh):
@@ -14,6 +15,7 @@
 #   TV_FRESH_COMMANDS  the commands to run, ';'-separated ("make demo;make test")
 #   TV_FRESH_MIRROR    a Debian mirror; default: the first bookworm entry of this machine's own
 #                      apt sources (/etc/apt/sources.list, /etc/apt/sources.list.d/*.list, *.sources)
+#   TV_FRESH_SOURCES   the apt source files to read the mirror from, instead of those
 #   TV_FRESH_REBUILD=1 bootstrap the base again even if the cache holds one
 #
 # Prints each command's result and time; exits 1 if either failed, 0 when both passed.  When
@@ -26,7 +28,6 @@ CACHE=${TV_FRESH_CACHE:-/var/cache/trainval-fresh}
 COMMANDS=${TV_FRESH_COMMANDS:-make demo;make test}
 SUITE=bookworm
 SHIPS=gcc,make,git,python3
-BASE=$CACHE/base-$SUITE
 
 say() { echo "fresh-check: $*"; }
 skip() {
@@ -109,15 +110,31 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM HUP
 
+case ${1:-} in
+"" | --show-mirror) ;;
+*) die "unknown argument '$1' (usage: sh scripts/fresh-check.sh [--show-mirror])" ;;
+esac
+# shellcheck disable=SC2086
+MIRROR=${TV_FRESH_MIRROR:-$(mirror_from_sources ${TV_FRESH_SOURCES:-/etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources})}
+[ -n "$MIRROR" ] || die "no '$SUITE' entry in ${TV_FRESH_SOURCES:-/etc/apt/sources.list or /etc/apt/sources.list.d/} (set TV_FRESH_MIRROR)"
+MIRROR=${MIRROR%/}
+if [ "${1:-}" = --show-mirror ]; then
+  echo "$MIRROR"
+  exit 0
+fi
+case $CACHE in /*) ;; *) CACHE=$PWD/$CACHE ;; esac
+cache_abs=$(cd "$(dirname "$CACHE")" 2>/dev/null && pwd -P)/$(basename "$CACHE") || cache_abs=$CACHE
+case $cache_abs/ in
+"$(cd "$ROOT" && pwd -P)"/*) die "$CACHE: the cache must be outside the repository (TV_FRESH_CACHE)" ;;
+esac
+BASE=$CACHE/base-$SUITE
+
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot and mounts); run it as root or with sudo"
 # Every command gets the same tree: the commit HEAD names now, even if HEAD moves meanwhile.
 COMMIT=$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null) ||
   die "$ROOT: not a git checkout with a commit (the check copies the committed tree, git archive HEAD)"
 
-MIRROR=${TV_FRESH_MIRROR:-$(mirror_from_sources /etc/apt/sources.list /etc/apt/sources.list.d/*.list /etc/apt/sources.list.d/*.sources)}
-[ -n "$MIRROR" ] || die "no '$SUITE' entry in /etc/apt/sources.list or /etc/apt/sources.list.d/ (set TV_FRESH_MIRROR)"
-MIRROR=${MIRROR%/}
-say "mirror $MIRROR (from this machine's apt sources), cache $CACHE"
+say "mirror $MIRROR ($([ -n "${TV_FRESH_MIRROR:-}" ] && echo TV_FRESH_MIRROR || echo "from this machine's apt sources")), cache $CACHE"
 reachable "$MIRROR/dists/$SUITE/InRelease" || reachable "$MIRROR/dists/$SUITE/Release" ||
   skip "the Debian registry $MIRROR cannot be reached from this machine; nothing was checked"
 
@@ -128,9 +145,6 @@ if ! command -v debootstrap >/dev/null 2>&1; then
 fi
 
 mkdir -p "$CACHE/debs" "$CACHE/logs"
-case $(cd "$CACHE" && pwd -P)/ in
-"$(cd "$ROOT" && pwd -P)"/*) die "$CACHE: the cache must be outside the repository" ;;
-esac
 
 # The base: bootstrapped once, reused while the mirror, the suite and the shipped set are the same.
 stamp="suite=$SUITE mirror=$MIRROR ships=$SHIPS variant=minbase"
