@@ -1,4 +1,4 @@
-# trainval — one non-recursive Makefile.
+# trainval — one Makefile for the whole tree (no per-directory makefiles).
 #   make            bin/train, bin/eval (needs the packages: `make setup` installs them)
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
