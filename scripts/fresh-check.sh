@@ -129,14 +129,14 @@ case $cache_abs/ in
 esac
 BASE=$CACHE/base-$SUITE
 
+# What this machine lacks is "skipped"; what the checkout lacks is an error.
 [ "$(id -u)" = 0 ] || skip "needs root (debootstrap, chroot and mounts); run it as root or with sudo"
-# Every command gets the same tree: the commit HEAD names now, even if HEAD moves meanwhile.
-COMMIT=$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null) ||
-  die "$ROOT: not a git checkout with a commit (the check copies the committed tree, git archive HEAD)"
-
 say "mirror $MIRROR ($([ -n "${TV_FRESH_MIRROR:-}" ] && echo TV_FRESH_MIRROR || echo "from this machine's apt sources")), cache $CACHE"
 reachable "$MIRROR/dists/$SUITE/InRelease" || reachable "$MIRROR/dists/$SUITE/Release" ||
   skip "the Debian registry $MIRROR cannot be reached from this machine; nothing was checked"
+# Every command gets the same tree: the commit HEAD names now, even if HEAD moves meanwhile.
+COMMIT=$(git -C "$ROOT" rev-parse --verify -q HEAD 2>/dev/null) ||
+  die "$ROOT: not a git checkout with a commit (the check copies the committed tree, git archive HEAD)"
 
 if ! command -v debootstrap >/dev/null 2>&1; then
   say "installing debootstrap on this machine (apt-get)"
