@@ -26,6 +26,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGS    := openblas hdf5 yaml-0.1 zlib
+REPORT_PKGS := libpng   # report/ (bin/report) only; checked with the others
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 # Deferred, then memoised: pkg-config runs once per make, when a recipe first needs the flags.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
@@ -82,7 +83,7 @@ $(B)/flags: FORCE | pkgs
 
 pkgs:
 	@command -v pkg-config >/dev/null 2>&1 || { echo "make: pkg-config is not installed: run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
-	@pkg-config --exists $(PKGS) || { echo "make: pkg-config finds no $$(for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(development packages missing): run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) $(REPORT_PKGS) || { echo "make: pkg-config finds no $$(for p in $(PKGS) $(REPORT_PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(development packages missing): run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
 
 lib: $(LIB) $(SHLIB)
 
@@ -182,3 +183,27 @@ clean:
 	rm -rf build build-asan bin
 
 -include $(LIB_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(EVAL_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_BIN:=.d)
+
+# ---- the run report: bin/report, installed as trainval-report (report/, libpng) --------------
+REPORT_SRC := $(sort $(wildcard report/*.c))
+REPORT_OBJ := $(REPORT_SRC:%.c=$(B)/%.o)
+# Deferred and memoised like PKG_LIBS (nothing reads pkg-config before set-up).
+PNG_LIBS   = $(eval PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng))$(PNG_LIBS)
+.PHONY: install-report uninstall-report
+all: $(BIN)/report
+$(BIN)/report: $(REPORT_OBJ) $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL)
+# Part of install-files (so it runs after set-up, in install's recursive make) and of uninstall.
+install-files: install-report
+install-report: $(BIN)/report
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(BIN)/report $(DESTDIR)$(BINDIR)/trainval-report
+uninstall: uninstall-report
+uninstall-report:
+	rm -f $(DESTDIR)$(BINDIR)/trainval-report
+FORMAT_FILES += $(wildcard report/*.c report/*.h)
+# tests/test_report.c tests report/ itself (everything but main.c).
+$(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL) -lcmocka
+-include $(REPORT_OBJ:.o=.d)

@@ -5,7 +5,7 @@
 # (the install test renders the installed man pages).  On a fresh machine pkg-config itself comes
 # from here: the Makefile asks it for flags only after this has run.
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev hdf5-tools
+PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev libpng-dev hdf5-tools
 libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py python3-yaml clang-format bsdutils man-db"
 [ "${TRAINVAL_SETUP_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""

@@ -22,8 +22,9 @@ tvmake install DESTDIR="$D" >"$T/install.out" 2>&1
 rc=$?
 check "make install DESTDIR=... exits 0" sh -c "test $rc -eq 0 || { cat '$T/install.out'; exit 1; }"
 
-check "programs installed as trainval-train and trainval-eval, executable" \
-  sh -c "test -x '$P/bin/trainval-train' && test -x '$P/bin/trainval-eval'"
+check "programs installed as trainval-train, trainval-eval (and trainval-report), executable" \
+  sh -c "test -x '$P/bin/trainval-train' && test -x '$P/bin/trainval-eval' &&
+    { ! ls '$ROOT'/report/main.c >/dev/null 2>&1 || test -x '$P/bin/trainval-report'; }"
 check "static library and shared library with soname libtrainval.so.$SOMAJOR and its links" sh -c "
   test -f '$P/lib/libtrainval.a' && test -f '$P/lib/libtrainval.so.$VERSION' &&
   test \"\$(readlink '$P/lib/libtrainval.so.$SOMAJOR')\" = libtrainval.so.$VERSION &&
