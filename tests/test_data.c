@@ -27,6 +27,8 @@
 
 #include <cmocka.h>
 
+#include "trainval/ckpt.h"
+
 #ifndef FMNIST_DIR /* -DFMNIST_DIR=\"/nonexistent\" skips the real data (under valgrind) */
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
 #endif
@@ -1060,6 +1062,119 @@ static void test_augment_resume(void **state) {
   tv_dataset_free(&ds);
 }
 
+/* ---- the loader's part of a checkpoint ---------------------------------------------------- */
+
+/* Writes a checkpoint of step into g_dir holding l's part (l not NULL) and extra; its path goes
+ * to path (512 bytes). */
+static void ckpt_with(int64_t step, tv_loader *l, const tv_ckpt_array *extra, int n_extra,
+                      char *path) {
+  tv_ckpt_header h = {.step = step, .epoch = 0, .wall_time = 1.0, .config_text = NULL};
+  tv_ckpt_writer *w;
+  assert_int_equal(tv_ckpt_writer_open(g_dir, &h, &w), TV_OK);
+  if (l) assert_int_equal(tv_loader_ckpt_write(l, w), TV_OK);
+  for (int i = 0; i < n_extra; i++) assert_int_equal(tv_ckpt_writer_array(w, &extra[i]), TV_OK);
+  tv_ckpt_info info;
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK);
+  tpath(path, info.file);
+}
+
+/* tv_loader_ckpt_write then tv_loader_ckpt_read into a fresh loader (synchronous, where the
+ * writer prefetched) continues with the very batches the first loader returns, augmentation
+ * included; a checkpoint of another dataset size or without the cursor is refused, naming the
+ * file, and leaves the loader as it was. */
+static void test_loader_ckpt(void **state) {
+  (void)state;
+  enum { H = 4, W = 4, D = H * W, BS = 8, AHEAD = 5, CHECK = 10 };
+  tv_dataset ds = make_ds_c(30, 1, H, W);
+  tv_loader_opts o = {.batch_size = BS,
+                      .shuffle = 1,
+                      .seed = 5,
+                      .norm = ident,
+                      .augment = {.flip = 1, .pad = 1},
+                      .prefetch = 2};
+  tv_loader *a, *b;
+  assert_int_equal(tv_loader_new(&ds, &o, &a), TV_OK);
+  float x[BS * D], want[CHECK][BS * D];
+  int32_t y[BS], want_y[CHECK][BS];
+  uint32_t n, want_n[CHECK];
+  int done;
+  for (int i = 0; i < AHEAD; i++) tv_loader_next(a, x, y, &n, &done); /* into epoch 2 */
+  char path[512];
+  ckpt_with(AHEAD, a, NULL, 0, path);
+  for (int i = 0; i < CHECK; i++) tv_loader_next(a, want[i], want_y[i], &want_n[i], &done);
+
+  o.prefetch = 0;
+  assert_int_equal(tv_loader_new(&ds, &o, &b), TV_OK);
+  tv_ckpt *c;
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_OK);
+  for (int i = 0; i < CHECK; i++) {
+    tv_loader_next(b, x, y, &n, &done);
+    assert_int_equal(n, want_n[i]);
+    assert_memory_equal(x, want[i], n * D * sizeof *x);
+    assert_memory_equal(y, want_y[i], n * sizeof *y);
+  }
+
+  /* 29 examples: the saved order of 30 does not fit; the loader still starts at epoch 0. */
+  tv_dataset small = make_ds_c(29, 1, H, W);
+  tv_loader *s, *fresh;
+  assert_int_equal(tv_loader_new(&small, &o, &s), TV_OK);
+  assert_int_equal(tv_loader_new(&small, &o, &fresh), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(s, c), TV_ERR_MISMATCH);
+  assert_msg_has(path);
+  assert_msg_has("/state/loader/perm: 30 elements in file, 29 expected");
+  float xs[BS * D], xf[BS * D];
+  tv_loader_next(s, xs, y, &n, &done);
+  tv_loader_next(fresh, xf, y, &n, &done);
+  assert_memory_equal(xs, xf, sizeof xs);
+  tv_ckpt_close(c);
+
+  /* A position past the epoch's end is what set_state refuses: the file is named. */
+  tv_loader_state st;
+  const uint32_t *perm;
+  uint32_t perm_n;
+  tv_loader_get_state(b, &st, &perm, &perm_n);
+  uint64_t cur[6] = {st.epoch, 30};
+  memcpy(&cur[2], st.rng.s, sizeof st.rng.s);
+  tv_ckpt_array bad[] = {
+      {.path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = cur},
+      {.path = "/state/loader/perm", .dtype = TV_CKPT_U32, .count = perm_n, .data = perm}};
+  ckpt_with(AHEAD + 1, NULL, bad, 2, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_ERR_MISMATCH);
+  assert_msg_has(path);
+  assert_msg_has("position 30 leaves no batch");
+  /* The same file with a valid position but no augment_rng: refused while b augments, read by a
+   * loader that does not. */
+  tv_ckpt_close(c);
+  cur[1] = 0;
+  ckpt_with(AHEAD + 2, NULL, bad, 2, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_ERR_MISMATCH);
+  assert_msg_has("augmentation generator");
+  tv_loader_opts plain = o;
+  plain.augment = (tv_augment){0};
+  tv_loader *p;
+  assert_int_equal(tv_loader_new(&ds, &plain, &p), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(p, c), TV_OK);
+  tv_ckpt_close(c);
+
+  /* No cursor at all. */
+  ckpt_with(AHEAD + 3, NULL, bad + 1, 1, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(p, c), TV_ERR_NOT_FOUND);
+  assert_msg_has("/state/loader/cursor: not in the checkpoint");
+  tv_ckpt_close(c);
+
+  tv_loader_free(a);
+  tv_loader_free(b);
+  tv_loader_free(s);
+  tv_loader_free(fresh);
+  tv_loader_free(p);
+  tv_dataset_free(&ds);
+  tv_dataset_free(&small);
+}
+
 static void test_loader_norm_channels(void **state) {
   (void)state;
   enum { C = 3, H = 1, W = 2, D = C * H * W };
@@ -1576,6 +1691,7 @@ int main(void) {
       cmocka_unit_test(test_augment_exact),
       cmocka_unit_test(test_augment_invariants),
       cmocka_unit_test(test_augment_resume),
+      cmocka_unit_test(test_loader_ckpt),
       cmocka_unit_test(test_loader_norm_channels),
       cmocka_unit_test(test_prefetch_equivalence),
       cmocka_unit_test(test_prefetch_resume),

@@ -6,11 +6,13 @@
  * early stopping, checkpoints (every checkpoint_every steps or checkpoint_secs seconds), the
  * STOP request of an evaluator, and signals.  The step itself never allocates.
  *
- * Exact resume: a checkpoint holds the parameters, the optimizer slots and counter, the data
- * order (loader epoch, position, shuffle RNG and the epoch's permutation) and the trainer's own
- * counters (early-stopping best and patience, the non-finite run) as attributes of /state.  The
- * learning-rate schedule is a function of the step.  On resume, event records past the
- * checkpoint's step (written by a run that died after it) are purged so curves never repeat.
+ * Exact resume: a checkpoint holds the parameters, and each object that holds resume state writes
+ * and reads its own part (ckpt.h, STATE LAYOUT): the optimizer its slots and counter, the loader
+ * the data order, the TRAIN graph its dropout generator, and the trainer its own counters
+ * (early-stopping best and patience, the non-finite run) as attributes of /state.  The trainer
+ * only orders the calls.  The learning-rate schedule is a function of the step.  On resume, event
+ * records past the checkpoint's step (written by a run that died after it) are purged so curves
+ * never repeat.
  */
 #include "trainer.h"
 
@@ -60,14 +62,6 @@ struct trainer {
   int lock_fd;
   int tty;
   double last_progress; /* monotonic time of the last progress line (terminal only) */
-  /* checkpoint extras: optimizer slots per trainable variable and the data order */
-  tv_ckpt_array *extra;
-  char (*extra_paths)[TV_VAR_NAME_CAP + 32];
-  int n_extra;
-  int64_t opt_t;
-  uint64_t cursor[6];      /* loader epoch, position, rng[4] */
-  uint64_t augment_rng[4]; /* the loader's augmentation generator */
-  uint64_t dropout_rng[4]; /* the TRAIN graph's dropout generator */
   /* trainer state that exact resume needs */
   double best; /* early stopping: best validation metric so far (NaN: none yet) */
   int64_t best_step;
@@ -214,42 +208,28 @@ static int build(trainer *t) {
   return TV_OK;
 }
 
-/* The checkpoint's arrays besides /variables: /optimizer/<slot>/<var> for every trainable
- * variable and /state/... for the optimizer counter and the data order.  Paths are built once;
- * the data pointers into the slabs never move. */
-static int plan_extras(trainer *t) {
-  int nv = tv_varstore_count(t->store), ns = tv_optim_num_slots(t->optim);
-  int cap = nv * ns + 6;
-  t->extra = calloc((size_t)cap, sizeof *t->extra);
-  t->extra_paths = calloc((size_t)cap, sizeof *t->extra_paths);
-  if (!t->extra || !t->extra_paths) return tv_error(TV_ERR_NOMEM, "out of memory");
-  int n = 0;
-  for (int k = 0; k < ns; k++)
-    for (int i = 0; i < nv; i++) {
-      tv_var *v = tv_varstore_var(t->store, i);
-      if (!v->trainable) continue;
-      snprintf(t->extra_paths[n], sizeof t->extra_paths[n], "/optimizer/%s/%s",
-               tv_optim_slot_name(t->optim, k), v->name);
-      t->extra[n] = (tv_ckpt_array){.path = t->extra_paths[n],
-                                    .dtype = TV_CKPT_F32,
-                                    .count = v->count,
-                                    .data = tv_optim_slot(t->optim, k) + v->offset,
-                                    .shape = &v->shape};
-      n++;
-    }
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1, .data = &t->opt_t};
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = t->cursor};
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/augment_rng",
-                                  .dtype = TV_CKPT_U64,
-                                  .count = 4,
-                                  .data = t->augment_rng};
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = t->dropout_rng};
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/perm", .dtype = TV_CKPT_U32};
-  t->n_extra = n;
-  return TV_OK;
+/* The trainer's own resume state, attributes of /state (ckpt.h, STATE LAYOUT): early stopping's
+ * best value (absent until the first validation), its step and the validations since, and the
+ * non-finite steps (in a row, in all). */
+static int counters_write(const trainer *t, tv_ckpt_writer *w) {
+  int rc = TV_OK;
+  if (!isnan(t->best)) rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_best_step", t->best_step);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_total", t->nonfinite_total);
+  return rc;
+}
+
+/* Absent attributes (older checkpoints) leave the defaults. */
+static void counters_read(trainer *t, tv_ckpt *ck) {
+  double best;
+  int64_t v;
+  if (tv_ckpt_read_attr_f64(ck, "/state", "early_stop_best", &best) == TV_OK) t->best = best;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_best_step", &v) == TV_OK) t->best_step = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_bad", &v) == TV_OK) t->bad_validations = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_run", &v) == TV_OK) t->nonfinite_run = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
 }
 
 /* Restores parameters, optimizer, data order and counters from the newest committed
@@ -269,45 +249,13 @@ static int resume(trainer *t) {
   tv_ckpt_info expect = {.size = e->size, .crc32c = e->crc32c};
   tv_ckpt *ck = NULL;
   rc = tv_ckpt_open(path, &expect, &ck);
+  /* Each owner reads its own part (ckpt.h, STATE LAYOUT). */
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, t->store);
-  for (int i = 0; rc == TV_OK && i < t->n_extra - 1; i++) {
-    const tv_ckpt_array *a = &t->extra[i];
-    rc = tv_ckpt_read_array(ck, a->path, a->dtype, a->count, (void *)a->data);
-  }
-  uint32_t *perm = NULL;
-  uint32_t perm_n = 0;
-  if (rc == TV_OK) {
-    const uint32_t *cur;
-    tv_loader_state st;
-    tv_loader_get_state(t->loader, &st, &cur, &perm_n);
-    perm = malloc((size_t)perm_n * sizeof *perm);
-    if (!perm) rc = tv_error(TV_ERR_NOMEM, "out of memory");
-  }
-  if (rc == TV_OK) rc = tv_ckpt_read_array(ck, "/state/loader/perm", TV_CKPT_U32, perm_n, perm);
-  if (rc == TV_OK) {
-    tv_loader_state st = {.epoch = t->cursor[0], .position = t->cursor[1]};
-    memcpy(st.rng.s, &t->cursor[2], sizeof st.rng.s);
-    memcpy(st.augment.s, t->augment_rng, sizeof st.augment.s);
-    rc = tv_loader_set_state(t->loader, &st, perm, perm_n);
-  }
-  /* Counters of the trainer itself (absent in older checkpoints: defaults stay). */
-  if (rc == TV_OK && tv_ckpt_has(ck, "/state")) {
-    double best;
-    int64_t v;
-    if (tv_ckpt_read_attr_f64(ck, "/state", "early_stop_best", &best) == TV_OK) t->best = best;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_best_step", &v) == TV_OK) t->best_step = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_bad", &v) == TV_OK) t->bad_validations = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_run", &v) == TV_OK) t->nonfinite_run = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
-  }
-  if (rc == TV_OK) {
-    tv_rng dropout;
-    memcpy(dropout.s, t->dropout_rng, sizeof dropout.s);
-    tv_model_set_rng(t->model, dropout);
-    tv_optim_set_t(t->optim, t->opt_t);
-    t->step = tv_ckpt_step(ck);
-  }
-  free(perm);
+  if (rc == TV_OK) rc = tv_optim_ckpt_read(t->optim, ck);
+  if (rc == TV_OK) rc = tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
+  if (rc == TV_OK) counters_read(t, ck);
+  if (rc == TV_OK) t->step = tv_ckpt_step(ck);
   tv_ckpt_close(ck);
   if (rc != TV_OK) return tv_error_prefix(rc, "cannot resume");
   return TV_OK;
@@ -326,7 +274,6 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) remove_stale_temporaries(t);
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
-  if (rc == TV_OK) rc = plan_extras(t);
   if (rc == TV_OK) rc = resume(t);
   if (rc != TV_OK) {
     trainer_free(t);
@@ -352,29 +299,11 @@ void trainer_free(trainer *t) {
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
-  free(t->extra);
-  free(t->extra_paths);
   if (t->lock_fd >= 0) close(t->lock_fd);
   free(t);
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
-
-static void capture_state(trainer *t) {
-  tv_loader_state st;
-  const uint32_t *perm;
-  uint32_t perm_n;
-  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
-  t->opt_t = tv_optim_t(t->optim);
-  t->cursor[0] = st.epoch;
-  t->cursor[1] = st.position;
-  memcpy(&t->cursor[2], st.rng.s, sizeof st.rng.s);
-  memcpy(t->augment_rng, st.augment.s, sizeof st.augment.s);
-  tv_rng dropout = tv_model_rng(t->model);
-  memcpy(t->dropout_rng, dropout.s, sizeof dropout.s);
-  t->extra[t->n_extra - 1].count = perm_n;
-  t->extra[t->n_extra - 1].data = perm;
-}
 
 /* keep_every_hours: an entry is kept for good when it is the first whose wall time is at least
  * that many hours after the last one so kept (the first checkpoint of the run starts the chain).
@@ -433,24 +362,23 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
-  capture_state(t);
+  tv_loader_state st;
+  const uint32_t *perm;
+  uint32_t perm_n;
+  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
   tv_ckpt_header h = {.step = t->step,
-                      .epoch = (int64_t)t->cursor[0],
+                      .epoch = (int64_t)st.epoch,
                       .wall_time = tv_now(),
                       .config_text = t->cfg_text};
   tv_ckpt_writer *w = NULL;
   int rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
   if (rc != TV_OK) return rc;
+  /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
-  for (int i = 0; rc == TV_OK && i < t->n_extra; i++) rc = tv_ckpt_writer_array(w, &t->extra[i]);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_str(w, "/optimizer", "type", tv_optim_name(t->optim));
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/optimizer", "t", tv_optim_t(t->optim));
-  if (rc == TV_OK && !isnan(t->best)) /* absent: no validation yet */
-    rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_best_step", t->best_step);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_total", t->nonfinite_total);
+  if (rc == TV_OK) rc = tv_optim_ckpt_write(t->optim, w);
+  if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
+  if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
+  if (rc == TV_OK) rc = counters_write(t, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;

@@ -34,6 +34,8 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "trainval/ckpt.h"
+
 /* ---- IDX files ---------------------------------------------------------------------------- */
 
 enum {
@@ -846,6 +848,50 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
     pthread_mutex_unlock(&l->mu);
   }
   return TV_OK;
+}
+
+/* ---- checkpoint state ---------------------------------------------------------------------- */
+
+enum { CURSOR_WORDS = 6 }; /* epoch, position, the shuffle generator's four words */
+
+int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
+  const cursor *c = &l->cons;
+  uint64_t words[CURSOR_WORDS] = {c->epoch, c->position};
+  memcpy(&words[2], c->shuffle.s, sizeof c->shuffle.s);
+  const tv_ckpt_array parts[] = {
+      {.path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = CURSOR_WORDS, .data = words},
+      {.path = "/state/loader/augment_rng", .dtype = TV_CKPT_U64, .count = 4, .data = c->augment.s},
+      {.path = "/state/loader/perm", .dtype = TV_CKPT_U32, .count = l->m, .data = c->perm},
+  };
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < sizeof parts / sizeof parts[0]; i++)
+    rc = tv_ckpt_writer_array(w, &parts[i]);
+  return rc;
+}
+
+int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c) {
+  uint64_t words[CURSOR_WORDS];
+  tv_loader_state st = {0};
+  uint32_t *perm = malloc((size_t)l->m * sizeof *perm);
+  if (!perm) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
+  int rc = tv_ckpt_read_array(c, "/state/loader/cursor", TV_CKPT_U64, CURSOR_WORDS, words);
+  if (rc != TV_OK) goto out;
+  rc = tv_ckpt_read_array(c, "/state/loader/perm", TV_CKPT_U32, l->m, perm);
+  if (rc != TV_OK) goto out;
+  rc = tv_ckpt_read_array(c, "/state/loader/augment_rng", TV_CKPT_U64, 4, st.augment.s);
+  if (rc == TV_ERR_NOT_FOUND) {
+    memset(st.augment.s, 0, sizeof st.augment.s);
+    rc = TV_OK;
+  }
+  if (rc != TV_OK) goto out;
+  st.epoch = words[0];
+  st.position = words[1];
+  memcpy(st.rng.s, &words[2], sizeof st.rng.s);
+  rc = tv_loader_set_state(l, &st, perm, l->m);
+  if (rc != TV_OK) rc = tv_error_prefix(rc, "%s", tv_ckpt_path(c));
+out:
+  free(perm);
+  return rc;
 }
 
 void tv_loader_free(tv_loader *l) {

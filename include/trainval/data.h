@@ -228,6 +228,27 @@ void tv_loader_get_state(const tv_loader *l, tv_loader_state *st, const uint32_t
 TV_MUST_CHECK int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t *perm,
                                       uint32_t perm_n);
 
+/* ---- the loader's part of a checkpoint (ckpt.h, STATE LAYOUT) ---------------------------- */
+
+/* Defined in ckpt.h; declared here so that this header does not pull in the checkpoint API. */
+typedef struct tv_ckpt_writer tv_ckpt_writer;
+typedef struct tv_ckpt tv_ckpt;
+
+/* Writes what tv_loader_get_state reports into the checkpoint being written:
+ *   /state/loader/cursor       uint64 [6]  epoch, position, rng.s[0], rng.s[1], rng.s[2], rng.s[3]
+ *   /state/loader/perm         uint32 [m]  the current epoch's order
+ *   /state/loader/augment_rng  uint64 [4]  augment.s[0..3] (written whether or not it augments)
+ * Borrows w; l is not changed.  Errors: those of tv_ckpt_writer_array (TV_ERR_INVALID when a
+ * path exists already, TV_ERR_IO). */
+TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
+
+/* Restores the state written by tv_loader_ckpt_write from the open checkpoint c (borrowed), as
+ * tv_loader_set_state does.  An absent augment_rng reads as all zero (accepted unless the loader
+ * augments).  Errors (the message names the file): TV_ERR_NOT_FOUND (cursor or perm absent),
+ * TV_ERR_MISMATCH (another dtype or length, e.g. an order of another example count; or what
+ * tv_loader_set_state refuses), TV_ERR_FORMAT, TV_ERR_NOMEM.  On failure l is unchanged. */
+TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
+
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */
 void tv_loader_free(tv_loader *l);
