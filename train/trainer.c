@@ -536,14 +536,17 @@ static void progress(trainer *t, double rate, int force) {
   fflush(stdout);
 }
 
-int trainer_run(trainer *t, trainer_outcome *outcome) {
-  *outcome = TRAINER_FINAL;
-  if (t->step >= t->total_steps) {
-    *outcome = TRAINER_NOTHING_TO_DO;
-    return TV_OK;
-  }
-  const tv_config *c = &t->cfg;
-  /* Records past the resumed step belong to a run that died after its last checkpoint. */
+/* Timers and example counts of this process's run (not resumed: they pace summaries, the log and
+ * time-based checkpoints). */
+typedef struct run_clock {
+  double start, window_start, log_start, last_ckpt_time, last_summary_time;
+  double rate; /* smoothed examples per second, for the progress line */
+  int64_t window_examples, log_examples, run_examples;
+} run_clock;
+
+/* Before the first step: records past the resumed step belong to a run that died after its last
+ * checkpoint and are purged; a STOP left from before this run is set aside; status running. */
+static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
   int rc = tv_fs_join(vdir, sizeof vdir, t->opt.train_dir, "validation");
@@ -556,113 +559,133 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
   if (rc == TV_OK && tv_stop_requested(t->opt.train_dir)) rc = take_stop_request(t, 1);
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
-  if (rc != TV_OK) return rc;
+  return rc;
+}
 
-  int64_t window_examples = 0, log_examples = 0, run_examples = 0;
-  double start = tv_monotonic(), window_start = start, log_start = start;
-  double last_ckpt_time = start, last_summary_time = start, rate = 0;
-  const char *stop_reason = NULL;
-  while (t->step < t->total_steps) {
-    uint32_t n;
-    int epoch_done;
-    const float *x;
-    const int32_t *y;
-    tv_loader_next_ptr(t->loader, &x, &y, &n, &epoch_done); /* lent until the next call */
-    const float *logits = tv_model_forward(t->model, x, (int)n);
-    float loss = tv_model_backward(t->model, y, (int)n);
-    double norm = tv_optim_grad_norm(t->optim);
-    if (!isfinite(loss) || !isfinite(norm)) {
-      char what[TV_VAR_NAME_CAP + 64];
-      describe_nonfinite(t, loss, what, sizeof what);
-      t->nonfinite_total++;
-      if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
-          ++t->nonfinite_run >= c->train.max_nonfinite) {
-        int wrc = set_status(t, "diverged");
-        (void)wrc; /* the divergence is the error to report */
-        return tv_error(
-            TV_ERR_NONFINITE,
-            "step %lld: %s; training diverged%s, status diverged, nothing saved "
-            "after step %lld",
-            (long long)t->step + 1, what,
-            c->train.on_nonfinite == TV_NONFINITE_SKIP ? " (max_nonfinite steps in a row)" : "",
-            (long long)t->last_saved);
-      }
-      if (t->opt.verbosity > 1)
-        printf("%sstep %lld: %s; update skipped\n", t->tty ? "\r\033[K" : "",
-               (long long)t->step + 1, what);
-    } else {
-      t->nonfinite_run = 0;
-      tv_optim_apply(t->optim, t->step, norm);
-      tv_metrics_update(t->window, logits, y, (int)n);
+/* One optimizer step: next batch -> forward -> backward -> non-finite guard -> update ->
+ * metrics.  A non-finite step is skipped (on_nonfinite skip) or ends the run (status diverged,
+ * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
+static int train_step(trainer *t, uint32_t *n) {
+  const tv_config *c = &t->cfg;
+  int epoch_done;
+  const float *x;
+  const int32_t *y;
+  tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
+  const float *logits = tv_model_forward(t->model, x, (int)*n);
+  float loss = tv_model_backward(t->model, y, (int)*n);
+  double norm = tv_optim_grad_norm(t->optim);
+  if (!isfinite(loss) || !isfinite(norm)) {
+    char what[TV_VAR_NAME_CAP + 64];
+    describe_nonfinite(t, loss, what, sizeof what);
+    t->nonfinite_total++;
+    if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
+        ++t->nonfinite_run >= c->train.max_nonfinite) {
+      int wrc = set_status(t, "diverged");
+      (void)wrc; /* the divergence is the error to report */
+      return tv_error(TV_ERR_NONFINITE,
+                      "step %lld: %s; training diverged%s, status diverged, nothing saved "
+                      "after step %lld",
+                      (long long)t->step + 1, what,
+                      c->train.on_nonfinite == TV_NONFINITE_SKIP ? " (max_nonfinite steps in a row)"
+                                                                 : "",
+                      (long long)t->last_saved);
     }
-    t->step++;
-    window_examples += n;
-    log_examples += n;
-    run_examples += n;
-
-    double now = tv_monotonic();
-    int summarize = (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
-                    (c->train.summary_secs > 0 && now - last_summary_time >= c->train.summary_secs);
-    if (summarize) {
-      rc = write_summary(t, now - window_start, window_examples);
-      if (rc != TV_OK) return rc;
-      window_start = last_summary_time = now;
-      window_examples = 0;
-    }
-    if (c->train.histogram_every > 0 && t->step % c->train.histogram_every == 0) {
-      rc = write_histograms(t);
-      if (rc != TV_OK) return rc;
-    }
-    if (t->opt.verbosity > 0) {
-      if (now > log_start) rate = 0.9 * rate + 0.1 * (double)log_examples / (now - log_start);
-      if (rate == 0 && now > start) rate = (double)run_examples / (now - start);
-      log_start = now;
-      log_examples = 0;
-      if (t->tty) {
-        progress(t, rate, 0);
-      } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
-        tv_metrics_summary s;
-        tv_metrics_get(t->window, &s);
-        printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
-               (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
-               (double)run_examples / (now - start));
-        fflush(stdout);
-      }
-    }
-    if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
-    int early = 0;
-    if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
-      rc = validate(t, &early);
-      if (rc != TV_OK) return rc;
-    }
-    if (!early && tv_stop_requested(t->opt.train_dir)) {
-      rc = take_stop_request(t, 0);
-      if (rc != TV_OK) return rc;
-      early = 1;
-    }
-    if (early) {
-      stop_reason = "early_stop";
-      break;
-    }
-    if (g_stop_signal) {
-      stop_reason = "signal";
-      break;
-    }
-    if (t->step < t->total_steps &&
-        ((c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0) ||
-         (c->train.checkpoint_secs > 0 && now - last_ckpt_time >= c->train.checkpoint_secs))) {
-      rc = save_checkpoint(
-          t, c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0 ? "periodic"
-                                                                                       : "time");
-      if (rc != TV_OK) return rc;
-      last_ckpt_time = tv_monotonic();
-    }
+    if (t->opt.verbosity > 1)
+      printf("%sstep %lld: %s; update skipped\n", t->tty ? "\r\033[K" : "", (long long)t->step + 1,
+             what);
+  } else {
+    t->nonfinite_run = 0;
+    tv_optim_apply(t->optim, t->step, norm);
+    tv_metrics_update(t->window, logits, y, (int)*n);
   }
+  t->step++;
+  return TV_OK;
+}
+
+/* The progress line on a terminal, else a log line every log_every steps. */
+static void log_step(trainer *t, run_clock *k, double now) {
+  const tv_config *c = &t->cfg;
+  if (now > k->log_start)
+    k->rate = 0.9 * k->rate + 0.1 * (double)k->log_examples / (now - k->log_start);
+  if (k->rate == 0 && now > k->start) k->rate = (double)k->run_examples / (now - k->start);
+  k->log_start = now;
+  k->log_examples = 0;
+  if (t->tty) {
+    progress(t, k->rate, 0);
+  } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
+    tv_metrics_summary s;
+    tv_metrics_get(t->window, &s);
+    printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
+           (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
+           (double)k->run_examples / (now - k->start));
+    fflush(stdout);
+  }
+}
+
+/* The periodic work at a step's end: summaries, histograms, the log, validation and early
+ * stopping, an evaluator's STOP, signals, checkpoints.  Sets *stop_reason ("early_stop",
+ * "signal") when the run must end here. */
+static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_reason) {
+  const tv_config *c = &t->cfg;
+  k->window_examples += n;
+  k->log_examples += n;
+  k->run_examples += n;
+  double now = tv_monotonic();
+  int rc = TV_OK;
+  int summarize =
+      (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
+      (c->train.summary_secs > 0 && now - k->last_summary_time >= c->train.summary_secs);
+  if (summarize) {
+    rc = write_summary(t, now - k->window_start, k->window_examples);
+    if (rc != TV_OK) return rc;
+    k->window_start = k->last_summary_time = now;
+    k->window_examples = 0;
+  }
+  if (c->train.histogram_every > 0 && t->step % c->train.histogram_every == 0) {
+    rc = write_histograms(t);
+    if (rc != TV_OK) return rc;
+  }
+  if (t->opt.verbosity > 0) log_step(t, k, now);
+  if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
+  int early = 0;
+  if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
+    rc = validate(t, &early);
+    if (rc != TV_OK) return rc;
+  }
+  if (!early && tv_stop_requested(t->opt.train_dir)) {
+    rc = take_stop_request(t, 0);
+    if (rc != TV_OK) return rc;
+    early = 1;
+  }
+  if (early) {
+    *stop_reason = "early_stop";
+    return TV_OK;
+  }
+  if (g_stop_signal) {
+    *stop_reason = "signal";
+    return TV_OK;
+  }
+  int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
+  if (t->step < t->total_steps &&
+      (periodic ||
+       (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
+    rc = save_checkpoint(t, periodic ? "periodic" : "time");
+    if (rc != TV_OK) return rc;
+    k->last_ckpt_time = tv_monotonic();
+  }
+  return TV_OK;
+}
+
+/* After the last step: the final checkpoint (unless this step is saved already), the status
+ * for why the run ended, and the closing lines. */
+static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
+                      trainer_outcome *outcome) {
   if (t->tty && t->opt.verbosity > 0) {
-    progress(t, rate, 1);
+    progress(t, k->rate, 1);
     printf("\n");
   }
   const char *status = "final";
+  *outcome = TRAINER_FINAL;
   if (stop_reason && !strcmp(stop_reason, "signal")) {
     status = "interrupted";
     *outcome = TRAINER_INTERRUPTED;
@@ -670,20 +693,45 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     status = "early_stopped";
     *outcome = TRAINER_EARLY_STOPPED;
   }
+  int rc = TV_OK;
   if (t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL)
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK) rc = tv_events_flush(t->events);
   if (rc == TV_OK && t->opt.verbosity >= 0) {
-    double secs = tv_monotonic() - start;
+    double secs = tv_monotonic() - k->start;
     if (*outcome == TRAINER_INTERRUPTED)
       fprintf(stderr, "train: stopped by %s at step %lld; checkpoint saved, status interrupted\n",
               g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)t->step);
     printf("train: %s at step %lld in %.1f s (%.0f examples/s); checkpoints in %s\n", status,
-           (long long)t->step, secs, secs > 0 ? (double)run_examples / secs : 0.0,
+           (long long)t->step, secs, secs > 0 ? (double)k->run_examples / secs : 0.0,
            t->opt.train_dir);
   }
   return rc;
+}
+
+int trainer_run(trainer *t, trainer_outcome *outcome) {
+  *outcome = TRAINER_FINAL;
+  if (t->step >= t->total_steps) {
+    *outcome = TRAINER_NOTHING_TO_DO;
+    return TV_OK;
+  }
+  int rc = begin_run(t);
+  if (rc != TV_OK) return rc;
+  double start = tv_monotonic();
+  run_clock k = {.start = start,
+                 .window_start = start,
+                 .log_start = start,
+                 .last_ckpt_time = start,
+                 .last_summary_time = start};
+  const char *stop_reason = NULL;
+  while (rc == TV_OK && !stop_reason && t->step < t->total_steps) {
+    uint32_t n;
+    rc = train_step(t, &n);
+    if (rc == TV_OK) rc = after_step(t, &k, n, &stop_reason);
+  }
+  if (rc != TV_OK) return rc;
+  return finish_run(t, &k, stop_reason, outcome);
 }
 
 void trainer_mark_aborted(trainer *t) {
