@@ -1175,6 +1175,48 @@ static void test_loader_ckpt(void **state) {
   tv_dataset_free(&small);
 }
 
+/* One limit for per-channel statistics (TV_NORM_MAX_CHANNELS, which the config's lists share):
+ * a 5-channel dataset, beyond the old limit of 4, is normalised channel by channel; 64 channels
+ * work; 65 are refused with the limit in the message. */
+static void test_loader_norm_many_channels(void **state) {
+  (void)state;
+  assert_int_equal(TV_NORM_MAX_CHANNELS, 64);
+  const int counts[] = {5, TV_NORM_MAX_CHANNELS};
+  for (int t = 0; t < 2; t++) {
+    int c = counts[t];
+    tv_dataset ds = make_ds_c(4, c, 2, 3);
+    tv_norm nm = {.scale = 1.0f, .channels = c};
+    for (int k = 0; k < c; k++) {
+      nm.channel_mean[k] = (float)k;
+      nm.channel_std[k] = 1.0f + (float)k;
+    }
+    tv_loader_opts o = {.batch_size = 4, .norm = nm};
+    tv_loader *l;
+    assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+    size_t d = (size_t)c * 6;
+    float *x = malloc(4 * d * sizeof *x);
+    assert_non_null(x);
+    int32_t y[4];
+    uint32_t n;
+    int done;
+    tv_loader_next(l, x, y, &n, &done);
+    for (size_t i = 0; i < 4 * d; i++) {
+      int k = (int)(i % d / 6);
+      assert_true(x[i] == ((float)ds.images[i] - (float)k) / (1.0f + (float)k));
+    }
+    free(x);
+    tv_loader_free(l);
+    tv_dataset_free(&ds);
+  }
+  tv_dataset wide = make_ds_c(2, TV_NORM_MAX_CHANNELS + 1, 1, 1);
+  tv_loader_opts o = {.batch_size = 2,
+                      .norm = {.scale = 1.0f, .channels = TV_NORM_MAX_CHANNELS + 1}};
+  tv_loader *l;
+  assert_int_equal(tv_loader_new(&wide, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("normalisation for 65 channels, the examples have 65 (at most 64");
+  tv_dataset_free(&wide);
+}
+
 static void test_loader_norm_channels(void **state) {
   (void)state;
   enum { C = 3, H = 1, W = 2, D = C * H * W };
@@ -1693,6 +1735,7 @@ int main(void) {
       cmocka_unit_test(test_augment_resume),
       cmocka_unit_test(test_loader_ckpt),
       cmocka_unit_test(test_loader_norm_channels),
+      cmocka_unit_test(test_loader_norm_many_channels),
       cmocka_unit_test(test_prefetch_equivalence),
       cmocka_unit_test(test_prefetch_resume),
       cmocka_unit_test(test_prefetch_free),

@@ -102,8 +102,11 @@ TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random
  * channels = C in 1..TV_NORM_MAX_CHANNELS, which must equal the dataset's c, channel k uses
  * channel_mean[k] and channel_std[k] (each std finite and > 0) and the scalar mean and std are
  * ignored.  A designated initializer that names only scale, mean and std gives channels 0, so
- * code written before per-channel normalisation keeps its meaning. */
-#define TV_NORM_MAX_CHANNELS 4
+ * code written before per-channel normalisation keeps its meaning.
+ * TV_NORM_MAX_CHANNELS is the one limit on per-channel statistics: the config's data.mean and
+ * data.std lists are capped by it too (config.h), so a config that asks for more is refused
+ * where it is read, with its file and line. */
+#define TV_NORM_MAX_CHANNELS 64
 
 typedef struct tv_norm {
   float scale, mean, std;
@@ -163,10 +166,10 @@ typedef struct tv_loader_opts {
  * The batches, and every state tv_loader_get_state reports, are bitwise those of the synchronous
  * loader (prefetch 0) with the same options: the thread only moves work earlier.  The thread
  * blocks on condition variables when the ring is full (no polling), blocks all signals (they go
- * to the caller's threads), never allocates and cannot fail.  It is the one thread trainval adds
- * to OpenBLAS's compute threads: a conversion thread that works about 0.1 ms per 128 x 784 batch
- * and then sleeps, so it needs no core of its own; tv_set_threads keeps counting only OpenBLAS.
- * The calls below are still made from one thread at a time.
+ * to the caller's threads), never allocates and cannot fail.  It comes on top of the compute
+ * threads (the thread team that --threads sizes, and OpenBLAS's) and is not counted in them: a
+ * conversion thread that works about 0.1 ms per 128 x 784 batch and then sleeps, so it needs no
+ * core of its own.  The calls below are still made from one thread at a time.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
  * ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch
