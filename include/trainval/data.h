@@ -21,7 +21,8 @@
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
  * concatenated gzip members are one stream, and bytes after the last member that are not gzip
- * are ignored, as zlib and gzip(1) do (the member's CRC-32 and length are still verified).
+ * are ignored, as zlib and gzip(1) do.  Every member's 8-byte trailer (CRC-32 and ISIZE) must be
+ * there and agree: a stream that ends before it is truncated, even when every IDX byte arrived.
  *
  * Ownership: a tv_dataset owns its two buffers; tv_dataset_free releases them.  A tv_loader
  * borrows its dataset, which must outlive it.  Nothing here keeps global state; a loader is used
@@ -58,7 +59,9 @@ typedef struct tv_dataset {
  *                     ("<path>: truncated: expected N bytes of pixel data, got M"), bytes after
  *                     the last element, a corrupt gzip stream (zlib's message), or image and
  *                     label counts that differ (both files named)
- *   TV_ERR_NOMEM      the header promises more than can be allocated
+ *   TV_ERR_NOMEM      the data cannot be allocated.  Memory follows the file, not the header:
+ *                     a plain file shorter than its header promises is truncated before
+ *                     anything is allocated, and a gzip body grows as it inflates
  * On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_load_idx(const char *images_path, const char *labels_path,
                                       tv_dataset *ds);
