@@ -1,4 +1,5 @@
-/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader.
+/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader, with the
+ * loader's part of a checkpoint.
  *
  * IDX file format (LeCun's MNIST format; Fashion-MNIST uses it unchanged).  Fixed by its
  * authors, so it has no version field: a reader accepts exactly what is written here, and a file
