@@ -580,6 +580,8 @@ static void test_optim_ckpt(void **state) {
   assert_non_null(strstr(tv_error_message(), path));
   assert_non_null(
       strstr(tv_error_message(), "/optimizer/momentum/fc/kernel: not in the checkpoint"));
+  assert_non_null(
+      strstr(tv_error_message(), "which holds adam's state; this run's optimizer is sgd"));
   assert_int_equal(tv_optim_t(m), 0);
   for (size_t i = 0; i < size; i++) assert_true(tv_optim_slot(m, 0)[i] == 0.0f);
   tv_ckpt_close(ck);

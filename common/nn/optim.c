@@ -282,6 +282,14 @@ int tv_optim_ckpt_read(tv_optim *o, tv_ckpt *c) {
       if (rc == TV_OK)
         rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, v->count, o->slots[k] + v->offset);
     }
+  char type[16];
+  if (rc == TV_ERR_NOT_FOUND &&
+      tv_ckpt_read_attr_str(c, "/optimizer", "type", type, sizeof type) == TV_OK &&
+      strcmp(type, tv_optim_name(o)) != 0) /* say why the slot is missing */
+    rc = tv_error(TV_ERR_NOT_FOUND,
+                  "%s: %s: not in the checkpoint, which holds %s's state; this "
+                  "run's optimizer is %s",
+                  tv_ckpt_path(c), path, type, tv_optim_name(o));
   if (rc != TV_OK) {
     t = 0;
     for (int k = 0; k < o->n_slots; k++)

@@ -76,8 +76,8 @@ TV_MUST_CHECK int tv_optim_ckpt_write(const tv_optim *o, tv_ckpt_writer *w);
  * The checkpoint must hold this optimizer's slots (Adam's m and v serve AdamW and back; the
  * type attribute is not compared).  Errors (the message names the file and the array):
  * TV_ERR_NOT_FOUND (a slot or /state/optimizer_t absent: another optimizer, or momentum turned
- * on), TV_ERR_MISMATCH (another dtype or size), TV_ERR_FORMAT.  On failure o is as new: every
- * slot zero and t 0. */
+ * on; when the file's type differs, the message says which it holds), TV_ERR_MISMATCH (another
+ * dtype or size), TV_ERR_FORMAT.  On failure o is as new: every slot zero and t 0. */
 TV_MUST_CHECK int tv_optim_ckpt_read(tv_optim *o, tv_ckpt *c);
 
 #endif

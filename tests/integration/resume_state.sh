@@ -57,5 +57,15 @@ refused nocounter "/state/optimizer_t: not in the checkpoint"
 damage nodropout "del f['state/dropout_rng']"
 refused nodropout "/state/dropout_rng: not in the checkpoint"
 
+# Another optimizer than the checkpoint's, whose slots are not there: the message says which.
+cp -r "$S" "$T/othersgd"
+cp "$S/checkpoints.yaml" "$T/othersgd.manifest"
+cp "$S/ckpt-00000030.h5" "$T/othersgd.h5"
+expect_fail "othersgd: refused, naming the file, the slot and both optimizers" 1 \
+  "^train: cannot resume: .*othersgd/ckpt-00000030.h5: /optimizer/momentum/dense_1/kernel: not in the checkpoint, which holds adam's state; this run's optimizer is sgd\$" \
+  "$BIN/train" --train-dir "$T/othersgd" --steps 60 --quiet --set optimizer.type=sgd --set optimizer.momentum=0.9
+check "othersgd: the manifest and the checkpoint are unchanged" sh -c \
+  "cmp -s '$T/othersgd.manifest' '$T/othersgd/checkpoints.yaml' && cmp -s '$T/othersgd.h5' '$T/othersgd/ckpt-00000030.h5'"
+
 # The undamaged run still resumes (what the copies were made from is fine).
 check "the undamaged run resumes to step 60" "$BIN/train" --train-dir "$S" --steps 60 --quiet --threads 1
