@@ -165,7 +165,11 @@ static int gz_read(idx_file *f, unsigned char *p, size_t len, size_t *got) {
     if (z == Z_STREAM_END) {
       rc = next_member(f);
     } else if (z == Z_BUF_ERROR || (z == Z_OK && used == 0 && made == 0)) {
-      if (f->avail == 0 && f->eof) f->cut = 1; /* no Z_STREAM_END: the member is cut short */
+      /* No progress: only once the input is used up (the output has room: want > 0). */
+      if (f->avail == 0 && f->eof)
+        f->cut = 1; /* no Z_STREAM_END: the member is cut short */
+      else if (f->avail > 0)
+        rc = tv_error(TV_ERR_FORMAT, "%s: corrupt gzip stream: inflate makes no progress", f->path);
     } else if (z == Z_MEM_ERROR) {
       rc = tv_error(TV_ERR_NOMEM, "%s: out of memory in zlib", f->path);
     } else if (z != Z_OK) {
