@@ -472,6 +472,7 @@ static int validate(trainer *t, int *stop) {
     char dir[TV_PATH_CAP + 16];
     rc = tv_fs_join(dir, sizeof dir, t->opt.train_dir, "validation");
     if (rc == TV_OK) rc = tv_events_open(dir, &t->val_events);
+    if (rc == TV_OK) rc = tv_events_session_start(t->val_events, t->step);
     if (rc != TV_OK) return rc;
   }
   const char *tags[] = {"loss", "accuracy", "top5", "macro_f1"};
@@ -545,7 +546,8 @@ typedef struct run_clock {
 } run_clock;
 
 /* Before the first step: records past the resumed step belong to a run that died after its last
- * checkpoint and are purged; a STOP left from before this run is set aside; status running. */
+ * checkpoint and are purged; a STOP left from before this run is set aside; status running; the
+ * event file opened with a session start (a restart for TensorBoard). */
 static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
@@ -559,6 +561,7 @@ static int begin_run(trainer *t) {
   if (rc == TV_OK && tv_stop_requested(t->opt.train_dir)) rc = take_stop_request(t, 1);
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
+  if (rc == TV_OK) rc = tv_events_session_start(t->events, t->step + 1);
   return rc;
 }
 
