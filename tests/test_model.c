@@ -40,6 +40,7 @@
 #include "trainval/optim.h"
 #include "trainval/rng.h"
 #include "trainval/varstore.h"
+#include "testutil.h"
 
 #include "testutil.h"
 
@@ -1178,6 +1179,57 @@ static void test_dropout_rng(void **state) {
   tv_varstore_free(s);
 }
 
+/* tv_model_ckpt_write / tv_model_ckpt_read: a TRAIN graph restored from a checkpoint draws the
+ * dropout mask the writer would have drawn next; a file without /state/dropout_rng is refused,
+ * naming the file, and the generator is left as it was. */
+static void test_model_ckpt(void **state) {
+  (void)state;
+  enum { N = 4, D = 64 };
+  const model_spec ms = {"dropout", {1, 1, D}, D, 2, {FLATTEN("flat"), DROPOUT("drop", 0.5)}};
+  tv_config c;
+  make_config(&c, &ms);
+  tv_varstore *s = new_store();
+  tv_model *a = NULL, *b = NULL;
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &a), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &b), TV_OK);
+  init_store(s, 1);
+  float x[N * D], want[N * D];
+  for (int i = 0; i < N * D; i++) x[i] = 1.0f + (float)(i % 5);
+  (void)tv_model_forward(a, x, N); /* moves a's generator on */
+  char dir[] = "/tmp/tv_test_model.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  tv_ckpt_header h = {.step = 1, .wall_time = 1.0};
+  tv_ckpt_writer *w;
+  assert_int_equal(tv_ckpt_writer_open(dir, &h, &w), TV_OK);
+  assert_int_equal(tv_model_ckpt_write(a, w), TV_OK);
+  tv_ckpt_info info;
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK);
+  memcpy(want, tv_model_forward(a, x, N), sizeof want);
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, info.file);
+  tv_ckpt *ck;
+  assert_int_equal(tv_ckpt_open(path, NULL, &ck), TV_OK);
+  assert_int_equal(tv_model_ckpt_read(b, ck), TV_OK);
+  assert_memory_equal(tv_model_forward(b, x, N), want, sizeof want);
+  tv_ckpt_close(ck);
+
+  assert_int_equal(tv_ckpt_writer_open(dir, &(tv_ckpt_header){.step = 2}, &w), TV_OK);
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK);
+  snprintf(path, sizeof path, "%s/%s", dir, info.file);
+  assert_int_equal(tv_ckpt_open(path, NULL, &ck), TV_OK);
+  tv_rng before = tv_model_rng(b);
+  assert_int_equal(tv_model_ckpt_read(b, ck), TV_ERR_NOT_FOUND);
+  assert_non_null(strstr(tv_error_message(), path));
+  assert_non_null(strstr(tv_error_message(), "/state/dropout_rng: not in the checkpoint"));
+  tv_rng after = tv_model_rng(b);
+  assert_memory_equal(&before, &after, sizeof before);
+  tv_ckpt_close(ck);
+  tvt_rmtree(dir);
+  tv_model_free(a);
+  tv_model_free(b);
+  tv_varstore_free(s);
+}
+
 /* A TRAIN graph trained a few steps, saved to a checkpoint; an INFER graph over a fresh store
  * filled from the file gives logits identical to an INFER graph over the TRAIN store (batch-norm
  * moving statistics travel in the checkpoint). */
@@ -1543,6 +1595,7 @@ int main(void) {
       cmocka_unit_test(test_label_smoothing),
       cmocka_unit_test(test_bn_dropout_modes),
       cmocka_unit_test(test_dropout_rng),
+      cmocka_unit_test(test_model_ckpt),
       cmocka_unit_test(test_checkpoint_into_infer),
       cmocka_unit_test(test_relu_pool_fusion),
       cmocka_unit_test(test_error_cnn_shapes),

@@ -994,9 +994,9 @@ static int read_value(const ctx *x, const key_desc *d, int idx, const char *key,
     return TV_OK;
   }
   case KEY_DOUBLE_LIST: {
-    double v = 0, list[TV_MAX_NORM_CHANNELS] = {0};
+    double v = 0, list[TV_NORM_MAX_CHANNELS] = {0};
     int count = 0;
-    if (d->cap > TV_MAX_NORM_CHANNELS) return tv_error(TV_ERR_INVALID, "%s: list too long", key);
+    if (d->cap > TV_NORM_MAX_CHANNELS) return tv_error(TV_ERR_INVALID, "%s: list too long", key);
     if (n && n->type == YAML_SEQUENCE_NODE) {
       ptrdiff_t len = n->data.sequence.items.top - n->data.sequence.items.start;
       if (len < 1 || len > (ptrdiff_t)d->cap)

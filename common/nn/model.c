@@ -302,3 +302,18 @@ void tv_model_layer_info(const tv_model *m, int i, tv_layer_info *info) {
   }
   info->flops = m->ops[i]->flops(l);
 }
+
+/* ---- checkpoint state (model.h) ----------------------------------------------------------- */
+
+int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w) {
+  tv_ckpt_array a = {
+      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = m->rng.s};
+  return tv_ckpt_writer_array(w, &a);
+}
+
+int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
+  tv_rng r;
+  int rc = tv_ckpt_read_array(c, "/state/dropout_rng", TV_CKPT_U64, 4, r.s);
+  if (rc == TV_OK) m->rng = r;
+  return rc;
+}

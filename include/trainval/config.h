@@ -91,16 +91,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trainval/data.h" /* TV_NORM_MAX_CHANNELS */
 #include "trainval/error.h"
 #include "trainval/metrics.h"
 
-enum {
-  TV_MAX_LAYERS = 64,
-  TV_MAX_INPUTS = 4,
-  TV_NAME_CAP = 64,
-  TV_PATH_CAP = 1024,
-  TV_MAX_NORM_CHANNELS = 64 /* data.mean / data.std lists */
-};
+enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
 /* The layer kinds a config can name (`type:`).  The layer table in layers.c is indexed by it. */
 typedef enum tv_layer_kind {
@@ -196,9 +191,9 @@ typedef struct tv_config {
      * them per channel with tv_config_data_mean / tv_config_data_std.  Defaults 0 and 1. */
     double mean, std;
     int n_mean, n_std;
-    double mean_c[TV_MAX_NORM_CHANNELS], std_c[TV_MAX_NORM_CHANNELS];
-    int random_flip;         /* default 0 */
-    int random_crop_padding; /* [0, 64] default 0 */
+    double mean_c[TV_NORM_MAX_CHANNELS], std_c[TV_NORM_MAX_CHANNELS]; /* the loader's limit */
+    int random_flip;                                                  /* default 0 */
+    int random_crop_padding;                                          /* [0, 64] default 0 */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */

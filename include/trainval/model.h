@@ -45,6 +45,7 @@
 
 #include <stdint.h>
 
+#include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/error.h"
 #include "trainval/layers.h"
@@ -97,6 +98,17 @@ void tv_model_backward(tv_model *m, const float *dy, int n);
  * a test fixes the dropout mask: set the same state before each forward). */
 tv_rng tv_model_rng(const tv_model *m);
 void tv_model_set_rng(tv_model *m, tv_rng rng);
+
+/* The model's part of a checkpoint (ckpt.h, STATE LAYOUT): /state/dropout_rng, uint64 [4], the
+ * dropout generator's words s[0..3].  One graph per checkpoint writes it (train's TRAIN graph;
+ * an INFER graph draws nothing).  Borrows w; m is not changed.  Errors: those of
+ * tv_ckpt_writer_array (TV_ERR_INVALID when the path exists already, TV_ERR_IO). */
+TV_MUST_CHECK int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w);
+
+/* Restores the dropout generator from the open checkpoint c (borrowed).  Errors (the message
+ * names the file): TV_ERR_NOT_FOUND (absent), TV_ERR_MISMATCH (another dtype or length),
+ * TV_ERR_FORMAT.  On failure m is unchanged. */
+TV_MUST_CHECK int tv_model_ckpt_read(tv_model *m, tv_ckpt *c);
 
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);

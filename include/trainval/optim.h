@@ -27,6 +27,7 @@
 
 #include <stdint.h>
 
+#include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/error.h"
 #include "trainval/ops.h"
@@ -67,5 +68,24 @@ float *tv_optim_slot(tv_optim *o, int k);
 const char *tv_optim_name(const tv_optim *o); /* "sgd" | "adam" | "adamw" */
 int64_t tv_optim_t(const tv_optim *o);
 void tv_optim_set_t(tv_optim *o, int64_t t);
+
+/* ---- the optimizer's part of a checkpoint (ckpt.h, STATE LAYOUT) ------------------------- */
+
+/* Writes the optimizer's resume state into the checkpoint being written:
+ *   /optimizer/<slot>/<var>  float32, the variable's shape: slot k of every trainable variable
+ *                            (slots as tv_optim_slot_name names them; none for plain SGD)
+ *   /optimizer               attributes type (string, tv_optim_name) and t (int64)
+ *   /state/optimizer_t       int64 [1]: t, the update counter (what tv_optim_ckpt_read reads)
+ * Borrows w; o is not changed.  Errors: those of tv_ckpt_writer_array and _attr_* (TV_ERR_INVALID
+ * when a path exists already, TV_ERR_IO). */
+TV_MUST_CHECK int tv_optim_ckpt_write(const tv_optim *o, tv_ckpt_writer *w);
+
+/* Restores the slots of every trainable variable and t from the open checkpoint c (borrowed).
+ * The checkpoint must hold this optimizer's slots (Adam's m and v serve AdamW and back; the
+ * type attribute is not compared).  Errors (the message names the file and the array):
+ * TV_ERR_NOT_FOUND (a slot or /state/optimizer_t absent: another optimizer, or momentum turned
+ * on; when the file's type differs, the message says which it holds), TV_ERR_MISMATCH (another
+ * dtype or size), TV_ERR_FORMAT.  On failure o is as new: every slot zero and t 0. */
+TV_MUST_CHECK int tv_optim_ckpt_read(tv_optim *o, tv_ckpt *c);
 
 #endif
