@@ -1,5 +1,5 @@
 /* watch_loop.c — eval --watch: follows a train_dir and evaluates each committed checkpoint
- * exactly once (the protocol is specified in include/trainval/evalstate.h; the waiting in
+ * exactly once (the protocol is laid out in include/trainval/rundir.h; the waiting in
  * include/trainval/watch.h).
  *
  * The loop: read the manifest; if a checkpoint is due (policy all: the oldest past the cursor;
@@ -26,10 +26,13 @@
 #include <unistd.h>
 
 #include "eval.h"
+#include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
 #include "trainval/manifest.h"
+#include "trainval/pin.h"
+#include "trainval/stop.h"
 #include "trainval/watch.h"
 
 enum { PATH_CAP = 4096 };

@@ -28,6 +28,7 @@
 #include <hdf5.h>
 
 #include "trainval/fs.h"
+#include "trainval/commit.h"
 #include "trainval/manifest.h"
 #include "trainval/varstore.h"
 
@@ -882,6 +883,9 @@ static void test_manifest_malformed(void **state) {
 
 /* ---- commit, retention, resolution ------------------------------------------------------- */
 
+/* A commit that keeps the newest n (0: all) and nothing else. */
+#define KEEP(n) (&(tv_retention_policy){.max_to_keep = (n)})
+
 static int keep_step_1(void *ctx, const tv_manifest_entry *e) {
   (*(int *)ctx)++;
   return e->step == 1;
@@ -895,8 +899,7 @@ static void test_commit_retention(void **state) {
     tv_ckpt_info info;
     save_model(dir, step, (float)step, &info);
     assert_int_equal(
-        tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2, NULL, NULL),
-        TV_OK);
+        tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", KEEP(2)), TV_OK);
     assert_int_equal(m.n, step < 2 ? step : 2);
     assert_int_equal(tv_manifest_latest(&m)->step, step);
   }
@@ -923,33 +926,29 @@ static void test_commit_retention(void **state) {
   /* max_to_keep 0 keeps everything; a bad reason is refused. */
   tv_ckpt_info info;
   save_model(dir, 6, 6.0f, &info);
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "a reason too long",
-                                  0, NULL, NULL),
-                   TV_ERR_INVALID);
   assert_int_equal(
-      tv_ckpt_commit(dir, &m, &info, info.step + 1, info.wall_time, 1, "final", 0, NULL, NULL),
+      tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "a reason too long", KEEP(0)),
+      TV_ERR_INVALID);
+  assert_int_equal(
+      tv_ckpt_commit(dir, &m, &info, info.step + 1, info.wall_time, 1, "final", KEEP(0)),
       TV_ERR_INVALID); /* the step must be the saved one */
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 123.5, 0, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 123.5, 0, "final", KEEP(0)), TV_OK);
   assert_int_equal(m.n, 3);
   assert_false(tv_manifest_latest(&m)->finite); /* the caller's verdict is recorded */
   assert_true(tv_manifest_latest(&m)->wall_time == 123.5);
   info.finite = 0; /* and so is the save's own scan: finite = finite && info.finite */
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", KEEP(0)), TV_OK);
   assert_int_equal(m.n, 3); /* the same step replaced */
   assert_false(tv_manifest_latest(&m)->finite);
   info.finite = 1;
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", KEEP(0)), TV_OK);
   assert_true(tv_manifest_latest(&m)->finite);
   /* A failed manifest write leaves m and the files alone. */
   char missing[PATH];
   join(missing, dir, "gone");
   save_model(dir, 7, 7.0f, &info);
-  assert_int_equal(
-      tv_ckpt_commit(missing, &m, &info, info.step, info.wall_time, 1, "x", 1, NULL, NULL),
-      TV_ERR_IO);
+  assert_int_equal(tv_ckpt_commit(missing, &m, &info, info.step, info.wall_time, 1, "x", KEEP(1)),
+                   TV_ERR_IO);
   assert_int_equal(m.n, 3);
   assert_int_equal(count_files(dir, "ckpt-"), 4);
   tv_manifest_free(&m);
@@ -963,8 +962,9 @@ static void test_commit_keep_veto(void **state) {
   for (int64_t step = 1; step <= 5; step++) {
     tv_ckpt_info info;
     save_model(dir, step, (float)step, &info);
-    assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2,
-                                    keep_step_1, &calls),
+    assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic",
+                                    &(tv_retention_policy){
+                                        .max_to_keep = 2, .veto = keep_step_1, .veto_ctx = &calls}),
                      TV_OK);
   }
   assert_true(calls > 0);
@@ -982,8 +982,9 @@ static void test_commit_keep_veto(void **state) {
   assert_int_equal(unlink(path), 0);
   tv_ckpt_info info;
   save_model(dir, 6, 6.0f, &info);
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2,
-                                  keep_step_1, &calls),
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic",
+                                  &(tv_retention_policy){
+                                      .max_to_keep = 2, .veto = keep_step_1, .veto_ctx = &calls}),
                    TV_OK);
   assert_int_equal(m.n, 3);
   assert_int_equal(m.entries[1].step, 5);
@@ -1003,8 +1004,8 @@ static void test_resolve(void **state) {
   tv_ckpt_info infos[3];
   for (int i = 0; i < 3; i++) {
     save_model(dir, 1000 * (i + 1), 1.0f, &infos[i]);
-    assert_int_equal(
-        tv_ckpt_commit(dir, &m, &infos[i], infos[i].step, 0, 1, "periodic", 0, NULL, NULL), TV_OK);
+    assert_int_equal(tv_ckpt_commit(dir, &m, &infos[i], infos[i].step, 0, 1, "periodic", KEEP(0)),
+                     TV_OK);
   }
   assert_int_equal(tv_ckpt_resolve(dir, "latest", path, sizeof path, &e), TV_OK);
   join(want, dir, "ckpt-00003000.h5");

@@ -1,9 +1,10 @@
-/* test_evalstate.c — the evaluator's files and the trainer's view of them (evalstate.h):
+/* test_evalstate.c — the evaluator's files and the trainer's view of them (rundir.h: evalstate.h,
+ * evallog.h, pin.h, stop.h, retention.h):
  * state.yaml round trip and refusals, the best / patience rules, metrics.jsonl lines and their
  * recovery after a torn write, pins and best.h5 as hard links, DIR/STOP, and the retention plan
  * (priorities and the max_unevaluated bound).  Each test gets a fresh temporary directory.
  */
-#include "trainval/evalstate.h"
+#include "trainval/rundir.h"
 
 #include <fcntl.h>
 #include <math.h>

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
@@ -37,6 +38,8 @@
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/pipeline.h"
+#include "trainval/retention.h"
+#include "trainval/stop.h"
 #include "trainval/varstore.h"
 
 static volatile sig_atomic_t g_stop_signal;
@@ -376,37 +379,7 @@ static void capture_state(trainer *t) {
   t->extra[t->n_extra - 1].data = perm;
 }
 
-/* keep_every_hours: an entry is kept for good when it is the first whose wall time is at least
- * that many hours after the last one so kept (the first checkpoint of the run starts the chain).
- * Derived from the manifest alone, so every process computes the same set. */
-static int keep_hourly(void *ctx, const tv_manifest_entry *e) {
-  const trainer *t = ctx;
-  double every = t->cfg.retention.keep_every_hours * 3600.0;
-  if (every <= 0 || t->manifest.n == 0) return 0;
-  double last = t->manifest.entries[0].wall_time;
-  if (e->step == t->manifest.entries[0].step) return 1;
-  for (int i = 1; i < t->manifest.n; i++) {
-    const tv_manifest_entry *x = &t->manifest.entries[i];
-    if (x->wall_time - last >= every) {
-      last = x->wall_time;
-      if (x->step == e->step) return 1;
-    }
-  }
-  return 0;
-}
-
-/* Retention's veto: keep_every_hours', and the evaluators' (evalstate.h, RETENTION). */
-typedef struct keep_ctx {
-  const trainer *t;
-  tv_retention evals;
-} keep_ctx;
-
-static int keep_checkpoint(void *ctx, const tv_manifest_entry *e) {
-  keep_ctx *k = ctx;
-  return keep_hourly((void *)k->t, e) || tv_retention_keep(&k->evals, e);
-}
-
-/* An evaluator's DIR/STOP (evalstate.h): says who asked and why, and renames it STOP.handled so
+/* An evaluator's DIR/STOP (stop.h): says who asked and why, and renames it STOP.handled so
  * that it stops this run once.  stale: it was there before this run began, so nobody acted on
  * it; it is only set aside. */
 static int take_stop_request(const trainer *t, int stale) {
@@ -457,14 +430,12 @@ static int save_checkpoint(trainer *t, const char *reason) {
   }
   tv_ckpt_info info;
   rc = tv_ckpt_writer_finish(w, &info);
-  keep_ctx keep = {.t = t};
-  if (rc == TV_OK)
-    rc = tv_retention_plan(t->opt.train_dir, &t->manifest, t->step, t->cfg.train.max_to_keep,
-                           t->cfg.retention.max_unevaluated, &keep.evals);
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        t->cfg.train.max_to_keep, keep_checkpoint, &keep);
-  tv_retention_free(&keep.evals);
+                        &keep);
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)

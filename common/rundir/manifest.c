@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "rundir/identity.h"
 #include "trainval/fs.h"
 #include "trainval/yamlio.h"
 
@@ -204,10 +204,7 @@ static int check(const char *dir, const tv_manifest *m) {
 
 int tv_manifest_write(const char *dir, tv_manifest *m) {
   m->heartbeat = tv_now();
-  m->pid = (long)getpid();
-  if (gethostname(m->host, sizeof m->host) != 0 || !tv_text_is_printable(m->host, sizeof m->host) ||
-      m->host[0] == '\0')
-    snprintf(m->host, sizeof m->host, "unknown");
+  tv_rundir_identity(m->host, sizeof m->host, &m->pid);
   char path[PATH_CAP];
   int rc = tv_fs_join(path, sizeof path, dir, TV_MANIFEST_FILE);
   if (rc || (rc = check(dir, m))) return rc;
