@@ -466,9 +466,8 @@ static int finish_line(watcher *wt) {
   return 0;
 }
 
-int watch_run(const eval_options *o) {
-  static watcher wt_store; /* the manifest and state are small, but keep them off the stack */
-  watcher *wt = &wt_store;
+/* Sets wt up for o: no session, no manifest, this host's name.  Cannot fail. */
+static void watcher_init(watcher *wt, const eval_options *o) {
   memset(wt, 0, sizeof *wt);
   wt->o = o;
   wt->dir = o->watch;
@@ -481,24 +480,31 @@ int watch_run(const eval_options *o) {
   if (gethostname(wt->host, sizeof wt->host) != 0 || !wt->host[0])
     snprintf(wt->host, sizeof wt->host, "unknown");
   wt->host[sizeof wt->host - 1] = '\0';
+}
 
+/* SIGINT and SIGTERM set g_stop; *stop_set holds the two, *open_mask is the process's mask
+ * without them (what a wait opens).  SIGPIPE is ignored. */
+static void catch_stop_signals(sigset_t *stop_set, sigset_t *open_mask) {
   /* SA_RESTART: file I/O carries on; ppoll returns EINTR whatever the flag (signal(7)). */
   struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_set, open_mask;
-  sigemptyset(&stop_set);
-  sigaddset(&stop_set, SIGINT);
-  sigaddset(&stop_set, SIGTERM);
-  sigprocmask(SIG_BLOCK, NULL, &open_mask);
-  sigdelset(&open_mask, SIGINT);
-  sigdelset(&open_mask, SIGTERM);
+  sigemptyset(stop_set);
+  sigaddset(stop_set, SIGINT);
+  sigaddset(stop_set, SIGTERM);
+  sigprocmask(SIG_BLOCK, NULL, open_mask);
+  sigdelset(open_mask, SIGINT);
+  sigdelset(open_mask, SIGTERM);
+}
 
-  int rc = TV_OK, status = 0;
+/* Opens what the whole watch needs: the trace file, the evaluator, the directory watch; says
+ * what is watched.  Errors: those of evaluator_new and tv_watch_new, TV_ERR_IO (trace file). */
+static int watcher_start(watcher *wt) {
+  const eval_options *o = wt->o;
   if (o->trace && !(wt->trace = fopen(o->trace, "a")))
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
+    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
   evaluator_opts eo = {.split = o->split,
                        .num_examples =
                            o->num_examples > UINT32_MAX ? UINT32_MAX : (uint32_t)o->num_examples,
@@ -506,74 +512,93 @@ int watch_run(const eval_options *o) {
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
                        .cancel = &g_stop};
-  if (rc == TV_OK) rc = evaluator_new(&eo, &wt->ev);
+  int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,
                       .file = TV_MANIFEST_FILE,
                       .force_poll = o->poll,
                       .poll_interval = o->poll_interval,
                       .rescan_interval = 10.0};
   if (rc == TV_OK) rc = tv_watch_new(&wo, &wt->w);
-  if (rc == TV_OK) {
-    char subset[160];
-    describe_subset(subset, sizeof subset, tv_split_name(o->split), o->num_examples,
-                    o->has_subset_seed, (unsigned long long)o->subset_seed);
-    say(wt, "watching %s as %s (%s; policy %s; %s)", o->watch, o->name, subset,
-        o->policy_latest ? "latest" : "all", tv_watch_describe(wt->w));
+  if (rc != TV_OK) return rc;
+  char subset[160];
+  describe_subset(subset, sizeof subset, tv_split_name(o->split), o->num_examples,
+                  o->has_subset_seed, (unsigned long long)o->subset_seed);
+  say(wt, "watching %s as %s (%s; policy %s; %s)", o->watch, o->name, subset,
+      o->policy_latest ? "latest" : "all", tv_watch_describe(wt->w));
+  return TV_OK;
+}
+
+/* What one turn of the loop decided. */
+typedef enum turn { TURN_AGAIN, TURN_WAIT, TURN_DONE } turn;
+
+/* One turn: follows DIR being deleted or replaced (closing the session) or appearing (opening
+ * one), reads the manifest, and deals with the checkpoint due if --min-interval allows
+ * (TURN_AGAIN).  Otherwise TURN_DONE when the trainer's status is terminal and nothing is due,
+ * else TURN_WAIT with *wait the seconds to wait at most (-1: no limit).  *rc is an error that
+ * ends the watch. */
+static turn watch_turn(watcher *wt, double *wait, int *rc) {
+  const eval_options *o = wt->o;
+  *wait = -1;
+  if (wt->open && tv_watch_generation(wt->w) != wt->gen) {
+    say(wt, "%s was deleted or replaced; starting over when it is back", o->watch);
+    close_session(wt);
+    tv_manifest_free(&wt->m);
+    wt->have_manifest = 0;
+    wt->newest_seen = -1;
   }
+  if (!wt->open && tv_watch_dir_exists(wt->w) && (*rc = open_session(wt)) != TV_OK)
+    return TURN_DONE;
+  if (!wt->open) return TURN_WAIT;
+  read_manifest(wt);
+  const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
+  double now = tv_monotonic();
+  if (next && now < wt->last_eval_start + o->min_interval) {
+    *wait = wt->last_eval_start + o->min_interval - now;
+  } else if (next) {
+    tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */
+    wt->last_eval_start = now;
+    *rc = handle(wt, &e);
+    wt->last_news = tv_monotonic();
+    if (*rc == TV_ERR_INTERRUPTED) *rc = TV_OK;
+    return TURN_AGAIN;
+  } else if (wt->have_manifest && tv_manifest_status_terminal(wt->m.status)) {
+    say(wt, "the trainer's status is %s and every checkpoint is dealt with; done", wt->m.status);
+    return TURN_DONE;
+  } else if (wt->have_manifest && check_trainer(wt)) {
+    *wait = 2.0; /* a live local trainer: look again in a while */
+  }
+  return TURN_WAIT;
+}
+
+/* Waits at most wait seconds (-1: no limit) for a hint, shortened to what --timeout leaves.
+ * Returns 0 once --timeout has passed without news (said), else 1. */
+static int wait_for_news(watcher *wt, double wait, const sigset_t *stop_set,
+                         const sigset_t *open_mask) {
+  if (wt->o->timeout >= 0) {
+    double left = wt->last_news + wt->o->timeout - tv_monotonic();
+    if (left <= 0) {
+      say(wt, "nothing new to evaluate for %g s (--timeout); stopping", wt->o->timeout);
+      return 0;
+    }
+    if (wait < 0 || left < wait) wait = left;
+  }
+  /* Block the stop signals, look at the flag, and wait with them open: none slips through. */
+  sigset_t saved;
+  sigprocmask(SIG_BLOCK, stop_set, &saved);
+  if (!g_stop) {
+    tv_watch_event ev;
+    int wrc = tv_watch_wait(wt->w, wait, open_mask, &ev);
+    if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
+  }
+  sigprocmask(SIG_SETMASK, &saved, NULL);
   wt->wake_time = tv_now();
-  while (rc == TV_OK && !g_stop) {
-    if (wt->open && tv_watch_generation(wt->w) != wt->gen) {
-      say(wt, "%s was deleted or replaced; starting over when it is back", o->watch);
-      close_session(wt);
-      tv_manifest_free(&wt->m);
-      wt->have_manifest = 0;
-      wt->newest_seen = -1;
-    }
-    if (!wt->open && tv_watch_dir_exists(wt->w)) {
-      rc = open_session(wt);
-      if (rc != TV_OK) break;
-    }
-    double wait = -1; /* seconds; -1 without limit */
-    if (wt->open) {
-      read_manifest(wt);
-      const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
-      double now = tv_monotonic();
-      if (next && now < wt->last_eval_start + o->min_interval) {
-        wait = wt->last_eval_start + o->min_interval - now;
-      } else if (next) {
-        tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */
-        wt->last_eval_start = now;
-        rc = handle(wt, &e);
-        wt->last_news = tv_monotonic();
-        if (rc == TV_ERR_INTERRUPTED) rc = TV_OK;
-        continue;
-      } else if (wt->have_manifest && tv_manifest_status_terminal(wt->m.status)) {
-        say(wt, "the trainer's status is %s and every checkpoint is dealt with; done",
-            wt->m.status);
-        break;
-      } else if (wt->have_manifest && check_trainer(wt)) {
-        wait = 2.0; /* a live local trainer: look again in a while */
-      }
-    }
-    if (o->timeout >= 0) {
-      double left = wt->last_news + o->timeout - tv_monotonic();
-      if (left <= 0) {
-        say(wt, "nothing new to evaluate for %g s (--timeout); stopping", o->timeout);
-        break;
-      }
-      if (wait < 0 || left < wait) wait = left;
-    }
-    /* Block the stop signals, look at the flag, and wait with them open: none slips through. */
-    sigset_t saved;
-    sigprocmask(SIG_BLOCK, &stop_set, &saved);
-    if (!g_stop) {
-      tv_watch_event ev;
-      int wrc = tv_watch_wait(wt->w, wait, &open_mask, &ev);
-      if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
-    }
-    sigprocmask(SIG_SETMASK, &saved, NULL);
-    wt->wake_time = tv_now();
-  }
+  return 1;
+}
+
+/* Says how the watch ended (the error, the signal, the summary line), releases everything and
+ * returns the exit status: 1 after an error, else 0. */
+static int watcher_finish(watcher *wt, int rc) {
+  int status = 0;
   if (rc != TV_OK) {
     fprintf(stderr, "eval: %s\n", tv_error_message());
     status = 1;
@@ -589,4 +614,21 @@ int watch_run(const eval_options *o) {
   tv_manifest_free(&wt->m);
   if (wt->trace) fclose(wt->trace);
   return status;
+}
+
+int watch_run(const eval_options *o) {
+  static watcher wt_store; /* the manifest and state are small, but keep them off the stack */
+  watcher *wt = &wt_store;
+  watcher_init(wt, o);
+  sigset_t stop_set, open_mask;
+  catch_stop_signals(&stop_set, &open_mask);
+  int rc = watcher_start(wt);
+  wt->wake_time = tv_now();
+  while (rc == TV_OK && !g_stop) {
+    double wait;
+    turn t = watch_turn(wt, &wait, &rc);
+    if (t == TURN_DONE || (t == TURN_WAIT && !wait_for_news(wt, wait, &stop_set, &open_mask)))
+      break;
+  }
+  return watcher_finish(wt, rc);
 }
