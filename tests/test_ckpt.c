@@ -360,8 +360,16 @@ static void test_layout_as_hdf5_sees_it(void **state) {
   assert_true(H5Aexists(f, "format") > 0);
   assert_true(H5Aexists(f, "config") > 0);
   H5Fclose(f);
+}
 
-  if (access("/usr/bin/h5dump", X_OK) != 0) return;
+/* h5dump, HDF5's own tool, sees the same layout (skipped where h5dump is not installed). */
+static void test_layout_as_h5dump_sees_it(void **state) {
+  const char *dir = *state;
+  if (access("/usr/bin/h5dump", X_OK) != 0) skip();
+  tv_ckpt_info info;
+  save_model(dir, 1000, 0.5f, &info);
+  char path[PATH];
+  join(path, dir, info.file);
   char cmd[3 * PATH], out[PATH];
   join(out, dir, "dump.txt");
   snprintf(cmd, sizeof cmd, "/usr/bin/h5dump -H '%s' > '%s' 2>&1", path, out);
@@ -1035,15 +1043,25 @@ static void test_resolve(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, tvt_setup_tmpdir, teardown_dir)
   const struct CMUnitTest tests[] = {
-      T(test_save_roundtrip),         T(test_writer_attrs_and_rules),
-      T(test_layout_as_hdf5_sees_it), T(test_h5py_checker),
-      T(test_h5py_written_loads),     T(test_checksum_verified),
-      T(test_truncated_and_garbage),  T(test_foreign_hdf5),
-      T(test_variables_mismatch),     T(test_save_errors),
-      T(test_save_disk_full),         T(test_nonfinite_flag),
-      T(test_manifest_roundtrip),     T(test_manifest_forward_compatible),
-      T(test_manifest_malformed),     T(test_commit_retention),
-      T(test_commit_keep_veto),       T(test_resolve),
+      T(test_save_roundtrip),
+      T(test_writer_attrs_and_rules),
+      T(test_layout_as_hdf5_sees_it),
+      T(test_layout_as_h5dump_sees_it),
+      T(test_h5py_checker),
+      T(test_h5py_written_loads),
+      T(test_checksum_verified),
+      T(test_truncated_and_garbage),
+      T(test_foreign_hdf5),
+      T(test_variables_mismatch),
+      T(test_save_errors),
+      T(test_save_disk_full),
+      T(test_nonfinite_flag),
+      T(test_manifest_roundtrip),
+      T(test_manifest_forward_compatible),
+      T(test_manifest_malformed),
+      T(test_commit_retention),
+      T(test_commit_keep_veto),
+      T(test_resolve),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

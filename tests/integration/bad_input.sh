@@ -74,5 +74,5 @@ if mount -t tmpfs -o size=16m tmpfs "$T/small" 2>/dev/null; then
     ! ls -a '$T/small/run' | grep -q tmp"
   umount "$T/small"
 else
-  echo "skip - full disk (needs root to mount a small tmpfs)"
+  skip "full disk" "needs root to mount a small tmpfs"
 fi
