@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "eval.h"
@@ -30,6 +29,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/lock.h"
 #include "trainval/manifest.h"
 #include "trainval/pin.h"
 #include "trainval/stop.h"
@@ -54,7 +54,7 @@ typedef struct watcher {
   /* the session */
   int open;
   uint64_t gen;
-  int lock_fd;
+  tv_lock *lock; /* DIR/NAME/LOCK */
   tv_evalstate st;
   tv_events *events;
   /* timing */
@@ -116,35 +116,12 @@ TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
 
 /* ---- the session: DIR/NAME/ ---------------------------------------------------------------- */
 
+/* DIR/NAME/LOCK (lock.h): one evaluator per NAME. */
 static int take_lock(watcher *wt) {
-  char path[PATH_CAP];
-  int rc = tv_fs_join(path, sizeof path, wt->sub, "LOCK");
-  if (rc) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    char holder[256] = "";
-    ssize_t n = read(fd, holder, sizeof holder - 1);
-    holder[n > 0 ? n : 0] = '\0';
-    holder[strcspn(holder, "\n")] = '\0';
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY,
-                      "%s: another eval --name %s is watching %s (%s); give this one another "
-                      "--name",
-                      path, wt->name, wt->dir, holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", wt->host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    int e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  wt->lock_fd = fd;
-  return TV_OK;
+  char busy[2 * PATH_CAP];
+  snprintf(busy, sizeof busy, "another eval --name %s is watching %s", wt->name, wt->dir);
+  tv_lock_opts lo = {.busy = busy, .hint = "; give this one another --name"};
+  return tv_lock_take(wt->sub, &lo, &wt->lock, NULL, 0);
 }
 
 static void describe_subset(char *out, size_t cap, const char *split, long long n, int seeded,
@@ -238,8 +215,8 @@ static void close_session(watcher *wt) {
   int rc = tv_events_close(wt->events);
   if (rc != TV_OK) warn("%s", tv_error_message());
   wt->events = NULL;
-  if (wt->lock_fd >= 0) close(wt->lock_fd);
-  wt->lock_fd = -1;
+  tv_lock_release(wt->lock);
+  wt->lock = NULL;
   tv_evalstate_free(&wt->st);
   wt->open = 0;
 }
@@ -472,7 +449,6 @@ static void watcher_init(watcher *wt, const eval_options *o) {
   wt->o = o;
   wt->dir = o->watch;
   wt->name = o->name;
-  wt->lock_fd = -1;
   wt->newest_seen = -1;
   wt->last_eval_start = -INFINITY;
   wt->last_news = tv_monotonic();

@@ -22,7 +22,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
@@ -32,6 +31,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/lock.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"
@@ -60,7 +60,7 @@ struct trainer {
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
   int64_t step, total_steps, last_saved;
-  int lock_fd;
+  tv_lock *lock; /* DIR/LOCK */
   int tty;
   double last_progress; /* monotonic time of the last progress line (terminal only) */
   /* checkpoint extras: optimizer slots per trainable variable and the data order */
@@ -80,45 +80,22 @@ struct trainer {
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
+/* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
-  char path[TV_PATH_CAP + 16];
-  int rc = tv_fs_join(path, sizeof path, t->opt.train_dir, "LOCK");
-  if (rc != TV_OK) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  char holder[256] = "";
-  int locked = flock(fd, LOCK_EX | LOCK_NB);
-  int e = errno;
-  ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-  holder[n > 0 ? n : 0] = '\0';
-  holder[strcspn(holder, "\n")] = '\0';
-  if (locked != 0) {
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY, "%s: another train holds this directory (%s)", path,
-                      holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char host[128] = "unknown";
+  char holder[256];
+  tv_lock_opts lo = {.busy = "another train holds this directory"};
+  int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
+  if (rc != TV_OK || !holder[0] || t->opt.verbosity <= 0) return rc;
+  /* The previous holder released the lock by dying (flock is dropped with the process). */
+  char host[128] = "unknown", old_host[128] = "";
   gethostname(host, sizeof host - 1);
-  if (holder[0] && t->opt.verbosity > 0) {
-    /* The previous holder released the lock by dying (flock is dropped with the process). */
-    char old_host[128] = "";
-    long old_pid = 0;
-    if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
-        strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
-      printf("train: taking over %s, left by pid %ld, which is no longer running\n", path, old_pid);
-    else
-      printf("train: taking over %s, last held by %s\n", path, holder);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  t->lock_fd = fd;
+  long old_pid = 0;
+  if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
+      strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
+    printf("train: taking over %s/%s, left by pid %ld, which is no longer running\n",
+           t->opt.train_dir, TV_LOCK_FILE, old_pid);
+  else
+    printf("train: taking over %s/%s, last held by %s\n", t->opt.train_dir, TV_LOCK_FILE, holder);
   return TV_OK;
 }
 
@@ -321,7 +298,6 @@ int trainer_open(const trainer_options *o, trainer **out) {
   trainer *t = calloc(1, sizeof *t);
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
-  t->lock_fd = -1;
   t->tty = isatty(STDOUT_FILENO);
   tv_set_threads(o->threads);
   int rc = tv_fs_mkdirs(o->train_dir);
@@ -357,7 +333,7 @@ void trainer_free(trainer *t) {
   free(t->cfg_text);
   free(t->extra);
   free(t->extra_paths);
-  if (t->lock_fd >= 0) close(t->lock_fd);
+  tv_lock_release(t->lock);
   free(t);
 }
 
@@ -433,6 +409,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
                               .keep_every_hours = t->cfg.retention.keep_every_hours,
                               .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
                         &keep);
