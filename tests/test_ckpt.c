@@ -870,6 +870,15 @@ static void test_manifest_malformed(void **state) {
       {good_head, "checkpoints:\n  - {step: 1, file: a.h5, size: 1, finite: true}\n",
        "missing key \"checksum\""},
       {good_head, "checkpoints: {}\n", "expected a sequence"},
+      /* A NUL inside a scalar is refused, not cut short there ("a.h5" is a fine name). */
+      {good_head,
+       "checkpoints:\n  - {step: 1, file: \"a.h5\\0.evil\", size: 1, checksum: crc32c:00000000, "
+       "finite: true}\n",
+       ":8:21: file: holds a NUL byte"},
+      {good_head,
+       "checkpoints:\n  - {step: \"1\\0\", file: a.h5, size: 1, checksum: crc32c:00000000, "
+       "finite: true}\n",
+       ":8:12: step: holds a NUL byte"},
       {good_head, "pid: 7\ncheckpoints: []\n", "pid: given twice"},
       {"format: trainval.manifest\nformat_version: 2\n", "status: [whatever]\n", "newer"},
       {"format: something.else\nformat_version: 1\n", "", "something.else"},
