@@ -37,6 +37,9 @@
 
 enum { PATH_CAP = 4096 };
 
+/* Why a checkpoint retention deleted first is skipped (evallog.h, SKIPPED LINE). */
+static const char RETIRED_WHY[] = "deleted by retention before evaluation";
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) { g_stop = sig; }
@@ -64,6 +67,7 @@ typedef struct watcher {
   double wake_time;       /* wall clock of the last wake-up, for --trace */
   FILE *trace;
   int n_ok, n_failed, n_skipped;
+  int n_retired; /* of n_skipped: deleted by retention before evaluation */
   long gone_pid; /* a trainer reported gone (so it is said once per trainer) */
 } watcher;
 
@@ -184,7 +188,10 @@ static int reconcile(watcher *wt) {
     if (tv_evalstate_find(&wt->st, lines[i].step)) continue;
     tv_evalstate_entry e = {
         .step = lines[i].step, .outcome = TV_EVAL_OUTCOME_OK, .value = lines[i].value};
-    if (!isfinite(e.value)) {
+    if (lines[i].skipped) {
+      e.outcome = TV_EVAL_OUTCOME_SKIPPED;
+      snprintf(e.error, sizeof e.error, "%s", RETIRED_WHY);
+    } else if (!isfinite(e.value)) {
       e.outcome = TV_EVAL_OUTCOME_FAILED;
       snprintf(e.error, sizeof e.error, "recorded in %s without a finite %s", TV_EVALLOG_FILE,
                wt->o->metric);
@@ -263,6 +270,43 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
   if (outcome == TV_EVAL_OUTCOME_FAILED) wt->n_failed++;
   if (outcome == TV_EVAL_OUTCOME_SKIPPED) wt->n_skipped++;
   return rc;
+}
+
+/* Records a committed checkpoint retention deleted before it could be evaluated: its skipped
+ * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml. */
+static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
+  warn("step %lld: %s was deleted by retention before it could be evaluated (skipped)",
+       (long long)me->step, me->file);
+  tv_evallog_record r = {.step = me->step,
+                         .checkpoint = me->file,
+                         .eval_wall_time = tv_now(),
+                         .evaluator = wt->name,
+                         .host = wt->host};
+  char *line = NULL;
+  int rc = tv_evallog_format_skipped(&r, RETIRED_WHY, &line);
+  if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
+  if (rc == TV_OK) rc = record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, RETIRED_WHY, NULL);
+  if (rc == TV_OK) {
+    wt->n_retired++;
+    if (wt->o->json) {
+      fputs(line, stdout);
+      fflush(stdout);
+    }
+  }
+  free(line);
+  return rc;
+}
+
+/* The oldest step of the manifest's retired list the evaluator has not dealt with and that
+ * comes before next (the checkpoint due; NULL: none), or -1.  Policy latest passes a backlog
+ * over, so it has none. */
+static int64_t retired_due(const watcher *wt, const tv_manifest_entry *next) {
+  if (wt->o->policy_latest) return -1;
+  for (int i = 0; i < wt->m.n_retired; i++) {
+    int64_t s = wt->m.retired[i];
+    if (s > wt->st.cursor && (!next || s < next->step)) return s;
+  }
+  return -1;
 }
 
 static double metric_value(const char *metric, const tv_metrics_summary *s) {
@@ -362,6 +406,8 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
 /* Deals with one committed checkpoint.  Returns TV_OK when it is recorded (evaluated, failed
  * or skipped), TV_ERR_INTERRUPTED when a signal cut the evaluation short (nothing recorded), or
  * an error that ends the watch (the cause is not this checkpoint: data, disk, memory). */
+static void read_manifest(watcher *wt);
+
 static int handle(watcher *wt, const tv_manifest_entry *me) {
   double started = tv_monotonic();
   if (!me->finite) {
@@ -372,6 +418,8 @@ static int handle(watcher *wt, const tv_manifest_entry *me) {
   char pin[PATH_CAP];
   int rc = tv_pin_create(wt->dir, wt->name, me->file, pin, sizeof pin);
   if (rc == TV_ERR_NOT_FOUND) {
+    read_manifest(wt); /* me is a copy: it outlives the manifest it came from */
+    if (wt->have_manifest && !tv_manifest_find(&wt->m, me->step)) return skip_retired(wt, me);
     warn("step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
          me->file);
     return record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
@@ -434,12 +482,15 @@ static void read_manifest(watcher *wt) {
 }
 
 static int finish_line(watcher *wt) {
+  char retired[96] = "";
+  if (wt->n_retired) snprintf(retired, sizeof retired, " (%d %s)", wt->n_retired, RETIRED_WHY);
   if (wt->open && wt->st.has_best)
-    say(wt, "%d evaluated, %d failed, %d skipped; best %s %.4f at step %lld (%s/%s)", wt->n_ok,
-        wt->n_failed, wt->n_skipped, wt->st.metric, wt->st.best_value, (long long)wt->st.best_step,
-        wt->sub, TV_BEST_FILE);
+    say(wt, "%d evaluated, %d failed, %d skipped%s; best %s %.4f at step %lld (%s/%s)", wt->n_ok,
+        wt->n_failed, wt->n_skipped, retired, wt->st.metric, wt->st.best_value,
+        (long long)wt->st.best_step, wt->sub, TV_BEST_FILE);
   else
-    say(wt, "%d evaluated, %d failed, %d skipped", wt->n_ok, wt->n_failed, wt->n_skipped);
+    say(wt, "%d evaluated, %d failed, %d skipped%s", wt->n_ok, wt->n_failed, wt->n_skipped,
+        retired);
   return 0;
 }
 
@@ -527,8 +578,15 @@ static turn watch_turn(watcher *wt, double *wait, int *rc) {
   if (!wt->open) return TURN_WAIT;
   read_manifest(wt);
   const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
+  int64_t gone = wt->have_manifest ? retired_due(wt, next) : -1;
   double now = tv_monotonic();
-  if (next && now < wt->last_eval_start + o->min_interval) {
+  if (gone >= 0) {
+    tv_manifest_entry e = {.step = gone};
+    *rc = tv_ckpt_file_name(gone, e.file, sizeof e.file);
+    if (*rc == TV_OK) *rc = skip_retired(wt, &e);
+    wt->last_news = tv_monotonic();
+    return TURN_AGAIN;
+  } else if (next && now < wt->last_eval_start + o->min_interval) {
     *wait = wt->last_eval_start + o->min_interval - now;
   } else if (next) {
     tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */

@@ -870,6 +870,12 @@ static void test_manifest_malformed(void **state) {
       {good_head, "checkpoints:\n  - {step: 1, file: a.h5, size: 1, finite: true}\n",
        "missing key \"checksum\""},
       {good_head, "checkpoints: {}\n", "expected a sequence"},
+      {good_head, "checkpoints: []\nretired: [3, 2]\n", ":8:14: retired: step 2 after step 3"},
+      {good_head, "checkpoints: []\nretired: 5\n", "retired: expected a sequence"},
+      {good_head,
+       "checkpoints:\n  - {step: 1, file: a.h5, size: 1, checksum: crc32c:00000000, finite: true}\n"
+       "retired: [1]\n",
+       "retired: step 1 is also a committed checkpoint"},
       /* A NUL inside a scalar is refused, not cut short there ("a.h5" is a fine name). */
       {good_head,
        "checkpoints:\n  - {step: 1, file: \"a.h5\\0.evil\", size: 1, checksum: crc32c:00000000, "
@@ -896,6 +902,55 @@ static void test_manifest_malformed(void **state) {
     assert_null(m.entries);
   }
   tv_manifest_free(&m);
+}
+
+/* retired: the steps retention deleted, ascending, bounded, never also committed. */
+static void test_manifest_retired(void **state) {
+  const char *dir = *state;
+  tv_manifest m, r;
+  tv_manifest_init(&m);
+  tv_manifest_init(&r);
+  tv_manifest_entry e = entry(40, 1, "periodic");
+  assert_int_equal(tv_manifest_append(&m, &e), TV_OK);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  char path[PATH];
+  join(path, dir, TV_MANIFEST_FILE);
+  char *text;
+  size_t len;
+  assert_int_equal(tv_fs_read_all(path, &text, &len), TV_OK);
+  assert_null(strstr(text, "retired")); /* absent while empty: older manifests read the same */
+  free(text);
+  int64_t steps[] = {30, 10, 20, 20};
+  for (int i = 0; i < 4; i++) assert_int_equal(tv_manifest_retire(&m, steps[i]), TV_OK);
+  assert_int_equal(tv_manifest_retire(&m, -1), TV_ERR_INVALID);
+  assert_int_equal(m.n_retired, 3);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  assert_int_equal(tv_fs_read_all(path, &text, &len), TV_OK);
+  assert_non_null(strstr(text, "\nretired: [10, 20, 30]\n"));
+  free(text);
+  assert_int_equal(tv_manifest_read(dir, &r), TV_OK);
+  assert_int_equal(r.n_retired, 3);
+  assert_int_equal(r.retired[0], 10);
+  assert_int_equal(r.retired[1], 20);
+  assert_int_equal(r.retired[2], 30);
+  /* Committing a retired step again takes it off the list. */
+  e = entry(20, 2, "periodic");
+  assert_int_equal(tv_manifest_append(&m, &e), TV_OK);
+  assert_int_equal(m.n_retired, 2);
+  assert_int_equal(m.retired[1], 30);
+  /* The list keeps the newest TV_MANIFEST_RETIRED_MAX. */
+  for (int64_t s = 100; s < 100 + TV_MANIFEST_RETIRED_MAX; s++)
+    assert_int_equal(tv_manifest_retire(&m, s), TV_OK);
+  assert_int_equal(m.n_retired, TV_MANIFEST_RETIRED_MAX);
+  assert_int_equal(m.retired[0], 100);
+  assert_int_equal(tv_manifest_retire(&m, 5), TV_OK); /* older than all: forgotten at once */
+  assert_int_equal(m.retired[0], 100);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  assert_int_equal(tv_manifest_read(dir, &r), TV_OK);
+  assert_int_equal(r.n_retired, TV_MANIFEST_RETIRED_MAX);
+  tv_manifest_free(&r);
+  tv_manifest_free(&m);
+  assert_null(m.retired);
 }
 
 /* ---- commit, retention, resolution ------------------------------------------------------- */
@@ -930,6 +985,11 @@ static void test_commit_retention(void **state) {
   assert_int_equal(r.entries[0].step, 4);
   assert_int_equal(r.entries[1].step, 5);
   assert_string_equal(r.entries[1].reason, "periodic");
+  /* What retention deleted, the manifest remembers (for evaluators that had not reached it). */
+  assert_int_equal(r.n_retired, 3);
+  assert_int_equal(r.retired[0], 1);
+  assert_int_equal(r.retired[2], 3);
+  assert_int_equal(m.n_retired, 3);
   /* The committed entry describes the file on disk. */
   char path[PATH];
   join(path, dir, r.entries[1].file);
@@ -1068,6 +1128,7 @@ int main(void) {
       T(test_manifest_roundtrip),
       T(test_manifest_forward_compatible),
       T(test_manifest_malformed),
+      T(test_manifest_retired),
       T(test_commit_retention),
       T(test_commit_keep_veto),
       T(test_resolve),

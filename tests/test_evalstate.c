@@ -307,6 +307,35 @@ static void test_evallog(void **state) {
   tv_metrics_free(m);
 }
 
+/* A checkpoint retention deleted first: a skipped line, told apart by scan, without metrics. */
+static void test_evallog_skipped_line(void **state) {
+  const char *dir = *state;
+  char path[4096];
+  assert_int_equal(tv_fs_join(path, sizeof path, dir, TV_EVALLOG_FILE), TV_OK);
+  tv_evallog_record r = {.step = 15,
+                         .checkpoint = "ckpt-00000015.h5",
+                         .eval_wall_time = 2.5,
+                         .evaluator = "eval",
+                         .host = "box"};
+  char *line = NULL;
+  assert_int_equal(tv_evallog_format_skipped(&r, "deleted by retention before evaluation", &line),
+                   TV_OK);
+  assert_string_equal(line, "{\"step\": 15, \"checkpoint\": \"ckpt-00000015.h5\", \"skipped\": "
+                            "\"deleted by retention before evaluation\", \"eval_wall_time\": "
+                            "2.500000, \"evaluator\": \"eval\", \"host\": \"box\"}\n");
+  assert_int_equal(tv_evallog_append(path, line), TV_OK);
+  free(line);
+  tv_evallog_line *lines = NULL;
+  int n = 0;
+  assert_int_equal(tv_evallog_scan(path, "accuracy", 1, &lines, &n), TV_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(lines[0].step, 15);
+  assert_string_equal(lines[0].checkpoint, "ckpt-00000015.h5");
+  assert_true(lines[0].skipped);
+  assert_true(isnan(lines[0].value));
+  free(lines);
+}
+
 /* ---- pins, best.h5, STOP ------------------------------------------------------------------- */
 
 static ino_t inode_of(const char *path) {
@@ -511,6 +540,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pins_and_best, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_stop_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_retention_plan, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_evallog_skipped_line, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

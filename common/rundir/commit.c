@@ -60,13 +60,15 @@ int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, in
   tv_manifest next = *m;
   next.cap = m->n + 1;
   next.entries = malloc((size_t)next.cap * sizeof *next.entries);
+  next.retired = m->n_retired ? malloc((size_t)m->n_retired * sizeof *next.retired) : NULL;
   char(*dropped)[TV_MANIFEST_FILE_CAP] = malloc((size_t)next.cap * sizeof *dropped);
   int n_dropped = 0;
-  if (!next.entries || !dropped) {
+  if (!next.entries || !dropped || (m->n_retired && !next.retired)) {
     rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
     goto out;
   }
   if (m->n) memcpy(next.entries, m->entries, (size_t)m->n * sizeof *next.entries);
+  if (m->n_retired) memcpy(next.retired, m->retired, (size_t)m->n_retired * sizeof *next.retired);
   if ((rc = tv_manifest_append(&next, &e))) goto out;
   int kept = 0;
   for (int i = 0; i < next.n; i++) {
@@ -77,10 +79,16 @@ int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, in
       next.entries[kept++] = *x;
   }
   next.n = kept;
+  /* The manifest remembers what retention took, for evaluators that had not reached it. */
+  for (int i = 0; i < n_drop && rc == TV_OK; i++)
+    if (drop[i] != e.step) rc = tv_manifest_retire(&next, drop[i]);
+  if (rc) goto out;
   if ((rc = tv_manifest_write(dir, &next))) goto out;
   free(m->entries);
+  free(m->retired);
   *m = next;
   next.entries = NULL;
+  next.retired = NULL;
   /* The manifest no longer names them: only now may the files go. */
   for (int i = 0; i < n_dropped; i++) {
     int named = 0;
@@ -92,6 +100,7 @@ int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, in
   }
 out:
   free(next.entries);
+  free(next.retired);
   free(dropped);
   free(drop);
   return rc;

@@ -84,6 +84,27 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
   return TV_OK;
 }
 
+int tv_evallog_format_skipped(const tv_evallog_record *r, const char *why, char **line) {
+  *line = NULL;
+  tv_text b = {0};
+  tv_text_printf(&b, "{\"step\": %lld, \"checkpoint\": ", (long long)r->step);
+  tv_text_json_str(&b, r->checkpoint);
+  tv_text_printf(&b, ", \"skipped\": ");
+  tv_text_json_str(&b, why);
+  tv_text_printf(&b, ", \"eval_wall_time\": %.6f, \"evaluator\": ", r->eval_wall_time);
+  tv_text_json_str(&b, r->evaluator);
+  tv_text_printf(&b, ", \"host\": ");
+  tv_text_json_str(&b, r->host);
+  tv_text_printf(&b, "}\n");
+  int rc = tv_text_check(&b, "metrics line");
+  if (rc) {
+    tv_text_free(&b);
+    return rc;
+  }
+  *line = b.p;
+  return TV_OK;
+}
+
 int tv_evallog_append(const char *path, const char *line) {
   int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open for appending", path);
@@ -165,6 +186,7 @@ int tv_evallog_scan(const char *path, const char *key, int truncate_torn, tv_eva
     memset(l, 0, sizeof *l);
     l->step = step;
     l->value = key ? json_number(ln, key) : NAN;
+    l->skipped = strstr(ln, "\"skipped\": ") != NULL;
     const char *c = strstr(ln, "\"checkpoint\": \"");
     if (c) {
       c += strlen("\"checkpoint\": \"");

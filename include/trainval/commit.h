@@ -24,7 +24,8 @@
  * reason at most 15 bytes, NULL = ""), replacing one of the same step.  Then retention: the
  * entries tv_retention_select picks under policy (NULL = keep all) are dropped; the entry just
  * committed never is.  The manifest is written once, with the new entry and without the
- * dropped ones; only then are the dropped files unlinked (ENOENT is not an error; a file a kept
+ * dropped ones, whose steps join its retired list (manifest.h); only then are the dropped files
+ * unlinked (ENOENT is not an error; a file a kept
  * entry still names is not unlinked).
  * On a failed manifest write, m and the manifest on disk are unchanged and nothing is deleted;
  * the checkpoint file stays, uncommitted (the caller may remove it).  A failed unlink after a

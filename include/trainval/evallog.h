@@ -13,6 +13,11 @@
  *   result was recorded), evaluator (NAME), host.
  * Strings are JSON-escaped by yamlio's one JSON writer; non-finite numbers are null.
  *
+ * SKIPPED LINE  a committed checkpoint the evaluator could not evaluate because retention deleted
+ *   it first (the manifest's retired list, or gone from the manifest when it came to pin it):
+ *   step, checkpoint, skipped (why: "deleted by retention before evaluation"), eval_wall_time,
+ *   evaluator, host.  It has no metrics; a reader tells it by its "skipped" key.
+ *
  * VERSION AND COMPATIBILITY: the line has no version key.  Readers find "step" first on each
  * line and look keys up by name; keys may be added at the end, never removed or renamed.
  */
@@ -46,6 +51,12 @@ typedef struct tv_evallog_record {
  * Errors: TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **line);
 
+/* Formats the skipped line (SKIPPED LINE above, ending in '\n') of r's step, checkpoint,
+ * eval_wall_time, evaluator and host, with why, into a malloc'd string *line (caller frees).
+ * Errors: TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_evallog_format_skipped(const tv_evallog_record *r, const char *why,
+                                            char **line);
+
 /* Appends line to the file at path (created 0644), fsyncs and closes it.  On failure the file
  * may end in a partial line, which tv_evallog_scan cuts off.  Errors: TV_ERR_IO. */
 TV_MUST_CHECK int tv_evallog_append(const char *path, const char *line);
@@ -55,13 +66,14 @@ typedef struct tv_evallog_line {
   int64_t step;
   char checkpoint[TV_MANIFEST_FILE_CAP];
   double value; /* the asked key's number; NaN if the line has none */
+  int skipped;  /* 1 for a skipped line (no metrics) */
 } tv_evallog_line;
 
-/* Reads the file at path: each complete line's step, checkpoint and the number under key (say
- * "accuracy") into a malloc'd array *lines of *n (caller frees; NULL when 0).  A last line
- * without its newline or not starting {"step": is torn: when truncate is set the file is cut
- * back to the end of the last complete line.  A missing file gives 0 lines.  Errors: TV_ERR_IO,
- * TV_ERR_NOMEM, TV_ERR_FORMAT (a complete line that does not start {"step": N). */
+/* Reads the file at path: each complete line's step, checkpoint, whether it is a skipped line
+ * and the number under key (say "accuracy") into a malloc'd array *lines of *n (caller frees; NULL
+ * when 0).  A last line without its newline or not starting {"step": is torn: when truncate is set
+ * the file is cut back to the end of the last complete line.  A missing file gives 0 lines. Errors:
+ * TV_ERR_IO, TV_ERR_NOMEM, TV_ERR_FORMAT (a complete line that does not start {"step": N). */
 TV_MUST_CHECK int tv_evallog_scan(const char *path, const char *key, int truncate,
                                   tv_evallog_line **lines, int *n);
 
