@@ -217,6 +217,19 @@ static int reconcile(watcher *wt) {
   return rc;
 }
 
+/* A fresh evaluator (and one whose state predates the key, from now on) does not report what
+ * retention deleted before it started: the newest retired step of the manifest as it is now. */
+static int set_retired_baseline(watcher *wt) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  int rc = tv_manifest_read(wt->dir, &m);
+  if (rc == TV_ERR_NOMEM) return rc;
+  wt->st.has_retired_baseline = 1;
+  wt->st.retired_baseline = rc == TV_OK && m.n_retired ? m.retired[m.n_retired - 1] : -1;
+  tv_manifest_free(&m);
+  return TV_OK;
+}
+
 static void close_session(watcher *wt) {
   if (!wt->open) return;
   int rc = tv_events_close(wt->events);
@@ -249,6 +262,7 @@ static int open_session(watcher *wt) {
   }
   if (rc == TV_OK) rc = adopt_options(wt);
   if (rc == TV_OK) rc = reconcile(wt);
+  if (rc == TV_OK && !wt->st.has_retired_baseline) rc = set_retired_baseline(wt);
   if (rc == TV_OK) rc = tv_pin_clear(wt->dir, wt->name);
   if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
   if (rc != TV_OK) return rc;
@@ -304,7 +318,7 @@ static int64_t retired_due(const watcher *wt, const tv_manifest_entry *next) {
   if (wt->o->policy_latest) return -1;
   for (int i = 0; i < wt->m.n_retired; i++) {
     int64_t s = wt->m.retired[i];
-    if (s > wt->st.cursor && (!next || s < next->step)) return s;
+    if (s > wt->st.cursor && s > wt->st.retired_baseline && (!next || s < next->step)) return s;
   }
   return -1;
 }

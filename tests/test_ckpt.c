@@ -926,7 +926,7 @@ static void test_manifest_retired(void **state) {
   assert_int_equal(m.n_retired, 3);
   assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
   assert_int_equal(tv_fs_read_all(path, &text, &len), TV_OK);
-  assert_non_null(strstr(text, "\nretired: [10, 20, 30]\n"));
+  assert_non_null(strstr(text, "\nretired: [10, 20, 30]\ncheckpoints:\n"));
   free(text);
   assert_int_equal(tv_manifest_read(dir, &r), TV_OK);
   assert_int_equal(r.n_retired, 3);

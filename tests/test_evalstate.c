@@ -130,6 +130,8 @@ static void test_state_round_trip(void **state) {
       "x/ckpt-00000020.h5: checksum \"mismatch\"\n\tbytes: caf\xc3\xa9 \\ #: {", NULL);
   add(&s, 30, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
   s.stop_requested = 30;
+  s.has_retired_baseline = 1;
+  s.retired_baseline = 5;
   assert_int_equal(tv_evalstate_write(path, &s), TV_OK);
   assert_int_equal(tv_evalstate_read(path, &r), TV_OK);
   assert_string_equal(r.name, "valid-1");
@@ -149,6 +151,8 @@ static void test_state_round_trip(void **state) {
   assert_true(r.best_value == 0.1 + 0.2); /* exact: %.17g */
   assert_string_equal(r.best_file, "ckpt-00000010.h5");
   assert_int_equal(r.stop_requested, 30);
+  assert_true(r.has_retired_baseline);
+  assert_int_equal(r.retired_baseline, 5);
   assert_int_equal(r.n, 3);
   assert_int_equal(r.entries[1].outcome, TV_EVAL_OUTCOME_FAILED);
   /* Quotes, a newline, a tab and a backslash survive; a non-ASCII byte becomes '?'. */
@@ -166,6 +170,8 @@ static void test_state_round_trip(void **state) {
   assert_int_equal(r.n, 0);
   assert_false(r.has_best);
   assert_false(r.has_subset_seed);
+  assert_false(r.has_retired_baseline); /* absent: a state from before the key */
+  assert_int_equal(r.retired_baseline, -1);
   /* A bad name is refused before anything is written. */
   snprintf(e.name, sizeof e.name, "a/b");
   assert_int_equal(tv_evalstate_write(path, &e), TV_ERR_INVALID);

@@ -17,6 +17,23 @@
 #include "trainval/fs.h"
 #include "trainval/yamlio.h"
 
+/* Ends every line the same way: evaluator, host, "}\n"; hands b's text over as *line (b is
+ * freed on failure). */
+static int end_line(tv_text *b, const tv_evallog_record *r, char **line) {
+  tv_text_printf(b, "\"evaluator\": ");
+  tv_text_json_str(b, r->evaluator);
+  tv_text_printf(b, ", \"host\": ");
+  tv_text_json_str(b, r->host);
+  tv_text_printf(b, "}\n");
+  int rc = tv_text_check(b, "metrics line");
+  if (rc) {
+    tv_text_free(b);
+    return rc;
+  }
+  *line = b->p;
+  return TV_OK;
+}
+
 int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **line) {
   *line = NULL;
   tv_metrics_summary s;
@@ -70,18 +87,7 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
                  r->checkpoint_wall_time, r->eval_wall_time);
   tv_text_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
                  r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);
-  tv_text_printf(&b, "\"evaluator\": ");
-  tv_text_json_str(&b, r->evaluator);
-  tv_text_printf(&b, ", \"host\": ");
-  tv_text_json_str(&b, r->host);
-  tv_text_printf(&b, "}\n");
-  int rc = tv_text_check(&b, "metrics line");
-  if (rc) {
-    tv_text_free(&b);
-    return rc;
-  }
-  *line = b.p;
-  return TV_OK;
+  return end_line(&b, r, line);
 }
 
 int tv_evallog_format_skipped(const tv_evallog_record *r, const char *why, char **line) {
@@ -91,18 +97,8 @@ int tv_evallog_format_skipped(const tv_evallog_record *r, const char *why, char 
   tv_text_json_str(&b, r->checkpoint);
   tv_text_printf(&b, ", \"skipped\": ");
   tv_text_json_str(&b, why);
-  tv_text_printf(&b, ", \"eval_wall_time\": %.6f, \"evaluator\": ", r->eval_wall_time);
-  tv_text_json_str(&b, r->evaluator);
-  tv_text_printf(&b, ", \"host\": ");
-  tv_text_json_str(&b, r->host);
-  tv_text_printf(&b, "}\n");
-  int rc = tv_text_check(&b, "metrics line");
-  if (rc) {
-    tv_text_free(&b);
-    return rc;
-  }
-  *line = b.p;
-  return TV_OK;
+  tv_text_printf(&b, ", \"eval_wall_time\": %.6f, ", r->eval_wall_time);
+  return end_line(&b, r, line);
 }
 
 int tv_evallog_append(const char *path, const char *line) {

@@ -33,6 +33,7 @@ void tv_evalstate_init(tv_evalstate *s) {
   s->mode_max = 1;
   s->cursor = -1;
   s->stop_requested = -1;
+  s->retired_baseline = -1;
 }
 
 void tv_evalstate_free(tv_evalstate *s) {
@@ -176,6 +177,11 @@ static int parse_state(const tv_ydoc *d, const yaml_node_t *root, tv_evalstate *
   if ((rc = tv_ydoc_opt_i64(d, root, "patience", 0, &s->patience))) return rc;
   if ((rc = tv_ydoc_opt_i64(d, root, "since_best", 0, &s->since_best))) return rc;
   if ((rc = tv_ydoc_opt_i64(d, root, "stop_requested", -1, &s->stop_requested))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "retired_baseline", 0, &v))) return rc;
+  if (v) {
+    if ((rc = tv_ydoc_i64(d, v, "retired_baseline", -1, &s->retired_baseline))) return rc;
+    s->has_retired_baseline = 1;
+  }
   if ((rc = tv_ydoc_field(d, root, "best", 0, &v))) return rc;
   if (v && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
     if (v->type != YAML_MAPPING_NODE)
@@ -278,8 +284,11 @@ int tv_evalstate_write(const char *path, tv_evalstate *s) {
     tv_text_yaml_str(&b, s->best_file, TV_TEXT_YAML_QUOTE_NONE);
     tv_text_printf(&b, ", value: %.17g}\n", s->best_value);
   }
-  tv_text_printf(&b, "since_best: %lld\nstop_requested: %lld\nevaluated:%s\n",
-                 (long long)s->since_best, (long long)s->stop_requested, s->n ? "" : " []");
+  tv_text_printf(&b, "since_best: %lld\nstop_requested: %lld\n", (long long)s->since_best,
+                 (long long)s->stop_requested);
+  if (s->has_retired_baseline)
+    tv_text_printf(&b, "retired_baseline: %lld\n", (long long)s->retired_baseline);
+  tv_text_printf(&b, "evaluated:%s\n", s->n ? "" : " []");
   for (int i = 0; i < s->n; i++) {
     const tv_evalstate_entry *e = &s->entries[i];
     tv_text_printf(&b, "  - {step: %lld, outcome: %s", (long long)e->step,

@@ -287,7 +287,16 @@ int tv_manifest_write(const char *dir, tv_manifest *m) {
   tv_text_yaml_str(&b, m->status, 0);
   tv_text_printf(&b, "\nheartbeat: %.6f\nhost: ", m->heartbeat);
   tv_text_yaml_str(&b, m->host, 0);
-  tv_text_printf(&b, "\npid: %ld\ncheckpoints:%s\n", m->pid, m->n ? "" : " []");
+  tv_text_printf(&b, "\npid: %ld\n", m->pid);
+  /* Before checkpoints, so the file still ends with the newest entry; absent when empty, so a
+   * manifest without deletions reads as before. */
+  if (m->n_retired) {
+    tv_text_printf(&b, "retired: [");
+    for (int i = 0; i < m->n_retired; i++)
+      tv_text_printf(&b, "%s%lld", i ? ", " : "", (long long)m->retired[i]);
+    tv_text_printf(&b, "]\n");
+  }
+  tv_text_printf(&b, "checkpoints:%s\n", m->n ? "" : " []");
   for (int i = 0; i < m->n; i++) {
     const tv_manifest_entry *e = &m->entries[i];
     tv_text_printf(&b, "  - step: %lld\n    file: ", (long long)e->step);
@@ -299,12 +308,6 @@ int tv_manifest_write(const char *dir, tv_manifest *m) {
                    e->finite ? "true" : "false");
     tv_text_yaml_str(&b, e->reason, 0);
     tv_text_printf(&b, "\n");
-  }
-  if (m->n_retired) { /* absent when empty: a manifest without deletions reads as before */
-    tv_text_printf(&b, "retired: [");
-    for (int i = 0; i < m->n_retired; i++)
-      tv_text_printf(&b, "%s%lld", i ? ", " : "", (long long)m->retired[i]);
-    tv_text_printf(&b, "]\n");
   }
   if ((rc = tv_text_check(&b, path)) == TV_OK) rc = tv_fs_write_atomic(path, b.p, b.n);
   tv_text_free(&b);

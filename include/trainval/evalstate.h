@@ -30,6 +30,13 @@
  *   best: {step: 1000, file: ckpt-00001000.h5, value: 0.8765}   absent until a first result
  *   since_best: 2                    results since the best last improved (early stopping)
  *   stop_requested: 1300             step whose result wrote DIR/STOP; -1: none
+ *   retired_baseline: 400            optional: the newest step of the manifest's retired list
+ *                                    (manifest.h) when this evaluator first started (-1: none
+ *                                    then).  Checkpoints retention deleted before the evaluator
+ *                                    existed are not its to report; those past the baseline
+ *                                    and the cursor are recorded skipped (evallog.h).  Absent
+ *                                    (a state from before the key): set when the evaluator
+ *                                    next starts, as for a fresh one.
  *   evaluated:                       one item per checkpoint dealt with, ascending step:
  *     - {step: 100, outcome: ok, value: 0.81}            the metric's value
  *     - {step: 200, outcome: failed, error: "..."}       checksum mismatch, HDF5 error, ...
@@ -96,12 +103,14 @@ typedef struct tv_evalstate {
   double best_value;
   int64_t since_best;
   int64_t stop_requested; /* -1: none */
+  int has_retired_baseline;
+  int64_t retired_baseline; /* -1: nothing retired when the evaluator first started */
   int n, cap;
   tv_evalstate_entry *entries; /* ascending step */
 } tv_evalstate;
 
 /* Sets s empty: name "", policy "all", metric "accuracy", mode max, cursor -1, no best,
- * stop_requested -1, no entries.  Frees nothing.  Cannot fail. */
+ * stop_requested -1, no retired baseline (-1), no entries.  Frees nothing.  Cannot fail. */
 void tv_evalstate_init(tv_evalstate *s);
 
 /* Frees the entries and leaves s as tv_evalstate_init does.  NULL-safe. */

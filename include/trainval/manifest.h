@@ -17,6 +17,13 @@
  *                                    status-only one), so readers can tell a live trainer
  *   host: gpu-box                    required, host name of the last writer (<= 63 bytes)
  *   pid: 12345                       required, its process id
+ *   retired: [40, 50, 60]            optional (absent: none), a flow sequence of the steps of
+ *                                    committed checkpoints retention has deleted, strictly
+ *                                    ascending, the newest TV_MANIFEST_RETIRED_MAX of them (older
+ *                                    ones are forgotten); a step is never both here and under
+ *                                    checkpoints (committing it again takes it off this list).
+ *                                    An evaluator that had not reached one records it as
+ *                                    skipped, "deleted by retention before evaluation".
  *   checkpoints:                     required, a sequence (flow `[]` when empty), strictly
  *     - step: 1000                   ascending by step; each item a mapping:
  *       file: ckpt-00001000.h5         step      required, integer >= 0
@@ -30,13 +37,6 @@
  *                                      reason    optional (default ""), why it was saved:
  *                                                periodic | final | signal | time | early_stop...
  *                                                (<= 15 bytes)
- *   retired: [40, 50, 60]            optional (absent: none), a flow sequence of the steps of
- *                                    committed checkpoints retention has deleted, strictly
- *                                    ascending, the newest TV_MANIFEST_RETIRED_MAX of them (older
- *                                    ones are forgotten); a step is never both here and under
- *                                    checkpoints (committing it again takes it off this list).
- *                                    An evaluator that had not reached one records it as
- *                                    skipped, "deleted by retention before evaluation".
  *
  * Strings are written plain when they are made of [A-Za-z0-9._-] and start with a letter, and
  * double-quoted (YAML escapes) otherwise; readers accept any YAML scalar style.  Comments and

@@ -75,6 +75,16 @@ out=open('$T/b.out').read()
 assert re.search(r'3 evaluated, 0 failed, 9 skipped \\(9 deleted by retention before evaluation\\)', out), out
 assert 'step 15: ckpt-00000015.h5 was deleted by retention before it could be evaluated (skipped)' in out, out"
 
+"$BIN/eval" --watch "$B" --name late --num-examples 200 >"$T/late.out" 2>&1
+rc=$?
+check "bound: an evaluator started after the deletions does not report them, and exits 0" /usr/bin/python3 -c "
+import json
+assert $rc == 0, open('$T/late.out').read()
+lines=[json.loads(l) for l in open('$B/late/metrics.jsonl')]
+assert [l['step'] for l in lines]==[5, 10, 60] and not any('skipped' in l for l in lines), lines
+assert 'retired_baseline: 55' in open('$B/late/state.yaml').read()
+assert 'deleted by retention' not in open('$T/late.out').read()"
+
 # --- live: a throttled evaluator beside the trainer ---
 L=$T/live
 mkdir -p "$L"
