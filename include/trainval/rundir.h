@@ -5,7 +5,8 @@
  * contract)
  *
  *   DIR/config.yaml          the run's frozen config (config.h), written by train.
- *   DIR/LOCK                 the running train's lock ("host H pid P"), see train/trainer.c.
+ *   DIR/LOCK                 the running train's lock ("host H pid P"; lock.h: DIR itself is
+ *                            locked too).
  *   DIR/checkpoints.yaml     the manifest (manifest.h): written by train only; the commit point.
  *   DIR/ckpt-%08lld.h5       checkpoint files (ckpt.h), committed and deleted by commit.h under
  *                            the rules of retention.h.
@@ -14,12 +15,13 @@
  *                            1..63 bytes of [A-Za-z0-9._-], not starting with '.' ("eval" by
  *                            default; tv_eval_name_valid); one folder name is one series of
  *                            results on one split and subset.
- *     LOCK                   flock'd by the running `eval --watch --name NAME` ("host H pid P"):
- *                            two evaluators of one NAME never run at once.
+ *     LOCK                   the running `eval --watch --name NAME`'s lock (lock.h): two
+ *                            evaluators of one NAME never run at once.
  *     state.yaml             the cursor (evalstate.h), replaced atomically after every
  *                            checkpoint dealt with.
- *     metrics.jsonl          one JSON object per line per checkpoint evaluated (evallog.h),
- *                            appended and fsynced before state.yaml records the checkpoint.
+ *     metrics.jsonl          one JSON object per line per checkpoint evaluated, or skipped
+ *                            because retention deleted it first (evallog.h), appended and
+ *                            fsynced before state.yaml records the checkpoint.
  *     events.out.tfevents.*  TensorBoard scalars at the checkpoint's step (events.h), tags as
  *                            train's: loss, accuracy, top5, plus macro_f1, eval_lag_steps,
  *                            eval_lag_seconds.  TensorBoard pointed at DIR shows run "." (train)
@@ -49,6 +51,7 @@
 #include "trainval/commit.h"
 #include "trainval/evallog.h"
 #include "trainval/evalstate.h"
+#include "trainval/lock.h"
 #include "trainval/manifest.h"
 #include "trainval/pin.h"
 #include "trainval/retention.h"
