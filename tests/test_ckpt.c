@@ -1009,6 +1009,9 @@ static void test_commit_retention(void **state) {
   assert_int_equal(
       tv_ckpt_commit(dir, &m, &info, info.step + 1, info.wall_time, 1, "final", KEEP(0)),
       TV_ERR_INVALID); /* the step must be the saved one */
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "final", KEEP(-1)),
+                   TV_ERR_INVALID); /* a bad retention policy, refused before anything changes */
+  assert_int_equal(m.n, 2);
   assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 123.5, 0, "final", KEEP(0)), TV_OK);
   assert_int_equal(m.n, 3);
   assert_false(tv_manifest_latest(&m)->finite); /* the caller's verdict is recorded */

@@ -38,13 +38,9 @@ int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, in
   if (!reason) reason = "";
   if (!info || step < 0 || step != info->step || info->file[0] == '\0' ||
       !memchr(info->file, '\0', sizeof info->file) || strchr(info->file, '/') ||
-      strlen(reason) >= TV_MANIFEST_WORD_CAP ||
-      (policy && (policy->max_to_keep < 0 || policy->max_unevaluated < 0 ||
-                  !(policy->keep_every_hours >= 0))))
-    return tv_error(TV_ERR_INVALID,
-                    "%s: commit of step %lld: bad checkpoint info, reason or "
-                    "max_to_keep",
-                    dir, (long long)step);
+      strlen(reason) >= TV_MANIFEST_WORD_CAP)
+    return tv_error(TV_ERR_INVALID, "%s: commit of step %lld: bad checkpoint info or reason", dir,
+                    (long long)step);
   tv_manifest_entry e = {.step = step,
                          .size = info->size,
                          .crc32c = info->crc32c,
@@ -53,7 +49,7 @@ int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, in
   snprintf(e.file, sizeof e.file, "%s", info->file);
   snprintf(e.reason, sizeof e.reason, "%s", reason);
   int64_t *drop = NULL;
-  int n_drop = 0;
+  int n_drop = 0; /* a bad policy is refused here, before anything changes */
   int rc = tv_retention_select(dir, m, step, policy, &drop, &n_drop);
   if (rc) return rc;
   /* Work on a copy so a failed write leaves m as the disk has it. */
