@@ -8,7 +8,7 @@
  * /variables, and computes loss, accuracy, top-5 and macro-F1 over the first N (or a seeded
  * random N) examples of the split.  When the checkpoint is named through a train_dir (or sits in
  * one), its size and checksum are verified against the manifest before HDF5 reads it.
- * Watch: see watch_loop.c and the protocol in include/trainval/evalstate.h.
+ * Watch: see watch_loop.c and the protocol in include/trainval/rundir.h.
  * Exit status: 0 ok, 1 error, 2 usage error.  This file owns the command line and the one-shot
  * mode's printing; the evaluator itself is evaluator.c.
  */
@@ -20,6 +20,7 @@
 
 #include "eval.h"
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
 #include "trainval/fs.h"

@@ -7,8 +7,9 @@
  *   DIR/config.yaml             the run's effective config, shown as text (optional)
  *   DIR/events.out.tfevents.*   train scalars (run "train")
  *   DIR/validation/events...    in-process validation scalars (run "validation")
- *   DIR/NAME/metrics.jsonl      each evaluator's results (evalstate.h METRICS LINE): the curves,
- *                               the confusion matrices and the per-class table
+ *   DIR/NAME/metrics.jsonl      each evaluator's results (evallog.h METRICS LINE): the curves,
+ *                               the confusion matrices and the per-class table; a skipped line
+ *                               (a checkpoint retention deleted first) is not a result
  *   DIR/NAME/state.yaml         each evaluator's best checkpoint (optional)
  * Event files are read record by record with their CRCs checked and TensorBoard's purge rule
  * applied (a SessionLog START after a run's first drops values at its step or later, events.h).
@@ -27,6 +28,7 @@
 #include <stdint.h>
 
 #include "trainval/error.h"
+#include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"

@@ -96,6 +96,10 @@ static int read_line(rp_evaluator *e, const char *line, size_t len) {
   yaml_node_t *root = yaml_document_get_root_node(&doc);
   double step = num(map_get(&doc, root, "step"));
   if (!root || root->type != YAML_MAPPING_NODE || !(step >= 0)) goto out;
+  if (map_get(&doc, root, "skipped")) { /* never evaluated: no metrics (evallog.h) */
+    rc = TV_OK;
+    goto out;
+  }
   res.step = (int64_t)step;
   if (e->n > 0 && res.step <= e->results[e->n - 1].step) {
     rc = 2; /* out of step order */

@@ -25,16 +25,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
 #include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/lock.h"
 #include "trainval/loss.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
@@ -42,6 +43,8 @@
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/pipeline.h"
+#include "trainval/retention.h"
+#include "trainval/stop.h"
 #include "trainval/varstore.h"
 
 static volatile sig_atomic_t g_stop_signal;
@@ -64,7 +67,7 @@ struct trainer {
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
   int64_t step, total_steps, last_saved;
-  int lock_fd;
+  tv_lock *lock; /* DIR/LOCK */
   int tty;
   double last_progress; /* monotonic time of the last progress line (terminal only) */
   /* trainer state that exact resume needs */
@@ -76,45 +79,22 @@ struct trainer {
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
+/* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
-  char path[TV_PATH_CAP + 16];
-  int rc = tv_fs_join(path, sizeof path, t->opt.train_dir, "LOCK");
-  if (rc != TV_OK) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  char holder[256] = "";
-  int locked = flock(fd, LOCK_EX | LOCK_NB);
-  int e = errno;
-  ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-  holder[n > 0 ? n : 0] = '\0';
-  holder[strcspn(holder, "\n")] = '\0';
-  if (locked != 0) {
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY, "%s: another train holds this directory (%s)", path,
-                      holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char host[128] = "unknown";
+  char holder[256];
+  tv_lock_opts lo = {.busy = "another train holds this directory"};
+  int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
+  if (rc != TV_OK || !holder[0] || t->opt.verbosity <= 0) return rc;
+  /* The previous holder released the lock by dying (flock is dropped with the process). */
+  char host[128] = "unknown", old_host[128] = "";
   gethostname(host, sizeof host - 1);
-  if (holder[0] && t->opt.verbosity > 0) {
-    /* The previous holder released the lock by dying (flock is dropped with the process). */
-    char old_host[128] = "";
-    long old_pid = 0;
-    if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
-        strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
-      printf("train: taking over %s, left by pid %ld, which is no longer running\n", path, old_pid);
-    else
-      printf("train: taking over %s, last held by %s\n", path, holder);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  t->lock_fd = fd;
+  long old_pid = 0;
+  if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
+      strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
+    printf("train: taking over %s/%s, left by pid %ld, which is no longer running\n",
+           t->opt.train_dir, TV_LOCK_FILE, old_pid);
+  else
+    printf("train: taking over %s/%s, last held by %s\n", t->opt.train_dir, TV_LOCK_FILE, holder);
   return TV_OK;
 }
 
@@ -273,7 +253,6 @@ int trainer_open(const trainer_options *o, trainer **out) {
   trainer *t = calloc(1, sizeof *t);
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
-  t->lock_fd = -1;
   t->tty = isatty(STDOUT_FILENO);
   int rc = tv_ctx_new(o->threads, &t->ctx);
   if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
@@ -307,43 +286,13 @@ void trainer_free(trainer *t) {
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
-  if (t->lock_fd >= 0) close(t->lock_fd);
+  tv_lock_release(t->lock);
   free(t);
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
-/* keep_every_hours: an entry is kept for good when it is the first whose wall time is at least
- * that many hours after the last one so kept (the first checkpoint of the run starts the chain).
- * Derived from the manifest alone, so every process computes the same set. */
-static int keep_hourly(void *ctx, const tv_manifest_entry *e) {
-  const trainer *t = ctx;
-  double every = t->cfg.retention.keep_every_hours * 3600.0;
-  if (every <= 0 || t->manifest.n == 0) return 0;
-  double last = t->manifest.entries[0].wall_time;
-  if (e->step == t->manifest.entries[0].step) return 1;
-  for (int i = 1; i < t->manifest.n; i++) {
-    const tv_manifest_entry *x = &t->manifest.entries[i];
-    if (x->wall_time - last >= every) {
-      last = x->wall_time;
-      if (x->step == e->step) return 1;
-    }
-  }
-  return 0;
-}
-
-/* Retention's veto: keep_every_hours', and the evaluators' (evalstate.h, RETENTION). */
-typedef struct keep_ctx {
-  const trainer *t;
-  tv_retention evals;
-} keep_ctx;
-
-static int keep_checkpoint(void *ctx, const tv_manifest_entry *e) {
-  keep_ctx *k = ctx;
-  return keep_hourly((void *)k->t, e) || tv_retention_keep(&k->evals, e);
-}
-
-/* An evaluator's DIR/STOP (evalstate.h): says who asked and why, and renames it STOP.handled so
+/* An evaluator's DIR/STOP (stop.h): says who asked and why, and renames it STOP.handled so
  * that it stops this run once.  stale: it was there before this run began, so nobody acted on
  * it; it is only set aside. */
 static int take_stop_request(const trainer *t, int stale) {
@@ -393,14 +342,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   }
   tv_ckpt_info info;
   rc = tv_ckpt_writer_finish(w, &info);
-  keep_ctx keep = {.t = t};
-  if (rc == TV_OK)
-    rc = tv_retention_plan(t->opt.train_dir, &t->manifest, t->step, t->cfg.train.max_to_keep,
-                           t->cfg.retention.max_unevaluated, &keep.evals);
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        t->cfg.train.max_to_keep, keep_checkpoint, &keep);
-  tv_retention_free(&keep.evals);
+                        &keep);
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)
