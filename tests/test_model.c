@@ -1190,8 +1190,8 @@ static void test_model_ckpt(void **state) {
   make_config(&c, &ms);
   tv_varstore *s = new_store();
   tv_model *a = NULL, *b = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &a), TV_OK);
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &b), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, NULL, &a), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, NULL, &b), TV_OK);
   init_store(s, 1);
   float x[N * D], want[N * D];
   for (int i = 0; i < N * D; i++) x[i] = 1.0f + (float)(i % 5);
