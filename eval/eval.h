@@ -18,6 +18,7 @@ typedef struct eval_options {
   const char *ckpt;
   const char *train_dir;
   int json;
+  int verbose; /* per-class figures and the confusion matrix */
   /* both */
   tv_split split;
   long long num_examples; /* 0: the whole split */
