@@ -9,8 +9,11 @@
  * Exact resume: a checkpoint holds the parameters, the optimizer slots and counter, the data
  * order (loader epoch, position, shuffle RNG and the epoch's permutation) and the trainer's own
  * counters (early-stopping best and patience, the non-finite run) as attributes of /state.  The
- * learning-rate schedule is a function of the step.  On resume, event records past the
- * checkpoint's step (written by a run that died after it) are purged so curves never repeat.
+ * learning-rate schedule is a function of the step and of its horizon, the last step planned
+ * when the run began (/state attribute schedule_steps): a resume with more steps keeps it, so
+ * the rate never climbs back up the cosine unless --replan-schedule asks.  On resume, event
+ * records past the checkpoint's step (written by a run that died after it) are purged so curves
+ * never repeat.
  */
 #include "trainer.h"
 
