@@ -14,6 +14,7 @@
 #include "trainval/pipeline.h"
 
 typedef struct eval_options {
+  const char *prog; /* the name messages start with: argv[0]'s last component */
   /* one-shot */
   const char *ckpt;
   const char *train_dir;

@@ -501,7 +501,7 @@ static int one_shot(const eval_options *o) {
 
 int main(int argc, char **argv) {
   eval_options o = {0};
-  prog = tv_cli_progname(argv[0], "eval");
+  prog = o.prog = tv_cli_progname(argv[0], "eval");
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc < 0 ? 0 : urc;
   tv_set_threads(o.threads);

@@ -69,7 +69,7 @@ TV_PRINTF(2, 3) static void say(const watcher *wt, const char *fmt, ...) {
   FILE *f = wt->o->json ? stderr : stdout;
   va_list ap;
   va_start(ap, fmt);
-  fputs("eval: ", f);
+  fprintf(f, "%s: ", wt->o->prog);
   vfprintf(f, fmt, ap);
   fputc('\n', f);
   va_end(ap);
@@ -102,10 +102,10 @@ static int check_trainer(watcher *wt) {
   return 0;
 }
 
-TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
+TV_PRINTF(2, 3) static void warn(const watcher *wt, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("eval: ", stderr);
+  fprintf(stderr, "%s: ", wt->o->prog);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -222,7 +222,7 @@ static int reconcile(watcher *wt) {
       snprintf(src, sizeof src, "%s/%s", wt->dir, lines[i].checkpoint);
       if (tv_best_update(wt->dir, wt->name, pin) != TV_OK &&
           tv_best_update(wt->dir, wt->name, src) != TV_OK)
-        warn("step %lld is the best so far but its checkpoint is gone; %s not updated",
+        warn(wt, "step %lld is the best so far but its checkpoint is gone; %s not updated",
              (long long)e.step, TV_BEST_FILE);
     }
   }
@@ -233,7 +233,7 @@ static int reconcile(watcher *wt) {
 static void close_session(watcher *wt) {
   if (!wt->open) return;
   int rc = tv_events_close(wt->events);
-  if (rc != TV_OK) warn("%s", tv_error_message());
+  if (rc != TV_OK) warn(wt, "%s", tv_error_message());
   wt->events = NULL;
   if (wt->lock_fd >= 0) close(wt->lock_fd);
   wt->lock_fd = -1;
@@ -385,14 +385,14 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
 static int handle(watcher *wt, const tv_manifest_entry *me) {
   double started = tv_monotonic();
   if (!me->finite) {
-    warn("step %lld: %s is marked non-finite in the manifest (recorded as failed)",
+    warn(wt, "step %lld: %s is marked non-finite in the manifest (recorded as failed)",
          (long long)me->step, me->file);
     return record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, "marked non-finite in the manifest", NULL);
   }
   char pin[PATH_CAP];
   int rc = tv_pin_create(wt->dir, wt->name, me->file, pin, sizeof pin);
   if (rc == TV_ERR_NOT_FOUND) {
-    warn("step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
+    warn(wt, "step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
          me->file);
     return record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
   }
@@ -412,7 +412,7 @@ static int handle(watcher *wt, const tv_manifest_entry *me) {
   } else if (rc != TV_ERR_INTERRUPTED && !res.fatal) {
     char why[TV_EVAL_ERROR_CAP];
     snprintf(why, sizeof why, "%s", tv_error_message());
-    warn("step %lld: %s (recorded as failed)", (long long)me->step, why);
+    warn(wt, "step %lld: %s (recorded as failed)", (long long)me->step, why);
     rc = record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, why, NULL);
   }
   unlink(pin);
@@ -449,7 +449,7 @@ static void read_manifest(watcher *wt) {
   } else if (rc != TV_ERR_NOT_FOUND && strcmp(wt->manifest_problem, tv_error_message()) != 0) {
     /* Said once; the trainer replaces the file whole, so the next version may well read. */
     snprintf(wt->manifest_problem, sizeof wt->manifest_problem, "%s", tv_error_message());
-    warn("%s (waiting for the next version)", wt->manifest_problem);
+    warn(wt, "%s (waiting for the next version)", wt->manifest_problem);
   }
 }
 
@@ -566,13 +566,13 @@ int watch_run(const eval_options *o) {
     if (!g_stop) {
       tv_watch_event ev;
       int wrc = tv_watch_wait(wt->w, wait, &open_mask, &ev);
-      if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
+      if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn(wt, "%s", tv_error_message());
     }
     sigprocmask(SIG_SETMASK, &saved, NULL);
     wt->wake_time = tv_now();
   }
   if (rc != TV_OK) {
-    fprintf(stderr, "eval: %s\n", tv_error_message());
+    fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
     status = 1;
   } else {
     if (g_stop)

@@ -839,7 +839,11 @@ void trainer_print_summary(const trainer *t) {
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
          t->data.n, tv_get_threads());
-  if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE) {
+  if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
+      t->cfg.optimizer.warmup_steps >= t->horizon) {
+    printf("schedule: warm-up to step %lld, past the horizon %lld: the cosine never starts\n",
+           (long long)t->cfg.optimizer.warmup_steps, (long long)t->horizon);
+  } else if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE) {
     printf("schedule: cosine from %g to %g over steps %lld..%lld", t->cfg.optimizer.learning_rate,
            t->cfg.optimizer.min_learning_rate, (long long)t->cfg.optimizer.warmup_steps,
            (long long)t->horizon);

@@ -46,13 +46,15 @@ static void label(tv_text *t, const tv_cli_option *o) {
 }
 
 /* Appends the words of text[0..len) filled to WIDTH columns, each line indented by indent;
- * *col is the column the text starts at (after a label), 0 at a line's start. */
+ * *col is the column the text starts at (after a label), 0 at a line's start.  A bracketed
+ * group counts as one word. */
 static void fill(tv_text *t, const char *text, size_t len, int indent, int *col) {
   const char *p = text, *end = text + len;
   while (p < end) {
     while (p < end && *p == ' ') p++;
     size_t w = 0;
-    while (p + w < end && p[w] != ' ') w++;
+    int depth = 0; /* "[--set KEY=VALUE ...]" is kept on one line */
+    for (; p + w < end && (p[w] != ' ' || depth > 0); w++) depth += (p[w] == '[') - (p[w] == ']');
     if (!w) break;
     if (*col > indent && *col + 1 + (int)w > WIDTH) {
       tv_text_printf(t, "\n");

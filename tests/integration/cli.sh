@@ -53,6 +53,9 @@ expect_fail "installed, eval's errors say trainval-eval" 2 "^trainval-eval: unkn
   "$T/inst/trainval-eval" --bogus
 expect_fail "installed, train's runtime errors say trainval-train" 1 "^trainval-train: $T/c0: no config.yaml there yet" \
   "$T/inst/trainval-train" --train-dir "$T/c0" --quiet
+check "installed, eval --watch's lines say trainval-eval" sh -c "
+  '$T/inst/trainval-eval' --watch '$T/w0' --timeout 0.2 >'$T/w0.out' 2>&1 &&
+  [ \$(grep -c . '$T/w0.out') -ge 2 ] && ! grep -v '^trainval-eval: ' '$T/w0.out'"
 
 # ---- man pages and completion come from the option tables --------------------------------------
 if BIN=$BIN sh "$ROOT/scripts/gen-man.sh" "$T/gen" >"$T/gen.out" 2>&1; then
