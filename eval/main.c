@@ -39,8 +39,6 @@ enum {
   OPT_BATCH_SIZE,
   OPT_THREADS,
   OPT_JSON,
-  OPT_VERSION,
-  OPT_LIST,
   OPT_WATCH,
   OPT_NAME,
   OPT_POLICY,
@@ -79,10 +77,7 @@ static const tv_cli_option OPTIONS[] = {
     {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,
      "one-shot: also print per-class precision, recall and F1 and the confusion matrix (rows: true "
      "class)"},
-    {"help", 'h', 'h', no_argument, NULL, NULL, NULL, "print this text and exit"},
-    {"version", OPT_VERSION, 0, no_argument, NULL, NULL, NULL,
-     "print the version and the libraries' versions and exit"},
-    {"list-options", OPT_LIST, 0, no_argument, NULL, NULL, NULL, NULL}, /* for gen-man.sh */
+    TV_CLI_STANDARD_OPTIONS,
     {"watch", OPT_WATCH, 0, required_argument, "DIR", "@dir", WATCH,
      "follow the run in DIR (it need not exist yet)"},
     {"name", OPT_NAME, 0, required_argument, "NAME", NULL, WATCH,
@@ -227,19 +222,11 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     if (row && row->group && !strcmp(row->group, WATCH) && c != OPT_WATCH) watch_opt = name;
     long long n;
     tv_text t = {0};
+    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
+      print_text(&t);
+      return -1;
+    }
     switch (c) {
-    case 'h':
-      tv_cli_help(&t, prog, &PROGRAM);
-      print_text(&t);
-      return -1;
-    case OPT_VERSION:
-      tv_cli_version(&t, prog);
-      print_text(&t);
-      return -1;
-    case OPT_LIST:
-      tv_cli_list(&t, &PROGRAM);
-      print_text(&t);
-      return -1;
     case 'v':
       o->verbose = 1;
       break;

@@ -114,6 +114,37 @@ static void test_list(void **state) {
   assert_null(tv_cli_find(&PROG, 12345));
 }
 
+/* --help, --version and the list come from tv_cli_standard; other ids append nothing. */
+static void test_standard(void **state) {
+  (void)state;
+  static const tv_cli_option opts[] = {
+      {"dir", OPT_DIR, 0, required_argument, "DIR", NULL, NULL, "the directory"},
+      TV_CLI_STANDARD_OPTIONS};
+  tv_cli_program p = PROG;
+  p.options = opts;
+  p.n_options = 4;
+  tv_text t = {0};
+  assert_int_equal(tv_cli_standard(&t, "x", &p, OPT_DIR), 0);
+  assert_null(t.p);
+  assert_int_equal(tv_cli_standard(&t, "x", &p, TV_CLI_ID_HELP), 1);
+  assert_non_null(strstr(t.p, "  -h, --help               print this text and exit\n"));
+  assert_non_null(strstr(t.p, "  --version                print the version"));
+  assert_null(strstr(t.p, "list-options"));
+  tv_text_free(&t);
+  assert_int_equal(tv_cli_standard(&t, "x", &p, TV_CLI_ID_VERSION), 1);
+  assert_memory_equal(t.p, "x (trainval) ", 13);
+  tv_text_free(&t);
+  assert_int_equal(tv_cli_standard(&t, "x", &p, TV_CLI_ID_LIST), 1);
+  assert_non_null(strstr(t.p, "\noption\tversion\t-\t-\tnone\t"));
+  assert_null(strstr(t.p, "list-options"));
+  tv_text_free(&t);
+  struct option longopts[5];
+  char shortopts[8];
+  assert_int_equal(tv_cli_getopt(opts, 4, longopts, shortopts, sizeof shortopts), TV_OK);
+  assert_string_equal(shortopts, ":h");
+  assert_string_equal(longopts[3].name, "list-options");
+}
+
 static void test_version_and_name(void **state) {
   (void)state;
   tv_text t = {0};
@@ -135,10 +166,9 @@ static void test_version_and_name(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_getopt),
-      cmocka_unit_test(test_help),
-      cmocka_unit_test(test_list),
-      cmocka_unit_test(test_version_and_name),
+      cmocka_unit_test(test_getopt),   cmocka_unit_test(test_help),
+      cmocka_unit_test(test_list),     cmocka_unit_test(test_version_and_name),
+      cmocka_unit_test(test_standard),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,17 +21,7 @@ static const char *prog = "train";
 
 static void on_signal(int sig) { trainer_request_stop(sig); }
 
-enum {
-  OPT_TRAIN_DIR = 256,
-  OPT_CONFIG,
-  OPT_STEPS,
-  OPT_EPOCHS,
-  OPT_SET,
-  OPT_REPLAN,
-  OPT_THREADS,
-  OPT_VERSION,
-  OPT_LIST
-};
+enum { OPT_TRAIN_DIR = 256, OPT_CONFIG, OPT_STEPS, OPT_EPOCHS, OPT_SET, OPT_REPLAN, OPT_THREADS };
 
 static const tv_cli_option OPTIONS[] = {
     {"train-dir", OPT_TRAIN_DIR, 0, required_argument, "DIR", "@dir", NULL,
@@ -55,10 +45,7 @@ static const tv_cli_option OPTIONS[] = {
     {"quiet", 'q', 'q', no_argument, NULL, NULL, NULL, "print only errors and the final line"},
     {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,
      "also print each checkpoint commit and skipped update"},
-    {"help", 'h', 'h', no_argument, NULL, NULL, NULL, "print this text and exit"},
-    {"version", OPT_VERSION, 0, no_argument, NULL, NULL, NULL,
-     "print the version and the libraries' versions and exit"},
-    {"list-options", OPT_LIST, 0, no_argument, NULL, NULL, NULL, NULL}, /* for gen-man.sh */
+    TV_CLI_STANDARD_OPTIONS,
 };
 #define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
 _Static_assert(N_OPTIONS <= TV_CLI_MAX_OPTIONS, "option table too long");
@@ -150,19 +137,11 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
     const char *v = optarg;
     long long n;
     tv_text t = {0};
+    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
+      print_text(&t);
+      return -1;
+    }
     switch (c) {
-    case 'h':
-      tv_cli_help(&t, prog, &PROGRAM);
-      print_text(&t);
-      return -1;
-    case OPT_VERSION:
-      tv_cli_version(&t, prog);
-      print_text(&t);
-      return -1;
-    case OPT_LIST:
-      tv_cli_list(&t, &PROGRAM);
-      print_text(&t);
-      return -1;
     case 'q':
     case 'v':
       o->verbosity = c == 'q' ? 0 : 2;

@@ -184,6 +184,18 @@ void tv_cli_list(tv_text *t, const tv_cli_program *p) {
   records(t, "exit", p->exit_status);
 }
 
+int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int id) {
+  if (id == TV_CLI_ID_HELP)
+    tv_cli_help(t, prog, p);
+  else if (id == TV_CLI_ID_VERSION)
+    tv_cli_version(t, prog);
+  else if (id == TV_CLI_ID_LIST)
+    tv_cli_list(t, p);
+  else
+    return 0;
+  return 1;
+}
+
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id) {
   for (int i = 0; i < p->n_options; i++)
     if (p->options[i].id == id) return &p->options[i];

@@ -43,6 +43,19 @@ typedef struct tv_cli_option {
   const char *help;   /* one paragraph, filled to the terminal's width; NULL: hidden */
 } tv_cli_option;
 
+/* The options every program has, with these ids: put TV_CLI_STANDARD_OPTIONS in the table and
+ * let tv_cli_standard answer them. */
+enum { TV_CLI_ID_HELP = 'h', TV_CLI_ID_VERSION = 0x10000, TV_CLI_ID_LIST };
+#define TV_CLI_STANDARD_OPTIONS                                                                    \
+  {"help", TV_CLI_ID_HELP, 'h', no_argument, NULL, NULL, NULL, "print this text and exit"},        \
+      {"version", TV_CLI_ID_VERSION,                                                               \
+       0,         no_argument,                                                                     \
+       NULL,      NULL,                                                                            \
+       NULL,      "print the version and the libraries' versions and exit"},                       \
+  {                                                                                                \
+    "list-options", TV_CLI_ID_LIST, 0, no_argument, NULL, NULL, NULL, NULL                         \
+  } /* gen-man.sh */
+
 /* One line of the EXAMPLES block of --help and the man page. */
 typedef struct tv_cli_example {
   const char *command; /* the arguments as typed after the program's name */
@@ -81,6 +94,11 @@ void tv_cli_help(tv_text *t, const char *prog, const tv_cli_program *p);
 
 /* Appends the machine-readable list (format above) of p.  Cannot fail. */
 void tv_cli_list(tv_text *t, const tv_cli_program *p);
+
+/* For getopt_long's result id: when it is one of the standard options, appends what that option
+ * prints (--help under the name prog, --version, the list) and returns 1; otherwise appends
+ * nothing and returns 0.  Cannot fail. */
+int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int id);
 
 /* The row of p whose id is id, or NULL. */
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id);
