@@ -367,10 +367,13 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
       fputs(line, stdout);
       fflush(stdout);
     } else {
+      char top5[32] = ""; /* reported only with more than 5 classes (else always 1) */
+      if (tv_metrics_num_classes(res->metrics) > 5)
+        snprintf(top5, sizeof top5, "  top5 %.4f", res->s.top5);
       say(wt,
-          "step %lld  loss %.4f  accuracy %.4f  top5 %.4f  macro_f1 %.4f  (%s, %u %s examples, "
+          "step %lld  loss %.4f  accuracy %.4f%s  macro_f1 %.4f  (%s, %u %s examples, "
           "%.2f s, lag %lld steps)%s",
-          (long long)me->step, res->s.loss, res->s.accuracy, res->s.top5, res->s.macro_f1, me->file,
+          (long long)me->step, res->s.loss, res->s.accuracy, top5, res->s.macro_f1, me->file,
           res->n, tv_split_name(wt->o->split), r.eval_seconds, (long long)lag_steps,
           improved ? "  best" : "");
     }

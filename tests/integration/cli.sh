@@ -196,3 +196,6 @@ check "3 classes: the table reports no top5" sh -c "grep -q '^accuracy' '$T/thre
 check "3 classes: --json has top5 null" sh -c "
   '$BIN/eval' --train-dir '$T/three' --json | /usr/bin/python3 -c '
 import json, sys; o = json.load(sys.stdin); assert \"top5\" in o and o[\"top5\"] is None, o'"
+"$BIN/eval" --watch "$T/three" --timeout 30 >"$T/three-watch.out" 2>&1
+check "3 classes: the watch line reports no top5" sh -c "
+  grep -q '^eval: step 20  loss .* accuracy .* macro_f1' '$T/three-watch.out' && ! grep -q top5 '$T/three-watch.out'"
