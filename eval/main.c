@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval.h"
 #include "trainval/ckpt.h"
@@ -157,6 +158,15 @@ TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
   fprintf(stderr, " (try '%s --help')\n", prog);
   va_end(ap);
   return 2;
+}
+
+/* getopt_long refused arg: a usage error saying why. */
+static int refused(const char *arg) {
+  tv_text t = {0};
+  tv_cli_refused(&t, &PROGRAM, arg, optopt);
+  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
+  tv_text_free(&t);
+  return rc;
 }
 
 static int parse_int(const char *opt, const char *v, long long lo, long long hi, long long *out) {
@@ -319,8 +329,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */
-      if (optopt) return usage_error("unknown option -%c", optopt);
-      return usage_error("unknown option %s", argv[optind - 1]);
+      return refused(argv[optind - 1]);
     }
   }
   if (optind < argc) {
@@ -361,6 +370,12 @@ static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *e
   } else {
     if (snprintf(path, cap, "%s", o->ckpt) >= (int)cap)
       return tv_error(TV_ERR_INVALID, "%s: path too long", o->ckpt);
+    struct stat st;
+    if (stat(o->ckpt, &st) == 0 && S_ISDIR(st.st_mode))
+      return tv_error(TV_ERR_INVALID,
+                      "%s is a directory, not a checkpoint file (for a run's newest checkpoint: "
+                      "--train-dir %s)",
+                      o->ckpt, o->ckpt);
     char dir[TV_PATH_CAP], base[TV_PATH_CAP];
     snprintf(dir, sizeof dir, "%s", o->ckpt);
     snprintf(base, sizeof base, "%s", o->ckpt);

@@ -164,11 +164,39 @@ static void test_version_and_name(void **state) {
   assert_string_equal(tv_cli_progname(NULL, "train"), "train");
 }
 
+/* What a refused option was: unknown, ambiguous (the candidates named), or given a value it does
+ * not take. */
+static void expect_refused(const char *arg, int optopt, const char *want) {
+  tv_text t = {0};
+  tv_cli_refused(&t, &PROG, arg, optopt);
+  assert_string_equal(t.p, want);
+  tv_text_free(&t);
+}
+
+static void test_refused(void **state) {
+  (void)state;
+  expect_refused("--bogus", 0, "unknown option --bogus");
+  expect_refused("--bogus=1", 0, "unknown option --bogus");
+  expect_refused("-x", 'x', "unknown option -x");
+  expect_refused("-vx", 'x', "unknown option -x");
+  expect_refused("--verbose=1", 'v', "option --verbose takes no value");
+  expect_refused("--s", OPT_SECRET, "unknown option --s"); /* one match: not ambiguous */
+  static const tv_cli_option two[] = {{"train-dir", 1, 0, required_argument, "D", NULL, NULL, "a"},
+                                      {"threads", 2, 0, required_argument, "N", NULL, NULL, "b"}};
+  tv_cli_program p = PROG;
+  p.options = two;
+  p.n_options = 2;
+  tv_text t = {0};
+  tv_cli_refused(&t, &p, "--t", 0);
+  assert_string_equal(t.p, "option --t is ambiguous (--train-dir, --threads)");
+  tv_text_free(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_getopt),   cmocka_unit_test(test_help),
       cmocka_unit_test(test_list),     cmocka_unit_test(test_version_and_name),
-      cmocka_unit_test(test_standard),
+      cmocka_unit_test(test_standard), cmocka_unit_test(test_refused),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

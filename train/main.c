@@ -111,6 +111,15 @@ TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
   return 2;
 }
 
+/* getopt_long refused arg: a usage error saying why. */
+static int refused(const char *arg) {
+  tv_text t = {0};
+  tv_cli_refused(&t, &PROGRAM, arg, optopt);
+  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
+  tv_text_free(&t);
+  return rc;
+}
+
 static int parse_count(const char *opt, const char *v, long long hi, long long *out) {
   char *end;
   long long n = strtoll(v, &end, 10);
@@ -180,11 +189,7 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */
-      if (optopt) {
-        char s[3] = {'-', (char)optopt, 0};
-        return usage_error("unknown option %s", s);
-      }
-      return usage_error("unknown option %s", argv[optind - 1]);
+      return refused(argv[optind - 1]);
     }
   }
   if (optind < argc) {

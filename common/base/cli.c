@@ -196,6 +196,36 @@ int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int i
   return 1;
 }
 
+void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int optopt) {
+  /* (for a long option glibc sets optopt to the option's id, so the argument decides) */
+  if (!arg || strncmp(arg, "--", 2) != 0) {
+    if (optopt > 0 && optopt < 128)
+      tv_text_printf(t, "unknown option -%c", optopt);
+    else
+      tv_text_printf(t, "unknown option %s", arg ? arg : "");
+    return;
+  }
+  const char *name = arg + 2;
+  size_t len = strcspn(name, "=");
+  int matches = 0, exact = -1;
+  for (int i = 0; i < p->n_options; i++) {
+    if (strncmp(p->options[i].name, name, len) != 0) continue;
+    matches++;
+    if (p->options[i].name[len] == '\0') exact = i;
+  }
+  if (exact >= 0 && name[len] == '=') {
+    tv_text_printf(t, "option --%s takes no value", p->options[exact].name);
+  } else if (matches > 1 && exact < 0) {
+    tv_text_printf(t, "option --%.*s is ambiguous (", (int)len, name);
+    for (int i = 0, k = 0; i < p->n_options; i++)
+      if (!strncmp(p->options[i].name, name, len) && p->options[i].help)
+        tv_text_printf(t, "%s--%s", k++ ? ", " : "", p->options[i].name);
+    tv_text_printf(t, ")");
+  } else {
+    tv_text_printf(t, "unknown option --%.*s", (int)len, name);
+  }
+}
+
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id) {
   for (int i = 0; i < p->n_options; i++)
     if (p->options[i].id == id) return &p->options[i];

@@ -100,6 +100,11 @@ void tv_cli_list(tv_text *t, const tv_cli_program *p);
  * nothing and returns 0.  Cannot fail. */
 int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int id);
 
+/* Why getopt_long refused arg (its '?' result; optopt as getopt left it): appends "unknown
+ * option --x", "option --t is ambiguous (--train-dir, --threads)" or "option --json takes no
+ * value".  Cannot fail. */
+void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int optopt);
+
 /* The row of p whose id is id, or NULL. */
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id);
 

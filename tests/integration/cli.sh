@@ -26,6 +26,11 @@ for p in train eval; do
     "^$p: unknown option --frobnicate \(try '$p --help'\)$" "$BIN/$p" --frobnicate
   expect_fail "$p: a missing value names the option" 2 "^$p: --threads needs a value" "$BIN/$p" --threads
 done
+expect_fail "an abbreviation that fits two options names both" 2 \
+  "^train: option --ver is ambiguous \(--verbose, --version\)" "$BIN/train" --ver
+expect_fail "a value given to an option that takes none" 2 "^eval: option --json takes no value" \
+  "$BIN/eval" --ckpt x --json=yes
+check "a unique abbreviation works" sh -c "'$BIN/train' --vers | grep -q '(trainval)'"
 check "train --help does not call --threads OpenBLAS threads" sh -c "! grep -q 'OpenBLAS threads' '$T/train.help'"
 expect_fail "train runs/mlp suggests --train-dir" 2 "^train: unexpected argument 'runs/mlp' \(a run directory is given as --train-dir runs/mlp\)" \
   "$BIN/train" runs/mlp
@@ -168,6 +173,9 @@ import json, sys
 o = json.load(sys.stdin)
 assert len(o[\"per_class\"]) == 10 and len(o[\"confusion\"]) == 10, o
 assert sum(map(sum, o[\"confusion\"])) == 500 and o[\"top5\"] > 0'"
+expect_fail "eval --ckpt DIR: a directory is not a checkpoint, --train-dir is suggested" 1 \
+  "^eval: $R is a directory, not a checkpoint file \(for a run's newest checkpoint: --train-dir $R\)" \
+  "$BIN/eval" --ckpt "$R"
 
 # ---- 5 classes or fewer: no top-5 -------------------------------------------------------------
 mkdir -p "$T/five"
