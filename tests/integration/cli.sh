@@ -74,7 +74,7 @@ if command -v man >/dev/null 2>&1; then
   for p in train eval; do
     check "man page trainval-$p.1 renders without warnings and has every section" sh -c "
       MANWIDTH=80 man --warnings -l '$ROOT/man/trainval-$p.1' 2>'$T/man.err' >'$T/man.out' && ! [ -s '$T/man.err' ] &&
-      for s in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES 'SEE ALSO'; do
+      for s in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' ENVIRONMENT FILES EXAMPLES 'SEE ALSO'; do
         grep -q \"^\$s\" '$T/man.out' || { echo \"no \$s\"; exit 1; }; done &&
       grep -q 'trainval-config(5)' '$T/man.out'"
   done
