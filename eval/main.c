@@ -55,7 +55,7 @@ enum {
 
 #define WATCH "Watch options"
 static const tv_cli_option OPTIONS[] = {
-    {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@file", NULL,
+    {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
      "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
      "(default latest)"},
     {"train-dir", OPT_TRAIN_DIR, 0, required_argument, "DIR", "@dir", NULL,

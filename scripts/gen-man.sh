@@ -106,6 +106,7 @@ for p in train eval; do
       $1 == "option" && $5 == "required" {
         if ($6 == "@dir") dir = dir "|--" $2
         else if ($6 == "@file") file = file "|--" $2
+        else if ($6 == "@ckpt") ckpt = ckpt "|--" $2
         else if ($6 == "-" || $6 == "@number") other = other "|--" $2
         else printf "  --%s) COMPREPLY=($(compgen -W \"%s\" -- \"$cur\")); return ;;\n", $2, $6
       }
@@ -113,6 +114,14 @@ for p in train eval; do
         if (dir != "") printf "  %s) COMPREPLY=($(compgen -d -- \"$cur\")); return ;;\n", substr(dir, 2)
         if (file != "") printf "  %s) COMPREPLY=($(compgen -f -- \"$cur\")); return ;;\n", substr(file, 2)
         if (other != "") printf "  %s) return ;;\n", substr(other, 2)
+        if (ckpt != "") {
+          # a checkpoint file, latest, or a step the manifest of the --train-dir on the line lists
+          printf "  %s)\n", substr(ckpt, 2)
+          print "    local i dir= steps="
+          print "    for ((i = 1; i < COMP_CWORD; i++)); do [[ ${COMP_WORDS[i]} == --train-dir ]] && dir=${COMP_WORDS[i+1]}; done"
+          print "    [[ -n $dir && -r $dir/checkpoints.yaml ]] && steps=$(sed -n \"s/^  - step: *//p\" \"$dir/checkpoints.yaml\")"
+          print "    COMPREPLY=($(compgen -W \"latest $steps\" -- \"$cur\") $(compgen -f -- \"$cur\")); return ;;"
+        }
       }'
     echo '  esac'
     words=$(printf '%s\n' "$list" | awk -F '\t' '$1 == "option" {

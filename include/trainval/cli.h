@@ -17,7 +17,8 @@
  *   exit         PARAGRAPH
  * LONG is the name without "--"; SHORT a letter or "-"; ARG the value's placeholder or "-";
  * ARGMODE none | required | optional; VALUES what completion offers: a space-separated word list,
- * "@dir", "@file", "@number" or "-"; GROUP the heading the option stands under in --help ("-"
+ * "@dir", "@file", "@ckpt" (a file, latest, or the steps of the --train-dir given), "@number"
+ * or "-"; GROUP the heading the option stands under in --help ("-"
  * for the first, unnamed one); HELP the help text joined into one line.  Hidden rows are left
  * out.  Readers ignore record kinds they do not know.
  */
@@ -38,7 +39,7 @@ typedef struct tv_cli_option {
   int short_name;     /* 'h', or 0 */
   int has_arg;        /* no_argument, required_argument, optional_argument */
   const char *arg;    /* the value's placeholder ("DIR"), or NULL */
-  const char *values; /* completion: "all latest", "@dir", "@file", "@number", or NULL */
+  const char *values; /* completion: "all latest", "@dir", "@file", "@ckpt", "@number", NULL */
   const char *group;  /* --help heading ("Watch options"), or NULL for the first block */
   const char *help;   /* one paragraph, filled to the terminal's width; NULL: hidden */
 } tv_cli_option;

@@ -173,6 +173,13 @@ import json, sys
 o = json.load(sys.stdin)
 assert len(o[\"per_class\"]) == 10 and len(o[\"confusion\"]) == 10, o
 assert sum(map(sum, o[\"confusion\"])) == 500 and o[\"top5\"] > 0'"
+if command -v bash >/dev/null 2>&1; then
+  check "completion: eval --train-dir RUN --ckpt offers latest and the run's steps" sh -c "
+    PROG=eval bash '$T/complete.sh' '$ROOT/completion/trainval-eval' trainval-eval --train-dir '$R' --ckpt '' >'$T/ck.out' &&
+    grep -qx latest '$T/ck.out' && grep -qx 500 '$T/ck.out' && grep -qx 100 '$T/ck.out'"
+else
+  echo "skip - completion of --ckpt (bash is not installed)"
+fi
 expect_fail "eval --ckpt DIR: a directory is not a checkpoint, --train-dir is suggested" 1 \
   "^eval: $R is a directory, not a checkpoint file \(for a run's newest checkpoint: --train-dir $R\)" \
   "$BIN/eval" --ckpt "$R"
