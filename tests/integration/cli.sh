@@ -119,7 +119,7 @@ check "resumed to 500: learning_rate stays at the floor past the original horizo
 import subprocess, sys
 out = subprocess.run([sys.executable, '$ROOT/tests/integration/events.py', '$R'], check=True,
                      capture_output=True, text=True).stdout
-lr = {int(s): float(v) for s, t, v in (l.split() for l in out.splitlines()) if t == 'learning_rate'}
+lr = {int(f[0]): float(f[2]) for f in (l.split() for l in out.splitlines()) if len(f) == 3 and f[1] == 'learning_rate'}
 after = [lr[s] for s in sorted(lr) if s > 300]
 assert len(after) == 10, sorted(lr)
 assert all(abs(x - 1e-5) < 1e-9 for x in after), after
@@ -136,7 +136,7 @@ check "--replan-schedule: the rate rises again past the floor" /usr/bin/python3 
 import subprocess, sys
 out = subprocess.run([sys.executable, '$ROOT/tests/integration/events.py', '$R2'], check=True,
                      capture_output=True, text=True).stdout
-lr = {int(s): float(v) for s, t, v in (l.split() for l in out.splitlines()) if t == 'learning_rate'}
+lr = {int(f[0]): float(f[2]) for f in (l.split() for l in out.splitlines()) if len(f) == 3 and f[1] == 'learning_rate'}
 assert lr[520] > 1e-4, lr[520]
 "
 train --train-dir "$R" --quiet >"$T/plain.out" 2>&1
