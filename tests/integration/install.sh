@@ -22,6 +22,11 @@ tvmake install DESTDIR="$D" >"$T/install.out" 2>&1
 rc=$?
 check "make install DESTDIR=... exits 0" sh -c "test $rc -eq 0 || { cat '$T/install.out'; exit 1; }"
 
+(cd "$D" && find . | sort) >"$T/files1"
+tvmake install DESTDIR="$D" >"$T/install.again" 2>&1
+rc=$?
+check "make install again over the installed tree succeeds and installs the same files" sh -c "
+  test $rc -eq 0 && (cd '$D' && find . | sort) | cmp -s - '$T/files1'" || cat "$T/install.again"
 check "programs installed as trainval-train, trainval-eval (and trainval-report), executable" \
   sh -c "test -x '$P/bin/trainval-train' && test -x '$P/bin/trainval-eval' &&
     { ! ls '$ROOT'/report/main.c >/dev/null 2>&1 || test -x '$P/bin/trainval-report'; }"
