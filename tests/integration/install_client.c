@@ -36,7 +36,7 @@ int main(int argc, char **argv) {
   const char *text = tv_ckpt_config_text(ck);
   rc = tv_config_parse(text, strlen(text), argv[1], NULL, 0, cfg);
   if (rc == TV_OK) rc = tv_varstore_new(&store);
-  if (rc == TV_OK) rc = tv_model_new(cfg, TV_MODE_INFER, 1, store, &model);
+  if (rc == TV_OK) rc = tv_model_new(cfg, TV_MODE_INFER, 1, store, NULL, &model);
   if (rc == TV_OK) rc = tv_varstore_seal(store);
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
   if (rc != TV_OK) goto out;
