@@ -55,6 +55,13 @@ check "pkg-config --cflags --libs trainval points into the installed tree" sh -c
   for f in $flags; do case \$f in -I*) echo \$f | grep -q /usr/local/ && inc=\$(realpath \${f#-I}) ;; -L*) lib=\$(realpath \${f#-L}) ;; esac; done
   test \"\$inc\" = \"\$(realpath '$P/include')\" && test \"\$lib\" = \"\$(realpath '$P/lib')\" && echo '$flags' | grep -q -- '-ltrainval'"
 
+# (In the compiler's default dialect, gnu17: watch.h uses POSIX's sigset_t, which strict -std=c11
+# hides unless the program defines _POSIX_C_SOURCE.)
+check "every installed header compiles on its own with pkg-config --cflags trainval alone" sh -c "
+  cd '$T' && for h in '$P'/include/trainval/*.h; do
+    printf '#include <trainval/%s>\\n' \"\$(basename \"\$h\")\" | cc -Wall -Werror -fsyntax-only -x c - $(pkg-config --cflags trainval) ||
+      { echo \"\$h\"; exit 1; }; done"
+
 # A sanitizer build's library needs its runtime first in the client too (make asan).
 san=""
 readelf -d "$P/lib/libtrainval.so.$VERSION" | grep -q 'libasan' && san="-fsanitize=address,undefined"
