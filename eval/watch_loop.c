@@ -316,11 +316,10 @@ static int64_t retired_due(const watcher *wt, const tv_manifest_entry *next) {
   return -1;
 }
 
+/* o->metric was checked against the metric table when the options were read. */
 static double metric_value(const char *metric, const tv_metrics_summary *s) {
-  if (!strcmp(metric, "loss")) return s->loss;
-  if (!strcmp(metric, "top5")) return s->top5;
-  if (!strcmp(metric, "macro_f1")) return s->macro_f1;
-  return s->accuracy;
+  int k = tv_metric_find(metric);
+  return tv_metric_value(s, k >= 0 ? (tv_metric_kind)k : TV_METRIC_ACCURACY);
 }
 
 static int maybe_request_stop(watcher *wt, int64_t step) {
@@ -356,11 +355,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
   int rc = TV_OK;
   if (!wt->events) rc = tv_events_open(wt->sub, &wt->events);
   if (rc == TV_OK) {
-    const char *tags[] = {"loss",     "accuracy",       "top5",
-                          "macro_f1", "eval_lag_steps", "eval_lag_seconds"};
-    float vals[] = {(float)res->s.loss,     (float)res->s.accuracy, (float)res->s.top5,
-                    (float)res->s.macro_f1, (float)lag_steps,       (float)lag_seconds};
-    rc = tv_events_scalars(wt->events, me->step, 6, tags, vals);
+    const char *tags[TV_METRIC__COUNT + 2];
+    float vals[TV_METRIC__COUNT + 2];
+    for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+      vals[k] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
+    }
+    tags[TV_METRIC__COUNT] = "eval_lag_steps";
+    vals[TV_METRIC__COUNT] = (float)lag_steps;
+    tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
+    vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
+    rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
   }
   char *line = NULL;
@@ -398,12 +403,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
       fputs(line, stdout);
       fflush(stdout);
     } else {
-      say(wt,
-          "step %lld  loss %.4f  accuracy %.4f  top5 %.4f  macro_f1 %.4f  (%s, %u %s examples, "
-          "%.2f s, lag %lld steps)%s",
-          (long long)me->step, res->s.loss, res->s.accuracy, res->s.top5, res->s.macro_f1, me->file,
-          res->n, tv_split_name(wt->o->split), r.eval_seconds, (long long)lag_steps,
-          improved ? "  best" : "");
+      char values[64 * TV_METRIC__COUNT];
+      size_t used = 0;
+      for (int k = 0; k < TV_METRIC__COUNT && used < sizeof values; k++) {
+        int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", k ? "  " : "",
+                         tv_metric_desc_for((tv_metric_kind)k)->name,
+                         tv_metric_value(&res->s, (tv_metric_kind)k));
+        used += w > 0 ? (size_t)w : 0;
+      }
+      say(wt, "step %lld  %s  (%s, %u %s examples, %.2f s, lag %lld steps)%s", (long long)me->step,
+          values, me->file, res->n, tv_split_name(wt->o->split), r.eval_seconds,
+          (long long)lag_steps, improved ? "  best" : "");
     }
   }
   free(line);
@@ -545,6 +555,7 @@ static int watcher_start(watcher *wt) {
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
+                       .threads = o->threads,
                        .cancel = &g_stop};
   int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,

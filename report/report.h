@@ -31,6 +31,7 @@
 #include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/manifest.h"
+#include "trainval/metrics.h"
 #include "trainval/yamlio.h"
 
 enum { RP_TAG_CAP = 64, RP_NOTE_CAP = 512, RP_MAX_CLASSES = 256 };
@@ -53,14 +54,14 @@ typedef struct rp_source {
 typedef struct rp_result {
   int64_t step;
   char checkpoint[TV_MANIFEST_FILE_CAP];
-  int k;            /* number of classes (0: the line had no per-class data) */
-  double *conf;     /* k*k confusion counts, rows true class (malloc'd) */
-  double *per[4];   /* precision, recall, f1, support: k each (malloc'd) */
-  double metric[4]; /* loss, accuracy, top5, macro_f1 (NaN if absent) */
+  int k;                           /* number of classes (0: the line had no per-class data) */
+  double *conf;                    /* k*k confusion counts, rows true class (malloc'd) */
+  double *per[4];                  /* precision, recall, f1, support: k each (malloc'd) */
+  double metric[TV_METRIC__COUNT]; /* by tv_metric_kind (NaN if absent) */
 } rp_result;
 
 typedef struct rp_evaluator {
-  rp_source src; /* curves: loss, accuracy, top5, macro_f1, eval_lag_steps, eval_lag_seconds */
+  rp_source src; /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
   int n, cap;
   rp_result *results; /* ascending step */
   int has_state;

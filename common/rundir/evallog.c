@@ -52,11 +52,9 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
     tv_text_printf(&b, "%llu", (unsigned long long)r->subset_seed);
   else
     tv_text_printf(&b, "null");
-  const char *names[] = {"loss", "accuracy", "top5", "macro_f1"};
-  double vals[] = {s.loss, s.accuracy, s.top5, s.macro_f1};
-  for (int i = 0; i < 4; i++) {
-    tv_text_printf(&b, ", \"%s\": ", names[i]);
-    tv_text_json_num(&b, vals[i]);
+  for (int i = 0; i < TV_METRIC__COUNT; i++) {
+    tv_text_printf(&b, ", \"%s\": ", tv_metric_desc_for((tv_metric_kind)i)->name);
+    tv_text_json_num(&b, tv_metric_value(&s, (tv_metric_kind)i));
   }
   static const char *const per[] = {"precision", "recall", "f1", "support"};
   tv_text_printf(&b, ", \"per_class\": {");

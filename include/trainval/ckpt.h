@@ -19,18 +19,45 @@
  *                              store, at its name ("dense_1/kernel" -> group dense_1, dataset
  *                              kernel) with its shape (PyTorch layout: dense kernel [out, in]);
  *                              a 0-d variable is a scalar dataset.  Nothing else lives here.
- *   /optimizer/<slot>/<name>   optimizer state (Adam m, v, ...), attributes such as type and t
- *   /state/<name>              everything else exact resume needs (RNG words, data cursor)
+ *   /optimizer/..., /state/... the resume state, written and read by its owners (below)
  *
  * Strings are variable-length UTF-8.  Arrays under /optimizer and /state (or any other top-level
  * group but /variables) are written by their owners through tv_ckpt_array: float32, int64,
  * uint64 or uint32, little-endian, 1-D unless a shape is given; ckpt does not know their meaning.
  *
+ * STATE LAYOUT: what exact resume needs.  Each object that holds resume state writes and reads
+ * its own part (`train` orders the calls; `eval` reads none of it):
+ *
+ *   path                       dtype    shape        owner: content
+ *   /optimizer                 attrs: type (string "sgd" | "adam" | "adamw"), t (int64)
+ *                                                    tv_optim_ckpt_write (optim.h); t as below
+ *   /optimizer/<slot>/<var>    float32  var's shape  tv_optim_ckpt_write: slot <slot> ("momentum"
+ *                                                    for SGD with momentum; "m" and "v" for Adam
+ *                                                    and AdamW; none for plain SGD) of every
+ *                                                    trainable variable <var>
+ *   /state/optimizer_t         int64    [1]          tv_optim_ckpt_write: updates taken (read)
+ *   /state/loader/cursor       uint64   [6]          tv_loader_ckpt_write (data.h): epochs done,
+ *                                                    next position in perm, shuffle rng s[0..3]
+ *   /state/loader/perm         uint32   [m]          tv_loader_ckpt_write: the epoch's order of
+ *                                                    the m examples (a permutation of 0..m-1)
+ *   /state/loader/augment_rng  uint64   [4]          tv_loader_ckpt_write: augmentation rng
+ *   /state/dropout_rng         uint64   [4]          tv_model_ckpt_write (model.h): the TRAIN
+ *                                                    graph's dropout rng s[0..3]
+ *   /state                     attrs: early_stop_best (float64; absent until the first
+ *                              validation), early_stop_best_step, early_stop_bad, nonfinite_run,
+ *                              nonfinite_total (int64)   the trainer (train/trainer.c)
+ *
+ * A new owner of resume state (a recurrent layer's carried state, a second loader) adds its own
+ * paths here and its own _ckpt_write / _ckpt_read pair beside its code.
+ *
  * VERSION AND COMPATIBILITY: format_version is 1.  Adding attributes, groups or arrays keeps the
- * version: readers ignore what they do not look for.  The version is raised only for a change an
- * older reader would misread; a reader accepts every format_version up to its own and refuses a
- * newer one with TV_ERR_FORMAT.  Readers accept /variables datasets of any IEEE float size
- * (float64 from an h5py/PyTorch export is converted), but the element count and shape must match.
+ * version: readers ignore what they do not look for.  The state paths above are those of every
+ * format_version 1 file (tests/fixtures/v1-run resumes bit-exactly from them); a missing
+ * /state/loader/augment_rng reads as zero and missing /state attributes keep their defaults.  The
+ * version is raised only for a change an older reader would misread; a reader accepts every
+ * format_version up to its own and refuses a newer one with TV_ERR_FORMAT.  Readers accept
+ * /variables datasets of any IEEE float size (float64 from an h5py/PyTorch export is converted),
+ * but the element count and shape must match.
  *
  * WRITING  tv_ckpt_writer_open creates a hidden temporary ".ckpt-%08lld.<pid>.tmp" in train_dir
  * (O_EXCL; ".ckpt-%08lld.<pid>.<k>.tmp" if a stale one is in the way); the file is built in
