@@ -147,6 +147,12 @@ tv_lock_holder_state tv_lock_holder_state_of(const char *line, long *pid) {
   return kill((pid_t)*pid, 0) == 0 || errno != ESRCH ? TV_LOCK_HOLDER_ALIVE : TV_LOCK_HOLDER_GONE;
 }
 
+void tv_lock_clear(tv_lock *l) {
+  if (!l || l->file_fd < 0) return;
+  int rc = ftruncate(l->file_fd, 0);
+  (void)rc; /* best effort, see lock.h */
+}
+
 void tv_lock_release(tv_lock *l) {
   if (!l) return;
   if (l->file_fd >= 0) close(l->file_fd);
