@@ -1,9 +1,9 @@
 /* tfrecord.h — a small TFRecord / tensorboard.Event reader for tests only (not in libtrainval).
  *
- * Written apart from common/rundir/events.c so that a test reading back an event file really checks it:
- * every record's length CRC and payload CRC are verified, and the Event protobuf is decoded field
- * by field (unknown fields skipped, as protobuf readers do).  Fixed caps keep it allocation-free
- * except for the file itself; a record beyond a cap is reported as TV_ERR_FORMAT.
+ * Written apart from common/rundir/events.c so that a test reading back an event file really checks
+ * it: every record's length CRC and payload CRC are verified, and the Event protobuf is decoded
+ * field by field (unknown fields skipped, as protobuf readers do).  Fixed caps keep it
+ * allocation-free except for the file itself; a record beyond a cap is reported as TV_ERR_FORMAT.
  */
 #ifndef TRAINVAL_TESTS_TFRECORD_H
 #define TRAINVAL_TESTS_TFRECORD_H

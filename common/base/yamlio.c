@@ -1,6 +1,7 @@
-/* yamlio.c — text building and YAML document reading for the train_dir's files (see yamlio.h).
+/* yamlio.c — the text and YAML stack (see yamlio.h for its rules): text building and quoting,
+ * scalar parsing, and YAML document reading for every structured file trainval reads or writes.
  * Invariants: a tv_text's p is NULL or NUL-terminated at n < cap; once oom is set it never
- * changes again.  A tv_ydoc holds a parsed document (have_doc) or is never handed out. */
+ * changes again.  A tv_ydoc holds a parsed document or is never handed out. */
 #include "trainval/yamlio.h"
 
 #include <errno.h>
@@ -56,50 +57,105 @@ int tv_text_is_printable(const char *s, size_t cap) {
   return 1;
 }
 
-void tv_text_yaml_str(tv_text *t, const char *s, unsigned flags) {
-  /* What YAML 1.1 would read as a bool or null if written plain. */
+/* The code point of the UTF-8 sequence at p into *cp and its length (1..4), or 0 if the bytes at
+ * p are not valid UTF-8 (a stray continuation byte, a truncated or overlong sequence, a
+ * surrogate, a code point above U+10FFFF). */
+static int utf8_decode(const unsigned char *p, uint32_t *cp) {
+  int n = p[0] < 0x80                    ? 1
+          : p[0] >= 0xc2 && p[0] < 0xe0  ? 2
+          : p[0] >= 0xe0 && p[0] < 0xf0  ? 3
+          : p[0] >= 0xf0 && p[0] <= 0xf4 ? 4
+                                         : 0;
+  if (n == 0) return 0;
+  uint32_t c = n == 1 ? p[0] : (uint32_t)p[0] & (0x7fu >> n);
+  for (int k = 1; k < n; k++) {
+    if ((p[k] & 0xc0) != 0x80) return 0;
+    c = c << 6 | (p[k] & 0x3fu);
+  }
+  static const uint32_t least[5] = {0, 0, 0x80, 0x800, 0x10000};
+  if (c < least[n] || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff)) return 0;
+  *cp = c;
+  return n;
+}
+
+/* Whether code point c (>= 0x20) may stand raw in a double-quoted scalar and read back as itself:
+ * not a C1 control, not a YAML 1.1 line break (U+0085, U+2028, U+2029, which libyaml folds), not
+ * a byte order mark or a non-character libyaml refuses (U+FEFF, U+FFFE, U+FFFF). */
+static int yaml_raw_ok(uint32_t c) {
+  return c != 0x7f && !(c >= 0x80 && c <= 0x9f) && c != 0x2028 && c != 0x2029 && c != 0xfeff &&
+         c != 0xfffe && c != 0xffff;
+}
+
+/* Whether s may be written as a plain scalar (the writing rule in yamlio.h). */
+static int plain_ok(const char *s, unsigned flags) {
+  /* What YAML 1.1 readers would take for a bool or null if written plain. */
   static const char *const reserved[] = {"true", "false", "yes", "no", "on",
                                          "off",  "null",  "y",   "n"};
-  int plain = (s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z');
-  for (const char *p = s; plain && *p; p++) plain = tv_text_is_word_char(*p);
-  for (size_t i = 0; plain && i < sizeof reserved / sizeof reserved[0]; i++)
-    plain = strcasecmp(s, reserved[i]) != 0;
-  if (plain && (flags & TV_TEXT_YAML_QUOTE_NONE)) plain = strcasecmp(s, "none") != 0;
-  if (plain) {
+  if (!((s[0] >= 'a' && s[0] <= 'z') || (s[0] >= 'A' && s[0] <= 'Z') || s[0] == '_' || s[0] == '/'))
+    return 0;
+  for (const char *p = s; *p; p++)
+    if (!tv_text_is_word_char(*p) && *p != '/') return 0;
+  for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
+    if (strcasecmp(s, reserved[i]) == 0) return 0;
+  return !((flags & TV_TEXT_YAML_QUOTE_NONE) && strcasecmp(s, "none") == 0);
+}
+
+void tv_text_yaml_str(tv_text *t, const char *s, unsigned flags) {
+  if (plain_ok(s, flags)) {
     tv_text_printf(t, "%s", s);
     return;
   }
   tv_text_printf(t, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    uint32_t c = 0;
+    int u = utf8_decode(p, &c);
     if (*p == '"' || *p == '\\')
       tv_text_printf(t, "\\%c", *p);
     else if (*p == '\n')
       tv_text_printf(t, "\\n");
     else if (*p == '\t')
       tv_text_printf(t, "\\t");
-    else if (*p < 0x20 || *p == 0x7f)
-      tv_text_printf(t, "\\x%02x", *p);
+    else if (u == 0)
+      tv_text_printf(t, "\\ufffd");
+    else if (c < 0x20 || c == 0x7f)
+      tv_text_printf(t, "\\x%02x", (unsigned)c);
+    else if (!yaml_raw_ok(c))
+      tv_text_printf(t, "\\u%04x", (unsigned)c);
     else
-      tv_text_printf(t, "%c", *p >= 0x80 ? '?' : *p);
+      tv_text_printf(t, "%.*s", u, (const char *)p);
+    if (u > 1) p += u - 1;
   }
   tv_text_printf(t, "\"");
 }
 
-/* Length of the valid UTF-8 sequence starting at p (2..4), or 0 if there is none. */
-static int utf8_len(const unsigned char *p) {
-  int n = p[0] >= 0xf0 && p[0] <= 0xf4  ? 4
-          : p[0] >= 0xe0 && p[0] < 0xf0 ? 3
-          : p[0] >= 0xc2 && p[0] < 0xe0 ? 2
-                                        : 0;
-  for (int k = 1; k < n; k++)
-    if ((p[k] & 0xc0) != 0x80) return 0;
-  return n;
+void tv_yaml_f64_str(char buf[TV_YAML_F64_CAP], double x) {
+  const size_t cap = TV_YAML_F64_CAP;
+  for (int prec = 15; prec <= 17; prec++) {
+    snprintf(buf, cap, "%.*g", prec, x);
+    if (strtod(buf, NULL) == x) break;
+  }
+  /* A mantissa without '.' reads as an int (or, before an exponent, a string in YAML 1.1). */
+  if (!strpbrk(buf, ".ni")) {
+    char *e = strchr(buf, 'e');
+    size_t n = strlen(buf), at = e ? (size_t)(e - buf) : n;
+    if (n + 3 <= cap) {
+      memmove(buf + at + 2, buf + at, n - at + 1);
+      memcpy(buf + at, ".0", 2);
+    }
+  }
+}
+
+void tv_text_yaml_f64(tv_text *t, double x) {
+  char buf[TV_YAML_F64_CAP];
+  tv_yaml_f64_str(buf, x);
+  tv_text_printf(t, "%s", buf);
 }
 
 void tv_text_json_str(tv_text *t, const char *s) {
   tv_text_printf(t, "\"");
   for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-    int u = *p >= 0x80 ? utf8_len(p) : 0;
+    uint32_t c;
+    int u = *p >= 0x80 ? utf8_decode(p, &c) : 0;
     if (*p == '"' || *p == '\\')
       tv_text_printf(t, "\\%c", *p);
     else if (u > 0) {
@@ -132,10 +188,78 @@ void tv_text_free(tv_text *t) {
   memset(t, 0, sizeof *t);
 }
 
+/* ---- scalar rules -------------------------------------------------------------------------- */
+
+static int is_digit(int c) { return c >= '0' && c <= '9'; }
+
+int tv_yaml_parse_i64(const char *s, int64_t *v) {
+  if (!is_digit(s[*s == '+' || *s == '-'])) return TV_YAML_PARSE_SYNTAX;
+  char *end;
+  errno = 0;
+  long long r = strtoll(s, &end, 10);
+  if (*end) return TV_YAML_PARSE_SYNTAX;
+  if (errno == ERANGE) return TV_YAML_PARSE_RANGE;
+  *v = (int64_t)r;
+  return TV_YAML_PARSE_OK;
+}
+
+int tv_yaml_parse_u64(const char *s, uint64_t *v) {
+  const char *p = s + (*s == '+');
+  if (!is_digit(*p)) return TV_YAML_PARSE_SYNTAX; /* strtoull itself takes "-1" and wraps it */
+  char *end;
+  errno = 0;
+  unsigned long long r = strtoull(p, &end, 10);
+  if (*end) return TV_YAML_PARSE_SYNTAX;
+  if (errno == ERANGE) return TV_YAML_PARSE_RANGE;
+  *v = (uint64_t)r;
+  return TV_YAML_PARSE_OK;
+}
+
+int tv_yaml_parse_f64(const char *s, double *v) {
+  int c = (unsigned char)*s;
+  if (!(is_digit(c) || c == '+' || c == '-' || c == '.' || (c >= 'a' && c <= 'z') ||
+        (c >= 'A' && c <= 'Z')))
+    return TV_YAML_PARSE_SYNTAX;
+  char *end;
+  errno = 0;
+  double r = strtod(s, &end);
+  if (end == s || *end) return TV_YAML_PARSE_SYNTAX;
+  if (!isfinite(r)) return TV_YAML_PARSE_RANGE; /* also an overflow, which strtod makes inf */
+  *v = r;
+  return TV_YAML_PARSE_OK;
+}
+
+int tv_yaml_parse_bool(const char *s, int *v) {
+  static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
+  for (int i = 0; i < 3; i++) {
+    if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
+      *v = strcasecmp(s, yes[i]) == 0;
+      return TV_YAML_PARSE_OK;
+    }
+  }
+  return TV_YAML_PARSE_SYNTAX;
+}
+
+int tv_yaml_is_null(const yaml_node_t *n) {
+  if (!n) return 1;
+  if (n->type != YAML_SCALAR_NODE) return 0;
+  if (n->data.scalar.style != YAML_PLAIN_SCALAR_STYLE &&
+      n->data.scalar.style != YAML_ANY_SCALAR_STYLE)
+    return 0;
+  const char *s = (const char *)n->data.scalar.value;
+  return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
+}
+
+int tv_yaml_scalar_is(const yaml_node_t *n, const char *s) {
+  return n && n->type == YAML_SCALAR_NODE && n->data.scalar.length == strlen(s) &&
+         memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
+}
+
 /* ---- YAML reading -------------------------------------------------------------------------- */
 
 struct tv_ydoc {
   yaml_document_t doc;
+  int code;    /* the error code of this document's problems */
   char path[]; /* NUL-terminated copy */
 };
 
@@ -146,41 +270,74 @@ int tv_ydoc_error(const tv_ydoc *d, const yaml_node_t *node, const char *fmt, ..
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   size_t line = node ? node->start_mark.line + 1 : 1, col = node ? node->start_mark.column + 1 : 1;
-  return tv_error(TV_ERR_FORMAT, "%s:%zu:%zu: %s", d->path, line, col, msg);
+  return tv_error(d->code, "%s:%zu:%zu: %s", d->path, line, col, msg);
 }
 
-int tv_ydoc_load(const char *path, tv_ydoc **out) {
+/* Translates a libyaml failure: "<name>:line:col: problem (context at line:col)", or without the
+ * position for an inline text. */
+static int parse_error(const yaml_parser_t *p, const char *name, unsigned flags, int code) {
+  const char *problem = p->problem ? p->problem : "malformed YAML";
+  char context[160] = "";
+  if (p->error == YAML_MEMORY_ERROR) return tv_error(TV_ERR_NOMEM, "%s: out of memory", name);
+  if (p->context)
+    snprintf(context, sizeof context, " (%s at %zu:%zu)", p->context, p->context_mark.line + 1,
+             p->context_mark.column + 1);
+  if (flags & TV_YDOC_INLINE) return tv_error(code, "%s: %s%s", name, problem, context);
+  if (p->error == YAML_READER_ERROR)
+    return tv_error(code, "%s: byte %zu: %s", name, p->problem_offset, problem);
+  return tv_error(code, "%s:%zu:%zu: %s%s", name, p->problem_mark.line + 1,
+                  p->problem_mark.column + 1, problem, context);
+}
+
+int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags, tv_ydoc **out) {
   *out = NULL;
-  char *text = NULL;
-  size_t len = 0;
+  int code = flags & TV_YDOC_CONFIG ? TV_ERR_CONFIG : TV_ERR_FORMAT;
   yaml_parser_t parser;
-  int have_parser = 0;
-  size_t path_len = strlen(path);
-  tv_ydoc *d = malloc(sizeof *d + path_len + 1);
-  if (!d) return tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
-  memcpy(d->path, path, path_len + 1);
-  int rc = tv_fs_read_all(path, &text, &len);
-  if (rc) goto out;
+  yaml_document_t extra;
+  int have_parser = 0, have_doc = 0, rc = TV_OK;
+  size_t name_len = strlen(name);
+  tv_ydoc *d = malloc(sizeof *d + name_len + 1);
+  if (!d) return tv_error(TV_ERR_NOMEM, "%s: out of memory", name);
+  memcpy(d->path, name, name_len + 1);
+  d->code = code;
   if (!yaml_parser_initialize(&parser)) {
-    rc = tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", path);
+    rc = tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", name);
     goto out;
   }
   have_parser = 1;
-  yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+  yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), text ? len : 0);
   if (!yaml_parser_load(&parser, &d->doc)) {
-    if (parser.error == YAML_MEMORY_ERROR)
-      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
-    else
-      rc = tv_error(TV_ERR_FORMAT, "%s:%zu:%zu: %s%s%s", path, parser.problem_mark.line + 1,
-                    parser.problem_mark.column + 1, parser.problem ? parser.problem : "bad YAML",
-                    parser.context ? " " : "", parser.context ? parser.context : "");
+    rc = parse_error(&parser, name, flags, code);
     goto out;
   }
+  have_doc = 1;
+  if (!yaml_parser_load(&parser, &extra)) {
+    rc = parse_error(&parser, name, flags, code);
+    goto out;
+  }
+  const yaml_node_t *r = yaml_document_get_root_node(&extra);
+  if (r && (flags & TV_YDOC_INLINE))
+    rc = tv_error(code, "%s: more than one YAML document", name);
+  else if (r)
+    rc = tv_error(code, "%s:%zu:%zu: more than one YAML document", name, r->start_mark.line + 1,
+                  r->start_mark.column + 1);
+  yaml_document_delete(&extra);
+  if (rc) goto out;
   *out = d;
   d = NULL;
 out:
-  free(d); /* holds no document: only a successful load hands one out */
+  if (d && have_doc) yaml_document_delete(&d->doc);
+  free(d);
   if (have_parser) yaml_parser_delete(&parser);
+  return rc;
+}
+
+int tv_ydoc_load(const char *path, tv_ydoc **out) {
+  char *text = NULL;
+  size_t len = 0;
+  *out = NULL;
+  int rc = tv_fs_read_all(path, &text, &len);
+  if (rc == TV_OK) rc = tv_ydoc_parse(text, len, path, 0, out);
   free(text);
   return rc;
 }
@@ -192,6 +349,10 @@ void tv_ydoc_free(tv_ydoc *d) {
 }
 
 const char *tv_ydoc_path(const tv_ydoc *d) { return d->path; }
+
+yaml_document_t *tv_ydoc_document(tv_ydoc *d) { return &d->doc; }
+
+int tv_ydoc_node_count(const tv_ydoc *d) { return (int)(d->doc.nodes.top - d->doc.nodes.start); }
 
 const yaml_node_t *tv_ydoc_root(const tv_ydoc *d) {
   return yaml_document_get_root_node((yaml_document_t *)&d->doc);
@@ -208,8 +369,7 @@ int tv_ydoc_field(const tv_ydoc *d, const yaml_node_t *map, const char *key, int
     return tv_ydoc_error(d, map, "expected a mapping holding \"%s\"", key);
   for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top; p++) {
     const yaml_node_t *k = tv_ydoc_node(d, p->key);
-    if (!k || k->type != YAML_SCALAR_NODE || strcmp((const char *)k->data.scalar.value, key) != 0)
-      continue;
+    if (!tv_yaml_scalar_is(k, key)) continue;
     if (*v) {
       *v = NULL;
       return tv_ydoc_error(d, k, "%s: given twice", key);
@@ -222,6 +382,8 @@ int tv_ydoc_field(const tv_ydoc *d, const yaml_node_t *map, const char *key, int
 
 int tv_ydoc_scalar(const tv_ydoc *d, const yaml_node_t *v, const char *key, const char **s) {
   if (v->type != YAML_SCALAR_NODE) return tv_ydoc_error(d, v, "%s: expected a single value", key);
+  if (strlen((const char *)v->data.scalar.value) != v->data.scalar.length)
+    return tv_ydoc_error(d, v, "%s: must not contain a NUL byte", key);
   *s = (const char *)v->data.scalar.value;
   return TV_OK;
 }
@@ -229,15 +391,14 @@ int tv_ydoc_scalar(const tv_ydoc *d, const yaml_node_t *v, const char *key, cons
 int tv_ydoc_i64(const tv_ydoc *d, const yaml_node_t *v, const char *key, int64_t min,
                 int64_t *out) {
   const char *s = "";
+  int64_t x;
   int rc = tv_ydoc_scalar(d, v, key, &s);
   if (rc) return rc;
-  char *end;
-  errno = 0;
-  long long x = strtoll(s, &end, 10);
-  if (s[0] == '\0' || s[0] == ' ' || *end != '\0' || errno == ERANGE)
+  if (tv_yaml_parse_i64(s, &x) != TV_YAML_PARSE_OK)
     return tv_ydoc_error(d, v, "%s: expected an integer, got \"%s\"", key, s);
-  if (x < min) return tv_ydoc_error(d, v, "%s: %lld is below %lld", key, x, (long long)min);
-  *out = (int64_t)x;
+  if (x < min)
+    return tv_ydoc_error(d, v, "%s: %lld is below %lld", key, (long long)x, (long long)min);
+  *out = x;
   return TV_OK;
 }
 
@@ -245,13 +406,8 @@ int tv_ydoc_u64(const tv_ydoc *d, const yaml_node_t *v, const char *key, uint64_
   const char *s = "";
   int rc = tv_ydoc_scalar(d, v, key, &s);
   if (rc) return rc;
-  char *end;
-  errno = 0;
-  unsigned long long x = strtoull(s, &end, 10);
-  /* strtoull takes a sign (and wraps "-1"): only digits may start the text. */
-  if (s[0] < '0' || s[0] > '9' || *end != '\0' || errno == ERANGE)
+  if (tv_yaml_parse_u64(s, out) != TV_YAML_PARSE_OK)
     return tv_ydoc_error(d, v, "%s: expected an unsigned integer, got \"%s\"", key, s);
-  *out = (uint64_t)x;
   return TV_OK;
 }
 
@@ -259,27 +415,18 @@ int tv_ydoc_f64(const tv_ydoc *d, const yaml_node_t *v, const char *key, double 
   const char *s = "";
   int rc = tv_ydoc_scalar(d, v, key, &s);
   if (rc) return rc;
-  char *end;
-  errno = 0;
-  double x = strtod(s, &end);
-  if (s[0] == '\0' || s[0] == ' ' || *end != '\0' || errno == ERANGE || !isfinite(x))
+  if (tv_yaml_parse_f64(s, out) != TV_YAML_PARSE_OK)
     return tv_ydoc_error(d, v, "%s: expected a finite number, got \"%s\"", key, s);
-  *out = x;
   return TV_OK;
 }
 
 int tv_ydoc_bool(const tv_ydoc *d, const yaml_node_t *v, const char *key, int *out) {
-  static const char *const yes[] = {"true", "yes", "on"}, *const no[] = {"false", "no", "off"};
   const char *s = "";
   int rc = tv_ydoc_scalar(d, v, key, &s);
   if (rc) return rc;
-  for (int i = 0; i < 3; i++) {
-    if (strcasecmp(s, yes[i]) == 0 || strcasecmp(s, no[i]) == 0) {
-      *out = strcasecmp(s, yes[i]) == 0;
-      return TV_OK;
-    }
-  }
-  return tv_ydoc_error(d, v, "%s: expected true or false, got \"%s\"", key, s);
+  if (tv_yaml_parse_bool(s, out) != TV_YAML_PARSE_OK)
+    return tv_ydoc_error(d, v, "%s: expected true or false, got \"%s\"", key, s);
+  return TV_OK;
 }
 
 int tv_ydoc_str(const tv_ydoc *d, const yaml_node_t *v, const char *key, char *buf, size_t cap,

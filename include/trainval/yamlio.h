@@ -1,15 +1,41 @@
-/* yamlio.h — the text and YAML plumbing shared by the train_dir's structured files
- * (checkpoints.yaml, state.yaml, STOP, metrics.jsonl): a growable text buffer with the quoting
- * rules those files are written with, and a reader of one YAML document through libyaml's
- * document API with typed, range-checked field getters.
+/* yamlio.h — the one text and YAML stack of trainval: every structured file it reads or writes
+ * (the run config, checkpoints.yaml, state.yaml, STOP, metrics.jsonl) goes through it.  A
+ * growable text buffer with the quoting rules those files are written with, the scalar rules they
+ * are read with, and a reader of one YAML document through libyaml's document API with typed,
+ * range-checked field getters.
  *
- * This module owns no file format: each format is specified in its own header (manifest.h,
- * evalstate.h), which decides what is written and which keys are required.  What lives here is
- * how a string becomes a YAML or JSON scalar, and how a problem in a file is reported:
- * "path:LINE:COL: problem" (1-based, as editors count) with TV_ERR_FORMAT.
+ * This module owns no file format: each format is specified in its own header (config.h,
+ * manifest.h, evalstate.h), which decides what is written and which keys are required.  What
+ * lives here is how a string becomes a YAML or JSON scalar, how a scalar's text becomes a value,
+ * and how a problem in a file is reported: "path:LINE:COL: problem" (1-based, as editors count).
  *
- * Readers of these formats ignore keys they do not know: tv_ydoc_field looks up only the key it
- * is asked for, and refuses a key given twice in one mapping (libyaml keeps both).
+ * THE RULES (one set, tested in tests/test_yamlio.c):
+ *  - A file holds exactly one YAML 1.1 document; a second one ("---") is refused.  An empty file
+ *    is an empty document (no root).
+ *  - Booleans: true/false, yes/no, on/off in any case (PyYAML's YAML 1.1 set).  y and n are not
+ *    booleans when read, but the writer quotes them, since some YAML 1.1 readers take them so.
+ *  - Null: a plain "", "~", null, Null or NULL.  A quoted "null" is the string.
+ *  - Integers: an optional sign and decimal digits (no spaces, no 0x, no 1_000), in range.
+ *    Unsigned integers: no minus sign.  Numbers: what strtod reads whole, starting with a digit, a
+ *    sign, a point or a letter; NaN and infinities are refused as not finite.
+ *  - A scalar holding a NUL byte (the \0 escape) is refused wherever it is read.
+ *  - Writing a string: plain when it starts with a letter, '_' or '/', holds only
+ *    [A-Za-z0-9._/-] and is not a bool or null look-alike (true false yes no on off y n null, any
+ *    case; also none on request); double-quoted otherwise.  In quotes, " and \ are escaped, a
+ *    newline and a tab as \n and \t, other control characters as \xHH, valid UTF-8 passes
+ *    through as it is (so a path in any language reads back the same), code points YAML may not
+ *    hold raw (C1 controls, the line breaks U+0085 U+2028 U+2029, U+FEFF, U+FFFE, U+FFFF) as
+ *    \uXXXX, and bytes that are not valid UTF-8 as \ufffd (U+FFFD): the file is always valid
+ *    UTF-8 that libyaml reads back.  JSON strings follow the same UTF-8 rule.
+ *  - Writing a number: the shortest of %.15g..%.17g that reads back to the same double, with a
+ *    ".0" where the mantissa lacks a point (so a YAML 1.1 reader sees a float).
+ *
+ * Readers of the train_dir formats ignore keys they do not know: tv_ydoc_field looks up only the
+ * key it is asked for, and refuses a key given twice in one mapping (libyaml keeps both).
+ * Errors of a document are TV_ERR_FORMAT (train_dir files) or TV_ERR_CONFIG (a document parsed
+ * with TV_YDOC_CONFIG), chosen when it is parsed.
+ *
+ * This header is private to libtrainval (common/): <yaml.h> is not part of the public API.
  */
 #ifndef TRAINVAL_YAMLIO_H
 #define TRAINVAL_YAMLIO_H
@@ -40,12 +66,19 @@ enum tv_text_yaml {
   TV_TEXT_YAML_QUOTE_NONE = 1 /* also quote "none" (a sentinel word in state.yaml) */
 };
 
-/* Appends s as a YAML scalar that reads back as s: plain when s starts with a letter, holds only
- * [A-Za-z0-9._-] and is not a word YAML 1.1 reads as a bool or null (true false yes no on off
- * null y n, any case; also none with TV_TEXT_YAML_QUOTE_NONE), double-quoted otherwise with
- * \" \\ \n \t \xHH escapes.  Bytes >= 0x80 are written '?' so the file stays valid UTF-8.
- * Cannot fail (sets t->oom instead). */
+/* Appends s as a YAML scalar that reads back as s, by the writing rule at the top of this file
+ * (plain or double-quoted).  Cannot fail (sets t->oom instead). */
 void tv_text_yaml_str(tv_text *t, const char *s, unsigned flags);
+
+/* Bytes that hold any tv_yaml_f64_str result, its NUL included. */
+enum { TV_YAML_F64_CAP = 40 };
+
+/* Writes x into buf as the shortest decimal that reads back to x, with ".0" in a mantissa that
+ * lacks a point (1.0, 1.0e-05, 0.1); NaN and infinities as nan / inf.  Cannot fail. */
+void tv_yaml_f64_str(char buf[TV_YAML_F64_CAP], double x);
+
+/* Appends x as tv_yaml_f64_str writes it.  Cannot fail (sets t->oom instead). */
+void tv_text_yaml_f64(tv_text *t, double x);
 
 /* Appends s as a JSON string: \" and \\ escaped, bytes below 0x20 and 0x7f as \u00XX, valid UTF-8
  * sequences as they are, any other byte from 0x80 up as \ufffd (so the result is valid JSON in
@@ -70,16 +103,51 @@ int tv_text_is_printable(const char *s, size_t cap);
 /* 1 if c is a word character: [A-Za-z0-9._-]. */
 int tv_text_is_word_char(int c);
 
+/* ---- scalar rules ------------------------------------------------------------------------- */
+
+/* Results of the tv_yaml_parse_* functions (the rules at the top of this file). */
+enum tv_yaml_parse {
+  TV_YAML_PARSE_OK = 0,
+  TV_YAML_PARSE_SYNTAX = 1, /* not written as the type asks */
+  TV_YAML_PARSE_RANGE = 2   /* written right, but it does not fit (or, for a number, not finite) */
+};
+
+/* Each reads the whole of s; on anything but TV_YAML_PARSE_OK *v is unchanged.  Cannot fail. */
+int tv_yaml_parse_i64(const char *s, int64_t *v);
+int tv_yaml_parse_u64(const char *s, uint64_t *v);
+int tv_yaml_parse_f64(const char *s, double *v);
+int tv_yaml_parse_bool(const char *s, int *v); /* never TV_YAML_PARSE_RANGE */
+
+/* 1 if n is a plain null scalar ("", ~, null, Null, NULL) or n is NULL. */
+int tv_yaml_is_null(const yaml_node_t *n);
+
+/* 1 if n is a scalar whose text is exactly s (NUL bytes in n included in the comparison). */
+int tv_yaml_scalar_is(const yaml_node_t *n, const char *s);
+
 /* ---- YAML reading -------------------------------------------------------------------------- */
 
 /* One loaded YAML document and the path its messages name.  Opaque; the nodes handed out point
  * into it and are valid until tv_ydoc_free. */
 typedef struct tv_ydoc tv_ydoc;
 
-/* Reads the file at path and parses its first document into *out (NULL on failure; the caller
- * frees it with tv_ydoc_free).  path is copied.  Errors: TV_ERR_NOT_FOUND (no file), TV_ERR_IO,
- * TV_ERR_NOMEM, TV_ERR_FORMAT (malformed YAML: "path:LINE:COL: problem context" at libyaml's
- * problem mark). */
+/* Flags of tv_ydoc_parse. */
+enum tv_ydoc_flag {
+  TV_YDOC_CONFIG = 1u << 0, /* errors are TV_ERR_CONFIG (a run config) instead of TV_ERR_FORMAT */
+  TV_YDOC_INLINE = 1u << 1  /* name is not a file but a command-line text ("--set a.b=1"):
+                             * messages are "name: problem", without a position */
+};
+
+/* Parses text[0..len) (NUL bytes allowed; libyaml refuses them) as exactly one YAML document
+ * named name in messages (copied) into *out (NULL on failure; the caller frees it with
+ * tv_ydoc_free).  Errors (the flags' code, TV_ERR_FORMAT by default): malformed YAML
+ * ("name:LINE:COL: problem (context at LINE:COL)" at libyaml's problem mark; "name: byte N:
+ * problem" for bytes that are not UTF-8), a second document ("name:LINE:COL: more than one YAML
+ * document"); TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags,
+                                tv_ydoc **out);
+
+/* Reads the file at path and parses it as tv_ydoc_parse does (no flags) into *out (NULL on
+ * failure).  Errors: TV_ERR_NOT_FOUND (no file), TV_ERR_IO, TV_ERR_NOMEM, TV_ERR_FORMAT. */
 TV_MUST_CHECK int tv_ydoc_load(const char *path, tv_ydoc **out);
 
 /* Releases d and its nodes.  NULL-safe. */
@@ -94,7 +162,15 @@ const yaml_node_t *tv_ydoc_root(const tv_ydoc *d);
 /* The node of a libyaml node index (a pair's key or value, a sequence item), or NULL. */
 const yaml_node_t *tv_ydoc_node(const tv_ydoc *d, int index);
 
-/* Records "path:LINE:COL: <message>" at node (1:1 when node is NULL) and returns TV_ERR_FORMAT. */
+/* The libyaml document itself, for a reader that edits it before reading it (config's --set
+ * grafts).  Valid until tv_ydoc_free; nodes added to it are freed with it. */
+yaml_document_t *tv_ydoc_document(tv_ydoc *d);
+
+/* The number of nodes in d (node indices run from 1 to it). */
+int tv_ydoc_node_count(const tv_ydoc *d);
+
+/* Records "path:LINE:COL: <message>" at node (1:1 when node is NULL) and returns d's error code
+ * (TV_ERR_FORMAT, or TV_ERR_CONFIG for a TV_YDOC_CONFIG document). */
 int tv_ydoc_error(const tv_ydoc *d, const yaml_node_t *node, const char *fmt, ...) TV_PRINTF(3, 4);
 
 /* Sets *root to the root node when it is a mapping, as every train_dir file's is.  Errors:
@@ -118,22 +194,23 @@ TV_MUST_CHECK int tv_ydoc_field(const tv_ydoc *d, const yaml_node_t *map, const 
 /* The typed getters read the scalar node v, the value of key (key names it in messages).  On
  * failure *out is unchanged and the error is TV_ERR_FORMAT at v. */
 
-/* *s = v's text ("key: expected a single value" when v is not a scalar).  Points into d. */
+/* *s = v's text ("key: expected a single value" when v is not a scalar; "key: must not contain
+ * a NUL byte").  Points into d. */
 TV_MUST_CHECK int tv_ydoc_scalar(const tv_ydoc *d, const yaml_node_t *v, const char *key,
                                  const char **s);
 
-/* A decimal integer >= min ("expected an integer", "N is below MIN"). */
+/* An integer >= min ("expected an integer", "N is below MIN"). */
 TV_MUST_CHECK int tv_ydoc_i64(const tv_ydoc *d, const yaml_node_t *v, const char *key, int64_t min,
                               int64_t *out);
 
-/* A decimal integer without a sign, up to UINT64_MAX ("expected an unsigned integer"). */
+/* An unsigned integer, up to UINT64_MAX ("expected an unsigned integer"). */
 TV_MUST_CHECK int tv_ydoc_u64(const tv_ydoc *d, const yaml_node_t *v, const char *key,
                               uint64_t *out);
 
 /* A finite number ("expected a finite number"). */
 TV_MUST_CHECK int tv_ydoc_f64(const tv_ydoc *d, const yaml_node_t *v, const char *key, double *out);
 
-/* true/yes/on -> 1, false/no/off -> 0, any case ("expected true or false"). */
+/* A boolean ("expected true or false"). */
 TV_MUST_CHECK int tv_ydoc_bool(const tv_ydoc *d, const yaml_node_t *v, const char *key, int *out);
 
 /* A string of at most cap - 1 bytes copied into buf ("longer than N bytes"); with printable set,
