@@ -22,9 +22,9 @@
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
-#include "trainval/fs.h"
+#include "trainval/path.h"
 #include "trainval/ops.h"
-#include "trainval/yamlio.h"
+#include "trainval/text.h"
 
 static void usage(FILE *f) {
   fputs("usage: eval --ckpt PATH [options]\n"

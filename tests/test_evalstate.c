@@ -21,7 +21,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 static void write_text(const char *dir, const char *name, const char *text) {
   char p[4096];

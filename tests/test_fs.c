@@ -7,7 +7,7 @@
  * rng: statistical checks use bounds many standard errors wide, on fixed seeds, so they are
  * deterministic and never flaky.
  */
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #include <dirent.h>
 #include <math.h>

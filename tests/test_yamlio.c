@@ -3,7 +3,7 @@
  * strings and numbers, and the document reader's typed getters and error positions
  * ("path:LINE:COL: problem", TV_ERR_FORMAT).  Each reader test gets a fresh temporary directory.
  */
-#include "trainval/yamlio.h"
+#include "base/yamlio.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 /* ---- text building ------------------------------------------------------------------------- */
 

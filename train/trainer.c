@@ -30,7 +30,7 @@
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/path.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"

@@ -1,5 +1,5 @@
 /* fs.c — durable writes, whole-file reads, CRC-32C (see fs.h). */
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>

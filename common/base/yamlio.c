@@ -2,7 +2,7 @@
  * scalar parsing, and YAML document reading for every structured file trainval reads or writes.
  * Invariants: a tv_text's p is NULL or NUL-terminated at n < cap; once oom is set it never
  * changes again.  A tv_ydoc holds a parsed document or is never handed out. */
-#include "trainval/yamlio.h"
+#include "base/yamlio.h"
 
 #include <errno.h>
 #include <math.h>
@@ -12,7 +12,7 @@
 #include <string.h>
 #include <strings.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum { MSG_CAP = 512 };
 

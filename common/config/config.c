@@ -30,7 +30,7 @@
 
 #include <yaml.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
 

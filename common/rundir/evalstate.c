@@ -18,8 +18,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
+#include "base/fs.h"
+#include "base/yamlio.h"
 
 enum { PATH_CAP = 4096 };
 

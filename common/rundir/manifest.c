@@ -10,8 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
+#include "base/fs.h"
+#include "base/yamlio.h"
 
 enum { PATH_CAP = 4096 };
 

@@ -35,31 +35,20 @@
  * Errors of a document are TV_ERR_FORMAT (train_dir files) or TV_ERR_CONFIG (a document parsed
  * with TV_YDOC_CONFIG), chosen when it is parsed.
  *
- * This header is private to libtrainval (common/): <yaml.h> is not part of the public API.
+ * This header is private to libtrainval (common/): <yaml.h> is not part of the public API.  The
+ * growable text and the JSON writer, which the programs use too, are public in trainval/text.h.
  */
-#ifndef TRAINVAL_YAMLIO_H
-#define TRAINVAL_YAMLIO_H
+#ifndef TRAINVAL_BASE_YAMLIO_H
+#define TRAINVAL_BASE_YAMLIO_H
 
 #include <stddef.h>
 #include <stdint.h>
 #include <yaml.h>
 
 #include "trainval/error.h"
+#include "trainval/text.h"
 
-/* ---- text building ------------------------------------------------------------------------- */
-
-/* A growable NUL-terminated text.  A plain value: start it as `tv_text t = {0};`, append, check
- * with tv_text_check, use p[0..n), release with tv_text_free.  The appenders cannot fail: an
- * allocation failure sets oom, after which they do nothing; the text so far stays valid. */
-typedef struct tv_text {
-  char *p;    /* malloc'd, owned; NULL until the first append */
-  size_t n;   /* bytes used, the NUL not counted */
-  size_t cap; /* bytes allocated */
-  int oom;    /* an append ran out of memory: the text is incomplete */
-} tv_text;
-
-/* Appends printf(fmt, ...).  Cannot fail (sets t->oom instead). */
-void tv_text_printf(tv_text *t, const char *fmt, ...) TV_PRINTF(2, 3);
+/* ---- YAML writing (the text itself: trainval/text.h) ----------------------------------- */
 
 /* Flags of tv_text_yaml_str. */
 enum tv_text_yaml {
@@ -79,23 +68,6 @@ void tv_yaml_f64_str(char buf[TV_YAML_F64_CAP], double x);
 
 /* Appends x as tv_yaml_f64_str writes it.  Cannot fail (sets t->oom instead). */
 void tv_text_yaml_f64(tv_text *t, double x);
-
-/* Appends s as a JSON string: \" and \\ escaped, bytes below 0x20 and 0x7f as \u00XX, valid UTF-8
- * sequences as they are, any other byte from 0x80 up as \ufffd (so the result is valid JSON in
- * UTF-8 whatever s holds).
- * Cannot fail (sets t->oom instead). */
-void tv_text_json_str(tv_text *t, const char *s);
-
-/* Appends x as a JSON number (%.9g); NaN and Inf have no JSON form and are written null.
- * Cannot fail (sets t->oom instead). */
-void tv_text_json_num(tv_text *t, double x);
-
-/* TV_OK if every append succeeded, else TV_ERR_NOMEM with "<what>: out of memory".  t is left
- * as it is either way. */
-TV_MUST_CHECK int tv_text_check(const tv_text *t, const char *what);
-
-/* Frees t's text and leaves t as {0}.  NULL-safe. */
-void tv_text_free(tv_text *t);
 
 /* 1 if s has a NUL within cap bytes and every byte before it is printable ASCII (0x20..0x7e). */
 int tv_text_is_printable(const char *s, size_t cap);
