@@ -992,6 +992,74 @@ static void test_shipped_cnn_configs(void **state) {
   }
 }
 
+/* The config frozen by the format_version 1 run (tests/fixtures/v1-run) loads, and today's
+ * emitter writes it back byte for byte: the text written before the one YAML stack is the text
+ * written now. */
+static void test_v1_fixture_config(void **state) {
+  (void)state;
+  const char *path = "tests/fixtures/v1-run/config.yaml";
+  tv_config c;
+  int rc = tv_config_load(path, NULL, 0, &c);
+  if (rc) fail_msg("%s (run from the repository root)", tv_error_message());
+  assert_int_equal(c.model.n_layers, 7);
+  assert_int_equal(c.model.layers[3].kind, TV_LAYER_MAX_POOL2D);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char file[1 << 16];
+  size_t n = fread(file, 1, sizeof file - 1, f);
+  fclose(f);
+  file[n] = '\0';
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  assert_string_equal(text, file);
+  free(text);
+  roundtrip(&c);
+}
+
+/* Booleans are YAML 1.1's, as in every trainval file: on/off too, any case; y/n are not. */
+static void test_booleans(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(MODEL "data: {random_flip: on}\noptimizer: {nesterov: YES}\n", &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 1);
+  assert_int_equal(c.optimizer.nesterov, 1);
+  assert_int_equal(parse(MODEL "data: {random_flip: Off}\n", &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 0);
+  expect_error(MODEL "data: {random_flip: y}\n",
+               "t.yaml:7:21: data.random_flip: expected true or false, got 'y'", NULL);
+  expect_error(MODEL "data: {random_flip: 1}\n", "data.random_flip: expected true or false", NULL);
+  const char *sets[] = {"data.random_flip=ON"};
+  assert_int_equal(parse_sets(MODEL, sets, 1, &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 1);
+}
+
+/* Strings: UTF-8 in a path is kept and written back as it is; control characters are escaped;
+ * a NUL byte is refused. */
+static void test_strings_utf8(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(MODEL "data:\n  dir: \"/data/donn\xc3\xa9"
+                               "es \xe2\x82\xac\"\n"
+                               "  train_images: \"a\\tb\"\n",
+                         &c),
+                   TV_OK);
+  assert_string_equal(c.data.dir, "/data/donn\xc3\xa9"
+                                  "es \xe2\x82\xac");
+  assert_string_equal(c.data.train_images, "a\tb");
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  if (!strstr(text, "  dir: \"/data/donn\xc3\xa9"
+                    "es \xe2\x82\xac\""))
+    fail_msg("dir not kept in:\n%s", text);
+  if (!strstr(text, "  train_images: \"a\\tb\"")) fail_msg("tab not escaped in:\n%s", text);
+  free(text);
+  roundtrip(&c);
+  expect_error(MODEL "data:\n  dir: \"a\\0b\"\n",
+               "t.yaml:8:8: data.dir: must not contain a NUL byte", NULL);
+}
+
 static void test_kind_names(void **state) {
   (void)state;
   assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
@@ -1031,6 +1099,9 @@ int main(void) {
       cmocka_unit_test(test_same_model_cnn),
       cmocka_unit_test(test_shipped_cnn_configs),
       cmocka_unit_test(test_kind_names),
+      cmocka_unit_test(test_v1_fixture_config),
+      cmocka_unit_test(test_booleans),
+      cmocka_unit_test(test_strings_utf8),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

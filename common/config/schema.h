@@ -37,8 +37,9 @@ typedef enum key_type {
   KEY_PADDING,     /* tv_padding at off, int[2] at off2: valid | same | p | [ph, pw] */
   KEY_DOUBLE_LIST, /* a double at off, or a list of up to cap at off2 (count at count_off,
                     * 0 for the single number); each in [dlo, dhi] */
-  KEY__COUNT
 } key_type;
+/* Outside the enum, so that switches over key_type stay checked for a missing case. */
+enum { KEY__COUNT = KEY_DOUBLE_LIST + 1 };
 
 enum key_flag {
   F_REQUIRED = 1u << 0,       /* the key must be present */

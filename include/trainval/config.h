@@ -77,9 +77,12 @@
  *     max_unevaluated: 10        # checkpoints kept for evaluators that have not reached them
  *     keep_every_hours: 0        # also keep one checkpoint per this many hours (0: off)
  *
- * Validation is table-driven (config.c): an unknown key, a wrong type, a value out of range, a
- * missing required key or a duplicate key is TV_ERR_CONFIG with the message
- * "<file>:<line>:<col>: <key>: <problem>".  Overrides `section.key=value` (and
+ * Validation is table-driven (the key tables of common/config/schema.c, walked by read.c when
+ * reading and by emit.c when emitting and comparing): an unknown key, a wrong type, a value out
+ * of range, a missing required key or a duplicate key is TV_ERR_CONFIG with the message
+ * "<file>:<line>:<col>: <key>: <problem>".  Scalars follow the YAML rules every trainval file is
+ * read with (common/base/yamlio.h): booleans are true/false, yes/no or on/off in any case;
+ * integers are decimal; a file holds one document.  Overrides `section.key=value` (and
  * `model.layers.<i>.key=value`) are applied to the parsed document before validation, so they
  * obey the same rules; errors in them are reported as "--set <text>: <problem>".
  *
@@ -101,28 +104,42 @@ enum {
   TV_MAX_NORM_CHANNELS = 64 /* data.mean / data.std lists */
 };
 
-/* The layer kinds a config can name (`type:`).  The layer table in layers.c is indexed by it. */
+/* The layer kinds a config can name (`type:`), one X(CONST, name) row each: the enum constant
+ * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
+ * names come from this one list; the order is the enum's (append new kinds at the end).
+ *
+ * A NEW LAYER KIND, on the config side: its row here; if it takes keys of its own (beyond name
+ * and inputs) or more than one input, also its key table and its row in common/config/schema.c's
+ * layer_kinds (fields it stores go in tv_layer_config below).  Reading, defaults, emitting,
+ * comparing and the error messages follow from those rows.  Its computation is a row of the
+ * layer table in common/nn/layers.c (see layers.h), indexed by the same enum. */
+#define TV_LAYER_KINDS(X)                                                                          \
+  X(DENSE, dense)                                                                                  \
+  X(RELU, relu)                                                                                    \
+  X(FLATTEN, flatten)                                                                              \
+  X(CONV2D, conv2d)                                                                                \
+  X(MAX_POOL2D, max_pool2d)                                                                        \
+  X(AVG_POOL2D, avg_pool2d)                                                                        \
+  X(GLOBAL_AVG_POOL, global_avg_pool)                                                              \
+  X(BATCH_NORM, batch_norm)                                                                        \
+  X(DROPOUT, dropout)                                                                              \
+  X(LEAKY_RELU, leaky_relu)                                                                        \
+  X(ELU, elu)                                                                                      \
+  X(GELU, gelu)                                                                                    \
+  X(SIGMOID, sigmoid)                                                                              \
+  X(TANH, tanh)                                                                                    \
+  X(SOFTMAX, softmax)                                                                              \
+  X(ADD, add)
+
 typedef enum tv_layer_kind {
-  TV_LAYER_DENSE,
-  TV_LAYER_RELU,
-  TV_LAYER_FLATTEN,
-  TV_LAYER_CONV2D,
-  TV_LAYER_MAX_POOL2D,
-  TV_LAYER_AVG_POOL2D,
-  TV_LAYER_GLOBAL_AVG_POOL,
-  TV_LAYER_BATCH_NORM,
-  TV_LAYER_DROPOUT,
-  TV_LAYER_LEAKY_RELU,
-  TV_LAYER_ELU,
-  TV_LAYER_GELU,
-  TV_LAYER_SIGMOID,
-  TV_LAYER_TANH,
-  TV_LAYER_SOFTMAX,
-  TV_LAYER_ADD,
-  TV_LAYER__COUNT
+#define TV_LAYER_KIND_ENUM_(c, n) TV_LAYER_##c,
+  TV_LAYER_KINDS(TV_LAYER_KIND_ENUM_)
+#undef TV_LAYER_KIND_ENUM_
+      TV_LAYER__COUNT
 } tv_layer_kind;
 
-/* Names as written in configs ("dense", "conv2d", "batch_norm", ...). */
+/* Names as written in configs ("dense", "conv2d", "batch_norm", ...); "?" for a value that is no
+ * kind.  Cannot fail. */
 const char *tv_layer_kind_name(tv_layer_kind k);
 
 /* conv2d / pooling `padding:` (see the top of this file). */
