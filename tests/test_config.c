@@ -1060,6 +1060,22 @@ static void test_strings_utf8(void **state) {
                "t.yaml:8:8: data.dir: must not contain a NUL byte", NULL);
 }
 
+/* An empty config with overrides: what it lacks is the file's fault, not the override's. */
+static void test_empty_file_with_sets(void **state) {
+  (void)state;
+  tv_config c;
+  const char *sets[] = {"train.batch_size=4"};
+  assert_int_equal(parse_sets("", sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:1:1: model: missing required section");
+  assert_int_equal(parse_sets("# nothing\n", sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:1:1: model: missing required section");
+  /* What the override itself says wrong is still blamed on it. */
+  const char *bad[] = {"train.batch_size=0"};
+  assert_int_equal(parse_sets("", bad, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts("--set train.batch_size=0: train.batch_size: must be in [1, 65536]");
+  assert_int_equal(c.train.batch_size, 128);
+}
+
 static void test_kind_names(void **state) {
   (void)state;
   assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
@@ -1102,6 +1118,7 @@ int main(void) {
       cmocka_unit_test(test_v1_fixture_config),
       cmocka_unit_test(test_booleans),
       cmocka_unit_test(test_strings_utf8),
+      cmocka_unit_test(test_empty_file_with_sets),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

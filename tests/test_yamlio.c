@@ -244,6 +244,35 @@ static void test_parse_flags(void **state) {
   tv_ydoc_free(d);
 }
 
+/* Nesting deeper than TV_YDOC_MAX_DEPTH is refused, at the collection that goes too deep, and
+ * fast: 100000 levels once took libyaml over a minute to refuse. */
+static void test_depth_limit(void **state) {
+  (void)state;
+  enum { DEEP = 100000 };
+  char *text = malloc(2 * DEEP + 16);
+  assert_non_null(text);
+  size_t n = 0;
+  n += (size_t)sprintf(text, "a: ");
+  for (int i = 0; i < TV_YDOC_MAX_DEPTH - 1; i++) text[n++] = '[';
+  for (int i = 0; i < TV_YDOC_MAX_DEPTH - 1; i++) text[n++] = ']';
+  text[n++] = '\n';
+  tv_ydoc *d = NULL;
+  assert_int_equal(tv_ydoc_parse(text, n, "ok.yaml", 0, &d), TV_OK); /* the root is level 1 */
+  tv_ydoc_free(d);
+  n = (size_t)sprintf(text, "a: ");
+  for (int i = 0; i < DEEP; i++) text[n++] = '[';
+  for (int i = 0; i < DEEP; i++) text[n++] = ']';
+  text[n++] = '\n';
+  double t0 = tv_monotonic();
+  assert_int_equal(tv_ydoc_parse(text, n, "deep.yaml", TV_YDOC_CONFIG, &d), TV_ERR_CONFIG);
+  assert_true(tv_monotonic() - t0 < 5);
+  assert_null(d);
+  assert_string_equal(tv_error_message(), "deep.yaml:1:67: nested deeper than 64 levels");
+  assert_int_equal(tv_ydoc_parse(text, n, "--set a=[[", TV_YDOC_INLINE, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "--set a=[[: nested deeper than 64 levels");
+  free(text);
+}
+
 static void test_json_and_growth(void **state) {
   (void)state;
   tv_text t = {0};
@@ -447,6 +476,7 @@ int main(void) {
       cmocka_unit_test(test_scalar_rules),
       cmocka_unit_test(test_null_and_keys),
       cmocka_unit_test(test_parse_flags),
+      cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_json_and_growth),
       cmocka_unit_test(test_char_classes),
       cmocka_unit_test_setup_teardown(test_load_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),

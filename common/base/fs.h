@@ -17,8 +17,14 @@ TV_MUST_CHECK int tv_fs_fsync_dir(const char *path);
 /* fsyncs an existing file by name. */
 TV_MUST_CHECK int tv_fs_fsync_file(const char *path);
 
-/* Reads a whole file into a malloc'd buffer with a NUL appended (not counted in *len).  The
- * caller frees *data.  Errors: TV_ERR_NOT_FOUND (ENOENT), TV_ERR_IO, TV_ERR_NOMEM. */
+/* Reads a whole regular file of at most max bytes (0: no limit) into a malloc'd buffer with a NUL
+ * appended (not counted in *len).  The caller frees *data; it is NULL on failure.  A FIFO, a
+ * device or a directory is refused without reading or waiting ("path: not a regular file"), so
+ * is a larger file ("path: larger than N bytes").  Errors: TV_ERR_NOT_FOUND (ENOENT), TV_ERR_IO,
+ * TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_fs_read_file(const char *path, size_t max, char **data, size_t *len);
+
+/* tv_fs_read_file without a size limit. */
 TV_MUST_CHECK int tv_fs_read_all(const char *path, char **data, size_t *len);
 
 /* CRC-32C (Castagnoli) of a buffer, continuing from crc (start with 0). */

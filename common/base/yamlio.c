@@ -289,6 +289,40 @@ static int parse_error(const yaml_parser_t *p, const char *name, unsigned flags,
                   p->problem_mark.column + 1, problem, context);
 }
 
+/* Refuses text whose first document nests collections deeper than TV_YDOC_MAX_DEPTH, by its
+ * events, before anything is built: libyaml's scanner and loader take time quadratic in the
+ * depth (100k levels took over a minute) and its loader recurses once per level. */
+static int check_depth(const char *text, size_t len, const char *name, unsigned flags, int code) {
+  yaml_parser_t p;
+  yaml_event_t ev;
+  int depth = 0, rc = TV_OK;
+  if (!yaml_parser_initialize(&p))
+    return tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", name);
+  yaml_parser_set_input_string(&p, (const unsigned char *)(text ? text : ""), text ? len : 0);
+  for (;;) {
+    if (!yaml_parser_parse(&p, &ev)) {
+      rc = parse_error(&p, name, flags, code);
+      break;
+    }
+    yaml_event_type_t t = ev.type;
+    yaml_mark_t at = ev.start_mark;
+    yaml_event_delete(&ev);
+    if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
+      if (++depth <= TV_YDOC_MAX_DEPTH) continue;
+      if (flags & TV_YDOC_INLINE)
+        rc = tv_error(code, "%s: nested deeper than %d levels", name, TV_YDOC_MAX_DEPTH);
+      else
+        rc = tv_error(code, "%s:%zu:%zu: nested deeper than %d levels", name, at.line + 1,
+                      at.column + 1, TV_YDOC_MAX_DEPTH);
+      break;
+    }
+    if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
+    if (t == YAML_DOCUMENT_END_EVENT || t == YAML_STREAM_END_EVENT) break;
+  }
+  yaml_parser_delete(&p);
+  return rc;
+}
+
 int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags, tv_ydoc **out) {
   *out = NULL;
   int code = flags & TV_YDOC_CONFIG ? TV_ERR_CONFIG : TV_ERR_FORMAT;
@@ -300,6 +334,7 @@ int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags
   if (!d) return tv_error(TV_ERR_NOMEM, "%s: out of memory", name);
   memcpy(d->path, name, name_len + 1);
   d->code = code;
+  if ((rc = check_depth(text, len, name, flags, code))) goto out;
   if (!yaml_parser_initialize(&parser)) {
     rc = tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", name);
     goto out;

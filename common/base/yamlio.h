@@ -11,7 +11,8 @@
  *
  * THE RULES (one set, tested in tests/test_yamlio.c):
  *  - A file holds exactly one YAML 1.1 document; a second one ("---") is refused.  An empty file
- *    is an empty document (no root).
+ *    is an empty document (no root).  Collections nest at most TV_YDOC_MAX_DEPTH deep (refused
+ *    before the document is built, so a hostile file fails fast).
  *  - Booleans: true/false, yes/no, on/off in any case (PyYAML's YAML 1.1 set).  y and n are not
  *    booleans when read, but the writer quotes them, since some YAML 1.1 readers take them so.
  *  - Null: a plain "", "~", null, Null or NULL.  A quoted "null" is the string.
@@ -102,6 +103,9 @@ int tv_yaml_scalar_is(const yaml_node_t *n, const char *s);
  * into it and are valid until tv_ydoc_free. */
 typedef struct tv_ydoc tv_ydoc;
 
+/* The deepest nesting of mappings and sequences a document may have (the run config needs 4). */
+enum { TV_YDOC_MAX_DEPTH = 64 };
+
 /* Flags of tv_ydoc_parse. */
 enum tv_ydoc_flag {
   TV_YDOC_CONFIG = 1u << 0, /* errors are TV_ERR_CONFIG (a run config) instead of TV_ERR_FORMAT */
@@ -114,7 +118,8 @@ enum tv_ydoc_flag {
  * tv_ydoc_free).  Errors (the flags' code, TV_ERR_FORMAT by default): malformed YAML
  * ("name:LINE:COL: problem (context at LINE:COL)" at libyaml's problem mark; "name: byte N:
  * problem" for bytes that are not UTF-8), a second document ("name:LINE:COL: more than one YAML
- * document"); TV_ERR_NOMEM. */
+ * document"), nesting deeper than TV_YDOC_MAX_DEPTH ("name:LINE:COL: nested deeper than 64
+ * levels"); TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags,
                                 tv_ydoc **out);
 

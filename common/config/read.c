@@ -882,6 +882,7 @@ int tv_config_parse(const char *text, size_t len, const char *source, const char
     goto out;
   }
   for (int i = 0; i < x.n_origin; i++) x.origin[i] = -1;
+  int had_root = tv_ydoc_root(x.d) != NULL;
   for (int k = 0; k < n_sets; k++) {
     if ((rc = apply_set(&x, k))) goto out;
     int n = tv_ydoc_node_count(x.d) + 1;
@@ -894,6 +895,9 @@ int tv_config_parse(const char *text, size_t len, const char *source, const char
     x.origin = no;
     x.n_origin = n;
   }
+  /* The top-level mapping an override made for an empty file stands for the file: what is
+   * missing from it (the model section) is the file's fault, not the override's. */
+  if (!had_root && x.n_origin > 1) x.origin[1] = -1;
   if ((rc = validate(&x, c))) goto out;
   size_t n = strlen(source);
   if (n >= sizeof c->source) n = sizeof c->source - 1;
@@ -910,7 +914,7 @@ int tv_config_load(const char *path, const char *const *sets, int n_sets, tv_con
   char *text;
   size_t len;
   tv_config_defaults(c);
-  int rc = tv_fs_read_all(path, &text, &len);
+  int rc = tv_fs_read_file(path, TV_CONFIG_MAX_BYTES, &text, &len);
   if (rc) return rc;
   rc = tv_config_parse(text, len, path, sets, n_sets, c);
   free(text);

@@ -281,7 +281,12 @@ void tv_config_defaults(tv_config *c);
 TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *source,
                                   const char *const *sets, int n_sets, tv_config *c);
 
-/* Reads path and calls tv_config_parse.  Errors also: TV_ERR_NOT_FOUND / TV_ERR_IO naming path. */
+/* The largest config file tv_config_load reads (a config is a few KiB). */
+#define TV_CONFIG_MAX_BYTES ((size_t)1 << 20)
+
+/* Reads path and calls tv_config_parse.  Errors also: TV_ERR_NOT_FOUND / TV_ERR_IO naming path,
+ * TV_ERR_IO for a path that is not a regular file (a FIFO or a device is refused at once, never
+ * waited on or read) or is larger than TV_CONFIG_MAX_BYTES. */
 TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int n_sets,
                                  tv_config *c);
 
