@@ -443,6 +443,57 @@ typedef struct layer_nodes {
   int item, name, inputs; /* node indices; 0 where the key is absent */
 } layer_nodes;
 
+/* The kind named by the layer mapping m's `type` (path names the layer in messages). */
+static int read_kind(const ctx *x, int idx, const yaml_node_t *m, const char *path,
+                     tv_layer_kind *kind) {
+  char key[256];
+  const char *type;
+  join_key(key, sizeof key, path, "type");
+  int type_idx = find_value(m, x, "type"), rc;
+  if (!type_idx) return fail(x, idx, key, "missing required key");
+  if ((rc = want_scalar(x, type_idx, key, "a layer type", &type))) return rc;
+  for (int k = 0; k < TV_LAYER__COUNT; k++) {
+    if (strcmp(tv_layer_kind_name((tv_layer_kind)k), type) == 0) {
+      *kind = (tv_layer_kind)k;
+      return TV_OK;
+    }
+  }
+  tv_text known = {0};
+  tv_cfg_list_layer_kinds(&known);
+  rc = fail(x, type_idx, key, "unknown layer type '%.40s' (known: %s)", type,
+            known.p ? known.p : "");
+  tv_text_free(&known);
+  return rc;
+}
+
+/* Keys of kind lk that a layer states through others: F_DEFAULT_KERNEL pairs left 0 take the
+ * kernel. */
+static void resolve_defaults(const layer_kind_desc *lk, tv_layer_config *l) {
+  for (int k = 0; k < lk->n_keys; k++) {
+    int pair[2];
+    if (!(lk->keys[k].flags & F_DEFAULT_KERNEL) || lk->keys[k].type != KEY_INT_PAIR) continue;
+    memcpy(pair, (char *)l + lk->keys[k].off, sizeof pair);
+    if (pair[0] == 0) memcpy((char *)l + lk->keys[k].off, l->kernel, sizeof l->kernel);
+  }
+}
+
+/* The layer's input count against its kind's arity (the implicit previous layer counts one). */
+static int check_arity(const ctx *x, int idx, const char *path, const tv_layer_config *l,
+                       const layer_nodes *ln) {
+  const layer_kind_desc *lk = tv_cfg_layer_kind(l->kind);
+  const char *kind_name = tv_layer_kind_name(l->kind);
+  char key[256];
+  int n_in = l->n_inputs ? l->n_inputs : 1;
+  int lo = lk->min_inputs ? lk->min_inputs : 1, hi = lk->max_inputs ? lk->max_inputs : 1;
+  if (n_in >= lo && n_in <= hi) return TV_OK;
+  join_key(key, sizeof key, path, "inputs");
+  if (lo == hi)
+    return fail(x, ln->inputs ? ln->inputs : idx, key, "%s takes %d input%s, got %d", kind_name, lo,
+                lo == 1 ? "" : "s", n_in);
+  return fail(x, ln->inputs ? ln->inputs : idx, key, "%s takes %d to %d inputs, got %d", kind_name,
+              lo, hi, n_in);
+}
+
 static int read_layer(const ctx *x, int idx, const char *path, tv_layer_config *l,
                       layer_nodes *ln) {
   const yaml_node_t *m = node_at(x, idx);
@@ -451,29 +502,13 @@ static int read_layer(const ctx *x, int idx, const char *path, tv_layer_config *
   if (!m || m->type != YAML_MAPPING_NODE)
     return fail(x, idx, path, "expected a mapping like {type: dense, units: 10}, got %s",
                 describe(m, buf, sizeof buf));
+  tv_layer_kind kind = TV_LAYER_DENSE;
   int rc = check_keys(x, idx, path);
-  if (rc) return rc;
+  if (rc || (rc = read_kind(x, idx, m, path, &kind))) return rc;
+  const layer_kind_desc *lk = tv_cfg_layer_kind(kind);
+  const char *kind_name = tv_layer_kind_name(kind);
 
-  join_key(key, sizeof key, path, "type");
-  int type_idx = find_value(m, x, "type");
-  if (!type_idx) return fail(x, idx, key, "missing required key");
-  const char *type;
-  if ((rc = want_scalar(x, type_idx, key, "a layer type", &type))) return rc;
-  int kind = 0;
-  while (kind < TV_LAYER__COUNT && strcmp(tv_layer_kind_name((tv_layer_kind)kind), type) != 0)
-    kind++;
-  if (kind == TV_LAYER__COUNT) {
-    tv_text known = {0};
-    tv_cfg_list_layer_kinds(&known);
-    rc = fail(x, type_idx, key, "unknown layer type '%.40s' (known: %s)", type,
-              known.p ? known.p : "");
-    tv_text_free(&known);
-    return rc;
-  }
-  const layer_kind_desc *lk = tv_cfg_layer_kind((tv_layer_kind)kind);
-  const char *kind_name = tv_layer_kind_name((tv_layer_kind)kind);
-
-  tv_cfg_layer_defaults(l, (tv_layer_kind)kind);
+  tv_cfg_layer_defaults(l, kind);
   if (from_set(x, idx) < 0) {
     l->line = (int)m->start_mark.line + 1;
     l->col = (int)m->start_mark.column + 1;
@@ -502,24 +537,11 @@ static int read_layer(const ctx *x, int idx, const char *path, tv_layer_config *
       join_key(key, sizeof key, path, lk->keys[k].name);
       return fail(x, idx, key, "missing required key (%s needs it)", kind_name);
     }
-    int pair[2];
-    if ((lk->keys[k].flags & F_DEFAULT_KERNEL) && lk->keys[k].type == KEY_INT_PAIR &&
-        (memcpy(pair, (char *)l + lk->keys[k].off, sizeof pair), pair[0] == 0))
-      memcpy((char *)l + lk->keys[k].off, l->kernel, sizeof l->kernel);
   }
+  resolve_defaults(lk, l);
   ln->name = find_value(m, x, "name");
   ln->inputs = find_value(m, x, "inputs");
-  int n_in = l->n_inputs ? l->n_inputs : 1;
-  int lo = lk->min_inputs ? lk->min_inputs : 1, hi = lk->max_inputs ? lk->max_inputs : 1;
-  if (n_in < lo || n_in > hi) {
-    join_key(key, sizeof key, path, "inputs");
-    if (lo == hi)
-      return fail(x, ln->inputs ? ln->inputs : idx, key, "%s takes %d input%s, got %d", kind_name,
-                  lo, lo == 1 ? "" : "s", n_in);
-    return fail(x, ln->inputs ? ln->inputs : idx, key, "%s takes %d to %d inputs, got %d",
-                kind_name, lo, hi, n_in);
-  }
-  return TV_OK;
+  return check_arity(x, idx, path, l, ln);
 }
 
 /* The node of inputs entry j of a layer (the scalar itself when `inputs: name`). */
@@ -775,21 +797,15 @@ static int put_child(yaml_document_t *doc, const char *set, int parent, const ch
   return TV_OK;
 }
 
-/* Applies override k ("a.b=value", "model.layers.<i>.key=value") to the document before
- * validation: the value (parsed as YAML) replaces the value of an existing key or sequence item,
- * or goes under a new key.  A section the file lacks (or leaves empty) is created. */
-static int apply_set(ctx *x, int k) {
-  const char *text = x->sets[k];
-  const char *eq = text ? strchr(text, '=') : NULL;
-  char path[256];
-  char *part[MAX_SET_PARTS];
-  int n_parts = 0, rc;
-  if (!text) return tv_error(TV_ERR_INVALID, "--set: a NULL override");
-  if (!eq)
-    return tv_error(TV_ERR_CONFIG, "--set %s: expected key=value (e.g. train.batch_size=64)", text);
+/* Splits the key of override text (before eq, spaces trimmed) into part[0..*n) at the dots,
+ * in path (cap bytes), and checks that part[0] names a section and a key follows it. */
+static int split_key(const char *text, const char *eq, char *path, size_t cap,
+                     char *part[MAX_SET_PARTS], int *n) {
   size_t skip = strspn(text, " "), end = (size_t)(eq - text);
+  int rc;
+  *n = 0;
   while (end > skip && text[end - 1] == ' ') end--;
-  if (end - skip >= sizeof path) return tv_error(TV_ERR_CONFIG, "--set %s: key too long", text);
+  if (end - skip >= cap) return tv_error(TV_ERR_CONFIG, "--set %s: key too long", text);
   memcpy(path, text + skip, end - skip);
   path[end - skip] = '\0';
   for (char *p = path;;) {
@@ -798,9 +814,9 @@ static int apply_set(ctx *x, int k) {
     if (!*p)
       return tv_error(TV_ERR_CONFIG, "--set %s: empty part in the key (expected section.key=value)",
                       text);
-    if (n_parts == MAX_SET_PARTS)
+    if (*n == MAX_SET_PARTS)
       return tv_error(TV_ERR_CONFIG, "--set %s: key nested too deeply", text);
-    part[n_parts++] = p;
+    part[(*n)++] = p;
     if (!dot) break;
     p = dot + 1;
   }
@@ -813,21 +829,25 @@ static int apply_set(ctx *x, int k) {
     tv_text_free(&names);
     return rc;
   }
-  if (n_parts < 2)
+  if (*n < 2)
     return tv_error(TV_ERR_CONFIG, "--set %s: expected section.key=value, e.g. %s.%s=...", text,
                     part[0], sec->keys[0].name);
+  return TV_OK;
+}
 
-  yaml_document_t *doc = tv_ydoc_document(x->d);
+/* Walks doc from its root to the node that holds part[n - 1] (*parent).  Only the section may
+ * be created: deeper parts must exist, so a typo cannot build a tree the tables then reject far
+ * from its cause.  A file without a top-level mapping gets an empty one. */
+static int walk_to_parent(yaml_document_t *doc, const char *text, char *const *part, int n,
+                          int *parent) {
+  int rc;
   if (!yaml_document_get_root_node(doc) &&
       !yaml_document_add_mapping(doc, NULL, YAML_BLOCK_MAPPING_STYLE))
     return tv_error(TV_ERR_NOMEM, "--set %s: out of memory", text);
   if (yaml_document_get_root_node(doc)->type != YAML_MAPPING_NODE)
     return tv_error(TV_ERR_CONFIG, "--set %s: the config's top level is not a mapping", text);
-
-  /* Walk to the parent of the last part.  Only the section may be created: deeper parts must
-   * exist, so a typo cannot build a tree the tables then reject far from its cause. */
   int cur = 1;
-  for (int i = 0; i < n_parts - 1; i++) {
+  for (int i = 0; i < n - 1; i++) {
     yaml_node_pair_t *pair;
     yaml_node_item_t *item;
     if ((rc = find_slot(doc, text, cur, part[i], &pair, &item))) return rc;
@@ -844,23 +864,49 @@ static int apply_set(ctx *x, int k) {
       return tv_error(TV_ERR_CONFIG, "--set %s: '%s' is not in the config", text, part[i]);
     }
   }
+  *parent = cur;
+  return TV_OK;
+}
 
+/* Parses the value of override text (after its '=') as YAML, named "--set <text>" in messages,
+ * and copies it into doc as node *value (an empty scalar for an empty value). */
+static int graft_value(yaml_document_t *doc, const char *text, const char *value_text, int *value) {
   tv_ydoc *vdoc = NULL;
   tv_text name = {0};
-  int value = 0;
   tv_text_printf(&name, "--set %s", text);
-  if ((rc = tv_text_check(&name, "--set")) == TV_OK)
-    rc = tv_ydoc_parse(eq + 1, strlen(eq + 1), name.p, TV_YDOC_CONFIG | TV_YDOC_INLINE, &vdoc);
+  int rc = tv_text_check(&name, "--set");
+  if (rc == TV_OK)
+    rc = tv_ydoc_parse(value_text, strlen(value_text), name.p, TV_YDOC_CONFIG | TV_YDOC_INLINE,
+                       &vdoc);
   tv_text_free(&name);
   if (rc) return rc;
   if (tv_ydoc_root(vdoc))
-    rc = graft(doc, tv_ydoc_document(vdoc), 1, 0, text, &value);
-  else if (!(value = yaml_document_add_scalar(doc, NULL, (const yaml_char_t *)"", 0,
-                                              YAML_PLAIN_SCALAR_STYLE)))
+    rc = graft(doc, tv_ydoc_document(vdoc), 1, 0, text, value);
+  else if (!(*value = yaml_document_add_scalar(doc, NULL, (const yaml_char_t *)"", 0,
+                                               YAML_PLAIN_SCALAR_STYLE)))
     rc = tv_error(TV_ERR_NOMEM, "--set %s: out of memory", text);
   tv_ydoc_free(vdoc);
-  if (rc) return rc;
-  return put_child(doc, text, cur, part[n_parts - 1], value);
+  return rc;
+}
+
+/* Applies override k ("a.b=value", "model.layers.<i>.key=value") to the document before
+ * validation: the value (parsed as YAML) replaces the value of an existing key or sequence item,
+ * or goes under a new key.  A section the file lacks (or leaves empty) is created. */
+static int apply_set(ctx *x, int k) {
+  const char *text = x->sets[k];
+  const char *eq = text ? strchr(text, '=') : NULL;
+  char path[256];
+  char *part[MAX_SET_PARTS];
+  int n_parts = 0, parent = 0, value = 0, rc;
+  if (!text) return tv_error(TV_ERR_INVALID, "--set: a NULL override");
+  if (!eq)
+    return tv_error(TV_ERR_CONFIG, "--set %s: expected key=value (e.g. train.batch_size=64)", text);
+  yaml_document_t *doc = tv_ydoc_document(x->d);
+  if ((rc = split_key(text, eq, path, sizeof path, part, &n_parts)) ||
+      (rc = walk_to_parent(doc, text, part, n_parts, &parent)) ||
+      (rc = graft_value(doc, text, eq + 1, &value)))
+    return rc;
+  return put_child(doc, text, parent, part[n_parts - 1], value);
 }
 
 /* ---- entry points ------------------------------------------------------------------------- */
