@@ -1060,6 +1060,20 @@ static void test_strings_utf8(void **state) {
                "t.yaml:8:8: data.dir: must not contain a NUL byte", NULL);
 }
 
+/* A message that quotes the file's text stays one line: control characters are escaped. */
+static void test_messages_one_line(void **state) {
+  (void)state;
+  tv_config c;
+  expect_error(MODEL "train:\n  batch_size: \"1\\n2\\t3\\x01\"\n",
+               "t.yaml:8:15: train.batch_size: expected an integer, got '1\\n2\\t3\\x01'", NULL);
+  expect_error(MODEL "train:\n  \"a\\nb\": 1\n", "t.yaml:8:3: train.a\\nb: unknown key", NULL);
+  const char *sets[] = {"train.batch_size=\"x\\ny\""};
+  assert_int_equal(parse_sets(MODEL, sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(),
+                      "--set train.batch_size=\"x\\ny\": train.batch_size: expected an integer, "
+                      "got 'x\\ny'");
+}
+
 /* An empty config with overrides: what it lacks is the file's fault, not the override's. */
 static void test_empty_file_with_sets(void **state) {
   (void)state;
@@ -1074,6 +1088,60 @@ static void test_empty_file_with_sets(void **state) {
   assert_int_equal(parse_sets("", bad, 1, &c), TV_ERR_CONFIG);
   assert_message_starts("--set train.batch_size=0: train.batch_size: must be in [1, 65536]");
   assert_int_equal(c.train.batch_size, 128);
+}
+
+/* Mutated configs never crash the reader: each is read or refused with TV_ERR_CONFIG and one
+ * line naming the file (or an override), and a refused one leaves defaults.  Deterministic: a
+ * fixed xorshift stream of byte flips, insertions of YAML indicators, deletions and cuts. */
+static void test_mutations(void **state) {
+  (void)state;
+  const char *base = CNN_MODEL "data: {mean: [0.5], random_flip: on}\n"
+                               "train: {batch_size: 32, early_stop_metric: accuracy}\n"
+                               "optimizer: {type: sgd, learning_rate: 0.1}\n";
+  static const char indicators[] = "[]{}:,-?#&*!|>'\"%@` \n\t\\";
+  size_t n0 = strlen(base);
+  char *text = malloc(n0 + 64);
+  assert_non_null(text);
+  uint64_t r = 0x9e3779b97f4a7c15ull;
+  int refused = 0;
+  for (int round = 0; round < 3000; round++) {
+    memcpy(text, base, n0 + 1);
+    size_t n = n0;
+    int edits = 1 + (int)(r % 4);
+    for (int e = 0; e < edits && n > 1; e++) {
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      size_t at = (size_t)(r >> 8) % n;
+      switch (r % 4) {
+      case 0: /* a byte flip, anything from 1 to 255 */
+        text[at] = (char)(1 + (r >> 40) % 255);
+        break;
+      case 1: /* an indicator inserted */
+        memmove(text + at + 1, text + at, n - at + 1);
+        text[at] = indicators[(r >> 40) % (sizeof indicators - 1)];
+        n++;
+        break;
+      case 2: /* a byte deleted */
+        memmove(text + at, text + at + 1, n - at);
+        n--;
+        break;
+      default: /* cut short */
+        text[at] = '\0';
+        n = at;
+        break;
+      }
+    }
+    tv_config c;
+    int rc = tv_config_parse(text, n, "t.yaml", NULL, 0, &c);
+    if (rc == TV_OK) continue;
+    refused++;
+    if (rc != TV_ERR_CONFIG) fail_msg("round %d: code %d for:\n%s", round, rc, text);
+    assert_message_starts("t.yaml");
+    assert_null(strchr(tv_error_message(), '\n'));
+    assert_int_equal(c.model.n_layers, 0);
+    assert_int_equal(c.train.batch_size, 128);
+  }
+  free(text);
+  assert_true(refused > 1000); /* the mutations do reach the error paths */
 }
 
 static void test_kind_names(void **state) {
@@ -1119,6 +1187,8 @@ int main(void) {
       cmocka_unit_test(test_booleans),
       cmocka_unit_test(test_strings_utf8),
       cmocka_unit_test(test_empty_file_with_sets),
+      cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_messages_one_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

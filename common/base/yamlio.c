@@ -50,6 +50,21 @@ int tv_text_is_word_char(int c) {
          c == '_' || c == '-';
 }
 
+void tv_yaml_one_line(char *buf, size_t cap, const char *s) {
+  size_t n = 0;
+  for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+    char esc[5];
+    int k = *p == '\n'                ? snprintf(esc, sizeof esc, "\\n")
+            : *p == '\t'              ? snprintf(esc, sizeof esc, "\\t")
+            : *p < 0x20 || *p == 0x7f ? snprintf(esc, sizeof esc, "\\x%02x", *p)
+                                      : (esc[0] = (char)*p, 1);
+    if (n + (size_t)k >= cap) break;
+    memcpy(buf + n, esc, (size_t)k);
+    n += (size_t)k;
+  }
+  buf[n] = '\0';
+}
+
 int tv_text_is_printable(const char *s, size_t cap) {
   if (!memchr(s, '\0', cap)) return 0;
   for (; *s; s++)
@@ -264,13 +279,14 @@ struct tv_ydoc {
 };
 
 int tv_ydoc_error(const tv_ydoc *d, const yaml_node_t *node, const char *fmt, ...) {
-  char msg[MSG_CAP];
+  char msg[MSG_CAP], line_msg[MSG_CAP];
   va_list ap;
   va_start(ap, fmt);
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
+  tv_yaml_one_line(line_msg, sizeof line_msg, msg); /* msg may quote the file's text */
   size_t line = node ? node->start_mark.line + 1 : 1, col = node ? node->start_mark.column + 1 : 1;
-  return tv_error(d->code, "%s:%zu:%zu: %s", d->path, line, col, msg);
+  return tv_error(d->code, "%s:%zu:%zu: %s", d->path, line, col, line_msg);
 }
 
 /* Translates a libyaml failure: "<name>:line:col: problem (context at line:col)", or without the

@@ -28,8 +28,10 @@
  *    hold raw (C1 controls, the line breaks U+0085 U+2028 U+2029, U+FEFF, U+FFFE, U+FFFF) as
  *    \uXXXX, and bytes that are not valid UTF-8 as \ufffd (U+FFFD): the file is always valid
  *    UTF-8 that libyaml reads back.  JSON strings follow the same UTF-8 rule.
- *  - Writing a number: the shortest of %.15g..%.17g that reads back to the same double, with a
- *    ".0" where the mantissa lacks a point (so a YAML 1.1 reader sees a float).
+ *  - Writing a number (tv_text_yaml_f64; the config emitter's): the shortest of %.15g..%.17g
+ *    that reads back to the same double, with a ".0" where the mantissa lacks a point (so a
+ *    YAML 1.1 reader sees a float).  A format that fixes its own precision (times as %.6f) says
+ *    so in its header; what it writes still reads back through the number rule above.
  *
  * Readers of the train_dir formats ignore keys they do not know: tv_ydoc_field looks up only the
  * key it is asked for, and refuses a key given twice in one mapping (libyaml keeps both).
@@ -69,6 +71,10 @@ void tv_yaml_f64_str(char buf[TV_YAML_F64_CAP], double x);
 
 /* Appends x as tv_yaml_f64_str writes it.  Cannot fail (sets t->oom instead). */
 void tv_text_yaml_f64(tv_text *t, double x);
+
+/* Copies s into buf (cap >= 1 bytes, cut to fit) with control characters written as \n, \t or
+ * \xHH, so that a message quoting a file's text stays one line.  Cannot fail. */
+void tv_yaml_one_line(char *buf, size_t cap, const char *s);
 
 /* 1 if s has a NUL within cap bytes and every byte before it is printable ASCII (0x20..0x7e). */
 int tv_text_is_printable(const char *s, size_t cap);
@@ -124,13 +130,14 @@ TV_MUST_CHECK int tv_ydoc_parse(const char *text, size_t len, const char *name, 
                                 tv_ydoc **out);
 
 /* Reads the file at path and parses it as tv_ydoc_parse does (no flags) into *out (NULL on
- * failure).  Errors: TV_ERR_NOT_FOUND (no file), TV_ERR_IO, TV_ERR_NOMEM, TV_ERR_FORMAT. */
+ * failure).  Errors: TV_ERR_NOT_FOUND (no file), TV_ERR_IO (also: not a regular file, which is
+ * refused without waiting on it; see tv_fs_read_file), TV_ERR_NOMEM, TV_ERR_FORMAT. */
 TV_MUST_CHECK int tv_ydoc_load(const char *path, tv_ydoc **out);
 
 /* Releases d and its nodes.  NULL-safe. */
 void tv_ydoc_free(tv_ydoc *d);
 
-/* The path d was loaded from (d's copy). */
+/* The name d was parsed under: the path it was loaded from (d's copy). */
 const char *tv_ydoc_path(const tv_ydoc *d);
 
 /* The root node, or NULL for an empty document. */

@@ -64,7 +64,12 @@ static int fail(const ctx *x, int idx, const char *key, const char *fmt, ...) {
   vsnprintf(msg, sizeof msg, fmt, ap);
   va_end(ap);
   int set = from_set(x, idx);
-  if (set >= 0) return tv_error(TV_ERR_CONFIG, "--set %s: %s: %s", x->sets[set], key, msg);
+  if (set >= 0) {
+    char full[MSG_CAP + 256], line_msg[MSG_CAP + 256];
+    snprintf(full, sizeof full, "%s: %s", key, msg);
+    tv_yaml_one_line(line_msg, sizeof line_msg, full); /* it may quote the override's text */
+    return tv_error(TV_ERR_CONFIG, "--set %s: %s", x->sets[set], line_msg);
+  }
   return tv_ydoc_error(x->d, node_at(x, idx), "%s: %s", key, msg); /* a TV_ERR_CONFIG document */
 }
 
