@@ -101,18 +101,20 @@ enum {
   TV_MAX_INPUTS = 4,
   TV_NAME_CAP = 64,
   TV_PATH_CAP = 1024,
-  TV_MAX_NORM_CHANNELS = 64 /* data.mean / data.std lists */
+  TV_MAX_NORM_CHANNELS = 64 /* items in a data.mean / data.std list (what the config holds; the
+                             * loader normalises per channel up to TV_NORM_MAX_CHANNELS, data.h) */
 };
 
 /* The layer kinds a config can name (`type:`), one X(CONST, name) row each: the enum constant
  * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
  * names come from this one list; the order is the enum's (append new kinds at the end).
  *
- * A NEW LAYER KIND, on the config side: its row here; if it takes keys of its own (beyond name
- * and inputs) or more than one input, also its key table and its row in common/config/schema.c's
- * layer_kinds (fields it stores go in tv_layer_config below).  Reading, defaults, emitting,
- * comparing and the error messages follow from those rows.  Its computation is a row of the
- * layer table in common/nn/layers.c (see layers.h), indexed by the same enum. */
+ * A NEW LAYER KIND, on the config side: its row here (and its line in the format above); if it
+ * takes keys of its own (beyond name and inputs) or more than one input, also its key table and
+ * its row in common/config/schema.c's layer_kinds (the fields it stores go in tv_layer_config
+ * below).  Reading, defaults, emitting (with its keys' comments), comparing and the error
+ * messages follow from those rows.  Its computation is a row of the layer table in
+ * common/nn/layers.c (see layers.h), indexed by the same enum; the build fails until it has one. */
 #define TV_LAYER_KINDS(X)                                                                          \
   X(DENSE, dense)                                                                                  \
   X(RELU, relu)                                                                                    \
@@ -152,7 +154,7 @@ typedef enum tv_padding {
 
 typedef struct tv_layer_config {
   tv_layer_kind kind;
-  char name[TV_NAME_CAP];                  /* "" until tv_config_* fills Keras-style defaults */
+  char name[TV_NAME_CAP];                  /* tv_config_parse fills the default <type>_<k> */
   int n_inputs;                            /* 0: the previous layer (or the model input) */
   char inputs[TV_MAX_INPUTS][TV_NAME_CAP]; /* names of earlier layers, or "input" */
   int units;                               /* dense: output features (>= 1) */
@@ -166,7 +168,7 @@ typedef struct tv_layer_config {
   double epsilon;  /* batch_norm: added to the variance, default 1e-5 */
   double rate;     /* dropout: drop probability in [0, 1), default 0.5 */
   double alpha;    /* leaky_relu: negative slope (0.01); elu: saturation (1.0) */
-  int line, col;   /* where the item starts in the source (1-based) */
+  int line, col;   /* where the item starts in the source (1-based); 0 if an override added it */
 } tv_layer_config;
 
 typedef enum tv_optim_kind {
