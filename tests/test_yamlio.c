@@ -210,6 +210,32 @@ static void test_null_and_keys(void **state) {
   tv_ydoc_free(d);
 }
 
+/* The strict key rule: names only, none twice (the NUL byte counts in the comparison). */
+static void test_bad_keys(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    int want, bad, first;
+  } cases[] = {
+      {"{a: 1, b: 2, c: 3}", TV_YAML_KEYS_OK, 0, 0},
+      {"{a: 1, b: 2, a: 3}", TV_YAML_KEY_TWICE, 2, 0},
+      {"{a: 1, b: 2, \"b\": 3, a: 4}", TV_YAML_KEY_TWICE, 2, 1},
+      {"{a: 1, [x]: 2}", TV_YAML_KEY_NOT_NAME, 1, 0},
+      {"{a: 1, ~: 2}", TV_YAML_KEY_NOT_NAME, 1, 0},
+      {"{\"a\\0\": 1}", TV_YAML_KEY_NOT_NAME, 0, 0},
+      {"{\"null\": 1, 'a': 2, a: 3}", TV_YAML_KEY_TWICE, 2, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tv_ydoc *d;
+    assert_int_equal(tv_ydoc_parse(cases[i].text, strlen(cases[i].text), "k.yaml", 0, &d), TV_OK);
+    int bad = -1, first = -1;
+    int got = tv_yaml_find_bad_key(tv_ydoc_document(d), tv_ydoc_root(d), &bad, &first);
+    if (got != cases[i].want || bad != cases[i].bad || first != cases[i].first)
+      fail_msg("%s: got %d at %d (first %d)", cases[i].text, got, bad, first);
+    tv_ydoc_free(d);
+  }
+}
+
 /* tv_ydoc_parse: one document, errors in the code and form the flags ask for. */
 static void test_parse_flags(void **state) {
   (void)state;
@@ -476,6 +502,7 @@ int main(void) {
       cmocka_unit_test(test_scalar_rules),
       cmocka_unit_test(test_null_and_keys),
       cmocka_unit_test(test_parse_flags),
+      cmocka_unit_test(test_bad_keys),
       cmocka_unit_test(test_depth_limit),
       cmocka_unit_test(test_json_and_growth),
       cmocka_unit_test(test_char_classes),

@@ -270,6 +270,27 @@ int tv_yaml_scalar_is(const yaml_node_t *n, const char *s) {
          memcmp(n->data.scalar.value, s, n->data.scalar.length) == 0;
 }
 
+int tv_yaml_find_bad_key(yaml_document_t *doc, const yaml_node_t *map, int *bad, int *first) {
+  const yaml_node_pair_t *pairs = map->data.mapping.pairs.start;
+  int n = (int)(map->data.mapping.pairs.top - pairs);
+  *bad = *first = 0;
+  for (int i = 0; i < n; i++) {
+    const yaml_node_t *k = yaml_document_get_node(doc, pairs[i].key);
+    *bad = i;
+    if (!k || k->type != YAML_SCALAR_NODE || tv_yaml_is_null(k) ||
+        strlen((const char *)k->data.scalar.value) != k->data.scalar.length)
+      return TV_YAML_KEY_NOT_NAME;
+    for (int j = 0; j < i; j++) {
+      *first = j;
+      if (tv_yaml_scalar_is(yaml_document_get_node(doc, pairs[j].key),
+                            (const char *)k->data.scalar.value))
+        return TV_YAML_KEY_TWICE;
+    }
+  }
+  *bad = *first = 0;
+  return TV_YAML_KEYS_OK;
+}
+
 /* ---- YAML reading -------------------------------------------------------------------------- */
 
 struct tv_ydoc {

@@ -103,6 +103,19 @@ int tv_yaml_is_null(const yaml_node_t *n);
 /* 1 if n is a scalar whose text is exactly s (NUL bytes in n included in the comparison). */
 int tv_yaml_scalar_is(const yaml_node_t *n, const char *s);
 
+/* What tv_yaml_find_bad_key found. */
+enum tv_yaml_key_problem {
+  TV_YAML_KEYS_OK = 0,  /* every key is a name, none repeated */
+  TV_YAML_KEY_NOT_NAME, /* a key that is not a name: not a scalar, null, or holding a NUL byte */
+  TV_YAML_KEY_TWICE     /* a key whose text an earlier key of the same mapping has */
+};
+
+/* Looks at the keys of the mapping node map of doc in order and reports the first problem: its
+ * pair's position in *bad and, for TV_YAML_KEY_TWICE, the earlier pair's in *first (both
+ * 0-based indices into map's pairs).  The rule for a strict reader (the config); the train_dir
+ * readers apply the twice rule per key they read (tv_ydoc_field).  Cannot fail. */
+int tv_yaml_find_bad_key(yaml_document_t *doc, const yaml_node_t *map, int *bad, int *first);
+
 /* ---- YAML reading -------------------------------------------------------------------------- */
 
 /* One loaded YAML document and the path its messages name.  Opaque; the nodes handed out point

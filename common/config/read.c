@@ -408,27 +408,24 @@ static int read_value(const ctx *x, const key_desc *d, int idx, const char *key,
   return readers[d->type](x, d, idx, key, base);
 }
 
-/* Refuses non-scalar and duplicate keys in the mapping at idx (libyaml keeps duplicates). */
+/* Refuses keys that are not names and keys given twice in the mapping at idx (libyaml keeps
+ * duplicates), by yamlio's key rule. */
 static int check_keys(const ctx *x, int idx, const char *path) {
   const yaml_node_t *m = node_at(x, idx);
   const yaml_node_pair_t *pairs = m->data.mapping.pairs.start;
-  ptrdiff_t n = m->data.mapping.pairs.top - pairs;
   char buf[64], key[256], where[300];
-  for (ptrdiff_t i = 0; i < n; i++) {
-    const yaml_node_t *k = node_at(x, pairs[i].key);
-    if (!k || k->type != YAML_SCALAR_NODE || tv_yaml_is_null(k) ||
-        strlen((const char *)k->data.scalar.value) != k->data.scalar.length)
-      return fail(x, pairs[i].key, *path ? path : "top level", "expected a key name, got %s",
-                  describe(k, buf, sizeof buf));
-    for (ptrdiff_t j = 0; j < i; j++) {
-      if (strcmp(scalar_text(node_at(x, pairs[j].key)), scalar_text(k)) == 0) {
-        join_key(key, sizeof key, path, scalar_text(k));
-        place(x, pairs[j].key, where, sizeof where);
-        return fail(x, pairs[i].key, key, "duplicate key (first at %s)", where);
-      }
-    }
+  int bad, first;
+  switch (tv_yaml_find_bad_key(tv_ydoc_document(x->d), m, &bad, &first)) {
+  case TV_YAML_KEY_NOT_NAME:
+    return fail(x, pairs[bad].key, *path ? path : "top level", "expected a key name, got %s",
+                describe(node_at(x, pairs[bad].key), buf, sizeof buf));
+  case TV_YAML_KEY_TWICE:
+    join_key(key, sizeof key, path, scalar_text(node_at(x, pairs[bad].key)));
+    place(x, pairs[first].key, where, sizeof where);
+    return fail(x, pairs[bad].key, key, "duplicate key (first at %s)", where);
+  default:
+    return TV_OK;
   }
-  return TV_OK;
 }
 
 /* The value node index of `key` in the mapping m, 0 if absent. */
