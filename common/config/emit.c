@@ -16,110 +16,134 @@ enum { DOC_COLUMN = 40 /* where emitted comments start */ };
 
 #define COUNT TV_CFG_COUNT
 
-/* Writes the value of key d stored in base as YAML (flow style). */
-static void put_value(tv_text *b, const key_desc *d, const void *base) {
-  const char *field = (const char *)base + d->off;
-  switch (d->type) {
-  case KEY_INT:
-  case KEY_BOOL:
-  case KEY_ENUM: {
-    int v;
-    memcpy(&v, field, sizeof v);
-    if (d->type == KEY_INT)
-      tv_text_printf(b, "%d", v);
-    else if (d->type == KEY_BOOL)
-      tv_text_printf(b, "%s", v ? "true" : "false");
-    else {
-      int n = 0;
-      while (d->names[n]) n++;
-      tv_text_printf(b, "%s", v >= 0 && v < n ? d->names[v] : "?");
-    }
-    break;
-  }
-  case KEY_INT64: {
-    int64_t v;
-    memcpy(&v, field, sizeof v);
-    tv_text_printf(b, "%" PRId64, v);
-    break;
-  }
-  case KEY_UINT64: {
-    uint64_t v;
-    memcpy(&v, field, sizeof v);
-    tv_text_printf(b, "%" PRIu64, v);
-    break;
-  }
-  case KEY_DOUBLE: {
-    double v;
-    memcpy(&v, field, sizeof v);
-    tv_text_yaml_f64(b, v);
-    break;
-  }
-  case KEY_STRING:
-    tv_text_yaml_str(b, field, 0);
-    break;
-  case KEY_INT_LIST:
-    tv_text_printf(b, "[");
-    for (size_t i = 0; i < d->cap; i++) {
-      int v;
-      memcpy(&v, field + i * sizeof v, sizeof v);
-      tv_text_printf(b, "%s%d", i ? ", " : "", v);
-    }
-    tv_text_printf(b, "]");
-    break;
-  case KEY_NAME_LIST: {
-    int n;
-    memcpy(&n, (const char *)base + d->count_off, sizeof n);
-    tv_text_printf(b, "[");
-    for (int i = 0; i < n; i++) {
-      tv_text_printf(b, "%s", i ? ", " : "");
-      tv_text_yaml_str(b, field + (size_t)i * d->elem, 0);
-    }
-    tv_text_printf(b, "]");
-    break;
-  }
-  case KEY_INT_PAIR: {
-    int v[2];
-    memcpy(v, field, sizeof v);
-    if (v[0] == v[1])
-      tv_text_printf(b, "%d", v[0]);
-    else
-      tv_text_printf(b, "[%d, %d]", v[0], v[1]);
-    break;
-  }
-  case KEY_PADDING: {
-    int mode, v[2];
-    memcpy(&mode, field, sizeof mode);
-    memcpy(v, (const char *)base + d->off2, sizeof v);
-    if (mode == TV_PADDING_VALID || mode == TV_PADDING_SAME)
-      tv_text_printf(b, "%s", d->names[mode]);
-    else if (v[0] == v[1])
-      tv_text_printf(b, "%d", v[0]);
-    else
-      tv_text_printf(b, "[%d, %d]", v[0], v[1]);
-    break;
-  }
-  case KEY_DOUBLE_LIST: {
-    int n;
-    double v;
-    memcpy(&n, (const char *)base + d->count_off, sizeof n);
-    if (n == 0) {
-      memcpy(&v, field, sizeof v);
-      tv_text_yaml_f64(b, v);
-      break;
-    }
-    tv_text_printf(b, "[");
-    for (int i = 0; i < n; i++) {
-      memcpy(&v, (const char *)base + d->off2 + (size_t)i * sizeof v, sizeof v);
-      tv_text_printf(b, "%s", i ? ", " : "");
-      tv_text_yaml_f64(b, v);
-    }
-    tv_text_printf(b, "]");
-    break;
-  }
-  case KEY_LAYERS:
-    break; /* written by emit_layers */
-  }
+/* ---- one writer per key type --------------------------------------------------------------- */
+
+/* Each appends the value of key d stored in base as YAML (flow style). */
+typedef void (*value_writer)(tv_text *b, const key_desc *d, const void *base);
+
+static int load_int(const void *base, size_t off) {
+  int v;
+  memcpy(&v, (const char *)base + off, sizeof v);
+  return v;
 }
+
+static void put_int(tv_text *b, const key_desc *d, const void *base) {
+  tv_text_printf(b, "%d", load_int(base, d->off));
+}
+
+static void put_bool(tv_text *b, const key_desc *d, const void *base) {
+  tv_text_printf(b, "%s", load_int(base, d->off) ? "true" : "false");
+}
+
+static void put_enum(tv_text *b, const key_desc *d, const void *base) {
+  int v = load_int(base, d->off), n = 0;
+  while (d->names[n]) n++;
+  tv_text_printf(b, "%s", v >= 0 && v < n ? d->names[v] : "?");
+}
+
+static void put_int64(tv_text *b, const key_desc *d, const void *base) {
+  int64_t v;
+  memcpy(&v, (const char *)base + d->off, sizeof v);
+  tv_text_printf(b, "%" PRId64, v);
+}
+
+static void put_uint64(tv_text *b, const key_desc *d, const void *base) {
+  uint64_t v;
+  memcpy(&v, (const char *)base + d->off, sizeof v);
+  tv_text_printf(b, "%" PRIu64, v);
+}
+
+static void put_double(tv_text *b, const key_desc *d, const void *base) {
+  double v;
+  memcpy(&v, (const char *)base + d->off, sizeof v);
+  tv_text_yaml_f64(b, v);
+}
+
+static void put_string(tv_text *b, const key_desc *d, const void *base) {
+  tv_text_yaml_str(b, (const char *)base + d->off, 0);
+}
+
+static void put_int_list(tv_text *b, const key_desc *d, const void *base) {
+  tv_text_printf(b, "[");
+  for (size_t i = 0; i < d->cap; i++)
+    tv_text_printf(b, "%s%d", i ? ", " : "", load_int(base, d->off + i * sizeof(int)));
+  tv_text_printf(b, "]");
+}
+
+static void put_name_list(tv_text *b, const key_desc *d, const void *base) {
+  int n = load_int(base, d->count_off);
+  tv_text_printf(b, "[");
+  for (int i = 0; i < n; i++) {
+    tv_text_printf(b, "%s", i ? ", " : "");
+    tv_text_yaml_str(b, (const char *)base + d->off + (size_t)i * d->elem, 0);
+  }
+  tv_text_printf(b, "]");
+}
+
+/* One integer when both are equal, else [a, b]. */
+static void put_pair(tv_text *b, const void *base, size_t off) {
+  int v0 = load_int(base, off), v1 = load_int(base, off + sizeof(int));
+  if (v0 == v1)
+    tv_text_printf(b, "%d", v0);
+  else
+    tv_text_printf(b, "[%d, %d]", v0, v1);
+}
+
+static void put_int_pair(tv_text *b, const key_desc *d, const void *base) {
+  put_pair(b, base, d->off);
+}
+
+static void put_padding(tv_text *b, const key_desc *d, const void *base) {
+  int mode = load_int(base, d->off);
+  if (mode == TV_PADDING_VALID || mode == TV_PADDING_SAME)
+    tv_text_printf(b, "%s", d->names[mode]);
+  else
+    put_pair(b, base, d->off2);
+}
+
+static void put_double_list(tv_text *b, const key_desc *d, const void *base) {
+  int n = load_int(base, d->count_off);
+  double v;
+  if (n == 0) {
+    put_double(b, d, base);
+    return;
+  }
+  tv_text_printf(b, "[");
+  for (int i = 0; i < n; i++) {
+    memcpy(&v, (const char *)base + d->off2 + (size_t)i * sizeof v, sizeof v);
+    tv_text_printf(b, "%s", i ? ", " : "");
+    tv_text_yaml_f64(b, v);
+  }
+  tv_text_printf(b, "]");
+}
+
+static void put_layers(tv_text *b, const key_desc *d, const void *base) {
+  (void)b, (void)d, (void)base; /* written by emit_layers, with its comments */
+}
+
+static const value_writer writers[] = {
+    [KEY_INT] = put_int,
+    [KEY_INT64] = put_int64,
+    [KEY_UINT64] = put_uint64,
+    [KEY_DOUBLE] = put_double,
+    [KEY_BOOL] = put_bool,
+    [KEY_STRING] = put_string,
+    [KEY_ENUM] = put_enum,
+    [KEY_INT_LIST] = put_int_list,
+    [KEY_NAME_LIST] = put_name_list,
+    [KEY_LAYERS] = put_layers,
+    [KEY_INT_PAIR] = put_int_pair,
+    [KEY_PADDING] = put_padding,
+    [KEY_DOUBLE_LIST] = put_double_list,
+};
+_Static_assert(TV_CFG_COUNT(writers) == KEY__COUNT, "one writer per key type");
+
+/* Writes the value of key d stored in base as YAML (flow style): the writer of its type. */
+static void put_value(tv_text *b, const key_desc *d, const void *base) {
+  writers[d->type](b, d, base);
+}
+
+/* ---- emitting ------------------------------------------------------------------------------ */
 
 /* The keys of layer l, the common ones first (name, inputs), then its kind's. */
 static int layer_keys(const tv_layer_config *l, int pass, const key_desc **keys) {
