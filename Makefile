@@ -96,3 +96,22 @@ clean:
 	rm -rf build build-asan bin
 
 -include $(LIB_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(EVAL_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_BIN:=.d)
+
+# ---- the run report: bin/report, installed as trainval-report (report/, libpng) --------------
+REPORT_SRC := $(sort $(wildcard report/*.c))
+REPORT_OBJ := $(REPORT_SRC:%.c=$(B)/%.o)
+PNG_LIBS   := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
+.PHONY: install-report
+all: $(BIN)/report
+$(BIN)/report: $(REPORT_OBJ) $(LIB)
+	@mkdir -p $(BIN)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL)
+install: install-report
+install-report: $(BIN)/report
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN)/report $(DESTDIR)$(PREFIX)/bin/trainval-report
+FORMAT_FILES += $(wildcard report/*.c report/*.h)
+# tests/test_report.c tests report/ itself (everything but main.c).
+$(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL) -lcmocka
+-include $(REPORT_OBJ:.o=.d)

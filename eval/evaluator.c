@@ -16,7 +16,7 @@
 
 #include "trainval/config.h"
 #include "trainval/data.h"
-#include "trainval/path.h"
+#include "trainval/files.h"
 #include "trainval/model.h"
 #include "trainval/varstore.h"
 

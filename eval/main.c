@@ -22,7 +22,7 @@
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
-#include "trainval/path.h"
+#include "trainval/files.h"
 #include "trainval/ops.h"
 #include "trainval/text.h"
 

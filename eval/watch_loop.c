@@ -28,7 +28,7 @@
 #include "eval.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/path.h"
+#include "trainval/files.h"
 #include "trainval/manifest.h"
 #include "trainval/watch.h"
 

@@ -3,7 +3,7 @@
 # OpenBLAS, libyaml, HDF5, zlib, cmocka (tests), Fashion-MNIST, and Python's numpy/h5py/torch
 # from Debian (fixtures, format cross-checks and the PyTorch peer in the benchmark).
 set -eu
-PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev hdf5-tools
+PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev libpng-dev hdf5-tools
 libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py python3-yaml clang-format bsdutils"
 [ "${TRAINVAL_SETUP_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""

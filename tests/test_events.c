@@ -467,6 +467,81 @@ static void test_purge_after(void **state) {
   assert_int_equal(tv_events_purge_after(missing, 0, NULL), TV_OK);
 }
 
+/* ---- session start: TensorBoard's restart marker --------------------------------------------- */
+
+static void test_session_start(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  assert_int_equal(tv_events_session_start(w, 101), TV_OK);
+  /* flushed by the call: another process sees it at once */
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 2);
+  assert_true(ev[1].has_session_log);
+  assert_int_equal(ev[1].session_status, 1); /* SessionLog.START */
+  assert_int_equal(ev[1].step, 101);
+  assert_false(ev[1].has_summary);
+  assert_false(ev[1].has_file_version);
+  assert_true(ev[1].wall_time >= ev[0].wall_time);
+  free(ev);
+  assert_int_equal(tv_events_session_start(w, -1), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "negative step"));
+  assert_int_equal(tv_events_session_start(NULL, 1), TV_ERR_INVALID);
+  assert_int_equal(tv_events_scalar(w, 150, "loss", 0.5f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  ev = read_events(path, &n);
+  assert_int_equal(n, 3);
+  assert_false(ev[2].has_session_log);
+  assert_int_equal(ev[2].step, 150);
+  free(ev);
+
+  /* A session start past the purge step is an orphan like any other record. */
+  long dropped = -1;
+  assert_int_equal(tv_events_purge_after(dir, 100, &dropped), TV_OK);
+  assert_int_equal(dropped, 2);
+  ev = read_events(path, &n);
+  assert_int_equal(n, 1);
+  free(ev);
+
+  const char *checker = getenv("TV_TFEVENTS_CHECK");
+  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
+  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_session_start(w, 101), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 101, "loss", 0.25f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* A resumed run's new file: two STARTs, so TensorBoard takes it for a restart even when the
+ * run's earlier files hold no START (written before session starts existed). */
+static void test_session_start_resumed(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 10, "loss", 1.0f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  assert_int_equal(tv_events_session_start(w, 11), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 3);
+  for (int i = 1; i <= 2; i++) {
+    assert_true(ev[i].has_session_log);
+    assert_int_equal(ev[i].session_status, 1);
+    assert_int_equal(ev[i].step, 11);
+  }
+  free(ev);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_vectors),
@@ -488,6 +563,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_shared_checker_accepts, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_purge_after, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_session_start, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_session_start_resumed, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,6 +155,14 @@ static int decode_event(const unsigned char *p, const unsigned char *end, tvt_ev
       if (f.wire != 2) return -1;
       copy_str(ev->file_version, sizeof ev->file_version, &f);
       ev->has_file_version = 1;
+    } else if (f.num == 7) {
+      if (f.wire != 2) return -1;
+      ev->has_session_log = 1;
+      const unsigned char *q = f.s;
+      int rs;
+      while ((rs = next_field(&q, f.e, &g)) == 1)
+        if (g.num == 1 && g.wire == 0) ev->session_status = (int)g.u;
+      if (rs != 0) return -1;
     } else if (f.num == 5) {
       if (f.wire != 2) return -1;
       ev->has_summary = 1;

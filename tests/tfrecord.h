@@ -38,6 +38,8 @@ typedef struct tvt_event {
   int64_t step;
   int has_file_version;
   char file_version[64];
+  int has_session_log;
+  int session_status; /* SessionLog.status: 1 START, 2 STOP, 3 CHECKPOINT */
   int has_summary;
   int nvalues;
   tvt_value values[TVT_MAX_VALUES];

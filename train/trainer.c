@@ -30,7 +30,7 @@
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/path.h"
+#include "trainval/files.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"
@@ -544,6 +544,7 @@ static int validate(trainer *t, int *stop) {
     char dir[TV_PATH_CAP + 16];
     rc = tv_fs_join(dir, sizeof dir, t->opt.train_dir, "validation");
     if (rc == TV_OK) rc = tv_events_open(dir, &t->val_events);
+    if (rc == TV_OK) rc = tv_events_session_start(t->val_events, t->step);
     if (rc != TV_OK) return rc;
   }
   const char *tags[] = {"loss", "accuracy", "top5", "macro_f1"};
@@ -628,6 +629,7 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
   if (rc == TV_OK && tv_stop_requested(t->opt.train_dir)) rc = take_stop_request(t, 1);
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
+  if (rc == TV_OK) rc = tv_events_session_start(t->events, t->step + 1);
   if (rc != TV_OK) return rc;
 
   int64_t window_examples = 0, log_examples = 0, run_examples = 0;

@@ -384,6 +384,42 @@ int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
   return tv_events_scalars(w, step, 1, &tag, &value);
 }
 
+/* ---- session start (a restart marker for TensorBoard) --------------------------------------- */
+
+/* 1 if the writer's directory holds an event file other than its own (a resumed run). */
+static int has_other_files(const tv_events *w) {
+  const char *base = strrchr(w->path, '/');
+  size_t dirlen = base ? (size_t)(base - w->path) : 0;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%.*s", (int)(dirlen < sizeof dir ? dirlen : sizeof dir - 1),
+           base ? w->path : ".");
+  base = base ? base + 1 : w->path;
+  DIR *d = opendir(dir);
+  if (!d) return 0;
+  int found = 0;
+  for (struct dirent *e; !found && (e = readdir(d)) != NULL;)
+    found = !strncmp(e->d_name, "events.out.tfevents.", 20) && !strstr(e->d_name, ".tmp.") &&
+            strcmp(e->d_name, base) != 0;
+  closedir(d);
+  return found;
+}
+
+int tv_events_session_start(tv_events *w, int64_t step) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  enum { SESSION_LOG_FIELD = 7, SESSION_LOG_START = 1 };
+  size_t body = 2; /* SessionLog{status (1, varint) = START} */
+  size_t payload = event_len(step, body);
+  for (int i = has_other_files(w) ? 2 : 1; rc == TV_OK && i > 0; i--) {
+    unsigned char *p = begin_record(w, payload, &rc);
+    if (!p) return rc;
+    unsigned char *q = put_event_head(p, next_wall(w), step, SESSION_LOG_FIELD, body);
+    q = put_varint(put_key(q, 1, WT_VARINT), SESSION_LOG_START);
+    rc = end_record(w, (size_t)(q - p));
+  }
+  return rc == TV_OK ? tv_events_flush(w) : rc;
+}
+
 /* ---- histograms --------------------------------------------------------------------------- */
 
 /* TensorFlow's default edges: -DBL_MAX, -(1e-12 * 1.1^k) descending, 0, 1e-12 * 1.1^k below

@@ -11,14 +11,16 @@
  *              uint64 length | uint32 masked_crc32c(the 8 length bytes)
  *              | payload[length] | uint32 masked_crc32c(payload)
  *            masked_crc32c(x) = ((c >> 15) | (c << 17)) + 0xa282ead8 (mod 2^32),
- *            c = CRC-32C (Castagnoli) of x (tv_crc32c in common/base/fs.h).
+ *            c = CRC-32C (Castagnoli) of x (tv_crc32c in files.h).
  *   payload  one serialized protobuf tensorboard.Event (event.proto, summary.proto,
  *            histogram.proto).  The fields we emit, by number and wire type:
  *              Event         1 wall_time double (fixed64), seconds since the epoch, never
  *                              decreasing within a file
  *                            2 step int64 (varint), >= 0
  *                            3 file_version string: first record only, "brain.Event:2"
- *                            5 summary Summary: every later record
+ *                            5 summary Summary: every later record but session starts
+ *                            7 session_log SessionLog: a session start (below)
+ *              SessionLog    1 status enum (varint): START = 1, the only one we write
  *              Summary       1 value Summary.Value (repeated)
  *              Summary.Value 1 tag string (UTF-8, not empty)
  *                            2 simple_value float (fixed32)      } exactly one of these
@@ -75,6 +77,23 @@ TV_MUST_CHECK int tv_events_scalars(tv_events *w, int64_t step, int n, const cha
  * TV_ERR_NOMEM, TV_ERR_IO. */
 TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float *x,
                                       size_t n);
+
+/* Appends Event{wall_time, step, session_log{status = START}} and flushes it (tv_events_flush),
+ * marking the start of a training session in this run (directory).  TensorBoard's loader, reading
+ * a run's files in order, treats every START after the run's first as a restart and drops every
+ * record it has already read from this run at `step` or later (EventAccumulator
+ * _CheckForRestartAndMaybePurge: it keeps step < START's step).  So each writer calls it once,
+ * right after tv_events_open, with the first step it can write records at: for a writer opened
+ * on resume the checkpoint's step + 1 (the checkpoint's own records stay, as
+ * tv_events_purge_after keeps them), for one opened later on a fixed schedule (validation) the
+ * step of its first record.  A TensorBoard that read the dead run's orphans is then as clean as
+ * a fresh one.  A new run calls it as well, so that its START is the run's first (which
+ * TensorBoard ignores) and a later resume's START counts as a restart.  When the directory
+ * already holds another event file (a resume), two STARTs are written at step: the restart then
+ * counts even where the earlier files hold none (written before this version, or purged away);
+ * where they do hold one, the second START purges nothing more.
+ * Errors: as tv_events_scalar (TV_ERR_INVALID for step < 0), and those of tv_events_flush. */
+TV_MUST_CHECK int tv_events_session_start(tv_events *w, int64_t step);
 
 /* fflush + fsync, so that a reader in another process (or after a crash) sees every record
  * appended so far, whole.  Errors: TV_ERR_IO (message names the file and the failing call). */

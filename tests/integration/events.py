@@ -3,7 +3,14 @@
 only, checking every record's CRCs, and prints one line per summary value:
     <step> <tag> <simple_value | histo:<num>>
 Usage: events.py DIR_OR_FILE...   (a directory: its events.out.tfevents.* files, not recursive)
-Exit 1 on a CRC mismatch or a torn record."""
+Exit 1 on a CRC mismatch or a torn record.
+
+    events.py --tensorboard [--ignore-session-log] FILE...
+reads FILE... in the order given as one run, the way TensorBoard's EventAccumulator loads a
+run (purge_orphaned_data on, the default): the first SessionLog START of the run is only noted,
+every later START drops each value already read whose step is >= the START's step.  Prints the
+series kept, "<step> <tag> <value>" in the order read; --ignore-session-log shows what a reader
+that never purges would show.  SessionLog records print as "<step> SessionLog.START"."""
 import os
 import struct
 import sys
@@ -56,7 +63,7 @@ def fields(buf):
         yield num, wire, v
 
 
-def read(path):
+def read(path, out=None):
     data = open(path, "rb").read()
     i = 0
     while i < len(data):
@@ -74,9 +81,12 @@ def read(path):
         i += 16 + n
         step = 0
         values = []
+        session = None
         for num, wire, v in fields(payload):
             if num == 2:
                 step = v
+            elif num == 7:
+                session = dict((n, x) for n, _, x in fields(v)).get(1, 0)
             elif num == 5:
                 for snum, _, sv in fields(v):
                     if snum != 1:
@@ -91,11 +101,39 @@ def read(path):
                             num_ = [struct.unpack("<d", x)[0] for n2, _, x in fields(vv) if n2 == 3]
                             val = "histo:%d" % (num_[0] if num_ else 0)
                     values.append((tag, val))
+        if out is not None:
+            out.append((step, session, values))
+            continue
+        if session is not None:
+            print(step, "SessionLog.%s" % {1: "START", 2: "STOP", 3: "CHECKPOINT"}.get(session, session))
         for tag, val in values:
             print(step, tag, val)
 
 
+def tensorboard_view(paths, ignore_session_log):
+    """EventAccumulator's purge rule over one run's records read in file order."""
+    kept = []  # (step, tag, value) in reading order
+    seen_start = False
+    for p in paths:
+        records = []
+        read(p, records)
+        for step, session, values in records:
+            if session == 1 and not ignore_session_log:
+                if seen_start:
+                    kept = [k for k in kept if k[0] < step]
+                seen_start = True
+            for tag, val in values:
+                kept.append((step, tag, val))
+    for step, tag, val in kept:
+        print(step, tag, val)
+
+
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--tensorboard"]:
+        args = sys.argv[2:]
+        ignore = args[:1] == ["--ignore-session-log"]
+        tensorboard_view(args[1:] if ignore else args, ignore)
+        sys.exit(0)
     for arg in sys.argv[1:]:
         paths = [arg] if os.path.isfile(arg) else sorted(
             os.path.join(arg, f) for f in os.listdir(arg) if f.startswith("events.out.tfevents."))

@@ -1,0 +1,297 @@
+/* tfevents.c — reads the scalars of a run's TensorBoard event files (format in events.h) for the
+ * report: TFRecord framing with both CRCs checked, the Event fields wall_time/step/summary/
+ * session_log, Summary.Value tag + simple_value.  Everything else (histograms, file_version) is
+ * skipped by wire type, as a protobuf reader does.
+ *
+ * Invariant: a source's series hold, per tag, the values TensorBoard would show after reading
+ * the same files in the same order (purge rule of events.h applied as records are read).
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "report.h"
+#include "trainval/files.h"
+
+static uint64_t get_le(const unsigned char *p, int n) {
+  uint64_t v = 0;
+  for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
+  return v;
+}
+
+static uint32_t masked_crc(const unsigned char *p, size_t n) {
+  uint32_t c = tv_crc32c(0, p, n);
+  return ((c >> 15) | (c << 17)) + 0xa282ead8u;
+}
+
+/* One protobuf field of [*p, end): 1 with it filled, 0 at the end, -1 if malformed. */
+typedef struct pb_field {
+  unsigned num, wire;
+  uint64_t u;                 /* varint, or raw fixed32/fixed64 bits */
+  const unsigned char *s, *e; /* length-delimited bytes */
+} pb_field;
+
+static int varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
+  *v = 0;
+  for (int shift = 0; shift < 64; shift += 7) {
+    if (*p >= end) return 0;
+    unsigned char b = *(*p)++;
+    *v |= (uint64_t)(b & 0x7f) << shift;
+    if (!(b & 0x80)) return 1;
+  }
+  return 0;
+}
+
+static int next_field(const unsigned char **p, const unsigned char *end, pb_field *f) {
+  uint64_t key, len;
+  if (*p >= end) return 0;
+  if (!varint(p, end, &key) || (key >> 3) == 0) return -1;
+  f->num = (unsigned)(key >> 3);
+  f->wire = (unsigned)(key & 7);
+  switch (f->wire) {
+  case 0:
+    return varint(p, end, &f->u) ? 1 : -1;
+  case 1:
+  case 5: {
+    int n = f->wire == 1 ? 8 : 4;
+    if (end - *p < n) return -1;
+    f->u = get_le(*p, n);
+    *p += n;
+    return 1;
+  }
+  case 2:
+    if (!varint(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
+    f->s = *p;
+    f->e = *p + len;
+    *p += len;
+    return 1;
+  default:
+    return -1;
+  }
+}
+
+/* The scalars of one Summary.Value: 1 with tag/value set, 0 for another kind, -1 malformed. */
+static int decode_value(const unsigned char *p, const unsigned char *end, char *tag,
+                        double *value) {
+  pb_field f;
+  int r, have = 0;
+  tag[0] = '\0';
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 1 && f.wire == 2) {
+      size_t n = (size_t)(f.e - f.s);
+      if (n >= RP_TAG_CAP) n = RP_TAG_CAP - 1;
+      memcpy(tag, f.s, n);
+      tag[n] = '\0';
+    } else if (f.num == 2 && f.wire == 5) {
+      uint32_t u = (uint32_t)f.u;
+      float x;
+      memcpy(&x, &u, sizeof x);
+      *value = x;
+      have = 1;
+    }
+  }
+  if (r < 0) return -1;
+  return have && tag[0];
+}
+
+/* Decodes one Event and applies it to src.  *starts counts the SessionLog STARTs seen in this
+ * run.  -1 if malformed, TV_ERR_NOMEM, else TV_OK. */
+static int apply_event(const unsigned char *p, const unsigned char *end, rp_source *src,
+                       int *starts) {
+  pb_field f, g;
+  int r;
+  int64_t step = 0;
+  const unsigned char *summary = NULL, *summary_end = NULL;
+  int session_start = 0;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 2 && f.wire == 0) {
+      step = (int64_t)f.u;
+    } else if (f.num == 5 && f.wire == 2) {
+      summary = f.s;
+      summary_end = f.e;
+    } else if (f.num == 7 && f.wire == 2) {
+      const unsigned char *q = f.s;
+      int rs;
+      while ((rs = next_field(&q, f.e, &g)) == 1)
+        if (g.num == 1 && g.wire == 0 && g.u == 1) session_start = 1;
+      if (rs < 0) return -1;
+    }
+  }
+  if (r < 0) return -1;
+  if (session_start) {
+    if ((*starts)++ > 0) rp_source_purge(src, (double)step);
+    return TV_OK;
+  }
+  if (!summary) return TV_OK;
+  const unsigned char *q = summary;
+  while ((r = next_field(&q, summary_end, &g)) == 1) {
+    if (g.num != 1 || g.wire != 2) continue;
+    char tag[RP_TAG_CAP];
+    double v = 0;
+    int k = decode_value(g.s, g.e, tag, &v);
+    if (k < 0) return -1;
+    if (k == 1 && rp_source_add(src, tag, (double)step, v) != TV_OK) return TV_ERR_NOMEM;
+  }
+  return r < 0 ? -1 : TV_OK;
+}
+
+int rp_read_or_note(const char *path, char **data, size_t *len, tv_text *notes) {
+  int rc = tv_fs_read_all(path, data, len);
+  if (rc == TV_OK || rc == TV_ERR_NOMEM) return rc;
+  *data = NULL;
+  tv_text_printf(notes, "%s: cannot be read (%s); skipped\n", path, tv_error_message());
+  return TV_OK;
+}
+
+static void note(tv_text *notes, const char *path, const char *what, size_t at) {
+  tv_text_printf(notes, "%s: %s at byte %zu; the rest of the file is skipped\n", path, what, at);
+}
+
+static int read_file(const char *path, rp_source *src, tv_text *notes, int *starts) {
+  char *data;
+  size_t len;
+  int rc = rp_read_or_note(path, &data, &len, notes);
+  if (rc != TV_OK || !data) return rc;
+  const unsigned char *p = (const unsigned char *)data;
+  size_t at = 0;
+  while (at < len) {
+    if (len - at < 12) {
+      note(notes, path, "torn record header", at);
+      break;
+    }
+    uint64_t n = get_le(p + at, 8);
+    if ((uint32_t)get_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
+      note(notes, path, "record length CRC mismatch", at);
+      break;
+    }
+    if (n > len - at - 12 || len - at - 12 - n < 4) {
+      note(notes, path, "torn record", at);
+      break;
+    }
+    const unsigned char *payload = p + at + 12;
+    if ((uint32_t)get_le(payload + n, 4) != masked_crc(payload, (size_t)n)) {
+      note(notes, path, "record payload CRC mismatch", at);
+      break;
+    }
+    int r = apply_event(payload, payload + n, src, starts);
+    if (r == TV_ERR_NOMEM) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+      break;
+    }
+    if (r < 0) {
+      note(notes, path, "malformed Event record", at);
+      break;
+    }
+    at += 12 + (size_t)n + 4;
+  }
+  free(data);
+  return rc;
+}
+
+static int cmp_names(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int rp_events_read_dir(const char *dir, rp_source *src, tv_text *notes) {
+  DIR *d = opendir(dir);
+  if (!d) {
+    if (errno == ENOENT) return TV_OK;
+    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot list", dir);
+  }
+  char **names = NULL;
+  int n = 0, cap = 0, rc = TV_OK;
+  for (struct dirent *e; (e = readdir(d)) != NULL;) {
+    if (strncmp(e->d_name, "events.out.tfevents.", 20) != 0 || strstr(e->d_name, ".tmp.")) continue;
+    if (n == cap) {
+      cap = cap ? 2 * cap : 16;
+      char **nn = realloc(names, (size_t)cap * sizeof *nn);
+      if (!nn) {
+        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+        goto out;
+      }
+      names = nn;
+    }
+    if (!(names[n] = strdup(e->d_name))) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
+      goto out;
+    }
+    n++;
+  }
+  if (n > 1) qsort(names, (size_t)n, sizeof *names, cmp_names);
+  int starts = 0;
+  for (int i = 0; rc == TV_OK && i < n; i++) {
+    char path[8192];
+    rc = tv_fs_join(path, sizeof path, dir, names[i]);
+    if (rc == TV_OK) rc = read_file(path, src, notes, &starts);
+  }
+out:
+  closedir(d);
+  for (int i = 0; i < n; i++) free(names[i]);
+  free(names);
+  return rc;
+}
+
+/* ---- series ----------------------------------------------------------------------------- */
+
+int rp_source_add(rp_source *src, const char *tag, double step, double value) {
+  rp_series *s = (rp_series *)rp_source_find(src, tag);
+  if (!s) {
+    if (src->n == src->cap) {
+      int cap = src->cap ? 2 * src->cap : 8;
+      rp_series *ns = realloc(src->series, (size_t)cap * sizeof *ns);
+      if (!ns) return tv_error(TV_ERR_NOMEM, "out of memory for series %s", tag);
+      src->series = ns;
+      src->cap = cap;
+    }
+    s = &src->series[src->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->tag, sizeof s->tag, "%s", tag);
+  }
+  if (s->n == s->cap) {
+    int cap = s->cap ? 2 * s->cap : 64;
+    double *a = realloc(s->step, (size_t)cap * sizeof *a);
+    if (!a) return tv_error(TV_ERR_NOMEM, "out of memory for series %s", tag);
+    s->step = a;
+    double *b = realloc(s->value, (size_t)cap * sizeof *b);
+    if (!b) return tv_error(TV_ERR_NOMEM, "out of memory for series %s", tag);
+    s->value = b;
+    s->cap = cap;
+  }
+  s->step[s->n] = step;
+  s->value[s->n] = value;
+  s->n++;
+  return TV_OK;
+}
+
+const rp_series *rp_source_find(const rp_source *src, const char *tag) {
+  for (int i = 0; i < src->n; i++)
+    if (!strcmp(src->series[i].tag, tag)) return &src->series[i];
+  return NULL;
+}
+
+void rp_source_purge(rp_source *src, double step) {
+  for (int i = 0; i < src->n; i++) {
+    rp_series *s = &src->series[i];
+    int k = 0;
+    for (int j = 0; j < s->n; j++) {
+      if (s->step[j] >= step) continue;
+      s->step[k] = s->step[j];
+      s->value[k] = s->value[j];
+      k++;
+    }
+    s->n = k;
+  }
+}
+
+void rp_source_free(rp_source *src) {
+  if (!src) return;
+  for (int i = 0; i < src->n; i++) {
+    free(src->series[i].step);
+    free(src->series[i].value);
+  }
+  free(src->series);
+  src->series = NULL;
+  src->n = src->cap = 0;
+}
