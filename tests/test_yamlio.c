@@ -270,6 +270,43 @@ static void test_parse_flags(void **state) {
   tv_ydoc_free(d);
 }
 
+/* The document is built from events: anchors and aliases resolve to the anchored node, node
+ * positions are their text's, and alias mistakes are refused with a position. */
+static void test_anchors_and_marks(void **state) {
+  (void)state;
+  tv_ydoc *d;
+  const char *text = "base: &b {x: 1}\nlist: [*b, &s two, *s]\n";
+  assert_int_equal(tv_ydoc_parse(text, strlen(text), "a.yaml", 0, &d), TV_OK);
+  const yaml_node_t *root = tv_ydoc_root(d), *base, *list;
+  assert_int_equal(tv_ydoc_field(d, root, "base", 1, &base), TV_OK);
+  assert_int_equal(tv_ydoc_field(d, root, "list", 1, &list), TV_OK);
+  assert_int_equal(list->type, YAML_SEQUENCE_NODE);
+  assert_int_equal(list->data.sequence.items.top - list->data.sequence.items.start, 3);
+  assert_ptr_equal(tv_ydoc_node(d, list->data.sequence.items.start[0]), base);
+  const yaml_node_t *two = tv_ydoc_node(d, list->data.sequence.items.start[1]);
+  assert_ptr_equal(tv_ydoc_node(d, list->data.sequence.items.start[2]), two);
+  assert_string_equal((const char *)two->data.scalar.value, "two");
+  assert_int_equal(base->start_mark.line, 0);
+  assert_int_equal(base->start_mark.column, 6);
+  assert_int_equal(two->start_mark.line, 1);
+  assert_int_equal(two->start_mark.column, 11);
+  assert_int_equal(list->end_mark.column, 22); /* just after the closing bracket */
+  tv_ydoc_free(d);
+  const char *undefined = "a: 1\nb: *nope\n";
+  assert_int_equal(tv_ydoc_parse(undefined, strlen(undefined), "u.yaml", 0, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "u.yaml:2:4: found undefined alias");
+  const char *twice = "a: &x 1\nb: &x 2\n";
+  assert_int_equal(tv_ydoc_parse(twice, strlen(twice), "t.yaml", TV_YDOC_CONFIG, &d),
+                   TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:2:4: found duplicate anchor");
+  /* An alias may make a cycle (a node holding itself); the document still loads and frees. */
+  const char *cycle = "&c [*c]\n";
+  assert_int_equal(tv_ydoc_parse(cycle, strlen(cycle), "c.yaml", 0, &d), TV_OK);
+  const yaml_node_t *c = tv_ydoc_root(d);
+  assert_ptr_equal(tv_ydoc_node(d, c->data.sequence.items.start[0]), c);
+  tv_ydoc_free(d);
+}
+
 /* Nesting deeper than TV_YDOC_MAX_DEPTH is refused, at the collection that goes too deep, and
  * fast: 100000 levels once took libyaml over a minute to refuse. */
 static void test_depth_limit(void **state) {
@@ -504,6 +541,7 @@ int main(void) {
       cmocka_unit_test(test_parse_flags),
       cmocka_unit_test(test_bad_keys),
       cmocka_unit_test(test_depth_limit),
+      cmocka_unit_test(test_anchors_and_marks),
       cmocka_unit_test(test_json_and_growth),
       cmocka_unit_test(test_char_classes),
       cmocka_unit_test_setup_teardown(test_load_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),

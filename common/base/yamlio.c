@@ -326,78 +326,176 @@ static int parse_error(const yaml_parser_t *p, const char *name, unsigned flags,
                   p->problem_mark.column + 1, problem, context);
 }
 
-/* Refuses text whose first document nests collections deeper than TV_YDOC_MAX_DEPTH, by its
- * events, before anything is built: libyaml's scanner and loader take time quadratic in the
- * depth (100k levels took over a minute) and its loader recurses once per level. */
-static int check_depth(const char *text, size_t len, const char *name, unsigned flags, int code) {
-  yaml_parser_t p;
-  yaml_event_t ev;
-  int depth = 0, rc = TV_OK;
-  if (!yaml_parser_initialize(&p))
-    return tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", name);
-  yaml_parser_set_input_string(&p, (const unsigned char *)(text ? text : ""), text ? len : 0);
-  for (;;) {
-    if (!yaml_parser_parse(&p, &ev)) {
-      rc = parse_error(&p, name, flags, code);
-      break;
-    }
-    yaml_event_type_t t = ev.type;
-    yaml_mark_t at = ev.start_mark;
-    yaml_event_delete(&ev);
-    if (t == YAML_SEQUENCE_START_EVENT || t == YAML_MAPPING_START_EVENT) {
-      if (++depth <= TV_YDOC_MAX_DEPTH) continue;
-      if (flags & TV_YDOC_INLINE)
-        rc = tv_error(code, "%s: nested deeper than %d levels", name, TV_YDOC_MAX_DEPTH);
-      else
-        rc = tv_error(code, "%s:%zu:%zu: nested deeper than %d levels", name, at.line + 1,
-                      at.column + 1, TV_YDOC_MAX_DEPTH);
-      break;
-    }
-    if (t == YAML_SEQUENCE_END_EVENT || t == YAML_MAPPING_END_EVENT) depth--;
-    if (t == YAML_DOCUMENT_END_EVENT || t == YAML_STREAM_END_EVENT) break;
+/* Builds a document from parser events (libyaml's own loader, yaml_parser_load, recurses once
+ * per level and, with its scanner, takes time quadratic in the depth: 100k levels took over a
+ * minute to refuse).  Here nesting is counted as it is read and refused past TV_YDOC_MAX_DEPTH,
+ * in the one pass that builds the document.  Nodes carry their events' marks, as libyaml's do. */
+typedef struct anchor {
+  char *name;
+  int node;
+} anchor;
+
+typedef struct builder {
+  yaml_parser_t *parser;
+  yaml_document_t *doc;
+  const char *name; /* for messages */
+  unsigned flags;
+  int code;
+  int open[TV_YDOC_MAX_DEPTH]; /* node index of each open collection, outermost first */
+  int key[TV_YDOC_MAX_DEPTH];  /* an open mapping's key still waiting for its value; 0: none */
+  int depth;
+  anchor *anchors;
+  int n_anchors, cap_anchors;
+} builder;
+
+/* "name:LINE:COL: problem" at mark (no position for an inline text), the builder's code. */
+static int build_error(const builder *b, yaml_mark_t at, const char *problem) {
+  if (b->flags & TV_YDOC_INLINE) return tv_error(b->code, "%s: %s", b->name, problem);
+  return tv_error(b->code, "%s:%zu:%zu: %s", b->name, at.line + 1, at.column + 1, problem);
+}
+
+static int nomem(const builder *b) { return tv_error(TV_ERR_NOMEM, "%s: out of memory", b->name); }
+
+/* Records the anchor of node idx (NULL: none).  The name is copied. */
+static int add_anchor(builder *b, const yaml_char_t *name, int idx, yaml_mark_t at) {
+  if (!name) return TV_OK;
+  for (int i = 0; i < b->n_anchors; i++)
+    if (strcmp(b->anchors[i].name, (const char *)name) == 0)
+      return build_error(b, at, "found duplicate anchor");
+  if (b->n_anchors == b->cap_anchors) {
+    int cap = b->cap_anchors ? 2 * b->cap_anchors : 16;
+    anchor *a = realloc(b->anchors, (size_t)cap * sizeof *a);
+    if (!a) return nomem(b);
+    b->anchors = a;
+    b->cap_anchors = cap;
   }
-  yaml_parser_delete(&p);
-  return rc;
+  char *copy = strdup((const char *)name);
+  if (!copy) return nomem(b);
+  b->anchors[b->n_anchors++] = (anchor){copy, idx};
+  return TV_OK;
+}
+
+/* Puts node idx under the innermost open collection (as a mapping's key, then its value); the
+ * first node of all is the root. */
+static int attach(builder *b, int idx) {
+  if (b->depth == 0) return TV_OK;
+  int top = b->depth - 1, parent = b->open[top], ok;
+  if (yaml_document_get_node(b->doc, parent)->type == YAML_SEQUENCE_NODE) {
+    ok = yaml_document_append_sequence_item(b->doc, parent, idx);
+  } else if (!b->key[top]) {
+    b->key[top] = idx;
+    ok = 1;
+  } else {
+    ok = yaml_document_append_mapping_pair(b->doc, parent, b->key[top], idx);
+    b->key[top] = 0;
+  }
+  return ok ? TV_OK : nomem(b);
+}
+
+/* Applies one node event: adds its node (or finds an alias's), attaches it, opens or closes a
+ * collection. */
+static int build_event(builder *b, const yaml_event_t *ev) {
+  int idx = 0, rc;
+  const yaml_char_t *anchor_name = NULL;
+  switch (ev->type) {
+  case YAML_SCALAR_EVENT:
+    idx = yaml_document_add_scalar(b->doc, NULL, ev->data.scalar.value, (int)ev->data.scalar.length,
+                                   ev->data.scalar.style);
+    anchor_name = ev->data.scalar.anchor;
+    break;
+  case YAML_SEQUENCE_START_EVENT:
+  case YAML_MAPPING_START_EVENT:
+    if (b->depth == TV_YDOC_MAX_DEPTH) {
+      char problem[64];
+      snprintf(problem, sizeof problem, "nested deeper than %d levels", TV_YDOC_MAX_DEPTH);
+      return build_error(b, ev->start_mark, problem);
+    }
+    if (ev->type == YAML_SEQUENCE_START_EVENT) {
+      idx = yaml_document_add_sequence(b->doc, NULL, ev->data.sequence_start.style);
+      anchor_name = ev->data.sequence_start.anchor;
+    } else {
+      idx = yaml_document_add_mapping(b->doc, NULL, ev->data.mapping_start.style);
+      anchor_name = ev->data.mapping_start.anchor;
+    }
+    break;
+  case YAML_SEQUENCE_END_EVENT:
+  case YAML_MAPPING_END_EVENT:
+    b->depth--;
+    yaml_document_get_node(b->doc, b->open[b->depth])->end_mark = ev->end_mark;
+    return TV_OK;
+  case YAML_ALIAS_EVENT:
+    for (int i = 0; i < b->n_anchors && !idx; i++)
+      if (strcmp(b->anchors[i].name, (const char *)ev->data.alias.anchor) == 0)
+        idx = b->anchors[i].node;
+    if (!idx) return build_error(b, ev->start_mark, "found undefined alias");
+    return attach(b, idx);
+  default:
+    return TV_OK;
+  }
+  if (!idx) return nomem(b);
+  yaml_node_t *n = yaml_document_get_node(b->doc, idx);
+  n->start_mark = ev->start_mark;
+  n->end_mark = ev->end_mark;
+  if ((rc = add_anchor(b, anchor_name, idx, ev->start_mark)) || (rc = attach(b, idx))) return rc;
+  if (ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) {
+    b->key[b->depth] = 0;
+    b->open[b->depth++] = idx;
+  }
+  return TV_OK;
+}
+
+/* Reads the first document of the parser's input into b->doc (initialized, maybe empty) and
+ * refuses a second one. */
+static int build_document(builder *b) {
+  yaml_event_t ev;
+  int rc = TV_OK, in_doc = 0, docs = 0;
+  for (;;) {
+    if (!yaml_parser_parse(b->parser, &ev))
+      return parse_error(b->parser, b->name, b->flags, b->code);
+    yaml_event_type_t t = ev.type;
+    if (t == YAML_DOCUMENT_START_EVENT) {
+      in_doc = 1;
+      docs++;
+    } else if (t == YAML_DOCUMENT_END_EVENT) {
+      in_doc = 0;
+    } else if (in_doc && docs == 1) {
+      rc = build_event(b, &ev);
+    } else if (in_doc) { /* the first node of a second document */
+      rc = build_error(b, ev.start_mark, "more than one YAML document");
+    }
+    yaml_event_delete(&ev);
+    if (rc || t == YAML_STREAM_END_EVENT) return rc;
+  }
 }
 
 int tv_ydoc_parse(const char *text, size_t len, const char *name, unsigned flags, tv_ydoc **out) {
   *out = NULL;
-  int code = flags & TV_YDOC_CONFIG ? TV_ERR_CONFIG : TV_ERR_FORMAT;
   yaml_parser_t parser;
-  yaml_document_t extra;
   int have_parser = 0, have_doc = 0, rc = TV_OK;
   size_t name_len = strlen(name);
+  builder b = {.parser = &parser, .name = name, .flags = flags};
   tv_ydoc *d = malloc(sizeof *d + name_len + 1);
   if (!d) return tv_error(TV_ERR_NOMEM, "%s: out of memory", name);
   memcpy(d->path, name, name_len + 1);
-  d->code = code;
-  if ((rc = check_depth(text, len, name, flags, code))) goto out;
+  d->code = b.code = flags & TV_YDOC_CONFIG ? TV_ERR_CONFIG : TV_ERR_FORMAT;
+  b.doc = &d->doc;
   if (!yaml_parser_initialize(&parser)) {
     rc = tv_error(TV_ERR_NOMEM, "%s: cannot start the YAML parser", name);
     goto out;
   }
   have_parser = 1;
-  yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), text ? len : 0);
-  if (!yaml_parser_load(&parser, &d->doc)) {
-    rc = parse_error(&parser, name, flags, code);
+  if (!yaml_document_initialize(&d->doc, NULL, NULL, NULL, 1, 1)) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", name);
     goto out;
   }
   have_doc = 1;
-  if (!yaml_parser_load(&parser, &extra)) {
-    rc = parse_error(&parser, name, flags, code);
-    goto out;
-  }
-  const yaml_node_t *r = yaml_document_get_root_node(&extra);
-  if (r && (flags & TV_YDOC_INLINE))
-    rc = tv_error(code, "%s: more than one YAML document", name);
-  else if (r)
-    rc = tv_error(code, "%s:%zu:%zu: more than one YAML document", name, r->start_mark.line + 1,
-                  r->start_mark.column + 1);
-  yaml_document_delete(&extra);
-  if (rc) goto out;
+  yaml_parser_set_input_string(&parser, (const unsigned char *)(text ? text : ""), text ? len : 0);
+  if ((rc = build_document(&b))) goto out;
   *out = d;
   d = NULL;
 out:
+  for (int i = 0; i < b.n_anchors; i++) free(b.anchors[i].name);
+  free(b.anchors);
   if (d && have_doc) yaml_document_delete(&d->doc);
   free(d);
   if (have_parser) yaml_parser_delete(&parser);

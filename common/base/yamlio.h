@@ -11,8 +11,10 @@
  *
  * THE RULES (one set, tested in tests/test_yamlio.c):
  *  - A file holds exactly one YAML 1.1 document; a second one ("---") is refused.  An empty file
- *    is an empty document (no root).  Collections nest at most TV_YDOC_MAX_DEPTH deep (refused
- *    before the document is built, so a hostile file fails fast).
+ *    is an empty document (no root).  Collections nest at most TV_YDOC_MAX_DEPTH deep, counted
+ *    while the document is built from libyaml's events, so a hostile file fails fast.  Anchors
+ *    and aliases resolve to the anchored node (a node may hold itself: readers never recurse
+ *    through a document unbounded); an undefined alias or an anchor defined twice is refused.
  *  - Booleans: true/false, yes/no, on/off in any case (PyYAML's YAML 1.1 set).  y and n are not
  *    booleans when read, but the writer quotes them, since some YAML 1.1 readers take them so.
  *  - Null: a plain "", "~", null, Null or NULL.  A quoted "null" is the string.
