@@ -15,3 +15,10 @@ if out=$(grep -l -E '#include *[<"](yaml\.h|base/|config/|nn/|data/|rundir/)' "$
 else
   ok "no public header includes yaml.h or a private header"
 fi
+# The programs stand on the public API alone (DESIGN.md: train/, eval/ -> include/trainval ->
+# common/): none includes a header from common/.
+if out=$(grep -n -E '#include *"(base|config|nn|data|rundir)/' "$ROOT"/train/*.[ch] "$ROOT"/eval/*.[ch] "$ROOT"/report/*.[ch] 2>&1); then
+  notok "the programs include only public headers" "$out"
+else
+  ok "the programs include only public headers"
+fi
