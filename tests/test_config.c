@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "trainval/config.h"
+#include "trainval/pipeline.h"
 
 /* A valid model section, 6 lines: text appended to it starts at line 7. */
 #define MODEL                                                                                      \
@@ -960,6 +961,34 @@ static void test_per_channel_normalisation(void **state) {
   assert_message_starts("--set data.mean=[1,2]: data.mean: expected one number or 3");
 }
 
+/* The config's per-channel lists and the loader share one limit, TV_NORM_MAX_CHANNELS: five
+ * channels (beyond the loader's old 4, which tv_norm_from_config clamped to silently) give a
+ * five-channel normalisation; a list longer than the limit is refused where it is written. */
+static void test_normalisation_channel_limit(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse("model:\n  input: [5, 2, 2]\n  num_classes: 2\n  layers:\n"
+                         "    - {type: flatten}\n    - {type: dense, units: 2}\n"
+                         "data:\n  mean: [0, 1, 2, 3, 4]\n  std: 0.5\n",
+                         &c),
+                   TV_OK);
+  tv_norm nm = tv_norm_from_config(&c);
+  assert_int_equal(nm.channels, 5);
+  for (int k = 0; k < 5; k++) {
+    assert_true(nm.channel_mean[k] == (float)k);
+    assert_true(nm.channel_std[k] == 0.5f);
+  }
+  char text[2048], list[512] = "";
+  for (int k = 0; k <= TV_NORM_MAX_CHANNELS; k++)
+    snprintf(list + strlen(list), sizeof list - strlen(list), "%s0", k ? ", " : "");
+  snprintf(text, sizeof text,
+           "model:\n  input: [%d, 1, 1]\n  num_classes: 2\n  layers:\n    - {type: flatten}\n"
+           "    - {type: dense, units: 2}\ndata:\n  mean: [%s]\n",
+           TV_NORM_MAX_CHANNELS + 1, list);
+  expect_error(
+      text, "t.yaml:8:9: data.mean: expected a number or a list of 1 to 64 numbers, got 65", NULL);
+}
+
 static void test_same_model_cnn(void **state) {
   (void)state;
   tv_config a, b;
@@ -1180,6 +1209,7 @@ int main(void) {
       cmocka_unit_test(test_cnn_layer_errors),
       cmocka_unit_test(test_training_keys),
       cmocka_unit_test(test_per_channel_normalisation),
+      cmocka_unit_test(test_normalisation_channel_limit),
       cmocka_unit_test(test_same_model_cnn),
       cmocka_unit_test(test_shipped_cnn_configs),
       cmocka_unit_test(test_kind_names),

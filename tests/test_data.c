@@ -20,12 +20,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
 
 #include <cmocka.h>
+
+#include "trainval/ckpt.h"
 
 #ifndef FMNIST_DIR /* -DFMNIST_DIR=\"/nonexistent\" skips the real data (under valgrind) */
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -304,6 +308,86 @@ static void test_truncated_gzip(void **state) {
   write_images(pi, 1, 200, 0, 8, 8);
   assert_int_equal(truncate(pi, file_size(pi) - 3), 0);
   expect_fail(pi, pl, TV_ERR_FORMAT, pi, "truncated: gzip stream ends before its trailer");
+}
+
+/* A real gzip file cut by 1 to 10 bytes (into its 8-byte trailer, CRC-32 and ISIZE, or just
+ * before it) is truncated, never accepted: zlib's gzread reported a plain end of file there. */
+static void test_truncated_real_gzip(void **state) {
+  (void)state;
+  const char *src = FMNIST_DIR "/t10k-images-idx3-ubyte.gz";
+  FILE *f = fopen(src, "rb");
+  if (!f) {
+    print_message("%s not installed: skipped\n", src);
+    skip();
+  }
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long size = ftell(f);
+  assert_true(size > 100);
+  rewind(f);
+  unsigned char *bytes = malloc((size_t)size);
+  assert_non_null(bytes);
+  assert_int_equal(fread(bytes, 1, (size_t)size, f), (size_t)size);
+  fclose(f);
+  char pi[512], pl[512];
+  snprintf(pl, sizeof pl, "%s/t10k-labels-idx1-ubyte.gz", FMNIST_DIR);
+  tpath(pi, "t10k-cut.gz");
+  for (long cut = 1; cut <= 10; cut++) {
+    write_plain(pi, bytes, (size_t)(size - cut));
+    tv_dataset ds;
+    int rc = tv_dataset_load_idx(pi, pl, &ds);
+    if (rc != TV_ERR_FORMAT)
+      fail_msg("cut by %ld bytes: code %d (%s)", cut, rc, tv_error_message());
+    assert_msg_has(pi);
+    assert_msg_has("truncated");
+  }
+  write_plain(pi, bytes, (size_t)size); /* whole: it loads */
+  tv_dataset ds;
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  assert_int_equal(ds.n, 10000);
+  tv_dataset_free(&ds);
+  free(bytes);
+}
+
+/* A 41-byte file whose header promises 100000 x 256 x 256 pixels (6.5 GB) is truncated, found
+ * without allocating what it promises: in a child process limited to 1 GiB more address space
+ * than it holds, the load still reports TV_ERR_FORMAT (not TV_ERR_NOMEM), plain and gzip. */
+static void test_header_promises_too_much(void **state) {
+  (void)state;
+  unsigned char b[41] = {0, 0, 8, 3, 0, 1, 0x86, 0xa0, 0, 0, 1, 0, 0, 0, 1, 0};
+  for (int i = 16; i < 41; i++) b[i] = (unsigned char)i;
+  char pl[512];
+  write_labels(tpath(pl, "huge-labels"), 0, 100000);
+  for (int gz = 0; gz < 2; gz++) {
+    char pi[512];
+    tpath(pi, gz ? "huge-images.gz" : "huge-images");
+    (gz ? write_gz : write_plain)(pi, b, sizeof b);
+    fflush(NULL);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+#if !defined(__SANITIZE_ADDRESS__) /* ASan reserves terabytes of shadow: no limit there */
+      long pages = 0;
+      FILE *st = fopen("/proc/self/statm", "r");
+      if (st && fscanf(st, "%ld", &pages) == 1) {
+        rlim_t lim = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + ((rlim_t)1 << 30);
+        struct rlimit rl = {lim, lim};
+        if (setrlimit(RLIMIT_AS, &rl) != 0) _exit(3);
+      }
+      if (st) fclose(st);
+#endif
+      tv_dataset ds;
+      int rc = tv_dataset_load_idx(pi, pl, &ds);
+      const char *m = tv_error_message();
+      int ok = rc == TV_ERR_FORMAT && strstr(m, pi) &&
+               strstr(m, "truncated: expected 6553600000 bytes of pixel data, got 25");
+      if (!ok) fprintf(stderr, "code %d: %s\n", rc, m);
+      _exit(ok ? 0 : 1);
+    }
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+  }
 }
 
 static void test_corrupt_gzip(void **state) {
@@ -1060,6 +1144,161 @@ static void test_augment_resume(void **state) {
   tv_dataset_free(&ds);
 }
 
+/* ---- the loader's part of a checkpoint ---------------------------------------------------- */
+
+/* Writes a checkpoint of step into g_dir holding l's part (l not NULL) and extra; its path goes
+ * to path (512 bytes). */
+static void ckpt_with(int64_t step, tv_loader *l, const tv_ckpt_array *extra, int n_extra,
+                      char *path) {
+  tv_ckpt_header h = {.step = step, .epoch = 0, .wall_time = 1.0, .config_text = NULL};
+  tv_ckpt_writer *w;
+  assert_int_equal(tv_ckpt_writer_open(g_dir, &h, &w), TV_OK);
+  if (l) assert_int_equal(tv_loader_ckpt_write(l, w), TV_OK);
+  for (int i = 0; i < n_extra; i++) assert_int_equal(tv_ckpt_writer_array(w, &extra[i]), TV_OK);
+  tv_ckpt_info info;
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK);
+  tpath(path, info.file);
+}
+
+/* tv_loader_ckpt_write then tv_loader_ckpt_read into a fresh loader (synchronous, where the
+ * writer prefetched) continues with the very batches the first loader returns, augmentation
+ * included; a checkpoint of another dataset size or without the cursor is refused, naming the
+ * file, and leaves the loader as it was. */
+static void test_loader_ckpt(void **state) {
+  (void)state;
+  enum { H = 4, W = 4, D = H * W, BS = 8, AHEAD = 5, CHECK = 10 };
+  tv_dataset ds = make_ds_c(30, 1, H, W);
+  tv_loader_opts o = {.batch_size = BS,
+                      .shuffle = 1,
+                      .seed = 5,
+                      .norm = ident,
+                      .augment = {.flip = 1, .pad = 1},
+                      .prefetch = 2};
+  tv_loader *a, *b;
+  assert_int_equal(tv_loader_new(&ds, &o, &a), TV_OK);
+  float x[BS * D], want[CHECK][BS * D];
+  int32_t y[BS], want_y[CHECK][BS];
+  uint32_t n, want_n[CHECK];
+  int done;
+  for (int i = 0; i < AHEAD; i++) tv_loader_next(a, x, y, &n, &done); /* into epoch 2 */
+  char path[512];
+  ckpt_with(AHEAD, a, NULL, 0, path);
+  for (int i = 0; i < CHECK; i++) tv_loader_next(a, want[i], want_y[i], &want_n[i], &done);
+
+  o.prefetch = 0;
+  assert_int_equal(tv_loader_new(&ds, &o, &b), TV_OK);
+  tv_ckpt *c;
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_OK);
+  for (int i = 0; i < CHECK; i++) {
+    tv_loader_next(b, x, y, &n, &done);
+    assert_int_equal(n, want_n[i]);
+    assert_memory_equal(x, want[i], n * D * sizeof *x);
+    assert_memory_equal(y, want_y[i], n * sizeof *y);
+  }
+
+  /* 29 examples: the saved order of 30 does not fit; the loader still starts at epoch 0. */
+  tv_dataset small = make_ds_c(29, 1, H, W);
+  tv_loader *s, *fresh;
+  assert_int_equal(tv_loader_new(&small, &o, &s), TV_OK);
+  assert_int_equal(tv_loader_new(&small, &o, &fresh), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(s, c), TV_ERR_MISMATCH);
+  assert_msg_has(path);
+  assert_msg_has("/state/loader/perm: 30 elements in file, 29 expected");
+  float xs[BS * D], xf[BS * D];
+  tv_loader_next(s, xs, y, &n, &done);
+  tv_loader_next(fresh, xf, y, &n, &done);
+  assert_memory_equal(xs, xf, sizeof xs);
+  tv_ckpt_close(c);
+
+  /* A position past the epoch's end is what set_state refuses: the file is named. */
+  tv_loader_state st;
+  const uint32_t *perm;
+  uint32_t perm_n;
+  tv_loader_get_state(b, &st, &perm, &perm_n);
+  uint64_t cur[6] = {st.epoch, 30};
+  memcpy(&cur[2], st.rng.s, sizeof st.rng.s);
+  tv_ckpt_array bad[] = {
+      {.path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = cur},
+      {.path = "/state/loader/perm", .dtype = TV_CKPT_U32, .count = perm_n, .data = perm}};
+  ckpt_with(AHEAD + 1, NULL, bad, 2, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_ERR_MISMATCH);
+  assert_msg_has(path);
+  assert_msg_has("position 30 leaves no batch");
+  /* The same file with a valid position but no augment_rng: refused while b augments, read by a
+   * loader that does not. */
+  tv_ckpt_close(c);
+  cur[1] = 0;
+  ckpt_with(AHEAD + 2, NULL, bad, 2, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(b, c), TV_ERR_MISMATCH);
+  assert_msg_has("augmentation generator");
+  tv_loader_opts plain = o;
+  plain.augment = (tv_augment){0};
+  tv_loader *p;
+  assert_int_equal(tv_loader_new(&ds, &plain, &p), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(p, c), TV_OK);
+  tv_ckpt_close(c);
+
+  /* No cursor at all. */
+  ckpt_with(AHEAD + 3, NULL, bad + 1, 1, path);
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_OK);
+  assert_int_equal(tv_loader_ckpt_read(p, c), TV_ERR_NOT_FOUND);
+  assert_msg_has("/state/loader/cursor: not in the checkpoint");
+  tv_ckpt_close(c);
+
+  tv_loader_free(a);
+  tv_loader_free(b);
+  tv_loader_free(s);
+  tv_loader_free(fresh);
+  tv_loader_free(p);
+  tv_dataset_free(&ds);
+  tv_dataset_free(&small);
+}
+
+/* One limit for per-channel statistics (TV_NORM_MAX_CHANNELS, which the config's lists share):
+ * a 5-channel dataset, beyond the old limit of 4, is normalised channel by channel; 64 channels
+ * work; 65 are refused with the limit in the message. */
+static void test_loader_norm_many_channels(void **state) {
+  (void)state;
+  assert_int_equal(TV_NORM_MAX_CHANNELS, 64);
+  const int counts[] = {5, TV_NORM_MAX_CHANNELS};
+  for (int t = 0; t < 2; t++) {
+    int c = counts[t];
+    tv_dataset ds = make_ds_c(4, c, 2, 3);
+    tv_norm nm = {.scale = 1.0f, .channels = c};
+    for (int k = 0; k < c; k++) {
+      nm.channel_mean[k] = (float)k;
+      nm.channel_std[k] = 1.0f + (float)k;
+    }
+    tv_loader_opts o = {.batch_size = 4, .norm = nm};
+    tv_loader *l;
+    assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+    size_t d = (size_t)c * 6;
+    float *x = malloc(4 * d * sizeof *x);
+    assert_non_null(x);
+    int32_t y[4];
+    uint32_t n;
+    int done;
+    tv_loader_next(l, x, y, &n, &done);
+    for (size_t i = 0; i < 4 * d; i++) {
+      int k = (int)(i % d / 6);
+      assert_true(x[i] == ((float)ds.images[i] - (float)k) / (1.0f + (float)k));
+    }
+    free(x);
+    tv_loader_free(l);
+    tv_dataset_free(&ds);
+  }
+  tv_dataset wide = make_ds_c(2, TV_NORM_MAX_CHANNELS + 1, 1, 1);
+  tv_loader_opts o = {.batch_size = 2,
+                      .norm = {.scale = 1.0f, .channels = TV_NORM_MAX_CHANNELS + 1}};
+  tv_loader *l;
+  assert_int_equal(tv_loader_new(&wide, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("normalisation for 65 channels, the examples have 65 (at most 64");
+  tv_dataset_free(&wide);
+}
+
 static void test_loader_norm_channels(void **state) {
   (void)state;
   enum { C = 3, H = 1, W = 2, D = C * H * W };
@@ -1560,6 +1799,8 @@ int main(void) {
       cmocka_unit_test(test_wrong_magic),
       cmocka_unit_test(test_truncated_plain),
       cmocka_unit_test(test_truncated_gzip),
+      cmocka_unit_test(test_truncated_real_gzip),
+      cmocka_unit_test(test_header_promises_too_much),
       cmocka_unit_test(test_corrupt_gzip),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_count_mismatch),
@@ -1576,7 +1817,9 @@ int main(void) {
       cmocka_unit_test(test_augment_exact),
       cmocka_unit_test(test_augment_invariants),
       cmocka_unit_test(test_augment_resume),
+      cmocka_unit_test(test_loader_ckpt),
       cmocka_unit_test(test_loader_norm_channels),
+      cmocka_unit_test(test_loader_norm_many_channels),
       cmocka_unit_test(test_prefetch_equivalence),
       cmocka_unit_test(test_prefetch_resume),
       cmocka_unit_test(test_prefetch_free),

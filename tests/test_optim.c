@@ -14,13 +14,16 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
+#include "trainval/ckpt.h"
 #include "trainval/config.h"
 #include "trainval/varstore.h"
+#include "testutil.h"
 
 enum { NW = 6, NB = 3, NS = 3, STEPS = 3 };
 
@@ -494,6 +497,103 @@ static void test_pool_same_bits(void **state) {
   tv_varstore_free(other);
 }
 
+/* ---- checkpoint state --------------------------------------------------------------------- */
+
+static tv_config adam_config(void) {
+  tv_config c;
+  tv_config_defaults(&c);
+  c.optimizer.type = TV_OPTIM_ADAM;
+  c.optimizer.learning_rate = 0.01;
+  c.optimizer.schedule = TV_SCHEDULE_CONSTANT;
+  c.optimizer.warmup_steps = 0;
+  return c;
+}
+
+/* tv_optim_ckpt_write / tv_optim_ckpt_read: an optimizer restored from a checkpoint takes the
+ * next update bit for bit as the one that wrote it; the file holds slots of trainable variables
+ * only, in their shapes, and the type and counter; an optimizer whose slots are not in the file
+ * is refused (file and array named) and left as new. */
+static void test_optim_ckpt(void **state) {
+  fixture *f = *state;
+  char dir[] = "/tmp/tv_test_optim.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  tv_config c = adam_config();
+  tv_optim *a = make_optim(f, &c, 100), *b = make_optim(f, &c, 100);
+  for (int t = 0; t < STEPS; t++) {
+    set_grads(f, t);
+    tv_optim_step(a, t);
+  }
+  tv_ckpt_header h = {.step = STEPS, .wall_time = 1.0};
+  tv_ckpt_writer *w;
+  assert_int_equal(tv_ckpt_writer_open(dir, &h, &w), TV_OK);
+  assert_int_equal(tv_optim_ckpt_write(a, w), TV_OK);
+  assert_int_equal(tv_optim_ckpt_write(a, w), TV_ERR_INVALID); /* the paths exist already */
+  tv_ckpt_info info;
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK); /* a caller's mistake does not stick */
+
+  size_t size = tv_varstore_size(f->store);
+  float *saved = malloc(size * sizeof *saved), *after = malloc(size * sizeof *after);
+  assert_non_null(saved);
+  assert_non_null(after);
+  memcpy(saved, tv_varstore_values(f->store), size * sizeof *saved);
+  set_grads(f, STEPS);
+  tv_optim_step(a, STEPS);
+  memcpy(after, tv_varstore_values(f->store), size * sizeof *after);
+
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, info.file);
+  tv_ckpt *ck;
+  assert_int_equal(tv_ckpt_open(path, NULL, &ck), TV_OK);
+  assert_int_equal(tv_optim_ckpt_read(b, ck), TV_OK);
+  assert_int_equal(tv_optim_t(b), STEPS);
+  memcpy(tv_varstore_values(f->store), saved, size * sizeof *saved);
+  set_grads(f, STEPS);
+  tv_optim_step(b, STEPS);
+  assert_memory_equal(tv_varstore_values(f->store), after, size * sizeof *after);
+  for (int k = 0; k < 2; k++)
+    assert_memory_equal(tv_optim_slot(b, k), tv_optim_slot(a, k), size * sizeof(float));
+  check_untouched(f, b);
+
+  /* The layout of ckpt.h's STATE LAYOUT. */
+  char type[16];
+  int64_t t;
+  assert_int_equal(tv_ckpt_read_attr_str(ck, "/optimizer", "type", type, sizeof type), TV_OK);
+  assert_string_equal(type, "adam");
+  assert_int_equal(tv_ckpt_read_attr_i64(ck, "/optimizer", "t", &t), TV_OK);
+  assert_int_equal(t, STEPS);
+  tv_ckpt_dtype dt;
+  size_t n;
+  assert_int_equal(tv_ckpt_array_info(ck, "/optimizer/v/fc/kernel", &dt, &n), TV_OK);
+  assert_int_equal(dt, TV_CKPT_F32);
+  assert_int_equal(n, NW);
+  assert_true(tv_ckpt_has(ck, "/optimizer/m/fc/bias"));
+  assert_false(tv_ckpt_has(ck, "/optimizer/m/bn")); /* not trainable: no slot */
+
+  /* SGD with momentum wants /optimizer/momentum/...: refused, and left as new. */
+  tv_config sc = c;
+  sc.optimizer.type = TV_OPTIM_SGD;
+  sc.optimizer.momentum = 0.9;
+  tv_optim *m = make_optim(f, &sc, 100);
+  set_grads(f, 0);
+  tv_optim_step(m, 0);
+  assert_int_equal(tv_optim_ckpt_read(m, ck), TV_ERR_NOT_FOUND);
+  assert_non_null(strstr(tv_error_message(), path));
+  assert_non_null(
+      strstr(tv_error_message(), "/optimizer/momentum/fc/kernel: not in the checkpoint"));
+  assert_non_null(
+      strstr(tv_error_message(), "which holds adam's state; this run's optimizer is sgd"));
+  assert_int_equal(tv_optim_t(m), 0);
+  for (size_t i = 0; i < size; i++) assert_true(tv_optim_slot(m, 0)[i] == 0.0f);
+  tv_ckpt_close(ck);
+
+  free(saved);
+  free(after);
+  tv_optim_free(a);
+  tv_optim_free(b);
+  tv_optim_free(m);
+  tvt_rmtree(dir);
+}
+
 #define WITH_STORE(fn) cmocka_unit_test_setup_teardown(fn, setup_store, teardown_store)
 
 int main(void) {
@@ -521,6 +621,7 @@ int main(void) {
       WITH_STORE(test_grad_norm_nonfinite),
       WITH_STORE(test_schedule_step_exponential),
       WITH_STORE(test_pool_same_bits),
+      WITH_STORE(test_optim_ckpt),
       cmocka_unit_test(test_unsealed_store),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,16 +1,19 @@
 /* trainer.c — the training loop (see trainer.h).
  *
- * One step: next batch -> forward -> backward -> non-finite guard (loss and global gradient
- * norm) -> optimizer update -> metrics; then, at the step's end, the periodic work: summaries
- * (every summary_every steps or summary_secs seconds), histograms, in-process validation and
- * early stopping, checkpoints (every checkpoint_every steps or checkpoint_secs seconds), the
- * STOP request of an evaluator, and signals.  The step itself never allocates.
+ * One step: next batch -> forward -> loss -> zero the gradients -> backward -> non-finite guard
+ * (loss and global gradient norm) -> optimizer update -> metrics; then, at the step's end, the
+ * periodic work: summaries (every summary_every steps or summary_secs seconds), histograms,
+ * in-process validation and early stopping, checkpoints (every checkpoint_every steps or
+ * checkpoint_secs seconds), the STOP request of an evaluator, and signals.  The step itself never
+ * allocates.
  *
- * Exact resume: a checkpoint holds the parameters, the optimizer slots and counter, the data
- * order (loader epoch, position, shuffle RNG and the epoch's permutation) and the trainer's own
- * counters (early-stopping best and patience, the non-finite run) as attributes of /state.  The
- * learning-rate schedule is a function of the step.  On resume, event records past the
- * checkpoint's step (written by a run that died after it) are purged so curves never repeat.
+ * Exact resume: a checkpoint holds the parameters, and each object that holds resume state writes
+ * and reads its own part (ckpt.h, STATE LAYOUT): the optimizer its slots and counter, the loader
+ * the data order, the TRAIN graph its dropout generator, and the trainer its own counters
+ * (early-stopping best and patience, the non-finite run) as attributes of /state.  The trainer
+ * only orders the calls.  The learning-rate schedule is a function of the step.  On resume, event
+ * records past the checkpoint's step (written by a run that died after it) are purged so curves
+ * never repeat.
  */
 #include "trainer.h"
 
@@ -22,21 +25,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
+#include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/files.h"
+#include "trainval/lock.h"
+#include "trainval/loss.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/pipeline.h"
+#include "trainval/retention.h"
+#include "trainval/stop.h"
 #include "trainval/varstore.h"
 
 static volatile sig_atomic_t g_stop_signal;
@@ -50,24 +58,18 @@ struct trainer {
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
   tv_varstore *store;
+  tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
+  tv_loss loss;
   tv_optim *optim;
   tv_loader *loader;
   tv_events *events, *val_events;
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
   int64_t step, total_steps, last_saved;
-  int lock_fd;
+  tv_lock *lock; /* DIR/LOCK */
   int tty;
   double last_progress; /* monotonic time of the last progress line (terminal only) */
-  /* checkpoint extras: optimizer slots per trainable variable and the data order */
-  tv_ckpt_array *extra;
-  char (*extra_paths)[TV_VAR_NAME_CAP + 32];
-  int n_extra;
-  int64_t opt_t;
-  uint64_t cursor[6];      /* loader epoch, position, rng[4] */
-  uint64_t augment_rng[4]; /* the loader's augmentation generator */
-  uint64_t dropout_rng[4]; /* the TRAIN graph's dropout generator */
   /* trainer state that exact resume needs */
   double best; /* early stopping: best validation metric so far (NaN: none yet) */
   int64_t best_step;
@@ -77,45 +79,22 @@ struct trainer {
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
+/* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
-  char path[TV_PATH_CAP + 16];
-  int rc = tv_fs_join(path, sizeof path, t->opt.train_dir, "LOCK");
-  if (rc != TV_OK) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  char holder[256] = "";
-  int locked = flock(fd, LOCK_EX | LOCK_NB);
-  int e = errno;
-  ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-  holder[n > 0 ? n : 0] = '\0';
-  holder[strcspn(holder, "\n")] = '\0';
-  if (locked != 0) {
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY, "%s: another train holds this directory (%s)", path,
-                      holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char host[128] = "unknown";
+  char holder[256];
+  tv_lock_opts lo = {.busy = "another train holds this directory"};
+  int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
+  if (rc != TV_OK || !holder[0] || t->opt.verbosity <= 0) return rc;
+  /* The previous holder released the lock by dying (flock is dropped with the process). */
+  char host[128] = "unknown", old_host[128] = "";
   gethostname(host, sizeof host - 1);
-  if (holder[0] && t->opt.verbosity > 0) {
-    /* The previous holder released the lock by dying (flock is dropped with the process). */
-    char old_host[128] = "";
-    long old_pid = 0;
-    if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
-        strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
-      printf("train: taking over %s, left by pid %ld, which is no longer running\n", path, old_pid);
-    else
-      printf("train: taking over %s, last held by %s\n", path, holder);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  t->lock_fd = fd;
+  long old_pid = 0;
+  if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
+      strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
+    printf("train: taking over %s/%s, left by pid %ld, which is no longer running\n",
+           t->opt.train_dir, TV_LOCK_FILE, old_pid);
+  else
+    printf("train: taking over %s/%s, last held by %s\n", t->opt.train_dir, TV_LOCK_FILE, holder);
   return TV_OK;
 }
 
@@ -194,19 +173,21 @@ static int build(trainer *t) {
   t->total_steps = t->cfg.train.steps > 0
                        ? t->cfg.train.steps
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
+  t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
-  if (rc == TV_OK) rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, &t->model);
+  if (rc == TV_OK)
+    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
-  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_model_pool(t->model));
+  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
   if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
-    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, &t->infer);
+    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
     if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
@@ -214,42 +195,28 @@ static int build(trainer *t) {
   return TV_OK;
 }
 
-/* The checkpoint's arrays besides /variables: /optimizer/<slot>/<var> for every trainable
- * variable and /state/... for the optimizer counter and the data order.  Paths are built once;
- * the data pointers into the slabs never move. */
-static int plan_extras(trainer *t) {
-  int nv = tv_varstore_count(t->store), ns = tv_optim_num_slots(t->optim);
-  int cap = nv * ns + 6;
-  t->extra = calloc((size_t)cap, sizeof *t->extra);
-  t->extra_paths = calloc((size_t)cap, sizeof *t->extra_paths);
-  if (!t->extra || !t->extra_paths) return tv_error(TV_ERR_NOMEM, "out of memory");
-  int n = 0;
-  for (int k = 0; k < ns; k++)
-    for (int i = 0; i < nv; i++) {
-      tv_var *v = tv_varstore_var(t->store, i);
-      if (!v->trainable) continue;
-      snprintf(t->extra_paths[n], sizeof t->extra_paths[n], "/optimizer/%s/%s",
-               tv_optim_slot_name(t->optim, k), v->name);
-      t->extra[n] = (tv_ckpt_array){.path = t->extra_paths[n],
-                                    .dtype = TV_CKPT_F32,
-                                    .count = v->count,
-                                    .data = tv_optim_slot(t->optim, k) + v->offset,
-                                    .shape = &v->shape};
-      n++;
-    }
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1, .data = &t->opt_t};
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = 6, .data = t->cursor};
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/augment_rng",
-                                  .dtype = TV_CKPT_U64,
-                                  .count = 4,
-                                  .data = t->augment_rng};
-  t->extra[n++] = (tv_ckpt_array){
-      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = t->dropout_rng};
-  t->extra[n++] = (tv_ckpt_array){.path = "/state/loader/perm", .dtype = TV_CKPT_U32};
-  t->n_extra = n;
-  return TV_OK;
+/* The trainer's own resume state, attributes of /state (ckpt.h, STATE LAYOUT): early stopping's
+ * best value (absent until the first validation), its step and the validations since, and the
+ * non-finite steps (in a row, in all). */
+static int counters_write(const trainer *t, tv_ckpt_writer *w) {
+  int rc = TV_OK;
+  if (!isnan(t->best)) rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_best_step", t->best_step);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_total", t->nonfinite_total);
+  return rc;
+}
+
+/* Absent attributes (older checkpoints) leave the defaults. */
+static void counters_read(trainer *t, tv_ckpt *ck) {
+  double best;
+  int64_t v;
+  if (tv_ckpt_read_attr_f64(ck, "/state", "early_stop_best", &best) == TV_OK) t->best = best;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_best_step", &v) == TV_OK) t->best_step = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_bad", &v) == TV_OK) t->bad_validations = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_run", &v) == TV_OK) t->nonfinite_run = v;
+  if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
 }
 
 /* Restores parameters, optimizer, data order and counters from the newest committed
@@ -269,45 +236,13 @@ static int resume(trainer *t) {
   tv_ckpt_info expect = {.size = e->size, .crc32c = e->crc32c};
   tv_ckpt *ck = NULL;
   rc = tv_ckpt_open(path, &expect, &ck);
+  /* Each owner reads its own part (ckpt.h, STATE LAYOUT). */
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, t->store);
-  for (int i = 0; rc == TV_OK && i < t->n_extra - 1; i++) {
-    const tv_ckpt_array *a = &t->extra[i];
-    rc = tv_ckpt_read_array(ck, a->path, a->dtype, a->count, (void *)a->data);
-  }
-  uint32_t *perm = NULL;
-  uint32_t perm_n = 0;
-  if (rc == TV_OK) {
-    const uint32_t *cur;
-    tv_loader_state st;
-    tv_loader_get_state(t->loader, &st, &cur, &perm_n);
-    perm = malloc((size_t)perm_n * sizeof *perm);
-    if (!perm) rc = tv_error(TV_ERR_NOMEM, "out of memory");
-  }
-  if (rc == TV_OK) rc = tv_ckpt_read_array(ck, "/state/loader/perm", TV_CKPT_U32, perm_n, perm);
-  if (rc == TV_OK) {
-    tv_loader_state st = {.epoch = t->cursor[0], .position = t->cursor[1]};
-    memcpy(st.rng.s, &t->cursor[2], sizeof st.rng.s);
-    memcpy(st.augment.s, t->augment_rng, sizeof st.augment.s);
-    rc = tv_loader_set_state(t->loader, &st, perm, perm_n);
-  }
-  /* Counters of the trainer itself (absent in older checkpoints: defaults stay). */
-  if (rc == TV_OK && tv_ckpt_has(ck, "/state")) {
-    double best;
-    int64_t v;
-    if (tv_ckpt_read_attr_f64(ck, "/state", "early_stop_best", &best) == TV_OK) t->best = best;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_best_step", &v) == TV_OK) t->best_step = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "early_stop_bad", &v) == TV_OK) t->bad_validations = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_run", &v) == TV_OK) t->nonfinite_run = v;
-    if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
-  }
-  if (rc == TV_OK) {
-    tv_rng dropout;
-    memcpy(dropout.s, t->dropout_rng, sizeof dropout.s);
-    tv_model_set_rng(t->model, dropout);
-    tv_optim_set_t(t->optim, t->opt_t);
-    t->step = tv_ckpt_step(ck);
-  }
-  free(perm);
+  if (rc == TV_OK) rc = tv_optim_ckpt_read(t->optim, ck);
+  if (rc == TV_OK) rc = tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
+  if (rc == TV_OK) counters_read(t, ck);
+  if (rc == TV_OK) t->step = tv_ckpt_step(ck);
   tv_ckpt_close(ck);
   if (rc != TV_OK) return tv_error_prefix(rc, "cannot resume");
   return TV_OK;
@@ -318,15 +253,13 @@ int trainer_open(const trainer_options *o, trainer **out) {
   trainer *t = calloc(1, sizeof *t);
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
-  t->lock_fd = -1;
   t->tty = isatty(STDOUT_FILENO);
-  tv_set_threads(o->threads);
-  int rc = tv_fs_mkdirs(o->train_dir);
+  int rc = tv_ctx_new(o->threads, &t->ctx);
+  if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
   if (rc == TV_OK) remove_stale_temporaries(t);
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
-  if (rc == TV_OK) rc = plan_extras(t);
   if (rc == TV_OK) rc = resume(t);
   if (rc != TV_OK) {
     trainer_free(t);
@@ -346,67 +279,20 @@ void trainer_free(trainer *t) {
   tv_model_free(t->model);
   tv_model_free(t->infer);
   tv_varstore_free(t->store);
+  tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
-  free(t->extra);
-  free(t->extra_paths);
-  if (t->lock_fd >= 0) close(t->lock_fd);
+  tv_lock_release(t->lock);
   free(t);
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
-static void capture_state(trainer *t) {
-  tv_loader_state st;
-  const uint32_t *perm;
-  uint32_t perm_n;
-  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
-  t->opt_t = tv_optim_t(t->optim);
-  t->cursor[0] = st.epoch;
-  t->cursor[1] = st.position;
-  memcpy(&t->cursor[2], st.rng.s, sizeof st.rng.s);
-  memcpy(t->augment_rng, st.augment.s, sizeof st.augment.s);
-  tv_rng dropout = tv_model_rng(t->model);
-  memcpy(t->dropout_rng, dropout.s, sizeof dropout.s);
-  t->extra[t->n_extra - 1].count = perm_n;
-  t->extra[t->n_extra - 1].data = perm;
-}
-
-/* keep_every_hours: an entry is kept for good when it is the first whose wall time is at least
- * that many hours after the last one so kept (the first checkpoint of the run starts the chain).
- * Derived from the manifest alone, so every process computes the same set. */
-static int keep_hourly(void *ctx, const tv_manifest_entry *e) {
-  const trainer *t = ctx;
-  double every = t->cfg.retention.keep_every_hours * 3600.0;
-  if (every <= 0 || t->manifest.n == 0) return 0;
-  double last = t->manifest.entries[0].wall_time;
-  if (e->step == t->manifest.entries[0].step) return 1;
-  for (int i = 1; i < t->manifest.n; i++) {
-    const tv_manifest_entry *x = &t->manifest.entries[i];
-    if (x->wall_time - last >= every) {
-      last = x->wall_time;
-      if (x->step == e->step) return 1;
-    }
-  }
-  return 0;
-}
-
-/* Retention's veto: keep_every_hours', and the evaluators' (evalstate.h, RETENTION). */
-typedef struct keep_ctx {
-  const trainer *t;
-  tv_retention evals;
-} keep_ctx;
-
-static int keep_checkpoint(void *ctx, const tv_manifest_entry *e) {
-  keep_ctx *k = ctx;
-  return keep_hourly((void *)k->t, e) || tv_retention_keep(&k->evals, e);
-}
-
-/* An evaluator's DIR/STOP (evalstate.h): says who asked and why, and renames it STOP.handled so
+/* An evaluator's DIR/STOP (stop.h): says who asked and why, and renames it STOP.handled so
  * that it stops this run once.  stale: it was there before this run began, so nobody acted on
  * it; it is only set aside. */
 static int take_stop_request(const trainer *t, int stale) {
@@ -433,38 +319,36 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
-  capture_state(t);
+  tv_loader_state st;
+  const uint32_t *perm;
+  uint32_t perm_n;
+  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
   tv_ckpt_header h = {.step = t->step,
-                      .epoch = (int64_t)t->cursor[0],
+                      .epoch = (int64_t)st.epoch,
                       .wall_time = tv_now(),
                       .config_text = t->cfg_text};
   tv_ckpt_writer *w = NULL;
   int rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
   if (rc != TV_OK) return rc;
+  /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
-  for (int i = 0; rc == TV_OK && i < t->n_extra; i++) rc = tv_ckpt_writer_array(w, &t->extra[i]);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_str(w, "/optimizer", "type", tv_optim_name(t->optim));
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/optimizer", "t", tv_optim_t(t->optim));
-  if (rc == TV_OK && !isnan(t->best)) /* absent: no validation yet */
-    rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_best_step", t->best_step);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
-  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_total", t->nonfinite_total);
+  if (rc == TV_OK) rc = tv_optim_ckpt_write(t->optim, w);
+  if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
+  if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
+  if (rc == TV_OK) rc = counters_write(t, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;
   }
   tv_ckpt_info info;
   rc = tv_ckpt_writer_finish(w, &info);
-  keep_ctx keep = {.t = t};
-  if (rc == TV_OK)
-    rc = tv_retention_plan(t->opt.train_dir, &t->manifest, t->step, t->cfg.train.max_to_keep,
-                           t->cfg.retention.max_unevaluated, &keep.evals);
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        t->cfg.train.max_to_keep, keep_checkpoint, &keep);
-  tv_retention_free(&keep.evals);
+                        &keep);
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)
@@ -507,24 +391,6 @@ static int write_histograms(trainer *t) {
   return rc;
 }
 
-static double metric_value(const tv_metrics_summary *s, tv_metric_kind k) {
-  switch (k) {
-  case TV_METRIC_ACCURACY:
-    return s->accuracy;
-  case TV_METRIC_TOP5:
-    return s->top5;
-  case TV_METRIC_MACRO_F1:
-    return s->macro_f1;
-  default:
-    return s->loss;
-  }
-}
-
-static const char *metric_name(tv_metric_kind k) {
-  static const char *const names[TV_METRIC__COUNT] = {"loss", "accuracy", "top5", "macro_f1"};
-  return names[k];
-}
-
 /* Runs the INFER graph (sharing the training variables) over the first validate_batches batches
  * of the valid split; writes scalars to DIR/validation with train's tag names.  Sets *stop when
  * early stopping's patience is used up. */
@@ -547,9 +413,13 @@ static int validate(trainer *t, int *stop) {
     if (rc == TV_OK) rc = tv_events_session_start(t->val_events, t->step);
     if (rc != TV_OK) return rc;
   }
-  const char *tags[] = {"loss", "accuracy", "top5", "macro_f1"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)s.top5, (float)s.macro_f1};
-  rc = tv_events_scalars(t->val_events, t->step, 4, tags, vals);
+  const char *tags[TV_METRIC__COUNT];
+  float vals[TV_METRIC__COUNT];
+  for (int k = 0; k < TV_METRIC__COUNT; k++) {
+    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+  }
+  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
   if (t->opt.verbosity > 0)
@@ -559,9 +429,10 @@ static int validate(trainer *t, int *stop) {
   if (t->cfg.train.early_stop_patience <= 0) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
-                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && k != TV_METRIC_LOSS);
-  double v = metric_value(&s, k), d = t->cfg.train.early_stop_min_delta;
-  int better = isnan(t->best) || (maximize ? v > t->best + d : v < t->best - d);
+                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && tv_metric_desc_for(k)->maximize);
+  double v = tv_metric_value(&s, k);
+  int better =
+      isnan(t->best) || tv_metric_better(maximize, v, t->best, t->cfg.train.early_stop_min_delta);
   if (better) {
     t->best = v;
     t->best_step = t->step;
@@ -571,7 +442,7 @@ static int validate(trainer *t, int *stop) {
     if (t->opt.verbosity > 0)
       printf("train: early stopping at step %lld: validation %s has not improved on %.4f (step "
              "%lld) for %lld validations\n",
-             (long long)t->step, metric_name(k), t->best, (long long)t->best_step,
+             (long long)t->step, tv_metric_desc_for(k)->name, t->best, (long long)t->best_step,
              (long long)t->bad_validations);
   }
   return TV_OK;
@@ -609,14 +480,18 @@ static void progress(trainer *t, double rate, int force) {
   fflush(stdout);
 }
 
-int trainer_run(trainer *t, trainer_outcome *outcome) {
-  *outcome = TRAINER_FINAL;
-  if (t->step >= t->total_steps) {
-    *outcome = TRAINER_NOTHING_TO_DO;
-    return TV_OK;
-  }
-  const tv_config *c = &t->cfg;
-  /* Records past the resumed step belong to a run that died after its last checkpoint. */
+/* Timers and example counts of this process's run (not resumed: they pace summaries, the log and
+ * time-based checkpoints). */
+typedef struct run_clock {
+  double start, window_start, log_start, last_ckpt_time, last_summary_time;
+  double rate; /* smoothed examples per second, for the progress line */
+  int64_t window_examples, log_examples, run_examples;
+} run_clock;
+
+/* Before the first step: records past the resumed step belong to a run that died after its last
+ * checkpoint and are purged; a STOP left from before this run is set aside; status running; the
+ * event file opened with a session start (a restart for TensorBoard). */
+static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
   int rc = tv_fs_join(vdir, sizeof vdir, t->opt.train_dir, "validation");
@@ -630,113 +505,138 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
   if (rc == TV_OK) rc = tv_events_session_start(t->events, t->step + 1);
-  if (rc != TV_OK) return rc;
+  return rc;
+}
 
-  int64_t window_examples = 0, log_examples = 0, run_examples = 0;
-  double start = tv_monotonic(), window_start = start, log_start = start;
-  double last_ckpt_time = start, last_summary_time = start, rate = 0;
-  const char *stop_reason = NULL;
-  while (t->step < t->total_steps) {
-    uint32_t n;
-    int epoch_done;
-    const float *x;
-    const int32_t *y;
-    tv_loader_next_ptr(t->loader, &x, &y, &n, &epoch_done); /* lent until the next call */
-    const float *logits = tv_model_forward(t->model, x, (int)n);
-    float loss = tv_model_backward(t->model, y, (int)n);
-    double norm = tv_optim_grad_norm(t->optim);
-    if (!isfinite(loss) || !isfinite(norm)) {
-      char what[TV_VAR_NAME_CAP + 64];
-      describe_nonfinite(t, loss, what, sizeof what);
-      t->nonfinite_total++;
-      if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
-          ++t->nonfinite_run >= c->train.max_nonfinite) {
-        int wrc = set_status(t, "diverged");
-        (void)wrc; /* the divergence is the error to report */
-        return tv_error(
-            TV_ERR_NONFINITE,
-            "step %lld: %s; training diverged%s, status diverged, nothing saved "
-            "after step %lld",
-            (long long)t->step + 1, what,
-            c->train.on_nonfinite == TV_NONFINITE_SKIP ? " (max_nonfinite steps in a row)" : "",
-            (long long)t->last_saved);
-      }
-      if (t->opt.verbosity > 1)
-        printf("%sstep %lld: %s; update skipped\n", t->tty ? "\r\033[K" : "",
-               (long long)t->step + 1, what);
-    } else {
-      t->nonfinite_run = 0;
-      tv_optim_apply(t->optim, t->step, norm);
-      tv_metrics_update(t->window, logits, y, (int)n);
+/* One optimizer step: next batch -> forward -> loss -> zero the gradients -> backward ->
+ * non-finite guard -> update ->
+ * metrics.  A non-finite step is skipped (on_nonfinite skip) or ends the run (status diverged,
+ * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
+static int train_step(trainer *t, uint32_t *n) {
+  const tv_config *c = &t->cfg;
+  int epoch_done;
+  const float *x;
+  const int32_t *y;
+  tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
+  const float *logits = tv_model_forward(t->model, x, (int)*n);
+  float *dlogits = tv_model_output_grad(t->model);
+  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)*n,
+                               c->model.num_classes, dlogits);
+  tv_varstore_zero_grads(t->store); /* backward adds */
+  tv_model_backward(t->model, dlogits, (int)*n);
+  double norm = tv_optim_grad_norm(t->optim);
+  if (!isfinite(loss) || !isfinite(norm)) {
+    char what[TV_VAR_NAME_CAP + 64];
+    describe_nonfinite(t, loss, what, sizeof what);
+    t->nonfinite_total++;
+    if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
+        ++t->nonfinite_run >= c->train.max_nonfinite) {
+      int wrc = set_status(t, "diverged");
+      (void)wrc; /* the divergence is the error to report */
+      return tv_error(TV_ERR_NONFINITE,
+                      "step %lld: %s; training diverged%s, status diverged, nothing saved "
+                      "after step %lld",
+                      (long long)t->step + 1, what,
+                      c->train.on_nonfinite == TV_NONFINITE_SKIP ? " (max_nonfinite steps in a row)"
+                                                                 : "",
+                      (long long)t->last_saved);
     }
-    t->step++;
-    window_examples += n;
-    log_examples += n;
-    run_examples += n;
-
-    double now = tv_monotonic();
-    int summarize = (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
-                    (c->train.summary_secs > 0 && now - last_summary_time >= c->train.summary_secs);
-    if (summarize) {
-      rc = write_summary(t, now - window_start, window_examples);
-      if (rc != TV_OK) return rc;
-      window_start = last_summary_time = now;
-      window_examples = 0;
-    }
-    if (c->train.histogram_every > 0 && t->step % c->train.histogram_every == 0) {
-      rc = write_histograms(t);
-      if (rc != TV_OK) return rc;
-    }
-    if (t->opt.verbosity > 0) {
-      if (now > log_start) rate = 0.9 * rate + 0.1 * (double)log_examples / (now - log_start);
-      if (rate == 0 && now > start) rate = (double)run_examples / (now - start);
-      log_start = now;
-      log_examples = 0;
-      if (t->tty) {
-        progress(t, rate, 0);
-      } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
-        tv_metrics_summary s;
-        tv_metrics_get(t->window, &s);
-        printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
-               (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
-               (double)run_examples / (now - start));
-        fflush(stdout);
-      }
-    }
-    if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
-    int early = 0;
-    if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
-      rc = validate(t, &early);
-      if (rc != TV_OK) return rc;
-    }
-    if (!early && tv_stop_requested(t->opt.train_dir)) {
-      rc = take_stop_request(t, 0);
-      if (rc != TV_OK) return rc;
-      early = 1;
-    }
-    if (early) {
-      stop_reason = "early_stop";
-      break;
-    }
-    if (g_stop_signal) {
-      stop_reason = "signal";
-      break;
-    }
-    if (t->step < t->total_steps &&
-        ((c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0) ||
-         (c->train.checkpoint_secs > 0 && now - last_ckpt_time >= c->train.checkpoint_secs))) {
-      rc = save_checkpoint(
-          t, c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0 ? "periodic"
-                                                                                       : "time");
-      if (rc != TV_OK) return rc;
-      last_ckpt_time = tv_monotonic();
-    }
+    if (t->opt.verbosity > 1)
+      printf("%sstep %lld: %s; update skipped\n", t->tty ? "\r\033[K" : "", (long long)t->step + 1,
+             what);
+  } else {
+    t->nonfinite_run = 0;
+    tv_optim_apply(t->optim, t->step, norm);
+    tv_metrics_update(t->window, logits, y, (int)*n);
   }
+  t->step++;
+  return TV_OK;
+}
+
+/* The progress line on a terminal, else a log line every log_every steps. */
+static void log_step(trainer *t, run_clock *k, double now) {
+  const tv_config *c = &t->cfg;
+  if (now > k->log_start)
+    k->rate = 0.9 * k->rate + 0.1 * (double)k->log_examples / (now - k->log_start);
+  if (k->rate == 0 && now > k->start) k->rate = (double)k->run_examples / (now - k->start);
+  k->log_start = now;
+  k->log_examples = 0;
+  if (t->tty) {
+    progress(t, k->rate, 0);
+  } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
+    tv_metrics_summary s;
+    tv_metrics_get(t->window, &s);
+    printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
+           (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
+           (double)k->run_examples / (now - k->start));
+    fflush(stdout);
+  }
+}
+
+/* The periodic work at a step's end: summaries, histograms, the log, validation and early
+ * stopping, an evaluator's STOP, signals, checkpoints.  Sets *stop_reason ("early_stop",
+ * "signal") when the run must end here. */
+static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_reason) {
+  const tv_config *c = &t->cfg;
+  k->window_examples += n;
+  k->log_examples += n;
+  k->run_examples += n;
+  double now = tv_monotonic();
+  int rc = TV_OK;
+  int summarize =
+      (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
+      (c->train.summary_secs > 0 && now - k->last_summary_time >= c->train.summary_secs);
+  if (summarize) {
+    rc = write_summary(t, now - k->window_start, k->window_examples);
+    if (rc != TV_OK) return rc;
+    k->window_start = k->last_summary_time = now;
+    k->window_examples = 0;
+  }
+  if (c->train.histogram_every > 0 && t->step % c->train.histogram_every == 0) {
+    rc = write_histograms(t);
+    if (rc != TV_OK) return rc;
+  }
+  if (t->opt.verbosity > 0) log_step(t, k, now);
+  if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
+  int early = 0;
+  if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
+    rc = validate(t, &early);
+    if (rc != TV_OK) return rc;
+  }
+  if (!early && tv_stop_requested(t->opt.train_dir)) {
+    rc = take_stop_request(t, 0);
+    if (rc != TV_OK) return rc;
+    early = 1;
+  }
+  if (early) {
+    *stop_reason = "early_stop";
+    return TV_OK;
+  }
+  if (g_stop_signal) {
+    *stop_reason = "signal";
+    return TV_OK;
+  }
+  int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
+  if (t->step < t->total_steps &&
+      (periodic ||
+       (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
+    rc = save_checkpoint(t, periodic ? "periodic" : "time");
+    if (rc != TV_OK) return rc;
+    k->last_ckpt_time = tv_monotonic();
+  }
+  return TV_OK;
+}
+
+/* After the last step: the final checkpoint (unless this step is saved already), the status
+ * for why the run ended, and the closing lines. */
+static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
+                      trainer_outcome *outcome) {
   if (t->tty && t->opt.verbosity > 0) {
-    progress(t, rate, 1);
+    progress(t, k->rate, 1);
     printf("\n");
   }
   const char *status = "final";
+  *outcome = TRAINER_FINAL;
   if (stop_reason && !strcmp(stop_reason, "signal")) {
     status = "interrupted";
     *outcome = TRAINER_INTERRUPTED;
@@ -744,20 +644,45 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
     status = "early_stopped";
     *outcome = TRAINER_EARLY_STOPPED;
   }
+  int rc = TV_OK;
   if (t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL)
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK) rc = tv_events_flush(t->events);
   if (rc == TV_OK && t->opt.verbosity >= 0) {
-    double secs = tv_monotonic() - start;
+    double secs = tv_monotonic() - k->start;
     if (*outcome == TRAINER_INTERRUPTED)
       fprintf(stderr, "train: stopped by %s at step %lld; checkpoint saved, status interrupted\n",
               g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)t->step);
     printf("train: %s at step %lld in %.1f s (%.0f examples/s); checkpoints in %s\n", status,
-           (long long)t->step, secs, secs > 0 ? (double)run_examples / secs : 0.0,
+           (long long)t->step, secs, secs > 0 ? (double)k->run_examples / secs : 0.0,
            t->opt.train_dir);
   }
   return rc;
+}
+
+int trainer_run(trainer *t, trainer_outcome *outcome) {
+  *outcome = TRAINER_FINAL;
+  if (t->step >= t->total_steps) {
+    *outcome = TRAINER_NOTHING_TO_DO;
+    return TV_OK;
+  }
+  int rc = begin_run(t);
+  if (rc != TV_OK) return rc;
+  double start = tv_monotonic();
+  run_clock k = {.start = start,
+                 .window_start = start,
+                 .log_start = start,
+                 .last_ckpt_time = start,
+                 .last_summary_time = start};
+  const char *stop_reason = NULL;
+  while (rc == TV_OK && !stop_reason && t->step < t->total_steps) {
+    uint32_t n;
+    rc = train_step(t, &n);
+    if (rc == TV_OK) rc = after_step(t, &k, n, &stop_reason);
+  }
+  if (rc != TV_OK) return rc;
+  return finish_run(t, &k, stop_reason, outcome);
 }
 
 void trainer_mark_aborted(trainer *t) {
@@ -784,7 +709,7 @@ void trainer_print_summary(const trainer *t) {
          params, fixed, flops / 1e6);
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
-         t->data.n, tv_get_threads());
+         t->data.n, tv_ctx_threads(t->ctx));
   fflush(stdout);
 }
 

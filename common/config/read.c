@@ -354,10 +354,10 @@ static int read_padding_key(const ctx *x, const key_desc *d, int idx, const char
 static int read_double_list_key(const ctx *x, const key_desc *d, int idx, const char *key,
                                 void *base) {
   const yaml_node_t *n = node_at(x, idx);
-  double v = 0, list[TV_MAX_NORM_CHANNELS] = {0};
+  double v = 0, list[TV_NORM_MAX_CHANNELS] = {0};
   char item_key[160];
   int count = 0, rc;
-  if (d->cap > TV_MAX_NORM_CHANNELS) return tv_error(TV_ERR_INVALID, "%s: list too long", key);
+  if (d->cap > TV_NORM_MAX_CHANNELS) return tv_error(TV_ERR_INVALID, "%s: list too long", key);
   if (n && n->type == YAML_SEQUENCE_NODE) {
     ptrdiff_t len = seq_len(n);
     if (len < 1 || len > (ptrdiff_t)d->cap)

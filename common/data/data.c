@@ -1,9 +1,13 @@
 /* data.c — IDX reader, splits, subsets and the batch loader (see data.h).
  *
- * Every file goes through one zlib gzFile: gzread detects the gzip magic itself and reads a plain
- * file unchanged, so plain and gzip share one path and one set of checks.  Both headers are read
- * before either body, so a missing labels file or a count mismatch is reported before 47 MB of
- * pixels are inflated.
+ * Every file goes through one reader (idx_file): a plain file is read as is, a gzip file (1f 8b)
+ * through zlib's inflate, so plain and gzip share one set of checks.  gzip's data ends only at a
+ * member's Z_STREAM_END, when inflate has verified the trailer (CRC-32 and ISIZE); input that
+ * runs out before it is truncation, even where every byte of the body arrived (zlib's gzread
+ * reported a plain end of file there).  Both headers are read before either body, so a missing
+ * labels file or a count mismatch is reported before 47 MB of pixels are inflated, and a body is
+ * never allocated beyond what the file can hold (its size for a plain file; growing as inflate
+ * delivers for gzip), so a 41-byte file cannot ask for gigabytes.
  *
  * Loader invariants (of each cursor): perm is always a permutation of 0..m-1 holding the order
  * of epoch `epoch`; position < m (position + batch_size <= m with drop_last) is the next entry to
@@ -34,96 +38,170 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "trainval/ckpt.h"
+
 /* ---- IDX files ---------------------------------------------------------------------------- */
 
 enum {
   IDX_TYPE_UBYTE = 0x08,
-  READ_CHUNK = 1 << 30, /* gzread takes an unsigned and returns an int */
-  GZ_BUFFER = 1 << 18,  /* bigger than zlib's 8 KiB default: fewer read() calls */
+  IN_BUFFER = 1 << 18,   /* bytes per read() of the file */
+  OUT_CHUNK = 1u << 30,  /* z_stream counts in unsigned int */
+  FIRST_BODY = 1u << 16, /* a gzip body's first allocation, at least (then it doubles) */
+  GZ_EXPANSION = 4,      /* ... or this many times the file's size: typical IDX ratios */
 };
 
+/* One IDX file, plain or gzip (RFC 1952).  gzip goes through zlib's inflate directly, so that
+ * the end of the data is only ever a member's Z_STREAM_END, after which inflate has checked the
+ * trailer (CRC-32 and ISIZE); input that runs out before it is a cut stream (cut), however far
+ * the deflate data went. */
 typedef struct idx_file {
   const char *path;
-  gzFile gz;
+  int fd;
+  off_t size;        /* bytes on disk (fstat) */
+  int regular;       /* a regular file: size is what read() will give */
+  size_t header_len; /* bytes of IDX header (idx_header) */
+  int gzip;          /* the file starts with 1f 8b */
+  int eof;           /* read() has returned 0 */
+  int done;          /* gzip: the last member ended; what follows is not gzip (ignored) */
+  int cut;           /* gzip: the input ended inside a member */
+  z_stream z;        /* gzip: live between open and close */
+  unsigned char *in; /* IN_BUFFER bytes; unread input is in[at .. at + avail) */
+  size_t at, avail;  /* plain files (and the two bytes of a gzip check) use these too */
 } idx_file;
 
 static uint32_t be32(const unsigned char *p) {
   return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* zlib prefixes its messages with the file name it was given, "<fd:N>" for gzdopen. */
-static const char *zlib_message(const char *msg) {
-  if (msg && strncmp(msg, "<fd:", 4) == 0) {
-    const char *p = strstr(msg, ": ");
-    if (p) return p + 2;
+/* Appends to the unread input (after moving it to the front); at end of file sets eof. */
+static int fill(idx_file *f) {
+  if (f->at > 0) {
+    memmove(f->in, f->in + f->at, f->avail);
+    f->at = 0;
   }
-  return msg ? msg : "unknown zlib error";
-}
-
-/* Translates the gzFile's error state into a status at the zlib boundary. */
-static int gz_fail(const idx_file *f) {
-  int err = Z_OK;
-  const char *msg = zlib_message(gzerror(f->gz, &err));
-  if (err == Z_ERRNO) return tv_error(TV_ERR_IO, "%s: read: %s", f->path, msg);
-  if (err == Z_MEM_ERROR) return tv_error(TV_ERR_NOMEM, "%s: out of memory in zlib", f->path);
-  return tv_error(TV_ERR_FORMAT, "%s: corrupt gzip stream: %s", f->path, msg);
+  while (f->avail < IN_BUFFER) {
+    ssize_t r = read(f->fd, f->in + f->avail, IN_BUFFER - f->avail);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: read", f->path);
+    if (r == 0) f->eof = 1;
+    f->avail += (size_t)r;
+    break;
+  }
+  return TV_OK;
 }
 
 static int idx_open(idx_file *f, const char *path) {
   f->path = path;
-  f->gz = NULL;
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  f->fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (f->fd < 0) {
     int e = errno;
     return tv_error_errno(e == ENOENT || e == ENOTDIR ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s",
                           path);
   }
-  f->gz = gzdopen(fd, "rb");
-  if (!f->gz) {
-    close(fd);
-    return tv_error(TV_ERR_NOMEM, "%s: out of memory opening the file", path);
+  struct stat st;
+  if (fstat(f->fd, &st) != 0) return tv_error_errno(TV_ERR_IO, errno, "%s: fstat", path);
+  f->size = st.st_size;
+  f->regular = S_ISREG(st.st_mode);
+  f->in = malloc(IN_BUFFER);
+  if (!f->in) return tv_error(TV_ERR_NOMEM, "%s: out of memory opening the file", path);
+  int rc = TV_OK;
+  while (rc == TV_OK && f->avail < 2 && !f->eof) rc = fill(f);
+  if (rc != TV_OK) return rc;
+  f->gzip = f->avail >= 2 && f->in[0] == 0x1f && f->in[1] == 0x8b;
+  if (!f->gzip) return TV_OK;
+  /* 16 + MAX_WBITS: a gzip wrapper only; inflate checks each member's CRC-32 and ISIZE. */
+  int z = inflateInit2(&f->z, 16 + MAX_WBITS);
+  if (z != Z_OK) {
+    f->gzip = 0;
+    return tv_error(z == Z_MEM_ERROR ? TV_ERR_NOMEM : TV_ERR_IO, "%s: inflateInit2 failed (%d)",
+                    path, z);
   }
-  if (gzbuffer(f->gz, GZ_BUFFER) != 0) return tv_error(TV_ERR_NOMEM, "%s: gzbuffer failed", path);
   return TV_OK;
 }
 
-/* Closes without reporting: for cleanup after an error already recorded. */
-static void idx_discard(idx_file *f) {
-  if (f->gz) (void)gzclose_r(f->gz);
-  f->gz = NULL;
+/* Closes the file and frees what idx_open took.  Safe on a file that failed to open. */
+static void idx_close(idx_file *f) {
+  if (f->gzip) (void)inflateEnd(&f->z);
+  f->gzip = 0;
+  if (f->fd >= 0) close(f->fd);
+  f->fd = -1;
+  free(f->in);
+  f->in = NULL;
 }
 
-static int idx_close(idx_file *f) {
-  int z = gzclose_r(f->gz);
-  f->gz = NULL;
-  if (z != Z_OK) return tv_error(TV_ERR_IO, "%s: close failed (zlib error %d)", f->path, z);
+/* After a member's end: another member follows (1f 8b) or the data is done. */
+static int next_member(idx_file *f) {
+  int rc = TV_OK;
+  while (rc == TV_OK && f->avail < 2 && !f->eof) rc = fill(f);
+  if (rc != TV_OK) return rc;
+  if (f->avail >= 2 && f->in[f->at] == 0x1f && f->in[f->at + 1] == 0x8b) {
+    if (inflateReset(&f->z) != Z_OK)
+      return tv_error(TV_ERR_FORMAT, "%s: corrupt gzip stream: inflateReset failed", f->path);
+    return TV_OK;
+  }
+  f->done = 1; /* bytes after the last member that are not gzip are ignored, as gzip(1) does */
   return TV_OK;
+}
+
+/* Inflates up to len bytes into p; *got says how many.  Stops early only at the data's end. */
+static int gz_read(idx_file *f, unsigned char *p, size_t len, size_t *got) {
+  size_t total = 0;
+  int rc = TV_OK;
+  while (rc == TV_OK && total < len && !f->done && !f->cut) {
+    if (f->avail == 0 && !f->eof) {
+      rc = fill(f);
+      continue;
+    }
+    size_t want = len - total < OUT_CHUNK ? len - total : OUT_CHUNK;
+    f->z.next_in = f->in + f->at;
+    f->z.avail_in = (unsigned)f->avail;
+    f->z.next_out = p + total;
+    f->z.avail_out = (unsigned)want;
+    int z = inflate(&f->z, Z_NO_FLUSH);
+    size_t used = f->avail - f->z.avail_in, made = want - f->z.avail_out;
+    f->at += used;
+    f->avail -= used;
+    total += made;
+    if (z == Z_STREAM_END) {
+      rc = next_member(f);
+    } else if (z == Z_BUF_ERROR || (z == Z_OK && used == 0 && made == 0)) {
+      /* No progress: only once the input is used up (the output has room: want > 0). */
+      if (f->avail == 0 && f->eof)
+        f->cut = 1; /* no Z_STREAM_END: the member is cut short */
+      else if (f->avail > 0)
+        rc = tv_error(TV_ERR_FORMAT, "%s: corrupt gzip stream: inflate makes no progress", f->path);
+    } else if (z == Z_MEM_ERROR) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory in zlib", f->path);
+    } else if (z != Z_OK) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: corrupt gzip stream: %s", f->path,
+                    f->z.msg ? f->z.msg : "unknown zlib error");
+    }
+  }
+  *got = total;
+  return rc;
 }
 
 /* Reads len bytes or up to the end of the data; *got says how many arrived.  A cut gzip stream
- * (zlib's Z_BUF_ERROR, "unexpected end of file") also ends the data early: the caller reports it
- * as truncation. */
+ * also ends the data early (f->cut): the caller reports it as truncation. */
 static int idx_read(idx_file *f, void *buf, size_t len, size_t *got) {
+  if (f->gzip) return gz_read(f, buf, len, got);
   unsigned char *p = buf;
   size_t total = 0;
-  while (total < len) {
-    size_t want = len - total < READ_CHUNK ? len - total : READ_CHUNK;
-    int r = gzread(f->gz, p + total, (unsigned)want);
-    if (r < 0) return gz_fail(f);
-    if (r == 0) break;
-    total += (size_t)r;
+  int rc = TV_OK;
+  while (rc == TV_OK && total < len) {
+    if (f->avail == 0) {
+      if (f->eof) break;
+      rc = fill(f);
+      continue;
+    }
+    size_t k = len - total < f->avail ? len - total : f->avail;
+    memcpy(p + total, f->in + f->at, k);
+    f->at += k;
+    f->avail -= k;
+    total += k;
   }
   *got = total;
-  int err = Z_OK;
-  (void)gzerror(f->gz, &err);
-  if (err != Z_OK && err != Z_BUF_ERROR) return gz_fail(f);
-  return TV_OK;
-}
-
-static int gz_cut(const idx_file *f) {
-  int err = Z_OK;
-  (void)gzerror(f->gz, &err);
-  return err == Z_BUF_ERROR;
+  return rc;
 }
 
 /* Reads and checks the header of an images (labels == 0) or labels file.  dims gets (N, C, H, W)
@@ -133,6 +211,8 @@ static int idx_header(idx_file *f, int labels, uint32_t dims[4]) {
   size_t got;
   int rc = idx_read(f, h, 4, &got);
   if (rc != TV_OK) return rc;
+  if (got == 0 && f->cut)
+    return tv_error(TV_ERR_FORMAT, "%s: truncated: gzip stream ends before any data", f->path);
   if (got == 0) return tv_error(TV_ERR_FORMAT, "%s: empty file, not an IDX file", f->path);
   if (got < 4)
     return tv_error(TV_ERR_FORMAT, "%s: truncated: expected a 4-byte IDX magic number, got %zu",
@@ -155,6 +235,7 @@ static int idx_header(idx_file *f, int labels, uint32_t dims[4]) {
   if (got < 4 * (size_t)ndim)
     return tv_error(TV_ERR_FORMAT, "%s: truncated: expected %d bytes of IDX header, got %zu",
                     f->path, 4 + 4 * ndim, 4 + got);
+  f->header_len = 4 + 4 * (size_t)ndim;
   for (int i = 0; i < ndim; i++) {
     if (be32(h + 4 + 4 * i) == 0)
       return tv_error(TV_ERR_FORMAT, "%s: IDX dimension %d is 0", f->path, i);
@@ -172,28 +253,67 @@ static int idx_header(idx_file *f, int labels, uint32_t dims[4]) {
   return TV_OK;
 }
 
-/* Reads exactly len bytes of body and checks that nothing follows them. */
-static int idx_body(idx_file *f, void *buf, size_t len, const char *what) {
-  size_t got;
-  int rc = idx_read(f, buf, len, &got);
-  if (rc != TV_OK) return rc;
-  if (got < len)
-    return tv_error(TV_ERR_FORMAT, "%s: truncated: expected %zu bytes of %s, got %zu", f->path, len,
-                    what, got);
+/* Reads exactly len bytes of body into a buffer of its own (*out, malloc'd, for the caller to
+ * free; NULL on failure) and checks that nothing follows them.  Nothing is allocated for data
+ * the file cannot hold: a plain regular file's size must cover the header and body (checked
+ * before anything is allocated), and a gzip body's buffer starts at what the compressed size
+ * suggests and doubles as data arrives, up to len. */
+static int idx_body(idx_file *f, size_t len, const char *what, uint8_t **out) {
+  *out = NULL;
+  int sized = !f->gzip && f->regular;
+  if (sized) {
+    uint64_t have = (uint64_t)f->size > f->header_len ? (uint64_t)f->size - f->header_len : 0;
+    if (have < len)
+      return tv_error(TV_ERR_FORMAT, "%s: truncated: expected %zu bytes of %s, got %llu", f->path,
+                      len, what, (unsigned long long)have);
+  }
+  size_t cap = len;
+  if (!sized) {
+    uint64_t guess = (uint64_t)f->size * GZ_EXPANSION;
+    if (guess < FIRST_BODY) guess = FIRST_BODY;
+    if (guess < cap) cap = (size_t)guess;
+  }
+  uint8_t *buf = malloc(cap ? cap : 1);
+  if (!buf)
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu bytes of %s", f->path, cap, what);
+  size_t total = 0;
+  int rc = TV_OK;
+  for (;;) {
+    size_t got;
+    rc = idx_read(f, buf + total, cap - total, &got);
+    total += got;
+    if (rc != TV_OK || total < cap || cap == len) break; /* done, or the data ended early */
+    size_t grown = cap > len / 2 ? len : cap * 2;
+    uint8_t *more = realloc(buf, grown);
+    if (!more) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu bytes of %s", f->path, grown, what);
+      break;
+    }
+    buf = more;
+    cap = grown;
+  }
+  if (rc == TV_OK && total < len)
+    rc = tv_error(TV_ERR_FORMAT, "%s: truncated: expected %zu bytes of %s, got %zu", f->path, len,
+                  what, total);
   unsigned char extra[1];
-  rc = idx_read(f, extra, sizeof extra, &got);
-  if (rc != TV_OK) return rc;
-  if (got > 0)
-    return tv_error(TV_ERR_FORMAT, "%s: trailing garbage after the %zu bytes of %s", f->path, len,
-                    what);
-  if (gz_cut(f))
-    return tv_error(TV_ERR_FORMAT, "%s: truncated: gzip stream ends before its trailer", f->path);
+  size_t got = 0;
+  if (rc == TV_OK) rc = idx_read(f, extra, sizeof extra, &got);
+  if (rc == TV_OK && got > 0)
+    rc = tv_error(TV_ERR_FORMAT, "%s: trailing garbage after the %zu bytes of %s", f->path, len,
+                  what);
+  if (rc == TV_OK && f->cut)
+    rc = tv_error(TV_ERR_FORMAT, "%s: truncated: gzip stream ends before its trailer", f->path);
+  if (rc != TV_OK) {
+    free(buf);
+    return rc;
+  }
+  *out = buf;
   return TV_OK;
 }
 
 int tv_dataset_load_idx(const char *images_path, const char *labels_path, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  idx_file fi = {images_path, NULL}, fl = {labels_path, NULL};
+  idx_file fi = {.path = images_path, .fd = -1}, fl = {.path = labels_path, .fd = -1};
   tv_dataset d = {0};
   uint32_t idims[4], ldims[4];
   int rc = idx_open(&fi, images_path);
@@ -226,20 +346,9 @@ int tv_dataset_load_idx(const char *images_path, const char *labels_path, tv_dat
   d.c = (int)idims[1];
   d.h = (int)idims[2];
   d.w = (int)idims[3];
-  d.images = malloc((size_t)bytes);
-  d.labels = malloc(d.n);
-  if (!d.images || !d.labels) {
-    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for %llu bytes of pixel data", images_path,
-                  (unsigned long long)bytes);
-    goto out;
-  }
-  rc = idx_body(&fi, d.images, (size_t)bytes, "pixel data");
+  rc = idx_body(&fi, (size_t)bytes, "pixel data", &d.images);
   if (rc != TV_OK) goto out;
-  rc = idx_body(&fl, d.labels, d.n, "label data");
-  if (rc != TV_OK) goto out;
-  rc = idx_close(&fi);
-  if (rc != TV_OK) goto out;
-  rc = idx_close(&fl);
+  rc = idx_body(&fl, d.n, "label data", &d.labels);
   if (rc != TV_OK) goto out;
   uint8_t max = 0;
   for (uint32_t i = 0; i < d.n; i++) max = d.labels[i] > max ? d.labels[i] : max;
@@ -247,8 +356,8 @@ int tv_dataset_load_idx(const char *images_path, const char *labels_path, tv_dat
   *ds = d;
   d = (tv_dataset){0};
 out:
-  idx_discard(&fi);
-  idx_discard(&fl);
+  idx_close(&fi);
+  idx_close(&fl);
   tv_dataset_free(&d);
   return rc;
 }
@@ -846,6 +955,50 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
     pthread_mutex_unlock(&l->mu);
   }
   return TV_OK;
+}
+
+/* ---- checkpoint state ---------------------------------------------------------------------- */
+
+enum { CURSOR_WORDS = 6 }; /* epoch, position, the shuffle generator's four words */
+
+int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
+  const cursor *c = &l->cons;
+  uint64_t words[CURSOR_WORDS] = {c->epoch, c->position};
+  memcpy(&words[2], c->shuffle.s, sizeof c->shuffle.s);
+  const tv_ckpt_array parts[] = {
+      {.path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = CURSOR_WORDS, .data = words},
+      {.path = "/state/loader/augment_rng", .dtype = TV_CKPT_U64, .count = 4, .data = c->augment.s},
+      {.path = "/state/loader/perm", .dtype = TV_CKPT_U32, .count = l->m, .data = c->perm},
+  };
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < sizeof parts / sizeof parts[0]; i++)
+    rc = tv_ckpt_writer_array(w, &parts[i]);
+  return rc;
+}
+
+int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c) {
+  uint64_t words[CURSOR_WORDS];
+  tv_loader_state st = {0};
+  uint32_t *perm = malloc((size_t)l->m * sizeof *perm);
+  if (!perm) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
+  int rc = tv_ckpt_read_array(c, "/state/loader/cursor", TV_CKPT_U64, CURSOR_WORDS, words);
+  if (rc != TV_OK) goto out;
+  rc = tv_ckpt_read_array(c, "/state/loader/perm", TV_CKPT_U32, l->m, perm);
+  if (rc != TV_OK) goto out;
+  rc = tv_ckpt_read_array(c, "/state/loader/augment_rng", TV_CKPT_U64, 4, st.augment.s);
+  if (rc == TV_ERR_NOT_FOUND) {
+    memset(st.augment.s, 0, sizeof st.augment.s);
+    rc = TV_OK;
+  }
+  if (rc != TV_OK) goto out;
+  st.epoch = words[0];
+  st.position = words[1];
+  memcpy(st.rng.s, &words[2], sizeof st.rng.s);
+  rc = tv_loader_set_state(l, &st, perm, l->m);
+  if (rc != TV_OK) rc = tv_error_prefix(rc, "%s", tv_ckpt_path(c));
+out:
+  free(perm);
+  return rc;
 }
 
 void tv_loader_free(tv_loader *l) {

@@ -83,9 +83,10 @@ tv_norm tv_norm_from_config(const tv_config *cfg) {
   tv_norm n = {
       .scale = (float)cfg->data.scale, .mean = (float)cfg->data.mean, .std = (float)cfg->data.std};
   if (cfg->data.n_mean > 0 || cfg->data.n_std > 0) {
-    n.channels =
-        cfg->model.input[0] < TV_NORM_MAX_CHANNELS ? cfg->model.input[0] : TV_NORM_MAX_CHANNELS;
-    for (int c = 0; c < n.channels; c++) {
+    /* A config read from a file has at most TV_NORM_MAX_CHANNELS (its lists are capped by it);
+     * one built otherwise with more keeps its count, which tv_loader_new then refuses. */
+    n.channels = cfg->model.input[0];
+    for (int c = 0; c < n.channels && c < TV_NORM_MAX_CHANNELS; c++) {
       n.channel_mean[c] = (float)tv_config_data_mean(cfg, c);
       n.channel_std[c] = (float)tv_config_data_std(cfg, c);
     }

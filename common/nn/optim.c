@@ -3,6 +3,7 @@
 #include "trainval/optim.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -234,3 +235,66 @@ const char *tv_optim_name(const tv_optim *o) {
 }
 int64_t tv_optim_t(const tv_optim *o) { return o->t; }
 void tv_optim_set_t(tv_optim *o, int64_t t) { o->t = t; }
+
+/* ---- checkpoint state (optim.h) ----------------------------------------------------------- */
+
+/* "/optimizer/<slot>/<var>" into buf. */
+static int slot_path(char *buf, size_t cap, const char *slot, const char *var) {
+  int n = snprintf(buf, cap, "/optimizer/%s/%s", slot, var);
+  if (n < 0 || (size_t)n >= cap)
+    return tv_error(TV_ERR_INVALID, "optimizer: checkpoint path for %s/%s too long", slot, var);
+  return TV_OK;
+}
+
+enum { SLOT_PATH_CAP = TV_VAR_NAME_CAP + 32 };
+
+int tv_optim_ckpt_write(const tv_optim *o, tv_ckpt_writer *w) {
+  char path[SLOT_PATH_CAP];
+  int rc = TV_OK;
+  for (int k = 0; rc == TV_OK && k < o->n_slots; k++)
+    for (int i = 0; rc == TV_OK && i < tv_varstore_count(o->store); i++) {
+      const tv_var *v = tv_varstore_cvar(o->store, i);
+      if (!v->trainable) continue;
+      rc = slot_path(path, sizeof path, o->slot_names[k], v->name);
+      tv_ckpt_array a = {.path = path,
+                         .dtype = TV_CKPT_F32,
+                         .count = v->count,
+                         .data = o->slots[k] + v->offset,
+                         .shape = &v->shape};
+      if (rc == TV_OK) rc = tv_ckpt_writer_array(w, &a);
+    }
+  tv_ckpt_array t = {.path = "/state/optimizer_t", .dtype = TV_CKPT_I64, .count = 1, .data = &o->t};
+  if (rc == TV_OK) rc = tv_ckpt_writer_array(w, &t);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_str(w, "/optimizer", "type", tv_optim_name(o));
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/optimizer", "t", o->t);
+  return rc;
+}
+
+int tv_optim_ckpt_read(tv_optim *o, tv_ckpt *c) {
+  char path[SLOT_PATH_CAP];
+  int64_t t = 0;
+  int rc = tv_ckpt_read_array(c, "/state/optimizer_t", TV_CKPT_I64, 1, &t);
+  for (int k = 0; rc == TV_OK && k < o->n_slots; k++)
+    for (int i = 0; rc == TV_OK && i < tv_varstore_count(o->store); i++) {
+      const tv_var *v = tv_varstore_cvar(o->store, i);
+      if (!v->trainable) continue;
+      rc = slot_path(path, sizeof path, o->slot_names[k], v->name);
+      if (rc == TV_OK)
+        rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, v->count, o->slots[k] + v->offset);
+    }
+  char type[16];
+  if (rc == TV_ERR_NOT_FOUND &&
+      tv_ckpt_read_attr_str(c, "/optimizer", "type", type, sizeof type) == TV_OK &&
+      strcmp(type, tv_optim_name(o)) != 0) /* say why the slot is missing */
+    rc = tv_error(TV_ERR_NOT_FOUND,
+                  "%s: %s: not in the checkpoint, which holds %s's state; this "
+                  "run's optimizer is %s",
+                  tv_ckpt_path(c), path, type, tv_optim_name(o));
+  if (rc != TV_OK) {
+    t = 0;
+    for (int k = 0; k < o->n_slots; k++)
+      memset(o->slots[k], 0, tv_varstore_size(o->store) * sizeof(float));
+  }
+  o->t = t;
+  return rc;
+}

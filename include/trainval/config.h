@@ -94,16 +94,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trainval/data.h" /* TV_NORM_MAX_CHANNELS */
 #include "trainval/error.h"
+#include "trainval/metrics.h"
 
-enum {
-  TV_MAX_LAYERS = 64,
-  TV_MAX_INPUTS = 4,
-  TV_NAME_CAP = 64,
-  TV_PATH_CAP = 1024,
-  TV_MAX_NORM_CHANNELS = 64 /* items in a data.mean / data.std list (what the config holds; the
-                             * loader normalises per channel up to TV_NORM_MAX_CHANNELS, data.h) */
-};
+enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
 /* The layer kinds a config can name (`type:`), one X(CONST, name) row each: the enum constant
  * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
@@ -190,14 +185,7 @@ typedef enum tv_nonfinite_policy {
   TV_NONFINITE_SKIP, /* skip the update; stop after max_nonfinite such steps in a row */
   TV_NONFINITE__COUNT
 } tv_nonfinite_policy;
-/* train.early_stop_metric */
-typedef enum tv_metric_kind {
-  TV_METRIC_LOSS,
-  TV_METRIC_ACCURACY,
-  TV_METRIC_TOP5,
-  TV_METRIC_MACRO_F1,
-  TV_METRIC__COUNT
-} tv_metric_kind;
+/* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
 
@@ -221,9 +209,9 @@ typedef struct tv_config {
      * them per channel with tv_config_data_mean / tv_config_data_std.  Defaults 0 and 1. */
     double mean, std;
     int n_mean, n_std;
-    double mean_c[TV_MAX_NORM_CHANNELS], std_c[TV_MAX_NORM_CHANNELS];
-    int random_flip;         /* default 0 */
-    int random_crop_padding; /* [0, 64] default 0 */
+    double mean_c[TV_NORM_MAX_CHANNELS], std_c[TV_NORM_MAX_CHANNELS]; /* the loader's limit */
+    int random_flip;                                                  /* default 0 */
+    int random_crop_padding;                                          /* [0, 64] default 0 */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */

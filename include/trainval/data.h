@@ -1,4 +1,5 @@
-/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader.
+/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader, with the
+ * loader's part of a checkpoint.
  *
  * IDX file format (LeCun's MNIST format; Fashion-MNIST uses it unchanged).  Fixed by its
  * authors, so it has no version field: a reader accepts exactly what is written here, and a file
@@ -21,7 +22,8 @@
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
  * concatenated gzip members are one stream, and bytes after the last member that are not gzip
- * are ignored, as zlib and gzip(1) do (the member's CRC-32 and length are still verified).
+ * are ignored, as zlib and gzip(1) do.  Every member's 8-byte trailer (CRC-32 and ISIZE) must be
+ * there and agree: a stream that ends before it is truncated, even when every IDX byte arrived.
  *
  * Ownership: a tv_dataset owns its two buffers; tv_dataset_free releases them.  A tv_loader
  * borrows its dataset, which must outlive it.  Nothing here keeps global state; a loader is used
@@ -58,7 +60,9 @@ typedef struct tv_dataset {
  *                     ("<path>: truncated: expected N bytes of pixel data, got M"), bytes after
  *                     the last element, a corrupt gzip stream (zlib's message), or image and
  *                     label counts that differ (both files named)
- *   TV_ERR_NOMEM      the header promises more than can be allocated
+ *   TV_ERR_NOMEM      the data cannot be allocated.  Memory follows the file, not the header:
+ *                     a plain file shorter than its header promises is truncated before
+ *                     anything is allocated, and a gzip body grows as it inflates
  * On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_load_idx(const char *images_path, const char *labels_path,
                                       tv_dataset *ds);
@@ -102,8 +106,11 @@ TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random
  * channels = C in 1..TV_NORM_MAX_CHANNELS, which must equal the dataset's c, channel k uses
  * channel_mean[k] and channel_std[k] (each std finite and > 0) and the scalar mean and std are
  * ignored.  A designated initializer that names only scale, mean and std gives channels 0, so
- * code written before per-channel normalisation keeps its meaning. */
-#define TV_NORM_MAX_CHANNELS 4
+ * code written before per-channel normalisation keeps its meaning.
+ * TV_NORM_MAX_CHANNELS is the one limit on per-channel statistics: the config's data.mean and
+ * data.std lists are capped by it too (config.h), so a config that asks for more is refused
+ * where it is read, with its file and line. */
+#define TV_NORM_MAX_CHANNELS 64
 
 typedef struct tv_norm {
   float scale, mean, std;
@@ -164,8 +171,8 @@ typedef struct tv_loader_opts {
  * loader (prefetch 0) with the same options: the thread only moves work earlier.  The thread
  * blocks on condition variables when the ring is full (no polling), blocks all signals (they go
  * to the caller's threads), never allocates and cannot fail.  It is the one thread trainval adds
- * to OpenBLAS's compute threads: a conversion thread that works about 0.1 ms per 128 x 784 batch
- * and then sleeps, so it needs no core of its own; tv_set_threads keeps counting only OpenBLAS.
+ * to the process's compute team (ctx.h): a conversion thread that works about 0.1 ms per
+ * 128 x 784 batch and then sleeps, so it needs no core of its own; --threads counts the team.
  * The calls below are still made from one thread at a time.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
@@ -227,6 +234,27 @@ void tv_loader_get_state(const tv_loader *l, tv_loader_state *st, const uint32_t
  * is unchanged. */
 TV_MUST_CHECK int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t *perm,
                                       uint32_t perm_n);
+
+/* ---- the loader's part of a checkpoint (ckpt.h, STATE LAYOUT) ---------------------------- */
+
+/* Defined in ckpt.h; declared here so that this header does not pull in the checkpoint API. */
+typedef struct tv_ckpt_writer tv_ckpt_writer;
+typedef struct tv_ckpt tv_ckpt;
+
+/* Writes what tv_loader_get_state reports into the checkpoint being written:
+ *   /state/loader/cursor       uint64 [6]  epoch, position, rng.s[0], rng.s[1], rng.s[2], rng.s[3]
+ *   /state/loader/perm         uint32 [m]  the current epoch's order
+ *   /state/loader/augment_rng  uint64 [4]  augment.s[0..3] (written whether or not it augments)
+ * Borrows w; l is not changed.  Errors: those of tv_ckpt_writer_array (TV_ERR_INVALID when a
+ * path exists already, TV_ERR_IO). */
+TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
+
+/* Restores the state written by tv_loader_ckpt_write from the open checkpoint c (borrowed), as
+ * tv_loader_set_state does.  An absent augment_rng reads as all zero (accepted unless the loader
+ * augments).  Errors (the message names the file): TV_ERR_NOT_FOUND (cursor or perm absent),
+ * TV_ERR_MISMATCH (another dtype or length, e.g. an order of another example count; or what
+ * tv_loader_set_state refuses), TV_ERR_FORMAT, TV_ERR_NOMEM.  On failure l is unchanged. */
+TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */
