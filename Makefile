@@ -1,22 +1,43 @@
-# trainval — one non-recursive Makefile.
-#   make            bin/train, bin/eval
+# trainval — one Makefile for the whole tree (no per-directory makefiles).
+#   make            bin/train, bin/eval (needs the packages: `make setup` installs them)
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
-#   make bench      speed benchmark (reports figures; never pass/fail on a timing)
-#   make accuracy   trains the example configs to the end, reports test accuracy (long)
-#   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval, print results
+#   make bench      set-up if needed, speed benchmark (reports figures; never pass/fail on a timing)
+#   make accuracy   set-up if needed, trains the example configs to the end, reports test accuracy (long)
+#   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval alongside, print results
+#   make install    set-up if needed, installs programs, libraries, headers, trainval.pc, man pages
+#                   and bash completion under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make format / format-check
+#
+# Nothing that depends on an installed package is read when make reads this file: the pkg-config
+# flags are evaluated on first use (by a compile or link recipe) and then kept, and the targets
+# that set up first (test, asan, bench, accuracy, demo, install) run scripts/setup.sh and only then
+# a recursive make that builds.  So on a fresh machine `make demo` installs pkg-config and the -dev
+# packages before anything asks pkg-config for a flag.
 
 CC      ?= cc
 CFLAGS  ?= -O2 -g
 B       ?= build
 BIN     ?= bin
+PREFIX  ?= /usr/local
+BINDIR  ?= $(PREFIX)/bin
+LIBDIR  ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+MANDIR  ?= $(PREFIX)/share/man
+COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGS    := openblas hdf5 yaml-0.1 zlib
+REPORT_PKGS := libpng   # report/ (bin/report) only; checked with the others
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
-PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
-PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
-ALL_CFLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude -Icommon $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS) -MMD -MP
+# Deferred, then memoised: pkg-config runs once per make, when a recipe first needs the flags.
+PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
+PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
+COMPILE_FLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude -Icommon $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS)
+ALL_CFLAGS = $(COMPILE_FLAGS) $(PIC) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(XLDFLAGS)
+
+# The version (TV_VERSION in the public headers) names the shared library; its major is the soname.
+VERSION   := $(or $(shell sed -n 's/^\#define TV_VERSION "\([0-9.]*\)".*/\1/p' include/trainval/*.h | head -1),0.0.0)
+SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 
 LIB_SRC   := $(sort $(wildcard common/*/*.c common/*/*/*.c))
 TRAIN_SRC := $(sort $(wildcard train/*.c))
@@ -30,17 +51,48 @@ EVAL_OBJ  := $(EVAL_SRC:%.c=$(B)/%.o)
 SUP_OBJ   := $(TEST_SUPPORT:%.c=$(B)/%.o)
 TEST_BIN  := $(TEST_SRC:tests/%.c=$(B)/tests/%)
 LIB       := $(B)/libtrainval.a
+SHLIB     := $(B)/libtrainval.so.$(VERSION)
+SONAME    := libtrainval.so.$(SOVERSION)
 
-.PHONY: all test unit integration asan bench accuracy demo setup format format-check clean install
+# What `make install` puts where (wildcards: man pages and completion files install once they exist).
+HEADERS     := $(sort $(wildcard include/trainval/*.h))
+MAN1        := $(sort $(wildcard man/*.1))
+MAN5        := $(sort $(wildcard man/*.5))
+COMPLETIONS := $(sort $(wildcard completion/*))
+
+.PHONY: FORCE all lib test unit integration asan bench accuracy demo setup pkgs format format-check clean \
+	install install-files uninstall
 all: $(BIN)/train $(BIN)/eval
 
-$(B)/%.o: %.c
+# The library objects serve the static and the shared library alike (the programs link the
+# static one, as before).  Calls inside the library need no interposition through the PLT.
+LIB_PIC := -fPIC -fno-semantic-interposition
+$(LIB_OBJ): PIC := $(LIB_PIC)
+
+# Every object waits for the package check, which names what is missing instead of a compiler
+# error about hdf5.h (an order-only prerequisite: it never makes anything out of date), and is
+# rebuilt when the compiler or its flags change ($(B)/flags is rewritten only when they do).
+$(B)/%.o: %.c $(B)/flags | pkgs
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(B)/flags: FORCE | pkgs
+	@mkdir -p $(B)
+	@printf '%s\n' '$(CC) $(COMPILE_FLAGS); library: $(LIB_PIC)' | cmp -s - $@ || \
+	  printf '%s\n' '$(CC) $(COMPILE_FLAGS); library: $(LIB_PIC)' >$@
+
+pkgs:
+	@command -v pkg-config >/dev/null 2>&1 || { echo "make: pkg-config is not installed: run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) $(REPORT_PKGS) || { echo "make: pkg-config finds no $$(for p in $(PKGS) $(REPORT_PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(development packages missing): run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
+
+lib: $(LIB) $(SHLIB)
 
 $(LIB): $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
+
+$(SHLIB): $(LIB_OBJ)
+	$(CC) $(CFLAGS) $(XCFLAGS) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs -o $@ $^ $(LDLIBS_ALL)
 
 $(BIN)/train: $(TRAIN_OBJ) $(LIB)
 	@mkdir -p $(BIN)
@@ -60,9 +112,10 @@ setup:
 unit: all $(TEST_BIN)
 	@sh tests/run_unit.sh $(TEST_BIN)
 
-integration: all
+integration: all lib
 	@BIN=$(abspath $(BIN)) sh tests/run_integration.sh
 
+# The targets the README names set up first, then build in a make that starts after set-up.
 test: setup
 	@$(MAKE) --no-print-directory format-check unit integration
 
@@ -70,23 +123,57 @@ asan: setup
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/bin CFLAGS="-O1 -g -fno-omit-frame-pointer" \
 	  XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit integration
 
-bench: setup all
+bench: setup
+	@$(MAKE) --no-print-directory all
 	@sh scripts/bench.sh
 
-demo: setup all
-	@sh scripts/demo.sh
+demo: setup
+	@$(MAKE) --no-print-directory all
+	@BIN=$(BIN) sh scripts/demo.sh
 
 # Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN).
-accuracy: setup all
+accuracy: setup
+	@$(MAKE) --no-print-directory all
 	@sh scripts/accuracy.sh
 
-install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN)/train $(DESTDIR)$(PREFIX)/bin/trainval-train
-	install -m 755 $(BIN)/eval $(DESTDIR)$(PREFIX)/bin/trainval-eval
-PREFIX ?= /usr/local
+install: setup
+	@$(MAKE) --no-print-directory install-files
 
-FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h)
+# trainval.pc is written at install time and is relocatable: with LIBDIR under PREFIX its prefix
+# is ${pcfiledir}/.. up to PREFIX, so it is right under any DESTDIR (pkg-config finds the tree
+# through PKG_CONFIG_PATH alone) and after the tree is moved; a LIBDIR elsewhere gives PREFIX as is.
+pc_under   = $(filter $(PREFIX)/%,$(1))
+pc_path    = $(if $(call pc_under,$(1)),$${prefix}/$(patsubst $(PREFIX)/%,%,$(1)),$(1))
+pc_up      = $(subst $(eval) ,/,$(foreach d,$(subst /, ,$(patsubst $(PREFIX)/%,%,$(LIBDIR))/pkgconfig),..))
+PC_PREFIX  = $(if $(call pc_under,$(LIBDIR)),$${pcfiledir}/$(pc_up),$(PREFIX))
+install-files: all lib
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/trainval
+	install -m 755 $(BIN)/train $(DESTDIR)$(BINDIR)/trainval-train
+	install -m 755 $(BIN)/eval $(DESTDIR)$(BINDIR)/trainval-eval
+	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libtrainval.a
+	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libtrainval.so.$(VERSION)
+	ln -sf libtrainval.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libtrainval.so
+	install -m 644 $(HEADERS) $(DESTDIR)$(INCLUDEDIR)/trainval/
+	sed -e 's|@PREFIX@|$(PC_PREFIX)|g' -e 's|@LIBDIR@|$(call pc_path,$(LIBDIR))|g' -e 's|@INCLUDEDIR@|$(call pc_path,$(INCLUDEDIR))|g' \
+	  -e 's|@VERSION@|$(VERSION)|g' -e 's|@REQUIRES@|$(PKGS)|g' trainval.pc.in >$(DESTDIR)$(LIBDIR)/pkgconfig/trainval.pc
+	$(if $(MAN1),install -d $(DESTDIR)$(MANDIR)/man1 && install -m 644 $(MAN1) $(DESTDIR)$(MANDIR)/man1/)
+	$(if $(MAN5),install -d $(DESTDIR)$(MANDIR)/man5 && install -m 644 $(MAN5) $(DESTDIR)$(MANDIR)/man5/)
+	$(if $(COMPLETIONS),install -d $(DESTDIR)$(COMPLETIONDIR) && install -m 644 $(COMPLETIONS) $(DESTDIR)$(COMPLETIONDIR)/)
+	@if [ -z "$(DESTDIR)" ] && [ -w "$(LIBDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+# Removes exactly what install-files installs (and include/trainval/ once it is empty).
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/trainval-train $(DESTDIR)$(BINDIR)/trainval-eval
+	rm -f $(DESTDIR)$(LIBDIR)/libtrainval.a $(DESTDIR)$(LIBDIR)/libtrainval.so.$(VERSION) \
+	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtrainval.so $(DESTDIR)$(LIBDIR)/pkgconfig/trainval.pc
+	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/trainval/,$(notdir $(HEADERS)))
+	-rmdir $(DESTDIR)$(INCLUDEDIR)/trainval 2>/dev/null
+	rm -f $(addprefix $(DESTDIR)$(MANDIR)/man1/,$(notdir $(MAN1))) $(addprefix $(DESTDIR)$(MANDIR)/man5/,$(notdir $(MAN5)))
+	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(notdir $(COMPLETIONS)))
+	@if [ -z "$(DESTDIR)" ] && [ -w "$(LIBDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
+
+FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h tests/integration/*.c)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
@@ -100,16 +187,21 @@ clean:
 # ---- the run report: bin/report, installed as trainval-report (report/, libpng) --------------
 REPORT_SRC := $(sort $(wildcard report/*.c))
 REPORT_OBJ := $(REPORT_SRC:%.c=$(B)/%.o)
-PNG_LIBS   := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng)
-.PHONY: install-report
+# Deferred and memoised like PKG_LIBS (nothing reads pkg-config before set-up).
+PNG_LIBS   = $(eval PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng))$(PNG_LIBS)
+.PHONY: install-report uninstall-report
 all: $(BIN)/report
 $(BIN)/report: $(REPORT_OBJ) $(LIB)
 	@mkdir -p $(BIN)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL)
-install: install-report
+# Part of install-files (so it runs after set-up, in install's recursive make) and of uninstall.
+install-files: install-report
 install-report: $(BIN)/report
-	install -d $(DESTDIR)$(PREFIX)/bin
-	install -m 755 $(BIN)/report $(DESTDIR)$(PREFIX)/bin/trainval-report
+	install -d $(DESTDIR)$(BINDIR)
+	install -m 755 $(BIN)/report $(DESTDIR)$(BINDIR)/trainval-report
+uninstall: uninstall-report
+uninstall-report:
+	rm -f $(DESTDIR)$(BINDIR)/trainval-report
 FORMAT_FILES += $(wildcard report/*.c report/*.h)
 # tests/test_report.c tests report/ itself (everything but main.c).
 $(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)

@@ -50,6 +50,7 @@ typedef struct evaluator_opts {
   int random_subset;
   uint64_t subset_seed;
   int batch_size;
+  int threads;                   /* the evaluator's thread team; 0: OpenBLAS's default count */
   volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
 } evaluator_opts;
 
@@ -64,7 +65,8 @@ typedef struct evaluator_result {
   int fatal;                 /* on failure: 1 if the cause is not the checkpoint (data, memory) */
 } evaluator_result;
 
-/* *out NULL on failure.  Errors: TV_ERR_NOMEM. */
+/* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.
+ * Errors: TV_ERR_NOMEM. */
 TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
 
 /* Opens the checkpoint at path (verified against expect's size and CRC-32C first when expect

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "trainval/config.h"
+#include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/fs.h"
 #include "trainval/model.h"
@@ -29,6 +30,7 @@ struct evaluator {
   tv_norm norm;        /* from the config the model was built from */
   tv_config *data_cfg; /* what ds was loaded from */
   char *last_text;     /* config text of the last checkpoint that built or matched both */
+  tv_ctx *ctx;         /* the thread team the graph runs on */
   tv_varstore *store;
   tv_model *model;
   int have_data;
@@ -51,6 +53,11 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
     return tv_error(TV_ERR_NOMEM, "evaluator: out of memory");
   }
   ev->o = *o;
+  int rc = tv_ctx_new(o->threads, &ev->ctx);
+  if (rc != TV_OK) {
+    evaluator_free(ev);
+    return rc;
+  }
   *out = ev;
   return TV_OK;
 }
@@ -60,6 +67,7 @@ void evaluator_free(evaluator *ev) {
   tv_metrics_free(ev->metrics);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
+  tv_ctx_free(ev->ctx);
   tv_dataset_free(&ev->ds);
   free(ev->idx);
   free(ev->last_text);
@@ -86,7 +94,8 @@ static int build_model(evaluator *ev) {
   ev->store = NULL;
   int rc = tv_varstore_new(&ev->store);
   if (rc == TV_OK)
-    rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, &ev->model);
+    rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
+                      &ev->model);
   if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
   if (rc != TV_OK) {
     tv_model_free(ev->model);

@@ -8,7 +8,7 @@
  * /variables, and computes loss, accuracy, top-5 and macro-F1 over the first N (or a seeded
  * random N) examples of the split.  When the checkpoint is named through a train_dir (or sits in
  * one), its size and checksum are verified against the manifest before HDF5 reads it.
- * Watch: see watch_loop.c and the protocol in include/trainval/evalstate.h.
+ * Watch: see watch_loop.c and the protocol in include/trainval/rundir.h.
  * Exit status: 0 ok, 1 error, 2 usage error.  This file owns the command line and the one-shot
  * mode's printing; the evaluator itself is evaluator.c.
  */
@@ -20,6 +20,7 @@
 
 #include "eval.h"
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
 #include "trainval/fs.h"
@@ -179,10 +180,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       } else if (!strcmp(a, "--min-interval")) {
         if (parse_seconds(a, v, 0, &o->min_interval)) return 2;
       } else if (!strcmp(a, "--metric")) {
-        if (strcmp(v, "accuracy") && strcmp(v, "loss") && strcmp(v, "top5") &&
-            strcmp(v, "macro_f1")) {
-          fprintf(stderr, "eval: --metric: expected accuracy, loss, top5 or macro_f1, got '%s'\n",
-                  v);
+        if (tv_metric_find(v) < 0) {
+          char names[256];
+          fprintf(stderr, "eval: --metric: expected %s, got '%s'\n",
+                  tv_metric_list(names, sizeof names), v);
           return 2;
         }
         o->metric = v;
@@ -220,7 +221,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   }
   if (!o->name) o->name = "eval";
   if (!o->metric) o->metric = "accuracy";
-  if (o->mode_max < 0) o->mode_max = strcmp(o->metric, "loss") != 0;
+  if (o->mode_max < 0) o->mode_max = tv_metric_desc_for(tv_metric_find(o->metric))->maximize;
   return 0;
 }
 
@@ -265,7 +266,8 @@ static int one_shot(const eval_options *o) {
                        .num_examples = (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
-                       .batch_size = o->batch_size};
+                       .batch_size = o->batch_size,
+                       .threads = o->threads};
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);
@@ -283,22 +285,23 @@ static int one_shot(const eval_options *o) {
       tv_text_json_str(&quoted, path);
       fputs(quoted.oom ? "\"\"" : quoted.p, stdout);
       tv_text_free(&quoted);
-      printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, "
-             "\"loss\": %.6f, \"accuracy\": %.6f, \"top5\": %.6f, \"macro_f1\": %.6f, "
-             "\"subset_hash\": \"fnv1a64:%016llx\", "
-             "\"verified\": %s, \"seconds\": %.3f, \"examples_per_sec\": %.0f}\n",
+      printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, ",
              (long long)r.step, (long long)r.epoch, tv_split_name(o->split),
-             (unsigned long long)s->n, s->loss, s->accuracy, s->top5, s->macro_f1,
+             (unsigned long long)s->n);
+      for (int k = 0; k < TV_METRIC__COUNT; k++)
+        printf("\"%s\": %.6f, ", tv_metric_desc_for((tv_metric_kind)k)->name,
+               tv_metric_value(s, (tv_metric_kind)k));
+      printf("\"subset_hash\": \"fnv1a64:%016llx\", "
+             "\"verified\": %s, \"seconds\": %.3f, \"examples_per_sec\": %.0f}\n",
              (unsigned long long)r.subset_hash, have_expect ? "true" : "false", t2 - t0, speed);
     } else {
       printf("checkpoint   %s%s\n", path, have_expect ? " (checksum verified)" : "");
       printf("step         %lld\n", (long long)r.step);
       printf("split        %s (%llu examples)\n", tv_split_name(o->split),
              (unsigned long long)s->n);
-      printf("loss         %.4f\n", s->loss);
-      printf("accuracy     %.4f\n", s->accuracy);
-      printf("top5         %.4f\n", s->top5);
-      printf("macro_f1     %.4f\n", s->macro_f1);
+      for (int k = 0; k < TV_METRIC__COUNT; k++)
+        printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
+               tv_metric_value(s, (tv_metric_kind)k));
       printf("speed        %.0f examples/s\n", speed);
     }
   }
@@ -310,6 +313,5 @@ int main(int argc, char **argv) {
   eval_options o = {0};
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc;
-  tv_set_threads(o.threads);
   return o.watch ? watch_run(&o) : one_shot(&o);
 }

@@ -1,5 +1,5 @@
 /* watch_loop.c — eval --watch: follows a train_dir and evaluates each committed checkpoint
- * exactly once (the protocol is specified in include/trainval/evalstate.h; the waiting in
+ * exactly once (the protocol is laid out in include/trainval/rundir.h; the waiting in
  * include/trainval/watch.h).
  *
  * The loop: read the manifest; if a checkpoint is due (policy all: the oldest past the cursor;
@@ -22,17 +22,23 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "eval.h"
+#include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/lock.h"
 #include "trainval/manifest.h"
+#include "trainval/pin.h"
+#include "trainval/stop.h"
 #include "trainval/watch.h"
 
 enum { PATH_CAP = 4096 };
+
+/* Why a checkpoint retention deleted first is skipped (evallog.h, SKIPPED LINE). */
+static const char RETIRED_WHY[] = "deleted by retention before evaluation";
 
 static volatile sig_atomic_t g_stop;
 
@@ -51,7 +57,7 @@ typedef struct watcher {
   /* the session */
   int open;
   uint64_t gen;
-  int lock_fd;
+  tv_lock *lock; /* DIR/NAME/LOCK */
   tv_evalstate st;
   tv_events *events;
   /* timing */
@@ -61,6 +67,7 @@ typedef struct watcher {
   double wake_time;       /* wall clock of the last wake-up, for --trace */
   FILE *trace;
   int n_ok, n_failed, n_skipped;
+  int n_retired; /* of n_skipped: deleted by retention before evaluation */
   long gone_pid; /* a trainer reported gone (so it is said once per trainer) */
 } watcher;
 
@@ -113,35 +120,12 @@ TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
 
 /* ---- the session: DIR/NAME/ ---------------------------------------------------------------- */
 
+/* DIR/NAME/LOCK (lock.h): one evaluator per NAME. */
 static int take_lock(watcher *wt) {
-  char path[PATH_CAP];
-  int rc = tv_fs_join(path, sizeof path, wt->sub, "LOCK");
-  if (rc) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    int e = errno;
-    char holder[256] = "";
-    ssize_t n = read(fd, holder, sizeof holder - 1);
-    holder[n > 0 ? n : 0] = '\0';
-    holder[strcspn(holder, "\n")] = '\0';
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY,
-                      "%s: another eval --name %s is watching %s (%s); give this one another "
-                      "--name",
-                      path, wt->name, wt->dir, holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", wt->host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    int e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  wt->lock_fd = fd;
-  return TV_OK;
+  char busy[2 * PATH_CAP];
+  snprintf(busy, sizeof busy, "another eval --name %s is watching %s", wt->name, wt->dir);
+  tv_lock_opts lo = {.busy = busy, .hint = "; give this one another --name"};
+  return tv_lock_take(wt->sub, &lo, &wt->lock, NULL, 0);
 }
 
 static void describe_subset(char *out, size_t cap, const char *split, long long n, int seeded,
@@ -204,7 +188,10 @@ static int reconcile(watcher *wt) {
     if (tv_evalstate_find(&wt->st, lines[i].step)) continue;
     tv_evalstate_entry e = {
         .step = lines[i].step, .outcome = TV_EVAL_OUTCOME_OK, .value = lines[i].value};
-    if (!isfinite(e.value)) {
+    if (lines[i].skipped) {
+      e.outcome = TV_EVAL_OUTCOME_SKIPPED;
+      snprintf(e.error, sizeof e.error, "%s", RETIRED_WHY);
+    } else if (!isfinite(e.value)) {
       e.outcome = TV_EVAL_OUTCOME_FAILED;
       snprintf(e.error, sizeof e.error, "recorded in %s without a finite %s", TV_EVALLOG_FILE,
                wt->o->metric);
@@ -230,13 +217,26 @@ static int reconcile(watcher *wt) {
   return rc;
 }
 
+/* A fresh evaluator (and one whose state predates the key, from now on) does not report what
+ * retention deleted before it started: the newest retired step of the manifest as it is now. */
+static int set_retired_baseline(watcher *wt) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  int rc = tv_manifest_read(wt->dir, &m);
+  if (rc == TV_ERR_NOMEM) return rc;
+  wt->st.has_retired_baseline = 1;
+  wt->st.retired_baseline = rc == TV_OK && m.n_retired ? m.retired[m.n_retired - 1] : -1;
+  tv_manifest_free(&m);
+  return TV_OK;
+}
+
 static void close_session(watcher *wt) {
   if (!wt->open) return;
   int rc = tv_events_close(wt->events);
   if (rc != TV_OK) warn("%s", tv_error_message());
   wt->events = NULL;
-  if (wt->lock_fd >= 0) close(wt->lock_fd);
-  wt->lock_fd = -1;
+  tv_lock_release(wt->lock);
+  wt->lock = NULL;
   tv_evalstate_free(&wt->st);
   wt->open = 0;
 }
@@ -262,6 +262,7 @@ static int open_session(watcher *wt) {
   }
   if (rc == TV_OK) rc = adopt_options(wt);
   if (rc == TV_OK) rc = reconcile(wt);
+  if (rc == TV_OK && !wt->st.has_retired_baseline) rc = set_retired_baseline(wt);
   if (rc == TV_OK) rc = tv_pin_clear(wt->dir, wt->name);
   if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
   if (rc != TV_OK) return rc;
@@ -285,11 +286,47 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
   return rc;
 }
 
+/* Records a committed checkpoint retention deleted before it could be evaluated: its skipped
+ * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml. */
+static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
+  warn("step %lld: %s was deleted by retention before it could be evaluated (skipped)",
+       (long long)me->step, me->file);
+  tv_evallog_record r = {.step = me->step,
+                         .checkpoint = me->file,
+                         .eval_wall_time = tv_now(),
+                         .evaluator = wt->name,
+                         .host = wt->host};
+  char *line = NULL;
+  int rc = tv_evallog_format_skipped(&r, RETIRED_WHY, &line);
+  if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
+  if (rc == TV_OK) rc = record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, RETIRED_WHY, NULL);
+  if (rc == TV_OK) {
+    wt->n_retired++;
+    if (wt->o->json) {
+      fputs(line, stdout);
+      fflush(stdout);
+    }
+  }
+  free(line);
+  return rc;
+}
+
+/* The oldest step of the manifest's retired list the evaluator has not dealt with and that
+ * comes before next (the checkpoint due; NULL: none), or -1.  Policy latest passes a backlog
+ * over, so it has none. */
+static int64_t retired_due(const watcher *wt, const tv_manifest_entry *next) {
+  if (wt->o->policy_latest) return -1;
+  for (int i = 0; i < wt->m.n_retired; i++) {
+    int64_t s = wt->m.retired[i];
+    if (s > wt->st.cursor && s > wt->st.retired_baseline && (!next || s < next->step)) return s;
+  }
+  return -1;
+}
+
+/* o->metric was checked against the metric table when the options were read. */
 static double metric_value(const char *metric, const tv_metrics_summary *s) {
-  if (!strcmp(metric, "loss")) return s->loss;
-  if (!strcmp(metric, "top5")) return s->top5;
-  if (!strcmp(metric, "macro_f1")) return s->macro_f1;
-  return s->accuracy;
+  int k = tv_metric_find(metric);
+  return tv_metric_value(s, k >= 0 ? (tv_metric_kind)k : TV_METRIC_ACCURACY);
 }
 
 static int maybe_request_stop(watcher *wt, int64_t step) {
@@ -325,11 +362,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
   int rc = TV_OK;
   if (!wt->events) rc = tv_events_open(wt->sub, &wt->events);
   if (rc == TV_OK) {
-    const char *tags[] = {"loss",     "accuracy",       "top5",
-                          "macro_f1", "eval_lag_steps", "eval_lag_seconds"};
-    float vals[] = {(float)res->s.loss,     (float)res->s.accuracy, (float)res->s.top5,
-                    (float)res->s.macro_f1, (float)lag_steps,       (float)lag_seconds};
-    rc = tv_events_scalars(wt->events, me->step, 6, tags, vals);
+    const char *tags[TV_METRIC__COUNT + 2];
+    float vals[TV_METRIC__COUNT + 2];
+    for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+      vals[k] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
+    }
+    tags[TV_METRIC__COUNT] = "eval_lag_steps";
+    vals[TV_METRIC__COUNT] = (float)lag_steps;
+    tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
+    vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
+    rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
   }
   char *line = NULL;
@@ -367,12 +410,17 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
       fputs(line, stdout);
       fflush(stdout);
     } else {
-      say(wt,
-          "step %lld  loss %.4f  accuracy %.4f  top5 %.4f  macro_f1 %.4f  (%s, %u %s examples, "
-          "%.2f s, lag %lld steps)%s",
-          (long long)me->step, res->s.loss, res->s.accuracy, res->s.top5, res->s.macro_f1, me->file,
-          res->n, tv_split_name(wt->o->split), r.eval_seconds, (long long)lag_steps,
-          improved ? "  best" : "");
+      char values[64 * TV_METRIC__COUNT];
+      size_t used = 0;
+      for (int k = 0; k < TV_METRIC__COUNT && used < sizeof values; k++) {
+        int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", k ? "  " : "",
+                         tv_metric_desc_for((tv_metric_kind)k)->name,
+                         tv_metric_value(&res->s, (tv_metric_kind)k));
+        used += w > 0 ? (size_t)w : 0;
+      }
+      say(wt, "step %lld  %s  (%s, %u %s examples, %.2f s, lag %lld steps)%s", (long long)me->step,
+          values, me->file, res->n, tv_split_name(wt->o->split), r.eval_seconds,
+          (long long)lag_steps, improved ? "  best" : "");
     }
   }
   free(line);
@@ -382,6 +430,8 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
 /* Deals with one committed checkpoint.  Returns TV_OK when it is recorded (evaluated, failed
  * or skipped), TV_ERR_INTERRUPTED when a signal cut the evaluation short (nothing recorded), or
  * an error that ends the watch (the cause is not this checkpoint: data, disk, memory). */
+static void read_manifest(watcher *wt);
+
 static int handle(watcher *wt, const tv_manifest_entry *me) {
   double started = tv_monotonic();
   if (!me->finite) {
@@ -392,6 +442,8 @@ static int handle(watcher *wt, const tv_manifest_entry *me) {
   char pin[PATH_CAP];
   int rc = tv_pin_create(wt->dir, wt->name, me->file, pin, sizeof pin);
   if (rc == TV_ERR_NOT_FOUND) {
+    read_manifest(wt); /* me is a copy: it outlives the manifest it came from */
+    if (wt->have_manifest && !tv_manifest_find(&wt->m, me->step)) return skip_retired(wt, me);
     warn("step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
          me->file);
     return record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
@@ -454,23 +506,24 @@ static void read_manifest(watcher *wt) {
 }
 
 static int finish_line(watcher *wt) {
+  char retired[96] = "";
+  if (wt->n_retired) snprintf(retired, sizeof retired, " (%d %s)", wt->n_retired, RETIRED_WHY);
   if (wt->open && wt->st.has_best)
-    say(wt, "%d evaluated, %d failed, %d skipped; best %s %.4f at step %lld (%s/%s)", wt->n_ok,
-        wt->n_failed, wt->n_skipped, wt->st.metric, wt->st.best_value, (long long)wt->st.best_step,
-        wt->sub, TV_BEST_FILE);
+    say(wt, "%d evaluated, %d failed, %d skipped%s; best %s %.4f at step %lld (%s/%s)", wt->n_ok,
+        wt->n_failed, wt->n_skipped, retired, wt->st.metric, wt->st.best_value,
+        (long long)wt->st.best_step, wt->sub, TV_BEST_FILE);
   else
-    say(wt, "%d evaluated, %d failed, %d skipped", wt->n_ok, wt->n_failed, wt->n_skipped);
+    say(wt, "%d evaluated, %d failed, %d skipped%s", wt->n_ok, wt->n_failed, wt->n_skipped,
+        retired);
   return 0;
 }
 
-int watch_run(const eval_options *o) {
-  static watcher wt_store; /* the manifest and state are small, but keep them off the stack */
-  watcher *wt = &wt_store;
+/* Sets wt up for o: no session, no manifest, this host's name.  Cannot fail. */
+static void watcher_init(watcher *wt, const eval_options *o) {
   memset(wt, 0, sizeof *wt);
   wt->o = o;
   wt->dir = o->watch;
   wt->name = o->name;
-  wt->lock_fd = -1;
   wt->newest_seen = -1;
   wt->last_eval_start = -INFINITY;
   wt->last_news = tv_monotonic();
@@ -478,99 +531,133 @@ int watch_run(const eval_options *o) {
   if (gethostname(wt->host, sizeof wt->host) != 0 || !wt->host[0])
     snprintf(wt->host, sizeof wt->host, "unknown");
   wt->host[sizeof wt->host - 1] = '\0';
+}
 
+/* SIGINT and SIGTERM set g_stop; *stop_set holds the two, *open_mask is the process's mask
+ * without them (what a wait opens).  SIGPIPE is ignored. */
+static void catch_stop_signals(sigset_t *stop_set, sigset_t *open_mask) {
   /* SA_RESTART: file I/O carries on; ppoll returns EINTR whatever the flag (signal(7)). */
   struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
   sigaction(SIGTERM, &sa, NULL);
   signal(SIGPIPE, SIG_IGN);
-  sigset_t stop_set, open_mask;
-  sigemptyset(&stop_set);
-  sigaddset(&stop_set, SIGINT);
-  sigaddset(&stop_set, SIGTERM);
-  sigprocmask(SIG_BLOCK, NULL, &open_mask);
-  sigdelset(&open_mask, SIGINT);
-  sigdelset(&open_mask, SIGTERM);
+  sigemptyset(stop_set);
+  sigaddset(stop_set, SIGINT);
+  sigaddset(stop_set, SIGTERM);
+  sigprocmask(SIG_BLOCK, NULL, open_mask);
+  sigdelset(open_mask, SIGINT);
+  sigdelset(open_mask, SIGTERM);
+}
 
-  int rc = TV_OK, status = 0;
+/* Opens what the whole watch needs: the trace file, the evaluator, the directory watch; says
+ * what is watched.  Errors: those of evaluator_new and tv_watch_new, TV_ERR_IO (trace file). */
+static int watcher_start(watcher *wt) {
+  const eval_options *o = wt->o;
   if (o->trace && !(wt->trace = fopen(o->trace, "a")))
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
+    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
   evaluator_opts eo = {.split = o->split,
                        .num_examples =
                            o->num_examples > UINT32_MAX ? UINT32_MAX : (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
+                       .threads = o->threads,
                        .cancel = &g_stop};
-  if (rc == TV_OK) rc = evaluator_new(&eo, &wt->ev);
+  int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,
                       .file = TV_MANIFEST_FILE,
                       .force_poll = o->poll,
                       .poll_interval = o->poll_interval,
                       .rescan_interval = 10.0};
   if (rc == TV_OK) rc = tv_watch_new(&wo, &wt->w);
-  if (rc == TV_OK) {
-    char subset[160];
-    describe_subset(subset, sizeof subset, tv_split_name(o->split), o->num_examples,
-                    o->has_subset_seed, (unsigned long long)o->subset_seed);
-    say(wt, "watching %s as %s (%s; policy %s; %s)", o->watch, o->name, subset,
-        o->policy_latest ? "latest" : "all", tv_watch_describe(wt->w));
+  if (rc != TV_OK) return rc;
+  char subset[160];
+  describe_subset(subset, sizeof subset, tv_split_name(o->split), o->num_examples,
+                  o->has_subset_seed, (unsigned long long)o->subset_seed);
+  say(wt, "watching %s as %s (%s; policy %s; %s)", o->watch, o->name, subset,
+      o->policy_latest ? "latest" : "all", tv_watch_describe(wt->w));
+  return TV_OK;
+}
+
+/* What one turn of the loop decided. */
+typedef enum turn { TURN_AGAIN, TURN_WAIT, TURN_DONE } turn;
+
+/* One turn: follows DIR being deleted or replaced (closing the session) or appearing (opening
+ * one), reads the manifest, and deals with the checkpoint due if --min-interval allows
+ * (TURN_AGAIN).  Otherwise TURN_DONE when the trainer's status is terminal and nothing is due,
+ * else TURN_WAIT with *wait the seconds to wait at most (-1: no limit).  *rc is an error that
+ * ends the watch. */
+static turn watch_turn(watcher *wt, double *wait, int *rc) {
+  const eval_options *o = wt->o;
+  *wait = -1;
+  if (wt->open && tv_watch_generation(wt->w) != wt->gen) {
+    say(wt, "%s was deleted or replaced; starting over when it is back", o->watch);
+    close_session(wt);
+    tv_manifest_free(&wt->m);
+    wt->have_manifest = 0;
+    wt->newest_seen = -1;
   }
+  if (!wt->open && tv_watch_dir_exists(wt->w) && (*rc = open_session(wt)) != TV_OK)
+    return TURN_DONE;
+  if (!wt->open) return TURN_WAIT;
+  read_manifest(wt);
+  const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
+  int64_t gone = wt->have_manifest ? retired_due(wt, next) : -1;
+  double now = tv_monotonic();
+  if (gone >= 0) {
+    tv_manifest_entry e = {.step = gone};
+    *rc = tv_ckpt_file_name(gone, e.file, sizeof e.file);
+    if (*rc == TV_OK) *rc = skip_retired(wt, &e);
+    wt->last_news = tv_monotonic();
+    return TURN_AGAIN;
+  } else if (next && now < wt->last_eval_start + o->min_interval) {
+    *wait = wt->last_eval_start + o->min_interval - now;
+  } else if (next) {
+    tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */
+    wt->last_eval_start = now;
+    *rc = handle(wt, &e);
+    wt->last_news = tv_monotonic();
+    if (*rc == TV_ERR_INTERRUPTED) *rc = TV_OK;
+    return TURN_AGAIN;
+  } else if (wt->have_manifest && tv_manifest_status_terminal(wt->m.status)) {
+    say(wt, "the trainer's status is %s and every checkpoint is dealt with; done", wt->m.status);
+    return TURN_DONE;
+  } else if (wt->have_manifest && check_trainer(wt)) {
+    *wait = 2.0; /* a live local trainer: look again in a while */
+  }
+  return TURN_WAIT;
+}
+
+/* Waits at most wait seconds (-1: no limit) for a hint, shortened to what --timeout leaves.
+ * Returns 0 once --timeout has passed without news (said), else 1. */
+static int wait_for_news(watcher *wt, double wait, const sigset_t *stop_set,
+                         const sigset_t *open_mask) {
+  if (wt->o->timeout >= 0) {
+    double left = wt->last_news + wt->o->timeout - tv_monotonic();
+    if (left <= 0) {
+      say(wt, "nothing new to evaluate for %g s (--timeout); stopping", wt->o->timeout);
+      return 0;
+    }
+    if (wait < 0 || left < wait) wait = left;
+  }
+  /* Block the stop signals, look at the flag, and wait with them open: none slips through. */
+  sigset_t saved;
+  sigprocmask(SIG_BLOCK, stop_set, &saved);
+  if (!g_stop) {
+    tv_watch_event ev;
+    int wrc = tv_watch_wait(wt->w, wait, open_mask, &ev);
+    if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
+  }
+  sigprocmask(SIG_SETMASK, &saved, NULL);
   wt->wake_time = tv_now();
-  while (rc == TV_OK && !g_stop) {
-    if (wt->open && tv_watch_generation(wt->w) != wt->gen) {
-      say(wt, "%s was deleted or replaced; starting over when it is back", o->watch);
-      close_session(wt);
-      tv_manifest_free(&wt->m);
-      wt->have_manifest = 0;
-      wt->newest_seen = -1;
-    }
-    if (!wt->open && tv_watch_dir_exists(wt->w)) {
-      rc = open_session(wt);
-      if (rc != TV_OK) break;
-    }
-    double wait = -1; /* seconds; -1 without limit */
-    if (wt->open) {
-      read_manifest(wt);
-      const tv_manifest_entry *next = wt->have_manifest ? due(wt) : NULL;
-      double now = tv_monotonic();
-      if (next && now < wt->last_eval_start + o->min_interval) {
-        wait = wt->last_eval_start + o->min_interval - now;
-      } else if (next) {
-        tv_manifest_entry e = *next; /* the manifest is re-read while it is handled */
-        wt->last_eval_start = now;
-        rc = handle(wt, &e);
-        wt->last_news = tv_monotonic();
-        if (rc == TV_ERR_INTERRUPTED) rc = TV_OK;
-        continue;
-      } else if (wt->have_manifest && tv_manifest_status_terminal(wt->m.status)) {
-        say(wt, "the trainer's status is %s and every checkpoint is dealt with; done",
-            wt->m.status);
-        break;
-      } else if (wt->have_manifest && check_trainer(wt)) {
-        wait = 2.0; /* a live local trainer: look again in a while */
-      }
-    }
-    if (o->timeout >= 0) {
-      double left = wt->last_news + o->timeout - tv_monotonic();
-      if (left <= 0) {
-        say(wt, "nothing new to evaluate for %g s (--timeout); stopping", o->timeout);
-        break;
-      }
-      if (wait < 0 || left < wait) wait = left;
-    }
-    /* Block the stop signals, look at the flag, and wait with them open: none slips through. */
-    sigset_t saved;
-    sigprocmask(SIG_BLOCK, &stop_set, &saved);
-    if (!g_stop) {
-      tv_watch_event ev;
-      int wrc = tv_watch_wait(wt->w, wait, &open_mask, &ev);
-      if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
-    }
-    sigprocmask(SIG_SETMASK, &saved, NULL);
-    wt->wake_time = tv_now();
-  }
+  return 1;
+}
+
+/* Says how the watch ended (the error, the signal, the summary line), releases everything and
+ * returns the exit status: 1 after an error, else 0. */
+static int watcher_finish(watcher *wt, int rc) {
+  int status = 0;
   if (rc != TV_OK) {
     fprintf(stderr, "eval: %s\n", tv_error_message());
     status = 1;
@@ -586,4 +673,21 @@ int watch_run(const eval_options *o) {
   tv_manifest_free(&wt->m);
   if (wt->trace) fclose(wt->trace);
   return status;
+}
+
+int watch_run(const eval_options *o) {
+  static watcher wt_store; /* the manifest and state are small, but keep them off the stack */
+  watcher *wt = &wt_store;
+  watcher_init(wt, o);
+  sigset_t stop_set, open_mask;
+  catch_stop_signals(&stop_set, &open_mask);
+  int rc = watcher_start(wt);
+  wt->wake_time = tv_now();
+  while (rc == TV_OK && !g_stop) {
+    double wait;
+    turn t = watch_turn(wt, &wait, &rc);
+    if (t == TURN_DONE || (t == TURN_WAIT && !wait_for_news(wt, wait, &stop_set, &open_mask)))
+      break;
+  }
+  return watcher_finish(wt, rc);
 }

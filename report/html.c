@@ -200,7 +200,7 @@ static void evaluator(tv_text *o, const rp_evaluator *e) {
   }
   if (latest)
     tv_text_printf(o, "; latest step %lld: loss %.4f, accuracy %.4f", (long long)latest->step,
-                   latest->metric[0], latest->metric[1]);
+                   latest->metric[TV_METRIC_LOSS], latest->metric[TV_METRIC_ACCURACY]);
   tv_text_printf(o, "</p>\n<div class=\"cms\">");
   if (best) confusion(o, best, "best");
   if (latest && latest != best) confusion(o, latest, "latest");

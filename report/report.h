@@ -7,8 +7,9 @@
  *   DIR/config.yaml             the run's effective config, shown as text (optional)
  *   DIR/events.out.tfevents.*   train scalars (run "train")
  *   DIR/validation/events...    in-process validation scalars (run "validation")
- *   DIR/NAME/metrics.jsonl      each evaluator's results (evalstate.h METRICS LINE): the curves,
- *                               the confusion matrices and the per-class table
+ *   DIR/NAME/metrics.jsonl      each evaluator's results (evallog.h METRICS LINE): the curves,
+ *                               the confusion matrices and the per-class table; a skipped line
+ *                               (a checkpoint retention deleted first) is not a result
  *   DIR/NAME/state.yaml         each evaluator's best checkpoint (optional)
  * Event files are read record by record with their CRCs checked and TensorBoard's purge rule
  * applied (a SessionLog START after a run's first drops values at its step or later, events.h).
@@ -27,8 +28,10 @@
 #include <stdint.h>
 
 #include "trainval/error.h"
+#include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/manifest.h"
+#include "trainval/metrics.h"
 #include "trainval/yamlio.h"
 
 enum { RP_TAG_CAP = 64, RP_NOTE_CAP = 512, RP_MAX_CLASSES = 256 };
@@ -51,14 +54,14 @@ typedef struct rp_source {
 typedef struct rp_result {
   int64_t step;
   char checkpoint[TV_MANIFEST_FILE_CAP];
-  int k;            /* number of classes (0: the line had no per-class data) */
-  double *conf;     /* k*k confusion counts, rows true class (malloc'd) */
-  double *per[4];   /* precision, recall, f1, support: k each (malloc'd) */
-  double metric[4]; /* loss, accuracy, top5, macro_f1 (NaN if absent) */
+  int k;                           /* number of classes (0: the line had no per-class data) */
+  double *conf;                    /* k*k confusion counts, rows true class (malloc'd) */
+  double *per[4];                  /* precision, recall, f1, support: k each (malloc'd) */
+  double metric[TV_METRIC__COUNT]; /* by tv_metric_kind (NaN if absent) */
 } rp_result;
 
 typedef struct rp_evaluator {
-  rp_source src; /* curves: loss, accuracy, top5, macro_f1, eval_lag_steps, eval_lag_seconds */
+  rp_source src; /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
   int n, cap;
   rp_result *results; /* ascending step */
   int has_state;

@@ -84,7 +84,6 @@ static void result_free(rp_result *r) {
  * metrics line, 2 if its step is not above the previous line's (the caller notes both), TV_OK,
  * or TV_ERR_NOMEM. */
 static int read_line(rp_evaluator *e, const char *line, size_t len) {
-  static const char *const metric_keys[4] = {"loss", "accuracy", "top5", "macro_f1"};
   yaml_parser_t parser;
   yaml_document_t doc;
   int rc = 1, loaded = 0;
@@ -97,6 +96,10 @@ static int read_line(rp_evaluator *e, const char *line, size_t len) {
   yaml_node_t *root = yaml_document_get_root_node(&doc);
   double step = num(map_get(&doc, root, "step"));
   if (!root || root->type != YAML_MAPPING_NODE || !(step >= 0)) goto out;
+  if (map_get(&doc, root, "skipped")) { /* never evaluated: no metrics (evallog.h) */
+    rc = TV_OK;
+    goto out;
+  }
   res.step = (int64_t)step;
   if (e->n > 0 && res.step <= e->results[e->n - 1].step) {
     rc = 2; /* out of step order */
@@ -105,11 +108,13 @@ static int read_line(rp_evaluator *e, const char *line, size_t len) {
   yaml_node_t *ck = map_get(&doc, root, "checkpoint");
   if (ck && ck->type == YAML_SCALAR_NODE)
     snprintf(res.checkpoint, sizeof res.checkpoint, "%s", (const char *)ck->data.scalar.value);
-  for (int j = 0; j < 4; j++) res.metric[j] = num(map_get(&doc, root, metric_keys[j]));
+  for (int j = 0; j < TV_METRIC__COUNT; j++)
+    res.metric[j] = num(map_get(&doc, root, tv_metric_desc_for((tv_metric_kind)j)->name));
   rc = read_classes(&doc, root, &res);
   if (rc != TV_OK) goto out;
-  for (int j = 0; j < 4 && rc == TV_OK; j++)
-    if (!isnan(res.metric[j])) rc = rp_source_add(&e->src, metric_keys[j], step, res.metric[j]);
+  for (int j = 0; j < TV_METRIC__COUNT && rc == TV_OK; j++)
+    if (!isnan(res.metric[j]))
+      rc = rp_source_add(&e->src, tv_metric_desc_for((tv_metric_kind)j)->name, step, res.metric[j]);
   double lag_steps = num(map_get(&doc, root, "lag_steps"));
   double lag_secs = num(map_get(&doc, root, "lag_seconds"));
   if (rc == TV_OK && !isnan(lag_steps))

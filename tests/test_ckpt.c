@@ -28,6 +28,7 @@
 #include <hdf5.h>
 
 #include "trainval/fs.h"
+#include "trainval/commit.h"
 #include "trainval/manifest.h"
 #include "trainval/varstore.h"
 
@@ -359,8 +360,16 @@ static void test_layout_as_hdf5_sees_it(void **state) {
   assert_true(H5Aexists(f, "format") > 0);
   assert_true(H5Aexists(f, "config") > 0);
   H5Fclose(f);
+}
 
-  if (access("/usr/bin/h5dump", X_OK) != 0) return;
+/* h5dump, HDF5's own tool, sees the same layout (skipped where h5dump is not installed). */
+static void test_layout_as_h5dump_sees_it(void **state) {
+  const char *dir = *state;
+  if (access("/usr/bin/h5dump", X_OK) != 0) skip();
+  tv_ckpt_info info;
+  save_model(dir, 1000, 0.5f, &info);
+  char path[PATH];
+  join(path, dir, info.file);
   char cmd[3 * PATH], out[PATH];
   join(out, dir, "dump.txt");
   snprintf(cmd, sizeof cmd, "/usr/bin/h5dump -H '%s' > '%s' 2>&1", path, out);
@@ -861,6 +870,21 @@ static void test_manifest_malformed(void **state) {
       {good_head, "checkpoints:\n  - {step: 1, file: a.h5, size: 1, finite: true}\n",
        "missing key \"checksum\""},
       {good_head, "checkpoints: {}\n", "expected a sequence"},
+      {good_head, "checkpoints: []\nretired: [3, 2]\n", ":8:14: retired: step 2 after step 3"},
+      {good_head, "checkpoints: []\nretired: 5\n", "retired: expected a sequence"},
+      {good_head,
+       "checkpoints:\n  - {step: 1, file: a.h5, size: 1, checksum: crc32c:00000000, finite: true}\n"
+       "retired: [1]\n",
+       "retired: step 1 is also a committed checkpoint"},
+      /* A NUL inside a scalar is refused, not cut short there ("a.h5" is a fine name). */
+      {good_head,
+       "checkpoints:\n  - {step: 1, file: \"a.h5\\0.evil\", size: 1, checksum: crc32c:00000000, "
+       "finite: true}\n",
+       ":8:21: file: holds a NUL byte"},
+      {good_head,
+       "checkpoints:\n  - {step: \"1\\0\", file: a.h5, size: 1, checksum: crc32c:00000000, "
+       "finite: true}\n",
+       ":8:12: step: holds a NUL byte"},
       {good_head, "pid: 7\ncheckpoints: []\n", "pid: given twice"},
       {"format: trainval.manifest\nformat_version: 2\n", "status: [whatever]\n", "newer"},
       {"format: something.else\nformat_version: 1\n", "", "something.else"},
@@ -880,7 +904,59 @@ static void test_manifest_malformed(void **state) {
   tv_manifest_free(&m);
 }
 
+/* retired: the steps retention deleted, ascending, bounded, never also committed. */
+static void test_manifest_retired(void **state) {
+  const char *dir = *state;
+  tv_manifest m, r;
+  tv_manifest_init(&m);
+  tv_manifest_init(&r);
+  tv_manifest_entry e = entry(40, 1, "periodic");
+  assert_int_equal(tv_manifest_append(&m, &e), TV_OK);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  char path[PATH];
+  join(path, dir, TV_MANIFEST_FILE);
+  char *text;
+  size_t len;
+  assert_int_equal(tv_fs_read_all(path, &text, &len), TV_OK);
+  assert_null(strstr(text, "retired")); /* absent while empty: older manifests read the same */
+  free(text);
+  int64_t steps[] = {30, 10, 20, 20};
+  for (int i = 0; i < 4; i++) assert_int_equal(tv_manifest_retire(&m, steps[i]), TV_OK);
+  assert_int_equal(tv_manifest_retire(&m, -1), TV_ERR_INVALID);
+  assert_int_equal(m.n_retired, 3);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  assert_int_equal(tv_fs_read_all(path, &text, &len), TV_OK);
+  assert_non_null(strstr(text, "\nretired: [10, 20, 30]\ncheckpoints:\n"));
+  free(text);
+  assert_int_equal(tv_manifest_read(dir, &r), TV_OK);
+  assert_int_equal(r.n_retired, 3);
+  assert_int_equal(r.retired[0], 10);
+  assert_int_equal(r.retired[1], 20);
+  assert_int_equal(r.retired[2], 30);
+  /* Committing a retired step again takes it off the list. */
+  e = entry(20, 2, "periodic");
+  assert_int_equal(tv_manifest_append(&m, &e), TV_OK);
+  assert_int_equal(m.n_retired, 2);
+  assert_int_equal(m.retired[1], 30);
+  /* The list keeps the newest TV_MANIFEST_RETIRED_MAX. */
+  for (int64_t s = 100; s < 100 + TV_MANIFEST_RETIRED_MAX; s++)
+    assert_int_equal(tv_manifest_retire(&m, s), TV_OK);
+  assert_int_equal(m.n_retired, TV_MANIFEST_RETIRED_MAX);
+  assert_int_equal(m.retired[0], 100);
+  assert_int_equal(tv_manifest_retire(&m, 5), TV_OK); /* older than all: forgotten at once */
+  assert_int_equal(m.retired[0], 100);
+  assert_int_equal(tv_manifest_write(dir, &m), TV_OK);
+  assert_int_equal(tv_manifest_read(dir, &r), TV_OK);
+  assert_int_equal(r.n_retired, TV_MANIFEST_RETIRED_MAX);
+  tv_manifest_free(&r);
+  tv_manifest_free(&m);
+  assert_null(m.retired);
+}
+
 /* ---- commit, retention, resolution ------------------------------------------------------- */
+
+/* A commit that keeps the newest n (0: all) and nothing else. */
+#define KEEP(n) (&(tv_retention_policy){.max_to_keep = (n)})
 
 static int keep_step_1(void *ctx, const tv_manifest_entry *e) {
   (*(int *)ctx)++;
@@ -895,8 +971,7 @@ static void test_commit_retention(void **state) {
     tv_ckpt_info info;
     save_model(dir, step, (float)step, &info);
     assert_int_equal(
-        tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2, NULL, NULL),
-        TV_OK);
+        tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", KEEP(2)), TV_OK);
     assert_int_equal(m.n, step < 2 ? step : 2);
     assert_int_equal(tv_manifest_latest(&m)->step, step);
   }
@@ -910,6 +985,11 @@ static void test_commit_retention(void **state) {
   assert_int_equal(r.entries[0].step, 4);
   assert_int_equal(r.entries[1].step, 5);
   assert_string_equal(r.entries[1].reason, "periodic");
+  /* What retention deleted, the manifest remembers (for evaluators that had not reached it). */
+  assert_int_equal(r.n_retired, 3);
+  assert_int_equal(r.retired[0], 1);
+  assert_int_equal(r.retired[2], 3);
+  assert_int_equal(m.n_retired, 3);
   /* The committed entry describes the file on disk. */
   char path[PATH];
   join(path, dir, r.entries[1].file);
@@ -923,33 +1003,32 @@ static void test_commit_retention(void **state) {
   /* max_to_keep 0 keeps everything; a bad reason is refused. */
   tv_ckpt_info info;
   save_model(dir, 6, 6.0f, &info);
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "a reason too long",
-                                  0, NULL, NULL),
-                   TV_ERR_INVALID);
   assert_int_equal(
-      tv_ckpt_commit(dir, &m, &info, info.step + 1, info.wall_time, 1, "final", 0, NULL, NULL),
+      tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "a reason too long", KEEP(0)),
+      TV_ERR_INVALID);
+  assert_int_equal(
+      tv_ckpt_commit(dir, &m, &info, info.step + 1, info.wall_time, 1, "final", KEEP(0)),
       TV_ERR_INVALID); /* the step must be the saved one */
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 123.5, 0, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "final", KEEP(-1)),
+                   TV_ERR_INVALID); /* a bad retention policy, refused before anything changes */
+  assert_int_equal(m.n, 2);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 123.5, 0, "final", KEEP(0)), TV_OK);
   assert_int_equal(m.n, 3);
   assert_false(tv_manifest_latest(&m)->finite); /* the caller's verdict is recorded */
   assert_true(tv_manifest_latest(&m)->wall_time == 123.5);
   info.finite = 0; /* and so is the save's own scan: finite = finite && info.finite */
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", KEEP(0)), TV_OK);
   assert_int_equal(m.n, 3); /* the same step replaced */
   assert_false(tv_manifest_latest(&m)->finite);
   info.finite = 1;
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", 0, NULL, NULL),
-                   TV_OK);
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, 1.0, 1, "final", KEEP(0)), TV_OK);
   assert_true(tv_manifest_latest(&m)->finite);
   /* A failed manifest write leaves m and the files alone. */
   char missing[PATH];
   join(missing, dir, "gone");
   save_model(dir, 7, 7.0f, &info);
-  assert_int_equal(
-      tv_ckpt_commit(missing, &m, &info, info.step, info.wall_time, 1, "x", 1, NULL, NULL),
-      TV_ERR_IO);
+  assert_int_equal(tv_ckpt_commit(missing, &m, &info, info.step, info.wall_time, 1, "x", KEEP(1)),
+                   TV_ERR_IO);
   assert_int_equal(m.n, 3);
   assert_int_equal(count_files(dir, "ckpt-"), 4);
   tv_manifest_free(&m);
@@ -963,8 +1042,9 @@ static void test_commit_keep_veto(void **state) {
   for (int64_t step = 1; step <= 5; step++) {
     tv_ckpt_info info;
     save_model(dir, step, (float)step, &info);
-    assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2,
-                                    keep_step_1, &calls),
+    assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic",
+                                    &(tv_retention_policy){
+                                        .max_to_keep = 2, .veto = keep_step_1, .veto_ctx = &calls}),
                      TV_OK);
   }
   assert_true(calls > 0);
@@ -982,8 +1062,9 @@ static void test_commit_keep_veto(void **state) {
   assert_int_equal(unlink(path), 0);
   tv_ckpt_info info;
   save_model(dir, 6, 6.0f, &info);
-  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic", 2,
-                                  keep_step_1, &calls),
+  assert_int_equal(tv_ckpt_commit(dir, &m, &info, info.step, info.wall_time, 1, "periodic",
+                                  &(tv_retention_policy){
+                                      .max_to_keep = 2, .veto = keep_step_1, .veto_ctx = &calls}),
                    TV_OK);
   assert_int_equal(m.n, 3);
   assert_int_equal(m.entries[1].step, 5);
@@ -1003,8 +1084,8 @@ static void test_resolve(void **state) {
   tv_ckpt_info infos[3];
   for (int i = 0; i < 3; i++) {
     save_model(dir, 1000 * (i + 1), 1.0f, &infos[i]);
-    assert_int_equal(
-        tv_ckpt_commit(dir, &m, &infos[i], infos[i].step, 0, 1, "periodic", 0, NULL, NULL), TV_OK);
+    assert_int_equal(tv_ckpt_commit(dir, &m, &infos[i], infos[i].step, 0, 1, "periodic", KEEP(0)),
+                     TV_OK);
   }
   assert_int_equal(tv_ckpt_resolve(dir, "latest", path, sizeof path, &e), TV_OK);
   join(want, dir, "ckpt-00003000.h5");
@@ -1034,15 +1115,26 @@ static void test_resolve(void **state) {
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, tvt_setup_tmpdir, teardown_dir)
   const struct CMUnitTest tests[] = {
-      T(test_save_roundtrip),         T(test_writer_attrs_and_rules),
-      T(test_layout_as_hdf5_sees_it), T(test_h5py_checker),
-      T(test_h5py_written_loads),     T(test_checksum_verified),
-      T(test_truncated_and_garbage),  T(test_foreign_hdf5),
-      T(test_variables_mismatch),     T(test_save_errors),
-      T(test_save_disk_full),         T(test_nonfinite_flag),
-      T(test_manifest_roundtrip),     T(test_manifest_forward_compatible),
-      T(test_manifest_malformed),     T(test_commit_retention),
-      T(test_commit_keep_veto),       T(test_resolve),
+      T(test_save_roundtrip),
+      T(test_writer_attrs_and_rules),
+      T(test_layout_as_hdf5_sees_it),
+      T(test_layout_as_h5dump_sees_it),
+      T(test_h5py_checker),
+      T(test_h5py_written_loads),
+      T(test_checksum_verified),
+      T(test_truncated_and_garbage),
+      T(test_foreign_hdf5),
+      T(test_variables_mismatch),
+      T(test_save_errors),
+      T(test_save_disk_full),
+      T(test_nonfinite_flag),
+      T(test_manifest_roundtrip),
+      T(test_manifest_forward_compatible),
+      T(test_manifest_malformed),
+      T(test_manifest_retired),
+      T(test_commit_retention),
+      T(test_commit_keep_veto),
+      T(test_resolve),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,10 @@
-/* test_evalstate.c — the evaluator's files and the trainer's view of them (evalstate.h):
+/* test_evalstate.c — the evaluator's files and the trainer's view of them (rundir.h: evalstate.h,
+ * evallog.h, pin.h, stop.h, retention.h):
  * state.yaml round trip and refusals, the best / patience rules, metrics.jsonl lines and their
  * recovery after a torn write, pins and best.h5 as hard links, DIR/STOP, and the retention plan
  * (priorities and the max_unevaluated bound).  Each test gets a fresh temporary directory.
  */
-#include "trainval/evalstate.h"
+#include "trainval/rundir.h"
 
 #include <fcntl.h>
 #include <math.h>
@@ -129,6 +130,8 @@ static void test_state_round_trip(void **state) {
       "x/ckpt-00000020.h5: checksum \"mismatch\"\n\tbytes: caf\xc3\xa9 \\ #: {", NULL);
   add(&s, 30, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
   s.stop_requested = 30;
+  s.has_retired_baseline = 1;
+  s.retired_baseline = 5;
   assert_int_equal(tv_evalstate_write(path, &s), TV_OK);
   assert_int_equal(tv_evalstate_read(path, &r), TV_OK);
   assert_string_equal(r.name, "valid-1");
@@ -148,6 +151,8 @@ static void test_state_round_trip(void **state) {
   assert_true(r.best_value == 0.1 + 0.2); /* exact: %.17g */
   assert_string_equal(r.best_file, "ckpt-00000010.h5");
   assert_int_equal(r.stop_requested, 30);
+  assert_true(r.has_retired_baseline);
+  assert_int_equal(r.retired_baseline, 5);
   assert_int_equal(r.n, 3);
   assert_int_equal(r.entries[1].outcome, TV_EVAL_OUTCOME_FAILED);
   /* Quotes, a newline, a tab and a backslash survive; a non-ASCII byte becomes '?'. */
@@ -165,6 +170,8 @@ static void test_state_round_trip(void **state) {
   assert_int_equal(r.n, 0);
   assert_false(r.has_best);
   assert_false(r.has_subset_seed);
+  assert_false(r.has_retired_baseline); /* absent: a state from before the key */
+  assert_int_equal(r.retired_baseline, -1);
   /* A bad name is refused before anything is written. */
   snprintf(e.name, sizeof e.name, "a/b");
   assert_int_equal(tv_evalstate_write(path, &e), TV_ERR_INVALID);
@@ -304,6 +311,35 @@ static void test_evallog(void **state) {
   assert_int_equal(n, 0);
   free(line);
   tv_metrics_free(m);
+}
+
+/* A checkpoint retention deleted first: a skipped line, told apart by scan, without metrics. */
+static void test_evallog_skipped_line(void **state) {
+  const char *dir = *state;
+  char path[4096];
+  assert_int_equal(tv_fs_join(path, sizeof path, dir, TV_EVALLOG_FILE), TV_OK);
+  tv_evallog_record r = {.step = 15,
+                         .checkpoint = "ckpt-00000015.h5",
+                         .eval_wall_time = 2.5,
+                         .evaluator = "eval",
+                         .host = "box"};
+  char *line = NULL;
+  assert_int_equal(tv_evallog_format_skipped(&r, "deleted by retention before evaluation", &line),
+                   TV_OK);
+  assert_string_equal(line, "{\"step\": 15, \"checkpoint\": \"ckpt-00000015.h5\", \"skipped\": "
+                            "\"deleted by retention before evaluation\", \"eval_wall_time\": "
+                            "2.500000, \"evaluator\": \"eval\", \"host\": \"box\"}\n");
+  assert_int_equal(tv_evallog_append(path, line), TV_OK);
+  free(line);
+  tv_evallog_line *lines = NULL;
+  int n = 0;
+  assert_int_equal(tv_evallog_scan(path, "accuracy", 1, &lines, &n), TV_OK);
+  assert_int_equal(n, 1);
+  assert_int_equal(lines[0].step, 15);
+  assert_string_equal(lines[0].checkpoint, "ckpt-00000015.h5");
+  assert_true(lines[0].skipped);
+  assert_true(isnan(lines[0].value));
+  free(lines);
 }
 
 /* ---- pins, best.h5, STOP ------------------------------------------------------------------- */
@@ -510,6 +546,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_pins_and_best, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_stop_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_retention_plan, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_evallog_skipped_line, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

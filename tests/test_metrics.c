@@ -1,7 +1,9 @@
 /* test_metrics.c — streaming metrics on hand-worked examples: accuracy, top-5 with ties, loss
  * against a double reference (1e-6 relative: sums are in double but the
  * max-subtraction z - max is done in float, an error of a few float ulps per logit), the
- * confusion matrix, per-class precision / recall / F1, macro-F1, reset and the error path. */
+ * confusion matrix, per-class precision / recall / F1, macro-F1, reset and the error path; the
+ * metric table (names, getters, better directions, lookup) and that a config and its
+ * early-stopping key accept every name of the table. */
 #include "trainval/metrics.h"
 
 #include <math.h>
@@ -9,9 +11,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
+
+#include "trainval/config.h"
 
 static void assert_near(double got, double want, double tol) {
   if (!(fabs(got - want) <= tol)) fail_msg("got %.12g, want %.12g (tol %g)", got, want, tol);
@@ -187,6 +192,59 @@ static void test_new_invalid(void **state) {
   tv_metrics_free(NULL);
 }
 
+/* Every kind has a row; names are unique, found back, listed in table order; each getter reads
+ * its own summary field; loss is minimised, the others maximised. */
+static void test_metric_table(void **state) {
+  (void)state;
+  tv_metrics_summary s = {.n = 10, .loss = 0.5, .accuracy = 0.25, .top5 = 0.75, .macro_f1 = 0.125};
+  const double want[TV_METRIC__COUNT] = {
+      [TV_METRIC_LOSS] = 0.5,
+      [TV_METRIC_ACCURACY] = 0.25,
+      [TV_METRIC_TOP5] = 0.75,
+      [TV_METRIC_MACRO_F1] = 0.125,
+  };
+  for (int k = 0; k < TV_METRIC__COUNT; k++) {
+    const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
+    assert_non_null(d->name);
+    assert_non_null(d->get);
+    assert_int_equal(tv_metric_find(d->name), k);
+    assert_string_equal(tv_metric_names[k], d->name);
+    assert_true(tv_metric_value(&s, (tv_metric_kind)k) == want[k]);
+    assert_int_equal(d->maximize, k != TV_METRIC_LOSS);
+  }
+  assert_null(tv_metric_names[TV_METRIC__COUNT]);
+  assert_int_equal(tv_metric_find("perplexity"), -1);
+  assert_int_equal(tv_metric_find(""), -1);
+  char buf[128];
+  assert_string_equal(tv_metric_list(buf, sizeof buf), "loss, accuracy, top5 or macro_f1");
+  assert_string_equal(tv_metric_list(buf, 5), "loss"); /* cut, terminated */
+  /* Better: strictly beyond min_delta, in the row's direction. */
+  assert_true(tv_metric_better(1, 0.9, 0.8, 0.05));
+  assert_false(tv_metric_better(1, 0.84, 0.8, 0.05));
+  assert_false(tv_metric_better(1, 0.7, 0.8, 0.0));
+  assert_true(tv_metric_better(0, 0.7, 0.8, 0.05));
+  assert_false(tv_metric_better(0, 0.8, 0.8, 0.0));
+}
+
+/* train.early_stop_metric takes every name of the table, and nothing else. */
+static void test_config_takes_table_names(void **state) {
+  (void)state;
+  const char *base = "model:\n  input: [1, 2, 2]\n  num_classes: 3\n  layers:\n"
+                     "    - {type: flatten}\n    - {type: dense, units: 3}\n";
+  for (int k = 0; k < TV_METRIC__COUNT; k++) {
+    char set[64];
+    snprintf(set, sizeof set, "train.early_stop_metric=%s", tv_metric_names[k]);
+    const char *sets[] = {set};
+    tv_config c;
+    int rc = tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c);
+    if (rc != TV_OK) fail_msg("%s: %s", set, tv_error_message());
+    assert_int_equal(c.train.early_stop_metric, k);
+  }
+  const char *sets[] = {"train.early_stop_metric=perplexity"};
+  tv_config c;
+  assert_int_equal(tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c), TV_ERR_CONFIG);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_example),
@@ -196,6 +254,8 @@ int main(void) {
       cmocka_unit_test(test_loss_large_logits),
       cmocka_unit_test(test_undefined_class),
       cmocka_unit_test(test_new_invalid),
+      cmocka_unit_test(test_metric_table),
+      cmocka_unit_test(test_config_takes_table_names),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,10 +34,14 @@
 
 #include "trainval/ckpt.h"
 #include "trainval/config.h"
+#include "trainval/ctx.h"
+#include "trainval/loss.h"
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/rng.h"
 #include "trainval/varstore.h"
+#include "testutil.h"
+
 #include "testutil.h"
 
 /* ---- building configs in code ------------------------------------------------------------- */
@@ -149,6 +153,21 @@ static void make_config(tv_config *c, const model_spec *ms) {
 
 static int input_size(const model_spec *ms) { return ms->input[0] * ms->input[1] * ms->input[2]; }
 
+/* The process's thread team, as train and eval have one: two threads, made by the group setup. */
+static tv_ctx *g_ctx;
+static tv_pool *team(void) { return tv_ctx_team(g_ctx); }
+
+static int make_team(void **state) {
+  (void)state;
+  return tv_ctx_new(2, &g_ctx) == TV_OK ? 0 : -1;
+}
+
+static int free_team(void **state) {
+  (void)state;
+  tv_ctx_free(g_ctx);
+  return 0;
+}
+
 static tv_varstore *new_store(void) {
   tv_varstore *s = NULL;
   assert_int_equal(tv_varstore_new(&s), TV_OK);
@@ -159,7 +178,7 @@ static tv_model *build(const model_spec *ms, tv_mode mode, int max_batch, tv_var
   tv_config c;
   make_config(&c, ms);
   tv_model *m = NULL;
-  int rc = tv_model_new(&c, mode, max_batch, s, &m);
+  int rc = tv_model_new(&c, mode, max_batch, s, team(), &m);
   if (rc != TV_OK) fail_msg("%s: tv_model_new: %s", ms->what, tv_error_message());
   assert_non_null(m);
   return m;
@@ -405,24 +424,31 @@ static void grad_check(const model_spec *ms) {
   for (int i = 0; i < GC_N; i++) y[i] = (int32_t)((i * 7 + 1) % ms->num_classes);
   gc_ctx g = {.ms = ms, .m = m, .x = x, .y = y, .rng = tv_rng_seed(99, TV_RNG_DROPOUT)};
 
-  /* Gradients must be overwritten, not accumulated: start from garbage. */
+  /* Gradients accumulate: zeroed once (over garbage), one backward gives the gradient; a second
+   * backward without zeroing adds it again, so every trainable gradient doubles. */
   size_t slab = tv_varstore_size(s);
   float *grads = tv_varstore_grads(s);
   for (size_t i = 0; i < slab; i++) grads[i] = 1e6f;
+  tv_varstore_zero_grads(s);
+  for (size_t i = 0; i < slab; i++) assert_true(grads[i] == 0.0f);
   tv_model_set_rng(m, g.rng);
   (void)tv_model_forward(m, x, GC_N);
-  float loss = tv_model_backward(m, y, GC_N);
+  float loss = tvt_xent_backward(m, y, GC_N, 0.0f);
   assert_true(fabs(loss - loss_of(&g)) <= 1e-6 * fabs(loss));
   float *analytic = malloc(slab * sizeof *analytic);
   assert_non_null(analytic);
   memcpy(analytic, grads, slab * sizeof *analytic);
-  /* A second backward gives the same gradients (no accumulation across calls). */
   tv_model_set_rng(m, g.rng);
   (void)tv_model_forward(m, x, GC_N);
-  (void)tv_model_backward(m, y, GC_N);
+  (void)tvt_xent_backward(m, y, GC_N, 0.0f);
   for (int i = 0; i < tv_varstore_count(s); i++) {
     const tv_var *v = tv_varstore_cvar(s, i);
-    if (v->trainable) assert_memory_equal(analytic + v->offset, v->grad, v->count * sizeof(float));
+    for (size_t e = 0; v->trainable && e < v->count; e++) {
+      double twice = 2.0 * analytic[v->offset + e];
+      if (!(fabs(v->grad[e] - twice) <= 1e-5 * fabs(twice) + 1e-7))
+        fail_msg("%s: %s[%zu]: two backwards give %.9g, twice one backward is %.9g", ms->what,
+                 v->name, e, v->grad[e], twice);
+    }
   }
 
   (void)loss_of(&g);
@@ -582,7 +608,7 @@ static void test_infer_shape_mismatch(void **state) {
   tv_config c;
   make_config(&c, &other);
   tv_model *m = (tv_model *)&m;
-  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, &m), TV_ERR_MISMATCH);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, team(), &m), TV_ERR_MISMATCH);
   assert_null(m);
   if (!strstr(tv_error_message(), "fc1/kernel"))
     fail_msg("message '%s' does not name fc1/kernel", tv_error_message());
@@ -602,7 +628,7 @@ static void test_sealed_store_lacks_variable(void **state) {
   tv_config c;
   make_config(&c, &other);
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, &m), TV_ERR_INVALID);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, 2, s, team(), &m), TV_ERR_INVALID);
   assert_null(m);
   assert_non_null(strstr(tv_error_message(), "head/kernel"));
   tv_model_free(train);
@@ -616,7 +642,7 @@ static void expect_config_error(const model_spec *ms, const char *const *needles
   tv_config c;
   make_config(&c, ms);
   tv_model *m = (tv_model *)&m;
-  int rc = tv_model_new(&c, TV_MODE_TRAIN, 4, s, &m);
+  int rc = tv_model_new(&c, TV_MODE_TRAIN, 4, s, team(), &m);
   if (rc != TV_ERR_CONFIG)
     fail_msg("%s: got %d (%s), want TV_ERR_CONFIG", ms->what, rc, tv_error_message());
   assert_null(m);
@@ -679,10 +705,10 @@ static void test_error_no_layers(void **state) {
   make_config(&c, &mlp3);
   c.model.n_layers = 0;
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 4, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 4, s, team(), &m), TV_ERR_CONFIG);
   assert_null(m);
   make_config(&c, &mlp3);
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 0, s, &m), TV_ERR_INVALID);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 0, s, team(), &m), TV_ERR_INVALID);
   assert_null(m);
   tv_model_free(NULL);
   tv_varstore_free(s);
@@ -797,8 +823,9 @@ static void test_training_reduces_loss(void **state) {
   }
   float first = 0, last = 0;
   for (int t = 0; t < STEPS; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(m, x, N);
-    float loss = tv_model_backward(m, y, N);
+    float loss = tvt_xent_backward(m, y, N, 0.0f);
     assert_true(isfinite(loss));
     if (t == 0) first = loss;
     last = loss;
@@ -884,7 +911,7 @@ static void test_softmax_output_layer(void **state) {
   float *x = random_input(N, input_size(&with), 6);
   int32_t y[N] = {0, 1, 2, 3, 1, 2};
   assert_memory_equal(tv_model_forward(a, x, N), tv_model_forward(b, x, N), N * 4 * sizeof(float));
-  float la = tv_model_backward(a, y, N), lb = tv_model_backward(b, y, N);
+  float la = tvt_xent_backward(a, y, N, 0.0f), lb = tvt_xent_backward(b, y, N, 0.0f);
   assert_true(la == lb);
   assert_memory_equal(tv_varstore_grads(s1), tv_varstore_grads(s2),
                       tv_varstore_size(s1) * sizeof(float));
@@ -895,6 +922,96 @@ static void test_softmax_output_layer(void **state) {
   tv_model_free(b);
   tv_varstore_free(s1);
   tv_varstore_free(s2);
+}
+
+/* tv_model_backward propagates whatever output gradient it is given: from a caller's buffer the
+ * same gradients as from the model's own (tv_model_output_grad, no copy), twice the output
+ * gradient gives exactly twice every gradient (scaling by 2 is exact in float), and an INFER
+ * graph has no output gradient. */
+static void test_backward_from_given_gradient(void **state) {
+  (void)state;
+  enum { N = 6, K = 4 };
+  tv_varstore *s = new_store();
+  tv_model *m = build(&cnn_plain, TV_MODE_TRAIN, N, s);
+  init_store(s, 12);
+  float *x = random_input(N, input_size(&cnn_plain), 13);
+  int32_t y[N] = {3, 1, 0, 2, 2, 1};
+  size_t slab = tv_varstore_size(s);
+  float *own = malloc(slab * sizeof *own), dy[N * K];
+  assert_non_null(own);
+  const float *z = tv_model_forward(m, x, N);
+  assert_ptr_equal(z, tv_model_logits(m));
+  (void)tv_softmax_xent(z, y, N, K, dy);
+  memcpy(tv_model_output_grad(m), dy, sizeof dy);
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, tv_model_output_grad(m), N);
+  memcpy(own, tv_varstore_grads(s), slab * sizeof *own);
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, dy, N); /* a buffer of the caller's: copied in */
+  assert_memory_equal(tv_varstore_grads(s), own, slab * sizeof *own);
+  for (int i = 0; i < N * K; i++) dy[i] *= 2.0f;
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, dy, N);
+  const float *g = tv_varstore_grads(s);
+  for (size_t i = 0; i < slab; i++)
+    if (g[i] != 2.0f * own[i])
+      fail_msg("gradient %zu: %.9g from 2 dy, %.9g from dy", i, g[i], own[i]);
+  tv_model *infer = build(&cnn_plain, TV_MODE_INFER, N, s);
+  assert_null(tv_model_output_grad(infer));
+  tv_model_free(infer);
+  free(own);
+  free(x);
+  tv_model_free(m);
+  tv_varstore_free(s);
+}
+
+/* One team serves every graph of a process: a TRAIN and an INFER graph sharing the group's team,
+ * used in turn as train does with in-process validation, give bit for bit what the same graphs
+ * give on two teams of their own of the same size. */
+static void test_graphs_share_one_team(void **state) {
+  (void)state;
+  enum { N = 5, K = 4, STEPS = 3 };
+  tv_ctx *ct = NULL, *ci = NULL;
+  assert_int_equal(tv_ctx_new(2, &ct), TV_OK);
+  assert_int_equal(tv_ctx_new(2, &ci), TV_OK);
+  tv_config c;
+  make_config(&c, &cnn_plain);
+  tv_varstore *s1 = new_store(), *s2 = new_store();
+  tv_model *train1 = NULL, *infer1 = NULL, *train2 = NULL, *infer2 = NULL;
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s1, team(), &train1), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s2, tv_ctx_team(ct), &train2), TV_OK);
+  init_store(s1, 21);
+  init_store(s2, 21);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, N, s1, team(), &infer1), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, N, s2, tv_ctx_team(ci), &infer2), TV_OK);
+  float *x = random_input(N, input_size(&cnn_plain), 22);
+  int32_t y[N] = {0, 3, 1, 2, 1};
+  for (int t = 0; t < STEPS; t++) {
+    tv_varstore_zero_grads(s1);
+    tv_varstore_zero_grads(s2);
+    (void)tv_model_forward(train1, x, N);
+    (void)tv_model_forward(train2, x, N);
+    assert_true(tvt_xent_backward(train1, y, N, 0.0f) == tvt_xent_backward(train2, y, N, 0.0f));
+    assert_memory_equal(tv_varstore_grads(s1), tv_varstore_grads(s2),
+                        tv_varstore_size(s1) * sizeof(float));
+    assert_memory_equal(tv_model_forward(infer1, x, N), tv_model_forward(infer2, x, N),
+                        (size_t)N * K * sizeof(float));
+    float *v1 = tv_varstore_values(s1), *v2 = tv_varstore_values(s2);
+    const float *g1 = tv_varstore_grads(s1), *g2 = tv_varstore_grads(s2);
+    for (size_t i = 0; i < tv_varstore_size(s1); i++) { /* a step, the same on both */
+      v1[i] -= 0.1f * g1[i];
+      v2[i] -= 0.1f * g2[i];
+    }
+  }
+  free(x);
+  tv_model_free(infer1);
+  tv_model_free(infer2);
+  tv_model_free(train1);
+  tv_model_free(train2);
+  tv_varstore_free(s1);
+  tv_varstore_free(s2);
+  tv_ctx_free(ct);
+  tv_ctx_free(ci);
 }
 
 /* train.label_smoothing s: the loss is cross-entropy against (1-s) onehot + s/K, computed here
@@ -908,7 +1025,7 @@ static void test_label_smoothing(void **state) {
   c.train.label_smoothing = 0.2;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &m), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, team(), &m), TV_OK);
   init_store(s, 2);
   float *x = random_input(N, 4, 3);
   int32_t y[N] = {2, 0, 1, 2};
@@ -924,7 +1041,7 @@ static void test_label_smoothing(void **state) {
     }
   }
   want /= N;
-  float loss = tv_model_backward(m, y, N);
+  float loss = tvt_xent_backward(m, y, N, (float)c.train.label_smoothing);
   if (!(fabs(loss - want) <= 1e-6 * want)) fail_msg("smoothed loss %.9g, want %.9g", loss, want);
   free(x);
   tv_model_free(m);
@@ -1024,7 +1141,7 @@ static void test_dropout_rng(void **state) {
   c.train.seed = 77;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &m), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, team(), &m), TV_OK);
   init_store(s, 1);
   /* The generator starts at (train.seed, TV_RNG_DROPOUT). */
   tv_rng r0 = tv_model_rng(m), want = tv_rng_seed(77, TV_RNG_DROPOUT);
@@ -1073,8 +1190,8 @@ static void test_model_ckpt(void **state) {
   make_config(&c, &ms);
   tv_varstore *s = new_store();
   tv_model *a = NULL, *b = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &a), TV_OK);
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, &b), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, NULL, &a), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, N, s, NULL, &b), TV_OK);
   init_store(s, 1);
   float x[N * D], want[N * D];
   for (int i = 0; i < N * D; i++) x[i] = 1.0f + (float)(i % 5);
@@ -1139,8 +1256,9 @@ static void test_checkpoint_into_infer(void **state) {
   float *x = random_input(N, 36, 9);
   int32_t y[N] = {0, 1, 2, 0, 1, 2, 0, 1};
   for (int t = 0; t < 5; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(train, x, N);
-    (void)tv_model_backward(train, y, N);
+    (void)tvt_xent_backward(train, y, N, 0.0f);
     tv_optim_step(o, t);
   }
   tv_model *infer = build(&ms, TV_MODE_INFER, N, s);
@@ -1200,7 +1318,7 @@ static void test_relu_pool_fusion(void **state) {
   int32_t y[N] = {0, 1, 2, 0, 1, 2};
   const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
   for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
-  assert_true(tv_model_backward(a, y, N) == tv_model_backward(b, y, N));
+  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
   const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
   for (size_t i = 0; i < tv_varstore_size(s1); i++)
     if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
@@ -1272,15 +1390,15 @@ static void test_error_cnn_shapes(void **state) {
   c.model.layers[0].stride[1] = 0;
   tv_varstore *s = new_store();
   tv_model *m = NULL;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   assert_non_null(strstr(tv_error_message(), "layer mp"));
   make_config(&c, &pool);
   c.model.layers[0].padding = (tv_padding)7;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   const model_spec drop = {"dropout", {1, 1, 3}, 3, 2, {FLATTEN("flat"), DROPOUT("d", 0.5)}};
   make_config(&c, &drop);
   c.model.layers[1].rate = 1.0;
-  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, &m), TV_ERR_CONFIG);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
   assert_non_null(strstr(tv_error_message(), "dropout rate"));
   assert_null(m);
   tv_varstore_free(s);
@@ -1423,7 +1541,7 @@ static void test_step_is_malloc_free(void **state) {
   for (int i = 0; i < N; i++) y[i] = i % 10;
   for (int t = 0; t < 2; t++) { /* warm-up: OpenBLAS sets up its buffers on first use */
     (void)tv_model_forward(m, x, N);
-    (void)tv_model_backward(m, y, N);
+    (void)tvt_xent_backward(m, y, N, 0.0f);
   }
   Dl_info info;
   assert_true(dladdr((void *)cblas_sgemm, &info) != 0);
@@ -1431,8 +1549,9 @@ static void test_step_is_malloc_free(void **state) {
   g_allocs = g_blas_allocs = 0;
   __atomic_store_n(&g_counting, 1, __ATOMIC_SEQ_CST);
   for (int t = 0; t < 3; t++) {
+    tv_varstore_zero_grads(s);
     (void)tv_model_forward(m, x, N - t); /* smaller batches too */
-    (void)tv_model_backward(m, y, N - t);
+    (void)tvt_xent_backward(m, y, N - t, 0.0f);
   }
   __atomic_store_n(&g_counting, 0, __ATOMIC_SEQ_CST);
   print_message("  3 steps: %ld allocations by trainval, %ld inside OpenBLAS\n", g_allocs,
@@ -1471,6 +1590,8 @@ int main(void) {
       cmocka_unit_test(test_training_reduces_loss),
       cmocka_unit_test(test_train_infer_cnn_identical),
       cmocka_unit_test(test_softmax_output_layer),
+      cmocka_unit_test(test_backward_from_given_gradient),
+      cmocka_unit_test(test_graphs_share_one_team),
       cmocka_unit_test(test_label_smoothing),
       cmocka_unit_test(test_bn_dropout_modes),
       cmocka_unit_test(test_dropout_rng),
@@ -1481,5 +1602,5 @@ int main(void) {
       cmocka_unit_test(test_layer_info_cnn),
       cmocka_unit_test(test_step_is_malloc_free),
   };
-  return cmocka_run_group_tests(tests, NULL, NULL);
+  return cmocka_run_group_tests(tests, make_team, free_team);
 }

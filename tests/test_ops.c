@@ -15,6 +15,8 @@
  * (values and argmax, ties included) and max-pool backward are exact; col2im is checked as the
  * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative); average pooling to 1e-6.
  */
+#include "trainval/ctx.h"
+#include "trainval/loss.h"
 #include "trainval/ops.h"
 
 #include <float.h>
@@ -27,6 +29,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <cblas.h>
 
 #include "trainval/rng.h"
 
@@ -211,14 +215,14 @@ static void test_rows_set_sum(void **state) {
   float db[D + 1];
   for (int j = 0; j <= D; j++) db[j] = 9.0f;
   db[D] = SENTINEL;
-  tv_rows_sum(db, dy, N, D, 0);
+  tv_sum_over_rows(db, dy, N, D, 0);
   for (int j = 0; j < D; j++) {
     float s = 0;
     for (int i = 0; i < N; i++) s += dy[i * D + j];
     assert_true(db[j] == s); /* small integers: exact */
   }
   assert_true(db[D] == SENTINEL);
-  tv_rows_sum(db, dy, N, D, 1);
+  tv_sum_over_rows(db, dy, N, D, 1);
   for (int j = 0; j < D; j++) {
     float s = 0;
     for (int i = 0; i < N; i++) s += dy[i * D + j];
@@ -227,9 +231,9 @@ static void test_rows_set_sum(void **state) {
   /* n = 0: write gives zeros, accumulate leaves db alone. */
   float before[D + 1];
   memcpy(before, db, sizeof db);
-  tv_rows_sum(db, dy, 0, D, 1);
+  tv_sum_over_rows(db, dy, 0, D, 1);
   assert_memory_equal(db, before, sizeof db);
-  tv_rows_sum(db, dy, 0, D, 0);
+  tv_sum_over_rows(db, dy, 0, D, 0);
   for (int j = 0; j < D; j++) assert_true(db[j] == 0.0f);
 }
 
@@ -750,13 +754,13 @@ static void test_row_sums_mul_add(void **state) {
   enum { R = 3, C = 37 };
   float a[R * C], s[R] = {1, 2, 3}, y[C], m[C];
   for (int i = 0; i < R * C; i++) a[i] = (float)(i % 11) - 5.0f;
-  tv_row_sums(s, a, R, C, 1);
+  tv_sum_over_cols(s, a, R, C, 1);
   for (int i = 0; i < R; i++) {
     float t = 0;
     for (int j = 0; j < C; j++) t += a[i * C + j];
     assert_true(s[i] == (float)(i + 1) + t);
   }
-  tv_row_sums(s, a, R, C, 0);
+  tv_sum_over_cols(s, a, R, C, 0);
   for (int j = 0; j < C; j++) m[j] = (float)(j % 2) * 2.0f;
   tv_mul(y, a, m, C, 0);
   for (int j = 0; j < C; j++) assert_true(y[j] == a[j] * m[j]);
@@ -831,15 +835,30 @@ static void test_pool(void **state) {
   assert_int_equal(tv_pool_threads(NULL), 1);
 }
 
-/* The serial section leaves OpenBLAS at one thread and restores the count. */
-static void test_blas_serial(void **state) {
+/* The process's context: a team of the asked size (the caller is thread 0), OpenBLAS held to one
+ * thread from then on (the team's threads each call gemm; nothing toggles it per call), a
+ * count <= 0 taking OpenBLAS's own as it stands. */
+static void test_ctx_team(void **state) {
   (void)state;
-  int before = tv_get_threads();
-  int prev = tv_blas_serial_begin();
-  assert_int_equal(prev, before);
-  assert_int_equal(tv_get_threads(), 1);
-  tv_blas_serial_end(prev);
-  assert_int_equal(tv_get_threads(), before);
+  tv_ctx *c = NULL;
+  assert_int_equal(tv_ctx_new(3, &c), TV_OK);
+  assert_non_null(c);
+  assert_int_equal(tv_ctx_threads(c), 3);
+  assert_int_equal(tv_pool_threads(tv_ctx_team(c)), 3);
+  assert_int_equal(openblas_get_num_threads(), 1);
+  pool_probe pr;
+  memset(&pr, 0, sizeof pr);
+  pr.hits = calloc(9, sizeof *pr.hits);
+  assert_non_null(pr.hits);
+  tv_pool_for(tv_ctx_team(c), 9, pool_visit, &pr);
+  for (int t = 0; t < 3; t++) assert_int_equal(pr.calls[t], 1);
+  free(pr.hits);
+  tv_ctx_free(c);
+  assert_int_equal(openblas_get_num_threads(), 1); /* stays: set once for the process */
+  assert_int_equal(tv_ctx_new(0, &c), TV_OK);
+  assert_int_equal(tv_ctx_threads(c), 1); /* OpenBLAS's count as it stands */
+  tv_ctx_free(c);
+  tv_ctx_free(NULL);
 }
 
 int main(void) {
@@ -862,7 +881,7 @@ int main(void) {
       cmocka_unit_test(test_pooling),
       cmocka_unit_test(test_row_sums_mul_add),
       cmocka_unit_test(test_pool),
-      cmocka_unit_test(test_blas_serial),
+      cmocka_unit_test(test_ctx_team),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -31,6 +31,10 @@
 #include "trainval/model.h"
 #include "trainval/varstore.h"
 
+#include "trainval/ctx.h"
+
+#include "testutil.h"
+
 static const char *const FIXTURE = "tests/fixtures/reference_cnn.txt";
 enum { MAX_RECORDS = 128 };
 
@@ -140,8 +144,10 @@ static void test_reference_cnn(void **state) {
   int n = x->shape.dim[0], k = cfg.model.num_classes;
   tv_varstore *s = NULL;
   tv_model *train = NULL, *infer = NULL, *smooth = NULL;
+  tv_ctx *ctx = NULL;
+  assert_int_equal(tv_ctx_new(2, &ctx), TV_OK);
   assert_int_equal(tv_varstore_new(&s), TV_OK);
-  rc = tv_model_new(&cfg, TV_MODE_TRAIN, n, s, &train);
+  rc = tv_model_new(&cfg, TV_MODE_TRAIN, n, s, tv_ctx_team(ctx), &train);
   if (rc) fail_msg("%s", tv_error_message());
   assert_int_equal(tv_varstore_seal(s), TV_OK);
 
@@ -167,7 +173,7 @@ static void test_reference_cnn(void **state) {
 
   compare("logits (TRAIN)", tv_model_forward(train, xf, n), (size_t)n * k, find(f, "logits"), 1e-4,
           1e-6);
-  float loss = tv_model_backward(train, y, n);
+  float loss = tvt_xent_backward(train, y, n, 0.0f);
   compare("loss", &loss, 1, find(f, "loss"), 1e-4, 1e-6);
   int grads = 0;
   for (int i = 0; i < tv_varstore_count(s); i++) {
@@ -180,16 +186,16 @@ static void test_reference_cnn(void **state) {
   }
   assert_int_equal(grads, 15);
 
-  rc = tv_model_new(&cfg, TV_MODE_INFER, n, s, &infer);
+  rc = tv_model_new(&cfg, TV_MODE_INFER, n, s, tv_ctx_team(ctx), &infer);
   if (rc) fail_msg("%s", tv_error_message());
   compare("logits (INFER)", tv_model_forward(infer, xf, n), (size_t)n * k, find(f, "infer_logits"),
           1e-4, 1e-6);
 
   cfg.train.label_smoothing = 0.1;
-  rc = tv_model_new(&cfg, TV_MODE_TRAIN, n, s, &smooth);
+  rc = tv_model_new(&cfg, TV_MODE_TRAIN, n, s, tv_ctx_team(ctx), &smooth);
   if (rc) fail_msg("%s", tv_error_message());
   (void)tv_model_forward(smooth, xf, n);
-  float ls = tv_model_backward(smooth, y, n);
+  float ls = tvt_xent_backward(smooth, y, n, (float)cfg.train.label_smoothing);
   compare("loss (label smoothing 0.1)", &ls, 1, find(f, "loss_smoothed"), 1e-4, 1e-6);
 
   free(xf);
@@ -198,6 +204,7 @@ static void test_reference_cnn(void **state) {
   tv_model_free(infer);
   tv_model_free(train);
   tv_varstore_free(s);
+  tv_ctx_free(ctx);
   unload(f);
   free(f);
 }

@@ -151,8 +151,8 @@ static void test_run_errors(void **state) {
   rp_run_free(NULL);
 }
 
-static void test_metrics_lines(void **state) {
-  const char *dir = *state;
+/* A train_dir with an empty manifest and one evaluator, eval, whose metrics.jsonl is text. */
+static void write_metrics(const char *dir, const char *text) {
   char path[4300], sub[4300];
   tv_manifest m;
   tv_manifest_init(&m);
@@ -161,15 +161,20 @@ static void test_metrics_lines(void **state) {
   join(sub, sizeof sub, dir, "eval");
   assert_int_equal(tv_fs_mkdirs(sub), TV_OK);
   join(path, sizeof path, sub, "metrics.jsonl");
-  write_file(path,
-             "{\"step\": 100, \"checkpoint\": \"ckpt-00000100.h5\", \"loss\": 0.5, \"accuracy\": "
-             "0.75, \"top5\": null, \"macro_f1\": 0.7, \"per_class\": {\"precision\": [1, 0.5], "
-             "\"recall\": [0.5, 1], \"f1\": [0.6667, 0.6667], \"support\": [2, 2]}, \"confusion\": "
-             "[[1, 1], [0, 2]], \"lag_steps\": 0, \"lag_seconds\": 0.25}\n"
-             "garbage\n"
-             "{\"step\": 50, \"loss\": 9}\n"
-             "{\"step\": 200, \"loss\": 0.25, \"confusion\": [[1], [2, 3]]}\n"
-             "{\"step\": 300, \"loss\"");
+  write_file(path, text);
+}
+
+static void test_metrics_lines(void **state) {
+  const char *dir = *state;
+  write_metrics(
+      dir, "{\"step\": 100, \"checkpoint\": \"ckpt-00000100.h5\", \"loss\": 0.5, \"accuracy\": "
+           "0.75, \"top5\": null, \"macro_f1\": 0.7, \"per_class\": {\"precision\": [1, 0.5], "
+           "\"recall\": [0.5, 1], \"f1\": [0.6667, 0.6667], \"support\": [2, 2]}, \"confusion\": "
+           "[[1, 1], [0, 2]], \"lag_steps\": 0, \"lag_seconds\": 0.25}\n"
+           "garbage\n"
+           "{\"step\": 50, \"loss\": 9}\n"
+           "{\"step\": 200, \"loss\": 0.25, \"confusion\": [[1], [2, 3]]}\n"
+           "{\"step\": 300, \"loss\"");
   rp_run r;
   memset(&r, 0, sizeof r);
   assert_int_equal(rp_run_read(dir, "x", &r), TV_OK);
@@ -193,6 +198,29 @@ static void test_metrics_lines(void **state) {
   assert_non_null(strstr(r.notes.p, "metrics.jsonl:3: step not above the line before; skipped"));
   assert_non_null(strstr(r.notes.p, "metrics.jsonl:5: last line incomplete"));
   assert_int_equal(e->has_state, 0);
+  rp_run_free(&r);
+}
+
+/* A skipped line (a checkpoint retention deleted before the evaluator reached it, evallog.h)
+ * is not a result: no point on a curve, no note. */
+static void test_metrics_skipped_lines(void **state) {
+  const char *dir = *state;
+  write_metrics(dir,
+                "{\"step\": 100, \"checkpoint\": \"ckpt-00000100.h5\", \"loss\": 0.5}\n"
+                "{\"step\": 150, \"checkpoint\": \"ckpt-00000150.h5\", \"skipped\": \"deleted by "
+                "retention before evaluation\", \"eval_wall_time\": 1.0, \"evaluator\": "
+                "\"eval\", \"host\": \"box\"}\n"
+                "{\"step\": 200, \"checkpoint\": \"ckpt-00000200.h5\", \"loss\": 0.25}\n");
+  rp_run r;
+  memset(&r, 0, sizeof r);
+  assert_int_equal(rp_run_read(dir, "x", &r), TV_OK);
+  assert_int_equal(r.nevals, 1);
+  const rp_evaluator *e = &r.evals[0];
+  assert_int_equal(e->n, 2);
+  assert_int_equal(e->results[0].step, 100);
+  assert_int_equal(e->results[1].step, 200);
+  assert_int_equal(rp_source_find(&e->src, "loss")->n, 2);
+  assert_true(!r.notes.p || !strstr(r.notes.p, "metrics.jsonl"));
   rp_run_free(&r);
 }
 
@@ -235,6 +263,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_damaged_events, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_run_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_metrics_lines, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_metrics_skipped_lines, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
       cmocka_unit_test(test_chart_axes),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -7,6 +7,9 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "trainval/loss.h"
+#include "trainval/model.h"
+
 static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw) {
   (void)st, (void)flag, (void)ftw;
   return remove(path);
@@ -32,4 +35,13 @@ int tvt_teardown_tmpdir(void **state) {
   tvt_rmtree(dir);
   free(dir);
   return 0;
+}
+
+float tvt_xent_backward(tv_model *m, const int32_t *y, int n, float s) {
+  tv_loss loss = {.kind = TV_LOSS_SOFTMAX_XENT, .params = {.label_smoothing = s}};
+  float *dy = tv_model_output_grad(m);
+  float l = tv_loss_forward(&loss, tv_model_logits(m), (tv_targets){.classes = y}, n,
+                            tv_model_num_classes(m), dy);
+  tv_model_backward(m, dy, n);
+  return l;
 }

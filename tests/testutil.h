@@ -3,6 +3,8 @@
 #ifndef TRAINVAL_TESTS_TESTUTIL_H
 #define TRAINVAL_TESTS_TESTUTIL_H
 
+#include <stdint.h>
+
 /* cmocka setup: *state = a fresh directory /tmp/tv_test_XXXXXX (a malloc'd path).  Returns 0, or
  * -1 if it cannot be made. */
 int tvt_setup_tmpdir(void **state);
@@ -13,5 +15,12 @@ int tvt_teardown_tmpdir(void **state);
 
 /* rm -rf path (no error if it is missing). */
 void tvt_rmtree(const char *path);
+
+/* One training step's gradient from the model's last forward on n examples: softmax
+ * cross-entropy (label smoothing s) of its outputs into tv_model_output_grad, then
+ * tv_model_backward, which adds to the gradients (the caller zeroes them when it wants).
+ * Returns the mean loss. */
+struct tv_model;
+float tvt_xent_backward(struct tv_model *m, const int32_t *y, int n, float s);
 
 #endif

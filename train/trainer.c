@@ -1,10 +1,11 @@
 /* trainer.c — the training loop (see trainer.h).
  *
- * One step: next batch -> forward -> backward -> non-finite guard (loss and global gradient
- * norm) -> optimizer update -> metrics; then, at the step's end, the periodic work: summaries
- * (every summary_every steps or summary_secs seconds), histograms, in-process validation and
- * early stopping, checkpoints (every checkpoint_every steps or checkpoint_secs seconds), the
- * STOP request of an evaluator, and signals.  The step itself never allocates.
+ * One step: next batch -> forward -> loss -> zero the gradients -> backward -> non-finite guard
+ * (loss and global gradient norm) -> optimizer update -> metrics; then, at the step's end, the
+ * periodic work: summaries (every summary_every steps or summary_secs seconds), histograms,
+ * in-process validation and early stopping, checkpoints (every checkpoint_every steps or
+ * checkpoint_secs seconds), the STOP request of an evaluator, and signals.  The step itself never
+ * allocates.
  *
  * Exact resume: a checkpoint holds the parameters, and each object that holds resume state writes
  * and reads its own part (ckpt.h, STATE LAYOUT): the optimizer its slots and counter, the loader
@@ -24,21 +25,26 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/commit.h"
 #include "trainval/config.h"
+#include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
 #include "trainval/fs.h"
+#include "trainval/lock.h"
+#include "trainval/loss.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
 #include "trainval/model.h"
 #include "trainval/ops.h"
 #include "trainval/optim.h"
 #include "trainval/pipeline.h"
+#include "trainval/retention.h"
+#include "trainval/stop.h"
 #include "trainval/varstore.h"
 
 static volatile sig_atomic_t g_stop_signal;
@@ -52,14 +58,16 @@ struct trainer {
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
   tv_varstore *store;
+  tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
+  tv_loss loss;
   tv_optim *optim;
   tv_loader *loader;
   tv_events *events, *val_events;
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
   int64_t step, total_steps, last_saved;
-  int lock_fd;
+  tv_lock *lock; /* DIR/LOCK */
   int tty;
   double last_progress; /* monotonic time of the last progress line (terminal only) */
   /* trainer state that exact resume needs */
@@ -71,45 +79,22 @@ struct trainer {
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
+/* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
-  char path[TV_PATH_CAP + 16];
-  int rc = tv_fs_join(path, sizeof path, t->opt.train_dir, "LOCK");
-  if (rc != TV_OK) return rc;
-  int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create lock file", path);
-  char holder[256] = "";
-  int locked = flock(fd, LOCK_EX | LOCK_NB);
-  int e = errno;
-  ssize_t n = pread(fd, holder, sizeof holder - 1, 0);
-  holder[n > 0 ? n : 0] = '\0';
-  holder[strcspn(holder, "\n")] = '\0';
-  if (locked != 0) {
-    close(fd);
-    if (e == EWOULDBLOCK)
-      return tv_error(TV_ERR_BUSY, "%s: another train holds this directory (%s)", path,
-                      holder[0] ? holder : "holder unknown");
-    return tv_error_errno(TV_ERR_IO, e, "%s: flock", path);
-  }
-  char host[128] = "unknown";
+  char holder[256];
+  tv_lock_opts lo = {.busy = "another train holds this directory"};
+  int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
+  if (rc != TV_OK || !holder[0] || t->opt.verbosity <= 0) return rc;
+  /* The previous holder released the lock by dying (flock is dropped with the process). */
+  char host[128] = "unknown", old_host[128] = "";
   gethostname(host, sizeof host - 1);
-  if (holder[0] && t->opt.verbosity > 0) {
-    /* The previous holder released the lock by dying (flock is dropped with the process). */
-    char old_host[128] = "";
-    long old_pid = 0;
-    if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
-        strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
-      printf("train: taking over %s, left by pid %ld, which is no longer running\n", path, old_pid);
-    else
-      printf("train: taking over %s, last held by %s\n", path, holder);
-  }
-  char line[256];
-  int len = snprintf(line, sizeof line, "host %s pid %ld\n", host, (long)getpid());
-  if (ftruncate(fd, 0) != 0 || pwrite(fd, line, (size_t)len, 0) != len) {
-    e = errno;
-    close(fd);
-    return tv_error_errno(TV_ERR_IO, e, "%s: write", path);
-  }
-  t->lock_fd = fd;
+  long old_pid = 0;
+  if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
+      strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
+    printf("train: taking over %s/%s, left by pid %ld, which is no longer running\n",
+           t->opt.train_dir, TV_LOCK_FILE, old_pid);
+  else
+    printf("train: taking over %s/%s, last held by %s\n", t->opt.train_dir, TV_LOCK_FILE, holder);
   return TV_OK;
 }
 
@@ -188,19 +173,21 @@ static int build(trainer *t) {
   t->total_steps = t->cfg.train.steps > 0
                        ? t->cfg.train.steps
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
+  t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
-  if (rc == TV_OK) rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, &t->model);
+  if (rc == TV_OK)
+    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
-  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_model_pool(t->model));
+  if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
   if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
-    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, &t->infer);
+    rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
     if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
@@ -266,10 +253,9 @@ int trainer_open(const trainer_options *o, trainer **out) {
   trainer *t = calloc(1, sizeof *t);
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
-  t->lock_fd = -1;
   t->tty = isatty(STDOUT_FILENO);
-  tv_set_threads(o->threads);
-  int rc = tv_fs_mkdirs(o->train_dir);
+  int rc = tv_ctx_new(o->threads, &t->ctx);
+  if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
   if (rc == TV_OK) remove_stale_temporaries(t);
   if (rc == TV_OK) rc = load_config(t);
@@ -293,49 +279,20 @@ void trainer_free(trainer *t) {
   tv_model_free(t->model);
   tv_model_free(t->infer);
   tv_varstore_free(t->store);
+  tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
-  if (t->lock_fd >= 0) close(t->lock_fd);
+  tv_lock_release(t->lock);
   free(t);
 }
 
 /* ---- checkpoints -------------------------------------------------------------------------- */
 
-/* keep_every_hours: an entry is kept for good when it is the first whose wall time is at least
- * that many hours after the last one so kept (the first checkpoint of the run starts the chain).
- * Derived from the manifest alone, so every process computes the same set. */
-static int keep_hourly(void *ctx, const tv_manifest_entry *e) {
-  const trainer *t = ctx;
-  double every = t->cfg.retention.keep_every_hours * 3600.0;
-  if (every <= 0 || t->manifest.n == 0) return 0;
-  double last = t->manifest.entries[0].wall_time;
-  if (e->step == t->manifest.entries[0].step) return 1;
-  for (int i = 1; i < t->manifest.n; i++) {
-    const tv_manifest_entry *x = &t->manifest.entries[i];
-    if (x->wall_time - last >= every) {
-      last = x->wall_time;
-      if (x->step == e->step) return 1;
-    }
-  }
-  return 0;
-}
-
-/* Retention's veto: keep_every_hours', and the evaluators' (evalstate.h, RETENTION). */
-typedef struct keep_ctx {
-  const trainer *t;
-  tv_retention evals;
-} keep_ctx;
-
-static int keep_checkpoint(void *ctx, const tv_manifest_entry *e) {
-  keep_ctx *k = ctx;
-  return keep_hourly((void *)k->t, e) || tv_retention_keep(&k->evals, e);
-}
-
-/* An evaluator's DIR/STOP (evalstate.h): says who asked and why, and renames it STOP.handled so
+/* An evaluator's DIR/STOP (stop.h): says who asked and why, and renames it STOP.handled so
  * that it stops this run once.  stale: it was there before this run began, so nobody acted on
  * it; it is only set aside. */
 static int take_stop_request(const trainer *t, int stale) {
@@ -385,14 +342,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   }
   tv_ckpt_info info;
   rc = tv_ckpt_writer_finish(w, &info);
-  keep_ctx keep = {.t = t};
-  if (rc == TV_OK)
-    rc = tv_retention_plan(t->opt.train_dir, &t->manifest, t->step, t->cfg.train.max_to_keep,
-                           t->cfg.retention.max_unevaluated, &keep.evals);
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        t->cfg.train.max_to_keep, keep_checkpoint, &keep);
-  tv_retention_free(&keep.evals);
+                        &keep);
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)
@@ -435,24 +391,6 @@ static int write_histograms(trainer *t) {
   return rc;
 }
 
-static double metric_value(const tv_metrics_summary *s, tv_metric_kind k) {
-  switch (k) {
-  case TV_METRIC_ACCURACY:
-    return s->accuracy;
-  case TV_METRIC_TOP5:
-    return s->top5;
-  case TV_METRIC_MACRO_F1:
-    return s->macro_f1;
-  default:
-    return s->loss;
-  }
-}
-
-static const char *metric_name(tv_metric_kind k) {
-  static const char *const names[TV_METRIC__COUNT] = {"loss", "accuracy", "top5", "macro_f1"};
-  return names[k];
-}
-
 /* Runs the INFER graph (sharing the training variables) over the first validate_batches batches
  * of the valid split; writes scalars to DIR/validation with train's tag names.  Sets *stop when
  * early stopping's patience is used up. */
@@ -475,9 +413,13 @@ static int validate(trainer *t, int *stop) {
     if (rc == TV_OK) rc = tv_events_session_start(t->val_events, t->step);
     if (rc != TV_OK) return rc;
   }
-  const char *tags[] = {"loss", "accuracy", "top5", "macro_f1"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)s.top5, (float)s.macro_f1};
-  rc = tv_events_scalars(t->val_events, t->step, 4, tags, vals);
+  const char *tags[TV_METRIC__COUNT];
+  float vals[TV_METRIC__COUNT];
+  for (int k = 0; k < TV_METRIC__COUNT; k++) {
+    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+  }
+  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
   if (t->opt.verbosity > 0)
@@ -487,9 +429,10 @@ static int validate(trainer *t, int *stop) {
   if (t->cfg.train.early_stop_patience <= 0) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
-                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && k != TV_METRIC_LOSS);
-  double v = metric_value(&s, k), d = t->cfg.train.early_stop_min_delta;
-  int better = isnan(t->best) || (maximize ? v > t->best + d : v < t->best - d);
+                 (t->cfg.train.early_stop_mode == TV_STOP_AUTO && tv_metric_desc_for(k)->maximize);
+  double v = tv_metric_value(&s, k);
+  int better =
+      isnan(t->best) || tv_metric_better(maximize, v, t->best, t->cfg.train.early_stop_min_delta);
   if (better) {
     t->best = v;
     t->best_step = t->step;
@@ -499,7 +442,7 @@ static int validate(trainer *t, int *stop) {
     if (t->opt.verbosity > 0)
       printf("train: early stopping at step %lld: validation %s has not improved on %.4f (step "
              "%lld) for %lld validations\n",
-             (long long)t->step, metric_name(k), t->best, (long long)t->best_step,
+             (long long)t->step, tv_metric_desc_for(k)->name, t->best, (long long)t->best_step,
              (long long)t->bad_validations);
   }
   return TV_OK;
@@ -565,7 +508,8 @@ static int begin_run(trainer *t) {
   return rc;
 }
 
-/* One optimizer step: next batch -> forward -> backward -> non-finite guard -> update ->
+/* One optimizer step: next batch -> forward -> loss -> zero the gradients -> backward ->
+ * non-finite guard -> update ->
  * metrics.  A non-finite step is skipped (on_nonfinite skip) or ends the run (status diverged,
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
@@ -575,7 +519,11 @@ static int train_step(trainer *t, uint32_t *n) {
   const int32_t *y;
   tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
   const float *logits = tv_model_forward(t->model, x, (int)*n);
-  float loss = tv_model_backward(t->model, y, (int)*n);
+  float *dlogits = tv_model_output_grad(t->model);
+  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)*n,
+                               c->model.num_classes, dlogits);
+  tv_varstore_zero_grads(t->store); /* backward adds */
+  tv_model_backward(t->model, dlogits, (int)*n);
   double norm = tv_optim_grad_norm(t->optim);
   if (!isfinite(loss) || !isfinite(norm)) {
     char what[TV_VAR_NAME_CAP + 64];
@@ -761,7 +709,7 @@ void trainer_print_summary(const trainer *t) {
          params, fixed, flops / 1e6);
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
-         t->data.n, tv_get_threads());
+         t->data.n, tv_ctx_threads(t->ctx));
   fflush(stdout);
 }
 

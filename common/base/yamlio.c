@@ -222,6 +222,9 @@ int tv_ydoc_field(const tv_ydoc *d, const yaml_node_t *map, const char *key, int
 
 int tv_ydoc_scalar(const tv_ydoc *d, const yaml_node_t *v, const char *key, const char **s) {
   if (v->type != YAML_SCALAR_NODE) return tv_ydoc_error(d, v, "%s: expected a single value", key);
+  /* A "\0" escape would cut every string read after it short: refuse it here, once. */
+  if (memchr(v->data.scalar.value, '\0', v->data.scalar.length))
+    return tv_ydoc_error(d, v, "%s: holds a NUL byte", key);
   *s = (const char *)v->data.scalar.value;
   return TV_OK;
 }

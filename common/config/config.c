@@ -190,12 +190,6 @@ _Static_assert(COUNT(schedule_names) == TV_SCHEDULE__COUNT + 1, "one name per sc
 static const char *const nonfinite_names[] = {
     [TV_NONFINITE_STOP] = "stop", [TV_NONFINITE_SKIP] = "skip", NULL};
 _Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per policy");
-static const char *const metric_names[] = {[TV_METRIC_LOSS] = "loss",
-                                           [TV_METRIC_ACCURACY] = "accuracy",
-                                           [TV_METRIC_TOP5] = "top5",
-                                           [TV_METRIC_MACRO_F1] = "macro_f1",
-                                           NULL};
-_Static_assert(COUNT(metric_names) == TV_METRIC__COUNT + 1, "one name per metric");
 static const char *const stop_mode_names[] = {
     [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
 _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
@@ -265,7 +259,7 @@ static const key_desc train_keys[] = {
           "batches per validation; 0: the whole valid split"),
   ROW_INT(CF, "early_stop_patience", train.early_stop_patience, 0, INT_MAX, 0, 0,
           "validations without improvement; 0: off"),
-  ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, metric_names, TV_METRIC_LOSS, 0,
+  ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, tv_metric_names, TV_METRIC_LOSS, 0,
            "loss | accuracy | top5 | macro_f1"),
   ROW_ENUM(CF, "early_stop_mode", train.early_stop_mode, stop_mode_names, TV_STOP_AUTO, 0,
            "auto (min for loss) | min | max"),

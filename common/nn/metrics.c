@@ -1,7 +1,9 @@
-/* metrics.c — streaming loss, accuracy, top-5, confusion matrix (see metrics.h). */
+/* metrics.c — streaming loss, accuracy, top-5, confusion matrix, and the metric table (see
+ * metrics.h). */
 #include "trainval/metrics.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -90,3 +92,56 @@ void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
 
 int tv_metrics_num_classes(const tv_metrics *m) { return m->k; }
 const uint64_t *tv_metrics_confusion(const tv_metrics *m) { return m->confusion; }
+
+/* ---- the metric table ------------------------------------------------------------------------ */
+
+static double get_loss(const tv_metrics_summary *s) { return s->loss; }
+static double get_accuracy(const tv_metrics_summary *s) { return s->accuracy; }
+static double get_top5(const tv_metrics_summary *s) { return s->top5; }
+static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
+
+/* One row per metric: kind, name, getter, maximize.  The rows fill the table and the list of
+ * names (which key tables of names need as a constant array). */
+#define METRIC_ROWS(X)                                                                             \
+  X(TV_METRIC_LOSS, "loss", get_loss, 0)                                                           \
+  X(TV_METRIC_ACCURACY, "accuracy", get_accuracy, 1)                                               \
+  X(TV_METRIC_TOP5, "top5", get_top5, 1)                                                           \
+  X(TV_METRIC_MACRO_F1, "macro_f1", get_macro_f1, 1)
+
+#define DESC_ROW(kind, name, get, maximize) [kind] = {name, get, maximize},
+#define NAME_ROW(kind, name, get, maximize) [kind] = name,
+static const tv_metric_desc metric_table[] = {METRIC_ROWS(DESC_ROW)};
+_Static_assert(sizeof metric_table / sizeof metric_table[0] == TV_METRIC__COUNT,
+               "one table row per metric kind");
+/* [TV_METRIC__COUNT], not named by a row, is NULL: the list's end. */
+const char *const tv_metric_names[TV_METRIC__COUNT + 1] = {METRIC_ROWS(NAME_ROW)};
+#undef DESC_ROW
+#undef NAME_ROW
+
+const tv_metric_desc *tv_metric_desc_for(tv_metric_kind kind) { return &metric_table[kind]; }
+
+int tv_metric_find(const char *name) {
+  for (int k = 0; k < TV_METRIC__COUNT; k++)
+    if (strcmp(metric_table[k].name, name) == 0) return k;
+  return -1;
+}
+
+double tv_metric_value(const tv_metrics_summary *s, tv_metric_kind kind) {
+  return metric_table[kind].get(s);
+}
+
+int tv_metric_better(int maximize, double v, double best, double min_delta) {
+  return maximize ? v > best + min_delta : v < best - min_delta;
+}
+
+const char *tv_metric_list(char *buf, size_t cap) {
+  size_t used = 0;
+  if (cap) buf[0] = '\0';
+  for (int k = 0; k < TV_METRIC__COUNT && used < cap; k++) {
+    const char *sep = k == 0 ? "" : k == TV_METRIC__COUNT - 1 ? " or " : ", ";
+    int w = snprintf(buf + used, cap - used, "%s%s", sep, metric_table[k].name);
+    if (w < 0) break;
+    used += (size_t)w;
+  }
+  return buf;
+}

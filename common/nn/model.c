@@ -3,7 +3,8 @@
  * layers only); root[i] is the node whose buffers layer i's output shares (itself unless the
  * layer aliases its input, as flatten does); y[root], dy[root] and every layer's keep scratch
  * are slices of one arena, the shared temp scratch another; logits is the node whose output
- * the loss and tv_model_forward see (the last layer, or the input of a trailing softmax). */
+ * tv_model_forward returns and whose gradient the loss writes (the last layer, or the input of
+ * a trailing softmax). */
 #include "trainval/model.h"
 
 #include <stdint.h>
@@ -30,7 +31,7 @@ struct tv_model {
   int logits; /* node of the logits */
   tv_varstore *store;
   tv_rng rng;    /* dropout */
-  tv_pool *pool; /* the model's threads (tv_get_threads() at build) */
+  tv_pool *pool; /* the process's team, borrowed (NULL: the caller's thread alone) */
 };
 
 static int resolve_inputs(tv_model *m, int i) {
@@ -189,7 +190,7 @@ static int alloc_arena(tv_model *m) {
 }
 
 int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore *store,
-                 tv_model **out) {
+                 tv_pool *team, tv_model **out) {
   *out = NULL;
   if (cfg->model.n_layers < 1 || cfg->model.n_layers > TV_MAX_LAYERS)
     return tv_error(TV_ERR_CONFIG, "%s: model.layers: needs 1 to %d layers", cfg->source,
@@ -205,8 +206,8 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
   m->num_classes = cfg->model.num_classes;
   m->rng = tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT);
   m->input_size = cfg->model.input[0] * cfg->model.input[1] * cfg->model.input[2];
-  int rc = tv_pool_new(tv_get_threads(), &m->pool);
-  if (rc == TV_OK) rc = build_layers(m);
+  m->pool = team;
+  int rc = build_layers(m);
   if (rc == TV_OK) rc = alloc_arena(m);
   if (rc != TV_OK) {
     tv_model_free(m);
@@ -218,7 +219,6 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
 
 void tv_model_free(tv_model *m) {
   if (!m) return;
-  tv_pool_free(m->pool);
   free(m->arena);
   free(m->temp);
   free(m);
@@ -228,13 +228,7 @@ static const float *node_out(const tv_model *m, int node) {
   return node < 0 ? m->x : m->y[m->root[node]];
 }
 
-/* The model's threads each call tv_gemm: OpenBLAS runs single-threaded meanwhile. */
-static int blas_serial(const tv_model *m) {
-  return tv_pool_threads(m->pool) > 1 ? tv_blas_serial_begin() : 1;
-}
-
 const float *tv_model_forward(tv_model *m, const float *x, int n) {
-  int blas = blas_serial(m);
   m->x = x;
   for (int i = 0; i < m->n_layers; i++) {
     tv_layer *l = &m->layers[i];
@@ -246,20 +240,24 @@ const float *tv_model_forward(tv_model *m, const float *x, int n) {
     }
     m->ops[i]->forward(l, n, in, m->y[i]);
   }
-  tv_blas_serial_end(blas);
   return node_out(m, m->logits);
 }
+
+const float *tv_model_logits(const tv_model *m) { return node_out(m, m->logits); }
 
 const float *tv_model_outputs(const tv_model *m) { return node_out(m, m->n_layers - 1); }
 
 const float *tv_model_layer_output(const tv_model *m, int i) { return node_out(m, i); }
 
-float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
-  int blas = blas_serial(m);
+float *tv_model_output_grad(tv_model *m) {
+  return m->mode == TV_MODE_TRAIN ? m->dy[m->root[m->logits]] : NULL;
+}
+
+void tv_model_backward(tv_model *m, const float *dy, int n) {
   int top = m->logits;
+  float *dtop = m->dy[m->root[top]];
+  if (dy != dtop) memcpy(dtop, dy, (size_t)n * m->num_classes * sizeof *dtop);
   memset(m->written, 0, sizeof m->written);
-  float loss = tv_softmax_xent_smooth(node_out(m, top), labels, n, m->num_classes,
-                                      (float)m->cfg.train.label_smoothing, m->dy[m->root[top]]);
   m->written[m->root[top]] = 1;
   for (int i = top; i >= 0; i--) {
     tv_layer *l = &m->layers[i];
@@ -279,11 +277,8 @@ float tv_model_backward(tv_model *m, const int32_t *labels, int n) {
     for (int k = 0; k < l->n_inputs; k++)
       if (l->inputs[k] >= 0) m->written[m->root[l->inputs[k]]] = 1;
   }
-  tv_blas_serial_end(blas);
-  return loss;
 }
 
-tv_pool *tv_model_pool(tv_model *m) { return m->pool; }
 tv_mode tv_model_mode(const tv_model *m) { return m->mode; }
 int tv_model_max_batch(const tv_model *m) { return m->max_batch; }
 int tv_model_input_size(const tv_model *m) { return m->input_size; }

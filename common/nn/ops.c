@@ -38,22 +38,6 @@ void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, con
     }
 }
 
-void tv_set_threads(int n) {
-  if (n > 0) openblas_set_num_threads(n);
-}
-
-int tv_get_threads(void) { return openblas_get_num_threads(); }
-
-int tv_blas_serial_begin(void) {
-  int previous = openblas_get_num_threads();
-  if (previous != 1) openblas_set_num_threads(1);
-  return previous;
-}
-
-void tv_blas_serial_end(int previous) {
-  if (previous != 1) openblas_set_num_threads(previous);
-}
-
 /* ---- thread pool ------------------------------------------------------------------------------
  * Invariants: gen counts jobs; a worker that has seen generation g runs job g + 1 once, then
  * decrements pending; fn/ctx/items are written before gen is incremented (seq_cst), so a worker
@@ -197,7 +181,7 @@ void tv_rows_set(float *y, const float *b, int n, int d) {
   for (int i = 0; i < n; i++) memcpy(y + (size_t)i * d, b, (size_t)d * sizeof *y);
 }
 
-TV_VECTOR void tv_rows_sum(float *db, const float *dy, int n, int d, int accumulate) {
+TV_VECTOR void tv_sum_over_rows(float *db, const float *dy, int n, int d, int accumulate) {
   if (!accumulate) memset(db, 0, (size_t)d * sizeof *db);
   for (int i = 0; i < n; i++) {
     const float *r = dy + (size_t)i * d;
@@ -205,7 +189,7 @@ TV_VECTOR void tv_rows_sum(float *db, const float *dy, int n, int d, int accumul
   }
 }
 
-TV_VECTOR void tv_row_sums(float *s, const float *a, int rows, size_t cols, int accumulate) {
+TV_VECTOR void tv_sum_over_cols(float *s, const float *a, int rows, size_t cols, int accumulate) {
   for (int i = 0; i < rows; i++) {
     const float *r = a + (size_t)i * cols;
     float acc[16] = {0}, t = 0.0f; /* 16 partial sums: vectorised, in a fixed order */
@@ -228,53 +212,6 @@ TV_VECTOR void tv_relu_backward(float *dx, const float *dy, const float *y, size
     for (size_t i = 0; i < n; i++) dx[i] += y[i] > 0.0f ? dy[i] : 0.0f;
   else
     for (size_t i = 0; i < n; i++) dx[i] = y[i] > 0.0f ? dy[i] : 0.0f;
-}
-
-float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float *dlogits) {
-  double total = 0;
-  float inv_n = 1.0f / (float)n;
-  for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
-    float mx = z[0];
-    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
-    double s = 0;
-    for (int j = 0; j < k; j++) s += exp((double)z[j] - (double)mx);
-    double lse = (double)mx + log(s);
-    total += lse - (double)z[y[i]];
-    if (dlogits) {
-      float *d = dlogits + (size_t)i * k;
-      for (int j = 0; j < k; j++) d[j] = (float)exp((double)z[j] - lse) * inv_n;
-      d[y[i]] -= inv_n;
-    }
-  }
-  return (float)(total / n);
-}
-
-float tv_softmax_xent_smooth(const float *logits, const int32_t *y, int n, int k, float s,
-                             float *dlogits) {
-  if (s == 0.0f) return tv_softmax_xent(logits, y, n, k, dlogits);
-  double total = 0;
-  float inv_n = 1.0f / (float)n;
-  double off = (double)s / k, on = 1.0 - (double)s + off;
-  for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
-    float mx = z[0];
-    for (int j = 1; j < k; j++) mx = z[j] > mx ? z[j] : mx;
-    double sum = 0, zsum = 0;
-    for (int j = 0; j < k; j++) {
-      sum += exp((double)z[j] - (double)mx);
-      zsum += (double)z[j];
-    }
-    double lse = (double)mx + log(sum);
-    /* -sum_j q_j (z_j - lse) = lse - off * sum_j z_j - (on - off) z_y */
-    total += lse - off * zsum - (on - off) * (double)z[y[i]];
-    if (dlogits) {
-      float *d = dlogits + (size_t)i * k;
-      for (int j = 0; j < k; j++) d[j] = (float)((exp((double)z[j] - lse) - off) * inv_n);
-      d[y[i]] = (float)((exp((double)z[y[i]] - lse) - on) * inv_n);
-    }
-  }
-  return (float)(total / n);
 }
 
 /* ---- activations ------------------------------------------------------------------------------

@@ -99,6 +99,10 @@ int tv_varstore_seal(tv_varstore *s) {
   return TV_OK;
 }
 
+void tv_varstore_zero_grads(tv_varstore *s) {
+  if (s->grads) memset(s->grads, 0, s->size * sizeof *s->grads);
+}
+
 void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
   for (int i = 0; i < s->n; i++) {
     tv_var *v = &s->vars[i];
@@ -112,11 +116,6 @@ void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
     case TV_INIT_HE_NORMAL: {
       float sd = sqrtf(2.0f / (float)(v->fan_in > 0 ? v->fan_in : 1));
       for (size_t k = 0; k < v->count; k++) v->value[k] = sd * tv_rng_normal(rng);
-      break;
-    }
-    case TV_INIT_GLOROT_UNIFORM: {
-      float lim = sqrtf(6.0f / (float)(v->fan_in + v->fan_out > 0 ? v->fan_in + v->fan_out : 1));
-      for (size_t k = 0; k < v->count; k++) v->value[k] = lim * (2.0f * tv_rng_uniform(rng) - 1.0f);
       break;
     }
     }

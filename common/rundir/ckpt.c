@@ -1,4 +1,4 @@
-/* ckpt.c — checkpoint files in HDF5 and their commit into the manifest (see ckpt.h).
+/* ckpt.c — checkpoint files in HDF5 (see ckpt.h; their commit into the manifest is commit.c's).
  *
  * A checkpoint is built in memory with HDF5's core driver and written to its temporary file with
  * plain POSIX I/O.  HDF5 never touches the disk when writing, so a full disk is one failed
@@ -380,7 +380,7 @@ struct tv_ckpt_writer {
   int failed;    /* the first I/O-class error, returned again by later calls */
   char msg[MSG_CAP];
   char dir[PATH_CAP], tmp[PATH_CAP], final[PATH_CAP];
-  char name[TV_MANIFEST_FILE_CAP];
+  char name[TV_CKPT_FILE_CAP];
 };
 
 int tv_ckpt_file_name(int64_t step, char *name, size_t cap) {
@@ -1186,103 +1186,4 @@ int tv_ckpt_read_attr_str(tv_ckpt *c, const char *path, const char *name, char *
   if (!rc) snprintf(buf, cap, "%s", s);
   free(s);
   return attr_result(c, rc, path, name, why);
-}
-
-/* ---- the train_dir ---- */
-
-int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info, int64_t step,
-                   double wall_time, int finite, const char *reason, int max_to_keep,
-                   tv_ckpt_keep_fn keep, void *keep_ctx) {
-  if (!reason) reason = "";
-  if (!info || step < 0 || step != info->step || info->file[0] == '\0' ||
-      !memchr(info->file, '\0', sizeof info->file) || strchr(info->file, '/') ||
-      strlen(reason) >= TV_MANIFEST_WORD_CAP || max_to_keep < 0)
-    return tv_error(TV_ERR_INVALID,
-                    "%s: commit of step %lld: bad checkpoint info, reason or "
-                    "max_to_keep",
-                    dir, (long long)step);
-  tv_manifest_entry e = {.step = step,
-                         .size = info->size,
-                         .crc32c = info->crc32c,
-                         .wall_time = wall_time,
-                         .finite = finite && info->finite};
-  snprintf(e.file, sizeof e.file, "%s", info->file);
-  snprintf(e.reason, sizeof e.reason, "%s", reason);
-  /* Work on a copy so a failed write leaves m as the disk has it. */
-  tv_manifest next = *m;
-  next.cap = m->n + 1;
-  next.entries = malloc((size_t)next.cap * sizeof *next.entries);
-  char(*dropped)[TV_MANIFEST_FILE_CAP] = malloc((size_t)next.cap * sizeof *dropped);
-  int rc = TV_OK, n_dropped = 0;
-  if (!next.entries || !dropped) {
-    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
-    goto fail;
-  }
-  if (m->n) memcpy(next.entries, m->entries, (size_t)m->n * sizeof *next.entries);
-  if ((rc = tv_manifest_append(&next, &e))) goto fail;
-  /* The newest max_to_keep stay; an older one goes unless vetoed.  A vetoed entry does not
-   * count against max_to_keep, so pinning the best never costs a recent checkpoint. */
-  int kept = 0;
-  for (int i = 0; i < next.n; i++) {
-    const tv_manifest_entry *x = &next.entries[i];
-    int drop = max_to_keep > 0 && i < next.n - max_to_keep && x->step != e.step &&
-               !(keep && keep(keep_ctx, x));
-    if (drop) {
-      memcpy(dropped[n_dropped++], x->file, sizeof dropped[0]);
-    } else {
-      next.entries[kept++] = *x;
-    }
-  }
-  next.n = kept;
-  if ((rc = tv_manifest_write(dir, &next))) goto fail;
-  free(m->entries);
-  *m = next;
-  /* The manifest no longer names them: only now may the files go. */
-  for (int i = 0; i < n_dropped; i++) {
-    int named = 0;
-    for (int j = 0; j < m->n && !named; j++) named = strcmp(m->entries[j].file, dropped[i]) == 0;
-    char path[PATH_CAP];
-    if (named || tv_fs_join(path, sizeof path, dir, dropped[i])) continue;
-    if (unlink(path) != 0 && errno != ENOENT && rc == TV_OK)
-      rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot delete old checkpoint", path);
-  }
-  free(dropped);
-  return rc;
-fail:
-  free(next.entries);
-  free(dropped);
-  return rc;
-}
-
-int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
-                    tv_manifest_entry *entry) {
-  tv_manifest m;
-  tv_manifest_init(&m);
-  int rc = tv_manifest_read(dir, &m);
-  if (rc) return rc;
-  const tv_manifest_entry *e = NULL;
-  size_t digits = strspn(which, "0123456789");
-  if (strcmp(which, "latest") == 0) {
-    e = tv_manifest_latest(&m);
-    if (!e) rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint committed yet", dir);
-  } else if (digits > 0 && digits < 19 && which[digits] == '\0') {
-    long long step = strtoll(which, NULL, 10);
-    e = tv_manifest_find(&m, step);
-    if (!e)
-      rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint at step %lld in %s (%d listed)", dir, step,
-                    TV_MANIFEST_FILE, m.n);
-  } else {
-    for (int i = 0; i < m.n && !e; i++)
-      if (strcmp(m.entries[i].file, which) == 0) e = &m.entries[i];
-    if (!e && strstr(which, ".h5"))
-      rc = tv_error(TV_ERR_NOT_FOUND, "%s: %s is not a committed checkpoint", dir, which);
-    else if (!e)
-      rc = tv_error(TV_ERR_INVALID,
-                    "%s: \"%s\": expected latest, a step number or a checkpoint file name", dir,
-                    which);
-  }
-  if (!rc) rc = tv_fs_join(path, cap, dir, e->file);
-  if (!rc && entry) *entry = *e;
-  tv_manifest_free(&m);
-  return rc;
 }

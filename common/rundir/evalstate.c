@@ -1,27 +1,20 @@
-/* evalstate.c — an evaluator's files in DIR/NAME/, DIR/STOP, and eval-aware retention (see
- * evalstate.h for every format and rule).
+/* evalstate.c — an evaluator's DIR/NAME/state.yaml (see evalstate.h for the format).
  *
  * Invariants: a tv_evalstate's entries are strictly ascending by step with NUL-terminated
  * strings, and cursor >= the last entry's step; add keeps it, read checks it, write refuses a
- * state that breaks it before anything reaches the disk.  Structured files are read through
- * yamlio's tv_ydoc and written as tv_text with tv_fs_write_atomic; messages name the file.
+ * state that breaks it before anything reaches the disk.  Read through yamlio's tv_ydoc, written
+ * as tv_text with tv_fs_write_atomic; messages name the file.
  */
 #include "trainval/evalstate.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "rundir/identity.h"
 #include "trainval/fs.h"
 #include "trainval/yamlio.h"
-
-enum { PATH_CAP = 4096 };
 
 static const char *const outcome_names[] = {"ok", "failed", "skipped"};
 
@@ -33,8 +26,6 @@ int tv_eval_name_valid(const char *name) {
   return 1;
 }
 
-/* ---- state.yaml ---------------------------------------------------------------------------- */
-
 void tv_evalstate_init(tv_evalstate *s) {
   memset(s, 0, sizeof *s);
   snprintf(s->policy, sizeof s->policy, "all");
@@ -42,6 +33,7 @@ void tv_evalstate_init(tv_evalstate *s) {
   s->mode_max = 1;
   s->cursor = -1;
   s->stop_requested = -1;
+  s->retired_baseline = -1;
 }
 
 void tv_evalstate_free(tv_evalstate *s) {
@@ -185,6 +177,11 @@ static int parse_state(const tv_ydoc *d, const yaml_node_t *root, tv_evalstate *
   if ((rc = tv_ydoc_opt_i64(d, root, "patience", 0, &s->patience))) return rc;
   if ((rc = tv_ydoc_opt_i64(d, root, "since_best", 0, &s->since_best))) return rc;
   if ((rc = tv_ydoc_opt_i64(d, root, "stop_requested", -1, &s->stop_requested))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "retired_baseline", 0, &v))) return rc;
+  if (v) {
+    if ((rc = tv_ydoc_i64(d, v, "retired_baseline", -1, &s->retired_baseline))) return rc;
+    s->has_retired_baseline = 1;
+  }
   if ((rc = tv_ydoc_field(d, root, "best", 0, &v))) return rc;
   if (v && !(v->type == YAML_SCALAR_NODE && v->data.scalar.length == 0)) {
     if (v->type != YAML_MAPPING_NODE)
@@ -242,15 +239,9 @@ int tv_evalstate_read(const char *path, tv_evalstate *s) {
   return TV_OK;
 }
 
-static void self_identity(char *host, size_t cap, long *pid) {
-  *pid = (long)getpid();
-  if (gethostname(host, cap) != 0 || !tv_text_is_printable(host, cap) || !host[0])
-    snprintf(host, cap, "unknown");
-}
-
 int tv_evalstate_write(const char *path, tv_evalstate *s) {
   s->updated = tv_now();
-  self_identity(s->host, sizeof s->host, &s->pid);
+  tv_rundir_identity(s->host, sizeof s->host, &s->pid);
   if (!tv_eval_name_valid(s->name) || !tv_text_is_printable(s->split, sizeof s->split) ||
       !tv_text_is_printable(s->policy, sizeof s->policy) ||
       !tv_text_is_printable(s->metric, sizeof s->metric) ||
@@ -293,8 +284,11 @@ int tv_evalstate_write(const char *path, tv_evalstate *s) {
     tv_text_yaml_str(&b, s->best_file, TV_TEXT_YAML_QUOTE_NONE);
     tv_text_printf(&b, ", value: %.17g}\n", s->best_value);
   }
-  tv_text_printf(&b, "since_best: %lld\nstop_requested: %lld\nevaluated:%s\n",
-                 (long long)s->since_best, (long long)s->stop_requested, s->n ? "" : " []");
+  tv_text_printf(&b, "since_best: %lld\nstop_requested: %lld\n", (long long)s->since_best,
+                 (long long)s->stop_requested);
+  if (s->has_retired_baseline)
+    tv_text_printf(&b, "retired_baseline: %lld\n", (long long)s->retired_baseline);
+  tv_text_printf(&b, "evaluated:%s\n", s->n ? "" : " []");
   for (int i = 0; i < s->n; i++) {
     const tv_evalstate_entry *e = &s->entries[i];
     tv_text_printf(&b, "  - {step: %lld, outcome: %s", (long long)e->step,
@@ -309,478 +303,5 @@ int tv_evalstate_write(const char *path, tv_evalstate *s) {
   int rc = tv_text_check(&b, path);
   if (rc == TV_OK) rc = tv_fs_write_atomic(path, b.p, b.n);
   tv_text_free(&b);
-  return rc;
-}
-
-/* ---- metrics.jsonl ------------------------------------------------------------------------- */
-
-int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **line) {
-  *line = NULL;
-  tv_metrics_summary s;
-  tv_metrics_get(m, &s);
-  int k = tv_metrics_num_classes(m);
-  const uint64_t *conf = tv_metrics_confusion(m);
-  tv_text b = {0};
-  tv_text_printf(&b, "{\"step\": %lld, \"checkpoint\": ", (long long)r->step);
-  tv_text_json_str(&b, r->checkpoint);
-  tv_text_printf(&b, ", \"checksum\": \"crc32c:%08x\", \"split\": ", (unsigned)r->crc32c);
-  tv_text_json_str(&b, r->split);
-  tv_text_printf(
-      &b, ", \"num_examples\": %llu, \"subset_hash\": \"fnv1a64:%016llx\", \"subset_seed\": ",
-      (unsigned long long)s.n, (unsigned long long)r->subset_hash);
-  if (r->has_subset_seed)
-    tv_text_printf(&b, "%llu", (unsigned long long)r->subset_seed);
-  else
-    tv_text_printf(&b, "null");
-  const char *names[] = {"loss", "accuracy", "top5", "macro_f1"};
-  double vals[] = {s.loss, s.accuracy, s.top5, s.macro_f1};
-  for (int i = 0; i < 4; i++) {
-    tv_text_printf(&b, ", \"%s\": ", names[i]);
-    tv_text_json_num(&b, vals[i]);
-  }
-  static const char *const per[] = {"precision", "recall", "f1", "support"};
-  tv_text_printf(&b, ", \"per_class\": {");
-  for (int j = 0; j < 4; j++) {
-    tv_text_printf(&b, "%s\"%s\": [", j ? ", " : "", per[j]);
-    for (int c = 0; c < k; c++) {
-      double p, rc, f;
-      tv_metrics_class(m, c, &p, &rc, &f);
-      if (c) tv_text_printf(&b, ", ");
-      if (j == 3) {
-        uint64_t support = 0;
-        for (int q = 0; q < k; q++) support += conf[(size_t)c * k + q];
-        tv_text_printf(&b, "%llu", (unsigned long long)support);
-      } else {
-        tv_text_json_num(&b, j == 0 ? p : j == 1 ? rc : f);
-      }
-    }
-    tv_text_printf(&b, "]");
-  }
-  tv_text_printf(&b, "}, \"confusion\": [");
-  for (int c = 0; c < k; c++) {
-    tv_text_printf(&b, "%s[", c ? ", " : "");
-    for (int q = 0; q < k; q++)
-      tv_text_printf(&b, "%s%llu", q ? ", " : "", (unsigned long long)conf[(size_t)c * k + q]);
-    tv_text_printf(&b, "]");
-  }
-  tv_text_printf(&b, "], \"checkpoint_wall_time\": %.6f, \"eval_wall_time\": %.6f, ",
-                 r->checkpoint_wall_time, r->eval_wall_time);
-  tv_text_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
-                 r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);
-  tv_text_printf(&b, "\"evaluator\": ");
-  tv_text_json_str(&b, r->evaluator);
-  tv_text_printf(&b, ", \"host\": ");
-  tv_text_json_str(&b, r->host);
-  tv_text_printf(&b, "}\n");
-  int rc = tv_text_check(&b, "metrics line");
-  if (rc) {
-    tv_text_free(&b);
-    return rc;
-  }
-  *line = b.p;
-  return TV_OK;
-}
-
-int tv_evallog_append(const char *path, const char *line) {
-  int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open for appending", path);
-  struct stat st;
-  off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
-  size_t left = strlen(line);
-  int rc = TV_OK;
-  while (left > 0 && rc == TV_OK) {
-    ssize_t w = write(fd, line, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      rc = tv_error_errno(TV_ERR_IO, errno, "%s: write", path);
-      break;
-    }
-    line += w;
-    left -= (size_t)w;
-  }
-  if (rc == TV_OK && fsync(fd) != 0) rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", path);
-  /* Best effort: take a partial line back, so the file stays whole lines. */
-  if (rc != TV_OK && before >= 0 && ftruncate(fd, before) != 0) (void)0;
-  if (close(fd) != 0 && rc == TV_OK) rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", path);
-  return rc;
-}
-
-/* The number after "key": on line (a top-level key: the nested per_class keys differ), or NaN. */
-static double json_number(const char *line, const char *key) {
-  char pat[64];
-  snprintf(pat, sizeof pat, "\"%s\": ", key);
-  const char *p = strstr(line, pat);
-  if (!p) return NAN;
-  char *end;
-  double x = strtod(p + strlen(pat), &end);
-  return end == p + strlen(pat) ? NAN : x;
-}
-
-int tv_evallog_scan(const char *path, const char *key, int truncate_torn, tv_evallog_line **lines,
-                    int *n) {
-  *lines = NULL;
-  *n = 0;
-  char *text = NULL;
-  size_t len = 0;
-  int rc = tv_fs_read_all(path, &text, &len);
-  if (rc == TV_ERR_NOT_FOUND) return TV_OK;
-  if (rc) return rc;
-  int cap = 0;
-  size_t pos = 0, good_end = 0;
-  int lineno = 0;
-  static const char head[] = "{\"step\": ";
-  while (pos < len) {
-    char *nl = memchr(text + pos, '\n', len - pos);
-    if (!nl) break; /* torn: no newline */
-    *nl = '\0';
-    char *ln = text + pos;
-    lineno++;
-    size_t next = (size_t)(nl - text) + 1;
-    if (ln[0] == '\0') { /* an empty line carries nothing */
-      pos = good_end = next;
-      continue;
-    }
-    char *end = NULL;
-    long long step = -1;
-    if (strncmp(ln, head, sizeof head - 1) == 0) step = strtoll(ln + sizeof head - 1, &end, 10);
-    if (!end || end == ln + sizeof head - 1 || step < 0) {
-      if (next >= len) break; /* a garbled last line is torn too */
-      rc = tv_error(TV_ERR_FORMAT, "%s:%d: not a metrics line (expected {\"step\": N, ...)", path,
-                    lineno);
-      goto out;
-    }
-    if (*n == cap) {
-      cap = cap ? 2 * cap : 64;
-      tv_evallog_line *p = realloc(*lines, (size_t)cap * sizeof *p);
-      if (!p) {
-        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
-        goto out;
-      }
-      *lines = p;
-    }
-    tv_evallog_line *l = &(*lines)[(*n)++];
-    memset(l, 0, sizeof *l);
-    l->step = step;
-    l->value = key ? json_number(ln, key) : NAN;
-    const char *c = strstr(ln, "\"checkpoint\": \"");
-    if (c) {
-      c += strlen("\"checkpoint\": \"");
-      size_t k = strcspn(c, "\"");
-      if (k < sizeof l->checkpoint) memcpy(l->checkpoint, c, k), l->checkpoint[k] = '\0';
-    }
-    pos = good_end = next;
-  }
-  if (good_end < len && truncate_torn && truncate(path, (off_t)good_end) != 0)
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot cut off a torn last line", path);
-out:
-  free(text);
-  if (rc) {
-    free(*lines);
-    *lines = NULL;
-    *n = 0;
-  }
-  return rc;
-}
-
-/* ---- pins and best.h5 ---------------------------------------------------------------------- */
-
-static int gone_errno(int e) { return e == ENOENT || e == ESTALE; }
-
-/* Errors for which a hard link will never work here: fall back to a copy. */
-static int no_links_errno(int e) {
-  return e == EPERM || e == EOPNOTSUPP || e == EXDEV || e == EMLINK || e == ENOSYS || e == EACCES;
-}
-
-/* Copies src to dst (created exclusively), reading through one descriptor so a concurrent
- * unlink of src cannot cut the copy short. */
-static int copy_file(const char *src, const char *dst) {
-  int in = open(src, O_RDONLY | O_CLOEXEC);
-  if (in < 0) {
-    int e = errno;
-    return tv_error_errno(gone_errno(e) ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s", src);
-  }
-  int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-  if (out < 0) {
-    int e = errno;
-    close(in);
-    return tv_error_errno(TV_ERR_IO, e, "%s: cannot create", dst);
-  }
-  char buf[1 << 16];
-  int rc = TV_OK;
-  for (;;) {
-    ssize_t r = read(in, buf, sizeof buf);
-    if (r < 0 && errno == EINTR) continue;
-    if (r < 0) {
-      rc = tv_error_errno(TV_ERR_IO, errno, "%s: read", src);
-      break;
-    }
-    if (r == 0) break;
-    for (ssize_t off = 0; off < r && rc == TV_OK;) {
-      ssize_t w = write(out, buf + off, (size_t)(r - off));
-      if (w < 0 && errno == EINTR) continue;
-      if (w < 0)
-        rc = tv_error_errno(TV_ERR_IO, errno, "%s: write", dst);
-      else
-        off += w;
-    }
-    if (rc) break;
-  }
-  close(in);
-  if (close(out) != 0 && rc == TV_OK) rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", dst);
-  if (rc) unlink(dst);
-  return rc;
-}
-
-/* Hard link src as dst (dst must not exist), or a copy where links are refused. */
-static int link_or_copy(const char *src, const char *dst) {
-  if (link(src, dst) == 0) return TV_OK;
-  int e = errno;
-  if (gone_errno(e)) return tv_error_errno(TV_ERR_NOT_FOUND, e, "%s", src);
-  if (no_links_errno(e)) return copy_file(src, dst);
-  return tv_error_errno(TV_ERR_IO, e, "%s: cannot link as %s", src, dst);
-}
-
-static int join3(char *out, size_t cap, const char *a, const char *b, const char *c) {
-  int n = snprintf(out, cap, "%s/%s/%s", a, b, c);
-  if (n < 0 || (size_t)n >= cap)
-    return tv_error(TV_ERR_INVALID, "%s/%s/%s: path too long", a, b, c);
-  return TV_OK;
-}
-
-int tv_pin_create(const char *dir, const char *name, const char *file, char *pin, size_t cap) {
-  char src[PATH_CAP], base[TV_MANIFEST_FILE_CAP + 8];
-  snprintf(base, sizeof base, "%s%s", TV_PIN_PREFIX, file);
-  int rc = tv_fs_join(src, sizeof src, dir, file);
-  if (rc == TV_OK) rc = join3(pin, cap, dir, name, base);
-  if (rc) return rc;
-  if (unlink(pin) != 0 && errno != ENOENT)
-    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot remove a stale pin", pin);
-  return link_or_copy(src, pin);
-}
-
-int tv_pin_clear(const char *dir, const char *name) {
-  char sub[PATH_CAP];
-  int rc = tv_fs_join(sub, sizeof sub, dir, name);
-  if (rc) return rc;
-  DIR *d = opendir(sub);
-  if (!d) {
-    if (errno == ENOENT) return TV_OK;
-    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot list", sub);
-  }
-  struct dirent *e;
-  while ((e = readdir(d)) != NULL) {
-    if (strncmp(e->d_name, TV_PIN_PREFIX, strlen(TV_PIN_PREFIX)) != 0 &&
-        strncmp(e->d_name, ".best.h5.tmp.", 13) != 0)
-      continue;
-    char p[PATH_CAP];
-    if (tv_fs_join(p, sizeof p, sub, e->d_name) == TV_OK) unlink(p);
-  }
-  closedir(d);
-  return TV_OK;
-}
-
-int tv_best_update(const char *dir, const char *name, const char *src) {
-  char tmp[PATH_CAP], dst[PATH_CAP], base[64];
-  snprintf(base, sizeof base, ".best.h5.tmp.%ld", (long)getpid());
-  int rc = join3(tmp, sizeof tmp, dir, name, base);
-  if (rc == TV_OK) rc = join3(dst, sizeof dst, dir, name, TV_BEST_FILE);
-  if (rc) return rc;
-  unlink(tmp);
-  if ((rc = link_or_copy(src, tmp))) return rc;
-  if (rename(tmp, dst) != 0) {
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename into place", dst);
-    unlink(tmp);
-    return rc;
-  }
-  return tv_fs_fsync_dir(dst);
-}
-
-/* ---- DIR/STOP ------------------------------------------------------------------------------ */
-
-int tv_stop_write(const char *dir, tv_stop_request *r) {
-  char path[PATH_CAP];
-  int rc = tv_fs_join(path, sizeof path, dir, TV_STOP_FILE);
-  if (rc) return rc;
-  r->time = tv_now();
-  self_identity(r->host, sizeof r->host, &r->pid);
-  if (!tv_eval_name_valid(r->by) || !tv_text_is_printable(r->metric, sizeof r->metric) ||
-      !memchr(r->reason, '\0', sizeof r->reason))
-    return tv_error(TV_ERR_INVALID, "%s: stop request has a bad name or metric", path);
-  tv_text b = {0};
-  tv_text_printf(
-      &b,
-      "# trainval stop request: train stops at its next step's end, saves a checkpoint,\n"
-      "# marks the run early_stopped and renames this file to %s.\n"
-      "format: %s\nformat_version: %d\nby: ",
-      TV_STOP_HANDLED_FILE, TV_STOP_FORMAT, TV_STOP_VERSION);
-  tv_text_yaml_str(&b, r->by, TV_TEXT_YAML_QUOTE_NONE);
-  tv_text_printf(&b, "\nhost: ");
-  tv_text_yaml_str(&b, r->host, TV_TEXT_YAML_QUOTE_NONE);
-  tv_text_printf(&b, "\npid: %ld\ntime: %.6f\nreason: ", r->pid, r->time);
-  tv_text_yaml_str(&b, r->reason, TV_TEXT_YAML_QUOTE_NONE);
-  tv_text_printf(&b, "\nmetric: ");
-  tv_text_yaml_str(&b, r->metric, TV_TEXT_YAML_QUOTE_NONE);
-  tv_text_printf(&b, "\nmode: %s\nbest_step: %lld\nbest_value: %.17g\nstep: %lld\n",
-                 r->mode_max ? "max" : "min", (long long)r->best_step, r->best_value,
-                 (long long)r->step);
-  if ((rc = tv_text_check(&b, path)) == TV_OK) rc = tv_fs_write_atomic(path, b.p, b.n);
-  tv_text_free(&b);
-  return rc;
-}
-
-int tv_stop_read(const char *dir, tv_stop_request *r) {
-  memset(r, 0, sizeof *r);
-  char path[PATH_CAP];
-  int rc = tv_fs_join(path, sizeof path, dir, TV_STOP_FILE);
-  if (rc) return rc;
-  tv_ydoc *d;
-  const yaml_node_t *root, *v;
-  if ((rc = tv_ydoc_load(path, &d))) return rc;
-  if ((rc = tv_ydoc_root_map(d, &root))) {
-    tv_ydoc_free(d);
-    return rc;
-  }
-  int64_t pid = 0;
-  char mode[TV_EVAL_WORD_CAP] = "max";
-  if ((rc = tv_ydoc_format(d, root, TV_STOP_FORMAT, TV_STOP_VERSION)) ||
-      (rc = tv_ydoc_field(d, root, "by", 1, &v)) ||
-      (rc = tv_ydoc_str(d, v, "by", r->by, sizeof r->by, 1)) ||
-      (rc = tv_ydoc_opt_str(d, root, "host", r->host, sizeof r->host, 1)) ||
-      (rc = tv_ydoc_opt_i64(d, root, "pid", 0, &pid)) ||
-      (rc = tv_ydoc_opt_f64(d, root, "time", &r->time)) ||
-      (rc = tv_ydoc_opt_str(d, root, "reason", r->reason, sizeof r->reason, 0)) ||
-      (rc = tv_ydoc_opt_str(d, root, "metric", r->metric, sizeof r->metric, 1)) ||
-      (rc = tv_ydoc_opt_str(d, root, "mode", mode, sizeof mode, 1)) ||
-      (rc = tv_ydoc_opt_i64(d, root, "best_step", -1, &r->best_step)) ||
-      (rc = tv_ydoc_opt_f64(d, root, "best_value", &r->best_value)) ||
-      (rc = tv_ydoc_opt_i64(d, root, "step", -1, &r->step)))
-    memset(r, 0, sizeof *r);
-  r->pid = (long)pid;
-  r->mode_max = strcmp(mode, "min") != 0;
-  tv_ydoc_free(d);
-  return rc;
-}
-
-int tv_stop_requested(const char *dir) {
-  char path[PATH_CAP];
-  struct stat st;
-  return tv_fs_join(path, sizeof path, dir, TV_STOP_FILE) == TV_OK && stat(path, &st) == 0;
-}
-
-int tv_stop_consume(const char *dir) {
-  char from[PATH_CAP], to[PATH_CAP];
-  int rc = tv_fs_join(from, sizeof from, dir, TV_STOP_FILE);
-  if (rc == TV_OK) rc = tv_fs_join(to, sizeof to, dir, TV_STOP_HANDLED_FILE);
-  if (rc) return rc;
-  if (rename(from, to) != 0) {
-    if (errno == ENOENT) return TV_OK;
-    return tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename to %s", from, TV_STOP_HANDLED_FILE);
-  }
-  return tv_fs_fsync_dir(to);
-}
-
-/* ---- eval-aware retention ------------------------------------------------------------------ */
-
-void tv_retention_free(tv_retention *r) {
-  if (!r) return;
-  free(r->keep);
-  r->keep = NULL;
-  r->n = 0;
-}
-
-int tv_retention_keep(void *ctx, const tv_manifest_entry *e) {
-  const tv_retention *r = ctx;
-  for (int i = 0; i < r->n; i++)
-    if (r->keep[i] == e->step) return 1;
-  return 0;
-}
-
-/* What one evaluator folder says about the candidates. */
-typedef struct evaluator_view {
-  int all;        /* policy all: reaches every checkpoint in order */
-  int64_t cursor; /* -1: none */
-  char best_file[TV_MANIFEST_FILE_CAP];
-} evaluator_view;
-
-enum { PRIO_PIN = 1, PRIO_BEST = 2, PRIO_UNREACHED = 3 };
-
-typedef struct candidate {
-  int64_t step;
-  const char *file;
-  int prio; /* 0: nobody needs it */
-} candidate;
-
-static int cmp_i64(const void *a, const void *b) {
-  int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-  return (x > y) - (x < y);
-}
-
-int tv_retention_plan(const char *dir, const tv_manifest *m, int64_t new_step, int max_to_keep,
-                      int max_unevaluated, tv_retention *r) {
-  r->keep = NULL;
-  r->n = 0;
-  int total = m->n + (tv_manifest_find(m, new_step) ? 0 : 1);
-  int n_cand = total - max_to_keep;
-  if (max_to_keep <= 0 || max_unevaluated <= 0 || n_cand <= 0) return TV_OK;
-  /* Dropping candidates: the oldest total - max_to_keep of m plus the new step, but never the
-   * new step itself (tv_ckpt_commit keeps it whatever happens). */
-  candidate *cand = calloc((size_t)n_cand, sizeof *cand);
-  if (!cand) return tv_error(TV_ERR_NOMEM, "%s: out of memory planning retention", dir);
-  int nc = 0, slot = 0, placed = total == m->n; /* placed: the new step has its slot */
-  for (int i = 0; i < m->n && slot < n_cand; i++) {
-    if (!placed && new_step < m->entries[i].step) {
-      placed = 1;
-      if (++slot >= n_cand) break;
-    }
-    if (m->entries[i].step != new_step)
-      cand[nc++] = (candidate){m->entries[i].step, m->entries[i].file, 0};
-    slot++;
-  }
-  int rc = TV_OK;
-  DIR *d = opendir(dir);
-  struct dirent *de;
-  while (d && (de = readdir(d)) != NULL) {
-    if (de->d_name[0] == '.') continue;
-    char sub[PATH_CAP], state_path[PATH_CAP];
-    struct stat st;
-    if (tv_fs_join(sub, sizeof sub, dir, de->d_name) || stat(sub, &st) != 0 ||
-        !S_ISDIR(st.st_mode) || tv_fs_join(state_path, sizeof state_path, sub, TV_EVALSTATE_FILE))
-      continue;
-    tv_evalstate s;
-    tv_evalstate_init(&s);
-    int src = tv_evalstate_read(state_path, &s);
-    if (src == TV_ERR_NOMEM) {
-      rc = src;
-      break;
-    }
-    if (src != TV_OK) continue; /* not an evaluator, or not one we can read: no say */
-    evaluator_view v = {.all = strcmp(s.policy, "latest") != 0, .cursor = s.cursor};
-    if (s.has_best) snprintf(v.best_file, sizeof v.best_file, "%s", s.best_file);
-    tv_evalstate_free(&s);
-    for (int i = 0; i < nc; i++) {
-      candidate *c = &cand[i];
-      char pin[PATH_CAP];
-      int pinned =
-          snprintf(pin, sizeof pin, "%s/%s%s", sub, TV_PIN_PREFIX, c->file) < (int)sizeof pin &&
-          access(pin, F_OK) == 0;
-      int prio = pinned                          ? PRIO_PIN
-                 : !strcmp(v.best_file, c->file) ? PRIO_BEST
-                 : (v.all && c->step > v.cursor) ? PRIO_UNREACHED
-                                                 : 0;
-      if (prio && (!c->prio || prio < c->prio)) c->prio = prio;
-    }
-  }
-  if (d) closedir(d);
-  if (rc == TV_OK) {
-    r->keep = malloc((size_t)(nc ? nc : 1) * sizeof *r->keep);
-    if (!r->keep) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory planning retention", dir);
-  }
-  /* By priority, and within one the oldest first: the next an evaluator will read. */
-  for (int prio = PRIO_PIN; rc == TV_OK && prio <= PRIO_UNREACHED; prio++)
-    for (int i = 0; i < nc && r->n < max_unevaluated; i++)
-      if (cand[i].prio == prio) r->keep[r->n++] = cand[i].step;
-  if (rc == TV_OK) qsort(r->keep, (size_t)r->n, sizeof *r->keep, cmp_i64);
-  free(cand);
-  if (rc) tv_retention_free(r);
   return rc;
 }

@@ -1,5 +1,6 @@
 /* events.c — TensorBoard event files: TFRecord framing and a hand-written protobuf encoder for
- * the few Event fields we emit (format in events.h).
+ * the few Event fields we emit (format in events.h), and the resume-time purge that reads the
+ * records back (their framing and CRCs, and each Event's step; nothing else is decoded).
  *
  * Invariants:
  *  - buf[0..len) holds whole records not yet written; the next record is encoded right after

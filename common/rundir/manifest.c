@@ -8,8 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "rundir/identity.h"
 #include "trainval/fs.h"
 #include "trainval/yamlio.h"
 
@@ -23,6 +23,7 @@ void tv_manifest_init(tv_manifest *m) {
 void tv_manifest_free(tv_manifest *m) {
   if (!m) return;
   free(m->entries);
+  free(m->retired);
   tv_manifest_init(m);
 }
 
@@ -64,6 +65,33 @@ int tv_manifest_append(tv_manifest *m, const tv_manifest_entry *e) {
   m->entries[i] = *e;
   m->entries[i].file[sizeof e->file - 1] = '\0';
   m->entries[i].reason[sizeof e->reason - 1] = '\0';
+  for (int k = 0; k < m->n_retired; k++)
+    if (m->retired[k] == e->step) {
+      memmove(&m->retired[k], &m->retired[k + 1],
+              (size_t)(m->n_retired - k - 1) * sizeof *m->retired);
+      m->n_retired--;
+      break;
+    }
+  return TV_OK;
+}
+
+int tv_manifest_retire(tv_manifest *m, int64_t step) {
+  if (step < 0) return tv_error(TV_ERR_INVALID, "manifest: step %lld is negative", (long long)step);
+  int i = m->n_retired;
+  while (i > 0 && m->retired[i - 1] > step) i--;
+  if (i > 0 && m->retired[i - 1] == step) return TV_OK;
+  if (m->n_retired == TV_MANIFEST_RETIRED_MAX) { /* the oldest is forgotten */
+    if (i == 0) return TV_OK;
+    memmove(&m->retired[0], &m->retired[1], (size_t)(i - 1) * sizeof *m->retired);
+    m->retired[i - 1] = step;
+    return TV_OK;
+  }
+  int64_t *p = realloc(m->retired, (size_t)(m->n_retired + 1) * sizeof *p);
+  if (!p) return tv_error(TV_ERR_NOMEM, "manifest: out of memory");
+  m->retired = p;
+  memmove(&p[i + 1], &p[i], (size_t)(m->n_retired - i) * sizeof *p);
+  p[i] = step;
+  m->n_retired++;
   return TV_OK;
 }
 
@@ -114,6 +142,36 @@ static int parse_entry(const tv_ydoc *d, const yaml_node_t *item, tv_manifest_en
   return tv_ydoc_opt_str(d, item, "reason", e->reason, sizeof e->reason, 1);
 }
 
+static int parse_checkpoints(const tv_ydoc *d, const yaml_node_t *seq, tv_manifest *m);
+
+/* retired: an optional flow or block sequence of ascending steps. */
+static int parse_retired(const tv_ydoc *d, const yaml_node_t *root, tv_manifest *m) {
+  const yaml_node_t *seq;
+  int rc = tv_ydoc_field(d, root, "retired", 0, &seq);
+  if (rc || !seq) return rc;
+  if (seq->type != YAML_SEQUENCE_NODE) return tv_ydoc_error(d, seq, "retired: expected a sequence");
+  yaml_node_item_t *it = seq->data.sequence.items.start;
+  int n = (int)(seq->data.sequence.items.top - it);
+  if (n > TV_MANIFEST_RETIRED_MAX)
+    return tv_ydoc_error(d, seq, "retired: %d steps, at most %d", n, TV_MANIFEST_RETIRED_MAX);
+  if (n == 0) return TV_OK;
+  m->retired = malloc((size_t)n * sizeof *m->retired);
+  if (!m->retired) return tv_error(TV_ERR_NOMEM, "%s: out of memory", tv_ydoc_path(d));
+  for (int i = 0; i < n; i++) {
+    const yaml_node_t *item = tv_ydoc_node(d, it[i]);
+    if ((rc = tv_ydoc_i64(d, item, "retired", 0, &m->retired[i]))) return rc;
+    if (i > 0 && m->retired[i] <= m->retired[i - 1])
+      return tv_ydoc_error(d, item, "retired: step %lld after step %lld (steps must ascend)",
+                           (long long)m->retired[i], (long long)m->retired[i - 1]);
+    m->n_retired = i + 1;
+  }
+  for (int i = 0; i < n; i++)
+    if (tv_manifest_find(m, m->retired[i]))
+      return tv_ydoc_error(d, seq, "retired: step %lld is also a committed checkpoint",
+                           (long long)m->retired[i]);
+  return TV_OK;
+}
+
 static int parse(const tv_ydoc *d, tv_manifest *m) {
   const yaml_node_t *root, *v;
   int rc;
@@ -138,7 +196,14 @@ static int parse(const tv_ydoc *d, tv_manifest *m) {
     return rc;
   m->pid = (long)pid;
   const yaml_node_t *seq;
-  if ((rc = tv_ydoc_field(d, root, "checkpoints", 1, &seq))) return rc;
+  if ((rc = tv_ydoc_field(d, root, "checkpoints", 1, &seq)) || (rc = parse_checkpoints(d, seq, m)))
+    return rc;
+  return parse_retired(d, root, m);
+}
+
+/* checkpoints: a sequence of entries, strictly ascending by step. */
+static int parse_checkpoints(const tv_ydoc *d, const yaml_node_t *seq, tv_manifest *m) {
+  int rc;
   if (seq->type == YAML_SCALAR_NODE && seq->data.scalar.length == 0 &&
       seq->data.scalar.style == YAML_PLAIN_SCALAR_STYLE)
     return TV_OK; /* "checkpoints:" with nothing after it: none yet */
@@ -199,15 +264,17 @@ static int check(const char *dir, const tv_manifest *m) {
       return tv_error(TV_ERR_INVALID, "%s: manifest step %lld: bad reason, size or wall_time", dir,
                       (long long)e->step);
   }
+  for (int i = 0; i < m->n_retired; i++)
+    if (m->retired[i] < 0 || (i > 0 && m->retired[i] <= m->retired[i - 1]) ||
+        i >= TV_MANIFEST_RETIRED_MAX || tv_manifest_find(m, m->retired[i]))
+      return tv_error(TV_ERR_INVALID, "%s: manifest retired step %lld out of order or committed",
+                      dir, (long long)m->retired[i]);
   return TV_OK;
 }
 
 int tv_manifest_write(const char *dir, tv_manifest *m) {
   m->heartbeat = tv_now();
-  m->pid = (long)getpid();
-  if (gethostname(m->host, sizeof m->host) != 0 || !tv_text_is_printable(m->host, sizeof m->host) ||
-      m->host[0] == '\0')
-    snprintf(m->host, sizeof m->host, "unknown");
+  tv_rundir_identity(m->host, sizeof m->host, &m->pid);
   char path[PATH_CAP];
   int rc = tv_fs_join(path, sizeof path, dir, TV_MANIFEST_FILE);
   if (rc || (rc = check(dir, m))) return rc;
@@ -220,7 +287,16 @@ int tv_manifest_write(const char *dir, tv_manifest *m) {
   tv_text_yaml_str(&b, m->status, 0);
   tv_text_printf(&b, "\nheartbeat: %.6f\nhost: ", m->heartbeat);
   tv_text_yaml_str(&b, m->host, 0);
-  tv_text_printf(&b, "\npid: %ld\ncheckpoints:%s\n", m->pid, m->n ? "" : " []");
+  tv_text_printf(&b, "\npid: %ld\n", m->pid);
+  /* Before checkpoints, so the file still ends with the newest entry; absent when empty, so a
+   * manifest without deletions reads as before. */
+  if (m->n_retired) {
+    tv_text_printf(&b, "retired: [");
+    for (int i = 0; i < m->n_retired; i++)
+      tv_text_printf(&b, "%s%lld", i ? ", " : "", (long long)m->retired[i]);
+    tv_text_printf(&b, "]\n");
+  }
+  tv_text_printf(&b, "checkpoints:%s\n", m->n ? "" : " []");
   for (int i = 0; i < m->n; i++) {
     const tv_manifest_entry *e = &m->entries[i];
     tv_text_printf(&b, "  - step: %lld\n    file: ", (long long)e->step);

@@ -1,4 +1,6 @@
-/* ckpt.h — checkpoint files (HDF5), their commit into the manifest, and retention.
+/* ckpt.h — checkpoint files (HDF5): writing, reading and verifying one file.  Committing a file
+ * into the train_dir's manifest, retention and resolving "latest" are commit.h's; this module
+ * knows nothing of the manifest.
  *
  * FILE FORMAT  <train_dir>/ckpt-%08lld.h5 (the step; more digits past 99,999,999), HDF5 as
  * written by the library's default (earliest-compatible) file format, so h5py, h5dump and
@@ -57,12 +59,11 @@
  * /variables datasets of any IEEE float size (float64 from an h5py/PyTorch export is converted),
  * but the element count and shape must match.
  *
- * COMMIT (the train_dir protocol, see DESIGN.md): tv_ckpt_save builds the file in memory
- * (HDF5's core driver), writes it to a hidden temporary ".ckpt-%08lld.<pid>.tmp" in train_dir
- * (created O_EXCL), fsyncs and closes it, renames it into place and fsyncs the directory; only
- * then does tv_ckpt_commit add it to the manifest (manifest.h).  A file the manifest does not name
- * does not exist for `eval`.  Files are deleted by retention only after a manifest write that no
- * longer names them.
+ * WRITING  tv_ckpt_writer_open creates a hidden temporary ".ckpt-%08lld.<pid>.tmp" in train_dir
+ * (O_EXCL; ".ckpt-%08lld.<pid>.<k>.tmp" if a stale one is in the way); the file is built in
+ * memory (HDF5's core driver), written to the temporary with plain write(2) at finish, fsynced,
+ * closed, renamed into place, and the directory fsynced.  Until tv_ckpt_commit (commit.h) names
+ * it in the manifest, the file does not exist for `eval`.
  *
  * Threads: Debian's HDF5 is the serial (not thread-safe) build.  All HDF5 use in the process,
  * this module's and the data module's, must happen from one thread at a time.  These functions
@@ -75,7 +76,6 @@
 #include <stdint.h>
 
 #include "trainval/error.h"
-#include "trainval/manifest.h"
 #include "trainval/tensor.h"
 #include "trainval/varstore.h"
 
@@ -85,6 +85,10 @@
 
 #define TV_CKPT_FORMAT  "trainval.checkpoint"
 #define TV_CKPT_VERSION 1
+
+/* Bytes for a checkpoint base name with its NUL ("ckpt-00001000.h5"); the manifest's
+ * TV_MANIFEST_FILE_CAP is the same (commit.c checks it). */
+enum { TV_CKPT_FILE_CAP = 64 };
 
 typedef enum tv_ckpt_dtype { TV_CKPT_F32, TV_CKPT_I64, TV_CKPT_U64, TV_CKPT_U32 } tv_ckpt_dtype;
 
@@ -113,7 +117,7 @@ typedef struct tv_ckpt_header {
 /* A checkpoint file as saved: what tv_ckpt_commit records in the manifest.  finite is computed
  * by the save: every float32 value written (variables and arrays) was finite. */
 typedef struct tv_ckpt_info {
-  char file[TV_MANIFEST_FILE_CAP]; /* base name "ckpt-00001000.h5" */
+  char file[TV_CKPT_FILE_CAP]; /* base name "ckpt-00001000.h5" */
   int64_t step;
   int64_t size; /* bytes */
   uint32_t crc32c;
@@ -184,9 +188,10 @@ typedef struct tv_ckpt tv_ckpt;
  * the manifest: build it as (tv_ckpt_info){.size = e->size, .crc32c = e->crc32c}) are checked
  * against the file before HDF5 parses a byte of it.  The caller owns *out (tv_ckpt_close);
  * *out is NULL on failure.  Errors: TV_ERR_NOT_FOUND (no such file), TV_ERR_IO,
- * TV_ERR_CHECKSUM ("path: size/checksum ... in manifest, ... on disk"), TV_ERR_FORMAT
- * ("path: not a trainval checkpoint (why)": not HDF5, truncated, corrupt, foreign, a missing
- * root attribute, or a format_version newer than TV_CKPT_VERSION), TV_ERR_NOMEM. */
+ * TV_ERR_CHECKSUM ("path: checksum mismatch: N bytes, crc32c:X on disk; the manifest says M
+ * bytes, crc32c:Y"), TV_ERR_FORMAT ("path: not a trainval checkpoint (why)": not a regular file,
+ * not HDF5, truncated, corrupt, foreign, a missing root attribute, or a format_version newer
+ * than TV_CKPT_VERSION), TV_ERR_INVALID (path too long), TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_open(const char *path, const tv_ckpt_info *expect, tv_ckpt **out);
 
 /* Closes the file and frees c.  NULL-safe. */
@@ -232,38 +237,5 @@ TV_MUST_CHECK int tv_ckpt_read_attr_f64(tv_ckpt *c, const char *path, const char
                                         double *value);
 TV_MUST_CHECK int tv_ckpt_read_attr_str(tv_ckpt *c, const char *path, const char *name, char *buf,
                                         size_t cap);
-
-/* ---- the train_dir: commit, retention, resolution ----------------------------------------- */
-
-/* Vetoes deleting e when it returns non-zero (the best checkpoint, one an evaluator has not
- * reached yet).  Called during tv_ckpt_commit only. */
-typedef int (*tv_ckpt_keep_fn)(void *ctx, const tv_manifest_entry *e);
-
-/* Commits the saved checkpoint info in dir: adds an entry to m (file, size and checksum from
- * info; step and wall_time as given, step must equal info->step; finite recorded as
- * finite && info->finite, so the caller's verdict, a NaN loss, and the save's own scan both count;
- * reason at most 15 bytes, NULL = ""), replacing one of the same step.  Then retention: the
- * newest max_to_keep entries (0 = keep all) stay, and every older entry is dropped unless keep
- * (NULL = none) vetoes it; vetoed entries are kept in addition to max_to_keep (TensorFlow's
- * CheckpointManager rule: pinning the best never costs a recent checkpoint), and the entry just
- * committed is never dropped.  The manifest is written once, with the new entry and without the
- * dropped ones; only then are the dropped files unlinked (ENOENT is not an error; a file a kept
- * entry still names is not unlinked).
- * On a failed manifest write, m and the manifest on disk are unchanged and nothing is deleted;
- * the checkpoint file stays, uncommitted (the caller may remove it).  A failed unlink after a
- * successful write leaves m committed and returns TV_ERR_IO naming that file.
- * Errors: TV_ERR_INVALID (bad info, step or reason), TV_ERR_NOMEM, TV_ERR_IO. */
-TV_MUST_CHECK int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_info *info,
-                                 int64_t step, double wall_time, int finite, const char *reason,
-                                 int max_to_keep, tv_ckpt_keep_fn keep, void *keep_ctx);
-
-/* Resolves which checkpoint of dir to load from its manifest: "latest", a step number ("1000"),
- * or a file name the manifest lists ("ckpt-00001000.h5").  Writes dir/file to path (cap bytes)
- * and, if entry is not NULL, copies the manifest entry (its size and checksum, for
- * tv_ckpt_open's expect).  Errors: TV_ERR_NOT_FOUND (no manifest, no checkpoint yet, no such
- * step), TV_ERR_INVALID (which is none of the three forms, path does not fit), TV_ERR_FORMAT,
- * TV_ERR_IO, TV_ERR_NOMEM (from reading the manifest). */
-TV_MUST_CHECK int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
-                                  tv_manifest_entry *entry);
 
 #endif

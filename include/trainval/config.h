@@ -93,6 +93,7 @@
 
 #include "trainval/data.h" /* TV_NORM_MAX_CHANNELS */
 #include "trainval/error.h"
+#include "trainval/metrics.h"
 
 enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
@@ -166,14 +167,7 @@ typedef enum tv_nonfinite_policy {
   TV_NONFINITE_SKIP, /* skip the update; stop after max_nonfinite such steps in a row */
   TV_NONFINITE__COUNT
 } tv_nonfinite_policy;
-/* train.early_stop_metric */
-typedef enum tv_metric_kind {
-  TV_METRIC_LOSS,
-  TV_METRIC_ACCURACY,
-  TV_METRIC_TOP5,
-  TV_METRIC_MACRO_F1,
-  TV_METRIC__COUNT
-} tv_metric_kind;
+/* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
 

@@ -170,10 +170,10 @@ typedef struct tv_loader_opts {
  * The batches, and every state tv_loader_get_state reports, are bitwise those of the synchronous
  * loader (prefetch 0) with the same options: the thread only moves work earlier.  The thread
  * blocks on condition variables when the ring is full (no polling), blocks all signals (they go
- * to the caller's threads), never allocates and cannot fail.  It comes on top of the compute
- * threads (the thread team that --threads sizes, and OpenBLAS's) and is not counted in them: a
- * conversion thread that works about 0.1 ms per 128 x 784 batch and then sleeps, so it needs no
- * core of its own.  The calls below are still made from one thread at a time.
+ * to the caller's threads), never allocates and cannot fail.  It is the one thread trainval adds
+ * to the process's compute team (ctx.h): a conversion thread that works about 0.1 ms per
+ * 128 x 784 batch and then sleeps, so it needs no core of its own; --threads counts the team.
+ * The calls below are still made from one thread at a time.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
  * ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch

@@ -37,9 +37,11 @@
  * Records are appended only; a file cut short by a crash ends in a partial record, which
  * TensorBoard ignores (and tests/tfrecord.c reports), every earlier record still reads.
  *
- * A tv_events is used by one thread at a time.  Records are buffered in stdio; another process
- * sees them after tv_events_flush or tv_events_close.  After a write error the writer refuses
- * further records (the file may end in a partial record) and each call returns that error.
+ * A tv_events is used by one thread at a time.  Records are buffered in the writer (not in stdio)
+ * and written out whole once 64 KiB wait; another process sees them after tv_events_flush or
+ * tv_events_close.  After a write error the file is cut back to its last whole record (best
+ * effort: only a crash during the write leaves a partial one), the writer refuses further
+ * records and each call returns that error.
  */
 #ifndef TRAINVAL_EVENTS_H
 #define TRAINVAL_EVENTS_H
@@ -95,8 +97,9 @@ TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *ta
  * Errors: as tv_events_scalar (TV_ERR_INVALID for step < 0), and those of tv_events_flush. */
 TV_MUST_CHECK int tv_events_session_start(tv_events *w, int64_t step);
 
-/* fflush + fsync, so that a reader in another process (or after a crash) sees every record
- * appended so far, whole.  Errors: TV_ERR_IO (message names the file and the failing call). */
+/* Writes the buffered records and fsyncs, so that a reader in another process (or after a
+ * crash) sees every record appended so far, whole.  Errors: TV_ERR_IO (message names the file and
+ * the failing call). */
 TV_MUST_CHECK int tv_events_flush(tv_events *w);
 
 /* Path of the event file; owned by w, valid until tv_events_close.  Cannot fail. */

@@ -1,23 +1,41 @@
 /* layers.h — the layer table: one row per tv_layer_kind with build / forward / backward / flops.
  *
+ * Adding a layer kind (say `lstm`):
+ *   1. the config side: the kind's name and its keys, as config.h's header says (the enum
+ *      constant TV_LAYER_LSTM lives there, with the kind's row of config keys);
+ *   2. the nn side: its code in a kind-group file of common/nn/layers/ (dense.c, conv.c,
+ *      norm.c, activation.c, structural.c, or a new file: the Makefile takes every .c there):
+ *      build (shapes, variables via tv_layer_declare, scratch), forward and backward side by
+ *      side with a shape comment and the math in one line, flops, and its row
+ *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`; then, in table.c, its extern and
+ *      one line [TV_LAYER_LSTM] = &tv_layer_lstm (the _Static_assert refuses a kind without
+ *      a row).
+ * Backward adds into its variables' gradients (below); tests/test_model.c's gradient check
+ * refuses a kind it has no case for, so add one there.
+ *
  * A tv_layer is one node of a model graph.  The model owns the activation arena; a layer sees
  * its inputs' outputs and its own output as plain float arrays of n examples, each example
  * `tv_shape_count(out)` floats (NCHW or ND, batch dimension not part of the per-example shape).
  * Layers never allocate in forward or backward: what they need beyond their output is declared
  * by build as scratch (keep_floats, temp_floats) and handed to them by the model.  They split
- * their work over the model's thread pool (by example, channel or output feature, so results do
- * not depend on which thread ran what; weight gradients are summed from per-thread partials in a
- * fixed order, so they depend on the thread count only through that order).
+ * their work over the thread team the model was given (the process's one team, ctx.h: by
+ * example, channel or output feature, so results do not depend on which thread ran what;
+ * weight gradients are summed from per-thread partials in a fixed order, so they depend on the
+ * team's size only through that order).
  *
  * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
  * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws
  * its mask from *rng.  An INFER layer keeps nothing, dropout is the identity (it aliases its
  * input) and batch_norm normalises with the moving statistics.
  *
- * Backward contract: given dy (d loss / d y) it writes the gradients of its own trainable
- * variables (overwriting: each variable belongs to one layer of one TRAIN graph) and, for each
- * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i.  It is
- * called after forward on the same n examples, with x and y as forward left them.
+ * Backward contract: given dy (d loss / d y) it ADDS d loss / d w to the gradient of each of its
+ * trainable variables (never overwrites: a variable used at several places of a graph, an
+ * unrolled recurrent step or accumulation over micro-batches all sum into one gradient; the
+ * trainer zeroes the store's gradient slab once per step, tv_varstore_zero_grads) and, for each
+ * input with dx[i] != NULL, adds (acc[i] != 0) or writes (acc[i] == 0) d loss / d x_i (the
+ * model's activation gradients are its own scratch: written by the first consumer, added by
+ * the rest).  It is called after forward on the same n examples, with x and y as forward left
+ * them.
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
  *   dense       kernel [out, in], bias [out]
@@ -59,10 +77,13 @@ typedef struct tv_layer {
    *   temp: shared by all layers, valid only within one forward or backward call. */
   size_t keep_floats, temp_floats;
   float *keep, *temp;
-  tv_rng *rng;    /* the model's dropout generator: TRAIN dropout draws its mask from it */
-  tv_pool *pool;  /* the model's threads (NULL: the caller's alone); set before build */
-  int threads;    /* tv_pool_threads(pool): build sizes per-thread scratch for it */
-  int geom[8];    /* per-kind geometry computed by build (conv/pool: output size and padding) */
+  tv_rng *rng;   /* the model's dropout generator: TRAIN dropout draws its mask from it */
+  tv_pool *pool; /* the team the model was given (NULL: the caller's thread); set before build */
+  int threads;   /* tv_pool_threads(pool): build sizes per-thread scratch for it */
+  /* conv2d and the pools, set by build: output height and width, padding rows above and
+   * columns left of the input */
+  int oh, ow, ph, pw;
+  int chunk; /* conv2d, set by build: examples per im2col gemm (1 unless the output is small) */
   int fused_relu; /* max_pool2d: the relu before it was folded in, y = max(maxpool(x), 0)
                    * (set by the model before build; see model.h) */
 } tv_layer;

@@ -17,6 +17,13 @@
  *                                    status-only one), so readers can tell a live trainer
  *   host: gpu-box                    required, host name of the last writer (<= 63 bytes)
  *   pid: 12345                       required, its process id
+ *   retired: [40, 50, 60]            optional (absent: none), a flow sequence of the steps of
+ *                                    committed checkpoints retention has deleted, strictly
+ *                                    ascending, the newest TV_MANIFEST_RETIRED_MAX of them (older
+ *                                    ones are forgotten); a step is never both here and under
+ *                                    checkpoints (committing it again takes it off this list).
+ *                                    An evaluator that had not reached one records it as
+ *                                    skipped, "deleted by retention before evaluation".
  *   checkpoints:                     required, a sequence (flow `[]` when empty), strictly
  *     - step: 1000                   ascending by step; each item a mapping:
  *       file: ckpt-00001000.h5         step      required, integer >= 0
@@ -57,7 +64,12 @@
 #define TV_MANIFEST_FORMAT  "trainval.manifest"
 #define TV_MANIFEST_VERSION 1
 
-enum { TV_MANIFEST_FILE_CAP = 64, TV_MANIFEST_WORD_CAP = 16, TV_MANIFEST_HOST_CAP = 64 };
+enum {
+  TV_MANIFEST_FILE_CAP = 64,
+  TV_MANIFEST_WORD_CAP = 16,
+  TV_MANIFEST_HOST_CAP = 64,
+  TV_MANIFEST_RETIRED_MAX = 1000
+};
 
 /* One committed checkpoint. */
 typedef struct tv_manifest_entry {
@@ -77,13 +89,15 @@ typedef struct tv_manifest {
   long pid;
   int n, cap;
   tv_manifest_entry *entries; /* n entries, strictly ascending step; owned */
+  int n_retired;
+  int64_t *retired; /* steps retention deleted, strictly ascending, none in entries; owned */
 } tv_manifest;
 
-/* Sets m empty: status "running", heartbeat 0, host "", pid 0, no entries.  Does not free
- * anything m held before (use tv_manifest_free for that).  Cannot fail. */
+/* Sets m empty: status "running", heartbeat 0, host "", pid 0, no entries, none retired.  Does not
+ * free anything m held before (use tv_manifest_free for that).  Cannot fail. */
 void tv_manifest_init(tv_manifest *m);
 
-/* Releases m's entries and leaves m as tv_manifest_init does.  NULL-safe. */
+/* Releases m's entries and retired steps and leaves m as tv_manifest_init does.  NULL-safe. */
 void tv_manifest_free(tv_manifest *m);
 
 /* Reads dir/checkpoints.yaml into m, which must be initialised (tv_manifest_init) or hold an
@@ -100,9 +114,15 @@ TV_MUST_CHECK int tv_manifest_read(const char *dir, tv_manifest *m);
  * TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_manifest_write(const char *dir, tv_manifest *m);
 
-/* Inserts a copy of e keeping steps ascending; an entry of the same step is replaced.
- * Errors: TV_ERR_INVALID (e->step < 0), TV_ERR_NOMEM; m unchanged on failure. */
+/* Inserts a copy of e keeping steps ascending; an entry of the same step is replaced, and the
+ * step leaves the retired list if it was on it.  Errors: TV_ERR_INVALID (e->step < 0),
+ * TV_ERR_NOMEM; m unchanged on failure. */
 TV_MUST_CHECK int tv_manifest_append(tv_manifest *m, const tv_manifest_entry *e);
+
+/* Adds step to m's retired list (a checkpoint retention deleted; its entry is the caller's to
+ * remove), keeping it ascending and at most TV_MANIFEST_RETIRED_MAX long (the oldest goes).
+ * Errors: TV_ERR_INVALID (step < 0), TV_ERR_NOMEM; m unchanged on failure. */
+TV_MUST_CHECK int tv_manifest_retire(tv_manifest *m, int64_t step);
 
 /* The entry with the highest step, or NULL if m is empty.  Points into m: valid until m changes. */
 const tv_manifest_entry *tv_manifest_latest(const tv_manifest *m);

@@ -1,15 +1,36 @@
-/* metrics.h — streaming classification metrics over batches of logits.
+/* metrics.h — streaming classification metrics over batches of logits, and the metric table.
  *
  * Loss is softmax cross-entropy computed from the logits (so an INFER graph needs no loss
  * layer), accumulated in double.  Top-k counts an example when fewer than k classes have a
  * strictly larger logit than the true class.  The confusion matrix is [true][predicted].
+ *
+ * The metric table: one row per metric a run can report, follow (early stopping, best.h5) or be
+ * asked for by name (config train.early_stop_metric, eval --metric), with its name, its getter
+ * from the summary and whether higher is better.  Every program lists, names, reads and compares
+ * metrics through it, in table order (which is the order of metrics.jsonl and the event tags).
+ *
+ * Adding a metric (perplexity, R^2, ...):
+ *   1. here: an enum constant in tv_metric_kind and a field in tv_metrics_summary;
+ *   2. metrics.c: its computation in tv_metrics_get (or the update it needs), a getter, and one
+ *      row of METRIC_ROWS (kind, name, getter, better direction).
+ * The table's _Static_assert refuses a constant without a row; the config's key table, eval's
+ * --metric, metrics.jsonl, the event scalars and early stopping pick the row up by themselves.
  */
 #ifndef TRAINVAL_METRICS_H
 #define TRAINVAL_METRICS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trainval/error.h"
+
+typedef enum tv_metric_kind {
+  TV_METRIC_LOSS,
+  TV_METRIC_ACCURACY,
+  TV_METRIC_TOP5,
+  TV_METRIC_MACRO_F1,
+  TV_METRIC__COUNT
+} tv_metric_kind;
 
 typedef struct tv_metrics tv_metrics;
 
@@ -27,6 +48,28 @@ typedef struct tv_metrics_summary {
 } tv_metrics_summary;
 
 void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s);
+
+/* ---- the metric table ------------------------------------------------------------------------ */
+
+typedef struct tv_metric_desc {
+  const char *name; /* as configs, flags, metrics.jsonl and event tags spell it */
+  double (*get)(const tv_metrics_summary *s);
+  int maximize; /* 1: higher is better (accuracy); 0: lower is better (loss) */
+} tv_metric_desc;
+
+/* The row of a kind (never NULL for kind < TV_METRIC__COUNT). */
+const tv_metric_desc *tv_metric_desc_for(tv_metric_kind kind);
+/* The kind named name, or -1. */
+int tv_metric_find(const char *name);
+/* tv_metric_desc_for(kind)->get(s). */
+double tv_metric_value(const tv_metrics_summary *s, tv_metric_kind kind);
+/* 1 if v improves on best by more than min_delta in the metric's better direction (maximize:
+ * v > best + d; else v < best - d). */
+int tv_metric_better(int maximize, double v, double best, double min_delta);
+/* The names in table order, NULL-terminated (index = kind): for key tables of names. */
+extern const char *const tv_metric_names[TV_METRIC__COUNT + 1];
+/* "a, b, c or d": the names for a message; buf receives at most cap bytes (cut if short). */
+const char *tv_metric_list(char *buf, size_t cap);
 int tv_metrics_num_classes(const tv_metrics *m);
 /* Counts [true * num_classes + predicted]. */
 const uint64_t *tv_metrics_confusion(const tv_metrics *m);

@@ -7,13 +7,15 @@
  * never allocate.  Layers form a DAG given by each layer's `inputs` (default: the previous layer);
  * the last layer's output are the logits (num_classes per example).
  *
+ * Loss: not part of the graph.  tv_model_forward returns the outputs a loss head (loss.h)
+ * reads; the loss writes d(loss)/d(outputs), and tv_model_backward back-propagates from it.
  * Softmax as the last layer: it is the graph's OUTPUT activation, not part of what training
  * differentiates.  The logits are then its input: tv_model_forward returns them in both modes,
- * tv_model_backward starts softmax cross-entropy from them (one fused, stable softmax; never a
- * log of a probability), and tv_metrics_update on them gives the right loss.  Its probabilities
- * are available from tv_model_outputs after any forward.  A softmax elsewhere is an ordinary
- * layer with its own backward.
- *
+ * so softmax cross-entropy starts from them (one fused, stable softmax; never a log of a
+ * probability), and tv_metrics_update on them gives the right loss.  Its probabilities are
+ * available from tv_model_outputs after any forward.  A softmax elsewhere is an ordinary layer
+ * with its own backward.
+
  * Modes: a TRAIN forward uses batch statistics in batch_norm and updates the moving averages
  * (the store's <bn>/moving_mean and moving_variance), and drops elements in dropout with a mask
  * drawn from the model's dropout generator; an INFER forward uses the moving averages, leaves
@@ -24,18 +26,19 @@
  * commute, gradients included), so its full-size pass is skipped; tv_model_layer_output then
  * gives that relu's input.  Nothing else observable changes.
  *
- * Threads: a model runs its layers on tv_get_threads() threads of its own (read at build); while
- * it computes, OpenBLAS is held to one thread per call.  Results are bit-reproducible for a given
- * thread count (static work split, fixed summation order); another count changes the order in
- * which conv2d weight-gradient partials are summed (the last bits), so an exact resume needs the
- * same --threads.
- *
+ * Threads: a model runs its layers on the thread team it is given (the process's one team,
+ * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
+ * are bit-reproducible for a given team size (static work split, fixed summation order);
+ * another size changes the order in which conv2d weight-gradient partials are summed (the last
+ * bits), so an exact resume needs the same --threads.
+
  * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
  * forward through a dropout layer advances it.  For exact resume the TRAIN graph writes it into
  * a checkpoint and reads it back itself (tv_model_ckpt_write / tv_model_ckpt_read).
  *
  * Typical use:   tv_model_new(cfg, TRAIN) -> tv_varstore_seal -> tv_varstore_init (or load a
- * checkpoint) -> per step: tv_model_forward, tv_model_backward, optimizer step.
+ * checkpoint) -> per step: tv_model_forward, a loss (tv_loss_forward into
+ * tv_model_output_grad), tv_varstore_zero_grads, tv_model_backward, optimizer step.
  */
 #ifndef TRAINVAL_MODEL_H
 #define TRAINVAL_MODEL_H
@@ -52,14 +55,14 @@
 
 typedef struct tv_model tv_model;
 
-/* Builds the graph of cfg->model.  cfg is copied; store is borrowed and must outlive the model.
- * Errors: TV_ERR_CONFIG (a layer that does not fit its input, an unused layer, logits of the
- * wrong size: "file:line:col: layer NAME: problem"), TV_ERR_MISMATCH (the store holds a variable
- * of that name with another shape), TV_ERR_INVALID (sealed store lacks a variable),
- * TV_ERR_NOMEM (also: a thread of the model's pool would not start).  *out is NULL on failure;
- * variables declared before the failure stay declared. */
+/* Builds the graph of cfg->model.  cfg is copied; store and team (may be NULL) are borrowed and
+ * must outlive the model; per-thread scratch is sized for the team.  Errors: TV_ERR_CONFIG (a layer
+ * that does not fit its input, an unused layer, logits of the wrong size: "file:line:col: layer
+ * NAME: problem"), TV_ERR_MISMATCH (the store holds a variable of that name with another shape),
+ * TV_ERR_INVALID (sealed store lacks a variable), TV_ERR_NOMEM.  *out is NULL on failure; variables
+ * declared before the failure stay declared. */
 TV_MUST_CHECK int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch,
-                               tv_varstore *store, tv_model **out);
+                               tv_varstore *store, tv_pool *team, tv_model **out);
 void tv_model_free(tv_model *m); /* NULL-safe */
 
 /* Runs the graph on n <= max_batch examples x (n * input size floats, borrowed until the next
@@ -67,6 +70,9 @@ void tv_model_free(tv_model *m); /* NULL-safe */
  * forward.  The store must be sealed.  TRAIN: updates batch-norm moving statistics and advances
  * the dropout generator (see above).  Never allocates.  Cannot fail. */
 const float *tv_model_forward(tv_model *m, const float *x, int n);
+
+/* What the last tv_model_forward returned (the logits), for a loss computed after it. */
+const float *tv_model_logits(const tv_model *m);
 
 /* The last layer's output of the last forward (n * num_classes floats, owned by the model):
  * the probabilities when the model ends in softmax, else the logits. */
@@ -76,11 +82,17 @@ const float *tv_model_outputs(const tv_model *m);
  * input).  Read only; for tests, probes and feature extraction. */
 const float *tv_model_layer_output(const tv_model *m, int i);
 
-/* TRAIN mode, after tv_model_forward on the same n examples: softmax cross-entropy of the
- * logits against labels smoothed by cfg->train.label_smoothing (targets (1-s) onehot + s/K),
- * back-propagated; every trainable variable's gradient is overwritten with
- * d(mean loss)/d(variable).  Returns the mean (smoothed) loss.  Never allocates.  Cannot fail. */
-float tv_model_backward(tv_model *m, const int32_t *labels, int n);
+/* TRAIN mode: where a loss writes d(loss)/d(outputs) of the last forward for tv_model_backward
+ * (max_batch * num_classes floats, owned by the model, overwritten by each backward's
+ * propagation; passing it to tv_model_backward saves a copy).  NULL for an INFER graph. */
+float *tv_model_output_grad(tv_model *m);
+
+/* TRAIN mode, after tv_model_forward on the same n examples: back-propagates dy = d(loss)/d(the
+ * outputs tv_model_forward returned), n * num_classes floats (borrowed; may be
+ * tv_model_output_grad(m)), through the graph and ADDS d(loss)/d(variable) to every trainable
+ * variable's gradient (zero them first with tv_varstore_zero_grads; two backwards without
+ * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
+void tv_model_backward(tv_model *m, const float *dy, int n);
 
 /* The dropout generator's state (for checkpoints) and its restoration (exact resume; also how
  * a test fixes the dropout mask: set the same state before each forward). */
@@ -97,9 +109,6 @@ TV_MUST_CHECK int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w);
  * names the file): TV_ERR_NOT_FOUND (absent), TV_ERR_MISMATCH (another dtype or length),
  * TV_ERR_FORMAT.  On failure m is unchanged. */
 TV_MUST_CHECK int tv_model_ckpt_read(tv_model *m, tv_ckpt *c);
-
-/* The model's thread team, for other per-step work that wants to share it (the optimizer). */
-tv_pool *tv_model_pool(tv_model *m);
 
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);

@@ -2,10 +2,10 @@
  *
  * Every matrix product in trainval goes through tv_gemm, a thin wrapper over OpenBLAS's
  * cblas_sgemm; tv_gemm_ref is the naive triple loop kept for tests.  Kernels are
- * single-threaded and vectorised; a model runs them on its own tv_pool (one per model, sized
- * from tv_get_threads() when the model is built), example- or channel-parallel, and while it
- * does, OpenBLAS is kept to one thread per call (tv_blas_serial_begin): two levels of threads
- * would only fight over the cores.  Row-major throughout.
+ * single-threaded and vectorised; the layers run them on the process's one thread team (a
+ * tv_pool owned by the context, ctx.h, and lent to every graph), example- or channel-parallel,
+ * with OpenBLAS held to one thread per call: two levels of threads would only fight over the
+ * cores.  Row-major throughout.
  *
  * Conventions: `n` counts floats (element-wise) or rows; a backward kernel computes
  * dx = dy * f'(.) and either writes it (accumulate == 0) or adds it to dx (accumulate != 0).
@@ -35,16 +35,6 @@ void tv_gemm(int trans_a, int trans_b, int m, int n, int k, float alpha, const f
 void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, const float *a,
                  int lda, const float *b, int ldb, float beta, float *c, int ldc);
 
-/* Sets OpenBLAS's thread count (the process-wide pool); n <= 0 leaves the default.  Models
- * built afterwards take it as their own thread count. */
-void tv_set_threads(int n);
-int tv_get_threads(void);
-
-/* OpenBLAS to one thread per call until tv_blas_serial_end(previous count) (for code whose own
- * threads call tv_gemm concurrently).  Cheap: no thread is started or stopped. */
-int tv_blas_serial_begin(void);
-void tv_blas_serial_end(int previous);
-
 /* ---- a team of threads for data-parallel kernels ------------------------------------------ */
 
 typedef struct tv_pool tv_pool;
@@ -64,19 +54,16 @@ void tv_pool_for(tv_pool *p, int n, void (*fn)(void *ctx, int begin, int end, in
 
 /* y[i, :] = b for each of n rows of width d. */
 void tv_rows_set(float *y, const float *b, int n, int d);
-/* db[j] (+)= sum_i dy[i, j]; accumulate selects += versus =. */
-void tv_rows_sum(float *db, const float *dy, int n, int d, int accumulate);
-/* s[i] (+)= sum_j a[i, j] for each of `rows` rows of `cols`. */
-void tv_row_sums(float *s, const float *a, int rows, size_t cols, int accumulate);
+/* Sum over the rows of dy (n rows of d), one sum per column: db[j] (+)= sum_i dy[i, j];
+ * accumulate selects += versus =. */
+void tv_sum_over_rows(float *db, const float *dy, int n, int d, int accumulate);
+/* Sum over the columns of a (`rows` rows of `cols`), one sum per row: s[i] (+)= sum_j a[i, j]
+ * (16 partial sums in a fixed order). */
+void tv_sum_over_cols(float *s, const float *a, int rows, size_t cols, int accumulate);
 /* y = max(x, 0) over n elements (in place allowed). */
 void tv_relu(float *y, const float *x, size_t n);
 /* dx (+)= dy * (y > 0). */
 void tv_relu_backward(float *dx, const float *dy, const float *y, size_t n, int accumulate);
-
-/* Softmax cross-entropy over n rows of k logits with integer labels y in [0, k).
- * Returns the mean loss; if dlogits != NULL writes d(mean loss)/d(logits) = (softmax - onehot)/n.
- * Numerically stable (max-subtracted). */
-float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float *dlogits);
 
 /* ---- activations: y = f(x) over n floats (in place allowed) --------------------------------- */
 
@@ -107,12 +94,6 @@ void tv_add(float *y, const float *x, size_t n, int accumulate);
 void tv_softmax_rows(float *y, const float *x, int n, int k);
 void tv_softmax_rows_backward(float *dx, const float *dy, const float *y, int n, int k,
                               int accumulate);
-
-/* Softmax cross-entropy against smoothed targets q = (1 - s) onehot(y) + s / k (PyTorch's
- * label_smoothing=s; s = 0 is tv_softmax_xent).  Returns mean_i -sum_j q_ij log p_ij; if dlogits
- * != NULL writes (p - q) / n.  s in [0, 1). */
-float tv_softmax_xent_smooth(const float *logits, const int32_t *y, int n, int k, float s,
-                             float *dlogits);
 
 /* ---- convolution and pooling geometry, one example, NCHW ------------------------------------- */
 

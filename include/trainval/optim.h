@@ -11,8 +11,16 @@
  * Schedules: linear warmup from lr/warmup to lr over warmup_steps, then constant; cosine from
  * lr down to min_learning_rate at total_steps; step: lr * decay_rate^floor(s / decay_steps);
  * exponential: lr * decay_rate^(s / decay_steps), s counted from the end of the warmup.
- * Slots (momentum buffer; Adam m and v) are slabs with the store's layout, so slot k of variable
- * v is tv_optim_slot(o, k) + v->offset.  Only trainable variables are touched.
+ * g is the store's gradient as the step's backward passes left it (they add; the trainer zeroes
+ * the slab once per step), so accumulation over micro-batches is nothing more than several
+ * backwards before one update.  Slots (momentum buffer; Adam and AdamW m and v) are slabs with
+ * the store's layout, so slot k of variable v is tv_optim_slot(o, k) + v->offset.  Only
+ * trainable variables are touched.
+ *
+ * Adding an optimizer (say LAMB): 1. the config side, its tv_optim_kind constant and name, as
+ * config.h's header says; 2. optim.c: its slots in tv_optim_new (named, so checkpoints carry
+ * them) and its rule as one TV_VECTOR function called from update_part, with the formula in
+ * this header's list above.
  */
 #ifndef TRAINVAL_OPTIM_H
 #define TRAINVAL_OPTIM_H
@@ -45,9 +53,9 @@ double tv_optim_grad_norm(const tv_optim *o);
  * negative value to have it computed here when clipping is on).  Cannot fail, never allocates. */
 void tv_optim_apply(tv_optim *o, int64_t step, double grad_norm);
 
-/* Lets tv_optim_apply split its element-wise work over pool's threads (borrowed; it must outlive
- * the optimizer or be replaced; NULL: the caller's thread alone).  The result is the same bits
- * with or without a pool. */
+/* Lets tv_optim_apply split its element-wise work over pool's threads (the process's team,
+ * ctx.h; borrowed: it must outlive the optimizer or be replaced; NULL: the caller's thread
+ * alone).  The result is the same bits with or without a pool. */
 void tv_optim_set_pool(tv_optim *o, tv_pool *pool);
 
 /* tv_optim_apply(o, step, -1). */
@@ -58,7 +66,7 @@ void tv_optim_step(tv_optim *o, int64_t step);
 int tv_optim_num_slots(const tv_optim *o);
 const char *tv_optim_slot_name(const tv_optim *o, int k);
 float *tv_optim_slot(tv_optim *o, int k);
-const char *tv_optim_name(const tv_optim *o); /* "sgd" | "adam" */
+const char *tv_optim_name(const tv_optim *o); /* "sgd" | "adam" | "adamw" */
 int64_t tv_optim_t(const tv_optim *o);
 void tv_optim_set_t(tv_optim *o, int64_t t);
 

@@ -22,8 +22,7 @@ enum { TV_VAR_NAME_CAP = 128 };
 typedef enum tv_init_kind {
   TV_INIT_ZEROS,
   TV_INIT_ONES,
-  TV_INIT_HE_NORMAL,     /* N(0, 2/fan_in) */
-  TV_INIT_GLOROT_UNIFORM /* U(+-sqrt(6/(fan_in+fan_out))) */
+  TV_INIT_HE_NORMAL /* N(0, 2/fan_in) */
 } tv_init_kind;
 
 typedef struct tv_var {
@@ -53,6 +52,11 @@ TV_MUST_CHECK int tv_varstore_declare(tv_varstore *s, const char *name, tv_shape
 
 /* Allocates the slabs (values zeroed, 64-byte aligned).  Idempotent.  Errors: TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_varstore_seal(tv_varstore *s);
+
+/* Sets every gradient to zero (the whole gradient slab, one memset).  Backward passes add into
+ * the gradients (layers.h), so a training step calls this once before its first backward.
+ * Sealed store; cannot fail. */
+void tv_varstore_zero_grads(tv_varstore *s);
 
 /* Fills every variable from its initialiser, in declaration order, drawing from rng.  Sealed. */
 void tv_varstore_init(tv_varstore *s, tv_rng *rng);

@@ -118,7 +118,9 @@ TV_MUST_CHECK int tv_ydoc_field(const tv_ydoc *d, const yaml_node_t *map, const 
 /* The typed getters read the scalar node v, the value of key (key names it in messages).  On
  * failure *out is unchanged and the error is TV_ERR_FORMAT at v. */
 
-/* *s = v's text ("key: expected a single value" when v is not a scalar).  Points into d. */
+/* *s = v's text ("key: expected a single value" when v is not a scalar; "key: holds a NUL
+ * byte" when a "\0" escape put one inside it, which every C string would cut short).  Points
+ * into d. */
 TV_MUST_CHECK int tv_ydoc_scalar(const tv_ydoc *d, const yaml_node_t *v, const char *key,
                                  const char **s);
 

@@ -79,6 +79,12 @@ expect_fail "eval of a step not in the manifest" 1 "step 30" "$BIN/eval" --train
 printf 'format: trainval.manifest\ncheckpoints: [\n' >"$T/badman.yaml"
 mkdir -p "$T/badman" && cp "$T/badman.yaml" "$T/badman/checkpoints.yaml"
 expect_fail "a malformed manifest names file:line" 1 "badman/checkpoints.yaml:[0-9]+" "$BIN/eval" --train-dir "$T/badman"
+cp -r "$R" "$T/nul"
+sed -i 's/^    file: ckpt-00000040.h5$/    file: "ckpt-00000040.h5\\0x"/' "$T/nul/checkpoints.yaml"
+expect_fail "a NUL inside a checkpoint name in the manifest is refused, not cut short" 1 \
+  "nul/checkpoints.yaml:[0-9]+:[0-9]+: file: holds a NUL byte" "$BIN/eval" --train-dir "$T/nul"
+check "the refused manifest and its checkpoints are left as they were" sh -c "
+  grep -q 'ckpt-00000040.h5.0x' '$T/nul/checkpoints.yaml' && test -f '$T/nul/ckpt-00000040.h5'"
 
 # --- train_dir that cannot be written ---
 : >"$T/afile"
@@ -94,5 +100,5 @@ if mount -t tmpfs -o size=16m tmpfs "$T/small" 2>/dev/null; then
     ! ls -a '$T/small/run' | grep -q tmp"
   umount "$T/small"
 else
-  echo "skip - full disk (needs root to mount a small tmpfs)"
+  skip "full disk" "needs root to mount a small tmpfs"
 fi

@@ -1,5 +1,6 @@
 # Shared helpers for the integration scripts (sourced).  Each check prints "ok - NAME" or
-# "not ok - NAME" with the evidence; scripts keep going after a failure.
+# "not ok - NAME" with the evidence, or "skip - NAME (why)" when it cannot run here; scripts keep
+# going after a failure.
 set -u
 : "${BIN:?BIN must point at the built binaries}"
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -11,6 +12,10 @@ DATA=/usr/share/datasets/fashion-mnist
 
 ok() { echo "ok - $1"; }
 notok() { echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
+
+# skip NAME WHY: a check that cannot run here (its external checker or tool is missing).
+# run_integration.sh counts it as skipped, never as passed.
+skip() { echo "skip - $1 ($2)"; }
 
 # check NAME CMD...: passes when CMD exits 0.
 check() {

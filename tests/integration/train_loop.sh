@@ -119,6 +119,8 @@ check "diverged status, every committed checkpoint finite" sh -c "
 if [ -f "$CHECKERS/h5ckpt_check.py" ]; then
   check "the diverged run's newest checkpoint has no NaN/Inf (independent checker)" sh -c "
     f=\$(ls '$D'/ckpt-*.h5 | tail -1); /usr/bin/python3 '$CHECKERS/h5ckpt_check.py' \"\$f\" >/dev/null"
+else
+  skip "the diverged run's newest checkpoint has no NaN/Inf (independent checker)" "no $CHECKERS/h5ckpt_check.py"
 fi
 D=$T/skip
 expect_fail "on_nonfinite skip stops after max_nonfinite in a row" 1 "training diverged \(max_nonfinite steps in a row\)" \
@@ -154,6 +156,8 @@ check "weight and gradient histograms at steps 10 and 20" sh -c "
   $EV '$D' | grep -q '^10 dense_1/kernel histo:401408' && $EV '$D' | grep -q '^20 dense_3/bias/grad histo:10'"
 if [ -f "$CHECKERS/tfevents_check.py" ]; then
   check "histogram events pass the independent checker" /usr/bin/python3 "$CHECKERS/tfevents_check.py" --strict "$D"
+else
+  skip "histogram events pass the independent checker" "no $CHECKERS/tfevents_check.py"
 fi
 D=$T/modes
 train --train-dir "$D" --config "$CFG" --steps 30 --set train.log_every=10 >"$T/plain.out" 2>&1
@@ -167,6 +171,8 @@ if command -v script >/dev/null 2>&1; then
   script -qfec "'$BIN/train' --train-dir '$D' --steps 400 --threads 1" /dev/null </dev/null >"$T/tty.out" 2>&1
   check "on a terminal: one updating progress line with an ETA" sh -c "
     grep -q 'ETA [0-9]*:[0-9][0-9]:[0-9][0-9]' '$T/tty.out' && [ \$(grep -c '^step [0-9]*/400 ' '$T/tty.out') -eq 0 ]"
+else
+  skip "on a terminal: one updating progress line with an ETA" "no script(1) to give train a terminal"
 fi
 
 # ---- SIGINT ----------------------------------------------------------------------------------

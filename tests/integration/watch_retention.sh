@@ -57,9 +57,33 @@ rc=$?
 check "bound: the evaluator evaluates what was kept and exits 0" /usr/bin/python3 -c "
 import json
 assert $rc == 0, open('$T/b.out').read()
-steps=[json.loads(l)['step'] for l in open('$B/eval/metrics.jsonl')]
+steps=[json.loads(l)['step'] for l in open('$B/eval/metrics.jsonl') if 'skipped' not in json.loads(l)]
 assert steps==[5, 10, 60], steps
 assert 'outcome: failed' not in open('$B/eval/state.yaml').read()"
+check "bound: each checkpoint retention deleted first is a skipped line, in order, and counted" /usr/bin/python3 -c "
+import json, re
+lines=[json.loads(l) for l in open('$B/eval/metrics.jsonl')]
+assert [l['step'] for l in lines]==list(range(5, 61, 5)), [l['step'] for l in lines]
+gone=[l for l in lines if 'skipped' in l]
+assert [l['step'] for l in gone]==list(range(15, 56, 5)), gone
+for l in gone:
+    assert l['skipped']=='deleted by retention before evaluation' and l['checkpoint']=='ckpt-%08d.h5' % l['step'], l
+    assert 'accuracy' not in l and l['evaluator']=='eval', l
+st=open('$B/eval/state.yaml').read()
+assert all('step: %d, outcome: skipped, error: \"deleted by retention before evaluation\"' % s in st for s in range(15, 56, 5)), st
+out=open('$T/b.out').read()
+assert re.search(r'3 evaluated, 0 failed, 9 skipped \\(9 deleted by retention before evaluation\\)', out), out
+assert 'step 15: ckpt-00000015.h5 was deleted by retention before it could be evaluated (skipped)' in out, out"
+
+"$BIN/eval" --watch "$B" --name late --num-examples 200 >"$T/late.out" 2>&1
+rc=$?
+check "bound: an evaluator started after the deletions does not report them, and exits 0" /usr/bin/python3 -c "
+import json
+assert $rc == 0, open('$T/late.out').read()
+lines=[json.loads(l) for l in open('$B/late/metrics.jsonl')]
+assert [l['step'] for l in lines]==[5, 10, 60] and not any('skipped' in l for l in lines), lines
+assert 'retired_baseline: 55' in open('$B/late/state.yaml').read()
+assert 'deleted by retention' not in open('$T/late.out').read()"
 
 # --- live: a throttled evaluator beside the trainer ---
 L=$T/live

@@ -1,0 +1,398 @@
+/* conv.c — the windowed layers over (C, H, W) inputs: conv2d (im2col + gemm per chunk of
+ * examples, per-thread weight-gradient partials summed in thread order), max_pool2d (relu
+ * fusion, argmax kept for backward), avg_pool2d and global_avg_pool; all split by example.
+ * They share the window geometry: l->oh, ow, ph, pw from build. */
+#include "nn/layers/layer.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- conv2d: x (N, C, H, W) -> y (N, F, OH, OW);
+ *      y[n,f] = sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i,ow*sw-pw+j] + b[f]
+ * Each thread takes a share of the examples in chunks of B (B = 1 unless the output plane is
+ * small), with single-threaded gemms on cache-resident scratch:
+ *   col = im2col(x chunk) [K = C*kh*kw, B*P] (P = OH*OW);  Y [F, B*P] = W [F, K] col
+ * written straight into y when B = 1 (else through a [F, B*P] buffer and a copy), bias added.
+ * Backward per chunk: dW_t (+)= dY col^T, db_t (+)= rowsum dY, dcol = W^T dY, dx (+)= col2im;
+ * then dW += sum_t dW_t, db += sum_t db_t in a second parallel pass. ---- */
+
+enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many columns */
+
+/* Output size and leading padding of one spatial dimension; 0 if it does not fit. */
+static int out_size(int in, int k, int s, tv_padding mode, int pad, int *before) {
+  if (mode == TV_PADDING_SAME) {
+    int o = (in + s - 1) / s;
+    int total = (o - 1) * s + k - in;
+    *before = total > 0 ? total / 2 : 0;
+    return o;
+  }
+  *before = mode == TV_PADDING_EXPLICIT ? pad : 0;
+  int span = in + 2 * *before - k;
+  return span < 0 ? 0 : span / s + 1;
+}
+
+/* Shared by conv2d and the pools: checks a (C, H, W) input and sets l->oh, ow, ph, pw. */
+static int window_build(tv_layer *l, const char *what) {
+  char s[64];
+  if (l->in[0].ndim != 3)
+    return tv_layer_error(l, "%s needs a (C, H, W) input, got %s", what,
+                          tv_shape_str(l->in[0], s, sizeof s));
+  const tv_layer_config *c = l->cfg;
+  /* A parsed config never has these; a config built in code might. */
+  if (c->kernel[0] < 1 || c->kernel[1] < 1 || c->stride[0] < 1 || c->stride[1] < 1 ||
+      c->pad[0] < 0 || c->pad[1] < 0 || (unsigned)c->padding >= TV_PADDING__COUNT)
+    return tv_layer_error(
+        l, "%s: kernel [%d, %d], strides [%d, %d], padding %d [%d, %d] out of range", what,
+        c->kernel[0], c->kernel[1], c->stride[0], c->stride[1], c->padding, c->pad[0], c->pad[1]);
+  int ph, pw;
+  int oh = out_size(l->in[0].dim[1], c->kernel[0], c->stride[0], c->padding, c->pad[0], &ph);
+  int ow = out_size(l->in[0].dim[2], c->kernel[1], c->stride[1], c->padding, c->pad[1], &pw);
+  if (oh < 1 || ow < 1)
+    return tv_layer_error(l, "a %dx%d window does not fit the %s input %s (padding %s)",
+                          c->kernel[0], c->kernel[1], what, tv_shape_str(l->in[0], s, sizeof s),
+                          c->padding == TV_PADDING_SAME    ? "same"
+                          : c->padding == TV_PADDING_VALID ? "valid"
+                                                           : "explicit");
+  l->oh = oh;
+  l->ow = ow;
+  l->ph = ph;
+  l->pw = pw;
+  return TV_OK;
+}
+
+static tv_conv_geom geom_of(const tv_layer *l) {
+  return (tv_conv_geom){.c = l->in[0].dim[0],
+                        .h = l->in[0].dim[1],
+                        .w = l->in[0].dim[2],
+                        .kh = l->cfg->kernel[0],
+                        .kw = l->cfg->kernel[1],
+                        .sh = l->cfg->stride[0],
+                        .sw = l->cfg->stride[1],
+                        .ph = l->ph,
+                        .pw = l->pw,
+                        .oh = l->oh,
+                        .ow = l->ow};
+}
+
+/* Scratch of conv2d, in floats: Wb [F, K+1] = [W | b] (the bias as one more input row whose
+ * col entries are 1, so the gemm adds it), then per thread: col [K+1, B*P], Y [F, B*P] (B > 1),
+ * dW_t [F*K], db_t [F], and a flag set when the thread took part in a backward. */
+typedef struct conv_dims {
+  int f, k, p, b;
+  size_t wb, col, yt, dw, db, per_thread;
+} conv_dims;
+
+static conv_dims conv_dims_of(const tv_layer *l) {
+  conv_dims d;
+  d.f = l->cfg->filters;
+  d.k = l->in[0].dim[0] * l->cfg->kernel[0] * l->cfg->kernel[1];
+  d.p = l->oh * l->ow;
+  d.b = l->chunk;
+  d.wb = ((size_t)d.f * (d.k + 1) + 15) & ~(size_t)15;
+  d.col = 0;
+  d.yt = d.col + (size_t)(d.k + 1) * d.b * d.p;
+  d.dw = d.yt + (d.b > 1 ? (size_t)d.f * d.b * d.p : 0);
+  d.db = d.dw + (size_t)d.f * d.k;
+  d.per_thread = (d.db + (size_t)d.f + 1 + 15) & ~(size_t)15;
+  return d;
+}
+
+static float *conv_share(const tv_layer *l, const conv_dims *d, int t) {
+  return l->temp + d->wb + (size_t)t * d->per_thread;
+}
+
+static int conv2d_build(tv_layer *l) {
+  if (l->cfg->filters < 1) return tv_layer_error(l, "conv2d needs filters >= 1");
+  int rc = window_build(l, "conv2d");
+  if (rc != TV_OK) return rc;
+  const tv_layer_config *c = l->cfg;
+  int ch = l->in[0].dim[0], f = c->filters, p = l->oh * l->ow;
+  int b = (CONV_MIN_COLS + p - 1) / p;
+  l->chunk = b < l->max_batch ? b : l->max_batch;
+  l->out = tv_shape3(f, l->oh, l->ow);
+  conv_dims d = conv_dims_of(l);
+  l->temp_floats = d.wb + d.per_thread * (size_t)l->threads;
+  int k = ch * c->kernel[0] * c->kernel[1], fan_out = f * c->kernel[0] * c->kernel[1];
+  rc = tv_layer_declare(l, "kernel", tv_shape4(f, ch, c->kernel[0], c->kernel[1]), 1,
+                        TV_INIT_HE_NORMAL, k, fan_out);
+  if (rc == TV_OK && c->use_bias)
+    rc = tv_layer_declare(l, "bias", tv_shape1(f), 1, TV_INIT_ZEROS, k, fan_out);
+  return rc;
+}
+
+typedef struct conv_job {
+  tv_layer *l;
+  tv_conv_geom g;
+  conv_dims d;
+  int n;
+  const float *x, *dy;
+  float *y, *dx;
+  int acc;
+} conv_job;
+
+/* chunks [c0, c1) of j->d.b examples */
+static void conv_forward_part(void *ctx, int c0, int c1, int t) {
+  const conv_job *j = ctx;
+  const conv_dims *d = &j->d;
+  size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
+  float *col = conv_share(j->l, d, t) + d->col, *yt = conv_share(j->l, d, t) + d->yt;
+  int kb = j->l->cfg->use_bias ? d->k + 1 : d->k; /* gemm depth: the ones row adds the bias */
+  const float *wb = j->l->temp;
+  for (int c = c0; c < c1; c++) {
+    int n0 = c * d->b, m = j->n - n0 < d->b ? j->n - n0 : d->b;
+    size_t ld = (size_t)m * d->p;
+    for (int e = 0; e < m; e++)
+      tv_im2col(&j->g, j->x + (size_t)(n0 + e) * in, col + (size_t)e * d->p, ld);
+    if (kb > d->k)
+      for (size_t q = 0; q < ld; q++) col[(size_t)d->k * ld + q] = 1.0f;
+    if (m == 1) {
+      tv_gemm(0, 0, d->f, d->p, kb, 1.0f, wb, d->k + 1, col, d->p, 0.0f, j->y + (size_t)n0 * out,
+              d->p);
+      continue;
+    }
+    tv_gemm(0, 0, d->f, (int)ld, kb, 1.0f, wb, d->k + 1, col, (int)ld, 0.0f, yt, (int)ld);
+    for (int e = 0; e < m; e++)
+      for (int q = 0; q < d->f; q++)
+        memcpy(j->y + (size_t)(n0 + e) * out + (size_t)q * d->p,
+               yt + (size_t)q * ld + (size_t)e * d->p, (size_t)d->p * sizeof *yt);
+  }
+}
+
+static void conv2d_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  conv_job j = {.l = l, .g = geom_of(l), .d = conv_dims_of(l), .n = n, .x = x[0], .y = y};
+  const float *w = var_value(l, 0), *bias = l->cfg->use_bias ? var_value(l, 1) : NULL;
+  for (int q = 0; q < j.d.f; q++) { /* Wb = [W | b] */
+    memcpy(l->temp + (size_t)q * (j.d.k + 1), w + (size_t)q * j.d.k, (size_t)j.d.k * sizeof *w);
+    l->temp[(size_t)q * (j.d.k + 1) + j.d.k] = bias ? bias[q] : 0.0f;
+  }
+  tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_forward_part, &j);
+}
+
+static void conv_backward_part(void *ctx, int c0, int c1, int t) {
+  const conv_job *j = ctx;
+  const conv_dims *d = &j->d;
+  size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
+  float *base = conv_share(j->l, d, t);
+  float *col = base + d->col, *yt = base + d->yt, *dw = base + d->dw, *db = base + d->db;
+  const float *w = var_value(j->l, 0);
+  int bias = j->l->cfg->use_bias;
+  for (int c = c0; c < c1; c++) {
+    int n0 = c * d->b, m = j->n - n0 < d->b ? j->n - n0 : d->b, first = c == c0;
+    size_t ld = (size_t)m * d->p;
+    const float *dyc = j->dy + (size_t)n0 * out;
+    for (int e = 0; e < m; e++)
+      tv_im2col(&j->g, j->x + (size_t)(n0 + e) * in, col + (size_t)e * d->p, ld);
+    if (m > 1) { /* gather the chunk's dy as [F, m*P] */
+      for (int e = 0; e < m; e++)
+        for (int q = 0; q < d->f; q++)
+          memcpy(yt + (size_t)q * ld + (size_t)e * d->p, dyc + (size_t)e * out + (size_t)q * d->p,
+                 (size_t)d->p * sizeof *yt);
+      dyc = yt;
+    }
+    tv_gemm(0, 1, d->f, d->k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld, first ? 0.0f : 1.0f, dw,
+            d->k);
+    if (bias) tv_sum_over_cols(db, dyc, d->f, ld, !first);
+    if (!j->dx) continue;
+    tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, col, (int)ld);
+    for (int e = 0; e < m; e++) {
+      float *dxe = j->dx + (size_t)(n0 + e) * in;
+      if (!j->acc) memset(dxe, 0, in * sizeof *dxe);
+      tv_col2im(&j->g, col + (size_t)e * d->p, ld, dxe);
+    }
+  }
+  base[d->per_thread - 1] = 1.0f; /* took part */
+}
+
+/* grad[i] += each partial of the threads that took part, in thread order, for i in [i0, i1) of
+ * the F*K kernel entries followed by the F bias entries */
+static void conv_reduce_part(void *ctx, int i0, int i1, int t) {
+  (void)t;
+  const conv_job *j = ctx;
+  const conv_dims *d = &j->d;
+  size_t nk = (size_t)d->f * d->k;
+  float *dw = var_grad(j->l, 0), *db = j->l->cfg->use_bias ? var_grad(j->l, 1) : NULL;
+  for (int u = 0; u < j->l->threads; u++) {
+    const float *base = conv_share(j->l, d, u);
+    if (base[d->per_thread - 1] != 1.0f) continue;
+    for (int i = i0; i < i1; i++) {
+      float *g = (size_t)i < nk ? dw + i : db + (i - nk);
+      *g += (size_t)i < nk ? base[d->dw + i] : base[d->db + (i - nk)];
+    }
+  }
+}
+
+static void conv2d_backward(tv_layer *l, int n, const float *const *x, const float *y,
+                            const float *dy, float *const *dx, const int *acc) {
+  (void)y;
+  conv_job j = {.l = l,
+                .g = geom_of(l),
+                .d = conv_dims_of(l),
+                .n = n,
+                .x = x[0],
+                .dy = dy,
+                .dx = dx[0],
+                .acc = acc[0]};
+  for (int u = 0; u < l->threads; u++) conv_share(l, &j.d, u)[j.d.per_thread - 1] = 0.0f;
+  tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_backward_part, &j);
+  int entries = j.d.f * j.d.k + (l->cfg->use_bias ? j.d.f : 0);
+  tv_pool_for(l->pool, entries, conv_reduce_part, &j);
+}
+
+static double conv2d_flops(const tv_layer *l) {
+  double k = (double)l->in[0].dim[0] * l->cfg->kernel[0] * l->cfg->kernel[1];
+  double outs = (double)tv_shape_count(l->out);
+  return 2.0 * k * outs + (l->cfg->use_bias ? outs : 0.0);
+}
+
+/* ---- max_pool2d: x (N, C, H, W) -> y (N, C, OH, OW); y = max over the window (the first
+ * maximum in row-major order takes the gradient, as PyTorch); avg_pool2d: y = mean over the
+ * window's cells inside the input ---- */
+
+static int pool_build(tv_layer *l) {
+  const tv_layer_config *c = l->cfg;
+  int rc = window_build(l, tv_layer_kind_name(c->kind));
+  if (rc != TV_OK) return rc;
+  if (c->padding == TV_PADDING_EXPLICIT &&
+      (2 * c->pad[0] > c->kernel[0] || 2 * c->pad[1] > c->kernel[1]))
+    return tv_layer_error(l, "padding [%d, %d] is more than half the %dx%d window", c->pad[0],
+                          c->pad[1], c->kernel[0], c->kernel[1]);
+  l->out = tv_shape3(l->in[0].dim[0], l->oh, l->ow);
+  if (c->kind == TV_LAYER_MAX_POOL2D && l->mode == TV_MODE_TRAIN)
+    l->keep_floats = (size_t)l->max_batch * tv_shape_count(l->out); /* int32 argmax */
+  return TV_OK;
+}
+
+typedef struct pool_job {
+  const tv_layer *l;
+  tv_conv_geom g;
+  const float *x, *dy;
+  float *y, *dx;
+  int acc;
+} pool_job;
+
+static void max_pool_forward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const pool_job *j = ctx;
+  size_t in = in_count(j->l), out = tv_shape_count(j->l->out);
+  int32_t *argmax = j->l->mode == TV_MODE_TRAIN ? (int32_t *)(void *)j->l->keep : NULL;
+  for (int e = e0; e < e1; e++)
+    tv_max_pool2d(&j->g, j->x + (size_t)e * in, j->y + (size_t)e * out,
+                  argmax ? argmax + (size_t)e * out : NULL, j->l->fused_relu);
+}
+
+static void max_pool2d_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  pool_job j = {.l = l, .g = geom_of(l), .x = x[0], .y = y};
+  tv_pool_for(l->pool, n, max_pool_forward_part, &j);
+}
+
+static void max_pool_backward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const pool_job *j = ctx;
+  size_t in = in_count(j->l), out = tv_shape_count(j->l->out);
+  const int32_t *argmax = (const int32_t *)(const void *)j->l->keep;
+  for (int e = e0; e < e1; e++)
+    tv_max_pool2d_backward(&j->g, j->dy + (size_t)e * out, argmax + (size_t)e * out,
+                           j->l->fused_relu ? j->y + (size_t)e * out : NULL, j->dx + (size_t)e * in,
+                           j->acc);
+}
+
+/* dx[argmax] (+)= dy (fused relu: where y > 0) */
+static void max_pool2d_backward(tv_layer *l, int n, const float *const *x, const float *y,
+                                const float *dy, float *const *dx, const int *acc) {
+  (void)x;
+  if (!dx[0]) return;
+  pool_job j = {.l = l, .g = geom_of(l), .dy = dy, .y = (float *)y, .dx = dx[0], .acc = acc[0]};
+  tv_pool_for(l->pool, n, max_pool_backward_part, &j);
+}
+
+static void avg_pool_forward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const pool_job *j = ctx;
+  size_t in = in_count(j->l), out = tv_shape_count(j->l->out);
+  for (int e = e0; e < e1; e++) tv_avg_pool2d(&j->g, j->x + (size_t)e * in, j->y + (size_t)e * out);
+}
+
+static void avg_pool2d_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  pool_job j = {.l = l, .g = geom_of(l), .x = x[0], .y = y};
+  tv_pool_for(l->pool, n, avg_pool_forward_part, &j);
+}
+
+static void avg_pool_backward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const pool_job *j = ctx;
+  size_t in = in_count(j->l), out = tv_shape_count(j->l->out);
+  if (!j->acc) memset(j->dx + (size_t)e0 * in, 0, (size_t)(e1 - e0) * in * sizeof(float));
+  for (int e = e0; e < e1; e++)
+    tv_avg_pool2d_backward(&j->g, j->dy + (size_t)e * out, j->dx + (size_t)e * in);
+}
+
+/* dx[window] (+)= dy / cells */
+static void avg_pool2d_backward(tv_layer *l, int n, const float *const *x, const float *y,
+                                const float *dy, float *const *dx, const int *acc) {
+  (void)x, (void)y;
+  if (!dx[0]) return;
+  pool_job j = {.l = l, .g = geom_of(l), .dy = dy, .dx = dx[0], .acc = acc[0]};
+  tv_pool_for(l->pool, n, avg_pool_backward_part, &j);
+}
+
+static double pool_flops(const tv_layer *l) {
+  return (double)tv_shape_count(l->out) * l->cfg->kernel[0] * l->cfg->kernel[1];
+}
+
+/* ---- global_avg_pool: x (N, C, H, W) -> y (N, C); y[n,c] = mean_{h,w} x[n,c,h,w] ---- */
+
+static int gap_build(tv_layer *l) {
+  if (l->in[0].ndim != 3) {
+    char s[64];
+    return tv_layer_error(l, "global_avg_pool needs a (C, H, W) input, got %s",
+                          tv_shape_str(l->in[0], s, sizeof s));
+  }
+  l->out = tv_shape1(l->in[0].dim[0]);
+  return TV_OK;
+}
+
+static void gap_forward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const rows_job *j = ctx;
+  size_t c = (size_t)j->l->in[0].dim[0], hw = (size_t)j->l->in[0].dim[1] * j->l->in[0].dim[2];
+  for (size_t r = (size_t)e0 * c; r < (size_t)e1 * c; r++)
+    j->out[r] = tv_layer_sum16(j->x + r * hw, hw) / (float)hw;
+}
+
+static void gap_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  rows_job j = {.l = l, .x = x[0], .out = y};
+  tv_pool_for(l->pool, n, gap_forward_part, &j);
+}
+
+static void gap_backward_part(void *ctx, int e0, int e1, int t) {
+  (void)t;
+  const rows_job *j = ctx;
+  size_t c = (size_t)j->l->in[0].dim[0], hw = (size_t)j->l->in[0].dim[1] * j->l->in[0].dim[2];
+  for (size_t r = (size_t)e0 * c; r < (size_t)e1 * c; r++) {
+    float v = j->dy[r] / (float)hw, *d = j->out + r * hw;
+    if (j->acc)
+      for (size_t i = 0; i < hw; i++) d[i] += v;
+    else
+      for (size_t i = 0; i < hw; i++) d[i] = v;
+  }
+}
+
+/* dx[n,c,:] (+)= dy[n,c] / (H W) */
+static void gap_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
+                         float *const *dx, const int *acc) {
+  (void)x, (void)y;
+  if (!dx[0]) return;
+  rows_job j = {.l = l, .dy = dy, .out = dx[0], .acc = acc[0]};
+  tv_pool_for(l->pool, n, gap_backward_part, &j);
+}
+
+static double gap_flops(const tv_layer *l) { return (double)tv_shape_count(l->in[0]); }
+
+const tv_layer_ops tv_layer_conv2d = {"conv2d", conv2d_build, conv2d_forward, conv2d_backward,
+                                      conv2d_flops};
+const tv_layer_ops tv_layer_max_pool2d = {"max_pool2d", pool_build, max_pool2d_forward,
+                                          max_pool2d_backward, pool_flops};
+const tv_layer_ops tv_layer_avg_pool2d = {"avg_pool2d", pool_build, avg_pool2d_forward,
+                                          avg_pool2d_backward, pool_flops};
+const tv_layer_ops tv_layer_global_avg_pool = {"global_avg_pool", gap_build, gap_forward,
+                                               gap_backward, gap_flops};

@@ -1,0 +1,91 @@
+/* dense.c — the fully connected layer.  Threads: the forward by example; the backward's weight
+ * gradient by output feature (each thread one slice of dW and db over all examples, so no
+ * partials to sum) and its input gradient by example. */
+#include "nn/layers/layer.h"
+
+#include <stdint.h>
+#include <string.h>
+
+/* ---- dense: x (N, D_in) -> y (N, D_out); y = x W^T + b, W [D_out, D_in] ---- */
+
+static int dense_build(tv_layer *l) {
+  if (l->in[0].ndim != 1) {
+    char s[64];
+    return tv_layer_error(l, "dense needs a flat input, got %s (add a flatten layer)",
+                          tv_shape_str(l->in[0], s, sizeof s));
+  }
+  int din = l->in[0].dim[0], dout = l->cfg->units;
+  if (dout < 1) return tv_layer_error(l, "dense needs units >= 1, got %d", dout);
+  l->out = tv_shape1(dout);
+  int rc = tv_layer_declare(l, "kernel", tv_shape2(dout, din), 1, TV_INIT_HE_NORMAL, din, dout);
+  if (rc == TV_OK && l->cfg->use_bias)
+    rc = tv_layer_declare(l, "bias", tv_shape1(dout), 1, TV_INIT_ZEROS, din, dout);
+  return rc;
+}
+
+typedef struct dense_job {
+  tv_layer *l;
+  int n;
+  const float *x, *dy;
+  float *y, *dx;
+  int acc;
+} dense_job;
+
+/* examples [r0, r1) */
+static void dense_forward_part(void *ctx, int r0, int r1, int t) {
+  (void)t;
+  const dense_job *j = ctx;
+  int din = j->l->in[0].dim[0], dout = j->l->out.dim[0];
+  float *y = j->y + (size_t)r0 * dout, beta = 0.0f;
+  if (j->l->cfg->use_bias) {
+    tv_rows_set(y, var_value(j->l, 1), r1 - r0, dout);
+    beta = 1.0f;
+  }
+  tv_gemm(0, 1, r1 - r0, dout, din, 1.0f, j->x + (size_t)r0 * din, din, var_value(j->l, 0), din,
+          beta, y, dout);
+}
+
+static void dense_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  dense_job j = {.l = l, .n = n, .x = x[0], .y = y};
+  tv_pool_for(l->pool, n, dense_forward_part, &j);
+}
+
+/* Thread t: dW rows (output features) [f0, f1) and db[f0, f1) over all examples, and dx for its
+ * share of the examples. */
+static void dense_backward_part(void *ctx, int b, int e, int t) {
+  (void)b, (void)e;
+  const dense_job *j = ctx;
+  const tv_layer *l = j->l;
+  int din = l->in[0].dim[0], dout = l->out.dim[0], nt = tv_pool_threads(l->pool);
+  int f0 = (int)((int64_t)dout * t / nt), f1 = (int)((int64_t)dout * (t + 1) / nt);
+  int r0 = (int)((int64_t)j->n * t / nt), r1 = (int)((int64_t)j->n * (t + 1) / nt);
+  float *dw = var_grad(l, 0);
+  if (f1 > f0) {
+    /* dW[f0:f1] += dy[:, f0:f1]^T x */
+    tv_gemm(1, 0, f1 - f0, din, j->n, 1.0f, j->dy + f0, dout, j->x, din, 1.0f,
+            dw + (size_t)f0 * din, din);
+    if (l->cfg->use_bias) {
+      float *db = var_grad(l, 1);
+      for (int i = 0; i < j->n; i++)
+        tv_add(db + f0, j->dy + (size_t)i * dout + f0, (size_t)(f1 - f0), 1);
+    }
+  }
+  if (j->dx && r1 > r0)
+    tv_gemm(0, 0, r1 - r0, din, dout, 1.0f, j->dy + (size_t)r0 * dout, dout, var_value(l, 0), din,
+            j->acc ? 1.0f : 0.0f, j->dx + (size_t)r0 * din, din);
+}
+
+/* dW += dy^T x; db += sum_n dy; dx (+)= dy W */
+static void dense_backward(tv_layer *l, int n, const float *const *x, const float *y,
+                           const float *dy, float *const *dx, const int *acc) {
+  (void)y;
+  dense_job j = {.l = l, .n = n, .x = x[0], .dy = dy, .dx = dx[0], .acc = acc[0]};
+  tv_pool_for(l->pool, l->threads, dense_backward_part, &j); /* one item per thread */
+}
+
+static double dense_flops(const tv_layer *l) {
+  return 2.0 * l->in[0].dim[0] * l->out.dim[0] + (l->cfg->use_bias ? l->out.dim[0] : 0);
+}
+
+const tv_layer_ops tv_layer_dense = {"dense", dense_build, dense_forward, dense_backward,
+                                     dense_flops};
