@@ -14,10 +14,12 @@
 #include "trainval/pipeline.h"
 
 typedef struct eval_options {
+  const char *prog; /* the name messages start with: argv[0]'s last component */
   /* one-shot */
   const char *ckpt;
   const char *train_dir;
   int json;
+  int verbose; /* per-class figures and the confusion matrix */
   /* both */
   tv_split split;
   long long num_examples; /* 0: the whole split */

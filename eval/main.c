@@ -14,72 +14,168 @@
  */
 #include <libgen.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "eval.h"
 #include "trainval/ckpt.h"
 #include "trainval/commit.h"
+#include "trainval/cli.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
 #include "trainval/fs.h"
 #include "trainval/ops.h"
 #include "trainval/yamlio.h"
 
-static void usage(FILE *f) {
-  fputs("usage: eval --ckpt PATH [options]\n"
-        "       eval --train-dir DIR --ckpt latest|STEP [options]\n"
-        "       eval --watch DIR [watch options] [options]\n"
-        "\n"
-        "Evaluates checkpoints: builds the inference graph from the config stored in the\n"
-        "checkpoint and reports loss, accuracy, top-5 accuracy and macro-F1.  With --watch it\n"
-        "follows a training run, from the same machine or another one that sees DIR, and\n"
-        "evaluates every committed checkpoint exactly once (results in DIR/NAME/).\n"
-        "\n"
-        "  --ckpt PATH|latest|STEP  the checkpoint file, or (with --train-dir) the newest\n"
-        "                           committed one or the one of that step (default latest)\n"
-        "  --train-dir DIR          the run directory whose manifest names the checkpoint\n"
-        "  --split test|valid|train data split (default test; valid is carved from the\n"
-        "                           training files exactly as train carved it)\n"
-        "  --num-examples N         evaluate N examples of the split (default all)\n"
-        "  --subset-seed S          a random N drawn with seed S instead of the first N\n"
-        "  --batch-size B           inference batch size (default 500)\n"
-        "  --threads N              OpenBLAS threads (default: OpenBLAS's own choice)\n"
-        "  --json                   one-shot: print exactly one JSON object on stdout;\n"
-        "                           --watch: print each result as its metrics.jsonl line\n"
-        "  -h, --help               this text\n"
-        "\n"
-        "Watch options:\n"
-        "  --watch DIR              follow the run in DIR (it need not exist yet)\n"
-        "  --name NAME              evaluator name: results go to DIR/NAME/ (default eval);\n"
-        "                           give each evaluator of one DIR its own name\n"
-        "  --policy all|latest      all: every committed checkpoint in step order (default);\n"
-        "                           latest: skip a backlog, only the newest\n"
-        "  --min-interval SECONDS   start an evaluation at most once per SECONDS\n"
-        "  --timeout SECONDS        exit 0 after SECONDS with nothing new to evaluate\n"
-        "  --poll[=SECONDS]         poll DIR every SECONDS (default 1) instead of inotify;\n"
-        "                           automatic on NFS, CIFS/SMB, FUSE and other remote mounts\n"
-        "  --metric accuracy|loss|top5|macro_f1   what best.h5 and early stopping follow\n"
-        "                           (default accuracy)\n"
-        "  --mode max|min           whether larger is better (default: max, min for loss)\n"
-        "  --early-stop-patience N  write DIR/STOP (train then stops) after N results without\n"
-        "                           an improvement of more than --min-delta D (default 0)\n"
-        "  --trace FILE             append timing lines for scripts/bench_watch.sh\n"
-        "\n"
-        "Watching ends by itself (exit 0) once the trainer's status is final, early_stopped,\n"
-        "aborted or diverged and every checkpoint it must evaluate is done, after --timeout, or\n"
-        "on SIGINT/SIGTERM (the state stays consistent; run it again to go on).\n"
-        "\n"
-        "Exit status: 0 ok, 1 error (one line on stderr), 2 usage error.\n",
-        f);
+static const char *prog = "eval";
+
+enum {
+  OPT_CKPT = 256,
+  OPT_TRAIN_DIR,
+  OPT_SPLIT,
+  OPT_NUM_EXAMPLES,
+  OPT_SUBSET_SEED,
+  OPT_BATCH_SIZE,
+  OPT_THREADS,
+  OPT_JSON,
+  OPT_WATCH,
+  OPT_NAME,
+  OPT_POLICY,
+  OPT_MIN_INTERVAL,
+  OPT_TIMEOUT,
+  OPT_POLL,
+  OPT_METRIC,
+  OPT_MODE,
+  OPT_PATIENCE,
+  OPT_MIN_DELTA,
+  OPT_TRACE
+};
+
+#define WATCH "Watch options"
+static const tv_cli_option OPTIONS[] = {
+    {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
+     "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
+     "(default latest)"},
+    {"train-dir", OPT_TRAIN_DIR, 0, required_argument, "DIR", "@dir", NULL,
+     "the run directory whose manifest names the checkpoint"},
+    {"split", OPT_SPLIT, 0, required_argument, "test|valid|train", "test valid train", NULL,
+     "data split (default test; valid is carved from the training files exactly as train carved "
+     "it)"},
+    {"num-examples", OPT_NUM_EXAMPLES, 0, required_argument, "N", "@number", NULL,
+     "evaluate N examples of the split (default all)"},
+    {"subset-seed", OPT_SUBSET_SEED, 0, required_argument, "S", "@number", NULL,
+     "a random N drawn with seed S instead of the first N"},
+    {"batch-size", OPT_BATCH_SIZE, 0, required_argument, "B", "@number", NULL,
+     "inference batch size (default 500)"},
+    {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
+     "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
+     "(default: OPENBLAS_NUM_THREADS, else one per core)"},
+    {"json", OPT_JSON, 0, no_argument, NULL, NULL, NULL,
+     "one-shot: print exactly one JSON object on stdout (top5 is null with 5 classes or fewer); "
+     "--watch: print each result as its metrics.jsonl line"},
+    {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,
+     "one-shot: also print per-class precision, recall and F1 and the confusion matrix (rows: true "
+     "class)"},
+    TV_CLI_STANDARD_OPTIONS,
+    {"watch", OPT_WATCH, 0, required_argument, "DIR", "@dir", WATCH,
+     "follow the run in DIR (it need not exist yet)"},
+    {"name", OPT_NAME, 0, required_argument, "NAME", NULL, WATCH,
+     "evaluator name: results go to DIR/NAME/ (default eval); give each evaluator of one DIR its "
+     "own name"},
+    {"policy", OPT_POLICY, 0, required_argument, "all|latest", "all latest", WATCH,
+     "all: every committed checkpoint in step order (default); latest: skip a backlog, only the "
+     "newest"},
+    {"min-interval", OPT_MIN_INTERVAL, 0, required_argument, "SECONDS", "@number", WATCH,
+     "start an evaluation at most once per SECONDS"},
+    {"timeout", OPT_TIMEOUT, 0, required_argument, "SECONDS", "@number", WATCH,
+     "exit 0 after SECONDS with nothing new to evaluate"},
+    {"poll", OPT_POLL, 0, optional_argument, "SECONDS", NULL, WATCH,
+     "poll DIR every SECONDS (default 1) instead of inotify; automatic on NFS, CIFS/SMB, FUSE and "
+     "other remote mounts"},
+    {"metric", OPT_METRIC, 0, required_argument, "NAME", "accuracy loss top5 macro_f1", WATCH,
+     "what best.h5 and early stopping follow: accuracy (default), loss, top5 or macro_f1"},
+    {"mode", OPT_MODE, 0, required_argument, "max|min", "max min", WATCH,
+     "whether larger is better (default: max, min for loss)"},
+    {"early-stop-patience", OPT_PATIENCE, 0, required_argument, "N", "@number", WATCH,
+     "write DIR/STOP (train then stops) after N results without an improvement of more than "
+     "--min-delta"},
+    {"min-delta", OPT_MIN_DELTA, 0, required_argument, "D", "@number", WATCH,
+     "the improvement that counts for --early-stop-patience (default 0)"},
+    {"trace", OPT_TRACE, 0, required_argument, "FILE", "@file", WATCH,
+     "append timing lines for scripts/bench_watch.sh"},
+};
+#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+_Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
+
+static const tv_cli_example EXAMPLES[] = {
+    {"--train-dir runs/mlp --ckpt latest --split test",
+     "evaluates the newest committed checkpoint of runs/mlp on the test split"},
+    {"--ckpt runs/mlp/ckpt-00004000.h5 --split valid --num-examples 2000 --json -v",
+     "one checkpoint file on 2000 validation examples, as one JSON object"},
+    {"--watch runs/mlp --split valid --num-examples 2000 --early-stop-patience 5",
+     "follows the run, evaluating each checkpoint as it is committed; stops it after 5 results "
+     "without improvement"},
+};
+#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
+
+static const tv_cli_program PROGRAM = {
+    .name = "eval",
+    .summary = "evaluate trainval checkpoints, once or following a run",
+    .synopsis = {"--ckpt PATH [options]", "--train-dir DIR [--ckpt latest|STEP] [options]",
+                 "--watch DIR [watch options] [options]", "--help | --version"},
+    .description =
+        "Evaluates checkpoints: builds the inference graph from the config stored in the "
+        "checkpoint, loads its variables and reports loss, accuracy, top-5 accuracy (only with "
+        "more than 5 classes: with 5 or fewer it is always 1) and macro-F1 over the first N (or "
+        "a seeded random N) examples of a split.  Named through a train_dir (or sitting in "
+        "one), a checkpoint's size and CRC-32C are verified against the manifest before HDF5 "
+        "reads it.\n"
+        "With --watch it follows a training run, from the same machine or another one that sees "
+        "DIR, and evaluates every committed checkpoint exactly once, also across its own "
+        "restarts; results go to DIR/NAME/ (metrics.jsonl, state.yaml, best.h5, TensorBoard "
+        "events).",
+    .notes = "Watching ends by itself (exit 0) once the trainer's status is final, "
+             "early_stopped, aborted or diverged and every checkpoint it must evaluate is done, "
+             "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "
+             "go on).\n"
+             "The checkpoint holds the config it was trained with (format: trainval-config(5)); "
+             "the data is read from the data.dir named there.",
+    .options = OPTIONS,
+    .n_options = N_OPTIONS,
+    .examples = EXAMPLES,
+    .n_examples = N_EXAMPLES,
+    .exit_status = "0 ok, 1 error (one line on stderr), 2 usage error.",
+};
+
+/* A usage error: one line on stderr, exit status 2. */
+TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (try '%s --help')\n", prog);
+  va_end(ap);
+  return 2;
+}
+
+/* getopt_long refused arg: a usage error saying why. */
+static int refused(const char *arg) {
+  tv_text t = {0};
+  tv_cli_refused(&t, &PROGRAM, arg, optopt);
+  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
+  tv_text_free(&t);
+  return rc;
 }
 
 static int parse_int(const char *opt, const char *v, long long lo, long long hi, long long *out) {
   char *end;
   long long n = strtoll(v, &end, 10);
   if (*end || end == v || n < lo || n > hi) {
-    fprintf(stderr, "eval: %s: expected an integer in [%lld, %lld], got '%s'\n", opt, lo, hi, v);
+    fprintf(stderr, "%s: --%s: expected an integer in [%lld, %lld], got '%s'\n", prog, opt, lo, hi,
+            v);
     return 2;
   }
   *out = n;
@@ -90,135 +186,180 @@ static int parse_seconds(const char *opt, const char *v, double lo, double *out)
   char *end;
   double x = strtod(v, &end);
   if (*end || end == v || !isfinite(x) || x < lo || x > 1e9) {
-    fprintf(stderr, "eval: %s: expected a number of seconds >= %g, got '%s'\n", opt, lo, v);
+    fprintf(stderr, "%s: --%s: expected a number of seconds >= %g, got '%s'\n", prog, opt, lo, v);
     return 2;
   }
   *out = x;
   return 0;
 }
 
+/* v must be one of the words of list (space-separated). */
+static int parse_word(const char *opt, const char *v, const char *list, const char *expected) {
+  size_t n = strlen(v);
+  for (const char *w = list; *w;) {
+    size_t len = strcspn(w, " ");
+    if (len == n && n > 0 && !strncmp(w, v, n)) return 0;
+    w += len + (w[len] == ' ');
+  }
+  fprintf(stderr, "%s: --%s: expected %s, got '%s'\n", prog, opt, expected, v);
+  return 2;
+}
+
+static void print_text(tv_text *t) {
+  fputs(t->oom ? "out of memory\n" : t->p, stdout);
+  tv_text_free(t);
+}
+
+/* Returns 0 to run, 2 on a usage error, -1 when the command is done (--help, --version). */
 static int parse_args(int argc, char **argv, eval_options *o) {
+  struct option longopts[N_OPTIONS + 1];
+  char shortopts[64];
+  if (tv_cli_getopt(OPTIONS, N_OPTIONS, longopts, shortopts, sizeof shortopts) != TV_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    return 2;
+  }
   o->split = TV_SPLIT_TEST;
   o->batch_size = 500;
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
-  int watch_only = 0; /* an option that means nothing without --watch */
-  const char *watch_opt = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      exit(0);
-    }
-    if (!strcmp(a, "--json")) {
-      o->json = 1;
-      continue;
-    }
-    if (!strcmp(a, "--poll") || !strncmp(a, "--poll=", 7)) {
-      o->poll = 1;
-      if (a[6] == '=' && parse_seconds("--poll", a + 7, 0.001, &o->poll_interval)) return 2;
-      watch_only = 1, watch_opt = "--poll";
-      continue;
-    }
-    const char *v = i + 1 < argc ? argv[++i] : NULL;
-    if (!v) {
-      fprintf(stderr, "eval: %s needs a value (see eval --help)\n", a);
-      return 2;
-    }
+  const char *watch_opt = NULL; /* an option that means nothing without --watch */
+  int c, idx;
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+    const char *v = optarg;
+    const tv_cli_option *row = tv_cli_find(&PROGRAM, c);
+    const char *name = row ? row->name : "";
+    if (row && row->group && !strcmp(row->group, WATCH) && c != OPT_WATCH) watch_opt = name;
     long long n;
-    if (!strcmp(a, "--ckpt")) {
+    tv_text t = {0};
+    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
+      print_text(&t);
+      return -1;
+    }
+    switch (c) {
+    case 'v':
+      o->verbose = 1;
+      break;
+    case OPT_JSON:
+      o->json = 1;
+      break;
+    case OPT_POLL:
+      o->poll = 1;
+      if (v && parse_seconds(name, v, 0.001, &o->poll_interval)) return 2;
+      break;
+    case OPT_CKPT:
       o->ckpt = v;
-    } else if (!strcmp(a, "--train-dir")) {
+      break;
+    case OPT_TRAIN_DIR:
       o->train_dir = v;
-    } else if (!strcmp(a, "--split")) {
+      break;
+    case OPT_SPLIT: {
       int s = tv_split_parse(v);
       if (s < 0) {
-        fprintf(stderr, "eval: --split: expected test, valid or train, got '%s'\n", v);
+        fprintf(stderr, "%s: --split: expected test, valid or train, got '%s'\n", prog, v);
         return 2;
       }
       o->split = (tv_split)s;
-    } else if (!strcmp(a, "--num-examples")) {
-      if (parse_int(a, v, 1, 1LL << 32, &n)) return 2;
+      break;
+    }
+    case OPT_NUM_EXAMPLES:
+      if (parse_int(name, v, 1, 1LL << 32, &n)) return 2;
       o->num_examples = n;
-    } else if (!strcmp(a, "--subset-seed")) {
+      break;
+    case OPT_SUBSET_SEED: {
       char *end;
       unsigned long long s = strtoull(v, &end, 10);
       if (*end || end == v || v[0] == '-') {
-        fprintf(stderr, "eval: --subset-seed: expected a non-negative integer, got '%s'\n", v);
+        fprintf(stderr, "%s: --subset-seed: expected a non-negative integer, got '%s'\n", prog, v);
         return 2;
       }
       o->has_subset_seed = 1;
       o->subset_seed = s;
-    } else if (!strcmp(a, "--batch-size")) {
-      if (parse_int(a, v, 1, 65536, &n)) return 2;
+      break;
+    }
+    case OPT_BATCH_SIZE:
+      if (parse_int(name, v, 1, 65536, &n)) return 2;
       o->batch_size = (int)n;
-    } else if (!strcmp(a, "--threads")) {
-      if (parse_int(a, v, 1, 1024, &n)) return 2;
+      break;
+    case OPT_THREADS:
+      if (parse_int(name, v, 1, 1024, &n)) return 2;
       o->threads = (int)n;
-    } else if (!strcmp(a, "--watch")) {
+      break;
+    case OPT_WATCH:
       o->watch = v;
-    } else {
-      watch_only = 1, watch_opt = a;
-      if (!strcmp(a, "--name")) {
-        if (!tv_eval_name_valid(v)) {
-          fprintf(stderr,
-                  "eval: --name: expected 1..63 of A-Z a-z 0-9 . _ - (not starting with '.'), "
-                  "got '%s'\n",
-                  v);
-          return 2;
-        }
-        o->name = v;
-      } else if (!strcmp(a, "--policy")) {
-        if (strcmp(v, "all") && strcmp(v, "latest")) {
-          fprintf(stderr, "eval: --policy: expected all or latest, got '%s'\n", v);
-          return 2;
-        }
-        o->policy_latest = !strcmp(v, "latest");
-      } else if (!strcmp(a, "--timeout")) {
-        if (parse_seconds(a, v, 0, &o->timeout)) return 2;
-      } else if (!strcmp(a, "--min-interval")) {
-        if (parse_seconds(a, v, 0, &o->min_interval)) return 2;
-      } else if (!strcmp(a, "--metric")) {
-        if (tv_metric_find(v) < 0) {
-          char names[256];
-          fprintf(stderr, "eval: --metric: expected %s, got '%s'\n",
-                  tv_metric_list(names, sizeof names), v);
-          return 2;
-        }
-        o->metric = v;
-      } else if (!strcmp(a, "--mode")) {
-        if (strcmp(v, "max") && strcmp(v, "min")) {
-          fprintf(stderr, "eval: --mode: expected max or min, got '%s'\n", v);
-          return 2;
-        }
-        o->mode_max = !strcmp(v, "max");
-      } else if (!strcmp(a, "--early-stop-patience")) {
-        if (parse_int(a, v, 1, 1000000000, &n)) return 2;
-        o->patience = n;
-      } else if (!strcmp(a, "--min-delta")) {
-        if (parse_seconds(a, v, 0, &o->min_delta)) return 2; /* a non-negative number */
-      } else if (!strcmp(a, "--trace")) {
-        o->trace = v;
-      } else {
-        fprintf(stderr, "eval: unknown option %s (see eval --help)\n", a);
+      break;
+    case OPT_NAME:
+      if (!tv_eval_name_valid(v)) {
+        fprintf(stderr,
+                "%s: --name: expected 1..63 of A-Z a-z 0-9 . _ - (not starting with '.'), "
+                "got '%s'\n",
+                prog, v);
         return 2;
       }
+      o->name = v;
+      break;
+    case OPT_POLICY:
+      if (parse_word(name, v, row->values, "all or latest")) return 2;
+      o->policy_latest = !strcmp(v, "latest");
+      break;
+    case OPT_TIMEOUT:
+      if (parse_seconds(name, v, 0, &o->timeout)) return 2;
+      break;
+    case OPT_MIN_INTERVAL:
+      if (parse_seconds(name, v, 0, &o->min_interval)) return 2;
+      break;
+    case OPT_METRIC:
+      if (tv_metric_find(v) < 0) {
+        char names[256];
+        fprintf(stderr, "%s: --%s: expected %s, got '%s'\n", prog, name,
+                tv_metric_list(names, sizeof names), v);
+        return 2;
+      }
+      o->metric = v;
+      break;
+    case OPT_MODE:
+      if (parse_word(name, v, row->values, "max or min")) return 2;
+      o->mode_max = !strcmp(v, "max");
+      break;
+    case OPT_PATIENCE:
+      if (parse_int(name, v, 1, 1000000000, &n)) return 2;
+      o->patience = n;
+      break;
+    case OPT_MIN_DELTA:
+      if (parse_seconds(name, v, 0, &o->min_delta)) return 2; /* a non-negative number */
+      break;
+    case OPT_TRACE:
+      o->trace = v;
+      break;
+    case ':':
+      return usage_error("%s needs a value", argv[optind - 1]);
+    default: /* '?' */
+      return refused(argv[optind - 1]);
     }
   }
+  if (optind < argc) {
+    const char *a = argv[optind];
+    if (!o->watch && !o->ckpt && !o->train_dir)
+      return usage_error("unexpected argument '%s' (to follow a run: --watch %s; to evaluate "
+                         "its newest checkpoint: --train-dir %s)",
+                         a, a, a);
+    return usage_error("unexpected argument '%s'", a);
+  }
   if (o->watch && (o->ckpt || o->train_dir)) {
-    fprintf(stderr, "eval: --watch follows a run; it takes no --ckpt or --train-dir\n");
+    fprintf(stderr, "%s: --watch follows a run; it takes no --ckpt or --train-dir\n", prog);
     return 2;
   }
-  if (!o->watch && watch_only) {
-    fprintf(stderr, "eval: %s needs --watch DIR (see eval --help)\n", watch_opt);
+  if (!o->watch && watch_opt) {
+    fprintf(stderr, "%s: --%s needs --watch DIR (see %s --help)\n", prog, watch_opt, prog);
     return 2;
   }
-  if (!o->watch && !o->ckpt && !o->train_dir) {
-    fprintf(stderr,
-            "eval: give --ckpt PATH or --train-dir DIR, or --watch DIR (see eval --help)\n");
-    return 2;
-  }
+  if (!o->watch && !o->ckpt && !o->train_dir)
+    return usage_error("give --ckpt PATH or --train-dir DIR, or --watch DIR");
+  if (!o->train_dir && o->ckpt &&
+      (!strcmp(o->ckpt, "latest") || strspn(o->ckpt, "0123456789") == strlen(o->ckpt)))
+    return usage_error("--ckpt %s names a checkpoint of a run: give the run as --train-dir DIR",
+                       o->ckpt);
   if (!o->name) o->name = "eval";
   if (!o->metric) o->metric = "accuracy";
   if (o->mode_max < 0) o->mode_max = tv_metric_desc_for(tv_metric_find(o->metric))->maximize;
@@ -235,6 +376,12 @@ static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *e
   } else {
     if (snprintf(path, cap, "%s", o->ckpt) >= (int)cap)
       return tv_error(TV_ERR_INVALID, "%s: path too long", o->ckpt);
+    struct stat st;
+    if (stat(o->ckpt, &st) == 0 && S_ISDIR(st.st_mode))
+      return tv_error(TV_ERR_INVALID,
+                      "%s is a directory, not a checkpoint file (for a run's newest checkpoint: "
+                      "--train-dir %s)",
+                      o->ckpt, o->ckpt);
     char dir[TV_PATH_CAP], base[TV_PATH_CAP];
     snprintf(dir, sizeof dir, "%s", o->ckpt);
     snprintf(base, sizeof base, "%s", o->ckpt);
@@ -256,6 +403,85 @@ static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *e
   return TV_OK;
 }
 
+/* Top-5 accuracy means something only with more than 5 classes (with 5 or fewer it is 1). */
+static int has_top5(const evaluator_result *r) { return tv_metrics_num_classes(r->metrics) > 5; }
+
+/* -v: per-class precision / recall / F1, then the confusion matrix (rows: true class). */
+static void print_classes(const tv_metrics *m, int json) {
+  int k = tv_metrics_num_classes(m);
+  const uint64_t *cm = tv_metrics_confusion(m);
+  if (json) {
+    printf(", \"per_class\": [");
+    for (int c = 0; c < k; c++) {
+      double p, rc, f1;
+      tv_metrics_class(m, c, &p, &rc, &f1);
+      printf("%s{\"class\": %d, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f}",
+             c ? ", " : "", c, p, rc, f1);
+    }
+    printf("], \"confusion\": [");
+    for (int i = 0; i < k; i++) {
+      printf("%s[", i ? ", " : "");
+      for (int j = 0; j < k; j++)
+        printf("%s%llu", j ? ", " : "", (unsigned long long)cm[(size_t)i * k + j]);
+      printf("]");
+    }
+    printf("]");
+    return;
+  }
+  printf("\nclass   precision  recall     f1\n");
+  for (int c = 0; c < k; c++) {
+    double p, rc, f1;
+    tv_metrics_class(m, c, &p, &rc, &f1);
+    printf("%-7d %-10.4f %-10.4f %.4f\n", c, p, rc, f1);
+  }
+  printf("\nconfusion (rows: true class, columns: predicted)\n%5s", "");
+  for (int j = 0; j < k; j++) printf(" %6d", j);
+  printf("\n");
+  for (int i = 0; i < k; i++) {
+    printf("%5d", i);
+    for (int j = 0; j < k; j++) printf(" %6llu", (unsigned long long)cm[(size_t)i * k + j]);
+    printf("\n");
+  }
+}
+
+static void print_result(const eval_options *o, const evaluator_result *r, const char *path,
+                         int verified, double seconds) {
+  const tv_metrics_summary *s = &r->s;
+  double speed = r->eval_seconds > 0 ? (double)s->n / r->eval_seconds : 0.0;
+  if (o->json) {
+    printf("{\"checkpoint\": ");
+    tv_text quoted = {0};
+    tv_text_json_str(&quoted, path);
+    fputs(quoted.oom ? "\"\"" : quoted.p, stdout);
+    tv_text_free(&quoted);
+    printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, ",
+           (long long)r->step, (long long)r->epoch, tv_split_name(o->split),
+           (unsigned long long)s->n);
+    for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      const char *name = tv_metric_desc_for((tv_metric_kind)k)->name;
+      if (k == TV_METRIC_TOP5 && !has_top5(r))
+        printf("\"%s\": null, ", name);
+      else
+        printf("\"%s\": %.6f, ", name, tv_metric_value(s, (tv_metric_kind)k));
+    }
+    printf("\"subset_hash\": \"fnv1a64:%016llx\", \"verified\": %s, "
+           "\"seconds\": %.3f, \"examples_per_sec\": %.0f",
+           (unsigned long long)r->subset_hash, verified ? "true" : "false", seconds, speed);
+    if (o->verbose) print_classes(r->metrics, 1);
+    printf("}\n");
+    return;
+  }
+  printf("checkpoint   %s%s\n", path, verified ? " (checksum verified)" : "");
+  printf("step         %lld\n", (long long)r->step);
+  printf("split        %s (%llu examples)\n", tv_split_name(o->split), (unsigned long long)s->n);
+  for (int k = 0; k < TV_METRIC__COUNT; k++)
+    if (k != TV_METRIC_TOP5 || has_top5(r))
+      printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
+             tv_metric_value(s, (tv_metric_kind)k));
+  printf("speed        %.0f examples/s\n", speed);
+  if (o->verbose) print_classes(r->metrics, 0);
+}
+
 static int one_shot(const eval_options *o) {
   char path[TV_PATH_CAP + 128];
   tv_ckpt_info expect;
@@ -275,35 +501,9 @@ static int one_shot(const eval_options *o) {
   if (rc == TV_OK) rc = evaluator_run(ev, path, have_expect ? &expect : NULL, &r);
   double t2 = tv_monotonic();
   if (rc != TV_OK) {
-    fprintf(stderr, "eval: %s\n", tv_error_message());
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
   } else {
-    const tv_metrics_summary *s = &r.s;
-    double speed = r.eval_seconds > 0 ? (double)s->n / r.eval_seconds : 0.0;
-    if (o->json) {
-      printf("{\"checkpoint\": ");
-      tv_text quoted = {0};
-      tv_text_json_str(&quoted, path);
-      fputs(quoted.oom ? "\"\"" : quoted.p, stdout);
-      tv_text_free(&quoted);
-      printf(", \"step\": %lld, \"epoch\": %lld, \"split\": \"%s\", \"num_examples\": %llu, ",
-             (long long)r.step, (long long)r.epoch, tv_split_name(o->split),
-             (unsigned long long)s->n);
-      for (int k = 0; k < TV_METRIC__COUNT; k++)
-        printf("\"%s\": %.6f, ", tv_metric_desc_for((tv_metric_kind)k)->name,
-               tv_metric_value(s, (tv_metric_kind)k));
-      printf("\"subset_hash\": \"fnv1a64:%016llx\", "
-             "\"verified\": %s, \"seconds\": %.3f, \"examples_per_sec\": %.0f}\n",
-             (unsigned long long)r.subset_hash, have_expect ? "true" : "false", t2 - t0, speed);
-    } else {
-      printf("checkpoint   %s%s\n", path, have_expect ? " (checksum verified)" : "");
-      printf("step         %lld\n", (long long)r.step);
-      printf("split        %s (%llu examples)\n", tv_split_name(o->split),
-             (unsigned long long)s->n);
-      for (int k = 0; k < TV_METRIC__COUNT; k++)
-        printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
-               tv_metric_value(s, (tv_metric_kind)k));
-      printf("speed        %.0f examples/s\n", speed);
-    }
+    print_result(o, &r, path, have_expect, t2 - t0);
   }
   evaluator_free(ev);
   return rc == TV_OK ? 0 : 1;
@@ -311,7 +511,8 @@ static int one_shot(const eval_options *o) {
 
 int main(int argc, char **argv) {
   eval_options o = {0};
+  prog = o.prog = tv_cli_progname(argv[0], "eval");
   int urc = parse_args(argc, argv, &o);
-  if (urc) return urc;
+  if (urc) return urc < 0 ? 0 : urc;
   return o.watch ? watch_run(&o) : one_shot(&o);
 }

@@ -76,7 +76,7 @@ TV_PRINTF(2, 3) static void say(const watcher *wt, const char *fmt, ...) {
   FILE *f = wt->o->json ? stderr : stdout;
   va_list ap;
   va_start(ap, fmt);
-  fputs("eval: ", f);
+  fprintf(f, "%s: ", wt->o->prog);
   vfprintf(f, fmt, ap);
   fputc('\n', f);
   va_end(ap);
@@ -109,10 +109,10 @@ static int check_trainer(watcher *wt) {
   return 0;
 }
 
-TV_PRINTF(1, 2) static void warn(const char *fmt, ...) {
+TV_PRINTF(2, 3) static void warn(const watcher *wt, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
-  fputs("eval: ", stderr);
+  fprintf(stderr, "%s: ", wt->o->prog);
   vfprintf(stderr, fmt, ap);
   fputc('\n', stderr);
   va_end(ap);
@@ -209,7 +209,7 @@ static int reconcile(watcher *wt) {
       snprintf(src, sizeof src, "%s/%s", wt->dir, lines[i].checkpoint);
       if (tv_best_update(wt->dir, wt->name, pin) != TV_OK &&
           tv_best_update(wt->dir, wt->name, src) != TV_OK)
-        warn("step %lld is the best so far but its checkpoint is gone; %s not updated",
+        warn(wt, "step %lld is the best so far but its checkpoint is gone; %s not updated",
              (long long)e.step, TV_BEST_FILE);
     }
   }
@@ -233,7 +233,7 @@ static int set_retired_baseline(watcher *wt) {
 static void close_session(watcher *wt) {
   if (!wt->open) return;
   int rc = tv_events_close(wt->events);
-  if (rc != TV_OK) warn("%s", tv_error_message());
+  if (rc != TV_OK) warn(wt, "%s", tv_error_message());
   wt->events = NULL;
   tv_lock_release(wt->lock);
   wt->lock = NULL;
@@ -289,7 +289,7 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
 /* Records a committed checkpoint retention deleted before it could be evaluated: its skipped
  * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml. */
 static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
-  warn("step %lld: %s was deleted by retention before it could be evaluated (skipped)",
+  warn(wt, "step %lld: %s was deleted by retention before it could be evaluated (skipped)",
        (long long)me->step, me->file);
   tv_evallog_record r = {.step = me->step,
                          .checkpoint = me->file,
@@ -412,8 +412,10 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     } else {
       char values[64 * TV_METRIC__COUNT];
       size_t used = 0;
+      int top5 = tv_metrics_num_classes(res->metrics) > 5; /* with 5 classes or fewer always 1 */
       for (int k = 0; k < TV_METRIC__COUNT && used < sizeof values; k++) {
-        int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", k ? "  " : "",
+        if (k == TV_METRIC_TOP5 && !top5) continue;
+        int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", used ? "  " : "",
                          tv_metric_desc_for((tv_metric_kind)k)->name,
                          tv_metric_value(&res->s, (tv_metric_kind)k));
         used += w > 0 ? (size_t)w : 0;
@@ -435,7 +437,7 @@ static void read_manifest(watcher *wt);
 static int handle(watcher *wt, const tv_manifest_entry *me) {
   double started = tv_monotonic();
   if (!me->finite) {
-    warn("step %lld: %s is marked non-finite in the manifest (recorded as failed)",
+    warn(wt, "step %lld: %s is marked non-finite in the manifest (recorded as failed)",
          (long long)me->step, me->file);
     return record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, "marked non-finite in the manifest", NULL);
   }
@@ -444,7 +446,7 @@ static int handle(watcher *wt, const tv_manifest_entry *me) {
   if (rc == TV_ERR_NOT_FOUND) {
     read_manifest(wt); /* me is a copy: it outlives the manifest it came from */
     if (wt->have_manifest && !tv_manifest_find(&wt->m, me->step)) return skip_retired(wt, me);
-    warn("step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
+    warn(wt, "step %lld: %s was deleted before it could be pinned (skipped)", (long long)me->step,
          me->file);
     return record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, "deleted before it could be pinned", NULL);
   }
@@ -464,7 +466,7 @@ static int handle(watcher *wt, const tv_manifest_entry *me) {
   } else if (rc != TV_ERR_INTERRUPTED && !res.fatal) {
     char why[TV_EVAL_ERROR_CAP];
     snprintf(why, sizeof why, "%s", tv_error_message());
-    warn("step %lld: %s (recorded as failed)", (long long)me->step, why);
+    warn(wt, "step %lld: %s (recorded as failed)", (long long)me->step, why);
     rc = record(wt, me, TV_EVAL_OUTCOME_FAILED, NAN, why, NULL);
   }
   unlink(pin);
@@ -501,7 +503,7 @@ static void read_manifest(watcher *wt) {
   } else if (rc != TV_ERR_NOT_FOUND && strcmp(wt->manifest_problem, tv_error_message()) != 0) {
     /* Said once; the trainer replaces the file whole, so the next version may well read. */
     snprintf(wt->manifest_problem, sizeof wt->manifest_problem, "%s", tv_error_message());
-    warn("%s (waiting for the next version)", wt->manifest_problem);
+    warn(wt, "%s (waiting for the next version)", wt->manifest_problem);
   }
 }
 
@@ -647,7 +649,7 @@ static int wait_for_news(watcher *wt, double wait, const sigset_t *stop_set,
   if (!g_stop) {
     tv_watch_event ev;
     int wrc = tv_watch_wait(wt->w, wait, open_mask, &ev);
-    if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn("%s", tv_error_message());
+    if (wrc != TV_OK && wrc != TV_ERR_INTERRUPTED) warn(wt, "%s", tv_error_message());
   }
   sigprocmask(SIG_SETMASK, &saved, NULL);
   wt->wake_time = tv_now();
@@ -659,7 +661,7 @@ static int wait_for_news(watcher *wt, double wait, const sigset_t *stop_set,
 static int watcher_finish(watcher *wt, int rc) {
   int status = 0;
   if (rc != TV_OK) {
-    fprintf(stderr, "eval: %s\n", tv_error_message());
+    fprintf(stderr, "%s: %s\n", wt->o->prog, tv_error_message());
     status = 1;
   } else {
     if (g_stop)

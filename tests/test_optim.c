@@ -315,6 +315,23 @@ static void test_schedule_cosine(void **state) {
   tv_optim_free(o);
 }
 
+/* The horizon can be set after construction (a resumed run restores the one it was planned
+ * with): lr then follows the cosine of that horizon, bit for bit, and stays at the floor past it.
+ */
+static void test_schedule_horizon(void **state) {
+  const double lr = 0.1, lo = 0.001;
+  tv_optim *planned = sched_optim(*state, TV_SCHEDULE_COSINE, lr, 10, lo, 110);
+  tv_optim *resumed = sched_optim(*state, TV_SCHEDULE_COSINE, lr, 10, lo, 400);
+  assert_int_equal(tv_optim_horizon(resumed), 400);
+  tv_optim_set_horizon(resumed, 110);
+  assert_int_equal(tv_optim_horizon(resumed), 110);
+  for (int64_t s = 0; s <= 400; s++)
+    assert_true(tv_optim_lr(resumed, s) == tv_optim_lr(planned, s));
+  for (int64_t s = 110; s <= 400; s++) assert_near(tv_optim_lr(resumed, s), lo, 1e-12, "lr", s);
+  tv_optim_free(planned);
+  tv_optim_free(resumed);
+}
+
 /* The schedule drives tv_optim_step: during warmup a plain SGD step moves by lr(step) * g. */
 static void test_step_uses_schedule(void **state) {
   fixture *f = *state;
@@ -611,6 +628,7 @@ int main(void) {
       WITH_STORE(test_schedule_constant),
       WITH_STORE(test_schedule_warmup),
       WITH_STORE(test_schedule_cosine),
+      WITH_STORE(test_schedule_horizon),
       WITH_STORE(test_step_uses_schedule),
       WITH_STORE(test_sgd_weight_decay),
       WITH_STORE(test_adam_weight_decay),

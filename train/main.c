@@ -2,96 +2,174 @@
  *
  *   train --train-dir DIR [--config FILE] [--steps N | --epochs E] [--set key=value ...]
  *
- * Owns every decision about printing and exit codes: 0 done (finished, early-stopped, or
- * stopped cleanly by a signal), 1 a runtime error (one line on stderr), 2 a usage error.
+ * One option table (OPTIONS) drives getopt_long, --help and the machine-readable list that
+ * scripts/gen-man.sh turns into man/trainval-train.1 and the bash completion.  The program calls
+ * itself by the name it was started as (trainval-train once installed).  Owns every decision
+ * about printing and exit codes: 0 done (finished, early-stopped, stopped cleanly by a signal, or
+ * nothing to do), 1 a runtime error (one line on stderr), 2 a usage error (one line on stderr).
  */
 #include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "trainer.h"
+#include "trainval/cli.h"
+
+static const char *prog = "train";
 
 static void on_signal(int sig) { trainer_request_stop(sig); }
 
-static void usage(FILE *f) {
-  fputs(
-      "usage: train --train-dir DIR [--config FILE] [--steps N | --epochs E]\n"
-      "             [--set section.key=value ...] [--threads N] [--quiet | --verbose]\n"
-      "\n"
-      "Trains the model of FILE, writing checkpoints (HDF5), the manifest checkpoints.yaml and\n"
-      "TensorBoard event files into DIR.  Run it again on the same DIR to resume from the newest\n"
-      "committed checkpoint, exactly where it stopped (then --config may be left out:\n"
-      "DIR/config.yaml is used; a --config whose model differs is refused).\n"
-      "\n"
-      "  --train-dir DIR     run directory (created if missing; one train at a time: DIR/LOCK)\n"
-      "  --config FILE       YAML model and training config (required for a new DIR)\n"
-      "  --steps N           train until global step N (same as --set train.steps=N)\n"
-      "  --epochs E          train for E epochs (same as --set train.epochs=E --set "
-      "train.steps=0)\n"
-      "  --set KEY=VALUE     override a config value, e.g. --set optimizer.learning_rate=0.01\n"
-      "                      or --set model.layers.1.units=256 (repeatable)\n"
-      "  --threads N         OpenBLAS threads (default: OpenBLAS's own choice)\n"
-      "  --quiet             print only errors and the final line\n"
-      "  --verbose           also print each checkpoint commit and skipped update\n"
-      "  -h, --help          this text\n"
-      "\n"
-      "On a terminal, progress is one updating line; otherwise a log line every train.log_every\n"
-      "steps.  SIGINT/SIGTERM save a checkpoint, mark the run interrupted (resumable) and exit 0.\n"
-      "An evaluator's DIR/STOP request ends the run as early_stopped.\n"
-      "\n"
-      "Exit status: 0 finished, early-stopped or interrupted; 1 error (including a diverged\n"
-      "run: the manifest says diverged); 2 usage error.\n",
-      f);
+enum { OPT_TRAIN_DIR = 256, OPT_CONFIG, OPT_STEPS, OPT_EPOCHS, OPT_SET, OPT_REPLAN, OPT_THREADS };
+
+static const tv_cli_option OPTIONS[] = {
+    {"train-dir", OPT_TRAIN_DIR, 0, required_argument, "DIR", "@dir", NULL,
+     "run directory (created if missing; one train at a time: DIR/LOCK)"},
+    {"config", OPT_CONFIG, 0, required_argument, "FILE", "@file", NULL,
+     "YAML model and training config (required for a new DIR; the format: trainval-config(5))"},
+    {"steps", OPT_STEPS, 0, required_argument, "N", "@number", NULL,
+     "train until global step N (same as --set train.steps=N)"},
+    {"epochs", OPT_EPOCHS, 0, required_argument, "E", "@number", NULL,
+     "train for E epochs (same as --set train.epochs=E --set train.steps=0)"},
+    {"set", OPT_SET, 0, required_argument, "KEY=VALUE", NULL, NULL,
+     "override a config value, e.g. --set optimizer.learning_rate=0.01 or --set "
+     "model.layers.1.units=256 (repeatable)"},
+    {"replan-schedule", OPT_REPLAN, 0, no_argument, NULL, NULL, NULL,
+     "on resume, stretch the cosine schedule to the new last step (without it the schedule keeps "
+     "the length it was planned with)"},
+    {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
+     "run each graph (training step, validation) on a team of N threads, OpenBLAS held to one "
+     "thread inside it (default: OPENBLAS_NUM_THREADS, else one per core); results are bitwise the "
+     "same for the same N"},
+    {"quiet", 'q', 'q', no_argument, NULL, NULL, NULL, "print only errors and the final line"},
+    {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,
+     "also print each checkpoint commit and skipped update"},
+    TV_CLI_STANDARD_OPTIONS,
+};
+#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+_Static_assert(N_OPTIONS <= TV_CLI_MAX_OPTIONS, "option table too long");
+
+static const tv_cli_example EXAMPLES[] = {
+    {"--train-dir runs/mlp --config configs/fashion_mlp.yaml",
+     "starts a run (or resumes it: the same command again goes on where it stopped)"},
+    {"--train-dir runs/mlp --steps 8000",
+     "resumes runs/mlp and trains on to step 8000, the config taken from runs/mlp/config.yaml"},
+    {"--train-dir runs/lr --config configs/fashion_mlp.yaml --set "
+     "optimizer.learning_rate=0.01 --threads 2",
+     "a new run with one value of the config changed, on 2 threads"},
+};
+#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
+
+static const tv_cli_program PROGRAM = {
+    .name = "train",
+    .summary = "train a neural network into a run directory of checkpoints",
+    .synopsis = {"--train-dir DIR [--config FILE] [--steps N | --epochs E] [--set KEY=VALUE ...] "
+                 "[--threads N] [-q | -v] [--replan-schedule]",
+                 "--help | --version"},
+    .description =
+        "Trains the model of FILE, writing checkpoints (HDF5), the manifest checkpoints.yaml "
+        "and TensorBoard event files into DIR.  Run it again on the same DIR to resume from the "
+        "newest committed checkpoint, exactly where it stopped: parameters, optimizer state, "
+        "step and data order.  Then --config may be left out (DIR/config.yaml is used); a "
+        "--config whose model differs from the run's is refused with the differences, unless "
+        "DIR has no committed checkpoint yet (then there is no model to protect and the new "
+        "config replaces the old one).",
+    .notes = "The config format is documented in trainval-config(5) and at the top of "
+             "include/trainval/config.h.\n"
+             "Schedule on resume: a cosine schedule keeps the horizon it was planned with when "
+             "the run began; steps past it train at optimizer.min_learning_rate.  "
+             "--replan-schedule stretches it to the new last step instead (the rate then rises "
+             "again).  The plan is printed at the start.\n"
+             "A command that finds nothing to do (DIR is already at the last step asked for) "
+             "changes nothing in DIR.\n"
+             "On a terminal, progress is one updating line; otherwise a log line every "
+             "train.log_every steps.  SIGINT and SIGTERM save a checkpoint, mark the run "
+             "interrupted (resumable) and exit 0.  An evaluator's DIR/STOP request ends the run "
+             "as early_stopped.",
+    .options = OPTIONS,
+    .n_options = N_OPTIONS,
+    .examples = EXAMPLES,
+    .n_examples = N_EXAMPLES,
+    .exit_status = "0 finished, early-stopped, interrupted or nothing to do; 1 error (including "
+                   "a diverged run: the manifest says diverged); 2 usage error.",
+};
+
+static void print_text(tv_text *t) {
+  fputs(t->oom ? "out of memory\n" : t->p, stdout);
+  tv_text_free(t);
+}
+
+/* A usage error: one line on stderr, exit status 2. */
+TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  fprintf(stderr, "%s: ", prog);
+  vfprintf(stderr, fmt, ap);
+  fprintf(stderr, " (try '%s --help')\n", prog);
+  va_end(ap);
+  return 2;
+}
+
+/* getopt_long refused arg: a usage error saying why. */
+static int refused(const char *arg) {
+  tv_text t = {0};
+  tv_cli_refused(&t, &PROGRAM, arg, optopt);
+  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
+  tv_text_free(&t);
+  return rc;
 }
 
 static int parse_count(const char *opt, const char *v, long long hi, long long *out) {
   char *end;
   long long n = strtoll(v, &end, 10);
   if (*end || end == v || n < 1 || n > hi) {
-    fprintf(stderr, "train: %s: expected a positive integer, got '%s'\n", opt, v);
+    fprintf(stderr, "%s: --%s: expected a positive integer, got '%s'\n", prog, opt, v);
     return 2;
   }
   *out = n;
   return 0;
 }
 
+/* Returns 0 to run, 2 on a usage error, -1 when the command is done (--help, --version). */
 static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[64]) {
-  int n_owned = 0, have_length = 0;
+  struct option longopts[N_OPTIONS + 1];
+  char shortopts[64];
+  if (tv_cli_getopt(OPTIONS, N_OPTIONS, longopts, shortopts, sizeof shortopts) != TV_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    return 2;
+  }
+  int n_owned = 0, have_length = 0, c, idx;
   o->verbosity = 1;
-  for (int i = 1; i < argc; i++) {
-    const char *a = argv[i];
-    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-      usage(stdout);
-      exit(0);
-    }
-    if (!strcmp(a, "--quiet") || !strcmp(a, "--verbose")) {
-      o->verbosity = !strcmp(a, "--quiet") ? 0 : 2;
-      continue;
-    }
-    const char *v = i + 1 < argc ? argv[++i] : NULL;
-    if (!v) {
-      fprintf(stderr, "train: %s needs a value (see train --help)\n", a);
-      return 2;
-    }
+  opterr = 0;
+  while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
+    const char *v = optarg;
     long long n;
-    if (!strcmp(a, "--train-dir")) {
+    tv_text t = {0};
+    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
+      print_text(&t);
+      return -1;
+    }
+    switch (c) {
+    case 'q':
+    case 'v':
+      o->verbosity = c == 'q' ? 0 : 2;
+      break;
+    case OPT_TRAIN_DIR:
       o->train_dir = v;
-    } else if (!strcmp(a, "--config")) {
+      break;
+    case OPT_CONFIG:
       o->config = v;
-    } else if (!strcmp(a, "--set")) {
-      if (o->n_sets >= TRAINER_MAX_SETS - 2) {
-        fprintf(stderr, "train: too many --set options\n");
-        return 2;
-      }
+      break;
+    case OPT_SET:
+      if (o->n_sets >= TRAINER_MAX_SETS - 2) return usage_error("too many --set options");
       o->sets[o->n_sets++] = v;
-    } else if (!strcmp(a, "--steps") || !strcmp(a, "--epochs")) {
-      if (parse_count(a, v, 1LL << 50, &n)) return 2;
-      if (have_length++) {
-        fprintf(stderr, "train: give --steps or --epochs once\n");
-        return 2;
-      }
-      if (!strcmp(a, "--steps")) {
+      break;
+    case OPT_STEPS:
+    case OPT_EPOCHS:
+      if (parse_count(longopts[idx].name, v, 1LL << 50, &n)) return 2;
+      if (have_length++) return usage_error("give --steps or --epochs once");
+      if (c == OPT_STEPS) {
         snprintf(owned[n_owned], 64, "train.steps=%lld", n);
         o->sets[o->n_sets++] = owned[n_owned++];
       } else {
@@ -100,26 +178,36 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
         snprintf(owned[n_owned], 64, "train.steps=0");
         o->sets[o->n_sets++] = owned[n_owned++];
       }
-    } else if (!strcmp(a, "--threads")) {
-      if (parse_count(a, v, 1024, &n)) return 2;
+      break;
+    case OPT_REPLAN:
+      o->replan_schedule = 1;
+      break;
+    case OPT_THREADS:
+      if (parse_count("threads", v, 1024, &n)) return 2;
       o->threads = (int)n;
-    } else {
-      fprintf(stderr, "train: unknown option %s (see train --help)\n", a);
-      return 2;
+      break;
+    case ':':
+      return usage_error("%s needs a value", argv[optind - 1]);
+    default: /* '?' */
+      return refused(argv[optind - 1]);
     }
   }
-  if (!o->train_dir) {
-    fprintf(stderr, "train: --train-dir is required (see train --help)\n");
-    return 2;
+  if (optind < argc) {
+    if (!o->train_dir)
+      return usage_error("unexpected argument '%s' (a run directory is given as --train-dir %s)",
+                         argv[optind], argv[optind]);
+    return usage_error("unexpected argument '%s'", argv[optind]);
   }
+  if (!o->train_dir) return usage_error("--train-dir is required");
   return 0;
 }
 
 int main(int argc, char **argv) {
   static trainer_options opt;
   static char owned[4][64];
+  prog = tv_cli_progname(argv[0], "train");
   int urc = parse_args(argc, argv, &opt, owned);
-  if (urc) return urc;
+  if (urc) return urc < 0 ? 0 : urc;
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
@@ -132,21 +220,21 @@ int main(int argc, char **argv) {
   trainer *t = NULL;
   int rc = trainer_open(&opt, &t);
   if (rc != TV_OK) {
-    fprintf(stderr, "train: %s\n", tv_error_message());
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
     return 1;
   }
-  if (opt.verbosity > 0) trainer_print_summary(t);
+  if (opt.verbosity > 0 && trainer_step(t) < trainer_total_steps(t)) trainer_print_summary(t);
   trainer_outcome outcome;
   rc = trainer_run(t, &outcome);
   if (rc != TV_OK) {
-    fprintf(stderr, "train: %s\n", tv_error_message());
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
     trainer_mark_aborted(t);
     trainer_free(t);
     return 1;
   }
   if (outcome == TRAINER_NOTHING_TO_DO)
-    printf("train: %s is already at step %lld of %lld; nothing to do\n", opt.train_dir,
-           (long long)trainer_step(t), (long long)trainer_total_steps(t));
+    printf("%s: %s is already at step %lld of %lld; nothing to do (nothing changed)\n", prog,
+           opt.train_dir, (long long)trainer_step(t), (long long)trainer_total_steps(t));
   trainer_free(t);
   return 0;
 }

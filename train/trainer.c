@@ -11,7 +11,10 @@
  * and reads its own part (ckpt.h, STATE LAYOUT): the optimizer its slots and counter, the loader
  * the data order, the TRAIN graph its dropout generator, and the trainer its own counters
  * (early-stopping best and patience, the non-finite run) as attributes of /state.  The trainer
- * only orders the calls.  The learning-rate schedule is a function of the step.  On resume, event
+ * only orders the calls.  The learning-rate schedule is a function of the step and of its
+ * horizon, the last step planned when the run began (/state attribute schedule_steps): a resume
+ * with more steps keeps it, so the rate never climbs back up the cosine unless --replan-schedule
+ * asks.  On resume, event
  * records past the checkpoint's step (written by a run that died after it) are purged so curves
  * never repeat.
  */
@@ -75,6 +78,11 @@ struct trainer {
   int64_t best_step;
   int64_t bad_validations;
   int64_t nonfinite_run, nonfinite_total;
+  /* the cosine schedule's horizon: fixed when the run began (DESIGN: no silent re-plan) */
+  int64_t horizon, frozen_steps, frozen_epochs;
+  int horizon_kept;   /* resumed with a horizon other than the new last step */
+  int fresh_config;   /* DIR had a config.yaml but no committed checkpoint: replaced */
+  char changed[2048]; /* settings changed on resume ("" none), printed once training starts */
 };
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -116,6 +124,16 @@ static void remove_stale_temporaries(const trainer *t) {
   closedir(d);
 }
 
+/* Whether DIR's manifest lists a checkpoint (an unreadable manifest counts as yes: protect). */
+static int has_committed(const char *dir) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  int rc = tv_manifest_read(dir, &m);
+  int yes = rc != TV_ERR_NOT_FOUND && (rc != TV_OK || tv_manifest_latest(&m) != NULL);
+  tv_manifest_free(&m);
+  return yes;
+}
+
 /* A new run takes --config; a resumed run DIR/config.yaml, where a new --config may change the
  * training keys (logged) but not the model (refused, with the differences). */
 static int load_config(trainer *t) {
@@ -131,6 +149,12 @@ static int load_config(trainer *t) {
   size_t len;
   rc = tv_config_emit(&t->cfg, &t->cfg_text, &len);
   if (rc != TV_OK) return rc;
+  /* Without a committed checkpoint there is no model to protect (a run that failed before its
+   * first checkpoint): the new config replaces the old one. */
+  if (have_frozen && !has_committed(t->opt.train_dir)) {
+    have_frozen = 0;
+    t->fresh_config = t->opt.config != NULL;
+  }
   if (have_frozen) {
     tv_config *old = malloc(sizeof *old);
     if (!old) return tv_error(TV_ERR_NOMEM, "out of memory");
@@ -139,14 +163,19 @@ static int load_config(trainer *t) {
     if (rc == TV_OK && !tv_config_same_model(old, &t->cfg, diff, sizeof diff))
       rc = tv_error(TV_ERR_MISMATCH, "%s: the model differs from the run in %s: %s",
                     t->opt.config ? t->opt.config : "--set", t->opt.train_dir, diff);
-    char changed[2048];
-    if (rc == TV_OK && t->opt.verbosity > 0 &&
-        !tv_config_same_settings(old, &t->cfg, changed, sizeof changed))
-      printf("train: resumed with changed settings: %s\n", changed);
+    if (rc == TV_OK && !tv_config_same_settings(old, &t->cfg, t->changed, sizeof t->changed))
+      t->changed[sizeof t->changed - 1] = '\0';
+    else
+      t->changed[0] = '\0';
+    if (rc == TV_OK) {
+      t->frozen_steps = old->train.steps;
+      t->frozen_epochs = old->train.epochs;
+    }
     free(old);
     if (rc != TV_OK) return rc;
   }
-  return tv_fs_write_atomic(t->frozen, t->cfg_text, len);
+  /* config.yaml is written by trainer_open once the run is set up and has steps to train. */
+  return TV_OK;
 }
 
 static int build(trainer *t) {
@@ -181,6 +210,7 @@ static int build(trainer *t) {
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
+  t->horizon = t->total_steps;
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
   if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
   if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
@@ -205,6 +235,7 @@ static int counters_write(const trainer *t, tv_ckpt_writer *w) {
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "early_stop_bad", t->bad_validations);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_run", t->nonfinite_run);
   if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "nonfinite_total", t->nonfinite_total);
+  if (rc == TV_OK) rc = tv_ckpt_writer_attr_i64(w, "/state", "schedule_steps", t->horizon);
   return rc;
 }
 
@@ -242,6 +273,17 @@ static int resume(trainer *t) {
   if (rc == TV_OK) rc = tv_loader_ckpt_read(t->loader, ck);
   if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
+  if (rc == TV_OK) {
+    /* The horizon the run was planned with: in the checkpoint, or (older checkpoints) the
+     * length config.yaml gave before this command's overrides. */
+    int64_t h = 0;
+    if (tv_ckpt_read_attr_i64(ck, "/state", "schedule_steps", &h) != TV_OK || h <= 0)
+      h = t->frozen_steps > 0 ? t->frozen_steps
+                              : t->frozen_epochs * (int64_t)tv_loader_batches_per_epoch(t->loader);
+    if (h > 0 && !t->opt.replan_schedule) t->horizon = h;
+    t->horizon_kept = t->horizon != t->total_steps;
+    tv_optim_set_horizon(t->optim, t->horizon);
+  }
   if (rc == TV_OK) t->step = tv_ckpt_step(ck);
   tv_ckpt_close(ck);
   if (rc != TV_OK) return tv_error_prefix(rc, "cannot resume");
@@ -261,9 +303,18 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
+  /* A command with nothing to do changes nothing: config.yaml keeps the run's own length. */
+  if (rc == TV_OK && t->step < t->total_steps)
+    rc = tv_fs_write_atomic(t->frozen, t->cfg_text, strlen(t->cfg_text));
   if (rc != TV_OK) {
     trainer_free(t);
     return rc;
+  }
+  if (t->step < t->total_steps && o->verbosity > 0) {
+    if (t->fresh_config)
+      printf("train: %s has no committed checkpoint, so its config.yaml is replaced by %s\n",
+             o->train_dir, o->config);
+    if (t->changed[0]) printf("train: resumed with changed settings: %s\n", t->changed);
   }
   t->last_saved = t->step;
   *out = t;
@@ -286,6 +337,7 @@ void trainer_free(trainer *t) {
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
+  tv_lock_clear(t->lock); /* released cleanly: nobody died holding it */
   tv_lock_release(t->lock);
   free(t);
 }
@@ -710,6 +762,25 @@ void trainer_print_summary(const trainer *t) {
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
          t->data.n, tv_ctx_threads(t->ctx));
+  if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
+      t->cfg.optimizer.warmup_steps >= t->horizon) {
+    printf("schedule: warm-up to step %lld, past the horizon %lld: the cosine never starts\n",
+           (long long)t->cfg.optimizer.warmup_steps, (long long)t->horizon);
+  } else if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE) {
+    printf("schedule: cosine from %g to %g over steps %lld..%lld", t->cfg.optimizer.learning_rate,
+           t->cfg.optimizer.min_learning_rate, (long long)t->cfg.optimizer.warmup_steps,
+           (long long)t->horizon);
+    if (t->horizon < t->total_steps)
+      printf(" (planned when the run began), then %g to step %lld; --replan-schedule stretches "
+             "it",
+             t->cfg.optimizer.min_learning_rate, (long long)t->total_steps);
+    else if (t->horizon_kept)
+      printf(" (planned when the run began; --replan-schedule ends it at %lld)",
+             (long long)t->total_steps);
+    else if (t->opt.replan_schedule && t->step > 0)
+      printf(" (re-planned by --replan-schedule)");
+    printf("\n");
+  }
   fflush(stdout);
 }
 

@@ -19,8 +19,9 @@ typedef struct trainer_options {
   const char *config; /* NULL: DIR/config.yaml (a resumed run) */
   const char *sets[TRAINER_MAX_SETS];
   int n_sets;
-  int threads;   /* 0: OpenBLAS's choice */
-  int verbosity; /* 0 quiet, 1 normal, 2 verbose */
+  int threads;         /* 0: OpenBLAS's choice */
+  int verbosity;       /* 0 quiet, 1 normal, 2 verbose */
+  int replan_schedule; /* resume: stretch the cosine schedule to the new last step */
 } trainer_options;
 
 /* How a run ended (trainer_run's result when it returns TV_OK). */

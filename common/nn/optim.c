@@ -101,6 +101,9 @@ void tv_optim_free(tv_optim *o) {
   free(o);
 }
 
+void tv_optim_set_horizon(tv_optim *o, int64_t total_steps) { o->total = total_steps; }
+int64_t tv_optim_horizon(const tv_optim *o) { return o->total; }
+
 double tv_optim_lr(const tv_optim *o, int64_t step) {
   if (o->warmup > 0 && step < o->warmup) return o->lr * (double)(step + 1) / (double)o->warmup;
   double s = (double)(step - o->warmup);

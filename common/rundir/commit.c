@@ -107,6 +107,8 @@ int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
   tv_manifest m;
   tv_manifest_init(&m);
   int rc = tv_manifest_read(dir, &m);
+  if (rc == TV_ERR_NOT_FOUND)
+    return tv_error(TV_ERR_NOT_FOUND, "no run in %s (no %s)", dir, TV_MANIFEST_FILE);
   if (rc) return rc;
   const tv_manifest_entry *e = NULL;
   size_t digits = strspn(which, "0123456789");
@@ -116,9 +118,22 @@ int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
   } else if (digits > 0 && digits < 19 && which[digits] == '\0') {
     long long step = strtoll(which, NULL, 10);
     e = tv_manifest_find(&m, step);
-    if (!e)
-      rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint at step %lld in %s (%d listed)", dir, step,
-                    TV_MANIFEST_FILE, m.n);
+    if (!e) {
+      /* name the steps there are: all of them, or the first and last few of a long list */
+      char steps[256] = "";
+      size_t len = 0;
+      for (int i = 0; i < m.n && len < sizeof steps - 32; i++) {
+        if (m.n > 12 && i == 6) {
+          len += (size_t)snprintf(steps + len, sizeof steps - len, ", ...");
+          i = m.n - 6;
+        }
+        len += (size_t)snprintf(steps + len, sizeof steps - len, "%s%lld", i ? ", " : "",
+                                (long long)m.entries[i].step);
+      }
+      rc = tv_error(TV_ERR_NOT_FOUND, "%s: no checkpoint at step %lld in %s (%s: %s)", dir, step,
+                    TV_MANIFEST_FILE, m.n == 1 ? "its one step" : "its steps",
+                    m.n ? steps : "none yet");
+    }
   } else {
     for (int i = 0; i < m.n && !e; i++)
       if (strcmp(m.entries[i].file, which) == 0) e = &m.entries[i];

@@ -127,6 +127,12 @@ int tv_lock_check(const tv_lock *l) {
 
 int tv_lock_holds_dir(const tv_lock *l) { return l->dir_fd >= 0; }
 
+void tv_lock_clear(tv_lock *l) {
+  if (!l || l->file_fd < 0) return;
+  int rc = ftruncate(l->file_fd, 0);
+  (void)rc; /* best effort, see lock.h */
+}
+
 void tv_lock_release(tv_lock *l) {
   if (!l) return;
   if (l->file_fd >= 0) close(l->file_fd);

@@ -38,8 +38,9 @@ TV_MUST_CHECK int tv_ckpt_commit(const char *dir, tv_manifest *m, const tv_ckpt_
 /* Resolves which checkpoint of dir to load from its manifest: "latest", a step number ("1000"),
  * or a file name the manifest lists ("ckpt-00001000.h5").  Writes dir/file to path (cap bytes)
  * and, if entry is not NULL, copies the manifest entry (its size and checksum, for
- * tv_ckpt_open's expect).  Errors: TV_ERR_NOT_FOUND (no manifest, no checkpoint yet, no such
- * step), TV_ERR_INVALID (which is none of the three forms, path does not fit), TV_ERR_FORMAT,
+ * tv_ckpt_open's expect).  Errors: TV_ERR_NOT_FOUND (no manifest: "no run in DIR (no
+ * checkpoints.yaml)"; no checkpoint yet; no such step: the message names the steps listed),
+ * TV_ERR_INVALID (which is none of the three forms, path does not fit), TV_ERR_FORMAT,
  * TV_ERR_IO, TV_ERR_NOMEM (from reading the manifest). */
 TV_MUST_CHECK int tv_ckpt_resolve(const char *dir, const char *which, char *path, size_t cap,
                                   tv_manifest_entry *entry);

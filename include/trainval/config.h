@@ -73,6 +73,10 @@
  *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
  *     schedule: constant | cosine | step | exponential; warmup_steps; min_learning_rate;
  *     decay_steps, decay_rate (step: lr * rate^floor(t/steps); exponential: lr * rate^(t/steps))
+ *     cosine runs from the end of the warm-up to the run's last step as planned when the run
+ *     began (train.steps, or epochs); a run resumed with more steps keeps that horizon and
+ *     trains the extra steps at min_learning_rate, unless `train --replan-schedule` stretches it
+ *     (the horizon is kept in each checkpoint: /state attribute schedule_steps)
  *   retention:
  *     max_unevaluated: 10        # checkpoints kept for evaluators that have not reached them
  *     keep_every_hours: 0        # also keep one checkpoint per this many hours (0: off)

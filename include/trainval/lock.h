@@ -50,4 +50,10 @@ int tv_lock_holds_dir(const tv_lock *l);
 /* Releases the lock and frees l.  The file stays (its line names the last holder).  NULL-safe. */
 void tv_lock_release(tv_lock *l);
 
+/* Empties the lock file's holder line, for a clean exit just before tv_lock_release: an empty
+ * file tells the next taker that nobody died holding it (so it has no take-over to report).
+ * Best effort: a line left as it was only makes the next taker report a take-over.  NULL-safe,
+ * cannot fail. */
+void tv_lock_clear(tv_lock *l);
+
 #endif

@@ -41,6 +41,12 @@ TV_MUST_CHECK int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_var
                                tv_optim **out);
 void tv_optim_free(tv_optim *o); /* NULL-safe */
 
+/* The step at which the cosine schedule reaches min_learning_rate (tv_optim_new's total_steps
+ * until set).  A resumed run sets the horizon it was planned with, so that a longer run goes on
+ * at the floor instead of climbing back up the curve.  Cannot fail. */
+void tv_optim_set_horizon(tv_optim *o, int64_t total_steps);
+int64_t tv_optim_horizon(const tv_optim *o);
+
 /* Learning rate used for the update that takes the run from step to step + 1. */
 double tv_optim_lr(const tv_optim *o, int64_t step);
 
