@@ -55,6 +55,26 @@ mkdir -p "$T/garbage"
 cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/garbage/"
 head -c 100000 /dev/urandom >"$T/garbage/train-images-idx3-ubyte"
 expect_fail "garbage IDX file names the file" 1 "garbage/train-images-idx3-ubyte: " train --train-dir "$T/d3" --config "$CFG" --set data.dir="$T/garbage"
+# Only the gzip trailer cut (5 of its 8 bytes): every pixel inflates, the CRC-32/ISIZE is missing.
+mkdir -p "$T/trailer"
+cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/trailer/"
+size=$(wc -c <"$DATA/train-images-idx3-ubyte.gz")
+head -c $((size - 5)) "$DATA/train-images-idx3-ubyte.gz" >"$T/trailer/train-images-idx3-ubyte.gz"
+expect_fail "a .gz cut inside its trailer is truncated" 1 "trailer/train-images-idx3-ubyte.gz: truncated: gzip stream ends before its trailer" train --train-dir "$T/d4" --config "$CFG" --set data.dir="$T/trailer"
+# A 41-byte file whose header promises 60000 x 256 x 256 pixels (3.9 GB): refused from the
+# file's size, before anything that large is allocated.
+mkdir -p "$T/promise"
+cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/promise/"
+printf '\000\000\010\003\000\000\352\140\000\000\001\000\000\000\001\0000123456789012345678901234' >"$T/promise/train-images-idx3-ubyte"
+PROMISE="promise/train-images-idx3-ubyte: truncated: expected 3932160000 bytes of pixel data, got 25"
+expect_fail "an IDX header promising more than the file holds" 1 "$PROMISE" train --train-dir "$T/d5" --config "$CFG" --set data.dir="$T/promise"
+# The same within 1.5 GB of address space (reading what the header promises ran out of memory).
+if sh -c "ulimit -v 1500000 && '$BIN/train' --help" >/dev/null 2>&1; then
+  expect_fail "... and without allocating it (ulimit -v 1500000)" 1 "$PROMISE" \
+    sh -c "ulimit -v 1500000 && exec '$BIN/train' --quiet --train-dir '$T/d6' --config '$CFG' --set data.dir='$T/promise'"
+else
+  echo "skip - the same under ulimit -v (the train binary cannot run under an address-space limit: a sanitizer build)"
+fi
 
 # --- checkpoints ---
 R=$T/run
