@@ -560,6 +560,62 @@ static void test_header_promises_too_much(void **state) {
   }
 }
 
+/* Reads the whole file at path into a malloc'd buffer; *len gets its size. */
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long n = ftell(f);
+  assert_true(n >= 0);
+  rewind(f);
+  uint8_t *b = malloc((size_t)n + 1);
+  assert_non_null(b);
+  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* data.h's gzip rules: concatenated members are one stream; bytes after the last member that
+ * are not gzip are ignored; a second member cut short is truncated like the first. */
+static void test_gzip_members(void **state) {
+  (void)state;
+  char pi[512], pl[512], part[512];
+  write_labels(tpath(pl, "mem-labels"), 1, 50);
+  size_t len;
+  uint8_t *raw = idx_images(50, 0, 4, 4, &len);
+  write_gz(tpath(part, "mem-a.gz"), raw, 15); /* the first member ends inside the header */
+  size_t na, nb;
+  uint8_t *a = slurp(part, &na);
+  write_gz(part, raw + 15, len - 15);
+  uint8_t *b = slurp(part, &nb);
+  uint8_t *both = malloc(na + nb + 3);
+  assert_non_null(both);
+  memcpy(both, a, na);
+  memcpy(both + na, b, nb);
+  tpath(pi, "mem-images.gz");
+  write_plain(pi, both, na + nb);
+  tv_dataset ds;
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  check_synthetic(&ds, 50, 1, 4, 4);
+  tv_dataset_free(&ds);
+  memcpy(both + na + nb, "xyz", 3); /* not gzip after the last member: ignored */
+  write_plain(pi, both, na + nb + 3);
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  check_synthetic(&ds, 50, 1, 4, 4);
+  tv_dataset_free(&ds);
+  for (size_t k = 1; k <= 8; k++) { /* the second member's trailer cut by k bytes */
+    write_plain(pi, both, na + nb - k);
+    expect_fail(pi, pl, TV_ERR_FORMAT, pi, "truncated: gzip stream ends before its trailer");
+  }
+  write_plain(pi, both, na + nb / 2); /* cut inside the second member's deflate data */
+  expect_fail(pi, pl, TV_ERR_FORMAT, pi, "truncated: expected 800 bytes of pixel data, got ");
+  free(a);
+  free(b);
+  free(both);
+  free(raw);
+}
+
 static void test_corrupt_gzip(void **state) {
   (void)state;
   char pi[512], pl[512];
@@ -2076,6 +2132,7 @@ int main(void) {
       cmocka_unit_test(test_truncated_gzip),
       cmocka_unit_test(test_truncated_real_gzip),
       cmocka_unit_test(test_header_promises_too_much),
+      cmocka_unit_test(test_gzip_members),
       cmocka_unit_test(test_corrupt_gzip),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_count_mismatch),
