@@ -8,7 +8,9 @@
  *     |ours - ref| <= 1e-5 * max|t| + 1e-5 * |ref| + 1e-6
  * Gradient checks: central differences in float64 of the float32 kernels' loss (eps 1e-2 on
  * values of order 0.5, relative error <= 2e-2 of max |grad| + 1e-3), through several time steps and
- * across a state carried from one call to the next (truncated BPTT's two chunks). */
+ * across a state carried from one call to the next (truncated BPTT's two chunks).
+ * The time-distributed dense: a (T, D) input gives the flat dense of N*T rows, with the same
+ * store, to float rounding (the flat dense is gradient-checked in test_model.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -21,6 +23,9 @@
 #include <cmocka.h>
 
 #include "nn/layers/recurrent.h"
+#include "trainval/layers.h"
+#include "trainval/ops.h"
+#include "trainval/varstore.h"
 
 static const char *const FIXTURE = "tests/fixtures/reference_rnn.txt";
 enum { MAX_REC = 64, NAME_CAP = 64 };
@@ -413,12 +418,86 @@ static void test_embedding(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* A dense layer over per-example input `in`, units 3, its variables in store s (not sealed). */
+static void dense_layer(tv_layer *l, tv_layer_config *lc, tv_shape in, tv_varstore *s) {
+  memset(l, 0, sizeof *l);
+  memset(lc, 0, sizeof *lc);
+  lc->kind = TV_LAYER_DENSE;
+  lc->units = 3;
+  lc->use_bias = 1;
+  strcpy(lc->name, "fc");
+  l->cfg = lc;
+  l->source = "test.yaml";
+  l->mode = TV_MODE_TRAIN;
+  l->max_batch = 8;
+  l->n_inputs = 1;
+  l->inputs[0] = -1;
+  l->in[0] = in;
+  l->store = s;
+  l->threads = 1;
+  assert_int_equal(tv_layer_ops_for(TV_LAYER_DENSE)->build(l), TV_OK);
+}
+
+static void test_dense_time_distributed(void **state) {
+  (void)state;
+  enum { N = 2, T = 4, D = 5, U = 3 };
+  tv_varstore *s;
+  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  tv_layer seq, flat;
+  tv_layer_config cs, cf;
+  dense_layer(&seq, &cs, tv_shape2(T, D), s);
+  dense_layer(&flat, &cf, tv_shape1(D), s); /* the same variables, "fc/kernel", "fc/bias" */
+  assert_int_equal(seq.out.ndim, 2);
+  assert_int_equal(seq.out.dim[0], T);
+  assert_int_equal(seq.out.dim[1], U);
+  assert_true(seq.vars[0] == flat.vars[0] && seq.vars[1] == flat.vars[1]);
+  assert_true(tv_layer_ops_for(TV_LAYER_DENSE)->flops(&seq) ==
+              T * tv_layer_ops_for(TV_LAYER_DENSE)->flops(&flat));
+  assert_int_equal(tv_varstore_seal(s), TV_OK);
+  unsigned seed = 3;
+  tv_var *w = tv_varstore_var(s, seq.vars[0]), *b = tv_varstore_var(s, seq.vars[1]);
+  fill(w->value, w->count, &seed, 1.0f), fill(b->value, b->count, &seed, 1.0f);
+  float x[N * T * D], dy[N * T * U], y1[N * T * U], y2[N * T * U], dx1[N * T * D], dx2[N * T * D];
+  float g1[U * D + U];
+  fill(x, N * T * D, &seed, 1.0f), fill(dy, N * T * U, &seed, 1.0f);
+  const float *xs[1] = {x};
+  const int acc[1] = {0};
+  float *d1[1] = {dx1}, *d2[1] = {dx2};
+  const tv_layer_ops *ops = tv_layer_ops_for(TV_LAYER_DENSE);
+  tv_varstore_zero_grads(s);
+  ops->forward(&seq, N, xs, y1);
+  ops->backward(&seq, N, xs, y1, dy, d1, acc);
+  memcpy(g1, w->grad, U * D * sizeof *g1), memcpy(g1 + U * D, b->grad, U * sizeof *g1);
+  tv_varstore_zero_grads(s);
+  ops->forward(&flat, N * T, xs, y2);
+  ops->backward(&flat, N * T, xs, y2, dy, d2, acc);
+  for (int i = 0; i < N * T * U; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-6f);
+  for (int i = 0; i < N * T * D; i++) assert_true(fabsf(dx1[i] - dx2[i]) <= 1e-6f);
+  for (int i = 0; i < U * D; i++) assert_true(fabsf(g1[i] - w->grad[i]) <= 1e-5f);
+  for (int i = 0; i < U; i++) assert_true(fabsf(g1[U * D + i] - b->grad[i]) <= 1e-5f);
+  int nonzero = 0;
+  for (int i = 0; i < U * D; i++) nonzero |= g1[i] != 0.0f;
+  assert_true(nonzero);
+  /* on a team of 3 (5 output features, 2 examples: uneven shares, one thread without examples) */
+  tv_pool *team;
+  assert_int_equal(tv_pool_new(3, &team), TV_OK);
+  seq.pool = team;
+  seq.threads = 3;
+  tv_varstore_zero_grads(s);
+  ops->forward(&seq, N, xs, y2);
+  ops->backward(&seq, N, xs, y2, dy, d2, acc);
+  for (int i = 0; i < N * T * U; i++) assert_true(fabsf(y1[i] - y2[i]) <= 1e-6f);
+  for (int i = 0; i < N * T * D; i++) assert_true(fabsf(dx1[i] - dx2[i]) <= 1e-6f);
+  for (int i = 0; i < U * D; i++) assert_true(fabsf(g1[i] - w->grad[i]) <= 1e-5f);
+  tv_pool_free(team);
+  tv_varstore_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_reference_rnn),
-      cmocka_unit_test(test_gradcheck_lstm),
-      cmocka_unit_test(test_gradcheck_gru),
-      cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_reference_rnn),          cmocka_unit_test(test_gradcheck_lstm),
+      cmocka_unit_test(test_gradcheck_gru),          cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_dense_time_distributed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
