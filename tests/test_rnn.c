@@ -9,6 +9,8 @@
  * Gradient checks: central differences in float64 of the float32 kernels' loss (eps 1e-2 on
  * values of order 0.5, relative error <= 2e-2 of max |grad| + 1e-3), through several time steps and
  * across a state carried from one call to the next (truncated BPTT's two chunks).
+ * The per-token head: ids -> embedding -> lstm or gru (carried h0) -> dense over every step ->
+ * the loss table's token_cross_entropy; every parameter and h0 by central differences.
  * The time-distributed dense: a (T, D) input gives the flat dense of N*T rows, with the same
  * store, to float rounding (the flat dense is gradient-checked in test_model.c). */
 #include <math.h>
@@ -24,6 +26,7 @@
 
 #include "nn/layers/recurrent.h"
 #include "trainval/layers.h"
+#include "trainval/loss.h"
 #include "trainval/ops.h"
 #include "trainval/varstore.h"
 
@@ -418,6 +421,103 @@ static void test_embedding(void **state) {
   assert_int_equal(bad, 0);
 }
 
+/* ---- the per-token head: a character model's training graph, kernel by kernel ---- */
+
+enum { HN = 2, HT = 4, HV = 5, HD = 3, HH = 4 };
+
+typedef struct head {
+  int lstm;
+  float ids[HN * HT];
+  int32_t tgt[HN * HT];
+  float h0[HN * HH], c0[HN * HH];
+  float p[HV * HD + 4 * HH * HD + 4 * HH * HH + 8 * HH + HV * HH + HV]; /* all parameters */
+  float x[HN * HT * HD], y[HN * HT * HH], keep[HT * HN * 6 * HH], z[HN * HT * HV];
+} head;
+
+static float *head_table(head *m) { return m->p; }
+static tv_rnn_weights head_rnn(head *m, float *base) {
+  int gh = (m->lstm ? 4 : 3) * HH;
+  float *w = base + HV * HD;
+  return (tv_rnn_weights){w, w + gh * HD, w + gh * HD + gh * HH, w + gh * HD + gh * HH + gh};
+}
+static float *head_dense(float *base) {
+  return base + HV * HD + 4 * HH * HD + 4 * HH * HH + 8 * HH;
+}
+
+static float head_forward(head *m, float *dz) {
+  tv_rnn_dims s = {HN, HT, HD, HH};
+  tv_rnn_weights w = head_rnn(m, m->p);
+  const float *dw = head_dense(m->p), *db = dw + HV * HH;
+  tv_embedding_forward(m->ids, HN * HT, HD, head_table(m), m->x);
+  if (m->lstm)
+    tv_lstm_forward(s, &w, m->x, m->h0, m->c0, m->y, NULL, NULL, m->keep);
+  else
+    tv_gru_forward(s, &w, m->x, m->h0, m->y, NULL, m->keep);
+  tv_rows_set(m->z, db, HN * HT, HV);
+  tv_gemm(0, 1, HN * HT, HV, HH, 1.0f, m->y, HH, dw, HH, 1.0f, m->z, HV);
+  tv_loss loss = {.kind = TV_LOSS_TOKEN_XENT};
+  return tv_loss_forward(&loss, m->z, (tv_targets){.classes = m->tgt}, HN * HT, HV, dz);
+}
+
+static void head_check(int lstm) {
+  head *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  m->lstm = lstm;
+  unsigned seed = 21u + (unsigned)lstm;
+  for (int i = 0; i < HN * HT; i++) {
+    m->ids[i] = (float)((i * 3 + 1) % HV);
+    m->tgt[i] = (int32_t)((i * 2 + 3) % HV);
+  }
+  fill(m->h0, HN * HH, &seed, 0.5f), fill(m->c0, HN * HH, &seed, 0.5f);
+  size_t np = sizeof m->p / sizeof m->p[0];
+  fill(m->p, np, &seed, 0.7f);
+  float g[sizeof m->p / sizeof m->p[0]] = {0}, dz[HN * HT * HV], dy[HN * HT * HH];
+  float dx[HN * HT * HD], dh0[HN * HH], temp[HN * 7 * HH];
+  head_forward(m, dz);
+  tv_rnn_dims s = {HN, HT, HD, HH};
+  tv_rnn_weights w = head_rnn(m, m->p), gw = head_rnn(m, g);
+  float *gd = head_dense(g);
+  /* dW_dense += dz^T y; db += sum dz; dy = dz W */
+  tv_gemm(1, 0, HV, HH, HN * HT, 1.0f, dz, HV, m->y, HH, 1.0f, gd, HH);
+  tv_sum_over_rows(gd + HV * HH, dz, HN * HT, HV, 1);
+  tv_gemm(0, 0, HN * HT, HH, HV, 1.0f, dz, HV, head_dense(m->p), HH, 0.0f, dy, HH);
+  if (lstm)
+    tv_lstm_backward(s, &w, &gw, m->x, m->h0, m->c0, m->y, m->keep, dy, NULL, NULL, dx, 0, dh0,
+                     NULL, temp);
+  else
+    tv_gru_backward(s, &w, &gw, m->x, m->h0, m->y, m->keep, dy, NULL, dx, 0, dh0, temp);
+  tv_embedding_backward(m->ids, HN * HT, HD, dx, g); /* the table is p's (and g's) head */
+  const float eps = 1e-2f;
+  double gmax = 0;
+  for (size_t i = 0; i < np; i++) gmax = fmax(gmax, fabs(g[i]));
+  assert_true(gmax > 1e-3);
+  /* every parameter (a gru leaves the lstm-sized block's last rows unused: gradient 0, and
+   * central difference 0), then h0 */
+  float *vals[2] = {m->p, m->h0};
+  const float *grads[2] = {g, dh0};
+  size_t counts[2] = {np, HN * HH};
+  for (int k = 0; k < 2; k++)
+    for (size_t i = 0; i < counts[k]; i++) {
+      float v0 = vals[k][i];
+      vals[k][i] = v0 + eps;
+      double up = head_forward(m, NULL);
+      vals[k][i] = v0 - eps;
+      double down = head_forward(m, NULL);
+      vals[k][i] = v0;
+      double num = (up - down) / (2.0 * eps);
+      if (!(fabs(num - grads[k][i]) <= 2e-2 * gmax + 1e-3))
+        fail_msg("%s head: d loss / d %s[%zu]: analytic %.6g, central difference %.6g",
+                 lstm ? "lstm" : "gru", k ? "h0" : "params", i, grads[k][i], num);
+    }
+  free(m);
+}
+
+static void test_gradcheck_token_head(void **state) {
+  (void)state;
+  head_check(1);
+  head_check(0);
+}
+
 /* A dense layer over per-example input `in`, units 3, its variables in store s (not sealed). */
 static void dense_layer(tv_layer *l, tv_layer_config *lc, tv_shape in, tv_varstore *s) {
   memset(l, 0, sizeof *l);
@@ -495,9 +595,9 @@ static void test_dense_time_distributed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_reference_rnn),          cmocka_unit_test(test_gradcheck_lstm),
-      cmocka_unit_test(test_gradcheck_gru),          cmocka_unit_test(test_embedding),
-      cmocka_unit_test(test_dense_time_distributed),
+      cmocka_unit_test(test_reference_rnn),        cmocka_unit_test(test_gradcheck_lstm),
+      cmocka_unit_test(test_gradcheck_gru),        cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_gradcheck_token_head), cmocka_unit_test(test_dense_time_distributed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
