@@ -11,6 +11,8 @@
  * across a state carried from one call to the next (truncated BPTT's two chunks).
  * The per-token head: ids -> embedding -> lstm or gru (carried h0) -> dense over every step ->
  * the loss table's token_cross_entropy; every parameter and h0 by central differences.
+ * Stepping the head one token at a time with carried state (generation) gives the sequence's
+ * logits at each position (|diff| <= 1e-6).
  * The time-distributed dense: a (T, D) input gives the flat dense of N*T rows, with the same
  * store, to float rounding (the flat dense is gradient-checked in test_model.c). */
 #include <math.h>
@@ -512,6 +514,48 @@ static void head_check(int lstm) {
   free(m);
 }
 
+/* The generation graph's way of running the head, one step at a time (T = 1, the state carried
+ * in two (N, H) buffers, no unrolled activations kept: keep holds one step), gives at every
+ * step the logits of the teacher-forced sequence at that position, over the same parameters. */
+static void step_check(int lstm) {
+  head *m = calloc(1, sizeof *m);
+  assert_non_null(m);
+  m->lstm = lstm;
+  unsigned seed = 31u + (unsigned)lstm;
+  for (int i = 0; i < HN * HT; i++) m->ids[i] = (float)((i * 3 + 2) % HV);
+  fill(m->h0, HN * HH, &seed, 0.5f), fill(m->c0, HN * HH, &seed, 0.5f);
+  fill(m->p, sizeof m->p / sizeof m->p[0], &seed, 0.7f);
+  head_forward(m, NULL); /* m->z: the training graph's logits (N, T, V) */
+  tv_rnn_dims s1 = {HN, 1, HD, HH};
+  tv_rnn_weights w = head_rnn(m, m->p);
+  const float *dw = head_dense(m->p), *db = dw + HV * HH;
+  float h[HN * HH], c[HN * HH], ids[HN], x[HN * HD], y[HN * HH], z[HN * HV];
+  float keep[6 * HN * HH];
+  memcpy(h, m->h0, sizeof h), memcpy(c, m->c0, sizeof c);
+  for (int t = 0; t < HT; t++) {
+    for (int e = 0; e < HN; e++) ids[e] = m->ids[e * HT + t];
+    tv_embedding_forward(ids, HN, HD, head_table(m), x);
+    if (lstm)
+      tv_lstm_forward(s1, &w, x, h, c, y, h, c, keep);
+    else
+      tv_gru_forward(s1, &w, x, h, y, h, keep);
+    tv_rows_set(z, db, HN, HV);
+    tv_gemm(0, 1, HN, HV, HH, 1.0f, y, HH, dw, HH, 1.0f, z, HV);
+    for (int e = 0; e < HN; e++)
+      for (int v = 0; v < HV; v++)
+        if (!(fabsf(z[e * HV + v] - m->z[(e * HT + t) * HV + v]) <= 1e-6f))
+          fail_msg("%s: step %d example %d logit %d: stepped %.9g, sequence %.9g",
+                   lstm ? "lstm" : "gru", t, e, v, z[e * HV + v], m->z[(e * HT + t) * HV + v]);
+  }
+  free(m);
+}
+
+static void test_step_matches_sequence(void **state) {
+  (void)state;
+  step_check(1);
+  step_check(0);
+}
+
 static void test_gradcheck_token_head(void **state) {
   (void)state;
   head_check(1);
@@ -595,9 +639,10 @@ static void test_dense_time_distributed(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_reference_rnn),        cmocka_unit_test(test_gradcheck_lstm),
-      cmocka_unit_test(test_gradcheck_gru),        cmocka_unit_test(test_embedding),
-      cmocka_unit_test(test_gradcheck_token_head), cmocka_unit_test(test_dense_time_distributed),
+      cmocka_unit_test(test_reference_rnn),          cmocka_unit_test(test_gradcheck_lstm),
+      cmocka_unit_test(test_gradcheck_gru),          cmocka_unit_test(test_embedding),
+      cmocka_unit_test(test_gradcheck_token_head),   cmocka_unit_test(test_step_matches_sequence),
+      cmocka_unit_test(test_dense_time_distributed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
