@@ -474,9 +474,11 @@ static void head_check(int lstm) {
   size_t np = sizeof m->p / sizeof m->p[0];
   fill(m->p, np, &seed, 0.7f);
   float g[sizeof m->p / sizeof m->p[0]] = {0}, dz[HN * HT * HV], dy[HN * HT * HH];
-  float dx[HN * HT * HD], dh0[HN * HH], temp[HN * 7 * HH];
+  float dx[HN * HT * HD], dh0[HN * HH], temp[HN * 2 * HH + HN * HT * 4 * HH];
   head_forward(m, dz);
   tv_rnn_dims s = {HN, HT, HD, HH};
+  assert_true(tv_lstm_temp_floats(s) <= sizeof temp / sizeof temp[0] &&
+              tv_gru_temp_floats(s) <= sizeof temp / sizeof temp[0]);
   tv_rnn_weights w = head_rnn(m, m->p), gw = head_rnn(m, g);
   float *gd = head_dense(g);
   /* dW_dense += dz^T y; db += sum dz; dy = dz W */

@@ -1,10 +1,14 @@
 /* recurrent.c — the sequence kernels of recurrent.h: LSTM and GRU over (N, T, D) with a carried
  * initial state, and the embedding lookup.  Per step, the input and recurrent products are two
  * gemms over all n examples (x_t and y_t are strided views of the batch-first arrays, leading
- * dimension T*D and T*H); the gate nonlinearities are a plain loop.  keep layouts, per step t:
- *   lstm  [t * n * 5H]: the activated gates i, f, g, o (n, 4H), then the cell c_t (n, H)
- *   gru   [t * n * 6H]: the activated r, z, n (n, 3H), then the recurrent product
- *         h W_hh^T + b_hh (n, 3H) (its n part is what the reset gate multiplied)
+ * dimension T*D and T*H); the gate nonlinearities are a plain loop.  The input side of every
+ * step (x W_ih^T, and in backward dW_ih, db_ih and dx) is one gemm over all N*T rows; only the
+ * recurrent side goes step by step.  keep layouts (row r = e * T + t, batch-first like y):
+ *   lstm  the activated gates i, f, g, o (N, T, 4H), then the cells c (N, T, H)
+ *   gru   the activated r, z, n (N, T, 3H), then the recurrent products h W_hh^T + b_hh
+ *         (N, T, 3H) (its n part is what the reset gate multiplied)
+ * temp: lstm dh, dc (N, H) and the gate gradients of all steps (N, T, 4H); gru dh (N, H), the
+ * recurrent-side gradient of one step (N, 3H) and the input-side ones of all steps (N, T, 3H).
  */
 #include "nn/layers/recurrent.h"
 
@@ -32,53 +36,58 @@ static const float *h_prev(tv_rnn_dims s, const float *h0, const float *y, int t
 }
 
 size_t tv_lstm_keep_floats(tv_rnn_dims s) { return (size_t)s.t * s.n * 5 * s.h; }
-size_t tv_lstm_temp_floats(tv_rnn_dims s) { return (size_t)s.n * 6 * s.h; }
+size_t tv_lstm_temp_floats(tv_rnn_dims s) {
+  return (size_t)s.n * 2 * s.h + (size_t)s.n * s.t * 4 * s.h;
+}
 size_t tv_gru_keep_floats(tv_rnn_dims s) { return (size_t)s.t * s.n * 6 * s.h; }
-size_t tv_gru_temp_floats(tv_rnn_dims s) { return (size_t)s.n * 7 * s.h; }
+size_t tv_gru_temp_floats(tv_rnn_dims s) {
+  return (size_t)s.n * 4 * s.h + (size_t)s.n * s.t * 3 * s.h;
+}
 
 /* ---- lstm: x (N, T, D) -> y (N, T, H); c' = f c + i g, h' = o tanh(c') ---- */
 
 void tv_lstm_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,
                      const float *c0, float *y, float *h_last, float *c_last, float *keep) {
-  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h;
-  for (int t = 0; t < s.t; t++) {
-    float *gates = keep + (size_t)t * n * 5 * h, *c = gates + (size_t)n * g4;
-    const float *c_old = t ? c - (size_t)n * 5 * h : c0;
+  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
+  float *gates = keep, *cell = keep + (size_t)n * T * g4;
+  /* the input side of every step in one product: G = x W_ih^T + b_ih + b_hh over N*T rows */
+  rows_set2(gates, w->b_ih, w->b_hh, n * T, g4);
+  tv_gemm(0, 1, n * T, g4, d, 1.0f, x, d, w->w_ih, d, 1.0f, gates, g4);
+  for (int t = 0; t < T; t++) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
-    rows_set2(gates, w->b_ih, w->b_hh, n, g4);
-    tv_gemm(0, 1, n, g4, d, 1.0f, x + (size_t)t * d, s.t * d, w->w_ih, d, 1.0f, gates, g4);
-    if (hp) tv_gemm(0, 1, n, g4, h, 1.0f, hp, ldh, w->w_hh, h, 1.0f, gates, g4);
+    if (hp)
+      tv_gemm(0, 1, n, g4, h, 1.0f, hp, ldh, w->w_hh, h, 1.0f, gates + (size_t)t * g4, T * g4);
     for (int e = 0; e < n; e++) {
-      float *a = gates + (size_t)e * g4, *ce = c + (size_t)e * h;
-      float *ye = y + ((size_t)e * s.t + t) * h;
+      size_t r = (size_t)e * T + t;
+      float *a = gates + r * g4, *ce = cell + r * h, *ye = y + r * h;
+      const float *cp = t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL);
       for (int j = 0; j < h; j++) {
         float i = sigm(a[j]), f = sigm(a[h + j]), g = tanhf(a[2 * h + j]), o = sigm(a[3 * h + j]);
-        float cp = c_old ? c_old[(size_t)e * h + j] : 0.0f;
         a[j] = i, a[h + j] = f, a[2 * h + j] = g, a[3 * h + j] = o;
-        ce[j] = f * cp + i * g;
+        ce[j] = f * (cp ? cp[j] : 0.0f) + i * g;
         ye[j] = o * tanhf(ce[j]);
       }
     }
   }
-  const float *c_end = keep + (size_t)(s.t - 1) * n * 5 * h + (size_t)n * g4;
   for (int e = 0; e < n; e++) {
-    if (h_last)
-      memcpy(h_last + (size_t)e * h, y + ((size_t)e * s.t + s.t - 1) * h, (size_t)h * sizeof *y);
-    if (c_last) memcpy(c_last + (size_t)e * h, c_end + (size_t)e * h, (size_t)h * sizeof *y);
+    size_t r = (size_t)e * T + T - 1;
+    if (h_last) memcpy(h_last + (size_t)e * h, y + r * h, (size_t)h * sizeof *y);
+    if (c_last) memcpy(c_last + (size_t)e * h, cell + r * h, (size_t)h * sizeof *y);
   }
 }
 
-/* dG = d loss / d (gate pre-activations); dW_ih += dG^T x_t, dW_hh += dG^T h_{t-1},
- * db += sum dG, dx_t (+)= dG W_ih, dh_{t-1} = dG W_hh, dc_{t-1} = dc f */
+/* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dW_hh += dG_t^T h_{t-1},
+ * dh_{t-1} = dG_t W_hh, dc_{t-1} = dc f; then over all N*T rows at once dW_ih += dG^T x,
+ * db += sum dG, dx (+)= dG W_ih */
 void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
                       const float *x, const float *h0, const float *c0, const float *y,
                       const float *keep, const float *dy, const float *dh_last,
                       const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
                       float *temp) {
-  (void)h0;
-  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h;
+  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
   const size_t nh = (size_t)n * h;
+  const float *gates = keep, *cell = keep + (size_t)n * T * g4;
   float *dh = temp, *dc = temp + nh, *dg = temp + 2 * nh;
   if (dh_last)
     memcpy(dh, dh_last, nh * sizeof *dh);
@@ -88,35 +97,34 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
     memcpy(dc, dc_last, nh * sizeof *dc);
   else
     memset(dc, 0, nh * sizeof *dc);
-  for (int t = s.t - 1; t >= 0; t--) {
-    const float *gates = keep + (size_t)t * n * 5 * h, *c = gates + (size_t)n * g4;
-    const float *c_old = t ? c - (size_t)n * 5 * h : c0;
+  for (int t = T - 1; t >= 0; t--) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
     for (int e = 0; e < n; e++) {
-      const float *a = gates + (size_t)e * g4, *dye = dy + ((size_t)e * s.t + t) * h;
-      float *dge = dg + (size_t)e * g4, *dhe = dh + (size_t)e * h, *dce = dc + (size_t)e * h;
+      size_t r = (size_t)e * T + t;
+      const float *a = gates + r * g4, *ce = cell + r * h, *dye = dy + r * h;
+      const float *cp = t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL);
+      float *dge = dg + r * g4, *dhe = dh + (size_t)e * h, *dce = dc + (size_t)e * h;
       for (int j = 0; j < h; j++) {
         float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
-        float tc = tanhf(c[(size_t)e * h + j]), cp = c_old ? c_old[(size_t)e * h + j] : 0.0f;
+        float tc = tanhf(ce[j]), cpj = cp ? cp[j] : 0.0f;
         float dhj = dhe[j] + dye[j];
         float dcj = dce[j] + dhj * o * (1.0f - tc * tc);
         dge[j] = dcj * gg * i * (1.0f - i);
-        dge[h + j] = dcj * cp * f * (1.0f - f);
+        dge[h + j] = dcj * cpj * f * (1.0f - f);
         dge[2 * h + j] = dcj * i * (1.0f - gg * gg);
         dge[3 * h + j] = dhj * tc * o * (1.0f - o);
         dce[j] = dcj * f;
       }
     }
-    tv_gemm(1, 0, g4, d, n, 1.0f, dg, g4, x + (size_t)t * d, s.t * d, 1.0f, g->w_ih, d);
-    if (hp) tv_gemm(1, 0, g4, h, n, 1.0f, dg, g4, hp, ldh, 1.0f, g->w_hh, h);
-    tv_sum_over_rows(g->b_ih, dg, n, g4, 1);
-    tv_sum_over_rows(g->b_hh, dg, n, g4, 1);
-    if (dx)
-      tv_gemm(0, 0, n, d, g4, 1.0f, dg, g4, w->w_ih, d, acc ? 1.0f : 0.0f, dx + (size_t)t * d,
-              s.t * d);
-    tv_gemm(0, 0, n, h, g4, 1.0f, dg, g4, w->w_hh, h, 0.0f, dh, h);
+    const float *dgt = dg + (size_t)t * g4;
+    if (hp) tv_gemm(1, 0, g4, h, n, 1.0f, dgt, T * g4, hp, ldh, 1.0f, g->w_hh, h);
+    tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
   }
+  tv_gemm(1, 0, g4, d, n * T, 1.0f, dg, g4, x, d, 1.0f, g->w_ih, d);
+  tv_sum_over_rows(g->b_ih, dg, n * T, g4, 1);
+  tv_sum_over_rows(g->b_hh, dg, n * T, g4, 1);
+  if (dx) tv_gemm(0, 0, n * T, d, g4, 1.0f, dg, g4, w->w_ih, d, acc ? 1.0f : 0.0f, dx, d);
   if (dh0) memcpy(dh0, dh, nh * sizeof *dh);
   if (dc0) memcpy(dc0, dc, nh * sizeof *dc);
 }
@@ -125,76 +133,77 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
 
 void tv_gru_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,
                     float *y, float *h_last, float *keep) {
-  const int n = s.n, d = s.d, h = s.h, g3 = 3 * s.h;
-  for (int t = 0; t < s.t; t++) {
-    float *ai = keep + (size_t)t * n * 6 * h, *ah = ai + (size_t)n * g3;
+  const int n = s.n, d = s.d, h = s.h, g3 = 3 * s.h, T = s.t;
+  float *ai = keep, *ah = keep + (size_t)n * T * g3;
+  tv_rows_set(ai, w->b_ih, n * T, g3);
+  tv_gemm(0, 1, n * T, g3, d, 1.0f, x, d, w->w_ih, d, 1.0f, ai, g3);
+  for (int t = 0; t < T; t++) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
-    tv_rows_set(ai, w->b_ih, n, g3);
-    tv_rows_set(ah, w->b_hh, n, g3);
-    tv_gemm(0, 1, n, g3, d, 1.0f, x + (size_t)t * d, s.t * d, w->w_ih, d, 1.0f, ai, g3);
-    if (hp) tv_gemm(0, 1, n, g3, h, 1.0f, hp, ldh, w->w_hh, h, 1.0f, ah, g3);
+    for (int e = 0; e < n; e++)
+      memcpy(ah + ((size_t)e * T + t) * g3, w->b_hh, (size_t)g3 * sizeof *ah);
+    if (hp) tv_gemm(0, 1, n, g3, h, 1.0f, hp, ldh, w->w_hh, h, 1.0f, ah + (size_t)t * g3, T * g3);
     for (int e = 0; e < n; e++) {
-      float *a = ai + (size_t)e * g3, *b = ah + (size_t)e * g3;
-      float *ye = y + ((size_t)e * s.t + t) * h;
+      size_t r = (size_t)e * T + t;
+      float *a = ai + r * g3, *ye = y + r * h;
+      const float *b = ah + r * g3;
       for (int j = 0; j < h; j++) {
-        float r = sigm(a[j] + b[j]), z = sigm(a[h + j] + b[h + j]);
-        float nn = tanhf(a[2 * h + j] + r * b[2 * h + j]);
+        float rr = sigm(a[j] + b[j]), z = sigm(a[h + j] + b[h + j]);
+        float nn = tanhf(a[2 * h + j] + rr * b[2 * h + j]);
         float hpj = hp ? hp[(size_t)e * ldh + j] : 0.0f;
-        a[j] = r, a[h + j] = z, a[2 * h + j] = nn;
+        a[j] = rr, a[h + j] = z, a[2 * h + j] = nn;
         ye[j] = (1.0f - z) * nn + z * hpj;
       }
     }
   }
   if (h_last)
     for (int e = 0; e < n; e++)
-      memcpy(h_last + (size_t)e * h, y + ((size_t)e * s.t + s.t - 1) * h, (size_t)h * sizeof *y);
+      memcpy(h_last + (size_t)e * h, y + ((size_t)e * T + T - 1) * h, (size_t)h * sizeof *y);
 }
 
-/* dGi = [dr', dz', dn'], dGh = [dr', dz', dn' r] (primes: pre-activation gradients);
- * dW_ih += dGi^T x_t, dW_hh += dGh^T h_{t-1}, dx_t (+)= dGi W_ih, dh_{t-1} = dh z + dGh W_hh */
+/* dGi = [dr', dz', dn'], dGh = [dr', dz', dn' r] (primes: pre-activation gradients); per step
+ * dW_hh += dGh^T h_{t-1}, db_hh += sum dGh, dh_{t-1} = dh z + dGh W_hh; then over all N*T rows
+ * dW_ih += dGi^T x, db_ih += sum dGi, dx (+)= dGi W_ih */
 void tv_gru_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
                      const float *x, const float *h0, const float *y, const float *keep,
                      const float *dy, const float *dh_last, float *dx, int acc, float *dh0,
                      float *temp) {
-  const int n = s.n, d = s.d, h = s.h, g3 = 3 * s.h;
+  const int n = s.n, d = s.d, h = s.h, g3 = 3 * s.h, T = s.t;
   const size_t nh = (size_t)n * h;
-  float *dh = temp, *dgi = temp + nh, *dgh = dgi + (size_t)n * g3;
+  const float *ai = keep, *ah = keep + (size_t)n * T * g3;
+  float *dh = temp, *dgh = temp + nh, *dgi = dgh + (size_t)n * g3;
   if (dh_last)
     memcpy(dh, dh_last, nh * sizeof *dh);
   else
     memset(dh, 0, nh * sizeof *dh);
-  for (int t = s.t - 1; t >= 0; t--) {
-    const float *ai = keep + (size_t)t * n * 6 * h, *ah = ai + (size_t)n * g3;
+  for (int t = T - 1; t >= 0; t--) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
     for (int e = 0; e < n; e++) {
-      const float *a = ai + (size_t)e * g3, *b = ah + (size_t)e * g3;
-      const float *dye = dy + ((size_t)e * s.t + t) * h;
-      float *dhe = dh + (size_t)e * h, *di = dgi + (size_t)e * g3, *dr = dgh + (size_t)e * g3;
+      size_t r = (size_t)e * T + t;
+      const float *a = ai + r * g3, *b = ah + r * g3, *dye = dy + r * h;
+      float *dhe = dh + (size_t)e * h, *di = dgi + r * g3, *dr = dgh + (size_t)e * g3;
       for (int j = 0; j < h; j++) {
-        float r = a[j], z = a[h + j], nn = a[2 * h + j];
+        float rr = a[j], z = a[h + j], nn = a[2 * h + j];
         float hpj = hp ? hp[(size_t)e * ldh + j] : 0.0f;
         float dhj = dhe[j] + dye[j];
         float dan = dhj * (1.0f - z) * (1.0f - nn * nn);
-        float dar = dan * b[2 * h + j] * r * (1.0f - r);
+        float dar = dan * b[2 * h + j] * rr * (1.0f - rr);
         float daz = dhj * (hpj - nn) * z * (1.0f - z);
         di[j] = dr[j] = dar;
         di[h + j] = dr[h + j] = daz;
         di[2 * h + j] = dan;
-        dr[2 * h + j] = dan * r;
+        dr[2 * h + j] = dan * rr;
         dhe[j] = dhj * z;
       }
     }
-    tv_gemm(1, 0, g3, d, n, 1.0f, dgi, g3, x + (size_t)t * d, s.t * d, 1.0f, g->w_ih, d);
     if (hp) tv_gemm(1, 0, g3, h, n, 1.0f, dgh, g3, hp, ldh, 1.0f, g->w_hh, h);
-    tv_sum_over_rows(g->b_ih, dgi, n, g3, 1);
     tv_sum_over_rows(g->b_hh, dgh, n, g3, 1);
-    if (dx)
-      tv_gemm(0, 0, n, d, g3, 1.0f, dgi, g3, w->w_ih, d, acc ? 1.0f : 0.0f, dx + (size_t)t * d,
-              s.t * d);
     tv_gemm(0, 0, n, h, g3, 1.0f, dgh, g3, w->w_hh, h, 1.0f, dh, h);
   }
+  tv_gemm(1, 0, g3, d, n * T, 1.0f, dgi, g3, x, d, 1.0f, g->w_ih, d);
+  tv_sum_over_rows(g->b_ih, dgi, n * T, g3, 1);
+  if (dx) tv_gemm(0, 0, n * T, d, g3, 1.0f, dgi, g3, w->w_ih, d, acc ? 1.0f : 0.0f, dx, d);
   if (dh0) memcpy(dh0, dh, nh * sizeof *dh);
 }
 
