@@ -25,6 +25,14 @@ static void rows_set2(float *dst, const float *a, const float *b, int n, int d) 
     for (int j = 0; j < d; j++) dst[(size_t)i * d + j] = a[j] + b[j];
 }
 
+/* dst = src (n floats), or zeros where src is NULL (no gradient arrives at the last state). */
+static void copy_or_zero(float *dst, const float *src, size_t n) {
+  if (src)
+    memcpy(dst, src, n * sizeof *dst);
+  else
+    memset(dst, 0, n * sizeof *dst);
+}
+
 /* The previous hidden state for step t: h0 (or NULL, zeros) at t = 0, else y[:, t-1]. */
 static const float *h_prev(tv_rnn_dims s, const float *h0, const float *y, int t, int *ld) {
   if (t == 0) {
@@ -89,14 +97,8 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
   const size_t nh = (size_t)n * h;
   const float *gates = keep, *cell = keep + (size_t)n * T * g4;
   float *dh = temp, *dc = temp + nh, *dg = temp + 2 * nh;
-  if (dh_last)
-    memcpy(dh, dh_last, nh * sizeof *dh);
-  else
-    memset(dh, 0, nh * sizeof *dh);
-  if (dc_last)
-    memcpy(dc, dc_last, nh * sizeof *dc);
-  else
-    memset(dc, 0, nh * sizeof *dc);
+  copy_or_zero(dh, dh_last, nh);
+  copy_or_zero(dc, dc_last, nh);
   for (int t = T - 1; t >= 0; t--) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
@@ -172,10 +174,7 @@ void tv_gru_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weight
   const size_t nh = (size_t)n * h;
   const float *ai = keep, *ah = keep + (size_t)n * T * g3;
   float *dh = temp, *dgh = temp + nh, *dgi = dgh + (size_t)n * g3;
-  if (dh_last)
-    memcpy(dh, dh_last, nh * sizeof *dh);
-  else
-    memset(dh, 0, nh * sizeof *dh);
+  copy_or_zero(dh, dh_last, nh);
   for (int t = T - 1; t >= 0; t--) {
     int ldh;
     const float *hp = h_prev(s, h0, y, t, &ldh);
