@@ -38,7 +38,7 @@
  * them.
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
- *   dense       kernel [out, in], bias [out]
+ *   dense       kernel [out, in], bias [out]; a (T, D) input is time-distributed: (T, out)
  *   conv2d      kernel [filters, C, kh, kw], bias [filters]
  *   batch_norm  gamma [C], beta [C] (trainable); moving_mean [C], moving_variance [C] (not)
  */
