@@ -112,8 +112,9 @@ enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 10
  * takes keys of its own (beyond name and inputs) or more than one input, also its key table and
  * its row in common/config/schema.c's layer_kinds (the fields it stores go in tv_layer_config
  * below).  Reading, defaults, emitting (with its keys' comments), comparing and the error
- * messages follow from those rows.  Its computation is a row of the layer table in
- * common/nn/layers.c (see layers.h), indexed by the same enum; the build fails until it has one. */
+ * messages follow from those rows.  Its computation is its row tv_layer_<name> of the layer
+ * table, in a file of common/nn/layers/ (see layers.h); the table is built from this same list,
+ * so the link fails until the row exists. */
 #define TV_LAYER_KINDS(X)                                                                          \
   X(DENSE, dense)                                                                                  \
   X(RELU, relu)                                                                                    \
