@@ -385,6 +385,55 @@ int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
   return tv_events_scalars(w, step, 1, &tag, &value);
 }
 
+/* ---- plugin tensor summaries (text) ------------------------------------------------------ */
+
+enum { DT_STRING = 7, DATA_CLASS_TENSOR = 2 };
+
+/* Appends Event{summary{value{tag, metadata{plugin_data{plugin_name}, data_class}, tensor}}}
+ * where tensor (tlen bytes) is an encoded TensorProto. */
+static int put_plugin_tensor(tv_events *w, int64_t step, const char *tag, const char *plugin,
+                             const unsigned char *tensor, size_t tlen) {
+  size_t taglen = strlen(tag), plen = strlen(plugin);
+  size_t plugin_data = len_field(plen);
+  size_t metadata = len_field(plugin_data) + 2; /* + data_class (4, varint) */
+  size_t value = len_field(taglen) + len_field(metadata) + len_field(tlen);
+  size_t summary = len_field(value);
+  int rc = TV_OK;
+  unsigned char *p = begin_record(w, event_len(step, summary), &rc);
+  if (!p) return rc;
+  unsigned char *q = put_event_head(p, next_wall(w), step, 5, summary);
+  q = put_len(q, 1, value);
+  q = put_string(q, 1, tag, taglen);
+  q = put_len(q, 9, metadata);
+  q = put_len(q, 1, plugin_data);
+  q = put_string(q, 1, plugin, plen);
+  q = put_varint(put_key(q, 4, WT_VARINT), DATA_CLASS_TENSOR);
+  q = put_len(q, 8, tlen);
+  memcpy(q, tensor, tlen);
+  q += tlen;
+  return end_record(w, (size_t)(q - p));
+}
+
+int tv_events_text(tv_events *w, int64_t step, const char *tag, const char *text) {
+  int rc = check_append(w, step);
+  if (rc == TV_OK) rc = check_tag(w, tag);
+  if (rc) return rc;
+  if (!text) return tv_error(TV_ERR_INVALID, "%s: %s: NULL text", w->path, tag);
+  size_t n = strlen(text);
+  if (!utf8_valid((const unsigned char *)text, n))
+    return tv_error(TV_ERR_INVALID, "%s: %s: text is not valid UTF-8", w->path, tag);
+  /* TensorProto{dtype DT_STRING, tensor_shape {} (a scalar), string_val [text]} */
+  size_t tlen = 2 + len_field(0) + len_field(n);
+  unsigned char *t = malloc(tlen);
+  if (!t) return tv_error(TV_ERR_NOMEM, "%s: %s: no memory for %zu bytes of text", w->path, tag, n);
+  unsigned char *q = put_varint(put_key(t, 1, WT_VARINT), DT_STRING);
+  q = put_len(q, 2, 0);
+  q = put_string(q, 8, text, n);
+  rc = put_plugin_tensor(w, step, tag, "text", t, (size_t)(q - t));
+  free(t);
+  return rc;
+}
+
 /* ---- session start (a restart marker for TensorBoard) --------------------------------------- */
 
 /* 1 if the writer's directory holds an event file other than its own (a resumed run). */

@@ -1,4 +1,4 @@
-/* events.h — TensorBoard event-file writer (scalars and histograms).
+/* events.h — TensorBoard event-file writer (scalars, histograms, text).
  *
  * FILE FORMAT (TensorBoard's own; we write a subset of it, nothing of our own)
  *
@@ -25,6 +25,14 @@
  *              Summary.Value 1 tag string (UTF-8, not empty)
  *                            2 simple_value float (fixed32)      } exactly one of these
  *                            5 histo HistogramProto             }
+ *                            8 tensor TensorProto               }
+ *                            9 metadata SummaryMetadata: with tensor only
+ *              SummaryMetadata 1 plugin_data PluginData{1 plugin_name string}
+ *                            4 data_class enum: DATA_CLASS_TENSOR = 2
+ *              TensorProto   1 dtype enum: DT_STRING = 7
+ *                            2 tensor_shape TensorShapeProto: empty (a scalar)
+ *                            8 string_val bytes: the one string
+ *            Plugin "text" (TensorBoard's text dashboard): a scalar DT_STRING tensor of markdown.
  *              HistogramProto 1 min, 2 max, 3 num, 4 sum, 5 sum_squares: double (fixed64)
  *                            6 bucket_limit, 7 bucket: packed repeated double
  *            Histogram buckets follow TensorFlow's default edges: 0, +-1e-12 * 1.1^k below 1e20,
@@ -79,6 +87,12 @@ TV_MUST_CHECK int tv_events_scalars(tv_events *w, int64_t step, int n, const cha
  * TV_ERR_NOMEM, TV_ERR_IO. */
 TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float *x,
                                       size_t n);
+
+/* Appends a text summary (TensorBoard's text plugin, rendered as markdown) of text under tag at
+ * step: a Summary.Value with metadata plugin_name "text" and a scalar DT_STRING tensor holding
+ * text (copied).  Errors: TV_ERR_INVALID (as tv_events_scalar, or text NULL or not UTF-8:
+ * nothing written), TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_text(tv_events *w, int64_t step, const char *tag, const char *text);
 
 /* Appends Event{wall_time, step, session_log{status = START}} and flushes it (tv_events_flush),
  * marking the start of a training session in this run (directory).  TensorBoard's loader, reading
