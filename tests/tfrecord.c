@@ -132,6 +132,10 @@ static int decode_metadata(const unsigned char *p, const unsigned char *end, tvt
         if (g.num == 1) {
           if (g.wire != 2) return -1;
           copy_str(t->plugin, sizeof t->plugin, &g);
+        } else if (g.num == 2) {
+          if (g.wire != 2) return -1;
+          t->content_len = (size_t)(g.e - g.s);
+          memcpy(t->content, g.s, t->content_len < TVT_TEXT_CAP ? t->content_len : TVT_TEXT_CAP);
         }
       if (rs != 0) return -1;
     } else if (f.num == 4) {
@@ -166,6 +170,15 @@ static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_t
         t->dims[t->ndims++] = size;
       }
       if (rs != 0) return -1;
+    } else if (f.num == 5 && (f.wire == 2 || f.wire == 5)) { /* float_val, packed or not */
+      if (f.wire == 5) {
+        uint32_t u = (uint32_t)f.u;
+        if (t->nfloats++ == 0) memcpy(&t->float0, &u, 4);
+      } else {
+        if ((f.e - f.s) % 4) return -1;
+        if (t->nfloats == 0 && f.e > f.s) memcpy(&t->float0, f.s, 4);
+        t->nfloats += (int)((f.e - f.s) / 4);
+      }
     } else if (f.num == 8) {
       if (f.wire != 2) return -1;
       if (t->nstrings++ == 0) {

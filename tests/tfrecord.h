@@ -26,6 +26,10 @@ typedef struct tvt_tensor {
   int dtype;       /* 1 DT_FLOAT, 7 DT_STRING, ... */
   int ndims;       /* tensor_shape.dim count (0: a scalar) */
   int64_t dims[TVT_MAX_DIMS];
+  size_t content_len; /* metadata.plugin_data.content */
+  unsigned char content[TVT_TEXT_CAP];
+  int nfloats;       /* float_val count (packed or not) */
+  float float0;      /* the first float_val */
   int nstrings;      /* string_val count */
   size_t string_len; /* length of the first string_val */
   char string[TVT_TEXT_CAP];
