@@ -389,12 +389,13 @@ int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
 
 enum { DT_STRING = 7, DATA_CLASS_TENSOR = 2 };
 
-/* Appends Event{summary{value{tag, metadata{plugin_data{plugin_name}, data_class}, tensor}}}
- * where tensor (tlen bytes) is an encoded TensorProto. */
+/* Appends Event{summary{value{tag, metadata{plugin_data{plugin_name, content (clen bytes; none
+ * when 0)}, data_class}, tensor}}} where tensor (tlen bytes) is an encoded TensorProto. */
 static int put_plugin_tensor(tv_events *w, int64_t step, const char *tag, const char *plugin,
-                             const unsigned char *tensor, size_t tlen) {
+                             const unsigned char *content, size_t clen, const unsigned char *tensor,
+                             size_t tlen) {
   size_t taglen = strlen(tag), plen = strlen(plugin);
-  size_t plugin_data = len_field(plen);
+  size_t plugin_data = len_field(plen) + (clen ? len_field(clen) : 0);
   size_t metadata = len_field(plugin_data) + 2; /* + data_class (4, varint) */
   size_t value = len_field(taglen) + len_field(metadata) + len_field(tlen);
   size_t summary = len_field(value);
@@ -407,10 +408,9 @@ static int put_plugin_tensor(tv_events *w, int64_t step, const char *tag, const 
   q = put_len(q, 9, metadata);
   q = put_len(q, 1, plugin_data);
   q = put_string(q, 1, plugin, plen);
+  if (clen) q = put_string(q, 2, (const char *)content, clen);
   q = put_varint(put_key(q, 4, WT_VARINT), DATA_CLASS_TENSOR);
-  q = put_len(q, 8, tlen);
-  memcpy(q, tensor, tlen);
-  q += tlen;
+  q = put_string(q, 8, (const char *)tensor, tlen);
   return end_record(w, (size_t)(q - p));
 }
 
@@ -429,7 +429,7 @@ int tv_events_text(tv_events *w, int64_t step, const char *tag, const char *text
   unsigned char *q = put_varint(put_key(t, 1, WT_VARINT), DT_STRING);
   q = put_len(q, 2, 0);
   q = put_string(q, 8, text, n);
-  rc = put_plugin_tensor(w, step, tag, "text", t, (size_t)(q - t));
+  rc = put_plugin_tensor(w, step, tag, "text", NULL, 0, t, (size_t)(q - t));
   free(t);
   return rc;
 }
@@ -452,25 +452,8 @@ static int put_hparams(tv_events *w, int64_t step, const char *tag, unsigned fie
   unsigned char *q = put_len(content, field, blen);
   memcpy(q, body, blen);
   q += blen;
-  size_t taglen = strlen(tag), plen = strlen("hparams"), n = (size_t)(q - content);
-  size_t plugin_data = len_field(plen) + len_field(n);
-  size_t metadata = len_field(plugin_data) + 2;
-  size_t value = len_field(taglen) + len_field(metadata) + len_field(sizeof NULL_TENSOR);
-  size_t summary = len_field(value);
-  int rc = TV_OK;
-  unsigned char *p = begin_record(w, event_len(step, summary), &rc);
-  if (p) {
-    unsigned char *r = put_event_head(p, next_wall(w), step, 5, summary);
-    r = put_len(r, 1, value);
-    r = put_string(r, 1, tag, taglen);
-    r = put_len(r, 9, metadata);
-    r = put_len(r, 1, plugin_data);
-    r = put_string(r, 1, "hparams", plen);
-    r = put_string(r, 2, (const char *)content, n);
-    r = put_varint(put_key(r, 4, WT_VARINT), DATA_CLASS_TENSOR);
-    r = put_string(r, 8, (const char *)NULL_TENSOR, sizeof NULL_TENSOR);
-    rc = end_record(w, (size_t)(r - p));
-  }
+  int rc = put_plugin_tensor(w, step, tag, "hparams", content, (size_t)(q - content), NULL_TENSOR,
+                             sizeof NULL_TENSOR);
   free(content);
   return rc == TV_OK ? tv_events_flush(w) : rc;
 }

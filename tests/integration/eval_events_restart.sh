@@ -8,8 +8,6 @@
 CFG=$ROOT/configs/fashion_mlp.yaml
 EV="/usr/bin/python3 $ROOT/tests/integration/events.py"
 D=$T/run
-files() { ls "$1"/events.out.tfevents.* 2>/dev/null; }
-bad_series() { awk '$2 != "SessionLog.START" { if (($2 in last) && $1 <= last[$2]) print $2, last[$2], $1; last[$2] = $1 }'; }
 
 check "a finished run with checkpoints 50..200" "$BIN/train" --train-dir "$D" --config "$CFG" \
   --steps 200 --threads 1 --quiet --set train.checkpoint_every=50 --set train.max_to_keep=0
@@ -36,15 +34,11 @@ check "no series on disk repeats a step or goes back" test -z "$(bad_series <"$T
 starts=$(for f in $(files "$D/eval"); do $EV "$f" | grep SessionLog | head -1; done | tr '\n' ,)
 check "each event file begins with a START; the restart's at cursor + 1 (51)" \
   test "$starts" = "0 SessionLog.START,51 SessionLog.START,"
-live=$(files "$T/seen")
-for f in $(files "$D/eval"); do [ -e "$T/seen/$(basename "$f")" ] || live="$live $f"; done
-$EV --tensorboard --ignore-session-log $live >"$T/nopurge"
-$EV --tensorboard $live >"$T/live"
-$EV --tensorboard $(files "$D/eval") >"$T/fresh"
+tb_views "$T/seen" "$D/eval" "$T/view"
 check "without the purge rule the live view repeats step 100 (the test sees the orphan)" \
-  test -n "$(bad_series <"$T/nopurge")"
-check "a live TensorBoard shows each eval step once, ascending" test -z "$(bad_series <"$T/live")"
-check "the live view equals a freshly started TensorBoard's" cmp "$T/live" "$T/fresh"
+  test -n "$(bad_series <"$T/view.nopurge")"
+check "a live TensorBoard shows each eval step once, ascending" test -z "$(bad_series <"$T/view.live")"
+check "the live view equals a freshly started TensorBoard's" cmp "$T/view.live" "$T/view.fresh"
 if [ -f "$CHECKERS/tfevents_check.py" ]; then
   check "the evaluator's event files pass the independent checker (--strict)" \
     /usr/bin/python3 "$CHECKERS/tfevents_check.py" --strict --quiet "$D"
