@@ -28,6 +28,8 @@
 #include "trainval/fs.h"
 #include "trainval/rng.h"
 
+#include "testutil.h"
+
 enum { N = 5, K = 4 };
 
 static void fill(float *z, int32_t *cls, float *vec, uint64_t seed) {
@@ -97,23 +99,9 @@ static const char *const LOSS_FIXTURE = "tests/fixtures/reference_losses.txt";
 
 /* The record name of the fixture text into v (at most cap values); returns its count. */
 static int fixture_record(const char *text, const char *name, double *v, int cap) {
-  size_t nl = strlen(name);
-  for (const char *line = text; line && *line;
-       line = strchr(line, '\n'), line = line ? line + 1 : 0) {
-    if (strncmp(line, name, nl) || line[nl] != ' ') continue;
-    char *end;
-    long count = strtol(line + nl, &end, 10);
-    if (count < 1 || count > cap) fail_msg("%s: %s: count %ld", LOSS_FIXTURE, name, count);
-    const char *p = end;
-    for (long i = 0; i < count; i++) {
-      v[i] = strtod(p, &end);
-      if (end == p) fail_msg("%s: %s: only %ld of %ld values", LOSS_FIXTURE, name, i, count);
-      p = end;
-    }
-    return (int)count;
-  }
-  fail_msg("%s: no record %s", LOSS_FIXTURE, name);
-  return 0;
+  int count = tvt_fixture_record(text, name, v, cap);
+  if (count < 0) fail_msg("%s: no record %s of at most %d values", LOSS_FIXTURE, name, cap);
+  return count;
 }
 
 static void check_against(const char *text, const char *name, tv_loss loss, const float *z,

@@ -145,3 +145,78 @@ const char *tv_metric_list(char *buf, size_t cap) {
   }
   return buf;
 }
+
+/* ---- regression ------------------------------------------------------------------------------ */
+
+/* Per target: Welford's running mean and M2 of the targets, and the error sums. */
+typedef struct reg_acc {
+  double mean, m2, sse, sae;
+} reg_acc;
+
+struct tv_regression_metrics {
+  int k;
+  uint64_t n;
+  reg_acc *acc;
+};
+
+int tv_regression_metrics_new(int num_targets, tv_regression_metrics **out) {
+  *out = NULL;
+  if (num_targets < 1) return tv_error(TV_ERR_INVALID, "metrics: num_targets must be >= 1");
+  tv_regression_metrics *m = calloc(1, sizeof *m);
+  reg_acc *a = calloc((size_t)num_targets, sizeof *a);
+  if (!m || !a) {
+    free(m);
+    free(a);
+    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  }
+  m->k = num_targets;
+  m->acc = a;
+  *out = m;
+  return TV_OK;
+}
+
+void tv_regression_metrics_free(tv_regression_metrics *m) {
+  if (!m) return;
+  free(m->acc);
+  free(m);
+}
+
+void tv_regression_metrics_reset(tv_regression_metrics *m) {
+  m->n = 0;
+  memset(m->acc, 0, (size_t)m->k * sizeof *m->acc);
+}
+
+void tv_regression_metrics_update(tv_regression_metrics *m, const float *pred, const float *y,
+                                  int n) {
+  for (int i = 0; i < n; i++) {
+    double cnt = (double)(m->n + (uint64_t)i + 1);
+    for (int j = 0; j < m->k; j++) {
+      reg_acc *a = &m->acc[j];
+      double t = y[(size_t)i * m->k + j], d = (double)pred[(size_t)i * m->k + j] - t;
+      double delta = t - a->mean;
+      a->mean += delta / cnt;
+      a->m2 += delta * (t - a->mean);
+      a->sse += d * d;
+      a->sae += fabs(d);
+    }
+  }
+  m->n += (uint64_t)n;
+}
+
+void tv_regression_metrics_get(const tv_regression_metrics *m, tv_regression_summary *s) {
+  memset(s, 0, sizeof *s);
+  s->n = m->n;
+  if (!m->n) return;
+  double n = (double)m->n, sse = 0;
+  for (int j = 0; j < m->k; j++) {
+    const reg_acc *a = &m->acc[j];
+    sse += a->sse;
+    s->mae += a->sae / n;
+    s->rmse += sqrt(a->sse / n);
+    s->r2 += a->m2 > 0 ? 1.0 - a->sse / a->m2 : a->sse == 0 ? 1.0 : 0.0;
+  }
+  s->mse = sse / (n * m->k);
+  s->mae /= m->k;
+  s->rmse /= m->k;
+  s->r2 /= m->k;
+}
