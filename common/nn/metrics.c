@@ -220,3 +220,147 @@ void tv_regression_metrics_get(const tv_regression_metrics *m, tv_regression_sum
   s->rmse /= m->k;
   s->r2 /= m->k;
 }
+
+/* ---- multilabel ------------------------------------------------------------------------------ */
+
+struct tv_multilabel_metrics {
+  int k;
+  float logit_threshold; /* sigmoid(z) > threshold <=> z > log(threshold / (1 - threshold)) */
+  uint64_t n, cap;       /* rows kept, rows room */
+  uint64_t *tp, *fp, *fn;
+  float *scores;    /* [n][k] logits */
+  uint8_t *targets; /* [n][k] 0/1 */
+};
+
+int tv_multilabel_metrics_new(int num_labels, double threshold, tv_multilabel_metrics **out) {
+  *out = NULL;
+  if (num_labels < 1) return tv_error(TV_ERR_INVALID, "metrics: num_labels must be >= 1");
+  if (!(threshold > 0 && threshold < 1))
+    return tv_error(TV_ERR_INVALID, "metrics: threshold must be in (0, 1), got %g", threshold);
+  tv_multilabel_metrics *m = calloc(1, sizeof *m);
+  uint64_t *c = calloc(3 * (size_t)num_labels, sizeof *c);
+  if (!m || !c) {
+    free(m);
+    free(c);
+    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  }
+  m->k = num_labels;
+  m->logit_threshold = (float)log(threshold / (1.0 - threshold));
+  m->tp = c;
+  m->fp = c + num_labels;
+  m->fn = c + 2 * (size_t)num_labels;
+  *out = m;
+  return TV_OK;
+}
+
+void tv_multilabel_metrics_free(tv_multilabel_metrics *m) {
+  if (!m) return;
+  free(m->tp);
+  free(m->scores);
+  free(m->targets);
+  free(m);
+}
+
+void tv_multilabel_metrics_reset(tv_multilabel_metrics *m) {
+  m->n = 0;
+  memset(m->tp, 0, 3 * (size_t)m->k * sizeof *m->tp);
+}
+
+int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
+                                 const float *targets, int n) {
+  size_t k = (size_t)m->k;
+  if (m->n + (uint64_t)n > m->cap) {
+    uint64_t cap = m->cap ? m->cap : 256;
+    while (cap < m->n + (uint64_t)n) cap *= 2;
+    float *sc = realloc(m->scores, cap * k * sizeof *sc);
+    if (!sc)
+      return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
+                      (unsigned long long)cap);
+    m->scores = sc;
+    uint8_t *tg = realloc(m->targets, cap * k);
+    if (!tg)
+      return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
+                      (unsigned long long)cap);
+    m->targets = tg;
+    m->cap = cap;
+  }
+  for (size_t i = 0; i < (size_t)n * k; i++) {
+    size_t j = i % k;
+    int pos = targets[i] > 0.5f, pred = logits[i] > m->logit_threshold;
+    m->tp[j] += pos && pred;
+    m->fp[j] += !pos && pred;
+    m->fn[j] += pos && !pred;
+    m->scores[m->n * k + i] = logits[i];
+    m->targets[m->n * k + i] = (uint8_t)pos;
+  }
+  m->n += (uint64_t)n;
+  return TV_OK;
+}
+
+static void prf(uint64_t tp, uint64_t fp, uint64_t fn, double *p, double *r, double *f) {
+  *p = tp + fp ? (double)tp / (double)(tp + fp) : 0.0;
+  *r = tp + fn ? (double)tp / (double)(tp + fn) : 0.0;
+  *f = *p + *r > 0 ? 2.0 * *p * *r / (*p + *r) : 0.0;
+}
+
+void tv_multilabel_metrics_label(const tv_multilabel_metrics *m, int j, double *precision,
+                                 double *recall, double *f1) {
+  prf(m->tp[j], m->fp[j], m->fn[j], precision, recall, f1);
+}
+
+typedef struct scored {
+  float score;
+  uint8_t pos;
+} scored;
+
+/* Highest first; a NaN score (a diverged model) ranks last, so the order stays total. */
+static int by_score_desc(const void *a, const void *b) {
+  float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+  if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+  return (x < y) - (x > y);
+}
+
+int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summary *s) {
+  memset(s, 0, sizeof *s);
+  if (!m->n) return TV_OK;
+  size_t k = (size_t)m->k, n = (size_t)m->n;
+  scored *row = malloc(n * sizeof *row);
+  if (!row) return tv_error(TV_ERR_NOMEM, "metrics: out of memory sorting %zu scores", n);
+  uint64_t tp = 0, fp = 0, fn = 0;
+  double f1_sum = 0, ap_sum = 0;
+  int with_pos = 0;
+  for (size_t j = 0; j < k; j++) {
+    double p, r, f;
+    prf(m->tp[j], m->fp[j], m->fn[j], &p, &r, &f);
+    f1_sum += f;
+    tp += m->tp[j], fp += m->fp[j], fn += m->fn[j];
+    uint64_t npos = 0;
+    for (size_t i = 0; i < n; i++) {
+      row[i] = (scored){m->scores[i * k + j], m->targets[i * k + j]};
+      npos += row[i].pos;
+    }
+    if (!npos) continue;
+    qsort(row, n, sizeof *row, by_score_desc);
+    uint64_t hit = 0, seen = 0;
+    double ap = 0, prev_r = 0;
+    for (size_t i = 0; i < n;) {
+      size_t e = i; /* one step per distinct score */
+      while (e < n &&
+             (row[e].score == row[i].score || (isnan(row[e].score) && isnan(row[i].score))))
+        hit += row[e++].pos;
+      seen += e - i;
+      double rec = (double)hit / (double)npos;
+      ap += (rec - prev_r) * ((double)hit / (double)seen);
+      prev_r = rec;
+      i = e;
+    }
+    ap_sum += ap;
+    with_pos++;
+  }
+  free(row);
+  s->n = m->n;
+  s->micro_f1 = 2 * tp + fp + fn ? 2.0 * (double)tp / (double)(2 * tp + fp + fn) : 0.0;
+  s->macro_f1 = f1_sum / (double)k;
+  s->map = with_pos ? ap_sum / with_pos : 0.0;
+  return TV_OK;
+}
