@@ -28,7 +28,7 @@
 
 #include "trainval/config.h"
 #include "trainval/error.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #include "testutil.h"
 

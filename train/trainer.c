@@ -37,7 +37,7 @@
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/lock.h"
 #include "trainval/loss.h"
 #include "trainval/manifest.h"
@@ -223,8 +223,8 @@ static int build(trainer *t) {
 }
 
 /* The trainer's own resume state, attributes of /state (ckpt.h, STATE LAYOUT): early stopping's
- * best value (absent until the first validation), its step and the validations since, and the
- * non-finite steps (in a row, in all). */
+ * best value (absent until the first validation), its step and the validations since, the
+ * non-finite steps (in a row, in all) and the schedule's horizon (read back in resume). */
 static int counters_write(const trainer *t, tv_ckpt_writer *w) {
   int rc = TV_OK;
   if (!isnan(t->best)) rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);

@@ -31,6 +31,8 @@ typedef enum tv_loss_kind {
   TV_LOSS_MAE,          /* mean absolute error; float targets (regression) */
   TV_LOSS_HUBER,        /* Huber (smooth L1 scaled by delta); float targets (regression) */
   TV_LOSS_SIGMOID_XENT, /* per-output sigmoid cross-entropy; 0/1 targets (multilabel) */
+  TV_LOSS_TOKEN_XENT,   /* per-token cross-entropy: (N, T, V) outputs as N*T rows, targets
+                         * int32 [N, T], the mean over tokens; no smoothing (nats per token) */
   TV_LOSS__COUNT
 } tv_loss_kind;
 
