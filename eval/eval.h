@@ -13,6 +13,9 @@
 #include "trainval/metrics.h"
 #include "trainval/pipeline.h"
 
+/* Most --set / --data-dir options eval takes. */
+#define EVAL_MAX_DATA_SETS 32
+
 typedef struct eval_options {
   const char *prog; /* the name messages start with: argv[0]'s last component */
   /* one-shot */
@@ -27,6 +30,12 @@ typedef struct eval_options {
   uint64_t subset_seed;
   int batch_size;
   int threads;
+  /* --set data.KEY=VALUE and --data-dir DIR (as "data.dir=DIR"), in command-line order: applied
+   * to the data section of every checkpoint's config, so the data may live elsewhere than where
+   * training read it.  Borrowed from argv, except data_dir_set. */
+  const char *data_sets[EVAL_MAX_DATA_SETS];
+  int n_data_sets;
+  char data_dir_set[TV_PATH_CAP + 16];
   /* --watch */
   const char *watch;
   const char *name;
@@ -47,6 +56,8 @@ typedef struct eval_options {
 typedef struct evaluator evaluator;
 
 typedef struct evaluator_opts {
+  const char *const *data_sets; /* data.KEY=VALUE overrides (borrowed), n_data_sets of them */
+  int n_data_sets;
   tv_split split;
   uint32_t num_examples; /* 0: the whole split */
   int random_subset;

@@ -51,7 +51,9 @@ enum {
   OPT_MODE,
   OPT_PATIENCE,
   OPT_MIN_DELTA,
-  OPT_TRACE
+  OPT_TRACE,
+  OPT_SET,
+  OPT_DATA_DIR
 };
 
 #define WATCH "Watch options"
@@ -64,6 +66,12 @@ static const tv_cli_option OPTIONS[] = {
     {"split", OPT_SPLIT, 0, required_argument, "test|valid|train", "test valid train", NULL,
      "data split (default test; valid is carved from the training files exactly as train carved "
      "it)"},
+    {"data-dir", OPT_DATA_DIR, 0, required_argument, "DIR", "@dir", NULL,
+     "read the data files from DIR instead of the data.dir stored in the checkpoint (the same as "
+     "--set data.dir=DIR)"},
+    {"set", OPT_SET, 0, required_argument, "data.KEY=VALUE", NULL, NULL,
+     "override a data key of the checkpoint's config, e.g. --set data.test_images=t10k.idx "
+     "(repeatable; only data.*: the model always comes from the checkpoint)"},
     {"num-examples", OPT_NUM_EXAMPLES, 0, required_argument, "N", "@number", NULL,
      "evaluate N examples of the split (default all)"},
     {"subset-seed", OPT_SUBSET_SEED, 0, required_argument, "S", "@number", NULL,
@@ -142,7 +150,9 @@ static const tv_cli_program PROGRAM = {
              "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "
              "go on).\n"
              "The checkpoint holds the config it was trained with (format: trainval-config(5)); "
-             "the data is read from the data.dir named there.",
+             "the data is read from the data.dir named there, unless --data-dir or --set "
+             "data.KEY=VALUE names other files (an evaluator on another machine); the model "
+             "always comes from the checkpoint.",
     .options = OPTIONS,
     .n_options = N_OPTIONS,
     .examples = EXAMPLES,
@@ -332,6 +342,22 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_TRACE:
       o->trace = v;
       break;
+    case OPT_SET:
+    case OPT_DATA_DIR:
+      if (o->n_data_sets == EVAL_MAX_DATA_SETS)
+        return usage_error("at most %d --set and --data-dir options", EVAL_MAX_DATA_SETS);
+      if (c == OPT_SET && strncmp(v, "data.", 5))
+        return usage_error("--set %s: only data.KEY=VALUE may be set (the model, training and "
+                           "optimizer come from the checkpoint)",
+                           v);
+      if (c == OPT_DATA_DIR) {
+        int w = snprintf(o->data_dir_set, sizeof o->data_dir_set, "data.dir=%s", v);
+        if (w < 0 || (size_t)w >= sizeof o->data_dir_set)
+          return usage_error("--data-dir: path too long");
+        v = o->data_dir_set;
+      }
+      o->data_sets[o->n_data_sets++] = v;
+      break;
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */
@@ -488,7 +514,9 @@ static int one_shot(const eval_options *o) {
   int have_expect = 0;
   evaluator *ev = NULL;
   evaluator_result r;
-  evaluator_opts eo = {.split = o->split,
+  evaluator_opts eo = {.data_sets = o->data_sets,
+                       .n_data_sets = o->n_data_sets,
+                       .split = o->split,
                        .num_examples = (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,

@@ -590,7 +590,9 @@ static int watcher_start(watcher *wt) {
   const eval_options *o = wt->o;
   if (o->trace && !(wt->trace = fopen(o->trace, "a")))
     return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
-  evaluator_opts eo = {.split = o->split,
+  evaluator_opts eo = {.data_sets = o->data_sets,
+                       .n_data_sets = o->n_data_sets,
+                       .split = o->split,
                        .num_examples =
                            o->num_examples > UINT32_MAX ? UINT32_MAX : (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,

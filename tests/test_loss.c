@@ -4,7 +4,12 @@
  * loss and its label smoothing, and the gradient is that of the mean over rows.
  *
  * Tolerance of the central differences: the loss is accumulated in double and returned as
- * float, eps = 1e-2 on logits of order 1, so |analytic - numeric| <= 1e-2 |analytic| + 2e-4. */
+ * float, eps = 1e-2 on logits of order 1, so |analytic - numeric| <= 1e-2 |analytic| + 2e-4.
+ *
+ * The float-target rows (mse, mae, huber, sigmoid_cross_entropy) are also checked against
+ * PyTorch: tests/fixtures/reference_losses.txt (scripts/make_loss_fixtures.py, float64, exact for
+ * our float32 inputs).  Tolerance: loss |ours - ref| <= 1e-6 |ref| + 1e-7, gradient per element
+ * <= 1e-6 max|grad| + 1e-6 |ref| (float32 rounding of a double computation). */
 #include "trainval/loss.h"
 
 #include <math.h>
@@ -12,12 +17,18 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "trainval/config.h"
+#include "trainval/error.h"
+#include "base/fs.h"
 #include "trainval/rng.h"
+
+#include "testutil.h"
 
 enum { N = 5, K = 4 };
 
@@ -84,6 +95,91 @@ static void test_softmax_xent_row(void **state) {
   for (int j = 0; j < K; j++) assert_true(fabs(one[j] - N * a[j]) <= 1e-6);
 }
 
+static const char *const LOSS_FIXTURE = "tests/fixtures/reference_losses.txt";
+
+/* The record name of the fixture text into v (at most cap values); returns its count. */
+static int fixture_record(const char *text, const char *name, double *v, int cap) {
+  int count = tvt_fixture_record(text, name, v, cap);
+  if (count < 0) fail_msg("%s: no record %s of at most %d values", LOSS_FIXTURE, name, cap);
+  return count;
+}
+
+static void check_against(const char *text, const char *name, tv_loss loss, const float *z,
+                          tv_targets t, int n, int k) {
+  enum { CAP = 64 };
+  double ref_loss, ref_grad[CAP];
+  char key[64];
+  snprintf(key, sizeof key, "%s/loss", name);
+  assert_int_equal(fixture_record(text, key, &ref_loss, 1), 1);
+  snprintf(key, sizeof key, "%s/grad", name);
+  assert_int_equal(fixture_record(text, key, ref_grad, CAP), n * k);
+  float dy[CAP];
+  float l = tv_loss_forward(&loss, z, t, n, k, dy);
+  if (!(fabs(l - ref_loss) <= 1e-6 * fabs(ref_loss) + 1e-7))
+    fail_msg("%s: loss %.9g, PyTorch %.9g", name, (double)l, ref_loss);
+  double scale = 0;
+  for (int i = 0; i < n * k; i++) scale = fmax(scale, fabs(ref_grad[i]));
+  for (int i = 0; i < n * k; i++)
+    if (!(fabs(dy[i] - ref_grad[i]) <= 1e-6 * scale + 1e-6 * fabs(ref_grad[i])))
+      fail_msg("%s: grad[%d] %.9g, PyTorch %.9g", name, i, (double)dy[i], ref_grad[i]);
+}
+
+static void test_float_losses_match_pytorch(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t len;
+  if (tv_fs_read_all(LOSS_FIXTURE, &text, &len) != TV_OK)
+    fail_msg("%s (run from the repository root; regenerate with scripts/make_loss_fixtures.py)",
+             tv_error_message());
+  enum { CAP = 64 };
+  double shape[2], dz[CAP], dv[CAP], dt[CAP];
+  assert_int_equal(fixture_record(text, "shape", shape, 2), 2);
+  int n = (int)shape[0], k = (int)shape[1];
+  assert_true(n * k <= CAP);
+  assert_int_equal(fixture_record(text, "z", dz, CAP), n * k);
+  assert_int_equal(fixture_record(text, "y", dv, CAP), n * k);
+  assert_int_equal(fixture_record(text, "t", dt, CAP), n * k);
+  float z[CAP], y[CAP], t[CAP];
+  for (int i = 0; i < n * k; i++) {
+    z[i] = (float)dz[i];
+    y[i] = (float)dv[i];
+    t[i] = (float)dt[i];
+  }
+  tv_targets reg = {.values = y}, ml = {.values = t};
+  check_against(text, "mse", (tv_loss){.kind = TV_LOSS_MSE}, z, reg, n, k);
+  check_against(text, "mae", (tv_loss){.kind = TV_LOSS_MAE}, z, reg, n, k);
+  /* A zeroed huber_delta is PyTorch's default, 1. */
+  check_against(text, "huber", (tv_loss){.kind = TV_LOSS_HUBER}, z, reg, n, k);
+  check_against(text, "huber", (tv_loss){.kind = TV_LOSS_HUBER, .params = {.huber_delta = 1.0f}}, z,
+                reg, n, k);
+  check_against(text, "huber_d0.5",
+                (tv_loss){.kind = TV_LOSS_HUBER, .params = {.huber_delta = 0.5f}}, z, reg, n, k);
+  check_against(text, "sigmoid_xent", (tv_loss){.kind = TV_LOSS_SIGMOID_XENT}, z, ml, n, k);
+  free(text);
+}
+
+/* Every row is found by its name, and nothing else is. */
+static void test_loss_find(void **state) {
+  (void)state;
+  for (int kind = 0; kind < TV_LOSS__COUNT; kind++)
+    assert_int_equal(tv_loss_find(tv_loss_ops_for((tv_loss_kind)kind)->name), kind);
+  assert_int_equal(tv_loss_find("mse"), TV_LOSS_MSE);
+  assert_int_equal(tv_loss_find("sigmoid_cross_entropy"), TV_LOSS_SIGMOID_XENT);
+  assert_int_equal(tv_loss_find("l2"), -1);
+  assert_int_equal(tv_loss_find(""), -1);
+}
+
+/* Saturated logits stay finite: the sigmoid loss never takes the log of 0. */
+static void test_sigmoid_xent_saturated(void **state) {
+  (void)state;
+  float z[4] = {100.0f, -100.0f, 100.0f, -100.0f}, t[4] = {1, 0, 0, 1}, dz[4];
+  float l = tv_sigmoid_xent(z, t, 1, 4, dz);
+  assert_true(isfinite(l));
+  assert_true(fabs(l - 50.0) <= 1e-4); /* (0 + 0 + 100 + 100) / 4 */
+  assert_true(fabs(dz[0]) < 1e-7 && fabs(dz[1]) < 1e-7);
+  assert_true(fabs(dz[2] - 0.25) < 1e-7 && fabs(dz[3] + 0.25) < 1e-7);
+}
+
 /* The per-token row over (N, T, V) = (N, 2, K) outputs as 2N rows: the mean over tokens of
  * -log softmax at the target, computed here in double; label smoothing does not apply. */
 static void test_token_xent_row(void **state) {
@@ -133,6 +229,9 @@ int main(void) {
       cmocka_unit_test(test_softmax_xent_row),
       cmocka_unit_test(test_token_xent_row),
       cmocka_unit_test(test_loss_from_config),
+      cmocka_unit_test(test_float_losses_match_pytorch),
+      cmocka_unit_test(test_loss_find),
+      cmocka_unit_test(test_sigmoid_xent_saturated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

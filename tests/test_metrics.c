@@ -3,7 +3,16 @@
  * max-subtraction z - max is done in float, an error of a few float ulps per logit), the
  * confusion matrix, per-class precision / recall / F1, macro-F1, reset and the error path; the
  * metric table (names, getters, better directions, lookup) and that a config and its
- * early-stopping key accept every name of the table. */
+ * early-stopping key accept every name of the table.
+ *
+ * Regression metrics (MAE, RMSE, R^2, MSE) against numpy: tests/fixtures/reference_regression.txt
+ * (scripts/make_metric_fixtures.py, float64 with scikit-learn's definitions).  Tolerance 1e-9
+ * relative + 1e-12: both sides sum float32 inputs in double; R^2 on a target near 1000 checks
+ * that the spread does not cancel.
+ *
+ * Multilabel metrics (per-label precision / recall / F1, micro and macro F1, mAP with tied
+ * scores and a label without positives) against numpy: tests/fixtures/reference_multilabel.txt
+ * (same script).  Tolerance 1e-12: ratios of counts, summed in double. */
 #include "trainval/metrics.h"
 
 #include <math.h>
@@ -12,11 +21,16 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "trainval/config.h"
+#include "trainval/error.h"
+#include "base/fs.h"
+
+#include "testutil.h"
 
 static void assert_near(double got, double want, double tol) {
   if (!(fabs(got - want) <= tol)) fail_msg("got %.12g, want %.12g (tol %g)", got, want, tol);
@@ -245,6 +259,151 @@ static void test_config_takes_table_names(void **state) {
   assert_int_equal(tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c), TV_ERR_CONFIG);
 }
 
+static const char *const REG_FIXTURE = "tests/fixtures/reference_regression.txt";
+
+static void test_regression_matches_numpy(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t len;
+  if (tv_fs_read_all(REG_FIXTURE, &text, &len) != TV_OK)
+    fail_msg("%s (run from the repository root; regenerate with scripts/make_metric_fixtures.py)",
+             tv_error_message());
+  enum { CAP = 512 };
+  static double dp[CAP], dy[CAP];
+  static float p[CAP], y[CAP];
+  double shape[2], want[4];
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  int n = (int)shape[0], k = (int)shape[1];
+  assert_int_equal(tvt_fixture_record(text, "pred", dp, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "y", dy, CAP), n * k);
+  const char *names[4] = {"mae", "rmse", "r2", "mse"};
+  for (int i = 0; i < 4; i++) assert_int_equal(tvt_fixture_record(text, names[i], &want[i], 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) p[i] = (float)dp[i], y[i] = (float)dy[i];
+  tv_regression_metrics *m = NULL;
+  assert_int_equal(tv_regression_metrics_new(k, &m), TV_OK);
+  /* Uneven batches, then again after a reset: the same figures. */
+  for (int round = 0; round < 2; round++) {
+    for (int i = 0; i < n; i += 7) {
+      int b = n - i < 7 ? n - i : 7;
+      tv_regression_metrics_update(m, p + (size_t)i * k, y + (size_t)i * k, b);
+    }
+    tv_regression_summary s;
+    tv_regression_metrics_get(m, &s);
+    assert_int_equal(s.n, n);
+    double got[4] = {s.mae, s.rmse, s.r2, s.mse};
+    for (int i = 0; i < 4; i++)
+      if (!(fabs(got[i] - want[i]) <= 1e-9 * fabs(want[i]) + 1e-12))
+        fail_msg("%s: trainval %.15g, numpy %.15g", names[i], got[i], want[i]);
+    tv_regression_metrics_reset(m);
+  }
+  tv_regression_metrics_free(m);
+}
+
+/* A constant target: R^2 is 1 when predicted exactly, else 0 (scikit-learn's force_finite); no
+ * rows give zeros; num_targets < 1 is refused. */
+static void test_regression_edges(void **state) {
+  (void)state;
+  tv_regression_metrics *m = NULL;
+  assert_int_equal(tv_regression_metrics_new(0, &m), TV_ERR_INVALID);
+  assert_null(m);
+  tv_regression_metrics_free(NULL);
+  assert_int_equal(tv_regression_metrics_new(1, &m), TV_OK);
+  tv_regression_summary s;
+  tv_regression_metrics_get(m, &s);
+  assert_true(s.n == 0 && s.mae == 0 && s.rmse == 0 && s.r2 == 0 && s.mse == 0);
+  float y[3] = {2, 2, 2}, exact[3] = {2, 2, 2}, off[3] = {2, 3, 1};
+  tv_regression_metrics_update(m, exact, y, 3);
+  tv_regression_metrics_get(m, &s);
+  assert_true(s.r2 == 1.0 && s.mae == 0.0);
+  tv_regression_metrics_reset(m);
+  tv_regression_metrics_update(m, off, y, 3);
+  tv_regression_metrics_get(m, &s);
+  assert_true(s.r2 == 0.0);
+  assert_near(s.mae, 2.0 / 3.0, 1e-15);
+  assert_near(s.rmse, sqrt(2.0 / 3.0), 1e-15);
+  tv_regression_metrics_free(m);
+}
+
+static void test_multilabel_matches_numpy(void **state) {
+  (void)state;
+  const char *path = "tests/fixtures/reference_multilabel.txt";
+  char *text = NULL;
+  size_t len;
+  if (tv_fs_read_all(path, &text, &len) != TV_OK)
+    fail_msg("%s (regenerate with scripts/make_metric_fixtures.py)", tv_error_message());
+  enum { CAP = 512, KMAX = 8 };
+  static double dz[CAP], dt[CAP];
+  static float z[CAP], t[CAP];
+  double shape[2], thr, p[KMAX], r[KMAX], f[KMAX], micro, macro, map;
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  int n = (int)shape[0], k = (int)shape[1];
+  assert_true(k <= KMAX);
+  assert_int_equal(tvt_fixture_record(text, "threshold", &thr, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "logits", dz, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "targets", dt, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "precision", p, KMAX), k);
+  assert_int_equal(tvt_fixture_record(text, "recall", r, KMAX), k);
+  assert_int_equal(tvt_fixture_record(text, "f1", f, KMAX), k);
+  assert_int_equal(tvt_fixture_record(text, "micro_f1", &micro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "macro_f1", &macro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "map", &map, 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) z[i] = (float)dz[i], t[i] = (float)dt[i];
+  tv_multilabel_metrics *m = NULL;
+  assert_int_equal(tv_multilabel_metrics_new(k, thr, &m), TV_OK);
+  for (int round = 0; round < 2; round++) {
+    /* Batches of 5 grow the kept rows past their first room more than once on round 0. */
+    for (int i = 0; i < n; i += 5) {
+      int b = n - i < 5 ? n - i : 5;
+      assert_int_equal(tv_multilabel_metrics_update(m, z + (size_t)i * k, t + (size_t)i * k, b),
+                       TV_OK);
+    }
+    tv_multilabel_summary s;
+    assert_int_equal(tv_multilabel_metrics_get(m, &s), TV_OK);
+    assert_int_equal(s.n, n);
+    assert_near(s.micro_f1, micro, 1e-12);
+    assert_near(s.macro_f1, macro, 1e-12);
+    assert_near(s.map, map, 1e-12);
+    for (int j = 0; j < k; j++) {
+      double pj, rj, fj;
+      tv_multilabel_metrics_label(m, j, &pj, &rj, &fj);
+      assert_near(pj, p[j], 1e-12);
+      assert_near(rj, r[j], 1e-12);
+      assert_near(fj, f[j], 1e-12);
+    }
+    tv_multilabel_metrics_reset(m);
+  }
+  tv_multilabel_metrics_free(m);
+}
+
+/* Bad settings are refused; no rows give zeros; a perfect ranking has AP 1. */
+static void test_multilabel_edges(void **state) {
+  (void)state;
+  tv_multilabel_metrics *m = NULL;
+  assert_int_equal(tv_multilabel_metrics_new(0, 0.5, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_int_equal(tv_multilabel_metrics_new(2, 1.0, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_int_equal(tv_multilabel_metrics_new(2, 0.0, &m), TV_ERR_INVALID);
+  tv_multilabel_metrics_free(NULL);
+  assert_int_equal(tv_multilabel_metrics_new(1, 0.9, &m), TV_OK);
+  tv_multilabel_summary s;
+  assert_int_equal(tv_multilabel_metrics_get(m, &s), TV_OK);
+  assert_true(s.n == 0 && s.micro_f1 == 0 && s.macro_f1 == 0 && s.map == 0);
+  /* sigmoid(1) = 0.73 is under the 0.9 threshold: no positive predicted, yet ranked first. */
+  float z[3] = {1.0f, -1.0f, -2.0f}, t[3] = {1, 0, 0};
+  assert_int_equal(tv_multilabel_metrics_update(m, z, t, 3), TV_OK);
+  assert_int_equal(tv_multilabel_metrics_get(m, &s), TV_OK);
+  assert_true(s.map == 1.0 && s.micro_f1 == 0.0);
+  /* NaN logits rank last, as one tied step: the positive at 1.0 still ranks first. */
+  float zn[2] = {NAN, NAN}, tn[2] = {0, 1};
+  assert_int_equal(tv_multilabel_metrics_update(m, zn, tn, 2), TV_OK);
+  assert_int_equal(tv_multilabel_metrics_get(m, &s), TV_OK);
+  assert_near(s.map, 0.5 * 1.0 + 0.5 * (2.0 / 5.0), 1e-15);
+  tv_multilabel_metrics_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_example),
@@ -256,6 +415,10 @@ int main(void) {
       cmocka_unit_test(test_new_invalid),
       cmocka_unit_test(test_metric_table),
       cmocka_unit_test(test_config_takes_table_names),
+      cmocka_unit_test(test_regression_matches_numpy),
+      cmocka_unit_test(test_regression_edges),
+      cmocka_unit_test(test_multilabel_matches_numpy),
+      cmocka_unit_test(test_multilabel_edges),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

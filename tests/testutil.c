@@ -45,3 +45,24 @@ float tvt_xent_backward(tv_model *m, const int32_t *y, int n, float s) {
   tv_model_backward(m, dy, n);
   return l;
 }
+
+int tvt_fixture_record(const char *text, const char *name, double *v, int cap) {
+  size_t nl = strlen(name);
+  for (const char *line = text; line && *line;) {
+    if (!strncmp(line, name, nl) && line[nl] == ' ') {
+      char *end;
+      long count = strtol(line + nl, &end, 10);
+      if (count < 1 || count > cap) return -1;
+      const char *p = end;
+      for (long i = 0; i < count; i++) {
+        v[i] = strtod(p, &end);
+        if (end == p) return -1;
+        p = end;
+      }
+      return (int)count;
+    }
+    line = strchr(line, '\n');
+    if (line) line++;
+  }
+  return -1;
+}

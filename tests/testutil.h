@@ -23,4 +23,9 @@ void tvt_rmtree(const char *path);
 struct tv_model;
 float tvt_xent_backward(struct tv_model *m, const int32_t *y, int n, float s);
 
+/* A record of a text fixture whose lines are "<name> <count> <count numbers>" ('#' lines and
+ * others ignored): reads the values of the line named name into v.  Returns the count, or -1 if
+ * there is no such line, its count is not in [1, cap] or it has fewer values than its count. */
+int tvt_fixture_record(const char *text, const char *name, double *v, int cap);
+
 #endif

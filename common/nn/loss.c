@@ -3,6 +3,7 @@
 #include "trainval/loss.h"
 
 #include <math.h>
+#include <string.h>
 
 float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float *dlogits) {
   double total = 0;
@@ -58,6 +59,82 @@ static float softmax_xent_forward(const tv_loss_params *p, const float *outputs,
   return tv_softmax_xent_smooth(outputs, t.classes, n, k, p->label_smoothing, dy);
 }
 
+float tv_mse(const float *z, const float *y, int n, int k, float *dz) {
+  size_t m = (size_t)n * k;
+  double total = 0, inv = 1.0 / (double)m;
+  for (size_t i = 0; i < m; i++) {
+    double d = (double)z[i] - (double)y[i];
+    total += d * d;
+    if (dz) dz[i] = (float)(2.0 * d * inv);
+  }
+  return (float)(total * inv);
+}
+
+float tv_mae(const float *z, const float *y, int n, int k, float *dz) {
+  size_t m = (size_t)n * k;
+  double total = 0, inv = 1.0 / (double)m;
+  for (size_t i = 0; i < m; i++) {
+    double d = (double)z[i] - (double)y[i];
+    total += fabs(d);
+    if (dz) dz[i] = (float)((d > 0 ? 1.0 : d < 0 ? -1.0 : 0.0) * inv);
+  }
+  return (float)(total * inv);
+}
+
+float tv_huber(const float *z, const float *y, int n, int k, float delta, float *dz) {
+  size_t m = (size_t)n * k;
+  double total = 0, inv = 1.0 / (double)m, dl = delta;
+  for (size_t i = 0; i < m; i++) {
+    double d = (double)z[i] - (double)y[i], a = fabs(d);
+    total += a < dl ? 0.5 * d * d : dl * (a - 0.5 * dl);
+    if (dz) dz[i] = (float)((d > dl ? dl : d < -dl ? -dl : d) * inv);
+  }
+  return (float)(total * inv);
+}
+
+float tv_sigmoid_xent(const float *z, const float *y, int n, int k, float *dz) {
+  size_t m = (size_t)n * k;
+  double total = 0, inv = 1.0 / (double)m;
+  for (size_t i = 0; i < m; i++) {
+    double x = z[i], t = y[i];
+    /* log(1 + exp(-|x|)) never overflows; the sigmoid is taken on the side that cannot. */
+    total += (x > 0 ? x : 0) - x * t + log1p(exp(-fabs(x)));
+    if (dz) {
+      double s = x >= 0 ? 1.0 / (1.0 + exp(-x)) : exp(x) / (1.0 + exp(x));
+      dz[i] = (float)((s - t) * inv);
+    }
+  }
+  return (float)(total * inv);
+}
+
+/* mse: L = mean (z - y)^2 */
+static float mse_forward(const tv_loss_params *p, const float *outputs, tv_targets t, int n, int k,
+                         float *dy) {
+  (void)p;
+  return tv_mse(outputs, t.values, n, k, dy);
+}
+
+/* mae: L = mean |z - y| */
+static float mae_forward(const tv_loss_params *p, const float *outputs, tv_targets t, int n, int k,
+                         float *dy) {
+  (void)p;
+  return tv_mae(outputs, t.values, n, k, dy);
+}
+
+/* huber: L = mean (|d| < delta ? d^2 / 2 : delta (|d| - delta / 2)), d = z - y */
+static float huber_forward(const tv_loss_params *p, const float *outputs, tv_targets t, int n,
+                           int k, float *dy) {
+  float delta = p->huber_delta > 0 ? p->huber_delta : 1.0f;
+  return tv_huber(outputs, t.values, n, k, delta, dy);
+}
+
+/* sigmoid_xent: L = mean -y log sigmoid(z) - (1 - y) log(1 - sigmoid(z)) */
+static float sigmoid_xent_forward(const tv_loss_params *p, const float *outputs, tv_targets t,
+                                  int n, int k, float *dy) {
+  (void)p;
+  return tv_sigmoid_xent(outputs, t.values, n, k, dy);
+}
+
 /* token_xent over (N, T, V) outputs passed as n = N*T rows of k = V, targets int32 [N, T]:
  * L = mean over tokens of -log softmax(z_t)_{y_t}; dL/dz_t = (softmax(z_t) - onehot(y_t)) / (N*T).
  * No label smoothing: a language model's bits per character are this loss / ln 2. */
@@ -70,6 +147,10 @@ static float token_xent_forward(const tv_loss_params *p, const float *outputs, t
 // clang-format off
 static const tv_loss_ops loss_table[] = {
   [TV_LOSS_SOFTMAX_XENT] = {"softmax_cross_entropy", TV_TARGET_CLASS, softmax_xent_forward},
+  [TV_LOSS_MSE] = {"mse", TV_TARGET_VECTOR, mse_forward},
+  [TV_LOSS_MAE] = {"mae", TV_TARGET_VECTOR, mae_forward},
+  [TV_LOSS_HUBER] = {"huber", TV_TARGET_VECTOR, huber_forward},
+  [TV_LOSS_SIGMOID_XENT] = {"sigmoid_cross_entropy", TV_TARGET_VECTOR, sigmoid_xent_forward},
   [TV_LOSS_TOKEN_XENT] = {"token_cross_entropy", TV_TARGET_CLASS, token_xent_forward},
 };
 // clang-format on
@@ -81,6 +162,12 @@ const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind) { return &loss_table[kind]
 tv_loss tv_loss_from_config(const tv_config *cfg) {
   return (tv_loss){.kind = TV_LOSS_SOFTMAX_XENT,
                    .params = {.label_smoothing = (float)cfg->train.label_smoothing}};
+}
+
+int tv_loss_find(const char *name) {
+  for (int i = 0; i < TV_LOSS__COUNT; i++)
+    if (!strcmp(loss_table[i].name, name)) return i;
+  return -1;
 }
 
 float tv_loss_forward(const tv_loss *loss, const float *outputs, tv_targets t, int n, int k,

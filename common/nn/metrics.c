@@ -145,3 +145,222 @@ const char *tv_metric_list(char *buf, size_t cap) {
   }
   return buf;
 }
+
+/* ---- regression ------------------------------------------------------------------------------ */
+
+/* Per target: Welford's running mean and M2 of the targets, and the error sums. */
+typedef struct reg_acc {
+  double mean, m2, sse, sae;
+} reg_acc;
+
+struct tv_regression_metrics {
+  int k;
+  uint64_t n;
+  reg_acc *acc;
+};
+
+int tv_regression_metrics_new(int num_targets, tv_regression_metrics **out) {
+  *out = NULL;
+  if (num_targets < 1) return tv_error(TV_ERR_INVALID, "metrics: num_targets must be >= 1");
+  tv_regression_metrics *m = calloc(1, sizeof *m);
+  reg_acc *a = calloc((size_t)num_targets, sizeof *a);
+  if (!m || !a) {
+    free(m);
+    free(a);
+    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  }
+  m->k = num_targets;
+  m->acc = a;
+  *out = m;
+  return TV_OK;
+}
+
+void tv_regression_metrics_free(tv_regression_metrics *m) {
+  if (!m) return;
+  free(m->acc);
+  free(m);
+}
+
+void tv_regression_metrics_reset(tv_regression_metrics *m) {
+  m->n = 0;
+  memset(m->acc, 0, (size_t)m->k * sizeof *m->acc);
+}
+
+void tv_regression_metrics_update(tv_regression_metrics *m, const float *pred, const float *y,
+                                  int n) {
+  for (int i = 0; i < n; i++) {
+    double cnt = (double)(m->n + (uint64_t)i + 1);
+    for (int j = 0; j < m->k; j++) {
+      reg_acc *a = &m->acc[j];
+      double t = y[(size_t)i * m->k + j], d = (double)pred[(size_t)i * m->k + j] - t;
+      double delta = t - a->mean;
+      a->mean += delta / cnt;
+      a->m2 += delta * (t - a->mean);
+      a->sse += d * d;
+      a->sae += fabs(d);
+    }
+  }
+  m->n += (uint64_t)n;
+}
+
+void tv_regression_metrics_get(const tv_regression_metrics *m, tv_regression_summary *s) {
+  memset(s, 0, sizeof *s);
+  s->n = m->n;
+  if (!m->n) return;
+  double n = (double)m->n, sse = 0;
+  for (int j = 0; j < m->k; j++) {
+    const reg_acc *a = &m->acc[j];
+    sse += a->sse;
+    s->mae += a->sae / n;
+    s->rmse += sqrt(a->sse / n);
+    s->r2 += a->m2 > 0 ? 1.0 - a->sse / a->m2 : a->sse == 0 ? 1.0 : 0.0;
+  }
+  s->mse = sse / (n * m->k);
+  s->mae /= m->k;
+  s->rmse /= m->k;
+  s->r2 /= m->k;
+}
+
+/* ---- multilabel ------------------------------------------------------------------------------ */
+
+struct tv_multilabel_metrics {
+  int k;
+  float logit_threshold; /* sigmoid(z) > threshold <=> z > log(threshold / (1 - threshold)) */
+  uint64_t n, cap;       /* rows kept, rows room */
+  uint64_t *tp, *fp, *fn;
+  float *scores;    /* [n][k] logits */
+  uint8_t *targets; /* [n][k] 0/1 */
+};
+
+int tv_multilabel_metrics_new(int num_labels, double threshold, tv_multilabel_metrics **out) {
+  *out = NULL;
+  if (num_labels < 1) return tv_error(TV_ERR_INVALID, "metrics: num_labels must be >= 1");
+  if (!(threshold > 0 && threshold < 1))
+    return tv_error(TV_ERR_INVALID, "metrics: threshold must be in (0, 1), got %g", threshold);
+  tv_multilabel_metrics *m = calloc(1, sizeof *m);
+  uint64_t *c = calloc(3 * (size_t)num_labels, sizeof *c);
+  if (!m || !c) {
+    free(m);
+    free(c);
+    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  }
+  m->k = num_labels;
+  m->logit_threshold = (float)log(threshold / (1.0 - threshold));
+  m->tp = c;
+  m->fp = c + num_labels;
+  m->fn = c + 2 * (size_t)num_labels;
+  *out = m;
+  return TV_OK;
+}
+
+void tv_multilabel_metrics_free(tv_multilabel_metrics *m) {
+  if (!m) return;
+  free(m->tp);
+  free(m->scores);
+  free(m->targets);
+  free(m);
+}
+
+void tv_multilabel_metrics_reset(tv_multilabel_metrics *m) {
+  m->n = 0;
+  memset(m->tp, 0, 3 * (size_t)m->k * sizeof *m->tp);
+}
+
+int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
+                                 const float *targets, int n) {
+  size_t k = (size_t)m->k;
+  if (m->n + (uint64_t)n > m->cap) {
+    uint64_t cap = m->cap ? m->cap : 256;
+    while (cap < m->n + (uint64_t)n) cap *= 2;
+    float *sc = realloc(m->scores, cap * k * sizeof *sc);
+    if (!sc)
+      return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
+                      (unsigned long long)cap);
+    m->scores = sc;
+    uint8_t *tg = realloc(m->targets, cap * k);
+    if (!tg)
+      return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
+                      (unsigned long long)cap);
+    m->targets = tg;
+    m->cap = cap;
+  }
+  for (size_t i = 0; i < (size_t)n * k; i++) {
+    size_t j = i % k;
+    int pos = targets[i] > 0.5f, pred = logits[i] > m->logit_threshold;
+    m->tp[j] += pos && pred;
+    m->fp[j] += !pos && pred;
+    m->fn[j] += pos && !pred;
+    m->scores[m->n * k + i] = logits[i];
+    m->targets[m->n * k + i] = (uint8_t)pos;
+  }
+  m->n += (uint64_t)n;
+  return TV_OK;
+}
+
+static void prf(uint64_t tp, uint64_t fp, uint64_t fn, double *p, double *r, double *f) {
+  *p = tp + fp ? (double)tp / (double)(tp + fp) : 0.0;
+  *r = tp + fn ? (double)tp / (double)(tp + fn) : 0.0;
+  *f = *p + *r > 0 ? 2.0 * *p * *r / (*p + *r) : 0.0;
+}
+
+void tv_multilabel_metrics_label(const tv_multilabel_metrics *m, int j, double *precision,
+                                 double *recall, double *f1) {
+  prf(m->tp[j], m->fp[j], m->fn[j], precision, recall, f1);
+}
+
+typedef struct scored {
+  float score;
+  uint8_t pos;
+} scored;
+
+/* Highest first; a NaN score (a diverged model) ranks last, so the order stays total. */
+static int by_score_desc(const void *a, const void *b) {
+  float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
+  if (isnan(x) || isnan(y)) return isnan(x) - isnan(y);
+  return (x < y) - (x > y);
+}
+
+int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summary *s) {
+  memset(s, 0, sizeof *s);
+  if (!m->n) return TV_OK;
+  size_t k = (size_t)m->k, n = (size_t)m->n;
+  scored *row = malloc(n * sizeof *row);
+  if (!row) return tv_error(TV_ERR_NOMEM, "metrics: out of memory sorting %zu scores", n);
+  uint64_t tp = 0, fp = 0, fn = 0;
+  double f1_sum = 0, ap_sum = 0;
+  int with_pos = 0;
+  for (size_t j = 0; j < k; j++) {
+    double p, r, f;
+    prf(m->tp[j], m->fp[j], m->fn[j], &p, &r, &f);
+    f1_sum += f;
+    tp += m->tp[j], fp += m->fp[j], fn += m->fn[j];
+    uint64_t npos = 0;
+    for (size_t i = 0; i < n; i++) {
+      row[i] = (scored){m->scores[i * k + j], m->targets[i * k + j]};
+      npos += row[i].pos;
+    }
+    if (!npos) continue;
+    qsort(row, n, sizeof *row, by_score_desc);
+    uint64_t hit = 0, seen = 0;
+    double ap = 0, prev_r = 0;
+    for (size_t i = 0; i < n;) {
+      size_t e = i; /* one step per distinct score */
+      while (e < n &&
+             (row[e].score == row[i].score || (isnan(row[e].score) && isnan(row[i].score))))
+        hit += row[e++].pos;
+      seen += e - i;
+      double rec = (double)hit / (double)npos;
+      ap += (rec - prev_r) * ((double)hit / (double)seen);
+      prev_r = rec;
+      i = e;
+    }
+    ap_sum += ap;
+    with_pos++;
+  }
+  free(row);
+  s->n = m->n;
+  s->micro_f1 = 2 * tp + fp + fn ? 2.0 * (double)tp / (double)(2 * tp + fp + fn) : 0.0;
+  s->macro_f1 = f1_sum / (double)k;
+  s->map = with_pos ? ap_sum / with_pos : 0.0;
+  return TV_OK;
+}

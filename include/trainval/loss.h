@@ -27,6 +27,10 @@
 
 typedef enum tv_loss_kind {
   TV_LOSS_SOFTMAX_XENT, /* softmax cross-entropy with label smoothing; class targets */
+  TV_LOSS_MSE,          /* mean squared error; float targets (regression) */
+  TV_LOSS_MAE,          /* mean absolute error; float targets (regression) */
+  TV_LOSS_HUBER,        /* Huber (smooth L1 scaled by delta); float targets (regression) */
+  TV_LOSS_SIGMOID_XENT, /* per-output sigmoid cross-entropy; 0/1 targets (multilabel) */
   TV_LOSS_TOKEN_XENT,   /* per-token cross-entropy: (N, T, V) outputs as N*T rows, targets
                          * int32 [N, T], the mean over tokens; no smoothing (nats per token) */
   TV_LOSS__COUNT
@@ -46,6 +50,7 @@ typedef struct tv_targets {
 /* Settings; each loss reads the ones it has. */
 typedef struct tv_loss_params {
   float label_smoothing; /* softmax_xent: targets (1 - s) onehot + s / k, s in [0, 1) */
+  float huber_delta;     /* huber: > 0; 0 (a zeroed params) means 1, PyTorch's default */
 } tv_loss_params;
 
 typedef struct tv_loss_ops {
@@ -65,6 +70,8 @@ typedef struct tv_loss {
 
 /* The table row for a kind (never NULL for kind < TV_LOSS__COUNT). */
 const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind);
+/* The kind whose row is named name ("mse", "huber", ...), or -1.  Cannot fail. */
+int tv_loss_find(const char *name);
 
 /* The loss a config trains with: today softmax cross-entropy with train.label_smoothing.
  * Cannot fail (the config was validated). */
@@ -86,5 +93,18 @@ float tv_softmax_xent(const float *logits, const int32_t *y, int n, int k, float
  * != NULL writes (p - q) / n.  s in [0, 1). */
 float tv_softmax_xent_smooth(const float *logits, const int32_t *y, int n, int k, float s,
                              float *dlogits);
+
+/* The float-target kernels.  Each is PyTorch's reduction='mean': the mean over all n * k
+ * elements (so dy = d(mean)/d(z) carries 1 / (n k)), d = z - y:
+ *   mse:   mean d^2                                           dz = 2 d / (n k)
+ *   mae:   mean |d|                                           dz = sign(d) / (n k), 0 at d = 0
+ *   huber: mean (|d| < delta ? d^2 / 2 : delta (|d| - delta / 2))
+ *                                                             dz = clamp(d, -delta, delta) / (n k)
+ *   sigmoid_xent: mean max(z, 0) - z y + log(1 + exp(-|z|))   dz = (sigmoid(z) - y) / (n k)
+ * (binary_cross_entropy_with_logits; y in [0, 1], usually 0/1 indicators).  dy may be NULL. */
+float tv_mse(const float *z, const float *y, int n, int k, float *dz);
+float tv_mae(const float *z, const float *y, int n, int k, float *dz);
+float tv_huber(const float *z, const float *y, int n, int k, float delta, float *dz);
+float tv_sigmoid_xent(const float *z, const float *y, int n, int k, float *dz);
 
 #endif
