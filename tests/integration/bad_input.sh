@@ -69,6 +69,20 @@ do
   fi
 done
 check "all $flips single-bit flips of a standalone checkpoint are refused with one line" test "$refused" -eq "$flips"
+# A crafted config inside a checkpoint (h5py writes it): sizes that overflow are refused before
+# any product is formed (it was a SIGFPE in conv2d_build, exit 136).
+CNN=$ROOT/configs/fashion_cnn.yaml
+if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  check "a small CNN run to craft from" train --train-dir "$T/cnn" --config "$CNN" --steps 2 --set train.checkpoint_every=2
+  /usr/bin/python3 "$ROOT/tests/integration/craft_ckpt.py" "$T/cnn/ckpt-00000002.h5" "$T/huge_in.h5" 'input: [1, 28, 28]' 'input: [1, 65536, 65536]'
+  expect_fail "a checkpoint declaring input [1, 65536, 65536] is refused, no crash" 1 \
+    "huge_in.h5:/config: model.input \[1, 65536, 65536\]: more than [0-9]+ values per example" "$BIN/eval" --ckpt "$T/huge_in.h5"
+  /usr/bin/python3 "$ROOT/tests/integration/craft_ckpt.py" "$T/cnn/ckpt-00000002.h5" "$T/huge_conv.h5" 'input: [1, 28, 28]' 'input: [1, 8192, 8192]'
+  expect_fail "a checkpoint whose conv output would overflow is refused, naming the layer" 1 \
+    "huge_conv.h5:/config:[0-9]+:[0-9]+: layer conv2d_1: output \[32, 8192, 8192\]: more than" "$BIN/eval" --ckpt "$T/huge_conv.h5"
+else
+  skip "crafted checkpoint configs" "needs Debian's python3-h5py to write them"
+fi
 expect_fail "a file that segfaults libhdf5 (h5dump crashes) is one line, parsed in a child" 1 \
   "hdf5-segfault.h5: not a trainval checkpoint \(HDF5 crashed parsing it" "$BIN/eval" --ckpt "$ROOT/tests/fixtures/hdf5-segfault.h5"
 cp -r "$R" "$T/corrupt"
