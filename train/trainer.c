@@ -124,6 +124,34 @@ static void remove_stale_temporaries(const trainer *t) {
   closedir(d);
 }
 
+/* Removes checkpoint files a killed save renamed into place but never committed: not in the
+ * manifest, they do not exist for eval, and a resumed run writes its own at those steps.  They
+ * are removed, not adopted: a file the manifest never vouched for has no recorded checksum.  An
+ * unreadable or absent manifest removes nothing. */
+static void remove_uncommitted(const trainer *t) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  DIR *d = NULL;
+  if (tv_manifest_read(t->opt.train_dir, &m) != TV_OK) goto out;
+  if (!(d = opendir(t->opt.train_dir))) goto out;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    long long step;
+    char name[TV_CKPT_FILE_CAP], path[TV_PATH_CAP + 300];
+    if (sscanf(e->d_name, "ckpt-%lld.h5", &step) != 1 ||
+        tv_ckpt_file_name(step, name, sizeof name) != TV_OK || strcmp(name, e->d_name) != 0)
+      continue;
+    const tv_manifest_entry *c = tv_manifest_find(&m, step);
+    if (c && strcmp(c->file, name) == 0) continue;
+    if (tv_fs_join(path, sizeof path, t->opt.train_dir, name) == TV_OK && unlink(path) == 0)
+      printf("train: removed %s/%s: saved but never committed (the save was cut short)\n",
+             t->opt.train_dir, name);
+  }
+out:
+  if (d) closedir(d);
+  tv_manifest_free(&m);
+}
+
 /* Whether DIR's manifest lists a checkpoint (an unreadable manifest counts as yes: protect). */
 static int has_committed(const char *dir) {
   tv_manifest m;
@@ -300,6 +328,7 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
   if (rc == TV_OK) remove_stale_temporaries(t);
+  if (rc == TV_OK) remove_uncommitted(t);
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
