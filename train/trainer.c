@@ -393,6 +393,18 @@ static int take_stop_request(const trainer *t, int stale) {
   return tv_stop_consume(t->opt.train_dir);
 }
 
+/* Removes this run's saved but uncommitted checkpoint file (its manifest write failed: a full
+ * disk), so that its space is free for the terminal status.  Returns rc with its message kept. */
+static int drop_uncommitted(const trainer *t, const char *file, int rc) {
+  char path[TV_PATH_CAP + 300], msg[1024];
+  if (tv_fs_join(path, sizeof path, t->opt.train_dir, file) != TV_OK || unlink(path) != 0)
+    return rc;
+  snprintf(msg, sizeof msg, "%s", tv_error_message());
+  int synced = tv_fs_fsync_dir(t->opt.train_dir); /* the commit's error is the one to report */
+  (void)synced;
+  return tv_error(rc, "%s", msg);
+}
+
 static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
@@ -423,10 +435,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
                               .keep_every_hours = t->cfg.retention.keep_every_hours,
                               .max_unevaluated = t->cfg.retention.max_unevaluated};
+  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
   if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
                         &keep);
+  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->step))
+    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)
