@@ -522,19 +522,28 @@ static void write_bytes(const char *path, const char *data, size_t len) {
   assert_int_equal(fclose(f), 0);
 }
 
+/* Saves save_model(dir, step, 0.5) and returns the file's bytes (the caller frees them), its
+ * length in *len and, if path is not NULL, its path there (PATH bytes). */
+static char *saved_bytes(const char *dir, int64_t step, char *path, size_t *len) {
+  tv_ckpt_info info;
+  save_model(dir, step, 0.5f, &info);
+  char p[PATH];
+  join(p, dir, info.file);
+  if (path) memcpy(path, p, PATH);
+  char *data;
+  assert_int_equal(tv_fs_read_all(p, &data, len), TV_OK);
+  return data;
+}
+
 /* A saved checkpoint carries its user block (magic, size, CRC-32C of the rest, then zeros; the
  * HDF5 superblock at 512), and every single-bit flip anywhere in it is refused when the file is
  * opened alone (no manifest), before HDF5 reads a value. */
 static void test_self_verifying(void **state) {
   const char *dir = *state;
-  tv_ckpt_info info;
-  save_model(dir, 7, 0.5f, &info);
-  char path[PATH], bad[PATH];
-  join(path, dir, info.file);
+  char bad[PATH];
   join(bad, dir, "flipped.h5");
-  char *data;
   size_t len;
-  assert_int_equal(tv_fs_read_all(path, &data, &len), TV_OK);
+  char *data = saved_bytes(dir, 7, NULL, &len);
   assert_true(len > 2 * TV_CKPT_USERBLOCK);
   assert_memory_equal(data, "trainval ckpt 1\n", 16);
   assert_memory_equal(data + TV_CKPT_USERBLOCK, "\x89HDF\r\n\x1a\n", 8);
@@ -581,14 +590,10 @@ static void test_self_verifying(void **state) {
  * process first and then read as before; a damaged one of those is one error, never a crash. */
 static void test_without_userblock(void **state) {
   const char *dir = *state;
-  tv_ckpt_info info;
-  save_model(dir, 8, 0.5f, &info);
   char path[PATH], bare[PATH];
-  join(path, dir, info.file);
   join(bare, dir, "bare.h5");
-  char *data;
   size_t len;
-  assert_int_equal(tv_fs_read_all(path, &data, &len), TV_OK);
+  char *data = saved_bytes(dir, 8, path, &len);
   write_bytes(bare, data + TV_CKPT_USERBLOCK, len - TV_CKPT_USERBLOCK);
   tv_ckpt *c, *ref;
   assert_int_equal(tv_ckpt_open(bare, NULL, &c), TV_OK);
