@@ -28,7 +28,7 @@
 #include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/lock.h"
 #include "trainval/manifest.h"
 #include "trainval/pin.h"

@@ -23,7 +23,7 @@
 #include "testutil.h"
 
 #include "tfrecord.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum { MAX_EVENTS = 512 };
 

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "trainval/error.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 uint32_t tvt_masked_crc32c(const void *data, size_t len) {
   const unsigned char *p = data;

@@ -37,7 +37,7 @@
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/lock.h"
 #include "trainval/loss.h"
 #include "trainval/manifest.h"

@@ -29,7 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum {
   PATH_CAP = 4096,

@@ -24,7 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum {
   FLUSH_AT = 64 * 1024,            /* write pending records out once this many bytes wait */

@@ -11,7 +11,7 @@
  *              uint64 length | uint32 masked_crc32c(the 8 length bytes)
  *              | payload[length] | uint32 masked_crc32c(payload)
  *            masked_crc32c(x) = ((c >> 15) | (c << 17)) + 0xa282ead8 (mod 2^32),
- *            c = CRC-32C (Castagnoli) of x (tv_crc32c in fs.h).
+ *            c = CRC-32C (Castagnoli) of x (tv_crc32c in files.h).
  *   payload  one serialized protobuf tensorboard.Event (event.proto, summary.proto,
  *            histogram.proto).  The fields we emit, by number and wire type:
  *              Event         1 wall_time double (fixed64), seconds since the epoch, never

@@ -28,6 +28,22 @@ expect_fail "duplicate key" 1 "dup.yaml:[0-9]+:[0-9]+: train.seed: duplicate key
 sed 's/^    - {type: flatten} .*//' "$CFG" >"$T/noflat.yaml"
 expect_fail "a layer that does not fit its input" 1 "noflat.yaml:[0-9]+:[0-9]+: layer dense_1: dense needs a flat input" train --train-dir "$T/c7" --config "$T/noflat.yaml"
 
+# A config that is not a regular file is refused at once (a FIFO never blocks, a device is never
+# read), and so is one over the size limit or nested too deep; each run is bounded by a timeout.
+mkfifo "$T/fifo.yaml"
+expect_fail "a FIFO as config is refused at once" 1 "^train: $T/fifo.yaml: not a regular file\$" timeout 20 "$BIN/train" --quiet --train-dir "$T/c8" --config "$T/fifo.yaml"
+expect_fail "/dev/zero as config is refused, not read" 1 "^train: /dev/zero: not a regular file\$" timeout 20 "$BIN/train" --quiet --train-dir "$T/c9" --config /dev/zero
+head -c 1048577 /dev/zero | tr '\000' '#' >"$T/huge.yaml"
+expect_fail "a config over 1 MiB is refused" 1 "huge.yaml: larger than 1048576 bytes" train --train-dir "$T/c10" --config "$T/huge.yaml"
+awk 'BEGIN { printf "model: "; for (i = 0; i < 100000; i++) printf "["; print "" }' >"$T/deep.yaml"
+expect_fail "100000-deep nesting fails fast, naming file:line:col" 1 "deep.yaml:1:71: nested deeper than 64 levels" timeout 20 "$BIN/train" --quiet --train-dir "$T/c11" --config "$T/deep.yaml"
+: >"$T/empty.yaml"
+expect_fail "an empty config with --set is blamed on the file" 1 "^train: $T/empty.yaml:1:1: model: missing required section\$" train --train-dir "$T/c12" --config "$T/empty.yaml" --set train.batch_size=4
+check "refused configs froze no config.yaml and left the inputs as they were" sh -c "
+  ! ls '$T'/c8/config.yaml '$T'/c9/config.yaml '$T'/c10/config.yaml '$T'/c11/config.yaml \
+    '$T'/c12/config.yaml 2>/dev/null | grep -q . &&
+  test -p '$T/fifo.yaml' && test \$(wc -c <'$T/huge.yaml') -eq 1048577 && test ! -s '$T/empty.yaml'"
+
 # --- datasets ---
 mkdir -p "$T/empty"
 expect_fail "missing dataset says what to install" 1 "dataset-fashion-mnist" train --train-dir "$T/d1" --config "$CFG" --set data.dir="$T/empty"
