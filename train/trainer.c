@@ -399,9 +399,8 @@ static int drop_uncommitted(const trainer *t, const char *file, int rc) {
   char path[TV_PATH_CAP + 300], msg[1024];
   if (tv_fs_join(path, sizeof path, t->opt.train_dir, file) != TV_OK || unlink(path) != 0)
     return rc;
+  /* No directory fsync: the status write that follows fsyncs the directory itself. */
   snprintf(msg, sizeof msg, "%s", tv_error_message());
-  int synced = tv_fs_fsync_dir(t->opt.train_dir); /* the commit's error is the one to report */
-  (void)synced;
   return tv_error(rc, "%s", msg);
 }
 
