@@ -515,6 +515,130 @@ static void test_truncated_and_garbage(void **state) {
   assert_int_equal(tv_ckpt_open(dir, NULL, &c), TV_ERR_FORMAT);
 }
 
+static void write_bytes(const char *path, const char *data, size_t len) {
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(data, 1, len, f), len);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* Saves save_model(dir, step, 0.5) and returns the file's bytes (the caller frees them), its
+ * length in *len and, if path is not NULL, its path there (PATH bytes). */
+static char *saved_bytes(const char *dir, int64_t step, char *path, size_t *len) {
+  tv_ckpt_info info;
+  save_model(dir, step, 0.5f, &info);
+  char p[PATH];
+  join(p, dir, info.file);
+  if (path) memcpy(path, p, PATH);
+  char *data;
+  assert_int_equal(tv_fs_read_all(p, &data, len), TV_OK);
+  return data;
+}
+
+/* A saved checkpoint carries its user block (magic, size, CRC-32C of the rest, then zeros; the
+ * HDF5 superblock at 512), and every single-bit flip anywhere in it is refused when the file is
+ * opened alone (no manifest), before HDF5 reads a value. */
+static void test_self_verifying(void **state) {
+  const char *dir = *state;
+  char bad[PATH];
+  join(bad, dir, "flipped.h5");
+  size_t len;
+  char *data = saved_bytes(dir, 7, NULL, &len);
+  assert_true(len > 2 * TV_CKPT_USERBLOCK);
+  assert_memory_equal(data, "trainval ckpt 1\n", 16);
+  assert_memory_equal(data + TV_CKPT_USERBLOCK, "\x89HDF\r\n\x1a\n", 8);
+  uint64_t size = 0;
+  for (int i = 7; i >= 0; i--) size = size << 8 | (unsigned char)data[16 + i];
+  assert_int_equal(size, len);
+  tv_ckpt *c;
+  int refused = 0, tried = 0;
+  for (size_t at = 0; at < len; at += at < 64 ? 1 : len / 300 + 1) {
+    int bit = (int)(at % 8);
+    data[at] ^= (char)(1 << bit);
+    write_bytes(bad, data, len);
+    data[at] ^= (char)(1 << bit);
+    tried++;
+    int rc = tv_ckpt_open(bad, NULL, &c);
+    if (rc == TV_ERR_FORMAT && strstr(tv_error_message(), "not a trainval checkpoint (damaged"))
+      refused++;
+    else
+      fail_msg("bit %d of byte %zu flipped: rc %d, \"%s\"", bit, at, rc,
+               rc ? tv_error_message() : "opened");
+    assert_null(c);
+  }
+  assert_int_equal(refused, tried);
+  /* A cut, or bytes appended, are refused with the sizes. */
+  write_bytes(bad, data, len - 1);
+  assert_int_equal(tv_ckpt_open(bad, NULL, &c), TV_ERR_FORMAT);
+  assert_msg_has("damaged");
+  data = realloc(data, len + 1);
+  data[len] = 0;
+  write_bytes(bad, data, len + 1);
+  assert_int_equal(tv_ckpt_open(bad, NULL, &c), TV_ERR_FORMAT);
+  assert_msg_has("bytes on disk");
+  /* The untouched copy opens and reads. */
+  write_bytes(bad, data, len);
+  assert_int_equal(tv_ckpt_open(bad, NULL, &c), TV_OK);
+  tv_varstore *s = model_store(0.0f);
+  assert_int_equal(tv_ckpt_read_variables(c, s), TV_OK);
+  tv_varstore_free(s);
+  tv_ckpt_close(c);
+  free(data);
+}
+
+/* A file without the user block (as h5py or an older trainval writes it) is parsed in a child
+ * process first and then read as before; a damaged one of those is one error, never a crash. */
+static void test_without_userblock(void **state) {
+  const char *dir = *state;
+  char path[PATH], bare[PATH];
+  join(bare, dir, "bare.h5");
+  size_t len;
+  char *data = saved_bytes(dir, 8, path, &len);
+  write_bytes(bare, data + TV_CKPT_USERBLOCK, len - TV_CKPT_USERBLOCK);
+  tv_ckpt *c, *ref;
+  assert_int_equal(tv_ckpt_open(bare, NULL, &c), TV_OK);
+  assert_int_equal(tv_ckpt_open(path, NULL, &ref), TV_OK);
+  assert_int_equal(tv_ckpt_step(c), 8);
+  assert_string_equal(tv_ckpt_config_text(c), tv_ckpt_config_text(ref));
+  tv_varstore *a = model_store(0.0f), *b = model_store(1.0f);
+  assert_int_equal(tv_ckpt_read_variables(c, a), TV_OK);
+  assert_int_equal(tv_ckpt_read_variables(ref, b), TV_OK);
+  assert_memory_equal(tv_varstore_values(a), tv_varstore_values(b),
+                      tv_varstore_size(a) * sizeof(float));
+  tv_varstore_free(a);
+  tv_varstore_free(b);
+  tv_ckpt_close(c);
+  tv_ckpt_close(ref);
+  /* Damaged bytes in the HDF5 metadata of a bare file: refused or read, never a crash here. */
+  char *body = data + TV_CKPT_USERBLOCK;
+  size_t n = len - TV_CKPT_USERBLOCK;
+  for (size_t at = 0; at < 2048 && at < n; at += 37) {
+    body[at] = (char)~body[at];
+    write_bytes(bare, body, n);
+    body[at] = (char)~body[at];
+    int rc = tv_ckpt_open(bare, NULL, &c);
+    if (rc) {
+      assert_msg_has(bare);
+      assert_null(strchr(tv_error_message(), '\n'));
+    }
+    tv_ckpt_close(c);
+  }
+  free(data);
+}
+
+/* A file on which libhdf5 itself segfaults (tests/fixtures/hdf5-segfault.h5: h5dump crashes
+ * on it) is one error from the child's parse; this process goes on. */
+static void test_hdf5_crash_contained(void **state) {
+  (void)state;
+  const char *path = "tests/fixtures/hdf5-segfault.h5";
+  tv_ckpt *c;
+  assert_int_equal(tv_ckpt_open(path, NULL, &c), TV_ERR_FORMAT);
+  assert_null(c);
+  assert_msg_has(path);
+  assert_msg_has("HDF5 crashed parsing it");
+  assert_null(strchr(tv_error_message(), '\n'));
+}
+
 /* Creates an HDF5 file at path with a random dataset and, if format is not NULL, trainval-like
  * root attributes with that format and version. */
 static void make_foreign(const char *path, const char *format, int version) {
@@ -1123,6 +1247,9 @@ int main(void) {
       T(test_h5py_written_loads),
       T(test_checksum_verified),
       T(test_truncated_and_garbage),
+      T(test_self_verifying),
+      T(test_without_userblock),
+      T(test_hdf5_crash_contained),
       T(test_foreign_hdf5),
       T(test_variables_mismatch),
       T(test_save_errors),

@@ -121,6 +121,34 @@ static void remove_stale_temporaries(const trainer *t) {
   closedir(d);
 }
 
+/* Removes checkpoint files a killed save renamed into place but never committed: not in the
+ * manifest, they do not exist for eval, and a resumed run writes its own at those steps.  They
+ * are removed, not adopted: a file the manifest never vouched for has no recorded checksum.  An
+ * unreadable or absent manifest removes nothing. */
+static void remove_uncommitted(const trainer *t) {
+  tv_manifest m;
+  tv_manifest_init(&m);
+  DIR *d = NULL;
+  if (tv_manifest_read(t->opt.train_dir, &m) != TV_OK) goto out;
+  if (!(d = opendir(t->opt.train_dir))) goto out;
+  struct dirent *e;
+  while ((e = readdir(d)) != NULL) {
+    long long step;
+    char name[TV_CKPT_FILE_CAP], path[TV_PATH_CAP + 300];
+    if (sscanf(e->d_name, "ckpt-%lld.h5", &step) != 1 ||
+        tv_ckpt_file_name(step, name, sizeof name) != TV_OK || strcmp(name, e->d_name) != 0)
+      continue;
+    const tv_manifest_entry *c = tv_manifest_find(&m, step);
+    if (c && strcmp(c->file, name) == 0) continue;
+    if (tv_fs_join(path, sizeof path, t->opt.train_dir, name) == TV_OK && unlink(path) == 0)
+      printf("train: removed %s/%s: saved but never committed (the save was cut short)\n",
+             t->opt.train_dir, name);
+  }
+out:
+  if (d) closedir(d);
+  tv_manifest_free(&m);
+}
+
 /* Whether DIR's manifest lists a checkpoint (an unreadable manifest counts as yes: protect). */
 static int has_committed(const char *dir) {
   tv_manifest m;
@@ -297,6 +325,7 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
   if (rc == TV_OK) remove_stale_temporaries(t);
+  if (rc == TV_OK) remove_uncommitted(t);
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
@@ -364,6 +393,17 @@ static int take_stop_request(const trainer *t, int stale) {
   return tv_stop_consume(t->opt.train_dir);
 }
 
+/* Removes this run's saved but uncommitted checkpoint file (its manifest write failed: a full
+ * disk), so that its space is free for the terminal status.  Returns rc with its message kept. */
+static int drop_uncommitted(const trainer *t, const char *file, int rc) {
+  char path[TV_PATH_CAP + 300], msg[1024];
+  if (tv_fs_join(path, sizeof path, t->opt.train_dir, file) != TV_OK || unlink(path) != 0)
+    return rc;
+  /* No directory fsync: the status write that follows fsyncs the directory itself. */
+  snprintf(msg, sizeof msg, "%s", tv_error_message());
+  return tv_error(rc, "%s", msg);
+}
+
 static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
@@ -394,10 +434,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
                               .keep_every_hours = t->cfg.retention.keep_every_hours,
                               .max_unevaluated = t->cfg.retention.max_unevaluated};
+  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
   if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
     rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
                         &keep);
+  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->step))
+    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
   if (rc == TV_OK) {
     t->last_saved = t->step;
     if (t->opt.verbosity > 1)

@@ -92,6 +92,33 @@ static void plan_fusion(const tv_model *m, int *fuse) {
   fuse[m->n_layers - 1] = 0;
 }
 
+/* Elements one example's activation may hold: every size product a layer's build forms (int
+ * loops over H*W*C, conv geometry) stays far inside int, and max_batch times it inside size_t.  A
+ * crafted config (a checkpoint's, input [1, 65536, 65536]) is refused here, before any product
+ * overflows. */
+#define MAX_EXAMPLE_ELEMS ((int64_t)1 << 28)
+
+/* 1 if every dimension of s is in [1, MAX_EXAMPLE_ELEMS] and so is their product. */
+static int sane_shape(tv_shape s) {
+  int64_t n = 1;
+  for (int i = 0; i < s.ndim; i++) {
+    if (s.dim[i] < 1 || s.dim[i] > MAX_EXAMPLE_ELEMS) return 0;
+    n *= s.dim[i];
+    if (n > MAX_EXAMPLE_ELEMS) return 0;
+  }
+  return 1;
+}
+
+static int too_large(const tv_model *m, const tv_layer *l, tv_shape s, const char *what) {
+  char b[96];
+  if (!l)
+    return tv_error(TV_ERR_CONFIG, "%s: model.input %s: more than %lld values per example",
+                    m->cfg.source, tv_shape_str(s, b, sizeof b), (long long)MAX_EXAMPLE_ELEMS);
+  return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: %s %s: more than %lld values per example",
+                  m->cfg.source, l->cfg->line, l->cfg->col, l->cfg->name, what,
+                  tv_shape_str(s, b, sizeof b), (long long)MAX_EXAMPLE_ELEMS);
+}
+
 static int build_layers(tv_model *m) {
   int used[TV_MAX_LAYERS] = {0}, fuse[TV_MAX_LAYERS];
   plan_fusion(m, fuse);
@@ -115,6 +142,7 @@ static int build_layers(tv_model *m) {
     l->fused_relu = l->cfg->kind == TV_LAYER_MAX_POOL2D && l->inputs[0] >= 0 && fuse[l->inputs[0]];
     rc = m->ops[i]->build(l);
     if (rc != TV_OK) return rc;
+    if (!sane_shape(l->out)) return too_large(m, l, l->out, "output");
     if (fuse[i]) l->aliases_input = 1; /* its pool applies it */
     m->root[i] = (l->aliases_input && l->inputs[0] >= 0) ? m->root[l->inputs[0]] : i;
   }
@@ -205,9 +233,11 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
   m->store = store;
   m->num_classes = cfg->model.num_classes;
   m->rng = tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT);
-  m->input_size = cfg->model.input[0] * cfg->model.input[1] * cfg->model.input[2];
   m->pool = team;
-  int rc = build_layers(m);
+  tv_shape in = tv_shape3(cfg->model.input[0], cfg->model.input[1], cfg->model.input[2]);
+  int rc = sane_shape(in) ? TV_OK : too_large(m, NULL, in, "");
+  if (rc == TV_OK) m->input_size = (int)tv_shape_count(in);
+  if (rc == TV_OK) rc = build_layers(m);
   if (rc == TV_OK) rc = alloc_arena(m);
   if (rc != TV_OK) {
     tv_model_free(m);

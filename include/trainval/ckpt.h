@@ -6,6 +6,20 @@
  * written by the library's default (earliest-compatible) file format, so h5py, h5dump and
  * HDF5 >= 1.8 read it.  Nothing is chunked or compressed.
  *
+ * USER BLOCK: the first TV_CKPT_USERBLOCK (512) bytes, which HDF5, h5py and h5dump skip, make a
+ * file verify itself before HDF5 parses a byte of it (a standalone file: eval --ckpt x.h5, a
+ * copied best.h5):
+ *   bytes  0..15  magic "trainval ckpt 1\n"
+ *   bytes 16..23  uint64 LE, the file's size in bytes
+ *   bytes 24..27  uint32 LE, CRC-32C of bytes 512..size-1 (the HDF5 file proper)
+ *   bytes 28..31  uint32 LE, CRC-32C of bytes 0..27 and 32..511 (the rest of the block: zeros)
+ * A file whose first 16 bytes are within 8 bits of the magic is ours and must check out
+ * (TV_ERR_FORMAT "path: not a trainval checkpoint (damaged: why)" otherwise).  A file without it
+ * (written by h5py or by trainval before the user block: format_version 1 too) is first parsed
+ * whole in a child process limited in CPU time and memory, so that a crash or hang inside libhdf5
+ * on a crafted file is an error message; only then does this process parse it.  Older trainval
+ * readers read files with the block (HDF5 finds the superblock at 512): the format_version stays 1.
+ *
  *   /                          attributes (all scalar):
  *                                format           string "trainval.checkpoint"
  *                                format_version   int32, 1
@@ -58,8 +72,10 @@
  * /state/loader/augment_rng reads as zero and missing /state attributes keep their defaults.  The
  * version is raised only for a change an older reader would misread; a reader accepts every
  * format_version up to its own and refuses a newer one with TV_ERR_FORMAT.  Readers accept
- * /variables datasets of any IEEE float size (float64 from an h5py/PyTorch export is converted),
- * but the element count and shape must match.
+ * /variables datasets of IEEE float32 or float64 (from an h5py/PyTorch export: converted), either
+ * byte order, and nothing else (a damaged type message can declare a 288-bit float); arrays
+ * elsewhere must be exactly one of the four dtypes below; the element count and shape must
+ * match.
  *
  * WRITING  tv_ckpt_writer_open creates a hidden temporary ".ckpt-%08lld.<pid>.tmp" in train_dir
  * (O_EXCL; ".ckpt-%08lld.<pid>.<k>.tmp" if a stale one is in the way); the file is built in
@@ -87,6 +103,9 @@
 
 #define TV_CKPT_FORMAT  "trainval.checkpoint"
 #define TV_CKPT_VERSION 1
+
+/* Bytes of the user block at the start of every checkpoint written (see USER BLOCK above). */
+enum { TV_CKPT_USERBLOCK = 512 };
 
 /* Bytes for a checkpoint base name with its NUL ("ckpt-00001000.h5"); the manifest's
  * TV_MANIFEST_FILE_CAP is the same (commit.c checks it). */
@@ -188,12 +207,14 @@ typedef struct tv_ckpt tv_ckpt;
 
 /* Opens path and reads its root attributes.  If expect is not NULL, its size and crc32c (from
  * the manifest: build it as (tv_ckpt_info){.size = e->size, .crc32c = e->crc32c}) are checked
- * against the file before HDF5 parses a byte of it.  The caller owns *out (tv_ckpt_close);
- * *out is NULL on failure.  Errors: TV_ERR_NOT_FOUND (no such file), TV_ERR_IO,
- * TV_ERR_CHECKSUM ("path: checksum mismatch: N bytes, crc32c:X on disk; the manifest says M
- * bytes, crc32c:Y"), TV_ERR_FORMAT ("path: not a trainval checkpoint (why)": not a regular file,
- * not HDF5, truncated, corrupt, foreign, a missing root attribute, or a format_version newer
- * than TV_CKPT_VERSION), TV_ERR_INVALID (path too long), TV_ERR_NOMEM. */
+ * against the file before HDF5 parses a byte of it; if it is NULL, the file's user block is
+ * (or, for a file without one, a child process parses it first: see USER BLOCK).  The caller owns
+ * *out (tv_ckpt_close); *out is NULL on failure.  Errors: TV_ERR_NOT_FOUND (no such file),
+ * TV_ERR_IO, TV_ERR_CHECKSUM ("path: checksum mismatch: N bytes, crc32c:X on disk; the manifest
+ * says M bytes, crc32c:Y"), TV_ERR_FORMAT ("path: not a trainval checkpoint (why)": not a regular
+ * file, not HDF5, truncated, corrupt (its user block does not check out, HDF5 crashed or hung on it
+ * in the child), foreign, a missing root attribute, or a format_version newer than
+ * TV_CKPT_VERSION), TV_ERR_INVALID (path too long), TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_open(const char *path, const tv_ckpt_info *expect, tv_ckpt **out);
 
 /* Closes the file and frees c.  NULL-safe. */

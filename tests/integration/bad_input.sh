@@ -84,6 +84,43 @@ expect_fail "garbage checkpoint" 1 "garbage.h5: not a trainval checkpoint" "$BIN
 head -c 100000 "$R/ckpt-00000040.h5" >"$T/truncated.h5"
 expect_fail "truncated checkpoint" 1 "truncated.h5: not a trainval checkpoint" "$BIN/eval" --ckpt "$T/truncated.h5"
 expect_fail "missing checkpoint" 1 "$T/nothing.h5" "$BIN/eval" --ckpt "$T/nothing.h5"
+# A checkpoint alone (no manifest: a copied best.h5, a mailed file) verifies itself from its user
+# block: single-bit flips spread over the whole file are all refused, none evaluates.
+cp "$R/ckpt-00000040.h5" "$T/alone.h5"
+check "a standalone copy of a checkpoint evaluates" sh -c "'$BIN/eval' --ckpt '$T/alone.h5' --num-examples 100 >/dev/null"
+size=$(wc -c <"$T/alone.h5")
+flips=0 refused=0
+for at in 3 17 20 26 30 100 511 512 520 600 1000 2000 4000 $((size / 7)) $((size / 3)) $((size / 2)) $((size - 600)) $((size - 1))
+do
+  cp "$T/alone.h5" "$T/flip.h5"
+  byte=$(od -An -tu1 -j "$at" -N1 "$T/flip.h5" | tr -d ' ')
+  printf "\\$(printf %03o $((byte ^ (1 << (at % 8)))))" | dd of="$T/flip.h5" bs=1 seek="$at" conv=notrunc 2>/dev/null
+  flips=$((flips + 1))
+  "$BIN/eval" --ckpt "$T/flip.h5" --num-examples 100 >/dev/null 2>"$T/err"
+  rc=$?
+  if [ "$rc" -eq 1 ] && [ "$(wc -l <"$T/err")" -eq 1 ] && grep -q "flip.h5: not a trainval checkpoint (damaged" "$T/err"; then
+    refused=$((refused + 1))
+  else
+    echo "# flip at byte $at: exit $rc: $(cat "$T/err")"
+  fi
+done
+check "all $flips single-bit flips of a standalone checkpoint are refused with one line" test "$refused" -eq "$flips"
+# A crafted config inside a checkpoint (h5py writes it): sizes that overflow are refused before
+# any product is formed (it was a SIGFPE in conv2d_build, exit 136).
+CNN=$ROOT/configs/fashion_cnn.yaml
+if /usr/bin/python3 -c 'import h5py' 2>/dev/null; then
+  check "a small CNN run to craft from" train --train-dir "$T/cnn" --config "$CNN" --steps 2 --set train.checkpoint_every=2
+  /usr/bin/python3 "$ROOT/tests/integration/craft_ckpt.py" "$T/cnn/ckpt-00000002.h5" "$T/huge_in.h5" 'input: [1, 28, 28]' 'input: [1, 65536, 65536]'
+  expect_fail "a checkpoint declaring input [1, 65536, 65536] is refused, no crash" 1 \
+    "huge_in.h5:/config: model.input \[1, 65536, 65536\]: more than [0-9]+ values per example" "$BIN/eval" --ckpt "$T/huge_in.h5"
+  /usr/bin/python3 "$ROOT/tests/integration/craft_ckpt.py" "$T/cnn/ckpt-00000002.h5" "$T/huge_conv.h5" 'input: [1, 28, 28]' 'input: [1, 8192, 8192]'
+  expect_fail "a checkpoint whose conv output would overflow is refused, naming the layer" 1 \
+    "huge_conv.h5:/config:[0-9]+:[0-9]+: layer conv2d_1: output \[32, 8192, 8192\]: more than" "$BIN/eval" --ckpt "$T/huge_conv.h5"
+else
+  skip "crafted checkpoint configs" "needs Debian's python3-h5py to write them"
+fi
+expect_fail "a file that segfaults libhdf5 (h5dump crashes) is one line, parsed in a child" 1 \
+  "hdf5-segfault.h5: not a trainval checkpoint \(HDF5 crashed parsing it" "$BIN/eval" --ckpt "$ROOT/tests/fixtures/hdf5-segfault.h5"
 cp -r "$R" "$T/corrupt"
 printf 'X' | dd of="$T/corrupt/ckpt-00000040.h5" bs=1 seek=5000000 conv=notrunc 2>/dev/null
 expect_fail "a corrupted committed checkpoint fails its checksum" 1 "ckpt-00000040.h5: .*checksum" "$BIN/eval" --train-dir "$T/corrupt"
