@@ -88,19 +88,12 @@ TV_PRINTF(2, 3) static void say(const watcher *wt, const char *fmt, ...) {
  * "running" until train resumes it, and the user should know the evaluator is waiting for that.
  * Returns 1 while the answer is still unknown on this host (the caller re-checks soon). */
 static int check_trainer(watcher *wt) {
-  char path[PATH_CAP + 8], text[256] = "";
-  if (tv_fs_join(path, sizeof path, wt->dir, "LOCK") != TV_OK) return 0;
-  FILE *f = fopen(path, "r");
-  if (!f) return 0;
-  size_t n = fread(text, 1, sizeof text - 1, f);
-  fclose(f);
-  text[n] = '\0';
-  char host[128] = "";
-  long pid = 0;
-  if (sscanf(text, "host %127s pid %ld", host, &pid) != 2 || strcmp(host, wt->host) != 0)
-    return 0; /* another host's trainer: its liveness is not ours to see */
-  if (pid <= 0 || pid == wt->gone_pid) return 0;
-  if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) return 1;
+  char text[256];
+  long pid;
+  tv_lock_holder(wt->dir, text, sizeof text);
+  tv_lock_holder_state s = tv_lock_holder_state_of(text, &pid);
+  if (s == TV_LOCK_HOLDER_UNKNOWN || pid == wt->gone_pid) return 0; /* another host's: not ours */
+  if (s == TV_LOCK_HOLDER_ALIVE) return 1;
   wt->gone_pid = pid;
   say(wt,
       "the trainer (pid %ld) is no longer running and the run's status is %s; waiting for "

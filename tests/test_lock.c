@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -118,12 +119,43 @@ static void test_file_only_check(void **state) {
   tv_lock_release(a);
 }
 
+/* The holder line as others read it: whose, and whether that process still runs. */
+static void test_holder_state(void **state) {
+  const char *dir = *state;
+  char buf[256] = "x", line[256], host[64] = "";
+  long pid = -1;
+  tv_lock_holder(dir, buf, sizeof buf);
+  assert_string_equal(buf, ""); /* no LOCK file */
+  assert_int_equal(tv_lock_holder_state_of("", &pid), TV_LOCK_HOLDER_UNKNOWN);
+  assert_int_equal(pid, 0);
+  assert_int_equal(tv_lock_holder_state_of("garbage", &pid), TV_LOCK_HOLDER_UNKNOWN);
+  assert_int_equal(tv_lock_holder_state_of("host some-other-box pid 1", &pid),
+                   TV_LOCK_HOLDER_UNKNOWN);
+  assert_int_equal(pid, 1);
+  tv_lock *l = NULL;
+  assert_int_equal(tv_lock_take(dir, &train_opts, &l, NULL, 0), TV_OK);
+  tv_lock_holder(dir, buf, sizeof buf);
+  assert_int_equal(tv_lock_holder_state_of(buf, &pid), TV_LOCK_HOLDER_ALIVE);
+  assert_int_equal(pid, (long)getpid());
+  tv_lock_release(l);
+  /* A process that has exited (and been reaped) is gone. */
+  pid_t child = fork();
+  assert_true(child >= 0);
+  if (child == 0) _exit(0);
+  assert_int_equal(waitpid(child, NULL, 0), child);
+  gethostname(host, sizeof host - 1);
+  snprintf(line, sizeof line, "host %s pid %ld", host, (long)child);
+  assert_int_equal(tv_lock_holder_state_of(line, &pid), TV_LOCK_HOLDER_GONE);
+  assert_int_equal(pid, (long)child);
+}
+
 int main(void) {
 #define T(f) cmocka_unit_test_setup_teardown(f, tvt_setup_tmpdir, tvt_teardown_tmpdir)
   const struct CMUnitTest tests[] = {
       T(test_one_holder),
       T(test_lock_file_removed),
       T(test_file_only_check),
+      T(test_holder_state),
   };
 #undef T
   return cmocka_run_group_tests(tests, NULL, NULL);

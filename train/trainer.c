@@ -94,11 +94,8 @@ static int take_lock(trainer *t) {
   int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
   if (rc != TV_OK || !holder[0] || t->opt.verbosity <= 0) return rc;
   /* The previous holder released the lock by dying (flock is dropped with the process). */
-  char host[128] = "unknown", old_host[128] = "";
-  gethostname(host, sizeof host - 1);
-  long old_pid = 0;
-  if (sscanf(holder, "host %127s pid %ld", old_host, &old_pid) == 2 &&
-      strcmp(old_host, host) == 0 && old_pid > 0 && kill((pid_t)old_pid, 0) != 0)
+  long old_pid;
+  if (tv_lock_holder_state_of(holder, &old_pid) == TV_LOCK_HOLDER_GONE)
     printf("train: taking over %s/%s, left by pid %ld, which is no longer running\n",
            t->opt.train_dir, TV_LOCK_FILE, old_pid);
   else

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -126,6 +127,25 @@ int tv_lock_check(const tv_lock *l) {
 }
 
 int tv_lock_holds_dir(const tv_lock *l) { return l->dir_fd >= 0; }
+
+void tv_lock_holder(const char *dir, char *buf, size_t cap) {
+  char path[PATH_CAP];
+  buf[0] = '\0';
+  if (tv_fs_join(path, sizeof path, dir, TV_LOCK_FILE) == TV_OK) read_holder(path, -1, buf, cap);
+}
+
+tv_lock_holder_state tv_lock_holder_state_of(const char *line, long *pid) {
+  char host[TV_MANIFEST_HOST_CAP], me[TV_MANIFEST_HOST_CAP];
+  long my_pid;
+  *pid = 0;
+  if (sscanf(line, "host %63s pid %ld", host, pid) != 2 || *pid <= 0) {
+    *pid = 0;
+    return TV_LOCK_HOLDER_UNKNOWN;
+  }
+  tv_rundir_identity(me, sizeof me, &my_pid);
+  if (strcmp(host, me) != 0) return TV_LOCK_HOLDER_UNKNOWN; /* not ours to see */
+  return kill((pid_t)*pid, 0) == 0 || errno != ESRCH ? TV_LOCK_HOLDER_ALIVE : TV_LOCK_HOLDER_GONE;
+}
 
 void tv_lock_clear(tv_lock *l) {
   if (!l || l->file_fd < 0) return;

@@ -47,6 +47,21 @@ TV_MUST_CHECK int tv_lock_check(const tv_lock *l);
 /* 1 if the directory itself is locked (not the file only).  Cannot fail. */
 int tv_lock_holds_dir(const tv_lock *l);
 
+/* What a holder line says about its process, as far as this process can see. */
+typedef enum tv_lock_holder_state {
+  TV_LOCK_HOLDER_UNKNOWN, /* not a holder line, or another host's process */
+  TV_LOCK_HOLDER_ALIVE,   /* this host's, and the process exists */
+  TV_LOCK_HOLDER_GONE     /* this host's, and no such process runs (a kill -9, a crash) */
+} tv_lock_holder_state;
+
+/* Reads dir/LOCK's holder line, without its newline, into buf (cap bytes; "" when there is no
+ * file or no line).  Takes no lock.  Cannot fail. */
+void tv_lock_holder(const char *dir, char *buf, size_t cap);
+
+/* Parses a holder line ("host H pid P") and looks at its process: *pid receives P (0 when the
+ * line is not a holder line).  Cannot fail. */
+tv_lock_holder_state tv_lock_holder_state_of(const char *line, long *pid);
+
 /* Releases the lock and frees l.  The file stays (its line names the last holder).  NULL-safe. */
 void tv_lock_release(tv_lock *l);
 

@@ -31,7 +31,12 @@ check "and stops cleanly on SIGTERM" sh -c "[ $rc -eq 0 ] && grep -q '^status: i
 check "after it, the directory can be trained again" "$BIN/train" --train-dir "$D" \
   --steps "$(($(sed -n 's/^  - step: //p' "$D/checkpoints.yaml" | tail -1) + 5))" --threads 1 --quiet
 
-# The evaluator's DIR/NAME/LOCK, removed under a running eval --watch.
+# The evaluator's DIR/NAME/LOCK, removed under a running eval --watch.  A train runs meanwhile,
+# so the run is not terminal and the first evaluator keeps watching (on a final run it would
+# finish its backlog and exit before the second one starts).
+"$BIN/train" --train-dir "$D" --steps 100000 --threads 1 --quiet >"$T/b.out" 2>&1 &
+pb=$!
+for _ in $(seq 100); do grep -q "^pid: $pb\$" "$D/checkpoints.yaml" 2>/dev/null && break; sleep 0.1; done
 "$BIN/eval" --watch "$D" --num-examples 100 --timeout 30 >"$T/e1.out" 2>&1 &
 pe=$!
 for _ in $(seq 100); do [ -f "$D/eval/state.yaml" ] && grep -q "pid $pe" "$D/eval/LOCK" 2>/dev/null && break; sleep 0.1; done
@@ -39,6 +44,10 @@ rm -f "$D/eval/LOCK"
 expect_fail "a second evaluator of the same name is refused although its LOCK was removed" 1 \
   "eval/LOCK: another eval --name eval is watching .* \(holder unknown\); give this one another --name" \
   "$BIN/eval" --watch "$D" --num-examples 100 --timeout 1
+check "the first evaluator was still watching when the second was refused" kill -0 $pe
 kill -TERM $pe
 wait $pe
 check "the first evaluator stops cleanly" test $? -eq 0
+kill -TERM $pb
+wait $pb
+check "the train beside them stops cleanly too" test $? -eq 0
