@@ -17,7 +17,7 @@
 #include "trainval/config.h"
 #include "trainval/ctx.h"
 #include "trainval/data.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/model.h"
 #include "trainval/varstore.h"
 

@@ -26,9 +26,9 @@
 #include "trainval/cli.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/ops.h"
-#include "trainval/yamlio.h"
+#include "trainval/text.h"
 
 static const char *prog = "eval";
 

@@ -28,7 +28,7 @@
 #include "trainval/evallog.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/lock.h"
 #include "trainval/manifest.h"
 #include "trainval/pin.h"
@@ -60,6 +60,8 @@ typedef struct watcher {
   tv_lock *lock; /* DIR/NAME/LOCK */
   tv_evalstate st;
   tv_events *events;
+  int64_t
+      session_cursor; /* the cursor when the session opened: its event file's START is past it */
   /* timing */
   int64_t newest_seen;
   double last_news;       /* monotonic: a new checkpoint seen or a result recorded */
@@ -223,6 +225,41 @@ static int set_retired_baseline(watcher *wt) {
   return TV_OK;
 }
 
+/* A crash after a checkpoint's event record and before its metrics line leaves a record past
+ * the adopted cursor; the checkpoint is evaluated again, so the record goes (rundir.h, EXACTLY
+ * ONCE).  The session's event file starts with a SessionLog START past the cursor (open_events)
+ * for a TensorBoard that read the orphan before it went. */
+static int purge_orphans(watcher *wt) {
+  long dropped = 0;
+  int rc = tv_events_purge_after(wt->sub, wt->st.cursor, &dropped);
+  if (rc == TV_ERR_FORMAT) { /* a damaged file is reported and left as it is; results go on */
+    warn(wt, "%s (left as it is)", tv_error_message());
+    return TV_OK;
+  }
+  if (rc == TV_OK && dropped > 0)
+    say(wt,
+        "%s: dropped %ld event record%s past step %lld (the last run stopped before "
+        "recording %s)",
+        wt->sub, dropped, dropped == 1 ? "" : "s", (long long)wt->st.cursor,
+        dropped == 1 ? "its result" : "their results");
+  return rc;
+}
+
+/* Opens the session's event file on its first record, with its SessionLog START. */
+static int open_events(watcher *wt) {
+  if (wt->events) return TV_OK;
+  int rc = tv_events_open(wt->sub, &wt->events);
+  if (rc == TV_OK) rc = tv_events_session_start(wt->events, wt->session_cursor + 1);
+  return rc;
+}
+
+/* Test hook: TV_TEST_EVAL_KILL_AFTER_EVENT=STEP kills the evaluator (SIGKILL) right after the
+ * event record of STEP is flushed, before its metrics line: the crash purge_orphans mends. */
+static void test_kill_after_event(int64_t step) {
+  const char *v = getenv("TV_TEST_EVAL_KILL_AFTER_EVENT");
+  if (v && *v && strtoll(v, NULL, 10) == step) raise(SIGKILL);
+}
+
 static void close_session(watcher *wt) {
   if (!wt->open) return;
   int rc = tv_events_close(wt->events);
@@ -257,8 +294,10 @@ static int open_session(watcher *wt) {
   if (rc == TV_OK) rc = reconcile(wt);
   if (rc == TV_OK && !wt->st.has_retired_baseline) rc = set_retired_baseline(wt);
   if (rc == TV_OK) rc = tv_pin_clear(wt->dir, wt->name);
+  if (rc == TV_OK) rc = purge_orphans(wt);
   if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
   if (rc != TV_OK) return rc;
+  wt->session_cursor = wt->st.cursor;
   if (wt->st.cursor >= 0)
     say(wt, "%s: going on after step %lld (%d checkpoints dealt with)", wt->sub,
         (long long)wt->st.cursor, wt->st.n);
@@ -352,8 +391,7 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
   int64_t lag_steps = newest && newest->step > me->step ? newest->step - me->step : 0;
   double lag_seconds =
       newest && newest->wall_time > me->wall_time ? newest->wall_time - me->wall_time : 0.0;
-  int rc = TV_OK;
-  if (!wt->events) rc = tv_events_open(wt->sub, &wt->events);
+  int rc = open_events(wt);
   if (rc == TV_OK) {
     const char *tags[TV_METRIC__COUNT + 2];
     float vals[TV_METRIC__COUNT + 2];
@@ -367,6 +405,7 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
     rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
+    if (rc == TV_OK) test_kill_after_event(me->step);
   }
   char *line = NULL;
   tv_evallog_record r = {.step = me->step,

@@ -16,7 +16,7 @@
 #include <string.h>
 
 #include "report.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 
 /* The option table: parsing and --help both come from it. */
 static const struct opt {

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "report.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 
 typedef struct raster {
   int w, h;

@@ -32,7 +32,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/manifest.h"
 #include "trainval/metrics.h"
-#include "trainval/yamlio.h"
+#include "trainval/text.h"
 
 enum { RP_TAG_CAP = 64, RP_NOTE_CAP = 512, RP_MAX_CLASSES = 256 };
 

@@ -14,7 +14,7 @@
 #include <yaml.h>
 
 #include "report.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 
 /* ---- one metrics.jsonl line ---------------------------------------------------------------- */
 

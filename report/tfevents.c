@@ -8,11 +8,12 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "report.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 
 static uint64_t get_le(const unsigned char *p, int n) {
   uint64_t v = 0;

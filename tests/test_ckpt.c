@@ -27,7 +27,7 @@
 #include "testutil.h"
 #include <hdf5.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 #include "trainval/commit.h"
 #include "trainval/manifest.h"
 #include "trainval/varstore.h"

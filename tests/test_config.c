@@ -1021,6 +1021,158 @@ static void test_shipped_cnn_configs(void **state) {
   }
 }
 
+/* The config frozen by the format_version 1 run (tests/fixtures/v1-run) loads, and today's
+ * emitter writes it back byte for byte: the text written before the one YAML stack is the text
+ * written now. */
+static void test_v1_fixture_config(void **state) {
+  (void)state;
+  const char *path = "tests/fixtures/v1-run/config.yaml";
+  tv_config c;
+  int rc = tv_config_load(path, NULL, 0, &c);
+  if (rc) fail_msg("%s (run from the repository root)", tv_error_message());
+  assert_int_equal(c.model.n_layers, 7);
+  assert_int_equal(c.model.layers[3].kind, TV_LAYER_MAX_POOL2D);
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  static char file[1 << 16];
+  size_t n = fread(file, 1, sizeof file - 1, f);
+  fclose(f);
+  file[n] = '\0';
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  assert_string_equal(text, file);
+  free(text);
+  roundtrip(&c);
+}
+
+/* Booleans are YAML 1.1's, as in every trainval file: on/off too, any case; y/n are not. */
+static void test_booleans(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(MODEL "data: {random_flip: on}\noptimizer: {nesterov: YES}\n", &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 1);
+  assert_int_equal(c.optimizer.nesterov, 1);
+  assert_int_equal(parse(MODEL "data: {random_flip: Off}\n", &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 0);
+  expect_error(MODEL "data: {random_flip: y}\n",
+               "t.yaml:7:21: data.random_flip: expected true or false, got 'y'", NULL);
+  expect_error(MODEL "data: {random_flip: 1}\n", "data.random_flip: expected true or false", NULL);
+  const char *sets[] = {"data.random_flip=ON"};
+  assert_int_equal(parse_sets(MODEL, sets, 1, &c), TV_OK);
+  assert_int_equal(c.data.random_flip, 1);
+}
+
+/* Strings: UTF-8 in a path is kept and written back as it is; control characters are escaped;
+ * a NUL byte is refused. */
+static void test_strings_utf8(void **state) {
+  (void)state;
+  tv_config c;
+  assert_int_equal(parse(MODEL "data:\n  dir: \"/data/donn\xc3\xa9"
+                               "es \xe2\x82\xac\"\n"
+                               "  train_images: \"a\\tb\"\n",
+                         &c),
+                   TV_OK);
+  assert_string_equal(c.data.dir, "/data/donn\xc3\xa9"
+                                  "es \xe2\x82\xac");
+  assert_string_equal(c.data.train_images, "a\tb");
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  if (!strstr(text, "  dir: \"/data/donn\xc3\xa9"
+                    "es \xe2\x82\xac\""))
+    fail_msg("dir not kept in:\n%s", text);
+  if (!strstr(text, "  train_images: \"a\\tb\"")) fail_msg("tab not escaped in:\n%s", text);
+  free(text);
+  roundtrip(&c);
+  expect_error(MODEL "data:\n  dir: \"a\\0b\"\n",
+               "t.yaml:8:8: data.dir: must not contain a NUL byte", NULL);
+}
+
+/* A message that quotes the file's text stays one line: control characters are escaped. */
+static void test_messages_one_line(void **state) {
+  (void)state;
+  tv_config c;
+  expect_error(MODEL "train:\n  batch_size: \"1\\n2\\t3\\x01\"\n",
+               "t.yaml:8:15: train.batch_size: expected an integer, got '1\\n2\\t3\\x01'", NULL);
+  expect_error(MODEL "train:\n  \"a\\nb\": 1\n", "t.yaml:8:3: train.a\\nb: unknown key", NULL);
+  const char *sets[] = {"train.batch_size=\"x\\ny\""};
+  assert_int_equal(parse_sets(MODEL, sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(),
+                      "--set train.batch_size=\"x\\ny\": train.batch_size: expected an integer, "
+                      "got 'x\\ny'");
+}
+
+/* An empty config with overrides: what it lacks is the file's fault, not the override's. */
+static void test_empty_file_with_sets(void **state) {
+  (void)state;
+  tv_config c;
+  const char *sets[] = {"train.batch_size=4"};
+  assert_int_equal(parse_sets("", sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:1:1: model: missing required section");
+  assert_int_equal(parse_sets("# nothing\n", sets, 1, &c), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:1:1: model: missing required section");
+  /* What the override itself says wrong is still blamed on it. */
+  const char *bad[] = {"train.batch_size=0"};
+  assert_int_equal(parse_sets("", bad, 1, &c), TV_ERR_CONFIG);
+  assert_message_starts("--set train.batch_size=0: train.batch_size: must be in [1, 65536]");
+  assert_int_equal(c.train.batch_size, 128);
+}
+
+/* Mutated configs never crash the reader: each is read or refused with TV_ERR_CONFIG and one
+ * line naming the file (or an override), and a refused one leaves defaults.  Deterministic: a
+ * fixed xorshift stream of byte flips, insertions of YAML indicators, deletions and cuts. */
+static void test_mutations(void **state) {
+  (void)state;
+  const char *base = CNN_MODEL "data: {mean: [0.5], random_flip: on}\n"
+                               "train: {batch_size: 32, early_stop_metric: accuracy}\n"
+                               "optimizer: {type: sgd, learning_rate: 0.1}\n";
+  static const char indicators[] = "[]{}:,-?#&*!|>'\"%@` \n\t\\";
+  size_t n0 = strlen(base);
+  char *text = malloc(n0 + 64);
+  assert_non_null(text);
+  uint64_t r = 0x9e3779b97f4a7c15ull;
+  int refused = 0;
+  for (int round = 0; round < 3000; round++) {
+    memcpy(text, base, n0 + 1);
+    size_t n = n0;
+    int edits = 1 + (int)(r % 4);
+    for (int e = 0; e < edits && n > 1; e++) {
+      r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+      size_t at = (size_t)(r >> 8) % n;
+      switch (r % 4) {
+      case 0: /* a byte flip, anything from 1 to 255 */
+        text[at] = (char)(1 + (r >> 40) % 255);
+        break;
+      case 1: /* an indicator inserted */
+        memmove(text + at + 1, text + at, n - at + 1);
+        text[at] = indicators[(r >> 40) % (sizeof indicators - 1)];
+        n++;
+        break;
+      case 2: /* a byte deleted */
+        memmove(text + at, text + at + 1, n - at);
+        n--;
+        break;
+      default: /* cut short */
+        text[at] = '\0';
+        n = at;
+        break;
+      }
+    }
+    tv_config c;
+    int rc = tv_config_parse(text, n, "t.yaml", NULL, 0, &c);
+    if (rc == TV_OK) continue;
+    refused++;
+    if (rc != TV_ERR_CONFIG) fail_msg("round %d: code %d for:\n%s", round, rc, text);
+    assert_message_starts("t.yaml");
+    assert_null(strchr(tv_error_message(), '\n'));
+    assert_int_equal(c.model.n_layers, 0);
+    assert_int_equal(c.train.batch_size, 128);
+  }
+  free(text);
+  assert_true(refused > 1000); /* the mutations do reach the error paths */
+}
+
 static void test_kind_names(void **state) {
   (void)state;
   assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
@@ -1061,6 +1213,12 @@ int main(void) {
       cmocka_unit_test(test_same_model_cnn),
       cmocka_unit_test(test_shipped_cnn_configs),
       cmocka_unit_test(test_kind_names),
+      cmocka_unit_test(test_v1_fixture_config),
+      cmocka_unit_test(test_booleans),
+      cmocka_unit_test(test_strings_utf8),
+      cmocka_unit_test(test_empty_file_with_sets),
+      cmocka_unit_test(test_mutations),
+      cmocka_unit_test(test_messages_one_line),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

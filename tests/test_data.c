@@ -1,4 +1,6 @@
-/* test_data.c — the data module: IDX reading (plain and gzip) and its error paths, tv_data_find,
+/* test_data.c — the data module: IDX reading (plain and gzip, every element type the format
+ * defines, as uint8 images, float32 features, class ids or float targets) and its error paths,
+ * the data-source table (tv_data_load), tv_data_find, float32 features through the loader,
  * splits, subsets and the loader (coverage, shuffling, drop_last, normalisation per image and per
  * channel, augmentation against a reference and by invariants, exact resume, prefetch bitwise
  * equal to the synchronous loader, resume and free with the thread running), plus the real
@@ -163,7 +165,7 @@ static tv_dataset make_ds_c(uint32_t n, int c, int h, int w) {
   tv_dataset ds = {.n = n, .c = c, .h = h, .w = w, .num_classes = n < 10 ? (int)n : 10};
   size_t d = (size_t)c * (size_t)h * (size_t)w;
   ds.images = malloc(n * d);
-  ds.labels = malloc(n);
+  ds.labels = malloc(n * sizeof *ds.labels);
   assert_non_null(ds.images);
   assert_non_null(ds.labels);
   for (uint32_t i = 0; i < n; i++) {
@@ -264,6 +266,174 @@ static void test_wrong_magic(void **state) {
   write_plain(tpath(bad, "wm-zero"), b, len);
   free(b);
   expect_fail(bad, pl, TV_ERR_FORMAT, bad, "dimension 1 is 0");
+}
+
+/* ---- IDX element types -------------------------------------------------------------------- */
+
+/* An IDX file of element type `type` with dims[0..ndim) holding vals (count = prod(dims)),
+ * each written big-endian in the type's encoding. */
+static uint8_t *idx_typed(unsigned type, int ndim, const uint32_t *dims, const double *vals,
+                          size_t *len) {
+  size_t size = type == 0x0B ? 2 : type == 0x0C || type == 0x0D ? 4 : type == 0x0E ? 8 : 1;
+  size_t count = 1;
+  for (int i = 0; i < ndim; i++) count *= dims[i];
+  size_t hdr = 4 + 4 * (size_t)ndim;
+  uint8_t *b = malloc(hdr + count * size);
+  assert_non_null(b);
+  put_be32(b, type << 8 | (uint32_t)ndim);
+  for (int i = 0; i < ndim; i++) put_be32(b + 4 + 4 * i, dims[i]);
+  for (size_t i = 0; i < count; i++) {
+    uint64_t u;
+    if (type == 0x0D) {
+      float f = (float)vals[i];
+      uint32_t w;
+      memcpy(&w, &f, 4);
+      u = w;
+    } else if (type == 0x0E) {
+      memcpy(&u, &vals[i], 8);
+    } else {
+      u = (uint64_t)(int64_t)vals[i];
+    }
+    for (size_t k = 0; k < size; k++) b[hdr + i * size + k] = (uint8_t)(u >> (8 * (size - 1 - k)));
+  }
+  *len = hdr + count * size;
+  return b;
+}
+
+static void write_typed(const char *path, unsigned type, int ndim, const uint32_t *dims,
+                        const double *vals) {
+  size_t len;
+  uint8_t *b = idx_typed(type, ndim, dims, vals, &len);
+  write_plain(path, b, len);
+  free(b);
+}
+
+/* Every element type the IDX format defines, as features (converted to float32 unless uint8)
+ * and as targets (integer types: class ids; float types: float targets), read back exactly. */
+static void test_idx_types(void **state) {
+  (void)state;
+  static const unsigned types[] = {0x09, 0x0B, 0x0C, 0x0D, 0x0E};
+  static const double fvals[3][6] = {
+      {-128, 127, 0, -1, 5, 100},                    /* int8 */
+      {-32768, 32767, -300, 1000, 7, 0},             /* int16 */
+      {-2000000000, 2000000000, 16777216, -5, 3, 1}, /* int32: exact in float32 */
+  };
+  static const double real[6] = {0.5, -1.25, 3.0e30, -7.0e-3, 1.0, 0.0};
+  char pi[512], pl[512];
+  const uint32_t fd[4] = {2, 1, 1, 3}, ld[1] = {2};
+  const double lv[2] = {3, 1};
+  for (size_t t = 0; t < sizeof types / sizeof types[0]; t++) {
+    const double *v = types[t] >= 0x0D ? real : fvals[t];
+    write_typed(tpath(pi, "types-x"), types[t], 4, fd, v);
+    write_typed(tpath(pl, "types-y"), types[t] >= 0x0D ? 0x0C : types[t], 1, ld, lv);
+    tv_dataset ds;
+    assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+    assert_null(ds.images);
+    assert_non_null(ds.features);
+    assert_int_equal(tv_dataset_feature_size(&ds), 4);
+    assert_int_equal(ds.n, 2);
+    assert_int_equal(ds.c, 1);
+    assert_int_equal(ds.h, 1);
+    assert_int_equal(ds.w, 3);
+    for (int i = 0; i < 6; i++) assert_true(ds.features[i] == (float)v[i]);
+    assert_int_equal(ds.labels[0], 3);
+    assert_int_equal(ds.labels[1], 1);
+    assert_int_equal(ds.num_classes, 4);
+    assert_null(ds.targets);
+    assert_int_equal(ds.target_dim, 0);
+    tv_dataset_free(&ds);
+  }
+  /* (N, D) features read as C = D, H = W = 1; (N, T) float64 targets. */
+  const uint32_t d2[2] = {2, 3};
+  const double tv[6] = {0.25, -2, 1e-3, 4, 5, -6};
+  write_typed(tpath(pi, "types-x2"), 0x0D, 2, d2, real);
+  write_typed(tpath(pl, "types-t2"), 0x0E, 2, d2, tv);
+  tv_dataset ds;
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  assert_int_equal(ds.c, 3);
+  assert_int_equal(ds.h, 1);
+  assert_int_equal(ds.w, 1);
+  assert_null(ds.labels);
+  assert_int_equal(ds.target_dim, 3);
+  assert_int_equal(ds.num_classes, 0);
+  for (int i = 0; i < 6; i++) assert_true(ds.targets[i] == (float)tv[i]);
+  tv_dataset_free(&ds);
+  /* (N) float32 targets: one value each. */
+  const double t1[2] = {1.5, -0.5};
+  write_typed(tpath(pl, "types-t1"), 0x0D, 1, ld, t1);
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  assert_int_equal(ds.target_dim, 1);
+  assert_true(ds.targets[0] == 1.5f && ds.targets[1] == -0.5f);
+  tv_dataset_free(&ds);
+  /* uint8 int16 labels beyond 255 keep their value. */
+  const double big[2] = {999, 0};
+  write_typed(tpath(pl, "types-l16"), 0x0B, 1, ld, big);
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  assert_int_equal(ds.labels[0], 999);
+  assert_int_equal(ds.num_classes, 1000);
+  tv_dataset_free(&ds);
+}
+
+/* Bad values and types: each a one-line error naming the file, *ds zeroed. */
+static void test_idx_types_bad(void **state) {
+  (void)state;
+  char pi[512], pl[512], bad[512];
+  const uint32_t fd[2] = {2, 2}, ld[1] = {2};
+  const double ok[4] = {1, 2, 3, 4}, lv[2] = {0, 1};
+  write_typed(tpath(pi, "tb-x"), 0x0D, 2, fd, ok);
+  write_typed(tpath(pl, "tb-y"), 0x08, 1, ld, lv);
+  /* An element type the format does not define. */
+  size_t len;
+  uint8_t *b = idx_typed(0x08, 2, fd, ok, &len);
+  b[2] = 0x0a;
+  write_plain(tpath(bad, "tb-type0a"), b, len);
+  free(b);
+  expect_fail(bad, pl, TV_ERR_FORMAT, bad, "element type 0x0a");
+  /* A negative class id, and one beyond the limit. */
+  const double neg[2] = {0, -1};
+  write_typed(tpath(bad, "tb-neg"), 0x09, 1, ld, neg);
+  expect_fail(pi, bad, TV_ERR_FORMAT, bad, "label -1 of example 1");
+  const double huge[2] = {2000000, 0};
+  write_typed(tpath(bad, "tb-huge"), 0x0C, 1, ld, huge);
+  expect_fail(pi, bad, TV_ERR_FORMAT, bad, "label 2000000 of example 0");
+  /* Features that are not finite, or beyond float32. */
+  const double nan4[4] = {1, NAN, 3, 4}, inf4[4] = {1, 2, 3, 1e300};
+  write_typed(tpath(bad, "tb-nan"), 0x0D, 2, fd, nan4);
+  expect_fail(bad, pl, TV_ERR_FORMAT, bad, "element 1 is");
+  write_typed(tpath(bad, "tb-f64"), 0x0E, 2, fd, inf4);
+  expect_fail(bad, pl, TV_ERR_FORMAT, bad, "not a finite float32");
+  /* Integer targets of two dimensions; features of one. */
+  write_typed(tpath(bad, "tb-l2"), 0x0C, 2, fd, ok);
+  expect_fail(pi, bad, TV_ERR_FORMAT, bad, "2 dimensions of int32");
+  write_typed(tpath(bad, "tb-x1"), 0x0D, 1, ld, lv);
+  expect_fail(bad, pl, TV_ERR_FORMAT, bad, "1 dimensions of float32");
+  /* A float64 body cut short names its type. */
+  b = idx_typed(0x0E, 2, fd, ok, &len);
+  write_plain(tpath(bad, "tb-cut"), b, len - 3);
+  free(b);
+  expect_fail(bad, pl, TV_ERR_FORMAT, bad,
+              "truncated: expected 32 bytes of pixel data (element type 0x0e, float64), got 29");
+}
+
+/* tv_data_load: the "idx" row gives what tv_dataset_load_idx gives; an unknown format lists the
+ * readers. */
+static void test_data_load(void **state) {
+  (void)state;
+  char pi[512], pl[512];
+  write_images(tpath(pi, "dl-images"), 0, 23, 0, 5, 4);
+  write_labels(tpath(pl, "dl-labels"), 0, 23);
+  tv_dataset ds;
+  tv_data_spec spec = {.format = "idx", .x = pi, .y = pl};
+  assert_int_equal(tv_data_load(&spec, &ds), TV_OK);
+  check_synthetic(&ds, 23, 1, 5, 4);
+  assert_int_equal(tv_dataset_feature_size(&ds), 1);
+  tv_dataset_free(&ds);
+  spec.format = "parquet";
+  memset(&ds, 0x5a, sizeof ds);
+  assert_int_equal(tv_data_load(&spec, &ds), TV_ERR_INVALID);
+  assert_zeroed(&ds);
+  assert_msg_has("\"parquet\" has no reader (known: idx");
+  assert_msg_has(pi);
 }
 
 static void test_truncated_plain(void **state) {
@@ -390,6 +560,62 @@ static void test_header_promises_too_much(void **state) {
   }
 }
 
+/* Reads the whole file at path into a malloc'd buffer; *len gets its size. */
+static uint8_t *slurp(const char *path, size_t *len) {
+  FILE *f = fopen(path, "rb");
+  assert_non_null(f);
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long n = ftell(f);
+  assert_true(n >= 0);
+  rewind(f);
+  uint8_t *b = malloc((size_t)n + 1);
+  assert_non_null(b);
+  assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+  fclose(f);
+  *len = (size_t)n;
+  return b;
+}
+
+/* data.h's gzip rules: concatenated members are one stream; bytes after the last member that
+ * are not gzip are ignored; a second member cut short is truncated like the first. */
+static void test_gzip_members(void **state) {
+  (void)state;
+  char pi[512], pl[512], part[512];
+  write_labels(tpath(pl, "mem-labels"), 1, 50);
+  size_t len;
+  uint8_t *raw = idx_images(50, 0, 4, 4, &len);
+  write_gz(tpath(part, "mem-a.gz"), raw, 15); /* the first member ends inside the header */
+  size_t na, nb;
+  uint8_t *a = slurp(part, &na);
+  write_gz(part, raw + 15, len - 15);
+  uint8_t *b = slurp(part, &nb);
+  uint8_t *both = malloc(na + nb + 3);
+  assert_non_null(both);
+  memcpy(both, a, na);
+  memcpy(both + na, b, nb);
+  tpath(pi, "mem-images.gz");
+  write_plain(pi, both, na + nb);
+  tv_dataset ds;
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  check_synthetic(&ds, 50, 1, 4, 4);
+  tv_dataset_free(&ds);
+  memcpy(both + na + nb, "xyz", 3); /* not gzip after the last member: ignored */
+  write_plain(pi, both, na + nb + 3);
+  assert_int_equal(tv_dataset_load_idx(pi, pl, &ds), TV_OK);
+  check_synthetic(&ds, 50, 1, 4, 4);
+  tv_dataset_free(&ds);
+  for (size_t k = 1; k <= 8; k++) { /* the second member's trailer cut by k bytes */
+    write_plain(pi, both, na + nb - k);
+    expect_fail(pi, pl, TV_ERR_FORMAT, pi, "truncated: gzip stream ends before its trailer");
+  }
+  write_plain(pi, both, na + nb / 2); /* cut inside the second member's deflate data */
+  expect_fail(pi, pl, TV_ERR_FORMAT, pi, "truncated: expected 800 bytes of pixel data, got ");
+  free(a);
+  free(b);
+  free(both);
+  free(raw);
+}
+
 static void test_corrupt_gzip(void **state) {
   (void)state;
   char pi[512], pl[512];
@@ -498,7 +724,7 @@ static uint8_t *sorted_rows(const tv_dataset *a, const tv_dataset *b, size_t *co
     if (!ds) continue;
     for (uint32_t i = 0; i < ds->n; i++, k++) {
       memcpy(rows + k * (d + 1), ds->images + i * d, d);
-      rows[k * (d + 1) + d] = ds->labels[i];
+      rows[k * (d + 1) + d] = (uint8_t)ds->labels[i];
     }
   }
   g_row = d + 1;
@@ -550,7 +776,7 @@ static void test_split(void **state) {
   assert_int_equal(tv_dataset_split(&full, 0.2, 42, &tr2, &va2), TV_OK);
   assert_int_equal(va2.n, va.n);
   assert_memory_equal(va2.images, va.images, (size_t)va.n * 16);
-  assert_memory_equal(va2.labels, va.labels, va.n);
+  assert_memory_equal(va2.labels, va.labels, va.n * sizeof *va.labels);
   assert_memory_equal(tr2.images, tr.images, (size_t)tr.n * 16);
   tv_dataset_free(&tr2);
   tv_dataset_free(&va2);
@@ -577,7 +803,7 @@ static void test_split(void **state) {
   assert_int_equal(va.h, 4);
   assert_int_equal(tr.n, 1000);
   assert_memory_equal(tr.images, full.images, 1000 * 16);
-  assert_memory_equal(tr.labels, full.labels, 1000);
+  assert_memory_equal(tr.labels, full.labels, 1000 * sizeof *full.labels);
   tv_dataset_free(&tr);
   tv_dataset_free(&va);
   /* Bad fractions. */
@@ -787,12 +1013,12 @@ static void test_loader_norm(void **state) {
   /* 256 examples of 1x1 pixel covering every byte value. */
   tv_dataset ds = {.n = 256, .c = 1, .h = 1, .w = 1, .num_classes = 10};
   ds.images = malloc(256);
-  ds.labels = malloc(256);
+  ds.labels = malloc(256 * sizeof *ds.labels);
   assert_non_null(ds.images);
   assert_non_null(ds.labels);
   for (int i = 0; i < 256; i++) {
     ds.images[i] = (uint8_t)(255 - i);
-    ds.labels[i] = (uint8_t)(i % 10);
+    ds.labels[i] = i % 10;
   }
   const tv_norm nm = {.scale = 1.0f / 255.0f, .mean = 0.2860f, .std = 0.3530f};
   tv_loader_opts o = {.batch_size = 256, .norm = nm};
@@ -937,12 +1163,112 @@ static float norm_of(tv_norm nm, int ch, uint8_t v) {
   return ((float)v * nm.scale - mean) / std;
 }
 
+/* float32 features: each value normalised by (v * scale - mean) / std, per channel or with one
+ * pair; float targets and augmentation of float features are refused. */
+static void test_loader_float(void **state) {
+  (void)state;
+  enum { N = 5, C = 2, D = C * 3 };
+  tv_dataset ds = {.n = N, .c = C, .h = 1, .w = 3, .num_classes = 3};
+  float feat[N * D];
+  int32_t lab[N];
+  for (int i = 0; i < N * D; i++) feat[i] = (float)i * 0.37f - 4.0f;
+  for (int i = 0; i < N; i++) lab[i] = i % 3;
+  ds.features = feat;
+  ds.labels = lab;
+  tv_norm nm = {.scale = 2.0f, .channels = 2};
+  nm.channel_mean[0] = 0.5f;
+  nm.channel_std[0] = 3.0f;
+  nm.channel_mean[1] = -1.0f;
+  nm.channel_std[1] = 0.25f;
+  tv_loader_opts o = {.batch_size = N, .norm = nm};
+  tv_loader *l;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+  float x[N * D];
+  int32_t y[N];
+  uint32_t n;
+  int done;
+  tv_loader_next(l, x, y, &n, &done);
+  assert_int_equal(n, N);
+  for (int i = 0; i < N; i++) {
+    assert_int_equal(y[i], i % 3);
+    for (int j = 0; j < D; j++) {
+      int ch = j / 3;
+      float want = (feat[i * D + j] * 2.0f - nm.channel_mean[ch]) / nm.channel_std[ch];
+      assert_true(x[i * D + j] == want);
+    }
+  }
+  tv_loader_free(l);
+  o.norm = (tv_norm){.scale = 1.0f, .mean = 1.0f, .std = 2.0f};
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+  tv_loader_next(l, x, y, &n, &done);
+  for (int i = 0; i < N * D; i++) assert_true(x[i] == (feat[i] * 1.0f - 1.0f) / 2.0f);
+  tv_loader_free(l);
+  o.augment.flip = 1;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_null(l);
+  assert_msg_has("needs uint8 images");
+  o.augment.flip = 0;
+  float targ[N];
+  ds.labels = NULL;
+  ds.targets = targ;
+  ds.target_dim = 1;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_null(l);
+  assert_msg_has("float targets");
+}
+
+/* A split keeps float features, float targets and class names (each side its own copy). */
+static void test_split_float(void **state) {
+  (void)state;
+  enum { N = 50, D = 3, T = 2 };
+  tv_dataset full = {.n = N, .c = D, .h = 1, .w = 1, .target_dim = T, .num_classes = 2};
+  full.features = malloc(N * D * sizeof(float));
+  full.targets = malloc(N * T * sizeof(float));
+  full.names = calloc(2, sizeof *full.names);
+  assert_non_null(full.features);
+  assert_non_null(full.targets);
+  assert_non_null(full.names);
+  full.names[0] = strdup("setosa");
+  full.names[1] = strdup("a \"quoted\" name");
+  for (int i = 0; i < N * D; i++) full.features[i] = (float)(i / D) + 0.125f * (float)(i % D);
+  for (int i = 0; i < N * T; i++) full.targets[i] = (float)(i / T) * -1.5f + (float)(i % T);
+  tv_dataset tr, va;
+  assert_int_equal(tv_dataset_split(&full, 0.3, 7, &tr, &va), TV_OK);
+  assert_int_equal(va.n, 15);
+  assert_int_equal(tr.n, 35);
+  const tv_dataset *sides[2] = {&tr, &va};
+  int seen[N] = {0};
+  for (int s = 0; s < 2; s++) {
+    const tv_dataset *d = sides[s];
+    assert_null(d->images);
+    assert_null(d->labels);
+    assert_int_equal(d->target_dim, T);
+    assert_int_equal(d->c, D);
+    assert_non_null(d->names);
+    assert_true(d->names != full.names && d->names[0] != full.names[0]);
+    assert_string_equal(d->names[0], "setosa");
+    assert_string_equal(d->names[1], "a \"quoted\" name");
+    for (uint32_t i = 0; i < d->n; i++) {
+      int id = (int)d->features[i * D];
+      assert_true(id >= 0 && id < N);
+      seen[id]++;
+      assert_memory_equal(d->features + i * D, full.features + id * D, D * sizeof(float));
+      assert_memory_equal(d->targets + i * T, full.targets + id * T, T * sizeof(float));
+    }
+  }
+  for (int i = 0; i < N; i++) assert_int_equal(seen[i], 1);
+  tv_dataset_free(&tr);
+  tv_dataset_free(&va);
+  tv_dataset_free(&full);
+}
+
 /* A hand-checked case: a 3x3 image 1..9, pad 1, with a seed whose first draw is oy = 2, ox = 0
  * (shift dy = +1, dx = -1) and a flip. */
 static void test_augment_hand(void **state) {
   (void)state;
   tv_dataset ds = {.n = 1, .c = 1, .h = 3, .w = 3, .num_classes = 1};
-  uint8_t img[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, lab = 0;
+  uint8_t img[9] = {1, 2, 3, 4, 5, 6, 7, 8, 9};
+  int32_t lab = 0;
   ds.images = img;
   ds.labels = &lab;
   uint64_t seed = 0;
@@ -1304,13 +1630,13 @@ static void test_loader_norm_channels(void **state) {
   enum { C = 3, H = 1, W = 2, D = C * H * W };
   tv_dataset ds = {.n = 256, .c = C, .h = H, .w = W, .num_classes = 10};
   ds.images = malloc(256 * D);
-  ds.labels = malloc(256);
+  ds.labels = malloc(256 * sizeof *ds.labels);
   assert_non_null(ds.images);
   assert_non_null(ds.labels);
   for (int i = 0; i < 256; i++) {
     for (int k = 0; k < C; k++)
       for (int j = 0; j < W; j++) ds.images[i * D + k * W + j] = (uint8_t)(i + 85 * k + 7 * j);
-    ds.labels[i] = (uint8_t)(i % 10);
+    ds.labels[i] = i % 10;
   }
   /* CIFAR-10's channel statistics; the scalar std 0 is ignored. */
   tv_norm nm = {.scale = 1.0f / 255.0f,
@@ -1797,10 +2123,16 @@ int main(void) {
       cmocka_unit_test(test_load_gzip),
       cmocka_unit_test(test_load_idx4),
       cmocka_unit_test(test_wrong_magic),
+      cmocka_unit_test(test_idx_types),
+      cmocka_unit_test(test_idx_types_bad),
+      cmocka_unit_test(test_data_load),
+      cmocka_unit_test(test_loader_float),
+      cmocka_unit_test(test_split_float),
       cmocka_unit_test(test_truncated_plain),
       cmocka_unit_test(test_truncated_gzip),
       cmocka_unit_test(test_truncated_real_gzip),
       cmocka_unit_test(test_header_promises_too_much),
+      cmocka_unit_test(test_gzip_members),
       cmocka_unit_test(test_corrupt_gzip),
       cmocka_unit_test(test_garbage),
       cmocka_unit_test(test_count_mismatch),

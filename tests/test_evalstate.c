@@ -22,7 +22,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 static void write_text(const char *dir, const char *name, const char *text) {
   char p[4096];
@@ -155,9 +155,9 @@ static void test_state_round_trip(void **state) {
   assert_int_equal(r.retired_baseline, 5);
   assert_int_equal(r.n, 3);
   assert_int_equal(r.entries[1].outcome, TV_EVAL_OUTCOME_FAILED);
-  /* Quotes, a newline, a tab and a backslash survive; a non-ASCII byte becomes '?'. */
+  /* Quotes, a newline, a tab, a backslash and UTF-8 survive (yamlio.h's writing rule). */
   assert_string_equal(r.entries[1].error,
-                      "x/ckpt-00000020.h5: checksum \"mismatch\"\n\tbytes: caf?? \\ #: {");
+                      "x/ckpt-00000020.h5: checksum \"mismatch\"\n\tbytes: caf\xc3\xa9 \\ #: {");
   assert_int_equal(r.entries[2].outcome, TV_EVAL_OUTCOME_SKIPPED);
   assert_true(r.pid == (long)getpid());
   /* An empty state reads back empty. */

@@ -23,7 +23,7 @@
 #include "testutil.h"
 
 #include "tfrecord.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum { MAX_EVENTS = 512 };
 
@@ -518,6 +518,109 @@ static void test_session_start(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* Text summaries decode against tensor.proto / summary.proto: plugin "text", DATA_CLASS_TENSOR,
+ * a scalar DT_STRING tensor holding the text byte for byte; bad arguments write nothing. */
+static void test_text_summary(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  const char *md = "```yaml\nmodel:\n  num_classes: 10  # caf\xc3\xa9\n```\n";
+  char big[3000];
+  memset(big, 'x', sizeof big - 1);
+  big[sizeof big - 1] = '\0';
+  assert_int_equal(tv_events_text(w, 0, "config", md), TV_OK);
+  assert_int_equal(tv_events_text(w, 7, "model", ""), TV_OK);
+  assert_int_equal(tv_events_text(w, 8, "big", big), TV_OK);
+  assert_int_equal(tv_events_text(w, 9, "bad", "\xff\xfe"), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "bad: text is not valid UTF-8"));
+  assert_int_equal(tv_events_text(w, 9, "bad", NULL), TV_ERR_INVALID);
+  assert_int_equal(tv_events_text(w, -1, "bad", "x"), TV_ERR_INVALID);
+  assert_int_equal(tv_events_text(w, 9, "", "x"), TV_ERR_INVALID);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 4); /* file_version + 3 */
+  const char *tags[] = {"config", "model", "big"};
+  const int64_t steps[] = {0, 7, 8};
+  const char *texts[] = {md, "", big};
+  for (int i = 0; i < 3; i++) {
+    const tvt_value *v = &ev[1 + i].values[0];
+    assert_int_equal(ev[1 + i].step, steps[i]);
+    assert_int_equal(ev[1 + i].nvalues, 1);
+    assert_string_equal(v->tag, tags[i]);
+    assert_true(v->has_metadata && v->has_tensor);
+    assert_false(v->has_simple_value || v->has_histo);
+    assert_string_equal(v->tensor.plugin, "text");
+    assert_int_equal(v->tensor.data_class, 2); /* DATA_CLASS_TENSOR */
+    assert_int_equal(v->tensor.dtype, 7);      /* DT_STRING */
+    assert_int_equal(v->tensor.ndims, 0);      /* a scalar */
+    assert_int_equal(v->tensor.nstrings, 1);
+    assert_int_equal(v->tensor.string_len, strlen(texts[i]));
+    assert_memory_equal(v->tensor.string, texts[i],
+                        strlen(texts[i]) < TVT_TEXT_CAP ? strlen(texts[i]) : TVT_TEXT_CAP - 1);
+  }
+  free(ev);
+  const char *checker = getenv("TV_TFEVENTS_CHECK");
+  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
+  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
+  assert_int_equal(system(cmd), 0);
+}
+
+/* HParams session start / end decode against summary.proto and plugin_data.proto. */
+static void test_hparams_summaries(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  const tv_hparam hp[] = {{"optimizer", "adam", 0}, {"lr", NULL, 0.5}};
+  assert_int_equal(tv_events_hparams_start(w, 0, hp, 2, "g", 1000.0), TV_OK);
+  assert_int_equal(tv_events_hparams_end(w, 9, TV_HPARAMS_STATUS_SUCCESS, 1001.0), TV_OK);
+  const tv_hparam bad[] = {{"", NULL, 1}};
+  assert_int_equal(tv_events_hparams_start(w, 0, bad, 1, "", 0), TV_ERR_INVALID);
+  assert_int_equal(tv_events_hparams_start(w, 0, hp, -1, "", 0), TV_ERR_INVALID);
+  assert_int_equal(tv_events_hparams_start(w, 0, hp, 1, NULL, 0), TV_ERR_INVALID);
+  assert_int_equal(tv_events_hparams_end(w, 9, (tv_hparams_status)7, 0), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "status 7 out of range"));
+  assert_int_equal(tv_events_hparams_end(w, -1, TV_HPARAMS_STATUS_SUCCESS, 0), TV_ERR_INVALID);
+  /* flushed by each call */
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 3);
+  const tvt_value *s0 = &ev[1].values[0], *e0 = &ev[2].values[0];
+  assert_string_equal(s0->tag, "_hparams_/session_start_info");
+  assert_string_equal(e0->tag, "_hparams_/session_end_info");
+  assert_int_equal(ev[2].step, 9);
+  for (int i = 0; i < 2; i++) {
+    const tvt_tensor *t = i ? &e0->tensor : &s0->tensor;
+    assert_string_equal(t->plugin, "hparams");
+    assert_int_equal(t->dtype, 1); /* DT_FLOAT: TensorBoard's NULL tensor */
+    assert_int_equal(t->ndims, 0);
+    assert_int_equal(t->nfloats, 1);
+    assert_true(t->float0 == 0.0f);
+  }
+  /* HParamsPluginData{session_start_info(3){hparams(1){key, value{string_value(3)}},
+   * hparams(1){key, value{number_value(2)}}, group_name(4) "g", start_time_secs(5)}} */
+  static const unsigned char want_start[] = {
+      0x1a, 50,   0x0a, 19,   0x0a, 9,    'o', 'p', 't', 'i', 'm',  'i',  'z',
+      'e',  'r',  0x12, 6,    0x1a, 4,    'a', 'd', 'a', 'm', 0x0a, 15,   0x0a,
+      2,    'l',  'r',  0x12, 9,    0x11, 0,   0,   0,   0,   0,    0,    0xe0,
+      0x3f, 0x22, 1,    'g',  0x29, 0,    0,   0,   0,   0,   0x40, 0x8f, 0x40};
+  assert_int_equal(s0->tensor.content_len, sizeof want_start);
+  assert_memory_equal(s0->tensor.content, want_start, sizeof want_start);
+  /* {session_end_info(4){status(1) = 1, end_time_secs(2) = 1001}} */
+  static const unsigned char want_end[] = {0x22, 11, 0x08, 1,    0x11, 0,   0,
+                                           0,    0,  0,    0x48, 0x8f, 0x40};
+  assert_int_equal(e0->tensor.content_len, sizeof want_end);
+  assert_memory_equal(e0->tensor.content, want_end, sizeof want_end);
+  free(ev);
+  assert_int_equal(tv_events_close(w), TV_OK);
+}
+
 /* A resumed run's new file: two STARTs, so TensorBoard takes it for a restart even when the
  * run's earlier files hold no START (written before session starts existed). */
 static void test_session_start_resumed(void **state) {
@@ -564,6 +667,9 @@ int main(void) {
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_purge_after, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_session_start, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_text_summary, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_hparams_summaries, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_session_start_resumed, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
   };

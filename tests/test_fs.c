@@ -7,7 +7,7 @@
  * rng: statistical checks use bounds many standard errors wide, on fixed seeds, so they are
  * deterministic and never flaky.
  */
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #include <dirent.h>
 #include <math.h>
@@ -168,6 +168,38 @@ static void test_read_all(void **state) {
     assert_file_is(path, buf, len);
     free(buf);
   }
+}
+
+/* tv_fs_read_file refuses what is not a regular file at once (a FIFO is never waited on, a
+ * device never read) and a file over its limit, and reads one at its limit. */
+static void test_read_file_refuses(void **state) {
+  const char *dir = *state;
+  char path[512], want[600];
+  char *data = (char *)&data;
+  size_t n = 99;
+  join(path, sizeof path, dir, "fifo");
+  assert_int_equal(mkfifo(path, 0600), 0);
+  double t0 = tv_monotonic();
+  assert_int_equal(tv_fs_read_file(path, 0, &data, &n), TV_ERR_IO);
+  assert_true(tv_monotonic() - t0 < 5);
+  assert_null(data);
+  assert_int_equal(n, 0);
+  snprintf(want, sizeof want, "%s: not a regular file", path);
+  assert_string_equal(tv_error_message(), want);
+  assert_int_equal(tv_fs_read_file("/dev/zero", 1 << 20, &data, &n), TV_ERR_IO);
+  assert_string_equal(tv_error_message(), "/dev/zero: not a regular file");
+  assert_int_equal(tv_fs_read_all(dir, &data, &n), TV_ERR_IO);
+  assert_null(data);
+  join(path, sizeof path, dir, "ten");
+  assert_int_equal(tv_fs_write_atomic(path, "0123456789", 10), TV_OK);
+  assert_int_equal(tv_fs_read_file(path, 9, &data, &n), TV_ERR_IO);
+  snprintf(want, sizeof want, "%s: larger than 9 bytes", path);
+  assert_string_equal(tv_error_message(), want);
+  assert_null(data);
+  assert_int_equal(tv_fs_read_file(path, 10, &data, &n), TV_OK);
+  assert_int_equal(n, 10);
+  assert_string_equal(data, "0123456789");
+  free(data);
 }
 
 static void test_join_and_fsync(void **state) {
@@ -431,6 +463,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_atomic_write_fails_keeps_old, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_read_all, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_read_file_refuses, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_join_and_fsync, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_mkdirs, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_mkdirs_over_file, tvt_setup_tmpdir, tvt_teardown_tmpdir),

@@ -19,7 +19,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 static const tv_lock_opts train_opts = {.busy = "another train holds this directory"};
 

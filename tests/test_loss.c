@@ -84,6 +84,37 @@ static void test_softmax_xent_row(void **state) {
   for (int j = 0; j < K; j++) assert_true(fabs(one[j] - N * a[j]) <= 1e-6);
 }
 
+/* The per-token row over (N, T, V) = (N, 2, K) outputs as 2N rows: the mean over tokens of
+ * -log softmax at the target, computed here in double; label smoothing does not apply. */
+static void test_token_xent_row(void **state) {
+  (void)state;
+  const tv_loss_ops *ops = tv_loss_ops_for(TV_LOSS_TOKEN_XENT);
+  assert_string_equal(ops->name, "token_cross_entropy");
+  assert_int_equal(ops->target, TV_TARGET_CLASS);
+  float z[2 * N * K], vec[2 * N * K], dy[2 * N * K];
+  int32_t cls[2 * N];
+  fill(z, cls, vec, 5);
+  fill(z + N * K, cls + N, vec + N * K, 6);
+  double want = 0;
+  for (int i = 0; i < 2 * N; i++) {
+    double sum = 0;
+    for (int j = 0; j < K; j++) sum += exp((double)z[i * K + j]);
+    want += log(sum) - (double)z[i * K + cls[i]];
+  }
+  want /= 2 * N;
+  tv_loss loss = {.kind = TV_LOSS_TOKEN_XENT, .params = {.label_smoothing = 0.3f}};
+  float l = tv_loss_forward(&loss, z, (tv_targets){.classes = cls}, 2 * N, K, dy);
+  assert_true(fabs(l - want) <= 1e-6 * fabs(want));
+  for (int i = 0; i < 2 * N; i++) {
+    double sum = 0;
+    for (int j = 0; j < K; j++) sum += exp((double)z[i * K + j]);
+    for (int j = 0; j < K; j++) {
+      double g = (exp((double)z[i * K + j]) / sum - (j == cls[i])) / (2 * N);
+      assert_true(fabs(dy[i * K + j] - g) <= 1e-6);
+    }
+  }
+}
+
 static void test_loss_from_config(void **state) {
   (void)state;
   tv_config c;
@@ -100,6 +131,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_every_row_gradient),
       cmocka_unit_test(test_softmax_xent_row),
+      cmocka_unit_test(test_token_xent_row),
       cmocka_unit_test(test_loss_from_config),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

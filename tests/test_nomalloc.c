@@ -92,9 +92,9 @@ static void test_training_step_does_not_allocate(void **state) {
   const int b = cfg.train.batch_size, d = 784, n = 1024;
   tv_dataset ds = {.n = n, .c = 1, .h = 28, .w = 28, .num_classes = 10};
   ds.images = malloc((size_t)n * d);
-  ds.labels = malloc(n);
+  ds.labels = malloc((size_t)n * sizeof *ds.labels);
   for (int i = 0; i < n * d; i++) ds.images[i] = (uint8_t)(i * 7 + i / 13);
-  for (int i = 0; i < n; i++) ds.labels[i] = (uint8_t)(i % 10);
+  for (int i = 0; i < n; i++) ds.labels[i] = i % 10;
   tv_varstore *store;
   tv_model *model;
   tv_optim *optim;

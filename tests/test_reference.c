@@ -27,7 +27,7 @@
 #include <cmocka.h>
 
 #include "trainval/config.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 #include "trainval/model.h"
 #include "trainval/varstore.h"
 

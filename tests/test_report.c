@@ -16,7 +16,7 @@
 #include "../report/report.h"
 #include "testutil.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 static void join(char *out, size_t cap, const char *dir, const char *name) {
   assert_int_equal(tv_fs_join(out, cap, dir, name), TV_OK);

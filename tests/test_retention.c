@@ -19,7 +19,7 @@
 #include "testutil.h"
 
 #include "trainval/evalstate.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 /* A manifest of checkpoints at steps 10, 20, ..., 10 n, saved every `minutes` minutes. */
 static void make_manifest(tv_manifest *m, int n, double minutes) {

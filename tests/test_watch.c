@@ -24,7 +24,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 /* ---- fixtures ------------------------------------------------------------------------------ */
 

@@ -3,7 +3,7 @@
  * strings and numbers, and the document reader's typed getters and error positions
  * ("path:LINE:COL: problem", TV_ERR_FORMAT).  Each reader test gets a fresh temporary directory.
  */
-#include "trainval/yamlio.h"
+#include "base/yamlio.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -18,7 +18,7 @@
 
 #include "testutil.h"
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 /* ---- text building ------------------------------------------------------------------------- */
 
@@ -51,7 +51,289 @@ static void test_yaml_str(void **state) {
   expect_yaml("none", 0, "none");
   expect_yaml("None", TV_TEXT_YAML_QUOTE_NONE, "\"None\"");
   expect_yaml("nones", TV_TEXT_YAML_QUOTE_NONE, "nones");
-  expect_yaml("a\"b\\c\n\t\x01\x7f\xc3\xa9", 0, "\"a\\\"b\\\\c\\n\\t\\x01\\x7f??\"");
+  /* Valid UTF-8 passes through (it reads back the same); an invalid byte becomes \ufffd. */
+  expect_yaml("a\"b\\c\n\t\x01\x7f\xc3\xa9", 0, "\"a\\\"b\\\\c\\n\\t\\x01\\x7f\xc3\xa9\"");
+  expect_yaml("d\xc3", 0, "\"d\\ufffd\"");
+  /* Paths are plain; a leading '_' too; what starts otherwise is quoted. */
+  expect_yaml("/usr/share/datasets/fashion-mnist", 0, "/usr/share/datasets/fashion-mnist");
+  expect_yaml("_x", 0, "_x");
+  expect_yaml(".inf", 0, "\".inf\"");
+  expect_yaml("-x", 0, "\"-x\"");
+  expect_yaml("a:b", 0, "\"a:b\"");
+}
+
+/* Each case: the bytes, what the YAML writer makes of them, and what libyaml reads back. */
+static void test_yaml_str_utf8(void **state) {
+  (void)state;
+  static const struct {
+    const char *in, *out, *back;
+  } cases[] = {
+      {"\xc3\xa9t\xc3\xa9", "\"\xc3\xa9t\xc3\xa9\"", "\xc3\xa9t\xc3\xa9"}, /* 2-byte */
+      {"\xe2\x82\xac", "\"\xe2\x82\xac\"", "\xe2\x82\xac"},                /* 3-byte: euro */
+      {"\xf0\x9f\x98\x80", "\"\xf0\x9f\x98\x80\"", "\xf0\x9f\x98\x80"},    /* 4-byte */
+      {"\xc2\x85", "\"\\u0085\"", "\xc2\x85"},                        /* NEL: a line break if raw */
+      {"\xe2\x80\xa8", "\"\\u2028\"", "\xe2\x80\xa8"},                /* line separator */
+      {"\xef\xbb\xbf", "\"\\ufeff\"", "\xef\xbb\xbf"},                /* byte order mark */
+      {"\xc2\x9f", "\"\\u009f\"", "\xc2\x9f"},                        /* C1 control */
+      {"\xc0\xaf", "\"\\ufffd\\ufffd\"", "\xef\xbf\xbd\xef\xbf\xbd"}, /* overlong '/' */
+      {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\"", NULL},            /* a surrogate */
+      {"\xf4\x90\x80\x80", "\"\\ufffd\\ufffd\\ufffd\\ufffd\"", NULL}, /* above U+10FFFF */
+      {"\xe2\x82", "\"\\ufffd\\ufffd\"", NULL},                       /* truncated */
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tv_text t = {0};
+    tv_text_yaml_str(&t, cases[i].in, 0);
+    assert_int_equal(tv_text_check(&t, "x"), TV_OK);
+    assert_string_equal(t.p, cases[i].out);
+    tv_text_printf(&t, "\n");
+    tv_ydoc *d = NULL;
+    if (tv_ydoc_parse(t.p, t.n, "s.yaml", 0, &d) != TV_OK)
+      fail_msg("case %zu: %s does not read back: %s", i, t.p, tv_error_message());
+    const yaml_node_t *root = tv_ydoc_root(d);
+    assert_non_null(root);
+    assert_int_equal(root->type, YAML_SCALAR_NODE);
+    if (cases[i].back) assert_string_equal((const char *)root->data.scalar.value, cases[i].back);
+    tv_ydoc_free(d);
+    tv_text_free(&t);
+  }
+}
+
+static void test_yaml_f64(void **state) {
+  (void)state;
+  static const struct {
+    double x;
+    const char *want;
+  } cases[] = {{1, "1.0"},
+               {0.1, "0.1"},
+               {1e-5, "1.0e-05"},
+               {-0.0, "-0.0"},
+               {1.0 / 3, "0.3333333333333333"},
+               {3e-4, "0.0003"},
+               {1e300, "1.0e+300"},
+               {INFINITY, "inf"},
+               {NAN, "nan"}};
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    char buf[TV_YAML_F64_CAP];
+    tv_yaml_f64_str(buf, cases[i].x);
+    assert_string_equal(buf, cases[i].want);
+    double back = 0;
+    if (isfinite(cases[i].x)) {
+      assert_int_equal(tv_yaml_parse_f64(buf, &back), TV_YAML_PARSE_OK);
+      assert_memory_equal(&back, &cases[i].x, sizeof back);
+    }
+  }
+  tv_text t = {0};
+  tv_text_yaml_f64(&t, 2.5);
+  assert_string_equal(t.p, "2.5");
+  tv_text_free(&t);
+}
+
+/* The scalar rules every reader (config, manifest, state, STOP) shares. */
+static void test_scalar_rules(void **state) {
+  (void)state;
+  int64_t i = 7;
+  uint64_t u = 7;
+  double f = 7;
+  int b = 7;
+  assert_int_equal(tv_yaml_parse_i64("-12", &i), TV_YAML_PARSE_OK);
+  assert_int_equal(i, -12);
+  assert_int_equal(tv_yaml_parse_i64("+3", &i), TV_YAML_PARSE_OK);
+  assert_int_equal(i, 3);
+  static const char *const not_int[] = {"", " 1", "1 ", "0x10", "1_000", "1.0", "--1", "+", "a"};
+  for (size_t k = 0; k < sizeof not_int / sizeof not_int[0]; k++)
+    assert_int_equal(tv_yaml_parse_i64(not_int[k], &i), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(i, 3);
+  assert_int_equal(tv_yaml_parse_i64("9223372036854775807", &i), TV_YAML_PARSE_OK);
+  assert_true(i == INT64_MAX);
+  assert_int_equal(tv_yaml_parse_i64("9223372036854775808", &i), TV_YAML_PARSE_RANGE);
+  assert_int_equal(tv_yaml_parse_u64("18446744073709551615", &u), TV_YAML_PARSE_OK);
+  assert_true(u == UINT64_MAX);
+  assert_int_equal(tv_yaml_parse_u64("+1", &u), TV_YAML_PARSE_OK);
+  assert_true(u == 1);
+  assert_int_equal(tv_yaml_parse_u64("-1", &u), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(tv_yaml_parse_u64("18446744073709551616", &u), TV_YAML_PARSE_RANGE);
+  assert_true(u == 1);
+  assert_int_equal(tv_yaml_parse_f64("1e-3", &f), TV_YAML_PARSE_OK);
+  assert_true(f == 1e-3);
+  assert_int_equal(tv_yaml_parse_f64(".5", &f), TV_YAML_PARSE_OK);
+  assert_true(f == 0.5);
+  assert_int_equal(tv_yaml_parse_f64("inf", &f), TV_YAML_PARSE_RANGE);
+  assert_int_equal(tv_yaml_parse_f64("nan", &f), TV_YAML_PARSE_RANGE);
+  assert_int_equal(tv_yaml_parse_f64("1e999", &f), TV_YAML_PARSE_RANGE);
+  assert_int_equal(tv_yaml_parse_f64(".inf", &f), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(tv_yaml_parse_f64(" 1", &f), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(tv_yaml_parse_f64("1x", &f), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(tv_yaml_parse_f64("", &f), TV_YAML_PARSE_SYNTAX);
+  assert_true(f == 0.5);
+  /* YAML 1.1 booleans, any case; y and n are not booleans. */
+  static const char *const yes[] = {"true", "True", "YES", "on", "On", "ON"};
+  static const char *const no[] = {"false", "FALSE", "no", "No", "off", "OFF"};
+  for (size_t k = 0; k < 6; k++) {
+    assert_int_equal(tv_yaml_parse_bool(yes[k], &b), TV_YAML_PARSE_OK);
+    assert_int_equal(b, 1);
+    assert_int_equal(tv_yaml_parse_bool(no[k], &b), TV_YAML_PARSE_OK);
+    assert_int_equal(b, 0);
+  }
+  static const char *const not_bool[] = {"y", "n", "1", "0", "", "truee", "o"};
+  for (size_t k = 0; k < sizeof not_bool / sizeof not_bool[0]; k++)
+    assert_int_equal(tv_yaml_parse_bool(not_bool[k], &b), TV_YAML_PARSE_SYNTAX);
+  assert_int_equal(b, 0);
+}
+
+static void test_null_and_keys(void **state) {
+  (void)state;
+  tv_ydoc *d;
+  const char *text = "[~, null, Null, NULL, {k: }, \"null\", 'null', nul, {a: 1}, \"a\\0b\"]\n";
+  assert_int_equal(tv_ydoc_parse(text, strlen(text), "n.yaml", 0, &d), TV_OK);
+  const yaml_node_t *seq = tv_ydoc_root(d);
+  const int want[] = {1, 1, 1, 1, 0, 0, 0, 0, 0, 0};
+  assert_int_equal(seq->data.sequence.items.top - seq->data.sequence.items.start, 10);
+  for (int k = 0; k < 10; k++)
+    assert_int_equal(tv_yaml_is_null(tv_ydoc_node(d, seq->data.sequence.items.start[k])), want[k]);
+  /* `k:` with nothing after it is a null value. */
+  const yaml_node_t *empty;
+  assert_int_equal(
+      tv_ydoc_field(d, tv_ydoc_node(d, seq->data.sequence.items.start[4]), "k", 1, &empty), TV_OK);
+  assert_true(tv_yaml_is_null(empty));
+  assert_true(tv_yaml_is_null(NULL));
+  assert_true(tv_yaml_scalar_is(tv_ydoc_node(d, seq->data.sequence.items.start[7]), "nul"));
+  assert_false(tv_yaml_scalar_is(tv_ydoc_node(d, seq->data.sequence.items.start[7]), "nu"));
+  assert_false(tv_yaml_scalar_is(tv_ydoc_node(d, seq->data.sequence.items.start[8]), "a"));
+  /* "a\0b" is not "a": the NUL is compared too, and a getter refuses it. */
+  const yaml_node_t *nul = tv_ydoc_node(d, seq->data.sequence.items.start[9]);
+  assert_false(tv_yaml_scalar_is(nul, "a"));
+  const char *s = NULL;
+  assert_int_equal(tv_ydoc_scalar(d, nul, "k", &s), TV_ERR_FORMAT);
+  assert_null(s);
+  assert_string_equal(tv_error_message(), "n.yaml:1:59: k: holds a NUL byte");
+  assert_int_equal(tv_ydoc_node_count(d), 15); /* the list, 10 items, 2 pairs */
+  tv_ydoc_free(d);
+}
+
+/* The strict key rule: names only, none twice (the NUL byte counts in the comparison). */
+static void test_bad_keys(void **state) {
+  (void)state;
+  static const struct {
+    const char *text;
+    int want, bad, first;
+  } cases[] = {
+      {"{a: 1, b: 2, c: 3}", TV_YAML_KEYS_OK, 0, 0},
+      {"{a: 1, b: 2, a: 3}", TV_YAML_KEY_TWICE, 2, 0},
+      {"{a: 1, b: 2, \"b\": 3, a: 4}", TV_YAML_KEY_TWICE, 2, 1},
+      {"{a: 1, [x]: 2}", TV_YAML_KEY_NOT_NAME, 1, 0},
+      {"{a: 1, ~: 2}", TV_YAML_KEY_NOT_NAME, 1, 0},
+      {"{\"a\\0\": 1}", TV_YAML_KEY_NOT_NAME, 0, 0},
+      {"{\"null\": 1, 'a': 2, a: 3}", TV_YAML_KEY_TWICE, 2, 1},
+  };
+  for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tv_ydoc *d;
+    assert_int_equal(tv_ydoc_parse(cases[i].text, strlen(cases[i].text), "k.yaml", 0, &d), TV_OK);
+    int bad = -1, first = -1;
+    int got = tv_yaml_find_bad_key(tv_ydoc_document(d), tv_ydoc_root(d), &bad, &first);
+    if (got != cases[i].want || bad != cases[i].bad || first != cases[i].first)
+      fail_msg("%s: got %d at %d (first %d)", cases[i].text, got, bad, first);
+    tv_ydoc_free(d);
+  }
+}
+
+/* tv_ydoc_parse: one document, errors in the code and form the flags ask for. */
+static void test_parse_flags(void **state) {
+  (void)state;
+  tv_ydoc *d = (tv_ydoc *)1;
+  const char *two = "a: 1\n---\nb: 2\n";
+  assert_int_equal(tv_ydoc_parse(two, strlen(two), "two.yaml", 0, &d), TV_ERR_FORMAT);
+  assert_null(d);
+  assert_string_equal(tv_error_message(), "two.yaml:3:1: more than one YAML document");
+  assert_int_equal(tv_ydoc_parse(two, strlen(two), "two.yaml", TV_YDOC_CONFIG, &d), TV_ERR_CONFIG);
+  assert_int_equal(tv_ydoc_parse(two, strlen(two), "--set x=y", TV_YDOC_INLINE, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "--set x=y: more than one YAML document");
+  const char *bad = "a: [1\n";
+  assert_int_equal(
+      tv_ydoc_parse(bad, strlen(bad), "--set a=[1", TV_YDOC_CONFIG | TV_YDOC_INLINE, &d),
+      TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "--set a=[1: did not find expected ',' or ']' (while "
+                                          "parsing a flow sequence at 1:4)");
+  assert_int_equal(tv_ydoc_parse(bad, strlen(bad), "b.yaml", 0, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "b.yaml:2:1: did not find expected ',' or ']' (while "
+                                          "parsing a flow sequence at 1:4)");
+  /* Bytes that are not UTF-8 are refused by libyaml's reader, by offset. */
+  assert_int_equal(tv_ydoc_parse("a: \xff\n", 6, "u.yaml", 0, &d), TV_ERR_FORMAT);
+  assert_non_null(strstr(tv_error_message(), "u.yaml: byte 3: "));
+  /* A CONFIG document's own errors carry its code; an empty text is an empty document. */
+  assert_int_equal(tv_ydoc_parse("x: 1\n", 5, "c.yaml", TV_YDOC_CONFIG, &d), TV_OK);
+  assert_int_equal(tv_ydoc_error(d, tv_ydoc_root(d), "x: %s", "bad"), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "c.yaml:1:1: x: bad");
+  assert_non_null(tv_ydoc_document(d));
+  tv_ydoc_free(d);
+  assert_int_equal(tv_ydoc_parse(NULL, 0, "e.yaml", 0, &d), TV_OK);
+  assert_null(tv_ydoc_root(d));
+  tv_ydoc_free(d);
+}
+
+/* The document is built from events: anchors and aliases resolve to the anchored node, node
+ * positions are their text's, and alias mistakes are refused with a position. */
+static void test_anchors_and_marks(void **state) {
+  (void)state;
+  tv_ydoc *d;
+  const char *text = "base: &b {x: 1}\nlist: [*b, &s two, *s]\n";
+  assert_int_equal(tv_ydoc_parse(text, strlen(text), "a.yaml", 0, &d), TV_OK);
+  const yaml_node_t *root = tv_ydoc_root(d), *base, *list;
+  assert_int_equal(tv_ydoc_field(d, root, "base", 1, &base), TV_OK);
+  assert_int_equal(tv_ydoc_field(d, root, "list", 1, &list), TV_OK);
+  assert_int_equal(list->type, YAML_SEQUENCE_NODE);
+  assert_int_equal(list->data.sequence.items.top - list->data.sequence.items.start, 3);
+  assert_ptr_equal(tv_ydoc_node(d, list->data.sequence.items.start[0]), base);
+  const yaml_node_t *two = tv_ydoc_node(d, list->data.sequence.items.start[1]);
+  assert_ptr_equal(tv_ydoc_node(d, list->data.sequence.items.start[2]), two);
+  assert_string_equal((const char *)two->data.scalar.value, "two");
+  assert_int_equal(base->start_mark.line, 0);
+  assert_int_equal(base->start_mark.column, 6);
+  assert_int_equal(two->start_mark.line, 1);
+  assert_int_equal(two->start_mark.column, 11);
+  assert_int_equal(list->end_mark.column, 22); /* just after the closing bracket */
+  tv_ydoc_free(d);
+  const char *undefined = "a: 1\nb: *nope\n";
+  assert_int_equal(tv_ydoc_parse(undefined, strlen(undefined), "u.yaml", 0, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "u.yaml:2:4: found undefined alias");
+  const char *twice = "a: &x 1\nb: &x 2\n";
+  assert_int_equal(tv_ydoc_parse(twice, strlen(twice), "t.yaml", TV_YDOC_CONFIG, &d),
+                   TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(), "t.yaml:2:4: found duplicate anchor");
+  /* An alias may make a cycle (a node holding itself); the document still loads and frees. */
+  const char *cycle = "&c [*c]\n";
+  assert_int_equal(tv_ydoc_parse(cycle, strlen(cycle), "c.yaml", 0, &d), TV_OK);
+  const yaml_node_t *c = tv_ydoc_root(d);
+  assert_ptr_equal(tv_ydoc_node(d, c->data.sequence.items.start[0]), c);
+  tv_ydoc_free(d);
+}
+
+/* Nesting deeper than TV_YDOC_MAX_DEPTH is refused, at the collection that goes too deep, and
+ * fast: 100000 levels once took libyaml over a minute to refuse. */
+static void test_depth_limit(void **state) {
+  (void)state;
+  enum { DEEP = 100000 };
+  char *text = malloc(2 * DEEP + 16);
+  assert_non_null(text);
+  size_t n = 0;
+  n += (size_t)sprintf(text, "a: ");
+  for (int i = 0; i < TV_YDOC_MAX_DEPTH - 1; i++) text[n++] = '[';
+  for (int i = 0; i < TV_YDOC_MAX_DEPTH - 1; i++) text[n++] = ']';
+  text[n++] = '\n';
+  tv_ydoc *d = NULL;
+  assert_int_equal(tv_ydoc_parse(text, n, "ok.yaml", 0, &d), TV_OK); /* the root is level 1 */
+  tv_ydoc_free(d);
+  n = (size_t)sprintf(text, "a: ");
+  for (int i = 0; i < DEEP; i++) text[n++] = '[';
+  for (int i = 0; i < DEEP; i++) text[n++] = ']';
+  text[n++] = '\n';
+  double t0 = tv_monotonic();
+  assert_int_equal(tv_ydoc_parse(text, n, "deep.yaml", TV_YDOC_CONFIG, &d), TV_ERR_CONFIG);
+  assert_true(tv_monotonic() - t0 < 5);
+  assert_null(d);
+  assert_string_equal(tv_error_message(), "deep.yaml:1:67: nested deeper than 64 levels");
+  assert_int_equal(tv_ydoc_parse(text, n, "--set a=[[", TV_YDOC_INLINE, &d), TV_ERR_FORMAT);
+  assert_string_equal(tv_error_message(), "--set a=[[: nested deeper than 64 levels");
+  free(text);
 }
 
 static void test_json_and_growth(void **state) {
@@ -252,6 +534,14 @@ static void test_getters(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_yaml_str),
+      cmocka_unit_test(test_yaml_str_utf8),
+      cmocka_unit_test(test_yaml_f64),
+      cmocka_unit_test(test_scalar_rules),
+      cmocka_unit_test(test_null_and_keys),
+      cmocka_unit_test(test_parse_flags),
+      cmocka_unit_test(test_bad_keys),
+      cmocka_unit_test(test_depth_limit),
+      cmocka_unit_test(test_anchors_and_marks),
       cmocka_unit_test(test_json_and_growth),
       cmocka_unit_test(test_char_classes),
       cmocka_unit_test_setup_teardown(test_load_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "trainval/error.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 uint32_t tvt_masked_crc32c(const void *data, size_t len) {
   const unsigned char *p = data;
@@ -119,6 +119,77 @@ static int decode_histo(const unsigned char *p, const unsigned char *end, tvt_hi
   return r;
 }
 
+/* SummaryMetadata{1 plugin_data{1 plugin_name}, 4 data_class}. */
+static int decode_metadata(const unsigned char *p, const unsigned char *end, tvt_tensor *t) {
+  field f, g;
+  int r;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 1) {
+      if (f.wire != 2) return -1;
+      const unsigned char *q = f.s;
+      int rs;
+      while ((rs = next_field(&q, f.e, &g)) == 1)
+        if (g.num == 1) {
+          if (g.wire != 2) return -1;
+          copy_str(t->plugin, sizeof t->plugin, &g);
+        } else if (g.num == 2) {
+          if (g.wire != 2) return -1;
+          t->content_len = (size_t)(g.e - g.s);
+          memcpy(t->content, g.s, t->content_len < TVT_TEXT_CAP ? t->content_len : TVT_TEXT_CAP);
+        }
+      if (rs != 0) return -1;
+    } else if (f.num == 4) {
+      if (f.wire != 0) return -1;
+      t->data_class = (int)f.u;
+    }
+  }
+  return r;
+}
+
+/* TensorProto{1 dtype, 2 tensor_shape{2 dim{1 size}}, 8 string_val}. */
+static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_tensor *t) {
+  field f, g, h;
+  int r;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 1) {
+      if (f.wire != 0) return -1;
+      t->dtype = (int)f.u;
+    } else if (f.num == 2) {
+      if (f.wire != 2) return -1;
+      const unsigned char *q = f.s;
+      int rs;
+      while ((rs = next_field(&q, f.e, &g)) == 1) {
+        if (g.num != 2) continue;
+        if (g.wire != 2 || t->ndims == TVT_MAX_DIMS) return -1;
+        const unsigned char *u = g.s;
+        int64_t size = 0;
+        int rd;
+        while ((rd = next_field(&u, g.e, &h)) == 1)
+          if (h.num == 1 && h.wire == 0) size = (int64_t)h.u;
+        if (rd != 0) return -1;
+        t->dims[t->ndims++] = size;
+      }
+      if (rs != 0) return -1;
+    } else if (f.num == 5 && (f.wire == 2 || f.wire == 5)) { /* float_val, packed or not */
+      if (f.wire == 5) {
+        uint32_t u = (uint32_t)f.u;
+        if (t->nfloats++ == 0) memcpy(&t->float0, &u, 4);
+      } else {
+        if ((f.e - f.s) % 4) return -1;
+        if (t->nfloats == 0 && f.e > f.s) memcpy(&t->float0, f.s, 4);
+        t->nfloats += (int)((f.e - f.s) / 4);
+      }
+    } else if (f.num == 8) {
+      if (f.wire != 2) return -1;
+      if (t->nstrings++ == 0) {
+        t->string_len = (size_t)(f.e - f.s);
+        copy_str(t->string, sizeof t->string, &f);
+      }
+    }
+  }
+  return r;
+}
+
 static int decode_value(const unsigned char *p, const unsigned char *end, tvt_value *v) {
   field f;
   int r;
@@ -133,7 +204,13 @@ static int decode_value(const unsigned char *p, const unsigned char *end, tvt_va
     } else if (f.num == 5 && f.wire == 2) {
       if (decode_histo(f.s, f.e, &v->histo) != 0) return -1;
       v->has_histo = 1;
-    } else if (f.num <= 2 || f.num == 5) {
+    } else if (f.num == 8 && f.wire == 2) {
+      if (decode_tensor(f.s, f.e, &v->tensor) != 0) return -1;
+      v->has_tensor = 1;
+    } else if (f.num == 9 && f.wire == 2) {
+      if (decode_metadata(f.s, f.e, &v->tensor) != 0) return -1;
+      v->has_metadata = 1;
+    } else if (f.num <= 2 || f.num == 5 || f.num == 8 || f.num == 9) {
       return -1; /* a known field with the wrong wire type */
     }
   }

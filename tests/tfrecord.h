@@ -15,7 +15,25 @@ enum {
   TVT_END = -1, /* tvt_reader_next: no more records (a clean end of file) */
   TVT_MAX_VALUES = 16,
   TVT_TAG_CAP = 128,
+  TVT_TEXT_CAP = 512, /* bytes of a tensor's first string_val kept (the length is kept whole) */
+  TVT_MAX_DIMS = 4,
 };
+
+/* Summary.Value.tensor (TensorProto, tensor.proto) with its SummaryMetadata (summary.proto). */
+typedef struct tvt_tensor {
+  char plugin[32]; /* metadata.plugin_data.plugin_name */
+  int data_class;  /* metadata.data_class */
+  int dtype;       /* 1 DT_FLOAT, 7 DT_STRING, ... */
+  int ndims;       /* tensor_shape.dim count (0: a scalar) */
+  int64_t dims[TVT_MAX_DIMS];
+  size_t content_len; /* metadata.plugin_data.content */
+  unsigned char content[TVT_TEXT_CAP];
+  int nfloats;       /* float_val count (packed or not) */
+  float float0;      /* the first float_val */
+  int nstrings;      /* string_val count */
+  size_t string_len; /* length of the first string_val */
+  char string[TVT_TEXT_CAP];
+} tvt_tensor;
 
 typedef struct tvt_histo {
   double min, max, num, sum, sum_squares;
@@ -31,6 +49,8 @@ typedef struct tvt_value {
   float simple_value;
   int has_histo;
   tvt_histo histo;
+  int has_metadata, has_tensor;
+  tvt_tensor tensor;
 } tvt_value;
 
 typedef struct tvt_event {

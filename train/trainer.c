@@ -37,7 +37,7 @@
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
 #include "trainval/events.h"
-#include "trainval/fs.h"
+#include "trainval/files.h"
 #include "trainval/lock.h"
 #include "trainval/loss.h"
 #include "trainval/manifest.h"
@@ -223,8 +223,8 @@ static int build(trainer *t) {
 }
 
 /* The trainer's own resume state, attributes of /state (ckpt.h, STATE LAYOUT): early stopping's
- * best value (absent until the first validation), its step and the validations since, and the
- * non-finite steps (in a row, in all). */
+ * best value (absent until the first validation), its step and the validations since, the
+ * non-finite steps (in a row, in all) and the schedule's horizon (read back in resume). */
 static int counters_write(const trainer *t, tv_ckpt_writer *w) {
   int rc = TV_OK;
   if (!isnan(t->best)) rc = tv_ckpt_writer_attr_f64(w, "/state", "early_stop_best", t->best);
@@ -537,6 +537,77 @@ typedef struct run_clock {
   int64_t window_examples, log_examples, run_examples;
 } run_clock;
 
+/* TensorBoard's text dashboard at step 0 of a new run: tag "config", the effective config as a
+ * markdown code block, and tag "model", the layer table (as trainer_print_summary's). */
+static int write_text_summaries(trainer *t) {
+  char *cfg = NULL, *text = NULL, *table = NULL;
+  size_t len = 0, cap = 256 + 160 * (size_t)tv_model_num_layers(t->model), used = 0;
+  int rc = tv_config_emit(&t->cfg, &cfg, &len);
+  if (rc == TV_OK && !(text = malloc(len + 32)))
+    rc = tv_error(TV_ERR_NOMEM, "no memory for the config text summary");
+  if (rc == TV_OK) {
+    snprintf(text, len + 32, "```yaml\n%s%s```\n", cfg, len && cfg[len - 1] == '\n' ? "" : "\n");
+    rc = tv_events_text(t->events, 0, "config", text);
+  }
+  if (rc == TV_OK && !(table = malloc(cap)))
+    rc = tv_error(TV_ERR_NOMEM, "no memory for the model text summary");
+  if (rc == TV_OK) {
+    size_t params = 0, fixed = 0;
+    used = (size_t)snprintf(table, cap,
+                            "| layer | kind | output | params | FLOPs/example |\n"
+                            "| --- | --- | --- | ---: | ---: |\n");
+    for (int i = 0; i < tv_model_num_layers(t->model) && used < cap; i++) {
+      tv_layer_info li;
+      tv_model_layer_info(t->model, i, &li);
+      char sh[64];
+      used += (size_t)snprintf(table + used, cap - used, "| %s | %s | %s | %zu | %.0f |\n", li.name,
+                               li.kind, tv_shape_str(li.out, sh, sizeof sh),
+                               li.params + li.non_trainable, li.flops);
+      params += li.params;
+      fixed += li.non_trainable;
+    }
+    if (used < cap)
+      snprintf(table + used, cap - used, "\ntotal: %zu trainable + %zu non-trainable parameters\n",
+               params, fixed);
+    rc = tv_events_text(t->events, 0, "model", table);
+  }
+  free(cfg);
+  free(text);
+  free(table);
+  return rc;
+}
+
+/* The HParams dashboard's session start at step 0 of a new run: the hyperparameters that tell
+ * runs under one logdir apart (the train_dir is the session; its scalars are the metrics). */
+static int write_hparams_start(trainer *t) {
+  static const char *const schedules[TV_SCHEDULE__COUNT] = {[TV_SCHEDULE_CONSTANT] = "constant",
+                                                            [TV_SCHEDULE_COSINE] = "cosine",
+                                                            [TV_SCHEDULE_STEP] = "step",
+                                                            [TV_SCHEDULE_EXPONENTIAL] =
+                                                                "exponential"};
+  const tv_config *c = &t->cfg;
+  int depth = 0, width = 0;
+  for (int i = 0; i < c->model.n_layers; i++) {
+    const tv_layer_config *l = &c->model.layers[i];
+    int w = l->kind == TV_LAYER_DENSE ? l->units : l->kind == TV_LAYER_CONV2D ? l->filters : 0;
+    depth += w > 0;
+    if (w > width) width = w;
+  }
+  const tv_hparam hp[] = {
+      {"optimizer", tv_optim_name(t->optim), 0},
+      {"learning_rate", NULL, c->optimizer.learning_rate},
+      {"schedule", schedules[c->optimizer.schedule], 0},
+      {"warmup_steps", NULL, (double)c->optimizer.warmup_steps},
+      {"weight_decay", NULL, c->optimizer.weight_decay},
+      {"batch_size", NULL, c->train.batch_size},
+      {"steps", NULL, (double)t->total_steps},
+      {"seed", NULL, (double)c->train.seed},
+      {"depth", NULL, depth},
+      {"width", NULL, width},
+  };
+  return tv_events_hparams_start(t->events, 0, hp, (int)(sizeof hp / sizeof hp[0]), "", tv_now());
+}
+
 /* Before the first step: records past the resumed step belong to a run that died after its last
  * checkpoint and are purged; a STOP left from before this run is set aside; status running; the
  * event file opened with a session start (a restart for TensorBoard). */
@@ -554,6 +625,8 @@ static int begin_run(trainer *t) {
   if (rc == TV_OK) rc = set_status(t, "running");
   if (rc == TV_OK) rc = tv_events_open(t->opt.train_dir, &t->events);
   if (rc == TV_OK) rc = tv_events_session_start(t->events, t->step + 1);
+  if (rc == TV_OK && t->step == 0) rc = write_text_summaries(t);
+  if (rc == TV_OK && t->step == 0) rc = write_hparams_start(t);
   return rc;
 }
 
@@ -697,6 +770,8 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
   if (t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL)
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = set_status(t, status);
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
+    rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_SUCCESS, tv_now());
   if (rc == TV_OK) rc = tv_events_flush(t->events);
   if (rc == TV_OK && t->opt.verbosity >= 0) {
     double secs = tv_monotonic() - k->start;

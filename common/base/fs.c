@@ -1,9 +1,10 @@
 /* fs.c — durable writes, whole-file reads, CRC-32C (see fs.h). */
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <libgen.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -77,18 +78,43 @@ fail:
   return rc;
 }
 
-int tv_fs_read_all(const char *path, char **data, size_t *len) {
+int tv_fs_read_file(const char *path, size_t max, char **data, size_t *len) {
   *data = NULL;
   *len = 0;
-  FILE *f = fopen(path, "rb");
-  if (!f) {
+  /* O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused below. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
     int e = errno;
     return tv_error_errno(e == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO, e, "%s", path);
   }
   int rc = TV_OK;
   size_t cap = 4096, n = 0;
-  char *buf = malloc(cap);
-  if (!buf) {
+  char *buf = NULL;
+  FILE *f = NULL;
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: stat", path);
+    goto out;
+  }
+  if (!S_ISREG(st.st_mode)) {
+    rc = tv_error(TV_ERR_IO, "%s: not a regular file", path);
+    goto out;
+  }
+  if (max && (uintmax_t)st.st_size > max) {
+    rc = tv_error(TV_ERR_IO, "%s: larger than %zu bytes", path, max);
+    goto out;
+  }
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fcntl", path);
+    goto out;
+  }
+  if (!(f = fdopen(fd, "rb"))) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fdopen", path);
+    goto out;
+  }
+  fd = -1; /* f owns it */
+  if (!(buf = malloc(cap))) {
     rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
     goto out;
   }
@@ -105,6 +131,10 @@ int tv_fs_read_all(const char *path, char **data, size_t *len) {
     size_t r = fread(buf + n, 1, cap - n - 1, f);
     n += r;
     if (r == 0) break;
+    if (max && n > max) { /* it grew after the fstat */
+      rc = tv_error(TV_ERR_IO, "%s: larger than %zu bytes", path, max);
+      goto out;
+    }
   }
   if (ferror(f)) {
     rc = tv_error_errno(TV_ERR_IO, errno, "%s: read", path);
@@ -116,8 +146,13 @@ int tv_fs_read_all(const char *path, char **data, size_t *len) {
   buf = NULL;
 out:
   free(buf);
-  fclose(f);
+  if (f) fclose(f);
+  if (fd >= 0) close(fd);
   return rc;
+}
+
+int tv_fs_read_all(const char *path, char **data, size_t *len) {
+  return tv_fs_read_file(path, 0, data, len);
 }
 
 int tv_fs_mkdirs(const char *path) {

@@ -1,5 +1,9 @@
 /* data.c — IDX reader, splits, subsets and the batch loader (see data.h).
  *
+ * IDX element types other than uint8 are read as raw big-endian bytes and converted once, after
+ * the body has arrived whole (features to float32, integer targets to int32 class ids, float
+ * targets to float32), so the truncation and trailer checks are the same for every type.
+ *
  * Every file goes through one reader (idx_file): a plain file is read as is, a gzip file (1f 8b)
  * through zlib's inflate, so plain and gzip share one set of checks.  gzip's data ends only at a
  * member's Z_STREAM_END, when inflate has verified the trailer (CRC-32 and ISIZE); input that
@@ -26,6 +30,7 @@
 
 #include <assert.h>
 #include <errno.h>
+#include <float.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -43,7 +48,6 @@
 /* ---- IDX files ---------------------------------------------------------------------------- */
 
 enum {
-  IDX_TYPE_UBYTE = 0x08,
   IN_BUFFER = 1 << 18,   /* bytes per read() of the file */
   OUT_CHUNK = 1u << 30,  /* z_stream counts in unsigned int */
   FIRST_BODY = 1u << 16, /* a gzip body's first allocation, at least (then it doubles) */
@@ -204,10 +208,37 @@ static int idx_read(idx_file *f, void *buf, size_t len, size_t *got) {
   return rc;
 }
 
-/* Reads and checks the header of an images (labels == 0) or labels file.  dims gets (N, C, H, W)
- * for images (C = 1 for IDX3) or (N) for labels. */
-static int idx_header(idx_file *f, int labels, uint32_t dims[4]) {
-  unsigned char h[4 + 4 * 4];
+/* An IDX element type: its code, its size in bytes and its name. */
+typedef struct idx_type {
+  unsigned code;
+  size_t size;
+  const char *name;
+  int is_float;
+} idx_type;
+
+static const idx_type idx_types[] = {
+    {0x08, 1, "uint8", 0}, {0x09, 1, "int8", 0},    {0x0B, 2, "int16", 0},
+    {0x0C, 4, "int32", 0}, {0x0D, 4, "float32", 1}, {0x0E, 8, "float64", 1},
+};
+
+static const idx_type *idx_type_find(unsigned code) {
+  for (size_t i = 0; i < sizeof idx_types / sizeof idx_types[0]; i++)
+    if (idx_types[i].code == code) return &idx_types[i];
+  return NULL;
+}
+
+/* An IDX header as read: element type, dimensions. */
+typedef struct idx_head {
+  const idx_type *type;
+  int ndim;
+  uint32_t dim[255];
+} idx_head;
+
+/* Reads and checks the header of a features (labels == 0) or targets file: a known element type,
+ * a dimension count the role allows (features 2, 3 or 4; targets 1, or 2 for a float type), no
+ * zero dimension. */
+static int idx_header(idx_file *f, int labels, idx_head *hd) {
+  unsigned char h[4 + 4 * 255];
   size_t got;
   int rc = idx_read(f, h, 4, &got);
   if (rc != TV_OK) return rc;
@@ -218,37 +249,101 @@ static int idx_header(idx_file *f, int labels, uint32_t dims[4]) {
     return tv_error(TV_ERR_FORMAT, "%s: truncated: expected a 4-byte IDX magic number, got %zu",
                     f->path, got);
   uint32_t magic = be32(h);
-  const char *want = labels ? "0x00000801 (IDX labels)" : "0x00000803 or 0x00000804 (IDX images)";
+  const char *want = labels ? "0x00000801 (IDX labels: 1 dimension, 2 for float targets)"
+                            : "0x00000803 or 0x00000804 (IDX images), or 2 dimensions";
   if (h[0] != 0 || h[1] != 0)
     return tv_error(TV_ERR_FORMAT, "%s: not an IDX file: magic 0x%08x, expected %s", f->path,
                     (unsigned)magic, want);
-  if (h[2] != IDX_TYPE_UBYTE)
+  hd->type = idx_type_find(h[2]);
+  if (!hd->type)
     return tv_error(TV_ERR_FORMAT,
-                    "%s: magic 0x%08x: IDX element type 0x%02x is not unsigned byte (0x08)",
+                    "%s: magic 0x%08x: IDX element type 0x%02x is not one the format defines "
+                    "(0x08, 0x09, 0x0b, 0x0c, 0x0d, 0x0e)",
                     f->path, (unsigned)magic, (unsigned)h[2]);
   int ndim = h[3];
-  if (labels ? ndim != 1 : ndim != 3 && ndim != 4)
-    return tv_error(TV_ERR_FORMAT, "%s: wrong magic 0x%08x (%d dimensions), expected %s", f->path,
-                    (unsigned)magic, ndim, want);
+  int ok = labels ? ndim == 1 || (ndim == 2 && hd->type->is_float) : ndim >= 2 && ndim <= 4;
+  if (!ok)
+    return tv_error(TV_ERR_FORMAT, "%s: wrong magic 0x%08x (%d dimensions of %s), expected %s",
+                    f->path, (unsigned)magic, ndim, hd->type->name, want);
   rc = idx_read(f, h + 4, 4 * (size_t)ndim, &got);
   if (rc != TV_OK) return rc;
   if (got < 4 * (size_t)ndim)
     return tv_error(TV_ERR_FORMAT, "%s: truncated: expected %d bytes of IDX header, got %zu",
                     f->path, 4 + 4 * ndim, 4 + got);
   f->header_len = 4 + 4 * (size_t)ndim;
+  hd->ndim = ndim;
   for (int i = 0; i < ndim; i++) {
-    if (be32(h + 4 + 4 * i) == 0)
-      return tv_error(TV_ERR_FORMAT, "%s: IDX dimension %d is 0", f->path, i);
+    hd->dim[i] = be32(h + 4 + 4 * i);
+    if (hd->dim[i] == 0) return tv_error(TV_ERR_FORMAT, "%s: IDX dimension %d is 0", f->path, i);
   }
-  if (labels) {
-    dims[0] = be32(h + 4);
-  } else if (ndim == 3) {
-    dims[0] = be32(h + 4);
-    dims[1] = 1;
-    dims[2] = be32(h + 8);
-    dims[3] = be32(h + 12);
-  } else {
-    for (int i = 0; i < 4; i++) dims[i] = be32(h + 4 + 4 * i);
+  return TV_OK;
+}
+
+/* Element i of a big-endian IDX body of type t, as a double (exact for every IDX type). */
+static double idx_value(const idx_type *t, const uint8_t *raw, size_t i) {
+  const uint8_t *p = raw + i * t->size;
+  uint64_t u = 0;
+  for (size_t k = 0; k < t->size; k++) u = u << 8 | p[k];
+  switch (t->code) {
+  case 0x08:
+    return (double)(uint8_t)u;
+  case 0x09:
+    return (double)(int8_t)(uint8_t)u;
+  case 0x0B:
+    return (double)(int16_t)(uint16_t)u;
+  case 0x0C:
+    return (double)(int32_t)(uint32_t)u;
+  case 0x0D: {
+    uint32_t b = (uint32_t)u;
+    float v;
+    memcpy(&v, &b, sizeof v);
+    return (double)v;
+  }
+  default: {
+    double v;
+    memcpy(&v, &u, sizeof v);
+    return v;
+  }
+  }
+}
+
+/* Converts count elements of raw (type t) into a new float32 array *out (malloc'd; NULL on
+ * failure).  A value that is NaN, infinite, or beyond float32's range is an error naming the
+ * file and the element. */
+static int idx_to_float(const char *path, const idx_type *t, const uint8_t *raw, size_t count,
+                        float **out) {
+  *out = malloc((count ? count : 1) * sizeof **out);
+  if (!*out) return tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu float32 values", path, count);
+  for (size_t i = 0; i < count; i++) {
+    double v = idx_value(t, raw, i);
+    if (!isfinite(v) || fabs(v) > FLT_MAX) {
+      free(*out);
+      *out = NULL;
+      return tv_error(TV_ERR_FORMAT, "%s: element %zu is %g, not a finite float32 value", path, i,
+                      v);
+    }
+    (*out)[i] = (float)v;
+  }
+  return TV_OK;
+}
+
+/* Converts count integer class ids of raw (type t) into a new int32 array *out, each checked to
+ * be in [0, TV_DATA_MAX_CLASSES); *max gets the largest. */
+static int idx_to_labels(const char *path, const idx_type *t, const uint8_t *raw, size_t count,
+                         int32_t **out, int32_t *max) {
+  *max = 0;
+  *out = malloc((count ? count : 1) * sizeof **out);
+  if (!*out) return tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu labels", path, count);
+  for (size_t i = 0; i < count; i++) {
+    double v = idx_value(t, raw, i);
+    if (v < 0 || v >= TV_DATA_MAX_CLASSES) {
+      free(*out);
+      *out = NULL;
+      return tv_error(TV_ERR_FORMAT, "%s: label %.0f of example %zu is not in [0, %d)", path, v, i,
+                      TV_DATA_MAX_CLASSES);
+    }
+    (*out)[i] = (int32_t)v;
+    *max = (*out)[i] > *max ? (*out)[i] : *max;
   }
   return TV_OK;
 }
@@ -315,47 +410,75 @@ int tv_dataset_load_idx(const char *images_path, const char *labels_path, tv_dat
   memset(ds, 0, sizeof *ds);
   idx_file fi = {.path = images_path, .fd = -1}, fl = {.path = labels_path, .fd = -1};
   tv_dataset d = {0};
-  uint32_t idims[4], ldims[4];
+  idx_head hi, hl;
+  uint8_t *raw = NULL;
+  char what[96];
   int rc = idx_open(&fi, images_path);
   if (rc != TV_OK) goto out;
   rc = idx_open(&fl, labels_path);
   if (rc != TV_OK) goto out;
-  rc = idx_header(&fi, 0, idims);
+  rc = idx_header(&fi, 0, &hi);
   if (rc != TV_OK) goto out;
-  rc = idx_header(&fl, 1, ldims);
+  rc = idx_header(&fl, 1, &hl);
   if (rc != TV_OK) goto out;
-  if (idims[0] != ldims[0]) {
+  if (hi.dim[0] != hl.dim[0]) {
     rc = tv_error(TV_ERR_FORMAT, "%s holds %u images but %s holds %u labels", images_path,
-                  (unsigned)idims[0], labels_path, (unsigned)ldims[0]);
+                  (unsigned)hi.dim[0], labels_path, (unsigned)hl.dim[0]);
     goto out;
   }
-  uint64_t per = (uint64_t)idims[1] * idims[2];
-  if (idims[1] > INT_MAX || idims[2] > INT_MAX || idims[3] > INT_MAX || per > INT_MAX ||
-      per * idims[3] > INT_MAX) {
+  /* (N, D) -> C = D, H = W = 1; (N, H, W) -> C = 1; (N, C, H, W) as is. */
+  uint32_t c = hi.ndim == 4 ? hi.dim[1] : hi.ndim == 2 ? hi.dim[1] : 1;
+  uint32_t hh = hi.ndim == 2 ? 1 : hi.dim[hi.ndim - 2], ww = hi.ndim == 2 ? 1 : hi.dim[hi.ndim - 1];
+  uint64_t per = (uint64_t)c * hh;
+  if (c > INT_MAX || hh > INT_MAX || ww > INT_MAX || per > INT_MAX || per * ww > INT_MAX) {
     rc = tv_error(TV_ERR_FORMAT, "%s: image shape %u x %u x %u is too large", images_path,
-                  (unsigned)idims[1], (unsigned)idims[2], (unsigned)idims[3]);
+                  (unsigned)c, (unsigned)hh, (unsigned)ww);
     goto out;
   }
-  uint64_t bytes = (uint64_t)idims[0] * (per * idims[3]);
-  if (bytes > SIZE_MAX) {
-    rc = tv_error(TV_ERR_NOMEM, "%s: %llu bytes of pixel data do not fit in memory", images_path,
-                  (unsigned long long)bytes);
+  uint64_t count = (uint64_t)hi.dim[0] * (per * ww);
+  if (count > SIZE_MAX / hi.type->size) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: %llu values of pixel data do not fit in memory", images_path,
+                  (unsigned long long)count);
     goto out;
   }
-  d.n = idims[0];
-  d.c = (int)idims[1];
-  d.h = (int)idims[2];
-  d.w = (int)idims[3];
-  rc = idx_body(&fi, (size_t)bytes, "pixel data", &d.images);
+  d.n = hi.dim[0];
+  d.c = (int)c;
+  d.h = (int)hh;
+  d.w = (int)ww;
+  snprintf(what, sizeof what, "pixel data (element type 0x%02x, %s)", hi.type->code, hi.type->name);
+  if (hi.type->code == 0x08) {
+    rc = idx_body(&fi, (size_t)count, "pixel data", &d.images);
+    if (rc != TV_OK) goto out;
+  } else {
+    rc = idx_body(&fi, (size_t)count * hi.type->size, what, &raw);
+    if (rc == TV_OK) rc = idx_to_float(images_path, hi.type, raw, (size_t)count, &d.features);
+    free(raw);
+    raw = NULL;
+    if (rc != TV_OK) goto out;
+  }
+  uint64_t tdim = hl.ndim == 2 ? hl.dim[1] : 1;
+  if (tdim > INT_MAX || (uint64_t)d.n * tdim > SIZE_MAX / hl.type->size) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: %u x %llu targets are too many", labels_path, d.n,
+                  (unsigned long long)tdim);
+    goto out;
+  }
+  size_t tcount = (size_t)d.n * (size_t)tdim;
+  snprintf(what, sizeof what, "label data (element type 0x%02x, %s)", hl.type->code, hl.type->name);
+  rc = idx_body(&fl, tcount * hl.type->size, hl.type->code == 0x08 ? "label data" : what, &raw);
   if (rc != TV_OK) goto out;
-  rc = idx_body(&fl, d.n, "label data", &d.labels);
+  if (hl.type->is_float) {
+    rc = idx_to_float(labels_path, hl.type, raw, tcount, &d.targets);
+    d.target_dim = (int)tdim;
+  } else {
+    int32_t max;
+    rc = idx_to_labels(labels_path, hl.type, raw, tcount, &d.labels, &max);
+    d.num_classes = 1 + max;
+  }
   if (rc != TV_OK) goto out;
-  uint8_t max = 0;
-  for (uint32_t i = 0; i < d.n; i++) max = d.labels[i] > max ? d.labels[i] : max;
-  d.num_classes = 1 + max;
   *ds = d;
   d = (tv_dataset){0};
 out:
+  free(raw);
   idx_close(&fi);
   idx_close(&fl);
   tv_dataset_free(&d);
@@ -401,26 +524,75 @@ int tv_data_find(const char *dir, const char *stem, char *out, size_t cap) {
 void tv_dataset_free(tv_dataset *ds) {
   if (!ds) return;
   free(ds->images);
+  free(ds->features);
   free(ds->labels);
+  free(ds->targets);
+  if (ds->names)
+    for (int k = 0; k < ds->num_classes; k++) free(ds->names[k]);
+  free(ds->names);
   memset(ds, 0, sizeof *ds);
 }
 
-static size_t example_bytes(const tv_dataset *ds) {
+size_t tv_dataset_feature_size(const tv_dataset *ds) {
+  return ds->features ? sizeof *ds->features : 1;
+}
+
+static size_t example_values(const tv_dataset *ds) {
   return (size_t)ds->c * (size_t)ds->h * (size_t)ds->w;
 }
 
-/* An empty dataset of full's shape with room for n examples (no buffers when n is 0). */
+/* A copy of full's class names (out->num_classes of them) into out->names; NULL stays NULL. */
+static int copy_names(const tv_dataset *full, tv_dataset *out) {
+  if (!full->names) return TV_OK;
+  out->names = calloc((size_t)full->num_classes, sizeof *out->names);
+  if (!out->names) return TV_ERR_NOMEM;
+  for (int k = 0; k < full->num_classes; k++) {
+    out->names[k] = strdup(full->names[k]);
+    if (!out->names[k]) return TV_ERR_NOMEM;
+  }
+  return TV_OK;
+}
+
+/* An empty dataset of full's shape and types with room for n examples (no example buffers when n
+ * is 0; the class names are copied either way). */
 static int dataset_alloc_like(const tv_dataset *full, uint32_t n, tv_dataset *out) {
-  *out = (tv_dataset){
-      .n = n, .c = full->c, .h = full->h, .w = full->w, .num_classes = full->num_classes};
-  if (n == 0) return TV_OK;
-  out->images = malloc((size_t)n * example_bytes(full));
-  out->labels = malloc(n);
-  if (!out->images || !out->labels) {
+  *out = (tv_dataset){.n = n,
+                      .c = full->c,
+                      .h = full->h,
+                      .w = full->w,
+                      .num_classes = full->num_classes,
+                      .target_dim = full->target_dim};
+  int rc = copy_names(full, out);
+  if (rc == TV_OK && n > 0) {
+    size_t d = example_values(full), t = (size_t)full->target_dim;
+    if (full->features)
+      out->features = malloc((size_t)n * d * sizeof *out->features);
+    else
+      out->images = malloc((size_t)n * d);
+    if (full->targets)
+      out->targets = malloc((size_t)n * t * sizeof *out->targets);
+    else
+      out->labels = malloc((size_t)n * sizeof *out->labels);
+    if (!(out->features || out->images) || !(out->targets || out->labels)) rc = TV_ERR_NOMEM;
+  }
+  if (rc != TV_OK) {
     tv_dataset_free(out);
     return tv_error(TV_ERR_NOMEM, "out of memory for a split of %u examples", (unsigned)n);
   }
   return TV_OK;
+}
+
+/* Copies example i of src to example k of dst (same shape and types). */
+static void copy_example(const tv_dataset *src, uint32_t i, tv_dataset *dst, uint32_t k) {
+  size_t d = example_values(src), t = (size_t)src->target_dim;
+  if (src->features)
+    memcpy(dst->features + (size_t)k * d, src->features + (size_t)i * d, d * sizeof(float));
+  else
+    memcpy(dst->images + (size_t)k * d, src->images + (size_t)i * d, d);
+  if (src->targets)
+    memcpy(dst->targets + (size_t)k * t, src->targets + (size_t)i * t, t * sizeof(float));
+  else
+    dst->labels[k] = src->labels[i];
 }
 
 int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t seed,
@@ -451,13 +623,11 @@ int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t see
   if (rc != TV_OK) goto out;
   rc = dataset_alloc_like(full, nv, &va);
   if (rc != TV_OK) goto out;
-  size_t d = example_bytes(full);
   uint32_t it = 0, iv = 0;
   for (uint32_t i = 0; i < n; i++) {
     tv_dataset *dst = in_valid[i] ? &va : &tr;
     uint32_t *k = in_valid[i] ? &iv : &it;
-    memcpy(dst->images + (size_t)*k * d, full->images + (size_t)i * d, d);
-    dst->labels[*k] = full->labels[i];
+    copy_example(full, i, dst, *k);
     (*k)++;
   }
   *train = tr;
@@ -554,7 +724,8 @@ struct tv_loader {
   tv_augment aug;
   int augments;
   float lut[TV_NORM_MAX_CHANNELS][256]; /* normalised value of each pixel byte */
-  cursor cons;                          /* the caller's position */
+  float fscale, fmean[TV_NORM_MAX_CHANNELS], fstd[TV_NORM_MAX_CHANNELS]; /* float32 features */
+  cursor cons;                                                           /* the caller's position */
   /* Batch buffers: prefetch + 1 slots (one lent by next_ptr), or 1 for a synchronous
    * next_ptr.  Ring: ready slots are head .. head+ready-1, the lent one (held) is head-1, the
    * producer fills head+ready. */
@@ -605,6 +776,16 @@ static void convert_plain(const tv_loader *l, const uint8_t *restrict src, float
   }
 }
 
+/* float32 features: dst = (src * scale - mean) / std, channel by channel. */
+static void convert_float(const tv_loader *l, const float *restrict src, float *restrict dst) {
+  for (int ch = 0; ch < l->c; ch++) {
+    int k = l->per_channel ? ch : 0;
+    float scale = l->fscale, mean = l->fmean[k], std = l->fstd[k];
+    size_t o = (size_t)ch * l->plane;
+    for (size_t j = 0; j < l->plane; j++) dst[o + j] = (src[o + j] * scale - mean) / std;
+  }
+}
+
 /* dst(ch, y, x) = src(ch, y + dy, (flip ? w-1-x : x) + dx), or byte 0 outside the image. */
 static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, float *restrict dst,
                               aug_draw a) {
@@ -639,14 +820,18 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
   uint64_t left = l->m - c->position;
   uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
   const uint32_t *order = c->perm + c->position;
-  const uint8_t *images = l->ds->images, *labels = l->ds->labels;
+  const uint8_t *images = l->ds->images;
+  const float *features = l->ds->features;
+  const int32_t *labels = l->ds->labels;
   size_t d = l->d;
   for (uint32_t i = 0; i < k; i++) {
     aug_draw a = {0, 0, 0};
     if (l->augments) a = draw_augment(l, &c->augment);
     if (!x) continue;
     uint32_t e = l->subset ? l->subset[order[i]] : order[i];
-    if (l->augments)
+    if (features)
+      convert_float(l, features + (size_t)e * d, x + (size_t)i * d);
+    else if (l->augments)
       convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
     else
       convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
@@ -698,8 +883,17 @@ static void *producer_main(void *arg) {
 static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m) {
   const tv_norm *nm = &o->norm;
   if (o->batch_size == 0) return tv_error(TV_ERR_INVALID, "loader: batch size 0");
-  if (m == 0 || !ds->images || !ds->labels || ds->c <= 0 || ds->h <= 0 || ds->w <= 0)
+  if (m == 0 || !(ds->images || ds->features) || !(ds->labels || ds->targets) || ds->c <= 0 ||
+      ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
+  if (!ds->labels)
+    return tv_error(TV_ERR_INVALID,
+                    "loader: the examples have %d float targets each; the loader yields class ids",
+                    ds->target_dim);
+  if (ds->features && (o->augment.flip || o->augment.pad > 0))
+    return tv_error(
+        TV_ERR_INVALID,
+        "loader: augmentation (flip, pad) needs uint8 images, the examples are float32");
   if (!isfinite(nm->scale))
     return tv_error(TV_ERR_INVALID, "loader: normalisation scale %g is not finite",
                     (double)nm->scale);
@@ -779,7 +973,7 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   uint32_t m = o->subset ? o->subset_n : ds->n;
   int rc = opts_check(ds, o, m);
   if (rc != TV_OK) return rc;
-  size_t d = example_bytes(ds);
+  size_t d = example_values(ds);
   uint32_t rows = o->batch_size < m ? o->batch_size : m;
   uint32_t nslots = o->prefetch + 1;
   if ((size_t)rows * nslots > SIZE_MAX / sizeof(float) / d)
@@ -823,7 +1017,10 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
     float mean = l->per_channel ? nm->channel_mean[k] : nm->mean;
     float std = l->per_channel ? nm->channel_std[k] : nm->std;
     for (int v = 0; v < 256; v++) l->lut[k][v] = ((float)v * nm->scale - mean) / std;
+    l->fmean[k] = mean;
+    l->fstd[k] = std;
   }
+  l->fscale = nm->scale;
   l->cons.shuffle = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
   l->cons.augment = tv_rng_seed(o->seed, TV_RNG_AUGMENT);
   draw_order(l, &l->cons);

@@ -36,6 +36,10 @@ static int load_files(const tv_config *cfg, const char *images, const char *labe
     rc = tv_error(TV_ERR_MISMATCH,
                   "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]", ip, ds->c,
                   ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
+  } else if (!ds->labels) {
+    rc = tv_error(TV_ERR_MISMATCH,
+                  "%s: %d float targets per example, but %s trains a classifier on class ids", lp,
+                  ds->target_dim, cfg->source);
   } else if (ds->num_classes > cfg->model.num_classes) {
     rc = tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d", lp,
                   ds->num_classes - 1, cfg->source, cfg->model.num_classes);

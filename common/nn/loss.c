@@ -58,9 +58,19 @@ static float softmax_xent_forward(const tv_loss_params *p, const float *outputs,
   return tv_softmax_xent_smooth(outputs, t.classes, n, k, p->label_smoothing, dy);
 }
 
+/* token_xent over (N, T, V) outputs passed as n = N*T rows of k = V, targets int32 [N, T]:
+ * L = mean over tokens of -log softmax(z_t)_{y_t}; dL/dz_t = (softmax(z_t) - onehot(y_t)) / (N*T).
+ * No label smoothing: a language model's bits per character are this loss / ln 2. */
+static float token_xent_forward(const tv_loss_params *p, const float *outputs, tv_targets t, int n,
+                                int k, float *dy) {
+  (void)p;
+  return tv_softmax_xent(outputs, t.classes, n, k, dy);
+}
+
 // clang-format off
 static const tv_loss_ops loss_table[] = {
   [TV_LOSS_SOFTMAX_XENT] = {"softmax_cross_entropy", TV_TARGET_CLASS, softmax_xent_forward},
+  [TV_LOSS_TOKEN_XENT] = {"token_cross_entropy", TV_TARGET_CLASS, token_xent_forward},
 };
 // clang-format on
 _Static_assert(sizeof loss_table / sizeof loss_table[0] == TV_LOSS__COUNT,

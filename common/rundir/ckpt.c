@@ -26,7 +26,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum {
   PATH_CAP = 4096,

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum { PATH_CAP = 4096 };
 

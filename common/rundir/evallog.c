@@ -14,8 +14,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
+#include "base/fs.h"
+#include "base/yamlio.h"
 
 /* Ends every line the same way: evaluator, host, "}\n"; hands b's text over as *line (b is
  * freed on failure). */

@@ -12,9 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fs.h"
+#include "base/yamlio.h"
 #include "rundir/identity.h"
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
 
 static const char *const outcome_names[] = {"ok", "failed", "skipped"};
 

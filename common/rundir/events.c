@@ -24,7 +24,7 @@
 #include <sys/types.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum {
   FLUSH_AT = 64 * 1024,            /* write pending records out once this many bytes wait */
@@ -383,6 +383,129 @@ int tv_events_scalars(tv_events *w, int64_t step, int n, const char *const *tags
 
 int tv_events_scalar(tv_events *w, int64_t step, const char *tag, float value) {
   return tv_events_scalars(w, step, 1, &tag, &value);
+}
+
+/* ---- plugin tensor summaries (text) ------------------------------------------------------ */
+
+enum { DT_STRING = 7, DATA_CLASS_TENSOR = 2 };
+
+/* Appends Event{summary{value{tag, metadata{plugin_data{plugin_name, content (clen bytes; none
+ * when 0)}, data_class}, tensor}}} where tensor (tlen bytes) is an encoded TensorProto. */
+static int put_plugin_tensor(tv_events *w, int64_t step, const char *tag, const char *plugin,
+                             const unsigned char *content, size_t clen, const unsigned char *tensor,
+                             size_t tlen) {
+  size_t taglen = strlen(tag), plen = strlen(plugin);
+  size_t plugin_data = len_field(plen) + (clen ? len_field(clen) : 0);
+  size_t metadata = len_field(plugin_data) + 2; /* + data_class (4, varint) */
+  size_t value = len_field(taglen) + len_field(metadata) + len_field(tlen);
+  size_t summary = len_field(value);
+  int rc = TV_OK;
+  unsigned char *p = begin_record(w, event_len(step, summary), &rc);
+  if (!p) return rc;
+  unsigned char *q = put_event_head(p, next_wall(w), step, 5, summary);
+  q = put_len(q, 1, value);
+  q = put_string(q, 1, tag, taglen);
+  q = put_len(q, 9, metadata);
+  q = put_len(q, 1, plugin_data);
+  q = put_string(q, 1, plugin, plen);
+  if (clen) q = put_string(q, 2, (const char *)content, clen);
+  q = put_varint(put_key(q, 4, WT_VARINT), DATA_CLASS_TENSOR);
+  q = put_string(q, 8, (const char *)tensor, tlen);
+  return end_record(w, (size_t)(q - p));
+}
+
+int tv_events_text(tv_events *w, int64_t step, const char *tag, const char *text) {
+  int rc = check_append(w, step);
+  if (rc == TV_OK) rc = check_tag(w, tag);
+  if (rc) return rc;
+  if (!text) return tv_error(TV_ERR_INVALID, "%s: %s: NULL text", w->path, tag);
+  size_t n = strlen(text);
+  if (!utf8_valid((const unsigned char *)text, n))
+    return tv_error(TV_ERR_INVALID, "%s: %s: text is not valid UTF-8", w->path, tag);
+  /* TensorProto{dtype DT_STRING, tensor_shape {} (a scalar), string_val [text]} */
+  size_t tlen = 2 + len_field(0) + len_field(n);
+  unsigned char *t = malloc(tlen);
+  if (!t) return tv_error(TV_ERR_NOMEM, "%s: %s: no memory for %zu bytes of text", w->path, tag, n);
+  unsigned char *q = put_varint(put_key(t, 1, WT_VARINT), DT_STRING);
+  q = put_len(q, 2, 0);
+  q = put_string(q, 8, text, n);
+  rc = put_plugin_tensor(w, step, tag, "text", NULL, 0, t, (size_t)(q - t));
+  free(t);
+  return rc;
+}
+
+/* ---- HParams plugin (session start / end) ------------------------------------------------- */
+
+enum { DT_FLOAT = 1 };
+
+/* TensorBoard's NULL tensor for hparams summaries: DT_FLOAT, a scalar, float_val [0] (packed). */
+static const unsigned char NULL_TENSOR[] = {1 << 3 | 0, DT_FLOAT, 2 << 3 | 2, 0, 5 << 3 | 2,
+                                            4,          0,        0,          0, 0};
+
+/* Appends the hparams summary tag whose HParamsPluginData (version 0) has data field `field`
+ * (3 session_start_info, 4 session_end_info) of body bytes (already encoded). */
+static int put_hparams(tv_events *w, int64_t step, const char *tag, unsigned field,
+                       const unsigned char *body, size_t blen) {
+  size_t clen = len_field(blen);
+  unsigned char *content = malloc(clen + 1);
+  if (!content) return tv_error(TV_ERR_NOMEM, "%s: no memory for %s", w->path, tag);
+  unsigned char *q = put_len(content, field, blen);
+  memcpy(q, body, blen);
+  q += blen;
+  int rc = put_plugin_tensor(w, step, tag, "hparams", content, (size_t)(q - content), NULL_TENSOR,
+                             sizeof NULL_TENSOR);
+  free(content);
+  return rc == TV_OK ? tv_events_flush(w) : rc;
+}
+
+/* google.protobuf.Value: 2 number_value double | 3 string_value string. */
+static size_t hparam_value_len(const tv_hparam *h) {
+  return h->str ? len_field(strlen(h->str)) : 9;
+}
+
+int tv_events_hparams_start(tv_events *w, int64_t step, const tv_hparam *hp, int n,
+                            const char *group, double start_time) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  if (n < 0 || (n > 0 && !hp) || !group)
+    return tv_error(TV_ERR_INVALID, "%s: tv_events_hparams_start needs n >= 0 hparams and a group",
+                    w->path);
+  size_t body = len_field(strlen(group)) + 9;
+  for (int i = 0; i < n; i++) {
+    if (!hp[i].name || !*hp[i].name ||
+        !utf8_valid((const unsigned char *)hp[i].name, strlen(hp[i].name)) ||
+        (hp[i].str && !utf8_valid((const unsigned char *)hp[i].str, strlen(hp[i].str))))
+      return tv_error(TV_ERR_INVALID, "%s: hparam %d: empty name, or name or value not UTF-8",
+                      w->path, i);
+    size_t entry = len_field(strlen(hp[i].name)) + len_field(hparam_value_len(&hp[i]));
+    body += len_field(entry);
+  }
+  unsigned char *b = malloc(body + 1);
+  if (!b) return tv_error(TV_ERR_NOMEM, "%s: no memory for the hparams session start", w->path);
+  unsigned char *q = b;
+  for (int i = 0; i < n; i++) { /* map<string, Value> hparams = 1: entries {1 key, 2 value} */
+    size_t vlen = hparam_value_len(&hp[i]);
+    q = put_len(q, 1, len_field(strlen(hp[i].name)) + len_field(vlen));
+    q = put_string(q, 1, hp[i].name, strlen(hp[i].name));
+    q = put_len(q, 2, vlen);
+    q = hp[i].str ? put_string(q, 3, hp[i].str, strlen(hp[i].str)) : put_double(q, 2, hp[i].num);
+  }
+  q = put_string(q, 4, group, strlen(group));
+  q = put_double(q, 5, start_time);
+  rc = put_hparams(w, step, "_hparams_/session_start_info", 3, b, (size_t)(q - b));
+  free(b);
+  return rc;
+}
+
+int tv_events_hparams_end(tv_events *w, int64_t step, tv_hparams_status status, double end_time) {
+  int rc = check_append(w, step);
+  if (rc) return rc;
+  if (status < TV_HPARAMS_STATUS_UNKNOWN || status > TV_HPARAMS_STATUS_RUNNING)
+    return tv_error(TV_ERR_INVALID, "%s: hparams status %d out of range", w->path, (int)status);
+  unsigned char b[16];
+  unsigned char *q = put_varint(put_key(b, 1, WT_VARINT), (uint64_t)status);
+  q = put_double(q, 2, end_time);
+  return put_hparams(w, step, "_hparams_/session_end_info", 4, b, (size_t)(q - b));
 }
 
 /* ---- session start (a restart marker for TensorBoard) --------------------------------------- */

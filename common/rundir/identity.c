@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <unistd.h>
 
-#include "trainval/yamlio.h"
+#include "base/yamlio.h"
 
 void tv_rundir_identity(char *host, size_t cap, long *pid) {
   *pid = (long)getpid();

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "rundir/identity.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 #include "trainval/manifest.h"
 
 enum { PATH_CAP = 4096, HOLDER_CAP = 256 };

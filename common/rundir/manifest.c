@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/fs.h"
+#include "base/yamlio.h"
 #include "rundir/identity.h"
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
 
 enum { PATH_CAP = 4096 };
 

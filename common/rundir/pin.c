@@ -11,7 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 #include "trainval/manifest.h"
 
 enum { PATH_CAP = 4096 };

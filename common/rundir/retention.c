@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "trainval/evalstate.h"
-#include "trainval/fs.h"
+#include "base/fs.h"
 #include "trainval/pin.h"
 
 enum { PATH_CAP = 4096 };

@@ -9,8 +9,8 @@
 #include <sys/stat.h>
 
 #include "rundir/identity.h"
-#include "trainval/fs.h"
-#include "trainval/yamlio.h"
+#include "base/fs.h"
+#include "base/yamlio.h"
 
 enum { PATH_CAP = 4096 };
 

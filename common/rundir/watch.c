@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "trainval/fs.h"
+#include "base/fs.h"
 
 enum { WATCH_PATH_CAP = 4096, DESCR_CAP = 2 * 4096 + 128, EVBUF = 64 * 1024 };
 

@@ -45,7 +45,9 @@
  *                                                    graph's dropout rng s[0..3]
  *   /state                     attrs: early_stop_best (float64; absent until the first
  *                              validation), early_stop_best_step, early_stop_bad, nonfinite_run,
- *                              nonfinite_total (int64)   the trainer (train/trainer.c)
+ *                              nonfinite_total, schedule_steps (int64: the learning-rate
+ *                              schedule's horizon; absent in older files)
+ *                                                    the trainer (train/trainer.c)
  *
  * A new owner of resume state (a recurrent layer's carried state, a second loader) adds its own
  * paths here and its own _ckpt_write / _ckpt_read pair beside its code.

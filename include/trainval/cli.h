@@ -29,7 +29,7 @@
 #include <stddef.h>
 
 #include "trainval/error.h"
-#include "trainval/yamlio.h"
+#include "trainval/text.h"
 
 /* One option.  id is what getopt_long returns for it: the short letter when there is one,
  * otherwise a value >= 256 of the program's choice. */

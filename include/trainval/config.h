@@ -81,9 +81,12 @@
  *     max_unevaluated: 10        # checkpoints kept for evaluators that have not reached them
  *     keep_every_hours: 0        # also keep one checkpoint per this many hours (0: off)
  *
- * Validation is table-driven (config.c): an unknown key, a wrong type, a value out of range, a
- * missing required key or a duplicate key is TV_ERR_CONFIG with the message
- * "<file>:<line>:<col>: <key>: <problem>".  Overrides `section.key=value` (and
+ * Validation is table-driven (the key tables of common/config/schema.c, walked by read.c when
+ * reading and by emit.c when emitting and comparing): an unknown key, a wrong type, a value out
+ * of range, a missing required key or a duplicate key is TV_ERR_CONFIG with the message
+ * "<file>:<line>:<col>: <key>: <problem>".  Scalars follow the YAML rules every trainval file is
+ * read with (common/base/yamlio.h): booleans are true/false, yes/no or on/off in any case;
+ * integers are decimal; a file holds one document.  Overrides `section.key=value` (and
  * `model.layers.<i>.key=value`) are applied to the parsed document before validation, so they
  * obey the same rules; errors in them are reported as "--set <text>: <problem>".
  *
@@ -101,28 +104,44 @@
 
 enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
-/* The layer kinds a config can name (`type:`).  The layer table in layers.c is indexed by it. */
+/* The layer kinds a config can name (`type:`), one X(CONST, name) row each: the enum constant
+ * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
+ * names come from this one list; the order is the enum's (append new kinds at the end).
+ *
+ * A NEW LAYER KIND, on the config side: its row here (and its line in the format above); if it
+ * takes keys of its own (beyond name and inputs) or more than one input, also its key table and
+ * its row in common/config/schema.c's layer_kinds (the fields it stores go in tv_layer_config
+ * below).  Reading, defaults, emitting (with its keys' comments), comparing and the error
+ * messages follow from those rows.  Its computation is its row tv_layer_<name> of the layer
+ * table, in a file of common/nn/layers/ (see layers.h); the table is built from this same list,
+ * so the link fails until the row exists. */
+#define TV_LAYER_KINDS(X)                                                                          \
+  X(DENSE, dense)                                                                                  \
+  X(RELU, relu)                                                                                    \
+  X(FLATTEN, flatten)                                                                              \
+  X(CONV2D, conv2d)                                                                                \
+  X(MAX_POOL2D, max_pool2d)                                                                        \
+  X(AVG_POOL2D, avg_pool2d)                                                                        \
+  X(GLOBAL_AVG_POOL, global_avg_pool)                                                              \
+  X(BATCH_NORM, batch_norm)                                                                        \
+  X(DROPOUT, dropout)                                                                              \
+  X(LEAKY_RELU, leaky_relu)                                                                        \
+  X(ELU, elu)                                                                                      \
+  X(GELU, gelu)                                                                                    \
+  X(SIGMOID, sigmoid)                                                                              \
+  X(TANH, tanh)                                                                                    \
+  X(SOFTMAX, softmax)                                                                              \
+  X(ADD, add)
+
 typedef enum tv_layer_kind {
-  TV_LAYER_DENSE,
-  TV_LAYER_RELU,
-  TV_LAYER_FLATTEN,
-  TV_LAYER_CONV2D,
-  TV_LAYER_MAX_POOL2D,
-  TV_LAYER_AVG_POOL2D,
-  TV_LAYER_GLOBAL_AVG_POOL,
-  TV_LAYER_BATCH_NORM,
-  TV_LAYER_DROPOUT,
-  TV_LAYER_LEAKY_RELU,
-  TV_LAYER_ELU,
-  TV_LAYER_GELU,
-  TV_LAYER_SIGMOID,
-  TV_LAYER_TANH,
-  TV_LAYER_SOFTMAX,
-  TV_LAYER_ADD,
-  TV_LAYER__COUNT
+#define TV_LAYER_KIND_ENUM_(c, n) TV_LAYER_##c,
+  TV_LAYER_KINDS(TV_LAYER_KIND_ENUM_)
+#undef TV_LAYER_KIND_ENUM_
+      TV_LAYER__COUNT
 } tv_layer_kind;
 
-/* Names as written in configs ("dense", "conv2d", "batch_norm", ...). */
+/* Names as written in configs ("dense", "conv2d", "batch_norm", ...); "?" for a value that is no
+ * kind.  Cannot fail. */
 const char *tv_layer_kind_name(tv_layer_kind k);
 
 /* conv2d / pooling `padding:` (see the top of this file). */
@@ -135,7 +154,7 @@ typedef enum tv_padding {
 
 typedef struct tv_layer_config {
   tv_layer_kind kind;
-  char name[TV_NAME_CAP];                  /* "" until tv_config_* fills Keras-style defaults */
+  char name[TV_NAME_CAP];                  /* tv_config_parse fills the default <type>_<k> */
   int n_inputs;                            /* 0: the previous layer (or the model input) */
   char inputs[TV_MAX_INPUTS][TV_NAME_CAP]; /* names of earlier layers, or "input" */
   int units;                               /* dense: output features (>= 1) */
@@ -149,7 +168,7 @@ typedef struct tv_layer_config {
   double epsilon;  /* batch_norm: added to the variance, default 1e-5 */
   double rate;     /* dropout: drop probability in [0, 1), default 0.5 */
   double alpha;    /* leaky_relu: negative slope (0.01); elu: saturation (1.0) */
-  int line, col;   /* where the item starts in the source (1-based) */
+  int line, col;   /* where the item starts in the source (1-based); 0 if an override added it */
 } tv_layer_config;
 
 typedef enum tv_optim_kind {
@@ -257,7 +276,12 @@ void tv_config_defaults(tv_config *c);
 TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *source,
                                   const char *const *sets, int n_sets, tv_config *c);
 
-/* Reads path and calls tv_config_parse.  Errors also: TV_ERR_NOT_FOUND / TV_ERR_IO naming path. */
+/* The largest config file tv_config_load reads (a config is a few KiB). */
+#define TV_CONFIG_MAX_BYTES ((size_t)1 << 20)
+
+/* Reads path and calls tv_config_parse.  Errors also: TV_ERR_NOT_FOUND / TV_ERR_IO naming path,
+ * TV_ERR_IO for a path that is not a regular file (a FIFO or a device is refused at once, never
+ * waited on or read) or is larger than TV_CONFIG_MAX_BYTES. */
 TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int n_sets,
                                  tv_config *c);
 

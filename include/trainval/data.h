@@ -1,23 +1,38 @@
-/* data.h — IDX datasets, validation splits, evaluation subsets and the batch loader, with the
- * loader's part of a checkpoint.
+/* data.h — data sources (one interface, a reader per format), validation splits, evaluation
+ * subsets and the batch loader, with the loader's part of a checkpoint.
+ *
+ * DATA SOURCES.  Every reader fills the same in-memory tv_dataset (below): an example count, a
+ * feature shape (C, H, W) and type (uint8 or float32), the targets (int32 class ids, or float32
+ * vectors) and optional class names.  tv_data_load picks the reader by tv_data_spec.format from
+ * one table in source.c.  To add a reader: write `static int load_FOO(const tv_data_spec *,
+ * tv_dataset *)` that honours the tv_dataset contract (everything owned, zeroed on failure, every
+ * error a one-line message naming the file and the problem), add one row {"foo", load_FOO} to
+ * that table, and give it a test on a real file in tests/test_data.c.
  *
  * IDX file format (LeCun's MNIST format; Fashion-MNIST uses it unchanged).  Fixed by its
  * authors, so it has no version field: a reader accepts exactly what is written here, and a file
  * that deviates in any way is rejected, never guessed at.  All integers are big-endian.
  *
  *   offset 0      uint8 0, uint8 0          two zero bytes
- *   offset 2      uint8 type                0x08 = unsigned byte, the only type accepted here
- *                                           (0x09 int8, 0x0B int16, 0x0C int32, 0x0D float32,
- *                                           0x0E float64 exist and are rejected)
+ *   offset 2      uint8 type                element type: 0x08 uint8, 0x09 int8, 0x0B int16,
+ *                                           0x0C int32, 0x0D float32, 0x0E float64 (each
+ *                                           big-endian, IEEE 754 for the floats); any other
+ *                                           type is rejected
  *   offset 3      uint8 ndim                number of dimensions
  *   offset 4      uint32 dim[ndim]          each > 0; dim[0] is the example count
  *   offset 4+4*ndim   prod(dim) elements, row-major (last dimension fastest), no padding, and
  *                     nothing after the last element
  *
- *   images  magic 0x00000803: (N, H, W), read as C = 1
- *           magic 0x00000804: (N, C, H, W), NCHW (an extension for colour data; MNIST-style
- *           files never use it)
- *   labels  magic 0x00000801: (N), one class number per example
+ *   features  ndim 3: (N, H, W), read as C = 1 (MNIST's images, magic 0x00000803 for uint8)
+ *             ndim 4: (N, C, H, W), NCHW (an extension for colour data)
+ *             ndim 2: (N, D), read as C = D, H = W = 1 (a table of D features per example)
+ *             uint8 features stay uint8 (tv_dataset.images, the loader's table path); every
+ *             other type is converted to float32 (tv_dataset.features); a float64 value
+ *             outside float32's range, or one that is NaN or infinite, is an error
+ *   targets   ndim 1 of an integer type: (N), one class id per example (magic 0x00000801 for
+ *             uint8), each in [0, 1000000)
+ *             ndim 1 or 2 of a float type: (N) or (N, T), T float targets per example
+ *             (regression values or multilabel 0/1 indicators)
  *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
@@ -25,7 +40,7 @@
  * are ignored, as zlib and gzip(1) do.  Every member's 8-byte trailer (CRC-32 and ISIZE) must be
  * there and agree: a stream that ends before it is truncated, even when every IDX byte arrived.
  *
- * Ownership: a tv_dataset owns its two buffers; tv_dataset_free releases them.  A tv_loader
+ * Ownership: a tv_dataset owns its buffers; tv_dataset_free releases them.  A tv_loader
  * borrows its dataset, which must outlive it.  Nothing here keeps global state; a loader is used
  * by one thread at a time (with prefetch it also runs one thread of its own, hidden behind the
  * same calls).
@@ -39,27 +54,60 @@
 #include "trainval/error.h"
 #include "trainval/rng.h"
 
-/* A dataset in memory: a plain value struct that owns images and labels.  Example i has pixels
- * images[i*D .. (i+1)*D) with D = c*h*w (NCHW, uint8 as in the file) and class labels[i].
- * num_classes is 1 + the largest label of the file it was loaded from (kept by split). */
+/* Class ids are in [0, TV_DATA_MAX_CLASSES). */
+#define TV_DATA_MAX_CLASSES 1000000
+
+/* A dataset in memory: a plain value struct that owns its buffers.  Example i has D = c*h*w
+ * features (NCHW), in exactly one of
+ *   images[i*D .. (i+1)*D)     uint8, as in the file (the loader normalises through a table)
+ *   features[i*D .. (i+1)*D)   float32 (every other element type, converted when read)
+ * and its target in exactly one of
+ *   labels[i]                              int32 class id in [0, num_classes) (classification)
+ *   targets[i*target_dim .. (i+1)*target_dim)  float32 values (regression, or multilabel 0/1)
+ * num_classes is 1 + the largest label of the file it was loaded from (kept by split); with
+ * float targets it is 0.  names, when not NULL, holds num_classes NUL-terminated class names
+ * (each its own malloc'd string; a reader that has none leaves it NULL). */
 typedef struct tv_dataset {
-  uint8_t *images; /* n * c*h*w bytes */
-  uint8_t *labels; /* n bytes */
+  uint8_t *images; /* n * c*h*w bytes, or NULL when features holds the examples */
+  float *features; /* n * c*h*w floats, or NULL when images holds them */
+  int32_t *labels; /* n class ids, or NULL when targets holds them */
+  float *targets;  /* n * target_dim floats, or NULL */
+  int target_dim;  /* values per example in targets; 0 with labels */
+  char **names;    /* num_classes class names, or NULL */
   uint32_t n;
   int c, h, w; /* IDX3 images give c = 1 */
   int num_classes;
 } tv_dataset;
 
-/* Reads an images IDX file and a labels IDX file (each plain or gzip) into *ds.  *ds is
+/* Where a data source is and how to read it: the reader (format) and its files.  Readers that
+ * need options get fields of their own here. */
+typedef struct tv_data_spec {
+  const char *format; /* "idx" */
+  const char *x;      /* the features file */
+  const char *y;      /* the targets file */
+} tv_data_spec;
+
+/* Reads the data source spec describes into *ds with the reader its format names (see DATA
+ * SOURCES above).  *ds is overwritten on entry; on success the caller owns it (tv_dataset_free).
+ * Errors: TV_ERR_INVALID for a format no reader has (the message lists the readers), and those
+ * of the reader (for "idx": tv_dataset_load_idx's).  On failure *ds is zeroed. */
+TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
+
+/* Bytes per feature value of ds as stored: 1 (images) or 4 (features).  Cannot fail. */
+size_t tv_dataset_feature_size(const tv_dataset *ds);
+
+/* Reads a features IDX file and a targets IDX file (each plain or gzip) into *ds.  *ds is
  * overwritten on entry (not freed: pass a fresh or freed one); on success the caller owns it
  * and releases it with tv_dataset_free.
  * Errors (the message names the file):
  *   TV_ERR_NOT_FOUND  a file does not exist
  *   TV_ERR_IO         a file cannot be opened or read
  *   TV_ERR_FORMAT     wrong magic or element type, a zero dimension, a truncated header or body
- *                     ("<path>: truncated: expected N bytes of pixel data, got M"), bytes after
- *                     the last element, a corrupt gzip stream (zlib's message), or image and
- *                     label counts that differ (both files named)
+ *                     ("<path>: truncated: expected N bytes of pixel data, got M"; a type other
+ *                     than uint8 is named in it: "pixel data (element type 0x0d, float32)"), bytes
+ * after the last element, a corrupt gzip stream (zlib's message), a class id out of range, a float
+ * that is not finite (or a float64 beyond float32), or example counts that differ (both files
+ *                     named)
  *   TV_ERR_NOMEM      the data cannot be allocated.  Memory follows the file, not the header:
  *                     a plain file shorter than its header promises is truncated before
  *                     anything is allocated, and a gzip body grows as it inflates
@@ -82,8 +130,9 @@ void tv_dataset_free(tv_dataset *ds);
  * rest to train.  Both keep the original order of full (the split selects, the loader shuffles),
  * so the result depends only on full, valid_fraction and seed.  valid_fraction 0 gives an empty
  * valid (n = 0, NULL buffers) and a copy of full as train.  Data is copied: full is unchanged,
- * and train and valid are new datasets the caller frees.  c, h, w and num_classes are copied
- * from full (a class absent from one side does not shrink num_classes).
+ * and train and valid are new datasets the caller frees.  c, h, w, num_classes, target_dim and the
+ * class names (each side its own copy) come from full (a class absent from one side does not
+ * shrink num_classes); features and targets keep their type.
  * Errors: TV_ERR_INVALID if valid_fraction is not in [0, 1) or leaves train empty,
  * TV_ERR_NOMEM.  On failure *train and *valid are zeroed. */
 TV_MUST_CHECK int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t seed,
@@ -101,15 +150,15 @@ TV_MUST_CHECK int tv_dataset_split(const tv_dataset *full, double valid_fraction
 TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t seed,
                                     uint32_t **idx, uint64_t *hash);
 
-/* Pixel normalisation applied by the loader: x = (pixel * scale - mean) / std, evaluated in
- * float.  With channels == 0 one mean and std serve every channel (std finite and > 0).  With
- * channels = C in 1..TV_NORM_MAX_CHANNELS, which must equal the dataset's c, channel k uses
- * channel_mean[k] and channel_std[k] (each std finite and > 0) and the scalar mean and std are
- * ignored.  A designated initializer that names only scale, mean and std gives channels 0, so
- * code written before per-channel normalisation keeps its meaning.
- * TV_NORM_MAX_CHANNELS is the one limit on per-channel statistics: the config's data.mean and
- * data.std lists are capped by it too (config.h), so a config that asks for more is refused
- * where it is read, with its file and line. */
+/* Normalisation applied by the loader: x = (pixel * scale - mean) / std, evaluated in float;
+ * for float32 features the feature value takes the pixel's place in the same expression.  With
+ * channels == 0 one mean and std serve every channel (std finite and > 0).  With channels = C
+ * in 1..TV_NORM_MAX_CHANNELS, which must equal the dataset's c, channel k uses channel_mean[k] and
+ * channel_std[k] (each std finite and > 0) and the scalar mean and std are ignored.  A designated
+ * initializer that names only scale, mean and std gives channels 0, so code written before
+ * per-channel normalisation keeps its meaning. TV_NORM_MAX_CHANNELS is the one limit on per-channel
+ * statistics: the config's data.mean and data.std lists are capped by it too (config.h), so a
+ * config that asks for more is refused where it is read, with its file and line. */
 #define TV_NORM_MAX_CHANNELS 64
 
 typedef struct tv_norm {
@@ -174,6 +223,10 @@ typedef struct tv_loader_opts {
  * to the process's compute team (ctx.h): a conversion thread that works about 0.1 ms per
  * 128 x 784 batch and then sleeps, so it needs no core of its own; --threads counts the team.
  * The calls below are still made from one thread at a time.
+ *
+ * float32 features (ds->features) are normalised value by value, without the table.  The loader
+ * yields class ids: a dataset with float targets, and augmentation of float32 features, are
+ * refused (TV_ERR_INVALID) until a loader path consumes them.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
  * ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch

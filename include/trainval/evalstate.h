@@ -26,7 +26,11 @@
  *   patience: 3                      0: no early stopping
  *   cursor: 1200                     required; every committed checkpoint with step <= cursor
  *                                    has been dealt with (evaluated, failed, skipped or passed
- *                                    over by policy latest); -1: none yet
+ *                                    over by policy latest); -1: none yet.  It is also the
+ *                                    evaluator's event-file cursor: on restart every event record
+ *                                    past it is an orphan of a crash before the metrics line and
+ *                                    is purged, and the new event file opens with a SessionLog
+ *                                    START at cursor + 1 (rundir.h, EXACTLY ONCE)
  *   best: {step: 1000, file: ckpt-00001000.h5, value: 0.8765}   absent until a first result
  *   since_best: 2                    results since the best last improved (early stopping)
  *   stop_requested: 1300             step whose result wrote DIR/STOP; -1: none

@@ -1,4 +1,4 @@
-/* events.h — TensorBoard event-file writer (scalars and histograms).
+/* events.h — TensorBoard event-file writer (scalars, histograms, text, hparams).
  *
  * FILE FORMAT (TensorBoard's own; we write a subset of it, nothing of our own)
  *
@@ -11,7 +11,7 @@
  *              uint64 length | uint32 masked_crc32c(the 8 length bytes)
  *              | payload[length] | uint32 masked_crc32c(payload)
  *            masked_crc32c(x) = ((c >> 15) | (c << 17)) + 0xa282ead8 (mod 2^32),
- *            c = CRC-32C (Castagnoli) of x (tv_crc32c in fs.h).
+ *            c = CRC-32C (Castagnoli) of x (tv_crc32c in files.h).
  *   payload  one serialized protobuf tensorboard.Event (event.proto, summary.proto,
  *            histogram.proto).  The fields we emit, by number and wire type:
  *              Event         1 wall_time double (fixed64), seconds since the epoch, never
@@ -25,6 +25,24 @@
  *              Summary.Value 1 tag string (UTF-8, not empty)
  *                            2 simple_value float (fixed32)      } exactly one of these
  *                            5 histo HistogramProto             }
+ *                            8 tensor TensorProto               }
+ *                            9 metadata SummaryMetadata: with tensor only
+ *              SummaryMetadata 1 plugin_data PluginData{1 plugin_name string}
+ *                            4 data_class enum: DATA_CLASS_TENSOR = 2
+ *              TensorProto   1 dtype enum: DT_STRING = 7
+ *                            2 tensor_shape TensorShapeProto: empty (a scalar)
+ *                            8 string_val bytes: the one string
+ *            Plugin "text" (TensorBoard's text dashboard): a scalar DT_STRING tensor of markdown.
+ *            Plugin "hparams" (the HParams dashboard; plugin_data.proto, api.proto): tags
+ *            "_hparams_/session_start_info" and "_hparams_/session_end_info", PluginData.content
+ *            a serialized HParamsPluginData{1 version = 0, 3 session_start_info | 4
+ *            session_end_info}, the tensor TensorBoard's NULL tensor (DT_FLOAT = 1, a scalar,
+ *            float_val [0]).  SessionStartInfo{1 hparams map<string, google.protobuf.Value>
+ *            (entries {1 key, 2 value{2 number_value double | 3 string_value string}}),
+ *            4 group_name, 5 start_time_secs double}; SessionEndInfo{1 status enum (api.proto
+ *            Status), 2 end_time_secs double}.  The dashboard takes the directory of the file
+ *            holding the session start as one session and its scalars (those of subdirectories
+ *            too: validation/, eval/) as the session's metrics.
  *              HistogramProto 1 min, 2 max, 3 num, 4 sum, 5 sum_squares: double (fixed64)
  *                            6 bucket_limit, 7 bucket: packed repeated double
  *            Histogram buckets follow TensorFlow's default edges: 0, +-1e-12 * 1.1^k below 1e20,
@@ -79,6 +97,39 @@ TV_MUST_CHECK int tv_events_scalars(tv_events *w, int64_t step, int n, const cha
  * TV_ERR_NOMEM, TV_ERR_IO. */
 TV_MUST_CHECK int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float *x,
                                       size_t n);
+
+/* Appends a text summary (TensorBoard's text plugin, rendered as markdown) of text under tag at
+ * step: a Summary.Value with metadata plugin_name "text" and a scalar DT_STRING tensor holding
+ * text (copied).  Errors: TV_ERR_INVALID (as tv_events_scalar, or text NULL or not UTF-8:
+ * nothing written), TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_text(tv_events *w, int64_t step, const char *tag, const char *text);
+
+/* One hyperparameter of an HParams session: a string value when str is not NULL, else num. */
+typedef struct tv_hparam {
+  const char *name;
+  const char *str;
+  double num;
+} tv_hparam;
+
+/* api.proto Status, the outcome a session end reports. */
+typedef enum tv_hparams_status {
+  TV_HPARAMS_STATUS_UNKNOWN = 0,
+  TV_HPARAMS_STATUS_SUCCESS = 1,
+  TV_HPARAMS_STATUS_FAILURE = 2,
+  TV_HPARAMS_STATUS_RUNNING = 3
+} tv_hparams_status;
+
+/* Appends the HParams session start (format above) with hp[0..n) (copied), group_name group
+ * ("" for none) and start_time (unix seconds), then flushes.  Errors: TV_ERR_INVALID (as
+ * tv_events_scalar, n < 0, hp NULL with n > 0, group NULL, an empty name, a name or string
+ * value not UTF-8: nothing written), TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_hparams_start(tv_events *w, int64_t step, const tv_hparam *hp, int n,
+                                          const char *group, double start_time);
+
+/* Appends the HParams session end with status and end_time (unix seconds), then flushes.
+ * Errors: TV_ERR_INVALID (as tv_events_scalar, a status outside the enum), TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_hparams_end(tv_events *w, int64_t step, tv_hparams_status status,
+                                        double end_time);
 
 /* Appends Event{wall_time, step, session_log{status = START}} and flushes it (tv_events_flush),
  * marking the start of a training session in this run (directory).  TensorBoard's loader, reading

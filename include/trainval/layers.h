@@ -7,9 +7,11 @@
  *      norm.c, activation.c, structural.c, or a new file: the Makefile takes every .c there):
  *      build (shapes, variables via tv_layer_declare, scratch), forward and backward side by
  *      side with a shape comment and the math in one line, flops, and its row
- *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`; then, in table.c, its extern and
- *      one line [TV_LAYER_LSTM] = &tv_layer_lstm (the _Static_assert refuses a kind without
- *      a row).
+ *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`, named tv_layer_<name> after the
+ *      kind's X(LSTM, lstm) row: table.c builds the table from config.h's TV_LAYER_KINDS, so
+ *      it needs no edit (the link fails until the row exists).
+ * So a kind without keys of its own is two places (its X row in config.h, its code and row in
+ * its group file); one with keys adds its key rows in common/config/schema.c.
  * Backward adds into its variables' gradients (below); tests/test_model.c's gradient check
  * refuses a kind it has no case for, so add one there.
  *
@@ -38,7 +40,7 @@
  * them.
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
- *   dense       kernel [out, in], bias [out]
+ *   dense       kernel [out, in], bias [out]; a (T, D) input is time-distributed: (T, out)
  *   conv2d      kernel [filters, C, kh, kw], bias [filters]
  *   batch_norm  gamma [C], beta [C] (trainable); moving_mean [C], moving_variance [C] (not)
  */

@@ -27,6 +27,8 @@
 
 typedef enum tv_loss_kind {
   TV_LOSS_SOFTMAX_XENT, /* softmax cross-entropy with label smoothing; class targets */
+  TV_LOSS_TOKEN_XENT,   /* per-token cross-entropy: (N, T, V) outputs as N*T rows, targets
+                         * int32 [N, T], the mean over tokens; no smoothing (nats per token) */
   TV_LOSS__COUNT
 } tv_loss_kind;
 

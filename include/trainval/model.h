@@ -34,8 +34,8 @@
  * (tests/integration/threads_bitwise.sh).
 
  * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
- * forward through a dropout layer advances it.  For exact resume a trainer saves tv_model_rng()
- * with the checkpoint and restores it with tv_model_set_rng() (four uint64 words).
+ * forward through a dropout layer advances it.  For exact resume the TRAIN graph writes it into
+ * a checkpoint and reads it back itself (tv_model_ckpt_write / tv_model_ckpt_read).
  *
  * Typical use:   tv_model_new(cfg, TRAIN) -> tv_varstore_seal -> tv_varstore_init (or load a
  * checkpoint) -> per step: tv_model_forward, a loss (tv_loss_forward into

@@ -67,7 +67,8 @@ void tv_optim_set_pool(tv_optim *o, tv_pool *pool);
 /* tv_optim_apply(o, step, -1). */
 void tv_optim_step(tv_optim *o, int64_t step);
 
-/* Slot access for checkpoints: names "momentum" (SGD with mu > 0), "m" and "v" (Adam, AdamW). */
+/* Slot access (checkpoints go through tv_optim_ckpt_write / _read below): names "momentum" (SGD
+ * with mu > 0), "m" and "v" (Adam, AdamW). */
 int tv_optim_num_slots(const tv_optim *o);
 const char *tv_optim_slot_name(const tv_optim *o, int k);
 float *tv_optim_slot(tv_optim *o, int k);

@@ -23,7 +23,8 @@ const char *tv_split_name(tv_split s);
 int tv_split_parse(const char *name);
 
 /* Loads split s of the config's data into *ds (caller frees with tv_dataset_free).  Also checks
- * the examples' shape against model.input and the labels against model.num_classes.
+ * the examples' shape against model.input and the labels against model.num_classes; a targets
+ * file of float targets is TV_ERR_MISMATCH naming it (the model is a classifier).
  * Errors: TV_ERR_NOT_FOUND (the message says to install dataset-fashion-mnist or to point
  * data.dir at other files), TV_ERR_FORMAT, TV_ERR_MISMATCH, TV_ERR_IO, TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds);

@@ -37,8 +37,11 @@
  * unpins.  A restarted evaluator reads state.yaml, then adopts every complete metrics.jsonl line
  * whose step state.yaml lacks (a crash fell between the two writes) and cuts off a torn last
  * line, so no checkpoint gets two lines and a crash during an evaluation re-evaluates only that
- * checkpoint.  (A crash between the event record and the metrics line may leave a second event
- * at that step, which TensorBoard draws as one point.)
+ * checkpoint.  A crash between the event record and the metrics line leaves a record past the
+ * adopted cursor: the restarted evaluator removes every record past the cursor from its event
+ * files (tv_events_purge_after) before it evaluates anything, and its new event file begins with
+ * a SessionLog START at cursor + 1 (tv_events_session_start), so a fresh TensorBoard and one
+ * that read the orphan before the restart both show each step once.
  *
  * VERSION AND COMPATIBILITY, for every structured file here: keys may be added without a
  * version change; readers ignore keys they do not know; a reader refuses a newer

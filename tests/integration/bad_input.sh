@@ -28,6 +28,22 @@ expect_fail "duplicate key" 1 "dup.yaml:[0-9]+:[0-9]+: train.seed: duplicate key
 sed 's/^    - {type: flatten} .*//' "$CFG" >"$T/noflat.yaml"
 expect_fail "a layer that does not fit its input" 1 "noflat.yaml:[0-9]+:[0-9]+: layer dense_1: dense needs a flat input" train --train-dir "$T/c7" --config "$T/noflat.yaml"
 
+# A config that is not a regular file is refused at once (a FIFO never blocks, a device is never
+# read), and so is one over the size limit or nested too deep; each run is bounded by a timeout.
+mkfifo "$T/fifo.yaml"
+expect_fail "a FIFO as config is refused at once" 1 "^train: $T/fifo.yaml: not a regular file\$" timeout 20 "$BIN/train" --quiet --train-dir "$T/c8" --config "$T/fifo.yaml"
+expect_fail "/dev/zero as config is refused, not read" 1 "^train: /dev/zero: not a regular file\$" timeout 20 "$BIN/train" --quiet --train-dir "$T/c9" --config /dev/zero
+head -c 1048577 /dev/zero | tr '\000' '#' >"$T/huge.yaml"
+expect_fail "a config over 1 MiB is refused" 1 "huge.yaml: larger than 1048576 bytes" train --train-dir "$T/c10" --config "$T/huge.yaml"
+awk 'BEGIN { printf "model: "; for (i = 0; i < 100000; i++) printf "["; print "" }' >"$T/deep.yaml"
+expect_fail "100000-deep nesting fails fast, naming file:line:col" 1 "deep.yaml:1:71: nested deeper than 64 levels" timeout 20 "$BIN/train" --quiet --train-dir "$T/c11" --config "$T/deep.yaml"
+: >"$T/empty.yaml"
+expect_fail "an empty config with --set is blamed on the file" 1 "^train: $T/empty.yaml:1:1: model: missing required section\$" train --train-dir "$T/c12" --config "$T/empty.yaml" --set train.batch_size=4
+check "refused configs froze no config.yaml and left the inputs as they were" sh -c "
+  ! ls '$T'/c8/config.yaml '$T'/c9/config.yaml '$T'/c10/config.yaml '$T'/c11/config.yaml \
+    '$T'/c12/config.yaml 2>/dev/null | grep -q . &&
+  test -p '$T/fifo.yaml' && test \$(wc -c <'$T/huge.yaml') -eq 1048577 && test ! -s '$T/empty.yaml'"
+
 # --- datasets ---
 mkdir -p "$T/empty"
 expect_fail "missing dataset says what to install" 1 "dataset-fashion-mnist" train --train-dir "$T/d1" --config "$CFG" --set data.dir="$T/empty"
@@ -39,6 +55,26 @@ mkdir -p "$T/garbage"
 cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/garbage/"
 head -c 100000 /dev/urandom >"$T/garbage/train-images-idx3-ubyte"
 expect_fail "garbage IDX file names the file" 1 "garbage/train-images-idx3-ubyte: " train --train-dir "$T/d3" --config "$CFG" --set data.dir="$T/garbage"
+# Only the gzip trailer cut (5 of its 8 bytes): every pixel inflates, the CRC-32/ISIZE is missing.
+mkdir -p "$T/trailer"
+cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/trailer/"
+size=$(wc -c <"$DATA/train-images-idx3-ubyte.gz")
+head -c $((size - 5)) "$DATA/train-images-idx3-ubyte.gz" >"$T/trailer/train-images-idx3-ubyte.gz"
+expect_fail "a .gz cut inside its trailer is truncated" 1 "trailer/train-images-idx3-ubyte.gz: truncated: gzip stream ends before its trailer" train --train-dir "$T/d4" --config "$CFG" --set data.dir="$T/trailer"
+# A 41-byte file whose header promises 60000 x 256 x 256 pixels (3.9 GB): refused from the
+# file's size, before anything that large is allocated.
+mkdir -p "$T/promise"
+cp "$DATA"/*labels* "$DATA"/t10k-images* "$T/promise/"
+printf '\000\000\010\003\000\000\352\140\000\000\001\000\000\000\001\0000123456789012345678901234' >"$T/promise/train-images-idx3-ubyte"
+PROMISE="promise/train-images-idx3-ubyte: truncated: expected 3932160000 bytes of pixel data, got 25"
+expect_fail "an IDX header promising more than the file holds" 1 "$PROMISE" train --train-dir "$T/d5" --config "$CFG" --set data.dir="$T/promise"
+# The same within 1.5 GB of address space (reading what the header promises ran out of memory).
+if sh -c "ulimit -v 1500000 && '$BIN/train' --help" >/dev/null 2>&1; then
+  expect_fail "... and without allocating it (ulimit -v 1500000)" 1 "$PROMISE" \
+    sh -c "ulimit -v 1500000 && exec '$BIN/train' --quiet --train-dir '$T/d6' --config '$CFG' --set data.dir='$T/promise'"
+else
+  echo "skip - the same under ulimit -v (the train binary cannot run under an address-space limit: a sanitizer build)"
+fi
 
 # --- checkpoints ---
 R=$T/run

@@ -57,6 +57,8 @@ for f in glob.glob('$D/events.out.tfevents.*'):
     data = open(f, 'rb').read(); i = 0
     while i < len(data):
         (n,) = struct.unpack_from('<Q', data, i); payload = data[i+12:i+12+n]; i += 16 + n
+        # the step-0 text (config, model) and hparams summaries quote the tag names
+        if b'\\n\\x04text' in payload or b'_hparams_/' in payload: continue
         for tag in (b'loss', b'accuracy', b'learning_rate', b'examples_per_sec'):
             if tag in payload: steps.setdefault(tag, 0); steps[tag] += 1
 assert all(steps.get(t) == 6 for t in (b'loss', b'accuracy', b'learning_rate', b'examples_per_sec')), steps

@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Reads TensorBoard event files (TFRecord framing + Event protobuf) with the standard library
 only, checking every record's CRCs, and prints one line per summary value:
-    <step> <tag> <simple_value | histo:<num>>
+    <step> <tag> <simple_value | histo:<num> | <plugin name>:<bytes of the tensor>>
 Usage: events.py DIR_OR_FILE...   (a directory: its events.out.tfevents.* files, not recursive)
 Exit 1 on a CRC mismatch or a torn record.
 
@@ -91,7 +91,7 @@ def read(path, out=None):
                 for snum, _, sv in fields(v):
                     if snum != 1:
                         continue
-                    tag, val = None, None
+                    tag, val, plugin, tensor = None, None, "tensor", None
                     for vnum, _, vv in fields(sv):
                         if vnum == 1:
                             tag = vv.decode()
@@ -100,6 +100,14 @@ def read(path, out=None):
                         elif vnum == 5:
                             num_ = [struct.unpack("<d", x)[0] for n2, _, x in fields(vv) if n2 == 3]
                             val = "histo:%d" % (num_[0] if num_ else 0)
+                        elif vnum == 8:
+                            tensor = vv
+                        elif vnum == 9:
+                            for mnum, _, mv in fields(vv):
+                                if mnum == 1:
+                                    plugin = dict((n, x) for n, _, x in fields(mv)).get(1, b"?").decode()
+                    if tensor is not None:
+                        val = "%s:%d" % (plugin, len(tensor))
                     values.append((tag, val))
         if out is not None:
             out.append((step, session, values))
@@ -108,6 +116,61 @@ def read(path, out=None):
             print(step, "SessionLog.%s" % {1: "START", 2: "STOP", 3: "CHECKPOINT"}.get(session, session))
         for tag, val in values:
             print(step, tag, val)
+
+
+def tensors(path):
+    """Every tensor summary of path (CRCs checked by read() first), decoded against summary.proto
+    and tensor.proto: a list of dicts step, tag, plugin, content (PluginData.content bytes),
+    data_class, dtype, dims, strings (string_val), floats (float_val, packed or not)."""
+    read(path, [])
+    data = open(path, "rb").read()
+    out = []
+    i = 0
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i:i + 8])
+        payload = data[i + 12:i + 12 + n]
+        i += 16 + n
+        step = 0
+        for num, _, v in fields(payload):
+            if num == 2:
+                step = v
+            elif num == 5:
+                for snum, _, sv in fields(v):
+                    if snum != 1:
+                        continue
+                    t = {"step": step, "tag": None, "plugin": None, "content": b"", "data_class": 0,
+                         "dtype": 0, "dims": [], "strings": [], "floats": []}
+                    tensor = None
+                    for vnum, _, vv in fields(sv):
+                        if vnum == 1:
+                            t["tag"] = vv.decode()
+                        elif vnum == 8:
+                            tensor = vv
+                        elif vnum == 9:
+                            for mnum, _, mv in fields(vv):
+                                if mnum == 1:
+                                    pd = dict((n2, x) for n2, _, x in fields(mv))
+                                    t["plugin"] = pd.get(1, b"").decode()
+                                    t["content"] = pd.get(2, b"")
+                                elif mnum == 4:
+                                    t["data_class"] = mv
+                    if tensor is None:
+                        continue
+                    for tnum, wire, tv in fields(tensor):
+                        if tnum == 1:
+                            t["dtype"] = tv
+                        elif tnum == 2:
+                            for dnum, _, dv in fields(tv):
+                                if dnum == 2:
+                                    t["dims"].append(dict((n2, x) for n2, _, x in fields(dv)).get(1, 0))
+                        elif tnum == 8:
+                            t["strings"].append(tv)
+                        elif tnum == 5 and wire == 2:
+                            t["floats"].extend(struct.unpack("<%df" % (len(tv) // 4), tv))
+                        elif tnum == 5:
+                            t["floats"].append(struct.unpack("<f", tv)[0])
+                    out.append(t)
+    return out
 
 
 def tensorboard_view(paths, ignore_session_log):

@@ -41,3 +41,19 @@ expect_fail() {
 small_config() {
   sed -e 's/^\( *epochs:\).*/\1 1/' "$ROOT/configs/fashion_mlp.yaml" >"$1"
 }
+
+# TensorBoard's view of one run (events.py --tensorboard applies its purge rule).  files DIR: the
+# run's event files in name order.  bad_series: the tags of an events.py listing on stdin whose
+# steps repeat or go back (empty: clean).  tb_views SEEN DIR OUT: OUT.live is what a TensorBoard
+# that read the files copied to SEEN before a restart shows once it has read DIR's new files too,
+# OUT.nopurge the same without the purge rule, OUT.fresh a freshly started TensorBoard's view.
+files() { ls "$1"/events.out.tfevents.* 2>/dev/null; }
+bad_series() { awk '$2 != "SessionLog.START" { if (($2 in last) && $1 <= last[$2]) print $2, last[$2], $1; last[$2] = $1 }'; }
+tb_views() {
+  ev="/usr/bin/python3 $ROOT/tests/integration/events.py"
+  live=$(files "$1")
+  for f in $(files "$2"); do [ -e "$1/$(basename "$f")" ] || live="$live $f"; done
+  $ev --tensorboard --ignore-session-log $live >"$3.nopurge"
+  $ev --tensorboard $live >"$3.live"
+  $ev --tensorboard $(files "$2") >"$3.fresh"
+}

@@ -10,9 +10,6 @@ D=$T/run
 COMMON="--steps 600 --threads 1 --quiet --set train.checkpoint_every=200 --set train.summary_every=20
   --set train.validate_every=50 --set train.validate_batches=2 --set train.max_to_keep=0"
 
-files() { ls "$1"/events.out.tfevents.* 2>/dev/null; }
-# Tags whose steps repeat or go backwards in an events.py listing on stdin (empty: clean).
-bad_series() { awk '$2 != "SessionLog.START" { if (($2 in last) && $1 <= last[$2]) print $2, last[$2], $1; last[$2] = $1 }'; }
 
 "$BIN/train" --train-dir "$D" --config "$CFG" $COMMON >/dev/null 2>&1 &
 pid=$!
@@ -37,11 +34,7 @@ for spec in "train $D 1 201" "validation $D/validation 50 250"; do
   run=$1 dir=$2 first=$3 resumed=$4
   # Live view: the old files as read before the kill (their purge replaced the inode, which an
   # open reader never sees), then the files the resumed run created.
-  live=$(files "$T/seen/$run")
-  for f in $(files "$dir"); do [ -e "$T/seen/$run/$(basename "$f")" ] || live="$live $f"; done
-  $EV --tensorboard --ignore-session-log $live >"$T/$run.nopurge"
-  $EV --tensorboard $live >"$T/$run.live"
-  $EV --tensorboard $(files "$dir") >"$T/$run.fresh"
+  tb_views "$T/seen/$run" "$dir" "$T/$run"
   check "$run: without the purge rule the live view repeats steps (the test sees orphans)" \
     test -n "$(bad_series <"$T/$run.nopurge")"
   check "$run: a live TensorBoard shows each step once, ascending" \

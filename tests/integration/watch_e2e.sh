@@ -94,7 +94,7 @@ check "retention ran: max_to_keep 2 plus the evaluators' bests" sh -c "
 # TensorBoard: the evaluator's run has train's tag names at the checkpoints' steps, plus lag.
 $EV "$D/eval" >"$T/ev.txt" 2>&1
 check "eval events: loss, accuracy, top5 at every checkpoint step, plus eval lag" /usr/bin/python3 -c "
-rows=[l.split() for l in open('$T/ev.txt')]
+rows=[l.split() for l in open('$T/ev.txt') if 'SessionLog' not in l]
 by={}
 for s,t,v in rows: by.setdefault(t,[]).append(int(s))
 want=[int(s) for s in '$STEPS'.split()]

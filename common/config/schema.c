@@ -1,0 +1,395 @@
+/* schema.c — the key tables: everything a config can say, one row per key (see schema.h), and
+ * the defaults, names and look-ups they imply.
+ *
+ * One table per section (model, data, train, optimizer, retention), one table of the keys every
+ * layer accepts (name, inputs) and one per layer kind that takes keys of its own.  The layer
+ * kinds' names and enum come from config.h's TV_LAYER_KINDS list; layer_kinds below holds a row
+ * only for a kind with keys or more than one input.  The ROW_* macros check at compile time that
+ * each row's field has the type its key type stores.
+ */
+#include "config/schema.h"
+
+#include <limits.h>
+#include <stdio.h>
+#include <string.h>
+
+#define COUNT TV_CFG_COUNT
+
+/* Offsets that fail to compile when the field's type is not the one the key type stores. */
+#define FIELD(T, m, type)  (offsetof(T, m) + 0 * sizeof(_Generic(((T *)0)->m, type : 1)))
+#define ARRAY(T, m, type)  (offsetof(T, m) + 0 * sizeof(_Generic(&((T *)0)->m[0], type * : 1)))
+#define ARRAY2(T, m, type) (offsetof(T, m) + 0 * sizeof(_Generic(&((T *)0)->m[0][0], type * : 1)))
+#define INT_SIZED(T, m)                                                                            \
+  (offsetof(T, m) + 0 * sizeof(char[sizeof(((T *)0)->m) == sizeof(int) ? 1 : -1]))
+#define NITEMS(T, m) (sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]))
+
+#define ROW_INT(T, key, m, lo_, hi_, def, fl, doc_)                                                \
+  {                                                                                                \
+    .name = key, .type = KEY_INT, .flags = (fl), .off = FIELD(T, m, int), .lo = (lo_),             \
+    .hi = (hi_), .idef = (def), .doc = doc_                                                        \
+  }
+#define ROW_INT64(T, key, m, lo_, hi_, def, fl, doc_)                                              \
+  {                                                                                                \
+    .name = key, .type = KEY_INT64, .flags = (fl), .off = FIELD(T, m, int64_t), .lo = (lo_),       \
+    .hi = (hi_), .idef = (def), .doc = doc_                                                        \
+  }
+#define ROW_UINT64(T, key, m, def, fl, doc_)                                                       \
+  {                                                                                                \
+    .name = key, .type = KEY_UINT64, .flags = (fl), .off = FIELD(T, m, uint64_t), .idef = (def),   \
+    .doc = doc_                                                                                    \
+  }
+#define ROW_DOUBLE(T, key, m, lo_, hi_, def, fl, doc_)                                             \
+  {                                                                                                \
+    .name = key, .type = KEY_DOUBLE, .flags = (fl), .off = FIELD(T, m, double), .dlo = (lo_),      \
+    .dhi = (hi_), .ddef = (def), .doc = doc_                                                       \
+  }
+#define ROW_BOOL(T, key, m, def, fl, doc_)                                                         \
+  {                                                                                                \
+    .name = key, .type = KEY_BOOL, .flags = (fl), .off = FIELD(T, m, int), .idef = (def),          \
+    .doc = doc_                                                                                    \
+  }
+#define ROW_STRING(T, key, m, def, fl, doc_)                                                       \
+  {                                                                                                \
+    .name = key, .type = KEY_STRING, .flags = (fl), .off = ARRAY(T, m, char),                      \
+    .cap = sizeof(((T *)0)->m), .sdef = (def), .doc = doc_                                         \
+  }
+#define ROW_ENUM(T, key, m, names_, def, fl, doc_)                                                 \
+  {                                                                                                \
+    .name = key, .type = KEY_ENUM, .flags = (fl), .off = INT_SIZED(T, m), .names = (names_),       \
+    .idef = (def), .doc = doc_                                                                     \
+  }
+#define ROW_INT_LIST(T, key, m, lo_, hi_, fl, doc_)                                                \
+  {                                                                                                \
+    .name = key, .type = KEY_INT_LIST, .flags = (fl), .off = ARRAY(T, m, int),                     \
+    .cap = NITEMS(T, m), .lo = (lo_), .hi = (hi_), .doc = doc_                                     \
+  }
+#define ROW_NAME_LIST(T, key, m, count, fl, doc_)                                                  \
+  {                                                                                                \
+    .name = key, .type = KEY_NAME_LIST, .flags = (fl), .off = ARRAY2(T, m, char),                  \
+    .cap = NITEMS(T, m), .elem = sizeof(((T *)0)->m[0]), .count_off = FIELD(T, count, int),        \
+    .doc = doc_                                                                                    \
+  }
+#define ROW_INT_PAIR(T, key, m, lo_, hi_, def, fl, doc_)                                           \
+  {                                                                                                \
+    .name = key, .type = KEY_INT_PAIR, .flags = (fl), .off = ARRAY(T, m, int),                     \
+    .cap = NITEMS(T, m) + 0 * sizeof(char[NITEMS(T, m) == 2 ? 1 : -1]), .lo = (lo_), .hi = (hi_),  \
+    .idef = (def), .doc = doc_                                                                     \
+  }
+#define ROW_PADDING(T, key, m, pads, fl, doc_)                                                     \
+  {                                                                                                \
+    .name = key, .type = KEY_PADDING, .flags = (fl), .off = INT_SIZED(T, m),                       \
+    .off2 = ARRAY(T, pads, int) + 0 * sizeof(char[NITEMS(T, pads) == 2 ? 1 : -1]), .lo = 0,        \
+    .hi = 65536, .names = padding_names, .idef = TV_PADDING_VALID, .doc = doc_                     \
+  }
+#define ROW_DOUBLE_LIST(T, key, m, list, count, lo_, hi_, def, fl, doc_)                           \
+  {                                                                                                \
+    .name = key, .type = KEY_DOUBLE_LIST, .flags = (fl), .off = FIELD(T, m, double),               \
+    .off2 = ARRAY(T, list, double), .cap = NITEMS(T, list), .count_off = FIELD(T, count, int),     \
+    .dlo = (lo_), .dhi = (hi_), .ddef = (def), .doc = doc_                                         \
+  }
+#define ROW_LAYERS(key, fl, doc_)                                                                  \
+  { .name = key, .type = KEY_LAYERS, .flags = (fl), .doc = doc_ }
+
+typedef tv_config CF;
+typedef tv_layer_config LC;
+
+static const char *const optim_names[] = {
+    [TV_OPTIM_SGD] = "sgd", [TV_OPTIM_ADAM] = "adam", [TV_OPTIM_ADAMW] = "adamw", NULL};
+_Static_assert(COUNT(optim_names) == TV_OPTIM__COUNT + 1, "one name per optimizer");
+static const char *const schedule_names[] = {[TV_SCHEDULE_CONSTANT] = "constant",
+                                             [TV_SCHEDULE_COSINE] = "cosine",
+                                             [TV_SCHEDULE_STEP] = "step",
+                                             [TV_SCHEDULE_EXPONENTIAL] = "exponential",
+                                             NULL};
+_Static_assert(COUNT(schedule_names) == TV_SCHEDULE__COUNT + 1, "one name per schedule");
+static const char *const nonfinite_names[] = {
+    [TV_NONFINITE_STOP] = "stop", [TV_NONFINITE_SKIP] = "skip", NULL};
+_Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per policy");
+static const char *const stop_mode_names[] = {
+    [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
+_Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
+/* Only valid and same are names; an explicit padding is written as numbers. */
+static const char *const padding_names[] = {
+    [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
+_Static_assert(COUNT(padding_names) == TV_PADDING_EXPLICIT + 1, "names for the named paddings");
+
+// clang-format off
+static const key_desc model_keys[] = {
+  ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL,
+               "C, H, W of one example"),
+  ROW_INT(CF, "num_classes", model.num_classes, 2, 1000000, 0, F_REQUIRED | F_MODEL,
+          "outputs of the last layer"),
+  ROW_LAYERS("layers", F_REQUIRED | F_MODEL, "in order; inputs name earlier layers or 'input'"),
+};
+
+static const key_desc data_keys[] = {
+  ROW_STRING(CF, "dir", data.dir, "/usr/share/datasets/fashion-mnist", 0,
+             "directory of the IDX files"),
+  ROW_STRING(CF, "train_images", data.train_images, "train-images-idx3-ubyte", 0,
+             "file stem in dir (.gz found either way)"),
+  ROW_STRING(CF, "train_labels", data.train_labels, "train-labels-idx1-ubyte", 0,
+             "file stem in dir"),
+  ROW_STRING(CF, "test_images", data.test_images, "t10k-images-idx3-ubyte", 0,
+             "file stem in dir"),
+  ROW_STRING(CF, "test_labels", data.test_labels, "t10k-labels-idx1-ubyte", 0,
+             "file stem in dir"),
+  ROW_DOUBLE(CF, "valid_fraction", data.valid_fraction, 0, 0.9, 0.1, 0,
+             "share of train held out for validation"),
+  ROW_UINT64(CF, "split_seed", data.split_seed, 1, 0, "seed of the train/valid shuffle"),
+  ROW_DOUBLE(CF, "scale", data.scale, -1e6, 1e6, 1.0 / 255, 0, "x = (pixel * scale - mean) / std"),
+  ROW_DOUBLE_LIST(CF, "mean", data.mean, data.mean_c, data.n_mean, -1e6, 1e6, 0, 0,
+                  "subtracted after scaling; one number or one per channel"),
+  ROW_DOUBLE_LIST(CF, "std", data.std, data.std_c, data.n_std, 0, 1e6, 1, F_OPEN_LO,
+                  "divides after the mean; one number or one per channel"),
+  ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
+  ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
+          "training: pad, then crop at a random offset"),
+};
+
+static const key_desc train_keys[] = {
+  ROW_INT(CF, "batch_size", train.batch_size, 1, 65536, 128, 0, "examples per step"),
+  ROW_INT(CF, "epochs", train.epochs, 1, 1000000, 10, 0, "passes over train (when steps is 0)"),
+  ROW_INT64(CF, "steps", train.steps, 0, INT64_MAX, 0, 0, "total steps; 0: from epochs"),
+  ROW_UINT64(CF, "seed", train.seed, 42, 0, "initialization and shuffling"),
+  ROW_INT(CF, "summary_every", train.summary_every, 1, INT_MAX, 100, 0,
+          "steps between summaries"),
+  ROW_INT(CF, "checkpoint_every", train.checkpoint_every, 0, INT_MAX, 1000, 0,
+          "steps between checkpoints; 0: only at the end"),
+  ROW_INT(CF, "max_to_keep", train.max_to_keep, 0, 1000000, 5, 0,
+          "checkpoints kept; 0: all"),
+  ROW_INT(CF, "log_every", train.log_every, 1, INT_MAX, 100, 0, "steps between log lines"),
+  ROW_DOUBLE(CF, "label_smoothing", train.label_smoothing, 0, 1, 0, F_OPEN_HI,
+             "targets (1 - e) onehot + e / classes"),
+  ROW_DOUBLE(CF, "checkpoint_secs", train.checkpoint_secs, 0, 1e9, 0, 0,
+             "also checkpoint after this many seconds; 0: off"),
+  ROW_DOUBLE(CF, "summary_secs", train.summary_secs, 0, 1e9, 0, 0,
+             "also summarise after this many seconds; 0: off"),
+  ROW_ENUM(CF, "on_nonfinite", train.on_nonfinite, nonfinite_names, TV_NONFINITE_STOP, 0,
+           "stop | skip a step whose loss is NaN/Inf"),
+  ROW_INT(CF, "max_nonfinite", train.max_nonfinite, 1, INT_MAX, 10, 0,
+          "skip: stop after this many in a row"),
+  ROW_INT(CF, "validate_every", train.validate_every, 0, INT_MAX, 0, 0,
+          "steps between in-process validations; 0: off"),
+  ROW_INT(CF, "validate_batches", train.validate_batches, 0, INT_MAX, 20, 0,
+          "batches per validation; 0: the whole valid split"),
+  ROW_INT(CF, "early_stop_patience", train.early_stop_patience, 0, INT_MAX, 0, 0,
+          "validations without improvement; 0: off"),
+  ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, tv_metric_names, TV_METRIC_LOSS, 0,
+           "loss | accuracy | top5 | macro_f1"),
+  ROW_ENUM(CF, "early_stop_mode", train.early_stop_mode, stop_mode_names, TV_STOP_AUTO, 0,
+           "auto (min for loss) | min | max"),
+  ROW_DOUBLE(CF, "early_stop_min_delta", train.early_stop_min_delta, 0, 1e9, 0, 0,
+             "smallest change that counts as better"),
+  ROW_INT(CF, "histogram_every", train.histogram_every, 0, INT_MAX, 0, 0,
+          "steps between variable histograms; 0: off"),
+  ROW_INT(CF, "prefetch", train.prefetch, 0, 64, 2, 0, "batches loaded ahead; 0: synchronous"),
+};
+
+static const key_desc optimizer_keys[] = {
+  ROW_ENUM(CF, "type", optimizer.type, optim_names, TV_OPTIM_ADAM, 0, "sgd | adam | adamw"),
+  ROW_DOUBLE(CF, "learning_rate", optimizer.learning_rate, 0, 1000, 0.001, F_OPEN_LO,
+             "peak learning rate"),
+  ROW_DOUBLE(CF, "momentum", optimizer.momentum, 0, 1, 0.9, F_OPEN_HI, "sgd"),
+  ROW_BOOL(CF, "nesterov", optimizer.nesterov, 0, 0, "sgd"),
+  ROW_DOUBLE(CF, "beta1", optimizer.beta1, 0, 1, 0.9, F_OPEN_HI, "adam"),
+  ROW_DOUBLE(CF, "beta2", optimizer.beta2, 0, 1, 0.999, F_OPEN_HI, "adam"),
+  ROW_DOUBLE(CF, "epsilon", optimizer.epsilon, 0, 1, 1e-8, F_OPEN_LO, "adam"),
+  ROW_DOUBLE(CF, "weight_decay", optimizer.weight_decay, 0, 1e6, 0, 0,
+             "L2 (sgd, adam), decoupled (adamw)"),
+  ROW_DOUBLE(CF, "clip_norm", optimizer.clip_norm, 0, 1e12, 0, 0,
+             "clip the global gradient norm; 0: off"),
+  ROW_ENUM(CF, "schedule", optimizer.schedule, schedule_names, TV_SCHEDULE_CONSTANT, 0,
+           "constant | cosine | step | exponential"),
+  ROW_INT64(CF, "warmup_steps", optimizer.warmup_steps, 0, INT64_MAX, 0, 0,
+            "linear warm-up from 0"),
+  ROW_DOUBLE(CF, "min_learning_rate", optimizer.min_learning_rate, 0, 1000, 0, 0,
+             "cosine floor"),
+  ROW_INT64(CF, "decay_steps", optimizer.decay_steps, 1, INT64_MAX, 1000, 0,
+            "step, exponential: the decay period"),
+  ROW_DOUBLE(CF, "decay_rate", optimizer.decay_rate, 0, 1, 0.1, F_OPEN_LO,
+             "step, exponential: factor per period"),
+};
+
+static const key_desc retention_keys[] = {
+  ROW_INT(CF, "max_unevaluated", retention.max_unevaluated, 0, INT_MAX, 10, 0,
+          "checkpoints kept for evaluators behind"),
+  ROW_DOUBLE(CF, "keep_every_hours", retention.keep_every_hours, 0, 1e9, 0, 0,
+             "also keep one per this many hours; 0: off"),
+};
+
+const section_desc tv_cfg_sections[] = {
+  {"model", model_keys, COUNT(model_keys), 1},
+  {"data", data_keys, COUNT(data_keys), 0},
+  {"train", train_keys, COUNT(train_keys), 0},
+  {"optimizer", optimizer_keys, COUNT(optimizer_keys), 0},
+  {"retention", retention_keys, COUNT(retention_keys), 0},
+};
+
+/* Keys every layer accepts besides `type`.  The name's default (empty here) is filled in
+ * read_layers: <type>_<k>, k counting the layers of that type from 1, named ones included. */
+const key_desc tv_cfg_layer_common_keys[] = {
+  ROW_STRING(LC, "name", name, NULL, F_IDENT | F_MODEL, "default <type>_<k>"),
+  ROW_NAME_LIST(LC, "inputs", inputs, n_inputs, F_MODEL, "default: the previous layer"),
+};
+
+static const key_desc dense_keys[] = {
+  ROW_INT(LC, "units", units, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output features"),
+  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias"),
+};
+
+static const key_desc conv2d_keys[] = {
+  ROW_INT(LC, "filters", filters, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output channels"),
+  ROW_INT_PAIR(LC, "kernel_size", kernel, 1, 65536, 0, F_REQUIRED | F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 1, F_MODEL, "s or [sh, sw]"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias per filter"),
+};
+
+/* strides' default 0 stands for "= pool_size" (F_DEFAULT_KERNEL), resolved when read, so a
+ * config read back from tv_config_emit states it. */
+static const key_desc pool_keys[] = {
+  ROW_INT_PAIR(LC, "pool_size", kernel, 1, 65536, 2, F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 0, F_MODEL | F_DEFAULT_KERNEL, "default pool_size"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+};
+
+static const key_desc batch_norm_keys[] = {
+  ROW_DOUBLE(LC, "momentum", momentum, 0, 1, 0.9, 0,
+             "moving = momentum * moving + (1 - momentum) * batch"),
+  ROW_DOUBLE(LC, "epsilon", epsilon, 0, 1, 1e-5, F_OPEN_LO | F_MODEL, "added to the variance"),
+};
+
+static const key_desc dropout_keys[] = {
+  ROW_DOUBLE(LC, "rate", rate, 0, 1, 0.5, F_OPEN_HI, "probability of dropping an element"),
+};
+
+static const key_desc leaky_relu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 0.01, F_MODEL, "slope for x < 0"),
+};
+
+static const key_desc elu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 1.0, F_MODEL, "alpha (exp(x) - 1) for x < 0"),
+};
+
+
+/* Kinds that take keys of their own or more than one input; any other kind's row is all zero
+ * (no keys, one input). */
+static const layer_kind_desc layer_kinds[TV_LAYER__COUNT] = {
+  [TV_LAYER_DENSE] = {dense_keys, COUNT(dense_keys), 0, 0},
+  [TV_LAYER_CONV2D] = {conv2d_keys, COUNT(conv2d_keys), 0, 0},
+  [TV_LAYER_MAX_POOL2D] = {pool_keys, COUNT(pool_keys), 0, 0},
+  [TV_LAYER_AVG_POOL2D] = {pool_keys, COUNT(pool_keys), 0, 0},
+  [TV_LAYER_BATCH_NORM] = {batch_norm_keys, COUNT(batch_norm_keys), 0, 0},
+  [TV_LAYER_DROPOUT] = {dropout_keys, COUNT(dropout_keys), 0, 0},
+  [TV_LAYER_LEAKY_RELU] = {leaky_relu_keys, COUNT(leaky_relu_keys), 0, 0},
+  [TV_LAYER_ELU] = {elu_keys, COUNT(elu_keys), 0, 0},
+  [TV_LAYER_ADD] = {NULL, 0, 2, TV_MAX_INPUTS},
+};
+// clang-format on
+
+const int tv_cfg_n_sections = COUNT(tv_cfg_sections);
+const int tv_cfg_n_layer_common_keys = COUNT(tv_cfg_layer_common_keys);
+
+#define KIND_NAME(c, n) [TV_LAYER_##c] = #n,
+static const char *const kind_names[] = {TV_LAYER_KINDS(KIND_NAME)};
+#undef KIND_NAME
+_Static_assert(COUNT(kind_names) == TV_LAYER__COUNT, "one name per layer kind");
+_Static_assert(sizeof(tv_layer_kind) == sizeof(int), "layer kinds are stored as int");
+
+const char *tv_layer_kind_name(tv_layer_kind k) {
+  if ((int)k < 0 || k >= TV_LAYER__COUNT) return "?";
+  return kind_names[k];
+}
+
+const layer_kind_desc *tv_cfg_layer_kind(tv_layer_kind k) { return &layer_kinds[k]; }
+
+double tv_config_data_mean(const tv_config *c, int channel) {
+  return c->data.n_mean > 0 && channel >= 0 && channel < c->data.n_mean ? c->data.mean_c[channel]
+                                                                        : c->data.mean;
+}
+
+double tv_config_data_std(const tv_config *c, int channel) {
+  return c->data.n_std > 0 && channel >= 0 && channel < c->data.n_std ? c->data.std_c[channel]
+                                                                      : c->data.std;
+}
+
+const key_desc *tv_cfg_find_key(const key_desc *keys, int n, const char *name) {
+  for (int i = 0; i < n; i++)
+    if (strcmp(keys[i].name, name) == 0) return &keys[i];
+  return NULL;
+}
+
+const section_desc *tv_cfg_find_section(const char *name) {
+  for (int s = 0; s < COUNT(tv_cfg_sections); s++)
+    if (strcmp(tv_cfg_sections[s].name, name) == 0) return &tv_cfg_sections[s];
+  return NULL;
+}
+
+void tv_cfg_list_sections(tv_text *t) {
+  for (int s = 0; s < COUNT(tv_cfg_sections); s++)
+    tv_text_printf(t, "%s%s", s ? ", " : "", tv_cfg_sections[s].name);
+}
+
+void tv_cfg_list_layer_kinds(tv_text *t) {
+  for (int k = 0; k < TV_LAYER__COUNT; k++) tv_text_printf(t, "%s%s", k ? ", " : "", kind_names[k]);
+}
+
+static void apply_default(const key_desc *d, void *base) {
+  char *field = (char *)base + d->off;
+  switch (d->type) {
+  case KEY_INT:
+  case KEY_BOOL:
+  case KEY_ENUM: {
+    int v = (int)d->idef;
+    memcpy(field, &v, sizeof v);
+    break;
+  }
+  case KEY_INT64:
+    memcpy(field, &d->idef, sizeof d->idef);
+    break;
+  case KEY_UINT64: {
+    uint64_t v = (uint64_t)d->idef;
+    memcpy(field, &v, sizeof v);
+    break;
+  }
+  case KEY_DOUBLE:
+    memcpy(field, &d->ddef, sizeof d->ddef);
+    break;
+  case KEY_STRING:
+    snprintf(field, d->cap, "%s", d->sdef ? d->sdef : "");
+    break;
+  case KEY_INT_PAIR: {
+    int v[2] = {(int)d->idef, (int)d->idef};
+    memcpy(field, v, sizeof v);
+    break;
+  }
+  case KEY_PADDING: {
+    int v = (int)d->idef, pads[2] = {0, 0};
+    memcpy(field, &v, sizeof v);
+    memcpy((char *)base + d->off2, pads, sizeof pads);
+    break;
+  }
+  case KEY_DOUBLE_LIST:
+    memcpy(field, &d->ddef, sizeof d->ddef);
+    break; /* the list and its count: zeroed by the caller */
+  case KEY_INT_LIST:
+  case KEY_NAME_LIST:
+  case KEY_LAYERS:
+    break; /* empty: zeroed by the caller */
+  }
+}
+
+void tv_config_defaults(tv_config *c) {
+  memset(c, 0, sizeof *c);
+  for (int s = 0; s < COUNT(tv_cfg_sections); s++)
+    for (int k = 0; k < tv_cfg_sections[s].n_keys; k++)
+      apply_default(&tv_cfg_sections[s].keys[k], c);
+}
+
+void tv_cfg_layer_defaults(tv_layer_config *l, tv_layer_kind kind) {
+  memset(l, 0, sizeof *l);
+  l->kind = kind;
+  for (int k = 0; k < COUNT(tv_cfg_layer_common_keys); k++)
+    apply_default(&tv_cfg_layer_common_keys[k], l);
+  for (int k = 0; k < layer_kinds[kind].n_keys; k++) apply_default(&layer_kinds[kind].keys[k], l);
+}
