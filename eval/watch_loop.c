@@ -40,6 +40,9 @@ enum { PATH_CAP = 4096 };
 /* Why a checkpoint retention deleted first is skipped (evallog.h, SKIPPED LINE). */
 static const char RETIRED_WHY[] = "deleted by retention before evaluation";
 
+/* Thresholds of each PR curve: steps of 0.01 in the probability. */
+enum { PR_THRESHOLDS = 101 };
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) { g_stop = sig; }
@@ -404,6 +407,8 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
     vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
     rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
+    figures_opts fo = {.misclassified = wt->o->misclassified, .pr_thresholds = PR_THRESHOLDS};
+    if (rc == TV_OK) rc = figures_write(wt->events, me->step, res, &fo);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
     if (rc == TV_OK) test_kill_after_event(me->step);
   }

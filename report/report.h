@@ -163,8 +163,8 @@ const char *rp_kind_dash(int kind, int *on, int *off);
  * fail (out->oom says the text is incomplete). */
 void rp_html_write(tv_text *out, const rp_run *runs, int nruns, double now);
 
-/* Draws chart c into a w x h RGB raster and writes it to path as a PNG (libpng), atomically
- * (tv_fs_write_atomic).  Tick labels use a built-in 3x5 digit font; titles and legends are left
+/* Draws chart c into a w x h RGB raster and writes it to path as a PNG (image.h), atomically
+ * (tv_fs_write_atomic).  Tick labels use image.h's built-in font; titles and legends are left
  * out (the file is named after the tag, colours are the HTML report's).  Errors: TV_ERR_NOMEM,
  * TV_ERR_IO (message names path). */
 TV_MUST_CHECK int rp_png_write(const char *path, const rp_chart *c, int w, int h);

@@ -100,6 +100,9 @@ def read(path, out=None):
                         elif vnum == 5:
                             num_ = [struct.unpack("<d", x)[0] for n2, _, x in fields(vv) if n2 == 3]
                             val = "histo:%d" % (num_[0] if num_ else 0)
+                        elif vnum == 4:
+                            im = dict((n2, x) for n2, _, x in fields(vv))
+                            val = "image:%dx%d" % (im.get(2, 0), im.get(1, 0))
                         elif vnum == 8:
                             tensor = vv
                         elif vnum == 9:
@@ -170,6 +173,36 @@ def tensors(path):
                         elif tnum == 5:
                             t["floats"].append(struct.unpack("<f", tv)[0])
                     out.append(t)
+    return out
+
+
+def images(path):
+    """Every image summary of path (CRCs checked by read() first), decoded against summary.proto
+    (Summary.Value.image = 4: Image{1 height, 2 width, 3 colorspace, 4 encoded_image_string}):
+    a list of dicts step, tag, height, width, colorspace, png (the encoded bytes)."""
+    read(path, [])
+    data = open(path, "rb").read()
+    out = []
+    i = 0
+    while i < len(data):
+        (n,) = struct.unpack("<Q", data[i:i + 8])
+        payload = data[i + 12:i + 12 + n]
+        i += 16 + n
+        step = 0
+        for num, _, v in fields(payload):
+            if num == 2:
+                step = v
+            elif num == 5:
+                for snum, _, sv in fields(v):
+                    if snum != 1:
+                        continue
+                    vals = dict((vn, vv) for vn, _, vv in fields(sv))
+                    if 4 not in vals:
+                        continue
+                    im = dict((n2, x) for n2, _, x in fields(vals[4]))
+                    out.append({"step": step, "tag": vals[1].decode(), "height": im.get(1, 0),
+                                "width": im.get(2, 0), "colorspace": im.get(3, 0),
+                                "png": im.get(4, b"")})
     return out
 
 
