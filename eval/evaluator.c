@@ -80,33 +80,14 @@ void evaluator_free(evaluator *ev) {
   free(ev);
 }
 
-/* Evaluates examples idx[0..n) in batches of the model's size: adds them to the metrics and
- * writes their softmax probabilities (k per example, in double then rounded) at probs. */
-static int evaluate_chunk(evaluator *ev, const uint32_t *idx, uint32_t n, float *probs) {
-  int b = tv_model_max_batch(ev->model), d = tv_model_input_size(ev->model);
-  int k = tv_model_num_classes(ev->model);
-  tv_loader_opts lo = {.batch_size = (uint32_t)b, .norm = ev->norm, .subset = idx, .subset_n = n};
-  tv_loader *l = NULL;
-  float *x = malloc((size_t)b * (size_t)d * sizeof *x);
-  int32_t *y = malloc((size_t)b * sizeof *y);
-  int rc = (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory")
-                      : tv_loader_new(&ev->ds, &lo, &l);
-  for (int done = 0; rc == TV_OK && !done;) {
-    uint32_t got;
-    tv_loader_next(l, x, y, &got, &done);
-    const float *z = tv_model_forward(ev->model, x, (int)got);
-    tv_metrics_update(ev->metrics, z, y, (int)got);
-    for (uint32_t i = 0; i < got; i++, z += k, probs += k) {
-      double m = z[0], sum = 0;
-      for (int c = 1; c < k; c++) m = z[c] > m ? z[c] : m;
-      for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
-      for (int c = 0; c < k; c++) probs[c] = (float)(exp((double)z[c] - m) / sum);
-    }
+/* Turns n rows of k logits into softmax probabilities in place (in double, then rounded). */
+static void softmax_rows(float *z, uint32_t n, int k) {
+  for (uint32_t i = 0; i < n; i++, z += k) {
+    double m = z[0], sum = 0;
+    for (int c = 1; c < k; c++) m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
+    for (int c = 0; c < k; c++) z[c] = (float)(exp((double)z[c] - m) / sum);
   }
-  tv_loader_free(l);
-  free(x);
-  free(y);
-  return rc;
 }
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
@@ -213,7 +194,9 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
         break;
       }
       uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
-      rc = evaluate_chunk(ev, ev->idx + off, m, ev->probs + (size_t)off * k);
+      float *p = ev->probs + (size_t)off * k;
+      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
+      if (rc == TV_OK) softmax_rows(p, m, (int)k);
     }
     res->eval_seconds = tv_monotonic() - t0;
   }

@@ -4,7 +4,8 @@
  * Structure (the browser test relies on it): one <svg class="chart" data-tag="TAG"> per chart
  * with exactly one <path class="series"> per series drawn and <text class="axis-label"> for the
  * axes ("step" and the tag); then one <section class="run"> per train_dir, side by side, with its
- * status, notes, evaluators' best checkpoints, confusion matrices, per-class tables and config.
+ * status, notes, evaluators' best checkpoints, confusion matrices, per-class tables, the table of
+ * the latest misclassified examples and config.
  */
 #include <math.h>
 #include <stdio.h>
@@ -184,6 +185,18 @@ static void confusion(tv_text *o, const rp_result *res, const char *what) {
   tv_text_printf(o, "</table></div>\n");
 }
 
+/* The table of the evaluator's latest misclassified examples (its event files'
+ * "misclassified/labels" text, figures.c), when it wrote one.  The grid image itself stays in
+ * TensorBoard: the report embeds no image (it has no <img>, no data: URI). */
+static void misclassified(tv_text *o, const rp_source *figs) {
+  const rp_blob *t = rp_source_blob(figs, "misclassified/labels");
+  if (!t) return;
+  tv_text_printf(o, "<div class=\"mis\"><h4>misclassified: step %lld</h4><pre>",
+                 (long long)t->step);
+  esc(o, (const char *)t->data);
+  tv_text_printf(o, "</pre></div>\n");
+}
+
 static void evaluator(tv_text *o, const rp_evaluator *e) {
   tv_text_printf(o, "<h3>evaluator ");
   esc(o, e->src.name);
@@ -204,6 +217,7 @@ static void evaluator(tv_text *o, const rp_evaluator *e) {
   tv_text_printf(o, "</p>\n<div class=\"cms\">");
   if (best) confusion(o, best, "best");
   if (latest && latest != best) confusion(o, latest, "latest");
+  misclassified(o, &e->figs);
   tv_text_printf(o, "</div>\n");
 }
 

@@ -43,11 +43,22 @@ typedef struct rp_series {
   double *step, *value;
 } rp_series;
 
-/* The scalar series of one source (train, validation or an evaluator). */
+/* A record of a text summary. */
+typedef struct rp_blob {
+  char tag[RP_TAG_CAP];
+  int64_t step;
+  unsigned char *data; /* the text, malloc'd, NUL-terminated (not counted in len) */
+  size_t len;
+} rp_blob;
+
+/* The scalar series of one source (train, validation or an evaluator), and its text records (the
+ * purge rule applied to them as well). */
 typedef struct rp_source {
   char name[TV_EVAL_NAME_CAP]; /* "train", "validation" or the evaluator's NAME */
   int n, cap;
   rp_series *series;
+  int nblobs, cblobs;
+  rp_blob *blobs;
 } rp_source;
 
 /* One evaluated checkpoint of an evaluator, from its metrics.jsonl line. */
@@ -61,7 +72,8 @@ typedef struct rp_result {
 } rp_result;
 
 typedef struct rp_evaluator {
-  rp_source src; /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
+  rp_source src;  /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
+  rp_source figs; /* its event files: the latest text of each tag (figures.c's table) */
   int n, cap;
   rp_result *results; /* ascending step */
   int has_state;
@@ -91,8 +103,9 @@ TV_MUST_CHECK int rp_run_read(const char *dir, const char *label, rp_run *r);
 /* Frees everything r holds and zeroes it.  NULL-safe. */
 void rp_run_free(rp_run *r);
 
-/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars
- * only; other records are skipped), applying TensorBoard's purge rule.  A missing dir gives no
+/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars, and
+ * the latest text summary of each tag; other records are skipped), applying
+ * TensorBoard's purge rule.  A missing dir gives no
  * series.  Torn or damaged files add a note to notes and keep what read before the damage.
  * Errors: TV_ERR_IO (dir cannot be listed), TV_ERR_NOMEM. */
 TV_MUST_CHECK int rp_events_read_dir(const char *dir, rp_source *src, tv_text *notes);
@@ -109,7 +122,10 @@ TV_MUST_CHECK int rp_source_add(rp_source *src, const char *tag, double step, do
 /* The series named tag, or NULL. */
 const rp_series *rp_source_find(const rp_source *src, const char *tag);
 
-/* Drops from every series of src the points with step >= step (the purge rule). */
+/* The text record of tag at its latest step (of equal steps the one read last), or NULL. */
+const rp_blob *rp_source_blob(const rp_source *src, const char *tag);
+
+/* Drops from every series of src the points with step >= step, and the blobs (the purge rule). */
 void rp_source_purge(rp_source *src, double step);
 
 void rp_source_free(rp_source *src);

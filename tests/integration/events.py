@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Reads TensorBoard event files (TFRecord framing + Event protobuf) with the standard library
 only, checking every record's CRCs, and prints one line per summary value:
-    <step> <tag> <simple_value | histo:<num> | <plugin name>:<bytes of the tensor>>
+    <step> <tag> <simple_value | histo:<num> | image:<w>x<h> | <plugin name>:<bytes of the tensor>>
 Usage: events.py DIR_OR_FILE...   (a directory: its events.out.tfevents.* files, not recursive)
 Exit 1 on a CRC mismatch or a torn record.
+
+    events.py --records FILE...      one line per record: <step> <number of summary values>
 
     events.py --tensorboard [--ignore-session-log] FILE...
 reads FILE... in the order given as one run, the way TensorBoard's EventAccumulator loads a
@@ -225,6 +227,13 @@ def tensorboard_view(paths, ignore_session_log):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--records"]:  # one line per record: <step> <number of values>
+        for p in sys.argv[2:]:
+            recs = []
+            read(p, recs)
+            for step, session, values in recs:
+                print(step, len(values))
+        sys.exit(0)
     if sys.argv[1:2] == ["--tensorboard"]:
         args = sys.argv[2:]
         ignore = args[:1] == ["--ignore-session-log"]
