@@ -519,6 +519,17 @@ static void test_session_start(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* The shared checker passes dir's files with --strict; the test is skipped where the checker is
+ * not installed. */
+static void checker_strict(const char *dir) {
+  const char *checker = getenv("TV_TFEVENTS_CHECK");
+  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
+  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* Text summaries decode against tensor.proto / summary.proto: plugin "text", DATA_CLASS_TENSOR,
  * a scalar DT_STRING tensor holding the text byte for byte; bad arguments write nothing. */
 static void test_text_summary(void **state) {
@@ -563,12 +574,7 @@ static void test_text_summary(void **state) {
                         strlen(texts[i]) < TVT_TEXT_CAP ? strlen(texts[i]) : TVT_TEXT_CAP - 1);
   }
   free(ev);
-  const char *checker = getenv("TV_TFEVENTS_CHECK");
-  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
-  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
-  char cmd[9000];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
-  assert_int_equal(system(cmd), 0);
+  checker_strict(dir);
 }
 
 /* HParams session start / end decode against summary.proto and plugin_data.proto. */
@@ -685,12 +691,7 @@ static void test_image_summary(void **state) {
   free(ev);
   free(png);
   tv_image_free(&img);
-  const char *checker = getenv("TV_TFEVENTS_CHECK");
-  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
-  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
-  char cmd[9000];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
-  assert_int_equal(system(cmd), 0);
+  checker_strict(dir);
 }
 
 /* tv_pr_curve against TensorBoard's definition worked by hand (summary.py): 5 thresholds 0,
@@ -759,12 +760,7 @@ static void test_pr_curve_summary(void **state) {
   assert_int_equal(t->content_len, sizeof want_content);
   assert_memory_equal(t->content, want_content, sizeof want_content);
   free(ev);
-  const char *checker = getenv("TV_TFEVENTS_CHECK");
-  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
-  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
-  char cmd[9000];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
-  assert_int_equal(system(cmd), 0);
+  checker_strict(dir);
 }
 
 int main(void) {
