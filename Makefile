@@ -205,3 +205,6 @@ FORMAT_FILES += $(wildcard report/*.c report/*.h)
 $(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
 -include $(REPORT_OBJ:.o=.d)
+# tests/test_figures.c tests eval/figures.c (eval's own module, not part of the library).
+$(B)/tests/test_figures: $(B)/tests/test_figures.o $(SUP_OBJ) $(B)/eval/figures.o $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
