@@ -43,16 +43,21 @@ typedef struct rp_series {
   double *step, *value;
 } rp_series;
 
-/* A record of a text summary. */
+/* A record of a text summary or a PR curve. */
+typedef enum rp_blob_kind { RP_BLOB_TEXT, RP_BLOB_PR } rp_blob_kind;
+
 typedef struct rp_blob {
   char tag[RP_TAG_CAP];
+  rp_blob_kind kind;
   int64_t step;
-  unsigned char *data; /* the text, malloc'd, NUL-terminated (not counted in len) */
+  /* malloc'd: the text, NUL-terminated (not counted in len); or the PR curve's 6 * T floats
+   * (events.h: rows TP, FP, TN, FN, precision, recall), len = 24 * T bytes */
+  unsigned char *data;
   size_t len;
 } rp_blob;
 
-/* The scalar series of one source (train, validation or an evaluator), and its text records (the
- * purge rule applied to them as well). */
+/* The scalar series of one source (train, validation or an evaluator), and its text and PR curve
+ * records (the purge rule applied to them as well). */
 typedef struct rp_source {
   char name[TV_EVAL_NAME_CAP]; /* "train", "validation" or the evaluator's NAME */
   int n, cap;
@@ -73,7 +78,7 @@ typedef struct rp_result {
 
 typedef struct rp_evaluator {
   rp_source src;  /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
-  rp_source figs; /* its event files: the latest text of each tag (figures.c's table) */
+  rp_source figs; /* its event files: texts and PR curves (figures.c's table and curves) */
   int n, cap;
   rp_result *results; /* ascending step */
   int has_state;
@@ -103,8 +108,8 @@ TV_MUST_CHECK int rp_run_read(const char *dir, const char *label, rp_run *r);
 /* Frees everything r holds and zeroes it.  NULL-safe. */
 void rp_run_free(rp_run *r);
 
-/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars, and
- * the latest text summary of each tag; other records are skipped), applying
+/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars, text
+ * summaries and PR curves; other records are skipped), applying
  * TensorBoard's purge rule.  A missing dir gives no
  * series.  Torn or damaged files add a note to notes and keep what read before the damage.
  * Errors: TV_ERR_IO (dir cannot be listed), TV_ERR_NOMEM. */
@@ -122,7 +127,7 @@ TV_MUST_CHECK int rp_source_add(rp_source *src, const char *tag, double step, do
 /* The series named tag, or NULL. */
 const rp_series *rp_source_find(const rp_source *src, const char *tag);
 
-/* The text record of tag at its latest step (of equal steps the one read last), or NULL. */
+/* The record of tag at its latest step (of equal steps the one read last), or NULL. */
 const rp_blob *rp_source_blob(const rp_source *src, const char *tag);
 
 /* Drops from every series of src the points with step >= step, and the blobs (the purge rule). */
@@ -145,6 +150,9 @@ typedef struct rp_line {
 /* A chart: the lines of one tag over every run, on shared axes. */
 typedef struct rp_chart {
   const char *tag, *title;
+  const char *xlabel;     /* NULL: "step" */
+  const char *path_class; /* the SVG paths' class; NULL: "series" */
+  const char *svg_class;  /* the svg's class; NULL: "chart" */
   int nlines;
   rp_line lines[RP_MAX_LINES];
   double x0, x1, y0, y1; /* axis ranges (x: step) */

@@ -1,12 +1,12 @@
 /* tfevents.c — reads the scalars of a run's TensorBoard event files (format in events.h) for the
  * report: TFRecord framing with both CRCs checked, the Event fields wall_time/step/summary/
- * session_log, Summary.Value tag + simple_value, and the latest text (plugin "text": the
- * tensor's string) of each tag.  Everything else (histograms, images, PR curves, file_version) is
- * skipped by wire type, as a protobuf reader does.
+ * session_log, Summary.Value tag + simple_value, text summaries (plugin "text": the tensor's
+ * string) and PR curves (plugin "pr_curves": the tensor's floats).  Everything else (histograms,
+ * images, file_version) is skipped by wire type, as a protobuf reader does.
  *
  * Invariant: a source's series hold, per tag, the values TensorBoard would show after reading
- * the same files in the same order (purge rule of events.h applied as records are read); its
- * blobs, the record of each tag TensorBoard would show at its latest step.
+ * the same files in the same order (purge rule of events.h applied as records are read); so do
+ * its blobs (texts and PR curves).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -79,39 +79,49 @@ typedef struct pb_value {
   char tag[RP_TAG_CAP];
   double value;                  /* VALUE_SCALAR */
   const unsigned char *data, *e; /* VALUE_TEXT: the string */
+  const unsigned char *fs, *fe;  /* VALUE_PR: the packed float_val */
 } pb_value;
 
-enum { VALUE_OTHER = 0, VALUE_SCALAR, VALUE_TEXT };
+enum { VALUE_OTHER = 0, VALUE_SCALAR, VALUE_TEXT, VALUE_PR };
 
-/* Points v at the text of a TensorProto (its first string_val), if it has one.  -1 if
- * malformed. */
+/* Points v at the text of a TensorProto (its first string_val) and at its packed float_val, where
+ * it has them.  -1 if malformed. */
 static int tensor_string(const unsigned char *p, const unsigned char *end, pb_value *v) {
   pb_field f;
   int r;
-  while ((r = next_field(&p, end, &f)) == 1)
+  while ((r = next_field(&p, end, &f)) == 1) {
     if (f.num == 8 && f.wire == 2 && !v->data) {
       v->data = f.s;
       v->e = f.e;
+    } else if (f.num == 5 && f.wire == 2 && !v->fs) {
+      v->fs = f.s;
+      v->fe = f.e;
     }
+  }
   return r;
 }
 
-/* 1 if the SummaryMetadata names the plugin "text". */
-static int is_text_plugin(const unsigned char *p, const unsigned char *end) {
+/* The plugin a SummaryMetadata names: VALUE_TEXT ("text"), VALUE_PR ("pr_curves") or
+ * VALUE_OTHER. */
+static int plugin_of(const unsigned char *p, const unsigned char *end) {
   pb_field f, g;
   while (next_field(&p, end, &f) == 1) {
     if (f.num != 1 || f.wire != 2) continue;
     const unsigned char *q = f.s;
-    while (next_field(&q, f.e, &g) == 1)
-      if (g.num == 1 && g.wire == 2 && g.e - g.s == 4 && !memcmp(g.s, "text", 4)) return 1;
+    while (next_field(&q, f.e, &g) == 1) {
+      if (g.num != 1 || g.wire != 2) continue;
+      size_t n = (size_t)(g.e - g.s);
+      if (n == 4 && !memcmp(g.s, "text", 4)) return VALUE_TEXT;
+      if (n == 9 && !memcmp(g.s, "pr_curves", 9)) return VALUE_PR;
+    }
   }
-  return 0;
+  return VALUE_OTHER;
 }
 
 /* Decodes one Summary.Value: its kind (VALUE_*), or -1 if malformed. */
 static int decode_value(const unsigned char *p, const unsigned char *end, pb_value *v) {
   pb_field f;
-  int r, kind = VALUE_OTHER, text = 0;
+  int r, kind = VALUE_OTHER, plugin = VALUE_OTHER;
   memset(v, 0, sizeof *v);
   while ((r = next_field(&p, end, &f)) == 1) {
     if (f.num == 1 && f.wire == 2) {
@@ -128,20 +138,25 @@ static int decode_value(const unsigned char *p, const unsigned char *end, pb_val
     } else if (f.num == 8 && f.wire == 2) {
       if (tensor_string(f.s, f.e, v) < 0) return -1;
     } else if (f.num == 9 && f.wire == 2) {
-      text = is_text_plugin(f.s, f.e);
+      plugin = plugin_of(f.s, f.e);
     }
   }
   if (r < 0) return -1;
-  if (kind == VALUE_OTHER && text && v->data) kind = VALUE_TEXT;
+  if (kind == VALUE_OTHER && plugin == VALUE_TEXT && v->data) kind = VALUE_TEXT;
+  /* a PR curve: 6 rows of at least 2 thresholds */
+  if (kind == VALUE_OTHER && plugin == VALUE_PR && v->fs && (v->fe - v->fs) % 24 == 0 &&
+      v->fe - v->fs >= 48)
+    kind = VALUE_PR;
   return v->tag[0] ? kind : VALUE_OTHER;
 }
 
-/* Keeps the text record v (every one: the purge rule may drop the later ones). */
-static int keep_blob(rp_source *src, int64_t step, const pb_value *v) {
-  size_t n = (size_t)(v->e - v->data);
+/* Keeps the text or PR curve record v (every one: the purge rule may drop the later ones). */
+static int keep_blob(rp_source *src, int64_t step, const pb_value *v, rp_blob_kind kind) {
+  const unsigned char *from = kind == RP_BLOB_PR ? v->fs : v->data;
+  size_t n = (size_t)((kind == RP_BLOB_PR ? v->fe : v->e) - from);
   unsigned char *d = malloc(n + 1);
   if (!d) return TV_ERR_NOMEM;
-  memcpy(d, v->data, n);
+  memcpy(d, from, n);
   d[n] = '\0';
   if (src->nblobs == src->cblobs) {
     int cap = src->cblobs ? 2 * src->cblobs : 4;
@@ -155,6 +170,7 @@ static int keep_blob(rp_source *src, int64_t step, const pb_value *v) {
   }
   rp_blob *b = &src->blobs[src->nblobs++];
   snprintf(b->tag, sizeof b->tag, "%s", v->tag);
+  b->kind = kind;
   b->data = d;
   b->len = n;
   b->step = step;
@@ -198,7 +214,9 @@ static int apply_event(const unsigned char *p, const unsigned char *end, rp_sour
     if (k < 0) return -1;
     if (k == VALUE_SCALAR && rp_source_add(src, v.tag, (double)step, v.value) != TV_OK)
       return TV_ERR_NOMEM;
-    if (k == VALUE_TEXT && keep_blob(src, step, &v) != TV_OK) return TV_ERR_NOMEM;
+    if ((k == VALUE_TEXT || k == VALUE_PR) &&
+        keep_blob(src, step, &v, k == VALUE_PR ? RP_BLOB_PR : RP_BLOB_TEXT) != TV_OK)
+      return TV_ERR_NOMEM;
   }
   return r < 0 ? -1 : TV_OK;
 }

@@ -64,8 +64,8 @@ static void test_purge_rule(void **state) {
   tv_text_free(&notes);
 }
 
-/* The latest text of each tag, the purge rule applied: a restart at 31 drops step 40's table,
- * images and PR curves are skipped, scalars read as before. */
+/* The texts and PR curves, the purge rule applied: a restart at 31 drops step 40's table and
+ * curve, so step 20's are the latest; images are skipped, scalars read as before. */
 static void test_latest_text(void **state) {
   const char *dir = *state;
   tv_events *w = NULL;
@@ -74,6 +74,8 @@ static void test_latest_text(void **state) {
   assert_int_equal(tv_events_text(w, 10, "misclassified/labels", "ten"), TV_OK);
   assert_int_equal(tv_events_text(w, 20, "misclassified/labels", "twenty <b>"), TV_OK);
   assert_int_equal(tv_events_text(w, 20, "config", "c"), TV_OK);
+  const float pr20[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0.5f, 0.25f};
+  assert_int_equal(tv_events_pr_curve(w, 20, "pr_curve/1", pr20, 2), TV_OK);
   assert_int_equal(tv_events_text(w, 40, "misclassified/labels", "forty"), TV_OK);
   tv_image img = {0};
   assert_int_equal(tv_image_new(&img, 3, 2, 0), TV_OK);
@@ -99,8 +101,15 @@ static void test_latest_text(void **state) {
   assert_int_equal(b->len, 10);
   assert_string_equal((const char *)rp_source_blob(&src, "config")->data, "c");
   assert_null(rp_source_blob(&src, "misclassified")); /* an image: not read */
-  assert_null(rp_source_blob(&src, "pr_curve/0"));
+  assert_null(rp_source_blob(&src, "pr_curve/0"));    /* step 40: purged */
   assert_null(rp_source_find(&src, "pr_curve/0"));
+  const rp_blob *curve = rp_source_blob(&src, "pr_curve/1");
+  assert_non_null(curve);
+  assert_int_equal(curve->kind, RP_BLOB_PR);
+  assert_int_equal(curve->step, 20);
+  assert_int_equal(curve->len, sizeof pr20);
+  assert_memory_equal(curve->data, pr20, sizeof pr20);
+  assert_int_equal(b->kind, RP_BLOB_TEXT);
   const rp_series *loss = rp_source_find(&src, "loss");
   assert_int_equal(loss->n, 1);
   assert_true(loss->step[0] == 35);
