@@ -599,6 +599,7 @@ static int watcher_start(watcher *wt) {
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
                        .threads = o->threads,
+                       .max_memory_mb = o->max_memory_mb,
                        .cancel = &g_stop};
   int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,

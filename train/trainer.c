@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trainval/budget.h"
 #include "trainval/ckpt.h"
 #include "trainval/commit.h"
 #include "trainval/config.h"
@@ -203,9 +204,37 @@ static int load_config(trainer *t) {
   return TV_OK;
 }
 
+/* What build() will allocate (the training files, the TRAIN and INFER graphs, the variables and
+ * the optimizer's slots), planned without allocating it and refused above --max-memory.  A config
+ * the plan cannot build passes here: build() reports it in its own order. */
+static int check_memory(trainer *t) {
+  tv_budget b = {0};
+  tv_varstore *s = NULL;
+  size_t infer = 0;
+  int batch = t->cfg.train.batch_size;
+  if (tv_varstore_new(&s) != TV_OK) return TV_OK;
+  int planned =
+      tv_model_plan(&t->cfg, TV_MODE_TRAIN, batch, s, tv_ctx_team(t->ctx), &b.activations) ==
+          TV_OK &&
+      (t->cfg.train.validate_every <= 0 ||
+       tv_model_plan(&t->cfg, TV_MODE_INFER, batch, s, tv_ctx_team(t->ctx), &infer) == TV_OK);
+  int rc = TV_OK;
+  if (planned) {
+    b.activations += infer;
+    tv_budget_add_variables(&b, s, &t->cfg);
+    tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_images);
+    tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_labels);
+    rc = tv_budget_check(&b, t->opt.max_memory_mb, t->cfg.source);
+  }
+  tv_varstore_free(s);
+  return rc;
+}
+
 static int build(trainer *t) {
+  int rc = check_memory(t);
+  if (rc != TV_OK) return rc;
   /* One read of the training files gives both splits; valid is kept only for validation. */
-  int rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
+  rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
