@@ -2,6 +2,7 @@
 #   make            bin/train, bin/eval (needs the packages: `make setup` installs them)
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
+#   make crash      kill -9 train at 200 seeded moments, checking every checkpoint (tests/integration/crash.sh)
 #   make fuzz       builds tests/fuzz/ (clang, libFuzzer + ASan + UBSan, in build-fuzz/) and runs each
 #                   target FUZZ_SECONDS (default 30) from its committed corpus (tests/fuzz/README.md)
 #   make bench      set-up if needed, speed benchmark (reports figures; never pass/fail on a timing)
@@ -64,7 +65,7 @@ MAN1        := $(sort $(wildcard man/*.1))
 MAN5        := $(sort $(wildcard man/*.5))
 COMPLETIONS := $(sort $(wildcard completion/*))
 
-.PHONY: FORCE all lib test unit integration asan fuzz fuzz-build bench accuracy demo setup pkgs format format-check clean \
+.PHONY: FORCE all lib test unit integration asan fuzz fuzz-build crash bench accuracy demo setup pkgs format format-check clean \
 	install install-files uninstall
 all: $(BIN)/train $(BIN)/eval
 
@@ -144,6 +145,12 @@ fuzz: setup
 	  XCFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DTV_ASAN -DTV_CKPT_CHILD_CPU_S=2" \
 	  fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh build-fuzz/fuzz
+
+# The crash-consistency test of make test (24 kills) at length: TV_CRASH_KILLS kills, seed TV_CRASH_SEED.
+crash: setup
+	@$(MAKE) --no-print-directory all
+	@TV_CRASH_KILLS=$${TV_CRASH_KILLS:-200} TV_CRASH_STEPS=$${TV_CRASH_STEPS:-6000} BIN=$(abspath $(BIN)) \
+	  sh tests/integration/crash.sh
 
 bench: setup
 	@$(MAKE) --no-print-directory all

@@ -699,14 +699,16 @@ static int write_hparams_start(trainer *t) {
 }
 
 /* Before the first step: records past the resumed step belong to a run that died after its last
- * checkpoint and are purged; a STOP left from before this run is set aside; status running; the
+ * checkpoint and are purged (all of them on a fresh start: an attempt killed before its first
+ * checkpoint left its step-0 texts and hparams, written again now); a STOP left from before this run is set aside; status running; the
  * event file opened with a session start (a restart for TensorBoard). */
 static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
+  int64_t keep = t->step > 0 ? t->step : -1;
   int rc = tv_fs_join(vdir, sizeof vdir, t->opt.train_dir, "validation");
-  if (rc == TV_OK) rc = tv_events_purge_after(t->opt.train_dir, t->step, &dropped);
-  if (rc == TV_OK) rc = tv_events_purge_after(vdir, t->step, &vdropped);
+  if (rc == TV_OK) rc = tv_events_purge_after(t->opt.train_dir, keep, &dropped);
+  if (rc == TV_OK) rc = tv_events_purge_after(vdir, keep, &vdropped);
   if (rc == TV_OK && dropped + vdropped > 0 && t->opt.verbosity > 0)
     printf("train: dropped %ld event records past step %lld (written after the last "
            "checkpoint of an earlier run)\n",
