@@ -700,8 +700,9 @@ static int write_hparams_start(trainer *t) {
 
 /* Before the first step: records past the resumed step belong to a run that died after its last
  * checkpoint and are purged (all of them on a fresh start: an attempt killed before its first
- * checkpoint left its step-0 texts and hparams, written again now); a STOP left from before this run is set aside; status running; the
- * event file opened with a session start (a restart for TensorBoard). */
+ * checkpoint left its step-0 texts and hparams, written again now); a STOP left from before this
+ * run is set aside; status running; the event file opened with a session start (a restart for
+ * TensorBoard). */
 static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
