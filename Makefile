@@ -3,7 +3,8 @@
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
 #   make crash      kill -9 train at 200 seeded moments, checking every checkpoint (tests/integration/crash.sh),
-#                   and a checkpoint on which libhdf5 loops (tests/long/child_hang.sh, 20 s of CPU)
+#                   a checkpoint on which libhdf5 loops (tests/long/child_hang.sh, 20 s of CPU) and
+#                   power cuts on a loop-mounted ext4 image (tests/long/powerloss.sh, root only)
 #   make fuzz       builds tests/fuzz/ (clang, libFuzzer + ASan + UBSan, in build-fuzz/) and runs each
 #                   target FUZZ_SECONDS (default 30) from its committed corpus (tests/fuzz/README.md)
 #   make bench      set-up if needed, speed benchmark (reports figures; never pass/fail on a timing)
@@ -153,6 +154,7 @@ crash: setup
 	@TV_CRASH_KILLS=$${TV_CRASH_KILLS:-200} TV_CRASH_STEPS=$${TV_CRASH_STEPS:-6000} BIN=$(abspath $(BIN)) \
 	  sh tests/integration/crash.sh
 	@BIN=$(abspath $(BIN)) sh tests/long/child_hang.sh
+	@BIN=$(abspath $(BIN)) sh tests/long/powerloss.sh
 
 bench: setup
 	@$(MAKE) --no-print-directory all
