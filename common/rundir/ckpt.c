@@ -990,7 +990,8 @@ static herr_t visit_obj(hid_t root, const char *name, const H5O_info_t *info, vo
   int f64 = ieee_float(t) && H5Tget_size(t) == 8;
   int dt = classify(t);
   hid_t mt = f64 ? H5T_NATIVE_DOUBLE : mem_type((tv_ckpt_dtype)(dt >= 0 ? dt : TV_CKPT_F32));
-  buf = malloc((size_t)n * 8);
+  /* Held to the child's memory limit here too: a sanitizer build runs the child without it. */
+  buf = (uint64_t)n <= CHILD_AS_BYTES / 8 ? malloc((size_t)n * 8) : NULL;
   if (!buf) {
     v->rc = tv_error(TV_ERR_NOMEM, "%s: /%s: out of memory for %lld values", v->c->path, name,
                      (long long)n);
