@@ -19,6 +19,7 @@
 #include "trainval/data.h"
 #include "trainval/files.h"
 #include "trainval/model.h"
+#include "trainval/loss.h"
 #include "trainval/varstore.h"
 
 /* Examples per tv_evaluate call: the cancel flag is looked at between chunks. */
@@ -84,6 +85,7 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !strcmp(a->data.test_labels, b->data.test_labels) &&
          a->data.valid_fraction == b->data.valid_fraction &&
          a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
+         a->model.task == b->model.task &&
          !memcmp(a->model.input, b->model.input, sizeof a->model.input);
 }
 
@@ -149,11 +151,13 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, ev->store);
-  if (rc == TV_OK &&
-      (!ev->metrics || tv_metrics_num_classes(ev->metrics) != tv_model_num_classes(ev->model))) {
+  /* The metrics follow the config (task, outputs, loss): made anew with any other config. */
+  if (rc == TV_OK && (!same || !ev->metrics)) {
     tv_metrics_free(ev->metrics);
     ev->metrics = NULL;
-    rc = tv_metrics_new(tv_model_num_classes(ev->model), &ev->metrics);
+    tv_loss loss = tv_loss_from_config(ev->next);
+    rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
+                             &ev->metrics);
   }
   if (rc == TV_OK) {
     res->step = tv_ckpt_step(ck);

@@ -207,15 +207,23 @@ static void test_new_invalid(void **state) {
 }
 
 /* Every kind has a row; names are unique, found back, listed in table order; each getter reads
- * its own summary field; loss is minimised, the others maximised. */
+ * its own summary field; loss and the regression errors are minimised, the others maximised. */
 static void test_metric_table(void **state) {
   (void)state;
-  tv_metrics_summary s = {.n = 10, .loss = 0.5, .accuracy = 0.25, .top5 = 0.75, .macro_f1 = 0.125};
+  tv_metrics_summary s = {.n = 10,
+                          .loss = 0.5,
+                          .accuracy = 0.25,
+                          .top5 = 0.75,
+                          .macro_f1 = 0.125,
+                          .mae = 1.5,
+                          .rmse = 2.5,
+                          .r2 = 0.0625,
+                          .micro_f1 = 0.375,
+                          .map = 0.875};
   const double want[TV_METRIC__COUNT] = {
-      [TV_METRIC_LOSS] = 0.5,
-      [TV_METRIC_ACCURACY] = 0.25,
-      [TV_METRIC_TOP5] = 0.75,
-      [TV_METRIC_MACRO_F1] = 0.125,
+      [TV_METRIC_LOSS] = 0.5,       [TV_METRIC_ACCURACY] = 0.25,  [TV_METRIC_TOP5] = 0.75,
+      [TV_METRIC_MACRO_F1] = 0.125, [TV_METRIC_MAE] = 1.5,        [TV_METRIC_RMSE] = 2.5,
+      [TV_METRIC_R2] = 0.0625,      [TV_METRIC_MICRO_F1] = 0.375, [TV_METRIC_MAP] = 0.875,
   };
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
     const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
@@ -224,13 +232,28 @@ static void test_metric_table(void **state) {
     assert_int_equal(tv_metric_find(d->name), k);
     assert_string_equal(tv_metric_names[k], d->name);
     assert_true(tv_metric_value(&s, (tv_metric_kind)k) == want[k]);
-    assert_int_equal(d->maximize, k != TV_METRIC_LOSS);
+    assert_int_equal(d->maximize, k != TV_METRIC_LOSS && k != TV_METRIC_MAE && k != TV_METRIC_RMSE);
   }
   assert_null(tv_metric_names[TV_METRIC__COUNT]);
   assert_int_equal(tv_metric_find("perplexity"), -1);
   assert_int_equal(tv_metric_find(""), -1);
   char buf[128];
-  assert_string_equal(tv_metric_list(buf, sizeof buf), "loss, accuracy, top5 or macro_f1");
+  assert_string_equal(tv_metric_list(buf, sizeof buf),
+                      "loss, accuracy, top5, macro_f1, mae, rmse, r2, micro_f1 or map");
+  /* Per task: the rows that apply, and the headline metric among them. */
+  assert_string_equal(tv_metric_list_task(TV_TASK_CLASSIFICATION, buf, sizeof buf),
+                      "loss, accuracy, top5 or macro_f1");
+  assert_string_equal(tv_metric_list_task(TV_TASK_REGRESSION, buf, sizeof buf),
+                      "loss, mae, rmse or r2");
+  assert_string_equal(tv_metric_list_task(TV_TASK_MULTILABEL, buf, sizeof buf),
+                      "loss, macro_f1, micro_f1 or map");
+  for (int t = 0; t < TV_TASK__COUNT; t++)
+    assert_true(tv_metric_applies(tv_task_headline((tv_task)t), (tv_task)t));
+  assert_int_equal(tv_task_headline(TV_TASK_CLASSIFICATION), TV_METRIC_ACCURACY);
+  assert_int_equal(tv_task_headline(TV_TASK_REGRESSION), TV_METRIC_R2);
+  assert_int_equal(tv_task_headline(TV_TASK_MULTILABEL), TV_METRIC_MICRO_F1);
+  assert_false(tv_metric_applies(TV_METRIC_R2, TV_TASK_CLASSIFICATION));
+  assert_false(tv_metric_applies(TV_METRIC_ACCURACY, TV_TASK_REGRESSION));
   assert_string_equal(tv_metric_list(buf, 5), "loss"); /* cut, terminated */
   /* Better: strictly beyond min_delta, in the row's direction. */
   assert_true(tv_metric_better(1, 0.9, 0.8, 0.05));
@@ -240,19 +263,29 @@ static void test_metric_table(void **state) {
   assert_false(tv_metric_better(0, 0.8, 0.8, 0.0));
 }
 
-/* train.early_stop_metric takes every name of the table, and nothing else. */
+/* train.early_stop_metric takes every name of the table under a task it applies to, refuses
+ * it under the others (naming the task's metrics), and takes nothing else. */
 static void test_config_takes_table_names(void **state) {
   (void)state;
   const char *base = "model:\n  input: [1, 2, 2]\n  num_classes: 3\n  layers:\n"
                      "    - {type: flatten}\n    - {type: dense, units: 3}\n";
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
-    char set[64];
-    snprintf(set, sizeof set, "train.early_stop_metric=%s", tv_metric_names[k]);
-    const char *sets[] = {set};
-    tv_config c;
-    int rc = tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c);
-    if (rc != TV_OK) fail_msg("%s: %s", set, tv_error_message());
-    assert_int_equal(c.train.early_stop_metric, k);
+    for (int t = 0; t < TV_TASK__COUNT; t++) {
+      char set[64], task[64];
+      snprintf(set, sizeof set, "train.early_stop_metric=%s", tv_metric_names[k]);
+      snprintf(task, sizeof task, "model.task=%s", tv_task_names[t]);
+      const char *sets[] = {set, task};
+      tv_config c;
+      int rc = tv_config_parse(base, strlen(base), "t.yaml", sets, 2, &c);
+      if (tv_metric_applies((tv_metric_kind)k, (tv_task)t)) {
+        if (rc != TV_OK) fail_msg("%s %s: %s", set, task, tv_error_message());
+        assert_int_equal(c.train.early_stop_metric, k);
+        assert_int_equal(c.model.task, t);
+      } else {
+        assert_int_equal(rc, TV_ERR_CONFIG);
+        assert_non_null(strstr(tv_error_message(), "does not apply to model.task"));
+      }
+    }
   }
   const char *sets[] = {"train.early_stop_metric=perplexity"};
   tv_config c;

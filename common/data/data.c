@@ -703,7 +703,8 @@ typedef struct cursor {
 /* One batch buffer of the ring: rows x rows_cap examples. */
 typedef struct slot {
   float *x;
-  int32_t *y;
+  int32_t *y; /* class ids, or NULL with float targets */
+  float *t;   /* float targets (rows x target_dim), or NULL with class ids */
   uint32_t n;
   int done;
 } slot;
@@ -720,6 +721,7 @@ struct tv_loader {
   int shuffle, drop_last;
   int c, h, w;
   size_t d, plane; /* bytes (and floats) per example and per channel */
+  size_t tdim;     /* float targets per example; 0: class ids */
   int per_channel; /* lut has a row per channel; otherwise row 0 serves all */
   tv_augment aug;
   int augments;
@@ -732,6 +734,7 @@ struct tv_loader {
   slot *slots;
   float *slot_x;
   int32_t *slot_y;
+  float *slot_t;
   uint32_t nslots;
   /* prefetch; mu guards everything below and the hand-over of slots and of prod */
   uint32_t prefetch;
@@ -816,14 +819,16 @@ static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, f
 /* Takes the next batch at cursor c: writes it to x and y unless they are NULL (a replay, which
  * moves c exactly as the real batch does), then advances c, starting the next epoch at its end.
  * Returns the batch size; *done says whether it ended an epoch. */
-static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, int *done) {
+static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, float *t,
+                             int *done) {
   uint64_t left = l->m - c->position;
   uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
   const uint32_t *order = c->perm + c->position;
   const uint8_t *images = l->ds->images;
   const float *features = l->ds->features;
   const int32_t *labels = l->ds->labels;
-  size_t d = l->d;
+  const float *targets = l->ds->targets;
+  size_t d = l->d, td = l->tdim;
   for (uint32_t i = 0; i < k; i++) {
     aug_draw a = {0, 0, 0};
     if (l->augments) a = draw_augment(l, &c->augment);
@@ -835,7 +840,10 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
       convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
     else
       convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
-    y[i] = labels[e];
+    if (targets)
+      memcpy(t + (size_t)i * td, targets + (size_t)e * td, td * sizeof *t);
+    else
+      y[i] = labels[e];
   }
   c->position += k;
   int end = l->drop_last ? l->m - c->position < l->batch_size : c->position == l->m;
@@ -866,7 +874,7 @@ static void *producer_main(void *arg) {
     slot *s = &l->slots[(l->head + l->ready) % l->nslots];
     l->busy = 1;
     pthread_mutex_unlock(&l->mu);
-    s->n = cursor_batch(l, &l->prod, s->x, s->y, &s->done);
+    s->n = cursor_batch(l, &l->prod, s->x, s->y, s->t, &s->done);
     pthread_mutex_lock(&l->mu);
     l->busy = 0;
     if (l->pausing) {
@@ -886,9 +894,8 @@ static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m)
   if (m == 0 || !(ds->images || ds->features) || !(ds->labels || ds->targets) || ds->c <= 0 ||
       ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
-  if (!ds->labels)
-    return tv_error(TV_ERR_INVALID,
-                    "loader: the examples have %d float targets each; the loader yields class ids",
+  if (!ds->labels && ds->target_dim < 1)
+    return tv_error(TV_ERR_INVALID, "loader: float targets with %d values per example",
                     ds->target_dim);
   if (ds->features && (o->augment.flip || o->augment.pad > 0))
     return tv_error(
@@ -986,17 +993,25 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   if (o->subset) l->subset = malloc((size_t)m * sizeof *l->subset);
   l->slots = calloc(nslots, sizeof *l->slots);
   l->slot_x = malloc((size_t)rows * nslots * d * sizeof *l->slot_x);
-  l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
+  size_t tdim = ds->labels ? 0 : (size_t)ds->target_dim;
+  if (tdim)
+    l->slot_t = malloc((size_t)rows * nslots * tdim * sizeof *l->slot_t);
+  else
+    l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
   if (!l->cons.perm || (o->prefetch && !l->prod.perm) || (o->subset && !l->subset) || !l->slots ||
-      !l->slot_x || !l->slot_y) {
+      !l->slot_x || !(tdim ? (void *)l->slot_t : (void *)l->slot_y)) {
     tv_loader_free(l);
     return tv_error(TV_ERR_NOMEM, "loader: out of memory for %u indices and %u batch buffers",
                     (unsigned)m, (unsigned)nslots);
   }
   for (uint32_t i = 0; i < nslots; i++) {
     l->slots[i].x = l->slot_x + (size_t)i * rows * d;
-    l->slots[i].y = l->slot_y + (size_t)i * rows;
+    if (tdim)
+      l->slots[i].t = l->slot_t + (size_t)i * rows * tdim;
+    else
+      l->slots[i].y = l->slot_y + (size_t)i * rows;
   }
+  l->tdim = tdim;
   l->nslots = nslots;
   if (o->subset) memcpy(l->subset, o->subset, (size_t)m * sizeof *l->subset);
   l->ds = ds;
@@ -1052,20 +1067,35 @@ static const slot *take_slot(tv_loader *l) {
   l->held = 1;
   pthread_mutex_unlock(&l->mu);
   int done;
-  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, &done);
+  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, NULL, &done);
   assert(k == s->n && done == s->done);
   (void)k;
   return s;
 }
 
+/* Without prefetch: the next batch built in the loader's own slot. */
+static const slot *build_own(tv_loader *l) {
+  slot *own = &l->slots[0];
+  own->n = cursor_batch(l, &l->cons, own->x, own->y, own->t, &own->done);
+  return own;
+}
+
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done) {
   if (!l->prefetch) {
-    *n = cursor_batch(l, &l->cons, x, y, epoch_done);
+    if (l->tdim) {
+      /* Float targets go only through tv_loader_next_batch: build in the own slot, copy x. */
+      const slot *own = build_own(l);
+      memcpy(x, own->x, (size_t)own->n * l->d * sizeof *x);
+      *n = own->n;
+      *epoch_done = own->done;
+      return;
+    }
+    *n = cursor_batch(l, &l->cons, x, y, NULL, epoch_done);
     return;
   }
   const slot *s = take_slot(l);
   memcpy(x, s->x, (size_t)s->n * l->d * sizeof *x);
-  memcpy(y, s->y, (size_t)s->n * sizeof *y);
+  if (s->y) memcpy(y, s->y, (size_t)s->n * sizeof *y);
   *n = s->n;
   *epoch_done = s->done;
   pthread_mutex_lock(&l->mu);
@@ -1076,19 +1106,20 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
 
 void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32_t *n,
                         int *epoch_done) {
-  const slot *s;
-  if (!l->prefetch) {
-    slot *own = &l->slots[0];
-    own->n = cursor_batch(l, &l->cons, own->x, own->y, &own->done);
-    s = own;
-  } else {
-    s = take_slot(l);
-  }
-  *x = s->x;
-  *y = s->y;
-  *n = s->n;
-  *epoch_done = s->done;
+  tv_batch b;
+  tv_loader_next_batch(l, &b);
+  *x = b.x;
+  *y = b.labels;
+  *n = b.n;
+  *epoch_done = b.epoch_done;
 }
+
+void tv_loader_next_batch(tv_loader *l, tv_batch *b) {
+  const slot *s = l->prefetch ? take_slot(l) : build_own(l);
+  *b = (tv_batch){.x = s->x, .labels = s->y, .targets = s->t, .n = s->n, .epoch_done = s->done};
+}
+
+int tv_loader_target_dim(const tv_loader *l) { return (int)l->tdim; }
 
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l) {
   return l->drop_last ? l->m / l->batch_size : (l->m + l->batch_size - 1) / l->batch_size;
@@ -1217,5 +1248,6 @@ void tv_loader_free(tv_loader *l) {
   free(l->slots);
   free(l->slot_x);
   free(l->slot_y);
+  free(l->slot_t);
   free(l);
 }

@@ -4,7 +4,11 @@
  *
  *   model:                       # required
  *     input: [1, 28, 28]         # C, H, W of one example (required)
- *     num_classes: 10            # required
+ *     num_classes: 10            # required: the last layer's outputs, which are the classes
+ *                                # (classification, >= 2), the float targets per example
+ *                                # (regression) or the labels (multilabel), checked against the
+ *                                # data when it is loaded
+ *     task: classification       # classification | regression | multilabel
  *     layers:                    # required, a sequence; each item a mapping with `type`
  *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
  *       - {type: batch_norm}
@@ -64,11 +68,13 @@
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
- *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
- *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
- *     top5 | macro_f1), early_stop_mode (auto | min | max), early_stop_min_delta,
- *     histogram_every, prefetch
- *   optimizer:
+ *     loss (auto | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy; auto is
+ *     the task's: softmax_cross_entropy, mse, sigmoid_cross_entropy), huber_delta (1),
+ *     label_smoothing (classification only), checkpoint_secs, summary_secs, on_nonfinite (stop |
+ * skip), max_nonfinite, validate_every, validate_batches, early_stop_patience, early_stop_metric (a
+ * metric-table row that applies to the task: loss | accuracy | top5 | macro_f1 (classification),
+ * loss | mae | rmse | r2 (regression), loss | macro_f1 | micro_f1 | map (multilabel)),
+ * early_stop_mode (auto | min | max), early_stop_min_delta, histogram_every, prefetch optimizer:
  *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
  *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
  *     schedule: constant | cosine | step | exponential; warmup_steps; min_learning_rate;
@@ -193,12 +199,23 @@ typedef enum tv_nonfinite_policy {
 /* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
+/* train.loss: auto (the task's) or a loss of loss.h's table that fits the task. */
+typedef enum tv_loss_choice {
+  TV_LOSS_CHOICE_AUTO,
+  TV_LOSS_CHOICE_SOFTMAX_XENT,
+  TV_LOSS_CHOICE_MSE,
+  TV_LOSS_CHOICE_MAE,
+  TV_LOSS_CHOICE_HUBER,
+  TV_LOSS_CHOICE_SIGMOID_XENT,
+  TV_LOSS_CHOICE__COUNT
+} tv_loss_choice;
 
 typedef struct tv_config {
   char source[TV_PATH_CAP]; /* file name used in messages */
   struct {
-    int input[3]; /* C, H, W */
-    int num_classes;
+    int input[3];    /* C, H, W */
+    int num_classes; /* outputs of the last layer: classes, targets or labels */
+    tv_task task;    /* default classification */
     int n_layers;
     tv_layer_config layers[TV_MAX_LAYERS];
   } model;
@@ -227,6 +244,8 @@ typedef struct tv_config {
     int checkpoint_every;             /* steps, default 1000; 0 = only at the end */
     int max_to_keep;                  /* default 5; 0 = keep all */
     int log_every;                    /* steps, default 100 */
+    tv_loss_choice loss;              /* default auto: the task's */
+    double huber_delta;               /* (0, 1e6] default 1 */
     double label_smoothing;           /* [0, 1) default 0: targets (1-e) onehot + e/K */
     double checkpoint_secs;           /* >= 0, 0 = off: also checkpoint after this many seconds */
     double summary_secs;              /* >= 0, 0 = off: also summarise after this many seconds */

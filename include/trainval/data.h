@@ -224,24 +224,27 @@ typedef struct tv_loader_opts {
  * 128 x 784 batch and then sleeps, so it needs no core of its own; --threads counts the team.
  * The calls below are still made from one thread at a time.
  *
- * float32 features (ds->features) are normalised value by value, without the table.  The loader
- * yields class ids: a dataset with float targets, and augmentation of float32 features, are
- * refused (TV_ERR_INVALID) until a loader path consumes them.
+ * float32 features (ds->features) are normalised value by value, without the table.  Targets
+ * come as the dataset holds them: class ids (ds->labels) or target_dim floats per example
+ * (ds->targets, copied unchanged); tv_loader_next_batch returns either kind, tv_loader_next and
+ * tv_loader_next_ptr only class ids.  Augmentation of float32 features is refused
+ * (TV_ERR_INVALID): flips and crops are defined on images.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
- * ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch
- * over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last
- * with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread
- * cannot be started.  On failure *out is NULL and no thread runs. */
+ * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (a std not
+ * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
+ * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
+ * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
+ * when the thread cannot be started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
 /* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
- * i < *n, where x holds batch_size*D floats and y batch_size ints.  *n is batch_size except for
- * the last batch of an epoch without drop_last; rows *n..batch_size-1 are left as they were.
- * *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise; the next call
- * starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside this call).
- * With prefetch it waits (blocking, not spinning) for the thread's next batch and copies it.
- * Never allocates; cannot fail. */
+ * i < *n, where x holds batch_size*D floats and y batch_size ints (left untouched, and may be
+ * NULL, when the dataset has float targets: read those with tv_loader_next_batch).  *n is
+ * batch_size except for the last batch of an epoch without drop_last; rows *n..batch_size-1 are
+ * left as they were. *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise;
+ * the next call starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside
+ * this call). With prefetch it waits (blocking, not spinning) for the thread's next batch and
+ * copies it. Never allocates; cannot fail. */
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
 
 /* The same batch as tv_loader_next, lent instead of copied: *x (batch_size*D floats) and *y
@@ -249,9 +252,30 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
  * valid, and unchanged, until the next tv_loader_next, tv_loader_next_ptr, tv_loader_set_state
  * or tv_loader_free on l.  With prefetch this saves copying the batch out of the ring (measured
  * for 128 x 784 on 2 cores: 8 us of a 340 us step, 19 us with no step); without, the batch is
- * built in the loader's own buffer.  The two calls can be mixed.  Never allocates; cannot fail. */
+ * built in the loader's own buffer.  The two calls can be mixed.  With float targets *y is NULL
+ * (tv_loader_next_batch has them).  Never allocates; cannot fail. */
 void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32_t *n,
                         int *epoch_done);
+
+/* One batch as tv_loader_next_batch lends it: n examples of D features (x, n*D floats) and
+ * their targets, class ids (labels, n int32; targets NULL) or float targets (targets,
+ * n*target_dim floats, row-major; labels NULL), whichever the dataset holds.  epoch_done as for
+ * tv_loader_next.  Everything points into the loader, valid as tv_loader_next_ptr's. */
+typedef struct tv_batch {
+  const float *x;
+  const int32_t *labels;
+  const float *targets;
+  uint32_t n;
+  int epoch_done;
+} tv_batch;
+
+/* The next batch, lent as tv_loader_next_ptr lends it, with either kind of target (the three
+ * calls take batches from one sequence and can be mixed).  Never allocates; cannot fail. */
+void tv_loader_next_batch(tv_loader *l, tv_batch *b);
+
+/* Float targets per example of the loader's batches (the dataset's target_dim), or 0 when
+ * they are class ids.  Cannot fail. */
+int tv_loader_target_dim(const tv_loader *l);
 
 /* Batches per epoch: ceil(m / batch_size), or floor with drop_last.  Always >= 1. */
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l);
