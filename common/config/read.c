@@ -664,6 +664,18 @@ static int check_relations(const ctx *x, int root, const tv_config *c) {
                 "expected one number or %d (one per channel of model.input), got a list of %d",
                 c->model.input[0], lists[k]);
   }
+  const char *const bytes[2] = {c->data.delimiter, c->data.comment};
+  for (int k = 0; k < 2; k++) {
+    const char *v = bytes[k];
+    size_t n = strlen(v);
+    if ((k == 0 ? n == 1 : n <= 1) && (n == 0 || (v[0] != '"' && v[0] != '\n' && v[0] != '\r')) &&
+        !(k == 1 && n == 1 && v[0] == c->data.delimiter[0]))
+      continue;
+    int d, at = find_in_section(x, root, "data", k ? "comment" : "delimiter", &d);
+    return fail(x, at ? at : d, k ? "data.comment" : "data.delimiter",
+                "must be %s, not a quote or a line break%s", k ? "one byte or \"\"" : "one byte",
+                k ? " or the delimiter" : "");
+  }
   tv_task task = c->model.task;
   if (task == TV_TASK_CLASSIFICATION && c->model.num_classes < 2) {
     int m, at = find_in_section(x, root, "model", "num_classes", &m);

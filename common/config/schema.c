@@ -118,6 +118,15 @@ static const char *const loss_names[] = {[TV_LOSS_CHOICE_AUTO] = "auto",
                                          NULL};
 _Static_assert(COUNT(loss_names) == TV_LOSS_CHOICE__COUNT + 1, "one name per loss choice");
 _Static_assert(COUNT(tv_task_names) == TV_TASK__COUNT + 1, "one name per task");
+static const char *const format_names[] = {
+    [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", NULL};
+_Static_assert(COUNT(format_names) == TV_DATA_FORMAT__COUNT + 1, "one name per data format");
+static const char *const missing_names[] = {
+    [TV_MISSING_ERROR] = "error", [TV_MISSING_FILL] = "fill", NULL};
+_Static_assert(COUNT(missing_names) == TV_MISSING__COUNT + 1, "one name per missing policy");
+static const char *const class_order_names[] = {
+    [TV_CLASS_ORDER_SORTED] = "sorted", [TV_CLASS_ORDER_FIRST_SEEN] = "first_seen", NULL};
+_Static_assert(COUNT(class_order_names) == TV_CLASS_ORDER__COUNT + 1, "one name per order");
 /* Only valid and same are names; an explicit padding is written as numbers. */
 static const char *const padding_names[] = {
     [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
@@ -156,6 +165,20 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
+  ROW_ENUM(CF, "format", data.format, format_names, TV_DATA_FORMAT_IDX, 0,
+           "idx | csv: how the files are read"),
+  ROW_STRING(CF, "features", data.features, "", 0,
+             "csv: feature columns (names, numbers, ranges); '': all but the target"),
+  ROW_STRING(CF, "target", data.target, "", 0, "csv: target column(s); '': the last"),
+  ROW_STRING(CF, "delimiter", data.delimiter, ",", 0, "csv: the field separator, one byte"),
+  ROW_STRING(CF, "comment", data.comment, "", 0, "csv: a record starting with it is skipped"),
+  ROW_BOOL(CF, "header", data.header, 1, 0, "csv: the first record names the columns"),
+  ROW_INT(CF, "skip_rows", data.skip_rows, 0, 1000000, 0, 0, "csv: lines skipped first"),
+  ROW_ENUM(CF, "missing", data.missing, missing_names, TV_MISSING_ERROR, 0,
+           "csv: error | fill an empty field"),
+  ROW_DOUBLE(CF, "fill_value", data.fill_value, -3e38, 3e38, 0, 0, "csv: with missing: fill"),
+  ROW_ENUM(CF, "class_order", data.class_order, class_order_names, TV_CLASS_ORDER_SORTED, 0,
+           "csv string labels: sorted | first_seen class ids"),
 };
 
 static const key_desc train_keys[] = {

@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/stream.h"
 #include "trainval/ckpt.h"
 
 /* ---- IDX files ---------------------------------------------------------------------------- */
@@ -206,6 +207,44 @@ static int idx_read(idx_file *f, void *buf, size_t len, size_t *got) {
   }
   *got = total;
   return rc;
+}
+
+/* ---- the shared byte stream (stream.h) over the same reader ---------------------------- */
+
+struct tv_data_stream {
+  idx_file f;
+};
+
+int tv_data_stream_open(const char *path, tv_data_stream **out) {
+  *out = NULL;
+  tv_data_stream *s = calloc(1, sizeof *s);
+  if (!s) return tv_error(TV_ERR_NOMEM, "%s: out of memory opening the file", path);
+  s->f.fd = -1;
+  int rc = idx_open(&s->f, path);
+  if (rc != TV_OK) {
+    tv_data_stream_close(s);
+    return rc;
+  }
+  *out = s;
+  return TV_OK;
+}
+
+int tv_data_stream_read(tv_data_stream *s, void *buf, size_t len, size_t *got) {
+  int rc = idx_read(&s->f, buf, len, got);
+  if (rc == TV_OK && s->f.cut)
+    rc = tv_error(TV_ERR_FORMAT, "%s: truncated gzip stream (it ends before its trailer)",
+                  s->f.path);
+  return rc;
+}
+
+size_t tv_data_stream_file_size(const tv_data_stream *s) {
+  return s->f.regular && s->f.size > 0 ? (size_t)s->f.size : 0;
+}
+
+void tv_data_stream_close(tv_data_stream *s) {
+  if (!s) return;
+  idx_close(&s->f);
+  free(s);
 }
 
 /* An IDX element type: its code, its size in bytes and its name. */

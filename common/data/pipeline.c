@@ -24,15 +24,37 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
   return rc;
 }
 
+/* The reader's spec from the config's data section (data.h, tv_data_spec). */
+static tv_data_spec spec_from_config(const tv_config *cfg) {
+  static const char *const formats[TV_DATA_FORMAT__COUNT] = {
+      [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv"};
+  const tv_config *d = cfg;
+  return (tv_data_spec){.format = formats[d->data.format],
+                        .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,
+                        .features = d->data.features,
+                        .target = d->data.target,
+                        .delimiter = d->data.delimiter[0],
+                        .comment = d->data.comment[0],
+                        .no_header = !d->data.header,
+                        .skip_rows = d->data.skip_rows,
+                        .has_fill = d->data.missing == TV_MISSING_FILL,
+                        .fill = d->data.fill_value,
+                        .first_seen = d->data.class_order == TV_CLASS_ORDER_FIRST_SEEN};
+}
+
 static int load_files(const tv_config *cfg, const char *images, const char *labels,
                       tv_dataset *ds) {
-  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
+  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256] = "";
+  /* csv: no labels stem means the targets are columns of the features file */
+  int separate = cfg->data.format != TV_DATA_FORMAT_CSV || labels[0];
   int rc = find(cfg, images, ip, sizeof ip);
-  if (rc == TV_OK) rc = find(cfg, labels, lp, sizeof lp);
-  tv_data_spec spec = {.format = "idx", .x = ip, .y = lp};
+  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
+  tv_data_spec spec = spec_from_config(cfg);
+  spec.x = ip;
+  spec.y = lp;
   if (rc == TV_OK) rc = tv_data_load(&spec, ds);
   if (rc != TV_OK) return rc;
-  rc = tv_dataset_check_model(cfg, ds, ip, lp);
+  rc = tv_dataset_check_model(cfg, ds, ip, separate ? lp : ip);
   if (rc != TV_OK) tv_dataset_free(ds);
   return rc;
 }

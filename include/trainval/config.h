@@ -66,6 +66,21 @@
  *       (every channel) or a list of C numbers (one per channel of model.input)
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
+ *     format: idx                # idx | csv: the reader (data.h); for csv train_images and
+ *                                # test_images name the CSV files, train_labels and test_labels
+ *                                # separate target files ("": the targets are columns of the
+ *                                # same file), and these keys say how to read them:
+ *     features: ""               # csv: columns, "a, b, 3, 5-7" (names or 0-based numbers and
+ *                                # ranges); "": every column that is not a target
+ *     target: ""                 # csv: target column(s); "": the last column (every column of
+ *                                # a separate targets file for regression / multilabel)
+ *     delimiter: ","             # csv: one byte
+ *     comment: ""                # csv: one byte starting a skipped record; "": off
+ *     header: true               # csv: the first record names the columns
+ *     skip_rows: 0               # csv: lines skipped before the header
+ *     missing: error             # csv: error | fill: an empty field is an error or fill_value
+ *     fill_value: 0
+ *     class_order: sorted        # csv string class labels: sorted | first_seen ids
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
  *     loss (auto | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy; auto is
@@ -199,6 +214,24 @@ typedef enum tv_nonfinite_policy {
 /* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
+/* data.format: the reader of data.h's table the files are read with. */
+typedef enum tv_data_format {
+  TV_DATA_FORMAT_IDX,
+  TV_DATA_FORMAT_CSV,
+  TV_DATA_FORMAT__COUNT
+} tv_data_format;
+/* data.missing (csv): an empty field is an error, or reads as data.fill_value. */
+typedef enum tv_missing_policy {
+  TV_MISSING_ERROR,
+  TV_MISSING_FILL,
+  TV_MISSING__COUNT
+} tv_missing_policy;
+/* data.class_order (csv string class labels): ids in sorted byte order or first-seen order. */
+typedef enum tv_class_order {
+  TV_CLASS_ORDER_SORTED,
+  TV_CLASS_ORDER_FIRST_SEEN,
+  TV_CLASS_ORDER__COUNT
+} tv_class_order;
 /* train.loss: auto (the task's) or a loss of loss.h's table that fits the task. */
 typedef enum tv_loss_choice {
   TV_LOSS_CHOICE_AUTO,
@@ -234,6 +267,14 @@ typedef struct tv_config {
     double mean_c[TV_NORM_MAX_CHANNELS], std_c[TV_NORM_MAX_CHANNELS]; /* the loader's limit */
     int random_flip;                                                  /* default 0 */
     int random_crop_padding;                                          /* [0, 64] default 0 */
+    tv_data_format format;                                            /* default idx */
+    char features[512], target[256]; /* csv column lists (data.h, CSV FILES); "" defaults */
+    char delimiter[8], comment[8];   /* csv: one byte each; comment "" off */
+    int header;                      /* csv: default 1 */
+    int skip_rows;                   /* csv: [0, 1000000] default 0 */
+    tv_missing_policy missing;       /* csv: default error */
+    double fill_value;               /* csv: with missing fill, default 0 */
+    tv_class_order class_order;      /* csv string labels: default sorted */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */

@@ -34,6 +34,25 @@
  *             ndim 1 or 2 of a float type: (N) or (N, T), T float targets per example
  *             (regression values or multilabel 0/1 indicators)
  *
+ * CSV FILES (format "csv", csv.c).  RFC 4180: records end in LF or CRLF (the last one may lack
+ * it); a field is quoted with '"' when it holds the delimiter, a quote (doubled: "") or a line
+ * break (kept in the field); spaces are part of a field.  After skip_rows physical lines, the
+ * first record names the columns (unless no_header); every record must have as many fields as
+ * the first.  A record whose first byte is `comment` (when set) is skipped, as are empty lines.
+ * Columns are chosen by a list "a, b, 3, 5-7" of column names (matched exactly first) and
+ * 0-based column numbers or inclusive ranges of them, in the order written (features: each
+ * column once; a name holding a comma, or with spaces at its ends, is chosen by its number).
+ * Features are numbers (strtod's decimal or hexadecimal floats, inf and nan refused) read as
+ * float32, shape (D, 1, 1).  Targets: with float_targets, each target column a number (target_dim =
+ * the number of target columns); otherwise one column of class labels, either every value a
+ * non-negative integer < TV_DATA_MAX_CLASSES (class ids as written, no names) or, when any value is
+ * not an integer, strings mapped to ids 0..K-1 in sorted byte order (or first-seen order) with the
+ * strings kept as the class names.  An empty field is an error unless has_fill (then it reads as
+ * fill; for string labels it stays an empty string).  Every error names "<file>:<line>:<column>:
+ * <problem>" (line and column of the field's first byte, 1-based).  With y, its records are the
+ * targets of x's records, one to one (the counts must agree); target then selects among y's
+ * columns.
+ *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
  * concatenated gzip members are one stream, and bytes after the last member that are not gzip
@@ -80,17 +99,33 @@ typedef struct tv_dataset {
 } tv_dataset;
 
 /* Where a data source is and how to read it: the reader (format) and its files.  Readers that
- * need options get fields of their own here. */
+ * need options get fields of their own here; a zeroed field is the reader's default.  Every
+ * pointer is borrowed for the call. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx" */
+  const char *format; /* "idx" | "csv" */
   const char *x;      /* the features file */
-  const char *y;      /* the targets file */
+  const char *y;      /* the targets file; csv: NULL or "" for targets in x */
+  /* The targets the caller needs: 0 class ids (tv_dataset.labels), 1 float targets
+   * (tv_dataset.targets).  IDX ignores it (the element type decides). */
+  int float_targets;
+  /* ---- csv (CSV FILES below) ---- */
+  const char *features; /* columns of x: "" every column that is not a target */
+  const char *target;   /* columns holding the targets ("" the last column, of y when given) */
+  char delimiter;       /* 0: ',' */
+  char comment;         /* 0: none; else a record starting with it is skipped */
+  int no_header;        /* 1: the first record (after skip_rows) is data, not column names */
+  int skip_rows;        /* lines skipped before the header (or the data) */
+  int has_fill;         /* 1: an empty field reads as fill; 0: it is an error */
+  double fill;
+  int first_seen; /* string class labels: 0 ids in sorted (byte) order, 1 first seen */
 } tv_data_spec;
 
 /* Reads the data source spec describes into *ds with the reader its format names (see DATA
  * SOURCES above).  *ds is overwritten on entry; on success the caller owns it (tv_dataset_free).
  * Errors: TV_ERR_INVALID for a format no reader has (the message lists the readers), and those
- * of the reader (for "idx": tv_dataset_load_idx's).  On failure *ds is zeroed. */
+ * of the reader (for "idx": tv_dataset_load_idx's; for "csv": TV_ERR_NOT_FOUND, TV_ERR_IO,
+ * TV_ERR_FORMAT "<file>:<line>:<col>: ..." for a malformed record or value, TV_ERR_INVALID for
+ * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
 
 /* Bytes per feature value of ds as stored: 1 (images) or 4 (features).  Cannot fail. */
