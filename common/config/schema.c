@@ -119,7 +119,7 @@ static const char *const loss_names[] = {[TV_LOSS_CHOICE_AUTO] = "auto",
 _Static_assert(COUNT(loss_names) == TV_LOSS_CHOICE__COUNT + 1, "one name per loss choice");
 _Static_assert(COUNT(tv_task_names) == TV_TASK__COUNT + 1, "one name per task");
 static const char *const format_names[] = {
-    [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", NULL};
+    [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy", NULL};
 _Static_assert(COUNT(format_names) == TV_DATA_FORMAT__COUNT + 1, "one name per data format");
 static const char *const missing_names[] = {
     [TV_MISSING_ERROR] = "error", [TV_MISSING_FILL] = "fill", NULL};
@@ -166,7 +166,7 @@ static const key_desc data_keys[] = {
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
   ROW_ENUM(CF, "format", data.format, format_names, TV_DATA_FORMAT_IDX, 0,
-           "idx | csv: how the files are read"),
+           "idx | csv | npy: how the files are read"),
   ROW_STRING(CF, "features", data.features, "", 0,
              "csv: feature columns (names, numbers, ranges); '': all but the target"),
   ROW_STRING(CF, "target", data.target, "", 0, "csv: target column(s); '': the last"),

@@ -16,7 +16,7 @@
 #include "data/readers.h"
 #include "data/stream.h"
 
-enum { FIRST_READ = 1 << 16, NUMBER_CAP = 128, LIST_CAP = 240 };
+enum { NUMBER_CAP = 128, LIST_CAP = 240 };
 
 typedef struct field {
   char *p;
@@ -39,47 +39,6 @@ static void table_free(table *t) {
   free(t->f);
   free(t->header);
   memset(t, 0, sizeof *t);
-}
-
-static int read_all(const char *path, char **out, size_t *len) {
-  *out = NULL;
-  *len = 0;
-  tv_data_stream *s = NULL;
-  int rc = tv_data_stream_open(path, &s);
-  if (rc != TV_OK) return rc;
-  size_t cap = tv_data_stream_file_size(s) + 1, used = 0;
-  if (cap < FIRST_READ) cap = FIRST_READ;
-  char *buf = malloc(cap);
-  if (!buf) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
-  while (rc == TV_OK) {
-    if (cap - used < 2) {
-      char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
-      if (!nb) {
-        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
-        break;
-      }
-      buf = nb;
-      cap *= 2;
-    }
-    size_t want = cap - used - 1, got;
-    rc = tv_data_stream_read(s, buf + used, want, &got);
-    used += got;
-    if (got < want) break; /* the data ended */
-  }
-  tv_data_stream_close(s);
-  if (rc != TV_OK) {
-    free(buf);
-    return rc;
-  }
-  buf[used] = '\0';
-  if (memchr(buf, '\0', used)) {
-    size_t at = (size_t)((char *)memchr(buf, '\0', used) - buf);
-    free(buf);
-    return tv_error(TV_ERR_FORMAT, "%s: byte %zu is NUL: not a text file", path, at);
-  }
-  *out = buf;
-  *len = used;
-  return TV_OK;
 }
 
 static int add_field(table *t, char *p, size_t len, int line, int col) {
@@ -217,7 +176,11 @@ static int load_table(const char *path, const tv_data_spec *sp, table *t) {
   memset(t, 0, sizeof *t);
   t->path = path;
   size_t len;
-  int rc = read_all(path, &t->buf, &len);
+  int rc = tv_data_read_file(path, &t->buf, &len);
+  const char *nul = rc == TV_OK ? memchr(t->buf, '\0', len) : NULL;
+  if (nul)
+    rc = tv_error(TV_ERR_FORMAT, "%s: byte %zu is NUL: not a text file", path,
+                  (size_t)(nul - t->buf));
   if (rc == TV_OK) rc = parse(t, t->buf, len, sp);
   if (rc != TV_OK) table_free(t);
   return rc;

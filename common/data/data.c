@@ -241,6 +241,42 @@ size_t tv_data_stream_file_size(const tv_data_stream *s) {
   return s->f.regular && s->f.size > 0 ? (size_t)s->f.size : 0;
 }
 
+int tv_data_read_file(const char *path, char **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  tv_data_stream *s = NULL;
+  int rc = tv_data_stream_open(path, &s);
+  if (rc != TV_OK) return rc;
+  size_t cap = tv_data_stream_file_size(s) + 1, used = 0;
+  if (cap < FIRST_BODY) cap = FIRST_BODY;
+  char *buf = malloc(cap);
+  if (!buf) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
+  while (rc == TV_OK) {
+    if (cap - used < 2) {
+      char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+      if (!nb) {
+        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
+        break;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    size_t want = cap - used - 1, got;
+    rc = tv_data_stream_read(s, buf + used, want, &got);
+    used += got;
+    if (got < want) break; /* the data ended */
+  }
+  tv_data_stream_close(s);
+  if (rc != TV_OK) {
+    free(buf);
+    return rc;
+  }
+  buf[used] = '\0';
+  *out = buf;
+  *len = used;
+  return TV_OK;
+}
+
 void tv_data_stream_close(tv_data_stream *s) {
   if (!s) return;
   idx_close(&s->f);

@@ -27,7 +27,7 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
 /* The reader's spec from the config's data section (data.h, tv_data_spec). */
 static tv_data_spec spec_from_config(const tv_config *cfg) {
   static const char *const formats[TV_DATA_FORMAT__COUNT] = {
-      [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv"};
+      [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy"};
   const tv_config *d = cfg;
   return (tv_data_spec){.format = formats[d->data.format],
                         .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,

@@ -8,4 +8,7 @@
 /* The "csv" reader (data.h, CSV FILES).  Errors: see tv_data_load.  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_csv_load(const tv_data_spec *spec, tv_dataset *ds);
 
+/* The "npy" reader (data.h, NPY FILES).  Errors: see tv_data_load.  On failure *ds is zeroed. */
+TV_MUST_CHECK int tv_npy_load(const tv_data_spec *spec, tv_dataset *ds);
+
 #endif

@@ -19,6 +19,7 @@ typedef struct reader {
 static const reader readers[] = {
     {"idx", load_idx},
     {"csv", tv_csv_load},
+    {"npy", tv_npy_load},
 };
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {

@@ -27,4 +27,9 @@ size_t tv_data_stream_file_size(const tv_data_stream *s);
 
 void tv_data_stream_close(tv_data_stream *s); /* NULL-safe */
 
+/* The whole of the data of path (decompressed) into *out, malloc'd with a NUL after the *len
+ * bytes (the data may hold NULs of its own).  On failure *out is NULL.  Errors: those of
+ * tv_data_stream_open and tv_data_stream_read. */
+TV_MUST_CHECK int tv_data_read_file(const char *path, char **out, size_t *len);
+
 #endif

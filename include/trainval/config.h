@@ -66,7 +66,9 @@
  *       (every channel) or a list of C numbers (one per channel of model.input)
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
- *     format: idx                # idx | csv: the reader (data.h); for csv train_images and
+ *     format: idx                # idx | csv | npy: the reader (data.h); npy: the *_images and
+ *                                # *_labels stems name .npy files of features and targets; csv:
+ *                                # train_images and
  *                                # test_images name the CSV files, train_labels and test_labels
  *                                # separate target files ("": the targets are columns of the
  *                                # same file), and these keys say how to read them:
@@ -218,6 +220,7 @@ typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COU
 typedef enum tv_data_format {
   TV_DATA_FORMAT_IDX,
   TV_DATA_FORMAT_CSV,
+  TV_DATA_FORMAT_NPY,
   TV_DATA_FORMAT__COUNT
 } tv_data_format;
 /* data.missing (csv): an empty field is an error, or reads as data.fill_value. */

@@ -53,6 +53,18 @@
  * targets of x's records, one to one (the counts must agree); target then selects among y's
  * columns.
  *
+ * NPY FILES (format "npy", npy.c): the format numpy.save writes (numpy.lib.format), features
+ * and targets in separate files.  Magic \x93NUMPY, version byte 1, 2 or 3 (a 2-byte header
+ * length for 1.0, 4 bytes for 2.0 and 3.0, little-endian), a header that is the Python literal
+ * {'descr': ..., 'fortran_order': ..., 'shape': (...)} (keys in any order), then exactly
+ * prod(shape) elements: a header that promises more or fewer bytes than follow is an error.
+ * dtypes u1 i1 i2 i4 i8 f4 f8 b1, little- or big-endian ('<', '>', '|'; '=' is read as
+ * little-endian), C or Fortran order.  Features (N), (N, D), (N, H, W) or (N, C, H, W) as IDX's;
+ * uint8 in C order stays uint8 (tv_dataset.images), every other dtype becomes float32 (a value
+ * that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids in
+ * [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
+ * indicators) become float targets.
+ *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
  * concatenated gzip members are one stream, and bytes after the last member that are not gzip
@@ -102,7 +114,7 @@ typedef struct tv_dataset {
  * need options get fields of their own here; a zeroed field is the reader's default.  Every
  * pointer is borrowed for the call. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx" | "csv" */
+  const char *format; /* "idx" | "csv" | "npy" */
   const char *x;      /* the features file */
   const char *y;      /* the targets file; csv: NULL or "" for targets in x */
   /* The targets the caller needs: 0 class ids (tv_dataset.labels), 1 float targets
