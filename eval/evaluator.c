@@ -27,11 +27,12 @@ enum { CHUNK = 2048 };
 
 struct evaluator {
   evaluator_opts o;
-  tv_config *next;     /* the checkpoint being evaluated */
-  tv_norm norm;        /* from the config the model was built from */
-  tv_config *data_cfg; /* what ds was loaded from */
-  char *last_text;     /* config text of the last checkpoint that built or matched both */
-  tv_ctx *ctx;         /* the thread team the graph runs on */
+  tv_config *next;       /* the checkpoint being evaluated */
+  tv_norm norm;          /* from the config the model was built from (+ zstats) */
+  tv_standardize zstats; /* the checkpoint's /data/standardize, with data.standardize */
+  tv_config *data_cfg;   /* what ds was loaded from */
+  char *last_text;       /* config text of the last checkpoint that built or matched both */
+  tv_ctx *ctx;           /* the thread team the graph runs on */
   tv_varstore *store;
   tv_model *model;
   int have_data;
@@ -66,6 +67,7 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
+  tv_standardize_free(&ev->zstats);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
   tv_ctx_free(ev->ctx);
@@ -151,6 +153,13 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, ev->store);
+  /* What training fitted is applied as it was: read from each checkpoint. */
+  tv_standardize_free(&ev->zstats);
+  ev->norm.feature_mean = ev->norm.feature_std = NULL;
+  if (rc == TV_OK && ev->next->data.standardize) {
+    rc = tv_standardize_ckpt_read(ck, tv_model_input_size(ev->model), &ev->zstats);
+    if (rc == TV_OK) ev->norm = tv_norm_with_standardize(ev->norm, &ev->zstats);
+  }
   /* The metrics follow the config (task, outputs, loss): made anew with any other config. */
   if (rc == TV_OK && (!same || !ev->metrics)) {
     tv_metrics_free(ev->metrics);

@@ -60,6 +60,8 @@ struct trainer {
   char *cfg_text;
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
+  tv_norm norm;          /* the loader's: the config's, with zstats when data.standardize */
+  tv_standardize zstats; /* fitted on the training split (d 0: none) */
   tv_varstore *store;
   tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
@@ -209,6 +211,13 @@ static int build(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
+  t->norm = tv_norm_from_config(&t->cfg);
+  if (t->cfg.data.standardize) {
+    /* Fitted on the training split every time the run is built (a resume fits the same). */
+    rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);
+    if (rc != TV_OK) return rc;
+    t->norm = tv_norm_with_standardize(t->norm, &t->zstats);
+  }
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
     return tv_error(TV_ERR_CONFIG,
@@ -219,7 +228,7 @@ static int build(trainer *t) {
       .shuffle = 1,
       .drop_last = 1,
       .seed = t->cfg.train.seed,
-      .norm = tv_norm_from_config(&t->cfg),
+      .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
       .prefetch = (uint32_t)t->cfg.train.prefetch};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
@@ -365,6 +374,7 @@ void trainer_free(trainer *t) {
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
+  tv_standardize_free(&t->zstats);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
@@ -430,6 +440,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = counters_write(t, w);
+  if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;
@@ -503,7 +514,7 @@ static int validate(trainer *t, int *stop) {
     if (want < n) n = (uint32_t)want;
   }
   tv_metrics_reset(t->val_metrics);
-  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
+  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);

@@ -179,6 +179,8 @@ static const key_desc data_keys[] = {
   ROW_DOUBLE(CF, "fill_value", data.fill_value, -3e38, 3e38, 0, 0, "csv: with missing: fill"),
   ROW_ENUM(CF, "class_order", data.class_order, class_order_names, TV_CLASS_ORDER_SORTED, 0,
            "csv string labels: sorted | first_seen class ids"),
+  ROW_BOOL(CF, "standardize", data.standardize, 0, 0,
+           "per-feature mean/std fitted on the training split"),
 };
 
 static const key_desc train_keys[] = {

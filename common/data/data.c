@@ -802,7 +802,8 @@ struct tv_loader {
   int augments;
   float lut[TV_NORM_MAX_CHANNELS][256]; /* normalised value of each pixel byte */
   float fscale, fmean[TV_NORM_MAX_CHANNELS], fstd[TV_NORM_MAX_CHANNELS]; /* float32 features */
-  cursor cons;                                                           /* the caller's position */
+  float *zmean, *zstd; /* per-feature standardisation (d each), or NULL */
+  cursor cons;         /* the caller's position */
   /* Batch buffers: prefetch + 1 slots (one lent by next_ptr), or 1 for a synchronous
    * next_ptr.  Ring: ready slots are head .. head+ready-1, the lent one (held) is head-1, the
    * producer fills head+ready. */
@@ -915,6 +916,10 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
       convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
     else
       convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
+    if (l->zmean) {
+      float *row = x + (size_t)i * d;
+      for (size_t j = 0; j < d; j++) row[j] = (row[j] - l->zmean[j]) / l->zstd[j];
+    }
     if (targets)
       memcpy(t + (size_t)i * td, targets + (size_t)e * td, td * sizeof *t);
     else
@@ -998,6 +1003,12 @@ static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m)
                         (double)nm->channel_mean[k], (double)nm->channel_std[k]);
     }
   }
+  if (!nm->feature_mean != !nm->feature_std)
+    return tv_error(TV_ERR_INVALID, "loader: standardisation needs both means and stds");
+  for (size_t j = 0; nm->feature_std && j < example_values(ds); j++)
+    if (!(isfinite(nm->feature_mean[j]) && isfinite(nm->feature_std[j]) && nm->feature_std[j] > 0))
+      return tv_error(TV_ERR_INVALID, "loader: standardisation of feature %zu: mean %g std %g", j,
+                      (double)nm->feature_mean[j], (double)nm->feature_std[j]);
   int side = ds->h < ds->w ? ds->h : ds->w;
   if (o->augment.pad < 0 || o->augment.pad > side)
     return tv_error(TV_ERR_INVALID, "loader: augmentation padding %d is not in [0, %d]",
@@ -1111,6 +1122,16 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
     l->fstd[k] = std;
   }
   l->fscale = nm->scale;
+  if (nm->feature_mean) {
+    l->zmean = malloc(d * sizeof *l->zmean);
+    l->zstd = malloc(d * sizeof *l->zstd);
+    if (!l->zmean || !l->zstd) {
+      tv_loader_free(l);
+      return tv_error(TV_ERR_NOMEM, "loader: out of memory");
+    }
+    memcpy(l->zmean, nm->feature_mean, d * sizeof *l->zmean);
+    memcpy(l->zstd, nm->feature_std, d * sizeof *l->zstd);
+  }
   l->cons.shuffle = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
   l->cons.augment = tv_rng_seed(o->seed, TV_RNG_AUGMENT);
   draw_order(l, &l->cons);
@@ -1324,5 +1345,103 @@ void tv_loader_free(tv_loader *l) {
   free(l->slot_x);
   free(l->slot_y);
   free(l->slot_t);
+  free(l->zmean);
+  free(l->zstd);
   free(l);
+}
+
+/* ---- standardisation ------------------------------------------------------------------------ */
+
+void tv_standardize_free(tv_standardize *s) {
+  if (!s) return;
+  free(s->mean);
+  free(s->std);
+  memset(s, 0, sizeof *s);
+}
+
+tv_norm tv_norm_with_standardize(tv_norm norm, const tv_standardize *s) {
+  norm.feature_mean = s->mean;
+  norm.feature_std = s->std;
+  return norm;
+}
+
+static int standardize_alloc(int d, tv_standardize *out) {
+  out->d = d;
+  out->mean = malloc((size_t)d * sizeof *out->mean);
+  out->std = malloc((size_t)d * sizeof *out->std);
+  if (out->mean && out->std) return TV_OK;
+  tv_standardize_free(out);
+  return tv_error(TV_ERR_NOMEM, "standardisation: out of memory for %d features", d);
+}
+
+int tv_standardize_fit(const tv_dataset *ds, tv_norm norm, tv_standardize *out) {
+  memset(out, 0, sizeof *out);
+  norm.feature_mean = norm.feature_std = NULL;
+  size_t d = example_values(ds);
+  if (ds->n == 0 || d == 0 || d > INT_MAX)
+    return tv_error(TV_ERR_INVALID, "standardisation: no examples to fit on");
+  /* The loader normalises: one synchronous pass over the data in its order. */
+  tv_loader_opts o = {.batch_size = ds->n < 256 ? ds->n : 256, .norm = norm};
+  tv_loader *l = NULL;
+  double *sum = calloc(2 * d, sizeof *sum);
+  int rc =
+      sum ? tv_loader_new(ds, &o, &l) : tv_error(TV_ERR_NOMEM, "standardisation: out of memory");
+  if (rc == TV_OK) rc = standardize_alloc((int)d, out);
+  double *mean = sum, *m2 = sum ? sum + d : NULL;
+  uint64_t k = 0;
+  for (int done = 0; rc == TV_OK && !done;) {
+    tv_batch b;
+    tv_loader_next_batch(l, &b);
+    done = b.epoch_done;
+    for (uint32_t i = 0; i < b.n; i++) { /* Welford, per feature */
+      k++;
+      const float *row = b.x + (size_t)i * d;
+      for (size_t j = 0; j < d; j++) {
+        double v = row[j], delta = v - mean[j];
+        mean[j] += delta / (double)k;
+        m2[j] += delta * (v - mean[j]);
+      }
+    }
+  }
+  for (size_t j = 0; rc == TV_OK && j < d; j++) {
+    double sd = sqrt(m2[j] / (double)k);
+    out->mean[j] = (float)mean[j];
+    out->std[j] = sd > 0 && isfinite(sd) && (float)sd > 0 ? (float)sd : 1.0f;
+  }
+  if (rc != TV_OK) tv_standardize_free(out);
+  tv_loader_free(l);
+  free(sum);
+  return rc;
+}
+
+int tv_standardize_ckpt_write(const tv_standardize *s, tv_ckpt_writer *w) {
+  const tv_ckpt_array parts[] = {
+      {.path = "/data/standardize/mean",
+       .dtype = TV_CKPT_F32,
+       .count = (size_t)s->d,
+       .data = s->mean},
+      {.path = "/data/standardize/std",
+       .dtype = TV_CKPT_F32,
+       .count = (size_t)s->d,
+       .data = s->std},
+  };
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < sizeof parts / sizeof parts[0]; i++)
+    rc = tv_ckpt_writer_array(w, &parts[i]);
+  return rc;
+}
+
+int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *out) {
+  memset(out, 0, sizeof *out);
+  int rc = standardize_alloc(d, out);
+  if (rc == TV_OK)
+    rc = tv_ckpt_read_array(c, "/data/standardize/mean", TV_CKPT_F32, (size_t)d, out->mean);
+  if (rc == TV_OK)
+    rc = tv_ckpt_read_array(c, "/data/standardize/std", TV_CKPT_F32, (size_t)d, out->std);
+  for (int j = 0; rc == TV_OK && j < d; j++)
+    if (!(isfinite(out->mean[j]) && isfinite(out->std[j]) && out->std[j] > 0))
+      rc = tv_error(TV_ERR_FORMAT, "%s: /data/standardize: feature %d has mean %g std %g",
+                    tv_ckpt_path(c), j, (double)out->mean[j], (double)out->std[j]);
+  if (rc != TV_OK) tv_standardize_free(out);
+  return rc;
 }

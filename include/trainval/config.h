@@ -83,6 +83,9 @@
  *     missing: error             # csv: error | fill: an empty field is an error or fill_value
  *     fill_value: 0
  *     class_order: sorted        # csv string class labels: sorted | first_seen ids
+ *     standardize: false         # after scale/mean/std, each feature -> (x - mean_j) / std_j
+ *                                # with mean_j and std_j fitted on the training split and kept
+ *                                # in every checkpoint (ckpt.h, DATA LAYOUT) for eval
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
  *     loss (auto | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy; auto is
@@ -278,6 +281,7 @@ typedef struct tv_config {
     tv_missing_policy missing;       /* csv: default error */
     double fill_value;               /* csv: with missing fill, default 0 */
     tv_class_order class_order;      /* csv string labels: default sorted */
+    int standardize;                 /* default 0: per-feature mean/std fitted on train */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */

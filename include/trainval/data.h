@@ -213,7 +213,30 @@ typedef struct tv_norm {
   int channels; /* 0: the scalar mean and std for all channels; else the arrays below */
   float channel_mean[TV_NORM_MAX_CHANNELS];
   float channel_std[TV_NORM_MAX_CHANNELS];
+  /* Per-feature standardisation after the above (tv_standardize): x_j = (x_j - mean_j) / std_j
+   * for each of the D = c*h*w values of an example.  NULL (the default): none.  Borrowed: a
+   * loader copies them. */
+  const float *feature_mean, *feature_std;
 } tv_norm;
+
+/* Per-feature standardisation fitted on a training split: for each of the D values of an
+ * example, after the loader's normalisation (tv_norm without feature arrays), the mean and the
+ * population standard deviation (ddof 0, scikit-learn's StandardScaler), accumulated in double;
+ * a std of 0 (a constant feature) is stored as 1, so that feature passes centred.  Stored in
+ * checkpoints (ckpt.h, DATA LAYOUT) so that eval applies what training fitted. */
+typedef struct tv_standardize {
+  int d;
+  float *mean, *std; /* d each, owned */
+} tv_standardize;
+
+/* Fits *out on every example of ds normalised by norm (its feature arrays ignored).  *out is
+ * overwritten; the caller frees it.  Errors: TV_ERR_INVALID (an empty dataset), TV_ERR_NOMEM.
+ * On failure *out is zeroed. */
+TV_MUST_CHECK int tv_standardize_fit(const tv_dataset *ds, tv_norm norm, tv_standardize *out);
+/* Frees the arrays and zeroes *s.  NULL-safe. */
+void tv_standardize_free(tv_standardize *s);
+/* Sets norm's feature arrays to s's (borrowed: s must outlive the norm's uses). */
+tv_norm tv_norm_with_standardize(tv_norm norm, const tv_standardize *s);
 
 /* Pixels mapped to [0, 1]. */
 #define TV_NORM_UNIT ((tv_norm){.scale = 1.0f / 255.0f, .mean = 0.0f, .std = 1.0f})
@@ -277,7 +300,11 @@ typedef struct tv_loader_opts {
  * tv_loader_next_ptr only class ids.  Augmentation of float32 features is refused
  * (TV_ERR_INVALID): flips and crops are defined on images.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (a std not
+ * A norm with feature arrays is applied after the channel normalisation (and after augmentation),
+ * value by value; the loader keeps its own copy.
+ *
+ * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (also a
+ * feature std that is not finite and > 0, or only one of the two feature arrays) (a std not
  * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
  * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
  * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
@@ -379,6 +406,18 @@ TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
  * TV_ERR_MISMATCH (another dtype or length, e.g. an order of another example count; or what
  * tv_loader_set_state refuses), TV_ERR_FORMAT, TV_ERR_NOMEM.  On failure l is unchanged. */
 TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
+
+/* The standardisation's part of a checkpoint (ckpt.h, DATA LAYOUT):
+ *   /data/standardize/mean  float32 [D]
+ *   /data/standardize/std   float32 [D]
+ * Errors: those of tv_ckpt_writer_array. */
+TV_MUST_CHECK int tv_standardize_ckpt_write(const tv_standardize *s, tv_ckpt_writer *w);
+
+/* Reads what tv_standardize_ckpt_write wrote, for examples of d values, into *out (caller frees).
+ * Errors (the message names the file): TV_ERR_NOT_FOUND (a checkpoint without it: written
+ * without data.standardize), TV_ERR_MISMATCH (another length), TV_ERR_FORMAT (a std not finite
+ * and > 0), TV_ERR_NOMEM.  On failure *out is zeroed. */
+TV_MUST_CHECK int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *out);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */
