@@ -130,3 +130,15 @@ check "a regression from .npy files (big-endian float64 features) trains to test
   '$BIN/eval' --train-dir '$T/npyrun' --ckpt latest --split test --json |
   /usr/bin/python3 -c 'import json,sys; o=json.load(sys.stdin); assert o[\"r2\"] > 0.9, o'"
 check "the failed runs left no checkpoint" sh -c "! ls '$T'/bad*/ckpt-*.h5 2>/dev/null"
+
+# The shipped configs of scikit-learn's bundled datasets read their files and train.
+SK=/usr/lib/python3/dist-packages/sklearn/datasets/data
+if [ -f "$SK/iris.csv" ]; then
+  for c in iris wine breast_cancer digits diabetes; do
+    check "configs/${c}_mlp.yaml trains 20 steps on scikit-learn's file and evaluates its valid split" sh -c "
+      '$BIN/train' --quiet --train-dir '$T/sk-$c' --config '$ROOT/configs/${c}_mlp.yaml' --steps 20 &&
+      '$BIN/eval' --train-dir '$T/sk-$c' --ckpt latest --split valid --json >/dev/null"
+  done
+else
+  skip "the scikit-learn dataset configs train" "python3-sklearn not installed"
+fi
