@@ -1288,6 +1288,65 @@ static void test_loader_float_targets(void **state) {
   tv_loader_free(resumed);
 }
 
+/* Standardisation: the mean and population std of each feature after the channel
+ * normalisation, a constant feature's std stored as 1; the loader applies it after the
+ * normalisation; half a pair of arrays and a non-positive std are refused. */
+static void test_standardize(void **state) {
+  (void)state;
+  enum { N = 7, D = 3 };
+  uint8_t img[N * D];
+  int32_t lab[N];
+  for (int i = 0; i < N; i++) {
+    img[i * D + 0] = (uint8_t)(i * 30);
+    img[i * D + 1] = (uint8_t)(200 - i * i);
+    img[i * D + 2] = 9; /* constant */
+    lab[i] = i % 2;
+  }
+  tv_dataset ds = {.images = img, .labels = lab, .n = N, .c = D, .h = 1, .w = 1, .num_classes = 2};
+  tv_norm nm = {.scale = 0.5f, .mean = 1.0f, .std = 2.0f};
+  tv_standardize z;
+  assert_int_equal(tv_standardize_fit(&ds, nm, &z), TV_OK);
+  assert_int_equal(z.d, D);
+  for (int j = 0; j < D; j++) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < N; i++) sum += ((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f;
+    double mean = sum / N;
+    for (int i = 0; i < N; i++) {
+      double v = ((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f - mean;
+      sq += v * v;
+    }
+    double sd = sqrt(sq / N);
+    assert_true(fabs(z.mean[j] - mean) <= 1e-5 * fabs(mean) + 1e-6);
+    if (j == 2)
+      assert_true(z.std[j] == 1.0f);
+    else
+      assert_true(fabs(z.std[j] - sd) <= 1e-5 * sd);
+  }
+  tv_loader_opts o = {.batch_size = N, .norm = tv_norm_with_standardize(nm, &z)};
+  tv_loader *l;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+  tv_batch b;
+  tv_loader_next_batch(l, &b);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < D; j++) {
+      float v = (((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f - z.mean[j]) / z.std[j];
+      assert_true(b.x[i * D + j] == v);
+    }
+  tv_loader_free(l);
+  o.norm.feature_std = NULL;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("both means and stds");
+  z.std[1] = 0;
+  o.norm = tv_norm_with_standardize(nm, &z);
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("standardisation of feature 1");
+  tv_standardize_free(&z);
+  tv_standardize_free(&z); /* zeroed: safe twice */
+  ds.n = 0;
+  assert_int_equal(tv_standardize_fit(&ds, nm, &z), TV_ERR_INVALID);
+  assert_null(z.mean);
+}
+
 /* A split keeps float features, float targets and class names (each side its own copy). */
 static void test_split_float(void **state) {
   (void)state;
@@ -2199,6 +2258,7 @@ int main(void) {
       cmocka_unit_test(test_data_load),
       cmocka_unit_test(test_loader_float),
       cmocka_unit_test(test_loader_float_targets),
+      cmocka_unit_test(test_standardize),
       cmocka_unit_test(test_split_float),
       cmocka_unit_test(test_truncated_plain),
       cmocka_unit_test(test_truncated_gzip),

@@ -28,6 +28,7 @@
 
 #include "trainval/config.h"
 #include "trainval/error.h"
+#include "trainval/loss.h"
 #include "base/fs.h"
 
 #include "testutil.h"
@@ -437,6 +438,100 @@ static void test_multilabel_edges(void **state) {
   tv_multilabel_metrics_free(m);
 }
 
+/* A task's tv_metrics: regression and multilabel report what their accumulators compute on the
+ * numpy fixtures (batches of uneven size), plus the run's loss weighted by rows; the counts-only
+ * multilabel window agrees on the F1s and has no mAP; the rows each task reports. */
+static void test_task_metrics(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t len;
+  if (tv_fs_read_all(REG_FIXTURE, &text, &len) != TV_OK) fail_msg("%s", tv_error_message());
+  enum { CAP = 512 };
+  static double dp[CAP], dy[CAP];
+  static float p[CAP], y[CAP];
+  double shape[2], mae, rmse, r2, mse;
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  int n = (int)shape[0], k = (int)shape[1];
+  assert_int_equal(tvt_fixture_record(text, "pred", dp, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "y", dy, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "mae", &mae, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "rmse", &rmse, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "r2", &r2, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "mse", &mse, 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) p[i] = (float)dp[i], y[i] = (float)dy[i];
+  tv_loss loss = {.kind = TV_LOSS_MSE};
+  tv_metrics *m = NULL;
+  assert_int_equal(tv_metrics_new_task(TV_TASK_REGRESSION, k, NULL, 0, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_int_equal(tv_metrics_new_task(TV_TASK_REGRESSION, k, &loss, 0, &m), TV_OK);
+  assert_int_equal(tv_metrics_task(m), TV_TASK_REGRESSION);
+  for (int i = 0; i < n; i += 7) {
+    int b = n - i < 7 ? n - i : 7;
+    assert_int_equal(tv_metrics_add(m, p + (size_t)i * k, NULL, y + (size_t)i * k, b), TV_OK);
+  }
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_int_equal(s.n, n);
+  assert_near(s.mae, mae, 1e-9 * mae);
+  assert_near(s.rmse, rmse, 1e-9 * rmse);
+  assert_near(s.r2, r2, 1e-9 * fabs(r2));
+  assert_near(s.loss, mse, 1e-5 * mse); /* float32 batch means, weighted back in double */
+  assert_true(s.accuracy == 0 && s.micro_f1 == 0);
+  assert_true(tv_metrics_reports(m, TV_METRIC_R2) && !tv_metrics_reports(m, TV_METRIC_ACCURACY));
+  assert_null(tv_metrics_confusion(m));
+  tv_metrics_free(m);
+
+  assert_int_equal(tv_fs_read_all("tests/fixtures/reference_multilabel.txt", &text, &len), TV_OK);
+  static double dz[CAP], dt[CAP];
+  static float z[CAP], t[CAP];
+  double micro, macro, map;
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  n = (int)shape[0], k = (int)shape[1];
+  assert_int_equal(tvt_fixture_record(text, "logits", dz, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "targets", dt, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "micro_f1", &micro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "macro_f1", &macro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "map", &map, 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) z[i] = (float)dz[i], t[i] = (float)dt[i];
+  loss = (tv_loss){.kind = TV_LOSS_SIGMOID_XENT};
+  double want_loss = tv_sigmoid_xent(z, t, n, k, NULL);
+  for (unsigned flags = 0; flags <= TV_METRICS_COUNTS_ONLY; flags++) {
+    assert_int_equal(tv_metrics_new_task(TV_TASK_MULTILABEL, k, &loss, flags, &m), TV_OK);
+    for (int i = 0; i < n; i += 5) {
+      int b = n - i < 5 ? n - i : 5;
+      assert_int_equal(tv_metrics_add(m, z + (size_t)i * k, NULL, t + (size_t)i * k, b), TV_OK);
+    }
+    tv_metrics_get(m, &s);
+    assert_near(s.micro_f1, micro, 1e-12);
+    assert_near(s.macro_f1, macro, 1e-12);
+    assert_near(s.loss, want_loss, 1e-5 * want_loss);
+    if (flags)
+      assert_true(isnan(s.map));
+    else
+      assert_near(s.map, map, 1e-12);
+    double pj, rj, fj;
+    uint64_t support;
+    tv_metrics_label(m, 3, &pj, &rj, &fj, &support);
+    assert_int_equal(support, 0); /* label 3 is never positive in the fixture */
+    tv_metrics_reset(m);
+    tv_metrics_get(m, &s);
+    assert_true(s.n == 0 && s.micro_f1 == 0);
+    assert_true(tv_metrics_reports(m, TV_METRIC_MAP) && !tv_metrics_reports(m, TV_METRIC_TOP5));
+    tv_metrics_free(m);
+  }
+  /* classification: top5 only with more than five classes */
+  assert_int_equal(tv_metrics_new(5, &m), TV_OK);
+  assert_false(tv_metrics_reports(m, TV_METRIC_TOP5));
+  assert_true(tv_metrics_reports(m, TV_METRIC_ACCURACY));
+  tv_metrics_free(m);
+  assert_int_equal(tv_metrics_new(6, &m), TV_OK);
+  assert_true(tv_metrics_reports(m, TV_METRIC_TOP5));
+  assert_false(tv_metrics_reports(m, TV_METRIC_MAE));
+  tv_metrics_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_example),
@@ -452,6 +547,7 @@ int main(void) {
       cmocka_unit_test(test_regression_edges),
       cmocka_unit_test(test_multilabel_matches_numpy),
       cmocka_unit_test(test_multilabel_edges),
+      cmocka_unit_test(test_task_metrics),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
