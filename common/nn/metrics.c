@@ -415,18 +415,7 @@ void tv_multilabel_metrics_reset(tv_multilabel_metrics *m) {
 int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
                                  const float *targets, int n) {
   size_t k = (size_t)m->k;
-  if (!m->keep) {
-    for (size_t i = 0; i < (size_t)n * k; i++) {
-      size_t j = i % k;
-      int pos = targets[i] > 0.5f, pred = logits[i] > m->logit_threshold;
-      m->tp[j] += pos && pred;
-      m->fp[j] += !pos && pred;
-      m->fn[j] += pos && !pred;
-    }
-    m->n += (uint64_t)n;
-    return TV_OK;
-  }
-  if (m->n + (uint64_t)n > m->cap) {
+  if (m->keep && m->n + (uint64_t)n > m->cap) {
     uint64_t cap = m->cap ? m->cap : 256;
     while (cap < m->n + (uint64_t)n) cap *= 2;
     float *sc = realloc(m->scores, cap * k * sizeof *sc);
@@ -452,6 +441,7 @@ int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
     m->tp[j] += pos && pred;
     m->fp[j] += !pos && pred;
     m->fn[j] += pos && !pred;
+    if (!m->keep) continue;
     m->scores[m->n * k + i] = logits[i];
     m->targets[m->n * k + i] = (uint8_t)pos;
   }

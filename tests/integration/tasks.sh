@@ -104,7 +104,6 @@ for k, w in want.items():
     assert abs(o[k] - w) <= 1e-4 * max(1, abs(w)), (k, o[k], w)
 print(" ".join(f"{k} {o[k]:.4f}" for k in want))
 '
-last_json() { "$BIN/eval" --train-dir "$1" --ckpt latest --split test --json; }
 
 check "regression trains" train --train-dir "$T/regrun" --config "$T/reg.yaml"
 check "regression: eval's loss, mae, rmse and r2 are numpy's on the checkpoint" sh -c "
