@@ -74,8 +74,10 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
-  double eval_seconds;       /* the forward passes alone */
-  int fatal;                 /* on failure: 1 if the cause is not the checkpoint (data, memory) */
+  char *const *class_names;  /* the data's class names (CSV string labels), or NULL; as metrics */
+  int n_class_names;
+  double eval_seconds; /* the forward passes alone */
+  int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.

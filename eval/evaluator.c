@@ -193,5 +193,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->subset_hash = ev->hash;
   tv_metrics_get(ev->metrics, &res->s);
   res->metrics = ev->metrics;
+  res->class_names = ev->ds.names;
+  res->n_class_names = ev->ds.names ? ev->ds.num_classes : 0;
   return TV_OK;
 }

@@ -468,7 +468,9 @@ static void print_labels(const tv_metrics *m, int json) {
 }
 
 /* -v: per-class precision / recall / F1, then the confusion matrix (rows: true class). */
-static void print_classes(const tv_metrics *m, int json) {
+/* -v, classification: per-class figures and the confusion matrix; a class's name (the data's,
+ * CSV string labels) follows its id when there is one. */
+static void print_classes(const tv_metrics *m, const evaluator_result *r, int json) {
   if (tv_metrics_task(m) == TV_TASK_MULTILABEL) {
     print_labels(m, json);
     return;
@@ -481,8 +483,14 @@ static void print_classes(const tv_metrics *m, int json) {
     for (int c = 0; c < k; c++) {
       double p, rc, f1;
       tv_metrics_class(m, c, &p, &rc, &f1);
-      printf("%s{\"class\": %d, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f}",
-             c ? ", " : "", c, p, rc, f1);
+      printf("%s{\"class\": %d, ", c ? ", " : "", c);
+      if (c < r->n_class_names) {
+        tv_text quoted = {0};
+        tv_text_json_str(&quoted, r->class_names[c]);
+        printf("\"name\": %s, ", quoted.oom ? "\"\"" : quoted.p);
+        tv_text_free(&quoted);
+      }
+      printf("\"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f}", p, rc, f1);
     }
     printf("], \"confusion\": [");
     for (int i = 0; i < k; i++) {
@@ -498,7 +506,9 @@ static void print_classes(const tv_metrics *m, int json) {
   for (int c = 0; c < k; c++) {
     double p, rc, f1;
     tv_metrics_class(m, c, &p, &rc, &f1);
-    printf("%-7d %-10.4f %-10.4f %.4f\n", c, p, rc, f1);
+    printf("%-7d %-10.4f %-10.4f %.4f", c, p, rc, f1);
+    if (c < r->n_class_names) printf("  %s", r->class_names[c]);
+    printf("\n");
   }
   printf("\nconfusion (rows: true class, columns: predicted)\n%5s", "");
   for (int j = 0; j < k; j++) printf(" %6d", j);
@@ -534,7 +544,7 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
     printf("\"subset_hash\": \"fnv1a64:%016llx\", \"verified\": %s, "
            "\"seconds\": %.3f, \"examples_per_sec\": %.0f",
            (unsigned long long)r->subset_hash, verified ? "true" : "false", seconds, speed);
-    if (o->verbose) print_classes(r->metrics, 1);
+    if (o->verbose) print_classes(r->metrics, r, 1);
     printf("}\n");
     return;
   }
@@ -546,7 +556,7 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
       printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
              tv_metric_value(s, (tv_metric_kind)k));
   printf("speed        %.0f examples/s\n", speed);
-  if (o->verbose) print_classes(r->metrics, 0);
+  if (o->verbose) print_classes(r->metrics, r, 0);
 }
 
 static int one_shot(const eval_options *o) {

@@ -85,6 +85,15 @@ o = json.load(open(sys.argv[3]))
 assert abs(o['accuracy'] - acc) < 1e-6, (o['accuracy'], acc)
 assert acc > 0.8, acc
 PY"
+check "eval -v names each class by its label, in sorted order (CSV quoting undone)" sh -c "
+  '$BIN/eval' --train-dir '$T/run' --ckpt latest --split test -v --json >'$T/names.json' &&
+  '$BIN/eval' --train-dir '$T/run' --ckpt latest --split test -v >'$T/names.txt' &&
+  grep -q 'vir\"ginica\$' '$T/names.txt' &&
+  /usr/bin/python3 - '$T/names.json' <<'PY'
+import json, sys
+o = json.load(open(sys.argv[1]))
+assert [c['name'] for c in o['per_class']] == ['setosa, small', 'versicolor', 'vir\"ginica'], o['per_class']
+PY"
 check "a gzip'd CSV trains to the same checkpoint variables" sh -c "
   '$BIN/train' --quiet --train-dir '$T/gz' --config '$T/csv.yaml' --set data.train_images=train.csv.gz &&
   /usr/bin/python3 -c '
