@@ -87,7 +87,12 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !strcmp(a->data.test_labels, b->data.test_labels) &&
          a->data.valid_fraction == b->data.valid_fraction &&
          a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
-         a->model.task == b->model.task &&
+         a->model.task == b->model.task && a->data.format == b->data.format &&
+         !strcmp(a->data.features, b->data.features) && !strcmp(a->data.target, b->data.target) &&
+         !strcmp(a->data.delimiter, b->data.delimiter) &&
+         !strcmp(a->data.comment, b->data.comment) && a->data.header == b->data.header &&
+         a->data.skip_rows == b->data.skip_rows && a->data.missing == b->data.missing &&
+         a->data.fill_value == b->data.fill_value && a->data.class_order == b->data.class_order &&
          !memcmp(a->model.input, b->model.input, sizeof a->model.input);
 }
 

@@ -28,18 +28,17 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
 static tv_data_spec spec_from_config(const tv_config *cfg) {
   static const char *const formats[TV_DATA_FORMAT__COUNT] = {
       [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy"};
-  const tv_config *d = cfg;
-  return (tv_data_spec){.format = formats[d->data.format],
+  return (tv_data_spec){.format = formats[cfg->data.format],
                         .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,
-                        .features = d->data.features,
-                        .target = d->data.target,
-                        .delimiter = d->data.delimiter[0],
-                        .comment = d->data.comment[0],
-                        .no_header = !d->data.header,
-                        .skip_rows = d->data.skip_rows,
-                        .has_fill = d->data.missing == TV_MISSING_FILL,
-                        .fill = d->data.fill_value,
-                        .first_seen = d->data.class_order == TV_CLASS_ORDER_FIRST_SEEN};
+                        .features = cfg->data.features,
+                        .target = cfg->data.target,
+                        .delimiter = cfg->data.delimiter[0],
+                        .comment = cfg->data.comment[0],
+                        .no_header = !cfg->data.header,
+                        .skip_rows = cfg->data.skip_rows,
+                        .has_fill = cfg->data.missing == TV_MISSING_FILL,
+                        .fill = cfg->data.fill_value,
+                        .first_seen = cfg->data.class_order == TV_CLASS_ORDER_FIRST_SEEN};
 }
 
 static int load_files(const tv_config *cfg, const char *images, const char *labels,
