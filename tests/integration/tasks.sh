@@ -151,6 +151,22 @@ check "regression: early stopping on r2 (patience 1, min_delta 1) stops at the s
     --set train.early_stop_min_delta=1 >'$T/early.out' &&
   grep -q 'early stopping at step 200: validation r2' '$T/early.out'"
 
+# Cross-process early stopping on r2: no later r2 beats the first by 1, so after the first result
+# and one more the evaluator writes STOP and train ends early.
+E=$T/early2
+"$BIN/eval" --watch "$E" --split test --metric r2 --mode max --early-stop-patience 1 --min-delta 1 \
+  --timeout 60 >"$T/e2.out" 2>&1 &
+pe=$!
+"$BIN/train" --train-dir "$E" --config "$T/reg.yaml" --steps 20000 --set train.checkpoint_every=20 \
+  --set train.validate_every=0 --set train.max_to_keep=2 >"$T/t2.out" 2>&1
+rct=$?
+wait $pe
+rce=$?
+check "eval --watch --metric r2 --mode max --early-stop-patience 1 stops train early" sh -c "
+  [ $rct -eq 0 ] && [ $rce -eq 0 ] && grep -q '^status: early_stopped' '$E/checkpoints.yaml' &&
+  grep -q 'r2 has not improved' '$T/e2.out' && grep -q 'early stop requested at step' '$T/t2.out' &&
+  last=\$(grep '^  - step:' '$E/checkpoints.yaml' | tail -1 | sed 's/.*: //') && [ \$last -lt 5000 ]"
+
 check "multilabel trains" train --train-dir "$T/mlrun" --config "$T/ml.yaml"
 check "multilabel: eval's loss, micro/macro F1 and mAP are numpy's on the checkpoint" sh -c "
   line=\$('$BIN/eval' --train-dir '$T/mlrun' --ckpt latest --split test --json) &&
