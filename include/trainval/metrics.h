@@ -23,7 +23,7 @@
  * Adding a metric (perplexity, R^2, ...):
  *   1. here: an enum constant in tv_metric_kind and a field in tv_metrics_summary;
  *   2. metrics.c: its computation in tv_metrics_get (or the update it needs), a getter, and one
- *      row of METRIC_ROWS (kind, name, getter, better direction).
+ *      row of METRIC_ROWS (kind, name, getter, better direction, the tasks it applies to).
  * The table's _Static_assert refuses a constant without a row; the config's key table, eval's
  * --metric, metrics.jsonl, the event scalars and early stopping pick the row up by themselves.
  */
