@@ -142,6 +142,15 @@ static void test_gzip(void **state) {
   assert_null(ds.features);
 }
 
+/* A UTF-8 byte order mark before the header is not part of the first column's name. */
+static void test_bom(void **state) {
+  const char *p = write_file(state, "bom.csv", "\xef\xbb\xbfa,b\n1,0\n");
+  tv_dataset ds;
+  assert_int_equal(load(p, NULL, (tv_data_spec){.features = "a", .target = "b"}, &ds), TV_OK);
+  assert_true(ds.n == 1 && ds.features[0] == 1);
+  tv_dataset_free(&ds);
+}
+
 /* Missing values: an error naming file:line:col and the column, or the fill value. */
 static void test_missing(void **state) {
   const char *p = write_file(state, "d.csv", "u,v,w\n1,,0\n2,3,1\n");
@@ -257,6 +266,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_options, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_gzip, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_missing, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_bom, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_separate_targets, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_malformed, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test(test_sklearn_files),

@@ -57,7 +57,7 @@ static int add_field(table *t, char *p, size_t len, int line, int col) {
  * no_header. */
 static int parse(table *t, char *buf, size_t len, const tv_data_spec *sp) {
   char delim = sp->delimiter ? sp->delimiter : ',';
-  size_t pos = 0;
+  size_t pos = len >= 3 && !memcmp(buf, "\xef\xbb\xbf", 3) ? 3 : 0; /* a UTF-8 byte order mark */
   int line = 1, col = 1;
   for (int k = 0; k < sp->skip_rows && pos < len; k++) {
     while (pos < len && buf[pos] != '\n') pos++;

@@ -35,23 +35,23 @@
  *             (regression values or multilabel 0/1 indicators)
  *
  * CSV FILES (format "csv", csv.c).  RFC 4180: records end in LF or CRLF (the last one may lack
- * it); a field is quoted with '"' when it holds the delimiter, a quote (doubled: "") or a line
- * break (kept in the field); spaces are part of a field.  After skip_rows physical lines, the
- * first record names the columns (unless no_header); every record must have as many fields as
- * the first.  A record whose first byte is `comment` (when set) is skipped, as are empty lines.
- * Columns are chosen by a list "a, b, 3, 5-7" of column names (matched exactly first) and
- * 0-based column numbers or inclusive ranges of them, in the order written (features: each
- * column once; a name holding a comma, or with spaces at its ends, is chosen by its number).
- * Features are numbers (strtod's decimal or hexadecimal floats, inf and nan refused) read as
- * float32, shape (D, 1, 1).  Targets: with float_targets, each target column a number (target_dim =
- * the number of target columns); otherwise one column of class labels, either every value a
- * non-negative integer < TV_DATA_MAX_CLASSES (class ids as written, no names) or, when any value is
- * not an integer, strings mapped to ids 0..K-1 in sorted byte order (or first-seen order) with the
- * strings kept as the class names.  An empty field is an error unless has_fill (then it reads as
- * fill; for string labels it stays an empty string).  Every error names "<file>:<line>:<column>:
- * <problem>" (line and column of the field's first byte, 1-based).  With y, its records are the
- * targets of x's records, one to one (the counts must agree); target then selects among y's
- * columns.
+ * it); a leading UTF-8 byte order mark (as spreadsheets write) is skipped; a field is quoted with
+ * '"' when it holds the delimiter, a quote (doubled: "") or a line break (kept in the field);
+ * spaces are part of a field.  After skip_rows physical lines, the first record names the columns
+ * (unless no_header); every record must have as many fields as the first.  A record whose first
+ * byte is `comment` (when set) is skipped, as are empty lines. Columns are chosen by a list "a, b,
+ * 3, 5-7" of column names (matched exactly first) and 0-based column numbers or inclusive ranges of
+ * them, in the order written (features: each column once; a name holding a comma, or with spaces at
+ * its ends, is chosen by its number). Features are numbers (strtod's decimal or hexadecimal floats,
+ * inf and nan refused) read as float32, shape (D, 1, 1).  Targets: with float_targets, each target
+ * column a number (target_dim = the number of target columns); otherwise one column of class
+ * labels, either every value a non-negative integer < TV_DATA_MAX_CLASSES (class ids as written, no
+ * names) or, when any value is not an integer, strings mapped to ids 0..K-1 in sorted byte order
+ * (or first-seen order) with the strings kept as the class names.  An empty field is an error
+ * unless has_fill (then it reads as fill; for string labels it stays an empty string).  Every error
+ * names "<file>:<line>:<column>: <problem>" (line and column of the field's first byte, 1-based).
+ * With y, its records are the targets of x's records, one to one (the counts must agree); target
+ * then selects among y's columns.
  *
  * NPY FILES (format "npy", npy.c): the format numpy.save writes (numpy.lib.format), features
  * and targets in separate files.  Magic \x93NUMPY, version byte 1, 2 or 3 (a 2-byte header
