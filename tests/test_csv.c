@@ -144,7 +144,9 @@ static void test_gzip(void **state) {
 
 /* A UTF-8 byte order mark before the header is not part of the first column's name. */
 static void test_bom(void **state) {
-  const char *p = write_file(state, "bom.csv", "\xef\xbb\xbfa,b\n1,0\n");
+  const char *p = write_file(state, "bom.csv",
+                             "\xef\xbb\xbf"
+                             "a,b\n1,0\n");
   tv_dataset ds;
   assert_int_equal(load(p, NULL, (tv_data_spec){.features = "a", .target = "b"}, &ds), TV_OK);
   assert_true(ds.n == 1 && ds.features[0] == 1);
