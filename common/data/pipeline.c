@@ -156,6 +156,11 @@ tv_norm tv_norm_from_config(const tv_config *cfg) {
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
                 tv_metrics *metrics) {
+  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL);
+}
+
+int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                       tv_norm norm, tv_metrics *metrics, float *logits) {
   if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
@@ -187,8 +192,13 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
     tv_batch bt;
     tv_loader_next_batch(l, &bt);
     done = bt.epoch_done;
-    rc = tv_metrics_add(metrics, tv_model_forward(m, bt.x, (int)bt.n), bt.labels, bt.targets,
-                        (int)bt.n);
+    const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
+    if (logits) {
+      size_t k = (size_t)tv_model_num_classes(m) * bt.n;
+      memcpy(logits, z, k * sizeof *logits);
+      logits += k;
+    }
   }
   tv_loader_free(l);
   free(first);
