@@ -61,6 +61,8 @@ struct trainer {
   char *cfg_text;
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
+  tv_norm norm;          /* the loader's: the config's, with zstats when data.standardize */
+  tv_standardize zstats; /* fitted on the training split (d 0: none) */
   tv_varstore *store;
   tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
@@ -238,6 +240,13 @@ static int build(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
+  t->norm = tv_norm_from_config(&t->cfg);
+  if (t->cfg.data.standardize) {
+    /* Fitted on the training split every time the run is built (a resume fits the same). */
+    rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);
+    if (rc != TV_OK) return rc;
+    t->norm = tv_norm_with_standardize(t->norm, &t->zstats);
+  }
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
     return tv_error(TV_ERR_CONFIG,
@@ -248,7 +257,7 @@ static int build(trainer *t) {
       .shuffle = 1,
       .drop_last = 1,
       .seed = t->cfg.train.seed,
-      .norm = tv_norm_from_config(&t->cfg),
+      .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
       .prefetch = (uint32_t)t->cfg.train.prefetch};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
@@ -267,12 +276,17 @@ static int build(trainer *t) {
   t->horizon = t->total_steps;
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
   if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
-  if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
+  /* The training window keeps counts only (no ranking), so that a step never allocates. */
+  if (rc == TV_OK)
+    rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
+                             TV_METRICS_COUNTS_ONLY, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
     rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
-    if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
+    if (rc == TV_OK)
+      rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss, 0,
+                               &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
   t->best = NAN;
@@ -389,6 +403,7 @@ void trainer_free(trainer *t) {
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
+  tv_standardize_free(&t->zstats);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
@@ -465,6 +480,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = counters_write(t, w);
+  if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;
@@ -504,8 +520,12 @@ static int set_status(trainer *t, const char *status) {
 static int write_summary(trainer *t, double secs, int64_t examples) {
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
-  const char *tags[] = {"loss", "accuracy", "learning_rate", "examples_per_sec", "nonfinite_steps"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)tv_optim_lr(t->optim, t->step - 1),
+  /* loss and the task's headline metric (accuracy for classification; r2, micro_f1) */
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  const char *tags[] = {"loss", tv_metric_desc_for(head)->name, "learning_rate", "examples_per_sec",
+                        "nonfinite_steps"};
+  float vals[] = {(float)s.loss, (float)tv_metric_value(&s, head),
+                  (float)tv_optim_lr(t->optim, t->step - 1),
                   (float)(secs > 0 ? (double)examples / secs : 0.0), (float)t->nonfinite_total};
   int n = t->cfg.train.on_nonfinite == TV_NONFINITE_SKIP ? 5 : 4;
   int rc = s.n > 0 ? tv_events_scalars(t->events, t->step, n, tags, vals) : TV_OK;
@@ -538,7 +558,7 @@ static int validate(trainer *t, int *stop) {
     if (want < n) n = (uint32_t)want;
   }
   tv_metrics_reset(t->val_metrics);
-  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
+  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);
@@ -551,17 +571,20 @@ static int validate(trainer *t, int *stop) {
   }
   const char *tags[TV_METRIC__COUNT];
   float vals[TV_METRIC__COUNT];
+  int nt = 0;
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
-    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
-    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+    if (!tv_metric_applies((tv_metric_kind)k, t->cfg.model.task)) continue;
+    tags[nt] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[nt++] = (float)tv_metric_value(&s, (tv_metric_kind)k);
   }
-  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
+  rc = tv_events_scalars(t->val_events, t->step, nt, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
   if (t->opt.verbosity > 0)
-    printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu examples)\n",
-           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, s.accuracy,
-           (unsigned long long)s.n);
+    printf("%svalidation at step %lld: loss %.4f  %s %.4f  (%llu examples)\n",
+           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, tv_metric_desc_for(head)->name,
+           tv_metric_value(&s, head), (unsigned long long)s.n);
   if (t->cfg.train.early_stop_patience <= 0 && !keeps_best(t)) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
@@ -605,6 +628,12 @@ static void describe_nonfinite(trainer *t, float loss, char *what, size_t cap) {
   snprintf(what, cap, "the gradient norm overflowed");
 }
 
+/* The log's short name of the task's headline metric ("acc" for accuracy, as always). */
+static const char *head_short(const trainer *t) {
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  return head == TV_METRIC_ACCURACY ? "acc" : tv_metric_desc_for(head)->name;
+}
+
 static void progress(trainer *t, double rate, int force) {
   double now = tv_monotonic();
   if (!force && now - t->last_progress < 0.25) return;
@@ -613,9 +642,10 @@ static void progress(trainer *t, double rate, int force) {
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
   uint32_t per_epoch = tv_loader_batches_per_epoch(t->loader);
-  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %d:%02d:%02d",
+  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  %s %.4f  %.0f ex/s  ETA %d:%02d:%02d",
          (long long)t->step, (long long)t->total_steps, (long long)(t->step / per_epoch) + 1,
-         s.loss, s.accuracy, rate, (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+         s.loss, head_short(t), tv_metric_value(&s, tv_task_headline(t->cfg.model.task)), rate,
+         (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
   fflush(stdout);
 }
 
@@ -729,14 +759,14 @@ static int begin_run(trainer *t) {
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
-  int epoch_done;
-  const float *x;
-  const int32_t *y;
-  tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
-  const float *logits = tv_model_forward(t->model, x, (int)*n);
+  tv_batch b;
+  tv_loader_next_batch(t->loader, &b); /* lent until the next call */
+  *n = b.n;
+  const float *logits = tv_model_forward(t->model, b.x, (int)*n);
   float *dlogits = tv_model_output_grad(t->model);
-  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)*n,
-                               c->model.num_classes, dlogits);
+  float loss =
+      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets},
+                      (int)*n, c->model.num_classes, dlogits);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, (int)*n);
   double norm = tv_optim_grad_norm(t->optim);
@@ -762,7 +792,9 @@ static int train_step(trainer *t, uint32_t *n) {
   } else {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
-    tv_metrics_update(t->window, logits, y, (int)*n);
+    /* The window counts only: this cannot allocate or fail. */
+    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, (int)*n);
+    if (mrc != TV_OK) return mrc;
   }
   t->step++;
   return TV_OK;
@@ -781,8 +813,9 @@ static void log_step(trainer *t, run_clock *k, double now) {
   } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
     tv_metrics_summary s;
     tv_metrics_get(t->window, &s);
-    printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
-           (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
+    printf("step %lld/%lld  loss %.4f  %s %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
+           (long long)t->total_steps, s.loss, head_short(t),
+           tv_metric_value(&s, tv_task_headline(c->model.task)), tv_optim_lr(t->optim, t->step - 1),
            (double)k->run_examples / (now - k->start));
     fflush(stdout);
   }

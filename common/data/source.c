@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/readers.h"
+
 static int load_idx(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_idx(spec->x, spec->y, ds);
 }
@@ -16,6 +18,8 @@ typedef struct reader {
 
 static const reader readers[] = {
     {"idx", load_idx},
+    {"csv", tv_csv_load},
+    {"npy", tv_npy_load},
 };
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {
