@@ -1,5 +1,5 @@
 /* conv.c — the windowed layers over (C, H, W) inputs: conv2d (im2col + gemm per chunk of
- * examples, the weight gradient summed over chunks in a fixed order by filter), max_pool2d (relu
+ * examples, the weight gradient as per-group partials summed in group order), max_pool2d (relu
  * fusion, argmax kept for backward), avg_pool2d and global_avg_pool; all split by example.
  * They share the window geometry: l->oh, ow, ph, pw from build. */
 #include "nn/layers/layer.h"
@@ -13,12 +13,14 @@
  * small), with single-threaded gemms on cache-resident scratch:
  *   col = im2col(x chunk) [K = C*kh*kw, B*P] (P = OH*OW);  Y [F, B*P] = W [F, K] col
  * written straight into y when B = 1 (else through a [F, B*P] buffer and a copy), bias added.
- * Backward, pass 1 by chunk: col kept, dcol = W^T dY, dx (+)= col2im; pass 2 by filter: the
- * partial dW_p = sum over chunks in order of dY col^T (db_p = rowsum dY), dW += dW_p: the same
- * sums in the same order for any team size. ---- */
+ * Backward, pass 1 by group of G examples (fixed by the shapes, whole chunks): per chunk in
+ * order, col = im2col, dW_g (+)= dY col^T, db_g (+)= rowsum dY, dcol = W^T dY, dx (+)= col2im
+ * (col streamed through the thread's scratch, never kept for the batch); pass 2 by entry:
+ * dW += dW_0 + dW_1 + ... in group order.  The same gemms and sums in the same order for any
+ * team size. ---- */
 
-enum { CONV_MIN_COLS = 128 };  /* chunk examples until a gemm has this many columns */
-enum { CONV_WGRAD_ROWS = 16 }; /* filters per slice of the weight-gradient pass (fixed) */
+enum { CONV_MIN_COLS = 128 };      /* chunk examples until a gemm has this many columns */
+enum { CONV_GROUP_EXAMPLES = 16 }; /* examples per weight-gradient partial (fixed) */
 
 /* Output size and leading padding of one spatial dimension; 0 if it does not fit. */
 static int out_size(int in, int k, int s, tv_padding mode, int pad, int *before) {
@@ -78,13 +80,15 @@ static tv_conv_geom geom_of(const tv_layer *l) {
 
 /* Scratch of conv2d, in floats: Wb [F, K+1] = [W | b] (the bias as one more input row whose
  * col entries are 1, so the gemm adds it), then per thread: col [K+1, B*P], Y [F, B*P] (B > 1);
- * then, in TRAIN graphs, the backward's shared buffers: every chunk's col [K, m*P] side by side
- * (chunk at n0: at cols + n0*K*P), every chunk's dY gathered as [F, m*P] (B > 1, same place
- * rule), and one dW partial [F*K] and db partial [F]. */
+ * then, in TRAIN graphs, one weight-gradient partial [F*K + F] (dW then db) per group of G
+ * examples (G = conv_group_of: a multiple of B, fixed by the shapes). */
 typedef struct conv_dims {
-  int f, k, p, b;
-  size_t wb, col, yt, per_thread, cols, dys, dw, db;
+  int f, k, p, b, g, groups;
+  size_t wb, col, yt, per_thread, parts, part;
 } conv_dims;
+
+/* Examples per weight-gradient group: CONV_GROUP_EXAMPLES rounded up to whole chunks of b. */
+static int conv_group_of(int b) { return (CONV_GROUP_EXAMPLES + b - 1) / b * b; }
 
 static conv_dims conv_dims_of(const tv_layer *l) {
   conv_dims d;
@@ -92,15 +96,14 @@ static conv_dims conv_dims_of(const tv_layer *l) {
   d.k = l->in[0].dim[0] * l->cfg->kernel[0] * l->cfg->kernel[1];
   d.p = l->oh * l->ow;
   d.b = l->chunk;
+  d.g = conv_group_of(d.b);
+  d.groups = l->mode == TV_MODE_TRAIN ? (l->max_batch + d.g - 1) / d.g : 0;
   d.wb = ((size_t)d.f * (d.k + 1) + 15) & ~(size_t)15;
   d.col = 0;
   d.yt = d.col + (size_t)(d.k + 1) * d.b * d.p;
   d.per_thread = (d.yt + (d.b > 1 ? (size_t)d.f * d.b * d.p : 0) + 15) & ~(size_t)15;
-  size_t nb = l->mode == TV_MODE_TRAIN ? (size_t)l->max_batch : 0;
-  d.cols = d.wb + d.per_thread * (size_t)l->threads;
-  d.dys = d.cols + nb * d.k * d.p;
-  d.dw = d.dys + (d.b > 1 ? nb * d.f * d.p : 0);
-  d.db = d.dw + (nb ? (size_t)d.f * d.k : 0);
+  d.parts = d.wb + d.per_thread * (size_t)l->threads;
+  d.part = ((size_t)d.f * d.k + (size_t)d.f + 15) & ~(size_t)15;
   return d;
 }
 
@@ -118,7 +121,7 @@ static int conv2d_build(tv_layer *l) {
   l->chunk = b < l->max_batch ? b : l->max_batch;
   l->out = tv_shape3(f, l->oh, l->ow);
   conv_dims d = conv_dims_of(l);
-  l->temp_floats = d.db + (l->mode == TV_MODE_TRAIN ? (size_t)f : 0);
+  l->temp_floats = d.parts + d.part * (size_t)d.groups;
   int k = ch * c->kernel[0] * c->kernel[1], fan_out = f * c->kernel[0] * c->kernel[1];
   rc = tv_layer_declare(l, "kernel", tv_shape4(f, ch, c->kernel[0], c->kernel[1]), 1,
                         TV_INIT_HE_NORMAL, k, fan_out);
@@ -175,73 +178,61 @@ static void conv2d_forward(tv_layer *l, int n, const float *const *x, float *y) 
   tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_forward_part, &j);
 }
 
-/* The chunk at n0 of m examples: its col [K, m*P] and its dY [F, m*P]. */
-static const float *chunk_col(const conv_job *j, int n0) {
-  return j->l->temp + j->d.cols + (size_t)n0 * j->d.k * j->d.p;
-}
-static const float *chunk_dy(const conv_job *j, int n0, int m) {
-  if (m == 1) return j->dy + (size_t)n0 * j->d.f * j->d.p;
-  return j->l->temp + j->d.dys + (size_t)n0 * j->d.f * j->d.p;
-}
-
-/* Pass 1, chunks [c0, c1): col and the gathered dY kept for pass 2; dcol = W^T dY, dx (+)=
- * col2im (per example: no sums across examples). */
-static void conv_backward_part(void *ctx, int c0, int c1, int t) {
+/* Groups [g0, g1) of d.g examples, each chunk of B in order: col = im2col, the group's partial
+ * dW_g (+)= dY col^T (one F x K gemm per chunk, col packed once), db_g (+)= rowsum dY, then
+ * dcol = W^T dY (into col) and dx (+)= col2im.  col lives in the thread's scratch only while its
+ * chunk is worked on. */
+static void conv_backward_part(void *ctx, int g0, int g1, int t) {
   const conv_job *j = ctx;
   const conv_dims *d = &j->d;
   size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
-  float *dcol = conv_share(j->l, d, t) + d->col;
+  float *base = conv_share(j->l, d, t), *col = base + d->col, *yt = base + d->yt;
   const float *w = var_value(j->l, 0);
-  for (int c = c0; c < c1; c++) {
-    int n0 = c * d->b, m = j->n - n0 < d->b ? j->n - n0 : d->b;
-    size_t ld = (size_t)m * d->p;
-    float *col = (float *)chunk_col(j, n0), *yt = (float *)chunk_dy(j, n0, m);
-    for (int e = 0; e < m; e++)
-      tv_im2col(&j->g, j->x + (size_t)(n0 + e) * in, col + (size_t)e * d->p, ld);
-    if (m > 1) /* gather the chunk's dy as [F, m*P] */
+  int bias = j->l->cfg->use_bias;
+  for (int gr = g0; gr < g1; gr++) {
+    float *dw = j->l->temp + d->parts + (size_t)gr * d->part, *db = dw + (size_t)d->f * d->k;
+    int e1 = (gr + 1) * d->g < j->n ? (gr + 1) * d->g : j->n;
+    for (int n0 = gr * d->g; n0 < e1; n0 += d->b) {
+      int m = j->n - n0 < d->b ? j->n - n0 : d->b, first = n0 == gr * d->g;
+      size_t ld = (size_t)m * d->p;
+      const float *dyc = j->dy + (size_t)n0 * out;
       for (int e = 0; e < m; e++)
-        for (int q = 0; q < d->f; q++)
-          memcpy(yt + (size_t)q * ld + (size_t)e * d->p,
-                 j->dy + (size_t)(n0 + e) * out + (size_t)q * d->p, (size_t)d->p * sizeof *yt);
-    if (!j->dx) continue;
-    tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, yt, (int)ld, 0.0f, dcol, (int)ld);
-    for (int e = 0; e < m; e++) {
-      float *dxe = j->dx + (size_t)(n0 + e) * in;
-      if (!j->acc) memset(dxe, 0, in * sizeof *dxe);
-      tv_col2im(&j->g, dcol + (size_t)e * d->p, ld, dxe);
+        tv_im2col(&j->g, j->x + (size_t)(n0 + e) * in, col + (size_t)e * d->p, ld);
+      if (m > 1) { /* gather the chunk's dy as [F, m*P] */
+        for (int e = 0; e < m; e++)
+          for (int q = 0; q < d->f; q++)
+            memcpy(yt + (size_t)q * ld + (size_t)e * d->p, dyc + (size_t)e * out + (size_t)q * d->p,
+                   (size_t)d->p * sizeof *yt);
+        dyc = yt;
+      }
+      tv_gemm(0, 1, d->f, d->k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld, first ? 0.0f : 1.0f, dw,
+              d->k);
+      if (bias) tv_sum_over_cols(db, dyc, d->f, ld, !first);
+      if (!j->dx) continue;
+      tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, col, (int)ld);
+      for (int e = 0; e < m; e++) {
+        float *dxe = j->dx + (size_t)(n0 + e) * in;
+        if (!j->acc) memset(dxe, 0, in * sizeof *dxe);
+        tv_col2im(&j->g, col + (size_t)e * d->p, ld, dxe);
+      }
     }
   }
 }
 
-/* Pass 2, filters [f0, f1) (a fixed slice): the partial dW_p = sum over the chunks in chunk order
- * of dY col^T, db_p = rowsum dY, then dW += dW_p, db += db_p.  Every entry's sum runs over the
- * chunks in the same order whatever the team size (one thread's order before the team took chunks),
- * so the result does not depend on --threads. */
-static void conv_wgrad_slice(const conv_job *j, int f0, int f1) {
-  const conv_dims *d = &j->d;
-  float *pdw = j->l->temp + d->dw, *pdb = j->l->temp + d->db;
-  int bias = j->l->cfg->use_bias;
-  for (int n0 = 0; n0 < j->n; n0 += d->b) {
-    int m = j->n - n0 < d->b ? j->n - n0 : d->b, first = n0 == 0;
-    size_t ld = (size_t)m * d->p;
-    const float *dyc = chunk_dy(j, n0, m) + (size_t)f0 * ld;
-    tv_gemm(0, 1, f1 - f0, d->k, (int)ld, 1.0f, dyc, (int)ld, chunk_col(j, n0), (int)ld,
-            first ? 0.0f : 1.0f, pdw + (size_t)f0 * d->k, d->k);
-    if (bias) tv_sum_over_cols(pdb + f0, dyc, f1 - f0, ld, !first);
-  }
-  tv_add(var_grad(j->l, 0) + (size_t)f0 * d->k, pdw + (size_t)f0 * d->k, (size_t)(f1 - f0) * d->k,
-         1);
-  if (bias) tv_add(var_grad(j->l, 1) + f0, pdb + f0, (size_t)(f1 - f0), 1);
-}
-
-/* Slices [s0, s1) of CONV_WGRAD_ROWS filters, each its own gemms: the gemm calls, and so their
- * bits, are the same whichever thread takes which slice. */
-static void conv_wgrad_part(void *ctx, int s0, int s1, int t) {
+/* grad[i] += partial_g[i] for g = 0, 1, ... in group order, for i in [i0, i1) of the F*K kernel
+ * entries followed by the F bias entries: each entry's sum runs in the same order whatever the
+ * team size, so the result does not depend on --threads. */
+static void conv_reduce_part(void *ctx, int i0, int i1, int t) {
   (void)t;
   const conv_job *j = ctx;
-  for (int s = s0; s < s1; s++) {
-    int f1 = (s + 1) * CONV_WGRAD_ROWS;
-    conv_wgrad_slice(j, s * CONV_WGRAD_ROWS, f1 < j->d.f ? f1 : j->d.f);
+  const conv_dims *d = &j->d;
+  int nk = d->f * d->k, groups = (j->n + d->g - 1) / d->g;
+  for (int s = 0; s < 2; s++) { /* s 0: kernel entries, s 1: bias entries */
+    int b0 = s ? (i0 > nk ? i0 : nk) : i0, b1 = s ? i1 : (i1 < nk ? i1 : nk);
+    if (b1 <= b0) continue;
+    float *grad = s ? var_grad(j->l, 1) + (b0 - nk) : var_grad(j->l, 0) + b0;
+    for (int gr = 0; gr < groups; gr++)
+      tv_add(grad, j->l->temp + d->parts + (size_t)gr * d->part + b0, (size_t)(b1 - b0), 1);
   }
 }
 
@@ -256,8 +247,9 @@ static void conv2d_backward(tv_layer *l, int n, const float *const *x, const flo
                 .dy = dy,
                 .dx = dx[0],
                 .acc = acc[0]};
-  tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_backward_part, &j);
-  tv_pool_for(l->pool, (j.d.f + CONV_WGRAD_ROWS - 1) / CONV_WGRAD_ROWS, conv_wgrad_part, &j);
+  tv_pool_for(l->pool, (n + j.d.g - 1) / j.d.g, conv_backward_part, &j);
+  int entries = j.d.f * j.d.k + (l->cfg->use_bias ? j.d.f : 0);
+  tv_pool_for(l->pool, entries, conv_reduce_part, &j);
 }
 
 static double conv2d_flops(const tv_layer *l) {

@@ -1,9 +1,8 @@
 /* dense.c — the fully connected layer, flat or time-distributed.  A (T, D) input (a sequence,
  * recurrent.h's per-example layout) is T rows of D per example: the same W and b apply to every
  * time step, y (T, units), so a (N, T, D) batch is N*T rows of the flat case.  Threads: the
- * forward by example; the backward's weight gradient by output feature (fixed slices of dW and
- * db over all rows, taken by any thread, so no partials to sum) and its input gradient by
- * example. */
+ * forward by slices of output features, the backward by slices of input features (dW and dx
+ * columns over all rows): slices fixed by the shapes, taken by any thread, no partials to sum. */
 #include "nn/layers/layer.h"
 
 #include <stdint.h>
@@ -40,65 +39,78 @@ typedef struct dense_job {
   int acc;
 } dense_job;
 
-enum { DENSE_FEATURES = 64, DENSE_EXAMPLES = 32 }; /* the fixed slices of the gemms */
+/* The gemms are cut into slices fixed by the shapes (so the bits do not depend on the team),
+ * along the dimension whose cut makes OpenBLAS repack only the smaller operand, and as few as
+ * the work allows: a power of two (1 .. DENSE_MAX_SLICES) of at least DENSE_SLICE_FMAS
+ * multiply-adds each, DENSE_ALIGN-wide slices but the last. */
+enum { DENSE_SLICE_FMAS = 8 << 20, DENSE_MAX_SLICES = 8, DENSE_ALIGN = 16 };
 
-/* examples [r0, r1) */
-static void dense_forward_rows(const dense_job *j, int r0, int r1) {
-  int din = dense_din(j->l), dout = dense_dout(j->l), steps = dense_steps(j->l);
-  r0 *= steps, r1 *= steps;
-  float *y = j->y + (size_t)r0 * dout, beta = 0.0f;
+/* The slice width along a dimension of `dim` for `fmas` multiply-adds; *slices set. */
+static int dense_slicing(int dim, double fmas, int *slices) {
+  int s = 1;
+  while (s < DENSE_MAX_SLICES && fmas >= 2.0 * s * DENSE_SLICE_FMAS && dim >= 2 * s * DENSE_ALIGN)
+    s *= 2;
+  int w = ((dim + s - 1) / s + DENSE_ALIGN - 1) / DENSE_ALIGN * DENSE_ALIGN;
+  *slices = (dim + w - 1) / w;
+  return w;
+}
+
+/* Forward slice: output features [f0, f1) of all rows, y[:, f0:f1] = x W[f0:f1]^T + b[f0:f1]
+ * (x, the smaller operand for a batch no larger than D_out, repacked per slice; each W entry
+ * packed once). */
+static void dense_forward_slice(const dense_job *j, int f0, int f1) {
+  int din = dense_din(j->l), dout = dense_dout(j->l);
+  float *y = j->y + f0, beta = 0.0f;
   if (j->l->cfg->use_bias) {
-    tv_rows_set(y, var_value(j->l, 1), r1 - r0, dout);
+    const float *b = var_value(j->l, 1) + f0;
+    for (int r = 0; r < j->n; r++) memcpy(y + (size_t)r * dout, b, (size_t)(f1 - f0) * sizeof *b);
     beta = 1.0f;
   }
-  tv_gemm(0, 1, r1 - r0, dout, din, 1.0f, j->x + (size_t)r0 * din, din, var_value(j->l, 0), din,
+  tv_gemm(0, 1, j->n, f1 - f0, din, 1.0f, j->x, din, var_value(j->l, 0) + (size_t)f0 * din, din,
           beta, y, dout);
 }
 
-/* slices [s0, s1) of DENSE_EXAMPLES examples, each its own gemm (fixed by the batch, so the bits
- * do not depend on the team) */
 static void dense_forward_part(void *ctx, int s0, int s1, int t) {
   (void)t;
   const dense_job *j = ctx;
-  for (int s = s0; s < s1; s++) {
-    int r1 = (s + 1) * DENSE_EXAMPLES;
-    dense_forward_rows(j, s * DENSE_EXAMPLES, r1 < j->n ? r1 : j->n);
-  }
+  int slices, w = dense_slicing(dense_dout(j->l), (double)j->n * dense_din(j->l) * dense_dout(j->l),
+                                &slices);
+  for (int s = s0; s < s1; s++)
+    dense_forward_slice(j, s * w, (s + 1) * w < dense_dout(j->l) ? (s + 1) * w : dense_dout(j->l));
 }
 
 static void dense_forward(tv_layer *l, int n, const float *const *x, float *y) {
-  dense_job j = {.l = l, .n = n, .x = x[0], .y = y};
-  tv_pool_for(l->pool, (n + DENSE_EXAMPLES - 1) / DENSE_EXAMPLES, dense_forward_part, &j);
+  dense_job j = {.l = l, .n = n * dense_steps(l), .x = x[0], .y = y};
+  int slices;
+  dense_slicing(dense_dout(l), (double)j.n * dense_din(l) * dense_dout(l), &slices);
+  tv_pool_for(l->pool, slices, dense_forward_part, &j);
 }
 
-/* Slices s in [s0, s1): slice s is output features [s*DENSE_FEATURES, +DENSE_FEATURES) of dW and
- * db over all rows, and examples [s*DENSE_EXAMPLES, +DENSE_EXAMPLES) of dx (rows: j->n, already
- * examples * steps).  The slices are fixed by the shapes, each its own gemm, so the bits do not
- * depend on which thread takes which slice. */
+/* Backward slice: input features [c0, c1) of dW[:, c0:c1] += dy^T x[:, c0:c1] and dx[:, c0:c1]
+ * (+)= dy W[:, c0:c1] over all rows (rows: j->n, already examples * steps), db += sum_n dy in
+ * slice 0; only dy (rows x D_out) is repacked per slice, every sum runs over all rows in one gemm
+ * whichever thread takes the slice. */
+static void dense_backward_slice(const dense_job *j, int c0, int c1) {
+  const tv_layer *l = j->l;
+  int din = dense_din(l), dout = dense_dout(l);
+  tv_gemm(1, 0, dout, c1 - c0, j->n, 1.0f, j->dy, dout, j->x + c0, din, 1.0f, var_grad(l, 0) + c0,
+          din);
+  if (c0 == 0 && l->cfg->use_bias) {
+    float *db = var_grad(l, 1);
+    for (int i = 0; i < j->n; i++) tv_add(db, j->dy + (size_t)i * dout, (size_t)dout, 1);
+  }
+  if (j->dx)
+    tv_gemm(0, 0, j->n, c1 - c0, dout, 1.0f, j->dy, dout, var_value(l, 0) + c0, din,
+            j->acc ? 1.0f : 0.0f, j->dx + c0, din);
+}
+
 static void dense_backward_part(void *ctx, int s0, int s1, int t) {
   (void)t;
   const dense_job *j = ctx;
-  const tv_layer *l = j->l;
-  int din = dense_din(l), dout = dense_dout(l), steps = dense_steps(l), ex = j->n / steps;
-  float *dw = var_grad(l, 0);
-  for (int s = s0; s < s1; s++) {
-    int f0 = s * DENSE_FEATURES, f1 = f0 + DENSE_FEATURES < dout ? f0 + DENSE_FEATURES : dout;
-    int e0 = s * DENSE_EXAMPLES, e1 = e0 + DENSE_EXAMPLES < ex ? e0 + DENSE_EXAMPLES : ex;
-    int r0 = e0 * steps, r1 = e1 * steps;
-    if (f1 > f0) {
-      /* dW[f0:f1] += dy[:, f0:f1]^T x */
-      tv_gemm(1, 0, f1 - f0, din, j->n, 1.0f, j->dy + f0, dout, j->x, din, 1.0f,
-              dw + (size_t)f0 * din, din);
-      if (l->cfg->use_bias) {
-        float *db = var_grad(l, 1);
-        for (int i = 0; i < j->n; i++)
-          tv_add(db + f0, j->dy + (size_t)i * dout + f0, (size_t)(f1 - f0), 1);
-      }
-    }
-    if (j->dx && r1 > r0)
-      tv_gemm(0, 0, r1 - r0, din, dout, 1.0f, j->dy + (size_t)r0 * dout, dout, var_value(l, 0), din,
-              j->acc ? 1.0f : 0.0f, j->dx + (size_t)r0 * din, din);
-  }
+  int din = dense_din(j->l), slices;
+  int w = dense_slicing(din, (j->dx ? 2.0 : 1.0) * j->n * din * dense_dout(j->l), &slices);
+  for (int s = s0; s < s1; s++)
+    dense_backward_slice(j, s * w, (s + 1) * w < din ? (s + 1) * w : din);
 }
 
 /* dW += dy^T x; db += sum_n dy; dx (+)= dy W */
@@ -106,9 +118,9 @@ static void dense_backward(tv_layer *l, int n, const float *const *x, const floa
                            const float *dy, float *const *dx, const int *acc) {
   (void)y;
   dense_job j = {.l = l, .n = n * dense_steps(l), .x = x[0], .dy = dy, .dx = dx[0], .acc = acc[0]};
-  int nf = (dense_dout(l) + DENSE_FEATURES - 1) / DENSE_FEATURES;
-  int nr = (n + DENSE_EXAMPLES - 1) / DENSE_EXAMPLES;
-  tv_pool_for(l->pool, nf > nr ? nf : nr, dense_backward_part, &j);
+  int slices;
+  dense_slicing(dense_din(l), (dx[0] ? 2.0 : 1.0) * j.n * dense_din(l) * dense_dout(l), &slices);
+  tv_pool_for(l->pool, slices, dense_backward_part, &j);
 }
 
 static double dense_flops(const tv_layer *l) {
