@@ -29,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trainval/ckpt.h"
@@ -91,7 +92,8 @@ struct trainer {
     int in_flight;
     tv_ckpt_writer *w; /* the checkpoint built in memory, to finish and commit */
     int64_t step;
-    double wall_time, paused_ms; /* paused_ms: how long training waited for this save */
+    double wall_time;
+    double paused_ms, paused_cpu_ms; /* how long training waited for this save; its CPU time */
     const char *reason;
   } save;
 };
@@ -448,9 +450,9 @@ static int settle_save(trainer *t) {
   if (t->opt.verbosity > 1) {
     char name[TV_CKPT_FILE_CAP];
     if (tv_ckpt_file_name(t->save.step, name, sizeof name) != TV_OK) name[0] = '\0';
-    printf("%scheckpoint %s committed (step %lld, %s), training paused %.1f ms\n",
+    printf("%scheckpoint %s committed (step %lld, %s), training paused %.1f ms (%.1f ms of CPU)\n",
            t->tty ? "\r\033[K" : "", name, (long long)t->save.step, t->save.reason,
-           t->save.paused_ms);
+           t->save.paused_ms, t->save.paused_cpu_ms);
   }
   return TV_OK;
 }
@@ -458,8 +460,15 @@ static int settle_save(trainer *t) {
 /* Snapshots the state into a checkpoint built in memory (every owner writes its part: the
  * copy) and hands it to the saver's thread to write and commit; the previous save is waited
  * for first (at most one in flight).  Training waits only for the copy. */
+/* The calling thread's CPU time in seconds. */
+static double thread_cpu_secs(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0.0;
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
 static int save_checkpoint(trainer *t, const char *reason) {
-  double start = tv_monotonic();
+  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
   int rc = settle_save(t);
   if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
   if (rc != TV_OK) return rc;
@@ -499,6 +508,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   }
   t->save.in_flight = 1;
   t->save.paused_ms = (tv_monotonic() - start) * 1e3;
+  t->save.paused_cpu_ms = (thread_cpu_secs() - cpu_start) * 1e3;
   return TV_OK;
 }
 

@@ -12,7 +12,7 @@ D=$T/every
 check "a run saving every step" sh -c "'$BIN/train' --train-dir '$D' --config '$T/c.yaml' --steps 40 \
   --threads 1 --verbose --set train.checkpoint_every=1 --set train.max_to_keep=0 >'$T/every.out' 2>&1"
 seq 1 40 >"$T/want"
-sed -n 's/^checkpoint ckpt-0*\([0-9]*\)\.h5 committed (step \([0-9]*\), [a-z]*), training paused [0-9.]* ms$/\1 \2/p' \
+sed -n 's/^checkpoint ckpt-0*\([0-9]*\)\.h5 committed (step \([0-9]*\), [a-z]*), training paused [0-9.]* ms ([0-9.]* ms of CPU)$/\1 \2/p' \
   "$T/every.out" | awk '$1 == $2 { print $1 }' >"$T/reported"
 check "each commit reported once, in step order, with the pause" cmp "$T/reported" "$T/want"
 grep -o 'step: [0-9]*$' "$D/checkpoints.yaml" | sed 's/step: //' >"$T/listed"

@@ -42,17 +42,37 @@ typedef struct dense_job {
 /* The gemms are cut into slices fixed by the shapes (so the bits do not depend on the team),
  * along the dimension whose cut makes OpenBLAS repack only the smaller operand, and as few as
  * the work allows: a power of two (1 .. DENSE_MAX_SLICES) of at least DENSE_SLICE_FMAS
- * multiply-adds each, DENSE_ALIGN-wide slices but the last. */
-enum { DENSE_SLICE_FMAS = 8 << 20, DENSE_MAX_SLICES = 8, DENSE_ALIGN = 16 };
+ * multiply-adds each, DENSE_ALIGN-wide slices but the last, and no more slices than keep the
+ * extra copies of the repacked operand under 1/DENSE_REPACK_RATIO of the multiply-adds. */
+enum {
+  DENSE_SLICE_FMAS = 8 << 20,
+  DENSE_MAX_SLICES = 8,
+  DENSE_ALIGN = 16,
+  DENSE_REPACK_RATIO = 128
+};
 
-/* The slice width along a dimension of `dim` for `fmas` multiply-adds; *slices set. */
-static int dense_slicing(int dim, double fmas, int *slices) {
+/* The slice width along a dimension of `dim` for `fmas` multiply-adds, each slice repacking
+ * `repack` floats; *slices set. */
+static int dense_slicing(int dim, double fmas, double repack, int *slices) {
   int s = 1;
-  while (s < DENSE_MAX_SLICES && fmas >= 2.0 * s * DENSE_SLICE_FMAS && dim >= 2 * s * DENSE_ALIGN)
+  while (s < DENSE_MAX_SLICES && fmas >= 2.0 * s * DENSE_SLICE_FMAS && dim >= 2 * s * DENSE_ALIGN &&
+         (2.0 * s - 1) * repack * DENSE_REPACK_RATIO <= fmas)
     s *= 2;
   int w = ((dim + s - 1) / s + DENSE_ALIGN - 1) / DENSE_ALIGN * DENSE_ALIGN;
   *slices = (dim + w - 1) / w;
   return w;
+}
+
+/* The slicings of the forward (output features; x repacked) and of the backward (input
+ * features; dy repacked, two gemms when dx is wanted) for rows rows. */
+static int dense_forward_slicing(const tv_layer *l, int rows, int *slices) {
+  double din = dense_din(l), dout = dense_dout(l);
+  return dense_slicing(dense_dout(l), rows * din * dout, rows * din, slices);
+}
+static int dense_backward_slicing(const tv_layer *l, int rows, int with_dx, int *slices) {
+  double din = dense_din(l), dout = dense_dout(l);
+  return dense_slicing(dense_din(l), (with_dx ? 2.0 : 1.0) * rows * din * dout, rows * dout,
+                       slices);
 }
 
 /* Forward slice: output features [f0, f1) of all rows, y[:, f0:f1] = x W[f0:f1]^T + b[f0:f1]
@@ -73,8 +93,7 @@ static void dense_forward_slice(const dense_job *j, int f0, int f1) {
 static void dense_forward_part(void *ctx, int s0, int s1, int t) {
   (void)t;
   const dense_job *j = ctx;
-  int slices, w = dense_slicing(dense_dout(j->l), (double)j->n * dense_din(j->l) * dense_dout(j->l),
-                                &slices);
+  int slices, w = dense_forward_slicing(j->l, j->n, &slices);
   for (int s = s0; s < s1; s++)
     dense_forward_slice(j, s * w, (s + 1) * w < dense_dout(j->l) ? (s + 1) * w : dense_dout(j->l));
 }
@@ -82,7 +101,7 @@ static void dense_forward_part(void *ctx, int s0, int s1, int t) {
 static void dense_forward(tv_layer *l, int n, const float *const *x, float *y) {
   dense_job j = {.l = l, .n = n * dense_steps(l), .x = x[0], .y = y};
   int slices;
-  dense_slicing(dense_dout(l), (double)j.n * dense_din(l) * dense_dout(l), &slices);
+  dense_forward_slicing(l, j.n, &slices);
   tv_pool_for(l->pool, slices, dense_forward_part, &j);
 }
 
@@ -108,7 +127,7 @@ static void dense_backward_part(void *ctx, int s0, int s1, int t) {
   (void)t;
   const dense_job *j = ctx;
   int din = dense_din(j->l), slices;
-  int w = dense_slicing(din, (j->dx ? 2.0 : 1.0) * j->n * din * dense_dout(j->l), &slices);
+  int w = dense_backward_slicing(j->l, j->n, j->dx != NULL, &slices);
   for (int s = s0; s < s1; s++)
     dense_backward_slice(j, s * w, (s + 1) * w < din ? (s + 1) * w : din);
 }
@@ -119,7 +138,7 @@ static void dense_backward(tv_layer *l, int n, const float *const *x, const floa
   (void)y;
   dense_job j = {.l = l, .n = n * dense_steps(l), .x = x[0], .dy = dy, .dx = dx[0], .acc = acc[0]};
   int slices;
-  dense_slicing(dense_din(l), (dx[0] ? 2.0 : 1.0) * j.n * dense_din(l) * dense_dout(l), &slices);
+  dense_backward_slicing(l, j.n, dx[0] != NULL, &slices);
   tv_pool_for(l->pool, slices, dense_backward_part, &j);
 }
 
