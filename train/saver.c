@@ -4,6 +4,7 @@
 #include "saver.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -46,7 +47,14 @@ int saver_new(saver **out) {
   if (!s) return tv_error(TV_ERR_NOMEM, "out of memory for the checkpoint thread");
   pthread_mutex_init(&s->mu, NULL);
   pthread_cond_init(&s->cv, NULL);
-  if (pthread_create(&s->thread, NULL, saver_main, s) != 0) {
+  /* The thread starts with every signal blocked, so SIGINT and SIGTERM reach the training
+   * thread, whose handler asks the run to stop. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_BLOCK, &all, &old);
+  int started = pthread_create(&s->thread, NULL, saver_main, s) == 0;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (!started) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->cv);
     free(s);
