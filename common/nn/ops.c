@@ -512,6 +512,24 @@ void tv_max_pool2d(const tv_conv_geom *g, const float *x, float *y, int32_t *arg
       }
 }
 
+/* One output row of a tiling 2x2 window: dx rows d0, d1 (width w) get v = dy (0 where the
+ * relu-fused y is not positive) at the argmax cell, 0 elsewhere; branch-free, so it vectorizes. */
+TV_VECTOR static void max_pool_backward_row_2x2(float *restrict d0, float *restrict d1,
+                                                const float *restrict dy,
+                                                const int32_t *restrict argmax,
+                                                const float *restrict y, int ow, int w,
+                                                int32_t base) {
+  for (int q = 0; q < ow; q++) {
+    float v = dy[q];
+    if (y) v = y[q] > 0.0f ? v : 0.0f;
+    int32_t k = argmax[q] - base - 2 * q;
+    d0[2 * q] = k == 0 ? v : 0.0f;
+    d0[2 * q + 1] = k == 1 ? v : 0.0f;
+    d1[2 * q] = k == w ? v : 0.0f;
+    d1[2 * q + 1] = k == w + 1 ? v : 0.0f;
+  }
+}
+
 void tv_max_pool2d_backward(const tv_conv_geom *g, const float *dy, const int32_t *argmax,
                             const float *y, float *dx, int accumulate) {
   size_t out = (size_t)g->c * g->oh * g->ow, plane = (size_t)g->h * g->w;
@@ -521,15 +539,8 @@ void tv_max_pool2d_backward(const tv_conv_geom *g, const float *dy, const int32_
       for (int oh = 0; oh < g->oh; oh++) {
         size_t o = (size_t)c * g->oh * g->ow + (size_t)oh * g->ow;
         int32_t base = (int32_t)(c * plane + (size_t)(2 * oh) * g->w);
-        float *d0 = dx + base, *d1 = d0 + g->w;
-        for (int q = 0; q < g->ow; q++) {
-          float v = y && !(y[o + q] > 0.0f) ? 0.0f : dy[o + q];
-          int32_t k = argmax[o + q] - base - 2 * q;
-          d0[2 * q] = k == 0 ? v : 0.0f;
-          d0[2 * q + 1] = k == 1 ? v : 0.0f;
-          d1[2 * q] = k == g->w ? v : 0.0f;
-          d1[2 * q + 1] = k == g->w + 1 ? v : 0.0f;
-        }
+        max_pool_backward_row_2x2(dx + base, dx + base + g->w, dy + o, argmax + o, y ? y + o : NULL,
+                                  g->ow, g->w, base);
       }
     return;
   }
