@@ -19,6 +19,7 @@
  * never repeat.
  */
 #include "trainer.h"
+#include "saver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trainval/budget.h"
@@ -86,6 +88,19 @@ struct trainer {
   int horizon_kept;   /* resumed with a horizon other than the new last step */
   int fresh_config;   /* DIR had a config.yaml but no committed checkpoint: replaced */
   char changed[2048]; /* settings changed on resume ("" none), printed once training starts */
+  /* the checkpoint save in flight on the saver's thread (saver.h): from submit until
+   * settle_save, the manifest, the lock and HDF5 are its own */
+  saver *saver;
+  struct {
+    int in_flight;
+    tv_ckpt_writer *w; /* the checkpoint built in memory, to finish and commit */
+    int64_t step;
+    double wall_time;
+    double paused_ms, paused_cpu_ms; /* how long training waited for this save; its CPU time */
+    const char *reason;
+    double best; /* early stopping's best and its step when the save was submitted */
+    int64_t best_step;
+  } save;
 };
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -392,6 +407,7 @@ int trainer_open(const trainer_options *o, trainer **out) {
 
 void trainer_free(trainer *t) {
   if (!t) return;
+  saver_free(t->saver); /* lets a save in flight end first */
   tv_events_close(t->events);
   tv_events_close(t->val_events);
   tv_loader_free(t->loader);
@@ -453,13 +469,71 @@ static int keeps_best(const trainer *t) {
   return t->cfg.train.keep_best || t->cfg.train.restore_best;
 }
 
-/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays. */
+/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays.  Run by the
+ * save on the saver's thread: it reads the best as it was when the save was submitted. */
 static int keep_best_veto(void *ctx, const tv_manifest_entry *e) {
   const trainer *t = ctx;
-  return !isnan(t->best) && e->step == t->best_step;
+  return !isnan(t->save.best) && e->step == t->save.best_step;
 }
 
+/* The save's part on the saver's thread: the file written, fsynced and renamed into place, the
+ * lock checked, the commit into the manifest (retention with it); on a failed commit the file it
+ * saved is removed first (a full disk).  The same order and guarantees as a save in the step. */
+static int save_commit(void *ctx) {
+  trainer *t = ctx;
+  tv_ckpt_info info;
+  int rc = tv_ckpt_writer_finish(t->save.w, &info);
+  t->save.w = NULL;
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (keeps_best(t)) {
+    keep.veto = keep_best_veto;
+    keep.veto_ctx = t;
+  }
+  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->save.step) != NULL;
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
+  if (rc == TV_OK)
+    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->save.step, t->save.wall_time, 1,
+                        t->save.reason, &keep);
+  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->save.step))
+    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
+  return rc;
+}
+
+/* Waits for the save in flight, if any, and takes its outcome: its error, or last_saved and the
+ * --verbose line. */
+static int settle_save(trainer *t) {
+  if (!t->save.in_flight) return TV_OK;
+  t->save.in_flight = 0;
+  int rc = saver_wait(t->saver);
+  if (rc != TV_OK) return rc;
+  t->last_saved = t->save.step;
+  if (t->opt.verbosity > 1) {
+    char name[TV_CKPT_FILE_CAP];
+    if (tv_ckpt_file_name(t->save.step, name, sizeof name) != TV_OK) name[0] = '\0';
+    printf("%scheckpoint %s committed (step %lld, %s), training paused %.1f ms (%.1f ms of CPU)\n",
+           t->tty ? "\r\033[K" : "", name, (long long)t->save.step, t->save.reason,
+           t->save.paused_ms, t->save.paused_cpu_ms);
+  }
+  return TV_OK;
+}
+
+/* The calling thread's CPU time in seconds. */
+static double thread_cpu_secs(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0.0;
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Snapshots the state into a checkpoint built in memory (every owner writes its part: the
+ * copy) and hands it to the saver's thread to write and commit; the previous save is waited
+ * for first (at most one in flight).  Training waits only for the copy. */
 static int save_checkpoint(trainer *t, const char *reason) {
+  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
+  int rc = settle_save(t);
+  if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
+  if (rc != TV_OK) return rc;
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
@@ -472,7 +546,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
                       .wall_time = tv_now(),
                       .config_text = t->cfg_text};
   tv_ckpt_writer *w = NULL;
-  int rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
+  rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
   if (rc != TV_OK) return rc;
   /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
@@ -485,34 +559,31 @@ static int save_checkpoint(trainer *t, const char *reason) {
     tv_ckpt_writer_abort(w);
     return rc;
   }
-  tv_ckpt_info info;
-  rc = tv_ckpt_writer_finish(w, &info);
-  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
-                              .keep_every_hours = t->cfg.retention.keep_every_hours,
-                              .max_unevaluated = t->cfg.retention.max_unevaluated};
-  if (keeps_best(t)) {
-    keep.veto = keep_best_veto;
-    keep.veto_ctx = t;
+  t->save.w = w;
+  t->save.step = t->step;
+  t->save.wall_time = h.wall_time;
+  t->save.reason = reason;
+  t->save.best = t->best;
+  t->save.best_step = t->best_step;
+  rc = saver_submit(t->saver, save_commit, t);
+  if (rc != TV_OK) {
+    tv_ckpt_writer_abort(w);
+    t->save.w = NULL;
+    return rc;
   }
-  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
-  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
-  if (rc == TV_OK)
-    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        &keep);
-  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->step))
-    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
-  if (rc == TV_OK) {
-    t->last_saved = t->step;
-    if (t->opt.verbosity > 1)
-      printf("%scheckpoint %s committed (step %lld, %s)\n", t->tty ? "\r\033[K" : "", info.file,
-             (long long)t->step, reason);
-  }
-  return rc;
+  t->save.in_flight = 1;
+  t->save.paused_ms = (tv_monotonic() - start) * 1e3;
+  t->save.paused_cpu_ms = (thread_cpu_secs() - cpu_start) * 1e3;
+  return TV_OK;
 }
 
+/* Records status in the manifest, after the save in flight (whose error, if any, is returned
+ * first). */
 static int set_status(trainer *t, const char *status) {
+  int src = settle_save(t);
   snprintf(t->manifest.status, sizeof t->manifest.status, "%s", status);
-  return tv_manifest_write(t->opt.train_dir, &t->manifest);
+  int rc = tv_manifest_write(t->opt.train_dir, &t->manifest);
+  return src != TV_OK ? src : rc;
 }
 
 /* ---- summaries, validation ---------------------------------------------------------------- */
@@ -831,6 +902,10 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
   k->run_examples += n;
   double now = tv_monotonic();
   int rc = TV_OK;
+  if (t->save.in_flight && saver_done(t->saver)) { /* a finished save reports at once */
+    rc = settle_save(t);
+    if (rc != TV_OK) return rc;
+  }
   int summarize =
       (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
       (c->train.summary_secs > 0 && now - k->last_summary_time >= c->train.summary_secs);
@@ -865,7 +940,8 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     return TV_OK;
   }
   int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
-  if (t->step < t->total_steps && t->last_saved != t->step &&
+  int64_t saved = t->save.in_flight ? t->save.step : t->last_saved; /* saved or being saved */
+  if (t->step < t->total_steps && saved != t->step &&
       (periodic ||
        (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
     rc = save_checkpoint(t, periodic ? "periodic" : "time");
@@ -926,10 +1002,13 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
     *outcome = TRAINER_EARLY_STOPPED;
   }
   int restored = 0;
-  int rc = *outcome == TRAINER_INTERRUPTED ? TV_OK : restore_best(t, &restored);
+  /* the final save waits for the one in flight, and so does restore_best (manifest, HDF5) */
+  int rc = settle_save(t);
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) rc = restore_best(t, &restored);
   if (rc == TV_OK &&
       (restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL))
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
+  if (rc == TV_OK) rc = settle_save(t);
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
     rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_SUCCESS, tv_now());
