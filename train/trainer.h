@@ -4,12 +4,18 @@
  * the checkpoints and the manifest, and the event files of DIR (run ".") and DIR/validation.
  * Nothing here prints except through the progress and log lines the options ask for (stdout);
  * errors come back as TV_ERR_* with the message in the error record, for main() to print.
+ *
+ * Data-parallel runs (dist.h, SEMANTICS): every rank opens and runs a trainer over the same DIR;
+ * only rank 0 touches DIR (lock, config.yaml, checkpoints, manifest, events) and prints.  Every
+ * rank reaches the same exchanges in the same order: trainer_open ends with one (a failure on any
+ * rank fails them all), each step has the gradient sum and the flags.
  */
 #ifndef TRAINVAL_TRAIN_TRAINER_H
 #define TRAINVAL_TRAIN_TRAINER_H
 
 #include <stdint.h>
 
+#include "trainval/dist.h"
 #include "trainval/error.h"
 
 enum { TRAINER_MAX_SETS = 128 };
@@ -22,6 +28,7 @@ typedef struct trainer_options {
   int threads;         /* 0: OpenBLAS's choice */
   int verbosity;       /* 0 quiet, 1 normal, 2 verbose */
   int replan_schedule; /* resume: stretch the cosine schedule to the new last step */
+  tv_dist *dist;       /* borrowed: this process's rank in a data-parallel run (dist.h) */
 } trainer_options;
 
 /* How a run ended (trainer_run's result when it returns TV_OK). */
