@@ -43,3 +43,6 @@ if [ -f "$PEER" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "(PyTorch peer skipped: install python3-torch, or TRAINVAL_SETUP_TORCH=1 make setup)"
 fi
+
+# Data-parallel: 1 rank x 2 threads against 2 ranks x 1 thread, and the scaling model.
+sh "$ROOT/scripts/bench_mpi.sh"

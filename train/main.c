@@ -120,8 +120,9 @@ static const tv_cli_example EXAMPLES[] = {
     {"--train-dir runs/lr --config configs/fashion_mlp.yaml --set "
      "optimizer.learning_rate=0.01 --threads 2",
      "a new run with one value of the config changed, on 2 threads"},
-    {"--train-dir runs/dp --config configs/fashion_mlp.yaml --threads 1 (under mpirun -np 2)",
-     "data-parallel over 2 ranks of one thread each: each rank trains on half of every batch"},
+    {"--train-dir runs/dp --config configs/fashion_mlp.yaml --threads 1",
+     "started as `mpirun -np 2 train ...`: data-parallel over 2 ranks of one thread each, each "
+     "rank training on half of every batch"},
 };
 #define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
