@@ -83,9 +83,9 @@ struct trainer {
   int horizon_kept;   /* resumed with a horizon other than the new last step */
   int fresh_config;   /* DIR had a config.yaml but no committed checkpoint: replaced */
   char changed[2048]; /* settings changed on resume ("" none), printed once training starts */
-  /* data-parallel (dist.h): this rank, and its rows [off, off + local) of each global batch */
+  /* data-parallel (dist.h): this rank, and how many rows of each global batch it trains on */
   tv_dist *dist;
-  int rank, size, off, local;
+  int rank, size, local;
   int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
 
@@ -327,7 +327,8 @@ static int build(trainer *t) {
   if (b < t->size)
     return tv_error(TV_ERR_CONFIG, "%s: train.batch_size %d is smaller than the %d ranks",
                     t->cfg.source, b, t->size);
-  tv_dist_slice(b, t->size, t->rank, &t->off, &t->local);
+  int off;
+  tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   tv_loader_opts lo = {
       .batch_size = (uint32_t)b,
       .shuffle = 1,
