@@ -14,8 +14,10 @@
  *   [off_r, off_r + n_r) of every global batch, n_r = B/N, the first B%N ranks one more
  *   (tv_dist_slice).  N = 3 and B = 128 give 43, 43, 42.
  * - Every rank runs the same loader (same seed, global batch size B) and takes its slice of each
- *   batch, so all ranks read one global, seeded order, and the loader's cursor in a checkpoint is
- *   global: a run resumes with any N.
+ *   batch, so all ranks read one global, seeded order (augmentation included: a row is flipped or
+ *   cropped as in a one-rank run), and the loader's cursor in a checkpoint is global: a run
+ *   resumes with any N.  The price: each rank prepares the whole batch (on the prefetch thread;
+ *   small next to the step) and holds the whole training set.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
  * - Each rank's loss is the mean over its n_r examples; its output gradient is scaled by n_r/B so
@@ -34,8 +36,10 @@
  *   later layers compute.
  * - Batch normalisation uses each rank's own batch statistics (as PyTorch's DDP by default); the
  *   moving averages that checkpoints hold are rank 0's.  Synchronised batch statistics are not
- *   available.  Dropout: rank 0 draws from the run's dropout generator (saved in checkpoints);
- *   rank r > 0 from a generator derived from the seed, the step and r, so resume stays exact.
+ *   available (there is no train.sync_batch_norm key: setting it is the config's unknown-key
+ *   error).  The training loss and accuracy that rank 0 logs are those of its own rows.  Dropout:
+ * rank 0 draws from the run's dropout generator (saved in checkpoints); rank r > 0 from a generator
+ * derived from the seed, the step and r, so resume stays exact.
  * - Only rank 0 writes to the train_dir (LOCK, config.yaml, checkpoints, manifest, events) and
  *   prints progress; the other ranks read the config and the checkpoint they resume from, so the
  *   train_dir must be one shared directory (a shared file system across hosts).

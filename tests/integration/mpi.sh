@@ -176,6 +176,10 @@ assert $rc == 0, 'eval exited $rc'
 steps = [json.loads(l)['step'] for l in open('$W/eval/metrics.jsonl')]
 assert steps == [20, 40, 60], steps"
 
+# --- synchronised batch statistics are not available: the key is refused, not ignored ---
+expect_fail "train.sync_batch_norm is refused with one line" 1 "train.sync_batch_norm: unknown key" \
+  "$BIN/train" --train-dir "$T/sbn" $COMMON --steps 1 --set train.sync_batch_norm=true
+
 # --- the plain build under mpirun without train-mpi next to it ---
 mkdir -p "$T/lone"
 cp "$BIN/train" "$T/lone/train"
