@@ -198,6 +198,7 @@ static void dist_report(const trainer *t, double secs) {
 
 /* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes to DIR */
   char holder[256];
   tv_lock_opts lo = {.busy = "another train holds this directory"};
   int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
@@ -214,6 +215,7 @@ static int take_lock(trainer *t) {
 
 /* Removes temporaries a killed writer left in DIR (we hold the lock, so none is live). */
 static void remove_stale_temporaries(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   DIR *d = opendir(t->opt.train_dir);
   if (!d) return;
   struct dirent *e;
@@ -235,6 +237,7 @@ static void remove_stale_temporaries(const trainer *t) {
  * are removed, not adopted: a file the manifest never vouched for has no recorded checksum.  An
  * unreadable or absent manifest removes nothing. */
 static void remove_uncommitted(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   tv_manifest m;
   tv_manifest_init(&m);
   DIR *d = NULL;
@@ -441,12 +444,10 @@ int trainer_open(const trainer_options *o, trainer **out) {
   t->size = tv_dist_size(o->dist);
   if (t->rank != 0) t->opt.verbosity = -1; /* dist: rank 0 speaks for the run; errors still print */
   int rc = tv_ctx_new(o->threads, &t->ctx);
-  if (t->rank == 0) { /* dist: only rank 0 writes to DIR */
-    if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
-    if (rc == TV_OK) rc = take_lock(t);
-    if (rc == TV_OK) remove_stale_temporaries(t);
-    if (rc == TV_OK) remove_uncommitted(t);
-  }
+  if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
+  if (rc == TV_OK) rc = take_lock(t);
+  if (rc == TV_OK) remove_stale_temporaries(t);
+  if (rc == TV_OK) remove_uncommitted(t);
   if (rc == TV_OK) rc = load_config(t);
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
@@ -821,8 +822,9 @@ static int train_step(trainer *t, uint32_t *n) {
   float *dlogits = tv_model_output_grad(t->model);
   float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, nl,
                                c->model.num_classes, dlogits);
-  dist_scale_output_grad(t, dlogits, nl, *n); /* dist: the sum over ranks is the global mean's */
-  tv_varstore_zero_grads(t->store);           /* backward adds */
+  /* dist: scaled so that the sum over ranks is the global batch's mean */
+  dist_scale_output_grad(t, dlogits, nl, *n);
+  tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, nl);
   int elsewhere;
   int rc = dist_reduce(t, loss, &elsewhere); /* dist: the gradient sum, any rank's loss */
