@@ -45,11 +45,21 @@ PY
 }
 status_of() { sed -n 's/^status: //p' "$1/checkpoints.yaml"; }
 signal_ckpts() { grep -c 'reason: signal' "$1/checkpoints.yaml"; }
-# rank_pid DIR R: the pid of rank R of the job training DIR.
+# rank_pid DIR R: the pid of rank R of the job training DIR (from /proc alone: a fresh Debian
+# has no pgrep).
 rank_pid() {
-  for p in $(pgrep -f "train --train-dir $1 "); do
-    tr '\0' '\n' <"/proc/$p/environ" 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
+  for e in /proc/[0-9]*/environ; do
+    p=${e#/proc/}
+    p=${p%/environ}
+    { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "--train-dir $1 " || continue
+    { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
   done
+}
+# signal_rank DIR R SIG JOB: sends SIG to rank R of the job training DIR; if no such process is
+# found, ends JOB (mpirun) instead, so that the check fails at once rather than at its timeout.
+signal_rank() {
+  pid=$(rank_pid "$1" "$2")
+  if [ -n "$pid" ]; then kill "-$3" $pid; else echo "no rank $2 found for $1" >&2; kill "$4"; fi
 }
 # wait_step DIR STEP: until DIR's manifest lists STEP (at most 60 s).
 wait_step() {
@@ -94,7 +104,7 @@ timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir 
   --steps 100000 >"$T/k.out" 2>"$T/k.err" &
 job=$!
 wait_step "$K" 20
-kill -9 $(rank_pid "$K" 1) 2>/dev/null
+signal_rank "$K" 1 KILL $job
 wait $job
 rc=$?
 took=$(($(date +%s) - start))
@@ -113,7 +123,7 @@ TRAINVAL_MPI_TIMEOUT=3 timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$
   --train-dir "$H" $COMMON --steps 100000 >"$T/h.out" 2>"$T/h.err" &
 job=$!
 wait_step "$H" 20
-kill -STOP $(rank_pid "$H" 1) 2>/dev/null
+signal_rank "$H" 1 STOP $job
 wait $job
 rc=$?
 check "a stopped rank: rank 0 fails with one line naming the wait, status aborted" sh -c "
@@ -128,7 +138,7 @@ for r in 0 1; do
     --steps 100000 >"$T/s$r.out" 2>"$T/s$r.err" &
   job=$!
   wait_step "$S" 20
-  kill -TERM $(rank_pid "$S" $r) 2>/dev/null
+  signal_rank "$S" $r TERM $job
   wait $job
   rc=$?
   check "SIGTERM to rank $r: exit 0, status interrupted, exactly one signal checkpoint" sh -c "
