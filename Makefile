@@ -27,7 +27,7 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGS    := openblas hdf5 yaml-0.1 zlib
-REPORT_PKGS := libpng   # report/ (bin/report) only; checked with the others
+REPORT_PKGS :=          # report/ (bin/report) only; checked with the others (none: PNG is image.h's)
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 # Deferred, then memoised: pkg-config runs once per make, when a recipe first needs the flags.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
@@ -188,16 +188,14 @@ clean:
 
 -include $(LIB_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(EVAL_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_BIN:=.d)
 
-# ---- the run report: bin/report, installed as trainval-report (report/, libpng) --------------
+# ---- the run report: bin/report, installed as trainval-report (report/) ---------------------
 REPORT_SRC := $(sort $(wildcard report/*.c))
 REPORT_OBJ := $(REPORT_SRC:%.c=$(B)/%.o)
-# Deferred and memoised like PKG_LIBS (nothing reads pkg-config before set-up).
-PNG_LIBS   = $(eval PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng))$(PNG_LIBS)
 .PHONY: install-report uninstall-report
 all: $(BIN)/report
 $(BIN)/report: $(REPORT_OBJ) $(LIB)
 	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL)
 # Part of install-files (so it runs after set-up, in install's recursive make) and of uninstall.
 install-files: install-report
 install-report: $(BIN)/report
@@ -209,8 +207,11 @@ uninstall-report:
 FORMAT_FILES += $(wildcard report/*.c report/*.h)
 # tests/test_report.c tests report/ itself (everything but main.c).
 $(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
-	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
 -include $(REPORT_OBJ:.o=.d)
+# tests/test_figures.c tests eval/figures.c (eval's own module, not part of the library).
+$(B)/tests/test_figures: $(B)/tests/test_figures.o $(SUP_OBJ) $(B)/eval/figures.o $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
 
 # ---- the data-parallel trainer: bin/train-mpi (dist.h; Open MPI) ----------------------------
 # The same trainer as bin/train with common/dist/mpi.c linked ahead of the library (whose

@@ -10,6 +10,7 @@
  */
 #include "eval.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,6 +40,8 @@ struct evaluator {
   uint32_t n;
   uint64_t hash;
   tv_metrics *metrics;
+  float *probs; /* n * classes softmax probabilities of the last run, in subset order */
+  size_t probs_cap;
 };
 
 int evaluator_new(const evaluator_opts *o, evaluator **out) {
@@ -70,10 +73,21 @@ void evaluator_free(evaluator *ev) {
   tv_ctx_free(ev->ctx);
   tv_dataset_free(&ev->ds);
   free(ev->idx);
+  free(ev->probs);
   free(ev->last_text);
   free(ev->next);
   free(ev->data_cfg);
   free(ev);
+}
+
+/* Turns n rows of k logits into softmax probabilities in place (in double, then rounded). */
+static void softmax_rows(float *z, uint32_t n, int k) {
+  for (uint32_t i = 0; i < n; i++, z += k) {
+    double m = z[0], sum = 0;
+    for (int c = 1; c < k; c++) m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
+    for (int c = 0; c < k; c++) z[c] = (float)(exp((double)z[c] - m) / sum);
+  }
 }
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
@@ -161,6 +175,16 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     res->ckpt_wall_time = tv_ckpt_wall_time(ck);
   }
   tv_ckpt_close(ck);
+  size_t k = rc == TV_OK ? (size_t)tv_model_num_classes(ev->model) : 0;
+  if (rc == TV_OK && ev->probs_cap < (size_t)ev->n * k) {
+    free(ev->probs);
+    ev->probs_cap = 0;
+    ev->probs = malloc((size_t)ev->n * k * sizeof *ev->probs);
+    if (!ev->probs)
+      rc = tv_error(TV_ERR_NOMEM, "evaluator: out of memory for %u x %zu probabilities", ev->n, k);
+    else
+      ev->probs_cap = (size_t)ev->n * k;
+  }
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();
@@ -169,8 +193,10 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
         rc = TV_ERR_INTERRUPTED;
         break;
       }
-      uint32_t k = ev->n - off < CHUNK ? ev->n - off : CHUNK;
-      rc = tv_evaluate(ev->model, &ev->ds, ev->idx + off, k, ev->norm, ev->metrics);
+      uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
+      float *p = ev->probs + (size_t)off * k;
+      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
+      if (rc == TV_OK) softmax_rows(p, m, (int)k);
     }
     res->eval_seconds = tv_monotonic() - t0;
   }
@@ -180,5 +206,8 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->subset_hash = ev->hash;
   tv_metrics_get(ev->metrics, &res->s);
   res->metrics = ev->metrics;
+  res->probs = ev->probs;
+  res->idx = ev->idx;
+  res->ds = &ev->ds;
   return TV_OK;
 }

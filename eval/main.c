@@ -53,7 +53,8 @@ enum {
   OPT_MIN_DELTA,
   OPT_TRACE,
   OPT_SET,
-  OPT_DATA_DIR
+  OPT_DATA_DIR,
+  OPT_MISCLASSIFIED
 };
 
 #define WATCH "Watch options"
@@ -114,6 +115,9 @@ static const tv_cli_option OPTIONS[] = {
      "the improvement that counts for --early-stop-patience (default 0)"},
     {"trace", OPT_TRACE, 0, required_argument, "FILE", "@file", WATCH,
      "append timing lines for scripts/bench_watch.sh"},
+    {"misclassified", OPT_MISCLASSIFIED, 0, required_argument, "N", "@number", WATCH,
+     "show the first N misclassified examples of the subset in each result's TensorBoard images "
+     "(default 16; 0: none)"},
 };
 #define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
 _Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
@@ -230,6 +234,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   }
   o->split = TV_SPLIT_TEST;
   o->batch_size = 500;
+  o->misclassified = 16;
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
@@ -341,6 +346,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       break;
     case OPT_TRACE:
       o->trace = v;
+      break;
+    case OPT_MISCLASSIFIED:
+      if (parse_int(name, v, 0, 1024, &n)) return 2;
+      o->misclassified = (int)n;
       break;
     case OPT_SET:
     case OPT_DATA_DIR:

@@ -998,8 +998,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
 }
 
 void trainer_mark_aborted(trainer *t) {
-  if (!t || !t->events || !strcmp(t->manifest.status, "diverged")) return;
-  int rc = set_status(t, "aborted");
+  if (!t || !t->events) return;
+  /* HParams: the session failed (diverged or aborted).  A resume purges it with the other
+   * records past the checkpoint, and its own end replaces it. */
+  int rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_FAILURE, tv_now());
+  if (strcmp(t->manifest.status, "diverged") != 0) rc = set_status(t, "aborted");
   (void)rc;
 }
 

@@ -57,8 +57,9 @@ void trainer_print_summary(const trainer *t);
 int64_t trainer_step(const trainer *t);
 int64_t trainer_total_steps(const trainer *t);
 
-/* After a failed trainer_run: marks the manifest aborted (best effort: the original error is what
- * gets reported; a diverged run keeps its status). */
+/* After a failed trainer_run: writes the HParams session end with status FAILURE and marks the
+ * manifest aborted (best effort: the original error is what gets reported; a diverged run keeps
+ * its status). */
 void trainer_mark_aborted(trainer *t);
 
 /* Releases everything (and the lock).  NULL-safe. */
