@@ -32,6 +32,7 @@ typedef struct eval_options {
   uint64_t subset_seed;
   int batch_size;
   int threads;
+  size_t max_memory_mb; /* --max-memory: 0 none; default tv_budget_default_mb() (budget.h) */
   /* --set data.KEY=VALUE and --data-dir DIR (as "data.dir=DIR"), in command-line order: applied
    * to the data section of every checkpoint's config, so the data may live elsewhere than where
    * training read it.  Borrowed from argv, except data_dir_set. */
@@ -67,6 +68,8 @@ typedef struct evaluator_opts {
   uint64_t subset_seed;
   int batch_size;
   int threads;                   /* the evaluator's thread team; 0: OpenBLAS's default count */
+  size_t max_memory_mb;          /* a checkpoint's graph, variables and data above it are refused
+                                    before they are allocated (budget.h); 0: no limit */
   volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
 } evaluator_opts;
 

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainval/budget.h"
 #include "trainval/config.h"
 #include "trainval/ctx.h"
 #include "trainval/data.h"
@@ -101,12 +102,31 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !memcmp(a->model.input, b->model.input, sizeof a->model.input);
 }
 
-static int build_model(evaluator *ev) {
+/* Plans the graph of ev->next (variables declared, nothing large allocated), refuses a checkpoint
+ * whose stored shapes disagree with it or whose graph, variables and data (when they are to be
+ * loaded anew) exceed --max-memory, and only then builds it. */
+static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
   ev->model = NULL;
   ev->store = NULL;
+  tv_budget b = {0};
   int rc = tv_varstore_new(&ev->store);
+  if (rc == TV_OK)
+    rc = tv_model_plan(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
+                       &b.activations);
+  if (rc == TV_OK) rc = tv_ckpt_check_variables(ck, ev->store);
+  if (rc == TV_OK) {
+    tv_budget_add_variables(&b, ev->store, ev->next);
+    int test = ev->o.split == TV_SPLIT_TEST;
+    if (new_data) {
+      tv_budget_add_data(&b, ev->next,
+                         test ? ev->next->data.test_images : ev->next->data.train_images);
+      tv_budget_add_data(&b, ev->next,
+                         test ? ev->next->data.test_labels : ev->next->data.train_labels);
+    }
+    rc = tv_budget_check(&b, ev->o.max_memory_mb, tv_ckpt_path(ck));
+  }
   if (rc == TV_OK)
     rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
                       &ev->model);
@@ -153,7 +173,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     snprintf(source, sizeof source, "%s:/config", path);
     rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
-    if (rc == TV_OK) rc = build_model(ev);
+    if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
     if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);
     if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
       rc = load_data(ev);

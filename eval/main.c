@@ -27,6 +27,7 @@
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
 #include "trainval/files.h"
+#include "trainval/budget.h"
 #include "trainval/ops.h"
 #include "trainval/text.h"
 
@@ -54,7 +55,8 @@ enum {
   OPT_TRACE,
   OPT_SET,
   OPT_DATA_DIR,
-  OPT_MISCLASSIFIED
+  OPT_MISCLASSIFIED,
+  OPT_MAX_MEMORY
 };
 
 #define WATCH "Watch options"
@@ -82,6 +84,9 @@ static const tv_cli_option OPTIONS[] = {
     {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
      "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
      "(default: OPENBLAS_NUM_THREADS, else one per core)"},
+    {"max-memory", OPT_MAX_MEMORY, 0, required_argument, "MB", "@number", NULL,
+     "refuse, before allocating it, a checkpoint whose graph, variables and data would take more "
+     "than MB MiB (default: three quarters of physical memory; 0: no limit)"},
     {"json", OPT_JSON, 0, no_argument, NULL, NULL, NULL,
      "one-shot: print exactly one JSON object on stdout (top5 is null with 5 classes or fewer); "
      "--watch: print each result as its metrics.jsonl line"},
@@ -235,6 +240,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   o->split = TV_SPLIT_TEST;
   o->batch_size = 500;
   o->misclassified = 16;
+  o->max_memory_mb = tv_budget_default_mb();
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
@@ -300,6 +306,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_THREADS:
       if (parse_int(name, v, 1, 1024, &n)) return 2;
       o->threads = (int)n;
+      break;
+    case OPT_MAX_MEMORY:
+      if (parse_int(name, v, 0, (long long)1 << 40, &n)) return 2;
+      o->max_memory_mb = (size_t)n;
       break;
     case OPT_WATCH:
       o->watch = v;
@@ -530,7 +540,8 @@ static int one_shot(const eval_options *o) {
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
-                       .threads = o->threads};
+                       .threads = o->threads,
+                       .max_memory_mb = o->max_memory_mb};
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);

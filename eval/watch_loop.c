@@ -351,7 +351,9 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
 }
 
 /* Records a committed checkpoint retention deleted before it could be evaluated: its skipped
- * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml. */
+ * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml, then the scalar
+ * skipped_checkpoints at its step in the evaluator's event file: how many of the run's
+ * checkpoints this evaluator has skipped so far, all sessions together (state.yaml's count). */
 static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
   warn(wt, "step %lld: %s was deleted by retention before it could be evaluated (skipped)",
        (long long)me->step, me->file);
@@ -364,6 +366,14 @@ static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
   int rc = tv_evallog_format_skipped(&r, RETIRED_WHY, &line);
   if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
   if (rc == TV_OK) rc = record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, RETIRED_WHY, NULL);
+  if (rc == TV_OK) rc = open_events(wt);
+  if (rc == TV_OK) {
+    int total = 0;
+    for (int i = 0; i < wt->st.n; i++)
+      total += wt->st.entries[i].outcome == TV_EVAL_OUTCOME_SKIPPED;
+    rc = tv_events_scalar(wt->events, me->step, "skipped_checkpoints", (float)total);
+    if (rc == TV_OK) rc = tv_events_flush(wt->events);
+  }
   if (rc == TV_OK) {
     wt->n_retired++;
     if (wt->o->json) {
@@ -646,6 +656,7 @@ static int watcher_start(watcher *wt) {
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
                        .threads = o->threads,
+                       .max_memory_mb = o->max_memory_mb,
                        .cancel = &g_stop};
   int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,

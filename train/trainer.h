@@ -13,6 +13,7 @@
 #ifndef TRAINVAL_TRAIN_TRAINER_H
 #define TRAINVAL_TRAIN_TRAINER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trainval/dist.h"
@@ -25,10 +26,12 @@ typedef struct trainer_options {
   const char *config; /* NULL: DIR/config.yaml (a resumed run) */
   const char *sets[TRAINER_MAX_SETS];
   int n_sets;
-  int threads;         /* 0: OpenBLAS's choice */
-  int verbosity;       /* 0 quiet, 1 normal, 2 verbose */
-  int replan_schedule; /* resume: stretch the cosine schedule to the new last step */
-  tv_dist *dist;       /* borrowed: this process's rank in a data-parallel run (dist.h) */
+  int threads;          /* 0: OpenBLAS's choice */
+  int verbosity;        /* 0 quiet, 1 normal, 2 verbose */
+  int replan_schedule;  /* resume: stretch the cosine schedule to the new last step */
+  size_t max_memory_mb; /* --max-memory: a plan above it is refused before the data and the
+                           graphs are allocated (budget.h); 0: no limit */
+  tv_dist *dist;        /* borrowed: this process's rank in a data-parallel run (dist.h) */
 } trainer_options;
 
 /* How a run ended (trainer_run's result when it returns TV_OK). */

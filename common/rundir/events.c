@@ -757,9 +757,12 @@ static uint64_t get_le(const unsigned char *p, int nbytes) {
   return v;
 }
 
-/* The step of an Event payload (field 2, varint); 0 when absent (the file_version record). */
-static int64_t event_step(const unsigned char *p, size_t n) {
+/* The step of an Event payload (field 2, varint); 0 when absent.  *version is set to 1 for the
+ * file_version record (field 3, a string), which every purge keeps. */
+static int64_t event_step(const unsigned char *p, size_t n, int *version) {
   size_t i = 0;
+  int64_t step = 0;
+  *version = 0;
   while (i < n) {
     uint64_t key = 0;
     for (int shift = 0; i < n && shift < 64; shift += 7) {
@@ -773,7 +776,7 @@ static int64_t event_step(const unsigned char *p, size_t n) {
         v |= (uint64_t)(p[i] & 0x7f) << shift;
         if (!(p[i++] & 0x80)) break;
       }
-      if ((key >> 3) == 2) return (int64_t)v;
+      if ((key >> 3) == 2) step = (int64_t)v;
     } else if (wire == 1) {
       i += 8;
     } else if (wire == 5) {
@@ -783,12 +786,14 @@ static int64_t event_step(const unsigned char *p, size_t n) {
         v |= (uint64_t)(p[i] & 0x7f) << shift;
         if (!(p[i++] & 0x80)) break;
       }
+      if ((key >> 3) == 3) *version = 1;
+      if (v > n - i) break; /* a length past the payload (also one that would wrap i) */
       i += (size_t)v;
     } else {
-      return 0;
+      break;
     }
   }
-  return 0;
+  return step;
 }
 
 static int purge_file(const char *path, int64_t step, long *dropped) {
@@ -818,7 +823,9 @@ static int purge_file(const char *path, int64_t step, long *dropped) {
       rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: payload CRC mismatch", path, at);
       goto out;
     }
-    if (event_step(p + at + 12, (size_t)n) <= step) {
+    int version;
+    int64_t s = event_step(p + at + 12, (size_t)n, &version);
+    if (version || s <= step) {
       memmove(data + out, data + at, rec);
       out += rec;
     } else {

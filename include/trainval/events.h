@@ -202,8 +202,9 @@ int tv_events_close(tv_events *w);
  * greater than `step` (written by a run that died after its last checkpoint, and about to be
  * written again), and a torn record at a file's end.  A file that needs no change is not
  * touched; one that does is rewritten through tv_fs_write_atomic, so a crash leaves the old or
- * the new file.  The file_version record always stays.  *dropped (may be NULL) receives the
- * number of records removed.  A missing dir is not an error.
+ * the new file.  The file_version record always stays (step -1 removes every other record: a
+ * fresh start over the files of an attempt killed before its first checkpoint).  *dropped (may
+ * be NULL) receives the number of records removed.  A missing dir is not an error.
  * Errors: TV_ERR_IO, TV_ERR_NOMEM; TV_ERR_FORMAT for a record whose CRC fails before the end of
  * a file (a damaged file is reported, never rewritten). */
 TV_MUST_CHECK int tv_events_purge_after(const char *dir, int64_t step, long *dropped);
