@@ -116,3 +116,6 @@ for load in quiet busy; do
   stall "$load"
   stop_busy
 done
+
+# Data-parallel: 1 rank x 2 threads against 2 ranks x 1 thread, and the scaling model.
+sh "$ROOT/scripts/bench_mpi.sh"

@@ -10,8 +10,8 @@
 # from here: the Makefile asks it for flags only after this has run.
 set -eu
 PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev libpng-dev hdf5-tools
-libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py python3-yaml clang-format bsdutils man-db
-fortunes-min fortunes python3-sklearn clang libclang-rt-14-dev time"
+libcmocka-dev libopenmpi-dev openmpi-bin dataset-fashion-mnist python3-numpy python3-h5py python3-yaml
+clang-format bsdutils man-db fortunes-min fortunes python3-sklearn clang libclang-rt-14-dev time"
 [ "${TRAINVAL_SETUP_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""
 for p in $PKGS; do

@@ -101,12 +101,123 @@ struct trainer {
     double best; /* early stopping's best and its step when the save was submitted */
     int64_t best_step;
   } save;
+  /* data-parallel (dist.h): this rank, and how many rows of each global batch it trains on */
+  tv_dist *dist;
+  int rank, size, local;
+  int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
+
+/* ---- data-parallel hooks (dist.h, SEMANTICS) ---------------------------------------------
+ * Each is called at one marked point of the step or of trainer_open ("dist:"), and with one rank
+ * does nothing, so a plain run is bitwise what it was. */
+
+static uint64_t text_hash(const char *s) { /* FNV-1a: rank 0's config against ours */
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static void on_grads_ready(void *dist, size_t from) { tv_dist_grads_ready(dist, from); }
+
+/* The end of trainer_open, on every rank whatever happened before (rc): a failure on any rank
+ * fails every rank; then each checks it has rank 0's config and step, and takes rank 0's
+ * variables. */
+static int dist_start(trainer *t, int rc) {
+  if (t->size == 1) return rc;
+  double failed[1] = {rc != TV_OK};
+  int xrc = tv_dist_sum(t->dist, failed, 1);
+  if (rc != TV_OK) return rc;
+  if (xrc != TV_OK) return xrc;
+  if (failed[0] > 0)
+    return tv_error(TV_ERR_INVALID,
+                    "rank %d of %d: another rank could not set up the run (its error is above)",
+                    t->rank, t->size);
+  uint64_t mine[2] = {text_hash(t->cfg_text), (uint64_t)t->step}, root[2] = {mine[0], mine[1]};
+  rc = tv_dist_broadcast(t->dist, root, sizeof root);
+  double differ[1] = {memcmp(mine, root, sizeof mine) != 0};
+  if (rc == TV_OK) rc = tv_dist_sum(t->dist, differ, 1);
+  if (rc == TV_OK && differ[0] > 0)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: the ranks do not agree on the config or the step to resume from (rank %d: "
+                    "step %lld, rank 0: step %lld): every rank must see the same train_dir (a "
+                    "shared file system) and the same --config and --set",
+                    t->opt.train_dir, t->rank, (long long)mine[1], (long long)root[1]);
+  if (rc == TV_OK)
+    rc = tv_dist_broadcast(t->dist, tv_varstore_values(t->store),
+                           tv_varstore_size(t->store) * sizeof(float));
+  if (rc == TV_OK)
+    rc = tv_dist_grads_setup(t->dist, tv_varstore_grads(t->store), tv_varstore_size(t->store), 0);
+  if (rc == TV_OK) tv_model_set_backward_hook(t->model, on_grads_ready, t->dist);
+  return rc;
+}
+
+/* Before a step's forward: rank r > 0 draws dropout masks from a generator of (seed, step, r),
+ * so that ranks do not share masks and a resume (which restores rank 0's) stays exact. */
+static void dist_dropout_stream(trainer *t) {
+  if (t->rank == 0) return;
+  uint64_t mix = (uint64_t)t->step * 0x9E3779B97F4A7C15ull;
+  tv_model_set_rng(
+      t->model, tv_rng_seed(t->cfg.train.seed ^ mix, TV_RNG_DROPOUT ^ ((uint64_t)t->rank << 32)));
+}
+
+/* This rank's rows of the global batch b (*n: the batch's size in, this rank's count out). */
+static void dist_slice_batch(trainer *t, tv_batch *b, int *n) {
+  if (t->size == 1) return;
+  int off, count;
+  tv_dist_slice(*n, t->size, t->rank, &off, &count);
+  b->x += (size_t)off * (size_t)tv_model_input_size(t->model);
+  if (b->labels) b->labels += off;
+  if (b->targets) b->targets += (size_t)off * (size_t)tv_loader_target_dim(t->loader);
+  *n = count;
+}
+
+/* The loss is this rank's mean over nl rows; scaled by nl / n, the sum over ranks of the
+ * gradients is the gradient of the global batch's mean (exact when n / nl is a power of two). */
+static void dist_scale_output_grad(trainer *t, float *dlogits, int nl, uint32_t n) {
+  if (t->size == 1) return;
+  float s = (float)nl / (float)n;
+  size_t len = (size_t)nl * (size_t)t->cfg.model.num_classes;
+  for (size_t i = 0; i < len; i++) dlogits[i] *= s;
+}
+
+/* After backward: the gradient sum over the ranks, then whether another rank's loss is
+ * non-finite (*elsewhere), so that every rank skips or fails the same step. */
+static int dist_reduce(trainer *t, float loss, int *elsewhere) {
+  *elsewhere = 0;
+  if (t->size == 1) return TV_OK;
+  int rc = tv_dist_grads_finish(t->dist);
+  double bad[1] = {!isfinite(loss)};
+  if (rc == TV_OK) rc = tv_dist_sum(t->dist, bad, 1);
+  *elsewhere = rc == TV_OK && bad[0] > 0 && isfinite(loss);
+  return rc;
+}
+
+/* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP) and a stop signal
+ * on any rank, for every rank. */
+static int dist_step_flags(trainer *t, int *early) {
+  int sig = g_stop_signal;
+  double f[3] = {*early, sig != 0, sig == SIGINT};
+  int rc = tv_dist_sum(t->dist, f, 3);
+  if (rc != TV_OK) return rc;
+  *early = f[0] > 0;
+  t->stop_sig = f[1] > 0 ? (f[2] > 0 ? SIGINT : SIGTERM) : 0;
+  return TV_OK;
+}
+
+/* The closing line of a data-parallel run: how long rank 0 waited on the other ranks. */
+static void dist_report(const trainer *t, double secs) {
+  if (t->size == 1 || secs <= 0) return;
+  double g = tv_dist_grads_wait_seconds(t->dist), o = tv_dist_other_wait_seconds(t->dist);
+  printf("train: rank 0 of %d waited %.2f s (%.1f%% of the run) for the gradient sum and %.2f s "
+         "(%.1f%%) for the other exchanges\n",
+         t->size, g, 100 * g / secs, o, 100 * o / secs);
+}
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
 /* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes to DIR */
   char holder[256];
   tv_lock_opts lo = {.busy = "another train holds this directory"};
   int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
@@ -123,6 +234,7 @@ static int take_lock(trainer *t) {
 
 /* Removes temporaries a killed writer left in DIR (we hold the lock, so none is live). */
 static void remove_stale_temporaries(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   DIR *d = opendir(t->opt.train_dir);
   if (!d) return;
   struct dirent *e;
@@ -144,6 +256,7 @@ static void remove_stale_temporaries(const trainer *t) {
  * are removed, not adopted: a file the manifest never vouched for has no recorded checksum.  An
  * unreadable or absent manifest removes nothing. */
 static void remove_uncommitted(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   tv_manifest m;
   tv_manifest_init(&m);
   DIR *d = NULL;
@@ -267,6 +380,12 @@ static int build(trainer *t) {
     return tv_error(TV_ERR_CONFIG,
                     "%s: train.batch_size %d is larger than the %u training examples",
                     t->cfg.source, b, t->data.n);
+  /* dist: the TRAIN graph holds this rank's slice of the global batch */
+  if (b < t->size)
+    return tv_error(TV_ERR_CONFIG, "%s: train.batch_size %d is smaller than the %d ranks",
+                    t->cfg.source, b, t->size);
+  int off;
+  tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   tv_loader_opts lo = {
       .batch_size = (uint32_t)b,
       .shuffle = 1,
@@ -283,7 +402,7 @@ static int build(trainer *t) {
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
-    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, tv_ctx_team(t->ctx), &t->model);
+    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, t->local, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
@@ -296,7 +415,7 @@ static int build(trainer *t) {
     rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
                              TV_METRICS_COUNTS_ONLY, &t->window);
   if (rc != TV_OK) return rc;
-  if (t->cfg.train.validate_every > 0) {
+  if (t->cfg.train.validate_every > 0 && t->rank == 0) { /* dist: rank 0 validates */
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
     rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
     if (rc == TV_OK)
@@ -379,6 +498,10 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
   t->tty = isatty(STDOUT_FILENO);
+  t->dist = o->dist;
+  t->rank = tv_dist_rank(o->dist);
+  t->size = tv_dist_size(o->dist);
+  if (t->rank != 0) t->opt.verbosity = -1; /* dist: rank 0 speaks for the run; errors still print */
   int rc = tv_ctx_new(o->threads, &t->ctx);
   if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
@@ -388,8 +511,9 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
   /* A command with nothing to do changes nothing: config.yaml keeps the run's own length. */
-  if (rc == TV_OK && t->step < t->total_steps)
+  if (rc == TV_OK && t->step < t->total_steps && t->rank == 0)
     rc = tv_fs_write_atomic(t->frozen, t->cfg_text, strlen(t->cfg_text));
+  rc = dist_start(t, rc); /* dist: every rank, also after a failure */
   if (rc != TV_OK) {
     trainer_free(t);
     return rc;
@@ -530,6 +654,10 @@ static double thread_cpu_secs(void) {
  * copy) and hands it to the saver's thread to write and commit; the previous save is waited
  * for first (at most one in flight).  Training waits only for the copy. */
 static int save_checkpoint(trainer *t, const char *reason) {
+  if (t->rank != 0) { /* dist: only rank 0 saves */
+    t->last_saved = t->step;
+    return TV_OK;
+  }
   double start = tv_monotonic(), cpu_start = thread_cpu_secs();
   int rc = settle_save(t);
   if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
@@ -580,6 +708,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
 /* Records status in the manifest, after the save in flight (whose error, if any, is returned
  * first). */
 static int set_status(trainer *t, const char *status) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes the manifest */
   int src = settle_save(t);
   snprintf(t->manifest.status, sizeof t->manifest.status, "%s", status);
   int rc = tv_manifest_write(t->opt.train_dir, &t->manifest);
@@ -589,6 +718,7 @@ static int set_status(trainer *t, const char *status) {
 /* ---- summaries, validation ---------------------------------------------------------------- */
 
 static int write_summary(trainer *t, double secs, int64_t examples) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes events */
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
   /* loss and the task's headline metric (accuracy for classification; r2, micro_f1) */
@@ -605,6 +735,7 @@ static int write_summary(trainer *t, double secs, int64_t examples) {
 }
 
 static int write_histograms(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes events */
   int rc = TV_OK;
   char tag[TV_VAR_NAME_CAP + 8];
   for (int i = 0; rc == TV_OK && i < tv_varstore_count(t->store); i++) {
@@ -623,6 +754,7 @@ static int write_histograms(trainer *t) {
  * early stopping's patience is used up. */
 static int validate(trainer *t, int *stop) {
   *stop = 0;
+  if (t->rank != 0) return TV_OK; /* dist: rank 0 validates; its decision is in the step's flags */
   uint32_t n = t->valid.n;
   if (t->cfg.train.validate_batches > 0) {
     uint64_t want = (uint64_t)t->cfg.train.validate_batches * (uint64_t)t->cfg.train.batch_size;
@@ -805,6 +937,7 @@ static int write_hparams_start(trainer *t) {
  * run is set aside; status running; the event file opened with a session start (a restart for
  * TensorBoard). */
 static int begin_run(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes to DIR */
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
   int64_t keep = t->step > 0 ? t->step : -1;
@@ -831,19 +964,28 @@ static int begin_run(trainer *t) {
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
   tv_batch b;
+  dist_dropout_stream(t);              /* dist: rank r > 0 draws its own masks */
   tv_loader_next_batch(t->loader, &b); /* lent until the next call */
   *n = b.n;
-  const float *logits = tv_model_forward(t->model, b.x, (int)*n);
+  int nl = (int)*n;
+  dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
+  const float *logits = tv_model_forward(t->model, b.x, nl);
   float *dlogits = tv_model_output_grad(t->model);
   float loss =
-      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets},
-                      (int)*n, c->model.num_classes, dlogits);
+      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets}, nl,
+                      c->model.num_classes, dlogits);
+  /* dist: scaled so that the sum over ranks is the global batch's mean */
+  dist_scale_output_grad(t, dlogits, nl, *n);
   tv_varstore_zero_grads(t->store); /* backward adds */
-  tv_model_backward(t->model, dlogits, (int)*n);
+  tv_model_backward(t->model, dlogits, nl);
+  int elsewhere;
+  int rc = dist_reduce(t, loss, &elsewhere); /* dist: the gradient sum, any rank's loss */
+  if (rc != TV_OK) return rc;
   double norm = tv_optim_grad_norm(t->optim);
-  if (!isfinite(loss) || !isfinite(norm)) {
+  if (!isfinite(loss) || elsewhere || !isfinite(norm)) {
     char what[TV_VAR_NAME_CAP + 64];
-    describe_nonfinite(t, loss, what, sizeof what);
+    describe_nonfinite(t, elsewhere ? NAN : loss, what, sizeof what);
+    if (elsewhere) snprintf(what, sizeof what, "the loss is not finite on another rank");
     t->nonfinite_total++;
     if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
         ++t->nonfinite_run >= c->train.max_nonfinite) {
@@ -864,7 +1006,7 @@ static int train_step(trainer *t, uint32_t *n) {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
     /* The window counts only: this cannot allocate or fail. */
-    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, (int)*n);
+    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, nl);
     if (mrc != TV_OK) return mrc;
   }
   t->step++;
@@ -926,16 +1068,18 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     rc = validate(t, &early);
     if (rc != TV_OK) return rc;
   }
-  if (!early && tv_stop_requested(t->opt.train_dir)) {
+  if (!early && t->rank == 0 && tv_stop_requested(t->opt.train_dir)) {
     rc = take_stop_request(t, 0);
     if (rc != TV_OK) return rc;
     early = 1;
   }
+  rc = dist_step_flags(t, &early); /* dist: every rank stops at the same step */
+  if (rc != TV_OK) return rc;
   if (early) {
     *stop_reason = "early_stop";
     return TV_OK;
   }
-  if (g_stop_signal) {
+  if (t->stop_sig) {
     *stop_reason = "signal";
     return TV_OK;
   }
@@ -1010,17 +1154,19 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = settle_save(t);
   if (rc == TV_OK) rc = set_status(t, status);
-  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED && t->events) /* HParams: ended well */
     rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_SUCCESS, tv_now());
-  if (rc == TV_OK) rc = tv_events_flush(t->events);
+  if (rc == TV_OK && t->events) rc = tv_events_flush(t->events); /* dist: rank 0's */
   if (rc == TV_OK && t->opt.verbosity >= 0) {
     double secs = tv_monotonic() - k->start;
     if (*outcome == TRAINER_INTERRUPTED)
-      fprintf(stderr, "train: stopped by %s at step %lld; checkpoint saved, status interrupted\n",
-              g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)t->step);
+      fprintf(stderr, "train: stopped by %s%s at step %lld; checkpoint saved, status interrupted\n",
+              t->stop_sig == SIGINT ? "SIGINT" : "SIGTERM", g_stop_signal ? "" : " on another rank",
+              (long long)t->step);
     printf("train: %s at step %lld in %.1f s (%.0f examples/s); checkpoints in %s\n", status,
            (long long)t->step, secs, secs > 0 ? (double)k->run_examples / secs : 0.0,
            t->opt.train_dir);
+    dist_report(t, secs);
   }
   return rc;
 }
@@ -1077,6 +1223,19 @@ void trainer_print_summary(const trainer *t) {
   printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
          t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
          t->data.n, tv_ctx_threads(t->ctx));
+  if (t->size > 1) {
+    int off, first, last;
+    tv_dist_slice(t->cfg.train.batch_size, t->size, 0, &off, &first);
+    tv_dist_slice(t->cfg.train.batch_size, t->size, t->size - 1, &off, &last);
+    char share[32];
+    if (first == last)
+      snprintf(share, sizeof share, "%d", first);
+    else
+      snprintf(share, sizeof share, "%d or %d", first, last);
+    printf("data-parallel over %s: each rank trains on %s examples of every batch, %d threads "
+           "per rank\n",
+           tv_dist_describe(t->dist), share, tv_ctx_threads(t->ctx));
+  }
   if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
       t->cfg.optimizer.warmup_steps >= t->horizon) {
     printf("schedule: warm-up to step %lld, past the horizon %lld: the cosine never starts\n",

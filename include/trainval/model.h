@@ -104,6 +104,16 @@ float *tv_model_output_grad(tv_model *m);
  * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
 void tv_model_backward(tv_model *m, const float *dy, int n);
 
+/* Called by tv_model_backward after each layer's backward with ready_from: every gradient at
+ * slab offset >= ready_from (tv_var.offset) is final for this backward (no layer still to run
+ * adds to it).  ready_from does not increase within one backward.  For the gradient exchange of
+ * data-parallel training (dist.h), which starts on the last layers' gradients while the first
+ * layers compute.  The hook runs on the thread that called tv_model_backward. */
+typedef void (*tv_backward_hook)(void *arg, size_t ready_from);
+
+/* TRAIN mode, sealed store: installs fn (NULL: none) with arg (borrowed).  Cannot fail. */
+void tv_model_set_backward_hook(tv_model *m, tv_backward_hook fn, void *arg);
+
 /* The dropout generator's state (for checkpoints) and its restoration (exact resume; also how
  * a test fixes the dropout mask: set the same state before each forward). */
 tv_rng tv_model_rng(const tv_model *m);
