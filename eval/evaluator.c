@@ -78,7 +78,8 @@ void evaluator_free(evaluator *ev) {
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
 static int same_data(const tv_config *a, const tv_config *b) {
-  return !strcmp(a->data.dir, b->data.dir) && !strcmp(a->data.train_images, b->data.train_images) &&
+  return a->data.format == b->data.format && a->data.resize == b->data.resize &&
+         !strcmp(a->data.dir, b->data.dir) && !strcmp(a->data.train_images, b->data.train_images) &&
          !strcmp(a->data.train_labels, b->data.train_labels) &&
          !strcmp(a->data.test_images, b->data.test_images) &&
          !strcmp(a->data.test_labels, b->data.test_labels) &&

@@ -8,7 +8,7 @@
 # from here: the Makefile asks it for flags only after this has run.
 set -eu
 PKGS="build-essential pkg-config libopenblas-dev libyaml-dev libhdf5-dev zlib1g-dev libpng-dev hdf5-tools
-libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py python3-yaml clang-format bsdutils man-db
+libjpeg-dev libcmocka-dev dataset-fashion-mnist python3-numpy python3-h5py python3-yaml python3-pil clang-format bsdutils man-db
 fortunes-min fortunes"
 [ "${TRAINVAL_SETUP_TORCH:-0}" = 1 ] && PKGS="$PKGS python3-torch"
 missing=""

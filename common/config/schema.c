@@ -108,6 +108,9 @@ _Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per 
 static const char *const stop_mode_names[] = {
     [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
 _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
+static const char *const resize_names[] = {
+    [TV_RESIZE_NONE] = "none", [TV_RESIZE_BILINEAR] = "bilinear", NULL};
+_Static_assert(COUNT(resize_names) == TV_RESIZE__COUNT + 1, "one name per resize rule");
 /* Only valid and same are names; an explicit padding is written as numbers. */
 static const char *const padding_names[] = {
     [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
@@ -123,10 +126,12 @@ static const key_desc model_keys[] = {
 };
 
 static const key_desc data_keys[] = {
+  ROW_ENUM(CF, "format", data.format, tv_data_format_names, TV_DATA_IDX, 0,
+           "idx | hdf5 | imgdir"),
   ROW_STRING(CF, "dir", data.dir, "/usr/share/datasets/fashion-mnist", 0,
-             "directory of the IDX files"),
+             "directory of the data files"),
   ROW_STRING(CF, "train_images", data.train_images, "train-images-idx3-ubyte", 0,
-             "file stem in dir (.gz found either way)"),
+             "file stem in dir (.gz found either way); hdf5: FILE:/DATASET; imgdir: a folder"),
   ROW_STRING(CF, "train_labels", data.train_labels, "train-labels-idx1-ubyte", 0,
              "file stem in dir"),
   ROW_STRING(CF, "test_images", data.test_images, "t10k-images-idx3-ubyte", 0,
@@ -144,6 +149,8 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
+  ROW_ENUM(CF, "resize", data.resize, resize_names, TV_RESIZE_NONE, 0,
+           "imgdir: none | bilinear to model.input's size"),
 };
 
 static const key_desc train_keys[] = {

@@ -1,6 +1,7 @@
 /* pipeline.c — config -> datasets, normalisation, evaluation loop (see pipeline.h). */
 #include "trainval/pipeline.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,12 +25,58 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
   return rc;
 }
 
-static int load_files(const tv_config *cfg, const char *images, const char *labels,
-                      tv_dataset *ds) {
+/* An HDF5 data key "FILE:/DATASET": the file part into file (cap bytes), *dataset at the '/'. */
+static int split_h5(const tv_config *cfg, const char *key, const char *value, char *file,
+                    size_t cap, const char **dataset) {
+  const char *sep = strstr(value, ":/");
+  if (!sep || sep == value || (size_t)(sep - value) >= cap)
+    return tv_error(
+        TV_ERR_CONFIG,
+        "%s: data.%s: '%s' names no dataset (with data.format hdf5 write FILE:/DATASET, "
+        "e.g. fashion.h5:/train/images)",
+        cfg->source, key, value);
+  memcpy(file, value, (size_t)(sep - value));
+  file[sep - value] = '\0';
+  *dataset = sep + 1;
+  return TV_OK;
+}
+
+/* Finds the files the config's keys name (images_key / labels_key: the keys' names, for
+ * messages) and reads them with the reader data.format names. */
+static int read_source(const tv_config *cfg, const char *images_key, const char *images,
+                       const char *labels_key, const char *labels, char *ip, char *lp, size_t cap,
+                       tv_dataset *ds) {
+  tv_data_spec spec = {.format = tv_data_format_names[cfg->data.format],
+                       .x = ip,
+                       .y = lp,
+                       .channels = cfg->model.input[0],
+                       .height = cfg->model.input[1],
+                       .width = cfg->model.input[2],
+                       .resize = cfg->data.resize};
+  char xf[TV_NAME_CAP * 2], yf[TV_NAME_CAP * 2];
+  int rc = TV_OK;
+  if (cfg->data.format == TV_DATA_HDF5) {
+    rc = split_h5(cfg, images_key, images, xf, sizeof xf, &spec.x_dataset);
+    if (rc == TV_OK) rc = split_h5(cfg, labels_key, labels, yf, sizeof yf, &spec.y_dataset);
+    images = xf;
+    labels = yf;
+  }
+  if (rc == TV_OK) rc = find(cfg, images, ip, cap);
+  if (rc == TV_OK && cfg->data.format == TV_DATA_IMGDIR)
+    snprintf(lp, cap, "%s", ip);
+  else if (rc == TV_OK)
+    rc = find(cfg, labels, lp, cap);
+  if (rc == TV_OK) rc = tv_data_load(&spec, ds);
+  return rc;
+}
+
+static int load_files(const tv_config *cfg, tv_split s, tv_dataset *ds) {
   char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
-  int rc = find(cfg, images, ip, sizeof ip);
-  if (rc == TV_OK) rc = find(cfg, labels, lp, sizeof lp);
-  if (rc == TV_OK) rc = tv_dataset_load_idx(ip, lp, ds);
+  int test = s == TV_SPLIT_TEST;
+  int rc = read_source(
+      cfg, test ? "test_images" : "train_images",
+      test ? cfg->data.test_images : cfg->data.train_images, test ? "test_labels" : "train_labels",
+      test ? cfg->data.test_labels : cfg->data.train_labels, ip, lp, sizeof ip, ds);
   if (rc != TV_OK) return rc;
   const int *in = cfg->model.input;
   if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2]) {
@@ -52,7 +99,7 @@ int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train, tv_datase
   memset(train, 0, sizeof *train);
   memset(valid, 0, sizeof *valid);
   tv_dataset full;
-  int rc = load_files(cfg, cfg->data.train_images, cfg->data.train_labels, &full);
+  int rc = load_files(cfg, TV_SPLIT_TRAIN, &full);
   if (rc != TV_OK) return rc;
   rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, train, valid);
   tv_dataset_free(&full);
@@ -66,7 +113,7 @@ static int no_valid_split(const tv_config *cfg) {
 
 int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  if (s == TV_SPLIT_TEST) return load_files(cfg, cfg->data.test_images, cfg->data.test_labels, ds);
+  if (s == TV_SPLIT_TEST) return load_files(cfg, TV_SPLIT_TEST, ds);
   tv_dataset train, valid;
   int rc = tv_split_load_train_valid(cfg, &train, &valid);
   if (rc != TV_OK) return rc;

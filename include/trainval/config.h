@@ -54,8 +54,14 @@
  *   tv_model_outputs() gives the probabilities (see model.h).
  *
  *   data:
+ *     format: idx                # idx | hdf5 | imgdir: the reader (data.h, DATA SOURCES)
  *     dir: /usr/share/datasets/fashion-mnist
  *     train_images / train_labels / test_images / test_labels: file stems within dir
+ *       (idx: the IDX files, .gz found either way; hdf5: FILE:/DATASET, e.g.
+ *       fmnist.h5:/train/images, one file or several; imgdir: train_images and test_images are
+ *       folders of class folders, the labels keys are unused)
+ *     resize: none               # imgdir: none (another size is an error) | bilinear (to
+ *                                # model.input's H x W); channels are model.input's C (1 or 3)
  *     valid_fraction: 0.1        # carved from train by a seeded shuffle
  *     split_seed: 1
  *     scale / mean / std: pixel -> (pixel * scale - mean) / std; mean and std are one number
@@ -203,6 +209,8 @@ typedef struct tv_config {
     tv_layer_config layers[TV_MAX_LAYERS];
   } model;
   struct {
+    tv_data_format format; /* default idx */
+    tv_resize resize;      /* imgdir: default none */
     char dir[TV_PATH_CAP];
     char train_images[TV_NAME_CAP * 2], train_labels[TV_NAME_CAP * 2];
     char test_images[TV_NAME_CAP * 2], test_labels[TV_NAME_CAP * 2];
