@@ -13,8 +13,8 @@
 #include "trainval/metrics.h"
 #include "trainval/pipeline.h"
 
-/* Most --set / --data-dir options eval takes. */
-#define EVAL_MAX_DATA_SETS 32
+/* Most --set / --data-dir options (and keys of a --data file) eval takes. */
+#define EVAL_MAX_DATA_SETS 64
 
 typedef struct eval_options {
   const char *prog; /* the name messages start with: argv[0]'s last component */
@@ -36,6 +36,7 @@ typedef struct eval_options {
   const char *data_sets[EVAL_MAX_DATA_SETS];
   int n_data_sets;
   char data_dir_set[TV_PATH_CAP + 16];
+  const char *data_file; /* --data FILE.yaml: its keys go before data_sets (main.c) */
   /* --watch */
   const char *watch;
   const char *name;

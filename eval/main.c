@@ -53,7 +53,8 @@ enum {
   OPT_MIN_DELTA,
   OPT_TRACE,
   OPT_SET,
-  OPT_DATA_DIR
+  OPT_DATA_DIR,
+  OPT_DATA
 };
 
 #define WATCH "Watch options"
@@ -66,6 +67,9 @@ static const tv_cli_option OPTIONS[] = {
     {"split", OPT_SPLIT, 0, required_argument, "test|valid|train", "test valid train", NULL,
      "data split (default test; valid is carved from the training files exactly as train carved "
      "it)"},
+    {"data", OPT_DATA, 0, required_argument, "FILE.yaml", "@file", NULL,
+     "read the data from the data keys of FILE.yaml (its top level, or under `data:`) over the "
+     "checkpoint's data section; --data-dir and --set apply after it, in their order"},
     {"data-dir", OPT_DATA_DIR, 0, required_argument, "DIR", "@dir", NULL,
      "read the data files from DIR instead of the data.dir stored in the checkpoint (the same as "
      "--set data.dir=DIR)"},
@@ -150,9 +154,12 @@ static const tv_cli_program PROGRAM = {
              "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "
              "go on).\n"
              "The checkpoint holds the config it was trained with (format: trainval-config(5)); "
-             "the data is read from the data.dir named there, unless --data-dir or --set "
-             "data.KEY=VALUE names other files (an evaluator on another machine); the model "
-             "always comes from the checkpoint.",
+             "the data is read from the data.dir named there, unless --data FILE.yaml, --data-dir "
+             "or --set data.KEY=VALUE names other files (an evaluator on another machine); the "
+             "model always comes from the checkpoint.  Precedence, lowest first: the "
+             "checkpoint's data section, the keys --data FILE.yaml sets (the others keep the "
+             "checkpoint's values), then each --data-dir and --set in command-line order (the "
+             "last of them wins).",
     .options = OPTIONS,
     .n_options = N_OPTIONS,
     .examples = EXAMPLES,
@@ -341,6 +348,9 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       break;
     case OPT_TRACE:
       o->trace = v;
+      break;
+    case OPT_DATA:
+      o->data_file = v;
       break;
     case OPT_SET:
     case OPT_DATA_DIR:
@@ -537,10 +547,33 @@ static int one_shot(const eval_options *o) {
   return rc == TV_OK ? 0 : 1;
 }
 
+/* Puts the data file's overrides (kept in *file) before the command line's, which follow in
+ * their order: later ones win. */
+static int add_data_file(eval_options *o, tv_config_sets *file) {
+  int rc = tv_config_data_file(o->data_file, file);
+  if (rc != TV_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    return 1;
+  }
+  if (file->n + o->n_data_sets > EVAL_MAX_DATA_SETS) {
+    fprintf(stderr, "%s: %s: %d keys and %d --set/--data-dir options: at most %d in all\n", prog,
+            o->data_file, file->n, o->n_data_sets, EVAL_MAX_DATA_SETS);
+    return 2;
+  }
+  memmove(o->data_sets + file->n, o->data_sets, (size_t)o->n_data_sets * sizeof o->data_sets[0]);
+  for (int i = 0; i < file->n; i++) o->data_sets[i] = file->sets[i];
+  o->n_data_sets += file->n;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   eval_options o = {0};
   prog = o.prog = tv_cli_progname(argv[0], "eval");
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc < 0 ? 0 : urc;
-  return o.watch ? watch_run(&o) : one_shot(&o);
+  tv_config_sets file = {0};
+  if (o.data_file && (urc = add_data_file(&o, &file))) return urc;
+  int rc = o.watch ? watch_run(&o) : one_shot(&o);
+  tv_config_sets_free(&file);
+  return rc;
 }

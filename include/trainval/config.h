@@ -293,6 +293,33 @@ TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *sour
 TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int n_sets,
                                  tv_config *c);
 
+/* DATA FILES.  A data file holds data-section keys alone, at its top level or under a single
+ * `data:` key:
+ *
+ *   format: hdf5                               # or:   data:
+ *   dir: /srv/fmnist                           #         format: hdf5
+ *   test_images: fashion-mnist.h5:/test/images #         ...
+ *
+ * so that data can be named apart from a model (eval --data FILE: the model comes from the
+ * checkpoint, the data from the file).  The keys it sets replace the other config's; the keys it
+ * leaves out keep the other config's values (normalisation, for one, stays what training used).
+ * The overrides of one data file, each "data.KEY=VALUE" (VALUE in YAML), in the file's order. */
+typedef struct tv_config_sets {
+  char **sets; /* n malloc'd strings */
+  int n;
+} tv_config_sets;
+
+/* Reads the data file at path into *out (the caller frees it with tv_config_sets_free), checking
+ * every key against the data section's table and every value as tv_config_parse would (a list's
+ * length against model.input is left to the config it is applied to).
+ * Errors: TV_ERR_NOT_FOUND / TV_ERR_IO (naming path), TV_ERR_CONFIG ("path:line:col: data.KEY:
+ * problem": malformed YAML, not a mapping of data keys, an unknown or repeated key, a bad
+ * value), TV_ERR_NOMEM.  On failure *out is empty. */
+TV_MUST_CHECK int tv_config_data_file(const char *path, tv_config_sets *out);
+
+/* Frees the strings and empties *s.  NULL-safe. */
+void tv_config_sets_free(tv_config_sets *s);
+
 /* The effective config as YAML text that tv_config_parse reads back to an equal struct
  * (every key written, defaults included).  *text is malloc'd, NUL-terminated; caller frees.
  * Errors: TV_ERR_NOMEM. */
