@@ -127,11 +127,11 @@ static const key_desc model_keys[] = {
 
 static const key_desc data_keys[] = {
   ROW_ENUM(CF, "format", data.format, tv_data_format_names, TV_DATA_IDX, 0,
-           "idx | hdf5 | imgdir"),
+           "idx | hdf5 (keys FILE:/DATASET) | imgdir (keys: folders of class folders)"),
   ROW_STRING(CF, "dir", data.dir, "/usr/share/datasets/fashion-mnist", 0,
-             "directory of the data files"),
+             "directory of the IDX files"),
   ROW_STRING(CF, "train_images", data.train_images, "train-images-idx3-ubyte", 0,
-             "file stem in dir (.gz found either way); hdf5: FILE:/DATASET; imgdir: a folder"),
+             "file stem in dir (.gz found either way)"),
   ROW_STRING(CF, "train_labels", data.train_labels, "train-labels-idx1-ubyte", 0,
              "file stem in dir"),
   ROW_STRING(CF, "test_images", data.test_images, "t10k-images-idx3-ubyte", 0,
