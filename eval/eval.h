@@ -37,6 +37,10 @@ typedef struct eval_options {
   int n_data_sets;
   char data_dir_set[TV_PATH_CAP + 16];
   const char *data_file; /* --data FILE.yaml: its keys go before data_sets (main.c) */
+  /* --predict */
+  const char *predict; /* INPUT, or NULL: evaluate instead */
+  const char *out;     /* where the rows go ("-": stdout) */
+  int top_k;           /* probabilities per row; 0: min(5, classes) */
   /* --watch */
   const char *watch;
   const char *name;
@@ -93,6 +97,32 @@ TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_i
                                 evaluator_result *res);
 
 void evaluator_free(evaluator *ev); /* NULL-safe */
+
+/* ---- predictions (predict.c) ---------------------------------------------------------------
+ *
+ * PREDICTIONS.  eval --predict INPUT runs the checkpoint's model (INFER, its normalisation from
+ * the checkpoint's config, after --data/--set) over INPUT:
+ *   FILE:/DATASET   the features dataset of an HDF5 file (data.h, HDF5 DATA FILES; any shape of
+ *                   C*H*W values per example is read as model.input)
+ *   -:/DATASET      the same from an HDF5 file on standard input
+ *   DIR             every .png/.jpg/.jpeg file directly in DIR, in name order
+ *   FILE, -         one PNG or JPEG image (from standard input for -)
+ * Images are made model.input's shape as an image folder's are (data.resize applies).  Rows go
+ * to --out (a file replaced atomically once every row is ready, or - for stdout), one per
+ * example in input order, as CSV with a header
+ *   index,input,class,name,probability[,class_2,name_2,probability_2 ...]
+ * or, with --json, one JSON object per line
+ *   {"index": 0, "input": "a.png", "class": 3, "name": "dress", "probability": 0.91,
+ *    "top_k": [{"class": 3, "name": "dress", "probability": 0.91}, ...]}
+ * input is the image file's name (null, or empty in CSV, for array rows); class is the most
+ * probable class (softmax of the logits, in double; ties go to the lower id), with the next
+ * --top-k - 1 (default: 5 in all, at most the classes) in decreasing order; name is the class
+ * name the checkpoint holds (data.h, the class names in a checkpoint), else the class id.
+ * Probabilities are printed with 9 significant digits. */
+
+/* Runs --predict for the checkpoint at path (verified against expect when not NULL); prints
+ * its one-line error itself.  Returns the exit status (0, or 1 on an error). */
+int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect);
 
 /* ---- watch mode -------------------------------------------------------------------------- */
 

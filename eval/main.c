@@ -3,6 +3,7 @@
  *   eval --ckpt PATH | --train-dir DIR --ckpt latest|STEP  [--split S] [--num-examples N]
  *        [--subset-seed S] [--batch-size B] [--json]                      (one checkpoint)
  *   eval --watch DIR [--name NAME] [--policy all|latest] ...              (follow a run)
+ *   eval --ckpt PATH --predict INPUT [--out FILE] [--json] [--top-k K]   (predict: predict.c)
  *
  * One-shot: builds the INFER graph from the config stored inside the checkpoint, loads
  * /variables, and computes loss, accuracy, top-5 and macro-F1 over the first N (or a seeded
@@ -54,10 +55,14 @@ enum {
   OPT_TRACE,
   OPT_SET,
   OPT_DATA_DIR,
-  OPT_DATA
+  OPT_DATA,
+  OPT_PREDICT,
+  OPT_OUT,
+  OPT_TOP_K
 };
 
-#define WATCH "Watch options"
+#define WATCH   "Watch options"
+#define PREDICT "Prediction options"
 static const tv_cli_option OPTIONS[] = {
     {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
      "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
@@ -92,6 +97,14 @@ static const tv_cli_option OPTIONS[] = {
      "one-shot: also print per-class precision, recall and F1 and the confusion matrix (rows: true "
      "class)"},
     TV_CLI_STANDARD_OPTIONS,
+    {"predict", OPT_PREDICT, 0, required_argument, "INPUT", "@file", PREDICT,
+     "predict instead of evaluating: INPUT is FILE:/DATASET of an HDF5 file, a folder of images, "
+     "one PNG or JPEG file, or - (an image on stdin; -:/DATASET for HDF5)"},
+    {"out", OPT_OUT, 0, required_argument, "FILE", "@file", PREDICT,
+     "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
+     "(default)"},
+    {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", PREDICT,
+     "the K most probable classes in each row (default 5, at most the classes)"},
     {"watch", OPT_WATCH, 0, required_argument, "DIR", "@dir", WATCH,
      "follow the run in DIR (it need not exist yet)"},
     {"name", OPT_NAME, 0, required_argument, "NAME", NULL, WATCH,
@@ -137,7 +150,9 @@ static const tv_cli_program PROGRAM = {
     .name = "eval",
     .summary = "evaluate trainval checkpoints, once or following a run",
     .synopsis = {"--ckpt PATH [options]", "--train-dir DIR [--ckpt latest|STEP] [options]",
-                 "--watch DIR [watch options] [options]", "--help | --version"},
+                 "--watch DIR [watch options] [options]",
+                 "--ckpt PATH --predict INPUT [--out FILE] [--json] [--top-k K] [options]",
+                 "--help | --version"},
     .description =
         "Evaluates checkpoints: builds the inference graph from the config stored in the "
         "checkpoint, loads its variables and reports loss, accuracy, top-5 accuracy (only with "
@@ -148,7 +163,11 @@ static const tv_cli_program PROGRAM = {
         "With --watch it follows a training run, from the same machine or another one that sees "
         "DIR, and evaluates every committed checkpoint exactly once, also across its own "
         "restarts; results go to DIR/NAME/ (metrics.jsonl, state.yaml, best.h5, TensorBoard "
-        "events).",
+        "events).\n"
+        "With --predict it runs the checkpoint's model over new inputs (an HDF5 dataset, a folder "
+        "of images, one image, or stdin) and writes one row per example: the predicted class, "
+        "its name (the training folders' names, for a run on an image folder) and the top-k "
+        "probabilities, as CSV with a header or JSON lines (--json).",
     .notes = "Watching ends by itself (exit 0) once the trainer's status is final, "
              "early_stopped, aborted or diverged and every checkpoint it must evaluate is done, "
              "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "
@@ -352,6 +371,16 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_DATA:
       o->data_file = v;
       break;
+    case OPT_PREDICT:
+      o->predict = v;
+      break;
+    case OPT_OUT:
+      o->out = v;
+      break;
+    case OPT_TOP_K:
+      if (parse_int(name, v, 1, 1000000, &n)) return 2;
+      o->top_k = (int)n;
+      break;
     case OPT_SET:
     case OPT_DATA_DIR:
       if (o->n_data_sets == EVAL_MAX_DATA_SETS)
@@ -382,6 +411,15 @@ static int parse_args(int argc, char **argv, eval_options *o) {
                          a, a, a);
     return usage_error("unexpected argument '%s'", a);
   }
+  if ((o->out || o->top_k) && !o->predict) {
+    fprintf(stderr, "%s: --%s needs --predict INPUT (see %s --help)\n", prog,
+            o->out ? "out" : "top-k", prog);
+    return 2;
+  }
+  if (o->predict && o->watch)
+    return usage_error("--predict runs one checkpoint: give --ckpt PATH or --train-dir DIR, "
+                       "not --watch");
+  if (o->predict && !o->out) o->out = "-";
   if (o->watch && (o->ckpt || o->train_dir)) {
     fprintf(stderr, "%s: --watch follows a run; it takes no --ckpt or --train-dir\n", prog);
     return 2;
@@ -535,6 +573,7 @@ static int one_shot(const eval_options *o) {
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);
+  if (rc == TV_OK && o->predict) return predict_run(o, path, have_expect ? &expect : NULL);
   if (rc == TV_OK) rc = evaluator_new(&eo, &ev);
   if (rc == TV_OK) rc = evaluator_run(ev, path, have_expect ? &expect : NULL, &r);
   double t2 = tv_monotonic();

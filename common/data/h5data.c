@@ -299,8 +299,8 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
   tv_dataset d = {0};
   int rc = dset_open(xf, xname, x_dataset, 0, &x);
   if (rc != TV_OK) return rc;
-  rc = dset_open(yf, yname, y_dataset, 1, &y);
-  if (rc == TV_OK && x.dim[0] != y.dim[0])
+  if (y_dataset) rc = dset_open(yf, yname, y_dataset, 1, &y);
+  if (rc == TV_OK && y_dataset && x.dim[0] != y.dim[0])
     rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %llu examples but %s: %s holds %llu targets", xname,
                   x_dataset, (unsigned long long)x.dim[0], yname, y_dataset,
                   (unsigned long long)y.dim[0]);
@@ -312,11 +312,11 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
   rc = read_all(&x, &d.images, &d.features, NULL, NULL);
   if (rc != TV_OK) goto out;
   int32_t max = 0;
-  rc = read_all(&y, NULL, &d.targets, &d.labels, &max);
+  if (y_dataset) rc = read_all(&y, NULL, &d.targets, &d.labels, &max);
   if (rc != TV_OK) goto out;
   if (d.labels)
     d.num_classes = 1 + max;
-  else
+  else if (d.targets)
     d.target_dim = (int)y.per;
   *ds = d;
   d = (tv_dataset){0};
@@ -331,6 +331,7 @@ int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_
                        const char *y_dataset, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
   hid_t xf = H5I_INVALID_HID, yf = H5I_INVALID_HID;
+  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
   int same = strcmp(x_path, y_path) == 0;
   int rc = open_path(x_path, &xf);
   if (rc == TV_OK && !same) rc = open_path(y_path, &yf);

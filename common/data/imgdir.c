@@ -429,3 +429,52 @@ out:
   tv_dataset_free(&d);
   return rc;
 }
+
+void tv_image_files_free(char **files, uint32_t n) {
+  if (!files) return;
+  for (uint32_t i = 0; i < n; i++) free(files[i]);
+  free(files);
+}
+
+int tv_dataset_load_image_files(const char *dir, const tv_image_opts *o, tv_dataset *ds,
+                                char ***files) {
+  memset(ds, 0, sizeof *ds);
+  *files = NULL;
+  int rc = check_opts(o);
+  if (rc != TV_OK) return rc;
+  names list;
+  rc = list_dir(dir, 0, &list);
+  if (rc != TV_OK) return rc;
+  tv_dataset d = {.c = o->channels, .h = o->height, .w = o->width};
+  size_t per = (size_t)o->channels * (size_t)o->height * (size_t)o->width;
+  char path[PATH_CAP];
+  if (list.n == 0) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: no .png, .jpg or .jpeg images in the folder", dir);
+    goto out;
+  }
+  if (list.n > UINT32_MAX || list.n > SIZE_MAX / per) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: %zu images do not fit in memory", dir, list.n);
+    goto out;
+  }
+  d.n = (uint32_t)list.n;
+  d.images = malloc(list.n * per);
+  d.labels = calloc(list.n, sizeof *d.labels);
+  if (!d.images || !d.labels) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for %zu images", dir, list.n);
+    goto out;
+  }
+  for (size_t i = 0; i < list.n && rc == TV_OK; i++) {
+    if (snprintf(path, sizeof path, "%s/%s", dir, list.v[i]) >= (int)sizeof path)
+      rc = tv_error(TV_ERR_INVALID, "%s/%s: path too long", dir, list.v[i]);
+    if (rc == TV_OK) rc = tv_image_load(path, o, d.images + i * per);
+  }
+  if (rc != TV_OK) goto out;
+  *ds = d;
+  d = (tv_dataset){0};
+  *files = list.v;
+  list = (names){0};
+out:
+  names_free(&list);
+  tv_dataset_free(&d);
+  return rc;
+}

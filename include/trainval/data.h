@@ -156,7 +156,8 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  *   TV_ERR_INVALID    a dataset path that is not absolute ("/a/b")
  *   TV_ERR_NOMEM      the data does not fit in memory (refused before it is allocated), or an
  *                     allocation failed
- * On failure *ds is zeroed. */
+ * With y_path and y_dataset NULL only the features are read (labels NULL, no targets): the
+ * inputs of a prediction.  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
                                      const char *y_dataset, tv_dataset *ds);
 
@@ -165,7 +166,7 @@ TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, 
  * a file.  Errors and the state after failure as tv_dataset_load_h5's. */
 TV_MUST_CHECK int tv_dataset_load_h5_image(const void *image, size_t len, const char *name,
                                            const char *x_dataset, const char *y_dataset,
-                                           tv_dataset *ds);
+                                           tv_dataset *ds); /* y_dataset NULL: features only */
 
 /* IMAGE FOLDERS.  tv_dataset_load_imgdir reads a folder with one subfolder per class:
  *
@@ -215,6 +216,18 @@ TV_MUST_CHECK int tv_image_decode(const void *data, size_t len, const char *name
 /* Reads the file at path and decodes it as tv_image_decode does.  Errors also TV_ERR_NOT_FOUND,
  * TV_ERR_IO (naming the file). */
 TV_MUST_CHECK int tv_image_load(const char *path, const tv_image_opts *o, uint8_t *out);
+
+/* Reads every image file directly in dir (names ending in .png, .jpg or .jpeg in any case, not
+ * starting with '.'; sorted bytewise) into *ds as uint8 images of o's shape, each labelled 0
+ * (num_classes 0, no class names): the inputs of a prediction.  *files receives the n file
+ * names (each malloc'd, then the array; free them with tv_image_files_free).
+ * Errors: those of tv_dataset_load_imgdir, and TV_ERR_FORMAT for a folder without images.  On
+ * failure *ds is zeroed and *files NULL. */
+TV_MUST_CHECK int tv_dataset_load_image_files(const char *dir, const tv_image_opts *o,
+                                              tv_dataset *ds, char ***files);
+
+/* Frees n names from tv_dataset_load_image_files and the array.  NULL-safe. */
+void tv_image_files_free(char **files, uint32_t n);
 
 /* Reads the image folder dir (see IMAGE FOLDERS) into *ds: uint8 images of o's shape, int32
  * labels, class names.  *ds is overwritten on entry; on success the caller owns it.
@@ -439,6 +452,24 @@ TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
  * TV_ERR_MISMATCH (another dtype or length, e.g. an order of another example count; or what
  * tv_loader_set_state refuses), TV_ERR_FORMAT, TV_ERR_NOMEM.  On failure l is unchanged. */
 TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
+
+/* ---- the class names in a checkpoint --------------------------------------------------------
+ *
+ *   /data  attribute class_names  string: the names as a JSON array of strings, ["ant", "bee"]
+ *          (class i is item i), written when the training data has names (image folders) and
+ *          the text is at most TV_CLASS_NAMES_MAX bytes (an HDF5 object header's attribute
+ *          limit); absent otherwise.  Readers that find none use the class ids. */
+#define TV_CLASS_NAMES_MAX 60000
+
+/* Writes ds's class names (nothing when it has none, or when they do not fit).  Errors: those of
+ * tv_ckpt_writer_attr_str, TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writer *w);
+
+/* Reads the class names of the open checkpoint c: *names gets num_classes malloc'd strings
+ * (free with tv_image_files_free(*names, num_classes)), or NULL when c has none.  A list of
+ * another length than num_classes, or an attribute that is not a JSON array of strings, is
+ * TV_ERR_FORMAT naming the file.  Errors also TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */
