@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/config.h"
 #include "trainval/error.h"
 #include "trainval/metrics.h"
 #include "trainval/pipeline.h"
@@ -37,6 +38,7 @@ typedef struct eval_options {
   int n_data_sets;
   char data_dir_set[TV_PATH_CAP + 16];
   const char *data_file; /* --data FILE.yaml: its keys go before data_sets (main.c) */
+  const tv_config_sets *data_file_sets; /* what it holds (main.c's), or NULL */
   /* --predict */
   const char *predict; /* INPUT, or NULL: evaluate instead */
   const char *out;     /* where the rows go ("-": stdout) */
@@ -63,6 +65,7 @@ typedef struct evaluator evaluator;
 typedef struct evaluator_opts {
   const char *const *data_sets; /* data.KEY=VALUE overrides (borrowed), n_data_sets of them */
   int n_data_sets;
+  const tv_config_sets *data_file; /* the --data file's overrides among them (messages), or NULL */
   tv_split split;
   uint32_t num_examples; /* 0: the whole split */
   int random_subset;

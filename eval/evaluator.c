@@ -139,6 +139,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
     rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
+    rc = tv_config_sets_blame(ev->o.data_file, rc);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
     if (rc == TV_OK) rc = build_model(ev);
     if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);

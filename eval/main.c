@@ -564,6 +564,7 @@ static int one_shot(const eval_options *o) {
   evaluator_result r;
   evaluator_opts eo = {.data_sets = o->data_sets,
                        .n_data_sets = o->n_data_sets,
+                       .data_file = o->data_file_sets,
                        .split = o->split,
                        .num_examples = (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
@@ -602,6 +603,7 @@ static int add_data_file(eval_options *o, tv_config_sets *file) {
   memmove(o->data_sets + file->n, o->data_sets, (size_t)o->n_data_sets * sizeof o->data_sets[0]);
   for (int i = 0; i < file->n; i++) o->data_sets[i] = file->sets[i];
   o->n_data_sets += file->n;
+  o->data_file_sets = file;
   return 0;
 }
 

@@ -308,6 +308,7 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
     rc = tv_config_parse(text, strlen(text), source, o->data_sets, o->n_data_sets, cfg);
+    rc = tv_config_sets_blame(o->data_file_sets, rc);
   }
   if (rc == TV_OK) rc = tv_ctx_new(o->threads, &ctx);
   if (rc == TV_OK) rc = tv_varstore_new(&store);

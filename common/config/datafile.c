@@ -21,10 +21,34 @@ static const char STAND_IN[] =
 
 void tv_config_sets_free(tv_config_sets *s) {
   if (!s) return;
-  for (int i = 0; i < s->n; i++) free(s->sets[i]);
+  for (int i = 0; i < s->n; i++) {
+    free(s->sets[i]);
+    if (s->where) free(s->where[i]);
+  }
   free(s->sets);
-  s->sets = NULL;
-  s->n = 0;
+  free(s->where);
+  *s = (tv_config_sets){0};
+}
+
+/* The "--set <set>: " prefix of a message about override set, or 0 if msg is not one. */
+static size_t set_prefix(const char *msg, const char *set) {
+  size_t n = strlen(set);
+  if (strncmp(msg, "--set ", 6) || strncmp(msg + 6, set, n) || strncmp(msg + 6 + n, ": ", 2))
+    return 0;
+  return 6 + n + 2;
+}
+
+int tv_config_sets_blame(const tv_config_sets *s, int rc) {
+  if (!s || rc == TV_OK) return rc;
+  const char *m = tv_error_message();
+  for (int i = 0; i < s->n; i++) {
+    size_t skip = set_prefix(m, s->sets[i]);
+    if (!skip) continue;
+    char why[768];
+    snprintf(why, sizeof why, "%s", m + skip);
+    return tv_error(rc, "%s: %s", s->where[i], why);
+  }
+  return rc;
 }
 
 /* Appends node n's value as YAML text: a scalar as written (plain) or double-quoted, a list of
@@ -63,9 +87,8 @@ static int check_value(const tv_ydoc *d, const yaml_node_t *v, const char *set,
   if (rc != TV_ERR_CONFIG) return rc;
   /* "--set <set>: data.KEY: problem" -> "data.KEY: problem" at the value's position. */
   const char *m = tv_error_message();
-  size_t skip = strlen("--set ") + strlen(set) + 2;
   char why[512];
-  snprintf(why, sizeof why, "%s", strlen(m) > skip && !strncmp(m, "--set ", 6) ? m + skip : m);
+  snprintf(why, sizeof why, "%s", m + set_prefix(m, set));
   return tv_ydoc_error(d, v, "%s", why);
 }
 
@@ -103,7 +126,8 @@ int tv_config_data_file(const char *path, tv_config_sets *out) {
     goto out;
   }
   int n = (int)(m->data.mapping.pairs.top - m->data.mapping.pairs.start);
-  if (!(out->sets = calloc((size_t)n, sizeof *out->sets))) {
+  if (!(out->sets = calloc((size_t)n, sizeof *out->sets)) ||
+      !(out->where = calloc((size_t)n, sizeof *out->where))) {
     rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
     goto out;
   }
@@ -122,6 +146,13 @@ int tv_config_data_file(const char *path, tv_config_sets *out) {
       goto out;
     }
     if ((rc = tv_text_check(&t, path)) || (rc = check_value(d, v, t.p, scratch))) goto out;
+    char where[TV_PATH_CAP + 48];
+    snprintf(where, sizeof where, "%s:%zu:%zu", path, v->start_mark.line + 1,
+             v->start_mark.column + 1);
+    if (!(out->where[out->n] = strdup(where))) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+      goto out;
+    }
     out->sets[out->n++] = t.p;
     t = (tv_text){0};
   }

@@ -305,7 +305,8 @@ TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int 
  * leaves out keep the other config's values (normalisation, for one, stays what training used).
  * The overrides of one data file, each "data.KEY=VALUE" (VALUE in YAML), in the file's order. */
 typedef struct tv_config_sets {
-  char **sets; /* n malloc'd strings */
+  char **sets;  /* n malloc'd strings */
+  char **where; /* n malloc'd "path:line:col" of each key's value, for messages */
   int n;
 } tv_config_sets;
 
@@ -319,6 +320,11 @@ TV_MUST_CHECK int tv_config_data_file(const char *path, tv_config_sets *out);
 
 /* Frees the strings and empties *s.  NULL-safe. */
 void tv_config_sets_free(tv_config_sets *s);
+
+/* After tv_config_parse failed with rc on overrides that include s's: when the recorded message
+ * is about one of s's overrides ("--set data.KEY=VALUE: problem"), rewrites it to name the data
+ * file's position instead ("path:line:col: problem").  Returns rc.  s may be NULL. */
+int tv_config_sets_blame(const tv_config_sets *s, int rc);
 
 /* The effective config as YAML text that tv_config_parse reads back to an equal struct
  * (every key written, defaults included).  *text is malloc'd, NUL-terminated; caller frees.

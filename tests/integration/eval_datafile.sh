@@ -60,6 +60,10 @@ expect_fail "a value out of range is named at file:line:col" 1 "bad2.yaml:1:17: 
 printf 'format: parquet\n' >"$T/bad3.yaml"
 expect_fail "an unknown format lists the known ones" 1 "bad3.yaml:1:9: data.format.*idx" \
   "$BIN/eval" --train-dir "$T/run" --data "$T/bad3.yaml"
+printf 'dir: %s\nmean: [0.5, 0.5, 0.5]\n' "$T/moved" >"$T/bad6.yaml"
+expect_fail "a list that does not fit the checkpoint's model is named at file:line:col" 1 \
+  "bad6.yaml:2:7: data.mean: expected one number or 1 \\(one per channel" \
+  "$BIN/eval" --train-dir "$T/run" --data "$T/bad6.yaml"
 printf '[1, 2]\n' >"$T/bad4.yaml"
 expect_fail "a file that is not a mapping of data keys says so" 1 "bad4.yaml:1:1: expected a mapping of data keys" \
   "$BIN/eval" --train-dir "$T/run" --data "$T/bad4.yaml"
