@@ -75,14 +75,14 @@ static int is_image(const void *p, size_t len) {
 }
 
 /* One decoded image as a dataset of one example. */
-static int one_image(const void *data, size_t len, const char *name, const tv_image_opts *io,
+static int one_image(const void *data, size_t len, const char *name, const tv_imgdir_opts *io,
                      tv_dataset *ds) {
   size_t per = (size_t)io->channels * (size_t)io->height * (size_t)io->width;
   *ds = (tv_dataset){.n = 1, .c = io->channels, .h = io->height, .w = io->width};
   ds->images = malloc(per);
   ds->labels = calloc(1, sizeof *ds->labels);
   int rc = !ds->images || !ds->labels ? tv_error(TV_ERR_NOMEM, "%s: out of memory", name)
-                                      : tv_image_decode(data, len, name, io, ds->images);
+                                      : tv_imgdir_decode(data, len, name, io, ds->images);
   if (rc != TV_OK) tv_dataset_free(ds);
   return rc;
 }
@@ -91,7 +91,7 @@ static int one_image(const void *data, size_t len, const char *name, const tv_im
  * of images, or an image file. */
 static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
   const int *shape = cfg->model.input;
-  tv_image_opts io = {
+  tv_imgdir_opts io = {
       .channels = shape[0], .height = shape[1], .width = shape[2], .resize = cfg->data.resize};
   if (io.channels != 1 && io.channels != 3) io.channels = 1; /* images only fit 1 or 3 anyway */
   char file[TV_PATH_CAP];
@@ -324,8 +324,8 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK) rc = write_out(o->out, &t);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
   tv_text_free(&t);
-  tv_image_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
-  tv_image_files_free(in.files, in.ds.n);
+  tv_imgdir_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
+  tv_imgdir_files_free(in.files, in.ds.n);
   tv_dataset_free(&in.ds);
   tv_model_free(m);
   tv_varstore_free(store);

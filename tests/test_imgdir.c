@@ -62,12 +62,12 @@ static void test_reference(void **state) {
         static double want[MAXV];
         int n = tvt_fixture_record(ref, name, want, MAXV);
         if (n != c * sizes[s][0] * sizes[s][1]) fail_msg("%s: no record %s", REF, name);
-        tv_image_opts o = {.channels = c,
-                           .height = sizes[s][0],
-                           .width = sizes[s][1],
-                           .resize = s ? TV_RESIZE_BILINEAR : TV_RESIZE_NONE};
+        tv_imgdir_opts o = {.channels = c,
+                            .height = sizes[s][0],
+                            .width = sizes[s][1],
+                            .resize = s ? TV_RESIZE_BILINEAR : TV_RESIZE_NONE};
         uint8_t got[MAXV];
-        if (tv_image_load(path, &o, got) != TV_OK) fail_msg("%s: %s", name, tv_error_message());
+        if (tv_imgdir_load(path, &o, got) != TV_OK) fail_msg("%s: %s", name, tv_error_message());
         int exact = 0;
         for (int i = 0; i < n; i++) {
           int d = (int)got[i] - (int)want[i];
@@ -85,9 +85,9 @@ static void test_reference(void **state) {
 
 static void expect_decode_error(const void *data, size_t len, const char *name, int code,
                                 const char *has) {
-  tv_image_opts o = {.channels = 3, .height = FH, .width = FW};
+  tv_imgdir_opts o = {.channels = 3, .height = FH, .width = FW};
   uint8_t out[3 * FH * FW];
-  int rc = tv_image_decode(data, len, name, &o, out);
+  int rc = tv_imgdir_decode(data, len, name, &o, out);
   if (rc != code) fail_msg("%s: code %d, want %d: %s", name, rc, code, tv_error_message());
   assert_msg_has(name);
   assert_msg_has(has);
@@ -99,9 +99,9 @@ static void test_damaged(void **state) {
   size_t plen, jlen;
   char *png = slurp("tests/fixtures/images/rgb.png", &plen);
   char *jpg = slurp("tests/fixtures/images/rgb.jpg", &jlen);
-  tv_image_opts o = {.channels = 3, .height = FH + 1, .width = FW};
+  tv_imgdir_opts o = {.channels = 3, .height = FH + 1, .width = FW};
   uint8_t out[3 * (FH + 1) * FW];
-  assert_int_equal(tv_image_decode(png, plen, "other-size.png", &o, out), TV_ERR_FORMAT);
+  assert_int_equal(tv_imgdir_decode(png, plen, "other-size.png", &o, out), TV_ERR_FORMAT);
   assert_msg_has("other-size.png: image is 6 x 9");
   assert_msg_has("data.resize");
   for (size_t cut = 8; cut < plen; cut += plen / 7)
@@ -157,7 +157,7 @@ static void test_folder(void **state) {
   put_img(root, ".cache/junk.png", "rgb.png");
   put_img(root, "ant/notes.txt", "rgb.png");
   put_img(root, "top.png", "rgb.png");
-  tv_image_opts o = {.channels = 1, .height = FH, .width = FW};
+  tv_imgdir_opts o = {.channels = 1, .height = FH, .width = FW};
   tv_dataset ds;
   assert_int_equal(tv_dataset_load_imgdir(root, &o, &ds), TV_OK);
   assert_int_equal(ds.n, 3);
@@ -176,7 +176,7 @@ static void test_folder(void **state) {
   const char *order[] = {"rgb.png", "grey.jpg", "grey.png"};
   for (int i = 0; i < 3; i++) {
     snprintf(p, sizeof p, "%s/%s", IMG, order[i]);
-    assert_int_equal(tv_image_load(p, &o, want), TV_OK);
+    assert_int_equal(tv_imgdir_load(p, &o, want), TV_OK);
     assert_memory_equal(ds.images + (size_t)i * FH * FW, want, sizeof want);
   }
   tv_dataset_free(&ds);

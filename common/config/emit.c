@@ -185,7 +185,11 @@ static void emit_layers(tv_text *b, const tv_config *c) {
   }
 }
 
+static int same_value(const key_desc *d, const void *a, const void *b);
+
 int tv_config_emit(const tv_config *c, char **text, size_t *len) {
+  tv_config defaults;
+  tv_config_defaults(&defaults);
   tv_text b = {0};
   *text = NULL;
   *len = 0;
@@ -199,6 +203,7 @@ int tv_config_emit(const tv_config *c, char **text, size_t *len) {
         emit_layers(&b, c);
         continue;
       }
+      if ((d->flags & F_LATER) && same_value(d, c, &defaults)) continue;
       size_t start = b.n;
       tv_text_printf(&b, "  %s: ", d->name);
       put_value(&b, d, c);

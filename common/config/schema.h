@@ -50,6 +50,9 @@ enum key_flag {
   F_DEFAULT_KERNEL = 1u << 5, /* KEY_INT_PAIR of a layer: left 0, it takes the layer's kernel
                                * (pooling strides); resolved when read, so an emitted config
                                * states it */
+  F_LATER = 1u << 6,          /* added after the v1 fixture (tests/fixtures/v1-run), and its
+                               * default is the behaviour from before it: emitted only when set
+                               * otherwise, so a config written before it emits unchanged */
 };
 
 typedef struct key_desc {

@@ -3,7 +3,7 @@
  * FOLDERS).
  *
  * Every image is read whole into memory and decoded from there, so the decoders have one entry
- * point that needs no file (tv_image_decode).  Both libraries report errors by calling a
+ * point that needs no file (tv_imgdir_decode).  Both libraries report errors by calling a
  * function that must not return: ours records the library's message in the decoder's context
  * and longjmps back to the setjmp in the function that started the decode, which frees what the
  * context holds and returns one error naming the file.  Everything that must survive the jump
@@ -50,8 +50,8 @@ static void raw_free(raw_image *r) {
 }
 
 static int too_large(uint64_t w, uint64_t h) {
-  return w == 0 || h == 0 || w > TV_IMAGE_MAX_SIDE || h > TV_IMAGE_MAX_SIDE ||
-         w * h > TV_IMAGE_MAX_PIXELS;
+  return w == 0 || h == 0 || w > TV_IMGDIR_MAX_SIDE || h > TV_IMGDIR_MAX_SIDE ||
+         w * h > TV_IMGDIR_MAX_PIXELS;
 }
 
 /* ---- PNG ---------------------------------------------------------------------------------- */
@@ -96,7 +96,7 @@ static int decode_png(const uint8_t *data, size_t len, const char *name, raw_ima
     return tv_error(TV_ERR_FORMAT, "%s: damaged PNG: %s", name, x.msg);
   }
   png_set_read_fn(png, &x, png_read_fn);
-  png_set_user_limits(png, TV_IMAGE_MAX_SIDE, TV_IMAGE_MAX_SIDE);
+  png_set_user_limits(png, TV_IMGDIR_MAX_SIDE, TV_IMGDIR_MAX_SIDE);
   png_set_benign_errors(png, 0);
   png_read_info(png, info);
   png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
@@ -230,18 +230,18 @@ static void resize_plane(const uint8_t *src, int sh, int sw, uint8_t *dst, int d
   }
 }
 
-static int check_opts(const tv_image_opts *o) {
+static int check_opts(const tv_imgdir_opts *o) {
   if ((o->channels != 1 && o->channels != 3) || o->height < 1 || o->width < 1 ||
-      o->height > TV_IMAGE_MAX_SIDE || o->width > TV_IMAGE_MAX_SIDE ||
+      o->height > TV_IMGDIR_MAX_SIDE || o->width > TV_IMGDIR_MAX_SIDE ||
       (o->resize != TV_RESIZE_NONE && o->resize != TV_RESIZE_BILINEAR))
     return tv_error(TV_ERR_INVALID,
                     "images: %d channels of %d x %d pixels: expected 1 or 3 channels of 1..%d",
-                    o->channels, o->height, o->width, TV_IMAGE_MAX_SIDE);
+                    o->channels, o->height, o->width, TV_IMGDIR_MAX_SIDE);
   return TV_OK;
 }
 
-int tv_image_decode(const void *data, size_t len, const char *name, const tv_image_opts *o,
-                    uint8_t *out) {
+int tv_imgdir_decode(const void *data, size_t len, const char *name, const tv_imgdir_opts *o,
+                     uint8_t *out) {
   int rc = check_opts(o);
   if (rc != TV_OK) return rc;
   static const uint8_t png_sig[8] = {0x89, 'P', 'N', 'G', 0x0d, 0x0a, 0x1a, 0x0a};
@@ -279,12 +279,12 @@ int tv_image_decode(const void *data, size_t len, const char *name, const tv_ima
   return TV_OK;
 }
 
-int tv_image_load(const char *path, const tv_image_opts *o, uint8_t *out) {
+int tv_imgdir_load(const char *path, const tv_imgdir_opts *o, uint8_t *out) {
   char *data;
   size_t len;
   int rc = tv_fs_read_file(path, MAX_FILE_BYTES, &data, &len);
   if (rc != TV_OK) return rc;
-  rc = tv_image_decode(data, len, path, o, out);
+  rc = tv_imgdir_decode(data, len, path, o, out);
   free(data);
   return rc;
 }
@@ -358,7 +358,7 @@ static int list_dir(const char *dir, int want_dirs, names *out) {
   return TV_OK;
 }
 
-int tv_dataset_load_imgdir(const char *dir, const tv_image_opts *o, tv_dataset *ds) {
+int tv_dataset_load_imgdir(const char *dir, const tv_imgdir_opts *o, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
   int rc = check_opts(o);
   if (rc != TV_OK) return rc;
@@ -414,7 +414,7 @@ int tv_dataset_load_imgdir(const char *dir, const tv_image_opts *o, tv_dataset *
       if (snprintf(path, sizeof path, "%s/%s/%s", dir, d.names[k], files[k].v[f]) >=
           (int)sizeof path)
         rc = tv_error(TV_ERR_INVALID, "%s/%s/%s: path too long", dir, d.names[k], files[k].v[f]);
-      if (rc == TV_OK) rc = tv_image_load(path, o, d.images + i * per);
+      if (rc == TV_OK) rc = tv_imgdir_load(path, o, d.images + i * per);
       d.labels[i] = (int32_t)k;
     }
   }
@@ -430,13 +430,13 @@ out:
   return rc;
 }
 
-void tv_image_files_free(char **files, uint32_t n) {
+void tv_imgdir_files_free(char **files, uint32_t n) {
   if (!files) return;
   for (uint32_t i = 0; i < n; i++) free(files[i]);
   free(files);
 }
 
-int tv_dataset_load_image_files(const char *dir, const tv_image_opts *o, tv_dataset *ds,
+int tv_dataset_load_image_files(const char *dir, const tv_imgdir_opts *o, tv_dataset *ds,
                                 char ***files) {
   memset(ds, 0, sizeof *ds);
   *files = NULL;
@@ -466,7 +466,7 @@ int tv_dataset_load_image_files(const char *dir, const tv_image_opts *o, tv_data
   for (size_t i = 0; i < list.n && rc == TV_OK; i++) {
     if (snprintf(path, sizeof path, "%s/%s", dir, list.v[i]) >= (int)sizeof path)
       rc = tv_error(TV_ERR_INVALID, "%s/%s: path too long", dir, list.v[i]);
-    if (rc == TV_OK) rc = tv_image_load(path, o, d.images + i * per);
+    if (rc == TV_OK) rc = tv_imgdir_load(path, o, d.images + i * per);
   }
   if (rc != TV_OK) goto out;
   *ds = d;

@@ -58,7 +58,7 @@ int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names) {
   tv_ydoc_free(d);
   free(buf);
   if (rc != TV_OK) {
-    tv_image_files_free(out, out ? (uint32_t)num_classes : 0);
+    tv_imgdir_files_free(out, out ? (uint32_t)num_classes : 0);
     return rc;
   }
   *names = out;

@@ -15,10 +15,10 @@ static int load_hdf5(const tv_data_spec *spec, tv_dataset *ds) {
 }
 
 static int load_imgdir(const tv_data_spec *spec, tv_dataset *ds) {
-  tv_image_opts o = {.channels = spec->channels,
-                     .height = spec->height,
-                     .width = spec->width,
-                     .resize = spec->resize};
+  tv_imgdir_opts o = {.channels = spec->channels,
+                      .height = spec->height,
+                      .width = spec->width,
+                      .resize = spec->resize};
   return tv_dataset_load_imgdir(spec->x, &o, ds);
 }
 

@@ -190,19 +190,19 @@ TV_MUST_CHECK int tv_dataset_load_h5_image(const void *image, size_t len, const 
  *              four neighbours (the last row/column repeated at the edge) and rounding to the
  *              nearest uint8 (PyTorch's interpolate(mode='bilinear', align_corners=False,
  *              antialias=False), OpenCV's INTER_LINEAR)
- * An image wider or taller than TV_IMAGE_MAX_SIDE, or of more than TV_IMAGE_MAX_PIXELS pixels, is
+ * An image wider or taller than TV_IMGDIR_MAX_SIDE, or of more than TV_IMGDIR_MAX_PIXELS pixels, is
  * refused before it is decoded; the whole folder must fit in physical memory (checked once the
  * files are counted, before anything is decoded).  A damaged or truncated image is a one-line
  * error naming the file and libpng's or libjpeg's reason (libjpeg's warnings about corrupt data,
  * such as a premature end of the file, are errors here). */
-#define TV_IMAGE_MAX_SIDE   16384
-#define TV_IMAGE_MAX_PIXELS ((uint64_t)1 << 26)
+#define TV_IMGDIR_MAX_SIDE   16384
+#define TV_IMGDIR_MAX_PIXELS ((uint64_t)1 << 26)
 
-typedef struct tv_image_opts {
+typedef struct tv_imgdir_opts {
   int channels;      /* 1 or 3 */
-  int height, width; /* each in [1, TV_IMAGE_MAX_SIDE] */
+  int height, width; /* each in [1, TV_IMGDIR_MAX_SIDE] */
   tv_resize resize;
-} tv_image_opts;
+} tv_imgdir_opts;
 
 /* Decodes one PNG or JPEG image (len bytes at data, borrowed), named `name` in messages, into out
  * (o->channels * o->height * o->width bytes, CHW), as IMAGE FOLDERS describes: the entry point
@@ -210,24 +210,24 @@ typedef struct tv_image_opts {
  * truncated, too large, another size without resizing, a JPEG colour space other than grey,
  * YCbCr or RGB), TV_ERR_INVALID (bad options), TV_ERR_NOMEM.  On failure out's content is
  * unspecified. */
-TV_MUST_CHECK int tv_image_decode(const void *data, size_t len, const char *name,
-                                  const tv_image_opts *o, uint8_t *out);
+TV_MUST_CHECK int tv_imgdir_decode(const void *data, size_t len, const char *name,
+                                   const tv_imgdir_opts *o, uint8_t *out);
 
-/* Reads the file at path and decodes it as tv_image_decode does.  Errors also TV_ERR_NOT_FOUND,
+/* Reads the file at path and decodes it as tv_imgdir_decode does.  Errors also TV_ERR_NOT_FOUND,
  * TV_ERR_IO (naming the file). */
-TV_MUST_CHECK int tv_image_load(const char *path, const tv_image_opts *o, uint8_t *out);
+TV_MUST_CHECK int tv_imgdir_load(const char *path, const tv_imgdir_opts *o, uint8_t *out);
 
 /* Reads every image file directly in dir (names ending in .png, .jpg or .jpeg in any case, not
  * starting with '.'; sorted bytewise) into *ds as uint8 images of o's shape, each labelled 0
  * (num_classes 0, no class names): the inputs of a prediction.  *files receives the n file
- * names (each malloc'd, then the array; free them with tv_image_files_free).
+ * names (each malloc'd, then the array; free them with tv_imgdir_files_free).
  * Errors: those of tv_dataset_load_imgdir, and TV_ERR_FORMAT for a folder without images.  On
  * failure *ds is zeroed and *files NULL. */
-TV_MUST_CHECK int tv_dataset_load_image_files(const char *dir, const tv_image_opts *o,
+TV_MUST_CHECK int tv_dataset_load_image_files(const char *dir, const tv_imgdir_opts *o,
                                               tv_dataset *ds, char ***files);
 
 /* Frees n names from tv_dataset_load_image_files and the array.  NULL-safe. */
-void tv_image_files_free(char **files, uint32_t n);
+void tv_imgdir_files_free(char **files, uint32_t n);
 
 /* Reads the image folder dir (see IMAGE FOLDERS) into *ds: uint8 images of o's shape, int32
  * labels, class names.  *ds is overwritten on entry; on success the caller owns it.
@@ -235,7 +235,7 @@ void tv_image_files_free(char **files, uint32_t n);
  * (no class folders, an empty class, any image error above, naming the image), TV_ERR_INVALID
  * (bad options), TV_ERR_NOMEM (the images do not fit in memory, refused before decoding).
  * On failure *ds is zeroed. */
-TV_MUST_CHECK int tv_dataset_load_imgdir(const char *dir, const tv_image_opts *o, tv_dataset *ds);
+TV_MUST_CHECK int tv_dataset_load_imgdir(const char *dir, const tv_imgdir_opts *o, tv_dataset *ds);
 
 /* Bytes per feature value of ds as stored: 1 (images) or 4 (features).  Cannot fail. */
 size_t tv_dataset_feature_size(const tv_dataset *ds);
@@ -466,7 +466,7 @@ TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
 TV_MUST_CHECK int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writer *w);
 
 /* Reads the class names of the open checkpoint c: *names gets num_classes malloc'd strings
- * (free with tv_image_files_free(*names, num_classes)), or NULL when c has none.  A list of
+ * (free with tv_imgdir_files_free(*names, num_classes)), or NULL when c has none.  A list of
  * another length than num_classes, or an attribute that is not a JSON array of strings, is
  * TV_ERR_FORMAT naming the file.  Errors also TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names);
