@@ -166,10 +166,12 @@ demo: setup
 	@$(MAKE) --no-print-directory all
 	@BIN=$(BIN) sh scripts/demo.sh
 
-# Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN).
+# Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN),
+# then scikit-learn's bundled datasets beside scikit-learn's own MLPs on the same split.
 accuracy: setup
 	@$(MAKE) --no-print-directory all
 	@sh scripts/accuracy.sh
+	@/usr/bin/python3 scripts/accuracy_tabular.py
 
 install: setup
 	@$(MAKE) --no-print-directory install-files

@@ -46,6 +46,7 @@ typedef struct eval_options {
   const char *predict; /* INPUT, or NULL: evaluate instead */
   const char *out;     /* where the rows go ("-": stdout) */
   int top_k;           /* probabilities per row; 0: min(5, classes) */
+  double threshold;    /* multilabel: a label is predicted above it; 0: 0.5 */
   /* --watch */
   const char *watch;
   const char *name;
@@ -88,6 +89,8 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
+  char *const *class_names;  /* the data's class names (CSV string labels), or NULL; as metrics */
+  int n_class_names;
   /* The examples, also the evaluator's until its next run: the dataset, the subset (n indices
    * into it) and probs, n * classes softmax probabilities in subset order. */
   const tv_dataset *ds;
@@ -120,6 +123,10 @@ void evaluator_free(evaluator *ev); /* NULL-safe */
  *                   C*H*W values per example is read as model.input)
  *   -:/DATASET      the same from an HDF5 file on standard input
  *   DIR             every .png/.jpg/.jpeg file directly in DIR, in name order
+ *   FILE            a .npy file of features (data.h, NPY FILES), recognised by its magic
+ *   FILE.csv        a CSV file (also .csv.gz) of features alone, read as the checkpoint's
+ *                   data keys say (delimiter, header, ...): its data.features columns, or
+ *                   every column when that is ""
  *   FILE, -         one PNG or JPEG image (from standard input for -)
  * Images are made model.input's shape as an image folder's are (data.resize applies).  Rows go
  * to --out (a file replaced atomically once every row is ready, or - for stdout), one per
@@ -132,7 +139,12 @@ void evaluator_free(evaluator *ev); /* NULL-safe */
  * probable class (softmax of the logits, in double; ties go to the lower id), with the next
  * --top-k - 1 (default: 5 in all, at most the classes) in decreasing order; name is the class
  * name the checkpoint holds (data.h, the class names in a checkpoint), else the class id.
- * Probabilities are printed with 9 significant digits. */
+ * Probabilities are printed with 9 significant digits.  That is a classification model's row;
+ * model.task regression writes the values instead (CSV index,input,value_0,...; JSON "values":
+ * [...]) and multilabel the labels whose sigmoid exceeds --threshold (default 0.5), ids and
+ * names separated by ';' in CSV, then every label's probability (CSV index,input,labels,names,
+ * probability_0,...; JSON "labels": [{"label", "name", "probability"}], "probabilities": [...]).
+ * A checkpoint trained with data.standardize applies its stored standardisation. */
 
 /* Runs --predict for the checkpoint at path (verified against expect when not NULL); prints
  * its one-line error itself.  Returns the exit status (0, or 1 on an error). */

@@ -21,6 +21,7 @@
 #include "trainval/data.h"
 #include "trainval/files.h"
 #include "trainval/model.h"
+#include "trainval/loss.h"
 #include "trainval/varstore.h"
 
 /* Examples per tv_evaluate call: the cancel flag is looked at between chunks. */
@@ -28,11 +29,12 @@ enum { CHUNK = 2048 };
 
 struct evaluator {
   evaluator_opts o;
-  tv_config *next;     /* the checkpoint being evaluated */
-  tv_norm norm;        /* from the config the model was built from */
-  tv_config *data_cfg; /* what ds was loaded from */
-  char *last_text;     /* config text of the last checkpoint that built or matched both */
-  tv_ctx *ctx;         /* the thread team the graph runs on */
+  tv_config *next;       /* the checkpoint being evaluated */
+  tv_norm norm;          /* from the config the model was built from (+ zstats) */
+  tv_standardize zstats; /* the checkpoint's /data/standardize, with data.standardize */
+  tv_config *data_cfg;   /* what ds was loaded from */
+  char *last_text;       /* config text of the last checkpoint that built or matched both */
+  tv_ctx *ctx;           /* the thread team the graph runs on */
   tv_varstore *store;
   tv_model *model;
   int have_data;
@@ -69,6 +71,7 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
+  tv_standardize_free(&ev->zstats);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
   tv_ctx_free(ev->ctx);
@@ -93,13 +96,19 @@ static void softmax_rows(float *z, uint32_t n, int k) {
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
 static int same_data(const tv_config *a, const tv_config *b) {
-  return a->data.format == b->data.format && a->data.resize == b->data.resize &&
-         !strcmp(a->data.dir, b->data.dir) && !strcmp(a->data.train_images, b->data.train_images) &&
+  return a->data.resize == b->data.resize && !strcmp(a->data.dir, b->data.dir) &&
+         !strcmp(a->data.train_images, b->data.train_images) &&
          !strcmp(a->data.train_labels, b->data.train_labels) &&
          !strcmp(a->data.test_images, b->data.test_images) &&
          !strcmp(a->data.test_labels, b->data.test_labels) &&
          a->data.valid_fraction == b->data.valid_fraction &&
          a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
+         a->model.task == b->model.task && a->data.format == b->data.format &&
+         !strcmp(a->data.features, b->data.features) && !strcmp(a->data.target, b->data.target) &&
+         !strcmp(a->data.delimiter, b->data.delimiter) &&
+         !strcmp(a->data.comment, b->data.comment) && a->data.header == b->data.header &&
+         a->data.skip_rows == b->data.skip_rows && a->data.missing == b->data.missing &&
+         a->data.fill_value == b->data.fill_value && a->data.class_order == b->data.class_order &&
          !memcmp(a->model.input, b->model.input, sizeof a->model.input);
 }
 
@@ -185,11 +194,20 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, ev->store);
-  if (rc == TV_OK &&
-      (!ev->metrics || tv_metrics_num_classes(ev->metrics) != tv_model_num_classes(ev->model))) {
+  /* What training fitted is applied as it was: read from each checkpoint. */
+  tv_standardize_free(&ev->zstats);
+  ev->norm.feature_mean = ev->norm.feature_std = NULL;
+  if (rc == TV_OK && ev->next->data.standardize) {
+    rc = tv_standardize_ckpt_read(ck, tv_model_input_size(ev->model), &ev->zstats);
+    if (rc == TV_OK) ev->norm = tv_norm_with_standardize(ev->norm, &ev->zstats);
+  }
+  /* The metrics follow the config (task, outputs, loss): made anew with any other config. */
+  if (rc == TV_OK && (!same || !ev->metrics)) {
     tv_metrics_free(ev->metrics);
     ev->metrics = NULL;
-    rc = tv_metrics_new(tv_model_num_classes(ev->model), &ev->metrics);
+    tv_loss loss = tv_loss_from_config(ev->next);
+    rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
+                             &ev->metrics);
   }
   if (rc == TV_OK) {
     res->step = tv_ckpt_step(ck);
@@ -228,6 +246,8 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->subset_hash = ev->hash;
   tv_metrics_get(ev->metrics, &res->s);
   res->metrics = ev->metrics;
+  res->class_names = ev->ds.names;
+  res->n_class_names = ev->ds.names ? ev->ds.num_classes : 0;
   res->probs = ev->probs;
   res->idx = ev->idx;
   res->ds = &ev->ds;

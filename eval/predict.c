@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -72,6 +73,13 @@ static int is_image(const void *p, size_t len) {
   const uint8_t *b = p;
   return (len >= 8 && b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') ||
          (len >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff);
+}
+
+/* A CSV file by its name: .csv or .csv.gz (any case). */
+static int is_csv_name(const char *s) {
+  size_t n = strlen(s);
+  return (n >= 4 && !strcasecmp(s + n - 4, ".csv")) ||
+         (n >= 7 && !strcasecmp(s + n - 7, ".csv.gz"));
 }
 
 /* One decoded image as a dataset of one example. */
@@ -134,12 +142,29 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
   if (rc != TV_OK) return rc;
   if (is_image(data, len))
     rc = one_image(data, len, input, &io, &in->ds);
-  else if (len >= sizeof HDF5_SIG && !memcmp(data, HDF5_SIG, sizeof HDF5_SIG))
+  else if (len >= 6 && !memcmp(data, "\x93NUMPY", 6)) {
+    tv_data_spec spec = {.format = "npy", .x = input, .features_only = 1};
+    rc = tv_data_load(&spec, &in->ds);
+  } else if (is_csv_name(input)) {
+    tv_data_spec spec = {.format = "csv",
+                         .x = input,
+                         .features_only = 1,
+                         .features = cfg->data.features,
+                         .delimiter = cfg->data.delimiter[0],
+                         .comment = cfg->data.comment[0],
+                         .no_header = !cfg->data.header,
+                         .skip_rows = cfg->data.skip_rows,
+                         .has_fill = cfg->data.missing == TV_MISSING_FILL,
+                         .fill = cfg->data.fill_value};
+    rc = tv_data_load(&spec, &in->ds);
+  } else if (len >= sizeof HDF5_SIG && !memcmp(data, HDF5_SIG, sizeof HDF5_SIG))
     rc = tv_error(TV_ERR_INVALID, "%s: an HDF5 file: name its features dataset, %s:/DATASET", input,
                   input);
   else
     rc = tv_error(TV_ERR_FORMAT,
-                  "%s: not a PNG or JPEG image, a folder of them, or FILE:/DATASET of HDF5", input);
+                  "%s: not a PNG or JPEG image, a folder of them, a .npy file, a .csv file, or "
+                  "FILE:/DATASET of HDF5",
+                  input);
   free(data);
   return rc;
 }
@@ -178,7 +203,8 @@ static void csv_field(tv_text *t, const char *s) {
 typedef struct row_writer {
   const eval_options *o;
   tv_text *t;
-  int k, top;   /* classes; probabilities per row */
+  tv_task task;
+  int k, top;   /* outputs (classes, targets, labels); classes ranked per row */
   char **names; /* class names, or NULL */
   double *p;    /* k probabilities of the current row */
   int *order;   /* the top classes of the current row */
@@ -193,10 +219,77 @@ static const char *class_name(row_writer *w, int c) {
 
 static void header(row_writer *w) {
   if (w->o->json) return;
-  tv_text_printf(w->t, "index,input,class,name,probability");
-  for (int j = 2; j <= w->top; j++)
-    tv_text_printf(w->t, ",class_%d,name_%d,probability_%d", j, j, j);
+  if (w->task == TV_TASK_REGRESSION) {
+    tv_text_printf(w->t, "index,input");
+    for (int j = 0; j < w->k; j++) tv_text_printf(w->t, ",value_%d", j);
+  } else if (w->task == TV_TASK_MULTILABEL) {
+    tv_text_printf(w->t, "index,input,labels,names");
+    for (int j = 0; j < w->k; j++) tv_text_printf(w->t, ",probability_%d", j);
+  } else {
+    tv_text_printf(w->t, "index,input,class,name,probability");
+    for (int j = 2; j <= w->top; j++)
+      tv_text_printf(w->t, ",class_%d,name_%d,probability_%d", j, j, j);
+  }
   tv_text_printf(w->t, "\n");
+}
+
+/* The row's start: its index and input. */
+static void row_start(row_writer *w, uint64_t index, const char *input) {
+  tv_text *t = w->t;
+  if (w->o->json) {
+    tv_text_printf(t, "{\"index\": %llu, \"input\": ", (unsigned long long)index);
+    if (input)
+      tv_text_json_str(t, input);
+    else
+      tv_text_printf(t, "null");
+    return;
+  }
+  tv_text_printf(t, "%llu,", (unsigned long long)index);
+  csv_field(t, input ? input : "");
+}
+
+/* Regression: the values; multilabel: the labels whose sigmoid is above --threshold, then every
+ * label's probability. */
+static void value_row(row_writer *w, const float *out) {
+  tv_text *t = w->t;
+  int json = w->o->json;
+  if (w->task == TV_TASK_REGRESSION) {
+    if (json) tv_text_printf(t, ", \"values\": [");
+    for (int j = 0; j < w->k; j++)
+      tv_text_printf(t, "%s%.9g", json ? (j ? ", " : "") : ",", (double)out[j]);
+    tv_text_printf(t, json ? "]}\n" : "\n");
+    return;
+  }
+  for (int j = 0; j < w->k; j++) w->p[j] = 1.0 / (1.0 + exp(-(double)out[j]));
+  double th = w->o->threshold > 0 ? w->o->threshold : 0.5;
+  if (json) {
+    tv_text_printf(t, ", \"labels\": [");
+    for (int j = 0, n = 0; j < w->k; j++)
+      if (w->p[j] > th) {
+        tv_text_printf(t, "%s{\"label\": %d, \"name\": ", n++ ? ", " : "", j);
+        tv_text_json_str(t, class_name(w, j));
+        tv_text_printf(t, ", \"probability\": %.9g}", w->p[j]);
+      }
+    tv_text_printf(t, "], \"probabilities\": [");
+    for (int j = 0; j < w->k; j++) tv_text_printf(t, "%s%.9g", j ? ", " : "", w->p[j]);
+    tv_text_printf(t, "]}\n");
+    return;
+  }
+  tv_text ids = {0}, names = {0};
+  for (int j = 0, n = 0; j < w->k; j++)
+    if (w->p[j] > th) {
+      tv_text_printf(&ids, "%s%d", n ? ";" : "", j);
+      tv_text_printf(&names, "%s%s", n++ ? ";" : "", class_name(w, j));
+    }
+  tv_text_printf(t, ",");
+  csv_field(t, ids.p ? ids.p : "");
+  tv_text_printf(t, ",");
+  csv_field(t, names.p ? names.p : "");
+  if (ids.oom || names.oom) t->oom = 1;
+  tv_text_free(&ids);
+  tv_text_free(&names);
+  for (int j = 0; j < w->k; j++) tv_text_printf(t, ",%.9g", w->p[j]);
+  tv_text_printf(t, "\n");
 }
 
 /* Softmax of one row of logits (in double), then the w->top most probable classes, ties to the
@@ -218,14 +311,14 @@ static void rank(row_writer *w, const float *logits) {
 }
 
 static void row(row_writer *w, uint64_t index, const char *input, const float *logits) {
+  row_start(w, index, input);
+  if (w->task != TV_TASK_CLASSIFICATION) {
+    value_row(w, logits);
+    return;
+  }
   rank(w, logits);
   tv_text *t = w->t;
   if (w->o->json) {
-    tv_text_printf(t, "{\"index\": %llu, \"input\": ", (unsigned long long)index);
-    if (input)
-      tv_text_json_str(t, input);
-    else
-      tv_text_printf(t, "null");
     tv_text_printf(t, ", \"class\": %d, \"name\": ", w->order[0]);
     tv_text_json_str(t, class_name(w, w->order[0]));
     tv_text_printf(t, ", \"probability\": %.9g, \"top_k\": [", w->p[w->order[0]]);
@@ -237,8 +330,6 @@ static void row(row_writer *w, uint64_t index, const char *input, const float *l
     tv_text_printf(t, "]}\n");
     return;
   }
-  tv_text_printf(t, "%llu,", (unsigned long long)index);
-  csv_field(t, input ? input : "");
   for (int j = 0; j < w->top; j++) {
     tv_text_printf(t, ",%d,", w->order[j]);
     csv_field(t, class_name(w, w->order[j]));
@@ -248,13 +339,14 @@ static void row(row_writer *w, uint64_t index, const char *input, const float *l
 }
 
 /* Runs the model over the inputs and appends every row to t. */
-static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, inputs *in,
-                    char **names, tv_text *t) {
-  row_writer w = {.o = o, .t = t, .k = tv_model_num_classes(m), .names = names};
+static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
+                    inputs *in, char **names, tv_text *t) {
+  row_writer w = {
+      .o = o, .t = t, .task = cfg->model.task, .k = tv_model_num_classes(m), .names = names};
   w.top = o->top_k ? o->top_k : 5;
   if (w.top > w.k) w.top = w.k;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
-  tv_loader_opts lo = {.batch_size = (uint32_t)b, .norm = tv_norm_from_config(cfg)};
+  tv_loader_opts lo = {.batch_size = (uint32_t)b, .norm = norm};
   tv_loader *l = NULL;
   float *x = malloc((size_t)b * (size_t)d * sizeof *x);
   int32_t *y = malloc((size_t)b * sizeof *y);
@@ -301,6 +393,8 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   inputs in = {0};
   char **names = NULL;
   tv_text t = {0};
+  tv_standardize z = {0};
+  tv_norm norm = {0};
   int rc = cfg ? TV_OK : tv_error(TV_ERR_NOMEM, "predict: out of memory");
   if (rc == TV_OK) rc = tv_ckpt_open(path, expect, &ck);
   if (rc == TV_OK) {
@@ -317,16 +411,22 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK) rc = tv_varstore_seal(store);
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
   if (rc == TV_OK) rc = tv_ckpt_read_class_names(ck, tv_model_num_classes(m), &names);
+  if (rc == TV_OK) norm = tv_norm_from_config(cfg);
+  if (rc == TV_OK && cfg->data.standardize) {
+    rc = tv_standardize_ckpt_read(ck, tv_model_input_size(m), &z);
+    if (rc == TV_OK) norm = tv_norm_with_standardize(norm, &z);
+  }
   tv_ckpt_close(ck);
   if (rc == TV_OK) rc = load_inputs(o->predict, cfg, &in);
   if (rc == TV_OK) rc = fit_shape(&in, cfg);
-  if (rc == TV_OK) rc = run_rows(o, m, cfg, &in, names, &t);
+  if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, &in, names, &t);
   if (rc == TV_OK) rc = write_out(o->out, &t);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
   tv_text_free(&t);
   tv_imgdir_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
   tv_imgdir_files_free(in.files, in.ds.n);
   tv_dataset_free(&in.ds);
+  tv_standardize_free(&z);
   tv_model_free(m);
   tv_varstore_free(store);
   tv_ctx_free(ctx);

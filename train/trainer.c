@@ -19,6 +19,7 @@
  * never repeat.
  */
 #include "trainer.h"
+#include "saver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trainval/budget.h"
@@ -61,6 +63,8 @@ struct trainer {
   char *cfg_text;
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
+  tv_norm norm;          /* the loader's: the config's, with zstats when data.standardize */
+  tv_standardize zstats; /* fitted on the training split (d 0: none) */
   tv_varstore *store;
   tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
@@ -84,6 +88,19 @@ struct trainer {
   int horizon_kept;   /* resumed with a horizon other than the new last step */
   int fresh_config;   /* DIR had a config.yaml but no committed checkpoint: replaced */
   char changed[2048]; /* settings changed on resume ("" none), printed once training starts */
+  /* the checkpoint save in flight on the saver's thread (saver.h): from submit until
+   * settle_save, the manifest, the lock and HDF5 are its own */
+  saver *saver;
+  struct {
+    int in_flight;
+    tv_ckpt_writer *w; /* the checkpoint built in memory, to finish and commit */
+    int64_t step;
+    double wall_time;
+    double paused_ms, paused_cpu_ms; /* how long training waited for this save; its CPU time */
+    const char *reason;
+    double best; /* early stopping's best and its step when the save was submitted */
+    int64_t best_step;
+  } save;
 };
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -238,6 +255,13 @@ static int build(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
+  t->norm = tv_norm_from_config(&t->cfg);
+  if (t->cfg.data.standardize) {
+    /* Fitted on the training split every time the run is built (a resume fits the same). */
+    rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);
+    if (rc != TV_OK) return rc;
+    t->norm = tv_norm_with_standardize(t->norm, &t->zstats);
+  }
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
     return tv_error(TV_ERR_CONFIG,
@@ -248,7 +272,7 @@ static int build(trainer *t) {
       .shuffle = 1,
       .drop_last = 1,
       .seed = t->cfg.train.seed,
-      .norm = tv_norm_from_config(&t->cfg),
+      .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
       .prefetch = (uint32_t)t->cfg.train.prefetch};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
@@ -267,12 +291,17 @@ static int build(trainer *t) {
   t->horizon = t->total_steps;
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
   if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
-  if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
+  /* The training window keeps counts only (no ranking), so that a step never allocates. */
+  if (rc == TV_OK)
+    rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
+                             TV_METRICS_COUNTS_ONLY, &t->window);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0) {
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
     rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
-    if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
+    if (rc == TV_OK)
+      rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss, 0,
+                               &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
   t->best = NAN;
@@ -378,6 +407,7 @@ int trainer_open(const trainer_options *o, trainer **out) {
 
 void trainer_free(trainer *t) {
   if (!t) return;
+  saver_free(t->saver); /* lets a save in flight end first */
   tv_events_close(t->events);
   tv_events_close(t->val_events);
   tv_loader_free(t->loader);
@@ -389,6 +419,7 @@ void trainer_free(trainer *t) {
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
+  tv_standardize_free(&t->zstats);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
@@ -438,13 +469,71 @@ static int keeps_best(const trainer *t) {
   return t->cfg.train.keep_best || t->cfg.train.restore_best;
 }
 
-/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays. */
+/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays.  Run by the
+ * save on the saver's thread: it reads the best as it was when the save was submitted. */
 static int keep_best_veto(void *ctx, const tv_manifest_entry *e) {
   const trainer *t = ctx;
-  return !isnan(t->best) && e->step == t->best_step;
+  return !isnan(t->save.best) && e->step == t->save.best_step;
 }
 
+/* The save's part on the saver's thread: the file written, fsynced and renamed into place, the
+ * lock checked, the commit into the manifest (retention with it); on a failed commit the file it
+ * saved is removed first (a full disk).  The same order and guarantees as a save in the step. */
+static int save_commit(void *ctx) {
+  trainer *t = ctx;
+  tv_ckpt_info info;
+  int rc = tv_ckpt_writer_finish(t->save.w, &info);
+  t->save.w = NULL;
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (keeps_best(t)) {
+    keep.veto = keep_best_veto;
+    keep.veto_ctx = t;
+  }
+  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->save.step) != NULL;
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
+  if (rc == TV_OK)
+    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->save.step, t->save.wall_time, 1,
+                        t->save.reason, &keep);
+  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->save.step))
+    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
+  return rc;
+}
+
+/* Waits for the save in flight, if any, and takes its outcome: its error, or last_saved and the
+ * --verbose line. */
+static int settle_save(trainer *t) {
+  if (!t->save.in_flight) return TV_OK;
+  t->save.in_flight = 0;
+  int rc = saver_wait(t->saver);
+  if (rc != TV_OK) return rc;
+  t->last_saved = t->save.step;
+  if (t->opt.verbosity > 1) {
+    char name[TV_CKPT_FILE_CAP];
+    if (tv_ckpt_file_name(t->save.step, name, sizeof name) != TV_OK) name[0] = '\0';
+    printf("%scheckpoint %s committed (step %lld, %s), training paused %.1f ms (%.1f ms of CPU)\n",
+           t->tty ? "\r\033[K" : "", name, (long long)t->save.step, t->save.reason,
+           t->save.paused_ms, t->save.paused_cpu_ms);
+  }
+  return TV_OK;
+}
+
+/* The calling thread's CPU time in seconds. */
+static double thread_cpu_secs(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0.0;
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Snapshots the state into a checkpoint built in memory (every owner writes its part: the
+ * copy) and hands it to the saver's thread to write and commit; the previous save is waited
+ * for first (at most one in flight).  Training waits only for the copy. */
 static int save_checkpoint(trainer *t, const char *reason) {
+  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
+  int rc = settle_save(t);
+  if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
+  if (rc != TV_OK) return rc;
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
@@ -457,7 +546,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
                       .wall_time = tv_now(),
                       .config_text = t->cfg_text};
   tv_ckpt_writer *w = NULL;
-  int rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
+  rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
   if (rc != TV_OK) return rc;
   /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
@@ -466,38 +555,36 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
   if (rc == TV_OK) rc = counters_write(t, w);
+  if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;
   }
-  tv_ckpt_info info;
-  rc = tv_ckpt_writer_finish(w, &info);
-  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
-                              .keep_every_hours = t->cfg.retention.keep_every_hours,
-                              .max_unevaluated = t->cfg.retention.max_unevaluated};
-  if (keeps_best(t)) {
-    keep.veto = keep_best_veto;
-    keep.veto_ctx = t;
+  t->save.w = w;
+  t->save.step = t->step;
+  t->save.wall_time = h.wall_time;
+  t->save.reason = reason;
+  t->save.best = t->best;
+  t->save.best_step = t->best_step;
+  rc = saver_submit(t->saver, save_commit, t);
+  if (rc != TV_OK) {
+    tv_ckpt_writer_abort(w);
+    t->save.w = NULL;
+    return rc;
   }
-  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
-  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
-  if (rc == TV_OK)
-    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        &keep);
-  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->step))
-    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
-  if (rc == TV_OK) {
-    t->last_saved = t->step;
-    if (t->opt.verbosity > 1)
-      printf("%scheckpoint %s committed (step %lld, %s)\n", t->tty ? "\r\033[K" : "", info.file,
-             (long long)t->step, reason);
-  }
-  return rc;
+  t->save.in_flight = 1;
+  t->save.paused_ms = (tv_monotonic() - start) * 1e3;
+  t->save.paused_cpu_ms = (thread_cpu_secs() - cpu_start) * 1e3;
+  return TV_OK;
 }
 
+/* Records status in the manifest, after the save in flight (whose error, if any, is returned
+ * first). */
 static int set_status(trainer *t, const char *status) {
+  int src = settle_save(t);
   snprintf(t->manifest.status, sizeof t->manifest.status, "%s", status);
-  return tv_manifest_write(t->opt.train_dir, &t->manifest);
+  int rc = tv_manifest_write(t->opt.train_dir, &t->manifest);
+  return src != TV_OK ? src : rc;
 }
 
 /* ---- summaries, validation ---------------------------------------------------------------- */
@@ -505,8 +592,12 @@ static int set_status(trainer *t, const char *status) {
 static int write_summary(trainer *t, double secs, int64_t examples) {
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
-  const char *tags[] = {"loss", "accuracy", "learning_rate", "examples_per_sec", "nonfinite_steps"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)tv_optim_lr(t->optim, t->step - 1),
+  /* loss and the task's headline metric (accuracy for classification; r2, micro_f1) */
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  const char *tags[] = {"loss", tv_metric_desc_for(head)->name, "learning_rate", "examples_per_sec",
+                        "nonfinite_steps"};
+  float vals[] = {(float)s.loss, (float)tv_metric_value(&s, head),
+                  (float)tv_optim_lr(t->optim, t->step - 1),
                   (float)(secs > 0 ? (double)examples / secs : 0.0), (float)t->nonfinite_total};
   int n = t->cfg.train.on_nonfinite == TV_NONFINITE_SKIP ? 5 : 4;
   int rc = s.n > 0 ? tv_events_scalars(t->events, t->step, n, tags, vals) : TV_OK;
@@ -539,7 +630,7 @@ static int validate(trainer *t, int *stop) {
     if (want < n) n = (uint32_t)want;
   }
   tv_metrics_reset(t->val_metrics);
-  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
+  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);
@@ -552,17 +643,20 @@ static int validate(trainer *t, int *stop) {
   }
   const char *tags[TV_METRIC__COUNT];
   float vals[TV_METRIC__COUNT];
+  int nt = 0;
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
-    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
-    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+    if (!tv_metric_applies((tv_metric_kind)k, t->cfg.model.task)) continue;
+    tags[nt] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[nt++] = (float)tv_metric_value(&s, (tv_metric_kind)k);
   }
-  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
+  rc = tv_events_scalars(t->val_events, t->step, nt, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
   if (t->opt.verbosity > 0)
-    printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu examples)\n",
-           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, s.accuracy,
-           (unsigned long long)s.n);
+    printf("%svalidation at step %lld: loss %.4f  %s %.4f  (%llu examples)\n",
+           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, tv_metric_desc_for(head)->name,
+           tv_metric_value(&s, head), (unsigned long long)s.n);
   if (t->cfg.train.early_stop_patience <= 0 && !keeps_best(t)) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
@@ -606,6 +700,12 @@ static void describe_nonfinite(trainer *t, float loss, char *what, size_t cap) {
   snprintf(what, cap, "the gradient norm overflowed");
 }
 
+/* The log's short name of the task's headline metric ("acc" for accuracy, as always). */
+static const char *head_short(const trainer *t) {
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  return head == TV_METRIC_ACCURACY ? "acc" : tv_metric_desc_for(head)->name;
+}
+
 static void progress(trainer *t, double rate, int force) {
   double now = tv_monotonic();
   if (!force && now - t->last_progress < 0.25) return;
@@ -614,9 +714,10 @@ static void progress(trainer *t, double rate, int force) {
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
   uint32_t per_epoch = tv_loader_batches_per_epoch(t->loader);
-  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %d:%02d:%02d",
+  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  %s %.4f  %.0f ex/s  ETA %d:%02d:%02d",
          (long long)t->step, (long long)t->total_steps, (long long)(t->step / per_epoch) + 1,
-         s.loss, s.accuracy, rate, (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+         s.loss, head_short(t), tv_metric_value(&s, tv_task_headline(t->cfg.model.task)), rate,
+         (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
   fflush(stdout);
 }
 
@@ -730,14 +831,14 @@ static int begin_run(trainer *t) {
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
-  int epoch_done;
-  const float *x;
-  const int32_t *y;
-  tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
-  const float *logits = tv_model_forward(t->model, x, (int)*n);
+  tv_batch b;
+  tv_loader_next_batch(t->loader, &b); /* lent until the next call */
+  *n = b.n;
+  const float *logits = tv_model_forward(t->model, b.x, (int)*n);
   float *dlogits = tv_model_output_grad(t->model);
-  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)*n,
-                               c->model.num_classes, dlogits);
+  float loss =
+      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets},
+                      (int)*n, c->model.num_classes, dlogits);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, (int)*n);
   double norm = tv_optim_grad_norm(t->optim);
@@ -763,7 +864,9 @@ static int train_step(trainer *t, uint32_t *n) {
   } else {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
-    tv_metrics_update(t->window, logits, y, (int)*n);
+    /* The window counts only: this cannot allocate or fail. */
+    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, (int)*n);
+    if (mrc != TV_OK) return mrc;
   }
   t->step++;
   return TV_OK;
@@ -782,8 +885,9 @@ static void log_step(trainer *t, run_clock *k, double now) {
   } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
     tv_metrics_summary s;
     tv_metrics_get(t->window, &s);
-    printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
-           (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
+    printf("step %lld/%lld  loss %.4f  %s %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
+           (long long)t->total_steps, s.loss, head_short(t),
+           tv_metric_value(&s, tv_task_headline(c->model.task)), tv_optim_lr(t->optim, t->step - 1),
            (double)k->run_examples / (now - k->start));
     fflush(stdout);
   }
@@ -799,6 +903,10 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
   k->run_examples += n;
   double now = tv_monotonic();
   int rc = TV_OK;
+  if (t->save.in_flight && saver_done(t->saver)) { /* a finished save reports at once */
+    rc = settle_save(t);
+    if (rc != TV_OK) return rc;
+  }
   int summarize =
       (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
       (c->train.summary_secs > 0 && now - k->last_summary_time >= c->train.summary_secs);
@@ -833,7 +941,8 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     return TV_OK;
   }
   int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
-  if (t->step < t->total_steps && t->last_saved != t->step &&
+  int64_t saved = t->save.in_flight ? t->save.step : t->last_saved; /* saved or being saved */
+  if (t->step < t->total_steps && saved != t->step &&
       (periodic ||
        (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
     rc = save_checkpoint(t, periodic ? "periodic" : "time");
@@ -894,10 +1003,13 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
     *outcome = TRAINER_EARLY_STOPPED;
   }
   int restored = 0;
-  int rc = *outcome == TRAINER_INTERRUPTED ? TV_OK : restore_best(t, &restored);
+  /* the final save waits for the one in flight, and so does restore_best (manifest, HDF5) */
+  int rc = settle_save(t);
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) rc = restore_best(t, &restored);
   if (rc == TV_OK &&
       (restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL))
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
+  if (rc == TV_OK) rc = settle_save(t);
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
     rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_SUCCESS, tv_now());

@@ -41,65 +41,110 @@ static int split_h5(const tv_config *cfg, const char *key, const char *value, ch
   return TV_OK;
 }
 
-/* Finds the files the config's keys name (images_key / labels_key: the keys' names, for
- * messages) and reads them with the reader data.format names. */
-static int read_source(const tv_config *cfg, const char *images_key, const char *images,
-                       const char *labels_key, const char *labels, char *ip, char *lp, size_t cap,
-                       tv_dataset *ds) {
-  tv_data_spec spec = {.format = tv_data_format_names[cfg->data.format],
-                       .x = ip,
-                       .y = lp,
-                       .channels = cfg->model.input[0],
-                       .height = cfg->model.input[1],
-                       .width = cfg->model.input[2],
-                       .resize = cfg->data.resize};
+/* The reader's spec from the config's data section (data.h, tv_data_spec). */
+static tv_data_spec spec_from_config(const tv_config *cfg) {
+  static const char *const formats[TV_DATA_FORMAT__COUNT] = {[TV_DATA_FORMAT_IDX] = "idx",
+                                                             [TV_DATA_FORMAT_CSV] = "csv",
+                                                             [TV_DATA_FORMAT_NPY] = "npy",
+                                                             [TV_DATA_FORMAT_HDF5] = "hdf5",
+                                                             [TV_DATA_FORMAT_IMGDIR] = "imgdir"};
+  return (tv_data_spec){.format = formats[cfg->data.format],
+                        .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,
+                        .features = cfg->data.features,
+                        .target = cfg->data.target,
+                        .delimiter = cfg->data.delimiter[0],
+                        .comment = cfg->data.comment[0],
+                        .no_header = !cfg->data.header,
+                        .skip_rows = cfg->data.skip_rows,
+                        .has_fill = cfg->data.missing == TV_MISSING_FILL,
+                        .fill = cfg->data.fill_value,
+                        .first_seen = cfg->data.class_order == TV_CLASS_ORDER_FIRST_SEEN,
+                        .channels = cfg->model.input[0],
+                        .height = cfg->model.input[1],
+                        .width = cfg->model.input[2],
+                        .resize = cfg->data.resize};
+}
+
+/* images_key / labels_key: the keys' names, for messages. */
+static int load_files(const tv_config *cfg, const char *images_key, const char *images,
+                      const char *labels_key, const char *labels, tv_dataset *ds) {
+  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256] = "";
   char xf[TV_NAME_CAP * 2], yf[TV_NAME_CAP * 2];
+  tv_data_spec spec = spec_from_config(cfg);
   int rc = TV_OK;
-  if (cfg->data.format == TV_DATA_HDF5) {
+  if (cfg->data.format == TV_DATA_FORMAT_HDF5) {
     rc = split_h5(cfg, images_key, images, xf, sizeof xf, &spec.x_dataset);
     if (rc == TV_OK) rc = split_h5(cfg, labels_key, labels, yf, sizeof yf, &spec.y_dataset);
     images = xf;
     labels = yf;
   }
-  if (rc == TV_OK) rc = find(cfg, images, ip, cap);
-  if (rc == TV_OK && cfg->data.format == TV_DATA_IMGDIR)
-    snprintf(lp, cap, "%s", ip);
-  else if (rc == TV_OK)
-    rc = find(cfg, labels, lp, cap);
+  /* csv: no labels stem means the targets are columns of the features file; imgdir: the
+   * labels are the class folders */
+  int separate = (cfg->data.format != TV_DATA_FORMAT_CSV || labels[0]) &&
+                 cfg->data.format != TV_DATA_FORMAT_IMGDIR;
+  if (rc == TV_OK) rc = find(cfg, images, ip, sizeof ip);
+  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
+  spec.x = ip;
+  spec.y = lp;
   if (rc == TV_OK) rc = tv_data_load(&spec, ds);
+  if (rc != TV_OK) return rc;
+  rc = tv_dataset_check_model(cfg, ds, ip, separate ? lp : ip);
+  if (rc != TV_OK) tv_dataset_free(ds);
   return rc;
 }
 
-static int load_files(const tv_config *cfg, tv_split s, tv_dataset *ds) {
-  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
-  int test = s == TV_SPLIT_TEST;
-  int rc = read_source(
-      cfg, test ? "test_images" : "train_images",
-      test ? cfg->data.test_images : cfg->data.train_images, test ? "test_labels" : "train_labels",
-      test ? cfg->data.test_labels : cfg->data.train_labels, ip, lp, sizeof ip, ds);
-  if (rc != TV_OK) return rc;
-  const int *in = cfg->model.input;
-  if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2]) {
-    rc = tv_error(TV_ERR_MISMATCH,
-                  "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]", ip, ds->c,
-                  ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
-  } else if (!ds->labels) {
-    rc = tv_error(TV_ERR_MISMATCH,
-                  "%s: %d float targets per example, but %s trains a classifier on class ids", lp,
-                  ds->target_dim, cfg->source);
-  } else if (ds->num_classes > cfg->model.num_classes) {
-    rc = tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d", lp,
-                  ds->num_classes - 1, cfg->source, cfg->model.num_classes);
+/* A multilabel target is an indicator: exactly 0 or 1. */
+static int check_indicators(const tv_dataset *ds, const char *targets_path) {
+  size_t t = (size_t)ds->target_dim;
+  for (size_t i = 0; i < (size_t)ds->n * t; i++) {
+    float v = ds->targets[i];
+    if (v != 0.0f && v != 1.0f)
+      return tv_error(TV_ERR_MISMATCH,
+                      "%s: example %zu, label %zu is %g; model.task multilabel needs 0/1 targets",
+                      targets_path, i / t, i % t, (double)v);
   }
-  if (rc != TV_OK) tv_dataset_free(ds);
-  return rc;
+  return TV_OK;
+}
+
+int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const char *features_path,
+                           const char *targets_path) {
+  const int *in = cfg->model.input;
+  tv_task task = cfg->model.task;
+  int k = cfg->model.num_classes;
+  if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2])
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
+                    features_path, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
+  if (task == TV_TASK_CLASSIFICATION) {
+    if (!ds->labels)
+      return tv_error(TV_ERR_MISMATCH,
+                      "%s: %d float targets per example, but model.task in %s is classification "
+                      "(class ids; float targets are model.task regression or multilabel)",
+                      targets_path, ds->target_dim, cfg->source);
+    if (ds->num_classes > k)
+      return tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d",
+                      targets_path, ds->num_classes - 1, cfg->source, k);
+    return TV_OK;
+  }
+  if (!ds->targets)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: class ids, but model.task in %s is %s, which needs float targets",
+                    targets_path, cfg->source, tv_task_names[task]);
+  if (ds->target_dim != k)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: %d %s per example, but model.num_classes in %s (the last layer's "
+                    "outputs) is %d",
+                    targets_path, ds->target_dim, task == TV_TASK_REGRESSION ? "targets" : "labels",
+                    cfg->source, k);
+  return task == TV_TASK_MULTILABEL ? check_indicators(ds, targets_path) : TV_OK;
 }
 
 int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train, tv_dataset *valid) {
   memset(train, 0, sizeof *train);
   memset(valid, 0, sizeof *valid);
   tv_dataset full;
-  int rc = load_files(cfg, TV_SPLIT_TRAIN, &full);
+  int rc = load_files(cfg, "train_images", cfg->data.train_images, "train_labels",
+                      cfg->data.train_labels, &full);
   if (rc != TV_OK) return rc;
   rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, train, valid);
   tv_dataset_free(&full);
@@ -113,7 +158,9 @@ static int no_valid_split(const tv_config *cfg) {
 
 int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  if (s == TV_SPLIT_TEST) return load_files(cfg, TV_SPLIT_TEST, ds);
+  if (s == TV_SPLIT_TEST)
+    return load_files(cfg, "test_images", cfg->data.test_images, "test_labels",
+                      cfg->data.test_labels, ds);
   tv_dataset train, valid;
   int rc = tv_split_load_train_valid(cfg, &train, &valid);
   if (rc != TV_OK) return rc;
@@ -152,10 +199,23 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
 
 int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
                        tv_norm norm, tv_metrics *metrics, float *logits) {
+  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
+    return tv_error(TV_ERR_MISMATCH,
+                    "evaluate: the %s model needs float targets, the data has "
+                    "class ids",
+                    tv_task_names[tv_metrics_task(metrics)]);
+  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !ds->labels)
+    return tv_error(TV_ERR_MISMATCH,
+                    "evaluate: a classification model needs class ids, the data has %d float "
+                    "targets per example",
+                    ds->target_dim);
   if (n > ds->n)
     return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
   if (n == 0) return TV_OK;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
+  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w)
+    return tv_error(TV_ERR_MISMATCH, "evaluate: the model takes %d features, the examples have %d",
+                    d, ds->c * ds->h * ds->w);
   uint32_t *first = NULL;
   if (!idx) {
     first = malloc((size_t)n * sizeof *first);
@@ -165,24 +225,20 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
   }
   tv_loader_opts o = {.batch_size = (uint32_t)b, .norm = norm, .subset = idx, .subset_n = n};
   tv_loader *l = NULL;
-  float *x = malloc((size_t)b * (size_t)d * sizeof *x);
-  int32_t *y = malloc((size_t)b * sizeof *y);
-  int rc =
-      (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory") : tv_loader_new(ds, &o, &l);
+  int rc = tv_loader_new(ds, &o, &l);
   for (int done = 0; rc == TV_OK && !done;) {
-    uint32_t got;
-    tv_loader_next(l, x, y, &got, &done);
-    const float *z = tv_model_forward(m, x, (int)got);
-    tv_metrics_update(metrics, z, y, (int)got);
+    tv_batch bt;
+    tv_loader_next_batch(l, &bt);
+    done = bt.epoch_done;
+    const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
-      size_t k = (size_t)tv_model_num_classes(m) * got;
+      size_t k = (size_t)tv_model_num_classes(m) * bt.n;
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
   }
   tv_loader_free(l);
-  free(x);
-  free(y);
   free(first);
   return rc;
 }

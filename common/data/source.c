@@ -1,17 +1,32 @@
 /* source.c — the data-source table: one row per reader, chosen by tv_data_spec.format (see
- * data.h, DATA SOURCES).  Each reader fills a tv_dataset whole or leaves it zeroed.  The formats'
- * names come from data.h's TV_DATA_FORMATS list; the table has one row per name, in its order. */
+ * data.h, DATA SOURCES).  Each reader fills a tv_dataset whole or leaves it zeroed. */
 #include "trainval/data.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "data/readers.h"
 
 static int load_idx(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_idx(spec->x, spec->y, ds);
 }
 
+/* Integer targets become float ones (one value per example) where the caller needs those. */
 static int load_hdf5(const tv_data_spec *spec, tv_dataset *ds) {
-  return tv_dataset_load_h5(spec->x, spec->x_dataset, spec->y, spec->y_dataset, ds);
+  int rc = tv_dataset_load_h5(spec->x, spec->x_dataset, spec->y, spec->y_dataset, ds);
+  if (rc != TV_OK || !spec->float_targets || !ds->labels) return rc;
+  ds->targets = malloc((size_t)ds->n * sizeof *ds->targets);
+  if (!ds->targets) {
+    tv_dataset_free(ds);
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory", spec->y);
+  }
+  for (uint32_t i = 0; i < ds->n; i++) ds->targets[i] = (float)ds->labels[i];
+  free(ds->labels);
+  ds->labels = NULL;
+  ds->target_dim = 1;
+  ds->num_classes = 0;
+  return TV_OK;
 }
 
 static int load_imgdir(const tv_data_spec *spec, tv_dataset *ds) {
@@ -22,22 +37,15 @@ static int load_imgdir(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_imgdir(spec->x, &o, ds);
 }
 
-#define TV_DATA_FORMAT_NAME_(c, n) [TV_DATA_##c] = #n,
-const char *const tv_data_format_names[TV_DATA__COUNT + 1] = {TV_DATA_FORMATS(TV_DATA_FORMAT_NAME_)
-                                                                  NULL};
-#undef TV_DATA_FORMAT_NAME_
-
 typedef struct reader {
-  tv_data_format format;
+  const char *format;
   int (*load)(const tv_data_spec *spec, tv_dataset *ds);
 } reader;
 
 static const reader readers[] = {
-    {TV_DATA_IDX, load_idx},
-    {TV_DATA_HDF5, load_hdf5},
-    {TV_DATA_IMGDIR, load_imgdir},
+    {"idx", load_idx},   {"csv", tv_csv_load},    {"npy", tv_npy_load},
+    {"hdf5", load_hdf5}, {"imgdir", load_imgdir},
 };
-_Static_assert(sizeof readers / sizeof readers[0] == TV_DATA__COUNT, "one reader per format");
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
@@ -45,7 +53,7 @@ int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {
   char list[256] = "";
   size_t used = 0;
   for (size_t i = 0; i < sizeof readers / sizeof readers[0]; i++) {
-    const char *name = tv_data_format_names[readers[i].format];
+    const char *name = readers[i].format;
     if (strcmp(name, format) == 0) return readers[i].load(spec, ds);
     int k = snprintf(list + used, sizeof list - used, "%s%s", i ? ", " : "", name);
     if (k > 0 && (size_t)k < sizeof list - used) used += (size_t)k;

@@ -28,9 +28,10 @@
  *
  * Threads: a model runs its layers on the thread team it is given (the process's one team,
  * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
- * are bit-reproducible for a given team size (static work split, fixed summation order);
- * another size changes the order in which conv2d weight-gradient partials are summed (the last
- * bits), so an exact resume needs the same --threads.
+ * do not depend on the team's size: the work is cut by the shapes (fixed slices of examples,
+ * features or filters, each its own gemm) and every sum runs in a fixed order, so --threads 1,
+ * 2 and 7 give bitwise-identical parameters and a run resumes exactly with another --threads
+ * (tests/integration/threads_bitwise.sh).
 
  * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
  * forward through a dropout layer advances it.  For exact resume the TRAIN graph writes it into

@@ -1,6 +1,6 @@
 #!/bin/sh
-# eval --predict on each input kind (an HDF5 dataset of uint8 images and of float32 rows, a
-# folder of PNGs, one PNG file, an image and an HDF5 file on stdin), CSV and JSON lines, checked
+# eval --predict on each input kind (an HDF5 dataset of uint8 images and of float32 rows, a .npy
+# file, a folder of PNGs, one PNG file, an image and an HDF5 file on stdin), CSV and JSON lines, checked
 # against an independent forward pass: numpy on the checkpoint's weights read with h5py (the
 # MLP's dense kernels [out, in] as PyTorch's, the checkpoint's own data.scale/mean/std), in
 # float64.  Tolerance: every probability within 2e-5 of numpy's, the class the same wherever the
@@ -92,6 +92,8 @@ ck=$T/run/ckpt-00000040.h5
 $PY -c "import numpy as np; np.save('$T/f32.npy', np.load('$T/u8.npy'))"
 "$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/u8" --out "$T/u8.csv" --top-k 3 --batch-size 64
 check "HDF5 uint8 images -> CSV (3 batches) agree with numpy" $PY "$T/ref.py" "$ck" "$T/u8.npy" "$T/u8.csv" csv 3
+"$BIN/eval" --ckpt "$ck" --predict "$T/u8.npy" --out "$T/npy.csv" --top-k 3 --batch-size 64
+check "the same images as a .npy file give the HDF5 rows" cmp "$T/npy.csv" "$T/u8.csv"
 "$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/f32" --out "$T/f32.jsonl" --json
 check "HDF5 float32 rows (N, 784) -> JSON lines agree with numpy" $PY "$T/ref.py" "$ck" "$T/u8.npy" "$T/f32.jsonl" json 5
 "$BIN/eval" --ckpt "$ck" --predict "$T/pngs" --out "$T/pngs.csv" --top-k 10
