@@ -206,6 +206,26 @@ static void test_image_in_memory(void **state) {
   assert_int_equal(tv_dataset_load_h5_image(buf, 0, "empty.h5", "/x", "/y", &b), TV_ERR_FORMAT);
 }
 
+/* A file found by fuzz_h5data (tests/fuzz/regress/fuzz_h5data/, the fuzz target's flag byte
+ * first): the object header of /y is damaged, and libhdf5 fails to open it (leaking a block of its
+ * own, tests/fuzz/lsan.supp).  One error line naming the file and the dataset, nothing half-read. */
+static void test_damaged_object_header(void **state) {
+  (void)state;
+  FILE *fp = fopen("tests/fuzz/regress/fuzz_h5data/libhdf5-leak-damaged-object-header.h5", "rb");
+  assert_non_null(fp);
+  static uint8_t buf[1 << 16];
+  size_t len = fread(buf, 1, sizeof buf, fp);
+  fclose(fp);
+  assert_true(len > 1 && len < sizeof buf);
+  tv_dataset ds;
+  memset(&ds, 0x5a, sizeof ds);
+  assert_int_equal(tv_dataset_load_h5_image(buf + 1, len - 1, "damaged.h5", "/x", "/y", &ds),
+                   TV_ERR_FORMAT);
+  assert_msg_has("damaged.h5: /y: cannot open");
+  assert_null(strchr(tv_error_message(), '\n'));
+  assert_zeroed(&ds);
+}
+
 /* One refused input: the code, and the message naming what it must. */
 static void refuse(const char *xp, const char *xd, const char *yp, const char *yd, int code,
                    const char *has1, const char *has2) {
@@ -309,6 +329,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_types_and_shapes, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_image_in_memory, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_errors, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test(test_damaged_object_header),
       cmocka_unit_test_setup_teardown(test_absurd_size, tvt_setup_tmpdir, tvt_teardown_tmpdir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
