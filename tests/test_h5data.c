@@ -208,7 +208,7 @@ static void test_image_in_memory(void **state) {
 
 /* A file found by fuzz_h5data (tests/fuzz/regress/fuzz_h5data/, the fuzz target's flag byte
  * first): the object header of /y is damaged, and libhdf5 fails to open it (leaking a block of its
- * own, tests/fuzz/lsan.supp).  One error line naming the file and the dataset, nothing half-read. */
+ * own, tests/fuzz/lsan.supp).  One error line naming the file and the dataset, nothing read. */
 static void test_damaged_object_header(void **state) {
   (void)state;
   FILE *fp = fopen("tests/fuzz/regress/fuzz_h5data/libhdf5-leak-damaged-object-header.h5", "rb");
