@@ -108,13 +108,13 @@ enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 10
  * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
  * names come from this one list; the order is the enum's (append new kinds at the end).
  *
- * A NEW LAYER KIND, on the config side: its row here (and its line in the format above); if it
- * takes keys of its own (beyond name and inputs) or more than one input, also its key table and
- * its row in common/config/schema.c's layer_kinds (the fields it stores go in tv_layer_config
- * below).  Reading, defaults, emitting (with its keys' comments), comparing and the error
- * messages follow from those rows.  Its computation is its row tv_layer_<name> of the layer
- * table, in a file of common/nn/layers/ (see layers.h); the table is built from this same list,
- * so the link fails until the row exists. */
+ * A NEW LAYER KIND is two places: its row here (with its line in the format above and the
+ * fields its keys store in tv_layer_config below), and its layer file in common/nn/layers/,
+ * which holds its key table (if it takes keys of its own beyond name and inputs, or more than
+ * one input) beside its computation, both named by its row tv_layer_<name> of the layer table
+ * (see layers.h).  The layer table is built from this same list, so the link fails until the
+ * row exists; the config schema reads each kind's keys through it.  Reading, defaults,
+ * emitting (with its keys' comments), comparing and the error messages follow from the rows. */
 #define TV_LAYER_KINDS(X)                                                                          \
   X(DENSE, dense)                                                                                  \
   X(RELU, relu)                                                                                    \

@@ -1,17 +1,18 @@
 /* layers.h — the layer table: one row per tv_layer_kind with build / forward / backward / flops.
  *
- * Adding a layer kind (say `lstm`):
- *   1. the config side: the kind's name and its keys, as config.h's header says (the enum
- *      constant TV_LAYER_LSTM lives there, with the kind's row of config keys);
- *   2. the nn side: its code in a kind-group file of common/nn/layers/ (dense.c, conv.c,
- *      norm.c, activation.c, structural.c, or a new file: the Makefile takes every .c there):
- *      build (shapes, variables via tv_layer_declare, scratch), forward and backward side by
- *      side with a shape comment and the math in one line, flops, and its row
- *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`, named tv_layer_<name> after the
- *      kind's X(LSTM, lstm) row: table.c builds the table from config.h's TV_LAYER_KINDS, so
- *      it needs no edit (the link fails until the row exists).
- * So a kind without keys of its own is two places (its X row in config.h, its code and row in
- * its group file); one with keys adds its key rows in common/config/schema.c.
+ * Adding a layer kind (say `lstm`) is two places:
+ *   1. config.h: its X(LSTM, lstm) row in TV_LAYER_KINDS (the enum constant TV_LAYER_LSTM and
+ *      the name after `type:`), its line in the format comment, and the fields its keys store
+ *      in tv_layer_config;
+ *   2. its layer file, a kind-group file of common/nn/layers/ (dense.c, conv.c, norm.c,
+ *      activation.c, structural.c, sequence.c, or a new file: the Makefile takes every
+ *      .c there): its key table (ROW_*(LC, ...) rows, common/config/schema.h), build (shapes,
+ *      variables via tv_layer_declare, scratch), forward and backward side by side with a shape
+ *      comment and the math in one line, flops, and its row
+ *      `const tv_layer_ops tv_layer_lstm = {"lstm", ..., .config = TV_CFG_LAYER_KEYS(keys)}`,
+ *      named tv_layer_<name> after the X row: table.c builds the table from config.h's
+ *      TV_LAYER_KINDS and the config schema reads the keys through it, so neither needs an
+ *      edit (the link fails until the row exists).
  * Backward adds into its variables' gradients (below); tests/test_model.c's gradient check
  * refuses a kind it has no case for, so add one there.
  *
@@ -104,6 +105,10 @@ typedef struct tv_layer_ops {
    * pooling (per window element read); batch_norm 2 per element (scale and shift); softmax 3 per
    * element; flatten 0. */
   double (*flops)(const tv_layer *l);
+  /* The kind's config keys and input count (common/config/schema.h's layer_kind_desc, private
+   * to the library), defined beside the kind's code; NULL: no keys of its own, one input.  The
+   * config schema reads every kind's keys from here. */
+  const struct layer_kind_desc *config;
 } tv_layer_ops;
 
 /* The table row for a kind (never NULL for kind < TV_LAYER__COUNT). */
