@@ -259,9 +259,12 @@ static int read_int_list_key(const ctx *x, const key_desc *d, int idx, const cha
   if (!n || n->type != YAML_SEQUENCE_NODE)
     return fail(x, idx, key, "expected a list of %zu integers like [1, 28, 28], got %s", d->cap,
                 describe(n, buf, sizeof buf));
-  if (seq_len(n) != (ptrdiff_t)d->cap)
-    return fail(x, idx, key, "expected a list of %zu integers, got %td", d->cap, seq_len(n));
-  for (size_t i = 0; i < d->cap; i++) {
+  size_t items = (size_t)seq_len(n);
+  if (items != d->cap && !(items == 1 && (d->flags & F_OR_ONE)))
+    return fail(x, idx, key, "expected a list of %zu integers, got %td%s", d->cap, seq_len(n),
+                d->flags & F_OR_ONE ? " (or a list of one, [T])" : "");
+  for (size_t i = items; i < d->cap; i++) store_int(base, d->off + i * sizeof(int), 0);
+  for (size_t i = 0; i < items; i++) {
     int64_t v;
     key_printf(item_key, sizeof item_key, "%s[%zu]", key, i);
     n = node_at(x, idx); /* unchanged: nothing adds nodes while validating */

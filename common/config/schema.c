@@ -44,7 +44,7 @@ _Static_assert(COUNT(tv_cfg_padding_names) == TV_PADDING_EXPLICIT + 1,
 
 // clang-format off
 static const key_desc model_keys[] = {
-  ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL,
+  ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL | F_OR_ONE,
                "C, H, W of one example"),
   ROW_INT(CF, "num_classes", model.num_classes, 2, 1000000, 0, F_REQUIRED | F_MODEL,
           "outputs of the last layer"),
@@ -178,9 +178,18 @@ const char *tv_layer_kind_name(tv_layer_kind k) {
 }
 
 const layer_kind_desc *tv_cfg_layer_kind(tv_layer_kind k) {
-  static const layer_kind_desc none = {NULL, 0, 0, 0};
+  static const layer_kind_desc none = {NULL, 0, 0, 0, 0};
   const layer_kind_desc *d = tv_layer_ops_for(k)->config;
   return d ? d : &none;
+}
+
+tv_shape tv_config_input_shape(const tv_config *c) {
+  if (c->model.input[1] == 0 && c->model.input[2] == 0) return tv_shape1(c->model.input[0]);
+  return tv_shape3(c->model.input[0], c->model.input[1], c->model.input[2]);
+}
+
+int tv_config_is_sequence(const tv_config *c) {
+  return c->model.n_layers > 0 && c->model.layers[0].kind == TV_LAYER_EMBEDDING;
 }
 
 double tv_config_data_mean(const tv_config *c, int channel) {
@@ -210,8 +219,12 @@ void tv_cfg_list_sections(tv_text *t) {
     tv_text_printf(t, "%s%s", s ? ", " : "", tv_cfg_sections[s].name);
 }
 
-void tv_cfg_list_layer_kinds(tv_text *t) {
-  for (int k = 0; k < TV_LAYER__COUNT; k++) tv_text_printf(t, "%s%s", k ? ", " : "", kind_names[k]);
+void tv_cfg_list_layer_kinds(tv_text *t) { tv_cfg_list_layer_kinds_for(t, 1); }
+
+void tv_cfg_list_layer_kinds_for(tv_text *t, int tokens) {
+  for (int k = 0, n = 0; k < TV_LAYER__COUNT; k++)
+    if (tokens || !tv_cfg_layer_kind((tv_layer_kind)k)->token_only)
+      tv_text_printf(t, "%s%s", n++ ? ", " : "", kind_names[k]);
 }
 
 static void apply_default(const key_desc *d, void *base) {

@@ -31,7 +31,8 @@ typedef enum key_type {
   KEY_BOOL,        /* int 0/1: a YAML boolean (yamlio.h's rule) */
   KEY_STRING,      /* char[cap] */
   KEY_ENUM,        /* an int-sized enum; names[value] */
-  KEY_INT_LIST,    /* int[cap], exactly cap items, each in [lo, hi] */
+  KEY_INT_LIST,    /* int[cap], exactly cap items, each in [lo, hi] (F_OR_ONE: or one item,
+                    * the rest stored as 0) */
   KEY_NAME_LIST,   /* char[cap][elem] with an int count at count_off; a scalar is a list of one */
   KEY_LAYERS,      /* model.layers: a sequence of layer items, read with the layer kind rows */
   KEY_INT_PAIR,    /* int[2]: one integer (both) or a list of two, each in [lo, hi] */
@@ -51,6 +52,7 @@ enum key_flag {
   F_DEFAULT_KERNEL = 1u << 5, /* KEY_INT_PAIR of a layer: left 0, it takes the layer's kernel
                                * (pooling strides); resolved when read, so an emitted config
                                * states it */
+  F_OR_ONE = 1u << 6,         /* KEY_INT_LIST: a list of one item is accepted too (rest 0) */
 };
 
 typedef struct key_desc {
@@ -86,6 +88,9 @@ typedef struct layer_kind_desc {
   const key_desc *keys;
   int n_keys;
   int min_inputs, max_inputs; /* counting the implicit previous layer as one; 0: 1 */
+  int token_only; /* a token model's kind (embedding, lstm, gru): tv_config_emit lists it in
+                   * its comments only for a token model, so an image model's emitted text
+                   * stays what it was before these kinds existed */
 } layer_kind_desc;
 
 /* The ROW_* initializers of key_desc rows, for the section tables (schema.c) and the layer
@@ -171,7 +176,10 @@ extern const char *const tv_cfg_padding_names[];
 
 /* A layer kind's config row from its key table: `.config = TV_CFG_LAYER_KEYS(dense_keys)` in
  * its tv_layer_ops row (layers.h). */
-#define TV_CFG_LAYER_KEYS(keys) (&(const layer_kind_desc){(keys), TV_CFG_COUNT(keys), 0, 0})
+#define TV_CFG_LAYER_KEYS(keys) (&(const layer_kind_desc){(keys), TV_CFG_COUNT(keys), 0, 0, 0})
+/* The same for a kind only token models use (token_only). */
+#define TV_CFG_TOKEN_LAYER_KEYS(keys)                                                              \
+  (&(const layer_kind_desc){(keys), TV_CFG_COUNT(keys), 0, 0, 1})
 
 /* The sections in the order they are emitted. */
 extern const section_desc tv_cfg_sections[];
@@ -194,8 +202,10 @@ const section_desc *tv_cfg_find_section(const char *name);
 /* Appends "model, data, ..." (the section names).  Cannot fail (sets t->oom instead). */
 void tv_cfg_list_sections(tv_text *t);
 
-/* Appends the layer kinds' names, ", "-separated.  Cannot fail (sets t->oom instead). */
+/* Appends the layer kinds' names, ", "-separated (without the token_only ones unless
+ * tokens).  Cannot fail (sets t->oom instead). */
 void tv_cfg_list_layer_kinds(tv_text *t);
+void tv_cfg_list_layer_kinds_for(tv_text *t, int tokens);
 
 /* Sets *l to kind's defaults (name "", no inputs).  Cannot fail. */
 void tv_cfg_layer_defaults(tv_layer_config *l, tv_layer_kind kind);

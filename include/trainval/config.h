@@ -3,7 +3,8 @@
  * Format (YAML 1.1 via libyaml), five sections, every key optional unless marked required:
  *
  *   model:                       # required
- *     input: [1, 28, 28]         # C, H, W of one example (required)
+ *     input: [1, 28, 28]         # C, H, W of one example (required); or [T]: one item, a flat
+ *                                # example of T values (a token model's T token ids, seq_len)
  *     num_classes: 10            # required
  *     layers:                    # required, a sequence; each item a mapping with `type`
  *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
@@ -47,6 +48,13 @@
  *     elu              alpha (1.0):  x < 0 -> alpha (exp(x) - 1)
  *     flatten          (C, H, W) -> (C*H*W) in C, H, W order (PyTorch's flatten)
  *     add              inputs: [a, b, ...] (2 to 4, equal shapes) -> their element-wise sum
+ *     embedding        vocab (required), dim (required): token ids (T) -> (T, dim); only on
+ *                      the model input, which is then `input: [T]` (T token ids per example)
+ *     lstm, gru        hidden (required): (T, D) -> (T, hidden), batch-first, one recurrent
+ *                      layer each (stack rows for more; a dropout row between them drops
+ *                      between layers, as PyTorch's dropout= does); the state is carried from
+ *                      one forward to the next (see model.h, SEQUENCE MODELS)
+ *     dense            over (T, D) is time-distributed: (T, D) -> (T, units)
  *   padding: `valid` (none), `same` (output = ceil(input / stride); the odd pixel of padding goes
  *   after, as TensorFlow does), or explicit p / [ph, pw] pixels on both sides (PyTorch's
  *   padding=p).  A `softmax` as the LAST layer is the output activation: the graph's logits are
@@ -101,6 +109,7 @@
 #include "trainval/data.h" /* TV_NORM_MAX_CHANNELS */
 #include "trainval/error.h"
 #include "trainval/metrics.h"
+#include "trainval/tensor.h"
 
 enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
@@ -131,7 +140,10 @@ enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 10
   X(SIGMOID, sigmoid)                                                                              \
   X(TANH, tanh)                                                                                    \
   X(SOFTMAX, softmax)                                                                              \
-  X(ADD, add)
+  X(ADD, add)                                                                                      \
+  X(EMBEDDING, embedding)                                                                          \
+  X(LSTM, lstm)                                                                                    \
+  X(GRU, gru)
 
 typedef enum tv_layer_kind {
 #define TV_LAYER_KIND_ENUM_(c, n) TV_LAYER_##c,
@@ -168,6 +180,9 @@ typedef struct tv_layer_config {
   double epsilon;  /* batch_norm: added to the variance, default 1e-5 */
   double rate;     /* dropout: drop probability in [0, 1), default 0.5 */
   double alpha;    /* leaky_relu: negative slope (0.01); elu: saturation (1.0) */
+  int vocab;       /* embedding: rows of the table, token ids in [0, vocab) (>= 1) */
+  int dim;         /* embedding: features per token (>= 1) */
+  int hidden;      /* lstm, gru: hidden size H (>= 1) */
   int line, col;   /* where the item starts in the source (1-based); 0 if an override added it */
 } tv_layer_config;
 
@@ -197,7 +212,7 @@ typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COU
 typedef struct tv_config {
   char source[TV_PATH_CAP]; /* file name used in messages */
   struct {
-    int input[3]; /* C, H, W */
+    int input[3]; /* C, H, W; or T, 0, 0 for `input: [T]` (tv_config_input_shape) */
     int num_classes;
     int n_layers;
     tv_layer_config layers[TV_MAX_LAYERS];
@@ -265,6 +280,13 @@ typedef struct tv_config {
  * Cannot fail. */
 double tv_config_data_mean(const tv_config *c, int channel);
 double tv_config_data_std(const tv_config *c, int channel);
+
+/* The per-example input shape: (C, H, W), or (T) when model.input has one item.  Cannot fail. */
+tv_shape tv_config_input_shape(const tv_config *c);
+
+/* 1 when the model is a token model: its first layer is an embedding (on the model input), so
+ * the logits are (T, num_classes) per example and the loss is per token.  Cannot fail. */
+int tv_config_is_sequence(const tv_config *c);
 
 /* Fills c with every default (model empty).  Cannot fail. */
 void tv_config_defaults(tv_config *c);

@@ -42,6 +42,11 @@
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
  *   dense       kernel [out, in], bias [out]; a (T, D) input is time-distributed: (T, out)
+ *   embedding   weight [vocab, dim] (nn.Embedding's weight)
+ *   lstm        weight_ih [4H, D], weight_hh [4H, H], bias_ih [4H], bias_hh [4H]: the k-th lstm
+ *               row of a config is nn.LSTM's layer k (weight_ih_l<k>, ...), gate rows i, f, g, o
+ *   gru         weight_ih [3H, D], weight_hh [3H, H], bias_ih [3H], bias_hh [3H], gate rows
+ *               r, z, n (nn.GRU's weight_ih_l<k>, ...)
  *   conv2d      kernel [filters, C, kh, kw], bias [filters]
  *   batch_norm  gamma [C], beta [C] (trainable); moving_mean [C], moving_variance [C] (not)
  */
@@ -80,6 +85,11 @@ typedef struct tv_layer {
    *   temp: shared by all layers, valid only within one forward or backward call. */
   size_t keep_floats, temp_floats;
   float *keep, *temp;
+  /* Carried state (lstm, gru): state_floats (for max_batch examples, set by build) that one
+   * forward leaves for the next, allocated and zeroed by the model, reset by
+   * tv_model_reset_state and saved in checkpoints by the model (model.h). */
+  size_t state_floats;
+  float *state;
   tv_rng *rng;   /* the model's dropout generator: TRAIN dropout draws its mask from it */
   tv_pool *pool; /* the team the model was given (NULL: the caller's thread); set before build */
   int threads;   /* tv_pool_threads(pool): build sizes per-thread scratch for it */

@@ -66,4 +66,4 @@ const tv_layer_ops tv_layer_flatten = {"flatten",        flatten_build, nothing_
 /* add takes 2 to TV_MAX_INPUTS inputs and no keys of its own. */
 const tv_layer_ops tv_layer_add = {
     "add",        add_build, add_forward,
-    add_backward, add_flops, .config = &(const layer_kind_desc){NULL, 0, 2, TV_MAX_INPUTS}};
+    add_backward, add_flops, .config = &(const layer_kind_desc){NULL, 0, 2, TV_MAX_INPUTS, 0}};
