@@ -36,6 +36,9 @@ _Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per 
 static const char *const stop_mode_names[] = {
     [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
 _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
+static const char *const windows_names[] = {
+    [TV_WINDOWS_CONTIGUOUS] = "contiguous", [TV_WINDOWS_RANDOM] = "random", NULL};
+_Static_assert(COUNT(windows_names) == TV_WINDOWS__COUNT + 1, "one name per windows mode");
 /* Only valid and same are names; an explicit padding is written as numbers. */
 const char *const tv_cfg_padding_names[] = {
     [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
@@ -73,6 +76,10 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
+  ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_TOKEN,
+             "token models: a text file or folder"),
+  ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_TOKEN,
+            "token models: the last this many bytes validate; 0: valid_fraction"),
 };
 
 static const key_desc train_keys[] = {
@@ -112,6 +119,8 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "histogram_every", train.histogram_every, 0, INT_MAX, 0, 0,
           "steps between variable histograms; 0: off"),
   ROW_INT(CF, "prefetch", train.prefetch, 0, 64, 2, 0, "batches loaded ahead; 0: synchronous"),
+  ROW_ENUM(CF, "windows", train.windows, windows_names, TV_WINDOWS_CONTIGUOUS, F_TOKEN,
+           "token models: contiguous (state carried) | random (reset)"),
 };
 
 static const key_desc optimizer_keys[] = {

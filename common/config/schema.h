@@ -53,6 +53,9 @@ enum key_flag {
                                * (pooling strides); resolved when read, so an emitted config
                                * states it */
   F_OR_ONE = 1u << 6,         /* KEY_INT_LIST: a list of one item is accepted too (rest 0) */
+  F_TOKEN = 1u << 7,          /* a key only token models use: read and compared always, emitted
+                               * for a token model or when not at its default (so an image
+                               * model's text stays what it was before the key existed) */
 };
 
 typedef struct key_desc {

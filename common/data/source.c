@@ -2,11 +2,17 @@
  * data.h, DATA SOURCES).  Each reader fills a tv_dataset whole or leaves it zeroed. */
 #include "trainval/data.h"
 
+#include "trainval/corpus.h"
+
 #include <stdio.h>
 #include <string.h>
 
 static int load_idx(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_idx(spec->x, spec->y, ds);
+}
+
+static int load_text(const tv_data_spec *spec, tv_dataset *ds) {
+  return tv_corpus_read(spec->x ? spec->x : "", ds);
 }
 
 typedef struct reader {
@@ -16,6 +22,7 @@ typedef struct reader {
 
 static const reader readers[] = {
     {"idx", load_idx},
+    {"text", load_text}, /* a corpus for token models: x is the file or folder (corpus.h) */
 };
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {

@@ -70,12 +70,15 @@
  *       (every channel) or a list of C numbers (one per channel of model.input)
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
+ *     corpus: /usr/share/games/fortunes   # token models: the text (a file or folder, corpus.h)
+ *     valid_tokens: 0            # token models: the corpus's last this many bytes validate
+ *                                # (0: the last valid_fraction of it)
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
  *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
  *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
  *     top5 | macro_f1), early_stop_mode (auto | min | max), early_stop_min_delta,
- *     histogram_every, prefetch
+ *     histogram_every, prefetch, windows (token models: contiguous | random, corpus.h)
  *   optimizer:
  *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
  *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
@@ -205,6 +208,12 @@ typedef enum tv_nonfinite_policy {
   TV_NONFINITE_SKIP, /* skip the update; stop after max_nonfinite such steps in a row */
   TV_NONFINITE__COUNT
 } tv_nonfinite_policy;
+/* train.windows: how a token model's batches are cut from the text (corpus.h, BATCHES). */
+typedef enum tv_windows {
+  TV_WINDOWS_CONTIGUOUS, /* B contiguous streams, the state carried across consecutive batches */
+  TV_WINDOWS_RANDOM,     /* random windows, the state reset for every batch */
+  TV_WINDOWS__COUNT
+} tv_windows;
 /* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
@@ -232,6 +241,8 @@ typedef struct tv_config {
     double mean_c[TV_NORM_MAX_CHANNELS], std_c[TV_NORM_MAX_CHANNELS]; /* the loader's limit */
     int random_flip;                                                  /* default 0 */
     int random_crop_padding;                                          /* [0, 64] default 0 */
+    char corpus[TV_PATH_CAP]; /* token models: a text file or folder (corpus.h) */
+    int64_t valid_tokens;     /* token models: the last this many bytes validate; 0: fraction */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */
@@ -255,6 +266,7 @@ typedef struct tv_config {
     double early_stop_min_delta;      /* >= 0 default 0: a smaller change is no improvement */
     int histogram_every;              /* steps, >= 0, 0 = off: variable histograms */
     int prefetch;                     /* [0, 64] default 2 batches; 0 = synchronous loading */
+    tv_windows windows;               /* token models: default contiguous */
   } train;
   struct {
     tv_optim_kind type;           /* default adam */

@@ -82,7 +82,7 @@ typedef struct tv_dataset {
 /* Where a data source is and how to read it: the reader (format) and its files.  Readers that
  * need options get fields of their own here. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx" */
+  const char *format; /* "idx", or "text" (a corpus of token models, corpus.h: x names it) */
   const char *x;      /* the features file */
   const char *y;      /* the targets file */
 } tv_data_spec;
