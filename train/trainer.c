@@ -33,6 +33,7 @@
 #include "trainval/ckpt.h"
 #include "trainval/commit.h"
 #include "trainval/config.h"
+#include "trainval/corpus.h"
 #include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
@@ -65,7 +66,12 @@ struct trainer {
   tv_model *model, *infer;
   tv_loss loss;
   tv_optim *optim;
-  tv_loader *loader;
+  tv_loader *loader; /* image models */
+  /* token models (tv_config_is_sequence): the corpus, its batcher and one batch of ids */
+  int tokens;
+  tv_corpus corpus;
+  tv_stream *stream;
+  int32_t *tok_x, *tok_y;
   tv_events *events, *val_events;
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
@@ -203,7 +209,37 @@ static int load_config(trainer *t) {
   return TV_OK;
 }
 
-static int build(trainer *t) {
+/* A token model's data: the corpus split, a batcher over the training text (train.windows) and
+ * one batch of ids and targets. */
+static int build_tokens(trainer *t) {
+  int b = t->cfg.train.batch_size, steps = t->cfg.model.input[0];
+  int rc = tv_corpus_load(&t->cfg, &t->corpus);
+  if (rc == TV_OK && t->cfg.train.validate_every > 0 && t->corpus.n_valid < (size_t)steps + 1)
+    rc = tv_error(TV_ERR_INVALID,
+                  "%s: the validation text of %s holds %zu tokens, fewer than a window "
+                  "(data.valid_tokens, data.valid_fraction)",
+                  t->cfg.source, t->cfg.data.corpus, t->corpus.n_valid);
+  if (rc == TV_OK &&
+      (rc = tv_stream_new(t->corpus.train, t->corpus.n_train, b, steps, t->cfg.train.windows,
+                          t->cfg.train.seed, &t->stream)) != TV_OK)
+    rc = tv_error_prefix(rc, "%s: train.batch_size %d in %s", t->cfg.data.corpus, b, t->cfg.source);
+  if (rc != TV_OK) return rc;
+  t->tok_x = malloc((size_t)b * (size_t)steps * sizeof *t->tok_x);
+  t->tok_y = malloc((size_t)b * (size_t)steps * sizeof *t->tok_y);
+  if (!t->tok_x || !t->tok_y) return tv_error(TV_ERR_NOMEM, "out of memory");
+  t->total_steps = t->cfg.train.steps > 0
+                       ? t->cfg.train.steps
+                       : (int64_t)t->cfg.train.epochs * (int64_t)tv_stream_windows(t->stream);
+  return TV_OK;
+}
+
+/* Batches (or windows) per epoch of the training data. */
+static int64_t batches_per_epoch(const trainer *t) {
+  return t->tokens ? (int64_t)tv_stream_windows(t->stream)
+                   : (int64_t)tv_loader_batches_per_epoch(t->loader);
+}
+
+static int build_images(trainer *t) {
   /* One read of the training files gives both splits; valid is kept only for validation. */
   int rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
@@ -227,6 +263,14 @@ static int build(trainer *t) {
   t->total_steps = t->cfg.train.steps > 0
                        ? t->cfg.train.steps
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
+  return TV_OK;
+}
+
+static int build(trainer *t) {
+  t->tokens = tv_config_is_sequence(&t->cfg);
+  int b = t->cfg.train.batch_size;
+  int rc = t->tokens ? build_tokens(t) : build_images(t);
+  if (rc != TV_OK) return rc;
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
@@ -295,7 +339,8 @@ static int resume(trainer *t) {
   /* Each owner reads its own part (ckpt.h, STATE LAYOUT). */
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, t->store);
   if (rc == TV_OK) rc = tv_optim_ckpt_read(t->optim, ck);
-  if (rc == TV_OK) rc = tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK)
+    rc = t->tokens ? tv_stream_ckpt_read(t->stream, ck) : tv_loader_ckpt_read(t->loader, ck);
   if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
   if (rc == TV_OK) {
@@ -303,8 +348,7 @@ static int resume(trainer *t) {
      * length config.yaml gave before this command's overrides. */
     int64_t h = 0;
     if (tv_ckpt_read_attr_i64(ck, "/state", "schedule_steps", &h) != TV_OK || h <= 0)
-      h = t->frozen_steps > 0 ? t->frozen_steps
-                              : t->frozen_epochs * (int64_t)tv_loader_batches_per_epoch(t->loader);
+      h = t->frozen_steps > 0 ? t->frozen_steps : t->frozen_epochs * batches_per_epoch(t);
     if (h > 0 && !t->opt.replan_schedule) t->horizon = h;
     t->horizon_kept = t->horizon != t->total_steps;
     tv_optim_set_horizon(t->optim, t->horizon);
@@ -352,6 +396,10 @@ void trainer_free(trainer *t) {
   tv_events_close(t->events);
   tv_events_close(t->val_events);
   tv_loader_free(t->loader);
+  tv_stream_free(t->stream);
+  tv_corpus_free(&t->corpus);
+  free(t->tok_x);
+  free(t->tok_y);
   tv_optim_free(t->optim);
   tv_model_free(t->model);
   tv_model_free(t->infer);
@@ -408,10 +456,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
-  tv_loader_state st;
+  tv_loader_state st = {0};
   const uint32_t *perm;
   uint32_t perm_n;
-  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
+  if (t->tokens)
+    st.epoch = tv_stream_epoch(t->stream);
+  else
+    tv_loader_get_state(t->loader, &st, &perm, &perm_n);
   tv_ckpt_header h = {.step = t->step,
                       .epoch = (int64_t)st.epoch,
                       .wall_time = tv_now(),
@@ -422,7 +473,9 @@ static int save_checkpoint(trainer *t, const char *reason) {
   /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
   if (rc == TV_OK) rc = tv_optim_ckpt_write(t->optim, w);
-  if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
+  if (rc == TV_OK && t->tokens) rc = tv_stream_ckpt_write(t->stream, w);
+  if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
+  if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = counters_write(t, w);
   if (rc != TV_OK) {
@@ -494,7 +547,12 @@ static int validate(trainer *t, int *stop) {
     if (want < n) n = (uint32_t)want;
   }
   tv_metrics_reset(t->val_metrics);
-  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
+  uint64_t tokens = 0;
+  int rc =
+      t->tokens
+          ? tv_evaluate_tokens(t->infer, t->corpus.valid, t->corpus.n_valid,
+                               (uint64_t)t->cfg.train.validate_batches, t->val_metrics, &tokens)
+          : tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);
@@ -515,9 +573,9 @@ static int validate(trainer *t, int *stop) {
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
   if (t->opt.verbosity > 0)
-    printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu examples)\n",
+    printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu %s)\n",
            t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, s.accuracy,
-           (unsigned long long)s.n);
+           (unsigned long long)s.n, t->tokens ? "tokens" : "examples");
   if (t->cfg.train.early_stop_patience <= 0) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
@@ -565,7 +623,7 @@ static void progress(trainer *t, double rate, int force) {
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
-  uint32_t per_epoch = tv_loader_batches_per_epoch(t->loader);
+  int64_t per_epoch = batches_per_epoch(t);
   printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %d:%02d:%02d",
          (long long)t->step, (long long)t->total_steps, (long long)(t->step / per_epoch) + 1,
          s.loss, s.accuracy, rate, (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
@@ -679,13 +737,25 @@ static int begin_run(trainer *t) {
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
-  int epoch_done;
-  const float *x;
+  int epoch_done, rows; /* loss rows: examples, or tokens of a token model */
+  const float *logits;
   const int32_t *y;
-  tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
-  const float *logits = tv_model_forward(t->model, x, (int)*n);
+  if (t->tokens) {
+    int first;
+    tv_stream_next(t->stream, t->tok_x, t->tok_y, &first, &epoch_done);
+    if (first) tv_model_reset_state(t->model); /* a new stream (random windows: every batch) */
+    *n = (uint32_t)c->train.batch_size;
+    logits = tv_model_forward_ids(t->model, t->tok_x, (int)*n);
+    y = t->tok_y;
+    rows = (int)*n * c->model.input[0];
+  } else {
+    const float *x;
+    tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
+    logits = tv_model_forward(t->model, x, (int)*n);
+    rows = (int)*n;
+  }
   float *dlogits = tv_model_output_grad(t->model);
-  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, (int)*n,
+  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, rows,
                                c->model.num_classes, dlogits);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, (int)*n);
@@ -712,8 +782,9 @@ static int train_step(trainer *t, uint32_t *n) {
   } else {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
-    tv_metrics_update(t->window, logits, y, (int)*n);
+    tv_metrics_update(t->window, logits, y, rows);
   }
+  if (t->tokens) *n = (uint32_t)rows; /* a token model's rate counts tokens */
   t->step++;
   return TV_OK;
 }
@@ -874,9 +945,10 @@ void trainer_print_summary(const trainer *t) {
   }
   printf("total: %zu trainable + %zu non-trainable parameters, %.2f MFLOPs/example forward\n",
          params, fixed, flops / 1e6);
-  printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
-         t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
-         t->data.n, tv_ctx_threads(t->ctx));
+  printf("training %s from step %lld to %lld, batch %d, %zu %s, %d threads\n", t->opt.train_dir,
+         (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
+         t->tokens ? t->corpus.n_train : (size_t)t->data.n,
+         t->tokens ? "tokens of training text" : "examples", tv_ctx_threads(t->ctx));
   if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
       t->cfg.optimizer.warmup_steps >= t->horizon) {
     printf("schedule: warm-up to step %lld, past the horizon %lld: the cosine never starts\n",

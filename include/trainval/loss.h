@@ -73,7 +73,8 @@ const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind);
 /* The kind whose row is named name ("mse", "huber", ...), or -1.  Cannot fail. */
 int tv_loss_find(const char *name);
 
-/* The loss a config trains with: today softmax cross-entropy with train.label_smoothing.
+/* The loss a config trains with: per-token cross-entropy for a token model (config.h,
+ * tv_config_is_sequence), otherwise softmax cross-entropy with train.label_smoothing.
  * Cannot fail (the config was validated). */
 tv_loss tv_loss_from_config(const tv_config *cfg);
 
