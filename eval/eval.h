@@ -49,6 +49,12 @@ typedef struct eval_options {
   long long patience;
   double min_delta;
   const char *trace; /* timing trace for scripts/bench_watch.sh, or NULL */
+  /* token models: --generate N characters (one-shot: printed; --watch: a sample per checkpoint) */
+  long long generate; /* 0: none */
+  const char *prompt;
+  double temperature; /* default 1 */
+  int top_k;          /* 0: all */
+  uint64_t seed;      /* default 1 */
 } eval_options;
 
 /* ---- evaluator: checkpoint -> metrics, reusing the model and data between checkpoints ----- */

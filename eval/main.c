@@ -26,6 +26,7 @@
 #include "trainval/cli.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
+#include "trainval/generate.h"
 #include "trainval/files.h"
 #include "trainval/ops.h"
 #include "trainval/text.h"
@@ -53,10 +54,16 @@ enum {
   OPT_MIN_DELTA,
   OPT_TRACE,
   OPT_SET,
-  OPT_DATA_DIR
+  OPT_DATA_DIR,
+  OPT_GENERATE,
+  OPT_PROMPT,
+  OPT_TEMPERATURE,
+  OPT_TOP_K,
+  OPT_SEED
 };
 
 #define WATCH "Watch options"
+#define GEN   "Generation options (token models)"
 static const tv_cli_option OPTIONS[] = {
     {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
      "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
@@ -114,6 +121,18 @@ static const tv_cli_option OPTIONS[] = {
      "the improvement that counts for --early-stop-patience (default 0)"},
     {"trace", OPT_TRACE, 0, required_argument, "FILE", "@file", WATCH,
      "append timing lines for scripts/bench_watch.sh"},
+    {"generate", OPT_GENERATE, 0, required_argument, "N", "@number", GEN,
+     "one-shot: print N characters sampled from the checkpoint's language model (one step at a "
+     "time, the state carried), then a newline, and nothing else; --watch: a sample of N "
+     "characters per checkpoint, to TensorBoard's text dashboard and metrics.jsonl"},
+    {"prompt", OPT_PROMPT, 0, required_argument, "TEXT", NULL, GEN,
+     "feed TEXT first (default: one newline); every byte must be in the model's vocabulary"},
+    {"temperature", OPT_TEMPERATURE, 0, required_argument, "T", "@number", GEN,
+     "divide the logits by T before sampling (default 1; 0: always the most likely character)"},
+    {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", GEN,
+     "sample among the K most likely characters only (default 0: all)"},
+    {"seed", OPT_SEED, 0, required_argument, "S", "@number", GEN,
+     "the sampling seed (default 1): the same checkpoint, prompt and seed give the same text"},
 };
 #define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
 _Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
@@ -126,6 +145,8 @@ static const tv_cli_example EXAMPLES[] = {
     {"--watch runs/mlp --split valid --num-examples 2000 --early-stop-patience 5",
      "follows the run, evaluating each checkpoint as it is committed; stops it after 5 results "
      "without improvement"},
+    {"--train-dir runs/charlm --generate 300 --prompt 'The ' --seed 7",
+     "prints 300 characters of the character model's newest checkpoint, continuing 'The '"},
 };
 #define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
@@ -233,7 +254,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
+  o->temperature = 1.0;
+  o->seed = 1;
   const char *watch_opt = NULL; /* an option that means nothing without --watch */
+  const char *gen_opt = NULL;   /* an option that means nothing without --generate */
   int c, idx;
   opterr = 0;
   while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
@@ -241,6 +265,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     const tv_cli_option *row = tv_cli_find(&PROGRAM, c);
     const char *name = row ? row->name : "";
     if (row && row->group && !strcmp(row->group, WATCH) && c != OPT_WATCH) watch_opt = name;
+    if (row && row->group && !strcmp(row->group, GEN) && c != OPT_GENERATE) gen_opt = name;
     long long n;
     tv_text t = {0};
     if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
@@ -358,6 +383,30 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       }
       o->data_sets[o->n_data_sets++] = v;
       break;
+    case OPT_GENERATE:
+      if (parse_int(name, v, 1, 1 << 24, &n)) return 2;
+      o->generate = n;
+      break;
+    case OPT_PROMPT:
+      o->prompt = v;
+      break;
+    case OPT_TEMPERATURE:
+      if (parse_seconds(name, v, 0, &o->temperature)) return 2; /* a number >= 0 */
+      break;
+    case OPT_TOP_K:
+      if (parse_int(name, v, 0, 256, &n)) return 2;
+      o->top_k = (int)n;
+      break;
+    case OPT_SEED: {
+      char *end;
+      unsigned long long s = strtoull(v, &end, 10);
+      if (*end || end == v || v[0] == '-') {
+        fprintf(stderr, "%s: --seed: expected a non-negative integer, got '%s'\n", prog, v);
+        return 2;
+      }
+      o->seed = s;
+      break;
+    }
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */
@@ -378,6 +427,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   }
   if (!o->watch && watch_opt) {
     fprintf(stderr, "%s: --%s needs --watch DIR (see %s --help)\n", prog, watch_opt, prog);
+    return 2;
+  }
+  if (!o->generate && gen_opt) {
+    fprintf(stderr, "%s: --%s needs --generate N (see %s --help)\n", prog, gen_opt, prog);
     return 2;
   }
   if (!o->watch && !o->ckpt && !o->train_dir)
@@ -508,6 +561,52 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
   if (o->verbose) print_classes(r->metrics, 0);
 }
 
+/* --generate N, one-shot: the generation graph of the checkpoint's token model over its
+ * variables and vocabulary; prints the N sampled bytes and a newline. */
+static int generate_text(const eval_options *o) {
+  char path[TV_PATH_CAP + 128], *out = NULL;
+  tv_ckpt_info expect;
+  int have_expect = 0;
+  tv_ckpt *ck = NULL;
+  tv_ctx *ctx = NULL;
+  tv_varstore *store = NULL;
+  tv_model *gen = NULL;
+  tv_config *cfg = malloc(sizeof *cfg);
+  tv_vocab vocab;
+  int rc = cfg ? locate(o, path, sizeof path, &expect, &have_expect)
+               : tv_error(TV_ERR_NOMEM, "out of memory");
+  if (rc == TV_OK) rc = tv_ckpt_open(path, have_expect ? &expect : NULL, &ck);
+  if (rc == TV_OK) {
+    char source[TV_PATH_CAP + 160];
+    const char *text = tv_ckpt_config_text(ck);
+    snprintf(source, sizeof source, "%s:/config", path);
+    rc = tv_config_parse(text, strlen(text), source, NULL, 0, cfg);
+  }
+  if (rc == TV_OK) rc = tv_ctx_new(o->threads, &ctx);
+  if (rc == TV_OK) rc = tv_varstore_new(&store);
+  if (rc == TV_OK) rc = tv_generator_new(cfg, store, tv_ctx_team(ctx), &gen);
+  if (rc == TV_OK) rc = tv_varstore_seal(store);
+  if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
+  if (rc == TV_OK) rc = tv_vocab_ckpt_read(&vocab, ck);
+  if (rc == TV_OK && !(out = malloc((size_t)o->generate)))
+    rc = tv_error(TV_ERR_NOMEM, "--generate %lld: out of memory", o->generate);
+  tv_sample_opts so = {.temperature = o->temperature, .top_k = o->top_k, .seed = o->seed};
+  if (rc == TV_OK) rc = tv_generate(gen, &vocab, o->prompt, (size_t)o->generate, &so, out);
+  if (rc == TV_OK) {
+    fwrite(out, 1, (size_t)o->generate, stdout);
+    putchar('\n');
+  } else {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+  }
+  free(out);
+  tv_model_free(gen);
+  tv_varstore_free(store);
+  tv_ctx_free(ctx);
+  tv_ckpt_close(ck);
+  free(cfg);
+  return rc == TV_OK ? 0 : 1;
+}
+
 static int one_shot(const eval_options *o) {
   char path[TV_PATH_CAP + 128];
   tv_ckpt_info expect;
@@ -542,5 +641,6 @@ int main(int argc, char **argv) {
   prog = o.prog = tv_cli_progname(argv[0], "eval");
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc < 0 ? 0 : urc;
-  return o.watch ? watch_run(&o) : one_shot(&o);
+  if (o.watch) return watch_run(&o);
+  return o.generate ? generate_text(&o) : one_shot(&o);
 }
