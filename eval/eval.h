@@ -71,6 +71,12 @@ typedef struct evaluator_opts {
   int batch_size;
   int threads;                   /* the evaluator's thread team; 0: OpenBLAS's default count */
   volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
+  /* token models: a sample of `generate` bytes per checkpoint (0: none), generate.h's rule */
+  long long generate;
+  const char *prompt;
+  double temperature;
+  int top_k;
+  uint64_t seed;
 } evaluator_opts;
 
 typedef struct evaluator_result {
@@ -82,6 +88,9 @@ typedef struct evaluator_result {
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
   double eval_seconds;       /* the forward passes alone */
   int fatal;                 /* on failure: 1 if the cause is not the checkpoint (data, memory) */
+  int tokens;                /* a token model: n counts tokens of the split's text */
+  const char *sample;        /* token models with opts.generate: the sample, NUL-terminated,
+                              * owned by the evaluator until its next run; else NULL */
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.
@@ -91,9 +100,13 @@ TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
 /* Opens the checkpoint at path (verified against expect's size and CRC-32C first when expect
  * is not NULL), builds the INFER graph from the config inside it (kept while the model config
  * stays the same), loads the split (kept while the data config stays the same), and evaluates
- * the subset.  Errors: those of tv_ckpt_open, tv_config_parse, tv_model_new,
- * tv_ckpt_read_variables, tv_split_load, tv_dataset_subset (res->fatal set for the data and
- * memory ones), TV_ERR_INTERRUPTED (*cancel became nonzero). */
+ * the subset.  A token model (config.h) reads its corpus instead (test and valid: the validation
+ * text, train: the training text), evaluates the whole text as train.batch_size contiguous
+ * streams with the state carried across windows (tv_evaluate_tokens; --num-examples and
+ * --batch-size do not apply), and with opts.generate samples from its generation graph.  Errors:
+ * those of tv_ckpt_open, tv_config_parse, tv_model_new, tv_ckpt_read_variables, tv_split_load,
+ * tv_dataset_subset (res->fatal set for the data and memory ones), TV_ERR_INTERRUPTED (*cancel
+ * became nonzero). */
 TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
                                 evaluator_result *res);
 

@@ -16,7 +16,9 @@
 
 #include "trainval/config.h"
 #include "trainval/ctx.h"
+#include "trainval/corpus.h"
 #include "trainval/data.h"
+#include "trainval/generate.h"
 #include "trainval/files.h"
 #include "trainval/model.h"
 #include "trainval/varstore.h"
@@ -39,6 +41,14 @@ struct evaluator {
   uint32_t n;
   uint64_t hash;
   tv_metrics *metrics;
+  /* token models */
+  int tokens;
+  tv_corpus corpus;
+  const int32_t *ids; /* the split's text in corpus */
+  size_t n_ids;
+  tv_model *gen; /* the generation graph over store, with opts.generate */
+  tv_vocab vocab;
+  char *sample; /* opts.generate + 1 bytes */
 };
 
 int evaluator_new(const evaluator_opts *o, evaluator **out) {
@@ -65,6 +75,9 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
+  tv_model_free(ev->gen);
+  tv_corpus_free(&ev->corpus);
+  free(ev->sample);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
   tv_ctx_free(ev->ctx);
@@ -84,30 +97,53 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !strcmp(a->data.test_labels, b->data.test_labels) &&
          a->data.valid_fraction == b->data.valid_fraction &&
          a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
-         !memcmp(a->model.input, b->model.input, sizeof a->model.input);
+         !memcmp(a->model.input, b->model.input, sizeof a->model.input) &&
+         !strcmp(a->data.corpus, b->data.corpus) && a->data.valid_tokens == b->data.valid_tokens &&
+         tv_config_is_sequence(a) == tv_config_is_sequence(b);
 }
 
 static int build_model(evaluator *ev) {
   tv_model_free(ev->model);
+  tv_model_free(ev->gen);
   tv_varstore_free(ev->store);
-  ev->model = NULL;
+  ev->model = ev->gen = NULL;
   ev->store = NULL;
+  ev->tokens = tv_config_is_sequence(ev->next);
+  /* a token model reads its text as the streams it was trained on */
+  int batch = ev->tokens ? ev->next->train.batch_size : ev->o.batch_size;
   int rc = tv_varstore_new(&ev->store);
   if (rc == TV_OK)
-    rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
-                      &ev->model);
+    rc = tv_model_new(ev->next, TV_MODE_INFER, batch, ev->store, tv_ctx_team(ev->ctx), &ev->model);
+  if (rc == TV_OK && ev->tokens && ev->o.generate > 0)
+    rc = tv_generator_new(ev->next, ev->store, tv_ctx_team(ev->ctx), &ev->gen);
   if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
   if (rc != TV_OK) {
     tv_model_free(ev->model);
+    tv_model_free(ev->gen);
     tv_varstore_free(ev->store);
-    ev->model = NULL;
+    ev->model = ev->gen = NULL;
     ev->store = NULL;
     return rc;
   }
   return TV_OK;
 }
 
+/* A token model's split: its corpus's validation text (test, valid) or training text. */
+static int load_text(evaluator *ev) {
+  tv_corpus_free(&ev->corpus);
+  int rc = tv_corpus_load(ev->next, &ev->corpus);
+  if (rc != TV_OK) return rc;
+  int train = ev->o.split == TV_SPLIT_TRAIN;
+  ev->ids = train ? ev->corpus.train : ev->corpus.valid;
+  ev->n_ids = train ? ev->corpus.n_train : ev->corpus.n_valid;
+  ev->hash = 0;
+  ev->have_data = 1;
+  memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
+  return TV_OK;
+}
+
 static int load_data(evaluator *ev) {
+  if (tv_config_is_sequence(ev->next)) return load_text(ev);
   tv_dataset_free(&ev->ds);
   free(ev->idx);
   ev->idx = NULL;
@@ -123,6 +159,34 @@ static int load_data(evaluator *ev) {
   ev->n = n;
   ev->have_data = 1;
   memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
+  return TV_OK;
+}
+
+/* A token model's evaluation over the split's whole text, and its sample. */
+static int run_tokens(evaluator *ev, evaluator_result *res) {
+  tv_metrics_reset(ev->metrics);
+  uint64_t tokens = 0;
+  double t0 = tv_monotonic();
+  int rc = tv_evaluate_tokens(ev->model, ev->ids, ev->n_ids, 0, ev->metrics, &tokens);
+  res->eval_seconds = tv_monotonic() - t0;
+  if (rc == TV_OK && ev->gen) {
+    free(ev->sample);
+    ev->sample = malloc((size_t)ev->o.generate + 1);
+    tv_sample_opts so = {
+        .temperature = ev->o.temperature, .top_k = ev->o.top_k, .seed = ev->o.seed};
+    rc = ev->sample ? tv_generate(ev->gen, &ev->vocab, ev->o.prompt, (size_t)ev->o.generate, &so,
+                                  ev->sample)
+                    : tv_error(TV_ERR_NOMEM, "--generate: out of memory");
+    if (rc == TV_OK) ev->sample[ev->o.generate] = '\0';
+    res->sample = rc == TV_OK ? ev->sample : NULL;
+  }
+  if (rc == TV_ERR_NOMEM) res->fatal = 1;
+  if (rc != TV_OK) return rc;
+  res->tokens = 1;
+  res->n = tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)tokens;
+  res->subset_hash = 0;
+  tv_metrics_get(ev->metrics, &res->s);
+  res->metrics = ev->metrics;
   return TV_OK;
 }
 
@@ -155,12 +219,14 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     ev->metrics = NULL;
     rc = tv_metrics_new(tv_model_num_classes(ev->model), &ev->metrics);
   }
+  if (rc == TV_OK && ev->gen) rc = tv_vocab_ckpt_read(&ev->vocab, ck);
   if (rc == TV_OK) {
     res->step = tv_ckpt_step(ck);
     res->epoch = tv_ckpt_epoch(ck);
     res->ckpt_wall_time = tv_ckpt_wall_time(ck);
   }
   tv_ckpt_close(ck);
+  if (rc == TV_OK && ev->tokens) return run_tokens(ev, res);
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();

@@ -84,7 +84,8 @@ static const tv_cli_option OPTIONS[] = {
     {"subset-seed", OPT_SUBSET_SEED, 0, required_argument, "S", "@number", NULL,
      "a random N drawn with seed S instead of the first N"},
     {"batch-size", OPT_BATCH_SIZE, 0, required_argument, "B", "@number", NULL,
-     "inference batch size (default 500)"},
+     "inference batch size (default 500; a token model reads its text as the train.batch_size "
+     "streams it was trained on)"},
     {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
      "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
      "(default: OPENBLAS_NUM_THREADS, else one per core)"},
@@ -110,8 +111,10 @@ static const tv_cli_option OPTIONS[] = {
     {"poll", OPT_POLL, 0, optional_argument, "SECONDS", NULL, WATCH,
      "poll DIR every SECONDS (default 1) instead of inotify; automatic on NFS, CIFS/SMB, FUSE and "
      "other remote mounts"},
-    {"metric", OPT_METRIC, 0, required_argument, "NAME", "accuracy loss top5 macro_f1", WATCH,
-     "what best.h5 and early stopping follow: accuracy (default), loss, top5 or macro_f1"},
+    {"metric", OPT_METRIC, 0, required_argument, "NAME",
+     "accuracy loss top5 macro_f1 bpc perplexity", WATCH,
+     "what best.h5 and early stopping follow: accuracy (default), loss, top5, macro_f1, bpc (bits "
+     "per character of a token model) or perplexity"},
     {"mode", OPT_MODE, 0, required_argument, "max|min", "max min", WATCH,
      "whether larger is better (default: max, min for loss)"},
     {"early-stop-patience", OPT_PATIENCE, 0, required_argument, "N", "@number", WATCH,
@@ -552,12 +555,13 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
   }
   printf("checkpoint   %s%s\n", path, verified ? " (checksum verified)" : "");
   printf("step         %lld\n", (long long)r->step);
-  printf("split        %s (%llu examples)\n", tv_split_name(o->split), (unsigned long long)s->n);
+  printf("split        %s (%llu %s)\n", tv_split_name(o->split), (unsigned long long)s->n,
+         r->tokens ? "tokens" : "examples");
   for (int k = 0; k < TV_METRIC__COUNT; k++)
     if (k != TV_METRIC_TOP5 || has_top5(r))
       printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
              tv_metric_value(s, (tv_metric_kind)k));
-  printf("speed        %.0f examples/s\n", speed);
+  printf("speed        %.0f %s/s\n", speed, r->tokens ? "tokens" : "examples");
   if (o->verbose) print_classes(r->metrics, 0);
 }
 

@@ -88,6 +88,8 @@ void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
     f1_sum += f;
   }
   s->macro_f1 = f1_sum / m->k;
+  s->bpc = s->loss / log(2.0);
+  s->perplexity = exp(s->loss);
 }
 
 int tv_metrics_num_classes(const tv_metrics *m) { return m->k; }
@@ -99,6 +101,8 @@ static double get_loss(const tv_metrics_summary *s) { return s->loss; }
 static double get_accuracy(const tv_metrics_summary *s) { return s->accuracy; }
 static double get_top5(const tv_metrics_summary *s) { return s->top5; }
 static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
+static double get_bpc(const tv_metrics_summary *s) { return s->bpc; }
+static double get_perplexity(const tv_metrics_summary *s) { return s->perplexity; }
 
 /* One row per metric: kind, name, getter, maximize.  The rows fill the table and the list of
  * names (which key tables of names need as a constant array). */
@@ -106,7 +110,9 @@ static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
   X(TV_METRIC_LOSS, "loss", get_loss, 0)                                                           \
   X(TV_METRIC_ACCURACY, "accuracy", get_accuracy, 1)                                               \
   X(TV_METRIC_TOP5, "top5", get_top5, 1)                                                           \
-  X(TV_METRIC_MACRO_F1, "macro_f1", get_macro_f1, 1)
+  X(TV_METRIC_MACRO_F1, "macro_f1", get_macro_f1, 1)                                               \
+  X(TV_METRIC_BPC, "bpc", get_bpc, 0)                                                              \
+  X(TV_METRIC_PERPLEXITY, "perplexity", get_perplexity, 0)
 
 #define DESC_ROW(kind, name, get, maximize) [kind] = {name, get, maximize},
 #define NAME_ROW(kind, name, get, maximize) [kind] = name,

@@ -29,6 +29,8 @@ typedef enum tv_metric_kind {
   TV_METRIC_ACCURACY,
   TV_METRIC_TOP5,
   TV_METRIC_MACRO_F1,
+  TV_METRIC_BPC,        /* bits per token (per character of a byte model): loss / ln 2 */
+  TV_METRIC_PERPLEXITY, /* exp(loss) */
   TV_METRIC__COUNT
 } tv_metric_kind;
 
@@ -45,6 +47,7 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
 typedef struct tv_metrics_summary {
   uint64_t n;
   double loss, accuracy, top5, macro_f1;
+  double bpc, perplexity; /* of the loss: a token model's rows are its tokens */
 } tv_metrics_summary;
 
 void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s);

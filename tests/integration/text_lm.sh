@@ -103,3 +103,40 @@ small_config "$T/img.yaml"
 "$BIN/train" --train-dir "$T/img" --config "$T/img.yaml" --steps 2 --quiet --threads 1 >/dev/null 2>&1
 expect_fail "an image model has nothing to generate: one line" 1 "not a token model" \
   "$BIN/eval" --train-dir "$T/img" --generate 5
+
+# ---- evaluation: one-shot and --watch report loss, bits per character and perplexity ---------
+check "one-shot eval reports bpc and perplexity over the validation text" sh -c "
+  '$BIN/eval' --ckpt '$CK' --json >'$T/one.json' && /usr/bin/python3 -c \"
+import json, math
+o = json.load(open('$T/one.json'))
+assert abs(o['bpc'] - o['loss'] / math.log(2)) < 1e-5 and abs(o['perplexity'] - math.exp(o['loss'])) < 1e-3 * o['perplexity'], o
+assert o['num_examples'] == 4 * 16 * ((20000 // 4 - 1) // 16), o   # 4 streams, whole windows
+\""
+D=$T/contiguous-straight
+check "eval --watch --metric bpc --generate on a finished run" \
+  "$BIN/eval" --watch "$D" --name lm --metric bpc --mode min --generate 40 --seed 3 --timeout 60
+check "metrics.jsonl: bpc, perplexity and a 40-character sample per checkpoint; best.h5 by bpc (min)" \
+  /usr/bin/python3 - "$D" <<'PY'
+import json, math, os, re, sys
+d = sys.argv[1]
+lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
+assert [o["step"] for o in lines] == [30, 60, 90], [o["step"] for o in lines]
+for o in lines:
+    assert len(o["sample"]) == 40 and abs(o["bpc"] - o["loss"] / math.log(2)) < 1e-5, o
+best = min(lines, key=lambda o: o["bpc"])
+state = open(d + "/lm/state.yaml").read()
+assert re.search(r"best: \{step: %d, file: %s," % (best["step"], best["checkpoint"]), state), state
+assert os.stat(d + "/lm/best.h5").st_nlink >= 2
+PY
+check "the samples are on TensorBoard's text dashboard at the checkpoints' steps" \
+  /usr/bin/python3 - "$D" "$ROOT/tests/integration" <<'PY'
+import glob, json, sys
+sys.path.insert(0, sys.argv[2])
+from events import tensors
+d = sys.argv[1]
+t = [x for f in sorted(glob.glob(d + "/lm/events.out.tfevents.*")) for x in tensors(f) if x["tag"] == "sample"]
+assert [x["step"] for x in t] == [30, 60, 90] and all(x["plugin"] == "text" for x in t), t
+lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
+for x, o in zip(t, lines):
+    assert o["sample"].encode() in x["strings"][0], (x, o["sample"])
+PY
