@@ -887,7 +887,8 @@ static void test_training_keys(void **state) {
   expect_error(MODEL "train:\n  early_stop_patience: -2\n", "train.early_stop_patience: must be",
                NULL);
   expect_error(MODEL "train:\n  early_stop_metric: f1\n",
-               "train.early_stop_metric: expected one of loss, accuracy, top5, macro_f1, got 'f1'",
+               "train.early_stop_metric: expected one of loss, accuracy, top5, macro_f1, bpc, "
+               "perplexity, got 'f1'",
                NULL);
   expect_error(MODEL "train:\n  early_stop_mode: up\n",
                "train.early_stop_mode: expected one of auto, min, max, got 'up'", NULL);
