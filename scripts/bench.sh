@@ -1,6 +1,7 @@
 #!/bin/sh
 # Speed benchmark: trains the MLP (configs/fashion_mlp.yaml) and the reference CNN
-# (configs/bench_cnn.yaml) for a fixed number of steps with 2 threads, three times each, and
+# (configs/bench_cnn.yaml), then the character language model (scripts/bench_text.sh), for a
+# fixed number of steps with 2 threads, three times each, and
 # reports the median training and inference examples/s (inference: the training split at batch
 # 128; the machines here are noisy, single runs vary by a third); with Debian's python3-torch
 # present it runs the PyTorch peer on the same models in the same run, for a ratio.  Reports
@@ -43,3 +44,6 @@ if [ -f "$PEER" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then
 else
   echo "(PyTorch peer skipped: install python3-torch, or TRAINVAL_SETUP_TORCH=1 make setup)"
 fi
+
+# The character language model beside its PyTorch peer (scripts/bench_text.sh; TV_BENCH_TEXT_STEPS).
+sh "$ROOT/scripts/bench_text.sh" "${TV_BENCH_TEXT_STEPS:-100}"
