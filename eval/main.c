@@ -216,6 +216,17 @@ static int parse_int(const char *opt, const char *v, long long lo, long long hi,
   return 0;
 }
 
+static int parse_u64(const char *opt, const char *v, uint64_t *out) {
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (*end || end == v || v[0] == '-') {
+    fprintf(stderr, "%s: --%s: expected a non-negative integer, got '%s'\n", prog, opt, v);
+    return 2;
+  }
+  *out = n;
+  return 0;
+}
+
 static int parse_seconds(const char *opt, const char *v, double lo, double *out) {
   char *end;
   double x = strtod(v, &end);
@@ -305,17 +316,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (parse_int(name, v, 1, 1LL << 32, &n)) return 2;
       o->num_examples = n;
       break;
-    case OPT_SUBSET_SEED: {
-      char *end;
-      unsigned long long s = strtoull(v, &end, 10);
-      if (*end || end == v || v[0] == '-') {
-        fprintf(stderr, "%s: --subset-seed: expected a non-negative integer, got '%s'\n", prog, v);
-        return 2;
-      }
+    case OPT_SUBSET_SEED:
+      if (parse_u64(name, v, &o->subset_seed)) return 2;
       o->has_subset_seed = 1;
-      o->subset_seed = s;
       break;
-    }
     case OPT_BATCH_SIZE:
       if (parse_int(name, v, 1, 65536, &n)) return 2;
       o->batch_size = (int)n;
@@ -400,16 +404,9 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (parse_int(name, v, 0, 256, &n)) return 2;
       o->top_k = (int)n;
       break;
-    case OPT_SEED: {
-      char *end;
-      unsigned long long s = strtoull(v, &end, 10);
-      if (*end || end == v || v[0] == '-') {
-        fprintf(stderr, "%s: --seed: expected a non-negative integer, got '%s'\n", prog, v);
-        return 2;
-      }
-      o->seed = s;
+    case OPT_SEED:
+      if (parse_u64(name, v, &o->seed)) return 2;
       break;
-    }
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */

@@ -84,6 +84,20 @@ int posix_memalign(void **p, size_t a, size_t n) {
 }
 #endif
 
+#if !TV_NOMALLOC_SKIP
+/* A team of 2, a TRAIN graph of cfg for batch b over a fresh initialised store, its optimizer. */
+static void setup_training(const tv_config *cfg, int b, tv_ctx **ctx, tv_varstore **store,
+                           tv_model **model, tv_optim **optim) {
+  assert_int_equal(tv_ctx_new(2, ctx), TV_OK);
+  assert_int_equal(tv_varstore_new(store), TV_OK);
+  assert_int_equal(tv_model_new(cfg, TV_MODE_TRAIN, b, *store, tv_ctx_team(*ctx), model), TV_OK);
+  assert_int_equal(tv_varstore_seal(*store), TV_OK);
+  tv_rng r = tv_rng_seed(1, TV_RNG_INIT);
+  tv_varstore_init(*store, &r);
+  assert_int_equal(tv_optim_new(cfg, 100, *store, optim), TV_OK);
+}
+#endif
+
 static void test_training_step_does_not_allocate(void **state) {
   (void)state;
   if (TV_NOMALLOC_SKIP) skip();
@@ -102,13 +116,7 @@ static void test_training_step_does_not_allocate(void **state) {
   tv_metrics *metrics;
   tv_loader *loader;
   tv_ctx *ctx;
-  assert_int_equal(tv_ctx_new(2, &ctx), TV_OK);
-  assert_int_equal(tv_varstore_new(&store), TV_OK);
-  assert_int_equal(tv_model_new(&cfg, TV_MODE_TRAIN, b, store, tv_ctx_team(ctx), &model), TV_OK);
-  assert_int_equal(tv_varstore_seal(store), TV_OK);
-  tv_rng r = tv_rng_seed(1, TV_RNG_INIT);
-  tv_varstore_init(store, &r);
-  assert_int_equal(tv_optim_new(&cfg, 100, store, &optim), TV_OK);
+  setup_training(&cfg, b, &ctx, &store, &model, &optim);
   assert_int_equal(tv_metrics_new(10, &metrics), TV_OK);
   tv_loader_opts lo = {.batch_size = (uint32_t)b,
                        .shuffle = 1,
@@ -166,13 +174,7 @@ static void test_recurrent_step_does_not_allocate(void **state) {
   tv_model *model;
   tv_optim *optim;
   tv_ctx *ctx;
-  assert_int_equal(tv_ctx_new(2, &ctx), TV_OK);
-  assert_int_equal(tv_varstore_new(&store), TV_OK);
-  assert_int_equal(tv_model_new(&cfg, TV_MODE_TRAIN, B, store, tv_ctx_team(ctx), &model), TV_OK);
-  assert_int_equal(tv_varstore_seal(store), TV_OK);
-  tv_rng r = tv_rng_seed(1, TV_RNG_INIT);
-  tv_varstore_init(store, &r);
-  assert_int_equal(tv_optim_new(&cfg, 100, store, &optim), TV_OK);
+  setup_training(&cfg, B, &ctx, &store, &model, &optim);
   static int32_t ids[B * T], y[B * T];
   tv_loss loss = {.kind = TV_LOSS_TOKEN_XENT};
   long before = 0, blas_before = 0;

@@ -9,8 +9,13 @@
  * one.  keep (per max_batch):
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
- * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernel's backward temp.
- * Threads: the kernels run on the caller's thread (their products go through tv_gemm).
+ * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
+ * set of weight gradients per thread.
+ * Threads: the examples are split into one contiguous slice per thread of the team (every array
+ * is example-major, so a slice is a contiguous part of each, and the kernels' keep and temp are
+ * linear in the example count); each thread runs the kernels on its slice, its backward adding
+ * into its own zeroed weight gradients, which are then added to the variables' in thread order
+ * (results depend on the team's size only through that order).
  */
 #include "nn/layers/layer.h"
 
@@ -65,20 +70,42 @@ static double embedding_flops(const tv_layer *l) {
 /* ---- lstm, gru: x (N, T, D) -> y (N, T, H) ---- */
 
 /* gates: 4 (lstm) or 3 (gru) */
-static int rnn_build(tv_layer *l, int gates) {
+static int gates_of(const tv_layer *l) { return l->cfg->kind == TV_LAYER_LSTM ? 4 : 3; }
+
+/* Floats of one set of the layer's weight gradients: w_ih, w_hh, b_ih, b_hh. */
+static size_t wsize(const tv_layer *l) {
+  size_t g = (size_t)gates_of(l) * l->cfg->hidden;
+  return g * (size_t)l->in[0].dim[1] + g * (size_t)l->cfg->hidden + 2 * g;
+}
+
+static tv_rnn_dims rnn_dims(const tv_layer *l, int n) {
+  return (tv_rnn_dims){n, l->in[0].dim[0], l->in[0].dim[1], l->cfg->hidden};
+}
+
+/* The kernels' keep and temp floats for n examples (both are linear in n). */
+static size_t kernel_keep(const tv_layer *l, int n) {
+  return gates_of(l) == 4 ? tv_lstm_keep_floats(rnn_dims(l, n))
+                          : tv_gru_keep_floats(rnn_dims(l, n));
+}
+static size_t kernel_temp(const tv_layer *l, int n) {
+  return gates_of(l) == 4 ? tv_lstm_temp_floats(rnn_dims(l, n))
+                          : tv_gru_temp_floats(rnn_dims(l, n));
+}
+
+static int rnn_build(tv_layer *l) {
+  int gates = gates_of(l);
   if (l->in[0].ndim != 2) {
     char s[64];
     return tv_layer_error(l, "%s needs a (T, D) sequence input, got %s (put an embedding first)",
-                          l->cfg->kind == TV_LAYER_LSTM ? "lstm" : "gru",
-                          tv_shape_str(l->in[0], s, sizeof s));
+                          gates == 4 ? "lstm" : "gru", tv_shape_str(l->in[0], s, sizeof s));
   }
   int t = l->in[0].dim[0], d = l->in[0].dim[1], h = l->cfg->hidden;
   if (h < 1) return tv_layer_error(l, "hidden must be >= 1, got %d", h);
   l->out = tv_shape2(t, h);
-  tv_rnn_dims s = {l->max_batch, t, d, h};
   size_t nh = (size_t)l->max_batch * h, states = gates == 4 ? 2 : 1;
-  l->keep_floats = (gates == 4 ? tv_lstm_keep_floats(s) : tv_gru_keep_floats(s)) + states * nh;
-  l->temp_floats = gates == 4 ? tv_lstm_temp_floats(s) : tv_gru_temp_floats(s);
+  l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
+  /* the kernels' temp for every example, then one set of weight gradients per thread */
+  l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)l->threads * wsize(l);
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
@@ -90,60 +117,101 @@ static int rnn_build(tv_layer *l, int gates) {
   return rc;
 }
 
-static int lstm_build(tv_layer *l) { return rnn_build(l, 4); }
-static int gru_build(tv_layer *l) { return rnn_build(l, 3); }
-
-static tv_rnn_dims rnn_dims(const tv_layer *l, int n) {
-  return (tv_rnn_dims){n, l->in[0].dim[0], l->in[0].dim[1], l->cfg->hidden};
-}
-
 static tv_rnn_weights rnn_values(const tv_layer *l) {
   return (tv_rnn_weights){var_value(l, 0), var_value(l, 1), var_value(l, 2), var_value(l, 3)};
 }
 
-static tv_rnn_weights rnn_grads(const tv_layer *l) {
-  return (tv_rnn_weights){var_grad(l, 0), var_grad(l, 1), var_grad(l, 2), var_grad(l, 3)};
+/* Thread t's weight gradients in temp, after the kernels' part. */
+static tv_rnn_weights rnn_partial(const tv_layer *l, int t) {
+  size_t g = (size_t)gates_of(l) * l->cfg->hidden;
+  float *p = l->temp + kernel_temp(l, l->max_batch) + (size_t)t * wsize(l);
+  float *hh = p + g * (size_t)l->in[0].dim[1], *bi = hh + g * (size_t)l->cfg->hidden;
+  return (tv_rnn_weights){p, hh, bi, bi + g};
 }
 
-/* h0 (and c0) in keep, after the kernel's part */
-static float *rnn_h0(const tv_layer *l) {
-  tv_rnn_dims s = rnn_dims(l, l->max_batch);
-  return l->keep + (l->cfg->kind == TV_LAYER_LSTM ? tv_lstm_keep_floats(s) : tv_gru_keep_floats(s));
+/* One thread's share of a call: examples [e0, e1) of n, a contiguous slice of every array
+ * (x, y, keep, temp, the states), since all are example-major. */
+typedef struct rnn_job {
+  tv_layer *l;
+  int n;
+  const float *x, *y, *dy;
+  float *out, *dx;
+  int acc;
+} rnn_job;
+
+static void slice(const tv_layer *l, int n, int t, int *e0, int *e1) {
+  int nt = l->threads;
+  *e0 = (int)((int64_t)n * t / nt);
+  *e1 = (int)((int64_t)n * (t + 1) / nt);
 }
 
-/* c' = f c + i g, h' = o tanh(c'), from the carried (h, c) */
-static void lstm_forward(tv_layer *l, int n, const float *const *x, float *y) {
-  size_t nh = (size_t)n * l->cfg->hidden, mh = (size_t)l->max_batch * l->cfg->hidden;
-  float *h0 = rnn_h0(l), *c0 = h0 + mh, *hs = l->state, *cs = l->state + mh;
-  memcpy(h0, hs, nh * sizeof *h0);
-  memcpy(c0, cs, nh * sizeof *c0);
+/* keep: the kernels' part, then h0 (N, H) and c0 (N, H); state: h (N, H), then c (N, H) */
+static void rnn_forward_part(void *ctx, int b, int e, int t) {
+  (void)b, (void)e;
+  const rnn_job *j = ctx;
+  tv_layer *l = j->l;
+  int e0, e1;
+  slice(l, j->n, t, &e0, &e1);
+  if (e1 <= e0) return;
+  int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
+  size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
+  float *h0 = l->keep + kernel_keep(l, l->max_batch), *keep = l->keep + kernel_keep(l, e0);
+  memcpy(h0 + off, l->state + off, (size_t)k * H * sizeof *h0);
   tv_rnn_weights w = rnn_values(l);
-  tv_lstm_forward(rnn_dims(l, n), &w, x[0], h0, c0, y, hs, cs, l->keep);
+  const float *x = j->x + (size_t)e0 * T * D;
+  float *y = j->out + (size_t)e0 * T * H;
+  if (gates_of(l) == 4) {
+    memcpy(h0 + mh + off, l->state + mh + off, (size_t)k * H * sizeof *h0);
+    tv_lstm_forward(rnn_dims(l, k), &w, x, h0 + off, h0 + mh + off, y, l->state + off,
+                    l->state + mh + off, keep);
+  } else {
+    tv_gru_forward(rnn_dims(l, k), &w, x, h0 + off, y, l->state + off, keep);
+  }
 }
 
-static void lstm_backward(tv_layer *l, int n, const float *const *x, const float *y,
-                          const float *dy, float *const *dx, const int *acc) {
-  size_t mh = (size_t)l->max_batch * l->cfg->hidden;
-  const float *h0 = rnn_h0(l), *c0 = h0 + mh;
-  tv_rnn_weights w = rnn_values(l), g = rnn_grads(l);
-  tv_lstm_backward(rnn_dims(l, n), &w, &g, x[0], h0, c0, y, l->keep, dy, NULL, NULL, dx[0], acc[0],
-                   NULL, NULL, l->temp);
-}
-
-/* h' = (1 - z) n + z h, from the carried h */
-static void gru_forward(tv_layer *l, int n, const float *const *x, float *y) {
-  size_t nh = (size_t)n * l->cfg->hidden;
-  float *h0 = rnn_h0(l);
-  memcpy(h0, l->state, nh * sizeof *h0);
+static void rnn_backward_part(void *ctx, int b, int e, int t) {
+  (void)b, (void)e;
+  const rnn_job *j = ctx;
+  tv_layer *l = j->l;
+  tv_rnn_weights g = rnn_partial(l, t);
+  memset(g.w_ih, 0, wsize(l) * sizeof *g.w_ih);
+  int e0, e1;
+  slice(l, j->n, t, &e0, &e1);
+  if (e1 <= e0) return;
+  int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
+  size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
+  const float *h0 = l->keep + kernel_keep(l, l->max_batch), *keep = l->keep + kernel_keep(l, e0);
+  float *temp = l->temp + kernel_temp(l, e0);
   tv_rnn_weights w = rnn_values(l);
-  tv_gru_forward(rnn_dims(l, n), &w, x[0], h0, y, l->state, l->keep);
+  const float *x = j->x + (size_t)e0 * T * D, *y = j->y + (size_t)e0 * T * H;
+  const float *dy = j->dy + (size_t)e0 * T * H;
+  float *dx = j->dx ? j->dx + (size_t)e0 * T * D : NULL;
+  if (gates_of(l) == 4)
+    tv_lstm_backward(rnn_dims(l, k), &w, &g, x, h0 + off, h0 + mh + off, y, keep, dy, NULL, NULL,
+                     dx, j->acc, NULL, NULL, temp);
+  else
+    tv_gru_backward(rnn_dims(l, k), &w, &g, x, h0 + off, y, keep, dy, NULL, dx, j->acc, NULL, temp);
 }
 
-static void gru_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
+/* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
+ * each thread over its slice of the examples */
+static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
+  tv_pool_for(l->pool, l->threads, rnn_forward_part, &j); /* one item per thread */
+}
+
+/* each thread's weight gradients into its own partial, then added in thread order */
+static void rnn_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                          float *const *dx, const int *acc) {
-  tv_rnn_weights w = rnn_values(l), g = rnn_grads(l);
-  tv_gru_backward(rnn_dims(l, n), &w, &g, x[0], rnn_h0(l), y, l->keep, dy, NULL, dx[0], acc[0],
-                  NULL, l->temp);
+  rnn_job j = {.l = l, .n = n, .x = x[0], .y = y, .dy = dy, .dx = dx[0], .acc = acc[0]};
+  tv_pool_for(l->pool, l->threads, rnn_backward_part, &j);
+  float *grads[4] = {var_grad(l, 0), var_grad(l, 1), var_grad(l, 2), var_grad(l, 3)};
+  for (int t = 0; t < l->threads; t++) {
+    tv_rnn_weights p = rnn_partial(l, t);
+    const float *parts[4] = {p.w_ih, p.w_hh, p.b_ih, p.b_hh};
+    for (int v = 0; v < 4; v++)
+      tv_add(grads[v], parts[v], tv_varstore_var(l->store, l->vars[v])->count, 1);
+  }
 }
 
 /* per step: 2 flops per multiply-add of the input and recurrent products, plus the gates */
@@ -151,8 +219,7 @@ static double rnn_flops(const tv_layer *l, int gates) {
   double t = l->in[0].dim[0], d = l->in[0].dim[1], h = l->cfg->hidden;
   return t * (2.0 * gates * h * (d + h) + 2.0 * gates * h + 6.0 * h);
 }
-static double lstm_flops(const tv_layer *l) { return rnn_flops(l, 4); }
-static double gru_flops(const tv_layer *l) { return rnn_flops(l, 3); }
+static double rnn_flops_of(const tv_layer *l) { return rnn_flops(l, gates_of(l)); }
 
 // clang-format off
 static const key_desc embedding_keys[] = {
@@ -168,9 +235,9 @@ static const key_desc rnn_keys[] = {
 const tv_layer_ops tv_layer_embedding = {
     "embedding",        embedding_build, embedding_forward,
     embedding_backward, embedding_flops, .config = TV_CFG_TOKEN_LAYER_KEYS(embedding_keys)};
-const tv_layer_ops tv_layer_lstm = {"lstm",       lstm_build,
-                                    lstm_forward, lstm_backward,
-                                    lstm_flops,   .config = TV_CFG_TOKEN_LAYER_KEYS(rnn_keys)};
-const tv_layer_ops tv_layer_gru = {"gru",       gru_build,
-                                   gru_forward, gru_backward,
-                                   gru_flops,   .config = TV_CFG_TOKEN_LAYER_KEYS(rnn_keys)};
+const tv_layer_ops tv_layer_lstm = {"lstm",       rnn_build,
+                                    rnn_forward,  rnn_backward,
+                                    rnn_flops_of, .config = TV_CFG_TOKEN_LAYER_KEYS(rnn_keys)};
+const tv_layer_ops tv_layer_gru = {"gru",        rnn_build,
+                                   rnn_forward,  rnn_backward,
+                                   rnn_flops_of, .config = TV_CFG_TOKEN_LAYER_KEYS(rnn_keys)};
