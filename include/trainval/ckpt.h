@@ -61,12 +61,12 @@
  *                                       [2*B*H]      carried state of recurrent layer <layer>
  *                                                    (B = train.batch_size, H = hidden):
  *                                                    gru h (B, H); lstm h (B, H) then c (B, H)
- *   /state/text/cursor         uint64   [6]          tv_text_stream_ckpt_write (text.h): the
- *                                                    token batcher's next window, stream length
- *                                                    and window rng s[0..3]
- *   /state/text/vocab          uint32   [V]          tv_text_stream_ckpt_write: the vocabulary,
- *                                                    the byte of each token id 0..V-1 (also read
- *                                                    by `eval`: ids -> characters)
+ *   /state/text/cursor         uint64   [7]          tv_stream_ckpt_write (corpus.h): a token
+ *                                                    model's batcher: epochs done, next window,
+ *                                                    text length, window rng s[0..3]
+ *   /state/text/vocab          uint32   [V]          tv_vocab_ckpt_write (corpus.h): the
+ *                                                    vocabulary, the byte of each token id
+ *                                                    0..V-1 (also read by `eval --generate`)
  *   /state                     attrs: early_stop_best (float64; absent until the first
  *                              validation), early_stop_best_step, early_stop_bad, nonfinite_run,
  *                              nonfinite_total, schedule_steps (int64: the learning-rate

@@ -77,7 +77,8 @@
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
  *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
  *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
- *     top5 | macro_f1), early_stop_mode (auto | min | max), early_stop_min_delta,
+ *     top5 | macro_f1 | bpc | perplexity: the metric table's names), early_stop_mode (auto | min |
+ *     max), early_stop_min_delta,
  *     histogram_every, prefetch, windows (token models: contiguous | random, corpus.h)
  *   optimizer:
  *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
@@ -259,7 +260,8 @@ typedef struct tv_config {
     tv_nonfinite_policy on_nonfinite; /* default stop */
     int max_nonfinite;                /* >= 1 default 10: skip stops after this many in a row */
     int validate_every;               /* steps, >= 0, 0 = off: in-process validation */
-    int validate_batches;             /* >= 0, default 20; 0 = the whole valid split */
+    int validate_batches;             /* >= 0, default 20; 0 = the whole valid split (token
+                                       * models: windows of the validation text) */
     int early_stop_patience;          /* validations without improvement, >= 0, 0 = off */
     tv_metric_kind early_stop_metric; /* default loss */
     tv_stop_mode early_stop_mode;     /* default auto */
