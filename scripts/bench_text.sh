@@ -34,7 +34,7 @@ t0=$(now)
 t1=$(now)
 ./bin/eval --train-dir "$D/lm" --threads 1 --generate 5100 --seed 1 >/dev/null
 t2=$(now)
-sample_rate=$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { d = (c - b) - (b - a); printf "%.0f", d > 0 ? 5000 / d : 0 }')
+sample_rate=$(awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { d = (c - b) - (b - a); r = 0; if (d > 0) r = 5000 / d; printf "%.0f", r }')
 echo "trainval char LM: training $train_rate tokens/s, validation $valid_rate tokens/s, sampling $sample_rate tokens/s, valid bpc $bpc after $STEPS steps"
 echo "sample: $(./bin/eval --train-dir "$D/lm" --generate 120 --seed 1 | tr '\n' ' ')"
 
