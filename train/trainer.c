@@ -319,6 +319,20 @@ static void counters_read(trainer *t, tv_ckpt *ck) {
   if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
 }
 
+/* A token model resumes only on the text it was trained on: the checkpoint's vocabulary must be
+ * the training text's. */
+static int same_vocab(const trainer *t, tv_ckpt *ck) {
+  tv_vocab v;
+  int rc = tv_vocab_ckpt_read(&v, ck);
+  if (rc == TV_OK && (v.size != t->corpus.vocab.size ||
+                      memcmp(v.bytes, t->corpus.vocab.bytes, (size_t)v.size) != 0))
+    rc = tv_error(TV_ERR_MISMATCH,
+                  "%s: /state/text/vocab: the checkpoint's vocabulary of %d bytes is not that of "
+                  "the training text of %s (%d bytes): the corpus changed",
+                  tv_ckpt_path(ck), v.size, t->cfg.data.corpus, t->corpus.vocab.size);
+  return rc;
+}
+
 /* Restores parameters, optimizer, data order and counters from the newest committed
  * checkpoint. */
 static int resume(trainer *t) {
@@ -341,6 +355,7 @@ static int resume(trainer *t) {
   if (rc == TV_OK) rc = tv_optim_ckpt_read(t->optim, ck);
   if (rc == TV_OK)
     rc = t->tokens ? tv_stream_ckpt_read(t->stream, ck) : tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK && t->tokens) rc = same_vocab(t, ck);
   if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
   if (rc == TV_OK) {

@@ -20,7 +20,7 @@ sed -e 's/^  input: \[128\]/  input: [16]/' -e 's/dim: 64/dim: 8/' -e 's/hidden:
     -e 's/batch_size: .*/batch_size: 4/' >"$CFG"
 check "the small config has a dropout between the lstm layers" grep -q "type: dropout" "$CFG"
 train() { "$BIN/train" "$@"; }
-COMMON="--steps 90 --threads 1 --quiet --set train.checkpoint_every=30 --set train.validate_every=45 --set train.validate_batches=3 --set train.max_to_keep=0"
+COMMON="--steps 240 --threads 1 --quiet --set train.checkpoint_every=30 --set train.validate_every=45 --set train.validate_batches=3 --set train.max_to_keep=0"
 
 same_params() {
   /usr/bin/python3 - "$1" "$2" <<'PY'
@@ -41,7 +41,7 @@ wait_for_step() {
 }
 
 for windows in contiguous random; do
-  check "$windows: straight run to 90" train --train-dir "$T/$windows-straight" --config "$CFG" $COMMON --set train.windows=$windows
+  check "$windows: straight run to 240" train --train-dir "$T/$windows-straight" --config "$CFG" $COMMON --set train.windows=$windows
   D=$T/$windows-killed
   "$BIN/train" --train-dir "$D" --config "$CFG" $COMMON --set train.windows=$windows >/dev/null 2>&1 &
   pid=$!
@@ -51,11 +51,11 @@ for windows in contiguous random; do
   check "$windows: kill -9 after step 30 left the run resumable" sh -c "grep -q '^status: running' '$D/checkpoints.yaml'"
   check "$windows: resume after kill -9" train --train-dir "$D" $COMMON
   check "$windows: parameters, carried state and cursor bitwise equal to the straight run" \
-    same_params "$T/$windows-straight/ckpt-00000090.h5" "$D/ckpt-00000090.h5"
+    same_params "$T/$windows-straight/ckpt-00000240.h5" "$D/ckpt-00000240.h5"
 done
 
 check "the vocabulary in the checkpoint is the training text's bytes, in order" \
-  /usr/bin/python3 - "$T/contiguous-straight/ckpt-00000090.h5" "$T/corpus" <<'PY'
+  /usr/bin/python3 - "$T/contiguous-straight/ckpt-00000240.h5" "$T/corpus" <<'PY'
 import sys, h5py, numpy as np
 data = open(sys.argv[2] + "/a", "rb").read() + open(sys.argv[2] + "/b", "rb").read()
 want = sorted(set(data[:-20000]))
@@ -78,7 +78,7 @@ expect_fail "a vocabulary larger than the model's: one line" 1 "distinct bytes, 
 check "the refused runs left no checkpoint" sh -c "! ls $T/bad*/ckpt-* 2>/dev/null"
 
 # ---- generation: eval --generate over the checkpoint's variables and vocabulary ------------
-CK=$T/contiguous-straight/ckpt-00000090.h5
+CK=$T/contiguous-straight/ckpt-00000240.h5
 "$BIN/eval" --ckpt "$CK" --generate 200 --seed 5 --prompt "The " >"$T/g1" 2>"$T/g1.err"
 "$BIN/eval" --train-dir "$T/contiguous-straight" --generate 200 --seed 5 --prompt "The " >"$T/g2" 2>&1
 "$BIN/eval" --ckpt "$CK" --generate 200 --seed 6 --prompt "The " >"$T/g3" 2>&1
@@ -120,7 +120,7 @@ check "metrics.jsonl: bpc, perplexity and a 40-character sample per checkpoint; 
 import json, math, os, re, sys
 d = sys.argv[1]
 lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
-assert [o["step"] for o in lines] == [30, 60, 90], [o["step"] for o in lines]
+assert [o["step"] for o in lines] == list(range(30, 241, 30)), [o["step"] for o in lines]
 for o in lines:
     assert len(o["sample"]) == 40 and abs(o["bpc"] - o["loss"] / math.log(2)) < 1e-5, o
 best = min(lines, key=lambda o: o["bpc"])
@@ -135,8 +135,18 @@ sys.path.insert(0, sys.argv[2])
 from events import tensors
 d = sys.argv[1]
 t = [x for f in sorted(glob.glob(d + "/lm/events.out.tfevents.*")) for x in tensors(f) if x["tag"] == "sample"]
-assert [x["step"] for x in t] == [30, 60, 90] and all(x["plugin"] == "text" for x in t), t
+assert [x["step"] for x in t] == list(range(30, 241, 30)) and all(x["plugin"] == "text" for x in t), t
 lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
 for x, o in zip(t, lines):
     assert o["sample"].encode() in x["strings"][0], (x, o["sample"])
 PY
+
+# ---- resume refuses another text ------------------------------------------------------------
+cp -r "$T/random-killed" "$T/changed"
+cp -r "$T/corpus" "$T/corpus2"
+printf '\001' | dd of="$T/corpus2/a" bs=1 seek=100 conv=notrunc 2>/dev/null
+cp "$T/changed/checkpoints.yaml" "$T/changed.manifest"
+expect_fail "resuming on a changed corpus (same length, a new byte): one line naming both" 1 \
+  "cannot resume: .*ckpt-00000240.h5: /state/text/vocab: the checkpoint's vocabulary of [0-9]+ bytes is not that of the training text of .*corpus2" \
+  "$BIN/train" --train-dir "$T/changed" --steps 270 --threads 1 --quiet --set data.corpus="$T/corpus2"
+check "the refused resume changed nothing" sh -c "cmp -s '$T/changed.manifest' '$T/changed/checkpoints.yaml' && ! ls '$T/changed' | grep -q 00000270"
