@@ -2,6 +2,11 @@
 #   make            bin/train, bin/eval (needs the packages: `make setup` installs them)
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
+#   make crash      kill -9 train at 200 seeded moments, checking every checkpoint (tests/integration/crash.sh),
+#                   a checkpoint on which libhdf5 loops (tests/long/child_hang.sh, 20 s of CPU) and
+#                   power cuts on a loop-mounted ext4 image (tests/long/powerloss.sh, root only)
+#   make fuzz       builds tests/fuzz/ (clang, libFuzzer + ASan + UBSan, in build-fuzz/) and runs each
+#                   target FUZZ_SECONDS (default 30) from its committed corpus (tests/fuzz/README.md)
 #   make bench      set-up if needed, speed benchmark (reports figures; never pass/fail on a timing)
 #   make accuracy   set-up if needed, trains the example configs to the end, reports test accuracy (long)
 #   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval alongside, print results
@@ -28,12 +33,14 @@ INCLUDEDIR ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
 PKGS    := openblas hdf5 yaml-0.1 zlib
-REPORT_PKGS := libpng   # report/ (bin/report) only; checked with the others
+REPORT_PKGS :=          # report/ (bin/report) only; checked with the others (none: PNG is image.h's)
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 # Deferred, then memoised: pkg-config runs once per make, when a recipe first needs the flags.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
 PKG_LIBS   = $(eval PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null))$(PKG_LIBS)
-COMPILE_FLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno -fvect-cost-model=dynamic -Iinclude -Icommon $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS)
+# GCC's vectoriser cost model; `make fuzz` builds with clang, which has no such flag.
+VECT_FLAGS ?= -fvect-cost-model=dynamic
+COMPILE_FLAGS = $(WARN) -D_GNU_SOURCE -fno-math-errno $(VECT_FLAGS) -Iinclude -Icommon $(PKG_CFLAGS) $(CFLAGS) $(XCFLAGS)
 ALL_CFLAGS = $(COMPILE_FLAGS) $(PIC) -MMD -MP
 LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(XLDFLAGS)
 
@@ -62,7 +69,7 @@ MAN1        := $(sort $(wildcard man/*.1))
 MAN5        := $(sort $(wildcard man/*.5))
 COMPLETIONS := $(sort $(wildcard completion/*))
 
-.PHONY: FORCE all lib test unit integration asan bench accuracy demo demo-text setup pkgs format format-check clean \
+.PHONY: FORCE all lib test unit integration asan fuzz fuzz-build crash bench accuracy demo demo-text setup pkgs format format-check clean \
 	install install-files uninstall
 all: $(BIN)/train $(BIN)/eval
 
@@ -121,9 +128,38 @@ integration: all lib
 test: setup
 	@$(MAKE) --no-print-directory format-check unit integration
 
+# ASAN_TESTS picks the suites (default both; .ci/run runs the unit tests: the integration suite
+# under ASan takes 5.5 min of CPU, and its timing-bound checks assume an uninstrumented speed).
+ASAN_TESTS ?= unit integration
 asan: setup
 	@$(MAKE) --no-print-directory B=build-asan BIN=build-asan/bin CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	  XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" unit integration
+	  XCFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" $(ASAN_TESTS)
+
+# libFuzzer targets (tests/fuzz/fuzz_*.c), one per reader of outside bytes; see tests/fuzz/README.md.
+FUZZ_SRC  := $(filter-out tests/fuzz/fuzz_util.c,$(sort $(wildcard tests/fuzz/fuzz_*.c)))
+FUZZ_BIN  := $(FUZZ_SRC:tests/fuzz/%.c=$(B)/fuzz/%)
+FUZZ_SECONDS ?= 30
+
+$(B)/fuzz/%: $(B)/tests/fuzz/%.o $(B)/tests/fuzz/fuzz_util.o $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(XCFLAGS) -fsanitize=fuzzer -o $@ $^ $(LDLIBS_ALL)
+
+fuzz-build: $(FUZZ_BIN)
+
+fuzz: setup
+	@$(MAKE) --no-print-directory B=build-fuzz BIN=build-fuzz/bin CC=clang VECT_FLAGS= \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer" \
+	  XCFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DTV_ASAN -DTV_CKPT_CHILD_CPU_S=2" \
+	  fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh build-fuzz/fuzz
+
+# The crash-consistency test of make test (24 kills) at length: TV_CRASH_KILLS kills, seed TV_CRASH_SEED.
+crash: setup
+	@$(MAKE) --no-print-directory all
+	@TV_CRASH_KILLS=$${TV_CRASH_KILLS:-200} TV_CRASH_STEPS=$${TV_CRASH_STEPS:-6000} BIN=$(abspath $(BIN)) \
+	  sh tests/integration/crash.sh
+	@BIN=$(abspath $(BIN)) sh tests/long/child_hang.sh
+	@BIN=$(abspath $(BIN)) sh tests/long/powerloss.sh
 
 bench: setup
 	@$(MAKE) --no-print-directory all
@@ -180,27 +216,25 @@ uninstall:
 	rm -f $(addprefix $(DESTDIR)$(COMPLETIONDIR)/,$(notdir $(COMPLETIONS)))
 	@if [ -z "$(DESTDIR)" ] && [ -w "$(LIBDIR)" ] && command -v ldconfig >/dev/null 2>&1; then ldconfig; fi
 
-FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h tests/integration/*.c)
+FORMAT_FILES = $(wildcard include/trainval/*.h common/*/*.c common/*/*.h common/*/*/*.c common/*/*/*.h train/*.c train/*.h eval/*.c eval/*.h tests/*.c tests/*.h tests/integration/*.c tests/fuzz/*.c tests/fuzz/*.h)
 format:
 	clang-format -i $(FORMAT_FILES)
 format-check:
 	@clang-format --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files clean"
 
 clean:
-	rm -rf build build-asan bin
+	rm -rf build build-asan build-fuzz bin
 
 -include $(LIB_OBJ:.o=.d) $(TRAIN_OBJ:.o=.d) $(EVAL_OBJ:.o=.d) $(SUP_OBJ:.o=.d) $(TEST_BIN:=.d)
 
-# ---- the run report: bin/report, installed as trainval-report (report/, libpng) --------------
+# ---- the run report: bin/report, installed as trainval-report (report/) ---------------------
 REPORT_SRC := $(sort $(wildcard report/*.c))
 REPORT_OBJ := $(REPORT_SRC:%.c=$(B)/%.o)
-# Deferred and memoised like PKG_LIBS (nothing reads pkg-config before set-up).
-PNG_LIBS   = $(eval PNG_LIBS := $(shell pkg-config --libs libpng 2>/dev/null || echo -lpng))$(PNG_LIBS)
 .PHONY: install-report uninstall-report
 all: $(BIN)/report
 $(BIN)/report: $(REPORT_OBJ) $(LIB)
 	@mkdir -p $(BIN)
-	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL)
 # Part of install-files (so it runs after set-up, in install's recursive make) and of uninstall.
 install-files: install-report
 install-report: $(BIN)/report
@@ -212,5 +246,8 @@ uninstall-report:
 FORMAT_FILES += $(wildcard report/*.c report/*.h)
 # tests/test_report.c tests report/ itself (everything but main.c).
 $(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/report/main.o,$(REPORT_OBJ)) $(LIB)
-	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(PNG_LIBS) $(LDLIBS_ALL) -lcmocka
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
 -include $(REPORT_OBJ:.o=.d)
+# tests/test_figures.c tests eval/figures.c (eval's own module, not part of the library).
+$(B)/tests/test_figures: $(B)/tests/test_figures.o $(SUP_OBJ) $(B)/eval/figures.o $(LIB)
+	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka

@@ -9,7 +9,9 @@
 #include <stdint.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/data.h"
 #include "trainval/error.h"
+#include "trainval/events.h"
 #include "trainval/metrics.h"
 #include "trainval/pipeline.h"
 
@@ -30,6 +32,7 @@ typedef struct eval_options {
   uint64_t subset_seed;
   int batch_size;
   int threads;
+  size_t max_memory_mb; /* --max-memory: 0 none; default tv_budget_default_mb() (budget.h) */
   /* --set data.KEY=VALUE and --data-dir DIR (as "data.dir=DIR"), in command-line order: applied
    * to the data section of every checkpoint's config, so the data may live elsewhere than where
    * training read it.  Borrowed from argv, except data_dir_set. */
@@ -55,6 +58,7 @@ typedef struct eval_options {
   double temperature; /* default 1 */
   int top_k;          /* 0: all */
   uint64_t seed;      /* default 1 */
+  int misclassified;  /* examples in the misclassified grid of each result's events; 0: none */
 } eval_options;
 
 /* ---- evaluator: checkpoint -> metrics, reusing the model and data between checkpoints ----- */
@@ -70,6 +74,8 @@ typedef struct evaluator_opts {
   uint64_t subset_seed;
   int batch_size;
   int threads;                   /* the evaluator's thread team; 0: OpenBLAS's default count */
+  size_t max_memory_mb;          /* a checkpoint's graph, variables and data above it are refused
+                                    before they are allocated (budget.h); 0: no limit */
   volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
   /* token models: a sample of `generate` bytes per checkpoint (0: none), generate.h's rule */
   long long generate;
@@ -86,11 +92,16 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
-  double eval_seconds;       /* the forward passes alone */
-  int fatal;                 /* on failure: 1 if the cause is not the checkpoint (data, memory) */
-  int tokens;                /* a token model: n counts tokens of the split's text */
-  const char *sample;        /* token models with opts.generate: the sample, NUL-terminated,
-                              * owned by the evaluator until its next run; else NULL */
+  /* The examples, also the evaluator's until its next run: the dataset, the subset (n indices
+   * into it) and probs, n * classes softmax probabilities in subset order. */
+  const tv_dataset *ds;
+  const uint32_t *idx;
+  const float *probs;
+  double eval_seconds; /* the forward passes alone */
+  int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
+  int tokens;          /* a token model: n counts tokens of the split's text */
+  const char *sample;  /* token models with opts.generate: the sample, NUL-terminated, owned by
+                        * the evaluator until its next run; else NULL */
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.
@@ -111,6 +122,33 @@ TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_i
                                 evaluator_result *res);
 
 void evaluator_free(evaluator *ev); /* NULL-safe */
+
+/* ---- figures: the evaluator's TensorBoard images and PR curves (figures.c) ---------------- */
+
+/* Classification results with more classes than this get no figures (they would not be legible). */
+enum { FIGURES_MAX_CLASSES = 64 };
+
+typedef struct figures_opts {
+  int misclassified; /* examples in the misclassified grid; 0: none */
+  int pr_thresholds; /* thresholds per PR curve; < 2: no PR curves */
+} figures_opts;
+
+/* Appends to w, at step, the figures of res (a classification result with 2..FIGURES_MAX_CLASSES
+ * classes; any other is left without figures, TV_OK):
+ *   "confusion_matrix"      image: rows true class ("i name", names from the dataset when it
+ *                           has them), columns predicted class i, each cell its count, shaded
+ *                           by its share of the row;
+ *   "misclassified"         image (image data only): the first fo->misclassified examples of
+ *                           the subset, in subset order, whose prediction is wrong, each at twice
+ *                           its size over "T<true> P<predicted>";
+ *   "misclassified/labels"  text: their table (grid position, example index, true and predicted
+ *                           class with names, the prediction's probability);
+ *   "pr_curve/<i> <name>"   ("pr_curve/<i>" without names) one PR curve per class, one-vs-rest
+ *                           on the softmax probability, fo->pr_thresholds thresholds.
+ * Deterministic: the same result gives the same records.  Errors: those of tv_events_image,
+ * tv_events_text, tv_events_pr_curve, TV_ERR_NOMEM; records appended before an error stay. */
+TV_MUST_CHECK int figures_write(tv_events *w, int64_t step, const evaluator_result *res,
+                                const figures_opts *fo);
 
 /* ---- watch mode -------------------------------------------------------------------------- */
 

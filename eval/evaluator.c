@@ -10,10 +10,12 @@
  */
 #include "eval.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainval/budget.h"
 #include "trainval/config.h"
 #include "trainval/ctx.h"
 #include "trainval/corpus.h"
@@ -49,6 +51,8 @@ struct evaluator {
   tv_model *gen; /* the generation graph over store, with opts.generate */
   tv_vocab vocab;
   char *sample; /* opts.generate + 1 bytes */
+  float *probs; /* n * classes softmax probabilities of the last run, in subset order */
+  size_t probs_cap;
 };
 
 int evaluator_new(const evaluator_opts *o, evaluator **out) {
@@ -83,10 +87,21 @@ void evaluator_free(evaluator *ev) {
   tv_ctx_free(ev->ctx);
   tv_dataset_free(&ev->ds);
   free(ev->idx);
+  free(ev->probs);
   free(ev->last_text);
   free(ev->next);
   free(ev->data_cfg);
   free(ev);
+}
+
+/* Turns n rows of k logits into softmax probabilities in place (in double, then rounded). */
+static void softmax_rows(float *z, uint32_t n, int k) {
+  for (uint32_t i = 0; i < n; i++, z += k) {
+    double m = z[0], sum = 0;
+    for (int c = 1; c < k; c++) m = z[c] > m ? z[c] : m;
+    for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
+    for (int c = 0; c < k; c++) z[c] = (float)(exp((double)z[c] - m) / sum);
+  }
 }
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
@@ -102,7 +117,10 @@ static int same_data(const tv_config *a, const tv_config *b) {
          tv_config_is_sequence(a) == tv_config_is_sequence(b);
 }
 
-static int build_model(evaluator *ev) {
+/* Plans the graph of ev->next (variables declared, nothing large allocated), refuses a checkpoint
+ * whose stored shapes disagree with it or whose graph, variables and data (when they are to be
+ * loaded anew) exceed --max-memory, and only then builds it. */
+static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   tv_model_free(ev->model);
   tv_model_free(ev->gen);
   tv_varstore_free(ev->store);
@@ -111,7 +129,23 @@ static int build_model(evaluator *ev) {
   ev->tokens = tv_config_is_sequence(ev->next);
   /* a token model reads its text as the streams it was trained on */
   int batch = ev->tokens ? ev->next->train.batch_size : ev->o.batch_size;
+  tv_budget b = {0};
   int rc = tv_varstore_new(&ev->store);
+  if (rc == TV_OK)
+    rc = tv_model_plan(ev->next, TV_MODE_INFER, batch, ev->store, tv_ctx_team(ev->ctx),
+                       &b.activations);
+  if (rc == TV_OK) rc = tv_ckpt_check_variables(ck, ev->store);
+  if (rc == TV_OK) {
+    tv_budget_add_variables(&b, ev->store, ev->next);
+    int test = ev->o.split == TV_SPLIT_TEST;
+    if (new_data && !ev->tokens) {
+      tv_budget_add_data(&b, ev->next,
+                         test ? ev->next->data.test_images : ev->next->data.train_images);
+      tv_budget_add_data(&b, ev->next,
+                         test ? ev->next->data.test_labels : ev->next->data.train_labels);
+    }
+    rc = tv_budget_check(&b, ev->o.max_memory_mb, tv_ckpt_path(ck));
+  }
   if (rc == TV_OK)
     rc = tv_model_new(ev->next, TV_MODE_INFER, batch, ev->store, tv_ctx_team(ev->ctx), &ev->model);
   if (rc == TV_OK && ev->tokens && ev->o.generate > 0)
@@ -203,7 +237,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     snprintf(source, sizeof source, "%s:/config", path);
     rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
-    if (rc == TV_OK) rc = build_model(ev);
+    if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
     if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);
     if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
       rc = load_data(ev);
@@ -227,6 +261,16 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   }
   tv_ckpt_close(ck);
   if (rc == TV_OK && ev->tokens) return run_tokens(ev, res);
+  size_t k = rc == TV_OK ? (size_t)tv_model_num_classes(ev->model) : 0;
+  if (rc == TV_OK && ev->probs_cap < (size_t)ev->n * k) {
+    free(ev->probs);
+    ev->probs_cap = 0;
+    ev->probs = malloc((size_t)ev->n * k * sizeof *ev->probs);
+    if (!ev->probs)
+      rc = tv_error(TV_ERR_NOMEM, "evaluator: out of memory for %u x %zu probabilities", ev->n, k);
+    else
+      ev->probs_cap = (size_t)ev->n * k;
+  }
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();
@@ -235,8 +279,10 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
         rc = TV_ERR_INTERRUPTED;
         break;
       }
-      uint32_t k = ev->n - off < CHUNK ? ev->n - off : CHUNK;
-      rc = tv_evaluate(ev->model, &ev->ds, ev->idx + off, k, ev->norm, ev->metrics);
+      uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
+      float *p = ev->probs + (size_t)off * k;
+      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
+      if (rc == TV_OK) softmax_rows(p, m, (int)k);
     }
     res->eval_seconds = tv_monotonic() - t0;
   }
@@ -246,5 +292,8 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->subset_hash = ev->hash;
   tv_metrics_get(ev->metrics, &res->s);
   res->metrics = ev->metrics;
+  res->probs = ev->probs;
+  res->idx = ev->idx;
+  res->ds = &ev->ds;
   return TV_OK;
 }

@@ -28,6 +28,7 @@
 #include "trainval/evalstate.h"
 #include "trainval/generate.h"
 #include "trainval/files.h"
+#include "trainval/budget.h"
 #include "trainval/ops.h"
 #include "trainval/text.h"
 
@@ -55,6 +56,8 @@ enum {
   OPT_TRACE,
   OPT_SET,
   OPT_DATA_DIR,
+  OPT_MISCLASSIFIED,
+  OPT_MAX_MEMORY,
   OPT_GENERATE,
   OPT_PROMPT,
   OPT_TEMPERATURE,
@@ -89,6 +92,9 @@ static const tv_cli_option OPTIONS[] = {
     {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
      "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
      "(default: OPENBLAS_NUM_THREADS, else one per core)"},
+    {"max-memory", OPT_MAX_MEMORY, 0, required_argument, "MB", "@number", NULL,
+     "refuse, before allocating it, a checkpoint whose graph, variables and data would take more "
+     "than MB MiB (default: three quarters of physical memory; 0: no limit)"},
     {"json", OPT_JSON, 0, no_argument, NULL, NULL, NULL,
      "one-shot: print exactly one JSON object on stdout (top5 is null with 5 classes or fewer); "
      "--watch: print each result as its metrics.jsonl line"},
@@ -124,6 +130,9 @@ static const tv_cli_option OPTIONS[] = {
      "the improvement that counts for --early-stop-patience (default 0)"},
     {"trace", OPT_TRACE, 0, required_argument, "FILE", "@file", WATCH,
      "append timing lines for scripts/bench_watch.sh"},
+    {"misclassified", OPT_MISCLASSIFIED, 0, required_argument, "N", "@number", WATCH,
+     "show the first N misclassified examples of the subset in each result's TensorBoard images "
+     "(default 16; 0: none)"},
     {"generate", OPT_GENERATE, 0, required_argument, "N", "@number", GEN,
      "one-shot: print N characters sampled from the checkpoint's language model (one step at a "
      "time, the state carried), then a newline, and nothing else; --watch: a sample of N "
@@ -265,6 +274,8 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   }
   o->split = TV_SPLIT_TEST;
   o->batch_size = 500;
+  o->misclassified = 16;
+  o->max_memory_mb = tv_budget_default_mb();
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
@@ -328,6 +339,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (parse_int(name, v, 1, 1024, &n)) return 2;
       o->threads = (int)n;
       break;
+    case OPT_MAX_MEMORY:
+      if (parse_int(name, v, 0, (long long)1 << 40, &n)) return 2;
+      o->max_memory_mb = (size_t)n;
+      break;
     case OPT_WATCH:
       o->watch = v;
       break;
@@ -373,6 +388,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       break;
     case OPT_TRACE:
       o->trace = v;
+      break;
+    case OPT_MISCLASSIFIED:
+      if (parse_int(name, v, 0, 1024, &n)) return 2;
+      o->misclassified = (int)n;
       break;
     case OPT_SET:
     case OPT_DATA_DIR:
@@ -621,7 +640,8 @@ static int one_shot(const eval_options *o) {
                        .random_subset = o->has_subset_seed,
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
-                       .threads = o->threads};
+                       .threads = o->threads,
+                       .max_memory_mb = o->max_memory_mb};
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);

@@ -40,6 +40,9 @@ enum { PATH_CAP = 4096 };
 /* Why a checkpoint retention deleted first is skipped (evallog.h, SKIPPED LINE). */
 static const char RETIRED_WHY[] = "deleted by retention before evaluation";
 
+/* Thresholds of each PR curve: steps of 0.01 in the probability. */
+enum { PR_THRESHOLDS = 101 };
+
 static volatile sig_atomic_t g_stop;
 
 static void on_signal(int sig) { g_stop = sig; }
@@ -62,6 +65,11 @@ typedef struct watcher {
   tv_events *events;
   int64_t
       session_cursor; /* the cursor when the session opened: its event file's START is past it */
+  /* The best value of each metric of the table over the session's results (metrics.jsonl's and
+   * those recorded since), written as best/<metric> with each result. */
+  int has_best[TV_METRIC__COUNT];
+  double best[TV_METRIC__COUNT];
+  char best_tag[TV_METRIC__COUNT][64];
   /* timing */
   int64_t newest_seen;
   double last_news;       /* monotonic: a new checkpoint seen or a result recorded */
@@ -239,9 +247,32 @@ static int purge_orphans(watcher *wt) {
   if (rc == TV_OK && dropped > 0)
     say(wt,
         "%s: dropped %ld event record%s past step %lld (the last run stopped before "
-        "recording %s)",
-        wt->sub, dropped, dropped == 1 ? "" : "s", (long long)wt->st.cursor,
-        dropped == 1 ? "its result" : "their results");
+        "recording the result in %s)",
+        wt->sub, dropped, dropped == 1 ? "" : "s", (long long)wt->st.cursor, TV_EVALLOG_FILE);
+  return rc;
+}
+
+/* HParams' best metrics: the dashboard shows the last value of each scalar of a session, so each
+ * result also carries best/<metric>, the best value of that metric (in its better direction, the
+ * metric table's) over every result so far.  The results before this session are metrics.jsonl's
+ * lines (reconcile has adopted them all). */
+static int load_bests(watcher *wt) {
+  int rc = TV_OK;
+  for (int k = 0; rc == TV_OK && k < TV_METRIC__COUNT; k++) {
+    const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
+    tv_evallog_line *lines = NULL;
+    int n = 0;
+    wt->has_best[k] = 0;
+    snprintf(wt->best_tag[k], sizeof wt->best_tag[k], "best/%s", d->name);
+    rc = tv_evallog_scan(wt->log_path, d->name, 0, &lines, &n);
+    for (int i = 0; rc == TV_OK && i < n; i++) {
+      double v = lines[i].value;
+      if (lines[i].skipped || !isfinite(v)) continue;
+      if (!wt->has_best[k] || tv_metric_better(d->maximize, v, wt->best[k], 0)) wt->best[k] = v;
+      wt->has_best[k] = 1;
+    }
+    free(lines);
+  }
   return rc;
 }
 
@@ -295,6 +326,7 @@ static int open_session(watcher *wt) {
   if (rc == TV_OK && !wt->st.has_retired_baseline) rc = set_retired_baseline(wt);
   if (rc == TV_OK) rc = tv_pin_clear(wt->dir, wt->name);
   if (rc == TV_OK) rc = purge_orphans(wt);
+  if (rc == TV_OK) rc = load_bests(wt);
   if (rc == TV_OK) rc = tv_evalstate_write(wt->state_path, &wt->st);
   if (rc != TV_OK) return rc;
   wt->session_cursor = wt->st.cursor;
@@ -319,7 +351,9 @@ static int record(watcher *wt, const tv_manifest_entry *me, tv_eval_outcome outc
 }
 
 /* Records a committed checkpoint retention deleted before it could be evaluated: its skipped
- * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml. */
+ * line in metrics.jsonl (fsynced; on stdout too with --json), then state.yaml, then the scalar
+ * skipped_checkpoints at its step in the evaluator's event file: how many of the run's
+ * checkpoints this evaluator has skipped so far, all sessions together (state.yaml's count). */
 static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
   warn(wt, "step %lld: %s was deleted by retention before it could be evaluated (skipped)",
        (long long)me->step, me->file);
@@ -332,6 +366,14 @@ static int skip_retired(watcher *wt, const tv_manifest_entry *me) {
   int rc = tv_evallog_format_skipped(&r, RETIRED_WHY, &line);
   if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
   if (rc == TV_OK) rc = record(wt, me, TV_EVAL_OUTCOME_SKIPPED, NAN, RETIRED_WHY, NULL);
+  if (rc == TV_OK) rc = open_events(wt);
+  if (rc == TV_OK) {
+    int total = 0;
+    for (int i = 0; i < wt->st.n; i++)
+      total += wt->st.entries[i].outcome == TV_EVAL_OUTCOME_SKIPPED;
+    rc = tv_events_scalar(wt->events, me->step, "skipped_checkpoints", (float)total);
+    if (rc == TV_OK) rc = tv_events_flush(wt->events);
+  }
   if (rc == TV_OK) {
     wt->n_retired++;
     if (wt->o->json) {
@@ -405,8 +447,9 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
       newest && newest->wall_time > me->wall_time ? newest->wall_time - me->wall_time : 0.0;
   int rc = open_events(wt);
   if (rc == TV_OK) {
-    const char *tags[TV_METRIC__COUNT + 2];
-    float vals[TV_METRIC__COUNT + 2];
+    enum { N_TAGS = 2 * TV_METRIC__COUNT + 2 };
+    const char *tags[N_TAGS];
+    float vals[N_TAGS];
     for (int k = 0; k < TV_METRIC__COUNT; k++) {
       tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
       vals[k] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
@@ -415,7 +458,21 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     vals[TV_METRIC__COUNT] = (float)lag_steps;
     tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
     vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
-    rc = tv_events_scalars(wt->events, me->step, TV_METRIC__COUNT + 2, tags, vals);
+    int n = TV_METRIC__COUNT + 2;
+    for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
+      double v = tv_metric_value(&res->s, (tv_metric_kind)k);
+      if (isfinite(v) && (!wt->has_best[k] || tv_metric_better(d->maximize, v, wt->best[k], 0))) {
+        wt->best[k] = v;
+        wt->has_best[k] = 1;
+      }
+      if (!wt->has_best[k]) continue;
+      tags[n] = wt->best_tag[k];
+      vals[n++] = (float)wt->best[k];
+    }
+    rc = tv_events_scalars(wt->events, me->step, n, tags, vals);
+    figures_opts fo = {.misclassified = wt->o->misclassified, .pr_thresholds = PR_THRESHOLDS};
+    if (rc == TV_OK && !res->tokens) rc = figures_write(wt->events, me->step, res, &fo);
     if (rc == TV_OK && res->sample) rc = write_sample(wt, me->step, res->sample);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
     if (rc == TV_OK) test_kill_after_event(me->step);
@@ -614,6 +671,7 @@ static int watcher_start(watcher *wt) {
                        .subset_seed = o->subset_seed,
                        .batch_size = o->batch_size,
                        .threads = o->threads,
+                       .max_memory_mb = o->max_memory_mb,
                        .cancel = &g_stop,
                        .generate = o->generate,
                        .prompt = o->prompt,

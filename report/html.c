@@ -4,10 +4,12 @@
  * Structure (the browser test relies on it): one <svg class="chart" data-tag="TAG"> per chart
  * with exactly one <path class="series"> per series drawn and <text class="axis-label"> for the
  * axes ("step" and the tag); then one <section class="run"> per train_dir, side by side, with its
- * status, notes, evaluators' best checkpoints, confusion matrices, per-class tables and config.
+ * status, notes, evaluators' best checkpoints, confusion matrices, per-class tables, the table of
+ * the latest misclassified examples, the latest PR curves and config.
  */
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,11 +42,10 @@ static double px(const rp_chart *c, double x) { return ML + (x - c->x0) / (c->x1
 static double py(const rp_chart *c, double y) { return MT + (c->y1 - y) / (c->y1 - c->y0) * PH; }
 
 static void chart_svg(tv_text *o, const rp_chart *c) {
-  tv_text_printf(
-      o,
-      "<figure><svg class=\"chart\" data-tag=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" "
-      "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
-      c->tag, W, H, W, H);
+  tv_text_printf(o,
+                 "<figure><svg class=\"%s\" data-tag=\"%s\" xmlns=\"http://www.w3.org/2000/svg\" "
+                 "width=\"%d\" height=\"%d\" viewBox=\"0 0 %d %d\" role=\"img\">\n",
+                 c->svg_class ? c->svg_class : "chart", c->tag, W, H, W, H);
   tv_text_printf(o, "<text class=\"title\" x=\"%d\" y=\"18\">", ML);
   esc(o, c->title);
   tv_text_printf(o, "</text>\n");
@@ -72,16 +73,17 @@ static void chart_svg(tv_text *o, const rp_chart *c) {
                  "<line class=\"axis\" x1=\"%d\" y1=\"%d\" x2=\"%d\" y2=\"%d\"/>\n",
                  ML, MT, ML, MT + PH, ML, MT + PH, ML + PW, MT + PH);
   tv_text_printf(o,
-                 "<text class=\"axis-label\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">step</text>\n"
+                 "<text class=\"axis-label\" x=\"%d\" y=\"%d\" text-anchor=\"middle\">%s</text>\n"
                  "<text class=\"axis-label\" x=\"14\" y=\"%d\" text-anchor=\"middle\" "
                  "transform=\"rotate(-90 14 %d)\">",
-                 ML + PW / 2, H - 6, MT + PH / 2, MT + PH / 2);
+                 ML + PW / 2, H - 6, c->xlabel ? c->xlabel : "step", MT + PH / 2, MT + PH / 2);
   esc(o, c->tag);
   tv_text_printf(o, "</text>\n");
   for (int i = 0; i < c->nlines; i++) {
     const rp_line *l = &c->lines[i];
     const char *dash = rp_kind_dash(l->kind, NULL, NULL);
-    tv_text_printf(o, "<path class=\"series\" stroke=\"#%06x\"%s%s%s d=\"", rp_run_colour(l->run),
+    tv_text_printf(o, "<path class=\"%s\" stroke=\"#%06x\"%s%s%s d=\"",
+                   c->path_class ? c->path_class : "series", rp_run_colour(l->run),
                    *dash ? " stroke-dasharray=\"" : "", dash, *dash ? "\"" : "");
     int pen = 0;
     for (int j = 0; j < l->s->n; j++) {
@@ -184,6 +186,73 @@ static void confusion(tv_text *o, const rp_result *res, const char *what) {
   tv_text_printf(o, "</table></div>\n");
 }
 
+/* The table of the evaluator's latest misclassified examples (its event files'
+ * "misclassified/labels" text, figures.c), when it wrote one.  The grid image itself stays in
+ * TensorBoard: the report embeds no image (it has no <img>, no data: URI). */
+static void misclassified(tv_text *o, const rp_source *figs) {
+  const rp_blob *t = rp_source_blob(figs, "misclassified/labels");
+  if (!t || t->kind != RP_BLOB_TEXT) return;
+  tv_text_printf(o, "<div class=\"mis\"><h4>misclassified: step %lld</h4><pre>",
+                 (long long)t->step);
+  esc(o, (const char *)t->data);
+  tv_text_printf(o, "</pre></div>\n");
+}
+
+/* The evaluator's PR curves at their latest step (its event files' "pr_curves" records,
+ * figures.c): precision over recall, one line per class. */
+static void pr_curves(tv_text *o, const rp_source *figs) {
+  int64_t step = -1;
+  for (int i = 0; i < figs->nblobs; i++)
+    if (figs->blobs[i].kind == RP_BLOB_PR && figs->blobs[i].step > step) step = figs->blobs[i].step;
+  if (step < 0) return;
+  char title[64];
+  snprintf(title, sizeof title, "PR curves: step %lld", (long long)step);
+  rp_chart c = {.tag = "precision",
+                .title = title,
+                .xlabel = "recall",
+                .path_class = "pr",
+                .svg_class = "pr-chart",
+                .x1 = 1,
+                .y1 = 1,
+                .nxt = 5,
+                .nyt = 5};
+  for (int i = 0; i < 5; i++) c.xt[i] = c.yt[i] = i * 0.25;
+  rp_series ser[RP_MAX_LINES];
+  int ok = 1;
+  for (int i = 0; i < figs->nblobs && c.nlines < RP_MAX_LINES; i++) {
+    const rp_blob *b = &figs->blobs[i];
+    if (b->kind != RP_BLOB_PR || rp_source_blob(figs, b->tag) != b) continue; /* the latest */
+    int t = (int)(b->len / 24);
+    rp_series *s = &ser[c.nlines];
+    memset(s, 0, sizeof *s);
+    s->n = t;
+    s->step = malloc((size_t)t * sizeof *s->step);
+    s->value = malloc((size_t)t * sizeof *s->value);
+    rp_line *l = &c.lines[c.nlines++];
+    *l = (rp_line){.s = s, .run = c.nlines - 1, .kind = 0};
+    snprintf(l->label, sizeof l->label, "%s", b->tag);
+    if (!s->step || !s->value) {
+      ok = 0;
+      break;
+    }
+    for (int j = 0; j < t; j++) {
+      float pr, rc;
+      memcpy(&pr, b->data + (size_t)(4 * t + j) * 4, 4);
+      memcpy(&rc, b->data + (size_t)(5 * t + j) * 4, 4);
+      s->step[j] = rc;
+      s->value[j] = pr;
+    }
+  }
+  if (ok)
+    chart_svg(o, &c);
+  else
+    o->oom = 1;
+  for (int i = 0; i < c.nlines; i++) {
+    free(ser[i].step);
+    free(ser[i].value);
+  }
+}
+
 static void evaluator(tv_text *o, const rp_evaluator *e) {
   tv_text_printf(o, "<h3>evaluator ");
   esc(o, e->src.name);
@@ -204,6 +273,8 @@ static void evaluator(tv_text *o, const rp_evaluator *e) {
   tv_text_printf(o, "</p>\n<div class=\"cms\">");
   if (best) confusion(o, best, "best");
   if (latest && latest != best) confusion(o, latest, "latest");
+  misclassified(o, &e->figs);
+  pr_curves(o, &e->figs);
   tv_text_printf(o, "</div>\n");
 }
 
@@ -249,10 +320,11 @@ static const char CSS[] =
     "h4{font-size:13px;margin:6px 0}"
     ".charts{display:flex;flex-wrap:wrap;gap:8px}figure{margin:0}"
     "figcaption{font-size:12px;max-width:440px}.key{white-space:nowrap;margin-right:8px}"
-    "svg.chart{background:#fff;border:1px solid #ddd}"
+    "svg.chart,svg.pr-chart{background:#fff;border:1px solid #ddd}"
     "svg .title{font-size:14px;font-weight:bold}svg .tick-label{font-size:11px}"
     "svg .axis-label{font-size:12px}svg .axis,svg .tick{stroke:#333}"
-    "svg .grid{stroke:#eee}path.series{fill:none;stroke-width:1.8}"
+    "svg "
+    ".grid{stroke:#eee}path.series{fill:none;stroke-width:1.8}path.pr{fill:none;stroke-width:1.4}"
     ".runs{display:flex;flex-wrap:wrap;gap:16px;align-items:flex-start}"
     ".run{border:1px solid #ccc;padding:8px 12px;flex:1 1 480px;min-width:0}"
     ".swatch{display:inline-block;width:14px;height:14px;margin-right:6px}"

@@ -43,11 +43,27 @@ typedef struct rp_series {
   double *step, *value;
 } rp_series;
 
-/* The scalar series of one source (train, validation or an evaluator). */
+/* A record of a text summary or a PR curve. */
+typedef enum rp_blob_kind { RP_BLOB_TEXT, RP_BLOB_PR } rp_blob_kind;
+
+typedef struct rp_blob {
+  char tag[RP_TAG_CAP];
+  rp_blob_kind kind;
+  int64_t step;
+  /* malloc'd: the text, NUL-terminated (not counted in len); or the PR curve's 6 * T floats
+   * (events.h: rows TP, FP, TN, FN, precision, recall), len = 24 * T bytes */
+  unsigned char *data;
+  size_t len;
+} rp_blob;
+
+/* The scalar series of one source (train, validation or an evaluator), and its text and PR curve
+ * records (the purge rule applied to them as well). */
 typedef struct rp_source {
   char name[TV_EVAL_NAME_CAP]; /* "train", "validation" or the evaluator's NAME */
   int n, cap;
   rp_series *series;
+  int nblobs, cblobs;
+  rp_blob *blobs;
 } rp_source;
 
 /* One evaluated checkpoint of an evaluator, from its metrics.jsonl line. */
@@ -61,7 +77,8 @@ typedef struct rp_result {
 } rp_result;
 
 typedef struct rp_evaluator {
-  rp_source src; /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
+  rp_source src;  /* curves: the metric table's, eval_lag_steps, eval_lag_seconds */
+  rp_source figs; /* its event files: texts and PR curves (figures.c's table and curves) */
   int n, cap;
   rp_result *results; /* ascending step */
   int has_state;
@@ -91,8 +108,9 @@ TV_MUST_CHECK int rp_run_read(const char *dir, const char *label, rp_run *r);
 /* Frees everything r holds and zeroes it.  NULL-safe. */
 void rp_run_free(rp_run *r);
 
-/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars
- * only; other records are skipped), applying TensorBoard's purge rule.  A missing dir gives no
+/* Reads every events.out.tfevents.* file directly in dir, in name order, into src (scalars, text
+ * summaries and PR curves; other records are skipped), applying
+ * TensorBoard's purge rule.  A missing dir gives no
  * series.  Torn or damaged files add a note to notes and keep what read before the damage.
  * Errors: TV_ERR_IO (dir cannot be listed), TV_ERR_NOMEM. */
 TV_MUST_CHECK int rp_events_read_dir(const char *dir, rp_source *src, tv_text *notes);
@@ -109,7 +127,10 @@ TV_MUST_CHECK int rp_source_add(rp_source *src, const char *tag, double step, do
 /* The series named tag, or NULL. */
 const rp_series *rp_source_find(const rp_source *src, const char *tag);
 
-/* Drops from every series of src the points with step >= step (the purge rule). */
+/* The record of tag at its latest step (of equal steps the one read last), or NULL. */
+const rp_blob *rp_source_blob(const rp_source *src, const char *tag);
+
+/* Drops from every series of src the points with step >= step, and the blobs (the purge rule). */
 void rp_source_purge(rp_source *src, double step);
 
 void rp_source_free(rp_source *src);
@@ -129,6 +150,9 @@ typedef struct rp_line {
 /* A chart: the lines of one tag over every run, on shared axes. */
 typedef struct rp_chart {
   const char *tag, *title;
+  const char *xlabel;     /* NULL: "step" */
+  const char *path_class; /* the SVG paths' class; NULL: "series" */
+  const char *svg_class;  /* the svg's class; NULL: "chart" */
   int nlines;
   rp_line lines[RP_MAX_LINES];
   double x0, x1, y0, y1; /* axis ranges (x: step) */
@@ -163,8 +187,8 @@ const char *rp_kind_dash(int kind, int *on, int *off);
  * fail (out->oom says the text is incomplete). */
 void rp_html_write(tv_text *out, const rp_run *runs, int nruns, double now);
 
-/* Draws chart c into a w x h RGB raster and writes it to path as a PNG (libpng), atomically
- * (tv_fs_write_atomic).  Tick labels use a built-in 3x5 digit font; titles and legends are left
+/* Draws chart c into a w x h RGB raster and writes it to path as a PNG (image.h), atomically
+ * (tv_fs_write_atomic).  Tick labels use image.h's built-in font; titles and legends are left
  * out (the file is named after the tag, colours are the HTML report's).  Errors: TV_ERR_NOMEM,
  * TV_ERR_IO (message names path). */
 TV_MUST_CHECK int rp_png_write(const char *path, const rp_chart *c, int w, int h);

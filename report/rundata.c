@@ -200,6 +200,7 @@ static int read_evaluators(rp_run *r) {
     snprintf(e->src.name, sizeof e->src.name, "%.63s", de->d_name);
     tv_evalstate_init(&e->state);
     rc = read_metrics(path, e, &r->notes);
+    if (rc == TV_OK) rc = rp_events_read_dir(sub, &e->figs, &r->notes);
     if (rc != TV_OK) break;
     if (tv_fs_join(path, sizeof path, sub, TV_EVALSTATE_FILE) != TV_OK) continue;
     int src = tv_evalstate_read(path, &e->state);
@@ -258,6 +259,7 @@ void rp_run_free(rp_run *r) {
   for (int i = 0; i < r->nevals; i++) {
     rp_evaluator *e = &r->evals[i];
     rp_source_free(&e->src);
+    rp_source_free(&e->figs);
     for (int j = 0; j < e->n; j++) result_free(&e->results[j]);
     free(e->results);
     tv_evalstate_free(&e->state);

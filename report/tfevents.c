@@ -1,10 +1,12 @@
 /* tfevents.c — reads the scalars of a run's TensorBoard event files (format in events.h) for the
  * report: TFRecord framing with both CRCs checked, the Event fields wall_time/step/summary/
- * session_log, Summary.Value tag + simple_value.  Everything else (histograms, file_version) is
- * skipped by wire type, as a protobuf reader does.
+ * session_log, Summary.Value tag + simple_value, text summaries (plugin "text": the tensor's
+ * string) and PR curves (plugin "pr_curves": the tensor's floats).  Everything else (histograms,
+ * images, file_version) is skipped by wire type, as a protobuf reader does.
  *
  * Invariant: a source's series hold, per tag, the values TensorBoard would show after reading
- * the same files in the same order (purge rule of events.h applied as records are read).
+ * the same files in the same order (purge rule of events.h applied as records are read); so do
+ * its blobs (texts and PR curves).
  */
 #include <dirent.h>
 #include <errno.h>
@@ -72,28 +74,107 @@ static int next_field(const unsigned char **p, const unsigned char *end, pb_fiel
   }
 }
 
-/* The scalars of one Summary.Value: 1 with tag/value set, 0 for another kind, -1 malformed. */
-static int decode_value(const unsigned char *p, const unsigned char *end, char *tag,
-                        double *value) {
+/* What one Summary.Value holds, as far as the report reads it. */
+typedef struct pb_value {
+  char tag[RP_TAG_CAP];
+  double value;                  /* VALUE_SCALAR */
+  const unsigned char *data, *e; /* VALUE_TEXT: the string */
+  const unsigned char *fs, *fe;  /* VALUE_PR: the packed float_val */
+} pb_value;
+
+enum { VALUE_OTHER = 0, VALUE_SCALAR, VALUE_TEXT, VALUE_PR };
+
+/* Points v at the text of a TensorProto (its first string_val) and at its packed float_val, where
+ * it has them.  -1 if malformed. */
+static int tensor_string(const unsigned char *p, const unsigned char *end, pb_value *v) {
   pb_field f;
-  int r, have = 0;
-  tag[0] = '\0';
+  int r;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num == 8 && f.wire == 2 && !v->data) {
+      v->data = f.s;
+      v->e = f.e;
+    } else if (f.num == 5 && f.wire == 2 && !v->fs) {
+      v->fs = f.s;
+      v->fe = f.e;
+    }
+  }
+  return r;
+}
+
+/* The plugin a SummaryMetadata names: VALUE_TEXT ("text"), VALUE_PR ("pr_curves") or
+ * VALUE_OTHER. */
+static int plugin_of(const unsigned char *p, const unsigned char *end) {
+  pb_field f, g;
+  while (next_field(&p, end, &f) == 1) {
+    if (f.num != 1 || f.wire != 2) continue;
+    const unsigned char *q = f.s;
+    while (next_field(&q, f.e, &g) == 1) {
+      if (g.num != 1 || g.wire != 2) continue;
+      size_t n = (size_t)(g.e - g.s);
+      if (n == 4 && !memcmp(g.s, "text", 4)) return VALUE_TEXT;
+      if (n == 9 && !memcmp(g.s, "pr_curves", 9)) return VALUE_PR;
+    }
+  }
+  return VALUE_OTHER;
+}
+
+/* Decodes one Summary.Value: its kind (VALUE_*), or -1 if malformed. */
+static int decode_value(const unsigned char *p, const unsigned char *end, pb_value *v) {
+  pb_field f;
+  int r, kind = VALUE_OTHER, plugin = VALUE_OTHER;
+  memset(v, 0, sizeof *v);
   while ((r = next_field(&p, end, &f)) == 1) {
     if (f.num == 1 && f.wire == 2) {
       size_t n = (size_t)(f.e - f.s);
       if (n >= RP_TAG_CAP) n = RP_TAG_CAP - 1;
-      memcpy(tag, f.s, n);
-      tag[n] = '\0';
+      memcpy(v->tag, f.s, n);
+      v->tag[n] = '\0';
     } else if (f.num == 2 && f.wire == 5) {
       uint32_t u = (uint32_t)f.u;
       float x;
       memcpy(&x, &u, sizeof x);
-      *value = x;
-      have = 1;
+      v->value = x;
+      kind = VALUE_SCALAR;
+    } else if (f.num == 8 && f.wire == 2) {
+      if (tensor_string(f.s, f.e, v) < 0) return -1;
+    } else if (f.num == 9 && f.wire == 2) {
+      plugin = plugin_of(f.s, f.e);
     }
   }
   if (r < 0) return -1;
-  return have && tag[0];
+  if (kind == VALUE_OTHER && plugin == VALUE_TEXT && v->data) kind = VALUE_TEXT;
+  /* a PR curve: 6 rows of at least 2 thresholds */
+  if (kind == VALUE_OTHER && plugin == VALUE_PR && v->fs && (v->fe - v->fs) % 24 == 0 &&
+      v->fe - v->fs >= 48)
+    kind = VALUE_PR;
+  return v->tag[0] ? kind : VALUE_OTHER;
+}
+
+/* Keeps the text or PR curve record v (every one: the purge rule may drop the later ones). */
+static int keep_blob(rp_source *src, int64_t step, const pb_value *v, rp_blob_kind kind) {
+  const unsigned char *from = kind == RP_BLOB_PR ? v->fs : v->data;
+  size_t n = (size_t)((kind == RP_BLOB_PR ? v->fe : v->e) - from);
+  unsigned char *d = malloc(n + 1);
+  if (!d) return TV_ERR_NOMEM;
+  memcpy(d, from, n);
+  d[n] = '\0';
+  if (src->nblobs == src->cblobs) {
+    int cap = src->cblobs ? 2 * src->cblobs : 4;
+    rp_blob *nb = realloc(src->blobs, (size_t)cap * sizeof *nb);
+    if (!nb) {
+      free(d);
+      return TV_ERR_NOMEM;
+    }
+    src->blobs = nb;
+    src->cblobs = cap;
+  }
+  rp_blob *b = &src->blobs[src->nblobs++];
+  snprintf(b->tag, sizeof b->tag, "%s", v->tag);
+  b->kind = kind;
+  b->data = d;
+  b->len = n;
+  b->step = step;
+  return TV_OK;
 }
 
 /* Decodes one Event and applies it to src.  *starts counts the SessionLog STARTs seen in this
@@ -128,11 +209,14 @@ static int apply_event(const unsigned char *p, const unsigned char *end, rp_sour
   const unsigned char *q = summary;
   while ((r = next_field(&q, summary_end, &g)) == 1) {
     if (g.num != 1 || g.wire != 2) continue;
-    char tag[RP_TAG_CAP];
-    double v = 0;
-    int k = decode_value(g.s, g.e, tag, &v);
+    pb_value v;
+    int k = decode_value(g.s, g.e, &v);
     if (k < 0) return -1;
-    if (k == 1 && rp_source_add(src, tag, (double)step, v) != TV_OK) return TV_ERR_NOMEM;
+    if (k == VALUE_SCALAR && rp_source_add(src, v.tag, (double)step, v.value) != TV_OK)
+      return TV_ERR_NOMEM;
+    if ((k == VALUE_TEXT || k == VALUE_PR) &&
+        keep_blob(src, step, &v, k == VALUE_PR ? RP_BLOB_PR : RP_BLOB_TEXT) != TV_OK)
+      return TV_ERR_NOMEM;
   }
   return r < 0 ? -1 : TV_OK;
 }
@@ -271,7 +355,23 @@ const rp_series *rp_source_find(const rp_source *src, const char *tag) {
   return NULL;
 }
 
+const rp_blob *rp_source_blob(const rp_source *src, const char *tag) {
+  const rp_blob *latest = NULL; /* of equal steps, the one read last (TensorBoard's) */
+  for (int i = 0; i < src->nblobs; i++)
+    if (!strcmp(src->blobs[i].tag, tag) && (!latest || src->blobs[i].step >= latest->step))
+      latest = &src->blobs[i];
+  return latest;
+}
+
 void rp_source_purge(rp_source *src, double step) {
+  int kept = 0;
+  for (int i = 0; i < src->nblobs; i++) {
+    if ((double)src->blobs[i].step >= step)
+      free(src->blobs[i].data);
+    else
+      src->blobs[kept++] = src->blobs[i];
+  }
+  src->nblobs = kept;
   for (int i = 0; i < src->n; i++) {
     rp_series *s = &src->series[i];
     int k = 0;
@@ -294,4 +394,8 @@ void rp_source_free(rp_source *src) {
   free(src->series);
   src->series = NULL;
   src->n = src->cap = 0;
+  for (int i = 0; i < src->nblobs; i++) free(src->blobs[i].data);
+  free(src->blobs);
+  src->blobs = NULL;
+  src->nblobs = src->cblobs = 0;
 }

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <zlib.h>
 
 #include "testutil.h"
 
@@ -518,6 +519,17 @@ static void test_session_start(void **state) {
   assert_int_equal(system(cmd), 0);
 }
 
+/* The shared checker passes dir's files with --strict; the test is skipped where the checker is
+ * not installed. */
+static void checker_strict(const char *dir) {
+  const char *checker = getenv("TV_TFEVENTS_CHECK");
+  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
+  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
+  char cmd[9000];
+  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* Text summaries decode against tensor.proto / summary.proto: plugin "text", DATA_CLASS_TENSOR,
  * a scalar DT_STRING tensor holding the text byte for byte; bad arguments write nothing. */
 static void test_text_summary(void **state) {
@@ -562,12 +574,7 @@ static void test_text_summary(void **state) {
                         strlen(texts[i]) < TVT_TEXT_CAP ? strlen(texts[i]) : TVT_TEXT_CAP - 1);
   }
   free(ev);
-  const char *checker = getenv("TV_TFEVENTS_CHECK");
-  if (!checker) checker = "/work/shared/checkers/tfevents_check.py";
-  if (access("/usr/bin/python3", X_OK) != 0 || access(checker, R_OK) != 0) skip();
-  char cmd[9000];
-  snprintf(cmd, sizeof cmd, "/usr/bin/python3 '%s' --strict --quiet '%s' >&2", checker, dir);
-  assert_int_equal(system(cmd), 0);
+  checker_strict(dir);
 }
 
 /* HParams session start / end decode against summary.proto and plugin_data.proto. */
@@ -645,6 +652,117 @@ static void test_session_start_resumed(void **state) {
   free(ev);
 }
 
+/* An image summary decodes against summary.proto's Summary.Image: height, width, colorspace 3
+ * (RGB) and the PNG tv_image_png makes of the same raster, byte for byte. */
+static void test_image_summary(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  tv_image img = {0};
+  assert_int_equal(tv_image_new(&img, 40, 12, 0xffffff), TV_OK);
+  tv_image_text(&img, 1, 1, "CM 42", 2, 0x08306b);
+  unsigned char *png = NULL;
+  size_t len = 0;
+  assert_int_equal(tv_image_png(&img, &png, &len), TV_OK);
+  assert_int_equal(tv_events_image(w, 5, "confusion_matrix", &img), TV_OK);
+  tv_image none = {0};
+  assert_int_equal(tv_events_image(w, 5, "x", &none), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "x: no image"));
+  assert_int_equal(tv_events_image(w, 5, "x", NULL), TV_ERR_INVALID);
+  assert_int_equal(tv_events_image(w, -1, "x", &img), TV_ERR_INVALID);
+  assert_int_equal(tv_events_image(w, 5, "", &img), TV_ERR_INVALID);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 2);
+  const tvt_value *v = &ev[1].values[0];
+  assert_int_equal(ev[1].step, 5);
+  assert_string_equal(v->tag, "confusion_matrix");
+  assert_true(v->has_image);
+  assert_false(v->has_tensor || v->has_metadata || v->has_simple_value || v->has_histo);
+  assert_int_equal(v->image.height, 12);
+  assert_int_equal(v->image.width, 40);
+  assert_int_equal(v->image.colorspace, 3);
+  assert_int_equal(v->image.len, len);
+  assert_memory_equal(v->image.head, png, TVT_PNG_HEAD);
+  assert_int_equal(v->image.crc, (uint32_t)crc32(0L, png, (uInt)len));
+  free(ev);
+  free(png);
+  tv_image_free(&img);
+  checker_strict(dir);
+}
+
+/* tv_pr_curve against TensorBoard's definition worked by hand (summary.py): 5 thresholds 0,
+ * .25, .5, .75, 1; scores .9 .6 .4 .1 .6 with labels 1 0 1 0 1 (class 1): buckets 3 2 1 0 2, so
+ * TP 3 3 2 1 0, FP 2 1 1 0 0, TN 0 1 1 2 2, FN 0 0 1 2 3; precision 3/5 3/4 2/3 1 1 (eps/eps at the
+ * top), recall 1 1 2/3 1/3 0. */
+static void test_pr_curve_values(void **state) {
+  (void)state;
+  const float scores[] = {0.9f, 0.6f, 0.4f, 0.1f, 0.6f};
+  const int32_t labels[] = {1, 0, 1, 0, 1};
+  float d[30];
+  assert_int_equal(tv_pr_curve(scores, 1, labels, 1, 5, 5, d), TV_OK);
+  const float want[30] = {3,        3,        2,        1, 0, 2, 1, 1,        0,        0,
+                          0,        1,        1,        2, 2, 0, 0, 1,        2,        3,
+                          3.0f / 5, 3.0f / 4, 2.0f / 3, 1, 1, 1, 1, 2.0f / 3, 1.0f / 3, 0};
+  for (int i = 0; i < 30; i++) assert_float_equal(d[i], want[i], 1e-6);
+  /* Every second score of a 2-class table (stride 2), NaN counted in bucket 0, 7 clamped to 1. */
+  const float table[] = {0.2f, NAN, 0.5f, 7.0f};
+  const int32_t two[] = {0, 1};
+  assert_int_equal(tv_pr_curve(table + 1, 2, two, 1, 2, 3, d), TV_OK);
+  const float want2[18] = {1, 1, 1, 1, 0, 0, 0, 1, 1, 0, 0, 0, 0.5f, 1, 1, 1, 1, 1};
+  for (int i = 0; i < 18; i++) assert_float_equal(d[i], want2[i], 1e-6);
+  assert_int_equal(tv_pr_curve(scores, 1, labels, 1, 5, 1, d), TV_ERR_INVALID);
+  assert_int_equal(tv_pr_curve(scores, 1, labels, 1, 5, TV_PR_CURVE_MAX_THRESHOLDS + 1, d),
+                   TV_ERR_INVALID);
+  assert_int_equal(tv_pr_curve(NULL, 1, labels, 1, 5, 5, d), TV_ERR_INVALID);
+  assert_int_equal(tv_pr_curve(scores, 0, labels, 1, 5, 5, d), TV_ERR_INVALID);
+  assert_int_equal(tv_pr_curve(NULL, 1, NULL, 1, 0, 5, d), TV_OK); /* no examples */
+}
+
+/* A PR curve summary decodes against pr_curve/plugin_data.proto and tensor.proto: plugin
+ * "pr_curves", content PrCurvePluginData{version 0, num_thresholds}, a DT_FLOAT [6, T] tensor
+ * holding the data in order. */
+static void test_pr_curve_summary(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  char path[4200];
+  snprintf(path, sizeof path, "%s", tv_events_path(w));
+  float d[6 * 7];
+  for (int i = 0; i < 6 * 7; i++) d[i] = (float)i * 0.5f;
+  assert_int_equal(tv_events_pr_curve(w, 3, "pr_curve/2 bag", d, 7), TV_OK);
+  assert_int_equal(tv_events_pr_curve(w, 3, "x", d, 1), TV_ERR_INVALID);
+  assert_non_null(
+      strstr(tv_error_message(), "x: a PR curve needs data and 2..1024 thresholds (1)"));
+  assert_int_equal(tv_events_pr_curve(w, 3, "x", NULL, 7), TV_ERR_INVALID);
+  assert_int_equal(tv_events_pr_curve(w, -3, "x", d, 7), TV_ERR_INVALID);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  int n = 0;
+  tvt_event *ev = read_events(path, &n);
+  assert_int_equal(n, 2);
+  const tvt_value *v = &ev[1].values[0];
+  assert_int_equal(ev[1].step, 3);
+  assert_string_equal(v->tag, "pr_curve/2 bag");
+  assert_true(v->has_metadata && v->has_tensor);
+  const tvt_tensor *t = &v->tensor;
+  assert_string_equal(t->plugin, "pr_curves");
+  assert_int_equal(t->data_class, 2);
+  assert_int_equal(t->dtype, 1);
+  assert_int_equal(t->ndims, 2);
+  assert_int_equal(t->dims[0], 6);
+  assert_int_equal(t->dims[1], 7);
+  assert_int_equal(t->nfloats, 42);
+  for (int i = 0; i < 42; i++) assert_true(t->floats[i] == d[i]);
+  static const unsigned char want_content[] = {0x08, 0, 0x10, 7}; /* version 0, 7 thresholds */
+  assert_int_equal(t->content_len, sizeof want_content);
+  assert_memory_equal(t->content, want_content, sizeof want_content);
+  free(ev);
+  checker_strict(dir);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_crc32c_vectors),
@@ -670,6 +788,9 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_text_summary, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_hparams_summaries, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_image_summary, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test(test_pr_curve_values),
+      cmocka_unit_test_setup_teardown(test_pr_curve_summary, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_session_start_resumed, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
   };

@@ -64,6 +64,59 @@ static void test_purge_rule(void **state) {
   tv_text_free(&notes);
 }
 
+/* The texts and PR curves, the purge rule applied: a restart at 31 drops step 40's table and
+ * curve, so step 20's are the latest; images are skipped, scalars read as before. */
+static void test_latest_text(void **state) {
+  const char *dir = *state;
+  tv_events *w = NULL;
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_session_start(w, 1), TV_OK);
+  assert_int_equal(tv_events_text(w, 10, "misclassified/labels", "ten"), TV_OK);
+  assert_int_equal(tv_events_text(w, 20, "misclassified/labels", "twenty <b>"), TV_OK);
+  assert_int_equal(tv_events_text(w, 20, "config", "c"), TV_OK);
+  const float pr20[12] = {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 0.5f, 0.25f};
+  assert_int_equal(tv_events_pr_curve(w, 20, "pr_curve/1", pr20, 2), TV_OK);
+  assert_int_equal(tv_events_text(w, 40, "misclassified/labels", "forty"), TV_OK);
+  tv_image img = {0};
+  assert_int_equal(tv_image_new(&img, 3, 2, 0), TV_OK);
+  assert_int_equal(tv_events_image(w, 40, "misclassified", &img), TV_OK);
+  tv_image_free(&img);
+  float pr[12] = {0};
+  assert_int_equal(tv_events_pr_curve(w, 40, "pr_curve/0", pr, 2), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 40, "loss", 1.5f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+  assert_int_equal(tv_events_open(dir, &w), TV_OK);
+  assert_int_equal(tv_events_session_start(w, 31), TV_OK);
+  assert_int_equal(tv_events_scalar(w, 35, "loss", 2.5f), TV_OK);
+  assert_int_equal(tv_events_close(w), TV_OK);
+
+  rp_source src = {0};
+  tv_text notes = {0};
+  assert_int_equal(rp_events_read_dir(dir, &src, &notes), TV_OK);
+  assert_int_equal((int)notes.n, 0);
+  const rp_blob *b = rp_source_blob(&src, "misclassified/labels");
+  assert_non_null(b);
+  assert_int_equal(b->step, 20);
+  assert_string_equal((const char *)b->data, "twenty <b>");
+  assert_int_equal(b->len, 10);
+  assert_string_equal((const char *)rp_source_blob(&src, "config")->data, "c");
+  assert_null(rp_source_blob(&src, "misclassified")); /* an image: not read */
+  assert_null(rp_source_blob(&src, "pr_curve/0"));    /* step 40: purged */
+  assert_null(rp_source_find(&src, "pr_curve/0"));
+  const rp_blob *curve = rp_source_blob(&src, "pr_curve/1");
+  assert_non_null(curve);
+  assert_int_equal(curve->kind, RP_BLOB_PR);
+  assert_int_equal(curve->step, 20);
+  assert_int_equal(curve->len, sizeof pr20);
+  assert_memory_equal(curve->data, pr20, sizeof pr20);
+  assert_int_equal(b->kind, RP_BLOB_TEXT);
+  const rp_series *loss = rp_source_find(&src, "loss");
+  assert_int_equal(loss->n, 1);
+  assert_true(loss->step[0] == 35);
+  rp_source_free(&src);
+  tv_text_free(&notes);
+}
+
 /* Files of a version that wrote no session starts, then a resumed session: its new file's
  * STARTs still purge what the old files held past the checkpoint. */
 static void test_purge_rule_old_files(void **state) {
@@ -258,6 +311,7 @@ static void test_chart_axes(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_purge_rule, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_latest_text, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_purge_rule_old_files, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_damaged_events, tvt_setup_tmpdir, tvt_teardown_tmpdir),

@@ -4,6 +4,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <zlib.h>
 
 #include "trainval/error.h"
 #include "base/fs.h"
@@ -173,11 +174,14 @@ static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_t
     } else if (f.num == 5 && (f.wire == 2 || f.wire == 5)) { /* float_val, packed or not */
       if (f.wire == 5) {
         uint32_t u = (uint32_t)f.u;
-        if (t->nfloats++ == 0) memcpy(&t->float0, &u, 4);
+        if (t->nfloats == 0) memcpy(&t->float0, &u, 4);
+        if (t->nfloats < TVT_MAX_FLOATS) memcpy(&t->floats[t->nfloats], &u, 4);
+        t->nfloats++;
       } else {
         if ((f.e - f.s) % 4) return -1;
         if (t->nfloats == 0 && f.e > f.s) memcpy(&t->float0, f.s, 4);
-        t->nfloats += (int)((f.e - f.s) / 4);
+        for (const unsigned char *q = f.s; q < f.e; q += 4, t->nfloats++)
+          if (t->nfloats < TVT_MAX_FLOATS) memcpy(&t->floats[t->nfloats], q, 4);
       }
     } else if (f.num == 8) {
       if (f.wire != 2) return -1;
@@ -185,6 +189,23 @@ static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_t
         t->string_len = (size_t)(f.e - f.s);
         copy_str(t->string, sizeof t->string, &f);
       }
+    }
+  }
+  return r;
+}
+
+static int decode_image(const unsigned char *p, const unsigned char *end, tvt_image *im) {
+  field f;
+  int r;
+  while ((r = next_field(&p, end, &f)) == 1) {
+    if (f.num >= 1 && f.num <= 3) {
+      if (f.wire != 0) return -1;
+      *(f.num == 1 ? &im->height : f.num == 2 ? &im->width : &im->colorspace) = (int)f.u;
+    } else if (f.num == 4) {
+      if (f.wire != 2) return -1;
+      im->len = (size_t)(f.e - f.s);
+      memcpy(im->head, f.s, im->len < TVT_PNG_HEAD ? im->len : TVT_PNG_HEAD);
+      im->crc = (uint32_t)crc32(0L, f.s, (uInt)im->len);
     }
   }
   return r;
@@ -201,6 +222,9 @@ static int decode_value(const unsigned char *p, const unsigned char *end, tvt_va
       uint32_t u = (uint32_t)f.u;
       memcpy(&v->simple_value, &u, sizeof u);
       v->has_simple_value = 1;
+    } else if (f.num == 4 && f.wire == 2) {
+      if (decode_image(f.s, f.e, &v->image) != 0) return -1;
+      v->has_image = 1;
     } else if (f.num == 5 && f.wire == 2) {
       if (decode_histo(f.s, f.e, &v->histo) != 0) return -1;
       v->has_histo = 1;
@@ -210,7 +234,7 @@ static int decode_value(const unsigned char *p, const unsigned char *end, tvt_va
     } else if (f.num == 9 && f.wire == 2) {
       if (decode_metadata(f.s, f.e, &v->tensor) != 0) return -1;
       v->has_metadata = 1;
-    } else if (f.num <= 2 || f.num == 5 || f.num == 8 || f.num == 9) {
+    } else if (f.num <= 2 || f.num == 4 || f.num == 5 || f.num == 8 || f.num == 9) {
       return -1; /* a known field with the wrong wire type */
     }
   }

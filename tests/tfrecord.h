@@ -17,6 +17,8 @@ enum {
   TVT_TAG_CAP = 128,
   TVT_TEXT_CAP = 512, /* bytes of a tensor's first string_val kept (the length is kept whole) */
   TVT_MAX_DIMS = 4,
+  TVT_MAX_FLOATS = 64, /* float_val values kept (the count is kept whole) */
+  TVT_PNG_HEAD = 33,   /* bytes of an image's encoded string kept: signature + IHDR */
 };
 
 /* Summary.Value.tensor (TensorProto, tensor.proto) with its SummaryMetadata (summary.proto). */
@@ -28,10 +30,11 @@ typedef struct tvt_tensor {
   int64_t dims[TVT_MAX_DIMS];
   size_t content_len; /* metadata.plugin_data.content */
   unsigned char content[TVT_TEXT_CAP];
-  int nfloats;       /* float_val count (packed or not) */
-  float float0;      /* the first float_val */
-  int nstrings;      /* string_val count */
-  size_t string_len; /* length of the first string_val */
+  int nfloats;                  /* float_val count (packed or not) */
+  float float0;                 /* the first float_val */
+  float floats[TVT_MAX_FLOATS]; /* the first TVT_MAX_FLOATS float_val */
+  int nstrings;                 /* string_val count */
+  size_t string_len;            /* length of the first string_val */
   char string[TVT_TEXT_CAP];
 } tvt_tensor;
 
@@ -43,6 +46,14 @@ typedef struct tvt_histo {
   int limits_increasing; /* 1 if bucket_limit is strictly increasing */
 } tvt_histo;
 
+/* Summary.Value.image (Summary.Image, summary.proto). */
+typedef struct tvt_image {
+  int height, width, colorspace;
+  size_t len;                       /* encoded_image_string's length */
+  unsigned char head[TVT_PNG_HEAD]; /* its first bytes */
+  uint32_t crc;                     /* zlib's CRC-32 of the whole string */
+} tvt_image;
+
 typedef struct tvt_value {
   char tag[TVT_TAG_CAP];
   int has_simple_value;
@@ -51,6 +62,8 @@ typedef struct tvt_value {
   tvt_histo histo;
   int has_metadata, has_tensor;
   tvt_tensor tensor;
+  int has_image;
+  tvt_image image;
 } tvt_value;
 
 typedef struct tvt_event {

@@ -15,13 +15,23 @@
 #include <string.h>
 
 #include "trainer.h"
+#include "trainval/budget.h"
 #include "trainval/cli.h"
 
 static const char *prog = "train";
 
 static void on_signal(int sig) { trainer_request_stop(sig); }
 
-enum { OPT_TRAIN_DIR = 256, OPT_CONFIG, OPT_STEPS, OPT_EPOCHS, OPT_SET, OPT_REPLAN, OPT_THREADS };
+enum {
+  OPT_TRAIN_DIR = 256,
+  OPT_CONFIG,
+  OPT_STEPS,
+  OPT_EPOCHS,
+  OPT_SET,
+  OPT_REPLAN,
+  OPT_THREADS,
+  OPT_MAX_MEMORY
+};
 
 static const tv_cli_option OPTIONS[] = {
     {"train-dir", OPT_TRAIN_DIR, 0, required_argument, "DIR", "@dir", NULL,
@@ -42,6 +52,9 @@ static const tv_cli_option OPTIONS[] = {
      "run each graph (training step, validation) on a team of N threads, OpenBLAS held to one "
      "thread inside it (default: OPENBLAS_NUM_THREADS, else one per core); results are bitwise the "
      "same for the same N"},
+    {"max-memory", OPT_MAX_MEMORY, 0, required_argument, "MB", "@number", NULL,
+     "refuse at the start a run whose training data, graphs, variables and optimizer state would "
+     "take more than MB MiB (default: three quarters of physical memory; 0: no limit)"},
     {"quiet", 'q', 'q', no_argument, NULL, NULL, NULL, "print only errors and the final line"},
     {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,
      "also print each checkpoint commit and skipped update"},
@@ -141,6 +154,7 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
   }
   int n_owned = 0, have_length = 0, c, idx;
   o->verbosity = 1;
+  o->max_memory_mb = tv_budget_default_mb();
   opterr = 0;
   while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
     const char *v = optarg;
@@ -185,6 +199,13 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
     case OPT_THREADS:
       if (parse_count("threads", v, 1024, &n)) return 2;
       o->threads = (int)n;
+      break;
+    case OPT_MAX_MEMORY:
+      if (strcmp(v, "0") == 0)
+        n = 0;
+      else if (parse_count("max-memory", v, 1LL << 40, &n))
+        return 2;
+      o->max_memory_mb = (size_t)n;
       break;
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);

@@ -30,6 +30,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trainval/budget.h"
 #include "trainval/ckpt.h"
 #include "trainval/commit.h"
 #include "trainval/config.h"
@@ -239,9 +240,38 @@ static int64_t batches_per_epoch(const trainer *t) {
                    : (int64_t)tv_loader_batches_per_epoch(t->loader);
 }
 
+/* What build() will allocate (the training files, the TRAIN and INFER graphs, the variables and
+ * the optimizer's slots), planned without allocating it and refused above --max-memory.  A config
+ * the plan cannot build passes here: build() reports it in its own order. */
+static int check_memory(trainer *t) {
+  tv_budget b = {0};
+  tv_varstore *s = NULL;
+  size_t infer = 0;
+  int batch = t->cfg.train.batch_size;
+  if (tv_varstore_new(&s) != TV_OK) return TV_OK;
+  int planned =
+      tv_model_plan(&t->cfg, TV_MODE_TRAIN, batch, s, tv_ctx_team(t->ctx), &b.activations) ==
+          TV_OK &&
+      (t->cfg.train.validate_every <= 0 ||
+       tv_model_plan(&t->cfg, TV_MODE_INFER, batch, s, tv_ctx_team(t->ctx), &infer) == TV_OK);
+  int rc = TV_OK;
+  if (planned) {
+    b.activations += infer;
+    tv_budget_add_variables(&b, s, &t->cfg);
+    if (!tv_config_is_sequence(&t->cfg)) { /* a corpus is read whole, not planned here */
+      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_images);
+      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_labels);
+    }
+    rc = tv_budget_check(&b, t->opt.max_memory_mb, t->cfg.source);
+  }
+  tv_varstore_free(s);
+  return rc;
+}
+
 static int build_images(trainer *t) {
+  int rc;
   /* One read of the training files gives both splits; valid is kept only for validation. */
-  int rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
+  rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
@@ -269,7 +299,8 @@ static int build_images(trainer *t) {
 static int build(trainer *t) {
   t->tokens = tv_config_is_sequence(&t->cfg);
   int b = t->cfg.train.batch_size;
-  int rc = t->tokens ? build_tokens(t) : build_images(t);
+  int rc = check_memory(t);
+  if (rc == TV_OK) rc = t->tokens ? build_tokens(t) : build_images(t);
   if (rc != TV_OK) return rc;
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
@@ -467,6 +498,17 @@ static int drop_uncommitted(const trainer *t, const char *file, int rc) {
   return tv_error(rc, "%s", msg);
 }
 
+/* train.keep_best (restore_best implies it): the best validation's checkpoint. */
+static int keeps_best(const trainer *t) {
+  return t->cfg.train.keep_best || t->cfg.train.restore_best;
+}
+
+/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays. */
+static int keep_best_veto(void *ctx, const tv_manifest_entry *e) {
+  const trainer *t = ctx;
+  return !isnan(t->best) && e->step == t->best_step;
+}
+
 static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
@@ -502,6 +544,10 @@ static int save_checkpoint(trainer *t, const char *reason) {
   tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
                               .keep_every_hours = t->cfg.retention.keep_every_hours,
                               .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (keeps_best(t)) {
+    keep.veto = keep_best_veto;
+    keep.veto_ctx = t;
+  }
   int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
   if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
   if (rc == TV_OK)
@@ -591,7 +637,7 @@ static int validate(trainer *t, int *stop) {
     printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu %s)\n",
            t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, s.accuracy,
            (unsigned long long)s.n, t->tokens ? "tokens" : "examples");
-  if (t->cfg.train.early_stop_patience <= 0) return TV_OK;
+  if (t->cfg.train.early_stop_patience <= 0 && !keeps_best(t)) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
                  (t->cfg.train.early_stop_mode == TV_STOP_AUTO && tv_metric_desc_for(k)->maximize);
@@ -602,7 +648,10 @@ static int validate(trainer *t, int *stop) {
     t->best = v;
     t->best_step = t->step;
     t->bad_validations = 0;
-  } else if (++t->bad_validations >= t->cfg.train.early_stop_patience) {
+    /* The last step's checkpoint comes from finish_run (and the veto keeps it). */
+    if (keeps_best(t) && t->step < t->total_steps) return save_checkpoint(t, "best");
+  } else if (t->cfg.train.early_stop_patience > 0 &&
+             ++t->bad_validations >= t->cfg.train.early_stop_patience) {
     *stop = 1;
     if (t->opt.verbosity > 0)
       printf("train: early stopping at step %lld: validation %s has not improved on %.4f (step "
@@ -725,14 +774,17 @@ static int write_hparams_start(trainer *t) {
 }
 
 /* Before the first step: records past the resumed step belong to a run that died after its last
- * checkpoint and are purged; a STOP left from before this run is set aside; status running; the
- * event file opened with a session start (a restart for TensorBoard). */
+ * checkpoint and are purged (all of them on a fresh start: an attempt killed before its first
+ * checkpoint left its step-0 texts and hparams, written again now); a STOP left from before this
+ * run is set aside; status running; the event file opened with a session start (a restart for
+ * TensorBoard). */
 static int begin_run(trainer *t) {
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
+  int64_t keep = t->step > 0 ? t->step : -1;
   int rc = tv_fs_join(vdir, sizeof vdir, t->opt.train_dir, "validation");
-  if (rc == TV_OK) rc = tv_events_purge_after(t->opt.train_dir, t->step, &dropped);
-  if (rc == TV_OK) rc = tv_events_purge_after(vdir, t->step, &vdropped);
+  if (rc == TV_OK) rc = tv_events_purge_after(t->opt.train_dir, keep, &dropped);
+  if (rc == TV_OK) rc = tv_events_purge_after(vdir, keep, &vdropped);
   if (rc == TV_OK && dropped + vdropped > 0 && t->opt.verbosity > 0)
     printf("train: dropped %ld event records past step %lld (written after the last "
            "checkpoint of an earlier run)\n",
@@ -868,13 +920,46 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     return TV_OK;
   }
   int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
-  if (t->step < t->total_steps &&
+  if (t->step < t->total_steps && t->last_saved != t->step &&
       (periodic ||
        (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
     rc = save_checkpoint(t, periodic ? "periodic" : "time");
     if (rc != TV_OK) return rc;
     k->last_ckpt_time = tv_monotonic();
   }
+  return TV_OK;
+}
+
+/* train.restore_best: loads the variables of the best validation's checkpoint (committed, so
+ * verified against the manifest) into the store, so that the final checkpoint holds them.  Sets
+ * *restored when it did; a best step without a committed checkpoint (validated before keep_best
+ * was set) leaves the last step's variables and says so. */
+static int restore_best(trainer *t, int *restored) {
+  *restored = 0;
+  if (!t->cfg.train.restore_best || isnan(t->best) || t->best_step == t->step) return TV_OK;
+  const tv_manifest_entry *e = tv_manifest_find(&t->manifest, t->best_step);
+  if (!e) {
+    if (t->opt.verbosity > 0)
+      printf("train: restore_best: no committed checkpoint of the best step %lld; the final "
+             "variables are step %lld's\n",
+             (long long)t->best_step, (long long)t->step);
+    return TV_OK;
+  }
+  char path[TV_PATH_CAP + 80];
+  int rc = tv_fs_join(path, sizeof path, t->opt.train_dir, e->file);
+  if (rc != TV_OK) return rc;
+  tv_ckpt_info expect = {.size = e->size, .crc32c = e->crc32c};
+  tv_ckpt *ck = NULL;
+  rc = tv_ckpt_open(path, &expect, &ck);
+  if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, t->store);
+  tv_ckpt_close(ck);
+  if (rc != TV_OK) return rc;
+  *restored = 1;
+  if (t->opt.verbosity > 0)
+    printf("train: restore_best: the final variables are those of step %lld (validation %s "
+           "%.4f), the best\n",
+           (long long)t->best_step, tv_metric_desc_for(t->cfg.train.early_stop_metric)->name,
+           t->best);
   return TV_OK;
 }
 
@@ -895,8 +980,10 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
     status = "early_stopped";
     *outcome = TRAINER_EARLY_STOPPED;
   }
-  int rc = TV_OK;
-  if (t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL)
+  int restored = 0;
+  int rc = *outcome == TRAINER_INTERRUPTED ? TV_OK : restore_best(t, &restored);
+  if (rc == TV_OK &&
+      (restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL))
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
@@ -939,8 +1026,11 @@ int trainer_run(trainer *t, trainer_outcome *outcome) {
 }
 
 void trainer_mark_aborted(trainer *t) {
-  if (!t || !t->events || !strcmp(t->manifest.status, "diverged")) return;
-  int rc = set_status(t, "aborted");
+  if (!t || !t->events) return;
+  /* HParams: the session failed (diverged or aborted).  A resume purges it with the other
+   * records past the checkpoint, and its own end replaces it. */
+  int rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_FAILURE, tv_now());
+  if (strcmp(t->manifest.status, "diverged") != 0) rc = set_status(t, "aborted");
   (void)rc;
 }
 

@@ -8,6 +8,7 @@
 #ifndef TRAINVAL_TRAIN_TRAINER_H
 #define TRAINVAL_TRAIN_TRAINER_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trainval/error.h"
@@ -19,9 +20,11 @@ typedef struct trainer_options {
   const char *config; /* NULL: DIR/config.yaml (a resumed run) */
   const char *sets[TRAINER_MAX_SETS];
   int n_sets;
-  int threads;         /* 0: OpenBLAS's choice */
-  int verbosity;       /* 0 quiet, 1 normal, 2 verbose */
-  int replan_schedule; /* resume: stretch the cosine schedule to the new last step */
+  int threads;          /* 0: OpenBLAS's choice */
+  int verbosity;        /* 0 quiet, 1 normal, 2 verbose */
+  int replan_schedule;  /* resume: stretch the cosine schedule to the new last step */
+  size_t max_memory_mb; /* --max-memory: a plan above it is refused before the data and the
+                           graphs are allocated (budget.h); 0: no limit */
 } trainer_options;
 
 /* How a run ended (trainer_run's result when it returns TV_OK). */
@@ -50,8 +53,9 @@ void trainer_print_summary(const trainer *t);
 int64_t trainer_step(const trainer *t);
 int64_t trainer_total_steps(const trainer *t);
 
-/* After a failed trainer_run: marks the manifest aborted (best effort: the original error is what
- * gets reported; a diverged run keeps its status). */
+/* After a failed trainer_run: writes the HParams session end with status FAILURE and marks the
+ * manifest aborted (best effort: the original error is what gets reported; a diverged run keeps
+ * its status). */
 void trainer_mark_aborted(trainer *t);
 
 /* Releases everything (and the lock).  NULL-safe. */

@@ -196,11 +196,11 @@ int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int i
   return 1;
 }
 
-void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int optopt) {
+void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int opt) {
   /* (for a long option glibc sets optopt to the option's id, so the argument decides) */
   if (!arg || strncmp(arg, "--", 2) != 0) {
-    if (optopt > 0 && optopt < 128)
-      tv_text_printf(t, "unknown option -%c", optopt);
+    if (opt > 0 && opt < 128)
+      tv_text_printf(t, "unknown option -%c", opt);
     else
       tv_text_printf(t, "unknown option %s", arg ? arg : "");
     return;

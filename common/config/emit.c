@@ -194,17 +194,9 @@ static void emit_layers(tv_text *b, const tv_config *c) {
 
 static int same_value(const key_desc *d, const void *a, const void *b);
 
-/* 1 if the section key d holds its default in c. */
-static int at_default(const key_desc *d, const tv_config *c) {
-  tv_config *def = malloc(sizeof *def);
-  if (!def) return 0; /* emitted, then: the text still reads back */
-  tv_config_defaults(def);
-  int same = same_value(d, c, def);
-  free(def);
-  return same;
-}
-
 int tv_config_emit(const tv_config *c, char **text, size_t *len) {
+  tv_config defaults;
+  tv_config_defaults(&defaults);
   tv_text b = {0};
   *text = NULL;
   *len = 0;
@@ -218,7 +210,9 @@ int tv_config_emit(const tv_config *c, char **text, size_t *len) {
         emit_layers(&b, c);
         continue;
       }
-      if ((d->flags & F_TOKEN) && !tv_config_is_sequence(c) && at_default(d, c)) continue;
+      if ((d->flags & F_LATER) && same_value(d, c, &defaults) &&
+          !((d->flags & F_TOKEN) && tv_config_is_sequence(c)))
+        continue;
       size_t start = b.n;
       tv_text_printf(&b, "  %s: ", d->name);
       put_value(&b, d, c);

@@ -76,9 +76,9 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
-  ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_TOKEN,
+  ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_LATER | F_TOKEN,
              "token models: a text file or folder"),
-  ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_TOKEN,
+  ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_LATER | F_TOKEN,
             "token models: the last this many bytes validate; 0: valid_fraction"),
 };
 
@@ -116,10 +116,14 @@ static const key_desc train_keys[] = {
            "auto (min for loss) | min | max"),
   ROW_DOUBLE(CF, "early_stop_min_delta", train.early_stop_min_delta, 0, 1e9, 0, 0,
              "smallest change that counts as better"),
+  ROW_BOOL(CF, "keep_best", train.keep_best, 0, F_LATER,
+           "commit a checkpoint (reason best) at each validation improvement; retention keeps it"),
+  ROW_BOOL(CF, "restore_best", train.restore_best, 0, F_LATER,
+           "at the end, the final checkpoint gets the best checkpoint's variables (implies keep_best)"),
   ROW_INT(CF, "histogram_every", train.histogram_every, 0, INT_MAX, 0, 0,
           "steps between variable histograms; 0: off"),
   ROW_INT(CF, "prefetch", train.prefetch, 0, 64, 2, 0, "batches loaded ahead; 0: synchronous"),
-  ROW_ENUM(CF, "windows", train.windows, windows_names, TV_WINDOWS_CONTIGUOUS, F_TOKEN,
+  ROW_ENUM(CF, "windows", train.windows, windows_names, TV_WINDOWS_CONTIGUOUS, F_LATER | F_TOKEN,
            "token models: contiguous (state carried) | random (reset)"),
 };
 

@@ -52,10 +52,12 @@ enum key_flag {
   F_DEFAULT_KERNEL = 1u << 5, /* KEY_INT_PAIR of a layer: left 0, it takes the layer's kernel
                                * (pooling strides); resolved when read, so an emitted config
                                * states it */
-  F_OR_ONE = 1u << 6,         /* KEY_INT_LIST: a list of one item is accepted too (rest 0) */
-  F_TOKEN = 1u << 7,          /* a key only token models use: read and compared always, emitted
-                               * for a token model or when not at its default (so an image
-                               * model's text stays what it was before the key existed) */
+  F_LATER = 1u << 6,          /* added after the v1 fixture (tests/fixtures/v1-run), and its
+                               * default is the behaviour from before it: emitted only when set
+                               * otherwise, so a config written before it emits unchanged */
+  F_OR_ONE = 1u << 7,         /* KEY_INT_LIST: a list of one item is accepted too (rest 0) */
+  F_TOKEN = 1u << 8,          /* with F_LATER: a key only token models use, emitted for every
+                               * token model (and for any other when not at its default) */
 };
 
 typedef struct key_desc {

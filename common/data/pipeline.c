@@ -102,6 +102,11 @@ tv_norm tv_norm_from_config(const tv_config *cfg) {
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
                 tv_metrics *metrics) {
+  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL);
+}
+
+int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                       tv_norm norm, tv_metrics *metrics, float *logits) {
   if (n > ds->n)
     return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
   if (n == 0) return TV_OK;
@@ -122,7 +127,13 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
   for (int done = 0; rc == TV_OK && !done;) {
     uint32_t got;
     tv_loader_next(l, x, y, &got, &done);
-    tv_metrics_update(metrics, tv_model_forward(m, x, (int)got), y, (int)got);
+    const float *z = tv_model_forward(m, x, (int)got);
+    tv_metrics_update(metrics, z, y, (int)got);
+    if (logits) {
+      size_t k = (size_t)tv_model_num_classes(m) * got;
+      memcpy(logits, z, k * sizeof *logits);
+      logits += k;
+    }
   }
   tv_loader_free(l);
   free(x);

@@ -185,10 +185,12 @@ static float *alloc_floats(size_t n) {
 
 /* One arena for outputs, output gradients (TRAIN) and keep scratch; one shared temp.  A layer
  * that aliases the model input has no output buffer of its own but, in TRAIN, a gradient one
- * (its consumers write there; nothing reads it). */
-static int alloc_arena(tv_model *m) {
-  size_t total = 0, temp = 0, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS],
-         s_off[TV_MAX_LAYERS];
+ * (its consumers write there; nothing reads it).  This gives each layer's offsets (outputs,
+ * gradients, keep, carried state) and the arena's and the temp's sizes in floats; alloc_arena
+ * allocates them. */
+static void arena_layout(const tv_model *m, size_t *arena, size_t *scratch, size_t *y_off,
+                         size_t *dy_off, size_t *k_off, size_t *s_off) {
+  size_t total = 0, temp = 0;
   int train = m->mode == TV_MODE_TRAIN;
   for (int i = 0; i < m->n_layers; i++) {
     const tv_layer *l = &m->layers[i];
@@ -208,6 +210,14 @@ static int alloc_arena(tv_model *m) {
     total += round16(l->state_floats);
     if (l->temp_floats > temp) temp = l->temp_floats;
   }
+  *arena = total;
+  *scratch = temp;
+}
+
+static int alloc_arena(tv_model *m) {
+  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS],
+      s_off[TV_MAX_LAYERS];
+  arena_layout(m, &total, &temp, y_off, dy_off, k_off, s_off);
   m->arena = alloc_floats(total);
   m->temp = alloc_floats(temp);
   if (tv_config_is_sequence(&m->cfg))
@@ -226,8 +236,9 @@ static int alloc_arena(tv_model *m) {
   return TV_OK;
 }
 
-int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore *store,
-                 tv_pool *team, tv_model **out) {
+/* tv_model_new up to the arena: the layers built, their variables declared in store. */
+static int model_build(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore *store,
+                       tv_pool *team, tv_model **out) {
   *out = NULL;
   if (cfg->model.n_layers < 1 || cfg->model.n_layers > TV_MAX_LAYERS)
     return tv_error(TV_ERR_CONFIG, "%s: model.layers: needs 1 to %d layers", cfg->source,
@@ -248,12 +259,36 @@ int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore 
   if (rc == TV_OK) m->input_size = (int)tv_shape_count(in);
   if (rc == TV_OK) rc = build_layers(m);
   if (rc == TV_OK) m->output_size = (int)tv_shape_count(node_shape(m, m->logits));
-  if (rc == TV_OK) rc = alloc_arena(m);
   if (rc != TV_OK) {
     tv_model_free(m);
     return rc;
   }
   *out = m;
+  return TV_OK;
+}
+
+int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore *store,
+                 tv_pool *team, tv_model **out) {
+  int rc = model_build(cfg, mode, max_batch, store, team, out);
+  if (rc == TV_OK && (rc = alloc_arena(*out)) != TV_OK) {
+    tv_model_free(*out);
+    *out = NULL;
+  }
+  return rc;
+}
+
+int tv_model_plan(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore *store,
+                  tv_pool *team, size_t *bytes) {
+  *bytes = 0;
+  tv_model *m;
+  int rc = model_build(cfg, mode, max_batch, store, team, &m);
+  if (rc != TV_OK) return rc;
+  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS],
+      s_off[TV_MAX_LAYERS];
+  arena_layout(m, &total, &temp, y_off, dy_off, k_off, s_off);
+  *bytes = (total + temp + (tv_config_is_sequence(cfg) ? (size_t)max_batch * m->input_size : 0)) *
+           sizeof(float);
+  tv_model_free(m);
   return TV_OK;
 }
 

@@ -508,6 +508,110 @@ int tv_events_hparams_end(tv_events *w, int64_t step, tv_hparams_status status, 
   return put_hparams(w, step, "_hparams_/session_end_info", 4, b, (size_t)(q - b));
 }
 
+/* ---- images ------------------------------------------------------------------------------ */
+
+int tv_events_image(tv_events *w, int64_t step, const char *tag, const tv_image *img) {
+  int rc = check_append(w, step);
+  if (rc == TV_OK) rc = check_tag(w, tag);
+  if (rc) return rc;
+  if (!img || !img->px) return tv_error(TV_ERR_INVALID, "%s: %s: no image", w->path, tag);
+  unsigned char *png = NULL;
+  size_t n = 0;
+  rc = tv_image_png(img, &png, &n);
+  if (rc != TV_OK) return tv_error_prefix(rc, "%s: %s", w->path, tag);
+  enum { COLORSPACE_RGB = 3 };
+  size_t taglen = strlen(tag);
+  size_t image =
+      1 + varint_len((uint64_t)img->h) + 1 + varint_len((uint64_t)img->w) + 2 + len_field(n);
+  size_t value = len_field(taglen) + len_field(image);
+  size_t summary = len_field(value);
+  unsigned char *p = begin_record(w, event_len(step, summary), &rc);
+  if (p) {
+    unsigned char *q = put_event_head(p, next_wall(w), step, 5, summary);
+    q = put_len(q, 1, value);
+    q = put_string(q, 1, tag, taglen);
+    q = put_len(q, 4, image);
+    q = put_varint(put_key(q, 1, WT_VARINT), (uint64_t)img->h);
+    q = put_varint(put_key(q, 2, WT_VARINT), (uint64_t)img->w);
+    q = put_varint(put_key(q, 3, WT_VARINT), COLORSPACE_RGB);
+    q = put_string(q, 4, (const char *)png, n);
+    rc = end_record(w, (size_t)(q - p));
+  }
+  free(png);
+  return rc;
+}
+
+/* ---- PR curves ---------------------------------------------------------------------------- */
+
+int tv_pr_curve(const float *scores, size_t stride, const int32_t *labels, int32_t cls, size_t n,
+                int t, float *data) {
+  if (t < 2 || t > TV_PR_CURVE_MAX_THRESHOLDS || !data || stride == 0 ||
+      (n > 0 && (!scores || !labels)))
+    return tv_error(TV_ERR_INVALID, "PR curve: %d thresholds (2..%d), %zu scores", t,
+                    TV_PR_CURVE_MAX_THRESHOLDS, n);
+  /* Per-bucket counts, then the reversed cumulative sums, in double (exact below 2^53). */
+  double tp[TV_PR_CURVE_MAX_THRESHOLDS] = {0}, fp[TV_PR_CURVE_MAX_THRESHOLDS] = {0};
+  for (size_t i = 0; i < n; i++) {
+    double p = scores[i * stride];
+    p = p > 1 ? 1 : p >= 0 ? p : 0; /* NaN goes to 0 */
+    int b = (int)floor(p * (t - 1));
+    if (labels[i] == cls)
+      tp[b] += 1;
+    else
+      fp[b] += 1;
+  }
+  for (int j = t - 2; j >= 0; j--) {
+    tp[j] += tp[j + 1];
+    fp[j] += fp[j + 1];
+  }
+  const double eps = 1e-7;
+  for (int j = 0; j < t; j++) {
+    double fn = tp[0] - tp[j], tn = fp[0] - fp[j];
+    data[j] = (float)tp[j];
+    data[t + j] = (float)fp[j];
+    data[2 * t + j] = (float)tn;
+    data[3 * t + j] = (float)fn;
+    data[4 * t + j] = (float)(fmax(tp[j], eps) / fmax(tp[j] + fp[j], eps));
+    data[5 * t + j] = (float)(1.0 - fn / fmax(tp[j] + fn, eps));
+  }
+  return TV_OK;
+}
+
+int tv_events_pr_curve(tv_events *w, int64_t step, const char *tag, const float *data, int t) {
+  int rc = check_append(w, step);
+  if (rc == TV_OK) rc = check_tag(w, tag);
+  if (rc) return rc;
+  if (!data || t < 2 || t > TV_PR_CURVE_MAX_THRESHOLDS)
+    return tv_error(TV_ERR_INVALID, "%s: %s: a PR curve needs data and 2..%d thresholds (%d)",
+                    w->path, tag, TV_PR_CURVE_MAX_THRESHOLDS, t);
+  /* PrCurvePluginData{1 version = 0, 2 num_thresholds = t} */
+  unsigned char content[16];
+  unsigned char *c = put_varint(put_key(content, 1, WT_VARINT), 0);
+  c = put_varint(put_key(c, 2, WT_VARINT), (uint64_t)t);
+  /* TensorProto{dtype DT_FLOAT, tensor_shape {dim {size 6}, dim {size t}}, float_val packed} */
+  size_t d0 = 1 + varint_len(6), d1 = 1 + varint_len((uint64_t)t);
+  size_t shape = len_field(d0) + len_field(d1), floats = (size_t)6 * (size_t)t * 4;
+  size_t tlen = 2 + len_field(shape) + len_field(floats);
+  unsigned char *tensor = malloc(tlen);
+  if (!tensor) return tv_error(TV_ERR_NOMEM, "%s: %s: out of memory", w->path, tag);
+  unsigned char *q = put_varint(put_key(tensor, 1, WT_VARINT), DT_FLOAT);
+  q = put_len(q, 2, shape);
+  q = put_len(q, 2, d0);
+  q = put_varint(put_key(q, 1, WT_VARINT), 6);
+  q = put_len(q, 2, d1);
+  q = put_varint(put_key(q, 1, WT_VARINT), (uint64_t)t);
+  q = put_len(q, 5, floats);
+  for (size_t i = 0; i < (size_t)6 * (size_t)t; i++) {
+    uint32_t u;
+    memcpy(&u, &data[i], sizeof u);
+    q = put_le(q, u, 4);
+  }
+  rc = put_plugin_tensor(w, step, tag, "pr_curves", content, (size_t)(c - content), tensor,
+                         (size_t)(q - tensor));
+  free(tensor);
+  return rc;
+}
+
 /* ---- session start (a restart marker for TensorBoard) --------------------------------------- */
 
 /* 1 if the writer's directory holds an event file other than its own (a resumed run). */
@@ -653,9 +757,12 @@ static uint64_t get_le(const unsigned char *p, int nbytes) {
   return v;
 }
 
-/* The step of an Event payload (field 2, varint); 0 when absent (the file_version record). */
-static int64_t event_step(const unsigned char *p, size_t n) {
+/* The step of an Event payload (field 2, varint); 0 when absent.  *version is set to 1 for the
+ * file_version record (field 3, a string), which every purge keeps. */
+static int64_t event_step(const unsigned char *p, size_t n, int *version) {
   size_t i = 0;
+  int64_t step = 0;
+  *version = 0;
   while (i < n) {
     uint64_t key = 0;
     for (int shift = 0; i < n && shift < 64; shift += 7) {
@@ -669,7 +776,7 @@ static int64_t event_step(const unsigned char *p, size_t n) {
         v |= (uint64_t)(p[i] & 0x7f) << shift;
         if (!(p[i++] & 0x80)) break;
       }
-      if ((key >> 3) == 2) return (int64_t)v;
+      if ((key >> 3) == 2) step = (int64_t)v;
     } else if (wire == 1) {
       i += 8;
     } else if (wire == 5) {
@@ -679,12 +786,14 @@ static int64_t event_step(const unsigned char *p, size_t n) {
         v |= (uint64_t)(p[i] & 0x7f) << shift;
         if (!(p[i++] & 0x80)) break;
       }
+      if ((key >> 3) == 3) *version = 1;
+      if (v > n - i) break; /* a length past the payload (also one that would wrap i) */
       i += (size_t)v;
     } else {
-      return 0;
+      break;
     }
   }
-  return 0;
+  return step;
 }
 
 static int purge_file(const char *path, int64_t step, long *dropped) {
@@ -714,7 +823,9 @@ static int purge_file(const char *path, int64_t step, long *dropped) {
       rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: payload CRC mismatch", path, at);
       goto out;
     }
-    if (event_step(p + at + 12, (size_t)n) <= step) {
+    int version;
+    int64_t s = event_step(p + at + 12, (size_t)n, &version);
+    if (version || s <= step) {
       memmove(data + out, data + at, rec);
       out += rec;
     } else {

@@ -248,6 +248,13 @@ const char *tv_ckpt_path(const tv_ckpt *c);
  * sealed), TV_ERR_FORMAT (unreadable data), TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_read_variables(tv_ckpt *c, tv_varstore *vars);
 
+/* The comparison of tv_ckpt_read_variables alone, on a store that need not be sealed (its
+ * variables declared, nothing allocated: see tv_model_plan in model.h), reading no value: so that
+ * a file whose shapes disagree with its config is refused before the graph, the variables or the
+ * data are allocated.  Same errors and message as tv_ckpt_read_variables (TV_ERR_MISMATCH,
+ * TV_ERR_FORMAT); changes nothing. */
+TV_MUST_CHECK int tv_ckpt_check_variables(tv_ckpt *c, const tv_varstore *vars);
+
 /* Reads the array at path (any shape) into data[0..count).  Errors: TV_ERR_NOT_FOUND (absent),
  * TV_ERR_MISMATCH (another dtype or element count, or not a dataset), TV_ERR_INVALID (bad path),
  * TV_ERR_FORMAT (unreadable data).  data is unspecified after a TV_ERR_FORMAT. */

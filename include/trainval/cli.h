@@ -104,7 +104,7 @@ int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int i
 /* Why getopt_long refused arg (its '?' result; optopt as getopt left it): appends "unknown
  * option --x", "option --t is ambiguous (--train-dir, --threads)" or "option --json takes no
  * value".  Cannot fail. */
-void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int optopt);
+void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int opt);
 
 /* The row of p whose id is id, or NULL. */
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id);

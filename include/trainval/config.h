@@ -78,8 +78,8 @@
  *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
  *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
  *     top5 | macro_f1 | bpc | perplexity: the metric table's names), early_stop_mode (auto | min |
- *     max), early_stop_min_delta,
- *     histogram_every, prefetch, windows (token models: contiguous | random, corpus.h)
+ *     max), early_stop_min_delta, keep_best, restore_best, histogram_every, prefetch, windows
+ *     (token models: contiguous | random, corpus.h)
  *   optimizer:
  *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
  *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
@@ -266,9 +266,11 @@ typedef struct tv_config {
     tv_metric_kind early_stop_metric; /* default loss */
     tv_stop_mode early_stop_mode;     /* default auto */
     double early_stop_min_delta;      /* >= 0 default 0: a smaller change is no improvement */
-    int histogram_every;              /* steps, >= 0, 0 = off: variable histograms */
-    int prefetch;                     /* [0, 64] default 2 batches; 0 = synchronous loading */
-    tv_windows windows;               /* token models: default contiguous */
+    int keep_best;       /* default 0: commit a "best" checkpoint at each validation improvement */
+    int restore_best;    /* default 0: the final checkpoint holds the best one's variables */
+    int histogram_every; /* steps, >= 0, 0 = off: variable histograms */
+    int prefetch;        /* [0, 64] default 2 batches; 0 = synchronous loading */
+    tv_windows windows;  /* token models: default contiguous */
   } train;
   struct {
     tv_optim_kind type;           /* default adam */
@@ -322,8 +324,9 @@ TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int 
                                  tv_config *c);
 
 /* The effective config as YAML text that tv_config_parse reads back to an equal struct
- * (every key written, defaults included).  *text is malloc'd, NUL-terminated; caller frees.
- * Errors: TV_ERR_NOMEM. */
+ * (every key written, defaults included, except a key added later whose default keeps the
+ * earlier behaviour, train.keep_best and train.restore_best: written only when set).  *text is
+ * malloc'd, NUL-terminated; caller frees. Errors: TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_config_emit(const tv_config *c, char **text, size_t *len);
 
 /* Compares the parts that fix variable names and shapes (model section).  Returns 1 if they

@@ -1,4 +1,5 @@
-/* events.h — TensorBoard event-file writer (scalars, histograms, text, hparams).
+/* events.h — TensorBoard event-file writer (scalars, histograms, text, hparams, images, PR
+ * curves).
  *
  * FILE FORMAT (TensorBoard's own; we write a subset of it, nothing of our own)
  *
@@ -24,14 +25,19 @@
  *              Summary       1 value Summary.Value (repeated)
  *              Summary.Value 1 tag string (UTF-8, not empty)
  *                            2 simple_value float (fixed32)      } exactly one of these
+ *                            4 image Summary.Image              }
  *                            5 histo HistogramProto             }
  *                            8 tensor TensorProto               }
  *                            9 metadata SummaryMetadata: with tensor only
- *              SummaryMetadata 1 plugin_data PluginData{1 plugin_name string}
+ *              Summary.Image 1 height, 2 width, 3 colorspace int32 (varint): 3 = RGB
+ *                            4 encoded_image_string bytes: a PNG (image.h), of that size
+ *              SummaryMetadata 1 plugin_data PluginData{1 plugin_name string, 2 content bytes}
  *                            4 data_class enum: DATA_CLASS_TENSOR = 2
- *              TensorProto   1 dtype enum: DT_STRING = 7
- *                            2 tensor_shape TensorShapeProto: empty (a scalar)
- *                            8 string_val bytes: the one string
+ *              TensorProto   1 dtype enum: DT_FLOAT = 1, DT_STRING = 7
+ *                            2 tensor_shape TensorShapeProto{2 dim Dim{1 size int64}
+ *                              (repeated)}: empty for a scalar
+ *                            5 float_val float: packed (DT_FLOAT)
+ *                            8 string_val bytes: the one string (DT_STRING)
  *            Plugin "text" (TensorBoard's text dashboard): a scalar DT_STRING tensor of markdown.
  *            Plugin "hparams" (the HParams dashboard; plugin_data.proto, api.proto): tags
  *            "_hparams_/session_start_info" and "_hparams_/session_end_info", PluginData.content
@@ -43,6 +49,10 @@
  *            Status), 2 end_time_secs double}.  The dashboard takes the directory of the file
  *            holding the session start as one session and its scalars (those of subdirectories
  *            too: validation/, eval/) as the session's metrics.
+ *            Plugin "pr_curves" (TensorBoard's PR curve dashboard; pr_curve/plugin_data.proto,
+ *            summary.py): PluginData.content a serialized PrCurvePluginData{1 version int32 = 0,
+ *            2 num_thresholds uint32 = T}, the tensor DT_FLOAT of shape [6, T], rows TP, FP, TN,
+ *            FN, precision, recall at the thresholds i / (T - 1), i = 0..T-1 (tv_pr_curve).
  *              HistogramProto 1 min, 2 max, 3 num, 4 sum, 5 sum_squares: double (fixed64)
  *                            6 bucket_limit, 7 bucket: packed repeated double
  *            Histogram buckets follow TensorFlow's default edges: 0, +-1e-12 * 1.1^k below 1e20,
@@ -68,6 +78,7 @@
 #include <stdint.h>
 
 #include "trainval/error.h"
+#include "trainval/image.h"
 
 typedef struct tv_events tv_events;
 
@@ -131,6 +142,33 @@ TV_MUST_CHECK int tv_events_hparams_start(tv_events *w, int64_t step, const tv_h
 TV_MUST_CHECK int tv_events_hparams_end(tv_events *w, int64_t step, tv_hparams_status status,
                                         double end_time);
 
+/* Appends an image summary (format above) of img under tag at step: img encoded as a PNG
+ * (tv_image_png), its width and height, colorspace 3 (RGB).  img is borrowed.  Errors:
+ * TV_ERR_INVALID (as tv_events_scalar, or img NULL or without pixels: nothing written),
+ * TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_image(tv_events *w, int64_t step, const char *tag, const tv_image *img);
+
+/* The most thresholds a PR curve may have. */
+enum { TV_PR_CURVE_MAX_THRESHOLDS = 1024 };
+
+/* Fills data[0..6*t) with TensorBoard's PR curve of one class (summary.py's definition): example
+ * i of n has the score scores[i * stride] in [0, 1] (clamped) and is a positive when labels[i]
+ * == cls.  With bucket(p) = floor(p * (t - 1)) and threshold j = j / (t - 1):
+ *   TP[j] = positives with bucket >= j, FP[j] = negatives with bucket >= j,
+ *   TN[j] = negatives - FP[j], FN[j] = positives - TP[j],
+ *   precision[j] = max(TP, 1e-7) / max(TP + FP, 1e-7), recall[j] = 1 - FN / max(TP + FN, 1e-7)
+ * in the rows TP, FP, TN, FN, precision, recall.  A NaN score counts in bucket 0.  Errors:
+ * TV_ERR_INVALID (t outside 2..TV_PR_CURVE_MAX_THRESHOLDS, a NULL array with n > 0, stride 0:
+ * data untouched). */
+TV_MUST_CHECK int tv_pr_curve(const float *scores, size_t stride, const int32_t *labels,
+                              int32_t cls, size_t n, int t, float *data);
+
+/* Appends a PR curve summary (plugin "pr_curves", format above) of data[0..6*t) (as tv_pr_curve
+ * fills it) under tag at step.  Errors: TV_ERR_INVALID (as tv_events_scalar, or data NULL, t
+ * outside 2..TV_PR_CURVE_MAX_THRESHOLDS: nothing written), TV_ERR_NOMEM, TV_ERR_IO. */
+TV_MUST_CHECK int tv_events_pr_curve(tv_events *w, int64_t step, const char *tag, const float *data,
+                                     int t);
+
 /* Appends Event{wall_time, step, session_log{status = START}} and flushes it (tv_events_flush),
  * marking the start of a training session in this run (directory).  TensorBoard's loader, reading
  * a run's files in order, treats every START after the run's first as a restart and drops every
@@ -164,8 +202,9 @@ int tv_events_close(tv_events *w);
  * greater than `step` (written by a run that died after its last checkpoint, and about to be
  * written again), and a torn record at a file's end.  A file that needs no change is not
  * touched; one that does is rewritten through tv_fs_write_atomic, so a crash leaves the old or
- * the new file.  The file_version record always stays.  *dropped (may be NULL) receives the
- * number of records removed.  A missing dir is not an error.
+ * the new file.  The file_version record always stays (step -1 removes every other record: a
+ * fresh start over the files of an attempt killed before its first checkpoint).  *dropped (may
+ * be NULL) receives the number of records removed.  A missing dir is not an error.
  * Errors: TV_ERR_IO, TV_ERR_NOMEM; TV_ERR_FORMAT for a record whose CRC fails before the end of
  * a file (a damaged file is reported, never rewritten). */
 TV_MUST_CHECK int tv_events_purge_after(const char *dir, int64_t step, long *dropped);

@@ -78,6 +78,15 @@ TV_MUST_CHECK int tv_model_new(const tv_config *cfg, tv_mode mode, int max_batch
                                tv_varstore *store, tv_pool *team, tv_model **out);
 void tv_model_free(tv_model *m); /* NULL-safe */
 
+/* What tv_model_new would build, without allocating its arena: the layers are built and their
+ * variables declared in store exactly as tv_model_new declares them (so a later tv_model_new over
+ * the same store finds them), and *bytes is what the graph's activation arena and scratch would
+ * take.  Lets a caller compare the variables with a checkpoint (tv_ckpt_check_variables) and the
+ * whole need with a memory limit before anything large is allocated.  Errors and the state after
+ * a failure are tv_model_new's (TV_ERR_NOMEM aside from the arena); *bytes is 0 on failure. */
+TV_MUST_CHECK int tv_model_plan(const tv_config *cfg, tv_mode mode, int max_batch,
+                                tv_varstore *store, tv_pool *team, size_t *bytes);
+
 /* Runs the graph on n <= max_batch examples x (n * input size floats, borrowed until the next
  * call).  Returns the logits, n * num_classes floats owned by the model, valid until the next
  * forward.  The store must be sealed.  TRAIN: updates batch-norm moving statistics and advances

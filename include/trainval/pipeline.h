@@ -53,6 +53,11 @@ tv_norm tv_norm_from_config(const tv_config *cfg);
 TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
                               tv_norm norm, tv_metrics *metrics);
 
+/* tv_evaluate, and when logits is not NULL also copies each example's logits there: n rows of
+ * the model's num_classes floats, in idx order (the caller's buffer).  Errors as tv_evaluate. */
+TV_MUST_CHECK int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
+                                     uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits);
+
 /* Runs the token model m (INFER, sealed store) over the text ids[0..n) read as B contiguous
  * streams, B = its max batch (corpus.h, BATCHES), in windows of its T steps with the state
  * carried across windows (reset first), adding every scored token (B * T per window) to

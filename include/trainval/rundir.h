@@ -32,12 +32,13 @@
  *                            acted on it.
  *
  * EXACTLY ONCE.  For each checkpoint the evaluator: pins it; verifies size and CRC-32C against
- * the manifest entry; loads and evaluates it; appends the TensorBoard record (flushed); appends
+ * the manifest entry; loads and evaluates it; appends the TensorBoard records of the result (its
+ * scalars, then its figures: eval/figures.c; flushed); appends
  * the metrics.jsonl line (fsynced); replaces best.h5 if it is the new best; replaces state.yaml;
  * unpins.  A restarted evaluator reads state.yaml, then adopts every complete metrics.jsonl line
  * whose step state.yaml lacks (a crash fell between the two writes) and cuts off a torn last
  * line, so no checkpoint gets two lines and a crash during an evaluation re-evaluates only that
- * checkpoint.  A crash between the event record and the metrics line leaves a record past the
+ * checkpoint.  A crash between the event records and the metrics line leaves records past the
  * adopted cursor: the restarted evaluator removes every record past the cursor from its event
  * files (tv_events_purge_after) before it evaluates anything, and its new event file begins with
  * a SessionLog START at cursor + 1 (tv_events_session_start), so a fresh TensorBoard and one

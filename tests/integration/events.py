@@ -1,9 +1,11 @@
 #!/usr/bin/python3
 """Reads TensorBoard event files (TFRecord framing + Event protobuf) with the standard library
 only, checking every record's CRCs, and prints one line per summary value:
-    <step> <tag> <simple_value | histo:<num> | <plugin name>:<bytes of the tensor>>
+    <step> <tag> <simple_value | histo:<num> | image:<w>x<h> | <plugin name>:<bytes of the tensor>>
 Usage: events.py DIR_OR_FILE...   (a directory: its events.out.tfevents.* files, not recursive)
 Exit 1 on a CRC mismatch or a torn record.
+
+    events.py --records FILE...      one line per record: <step> <number of summary values>
 
     events.py --tensorboard [--ignore-session-log] FILE...
 reads FILE... in the order given as one run, the way TensorBoard's EventAccumulator loads a
@@ -100,6 +102,9 @@ def read(path, out=None):
                         elif vnum == 5:
                             num_ = [struct.unpack("<d", x)[0] for n2, _, x in fields(vv) if n2 == 3]
                             val = "histo:%d" % (num_[0] if num_ else 0)
+                        elif vnum == 4:
+                            im = dict((n2, x) for n2, _, x in fields(vv))
+                            val = "image:%dx%d" % (im.get(2, 0), im.get(1, 0))
                         elif vnum == 8:
                             tensor = vv
                         elif vnum == 9:
@@ -118,13 +123,11 @@ def read(path, out=None):
             print(step, tag, val)
 
 
-def tensors(path):
-    """Every tensor summary of path (CRCs checked by read() first), decoded against summary.proto
-    and tensor.proto: a list of dicts step, tag, plugin, content (PluginData.content bytes),
-    data_class, dtype, dims, strings (string_val), floats (float_val, packed or not)."""
+def summary_values(path):
+    """(step, encoded Summary.Value) of every summary value of path, in order (CRCs checked by
+    read() first)."""
     read(path, [])
     data = open(path, "rb").read()
-    out = []
     i = 0
     while i < len(data):
         (n,) = struct.unpack("<Q", data[i:i + 8])
@@ -136,40 +139,63 @@ def tensors(path):
                 step = v
             elif num == 5:
                 for snum, _, sv in fields(v):
-                    if snum != 1:
-                        continue
-                    t = {"step": step, "tag": None, "plugin": None, "content": b"", "data_class": 0,
-                         "dtype": 0, "dims": [], "strings": [], "floats": []}
-                    tensor = None
-                    for vnum, _, vv in fields(sv):
-                        if vnum == 1:
-                            t["tag"] = vv.decode()
-                        elif vnum == 8:
-                            tensor = vv
-                        elif vnum == 9:
-                            for mnum, _, mv in fields(vv):
-                                if mnum == 1:
-                                    pd = dict((n2, x) for n2, _, x in fields(mv))
-                                    t["plugin"] = pd.get(1, b"").decode()
-                                    t["content"] = pd.get(2, b"")
-                                elif mnum == 4:
-                                    t["data_class"] = mv
-                    if tensor is None:
-                        continue
-                    for tnum, wire, tv in fields(tensor):
-                        if tnum == 1:
-                            t["dtype"] = tv
-                        elif tnum == 2:
-                            for dnum, _, dv in fields(tv):
-                                if dnum == 2:
-                                    t["dims"].append(dict((n2, x) for n2, _, x in fields(dv)).get(1, 0))
-                        elif tnum == 8:
-                            t["strings"].append(tv)
-                        elif tnum == 5 and wire == 2:
-                            t["floats"].extend(struct.unpack("<%df" % (len(tv) // 4), tv))
-                        elif tnum == 5:
-                            t["floats"].append(struct.unpack("<f", tv)[0])
-                    out.append(t)
+                    if snum == 1:
+                        yield step, sv
+
+
+def tensors(path):
+    """Every tensor summary of path (CRCs checked by read() first), decoded against summary.proto
+    and tensor.proto: a list of dicts step, tag, plugin, content (PluginData.content bytes),
+    data_class, dtype, dims, strings (string_val), floats (float_val, packed or not)."""
+    out = []
+    for step, sv in summary_values(path):
+        t = {"step": step, "tag": None, "plugin": None, "content": b"", "data_class": 0,
+             "dtype": 0, "dims": [], "strings": [], "floats": []}
+        tensor = None
+        for vnum, _, vv in fields(sv):
+            if vnum == 1:
+                t["tag"] = vv.decode()
+            elif vnum == 8:
+                tensor = vv
+            elif vnum == 9:
+                for mnum, _, mv in fields(vv):
+                    if mnum == 1:
+                        pd = dict((n2, x) for n2, _, x in fields(mv))
+                        t["plugin"] = pd.get(1, b"").decode()
+                        t["content"] = pd.get(2, b"")
+                    elif mnum == 4:
+                        t["data_class"] = mv
+        if tensor is None:
+            continue
+        for tnum, wire, tv in fields(tensor):
+            if tnum == 1:
+                t["dtype"] = tv
+            elif tnum == 2:
+                for dnum, _, dv in fields(tv):
+                    if dnum == 2:
+                        t["dims"].append(dict((n2, x) for n2, _, x in fields(dv)).get(1, 0))
+            elif tnum == 8:
+                t["strings"].append(tv)
+            elif tnum == 5 and wire == 2:
+                t["floats"].extend(struct.unpack("<%df" % (len(tv) // 4), tv))
+            elif tnum == 5:
+                t["floats"].append(struct.unpack("<f", tv)[0])
+        out.append(t)
+    return out
+
+
+def images(path):
+    """Every image summary of path (CRCs checked by read() first), decoded against summary.proto
+    (Summary.Value.image = 4: Image{1 height, 2 width, 3 colorspace, 4 encoded_image_string}):
+    a list of dicts step, tag, height, width, colorspace, png (the encoded bytes)."""
+    out = []
+    for step, sv in summary_values(path):
+        vals = dict((vn, vv) for vn, _, vv in fields(sv))
+        if 4 not in vals:
+            continue
+        im = dict((n2, x) for n2, _, x in fields(vals[4]))
+        out.append({"step": step, "tag": vals[1].decode(), "height": im.get(1, 0),
+                    "width": im.get(2, 0), "colorspace": im.get(3, 0), "png": im.get(4, b"")})
     return out
 
 
@@ -192,6 +218,13 @@ def tensorboard_view(paths, ignore_session_log):
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--records"]:  # one line per record: <step> <number of values>
+        for p in sys.argv[2:]:
+            recs = []
+            read(p, recs)
+            for step, session, values in recs:
+                print(step, len(values))
+        sys.exit(0)
     if sys.argv[1:2] == ["--tensorboard"]:
         args = sys.argv[2:]
         ignore = args[:1] == ["--ignore-session-log"]

@@ -1,8 +1,9 @@
 #!/bin/sh
 # trainval-report (bin/report) on real runs: a short train with in-process validation and an
 # eval --watch beside it, and a second run; the HTML report rendered by headless Chromium (DOM:
-# one SVG path per series, axis labels; screenshot: a PNG showing the runs' colours), two runs
-# side by side, --png charts (decoded by pngcheck.py), a run in progress, partial and damaged
+# one SVG path per series, axis labels; screenshot: a PNG showing the runs' colours), the table
+# of the evaluator's latest misclassified examples and its PR curves (from its event files), two
+# runs side by side, --png charts (decoded by pngcheck.py), a run in progress, partial and damaged
 # input files (notes, never a crash), and bad arguments (one line, nothing overwritten).
 . "$(dirname "$0")/lib.sh"
 CFG=$ROOT/configs/fashion_mlp.yaml
@@ -36,6 +37,23 @@ check "status, best checkpoint, confusion matrices, per-class table, config" sh 
   grep -q 'best by accuracy (max): <b>step [0-9]*</b>' '$T/a.html' &&
   [ \$(grep -c '<table class=\"confusion\">' '$T/a.html') -ge 1 ] &&
   grep -q '<table class=\"per-class\">' '$T/a.html' && grep -q 'valid_fraction' '$T/a.html'"
+check "the table of the latest misclassified examples: the evaluator's last misclassified/labels text" \
+  /usr/bin/python3 -c "
+import glob, html, re, sys
+sys.path.insert(0, '$ROOT/tests/integration')
+import events
+ts = [t for f in sorted(glob.glob('$A/eval/events.out.tfevents.*')) for t in events.tensors(f)
+      if t['tag'] == 'misclassified/labels']
+last = max(ts, key=lambda t: t['step'])
+page = open('$T/a.html').read()
+m = re.findall(r'<h4>misclassified: step (\d+)</h4><pre>(.*?)</pre>', page, re.S)
+assert len(m) == 1 and int(m[0][0]) == last['step'], (m, last['step'])
+assert html.unescape(m[0][1]) == last['strings'][0].decode(), m[0][1][:300]
+assert m[0][1].startswith('first 16 misclassified of 300 examples'), m[0][1][:100]"
+check "the evaluator's latest PR curves: one line per class (10), precision over recall" sh -c "
+  grep -q '<text class=\"title\" x=\"64\" y=\"18\">PR curves: step 200</text>' '$T/a.html' &&
+  [ \$(grep -o '<path class=\"pr\"' '$T/a.html' | wc -l) -eq 10 ] &&
+  grep -q '<title>pr_curve/9</title>' '$T/a.html'"
 check "the best checkpoint is the evaluator's state.yaml best" sh -c "
   best=\$(sed -n 's/^best: {step: \\([0-9]*\\),.*/\\1/p' '$A/eval/state.yaml');
   grep -q \"<h4>best: step \$best \" '$T/a.html'"

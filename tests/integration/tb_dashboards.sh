@@ -3,7 +3,8 @@
 # decoded against summary.proto / tensor.proto (events.py tensors()): the text dashboard's config
 # (a markdown code block of the effective config, as config.yaml holds it) and model table at
 # step 0 of a new run, written once (a resume does not repeat them); the HParams session start
-# (the config's hyperparameters, step 0, once) and end (SUCCESS at the final step); the files
+# (the config's hyperparameters, step 0, once) and end (SUCCESS at the final step, FAILURE where
+# the run diverged); the files
 # pass the independent checker (which does not look inside HParamsPluginData: decoded here).
 . "$(dirname "$0")/lib.sh"
 CFG=$ROOT/configs/fashion_mlp.yaml
@@ -71,6 +72,17 @@ check "hparams after the resume: still one session start; the resumed run's end 
   tensors "$D" "$HP
 assert [t['step'] for t in starts] == [0], starts
 assert [t['step'] for t in ends] == [40, 60], ends"
+DV=$T/diverge
+"$BIN/train" --train-dir "$DV" --config "$CFG" --steps 300 --threads 1 --quiet \
+  --set optimizer.type=sgd --set optimizer.learning_rate=1000 --set optimizer.schedule=constant \
+  --set optimizer.warmup_steps=0 --set train.checkpoint_every=1 >/dev/null 2>"$T/diverge.err"
+check "a diverging run exits 1" test $? -eq 1
+bad=$(sed -n 's/.*step \([0-9]*\): .*training diverged.*/\1/p' "$T/diverge.err")
+check "hparams: a diverged run's session ends with status FAILURE at its last whole step" \
+  tensors "$DV" "$HP
+assert [t['step'] for t in ends] == [${bad:-0} - 1], (ends, '$bad')
+e = msg(msg(ends[0]['content'])[4])
+assert e[1] == 2 and dbl(e[2]) >= dbl(msg(msg(starts[0]['content'])[3])[5]), e"
 if [ -f "$CHECKERS/tfevents_check.py" ]; then
   check "the event files pass the independent checker (--strict)" \
     $PY "$CHECKERS/tfevents_check.py" --strict --quiet "$D"

@@ -75,6 +75,10 @@ out=open('$T/b.out').read()
 assert re.search(r'3 evaluated, 0 failed, 9 skipped \\(9 deleted by retention before evaluation\\)', out), out
 assert 'step 15: ckpt-00000015.h5 was deleted by retention before it could be evaluated (skipped)' in out, out"
 
+/usr/bin/python3 "$ROOT/tests/integration/events.py" "$B/eval" >"$T/b.events" 2>&1
+check "bound: TensorBoard scalar skipped_checkpoints counts them at their steps (1 at 15 .. 9 at 55)" sh -c \
+  "test \"\$(grep ' skipped_checkpoints ' '$T/b.events' | tr '\n' ' ')\" = \"\$(for i in 1 2 3 4 5 6 7 8 9; do printf '%d skipped_checkpoints %s ' \$((10 + 5 * i)) \$i; done)\""
+
 "$BIN/eval" --watch "$B" --name late --num-examples 200 >"$T/late.out" 2>&1
 rc=$?
 check "bound: an evaluator started after the deletions does not report them, and exits 0" /usr/bin/python3 -c "
