@@ -1,5 +1,6 @@
 # trainval — one Makefile for the whole tree (no per-directory makefiles).
-#   make            bin/train, bin/eval (needs the packages: `make setup` installs them)
+#   make            bin/train, bin/eval, bin/report, and bin/train-mpi where Open MPI is installed
+#                   (needs the packages: `make setup` installs them)
 #   make test       set-up if needed, format check, unit tests (cmocka), integration tests (shell, real binaries)
 #   make asan       the same tests built with AddressSanitizer + UBSan (in build-asan/)
 #   make crash      kill -9 train at 200 seeded moments, checking every checkpoint (tests/integration/crash.sh),
@@ -48,7 +49,9 @@ LDLIBS_ALL = $(PKG_LIBS) -lpthread -lm $(XLDFLAGS)
 VERSION   := $(or $(shell sed -n 's/^\#define TV_VERSION "\([0-9.]*\)".*/\1/p' include/trainval/*.h | head -1),0.0.0)
 SOVERSION := $(firstword $(subst ., ,$(VERSION)))
 
-LIB_SRC   := $(sort $(wildcard common/*/*.c common/*/*/*.c))
+# common/dist/mpi.c is the MPI side of dist.h: never in the library, only in bin/train-mpi.
+MPI_SRC   := common/dist/mpi.c
+LIB_SRC   := $(filter-out $(MPI_SRC),$(sort $(wildcard common/*/*.c common/*/*/*.c)))
 TRAIN_SRC := $(sort $(wildcard train/*.c))
 EVAL_SRC  := $(sort $(wildcard eval/*.c))
 TEST_SRC  := $(sort $(wildcard tests/test_*.c))
@@ -174,10 +177,12 @@ demo-text: setup
 	@$(MAKE) --no-print-directory all
 	@BIN=$(BIN) sh scripts/demo_text.sh
 
-# Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN).
+# Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN),
+# then scikit-learn's bundled datasets beside scikit-learn's own MLPs on the same split.
 accuracy: setup
 	@$(MAKE) --no-print-directory all
 	@sh scripts/accuracy.sh
+	@/usr/bin/python3 scripts/accuracy_tabular.py
 
 install: setup
 	@$(MAKE) --no-print-directory install-files
@@ -193,6 +198,7 @@ install-files: all lib
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/trainval
 	install -m 755 $(BIN)/train $(DESTDIR)$(BINDIR)/trainval-train
 	install -m 755 $(BIN)/eval $(DESTDIR)$(BINDIR)/trainval-eval
+	if [ -x $(BIN)/train-mpi ]; then install -m 755 $(BIN)/train-mpi $(DESTDIR)$(BINDIR)/trainval-train-mpi; fi
 	install -m 644 $(LIB) $(DESTDIR)$(LIBDIR)/libtrainval.a
 	install -m 755 $(SHLIB) $(DESTDIR)$(LIBDIR)/libtrainval.so.$(VERSION)
 	ln -sf libtrainval.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
@@ -207,7 +213,7 @@ install-files: all lib
 
 # Removes exactly what install-files installs (and include/trainval/ once it is empty).
 uninstall:
-	rm -f $(DESTDIR)$(BINDIR)/trainval-train $(DESTDIR)$(BINDIR)/trainval-eval
+	rm -f $(DESTDIR)$(BINDIR)/trainval-train $(DESTDIR)$(BINDIR)/trainval-eval $(DESTDIR)$(BINDIR)/trainval-train-mpi
 	rm -f $(DESTDIR)$(LIBDIR)/libtrainval.a $(DESTDIR)$(LIBDIR)/libtrainval.so.$(VERSION) \
 	  $(DESTDIR)$(LIBDIR)/$(SONAME) $(DESTDIR)$(LIBDIR)/libtrainval.so $(DESTDIR)$(LIBDIR)/pkgconfig/trainval.pc
 	rm -f $(addprefix $(DESTDIR)$(INCLUDEDIR)/trainval/,$(notdir $(HEADERS)))
@@ -251,3 +257,20 @@ $(B)/tests/test_report: $(B)/tests/test_report.o $(SUP_OBJ) $(filter-out $(B)/re
 # tests/test_figures.c tests eval/figures.c (eval's own module, not part of the library).
 $(B)/tests/test_figures: $(B)/tests/test_figures.o $(SUP_OBJ) $(B)/eval/figures.o $(LIB)
 	$(CC) $(CFLAGS) $(XCFLAGS) -o $@ $^ $(LDLIBS_ALL) -lcmocka
+
+# ---- the data-parallel trainer: bin/train-mpi (dist.h; Open MPI) ----------------------------
+# The same trainer as bin/train with common/dist/mpi.c linked ahead of the library (whose
+# one-process dist it then leaves out).  bin/train runs it when started by mpirun.  A separate
+# binary, so that bin/train never needs MPI; built only where pkg-config finds Open MPI (the
+# check is in the recipe: nothing reads pkg-config when make reads this file).
+MPI_OBJ := $(B)/common/dist/mpi.o
+all: $(BIN)/train-mpi
+$(BIN)/train-mpi: $(TRAIN_OBJ) $(LIB) $(MPI_SRC) include/trainval/dist.h include/trainval/files.h $(B)/flags
+	@mkdir -p $(BIN) $(dir $(MPI_OBJ))
+	@if pkg-config --exists ompi-c; then \
+	  echo "$(CC) ... -c $(MPI_SRC) && link $@"; \
+	  $(CC) $(ALL_CFLAGS) $$(pkg-config --cflags ompi-c) -c $(MPI_SRC) -o $(MPI_OBJ) && \
+	  $(CC) $(CFLAGS) $(XCFLAGS) -o $@ $(MPI_OBJ) $(TRAIN_OBJ) $(LIB) $$(pkg-config --libs ompi-c) $(LDLIBS_ALL); \
+	else \
+	  echo "make: Open MPI not found (pkg-config ompi-c): $@ not built; make setup installs libopenmpi-dev" >&2; \
+	fi

@@ -92,6 +92,8 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
+  char *const *class_names;  /* the data's class names (CSV string labels), or NULL; as metrics */
+  int n_class_names;
   /* The examples, also the evaluator's until its next run: the dataset, the subset (n indices
    * into it) and probs, n * classes softmax probabilities in subset order. */
   const tv_dataset *ds;

@@ -23,6 +23,7 @@
 #include "trainval/generate.h"
 #include "trainval/files.h"
 #include "trainval/model.h"
+#include "trainval/loss.h"
 #include "trainval/varstore.h"
 
 /* Examples per tv_evaluate call: the cancel flag is looked at between chunks. */
@@ -30,11 +31,12 @@ enum { CHUNK = 2048 };
 
 struct evaluator {
   evaluator_opts o;
-  tv_config *next;     /* the checkpoint being evaluated */
-  tv_norm norm;        /* from the config the model was built from */
-  tv_config *data_cfg; /* what ds was loaded from */
-  char *last_text;     /* config text of the last checkpoint that built or matched both */
-  tv_ctx *ctx;         /* the thread team the graph runs on */
+  tv_config *next;       /* the checkpoint being evaluated */
+  tv_norm norm;          /* from the config the model was built from (+ zstats) */
+  tv_standardize zstats; /* the checkpoint's /data/standardize, with data.standardize */
+  tv_config *data_cfg;   /* what ds was loaded from */
+  char *last_text;       /* config text of the last checkpoint that built or matched both */
+  tv_ctx *ctx;           /* the thread team the graph runs on */
   tv_varstore *store;
   tv_model *model;
   int have_data;
@@ -82,6 +84,7 @@ void evaluator_free(evaluator *ev) {
   tv_model_free(ev->gen);
   tv_corpus_free(&ev->corpus);
   free(ev->sample);
+  tv_standardize_free(&ev->zstats);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
   tv_ctx_free(ev->ctx);
@@ -112,6 +115,12 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !strcmp(a->data.test_labels, b->data.test_labels) &&
          a->data.valid_fraction == b->data.valid_fraction &&
          a->data.split_seed == b->data.split_seed && a->model.num_classes == b->model.num_classes &&
+         a->model.task == b->model.task && a->data.format == b->data.format &&
+         !strcmp(a->data.features, b->data.features) && !strcmp(a->data.target, b->data.target) &&
+         !strcmp(a->data.delimiter, b->data.delimiter) &&
+         !strcmp(a->data.comment, b->data.comment) && a->data.header == b->data.header &&
+         a->data.skip_rows == b->data.skip_rows && a->data.missing == b->data.missing &&
+         a->data.fill_value == b->data.fill_value && a->data.class_order == b->data.class_order &&
          !memcmp(a->model.input, b->model.input, sizeof a->model.input) &&
          !strcmp(a->data.corpus, b->data.corpus) && a->data.valid_tokens == b->data.valid_tokens &&
          tv_config_is_sequence(a) == tv_config_is_sequence(b);
@@ -247,11 +256,20 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, ev->store);
-  if (rc == TV_OK &&
-      (!ev->metrics || tv_metrics_num_classes(ev->metrics) != tv_model_num_classes(ev->model))) {
+  /* What training fitted is applied as it was: read from each checkpoint. */
+  tv_standardize_free(&ev->zstats);
+  ev->norm.feature_mean = ev->norm.feature_std = NULL;
+  if (rc == TV_OK && ev->next->data.standardize) {
+    rc = tv_standardize_ckpt_read(ck, tv_model_input_size(ev->model), &ev->zstats);
+    if (rc == TV_OK) ev->norm = tv_norm_with_standardize(ev->norm, &ev->zstats);
+  }
+  /* The metrics follow the config (task, outputs, loss): made anew with any other config. */
+  if (rc == TV_OK && (!same || !ev->metrics)) {
     tv_metrics_free(ev->metrics);
     ev->metrics = NULL;
-    rc = tv_metrics_new(tv_model_num_classes(ev->model), &ev->metrics);
+    tv_loss loss = tv_loss_from_config(ev->next);
+    rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
+                             &ev->metrics);
   }
   if (rc == TV_OK && ev->gen) rc = tv_vocab_ckpt_read(&ev->vocab, ck);
   if (rc == TV_OK) {
@@ -292,6 +310,8 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->subset_hash = ev->hash;
   tv_metrics_get(ev->metrics, &res->s);
   res->metrics = ev->metrics;
+  res->class_names = ev->ds.names;
+  res->n_class_names = ev->ds.names ? ev->ds.num_classes : 0;
   res->probs = ev->probs;
   res->idx = ev->idx;
   res->ds = &ev->ds;

@@ -118,11 +118,14 @@ static const tv_cli_option OPTIONS[] = {
      "poll DIR every SECONDS (default 1) instead of inotify; automatic on NFS, CIFS/SMB, FUSE and "
      "other remote mounts"},
     {"metric", OPT_METRIC, 0, required_argument, "NAME",
-     "accuracy loss top5 macro_f1 bpc perplexity", WATCH,
-     "what best.h5 and early stopping follow: accuracy (default), loss, top5, macro_f1, bpc (bits "
-     "per character of a token model) or perplexity"},
+     "loss accuracy top5 macro_f1 mae rmse r2 micro_f1 map bpc perplexity", WATCH,
+     "what best.h5 and early stopping follow, a metric of the run's model.task: loss, accuracy, "
+     "top5, macro_f1, bpc (bits per character of a token model), perplexity (classification); "
+     "loss, mae, rmse, r2 (regression); loss, macro_f1, micro_f1, map (multilabel).  Default: the "
+     "task's (accuracy, r2, micro_f1), read from DIR/config.yaml (accuracy while it does not "
+     "exist yet)"},
     {"mode", OPT_MODE, 0, required_argument, "max|min", "max min", WATCH,
-     "whether larger is better (default: max, min for loss)"},
+     "whether larger is better (default: min for loss, mae and rmse, max for the others)"},
     {"early-stop-patience", OPT_PATIENCE, 0, required_argument, "N", "@number", WATCH,
      "write DIR/STOP (train then stops) after N results without an improvement of more than "
      "--min-delta"},
@@ -265,6 +268,19 @@ static void print_text(tv_text *t) {
 }
 
 /* Returns 0 to run, 2 on a usage error, -1 when the command is done (--help, --version). */
+/* --metric's default: the headline metric of the task in DIR/config.yaml (which train writes
+ * once the run is set up), or accuracy when there is no DIR or no readable config there yet. */
+static const char *default_metric(const char *dir) {
+  const char *metric = "accuracy";
+  char path[TV_PATH_CAP + 16];
+  tv_config *cfg = dir ? malloc(sizeof *cfg) : NULL;
+  if (cfg && tv_fs_join(path, sizeof path, dir, "config.yaml") == TV_OK &&
+      tv_config_load(path, NULL, 0, cfg) == TV_OK)
+    metric = tv_metric_desc_for(tv_task_headline(cfg->model.task))->name;
+  free(cfg);
+  return metric;
+}
+
 static int parse_args(int argc, char **argv, eval_options *o) {
   struct option longopts[N_OPTIONS + 1];
   char shortopts[64];
@@ -459,10 +475,13 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     return usage_error("--ckpt %s names a checkpoint of a run: give the run as --train-dir DIR",
                        o->ckpt);
   if (!o->name) o->name = "eval";
-  if (!o->metric) o->metric = "accuracy";
+  if (!o->metric) o->metric = default_metric(o->watch);
   if (o->mode_max < 0) o->mode_max = tv_metric_desc_for(tv_metric_find(o->metric))->maximize;
   return 0;
 }
+
+/* Top-5 accuracy means something only with more than 5 classes (with 5 or fewer it is 1). */
+static int has_top5(const evaluator_result *r) { return tv_metrics_num_classes(r->metrics) > 5; }
 
 /* Finds the checkpoint file and, where a manifest lists it, the size and checksum to verify. */
 static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *expect, int *have) {
@@ -501,11 +520,32 @@ static int locate(const eval_options *o, char *path, size_t cap, tv_ckpt_info *e
   return TV_OK;
 }
 
-/* Top-5 accuracy means something only with more than 5 classes (with 5 or fewer it is 1). */
-static int has_top5(const evaluator_result *r) { return tv_metrics_num_classes(r->metrics) > 5; }
+/* -v, multilabel: per-label precision / recall / F1 and support. */
+static void print_labels(const tv_metrics *m, int json) {
+  int k = tv_metrics_num_classes(m);
+  printf(json ? ", \"per_label\": [" : "\nlabel   precision  recall     f1         support\n");
+  for (int j = 0; j < k; j++) {
+    double p, rc, f1;
+    uint64_t support;
+    tv_metrics_label(m, j, &p, &rc, &f1, &support);
+    if (json)
+      printf("%s{\"label\": %d, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f, "
+             "\"support\": %llu}",
+             j ? ", " : "", j, p, rc, f1, (unsigned long long)support);
+    else
+      printf("%-7d %-10.4f %-10.4f %-10.4f %llu\n", j, p, rc, f1, (unsigned long long)support);
+  }
+  if (json) printf("]");
+}
 
-/* -v: per-class precision / recall / F1, then the confusion matrix (rows: true class). */
-static void print_classes(const tv_metrics *m, int json) {
+/* -v, classification: per-class figures and the confusion matrix; a class's name (the data's,
+ * CSV string labels) follows its id when there is one. */
+static void print_classes(const tv_metrics *m, const evaluator_result *r, int json) {
+  if (tv_metrics_task(m) == TV_TASK_MULTILABEL) {
+    print_labels(m, json);
+    return;
+  }
+  if (tv_metrics_task(m) != TV_TASK_CLASSIFICATION) return;
   int k = tv_metrics_num_classes(m);
   const uint64_t *cm = tv_metrics_confusion(m);
   if (json) {
@@ -513,8 +553,14 @@ static void print_classes(const tv_metrics *m, int json) {
     for (int c = 0; c < k; c++) {
       double p, rc, f1;
       tv_metrics_class(m, c, &p, &rc, &f1);
-      printf("%s{\"class\": %d, \"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f}",
-             c ? ", " : "", c, p, rc, f1);
+      printf("%s{\"class\": %d, ", c ? ", " : "", c);
+      if (c < r->n_class_names) {
+        tv_text quoted = {0};
+        tv_text_json_str(&quoted, r->class_names[c]);
+        printf("\"name\": %s, ", quoted.oom ? "\"\"" : quoted.p);
+        tv_text_free(&quoted);
+      }
+      printf("\"precision\": %.6f, \"recall\": %.6f, \"f1\": %.6f}", p, rc, f1);
     }
     printf("], \"confusion\": [");
     for (int i = 0; i < k; i++) {
@@ -530,7 +576,9 @@ static void print_classes(const tv_metrics *m, int json) {
   for (int c = 0; c < k; c++) {
     double p, rc, f1;
     tv_metrics_class(m, c, &p, &rc, &f1);
-    printf("%-7d %-10.4f %-10.4f %.4f\n", c, p, rc, f1);
+    printf("%-7d %-10.4f %-10.4f %.4f", c, p, rc, f1);
+    if (c < r->n_class_names) printf("  %s", r->class_names[c]);
+    printf("\n");
   }
   printf("\nconfusion (rows: true class, columns: predicted)\n%5s", "");
   for (int j = 0; j < k; j++) printf(" %6d", j);
@@ -557,6 +605,7 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
            (unsigned long long)s->n);
     for (int k = 0; k < TV_METRIC__COUNT; k++) {
       const char *name = tv_metric_desc_for((tv_metric_kind)k)->name;
+      if (!tv_metric_applies((tv_metric_kind)k, tv_metrics_task(r->metrics))) continue;
       if (k == TV_METRIC_TOP5 && !has_top5(r))
         printf("\"%s\": null, ", name);
       else
@@ -565,7 +614,7 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
     printf("\"subset_hash\": \"fnv1a64:%016llx\", \"verified\": %s, "
            "\"seconds\": %.3f, \"examples_per_sec\": %.0f",
            (unsigned long long)r->subset_hash, verified ? "true" : "false", seconds, speed);
-    if (o->verbose) print_classes(r->metrics, 1);
+    if (o->verbose) print_classes(r->metrics, r, 1);
     printf("}\n");
     return;
   }
@@ -574,11 +623,11 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
   printf("split        %s (%llu %s)\n", tv_split_name(o->split), (unsigned long long)s->n,
          r->tokens ? "tokens" : "examples");
   for (int k = 0; k < TV_METRIC__COUNT; k++)
-    if (k != TV_METRIC_TOP5 || has_top5(r))
+    if (tv_metrics_reports(r->metrics, (tv_metric_kind)k))
       printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
              tv_metric_value(s, (tv_metric_kind)k));
   printf("speed        %.0f %s/s\n", speed, r->tokens ? "tokens" : "examples");
-  if (o->verbose) print_classes(r->metrics, 0);
+  if (o->verbose) print_classes(r->metrics, r, 0);
 }
 
 /* --generate N, one-shot: the generation graph of the checkpoint's token model over its

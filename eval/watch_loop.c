@@ -445,21 +445,33 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
   int64_t lag_steps = newest && newest->step > me->step ? newest->step - me->step : 0;
   double lag_seconds =
       newest && newest->wall_time > me->wall_time ? newest->wall_time - me->wall_time : 0.0;
+  tv_task task = tv_metrics_task(res->metrics);
+  int followed = tv_metric_find(wt->o->metric);
+  if (followed >= 0 && !tv_metric_applies((tv_metric_kind)followed, task)) {
+    char names[160];
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: --metric %s does not apply to model.task %s of this run (give --metric "
+                    "%s)",
+                    me->file, wt->o->metric, tv_task_names[task],
+                    tv_metric_list_task(task, names, sizeof names));
+  }
   int rc = open_events(wt);
   if (rc == TV_OK) {
     enum { N_TAGS = 2 * TV_METRIC__COUNT + 2 };
     const char *tags[N_TAGS];
     float vals[N_TAGS];
+    int nt = 0;
     for (int k = 0; k < TV_METRIC__COUNT; k++) {
-      tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
-      vals[k] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
+      if (!tv_metric_applies((tv_metric_kind)k, task)) continue;
+      tags[nt] = tv_metric_desc_for((tv_metric_kind)k)->name;
+      vals[nt++] = (float)tv_metric_value(&res->s, (tv_metric_kind)k);
     }
-    tags[TV_METRIC__COUNT] = "eval_lag_steps";
-    vals[TV_METRIC__COUNT] = (float)lag_steps;
-    tags[TV_METRIC__COUNT + 1] = "eval_lag_seconds";
-    vals[TV_METRIC__COUNT + 1] = (float)lag_seconds;
-    int n = TV_METRIC__COUNT + 2;
+    tags[nt] = "eval_lag_steps";
+    vals[nt++] = (float)lag_steps;
+    tags[nt] = "eval_lag_seconds";
+    vals[nt++] = (float)lag_seconds;
     for (int k = 0; k < TV_METRIC__COUNT; k++) {
+      if (!tv_metric_applies((tv_metric_kind)k, task)) continue;
       const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
       double v = tv_metric_value(&res->s, (tv_metric_kind)k);
       if (isfinite(v) && (!wt->has_best[k] || tv_metric_better(d->maximize, v, wt->best[k], 0))) {
@@ -467,10 +479,10 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
         wt->has_best[k] = 1;
       }
       if (!wt->has_best[k]) continue;
-      tags[n] = wt->best_tag[k];
-      vals[n++] = (float)wt->best[k];
+      tags[nt] = wt->best_tag[k];
+      vals[nt++] = (float)wt->best[k];
     }
-    rc = tv_events_scalars(wt->events, me->step, n, tags, vals);
+    rc = tv_events_scalars(wt->events, me->step, nt, tags, vals);
     figures_opts fo = {.misclassified = wt->o->misclassified, .pr_thresholds = PR_THRESHOLDS};
     if (rc == TV_OK && !res->tokens) rc = figures_write(wt->events, me->step, res, &fo);
     if (rc == TV_OK && res->sample) rc = write_sample(wt, me->step, res->sample);
@@ -515,9 +527,9 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     } else {
       char values[64 * TV_METRIC__COUNT];
       size_t used = 0;
-      int top5 = tv_metrics_num_classes(res->metrics) > 5; /* with 5 classes or fewer always 1 */
+      /* top5 only with more than 5 classes (with fewer it is always 1) */
       for (int k = 0; k < TV_METRIC__COUNT && used < sizeof values; k++) {
-        if (k == TV_METRIC_TOP5 && !top5) continue;
+        if (!tv_metrics_reports(res->metrics, (tv_metric_kind)k)) continue;
         int w = snprintf(values + used, sizeof values - used, "%s%s %.4f", used ? "  " : "",
                          tv_metric_desc_for((tv_metric_kind)k)->name,
                          tv_metric_value(&res->s, (tv_metric_kind)k));

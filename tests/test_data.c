@@ -1211,10 +1211,140 @@ static void test_loader_float(void **state) {
   float targ[N];
   ds.labels = NULL;
   ds.targets = targ;
-  ds.target_dim = 1;
+  ds.target_dim = 0; /* float targets need at least one value per example */
   assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
   assert_null(l);
   assert_msg_has("float targets");
+}
+
+/* Float targets: each batch's rows are the targets of its examples in the epoch's order,
+ * synchronous and prefetching loaders agree bitwise, next_ptr lends no class ids, and a state
+ * saved mid-epoch restores the same later batches. */
+static void test_loader_float_targets(void **state) {
+  (void)state;
+  enum { N = 23, D = 4, T = 3, B = 5 };
+  tv_dataset ds = {.n = N, .c = D, .h = 1, .w = 1, .target_dim = T};
+  float feat[N * D], targ[N * T];
+  for (int i = 0; i < N * D; i++) feat[i] = (float)i * 0.5f - 3.0f;
+  for (int i = 0; i < N * T; i++) targ[i] = (float)(i / T) * 10.0f + (float)(i % T);
+  ds.features = feat;
+  ds.targets = targ;
+  tv_loader_opts o = {.batch_size = B, .shuffle = 1, .seed = 7, .norm = {.scale = 1, .std = 1}};
+  tv_loader *sync, *pre, *resumed;
+  assert_int_equal(tv_loader_new(&ds, &o, &sync), TV_OK);
+  assert_int_equal(tv_loader_target_dim(sync), T);
+  o.prefetch = 3;
+  assert_int_equal(tv_loader_new(&ds, &o, &pre), TV_OK);
+  o.prefetch = 0;
+  assert_int_equal(tv_loader_new(&ds, &o, &resumed), TV_OK);
+  tv_loader_state saved = {0};
+  uint32_t saved_perm[N];
+  for (int b = 0; b < 12; b++) {
+    if (b == 7) {
+      const uint32_t *perm;
+      uint32_t pn;
+      tv_loader_get_state(sync, &saved, &perm, &pn);
+      assert_int_equal(pn, N);
+      memcpy(saved_perm, perm, sizeof saved_perm);
+      assert_int_equal(tv_loader_set_state(resumed, &saved, saved_perm, N), TV_OK);
+    }
+    const uint32_t *perm;
+    uint32_t pn;
+    tv_loader_state st;
+    tv_loader_get_state(sync, &st, &perm, &pn);
+    uint32_t order[B];
+    for (int i = 0; i < B && st.position + (uint64_t)i < N; i++) order[i] = perm[st.position + i];
+    tv_batch a, p;
+    tv_loader_next_batch(sync, &a);
+    tv_loader_next_batch(pre, &p);
+    assert_null(a.labels);
+    assert_non_null(a.targets);
+    assert_int_equal(a.n, p.n);
+    assert_int_equal(a.epoch_done, p.epoch_done);
+    for (uint32_t i = 0; i < a.n; i++)
+      for (int t = 0; t < T; t++) assert_true(a.targets[i * T + t] == targ[order[i] * T + t]);
+    assert_memory_equal(a.x, p.x, a.n * D * sizeof(float));
+    assert_memory_equal(a.targets, p.targets, a.n * T * sizeof(float));
+    if (b >= 7) {
+      float want_x[B * D], want_t[B * T];
+      uint32_t want_n = a.n;
+      memcpy(want_x, a.x, a.n * D * sizeof(float));
+      memcpy(want_t, a.targets, a.n * T * sizeof(float));
+      tv_batch r;
+      tv_loader_next_batch(resumed, &r);
+      assert_int_equal(r.n, want_n);
+      assert_memory_equal(r.x, want_x, want_n * D * sizeof(float));
+      assert_memory_equal(r.targets, want_t, want_n * T * sizeof(float));
+    }
+  }
+  const float *x;
+  const int32_t *y = (const int32_t *)1;
+  uint32_t n;
+  int done;
+  tv_loader_next_ptr(sync, &x, &y, &n, &done);
+  assert_null(y);
+  tv_loader_free(sync);
+  tv_loader_free(pre);
+  tv_loader_free(resumed);
+}
+
+/* Standardisation: the mean and population std of each feature after the channel
+ * normalisation, a constant feature's std stored as 1; the loader applies it after the
+ * normalisation; half a pair of arrays and a non-positive std are refused. */
+static void test_standardize(void **state) {
+  (void)state;
+  enum { N = 7, D = 3 };
+  uint8_t img[N * D];
+  int32_t lab[N];
+  for (int i = 0; i < N; i++) {
+    img[i * D + 0] = (uint8_t)(i * 30);
+    img[i * D + 1] = (uint8_t)(200 - i * i);
+    img[i * D + 2] = 9; /* constant */
+    lab[i] = i % 2;
+  }
+  tv_dataset ds = {.images = img, .labels = lab, .n = N, .c = D, .h = 1, .w = 1, .num_classes = 2};
+  tv_norm nm = {.scale = 0.5f, .mean = 1.0f, .std = 2.0f};
+  tv_standardize z;
+  assert_int_equal(tv_standardize_fit(&ds, nm, &z), TV_OK);
+  assert_int_equal(z.d, D);
+  for (int j = 0; j < D; j++) {
+    double sum = 0, sq = 0;
+    for (int i = 0; i < N; i++) sum += ((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f;
+    double mean = sum / N;
+    for (int i = 0; i < N; i++) {
+      double v = ((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f - mean;
+      sq += v * v;
+    }
+    double sd = sqrt(sq / N);
+    assert_true(fabs(z.mean[j] - mean) <= 1e-5 * fabs(mean) + 1e-6);
+    if (j == 2)
+      assert_true(z.std[j] == 1.0f);
+    else
+      assert_true(fabs(z.std[j] - sd) <= 1e-5 * sd);
+  }
+  tv_loader_opts o = {.batch_size = N, .norm = tv_norm_with_standardize(nm, &z)};
+  tv_loader *l;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_OK);
+  tv_batch b;
+  tv_loader_next_batch(l, &b);
+  for (int i = 0; i < N; i++)
+    for (int j = 0; j < D; j++) {
+      float v = (((float)img[i * D + j] * 0.5f - 1.0f) / 2.0f - z.mean[j]) / z.std[j];
+      assert_true(b.x[i * D + j] == v);
+    }
+  tv_loader_free(l);
+  o.norm.feature_std = NULL;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("both means and stds");
+  z.std[1] = 0;
+  o.norm = tv_norm_with_standardize(nm, &z);
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_msg_has("standardisation of feature 1");
+  tv_standardize_free(&z);
+  tv_standardize_free(&z); /* zeroed: safe twice */
+  ds.n = 0;
+  assert_int_equal(tv_standardize_fit(&ds, nm, &z), TV_ERR_INVALID);
+  assert_null(z.mean);
 }
 
 /* A split keeps float features, float targets and class names (each side its own copy). */
@@ -2127,6 +2257,8 @@ int main(void) {
       cmocka_unit_test(test_idx_types_bad),
       cmocka_unit_test(test_data_load),
       cmocka_unit_test(test_loader_float),
+      cmocka_unit_test(test_loader_float_targets),
+      cmocka_unit_test(test_standardize),
       cmocka_unit_test(test_split_float),
       cmocka_unit_test(test_truncated_plain),
       cmocka_unit_test(test_truncated_gzip),

@@ -28,6 +28,7 @@
 
 #include "trainval/config.h"
 #include "trainval/error.h"
+#include "trainval/loss.h"
 #include "base/fs.h"
 
 #include "testutil.h"
@@ -207,7 +208,7 @@ static void test_new_invalid(void **state) {
 }
 
 /* Every kind has a row; names are unique, found back, listed in table order; each getter reads
- * its own summary field; loss is minimised, the others maximised. */
+ * its own summary field; loss and the regression errors are minimised, the others maximised. */
 static void test_metric_table(void **state) {
   (void)state;
   tv_metrics_summary s = {.n = 10,
@@ -215,11 +216,18 @@ static void test_metric_table(void **state) {
                           .accuracy = 0.25,
                           .top5 = 0.75,
                           .macro_f1 = 0.125,
-                          .bpc = 0.0625,
-                          .perplexity = 2.5};
+                          .mae = 1.5,
+                          .rmse = 2.5,
+                          .r2 = 0.0625,
+                          .micro_f1 = 0.375,
+                          .map = 0.875,
+                          .bpc = 0.03125,
+                          .perplexity = 3.5};
   const double want[TV_METRIC__COUNT] = {
-      [TV_METRIC_LOSS] = 0.5,       [TV_METRIC_ACCURACY] = 0.25, [TV_METRIC_TOP5] = 0.75,
-      [TV_METRIC_MACRO_F1] = 0.125, [TV_METRIC_BPC] = 0.0625,    [TV_METRIC_PERPLEXITY] = 2.5,
+      [TV_METRIC_LOSS] = 0.5,       [TV_METRIC_ACCURACY] = 0.25,  [TV_METRIC_TOP5] = 0.75,
+      [TV_METRIC_MACRO_F1] = 0.125, [TV_METRIC_MAE] = 1.5,        [TV_METRIC_RMSE] = 2.5,
+      [TV_METRIC_R2] = 0.0625,      [TV_METRIC_MICRO_F1] = 0.375, [TV_METRIC_MAP] = 0.875,
+      [TV_METRIC_BPC] = 0.03125,    [TV_METRIC_PERPLEXITY] = 3.5,
   };
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
     const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
@@ -228,15 +236,35 @@ static void test_metric_table(void **state) {
     assert_int_equal(tv_metric_find(d->name), k);
     assert_string_equal(tv_metric_names[k], d->name);
     assert_true(tv_metric_value(&s, (tv_metric_kind)k) == want[k]);
-    assert_int_equal(d->maximize,
-                     k != TV_METRIC_LOSS && k != TV_METRIC_BPC && k != TV_METRIC_PERPLEXITY);
+    assert_int_equal(d->maximize, k != TV_METRIC_LOSS && k != TV_METRIC_MAE &&
+                                      k != TV_METRIC_RMSE && k != TV_METRIC_BPC &&
+                                      k != TV_METRIC_PERPLEXITY);
   }
   assert_null(tv_metric_names[TV_METRIC__COUNT]);
   assert_int_equal(tv_metric_find("no_such_metric"), -1);
   assert_int_equal(tv_metric_find(""), -1);
   char buf[128];
-  assert_string_equal(tv_metric_list(buf, sizeof buf),
+  assert_string_equal(
+      tv_metric_list(buf, sizeof buf),
+      "loss, accuracy, top5, macro_f1, mae, rmse, r2, micro_f1, map, bpc or perplexity");
+  /* Per task: the rows that apply, and the headline metric among them. */
+  assert_string_equal(tv_metric_list_task(TV_TASK_CLASSIFICATION, buf, sizeof buf),
                       "loss, accuracy, top5, macro_f1, bpc or perplexity");
+  assert_string_equal(tv_metric_list_task(TV_TASK_REGRESSION, buf, sizeof buf),
+                      "loss, mae, rmse or r2");
+  assert_string_equal(tv_metric_list_task(TV_TASK_MULTILABEL, buf, sizeof buf),
+                      "loss, macro_f1, micro_f1 or map");
+  for (int t = 0; t < TV_TASK__COUNT; t++)
+    assert_true(tv_metric_applies(tv_task_headline((tv_task)t), (tv_task)t));
+  assert_int_equal(tv_task_headline(TV_TASK_CLASSIFICATION), TV_METRIC_ACCURACY);
+  assert_int_equal(tv_task_headline(TV_TASK_REGRESSION), TV_METRIC_R2);
+  assert_int_equal(tv_task_headline(TV_TASK_MULTILABEL), TV_METRIC_MICRO_F1);
+  assert_false(tv_metric_applies(TV_METRIC_R2, TV_TASK_CLASSIFICATION));
+  assert_false(tv_metric_applies(TV_METRIC_ACCURACY, TV_TASK_REGRESSION));
+  /* bpc and perplexity: of the softmax cross-entropy, so classification (token models) only. */
+  assert_true(tv_metric_applies(TV_METRIC_BPC, TV_TASK_CLASSIFICATION));
+  assert_false(tv_metric_applies(TV_METRIC_BPC, TV_TASK_REGRESSION));
+  assert_false(tv_metric_applies(TV_METRIC_PERPLEXITY, TV_TASK_MULTILABEL));
   assert_string_equal(tv_metric_list(buf, 5), "loss"); /* cut, terminated */
   /* Better: strictly beyond min_delta, in the row's direction. */
   assert_true(tv_metric_better(1, 0.9, 0.8, 0.05));
@@ -267,19 +295,29 @@ static void test_bpc_perplexity(void **state) {
   tv_metrics_free(m);
 }
 
-/* train.early_stop_metric takes every name of the table, and nothing else. */
+/* train.early_stop_metric takes every name of the table under a task it applies to, refuses
+ * it under the others (naming the task's metrics), and takes nothing else. */
 static void test_config_takes_table_names(void **state) {
   (void)state;
   const char *base = "model:\n  input: [1, 2, 2]\n  num_classes: 3\n  layers:\n"
                      "    - {type: flatten}\n    - {type: dense, units: 3}\n";
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
-    char set[64];
-    snprintf(set, sizeof set, "train.early_stop_metric=%s", tv_metric_names[k]);
-    const char *sets[] = {set};
-    tv_config c;
-    int rc = tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c);
-    if (rc != TV_OK) fail_msg("%s: %s", set, tv_error_message());
-    assert_int_equal(c.train.early_stop_metric, k);
+    for (int t = 0; t < TV_TASK__COUNT; t++) {
+      char set[64], task[64];
+      snprintf(set, sizeof set, "train.early_stop_metric=%s", tv_metric_names[k]);
+      snprintf(task, sizeof task, "model.task=%s", tv_task_names[t]);
+      const char *sets[] = {set, task};
+      tv_config c;
+      int rc = tv_config_parse(base, strlen(base), "t.yaml", sets, 2, &c);
+      if (tv_metric_applies((tv_metric_kind)k, (tv_task)t)) {
+        if (rc != TV_OK) fail_msg("%s %s: %s", set, task, tv_error_message());
+        assert_int_equal(c.train.early_stop_metric, k);
+        assert_int_equal(c.model.task, t);
+      } else {
+        assert_int_equal(rc, TV_ERR_CONFIG);
+        assert_non_null(strstr(tv_error_message(), "does not apply to model.task"));
+      }
+    }
   }
   const char *sets[] = {"train.early_stop_metric=no_such_metric"};
   tv_config c;
@@ -431,6 +469,100 @@ static void test_multilabel_edges(void **state) {
   tv_multilabel_metrics_free(m);
 }
 
+/* A task's tv_metrics: regression and multilabel report what their accumulators compute on the
+ * numpy fixtures (batches of uneven size), plus the run's loss weighted by rows; the counts-only
+ * multilabel window agrees on the F1s and has no mAP; the rows each task reports. */
+static void test_task_metrics(void **state) {
+  (void)state;
+  char *text = NULL;
+  size_t len;
+  if (tv_fs_read_all(REG_FIXTURE, &text, &len) != TV_OK) fail_msg("%s", tv_error_message());
+  enum { CAP = 512 };
+  static double dp[CAP], dy[CAP];
+  static float p[CAP], y[CAP];
+  double shape[2], mae, rmse, r2, mse;
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  int n = (int)shape[0], k = (int)shape[1];
+  assert_int_equal(tvt_fixture_record(text, "pred", dp, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "y", dy, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "mae", &mae, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "rmse", &rmse, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "r2", &r2, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "mse", &mse, 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) p[i] = (float)dp[i], y[i] = (float)dy[i];
+  tv_loss loss = {.kind = TV_LOSS_MSE};
+  tv_metrics *m = NULL;
+  assert_int_equal(tv_metrics_new_task(TV_TASK_REGRESSION, k, NULL, 0, &m), TV_ERR_INVALID);
+  assert_null(m);
+  assert_int_equal(tv_metrics_new_task(TV_TASK_REGRESSION, k, &loss, 0, &m), TV_OK);
+  assert_int_equal(tv_metrics_task(m), TV_TASK_REGRESSION);
+  for (int i = 0; i < n; i += 7) {
+    int b = n - i < 7 ? n - i : 7;
+    assert_int_equal(tv_metrics_add(m, p + (size_t)i * k, NULL, y + (size_t)i * k, b), TV_OK);
+  }
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_int_equal(s.n, n);
+  assert_near(s.mae, mae, 1e-9 * mae);
+  assert_near(s.rmse, rmse, 1e-9 * rmse);
+  assert_near(s.r2, r2, 1e-9 * fabs(r2));
+  assert_near(s.loss, mse, 1e-5 * mse); /* float32 batch means, weighted back in double */
+  assert_true(s.accuracy == 0 && s.micro_f1 == 0);
+  assert_true(tv_metrics_reports(m, TV_METRIC_R2) && !tv_metrics_reports(m, TV_METRIC_ACCURACY));
+  assert_null(tv_metrics_confusion(m));
+  tv_metrics_free(m);
+
+  assert_int_equal(tv_fs_read_all("tests/fixtures/reference_multilabel.txt", &text, &len), TV_OK);
+  static double dz[CAP], dt[CAP];
+  static float z[CAP], t[CAP];
+  double micro, macro, map;
+  assert_int_equal(tvt_fixture_record(text, "shape", shape, 2), 2);
+  n = (int)shape[0], k = (int)shape[1];
+  assert_int_equal(tvt_fixture_record(text, "logits", dz, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "targets", dt, CAP), n * k);
+  assert_int_equal(tvt_fixture_record(text, "micro_f1", &micro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "macro_f1", &macro, 1), 1);
+  assert_int_equal(tvt_fixture_record(text, "map", &map, 1), 1);
+  free(text);
+  for (int i = 0; i < n * k; i++) z[i] = (float)dz[i], t[i] = (float)dt[i];
+  loss = (tv_loss){.kind = TV_LOSS_SIGMOID_XENT};
+  double want_loss = tv_sigmoid_xent(z, t, n, k, NULL);
+  for (unsigned flags = 0; flags <= TV_METRICS_COUNTS_ONLY; flags++) {
+    assert_int_equal(tv_metrics_new_task(TV_TASK_MULTILABEL, k, &loss, flags, &m), TV_OK);
+    for (int i = 0; i < n; i += 5) {
+      int b = n - i < 5 ? n - i : 5;
+      assert_int_equal(tv_metrics_add(m, z + (size_t)i * k, NULL, t + (size_t)i * k, b), TV_OK);
+    }
+    tv_metrics_get(m, &s);
+    assert_near(s.micro_f1, micro, 1e-12);
+    assert_near(s.macro_f1, macro, 1e-12);
+    assert_near(s.loss, want_loss, 1e-5 * want_loss);
+    if (flags)
+      assert_true(isnan(s.map));
+    else
+      assert_near(s.map, map, 1e-12);
+    double pj, rj, fj;
+    uint64_t support;
+    tv_metrics_label(m, 3, &pj, &rj, &fj, &support);
+    assert_int_equal(support, 0); /* label 3 is never positive in the fixture */
+    tv_metrics_reset(m);
+    tv_metrics_get(m, &s);
+    assert_true(s.n == 0 && s.micro_f1 == 0);
+    assert_true(tv_metrics_reports(m, TV_METRIC_MAP) && !tv_metrics_reports(m, TV_METRIC_TOP5));
+    tv_metrics_free(m);
+  }
+  /* classification: top5 only with more than five classes */
+  assert_int_equal(tv_metrics_new(5, &m), TV_OK);
+  assert_false(tv_metrics_reports(m, TV_METRIC_TOP5));
+  assert_true(tv_metrics_reports(m, TV_METRIC_ACCURACY));
+  tv_metrics_free(m);
+  assert_int_equal(tv_metrics_new(6, &m), TV_OK);
+  assert_true(tv_metrics_reports(m, TV_METRIC_TOP5));
+  assert_false(tv_metrics_reports(m, TV_METRIC_MAE));
+  tv_metrics_free(m);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_example),
@@ -447,6 +579,7 @@ int main(void) {
       cmocka_unit_test(test_regression_edges),
       cmocka_unit_test(test_multilabel_matches_numpy),
       cmocka_unit_test(test_multilabel_edges),
+      cmocka_unit_test(test_task_metrics),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1759,6 +1759,56 @@ static void test_step_is_malloc_free(void **state) {
 #endif
 }
 
+/* The backward hook (dist.h's overlap): after each layer, every gradient at offset >= ready_from
+ * already holds its final value; ready_from never increases and reaches 0 by the first layer. */
+typedef struct hook_log {
+  tv_varstore *s;
+  int calls;
+  size_t from[16];
+  float *snap[16]; /* the slab's suffix [from, size) at that call */
+} hook_log;
+
+static void record_hook(void *arg, size_t from) {
+  hook_log *h = arg;
+  assert_true(h->calls < 16);
+  size_t n = tv_varstore_size(h->s);
+  h->from[h->calls] = from;
+  h->snap[h->calls] = malloc((n - from + 1) * sizeof(float));
+  assert_non_null(h->snap[h->calls]);
+  memcpy(h->snap[h->calls], tv_varstore_grads(h->s) + from, (n - from) * sizeof(float));
+  h->calls++;
+}
+
+static void test_backward_hook_ready_from(void **state) {
+  (void)state;
+  tv_varstore *s = new_store();
+  tv_model *m = build(&mlp3, TV_MODE_TRAIN, 4, s);
+  init_store(s, 7);
+  hook_log h = {.s = s};
+  tv_model_set_backward_hook(m, record_hook, &h);
+  float *x = random_input(4, 16, 9);
+  const int32_t y[4] = {0, 1, 2, 1};
+  tv_model_forward(m, x, 4);
+  tv_varstore_zero_grads(s);
+  tvt_xent_backward(m, y, 4, 0);
+  size_t n = tv_varstore_size(s);
+  assert_true(h.calls >= 3);
+  assert_int_equal(h.from[h.calls - 1], 0);
+  int early = 0; /* a call that let a part of the slab go before backward was over */
+  for (int i = 0; i < h.calls; i++) {
+    if (i > 0) assert_true(h.from[i] <= h.from[i - 1]);
+    assert_memory_equal(h.snap[i], tv_varstore_grads(s) + h.from[i],
+                        (n - h.from[i]) * sizeof(float));
+    early += h.from[i] < n && h.from[i] > 0;
+    free(h.snap[i]);
+  }
+  assert_true(early > 0);
+  tv_model_set_backward_hook(m, NULL, NULL);
+  free(x);
+  tv_model_free(m);
+  tv_varstore_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradient_check),
@@ -1791,6 +1841,7 @@ int main(void) {
       cmocka_unit_test(test_error_cnn_shapes),
       cmocka_unit_test(test_layer_info_cnn),
       cmocka_unit_test(test_step_is_malloc_free),
+      cmocka_unit_test(test_backward_hook_ready_from),
   };
   return cmocka_run_group_tests(tests, make_team, free_team);
 }

@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -778,20 +779,25 @@ typedef struct pool_probe {
   int *hits;         /* per item: how many times it was visited */
   int thread_of[64]; /* per item: the thread that visited it */
   int calls[8];      /* per thread: calls of fn */
+  int begins[64];    /* per chunk (by its first item, items < 64): 1 + its end */
+  int slow_thread;   /* 1 + a thread whose first call sleeps (0: none) */
 } pool_probe;
 
 static void pool_visit(void *ctx, int begin, int end, int thread) {
   pool_probe *p = ctx;
   assert_true(begin < end);
-  __atomic_fetch_add(&p->calls[thread], 1, __ATOMIC_RELAXED);
+  int first = __atomic_fetch_add(&p->calls[thread], 1, __ATOMIC_RELAXED) == 0;
+  if (begin < 64) p->begins[begin] = end + 1;
   for (int i = begin; i < end; i++) {
     __atomic_fetch_add(&p->hits[i], 1, __ATOMIC_RELAXED);
     if (i < 64) p->thread_of[i] = thread;
   }
+  if (first && p->slow_thread == thread + 1) nanosleep(&(struct timespec){0, 200000000}, NULL);
 }
 
-/* Every item is visited exactly once, in contiguous ranges, the same split every time; thread 0
- * is the caller; fewer items than threads and a NULL pool work. */
+/* Every item is visited exactly once, in contiguous chunks cut the same way every time (by n and
+ * the team's size: min(n, 4 per thread), boundaries n*i/chunks), each claimed by whichever
+ * thread comes first; fewer items than threads and a NULL pool work. */
 static void test_pool(void **state) {
   (void)state;
   const int teams[] = {1, 2, 3, 5};
@@ -802,6 +808,7 @@ static void test_pool(void **state) {
     assert_int_equal(tv_pool_threads(p), teams[a]);
     for (size_t b = 0; b < sizeof sizes / sizeof sizes[0]; b++) {
       int n = sizes[b];
+      int chunks = teams[a] == 1 ? 1 : (n < 4 * teams[a] ? n : 4 * teams[a]);
       for (int rep = 0; rep < 50; rep++) { /* many jobs back to back: wake-ups are not lost */
         pool_probe pr;
         memset(&pr, 0, sizeof pr);
@@ -810,12 +817,13 @@ static void test_pool(void **state) {
         tv_pool_for(p, n, pool_visit, &pr);
         for (int i = 0; i < n; i++) assert_int_equal(pr.hits[i], 1);
         int used = 0;
-        for (int t = 0; t < teams[a]; t++) {
-          assert_true(pr.calls[t] <= 1);
-          used += pr.calls[t];
-        }
-        assert_int_equal(used, n < teams[a] ? n : teams[a]);
-        for (int i = 1; i < n && i < 64; i++) assert_true(pr.thread_of[i] >= pr.thread_of[i - 1]);
+        for (int t = 0; t < teams[a]; t++) used += pr.calls[t];
+        for (int t = teams[a]; t < 8; t++) assert_int_equal(pr.calls[t], 0);
+        assert_int_equal(used, chunks);
+        if (n <= 64)
+          for (int i = 0; i < chunks; i++) /* the cut: fixed by (n, team size) */
+            assert_int_equal(pr.begins[(int)((int64_t)n * i / chunks)],
+                             (int)((int64_t)n * (i + 1) / chunks) + 1);
         free(pr.hits);
       }
     }
@@ -835,6 +843,28 @@ static void test_pool(void **state) {
   assert_int_equal(tv_pool_threads(NULL), 1);
 }
 
+/* A thread that stalls (descheduled: here its first chunk sleeps 200 ms) holds only the chunk it
+ * took; the others take the rest, whichever thread stalls. */
+static void test_pool_stalled_thread(void **state) {
+  (void)state;
+  tv_pool *p = NULL;
+  assert_int_equal(tv_pool_new(2, &p), TV_OK);
+  for (int slow = 0; slow < 2; slow++) {
+    pool_probe pr;
+    memset(&pr, 0, sizeof pr);
+    pr.hits = calloc(8, sizeof *pr.hits);
+    assert_non_null(pr.hits);
+    pr.slow_thread = slow + 1;
+    tv_pool_for(p, 8, pool_visit, &pr);
+    for (int i = 0; i < 8; i++) assert_int_equal(pr.hits[i], 1);
+    assert_int_equal(pr.calls[0] + pr.calls[1], 8);
+    if (pr.calls[slow] > 0) assert_int_equal(pr.calls[slow], 1); /* stalled after its first */
+    assert_true(pr.calls[1 - slow] >= 7);
+    free(pr.hits);
+  }
+  tv_pool_free(p);
+}
+
 /* The process's context: a team of the asked size (the caller is thread 0), OpenBLAS held to one
  * thread from then on (the team's threads each call gemm; nothing toggles it per call), a
  * count <= 0 taking OpenBLAS's own as it stands. */
@@ -851,7 +881,9 @@ static void test_ctx_team(void **state) {
   pr.hits = calloc(9, sizeof *pr.hits);
   assert_non_null(pr.hits);
   tv_pool_for(tv_ctx_team(c), 9, pool_visit, &pr);
-  for (int t = 0; t < 3; t++) assert_int_equal(pr.calls[t], 1);
+  assert_int_equal(pr.calls[0] + pr.calls[1] + pr.calls[2], 9); /* 9 chunks over the team */
+  for (int t = 3; t < 8; t++) assert_int_equal(pr.calls[t], 0);
+  for (int i = 0; i < 9; i++) assert_int_equal(pr.hits[i], 1);
   free(pr.hits);
   tv_ctx_free(c);
   assert_int_equal(openblas_get_num_threads(), 1); /* stays: set once for the process */
@@ -881,6 +913,7 @@ int main(void) {
       cmocka_unit_test(test_pooling),
       cmocka_unit_test(test_row_sums_mul_add),
       cmocka_unit_test(test_pool),
+      cmocka_unit_test(test_pool_stalled_thread),
       cmocka_unit_test(test_ctx_team),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

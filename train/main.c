@@ -7,12 +7,22 @@
  * itself by the name it was started as (trainval-train once installed).  Owns every decision
  * about printing and exit codes: 0 done (finished, early-stopped, stopped cleanly by a signal, or
  * nothing to do), 1 a runtime error (one line on stderr), 2 a usage error (one line on stderr).
+ *
+ * Data-parallel runs (dist.h): the same main() is linked twice.  bin/train links the
+ * one-process dist (common/dist/single.c) and never needs MPI at run time; bin/train-mpi links
+ * common/dist/mpi.c.  Started by mpirun with more than one rank (OMPI_COMM_WORLD_SIZE), the plain
+ * build executes NAME-mpi from its own directory in its place, so `mpirun -np N train ...` works
+ * with either: one binary to name, and MPI loaded only where it is used (a separate binary
+ * rather than dlopen: the linker checks it, and no MPI header or library is needed to build or
+ * run the plain one).
  */
+#include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "trainer.h"
 #include "trainval/budget.h"
@@ -21,6 +31,58 @@
 static const char *prog = "train";
 
 static void on_signal(int sig) { trainer_request_stop(sig); }
+
+/* The ranks mpirun started (OMPI_COMM_WORLD_SIZE), 1 outside mpirun. */
+static long mpi_world_size(void) {
+  const char *v = getenv("OMPI_COMM_WORLD_SIZE");
+  long n = v ? strtol(v, NULL, 10) : 1;
+  return n > 1 ? n : 1;
+}
+
+/* The plain build under mpirun: replaces this process by NAME-mpi next to it.  Returns only
+ * on failure, with the exit status. */
+static int exec_mpi_build(char **argv, long ranks) {
+  char self[4096], path[4200];
+  ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+  if (len <= 0) {
+    fprintf(stderr, "%s: started by mpirun with %ld ranks, but /proc/self/exe cannot be read\n",
+            prog, ranks);
+    return 1;
+  }
+  self[len] = '\0';
+  snprintf(path, sizeof path, "%s-mpi", self);
+  execv(path, argv);
+  fprintf(stderr,
+          "%s: started by mpirun with %ld ranks, but %s cannot run (%s): it is built by make "
+          "when Open MPI is installed (libopenmpi-dev; make setup installs it)\n",
+          prog, ranks, path, strerror(errno));
+  return 1;
+}
+
+/* Seconds an exchange with the other ranks may wait (TRAINVAL_MPI_TIMEOUT; default 300). */
+static double mpi_timeout(void) {
+  const char *v = getenv("TRAINVAL_MPI_TIMEOUT");
+  double s = v ? strtod(v, NULL) : 0;
+  return s > 0 ? s : 300;
+}
+
+/* The one-line error, naming the rank in a data-parallel run. */
+static void print_error(const tv_dist *d) {
+  if (tv_dist_size(d) > 1)
+    fprintf(stderr, "%s: rank %d of %d: %s\n", prog, tv_dist_rank(d), tv_dist_size(d),
+            tv_error_message());
+  else
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+}
+
+/* Leaves the job with status: after an error this rank met alone, or once the ranks are out of
+ * step, the whole job ends now (others may be waiting for this rank); otherwise every rank
+ * leaves together. */
+static int leave(tv_dist *d, int status, int shared) {
+  if (status != 0 && (!shared || tv_dist_broken(d))) tv_dist_fail(d);
+  tv_dist_close(d);
+  return status;
+}
 
 enum {
   OPT_TRAIN_DIR = 256,
@@ -71,6 +133,9 @@ static const tv_cli_example EXAMPLES[] = {
     {"--train-dir runs/lr --config configs/fashion_mlp.yaml --set "
      "optimizer.learning_rate=0.01 --threads 2",
      "a new run with one value of the config changed, on 2 threads"},
+    {"--train-dir runs/dp --config configs/fashion_mlp.yaml --threads 1",
+     "started as `mpirun -np 2 train ...`: data-parallel over 2 ranks of one thread each, each "
+     "rank training on half of every batch"},
 };
 #define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
@@ -99,7 +164,16 @@ static const tv_cli_program PROGRAM = {
              "On a terminal, progress is one updating line; otherwise a log line every "
              "train.log_every steps.  SIGINT and SIGTERM save a checkpoint, mark the run "
              "interrupted (resumable) and exit 0.  An evaluator's DIR/STOP request ends the run "
-             "as early_stopped.",
+             "as early_stopped.\n"
+             "Data-parallel training: `mpirun -np N train ...` (Open MPI) trains one model "
+             "over N ranks, each on its share of every batch of train.batch_size, with the "
+             "gradients summed in a fixed order (bitwise reproducible for a given N and "
+             "--threads); rank 0 alone writes DIR, which every rank must see (a shared file "
+             "system across hosts).  Under mpirun train runs train-mpi from its own "
+             "directory.  A signal on any rank stops every rank at the same step with one "
+             "checkpoint.  TRAINVAL_MPI_TIMEOUT (seconds, default 300) bounds every wait "
+             "for the other ranks.  The semantics are written at the top of "
+             "include/trainval/dist.h.",
     .options = OPTIONS,
     .n_options = N_OPTIONS,
     .examples = EXAMPLES,
@@ -229,6 +303,17 @@ int main(int argc, char **argv) {
   prog = tv_cli_progname(argv[0], "train");
   int urc = parse_args(argc, argv, &opt, owned);
   if (urc) return urc < 0 ? 0 : urc;
+  tv_dist *dist = NULL;
+  if (tv_dist_open(&argc, &argv, mpi_timeout(), &dist) != TV_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    return 1;
+  }
+  long ranks = mpi_world_size();
+  if (ranks > 1 && tv_dist_size(dist) == 1) { /* the plain build under mpirun */
+    tv_dist_close(dist);
+    return exec_mpi_build(argv, ranks);
+  }
+  opt.dist = dist;
   struct sigaction sa = {.sa_handler = on_signal};
   sigemptyset(&sa.sa_mask);
   sigaction(SIGINT, &sa, NULL);
@@ -241,21 +326,22 @@ int main(int argc, char **argv) {
   trainer *t = NULL;
   int rc = trainer_open(&opt, &t);
   if (rc != TV_OK) {
-    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
-    return 1;
+    print_error(dist);
+    return leave(dist, 1, 1); /* trainer_open's last exchange told every rank */
   }
-  if (opt.verbosity > 0 && trainer_step(t) < trainer_total_steps(t)) trainer_print_summary(t);
+  if (opt.verbosity > 0 && trainer_step(t) < trainer_total_steps(t) && tv_dist_rank(dist) == 0)
+    trainer_print_summary(t);
   trainer_outcome outcome;
   rc = trainer_run(t, &outcome);
   if (rc != TV_OK) {
-    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    print_error(dist);
     trainer_mark_aborted(t);
     trainer_free(t);
-    return 1;
+    return leave(dist, 1, rc == TV_ERR_NONFINITE); /* divergence: every rank saw the same step */
   }
-  if (outcome == TRAINER_NOTHING_TO_DO)
+  if (outcome == TRAINER_NOTHING_TO_DO && tv_dist_rank(dist) == 0)
     printf("%s: %s is already at step %lld of %lld; nothing to do (nothing changed)\n", prog,
            opt.train_dir, (long long)trainer_step(t), (long long)trainer_total_steps(t));
   trainer_free(t);
-  return 0;
+  return leave(dist, 0, 1);
 }

@@ -19,6 +19,7 @@
  * never repeat.
  */
 #include "trainer.h"
+#include "saver.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +29,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "trainval/budget.h"
@@ -62,6 +64,8 @@ struct trainer {
   char *cfg_text;
   char frozen[TV_PATH_CAP + 16];
   tv_dataset data, valid;
+  tv_norm norm;          /* the loader's: the config's, with zstats when data.standardize */
+  tv_standardize zstats; /* fitted on the training split (d 0: none) */
   tv_varstore *store;
   tv_ctx *ctx; /* the process's thread team, shared by both graphs and the optimizer */
   tv_model *model, *infer;
@@ -90,12 +94,149 @@ struct trainer {
   int horizon_kept;   /* resumed with a horizon other than the new last step */
   int fresh_config;   /* DIR had a config.yaml but no committed checkpoint: replaced */
   char changed[2048]; /* settings changed on resume ("" none), printed once training starts */
+  /* the checkpoint save in flight on the saver's thread (saver.h): from submit until
+   * settle_save, the manifest, the lock and HDF5 are its own */
+  saver *saver;
+  struct {
+    int in_flight;
+    tv_ckpt_writer *w; /* the checkpoint built in memory, to finish and commit */
+    int64_t step;
+    double wall_time;
+    double paused_ms, paused_cpu_ms; /* how long training waited for this save; its CPU time */
+    const char *reason;
+    double best; /* early stopping's best and its step when the save was submitted */
+    int64_t best_step;
+  } save;
+  /* data-parallel (dist.h): this rank, and how many rows of each global batch it trains on */
+  tv_dist *dist;
+  int rank, size, local;
+  int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
+
+/* ---- data-parallel hooks (dist.h, SEMANTICS) ---------------------------------------------
+ * Each is called at one marked point of the step or of trainer_open ("dist:"), and with one rank
+ * does nothing, so a plain run is bitwise what it was. */
+
+static uint64_t text_hash(const char *s) { /* FNV-1a: rank 0's config against ours */
+  uint64_t h = 1469598103934665603ull;
+  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
+  return h;
+}
+
+static void on_grads_ready(void *dist, size_t from) { tv_dist_grads_ready(dist, from); }
+
+/* The end of trainer_open, on every rank whatever happened before (rc): a failure on any rank
+ * fails every rank; then each checks it has rank 0's config and step, and takes rank 0's
+ * variables. */
+static int dist_start(trainer *t, int rc) {
+  if (t->size == 1) return rc;
+  double failed[1] = {rc != TV_OK};
+  int xrc = tv_dist_sum(t->dist, failed, 1);
+  if (rc != TV_OK) return rc;
+  if (xrc != TV_OK) return xrc;
+  if (failed[0] > 0)
+    return tv_error(TV_ERR_INVALID,
+                    "rank %d of %d: another rank could not set up the run (its error is above)",
+                    t->rank, t->size);
+  uint64_t mine[2] = {text_hash(t->cfg_text), (uint64_t)t->step}, root[2] = {mine[0], mine[1]};
+  rc = tv_dist_broadcast(t->dist, root, sizeof root);
+  double differ[1] = {memcmp(mine, root, sizeof mine) != 0};
+  if (rc == TV_OK) rc = tv_dist_sum(t->dist, differ, 1);
+  if (rc == TV_OK && differ[0] > 0)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: the ranks do not agree on the config or the step to resume from (rank %d: "
+                    "step %lld, rank 0: step %lld): every rank must see the same train_dir (a "
+                    "shared file system) and the same --config and --set",
+                    t->opt.train_dir, t->rank, (long long)mine[1], (long long)root[1]);
+  if (rc == TV_OK)
+    rc = tv_dist_broadcast(t->dist, tv_varstore_values(t->store),
+                           tv_varstore_size(t->store) * sizeof(float));
+  if (rc == TV_OK)
+    rc = tv_dist_grads_setup(t->dist, tv_varstore_grads(t->store), tv_varstore_size(t->store), 0);
+  if (rc == TV_OK) tv_model_set_backward_hook(t->model, on_grads_ready, t->dist);
+  return rc;
+}
+
+/* Before a step's forward: rank r > 0 draws dropout masks from a generator of (seed, step, r),
+ * so that ranks do not share masks and a resume (which restores rank 0's) stays exact. */
+static void dist_dropout_stream(trainer *t) {
+  if (t->rank == 0) return;
+  uint64_t mix = (uint64_t)t->step * 0x9E3779B97F4A7C15ull;
+  tv_model_set_rng(
+      t->model, tv_rng_seed(t->cfg.train.seed ^ mix, TV_RNG_DROPOUT ^ ((uint64_t)t->rank << 32)));
+}
+
+/* This rank's rows of the global batch b (*n: the batch's size in, this rank's count out). */
+static void dist_slice_batch(trainer *t, tv_batch *b, int *n) {
+  if (t->size == 1) return;
+  int off, count;
+  tv_dist_slice(*n, t->size, t->rank, &off, &count);
+  b->x += (size_t)off * (size_t)tv_model_input_size(t->model);
+  if (b->labels) b->labels += off;
+  if (b->targets) b->targets += (size_t)off * (size_t)tv_loader_target_dim(t->loader);
+  *n = count;
+}
+
+/* A token model's batch: this rank's windows of the global batch (*ids and *targets: T ids
+ * and T next-token targets per window; *n: the windows in, this rank's count out).  Each rank
+ * keeps the carried state of its own windows, the same rows every step. */
+static void dist_slice_tokens(trainer *t, const int32_t **ids, const int32_t **targets, int *n) {
+  if (t->size == 1) return;
+  int off, count;
+  tv_dist_slice(*n, t->size, t->rank, &off, &count);
+  size_t skip = (size_t)off * (size_t)t->cfg.model.input[0];
+  *ids += skip;
+  *targets += skip;
+  *n = count;
+}
+
+/* The loss is this rank's mean over nl rows; scaled by nl / n, the sum over ranks of the
+ * gradients is the gradient of the global batch's mean (exact when n / nl is a power of two). */
+static void dist_scale_output_grad(trainer *t, float *dlogits, int nl, uint32_t n) {
+  if (t->size == 1) return;
+  float s = (float)nl / (float)n;
+  size_t len = (size_t)nl * (size_t)t->cfg.model.num_classes;
+  for (size_t i = 0; i < len; i++) dlogits[i] *= s;
+}
+
+/* After backward: the gradient sum over the ranks, then whether another rank's loss is
+ * non-finite (*elsewhere), so that every rank skips or fails the same step. */
+static int dist_reduce(trainer *t, float loss, int *elsewhere) {
+  *elsewhere = 0;
+  if (t->size == 1) return TV_OK;
+  int rc = tv_dist_grads_finish(t->dist);
+  double bad[1] = {!isfinite(loss)};
+  if (rc == TV_OK) rc = tv_dist_sum(t->dist, bad, 1);
+  *elsewhere = rc == TV_OK && bad[0] > 0 && isfinite(loss);
+  return rc;
+}
+
+/* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP) and a stop signal
+ * on any rank, for every rank. */
+static int dist_step_flags(trainer *t, int *early) {
+  int sig = g_stop_signal;
+  double f[3] = {*early, sig != 0, sig == SIGINT};
+  int rc = tv_dist_sum(t->dist, f, 3);
+  if (rc != TV_OK) return rc;
+  *early = f[0] > 0;
+  t->stop_sig = f[1] > 0 ? (f[2] > 0 ? SIGINT : SIGTERM) : 0;
+  return TV_OK;
+}
+
+/* The closing line of a data-parallel run: how long rank 0 waited on the other ranks. */
+static void dist_report(const trainer *t, double secs) {
+  if (t->size == 1 || secs <= 0) return;
+  double g = tv_dist_grads_wait_seconds(t->dist), o = tv_dist_other_wait_seconds(t->dist);
+  printf("train: rank 0 of %d waited %.2f s (%.1f%% of the run) for the gradient sum and %.2f s "
+         "(%.1f%%) for the other exchanges\n",
+         t->size, g, 100 * g / secs, o, 100 * o / secs);
+}
 
 /* ---- set-up ------------------------------------------------------------------------------- */
 
 /* DIR/LOCK (lock.h): one train per directory.  Says whose lock it takes over. */
 static int take_lock(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes to DIR */
   char holder[256];
   tv_lock_opts lo = {.busy = "another train holds this directory"};
   int rc = tv_lock_take(t->opt.train_dir, &lo, &t->lock, holder, sizeof holder);
@@ -112,6 +253,7 @@ static int take_lock(trainer *t) {
 
 /* Removes temporaries a killed writer left in DIR (we hold the lock, so none is live). */
 static void remove_stale_temporaries(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   DIR *d = opendir(t->opt.train_dir);
   if (!d) return;
   struct dirent *e;
@@ -133,6 +275,7 @@ static void remove_stale_temporaries(const trainer *t) {
  * are removed, not adopted: a file the manifest never vouched for has no recorded checksum.  An
  * unreadable or absent manifest removes nothing. */
 static void remove_uncommitted(const trainer *t) {
+  if (t->rank != 0) return; /* dist: only rank 0 writes to DIR */
   tv_manifest m;
   tv_manifest_init(&m);
   DIR *d = NULL;
@@ -225,6 +368,17 @@ static int build_tokens(trainer *t) {
                           t->cfg.train.seed, &t->stream)) != TV_OK)
     rc = tv_error_prefix(rc, "%s: train.batch_size %d in %s", t->cfg.data.corpus, b, t->cfg.source);
   if (rc != TV_OK) return rc;
+  /* dist: the TRAIN graph holds this rank's windows of the global batch.  The carried state is
+   * per window, and a checkpoint keeps rank 0's: a data-parallel token model resets it every
+   * batch (random windows) and splits the batch evenly, so that every rank reads the same
+   * shapes back. */
+  if (t->size > 1 && (t->cfg.train.windows != TV_WINDOWS_RANDOM || b % t->size != 0))
+    return tv_error(TV_ERR_CONFIG,
+                    "%s: a token model trained data-parallel over %d ranks needs train.windows: "
+                    "random and a train.batch_size (%d) that the ranks divide",
+                    t->cfg.source, t->size, b);
+  int off;
+  tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   t->tok_x = malloc((size_t)b * (size_t)steps * sizeof *t->tok_x);
   t->tok_y = malloc((size_t)b * (size_t)steps * sizeof *t->tok_y);
   if (!t->tok_x || !t->tok_y) return tv_error(TV_ERR_NOMEM, "out of memory");
@@ -275,17 +429,30 @@ static int build_images(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
+  t->norm = tv_norm_from_config(&t->cfg);
+  if (t->cfg.data.standardize) {
+    /* Fitted on the training split every time the run is built (a resume fits the same). */
+    rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);
+    if (rc != TV_OK) return rc;
+    t->norm = tv_norm_with_standardize(t->norm, &t->zstats);
+  }
   int b = t->cfg.train.batch_size;
   if ((uint32_t)b > t->data.n)
     return tv_error(TV_ERR_CONFIG,
                     "%s: train.batch_size %d is larger than the %u training examples",
                     t->cfg.source, b, t->data.n);
+  /* dist: the TRAIN graph holds this rank's slice of the global batch */
+  if (b < t->size)
+    return tv_error(TV_ERR_CONFIG, "%s: train.batch_size %d is smaller than the %d ranks",
+                    t->cfg.source, b, t->size);
+  int off;
+  tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   tv_loader_opts lo = {
       .batch_size = (uint32_t)b,
       .shuffle = 1,
       .drop_last = 1,
       .seed = t->cfg.train.seed,
-      .norm = tv_norm_from_config(&t->cfg),
+      .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
       .prefetch = (uint32_t)t->cfg.train.prefetch};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
@@ -305,7 +472,7 @@ static int build(trainer *t) {
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
-    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, b, t->store, tv_ctx_team(t->ctx), &t->model);
+    rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, t->local, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
@@ -313,12 +480,17 @@ static int build(trainer *t) {
   t->horizon = t->total_steps;
   rc = tv_optim_new(&t->cfg, t->total_steps, t->store, &t->optim);
   if (rc == TV_OK) tv_optim_set_pool(t->optim, tv_ctx_team(t->ctx));
-  if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->window);
+  /* The training window keeps counts only (no ranking), so that a step never allocates. */
+  if (rc == TV_OK)
+    rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
+                             TV_METRICS_COUNTS_ONLY, &t->window);
   if (rc != TV_OK) return rc;
-  if (t->cfg.train.validate_every > 0) {
+  if (t->cfg.train.validate_every > 0 && t->rank == 0) { /* dist: rank 0 validates */
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
     rc = tv_model_new(&t->cfg, TV_MODE_INFER, b, t->store, tv_ctx_team(t->ctx), &t->infer);
-    if (rc == TV_OK) rc = tv_metrics_new(t->cfg.model.num_classes, &t->val_metrics);
+    if (rc == TV_OK)
+      rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss, 0,
+                               &t->val_metrics);
     if (rc != TV_OK) return rc;
   }
   t->best = NAN;
@@ -411,6 +583,10 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (!t) return tv_error(TV_ERR_NOMEM, "out of memory");
   t->opt = *o;
   t->tty = isatty(STDOUT_FILENO);
+  t->dist = o->dist;
+  t->rank = tv_dist_rank(o->dist);
+  t->size = tv_dist_size(o->dist);
+  if (t->rank != 0) t->opt.verbosity = -1; /* dist: rank 0 speaks for the run; errors still print */
   int rc = tv_ctx_new(o->threads, &t->ctx);
   if (rc == TV_OK) rc = tv_fs_mkdirs(o->train_dir);
   if (rc == TV_OK) rc = take_lock(t);
@@ -420,8 +596,9 @@ int trainer_open(const trainer_options *o, trainer **out) {
   if (rc == TV_OK) rc = build(t);
   if (rc == TV_OK) rc = resume(t);
   /* A command with nothing to do changes nothing: config.yaml keeps the run's own length. */
-  if (rc == TV_OK && t->step < t->total_steps)
+  if (rc == TV_OK && t->step < t->total_steps && t->rank == 0)
     rc = tv_fs_write_atomic(t->frozen, t->cfg_text, strlen(t->cfg_text));
+  rc = dist_start(t, rc); /* dist: every rank, also after a failure */
   if (rc != TV_OK) {
     trainer_free(t);
     return rc;
@@ -439,6 +616,7 @@ int trainer_open(const trainer_options *o, trainer **out) {
 
 void trainer_free(trainer *t) {
   if (!t) return;
+  saver_free(t->saver); /* lets a save in flight end first */
   tv_events_close(t->events);
   tv_events_close(t->val_events);
   tv_loader_free(t->loader);
@@ -454,6 +632,7 @@ void trainer_free(trainer *t) {
   tv_metrics_free(t->window);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
+  tv_standardize_free(&t->zstats);
   tv_dataset_free(&t->valid);
   tv_manifest_free(&t->manifest);
   free(t->cfg_text);
@@ -503,13 +682,75 @@ static int keeps_best(const trainer *t) {
   return t->cfg.train.keep_best || t->cfg.train.restore_best;
 }
 
-/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays. */
+/* Retention's veto (retention.h, rule 4): the best validation's checkpoint stays.  Run by the
+ * save on the saver's thread: it reads the best as it was when the save was submitted. */
 static int keep_best_veto(void *ctx, const tv_manifest_entry *e) {
   const trainer *t = ctx;
-  return !isnan(t->best) && e->step == t->best_step;
+  return !isnan(t->save.best) && e->step == t->save.best_step;
 }
 
+/* The save's part on the saver's thread: the file written, fsynced and renamed into place, the
+ * lock checked, the commit into the manifest (retention with it); on a failed commit the file it
+ * saved is removed first (a full disk).  The same order and guarantees as a save in the step. */
+static int save_commit(void *ctx) {
+  trainer *t = ctx;
+  tv_ckpt_info info;
+  int rc = tv_ckpt_writer_finish(t->save.w, &info);
+  t->save.w = NULL;
+  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
+                              .keep_every_hours = t->cfg.retention.keep_every_hours,
+                              .max_unevaluated = t->cfg.retention.max_unevaluated};
+  if (keeps_best(t)) {
+    keep.veto = keep_best_veto;
+    keep.veto_ctx = t;
+  }
+  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->save.step) != NULL;
+  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
+  if (rc == TV_OK)
+    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->save.step, t->save.wall_time, 1,
+                        t->save.reason, &keep);
+  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->save.step))
+    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
+  return rc;
+}
+
+/* Waits for the save in flight, if any, and takes its outcome: its error, or last_saved and the
+ * --verbose line. */
+static int settle_save(trainer *t) {
+  if (!t->save.in_flight) return TV_OK;
+  t->save.in_flight = 0;
+  int rc = saver_wait(t->saver);
+  if (rc != TV_OK) return rc;
+  t->last_saved = t->save.step;
+  if (t->opt.verbosity > 1) {
+    char name[TV_CKPT_FILE_CAP];
+    if (tv_ckpt_file_name(t->save.step, name, sizeof name) != TV_OK) name[0] = '\0';
+    printf("%scheckpoint %s committed (step %lld, %s), training paused %.1f ms (%.1f ms of CPU)\n",
+           t->tty ? "\r\033[K" : "", name, (long long)t->save.step, t->save.reason,
+           t->save.paused_ms, t->save.paused_cpu_ms);
+  }
+  return TV_OK;
+}
+
+/* The calling thread's CPU time in seconds. */
+static double thread_cpu_secs(void) {
+  struct timespec ts;
+  if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0) return 0.0;
+  return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* Snapshots the state into a checkpoint built in memory (every owner writes its part: the
+ * copy) and hands it to the saver's thread to write and commit; the previous save is waited
+ * for first (at most one in flight).  Training waits only for the copy. */
 static int save_checkpoint(trainer *t, const char *reason) {
+  if (t->rank != 0) { /* dist: only rank 0 saves */
+    t->last_saved = t->step;
+    return TV_OK;
+  }
+  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
+  int rc = settle_save(t);
+  if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
+  if (rc != TV_OK) return rc;
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
@@ -525,7 +766,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
                       .wall_time = tv_now(),
                       .config_text = t->cfg_text};
   tv_ckpt_writer *w = NULL;
-  int rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
+  rc = tv_ckpt_writer_open(t->opt.train_dir, &h, &w);
   if (rc != TV_OK) return rc;
   /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
@@ -535,47 +776,51 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = counters_write(t, w);
+  if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
   if (rc != TV_OK) {
     tv_ckpt_writer_abort(w);
     return rc;
   }
-  tv_ckpt_info info;
-  rc = tv_ckpt_writer_finish(w, &info);
-  tv_retention_policy keep = {.max_to_keep = t->cfg.train.max_to_keep,
-                              .keep_every_hours = t->cfg.retention.keep_every_hours,
-                              .max_unevaluated = t->cfg.retention.max_unevaluated};
-  if (keeps_best(t)) {
-    keep.veto = keep_best_veto;
-    keep.veto_ctx = t;
+  t->save.w = w;
+  t->save.step = t->step;
+  t->save.wall_time = h.wall_time;
+  t->save.reason = reason;
+  t->save.best = t->best;
+  t->save.best_step = t->best_step;
+  rc = saver_submit(t->saver, save_commit, t);
+  if (rc != TV_OK) {
+    tv_ckpt_writer_abort(w);
+    t->save.w = NULL;
+    return rc;
   }
-  int saved = rc == TV_OK, listed = tv_manifest_find(&t->manifest, t->step) != NULL;
-  if (rc == TV_OK) rc = tv_lock_check(t->lock); /* never commit into a shared directory */
-  if (rc == TV_OK)
-    rc = tv_ckpt_commit(t->opt.train_dir, &t->manifest, &info, t->step, h.wall_time, 1, reason,
-                        &keep);
-  if (rc != TV_OK && saved && !listed && !tv_manifest_find(&t->manifest, t->step))
-    rc = drop_uncommitted(t, info.file, rc); /* free it before the status is written */
-  if (rc == TV_OK) {
-    t->last_saved = t->step;
-    if (t->opt.verbosity > 1)
-      printf("%scheckpoint %s committed (step %lld, %s)\n", t->tty ? "\r\033[K" : "", info.file,
-             (long long)t->step, reason);
-  }
-  return rc;
+  t->save.in_flight = 1;
+  t->save.paused_ms = (tv_monotonic() - start) * 1e3;
+  t->save.paused_cpu_ms = (thread_cpu_secs() - cpu_start) * 1e3;
+  return TV_OK;
 }
 
+/* Records status in the manifest, after the save in flight (whose error, if any, is returned
+ * first). */
 static int set_status(trainer *t, const char *status) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes the manifest */
+  int src = settle_save(t);
   snprintf(t->manifest.status, sizeof t->manifest.status, "%s", status);
-  return tv_manifest_write(t->opt.train_dir, &t->manifest);
+  int rc = tv_manifest_write(t->opt.train_dir, &t->manifest);
+  return src != TV_OK ? src : rc;
 }
 
 /* ---- summaries, validation ---------------------------------------------------------------- */
 
 static int write_summary(trainer *t, double secs, int64_t examples) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes events */
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
-  const char *tags[] = {"loss", "accuracy", "learning_rate", "examples_per_sec", "nonfinite_steps"};
-  float vals[] = {(float)s.loss, (float)s.accuracy, (float)tv_optim_lr(t->optim, t->step - 1),
+  /* loss and the task's headline metric (accuracy for classification; r2, micro_f1) */
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  const char *tags[] = {"loss", tv_metric_desc_for(head)->name, "learning_rate", "examples_per_sec",
+                        "nonfinite_steps"};
+  float vals[] = {(float)s.loss, (float)tv_metric_value(&s, head),
+                  (float)tv_optim_lr(t->optim, t->step - 1),
                   (float)(secs > 0 ? (double)examples / secs : 0.0), (float)t->nonfinite_total};
   int n = t->cfg.train.on_nonfinite == TV_NONFINITE_SKIP ? 5 : 4;
   int rc = s.n > 0 ? tv_events_scalars(t->events, t->step, n, tags, vals) : TV_OK;
@@ -584,6 +829,7 @@ static int write_summary(trainer *t, double secs, int64_t examples) {
 }
 
 static int write_histograms(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes events */
   int rc = TV_OK;
   char tag[TV_VAR_NAME_CAP + 8];
   for (int i = 0; rc == TV_OK && i < tv_varstore_count(t->store); i++) {
@@ -602,6 +848,7 @@ static int write_histograms(trainer *t) {
  * early stopping's patience is used up. */
 static int validate(trainer *t, int *stop) {
   *stop = 0;
+  if (t->rank != 0) return TV_OK; /* dist: rank 0 validates; its decision is in the step's flags */
   uint32_t n = t->valid.n;
   if (t->cfg.train.validate_batches > 0) {
     uint64_t want = (uint64_t)t->cfg.train.validate_batches * (uint64_t)t->cfg.train.batch_size;
@@ -609,11 +856,10 @@ static int validate(trainer *t, int *stop) {
   }
   tv_metrics_reset(t->val_metrics);
   uint64_t tokens = 0;
-  int rc =
-      t->tokens
-          ? tv_evaluate_tokens(t->infer, t->corpus.valid, t->corpus.n_valid,
-                               (uint64_t)t->cfg.train.validate_batches, t->val_metrics, &tokens)
-          : tv_evaluate(t->infer, &t->valid, NULL, n, tv_norm_from_config(&t->cfg), t->val_metrics);
+  int rc = t->tokens ? tv_evaluate_tokens(t->infer, t->corpus.valid, t->corpus.n_valid,
+                                          (uint64_t)t->cfg.train.validate_batches, t->val_metrics,
+                                          &tokens)
+                     : tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);
@@ -626,16 +872,19 @@ static int validate(trainer *t, int *stop) {
   }
   const char *tags[TV_METRIC__COUNT];
   float vals[TV_METRIC__COUNT];
+  int nt = 0;
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
-    tags[k] = tv_metric_desc_for((tv_metric_kind)k)->name;
-    vals[k] = (float)tv_metric_value(&s, (tv_metric_kind)k);
+    if (!tv_metric_applies((tv_metric_kind)k, t->cfg.model.task)) continue;
+    tags[nt] = tv_metric_desc_for((tv_metric_kind)k)->name;
+    vals[nt++] = (float)tv_metric_value(&s, (tv_metric_kind)k);
   }
-  rc = tv_events_scalars(t->val_events, t->step, TV_METRIC__COUNT, tags, vals);
+  rc = tv_events_scalars(t->val_events, t->step, nt, tags, vals);
   if (rc == TV_OK) rc = tv_events_flush(t->val_events);
   if (rc != TV_OK) return rc;
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
   if (t->opt.verbosity > 0)
-    printf("%svalidation at step %lld: loss %.4f  accuracy %.4f  (%llu %s)\n",
-           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, s.accuracy,
+    printf("%svalidation at step %lld: loss %.4f  %s %.4f  (%llu %s)\n", t->tty ? "\r\033[K" : "",
+           (long long)t->step, s.loss, tv_metric_desc_for(head)->name, tv_metric_value(&s, head),
            (unsigned long long)s.n, t->tokens ? "tokens" : "examples");
   if (t->cfg.train.early_stop_patience <= 0 && !keeps_best(t)) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
@@ -680,6 +929,12 @@ static void describe_nonfinite(trainer *t, float loss, char *what, size_t cap) {
   snprintf(what, cap, "the gradient norm overflowed");
 }
 
+/* The log's short name of the task's headline metric ("acc" for accuracy, as always). */
+static const char *head_short(const trainer *t) {
+  tv_metric_kind head = tv_task_headline(t->cfg.model.task);
+  return head == TV_METRIC_ACCURACY ? "acc" : tv_metric_desc_for(head)->name;
+}
+
 static void progress(trainer *t, double rate, int force) {
   double now = tv_monotonic();
   if (!force && now - t->last_progress < 0.25) return;
@@ -688,9 +943,10 @@ static void progress(trainer *t, double rate, int force) {
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
   int64_t per_epoch = batches_per_epoch(t);
-  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  acc %.4f  %.0f ex/s  ETA %d:%02d:%02d",
+  printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  %s %.4f  %.0f ex/s  ETA %d:%02d:%02d",
          (long long)t->step, (long long)t->total_steps, (long long)(t->step / per_epoch) + 1,
-         s.loss, s.accuracy, rate, (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
+         s.loss, head_short(t), tv_metric_value(&s, tv_task_headline(t->cfg.model.task)), rate,
+         (int)(eta / 3600), (int)(eta / 60) % 60, (int)eta % 60);
   fflush(stdout);
 }
 
@@ -779,6 +1035,7 @@ static int write_hparams_start(trainer *t) {
  * run is set aside; status running; the event file opened with a session start (a restart for
  * TensorBoard). */
 static int begin_run(trainer *t) {
+  if (t->rank != 0) return TV_OK; /* dist: only rank 0 writes to DIR */
   char vdir[TV_PATH_CAP + 16];
   long dropped = 0, vdropped = 0;
   int64_t keep = t->step > 0 ? t->step : -1;
@@ -804,32 +1061,45 @@ static int begin_run(trainer *t) {
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
-  int epoch_done, rows; /* loss rows: examples, or tokens of a token model */
+  tv_batch b = {0};
+  int nl, rows; /* nl: this rank's rows of the batch; rows: its loss rows */
   const float *logits;
-  const int32_t *y;
+  dist_dropout_stream(t); /* dist: rank r > 0 draws its own masks */
   if (t->tokens) {
-    int first;
+    int first, epoch_done;
     tv_stream_next(t->stream, t->tok_x, t->tok_y, &first, &epoch_done);
     if (first) tv_model_reset_state(t->model); /* a new stream (random windows: every batch) */
     *n = (uint32_t)c->train.batch_size;
-    logits = tv_model_forward_ids(t->model, t->tok_x, (int)*n);
-    y = t->tok_y;
-    rows = (int)*n * c->model.input[0];
+    const int32_t *ids = t->tok_x;
+    b.labels = t->tok_y;
+    nl = (int)*n;
+    dist_slice_tokens(t, &ids, &b.labels, &nl); /* dist: this rank's windows */
+    logits = tv_model_forward_ids(t->model, ids, nl);
+    rows = nl * c->model.input[0];
   } else {
-    const float *x;
-    tv_loader_next_ptr(t->loader, &x, &y, n, &epoch_done); /* lent until the next call */
-    logits = tv_model_forward(t->model, x, (int)*n);
-    rows = (int)*n;
+    tv_loader_next_batch(t->loader, &b); /* lent until the next call */
+    *n = b.n;
+    nl = (int)*n;
+    dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
+    logits = tv_model_forward(t->model, b.x, nl);
+    rows = nl;
   }
   float *dlogits = tv_model_output_grad(t->model);
-  float loss = tv_loss_forward(&t->loss, logits, (tv_targets){.classes = y}, rows,
-                               c->model.num_classes, dlogits);
+  float loss =
+      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets},
+                      rows, c->model.num_classes, dlogits);
+  /* dist: scaled so that the sum over ranks is the global batch's mean */
+  dist_scale_output_grad(t, dlogits, rows, t->tokens ? *n * (uint32_t)c->model.input[0] : *n);
   tv_varstore_zero_grads(t->store); /* backward adds */
-  tv_model_backward(t->model, dlogits, (int)*n);
+  tv_model_backward(t->model, dlogits, nl);
+  int elsewhere;
+  int rc = dist_reduce(t, loss, &elsewhere); /* dist: the gradient sum, any rank's loss */
+  if (rc != TV_OK) return rc;
   double norm = tv_optim_grad_norm(t->optim);
-  if (!isfinite(loss) || !isfinite(norm)) {
+  if (!isfinite(loss) || elsewhere || !isfinite(norm)) {
     char what[TV_VAR_NAME_CAP + 64];
-    describe_nonfinite(t, loss, what, sizeof what);
+    describe_nonfinite(t, elsewhere ? NAN : loss, what, sizeof what);
+    if (elsewhere) snprintf(what, sizeof what, "the loss is not finite on another rank");
     t->nonfinite_total++;
     if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
         ++t->nonfinite_run >= c->train.max_nonfinite) {
@@ -849,7 +1119,9 @@ static int train_step(trainer *t, uint32_t *n) {
   } else {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
-    tv_metrics_update(t->window, logits, y, rows);
+    /* The window counts only: this cannot allocate or fail. */
+    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, rows);
+    if (mrc != TV_OK) return mrc;
   }
   if (t->tokens) *n = (uint32_t)rows; /* a token model's rate counts tokens */
   t->step++;
@@ -869,8 +1141,9 @@ static void log_step(trainer *t, run_clock *k, double now) {
   } else if (c->train.log_every > 0 && t->step % c->train.log_every == 0) {
     tv_metrics_summary s;
     tv_metrics_get(t->window, &s);
-    printf("step %lld/%lld  loss %.4f  acc %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
-           (long long)t->total_steps, s.loss, s.accuracy, tv_optim_lr(t->optim, t->step - 1),
+    printf("step %lld/%lld  loss %.4f  %s %.4f  lr %.3g  %.0f ex/s\n", (long long)t->step,
+           (long long)t->total_steps, s.loss, head_short(t),
+           tv_metric_value(&s, tv_task_headline(c->model.task)), tv_optim_lr(t->optim, t->step - 1),
            (double)k->run_examples / (now - k->start));
     fflush(stdout);
   }
@@ -886,6 +1159,10 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
   k->run_examples += n;
   double now = tv_monotonic();
   int rc = TV_OK;
+  if (t->save.in_flight && saver_done(t->saver)) { /* a finished save reports at once */
+    rc = settle_save(t);
+    if (rc != TV_OK) return rc;
+  }
   int summarize =
       (c->train.summary_every > 0 && t->step % c->train.summary_every == 0) ||
       (c->train.summary_secs > 0 && now - k->last_summary_time >= c->train.summary_secs);
@@ -906,21 +1183,24 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     rc = validate(t, &early);
     if (rc != TV_OK) return rc;
   }
-  if (!early && tv_stop_requested(t->opt.train_dir)) {
+  if (!early && t->rank == 0 && tv_stop_requested(t->opt.train_dir)) {
     rc = take_stop_request(t, 0);
     if (rc != TV_OK) return rc;
     early = 1;
   }
+  rc = dist_step_flags(t, &early); /* dist: every rank stops at the same step */
+  if (rc != TV_OK) return rc;
   if (early) {
     *stop_reason = "early_stop";
     return TV_OK;
   }
-  if (g_stop_signal) {
+  if (t->stop_sig) {
     *stop_reason = "signal";
     return TV_OK;
   }
   int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
-  if (t->step < t->total_steps && t->last_saved != t->step &&
+  int64_t saved = t->save.in_flight ? t->save.step : t->last_saved; /* saved or being saved */
+  if (t->step < t->total_steps && saved != t->step &&
       (periodic ||
        (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
     rc = save_checkpoint(t, periodic ? "periodic" : "time");
@@ -981,22 +1261,27 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
     *outcome = TRAINER_EARLY_STOPPED;
   }
   int restored = 0;
-  int rc = *outcome == TRAINER_INTERRUPTED ? TV_OK : restore_best(t, &restored);
+  /* the final save waits for the one in flight, and so does restore_best (manifest, HDF5) */
+  int rc = settle_save(t);
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) rc = restore_best(t, &restored);
   if (rc == TV_OK &&
       (restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL))
     rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
+  if (rc == TV_OK) rc = settle_save(t);
   if (rc == TV_OK) rc = set_status(t, status);
-  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) /* HParams: the session ended well */
+  if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED && t->events) /* HParams: ended well */
     rc = tv_events_hparams_end(t->events, t->step, TV_HPARAMS_STATUS_SUCCESS, tv_now());
-  if (rc == TV_OK) rc = tv_events_flush(t->events);
+  if (rc == TV_OK && t->events) rc = tv_events_flush(t->events); /* dist: rank 0's */
   if (rc == TV_OK && t->opt.verbosity >= 0) {
     double secs = tv_monotonic() - k->start;
     if (*outcome == TRAINER_INTERRUPTED)
-      fprintf(stderr, "train: stopped by %s at step %lld; checkpoint saved, status interrupted\n",
-              g_stop_signal == SIGINT ? "SIGINT" : "SIGTERM", (long long)t->step);
+      fprintf(stderr, "train: stopped by %s%s at step %lld; checkpoint saved, status interrupted\n",
+              t->stop_sig == SIGINT ? "SIGINT" : "SIGTERM", g_stop_signal ? "" : " on another rank",
+              (long long)t->step);
     printf("train: %s at step %lld in %.1f s (%.0f examples/s); checkpoints in %s\n", status,
            (long long)t->step, secs, secs > 0 ? (double)k->run_examples / secs : 0.0,
            t->opt.train_dir);
+    dist_report(t, secs);
   }
   return rc;
 }
@@ -1054,6 +1339,20 @@ void trainer_print_summary(const trainer *t) {
          (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
          t->tokens ? t->corpus.n_train : (size_t)t->data.n,
          t->tokens ? "tokens of training text" : "examples", tv_ctx_threads(t->ctx));
+  if (t->size > 1) {
+    int off, first, last;
+    tv_dist_slice(t->cfg.train.batch_size, t->size, 0, &off, &first);
+    tv_dist_slice(t->cfg.train.batch_size, t->size, t->size - 1, &off, &last);
+    char share[32];
+    if (first == last)
+      snprintf(share, sizeof share, "%d", first);
+    else
+      snprintf(share, sizeof share, "%d or %d", first, last);
+    printf("data-parallel over %s: each rank trains on %s %s of every batch, %d threads "
+           "per rank\n",
+           tv_dist_describe(t->dist), share, t->tokens ? "windows" : "examples",
+           tv_ctx_threads(t->ctx));
+  }
   if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
       t->cfg.optimizer.warmup_steps >= t->horizon) {
     printf("schedule: warm-up to step %lld, past the horizon %lld: the cosine never starts\n",

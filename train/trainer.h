@@ -4,6 +4,11 @@
  * the checkpoints and the manifest, and the event files of DIR (run ".") and DIR/validation.
  * Nothing here prints except through the progress and log lines the options ask for (stdout);
  * errors come back as TV_ERR_* with the message in the error record, for main() to print.
+ *
+ * Data-parallel runs (dist.h, SEMANTICS): every rank opens and runs a trainer over the same DIR;
+ * only rank 0 touches DIR (lock, config.yaml, checkpoints, manifest, events) and prints.  Every
+ * rank reaches the same exchanges in the same order: trainer_open ends with one (a failure on any
+ * rank fails them all), each step has the gradient sum and the flags.
  */
 #ifndef TRAINVAL_TRAIN_TRAINER_H
 #define TRAINVAL_TRAIN_TRAINER_H
@@ -11,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "trainval/dist.h"
 #include "trainval/error.h"
 
 enum { TRAINER_MAX_SETS = 128 };
@@ -25,6 +31,7 @@ typedef struct trainer_options {
   int replan_schedule;  /* resume: stretch the cosine schedule to the new last step */
   size_t max_memory_mb; /* --max-memory: a plan above it is refused before the data and the
                            graphs are allocated (budget.h); 0: no limit */
+  tv_dist *dist;        /* borrowed: this process's rank in a data-parallel run (dist.h) */
 } trainer_options;
 
 /* How a run ended (trainer_run's result when it returns TV_OK). */

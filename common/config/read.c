@@ -667,6 +667,59 @@ static int check_relations(const ctx *x, int root, const tv_config *c) {
                 "expected one number or %d (one per channel of model.input), got a list of %d",
                 c->model.input[0], lists[k]);
   }
+  const char *const bytes[2] = {c->data.delimiter, c->data.comment};
+  for (int k = 0; k < 2; k++) {
+    const char *v = bytes[k];
+    size_t n = strlen(v);
+    if ((k == 0 ? n == 1 : n <= 1) && (n == 0 || (v[0] != '"' && v[0] != '\n' && v[0] != '\r')) &&
+        !(k == 1 && n == 1 && v[0] == c->data.delimiter[0]))
+      continue;
+    int d, at = find_in_section(x, root, "data", k ? "comment" : "delimiter", &d);
+    return fail(x, at ? at : d, k ? "data.comment" : "data.delimiter",
+                "must be %s, not a quote or a line break%s", k ? "one byte or \"\"" : "one byte",
+                k ? " or the delimiter" : "");
+  }
+  tv_task task = c->model.task;
+  if (task == TV_TASK_CLASSIFICATION && c->model.num_classes < 2) {
+    int m, at = find_in_section(x, root, "model", "num_classes", &m);
+    return fail(x, at ? at : m, "model.num_classes",
+                "must be in [2, 1000000], got %d (a classification needs two classes; one output "
+                "is model.task: regression)",
+                c->model.num_classes);
+  }
+  if (tv_config_is_sequence(c) && task != TV_TASK_CLASSIFICATION) {
+    int m, at = find_in_section(x, root, "model", "task", &m);
+    return fail(x, at ? at : m, "model.task",
+                "a token model classifies the next token: model.task classification, got %s",
+                tv_task_names[task]);
+  }
+  /* The losses each task can train with (config.h, train.loss). */
+  static const unsigned fits[TV_TASK__COUNT] = {
+      [TV_TASK_CLASSIFICATION] = 1u << TV_LOSS_CHOICE_SOFTMAX_XENT,
+      [TV_TASK_REGRESSION] =
+          1u << TV_LOSS_CHOICE_MSE | 1u << TV_LOSS_CHOICE_MAE | 1u << TV_LOSS_CHOICE_HUBER,
+      [TV_TASK_MULTILABEL] = 1u << TV_LOSS_CHOICE_SIGMOID_XENT};
+  if (c->train.loss != TV_LOSS_CHOICE_AUTO && !((fits[task] >> c->train.loss) & 1u)) {
+    int t, at = find_in_section(x, root, "train", "loss", &t);
+    return fail(x, at ? at : t, "train.loss", "does not fit model.task %s (%s)",
+                tv_task_names[task],
+                task == TV_TASK_CLASSIFICATION ? "softmax_cross_entropy"
+                : task == TV_TASK_REGRESSION   ? "mse, mae or huber"
+                                               : "sigmoid_cross_entropy");
+  }
+  if (task != TV_TASK_CLASSIFICATION && c->train.label_smoothing > 0) {
+    int t, at = find_in_section(x, root, "train", "label_smoothing", &t);
+    return fail(x, at ? at : t, "train.label_smoothing",
+                "applies to model.task classification only");
+  }
+  if (!tv_metric_applies(c->train.early_stop_metric, task)) {
+    char names[160];
+    int t, at = find_in_section(x, root, "train", "early_stop_metric", &t);
+    return fail(x, at ? at : t, "train.early_stop_metric",
+                "%s does not apply to model.task %s (%s)",
+                tv_metric_names[c->train.early_stop_metric], tv_task_names[task],
+                tv_metric_list_task(task, names, sizeof names));
+  }
   if (c->optimizer.min_learning_rate > c->optimizer.learning_rate) {
     int opt, at = find_in_section(x, root, "optimizer", "min_learning_rate", &opt);
     char lr[TV_YAML_F64_CAP];

@@ -39,6 +39,25 @@ _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode"
 static const char *const windows_names[] = {
     [TV_WINDOWS_CONTIGUOUS] = "contiguous", [TV_WINDOWS_RANDOM] = "random", NULL};
 _Static_assert(COUNT(windows_names) == TV_WINDOWS__COUNT + 1, "one name per windows mode");
+/* The names are loss.h's table rows' (tv_loss_from_config maps them). */
+static const char *const loss_names[] = {[TV_LOSS_CHOICE_AUTO] = "auto",
+                                         [TV_LOSS_CHOICE_SOFTMAX_XENT] = "softmax_cross_entropy",
+                                         [TV_LOSS_CHOICE_MSE] = "mse",
+                                         [TV_LOSS_CHOICE_MAE] = "mae",
+                                         [TV_LOSS_CHOICE_HUBER] = "huber",
+                                         [TV_LOSS_CHOICE_SIGMOID_XENT] = "sigmoid_cross_entropy",
+                                         NULL};
+_Static_assert(COUNT(loss_names) == TV_LOSS_CHOICE__COUNT + 1, "one name per loss choice");
+_Static_assert(COUNT(tv_task_names) == TV_TASK__COUNT + 1, "one name per task");
+static const char *const format_names[] = {
+    [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy", NULL};
+_Static_assert(COUNT(format_names) == TV_DATA_FORMAT__COUNT + 1, "one name per data format");
+static const char *const missing_names[] = {
+    [TV_MISSING_ERROR] = "error", [TV_MISSING_FILL] = "fill", NULL};
+_Static_assert(COUNT(missing_names) == TV_MISSING__COUNT + 1, "one name per missing policy");
+static const char *const class_order_names[] = {
+    [TV_CLASS_ORDER_SORTED] = "sorted", [TV_CLASS_ORDER_FIRST_SEEN] = "first_seen", NULL};
+_Static_assert(COUNT(class_order_names) == TV_CLASS_ORDER__COUNT + 1, "one name per order");
 /* Only valid and same are names; an explicit padding is written as numbers. */
 const char *const tv_cfg_padding_names[] = {
     [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
@@ -49,8 +68,10 @@ _Static_assert(COUNT(tv_cfg_padding_names) == TV_PADDING_EXPLICIT + 1,
 static const key_desc model_keys[] = {
   ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL | F_OR_ONE,
                "C, H, W of one example"),
-  ROW_INT(CF, "num_classes", model.num_classes, 2, 1000000, 0, F_REQUIRED | F_MODEL,
+  ROW_INT(CF, "num_classes", model.num_classes, 1, 1000000, 0, F_REQUIRED | F_MODEL,
           "outputs of the last layer"),
+  ROW_ENUM(CF, "task", model.task, tv_task_names, TV_TASK_CLASSIFICATION, F_MODEL,
+           "classification | regression | multilabel"),
   ROW_LAYERS("layers", F_REQUIRED | F_MODEL, "in order; inputs name earlier layers or 'input'"),
 };
 
@@ -76,6 +97,22 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
+  ROW_ENUM(CF, "format", data.format, format_names, TV_DATA_FORMAT_IDX, 0,
+           "idx | csv | npy: how the files are read"),
+  ROW_STRING(CF, "features", data.features, "", 0,
+             "csv: feature columns (names, numbers, ranges); '': all but the target"),
+  ROW_STRING(CF, "target", data.target, "", 0, "csv: target column(s); '': the last"),
+  ROW_STRING(CF, "delimiter", data.delimiter, ",", 0, "csv: the field separator, one byte"),
+  ROW_STRING(CF, "comment", data.comment, "", 0, "csv: a record starting with it is skipped"),
+  ROW_BOOL(CF, "header", data.header, 1, 0, "csv: the first record names the columns"),
+  ROW_INT(CF, "skip_rows", data.skip_rows, 0, 1000000, 0, 0, "csv: lines skipped first"),
+  ROW_ENUM(CF, "missing", data.missing, missing_names, TV_MISSING_ERROR, 0,
+           "csv: error | fill an empty field"),
+  ROW_DOUBLE(CF, "fill_value", data.fill_value, -3e38, 3e38, 0, 0, "csv: with missing: fill"),
+  ROW_ENUM(CF, "class_order", data.class_order, class_order_names, TV_CLASS_ORDER_SORTED, 0,
+           "csv string labels: sorted | first_seen class ids"),
+  ROW_BOOL(CF, "standardize", data.standardize, 0, 0,
+           "per-feature mean/std fitted on the training split"),
   ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_LATER | F_TOKEN,
              "token models: a text file or folder"),
   ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_LATER | F_TOKEN,
@@ -94,6 +131,10 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "max_to_keep", train.max_to_keep, 0, 1000000, 5, 0,
           "checkpoints kept; 0: all"),
   ROW_INT(CF, "log_every", train.log_every, 1, INT_MAX, 100, 0, "steps between log lines"),
+  ROW_ENUM(CF, "loss", train.loss, loss_names, TV_LOSS_CHOICE_AUTO, 0,
+           "auto (the task's) | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy"),
+  ROW_DOUBLE(CF, "huber_delta", train.huber_delta, 0, 1e6, 1.0, F_OPEN_LO,
+             "huber: where the loss turns linear"),
   ROW_DOUBLE(CF, "label_smoothing", train.label_smoothing, 0, 1, 0, F_OPEN_HI,
              "targets (1 - e) onehot + e / classes"),
   ROW_DOUBLE(CF, "checkpoint_secs", train.checkpoint_secs, 0, 1e9, 0, 0,
@@ -111,7 +152,8 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "early_stop_patience", train.early_stop_patience, 0, INT_MAX, 0, 0,
           "validations without improvement; 0: off"),
   ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, tv_metric_names, TV_METRIC_LOSS, 0,
-           "loss | accuracy | top5 | macro_f1"),
+           "a metric of the task: loss | accuracy | top5 | macro_f1 | mae | rmse | r2 | micro_f1 | map"
+           " | bpc | perplexity (token models)"),
   ROW_ENUM(CF, "early_stop_mode", train.early_stop_mode, stop_mode_names, TV_STOP_AUTO, 0,
            "auto (min for loss) | min | max"),
   ROW_DOUBLE(CF, "early_stop_min_delta", train.early_stop_min_delta, 0, 1e9, 0, 0,

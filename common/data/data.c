@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/stream.h"
 #include "trainval/ckpt.h"
 
 /* ---- IDX files ---------------------------------------------------------------------------- */
@@ -206,6 +207,80 @@ static int idx_read(idx_file *f, void *buf, size_t len, size_t *got) {
   }
   *got = total;
   return rc;
+}
+
+/* ---- the shared byte stream (stream.h) over the same reader ---------------------------- */
+
+struct tv_data_stream {
+  idx_file f;
+};
+
+int tv_data_stream_open(const char *path, tv_data_stream **out) {
+  *out = NULL;
+  tv_data_stream *s = calloc(1, sizeof *s);
+  if (!s) return tv_error(TV_ERR_NOMEM, "%s: out of memory opening the file", path);
+  s->f.fd = -1;
+  int rc = idx_open(&s->f, path);
+  if (rc != TV_OK) {
+    tv_data_stream_close(s);
+    return rc;
+  }
+  *out = s;
+  return TV_OK;
+}
+
+int tv_data_stream_read(tv_data_stream *s, void *buf, size_t len, size_t *got) {
+  int rc = idx_read(&s->f, buf, len, got);
+  if (rc == TV_OK && s->f.cut)
+    rc = tv_error(TV_ERR_FORMAT, "%s: truncated gzip stream (it ends before its trailer)",
+                  s->f.path);
+  return rc;
+}
+
+size_t tv_data_stream_file_size(const tv_data_stream *s) {
+  return s->f.regular && s->f.size > 0 ? (size_t)s->f.size : 0;
+}
+
+int tv_data_read_file(const char *path, char **out, size_t *len) {
+  *out = NULL;
+  *len = 0;
+  tv_data_stream *s = NULL;
+  int rc = tv_data_stream_open(path, &s);
+  if (rc != TV_OK) return rc;
+  size_t cap = tv_data_stream_file_size(s) + 1, used = 0;
+  if (cap < FIRST_BODY) cap = FIRST_BODY;
+  char *buf = malloc(cap);
+  if (!buf) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
+  while (rc == TV_OK) {
+    if (cap - used < 2) {
+      char *nb = cap <= SIZE_MAX / 2 ? realloc(buf, cap * 2) : NULL;
+      if (!nb) {
+        rc = tv_error(TV_ERR_NOMEM, "%s: out of memory reading the file", path);
+        break;
+      }
+      buf = nb;
+      cap *= 2;
+    }
+    size_t want = cap - used - 1, got;
+    rc = tv_data_stream_read(s, buf + used, want, &got);
+    used += got;
+    if (got < want) break; /* the data ended */
+  }
+  tv_data_stream_close(s);
+  if (rc != TV_OK) {
+    free(buf);
+    return rc;
+  }
+  buf[used] = '\0';
+  *out = buf;
+  *len = used;
+  return TV_OK;
+}
+
+void tv_data_stream_close(tv_data_stream *s) {
+  if (!s) return;
+  idx_close(&s->f);
+  free(s);
 }
 
 /* An IDX element type: its code, its size in bytes and its name. */
@@ -703,7 +778,8 @@ typedef struct cursor {
 /* One batch buffer of the ring: rows x rows_cap examples. */
 typedef struct slot {
   float *x;
-  int32_t *y;
+  int32_t *y; /* class ids, or NULL with float targets */
+  float *t;   /* float targets (rows x target_dim), or NULL with class ids */
   uint32_t n;
   int done;
 } slot;
@@ -720,18 +796,21 @@ struct tv_loader {
   int shuffle, drop_last;
   int c, h, w;
   size_t d, plane; /* bytes (and floats) per example and per channel */
+  size_t tdim;     /* float targets per example; 0: class ids */
   int per_channel; /* lut has a row per channel; otherwise row 0 serves all */
   tv_augment aug;
   int augments;
   float lut[TV_NORM_MAX_CHANNELS][256]; /* normalised value of each pixel byte */
   float fscale, fmean[TV_NORM_MAX_CHANNELS], fstd[TV_NORM_MAX_CHANNELS]; /* float32 features */
-  cursor cons;                                                           /* the caller's position */
+  float *zmean, *zstd; /* per-feature standardisation (d each), or NULL */
+  cursor cons;         /* the caller's position */
   /* Batch buffers: prefetch + 1 slots (one lent by next_ptr), or 1 for a synchronous
    * next_ptr.  Ring: ready slots are head .. head+ready-1, the lent one (held) is head-1, the
    * producer fills head+ready. */
   slot *slots;
   float *slot_x;
   int32_t *slot_y;
+  float *slot_t;
   uint32_t nslots;
   /* prefetch; mu guards everything below and the hand-over of slots and of prod */
   uint32_t prefetch;
@@ -816,14 +895,16 @@ static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, f
 /* Takes the next batch at cursor c: writes it to x and y unless they are NULL (a replay, which
  * moves c exactly as the real batch does), then advances c, starting the next epoch at its end.
  * Returns the batch size; *done says whether it ended an epoch. */
-static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, int *done) {
+static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, float *t,
+                             int *done) {
   uint64_t left = l->m - c->position;
   uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
   const uint32_t *order = c->perm + c->position;
   const uint8_t *images = l->ds->images;
   const float *features = l->ds->features;
   const int32_t *labels = l->ds->labels;
-  size_t d = l->d;
+  const float *targets = l->ds->targets;
+  size_t d = l->d, td = l->tdim;
   for (uint32_t i = 0; i < k; i++) {
     aug_draw a = {0, 0, 0};
     if (l->augments) a = draw_augment(l, &c->augment);
@@ -835,7 +916,14 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
       convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
     else
       convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
-    y[i] = labels[e];
+    if (l->zmean) {
+      float *row = x + (size_t)i * d;
+      for (size_t j = 0; j < d; j++) row[j] = (row[j] - l->zmean[j]) / l->zstd[j];
+    }
+    if (targets)
+      memcpy(t + (size_t)i * td, targets + (size_t)e * td, td * sizeof *t);
+    else
+      y[i] = labels[e];
   }
   c->position += k;
   int end = l->drop_last ? l->m - c->position < l->batch_size : c->position == l->m;
@@ -866,7 +954,7 @@ static void *producer_main(void *arg) {
     slot *s = &l->slots[(l->head + l->ready) % l->nslots];
     l->busy = 1;
     pthread_mutex_unlock(&l->mu);
-    s->n = cursor_batch(l, &l->prod, s->x, s->y, &s->done);
+    s->n = cursor_batch(l, &l->prod, s->x, s->y, s->t, &s->done);
     pthread_mutex_lock(&l->mu);
     l->busy = 0;
     if (l->pausing) {
@@ -886,9 +974,8 @@ static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m)
   if (m == 0 || !(ds->images || ds->features) || !(ds->labels || ds->targets) || ds->c <= 0 ||
       ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
-  if (!ds->labels)
-    return tv_error(TV_ERR_INVALID,
-                    "loader: the examples have %d float targets each; the loader yields class ids",
+  if (!ds->labels && ds->target_dim < 1)
+    return tv_error(TV_ERR_INVALID, "loader: float targets with %d values per example",
                     ds->target_dim);
   if (ds->features && (o->augment.flip || o->augment.pad > 0))
     return tv_error(
@@ -916,6 +1003,12 @@ static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m)
                         (double)nm->channel_mean[k], (double)nm->channel_std[k]);
     }
   }
+  if (!nm->feature_mean != !nm->feature_std)
+    return tv_error(TV_ERR_INVALID, "loader: standardisation needs both means and stds");
+  for (size_t j = 0; nm->feature_std && j < example_values(ds); j++)
+    if (!(isfinite(nm->feature_mean[j]) && isfinite(nm->feature_std[j]) && nm->feature_std[j] > 0))
+      return tv_error(TV_ERR_INVALID, "loader: standardisation of feature %zu: mean %g std %g", j,
+                      (double)nm->feature_mean[j], (double)nm->feature_std[j]);
   int side = ds->h < ds->w ? ds->h : ds->w;
   if (o->augment.pad < 0 || o->augment.pad > side)
     return tv_error(TV_ERR_INVALID, "loader: augmentation padding %d is not in [0, %d]",
@@ -986,17 +1079,25 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   if (o->subset) l->subset = malloc((size_t)m * sizeof *l->subset);
   l->slots = calloc(nslots, sizeof *l->slots);
   l->slot_x = malloc((size_t)rows * nslots * d * sizeof *l->slot_x);
-  l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
+  size_t tdim = ds->labels ? 0 : (size_t)ds->target_dim;
+  if (tdim)
+    l->slot_t = malloc((size_t)rows * nslots * tdim * sizeof *l->slot_t);
+  else
+    l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
   if (!l->cons.perm || (o->prefetch && !l->prod.perm) || (o->subset && !l->subset) || !l->slots ||
-      !l->slot_x || !l->slot_y) {
+      !l->slot_x || !(tdim ? (void *)l->slot_t : (void *)l->slot_y)) {
     tv_loader_free(l);
     return tv_error(TV_ERR_NOMEM, "loader: out of memory for %u indices and %u batch buffers",
                     (unsigned)m, (unsigned)nslots);
   }
   for (uint32_t i = 0; i < nslots; i++) {
     l->slots[i].x = l->slot_x + (size_t)i * rows * d;
-    l->slots[i].y = l->slot_y + (size_t)i * rows;
+    if (tdim)
+      l->slots[i].t = l->slot_t + (size_t)i * rows * tdim;
+    else
+      l->slots[i].y = l->slot_y + (size_t)i * rows;
   }
+  l->tdim = tdim;
   l->nslots = nslots;
   if (o->subset) memcpy(l->subset, o->subset, (size_t)m * sizeof *l->subset);
   l->ds = ds;
@@ -1021,6 +1122,16 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
     l->fstd[k] = std;
   }
   l->fscale = nm->scale;
+  if (nm->feature_mean) {
+    l->zmean = malloc(d * sizeof *l->zmean);
+    l->zstd = malloc(d * sizeof *l->zstd);
+    if (!l->zmean || !l->zstd) {
+      tv_loader_free(l);
+      return tv_error(TV_ERR_NOMEM, "loader: out of memory");
+    }
+    memcpy(l->zmean, nm->feature_mean, d * sizeof *l->zmean);
+    memcpy(l->zstd, nm->feature_std, d * sizeof *l->zstd);
+  }
   l->cons.shuffle = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
   l->cons.augment = tv_rng_seed(o->seed, TV_RNG_AUGMENT);
   draw_order(l, &l->cons);
@@ -1052,20 +1163,35 @@ static const slot *take_slot(tv_loader *l) {
   l->held = 1;
   pthread_mutex_unlock(&l->mu);
   int done;
-  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, &done);
+  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, NULL, &done);
   assert(k == s->n && done == s->done);
   (void)k;
   return s;
 }
 
+/* Without prefetch: the next batch built in the loader's own slot. */
+static const slot *build_own(tv_loader *l) {
+  slot *own = &l->slots[0];
+  own->n = cursor_batch(l, &l->cons, own->x, own->y, own->t, &own->done);
+  return own;
+}
+
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done) {
   if (!l->prefetch) {
-    *n = cursor_batch(l, &l->cons, x, y, epoch_done);
+    if (l->tdim) {
+      /* Float targets go only through tv_loader_next_batch: build in the own slot, copy x. */
+      const slot *own = build_own(l);
+      memcpy(x, own->x, (size_t)own->n * l->d * sizeof *x);
+      *n = own->n;
+      *epoch_done = own->done;
+      return;
+    }
+    *n = cursor_batch(l, &l->cons, x, y, NULL, epoch_done);
     return;
   }
   const slot *s = take_slot(l);
   memcpy(x, s->x, (size_t)s->n * l->d * sizeof *x);
-  memcpy(y, s->y, (size_t)s->n * sizeof *y);
+  if (s->y) memcpy(y, s->y, (size_t)s->n * sizeof *y);
   *n = s->n;
   *epoch_done = s->done;
   pthread_mutex_lock(&l->mu);
@@ -1076,19 +1202,20 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
 
 void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32_t *n,
                         int *epoch_done) {
-  const slot *s;
-  if (!l->prefetch) {
-    slot *own = &l->slots[0];
-    own->n = cursor_batch(l, &l->cons, own->x, own->y, &own->done);
-    s = own;
-  } else {
-    s = take_slot(l);
-  }
-  *x = s->x;
-  *y = s->y;
-  *n = s->n;
-  *epoch_done = s->done;
+  tv_batch b;
+  tv_loader_next_batch(l, &b);
+  *x = b.x;
+  *y = b.labels;
+  *n = b.n;
+  *epoch_done = b.epoch_done;
 }
+
+void tv_loader_next_batch(tv_loader *l, tv_batch *b) {
+  const slot *s = l->prefetch ? take_slot(l) : build_own(l);
+  *b = (tv_batch){.x = s->x, .labels = s->y, .targets = s->t, .n = s->n, .epoch_done = s->done};
+}
+
+int tv_loader_target_dim(const tv_loader *l) { return (int)l->tdim; }
 
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l) {
   return l->drop_last ? l->m / l->batch_size : (l->m + l->batch_size - 1) / l->batch_size;
@@ -1217,5 +1344,104 @@ void tv_loader_free(tv_loader *l) {
   free(l->slots);
   free(l->slot_x);
   free(l->slot_y);
+  free(l->slot_t);
+  free(l->zmean);
+  free(l->zstd);
   free(l);
+}
+
+/* ---- standardisation ------------------------------------------------------------------------ */
+
+void tv_standardize_free(tv_standardize *s) {
+  if (!s) return;
+  free(s->mean);
+  free(s->std);
+  memset(s, 0, sizeof *s);
+}
+
+tv_norm tv_norm_with_standardize(tv_norm norm, const tv_standardize *s) {
+  norm.feature_mean = s->mean;
+  norm.feature_std = s->std;
+  return norm;
+}
+
+static int standardize_alloc(int d, tv_standardize *out) {
+  out->d = d;
+  out->mean = malloc((size_t)d * sizeof *out->mean);
+  out->std = malloc((size_t)d * sizeof *out->std);
+  if (out->mean && out->std) return TV_OK;
+  tv_standardize_free(out);
+  return tv_error(TV_ERR_NOMEM, "standardisation: out of memory for %d features", d);
+}
+
+int tv_standardize_fit(const tv_dataset *ds, tv_norm norm, tv_standardize *out) {
+  memset(out, 0, sizeof *out);
+  norm.feature_mean = norm.feature_std = NULL;
+  size_t d = example_values(ds);
+  if (ds->n == 0 || d == 0 || d > INT_MAX)
+    return tv_error(TV_ERR_INVALID, "standardisation: no examples to fit on");
+  /* The loader normalises: one synchronous pass over the data in its order. */
+  tv_loader_opts o = {.batch_size = ds->n < 256 ? ds->n : 256, .norm = norm};
+  tv_loader *l = NULL;
+  double *sum = calloc(2 * d, sizeof *sum);
+  int rc =
+      sum ? tv_loader_new(ds, &o, &l) : tv_error(TV_ERR_NOMEM, "standardisation: out of memory");
+  if (rc == TV_OK) rc = standardize_alloc((int)d, out);
+  double *mean = sum, *m2 = sum ? sum + d : NULL;
+  uint64_t k = 0;
+  for (int done = 0; rc == TV_OK && !done;) {
+    tv_batch b;
+    tv_loader_next_batch(l, &b);
+    done = b.epoch_done;
+    for (uint32_t i = 0; i < b.n; i++) { /* Welford, per feature */
+      k++;
+      const float *row = b.x + (size_t)i * d;
+      for (size_t j = 0; j < d; j++) {
+        double v = row[j], delta = v - mean[j];
+        mean[j] += delta / (double)k;
+        m2[j] += delta * (v - mean[j]);
+      }
+    }
+  }
+  for (size_t j = 0; rc == TV_OK && j < d; j++) {
+    double sd = sqrt(m2[j] / (double)k);
+    out->mean[j] = (float)mean[j];
+    out->std[j] = sd > 0 && isfinite(sd) && (float)sd > 0 ? (float)sd : 1.0f;
+  }
+  if (rc != TV_OK) tv_standardize_free(out);
+  tv_loader_free(l);
+  free(sum);
+  return rc;
+}
+
+int tv_standardize_ckpt_write(const tv_standardize *s, tv_ckpt_writer *w) {
+  const tv_ckpt_array parts[] = {
+      {.path = "/data/standardize/mean",
+       .dtype = TV_CKPT_F32,
+       .count = (size_t)s->d,
+       .data = s->mean},
+      {.path = "/data/standardize/std",
+       .dtype = TV_CKPT_F32,
+       .count = (size_t)s->d,
+       .data = s->std},
+  };
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < sizeof parts / sizeof parts[0]; i++)
+    rc = tv_ckpt_writer_array(w, &parts[i]);
+  return rc;
+}
+
+int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *out) {
+  memset(out, 0, sizeof *out);
+  int rc = standardize_alloc(d, out);
+  if (rc == TV_OK)
+    rc = tv_ckpt_read_array(c, "/data/standardize/mean", TV_CKPT_F32, (size_t)d, out->mean);
+  if (rc == TV_OK)
+    rc = tv_ckpt_read_array(c, "/data/standardize/std", TV_CKPT_F32, (size_t)d, out->std);
+  for (int j = 0; rc == TV_OK && j < d; j++)
+    if (!(isfinite(out->mean[j]) && isfinite(out->std[j]) && out->std[j] > 0))
+      rc = tv_error(TV_ERR_FORMAT, "%s: /data/standardize: feature %d has mean %g std %g",
+                    tv_ckpt_path(c), j, (double)out->mean[j], (double)out->std[j]);
+  if (rc != TV_OK) tv_standardize_free(out);
+  return rc;
 }

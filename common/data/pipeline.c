@@ -26,28 +26,84 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
   return rc;
 }
 
+/* The reader's spec from the config's data section (data.h, tv_data_spec). */
+static tv_data_spec spec_from_config(const tv_config *cfg) {
+  static const char *const formats[TV_DATA_FORMAT__COUNT] = {
+      [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy"};
+  return (tv_data_spec){.format = formats[cfg->data.format],
+                        .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,
+                        .features = cfg->data.features,
+                        .target = cfg->data.target,
+                        .delimiter = cfg->data.delimiter[0],
+                        .comment = cfg->data.comment[0],
+                        .no_header = !cfg->data.header,
+                        .skip_rows = cfg->data.skip_rows,
+                        .has_fill = cfg->data.missing == TV_MISSING_FILL,
+                        .fill = cfg->data.fill_value,
+                        .first_seen = cfg->data.class_order == TV_CLASS_ORDER_FIRST_SEEN};
+}
+
 static int load_files(const tv_config *cfg, const char *images, const char *labels,
                       tv_dataset *ds) {
-  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
+  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256] = "";
+  /* csv: no labels stem means the targets are columns of the features file */
+  int separate = cfg->data.format != TV_DATA_FORMAT_CSV || labels[0];
   int rc = find(cfg, images, ip, sizeof ip);
-  if (rc == TV_OK) rc = find(cfg, labels, lp, sizeof lp);
-  if (rc == TV_OK) rc = tv_dataset_load_idx(ip, lp, ds);
+  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
+  tv_data_spec spec = spec_from_config(cfg);
+  spec.x = ip;
+  spec.y = lp;
+  if (rc == TV_OK) rc = tv_data_load(&spec, ds);
   if (rc != TV_OK) return rc;
-  const int *in = cfg->model.input;
-  if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2]) {
-    rc = tv_error(TV_ERR_MISMATCH,
-                  "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]", ip, ds->c,
-                  ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
-  } else if (!ds->labels) {
-    rc = tv_error(TV_ERR_MISMATCH,
-                  "%s: %d float targets per example, but %s trains a classifier on class ids", lp,
-                  ds->target_dim, cfg->source);
-  } else if (ds->num_classes > cfg->model.num_classes) {
-    rc = tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d", lp,
-                  ds->num_classes - 1, cfg->source, cfg->model.num_classes);
-  }
+  rc = tv_dataset_check_model(cfg, ds, ip, separate ? lp : ip);
   if (rc != TV_OK) tv_dataset_free(ds);
   return rc;
+}
+
+/* A multilabel target is an indicator: exactly 0 or 1. */
+static int check_indicators(const tv_dataset *ds, const char *targets_path) {
+  size_t t = (size_t)ds->target_dim;
+  for (size_t i = 0; i < (size_t)ds->n * t; i++) {
+    float v = ds->targets[i];
+    if (v != 0.0f && v != 1.0f)
+      return tv_error(TV_ERR_MISMATCH,
+                      "%s: example %zu, label %zu is %g; model.task multilabel needs 0/1 targets",
+                      targets_path, i / t, i % t, (double)v);
+  }
+  return TV_OK;
+}
+
+int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const char *features_path,
+                           const char *targets_path) {
+  const int *in = cfg->model.input;
+  tv_task task = cfg->model.task;
+  int k = cfg->model.num_classes;
+  if (ds->c != in[0] || ds->h != in[1] || ds->w != in[2])
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
+                    features_path, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
+  if (task == TV_TASK_CLASSIFICATION) {
+    if (!ds->labels)
+      return tv_error(TV_ERR_MISMATCH,
+                      "%s: %d float targets per example, but model.task in %s is classification "
+                      "(class ids; float targets are model.task regression or multilabel)",
+                      targets_path, ds->target_dim, cfg->source);
+    if (ds->num_classes > k)
+      return tv_error(TV_ERR_MISMATCH, "%s: labels go up to %d, but model.num_classes in %s is %d",
+                      targets_path, ds->num_classes - 1, cfg->source, k);
+    return TV_OK;
+  }
+  if (!ds->targets)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: class ids, but model.task in %s is %s, which needs float targets",
+                    targets_path, cfg->source, tv_task_names[task]);
+  if (ds->target_dim != k)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: %d %s per example, but model.num_classes in %s (the last layer's "
+                    "outputs) is %d",
+                    targets_path, ds->target_dim, task == TV_TASK_REGRESSION ? "targets" : "labels",
+                    cfg->source, k);
+  return task == TV_TASK_MULTILABEL ? check_indicators(ds, targets_path) : TV_OK;
 }
 
 int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train, tv_dataset *valid) {
@@ -107,10 +163,23 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
 
 int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
                        tv_norm norm, tv_metrics *metrics, float *logits) {
+  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
+    return tv_error(TV_ERR_MISMATCH,
+                    "evaluate: the %s model needs float targets, the data has "
+                    "class ids",
+                    tv_task_names[tv_metrics_task(metrics)]);
+  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !ds->labels)
+    return tv_error(TV_ERR_MISMATCH,
+                    "evaluate: a classification model needs class ids, the data has %d float "
+                    "targets per example",
+                    ds->target_dim);
   if (n > ds->n)
     return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
   if (n == 0) return TV_OK;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
+  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w)
+    return tv_error(TV_ERR_MISMATCH, "evaluate: the model takes %d features, the examples have %d",
+                    d, ds->c * ds->h * ds->w);
   uint32_t *first = NULL;
   if (!idx) {
     first = malloc((size_t)n * sizeof *first);
@@ -120,24 +189,20 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
   }
   tv_loader_opts o = {.batch_size = (uint32_t)b, .norm = norm, .subset = idx, .subset_n = n};
   tv_loader *l = NULL;
-  float *x = malloc((size_t)b * (size_t)d * sizeof *x);
-  int32_t *y = malloc((size_t)b * sizeof *y);
-  int rc =
-      (!x || !y) ? tv_error(TV_ERR_NOMEM, "evaluate: out of memory") : tv_loader_new(ds, &o, &l);
+  int rc = tv_loader_new(ds, &o, &l);
   for (int done = 0; rc == TV_OK && !done;) {
-    uint32_t got;
-    tv_loader_next(l, x, y, &got, &done);
-    const float *z = tv_model_forward(m, x, (int)got);
-    tv_metrics_update(metrics, z, y, (int)got);
+    tv_batch bt;
+    tv_loader_next_batch(l, &bt);
+    done = bt.epoch_done;
+    const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
-      size_t k = (size_t)tv_model_num_classes(m) * got;
+      size_t k = (size_t)tv_model_num_classes(m) * bt.n;
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
   }
   tv_loader_free(l);
-  free(x);
-  free(y);
   free(first);
   return rc;
 }

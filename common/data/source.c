@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "data/readers.h"
+
 static int load_idx(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_idx(spec->x, spec->y, ds);
 }
@@ -23,6 +25,8 @@ typedef struct reader {
 static const reader readers[] = {
     {"idx", load_idx},
     {"text", load_text}, /* a corpus for token models: x is the file or folder (corpus.h) */
+    {"csv", tv_csv_load},
+    {"npy", tv_npy_load},
 };
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {

@@ -161,8 +161,21 @@ const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind) { return &loss_table[kind]
 
 tv_loss tv_loss_from_config(const tv_config *cfg) {
   if (tv_config_is_sequence(cfg)) return (tv_loss){.kind = TV_LOSS_TOKEN_XENT};
-  return (tv_loss){.kind = TV_LOSS_SOFTMAX_XENT,
-                   .params = {.label_smoothing = (float)cfg->train.label_smoothing}};
+  static const tv_loss_kind chosen[TV_LOSS_CHOICE__COUNT] = {
+      [TV_LOSS_CHOICE_SOFTMAX_XENT] = TV_LOSS_SOFTMAX_XENT,
+      [TV_LOSS_CHOICE_MSE] = TV_LOSS_MSE,
+      [TV_LOSS_CHOICE_MAE] = TV_LOSS_MAE,
+      [TV_LOSS_CHOICE_HUBER] = TV_LOSS_HUBER,
+      [TV_LOSS_CHOICE_SIGMOID_XENT] = TV_LOSS_SIGMOID_XENT};
+  static const tv_loss_kind by_task[TV_TASK__COUNT] = {[TV_TASK_CLASSIFICATION] =
+                                                           TV_LOSS_SOFTMAX_XENT,
+                                                       [TV_TASK_REGRESSION] = TV_LOSS_MSE,
+                                                       [TV_TASK_MULTILABEL] = TV_LOSS_SIGMOID_XENT};
+  tv_loss_kind kind =
+      cfg->train.loss == TV_LOSS_CHOICE_AUTO ? by_task[cfg->model.task] : chosen[cfg->train.loss];
+  return (tv_loss){.kind = kind,
+                   .params = {.label_smoothing = (float)cfg->train.label_smoothing,
+                              .huber_delta = (float)cfg->train.huber_delta}};
 }
 
 int tv_loss_find(const char *name) {

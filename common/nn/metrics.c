@@ -1,5 +1,8 @@
-/* metrics.c — streaming loss, accuracy, top-5, confusion matrix, and the metric table (see
- * metrics.h). */
+/* metrics.c — streaming loss, accuracy, top-5, confusion matrix, the per-task accumulators
+ * (regression, multilabel) and the metric table (see metrics.h).
+ *
+ * A tv_metrics is one task's: classification keeps its counts here; regression and multilabel
+ * delegate to their accumulators (reg, ml) and add the run's loss. */
 #include "trainval/metrics.h"
 
 #include <math.h>
@@ -7,39 +10,94 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainval/loss.h"
+
+const char *const tv_task_names[TV_TASK__COUNT + 1] = {[TV_TASK_CLASSIFICATION] = "classification",
+                                                       [TV_TASK_REGRESSION] = "regression",
+                                                       [TV_TASK_MULTILABEL] = "multilabel"};
+
 struct tv_metrics {
+  tv_task task;
   int k;
   uint64_t n, correct, top5;
   double loss_sum;
-  uint64_t *confusion;
+  uint64_t *confusion;        /* classification */
+  tv_loss loss;               /* regression, multilabel */
+  tv_regression_metrics *reg; /* regression */
+  tv_multilabel_metrics *ml;  /* multilabel */
 };
 
-int tv_metrics_new(int num_classes, tv_metrics **out) {
+static int multilabel_new(int num_labels, double threshold, int keep, tv_multilabel_metrics **out);
+
+int tv_metrics_new_task(tv_task task, int k, const tv_loss *loss, unsigned flags,
+                        tv_metrics **out) {
   *out = NULL;
-  if (num_classes < 1) return tv_error(TV_ERR_INVALID, "metrics: num_classes must be >= 1");
+  if (k < 1) return tv_error(TV_ERR_INVALID, "metrics: num_classes must be >= 1");
+  if ((unsigned)task >= TV_TASK__COUNT)
+    return tv_error(TV_ERR_INVALID, "metrics: task %d out of range", (int)task);
+  if (task != TV_TASK_CLASSIFICATION && !loss)
+    return tv_error(TV_ERR_INVALID, "metrics: the %s task needs its loss", tv_task_names[task]);
   tv_metrics *m = calloc(1, sizeof *m);
-  uint64_t *c = calloc((size_t)num_classes * (size_t)num_classes, sizeof *c);
-  if (!m || !c) {
-    free(m);
-    free(c);
-    return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  if (!m) return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  m->task = task;
+  m->k = k;
+  if (loss) m->loss = *loss;
+  int rc = TV_OK;
+  if (task == TV_TASK_CLASSIFICATION) {
+    m->confusion = calloc((size_t)k * (size_t)k, sizeof *m->confusion);
+    if (!m->confusion) rc = tv_error(TV_ERR_NOMEM, "metrics: out of memory");
+  } else if (task == TV_TASK_REGRESSION) {
+    rc = tv_regression_metrics_new(k, &m->reg);
+  } else {
+    rc = multilabel_new(k, 0.5, !(flags & TV_METRICS_COUNTS_ONLY), &m->ml);
   }
-  m->k = num_classes;
-  m->confusion = c;
+  if (rc != TV_OK) {
+    tv_metrics_free(m);
+    return rc;
+  }
   *out = m;
   return TV_OK;
+}
+
+int tv_metrics_new(int num_classes, tv_metrics **out) {
+  return tv_metrics_new_task(TV_TASK_CLASSIFICATION, num_classes, NULL, 0, out);
 }
 
 void tv_metrics_free(tv_metrics *m) {
   if (!m) return;
   free(m->confusion);
+  tv_regression_metrics_free(m->reg);
+  tv_multilabel_metrics_free(m->ml);
   free(m);
 }
 
 void tv_metrics_reset(tv_metrics *m) {
   m->n = m->correct = m->top5 = 0;
   m->loss_sum = 0;
-  memset(m->confusion, 0, (size_t)m->k * (size_t)m->k * sizeof *m->confusion);
+  if (m->confusion) memset(m->confusion, 0, (size_t)m->k * (size_t)m->k * sizeof *m->confusion);
+  if (m->reg) tv_regression_metrics_reset(m->reg);
+  if (m->ml) tv_multilabel_metrics_reset(m->ml);
+}
+
+tv_task tv_metrics_task(const tv_metrics *m) { return m->task; }
+
+int tv_metrics_add(tv_metrics *m, const float *outputs, const int32_t *labels, const float *targets,
+                   int n) {
+  if (m->task == TV_TASK_CLASSIFICATION) {
+    tv_metrics_update(m, outputs, labels, n);
+    return TV_OK;
+  }
+  if (n <= 0) return TV_OK;
+  if (m->ml) {
+    int rc = tv_multilabel_metrics_update(m->ml, outputs, targets, n);
+    if (rc != TV_OK) return rc;
+  } else {
+    tv_regression_metrics_update(m->reg, outputs, targets, n);
+  }
+  float batch = tv_loss_forward(&m->loss, outputs, (tv_targets){.values = targets}, n, m->k, NULL);
+  m->loss_sum += (double)batch * n;
+  m->n += (uint64_t)n;
+  return TV_OK;
 }
 
 void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n) {
@@ -64,6 +122,10 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
 }
 
 void tv_metrics_class(const tv_metrics *m, int c, double *precision, double *recall, double *f1) {
+  if (!m->confusion) {
+    *precision = *recall = *f1 = 0;
+    return;
+  }
   uint64_t tp = m->confusion[(size_t)c * m->k + c], pred = 0, actual = 0;
   for (int j = 0; j < m->k; j++) {
     pred += m->confusion[(size_t)j * m->k + c];
@@ -76,9 +138,23 @@ void tv_metrics_class(const tv_metrics *m, int c, double *precision, double *rec
 }
 
 void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
+  memset(s, 0, sizeof *s);
   s->n = m->n;
   double n = m->n ? (double)m->n : 1.0;
   s->loss = m->loss_sum / n;
+  if (m->reg) {
+    tv_regression_summary r;
+    tv_regression_metrics_get(m->reg, &r);
+    s->mae = r.mae, s->rmse = r.rmse, s->r2 = r.r2;
+    return;
+  }
+  if (m->ml) {
+    tv_multilabel_summary u;
+    int rc = tv_multilabel_metrics_get(m->ml, &u); /* cannot fail: its scratch grows in update */
+    (void)rc;
+    s->micro_f1 = u.micro_f1, s->macro_f1 = u.macro_f1, s->map = u.map;
+    return;
+  }
   s->accuracy = (double)m->correct / n;
   s->top5 = (double)m->top5 / n;
   double f1_sum = 0;
@@ -95,6 +171,20 @@ void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
 int tv_metrics_num_classes(const tv_metrics *m) { return m->k; }
 const uint64_t *tv_metrics_confusion(const tv_metrics *m) { return m->confusion; }
 
+void tv_metrics_label(const tv_metrics *m, int j, double *precision, double *recall, double *f1,
+                      uint64_t *support) {
+  *precision = *recall = *f1 = 0;
+  *support = 0;
+  if (!m->ml) return;
+  tv_multilabel_metrics_label(m->ml, j, precision, recall, f1);
+  *support = tv_multilabel_support(m->ml, j);
+}
+
+int tv_metrics_reports(const tv_metrics *m, tv_metric_kind kind) {
+  if (!tv_metric_applies(kind, m->task)) return 0;
+  return kind != TV_METRIC_TOP5 || m->k > 5;
+}
+
 /* ---- the metric table ------------------------------------------------------------------------ */
 
 static double get_loss(const tv_metrics_summary *s) { return s->loss; }
@@ -104,18 +194,38 @@ static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
 static double get_bpc(const tv_metrics_summary *s) { return s->bpc; }
 static double get_perplexity(const tv_metrics_summary *s) { return s->perplexity; }
 
-/* One row per metric: kind, name, getter, maximize.  The rows fill the table and the list of
- * names (which key tables of names need as a constant array). */
-#define METRIC_ROWS(X)                                                                             \
-  X(TV_METRIC_LOSS, "loss", get_loss, 0)                                                           \
-  X(TV_METRIC_ACCURACY, "accuracy", get_accuracy, 1)                                               \
-  X(TV_METRIC_TOP5, "top5", get_top5, 1)                                                           \
-  X(TV_METRIC_MACRO_F1, "macro_f1", get_macro_f1, 1)                                               \
-  X(TV_METRIC_BPC, "bpc", get_bpc, 0)                                                              \
-  X(TV_METRIC_PERPLEXITY, "perplexity", get_perplexity, 0)
+static double get_mae(const tv_metrics_summary *s) { return s->mae; }
+static double get_rmse(const tv_metrics_summary *s) { return s->rmse; }
+static double get_r2(const tv_metrics_summary *s) { return s->r2; }
+static double get_micro_f1(const tv_metrics_summary *s) { return s->micro_f1; }
+static double get_map(const tv_metrics_summary *s) { return s->map; }
 
-#define DESC_ROW(kind, name, get, maximize) [kind] = {name, get, maximize},
-#define NAME_ROW(kind, name, get, maximize) [kind] = name,
+#define T_CLS (1u << TV_TASK_CLASSIFICATION)
+#define T_REG (1u << TV_TASK_REGRESSION)
+#define T_ML  (1u << TV_TASK_MULTILABEL)
+
+/* One row per metric: kind, name, getter, maximize, the tasks it applies to.  The rows fill the
+ * table and the list of names (which key tables of names need as a constant array).  bpc and
+ * perplexity are functions of the softmax cross-entropy loss, so they apply to classification;
+ * a token model is a classification model (each position classifies the next token), so its
+ * runs report them beside accuracy. */
+// clang-format off
+#define METRIC_ROWS(X)                                                        \
+  X(TV_METRIC_LOSS, "loss", get_loss, 0, T_CLS | T_REG | T_ML)                \
+  X(TV_METRIC_ACCURACY, "accuracy", get_accuracy, 1, T_CLS)                   \
+  X(TV_METRIC_TOP5, "top5", get_top5, 1, T_CLS)                               \
+  X(TV_METRIC_MACRO_F1, "macro_f1", get_macro_f1, 1, T_CLS | T_ML)            \
+  X(TV_METRIC_MAE, "mae", get_mae, 0, T_REG)                                  \
+  X(TV_METRIC_RMSE, "rmse", get_rmse, 0, T_REG)                               \
+  X(TV_METRIC_R2, "r2", get_r2, 1, T_REG)                                     \
+  X(TV_METRIC_MICRO_F1, "micro_f1", get_micro_f1, 1, T_ML)                    \
+  X(TV_METRIC_MAP, "map", get_map, 1, T_ML)                                   \
+  X(TV_METRIC_BPC, "bpc", get_bpc, 0, T_CLS)                                  \
+  X(TV_METRIC_PERPLEXITY, "perplexity", get_perplexity, 0, T_CLS)
+// clang-format on
+
+#define DESC_ROW(kind, name, get, maximize, tasks) [kind] = {name, get, maximize, tasks},
+#define NAME_ROW(kind, name, get, maximize, tasks) [kind] = name,
 static const tv_metric_desc metric_table[] = {METRIC_ROWS(DESC_ROW)};
 _Static_assert(sizeof metric_table / sizeof metric_table[0] == TV_METRIC__COUNT,
                "one table row per metric kind");
@@ -140,16 +250,39 @@ int tv_metric_better(int maximize, double v, double best, double min_delta) {
   return maximize ? v > best + min_delta : v < best - min_delta;
 }
 
-const char *tv_metric_list(char *buf, size_t cap) {
+int tv_metric_applies(tv_metric_kind kind, tv_task task) {
+  return (metric_table[kind].tasks >> task) & 1u;
+}
+
+tv_metric_kind tv_task_headline(tv_task task) {
+  static const tv_metric_kind headline[TV_TASK__COUNT] = {
+      [TV_TASK_CLASSIFICATION] = TV_METRIC_ACCURACY,
+      [TV_TASK_REGRESSION] = TV_METRIC_R2,
+      [TV_TASK_MULTILABEL] = TV_METRIC_MICRO_F1};
+  return headline[task];
+}
+
+/* The names of the rows whose tasks meet mask, "a, b or c". */
+static const char *list_rows(unsigned mask, char *buf, size_t cap) {
   size_t used = 0;
+  int total = 0, seen = 0;
   if (cap) buf[0] = '\0';
+  for (int k = 0; k < TV_METRIC__COUNT; k++) total += (metric_table[k].tasks & mask) != 0;
   for (int k = 0; k < TV_METRIC__COUNT && used < cap; k++) {
-    const char *sep = k == 0 ? "" : k == TV_METRIC__COUNT - 1 ? " or " : ", ";
+    if (!(metric_table[k].tasks & mask)) continue;
+    const char *sep = seen == 0 ? "" : seen == total - 1 ? " or " : ", ";
+    seen++;
     int w = snprintf(buf + used, cap - used, "%s%s", sep, metric_table[k].name);
     if (w < 0) break;
     used += (size_t)w;
   }
   return buf;
+}
+
+const char *tv_metric_list(char *buf, size_t cap) { return list_rows(~0u, buf, cap); }
+
+const char *tv_metric_list_task(tv_task task, char *buf, size_t cap) {
+  return list_rows(1u << task, buf, cap);
 }
 
 /* ---- regression ------------------------------------------------------------------------------ */
@@ -229,16 +362,31 @@ void tv_regression_metrics_get(const tv_regression_metrics *m, tv_regression_sum
 
 /* ---- multilabel ------------------------------------------------------------------------------ */
 
+typedef struct scored {
+  float score;
+  uint8_t pos;
+} scored;
+
 struct tv_multilabel_metrics {
   int k;
+  int keep;              /* rows are kept (for AP); 0: counts only */
   float logit_threshold; /* sigmoid(z) > threshold <=> z > log(threshold / (1 - threshold)) */
   uint64_t n, cap;       /* rows kept, rows room */
   uint64_t *tp, *fp, *fn;
   float *scores;    /* [n][k] logits */
   uint8_t *targets; /* [n][k] 0/1 */
+  scored *row;      /* cap entries: get's sort scratch */
 };
 
 int tv_multilabel_metrics_new(int num_labels, double threshold, tv_multilabel_metrics **out) {
+  return multilabel_new(num_labels, threshold, 1, out);
+}
+
+uint64_t tv_multilabel_support(const tv_multilabel_metrics *m, int j) {
+  return m->tp[j] + m->fn[j];
+}
+
+static int multilabel_new(int num_labels, double threshold, int keep, tv_multilabel_metrics **out) {
   *out = NULL;
   if (num_labels < 1) return tv_error(TV_ERR_INVALID, "metrics: num_labels must be >= 1");
   if (!(threshold > 0 && threshold < 1))
@@ -251,6 +399,7 @@ int tv_multilabel_metrics_new(int num_labels, double threshold, tv_multilabel_me
     return tv_error(TV_ERR_NOMEM, "metrics: out of memory");
   }
   m->k = num_labels;
+  m->keep = keep;
   m->logit_threshold = (float)log(threshold / (1.0 - threshold));
   m->tp = c;
   m->fp = c + num_labels;
@@ -264,6 +413,7 @@ void tv_multilabel_metrics_free(tv_multilabel_metrics *m) {
   free(m->tp);
   free(m->scores);
   free(m->targets);
+  free(m->row);
   free(m);
 }
 
@@ -275,7 +425,7 @@ void tv_multilabel_metrics_reset(tv_multilabel_metrics *m) {
 int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
                                  const float *targets, int n) {
   size_t k = (size_t)m->k;
-  if (m->n + (uint64_t)n > m->cap) {
+  if (m->keep && m->n + (uint64_t)n > m->cap) {
     uint64_t cap = m->cap ? m->cap : 256;
     while (cap < m->n + (uint64_t)n) cap *= 2;
     float *sc = realloc(m->scores, cap * k * sizeof *sc);
@@ -288,6 +438,11 @@ int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
       return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
                       (unsigned long long)cap);
     m->targets = tg;
+    scored *row = realloc(m->row, cap * sizeof *row);
+    if (!row)
+      return tv_error(TV_ERR_NOMEM, "metrics: out of memory keeping %llu rows",
+                      (unsigned long long)cap);
+    m->row = row;
     m->cap = cap;
   }
   for (size_t i = 0; i < (size_t)n * k; i++) {
@@ -296,6 +451,7 @@ int tv_multilabel_metrics_update(tv_multilabel_metrics *m, const float *logits,
     m->tp[j] += pos && pred;
     m->fp[j] += !pos && pred;
     m->fn[j] += pos && !pred;
+    if (!m->keep) continue;
     m->scores[m->n * k + i] = logits[i];
     m->targets[m->n * k + i] = (uint8_t)pos;
   }
@@ -314,11 +470,6 @@ void tv_multilabel_metrics_label(const tv_multilabel_metrics *m, int j, double *
   prf(m->tp[j], m->fp[j], m->fn[j], precision, recall, f1);
 }
 
-typedef struct scored {
-  float score;
-  uint8_t pos;
-} scored;
-
 /* Highest first; a NaN score (a diverged model) ranks last, so the order stays total. */
 static int by_score_desc(const void *a, const void *b) {
   float x = ((const scored *)a)->score, y = ((const scored *)b)->score;
@@ -330,8 +481,7 @@ int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summ
   memset(s, 0, sizeof *s);
   if (!m->n) return TV_OK;
   size_t k = (size_t)m->k, n = (size_t)m->n;
-  scored *row = malloc(n * sizeof *row);
-  if (!row) return tv_error(TV_ERR_NOMEM, "metrics: out of memory sorting %zu scores", n);
+  scored *row = m->row;
   uint64_t tp = 0, fp = 0, fn = 0;
   double f1_sum = 0, ap_sum = 0;
   int with_pos = 0;
@@ -340,6 +490,7 @@ int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summ
     prf(m->tp[j], m->fp[j], m->fn[j], &p, &r, &f);
     f1_sum += f;
     tp += m->tp[j], fp += m->fp[j], fn += m->fn[j];
+    if (!m->keep) continue;
     uint64_t npos = 0;
     for (size_t i = 0; i < n; i++) {
       row[i] = (scored){m->scores[i * k + j], m->targets[i * k + j]};
@@ -363,10 +514,9 @@ int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summ
     ap_sum += ap;
     with_pos++;
   }
-  free(row);
   s->n = m->n;
   s->micro_f1 = 2 * tp + fp + fn ? 2.0 * (double)tp / (double)(2 * tp + fp + fn) : 0.0;
   s->macro_f1 = f1_sum / (double)k;
-  s->map = with_pos ? ap_sum / with_pos : 0.0;
+  s->map = !m->keep ? NAN : with_pos ? ap_sum / with_pos : 0.0;
   return TV_OK;
 }

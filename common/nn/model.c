@@ -35,6 +35,10 @@ struct tv_model {
   tv_varstore *store;
   tv_rng rng;    /* dropout */
   tv_pool *pool; /* the process's team, borrowed (NULL: the caller's thread alone) */
+  /* tv_model_set_backward_hook: called after layer i's backward with ready_from[i] */
+  tv_backward_hook hook;
+  void *hook_arg;
+  size_t ready_from[TV_MAX_LAYERS];
 };
 
 static int resolve_inputs(tv_model *m, int i) {
@@ -358,6 +362,23 @@ void tv_model_backward(tv_model *m, const float *dy, int n) {
     m->ops[i]->backward(l, n, in, m->y[i], m->dy[i], dx, acc);
     for (int k = 0; k < l->n_inputs; k++)
       if (l->inputs[k] >= 0) m->written[m->root[l->inputs[k]]] = 1;
+    if (m->hook) m->hook(m->hook_arg, m->ready_from[i]);
+  }
+}
+
+void tv_model_set_backward_hook(tv_model *m, tv_backward_hook fn, void *arg) {
+  m->hook = fn;
+  m->hook_arg = arg;
+  /* After layer i, only layers j < i still add to gradients: everything past their last
+   * variable's end is final. */
+  size_t end = 0;
+  for (int i = 0; i < m->n_layers; i++) {
+    m->ready_from[i] = end;
+    const tv_layer *l = &m->layers[i];
+    for (int k = 0; k < l->n_vars; k++) {
+      const tv_var *v = tv_varstore_cvar(m->store, l->vars[k]);
+      if (v->offset + v->count > end) end = v->offset + v->count;
+    }
   }
 }
 

@@ -39,25 +39,32 @@ void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, con
 }
 
 /* ---- thread pool ------------------------------------------------------------------------------
- * Invariants: gen counts jobs; a worker that has seen generation g runs job g + 1 once, then
- * decrements pending; fn/ctx/items are written before gen is incremented (seq_cst), so a worker
- * that sees the new generation sees the job.  Sleeping and waking happen under mu, so no wake-up
- * is lost; spinning first keeps a job's start-up in microseconds. */
+ * A job is [0, items) cut into `chunks` contiguous ranges (fixed by items and the team size);
+ * every thread of the team, the caller included, claims chunks from one 64-bit word
+ * work = gen << 32 | next << 16 | chunks by compare-and-swap, so a thread that is descheduled
+ * (a busy core) holds at most the chunk it took, never a fixed share of the step.
+ * Invariants: gen counts jobs; a claim succeeds only while the word still names the claimer's
+ * generation and next < chunks, so a chunk is run once, by a thread that read fn/ctx/items after
+ * the job was published (seq_cst); the job's fields are rewritten only after `done` reached
+ * `chunks`, i.e. after every claimed chunk returned.  Waiting spins a bounded while (POOL_SPIN
+ * pauses), then sleeps on a condition variable under mu, so no wake-up is lost and an idle or
+ * descheduled team costs the machine nothing. */
 
-enum { POOL_SPIN = 20000 };
+enum { POOL_SPIN = 4000, POOL_CHUNKS_PER_THREAD = 4, POOL_MAX_CHUNKS = 0xffff };
 
 struct tv_pool {
   int n;
   pthread_t *threads;
   struct pool_arg *args;
   pthread_mutex_t mu;
-  pthread_cond_t wake, done;
-  atomic_uint gen;
-  atomic_int pending;
+  pthread_cond_t wake, done_cv;
+  _Atomic uint64_t work;
+  atomic_int done;
+  atomic_int sleeping; /* the caller waits on done_cv */
   int stop;
   void (*fn)(void *, int, int, int);
   void *ctx;
-  int items;
+  int items, chunks;
 };
 
 typedef struct pool_arg {
@@ -71,9 +78,22 @@ static void cpu_relax(void) {
 #endif
 }
 
-static void run_share(tv_pool *p, int t) {
-  int begin = (int)((int64_t)p->items * t / p->n), end = (int)((int64_t)p->items * (t + 1) / p->n);
-  if (begin < end) p->fn(p->ctx, begin, end, t);
+/* Claims and runs chunks of generation g until none is left. */
+static void run_chunks(tv_pool *p, unsigned g, int t) {
+  for (;;) {
+    uint64_t v = atomic_load(&p->work);
+    unsigned next = (unsigned)(v >> 16) & 0xffff, chunks = (unsigned)v & 0xffff;
+    if ((unsigned)(v >> 32) != g || next >= chunks) return;
+    if (!atomic_compare_exchange_weak(&p->work, &v, v + ((uint64_t)1 << 16))) continue;
+    int begin = (int)((int64_t)p->items * next / chunks);
+    int end = (int)((int64_t)p->items * (next + 1) / chunks);
+    if (begin < end) p->fn(p->ctx, begin, end, t);
+    if (atomic_fetch_add(&p->done, 1) + 1 == (int)chunks && atomic_load(&p->sleeping)) {
+      pthread_mutex_lock(&p->mu);
+      pthread_cond_signal(&p->done_cv);
+      pthread_mutex_unlock(&p->mu);
+    }
+  }
 }
 
 static void *pool_worker(void *arg) {
@@ -81,25 +101,21 @@ static void *pool_worker(void *arg) {
   int t = ((pool_arg *)arg)->t;
   unsigned seen = 0;
   for (;;) {
-    unsigned g = atomic_load(&p->gen);
+    unsigned g = (unsigned)(atomic_load(&p->work) >> 32);
     for (int i = 0; i < POOL_SPIN && g == seen; i++) {
       cpu_relax();
-      g = atomic_load(&p->gen);
+      g = (unsigned)(atomic_load(&p->work) >> 32);
     }
     if (g == seen) {
       pthread_mutex_lock(&p->mu);
-      while ((g = atomic_load(&p->gen)) == seen && !p->stop) pthread_cond_wait(&p->wake, &p->mu);
+      while ((g = (unsigned)(atomic_load(&p->work) >> 32)) == seen && !p->stop)
+        pthread_cond_wait(&p->wake, &p->mu);
       int stop = p->stop;
       pthread_mutex_unlock(&p->mu);
       if (stop) return NULL;
     }
     seen = g;
-    run_share(p, t);
-    if (atomic_fetch_sub(&p->pending, 1) == 1) {
-      pthread_mutex_lock(&p->mu);
-      pthread_cond_signal(&p->done);
-      pthread_mutex_unlock(&p->mu);
-    }
+    run_chunks(p, g, t);
   }
 }
 
@@ -111,9 +127,10 @@ int tv_pool_new(int threads, tv_pool **out) {
   p->n = 1;
   pthread_mutex_init(&p->mu, NULL);
   pthread_cond_init(&p->wake, NULL);
-  pthread_cond_init(&p->done, NULL);
-  atomic_init(&p->gen, 0);
-  atomic_init(&p->pending, 0);
+  pthread_cond_init(&p->done_cv, NULL);
+  atomic_init(&p->work, 0);
+  atomic_init(&p->done, 0);
+  atomic_init(&p->sleeping, 0);
   if (threads > 1) {
     p->threads = calloc((size_t)threads, sizeof *p->threads);
     p->args = calloc((size_t)threads, sizeof *p->args);
@@ -145,7 +162,7 @@ void tv_pool_free(tv_pool *p) {
   for (int t = 1; t < p->n; t++) pthread_join(p->threads[t], NULL);
   pthread_mutex_destroy(&p->mu);
   pthread_cond_destroy(&p->wake);
-  pthread_cond_destroy(&p->done);
+  pthread_cond_destroy(&p->done_cv);
   free(p->threads);
   free(p->args);
   free(p);
@@ -160,19 +177,26 @@ void tv_pool_for(tv_pool *p, int n, void (*fn)(void *ctx, int begin, int end, in
     fn(ctx, 0, n, 0);
     return;
   }
+  int chunks = p->n * POOL_CHUNKS_PER_THREAD;
+  if (chunks > n) chunks = n;
+  if (chunks > POOL_MAX_CHUNKS) chunks = POOL_MAX_CHUNKS;
   p->fn = fn;
   p->ctx = ctx;
   p->items = n;
-  atomic_store(&p->pending, p->n - 1);
+  p->chunks = chunks;
+  atomic_store(&p->done, 0);
+  unsigned g = (unsigned)(atomic_load(&p->work) >> 32) + 1;
   pthread_mutex_lock(&p->mu);
-  atomic_fetch_add(&p->gen, 1);
+  atomic_store(&p->work, (uint64_t)g << 32 | (uint64_t)chunks);
   pthread_cond_broadcast(&p->wake);
   pthread_mutex_unlock(&p->mu);
-  run_share(p, 0);
-  for (int i = 0; i < POOL_SPIN && atomic_load(&p->pending) > 0; i++) cpu_relax();
-  if (atomic_load(&p->pending) > 0) {
+  run_chunks(p, g, 0);
+  for (int i = 0; i < POOL_SPIN && atomic_load(&p->done) < chunks; i++) cpu_relax();
+  if (atomic_load(&p->done) < chunks) {
     pthread_mutex_lock(&p->mu);
-    while (atomic_load(&p->pending) > 0) pthread_cond_wait(&p->done, &p->mu);
+    atomic_store(&p->sleeping, 1);
+    while (atomic_load(&p->done) < chunks) pthread_cond_wait(&p->done_cv, &p->mu);
+    atomic_store(&p->sleeping, 0);
     pthread_mutex_unlock(&p->mu);
   }
 }
@@ -488,6 +512,24 @@ void tv_max_pool2d(const tv_conv_geom *g, const float *x, float *y, int32_t *arg
       }
 }
 
+/* One output row of a tiling 2x2 window: dx rows d0, d1 (width w) get v = dy (0 where the
+ * relu-fused y is not positive) at the argmax cell, 0 elsewhere; branch-free, so it vectorizes. */
+TV_VECTOR static void max_pool_backward_row_2x2(float *restrict d0, float *restrict d1,
+                                                const float *restrict dy,
+                                                const int32_t *restrict argmax,
+                                                const float *restrict y, int ow, int w,
+                                                int32_t base) {
+  for (int q = 0; q < ow; q++) {
+    float v = dy[q];
+    if (y) v = y[q] > 0.0f ? v : 0.0f;
+    int32_t k = argmax[q] - base - 2 * q;
+    d0[2 * q] = k == 0 ? v : 0.0f;
+    d0[2 * q + 1] = k == 1 ? v : 0.0f;
+    d1[2 * q] = k == w ? v : 0.0f;
+    d1[2 * q + 1] = k == w + 1 ? v : 0.0f;
+  }
+}
+
 void tv_max_pool2d_backward(const tv_conv_geom *g, const float *dy, const int32_t *argmax,
                             const float *y, float *dx, int accumulate) {
   size_t out = (size_t)g->c * g->oh * g->ow, plane = (size_t)g->h * g->w;
@@ -497,15 +539,8 @@ void tv_max_pool2d_backward(const tv_conv_geom *g, const float *dy, const int32_
       for (int oh = 0; oh < g->oh; oh++) {
         size_t o = (size_t)c * g->oh * g->ow + (size_t)oh * g->ow;
         int32_t base = (int32_t)(c * plane + (size_t)(2 * oh) * g->w);
-        float *d0 = dx + base, *d1 = d0 + g->w;
-        for (int q = 0; q < g->ow; q++) {
-          float v = y && !(y[o + q] > 0.0f) ? 0.0f : dy[o + q];
-          int32_t k = argmax[o + q] - base - 2 * q;
-          d0[2 * q] = k == 0 ? v : 0.0f;
-          d0[2 * q + 1] = k == 1 ? v : 0.0f;
-          d1[2 * q] = k == g->w ? v : 0.0f;
-          d1[2 * q + 1] = k == g->w + 1 ? v : 0.0f;
-        }
+        max_pool_backward_row_2x2(dx + base, dx + base + g->w, dy + o, argmax + o, y ? y + o : NULL,
+                                  g->ow, g->w, base);
       }
     return;
   }

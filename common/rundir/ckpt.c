@@ -503,6 +503,19 @@ fail:
   return rc;
 }
 
+/* Whether the count float32 values at data are all finite (exponent bits not all ones): one
+ * branch-free pass the compiler vectorizes, on the save's critical path. */
+static int all_finite(const void *data, size_t count) {
+  const unsigned char *p = data;
+  uint32_t bad = 0;
+  for (size_t i = 0; i < count; i++) {
+    uint32_t u;
+    memcpy(&u, p + 4 * i, 4);
+    bad |= (u & 0x7f800000u) == 0x7f800000u;
+  }
+  return !bad;
+}
+
 /* Writes count elements of dtype at path, with shape (NULL: 1-D). */
 static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtype, size_t count,
                          const void *data, const tv_shape *shape) {
@@ -540,10 +553,7 @@ static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtyp
     rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
     goto out;
   }
-  if (dtype == TV_CKPT_F32) {
-    const float *f = data;
-    for (size_t i = 0; i < count && w->finite; i++) w->finite = isfinite(f[i]) != 0;
-  }
+  if (dtype == TV_CKPT_F32 && w->finite) w->finite = all_finite(data, count);
 out:
   close_id(&dset, H5Dclose);
   close_id(&space, H5Sclose);

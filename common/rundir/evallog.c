@@ -34,6 +34,57 @@ static int end_line(tv_text *b, const tv_evallog_record *r, char **line) {
   return TV_OK;
 }
 
+static const char *const per[] = {"precision", "recall", "f1", "support"};
+
+/* ", per_label {precision, recall, f1, support}" of a multilabel run. */
+static void per_label(tv_text *b, const tv_metrics *m, int k) {
+  tv_text_printf(b, ", \"per_label\": {");
+  for (int j = 0; j < 4; j++) {
+    tv_text_printf(b, "%s\"%s\": [", j ? ", " : "", per[j]);
+    for (int c = 0; c < k; c++) {
+      double p, rc, f;
+      uint64_t support;
+      tv_metrics_label(m, c, &p, &rc, &f, &support);
+      if (c) tv_text_printf(b, ", ");
+      if (j == 3)
+        tv_text_printf(b, "%llu", (unsigned long long)support);
+      else
+        tv_text_json_num(b, j == 0 ? p : j == 1 ? rc : f);
+    }
+    tv_text_printf(b, "]");
+  }
+  tv_text_printf(b, "}");
+}
+
+/* ", per_class {...}, confusion [...]" of a classification run. */
+static void per_class(tv_text *b, const tv_metrics *m, int k, const uint64_t *conf) {
+  tv_text_printf(b, ", \"per_class\": {");
+  for (int j = 0; j < 4; j++) {
+    tv_text_printf(b, "%s\"%s\": [", j ? ", " : "", per[j]);
+    for (int c = 0; c < k; c++) {
+      double p, rc, f;
+      tv_metrics_class(m, c, &p, &rc, &f);
+      if (c) tv_text_printf(b, ", ");
+      if (j == 3) {
+        uint64_t support = 0;
+        for (int q = 0; q < k; q++) support += conf[(size_t)c * k + q];
+        tv_text_printf(b, "%llu", (unsigned long long)support);
+      } else {
+        tv_text_json_num(b, j == 0 ? p : j == 1 ? rc : f);
+      }
+    }
+    tv_text_printf(b, "]");
+  }
+  tv_text_printf(b, "}, \"confusion\": [");
+  for (int c = 0; c < k; c++) {
+    tv_text_printf(b, "%s[", c ? ", " : "");
+    for (int q = 0; q < k; q++)
+      tv_text_printf(b, "%s%llu", q ? ", " : "", (unsigned long long)conf[(size_t)c * k + q]);
+    tv_text_printf(b, "]");
+  }
+  tv_text_printf(b, "]");
+}
+
 int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **line) {
   *line = NULL;
   tv_metrics_summary s;
@@ -52,36 +103,15 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
     tv_text_printf(&b, "%llu", (unsigned long long)r->subset_seed);
   else
     tv_text_printf(&b, "null");
+  tv_task task = tv_metrics_task(m);
   for (int i = 0; i < TV_METRIC__COUNT; i++) {
+    if (!tv_metric_applies((tv_metric_kind)i, task)) continue;
     tv_text_printf(&b, ", \"%s\": ", tv_metric_desc_for((tv_metric_kind)i)->name);
     tv_text_json_num(&b, tv_metric_value(&s, (tv_metric_kind)i));
   }
-  static const char *const per[] = {"precision", "recall", "f1", "support"};
-  tv_text_printf(&b, ", \"per_class\": {");
-  for (int j = 0; j < 4; j++) {
-    tv_text_printf(&b, "%s\"%s\": [", j ? ", " : "", per[j]);
-    for (int c = 0; c < k; c++) {
-      double p, rc, f;
-      tv_metrics_class(m, c, &p, &rc, &f);
-      if (c) tv_text_printf(&b, ", ");
-      if (j == 3) {
-        uint64_t support = 0;
-        for (int q = 0; q < k; q++) support += conf[(size_t)c * k + q];
-        tv_text_printf(&b, "%llu", (unsigned long long)support);
-      } else {
-        tv_text_json_num(&b, j == 0 ? p : j == 1 ? rc : f);
-      }
-    }
-    tv_text_printf(&b, "]");
-  }
-  tv_text_printf(&b, "}, \"confusion\": [");
-  for (int c = 0; c < k; c++) {
-    tv_text_printf(&b, "%s[", c ? ", " : "");
-    for (int q = 0; q < k; q++)
-      tv_text_printf(&b, "%s%llu", q ? ", " : "", (unsigned long long)conf[(size_t)c * k + q]);
-    tv_text_printf(&b, "]");
-  }
-  tv_text_printf(&b, "], \"checkpoint_wall_time\": %.6f, \"eval_wall_time\": %.6f, ",
+  if (task == TV_TASK_MULTILABEL) per_label(&b, m, k);
+  if (task == TV_TASK_CLASSIFICATION) per_class(&b, m, k, conf);
+  tv_text_printf(&b, ", \"checkpoint_wall_time\": %.6f, \"eval_wall_time\": %.6f, ",
                  r->checkpoint_wall_time, r->eval_wall_time);
   tv_text_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
                  r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);

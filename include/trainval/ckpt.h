@@ -76,6 +76,12 @@
  * A new owner of resume state adds its own paths here and its own _ckpt_write / _ckpt_read pair
  * beside its code.
  *
+ * DATA LAYOUT: what `eval` (and `train` on resume) applies to the data besides the config.
+ *   /data/standardize/mean     float32  [D]          tv_standardize_ckpt_write (data.h): the
+ *   /data/standardize/std      float32  [D]          per-feature mean and std fitted on the
+ *                                                    training split (data.standardize: true);
+ *                                                    absent otherwise, and in older files
+ *
  * VERSION AND COMPATIBILITY: format_version is 1.  Adding attributes, groups or arrays keeps the
  * version: readers ignore what they do not look for.  The state paths above are those of every
  * format_version 1 file (tests/fixtures/v1-run resumes bit-exactly from them); a missing

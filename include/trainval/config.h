@@ -5,7 +5,13 @@
  *   model:                       # required
  *     input: [1, 28, 28]         # C, H, W of one example (required); or [T]: one item, a flat
  *                                # example of T values (a token model's T token ids, seq_len)
- *     num_classes: 10            # required
+ *     num_classes: 10            # required: the last layer's outputs, which are the classes
+ *                                # (classification, >= 2), the float targets per example
+ *                                # (regression) or the labels (multilabel), checked against the
+ *                                # data when it is loaded (a token model's: the vocabulary)
+ *     task: classification       # classification | regression | multilabel (a token model
+ *                                # keeps classification: each position classifies the next
+ *                                # token)
  *     layers:                    # required, a sequence; each item a mapping with `type`
  *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
  *       - {type: batch_norm}
@@ -70,14 +76,38 @@
  *       (every channel) or a list of C numbers (one per channel of model.input)
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
+ *     format: idx                # idx | csv | npy: the reader (data.h); npy: the *_images and
+ *                                # *_labels stems name .npy files of features and targets; csv:
+ *                                # train_images and
+ *                                # test_images name the CSV files, train_labels and test_labels
+ *                                # separate target files ("": the targets are columns of the
+ *                                # same file), and these keys say how to read them:
+ *     features: ""               # csv: columns, "a, b, 3, 5-7" (names or 0-based numbers and
+ *                                # ranges); "": every column that is not a target
+ *     target: ""                 # csv: target column(s); "": the last column (every column of
+ *                                # a separate targets file for regression / multilabel)
+ *     delimiter: ","             # csv: one byte
+ *     comment: ""                # csv: one byte starting a skipped record; "": off
+ *     header: true               # csv: the first record names the columns
+ *     skip_rows: 0               # csv: lines skipped before the header
+ *     missing: error             # csv: error | fill: an empty field is an error or fill_value
+ *     fill_value: 0
+ *     class_order: sorted        # csv string class labels: sorted | first_seen ids
+ *     standardize: false         # after scale/mean/std, each feature -> (x - mean_j) / std_j
+ *                                # with mean_j and std_j fitted on the training split and kept
+ *                                # in every checkpoint (ckpt.h, DATA LAYOUT) for eval
  *     corpus: /usr/share/games/fortunes   # token models: the text (a file or folder, corpus.h)
  *     valid_tokens: 0            # token models: the corpus's last this many bytes validate
  *                                # (0: the last valid_fraction of it)
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
- *     label_smoothing, checkpoint_secs, summary_secs, on_nonfinite (stop | skip), max_nonfinite,
- *     validate_every, validate_batches, early_stop_patience, early_stop_metric (loss | accuracy |
- *     top5 | macro_f1 | bpc | perplexity: the metric table's names), early_stop_mode (auto | min |
+ *     loss (auto | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy; auto is
+ *     the task's: softmax_cross_entropy, mse, sigmoid_cross_entropy), huber_delta (1),
+ *     label_smoothing (classification only), checkpoint_secs, summary_secs, on_nonfinite (stop |
+ *     skip), max_nonfinite, validate_every, validate_batches, early_stop_patience,
+ *     early_stop_metric (a metric-table row that applies to the task: loss | accuracy | top5 |
+ *     macro_f1 (classification), loss | mae | rmse | r2 (regression), loss | macro_f1 | micro_f1
+ *     | map (multilabel), loss | bpc | perplexity (token models)), early_stop_mode (auto | min |
  *     max), early_stop_min_delta, keep_best, restore_best, histogram_every, prefetch, windows
  *     (token models: contiguous | random, corpus.h)
  *   optimizer:
@@ -218,12 +248,42 @@ typedef enum tv_windows {
 /* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
+/* data.format: the reader of data.h's table the files are read with. */
+typedef enum tv_data_format {
+  TV_DATA_FORMAT_IDX,
+  TV_DATA_FORMAT_CSV,
+  TV_DATA_FORMAT_NPY,
+  TV_DATA_FORMAT__COUNT
+} tv_data_format;
+/* data.missing (csv): an empty field is an error, or reads as data.fill_value. */
+typedef enum tv_missing_policy {
+  TV_MISSING_ERROR,
+  TV_MISSING_FILL,
+  TV_MISSING__COUNT
+} tv_missing_policy;
+/* data.class_order (csv string class labels): ids in sorted byte order or first-seen order. */
+typedef enum tv_class_order {
+  TV_CLASS_ORDER_SORTED,
+  TV_CLASS_ORDER_FIRST_SEEN,
+  TV_CLASS_ORDER__COUNT
+} tv_class_order;
+/* train.loss: auto (the task's) or a loss of loss.h's table that fits the task. */
+typedef enum tv_loss_choice {
+  TV_LOSS_CHOICE_AUTO,
+  TV_LOSS_CHOICE_SOFTMAX_XENT,
+  TV_LOSS_CHOICE_MSE,
+  TV_LOSS_CHOICE_MAE,
+  TV_LOSS_CHOICE_HUBER,
+  TV_LOSS_CHOICE_SIGMOID_XENT,
+  TV_LOSS_CHOICE__COUNT
+} tv_loss_choice;
 
 typedef struct tv_config {
   char source[TV_PATH_CAP]; /* file name used in messages */
   struct {
-    int input[3]; /* C, H, W; or T, 0, 0 for `input: [T]` (tv_config_input_shape) */
-    int num_classes;
+    int input[3];    /* C, H, W; or T, 0, 0 for `input: [T]` (tv_config_input_shape) */
+    int num_classes; /* outputs of the last layer: classes, targets or labels */
+    tv_task task;    /* default classification */
     int n_layers;
     tv_layer_config layers[TV_MAX_LAYERS];
   } model;
@@ -242,8 +302,17 @@ typedef struct tv_config {
     double mean_c[TV_NORM_MAX_CHANNELS], std_c[TV_NORM_MAX_CHANNELS]; /* the loader's limit */
     int random_flip;                                                  /* default 0 */
     int random_crop_padding;                                          /* [0, 64] default 0 */
-    char corpus[TV_PATH_CAP]; /* token models: a text file or folder (corpus.h) */
-    int64_t valid_tokens;     /* token models: the last this many bytes validate; 0: fraction */
+    tv_data_format format;                                            /* default idx */
+    char features[512], target[256]; /* csv column lists (data.h, CSV FILES); "" defaults */
+    char delimiter[8], comment[8];   /* csv: one byte each; comment "" off */
+    int header;                      /* csv: default 1 */
+    int skip_rows;                   /* csv: [0, 1000000] default 0 */
+    tv_missing_policy missing;       /* csv: default error */
+    double fill_value;               /* csv: with missing fill, default 0 */
+    tv_class_order class_order;      /* csv string labels: default sorted */
+    int standardize;                 /* default 0: per-feature mean/std fitted on train */
+    char corpus[TV_PATH_CAP];        /* token models: a text file or folder (corpus.h) */
+    int64_t valid_tokens; /* token models: the last this many bytes validate; 0: fraction */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */
@@ -254,6 +323,8 @@ typedef struct tv_config {
     int checkpoint_every;             /* steps, default 1000; 0 = only at the end */
     int max_to_keep;                  /* default 5; 0 = keep all */
     int log_every;                    /* steps, default 100 */
+    tv_loss_choice loss;              /* default auto: the task's */
+    double huber_delta;               /* (0, 1e6] default 1 */
     double label_smoothing;           /* [0, 1) default 0: targets (1-e) onehot + e/K */
     double checkpoint_secs;           /* >= 0, 0 = off: also checkpoint after this many seconds */
     double summary_secs;              /* >= 0, 0 = off: also summarise after this many seconds */

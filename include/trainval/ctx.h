@@ -8,9 +8,9 @@
  * OpenBLAS to one thread per call for the rest of the process (set once here; nothing toggles
  * it around a forward or backward): two levels of threads would only fight over the cores.
  *
- * Determinism: results depend on the team's size only (static work split, fixed summation
- * order), so a run is bitwise reproducible for a given --threads; another size changes the order
- * in which conv2d weight-gradient partials are summed (the last bits).
+ * Determinism: results do not depend on the team's size (work cut by the shapes, not by the
+ * threads; fixed summation order), so --threads 1, 2 and 7 give the same bits and a run
+ * resumes exactly with another --threads.
  *
  * No globals: the thread count lives here, not in OpenBLAS's setting, and a later home for what
  * a process shares (an MPI communicator, logging) is this object.

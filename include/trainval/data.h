@@ -34,6 +34,37 @@
  *             ndim 1 or 2 of a float type: (N) or (N, T), T float targets per example
  *             (regression values or multilabel 0/1 indicators)
  *
+ * CSV FILES (format "csv", csv.c).  RFC 4180: records end in LF or CRLF (the last one may lack
+ * it); a leading UTF-8 byte order mark (as spreadsheets write) is skipped; a field is quoted with
+ * '"' when it holds the delimiter, a quote (doubled: "") or a line break (kept in the field);
+ * spaces are part of a field.  After skip_rows physical lines, the first record names the columns
+ * (unless no_header); every record must have as many fields as the first.  A record whose first
+ * byte is `comment` (when set) is skipped, as are empty lines. Columns are chosen by a list "a, b,
+ * 3, 5-7" of column names (matched exactly first) and 0-based column numbers or inclusive ranges of
+ * them, in the order written (features: each column once; a name holding a comma, or with spaces at
+ * its ends, is chosen by its number). Features are numbers (strtod's decimal or hexadecimal floats,
+ * inf and nan refused) read as float32, shape (D, 1, 1).  Targets: with float_targets, each target
+ * column a number (target_dim = the number of target columns); otherwise one column of class
+ * labels, either every value a non-negative integer < TV_DATA_MAX_CLASSES (class ids as written, no
+ * names) or, when any value is not an integer, strings mapped to ids 0..K-1 in sorted byte order
+ * (or first-seen order) with the strings kept as the class names.  An empty field is an error
+ * unless has_fill (then it reads as fill; for string labels it stays an empty string).  Every error
+ * names "<file>:<line>:<column>: <problem>" (line and column of the field's first byte, 1-based).
+ * With y, its records are the targets of x's records, one to one (the counts must agree); target
+ * then selects among y's columns.
+ *
+ * NPY FILES (format "npy", npy.c): the format numpy.save writes (numpy.lib.format), features
+ * and targets in separate files.  Magic \x93NUMPY, version byte 1, 2 or 3 (a 2-byte header
+ * length for 1.0, 4 bytes for 2.0 and 3.0, little-endian), a header that is the Python literal
+ * {'descr': ..., 'fortran_order': ..., 'shape': (...)} (keys in any order), then exactly
+ * prod(shape) elements: a header that promises more or fewer bytes than follow is an error.
+ * dtypes u1 i1 i2 i4 i8 f4 f8 b1, little- or big-endian ('<', '>', '|'; '=' is read as
+ * little-endian), C or Fortran order.  Features (N), (N, D), (N, H, W) or (N, C, H, W) as IDX's;
+ * uint8 in C order stays uint8 (tv_dataset.images), every other dtype becomes float32 (a value
+ * that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids in
+ * [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
+ * indicators) become float targets.
+ *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
  * by its name; a plain file is read as is.  The checks apply to the decompressed bytes;
  * concatenated gzip members are one stream, and bytes after the last member that are not gzip
@@ -80,17 +111,34 @@ typedef struct tv_dataset {
 } tv_dataset;
 
 /* Where a data source is and how to read it: the reader (format) and its files.  Readers that
- * need options get fields of their own here. */
+ * need options get fields of their own here; a zeroed field is the reader's default.  Every
+ * pointer is borrowed for the call. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx", or "text" (a corpus of token models, corpus.h: x names it) */
+  const char *format; /* "idx" | "csv" | "npy", or "text" (a corpus of token models, corpus.h: x
+                       * names it) */
   const char *x;      /* the features file */
-  const char *y;      /* the targets file */
+  const char *y;      /* the targets file; csv: NULL or "" for targets in x */
+  /* The targets the caller needs: 0 class ids (tv_dataset.labels), 1 float targets
+   * (tv_dataset.targets).  IDX ignores it (the element type decides). */
+  int float_targets;
+  /* ---- csv (CSV FILES below) ---- */
+  const char *features; /* columns of x: "" every column that is not a target */
+  const char *target;   /* columns holding the targets ("" the last column, of y when given) */
+  char delimiter;       /* 0: ',' */
+  char comment;         /* 0: none; else a record starting with it is skipped */
+  int no_header;        /* 1: the first record (after skip_rows) is data, not column names */
+  int skip_rows;        /* lines skipped before the header (or the data) */
+  int has_fill;         /* 1: an empty field reads as fill; 0: it is an error */
+  double fill;
+  int first_seen; /* string class labels: 0 ids in sorted (byte) order, 1 first seen */
 } tv_data_spec;
 
 /* Reads the data source spec describes into *ds with the reader its format names (see DATA
  * SOURCES above).  *ds is overwritten on entry; on success the caller owns it (tv_dataset_free).
  * Errors: TV_ERR_INVALID for a format no reader has (the message lists the readers), and those
- * of the reader (for "idx": tv_dataset_load_idx's).  On failure *ds is zeroed. */
+ * of the reader (for "idx": tv_dataset_load_idx's; for "csv": TV_ERR_NOT_FOUND, TV_ERR_IO,
+ * TV_ERR_FORMAT "<file>:<line>:<col>: ..." for a malformed record or value, TV_ERR_INVALID for
+ * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
 
 /* Bytes per feature value of ds as stored: 1 (images) or 4 (features).  Cannot fail. */
@@ -166,7 +214,30 @@ typedef struct tv_norm {
   int channels; /* 0: the scalar mean and std for all channels; else the arrays below */
   float channel_mean[TV_NORM_MAX_CHANNELS];
   float channel_std[TV_NORM_MAX_CHANNELS];
+  /* Per-feature standardisation after the above (tv_standardize): x_j = (x_j - mean_j) / std_j
+   * for each of the D = c*h*w values of an example.  NULL (the default): none.  Borrowed: a
+   * loader copies them. */
+  const float *feature_mean, *feature_std;
 } tv_norm;
+
+/* Per-feature standardisation fitted on a training split: for each of the D values of an
+ * example, after the loader's normalisation (tv_norm without feature arrays), the mean and the
+ * population standard deviation (ddof 0, scikit-learn's StandardScaler), accumulated in double;
+ * a std of 0 (a constant feature) is stored as 1, so that feature passes centred.  Stored in
+ * checkpoints (ckpt.h, DATA LAYOUT) so that eval applies what training fitted. */
+typedef struct tv_standardize {
+  int d;
+  float *mean, *std; /* d each, owned */
+} tv_standardize;
+
+/* Fits *out on every example of ds normalised by norm (its feature arrays ignored).  *out is
+ * overwritten; the caller frees it.  Errors: TV_ERR_INVALID (an empty dataset), TV_ERR_NOMEM.
+ * On failure *out is zeroed. */
+TV_MUST_CHECK int tv_standardize_fit(const tv_dataset *ds, tv_norm norm, tv_standardize *out);
+/* Frees the arrays and zeroes *s.  NULL-safe. */
+void tv_standardize_free(tv_standardize *s);
+/* Sets norm's feature arrays to s's (borrowed: s must outlive the norm's uses). */
+tv_norm tv_norm_with_standardize(tv_norm norm, const tv_standardize *s);
 
 /* Pixels mapped to [0, 1]. */
 #define TV_NORM_UNIT ((tv_norm){.scale = 1.0f / 255.0f, .mean = 0.0f, .std = 1.0f})
@@ -224,24 +295,31 @@ typedef struct tv_loader_opts {
  * 128 x 784 batch and then sleeps, so it needs no core of its own; --threads counts the team.
  * The calls below are still made from one thread at a time.
  *
- * float32 features (ds->features) are normalised value by value, without the table.  The loader
- * yields class ids: a dataset with float targets, and augmentation of float32 features, are
- * refused (TV_ERR_INVALID) until a loader path consumes them.
+ * float32 features (ds->features) are normalised value by value, without the table.  Targets
+ * come as the dataset holds them: class ids (ds->labels) or target_dim floats per example
+ * (ds->targets, copied unchanged); tv_loader_next_batch returns either kind, tv_loader_next and
+ * tv_loader_next_ptr only class ids.  Augmentation of float32 features is refused
+ * (TV_ERR_INVALID): flips and crops are defined on images.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, a bad norm (a std not > 0, channels not 0 and not
- * ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch
- * over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last
- * with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread
- * cannot be started.  On failure *out is NULL and no thread runs. */
+ * A norm with feature arrays is applied after the channel normalisation (and after augmentation),
+ * value by value; the loader keeps its own copy.
+ *
+ * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (also a
+ * feature std that is not finite and > 0, or only one of the two feature arrays) (a std not
+ * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
+ * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
+ * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
+ * when the thread cannot be started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
 /* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
- * i < *n, where x holds batch_size*D floats and y batch_size ints.  *n is batch_size except for
- * the last batch of an epoch without drop_last; rows *n..batch_size-1 are left as they were.
- * *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise; the next call
- * starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside this call).
- * With prefetch it waits (blocking, not spinning) for the thread's next batch and copies it.
- * Never allocates; cannot fail. */
+ * i < *n, where x holds batch_size*D floats and y batch_size ints (left untouched, and may be
+ * NULL, when the dataset has float targets: read those with tv_loader_next_batch).  *n is
+ * batch_size except for the last batch of an epoch without drop_last; rows *n..batch_size-1 are
+ * left as they were. *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise;
+ * the next call starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside
+ * this call). With prefetch it waits (blocking, not spinning) for the thread's next batch and
+ * copies it. Never allocates; cannot fail. */
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
 
 /* The same batch as tv_loader_next, lent instead of copied: *x (batch_size*D floats) and *y
@@ -249,9 +327,30 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
  * valid, and unchanged, until the next tv_loader_next, tv_loader_next_ptr, tv_loader_set_state
  * or tv_loader_free on l.  With prefetch this saves copying the batch out of the ring (measured
  * for 128 x 784 on 2 cores: 8 us of a 340 us step, 19 us with no step); without, the batch is
- * built in the loader's own buffer.  The two calls can be mixed.  Never allocates; cannot fail. */
+ * built in the loader's own buffer.  The two calls can be mixed.  With float targets *y is NULL
+ * (tv_loader_next_batch has them).  Never allocates; cannot fail. */
 void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32_t *n,
                         int *epoch_done);
+
+/* One batch as tv_loader_next_batch lends it: n examples of D features (x, n*D floats) and
+ * their targets, class ids (labels, n int32; targets NULL) or float targets (targets,
+ * n*target_dim floats, row-major; labels NULL), whichever the dataset holds.  epoch_done as for
+ * tv_loader_next.  Everything points into the loader, valid as tv_loader_next_ptr's. */
+typedef struct tv_batch {
+  const float *x;
+  const int32_t *labels;
+  const float *targets;
+  uint32_t n;
+  int epoch_done;
+} tv_batch;
+
+/* The next batch, lent as tv_loader_next_ptr lends it, with either kind of target (the three
+ * calls take batches from one sequence and can be mixed).  Never allocates; cannot fail. */
+void tv_loader_next_batch(tv_loader *l, tv_batch *b);
+
+/* Float targets per example of the loader's batches (the dataset's target_dim), or 0 when
+ * they are class ids.  Cannot fail. */
+int tv_loader_target_dim(const tv_loader *l);
 
 /* Batches per epoch: ceil(m / batch_size), or floor with drop_last.  Always >= 1. */
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l);
@@ -308,6 +407,18 @@ TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
  * TV_ERR_MISMATCH (another dtype or length, e.g. an order of another example count; or what
  * tv_loader_set_state refuses), TV_ERR_FORMAT, TV_ERR_NOMEM.  On failure l is unchanged. */
 TV_MUST_CHECK int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c);
+
+/* The standardisation's part of a checkpoint (ckpt.h, DATA LAYOUT):
+ *   /data/standardize/mean  float32 [D]
+ *   /data/standardize/std   float32 [D]
+ * Errors: those of tv_ckpt_writer_array. */
+TV_MUST_CHECK int tv_standardize_ckpt_write(const tv_standardize *s, tv_ckpt_writer *w);
+
+/* Reads what tv_standardize_ckpt_write wrote, for examples of d values, into *out (caller frees).
+ * Errors (the message names the file): TV_ERR_NOT_FOUND (a checkpoint without it: written
+ * without data.standardize), TV_ERR_MISMATCH (another length), TV_ERR_FORMAT (a std not finite
+ * and > 0), TV_ERR_NOMEM.  On failure *out is zeroed. */
+TV_MUST_CHECK int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *out);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */

@@ -5,9 +5,14 @@
  *
  * METRICS LINE  DIR/NAME/metrics.jsonl, UTF-8 JSON, one object per line, keys in this order:
  *   step, checkpoint (file name), checksum ("crc32c:..."), split, num_examples, subset_hash,
- *   subset_seed (null or integer), loss, accuracy, top5, macro_f1,
+ *   subset_seed (null or integer), then the metric-table rows of the run's model.task in table
+ *   order (metrics.h): classification loss, accuracy, top5, macro_f1, then
  *   per_class {precision: [..], recall: [..], f1: [..], support: [..]} (one entry per class),
- *   confusion [[..], ..] (rows: true class, columns: predicted class),
+ *   confusion [[..], ..] (rows: true class, columns: predicted class);
+ *   regression loss, mae, rmse, r2 (no per-class keys);
+ *   multilabel loss, macro_f1, micro_f1, map, then
+ *   per_label {precision: [..], recall: [..], f1: [..], support: [..]} (one entry per label);
+ *   and for every task
  *   checkpoint_wall_time, eval_wall_time (unix seconds of the save and of the result),
  *   eval_seconds, lag_steps, lag_seconds (behind the newest committed checkpoint when the
  *   result was recorded), sample (only with a generated sample: a token model evaluated with

@@ -22,9 +22,11 @@
  * Layers never allocate in forward or backward: what they need beyond their output is declared
  * by build as scratch (keep_floats, temp_floats) and handed to them by the model.  They split
  * their work over the thread team the model was given (the process's one team, ctx.h: by
- * example, channel or output feature, so results do not depend on which thread ran what;
- * weight gradients are summed from per-thread partials in a fixed order, so they depend on the
- * team's size only through that order).
+ * example, channel or output feature in slices fixed by the shapes, so results do not depend
+ * on which thread ran what nor on the team's size; conv2d's weight gradient is summed over the
+ * batch's chunks in chunk order, by filter slice, never from per-thread partials; lstm and gru
+ * cut the batch into one slice per thread of the team, so their weight gradients depend on the
+ * team's size through the order their slices' partials are added in).
  *
  * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
  * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws

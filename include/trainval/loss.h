@@ -74,8 +74,9 @@ const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind);
 int tv_loss_find(const char *name);
 
 /* The loss a config trains with: per-token cross-entropy for a token model (config.h,
- * tv_config_is_sequence), otherwise softmax cross-entropy with train.label_smoothing.
- * Cannot fail (the config was validated). */
+ * tv_config_is_sequence); otherwise train.loss, or with auto the task's (softmax cross-entropy,
+ * mse, sigmoid cross-entropy), with train.label_smoothing and train.huber_delta.  Cannot fail
+ * (the config was validated: the loss fits the task). */
 tv_loss tv_loss_from_config(const tv_config *cfg);
 
 /* tv_loss_ops_for(loss->kind)->forward with loss's settings. */

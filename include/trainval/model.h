@@ -28,9 +28,10 @@
  *
  * Threads: a model runs its layers on the thread team it is given (the process's one team,
  * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
- * are bit-reproducible for a given team size (static work split, fixed summation order);
- * another size changes the order in which conv2d weight-gradient partials are summed (the last
- * bits), so an exact resume needs the same --threads.
+ * do not depend on the team's size: the work is cut by the shapes (fixed slices of examples,
+ * features or filters, each its own gemm) and every sum runs in a fixed order, so --threads 1,
+ * 2 and 7 give bitwise-identical parameters and a run resumes exactly with another --threads
+ * (tests/integration/threads_bitwise.sh).
 
  * The dropout generator starts at tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT); each TRAIN
  * forward through a dropout layer advances it.  For exact resume the TRAIN graph writes it into
@@ -115,6 +116,16 @@ float *tv_model_output_grad(tv_model *m);
  * variable's gradient (zero them first with tv_varstore_zero_grads; two backwards without
  * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
 void tv_model_backward(tv_model *m, const float *dy, int n);
+
+/* Called by tv_model_backward after each layer's backward with ready_from: every gradient at
+ * slab offset >= ready_from (tv_var.offset) is final for this backward (no layer still to run
+ * adds to it).  ready_from does not increase within one backward.  For the gradient exchange of
+ * data-parallel training (dist.h), which starts on the last layers' gradients while the first
+ * layers compute.  The hook runs on the thread that called tv_model_backward. */
+typedef void (*tv_backward_hook)(void *arg, size_t ready_from);
+
+/* TRAIN mode, sealed store: installs fn (NULL: none) with arg (borrowed).  Cannot fail. */
+void tv_model_set_backward_hook(tv_model *m, tv_backward_hook fn, void *arg);
 
 /* The dropout generator's state (for checkpoints) and its restoration (exact resume; also how
  * a test fixes the dropout mask: set the same state before each forward). */

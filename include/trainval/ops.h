@@ -40,15 +40,18 @@ void tv_gemm_ref(int trans_a, int trans_b, int m, int n, int k, float alpha, con
 typedef struct tv_pool tv_pool;
 
 /* A team of `threads` (>= 1; the caller is thread 0, threads - 1 workers are started).  Workers
- * spin briefly for the next job, then sleep.  *out NULL on failure.  Errors: TV_ERR_NOMEM (memory
- * or a thread that would not start). */
+ * spin a bounded while for the next job, then sleep on a condition variable.  *out NULL on failure.
+ * Errors: TV_ERR_NOMEM (memory or a thread that would not start). */
 TV_MUST_CHECK int tv_pool_new(int threads, tv_pool **out);
 void tv_pool_free(tv_pool *p);         /* NULL-safe; joins the workers */
 int tv_pool_threads(const tv_pool *p); /* 1 for NULL */
 
-/* Splits [0, n) into tv_pool_threads(p) contiguous ranges, the same for the same (n, threads),
- * and runs fn(ctx, begin, end, thread) for each non-empty one, thread 0 in the caller; returns
- * when all are done.  p may be NULL (all in the caller).  Never allocates.  Not reentrant. */
+/* Cuts [0, n) into contiguous chunks (4 per thread, at most n) and runs fn(ctx, begin, end,
+ * thread) once for each, on whichever thread of the team claims it first (the caller, thread 0,
+ * takes part); returns when all are done.  `thread` (0 .. threads-1) only names the caller's
+ * scratch: which ranges a thread gets changes from call to call, so a result that must not
+ * depend on the team cuts its work into slices fixed by the shapes and loops over them.  p may
+ * be NULL or n 1 (one call [0, n) in the caller).  Never allocates.  Not reentrant. */
 void tv_pool_for(tv_pool *p, int n, void (*fn)(void *ctx, int begin, int end, int thread),
                  void *ctx);
 

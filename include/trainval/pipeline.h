@@ -24,9 +24,8 @@ const char *tv_split_name(tv_split s);
 /* Parses "train" | "valid" | "test"; -1 if none. */
 int tv_split_parse(const char *name);
 
-/* Loads split s of the config's data into *ds (caller frees with tv_dataset_free).  Also checks
- * the examples' shape against model.input and the labels against model.num_classes; a targets
- * file of float targets is TV_ERR_MISMATCH naming it (the model is a classifier).
+/* Loads split s of the config's data into *ds (caller frees with tv_dataset_free), through
+ * tv_data_load (data.h), and checks it with tv_dataset_check_model.
  * Errors: TV_ERR_NOT_FOUND (the message says to install dataset-fashion-mnist or to point
  * data.dir at other files), TV_ERR_FORMAT, TV_ERR_MISMATCH, TV_ERR_IO, TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds);
@@ -36,6 +35,14 @@ TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds
  * tv_split_check_valid where one is needed).  On failure both are zeroed. */
 TV_MUST_CHECK int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train,
                                             tv_dataset *valid);
+
+/* Checks a loaded dataset against the model the config builds: the examples' shape against
+ * model.input; for classification, class ids below model.num_classes; for regression and
+ * multilabel, float targets, target_dim equal to model.num_classes (the last layer's outputs),
+ * and for multilabel each target exactly 0 or 1.  The paths name the files in messages.
+ * Errors: TV_ERR_MISMATCH ("<file>: ... but model.num_classes in <config> is K"). */
+TV_MUST_CHECK int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds,
+                                         const char *features_path, const char *targets_path);
 
 /* TV_ERR_INVALID naming the config when valid is empty (data.valid_fraction 0), else TV_OK. */
 TV_MUST_CHECK int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid);
@@ -48,8 +55,10 @@ TV_MUST_CHECK int tv_split_check_valid(const tv_config *cfg, const tv_dataset *v
 tv_norm tv_norm_from_config(const tv_config *cfg);
 
 /* Runs model (INFER, sealed store) over examples idx[0..n) of ds (idx NULL: the first n) in
- * batches of the model's max batch, adding to metrics.  Allocates its batch buffers per call.
- * Errors: TV_ERR_NOMEM, TV_ERR_INVALID (n larger than the dataset). */
+ * batches of the model's max batch, adding to metrics (tv_metrics_add: class ids or float
+ * targets, as metrics' task needs).  Allocates a loader per call.
+ * Errors: TV_ERR_NOMEM, TV_ERR_INVALID (n larger than the dataset), TV_ERR_MISMATCH (targets of
+ * the other kind than metrics' task, or examples of another size than the model's input). */
 TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
                               tv_norm norm, tv_metrics *metrics);
 

@@ -12,7 +12,7 @@
 . "$(dirname "$0")/lib.sh"
 KILLS=${TV_CRASH_KILLS:-24}
 SEED=${TV_CRASH_SEED:-15}
-STEPS=${TV_CRASH_STEPS:-1000}
+STEPS=${TV_CRASH_STEPS:-12000}
 cat >"$T/cfg.yaml" <<YAML
 model:
   input: [1, 28, 28]

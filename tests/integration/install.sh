@@ -30,6 +30,12 @@ check "make install again over the installed tree succeeds and installs the same
 check "programs installed as trainval-train, trainval-eval (and trainval-report), executable" \
   sh -c "test -x '$P/bin/trainval-train' && test -x '$P/bin/trainval-eval' &&
     { ! ls '$ROOT'/report/main.c >/dev/null 2>&1 || test -x '$P/bin/trainval-report'; }"
+if [ -x "$BIN/train-mpi" ]; then
+  check "trainval-train-mpi installed beside trainval-train (what it runs under mpirun)" \
+    test -x "$P/bin/trainval-train-mpi"
+else
+  skip "trainval-train-mpi installed" "no Open MPI here, so no train-mpi was built"
+fi
 check "static library and shared library with soname libtrainval.so.$SOMAJOR and its links" sh -c "
   test -f '$P/lib/libtrainval.a' && test -f '$P/lib/libtrainval.so.$VERSION' &&
   test \"\$(readlink '$P/lib/libtrainval.so.$SOMAJOR')\" = libtrainval.so.$VERSION &&

@@ -1,6 +1,7 @@
 /* conv.c — the windowed layers over (C, H, W) inputs: conv2d (im2col + gemm per chunk of
- * examples, per-thread weight-gradient partials summed in thread order), max_pool2d (relu
- * fusion, argmax kept for backward), avg_pool2d and global_avg_pool; all split by example.
+ * examples, the weight gradient by slices of channels and filters over the chunks in order),
+ * max_pool2d (relu fusion, argmax kept for backward), avg_pool2d and global_avg_pool; all split
+ * by example.
  * They share the window geometry: l->oh, ow, ph, pw from build. */
 #include "nn/layers/layer.h"
 
@@ -9,14 +10,21 @@
 
 /* ---- conv2d: x (N, C, H, W) -> y (N, F, OH, OW);
  *      y[n,f] = sum_{c,i,j} W[f,c,i,j] x[n,c,oh*sh-ph+i,ow*sw-pw+j] + b[f]
- * Each thread takes a share of the examples in chunks of B (B = 1 unless the output plane is
+ * The team takes the examples in chunks of B (B = 1 unless the output plane is
  * small), with single-threaded gemms on cache-resident scratch:
  *   col = im2col(x chunk) [K = C*kh*kw, B*P] (P = OH*OW);  Y [F, B*P] = W [F, K] col
  * written straight into y when B = 1 (else through a [F, B*P] buffer and a copy), bias added.
- * Backward per chunk: dW_t (+)= dY col^T, db_t (+)= rowsum dY, dcol = W^T dY, dx (+)= col2im;
- * then dW += sum_t dW_t, db += sum_t db_t in a second parallel pass. ---- */
+ * Backward, pass 1 by chunk: dcol = W^T dY, dx (+)= col2im; pass 2 by weight-gradient slice
+ * (input channels x filters, fixed by the shapes): over the chunks in order, col of the slice's
+ * channels = im2col (streamed through the thread's scratch: the slices' im2col add up to one, and
+ * no col is kept for the batch), dW_p (+)= dY col^T, db_p (+)= rowsum dY; then dW += dW_p.  The
+ * same gemms and sums in the same order for any team size, and as one thread summed before the
+ * team took slices. ---- */
 
 enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many columns */
+/* the weight gradient's slices (fixed by the shapes): up to CONV_WGRAD_SLICES, by input channel
+ * first, then by filter (at least CONV_WGRAD_MIN_FILTERS each) */
+enum { CONV_WGRAD_SLICES = 2, CONV_WGRAD_MIN_FILTERS = 8 };
 
 /* Output size and leading padding of one spatial dimension; 0 if it does not fit. */
 static int out_size(int in, int k, int s, tv_padding mode, int pad, int *before) {
@@ -75,25 +83,35 @@ static tv_conv_geom geom_of(const tv_layer *l) {
 }
 
 /* Scratch of conv2d, in floats: Wb [F, K+1] = [W | b] (the bias as one more input row whose
- * col entries are 1, so the gemm adds it), then per thread: col [K+1, B*P], Y [F, B*P] (B > 1),
- * dW_t [F*K], db_t [F], and a flag set when the thread took part in a backward. */
+ * col entries are 1, so the gemm adds it), then per thread: col [K+1, B*P], Y [F, B*P] (B > 1);
+ * then, in TRAIN graphs, every chunk's dY gathered as [F, m*P] (B > 1 only; the chunk at n0 at
+ * dys + n0*F*P) and the weight-gradient partials dW_p [F*K] and db_p [F]. */
 typedef struct conv_dims {
   int f, k, p, b;
-  size_t wb, col, yt, dw, db, per_thread;
+  int cs, fs; /* the weight-gradient slices: cs channel ranges times fs filter ranges */
+  size_t wb, col, yt, per_thread, dys, dw, db, total;
 } conv_dims;
 
 static conv_dims conv_dims_of(const tv_layer *l) {
   conv_dims d;
+  int ch = l->in[0].dim[0];
   d.f = l->cfg->filters;
-  d.k = l->in[0].dim[0] * l->cfg->kernel[0] * l->cfg->kernel[1];
+  d.k = ch * l->cfg->kernel[0] * l->cfg->kernel[1];
   d.p = l->oh * l->ow;
   d.b = l->chunk;
+  d.cs = ch < CONV_WGRAD_SLICES ? ch : CONV_WGRAD_SLICES;
+  d.fs = CONV_WGRAD_SLICES / d.cs;
+  if (d.fs > d.f / CONV_WGRAD_MIN_FILTERS) d.fs = d.f / CONV_WGRAD_MIN_FILTERS;
+  if (d.fs < 1) d.fs = 1;
   d.wb = ((size_t)d.f * (d.k + 1) + 15) & ~(size_t)15;
   d.col = 0;
   d.yt = d.col + (size_t)(d.k + 1) * d.b * d.p;
-  d.dw = d.yt + (d.b > 1 ? (size_t)d.f * d.b * d.p : 0);
-  d.db = d.dw + (size_t)d.f * d.k;
-  d.per_thread = (d.db + (size_t)d.f + 1 + 15) & ~(size_t)15;
+  d.per_thread = (d.yt + (d.b > 1 ? (size_t)d.f * d.b * d.p : 0) + 15) & ~(size_t)15;
+  size_t nb = l->mode == TV_MODE_TRAIN ? (size_t)l->max_batch : 0;
+  d.dys = d.wb + d.per_thread * (size_t)l->threads;
+  d.dw = d.dys + (d.b > 1 ? nb * d.f * d.p : 0);
+  d.db = d.dw + (nb ? (size_t)d.f * d.k : 0);
+  d.total = d.db + (nb ? (size_t)d.f : 0);
   return d;
 }
 
@@ -111,7 +129,7 @@ static int conv2d_build(tv_layer *l) {
   l->chunk = b < l->max_batch ? b : l->max_batch;
   l->out = tv_shape3(f, l->oh, l->ow);
   conv_dims d = conv_dims_of(l);
-  l->temp_floats = d.wb + d.per_thread * (size_t)l->threads;
+  l->temp_floats = d.total;
   int k = ch * c->kernel[0] * c->kernel[1], fan_out = f * c->kernel[0] * c->kernel[1];
   rc = tv_layer_declare(l, "kernel", tv_shape4(f, ch, c->kernel[0], c->kernel[1]), 1,
                         TV_INIT_HE_NORMAL, k, fan_out);
@@ -168,57 +186,77 @@ static void conv2d_forward(tv_layer *l, int n, const float *const *x, float *y) 
   tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_forward_part, &j);
 }
 
+/* The chunk at n0 of m examples: its dY as [F, m*P] (in dy itself when m is 1). */
+static const float *chunk_dy(const conv_job *j, int n0, int m) {
+  if (m == 1) return j->dy + (size_t)n0 * j->d.f * j->d.p;
+  return j->l->temp + j->d.dys + (size_t)n0 * j->d.f * j->d.p;
+}
+
+/* Pass 1, chunks [c0, c1): dY gathered as [F, m*P] (B > 1, kept for pass 2); dcol = W^T dY and
+ * dx (+)= col2im (per example: no sums across examples). */
 static void conv_backward_part(void *ctx, int c0, int c1, int t) {
   const conv_job *j = ctx;
   const conv_dims *d = &j->d;
   size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
-  float *base = conv_share(j->l, d, t);
-  float *col = base + d->col, *yt = base + d->yt, *dw = base + d->dw, *db = base + d->db;
+  float *dcol = conv_share(j->l, d, t) + d->col;
   const float *w = var_value(j->l, 0);
-  int bias = j->l->cfg->use_bias;
   for (int c = c0; c < c1; c++) {
-    int n0 = c * d->b, m = j->n - n0 < d->b ? j->n - n0 : d->b, first = c == c0;
+    int n0 = c * d->b, m = j->n - n0 < d->b ? j->n - n0 : d->b;
     size_t ld = (size_t)m * d->p;
-    const float *dyc = j->dy + (size_t)n0 * out;
-    for (int e = 0; e < m; e++)
-      tv_im2col(&j->g, j->x + (size_t)(n0 + e) * in, col + (size_t)e * d->p, ld);
-    if (m > 1) { /* gather the chunk's dy as [F, m*P] */
+    float *dyc = (float *)chunk_dy(j, n0, m);
+    if (m > 1)
       for (int e = 0; e < m; e++)
         for (int q = 0; q < d->f; q++)
-          memcpy(yt + (size_t)q * ld + (size_t)e * d->p, dyc + (size_t)e * out + (size_t)q * d->p,
-                 (size_t)d->p * sizeof *yt);
-      dyc = yt;
-    }
-    tv_gemm(0, 1, d->f, d->k, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld, first ? 0.0f : 1.0f, dw,
-            d->k);
-    if (bias) tv_sum_over_cols(db, dyc, d->f, ld, !first);
+          memcpy(dyc + (size_t)q * ld + (size_t)e * d->p,
+                 j->dy + (size_t)(n0 + e) * out + (size_t)q * d->p, (size_t)d->p * sizeof *dyc);
     if (!j->dx) continue;
-    tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, col, (int)ld);
+    tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, dcol, (int)ld);
     for (int e = 0; e < m; e++) {
       float *dxe = j->dx + (size_t)(n0 + e) * in;
       if (!j->acc) memset(dxe, 0, in * sizeof *dxe);
-      tv_col2im(&j->g, col + (size_t)e * d->p, ld, dxe);
+      tv_col2im(&j->g, dcol + (size_t)e * d->p, ld, dxe);
     }
   }
-  base[d->per_thread - 1] = 1.0f; /* took part */
 }
 
-/* grad[i] += each partial of the threads that took part, in thread order, for i in [i0, i1) of
- * the F*K kernel entries followed by the F bias entries */
-static void conv_reduce_part(void *ctx, int i0, int i1, int t) {
-  (void)t;
-  const conv_job *j = ctx;
+/* Pass 2, slice s: input channels [ch0, ch1) (kernel entries [k0, k1) of each filter: K is
+ * channel-major) of filters [f0, f1).  Over the chunks in order: col_s = im2col of those
+ * channels only (streamed through the thread's scratch), dW_p[f0:f1, k0:k1] (+)= dY col_s^T,
+ * db_p[f0:f1] (+)= rowsum dY (channel slice 0); then dW += dW_p, db += db_p.  Every entry's sum
+ * runs over the chunks in order whatever the team size (one thread's order before the team
+ * took slices), so the result does not depend on --threads. */
+static void conv_wgrad_slice(const conv_job *j, int s, int t) {
   const conv_dims *d = &j->d;
-  size_t nk = (size_t)d->f * d->k;
-  float *dw = var_grad(j->l, 0), *db = j->l->cfg->use_bias ? var_grad(j->l, 1) : NULL;
-  for (int u = 0; u < j->l->threads; u++) {
-    const float *base = conv_share(j->l, d, u);
-    if (base[d->per_thread - 1] != 1.0f) continue;
-    for (int i = i0; i < i1; i++) {
-      float *g = (size_t)i < nk ? dw + i : db + (i - nk);
-      *g += (size_t)i < nk ? base[d->dw + i] : base[d->db + (i - nk)];
-    }
+  int cs = s % d->cs, fsl = s / d->cs, c = j->g.c, kk = j->g.kh * j->g.kw;
+  int ch0 = c * cs / d->cs, ch1 = c * (cs + 1) / d->cs;
+  int f0 = d->f * fsl / d->fs, f1 = d->f * (fsl + 1) / d->fs, k0 = ch0 * kk, k1 = ch1 * kk;
+  tv_conv_geom gs = j->g;
+  gs.c = ch1 - ch0;
+  size_t in = (size_t)c * j->g.h * j->g.w, plane = (size_t)j->g.h * j->g.w;
+  float *col = conv_share(j->l, d, t) + d->col;
+  float *pdw = j->l->temp + d->dw, *pdb = j->l->temp + d->db;
+  int bias = j->l->cfg->use_bias && cs == 0;
+  for (int n0 = 0; n0 < j->n; n0 += d->b) {
+    int m = j->n - n0 < d->b ? j->n - n0 : d->b, first = n0 == 0;
+    size_t ld = (size_t)m * d->p;
+    const float *dyc = chunk_dy(j, n0, m) + (size_t)f0 * ld;
+    for (int e = 0; e < m; e++)
+      tv_im2col(&gs, j->x + (size_t)(n0 + e) * in + (size_t)ch0 * plane, col + (size_t)e * d->p,
+                ld);
+    tv_gemm(0, 1, f1 - f0, k1 - k0, (int)ld, 1.0f, dyc, (int)ld, col, (int)ld, first ? 0.0f : 1.0f,
+            pdw + (size_t)f0 * d->k + k0, d->k);
+    if (bias) tv_sum_over_cols(pdb + f0, dyc, f1 - f0, ld, !first);
   }
+  float *dw = var_grad(j->l, 0);
+  for (int q = f0; q < f1; q++)
+    tv_add(dw + (size_t)q * d->k + k0, pdw + (size_t)q * d->k + k0, (size_t)(k1 - k0), 1);
+  if (bias) tv_add(var_grad(j->l, 1) + f0, pdb + f0, (size_t)(f1 - f0), 1);
+}
+
+/* Slices [s0, s1) of the cs * fs weight-gradient slices, each its own gemms: the gemm calls, and
+ * so their bits, are the same whichever thread takes which slice. */
+static void conv_wgrad_part(void *ctx, int s0, int s1, int t) {
+  for (int s = s0; s < s1; s++) conv_wgrad_slice(ctx, s, t);
 }
 
 static void conv2d_backward(tv_layer *l, int n, const float *const *x, const float *y,
@@ -232,10 +270,8 @@ static void conv2d_backward(tv_layer *l, int n, const float *const *x, const flo
                 .dy = dy,
                 .dx = dx[0],
                 .acc = acc[0]};
-  for (int u = 0; u < l->threads; u++) conv_share(l, &j.d, u)[j.d.per_thread - 1] = 0.0f;
   tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_backward_part, &j);
-  int entries = j.d.f * j.d.k + (l->cfg->use_bias ? j.d.f : 0);
-  tv_pool_for(l->pool, entries, conv_reduce_part, &j);
+  tv_pool_for(l->pool, j.d.cs * j.d.fs, conv_wgrad_part, &j);
 }
 
 static double conv2d_flops(const tv_layer *l) {

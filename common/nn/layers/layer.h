@@ -5,10 +5,12 @@
  * Shapes are per example; n is the batch size of the call.  The kernels (gemm, im2col, pooling,
  * activations) are in ops.c; the layer files own shapes, variables, scratch sizes, how the work
  * is split over the team, and the math that ties it together.
- * Parallel split (tv_pool_for, contiguous ranges): element-wise layers by blocks of EW_BLOCK
- * floats; conv2d, pooling, softmax and the dense forward by example; batch_norm by channel (or
- * feature); the dense weight gradient by output feature.  conv2d's weight gradient is summed
- * from per-thread partials (in thread order) by a second parallel pass.
+ * Parallel split (tv_pool_for, chunks claimed by any thread): element-wise layers by blocks of
+ * EW_BLOCK floats; conv2d, pooling and softmax by example; the dense layer by fixed slices of
+ * examples and output features; batch_norm by channel (or feature).  conv2d's weight gradient
+ * is summed over the batch's chunks in chunk order by a second pass over fixed filter slices.
+ * A gemm's bits depend on its shape, so every gemm is cut by the layer's shapes, never by the
+ * range tv_pool_for hands out.
  * Scratch: `temp` is shared by all layers and valid within one call; a layer's share for thread
  * t starts at temp + t * (its per-thread size).
  */

@@ -10,12 +10,13 @@
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
  * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
- * set of weight gradients per thread.
- * Threads: the examples are split into one contiguous slice per thread of the team (every array
- * is example-major, so a slice is a contiguous part of each, and the kernels' keep and temp are
- * linear in the example count); each thread runs the kernels on its slice, its backward adding
- * into its own zeroed weight gradients, which are then added to the variables' in thread order
- * (results depend on the team's size only through that order).
+ * set of weight gradients per slice.
+ * Threads: the examples are split into l->threads contiguous slices, fixed by the batch and the
+ * team's size (every array is example-major, so a slice is a contiguous part of each, and the
+ * kernels' keep and temp are linear in the example count); the team's items are the slices,
+ * run by whichever thread claims them; a slice's backward adds into its own zeroed weight
+ * gradients, which are then added to the variables' in slice order (results depend on the
+ * team's size only through that order).
  */
 #include "nn/layers/layer.h"
 
@@ -104,7 +105,7 @@ static int rnn_build(tv_layer *l) {
   l->out = tv_shape2(t, h);
   size_t nh = (size_t)l->max_batch * h, states = gates == 4 ? 2 : 1;
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
-  /* the kernels' temp for every example, then one set of weight gradients per thread */
+  /* the kernels' temp for every example, then one set of weight gradients per slice */
   l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)l->threads * wsize(l);
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
@@ -121,7 +122,7 @@ static tv_rnn_weights rnn_values(const tv_layer *l) {
   return (tv_rnn_weights){var_value(l, 0), var_value(l, 1), var_value(l, 2), var_value(l, 3)};
 }
 
-/* Thread t's weight gradients in temp, after the kernels' part. */
+/* Slice t's weight gradients in temp, after the kernels' part. */
 static tv_rnn_weights rnn_partial(const tv_layer *l, int t) {
   size_t g = (size_t)gates_of(l) * l->cfg->hidden;
   float *p = l->temp + kernel_temp(l, l->max_batch) + (size_t)t * wsize(l);
@@ -129,7 +130,7 @@ static tv_rnn_weights rnn_partial(const tv_layer *l, int t) {
   return (tv_rnn_weights){p, hh, bi, bi + g};
 }
 
-/* One thread's share of a call: examples [e0, e1) of n, a contiguous slice of every array
+/* One call's work, sliced: slice t is examples [e0, e1) of n, a contiguous slice of every array
  * (x, y, keep, temp, the states), since all are example-major. */
 typedef struct rnn_job {
   tv_layer *l;
@@ -146,9 +147,7 @@ static void slice(const tv_layer *l, int n, int t, int *e0, int *e1) {
 }
 
 /* keep: the kernels' part, then h0 (N, H) and c0 (N, H); state: h (N, H), then c (N, H) */
-static void rnn_forward_part(void *ctx, int b, int e, int t) {
-  (void)b, (void)e;
-  const rnn_job *j = ctx;
+static void rnn_forward_slice(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   int e0, e1;
   slice(l, j->n, t, &e0, &e1);
@@ -169,9 +168,7 @@ static void rnn_forward_part(void *ctx, int b, int e, int t) {
   }
 }
 
-static void rnn_backward_part(void *ctx, int b, int e, int t) {
-  (void)b, (void)e;
-  const rnn_job *j = ctx;
+static void rnn_backward_slice(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   tv_rnn_weights g = rnn_partial(l, t);
   memset(g.w_ih, 0, wsize(l) * sizeof *g.w_ih);
@@ -193,14 +190,26 @@ static void rnn_backward_part(void *ctx, int b, int e, int t) {
     tv_gru_backward(rnn_dims(l, k), &w, &g, x, h0 + off, y, keep, dy, NULL, dx, j->acc, NULL, temp);
 }
 
-/* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
- * each thread over its slice of the examples */
-static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
-  rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
-  tv_pool_for(l->pool, l->threads, rnn_forward_part, &j); /* one item per thread */
+/* The team's items are the slices [b, e) (fixed by the batch and l->threads, whichever thread
+ * claims them; the thread argument is not used: a slice's scratch is its own). */
+static void rnn_forward_part(void *ctx, int b, int e, int thread) {
+  (void)thread;
+  for (int t = b; t < e; t++) rnn_forward_slice(ctx, t);
 }
 
-/* each thread's weight gradients into its own partial, then added in thread order */
+static void rnn_backward_part(void *ctx, int b, int e, int thread) {
+  (void)thread;
+  for (int t = b; t < e; t++) rnn_backward_slice(ctx, t);
+}
+
+/* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
+ * slice by slice of the examples */
+static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
+  rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
+  tv_pool_for(l->pool, l->threads, rnn_forward_part, &j); /* one item per slice */
+}
+
+/* each slice's weight gradients into its own partial, then added in slice order */
 static void rnn_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                          float *const *dx, const int *acc) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .y = y, .dy = dy, .dx = dx[0], .acc = acc[0]};

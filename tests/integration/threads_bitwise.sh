@@ -1,0 +1,66 @@
+#!/bin/sh
+# Results do not depend on --threads (ctx.h, Determinism): a short CNN (two conv2d, one with a
+# bias and a chunked small output plane, batch_norm, dropout, a dense wide enough to be cut in
+# slices, dense) trained with --threads 1, 2, 3 and 7 leaves bitwise-identical checkpoints (every
+# variable, optimizer slot and resume state), and a run checkpointed with 1 thread and resumed with 3 ends bitwise where the straight run did.
+. "$(dirname "$0")/lib.sh"
+CFG=$T/cnn.yaml
+cat >"$CFG" <<YAML
+model:
+  input: [1, 28, 28]
+  num_classes: 10
+  layers:
+    - {type: conv2d, filters: 8, kernel_size: 3, padding: same, use_bias: false}
+    - {type: batch_norm}
+    - {type: relu}
+    - {type: max_pool2d, pool_size: 2}
+    - {type: conv2d, filters: 6, kernel_size: 3, strides: 2, padding: same}
+    - {type: relu}
+    - {type: flatten}
+    - {type: dropout, rate: 0.25}
+    - {type: dense, units: 2048}
+    - {type: relu}
+    - {type: dense, units: 10}
+data:
+  dir: $DATA
+  valid_fraction: 0.1
+  mean: 0.2860
+  std: 0.3530
+  random_flip: true
+train:
+  batch_size: 32
+  steps: 20
+  seed: 11
+  summary_every: 10
+  checkpoint_every: 10
+  max_to_keep: 0
+  validate_every: 0
+optimizer: {type: adam, learning_rate: 0.003}
+YAML
+
+# same A B STEP: every dataset of the two checkpoints at STEP is bitwise the same.
+same() {
+  /usr/bin/python3 - "$1/ckpt-$3.h5" "$2/ckpt-$3.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, 'r') for p in sys.argv[1:3])
+names = []
+a.visit(lambda n: names.append(n) if isinstance(a[n], h5py.Dataset) else None)
+bad = [n for n in names if n not in b or a[n].shape != b[n].shape or
+       a[n][()].tobytes() != b[n][()].tobytes()]
+if not names or bad:
+    sys.exit('differ: %s (of %d datasets)' % (', '.join(bad[:8]) or 'no datasets', len(names)))
+PY
+}
+
+for n in 1 2 3 7; do
+  check "a 20-step CNN run with --threads $n" \
+    "$BIN/train" --train-dir "$T/t$n" --config "$CFG" --threads "$n" --quiet
+done
+check "--threads 2 gives the bits of --threads 1" same "$T/t1" "$T/t2" 00000020
+check "--threads 3 gives the bits of --threads 1" same "$T/t1" "$T/t3" 00000020
+check "--threads 7 gives the bits of --threads 1" same "$T/t1" "$T/t7" 00000020
+check "a run stopped at step 10 with --threads 1" \
+  "$BIN/train" --train-dir "$T/r" --config "$CFG" --threads 1 --steps 10 --quiet
+check "resumed to step 20 with --threads 3" "$BIN/train" --train-dir "$T/r" --threads 3 --steps 20 --quiet
+check "the resume with another thread count ends bitwise where the straight run did" \
+  same "$T/t1" "$T/r" 00000020
