@@ -33,8 +33,7 @@ LIBDIR  ?= $(PREFIX)/lib
 INCLUDEDIR ?= $(PREFIX)/include
 MANDIR  ?= $(PREFIX)/share/man
 COMPLETIONDIR ?= $(PREFIX)/share/bash-completion/completions
-PKGS    := openblas hdf5 yaml-0.1 zlib
-REPORT_PKGS :=          # report/ (bin/report) only; checked with the others (none: PNG is image.h's)
+PKGS    := openblas hdf5 yaml-0.1 zlib libpng libjpeg
 WARN    := -std=c11 -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wformat=2
 # Deferred, then memoised: pkg-config runs once per make, when a recipe first needs the flags.
 PKG_CFLAGS = $(eval PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null))$(PKG_CFLAGS)
@@ -95,7 +94,7 @@ $(B)/flags: FORCE | pkgs
 
 pkgs:
 	@command -v pkg-config >/dev/null 2>&1 || { echo "make: pkg-config is not installed: run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
-	@pkg-config --exists $(PKGS) $(REPORT_PKGS) || { echo "make: pkg-config finds no $$(for p in $(PKGS) $(REPORT_PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(development packages missing): run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
+	@pkg-config --exists $(PKGS) || { echo "make: pkg-config finds no $$(for p in $(PKGS); do pkg-config --exists $$p || printf '%s ' $$p; done)(development packages missing): run 'make setup' (scripts/setup.sh) first" >&2; exit 1; }
 
 lib: $(LIB) $(SHLIB)
 

@@ -9,14 +9,15 @@
 #include <stdint.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/config.h"
 #include "trainval/data.h"
 #include "trainval/error.h"
 #include "trainval/events.h"
 #include "trainval/metrics.h"
 #include "trainval/pipeline.h"
 
-/* Most --set / --data-dir options eval takes. */
-#define EVAL_MAX_DATA_SETS 32
+/* Most --set / --data-dir options (and keys of a --data file) eval takes. */
+#define EVAL_MAX_DATA_SETS 64
 
 typedef struct eval_options {
   const char *prog; /* the name messages start with: argv[0]'s last component */
@@ -39,6 +40,14 @@ typedef struct eval_options {
   const char *data_sets[EVAL_MAX_DATA_SETS];
   int n_data_sets;
   char data_dir_set[TV_PATH_CAP + 16];
+  const char *data_file; /* --data FILE.yaml: its keys go before data_sets (main.c) */
+  const tv_config_sets *data_file_sets; /* what it holds (main.c's), or NULL */
+  /* --predict */
+  const char *predict; /* INPUT, or NULL: evaluate instead */
+  const char *out;     /* where the rows go ("-": stdout) */
+  int top_k;           /* --predict: probabilities per row, 0: min(5, classes); --generate: the
+                        * sampling cut (generate.h), 0: every id */
+  double threshold;    /* multilabel: a label is predicted above it; 0: 0.5 */
   /* --watch */
   const char *watch;
   const char *name;
@@ -56,7 +65,6 @@ typedef struct eval_options {
   long long generate; /* 0: none */
   const char *prompt;
   double temperature; /* default 1 */
-  int top_k;          /* 0: all */
   uint64_t seed;      /* default 1 */
   int misclassified;  /* examples in the misclassified grid of each result's events; 0: none */
 } eval_options;
@@ -68,6 +76,7 @@ typedef struct evaluator evaluator;
 typedef struct evaluator_opts {
   const char *const *data_sets; /* data.KEY=VALUE overrides (borrowed), n_data_sets of them */
   int n_data_sets;
+  const tv_config_sets *data_file; /* the --data file's overrides among them (messages), or NULL */
   tv_split split;
   uint32_t num_examples; /* 0: the whole split */
   int random_subset;
@@ -125,6 +134,40 @@ TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_i
 
 void evaluator_free(evaluator *ev); /* NULL-safe */
 
+/* ---- predictions (predict.c) ---------------------------------------------------------------
+ *
+ * PREDICTIONS.  eval --predict INPUT runs the checkpoint's model (INFER, its normalisation from
+ * the checkpoint's config, after --data/--set) over INPUT:
+ *   FILE:/DATASET   the features dataset of an HDF5 file (data.h, HDF5 DATA FILES; any shape of
+ *                   C*H*W values per example is read as model.input)
+ *   -:/DATASET      the same from an HDF5 file on standard input
+ *   DIR             every .png/.jpg/.jpeg file directly in DIR, in name order
+ *   FILE            a .npy file of features (data.h, NPY FILES), recognised by its magic
+ *   FILE.csv        a CSV file (also .csv.gz) of features alone, read as the checkpoint's
+ *                   data keys say (delimiter, header, ...): its data.features columns, or
+ *                   every column when that is ""
+ *   FILE, -         one PNG or JPEG image (from standard input for -)
+ * Images are made model.input's shape as an image folder's are (data.resize applies).  Rows go
+ * to --out (a file replaced atomically once every row is ready, or - for stdout), one per
+ * example in input order, as CSV with a header
+ *   index,input,class,name,probability[,class_2,name_2,probability_2 ...]
+ * or, with --json, one JSON object per line
+ *   {"index": 0, "input": "a.png", "class": 3, "name": "dress", "probability": 0.91,
+ *    "top_k": [{"class": 3, "name": "dress", "probability": 0.91}, ...]}
+ * input is the image file's name (null, or empty in CSV, for array rows); class is the most
+ * probable class (softmax of the logits, in double; ties go to the lower id), with the next
+ * --top-k - 1 (default: 5 in all, at most the classes) in decreasing order; name is the class
+ * name the checkpoint holds (data.h, the class names in a checkpoint), else the class id.
+ * Probabilities are printed with 9 significant digits.  That is a classification model's row;
+ * model.task regression writes the values instead (CSV index,input,value_0,...; JSON "values":
+ * [...]) and multilabel the labels whose sigmoid exceeds --threshold (default 0.5), ids and
+ * names separated by ';' in CSV, then every label's probability (CSV index,input,labels,names,
+ * probability_0,...; JSON "labels": [{"label", "name", "probability"}], "probabilities": [...]).
+ * A checkpoint trained with data.standardize applies its stored standardisation. */
+
+/* Runs --predict for the checkpoint at path (verified against expect when not NULL); prints
+ * its one-line error itself.  Returns the exit status (0, or 1 on an error). */
+int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect);
 /* ---- figures: the evaluator's TensorBoard images and PR curves (figures.c) ---------------- */
 
 /* Classification results with more classes than this get no figures (they would not be legible). */

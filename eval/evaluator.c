@@ -109,7 +109,8 @@ static void softmax_rows(float *z, uint32_t n, int k) {
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
 static int same_data(const tv_config *a, const tv_config *b) {
-  return !strcmp(a->data.dir, b->data.dir) && !strcmp(a->data.train_images, b->data.train_images) &&
+  return a->data.resize == b->data.resize && !strcmp(a->data.dir, b->data.dir) &&
+         !strcmp(a->data.train_images, b->data.train_images) &&
          !strcmp(a->data.train_labels, b->data.train_labels) &&
          !strcmp(a->data.test_images, b->data.test_images) &&
          !strcmp(a->data.test_labels, b->data.test_labels) &&
@@ -245,6 +246,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
     rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
+    rc = tv_config_sets_blame(ev->o.data_file, rc);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
     if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
     if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);

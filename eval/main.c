@@ -3,6 +3,7 @@
  *   eval --ckpt PATH | --train-dir DIR --ckpt latest|STEP  [--split S] [--num-examples N]
  *        [--subset-seed S] [--batch-size B] [--json]                      (one checkpoint)
  *   eval --watch DIR [--name NAME] [--policy all|latest] ...              (follow a run)
+ *   eval --ckpt PATH --predict INPUT [--out FILE] [--json] [--top-k K]   (predict: predict.c)
  *
  * One-shot: builds the INFER graph from the config stored inside the checkpoint, loads
  * /variables, and computes loss, accuracy, top-5 and macro-F1 over the first N (or a seeded
@@ -56,17 +57,22 @@ enum {
   OPT_TRACE,
   OPT_SET,
   OPT_DATA_DIR,
+  OPT_DATA,
+  OPT_PREDICT,
+  OPT_OUT,
+  OPT_TOP_K,
+  OPT_THRESHOLD,
   OPT_MISCLASSIFIED,
   OPT_MAX_MEMORY,
   OPT_GENERATE,
   OPT_PROMPT,
   OPT_TEMPERATURE,
-  OPT_TOP_K,
   OPT_SEED
 };
 
-#define WATCH "Watch options"
-#define GEN   "Generation options (token models)"
+#define WATCH   "Watch options"
+#define PREDICT "Prediction options"
+#define GEN     "Generation options (token models)"
 static const tv_cli_option OPTIONS[] = {
     {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
      "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
@@ -76,6 +82,9 @@ static const tv_cli_option OPTIONS[] = {
     {"split", OPT_SPLIT, 0, required_argument, "test|valid|train", "test valid train", NULL,
      "data split (default test; valid is carved from the training files exactly as train carved "
      "it)"},
+    {"data", OPT_DATA, 0, required_argument, "FILE.yaml", "@file", NULL,
+     "read the data from the data keys of FILE.yaml (its top level, or under `data:`) over the "
+     "checkpoint's data section; --data-dir and --set apply after it, in their order"},
     {"data-dir", OPT_DATA_DIR, 0, required_argument, "DIR", "@dir", NULL,
      "read the data files from DIR instead of the data.dir stored in the checkpoint (the same as "
      "--set data.dir=DIR)"},
@@ -102,6 +111,18 @@ static const tv_cli_option OPTIONS[] = {
      "one-shot: also print per-class precision, recall and F1 and the confusion matrix (rows: true "
      "class)"},
     TV_CLI_STANDARD_OPTIONS,
+    {"predict", OPT_PREDICT, 0, required_argument, "INPUT", "@file", PREDICT,
+     "predict instead of evaluating: INPUT is FILE:/DATASET of an HDF5 file, a .npy or .csv file "
+     "of features, a folder of images, one PNG or JPEG file, or - (an image on stdin; "
+     "-:/DATASET for HDF5)"},
+    {"out", OPT_OUT, 0, required_argument, "FILE", "@file", PREDICT,
+     "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
+     "(default)"},
+    {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", PREDICT,
+     "the K most probable classes in each row (default 5, at most the classes); with --generate: "
+     "sample among the K most likely characters only (default: all)"},
+    {"threshold", OPT_THRESHOLD, 0, required_argument, "P", "@number", PREDICT,
+     "multilabel: predict the labels whose probability exceeds P (default 0.5)"},
     {"watch", OPT_WATCH, 0, required_argument, "DIR", "@dir", WATCH,
      "follow the run in DIR (it need not exist yet)"},
     {"name", OPT_NAME, 0, required_argument, "NAME", NULL, WATCH,
@@ -144,8 +165,6 @@ static const tv_cli_option OPTIONS[] = {
      "feed TEXT first (default: one newline); every byte must be in the model's vocabulary"},
     {"temperature", OPT_TEMPERATURE, 0, required_argument, "T", "@number", GEN,
      "divide the logits by T before sampling (default 1; 0: always the most likely character)"},
-    {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", GEN,
-     "sample among the K most likely characters only (default 0: all)"},
     {"seed", OPT_SEED, 0, required_argument, "S", "@number", GEN,
      "the sampling seed (default 1): the same checkpoint, prompt and seed give the same text"},
 };
@@ -169,7 +188,9 @@ static const tv_cli_program PROGRAM = {
     .name = "eval",
     .summary = "evaluate trainval checkpoints, once or following a run",
     .synopsis = {"--ckpt PATH [options]", "--train-dir DIR [--ckpt latest|STEP] [options]",
-                 "--watch DIR [watch options] [options]", "--help | --version"},
+                 "--watch DIR [watch options] [options]",
+                 "--ckpt PATH --predict INPUT [--out FILE] [--json] [--top-k K] [options]",
+                 "--help | --version"},
     .description =
         "Evaluates checkpoints: builds the inference graph from the config stored in the "
         "checkpoint, loads its variables and reports loss, accuracy, top-5 accuracy (only with "
@@ -180,15 +201,22 @@ static const tv_cli_program PROGRAM = {
         "With --watch it follows a training run, from the same machine or another one that sees "
         "DIR, and evaluates every committed checkpoint exactly once, also across its own "
         "restarts; results go to DIR/NAME/ (metrics.jsonl, state.yaml, best.h5, TensorBoard "
-        "events).",
+        "events).\n"
+        "With --predict it runs the checkpoint's model over new inputs (an HDF5 dataset, a folder "
+        "of images, one image, or stdin) and writes one row per example: the predicted class, "
+        "its name (the training folders' names, for a run on an image folder) and the top-k "
+        "probabilities, as CSV with a header or JSON lines (--json).",
     .notes = "Watching ends by itself (exit 0) once the trainer's status is final, "
              "early_stopped, aborted or diverged and every checkpoint it must evaluate is done, "
              "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "
              "go on).\n"
              "The checkpoint holds the config it was trained with (format: trainval-config(5)); "
-             "the data is read from the data.dir named there, unless --data-dir or --set "
-             "data.KEY=VALUE names other files (an evaluator on another machine); the model "
-             "always comes from the checkpoint.",
+             "the data is read from the data.dir named there, unless --data FILE.yaml, --data-dir "
+             "or --set data.KEY=VALUE names other files (an evaluator on another machine); the "
+             "model always comes from the checkpoint.  Precedence, lowest first: the "
+             "checkpoint's data section, the keys --data FILE.yaml sets (the others keep the "
+             "checkpoint's values), then each --data-dir and --set in command-line order (the "
+             "last of them wins).",
     .options = OPTIONS,
     .n_options = N_OPTIONS,
     .examples = EXAMPLES,
@@ -405,6 +433,29 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_TRACE:
       o->trace = v;
       break;
+    case OPT_DATA:
+      o->data_file = v;
+      break;
+    case OPT_PREDICT:
+      o->predict = v;
+      break;
+    case OPT_OUT:
+      o->out = v;
+      break;
+    case OPT_TOP_K:
+      if (parse_int(name, v, 1, 1000000, &n)) return 2;
+      o->top_k = (int)n;
+      break;
+    case OPT_THRESHOLD: {
+      char *end;
+      double p = strtod(v, &end);
+      if (*end || end == v || !(p > 0 && p < 1)) {
+        fprintf(stderr, "%s: --threshold: expected a probability in (0, 1), got '%s'\n", prog, v);
+        return 2;
+      }
+      o->threshold = p;
+      break;
+    }
     case OPT_MISCLASSIFIED:
       if (parse_int(name, v, 0, 1024, &n)) return 2;
       o->misclassified = (int)n;
@@ -435,10 +486,6 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_TEMPERATURE:
       if (parse_seconds(name, v, 0, &o->temperature)) return 2; /* a number >= 0 */
       break;
-    case OPT_TOP_K:
-      if (parse_int(name, v, 0, 256, &n)) return 2;
-      o->top_k = (int)n;
-      break;
     case OPT_SEED:
       if (parse_u64(name, v, &o->seed)) return 2;
       break;
@@ -456,6 +503,21 @@ static int parse_args(int argc, char **argv, eval_options *o) {
                          a, a, a);
     return usage_error("unexpected argument '%s'", a);
   }
+  /* --top-k serves --predict (classes per row) and --generate (the sampling cut) */
+  if ((o->out || (o->top_k && !o->generate) || o->threshold > 0) && !o->predict) {
+    fprintf(stderr, "%s: --%s needs --predict INPUT (see %s --help)\n", prog,
+            o->out     ? "out"
+            : o->top_k ? "top-k"
+                       : "threshold",
+            prog);
+    return 2;
+  }
+  if (o->predict && o->generate)
+    return usage_error("--predict classifies INPUT and --generate samples text: give one");
+  if (o->predict && o->watch)
+    return usage_error("--predict runs one checkpoint: give --ckpt PATH or --train-dir DIR, "
+                       "not --watch");
+  if (o->predict && !o->out) o->out = "-";
   if (o->watch && (o->ckpt || o->train_dir)) {
     fprintf(stderr, "%s: --watch follows a run; it takes no --ckpt or --train-dir\n", prog);
     return 2;
@@ -684,6 +746,7 @@ static int one_shot(const eval_options *o) {
   evaluator_result r;
   evaluator_opts eo = {.data_sets = o->data_sets,
                        .n_data_sets = o->n_data_sets,
+                       .data_file = o->data_file_sets,
                        .split = o->split,
                        .num_examples = (uint32_t)o->num_examples,
                        .random_subset = o->has_subset_seed,
@@ -694,6 +757,7 @@ static int one_shot(const eval_options *o) {
   if (o->num_examples > UINT32_MAX) eo.num_examples = UINT32_MAX;
   double t0 = tv_monotonic();
   int rc = locate(o, path, sizeof path, &expect, &have_expect);
+  if (rc == TV_OK && o->predict) return predict_run(o, path, have_expect ? &expect : NULL);
   if (rc == TV_OK) rc = evaluator_new(&eo, &ev);
   if (rc == TV_OK) rc = evaluator_run(ev, path, have_expect ? &expect : NULL, &r);
   double t2 = tv_monotonic();
@@ -706,11 +770,34 @@ static int one_shot(const eval_options *o) {
   return rc == TV_OK ? 0 : 1;
 }
 
+/* Puts the data file's overrides (kept in *file) before the command line's, which follow in
+ * their order: later ones win. */
+static int add_data_file(eval_options *o, tv_config_sets *file) {
+  int rc = tv_config_data_file(o->data_file, file);
+  if (rc != TV_OK) {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+    return 1;
+  }
+  if (file->n + o->n_data_sets > EVAL_MAX_DATA_SETS) {
+    fprintf(stderr, "%s: %s: %d keys and %d --set/--data-dir options: at most %d in all\n", prog,
+            o->data_file, file->n, o->n_data_sets, EVAL_MAX_DATA_SETS);
+    return 2;
+  }
+  memmove(o->data_sets + file->n, o->data_sets, (size_t)o->n_data_sets * sizeof o->data_sets[0]);
+  for (int i = 0; i < file->n; i++) o->data_sets[i] = file->sets[i];
+  o->n_data_sets += file->n;
+  o->data_file_sets = file;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   eval_options o = {0};
   prog = o.prog = tv_cli_progname(argv[0], "eval");
   int urc = parse_args(argc, argv, &o);
   if (urc) return urc < 0 ? 0 : urc;
-  if (o.watch) return watch_run(&o);
-  return o.generate ? generate_text(&o) : one_shot(&o);
+  tv_config_sets file = {0};
+  if (o.data_file && (urc = add_data_file(&o, &file))) return urc;
+  int rc = o.watch ? watch_run(&o) : o.generate ? generate_text(&o) : one_shot(&o);
+  tv_config_sets_free(&file);
+  return rc;
 }

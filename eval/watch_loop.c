@@ -676,6 +676,7 @@ static int watcher_start(watcher *wt) {
     return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open the trace file", o->trace);
   evaluator_opts eo = {.data_sets = o->data_sets,
                        .n_data_sets = o->n_data_sets,
+                       .data_file = o->data_file_sets,
                        .split = o->split,
                        .num_examples =
                            o->num_examples > UINT32_MAX ? UINT32_MAX : (uint32_t)o->num_examples,

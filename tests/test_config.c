@@ -1029,9 +1029,10 @@ static void test_shipped_cnn_configs(void **state) {
  * written now. */
 /* Keys added since format_version 1 wrote tests/fixtures/v1-run/config.yaml, and keys whose
  * comment has changed since (their value must still be the file's). */
-static const char *const added_keys[] = {
-    "task",      "format",  "features",   "target",      "delimiter",   "comment", "header",
-    "skip_rows", "missing", "fill_value", "class_order", "standardize", "loss",    "huber_delta"};
+static const char *const added_keys[] = {"task",      "format",      "features",    "target",
+                                         "delimiter", "comment",     "header",      "skip_rows",
+                                         "missing",   "fill_value",  "class_order", "standardize",
+                                         "loss",      "huber_delta", "resize"};
 static const char *const recommented_keys[] = {"early_stop_metric"};
 
 /* The key of a "  key: value  # comment" line, or NULL. */

@@ -775,6 +775,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
   if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
+  if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
   if (rc == TV_OK) rc = counters_write(t, w);
   if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
   if (rc != TV_OK) {

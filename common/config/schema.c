@@ -39,6 +39,9 @@ _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode"
 static const char *const windows_names[] = {
     [TV_WINDOWS_CONTIGUOUS] = "contiguous", [TV_WINDOWS_RANDOM] = "random", NULL};
 _Static_assert(COUNT(windows_names) == TV_WINDOWS__COUNT + 1, "one name per windows mode");
+static const char *const resize_names[] = {
+    [TV_RESIZE_NONE] = "none", [TV_RESIZE_BILINEAR] = "bilinear", NULL};
+_Static_assert(COUNT(resize_names) == TV_RESIZE__COUNT + 1, "one name per resize rule");
 /* The names are loss.h's table rows' (tv_loss_from_config maps them). */
 static const char *const loss_names[] = {[TV_LOSS_CHOICE_AUTO] = "auto",
                                          [TV_LOSS_CHOICE_SOFTMAX_XENT] = "softmax_cross_entropy",
@@ -50,7 +53,9 @@ static const char *const loss_names[] = {[TV_LOSS_CHOICE_AUTO] = "auto",
 _Static_assert(COUNT(loss_names) == TV_LOSS_CHOICE__COUNT + 1, "one name per loss choice");
 _Static_assert(COUNT(tv_task_names) == TV_TASK__COUNT + 1, "one name per task");
 static const char *const format_names[] = {
-    [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy", NULL};
+    [TV_DATA_FORMAT_IDX] = "idx",       [TV_DATA_FORMAT_CSV] = "csv",
+    [TV_DATA_FORMAT_NPY] = "npy",       [TV_DATA_FORMAT_HDF5] = "hdf5",
+    [TV_DATA_FORMAT_IMGDIR] = "imgdir", NULL};
 _Static_assert(COUNT(format_names) == TV_DATA_FORMAT__COUNT + 1, "one name per data format");
 static const char *const missing_names[] = {
     [TV_MISSING_ERROR] = "error", [TV_MISSING_FILL] = "fill", NULL};
@@ -97,8 +102,10 @@ static const key_desc data_keys[] = {
   ROW_BOOL(CF, "random_flip", data.random_flip, 0, 0, "training: mirror left-right, p = 1/2"),
   ROW_INT(CF, "random_crop_padding", data.random_crop_padding, 0, 64, 0, 0,
           "training: pad, then crop at a random offset"),
+  ROW_ENUM(CF, "resize", data.resize, resize_names, TV_RESIZE_NONE, 0,
+           "imgdir: none | bilinear to model.input's size"),
   ROW_ENUM(CF, "format", data.format, format_names, TV_DATA_FORMAT_IDX, 0,
-           "idx | csv | npy: how the files are read"),
+           "idx | csv | npy | hdf5 | imgdir: how the files are read"),
   ROW_STRING(CF, "features", data.features, "", 0,
              "csv: feature columns (names, numbers, ranges); '': all but the target"),
   ROW_STRING(CF, "target", data.target, "", 0, "csv: target column(s); '': the last"),

@@ -399,7 +399,7 @@ int tv_csv_load(const tv_data_spec *sp, tv_dataset *ds) {
   table x = {0}, y = {0};
   size_t *fc = NULL, *tc = NULL, nfc = 0, ntc = 0;
   tv_dataset d = {0};
-  int two = sp->y && sp->y[0];
+  int only = sp->features_only, two = !only && sp->y && sp->y[0];
   int rc = load_table(sp->x, sp, &x);
   if (rc == TV_OK && two) rc = load_table(sp->y, sp, &y);
   if (rc != TV_OK) goto out;
@@ -410,7 +410,9 @@ int tv_csv_load(const tv_data_spec *sp, tv_dataset *ds) {
     goto out;
   }
   const char *target = sp->target ? sp->target : "";
-  if (target[0]) {
+  if (only) {
+    /* no target columns */
+  } else if (target[0]) {
     rc = select_columns(yt, target, "target", &tc, &ntc);
   } else if (two && sp->float_targets) { /* every column of the targets file */
     char all[32];
@@ -422,7 +424,7 @@ int tv_csv_load(const tv_data_spec *sp, tv_dataset *ds) {
     rc = select_columns(yt, last, "target", &tc, &ntc);
   }
   if (rc != TV_OK) goto out;
-  if (!sp->float_targets && ntc != 1) {
+  if (!only && !sp->float_targets && ntc != 1) {
     rc = tv_error(TV_ERR_INVALID, "%s: class labels come from one column; \"%s\" names %zu",
                   yt->path, target, ntc);
     goto out;
@@ -465,7 +467,9 @@ int tv_csv_load(const tv_data_spec *sp, tv_dataset *ds) {
     for (size_t j = 0; rc == TV_OK && j < nfc; j++)
       rc = number(&x, &x.f[i * x.ncol + fc[j]], fc[j], sp, &d.features[i * nfc + j]);
   if (rc != TV_OK) goto out;
-  if (sp->float_targets) {
+  if (only) {
+    /* the features alone */
+  } else if (sp->float_targets) {
     d.target_dim = (int)ntc;
     d.targets = malloc((size_t)d.n * ntc * sizeof *d.targets);
     if (!d.targets) {

@@ -234,12 +234,12 @@ int tv_npy_load(const tv_data_spec *sp, tv_dataset *ds) {
   npy x, y;
   tv_dataset d = {0};
   int rc = npy_open(sp->x, &x);
-  if (rc == TV_OK)
-    rc = npy_open(sp->y ? sp->y : "", &y);
+  if (rc == TV_OK && !sp->features_only)
+    rc = npy_open(sp->y, &y);
   else
     memset(&y, 0, sizeof y);
   if (rc != TV_OK) goto out;
-  if (x.dim[0] != y.dim[0]) {
+  if (!sp->features_only && x.dim[0] != y.dim[0]) {
     rc = tv_error(TV_ERR_FORMAT, "%s holds %llu examples but %s holds %llu", sp->x,
                   (unsigned long long)x.dim[0], sp->y, (unsigned long long)y.dim[0]);
     goto out;
@@ -264,6 +264,11 @@ int tv_npy_load(const tv_data_spec *sp, tv_dataset *ds) {
     rc = to_float(&x, &d.features);
   }
   if (rc != TV_OK) goto out;
+  if (sp->features_only) {
+    *ds = d;
+    d = (tv_dataset){0};
+    goto out;
+  }
   if (y.ndim > 2) {
     rc = tv_error(TV_ERR_FORMAT, "%s: targets of %d dimensions (one or two: (N) or (N, T))", sp->y,
                   y.ndim);

@@ -1,10 +1,11 @@
 /* pipeline.c — config -> datasets, normalisation, evaluation loop (see pipeline.h). */
 #include "trainval/pipeline.h"
 
-#include "trainval/corpus.h"
-
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "trainval/corpus.h"
 
 static const char *const split_names[TV_SPLIT__COUNT] = {"train", "valid", "test"};
 
@@ -26,10 +27,29 @@ static int find(const tv_config *cfg, const char *stem, char *out, size_t cap) {
   return rc;
 }
 
+/* An HDF5 data key "FILE:/DATASET": the file part into file (cap bytes), *dataset at the '/'. */
+static int split_h5(const tv_config *cfg, const char *key, const char *value, char *file,
+                    size_t cap, const char **dataset) {
+  const char *sep = strstr(value, ":/");
+  if (!sep || sep == value || (size_t)(sep - value) >= cap)
+    return tv_error(
+        TV_ERR_CONFIG,
+        "%s: data.%s: '%s' names no dataset (with data.format hdf5 write FILE:/DATASET, "
+        "e.g. fashion.h5:/train/images)",
+        cfg->source, key, value);
+  memcpy(file, value, (size_t)(sep - value));
+  file[sep - value] = '\0';
+  *dataset = sep + 1;
+  return TV_OK;
+}
+
 /* The reader's spec from the config's data section (data.h, tv_data_spec). */
 static tv_data_spec spec_from_config(const tv_config *cfg) {
-  static const char *const formats[TV_DATA_FORMAT__COUNT] = {
-      [TV_DATA_FORMAT_IDX] = "idx", [TV_DATA_FORMAT_CSV] = "csv", [TV_DATA_FORMAT_NPY] = "npy"};
+  static const char *const formats[TV_DATA_FORMAT__COUNT] = {[TV_DATA_FORMAT_IDX] = "idx",
+                                                             [TV_DATA_FORMAT_CSV] = "csv",
+                                                             [TV_DATA_FORMAT_NPY] = "npy",
+                                                             [TV_DATA_FORMAT_HDF5] = "hdf5",
+                                                             [TV_DATA_FORMAT_IMGDIR] = "imgdir"};
   return (tv_data_spec){.format = formats[cfg->data.format],
                         .float_targets = cfg->model.task != TV_TASK_CLASSIFICATION,
                         .features = cfg->data.features,
@@ -40,17 +60,32 @@ static tv_data_spec spec_from_config(const tv_config *cfg) {
                         .skip_rows = cfg->data.skip_rows,
                         .has_fill = cfg->data.missing == TV_MISSING_FILL,
                         .fill = cfg->data.fill_value,
-                        .first_seen = cfg->data.class_order == TV_CLASS_ORDER_FIRST_SEEN};
+                        .first_seen = cfg->data.class_order == TV_CLASS_ORDER_FIRST_SEEN,
+                        .channels = cfg->model.input[0],
+                        .height = cfg->model.input[1],
+                        .width = cfg->model.input[2],
+                        .resize = cfg->data.resize};
 }
 
-static int load_files(const tv_config *cfg, const char *images, const char *labels,
-                      tv_dataset *ds) {
+/* images_key / labels_key: the keys' names, for messages. */
+static int load_files(const tv_config *cfg, const char *images_key, const char *images,
+                      const char *labels_key, const char *labels, tv_dataset *ds) {
   char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256] = "";
-  /* csv: no labels stem means the targets are columns of the features file */
-  int separate = cfg->data.format != TV_DATA_FORMAT_CSV || labels[0];
-  int rc = find(cfg, images, ip, sizeof ip);
-  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
+  char xf[TV_NAME_CAP * 2], yf[TV_NAME_CAP * 2];
   tv_data_spec spec = spec_from_config(cfg);
+  int rc = TV_OK;
+  if (cfg->data.format == TV_DATA_FORMAT_HDF5) {
+    rc = split_h5(cfg, images_key, images, xf, sizeof xf, &spec.x_dataset);
+    if (rc == TV_OK) rc = split_h5(cfg, labels_key, labels, yf, sizeof yf, &spec.y_dataset);
+    images = xf;
+    labels = yf;
+  }
+  /* csv: no labels stem means the targets are columns of the features file; imgdir: the
+   * labels are the class folders */
+  int separate = (cfg->data.format != TV_DATA_FORMAT_CSV || labels[0]) &&
+                 cfg->data.format != TV_DATA_FORMAT_IMGDIR;
+  if (rc == TV_OK) rc = find(cfg, images, ip, sizeof ip);
+  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
   spec.x = ip;
   spec.y = lp;
   if (rc == TV_OK) rc = tv_data_load(&spec, ds);
@@ -110,7 +145,8 @@ int tv_split_load_train_valid(const tv_config *cfg, tv_dataset *train, tv_datase
   memset(train, 0, sizeof *train);
   memset(valid, 0, sizeof *valid);
   tv_dataset full;
-  int rc = load_files(cfg, cfg->data.train_images, cfg->data.train_labels, &full);
+  int rc = load_files(cfg, "train_images", cfg->data.train_images, "train_labels",
+                      cfg->data.train_labels, &full);
   if (rc != TV_OK) return rc;
   rc = tv_dataset_split(&full, cfg->data.valid_fraction, cfg->data.split_seed, train, valid);
   tv_dataset_free(&full);
@@ -124,7 +160,9 @@ static int no_valid_split(const tv_config *cfg) {
 
 int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  if (s == TV_SPLIT_TEST) return load_files(cfg, cfg->data.test_images, cfg->data.test_labels, ds);
+  if (s == TV_SPLIT_TEST)
+    return load_files(cfg, "test_images", cfg->data.test_images, "test_labels",
+                      cfg->data.test_labels, ds);
   tv_dataset train, valid;
   int rc = tv_split_load_train_valid(cfg, &train, &valid);
   if (rc != TV_OK) return rc;

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "base/h5util.h"
 
 enum {
   PATH_CAP = 4096,
@@ -48,77 +49,6 @@ static const char *const reserved_attrs[] = {
     "format", "format_version", "step", "epoch", "wall_time", "config", "trainval_version"};
 
 /* ---- HDF5 plumbing ---- */
-
-/* Turns HDF5's printing of error stacks to stderr off; we report errors ourselves. */
-static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-typedef struct detail {
-  char *buf;
-  size_t cap;
-} detail;
-
-static herr_t detail_cb(unsigned n, const H5E_error2_t *e, void *ctx) {
-  detail *d = ctx;
-  (void)n;
-  if (d->buf[0] != '\0' || !e->desc || e->desc[0] == '\0') return 0;
-  const char *s = e->desc;
-  size_t len = strlen(s);
-  const char *errmsg = strstr(s, "error message = '"); /* low-level I/O: keep strerror only */
-  if (errmsg) {
-    s = errmsg + strlen("error message = '");
-    const char *end = strchr(s, '\'');
-    len = end ? (size_t)(end - s) : strlen(s);
-  }
-  if (len > d->cap - 1) len = d->cap - 1;
-  memcpy(d->buf, s, len);
-  d->buf[len] = '\0';
-  return 0;
-}
-
-/* The innermost message on HDF5's error stack ("" if none).  Call it right after the failing
- * HDF5 call: the next one clears the stack. */
-static const char *h5_detail(char *buf, size_t cap) {
-  buf[0] = '\0';
-  detail ctx = {buf, cap};
-  H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, detail_cb, &ctx);
-  return buf;
-}
-
-/* Records "message (HDF5: innermost error)" and returns code. */
-TV_PRINTF(2, 3) static int h5_fail(int code, const char *fmt, ...) {
-  char d[DETAIL_CAP];
-  h5_detail(d, sizeof d);
-  char msg[MSG_CAP];
-  va_list ap;
-  va_start(ap, fmt);
-  vsnprintf(msg, sizeof msg, fmt, ap);
-  va_end(ap);
-  if (d[0]) return tv_error(code, "%s (HDF5: %s)", msg, d);
-  return tv_error(code, "%s", msg);
-}
-
-static void close_id(hid_t *id, herr_t (*fn)(hid_t)) {
-  if (*id >= 0) fn(*id);
-  *id = H5I_INVALID_HID;
-}
-
-/* A file access list: close every object with the file, and no flock (the protocol makes files
- * immutable once renamed; flock fails on some network file systems). */
-static hid_t make_fapl(void) {
-  hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-  if (fapl < 0) return fapl;
-  if (H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG) < 0) {
-    H5Pclose(fapl);
-    return H5I_INVALID_HID;
-  }
-#if H5_VERSION_GE(1, 10, 7)
-  if (H5Pset_file_locking(fapl, 0, 1) < 0) {
-    H5Pclose(fapl);
-    return H5I_INVALID_HID;
-  }
-#endif
-  return fapl;
-}
 
 static hid_t file_type(tv_ckpt_dtype t) {
   switch (t) {
@@ -177,70 +107,9 @@ static int classify(hid_t ftype) {
   return -1;
 }
 
-/* 1 if ftype is IEEE float32 or float64 (either byte order), the types /variables may hold. */
-static int ieee_float(hid_t ftype) {
-  return H5Tequal(ftype, H5T_IEEE_F32LE) > 0 || H5Tequal(ftype, H5T_IEEE_F32BE) > 0 ||
-         H5Tequal(ftype, H5T_IEEE_F64LE) > 0 || H5Tequal(ftype, H5T_IEEE_F64BE) > 0;
-}
-
-/* "float64", "int16", "string", ... for messages. */
-static const char *type_name(hid_t ftype, char *buf, size_t cap) {
-  size_t bits = H5Tget_size(ftype) * 8;
-  switch (H5Tget_class(ftype)) {
-  case H5T_FLOAT:
-    snprintf(buf, cap, "%sfloat%zu", ieee_float(ftype) ? "" : "a non-IEEE ", bits);
-    break;
-  case H5T_INTEGER:
-    snprintf(buf, cap, "%sint%zu", H5Tget_sign(ftype) == H5T_SGN_2 ? "" : "u", bits);
-    break;
-  case H5T_STRING:
-    snprintf(buf, cap, "string");
-    break;
-  default:
-    snprintf(buf, cap, "a non-numeric type");
-    break;
-  }
-  return buf;
-}
-
-/* 1 if s is "a/b/c": non-empty components, none "." or "..", no leading or trailing '/'. */
-static int valid_rel(const char *s) {
-  for (;;) {
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    if (n == 0 || (n == 1 && s[0] == '.') || (n == 2 && s[0] == '.' && s[1] == '.')) return 0;
-    if (!slash) return 1;
-    s = slash + 1;
-  }
-}
-
-/* 1 if path is "/" or "/" followed by a valid relative path. */
-static int valid_abs(const char *path) {
-  return path && path[0] == '/' && (path[1] == '\0' || valid_rel(path + 1));
-}
-
 /* 1 if path is /variables or lies under it. */
 static int under_variables(const char *path) {
   return strncmp(path, "/variables", 10) == 0 && (path[10] == '\0' || path[10] == '/');
-}
-
-/* Walks a valid absolute path one component at a time, through hard links only.
- * Returns 1 if an object is there, 0 if not, -1 if a component is a soft or external link. */
-static int lookup(hid_t file, const char *path) {
-  if (strcmp(path, "/") == 0) return 1;
-  char buf[PATH_CAP];
-  if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
-  for (char *p = buf + 1;; p++) {
-    if (*p != '/' && *p != '\0') continue;
-    char c = *p;
-    *p = '\0';
-    if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) return 0;
-    H5L_info_t info;
-    if (H5Lget_info(file, buf, &info, H5P_DEFAULT) < 0) return 0;
-    if (info.type != H5L_TYPE_HARD) return -1;
-    *p = c;
-    if (c == '\0') return 1;
-  }
 }
 
 /* ---- attributes ---- */
@@ -266,22 +135,22 @@ static int put_attr(hid_t loc, const char *file, const char *where, const char *
       (space = H5Screate(H5S_SCALAR)) < 0 ||
       (attr = H5Acreate2(loc, name, ftype, space, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
       H5Awrite(attr, mtype, value) < 0) {
-    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
     goto out;
   }
   herr_t st = H5Aclose(attr);
   attr = H5I_INVALID_HID;
-  if (st < 0) rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+  if (st < 0) rc = tv_h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
 out:
-  close_id(&attr, H5Aclose);
-  close_id(&space, H5Sclose);
+  tv_h5_close(&attr, H5Aclose);
+  tv_h5_close(&space, H5Sclose);
   return rc;
 }
 
 static int put_str(hid_t loc, const char *file, const char *where, const char *name,
                    const char *value) {
   hid_t t = vlen_string_type();
-  if (t < 0) return h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
+  if (t < 0) return tv_h5_fail(TV_ERR_IO, "%s: %s: cannot write attribute %s", file, where, name);
   int rc = put_attr(loc, file, where, name, t, t, &value);
   H5Tclose(t);
   return rc;
@@ -298,9 +167,9 @@ static int attr_open(hid_t loc, const char *name, hid_t *attr, const char **why)
   *attr = H5Aopen(loc, name, H5P_DEFAULT);
   hid_t space = *attr >= 0 ? H5Aget_space(*attr) : H5I_INVALID_HID;
   hssize_t n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
-  close_id(&space, H5Sclose);
+  tv_h5_close(&space, H5Sclose);
   if (n != 1) {
-    close_id(attr, H5Aclose);
+    tv_h5_close(attr, H5Aclose);
     *why = "not a single value";
     return TV_ERR_MISMATCH;
   }
@@ -323,8 +192,8 @@ static int attr_num(hid_t loc, const char *name, hid_t mtype, void *value, const
     *why = "unreadable";
     rc = TV_ERR_FORMAT;
   }
-  close_id(&t, H5Tclose);
-  close_id(&attr, H5Aclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&attr, H5Aclose);
   return rc;
 }
 
@@ -366,9 +235,9 @@ static int attr_str(hid_t loc, const char *name, char **out, const char **why) {
   }
   rc = TV_OK;
 out:
-  close_id(&mt, H5Tclose);
-  close_id(&t, H5Tclose);
-  close_id(&attr, H5Aclose);
+  tv_h5_close(&mt, H5Tclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&attr, H5Aclose);
   return rc;
 }
 
@@ -443,7 +312,7 @@ int tv_ckpt_writer_open(const char *dir, const tv_ckpt_header *h, tv_ckpt_writer
   if (h->step < 0)
     return tv_error(TV_ERR_INVALID, "%s: checkpoint step %lld is negative", dir,
                     (long long)h->step);
-  h5_quiet();
+  tv_h5_quiet();
   tv_ckpt_writer *w = calloc(1, sizeof *w);
   if (!w) return tv_error(TV_ERR_NOMEM, "%s: out of memory", dir);
   w->file = w->lcpl = H5I_INVALID_HID;
@@ -460,16 +329,16 @@ int tv_ckpt_writer_open(const char *dir, const tv_ckpt_header *h, tv_ckpt_writer
   if ((rc = tv_ckpt_file_name(h->step, w->name, sizeof w->name)) ||
       (rc = tv_fs_join(w->final, sizeof w->final, dir, w->name)) || (rc = create_temp(w)))
     goto fail;
-  if ((fapl = make_fapl()) < 0 || H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0 ||
+  if ((fapl = tv_h5_fapl()) < 0 || H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0 ||
       (fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_userblock(fcpl, TV_CKPT_USERBLOCK) < 0 ||
       (w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, fcpl, fapl)) < 0) {
-    rc = h5_fail(TV_ERR_IO, "%s: cannot create HDF5 file", w->tmp);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: cannot create HDF5 file", w->tmp);
     goto fail;
   }
   if ((w->lcpl = H5Pcreate(H5P_LINK_CREATE)) < 0 ||
       H5Pset_create_intermediate_group(w->lcpl, 1) < 0 ||
       H5Pset_char_encoding(w->lcpl, H5T_CSET_UTF8) < 0) {
-    rc = h5_fail(TV_ERR_IO, "%s: HDF5 property list", w->tmp);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: HDF5 property list", w->tmp);
     goto fail;
   }
   int32_t version = TV_CKPT_VERSION;
@@ -488,17 +357,17 @@ int tv_ckpt_writer_open(const char *dir, const tv_ckpt_header *h, tv_ckpt_writer
   if ((group = H5Gcreate2(w->file, "/variables", w->lcpl, H5P_DEFAULT, H5P_DEFAULT)) < 0 ||
       H5Gclose(group) < 0) {
     group = H5I_INVALID_HID;
-    rc = h5_fail(TV_ERR_IO, "%s: cannot create /variables", w->tmp);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: cannot create /variables", w->tmp);
     goto fail;
   }
-  close_id(&fapl, H5Pclose);
-  close_id(&fcpl, H5Pclose);
+  tv_h5_close(&fapl, H5Pclose);
+  tv_h5_close(&fcpl, H5Pclose);
   *out = w;
   return TV_OK;
 fail:
-  close_id(&group, H5Gclose);
-  close_id(&fapl, H5Pclose);
-  close_id(&fcpl, H5Pclose);
+  tv_h5_close(&group, H5Gclose);
+  tv_h5_close(&fapl, H5Pclose);
+  tv_h5_close(&fcpl, H5Pclose);
   tv_ckpt_writer_abort(w);
   return rc;
 }
@@ -536,7 +405,7 @@ static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtyp
                       tv_shape_count(*shape), count);
   }
   if (count > 0 && !data) return tv_error(TV_ERR_INVALID, "%s: %s: no data", w->tmp, path);
-  if (lookup(w->file, path) != 0)
+  if (tv_h5_lookup(w->file, path) != 0)
     return tv_error(TV_ERR_INVALID, "%s: %s: written twice", w->tmp, path);
   int rc = TV_OK;
   hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
@@ -544,19 +413,19 @@ static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtyp
       (dset = H5Dcreate2(w->file, path, file_type(dtype), space, w->lcpl, H5P_DEFAULT,
                          H5P_DEFAULT)) < 0 ||
       (count > 0 && H5Dwrite(dset, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)) {
-    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
     goto out;
   }
   herr_t st = H5Dclose(dset);
   dset = H5I_INVALID_HID;
   if (st < 0) {
-    rc = h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: %s: cannot write", w->tmp, path);
     goto out;
   }
   if (dtype == TV_CKPT_F32 && w->finite) w->finite = all_finite(data, count);
 out:
-  close_id(&dset, H5Dclose);
-  close_id(&space, H5Sclose);
+  tv_h5_close(&dset, H5Dclose);
+  tv_h5_close(&space, H5Sclose);
   return rc;
 }
 
@@ -566,14 +435,14 @@ int tv_ckpt_writer_variables(tv_ckpt_writer *w, const tv_varstore *vars) {
   int n = tv_varstore_count(vars);
   for (int i = 0; i < n; i++) {
     const tv_var *v = tv_varstore_cvar(vars, i);
-    if (!valid_rel(v->name))
+    if (!tv_h5_valid_rel(v->name))
       return tv_error(TV_ERR_INVALID, "%s: variable name \"%s\" is not a valid path", w->tmp,
                       v->name);
     if (v->count > 0 && !v->value)
       return tv_error(TV_ERR_INVALID, "%s: variable store is not sealed", w->tmp);
   }
   w->have_vars = 1;
-  h5_quiet();
+  tv_h5_quiet();
   for (int i = 0; i < n; i++) {
     const tv_var *v = tv_varstore_cvar(vars, i);
     char path[PATH_CAP];
@@ -586,38 +455,38 @@ int tv_ckpt_writer_variables(tv_ckpt_writer *w, const tv_varstore *vars) {
 
 int tv_ckpt_writer_array(tv_ckpt_writer *w, const tv_ckpt_array *a) {
   if (w->failed) return writer_failed(w);
-  if (!a || !valid_abs(a->path) || strcmp(a->path, "/") == 0 || under_variables(a->path))
+  if (!a || !tv_h5_valid_abs(a->path) || strcmp(a->path, "/") == 0 || under_variables(a->path))
     return tv_error(TV_ERR_INVALID,
                     "%s: array path \"%s\": expected /group/name outside /variables", w->tmp,
                     a && a->path ? a->path : "(null)");
   if (!valid_dtype(a->dtype))
     return tv_error(TV_ERR_INVALID, "%s: %s: unknown dtype %d", w->tmp, a->path, (int)a->dtype);
-  h5_quiet();
+  tv_h5_quiet();
   return writer_fail(w, write_dataset(w, a->path, a->dtype, a->count, a->data, a->shape));
 }
 
 /* Opens (creating groups if nothing is there) the object at path for an attribute. */
 static int attr_target(tv_ckpt_writer *w, const char *path, const char *name, hid_t *obj) {
   *obj = H5I_INVALID_HID;
-  if (!valid_abs(path) || !name || name[0] == '\0')
+  if (!tv_h5_valid_abs(path) || !name || name[0] == '\0')
     return tv_error(TV_ERR_INVALID, "%s: attribute \"%s\" on \"%s\": bad path or name", w->tmp,
                     name ? name : "(null)", path ? path : "(null)");
   if (strcmp(path, "/") == 0)
     for (size_t i = 0; i < sizeof reserved_attrs / sizeof reserved_attrs[0]; i++)
       if (strcmp(name, reserved_attrs[i]) == 0)
         return tv_error(TV_ERR_INVALID, "%s: root attribute %s is reserved", w->tmp, name);
-  int found = lookup(w->file, path);
+  int found = tv_h5_lookup(w->file, path);
   if (found < 0) return tv_error(TV_ERR_INVALID, "%s: %s: is a link", w->tmp, path);
   *obj = found ? H5Oopen(w->file, path, H5P_DEFAULT)
                : H5Gcreate2(w->file, path, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
-  if (*obj < 0) return h5_fail(TV_ERR_IO, "%s: %s: cannot open or create", w->tmp, path);
+  if (*obj < 0) return tv_h5_fail(TV_ERR_IO, "%s: %s: cannot open or create", w->tmp, path);
   return TV_OK;
 }
 
 static int writer_attr(tv_ckpt_writer *w, const char *path, const char *name, hid_t ftype,
                        hid_t mtype, const void *value, const char *str) {
   if (w->failed) return writer_failed(w);
-  h5_quiet();
+  tv_h5_quiet();
   hid_t obj;
   int rc = attr_target(w, path, name, &obj);
   if (rc) return writer_fail(w, rc);
@@ -625,7 +494,7 @@ static int writer_attr(tv_ckpt_writer *w, const char *path, const char *name, hi
     rc = put_str(obj, w->tmp, path, name, str);
   else
     rc = put_attr(obj, w->tmp, path, name, ftype, mtype, value);
-  if (H5Oclose(obj) < 0 && !rc) rc = h5_fail(TV_ERR_IO, "%s: %s: close", w->tmp, path);
+  if (H5Oclose(obj) < 0 && !rc) rc = tv_h5_fail(TV_ERR_IO, "%s: %s: close", w->tmp, path);
   return writer_fail(w, rc);
 }
 
@@ -645,8 +514,8 @@ int tv_ckpt_writer_attr_f64(tv_ckpt_writer *w, const char *path, const char *nam
 
 void tv_ckpt_writer_abort(tv_ckpt_writer *w) {
   if (!w) return;
-  close_id(&w->lcpl, H5Pclose);
-  close_id(&w->file, H5Fclose);
+  tv_h5_close(&w->lcpl, H5Pclose);
+  tv_h5_close(&w->file, H5Fclose);
   if (w->fd >= 0) close(w->fd);
   if (w->tmp[0]) unlink(w->tmp);
   free(w);
@@ -702,10 +571,10 @@ int tv_ckpt_writer_finish(tv_ckpt_writer *w, tv_ckpt_info *info) {
     tv_ckpt_writer_abort(w);
     return rc;
   }
-  h5_quiet();
+  tv_h5_quiet();
   int rc = TV_OK, renamed = 0;
   unsigned char *image = NULL;
-  close_id(&w->lcpl, H5Pclose);
+  tv_h5_close(&w->lcpl, H5Pclose);
   ssize_t size = -1, body = -1;
   if (H5Fflush(w->file, H5F_SCOPE_LOCAL) >= 0) body = H5Fget_file_image(w->file, NULL, 0);
   if (body > 0) size = body + TV_CKPT_USERBLOCK;
@@ -716,14 +585,14 @@ int tv_ckpt_writer_finish(tv_ckpt_writer *w, tv_ckpt_info *info) {
   /* The core driver's image starts at the superblock; the user block reserved at create time
    * is ours to prepend. */
   if (size <= 0 || H5Fget_file_image(w->file, image + TV_CKPT_USERBLOCK, (size_t)body) != body) {
-    rc = h5_fail(TV_ERR_IO, "%s: cannot build the checkpoint image", w->tmp);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: cannot build the checkpoint image", w->tmp);
     goto fail;
   }
   seal_userblock(image, (size_t)size);
   herr_t st = H5Fclose(w->file);
   w->file = H5I_INVALID_HID;
   if (st < 0) {
-    rc = h5_fail(TV_ERR_IO, "%s: cannot close the checkpoint image", w->tmp);
+    rc = tv_h5_fail(TV_ERR_IO, "%s: cannot close the checkpoint image", w->tmp);
     goto fail;
   }
   if (write_all(w->fd, image, (size_t)size) != 0) {
@@ -966,8 +835,8 @@ static herr_t visit_attr(hid_t obj, const char *name, const H5A_info_t *info, vo
   hid_t attr = H5Aopen(obj, name, H5P_DEFAULT);
   hid_t t = attr >= 0 ? H5Aget_type(attr) : H5I_INVALID_HID;
   H5T_class_t cls = t >= 0 ? H5Tget_class(t) : H5T_NO_CLASS;
-  close_id(&t, H5Tclose);
-  close_id(&attr, H5Aclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&attr, H5Aclose);
   const char *why;
   int64_t i;
   double d;
@@ -994,10 +863,10 @@ static herr_t visit_obj(hid_t root, const char *name, const H5O_info_t *info, vo
   (void)H5Aiterate2(obj, H5_INDEX_NAME, H5_ITER_INC, &at, visit_attr, NULL);
   if (info->type != H5O_TYPE_DATASET) goto out;
   if ((t = H5Dget_type(obj)) < 0 || (space = H5Dget_space(obj)) < 0) goto out;
-  int known = classify(t) >= 0 || ieee_float(t);
+  int known = classify(t) >= 0 || tv_h5_ieee_float(t);
   hssize_t n = H5Sget_simple_extent_npoints(space);
   if (!known || n <= 0) goto out;
-  int f64 = ieee_float(t) && H5Tget_size(t) == 8;
+  int f64 = tv_h5_ieee_float(t) && H5Tget_size(t) == 8;
   int dt = classify(t);
   hid_t mt = f64 ? H5T_NATIVE_DOUBLE : mem_type((tv_ckpt_dtype)(dt >= 0 ? dt : TV_CKPT_F32));
   /* Held to the child's memory limit here too: a sanitizer build runs the child without it. */
@@ -1010,9 +879,9 @@ static herr_t visit_obj(hid_t root, const char *name, const H5O_info_t *info, vo
   (void)H5Dread(obj, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, buf);
 out:
   free(buf);
-  close_id(&space, H5Sclose);
-  close_id(&t, H5Tclose);
-  close_id(&obj, H5Oclose);
+  tv_h5_close(&space, H5Sclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&obj, H5Oclose);
   return v->rc ? -1 : 0;
 }
 
@@ -1113,22 +982,22 @@ static int parse_in_child(tv_ckpt *c) {
 
 /* Opens c->path with HDF5 and reads the root attributes. */
 static int open_hdf5(tv_ckpt *c) {
-  hid_t fapl = make_fapl();
+  hid_t fapl = tv_h5_fapl();
   if (fapl >= 0) c->file = H5Fopen(c->path, H5F_ACC_RDONLY, fapl);
   if (c->file < 0) {
     char d[DETAIL_CAP];
     int rc = tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (HDF5 cannot open it: %s)",
-                      c->path, h5_detail(d, sizeof d)[0] ? d : "corrupt");
-    close_id(&fapl, H5Pclose);
+                      c->path, tv_h5_detail(d, sizeof d)[0] ? d : "corrupt");
+    tv_h5_close(&fapl, H5Pclose);
     return rc;
   }
-  close_id(&fapl, H5Pclose);
+  tv_h5_close(&fapl, H5Pclose);
   return read_header(c);
 }
 
 int tv_ckpt_open(const char *path, const tv_ckpt_info *expect, tv_ckpt **out) {
   *out = NULL;
-  h5_quiet();
+  tv_h5_quiet();
   struct stat st;
   if (stat(path, &st) != 0) {
     int e = errno;
@@ -1177,7 +1046,7 @@ fail:
 
 void tv_ckpt_close(tv_ckpt *c) {
   if (!c) return;
-  close_id(&c->file, H5Fclose);
+  tv_h5_close(&c->file, H5Fclose);
   free(c->config);
   free(c->version);
   free(c);
@@ -1192,8 +1061,8 @@ const char *tv_ckpt_trainval_version(const tv_ckpt *c) { return c->version; }
 const char *tv_ckpt_path(const tv_ckpt *c) { return c->path; }
 
 int tv_ckpt_has(tv_ckpt *c, const char *path) {
-  h5_quiet();
-  return valid_abs(path) && lookup(c->file, path) == 1;
+  tv_h5_quiet();
+  return tv_h5_valid_abs(path) && tv_h5_lookup(c->file, path) == 1;
 }
 
 /* Differences between a file's /variables and a store, the first MAX_DIFFS spelled out. */
@@ -1256,7 +1125,7 @@ static int space_is(hid_t space, tv_shape s) {
 static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
   char path[PATH_CAP], a[96], b[96];
   snprintf(path, sizeof path, "/variables/%s", v->name);
-  int found = valid_rel(v->name) ? lookup(c->file, path) : 0;
+  int found = tv_h5_valid_rel(v->name) ? tv_h5_lookup(c->file, path) : 0;
   if (found == 0) {
     diff_add(d, "%s: missing in file", v->name);
     return TV_OK;
@@ -1268,7 +1137,7 @@ static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
   int rc = TV_OK;
   hid_t obj = H5Oopen(c->file, path, H5P_DEFAULT), t = H5I_INVALID_HID, space = H5I_INVALID_HID;
   if (obj < 0) {
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
     goto out;
   }
   if (H5Iget_type(obj) != H5I_DATASET) {
@@ -1276,11 +1145,11 @@ static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
     goto out;
   }
   if ((t = H5Dget_type(obj)) < 0 || (space = H5Dget_space(obj)) < 0) {
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
     goto out;
   }
-  if (!ieee_float(t)) {
-    diff_add(d, "%s: dtype %s in file, float32 in model", v->name, type_name(t, a, sizeof a));
+  if (!tv_h5_ieee_float(t)) {
+    diff_add(d, "%s: dtype %s in file, float32 in model", v->name, tv_h5_type_name(t, a, sizeof a));
     goto out;
   }
   if (!space_is(space, v->shape)) {
@@ -1290,11 +1159,11 @@ static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
   }
   if (scratch && d->n == 0 && v->count > 0 &&
       H5Dread(obj, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, scratch + v->offset) < 0)
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
 out:
-  close_id(&space, H5Sclose);
-  close_id(&t, H5Tclose);
-  close_id(&obj, H5Oclose);
+  tv_h5_close(&space, H5Sclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&obj, H5Oclose);
   return rc;
 }
 
@@ -1304,13 +1173,13 @@ static int scan_extra(tv_ckpt *c, hid_t group, const char *prefix, int depth,
                       const tv_varstore *vars, diffs *d) {
   H5G_info_t gi;
   if (H5Gget_info(group, &gi) < 0)
-    return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
+    return tv_h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
   for (hsize_t i = 0; i < gi.nlinks; i++) {
     char name[NAME_CAP], rel[PATH_CAP];
     ssize_t len = H5Lget_name_by_idx(group, ".", H5_INDEX_NAME, H5_ITER_INC, i, name, sizeof name,
                                      H5P_DEFAULT);
     if (len < 0)
-      return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
+      return tv_h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable group", c->path, prefix);
     if ((size_t)len >= sizeof name) {
       diff_add(d, "%s%s%.32s...: in file, not in model", prefix, *prefix ? "/" : "", name);
       continue;
@@ -1319,7 +1188,7 @@ static int scan_extra(tv_ckpt *c, hid_t group, const char *prefix, int depth,
     if (tv_varstore_find(vars, rel) >= 0) continue; /* judged by check_var */
     H5L_info_t li;
     if (H5Lget_info(group, name, &li, H5P_DEFAULT) < 0)
-      return h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable link", c->path, rel);
+      return tv_h5_fail(TV_ERR_FORMAT, "%s: /variables/%s: unreadable link", c->path, rel);
     hid_t obj = li.type == H5L_TYPE_HARD ? H5Oopen(group, name, H5P_DEFAULT) : H5I_INVALID_HID;
     if (obj >= 0 && H5Iget_type(obj) == H5I_GROUP && depth < MAX_DEPTH) {
       int rc = scan_extra(c, obj, rel, depth + 1, vars, d);
@@ -1327,7 +1196,7 @@ static int scan_extra(tv_ckpt *c, hid_t group, const char *prefix, int depth,
       if (rc) return rc;
       continue;
     }
-    close_id(&obj, H5Oclose);
+    tv_h5_close(&obj, H5Oclose);
     diff_add(d, "%s: in file, not in model", rel);
   }
   return TV_OK;
@@ -1342,7 +1211,7 @@ static int compare_vars(tv_ckpt *c, const tv_varstore *vars, float *scratch) {
   int n = tv_varstore_count(vars);
   for (int i = 0; i < n && !rc; i++) rc = check_var(c, tv_varstore_cvar(vars, i), scratch, &d);
   if (rc) goto out;
-  int found = lookup(c->file, "/variables");
+  int found = tv_h5_lookup(c->file, "/variables");
   if (found == 1) {
     group = H5Oopen(c->file, "/variables", H5P_DEFAULT);
     if (group < 0 || H5Iget_type(group) != H5I_GROUP) {
@@ -1360,17 +1229,17 @@ static int compare_vars(tv_ckpt *c, const tv_varstore *vars, float *scratch) {
   else if (d.n > 0)
     rc = tv_error(TV_ERR_MISMATCH, "%s: %s", c->path, d.text);
 out:
-  close_id(&group, H5Oclose);
+  tv_h5_close(&group, H5Oclose);
   return rc;
 }
 
 int tv_ckpt_check_variables(tv_ckpt *c, const tv_varstore *vars) {
-  h5_quiet();
+  tv_h5_quiet();
   return compare_vars(c, vars, NULL);
 }
 
 int tv_ckpt_read_variables(tv_ckpt *c, tv_varstore *vars) {
-  h5_quiet();
+  tv_h5_quiet();
   int n = tv_varstore_count(vars);
   if (n > 0 && !tv_varstore_values(vars))
     return tv_error(TV_ERR_INVALID, "%s: variable store is not sealed", c->path);
@@ -1392,17 +1261,17 @@ int tv_ckpt_read_variables(tv_ckpt *c, tv_varstore *vars) {
 /* Opens the dataset at path and reports its dtype (-1 if none of ours) and element count. */
 static int open_array(tv_ckpt *c, const char *path, hid_t *dset, int *dtype, size_t *count) {
   *dset = H5I_INVALID_HID;
-  if (!valid_abs(path) || strcmp(path, "/") == 0)
+  if (!tv_h5_valid_abs(path) || strcmp(path, "/") == 0)
     return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not an array path", c->path,
                     path ? path : "(null)");
-  h5_quiet();
-  int found = lookup(c->file, path);
+  tv_h5_quiet();
+  int found = tv_h5_lookup(c->file, path);
   if (found == 0) return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
   if (found < 0) return tv_error(TV_ERR_MISMATCH, "%s: %s: a link, not an array", c->path, path);
   int rc = TV_OK;
   hid_t obj = H5Oopen(c->file, path, H5P_DEFAULT), t = H5I_INVALID_HID, space = H5I_INVALID_HID;
   if (obj < 0) {
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
     goto out;
   }
   if (H5Iget_type(obj) != H5I_DATASET) {
@@ -1410,13 +1279,13 @@ static int open_array(tv_ckpt *c, const char *path, hid_t *dset, int *dtype, siz
     goto out;
   }
   if ((t = H5Dget_type(obj)) < 0 || (space = H5Dget_space(obj)) < 0) {
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
     goto out;
   }
   hssize_t np =
       H5Sget_simple_extent_type(space) == H5S_NULL ? 0 : H5Sget_simple_extent_npoints(space);
   if (np < 0) {
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
     goto out;
   }
   *dtype = classify(t);
@@ -1424,15 +1293,15 @@ static int open_array(tv_ckpt *c, const char *path, hid_t *dset, int *dtype, siz
   if (*dtype < 0) {
     char a[32];
     rc = tv_error(TV_ERR_MISMATCH, "%s: %s: dtype %s is not one trainval stores", c->path, path,
-                  type_name(t, a, sizeof a));
+                  tv_h5_type_name(t, a, sizeof a));
     goto out;
   }
   *dset = obj;
   obj = H5I_INVALID_HID;
 out:
-  close_id(&space, H5Sclose);
-  close_id(&t, H5Tclose);
-  close_id(&obj, H5Oclose);
+  tv_h5_close(&space, H5Sclose);
+  tv_h5_close(&t, H5Tclose);
+  tv_h5_close(&obj, H5Oclose);
   return rc;
 }
 
@@ -1462,7 +1331,7 @@ int tv_ckpt_read_array(tv_ckpt *c, const char *path, tv_ckpt_dtype dtype, size_t
     rc = tv_error(TV_ERR_MISMATCH, "%s: %s: %zu elements in file, %zu expected", c->path, path, n,
                   count);
   else if (count > 0 && H5Dread(dset, mem_type(dtype), H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0)
-    rc = h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read data", c->path, path);
   H5Dclose(dset);
   return rc;
 }
@@ -1470,13 +1339,13 @@ int tv_ckpt_read_array(tv_ckpt *c, const char *path, tv_ckpt_dtype dtype, size_t
 /* Opens the object at path for reading an attribute. */
 static int attr_source(tv_ckpt *c, const char *path, hid_t *obj) {
   *obj = H5I_INVALID_HID;
-  if (!valid_abs(path))
+  if (!tv_h5_valid_abs(path))
     return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not a path", c->path, path ? path : "(null)");
-  h5_quiet();
-  if (lookup(c->file, path) != 1)
+  tv_h5_quiet();
+  if (tv_h5_lookup(c->file, path) != 1)
     return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
   *obj = H5Oopen(c->file, path, H5P_DEFAULT);
-  if (*obj < 0) return h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
+  if (*obj < 0) return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
   return TV_OK;
 }
 

@@ -63,7 +63,7 @@ typedef struct tv_cli_example {
   const char *what;    /* one sentence */
 } tv_cli_example;
 
-enum { TV_CLI_MAX_OPTIONS = 48, TV_CLI_MAX_SYNOPSIS = 4 };
+enum { TV_CLI_MAX_OPTIONS = 48, TV_CLI_MAX_SYNOPSIS = 6 };
 
 /* A program's whole command line: what --help, the man page and the completion are made of.
  * Paragraph texts hold one paragraph per line ('\n'-separated). */

@@ -70,13 +70,19 @@
  *   data:
  *     dir: /usr/share/datasets/fashion-mnist
  *     train_images / train_labels / test_images / test_labels: file stems within dir
+ *       (idx: the IDX files, .gz found either way; hdf5: FILE:/DATASET, e.g.
+ *       fmnist.h5:/train/images, one file or several; imgdir: train_images and test_images are
+ *       folders of class folders, the labels keys are unused)
+ *     resize: none               # imgdir: none (another size is an error) | bilinear (to
+ *                                # model.input's H x W); channels are model.input's C (1 or 3)
  *     valid_fraction: 0.1        # carved from train by a seeded shuffle
  *     split_seed: 1
  *     scale / mean / std: pixel -> (pixel * scale - mean) / std; mean and std are one number
  *       (every channel) or a list of C numbers (one per channel of model.input)
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
- *     format: idx                # idx | csv | npy: the reader (data.h); npy: the *_images and
+ *     format: idx                # idx | csv | npy | hdf5 | imgdir: the reader (data.h); hdf5 and
+ *                                # imgdir: see the file keys above; npy: the *_images and
  *                                # *_labels stems name .npy files of features and targets; csv:
  *                                # train_images and
  *                                # test_images name the CSV files, train_labels and test_labels
@@ -253,6 +259,8 @@ typedef enum tv_data_format {
   TV_DATA_FORMAT_IDX,
   TV_DATA_FORMAT_CSV,
   TV_DATA_FORMAT_NPY,
+  TV_DATA_FORMAT_HDF5,
+  TV_DATA_FORMAT_IMGDIR,
   TV_DATA_FORMAT__COUNT
 } tv_data_format;
 /* data.missing (csv): an empty field is an error, or reads as data.fill_value. */
@@ -288,6 +296,7 @@ typedef struct tv_config {
     tv_layer_config layers[TV_MAX_LAYERS];
   } model;
   struct {
+    tv_resize resize; /* imgdir: default none */
     char dir[TV_PATH_CAP];
     char train_images[TV_NAME_CAP * 2], train_labels[TV_NAME_CAP * 2];
     char test_images[TV_NAME_CAP * 2], test_labels[TV_NAME_CAP * 2];
@@ -393,6 +402,39 @@ TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *sour
  * waited on or read) or is larger than TV_CONFIG_MAX_BYTES. */
 TV_MUST_CHECK int tv_config_load(const char *path, const char *const *sets, int n_sets,
                                  tv_config *c);
+
+/* DATA FILES.  A data file holds data-section keys alone, at its top level or under a single
+ * `data:` key:
+ *
+ *   format: hdf5                               # or:   data:
+ *   dir: /srv/fmnist                           #         format: hdf5
+ *   test_images: fashion-mnist.h5:/test/images #         ...
+ *
+ * so that data can be named apart from a model (eval --data FILE: the model comes from the
+ * checkpoint, the data from the file).  The keys it sets replace the other config's; the keys it
+ * leaves out keep the other config's values (normalisation, for one, stays what training used).
+ * The overrides of one data file, each "data.KEY=VALUE" (VALUE in YAML), in the file's order. */
+typedef struct tv_config_sets {
+  char **sets;  /* n malloc'd strings */
+  char **where; /* n malloc'd "path:line:col" of each key's value, for messages */
+  int n;
+} tv_config_sets;
+
+/* Reads the data file at path into *out (the caller frees it with tv_config_sets_free), checking
+ * every key against the data section's table and every value as tv_config_parse would (a list's
+ * length against model.input is left to the config it is applied to).
+ * Errors: TV_ERR_NOT_FOUND / TV_ERR_IO (naming path), TV_ERR_CONFIG ("path:line:col: data.KEY:
+ * problem": malformed YAML, not a mapping of data keys, an unknown or repeated key, a bad
+ * value), TV_ERR_NOMEM.  On failure *out is empty. */
+TV_MUST_CHECK int tv_config_data_file(const char *path, tv_config_sets *out);
+
+/* Frees the strings and empties *s.  NULL-safe. */
+void tv_config_sets_free(tv_config_sets *s);
+
+/* After tv_config_parse failed with rc on overrides that include s's: when the recorded message
+ * is about one of s's overrides ("--set data.KEY=VALUE: problem"), rewrites it to name the data
+ * file's position instead ("path:line:col: problem").  Returns rc.  s may be NULL. */
+int tv_config_sets_blame(const tv_config_sets *s, int rc);
 
 /* The effective config as YAML text that tv_config_parse reads back to an equal struct
  * (every key written, defaults included, except a key added later whose default keeps the

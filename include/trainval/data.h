@@ -110,12 +110,19 @@ typedef struct tv_dataset {
   int num_classes;
 } tv_dataset;
 
+/* How an image folder's images are made the configured size (tv_data_spec.resize). */
+typedef enum tv_resize {
+  TV_RESIZE_NONE,     /* an image of another size is an error naming it */
+  TV_RESIZE_BILINEAR, /* resampled to height x width (see IMAGE FOLDERS below) */
+  TV_RESIZE__COUNT
+} tv_resize;
+
 /* Where a data source is and how to read it: the reader (format) and its files.  Readers that
  * need options get fields of their own here; a zeroed field is the reader's default.  Every
  * pointer is borrowed for the call. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx" | "csv" | "npy", or "text" (a corpus of token models, corpus.h: x
-                       * names it) */
+  const char *format; /* "idx" | "csv" | "npy" | "hdf5" | "imgdir", or "text" (a corpus of
+                       * token models, corpus.h: x names it) */
   const char *x;      /* the features file */
   const char *y;      /* the targets file; csv: NULL or "" for targets in x */
   /* The targets the caller needs: 0 class ids (tv_dataset.labels), 1 float targets
@@ -131,6 +138,16 @@ typedef struct tv_data_spec {
   int has_fill;         /* 1: an empty field reads as fill; 0: it is an error */
   double fill;
   int first_seen; /* string class labels: 0 ids in sorted (byte) order, 1 first seen */
+  /* csv, npy: 1 reads the features alone, no targets (the inputs of a prediction; y unused):
+   * csv's are the features columns, or every column when features is "" */
+  int features_only;
+  /* ---- hdf5 (HDF5 DATA FILES below) ---- */
+  const char *x_dataset; /* the features dataset in x, "/train/images" */
+  const char *y_dataset; /* the targets dataset in y (y may be x itself), "/train/labels" */
+  /* ---- imgdir (IMAGE FOLDERS below) ---- */
+  int channels;      /* every image is made this many channels (1 grey, 3 RGB) */
+  int height, width; /* the size every image has (or is resized to) */
+  tv_resize resize;  /* what an image of another size gets */
 } tv_data_spec;
 
 /* Reads the data source spec describes into *ds with the reader its format names (see DATA
@@ -140,6 +157,120 @@ typedef struct tv_data_spec {
  * TV_ERR_FORMAT "<file>:<line>:<col>: ..." for a malformed record or value, TV_ERR_INVALID for
  * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
+
+/* HDF5 DATA FILES.  tv_dataset_load_h5 reads two named datasets, features and targets (one file
+ * or two; the data's own layout, nothing trainval-specific):
+ *
+ *   features   rank 2 (N, D): read as C = D, H = W = 1; rank 3 (N, H, W): C = 1; rank 4
+ *              (N, C, H, W): NCHW.  Any HDF5 integer or IEEE float type of either byte order:
+ *              8-bit unsigned integers stay uint8 (tv_dataset.images), every other type becomes
+ *              float32 (tv_dataset.features); a value that is NaN, infinite or beyond float32's
+ *              range is an error naming the file, the dataset and the element
+ *   targets    rank 1 (N) of an integer type: class ids in [0, TV_DATA_MAX_CLASSES); rank 1 or 2
+ *              ((N) or (N, T)) of a float type: float targets
+ *
+ * Both must have the same N >= 1.  Dataset paths are absolute ("/train/images") and followed
+ * through hard links only; external storage, virtual datasets and soft or external links are
+ * refused (they would make a data file open other files).  Sizes are checked before anything is
+ * allocated: an unfiltered dataset must have all its bytes stored, a filtered (compressed) one
+ * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and the data must fit in
+ * physical memory.  The data is read in slabs of examples (a bounded conversion buffer). */
+#define TV_H5_MAX_EXPANSION 1100 /* above deflate's largest ratio (1032:1) */
+
+/* Reads x_dataset of the HDF5 file x_path and y_dataset of y_path (the same file or another)
+ * into *ds, as described above.  *ds is overwritten on entry; on success the caller owns it
+ * (tv_dataset_free).
+ * Errors (every message names the file, and the dataset where there is one):
+ *   TV_ERR_NOT_FOUND  a file does not exist, or holds no object at the dataset path
+ *   TV_ERR_IO         a file cannot be opened or read (HDF5's reason appended)
+ *   TV_ERR_FORMAT     not an HDF5 file or a damaged one, a path that is not a dataset or goes
+ *                     through a soft or external link, external or virtual storage, a type that
+ *                     is not an integer or IEEE float, a rank not listed above, an empty dataset,
+ *                     counts that differ (both named), data stored short of its size, a class id
+ *                     out of range, a value that is not finite
+ *   TV_ERR_INVALID    a dataset path that is not absolute ("/a/b")
+ *   TV_ERR_NOMEM      the data does not fit in memory (refused before it is allocated), or an
+ *                     allocation failed
+ * With y_path and y_dataset NULL only the features are read (labels NULL, no targets): the
+ * inputs of a prediction.  On failure *ds is zeroed. */
+TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                                     const char *y_dataset, tv_dataset *ds);
+
+/* The same from an HDF5 file image in memory (len bytes at image, borrowed, read-only; both
+ * datasets from it), named `name` in messages: the entry point for fuzzing the reader without
+ * a file.  Errors and the state after failure as tv_dataset_load_h5's. */
+TV_MUST_CHECK int tv_dataset_load_h5_image(const void *image, size_t len, const char *name,
+                                           const char *x_dataset, const char *y_dataset,
+                                           tv_dataset *ds); /* y_dataset NULL: features only */
+
+/* IMAGE FOLDERS.  tv_dataset_load_imgdir reads a folder with one subfolder per class:
+ *
+ *   DIR/<class>/<file>      PNG (libpng) or JPEG (libjpeg), decoded as what the file's first
+ *                           bytes say (89 50 4E 47 0D 0A 1A 0A, or FF D8 FF), whatever its name
+ *
+ * Classes are the subfolders' names sorted bytewise (strcmp): the first is class 0; the names are
+ * kept (tv_dataset.names).  Examples are in class order, then file-name order, so a folder
+ * always loads the same way.  Skipped: entries whose names start with '.', files in DIR itself,
+ * and files in a class folder whose names do not end in .png, .jpg or .jpeg (any case); a class
+ * folder without images is an error, and so is an image file that is neither.  Every image
+ * is made opts.channels channels (1 grey, 3 RGB) and opts.height x opts.width pixels, as uint8
+ * NCHW (tv_dataset.images):
+ *   channels   grey -> RGB repeats the grey value; RGB -> grey is BT.601 luma
+ *              (299 R + 587 G + 114 B + 500) / 1000 for PNG, libjpeg's own Y channel for JPEG;
+ *              an alpha channel is dropped; palettes are expanded; 16-bit samples keep their high
+ *              byte (libpng's strip_16)
+ *   size       TV_RESIZE_NONE: an image of another size is an error naming it and both sizes.
+ *              TV_RESIZE_BILINEAR: output pixel (y, x) samples the input at
+ *              sy = max(0, (y + 0.5) * H_in / H_out - 0.5) (and sx likewise), interpolating the
+ *              four neighbours (the last row/column repeated at the edge) and rounding to the
+ *              nearest uint8 (PyTorch's interpolate(mode='bilinear', align_corners=False,
+ *              antialias=False), OpenCV's INTER_LINEAR)
+ * An image wider or taller than TV_IMGDIR_MAX_SIDE, or of more than TV_IMGDIR_MAX_PIXELS pixels, is
+ * refused before it is decoded; the whole folder must fit in physical memory (checked once the
+ * files are counted, before anything is decoded).  A damaged or truncated image is a one-line
+ * error naming the file and libpng's or libjpeg's reason (libjpeg's warnings about corrupt data,
+ * such as a premature end of the file, are errors here). */
+#define TV_IMGDIR_MAX_SIDE   16384
+#define TV_IMGDIR_MAX_PIXELS ((uint64_t)1 << 26)
+
+typedef struct tv_imgdir_opts {
+  int channels;      /* 1 or 3 */
+  int height, width; /* each in [1, TV_IMGDIR_MAX_SIDE] */
+  tv_resize resize;
+} tv_imgdir_opts;
+
+/* Decodes one PNG or JPEG image (len bytes at data, borrowed), named `name` in messages, into out
+ * (o->channels * o->height * o->width bytes, CHW), as IMAGE FOLDERS describes: the entry point
+ * for fuzzing the decoders without a file.  Errors: TV_ERR_FORMAT (neither PNG nor JPEG, damaged,
+ * truncated, too large, another size without resizing, a JPEG colour space other than grey,
+ * YCbCr or RGB), TV_ERR_INVALID (bad options), TV_ERR_NOMEM.  On failure out's content is
+ * unspecified. */
+TV_MUST_CHECK int tv_imgdir_decode(const void *data, size_t len, const char *name,
+                                   const tv_imgdir_opts *o, uint8_t *out);
+
+/* Reads the file at path and decodes it as tv_imgdir_decode does.  Errors also TV_ERR_NOT_FOUND,
+ * TV_ERR_IO (naming the file). */
+TV_MUST_CHECK int tv_imgdir_load(const char *path, const tv_imgdir_opts *o, uint8_t *out);
+
+/* Reads every image file directly in dir (names ending in .png, .jpg or .jpeg in any case, not
+ * starting with '.'; sorted bytewise) into *ds as uint8 images of o's shape, each labelled 0
+ * (num_classes 0, no class names): the inputs of a prediction.  *files receives the n file
+ * names (each malloc'd, then the array; free them with tv_imgdir_files_free).
+ * Errors: those of tv_dataset_load_imgdir, and TV_ERR_FORMAT for a folder without images.  On
+ * failure *ds is zeroed and *files NULL. */
+TV_MUST_CHECK int tv_dataset_load_image_files(const char *dir, const tv_imgdir_opts *o,
+                                              tv_dataset *ds, char ***files);
+
+/* Frees n names from tv_dataset_load_image_files and the array.  NULL-safe. */
+void tv_imgdir_files_free(char **files, uint32_t n);
+
+/* Reads the image folder dir (see IMAGE FOLDERS) into *ds: uint8 images of o's shape, int32
+ * labels, class names.  *ds is overwritten on entry; on success the caller owns it.
+ * Errors: TV_ERR_NOT_FOUND (dir missing), TV_ERR_IO (unreadable folder or file), TV_ERR_FORMAT
+ * (no class folders, an empty class, any image error above, naming the image), TV_ERR_INVALID
+ * (bad options), TV_ERR_NOMEM (the images do not fit in memory, refused before decoding).
+ * On failure *ds is zeroed. */
+TV_MUST_CHECK int tv_dataset_load_imgdir(const char *dir, const tv_imgdir_opts *o, tv_dataset *ds);
 
 /* Bytes per feature value of ds as stored: 1 (images) or 4 (features).  Cannot fail. */
 size_t tv_dataset_feature_size(const tv_dataset *ds);
@@ -419,6 +550,24 @@ TV_MUST_CHECK int tv_standardize_ckpt_write(const tv_standardize *s, tv_ckpt_wri
  * without data.standardize), TV_ERR_MISMATCH (another length), TV_ERR_FORMAT (a std not finite
  * and > 0), TV_ERR_NOMEM.  On failure *out is zeroed. */
 TV_MUST_CHECK int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *out);
+
+/* ---- the class names in a checkpoint --------------------------------------------------------
+ *
+ *   /data  attribute class_names  string: the names as a JSON array of strings, ["ant", "bee"]
+ *          (class i is item i), written when the training data has names (image folders) and
+ *          the text is at most TV_CLASS_NAMES_MAX bytes (an HDF5 object header's attribute
+ *          limit); absent otherwise.  Readers that find none use the class ids. */
+#define TV_CLASS_NAMES_MAX 60000
+
+/* Writes ds's class names (nothing when it has none, or when they do not fit).  Errors: those of
+ * tv_ckpt_writer_attr_str, TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writer *w);
+
+/* Reads the class names of the open checkpoint c: *names gets num_classes malloc'd strings
+ * (free with tv_imgdir_files_free(*names, num_classes)), or NULL when c has none.  A list of
+ * another length than num_classes, or an attribute that is not a JSON array of strings, is
+ * TV_ERR_FORMAT naming the file.  Errors also TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */

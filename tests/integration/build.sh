@@ -33,5 +33,5 @@ mkdir -p "$T/nopc"
 PKG_CONFIG_LIBDIR=$T/nopc PKG_CONFIG_PATH=$T/nopc make -C "$ROOT" --no-print-directory B="$T/b2" BIN="$T/bin2" >"$T/out2" 2>"$T/err2"
 rc=$?
 check "no -dev packages: make fails naming each missing package, compiles nothing" sh -c "
-  test $rc -ne 0 && grep -q \"pkg-config finds no openblas hdf5 yaml-0.1 zlib (development packages missing): run 'make setup'\" '$T/err2' &&
+  test $rc -ne 0 && grep -q \"pkg-config finds no openblas hdf5 yaml-0.1 zlib libpng libjpeg (development packages missing): run 'make setup'\" '$T/err2' &&
   ! find '$T/b2' -name '*.o' 2>/dev/null | grep -q . && ! grep -q 'hdf5.h' '$T/err2'" || cat "$T/err2"

@@ -94,6 +94,11 @@ PY
 "$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 1 >"$T/t0a" 2>&1
 "$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 2 >"$T/t0b" 2>&1
 check "temperature 0 does not depend on the seed" cmp "$T/t0a" "$T/t0b"
+"$BIN/eval" --ckpt "$CK" --generate 50 --top-k 1 --seed 4 >"$T/k1" 2>&1
+check "--top-k 1 (the option --predict shares) samples the most likely: temperature 0's text" \
+  cmp "$T/t0a" "$T/k1"
+expect_fail "--predict and --generate together are a usage error" 2 "give one" \
+  "$BIN/eval" --ckpt "$CK" --generate 5 --predict "$T/g1"
 printf 'x\001y' >"$T/badprompt"
 expect_fail "a prompt byte outside the vocabulary: one line" 1 "byte 1 \(0x01\) is not in the checkpoint's vocabulary" \
   "$BIN/eval" --ckpt "$CK" --generate 5 --prompt "$(cat "$T/badprompt")"
@@ -150,3 +155,31 @@ expect_fail "resuming on a changed corpus (same length, a new byte): one line na
   "cannot resume: .*ckpt-00000240.h5: /state/text/vocab: the checkpoint's vocabulary of [0-9]+ bytes is not that of the training text of .*corpus2" \
   "$BIN/train" --train-dir "$T/changed" --steps 270 --threads 1 --quiet --set data.corpus="$T/corpus2"
 check "the refused resume changed nothing" sh -c "cmp -s '$T/changed.manifest' '$T/changed/checkpoints.yaml' && ! ls '$T/changed' | grep -q 00000270"
+
+# ---- data-parallel: the token step through the same hooks as the image step -----------------
+if command -v mpirun >/dev/null 2>&1 && [ -x "$BIN/train-mpi" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  grep -v "type: dropout" "$CFG" >"$T/nodrop.yaml" # rank r > 0 draws its own dropout masks
+  DP="--config $T/nodrop.yaml --steps 20 --threads 1 --quiet --set train.windows=random --set optimizer.schedule=constant"
+  "$BIN/train" --train-dir "$T/dp1" $DP >"$T/dp1.out" 2>&1
+  mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$T/dp2" $DP >"$T/dp2.out" 2>&1
+  check "2 ranks train a token model (random windows) to 1 rank's variables within 1e-5" \
+    /usr/bin/python3 - "$T/dp1/ckpt-00000020.h5" "$T/dp2/ckpt-00000020.h5" <<'PY'
+import sys, h5py, numpy as np
+def load(p):
+    out = {}
+    with h5py.File(p, 'r') as f:
+        f['variables'].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and a, (sorted(a), sorted(b))
+d = max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a)
+assert d <= 1e-5, 'max |difference| %g' % d
+PY
+  mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$T/dp3" --config "$T/nodrop.yaml" \
+    --steps 4 --threads 1 --quiet >"$T/dp3.out" 2>&1
+  check "2 ranks with contiguous windows (a carried state per rank): refused, saying what to set" \
+    sh -c "grep -q 'needs train.windows: random' '$T/dp3.out' && [ ! -e '$T/dp3/ckpt-00000004.h5' ]"
+else
+  skip "data-parallel token model" "no mpirun or no $BIN/train-mpi"
+fi

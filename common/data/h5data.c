@@ -1,0 +1,352 @@
+/* h5data.c — the HDF5 data source: two named datasets (features and targets) of any integer or
+ * IEEE float type into a tv_dataset (see data.h, HDF5 DATA FILES).
+ *
+ * Everything about a dataset is checked from its metadata before a byte of it is allocated or
+ * read: the path (hard links only), the storage (no external files, no virtual datasets), the
+ * type, the rank and the dimensions, and the size against what is stored and against the
+ * machine's memory.  The data is then read in slabs of whole examples through HDF5's type
+ * conversion (to uint8, double or int64), so a conversion buffer holds at most SLAB_VALUES
+ * values, and each value is checked as it is converted to what tv_dataset holds.
+ * Every HDF5 id lives in one variable or field, starts as H5I_INVALID_HID and is closed on the
+ * one cleanup path of the function that opened it.
+ */
+#include "trainval/data.h"
+
+#include <errno.h>
+#include <float.h>
+#include <limits.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/h5util.h"
+
+enum {
+  SLAB_VALUES = 1 << 20, /* values per HDF5 read (one conversion buffer) */
+  MAX_RANK = 4,
+  CORE_INCREMENT = 1 << 16, /* file images: the core driver's growth step (read-only: unused) */
+};
+
+/* One open dataset and what its metadata says. */
+typedef struct dset {
+  const char *file, *path; /* for messages */
+  hid_t id, type, space;
+  int rank;
+  hsize_t dim[MAX_RANK];
+  int is_float; /* else an integer type */
+  int is_u8;    /* an 8-bit unsigned integer: read as is */
+  uint64_t per; /* values per example: dim[1] * ... */
+} dset;
+
+static void dset_close(dset *d) {
+  tv_h5_close(&d->space, H5Sclose);
+  tv_h5_close(&d->type, H5Tclose);
+  tv_h5_close(&d->id, H5Dclose);
+}
+
+static int open_path(const char *path, hid_t *file) {
+  *file = H5I_INVALID_HID;
+  struct stat st;
+  if (stat(path, &st) != 0) {
+    if (errno == ENOENT) return tv_error(TV_ERR_NOT_FOUND, "%s: no such file", path);
+    return tv_error_errno(TV_ERR_IO, errno, "%s", path);
+  }
+  if (!S_ISREG(st.st_mode)) return tv_error(TV_ERR_FORMAT, "%s: not a regular file", path);
+  if (access(path, R_OK) != 0) return tv_error_errno(TV_ERR_IO, errno, "%s", path);
+  tv_h5_quiet();
+  htri_t is = H5Fis_hdf5(path);
+  if (is == 0) return tv_error(TV_ERR_FORMAT, "%s: not an HDF5 file (no HDF5 signature)", path);
+  if (is < 0) return tv_h5_fail(TV_ERR_IO, "%s: cannot read", path);
+  hid_t fapl = tv_h5_fapl();
+  if (fapl < 0) return tv_h5_fail(TV_ERR_NOMEM, "%s: cannot make a file access list", path);
+  *file = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+  int rc = TV_OK;
+  if (*file < 0) rc = tv_h5_fail(TV_ERR_FORMAT, "%s: damaged or truncated HDF5 file", path);
+  H5Pclose(fapl);
+  return rc;
+}
+
+static int open_image(const void *image, size_t len, const char *name, hid_t *file) {
+  *file = H5I_INVALID_HID;
+  if (!image || len == 0) return tv_error(TV_ERR_FORMAT, "%s: empty, not an HDF5 file", name);
+  tv_h5_quiet();
+  hid_t fapl = tv_h5_fapl();
+  int rc = TV_OK;
+  if (fapl < 0 || H5Pset_fapl_core(fapl, CORE_INCREMENT, 0) < 0 ||
+      H5Pset_file_image(fapl, (void *)image, len) < 0)
+    rc = tv_h5_fail(TV_ERR_NOMEM, "%s: cannot set up an in-memory HDF5 file", name);
+  if (rc == TV_OK && (*file = H5Fopen(name, H5F_ACC_RDONLY, fapl)) < 0)
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: not an HDF5 file, or a damaged or truncated one", name);
+  tv_h5_close(&fapl, H5Pclose);
+  return rc;
+}
+
+/* Physical memory in bytes (0 when the system does not say). */
+static uint64_t physical_memory(void) {
+  long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+  return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
+}
+
+/* Checks the layout of d (no external or virtual storage) and that its bytes are stored. */
+static int check_storage(dset *d) {
+  hid_t dcpl = H5Dget_create_plist(d->id);
+  if (dcpl < 0)
+    return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable creation list", d->file, d->path);
+  H5D_layout_t layout = H5Pget_layout(dcpl);
+  int external = H5Pget_external_count(dcpl);
+  int filters = H5Pget_nfilters(dcpl);
+  H5Pclose(dcpl);
+  if (layout == H5D_VIRTUAL || external != 0)
+    return tv_error(TV_ERR_FORMAT,
+                    "%s: %s: %s storage is refused (a data file may not read other files)", d->file,
+                    d->path, layout == H5D_VIRTUAL ? "virtual" : "external");
+  if (layout < 0 || filters < 0)
+    return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable storage layout", d->file, d->path);
+  uint64_t count = (uint64_t)d->dim[0] * d->per, size = H5Tget_size(d->type);
+  if (size == 0 || count > UINT64_MAX / size)
+    return tv_error(TV_ERR_FORMAT, "%s: %s: size overflows", d->file, d->path);
+  uint64_t bytes = count * size, stored = H5Dget_storage_size(d->id);
+  if (filters == 0 && stored < bytes)
+    return tv_error(TV_ERR_FORMAT,
+                    "%s: %s: only %llu of its %llu bytes are stored (truncated or never written)",
+                    d->file, d->path, (unsigned long long)stored, (unsigned long long)bytes);
+  if (filters > 0 && bytes / TV_H5_MAX_EXPANSION > stored)
+    return tv_error(TV_ERR_FORMAT,
+                    "%s: %s: claims %llu bytes from %llu compressed bytes (more than %d:1; "
+                    "truncated or damaged)",
+                    d->file, d->path, (unsigned long long)bytes, (unsigned long long)stored,
+                    TV_H5_MAX_EXPANSION);
+  return TV_OK;
+}
+
+/* Opens dataset path of file as features (targets 0) or targets and checks its metadata. */
+static int dset_open(hid_t file, const char *fname, const char *path, int targets, dset *d) {
+  *d = (dset){.file = fname,
+              .path = path,
+              .id = H5I_INVALID_HID,
+              .type = H5I_INVALID_HID,
+              .space = H5I_INVALID_HID};
+  const char *role = targets ? "targets" : "features";
+  if (!path || !tv_h5_valid_abs(path) || strcmp(path, "/") == 0)
+    return tv_error(TV_ERR_INVALID, "%s: the %s dataset '%s' is not an absolute path (/group/name)",
+                    fname, role, path ? path : "");
+  int found = tv_h5_lookup(file, path);
+  if (found == 0)
+    return tv_error(TV_ERR_NOT_FOUND, "%s: no dataset %s (the %s)", fname, path, role);
+  if (found < 0)
+    return tv_error(TV_ERR_FORMAT, "%s: %s goes through a soft or external link (refused)", fname,
+                    path);
+  hid_t obj = H5Oopen(file, path, H5P_DEFAULT);
+  if (obj < 0) return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: cannot open", fname, path);
+  if (H5Iget_type(obj) != H5I_DATASET) {
+    H5Oclose(obj);
+    return tv_error(TV_ERR_FORMAT, "%s: %s is a group, not a dataset", fname, path);
+  }
+  d->id = obj;
+  char tn[64];
+  int rc = TV_OK;
+  if ((d->type = H5Dget_type(d->id)) < 0 || (d->space = H5Dget_space(d->id)) < 0) {
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable type or shape", fname, path);
+    goto out;
+  }
+  H5T_class_t cls = H5Tget_class(d->type);
+  d->is_float = cls == H5T_FLOAT;
+  if (!(cls == H5T_INTEGER && H5Tget_size(d->type) <= 8) &&
+      !(d->is_float && tv_h5_ieee_float(d->type))) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %s, not integers or IEEE floats", fname, path,
+                  tv_h5_type_name(d->type, tn, sizeof tn));
+    goto out;
+  }
+  d->is_u8 =
+      cls == H5T_INTEGER && H5Tget_size(d->type) == 1 && H5Tget_sign(d->type) == H5T_SGN_NONE;
+  if (H5Sget_simple_extent_type(d->space) != H5S_SIMPLE) {
+    rc =
+        tv_error(TV_ERR_FORMAT, "%s: %s is a scalar or empty dataspace, not an array", fname, path);
+    goto out;
+  }
+  d->rank = H5Sget_simple_extent_ndims(d->space);
+  int lo = targets ? 1 : 2, hi = targets ? (d->is_float ? 2 : 1) : 4;
+  if (d->rank < lo || d->rank > hi) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s has rank %d; %s must be %s", fname, path, d->rank, role,
+                  !targets      ? "(N, D), (N, H, W) or (N, C, H, W)"
+                  : d->is_float ? "(N) or (N, T) of floats"
+                                : "(N) class ids");
+    goto out;
+  }
+  if (H5Sget_simple_extent_dims(d->space, d->dim, NULL) != d->rank) {
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable dimensions", fname, path);
+    goto out;
+  }
+  if (d->dim[0] == 0) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds no examples", fname, path);
+    goto out;
+  }
+  d->per = 1;
+  for (int k = 1; k < d->rank; k++) {
+    if (d->dim[k] == 0 || d->dim[k] > INT_MAX || d->per * d->dim[k] > INT_MAX) {
+      rc = tv_error(TV_ERR_FORMAT, "%s: %s: an example of %s values is too large or empty", fname,
+                    path, d->dim[k] == 0 ? "0" : "over INT_MAX");
+      goto out;
+    }
+    d->per *= d->dim[k];
+  }
+  if (d->dim[0] > UINT32_MAX) {
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %llu examples, more than %u", fname, path,
+                  (unsigned long long)d->dim[0], UINT32_MAX);
+    goto out;
+  }
+  rc = check_storage(d);
+out:
+  if (rc != TV_OK) dset_close(d);
+  return rc;
+}
+
+/* Reads examples [row, row + rows) of d, converted to mtype, into buf. */
+static int read_rows(const dset *d, hid_t mtype, uint64_t row, uint64_t rows, void *buf) {
+  hsize_t start[MAX_RANK] = {0}, count[MAX_RANK];
+  for (int k = 0; k < d->rank; k++) count[k] = d->dim[k];
+  start[0] = row;
+  count[0] = rows;
+  hid_t fs = H5Scopy(d->space), ms = H5Screate_simple(d->rank, count, NULL);
+  int rc = TV_OK;
+  if (fs < 0 || ms < 0 || H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, NULL, count, NULL) < 0 ||
+      H5Dread(d->id, mtype, ms, fs, H5P_DEFAULT, buf) < 0)
+    rc = tv_h5_fail(TV_ERR_FORMAT, "%s: %s: cannot read examples %llu..%llu", d->file, d->path,
+                    (unsigned long long)row, (unsigned long long)(row + rows - 1));
+  tv_h5_close(&ms, H5Sclose);
+  tv_h5_close(&fs, H5Sclose);
+  return rc;
+}
+
+/* What the data of d needs in memory as tv_dataset holds it (out_size bytes per value); refused
+ * when it cannot fit. */
+static int check_memory(const dset *d, size_t out_size) {
+  uint64_t count = (uint64_t)d->dim[0] * d->per, mem = physical_memory();
+  if (count > SIZE_MAX / out_size || (mem && count * out_size > mem))
+    return tv_error(TV_ERR_NOMEM,
+                    "%s: %s: %llu values need %.1f GiB, more than this machine's %.1f GiB of "
+                    "memory",
+                    d->file, d->path, (unsigned long long)count,
+                    (double)count * (double)out_size / (1 << 30), (double)mem / (1 << 30));
+  return TV_OK;
+}
+
+/* Reads d whole: as uint8 into *u8 (d->is_u8 and u8 not NULL), else through double into *f32
+ * (float values, each finite within float32) or, for integer targets (labels not NULL), through
+ * int64 into *labels (each a class id; *max the largest). */
+static int read_all(const dset *d, uint8_t **u8, float **f32, int32_t **labels, int32_t *max) {
+  int as_u8 = u8 && d->is_u8, as_labels = labels && !d->is_float;
+  size_t out_size = as_u8 ? 1 : 4, n = (size_t)d->dim[0], per = (size_t)d->per;
+  int rc = check_memory(d, out_size);
+  if (rc != TV_OK) return rc;
+  size_t rows = per >= SLAB_VALUES ? 1 : SLAB_VALUES / per;
+  void *out = malloc(n * per * out_size);
+  void *tmp = as_u8 ? NULL : malloc((rows < n ? rows : n) * per * 8);
+  if (!out || (!as_u8 && !tmp)) {
+    rc = tv_error(TV_ERR_NOMEM, "%s: %s: out of memory for %zu values", d->file, d->path, n * per);
+    goto out;
+  }
+  if (max) *max = 0;
+  for (size_t r = 0; rc == TV_OK && r < n; r += rows) {
+    size_t k = n - r < rows ? n - r : rows, base = r * per;
+    if (as_u8) {
+      rc = read_rows(d, H5T_NATIVE_UINT8, r, k, (uint8_t *)out + base);
+      continue;
+    }
+    rc = read_rows(d, as_labels ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, r, k, tmp);
+    for (size_t i = 0; rc == TV_OK && i < k * per; i++) {
+      if (as_labels) {
+        int64_t v = ((const int64_t *)tmp)[i];
+        if (v < 0 || v >= TV_DATA_MAX_CLASSES)
+          rc = tv_error(TV_ERR_FORMAT, "%s: %s: label %lld of example %zu is not in [0, %d)",
+                        d->file, d->path, (long long)v, r + i, TV_DATA_MAX_CLASSES);
+        else {
+          ((int32_t *)out)[base + i] = (int32_t)v;
+          if (v > *max) *max = (int32_t)v;
+        }
+        continue;
+      }
+      double v = ((const double *)tmp)[i];
+      if (!isfinite(v) || fabs(v) > FLT_MAX)
+        rc = tv_error(TV_ERR_FORMAT, "%s: %s: value %zu of example %zu is %g, not a finite float32",
+                      d->file, d->path, (base + i) % per, (base + i) / per, v);
+      else
+        ((float *)out)[base + i] = (float)v;
+    }
+  }
+out:
+  free(tmp);
+  if (rc != TV_OK) {
+    free(out);
+    return rc;
+  }
+  if (as_u8)
+    *u8 = out;
+  else if (as_labels)
+    *labels = out;
+  else
+    *f32 = out;
+  return TV_OK;
+}
+
+/* Reads both datasets of the open files into *ds (zeroed on failure). */
+static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, const char *yname,
+                const char *y_dataset, tv_dataset *ds) {
+  dset x, y = {.id = H5I_INVALID_HID, .type = H5I_INVALID_HID, .space = H5I_INVALID_HID};
+  tv_dataset d = {0};
+  int rc = dset_open(xf, xname, x_dataset, 0, &x);
+  if (rc != TV_OK) return rc;
+  if (y_dataset) rc = dset_open(yf, yname, y_dataset, 1, &y);
+  if (rc == TV_OK && y_dataset && x.dim[0] != y.dim[0])
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %llu examples but %s: %s holds %llu targets", xname,
+                  x_dataset, (unsigned long long)x.dim[0], yname, y_dataset,
+                  (unsigned long long)y.dim[0]);
+  if (rc != TV_OK) goto out;
+  d.n = (uint32_t)x.dim[0];
+  d.c = (int)(x.rank == 3 ? 1 : x.dim[1]);
+  d.h = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 2]);
+  d.w = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 1]);
+  rc = read_all(&x, &d.images, &d.features, NULL, NULL);
+  if (rc != TV_OK) goto out;
+  int32_t max = 0;
+  if (y_dataset) rc = read_all(&y, NULL, &d.targets, &d.labels, &max);
+  if (rc != TV_OK) goto out;
+  if (d.labels)
+    d.num_classes = 1 + max;
+  else if (d.targets)
+    d.target_dim = (int)y.per;
+  *ds = d;
+  d = (tv_dataset){0};
+out:
+  dset_close(&x);
+  dset_close(&y);
+  tv_dataset_free(&d);
+  return rc;
+}
+
+int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                       const char *y_dataset, tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  hid_t xf = H5I_INVALID_HID, yf = H5I_INVALID_HID;
+  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
+  int same = strcmp(x_path, y_path) == 0;
+  int rc = open_path(x_path, &xf);
+  if (rc == TV_OK && !same) rc = open_path(y_path, &yf);
+  if (rc == TV_OK) rc = load(xf, x_path, x_dataset, same ? xf : yf, y_path, y_dataset, ds);
+  tv_h5_close(&yf, H5Fclose);
+  tv_h5_close(&xf, H5Fclose);
+  return rc;
+}
+
+int tv_dataset_load_h5_image(const void *image, size_t len, const char *name, const char *x_dataset,
+                             const char *y_dataset, tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  hid_t f = H5I_INVALID_HID;
+  int rc = open_image(image, len, name, &f);
+  if (rc == TV_OK) rc = load(f, name, x_dataset, f, name, y_dataset, ds);
+  tv_h5_close(&f, H5Fclose);
+  return rc;
+}
