@@ -80,13 +80,15 @@ check "checkpoint_secs" train --train-dir "$D" --config "$CFG" --steps 600 --qui
 check "time-triggered checkpoints are recorded with their reason" sh -c "
   [ \$(grep -c 'reason: time' '$D/checkpoints.yaml') -ge 2 ] && grep -q 'reason: final' '$D/checkpoints.yaml'"
 D=$T/hourly
+# A checkpoint every 5 steps (120 in all): even on a loaded machine far more than one falls within
+# 0.36 s of the last one kept, so retention must retire some.
 check "keep_every_hours with max_to_keep 1" train --train-dir "$D" --config "$CFG" --steps 600 --quiet --threads 1 \
-  --set train.checkpoint_every=20 --set train.max_to_keep=1 --set retention.keep_every_hours=0.0001
+  --set train.checkpoint_every=5 --set train.max_to_keep=1 --set retention.keep_every_hours=0.0001
 check "hourly checkpoints kept, spaced by at least 0.36 s, files on disk" /usr/bin/python3 -c "
 import yaml, os
 m = yaml.safe_load(open('$D/checkpoints.yaml'))
 c = m['checkpoints']
-assert 3 <= len(c) < 30, len(c)
+assert 3 <= len(c) < 120, len(c)
 assert c[-1]['step'] == 600
 t = [e['wall_time'] for e in c[:-1]]
 assert all(b - a >= 0.36 for a, b in zip(t, t[1:])), t
