@@ -110,7 +110,7 @@ int tv_h5_valid_abs(const char *path) {
   return path && path[0] == '/' && (path[1] == '\0' || tv_h5_valid_rel(path + 1));
 }
 
-int tv_h5_lookup(hid_t file, const char *path) {
+int tv_h5_lookup_checked(hid_t file, const char *path) {
   if (strcmp(path, "/") == 0) return 1;
   char buf[PATH_CAP];
   if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) return 0;
@@ -118,11 +118,18 @@ int tv_h5_lookup(hid_t file, const char *path) {
     if (*p != '/' && *p != '\0') continue;
     char c = *p;
     *p = '\0';
-    if (H5Lexists(file, buf, H5P_DEFAULT) <= 0) return 0;
+    htri_t there = H5Lexists(file, buf, H5P_DEFAULT);
+    if (there < 0) return -2;
+    if (there == 0) return 0;
     H5L_info_t info;
-    if (H5Lget_info(file, buf, &info, H5P_DEFAULT) < 0) return 0;
+    if (H5Lget_info(file, buf, &info, H5P_DEFAULT) < 0) return -2;
     if (info.type != H5L_TYPE_HARD) return -1;
     *p = c;
     if (c == '\0') return 1;
   }
+}
+
+int tv_h5_lookup(hid_t file, const char *path) {
+  int found = tv_h5_lookup_checked(file, path);
+  return found == -2 ? 0 : found;
 }

@@ -52,4 +52,8 @@ int tv_h5_valid_abs(const char *path);
  * link. */
 int tv_h5_lookup(hid_t file, const char *path);
 
+/* As tv_h5_lookup, but -2 when libhdf5 fails to read the links on the way (a damaged file: its
+ * error stack says why, see tv_h5_fail), which tv_h5_lookup reports as 0. */
+int tv_h5_lookup_checked(hid_t file, const char *path);
+
 #endif

@@ -133,7 +133,8 @@ static int dset_open(hid_t file, const char *fname, const char *path, int target
   if (!path || !tv_h5_valid_abs(path) || strcmp(path, "/") == 0)
     return tv_error(TV_ERR_INVALID, "%s: the %s dataset '%s' is not an absolute path (/group/name)",
                     fname, role, path ? path : "");
-  int found = tv_h5_lookup(file, path);
+  int found = tv_h5_lookup_checked(file, path);
+  if (found == -2) return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable links", fname, path);
   if (found == 0)
     return tv_error(TV_ERR_NOT_FOUND, "%s: no dataset %s (the %s)", fname, path, role);
   if (found < 0)

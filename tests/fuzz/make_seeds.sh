@@ -2,8 +2,9 @@
 # Writes the seed corpora under tests/fuzz/corpus/<target>/ from real files: the example configs,
 # and the manifest, checkpoints (with and without the user block), event file, evaluator state and
 # metrics.jsonl of a real 4-step run of a small model (bin/train, bin/eval), and the first 16
-# examples of Fashion-MNIST's test split as plain and gzip IDX.  Run from the repository root after
-# `make`; the result is committed, so the fuzz runs do not depend on this script.
+# examples of Fashion-MNIST's test split as plain and gzip IDX; then make_seeds_data.sh (the data
+# readers' seeds).  Run from the repository root after `make`; the result is committed, so the
+# fuzz runs do not depend on this script.
 set -eu
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 C=$ROOT/tests/fuzz/corpus
@@ -75,4 +76,5 @@ join("plain", img, lab)
 join("gzip", gzip.compress(img, mtime=0), gzip.compress(lab, mtime=0))
 join("mixed", gzip.compress(img, mtime=0), lab)
 PY
+sh "$ROOT/tests/fuzz/make_seeds_data.sh" >/dev/null
 du -sh "$C"/* 

@@ -13,8 +13,19 @@ secs=${FUZZ_SECONDS:-30}
 here=$(cd "$(dirname "$0")" && pwd)
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/tv-fuzz-run.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT INT TERM
+# Leaks inside libhdf5 itself on damaged files are not the readers' (lsan.supp says which).
+LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/lsan.supp}
+# A request beyond ASan's largest allocation (1 TiB; libhdf5 asks for one on some damaged files)
+# fails as malloc fails in the real build, returning NULL, instead of aborting; libFuzzer's own
+# limit still fails a target on any single request over FUZZ_RSS_MB.
+ASAN_OPTIONS=${ASAN_OPTIONS:-allocator_may_return_null=1}
+export LSAN_OPTIONS ASAN_OPTIONS
+# FUZZ_SKIP: targets whose timed run is left out (their regression inputs still run), for a target
+# with an open finding listed in tests/fuzz/open/ that is not fixed yet; each is named loudly.
+skip=${FUZZ_SKIP:-}
 n=0
 failed=0
+skipped=0
 for bin in "$dir"/fuzz_*; do
   [ -x "$bin" ] || continue
   t=$(basename "$bin")
@@ -36,6 +47,13 @@ for bin in "$dir"/fuzz_*; do
       continue
     fi
   fi
+  case " $skip " in
+  *" $t "*)
+    echo "fuzz: $t: SKIPPED its timed run (FUZZ_SKIP; open finding: tests/fuzz/open/$t); regression inputs ok"
+    skipped=$((skipped + 1))
+    continue
+    ;;
+  esac
   if "$bin" -max_total_time="$secs" -timeout="${FUZZ_TIMEOUT:-30}" \
     -rss_limit_mb="${FUZZ_RSS_MB:-2048}" -print_final_stats=1 \
     -artifact_prefix="$dir/../findings/$t/" "$@" >"$scratch/$t.log" 2>&1; then
@@ -48,5 +66,5 @@ for bin in "$dir"/fuzz_*; do
     failed=$((failed + 1))
   fi
 done
-echo "fuzz: $n targets, $failed failed, $secs s each"
+echo "fuzz: $n targets, $failed failed, $skipped skipped, $secs s each"
 [ "$n" -gt 0 ] && [ "$failed" -eq 0 ]
