@@ -11,6 +11,8 @@
 #   make bench      set-up if needed, speed benchmark (reports figures; never pass/fail on a timing)
 #   make accuracy   set-up if needed, trains the example configs to the end, reports test accuracy (long)
 #   make demo       set-up if needed, train configs/fashion_mlp.yaml with eval alongside, print results
+#   make demo-text  set-up if needed, train configs/fortunes_charlm.yaml a few minutes with eval
+#                   alongside (bits per character, samples), print a sample
 #   make install    set-up if needed, installs programs, libraries, headers, trainval.pc, man pages
 #                   and bash completion under $(DESTDIR)$(PREFIX) (PREFIX=/usr/local); make uninstall
 #   make format / format-check
@@ -69,7 +71,7 @@ MAN1        := $(sort $(wildcard man/*.1))
 MAN5        := $(sort $(wildcard man/*.5))
 COMPLETIONS := $(sort $(wildcard completion/*))
 
-.PHONY: FORCE all lib test unit integration asan fuzz fuzz-build crash bench accuracy demo setup pkgs format format-check clean \
+.PHONY: FORCE all lib test unit integration asan fuzz fuzz-build crash bench accuracy demo demo-text setup pkgs format format-check clean \
 	install install-files uninstall
 all: $(BIN)/train $(BIN)/eval
 
@@ -169,6 +171,11 @@ bench: setup
 demo: setup
 	@$(MAKE) --no-print-directory all
 	@BIN=$(BIN) sh scripts/demo.sh
+
+# The character language model on Debian's fortunes, a few minutes, with an evaluator alongside.
+demo-text: setup
+	@$(MAKE) --no-print-directory all
+	@BIN=$(BIN) sh scripts/demo_text.sh
 
 # Trains the example configs to the end and reports test accuracy (long: ~15 min for the CNN),
 # then scikit-learn's bundled datasets beside scikit-learn's own MLPs on the same split.

@@ -45,7 +45,8 @@ typedef struct eval_options {
   /* --predict */
   const char *predict; /* INPUT, or NULL: evaluate instead */
   const char *out;     /* where the rows go ("-": stdout) */
-  int top_k;           /* probabilities per row; 0: min(5, classes) */
+  int top_k;           /* --predict: probabilities per row, 0: min(5, classes); --generate: the
+                        * sampling cut (generate.h), 0: every id */
   double threshold;    /* multilabel: a label is predicted above it; 0: 0.5 */
   /* --watch */
   const char *watch;
@@ -60,7 +61,12 @@ typedef struct eval_options {
   long long patience;
   double min_delta;
   const char *trace; /* timing trace for scripts/bench_watch.sh, or NULL */
-  int misclassified; /* examples in the misclassified grid of each result's events; 0: none */
+  /* token models: --generate N characters (one-shot: printed; --watch: a sample per checkpoint) */
+  long long generate; /* 0: none */
+  const char *prompt;
+  double temperature; /* default 1 */
+  uint64_t seed;      /* default 1 */
+  int misclassified;  /* examples in the misclassified grid of each result's events; 0: none */
 } eval_options;
 
 /* ---- evaluator: checkpoint -> metrics, reusing the model and data between checkpoints ----- */
@@ -80,6 +86,12 @@ typedef struct evaluator_opts {
   size_t max_memory_mb;          /* a checkpoint's graph, variables and data above it are refused
                                     before they are allocated (budget.h); 0: no limit */
   volatile sig_atomic_t *cancel; /* checked between chunks of examples; may be NULL */
+  /* token models: a sample of `generate` bytes per checkpoint (0: none), generate.h's rule */
+  long long generate;
+  const char *prompt;
+  double temperature;
+  int top_k;
+  uint64_t seed;
 } evaluator_opts;
 
 typedef struct evaluator_result {
@@ -98,6 +110,9 @@ typedef struct evaluator_result {
   const float *probs;
   double eval_seconds; /* the forward passes alone */
   int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
+  int tokens;          /* a token model: n counts tokens of the split's text */
+  const char *sample;  /* token models with opts.generate: the sample, NUL-terminated, owned by
+                        * the evaluator until its next run; else NULL */
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.
@@ -107,9 +122,13 @@ TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
 /* Opens the checkpoint at path (verified against expect's size and CRC-32C first when expect
  * is not NULL), builds the INFER graph from the config inside it (kept while the model config
  * stays the same), loads the split (kept while the data config stays the same), and evaluates
- * the subset.  Errors: those of tv_ckpt_open, tv_config_parse, tv_model_new,
- * tv_ckpt_read_variables, tv_split_load, tv_dataset_subset (res->fatal set for the data and
- * memory ones), TV_ERR_INTERRUPTED (*cancel became nonzero). */
+ * the subset.  A token model (config.h) reads its corpus instead (test and valid: the validation
+ * text, train: the training text), evaluates the whole text as train.batch_size contiguous
+ * streams with the state carried across windows (tv_evaluate_tokens; --num-examples and
+ * --batch-size do not apply), and with opts.generate samples from its generation graph.  Errors:
+ * those of tv_ckpt_open, tv_config_parse, tv_model_new, tv_ckpt_read_variables, tv_split_load,
+ * tv_dataset_subset (res->fatal set for the data and memory ones), TV_ERR_INTERRUPTED (*cancel
+ * became nonzero). */
 TV_MUST_CHECK int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
                                 evaluator_result *res);
 

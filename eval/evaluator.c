@@ -18,7 +18,9 @@
 #include "trainval/budget.h"
 #include "trainval/config.h"
 #include "trainval/ctx.h"
+#include "trainval/corpus.h"
 #include "trainval/data.h"
+#include "trainval/generate.h"
 #include "trainval/files.h"
 #include "trainval/model.h"
 #include "trainval/loss.h"
@@ -43,6 +45,14 @@ struct evaluator {
   uint32_t n;
   uint64_t hash;
   tv_metrics *metrics;
+  /* token models */
+  int tokens;
+  tv_corpus corpus;
+  const int32_t *ids; /* the split's text in corpus */
+  size_t n_ids;
+  tv_model *gen; /* the generation graph over store, with opts.generate */
+  tv_vocab vocab;
+  char *sample; /* opts.generate + 1 bytes */
   float *probs; /* n * classes softmax probabilities of the last run, in subset order */
   size_t probs_cap;
 };
@@ -71,6 +81,9 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
+  tv_model_free(ev->gen);
+  tv_corpus_free(&ev->corpus);
+  free(ev->sample);
   tv_standardize_free(&ev->zstats);
   tv_model_free(ev->model);
   tv_varstore_free(ev->store);
@@ -109,7 +122,9 @@ static int same_data(const tv_config *a, const tv_config *b) {
          !strcmp(a->data.comment, b->data.comment) && a->data.header == b->data.header &&
          a->data.skip_rows == b->data.skip_rows && a->data.missing == b->data.missing &&
          a->data.fill_value == b->data.fill_value && a->data.class_order == b->data.class_order &&
-         !memcmp(a->model.input, b->model.input, sizeof a->model.input);
+         !memcmp(a->model.input, b->model.input, sizeof a->model.input) &&
+         !strcmp(a->data.corpus, b->data.corpus) && a->data.valid_tokens == b->data.valid_tokens &&
+         tv_config_is_sequence(a) == tv_config_is_sequence(b);
 }
 
 /* Plans the graph of ev->next (variables declared, nothing large allocated), refuses a checkpoint
@@ -117,19 +132,23 @@ static int same_data(const tv_config *a, const tv_config *b) {
  * loaded anew) exceed --max-memory, and only then builds it. */
 static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   tv_model_free(ev->model);
+  tv_model_free(ev->gen);
   tv_varstore_free(ev->store);
-  ev->model = NULL;
+  ev->model = ev->gen = NULL;
   ev->store = NULL;
+  ev->tokens = tv_config_is_sequence(ev->next);
+  /* a token model reads its text as the streams it was trained on */
+  int batch = ev->tokens ? ev->next->train.batch_size : ev->o.batch_size;
   tv_budget b = {0};
   int rc = tv_varstore_new(&ev->store);
   if (rc == TV_OK)
-    rc = tv_model_plan(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
+    rc = tv_model_plan(ev->next, TV_MODE_INFER, batch, ev->store, tv_ctx_team(ev->ctx),
                        &b.activations);
   if (rc == TV_OK) rc = tv_ckpt_check_variables(ck, ev->store);
   if (rc == TV_OK) {
     tv_budget_add_variables(&b, ev->store, ev->next);
     int test = ev->o.split == TV_SPLIT_TEST;
-    if (new_data) {
+    if (new_data && !ev->tokens) {
       tv_budget_add_data(&b, ev->next,
                          test ? ev->next->data.test_images : ev->next->data.train_images);
       tv_budget_add_data(&b, ev->next,
@@ -138,20 +157,37 @@ static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
     rc = tv_budget_check(&b, ev->o.max_memory_mb, tv_ckpt_path(ck));
   }
   if (rc == TV_OK)
-    rc = tv_model_new(ev->next, TV_MODE_INFER, ev->o.batch_size, ev->store, tv_ctx_team(ev->ctx),
-                      &ev->model);
+    rc = tv_model_new(ev->next, TV_MODE_INFER, batch, ev->store, tv_ctx_team(ev->ctx), &ev->model);
+  if (rc == TV_OK && ev->tokens && ev->o.generate > 0)
+    rc = tv_generator_new(ev->next, ev->store, tv_ctx_team(ev->ctx), &ev->gen);
   if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
   if (rc != TV_OK) {
     tv_model_free(ev->model);
+    tv_model_free(ev->gen);
     tv_varstore_free(ev->store);
-    ev->model = NULL;
+    ev->model = ev->gen = NULL;
     ev->store = NULL;
     return rc;
   }
   return TV_OK;
 }
 
+/* A token model's split: its corpus's validation text (test, valid) or training text. */
+static int load_text(evaluator *ev) {
+  tv_corpus_free(&ev->corpus);
+  int rc = tv_corpus_load(ev->next, &ev->corpus);
+  if (rc != TV_OK) return rc;
+  int train = ev->o.split == TV_SPLIT_TRAIN;
+  ev->ids = train ? ev->corpus.train : ev->corpus.valid;
+  ev->n_ids = train ? ev->corpus.n_train : ev->corpus.n_valid;
+  ev->hash = 0;
+  ev->have_data = 1;
+  memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
+  return TV_OK;
+}
+
 static int load_data(evaluator *ev) {
+  if (tv_config_is_sequence(ev->next)) return load_text(ev);
   tv_dataset_free(&ev->ds);
   free(ev->idx);
   ev->idx = NULL;
@@ -167,6 +203,34 @@ static int load_data(evaluator *ev) {
   ev->n = n;
   ev->have_data = 1;
   memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
+  return TV_OK;
+}
+
+/* A token model's evaluation over the split's whole text, and its sample. */
+static int run_tokens(evaluator *ev, evaluator_result *res) {
+  tv_metrics_reset(ev->metrics);
+  uint64_t tokens = 0;
+  double t0 = tv_monotonic();
+  int rc = tv_evaluate_tokens(ev->model, ev->ids, ev->n_ids, 0, ev->metrics, &tokens);
+  res->eval_seconds = tv_monotonic() - t0;
+  if (rc == TV_OK && ev->gen) {
+    free(ev->sample);
+    ev->sample = malloc((size_t)ev->o.generate + 1);
+    tv_sample_opts so = {
+        .temperature = ev->o.temperature, .top_k = ev->o.top_k, .seed = ev->o.seed};
+    rc = ev->sample ? tv_generate(ev->gen, &ev->vocab, ev->o.prompt, (size_t)ev->o.generate, &so,
+                                  ev->sample)
+                    : tv_error(TV_ERR_NOMEM, "--generate: out of memory");
+    if (rc == TV_OK) ev->sample[ev->o.generate] = '\0';
+    res->sample = rc == TV_OK ? ev->sample : NULL;
+  }
+  if (rc == TV_ERR_NOMEM) res->fatal = 1;
+  if (rc != TV_OK) return rc;
+  res->tokens = 1;
+  res->n = tokens > UINT32_MAX ? UINT32_MAX : (uint32_t)tokens;
+  res->subset_hash = 0;
+  tv_metrics_get(ev->metrics, &res->s);
+  res->metrics = ev->metrics;
   return TV_OK;
 }
 
@@ -209,12 +273,14 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
                              &ev->metrics);
   }
+  if (rc == TV_OK && ev->gen) rc = tv_vocab_ckpt_read(&ev->vocab, ck);
   if (rc == TV_OK) {
     res->step = tv_ckpt_step(ck);
     res->epoch = tv_ckpt_epoch(ck);
     res->ckpt_wall_time = tv_ckpt_wall_time(ck);
   }
   tv_ckpt_close(ck);
+  if (rc == TV_OK && ev->tokens) return run_tokens(ev, res);
   size_t k = rc == TV_OK ? (size_t)tv_model_num_classes(ev->model) : 0;
   if (rc == TV_OK && ev->probs_cap < (size_t)ev->n * k) {
     free(ev->probs);

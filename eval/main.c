@@ -27,6 +27,7 @@
 #include "trainval/cli.h"
 #include "trainval/config.h"
 #include "trainval/evalstate.h"
+#include "trainval/generate.h"
 #include "trainval/files.h"
 #include "trainval/budget.h"
 #include "trainval/ops.h"
@@ -62,11 +63,16 @@ enum {
   OPT_TOP_K,
   OPT_THRESHOLD,
   OPT_MISCLASSIFIED,
-  OPT_MAX_MEMORY
+  OPT_MAX_MEMORY,
+  OPT_GENERATE,
+  OPT_PROMPT,
+  OPT_TEMPERATURE,
+  OPT_SEED
 };
 
 #define WATCH   "Watch options"
 #define PREDICT "Prediction options"
+#define GEN     "Generation options (token models)"
 static const tv_cli_option OPTIONS[] = {
     {"ckpt", OPT_CKPT, 0, required_argument, "PATH|latest|STEP", "@ckpt", NULL,
      "the checkpoint file, or (with --train-dir) the newest committed one or the one of that step "
@@ -90,7 +96,8 @@ static const tv_cli_option OPTIONS[] = {
     {"subset-seed", OPT_SUBSET_SEED, 0, required_argument, "S", "@number", NULL,
      "a random N drawn with seed S instead of the first N"},
     {"batch-size", OPT_BATCH_SIZE, 0, required_argument, "B", "@number", NULL,
-     "inference batch size (default 500)"},
+     "inference batch size (default 500; a token model reads its text as the train.batch_size "
+     "streams it was trained on)"},
     {"threads", OPT_THREADS, 0, required_argument, "N", "@number", NULL,
      "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
      "(default: OPENBLAS_NUM_THREADS, else one per core)"},
@@ -112,7 +119,8 @@ static const tv_cli_option OPTIONS[] = {
      "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
      "(default)"},
     {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", PREDICT,
-     "the K most probable classes in each row (default 5, at most the classes)"},
+     "the K most probable classes in each row (default 5, at most the classes); with --generate: "
+     "sample among the K most likely characters only (default: all)"},
     {"threshold", OPT_THRESHOLD, 0, required_argument, "P", "@number", PREDICT,
      "multilabel: predict the labels whose probability exceeds P (default 0.5)"},
     {"watch", OPT_WATCH, 0, required_argument, "DIR", "@dir", WATCH,
@@ -131,11 +139,12 @@ static const tv_cli_option OPTIONS[] = {
      "poll DIR every SECONDS (default 1) instead of inotify; automatic on NFS, CIFS/SMB, FUSE and "
      "other remote mounts"},
     {"metric", OPT_METRIC, 0, required_argument, "NAME",
-     "loss accuracy top5 macro_f1 mae rmse r2 micro_f1 map", WATCH,
+     "loss accuracy top5 macro_f1 mae rmse r2 micro_f1 map bpc perplexity", WATCH,
      "what best.h5 and early stopping follow, a metric of the run's model.task: loss, accuracy, "
-     "top5, macro_f1 (classification); loss, mae, rmse, r2 (regression); loss, macro_f1, "
-     "micro_f1, map (multilabel).  Default: the task's (accuracy, r2, micro_f1), read from "
-     "DIR/config.yaml (accuracy while it does not exist yet)"},
+     "top5, macro_f1, bpc (bits per character of a token model), perplexity (classification); "
+     "loss, mae, rmse, r2 (regression); loss, macro_f1, micro_f1, map (multilabel).  Default: the "
+     "task's (accuracy, r2, micro_f1), read from DIR/config.yaml (accuracy while it does not "
+     "exist yet)"},
     {"mode", OPT_MODE, 0, required_argument, "max|min", "max min", WATCH,
      "whether larger is better (default: min for loss, mae and rmse, max for the others)"},
     {"early-stop-patience", OPT_PATIENCE, 0, required_argument, "N", "@number", WATCH,
@@ -148,6 +157,16 @@ static const tv_cli_option OPTIONS[] = {
     {"misclassified", OPT_MISCLASSIFIED, 0, required_argument, "N", "@number", WATCH,
      "show the first N misclassified examples of the subset in each result's TensorBoard images "
      "(default 16; 0: none)"},
+    {"generate", OPT_GENERATE, 0, required_argument, "N", "@number", GEN,
+     "one-shot: print N characters sampled from the checkpoint's language model (one step at a "
+     "time, the state carried), then a newline, and nothing else; --watch: a sample of N "
+     "characters per checkpoint, to TensorBoard's text dashboard and metrics.jsonl"},
+    {"prompt", OPT_PROMPT, 0, required_argument, "TEXT", NULL, GEN,
+     "feed TEXT first (default: one newline); every byte must be in the model's vocabulary"},
+    {"temperature", OPT_TEMPERATURE, 0, required_argument, "T", "@number", GEN,
+     "divide the logits by T before sampling (default 1; 0: always the most likely character)"},
+    {"seed", OPT_SEED, 0, required_argument, "S", "@number", GEN,
+     "the sampling seed (default 1): the same checkpoint, prompt and seed give the same text"},
 };
 #define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
 _Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
@@ -160,6 +179,8 @@ static const tv_cli_example EXAMPLES[] = {
     {"--watch runs/mlp --split valid --num-examples 2000 --early-stop-patience 5",
      "follows the run, evaluating each checkpoint as it is committed; stops it after 5 results "
      "without improvement"},
+    {"--train-dir runs/charlm --generate 300 --prompt 'The ' --seed 7",
+     "prints 300 characters of the character model's newest checkpoint, continuing 'The '"},
 };
 #define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
@@ -235,6 +256,17 @@ static int parse_int(const char *opt, const char *v, long long lo, long long hi,
   return 0;
 }
 
+static int parse_u64(const char *opt, const char *v, uint64_t *out) {
+  char *end;
+  unsigned long long n = strtoull(v, &end, 10);
+  if (*end || end == v || v[0] == '-') {
+    fprintf(stderr, "%s: --%s: expected a non-negative integer, got '%s'\n", prog, opt, v);
+    return 2;
+  }
+  *out = n;
+  return 0;
+}
+
 static int parse_seconds(const char *opt, const char *v, double lo, double *out) {
   char *end;
   double x = strtod(v, &end);
@@ -291,7 +323,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   o->timeout = -1;
   o->poll_interval = 1.0;
   o->mode_max = -1;
+  o->temperature = 1.0;
+  o->seed = 1;
   const char *watch_opt = NULL; /* an option that means nothing without --watch */
+  const char *gen_opt = NULL;   /* an option that means nothing without --generate */
   int c, idx;
   opterr = 0;
   while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
@@ -299,6 +334,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     const tv_cli_option *row = tv_cli_find(&PROGRAM, c);
     const char *name = row ? row->name : "";
     if (row && row->group && !strcmp(row->group, WATCH) && c != OPT_WATCH) watch_opt = name;
+    if (row && row->group && !strcmp(row->group, GEN) && c != OPT_GENERATE) gen_opt = name;
     long long n;
     tv_text t = {0};
     if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
@@ -335,17 +371,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (parse_int(name, v, 1, 1LL << 32, &n)) return 2;
       o->num_examples = n;
       break;
-    case OPT_SUBSET_SEED: {
-      char *end;
-      unsigned long long s = strtoull(v, &end, 10);
-      if (*end || end == v || v[0] == '-') {
-        fprintf(stderr, "%s: --subset-seed: expected a non-negative integer, got '%s'\n", prog, v);
-        return 2;
-      }
+    case OPT_SUBSET_SEED:
+      if (parse_u64(name, v, &o->subset_seed)) return 2;
       o->has_subset_seed = 1;
-      o->subset_seed = s;
       break;
-    }
     case OPT_BATCH_SIZE:
       if (parse_int(name, v, 1, 65536, &n)) return 2;
       o->batch_size = (int)n;
@@ -447,6 +476,19 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       }
       o->data_sets[o->n_data_sets++] = v;
       break;
+    case OPT_GENERATE:
+      if (parse_int(name, v, 1, 1 << 24, &n)) return 2;
+      o->generate = n;
+      break;
+    case OPT_PROMPT:
+      o->prompt = v;
+      break;
+    case OPT_TEMPERATURE:
+      if (parse_seconds(name, v, 0, &o->temperature)) return 2; /* a number >= 0 */
+      break;
+    case OPT_SEED:
+      if (parse_u64(name, v, &o->seed)) return 2;
+      break;
     case ':':
       return usage_error("%s needs a value", argv[optind - 1]);
     default: /* '?' */
@@ -461,7 +503,8 @@ static int parse_args(int argc, char **argv, eval_options *o) {
                          a, a, a);
     return usage_error("unexpected argument '%s'", a);
   }
-  if ((o->out || o->top_k || o->threshold > 0) && !o->predict) {
+  /* --top-k serves --predict (classes per row) and --generate (the sampling cut) */
+  if ((o->out || (o->top_k && !o->generate) || o->threshold > 0) && !o->predict) {
     fprintf(stderr, "%s: --%s needs --predict INPUT (see %s --help)\n", prog,
             o->out     ? "out"
             : o->top_k ? "top-k"
@@ -469,6 +512,8 @@ static int parse_args(int argc, char **argv, eval_options *o) {
             prog);
     return 2;
   }
+  if (o->predict && o->generate)
+    return usage_error("--predict classifies INPUT and --generate samples text: give one");
   if (o->predict && o->watch)
     return usage_error("--predict runs one checkpoint: give --ckpt PATH or --train-dir DIR, "
                        "not --watch");
@@ -479,6 +524,10 @@ static int parse_args(int argc, char **argv, eval_options *o) {
   }
   if (!o->watch && watch_opt) {
     fprintf(stderr, "%s: --%s needs --watch DIR (see %s --help)\n", prog, watch_opt, prog);
+    return 2;
+  }
+  if (!o->generate && gen_opt) {
+    fprintf(stderr, "%s: --%s needs --generate N (see %s --help)\n", prog, gen_opt, prog);
     return 2;
   }
   if (!o->watch && !o->ckpt && !o->train_dir)
@@ -551,7 +600,6 @@ static void print_labels(const tv_metrics *m, int json) {
   if (json) printf("]");
 }
 
-/* -v: per-class precision / recall / F1, then the confusion matrix (rows: true class). */
 /* -v, classification: per-class figures and the confusion matrix; a class's name (the data's,
  * CSV string labels) follows its id when there is one. */
 static void print_classes(const tv_metrics *m, const evaluator_result *r, int json) {
@@ -634,13 +682,60 @@ static void print_result(const eval_options *o, const evaluator_result *r, const
   }
   printf("checkpoint   %s%s\n", path, verified ? " (checksum verified)" : "");
   printf("step         %lld\n", (long long)r->step);
-  printf("split        %s (%llu examples)\n", tv_split_name(o->split), (unsigned long long)s->n);
+  printf("split        %s (%llu %s)\n", tv_split_name(o->split), (unsigned long long)s->n,
+         r->tokens ? "tokens" : "examples");
   for (int k = 0; k < TV_METRIC__COUNT; k++)
     if (tv_metrics_reports(r->metrics, (tv_metric_kind)k))
       printf("%-12s %.4f\n", tv_metric_desc_for((tv_metric_kind)k)->name,
              tv_metric_value(s, (tv_metric_kind)k));
-  printf("speed        %.0f examples/s\n", speed);
+  printf("speed        %.0f %s/s\n", speed, r->tokens ? "tokens" : "examples");
   if (o->verbose) print_classes(r->metrics, r, 0);
+}
+
+/* --generate N, one-shot: the generation graph of the checkpoint's token model over its
+ * variables and vocabulary; prints the N sampled bytes and a newline. */
+static int generate_text(const eval_options *o) {
+  char path[TV_PATH_CAP + 128], *out = NULL;
+  tv_ckpt_info expect;
+  int have_expect = 0;
+  tv_ckpt *ck = NULL;
+  tv_ctx *ctx = NULL;
+  tv_varstore *store = NULL;
+  tv_model *gen = NULL;
+  tv_config *cfg = malloc(sizeof *cfg);
+  tv_vocab vocab;
+  int rc = cfg ? locate(o, path, sizeof path, &expect, &have_expect)
+               : tv_error(TV_ERR_NOMEM, "out of memory");
+  if (rc == TV_OK) rc = tv_ckpt_open(path, have_expect ? &expect : NULL, &ck);
+  if (rc == TV_OK) {
+    char source[TV_PATH_CAP + 160];
+    const char *text = tv_ckpt_config_text(ck);
+    snprintf(source, sizeof source, "%s:/config", path);
+    rc = tv_config_parse(text, strlen(text), source, NULL, 0, cfg);
+  }
+  if (rc == TV_OK) rc = tv_ctx_new(o->threads, &ctx);
+  if (rc == TV_OK) rc = tv_varstore_new(&store);
+  if (rc == TV_OK) rc = tv_generator_new(cfg, store, tv_ctx_team(ctx), &gen);
+  if (rc == TV_OK) rc = tv_varstore_seal(store);
+  if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
+  if (rc == TV_OK) rc = tv_vocab_ckpt_read(&vocab, ck);
+  if (rc == TV_OK && !(out = malloc((size_t)o->generate)))
+    rc = tv_error(TV_ERR_NOMEM, "--generate %lld: out of memory", o->generate);
+  tv_sample_opts so = {.temperature = o->temperature, .top_k = o->top_k, .seed = o->seed};
+  if (rc == TV_OK) rc = tv_generate(gen, &vocab, o->prompt, (size_t)o->generate, &so, out);
+  if (rc == TV_OK) {
+    fwrite(out, 1, (size_t)o->generate, stdout);
+    putchar('\n');
+  } else {
+    fprintf(stderr, "%s: %s\n", prog, tv_error_message());
+  }
+  free(out);
+  tv_model_free(gen);
+  tv_varstore_free(store);
+  tv_ctx_free(ctx);
+  tv_ckpt_close(ck);
+  free(cfg);
+  return rc == TV_OK ? 0 : 1;
 }
 
 static int one_shot(const eval_options *o) {
@@ -702,7 +797,7 @@ int main(int argc, char **argv) {
   if (urc) return urc < 0 ? 0 : urc;
   tv_config_sets file = {0};
   if (o.data_file && (urc = add_data_file(&o, &file))) return urc;
-  int rc = o.watch ? watch_run(&o) : one_shot(&o);
+  int rc = o.watch ? watch_run(&o) : o.generate ? generate_text(&o) : one_shot(&o);
   tv_config_sets_free(&file);
   return rc;
 }

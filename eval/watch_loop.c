@@ -426,6 +426,18 @@ static int maybe_request_stop(watcher *wt, int64_t step) {
   return TV_OK;
 }
 
+/* A token model's sample at step, on TensorBoard's text dashboard (tag "sample"): the text as a
+ * markdown code block, so that its spaces and line breaks show as they are. */
+static int write_sample(watcher *wt, int64_t step, const char *sample) {
+  size_t n = strlen(sample);
+  char *md = malloc(n + 16);
+  if (!md) return tv_error(TV_ERR_NOMEM, "no memory for the sample's text summary");
+  snprintf(md, n + 16, "```\n%s\n```\n", sample);
+  int rc = tv_events_text(wt->events, step, "sample", md);
+  free(md);
+  return rc;
+}
+
 /* Writes the result of me everywhere it goes; pin is the file it was read from. */
 static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_result *res,
                    const char *pin, double started) {
@@ -472,7 +484,8 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
     }
     rc = tv_events_scalars(wt->events, me->step, nt, tags, vals);
     figures_opts fo = {.misclassified = wt->o->misclassified, .pr_thresholds = PR_THRESHOLDS};
-    if (rc == TV_OK) rc = figures_write(wt->events, me->step, res, &fo);
+    if (rc == TV_OK && !res->tokens) rc = figures_write(wt->events, me->step, res, &fo);
+    if (rc == TV_OK && res->sample) rc = write_sample(wt, me->step, res->sample);
     if (rc == TV_OK) rc = tv_events_flush(wt->events);
     if (rc == TV_OK) test_kill_after_event(me->step);
   }
@@ -490,7 +503,8 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
                          .lag_steps = lag_steps,
                          .lag_seconds = lag_seconds,
                          .evaluator = wt->name,
-                         .host = wt->host};
+                         .host = wt->host,
+                         .sample = res->sample};
   if (rc == TV_OK) rc = tv_evallog_format(&r, res->metrics, &line);
   if (rc == TV_OK) rc = tv_evallog_append(wt->log_path, line);
   if (rc != TV_OK) {
@@ -521,9 +535,10 @@ static int publish(watcher *wt, const tv_manifest_entry *me, const evaluator_res
                          tv_metric_value(&res->s, (tv_metric_kind)k));
         used += w > 0 ? (size_t)w : 0;
       }
-      say(wt, "step %lld  %s  (%s, %u %s examples, %.2f s, lag %lld steps)%s", (long long)me->step,
-          values, me->file, res->n, tv_split_name(wt->o->split), r.eval_seconds,
-          (long long)lag_steps, improved ? "  best" : "");
+      say(wt, "step %lld  %s  (%s, %u %s %s, %.2f s, lag %lld steps)%s", (long long)me->step,
+          values, me->file, res->n, tv_split_name(wt->o->split),
+          res->tokens ? "tokens" : "examples", r.eval_seconds, (long long)lag_steps,
+          improved ? "  best" : "");
     }
   }
   free(line);
@@ -670,7 +685,12 @@ static int watcher_start(watcher *wt) {
                        .batch_size = o->batch_size,
                        .threads = o->threads,
                        .max_memory_mb = o->max_memory_mb,
-                       .cancel = &g_stop};
+                       .cancel = &g_stop,
+                       .generate = o->generate,
+                       .prompt = o->prompt,
+                       .temperature = o->temperature,
+                       .top_k = o->top_k,
+                       .seed = o->seed};
   int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,
                       .file = TV_MANIFEST_FILE,

@@ -7,7 +7,9 @@
 # each side's median training and inference examples/s with the runs beside them, the ratios,
 # the peak RSS of each (train's from /usr/bin/time -v, the peer's from getrusage), and the time
 # training pauses per checkpoint of the CNN (the checkpoint is written on a background thread).
-# Inference: trainval's eval and the peer both on the test split at batch 1000.
+# Inference: trainval's eval and the peer both on the test split at batch 1000.  Then the
+# data-parallel comparison (scripts/bench_mpi.sh) and the character language model beside its
+# PyTorch peer (scripts/bench_text.sh).
 # Reports figures only: it never passes or fails on a timing.
 #   sh scripts/bench.sh [MLP_STEPS [CNN_STEPS [ROUNDS]]]      (defaults 1500, 150 and 3)
 set -eu
@@ -119,3 +121,6 @@ done
 
 # Data-parallel: 1 rank x 2 threads against 2 ranks x 1 thread, and the scaling model.
 sh "$ROOT/scripts/bench_mpi.sh"
+
+# The character language model beside its PyTorch peer (scripts/bench_text.sh; TV_BENCH_TEXT_STEPS).
+sh "$ROOT/scripts/bench_text.sh" "${TV_BENCH_TEXT_STEPS:-100}"

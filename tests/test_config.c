@@ -320,7 +320,8 @@ static void test_error_layers(void **state) {
                "    - {type: flatten}\n    - {type: conv9}\n",
                "t.yaml:6:14: model.layers[1].type: unknown layer type 'conv9' "
                "(known: dense, relu, flatten, conv2d, max_pool2d, avg_pool2d, global_avg_pool, "
-               "batch_norm, dropout, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add)",
+               "batch_norm, dropout, leaky_relu, elu, gelu, sigmoid, tanh, softmax, add, "
+               "embedding, lstm, gru)",
                NULL);
   /* A key the kind does not take. */
   expect_error("model:\n  input: [1, 1, 1]\n  num_classes: 2\n  layers:\n"
@@ -888,7 +889,7 @@ static void test_training_keys(void **state) {
   expect_error(
       MODEL "train:\n  early_stop_metric: f1\n",
       "train.early_stop_metric: expected one of loss, accuracy, top5, macro_f1, mae, rmse, r2, "
-      "micro_f1, map, got 'f1'",
+      "micro_f1, map, bpc, perplexity, got 'f1'",
       NULL);
   expect_error(MODEL "train:\n  early_stop_mode: up\n",
                "train.early_stop_mode: expected one of auto, min, max, got 'up'", NULL);
@@ -1218,6 +1219,85 @@ static void test_mutations(void **state) {
   assert_true(refused > 1000); /* the mutations do reach the error paths */
 }
 
+/* Token-model layers: their keys come from their own layer file's table (sequence.c) and read,
+ * default, emit and fail like every other kind's; `input: [T]` is one item. */
+static void test_sequence_layers(void **state) {
+  (void)state;
+  const char *yaml = "model:\n"
+                     "  input: [128]\n"
+                     "  num_classes: 96\n"
+                     "  layers:\n"
+                     "    - {type: embedding, vocab: 96, dim: 64}\n"
+                     "    - {type: lstm, hidden: 256}\n"
+                     "    - {type: dropout, rate: 0.2}\n"
+                     "    - {type: gru, hidden: 128, name: top}\n"
+                     "    - {type: dense, units: 96}\n";
+  tv_config c;
+  assert_int_equal(parse(yaml, &c), TV_OK);
+  assert_int_equal(c.model.input[0], 128);
+  assert_int_equal(c.model.input[1], 0);
+  assert_int_equal(c.model.input[2], 0);
+  assert_true(tv_shape_equal(tv_config_input_shape(&c), tv_shape1(128)));
+  assert_true(tv_config_is_sequence(&c));
+  assert_int_equal(c.model.layers[0].kind, TV_LAYER_EMBEDDING);
+  assert_int_equal(c.model.layers[0].vocab, 96);
+  assert_int_equal(c.model.layers[0].dim, 64);
+  assert_int_equal(c.model.layers[1].kind, TV_LAYER_LSTM);
+  assert_int_equal(c.model.layers[1].hidden, 256);
+  assert_string_equal(c.model.layers[1].name, "lstm_1");
+  assert_int_equal(c.model.layers[3].kind, TV_LAYER_GRU);
+  assert_string_equal(c.model.layers[3].name, "top");
+  roundtrip(&c);
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  assert_non_null(strstr(text, "input: [128]"));
+  assert_non_null(strstr(text, "{type: lstm, name: lstm_1, hidden: 256}"));
+  free(text);
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_EMBEDDING), "embedding");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_LSTM), "lstm");
+  assert_string_equal(tv_layer_kind_name(TV_LAYER_GRU), "gru");
+  tv_config img;
+  assert_int_equal(parse("model:\n  input: [1, 28, 28]\n  num_classes: 10\n"
+                         "  layers: [{type: flatten}, {type: dense, units: 10}]\n",
+                         &img),
+                   TV_OK);
+  assert_false(tv_config_is_sequence(&img));
+
+  expect_error("model:\n  input: [8]\n  num_classes: 4\n  layers:\n"
+               "    - {type: embedding, vocab: 4, dim: 2}\n    - {type: lstm}\n",
+               "t.yaml:6:7: model.layers[1].hidden: missing required key (lstm needs it)", NULL);
+  expect_error("model:\n  input: [8]\n  num_classes: 4\n  layers:\n"
+               "    - {type: embedding, dim: 2}\n",
+               "t.yaml:5:7: model.layers[0].vocab: missing required key (embedding needs it)",
+               NULL);
+  expect_error("model:\n  input: [8]\n  num_classes: 4\n  layers:\n"
+               "    - {type: embedding, vocab: 4, dim: 2}\n    - {type: gru, hidden: 0}\n",
+               "t.yaml:6:27: model.layers[1].hidden: must be in [1, 65536], got 0", NULL);
+  expect_error("model:\n  input: [8]\n  num_classes: 4\n  layers:\n"
+               "    - {type: embedding, vocab: 4, dim: 2, units: 3}\n",
+               "t.yaml:5:43: model.layers[0].units: unknown key for embedding (allowed: type, "
+               "name, inputs, vocab, dim)",
+               NULL);
+  expect_error("model:\n  input: [1, 28, 28, 1]\n  num_classes: 10\n  layers: [{type: relu}]\n",
+               "t.yaml:2:10: model.input: expected a list of 3 integers, got 4", "[T]");
+  /* A token model classifies the next token: its task is classification, and bpc and
+   * perplexity are metrics of that task. */
+  expect_error("model:\n  input: [8]\n  num_classes: 4\n  task: regression\n  layers:\n"
+               "    - {type: embedding, vocab: 4, dim: 2}\n",
+               "t.yaml:4:9: model.task: a token model classifies the next token: model.task "
+               "classification, got regression",
+               NULL);
+  tv_config tok;
+  assert_int_equal(parse("model:\n  input: [8]\n  num_classes: 4\n  layers:\n"
+                         "    - {type: embedding, vocab: 4, dim: 2}\n"
+                         "train:\n  early_stop_metric: bpc\n",
+                         &tok),
+                   TV_OK);
+  assert_int_equal(tok.model.task, TV_TASK_CLASSIFICATION);
+  assert_int_equal(tok.train.early_stop_metric, TV_METRIC_BPC);
+}
+
 static void test_kind_names(void **state) {
   (void)state;
   assert_string_equal(tv_layer_kind_name(TV_LAYER_DENSE), "dense");
@@ -1258,6 +1338,7 @@ int main(void) {
       cmocka_unit_test(test_same_model_cnn),
       cmocka_unit_test(test_shipped_cnn_configs),
       cmocka_unit_test(test_kind_names),
+      cmocka_unit_test(test_sequence_layers),
       cmocka_unit_test(test_v1_fixture_config),
       cmocka_unit_test(test_booleans),
       cmocka_unit_test(test_strings_utf8),

@@ -220,11 +220,14 @@ static void test_metric_table(void **state) {
                           .rmse = 2.5,
                           .r2 = 0.0625,
                           .micro_f1 = 0.375,
-                          .map = 0.875};
+                          .map = 0.875,
+                          .bpc = 0.03125,
+                          .perplexity = 3.5};
   const double want[TV_METRIC__COUNT] = {
       [TV_METRIC_LOSS] = 0.5,       [TV_METRIC_ACCURACY] = 0.25,  [TV_METRIC_TOP5] = 0.75,
       [TV_METRIC_MACRO_F1] = 0.125, [TV_METRIC_MAE] = 1.5,        [TV_METRIC_RMSE] = 2.5,
       [TV_METRIC_R2] = 0.0625,      [TV_METRIC_MICRO_F1] = 0.375, [TV_METRIC_MAP] = 0.875,
+      [TV_METRIC_BPC] = 0.03125,    [TV_METRIC_PERPLEXITY] = 3.5,
   };
   for (int k = 0; k < TV_METRIC__COUNT; k++) {
     const tv_metric_desc *d = tv_metric_desc_for((tv_metric_kind)k);
@@ -233,17 +236,20 @@ static void test_metric_table(void **state) {
     assert_int_equal(tv_metric_find(d->name), k);
     assert_string_equal(tv_metric_names[k], d->name);
     assert_true(tv_metric_value(&s, (tv_metric_kind)k) == want[k]);
-    assert_int_equal(d->maximize, k != TV_METRIC_LOSS && k != TV_METRIC_MAE && k != TV_METRIC_RMSE);
+    assert_int_equal(d->maximize, k != TV_METRIC_LOSS && k != TV_METRIC_MAE &&
+                                      k != TV_METRIC_RMSE && k != TV_METRIC_BPC &&
+                                      k != TV_METRIC_PERPLEXITY);
   }
   assert_null(tv_metric_names[TV_METRIC__COUNT]);
-  assert_int_equal(tv_metric_find("perplexity"), -1);
+  assert_int_equal(tv_metric_find("no_such_metric"), -1);
   assert_int_equal(tv_metric_find(""), -1);
   char buf[128];
-  assert_string_equal(tv_metric_list(buf, sizeof buf),
-                      "loss, accuracy, top5, macro_f1, mae, rmse, r2, micro_f1 or map");
+  assert_string_equal(
+      tv_metric_list(buf, sizeof buf),
+      "loss, accuracy, top5, macro_f1, mae, rmse, r2, micro_f1, map, bpc or perplexity");
   /* Per task: the rows that apply, and the headline metric among them. */
   assert_string_equal(tv_metric_list_task(TV_TASK_CLASSIFICATION, buf, sizeof buf),
-                      "loss, accuracy, top5 or macro_f1");
+                      "loss, accuracy, top5, macro_f1, bpc or perplexity");
   assert_string_equal(tv_metric_list_task(TV_TASK_REGRESSION, buf, sizeof buf),
                       "loss, mae, rmse or r2");
   assert_string_equal(tv_metric_list_task(TV_TASK_MULTILABEL, buf, sizeof buf),
@@ -255,6 +261,10 @@ static void test_metric_table(void **state) {
   assert_int_equal(tv_task_headline(TV_TASK_MULTILABEL), TV_METRIC_MICRO_F1);
   assert_false(tv_metric_applies(TV_METRIC_R2, TV_TASK_CLASSIFICATION));
   assert_false(tv_metric_applies(TV_METRIC_ACCURACY, TV_TASK_REGRESSION));
+  /* bpc and perplexity: of the softmax cross-entropy, so classification (token models) only. */
+  assert_true(tv_metric_applies(TV_METRIC_BPC, TV_TASK_CLASSIFICATION));
+  assert_false(tv_metric_applies(TV_METRIC_BPC, TV_TASK_REGRESSION));
+  assert_false(tv_metric_applies(TV_METRIC_PERPLEXITY, TV_TASK_MULTILABEL));
   assert_string_equal(tv_metric_list(buf, 5), "loss"); /* cut, terminated */
   /* Better: strictly beyond min_delta, in the row's direction. */
   assert_true(tv_metric_better(1, 0.9, 0.8, 0.05));
@@ -262,6 +272,27 @@ static void test_metric_table(void **state) {
   assert_false(tv_metric_better(1, 0.7, 0.8, 0.0));
   assert_true(tv_metric_better(0, 0.7, 0.8, 0.05));
   assert_false(tv_metric_better(0, 0.8, 0.8, 0.0));
+}
+
+/* Bits per token and perplexity come from the mean loss: loss / ln 2 and exp(loss), here on
+ * uniform logits over 4 classes (loss ln 4: 2 bits, perplexity 4). */
+static void test_bpc_perplexity(void **state) {
+  (void)state;
+  tv_metrics *m = NULL;
+  assert_int_equal(tv_metrics_new(4, &m), TV_OK);
+  const float z[8] = {0};
+  const int32_t y[2] = {1, 3};
+  tv_metrics_update(m, z, y, 2);
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_true(fabs(s.loss - log(4.0)) < 1e-6);
+  assert_true(fabs(s.bpc - 2.0) < 1e-6);
+  assert_true(fabs(s.perplexity - 4.0) < 1e-5);
+  assert_true(tv_metric_value(&s, TV_METRIC_BPC) == s.bpc);
+  assert_true(tv_metric_value(&s, TV_METRIC_PERPLEXITY) == s.perplexity);
+  assert_int_equal(tv_metric_find("bpc"), TV_METRIC_BPC);
+  assert_false(tv_metric_desc_for(TV_METRIC_BPC)->maximize);
+  tv_metrics_free(m);
 }
 
 /* train.early_stop_metric takes every name of the table under a task it applies to, refuses
@@ -288,7 +319,7 @@ static void test_config_takes_table_names(void **state) {
       }
     }
   }
-  const char *sets[] = {"train.early_stop_metric=perplexity"};
+  const char *sets[] = {"train.early_stop_metric=no_such_metric"};
   tv_config c;
   assert_int_equal(tv_config_parse(base, strlen(base), "t.yaml", sets, 1, &c), TV_ERR_CONFIG);
 }
@@ -542,6 +573,7 @@ int main(void) {
       cmocka_unit_test(test_undefined_class),
       cmocka_unit_test(test_new_invalid),
       cmocka_unit_test(test_metric_table),
+      cmocka_unit_test(test_bpc_perplexity),
       cmocka_unit_test(test_config_takes_table_names),
       cmocka_unit_test(test_regression_matches_numpy),
       cmocka_unit_test(test_regression_edges),

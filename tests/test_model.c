@@ -507,12 +507,199 @@ static void test_gradient_check(void **state) {
   for (size_t i = 0; i < sizeof grad_cases / sizeof grad_cases[0]; i++) grad_check(&grad_cases[i]);
 }
 
-/* The table above exercises every layer kind (so a new kind without a case fails here). */
+/* ---- token models: gradient check through the unrolled steps and across a carried state ---- */
+
+/* Each is a token model (embedding first) over T = 5 steps and a vocabulary of 6. */
+static const char *const seq_cases[] = {
+    "model:\n  input: [5]\n  num_classes: 6\n  layers:\n"
+    "    - {type: embedding, vocab: 6, dim: 4}\n    - {type: lstm, hidden: 5}\n"
+    "    - {type: dense, units: 6}\n",
+    "model:\n  input: [5]\n  num_classes: 6\n  layers:\n"
+    "    - {type: embedding, vocab: 6, dim: 4}\n    - {type: gru, hidden: 5}\n"
+    "    - {type: dense, units: 6}\n",
+    "model:\n  input: [5]\n  num_classes: 6\n  layers:\n"
+    "    - {type: embedding, vocab: 6, dim: 3}\n    - {type: lstm, hidden: 4}\n"
+    "    - {type: dropout, rate: 0.3}\n    - {type: gru, hidden: 5}\n"
+    "    - {type: lstm, hidden: 3}\n    - {type: dense, units: 6}\n",
+};
+
+enum { SQ_N = 3, SQ_T = 5, SQ_V = 6 };
+
+static void parse_seq(const char *yaml, tv_config *c) {
+  if (tv_config_parse(yaml, strlen(yaml), "seq.yaml", NULL, 0, c) != TV_OK)
+    fail_msg("seq config: %s", tv_error_message());
+}
+
+typedef struct sq_ctx {
+  tv_model *m;
+  const int32_t *ids, *y;
+  const float *state; /* the carried state every evaluation starts from */
+  tv_rng rng;         /* the dropout generator before every forward: a fixed mask */
+} sq_ctx;
+
+static double sq_loss(const sq_ctx *g, float *dy) {
+  tv_model_set_state(g->m, g->state);
+  tv_model_set_rng(g->m, g->rng);
+  const float *z = tv_model_forward_ids(g->m, g->ids, SQ_N);
+  tv_loss loss = {.kind = TV_LOSS_TOKEN_XENT};
+  return tv_loss_forward(&loss, z, (tv_targets){.classes = g->y}, SQ_N * SQ_T, SQ_V, dy);
+}
+
+static void seq_grad_check(const char *yaml) {
+  const double eps = 1e-3, rel = 1e-2, floor_abs = 5e-4;
+  static tv_config c;
+  parse_seq(yaml, &c);
+  tv_varstore *s = new_store();
+  tv_model *m = NULL;
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, SQ_N, s, team(), &m), TV_OK);
+  init_store(s, 5);
+  int32_t a[SQ_N * SQ_T], b[SQ_N * SQ_T], y[SQ_N * SQ_T];
+  for (int i = 0; i < SQ_N * SQ_T; i++)
+    a[i] = (i * 5 + 2) % SQ_V, b[i] = (i * 7 + 1) % SQ_V, y[i] = (i * 3 + 4) % SQ_V;
+  /* a first batch leaves a carried state: the checked batch starts from it, not from zeros */
+  tv_model_set_rng(m, tv_rng_seed(7, TV_RNG_DROPOUT));
+  (void)tv_model_forward_ids(m, a, SQ_N);
+  size_t ns = tv_model_state_floats(m);
+  assert_true(ns > 0);
+  float *st = malloc(ns * sizeof *st);
+  assert_non_null(st);
+  tv_model_get_state(m, st);
+  double mag = 0;
+  for (size_t i = 0; i < ns; i++) mag += fabs(st[i]);
+  assert_true(mag > 0.01 * (double)ns); /* a state, not zeros */
+  sq_ctx g = {.m = m, .ids = b, .y = y, .state = st, .rng = tv_rng_seed(99, TV_RNG_DROPOUT)};
+
+  size_t slab = tv_varstore_size(s);
+  float *grads = tv_varstore_grads(s);
+  tv_varstore_zero_grads(s);
+  float *dy = tv_model_output_grad(m);
+  (void)sq_loss(&g, dy);
+  tv_model_backward(m, dy, SQ_N);
+  float *analytic = malloc(slab * sizeof *analytic);
+  assert_non_null(analytic);
+  memcpy(analytic, grads, slab * sizeof *analytic);
+  (void)sq_loss(&g, dy); /* a second backward without zeroing doubles every gradient */
+  tv_model_backward(m, dy, SQ_N);
+  for (size_t i = 0; i < slab; i++)
+    if (!(fabs(grads[i] - 2.0 * analytic[i]) <= 1e-5 * fabs(2.0 * analytic[i]) + 1e-7))
+      fail_msg("grads[%zu]: two backwards give %.9g, twice one is %.9g", i, grads[i],
+               2.0 * analytic[i]);
+  int checked = 0;
+  double worst = 0;
+  for (int vi = 0; vi < tv_varstore_count(s); vi++) {
+    tv_var *v = tv_varstore_var(s, vi);
+    if (!v->trainable) continue;
+    size_t stride = v->count > GC_SAMPLE ? v->count / GC_SAMPLE + 1 : 1;
+    for (size_t e = (vi * 3) % stride; e < v->count; e += stride) {
+      float p0 = v->value[e];
+      v->value[e] = p0 + (float)eps;
+      float pp = v->value[e];
+      double lp = sq_loss(&g, NULL);
+      v->value[e] = p0 - (float)eps;
+      float pm = v->value[e];
+      double lm = sq_loss(&g, NULL);
+      v->value[e] = p0;
+      double num = (lp - lm) / ((double)pp - (double)pm), an = analytic[v->offset + e];
+      double err = fabs(an - num);
+      if (!(err <= rel * fabs(an) + floor_abs))
+        fail_msg("%s: d loss / d %s[%zu]: backward %.6g, central difference %.6g", c.source,
+                 v->name, e, an, num);
+      worst = fmax(worst, err / (rel * fabs(an) + floor_abs));
+      checked++;
+    }
+  }
+  assert_true(checked > 0);
+  print_message("  token model of %d layers: %4d checked, worst error %.2f of tolerance\n",
+                c.model.n_layers, checked, worst);
+  free(analytic);
+  free(st);
+  tv_model_free(m);
+  tv_varstore_free(s);
+}
+
+static void test_gradient_check_sequence(void **state) {
+  (void)state;
+  for (size_t i = 0; i < sizeof seq_cases / sizeof seq_cases[0]; i++) seq_grad_check(seq_cases[i]);
+}
+
+/* The carried state makes consecutive batches one stream: two forwards of T = 5 give the logits
+ * one forward of T = 10 gives over the same ids (an INFER graph over the same store), and after
+ * tv_model_reset_state the first batch's logits again. */
+static void test_sequence_state_carries(void **state) {
+  (void)state;
+  static tv_config c, c10;
+  parse_seq(seq_cases[2], &c);
+  c10 = c;
+  c10.model.input[0] = 2 * SQ_T;
+  tv_varstore *s = new_store();
+  tv_model *m = NULL, *m10 = NULL;
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, SQ_N, s, team(), &m), TV_OK);
+  assert_int_equal(tv_model_new(&c10, TV_MODE_INFER, SQ_N, s, team(), &m10), TV_OK);
+  init_store(s, 8);
+  assert_int_equal(tv_model_steps(m), SQ_T);
+  assert_int_equal(tv_model_output_size(m), SQ_T * SQ_V);
+  int32_t ids[SQ_N * 2 * SQ_T], half[2][SQ_N * SQ_T];
+  for (int i = 0; i < SQ_N * 2 * SQ_T; i++) ids[i] = (i * 5 + i / 7) % SQ_V;
+  for (int e = 0; e < SQ_N; e++)
+    for (int t = 0; t < 2 * SQ_T; t++) half[t / SQ_T][e * SQ_T + t % SQ_T] = ids[e * 2 * SQ_T + t];
+  const float *z10 = tv_model_forward_ids(m10, ids, SQ_N);
+  float first[SQ_N * SQ_T * SQ_V];
+  memcpy(first, tv_model_forward_ids(m, half[0], SQ_N), sizeof first);
+  const float *z = tv_model_forward_ids(m, half[1], SQ_N);
+  for (int e = 0; e < SQ_N; e++)
+    for (int t = 0; t < 2 * SQ_T; t++)
+      for (int k = 0; k < SQ_V; k++) {
+        float got =
+            t < SQ_T ? first[(e * SQ_T + t) * SQ_V + k] : z[(e * SQ_T + t - SQ_T) * SQ_V + k];
+        float want = z10[(e * 2 * SQ_T + t) * SQ_V + k];
+        if (!(fabsf(got - want) <= 1e-5f * fabsf(want) + 1e-6f))
+          fail_msg("example %d step %d class %d: %.9g in two batches, %.9g in one", e, t, k, got,
+                   want);
+      }
+  tv_model_reset_state(m);
+  z = tv_model_forward_ids(m, half[0], SQ_N);
+  assert_memory_equal(z, first, sizeof first);
+  tv_model_free(m);
+  tv_model_free(m10);
+  tv_varstore_free(s);
+}
+
+/* Build errors of the token-model layers name the layer and its config position. */
+static void test_error_sequence_layers(void **state) {
+  (void)state;
+  static tv_config c;
+  tv_varstore *s = new_store();
+  tv_model *m = NULL;
+  parse_seq("model:\n  input: [4]\n  num_classes: 3\n  layers:\n"
+            "    - {type: dense, units: 3}\n    - {type: embedding, vocab: 3, dim: 2}\n"
+            "    - {type: flatten}\n    - {type: dense, units: 3}\n",
+            &c);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
+  assert_null(m);
+  assert_string_equal(tv_error_message(),
+                      "seq.yaml:6:7: layer embedding_1: embedding reads the model input, T token "
+                      "ids (`input: [T]`)");
+  parse_seq("model:\n  input: [1, 4, 4]\n  num_classes: 3\n  layers:\n"
+            "    - {type: flatten}\n    - {type: lstm, hidden: 3}\n",
+            &c);
+  assert_int_equal(tv_model_new(&c, TV_MODE_TRAIN, 2, s, team(), &m), TV_ERR_CONFIG);
+  assert_string_equal(tv_error_message(),
+                      "seq.yaml:6:7: layer lstm_1: lstm needs a (T, D) sequence input, got [16] "
+                      "(put an embedding first)");
+  tv_varstore_free(s);
+}
+
+/* The tables above exercise every layer kind (so a new kind without a case fails here). */
 static void test_gradient_check_covers_every_kind(void **state) {
   (void)state;
   int seen[TV_LAYER__COUNT] = {0};
   for (size_t i = 0; i < sizeof grad_cases / sizeof grad_cases[0]; i++)
     for (int j = 0; j < grad_cases[i].n_layers; j++) seen[grad_cases[i].layers[j].kind] = 1;
+  for (size_t i = 0; i < sizeof seq_cases / sizeof seq_cases[0]; i++) {
+    static tv_config c;
+    parse_seq(seq_cases[i], &c);
+    for (int j = 0; j < c.model.n_layers; j++) seen[c.model.layers[j].kind] = 1;
+  }
   for (int k = 0; k < TV_LAYER__COUNT; k++)
     if (!seen[k]) fail_msg("layer kind %s has no gradient-check case", tv_layer_kind_name(k));
 }
@@ -1626,6 +1813,9 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_gradient_check),
       cmocka_unit_test(test_gradient_check_covers_every_kind),
+      cmocka_unit_test(test_gradient_check_sequence),
+      cmocka_unit_test(test_sequence_state_carries),
+      cmocka_unit_test(test_error_sequence_layers),
       cmocka_unit_test(test_dense_variables),
       cmocka_unit_test(test_train_infer_share),
       cmocka_unit_test(test_infer_shape_mismatch),

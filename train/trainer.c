@@ -36,6 +36,7 @@
 #include "trainval/ckpt.h"
 #include "trainval/commit.h"
 #include "trainval/config.h"
+#include "trainval/corpus.h"
 #include "trainval/ctx.h"
 #include "trainval/data.h"
 #include "trainval/evalstate.h"
@@ -70,7 +71,12 @@ struct trainer {
   tv_model *model, *infer;
   tv_loss loss;
   tv_optim *optim;
-  tv_loader *loader;
+  tv_loader *loader; /* image models */
+  /* token models (tv_config_is_sequence): the corpus, its batcher and one batch of ids */
+  int tokens;
+  tv_corpus corpus;
+  tv_stream *stream;
+  int32_t *tok_x, *tok_y;
   tv_events *events, *val_events;
   tv_metrics *window, *val_metrics;
   tv_manifest manifest;
@@ -168,6 +174,19 @@ static void dist_slice_batch(trainer *t, tv_batch *b, int *n) {
   b->x += (size_t)off * (size_t)tv_model_input_size(t->model);
   if (b->labels) b->labels += off;
   if (b->targets) b->targets += (size_t)off * (size_t)tv_loader_target_dim(t->loader);
+  *n = count;
+}
+
+/* A token model's batch: this rank's windows of the global batch (*ids and *targets: T ids
+ * and T next-token targets per window; *n: the windows in, this rank's count out).  Each rank
+ * keeps the carried state of its own windows, the same rows every step. */
+static void dist_slice_tokens(trainer *t, const int32_t **ids, const int32_t **targets, int *n) {
+  if (t->size == 1) return;
+  int off, count;
+  tv_dist_slice(*n, t->size, t->rank, &off, &count);
+  size_t skip = (size_t)off * (size_t)t->cfg.model.input[0];
+  *ids += skip;
+  *targets += skip;
   *n = count;
 }
 
@@ -334,6 +353,47 @@ static int load_config(trainer *t) {
   return TV_OK;
 }
 
+/* A token model's data: the corpus split, a batcher over the training text (train.windows) and
+ * one batch of ids and targets. */
+static int build_tokens(trainer *t) {
+  int b = t->cfg.train.batch_size, steps = t->cfg.model.input[0];
+  int rc = tv_corpus_load(&t->cfg, &t->corpus);
+  if (rc == TV_OK && t->cfg.train.validate_every > 0 && t->corpus.n_valid < (size_t)steps + 1)
+    rc = tv_error(TV_ERR_INVALID,
+                  "%s: the validation text of %s holds %zu tokens, fewer than a window "
+                  "(data.valid_tokens, data.valid_fraction)",
+                  t->cfg.source, t->cfg.data.corpus, t->corpus.n_valid);
+  if (rc == TV_OK &&
+      (rc = tv_stream_new(t->corpus.train, t->corpus.n_train, b, steps, t->cfg.train.windows,
+                          t->cfg.train.seed, &t->stream)) != TV_OK)
+    rc = tv_error_prefix(rc, "%s: train.batch_size %d in %s", t->cfg.data.corpus, b, t->cfg.source);
+  if (rc != TV_OK) return rc;
+  /* dist: the TRAIN graph holds this rank's windows of the global batch.  The carried state is
+   * per window, and a checkpoint keeps rank 0's: a data-parallel token model resets it every
+   * batch (random windows) and splits the batch evenly, so that every rank reads the same
+   * shapes back. */
+  if (t->size > 1 && (t->cfg.train.windows != TV_WINDOWS_RANDOM || b % t->size != 0))
+    return tv_error(TV_ERR_CONFIG,
+                    "%s: a token model trained data-parallel over %d ranks needs train.windows: "
+                    "random and a train.batch_size (%d) that the ranks divide",
+                    t->cfg.source, t->size, b);
+  int off;
+  tv_dist_slice(b, t->size, t->rank, &off, &t->local);
+  t->tok_x = malloc((size_t)b * (size_t)steps * sizeof *t->tok_x);
+  t->tok_y = malloc((size_t)b * (size_t)steps * sizeof *t->tok_y);
+  if (!t->tok_x || !t->tok_y) return tv_error(TV_ERR_NOMEM, "out of memory");
+  t->total_steps = t->cfg.train.steps > 0
+                       ? t->cfg.train.steps
+                       : (int64_t)t->cfg.train.epochs * (int64_t)tv_stream_windows(t->stream);
+  return TV_OK;
+}
+
+/* Batches (or windows) per epoch of the training data. */
+static int64_t batches_per_epoch(const trainer *t) {
+  return t->tokens ? (int64_t)tv_stream_windows(t->stream)
+                   : (int64_t)tv_loader_batches_per_epoch(t->loader);
+}
+
 /* What build() will allocate (the training files, the TRAIN and INFER graphs, the variables and
  * the optimizer's slots), planned without allocating it and refused above --max-memory.  A config
  * the plan cannot build passes here: build() reports it in its own order. */
@@ -352,17 +412,18 @@ static int check_memory(trainer *t) {
   if (planned) {
     b.activations += infer;
     tv_budget_add_variables(&b, s, &t->cfg);
-    tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_images);
-    tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_labels);
+    if (!tv_config_is_sequence(&t->cfg)) { /* a corpus is read whole, not planned here */
+      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_images);
+      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_labels);
+    }
     rc = tv_budget_check(&b, t->opt.max_memory_mb, t->cfg.source);
   }
   tv_varstore_free(s);
   return rc;
 }
 
-static int build(trainer *t) {
-  int rc = check_memory(t);
-  if (rc != TV_OK) return rc;
+static int build_images(trainer *t) {
+  int rc;
   /* One read of the training files gives both splits; valid is kept only for validation. */
   rc = tv_split_load_train_valid(&t->cfg, &t->data, &t->valid);
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
@@ -399,6 +460,15 @@ static int build(trainer *t) {
   t->total_steps = t->cfg.train.steps > 0
                        ? t->cfg.train.steps
                        : (int64_t)t->cfg.train.epochs * tv_loader_batches_per_epoch(t->loader);
+  return TV_OK;
+}
+
+static int build(trainer *t) {
+  t->tokens = tv_config_is_sequence(&t->cfg);
+  int b = t->cfg.train.batch_size;
+  int rc = check_memory(t);
+  if (rc == TV_OK) rc = t->tokens ? build_tokens(t) : build_images(t);
+  if (rc != TV_OK) return rc;
   t->loss = tv_loss_from_config(&t->cfg);
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
@@ -452,6 +522,20 @@ static void counters_read(trainer *t, tv_ckpt *ck) {
   if (tv_ckpt_read_attr_i64(ck, "/state", "nonfinite_total", &v) == TV_OK) t->nonfinite_total = v;
 }
 
+/* A token model resumes only on the text it was trained on: the checkpoint's vocabulary must be
+ * the training text's. */
+static int same_vocab(const trainer *t, tv_ckpt *ck) {
+  tv_vocab v;
+  int rc = tv_vocab_ckpt_read(&v, ck);
+  if (rc == TV_OK && (v.size != t->corpus.vocab.size ||
+                      memcmp(v.bytes, t->corpus.vocab.bytes, (size_t)v.size) != 0))
+    rc = tv_error(TV_ERR_MISMATCH,
+                  "%s: /state/text/vocab: the checkpoint's vocabulary of %d bytes is not that of "
+                  "the training text of %s (%d bytes): the corpus changed",
+                  tv_ckpt_path(ck), v.size, t->cfg.data.corpus, t->corpus.vocab.size);
+  return rc;
+}
+
 /* Restores parameters, optimizer, data order and counters from the newest committed
  * checkpoint. */
 static int resume(trainer *t) {
@@ -472,7 +556,9 @@ static int resume(trainer *t) {
   /* Each owner reads its own part (ckpt.h, STATE LAYOUT). */
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, t->store);
   if (rc == TV_OK) rc = tv_optim_ckpt_read(t->optim, ck);
-  if (rc == TV_OK) rc = tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK)
+    rc = t->tokens ? tv_stream_ckpt_read(t->stream, ck) : tv_loader_ckpt_read(t->loader, ck);
+  if (rc == TV_OK && t->tokens) rc = same_vocab(t, ck);
   if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
   if (rc == TV_OK) {
@@ -480,8 +566,7 @@ static int resume(trainer *t) {
      * length config.yaml gave before this command's overrides. */
     int64_t h = 0;
     if (tv_ckpt_read_attr_i64(ck, "/state", "schedule_steps", &h) != TV_OK || h <= 0)
-      h = t->frozen_steps > 0 ? t->frozen_steps
-                              : t->frozen_epochs * (int64_t)tv_loader_batches_per_epoch(t->loader);
+      h = t->frozen_steps > 0 ? t->frozen_steps : t->frozen_epochs * batches_per_epoch(t);
     if (h > 0 && !t->opt.replan_schedule) t->horizon = h;
     t->horizon_kept = t->horizon != t->total_steps;
     tv_optim_set_horizon(t->optim, t->horizon);
@@ -535,6 +620,10 @@ void trainer_free(trainer *t) {
   tv_events_close(t->events);
   tv_events_close(t->val_events);
   tv_loader_free(t->loader);
+  tv_stream_free(t->stream);
+  tv_corpus_free(&t->corpus);
+  free(t->tok_x);
+  free(t->tok_y);
   tv_optim_free(t->optim);
   tv_model_free(t->model);
   tv_model_free(t->infer);
@@ -665,10 +754,13 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
     return tv_error(TV_ERR_NONFINITE, "step %lld: parameters hold NaN or Inf; not saved",
                     (long long)t->step);
-  tv_loader_state st;
+  tv_loader_state st = {0};
   const uint32_t *perm;
   uint32_t perm_n;
-  tv_loader_get_state(t->loader, &st, &perm, &perm_n);
+  if (t->tokens)
+    st.epoch = tv_stream_epoch(t->stream);
+  else
+    tv_loader_get_state(t->loader, &st, &perm, &perm_n);
   tv_ckpt_header h = {.step = t->step,
                       .epoch = (int64_t)st.epoch,
                       .wall_time = tv_now(),
@@ -679,7 +771,9 @@ static int save_checkpoint(trainer *t, const char *reason) {
   /* Each owner writes its own part (ckpt.h, STATE LAYOUT); the trainer only orders the calls. */
   rc = tv_ckpt_writer_variables(w, t->store);
   if (rc == TV_OK) rc = tv_optim_ckpt_write(t->optim, w);
-  if (rc == TV_OK) rc = tv_loader_ckpt_write(t->loader, w);
+  if (rc == TV_OK && t->tokens) rc = tv_stream_ckpt_write(t->stream, w);
+  if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
+  if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
   if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
   if (rc == TV_OK) rc = counters_write(t, w);
@@ -762,7 +856,11 @@ static int validate(trainer *t, int *stop) {
     if (want < n) n = (uint32_t)want;
   }
   tv_metrics_reset(t->val_metrics);
-  int rc = tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
+  uint64_t tokens = 0;
+  int rc = t->tokens ? tv_evaluate_tokens(t->infer, t->corpus.valid, t->corpus.n_valid,
+                                          (uint64_t)t->cfg.train.validate_batches, t->val_metrics,
+                                          &tokens)
+                     : tv_evaluate(t->infer, &t->valid, NULL, n, t->norm, t->val_metrics);
   if (rc != TV_OK) return rc;
   tv_metrics_summary s;
   tv_metrics_get(t->val_metrics, &s);
@@ -786,9 +884,9 @@ static int validate(trainer *t, int *stop) {
   if (rc != TV_OK) return rc;
   tv_metric_kind head = tv_task_headline(t->cfg.model.task);
   if (t->opt.verbosity > 0)
-    printf("%svalidation at step %lld: loss %.4f  %s %.4f  (%llu examples)\n",
-           t->tty ? "\r\033[K" : "", (long long)t->step, s.loss, tv_metric_desc_for(head)->name,
-           tv_metric_value(&s, head), (unsigned long long)s.n);
+    printf("%svalidation at step %lld: loss %.4f  %s %.4f  (%llu %s)\n", t->tty ? "\r\033[K" : "",
+           (long long)t->step, s.loss, tv_metric_desc_for(head)->name, tv_metric_value(&s, head),
+           (unsigned long long)s.n, t->tokens ? "tokens" : "examples");
   if (t->cfg.train.early_stop_patience <= 0 && !keeps_best(t)) return TV_OK;
   tv_metric_kind k = t->cfg.train.early_stop_metric;
   int maximize = t->cfg.train.early_stop_mode == TV_STOP_MAX ||
@@ -845,7 +943,7 @@ static void progress(trainer *t, double rate, int force) {
   tv_metrics_summary s;
   tv_metrics_get(t->window, &s);
   double eta = rate > 0 ? (double)(t->total_steps - t->step) * t->cfg.train.batch_size / rate : 0;
-  uint32_t per_epoch = tv_loader_batches_per_epoch(t->loader);
+  int64_t per_epoch = batches_per_epoch(t);
   printf("\r\033[Kstep %lld/%lld  epoch %lld  loss %.4f  %s %.4f  %.0f ex/s  ETA %d:%02d:%02d",
          (long long)t->step, (long long)t->total_steps, (long long)(t->step / per_epoch) + 1,
          s.loss, head_short(t), tv_metric_value(&s, tv_task_headline(t->cfg.model.task)), rate,
@@ -964,19 +1062,35 @@ static int begin_run(trainer *t) {
  * TV_ERR_NONFINITE).  *n gets the batch's size.  Never allocates. */
 static int train_step(trainer *t, uint32_t *n) {
   const tv_config *c = &t->cfg;
-  tv_batch b;
-  dist_dropout_stream(t);              /* dist: rank r > 0 draws its own masks */
-  tv_loader_next_batch(t->loader, &b); /* lent until the next call */
-  *n = b.n;
-  int nl = (int)*n;
-  dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
-  const float *logits = tv_model_forward(t->model, b.x, nl);
+  tv_batch b = {0};
+  int nl, rows; /* nl: this rank's rows of the batch; rows: its loss rows */
+  const float *logits;
+  dist_dropout_stream(t); /* dist: rank r > 0 draws its own masks */
+  if (t->tokens) {
+    int first, epoch_done;
+    tv_stream_next(t->stream, t->tok_x, t->tok_y, &first, &epoch_done);
+    if (first) tv_model_reset_state(t->model); /* a new stream (random windows: every batch) */
+    *n = (uint32_t)c->train.batch_size;
+    const int32_t *ids = t->tok_x;
+    b.labels = t->tok_y;
+    nl = (int)*n;
+    dist_slice_tokens(t, &ids, &b.labels, &nl); /* dist: this rank's windows */
+    logits = tv_model_forward_ids(t->model, ids, nl);
+    rows = nl * c->model.input[0];
+  } else {
+    tv_loader_next_batch(t->loader, &b); /* lent until the next call */
+    *n = b.n;
+    nl = (int)*n;
+    dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
+    logits = tv_model_forward(t->model, b.x, nl);
+    rows = nl;
+  }
   float *dlogits = tv_model_output_grad(t->model);
   float loss =
-      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets}, nl,
-                      c->model.num_classes, dlogits);
+      tv_loss_forward(&t->loss, logits, (tv_targets){.classes = b.labels, .values = b.targets},
+                      rows, c->model.num_classes, dlogits);
   /* dist: scaled so that the sum over ranks is the global batch's mean */
-  dist_scale_output_grad(t, dlogits, nl, *n);
+  dist_scale_output_grad(t, dlogits, rows, t->tokens ? *n * (uint32_t)c->model.input[0] : *n);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, nl);
   int elsewhere;
@@ -1007,9 +1121,10 @@ static int train_step(trainer *t, uint32_t *n) {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
     /* The window counts only: this cannot allocate or fail. */
-    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, nl);
+    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, rows);
     if (mrc != TV_OK) return mrc;
   }
+  if (t->tokens) *n = (uint32_t)rows; /* a token model's rate counts tokens */
   t->step++;
   return TV_OK;
 }
@@ -1221,9 +1336,10 @@ void trainer_print_summary(const trainer *t) {
   }
   printf("total: %zu trainable + %zu non-trainable parameters, %.2f MFLOPs/example forward\n",
          params, fixed, flops / 1e6);
-  printf("training %s from step %lld to %lld, batch %d, %u examples, %d threads\n",
-         t->opt.train_dir, (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
-         t->data.n, tv_ctx_threads(t->ctx));
+  printf("training %s from step %lld to %lld, batch %d, %zu %s, %d threads\n", t->opt.train_dir,
+         (long long)t->step, (long long)t->total_steps, t->cfg.train.batch_size,
+         t->tokens ? t->corpus.n_train : (size_t)t->data.n,
+         t->tokens ? "tokens of training text" : "examples", tv_ctx_threads(t->ctx));
   if (t->size > 1) {
     int off, first, last;
     tv_dist_slice(t->cfg.train.batch_size, t->size, 0, &off, &first);
@@ -1233,9 +1349,10 @@ void trainer_print_summary(const trainer *t) {
       snprintf(share, sizeof share, "%d", first);
     else
       snprintf(share, sizeof share, "%d or %d", first, last);
-    printf("data-parallel over %s: each rank trains on %s examples of every batch, %d threads "
+    printf("data-parallel over %s: each rank trains on %s %s of every batch, %d threads "
            "per rank\n",
-           tv_dist_describe(t->dist), share, tv_ctx_threads(t->ctx));
+           tv_dist_describe(t->dist), share, t->tokens ? "windows" : "examples",
+           tv_ctx_threads(t->ctx));
   }
   if (t->cfg.optimizer.schedule == TV_SCHEDULE_COSINE &&
       t->cfg.optimizer.warmup_steps >= t->horizon) {

@@ -64,8 +64,14 @@ static void put_string(tv_text *b, const key_desc *d, const void *base) {
 }
 
 static void put_int_list(tv_text *b, const key_desc *d, const void *base) {
+  size_t items = d->cap;
+  if (d->flags & F_OR_ONE) { /* one item: the rest were stored as 0, which no item can be */
+    int rest = 0;
+    for (size_t i = 1; i < d->cap; i++) rest |= load_int(base, d->off + i * sizeof(int));
+    if (!rest) items = 1;
+  }
   tv_text_printf(b, "[");
-  for (size_t i = 0; i < d->cap; i++)
+  for (size_t i = 0; i < items; i++)
     tv_text_printf(b, "%s%d", i ? ", " : "", load_int(base, d->off + i * sizeof(int)));
   tv_text_printf(b, "]");
 }
@@ -154,11 +160,12 @@ static int layer_keys(const tv_layer_config *l, int pass, const key_desc **keys)
 
 static void emit_layers(tv_text *b, const tv_config *c) {
   tv_text_printf(b, "  # each layer: type (");
-  tv_cfg_list_layer_kinds(b);
+  int tokens = tv_config_is_sequence(c);
+  tv_cfg_list_layer_kinds_for(b, tokens);
   tv_text_printf(b, "), name (default <type>_<k>),\n  #   inputs (default: the previous layer)\n");
   for (int k = 0; k < TV_LAYER__COUNT; k++) {
     const layer_kind_desc *lk = tv_cfg_layer_kind((tv_layer_kind)k);
-    if (!lk->n_keys) continue;
+    if (!lk->n_keys || (lk->token_only && !tokens)) continue;
     tv_text_printf(b, "  #   %s also: ", tv_layer_kind_name((tv_layer_kind)k));
     for (int j = 0; j < lk->n_keys; j++)
       tv_text_printf(b, "%s%s (%s)", j ? ", " : "", lk->keys[j].name, lk->keys[j].doc);
@@ -203,7 +210,9 @@ int tv_config_emit(const tv_config *c, char **text, size_t *len) {
         emit_layers(&b, c);
         continue;
       }
-      if ((d->flags & F_LATER) && same_value(d, c, &defaults)) continue;
+      if ((d->flags & F_LATER) && same_value(d, c, &defaults) &&
+          !((d->flags & F_TOKEN) && tv_config_is_sequence(c)))
+        continue;
       size_t start = b.n;
       tv_text_printf(&b, "  %s: ", d->name);
       put_value(&b, d, c);

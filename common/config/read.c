@@ -259,9 +259,12 @@ static int read_int_list_key(const ctx *x, const key_desc *d, int idx, const cha
   if (!n || n->type != YAML_SEQUENCE_NODE)
     return fail(x, idx, key, "expected a list of %zu integers like [1, 28, 28], got %s", d->cap,
                 describe(n, buf, sizeof buf));
-  if (seq_len(n) != (ptrdiff_t)d->cap)
-    return fail(x, idx, key, "expected a list of %zu integers, got %td", d->cap, seq_len(n));
-  for (size_t i = 0; i < d->cap; i++) {
+  size_t items = (size_t)seq_len(n);
+  if (items != d->cap && !(items == 1 && (d->flags & F_OR_ONE)))
+    return fail(x, idx, key, "expected a list of %zu integers, got %td%s", d->cap, seq_len(n),
+                d->flags & F_OR_ONE ? " (or a list of one, [T])" : "");
+  for (size_t i = items; i < d->cap; i++) store_int(base, d->off + i * sizeof(int), 0);
+  for (size_t i = 0; i < items; i++) {
     int64_t v;
     key_printf(item_key, sizeof item_key, "%s[%zu]", key, i);
     n = node_at(x, idx); /* unchanged: nothing adds nodes while validating */
@@ -683,6 +686,12 @@ static int check_relations(const ctx *x, int root, const tv_config *c) {
                 "must be in [2, 1000000], got %d (a classification needs two classes; one output "
                 "is model.task: regression)",
                 c->model.num_classes);
+  }
+  if (tv_config_is_sequence(c) && task != TV_TASK_CLASSIFICATION) {
+    int m, at = find_in_section(x, root, "model", "task", &m);
+    return fail(x, at ? at : m, "model.task",
+                "a token model classifies the next token: model.task classification, got %s",
+                tv_task_names[task]);
   }
   /* The losses each task can train with (config.h, train.loss). */
   static const unsigned fits[TV_TASK__COUNT] = {

@@ -1,11 +1,12 @@
 /* schema.c — the key tables: everything a config can say, one row per key (see schema.h), and
  * the defaults, names and look-ups they imply.
  *
- * One table per section (model, data, train, optimizer, retention), one table of the keys every
- * layer accepts (name, inputs) and one per layer kind that takes keys of its own.  The layer
- * kinds' names and enum come from config.h's TV_LAYER_KINDS list; layer_kinds below holds a row
- * only for a kind with keys or more than one input.  The ROW_* macros check at compile time that
- * each row's field has the type its key type stores.
+ * One table per section (model, data, train, optimizer, retention) and one table of the keys
+ * every layer accepts (name, inputs).  A layer kind that takes keys of its own (or more than one
+ * input) keeps its table in its layer file, beside its code, and names it in its tv_layer_ops
+ * row (layers.h); tv_cfg_layer_kind reads it through the layer table.  The layer kinds' names
+ * and enum come from config.h's TV_LAYER_KINDS list.  The ROW_* macros (schema.h) check at
+ * compile time that each row's field has the type its key type stores.
  */
 #include "config/schema.h"
 
@@ -13,82 +14,9 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "trainval/layers.h"
+
 #define COUNT TV_CFG_COUNT
-
-/* Offsets that fail to compile when the field's type is not the one the key type stores. */
-#define FIELD(T, m, type)  (offsetof(T, m) + 0 * sizeof(_Generic(((T *)0)->m, type : 1)))
-#define ARRAY(T, m, type)  (offsetof(T, m) + 0 * sizeof(_Generic(&((T *)0)->m[0], type * : 1)))
-#define ARRAY2(T, m, type) (offsetof(T, m) + 0 * sizeof(_Generic(&((T *)0)->m[0][0], type * : 1)))
-#define INT_SIZED(T, m)                                                                            \
-  (offsetof(T, m) + 0 * sizeof(char[sizeof(((T *)0)->m) == sizeof(int) ? 1 : -1]))
-#define NITEMS(T, m) (sizeof(((T *)0)->m) / sizeof(((T *)0)->m[0]))
-
-#define ROW_INT(T, key, m, lo_, hi_, def, fl, doc_)                                                \
-  {                                                                                                \
-    .name = key, .type = KEY_INT, .flags = (fl), .off = FIELD(T, m, int), .lo = (lo_),             \
-    .hi = (hi_), .idef = (def), .doc = doc_                                                        \
-  }
-#define ROW_INT64(T, key, m, lo_, hi_, def, fl, doc_)                                              \
-  {                                                                                                \
-    .name = key, .type = KEY_INT64, .flags = (fl), .off = FIELD(T, m, int64_t), .lo = (lo_),       \
-    .hi = (hi_), .idef = (def), .doc = doc_                                                        \
-  }
-#define ROW_UINT64(T, key, m, def, fl, doc_)                                                       \
-  {                                                                                                \
-    .name = key, .type = KEY_UINT64, .flags = (fl), .off = FIELD(T, m, uint64_t), .idef = (def),   \
-    .doc = doc_                                                                                    \
-  }
-#define ROW_DOUBLE(T, key, m, lo_, hi_, def, fl, doc_)                                             \
-  {                                                                                                \
-    .name = key, .type = KEY_DOUBLE, .flags = (fl), .off = FIELD(T, m, double), .dlo = (lo_),      \
-    .dhi = (hi_), .ddef = (def), .doc = doc_                                                       \
-  }
-#define ROW_BOOL(T, key, m, def, fl, doc_)                                                         \
-  {                                                                                                \
-    .name = key, .type = KEY_BOOL, .flags = (fl), .off = FIELD(T, m, int), .idef = (def),          \
-    .doc = doc_                                                                                    \
-  }
-#define ROW_STRING(T, key, m, def, fl, doc_)                                                       \
-  {                                                                                                \
-    .name = key, .type = KEY_STRING, .flags = (fl), .off = ARRAY(T, m, char),                      \
-    .cap = sizeof(((T *)0)->m), .sdef = (def), .doc = doc_                                         \
-  }
-#define ROW_ENUM(T, key, m, names_, def, fl, doc_)                                                 \
-  {                                                                                                \
-    .name = key, .type = KEY_ENUM, .flags = (fl), .off = INT_SIZED(T, m), .names = (names_),       \
-    .idef = (def), .doc = doc_                                                                     \
-  }
-#define ROW_INT_LIST(T, key, m, lo_, hi_, fl, doc_)                                                \
-  {                                                                                                \
-    .name = key, .type = KEY_INT_LIST, .flags = (fl), .off = ARRAY(T, m, int),                     \
-    .cap = NITEMS(T, m), .lo = (lo_), .hi = (hi_), .doc = doc_                                     \
-  }
-#define ROW_NAME_LIST(T, key, m, count, fl, doc_)                                                  \
-  {                                                                                                \
-    .name = key, .type = KEY_NAME_LIST, .flags = (fl), .off = ARRAY2(T, m, char),                  \
-    .cap = NITEMS(T, m), .elem = sizeof(((T *)0)->m[0]), .count_off = FIELD(T, count, int),        \
-    .doc = doc_                                                                                    \
-  }
-#define ROW_INT_PAIR(T, key, m, lo_, hi_, def, fl, doc_)                                           \
-  {                                                                                                \
-    .name = key, .type = KEY_INT_PAIR, .flags = (fl), .off = ARRAY(T, m, int),                     \
-    .cap = NITEMS(T, m) + 0 * sizeof(char[NITEMS(T, m) == 2 ? 1 : -1]), .lo = (lo_), .hi = (hi_),  \
-    .idef = (def), .doc = doc_                                                                     \
-  }
-#define ROW_PADDING(T, key, m, pads, fl, doc_)                                                     \
-  {                                                                                                \
-    .name = key, .type = KEY_PADDING, .flags = (fl), .off = INT_SIZED(T, m),                       \
-    .off2 = ARRAY(T, pads, int) + 0 * sizeof(char[NITEMS(T, pads) == 2 ? 1 : -1]), .lo = 0,        \
-    .hi = 65536, .names = padding_names, .idef = TV_PADDING_VALID, .doc = doc_                     \
-  }
-#define ROW_DOUBLE_LIST(T, key, m, list, count, lo_, hi_, def, fl, doc_)                           \
-  {                                                                                                \
-    .name = key, .type = KEY_DOUBLE_LIST, .flags = (fl), .off = FIELD(T, m, double),               \
-    .off2 = ARRAY(T, list, double), .cap = NITEMS(T, list), .count_off = FIELD(T, count, int),     \
-    .dlo = (lo_), .dhi = (hi_), .ddef = (def), .doc = doc_                                         \
-  }
-#define ROW_LAYERS(key, fl, doc_)                                                                  \
-  { .name = key, .type = KEY_LAYERS, .flags = (fl), .doc = doc_ }
 
 typedef tv_config CF;
 typedef tv_layer_config LC;
@@ -108,6 +36,9 @@ _Static_assert(COUNT(nonfinite_names) == TV_NONFINITE__COUNT + 1, "one name per 
 static const char *const stop_mode_names[] = {
     [TV_STOP_AUTO] = "auto", [TV_STOP_MIN] = "min", [TV_STOP_MAX] = "max", NULL};
 _Static_assert(COUNT(stop_mode_names) == TV_STOP__COUNT + 1, "one name per mode");
+static const char *const windows_names[] = {
+    [TV_WINDOWS_CONTIGUOUS] = "contiguous", [TV_WINDOWS_RANDOM] = "random", NULL};
+_Static_assert(COUNT(windows_names) == TV_WINDOWS__COUNT + 1, "one name per windows mode");
 static const char *const resize_names[] = {
     [TV_RESIZE_NONE] = "none", [TV_RESIZE_BILINEAR] = "bilinear", NULL};
 _Static_assert(COUNT(resize_names) == TV_RESIZE__COUNT + 1, "one name per resize rule");
@@ -133,13 +64,14 @@ static const char *const class_order_names[] = {
     [TV_CLASS_ORDER_SORTED] = "sorted", [TV_CLASS_ORDER_FIRST_SEEN] = "first_seen", NULL};
 _Static_assert(COUNT(class_order_names) == TV_CLASS_ORDER__COUNT + 1, "one name per order");
 /* Only valid and same are names; an explicit padding is written as numbers. */
-static const char *const padding_names[] = {
+const char *const tv_cfg_padding_names[] = {
     [TV_PADDING_VALID] = "valid", [TV_PADDING_SAME] = "same", NULL};
-_Static_assert(COUNT(padding_names) == TV_PADDING_EXPLICIT + 1, "names for the named paddings");
+_Static_assert(COUNT(tv_cfg_padding_names) == TV_PADDING_EXPLICIT + 1,
+               "names for the named paddings");
 
 // clang-format off
 static const key_desc model_keys[] = {
-  ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL,
+  ROW_INT_LIST(CF, "input", model.input, 1, 65536, F_REQUIRED | F_MODEL | F_OR_ONE,
                "C, H, W of one example"),
   ROW_INT(CF, "num_classes", model.num_classes, 1, 1000000, 0, F_REQUIRED | F_MODEL,
           "outputs of the last layer"),
@@ -188,6 +120,10 @@ static const key_desc data_keys[] = {
            "csv string labels: sorted | first_seen class ids"),
   ROW_BOOL(CF, "standardize", data.standardize, 0, 0,
            "per-feature mean/std fitted on the training split"),
+  ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_LATER | F_TOKEN,
+             "token models: a text file or folder"),
+  ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_LATER | F_TOKEN,
+            "token models: the last this many bytes validate; 0: valid_fraction"),
 };
 
 static const key_desc train_keys[] = {
@@ -223,7 +159,8 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "early_stop_patience", train.early_stop_patience, 0, INT_MAX, 0, 0,
           "validations without improvement; 0: off"),
   ROW_ENUM(CF, "early_stop_metric", train.early_stop_metric, tv_metric_names, TV_METRIC_LOSS, 0,
-           "a metric of the task: loss | accuracy | top5 | macro_f1 | mae | rmse | r2 | micro_f1 | map"),
+           "a metric of the task: loss | accuracy | top5 | macro_f1 | mae | rmse | r2 | micro_f1 | map"
+           " | bpc | perplexity (token models)"),
   ROW_ENUM(CF, "early_stop_mode", train.early_stop_mode, stop_mode_names, TV_STOP_AUTO, 0,
            "auto (min for loss) | min | max"),
   ROW_DOUBLE(CF, "early_stop_min_delta", train.early_stop_min_delta, 0, 1e9, 0, 0,
@@ -235,6 +172,8 @@ static const key_desc train_keys[] = {
   ROW_INT(CF, "histogram_every", train.histogram_every, 0, INT_MAX, 0, 0,
           "steps between variable histograms; 0: off"),
   ROW_INT(CF, "prefetch", train.prefetch, 0, 64, 2, 0, "batches loaded ahead; 0: synchronous"),
+  ROW_ENUM(CF, "windows", train.windows, windows_names, TV_WINDOWS_CONTIGUOUS, F_LATER | F_TOKEN,
+           "token models: contiguous (state carried) | random (reset)"),
 };
 
 static const key_desc optimizer_keys[] = {
@@ -284,59 +223,6 @@ const key_desc tv_cfg_layer_common_keys[] = {
   ROW_NAME_LIST(LC, "inputs", inputs, n_inputs, F_MODEL, "default: the previous layer"),
 };
 
-static const key_desc dense_keys[] = {
-  ROW_INT(LC, "units", units, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output features"),
-  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias"),
-};
-
-static const key_desc conv2d_keys[] = {
-  ROW_INT(LC, "filters", filters, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output channels"),
-  ROW_INT_PAIR(LC, "kernel_size", kernel, 1, 65536, 0, F_REQUIRED | F_MODEL, "k or [kh, kw]"),
-  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 1, F_MODEL, "s or [sh, sw]"),
-  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
-  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias per filter"),
-};
-
-/* strides' default 0 stands for "= pool_size" (F_DEFAULT_KERNEL), resolved when read, so a
- * config read back from tv_config_emit states it. */
-static const key_desc pool_keys[] = {
-  ROW_INT_PAIR(LC, "pool_size", kernel, 1, 65536, 2, F_MODEL, "k or [kh, kw]"),
-  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 0, F_MODEL | F_DEFAULT_KERNEL, "default pool_size"),
-  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
-};
-
-static const key_desc batch_norm_keys[] = {
-  ROW_DOUBLE(LC, "momentum", momentum, 0, 1, 0.9, 0,
-             "moving = momentum * moving + (1 - momentum) * batch"),
-  ROW_DOUBLE(LC, "epsilon", epsilon, 0, 1, 1e-5, F_OPEN_LO | F_MODEL, "added to the variance"),
-};
-
-static const key_desc dropout_keys[] = {
-  ROW_DOUBLE(LC, "rate", rate, 0, 1, 0.5, F_OPEN_HI, "probability of dropping an element"),
-};
-
-static const key_desc leaky_relu_keys[] = {
-  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 0.01, F_MODEL, "slope for x < 0"),
-};
-
-static const key_desc elu_keys[] = {
-  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 1.0, F_MODEL, "alpha (exp(x) - 1) for x < 0"),
-};
-
-
-/* Kinds that take keys of their own or more than one input; any other kind's row is all zero
- * (no keys, one input). */
-static const layer_kind_desc layer_kinds[TV_LAYER__COUNT] = {
-  [TV_LAYER_DENSE] = {dense_keys, COUNT(dense_keys), 0, 0},
-  [TV_LAYER_CONV2D] = {conv2d_keys, COUNT(conv2d_keys), 0, 0},
-  [TV_LAYER_MAX_POOL2D] = {pool_keys, COUNT(pool_keys), 0, 0},
-  [TV_LAYER_AVG_POOL2D] = {pool_keys, COUNT(pool_keys), 0, 0},
-  [TV_LAYER_BATCH_NORM] = {batch_norm_keys, COUNT(batch_norm_keys), 0, 0},
-  [TV_LAYER_DROPOUT] = {dropout_keys, COUNT(dropout_keys), 0, 0},
-  [TV_LAYER_LEAKY_RELU] = {leaky_relu_keys, COUNT(leaky_relu_keys), 0, 0},
-  [TV_LAYER_ELU] = {elu_keys, COUNT(elu_keys), 0, 0},
-  [TV_LAYER_ADD] = {NULL, 0, 2, TV_MAX_INPUTS},
-};
 // clang-format on
 
 const int tv_cfg_n_sections = COUNT(tv_cfg_sections);
@@ -353,7 +239,20 @@ const char *tv_layer_kind_name(tv_layer_kind k) {
   return kind_names[k];
 }
 
-const layer_kind_desc *tv_cfg_layer_kind(tv_layer_kind k) { return &layer_kinds[k]; }
+const layer_kind_desc *tv_cfg_layer_kind(tv_layer_kind k) {
+  static const layer_kind_desc none = {NULL, 0, 0, 0, 0};
+  const layer_kind_desc *d = tv_layer_ops_for(k)->config;
+  return d ? d : &none;
+}
+
+tv_shape tv_config_input_shape(const tv_config *c) {
+  if (c->model.input[1] == 0 && c->model.input[2] == 0) return tv_shape1(c->model.input[0]);
+  return tv_shape3(c->model.input[0], c->model.input[1], c->model.input[2]);
+}
+
+int tv_config_is_sequence(const tv_config *c) {
+  return c->model.n_layers > 0 && c->model.layers[0].kind == TV_LAYER_EMBEDDING;
+}
 
 double tv_config_data_mean(const tv_config *c, int channel) {
   return c->data.n_mean > 0 && channel >= 0 && channel < c->data.n_mean ? c->data.mean_c[channel]
@@ -382,8 +281,12 @@ void tv_cfg_list_sections(tv_text *t) {
     tv_text_printf(t, "%s%s", s ? ", " : "", tv_cfg_sections[s].name);
 }
 
-void tv_cfg_list_layer_kinds(tv_text *t) {
-  for (int k = 0; k < TV_LAYER__COUNT; k++) tv_text_printf(t, "%s%s", k ? ", " : "", kind_names[k]);
+void tv_cfg_list_layer_kinds(tv_text *t) { tv_cfg_list_layer_kinds_for(t, 1); }
+
+void tv_cfg_list_layer_kinds_for(tv_text *t, int tokens) {
+  for (int k = 0, n = 0; k < TV_LAYER__COUNT; k++)
+    if (tokens || !tv_cfg_layer_kind((tv_layer_kind)k)->token_only)
+      tv_text_printf(t, "%s%s", n++ ? ", " : "", kind_names[k]);
 }
 
 static void apply_default(const key_desc *d, void *base) {
@@ -443,5 +346,6 @@ void tv_cfg_layer_defaults(tv_layer_config *l, tv_layer_kind kind) {
   l->kind = kind;
   for (int k = 0; k < COUNT(tv_cfg_layer_common_keys); k++)
     apply_default(&tv_cfg_layer_common_keys[k], l);
-  for (int k = 0; k < layer_kinds[kind].n_keys; k++) apply_default(&layer_kinds[kind].keys[k], l);
+  const layer_kind_desc *lk = tv_cfg_layer_kind(kind);
+  for (int k = 0; k < lk->n_keys; k++) apply_default(&lk->keys[k], l);
 }

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainval/corpus.h"
+
 static const char *const split_names[TV_SPLIT__COUNT] = {"train", "valid", "test"};
 
 const char *tv_split_name(tv_split s) { return split_names[s]; }
@@ -240,5 +242,35 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
   }
   tv_loader_free(l);
   free(first);
+  return rc;
+}
+
+int tv_evaluate_tokens(tv_model *m, const int32_t *ids, size_t n, uint64_t windows,
+                       tv_metrics *metrics, uint64_t *tokens) {
+  int b = tv_model_max_batch(m), steps = tv_model_steps(m);
+  *tokens = 0;
+  tv_stream *s = NULL;
+  int rc = tv_stream_new(ids, n, b, steps, TV_WINDOWS_CONTIGUOUS, 0, &s);
+  int32_t *x = NULL, *y = NULL;
+  if (rc == TV_OK) {
+    x = malloc((size_t)b * (size_t)steps * sizeof *x);
+    y = malloc((size_t)b * (size_t)steps * sizeof *y);
+    if (!x || !y) rc = tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+  }
+  if (rc == TV_OK) {
+    uint64_t all = tv_stream_windows(s);
+    if (windows == 0 || windows > all) windows = all;
+    tv_model_reset_state(m);
+    for (uint64_t w = 0; w < windows; w++) {
+      int first, done;
+      tv_stream_next(s, x, y, &first, &done);
+      const float *z = tv_model_forward_ids(m, x, b);
+      tv_metrics_update(metrics, z, y, b * steps);
+      *tokens += (uint64_t)b * (uint64_t)steps;
+    }
+  }
+  free(x);
+  free(y);
+  tv_stream_free(s);
   return rc;
 }

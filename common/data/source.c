@@ -2,6 +2,8 @@
  * data.h, DATA SOURCES).  Each reader fills a tv_dataset whole or leaves it zeroed. */
 #include "trainval/data.h"
 
+#include "trainval/corpus.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,6 +12,10 @@
 
 static int load_idx(const tv_data_spec *spec, tv_dataset *ds) {
   return tv_dataset_load_idx(spec->x, spec->y, ds);
+}
+
+static int load_text(const tv_data_spec *spec, tv_dataset *ds) {
+  return tv_corpus_read(spec->x ? spec->x : "", ds);
 }
 
 /* Integer targets become float ones (one value per example) where the caller needs those. */
@@ -43,8 +49,9 @@ typedef struct reader {
 } reader;
 
 static const reader readers[] = {
-    {"idx", load_idx},   {"csv", tv_csv_load},    {"npy", tv_npy_load},
-    {"hdf5", load_hdf5}, {"imgdir", load_imgdir},
+    {"idx", load_idx},       {"csv", tv_csv_load}, {"npy", tv_npy_load}, {"hdf5", load_hdf5},
+    {"imgdir", load_imgdir}, {"text", load_text}, /* a corpus for token models: x is the file or
+                                                     folder (corpus.h) */
 };
 
 int tv_data_load(const tv_data_spec *spec, tv_dataset *ds) {

@@ -160,6 +160,7 @@ _Static_assert(sizeof loss_table / sizeof loss_table[0] == TV_LOSS__COUNT,
 const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind) { return &loss_table[kind]; }
 
 tv_loss tv_loss_from_config(const tv_config *cfg) {
+  if (tv_config_is_sequence(cfg)) return (tv_loss){.kind = TV_LOSS_TOKEN_XENT};
   static const tv_loss_kind chosen[TV_LOSS_CHOICE__COUNT] = {
       [TV_LOSS_CHOICE_SOFTMAX_XENT] = TV_LOSS_SOFTMAX_XENT,
       [TV_LOSS_CHOICE_MSE] = TV_LOSS_MSE,

@@ -164,6 +164,8 @@ void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s) {
     f1_sum += f;
   }
   s->macro_f1 = f1_sum / m->k;
+  s->bpc = s->loss / log(2.0);
+  s->perplexity = exp(s->loss);
 }
 
 int tv_metrics_num_classes(const tv_metrics *m) { return m->k; }
@@ -189,6 +191,9 @@ static double get_loss(const tv_metrics_summary *s) { return s->loss; }
 static double get_accuracy(const tv_metrics_summary *s) { return s->accuracy; }
 static double get_top5(const tv_metrics_summary *s) { return s->top5; }
 static double get_macro_f1(const tv_metrics_summary *s) { return s->macro_f1; }
+static double get_bpc(const tv_metrics_summary *s) { return s->bpc; }
+static double get_perplexity(const tv_metrics_summary *s) { return s->perplexity; }
+
 static double get_mae(const tv_metrics_summary *s) { return s->mae; }
 static double get_rmse(const tv_metrics_summary *s) { return s->rmse; }
 static double get_r2(const tv_metrics_summary *s) { return s->r2; }
@@ -200,7 +205,10 @@ static double get_map(const tv_metrics_summary *s) { return s->map; }
 #define T_ML  (1u << TV_TASK_MULTILABEL)
 
 /* One row per metric: kind, name, getter, maximize, the tasks it applies to.  The rows fill the
- * table and the list of names (which key tables of names need as a constant array). */
+ * table and the list of names (which key tables of names need as a constant array).  bpc and
+ * perplexity are functions of the softmax cross-entropy loss, so they apply to classification;
+ * a token model is a classification model (each position classifies the next token), so its
+ * runs report them beside accuracy. */
 // clang-format off
 #define METRIC_ROWS(X)                                                        \
   X(TV_METRIC_LOSS, "loss", get_loss, 0, T_CLS | T_REG | T_ML)                \
@@ -211,7 +219,9 @@ static double get_map(const tv_metrics_summary *s) { return s->map; }
   X(TV_METRIC_RMSE, "rmse", get_rmse, 0, T_REG)                               \
   X(TV_METRIC_R2, "r2", get_r2, 1, T_REG)                                     \
   X(TV_METRIC_MICRO_F1, "micro_f1", get_micro_f1, 1, T_ML)                    \
-  X(TV_METRIC_MAP, "map", get_map, 1, T_ML)
+  X(TV_METRIC_MAP, "map", get_map, 1, T_ML)                                   \
+  X(TV_METRIC_BPC, "bpc", get_bpc, 0, T_CLS)                                  \
+  X(TV_METRIC_PERPLEXITY, "perplexity", get_perplexity, 0, T_CLS)
 // clang-format on
 
 #define DESC_ROW(kind, name, get, maximize, tasks) [kind] = {name, get, maximize, tasks},

@@ -8,6 +8,7 @@
 #include "trainval/model.h"
 
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,7 +29,9 @@ struct tv_model {
   float *temp;    /* shared scratch: the largest temp_floats of any layer */
   const float *x; /* the current input batch */
   int input_size, num_classes;
-  int logits; /* node of the logits */
+  int output_size; /* floats per example of the logits: num_classes, or T * num_classes */
+  float *ids;      /* tv_model_forward_ids: the ids as floats (max_batch * input_size) */
+  int logits;      /* node of the logits */
   tv_varstore *store;
   tv_rng rng;    /* dropout */
   tv_pool *pool; /* the process's team, borrowed (NULL: the caller's thread alone) */
@@ -60,8 +63,7 @@ static int resolve_inputs(tv_model *m, int i) {
 }
 
 static tv_shape node_shape(const tv_model *m, int node) {
-  if (node < 0)
-    return tv_shape3(m->cfg.model.input[0], m->cfg.model.input[1], m->cfg.model.input[2]);
+  if (node < 0) return tv_config_input_shape(&m->cfg);
   return m->layers[node].out;
 }
 
@@ -164,7 +166,8 @@ static int build_layers(tv_model *m) {
     if (!used[i])
       return tv_error(TV_ERR_CONFIG, "%s:%d:%d: layer %s: its output is never used", m->cfg.source,
                       m->layers[i].cfg->line, m->layers[i].cfg->col, m->layers[i].cfg->name);
-  if (last->out.ndim != 1 || last->out.dim[0] != m->num_classes) {
+  int per_token = tv_config_is_sequence(&m->cfg) && last->out.ndim == 2; /* (T, classes) */
+  if ((last->out.ndim != 1 && !per_token) || last->out.dim[last->out.ndim - 1] != m->num_classes) {
     char s[64];
     return tv_error(TV_ERR_CONFIG,
                     "%s:%d:%d: layer %s: the last layer gives %s per example, "
@@ -186,10 +189,11 @@ static float *alloc_floats(size_t n) {
 
 /* One arena for outputs, output gradients (TRAIN) and keep scratch; one shared temp.  A layer
  * that aliases the model input has no output buffer of its own but, in TRAIN, a gradient one
- * (its consumers write there; nothing reads it).  This gives each layer's offsets and the arena's
- * and the temp's sizes in floats; alloc_arena allocates them. */
+ * (its consumers write there; nothing reads it).  This gives each layer's offsets (outputs,
+ * gradients, keep, carried state) and the arena's and the temp's sizes in floats; alloc_arena
+ * allocates them. */
 static void arena_layout(const tv_model *m, size_t *arena, size_t *scratch, size_t *y_off,
-                         size_t *dy_off, size_t *k_off) {
+                         size_t *dy_off, size_t *k_off, size_t *s_off) {
   size_t total = 0, temp = 0;
   int train = m->mode == TV_MODE_TRAIN;
   for (int i = 0; i < m->n_layers; i++) {
@@ -206,6 +210,8 @@ static void arena_layout(const tv_model *m, size_t *arena, size_t *scratch, size
     }
     k_off[i] = total;
     total += round16(l->keep_floats);
+    s_off[i] = total;
+    total += round16(l->state_floats);
     if (l->temp_floats > temp) temp = l->temp_floats;
   }
   *arena = total;
@@ -213,11 +219,14 @@ static void arena_layout(const tv_model *m, size_t *arena, size_t *scratch, size
 }
 
 static int alloc_arena(tv_model *m) {
-  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS];
-  arena_layout(m, &total, &temp, y_off, dy_off, k_off);
+  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS],
+      s_off[TV_MAX_LAYERS];
+  arena_layout(m, &total, &temp, y_off, dy_off, k_off, s_off);
   m->arena = alloc_floats(total);
   m->temp = alloc_floats(temp);
-  if (!m->arena || !m->temp)
+  if (tv_config_is_sequence(&m->cfg))
+    m->ids = alloc_floats((size_t)m->max_batch * (size_t)m->input_size);
+  if (!m->arena || !m->temp || (tv_config_is_sequence(&m->cfg) && !m->ids))
     return tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu activations and %zu scratch", total,
                     temp);
   for (int i = 0; i < m->n_layers; i++) {
@@ -226,6 +235,7 @@ static int alloc_arena(tv_model *m) {
     if (dy_off[i] != SIZE_MAX) m->dy[i] = m->arena + dy_off[i];
     l->keep = l->keep_floats ? m->arena + k_off[i] : NULL;
     l->temp = l->temp_floats ? m->temp : NULL;
+    l->state = l->state_floats ? m->arena + s_off[i] : NULL;
   }
   return TV_OK;
 }
@@ -248,10 +258,11 @@ static int model_build(const tv_config *cfg, tv_mode mode, int max_batch, tv_var
   m->num_classes = cfg->model.num_classes;
   m->rng = tv_rng_seed(cfg->train.seed, TV_RNG_DROPOUT);
   m->pool = team;
-  tv_shape in = tv_shape3(cfg->model.input[0], cfg->model.input[1], cfg->model.input[2]);
+  tv_shape in = tv_config_input_shape(cfg);
   int rc = sane_shape(in) ? TV_OK : too_large(m, NULL, in, "");
   if (rc == TV_OK) m->input_size = (int)tv_shape_count(in);
   if (rc == TV_OK) rc = build_layers(m);
+  if (rc == TV_OK) m->output_size = (int)tv_shape_count(node_shape(m, m->logits));
   if (rc != TV_OK) {
     tv_model_free(m);
     return rc;
@@ -276,9 +287,11 @@ int tv_model_plan(const tv_config *cfg, tv_mode mode, int max_batch, tv_varstore
   tv_model *m;
   int rc = model_build(cfg, mode, max_batch, store, team, &m);
   if (rc != TV_OK) return rc;
-  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS];
-  arena_layout(m, &total, &temp, y_off, dy_off, k_off);
-  *bytes = (total + temp) * sizeof(float);
+  size_t total, temp, y_off[TV_MAX_LAYERS], dy_off[TV_MAX_LAYERS], k_off[TV_MAX_LAYERS],
+      s_off[TV_MAX_LAYERS];
+  arena_layout(m, &total, &temp, y_off, dy_off, k_off, s_off);
+  *bytes = (total + temp + (tv_config_is_sequence(cfg) ? (size_t)max_batch * m->input_size : 0)) *
+           sizeof(float);
   tv_model_free(m);
   return TV_OK;
 }
@@ -287,6 +300,7 @@ void tv_model_free(tv_model *m) {
   if (!m) return;
   free(m->arena);
   free(m->temp);
+  free(m->ids);
   free(m);
 }
 
@@ -309,6 +323,12 @@ const float *tv_model_forward(tv_model *m, const float *x, int n) {
   return node_out(m, m->logits);
 }
 
+const float *tv_model_forward_ids(tv_model *m, const int32_t *ids, int n) {
+  size_t count = (size_t)n * (size_t)m->input_size;
+  for (size_t k = 0; k < count; k++) m->ids[k] = (float)ids[k];
+  return tv_model_forward(m, m->ids, n);
+}
+
 const float *tv_model_logits(const tv_model *m) { return node_out(m, m->logits); }
 
 const float *tv_model_outputs(const tv_model *m) { return node_out(m, m->n_layers - 1); }
@@ -322,7 +342,7 @@ float *tv_model_output_grad(tv_model *m) {
 void tv_model_backward(tv_model *m, const float *dy, int n) {
   int top = m->logits;
   float *dtop = m->dy[m->root[top]];
-  if (dy != dtop) memcpy(dtop, dy, (size_t)n * m->num_classes * sizeof *dtop);
+  if (dy != dtop) memcpy(dtop, dy, (size_t)n * m->output_size * sizeof *dtop);
   memset(m->written, 0, sizeof m->written);
   m->written[m->root[top]] = 1;
   for (int i = top; i >= 0; i--) {
@@ -366,6 +386,40 @@ tv_mode tv_model_mode(const tv_model *m) { return m->mode; }
 int tv_model_max_batch(const tv_model *m) { return m->max_batch; }
 int tv_model_input_size(const tv_model *m) { return m->input_size; }
 int tv_model_num_classes(const tv_model *m) { return m->num_classes; }
+int tv_model_output_size(const tv_model *m) { return m->output_size; }
+int tv_model_steps(const tv_model *m) {
+  return tv_config_is_sequence(&m->cfg) ? m->cfg.model.input[0] : 1;
+}
+
+void tv_model_reset_state(tv_model *m) {
+  for (int i = 0; i < m->n_layers; i++)
+    if (m->layers[i].state)
+      memset(m->layers[i].state, 0, m->layers[i].state_floats * sizeof(float));
+}
+
+size_t tv_model_state_floats(const tv_model *m) {
+  size_t n = 0;
+  for (int i = 0; i < m->n_layers; i++) n += m->layers[i].state_floats;
+  return n;
+}
+
+void tv_model_get_state(const tv_model *m, float *dst) {
+  for (int i = 0; i < m->n_layers; i++) {
+    const tv_layer *l = &m->layers[i];
+    if (!l->state_floats) continue;
+    memcpy(dst, l->state, l->state_floats * sizeof *dst);
+    dst += l->state_floats;
+  }
+}
+
+void tv_model_set_state(tv_model *m, const float *src) {
+  for (int i = 0; i < m->n_layers; i++) {
+    tv_layer *l = &m->layers[i];
+    if (!l->state_floats) continue;
+    memcpy(l->state, src, l->state_floats * sizeof *src);
+    src += l->state_floats;
+  }
+}
 int tv_model_num_layers(const tv_model *m) { return m->n_layers; }
 tv_rng tv_model_rng(const tv_model *m) { return m->rng; }
 void tv_model_set_rng(tv_model *m, tv_rng rng) { m->rng = rng; }
@@ -388,15 +442,54 @@ void tv_model_layer_info(const tv_model *m, int i, tv_layer_info *info) {
 
 /* ---- checkpoint state (model.h) ----------------------------------------------------------- */
 
+/* "/state/carry/<layer>" for layer i; 0 when it does not fit. */
+static int carry_path(const tv_model *m, int i, char *path, size_t cap) {
+  int k = snprintf(path, cap, "/state/carry/%s", m->layers[i].cfg->name);
+  return k > 0 && (size_t)k < cap;
+}
+
 int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w) {
   tv_ckpt_array a = {
       .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = m->rng.s};
-  return tv_ckpt_writer_array(w, &a);
+  int rc = tv_ckpt_writer_array(w, &a);
+  for (int i = 0; i < m->n_layers && rc == TV_OK; i++) {
+    const tv_layer *l = &m->layers[i];
+    char path[TV_NAME_CAP + 32];
+    if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
+    tv_ckpt_array s = {
+        .path = path, .dtype = TV_CKPT_F32, .count = l->state_floats, .data = l->state};
+    rc = tv_ckpt_writer_array(w, &s);
+  }
+  return rc;
 }
 
 int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
   tv_rng r;
   int rc = tv_ckpt_read_array(c, "/state/dropout_rng", TV_CKPT_U64, 4, r.s);
-  if (rc == TV_OK) m->rng = r;
+  size_t total = 0, at = 0;
+  for (int i = 0; i < m->n_layers; i++) total += m->layers[i].state_floats;
+  float *saved = NULL;
+  if (rc == TV_OK && total && !(saved = malloc(total * sizeof *saved)))
+    rc = tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu floats of carried state", total);
+  /* every carried state is read before any is changed, so a failure leaves m unchanged */
+  for (int i = 0; i < m->n_layers && rc == TV_OK; i++) {
+    const tv_layer *l = &m->layers[i];
+    char path[TV_NAME_CAP + 32];
+    if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
+    rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, l->state_floats, saved + at);
+    at += l->state_floats;
+  }
+  if (rc == TV_OK) {
+    m->rng = r;
+    at = 0;
+    for (int i = 0; i < m->n_layers; i++) {
+      tv_layer *l = &m->layers[i];
+      char path[TV_NAME_CAP + 32];
+      if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
+      memcpy(l->state, saved + at, l->state_floats * sizeof *saved);
+      at += l->state_floats;
+    }
+  }
+  free(saved);
   return rc;
 }

@@ -118,6 +118,14 @@ void tv_varstore_init(tv_varstore *s, tv_rng *rng) {
       for (size_t k = 0; k < v->count; k++) v->value[k] = sd * tv_rng_normal(rng);
       break;
     }
+    case TV_INIT_NORMAL:
+      for (size_t k = 0; k < v->count; k++) v->value[k] = tv_rng_normal(rng);
+      break;
+    case TV_INIT_UNIFORM_FAN: {
+      float a = 1.0f / sqrtf((float)(v->fan_in > 0 ? v->fan_in : 1));
+      for (size_t k = 0; k < v->count; k++) v->value[k] = a * (2.0f * tv_rng_uniform(rng) - 1.0f);
+      break;
+    }
     }
   }
 }

@@ -115,6 +115,11 @@ int tv_evallog_format(const tv_evallog_record *r, const tv_metrics *m, char **li
                  r->checkpoint_wall_time, r->eval_wall_time);
   tv_text_printf(&b, "\"eval_seconds\": %.6f, \"lag_steps\": %lld, \"lag_seconds\": %.6f, ",
                  r->eval_seconds, (long long)r->lag_steps, r->lag_seconds);
+  if (r->sample) {
+    tv_text_printf(&b, "\"sample\": ");
+    tv_text_json_str(&b, r->sample);
+    tv_text_printf(&b, ", ");
+  }
   return end_line(&b, r, line);
 }
 

@@ -57,14 +57,24 @@
  *   /state/loader/augment_rng  uint64   [4]          tv_loader_ckpt_write: augmentation rng
  *   /state/dropout_rng         uint64   [4]          tv_model_ckpt_write (model.h): the TRAIN
  *                                                    graph's dropout rng s[0..3]
+ *   /state/carry/<layer>       float32  [B*H] or    tv_model_ckpt_write: the TRAIN graph's
+ *                                       [2*B*H]      carried state of recurrent layer <layer>
+ *                                                    (B = train.batch_size, H = hidden):
+ *                                                    gru h (B, H); lstm h (B, H) then c (B, H)
+ *   /state/text/cursor         uint64   [7]          tv_stream_ckpt_write (corpus.h): a token
+ *                                                    model's batcher: epochs done, next window,
+ *                                                    text length, window rng s[0..3]
+ *   /state/text/vocab          uint32   [V]          tv_vocab_ckpt_write (corpus.h): the
+ *                                                    vocabulary, the byte of each token id
+ *                                                    0..V-1 (also read by `eval --generate`)
  *   /state                     attrs: early_stop_best (float64; absent until the first
  *                              validation), early_stop_best_step, early_stop_bad, nonfinite_run,
  *                              nonfinite_total, schedule_steps (int64: the learning-rate
  *                              schedule's horizon; absent in older files)
  *                                                    the trainer (train/trainer.c)
  *
- * A new owner of resume state (a recurrent layer's carried state, a second loader) adds its own
- * paths here and its own _ckpt_write / _ckpt_read pair beside its code.
+ * A new owner of resume state adds its own paths here and its own _ckpt_write / _ckpt_read pair
+ * beside its code.
  *
  * DATA LAYOUT: what `eval` (and `train` on resume) applies to the data besides the config.
  *   /data/standardize/mean     float32  [D]          tv_standardize_ckpt_write (data.h): the

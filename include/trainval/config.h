@@ -3,12 +3,15 @@
  * Format (YAML 1.1 via libyaml), five sections, every key optional unless marked required:
  *
  *   model:                       # required
- *     input: [1, 28, 28]         # C, H, W of one example (required)
+ *     input: [1, 28, 28]         # C, H, W of one example (required); or [T]: one item, a flat
+ *                                # example of T values (a token model's T token ids, seq_len)
  *     num_classes: 10            # required: the last layer's outputs, which are the classes
  *                                # (classification, >= 2), the float targets per example
  *                                # (regression) or the labels (multilabel), checked against the
- *                                # data when it is loaded
- *     task: classification       # classification | regression | multilabel
+ *                                # data when it is loaded (a token model's: the vocabulary)
+ *     task: classification       # classification | regression | multilabel (a token model
+ *                                # keeps classification: each position classifies the next
+ *                                # token)
  *     layers:                    # required, a sequence; each item a mapping with `type`
  *       - {type: conv2d, filters: 32, kernel_size: 3, padding: same}
  *       - {type: batch_norm}
@@ -51,6 +54,13 @@
  *     elu              alpha (1.0):  x < 0 -> alpha (exp(x) - 1)
  *     flatten          (C, H, W) -> (C*H*W) in C, H, W order (PyTorch's flatten)
  *     add              inputs: [a, b, ...] (2 to 4, equal shapes) -> their element-wise sum
+ *     embedding        vocab (required), dim (required): token ids (T) -> (T, dim); only on
+ *                      the model input, which is then `input: [T]` (T token ids per example)
+ *     lstm, gru        hidden (required): (T, D) -> (T, hidden), batch-first, one recurrent
+ *                      layer each (stack rows for more; a dropout row between them drops
+ *                      between layers, as PyTorch's dropout= does); the state is carried from
+ *                      one forward to the next (see model.h, SEQUENCE MODELS)
+ *     dense            over (T, D) is time-distributed: (T, D) -> (T, units)
  *   padding: `valid` (none), `same` (output = ceil(input / stride); the odd pixel of padding goes
  *   after, as TensorFlow does), or explicit p / [ph, pw] pixels on both sides (PyTorch's
  *   padding=p).  A `softmax` as the LAST layer is the output activation: the graph's logits are
@@ -92,6 +102,9 @@
  *     standardize: false         # after scale/mean/std, each feature -> (x - mean_j) / std_j
  *                                # with mean_j and std_j fitted on the training split and kept
  *                                # in every checkpoint (ckpt.h, DATA LAYOUT) for eval
+ *     corpus: /usr/share/games/fortunes   # token models: the text (a file or folder, corpus.h)
+ *     valid_tokens: 0            # token models: the corpus's last this many bytes validate
+ *                                # (0: the last valid_fraction of it)
  *   train:
  *     batch_size, epochs | steps, seed, summary_every, checkpoint_every, max_to_keep, log_every,
  *     loss (auto | softmax_cross_entropy | mse | mae | huber | sigmoid_cross_entropy; auto is
@@ -100,8 +113,9 @@
  *     skip), max_nonfinite, validate_every, validate_batches, early_stop_patience,
  *     early_stop_metric (a metric-table row that applies to the task: loss | accuracy | top5 |
  *     macro_f1 (classification), loss | mae | rmse | r2 (regression), loss | macro_f1 | micro_f1
- *     | map (multilabel)), early_stop_mode (auto | min | max), early_stop_min_delta, keep_best,
- *     restore_best, histogram_every, prefetch
+ *     | map (multilabel), loss | bpc | perplexity (token models)), early_stop_mode (auto | min |
+ *     max), early_stop_min_delta, keep_best, restore_best, histogram_every, prefetch, windows
+ *     (token models: contiguous | random, corpus.h)
  *   optimizer:
  *     type: sgd | adam | adamw; learning_rate; momentum; nesterov; beta1; beta2; epsilon;
  *     weight_decay (L2 for sgd and adam, decoupled for adamw); clip_norm (global norm, 0 off);
@@ -135,6 +149,7 @@
 #include "trainval/data.h" /* TV_NORM_MAX_CHANNELS */
 #include "trainval/error.h"
 #include "trainval/metrics.h"
+#include "trainval/tensor.h"
 
 enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 1024 };
 
@@ -142,13 +157,13 @@ enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 10
  * TV_LAYER_<CONST> and the name written after `type:` (tv_layer_kind_name).  The enum and the
  * names come from this one list; the order is the enum's (append new kinds at the end).
  *
- * A NEW LAYER KIND, on the config side: its row here (and its line in the format above); if it
- * takes keys of its own (beyond name and inputs) or more than one input, also its key table and
- * its row in common/config/schema.c's layer_kinds (the fields it stores go in tv_layer_config
- * below).  Reading, defaults, emitting (with its keys' comments), comparing and the error
- * messages follow from those rows.  Its computation is its row tv_layer_<name> of the layer
- * table, in a file of common/nn/layers/ (see layers.h); the table is built from this same list,
- * so the link fails until the row exists. */
+ * A NEW LAYER KIND is two places: its row here (with its line in the format above and the
+ * fields its keys store in tv_layer_config below), and its layer file in common/nn/layers/,
+ * which holds its key table (if it takes keys of its own beyond name and inputs, or more than
+ * one input) beside its computation, both named by its row tv_layer_<name> of the layer table
+ * (see layers.h).  The layer table is built from this same list, so the link fails until the
+ * row exists; the config schema reads each kind's keys through it.  Reading, defaults,
+ * emitting (with its keys' comments), comparing and the error messages follow from the rows. */
 #define TV_LAYER_KINDS(X)                                                                          \
   X(DENSE, dense)                                                                                  \
   X(RELU, relu)                                                                                    \
@@ -165,7 +180,10 @@ enum { TV_MAX_LAYERS = 64, TV_MAX_INPUTS = 4, TV_NAME_CAP = 64, TV_PATH_CAP = 10
   X(SIGMOID, sigmoid)                                                                              \
   X(TANH, tanh)                                                                                    \
   X(SOFTMAX, softmax)                                                                              \
-  X(ADD, add)
+  X(ADD, add)                                                                                      \
+  X(EMBEDDING, embedding)                                                                          \
+  X(LSTM, lstm)                                                                                    \
+  X(GRU, gru)
 
 typedef enum tv_layer_kind {
 #define TV_LAYER_KIND_ENUM_(c, n) TV_LAYER_##c,
@@ -202,6 +220,9 @@ typedef struct tv_layer_config {
   double epsilon;  /* batch_norm: added to the variance, default 1e-5 */
   double rate;     /* dropout: drop probability in [0, 1), default 0.5 */
   double alpha;    /* leaky_relu: negative slope (0.01); elu: saturation (1.0) */
+  int vocab;       /* embedding: rows of the table, token ids in [0, vocab) (>= 1) */
+  int dim;         /* embedding: features per token (>= 1) */
+  int hidden;      /* lstm, gru: hidden size H (>= 1) */
   int line, col;   /* where the item starts in the source (1-based); 0 if an override added it */
 } tv_layer_config;
 
@@ -224,6 +245,12 @@ typedef enum tv_nonfinite_policy {
   TV_NONFINITE_SKIP, /* skip the update; stop after max_nonfinite such steps in a row */
   TV_NONFINITE__COUNT
 } tv_nonfinite_policy;
+/* train.windows: how a token model's batches are cut from the text (corpus.h, BATCHES). */
+typedef enum tv_windows {
+  TV_WINDOWS_CONTIGUOUS, /* B contiguous streams, the state carried across consecutive batches */
+  TV_WINDOWS_RANDOM,     /* random windows, the state reset for every batch */
+  TV_WINDOWS__COUNT
+} tv_windows;
 /* train.early_stop_metric: a tv_metric_kind, the metric table's (metrics.h) */
 /* train.early_stop_mode: auto is min for loss, max for the others. */
 typedef enum tv_stop_mode { TV_STOP_AUTO, TV_STOP_MIN, TV_STOP_MAX, TV_STOP__COUNT } tv_stop_mode;
@@ -262,7 +289,7 @@ typedef enum tv_loss_choice {
 typedef struct tv_config {
   char source[TV_PATH_CAP]; /* file name used in messages */
   struct {
-    int input[3];    /* C, H, W */
+    int input[3];    /* C, H, W; or T, 0, 0 for `input: [T]` (tv_config_input_shape) */
     int num_classes; /* outputs of the last layer: classes, targets or labels */
     tv_task task;    /* default classification */
     int n_layers;
@@ -293,6 +320,8 @@ typedef struct tv_config {
     double fill_value;               /* csv: with missing fill, default 0 */
     tv_class_order class_order;      /* csv string labels: default sorted */
     int standardize;                 /* default 0: per-feature mean/std fitted on train */
+    char corpus[TV_PATH_CAP];        /* token models: a text file or folder (corpus.h) */
+    int64_t valid_tokens; /* token models: the last this many bytes validate; 0: fraction */
   } data;
   struct {
     int batch_size;                   /* [1, 65536] default 128 */
@@ -311,7 +340,8 @@ typedef struct tv_config {
     tv_nonfinite_policy on_nonfinite; /* default stop */
     int max_nonfinite;                /* >= 1 default 10: skip stops after this many in a row */
     int validate_every;               /* steps, >= 0, 0 = off: in-process validation */
-    int validate_batches;             /* >= 0, default 20; 0 = the whole valid split */
+    int validate_batches;             /* >= 0, default 20; 0 = the whole valid split (token
+                                       * models: windows of the validation text) */
     int early_stop_patience;          /* validations without improvement, >= 0, 0 = off */
     tv_metric_kind early_stop_metric; /* default loss */
     tv_stop_mode early_stop_mode;     /* default auto */
@@ -320,6 +350,7 @@ typedef struct tv_config {
     int restore_best;    /* default 0: the final checkpoint holds the best one's variables */
     int histogram_every; /* steps, >= 0, 0 = off: variable histograms */
     int prefetch;        /* [0, 64] default 2 batches; 0 = synchronous loading */
+    tv_windows windows;  /* token models: default contiguous */
   } train;
   struct {
     tv_optim_kind type;           /* default adam */
@@ -345,6 +376,13 @@ typedef struct tv_config {
  * Cannot fail. */
 double tv_config_data_mean(const tv_config *c, int channel);
 double tv_config_data_std(const tv_config *c, int channel);
+
+/* The per-example input shape: (C, H, W), or (T) when model.input has one item.  Cannot fail. */
+tv_shape tv_config_input_shape(const tv_config *c);
+
+/* 1 when the model is a token model: its first layer is an embedding (on the model input), so
+ * the logits are (T, num_classes) per example and the loss is per token.  Cannot fail. */
+int tv_config_is_sequence(const tv_config *c);
 
 /* Fills c with every default (model empty).  Cannot fail. */
 void tv_config_defaults(tv_config *c);

@@ -121,7 +121,8 @@ typedef enum tv_resize {
  * need options get fields of their own here; a zeroed field is the reader's default.  Every
  * pointer is borrowed for the call. */
 typedef struct tv_data_spec {
-  const char *format; /* "idx" | "csv" | "npy" | "hdf5" | "imgdir" */
+  const char *format; /* "idx" | "csv" | "npy" | "hdf5" | "imgdir", or "text" (a corpus of
+                       * token models, corpus.h: x names it) */
   const char *x;      /* the features file */
   const char *y;      /* the targets file; csv: NULL or "" for targets in x */
   /* The targets the caller needs: 0 class ids (tv_dataset.labels), 1 float targets

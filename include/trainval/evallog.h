@@ -15,7 +15,8 @@
  *   and for every task
  *   checkpoint_wall_time, eval_wall_time (unix seconds of the save and of the result),
  *   eval_seconds, lag_steps, lag_seconds (behind the newest committed checkpoint when the
- *   result was recorded), evaluator (NAME), host.
+ *   result was recorded), sample (only with a generated sample: a token model evaluated with
+ *   --generate; the text as a JSON string), evaluator (NAME), host.
  * Strings are JSON-escaped by yamlio's one JSON writer; non-finite numbers are null.
  *
  * SKIPPED LINE  a committed checkpoint the evaluator could not evaluate because retention deleted
@@ -50,6 +51,7 @@ typedef struct tv_evallog_record {
   int64_t lag_steps;
   double lag_seconds;
   const char *evaluator, *host;
+  const char *sample; /* a token model's generated sample (eval --generate), or NULL: none */
 } tv_evallog_record;
 
 /* Formats the line (keys as above, ending in '\n') into a malloc'd string *line (caller frees).

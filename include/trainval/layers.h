@@ -1,17 +1,18 @@
 /* layers.h — the layer table: one row per tv_layer_kind with build / forward / backward / flops.
  *
- * Adding a layer kind (say `lstm`):
- *   1. the config side: the kind's name and its keys, as config.h's header says (the enum
- *      constant TV_LAYER_LSTM lives there, with the kind's row of config keys);
- *   2. the nn side: its code in a kind-group file of common/nn/layers/ (dense.c, conv.c,
- *      norm.c, activation.c, structural.c, or a new file: the Makefile takes every .c there):
- *      build (shapes, variables via tv_layer_declare, scratch), forward and backward side by
- *      side with a shape comment and the math in one line, flops, and its row
- *      `const tv_layer_ops tv_layer_lstm = {"lstm", ...}`, named tv_layer_<name> after the
- *      kind's X(LSTM, lstm) row: table.c builds the table from config.h's TV_LAYER_KINDS, so
- *      it needs no edit (the link fails until the row exists).
- * So a kind without keys of its own is two places (its X row in config.h, its code and row in
- * its group file); one with keys adds its key rows in common/config/schema.c.
+ * Adding a layer kind (say `lstm`) is two places:
+ *   1. config.h: its X(LSTM, lstm) row in TV_LAYER_KINDS (the enum constant TV_LAYER_LSTM and
+ *      the name after `type:`), its line in the format comment, and the fields its keys store
+ *      in tv_layer_config;
+ *   2. its layer file, a kind-group file of common/nn/layers/ (dense.c, conv.c, norm.c,
+ *      activation.c, structural.c, sequence.c, or a new file: the Makefile takes every
+ *      .c there): its key table (ROW_*(LC, ...) rows, common/config/schema.h), build (shapes,
+ *      variables via tv_layer_declare, scratch), forward and backward side by side with a shape
+ *      comment and the math in one line, flops, and its row
+ *      `const tv_layer_ops tv_layer_lstm = {"lstm", ..., .config = TV_CFG_LAYER_KEYS(keys)}`,
+ *      named tv_layer_<name> after the X row: table.c builds the table from config.h's
+ *      TV_LAYER_KINDS and the config schema reads the keys through it, so neither needs an
+ *      edit (the link fails until the row exists).
  * Backward adds into its variables' gradients (below); tests/test_model.c's gradient check
  * refuses a kind it has no case for, so add one there.
  *
@@ -23,7 +24,9 @@
  * their work over the thread team the model was given (the process's one team, ctx.h: by
  * example, channel or output feature in slices fixed by the shapes, so results do not depend
  * on which thread ran what nor on the team's size; conv2d's weight gradient is summed over the
- * batch's chunks in chunk order, by filter slice, never from per-thread partials).
+ * batch's chunks in chunk order, by filter slice, never from per-thread partials; lstm and gru
+ * cut the batch into one slice per thread of the team, so their weight gradients depend on the
+ * team's size through the order their slices' partials are added in).
  *
  * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
  * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws
@@ -41,6 +44,11 @@
  *
  * Variables (names "<layer>/<var>", layouts as PyTorch):
  *   dense       kernel [out, in], bias [out]; a (T, D) input is time-distributed: (T, out)
+ *   embedding   weight [vocab, dim] (nn.Embedding's weight)
+ *   lstm        weight_ih [4H, D], weight_hh [4H, H], bias_ih [4H], bias_hh [4H]: the k-th lstm
+ *               row of a config is nn.LSTM's layer k (weight_ih_l<k>, ...), gate rows i, f, g, o
+ *   gru         weight_ih [3H, D], weight_hh [3H, H], bias_ih [3H], bias_hh [3H], gate rows
+ *               r, z, n (nn.GRU's weight_ih_l<k>, ...)
  *   conv2d      kernel [filters, C, kh, kw], bias [filters]
  *   batch_norm  gamma [C], beta [C] (trainable); moving_mean [C], moving_variance [C] (not)
  */
@@ -79,6 +87,11 @@ typedef struct tv_layer {
    *   temp: shared by all layers, valid only within one forward or backward call. */
   size_t keep_floats, temp_floats;
   float *keep, *temp;
+  /* Carried state (lstm, gru): state_floats (for max_batch examples, set by build) that one
+   * forward leaves for the next, allocated and zeroed by the model, reset by
+   * tv_model_reset_state and saved in checkpoints by the model (model.h). */
+  size_t state_floats;
+  float *state;
   tv_rng *rng;   /* the model's dropout generator: TRAIN dropout draws its mask from it */
   tv_pool *pool; /* the team the model was given (NULL: the caller's thread); set before build */
   int threads;   /* tv_pool_threads(pool): build sizes per-thread scratch for it */
@@ -104,6 +117,10 @@ typedef struct tv_layer_ops {
    * pooling (per window element read); batch_norm 2 per element (scale and shift); softmax 3 per
    * element; flatten 0. */
   double (*flops)(const tv_layer *l);
+  /* The kind's config keys and input count (common/config/schema.h's layer_kind_desc, private
+   * to the library), defined beside the kind's code; NULL: no keys of its own, one input.  The
+   * config schema reads every kind's keys from here. */
+  const struct layer_kind_desc *config;
 } tv_layer_ops;
 
 /* The table row for a kind (never NULL for kind < TV_LAYER__COUNT). */

@@ -73,7 +73,8 @@ const tv_loss_ops *tv_loss_ops_for(tv_loss_kind kind);
 /* The kind whose row is named name ("mse", "huber", ...), or -1.  Cannot fail. */
 int tv_loss_find(const char *name);
 
-/* The loss a config trains with: train.loss, or with auto the task's (softmax cross-entropy,
+/* The loss a config trains with: per-token cross-entropy for a token model (config.h,
+ * tv_config_is_sequence); otherwise train.loss, or with auto the task's (softmax cross-entropy,
  * mse, sigmoid cross-entropy), with train.label_smoothing and train.huber_delta.  Cannot fail
  * (the config was validated: the loss fits the task). */
 tv_loss tv_loss_from_config(const tv_config *cfg);

@@ -45,6 +45,8 @@ typedef enum tv_metric_kind {
   TV_METRIC_R2,
   TV_METRIC_MICRO_F1,
   TV_METRIC_MAP,
+  TV_METRIC_BPC, /* classification: bits per token (per character of a byte model), loss / ln 2 */
+  TV_METRIC_PERPLEXITY, /* classification: exp(loss) */
   TV_METRIC__COUNT
 } tv_metric_kind;
 
@@ -99,8 +101,9 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
 typedef struct tv_metrics_summary {
   uint64_t n;
   double loss, accuracy, top5, macro_f1;
-  double mae, rmse, r2; /* regression */
-  double micro_f1, map; /* multilabel */
+  double mae, rmse, r2;   /* regression */
+  double micro_f1, map;   /* multilabel */
+  double bpc, perplexity; /* classification, of the loss (a token model's rows: its tokens) */
 } tv_metrics_summary;
 
 void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s);

@@ -37,6 +37,18 @@
  * forward through a dropout layer advances it.  For exact resume the TRAIN graph writes it into
  * a checkpoint and reads it back itself (tv_model_ckpt_write / tv_model_ckpt_read).
  *
+ * SEQUENCE MODELS.  A token model (config.h: `input: [T]`, first layer embedding) takes T token
+ * ids per example (tv_model_forward_ids) and gives (T, num_classes) logits per example,
+ * batch-first; the loss is per token (TV_LOSS_TOKEN_XENT over n*T rows).  Its lstm and gru
+ * layers carry their state: each forward starts from the last state the previous forward left
+ * (rows 0..n-1, example e continuing example e; zeros after tv_model_new or
+ * tv_model_reset_state), so consecutive batches of contiguous streams are one sequence
+ * (truncated backpropagation through time: backward stops at the batch's first step, no
+ * gradient flows into the carried state).  A graph built over the same store from the same
+ * config with `input: [1]` (cfg.model.input[0] = 1) is the generation graph: one step per
+ * forward, nothing unrolled.  The TRAIN graph writes its carried state into checkpoints
+ * (tv_model_ckpt_write, /state/carry/<layer>) and reads it back.
+ *
  * Typical use:   tv_model_new(cfg, TRAIN) -> tv_varstore_seal -> tv_varstore_init (or load a
  * checkpoint) -> per step: tv_model_forward, a loss (tv_loss_forward into
  * tv_model_output_grad), tv_varstore_zero_grads, tv_model_backward, optimizer step.
@@ -44,6 +56,7 @@
 #ifndef TRAINVAL_MODEL_H
 #define TRAINVAL_MODEL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "trainval/ckpt.h"
@@ -120,12 +133,15 @@ tv_rng tv_model_rng(const tv_model *m);
 void tv_model_set_rng(tv_model *m, tv_rng rng);
 
 /* The model's part of a checkpoint (ckpt.h, STATE LAYOUT): /state/dropout_rng, uint64 [4], the
- * dropout generator's words s[0..3].  One graph per checkpoint writes it (train's TRAIN graph;
+ * dropout generator's words s[0..3]; and for each layer that carries state (lstm, gru),
+ * /state/carry/<layer>, float32 [max_batch * H] (gru: h) or [2 * max_batch * H] (lstm: h then
+ * c), example-major.  One graph per checkpoint writes it (train's TRAIN graph;
  * an INFER graph draws nothing).  Borrows w; m is not changed.  Errors: those of
  * tv_ckpt_writer_array (TV_ERR_INVALID when the path exists already, TV_ERR_IO). */
 TV_MUST_CHECK int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w);
 
-/* Restores the dropout generator from the open checkpoint c (borrowed).  Errors (the message
+/* Restores the dropout generator and the carried states from the open checkpoint c
+ * (borrowed).  Errors (the message
  * names the file): TV_ERR_NOT_FOUND (absent), TV_ERR_MISMATCH (another dtype or length),
  * TV_ERR_FORMAT.  On failure m is unchanged. */
 TV_MUST_CHECK int tv_model_ckpt_read(tv_model *m, tv_ckpt *c);
@@ -134,6 +150,30 @@ tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);
 int tv_model_input_size(const tv_model *m); /* floats per example */
 int tv_model_num_classes(const tv_model *m);
+/* Floats per example of the logits: num_classes, or T * num_classes for a token model. */
+int tv_model_output_size(const tv_model *m);
+/* T, the time steps per example of a token model (model.input [T]); 1 for any other. */
+int tv_model_steps(const tv_model *m);
+
+/* ---- sequence models (SEQUENCE MODELS above) ---- */
+
+/* tv_model_forward on int32 token ids: n * tv_model_input_size ids (borrowed), converted into
+ * a buffer of the model's own (token models only: the first layer is an embedding).  An id
+ * outside [0, vocab) looks up a zero vector.  Never allocates.  Cannot fail. */
+const float *tv_model_forward_ids(tv_model *m, const int32_t *ids, int n);
+
+/* Floats of carried state of all layers together (lstm, gru: for max_batch examples); 0 when
+ * no layer carries state. */
+size_t tv_model_state_floats(const tv_model *m);
+
+/* Copies every carried state out to dst / in from src (tv_model_state_floats floats, layer
+ * order; borrowed).  A snapshot to return to (a prompt's state, a gradient check).  Cannot
+ * fail. */
+void tv_model_get_state(const tv_model *m, float *dst);
+void tv_model_set_state(tv_model *m, const float *src);
+
+/* Zeroes every carried state (the start of a sequence).  Cannot fail. */
+void tv_model_reset_state(tv_model *m);
 
 typedef struct tv_layer_info {
   const char *name;

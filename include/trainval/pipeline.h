@@ -10,6 +10,8 @@
 
 #include <stdint.h>
 
+#include <stddef.h>
+
 #include "trainval/config.h"
 #include "trainval/data.h"
 #include "trainval/error.h"
@@ -64,5 +66,14 @@ TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t 
  * the model's num_classes floats, in idx order (the caller's buffer).  Errors as tv_evaluate. */
 TV_MUST_CHECK int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
                                      uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits);
+
+/* Runs the token model m (INFER, sealed store) over the text ids[0..n) read as B contiguous
+ * streams, B = its max batch (corpus.h, BATCHES), in windows of its T steps with the state
+ * carried across windows (reset first), adding every scored token (B * T per window) to
+ * metrics: the first `windows` windows, or all with windows 0.  *tokens gets the count.
+ * Allocates its buffers per call.  Errors: TV_ERR_INVALID (the text holds no window),
+ * TV_ERR_NOMEM. */
+TV_MUST_CHECK int tv_evaluate_tokens(tv_model *m, const int32_t *ids, size_t n, uint64_t windows,
+                                     tv_metrics *metrics, uint64_t *tokens);
 
 #endif

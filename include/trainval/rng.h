@@ -22,6 +22,7 @@ enum tv_rng_stream {
   TV_RNG_AUGMENT = 4,
   TV_RNG_SPLIT = 5,
   TV_RNG_SUBSET = 6,
+  TV_RNG_SAMPLE = 7, /* token sampling (generate.h) */
 };
 
 /* A generator for (seed, stream), expanded with splitmix64.  Cannot fail. */

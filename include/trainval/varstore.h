@@ -22,7 +22,10 @@ enum { TV_VAR_NAME_CAP = 128 };
 typedef enum tv_init_kind {
   TV_INIT_ZEROS,
   TV_INIT_ONES,
-  TV_INIT_HE_NORMAL /* N(0, 2/fan_in) */
+  TV_INIT_HE_NORMAL,   /* N(0, 2/fan_in) */
+  TV_INIT_NORMAL,      /* N(0, 1): PyTorch's nn.Embedding */
+  TV_INIT_UNIFORM_FAN, /* U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's nn.LSTM / nn.GRU, fan_in
+                        * being the hidden size */
 } tv_init_kind;
 
 typedef struct tv_var {

@@ -135,7 +135,7 @@ check "the config page documents every section and layer kind of config.h" sh -c
   MANWIDTH=200 man -l '$P/share/man/man5/trainval-config.5' 2>/dev/null >'$T/cfg.txt' ||
     groff -man -Tutf8 '$P/share/man/man5/trainval-config.5' >'$T/cfg.txt'
   for w in model: data: train: optimizer: retention: dense conv2d max_pool2d avg_pool2d global_avg_pool \
-    batch_norm dropout relu leaky_relu elu gelu sigmoid tanh softmax flatten add --set; do
+    batch_norm dropout relu leaky_relu elu gelu sigmoid tanh softmax flatten add embedding lstm gru --set; do
     grep -q -- \"\$w\" '$T/cfg.txt' || { echo \"trainval-config.5 lacks \$w\"; exit 1; }; done"
 
 # PREFIX and LIBDIR move everything, and trainval.pc follows them.

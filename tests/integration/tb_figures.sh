@@ -152,12 +152,13 @@ for f in sorted(glob.glob('$D/$1/events.out.tfevents.*')):
                 sc[(step, tag)] = float(val)
 res = [l for l in jl if 'accuracy' in l]
 assert [l['step'] for l in res] == [50, 100, 150], res
-for m, pick in (('accuracy', max), ('loss', min), ('macro_f1', max), ('top5', max)):
+for m, pick in (('accuracy', max), ('loss', min), ('macro_f1', max), ('top5', max), ('bpc', min),
+                ('perplexity', min)):
     for i, l in enumerate(res):
         want = pick(r[m] for r in res[:i + 1])
         got = sc[(l['step'], 'best/' + m)]
         assert abs(got - want) <= 1e-6 * max(1, abs(want)), (m, l['step'], got, want)
-assert len(sc) == 12, sorted(sc)"
+assert len(sc) == 18, sorted(sc)"
 }
 check "best/<metric> at each result: the best value so far (max, min for loss)" best eval
 check "... and across the evaluator's restart (the earlier results from metrics.jsonl)" best again

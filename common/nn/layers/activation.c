@@ -173,17 +173,29 @@ static void softmax_backward(tv_layer *l, int n, const float *const *x, const fl
 
 static double softmax_flops(const tv_layer *l) { return 3.0 * (double)tv_shape_count(l->out); }
 
-const tv_layer_ops tv_layer_relu = {"relu", same_shape_build, relu_forward, relu_backward,
-                                    elementwise_flops};
-const tv_layer_ops tv_layer_leaky_relu = {"leaky_relu", same_shape_build, leaky_relu_forward,
-                                          leaky_relu_backward, elementwise_flops};
-const tv_layer_ops tv_layer_elu = {"elu", same_shape_build, elu_forward, elu_backward,
-                                   elementwise_flops};
-const tv_layer_ops tv_layer_gelu = {"gelu", same_shape_build, gelu_forward, gelu_backward,
-                                    elementwise_flops};
-const tv_layer_ops tv_layer_sigmoid = {"sigmoid", same_shape_build, sigmoid_forward,
-                                       sigmoid_backward, elementwise_flops};
-const tv_layer_ops tv_layer_tanh = {"tanh", same_shape_build, tanh_forward, tanh_backward,
-                                    elementwise_flops};
-const tv_layer_ops tv_layer_softmax = {"softmax", softmax_build, softmax_forward, softmax_backward,
-                                       softmax_flops};
+// clang-format off
+static const key_desc leaky_relu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 0.01, F_MODEL, "slope for x < 0"),
+};
+
+static const key_desc elu_keys[] = {
+  ROW_DOUBLE(LC, "alpha", alpha, 0, 1000, 1.0, F_MODEL, "alpha (exp(x) - 1) for x < 0"),
+};
+// clang-format on
+
+const tv_layer_ops tv_layer_relu = {"relu",        same_shape_build,  relu_forward,
+                                    relu_backward, elementwise_flops, NULL};
+const tv_layer_ops tv_layer_leaky_relu = {
+    "leaky_relu",        same_shape_build,  leaky_relu_forward,
+    leaky_relu_backward, elementwise_flops, .config = TV_CFG_LAYER_KEYS(leaky_relu_keys)};
+const tv_layer_ops tv_layer_elu = {
+    "elu",        same_shape_build,  elu_forward,
+    elu_backward, elementwise_flops, .config = TV_CFG_LAYER_KEYS(elu_keys)};
+const tv_layer_ops tv_layer_gelu = {"gelu",        same_shape_build,  gelu_forward,
+                                    gelu_backward, elementwise_flops, NULL};
+const tv_layer_ops tv_layer_sigmoid = {"sigmoid",        same_shape_build,  sigmoid_forward,
+                                       sigmoid_backward, elementwise_flops, NULL};
+const tv_layer_ops tv_layer_tanh = {"tanh",        same_shape_build,  tanh_forward,
+                                    tanh_backward, elementwise_flops, NULL};
+const tv_layer_ops tv_layer_softmax = {"softmax",        softmax_build, softmax_forward,
+                                       softmax_backward, softmax_flops, NULL};

@@ -424,11 +424,32 @@ static void gap_backward(tv_layer *l, int n, const float *const *x, const float 
 
 static double gap_flops(const tv_layer *l) { return (double)tv_shape_count(l->in[0]); }
 
-const tv_layer_ops tv_layer_conv2d = {"conv2d", conv2d_build, conv2d_forward, conv2d_backward,
-                                      conv2d_flops};
-const tv_layer_ops tv_layer_max_pool2d = {"max_pool2d", pool_build, max_pool2d_forward,
-                                          max_pool2d_backward, pool_flops};
-const tv_layer_ops tv_layer_avg_pool2d = {"avg_pool2d", pool_build, avg_pool2d_forward,
-                                          avg_pool2d_backward, pool_flops};
+// clang-format off
+static const key_desc conv2d_keys[] = {
+  ROW_INT(LC, "filters", filters, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output channels"),
+  ROW_INT_PAIR(LC, "kernel_size", kernel, 1, 65536, 0, F_REQUIRED | F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 1, F_MODEL, "s or [sh, sw]"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias per filter"),
+};
+
+/* strides' default 0 stands for "= pool_size" (F_DEFAULT_KERNEL), resolved when read, so a
+ * config read back from tv_config_emit states it. */
+static const key_desc pool_keys[] = {
+  ROW_INT_PAIR(LC, "pool_size", kernel, 1, 65536, 2, F_MODEL, "k or [kh, kw]"),
+  ROW_INT_PAIR(LC, "strides", stride, 1, 65536, 0, F_MODEL | F_DEFAULT_KERNEL, "default pool_size"),
+  ROW_PADDING(LC, "padding", padding, pad, F_MODEL, "valid | same | p | [ph, pw]"),
+};
+// clang-format on
+
+const tv_layer_ops tv_layer_conv2d = {"conv2d",       conv2d_build,
+                                      conv2d_forward, conv2d_backward,
+                                      conv2d_flops,   .config = TV_CFG_LAYER_KEYS(conv2d_keys)};
+const tv_layer_ops tv_layer_max_pool2d = {
+    "max_pool2d",        pool_build, max_pool2d_forward,
+    max_pool2d_backward, pool_flops, .config = TV_CFG_LAYER_KEYS(pool_keys)};
+const tv_layer_ops tv_layer_avg_pool2d = {
+    "avg_pool2d",        pool_build, avg_pool2d_forward,
+    avg_pool2d_backward, pool_flops, .config = TV_CFG_LAYER_KEYS(pool_keys)};
 const tv_layer_ops tv_layer_global_avg_pool = {"global_avg_pool", gap_build, gap_forward,
-                                               gap_backward, gap_flops};
+                                               gap_backward,      gap_flops, NULL};

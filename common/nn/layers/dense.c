@@ -147,5 +147,13 @@ static double dense_flops(const tv_layer *l) {
          (2.0 * dense_din(l) * dense_dout(l) + (l->cfg->use_bias ? dense_dout(l) : 0));
 }
 
-const tv_layer_ops tv_layer_dense = {"dense", dense_build, dense_forward, dense_backward,
-                                     dense_flops};
+// clang-format off
+static const key_desc dense_keys[] = {
+  ROW_INT(LC, "units", units, 1, 1 << 20, 0, F_REQUIRED | F_MODEL, "output features"),
+  ROW_BOOL(LC, "use_bias", use_bias, 1, F_MODEL, "add a learned bias"),
+};
+// clang-format on
+
+const tv_layer_ops tv_layer_dense = {"dense",       dense_build,
+                                     dense_forward, dense_backward,
+                                     dense_flops,   .config = TV_CFG_LAYER_KEYS(dense_keys)};

@@ -19,8 +19,12 @@
 
 #include <stddef.h>
 
+#include "config/schema.h" /* ROW_*: a kind's config keys live in its file */
 #include "trainval/layers.h"
 #include "trainval/ops.h"
+
+/* The struct a layer kind's key rows point into (ROW_*(LC, ...)). */
+typedef tv_layer_config LC;
 
 /* See ops.c: the dynamic vectoriser cost model for the layer files' loops (GCC 12 at -O2). */
 #if defined(__GNUC__) && !defined(__clang__)

@@ -281,8 +281,21 @@ static double dropout_flops(const tv_layer *l) {
   return l->mode == TV_MODE_TRAIN ? (double)tv_shape_count(l->out) : 0.0;
 }
 
-const tv_layer_ops tv_layer_batch_norm = {"batch_norm", batch_norm_build_scratch,
-                                          batch_norm_forward, batch_norm_backward,
-                                          batch_norm_flops};
-const tv_layer_ops tv_layer_dropout = {"dropout", dropout_build, dropout_forward, dropout_backward,
-                                       dropout_flops};
+// clang-format off
+static const key_desc batch_norm_keys[] = {
+  ROW_DOUBLE(LC, "momentum", momentum, 0, 1, 0.9, 0,
+             "moving = momentum * moving + (1 - momentum) * batch"),
+  ROW_DOUBLE(LC, "epsilon", epsilon, 0, 1, 1e-5, F_OPEN_LO | F_MODEL, "added to the variance"),
+};
+
+static const key_desc dropout_keys[] = {
+  ROW_DOUBLE(LC, "rate", rate, 0, 1, 0.5, F_OPEN_HI, "probability of dropping an element"),
+};
+// clang-format on
+
+const tv_layer_ops tv_layer_batch_norm = {
+    "batch_norm",        batch_norm_build_scratch, batch_norm_forward,
+    batch_norm_backward, batch_norm_flops,         .config = TV_CFG_LAYER_KEYS(batch_norm_keys)};
+const tv_layer_ops tv_layer_dropout = {"dropout",       dropout_build,
+                                       dropout_forward, dropout_backward,
+                                       dropout_flops,   .config = TV_CFG_LAYER_KEYS(dropout_keys)};

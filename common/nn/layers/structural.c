@@ -61,6 +61,9 @@ static double add_flops(const tv_layer *l) {
   return (double)(l->n_inputs - 1) * (double)tv_shape_count(l->out);
 }
 
-const tv_layer_ops tv_layer_flatten = {"flatten", flatten_build, nothing_forward, nothing_backward,
-                                       zero_flops};
-const tv_layer_ops tv_layer_add = {"add", add_build, add_forward, add_backward, add_flops};
+const tv_layer_ops tv_layer_flatten = {"flatten",        flatten_build, nothing_forward,
+                                       nothing_backward, zero_flops,    NULL};
+/* add takes 2 to TV_MAX_INPUTS inputs and no keys of its own. */
+const tv_layer_ops tv_layer_add = {
+    "add",        add_build, add_forward,
+    add_backward, add_flops, .config = &(const layer_kind_desc){NULL, 0, 2, TV_MAX_INPUTS, 0}};

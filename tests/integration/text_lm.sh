@@ -1,0 +1,185 @@
+#!/bin/sh
+# A token model (configs/fortunes_charlm.yaml, made small) trained on a text corpus with the real
+# binary: exact resume after kill -9 with the state carried across batches (contiguous streams)
+# and with random windows, the vocabulary and the batcher's cursor in the checkpoint, and the
+# one-line errors for a missing, empty or unfit corpus.
+. "$(dirname "$0")/lib.sh"
+FORT=/usr/share/games/fortunes
+if [ ! -d "$FORT" ]; then
+  skip "token model training" "no $FORT (scripts/setup.sh installs fortunes)"
+  exit 0
+fi
+mkdir "$T/corpus"
+head -c 150000 "$FORT/fortunes" >"$T/corpus/a"
+head -c 50000 "$FORT/computers" >"$T/corpus/b"
+CFG=$T/lm.yaml
+sed -e 's/^  input: \[128\]/  input: [16]/' -e 's/dim: 64/dim: 8/' -e 's/hidden: 256}/hidden: 24}/' \
+  -e 's/^    - {type: lstm, hidden: 24}$/&/' "$ROOT/configs/fortunes_charlm.yaml" |
+  sed -e '0,/    - {type: lstm, hidden: 24}/s//    - {type: lstm, hidden: 24}\n    - {type: dropout, rate: 0.2}/' \
+    -e "s|corpus: .*|corpus: $T/corpus|" -e 's/valid_tokens: .*/valid_tokens: 20000/' \
+    -e 's/batch_size: .*/batch_size: 4/' >"$CFG"
+check "the small config has a dropout between the lstm layers" grep -q "type: dropout" "$CFG"
+train() { "$BIN/train" "$@"; }
+COMMON="--steps 240 --threads 1 --quiet --set train.checkpoint_every=30 --set train.validate_every=45 --set train.validate_batches=3 --set train.max_to_keep=0"
+
+same_params() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
+names = []
+a["variables"].visit(lambda n: names.append(n) if isinstance(a["variables"][n], h5py.Dataset) else None)
+assert any(n.endswith("weight_hh") for n in names), names
+for n in names:
+    assert np.array_equal(a["variables"][n][()], b["variables"][n][()]), n
+for n in ("state/carry/lstm_1", "state/carry/lstm_2", "state/text/cursor", "state/text/vocab"):
+    assert np.array_equal(a[n][()], b[n][()]), n
+PY
+}
+wait_for_step() {
+  for _ in $(seq 3000); do grep -q "step: $2\$" "$1/checkpoints.yaml" 2>/dev/null && return 0; sleep 0.02; done
+  return 1
+}
+
+for windows in contiguous random; do
+  check "$windows: straight run to 240" train --train-dir "$T/$windows-straight" --config "$CFG" $COMMON --set train.windows=$windows
+  D=$T/$windows-killed
+  "$BIN/train" --train-dir "$D" --config "$CFG" $COMMON --set train.windows=$windows >/dev/null 2>&1 &
+  pid=$!
+  wait_for_step "$D" 30
+  kill -9 $pid 2>/dev/null
+  wait $pid 2>/dev/null
+  check "$windows: kill -9 after step 30 left the run resumable" sh -c "grep -q '^status: running' '$D/checkpoints.yaml'"
+  check "$windows: resume after kill -9" train --train-dir "$D" $COMMON
+  check "$windows: parameters, carried state and cursor bitwise equal to the straight run" \
+    same_params "$T/$windows-straight/ckpt-00000240.h5" "$D/ckpt-00000240.h5"
+done
+
+check "the vocabulary in the checkpoint is the training text's bytes, in order" \
+  /usr/bin/python3 - "$T/contiguous-straight/ckpt-00000240.h5" "$T/corpus" <<'PY'
+import sys, h5py, numpy as np
+data = open(sys.argv[2] + "/a", "rb").read() + open(sys.argv[2] + "/b", "rb").read()
+want = sorted(set(data[:-20000]))
+got = list(h5py.File(sys.argv[1], "r")["state/text/vocab"][()])
+assert got == want, (got, want)
+c = h5py.File(sys.argv[1], "r")["state/carry/lstm_1"][()]
+assert c.shape == (2 * 4 * 24,) and np.abs(c).sum() > 0
+PY
+
+expect_fail "a missing corpus: one line naming it" 1 "nothing: no such corpus" \
+  "$BIN/train" --train-dir "$T/bad1" --config "$CFG" --set data.corpus="$T/nothing" --quiet
+mkdir "$T/empty"
+expect_fail "a folder without text files: one line naming it" 1 "empty: no text files in the folder" \
+  "$BIN/train" --train-dir "$T/bad2" --config "$CFG" --set data.corpus="$T/empty" --quiet
+: >"$T/empty/x"
+expect_fail "an empty corpus: one line naming it" 1 "empty: the corpus is empty" \
+  "$BIN/train" --train-dir "$T/bad3" --config "$CFG" --set data.corpus="$T/empty" --quiet
+expect_fail "a vocabulary larger than the model's: one line" 1 "distinct bytes, more than the 40 token ids" \
+  "$BIN/train" --train-dir "$T/bad4" --config "$CFG" --set model.num_classes=40 --set model.layers.4.units=40 --quiet
+check "the refused runs left no checkpoint" sh -c "! ls $T/bad*/ckpt-* 2>/dev/null"
+
+# ---- generation: eval --generate over the checkpoint's variables and vocabulary ------------
+CK=$T/contiguous-straight/ckpt-00000240.h5
+"$BIN/eval" --ckpt "$CK" --generate 200 --seed 5 --prompt "The " >"$T/g1" 2>"$T/g1.err"
+"$BIN/eval" --train-dir "$T/contiguous-straight" --generate 200 --seed 5 --prompt "The " >"$T/g2" 2>&1
+"$BIN/eval" --ckpt "$CK" --generate 200 --seed 6 --prompt "The " >"$T/g3" 2>&1
+check "--generate 200 prints 200 bytes and a newline" sh -c "[ \$(wc -c <'$T/g1') -eq 201 ] && [ ! -s '$T/g1.err' ]"
+check "the same checkpoint, prompt and seed give the same text" cmp "$T/g1" "$T/g2"
+check "another seed gives another text" sh -c "! cmp -s '$T/g1' '$T/g3'"
+check "every generated byte is in the vocabulary" /usr/bin/python3 - "$CK" "$T/g1" <<'PY'
+import sys, h5py
+v = set(int(b) for b in h5py.File(sys.argv[1], "r")["state/text/vocab"][()])
+out = open(sys.argv[2], "rb").read()[:-1]
+assert len(out) == 200 and set(out) <= v, set(out) - v
+PY
+"$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 1 >"$T/t0a" 2>&1
+"$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 2 >"$T/t0b" 2>&1
+check "temperature 0 does not depend on the seed" cmp "$T/t0a" "$T/t0b"
+"$BIN/eval" --ckpt "$CK" --generate 50 --top-k 1 --seed 4 >"$T/k1" 2>&1
+check "--top-k 1 (the option --predict shares) samples the most likely: temperature 0's text" \
+  cmp "$T/t0a" "$T/k1"
+expect_fail "--predict and --generate together are a usage error" 2 "give one" \
+  "$BIN/eval" --ckpt "$CK" --generate 5 --predict "$T/g1"
+printf 'x\001y' >"$T/badprompt"
+expect_fail "a prompt byte outside the vocabulary: one line" 1 "byte 1 \(0x01\) is not in the checkpoint's vocabulary" \
+  "$BIN/eval" --ckpt "$CK" --generate 5 --prompt "$(cat "$T/badprompt")"
+expect_fail "--seed without --generate is a usage error" 2 "needs --generate N" \
+  "$BIN/eval" --ckpt "$CK" --seed 3
+small_config "$T/img.yaml"
+"$BIN/train" --train-dir "$T/img" --config "$T/img.yaml" --steps 2 --quiet --threads 1 >/dev/null 2>&1
+expect_fail "an image model has nothing to generate: one line" 1 "not a token model" \
+  "$BIN/eval" --train-dir "$T/img" --generate 5
+
+# ---- evaluation: one-shot and --watch report loss, bits per character and perplexity ---------
+check "one-shot eval reports bpc and perplexity over the validation text" sh -c "
+  '$BIN/eval' --ckpt '$CK' --json >'$T/one.json' && /usr/bin/python3 -c \"
+import json, math
+o = json.load(open('$T/one.json'))
+assert abs(o['bpc'] - o['loss'] / math.log(2)) < 1e-5 and abs(o['perplexity'] - math.exp(o['loss'])) < 1e-3 * o['perplexity'], o
+assert o['num_examples'] == 4 * 16 * ((20000 // 4 - 1) // 16), o   # 4 streams, whole windows
+\""
+D=$T/contiguous-straight
+check "eval --watch --metric bpc --generate on a finished run" \
+  "$BIN/eval" --watch "$D" --name lm --metric bpc --mode min --generate 40 --seed 3 --timeout 60
+check "metrics.jsonl: bpc, perplexity and a 40-character sample per checkpoint; best.h5 by bpc (min)" \
+  /usr/bin/python3 - "$D" <<'PY'
+import json, math, os, re, sys
+d = sys.argv[1]
+lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
+assert [o["step"] for o in lines] == list(range(30, 241, 30)), [o["step"] for o in lines]
+for o in lines:
+    assert len(o["sample"]) == 40 and abs(o["bpc"] - o["loss"] / math.log(2)) < 1e-5, o
+best = min(lines, key=lambda o: o["bpc"])
+state = open(d + "/lm/state.yaml").read()
+assert re.search(r"best: \{step: %d, file: %s," % (best["step"], best["checkpoint"]), state), state
+assert os.stat(d + "/lm/best.h5").st_nlink >= 2
+PY
+check "the samples are on TensorBoard's text dashboard at the checkpoints' steps" \
+  /usr/bin/python3 - "$D" "$ROOT/tests/integration" <<'PY'
+import glob, json, sys
+sys.path.insert(0, sys.argv[2])
+from events import tensors
+d = sys.argv[1]
+t = [x for f in sorted(glob.glob(d + "/lm/events.out.tfevents.*")) for x in tensors(f) if x["tag"] == "sample"]
+assert [x["step"] for x in t] == list(range(30, 241, 30)) and all(x["plugin"] == "text" for x in t), t
+lines = [json.loads(l) for l in open(d + "/lm/metrics.jsonl")]
+for x, o in zip(t, lines):
+    assert o["sample"].encode() in x["strings"][0], (x, o["sample"])
+PY
+
+# ---- resume refuses another text ------------------------------------------------------------
+cp -r "$T/random-killed" "$T/changed"
+cp -r "$T/corpus" "$T/corpus2"
+printf '\001' | dd of="$T/corpus2/a" bs=1 seek=100 conv=notrunc 2>/dev/null
+cp "$T/changed/checkpoints.yaml" "$T/changed.manifest"
+expect_fail "resuming on a changed corpus (same length, a new byte): one line naming both" 1 \
+  "cannot resume: .*ckpt-00000240.h5: /state/text/vocab: the checkpoint's vocabulary of [0-9]+ bytes is not that of the training text of .*corpus2" \
+  "$BIN/train" --train-dir "$T/changed" --steps 270 --threads 1 --quiet --set data.corpus="$T/corpus2"
+check "the refused resume changed nothing" sh -c "cmp -s '$T/changed.manifest' '$T/changed/checkpoints.yaml' && ! ls '$T/changed' | grep -q 00000270"
+
+# ---- data-parallel: the token step through the same hooks as the image step -----------------
+if command -v mpirun >/dev/null 2>&1 && [ -x "$BIN/train-mpi" ]; then
+  export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+  grep -v "type: dropout" "$CFG" >"$T/nodrop.yaml" # rank r > 0 draws its own dropout masks
+  DP="--config $T/nodrop.yaml --steps 20 --threads 1 --quiet --set train.windows=random --set optimizer.schedule=constant"
+  "$BIN/train" --train-dir "$T/dp1" $DP >"$T/dp1.out" 2>&1
+  mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$T/dp2" $DP >"$T/dp2.out" 2>&1
+  check "2 ranks train a token model (random windows) to 1 rank's variables within 1e-5" \
+    /usr/bin/python3 - "$T/dp1/ckpt-00000020.h5" "$T/dp2/ckpt-00000020.h5" <<'PY'
+import sys, h5py, numpy as np
+def load(p):
+    out = {}
+    with h5py.File(p, 'r') as f:
+        f['variables'].visititems(lambda n, o: out.__setitem__(n, o[()]) if isinstance(o, h5py.Dataset) else None)
+    return out
+a, b = load(sys.argv[1]), load(sys.argv[2])
+assert a.keys() == b.keys() and a, (sorted(a), sorted(b))
+d = max(float(np.abs(a[k].astype(np.float64) - b[k]).max()) for k in a)
+assert d <= 1e-5, 'max |difference| %g' % d
+PY
+  mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$T/dp3" --config "$T/nodrop.yaml" \
+    --steps 4 --threads 1 --quiet >"$T/dp3.out" 2>&1
+  check "2 ranks with contiguous windows (a carried state per rank): refused, saying what to set" \
+    sh -c "grep -q 'needs train.windows: random' '$T/dp3.out' && [ ! -e '$T/dp3/ckpt-00000004.h5' ]"
+else
+  skip "data-parallel token model" "no mpirun or no $BIN/train-mpi"
+fi
