@@ -76,7 +76,8 @@ static int append_folder(const char *dir, uint8_t **buf, size_t *n, size_t *cap)
       count++;
   }
   closedir(d);
-  if (rc == TV_OK) qsort(names, count, sizeof *names, by_name);
+  if (rc == TV_OK && count > 0) /* names is NULL when the folder lists nothing */
+    qsort(names, count, sizeof *names, by_name);
   size_t files = 0;
   for (size_t i = 0; rc == TV_OK && i < count; i++) {
     char path[TV_PATH_CAP + 256];
