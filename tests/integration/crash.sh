@@ -13,27 +13,7 @@
 KILLS=${TV_CRASH_KILLS:-24}
 SEED=${TV_CRASH_SEED:-15}
 STEPS=${TV_CRASH_STEPS:-12000}
-cat >"$T/cfg.yaml" <<YAML
-model:
-  input: [1, 28, 28]
-  num_classes: 10
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 10}
-data:
-  dir: $DATA
-  train_images: t10k-images-idx3-ubyte
-  train_labels: t10k-labels-idx1-ubyte
-train:
-  batch_size: 32
-  seed: 7
-  summary_every: 1
-  log_every: 1000
-  checkpoint_every: 2
-  max_to_keep: 3
-YAML
+tiny_ckpt_config "$T/cfg.yaml"
 # The run never killed checkpoints only at its end: checkpoints must not change what it computes.
 "$BIN/train" -q --threads 1 --train-dir "$T/ref" --config "$T/cfg.yaml" --steps "$STEPS" \
   --set train.checkpoint_every=0 >/dev/null

@@ -42,6 +42,32 @@ small_config() {
   sed -e 's/^\( *epochs:\).*/\1 1/' "$ROOT/configs/fashion_mlp.yaml" >"$1"
 }
 
+# A tiny MLP on the 10,000 test images that commits every 2 steps (max_to_keep 3): the crash and
+# power-loss tests' run, where most moments fall inside a checkpoint write or commit.
+tiny_ckpt_config() {
+  cat >"$1" <<YAML
+model:
+  input: [1, 28, 28]
+  num_classes: 10
+  layers:
+    - {type: flatten}
+    - {type: dense, units: 16}
+    - {type: relu}
+    - {type: dense, units: 10}
+data:
+  dir: $DATA
+  train_images: t10k-images-idx3-ubyte
+  train_labels: t10k-labels-idx1-ubyte
+train:
+  batch_size: 32
+  seed: 7
+  summary_every: 1
+  log_every: 1000
+  checkpoint_every: 2
+  max_to_keep: 3
+YAML
+}
+
 # TensorBoard's view of one run (events.py --tensorboard applies its purge rule).  files DIR: the
 # run's event files in name order.  bad_series: the tags of an events.py listing on stdin whose
 # steps repeat or go back (empty: clean).  tb_views SEEN DIR OUT: OUT.live is what a TensorBoard

@@ -22,27 +22,7 @@ if [ "$(id -u)" != 0 ] || ! truncate -s 96M "$T/img" || ! mkfs.ext4 -q -F "$T/im
   exit 0
 fi
 umount "$M"
-cat >"$T/cfg.yaml" <<YAML
-model:
-  input: [1, 28, 28]
-  num_classes: 10
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 10}
-data:
-  dir: $DATA
-  train_images: t10k-images-idx3-ubyte
-  train_labels: t10k-labels-idx1-ubyte
-train:
-  batch_size: 32
-  seed: 7
-  summary_every: 1
-  log_every: 1000
-  checkpoint_every: 2
-  max_to_keep: 3
-YAML
+tiny_ckpt_config "$T/cfg.yaml"
 "$BIN/train" -q --threads 1 --train-dir "$T/ref" --config "$T/cfg.yaml" --steps "$STEPS" \
   --set train.checkpoint_every=0 >/dev/null
 awk -v s="$SEED" -v n="$CUTS" 'BEGIN { srand(s); for (i = 0; i < n; i++) printf "%.3f\n", 0.4 + rand() * 1.2 }' >"$T/delays"
