@@ -152,7 +152,7 @@ fuzz-build: $(FUZZ_BIN)
 fuzz: setup
 	@$(MAKE) --no-print-directory B=build-fuzz BIN=build-fuzz/bin CC=clang VECT_FLAGS= \
 	  CFLAGS="-O1 -g -fno-omit-frame-pointer" \
-	  XCFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DTV_ASAN -DTV_CKPT_CHILD_CPU_S=2" \
+	  XCFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined -DTV_ASAN -DTV_CHILD_CPU_S=2" \
 	  fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh build-fuzz/fuzz
 

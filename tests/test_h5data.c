@@ -238,14 +238,18 @@ static void regress_refused(const char *name, int code, const char *has) {
   assert_zeroed(&ds);
 }
 
-/* Files found by fuzz_h5data.  A damaged object header of /y, which libhdf5 fails to open
- * (leaking a block of its own, tests/fuzz/lsan.supp); links whose damaged metadata makes libhdf5
- * ask for 0xffffffff00000000 bytes, once reported as "no dataset /x" (not under ASan, which
- * aborts on such a request unless told otherwise, as tests/fuzz/run.sh does). */
+/* Files found by fuzz_h5data.  A segfault inside libhdf5; a damaged object header of /y, which
+ * libhdf5 fails to open (leaking a block of its own, tests/fuzz/lsan.supp); links whose damaged
+ * metadata makes libhdf5 ask for 0xffffffff00000000 bytes, once reported as "no dataset /x" (not
+ * under ASan, which aborts on such a request unless told otherwise, as tests/fuzz/run.sh does). */
 static void test_damaged_files(void **state) {
   (void)state;
   regress_refused("libhdf5-leak-damaged-object-header.h5", TV_ERR_FORMAT,
                   "damaged.h5: /y: cannot open");
+  /* libhdf5 segfaults on this one (a shared message of a damaged dataset header): the bounded
+   * child it is parsed in first dies, and the caller gets one line. */
+  regress_refused("libhdf5-segv-shared-message-heap.h5", TV_ERR_FORMAT,
+                  "damaged.h5: damaged HDF5 data file (HDF5 crashed parsing it: ");
 #if !TVT_UNDER_ASAN
   regress_refused("libhdf5-huge-allocation-in-links.h5", TV_ERR_FORMAT,
                   "damaged.h5: /x: unreadable links");

@@ -22,6 +22,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "base/bounded.h"
 #include "base/h5util.h"
 
 enum {
@@ -36,9 +37,10 @@ typedef struct dset {
   hid_t id, type, space;
   int rank;
   hsize_t dim[MAX_RANK];
-  int is_float; /* else an integer type */
-  int is_u8;    /* an 8-bit unsigned integer: read as is */
-  uint64_t per; /* values per example: dim[1] * ... */
+  hsize_t chunk[MAX_RANK]; /* chunked layout: the chunk's shape (else zeros) */
+  int is_float;            /* else an integer type */
+  int is_u8;               /* an 8-bit unsigned integer: read as is */
+  uint64_t per;            /* values per example: dim[1] * ... */
 } dset;
 
 static void dset_close(dset *d) {
@@ -90,6 +92,26 @@ static uint64_t physical_memory(void) {
   return pages > 0 && size > 0 ? (uint64_t)pages * (uint64_t)size : 0;
 }
 
+/* An unfiltered chunked dataset whose bytes are all stored holds every chunk whole: its stored
+ * size is at least the chunk count times the chunk's bytes (more where it shrank).  A damaged chunk
+ * shape in the layout message breaks that, and libhdf5 would copy chunks of the wrong shape past
+ * its buffers. */
+static int check_chunks(const dset *d, uint64_t size, uint64_t stored) {
+  double chunks = 1, chunk_bytes = (double)size;
+  for (int k = 0; k < d->rank; k++) {
+    if (d->chunk[k] == 0)
+      return tv_error(TV_ERR_FORMAT, "%s: %s: a chunk dimension is 0 (damaged)", d->file, d->path);
+    chunks *= (double)((d->dim[k] + d->chunk[k] - 1) / d->chunk[k]);
+    chunk_bytes *= (double)d->chunk[k];
+  }
+  if (chunks * chunk_bytes > (double)stored)
+    return tv_error(TV_ERR_FORMAT,
+                    "%s: %s: %.0f chunks of %.0f bytes do not make its %llu stored bytes (damaged "
+                    "chunk shape)",
+                    d->file, d->path, chunks, chunk_bytes, (unsigned long long)stored);
+  return TV_OK;
+}
+
 /* Checks the layout of d (no external or virtual storage) and that its bytes are stored. */
 static int check_storage(dset *d) {
   hid_t dcpl = H5Dget_create_plist(d->id);
@@ -98,7 +120,12 @@ static int check_storage(dset *d) {
   H5D_layout_t layout = H5Pget_layout(dcpl);
   int external = H5Pget_external_count(dcpl);
   int filters = H5Pget_nfilters(dcpl);
+  int crank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, MAX_RANK, d->chunk) : 0;
   H5Pclose(dcpl);
+  if (layout == H5D_CHUNKED && crank != d->rank)
+    return tv_error(TV_ERR_FORMAT, "%s: %s: chunks of rank %d for a dataset of rank %d (damaged)",
+                    d->file, d->path, crank, d->rank);
+  int rc = TV_OK;
   if (layout == H5D_VIRTUAL || external != 0)
     return tv_error(TV_ERR_FORMAT,
                     "%s: %s: %s storage is refused (a data file may not read other files)", d->file,
@@ -113,6 +140,10 @@ static int check_storage(dset *d) {
     return tv_error(TV_ERR_FORMAT,
                     "%s: %s: only %llu of its %llu bytes are stored (truncated or never written)",
                     d->file, d->path, (unsigned long long)stored, (unsigned long long)bytes);
+  if (layout == H5D_CHUNKED && filters == 0) {
+    rc = check_chunks(d, size, stored);
+    if (rc != TV_OK) return rc;
+  }
   if (filters > 0 && bytes / TV_H5_MAX_EXPANSION > stored)
     return tv_error(TV_ERR_FORMAT,
                     "%s: %s: claims %llu bytes from %llu compressed bytes (more than %d:1; "
@@ -237,16 +268,18 @@ static int check_memory(const dset *d, size_t out_size) {
 
 /* Reads d whole: as uint8 into *u8 (d->is_u8 and u8 not NULL), else through double into *f32
  * (float values, each finite within float32) or, for integer targets (labels not NULL), through
- * int64 into *labels (each a class id; *max the largest). */
-static int read_all(const dset *d, uint8_t **u8, float **f32, int32_t **labels, int32_t *max) {
+ * int64 into *labels (each a class id; *max the largest).  With keep 0 every read and check is
+ * the same but nothing is kept (the bounded child's pass): memory is one slab. */
+static int read_all(const dset *d, int keep, uint8_t **u8, float **f32, int32_t **labels,
+                    int32_t *max) {
   int as_u8 = u8 && d->is_u8, as_labels = labels && !d->is_float;
   size_t out_size = as_u8 ? 1 : 4, n = (size_t)d->dim[0], per = (size_t)d->per;
-  int rc = check_memory(d, out_size);
+  int rc = keep ? check_memory(d, out_size) : TV_OK;
   if (rc != TV_OK) return rc;
   size_t rows = per >= SLAB_VALUES ? 1 : SLAB_VALUES / per;
-  void *out = malloc(n * per * out_size);
-  void *tmp = as_u8 ? NULL : malloc((rows < n ? rows : n) * per * 8);
-  if (!out || (!as_u8 && !tmp)) {
+  void *out = keep ? malloc(n * per * out_size) : NULL;
+  void *tmp = as_u8 && keep ? NULL : malloc((rows < n ? rows : n) * per * 8);
+  if ((keep && !out) || (!(as_u8 && keep) && !tmp)) {
     rc = tv_error(TV_ERR_NOMEM, "%s: %s: out of memory for %zu values", d->file, d->path, n * per);
     goto out;
   }
@@ -254,7 +287,7 @@ static int read_all(const dset *d, uint8_t **u8, float **f32, int32_t **labels, 
   for (size_t r = 0; rc == TV_OK && r < n; r += rows) {
     size_t k = n - r < rows ? n - r : rows, base = r * per;
     if (as_u8) {
-      rc = read_rows(d, H5T_NATIVE_UINT8, r, k, (uint8_t *)out + base);
+      rc = read_rows(d, H5T_NATIVE_UINT8, r, k, keep ? (uint8_t *)out + base : tmp);
       continue;
     }
     rc = read_rows(d, as_labels ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, r, k, tmp);
@@ -265,7 +298,7 @@ static int read_all(const dset *d, uint8_t **u8, float **f32, int32_t **labels, 
           rc = tv_error(TV_ERR_FORMAT, "%s: %s: label %lld of example %zu is not in [0, %d)",
                         d->file, d->path, (long long)v, r + i, TV_DATA_MAX_CLASSES);
         else {
-          ((int32_t *)out)[base + i] = (int32_t)v;
+          if (keep) ((int32_t *)out)[base + i] = (int32_t)v;
           if (v > *max) *max = (int32_t)v;
         }
         continue;
@@ -274,13 +307,13 @@ static int read_all(const dset *d, uint8_t **u8, float **f32, int32_t **labels, 
       if (!isfinite(v) || fabs(v) > FLT_MAX)
         rc = tv_error(TV_ERR_FORMAT, "%s: %s: value %zu of example %zu is %g, not a finite float32",
                       d->file, d->path, (base + i) % per, (base + i) / per, v);
-      else
+      else if (keep)
         ((float *)out)[base + i] = (float)v;
     }
   }
 out:
   free(tmp);
-  if (rc != TV_OK) {
+  if (rc != TV_OK || !keep) {
     free(out);
     return rc;
   }
@@ -293,9 +326,10 @@ out:
   return TV_OK;
 }
 
-/* Reads both datasets of the open files into *ds (zeroed on failure). */
+/* Reads both datasets of the open files into *ds (zeroed on failure); with keep 0, reads and
+ * checks all of them but keeps nothing (*ds untouched). */
 static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, const char *yname,
-                const char *y_dataset, tv_dataset *ds) {
+                const char *y_dataset, int keep, tv_dataset *ds) {
   dset x, y = {.id = H5I_INVALID_HID, .type = H5I_INVALID_HID, .space = H5I_INVALID_HID};
   tv_dataset d = {0};
   int rc = dset_open(xf, xname, x_dataset, 0, &x);
@@ -310,11 +344,11 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
   d.c = (int)(x.rank == 3 ? 1 : x.dim[1]);
   d.h = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 2]);
   d.w = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 1]);
-  rc = read_all(&x, &d.images, &d.features, NULL, NULL);
+  rc = read_all(&x, keep, &d.images, &d.features, NULL, NULL);
   if (rc != TV_OK) goto out;
   int32_t max = 0;
-  if (y_dataset) rc = read_all(&y, NULL, &d.targets, &d.labels, &max);
-  if (rc != TV_OK) goto out;
+  if (y_dataset) rc = read_all(&y, keep, NULL, &d.targets, &d.labels, &max);
+  if (rc != TV_OK || !keep) goto out;
   if (d.labels)
     d.num_classes = 1 + max;
   else if (d.targets)
@@ -328,26 +362,84 @@ out:
   return rc;
 }
 
-int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
-                       const char *y_dataset, tv_dataset *ds) {
-  memset(ds, 0, sizeof *ds);
+/* ---- the bounded pass: libhdf5 parses a data file first in a child process ---- */
+
+/* The child's CPU time: 20 s plus 1 s per 16 MiB of file (every byte of it is read and
+ * converted once, far faster than that), or -DTV_CHILD_CPU_S in the fuzz build; and its address
+ * space: one conversion slab and libhdf5's chunk cache need far less. */
+#ifdef TV_CHILD_CPU_S
+#define CHILD_CPU_S(bytes) ((void)(bytes), TV_CHILD_CPU_S)
+#else
+#define CHILD_CPU_S(bytes) (20 + (unsigned)((bytes) >> 24))
+#endif
+#define CHILD_AS_BYTES ((uint64_t)4 << 30)
+
+/* What the child opens: the files (image NULL) or one file image. */
+typedef struct h5job {
+  const char *x_path, *x_dataset, *y_path, *y_dataset;
+  const void *image;
+  size_t len;
+} h5job;
+
+/* Opens the job's file(s); *yf is *xf when both datasets come from one. */
+static int job_open(const h5job *j, hid_t *xf, hid_t *yf) {
+  *yf = H5I_INVALID_HID;
+  if (j->image) return open_image(j->image, j->len, j->x_path, xf);
+  int rc = open_path(j->x_path, xf);
+  if (rc == TV_OK && strcmp(j->x_path, j->y_path) != 0) rc = open_path(j->y_path, yf);
+  return rc;
+}
+
+/* Opens and reads everything (keep: into *ds; else only to see that libhdf5 can). */
+static int job_run(const h5job *j, int keep, tv_dataset *ds) {
   hid_t xf = H5I_INVALID_HID, yf = H5I_INVALID_HID;
-  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
-  int same = strcmp(x_path, y_path) == 0;
-  int rc = open_path(x_path, &xf);
-  if (rc == TV_OK && !same) rc = open_path(y_path, &yf);
-  if (rc == TV_OK) rc = load(xf, x_path, x_dataset, same ? xf : yf, y_path, y_dataset, ds);
+  int rc = job_open(j, &xf, &yf);
+  if (rc == TV_OK)
+    rc = load(xf, j->x_path, j->x_dataset, yf >= 0 ? yf : xf, j->y_path, j->y_dataset, keep, ds);
   tv_h5_close(&yf, H5Fclose);
   tv_h5_close(&xf, H5Fclose);
   return rc;
 }
 
+static int child_pass(void *job) { return job_run(job, 0, NULL); }
+
+/* The bytes the child reads: both files (or the image). */
+static uint64_t job_bytes(const h5job *j) {
+  if (j->image) return j->len;
+  struct stat a, b;
+  uint64_t n = stat(j->x_path, &a) == 0 ? (uint64_t)a.st_size : 0;
+  if (strcmp(j->x_path, j->y_path) != 0 && stat(j->y_path, &b) == 0) n += (uint64_t)b.st_size;
+  return n;
+}
+
+/* Runs the job's whole read in a bounded child (base/bounded.h), then, if it came back, in this
+ * process: a crash or a hang inside libhdf5 on a damaged file is one error naming the file. */
+static int job_load(const h5job *j, tv_dataset *ds) {
+  const tv_bounded_limits lim = {CHILD_CPU_S(job_bytes(j)), CHILD_AS_BYTES};
+  tv_bounded_end end;
+  int rc = tv_run_bounded(child_pass, (void *)j, &lim, j->x_path, &end);
+  if (rc != TV_OK && end.kind != TV_BOUNDED_RETURNED) {
+    char how[128];
+    int two = !j->image && strcmp(j->x_path, j->y_path) != 0;
+    return tv_error(TV_ERR_FORMAT, "%s%s%s: damaged HDF5 data file (HDF5 %s)", j->x_path,
+                    two ? ", " : "", two ? j->y_path : "",
+                    tv_bounded_describe(&end, &lim, how, sizeof how));
+  }
+  if (rc == TV_OK) rc = job_run(j, 1, ds);
+  return rc;
+}
+
+int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                       const char *y_dataset, tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
+  const h5job j = {x_path, x_dataset, y_path, y_dataset, NULL, 0};
+  return job_load(&j, ds);
+}
+
 int tv_dataset_load_h5_image(const void *image, size_t len, const char *name, const char *x_dataset,
                              const char *y_dataset, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  hid_t f = H5I_INVALID_HID;
-  int rc = open_image(image, len, name, &f);
-  if (rc == TV_OK) rc = load(f, name, x_dataset, f, name, y_dataset, ds);
-  tv_h5_close(&f, H5Fclose);
-  return rc;
+  const h5job j = {name, x_dataset, name, y_dataset, image, len};
+  return job_load(&j, ds);
 }

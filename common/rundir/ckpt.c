@@ -23,12 +23,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
+#include "base/bounded.h"
 #include "base/fs.h"
 #include "base/h5util.h"
 
@@ -800,28 +798,15 @@ out:
 
 /* CPU seconds and address space the child may use: far above what a real checkpoint needs
  * (every dataset read once), far below a hang or a runaway allocation.  The fuzz build
- * (make fuzz) lowers the CPU time with -DTV_CKPT_CHILD_CPU_S=2: a hang then costs it 2 s. */
-#ifdef TV_CKPT_CHILD_CPU_S
-#define CHILD_CPU_S TV_CKPT_CHILD_CPU_S
+ * (make fuzz) lowers the CPU time with -DTV_CHILD_CPU_S=2: a hang then costs it 2 s. */
+#ifdef TV_CHILD_CPU_S
+#define CHILD_CPU_S TV_CHILD_CPU_S
 #else
 #define CHILD_CPU_S 20
 #endif
-#define CHILD_AS_BYTES ((rlim_t)8 << 30)
+#define CHILD_AS_BYTES ((uint64_t)8 << 30)
 
 static int open_hdf5(tv_ckpt *c);
-
-/* Built with a sanitizer (make asan, make fuzz), the child's faults end in a report and an exit
- * status unless they are turned back into a signal. */
-#if defined(__SANITIZE_ADDRESS__) || defined(TV_ASAN)
-#define CKPT_SANITIZED 1
-#include <sanitizer/common_interface_defs.h>
-static void child_abort(void) {
-  signal(SIGABRT, SIG_DFL);
-  raise(SIGABRT);
-}
-#else
-#define CKPT_SANITIZED 0
-#endif
 
 typedef struct visit_ctx {
   tv_ckpt *c;
@@ -898,86 +883,23 @@ static int parse_all(tv_ckpt *c) {
   return v.rc;
 }
 
-/* Parses c's file in a child process limited in CPU time and memory: a crash or a hang inside
- * libhdf5 on a crafted file becomes one error here.  TV_OK means the child read every object
- * (and the parent, doing less, may); otherwise the child's error or what stopped it. */
+static int parse_all_fn(void *c) { return parse_all(c); }
+
+/* Parses c's file in a child process limited in CPU time and memory (base/bounded.h): a crash or
+ * a hang inside libhdf5 on a crafted file becomes one error here.  TV_OK means the child read
+ * every object (and the parent, doing less, may); otherwise the child's error or what stopped
+ * it. */
 static int parse_in_child(tv_ckpt *c) {
-  int fds[2];
-  if (pipe(fds) != 0)
-    return tv_error_errno(TV_ERR_IO, errno, "%s: pipe to check the checkpoint", c->path);
-  fflush(NULL);
-  pid_t pid = fork();
-  if (pid < 0) {
-    int e = errno;
-    close(fds[0]);
-    close(fds[1]);
-    return tv_error_errno(TV_ERR_IO, e, "%s: fork to check the checkpoint", c->path);
-  }
-  if (pid == 0) {
-    close(fds[0]);
-    /* A fault inside libhdf5 must kill the child by its signal, which the parent names, even where
-     * a sanitizer's handler would turn it into a report and an exit status. */
-    static const int faults[] = {SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGABRT};
-    for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) signal(faults[i], SIG_DFL);
-#if CKPT_SANITIZED
-    /* A sanitizer report on libhdf5's memory use (an overlapping memcpy) ends the child too. */
-    __sanitizer_set_death_callback(child_abort);
-#endif
-    /* What libhdf5 (or a sanitizer) prints while failing is not the one error line: the parent
-     * reports how the child ended. */
-    int null = open("/dev/null", O_WRONLY | O_CLOEXEC);
-    if (null >= 0) {
-      dup2(null, STDERR_FILENO);
-      close(null);
-    }
-    struct rlimit cpu = {CHILD_CPU_S, CHILD_CPU_S + 1};
-    setrlimit(RLIMIT_CPU, &cpu);
-#if !CKPT_SANITIZED
-    struct rlimit as = {CHILD_AS_BYTES, CHILD_AS_BYTES};
-    setrlimit(RLIMIT_AS, &as);
-#endif
-    int rc = parse_all(c);
-    if (rc) {
-      char msg[MSG_CAP + 1];
-      msg[0] = (char)rc;
-      int n = snprintf(msg + 1, MSG_CAP, "%s", tv_error_message());
-      if (write(fds[1], msg, 1 + (size_t)(n < MSG_CAP ? n : MSG_CAP - 1)) < 0) _exit(2);
-    }
-    _exit(rc ? 1 : 0);
-  }
-  close(fds[1]);
-  char msg[MSG_CAP + 1];
-  size_t len = 0;
-  for (;;) {
-    ssize_t r = read(fds[0], msg + len, sizeof msg - 1 - len);
-    if (r < 0 && errno == EINTR) continue;
-    if (r <= 0) break;
-    len += (size_t)r;
-    if (len == sizeof msg - 1) break;
-  }
-  msg[len] = '\0';
-  close(fds[0]);
-  int status;
-  while (waitpid(pid, &status, 0) < 0)
-    if (errno != EINTR) return tv_error_errno(TV_ERR_IO, errno, "%s: waitpid", c->path);
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return TV_OK;
-  if (WIFEXITED(status) && WEXITSTATUS(status) == 1 && len > 1)
-    return tv_error(msg[0], "%s", msg + 1);
-  if (WIFSIGNALED(status) && (WTERMSIG(status) == SIGXCPU || WTERMSIG(status) == SIGKILL))
-    return tv_error(TV_ERR_FORMAT,
-                    "%s: not a trainval checkpoint (HDF5 did not finish parsing it in %d s of "
-                    "CPU: corrupt or crafted)",
-                    c->path, CHILD_CPU_S);
-  if (WIFSIGNALED(status))
-    return tv_error(TV_ERR_FORMAT,
-                    "%s: not a trainval checkpoint (HDF5 crashed parsing it: %s; corrupt or "
-                    "crafted)",
-                    c->path, strsignal(WTERMSIG(status)));
-  return tv_error(TV_ERR_FORMAT,
-                  "%s: not a trainval checkpoint (HDF5 failed parsing it: it exhausted %lld MiB "
-                  "or exited %d)",
-                  c->path, (long long)(CHILD_AS_BYTES >> 20),
-                  WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+  const tv_bounded_limits lim = {CHILD_CPU_S, CHILD_AS_BYTES};
+  tv_bounded_end end;
+  int rc = tv_run_bounded(parse_all_fn, c, &lim, c->path, &end);
+  if (rc == TV_OK || end.kind == TV_BOUNDED_RETURNED) return rc;
+  char how[128];
+  return tv_error(TV_ERR_FORMAT, "%s: not a trainval checkpoint (HDF5 %s%s)", c->path,
+                  tv_bounded_describe(&end, &lim, how, sizeof how),
+                  end.kind == TV_BOUNDED_EXITED ? ""
+                  : end.kind == TV_BOUNDED_CPU  ? ": corrupt or crafted"
+                                                : "; corrupt or crafted");
 }
 
 /* Opens c->path with HDF5 and reads the root attributes. */

@@ -174,7 +174,17 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * refused (they would make a data file open other files).  Sizes are checked before anything is
  * allocated: an unfiltered dataset must have all its bytes stored, a filtered (compressed) one
  * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and the data must fit in
- * physical memory.  The data is read in slabs of examples (a bounded conversion buffer). */
+ * physical memory; an unfiltered chunked dataset must store every chunk of its chunk shape (a
+ * damaged shape would make libhdf5 copy past its buffers).  The data is read in slabs of examples
+ * (a bounded conversion buffer).
+ *
+ * libhdf5 crashes or loops on some damaged files, so every HDF5 data file is parsed first in a
+ * child process limited in CPU time (20 s plus 1 s per 16 MiB of file) and memory (4 GiB beyond
+ * what the process maps), which opens it and reads and checks every example of both datasets as
+ * the reader does, keeping nothing (base/bounded.h).  Only if that child returns does this
+ * process parse the file; a crash or a hang in it is the error "FILE: damaged HDF5 data file
+ * (HDF5 crashed parsing it: Segmentation fault)" or "(HDF5 did not finish parsing it in N s of
+ * CPU)".  The price: the file is read twice. */
 #define TV_H5_MAX_EXPANSION 1100 /* above deflate's largest ratio (1032:1) */
 
 /* Reads x_dataset of the HDF5 file x_path and y_dataset of y_path (the same file or another)
@@ -183,7 +193,8 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * Errors (every message names the file, and the dataset where there is one):
  *   TV_ERR_NOT_FOUND  a file does not exist, or holds no object at the dataset path
  *   TV_ERR_IO         a file cannot be opened or read (HDF5's reason appended)
- *   TV_ERR_FORMAT     not an HDF5 file or a damaged one, a path that is not a dataset or goes
+ *   TV_ERR_FORMAT     not an HDF5 file or a damaged one (libhdf5 crashing or looping on it in
+ *                     the bounded child included), a path that is not a dataset or goes
  *                     through a soft or external link, external or virtual storage, a type that
  *                     is not an integer or IEEE float, a rank not listed above, an empty dataset,
  *                     counts that differ (both named), data stored short of its size, a class id

@@ -23,12 +23,20 @@ export LSAN_OPTIONS ASAN_OPTIONS
 # FUZZ_SKIP: targets whose timed run is left out (their regression inputs still run), for a target
 # with an open finding listed in tests/fuzz/open/ that is not fixed yet; each is named loudly.
 skip=${FUZZ_SKIP:-}
+# FUZZ_ONLY: run only these targets (space-separated names); the others are not counted.
+only=${FUZZ_ONLY:-}
 n=0
 failed=0
 skipped=0
 for bin in "$dir"/fuzz_*; do
   [ -x "$bin" ] || continue
   t=$(basename "$bin")
+  if [ -n "$only" ]; then
+    case " $only " in
+    *" $t "*) ;;
+    *) continue ;;
+    esac
+  fi
   n=$((n + 1))
   mkdir -p "$scratch/$t" "$dir/../findings/$t"
   seeds="$here/corpus/$t"
