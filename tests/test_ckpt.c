@@ -515,13 +515,8 @@ static void test_unreadable_links(void **state) {
   char path[PATH], bad[PATH];
   join(path, dir, info.file);
   join(bad, dir, "damaged.h5");
-  long at = header_offset(path, "/optimizer/m");
-  copy_file(path, bad, -1, -1);
-  FILE *f = fopen(bad, "r+b");
-  assert_non_null(f);
-  assert_int_equal(fseek(f, at, SEEK_SET), 0);
-  assert_int_equal(fwrite("\xff\xff\xff\xff", 1, 4, f), 4); /* the header's signature or version */
-  assert_int_equal(fclose(f), 0);
+  /* Its first byte inverted: the signature of a version-2 header, the version of a version-1. */
+  copy_file(path, bad, -1, header_offset(path, "/optimizer/m"));
   tv_ckpt_info damaged = info;
   assert_int_equal(tv_fs_checksum(bad, &damaged.crc32c, &damaged.size), TV_OK);
   tv_ckpt *c;
