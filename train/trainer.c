@@ -166,17 +166,6 @@ static void dist_dropout_stream(trainer *t) {
       t->model, tv_rng_seed(t->cfg.train.seed ^ mix, TV_RNG_DROPOUT ^ ((uint64_t)t->rank << 32)));
 }
 
-/* This rank's rows of the global batch b (*n: the batch's size in, this rank's count out). */
-static void dist_slice_batch(trainer *t, tv_batch *b, int *n) {
-  if (t->size == 1) return;
-  int off, count;
-  tv_dist_slice(*n, t->size, t->rank, &off, &count);
-  b->x += (size_t)off * (size_t)tv_model_input_size(t->model);
-  if (b->labels) b->labels += off;
-  if (b->targets) b->targets += (size_t)off * (size_t)tv_loader_target_dim(t->loader);
-  *n = count;
-}
-
 /* A token model's batch: this rank's windows of the global batch (*ids and *targets: T ids
  * and T next-token targets per window; *n: the windows in, this rank's count out).  Each rank
  * keeps the carried state of its own windows, the same rows every step. */
@@ -454,7 +443,9 @@ static int build_images(trainer *t) {
       .seed = t->cfg.train.seed,
       .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
-      .prefetch = (uint32_t)t->cfg.train.prefetch};
+      .prefetch = (uint32_t)t->cfg.train.prefetch,
+      .part = (uint32_t)t->rank, /* dist: the loader prepares only this rank's rows */
+      .parts = (uint32_t)t->size};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
   if (rc != TV_OK) return rc;
   t->total_steps = t->cfg.train.steps > 0
@@ -1078,10 +1069,9 @@ static int train_step(trainer *t, uint32_t *n) {
     logits = tv_model_forward_ids(t->model, ids, nl);
     rows = nl * c->model.input[0];
   } else {
-    tv_loader_next_batch(t->loader, &b); /* lent until the next call */
-    *n = b.n;
-    nl = (int)*n;
-    dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
+    tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
+    *n = b.whole;
+    nl = (int)b.n;
     logits = tv_model_forward(t->model, b.x, nl);
     rows = nl;
   }

@@ -13,11 +13,12 @@
  * - The global batch (train.batch_size, B) is split across ranks: rank r trains on rows
  *   [off_r, off_r + n_r) of every global batch, n_r = B/N, the first B%N ranks one more
  *   (tv_dist_slice).  N = 3 and B = 128 give 43, 43, 42.
- * - Every rank runs the same loader (same seed, global batch size B) and takes its slice of each
- *   batch, so all ranks read one global, seeded order (augmentation included: a row is flipped or
- *   cropped as in a one-rank run), and the loader's cursor in a checkpoint is global: a run
- *   resumes with any N.  The price: each rank prepares the whole batch (on the prefetch thread;
- *   small next to the step) and holds the whole training set.
+ * - Every rank runs the same loader (same seed, global batch size B) over one global, seeded
+ *   order, and the loader prepares (decodes, normalises, augments) only the rank's rows of each
+ *   batch (tv_loader_opts.part and .parts, data.h); the augmentation draws of the other ranks'
+ *   rows are still made, so a row is flipped or cropped as in a one-rank run, and a rank's rows
+ *   are bitwise those a whole-batch loader gives.  The loader's cursor in a checkpoint is
+ *   global: a run resumes with any N.  Each rank still holds the whole training set.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
  * - Each rank's loss is the mean over its n_r examples; its output gradient is scaled by n_r/B so
