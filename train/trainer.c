@@ -110,6 +110,11 @@ struct trainer {
   /* data-parallel (dist.h): this rank, and how many rows of each global batch it trains on */
   tv_dist *dist;
   int rank, size, local;
+  /* summed over ranks in the exchange that follows the gradient sum: [0] the ranks whose loss
+   * is not finite, [1] the sum of their rank numbers, then the window's additive form of the
+   * step's rows of each rank (part: this rank's, tv_metrics_shared_*) */
+  tv_metrics *part;
+  double shared[TV_DIST_MAX_FLAGS];
   int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
 
@@ -188,16 +193,59 @@ static void dist_scale_output_grad(trainer *t, float *dlogits, int nl, uint32_t 
   for (size_t i = 0; i < len; i++) dlogits[i] *= s;
 }
 
-/* After backward: the gradient sum over the ranks, then whether another rank's loss is
- * non-finite (*elsewhere), so that every rank skips or fails the same step. */
-static int dist_reduce(trainer *t, float loss, int *elsewhere) {
-  *elsewhere = 0;
+enum { SHARED_BAD, SHARED_BAD_RANKS, SHARED_WINDOW }; /* trainer.shared */
+
+/* The rank's share of the training window: the window's task, counts only.  Its additive form
+ * travels in the step's exchange, which has room for TV_DIST_MAX_FLAGS - 1 values. */
+static int dist_part_new(trainer *t) {
+  int rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
+                               TV_METRICS_COUNTS_ONLY, &t->part);
+  if (rc == TV_OK && tv_metrics_shared_size(t->part) > TV_DIST_MAX_FLAGS - SHARED_WINDOW)
+    rc = tv_error(TV_ERR_CONFIG,
+                  "%s: model.num_classes %d is too many %s for data-parallel training (the "
+                  "training metrics of every rank travel in one exchange of %d values: at most "
+                  "%d)",
+                  t->cfg.source, t->cfg.model.num_classes,
+                  t->cfg.model.task == TV_TASK_REGRESSION ? "targets" : "labels",
+                  TV_DIST_MAX_FLAGS,
+                  (TV_DIST_MAX_FLAGS - SHARED_WINDOW - 2) /
+                      (t->cfg.model.task == TV_TASK_REGRESSION ? 5 : 3));
+  return rc;
+}
+
+/* After backward: the gradient sum over the ranks, then in one exchange whether another rank's
+ * loss is non-finite, so that every rank skips or fails the same step (elsewhere: "" when not,
+ * else which rank, for the message), and the training window's additive form of every rank's
+ * rows (logits, b: this rank's rows). */
+static int dist_reduce(trainer *t, float loss, const float *logits, const tv_batch *b, int rows,
+                       char *elsewhere, size_t cap) {
+  elsewhere[0] = '\0';
   if (t->size == 1) return TV_OK;
   int rc = tv_dist_grads_finish(t->dist);
-  double bad[1] = {!isfinite(loss)};
-  if (rc == TV_OK) rc = tv_dist_sum(t->dist, bad, 1);
-  *elsewhere = rc == TV_OK && bad[0] > 0 && isfinite(loss);
+  tv_metrics_reset(t->part); /* counts only: cannot fail or allocate */
+  int mrc = tv_metrics_add(t->part, logits, b->labels, b->targets, rows);
+  (void)mrc;
+  t->shared[SHARED_BAD] = !isfinite(loss);
+  t->shared[SHARED_BAD_RANKS] = isfinite(loss) ? 0 : t->rank;
+  tv_metrics_shared_get(t->part, t->shared + SHARED_WINDOW);
+  if (rc == TV_OK)
+    rc = tv_dist_sum(t->dist, t->shared, SHARED_WINDOW + tv_metrics_shared_size(t->part));
+  double bad = t->shared[SHARED_BAD];
+  if (rc == TV_OK && bad > 0 && isfinite(loss)) {
+    if (bad == 1)
+      snprintf(elsewhere, cap, "the loss is not finite on rank %d",
+               (int)t->shared[SHARED_BAD_RANKS]);
+    else
+      snprintf(elsewhere, cap, "the loss is not finite on %d other ranks", (int)bad);
+  }
   return rc;
+}
+
+/* The window of a step that counts: this rank's rows alone, or every rank's (dist_reduce). */
+static int dist_window_add(trainer *t, const float *logits, const tv_batch *b, int rows) {
+  if (t->size == 1) return tv_metrics_add(t->window, logits, b->labels, b->targets, rows);
+  tv_metrics_shared_add(t->window, t->shared + SHARED_WINDOW);
+  return TV_OK;
 }
 
 /* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP) and a stop signal
@@ -475,6 +523,7 @@ static int build(trainer *t) {
   if (rc == TV_OK)
     rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
                              TV_METRICS_COUNTS_ONLY, &t->window);
+  if (rc == TV_OK && t->size > 1) rc = dist_part_new(t);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0 && t->rank == 0) { /* dist: rank 0 validates */
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
@@ -621,6 +670,7 @@ void trainer_free(trainer *t) {
   tv_varstore_free(t->store);
   tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
+  tv_metrics_free(t->part);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
   tv_standardize_free(&t->zstats);
@@ -1083,14 +1133,15 @@ static int train_step(trainer *t, uint32_t *n) {
   dist_scale_output_grad(t, dlogits, rows, t->tokens ? *n * (uint32_t)c->model.input[0] : *n);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, nl);
-  int elsewhere;
-  int rc = dist_reduce(t, loss, &elsewhere); /* dist: the gradient sum, any rank's loss */
+  char elsewhere[64];
+  /* dist: the gradient sum, any rank's loss, the window's rows */
+  int rc = dist_reduce(t, loss, logits, &b, rows, elsewhere, sizeof elsewhere);
   if (rc != TV_OK) return rc;
   double norm = tv_optim_grad_norm(t->optim);
-  if (!isfinite(loss) || elsewhere || !isfinite(norm)) {
+  if (!isfinite(loss) || elsewhere[0] || !isfinite(norm)) {
     char what[TV_VAR_NAME_CAP + 64];
-    describe_nonfinite(t, elsewhere ? NAN : loss, what, sizeof what);
-    if (elsewhere) snprintf(what, sizeof what, "the loss is not finite on another rank");
+    describe_nonfinite(t, loss, what, sizeof what);
+    if (elsewhere[0]) snprintf(what, sizeof what, "%s", elsewhere);
     t->nonfinite_total++;
     if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
         ++t->nonfinite_run >= c->train.max_nonfinite) {
@@ -1111,7 +1162,7 @@ static int train_step(trainer *t, uint32_t *n) {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
     /* The window counts only: this cannot allocate or fail. */
-    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, rows);
+    int mrc = dist_window_add(t, logits, &b, rows); /* dist: every rank's rows */
     if (mrc != TV_OK) return mrc;
   }
   if (t->tokens) *n = (uint32_t)rows; /* a token model's rate counts tokens */

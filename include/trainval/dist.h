@@ -38,9 +38,14 @@
  * - Batch normalisation uses each rank's own batch statistics (as PyTorch's DDP by default); the
  *   moving averages that checkpoints hold are rank 0's.  Synchronised batch statistics are not
  *   available (there is no train.sync_batch_norm key: setting it is the config's unknown-key
- *   error).  The training loss and accuracy that rank 0 logs are those of its own rows.  Dropout:
- * rank 0 draws from the run's dropout generator (saved in checkpoints); rank r > 0 from a generator
- * derived from the seed, the step and r, so resume stays exact.
+ *   error).  Dropout: rank 0 draws from the run's dropout generator (saved in checkpoints); rank
+ *   r > 0 from a generator derived from the seed, the step and r, so resume stays exact.
+ * - The training loss and metrics that rank 0 logs (stdout, events) are the global batch's: each
+ *   rank's rows of a step, in the additive form of metrics.h (tv_metrics_shared_*), travel in
+ *   the tv_dist_sum that follows the gradient sum (with the non-finite flag: no extra
+ *   exchange), and rank 0 adds their sum to its window.  They equal a one-rank run's to float
+ *   reassociation.  That exchange holds TV_DIST_MAX_FLAGS values, so a data-parallel regression
+ *   model has at most 50 targets and a multilabel one 84 labels (refused at start otherwise).
  * - Only rank 0 writes to the train_dir (LOCK, config.yaml, checkpoints, manifest, events) and
  *   prints progress; the other ranks read the config and the checkpoint they resume from, so the
  *   train_dir must be one shared directory (a shared file system across hosts).
@@ -66,7 +71,7 @@
 
 typedef struct tv_dist tv_dist;
 
-enum { TV_DIST_MAX_FLAGS = 16 };
+enum { TV_DIST_MAX_FLAGS = 256 };
 
 /* Joins the job (MPI_Init_thread, FUNNELED; *argc and *argv may be changed by MPI).  timeout:
  * seconds any exchange may wait for the other ranks (<= 0: 300).  *out NULL on failure.

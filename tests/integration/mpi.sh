@@ -21,8 +21,24 @@ TOL=1e-5
 CFG=$T/small.yaml
 small_config "$CFG"
 # A constant schedule: a run's parameters do not depend on the length it was planned for.
-COMMON="--config $CFG --threads 1 --quiet --set optimizer.schedule=constant --set train.checkpoint_every=20"
+COMMON="--config $CFG --threads 1 --quiet --set optimizer.schedule=constant --set train.checkpoint_every=20 --set train.summary_every=10"
 mpi() { n=$1; shift; mpirun --oversubscribe --bind-to none -np "$n" "$BIN/train" "$@"; }
+
+# same_scalars A B: the training loss and accuracy that A's and B's event files hold, at the
+# same steps, equal to TOL (relative): the logged figures are the global batch's, not rank 0's.
+same_scalars() {
+  /usr/bin/python3 - "$1" "$2" "$TOL" "$(dirname "$0")/events.py" <<'PY'
+import subprocess, sys
+def series(d):
+    out = subprocess.run(['/usr/bin/python3', sys.argv[4], d], capture_output=True, text=True, check=True).stdout
+    rows = [l.split() for l in out.splitlines()]
+    return {(int(r[0]), r[1]): float(r[2]) for r in rows if len(r) == 3 and r[1] in ('loss', 'accuracy')}
+a, b = series(sys.argv[1]), series(sys.argv[2])
+assert a.keys() == b.keys() and len(a) >= 8, (sorted(a), sorted(b))
+bad = [(k, a[k], b[k]) for k in sorted(a) if abs(a[k] - b[k]) > float(sys.argv[3]) * max(1.0, abs(a[k]))]
+assert not bad, 'differ: %s' % bad
+PY
+}
 
 # compare A B MODE: the /variables of two checkpoints, MODE bitwise or tol.
 compare() {
@@ -80,15 +96,19 @@ check "2 ranks equal 1 rank with the same global batch to $TOL" \
   compare "$T/one/ckpt-00000040.h5" "$T/two/ckpt-00000040.h5" tol
 check "2 ranks equal another 2-rank run bitwise" \
   compare "$T/two/ckpt-00000040.h5" "$T/two-b/ckpt-00000040.h5" bitwise
+check "2 ranks log the global batch's training loss and accuracy: those of 1 rank to $TOL" \
+  same_scalars "$T/one" "$T/two"
 check "only rank 0 writes: one event file, one LOCK line" sh -c "
   [ \$(ls '$T/two'/events.out.tfevents.* | wc -l) -eq 1 ] && [ \$(wc -l <'$T/two/LOCK') -le 1 ]"
 
 mpi 3 --train-dir "$T/three" --config "$CFG" --threads 1 --set optimizer.schedule=constant \
-  --set train.checkpoint_every=20 --steps 40 >"$T/three.out" 2>&1
+  --set train.checkpoint_every=20 --set train.summary_every=10 --steps 40 >"$T/three.out" 2>&1
 check "3 ranks: batch 128 split 43/43/42, said in the summary" \
   grep -q 'each rank trains on 43 or 42 examples of every batch' "$T/three.out"
 check "3 ranks (uneven split) equal 1 rank to $TOL" \
   compare "$T/one/ckpt-00000040.h5" "$T/three/ckpt-00000040.h5" tol
+check "3 ranks (43/43/42) log the global batch's loss and accuracy: those of 1 rank to $TOL" \
+  same_scalars "$T/one" "$T/three"
 
 # --- resume with another number of ranks: the data cursor is global ---
 cp -r "$T/two" "$T/two-to-one"
