@@ -193,6 +193,53 @@ check "diverged on 2 ranks: exit 1, status diverged, both ranks at one step, no 
   [ -n \"\$s0\" ] && [ \"\$s0\" = \"\$s1\" ] &&
   ! grep -q MPI_ABORT '$T/d.err' || { cat '$T/d.err'; false; }"
 
+# --- a non-finite loss on one rank only: every rank sees it and stops at that step ---
+# Four examples, a batch of four: each rank trains on two of them every step, and one target is
+# 3e38, so its squared error overflows on whichever rank holds it (one rank only) from step 1.
+N=$T/nanone
+mkdir -p "$N/d"
+/usr/bin/python3 - "$N/d" <<'PY'
+import sys, numpy as np
+x = np.arange(20, dtype='<f4').reshape(4, 5) / 20
+y = np.array([[0.5], [1.0], [3e38], [-0.5]], dtype='<f4')
+np.save(sys.argv[1] + '/x.npy', x)
+np.save(sys.argv[1] + '/y.npy', y)
+PY
+cat >"$N/c.yaml" <<EOF
+model:
+  input: [5, 1, 1]
+  num_classes: 1
+  task: regression
+  layers:
+    - {type: flatten}
+    - {type: dense, units: 4}
+    - {type: dense, units: 1}
+data: {format: npy, dir: $N/d, train_images: x.npy, train_labels: y.npy, scale: 1, valid_fraction: 0}
+train: {batch_size: 4, steps: 20, checkpoint_every: 0}
+EOF
+mpi 2 --train-dir "$N/run" --config "$N/c.yaml" --quiet >"$T/n.out" 2>"$T/n.err"
+rc=$?
+# nan_lines: the rank whose loss overflowed says so, the other names it; both at step 1.
+nan_lines() {
+  bad=$(sed -n 's/^train: rank \([01]\) of 2: step 1: the loss is inf; training diverged, status diverged.*/\1/p' "$T/n.err")
+  [ -n "$bad" ] && [ $(grep -c 'training diverged' "$T/n.err") -eq 2 ] &&
+    grep -q "^train: rank $((1 - bad)) of 2: step 1: the loss is not finite on rank $bad; training diverged, status diverged" "$T/n.err"
+}
+check "a non-finite loss on one rank only: both ranks stop at step 1, status diverged, one line each naming it" sh -c "
+  [ $rc -ne 0 ] && [ \"\$(sed -n 's/^status: //p' '$N/run/checkpoints.yaml')\" = diverged ] &&
+  ! grep -q MPI_ABORT '$T/n.err' || { cat '$T/n.err'; false; }"
+check "one rank's non-finite loss: that rank's line says the loss is inf, the other's names that rank" nan_lines
+
+# --- the training metrics travel in one exchange: a regression model of 51 targets is refused ---
+/usr/bin/python3 -c "import numpy as np; np.save('$N/d/y51.npy', np.zeros((4, 51), '<f4'))"
+sed -e 's/num_classes: 1/num_classes: 51/' -e 's/units: 1}/units: 51}/' -e 's/y.npy/y51.npy/' \
+  "$N/c.yaml" >"$N/c51.yaml"
+mpi 2 --train-dir "$N/run51" --config "$N/c51.yaml" --quiet >"$T/n51.out" 2>"$T/n51.err"
+rc=$?
+check "data-parallel regression with 51 targets: refused at start by every rank with one line" sh -c "
+  [ $rc -ne 0 ] && [ ! -e '$N/run51/ckpt-00000001.h5' ] &&
+  [ \$(grep -c 'c51.yaml: model.num_classes 51 is too many targets for data-parallel training .*at most 50' '$T/n51.err') -eq 2 ] || { cat '$T/n51.err'; false; }"
+
 # --- the evaluator needs no change ---
 W=$T/watched
 "$BIN/eval" --watch "$W" --num-examples 200 --timeout 60 >"$T/w.out" 2>&1 &
