@@ -607,8 +607,8 @@ static void test_shared_form(void **state) {
       for (int p = 0; p < 3; p++) {
         int a = cut[p], n = cut[p + 1] - cut[p];
         tv_metrics_reset(part);
-        assert_int_equal(
-            tv_metrics_add(part, zz + (size_t)a * K, y[st] + a, tg + (size_t)a * K, n), TV_OK);
+        assert_int_equal(tv_metrics_add(part, zz + (size_t)a * K, y[st] + a, tg + (size_t)a * K, n),
+                         TV_OK);
         tv_metrics_shared_get(part, v);
         for (int j = 0; j < size; j++) sum[j] += v[j];
       }

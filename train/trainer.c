@@ -206,8 +206,7 @@ static int dist_part_new(trainer *t) {
                   "training metrics of every rank travel in one exchange of %d values: at most "
                   "%d)",
                   t->cfg.source, t->cfg.model.num_classes,
-                  t->cfg.model.task == TV_TASK_REGRESSION ? "targets" : "labels",
-                  TV_DIST_MAX_FLAGS,
+                  t->cfg.model.task == TV_TASK_REGRESSION ? "targets" : "labels", TV_DIST_MAX_FLAGS,
                   (TV_DIST_MAX_FLAGS - SHARED_WINDOW - 2) /
                       (t->cfg.model.task == TV_TASK_REGRESSION ? 5 : 3));
   return rc;

@@ -779,8 +779,8 @@ typedef struct cursor {
 /* One batch buffer of the ring: rows x rows_cap examples. */
 typedef struct slot {
   float *x;
-  int32_t *y; /* class ids, or NULL with float targets */
-  float *t;   /* float targets (rows x target_dim), or NULL with class ids */
+  int32_t *y;        /* class ids, or NULL with float targets */
+  float *t;          /* float targets (rows x target_dim), or NULL with class ids */
   uint32_t n, whole; /* this part's rows, of the global batch's whole */
   int done;
 } slot;

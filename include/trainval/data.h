@@ -444,22 +444,24 @@ typedef struct tv_loader_opts {
  * The loader's state and its part of a checkpoint are global: they do not depend on the part, so
  * a state saved by a loader of P parts restores one of any other P.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with target_dim < 1, a bad norm (also a
- * feature std that is not finite and > 0, or only one of the two feature arrays) (a std not
- * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
- * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
- * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
- * when the thread cannot be started.  On failure *out is NULL and no thread runs. */
+ * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
+ * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
+ * feature arrays) (a std not > 0, channels not 0 and not ds->c, channels over
+ * TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch over
+ * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last with
+ * fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread cannot be
+ * started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
 /* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
  * i < *n, where x holds batch_size*D floats and y batch_size ints (left untouched, and may be
  * NULL, when the dataset has float targets: read those with tv_loader_next_batch).  *n is
  * batch_size except for the last batch of an epoch without drop_last (with parts: this part's
- * rows of such a batch, possibly 0); rows *n..batch_size-1 are left as they were. *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise;
- * the next call starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside
- * this call). With prefetch it waits (blocking, not spinning) for the thread's next batch and
- * copies it. Never allocates; cannot fail. */
+ * rows of such a batch, possibly 0); rows *n..batch_size-1 are left as they were. *epoch_done is 1
+ * on the call that returned an epoch's last batch, 0 otherwise; the next call starts the next epoch
+ * (reshuffled when shuffle is on: the reshuffle happens inside this call). With prefetch it waits
+ * (blocking, not spinning) for the thread's next batch and copies it. Never allocates; cannot fail.
+ */
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
 
 /* The same batch as tv_loader_next, lent instead of copied: *x (batch_size*D floats) and *y

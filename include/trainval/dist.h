@@ -19,6 +19,12 @@
  *   rows are still made, so a row is flipped or cropped as in a one-rank run, and a rank's rows
  *   are bitwise those a whole-batch loader gives.  The loader's cursor in a checkpoint is
  *   global: a run resumes with any N.  Each rank still holds the whole training set.
+ * - Resume with another N continues from the same global cursor with the same variables and
+ *   optimizer state, but is not bitwise the run that kept its N: the gradient sum is associated
+ *   by N (each rank adds its n_r rows, the chunks add N partial sums in rank order), so every
+ *   later step differs by float reassociation (tests/integration/mpi.sh: to its TOL against an
+ *   uninterrupted run).  Where semantics depend on N they change with it too: batch-norm
+ *   statistics over n_r rows, and the dropout masks of ranks r > 0.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
  * - Each rank's loss is the mean over its n_r examples; its output gradient is scaled by n_r/B so

@@ -59,6 +59,15 @@ else:
     assert d <= float(sys.argv[4]), 'max |difference| %g > %s' % (d, sys.argv[4])
 PY
 }
+# same_cursor A B: the loader's state (order, position, generators) of two checkpoints, bitwise.
+same_cursor() {
+  /usr/bin/python3 - "$1" "$2" <<'PY'
+import sys, h5py
+a, b = (h5py.File(p, 'r')['state/loader'] for p in sys.argv[1:3])
+for k in ('cursor', 'perm', 'augment_rng'):
+    assert a[k][()].tobytes() == b[k][()].tobytes(), k
+PY
+}
 status_of() { sed -n 's/^status: //p' "$1/checkpoints.yaml"; }
 signal_ckpts() { grep -c 'reason: signal' "$1/checkpoints.yaml"; }
 # rank_pid DIR R: the pid of rank R of the job training DIR (from /proc alone: a fresh Debian
@@ -112,10 +121,18 @@ check "3 ranks (43/43/42) log the global batch's loss and accuracy: those of 1 r
 
 # --- resume with another number of ranks: the data cursor is global ---
 cp -r "$T/two" "$T/two-to-one"
+cp -r "$T/two" "$T/two-to-three"
 "$BIN/train" --train-dir "$T/two-to-one" $COMMON --steps 60 >/dev/null 2>&1
+mpi 3 --train-dir "$T/two-to-three" $COMMON --steps 60 >/dev/null 2>&1
 mpi 2 --train-dir "$T/two" $COMMON --steps 60 >/dev/null 2>&1
 check "a 2-rank run resumed on 1 rank equals its 2-rank resume to $TOL" \
   compare "$T/two/ckpt-00000060.h5" "$T/two-to-one/ckpt-00000060.h5" tol
+check "a 2-rank run resumed on 3 ranks equals its 2-rank resume to $TOL" \
+  compare "$T/two/ckpt-00000060.h5" "$T/two-to-three/ckpt-00000060.h5" tol
+check "resumed on 1 rank, the run continued from the same global data cursor" \
+  same_cursor "$T/two/ckpt-00000060.h5" "$T/two-to-one/ckpt-00000060.h5"
+check "resumed on 3 ranks, the run continued from the same global data cursor" \
+  same_cursor "$T/two/ckpt-00000060.h5" "$T/two-to-three/ckpt-00000060.h5"
 
 # --- kill -9 of one rank: the job ends at once, and the resume is bit-exact ---
 K=$T/killed
@@ -136,6 +153,10 @@ mpi 2 --train-dir "$K" $COMMON --steps 80 >"$T/k2.out" 2>&1
 mpi 2 --train-dir "$T/straight" $COMMON --steps 80 >/dev/null 2>&1
 check "after the kill the run resumes from step $last and ends bitwise as an uninterrupted run" \
   compare "$T/straight/ckpt-00000080.h5" "$K/ckpt-00000080.h5" bitwise
+check "saved on 2 ranks at step 40 and resumed on 3, the run equals an uninterrupted 2-rank run to $TOL" \
+  compare "$T/straight/ckpt-00000060.h5" "$T/two-to-three/ckpt-00000060.h5" tol
+check "saved on 2 ranks at step 40 and resumed on 1, the run equals an uninterrupted 2-rank run to $TOL" \
+  compare "$T/straight/ckpt-00000060.h5" "$T/two-to-one/ckpt-00000060.h5" tol
 
 # --- a rank that stops answering: the others fail within TRAINVAL_MPI_TIMEOUT ---
 H=$T/hung
@@ -256,6 +277,14 @@ assert steps == [20, 40, 60], steps"
 # --- synchronised batch statistics are not available: the key is refused, not ignored ---
 expect_fail "train.sync_batch_norm is refused with one line" 1 "train.sync_batch_norm: unknown key" \
   "$BIN/train" --train-dir "$T/sbn" $COMMON --steps 1 --set train.sync_batch_norm=true
+
+# --- contiguous streams of a token model are not split across ranks: refused, one line a rank ---
+mpi 2 --train-dir "$T/charlm" --config "$ROOT/configs/fortunes_charlm.yaml" --steps 1 --quiet \
+  >"$T/c.out" 2>"$T/c.err"
+rc=$?
+check "a token model with contiguous windows over 2 ranks: refused at start with one line a rank" sh -c "
+  [ $rc -ne 0 ] && [ ! -e '$T/charlm/checkpoints.yaml' ] &&
+  [ \$(grep -c 'fortunes_charlm.yaml: a token model trained data-parallel over 2 ranks needs train.windows: random' '$T/c.err') -eq 2 ] || { cat '$T/c.err'; false; }"
 
 # --- the plain build under mpirun without train-mpi next to it ---
 mkdir -p "$T/lone"
