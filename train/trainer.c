@@ -115,6 +115,11 @@ struct trainer {
    * step's rows of each rank (part: this rank's, tv_metrics_shared_*) */
   tv_metrics *part;
   double shared[TV_DIST_MAX_FLAGS];
+  /* a token model's contiguous streams over several ranks: this rank's carried state after the
+   * step's forward, gathered every step into rank 0's carry_all (every rank's, rank order), which
+   * rank 0's checkpoints write as the global batch's (tv_model_ckpt_write_parts) */
+  int carry_dist;
+  float *carry_mine, *carry_all;
   int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
 
@@ -129,6 +134,25 @@ static uint64_t text_hash(const char *s) { /* FNV-1a: rank 0's config against ou
 }
 
 static void on_grads_ready(void *dist, size_t from) { tv_dist_grads_ready(dist, from); }
+
+/* Contiguous streams over several ranks: the buffers of the carried state's gather. */
+static int dist_carry_new(trainer *t) {
+  size_t n = tv_model_state_floats(t->model);
+  t->carry_mine = malloc(n * sizeof *t->carry_mine);
+  if (t->rank == 0) t->carry_all = malloc(n * (size_t)t->size * sizeof *t->carry_all);
+  if (!t->carry_mine || (t->rank == 0 && !t->carry_all))
+    return tv_error(TV_ERR_NOMEM, "out of memory for %zu floats of carried state", n);
+  return TV_OK;
+}
+
+/* After a step's forward (and once at the start): this rank's carried state starts on its way to
+ * rank 0's carry_all; dist_reduce waits for it. */
+static int dist_carry_start(trainer *t) {
+  if (!t->carry_dist) return TV_OK;
+  tv_model_get_state(t->model, t->carry_mine);
+  return tv_dist_gather_start(t->dist, t->carry_mine, tv_model_state_floats(t->model),
+                              t->carry_all);
+}
 
 /* The end of trainer_open, on every rank whatever happened before (rc): a failure on any rank
  * fails every rank; then each checks it has rank 0's config and step, and takes rank 0's
@@ -159,6 +183,8 @@ static int dist_start(trainer *t, int rc) {
   if (rc == TV_OK)
     rc = tv_dist_grads_setup(t->dist, tv_varstore_grads(t->store), tv_varstore_size(t->store), 0);
   if (rc == TV_OK) tv_model_set_backward_hook(t->model, on_grads_ready, t->dist);
+  if (rc == TV_OK) rc = dist_carry_start(t); /* rank 0's copy of the resumed (or zero) state */
+  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
   return rc;
 }
 
@@ -221,7 +247,10 @@ static int dist_reduce(trainer *t, float loss, const float *logits, const tv_bat
   elsewhere[0] = '\0';
   if (t->size == 1) return TV_OK;
   int rc = tv_dist_grads_finish(t->dist);
-  tv_metrics_reset(t->part); /* counts only: cannot fail or allocate */
+  /* the carried state, if started; then this rank's window rows (counts only: the metrics
+   * cannot fail or allocate) */
+  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
+  tv_metrics_reset(t->part);
   int mrc = tv_metrics_add(t->part, logits, b->labels, b->targets, rows);
   (void)mrc;
   t->shared[SHARED_BAD] = !isfinite(loss);
@@ -404,15 +433,15 @@ static int build_tokens(trainer *t) {
                           t->cfg.train.seed, &t->stream)) != TV_OK)
     rc = tv_error_prefix(rc, "%s: train.batch_size %d in %s", t->cfg.data.corpus, b, t->cfg.source);
   if (rc != TV_OK) return rc;
-  /* dist: the TRAIN graph holds this rank's windows of the global batch.  The carried state is
-   * per window, and a checkpoint keeps rank 0's: a data-parallel token model resets it every
-   * batch (random windows) and splits the batch evenly, so that every rank reads the same
-   * shapes back. */
-  if (t->size > 1 && (t->cfg.train.windows != TV_WINDOWS_RANDOM || b % t->size != 0))
+  /* dist: the TRAIN graph holds this rank's windows of the global batch, the same rows every
+   * step: with contiguous windows, a fixed set of the streams, whose carried state the rank
+   * keeps (dist_carry_*).  The batch is split evenly, so that every rank's state has one shape. */
+  if (t->size > 1 && b % t->size != 0)
     return tv_error(TV_ERR_CONFIG,
-                    "%s: a token model trained data-parallel over %d ranks needs train.windows: "
-                    "random and a train.batch_size (%d) that the ranks divide",
+                    "%s: a token model trained data-parallel over %d ranks needs a "
+                    "train.batch_size (%d) that the ranks divide",
                     t->cfg.source, t->size, b);
+  t->carry_dist = t->size > 1 && t->cfg.train.windows == TV_WINDOWS_CONTIGUOUS;
   int off;
   tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   t->tok_x = malloc((size_t)b * (size_t)steps * sizeof *t->tok_x);
@@ -512,6 +541,7 @@ static int build(trainer *t) {
   if (rc == TV_OK)
     rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, t->local, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
+  if (rc == TV_OK && t->carry_dist) rc = dist_carry_new(t);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
@@ -598,7 +628,10 @@ static int resume(trainer *t) {
   if (rc == TV_OK)
     rc = t->tokens ? tv_stream_ckpt_read(t->stream, ck) : tv_loader_ckpt_read(t->loader, ck);
   if (rc == TV_OK && t->tokens) rc = same_vocab(t, ck);
-  if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
+  /* dist: with contiguous streams over N ranks, the checkpoint's carry is the global batch's */
+  if (rc == TV_OK)
+    rc = t->carry_dist ? tv_model_ckpt_read_part(t->model, ck, t->rank, t->size)
+                       : tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
   if (rc == TV_OK) {
     /* The horizon the run was planned with: in the checkpoint, or (older checkpoints) the
@@ -670,6 +703,8 @@ void trainer_free(trainer *t) {
   tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
   tv_metrics_free(t->part);
+  free(t->carry_mine);
+  free(t->carry_all);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
   tv_standardize_free(&t->zstats);
@@ -814,7 +849,9 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK && t->tokens) rc = tv_stream_ckpt_write(t->stream, w);
   if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
   if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
-  if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
+  if (rc == TV_OK) /* dist: every rank's carried state, gathered after the step's forward */
+    rc = t->carry_dist ? tv_model_ckpt_write_parts(t->model, w, t->carry_all, t->size)
+                       : tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
   if (rc == TV_OK) rc = counters_write(t, w);
   if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
@@ -1117,6 +1154,8 @@ static int train_step(trainer *t, uint32_t *n) {
     dist_slice_tokens(t, &ids, &b.labels, &nl); /* dist: this rank's windows */
     logits = tv_model_forward_ids(t->model, ids, nl);
     rows = nl * c->model.input[0];
+    int grc = dist_carry_start(t); /* dist: the state this forward leaves, to rank 0 */
+    if (grc != TV_OK) return grc;
   } else {
     tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
     *n = b.whole;

@@ -25,6 +25,15 @@
  *   later step differs by float reassociation (tests/integration/mpi.sh: to its TOL against an
  *   uninterrupted run).  Where semantics depend on N they change with it too: batch-norm
  *   statistics over n_r rows, and the dropout masks of ranks r > 0.
+ * - Token models: the global batch's B windows are split evenly (B a multiple of N), rank r
+ *   owning windows [off_r, off_r + B/N) of every batch.  With train.windows contiguous these
+ *   are a fixed set of the B streams, and each rank's TRAIN graph carries their state; after
+ *   every step's forward the rank's state goes to rank 0 (tv_dist_gather_*, overlapped with
+ *   backward: B x H x 4 bytes per recurrent layer and state), so rank 0's checkpoints hold the
+ *   state of every stream in the global batch's row order (tv_model_ckpt_write_parts, model.h:
+ *   the layout a one-rank run writes), and a resume gives each rank its rows back
+ *   (tv_model_ckpt_read_part).  Random windows reset the state every batch; their checkpoints
+ *   keep rank 0's rows, as before.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
  * - Each rank's loss is the mean over its n_r examples; its output gradient is scaled by n_r/B so
@@ -115,6 +124,18 @@ TV_MUST_CHECK int tv_dist_broadcast(tv_dist *d, void *buf, size_t bytes);
 /* Replaces v[0..n) (n <= TV_DIST_MAX_FLAGS) by its sum over the ranks, added in rank order, the
  * same bits on every rank.  Errors: TV_ERR_INVALID (n), TV_ERR_IO (MPI, deadline). */
 TV_MUST_CHECK int tv_dist_sum(tv_dist *d, double *v, int n);
+
+/* ---- the carried state of token models (contiguous streams) --------------------------------- */
+
+/* Starts copying every rank's buf[0..n) (the same n on every rank) to rank 0's all, rank r's at
+ * all[r*n .. (r+1)*n); all is used on rank 0 only (NULL elsewhere).  buf and all stay borrowed,
+ * and buf unchanged, until tv_dist_gather_finish; one gather at a time.  With one rank it copies
+ * buf to all at once.  Errors: TV_ERR_INVALID (n, or a gather in flight), TV_ERR_IO (MPI). */
+TV_MUST_CHECK int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, float *all);
+
+/* Waits (deadline) until the gather started last has arrived; TV_OK at once when none is in
+ * flight.  Errors: TV_ERR_IO (MPI, deadline); rank 0's all is undefined after a failure. */
+TV_MUST_CHECK int tv_dist_gather_finish(tv_dist *d);
 
 /* ---- the gradient sum -------------------------------------------------------------------- */
 

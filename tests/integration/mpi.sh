@@ -4,8 +4,11 @@
 # run bitwise; 3 ranks split 128 as 43/43/42; a resume with another N; kill -9 of a rank ends
 # the job quickly with mpirun's line naming it, and the resume is bit-exact; a rank that stops
 # answering makes the others fail within TRAINVAL_MPI_TIMEOUT; SIGTERM to rank 0 and to rank 1
-# each give one interrupted checkpoint; DIR/STOP and a diverged run stop every rank at one step;
-# eval --watch follows the run and exits 0 at its end.  Skipped where Open MPI is absent.
+# each give one interrupted checkpoint; DIR/STOP and a diverged run (also a non-finite loss on
+# one rank only) stop every rank at one step; the logged loss is the global batch's; a run saved
+# on 2 ranks resumes on 1 and 3; a character model over contiguous streams on 2 ranks is
+# reproducible, equals 1 rank, and resumes bit-exactly after kill -9; eval --watch follows the
+# run and exits 0 at its end.  Skipped where Open MPI is absent.
 . "$(dirname "$0")/lib.sh"
 if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$BIN/train-mpi" ]; then
   skip "mpi: data-parallel training" "no mpirun or no $BIN/train-mpi (libopenmpi-dev, openmpi-bin)"
@@ -94,6 +97,20 @@ wait_step() {
   done
 }
 
+# kill_at DIR STEP OUT ERR ARGS...: a 2-rank run of DIR with ARGS (to step 100000, at most 60 s)
+# whose rank 1 gets kill -9 once DIR's manifest lists STEP; rc is mpirun's exit status.
+kill_at() {
+  d=$1 s=$2 o=$3 e=$4
+  shift 4
+  timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$d" "$@" \
+    --steps 100000 >"$o" 2>"$e" &
+  job=$!
+  wait_step "$d" "$s"
+  signal_rank "$d" 1 KILL $job
+  wait $job
+  rc=$?
+}
+
 # --- equivalence and reproducibility ---
 "$BIN/train" --train-dir "$T/one" $COMMON --steps 40 >/dev/null 2>&1
 mpi 2 --train-dir "$T/two" $COMMON --steps 40 >"$T/two.out" 2>&1
@@ -137,13 +154,7 @@ check "resumed on 3 ranks, the run continued from the same global data cursor" \
 # --- kill -9 of one rank: the job ends at once, and the resume is bit-exact ---
 K=$T/killed
 start=$(date +%s)
-timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$K" $COMMON \
-  --steps 100000 >"$T/k.out" 2>"$T/k.err" &
-job=$!
-wait_step "$K" 20
-signal_rank "$K" 1 KILL $job
-wait $job
-rc=$?
+kill_at "$K" 20 "$T/k.out" "$T/k.err" $COMMON
 took=$(($(date +%s) - start))
 check "kill -9 of rank 1: the job fails within the bound (not killed by timeout), mpirun names the rank" sh -c "
   [ $rc -ne 0 ] && [ $rc -ne 124 ] && [ $took -lt 60 ] &&
@@ -278,13 +289,69 @@ assert steps == [20, 40, 60], steps"
 expect_fail "train.sync_batch_norm is refused with one line" 1 "train.sync_batch_norm: unknown key" \
   "$BIN/train" --train-dir "$T/sbn" $COMMON --steps 1 --set train.sync_batch_norm=true
 
-# --- contiguous streams of a token model are not split across ranks: refused, one line a rank ---
-mpi 2 --train-dir "$T/charlm" --config "$ROOT/configs/fortunes_charlm.yaml" --steps 1 --quiet \
-  >"$T/c.out" 2>"$T/c.err"
+# --- a token model's contiguous streams over 2 ranks: each rank owns two of the four streams ---
+# The small character model of text_lm.sh: every rank carries the state of its own streams, and
+# rank 0's checkpoints hold every rank's (the global batch's rows, as a 1-rank run writes them).
+L=$T/charlm
+mkdir -p "$L/corpus"
+head -c 60000 /usr/share/games/fortunes/fortunes >"$L/corpus/a"
+sed -e 's/^  input: \[128\]/  input: [16]/' -e 's/dim: 64/dim: 8/' -e 's/hidden: 256}/hidden: 24}/' \
+  -e "s|corpus: .*|corpus: $L/corpus|" -e 's/valid_tokens: .*/valid_tokens: 5000/' \
+  -e 's/batch_size: .*/batch_size: 4/' "$ROOT/configs/fortunes_charlm.yaml" >"$L/c.yaml"
+LCOMMON="--config $L/c.yaml --threads 1 --quiet --set optimizer.schedule=constant --set train.checkpoint_every=20 --set train.validate_every=0 --set train.summary_every=10"
+"$BIN/train" --train-dir "$L/one" $LCOMMON --steps 40 >/dev/null 2>&1
+mpi 2 --train-dir "$L/two" $LCOMMON --steps 40 >"$L/two.out" 2>&1
+mpi 2 --train-dir "$L/two-b" $LCOMMON --steps 40 >/dev/null 2>&1
+# carry A B MODE: the carried states (state/carry/*) of two checkpoints, MODE bitwise or tol.
+carry() {
+  /usr/bin/python3 - "$1" "$2" "$3" "$TOL" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, 'r')['state/carry'] for p in sys.argv[1:3])
+assert sorted(a) == sorted(b) == ['lstm_1', 'lstm_2'], (sorted(a), sorted(b))
+for k in a:
+    x, y = a[k][()], b[k][()]
+    assert x.shape == y.shape == (2 * 4 * 24,), (k, x.shape, y.shape)
+    assert np.abs(x).max() > 0, k
+    if sys.argv[3] == 'bitwise':
+        assert x.tobytes() == y.tobytes(), k
+    else:
+        assert np.abs(x.astype(np.float64) - y).max() <= float(sys.argv[4]), (k, np.abs(x - y).max())
+PY
+}
+check "char model, contiguous streams on 2 ranks: the run ends final" sh -c "
+  [ \"\$(sed -n 's/^status: //p' '$L/two/checkpoints.yaml')\" = final ] || cat '$L/two.out'"
+check "char model on 2 ranks: parameters bitwise those of another 2-rank run" \
+  compare "$L/two/ckpt-00000040.h5" "$L/two-b/ckpt-00000040.h5" bitwise
+check "char model on 2 ranks: carried state of all four streams, bitwise another 2-rank run's" \
+  carry "$L/two/ckpt-00000040.h5" "$L/two-b/ckpt-00000040.h5" bitwise
+check "char model on 2 ranks: parameters equal a 1-rank run's to $TOL" \
+  compare "$L/one/ckpt-00000040.h5" "$L/two/ckpt-00000040.h5" tol
+check "char model on 2 ranks: carried state equals a 1-rank run's to $TOL (the same rows in order)" \
+  carry "$L/one/ckpt-00000040.h5" "$L/two/ckpt-00000040.h5" tol
+check "char model on 2 ranks: logged loss equals a 1-rank run's to $TOL" \
+  same_scalars "$L/one" "$L/two"
+# kill -9 of rank 1 after the checkpoint of step 20; the resume reads each rank's rows back
+# (a small model: rank 0 may commit a few more checkpoints before mpirun ends it, so the resume
+# goes 20 steps past the last one)
+kill_at "$L/killed" 20 "$L/k.out" "$L/k.err" $LCOMMON
+last=$(grep '^  - step:' "$L/killed/checkpoints.yaml" | tail -1 | sed 's/.*: //')
+end=$((last + 20))
+mpi 2 --train-dir "$L/killed" $LCOMMON --steps $end >/dev/null 2>&1
+mpi 2 --train-dir "$L/straight" $LCOMMON --steps $end >/dev/null 2>&1
+E=$(printf 'ckpt-%08d.h5' $end)
+check "char model on 2 ranks: kill -9 of rank 1 ends the job (rc $rc, not the timeout)" \
+  sh -c "[ $rc -ne 0 ] && [ $rc -ne 124 ]"
+check "char model on 2 ranks: after kill -9 at step $last the resume ends with the parameters of an uninterrupted run, bitwise" \
+  compare "$L/straight/$E" "$L/killed/$E" bitwise
+check "char model on 2 ranks: ... and its carried state and text cursor, bitwise" sh -c "
+  /usr/bin/python3 -c 'import sys, h5py; a, b = (h5py.File(p, \"r\") for p in sys.argv[1:]); assert all(a[k][()].tobytes() == b[k][()].tobytes() for k in (\"state/carry/lstm_1\", \"state/carry/lstm_2\", \"state/text/cursor\"))' '$L/straight/$E' '$L/killed/$E'"
+
+# --- a token model's batch is split evenly: 4 streams over 3 ranks are refused, one line a rank ---
+mpi 3 --train-dir "$L/three" $LCOMMON --steps 1 >"$L/three.out" 2>"$L/three.err"
 rc=$?
-check "a token model with contiguous windows over 2 ranks: refused at start with one line a rank" sh -c "
-  [ $rc -ne 0 ] && [ ! -e '$T/charlm/checkpoints.yaml' ] &&
-  [ \$(grep -c 'fortunes_charlm.yaml: a token model trained data-parallel over 2 ranks needs train.windows: random' '$T/c.err') -eq 2 ] || { cat '$T/c.err'; false; }"
+check "a token model with a batch of 4 over 3 ranks: refused at start with one line a rank" sh -c "
+  [ $rc -ne 0 ] && [ ! -e '$L/three/checkpoints.yaml' ] &&
+  [ \$(grep -c 'c.yaml: a token model trained data-parallel over 3 ranks needs a train.batch_size (4) that the ranks divide' '$L/three.err') -eq 3 ] || { cat '$L/three.err'; false; }"
 
 # --- the plain build under mpirun without train-mpi next to it ---
 mkdir -p "$T/lone"
