@@ -61,7 +61,7 @@ static void test_single_process_is_a_no_op(void **state) {
   assert_int_equal(tv_dist_gather_finish(d), TV_OK);
   assert_memory_equal(all, mine, sizeof mine);
   assert_int_equal(tv_dist_gather_finish(d), TV_OK); /* none in flight */
-  tv_dist_fail(d); /* one rank: nothing to end */
+  tv_dist_fail(d);                                   /* one rank: nothing to end */
   tv_dist_close(d);
   tv_dist_close(NULL);
 }
