@@ -9,6 +9,7 @@
 # on 2 ranks resumes on 1 and 3; a character model over contiguous streams on 2 ranks is
 # reproducible, equals 1 rank, and resumes bit-exactly after kill -9; eval --watch follows the
 # run and exits 0 at its end.  Skipped where Open MPI is absent.
+# integration: long
 . "$(dirname "$0")/lib.sh"
 if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$BIN/train-mpi" ]; then
   skip "mpi: data-parallel training" "no mpirun or no $BIN/train-mpi (libopenmpi-dev, openmpi-bin)"
