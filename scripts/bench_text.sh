@@ -32,7 +32,10 @@ PEER="$ROOT/../shared/peers/torch_charlm.py"
 HAVE_PEER=0
 if [ -f "$PEER" ] && /usr/bin/python3 -c 'import torch' 2>/dev/null; then HAVE_PEER=1; fi
 now() { date +%s.%N; }
-median() { sort -g | awk '{v[NR] = $1} END {if (NR) print v[int((NR + 1) / 2)]; else print "nan"}'; }
+median() { # of an even count: the mean of the middle two
+  sort -g | awk '{v[NR] = $1} END {if (!NR) print "nan"; else if (NR % 2) print v[(NR + 1) / 2];
+    else printf "%.0f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2}'
+}
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 json() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1"; }
 CK_EVERY=$((STEPS / 4 > 0 ? STEPS / 4 : 1))
