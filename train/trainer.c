@@ -537,6 +537,8 @@ static int build(trainer *t) {
   if (rc == TV_OK) rc = t->tokens ? build_tokens(t) : build_images(t);
   if (rc != TV_OK) return rc;
   t->loss = tv_loss_from_config(&t->cfg);
+  /* a token model's distribution is over its vocabulary, the first V of its outputs (loss.h) */
+  if (t->tokens) t->loss.params.classes = t->corpus.vocab.size;
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
     rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, t->local, t->store, tv_ctx_team(t->ctx), &t->model);

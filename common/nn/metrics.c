@@ -101,9 +101,9 @@ int tv_metrics_add(tv_metrics *m, const float *outputs, const int32_t *labels, c
 }
 
 void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n) {
-  int k = m->k;
+  int ld = m->k, v = m->loss.params.classes, k = v > 0 && v < ld ? v : ld;
   for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
+    const float *z = logits + (size_t)i * ld;
     int y = labels[i], arg = 0, above = 0;
     float mx = z[0];
     for (int j = 1; j < k; j++)
@@ -116,7 +116,7 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
     m->loss_sum += (double)mx + log(s) - (double)z[y];
     m->correct += arg == y;
     m->top5 += above < 5;
-    m->confusion[(size_t)y * k + arg]++;
+    m->confusion[(size_t)y * ld + arg]++;
   }
   m->n += (uint64_t)n;
 }

@@ -93,7 +93,9 @@ void tv_metrics_free(tv_metrics *m); /* NULL-safe */
 void tv_metrics_reset(tv_metrics *m);
 
 /* Classification: adds n examples: logits n * num_classes, labels in [0, num_classes).  Never
- * allocates.  (Other tasks: tv_metrics_add.) */
+ * allocates.  (Other tasks: tv_metrics_add.)  The loss, argmax and top-5 are over the first v
+ * outputs when the loss m was made with has params.classes = v in [1, num_classes) (a token
+ * model's vocabulary, loss.h), else over all of them. */
 void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n);
 
 /* The fields of the rows m's task reports are set; the others are 0.  macro_f1 is over classes
