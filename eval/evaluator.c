@@ -245,15 +245,17 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   if (rc == TV_OK && !same) {
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
-    rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
+    rc = tv_config_parse_ckpt(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets,
+                              ev->next);
     rc = tv_config_sets_blame(ev->o.data_file, rc);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
     if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
-    if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);
     if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
       rc = load_data(ev);
       if (rc != TV_OK) res->fatal = 1;
     }
+    /* data.scale auto (a checkpoint of train states its number) follows the data read here */
+    if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next, &ev->ds);
     free(ev->last_text);
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }

@@ -401,7 +401,7 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
     const char *text = tv_ckpt_config_text(ck);
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
-    rc = tv_config_parse(text, strlen(text), source, o->data_sets, o->n_data_sets, cfg);
+    rc = tv_config_parse_ckpt(text, strlen(text), source, o->data_sets, o->n_data_sets, cfg);
     rc = tv_config_sets_blame(o->data_file_sets, rc);
   }
   if (rc == TV_OK) rc = tv_ctx_new(o->threads, &ctx);
@@ -411,14 +411,13 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK) rc = tv_varstore_seal(store);
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
   if (rc == TV_OK) rc = tv_ckpt_read_class_names(ck, tv_model_num_classes(m), &names);
-  if (rc == TV_OK) norm = tv_norm_from_config(cfg);
-  if (rc == TV_OK && cfg->data.standardize) {
+  if (rc == TV_OK && cfg->data.standardize)
     rc = tv_standardize_ckpt_read(ck, tv_model_input_size(m), &z);
-    if (rc == TV_OK) norm = tv_norm_with_standardize(norm, &z);
-  }
   tv_ckpt_close(ck);
   if (rc == TV_OK) rc = load_inputs(o->predict, cfg, &in);
   if (rc == TV_OK) rc = fit_shape(&in, cfg);
+  if (rc == TV_OK) norm = tv_norm_from_config(cfg, &in.ds);
+  if (rc == TV_OK && z.d > 0) norm = tv_norm_with_standardize(norm, &z);
   if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, &in, names, &t);
   if (rc == TV_OK) rc = write_out(o->out, &t);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());

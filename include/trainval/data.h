@@ -60,9 +60,9 @@
  * prod(shape) elements: a header that promises more or fewer bytes than follow is an error.
  * dtypes u1 i1 i2 i4 i8 f4 f8 b1, little- or big-endian ('<', '>', '|'; '=' is read as
  * little-endian), C or Fortran order.  Features (N), (N, D), (N, H, W) or (N, C, H, W) as IDX's;
- * uint8 in C order stays uint8 (tv_dataset.images), every other dtype becomes float32 (a value
- * that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids in
- * [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
+ * uint8 (C or Fortran order) stays uint8 (tv_dataset.images), every other dtype becomes float32 (a
+ * value that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids
+ * in [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
  * indicators) become float targets.
  *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
