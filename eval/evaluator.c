@@ -206,6 +206,27 @@ static int load_data(evaluator *ev) {
   return TV_OK;
 }
 
+/* The checkpoint's class names (CSV string labels, image folders) are the model's: the split's
+ * labels are mapped onto them by name, so a test file without one of the classes, or with them in
+ * another order, is scored against the ids the model was trained with. */
+static int use_class_names(evaluator *ev, tv_ckpt *ck) {
+  if (ev->tokens || !ev->ds.labels) return TV_OK;
+  char **names = NULL;
+  int k = tv_model_num_classes(ev->model);
+  int rc = tv_ckpt_read_class_names(ck, k, &names);
+  if (rc == TV_OK && names) {
+    char what[3 * TV_PATH_CAP];
+    const tv_config *c = ev->next;
+    snprintf(what, sizeof what, "%s/%s (the %s split)", c->data.dir,
+             ev->o.split == TV_SPLIT_TEST ? c->data.test_images : c->data.train_images,
+             tv_split_name(ev->o.split));
+    rc = tv_dataset_use_class_names(&ev->ds, names, k, what);
+  }
+  tv_imgdir_files_free(names, names ? (uint32_t)k : 0);
+  if (rc != TV_OK) ev->have_data = 0;
+  return rc;
+}
+
 /* A token model's evaluation over the split's whole text, and its sample. */
 static int run_tokens(evaluator *ev, evaluator_result *res) {
   tv_metrics_reset(ev->metrics);
@@ -252,6 +273,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
     if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
       rc = load_data(ev);
+      if (rc == TV_OK) rc = use_class_names(ev, ck);
       if (rc != TV_OK) res->fatal = 1;
     }
     /* data.scale auto (a checkpoint of train states its number) follows the data read here */
