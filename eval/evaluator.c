@@ -53,7 +53,8 @@ struct evaluator {
   tv_model *gen; /* the generation graph over store, with opts.generate */
   tv_vocab vocab;
   char *sample; /* opts.generate + 1 bytes */
-  float *probs; /* n * classes softmax probabilities of the last run, in subset order */
+  float *probs; /* n * classes probabilities of the last run, in subset order: softmax, or
+                 * sigmoid per label (multilabel) */
   size_t probs_cap;
 };
 
@@ -105,6 +106,11 @@ static void softmax_rows(float *z, uint32_t n, int k) {
     for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
     for (int c = 0; c < k; c++) z[c] = (float)(exp((double)z[c] - m) / sum);
   }
+}
+
+/* Turns n * k logits into sigmoid probabilities in place (multilabel: one score per label). */
+static void sigmoid_all(float *z, size_t n) {
+  for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i])));
 }
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
@@ -326,7 +332,10 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
       uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
       float *p = ev->probs + (size_t)off * k;
       rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
-      if (rc == TV_OK) softmax_rows(p, m, (int)k);
+      if (rc == TV_OK && ev->next->model.task == TV_TASK_MULTILABEL)
+        sigmoid_all(p, (size_t)m * k);
+      else if (rc == TV_OK)
+        softmax_rows(p, m, (int)k);
     }
     res->eval_seconds = tv_monotonic() - t0;
   }
