@@ -134,10 +134,14 @@ static int stdin_table(const char *data, size_t len, const tv_config *cfg, input
   if (rc != TV_OK) { /* the message names the temporary file: name stdin instead */
     char msg[2048];
     const char *m = tv_error_message(), *at = strstr(m, path);
-    if (at) {
+    if (at)
       snprintf(msg, sizeof msg, "%.*s<stdin>%s", (int)(at - m), m, at + strlen(path));
+    else
+      snprintf(msg, sizeof msg, "%s", m);
+    if (is_npy(data, len))
       rc = tv_error(rc, "%s", msg);
-    }
+    else
+      rc = tv_error(rc, "<stdin>: not a PNG or JPEG image, a .npy or a CSV that reads (%s)", msg);
   }
   unlink(path);
   rmdir(dir);

@@ -126,5 +126,5 @@ gzip -c "$T/new.csv" | TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5
 check "a gzip'd CSV on stdin gives the same predictions" cmp "$T/reg-in-gz.csv" "$T/reg.csv"
 check "the temporary folders of stdin are removed" sh -c "[ -z \"\$(ls -A '$T/tmp')\" ]"
 printf 'a,b,c,d,e,f,g,h\n1,2,3,x,5,6,7,8\n' >"$T/badcell.csv"
-expect_fail "a bad CSV field on stdin names <stdin>:line:col" 1 "^eval: <stdin>:2:7: column \"d\": \"x\" is not a finite number$" \
+expect_fail "a bad CSV field on stdin names <stdin>:line:col" 1 "^eval: <stdin>: not a PNG or JPEG image, a .npy or a CSV that reads \(<stdin>:2:7: column \"d\": \"x\" is not a finite number\)$" \
   sh -c "TMPDIR='$T/tmp' '$BIN/eval' --ckpt '$T/reg/ckpt-00000060.h5' --predict - <'$T/badcell.csv'"
