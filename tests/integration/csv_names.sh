@@ -7,8 +7,9 @@
 # them in its name column, and the evaluator's TensorBoard figures are labelled with them.
 . "$(dirname "$0")/lib.sh"
 IRIS=/usr/lib/python3/dist-packages/sklearn/datasets/data/iris.csv
-if ! /usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null || [ ! -f "$IRIS" ]; then
-  skip "csv class names" "python3-numpy, python3-h5py or python3-sklearn not installed"
+need_numpy "csv class names"
+if [ ! -f "$IRIS" ]; then
+  skip "csv class names" "python3-sklearn not installed"
   exit 0
 fi
 mkdir -p "$T/d"

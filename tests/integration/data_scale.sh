@@ -6,10 +6,7 @@
 # train writes, but a file made otherwise may) evaluates as every version before auto did, with
 # 1/255, unless eval is asked for auto.
 . "$(dirname "$0")/lib.sh"
-if ! /usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null; then
-  skip "data.scale auto" "python3-numpy or python3-h5py not installed"
-  exit 0
-fi
+need_numpy "data.scale auto"
 mkdir -p "$T/d"
 /usr/bin/python3 - "$T/d" <<'PY'
 import sys, numpy as np

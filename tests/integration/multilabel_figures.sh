@@ -6,10 +6,7 @@
 # metrics.jsonl also holds micro_f1, macro_f1 (the mean of the per-label F1) and map; the files
 # pass the independent checker.
 . "$(dirname "$0")/lib.sh"
-if ! /usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null; then
-  skip "multilabel figures" "python3-numpy or python3-h5py not installed"
-  exit 0
-fi
+need_numpy "multilabel figures"
 mkdir -p "$T/d"
 /usr/bin/python3 - "$T/d" <<'PY'
 import sys, numpy as np
