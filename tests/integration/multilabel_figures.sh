@@ -4,7 +4,7 @@
 # computes from the checkpoint's variables by TensorBoard's definition (summary.py: bucket
 # floor(p * 100)); at threshold 0.5 its counts are metrics.jsonl's per-label recall and support;
 # metrics.jsonl also holds micro_f1, macro_f1 (the mean of the per-label F1) and map; the files
-# pass the independent checker.
+# pass the independent checker; the run report shows the curves.
 . "$(dirname "$0")/lib.sh"
 need_numpy "multilabel figures"
 mkdir -p "$T/d"
@@ -91,3 +91,6 @@ if [ -f "$CHECKERS/tfevents_check.py" ]; then
 else
   skip "the evaluator's event files pass the independent checker" "no $CHECKERS/tfevents_check.py"
 fi
+check "the run report draws the per-label PR curves" sh -c "
+  '$BIN/report' '$T/run' --out '$T/r.html' &&
+  for j in 0 1 2 3; do grep -q \"pr_curve/\$j\" '$T/r.html' || exit 1; done"
