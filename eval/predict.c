@@ -4,7 +4,8 @@
  * The inputs become a tv_dataset of the model's input shape (every example labelled 0), so that
  * they go through the very loader, and so the very normalisation, that evaluation uses; the
  * model runs in batches of --batch-size.  The whole output is built in memory and then written
- * at once (atomically, for a file), so a failure leaves an existing --out file as it was.
+ * at once (atomically, for a file; in place, for a FIFO or a device: tv_fs_write_output), so a
+ * failure leaves an existing --out file as it was.
  */
 #include "eval.h"
 
@@ -423,7 +424,7 @@ static int write_out(const char *out, const tv_text *t) {
       return tv_error_errno(TV_ERR_IO, errno, "<stdout>");
     return TV_OK;
   }
-  return tv_fs_write_atomic(out, t->p, t->n);
+  return tv_fs_write_output(out, t->p, t->n);
 }
 
 int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect) {
