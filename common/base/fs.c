@@ -81,7 +81,8 @@ fail:
 
 int tv_fs_write_output(const char *path, const void *data, size_t len) {
   struct stat st;
-  if (stat(path, &st) != 0) return tv_fs_write_atomic(path, data, len); /* new, or a dangling link */
+  if (stat(path, &st) != 0)
+    return tv_fs_write_atomic(path, data, len); /* new, or a dangling link */
   if (S_ISDIR(st.st_mode)) return tv_error(TV_ERR_INVALID, "%s: is a directory", path);
   if (S_ISREG(st.st_mode)) {
     char *target = realpath(path, NULL); /* through links: the link stays, its target changes */
