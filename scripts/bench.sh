@@ -7,7 +7,11 @@
 # each side's median training and inference examples/s with the runs beside them, the ratios,
 # the peak RSS of each (train's from /usr/bin/time -v, the peer's from getrusage), and the time
 # training pauses per checkpoint of the CNN (the checkpoint is written on a background thread).
-# Inference: trainval's eval and the peer both on the test split at batch 1000.  Then the
+# Inference: trainval's eval and the peer both on the test split at batch 1000, like with like:
+# the ratio compares eval's forward passes alone (forward_examples_per_sec in its --json, the
+# batches already decoded) with the peer's no_grad forward over tensors in memory; eval's
+# end-to-end figure (decoding, normalisation, forward, metrics: examples_per_sec) is printed
+# beside it.  Then the
 # data-parallel comparison (scripts/bench_mpi.sh) and the character language model beside its
 # PyTorch peer (scripts/bench_text.sh).
 # Reports figures only: it never passes or fails on a timing.
@@ -56,8 +60,9 @@ tv() {
       --set train.checkpoint_every=0 --quiet >"$D/out"
   fi
   sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/out" >>"$D/$1.train"
-  ./bin/eval --train-dir "$dir" --split test --batch-size 1000 --threads "$THREADS" --json |
-    sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p' | awk '{printf "%.0f\n", $1}' >>"$D/$1.infer"
+  ./bin/eval --train-dir "$dir" --split test --batch-size 1000 --threads "$THREADS" --json >"$D/eval.json"
+  sed -n 's/.*"forward_examples_per_sec": \([0-9.]*\).*/\1/p' "$D/eval.json" >>"$D/$1.infer"
+  sed -n 's/.*"examples_per_sec": \([0-9.]*\), "forward.*/\1/p' "$D/eval.json" >>"$D/$1.e2e"
 }
 
 # peer NAME MODEL OPT EXAMPLES: one PyTorch run of one epoch over EXAMPLES training examples.
@@ -72,7 +77,7 @@ peer() {
 # compare LABEL MODEL CONFIG STEPS OPT: ROUNDS rounds of trainval then PyTorch, then the figures.
 compare() {
   n=$1-$2
-  for f in train infer rss ptrain pinfer prss; do : >"$D/$n.$f"; done
+  for f in train infer e2e rss ptrain pinfer prss; do : >"$D/$n.$f"; done
   for _ in $(seq "$ROUNDS"); do
     tv "$n" "$3" "$4"
     if [ "$HAVE_PEER" = 1 ]; then # as many examples (at least its warm-up and two windows, at most
@@ -82,12 +87,12 @@ compare() {
       peer "$n" "$2" "$5" "$ex"
     fi
   done
-  tt=$(median <"$D/$n.train") ti=$(median <"$D/$n.infer") tr=$(median <"$D/$n.rss")
-  echo "$2 $1: trainval training $tt examples/s (runs: $(runs "$D/$n.train")), inference $ti (runs: $(runs "$D/$n.infer")), peak RSS ${tr:-?} MiB"
+  tt=$(median <"$D/$n.train") ti=$(median <"$D/$n.infer") te=$(median <"$D/$n.e2e") tr=$(median <"$D/$n.rss")
+  echo "$2 $1: trainval training $tt examples/s (runs: $(runs "$D/$n.train")), inference (forward alone) $ti (runs: $(runs "$D/$n.infer")), end to end $te (runs: $(runs "$D/$n.e2e")), peak RSS ${tr:-?} MiB"
   if [ "$HAVE_PEER" = 1 ]; then
     pt=$(median <"$D/$n.ptrain") pi=$(median <"$D/$n.pinfer") pr=$(median <"$D/$n.prss")
-    echo "$2 $1: PyTorch  training $pt examples/s (runs: $(runs "$D/$n.ptrain")), inference $pi (runs: $(runs "$D/$n.pinfer")), peak RSS $pr MiB"
-    echo "$2 $1: trainval/PyTorch training $(ratio "$tt" "$pt"), inference $(ratio "$ti" "$pi"), peak RSS $(ratio "$tr" "$pr")"
+    echo "$2 $1: PyTorch  training $pt examples/s (runs: $(runs "$D/$n.ptrain")), inference (no_grad forward, tensors in memory) $pi (runs: $(runs "$D/$n.pinfer")), peak RSS $pr MiB"
+    echo "$2 $1: trainval/PyTorch training $(ratio "$tt" "$pt"), inference forward alone $(ratio "$ti" "$pi") (end to end $(ratio "$te" "$pi")), peak RSS $(ratio "$tr" "$pr")"
   fi
 }
 

@@ -79,21 +79,33 @@ static int input_of(const tv_model *m, int i, int k) {
   return -2;
 }
 
-/* fuse[i] = 1 for a relu whose only consumer is a max_pool2d (max and relu commute, so the pool
- * applies the relu to its smaller output and the relu's own pass disappears).  Not for the
- * last layer or a relu of the model input. */
+/* Layers that read node i's output. */
+static int consumers_of(const tv_model *m, int i) {
+  int n = 0;
+  for (int j = i + 1; j < m->n_layers; j++)
+    for (int k = 0; k < TV_MAX_INPUTS; k++) n += input_of(m, j, k) == i;
+  return n;
+}
+
+/* fuse[i] = 1 for a relu folded into a neighbour, its own pass gone: into the dense layer it
+ * reads when that dense has no other consumer (the gemm's epilogue applies it, the dense's
+ * backward masks its gradient; nobody sees the pre-activation), else into a max_pool2d that is
+ * its only consumer (max and relu commute, so the pool applies the relu to its smaller output).
+ * Not for the last layer or a relu of the model input. */
 static void plan_fusion(const tv_model *m, int *fuse) {
   for (int i = 0; i < m->n_layers - 1; i++) {
     fuse[i] = 0;
-    if (m->cfg.model.layers[i].kind != TV_LAYER_RELU || input_of(m, i, 0) < 0) continue;
-    int consumers = 0, pool = 0;
+    int src = input_of(m, i, 0);
+    if (m->cfg.model.layers[i].kind != TV_LAYER_RELU || src < 0) continue;
+    if (m->cfg.model.layers[src].kind == TV_LAYER_DENSE && consumers_of(m, src) == 1) {
+      fuse[i] = 1;
+      continue;
+    }
+    int pool = 0;
     for (int j = i + 1; j < m->n_layers; j++)
       for (int k = 0; k < TV_MAX_INPUTS; k++)
-        if (input_of(m, j, k) == i) {
-          consumers++;
-          pool = m->cfg.model.layers[j].kind == TV_LAYER_MAX_POOL2D;
-        }
-    fuse[i] = consumers == 1 && pool;
+        if (input_of(m, j, k) == i) pool = m->cfg.model.layers[j].kind == TV_LAYER_MAX_POOL2D;
+    fuse[i] = consumers_of(m, i) == 1 && pool;
   }
   fuse[m->n_layers - 1] = 0;
 }
@@ -146,6 +158,9 @@ static int build_layers(tv_model *m) {
       if (l->inputs[k] >= 0) used[l->inputs[k]] = 1;
     }
     l->fused_relu = l->cfg->kind == TV_LAYER_MAX_POOL2D && l->inputs[0] >= 0 && fuse[l->inputs[0]];
+    /* a dense whose one consumer is a fused relu applies it (plan_fusion) */
+    for (int j = i + 1; j < m->n_layers && l->cfg->kind == TV_LAYER_DENSE; j++)
+      if (fuse[j] && input_of(m, j, 0) == i) l->fused_relu = 1;
     rc = m->ops[i]->build(l);
     if (rc != TV_OK) return rc;
     if (!sane_shape(l->out)) return too_large(m, l, l->out, "output");

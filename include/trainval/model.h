@@ -22,9 +22,12 @@
  * dropout out, and changes nothing in the store.  Where the graph has neither layer kind, TRAIN
  * and INFER graphs over one store give bit-identical logits for the same batch.
  *
- * Fusion: a relu whose only consumer is a max_pool2d is folded into the pool (max and relu
- * commute, gradients included), so its full-size pass is skipped; tv_model_layer_output then
- * gives that relu's input.  Nothing else observable changes.
+ * Fusion: a relu that reads a dense layer with no other consumer is folded into the dense (its
+ * gemm's epilogue applies it; the dense's backward masks the gradient), so its pass is skipped;
+ * tv_model_layer_output of that dense then gives the relu's output.  Otherwise a relu whose only
+ * consumer is a max_pool2d is folded into the pool (max and relu commute, gradients included);
+ * tv_model_layer_output then gives that relu's input.  Nothing else observable changes: the
+ * values are the same bits as the separate passes'.
  *
  * Threads: a model runs its layers on the thread team it is given (the process's one team,
  * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
