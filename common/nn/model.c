@@ -25,6 +25,10 @@ struct tv_model {
   float *y[TV_MAX_LAYERS];  /* outputs, by root */
   float *dy[TV_MAX_LAYERS]; /* gradients of the outputs, by root (TRAIN) */
   int written[TV_MAX_LAYERS];
+  /* 1 if d(loss)/d(layer i's output) reaches a trainable variable: layer i or one it reads,
+   * transitively, has one.  A backward that feeds no variable (a gradient w.r.t. the model
+   * input, through a flatten of it, say) is skipped. */
+  int need_grad[TV_MAX_LAYERS];
   float *arena;
   float *temp;    /* shared scratch: the largest temp_floats of any layer */
   const float *x; /* the current input batch */
@@ -166,6 +170,11 @@ static int build_layers(tv_model *m) {
     if (!sane_shape(l->out)) return too_large(m, l, l->out, "output");
     if (fuse[i]) l->aliases_input = 1; /* its pool applies it */
     m->root[i] = (l->aliases_input && l->inputs[0] >= 0) ? m->root[l->inputs[0]] : i;
+    m->need_grad[i] = 0;
+    for (int k = 0; k < l->n_vars; k++)
+      m->need_grad[i] |= tv_varstore_cvar(m->store, l->vars[k])->trainable;
+    for (int k = 0; k < l->n_inputs; k++)
+      if (l->inputs[k] >= 0) m->need_grad[i] |= m->need_grad[l->inputs[k]];
   }
   const tv_layer *last = &m->layers[m->n_layers - 1];
   m->logits = m->n_layers - 1;
@@ -363,13 +372,17 @@ void tv_model_backward(tv_model *m, const float *dy, int n) {
   for (int i = top; i >= 0; i--) {
     tv_layer *l = &m->layers[i];
     if (l->aliases_input) continue;
+    if (!m->need_grad[i]) { /* nothing below it learns */
+      if (m->hook) m->hook(m->hook_arg, m->ready_from[i]);
+      continue;
+    }
     const float *in[TV_MAX_INPUTS];
     float *dx[TV_MAX_INPUTS];
     int acc[TV_MAX_INPUTS];
     for (int k = 0; k < l->n_inputs; k++) {
       int src = l->inputs[k];
       in[k] = node_out(m, src);
-      dx[k] = src < 0 ? NULL : m->dy[m->root[src]];
+      dx[k] = src < 0 || !m->need_grad[src] ? NULL : m->dy[m->root[src]];
       acc[k] = src < 0 ? 0 : m->written[m->root[src]];
       for (int j = 0; j < k && src >= 0 && !acc[k]; j++) /* add [a, a]: the second adds */
         acc[k] = l->inputs[j] >= 0 && m->root[l->inputs[j]] == m->root[src];
