@@ -117,7 +117,9 @@ float *tv_model_output_grad(tv_model *m);
  * outputs tv_model_forward returned), n * num_classes floats (borrowed; may be
  * tv_model_output_grad(m)), through the graph and ADDS d(loss)/d(variable) to every trainable
  * variable's gradient (zero them first with tv_varstore_zero_grads; two backwards without
- * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
+ * zeroing give twice the gradient).  Work that feeds no trainable variable (the gradient w.r.t.
+ * the model input, a layer of the input that has no variable) is skipped.  Never allocates.
+ * Cannot fail. */
 void tv_model_backward(tv_model *m, const float *dy, int n);
 
 /* Called by tv_model_backward after each layer's backward with ready_from: every gradient at
