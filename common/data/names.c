@@ -28,7 +28,9 @@ int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writer *w) {
 
 int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names) {
   *names = NULL;
-  if (!tv_ckpt_has(c, "/data")) return TV_OK;
+  int has = tv_ckpt_has(c, "/data");
+  if (has < 0) return TV_ERR_FORMAT; /* the message names the file */
+  if (!has) return TV_OK;
   char *buf = malloc(TV_CLASS_NAMES_MAX + 1);
   if (!buf) return tv_error(TV_ERR_NOMEM, "%s: out of memory", tv_ckpt_path(c));
   int rc = tv_ckpt_read_attr_str(c, "/data", "class_names", buf, TV_CLASS_NAMES_MAX + 1);

@@ -272,7 +272,9 @@ TV_MUST_CHECK int tv_ckpt_read_array(tv_ckpt *c, const char *path, tv_ckpt_dtype
 TV_MUST_CHECK int tv_ckpt_array_info(tv_ckpt *c, const char *path, tv_ckpt_dtype *dtype,
                                      size_t *count);
 
-/* 1 if an object (group or dataset, through hard links only) exists at path, else 0. */
+/* 1 if an object (group or dataset, through hard links only) exists at path, 0 if not, -1 if
+ * libhdf5 cannot read the links on the way (a damaged file: the error message, TV_ERR_FORMAT,
+ * names the file and the path). */
 int tv_ckpt_has(tv_ckpt *c, const char *path);
 
 /* Scalar attribute name of the object at path.  Errors: TV_ERR_NOT_FOUND (object or attribute

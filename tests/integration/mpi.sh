@@ -6,6 +6,7 @@
 # answering makes the others fail within TRAINVAL_MPI_TIMEOUT; SIGTERM to rank 0 and to rank 1
 # each give one interrupted checkpoint; DIR/STOP and a diverged run stop every rank at one step;
 # eval --watch follows the run and exits 0 at its end.  Skipped where Open MPI is absent.
+# integration: long
 . "$(dirname "$0")/lib.sh"
 if ! command -v mpirun >/dev/null 2>&1 || [ ! -x "$BIN/train-mpi" ]; then
   skip "mpi: data-parallel training" "no mpirun or no $BIN/train-mpi (libopenmpi-dev, openmpi-bin)"

@@ -29,16 +29,9 @@ with open(sys.argv[2][:-4] + ".csv", "w") as f:
         f.write(",".join("%.9g" % v for v in row) + "\n")
 PY
 $PY "$T/data.py" "$T/d.h5" "$T/new.npy" >"$T/d.out" 2>&1 || notok "write the data" "$(cat "$T/d.out")"
-cat >"$T/cfg.yaml" <<'YAML'
-model:
-  input: [6, 1, 1]
-  num_classes: 2
-  task: regression
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 2}
+{
+  mlp_model "6, 1, 1" 2 16 regression
+  cat <<'YAML'
 data:
   format: hdf5
   train_images: d.h5:/x
@@ -50,6 +43,7 @@ data:
 train: {batch_size: 32, steps: 60, checkpoint_every: 60}
 optimizer: {learning_rate: 0.01}
 YAML
+} >"$T/cfg.yaml"
 "$BIN/train" --quiet --threads 1 --train-dir "$T/reg" --config "$T/cfg.yaml" --set data.dir="$T" \
   >"$T/t1.out" 2>&1 || notok "train a regression model on HDF5" "$(cat "$T/t1.out")"
 sed -e 's/num_classes: 2/num_classes: 3/' -e 's/task: regression/task: multilabel/' \
