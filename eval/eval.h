@@ -126,8 +126,9 @@ TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
  * stays the same), loads the split (kept while the data config stays the same), and evaluates
  * the subset.  A token model (config.h) reads its corpus instead (test and valid: the validation
  * text, train: the training text), evaluates the whole text as train.batch_size contiguous
- * streams with the state carried across windows (tv_evaluate_tokens; --num-examples and
- * --batch-size do not apply), and with opts.generate samples from its generation graph.  Errors:
+ * streams with the state carried across windows (tv_evaluate_tokens; --batch-size does not
+ * apply; --num-examples N takes the text's first N tokens instead, read as those streams, and
+ * --subset-seed is refused), and with opts.generate samples from its generation graph.  Errors:
  * those of tv_ckpt_open, tv_config_parse, tv_model_new, tv_ckpt_read_variables, tv_split_load,
  * tv_dataset_subset (res->fatal set for the data and memory ones), TV_ERR_INTERRUPTED (*cancel
  * became nonzero). */

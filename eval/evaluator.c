@@ -180,6 +180,18 @@ static int load_text(evaluator *ev) {
   int train = ev->o.split == TV_SPLIT_TRAIN;
   ev->ids = train ? ev->corpus.train : ev->corpus.valid;
   ev->n_ids = train ? ev->corpus.n_train : ev->corpus.n_valid;
+  /* --num-examples N: the text's first N tokens, read as the streams the whole text would be
+   * (eval.h); a random subset has no meaning for a text read in order */
+  if (ev->o.random_subset)
+    return tv_error(TV_ERR_INVALID,
+                    "--subset-seed: a token model reads its text in order (%s); --num-examples N "
+                    "takes the first N tokens",
+                    ev->next->data.corpus);
+  if (ev->o.num_examples > ev->n_ids)
+    return tv_error(TV_ERR_INVALID, "--num-examples %u: the %s text of %s has only %zu tokens",
+                    ev->o.num_examples, tv_split_name(ev->o.split), ev->next->data.corpus,
+                    ev->n_ids);
+  if (ev->o.num_examples) ev->n_ids = ev->o.num_examples;
   ev->hash = 0;
   ev->have_data = 1;
   memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
@@ -212,6 +224,8 @@ static int run_tokens(evaluator *ev, evaluator_result *res) {
   uint64_t tokens = 0;
   double t0 = tv_monotonic();
   int rc = tv_evaluate_tokens(ev->model, ev->ids, ev->n_ids, 0, ev->metrics, &tokens);
+  if (rc == TV_ERR_INVALID && ev->o.num_examples)
+    rc = tv_error_prefix(rc, "--num-examples %u", ev->o.num_examples);
   res->eval_seconds = tv_monotonic() - t0;
   if (rc == TV_OK && ev->gen) {
     free(ev->sample);
@@ -270,6 +284,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     tv_metrics_free(ev->metrics);
     ev->metrics = NULL;
     tv_loss loss = tv_loss_from_config(ev->next);
+    if (ev->tokens) loss.params.classes = ev->corpus.vocab.size; /* scored over the vocabulary */
     rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
                              &ev->metrics);
   }

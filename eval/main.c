@@ -92,7 +92,8 @@ static const tv_cli_option OPTIONS[] = {
      "override a data key of the checkpoint's config, e.g. --set data.test_images=t10k.idx "
      "(repeatable; only data.*: the model always comes from the checkpoint)"},
     {"num-examples", OPT_NUM_EXAMPLES, 0, required_argument, "N", "@number", NULL,
-     "evaluate N examples of the split (default all)"},
+     "evaluate N examples of the split (default all; a token model: the first N tokens of "
+     "its text, read as the streams the whole text would be, the state carried)"},
     {"subset-seed", OPT_SUBSET_SEED, 0, required_argument, "S", "@number", NULL,
      "a random N drawn with seed S instead of the first N"},
     {"batch-size", OPT_BATCH_SIZE, 0, required_argument, "B", "@number", NULL,

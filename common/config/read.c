@@ -693,6 +693,27 @@ static int check_relations(const ctx *x, int root, const tv_config *c) {
                 "a token model classifies the next token: model.task classification, got %s",
                 tv_task_names[task]);
   }
+  /* A token model reads a text corpus; the other readers and the text keys do not mix with it. */
+  if (tv_config_is_sequence(c) && c->data.format != TV_DATA_FORMAT_IDX) {
+    int d, at = find_in_section(x, root, "data", "format", &d);
+    return fail(x, at ? at : d, "data.format",
+                "a token model reads the text of data.corpus, not data.format %s (that reader is "
+                "for models of examples: model.input [C, H, W] or [D])",
+                scalar_text(node_at(x, at)));
+  }
+  if (!tv_config_is_sequence(c)) {
+    static const char *const text_keys[][2] = {
+        {"data", "corpus"}, {"data", "valid_tokens"}, {"train", "windows"}};
+    for (int k = 0; k < 3; k++) {
+      int sec, at = find_in_section(x, root, text_keys[k][0], text_keys[k][1], &sec);
+      if (!at) continue;
+      char key[64];
+      snprintf(key, sizeof key, "%s.%s", text_keys[k][0], text_keys[k][1]);
+      return fail(x, at, key,
+                  "applies to token models only (model.input [T] and an embedding first); this "
+                  "model reads examples (data.dir, data.format)");
+    }
+  }
   /* The losses each task can train with (config.h, train.loss). */
   static const unsigned fits[TV_TASK__COUNT] = {
       [TV_TASK_CLASSIFICATION] = 1u << TV_LOSS_CHOICE_SOFTMAX_XENT,

@@ -491,11 +491,43 @@ int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w) {
   return rc;
 }
 
-int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
+/* Floats of one segment of a layer's carried state (gru: h; lstm: h, then c): max_batch x H. */
+static size_t carry_segment(const tv_layer *l) {
+  return (size_t)l->max_batch * (size_t)l->cfg->hidden;
+}
+
+int tv_model_ckpt_write_parts(const tv_model *m, tv_ckpt_writer *w, const float *parts, int p) {
+  tv_ckpt_array a = {
+      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = m->rng.s};
+  int rc = tv_ckpt_writer_array(w, &a);
+  size_t total = tv_model_state_floats(m), at = 0;
+  float *glob = NULL;
+  if (rc == TV_OK && total && !(glob = malloc(total * (size_t)p * sizeof *glob)))
+    rc = tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu floats of carried state", total);
+  for (int i = 0; i < m->n_layers && rc == TV_OK; i++) {
+    const tv_layer *l = &m->layers[i];
+    char path[TV_NAME_CAP + 32];
+    if (!l->state_floats) continue;
+    size_t z = carry_segment(l), segs = l->state_floats / z, o = 0;
+    for (size_t g = 0; g < segs; g++) /* segment g of every part, in part order */
+      for (int q = 0; q < p; q++, o += z)
+        memcpy(glob + o, parts + (size_t)q * total + at + g * z, z * sizeof *glob);
+    at += l->state_floats;
+    if (!carry_path(m, i, path, sizeof path)) continue;
+    tv_ckpt_array s = {
+        .path = path, .dtype = TV_CKPT_F32, .count = l->state_floats * (size_t)p, .data = glob};
+    rc = tv_ckpt_writer_array(w, &s);
+  }
+  free(glob);
+  return rc;
+}
+
+int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) { return tv_model_ckpt_read_part(m, c, 0, 1); }
+
+int tv_model_ckpt_read_part(tv_model *m, tv_ckpt *c, int part, int p) {
   tv_rng r;
   int rc = tv_ckpt_read_array(c, "/state/dropout_rng", TV_CKPT_U64, 4, r.s);
-  size_t total = 0, at = 0;
-  for (int i = 0; i < m->n_layers; i++) total += m->layers[i].state_floats;
+  size_t total = tv_model_state_floats(m) * (size_t)p, at = 0;
   float *saved = NULL;
   if (rc == TV_OK && total && !(saved = malloc(total * sizeof *saved)))
     rc = tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu floats of carried state", total);
@@ -504,8 +536,8 @@ int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
     const tv_layer *l = &m->layers[i];
     char path[TV_NAME_CAP + 32];
     if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
-    rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, l->state_floats, saved + at);
-    at += l->state_floats;
+    rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, l->state_floats * (size_t)p, saved + at);
+    at += l->state_floats * (size_t)p;
   }
   if (rc == TV_OK) {
     m->rng = r;
@@ -514,8 +546,11 @@ int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
       tv_layer *l = &m->layers[i];
       char path[TV_NAME_CAP + 32];
       if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
-      memcpy(l->state, saved + at, l->state_floats * sizeof *saved);
-      at += l->state_floats;
+      size_t z = carry_segment(l), segs = l->state_floats / z;
+      for (size_t g = 0; g < segs; g++) /* this part's rows of segment g */
+        memcpy(l->state + g * z, saved + at + (g * (size_t)p + (size_t)part) * z,
+               z * sizeof *saved);
+      at += l->state_floats * (size_t)p;
     }
   }
   free(saved);

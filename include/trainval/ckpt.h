@@ -60,7 +60,10 @@
  *   /state/carry/<layer>       float32  [B*H] or    tv_model_ckpt_write: the TRAIN graph's
  *                                       [2*B*H]      carried state of recurrent layer <layer>
  *                                                    (B = train.batch_size, H = hidden):
- *                                                    gru h (B, H); lstm h (B, H) then c (B, H)
+ *                                                    gru h (B, H); lstm h (B, H) then c (B, H);
+ *                                                    data-parallel contiguous streams (dist.h):
+ *                                                    every rank's rows, gathered by rank 0 and
+ *                                                    read back by each rank (its own rows)
  *   /state/text/cursor         uint64   [7]          tv_stream_ckpt_write (corpus.h): a token
  *                                                    model's batcher: epochs done, next window,
  *                                                    text length, window rng s[0..3]

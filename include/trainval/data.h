@@ -404,6 +404,12 @@ typedef struct tv_loader_opts {
   uint32_t subset_n;
   tv_augment augment; /* training batches only; zeroed = none */
   uint32_t prefetch;  /* 0: synchronous; K in 1..TV_LOADER_MAX_PREFETCH: a background thread */
+  /* Data-parallel part (dist.h): with parts P > 1, the loader still walks the one global order
+   * in global batches of batch_size, and returns only rows [off, off + count) of each, as
+   * tv_dist_slice(k, P, part) gives them for a batch of k rows; it decodes, normalises and
+   * augments those rows alone (the augmentation draws of the other rows are still made, so a
+   * row is augmented as the whole batch's loader augments it).  0 or 1: the whole batch. */
+  uint32_t part, parts;
 } tv_loader_opts;
 
 /* A loader over ds (borrowed: it must outlive the loader and stay unchanged) that yields
@@ -435,22 +441,27 @@ typedef struct tv_loader_opts {
  * A norm with feature arrays is applied after the channel normalisation (and after augmentation),
  * value by value; the loader keeps its own copy.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (also a
- * feature std that is not finite and > 0, or only one of the two feature arrays) (a std not
- * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
- * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
- * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
- * when the thread cannot be started.  On failure *out is NULL and no thread runs. */
+ * The loader's state and its part of a checkpoint are global: they do not depend on the part, so
+ * a state saved by a loader of P parts restores one of any other P.
+ *
+ * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
+ * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
+ * feature arrays) (a std not > 0, channels not 0 and not ds->c, channels over
+ * TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch over
+ * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last with
+ * fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread cannot be
+ * started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
 /* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
  * i < *n, where x holds batch_size*D floats and y batch_size ints (left untouched, and may be
  * NULL, when the dataset has float targets: read those with tv_loader_next_batch).  *n is
- * batch_size except for the last batch of an epoch without drop_last; rows *n..batch_size-1 are
- * left as they were. *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise;
- * the next call starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside
- * this call). With prefetch it waits (blocking, not spinning) for the thread's next batch and
- * copies it. Never allocates; cannot fail. */
+ * batch_size except for the last batch of an epoch without drop_last (with parts: this part's
+ * rows of such a batch, possibly 0); rows *n..batch_size-1 are left as they were. *epoch_done is 1
+ * on the call that returned an epoch's last batch, 0 otherwise; the next call starts the next epoch
+ * (reshuffled when shuffle is on: the reshuffle happens inside this call). With prefetch it waits
+ * (blocking, not spinning) for the thread's next batch and copies it. Never allocates; cannot fail.
+ */
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
 
 /* The same batch as tv_loader_next, lent instead of copied: *x (batch_size*D floats) and *y
@@ -473,6 +484,7 @@ typedef struct tv_batch {
   const float *targets;
   uint32_t n;
   int epoch_done;
+  uint32_t whole; /* rows of the global batch these n are a part of (n without parts) */
 } tv_batch;
 
 /* The next batch, lent as tv_loader_next_ptr lends it, with either kind of target (the three

@@ -151,6 +151,19 @@ TV_MUST_CHECK int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w);
  * TV_ERR_FORMAT.  On failure m is unchanged. */
 TV_MUST_CHECK int tv_model_ckpt_read(tv_model *m, tv_ckpt *c);
 
+/* Data-parallel token models over contiguous streams (dist.h): p TRAIN graphs of max_batch rows
+ * each, graph q owning rows [q * max_batch, (q + 1) * max_batch) of the global batch.
+ * tv_model_ckpt_write_parts writes what tv_model_ckpt_write writes (m's dropout generator), with
+ * each /state/carry/<layer> holding the p graphs' states as one of p * max_batch rows (gru: h
+ * (p * max_batch, H); lstm: h then c), the layout a one-graph run of the global batch writes:
+ * parts is p snapshots of tv_model_get_state, in part order (borrowed).  Errors: those of
+ * tv_model_ckpt_write, TV_ERR_NOMEM.  tv_model_ckpt_read_part reads such a checkpoint into
+ * graph `part` of p (its rows of each carry); tv_model_ckpt_read is part 0 of 1.  Errors and the
+ * state after failure as tv_model_ckpt_read. */
+TV_MUST_CHECK int tv_model_ckpt_write_parts(const tv_model *m, tv_ckpt_writer *w,
+                                            const float *parts, int p);
+TV_MUST_CHECK int tv_model_ckpt_read_part(tv_model *m, tv_ckpt *c, int part, int p);
+
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);
 int tv_model_input_size(const tv_model *m); /* floats per example */
