@@ -101,10 +101,12 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
-  char *const *class_names;  /* the data's class names (CSV string labels), or NULL; as metrics */
+  char *const *class_names;  /* the checkpoint's class names (CSV string labels, image folders;
+                              * the split's labels mapped onto them), else the data's, or NULL */
   int n_class_names;
   /* The examples, also the evaluator's until its next run: the dataset, the subset (n indices
-   * into it) and probs, n * classes softmax probabilities in subset order. */
+   * into it) and probs, n * classes probabilities in subset order (softmax; sigmoid per label for
+   * multilabel). */
   const tv_dataset *ds;
   const uint32_t *idx;
   const float *probs;
@@ -182,17 +184,20 @@ typedef struct figures_opts {
 } figures_opts;
 
 /* Appends to w, at step, the figures of res (a classification result with 2..FIGURES_MAX_CLASSES
- * classes; any other is left without figures, TV_OK):
- *   "confusion_matrix"      image: rows true class ("i name", names from the dataset when it
- *                           has them), columns predicted class i, each cell its count, shaded
- *                           by its share of the row;
+ * classes, or a multilabel one with 1..FIGURES_MAX_CLASSES labels; any other is left without
+ * figures, TV_OK):
+ *   "confusion_matrix"      image: rows true class ("i name", the dataset's names when it has
+ *                           them: the checkpoint's, evaluator.c), columns predicted class i,
+ *                           each cell its count, shaded by its share of the row;
  *   "misclassified"         image (image data only): the first fo->misclassified examples of
  *                           the subset, in subset order, whose prediction is wrong, each at twice
  *                           its size over "T<true> P<predicted>";
  *   "misclassified/labels"  text: their table (grid position, example index, true and predicted
  *                           class with names, the prediction's probability);
  *   "pr_curve/<i> <name>"   ("pr_curve/<i>" without names) one PR curve per class, one-vs-rest
- *                           on the softmax probability, fo->pr_thresholds thresholds.
+ *                           on the softmax probability, fo->pr_thresholds thresholds;
+ *   multilabel: only "pr_curve/<j>", one per label, the label's sigmoid score against its 0/1
+ *                           target (positive above 0.5).
  * Deterministic: the same result gives the same records.  Errors: those of tv_events_image,
  * tv_events_text, tv_events_pr_curve, TV_ERR_NOMEM; records appended before an error stay. */
 TV_MUST_CHECK int figures_write(tv_events *w, int64_t step, const evaluator_result *res,

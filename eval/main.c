@@ -114,8 +114,8 @@ static const tv_cli_option OPTIONS[] = {
     TV_CLI_STANDARD_OPTIONS,
     {"predict", OPT_PREDICT, 0, required_argument, "INPUT", "@file", PREDICT,
      "predict instead of evaluating: INPUT is FILE:/DATASET of an HDF5 file, a .npy or .csv file "
-     "of features, a folder of images, one PNG or JPEG file, or - (an image on stdin; "
-     "-:/DATASET for HDF5)"},
+     "of features, a folder of images, one PNG or JPEG file, or - (an image, a .npy or a CSV "
+     "on stdin; -:/DATASET for HDF5)"},
     {"out", OPT_OUT, 0, required_argument, "FILE", "@file", PREDICT,
      "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
      "(default)"},
@@ -203,10 +203,11 @@ static const tv_cli_program PROGRAM = {
         "DIR, and evaluates every committed checkpoint exactly once, also across its own "
         "restarts; results go to DIR/NAME/ (metrics.jsonl, state.yaml, best.h5, TensorBoard "
         "events).\n"
-        "With --predict it runs the checkpoint's model over new inputs (an HDF5 dataset, a folder "
-        "of images, one image, or stdin) and writes one row per example: the predicted class, "
-        "its name (the training folders' names, for a run on an image folder) and the top-k "
-        "probabilities, as CSV with a header or JSON lines (--json).",
+        "With --predict it runs the checkpoint's model over new inputs (an HDF5 dataset, a .npy or "
+        "CSV file, a folder of images, one image, or stdin) and writes one row per example: the "
+        "predicted class, its name (the class folders' names or the CSV's string labels the run "
+        "trained on) and the top-k probabilities, the regression values, or the labels above "
+        "--threshold, as CSV with a header or JSON lines (--json).",
     .notes = "Watching ends by itself (exit 0) once the trainer's status is final, "
              "early_stopped, aborted or diverged and every checkpoint it must evaluate is done, "
              "after --timeout, or on SIGINT/SIGTERM (the state stays consistent; run it again to "

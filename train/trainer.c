@@ -374,6 +374,14 @@ static int has_committed(const char *dir) {
   return yes;
 }
 
+/* (Re)writes t->cfg_text, the text config.yaml and every checkpoint get, from t->cfg. */
+static int emit_config(trainer *t) {
+  size_t len;
+  free(t->cfg_text);
+  t->cfg_text = NULL;
+  return tv_config_emit(&t->cfg, &t->cfg_text, &len);
+}
+
 /* A new run takes --config; a resumed run DIR/config.yaml, where a new --config may change the
  * training keys (logged) but not the model (refused, with the differences). */
 static int load_config(trainer *t) {
@@ -386,9 +394,6 @@ static int load_config(trainer *t) {
   rc = tv_config_load(t->opt.config ? t->opt.config : t->frozen, t->opt.sets, t->opt.n_sets,
                       &t->cfg);
   if (rc != TV_OK) return rc;
-  size_t len;
-  rc = tv_config_emit(&t->cfg, &t->cfg_text, &len);
-  if (rc != TV_OK) return rc;
   /* Without a committed checkpoint there is no model to protect (a run that failed before its
    * first checkpoint): the new config replaces the old one. */
   if (have_frozen && !has_committed(t->opt.train_dir)) {
@@ -399,6 +404,8 @@ static int load_config(trainer *t) {
     tv_config *old = malloc(sizeof *old);
     if (!old) return tv_error(TV_ERR_NOMEM, "out of memory");
     rc = tv_config_load(t->frozen, NULL, 0, old);
+    /* The model learnt on the run's scale: a new config that leaves it at auto keeps it. */
+    if (rc == TV_OK && tv_config_data_scale_is_auto(&t->cfg)) t->cfg.data.scale = old->data.scale;
     char diff[1024];
     if (rc == TV_OK && !tv_config_same_model(old, &t->cfg, diff, sizeof diff))
       rc = tv_error(TV_ERR_MISMATCH, "%s: the model differs from the run in %s: %s",
@@ -415,7 +422,7 @@ static int load_config(trainer *t) {
     if (rc != TV_OK) return rc;
   }
   /* config.yaml is written by trainer_open once the run is set up and has steps to train. */
-  return TV_OK;
+  return emit_config(t);
 }
 
 /* A token model's data: the corpus split, a batcher over the training text (train.windows) and
@@ -494,7 +501,13 @@ static int build_images(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
-  t->norm = tv_norm_from_config(&t->cfg);
+  /* data.scale auto becomes the number the training data's type gives, stated in config.yaml
+   * and every checkpoint, so that eval applies it to whatever data it reads. */
+  if (tv_config_data_scale_is_auto(&t->cfg)) {
+    t->cfg.data.scale = tv_config_data_scale(&t->cfg, tv_dataset_feature_size(&t->data) == 1);
+    if ((rc = emit_config(t)) != TV_OK) return rc;
+  }
+  t->norm = tv_norm_from_config(&t->cfg, &t->data);
   if (t->cfg.data.standardize) {
     /* Fitted on the training split every time the run is built (a resume fits the same). */
     rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);

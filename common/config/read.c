@@ -17,6 +17,7 @@
 #include "config/schema.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,11 +122,11 @@ static int read_int(const ctx *x, int idx, const char *key, int64_t lo, int64_t 
 }
 
 static int read_double(const ctx *x, const key_desc *d, int idx, const char *key, double *v) {
-  const char *s;
-  int rc = want_scalar(x, idx, key, "a number", &s);
+  const char *s, *what = d->flags & F_AUTO ? "a number or auto" : "a number";
+  int rc = want_scalar(x, idx, key, what, &s);
   if (rc) return rc;
   int r = tv_yaml_parse_f64(s, v);
-  if (r == TV_YAML_PARSE_SYNTAX) return fail(x, idx, key, "expected a number, got '%.40s'", s);
+  if (r == TV_YAML_PARSE_SYNTAX) return fail(x, idx, key, "expected %s, got '%.40s'", what, s);
   if (r == TV_YAML_PARSE_RANGE) return fail(x, idx, key, "must be a finite number, got '%.40s'", s);
   int low = d->flags & F_OPEN_LO ? !(*v > d->dlo) : !(*v >= d->dlo);
   int high = d->flags & F_OPEN_HI ? !(*v < d->dhi) : !(*v <= d->dhi);
@@ -205,6 +206,13 @@ static int read_uint64_key(const ctx *x, const key_desc *d, int idx, const char 
 
 static int read_double_key(const ctx *x, const key_desc *d, int idx, const char *key, void *base) {
   double v = 0;
+  const yaml_node_t *n = node_at(x, idx);
+  if ((d->flags & F_AUTO) && n && n->type == YAML_SCALAR_NODE &&
+      !strcmp((const char *)n->data.scalar.value, "auto")) {
+    v = NAN;
+    memcpy((char *)base + d->off, &v, sizeof v);
+    return TV_OK;
+  }
   int rc = read_double(x, d, idx, key, &v);
   if (rc == TV_OK) memcpy((char *)base + d->off, &v, sizeof v);
   return rc;
@@ -1033,6 +1041,16 @@ out:
   free(x.origin);
   tv_ydoc_free(x.d);
   return rc;
+}
+
+int tv_config_parse_ckpt(const char *text, size_t len, const char *source, const char *const *sets,
+                         int n_sets, tv_config *c) {
+  int rc = tv_config_parse(text, len, source, sets, n_sets, c);
+  if (rc != TV_OK || !tv_config_data_scale_is_auto(c)) return rc;
+  for (int k = 0; k < n_sets; k++)
+    if (!strncmp(sets[k], "data.scale=", 11)) return TV_OK; /* auto asked for: the data's */
+  c->data.scale = 1.0 / 255;
+  return TV_OK;
 }
 
 int tv_config_load(const char *path, const char *const *sets, int n_sets, tv_config *c) {

@@ -180,9 +180,10 @@ int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid) {
   return valid->n == 0 ? no_valid_split(cfg) : TV_OK;
 }
 
-tv_norm tv_norm_from_config(const tv_config *cfg) {
-  tv_norm n = {
-      .scale = (float)cfg->data.scale, .mean = (float)cfg->data.mean, .std = (float)cfg->data.std};
+tv_norm tv_norm_from_config(const tv_config *cfg, const tv_dataset *ds) {
+  tv_norm n = {.scale = (float)tv_config_data_scale(cfg, tv_dataset_feature_size(ds) == 1),
+               .mean = (float)cfg->data.mean,
+               .std = (float)cfg->data.std};
   if (cfg->data.n_mean > 0 || cfg->data.n_std > 0) {
     /* A config read from a file has at most TV_NORM_MAX_CHANNELS (its lists are capped by it);
      * one built otherwise with more keeps its count, which tv_loader_new then refuses. */

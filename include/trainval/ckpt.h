@@ -84,6 +84,10 @@
  *   /data/standardize/std      float32  [D]          per-feature mean and std fitted on the
  *                                                    training split (data.standardize: true);
  *                                                    absent otherwise, and in older files
+ *   /data  attribute class_names  string             tv_dataset_names_ckpt_write (data.h): the
+ *                                                    training data's class names (image folders,
+ *                                                    CSV string labels) as a JSON array; absent
+ *                                                    when it has none
  *
  * VERSION AND COMPATIBILITY: format_version is 1.  Adding attributes, groups or arrays keeps the
  * version: readers ignore what they do not look for.  The state paths above are those of every

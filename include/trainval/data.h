@@ -60,9 +60,9 @@
  * prod(shape) elements: a header that promises more or fewer bytes than follow is an error.
  * dtypes u1 i1 i2 i4 i8 f4 f8 b1, little- or big-endian ('<', '>', '|'; '=' is read as
  * little-endian), C or Fortran order.  Features (N), (N, D), (N, H, W) or (N, C, H, W) as IDX's;
- * uint8 in C order stays uint8 (tv_dataset.images), every other dtype becomes float32 (a value
- * that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids in
- * [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
+ * uint8 (C or Fortran order) stays uint8 (tv_dataset.images), every other dtype becomes float32 (a
+ * value that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids
+ * in [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
  * indicators) become float targets.
  *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
@@ -566,9 +566,12 @@ TV_MUST_CHECK int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *ou
 /* ---- the class names in a checkpoint --------------------------------------------------------
  *
  *   /data  attribute class_names  string: the names as a JSON array of strings, ["ant", "bee"]
- *          (class i is item i), written when the training data has names (image folders) and
- *          the text is at most TV_CLASS_NAMES_MAX bytes (an HDF5 object header's attribute
- *          limit); absent otherwise.  Readers that find none use the class ids. */
+ *          (class i is item i), written when the training data has names (image folders' class
+ *          folders, a CSV's string class labels) and the text is at most TV_CLASS_NAMES_MAX
+ *          bytes (an HDF5 object header's attribute limit); absent otherwise.  Readers that find
+ *          none use the class ids.  eval maps the data it evaluates onto them by name
+ *          (tv_dataset_use_class_names), so a test file that lacks a class, or lists its classes
+ *          in another order, keeps the model's ids. */
 #define TV_CLASS_NAMES_MAX 60000
 
 /* Writes ds's class names (nothing when it has none, or when they do not fit).  Errors: those of
@@ -580,6 +583,15 @@ TV_MUST_CHECK int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writ
  * another length than num_classes, or an attribute that is not a JSON array of strings, is
  * TV_ERR_FORMAT naming the file.  Errors also TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names);
+
+/* Gives ds (with class ids) the model's k class names (borrowed, copied), names[j] for class j:
+ * when ds has names of its own, each of its examples' labels becomes the id of the same name in
+ * names (a name of ds that names lacks is TV_ERR_MISMATCH "<what>: class \"x\" is not one of the
+ * model's k classes"); otherwise ds's class ids stay (one >= k is TV_ERR_MISMATCH).  Then
+ * ds->names is the copy and ds->num_classes k.  Nothing happens when names is NULL or ds has no
+ * labels.  Errors also TV_ERR_NOMEM.  On failure ds is unchanged. */
+TV_MUST_CHECK int tv_dataset_use_class_names(tv_dataset *ds, char *const *names, int k,
+                                             const char *what);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */

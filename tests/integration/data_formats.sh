@@ -136,6 +136,8 @@ if [ -f "$SK/iris.csv" ]; then
     check "configs/${c}_mlp.yaml trains 20 steps on scikit-learn's file and evaluates its valid split" sh -c "
       '$BIN/train' --quiet --train-dir '$T/sk-$c' --config '$ROOT/configs/${c}_mlp.yaml' --steps 20 &&
       '$BIN/eval' --train-dir '$T/sk-$c' --ckpt latest --split valid --json >/dev/null"
+    check "configs/${c}_mlp.yaml leaves data.scale out: its run states auto's 1 for CSV" \
+      sh -c "! grep -q '^ *scale:' '$ROOT/configs/${c}_mlp.yaml' && grep -q '^  scale: 1.0 ' '$T/sk-$c/config.yaml'"
   done
 else
   skip "the scikit-learn dataset configs train" "python3-sklearn not installed"

@@ -17,6 +17,14 @@ notok() { echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
 # run_integration.sh counts it as skipped, never as passed.
 skip() { echo "skip - $1 ($2)"; }
 
+# need_numpy WHAT: the script skips WHAT (and exits) where /usr/bin/python3 lacks numpy or h5py.
+need_numpy() {
+  if ! /usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null; then
+    skip "$1" "python3-numpy or python3-h5py not installed"
+    exit 0
+  fi
+}
+
 # check NAME CMD...: passes when CMD exits 0.
 check() {
   name=$1; shift

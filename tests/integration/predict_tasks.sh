@@ -109,3 +109,16 @@ check "a CSV file of the same rows (header, every column a feature) gives the sa
 printf 'a,b\n1,2\n' >"$T/narrow.csv"
 expect_fail "a CSV of too few columns is refused, naming it" 1 "narrow.csv: examples of 2 x 1 x 1 values" \
   "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict "$T/narrow.csv"
+# - reads stdin: a .npy (by its magic) or a CSV (plain or gzip), spooled to a temporary folder that
+# is gone afterwards; messages name <stdin>.
+mkdir -p "$T/tmp"
+TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - <"$T/new.npy" >"$T/reg-in-npy.csv"
+check "a .npy on stdin gives the same predictions" cmp "$T/reg-in-npy.csv" "$T/reg.csv"
+TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - --out - <"$T/new.csv" >"$T/reg-in-csv.csv"
+check "a CSV on stdin gives the same predictions" cmp "$T/reg-in-csv.csv" "$T/reg.csv"
+gzip -c "$T/new.csv" | TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - >"$T/reg-in-gz.csv"
+check "a gzip'd CSV on stdin gives the same predictions" cmp "$T/reg-in-gz.csv" "$T/reg.csv"
+check "the temporary folders of stdin are removed" sh -c "[ -z \"\$(ls -A '$T/tmp')\" ]"
+printf 'a,b,c,d,e,f,g,h\n1,2,3,x,5,6,7,8\n' >"$T/badcell.csv"
+expect_fail "a bad CSV field on stdin names <stdin>:line:col" 1 "^eval: <stdin>: not a PNG or JPEG image, a .npy or a CSV that reads \(<stdin>:2:7: column \"d\": \"x\" is not a finite number\)$" \
+  sh -c "TMPDIR='$T/tmp' '$BIN/eval' --ckpt '$T/reg/ckpt-00000060.h5' --predict - <'$T/badcell.csv'"
