@@ -110,11 +110,13 @@ typedef struct evaluator_result {
   const tv_dataset *ds;
   const uint32_t *idx;
   const float *probs;
-  double eval_seconds; /* the forward passes alone */
+  double eval_seconds; /* the evaluation: batches made, forward, metrics */
   int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
   int tokens;          /* a token model: n counts tokens of the split's text */
   const char *sample;  /* token models with opts.generate: the sample, NUL-terminated, owned by
                         * the evaluator until its next run; else NULL */
+  /* the forward passes alone, a part of eval_seconds (0: not timed) */
+  double forward_seconds;
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.

@@ -339,14 +339,19 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();
-    for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += CHUNK) {
+    /* whole batches per call: a chunk that is not a multiple of the batch would end in a short
+     * batch every time */
+    uint32_t b = (uint32_t)tv_model_max_batch(ev->model);
+    uint32_t chunk = b >= CHUNK ? b : CHUNK / b * b;
+    for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += chunk) {
       if (ev->o.cancel && *ev->o.cancel) {
         rc = TV_ERR_INTERRUPTED;
         break;
       }
-      uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
+      uint32_t m = ev->n - off < chunk ? ev->n - off : chunk;
       float *p = ev->probs + (size_t)off * k;
-      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
+      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p,
+                              &res->forward_seconds);
       if (rc == TV_OK && ev->next->model.task == TV_TASK_MULTILABEL)
         sigmoid_all(p, (size_t)m * k);
       else if (rc == TV_OK)

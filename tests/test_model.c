@@ -1591,6 +1591,50 @@ static void test_relu_pool_fusion(void **state) {
   tv_varstore_free(s2);
 }
 
+/* A relu folded into the dense before it (the gemm's epilogue and the dense's masked backward)
+ * gives what the same graph with an unfused leaky_relu of alpha 0 gives: the same logits, the same
+ * gradients (== : an unfused alpha-0 leaky_relu writes -0 where the relu writes 0), over the
+ * test team; the dense's output seen through tv_model_layer_output is the relu's. */
+static void test_relu_dense_fusion(void **state) {
+  (void)state;
+  enum { N = 5 };
+  const model_spec fused = {"fused dense",
+                            {2, 4, 4},
+                            3,
+                            6,
+                            {FLATTEN("flat"), DENSE("fc1", 40), RELU("r1"), DENSE("fc2", 24),
+                             RELU("r2"), DENSE("fc", 3)}};
+  model_spec plain = fused;
+  for (int k = 2; k <= 4; k += 2) {
+    plain.layers[k] = (layer_spec)ACT(TV_LAYER_LEAKY_RELU, k == 2 ? "r1" : "r2");
+    plain.layers[k].rate = 1e-300; /* alpha: a double that is 0.0f as a float */
+  }
+  tv_varstore *s1 = new_store(), *s2 = new_store();
+  tv_model *a = build(&fused, TV_MODE_TRAIN, N, s1), *b = build(&plain, TV_MODE_TRAIN, N, s2);
+  init_store(s1, 31);
+  init_store(s2, 31);
+  float *x = random_input(N, input_size(&fused), 32);
+  int32_t y[N] = {0, 1, 2, 0, 1};
+  const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
+  for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
+  const float *h = tv_model_layer_output(a, 1), *r = tv_model_layer_output(b, 2);
+  int positive = 0;
+  for (int i = 0; i < N * 40; i++) {
+    assert_true(h[i] >= 0.0f && h[i] == r[i]);
+    positive += h[i] > 0.0f;
+  }
+  assert_true(positive > 0 && positive < N * 40); /* both sides of the kink were taken */
+  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
+  const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
+  for (size_t i = 0; i < tv_varstore_size(s1); i++)
+    if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
+  free(x);
+  tv_model_free(a);
+  tv_model_free(b);
+  tv_varstore_free(s1);
+  tv_varstore_free(s2);
+}
+
 /* ---- build errors of the CNN layers: the layer and test.yaml:line:col named ---------------- */
 
 static void test_error_cnn_shapes(void **state) {
@@ -1914,6 +1958,7 @@ int main(void) {
       cmocka_unit_test(test_model_ckpt_parts),
       cmocka_unit_test(test_checkpoint_into_infer),
       cmocka_unit_test(test_relu_pool_fusion),
+      cmocka_unit_test(test_relu_dense_fusion),
       cmocka_unit_test(test_error_cnn_shapes),
       cmocka_unit_test(test_layer_info_cnn),
       cmocka_unit_test(test_step_is_malloc_free),

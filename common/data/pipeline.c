@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "trainval/corpus.h"
+#include "trainval/files.h" /* tv_monotonic */
 
 static const char *const split_names[TV_SPLIT__COUNT] = {"train", "valid", "test"};
 
@@ -197,11 +198,11 @@ tv_norm tv_norm_from_config(const tv_config *cfg, const tv_dataset *ds) {
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
                 tv_metrics *metrics) {
-  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL);
+  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL, NULL);
 }
 
 int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
-                       tv_norm norm, tv_metrics *metrics, float *logits) {
+                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
   if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
@@ -233,7 +234,9 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
     tv_batch bt;
     tv_loader_next_batch(l, &bt);
     done = bt.epoch_done;
+    double t0 = forward_seconds ? tv_monotonic() : 0.0;
     const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    if (forward_seconds) *forward_seconds += tv_monotonic() - t0;
     rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
       size_t k = (size_t)tv_model_num_classes(m) * bt.n;

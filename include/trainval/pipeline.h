@@ -64,9 +64,12 @@ TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t 
                               tv_norm norm, tv_metrics *metrics);
 
 /* tv_evaluate, and when logits is not NULL also copies each example's logits there: n rows of
- * the model's num_classes floats, in idx order (the caller's buffer).  Errors as tv_evaluate. */
+ * the model's num_classes floats, in idx order (the caller's buffer).  When forward_seconds is
+ * not NULL, adds to it the wall time of the forward passes alone (tv_model_forward, without the
+ * batches' decoding and normalisation, the metrics or the copies).  Errors as tv_evaluate. */
 TV_MUST_CHECK int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
-                                     uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits);
+                                     uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits,
+                                     double *forward_seconds);
 
 /* Runs the token model m (INFER, sealed store) over the text ids[0..n) read as B contiguous
  * streams, B = its max batch (corpus.h, BATCHES), in windows of its T steps with the state
