@@ -652,7 +652,7 @@ static void test_im2col(void **state) {
     float *c2 = random_matrix(&r, (int)rows, (int)p, (int)p, 0.0f);
     float *dx = alloc_floats(in);
     for (size_t i = 0; i < in; i++) dx[i] = 0.5f;
-    tv_col2im(&g, c2, p, dx);
+    tv_col2im(&g, c2, p, dx, 1);
     float *c1 = alloc_floats(rows * p);
     tv_im2col(&g, x, c1, p);
     double lhs = 0, rhs = 0;
@@ -677,6 +677,14 @@ static void test_im2col(void **state) {
     for (size_t i = 0; i < in; i++)
       if (dx[i] != want[i])
         fail_msg("case %zu: col2im dx[%zu] %.9g, want %.9g", t, i, dx[i], want[i]);
+    /* write mode: over garbage, the bits of the same sums on a cleared dx */
+    for (size_t i = 0; i < in; i++) dx[i] = SENTINEL;
+    tv_col2im(&g, c2, p, dx, 0);
+    float *zero = alloc_floats(in);
+    for (size_t i = 0; i < in; i++) zero[i] = 0.0f;
+    tv_col2im(&g, c2, p, zero, 1);
+    assert_memory_equal(dx, zero, in * sizeof *dx);
+    free(zero);
     free(want);
     free(c1);
     free(c2);

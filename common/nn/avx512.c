@@ -79,9 +79,11 @@ AVX512 void tv_avx512_im2col(const tv_conv_geom *g, const float *x, float *col, 
 }
 
 /* By rows of dx: row ih of channel c gathers its kernel rows' contributions in (i, j) order,
- * the order the portable loops add them in, and is stored once.  A full-width load and store
- * carries the next rows' cells through unchanged (they are summed later, by this call). */
-AVX512 void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx) {
+ * the order the portable loops add them in, and is stored once.  When accumulating, a
+ * full-width load and store carries the next rows' cells through unchanged (they are summed
+ * later, by this call). */
+AVX512 void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                             int accumulate) {
   size_t plane = (size_t)g->h * g->w, in = (size_t)g->c * plane;
   int two = g->w > 16;
   for (int c = 0; c < g->c; c++)
@@ -90,8 +92,11 @@ AVX512 void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld,
       size_t room = in - (size_t)(d - dx);
       int full = room >= (size_t)(two ? 32 : 16);
       uint32_t rm = lanes(0, g->w);
-      __m512 a, b = _mm512_setzero_ps();
-      if (full) {
+      __m512 a = _mm512_setzero_ps(), b = a;
+      if (!accumulate) {
+        /* written, not read: the sums start from +0, as on a cleared dx (a full-width store's
+         * spill is zeros in rows this call writes later) */
+      } else if (full) {
         a = _mm512_loadu_ps(d);
         if (two) b = _mm512_loadu_ps(d + 16);
       } else {
@@ -181,15 +186,16 @@ AVX512 void tv_avx512_max_pool_backward_row(float *d0, const float *dy, const in
   }
 }
 
-#else /* no AVX-512 in this build: the callers keep their portable loops */
+#else /* no AVX-512 in this build: tv_avx512_usable() is 0, so nothing below is ever called */
 
 int tv_avx512_usable(void) { return 0; }
 
 void tv_avx512_im2col(const tv_conv_geom *g, const float *x, float *col, size_t ld) {
-  tv_im2col(g, x, col, ld);
+  (void)g, (void)x, (void)col, (void)ld;
 }
-void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx) {
-  tv_col2im(g, col, ld, dx);
+void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                      int accumulate) {
+  (void)g, (void)col, (void)ld, (void)dx, (void)accumulate;
 }
 void tv_avx512_max_pool_row(const float *r0, const float *r1, int w, int ow, float *y, int32_t *arg,
                             int32_t base, int relu, size_t room) {

@@ -31,7 +31,8 @@ int tv_avx512_rows_fit(const tv_conv_geom *g);
 /* tv_im2col / tv_col2im (same contract) for a g that tv_avx512_rows_fit.  Only when
  * tv_avx512_usable(). */
 void tv_avx512_im2col(const tv_conv_geom *g, const float *x, float *col, size_t ld);
-void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx);
+void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                      int accumulate);
 
 /* One output row of the 2x2 stride-2 max pool, ow <= TV_AVX512_MAX_W / 2: input rows r0, r1
  * (r1 = r0 + w), y[0, ow) and, if arg != NULL, arg[o] = base + the argmax's offset from r0

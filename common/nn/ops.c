@@ -429,12 +429,14 @@ TV_VECTOR void tv_im2col(const tv_conv_geom *g, const float *x, float *col, size
       }
 }
 
-TV_VECTOR void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx) {
+TV_VECTOR void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                         int accumulate) {
   if (tv_avx512_rows_fit(g) && tv_avx512_usable()) {
-    tv_avx512_col2im(g, col, ld, dx);
+    tv_avx512_col2im(g, col, ld, dx, accumulate);
     return;
   }
   size_t plane = (size_t)g->h * g->w;
+  if (!accumulate) memset(dx, 0, (size_t)g->c * plane * sizeof *dx);
   for (int c = 0; c < g->c; c++)
     for (int i = 0; i < g->kh; i++)
       for (int j = 0; j < g->kw; j++) {
