@@ -79,52 +79,65 @@ AVX512 void tv_avx512_im2col(const tv_conv_geom *g, const float *x, float *col, 
 }
 
 /* By rows of dx: row ih of channel c gathers its kernel rows' contributions in (i, j) order,
- * the order the portable loops add them in, and is stored once.  When accumulating, a
- * full-width load and store carries the next rows' cells through unchanged (they are summed
- * later, by this call). */
-AVX512 void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
-                             int accumulate) {
+ * the order the portable loops add them in, and is stored once; two rows at a time, so that
+ * two chains of adds overlap.  When accumulating, a full-width load and store carries the
+ * next rows' cells through unchanged (the load comes before any store of the pair, the stores
+ * go in row order, and later rows are summed later, by this call). */
+AVX512 static void col2im_rows(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                               int accumulate, int c, int ih, int rows) {
   size_t plane = (size_t)g->h * g->w, in = (size_t)g->c * plane;
   int two = g->w > 16;
-  for (int c = 0; c < g->c; c++)
-    for (int ih = 0; ih < g->h; ih++) {
-      float *d = dx + c * plane + (size_t)ih * g->w;
-      size_t room = in - (size_t)(d - dx);
-      int full = room >= (size_t)(two ? 32 : 16);
-      uint32_t rm = lanes(0, g->w);
-      __m512 a = _mm512_setzero_ps(), b = a;
-      if (!accumulate) {
-        /* written, not read: the sums start from +0, as on a cleared dx (a full-width store's
-         * spill is zeros in rows this call writes later) */
-      } else if (full) {
-        a = _mm512_loadu_ps(d);
-        if (two) b = _mm512_loadu_ps(d + 16);
-      } else {
-        a = _mm512_maskz_loadu_ps((__mmask16)rm, d);
-        if (two) b = _mm512_maskz_loadu_ps((__mmask16)(rm >> 16), d + 16);
-      }
-      for (int i = 0; i < g->kh; i++) {
-        int oh = ih + g->ph - i;
-        if (oh < 0 || oh >= g->oh) continue;
-        for (int j = 0; j < g->kw; j++) {
-          const float *r = col + ((size_t)(c * g->kh + i) * g->kw + j) * ld + (size_t)oh * g->ow;
-          int lo, hi, off = j - g->pw;
-          valid_cols(g, j, &lo, &hi);
-          /* dx lane X = ow + off takes r[X - off] for ow in [lo, hi) */
-          uint32_t v = lanes(lo + off, hi + off);
-          __mmask16 m0 = (__mmask16)v, m1 = (__mmask16)(v >> 16);
-          a = _mm512_mask_add_ps(a, m0, a, _mm512_maskz_loadu_ps(m0, r - off));
-          if (two) b = _mm512_mask_add_ps(b, m1, b, _mm512_maskz_loadu_ps(m1, r - off + 16));
-        }
-      }
-      if (full) {
-        _mm512_storeu_ps(d, a);
-        if (two) _mm512_storeu_ps(d + 16, b);
-      } else {
-        _mm512_mask_storeu_ps(d, (__mmask16)rm, a);
-        if (two) _mm512_mask_storeu_ps(d + 16, (__mmask16)(rm >> 16), b);
+  uint32_t rm = lanes(0, g->w);
+  __m512 a[2], b[2];
+  int full[2];
+  for (int r = 0; r < rows; r++) {
+    float *d = dx + c * plane + (size_t)(ih + r) * g->w;
+    full[r] = in - (size_t)(d - dx) >= (size_t)(two ? 32 : 16);
+    a[r] = b[r] = _mm512_setzero_ps();
+    if (!accumulate) {
+      /* written, not read: the sums start from +0, as on a cleared dx (a full-width store's
+       * spill is zeros in rows this call writes later) */
+    } else if (full[r]) {
+      a[r] = _mm512_loadu_ps(d);
+      if (two) b[r] = _mm512_loadu_ps(d + 16);
+    } else {
+      a[r] = _mm512_maskz_loadu_ps((__mmask16)rm, d);
+      if (two) b[r] = _mm512_maskz_loadu_ps((__mmask16)(rm >> 16), d + 16);
+    }
+  }
+  for (int i = 0; i < g->kh; i++)
+    for (int j = 0; j < g->kw; j++) {
+      const float *row = col + ((size_t)(c * g->kh + i) * g->kw + j) * ld;
+      int lo, hi, off = j - g->pw;
+      valid_cols(g, j, &lo, &hi);
+      /* dx lane X = ow + off takes r[X - off] for ow in [lo, hi) */
+      uint32_t v = lanes(lo + off, hi + off);
+      __mmask16 m0 = (__mmask16)v, m1 = (__mmask16)(v >> 16);
+      for (int r = 0; r < 2; r++) {
+        int oh = ih + r + g->ph - i;
+        if (r >= rows || oh < 0 || oh >= g->oh) continue;
+        const float *src = row + (size_t)oh * g->ow - off;
+        a[r] = _mm512_mask_add_ps(a[r], m0, a[r], _mm512_maskz_loadu_ps(m0, src));
+        if (two) b[r] = _mm512_mask_add_ps(b[r], m1, b[r], _mm512_maskz_loadu_ps(m1, src + 16));
       }
     }
+  for (int r = 0; r < rows; r++) {
+    float *d = dx + c * plane + (size_t)(ih + r) * g->w;
+    if (full[r]) {
+      _mm512_storeu_ps(d, a[r]);
+      if (two) _mm512_storeu_ps(d + 16, b[r]);
+    } else {
+      _mm512_mask_storeu_ps(d, (__mmask16)rm, a[r]);
+      if (two) _mm512_mask_storeu_ps(d + 16, (__mmask16)(rm >> 16), b[r]);
+    }
+  }
+}
+
+AVX512 void tv_avx512_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                             int accumulate) {
+  for (int c = 0; c < g->c; c++)
+    for (int ih = 0; ih < g->h; ih += 2)
+      col2im_rows(g, col, ld, dx, accumulate, c, ih, g->h - ih < 2 ? 1 : 2);
 }
 
 AVX512 void tv_avx512_max_pool_row(const float *r0, const float *r1, int w, int ow, float *y,
