@@ -4,6 +4,7 @@
  * by example.
  * They share the window geometry: l->oh, ow, ph, pw from build. */
 #include "nn/layers/layer.h"
+#include "nn/winograd.h"
 
 #include <stdint.h>
 #include <string.h>
@@ -25,6 +26,11 @@ enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many colum
 /* the weight gradient's slices (fixed by the shapes): up to CONV_WGRAD_SLICES, by input channel
  * first, then by filter (at least CONV_WGRAD_MIN_FILTERS each) */
 enum { CONV_WGRAD_SLICES = 2, CONV_WGRAD_MIN_FILTERS = 8 };
+/* The forward goes by Winograd F(2x2, 3x3) (winograd.h) for 3x3 stride-1 windows over at least
+ * CONV_WINO_MIN_CHANNELS input channels (fewer: the 16 gemms are too thin to win; the first
+ * layer of an image model stays im2col), the team taking chunks of examples of at least
+ * CONV_WINO_MIN_TILES tiles (fixed by the shapes, so the bits do not depend on --threads). */
+enum { CONV_WINO_MIN_CHANNELS = 16, CONV_WINO_MIN_TILES = 96 };
 
 /* Output size and leading padding of one spatial dimension; 0 if it does not fit. */
 static int out_size(int in, int k, int s, tv_padding mode, int pad, int *before) {
@@ -90,6 +96,8 @@ typedef struct conv_dims {
   int f, k, p, b;
   int cs, fs; /* the weight-gradient slices: cs channel ranges times fs filter ranges */
   size_t wb, col, yt, per_thread, dys, dw, db, total;
+  int wino_b;                 /* examples per Winograd chunk; 0: im2col forward */
+  size_t wu, wino_per_thread; /* U [16][F][C] at temp + wu, then each thread's scratch */
 } conv_dims;
 
 static conv_dims conv_dims_of(const tv_layer *l) {
@@ -112,6 +120,18 @@ static conv_dims conv_dims_of(const tv_layer *l) {
   d.dw = d.dys + (d.b > 1 ? nb * d.f * d.p : 0);
   d.db = d.dw + (nb ? (size_t)d.f * d.k : 0);
   d.total = d.db + (nb ? (size_t)d.f : 0);
+  tv_conv_geom g = geom_of(l);
+  d.wino_b = 0;
+  d.wu = d.wino_per_thread = 0;
+  if (tv_winograd_fits(&g) && ch >= CONV_WINO_MIN_CHANNELS) {
+    size_t tiles = tv_winograd_tiles(&g);
+    int b = (int)((CONV_WINO_MIN_TILES + tiles - 1) / tiles);
+    d.wino_b = b < l->max_batch ? b : l->max_batch;
+    d.wu = (d.total + 15) & ~(size_t)15;
+    d.wino_per_thread = (tv_winograd_scratch(&g, d.f, d.wino_b) + 15) & ~(size_t)15;
+    d.total = d.wu + (((size_t)TV_WINO_POS * d.f * ch + 15) & ~(size_t)15) +
+              d.wino_per_thread * (size_t)l->threads;
+  }
   return d;
 }
 
@@ -176,9 +196,30 @@ static void conv_forward_part(void *ctx, int c0, int c1, int t) {
   }
 }
 
+/* Winograd chunks [c0, c1) of j->d.wino_b examples */
+static void conv_wino_part(void *ctx, int c0, int c1, int t) {
+  const conv_job *j = ctx;
+  const conv_dims *d = &j->d;
+  size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
+  const float *u = j->l->temp + d->wu, *bias = j->l->cfg->use_bias ? var_value(j->l, 1) : NULL;
+  float *scratch = j->l->temp + d->wu +
+                   ((((size_t)TV_WINO_POS * d->f * j->g.c + 15) & ~(size_t)15)) +
+                   (size_t)t * d->wino_per_thread;
+  for (int c = c0; c < c1; c++) {
+    int n0 = c * d->wino_b, m = j->n - n0 < d->wino_b ? j->n - n0 : d->wino_b;
+    tv_winograd_forward(&j->g, d->f, m, u, bias, j->x + (size_t)n0 * in, j->y + (size_t)n0 * out,
+                        scratch);
+  }
+}
+
 static void conv2d_forward(tv_layer *l, int n, const float *const *x, float *y) {
   conv_job j = {.l = l, .g = geom_of(l), .d = conv_dims_of(l), .n = n, .x = x[0], .y = y};
   const float *w = var_value(l, 0), *bias = l->cfg->use_bias ? var_value(l, 1) : NULL;
+  if (j.d.wino_b) { /* U once per forward, then the chunks */
+    tv_winograd_filter(&j.g, j.d.f, w, l->temp + j.d.wu);
+    tv_pool_for(l->pool, (n + j.d.wino_b - 1) / j.d.wino_b, conv_wino_part, &j);
+    return;
+  }
   for (int q = 0; q < j.d.f; q++) { /* Wb = [W | b] */
     memcpy(l->temp + (size_t)q * (j.d.k + 1), w + (size_t)q * j.d.k, (size_t)j.d.k * sizeof *w);
     l->temp[(size_t)q * (j.d.k + 1) + j.d.k] = bias ? bias[q] : 0.0f;
