@@ -92,6 +92,68 @@ static double check_direct(const char *what, const tv_conv_geom *g, int f, int m
   return worst;
 }
 
+/* dx (m, C, h, w), acc0 + the adjoint of the convolution g applied to dy (m, F, oh, ow), against
+ * the direct sum: dx[c, a, b] = sum_{q, i, j} w[q, c, i, j] dy[q, a + ph - i, b + pw - j]. */
+static double check_dx(const char *what, const tv_conv_geom *g, int f, int m, const float *w,
+                       const float *dy, const float *acc0, const float *dx) {
+  double worst = 0;
+  for (int e = 0; e < m; e++)
+    for (int c = 0; c < g->c; c++)
+      for (int a = 0; a < g->h; a++)
+        for (int b = 0; b < g->w; b++) {
+          size_t at = (((size_t)e * g->c + c) * g->h + a) * g->w + b;
+          double ref = acc0 ? acc0[at] : 0, mag = acc0 ? fabs(acc0[at]) : 0;
+          for (int q = 0; q < f; q++)
+            for (int i = 0; i < 3; i++)
+              for (int j = 0; j < 3; j++) {
+                int r = a + g->ph - i, s = b + g->pw - j;
+                if (r < 0 || r >= g->oh || s < 0 || s >= g->ow) continue;
+                double t = (double)w[((size_t)q * g->c + c) * 9 + i * 3 + j] *
+                           dy[(((size_t)e * f + q) * g->oh + r) * g->ow + s];
+                ref += t;
+                mag += fabs(t);
+              }
+          double err = fabs(dx[at] - ref);
+          if (!(err <= TOL * mag + FLOOR))
+            fail_msg("%s: example %d channel %d cell (%d, %d): %.9g, direct %.9g (S %.3g)", what, e,
+                     c, a, b, dx[at], ref, mag);
+          if (mag > 0 && err / mag > worst) worst = err / mag;
+        }
+  return worst;
+}
+
+/* The gradient w.r.t. the input by the same transform (tv_winograd_dx_geom,
+ * tv_winograd_filter_dx), written and accumulated. */
+static double dx_case(const wcase *k, size_t t, tv_rng *r) {
+  tv_conv_geom g = geom_of(k), gd;
+  tv_winograd_dx_geom(&g, k->f, &gd);
+  assert_true(tv_winograd_fits(&gd));
+  assert_int_equal(gd.oh, k->h);
+  assert_int_equal(gd.ow, k->w);
+  size_t nx = (size_t)k->m * k->c * k->h * k->w, ny = (size_t)k->m * k->f * g.oh * g.ow;
+  size_t ns = tv_winograd_scratch(&gd, k->c, k->m), nu = (size_t)TV_WINO_POS * k->f * k->c;
+  float *dy = malloc(ny * sizeof *dy), *w = malloc((size_t)k->f * k->c * 9 * sizeof *w);
+  float *dx = malloc(nx * sizeof *dx), *acc0 = malloc(nx * sizeof *acc0);
+  float *u = malloc(nu * sizeof *u), *sc = malloc(ns * sizeof *sc);
+  assert_true(dy && w && dx && acc0 && u && sc);
+  fill(dy, ny, r);
+  fill(w, (size_t)k->f * k->c * 9, r);
+  fill(acc0, nx, r);
+  for (size_t i = 0; i < ns; i++) sc[i] = NAN;
+  tv_winograd_filter_dx(k->c, k->f, w, u);
+  char what[64];
+  int acc = (int)(t % 2);
+  snprintf(what, sizeof what, "dx case %zu (%s)", t, acc ? "accumulated" : "written");
+  if (acc)
+    memcpy(dx, acc0, nx * sizeof *dx);
+  else
+    for (size_t i = 0; i < nx; i++) dx[i] = NAN;
+  tv_winograd_forward(&gd, k->c, k->m, u, NULL, dy, dx, acc, sc);
+  double worst = check_dx(what, &g, k->f, k->m, w, dy, acc ? acc0 : NULL, dx);
+  free(dy), free(w), free(dx), free(acc0), free(u), free(sc);
+  return worst;
+}
+
 static void test_winograd_against_direct(void **state) {
   (void)state;
   tv_rng r = tv_rng_seed(5, TV_RNG_INIT);
@@ -113,12 +175,14 @@ static void test_winograd_against_direct(void **state) {
     for (size_t i = 0; i < ns; i++) sc[i] = NAN;
     for (size_t i = 0; i < ny; i++) y[i] = NAN;
     tv_winograd_filter(&g, k->f, w, u);
-    tv_winograd_forward(&g, k->f, k->m, u, k->bias ? b : NULL, x, y, sc);
+    tv_winograd_forward(&g, k->f, k->m, u, k->bias ? b : NULL, x, y, 0, sc);
     char what[64];
     snprintf(what, sizeof what, "case %zu", t);
     double wc = check_direct(what, &g, k->f, k->m, w, k->bias ? b : NULL, x, y);
     if (wc > worst) worst = wc;
     free(x), free(w), free(b), free(y), free(u), free(sc);
+    wc = dx_case(k, t, &r);
+    if (wc > worst) worst = wc;
   }
   print_message("winograd: worst |err| / S %.3g (tolerance %.0e)\n", worst, TOL);
   /* Not a 3x3 stride-1 window: not Winograd's. */
@@ -192,10 +256,98 @@ static void test_winograd_in_conv2d(void **state) {
   free(x), free(y1), free(y);
 }
 
+static const char *const dx_yaml =
+    "model:\n  input: [16, 9, 10]\n  num_classes: 1440\n"
+    "  layers:\n    - {type: batch_norm}\n"
+    "    - {type: conv2d, filters: 16, kernel_size: 3, padding: same}\n"
+    "    - {type: flatten}\n";
+enum { DF = 16, DOUT = DF * LH * LW };
+
+/* One TRAIN forward and backward of dy on a team of `threads`; returns every gradient (malloc'd).
+ */
+static float *dx_grads(int threads, tv_varstore *s, int *sealed, const float *x, const float *dy) {
+  tv_config c;
+  assert_int_equal(tv_config_parse(dx_yaml, strlen(dx_yaml), "w.yaml", NULL, 0, &c), TV_OK);
+  tv_ctx *ctx = NULL;
+  assert_int_equal(tv_ctx_new(threads, &ctx), TV_OK);
+  tv_model *m = NULL;
+  if (tv_model_new(&c, TV_MODE_TRAIN, LN, s, tv_ctx_team(ctx), &m) != TV_OK)
+    fail_msg("tv_model_new: %s", tv_error_message());
+  if (!*sealed) {
+    assert_int_equal(tv_varstore_seal(s), TV_OK);
+    tv_rng r = tv_rng_seed(4, TV_RNG_INIT);
+    tv_varstore_init(s, &r);
+    *sealed = 1;
+  }
+  (void)tv_model_forward(m, x, LN);
+  tv_varstore_zero_grads(s);
+  tv_model_backward(m, dy, LN);
+  float *grads = malloc(tv_varstore_size(s) * sizeof *grads);
+  assert_non_null(grads);
+  memcpy(grads, tv_varstore_grads(s), tv_varstore_size(s) * sizeof *grads);
+  tv_model_free(m);
+  tv_ctx_free(ctx);
+  return grads;
+}
+
+/* conv2d's gradient w.r.t. its input by Winograd (16 filters over 16 channels), seen through the
+ * batch_norm before it: dbeta[c] = sum_{n, h, w} dx[n, c, h, w], against the direct adjoint in
+ * double; every gradient bitwise the same on teams of 1, 2 and 3. */
+static void test_winograd_dx_in_conv2d(void **state) {
+  (void)state;
+  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * DOUT;
+  float *x = malloc(nx * sizeof *x), *dy = malloc(ny * sizeof *dy);
+  assert_true(x && dy);
+  tv_rng r = tv_rng_seed(6, TV_RNG_INIT);
+  fill(x, nx, &r);
+  fill(dy, ny, &r);
+  tv_varstore *s = NULL;
+  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  int sealed = 0;
+  float *g1 = dx_grads(1, s, &sealed, x, dy);
+  for (int threads = 2; threads <= 3; threads++) {
+    float *g = dx_grads(threads, s, &sealed, x, dy);
+    if (memcmp(g, g1, tv_varstore_size(s) * sizeof *g))
+      fail_msg("--threads %d: the gradients differ from one thread's", threads);
+    free(g);
+  }
+  const tv_var *w = tv_varstore_cvar(s, tv_varstore_find(s, "conv2d_1/kernel"));
+  const tv_var *beta = tv_varstore_cvar(s, tv_varstore_find(s, "batch_norm_1/beta"));
+  assert_non_null(w);
+  assert_non_null(beta);
+  double worst = 0;
+  for (int c = 0; c < LC; c++) {
+    double ref = 0, mag = 0;
+    for (int e = 0; e < LN; e++)
+      for (int q = 0; q < DF; q++)
+        for (int rr = 0; rr < LH; rr++)
+          for (int cc = 0; cc < LW; cc++) {
+            double sw = 0; /* the filter taps that reach some input cell from (rr, cc) */
+            for (int i = 0; i < 3; i++)
+              for (int j = 0; j < 3; j++) {
+                int a = rr - 1 + i, b = cc - 1 + j;
+                if (a >= 0 && a < LH && b >= 0 && b < LW)
+                  sw += w->value[(q * LC + c) * 9 + i * 3 + j];
+              }
+            double t = sw * dy[(((size_t)e * DF + q) * LH + rr) * LW + cc];
+            ref += t;
+            mag += fabs(t);
+          }
+    double got = g1[beta->offset + c], err = fabs(got - ref);
+    if (!(err <= TOL * mag + FLOOR))
+      fail_msg("dbeta[%d] %.9g, direct %.9g (S %.3g)", c, got, ref, mag);
+    if (err / mag > worst) worst = err / mag;
+  }
+  print_message("conv2d dx by winograd, through batch_norm's beta: worst |err| / S %.3g\n", worst);
+  free(x), free(dy), free(g1);
+  tv_varstore_free(s);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_winograd_against_direct),
       cmocka_unit_test(test_winograd_in_conv2d),
+      cmocka_unit_test(test_winograd_dx_in_conv2d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

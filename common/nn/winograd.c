@@ -13,7 +13,8 @@
 #endif
 
 int tv_winograd_fits(const tv_conv_geom *g) {
-  return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->oh >= 1 && g->ow >= 1;
+  return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && g->ph <= 2 && g->pw <= 2 &&
+         g->oh >= 1 && g->ow >= 1;
 }
 
 static int tiles_h(const tv_conv_geom *g) { return (g->oh + 1) / 2; }
@@ -36,31 +37,52 @@ size_t tv_winograd_scratch(const tv_conv_geom *g, int f, int examples) {
   return TV_WINO_POS * ((size_t)g->c + (size_t)f) * t + pad_in(g) + pad_out(g, f);
 }
 
+/* One 3x3 filter k (its cell (i, j) at k[i * si + j * sj]) -> G k G^T, position p at o[p * ps]. */
+static void filter_one(const float *k, int si, int sj, float *o, size_t ps) {
+  float t[4][3]; /* G k */
+  for (int j = 0; j < 3; j++) {
+    float k0 = k[j * sj], k1 = k[si + j * sj], k2 = k[2 * si + j * sj];
+    t[0][j] = k0;
+    t[1][j] = 0.5f * (k0 + k1 + k2);
+    t[2][j] = 0.5f * (k0 - k1 + k2);
+    t[3][j] = k2;
+  }
+  for (int i = 0; i < 4; i++) { /* (G k) G^T */
+    o[(size_t)(i * 4 + 0) * ps] = t[i][0];
+    o[(size_t)(i * 4 + 1) * ps] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+    o[(size_t)(i * 4 + 2) * ps] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+    o[(size_t)(i * 4 + 3) * ps] = t[i][2];
+  }
+}
+
 void tv_winograd_filter(const tv_conv_geom *g, int f, const float *w, float *u) {
   size_t fc = (size_t)f * g->c;
   for (int q = 0; q < f; q++)
-    for (int c = 0; c < g->c; c++) {
-      const float *k = w + ((size_t)q * g->c + c) * 9;
-      float t[4][3]; /* G k */
-      for (int j = 0; j < 3; j++) {
-        t[0][j] = k[j];
-        t[1][j] = 0.5f * (k[j] + k[3 + j] + k[6 + j]);
-        t[2][j] = 0.5f * (k[j] - k[3 + j] + k[6 + j]);
-        t[3][j] = k[6 + j];
-      }
-      float *o = u + (size_t)c * f + q;
-      for (int i = 0; i < 4; i++) { /* (G k) G^T, U_p [C][F] */
-        o[(size_t)(i * 4 + 0) * fc] = t[i][0];
-        o[(size_t)(i * 4 + 1) * fc] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
-        o[(size_t)(i * 4 + 2) * fc] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
-        o[(size_t)(i * 4 + 3) * fc] = t[i][2];
-      }
-    }
+    for (int c = 0; c < g->c; c++) /* U_p [C][F] */
+      filter_one(w + ((size_t)q * g->c + c) * 9, 3, 1, u + (size_t)c * f + q, fc);
 }
 
-/* One tile of the channel-last padded input (cell (i, j) of its 4x4 patch at p + (i pw2 + j) c)
- * -> V_p[.][0, c) at v + p * stride.  Straight-line over k, so the loop over the channels is
- * the one vectorised. */
+void tv_winograd_filter_dx(int c, int f, const float *w, float *u) {
+  size_t fc = (size_t)f * c;
+  for (int q = 0; q < f; q++)
+    for (int ch = 0; ch < c; ch++) /* U'_p [F][C] of W'[ch][q] = W[q][ch] turned 180 degrees */
+      filter_one(w + ((size_t)q * c + ch) * 9 + 8, -3, -1, u + (size_t)q * c + ch, fc);
+}
+
+void tv_winograd_dx_geom(const tv_conv_geom *g, int f, tv_conv_geom *out) {
+  *out = (tv_conv_geom){.c = f,
+                        .h = g->oh,
+                        .w = g->ow,
+                        .kh = 3,
+                        .kw = 3,
+                        .sh = 1,
+                        .sw = 1,
+                        .ph = 2 - g->ph,
+                        .pw = 2 - g->pw,
+                        .oh = g->h,
+                        .ow = g->w};
+}
+
 typedef float v8 __attribute__((vector_size(32), aligned(4))); /* 8 lanes, any alignment */
 
 #define INPUT_TILE(T, k)                                                                           \
@@ -119,7 +141,7 @@ TV_VECTOR static void output_tile(const float *restrict m, size_t stride, int f,
 }
 
 void tv_winograd_forward(const tv_conv_geom *g, int f, int m, const float *u, const float *bias,
-                         const float *x, float *y, float *scratch) {
+                         const float *x, float *y, int accumulate, float *scratch) {
   int th = tiles_h(g), tw = tiles_w(g), c = g->c, pw2 = 2 * tw + 2, ow2 = 2 * tw;
   size_t tiles = tv_winograd_tiles(g), t = tiles * (size_t)m;
   size_t plane = (size_t)g->h * g->w, oplane = (size_t)g->oh * g->ow;
@@ -159,8 +181,12 @@ void tv_winograd_forward(const tv_conv_geom *g, int f, int m, const float *u, co
     for (int q = 0; q < f; q++) { /* (2 th, 2 tw, F) -> (F, oh, ow) */
       float *yp = y + ((size_t)e * f + q) * oplane;
       for (int r = 0; r < g->oh; r++)
-        for (int col = 0; col < g->ow; col++)
-          yp[(size_t)r * g->ow + col] = yt[((size_t)r * ow2 + col) * f + q];
+        if (accumulate)
+          for (int col = 0; col < g->ow; col++)
+            yp[(size_t)r * g->ow + col] += yt[((size_t)r * ow2 + col) * f + q];
+        else
+          for (int col = 0; col < g->ow; col++)
+            yp[(size_t)r * g->ow + col] = yt[((size_t)r * ow2 + col) * f + q];
     }
   }
 }

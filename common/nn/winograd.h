@@ -19,7 +19,7 @@
 
 enum { TV_WINO_POS = 16 }; /* tile positions of F(2x2, 3x3) */
 
-/* 1 if g is a 3x3 window of stride 1 (any padding; the output size is g's). */
+/* 1 if g is a 3x3 window of stride 1 with padding at most 2 (the output size is g's). */
 int tv_winograd_fits(const tv_conv_geom *g);
 /* Tiles of one example: ceil(oh / 2) * ceil(ow / 2). */
 size_t tv_winograd_tiles(const tv_conv_geom *g);
@@ -29,10 +29,18 @@ size_t tv_winograd_scratch(const tv_conv_geom *g, int f, int examples);
 /* U = G w G^T for f filters of g->c channels: w (F, C, 3, 3) -> u [16][C][F]. */
 void tv_winograd_filter(const tv_conv_geom *g, int f, const float *w, float *u);
 
+/* The gradient w.r.t. the input of the convolution g with f filters is itself a 3x3 stride-1
+ * convolution: dx = conv'(dy) over the geometry tv_winograd_dx_geom gives (f input channels of
+ * oh x ow, padding 2 - ph and 2 - pw, output h x w) with the filters W'[c][q] = W[q][c] turned
+ * 180 degrees, transformed by tv_winograd_filter_dx (w (F, C, 3, 3) -> u [16][F][C]). */
+void tv_winograd_dx_geom(const tv_conv_geom *g, int f, tv_conv_geom *out);
+void tv_winograd_filter_dx(int c, int f, const float *w, float *u);
+
 /* y (m examples of (F, oh, ow)) = conv(x (m examples of (C, h, w)), the filters u from
- * tv_winograd_filter) + bias (NULL: none), through scratch of tv_winograd_scratch(g, f, m)
- * floats.  The same calls in the same order for the same m: the bits depend on the chunk only. */
+ * tv_winograd_filter) + bias (NULL: none), written, or added to y when accumulate, through
+ * scratch of tv_winograd_scratch(g, f, m) floats.  The same calls in the same order for the same
+ * m: the bits depend on the chunk only. */
 void tv_winograd_forward(const tv_conv_geom *g, int f, int m, const float *u, const float *bias,
-                         const float *x, float *y, float *scratch);
+                         const float *x, float *y, int accumulate, float *scratch);
 
 #endif

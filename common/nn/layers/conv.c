@@ -15,12 +15,13 @@
  * small), with single-threaded gemms on cache-resident scratch:
  *   col = im2col(x chunk) [K = C*kh*kw, B*P] (P = OH*OW);  Y [F, B*P] = W [F, K] col
  * written straight into y when B = 1 (else through a [F, B*P] buffer and a copy), bias added.
- * Backward, pass 1 by chunk: dcol = W^T dY, dx (+)= col2im; pass 2 by weight-gradient slice
- * (input channels x filters, fixed by the shapes): over the chunks in order, col of the slice's
- * channels = im2col (streamed through the thread's scratch: the slices' im2col add up to one, and
- * no col is kept for the batch), dW_p (+)= dY col^T, db_p (+)= rowsum dY; then dW += dW_p.  The
- * same gemms and sums in the same order for any team size, and as one thread summed before the
- * team took slices. ---- */
+ * (Or by Winograd, see CONV_WINO_MIN_CHANNELS.)
+ * Backward, pass 1 by chunk: dcol = W^T dY, dx (+)= col2im (or dx by Winograd, after pass 1); pass
+ * 2 by weight-gradient slice (input channels x filters, fixed by the shapes): over the chunks in
+ * order, col of the slice's channels = im2col (streamed through the thread's scratch: the slices'
+ * im2col add up to one, and no col is kept for the batch), dW_p (+)= dY col^T, db_p (+)= rowsum dY;
+ * then dW += dW_p.  The same gemms and sums in the same order for any team size, and as one thread
+ * summed before the team took slices. ---- */
 
 enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many columns */
 /* the weight gradient's slices (fixed by the shapes): up to CONV_WGRAD_SLICES, by input channel
@@ -28,7 +29,8 @@ enum { CONV_MIN_COLS = 128 }; /* chunk examples until a gemm has this many colum
 enum { CONV_WGRAD_SLICES = 2, CONV_WGRAD_MIN_FILTERS = 8 };
 /* The forward goes by Winograd F(2x2, 3x3) (winograd.h) for 3x3 stride-1 windows over at least
  * CONV_WINO_MIN_CHANNELS input channels (fewer: the 16 gemms are too thin to win; the first
- * layer of an image model stays im2col), the team taking chunks of examples of at least
+ * layer of an image model stays im2col), and so does the gradient w.r.t. the input when the
+ * filters are at least as many too; the team takes chunks of examples of at least
  * CONV_WINO_MIN_TILES tiles (fixed by the shapes, so the bits do not depend on --threads). */
 enum { CONV_WINO_MIN_CHANNELS = 16, CONV_WINO_MIN_TILES = 96 };
 
@@ -96,9 +98,16 @@ typedef struct conv_dims {
   int f, k, p, b;
   int cs, fs; /* the weight-gradient slices: cs channel ranges times fs filter ranges */
   size_t wb, col, yt, per_thread, dys, dw, db, total;
-  int wino_b;                 /* examples per Winograd chunk; 0: im2col forward */
+  int wino_b, wino_bd;        /* examples per Winograd chunk, forward and dx; 0: im2col */
   size_t wu, wino_per_thread; /* U [16][F][C] at temp + wu, then each thread's scratch */
 } conv_dims;
+
+/* Examples per Winograd chunk of the geometry g: at least CONV_WINO_MIN_TILES tiles. */
+static int wino_chunk(const tv_conv_geom *g, int max_batch) {
+  size_t tiles = tv_winograd_tiles(g);
+  int b = (int)((CONV_WINO_MIN_TILES + tiles - 1) / tiles);
+  return b < max_batch ? b : max_batch;
+}
 
 static conv_dims conv_dims_of(const tv_layer *l) {
   conv_dims d;
@@ -121,14 +130,20 @@ static conv_dims conv_dims_of(const tv_layer *l) {
   d.db = d.dw + (nb ? (size_t)d.f * d.k : 0);
   d.total = d.db + (nb ? (size_t)d.f : 0);
   tv_conv_geom g = geom_of(l);
-  d.wino_b = 0;
+  d.wino_b = d.wino_bd = 0;
   d.wu = d.wino_per_thread = 0;
   if (tv_winograd_fits(&g) && ch >= CONV_WINO_MIN_CHANNELS) {
-    size_t tiles = tv_winograd_tiles(&g);
-    int b = (int)((CONV_WINO_MIN_TILES + tiles - 1) / tiles);
-    d.wino_b = b < l->max_batch ? b : l->max_batch;
+    d.wino_b = wino_chunk(&g, l->max_batch);
+    size_t need = tv_winograd_scratch(&g, d.f, d.wino_b);
+    if (d.f >= CONV_WINO_MIN_CHANNELS && l->mode == TV_MODE_TRAIN) {
+      tv_conv_geom gd;
+      tv_winograd_dx_geom(&g, d.f, &gd);
+      d.wino_bd = wino_chunk(&gd, l->max_batch);
+      size_t nd = tv_winograd_scratch(&gd, ch, d.wino_bd);
+      if (nd > need) need = nd;
+    }
     d.wu = (d.total + 15) & ~(size_t)15;
-    d.wino_per_thread = (tv_winograd_scratch(&g, d.f, d.wino_b) + 15) & ~(size_t)15;
+    d.wino_per_thread = (need + 15) & ~(size_t)15;
     d.total = d.wu + (((size_t)TV_WINO_POS * d.f * ch + 15) & ~(size_t)15) +
               d.wino_per_thread * (size_t)l->threads;
   }
@@ -196,19 +211,36 @@ static void conv_forward_part(void *ctx, int c0, int c1, int t) {
   }
 }
 
-/* Winograd chunks [c0, c1) of j->d.wino_b examples */
+/* The thread's Winograd scratch, after U. */
+static float *wino_scratch(const conv_job *j, int t) {
+  return j->l->temp + j->d.wu + (((size_t)TV_WINO_POS * j->d.f * j->g.c + 15) & ~(size_t)15) +
+         (size_t)t * j->d.wino_per_thread;
+}
+
+/* Winograd chunks [c0, c1) of j->d.wino_b examples: y = conv(x) + b */
 static void conv_wino_part(void *ctx, int c0, int c1, int t) {
   const conv_job *j = ctx;
   const conv_dims *d = &j->d;
   size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
   const float *u = j->l->temp + d->wu, *bias = j->l->cfg->use_bias ? var_value(j->l, 1) : NULL;
-  float *scratch = j->l->temp + d->wu +
-                   ((((size_t)TV_WINO_POS * d->f * j->g.c + 15) & ~(size_t)15)) +
-                   (size_t)t * d->wino_per_thread;
   for (int c = c0; c < c1; c++) {
     int n0 = c * d->wino_b, m = j->n - n0 < d->wino_b ? j->n - n0 : d->wino_b;
-    tv_winograd_forward(&j->g, d->f, m, u, bias, j->x + (size_t)n0 * in, j->y + (size_t)n0 * out,
-                        scratch);
+    tv_winograd_forward(&j->g, d->f, m, u, bias, j->x + (size_t)n0 * in, j->y + (size_t)n0 * out, 0,
+                        wino_scratch(j, t));
+  }
+}
+
+/* Winograd chunks [c0, c1) of j->d.wino_bd examples: dx (+)= conv'(dy) (winograd.h) */
+static void conv_wino_dx_part(void *ctx, int c0, int c1, int t) {
+  const conv_job *j = ctx;
+  const conv_dims *d = &j->d;
+  size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
+  tv_conv_geom gd;
+  tv_winograd_dx_geom(&j->g, d->f, &gd);
+  for (int c = c0; c < c1; c++) {
+    int n0 = c * d->wino_bd, m = j->n - n0 < d->wino_bd ? j->n - n0 : d->wino_bd;
+    tv_winograd_forward(&gd, j->g.c, m, j->l->temp + d->wu, NULL, j->dy + (size_t)n0 * out,
+                        j->dx + (size_t)n0 * in, j->acc, wino_scratch(j, t));
   }
 }
 
@@ -250,7 +282,7 @@ static void conv_backward_part(void *ctx, int c0, int c1, int t) {
         for (int q = 0; q < d->f; q++)
           memcpy(dyc + (size_t)q * ld + (size_t)e * d->p,
                  j->dy + (size_t)(n0 + e) * out + (size_t)q * d->p, (size_t)d->p * sizeof *dyc);
-    if (!j->dx) continue;
+    if (!j->dx || d->wino_bd) continue;
     tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, dcol, (int)ld);
     for (int e = 0; e < m; e++) {
       tv_col2im(&j->g, dcol + (size_t)e * d->p, ld, j->dx + (size_t)(n0 + e) * in, j->acc);
@@ -310,6 +342,10 @@ static void conv2d_backward(tv_layer *l, int n, const float *const *x, const flo
                 .dx = dx[0],
                 .acc = acc[0]};
   tv_pool_for(l->pool, (n + j.d.b - 1) / j.d.b, conv_backward_part, &j);
+  if (j.dx && j.d.wino_bd) { /* U' once per backward, then the chunks */
+    tv_winograd_filter_dx(j.g.c, j.d.f, var_value(l, 0), l->temp + j.d.wu);
+    tv_pool_for(l->pool, (n + j.d.wino_bd - 1) / j.d.wino_bd, conv_wino_dx_part, &j);
+  }
   tv_pool_for(l->pool, j.d.cs * j.d.fs, conv_wgrad_part, &j);
 }
 
