@@ -169,7 +169,7 @@ static const tv_cli_option OPTIONS[] = {
     {"seed", OPT_SEED, 0, required_argument, "S", "@number", GEN,
      "the sampling seed (default 1): the same checkpoint, prompt and seed give the same text"},
 };
-#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+#define N_OPTIONS TV_CLI_COUNT(OPTIONS)
 _Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
 
 static const tv_cli_example EXAMPLES[] = {
@@ -183,7 +183,6 @@ static const tv_cli_example EXAMPLES[] = {
     {"--train-dir runs/charlm --generate 300 --prompt 'The ' --seed 7",
      "prints 300 characters of the character model's newest checkpoint, continuing 'The '"},
 };
-#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
 static const tv_cli_program PROGRAM = {
     .name = "eval",
@@ -219,10 +218,7 @@ static const tv_cli_program PROGRAM = {
              "checkpoint's data section, the keys --data FILE.yaml sets (the others keep the "
              "checkpoint's values), then each --data-dir and --set in command-line order (the "
              "last of them wins).",
-    .options = OPTIONS,
-    .n_options = N_OPTIONS,
-    .examples = EXAMPLES,
-    .n_examples = N_EXAMPLES,
+    TV_CLI_TABLES(OPTIONS, EXAMPLES),
     .exit_status = "0 ok, 1 error (one line on stderr), 2 usage error.",
 };
 

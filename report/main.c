@@ -32,14 +32,13 @@ static const tv_cli_option OPTIONS[] = {
      "also write each chart as OUTDIR/<tag>.png"},
     TV_CLI_STANDARD_OPTIONS,
 };
-#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+#define N_OPTIONS TV_CLI_COUNT(OPTIONS)
 _Static_assert(N_OPTIONS <= TV_CLI_MAX_OPTIONS, "option table too long");
 
 static const tv_cli_example EXAMPLES[] = {
     {"runs/mlp runs/lr --out compare.html", "one report of two runs, their curves on shared axes"},
     {"runs/mlp --png charts", "report.html, and each chart as charts/<tag>.png (640 x 360)"},
 };
-#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
 static const tv_cli_program PROGRAM = {
     .name = "report",
@@ -54,10 +53,7 @@ static const tv_cli_program PROGRAM = {
     .notes = "Partial input (an event record cut short or damaged, a malformed metrics line) is "
              "skipped with a note, in the report and as a `report: note: ...` line on stderr.  "
              "A missing DIR or a DIR without a manifest is an error, and nothing is written.",
-    .options = OPTIONS,
-    .n_options = N_OPTIONS,
-    .examples = EXAMPLES,
-    .n_examples = N_EXAMPLES,
+    TV_CLI_TABLES(OPTIONS, EXAMPLES),
     .exit_status = "0 ok, 1 error (one line on stderr), 2 usage error.",
 };
 

@@ -122,7 +122,7 @@ static const tv_cli_option OPTIONS[] = {
      "also print each checkpoint commit and skipped update"},
     TV_CLI_STANDARD_OPTIONS,
 };
-#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+#define N_OPTIONS TV_CLI_COUNT(OPTIONS)
 _Static_assert(N_OPTIONS <= TV_CLI_MAX_OPTIONS, "option table too long");
 
 static const tv_cli_example EXAMPLES[] = {
@@ -137,7 +137,6 @@ static const tv_cli_example EXAMPLES[] = {
      "started as `mpirun -np 2 train ...`: data-parallel over 2 ranks of one thread each, each "
      "rank training on half of every batch"},
 };
-#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
 static const tv_cli_program PROGRAM = {
     .name = "train",
@@ -174,10 +173,7 @@ static const tv_cli_program PROGRAM = {
              "checkpoint.  TRAINVAL_MPI_TIMEOUT (seconds, default 300) bounds every wait "
              "for the other ranks.  The semantics are written at the top of "
              "include/trainval/dist.h.",
-    .options = OPTIONS,
-    .n_options = N_OPTIONS,
-    .examples = EXAMPLES,
-    .n_examples = N_EXAMPLES,
+    TV_CLI_TABLES(OPTIONS, EXAMPLES),
     .exit_status = "0 finished, early-stopped, interrupted or nothing to do; 1 error (including "
                    "a diverged run: the manifest says diverged); 2 usage error.",
 };

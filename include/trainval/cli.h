@@ -80,6 +80,13 @@ typedef struct tv_cli_program {
   const char *exit_status; /* one paragraph */
 } tv_cli_program;
 
+/* The table fields of a tv_cli_program initializer from a program's two arrays (not pointers):
+ *   static const tv_cli_program PROGRAM = {.name = "x", ..., TV_CLI_TABLES(OPTIONS, EXAMPLES)}; */
+#define TV_CLI_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define TV_CLI_TABLES(opt_rows, example_rows)                                                      \
+  .options = (opt_rows), .n_options = TV_CLI_COUNT(opt_rows), .examples = (example_rows),          \
+  .n_examples = TV_CLI_COUNT(example_rows)
+
 /* Fills longopts (n + 1 rows, the last all zeros) and shortopts (":" first, so that a missing
  * value is reported as ':' rather than '?') from opts[0..n).  Borrowed strings: longopts points
  * into opts.  Errors: TV_ERR_INVALID (n > TV_CLI_MAX_OPTIONS or shortopts_cap too small);
