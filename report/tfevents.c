@@ -3,7 +3,7 @@
  * session_log, Summary.Value tag + simple_value, text summaries (plugin "text": the tensor's
  * string) and PR curves (plugin "pr_curves": the tensor's floats).  Everything else (histograms,
  * images, file_version) is skipped by wire type, as a protobuf reader does; the fields come
- * from base/pbwire.h.
+ * from trainval/pbwire.h.
  *
  * Invariant: a source's series hold, per tag, the values TensorBoard would show after reading
  * the same files in the same order (purge rule of events.h applied as records are read); so do
@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/pbwire.h"
+#include "trainval/pbwire.h"
 #include "report.h"
 #include "trainval/files.h"
 

@@ -1,7 +1,7 @@
-/* test_pbwire.c — the protocol buffers wire reader (base/pbwire.h) against bytes encoded by hand
+/* test_pbwire.c — the protocol buffers wire reader (pbwire.h) against bytes encoded by hand
  * from protobuf's encoding guide: each wire type read back with its number and value, and every
  * malformed case refused. */
-#include "base/pbwire.h"
+#include "trainval/pbwire.h"
 
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,6 +1,6 @@
 /* tfrecord.c — test-only TFRecord / Event reader (see tfrecord.h).  Bitwise CRC-32C and its own
  * decoding of the Event messages, sharing nothing with common/rundir/events.c (the writer) but
- * tv_fs_read_all; the wire format's fields come from the library's reader (base/pbwire.h),
+ * tv_fs_read_all; the wire format's fields come from the library's reader (pbwire.h),
  * which test_pbwire.c checks against hand-encoded bytes. */
 #include "tfrecord.h"
 
@@ -10,7 +10,7 @@
 
 #include "trainval/error.h"
 #include "base/fs.h"
-#include "base/pbwire.h"
+#include "trainval/pbwire.h"
 
 uint32_t tvt_masked_crc32c(const void *data, size_t len) {
   const unsigned char *p = data;

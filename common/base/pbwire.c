@@ -1,6 +1,6 @@
 /* pbwire.c — the protocol buffers wire format, read one field at a time (see pbwire.h).  Holds
  * no state: every function is a function of its arguments and the bytes they point at. */
-#include "base/pbwire.h"
+#include "trainval/pbwire.h"
 
 #include <stddef.h>
 

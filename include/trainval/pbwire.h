@@ -14,8 +14,8 @@
  * as malformed, as is field number 0.  Unknown field numbers are the caller's to skip: a field
  * comes back whole, whatever its number.
  */
-#ifndef TRAINVAL_BASE_PBWIRE_H
-#define TRAINVAL_BASE_PBWIRE_H
+#ifndef TRAINVAL_PBWIRE_H
+#define TRAINVAL_PBWIRE_H
 
 #include <stdint.h>
 
