@@ -379,6 +379,26 @@ check "char model on 2 ranks: the carried state is gathered at saves only ($save
   grep -q 'gathered the carried state 40 times ' '$L/every.out' &&
   grep -q 'gathered the carried state 2 times ' '$L/two.out' || { cat '$L/timed.out' '$L/two.out'; false; }"
 
+# SIGTERM to rank 1: rank 0 announces the interrupted save, so both ranks gather at that step;
+# the resume from it ends bitwise as an uninterrupted run (parameters and carried state).
+S=$L/term
+timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$S" $LCOMMON \
+  --steps 100000 >"$L/term.out" 2>"$L/term.err" &
+job=$!
+wait_step "$S" 20
+signal_rank "$S" 1 TERM $job
+wait $job
+rc=$?
+tlast=$(grep '^  - step:' "$S/checkpoints.yaml" | tail -1 | sed 's/.*: //')
+tend=$((tlast + 10))
+mpi 2 --train-dir "$S" $LCOMMON --steps $tend >/dev/null 2>&1
+mpi 2 --train-dir "$L/term-straight" $LCOMMON --steps $tend >/dev/null 2>&1
+TE=$(printf 'ckpt-%08d.h5' $tend)
+check "char model on 2 ranks: SIGTERM to rank 1 gives exit 0 (rc $rc) and one signal checkpoint (step $tlast)" sh -c "
+  [ $rc -eq 0 ] && [ \$(grep -c 'reason: signal' '$S/checkpoints.yaml') -eq 1 ] || cat '$L/term.err'"
+same_end() { compare "$L/term-straight/$TE" "$S/$TE" bitwise && carry "$L/term-straight/$TE" "$S/$TE" bitwise; }
+check "char model on 2 ranks: resumed from the signal checkpoint, step $tend is bitwise an uninterrupted run's (parameters and carried state)" \
+  same_end
 # --- a token model's batch is split evenly: 4 streams over 3 ranks are refused, one line a rank ---
 mpi 3 --train-dir "$L/three" $LCOMMON --steps 1 >"$L/three.out" 2>"$L/three.err"
 rc=$?
