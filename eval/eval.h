@@ -101,18 +101,22 @@ typedef struct evaluator_result {
   uint64_t subset_hash; /* tv_dataset_subset's hash of the examples */
   tv_metrics_summary s;
   const tv_metrics *metrics; /* owned by the evaluator, valid until its next run */
-  char *const *class_names;  /* the data's class names (CSV string labels), or NULL; as metrics */
+  char *const *class_names;  /* the checkpoint's class names (CSV string labels, image folders;
+                              * the split's labels mapped onto them), else the data's, or NULL */
   int n_class_names;
   /* The examples, also the evaluator's until its next run: the dataset, the subset (n indices
-   * into it) and probs, n * classes softmax probabilities in subset order. */
+   * into it) and probs, n * classes probabilities in subset order (softmax; sigmoid per label for
+   * multilabel). */
   const tv_dataset *ds;
   const uint32_t *idx;
   const float *probs;
-  double eval_seconds; /* the forward passes alone */
+  double eval_seconds; /* the evaluation: batches made, forward, metrics */
   int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
   int tokens;          /* a token model: n counts tokens of the split's text */
   const char *sample;  /* token models with opts.generate: the sample, NUL-terminated, owned by
                         * the evaluator until its next run; else NULL */
+  /* the forward passes alone, a part of eval_seconds (0: not timed) */
+  double forward_seconds;
 } evaluator_result;
 
 /* Creates the process's thread team (ctx.h) with o->threads.  *out NULL on failure.
@@ -124,8 +128,9 @@ TV_MUST_CHECK int evaluator_new(const evaluator_opts *o, evaluator **out);
  * stays the same), loads the split (kept while the data config stays the same), and evaluates
  * the subset.  A token model (config.h) reads its corpus instead (test and valid: the validation
  * text, train: the training text), evaluates the whole text as train.batch_size contiguous
- * streams with the state carried across windows (tv_evaluate_tokens; --num-examples and
- * --batch-size do not apply), and with opts.generate samples from its generation graph.  Errors:
+ * streams with the state carried across windows (tv_evaluate_tokens; --batch-size does not
+ * apply; --num-examples N takes the text's first N tokens instead, read as those streams, and
+ * --subset-seed is refused), and with opts.generate samples from its generation graph.  Errors:
  * those of tv_ckpt_open, tv_config_parse, tv_model_new, tv_ckpt_read_variables, tv_split_load,
  * tv_dataset_subset (res->fatal set for the data and memory ones), TV_ERR_INTERRUPTED (*cancel
  * became nonzero). */
@@ -179,17 +184,20 @@ typedef struct figures_opts {
 } figures_opts;
 
 /* Appends to w, at step, the figures of res (a classification result with 2..FIGURES_MAX_CLASSES
- * classes; any other is left without figures, TV_OK):
- *   "confusion_matrix"      image: rows true class ("i name", names from the dataset when it
- *                           has them), columns predicted class i, each cell its count, shaded
- *                           by its share of the row;
+ * classes, or a multilabel one with 1..FIGURES_MAX_CLASSES labels; any other is left without
+ * figures, TV_OK):
+ *   "confusion_matrix"      image: rows true class ("i name", the dataset's names when it has
+ *                           them: the checkpoint's, evaluator.c), columns predicted class i,
+ *                           each cell its count, shaded by its share of the row;
  *   "misclassified"         image (image data only): the first fo->misclassified examples of
  *                           the subset, in subset order, whose prediction is wrong, each at twice
  *                           its size over "T<true> P<predicted>";
  *   "misclassified/labels"  text: their table (grid position, example index, true and predicted
  *                           class with names, the prediction's probability);
  *   "pr_curve/<i> <name>"   ("pr_curve/<i>" without names) one PR curve per class, one-vs-rest
- *                           on the softmax probability, fo->pr_thresholds thresholds.
+ *                           on the softmax probability, fo->pr_thresholds thresholds;
+ *   multilabel: only "pr_curve/<j>", one per label, the label's sigmoid score against its 0/1
+ *                           target (positive above 0.5).
  * Deterministic: the same result gives the same records.  Errors: those of tv_events_image,
  * tv_events_text, tv_events_pr_curve, TV_ERR_NOMEM; records appended before an error stay. */
 TV_MUST_CHECK int figures_write(tv_events *w, int64_t step, const evaluator_result *res,

@@ -53,7 +53,8 @@ struct evaluator {
   tv_model *gen; /* the generation graph over store, with opts.generate */
   tv_vocab vocab;
   char *sample; /* opts.generate + 1 bytes */
-  float *probs; /* n * classes softmax probabilities of the last run, in subset order */
+  float *probs; /* n * classes probabilities of the last run, in subset order: softmax, or
+                 * sigmoid per label (multilabel) */
   size_t probs_cap;
 };
 
@@ -105,6 +106,11 @@ static void softmax_rows(float *z, uint32_t n, int k) {
     for (int c = 0; c < k; c++) sum += exp((double)z[c] - m);
     for (int c = 0; c < k; c++) z[c] = (float)(exp((double)z[c] - m) / sum);
   }
+}
+
+/* Turns n * k logits into sigmoid probabilities in place (multilabel: one score per label). */
+static void sigmoid_all(float *z, size_t n) {
+  for (size_t i = 0; i < n; i++) z[i] = (float)(1.0 / (1.0 + exp(-(double)z[i])));
 }
 
 /* 1 if a and b load the same examples for any split (normalisation is applied per batch). */
@@ -180,6 +186,18 @@ static int load_text(evaluator *ev) {
   int train = ev->o.split == TV_SPLIT_TRAIN;
   ev->ids = train ? ev->corpus.train : ev->corpus.valid;
   ev->n_ids = train ? ev->corpus.n_train : ev->corpus.n_valid;
+  /* --num-examples N: the text's first N tokens, read as the streams the whole text would be
+   * (eval.h); a random subset has no meaning for a text read in order */
+  if (ev->o.random_subset)
+    return tv_error(TV_ERR_INVALID,
+                    "--subset-seed: a token model reads its text in order (%s); --num-examples N "
+                    "takes the first N tokens",
+                    ev->next->data.corpus);
+  if (ev->o.num_examples > ev->n_ids)
+    return tv_error(TV_ERR_INVALID, "--num-examples %u: the %s text of %s has only %zu tokens",
+                    ev->o.num_examples, tv_split_name(ev->o.split), ev->next->data.corpus,
+                    ev->n_ids);
+  if (ev->o.num_examples) ev->n_ids = ev->o.num_examples;
   ev->hash = 0;
   ev->have_data = 1;
   memcpy(ev->data_cfg, ev->next, sizeof *ev->next);
@@ -206,12 +224,35 @@ static int load_data(evaluator *ev) {
   return TV_OK;
 }
 
+/* The checkpoint's class names (CSV string labels, image folders) are the model's: the split's
+ * labels are mapped onto them by name, so a test file without one of the classes, or with them in
+ * another order, is scored against the ids the model was trained with. */
+static int use_class_names(evaluator *ev, tv_ckpt *ck) {
+  if (ev->tokens || !ev->ds.labels) return TV_OK;
+  char **names = NULL;
+  int k = tv_model_num_classes(ev->model);
+  int rc = tv_ckpt_read_class_names(ck, k, &names);
+  if (rc == TV_OK && names) {
+    char what[3 * TV_PATH_CAP];
+    const tv_config *c = ev->next;
+    snprintf(what, sizeof what, "%s/%s (the %s split)", c->data.dir,
+             ev->o.split == TV_SPLIT_TEST ? c->data.test_images : c->data.train_images,
+             tv_split_name(ev->o.split));
+    rc = tv_dataset_use_class_names(&ev->ds, names, k, what);
+  }
+  tv_imgdir_files_free(names, names ? (uint32_t)k : 0);
+  if (rc != TV_OK) ev->have_data = 0;
+  return rc;
+}
+
 /* A token model's evaluation over the split's whole text, and its sample. */
 static int run_tokens(evaluator *ev, evaluator_result *res) {
   tv_metrics_reset(ev->metrics);
   uint64_t tokens = 0;
   double t0 = tv_monotonic();
   int rc = tv_evaluate_tokens(ev->model, ev->ids, ev->n_ids, 0, ev->metrics, &tokens);
+  if (rc == TV_ERR_INVALID && ev->o.num_examples)
+    rc = tv_error_prefix(rc, "--num-examples %u", ev->o.num_examples);
   res->eval_seconds = tv_monotonic() - t0;
   if (rc == TV_OK && ev->gen) {
     free(ev->sample);
@@ -245,15 +286,18 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   if (rc == TV_OK && !same) {
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
-    rc = tv_config_parse(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets, ev->next);
+    rc = tv_config_parse_ckpt(text, strlen(text), source, ev->o.data_sets, ev->o.n_data_sets,
+                              ev->next);
     rc = tv_config_sets_blame(ev->o.data_file, rc);
     /* A graph is cheap to build (the data is not): any other config text builds it anew. */
     if (rc == TV_OK) rc = build_model(ev, ck, !ev->have_data || !same_data(ev->data_cfg, ev->next));
-    if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next);
     if (rc == TV_OK && (!ev->have_data || !same_data(ev->data_cfg, ev->next))) {
       rc = load_data(ev);
+      if (rc == TV_OK) rc = use_class_names(ev, ck);
       if (rc != TV_OK) res->fatal = 1;
     }
+    /* data.scale auto (a checkpoint of train states its number) follows the data read here */
+    if (rc == TV_OK) ev->norm = tv_norm_from_config(ev->next, &ev->ds);
     free(ev->last_text);
     ev->last_text = rc == TV_OK ? strdup(text) : NULL;
   }
@@ -270,6 +314,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     tv_metrics_free(ev->metrics);
     ev->metrics = NULL;
     tv_loss loss = tv_loss_from_config(ev->next);
+    if (ev->tokens) loss.params.classes = ev->corpus.vocab.size; /* scored over the vocabulary */
     rc = tv_metrics_new_task(ev->next->model.task, tv_model_num_classes(ev->model), &loss, 0,
                              &ev->metrics);
   }
@@ -294,15 +339,23 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();
-    for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += CHUNK) {
+    /* whole batches per call: a chunk that is not a multiple of the batch would end in a short
+     * batch every time */
+    uint32_t b = (uint32_t)tv_model_max_batch(ev->model);
+    uint32_t chunk = b >= CHUNK ? b : CHUNK / b * b;
+    for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += chunk) {
       if (ev->o.cancel && *ev->o.cancel) {
         rc = TV_ERR_INTERRUPTED;
         break;
       }
-      uint32_t m = ev->n - off < CHUNK ? ev->n - off : CHUNK;
+      uint32_t m = ev->n - off < chunk ? ev->n - off : chunk;
       float *p = ev->probs + (size_t)off * k;
-      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p);
-      if (rc == TV_OK) softmax_rows(p, m, (int)k);
+      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p,
+                              &res->forward_seconds);
+      if (rc == TV_OK && ev->next->model.task == TV_TASK_MULTILABEL)
+        sigmoid_all(p, (size_t)m * k);
+      else if (rc == TV_OK)
+        softmax_rows(p, m, (int)k);
     }
     res->eval_seconds = tv_monotonic() - t0;
   }

@@ -1,7 +1,8 @@
 /* figures.c — what the evaluator draws for TensorBoard beside its scalars (see eval.h): the
  * confusion matrix image, the grid of the first misclassified examples with its text table, and
- * one PR curve per class.  Everything is a function of the result alone (counts, the subset in
- * order, the probabilities), so the same checkpoint always gives the same records.
+ * one PR curve per class (per label for a multilabel model).  Everything is a function of the
+ * result alone (counts, the subset in order, the probabilities), so the same checkpoint always
+ * gives the same records.
  */
 #include "eval.h"
 
@@ -177,10 +178,34 @@ static int misclassified_text(const evaluator_result *res, int k, const uint32_t
   return TV_OK;
 }
 
+/* Multilabel: one PR curve per label ("pr_curve/<j>"), its sigmoid score against its 0/1
+ * target (a positive above 0.5, as the metrics count it). */
+static int label_pr_curves(tv_events *w, int64_t step, const evaluator_result *res, int k,
+                           int thresholds) {
+  const tv_dataset *ds = res->ds;
+  if (thresholds < 2 || !ds->targets || ds->target_dim != k) return TV_OK;
+  float *pr = malloc((size_t)6 * (size_t)thresholds * sizeof *pr);
+  int32_t *pos = malloc((size_t)res->n * sizeof *pos + 1);
+  int rc = pr && pos ? TV_OK : tv_error(TV_ERR_NOMEM, "PR curves: out of memory");
+  for (int j = 0; rc == TV_OK && j < k; j++) {
+    char tag[32];
+    for (uint32_t i = 0; i < res->n; i++)
+      pos[i] = ds->targets[(size_t)res->idx[i] * (size_t)k + (size_t)j] > 0.5f;
+    snprintf(tag, sizeof tag, "pr_curve/%d", j);
+    rc = tv_pr_curve(res->probs + j, (size_t)k, pos, 1, res->n, thresholds, pr);
+    if (rc == TV_OK) rc = tv_events_pr_curve(w, step, tag, pr, thresholds);
+  }
+  free(pr);
+  free(pos);
+  return rc;
+}
+
 int figures_write(tv_events *w, int64_t step, const evaluator_result *res, const figures_opts *fo) {
   int k = tv_metrics_num_classes(res->metrics);
-  if (k < 2 || k > FIGURES_MAX_CLASSES || !res->ds || !res->ds->labels || !res->probs)
-    return TV_OK; /* nothing legible to draw */
+  if (k < 1 || k > FIGURES_MAX_CLASSES || !res->ds || !res->probs) return TV_OK;
+  if (tv_metrics_task(res->metrics) == TV_TASK_MULTILABEL)
+    return label_pr_curves(w, step, res, k, fo->pr_thresholds);
+  if (k < 2 || !res->ds->labels) return TV_OK; /* nothing legible to draw */
   tv_image img = {0};
   uint32_t *at = NULL;
   char *text = NULL;

@@ -4,7 +4,8 @@
  * The inputs become a tv_dataset of the model's input shape (every example labelled 0), so that
  * they go through the very loader, and so the very normalisation, that evaluation uses; the
  * model runs in batches of --batch-size.  The whole output is built in memory and then written
- * at once (atomically, for a file), so a failure leaves an existing --out file as it was.
+ * at once (atomically, for a file; in place, for a FIFO or a device: tv_fs_write_output), so a
+ * failure leaves an existing --out file as it was.
  */
 #include "eval.h"
 
@@ -95,8 +96,61 @@ static int one_image(const void *data, size_t len, const char *name, const tv_im
   return rc;
 }
 
-/* INPUT: "-" (an image on stdin), "-:/DATASET" or "FILE:/DATASET" (HDF5 features), a folder
- * of images, or an image file. */
+static int is_npy(const char *data, size_t len) {
+  return len >= 6 && !memcmp(data, "\x93NUMPY", 6);
+}
+
+/* The features of a .npy file (by its magic) or else a CSV file (read as the config's data
+ * keys say) at path, data its len bytes. */
+static int load_table(const char *path, const char *data, size_t len, const tv_config *cfg,
+                      inputs *in) {
+  if (is_npy(data, len)) {
+    tv_data_spec spec = {.format = "npy", .x = path, .features_only = 1};
+    return tv_data_load(&spec, &in->ds);
+  }
+  tv_data_spec spec = {.format = "csv",
+                       .x = path,
+                       .features_only = 1,
+                       .features = cfg->data.features,
+                       .delimiter = cfg->data.delimiter[0],
+                       .comment = cfg->data.comment[0],
+                       .no_header = !cfg->data.header,
+                       .skip_rows = cfg->data.skip_rows,
+                       .has_fill = cfg->data.missing == TV_MISSING_FILL,
+                       .fill = cfg->data.fill_value};
+  return tv_data_load(&spec, &in->ds);
+}
+
+/* A .npy or CSV (plain or gzip) on stdin: the readers take a path, so the bytes go to a private
+ * temporary folder ($TMPDIR or /tmp, removed before returning); messages name "<stdin>". */
+static int stdin_table(const char *data, size_t len, const tv_config *cfg, inputs *in) {
+  const char *tmp = getenv("TMPDIR");
+  char dir[TV_PATH_CAP], path[TV_PATH_CAP + 16];
+  snprintf(dir, sizeof dir, "%s/trainval-stdin.XXXXXX", tmp && *tmp ? tmp : "/tmp");
+  if (!mkdtemp(dir))
+    return tv_error_errno(TV_ERR_IO, errno, "<stdin>: a temporary folder in %s", dir);
+  snprintf(path, sizeof path, "%s/stdin", dir);
+  int rc = tv_fs_write_atomic(path, data, len);
+  if (rc == TV_OK) rc = load_table(path, data, len, cfg, in);
+  if (rc != TV_OK) { /* the message names the temporary file: name stdin instead */
+    char msg[2048];
+    const char *m = tv_error_message(), *at = strstr(m, path);
+    if (at)
+      snprintf(msg, sizeof msg, "%.*s<stdin>%s", (int)(at - m), m, at + strlen(path));
+    else
+      snprintf(msg, sizeof msg, "%s", m);
+    if (is_npy(data, len))
+      rc = tv_error(rc, "%s", msg);
+    else
+      rc = tv_error(rc, "<stdin>: not a PNG or JPEG image, a .npy or a CSV that reads (%s)", msg);
+  }
+  unlink(path);
+  rmdir(dir);
+  return rc;
+}
+
+/* INPUT: "-" (an image, a .npy or a CSV on stdin), "-:/DATASET" or "FILE:/DATASET" (HDF5
+ * features), a folder of images, or an image file. */
 static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
   const int *shape = cfg->model.input;
   tv_imgdir_opts io = {
@@ -123,10 +177,12 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
   }
   if (!strcmp(input, "-")) {
     rc = read_stdin(&data, &len);
-    if (rc == TV_OK && !is_image(data, len))
-      rc = tv_error(TV_ERR_FORMAT,
-                    "<stdin>: not a PNG or JPEG image (HDF5 on stdin: --predict -:/DATASET)");
-    if (rc == TV_OK) rc = one_image(data, len, "<stdin>", &io, &in->ds);
+    if (rc == TV_OK && len >= sizeof HDF5_SIG && !memcmp(data, HDF5_SIG, sizeof HDF5_SIG))
+      rc = tv_error(TV_ERR_INVALID, "<stdin>: an HDF5 file: name its features dataset, -:/DATASET");
+    else if (rc == TV_OK && is_image(data, len))
+      rc = one_image(data, len, "<stdin>", &io, &in->ds);
+    else if (rc == TV_OK)
+      rc = stdin_table(data, len, cfg, in);
     free(data);
     return rc;
   }
@@ -142,22 +198,9 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
   if (rc != TV_OK) return rc;
   if (is_image(data, len))
     rc = one_image(data, len, input, &io, &in->ds);
-  else if (len >= 6 && !memcmp(data, "\x93NUMPY", 6)) {
-    tv_data_spec spec = {.format = "npy", .x = input, .features_only = 1};
-    rc = tv_data_load(&spec, &in->ds);
-  } else if (is_csv_name(input)) {
-    tv_data_spec spec = {.format = "csv",
-                         .x = input,
-                         .features_only = 1,
-                         .features = cfg->data.features,
-                         .delimiter = cfg->data.delimiter[0],
-                         .comment = cfg->data.comment[0],
-                         .no_header = !cfg->data.header,
-                         .skip_rows = cfg->data.skip_rows,
-                         .has_fill = cfg->data.missing == TV_MISSING_FILL,
-                         .fill = cfg->data.fill_value};
-    rc = tv_data_load(&spec, &in->ds);
-  } else if (len >= sizeof HDF5_SIG && !memcmp(data, HDF5_SIG, sizeof HDF5_SIG))
+  else if (is_npy(data, len) || is_csv_name(input))
+    rc = load_table(input, data, len, cfg, in);
+  else if (len >= sizeof HDF5_SIG && !memcmp(data, HDF5_SIG, sizeof HDF5_SIG))
     rc = tv_error(TV_ERR_INVALID, "%s: an HDF5 file: name its features dataset, %s:/DATASET", input,
                   input);
   else
@@ -381,7 +424,7 @@ static int write_out(const char *out, const tv_text *t) {
       return tv_error_errno(TV_ERR_IO, errno, "<stdout>");
     return TV_OK;
   }
-  return tv_fs_write_atomic(out, t->p, t->n);
+  return tv_fs_write_output(out, t->p, t->n);
 }
 
 int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect) {
@@ -401,7 +444,7 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
     const char *text = tv_ckpt_config_text(ck);
     char source[TV_PATH_CAP + 160];
     snprintf(source, sizeof source, "%s:/config", path);
-    rc = tv_config_parse(text, strlen(text), source, o->data_sets, o->n_data_sets, cfg);
+    rc = tv_config_parse_ckpt(text, strlen(text), source, o->data_sets, o->n_data_sets, cfg);
     rc = tv_config_sets_blame(o->data_file_sets, rc);
   }
   if (rc == TV_OK) rc = tv_ctx_new(o->threads, &ctx);
@@ -411,14 +454,13 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK) rc = tv_varstore_seal(store);
   if (rc == TV_OK) rc = tv_ckpt_read_variables(ck, store);
   if (rc == TV_OK) rc = tv_ckpt_read_class_names(ck, tv_model_num_classes(m), &names);
-  if (rc == TV_OK) norm = tv_norm_from_config(cfg);
-  if (rc == TV_OK && cfg->data.standardize) {
+  if (rc == TV_OK && cfg->data.standardize)
     rc = tv_standardize_ckpt_read(ck, tv_model_input_size(m), &z);
-    if (rc == TV_OK) norm = tv_norm_with_standardize(norm, &z);
-  }
   tv_ckpt_close(ck);
   if (rc == TV_OK) rc = load_inputs(o->predict, cfg, &in);
   if (rc == TV_OK) rc = fit_shape(&in, cfg);
+  if (rc == TV_OK) norm = tv_norm_from_config(cfg, &in.ds);
+  if (rc == TV_OK && z.d > 0) norm = tv_norm_with_standardize(norm, &z);
   if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, &in, names, &t);
   if (rc == TV_OK) rc = write_out(o->out, &t);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());

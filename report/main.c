@@ -120,7 +120,7 @@ int main(int argc, char **argv) {
     rp_html_write(&html, runs, nruns, tv_now());
     rc = tv_text_check(&html, out);
   }
-  if (rc == TV_OK) rc = tv_fs_write_atomic(out, html.p, html.n);
+  if (rc == TV_OK) rc = tv_fs_write_output(out, html.p, html.n);
   if (rc == TV_OK && png) rc = write_pngs(png, runs, nruns);
   if (rc != TV_OK) fprintf(stderr, "report: %s\n", tv_error_message());
   tv_text_free(&html);

@@ -5,9 +5,15 @@
 # trainval and the PyTorch peer (../shared/peers/torch_fmnist.py, same model, same optimizer,
 # OMP_WAIT_POLICY=PASSIVE) interleaved A B A B ... (ROUNDS rounds) so that drift hits both; prints
 # each side's median training and inference examples/s with the runs beside them, the ratios,
-# the peak RSS of each (train's from /usr/bin/time -v, the peer's from getrusage), and the time
+# the peak RSS of each (train's from /usr/bin/time -v, the peer's from getrusage), with one core
+# busy also trainval's --threads 1 figure beside the default's (a run of its own in each round,
+# for the goal that the default be at least as fast as the better of the two), and the time
 # training pauses per checkpoint of the CNN (the checkpoint is written on a background thread).
-# Inference: trainval's eval and the peer both on the test split at batch 1000.  Then the
+# Inference: trainval's eval and the peer both on the test split at batch 1000, like with like:
+# the ratio compares eval's forward passes alone (forward_examples_per_sec in its --json, the
+# batches already decoded) with the peer's no_grad forward over tensors in memory; eval's
+# end-to-end figure (decoding, normalisation, forward, metrics: examples_per_sec) is printed
+# beside it.  Then the
 # data-parallel comparison (scripts/bench_mpi.sh) and the character language model beside its
 # PyTorch peer (scripts/bench_text.sh).
 # Reports figures only: it never passes or fails on a timing.
@@ -56,8 +62,17 @@ tv() {
       --set train.checkpoint_every=0 --quiet >"$D/out"
   fi
   sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' "$D/out" >>"$D/$1.train"
-  ./bin/eval --train-dir "$dir" --split test --batch-size 1000 --threads "$THREADS" --json |
-    sed -n 's/.*"examples_per_sec": \([0-9.]*\).*/\1/p' | awk '{printf "%.0f\n", $1}' >>"$D/$1.infer"
+  ./bin/eval --train-dir "$dir" --split test --batch-size 1000 --threads "$THREADS" --json >"$D/eval.json"
+  sed -n 's/.*"forward_examples_per_sec": \([0-9.]*\).*/\1/p' "$D/eval.json" >>"$D/$1.infer"
+  sed -n 's/.*"examples_per_sec": \([0-9.]*\), "forward.*/\1/p' "$D/eval.json" >>"$D/$1.e2e"
+}
+
+# tv1 NAME CONFIG STEPS: one trainval training run with --threads 1; appends to $D/NAME.train1
+# (with one core busy: the default must be at least as fast as the better of 1 and THREADS).
+tv1() {
+  rm -rf "$D/run1"
+  ./bin/train --train-dir "$D/run1" --config "$2" --steps "$3" --threads 1 \
+    --set train.checkpoint_every=0 --quiet | sed -n 's/.*(\([0-9]*\) examples\/s).*/\1/p' >>"$D/$1.train1"
 }
 
 # peer NAME MODEL OPT EXAMPLES: one PyTorch run of one epoch over EXAMPLES training examples.
@@ -72,9 +87,10 @@ peer() {
 # compare LABEL MODEL CONFIG STEPS OPT: ROUNDS rounds of trainval then PyTorch, then the figures.
 compare() {
   n=$1-$2
-  for f in train infer rss ptrain pinfer prss; do : >"$D/$n.$f"; done
+  for f in train train1 infer e2e rss ptrain pinfer prss; do : >"$D/$n.$f"; done
   for _ in $(seq "$ROUNDS"); do
     tv "$n" "$3" "$4"
+    [ "$1" = busy ] && [ "$THREADS" != 1 ] && tv1 "$n" "$3" "$4"
     if [ "$HAVE_PEER" = 1 ]; then # as many examples (at least its warm-up and two windows, at most
       ex=$(($4 * 128))            # the 60,000 of the training set)
       [ "$ex" -lt 15360 ] && ex=15360
@@ -82,12 +98,16 @@ compare() {
       peer "$n" "$2" "$5" "$ex"
     fi
   done
-  tt=$(median <"$D/$n.train") ti=$(median <"$D/$n.infer") tr=$(median <"$D/$n.rss")
-  echo "$2 $1: trainval training $tt examples/s (runs: $(runs "$D/$n.train")), inference $ti (runs: $(runs "$D/$n.infer")), peak RSS ${tr:-?} MiB"
+  tt=$(median <"$D/$n.train") ti=$(median <"$D/$n.infer") te=$(median <"$D/$n.e2e") tr=$(median <"$D/$n.rss")
+  echo "$2 $1: trainval training $tt examples/s (runs: $(runs "$D/$n.train")), inference (forward alone) $ti (runs: $(runs "$D/$n.infer")), end to end $te (runs: $(runs "$D/$n.e2e")), peak RSS ${tr:-?} MiB"
+  if [ -s "$D/$n.train1" ]; then
+    t1=$(median <"$D/$n.train1")
+    echo "$2 $1: trainval --threads 1 training $t1 examples/s (runs: $(runs "$D/$n.train1")); the default --threads $THREADS / --threads 1: $(ratio "$tt" "$t1") (goal: at least 0.95)"
+  fi
   if [ "$HAVE_PEER" = 1 ]; then
     pt=$(median <"$D/$n.ptrain") pi=$(median <"$D/$n.pinfer") pr=$(median <"$D/$n.prss")
-    echo "$2 $1: PyTorch  training $pt examples/s (runs: $(runs "$D/$n.ptrain")), inference $pi (runs: $(runs "$D/$n.pinfer")), peak RSS $pr MiB"
-    echo "$2 $1: trainval/PyTorch training $(ratio "$tt" "$pt"), inference $(ratio "$ti" "$pi"), peak RSS $(ratio "$tr" "$pr")"
+    echo "$2 $1: PyTorch  training $pt examples/s (runs: $(runs "$D/$n.ptrain")), inference (no_grad forward, tensors in memory) $pi (runs: $(runs "$D/$n.pinfer")), peak RSS $pr MiB"
+    echo "$2 $1: trainval/PyTorch training $(ratio "$tt" "$pt"), inference forward alone $(ratio "$ti" "$pi") (end to end $(ratio "$te" "$pi")), peak RSS $(ratio "$tr" "$pr")"
   fi
 }
 

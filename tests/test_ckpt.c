@@ -486,6 +486,69 @@ static void test_checksum_verified(void **state) {
   assert_msg_has(bad);
 }
 
+/* The file offset of the object header at path (HDF5 addresses start after the user block). */
+static long header_offset(const char *file, const char *path) {
+  hid_t f = H5Fopen(file, H5F_ACC_RDONLY, H5P_DEFAULT);
+  assert_true(f >= 0);
+  haddr_t addr;
+#if H5_VERSION_GE(1, 12, 0)
+  H5O_info2_t oi;
+  assert_true(H5Oget_info_by_name3(f, path, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
+  assert_true(H5VLnative_token_to_addr(f, oi.token, &addr) >= 0);
+#else
+  H5O_info_t oi;
+  assert_true(H5Oget_info_by_name2(f, path, &oi, H5O_INFO_BASIC, H5P_DEFAULT) >= 0);
+  addr = oi.addr;
+#endif
+  H5Fclose(f);
+  return TV_CKPT_USERBLOCK + (long)addr;
+}
+
+/* A file whose group /optimizer/m exists but whose object header (which holds its links) is
+ * damaged, opened as if the manifest vouched for it: what lies under the group is unreadable, an
+ * error naming the file and the object, never reported as absent; what is really absent, and what
+ * lies elsewhere, keep their answers. */
+static void test_unreadable_links(void **state) {
+  const char *dir = *state;
+  tv_ckpt_info info;
+  save_model(dir, 5, 0.5f, &info);
+  char path[PATH], bad[PATH];
+  join(path, dir, info.file);
+  join(bad, dir, "damaged.h5");
+  /* Its first byte inverted: the signature of a version-2 header, the version of a version-1. */
+  copy_file(path, bad, -1, header_offset(path, "/optimizer/m"));
+  tv_ckpt_info damaged = info;
+  assert_int_equal(tv_fs_checksum(bad, &damaged.crc32c, &damaged.size), TV_OK);
+  tv_ckpt *c;
+  assert_int_equal(tv_ckpt_open(bad, &damaged, &c), TV_OK);
+  assert_int_equal(tv_ckpt_has(c, "/optimizer/m"), 1); /* its link, in /optimizer, reads */
+  assert_int_equal(tv_ckpt_has(c, "/optimizer/m/dense_1/kernel"), -1);
+  assert_msg_has(bad);
+  assert_msg_has("/optimizer/m/dense_1/kernel: unreadable links");
+  assert_null(strchr(tv_error_message(), '\n'));
+  float m[12];
+  assert_int_equal(tv_ckpt_read_array(c, "/optimizer/m/dense_1/kernel", TV_CKPT_F32, 12, m),
+                   TV_ERR_FORMAT);
+  assert_msg_has(bad);
+  assert_msg_has("/optimizer/m/dense_1/kernel: unreadable links");
+  tv_ckpt_dtype dt;
+  size_t n;
+  assert_int_equal(tv_ckpt_array_info(c, "/optimizer/m/dense_1/kernel", &dt, &n), TV_ERR_FORMAT);
+  int64_t v;
+  assert_int_equal(tv_ckpt_read_attr_i64(c, "/optimizer/m/dense_1", "x", &v), TV_ERR_FORMAT);
+  assert_msg_has("/optimizer/m/dense_1: unreadable links");
+  /* Absence stays absence; the undamaged parts read as before. */
+  assert_int_equal(tv_ckpt_has(c, "/optimizer/nothing"), 0);
+  assert_int_equal(tv_ckpt_read_array(c, "/state/nothing", TV_CKPT_F32, 1, m), TV_ERR_NOT_FOUND);
+  uint32_t p[5];
+  assert_int_equal(tv_ckpt_read_array(c, "/state/loader/perm", TV_CKPT_U32, 5, p), TV_OK);
+  assert_memory_equal(p, perm, sizeof p);
+  tv_varstore *s = model_store(0.5f);
+  assert_int_equal(tv_ckpt_check_variables(c, s), TV_OK);
+  tv_varstore_free(s);
+  tv_ckpt_close(c);
+}
+
 static void test_truncated_and_garbage(void **state) {
   const char *dir = *state;
   tv_ckpt_info info;
@@ -1246,6 +1309,7 @@ int main(void) {
       T(test_h5py_checker),
       T(test_h5py_written_loads),
       T(test_checksum_verified),
+      T(test_unreadable_links),
       T(test_truncated_and_garbage),
       T(test_self_verifying),
       T(test_without_userblock),

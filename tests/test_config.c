@@ -163,7 +163,10 @@ static void check_defaults(const tv_config *c) {
   assert_string_equal(c->data.test_labels, "t10k-labels-idx1-ubyte");
   assert_true(c->data.valid_fraction == 0.1);
   assert_true(c->data.split_seed == 1);
-  assert_true(c->data.scale == 1.0 / 255);
+  /* scale auto: uint8 data gets 1/255 as before, float data 1 */
+  assert_true(tv_config_data_scale_is_auto(c));
+  assert_true(tv_config_data_scale(c, 1) == 1.0 / 255);
+  assert_true(tv_config_data_scale(c, 0) == 1.0);
   assert_true(c->data.mean == 0);
   assert_true(c->data.std == 1);
   assert_int_equal(c->train.batch_size, 128);
@@ -975,7 +978,8 @@ static void test_normalisation_channel_limit(void **state) {
                          "data:\n  mean: [0, 1, 2, 3, 4]\n  std: 0.5\n",
                          &c),
                    TV_OK);
-  tv_norm nm = tv_norm_from_config(&c);
+  tv_dataset ds = {0};
+  tv_norm nm = tv_norm_from_config(&c, &ds);
   assert_int_equal(nm.channels, 5);
   for (int k = 0; k < 5; k++) {
     assert_true(nm.channel_mean[k] == (float)k);
@@ -1033,7 +1037,7 @@ static const char *const added_keys[] = {"task",      "format",      "features",
                                          "delimiter", "comment",     "header",      "skip_rows",
                                          "missing",   "fill_value",  "class_order", "standardize",
                                          "loss",      "huber_delta", "resize"};
-static const char *const recommented_keys[] = {"early_stop_metric"};
+static const char *const recommented_keys[] = {"early_stop_metric", "scale"};
 
 /* The key of a "  key: value  # comment" line, or NULL. */
 static int line_key_is(const char *line, const char *key) {
@@ -1090,6 +1094,47 @@ static void test_v1_fixture_config(void **state) {
   assert_string_equal(text, file);
   free(text);
   roundtrip(&c);
+}
+
+/* data.scale: auto (the default, also written out) or a number; emitted and compared as such; a
+ * checkpoint's config without one is 1/255 unless an override asks for auto or a number. */
+static void test_scale_auto(void **state) {
+  (void)state;
+  tv_config c, d;
+  assert_int_equal(parse(MODEL "data: {scale: auto}\n", &c), TV_OK);
+  assert_true(tv_config_data_scale_is_auto(&c));
+  char *text;
+  size_t len;
+  assert_int_equal(tv_config_emit(&c, &text, &len), TV_OK);
+  if (!strstr(text, "\n  scale: auto ")) fail_msg("no 'scale: auto' in:\n%s", text);
+  free(text);
+  roundtrip(&c);
+  assert_int_equal(parse(MODEL "data: {scale: 0.5}\n", &d), TV_OK);
+  assert_false(tv_config_data_scale_is_auto(&d));
+  assert_true(tv_config_data_scale(&d, 1) == 0.5 && tv_config_data_scale(&d, 0) == 0.5);
+  char diff[256];
+  assert_int_equal(tv_config_same_settings(&c, &d, diff, sizeof diff), 0);
+  assert_string_equal(diff, "data.scale: auto -> 0.5");
+  assert_int_equal(parse(MODEL, &d), TV_OK);
+  assert_int_equal(tv_config_same_settings(&c, &d, diff, sizeof diff), 1);
+  expect_error(MODEL "data: {scale: nan}\n", "data.scale: must be a finite number", NULL);
+  expect_error(MODEL "data: {scale: Auto}\n", "data.scale: expected a number or auto, got 'Auto'",
+               NULL);
+
+  const char *text0 = MODEL;
+  assert_int_equal(tv_config_parse_ckpt(text0, strlen(text0), "c.h5:/config", NULL, 0, &d), TV_OK);
+  assert_true(d.data.scale == 1.0 / 255);
+  const char *text1 = MODEL "data: {scale: auto}\n";
+  assert_int_equal(tv_config_parse_ckpt(text1, strlen(text1), "c.h5:/config", NULL, 0, &d), TV_OK);
+  assert_true(d.data.scale == 1.0 / 255);
+  const char *sets[] = {"data.dir=/elsewhere", "data.scale=auto"};
+  assert_int_equal(tv_config_parse_ckpt(text0, strlen(text0), "c.h5:/config", sets, 1, &d), TV_OK);
+  assert_true(d.data.scale == 1.0 / 255);
+  assert_int_equal(tv_config_parse_ckpt(text0, strlen(text0), "c.h5:/config", sets, 2, &d), TV_OK);
+  assert_true(tv_config_data_scale_is_auto(&d));
+  const char *text2 = MODEL "data: {scale: 2}\n";
+  assert_int_equal(tv_config_parse_ckpt(text2, strlen(text2), "c.h5:/config", NULL, 0, &d), TV_OK);
+  assert_true(d.data.scale == 2);
 }
 
 /* Booleans are YAML 1.1's, as in every trainval file: on/off too, any case; y/n are not. */
@@ -1340,6 +1385,7 @@ int main(void) {
       cmocka_unit_test(test_kind_names),
       cmocka_unit_test(test_sequence_layers),
       cmocka_unit_test(test_v1_fixture_config),
+      cmocka_unit_test(test_scale_auto),
       cmocka_unit_test(test_booleans),
       cmocka_unit_test(test_strings_utf8),
       cmocka_unit_test(test_empty_file_with_sets),

@@ -32,6 +32,7 @@
 #include <cmocka.h>
 
 #include "trainval/ckpt.h"
+#include "trainval/dist.h"
 
 #ifndef FMNIST_DIR /* -DFMNIST_DIR=\"/nonexistent\" skips the real data (under valgrind) */
 #define FMNIST_DIR "/usr/share/datasets/fashion-mnist"
@@ -1522,6 +1523,88 @@ static void test_augment_invariants(void **state) {
   tv_dataset_free(&ds);
 }
 
+/* Parts (data-parallel ranks): P loaders of parts 0..P-1 over one global order return, together
+ * and in part order, bitwise the rows of the one whole-batch loader, augmentation included,
+ * over epochs and a short last batch (43 = 3 x 13 + 4 with P = 3: parts of 2, 1, 1 rows), with
+ * and without prefetch; their states equal the whole loader's, and a state from another number
+ * of parts restores them.  Bad parts are refused. */
+static void test_loader_parts(void **state) {
+  (void)state;
+  enum { H = 4, W = 4, D = H * W, N = 43, BS = 13, P = 3, STEPS = 10 };
+  tv_dataset ds = make_ds_c(N, 1, H, W);
+  tv_loader_opts o = {
+      .batch_size = BS, .shuffle = 1, .seed = 8, .norm = ident, .augment = {.flip = 1, .pad = 2}};
+  for (int pre = 0; pre <= 2; pre += 2) {
+    tv_loader *whole, *part[P];
+    o.prefetch = (uint32_t)pre;
+    o.parts = 0;
+    assert_int_equal(tv_loader_new(&ds, &o, &whole), TV_OK);
+    for (int r = 0; r < P; r++) {
+      o.part = (uint32_t)r;
+      o.parts = P;
+      assert_int_equal(tv_loader_new(&ds, &o, &part[r]), TV_OK);
+    }
+    for (int step = 0; step < STEPS; step++) {
+      tv_batch w, b;
+      tv_loader_next_batch(whole, &w);
+      assert_int_equal(w.whole, w.n);
+      uint32_t row = 0;
+      for (int r = 0; r < P; r++) {
+        tv_loader_next_batch(part[r], &b);
+        int off, count;
+        tv_dist_slice((int)w.n, P, r, &off, &count);
+        assert_int_equal(b.whole, w.n);
+        assert_int_equal(b.n, (uint32_t)count);
+        assert_int_equal(b.epoch_done, w.epoch_done);
+        assert_int_equal(row, (uint32_t)off);
+        assert_memory_equal(b.x, w.x + (size_t)row * D, (size_t)b.n * D * sizeof *b.x);
+        assert_memory_equal(b.labels, w.labels + row, b.n * sizeof *b.labels);
+        row += b.n;
+        tv_loader_state sw, sp;
+        const uint32_t *pw, *pp;
+        uint32_t nw, np;
+        tv_loader_get_state(whole, &sw, &pw, &nw);
+        tv_loader_get_state(part[r], &sp, &pp, &np);
+        assert_memory_equal(&sw, &sp, sizeof sw);
+        assert_int_equal(nw, np);
+        assert_memory_equal(pw, pp, nw * sizeof *pw);
+      }
+      assert_int_equal(row, w.n);
+    }
+    /* The whole loader's state restores part 1, which then continues as part 1 did. */
+    tv_loader_state st;
+    const uint32_t *perm;
+    uint32_t pn, saved[N];
+    tv_loader_get_state(whole, &st, &perm, &pn);
+    memcpy(saved, perm, sizeof saved);
+    tv_loader *again;
+    o.part = 1;
+    assert_int_equal(tv_loader_new(&ds, &o, &again), TV_OK);
+    assert_int_equal(tv_loader_set_state(again, &st, saved, N), TV_OK);
+    for (int step = 0; step < 4; step++) {
+      tv_batch a, b;
+      tv_loader_next_batch(part[1], &b);
+      tv_loader_next_batch(again, &a);
+      assert_int_equal(a.n, b.n);
+      assert_memory_equal(a.x, b.x, (size_t)a.n * D * sizeof *a.x);
+    }
+    tv_loader_free(again);
+    tv_loader_free(whole);
+    for (int r = 0; r < P; r++) tv_loader_free(part[r]);
+  }
+  tv_loader *l = NULL;
+  o.parts = BS + 1;
+  o.part = 0;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_null(l);
+  assert_msg_has("part 0 of 14 parts");
+  o.parts = 2;
+  o.part = 2;
+  assert_int_equal(tv_loader_new(&ds, &o, &l), TV_ERR_INVALID);
+  assert_null(l);
+  tv_dataset_free(&ds);
+}
+
 static void test_augment_resume(void **state) {
   (void)state;
   enum { H = 4, W = 4, D = H * W, BS = 8 };
@@ -2281,6 +2364,7 @@ int main(void) {
       cmocka_unit_test(test_augment_exact),
       cmocka_unit_test(test_augment_invariants),
       cmocka_unit_test(test_augment_resume),
+      cmocka_unit_test(test_loader_parts),
       cmocka_unit_test(test_loader_ckpt),
       cmocka_unit_test(test_loader_norm_channels),
       cmocka_unit_test(test_loader_norm_many_channels),

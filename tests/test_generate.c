@@ -114,6 +114,47 @@ static void test_same_seed_same_text(void **state) {
   fixture_free(&f);
 }
 
+/* top_k by the rule as generate.h writes it (id i stays when fewer than k ids have a larger
+ * logit, or an equal one and a smaller id), counted pair by pair: the same draws as tv_sample
+ * (which selects the cut instead), logits with many ties, every k, two temperatures. */
+static int sample_by_rule(const float *z, int v, double temp, int k, tv_rng *r) {
+  int best = 0, keep[256];
+  for (int i = 1; i < v; i++)
+    if (z[i] > z[best]) best = i;
+  double p[256], total = 0;
+  for (int i = 0; i < v; i++) {
+    int above = 0;
+    for (int j = 0; j < v; j++) above += z[j] > z[i] || (z[j] == z[i] && j < i);
+    keep[i] = k <= 0 || above < k;
+    p[i] = keep[i] ? exp(((double)z[i] - z[best]) / temp) : 0.0;
+    total += p[i];
+  }
+  double u = (double)(tv_rng_u64(r) >> 11) * 0x1.0p-53 * total, c = 0;
+  int last = best;
+  for (int i = 0; i < v; i++) {
+    if (!keep[i]) continue;
+    c += p[i];
+    last = i;
+    if (u < c) return i;
+  }
+  return last;
+}
+
+static void test_top_k_selection(void **state) {
+  (void)state;
+  tv_rng g = tv_rng_seed(3, TV_RNG_AUGMENT);
+  float z[114];
+  for (int round = 0; round < 20; round++) {
+    for (int i = 0; i < 114; i++) z[i] = (float)(int)(tv_rng_normal(&g) * 3.0f); /* ties */
+    for (int k = 1; k <= 114; k += round % 2 ? 7 : 1) {
+      double temp = round % 3 ? 1.0 : 0.5;
+      tv_rng a = tv_rng_seed((uint64_t)(round * 1000 + k), TV_RNG_SAMPLE), b = a;
+      for (int d = 0; d < 4; d++)
+        assert_int_equal(tv_sample(z, 114, temp, k, &a), sample_by_rule(z, 114, temp, k, &b));
+    }
+  }
+}
+
 /* The draw follows the written-down rule: ids beyond v never, top_k keeps the k largest. */
 static void test_sample_rule(void **state) {
   (void)state;
@@ -145,6 +186,7 @@ int main(void) {
       cmocka_unit_test(test_generation_graph_agrees),
       cmocka_unit_test(test_same_seed_same_text),
       cmocka_unit_test(test_sample_rule),
+      cmocka_unit_test(test_top_k_selection),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

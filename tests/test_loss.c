@@ -11,6 +11,7 @@
  * our float32 inputs).  Tolerance: loss |ours - ref| <= 1e-6 |ref| + 1e-7, gradient per element
  * <= 1e-6 max|grad| + 1e-6 |ref| (float32 rounding of a double computation). */
 #include "trainval/loss.h"
+#include "trainval/metrics.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -211,6 +212,43 @@ static void test_token_xent_row(void **state) {
   }
 }
 
+/* With params.classes = v < k the distribution is the softmax over the first v outputs (a token
+ * model's vocabulary): the loss of those columns alone, their gradient, and none beyond; the
+ * targets are in [0, v).  Equal to tv_metrics_update's loss made with the same tv_loss. */
+static void test_token_xent_vocabulary(void **state) {
+  (void)state;
+  enum { V = 3 };
+  float z[N * K], vec[N * K], dy[N * K];
+  int32_t cls[N];
+  fill(z, cls, vec, 7);
+  for (int i = 0; i < N; i++) cls[i] %= V;
+  double want = 0;
+  for (int i = 0; i < N; i++) {
+    double sum = 0;
+    for (int j = 0; j < V; j++) sum += exp((double)z[i * K + j]);
+    want += log(sum) - (double)z[i * K + cls[i]];
+  }
+  want /= N;
+  tv_loss loss = {.kind = TV_LOSS_TOKEN_XENT, .params = {.classes = V}};
+  float l = tv_loss_forward(&loss, z, (tv_targets){.classes = cls}, N, K, dy);
+  assert_true(fabs(l - want) <= 1e-6 * fabs(want));
+  for (int i = 0; i < N; i++) {
+    double sum = 0;
+    for (int j = 0; j < V; j++) sum += exp((double)z[i * K + j]);
+    for (int j = 0; j < K; j++) {
+      double g = j < V ? (exp((double)z[i * K + j]) / sum - (j == cls[i])) / N : 0.0;
+      assert_true(fabs(dy[i * K + j] - g) <= 1e-6);
+    }
+  }
+  tv_metrics *m = NULL;
+  assert_int_equal(tv_metrics_new_task(TV_TASK_CLASSIFICATION, K, &loss, 0, &m), TV_OK);
+  tv_metrics_update(m, z, cls, N);
+  tv_metrics_summary s;
+  tv_metrics_get(m, &s);
+  assert_true(fabs(s.loss - want) <= 1e-6 * fabs(want));
+  tv_metrics_free(m);
+}
+
 static void test_loss_from_config(void **state) {
   (void)state;
   tv_config c;
@@ -225,13 +263,10 @@ static void test_loss_from_config(void **state) {
 
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_every_row_gradient),
-      cmocka_unit_test(test_softmax_xent_row),
-      cmocka_unit_test(test_token_xent_row),
-      cmocka_unit_test(test_loss_from_config),
-      cmocka_unit_test(test_float_losses_match_pytorch),
-      cmocka_unit_test(test_loss_find),
-      cmocka_unit_test(test_sigmoid_xent_saturated),
+      cmocka_unit_test(test_every_row_gradient), cmocka_unit_test(test_softmax_xent_row),
+      cmocka_unit_test(test_token_xent_row),     cmocka_unit_test(test_token_xent_vocabulary),
+      cmocka_unit_test(test_loss_from_config),   cmocka_unit_test(test_float_losses_match_pytorch),
+      cmocka_unit_test(test_loss_find),          cmocka_unit_test(test_sigmoid_xent_saturated),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

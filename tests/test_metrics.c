@@ -563,6 +563,76 @@ static void test_task_metrics(void **state) {
   tv_metrics_free(m);
 }
 
+/* The additive form (tv_metrics_shared_*): rows split over three parts of 7, 1 and 12 rows,
+ * each part's form summed in part order and added to an empty window, and the window over two
+ * steps of that, report what one window over all the rows reports: loss, accuracy and top-5;
+ * mae, rmse and r2 (targets around 1e4, where a naive sum of squares would lose R^2's digits);
+ * micro_f1 and macro_f1 of multilabel. */
+static void test_shared_form(void **state) {
+  (void)state;
+  enum { N = 20, K = 7, STEPS = 2 };
+  static const int cut[] = {0, 7, 8, N};
+  float z[STEPS][N * K], t[STEPS][N * K];
+  int32_t y[STEPS][N];
+  uint64_t r = 0x9E3779B97F4A7C15ull;
+  for (int st = 0; st < STEPS; st++) {
+    for (int i = 0; i < N * K; i++) {
+      r = r * 6364136223846793005ull + 1442695040888963407ull;
+      z[st][i] = (float)((double)(r >> 40) / (double)(1u << 24) * 6.0 - 3.0);
+      t[st][i] = (float)(1e4 + (double)((r >> 20) & 1023) / 64.0);
+    }
+    for (int i = 0; i < N; i++) y[st][i] = (int32_t)((r >> (i % 40)) % K);
+  }
+  tv_loss mse = {.kind = TV_LOSS_MSE}, sig = {.kind = TV_LOSS_SIGMOID_XENT};
+  for (int task = 0; task < TV_TASK__COUNT; task++) {
+    const tv_loss *loss = task == TV_TASK_REGRESSION ? &mse : &sig;
+    float ml[STEPS][N * K];
+    for (int st = 0; st < STEPS; st++)
+      for (int i = 0; i < N * K; i++) ml[st][i] = z[st][i] > 0.5f ? 1.0f : 0.0f;
+    tv_metrics *whole, *part, *win;
+    unsigned fl = TV_METRICS_COUNTS_ONLY;
+    assert_int_equal(tv_metrics_new_task((tv_task)task, K, loss, fl, &whole), TV_OK);
+    assert_int_equal(tv_metrics_new_task((tv_task)task, K, loss, fl, &part), TV_OK);
+    assert_int_equal(tv_metrics_new_task((tv_task)task, K, loss, fl, &win), TV_OK);
+    int size = tv_metrics_shared_size(part);
+    assert_int_equal(size, task == TV_TASK_CLASSIFICATION ? 4 : 2 + (task == 1 ? 5 : 3) * K);
+    for (int st = 0; st < STEPS; st++) {
+      /* multilabel's targets: indicators drawn from the logits of the other step */
+      const float *tg = task == TV_TASK_REGRESSION ? t[st] : ml[STEPS - 1 - st];
+      float *zz = z[st];
+      if (task == TV_TASK_REGRESSION)
+        for (int i = 0; i < N * K; i++) zz[i] += 1e4f;
+      assert_int_equal(tv_metrics_add(whole, zz, y[st], tg, N), TV_OK);
+      double sum[64] = {0}, v[64];
+      for (int p = 0; p < 3; p++) {
+        int a = cut[p], n = cut[p + 1] - cut[p];
+        tv_metrics_reset(part);
+        assert_int_equal(tv_metrics_add(part, zz + (size_t)a * K, y[st] + a, tg + (size_t)a * K, n),
+                         TV_OK);
+        tv_metrics_shared_get(part, v);
+        for (int j = 0; j < size; j++) sum[j] += v[j];
+      }
+      tv_metrics_shared_add(win, sum);
+    }
+    tv_metrics_summary a, b;
+    tv_metrics_get(whole, &a);
+    tv_metrics_get(win, &b);
+    assert_int_equal(a.n, b.n);
+    /* regression and multilabel: each batch's loss is a float mean (tv_loss), so float digits */
+    double tol = task == TV_TASK_CLASSIFICATION ? 1e-12 : 1e-6;
+    assert_true(fabs(a.loss - b.loss) <= tol * fabs(a.loss));
+    assert_true(a.accuracy == b.accuracy && a.top5 == b.top5);
+    assert_true(fabs(a.mae - b.mae) <= 1e-12 && fabs(a.rmse - b.rmse) <= 1e-12);
+    assert_true(fabs(a.r2 - b.r2) <= 1e-9);
+    assert_true(a.micro_f1 == b.micro_f1);
+    if (task == TV_TASK_MULTILABEL) assert_true(a.macro_f1 == b.macro_f1);
+    if (task == TV_TASK_REGRESSION) assert_true(a.r2 < 0.9); /* a real r2, not 0 or 1 */
+    tv_metrics_free(whole);
+    tv_metrics_free(part);
+    tv_metrics_free(win);
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_hand_example),
@@ -580,6 +650,7 @@ int main(void) {
       cmocka_unit_test(test_multilabel_matches_numpy),
       cmocka_unit_test(test_multilabel_edges),
       cmocka_unit_test(test_task_metrics),
+      cmocka_unit_test(test_shared_form),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

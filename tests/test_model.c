@@ -1417,6 +1417,81 @@ static void test_model_ckpt(void **state) {
   tv_varstore_free(s);
 }
 
+/* tv_model_ckpt_write_parts / tv_model_ckpt_read_part (data-parallel contiguous streams): two
+ * graphs of 2 rows, after a forward of their own rows of one batch of 4, write the carried
+ * states of an lstm, a gru and an lstm as a one-graph run of 4 rows writes them (bitwise: each
+ * row's state depends on its own row alone); each part reads its own rows back, and the graph
+ * of 4 rows reads the whole. */
+static void test_model_ckpt_parts(void **state) {
+  (void)state;
+  enum { P = 2, R = 2, B = P * R };
+  static tv_config c;
+  parse_seq(seq_cases[2], &c);
+  tv_varstore *s = new_store();
+  tv_model *part[P], *whole = NULL, *back = NULL;
+  for (int q = 0; q < P; q++)
+    assert_int_equal(tv_model_new(&c, TV_MODE_INFER, R, s, NULL, &part[q]), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, B, s, NULL, &whole), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, R, s, NULL, &back), TV_OK);
+  init_store(s, 3);
+  int32_t ids[B * SQ_T];
+  for (int i = 0; i < B * SQ_T; i++) ids[i] = (i * 5 + 1) % SQ_V;
+  (void)tv_model_forward_ids(whole, ids, B);
+  size_t n = tv_model_state_floats(part[0]);
+  assert_int_equal(tv_model_state_floats(whole), P * n);
+  float *snap = malloc(P * n * sizeof *snap), *want = malloc(P * n * sizeof *want);
+  float *got = malloc(P * n * sizeof *got);
+  assert_true(snap && want && got);
+  for (int q = 0; q < P; q++) {
+    (void)tv_model_forward_ids(part[q], ids + q * R * SQ_T, R);
+    tv_model_get_state(part[q], snap + q * n);
+  }
+  /* The one-graph layout, by hand: per layer and segment (lstm 4: h, c; gru 5: h; lstm 3: h,
+   * c), part 0's R rows then part 1's. */
+  static const int widths[] = {4, 4, 5, 3, 3};
+  size_t o = 0, at = 0;
+  for (size_t k = 0; k < sizeof widths / sizeof widths[0]; k++) {
+    size_t z = (size_t)R * (size_t)widths[k];
+    for (int q = 0; q < P; q++, o += z) memcpy(want + o, snap + q * n + at, z * sizeof *want);
+    at += z;
+  }
+  assert_int_equal(at, n);
+  tv_model_get_state(whole, got); /* and a graph of all 4 rows agrees, to float rounding */
+  for (size_t i = 0; i < P * n; i++) assert_true(fabsf(got[i] - want[i]) <= 1e-6f);
+  char dir[] = "/tmp/tv_test_parts.XXXXXX";
+  assert_non_null(mkdtemp(dir));
+  tv_ckpt_writer *w;
+  tv_ckpt_info info;
+  assert_int_equal(tv_ckpt_writer_open(dir, &(tv_ckpt_header){.step = 1}, &w), TV_OK);
+  assert_int_equal(tv_model_ckpt_write_parts(part[0], w, snap, P), TV_OK);
+  assert_int_equal(tv_ckpt_writer_finish(w, &info), TV_OK);
+  char path[600];
+  snprintf(path, sizeof path, "%s/%s", dir, info.file);
+  tv_ckpt *ck;
+  assert_int_equal(tv_ckpt_open(path, NULL, &ck), TV_OK);
+  tv_model_reset_state(whole);
+  assert_int_equal(tv_model_ckpt_read(whole, ck), TV_OK); /* the one-graph layout, bitwise */
+  tv_model_get_state(whole, got);
+  assert_memory_equal(got, want, P * n * sizeof *got);
+  for (int q = 0; q < P; q++) {
+    tv_model_reset_state(back);
+    assert_int_equal(tv_model_ckpt_read_part(back, ck, q, P), TV_OK);
+    tv_model_get_state(back, got);
+    assert_memory_equal(got, snap + q * n, n * sizeof *got);
+  }
+  /* a part of 2 rows cannot read the carry as one graph: another length, refused */
+  assert_int_equal(tv_model_ckpt_read(back, ck), TV_ERR_MISMATCH);
+  tv_ckpt_close(ck);
+  tvt_rmtree(dir);
+  free(snap);
+  free(want);
+  free(got);
+  for (int q = 0; q < P; q++) tv_model_free(part[q]);
+  tv_model_free(whole);
+  tv_model_free(back);
+  tv_varstore_free(s);
+}
+
 /* A TRAIN graph trained a few steps, saved to a checkpoint; an INFER graph over a fresh store
  * filled from the file gives logits identical to an INFER graph over the TRAIN store (batch-norm
  * moving statistics travel in the checkpoint). */
@@ -1505,6 +1580,50 @@ static void test_relu_pool_fusion(void **state) {
   int32_t y[N] = {0, 1, 2, 0, 1, 2};
   const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
   for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
+  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
+  const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
+  for (size_t i = 0; i < tv_varstore_size(s1); i++)
+    if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
+  free(x);
+  tv_model_free(a);
+  tv_model_free(b);
+  tv_varstore_free(s1);
+  tv_varstore_free(s2);
+}
+
+/* A relu folded into the dense before it (the gemm's epilogue and the dense's masked backward)
+ * gives what the same graph with an unfused leaky_relu of alpha 0 gives: the same logits, the same
+ * gradients (== : an unfused alpha-0 leaky_relu writes -0 where the relu writes 0), over the
+ * test team; the dense's output seen through tv_model_layer_output is the relu's. */
+static void test_relu_dense_fusion(void **state) {
+  (void)state;
+  enum { N = 5 };
+  const model_spec fused = {"fused dense",
+                            {2, 4, 4},
+                            3,
+                            6,
+                            {FLATTEN("flat"), DENSE("fc1", 40), RELU("r1"), DENSE("fc2", 24),
+                             RELU("r2"), DENSE("fc", 3)}};
+  model_spec plain = fused;
+  for (int k = 2; k <= 4; k += 2) {
+    plain.layers[k] = (layer_spec)ACT(TV_LAYER_LEAKY_RELU, k == 2 ? "r1" : "r2");
+    plain.layers[k].rate = 1e-300; /* alpha: a double that is 0.0f as a float */
+  }
+  tv_varstore *s1 = new_store(), *s2 = new_store();
+  tv_model *a = build(&fused, TV_MODE_TRAIN, N, s1), *b = build(&plain, TV_MODE_TRAIN, N, s2);
+  init_store(s1, 31);
+  init_store(s2, 31);
+  float *x = random_input(N, input_size(&fused), 32);
+  int32_t y[N] = {0, 1, 2, 0, 1};
+  const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
+  for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
+  const float *h = tv_model_layer_output(a, 1), *r = tv_model_layer_output(b, 2);
+  int positive = 0;
+  for (int i = 0; i < N * 40; i++) {
+    assert_true(h[i] >= 0.0f && h[i] == r[i]);
+    positive += h[i] > 0.0f;
+  }
+  assert_true(positive > 0 && positive < N * 40); /* both sides of the kink were taken */
   assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
   const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
   for (size_t i = 0; i < tv_varstore_size(s1); i++)
@@ -1836,8 +1955,10 @@ int main(void) {
       cmocka_unit_test(test_bn_dropout_modes),
       cmocka_unit_test(test_dropout_rng),
       cmocka_unit_test(test_model_ckpt),
+      cmocka_unit_test(test_model_ckpt_parts),
       cmocka_unit_test(test_checkpoint_into_infer),
       cmocka_unit_test(test_relu_pool_fusion),
+      cmocka_unit_test(test_relu_dense_fusion),
       cmocka_unit_test(test_error_cnn_shapes),
       cmocka_unit_test(test_layer_info_cnn),
       cmocka_unit_test(test_step_is_malloc_free),

@@ -122,7 +122,7 @@ static void test_training_step_does_not_allocate(void **state) {
                        .shuffle = 1,
                        .drop_last = 1,
                        .seed = 3,
-                       .norm = tv_norm_from_config(&cfg)};
+                       .norm = tv_norm_from_config(&cfg, &ds)};
   assert_int_equal(tv_loader_new(&ds, &lo, &loader), TV_OK);
   float *x = malloc((size_t)b * d * sizeof *x);
   int32_t *y = malloc((size_t)b * sizeof *y);

@@ -110,6 +110,16 @@ struct trainer {
   /* data-parallel (dist.h): this rank, and how many rows of each global batch it trains on */
   tv_dist *dist;
   int rank, size, local;
+  /* summed over ranks in the exchange that follows the gradient sum: [0] the ranks whose loss
+   * is not finite, [1] the sum of their rank numbers, then the window's additive form of the
+   * step's rows of each rank (part: this rank's, tv_metrics_shared_*) */
+  tv_metrics *part;
+  double shared[TV_DIST_MAX_FLAGS];
+  /* a token model's contiguous streams over several ranks: this rank's carried state after the
+   * step's forward, gathered every step into rank 0's carry_all (every rank's, rank order), which
+   * rank 0's checkpoints write as the global batch's (tv_model_ckpt_write_parts) */
+  int carry_dist;
+  float *carry_mine, *carry_all;
   int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
 };
 
@@ -124,6 +134,25 @@ static uint64_t text_hash(const char *s) { /* FNV-1a: rank 0's config against ou
 }
 
 static void on_grads_ready(void *dist, size_t from) { tv_dist_grads_ready(dist, from); }
+
+/* Contiguous streams over several ranks: the buffers of the carried state's gather. */
+static int dist_carry_new(trainer *t) {
+  size_t n = tv_model_state_floats(t->model);
+  t->carry_mine = malloc(n * sizeof *t->carry_mine);
+  if (t->rank == 0) t->carry_all = malloc(n * (size_t)t->size * sizeof *t->carry_all);
+  if (!t->carry_mine || (t->rank == 0 && !t->carry_all))
+    return tv_error(TV_ERR_NOMEM, "out of memory for %zu floats of carried state", n);
+  return TV_OK;
+}
+
+/* After a step's forward (and once at the start): this rank's carried state starts on its way to
+ * rank 0's carry_all; dist_reduce waits for it. */
+static int dist_carry_start(trainer *t) {
+  if (!t->carry_dist) return TV_OK;
+  tv_model_get_state(t->model, t->carry_mine);
+  return tv_dist_gather_start(t->dist, t->carry_mine, tv_model_state_floats(t->model),
+                              t->carry_all);
+}
 
 /* The end of trainer_open, on every rank whatever happened before (rc): a failure on any rank
  * fails every rank; then each checks it has rank 0's config and step, and takes rank 0's
@@ -154,6 +183,8 @@ static int dist_start(trainer *t, int rc) {
   if (rc == TV_OK)
     rc = tv_dist_grads_setup(t->dist, tv_varstore_grads(t->store), tv_varstore_size(t->store), 0);
   if (rc == TV_OK) tv_model_set_backward_hook(t->model, on_grads_ready, t->dist);
+  if (rc == TV_OK) rc = dist_carry_start(t); /* rank 0's copy of the resumed (or zero) state */
+  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
   return rc;
 }
 
@@ -164,17 +195,6 @@ static void dist_dropout_stream(trainer *t) {
   uint64_t mix = (uint64_t)t->step * 0x9E3779B97F4A7C15ull;
   tv_model_set_rng(
       t->model, tv_rng_seed(t->cfg.train.seed ^ mix, TV_RNG_DROPOUT ^ ((uint64_t)t->rank << 32)));
-}
-
-/* This rank's rows of the global batch b (*n: the batch's size in, this rank's count out). */
-static void dist_slice_batch(trainer *t, tv_batch *b, int *n) {
-  if (t->size == 1) return;
-  int off, count;
-  tv_dist_slice(*n, t->size, t->rank, &off, &count);
-  b->x += (size_t)off * (size_t)tv_model_input_size(t->model);
-  if (b->labels) b->labels += off;
-  if (b->targets) b->targets += (size_t)off * (size_t)tv_loader_target_dim(t->loader);
-  *n = count;
 }
 
 /* A token model's batch: this rank's windows of the global batch (*ids and *targets: T ids
@@ -199,16 +219,61 @@ static void dist_scale_output_grad(trainer *t, float *dlogits, int nl, uint32_t 
   for (size_t i = 0; i < len; i++) dlogits[i] *= s;
 }
 
-/* After backward: the gradient sum over the ranks, then whether another rank's loss is
- * non-finite (*elsewhere), so that every rank skips or fails the same step. */
-static int dist_reduce(trainer *t, float loss, int *elsewhere) {
-  *elsewhere = 0;
+enum { SHARED_BAD, SHARED_BAD_RANKS, SHARED_WINDOW }; /* trainer.shared */
+
+/* The rank's share of the training window: the window's task, counts only.  Its additive form
+ * travels in the step's exchange, which has room for TV_DIST_MAX_FLAGS - 1 values. */
+static int dist_part_new(trainer *t) {
+  int rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
+                               TV_METRICS_COUNTS_ONLY, &t->part);
+  if (rc == TV_OK && tv_metrics_shared_size(t->part) > TV_DIST_MAX_FLAGS - SHARED_WINDOW)
+    rc = tv_error(TV_ERR_CONFIG,
+                  "%s: model.num_classes %d is too many %s for data-parallel training (the "
+                  "training metrics of every rank travel in one exchange of %d values: at most "
+                  "%d)",
+                  t->cfg.source, t->cfg.model.num_classes,
+                  t->cfg.model.task == TV_TASK_REGRESSION ? "targets" : "labels", TV_DIST_MAX_FLAGS,
+                  (TV_DIST_MAX_FLAGS - SHARED_WINDOW - 2) /
+                      (t->cfg.model.task == TV_TASK_REGRESSION ? 5 : 3));
+  return rc;
+}
+
+/* After backward: the gradient sum over the ranks, then in one exchange whether another rank's
+ * loss is non-finite, so that every rank skips or fails the same step (elsewhere: "" when not,
+ * else which rank, for the message), and the training window's additive form of every rank's
+ * rows (logits, b: this rank's rows). */
+static int dist_reduce(trainer *t, float loss, const float *logits, const tv_batch *b, int rows,
+                       char *elsewhere, size_t cap) {
+  elsewhere[0] = '\0';
   if (t->size == 1) return TV_OK;
   int rc = tv_dist_grads_finish(t->dist);
-  double bad[1] = {!isfinite(loss)};
-  if (rc == TV_OK) rc = tv_dist_sum(t->dist, bad, 1);
-  *elsewhere = rc == TV_OK && bad[0] > 0 && isfinite(loss);
+  /* the carried state, if started; then this rank's window rows (counts only: the metrics
+   * cannot fail or allocate) */
+  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
+  tv_metrics_reset(t->part);
+  int mrc = tv_metrics_add(t->part, logits, b->labels, b->targets, rows);
+  (void)mrc;
+  t->shared[SHARED_BAD] = !isfinite(loss);
+  t->shared[SHARED_BAD_RANKS] = isfinite(loss) ? 0 : t->rank;
+  tv_metrics_shared_get(t->part, t->shared + SHARED_WINDOW);
+  if (rc == TV_OK)
+    rc = tv_dist_sum(t->dist, t->shared, SHARED_WINDOW + tv_metrics_shared_size(t->part));
+  double bad = t->shared[SHARED_BAD];
+  if (rc == TV_OK && bad > 0 && isfinite(loss)) {
+    if (bad == 1)
+      snprintf(elsewhere, cap, "the loss is not finite on rank %d",
+               (int)t->shared[SHARED_BAD_RANKS]);
+    else
+      snprintf(elsewhere, cap, "the loss is not finite on %d other ranks", (int)bad);
+  }
   return rc;
+}
+
+/* The window of a step that counts: this rank's rows alone, or every rank's (dist_reduce). */
+static int dist_window_add(trainer *t, const float *logits, const tv_batch *b, int rows) {
+  if (t->size == 1) return tv_metrics_add(t->window, logits, b->labels, b->targets, rows);
+  tv_metrics_shared_add(t->window, t->shared + SHARED_WINDOW);
+  return TV_OK;
 }
 
 /* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP) and a stop signal
@@ -309,6 +374,14 @@ static int has_committed(const char *dir) {
   return yes;
 }
 
+/* (Re)writes t->cfg_text, the text config.yaml and every checkpoint get, from t->cfg. */
+static int emit_config(trainer *t) {
+  size_t len;
+  free(t->cfg_text);
+  t->cfg_text = NULL;
+  return tv_config_emit(&t->cfg, &t->cfg_text, &len);
+}
+
 /* A new run takes --config; a resumed run DIR/config.yaml, where a new --config may change the
  * training keys (logged) but not the model (refused, with the differences). */
 static int load_config(trainer *t) {
@@ -321,9 +394,6 @@ static int load_config(trainer *t) {
   rc = tv_config_load(t->opt.config ? t->opt.config : t->frozen, t->opt.sets, t->opt.n_sets,
                       &t->cfg);
   if (rc != TV_OK) return rc;
-  size_t len;
-  rc = tv_config_emit(&t->cfg, &t->cfg_text, &len);
-  if (rc != TV_OK) return rc;
   /* Without a committed checkpoint there is no model to protect (a run that failed before its
    * first checkpoint): the new config replaces the old one. */
   if (have_frozen && !has_committed(t->opt.train_dir)) {
@@ -334,6 +404,8 @@ static int load_config(trainer *t) {
     tv_config *old = malloc(sizeof *old);
     if (!old) return tv_error(TV_ERR_NOMEM, "out of memory");
     rc = tv_config_load(t->frozen, NULL, 0, old);
+    /* The model learnt on the run's scale: a new config that leaves it at auto keeps it. */
+    if (rc == TV_OK && tv_config_data_scale_is_auto(&t->cfg)) t->cfg.data.scale = old->data.scale;
     char diff[1024];
     if (rc == TV_OK && !tv_config_same_model(old, &t->cfg, diff, sizeof diff))
       rc = tv_error(TV_ERR_MISMATCH, "%s: the model differs from the run in %s: %s",
@@ -350,7 +422,7 @@ static int load_config(trainer *t) {
     if (rc != TV_OK) return rc;
   }
   /* config.yaml is written by trainer_open once the run is set up and has steps to train. */
-  return TV_OK;
+  return emit_config(t);
 }
 
 /* A token model's data: the corpus split, a batcher over the training text (train.windows) and
@@ -368,15 +440,15 @@ static int build_tokens(trainer *t) {
                           t->cfg.train.seed, &t->stream)) != TV_OK)
     rc = tv_error_prefix(rc, "%s: train.batch_size %d in %s", t->cfg.data.corpus, b, t->cfg.source);
   if (rc != TV_OK) return rc;
-  /* dist: the TRAIN graph holds this rank's windows of the global batch.  The carried state is
-   * per window, and a checkpoint keeps rank 0's: a data-parallel token model resets it every
-   * batch (random windows) and splits the batch evenly, so that every rank reads the same
-   * shapes back. */
-  if (t->size > 1 && (t->cfg.train.windows != TV_WINDOWS_RANDOM || b % t->size != 0))
+  /* dist: the TRAIN graph holds this rank's windows of the global batch, the same rows every
+   * step: with contiguous windows, a fixed set of the streams, whose carried state the rank
+   * keeps (dist_carry_*).  The batch is split evenly, so that every rank's state has one shape. */
+  if (t->size > 1 && b % t->size != 0)
     return tv_error(TV_ERR_CONFIG,
-                    "%s: a token model trained data-parallel over %d ranks needs train.windows: "
-                    "random and a train.batch_size (%d) that the ranks divide",
+                    "%s: a token model trained data-parallel over %d ranks needs a "
+                    "train.batch_size (%d) that the ranks divide",
                     t->cfg.source, t->size, b);
+  t->carry_dist = t->size > 1 && t->cfg.train.windows == TV_WINDOWS_CONTIGUOUS;
   int off;
   tv_dist_slice(b, t->size, t->rank, &off, &t->local);
   t->tok_x = malloc((size_t)b * (size_t)steps * sizeof *t->tok_x);
@@ -429,7 +501,13 @@ static int build_images(trainer *t) {
   if (rc == TV_OK && t->cfg.train.validate_every > 0) rc = tv_split_check_valid(&t->cfg, &t->valid);
   if (t->cfg.train.validate_every <= 0) tv_dataset_free(&t->valid);
   if (rc != TV_OK) return rc;
-  t->norm = tv_norm_from_config(&t->cfg);
+  /* data.scale auto becomes the number the training data's type gives, stated in config.yaml
+   * and every checkpoint, so that eval applies it to whatever data it reads. */
+  if (tv_config_data_scale_is_auto(&t->cfg)) {
+    t->cfg.data.scale = tv_config_data_scale(&t->cfg, tv_dataset_feature_size(&t->data) == 1);
+    if ((rc = emit_config(t)) != TV_OK) return rc;
+  }
+  t->norm = tv_norm_from_config(&t->cfg, &t->data);
   if (t->cfg.data.standardize) {
     /* Fitted on the training split every time the run is built (a resume fits the same). */
     rc = tv_standardize_fit(&t->data, t->norm, &t->zstats);
@@ -454,7 +532,9 @@ static int build_images(trainer *t) {
       .seed = t->cfg.train.seed,
       .norm = t->norm,
       .augment = {.flip = t->cfg.data.random_flip, .pad = t->cfg.data.random_crop_padding},
-      .prefetch = (uint32_t)t->cfg.train.prefetch};
+      .prefetch = (uint32_t)t->cfg.train.prefetch,
+      .part = (uint32_t)t->rank, /* dist: the loader prepares only this rank's rows */
+      .parts = (uint32_t)t->size};
   rc = tv_loader_new(&t->data, &lo, &t->loader);
   if (rc != TV_OK) return rc;
   t->total_steps = t->cfg.train.steps > 0
@@ -470,10 +550,13 @@ static int build(trainer *t) {
   if (rc == TV_OK) rc = t->tokens ? build_tokens(t) : build_images(t);
   if (rc != TV_OK) return rc;
   t->loss = tv_loss_from_config(&t->cfg);
+  /* a token model's distribution is over its vocabulary, the first V of its outputs (loss.h) */
+  if (t->tokens) t->loss.params.classes = t->corpus.vocab.size;
   rc = tv_varstore_new(&t->store);
   if (rc == TV_OK)
     rc = tv_model_new(&t->cfg, TV_MODE_TRAIN, t->local, t->store, tv_ctx_team(t->ctx), &t->model);
   if (rc == TV_OK) rc = tv_varstore_seal(t->store);
+  if (rc == TV_OK && t->carry_dist) rc = dist_carry_new(t);
   if (rc != TV_OK) return rc;
   tv_rng init = tv_rng_seed(t->cfg.train.seed, TV_RNG_INIT);
   tv_varstore_init(t->store, &init);
@@ -484,6 +567,7 @@ static int build(trainer *t) {
   if (rc == TV_OK)
     rc = tv_metrics_new_task(t->cfg.model.task, t->cfg.model.num_classes, &t->loss,
                              TV_METRICS_COUNTS_ONLY, &t->window);
+  if (rc == TV_OK && t->size > 1) rc = dist_part_new(t);
   if (rc != TV_OK) return rc;
   if (t->cfg.train.validate_every > 0 && t->rank == 0) { /* dist: rank 0 validates */
     /* The traditional loop: an INFER graph over the same variables, on the valid split. */
@@ -559,7 +643,10 @@ static int resume(trainer *t) {
   if (rc == TV_OK)
     rc = t->tokens ? tv_stream_ckpt_read(t->stream, ck) : tv_loader_ckpt_read(t->loader, ck);
   if (rc == TV_OK && t->tokens) rc = same_vocab(t, ck);
-  if (rc == TV_OK) rc = tv_model_ckpt_read(t->model, ck);
+  /* dist: with contiguous streams over N ranks, the checkpoint's carry is the global batch's */
+  if (rc == TV_OK)
+    rc = t->carry_dist ? tv_model_ckpt_read_part(t->model, ck, t->rank, t->size)
+                       : tv_model_ckpt_read(t->model, ck);
   if (rc == TV_OK) counters_read(t, ck);
   if (rc == TV_OK) {
     /* The horizon the run was planned with: in the checkpoint, or (older checkpoints) the
@@ -630,6 +717,9 @@ void trainer_free(trainer *t) {
   tv_varstore_free(t->store);
   tv_ctx_free(t->ctx); /* after everything that borrowed its team */
   tv_metrics_free(t->window);
+  tv_metrics_free(t->part);
+  free(t->carry_mine);
+  free(t->carry_all);
   tv_metrics_free(t->val_metrics);
   tv_dataset_free(&t->data);
   tv_standardize_free(&t->zstats);
@@ -774,7 +864,9 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK && t->tokens) rc = tv_stream_ckpt_write(t->stream, w);
   if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
   if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
-  if (rc == TV_OK) rc = tv_model_ckpt_write(t->model, w);
+  if (rc == TV_OK) /* dist: every rank's carried state, gathered after the step's forward */
+    rc = t->carry_dist ? tv_model_ckpt_write_parts(t->model, w, t->carry_all, t->size)
+                       : tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
   if (rc == TV_OK) rc = counters_write(t, w);
   if (rc == TV_OK && t->zstats.d > 0) rc = tv_standardize_ckpt_write(&t->zstats, w);
@@ -1077,11 +1169,12 @@ static int train_step(trainer *t, uint32_t *n) {
     dist_slice_tokens(t, &ids, &b.labels, &nl); /* dist: this rank's windows */
     logits = tv_model_forward_ids(t->model, ids, nl);
     rows = nl * c->model.input[0];
+    int grc = dist_carry_start(t); /* dist: the state this forward leaves, to rank 0 */
+    if (grc != TV_OK) return grc;
   } else {
-    tv_loader_next_batch(t->loader, &b); /* lent until the next call */
-    *n = b.n;
-    nl = (int)*n;
-    dist_slice_batch(t, &b, &nl); /* dist: this rank's rows */
+    tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
+    *n = b.whole;
+    nl = (int)b.n;
     logits = tv_model_forward(t->model, b.x, nl);
     rows = nl;
   }
@@ -1093,14 +1186,15 @@ static int train_step(trainer *t, uint32_t *n) {
   dist_scale_output_grad(t, dlogits, rows, t->tokens ? *n * (uint32_t)c->model.input[0] : *n);
   tv_varstore_zero_grads(t->store); /* backward adds */
   tv_model_backward(t->model, dlogits, nl);
-  int elsewhere;
-  int rc = dist_reduce(t, loss, &elsewhere); /* dist: the gradient sum, any rank's loss */
+  char elsewhere[64];
+  /* dist: the gradient sum, any rank's loss, the window's rows */
+  int rc = dist_reduce(t, loss, logits, &b, rows, elsewhere, sizeof elsewhere);
   if (rc != TV_OK) return rc;
   double norm = tv_optim_grad_norm(t->optim);
-  if (!isfinite(loss) || elsewhere || !isfinite(norm)) {
+  if (!isfinite(loss) || elsewhere[0] || !isfinite(norm)) {
     char what[TV_VAR_NAME_CAP + 64];
-    describe_nonfinite(t, elsewhere ? NAN : loss, what, sizeof what);
-    if (elsewhere) snprintf(what, sizeof what, "the loss is not finite on another rank");
+    describe_nonfinite(t, loss, what, sizeof what);
+    if (elsewhere[0]) snprintf(what, sizeof what, "%s", elsewhere);
     t->nonfinite_total++;
     if (c->train.on_nonfinite == TV_NONFINITE_STOP ||
         ++t->nonfinite_run >= c->train.max_nonfinite) {
@@ -1121,7 +1215,7 @@ static int train_step(trainer *t, uint32_t *n) {
     t->nonfinite_run = 0;
     tv_optim_apply(t->optim, t->step, norm);
     /* The window counts only: this cannot allocate or fail. */
-    int mrc = tv_metrics_add(t->window, logits, b.labels, b.targets, rows);
+    int mrc = dist_window_add(t, logits, &b, rows); /* dist: every rank's rows */
     if (mrc != TV_OK) return mrc;
   }
   if (t->tokens) *n = (uint32_t)rows; /* a token model's rate counts tokens */

@@ -38,25 +38,26 @@ int tv_fs_fsync_dir(const char *path) {
   return fsync_path(dirname(copy), O_RDONLY | O_DIRECTORY);
 }
 
+/* Writes data to an already open descriptor, retrying short writes and EINTR. */
+static int write_all(int fd, const char *path, const char *p, size_t left) {
+  while (left > 0) {
+    ssize_t w = write(fd, p, left);
+    if (w < 0 && errno == EINTR) continue;
+    if (w < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: write", path);
+    p += w;
+    left -= (size_t)w;
+  }
+  return TV_OK;
+}
+
 int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
   char tmp[4096];
   int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
   if (n < 0 || (size_t)n >= sizeof tmp) return tv_error(TV_ERR_INVALID, "%s: path too long", path);
   int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create", tmp);
-  int rc = TV_OK;
-  const char *p = data;
-  size_t left = len;
-  while (left > 0) {
-    ssize_t w = write(fd, p, left);
-    if (w < 0 && errno == EINTR) continue;
-    if (w < 0) {
-      rc = tv_error_errno(TV_ERR_IO, errno, "%s: write", tmp);
-      goto fail;
-    }
-    p += w;
-    left -= (size_t)w;
-  }
+  int rc = write_all(fd, tmp, data, len);
+  if (rc) goto fail;
   if (fsync(fd) != 0) {
     rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", tmp);
     goto fail;
@@ -75,6 +76,25 @@ int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
 fail:
   if (fd >= 0) close(fd);
   unlink(tmp);
+  return rc;
+}
+
+int tv_fs_write_output(const char *path, const void *data, size_t len) {
+  struct stat st;
+  if (stat(path, &st) != 0)
+    return tv_fs_write_atomic(path, data, len); /* new, or a dangling link */
+  if (S_ISDIR(st.st_mode)) return tv_error(TV_ERR_INVALID, "%s: is a directory", path);
+  if (S_ISREG(st.st_mode)) {
+    char *target = realpath(path, NULL); /* through links: the link stays, its target changes */
+    if (!target) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot resolve", path);
+    int rc = tv_fs_write_atomic(target, data, len);
+    free(target);
+    return rc;
+  }
+  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open", path);
+  int rc = write_all(fd, path, data, len);
+  if (close(fd) != 0 && rc == TV_OK) rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", path);
   return rc;
 }
 

@@ -124,12 +124,13 @@ int tv_h5_lookup_checked(hid_t file, const char *path) {
     H5L_info_t info;
     if (H5Lget_info(file, buf, &info, H5P_DEFAULT) < 0) return -2;
     if (info.type != H5L_TYPE_HARD) return -1;
-    *p = c;
     if (c == '\0') return 1;
+    /* Below a dataset there is nothing (libhdf5 would fail H5Lexists there, not answer "no"). */
+    hid_t obj = H5Oopen(file, buf, H5P_DEFAULT);
+    if (obj < 0) return -2;
+    H5I_type_t type = H5Iget_type(obj);
+    H5Oclose(obj);
+    if (type != H5I_GROUP) return 0;
+    *p = c;
   }
-}
-
-int tv_h5_lookup(hid_t file, const char *path) {
-  int found = tv_h5_lookup_checked(file, path);
-  return found == -2 ? 0 : found;
 }

@@ -49,11 +49,8 @@ int tv_h5_valid_abs(const char *path);
 
 /* Walks a valid absolute path (tv_h5_valid_abs) one component at a time, through hard links
  * only.  Returns 1 if an object is there, 0 if not, -1 if a component is a soft or external
- * link. */
-int tv_h5_lookup(hid_t file, const char *path);
-
-/* As tv_h5_lookup, but -2 when libhdf5 fails to read the links on the way (a damaged file: its
- * error stack says why, see tv_h5_fail), which tv_h5_lookup reports as 0. */
+ * link, -2 when libhdf5 fails to read the links on the way (a damaged file: its error stack says
+ * why, see tv_h5_fail), which is never reported as absence.  Sets no error message. */
 int tv_h5_lookup_checked(hid_t file, const char *path);
 
 #endif

@@ -8,6 +8,7 @@
 #include "config/schema.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +57,10 @@ static void put_uint64(tv_text *b, const key_desc *d, const void *base) {
 static void put_double(tv_text *b, const key_desc *d, const void *base) {
   double v;
   memcpy(&v, (const char *)base + d->off, sizeof v);
+  if ((d->flags & F_AUTO) && isnan(v)) {
+    tv_text_printf(b, "auto");
+    return;
+  }
   tv_text_yaml_f64(b, v);
 }
 
@@ -245,7 +250,7 @@ static int same_value(const key_desc *d, const void *a, const void *b) {
     double va, vb;
     memcpy(&va, fa, sizeof va);
     memcpy(&vb, fb, sizeof vb);
-    return va == vb;
+    return va == vb || (isnan(va) && isnan(vb)); /* NaN: F_AUTO's auto */
   }
   case KEY_STRING:
     return strcmp(fa, fb) == 0;

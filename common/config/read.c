@@ -17,6 +17,7 @@
 #include "config/schema.h"
 
 #include <inttypes.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -121,11 +122,11 @@ static int read_int(const ctx *x, int idx, const char *key, int64_t lo, int64_t 
 }
 
 static int read_double(const ctx *x, const key_desc *d, int idx, const char *key, double *v) {
-  const char *s;
-  int rc = want_scalar(x, idx, key, "a number", &s);
+  const char *s, *what = d->flags & F_AUTO ? "a number or auto" : "a number";
+  int rc = want_scalar(x, idx, key, what, &s);
   if (rc) return rc;
   int r = tv_yaml_parse_f64(s, v);
-  if (r == TV_YAML_PARSE_SYNTAX) return fail(x, idx, key, "expected a number, got '%.40s'", s);
+  if (r == TV_YAML_PARSE_SYNTAX) return fail(x, idx, key, "expected %s, got '%.40s'", what, s);
   if (r == TV_YAML_PARSE_RANGE) return fail(x, idx, key, "must be a finite number, got '%.40s'", s);
   int low = d->flags & F_OPEN_LO ? !(*v > d->dlo) : !(*v >= d->dlo);
   int high = d->flags & F_OPEN_HI ? !(*v < d->dhi) : !(*v <= d->dhi);
@@ -205,6 +206,13 @@ static int read_uint64_key(const ctx *x, const key_desc *d, int idx, const char 
 
 static int read_double_key(const ctx *x, const key_desc *d, int idx, const char *key, void *base) {
   double v = 0;
+  const yaml_node_t *n = node_at(x, idx);
+  if ((d->flags & F_AUTO) && n && n->type == YAML_SCALAR_NODE &&
+      !strcmp((const char *)n->data.scalar.value, "auto")) {
+    v = NAN;
+    memcpy((char *)base + d->off, &v, sizeof v);
+    return TV_OK;
+  }
   int rc = read_double(x, d, idx, key, &v);
   if (rc == TV_OK) memcpy((char *)base + d->off, &v, sizeof v);
   return rc;
@@ -693,6 +701,27 @@ static int check_relations(const ctx *x, int root, const tv_config *c) {
                 "a token model classifies the next token: model.task classification, got %s",
                 tv_task_names[task]);
   }
+  /* A token model reads a text corpus; the other readers and the text keys do not mix with it. */
+  if (tv_config_is_sequence(c) && c->data.format != TV_DATA_FORMAT_IDX) {
+    int d, at = find_in_section(x, root, "data", "format", &d);
+    return fail(x, at ? at : d, "data.format",
+                "a token model reads the text of data.corpus, not data.format %s (that reader is "
+                "for models of examples: model.input [C, H, W] or [D])",
+                scalar_text(node_at(x, at)));
+  }
+  if (!tv_config_is_sequence(c)) {
+    static const char *const text_keys[][2] = {
+        {"data", "corpus"}, {"data", "valid_tokens"}, {"train", "windows"}};
+    for (int k = 0; k < 3; k++) {
+      int sec, at = find_in_section(x, root, text_keys[k][0], text_keys[k][1], &sec);
+      if (!at) continue;
+      char key[64];
+      snprintf(key, sizeof key, "%s.%s", text_keys[k][0], text_keys[k][1]);
+      return fail(x, at, key,
+                  "applies to token models only (model.input [T] and an embedding first); this "
+                  "model reads examples (data.dir, data.format)");
+    }
+  }
   /* The losses each task can train with (config.h, train.loss). */
   static const unsigned fits[TV_TASK__COUNT] = {
       [TV_TASK_CLASSIFICATION] = 1u << TV_LOSS_CHOICE_SOFTMAX_XENT,
@@ -1012,6 +1041,16 @@ out:
   free(x.origin);
   tv_ydoc_free(x.d);
   return rc;
+}
+
+int tv_config_parse_ckpt(const char *text, size_t len, const char *source, const char *const *sets,
+                         int n_sets, tv_config *c) {
+  int rc = tv_config_parse(text, len, source, sets, n_sets, c);
+  if (rc != TV_OK || !tv_config_data_scale_is_auto(c)) return rc;
+  for (int k = 0; k < n_sets; k++)
+    if (!strncmp(sets[k], "data.scale=", 11)) return TV_OK; /* auto asked for: the data's */
+  c->data.scale = 1.0 / 255;
+  return TV_OK;
 }
 
 int tv_config_load(const char *path, const char *const *sets, int n_sets, tv_config *c) {

@@ -11,6 +11,7 @@
 #include "config/schema.h"
 
 #include <limits.h>
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -94,7 +95,8 @@ static const key_desc data_keys[] = {
   ROW_DOUBLE(CF, "valid_fraction", data.valid_fraction, 0, 0.9, 0.1, 0,
              "share of train held out for validation"),
   ROW_UINT64(CF, "split_seed", data.split_seed, 1, 0, "seed of the train/valid shuffle"),
-  ROW_DOUBLE(CF, "scale", data.scale, -1e6, 1e6, 1.0 / 255, 0, "x = (pixel * scale - mean) / std"),
+  ROW_DOUBLE(CF, "scale", data.scale, -1e6, 1e6, NAN, F_AUTO,
+             "x = (value * scale - mean) / std; auto: 1/255 for uint8 data, else 1"),
   ROW_DOUBLE_LIST(CF, "mean", data.mean, data.mean_c, data.n_mean, -1e6, 1e6, 0, 0,
                   "subtracted after scaling; one number or one per channel"),
   ROW_DOUBLE_LIST(CF, "std", data.std, data.std_c, data.n_std, 0, 1e6, 1, F_OPEN_LO,
@@ -257,6 +259,13 @@ int tv_config_is_sequence(const tv_config *c) {
 double tv_config_data_mean(const tv_config *c, int channel) {
   return c->data.n_mean > 0 && channel >= 0 && channel < c->data.n_mean ? c->data.mean_c[channel]
                                                                         : c->data.mean;
+}
+
+int tv_config_data_scale_is_auto(const tv_config *c) { return isnan(c->data.scale); }
+
+double tv_config_data_scale(const tv_config *c, int uint8_features) {
+  if (!tv_config_data_scale_is_auto(c)) return c->data.scale;
+  return uint8_features ? 1.0 / 255 : 1.0;
 }
 
 double tv_config_data_std(const tv_config *c, int channel) {

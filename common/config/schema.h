@@ -58,6 +58,9 @@ enum key_flag {
   F_OR_ONE = 1u << 7,         /* KEY_INT_LIST: a list of one item is accepted too (rest 0) */
   F_TOKEN = 1u << 8,          /* with F_LATER: a key only token models use, emitted for every
                                * token model (and for any other when not at its default) */
+  F_AUTO = 1u << 9,           /* KEY_DOUBLE: `auto` is a value too, stored as NaN (no number
+                               * read is NaN) and written back as `auto`; ddef NAN makes it
+                               * the default.  What auto means is the key's user's to say */
 };
 
 typedef struct key_desc {

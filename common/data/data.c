@@ -45,6 +45,7 @@
 
 #include "data/stream.h"
 #include "trainval/ckpt.h"
+#include "trainval/dist.h"
 
 /* ---- IDX files ---------------------------------------------------------------------------- */
 
@@ -778,9 +779,9 @@ typedef struct cursor {
 /* One batch buffer of the ring: rows x rows_cap examples. */
 typedef struct slot {
   float *x;
-  int32_t *y; /* class ids, or NULL with float targets */
-  float *t;   /* float targets (rows x target_dim), or NULL with class ids */
-  uint32_t n;
+  int32_t *y;        /* class ids, or NULL with float targets */
+  float *t;          /* float targets (rows x target_dim), or NULL with class ids */
+  uint32_t n, whole; /* this part's rows, of the global batch's whole */
   int done;
 } slot;
 
@@ -793,6 +794,7 @@ struct tv_loader {
   const tv_dataset *ds; /* borrowed */
   uint32_t *subset;     /* owned copy, NULL = identity */
   uint32_t m, batch_size;
+  uint32_t part, parts; /* this loader's rows of each global batch (tv_dist_slice); parts >= 1 */
   int shuffle, drop_last;
   int c, h, w;
   size_t d, plane; /* bytes (and floats) per example and per channel */
@@ -892,20 +894,26 @@ static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, f
   }
 }
 
-/* Takes the next batch at cursor c: writes it to x and y unless they are NULL (a replay, which
- * moves c exactly as the real batch does), then advances c, starting the next epoch at its end.
- * Returns the batch size; *done says whether it ended an epoch. */
+/* Takes the next global batch at cursor c: writes this part's rows of it to x and y unless they
+ * are NULL (a replay, which moves c exactly as the real batch does), then advances c, starting
+ * the next epoch at its end.  Returns this part's row count; *whole gets the global batch's, and
+ * *done says whether it ended an epoch.  The augmentation draws are made for every row of the
+ * global batch, so each row is augmented as it is without parts. */
 static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, float *t,
-                             int *done) {
+                             uint32_t *whole, int *done) {
   uint64_t left = l->m - c->position;
   uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
-  const uint32_t *order = c->perm + c->position;
+  int off = 0, count = (int)k;
+  if (l->parts > 1) tv_dist_slice((int)k, (int)l->parts, (int)l->part, &off, &count);
+  const uint32_t *order = c->perm + c->position + off;
   const uint8_t *images = l->ds->images;
   const float *features = l->ds->features;
   const int32_t *labels = l->ds->labels;
   const float *targets = l->ds->targets;
   size_t d = l->d, td = l->tdim;
-  for (uint32_t i = 0; i < k; i++) {
+  for (uint32_t r = 0; l->augments && r < (uint32_t)off; r++) /* the rows of parts before */
+    (void)draw_augment(l, &c->augment);
+  for (uint32_t i = 0; i < (uint32_t)count; i++) {
     aug_draw a = {0, 0, 0};
     if (l->augments) a = draw_augment(l, &c->augment);
     if (!x) continue;
@@ -925,6 +933,8 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
     else
       y[i] = labels[e];
   }
+  for (uint32_t r = (uint32_t)(off + count); l->augments && r < k; r++) /* the parts after */
+    (void)draw_augment(l, &c->augment);
   c->position += k;
   int end = l->drop_last ? l->m - c->position < l->batch_size : c->position == l->m;
   if (end) {
@@ -933,7 +943,8 @@ static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y
     draw_order(l, c);
   }
   *done = end;
-  return k;
+  *whole = k;
+  return (uint32_t)count;
 }
 
 static void copy_cursor(const tv_loader *l, cursor *dst, const cursor *src) {
@@ -954,7 +965,7 @@ static void *producer_main(void *arg) {
     slot *s = &l->slots[(l->head + l->ready) % l->nslots];
     l->busy = 1;
     pthread_mutex_unlock(&l->mu);
-    s->n = cursor_batch(l, &l->prod, s->x, s->y, s->t, &s->done);
+    s->n = cursor_batch(l, &l->prod, s->x, s->y, s->t, &s->whole, &s->done);
     pthread_mutex_lock(&l->mu);
     l->busy = 0;
     if (l->pausing) {
@@ -971,6 +982,9 @@ static void *producer_main(void *arg) {
 static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m) {
   const tv_norm *nm = &o->norm;
   if (o->batch_size == 0) return tv_error(TV_ERR_INVALID, "loader: batch size 0");
+  if (o->parts > o->batch_size || (o->parts > 1 && o->part >= o->parts))
+    return tv_error(TV_ERR_INVALID, "loader: part %u of %u parts of a batch of %u",
+                    (unsigned)o->part, (unsigned)o->parts, (unsigned)o->batch_size);
   if (m == 0 || !(ds->images || ds->features) || !(ds->labels || ds->targets) || ds->c <= 0 ||
       ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
@@ -1068,6 +1082,7 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   if (rc != TV_OK) return rc;
   size_t d = example_values(ds);
   uint32_t rows = o->batch_size < m ? o->batch_size : m;
+  if (o->parts > 1) rows = (rows + o->parts - 1) / o->parts; /* the largest part of any batch */
   uint32_t nslots = o->prefetch + 1;
   if ((size_t)rows * nslots > SIZE_MAX / sizeof(float) / d)
     return tv_error(TV_ERR_NOMEM, "loader: %u batch buffers of %u x %zu floats do not fit",
@@ -1103,6 +1118,8 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   l->ds = ds;
   l->m = m;
   l->batch_size = o->batch_size;
+  l->parts = o->parts > 1 ? o->parts : 1;
+  l->part = l->parts > 1 ? o->part : 0;
   l->shuffle = o->shuffle != 0;
   l->drop_last = o->drop_last != 0;
   l->c = ds->c;
@@ -1163,8 +1180,8 @@ static const slot *take_slot(tv_loader *l) {
   l->held = 1;
   pthread_mutex_unlock(&l->mu);
   int done;
-  uint32_t k = cursor_batch(l, &l->cons, NULL, NULL, NULL, &done);
-  assert(k == s->n && done == s->done);
+  uint32_t whole, k = cursor_batch(l, &l->cons, NULL, NULL, NULL, &whole, &done);
+  assert(k == s->n && whole == s->whole && done == s->done);
   (void)k;
   return s;
 }
@@ -1172,7 +1189,7 @@ static const slot *take_slot(tv_loader *l) {
 /* Without prefetch: the next batch built in the loader's own slot. */
 static const slot *build_own(tv_loader *l) {
   slot *own = &l->slots[0];
-  own->n = cursor_batch(l, &l->cons, own->x, own->y, own->t, &own->done);
+  own->n = cursor_batch(l, &l->cons, own->x, own->y, own->t, &own->whole, &own->done);
   return own;
 }
 
@@ -1186,7 +1203,8 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
       *epoch_done = own->done;
       return;
     }
-    *n = cursor_batch(l, &l->cons, x, y, NULL, epoch_done);
+    uint32_t whole;
+    *n = cursor_batch(l, &l->cons, x, y, NULL, &whole, epoch_done);
     return;
   }
   const slot *s = take_slot(l);
@@ -1212,7 +1230,12 @@ void tv_loader_next_ptr(tv_loader *l, const float **x, const int32_t **y, uint32
 
 void tv_loader_next_batch(tv_loader *l, tv_batch *b) {
   const slot *s = l->prefetch ? take_slot(l) : build_own(l);
-  *b = (tv_batch){.x = s->x, .labels = s->y, .targets = s->t, .n = s->n, .epoch_done = s->done};
+  *b = (tv_batch){.x = s->x,
+                  .labels = s->y,
+                  .targets = s->t,
+                  .n = s->n,
+                  .epoch_done = s->done,
+                  .whole = s->whole};
 }
 
 int tv_loader_target_dim(const tv_loader *l) { return (int)l->tdim; }

@@ -1,5 +1,6 @@
 /* names.c — a dataset's class names in a checkpoint (see data.h, the class names in a
- * checkpoint): written by the trainer beside the other parts, read by eval --predict. */
+ * checkpoint): written by the trainer beside the other parts, read by eval (which maps the
+ * data it evaluates onto them) and eval --predict. */
 #include "trainval/data.h"
 
 #include <stdio.h>
@@ -28,7 +29,9 @@ int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writer *w) {
 
 int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names) {
   *names = NULL;
-  if (!tv_ckpt_has(c, "/data")) return TV_OK;
+  int has = tv_ckpt_has(c, "/data");
+  if (has < 0) return TV_ERR_FORMAT; /* the message names the file */
+  if (!has) return TV_OK;
   char *buf = malloc(TV_CLASS_NAMES_MAX + 1);
   if (!buf) return tv_error(TV_ERR_NOMEM, "%s: out of memory", tv_ckpt_path(c));
   int rc = tv_ckpt_read_attr_str(c, "/data", "class_names", buf, TV_CLASS_NAMES_MAX + 1);
@@ -62,5 +65,41 @@ int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names) {
     return rc;
   }
   *names = out;
+  return TV_OK;
+}
+
+int tv_dataset_use_class_names(tv_dataset *ds, char *const *names, int k, const char *what) {
+  if (!names || k <= 0 || !ds->labels) return TV_OK;
+  int32_t *map = NULL;
+  char **copy = calloc((size_t)k, sizeof *copy);
+  int rc = copy ? TV_OK : tv_error(TV_ERR_NOMEM, "%s: out of memory", what);
+  for (int j = 0; rc == TV_OK && j < k; j++)
+    if (!(copy[j] = strdup(names[j]))) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", what);
+  if (rc == TV_OK && ds->names) { /* the data's class c is the model's class map[c] */
+    if (!(map = malloc((size_t)ds->num_classes * sizeof *map)))
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", what);
+    for (int c = 0; rc == TV_OK && c < ds->num_classes; c++) {
+      map[c] = -1;
+      for (int j = 0; j < k && map[c] < 0; j++)
+        if (!strcmp(ds->names[c], names[j])) map[c] = j;
+      if (map[c] < 0)
+        rc = tv_error(TV_ERR_MISMATCH, "%s: class \"%.80s\" is not one of the model's %d classes",
+                      what, ds->names[c], k);
+    }
+  } else if (rc == TV_OK && ds->num_classes > k) {
+    rc = tv_error(TV_ERR_MISMATCH, "%s: class id %d, but the model has %d classes", what,
+                  ds->num_classes - 1, k);
+  }
+  if (rc != TV_OK) {
+    tv_imgdir_files_free(copy, copy ? (uint32_t)k : 0);
+    free(map);
+    return rc;
+  }
+  if (map)
+    for (uint32_t i = 0; i < ds->n; i++) ds->labels[i] = map[ds->labels[i]];
+  free(map);
+  tv_imgdir_files_free(ds->names, ds->names ? (uint32_t)ds->num_classes : 0);
+  ds->names = copy;
+  ds->num_classes = k;
   return TV_OK;
 }

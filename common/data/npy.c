@@ -254,12 +254,14 @@ int tv_npy_load(const tv_data_spec *sp, tv_dataset *ds) {
   }
   d.n = (uint32_t)x.dim[0];
   d.c = (int)c, d.h = (int)h, d.w = (int)w;
-  if (x.kind == 'u' && x.size == 1 && !x.fortran) {
+  if (x.kind == 'u' && x.size == 1) { /* uint8 stays uint8 (data.scale auto: 1/255) */
     d.images = malloc((size_t)x.count);
     if (!d.images)
       rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", sp->x);
-    else
+    else if (!x.fortran)
       memcpy(d.images, x.body, (size_t)x.count);
+    else
+      for (uint64_t k = 0; k < x.count; k++) d.images[k] = (uint8_t)element(&x, k);
   } else {
     rc = to_float(&x, &d.features);
   }

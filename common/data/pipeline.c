@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "trainval/corpus.h"
+#include "trainval/files.h" /* tv_monotonic */
 
 static const char *const split_names[TV_SPLIT__COUNT] = {"train", "valid", "test"};
 
@@ -179,9 +180,10 @@ int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid) {
   return valid->n == 0 ? no_valid_split(cfg) : TV_OK;
 }
 
-tv_norm tv_norm_from_config(const tv_config *cfg) {
-  tv_norm n = {
-      .scale = (float)cfg->data.scale, .mean = (float)cfg->data.mean, .std = (float)cfg->data.std};
+tv_norm tv_norm_from_config(const tv_config *cfg, const tv_dataset *ds) {
+  tv_norm n = {.scale = (float)tv_config_data_scale(cfg, tv_dataset_feature_size(ds) == 1),
+               .mean = (float)cfg->data.mean,
+               .std = (float)cfg->data.std};
   if (cfg->data.n_mean > 0 || cfg->data.n_std > 0) {
     /* A config read from a file has at most TV_NORM_MAX_CHANNELS (its lists are capped by it);
      * one built otherwise with more keeps its count, which tv_loader_new then refuses. */
@@ -196,11 +198,11 @@ tv_norm tv_norm_from_config(const tv_config *cfg) {
 
 int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n, tv_norm norm,
                 tv_metrics *metrics) {
-  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL);
+  return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL, NULL);
 }
 
 int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
-                       tv_norm norm, tv_metrics *metrics, float *logits) {
+                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
   if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
@@ -232,7 +234,9 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
     tv_batch bt;
     tv_loader_next_batch(l, &bt);
     done = bt.epoch_done;
+    double t0 = forward_seconds ? tv_monotonic() : 0.0;
     const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    if (forward_seconds) *forward_seconds += tv_monotonic() - t0;
     rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
       size_t k = (size_t)tv_model_num_classes(m) * bt.n;

@@ -52,6 +52,8 @@ struct tv_dist {
   int broken;    /* an exchange failed: the ranks are out of step */
   char err_msg[512];
   double grads_wait, other_wait;
+  MPI_Request gather_req; /* tv_dist_gather_start's, on misc; gathering: in flight */
+  int gathering;
 };
 
 static int mpi_error(tv_dist *d, int code, const char *what) {
@@ -200,6 +202,29 @@ int tv_dist_sum(tv_dist *d, double *v, int n) {
     v[k] = s;
   }
   return TV_OK;
+}
+
+/* ---- the carried state of token models --------------------------------------------------- */
+
+int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, float *all) {
+  if (d->gathering || n > (size_t)1 << 30)
+    return tv_error(TV_ERR_INVALID, "tv_dist_gather_start: %zu floats%s", n,
+                    d->gathering ? " while a gather is in flight" : "");
+  if (d->size == 1) {
+    if (n && all != buf) memcpy(all, buf, n * sizeof *all);
+    return TV_OK;
+  }
+  int e = MPI_Igather(buf, (int)n, MPI_FLOAT, d->rank == 0 ? all : NULL, (int)n, MPI_FLOAT, 0,
+                      d->misc, &d->gather_req);
+  if (e != MPI_SUCCESS) return mpi_error(d, e, "the gather of the carried state");
+  d->gathering = 1;
+  return TV_OK;
+}
+
+int tv_dist_gather_finish(tv_dist *d) {
+  if (!d->gathering) return TV_OK;
+  d->gathering = 0;
+  return wait_one(d, &d->gather_req, "gathering the carried state", &d->other_wait);
 }
 
 /* ---- the gradient sum -------------------------------------------------------------------- */

@@ -20,6 +20,34 @@ int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team, tv
   return rc;
 }
 
+/* The k-th largest of z[0..v) (1 <= k <= v <= 256), by quickselect on a copy (Hoare's
+ * partition, the middle element as the pivot). */
+static float kth_largest(const float *z, int v, int k) {
+  float a[256];
+  memcpy(a, z, (size_t)v * sizeof *a);
+  int lo = 0, hi = v - 1, want = k - 1; /* the index of the answer in descending order */
+  while (lo < hi) {
+    float pivot = a[lo + (hi - lo) / 2];
+    int i = lo, j = hi;
+    while (i <= j) {
+      while (a[i] > pivot) i++;
+      while (a[j] < pivot) j--;
+      if (i <= j) {
+        float t = a[i];
+        a[i++] = a[j];
+        a[j--] = t;
+      }
+    }
+    if (want <= j)
+      hi = j;
+    else if (want >= i)
+      lo = i;
+    else
+      return a[want];
+  }
+  return a[want];
+}
+
 int tv_sample(const float *logits, int v, double temperature, int top_k, tv_rng *r) {
   double p[256];
   int best = 0;
@@ -29,15 +57,18 @@ int tv_sample(const float *logits, int v, double temperature, int top_k, tv_rng 
     (void)tv_rng_u64(r); /* one draw per token whatever the settings */
     return best;
   }
-  /* top_k: the k-th largest logit is the cut (ids below it drop; at it, the smaller ids stay) */
+  /* top_k: the k-th largest logit is the cut (ids below it drop; at it, the smaller ids stay,
+   * as many as make k): id i stays when fewer than k ids have a larger logit or an equal one
+   * and a smaller id.  The cut by selection, not by sorting. */
   int keep[256];
   for (int i = 0; i < v; i++) keep[i] = 1;
   if (top_k > 0 && top_k < v) {
+    float cut = kth_largest(logits, v, top_k);
+    int room = top_k;
+    for (int i = 0; i < v; i++) room -= logits[i] > cut;
     for (int i = 0; i < v; i++) {
-      int above = 0;
-      for (int j = 0; j < v; j++)
-        above += logits[j] > logits[i] || (logits[j] == logits[i] && j < i);
-      keep[i] = above < top_k;
+      keep[i] = logits[i] > cut || (logits[i] == cut && room > 0);
+      room -= logits[i] == cut && keep[i];
     }
   }
   double total = 0, top = logits[best];

@@ -135,13 +135,25 @@ static float sigmoid_xent_forward(const tv_loss_params *p, const float *outputs,
   return tv_sigmoid_xent(outputs, t.values, n, k, dy);
 }
 
-/* token_xent over (N, T, V) outputs passed as n = N*T rows of k = V, targets int32 [N, T]:
- * L = mean over tokens of -log softmax(z_t)_{y_t}; dL/dz_t = (softmax(z_t) - onehot(y_t)) / (N*T).
- * No label smoothing: a language model's bits per character are this loss / ln 2. */
+/* token_xent over (N, T, k) outputs passed as n = N*T rows of k, targets int32 [N, T], the
+ * distribution over the first v = classes outputs (the vocabulary; all k when classes is 0):
+ * L = mean over tokens of -log softmax(z_t[0:v])_{y_t}; dL/dz_t = (softmax - onehot(y_t)) / (N*T)
+ * on [0, v), 0 beyond.  No label smoothing: a language model's bits per character are this loss
+ * / ln 2. */
 static float token_xent_forward(const tv_loss_params *p, const float *outputs, tv_targets t, int n,
                                 int k, float *dy) {
-  (void)p;
-  return tv_softmax_xent(outputs, t.classes, n, k, dy);
+  int v = p->classes > 0 && p->classes < k ? p->classes : k;
+  if (v == k) return tv_softmax_xent(outputs, t.classes, n, k, dy);
+  double total = 0;
+  for (int i = 0; i < n; i++) {
+    float *d = dy ? dy + (size_t)i * k : NULL;
+    total += tv_softmax_xent(outputs + (size_t)i * k, t.classes + i, 1, v, d);
+    if (d) {
+      for (int j = 0; j < v; j++) d[j] /= (float)n;
+      memset(d + v, 0, (size_t)(k - v) * sizeof *d);
+    }
+  }
+  return (float)(total / n);
 }
 
 // clang-format off

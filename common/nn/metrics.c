@@ -101,9 +101,9 @@ int tv_metrics_add(tv_metrics *m, const float *outputs, const int32_t *labels, c
 }
 
 void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n) {
-  int k = m->k;
+  int ld = m->k, v = m->loss.params.classes, k = v > 0 && v < ld ? v : ld;
   for (int i = 0; i < n; i++) {
-    const float *z = logits + (size_t)i * k;
+    const float *z = logits + (size_t)i * ld;
     int y = labels[i], arg = 0, above = 0;
     float mx = z[0];
     for (int j = 1; j < k; j++)
@@ -116,7 +116,7 @@ void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels
     m->loss_sum += (double)mx + log(s) - (double)z[y];
     m->correct += arg == y;
     m->top5 += above < 5;
-    m->confusion[(size_t)y * k + arg]++;
+    m->confusion[(size_t)y * ld + arg]++;
   }
   m->n += (uint64_t)n;
 }
@@ -519,4 +519,73 @@ int tv_multilabel_metrics_get(const tv_multilabel_metrics *m, tv_multilabel_summ
   s->macro_f1 = f1_sum / (double)k;
   s->map = !m->keep ? NAN : with_pos ? ap_sum / with_pos : 0.0;
   return TV_OK;
+}
+
+/* ---- one window over several processes (metrics.h) ----------------------------------------- */
+
+enum { SHARED_HEAD = 2, SHARED_REG = 5, SHARED_ML = 3 };
+
+int tv_metrics_shared_size(const tv_metrics *m) {
+  if (m->reg) return SHARED_HEAD + SHARED_REG * m->k;
+  if (m->ml) return SHARED_HEAD + SHARED_ML * m->k;
+  return SHARED_HEAD + 2;
+}
+
+void tv_metrics_shared_get(const tv_metrics *m, double *v) {
+  double n = (double)m->n;
+  v[0] = n;
+  v[1] = m->loss_sum;
+  if (m->reg) {
+    for (int j = 0; j < m->k; j++) {
+      const reg_acc *a = &m->reg->acc[j];
+      double *o = v + SHARED_HEAD + SHARED_REG * j;
+      o[0] = a->mean * n;
+      o[1] = a->m2;
+      o[2] = a->mean * a->mean * n;
+      o[3] = a->sse;
+      o[4] = a->sae;
+    }
+  } else if (m->ml) {
+    for (int j = 0; j < m->k; j++) {
+      double *o = v + SHARED_HEAD + SHARED_ML * j;
+      o[0] = (double)m->ml->tp[j];
+      o[1] = (double)m->ml->fp[j];
+      o[2] = (double)m->ml->fn[j];
+    }
+  } else {
+    v[2] = (double)m->correct;
+    v[3] = (double)m->top5;
+  }
+}
+
+void tv_metrics_shared_add(tv_metrics *m, const double *v) {
+  uint64_t nb = (uint64_t)v[0];
+  if (nb == 0) return;
+  double na = (double)m->n, n = na + v[0];
+  m->loss_sum += v[1];
+  if (m->reg) {
+    for (int j = 0; j < m->k; j++) {
+      reg_acc *a = &m->reg->acc[j];
+      const double *o = v + SHARED_HEAD + SHARED_REG * j;
+      double mean_b = o[0] / v[0], m2_b = o[1] + o[2] - o[0] * mean_b;
+      double delta = mean_b - a->mean;
+      a->mean += delta * v[0] / n;
+      a->m2 += (m2_b > 0 ? m2_b : 0) + delta * delta * na * v[0] / n;
+      a->sse += o[3];
+      a->sae += o[4];
+    }
+    m->reg->n += nb;
+  } else if (m->ml) {
+    for (int j = 0; j < m->k; j++) {
+      const double *o = v + SHARED_HEAD + SHARED_ML * j;
+      m->ml->tp[j] += (uint64_t)o[0];
+      m->ml->fp[j] += (uint64_t)o[1];
+      m->ml->fn[j] += (uint64_t)o[2];
+    }
+    if (!m->ml->keep) m->ml->n += nb;
+  } else {
+    m->correct += (uint64_t)v[2];
+    m->top5 += (uint64_t)v[3];
+  }
+  m->n += nb;
 }

@@ -25,6 +25,10 @@ struct tv_model {
   float *y[TV_MAX_LAYERS];  /* outputs, by root */
   float *dy[TV_MAX_LAYERS]; /* gradients of the outputs, by root (TRAIN) */
   int written[TV_MAX_LAYERS];
+  /* 1 if d(loss)/d(layer i's output) reaches a trainable variable: layer i or one it reads,
+   * transitively, has one.  A backward that feeds no variable (a gradient w.r.t. the model
+   * input, through a flatten of it, say) is skipped. */
+  int need_grad[TV_MAX_LAYERS];
   float *arena;
   float *temp;    /* shared scratch: the largest temp_floats of any layer */
   const float *x; /* the current input batch */
@@ -79,21 +83,33 @@ static int input_of(const tv_model *m, int i, int k) {
   return -2;
 }
 
-/* fuse[i] = 1 for a relu whose only consumer is a max_pool2d (max and relu commute, so the pool
- * applies the relu to its smaller output and the relu's own pass disappears).  Not for the
- * last layer or a relu of the model input. */
+/* Layers that read node i's output. */
+static int consumers_of(const tv_model *m, int i) {
+  int n = 0;
+  for (int j = i + 1; j < m->n_layers; j++)
+    for (int k = 0; k < TV_MAX_INPUTS; k++) n += input_of(m, j, k) == i;
+  return n;
+}
+
+/* fuse[i] = 1 for a relu folded into a neighbour, its own pass gone: into the dense layer it
+ * reads when that dense has no other consumer (the gemm's epilogue applies it, the dense's
+ * backward masks its gradient; nobody sees the pre-activation), else into a max_pool2d that is
+ * its only consumer (max and relu commute, so the pool applies the relu to its smaller output).
+ * Not for the last layer or a relu of the model input. */
 static void plan_fusion(const tv_model *m, int *fuse) {
   for (int i = 0; i < m->n_layers - 1; i++) {
     fuse[i] = 0;
-    if (m->cfg.model.layers[i].kind != TV_LAYER_RELU || input_of(m, i, 0) < 0) continue;
-    int consumers = 0, pool = 0;
+    int src = input_of(m, i, 0);
+    if (m->cfg.model.layers[i].kind != TV_LAYER_RELU || src < 0) continue;
+    if (m->cfg.model.layers[src].kind == TV_LAYER_DENSE && consumers_of(m, src) == 1) {
+      fuse[i] = 1;
+      continue;
+    }
+    int pool = 0;
     for (int j = i + 1; j < m->n_layers; j++)
       for (int k = 0; k < TV_MAX_INPUTS; k++)
-        if (input_of(m, j, k) == i) {
-          consumers++;
-          pool = m->cfg.model.layers[j].kind == TV_LAYER_MAX_POOL2D;
-        }
-    fuse[i] = consumers == 1 && pool;
+        if (input_of(m, j, k) == i) pool = m->cfg.model.layers[j].kind == TV_LAYER_MAX_POOL2D;
+    fuse[i] = consumers_of(m, i) == 1 && pool;
   }
   fuse[m->n_layers - 1] = 0;
 }
@@ -146,11 +162,19 @@ static int build_layers(tv_model *m) {
       if (l->inputs[k] >= 0) used[l->inputs[k]] = 1;
     }
     l->fused_relu = l->cfg->kind == TV_LAYER_MAX_POOL2D && l->inputs[0] >= 0 && fuse[l->inputs[0]];
+    /* a dense whose one consumer is a fused relu applies it (plan_fusion) */
+    for (int j = i + 1; j < m->n_layers && l->cfg->kind == TV_LAYER_DENSE; j++)
+      if (fuse[j] && input_of(m, j, 0) == i) l->fused_relu = 1;
     rc = m->ops[i]->build(l);
     if (rc != TV_OK) return rc;
     if (!sane_shape(l->out)) return too_large(m, l, l->out, "output");
     if (fuse[i]) l->aliases_input = 1; /* its pool applies it */
     m->root[i] = (l->aliases_input && l->inputs[0] >= 0) ? m->root[l->inputs[0]] : i;
+    m->need_grad[i] = 0;
+    for (int k = 0; k < l->n_vars; k++)
+      m->need_grad[i] |= tv_varstore_cvar(m->store, l->vars[k])->trainable;
+    for (int k = 0; k < l->n_inputs; k++)
+      if (l->inputs[k] >= 0) m->need_grad[i] |= m->need_grad[l->inputs[k]];
   }
   const tv_layer *last = &m->layers[m->n_layers - 1];
   m->logits = m->n_layers - 1;
@@ -348,13 +372,17 @@ void tv_model_backward(tv_model *m, const float *dy, int n) {
   for (int i = top; i >= 0; i--) {
     tv_layer *l = &m->layers[i];
     if (l->aliases_input) continue;
+    if (!m->need_grad[i]) { /* nothing below it learns */
+      if (m->hook) m->hook(m->hook_arg, m->ready_from[i]);
+      continue;
+    }
     const float *in[TV_MAX_INPUTS];
     float *dx[TV_MAX_INPUTS];
     int acc[TV_MAX_INPUTS];
     for (int k = 0; k < l->n_inputs; k++) {
       int src = l->inputs[k];
       in[k] = node_out(m, src);
-      dx[k] = src < 0 ? NULL : m->dy[m->root[src]];
+      dx[k] = src < 0 || !m->need_grad[src] ? NULL : m->dy[m->root[src]];
       acc[k] = src < 0 ? 0 : m->written[m->root[src]];
       for (int j = 0; j < k && src >= 0 && !acc[k]; j++) /* add [a, a]: the second adds */
         acc[k] = l->inputs[j] >= 0 && m->root[l->inputs[j]] == m->root[src];
@@ -463,11 +491,43 @@ int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w) {
   return rc;
 }
 
-int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
+/* Floats of one segment of a layer's carried state (gru: h; lstm: h, then c): max_batch x H. */
+static size_t carry_segment(const tv_layer *l) {
+  return (size_t)l->max_batch * (size_t)l->cfg->hidden;
+}
+
+int tv_model_ckpt_write_parts(const tv_model *m, tv_ckpt_writer *w, const float *parts, int p) {
+  tv_ckpt_array a = {
+      .path = "/state/dropout_rng", .dtype = TV_CKPT_U64, .count = 4, .data = m->rng.s};
+  int rc = tv_ckpt_writer_array(w, &a);
+  size_t total = tv_model_state_floats(m), at = 0;
+  float *glob = NULL;
+  if (rc == TV_OK && total && !(glob = malloc(total * (size_t)p * sizeof *glob)))
+    rc = tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu floats of carried state", total);
+  for (int i = 0; i < m->n_layers && rc == TV_OK; i++) {
+    const tv_layer *l = &m->layers[i];
+    char path[TV_NAME_CAP + 32];
+    if (!l->state_floats) continue;
+    size_t z = carry_segment(l), segs = l->state_floats / z, o = 0;
+    for (size_t g = 0; g < segs; g++) /* segment g of every part, in part order */
+      for (int q = 0; q < p; q++, o += z)
+        memcpy(glob + o, parts + (size_t)q * total + at + g * z, z * sizeof *glob);
+    at += l->state_floats;
+    if (!carry_path(m, i, path, sizeof path)) continue;
+    tv_ckpt_array s = {
+        .path = path, .dtype = TV_CKPT_F32, .count = l->state_floats * (size_t)p, .data = glob};
+    rc = tv_ckpt_writer_array(w, &s);
+  }
+  free(glob);
+  return rc;
+}
+
+int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) { return tv_model_ckpt_read_part(m, c, 0, 1); }
+
+int tv_model_ckpt_read_part(tv_model *m, tv_ckpt *c, int part, int p) {
   tv_rng r;
   int rc = tv_ckpt_read_array(c, "/state/dropout_rng", TV_CKPT_U64, 4, r.s);
-  size_t total = 0, at = 0;
-  for (int i = 0; i < m->n_layers; i++) total += m->layers[i].state_floats;
+  size_t total = tv_model_state_floats(m) * (size_t)p, at = 0;
   float *saved = NULL;
   if (rc == TV_OK && total && !(saved = malloc(total * sizeof *saved)))
     rc = tv_error(TV_ERR_NOMEM, "model: cannot allocate %zu floats of carried state", total);
@@ -476,8 +536,8 @@ int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
     const tv_layer *l = &m->layers[i];
     char path[TV_NAME_CAP + 32];
     if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
-    rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, l->state_floats, saved + at);
-    at += l->state_floats;
+    rc = tv_ckpt_read_array(c, path, TV_CKPT_F32, l->state_floats * (size_t)p, saved + at);
+    at += l->state_floats * (size_t)p;
   }
   if (rc == TV_OK) {
     m->rng = r;
@@ -486,8 +546,11 @@ int tv_model_ckpt_read(tv_model *m, tv_ckpt *c) {
       tv_layer *l = &m->layers[i];
       char path[TV_NAME_CAP + 32];
       if (!l->state_floats || !carry_path(m, i, path, sizeof path)) continue;
-      memcpy(l->state, saved + at, l->state_floats * sizeof *saved);
-      at += l->state_floats;
+      size_t z = carry_segment(l), segs = l->state_floats / z;
+      for (size_t g = 0; g < segs; g++) /* this part's rows of segment g */
+        memcpy(l->state + g * z, saved + at + (g * (size_t)p + (size_t)part) * z,
+               z * sizeof *saved);
+      at += l->state_floats * (size_t)p;
     }
   }
   free(saved);

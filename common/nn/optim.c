@@ -29,6 +29,7 @@ struct tv_optim {
     int var;
     size_t begin, end;
   } * chunks;
+  double *partial; /* n_chunks: tv_optim_grad_norm's sum of squares of each chunk */
 };
 
 enum { CHUNK = 16384 };
@@ -73,7 +74,8 @@ int tv_optim_new(const tv_config *cfg, int64_t total_steps, tv_varstore *store, 
     if (!pass) {
       o->n_chunks = n;
       o->chunks = malloc((size_t)(n ? n : 1) * sizeof *o->chunks);
-      if (!o->chunks) {
+      o->partial = malloc((size_t)(n ? n : 1) * sizeof *o->partial);
+      if (!o->chunks || !o->partial) {
         tv_optim_free(o);
         return tv_error(TV_ERR_NOMEM, "optimizer: out of memory");
       }
@@ -98,6 +100,7 @@ void tv_optim_free(tv_optim *o) {
   if (!o) return;
   for (int k = 0; k < o->n_slots; k++) free(o->slots[k]);
   free(o->chunks);
+  free(o->partial);
   free(o);
 }
 
@@ -135,13 +138,22 @@ TV_VECTOR static float sum_squares(const float *restrict g, size_t n) {
   return s;
 }
 
-double tv_optim_grad_norm(const tv_optim *o) {
-  double total = 0;
-  int nv = tv_varstore_count(o->store);
-  for (int i = 0; i < nv; i++) {
-    const tv_var *v = tv_varstore_cvar(o->store, i);
-    if (v->trainable) total += (double)sum_squares(v->grad, v->count);
+static void norm_part(void *ctx, int begin, int end, int thread) {
+  (void)thread;
+  const tv_optim *o = ctx;
+  for (int c = begin; c < end; c++) {
+    const struct chunk *ch = &o->chunks[c];
+    const tv_var *v = tv_varstore_cvar(o->store, ch->var);
+    o->partial[c] = (double)sum_squares(v->grad + ch->begin, ch->end - ch->begin);
   }
+}
+
+/* Over the team, chunk by chunk (the optimizer's fixed chunks), the chunks' sums added in chunk
+ * order: the same bits for any team. */
+double tv_optim_grad_norm(const tv_optim *o) {
+  tv_pool_for(o->pool, o->n_chunks, norm_part, (void *)o);
+  double total = 0;
+  for (int c = 0; c < o->n_chunks; c++) total += o->partial[c];
   return sqrt(total);
 }
 

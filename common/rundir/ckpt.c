@@ -403,8 +403,9 @@ static int write_dataset(tv_ckpt_writer *w, const char *path, tv_ckpt_dtype dtyp
                       tv_shape_count(*shape), count);
   }
   if (count > 0 && !data) return tv_error(TV_ERR_INVALID, "%s: %s: no data", w->tmp, path);
-  if (tv_h5_lookup(w->file, path) != 0)
-    return tv_error(TV_ERR_INVALID, "%s: %s: written twice", w->tmp, path);
+  int found = tv_h5_lookup_checked(w->file, path);
+  if (found == -2) return tv_h5_fail(TV_ERR_IO, "%s: %s: cannot read the links", w->tmp, path);
+  if (found != 0) return tv_error(TV_ERR_INVALID, "%s: %s: written twice", w->tmp, path);
   int rc = TV_OK;
   hid_t space = H5I_INVALID_HID, dset = H5I_INVALID_HID;
   if ((space = rank == 0 ? H5Screate(H5S_SCALAR) : H5Screate_simple(rank, dims, NULL)) < 0 ||
@@ -473,7 +474,8 @@ static int attr_target(tv_ckpt_writer *w, const char *path, const char *name, hi
     for (size_t i = 0; i < sizeof reserved_attrs / sizeof reserved_attrs[0]; i++)
       if (strcmp(name, reserved_attrs[i]) == 0)
         return tv_error(TV_ERR_INVALID, "%s: root attribute %s is reserved", w->tmp, name);
-  int found = tv_h5_lookup(w->file, path);
+  int found = tv_h5_lookup_checked(w->file, path);
+  if (found == -2) return tv_h5_fail(TV_ERR_IO, "%s: %s: cannot read the links", w->tmp, path);
   if (found < 0) return tv_error(TV_ERR_INVALID, "%s: %s: is a link", w->tmp, path);
   *obj = found ? H5Oopen(w->file, path, H5P_DEFAULT)
                : H5Gcreate2(w->file, path, w->lcpl, H5P_DEFAULT, H5P_DEFAULT);
@@ -982,9 +984,20 @@ const char *tv_ckpt_config_text(const tv_ckpt *c) { return c->config; }
 const char *tv_ckpt_trainval_version(const tv_ckpt *c) { return c->version; }
 const char *tv_ckpt_path(const tv_ckpt *c) { return c->path; }
 
+/* A lookup on the way to path that libhdf5 could not read: a damaged file, never "absent". */
+static int unreadable_links(const tv_ckpt *c, const char *path) {
+  return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable links", c->path, path);
+}
+
 int tv_ckpt_has(tv_ckpt *c, const char *path) {
   tv_h5_quiet();
-  return tv_h5_valid_abs(path) && tv_h5_lookup(c->file, path) == 1;
+  if (!tv_h5_valid_abs(path)) return 0;
+  int found = tv_h5_lookup_checked(c->file, path);
+  if (found == -2) {
+    (void)unreadable_links(c, path);
+    return -1;
+  }
+  return found == 1;
 }
 
 /* Differences between a file's /variables and a store, the first MAX_DIFFS spelled out. */
@@ -1047,7 +1060,8 @@ static int space_is(hid_t space, tv_shape s) {
 static int check_var(tv_ckpt *c, const tv_var *v, float *scratch, diffs *d) {
   char path[PATH_CAP], a[96], b[96];
   snprintf(path, sizeof path, "/variables/%s", v->name);
-  int found = tv_h5_valid_rel(v->name) ? tv_h5_lookup(c->file, path) : 0;
+  int found = tv_h5_valid_rel(v->name) ? tv_h5_lookup_checked(c->file, path) : 0;
+  if (found == -2) return unreadable_links(c, path);
   if (found == 0) {
     diff_add(d, "%s: missing in file", v->name);
     return TV_OK;
@@ -1133,7 +1147,11 @@ static int compare_vars(tv_ckpt *c, const tv_varstore *vars, float *scratch) {
   int n = tv_varstore_count(vars);
   for (int i = 0; i < n && !rc; i++) rc = check_var(c, tv_varstore_cvar(vars, i), scratch, &d);
   if (rc) goto out;
-  int found = tv_h5_lookup(c->file, "/variables");
+  int found = tv_h5_lookup_checked(c->file, "/variables");
+  if (found == -2) {
+    rc = unreadable_links(c, "/variables");
+    goto out;
+  }
   if (found == 1) {
     group = H5Oopen(c->file, "/variables", H5P_DEFAULT);
     if (group < 0 || H5Iget_type(group) != H5I_GROUP) {
@@ -1187,7 +1205,8 @@ static int open_array(tv_ckpt *c, const char *path, hid_t *dset, int *dtype, siz
     return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not an array path", c->path,
                     path ? path : "(null)");
   tv_h5_quiet();
-  int found = tv_h5_lookup(c->file, path);
+  int found = tv_h5_lookup_checked(c->file, path);
+  if (found == -2) return unreadable_links(c, path);
   if (found == 0) return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
   if (found < 0) return tv_error(TV_ERR_MISMATCH, "%s: %s: a link, not an array", c->path, path);
   int rc = TV_OK;
@@ -1264,8 +1283,9 @@ static int attr_source(tv_ckpt *c, const char *path, hid_t *obj) {
   if (!tv_h5_valid_abs(path))
     return tv_error(TV_ERR_INVALID, "%s: \"%s\" is not a path", c->path, path ? path : "(null)");
   tv_h5_quiet();
-  if (tv_h5_lookup(c->file, path) != 1)
-    return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
+  int found = tv_h5_lookup_checked(c->file, path);
+  if (found == -2) return unreadable_links(c, path);
+  if (found != 1) return tv_error(TV_ERR_NOT_FOUND, "%s: %s: not in the checkpoint", c->path, path);
   *obj = H5Oopen(c->file, path, H5P_DEFAULT);
   if (*obj < 0) return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: unreadable", c->path, path);
   return TV_OK;

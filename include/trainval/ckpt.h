@@ -60,7 +60,10 @@
  *   /state/carry/<layer>       float32  [B*H] or    tv_model_ckpt_write: the TRAIN graph's
  *                                       [2*B*H]      carried state of recurrent layer <layer>
  *                                                    (B = train.batch_size, H = hidden):
- *                                                    gru h (B, H); lstm h (B, H) then c (B, H)
+ *                                                    gru h (B, H); lstm h (B, H) then c (B, H);
+ *                                                    data-parallel contiguous streams (dist.h):
+ *                                                    every rank's rows, gathered by rank 0 and
+ *                                                    read back by each rank (its own rows)
  *   /state/text/cursor         uint64   [7]          tv_stream_ckpt_write (corpus.h): a token
  *                                                    model's batcher: epochs done, next window,
  *                                                    text length, window rng s[0..3]
@@ -81,6 +84,10 @@
  *   /data/standardize/std      float32  [D]          per-feature mean and std fitted on the
  *                                                    training split (data.standardize: true);
  *                                                    absent otherwise, and in older files
+ *   /data  attribute class_names  string             tv_dataset_names_ckpt_write (data.h): the
+ *                                                    training data's class names (image folders,
+ *                                                    CSV string labels) as a JSON array; absent
+ *                                                    when it has none
  *
  * VERSION AND COMPATIBILITY: format_version is 1.  Adding attributes, groups or arrays keeps the
  * version: readers ignore what they do not look for.  The state paths above are those of every
@@ -272,7 +279,9 @@ TV_MUST_CHECK int tv_ckpt_read_array(tv_ckpt *c, const char *path, tv_ckpt_dtype
 TV_MUST_CHECK int tv_ckpt_array_info(tv_ckpt *c, const char *path, tv_ckpt_dtype *dtype,
                                      size_t *count);
 
-/* 1 if an object (group or dataset, through hard links only) exists at path, else 0. */
+/* 1 if an object (group or dataset, through hard links only) exists at path, 0 if not, -1 if
+ * libhdf5 cannot read the links on the way (a damaged file: the error message, TV_ERR_FORMAT,
+ * names the file and the path). */
 int tv_ckpt_has(tv_ckpt *c, const char *path);
 
 /* Scalar attribute name of the object at path.  Errors: TV_ERR_NOT_FOUND (object or attribute

@@ -77,8 +77,13 @@
  *                                # model.input's H x W); channels are model.input's C (1 or 3)
  *     valid_fraction: 0.1        # carved from train by a seeded shuffle
  *     split_seed: 1
- *     scale / mean / std: pixel -> (pixel * scale - mean) / std; mean and std are one number
- *       (every channel) or a list of C numbers (one per channel of model.input)
+ *     scale / mean / std: value -> (value * scale - mean) / std; mean and std are one number
+ *       (every channel) or a list of C numbers (one per channel of model.input).  scale: auto
+ *       (the default) is 1/255 for uint8 data (IDX ubyte, image folders, a u1 .npy, an 8-bit
+ *       unsigned HDF5 dataset) and 1 for every other type (CSV, float or wider integers), as
+ *       the training data is read; train writes the number it used into config.yaml and every
+ *       checkpoint, so eval and predict apply exactly that number whatever data they read, and
+ *       a resumed run whose new config leaves scale at auto keeps the run's number
  *     random_flip: false         # augmentation: horizontal flip with probability 1/2
  *     random_crop_padding: 0     # augmentation: pad by p pixels, crop back at a random offset
  *     format: idx                # idx | csv | npy | hdf5 | imgdir: the reader (data.h); hdf5 and
@@ -302,7 +307,7 @@ typedef struct tv_config {
     char test_images[TV_NAME_CAP * 2], test_labels[TV_NAME_CAP * 2];
     double valid_fraction; /* [0, 0.9] default 0.1 */
     uint64_t split_seed;   /* default 1 */
-    double scale;          /* default 1/255 */
+    double scale;          /* NaN for `auto` (the default): read it with tv_config_data_scale */
     /* mean / std: one number for every channel (n_mean == 0, the value in mean), or a list of C
      * numbers (n_mean == C == model.input[0], the values in mean_c; mean == mean_c[0]).  Read
      * them per channel with tv_config_data_mean / tv_config_data_std.  Defaults 0 and 1. */
@@ -377,6 +382,12 @@ typedef struct tv_config {
 double tv_config_data_mean(const tv_config *c, int channel);
 double tv_config_data_std(const tv_config *c, int channel);
 
+/* data.scale: 1 when it is `auto` (config.h's data section).  Cannot fail. */
+int tv_config_data_scale_is_auto(const tv_config *c);
+/* The scale to apply: data.scale's number, or for auto 1/255 when the features are uint8
+ * (uint8_features != 0) and 1 otherwise.  Cannot fail. */
+double tv_config_data_scale(const tv_config *c, int uint8_features);
+
 /* The per-example input shape: (C, H, W), or (T) when model.input has one item.  Cannot fail. */
 tv_shape tv_config_input_shape(const tv_config *c);
 
@@ -393,6 +404,13 @@ void tv_config_defaults(tv_config *c);
  * or "--set ...: problem"), TV_ERR_NOMEM.  On failure *c holds defaults only. */
 TV_MUST_CHECK int tv_config_parse(const char *text, size_t len, const char *source,
                                   const char *const *sets, int n_sets, tv_config *c);
+
+/* tv_config_parse of the config text stored in a checkpoint, with eval's overrides: train
+ * writes the data.scale it applied into every checkpoint, so a checkpoint whose text leaves scale
+ * out (or says auto) was made otherwise and is read as every version before auto read it, with
+ * scale 1/255, unless an override sets data.scale.  Errors and state as tv_config_parse's. */
+TV_MUST_CHECK int tv_config_parse_ckpt(const char *text, size_t len, const char *source,
+                                       const char *const *sets, int n_sets, tv_config *c);
 
 /* The largest config file tv_config_load reads (a config is a few KiB). */
 #define TV_CONFIG_MAX_BYTES ((size_t)1 << 20)

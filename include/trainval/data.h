@@ -60,9 +60,9 @@
  * prod(shape) elements: a header that promises more or fewer bytes than follow is an error.
  * dtypes u1 i1 i2 i4 i8 f4 f8 b1, little- or big-endian ('<', '>', '|'; '=' is read as
  * little-endian), C or Fortran order.  Features (N), (N, D), (N, H, W) or (N, C, H, W) as IDX's;
- * uint8 in C order stays uint8 (tv_dataset.images), every other dtype becomes float32 (a value
- * that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids in
- * [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
+ * uint8 (C or Fortran order) stays uint8 (tv_dataset.images), every other dtype becomes float32 (a
+ * value that is not a finite float32 is an error).  Targets (N) of an integer dtype are class ids
+ * in [0, TV_DATA_MAX_CLASSES); with float_targets, (N) or (N, T) of any dtype (b1 for multilabel
  * indicators) become float targets.
  *
  * Either file may be gzip-compressed (RFC 1952), recognised by its first two bytes 1f 8b, never
@@ -415,6 +415,12 @@ typedef struct tv_loader_opts {
   uint32_t subset_n;
   tv_augment augment; /* training batches only; zeroed = none */
   uint32_t prefetch;  /* 0: synchronous; K in 1..TV_LOADER_MAX_PREFETCH: a background thread */
+  /* Data-parallel part (dist.h): with parts P > 1, the loader still walks the one global order
+   * in global batches of batch_size, and returns only rows [off, off + count) of each, as
+   * tv_dist_slice(k, P, part) gives them for a batch of k rows; it decodes, normalises and
+   * augments those rows alone (the augmentation draws of the other rows are still made, so a
+   * row is augmented as the whole batch's loader augments it).  0 or 1: the whole batch. */
+  uint32_t part, parts;
 } tv_loader_opts;
 
 /* A loader over ds (borrowed: it must outlive the loader and stay unchanged) that yields
@@ -446,22 +452,27 @@ typedef struct tv_loader_opts {
  * A norm with feature arrays is applied after the channel normalisation (and after augmentation),
  * value by value; the loader keeps its own copy.
  *
- * Errors: TV_ERR_INVALID for batch_size 0, float targets with target_dim < 1, a bad norm (also a
- * feature std that is not finite and > 0, or only one of the two feature arrays) (a std not
- * > 0, channels not 0 and not ds->c, channels over TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or
- * > min(h, w)), prefetch over TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >=
- * ds->n, or drop_last with fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also
- * when the thread cannot be started.  On failure *out is NULL and no thread runs. */
+ * The loader's state and its part of a checkpoint are global: they do not depend on the part, so
+ * a state saved by a loader of P parts restores one of any other P.
+ *
+ * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
+ * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
+ * feature arrays) (a std not > 0, channels not 0 and not ds->c, channels over
+ * TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch over
+ * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last with
+ * fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread cannot be
+ * started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
 /* Writes the next batch: x[i*D + j] = normalised pixel j of example i, y[i] = its label, for
  * i < *n, where x holds batch_size*D floats and y batch_size ints (left untouched, and may be
  * NULL, when the dataset has float targets: read those with tv_loader_next_batch).  *n is
- * batch_size except for the last batch of an epoch without drop_last; rows *n..batch_size-1 are
- * left as they were. *epoch_done is 1 on the call that returned an epoch's last batch, 0 otherwise;
- * the next call starts the next epoch (reshuffled when shuffle is on: the reshuffle happens inside
- * this call). With prefetch it waits (blocking, not spinning) for the thread's next batch and
- * copies it. Never allocates; cannot fail. */
+ * batch_size except for the last batch of an epoch without drop_last (with parts: this part's
+ * rows of such a batch, possibly 0); rows *n..batch_size-1 are left as they were. *epoch_done is 1
+ * on the call that returned an epoch's last batch, 0 otherwise; the next call starts the next epoch
+ * (reshuffled when shuffle is on: the reshuffle happens inside this call). With prefetch it waits
+ * (blocking, not spinning) for the thread's next batch and copies it. Never allocates; cannot fail.
+ */
 void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_done);
 
 /* The same batch as tv_loader_next, lent instead of copied: *x (batch_size*D floats) and *y
@@ -484,6 +495,7 @@ typedef struct tv_batch {
   const float *targets;
   uint32_t n;
   int epoch_done;
+  uint32_t whole; /* rows of the global batch these n are a part of (n without parts) */
 } tv_batch;
 
 /* The next batch, lent as tv_loader_next_ptr lends it, with either kind of target (the three
@@ -565,9 +577,12 @@ TV_MUST_CHECK int tv_standardize_ckpt_read(tv_ckpt *c, int d, tv_standardize *ou
 /* ---- the class names in a checkpoint --------------------------------------------------------
  *
  *   /data  attribute class_names  string: the names as a JSON array of strings, ["ant", "bee"]
- *          (class i is item i), written when the training data has names (image folders) and
- *          the text is at most TV_CLASS_NAMES_MAX bytes (an HDF5 object header's attribute
- *          limit); absent otherwise.  Readers that find none use the class ids. */
+ *          (class i is item i), written when the training data has names (image folders' class
+ *          folders, a CSV's string class labels) and the text is at most TV_CLASS_NAMES_MAX
+ *          bytes (an HDF5 object header's attribute limit); absent otherwise.  Readers that find
+ *          none use the class ids.  eval maps the data it evaluates onto them by name
+ *          (tv_dataset_use_class_names), so a test file that lacks a class, or lists its classes
+ *          in another order, keeps the model's ids. */
 #define TV_CLASS_NAMES_MAX 60000
 
 /* Writes ds's class names (nothing when it has none, or when they do not fit).  Errors: those of
@@ -579,6 +594,15 @@ TV_MUST_CHECK int tv_dataset_names_ckpt_write(const tv_dataset *ds, tv_ckpt_writ
  * another length than num_classes, or an attribute that is not a JSON array of strings, is
  * TV_ERR_FORMAT naming the file.  Errors also TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_ckpt_read_class_names(tv_ckpt *c, int num_classes, char ***names);
+
+/* Gives ds (with class ids) the model's k class names (borrowed, copied), names[j] for class j:
+ * when ds has names of its own, each of its examples' labels becomes the id of the same name in
+ * names (a name of ds that names lacks is TV_ERR_MISMATCH "<what>: class \"x\" is not one of the
+ * model's k classes"); otherwise ds's class ids stay (one >= k is TV_ERR_MISMATCH).  Then
+ * ds->names is the copy and ds->num_classes k.  Nothing happens when names is NULL or ds has no
+ * labels.  Errors also TV_ERR_NOMEM.  On failure ds is unchanged. */
+TV_MUST_CHECK int tv_dataset_use_class_names(tv_dataset *ds, char *const *names, int k,
+                                             const char *what);
 
 /* Stops and joins the prefetch thread (after the batch it is on, if any), then frees the loader
  * (not its dataset).  NULL-safe. */

@@ -13,11 +13,27 @@
  * - The global batch (train.batch_size, B) is split across ranks: rank r trains on rows
  *   [off_r, off_r + n_r) of every global batch, n_r = B/N, the first B%N ranks one more
  *   (tv_dist_slice).  N = 3 and B = 128 give 43, 43, 42.
- * - Every rank runs the same loader (same seed, global batch size B) and takes its slice of each
- *   batch, so all ranks read one global, seeded order (augmentation included: a row is flipped or
- *   cropped as in a one-rank run), and the loader's cursor in a checkpoint is global: a run
- *   resumes with any N.  The price: each rank prepares the whole batch (on the prefetch thread;
- *   small next to the step) and holds the whole training set.
+ * - Every rank runs the same loader (same seed, global batch size B) over one global, seeded
+ *   order, and the loader prepares (decodes, normalises, augments) only the rank's rows of each
+ *   batch (tv_loader_opts.part and .parts, data.h); the augmentation draws of the other ranks'
+ *   rows are still made, so a row is flipped or cropped as in a one-rank run, and a rank's rows
+ *   are bitwise those a whole-batch loader gives.  The loader's cursor in a checkpoint is
+ *   global: a run resumes with any N.  Each rank still holds the whole training set.
+ * - Resume with another N continues from the same global cursor with the same variables and
+ *   optimizer state, but is not bitwise the run that kept its N: the gradient sum is associated
+ *   by N (each rank adds its n_r rows, the chunks add N partial sums in rank order), so every
+ *   later step differs by float reassociation (tests/integration/mpi.sh: to its TOL against an
+ *   uninterrupted run).  Where semantics depend on N they change with it too: batch-norm
+ *   statistics over n_r rows, and the dropout masks of ranks r > 0.
+ * - Token models: the global batch's B windows are split evenly (B a multiple of N), rank r
+ *   owning windows [off_r, off_r + B/N) of every batch.  With train.windows contiguous these
+ *   are a fixed set of the B streams, and each rank's TRAIN graph carries their state; after
+ *   every step's forward the rank's state goes to rank 0 (tv_dist_gather_*, overlapped with
+ *   backward: B x H x 4 bytes per recurrent layer and state), so rank 0's checkpoints hold the
+ *   state of every stream in the global batch's row order (tv_model_ckpt_write_parts, model.h:
+ *   the layout a one-rank run writes), and a resume gives each rank its rows back
+ *   (tv_model_ckpt_read_part).  Random windows reset the state every batch; their checkpoints
+ *   keep rank 0's rows, as before.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
  * - Each rank's loss is the mean over its n_r examples; its output gradient is scaled by n_r/B so
@@ -37,9 +53,14 @@
  * - Batch normalisation uses each rank's own batch statistics (as PyTorch's DDP by default); the
  *   moving averages that checkpoints hold are rank 0's.  Synchronised batch statistics are not
  *   available (there is no train.sync_batch_norm key: setting it is the config's unknown-key
- *   error).  The training loss and accuracy that rank 0 logs are those of its own rows.  Dropout:
- * rank 0 draws from the run's dropout generator (saved in checkpoints); rank r > 0 from a generator
- * derived from the seed, the step and r, so resume stays exact.
+ *   error).  Dropout: rank 0 draws from the run's dropout generator (saved in checkpoints); rank
+ *   r > 0 from a generator derived from the seed, the step and r, so resume stays exact.
+ * - The training loss and metrics that rank 0 logs (stdout, events) are the global batch's: each
+ *   rank's rows of a step, in the additive form of metrics.h (tv_metrics_shared_*), travel in
+ *   the tv_dist_sum that follows the gradient sum (with the non-finite flag: no extra
+ *   exchange), and rank 0 adds their sum to its window.  They equal a one-rank run's to float
+ *   reassociation.  That exchange holds TV_DIST_MAX_FLAGS values, so a data-parallel regression
+ *   model has at most 50 targets and a multilabel one 84 labels (refused at start otherwise).
  * - Only rank 0 writes to the train_dir (LOCK, config.yaml, checkpoints, manifest, events) and
  *   prints progress; the other ranks read the config and the checkpoint they resume from, so the
  *   train_dir must be one shared directory (a shared file system across hosts).
@@ -65,7 +86,7 @@
 
 typedef struct tv_dist tv_dist;
 
-enum { TV_DIST_MAX_FLAGS = 16 };
+enum { TV_DIST_MAX_FLAGS = 256 };
 
 /* Joins the job (MPI_Init_thread, FUNNELED; *argc and *argv may be changed by MPI).  timeout:
  * seconds any exchange may wait for the other ranks (<= 0: 300).  *out NULL on failure.
@@ -103,6 +124,18 @@ TV_MUST_CHECK int tv_dist_broadcast(tv_dist *d, void *buf, size_t bytes);
 /* Replaces v[0..n) (n <= TV_DIST_MAX_FLAGS) by its sum over the ranks, added in rank order, the
  * same bits on every rank.  Errors: TV_ERR_INVALID (n), TV_ERR_IO (MPI, deadline). */
 TV_MUST_CHECK int tv_dist_sum(tv_dist *d, double *v, int n);
+
+/* ---- the carried state of token models (contiguous streams) --------------------------------- */
+
+/* Starts copying every rank's buf[0..n) (the same n on every rank) to rank 0's all, rank r's at
+ * all[r*n .. (r+1)*n); all is used on rank 0 only (NULL elsewhere).  buf and all stay borrowed,
+ * and buf unchanged, until tv_dist_gather_finish; one gather at a time.  With one rank it copies
+ * buf to all at once.  Errors: TV_ERR_INVALID (n, or a gather in flight), TV_ERR_IO (MPI). */
+TV_MUST_CHECK int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, float *all);
+
+/* Waits (deadline) until the gather started last has arrived; TV_OK at once when none is in
+ * flight.  Errors: TV_ERR_IO (MPI, deadline); rank 0's all is undefined after a failure. */
+TV_MUST_CHECK int tv_dist_gather_finish(tv_dist *d);
 
 /* ---- the gradient sum -------------------------------------------------------------------- */
 

@@ -20,6 +20,13 @@
  * the temporary is removed and path is unchanged.  Errors: TV_ERR_IO (message names path). */
 TV_MUST_CHECK int tv_fs_write_atomic(const char *path, const void *data, size_t len);
 
+/* Writes a user-named output (eval --out, trainval-report --out): a regular file or a new name is
+ * replaced atomically as tv_fs_write_atomic does, through a symbolic link to its target (the link
+ * stays a link); an existing FIFO, character device or socket (/dev/null, /dev/stdout, a pipe made
+ * with mkfifo) is opened and written in place, never replaced by a rename.  A directory is refused
+ * ("path: is a directory").  Errors: TV_ERR_IO / TV_ERR_INVALID naming path. */
+TV_MUST_CHECK int tv_fs_write_output(const char *path, const void *data, size_t len);
+
 /* mkdir -p with mode 0777 & ~umask.  Errors: TV_ERR_IO naming the component that failed. */
 TV_MUST_CHECK int tv_fs_mkdirs(const char *path);
 

@@ -99,8 +99,9 @@ typedef struct tv_layer {
    * columns left of the input */
   int oh, ow, ph, pw;
   int chunk; /* conv2d, set by build: examples per im2col gemm (1 unless the output is small) */
-  int fused_relu; /* max_pool2d: the relu before it was folded in, y = max(maxpool(x), 0)
-                   * (set by the model before build; see model.h) */
+  int fused_relu; /* max_pool2d: the relu before it was folded in, y = max(maxpool(x), 0);
+                   * dense: the relu after it, y = max(x W^T + b, 0), the gradient masked by
+                   * y > 0 (set by the model before build; see model.h) */
 } tv_layer;
 
 typedef struct tv_layer_ops {

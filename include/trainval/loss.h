@@ -51,6 +51,9 @@ typedef struct tv_targets {
 typedef struct tv_loss_params {
   float label_smoothing; /* softmax_xent: targets (1 - s) onehot + s / k, s in [0, 1) */
   float huber_delta;     /* huber: > 0; 0 (a zeroed params) means 1, PyTorch's default */
+  int classes; /* token_xent: the distribution is the softmax over the first `classes` of the k
+                * outputs (a token model's vocabulary, V <= k; the others get no gradient);
+                * 0 or >= k: over all k */
 } tv_loss_params;
 
 typedef struct tv_loss_ops {

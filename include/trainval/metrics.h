@@ -93,7 +93,9 @@ void tv_metrics_free(tv_metrics *m); /* NULL-safe */
 void tv_metrics_reset(tv_metrics *m);
 
 /* Classification: adds n examples: logits n * num_classes, labels in [0, num_classes).  Never
- * allocates.  (Other tasks: tv_metrics_add.) */
+ * allocates.  (Other tasks: tv_metrics_add.)  The loss, argmax and top-5 are over the first v
+ * outputs when the loss m was made with has params.classes = v in [1, num_classes) (a token
+ * model's vocabulary, loss.h), else over all of them. */
 void tv_metrics_update(tv_metrics *m, const float *logits, const int32_t *labels, int n);
 
 /* The fields of the rows m's task reports are set; the others are 0.  macro_f1 is over classes
@@ -107,6 +109,32 @@ typedef struct tv_metrics_summary {
 } tv_metrics_summary;
 
 void tv_metrics_get(const tv_metrics *m, tv_metrics_summary *s);
+
+/* ---- one window over several processes (dist.h) ---------------------------------------------
+ *
+ * The additive form of what a tv_metrics accumulated: doubles that processes which each added
+ * their own rows can sum (in a fixed order) and add to one window, which then reports what one
+ * window over all the rows reports, up to float reassociation.  Layout (k = num_classes):
+ *   [0] rows n, [1] loss sum (loss x rows), then
+ *   classification: [2] correct, [3] top-5 hits                               (4 doubles)
+ *   regression, per target j at 2 + 5j: sum of y_j, M2_j (about this part's mean), (sum y_j)^2 / n,
+ *               sse_j, sae_j                                                    (2 + 5k)
+ *   multilabel, per label j at 2 + 3j: tp_j, fp_j, fn_j                         (2 + 3k)
+ * Summed over parts, regression's targets' spread over all the rows is sum M2 + sum (sum y)^2/n
+ * - (sum y)^2 / n_all (the between-parts term), merged into the window by Chan's update.  Not
+ * carried: the confusion matrix (a window filled this way reads macro_f1 0) and kept multilabel
+ * rows (map).  Counts are exact up to 2^53. */
+
+/* The number of doubles of m's additive form.  Cannot fail. */
+int tv_metrics_shared_size(const tv_metrics *m);
+
+/* Writes the additive form of everything m accumulated since its reset to v (shared_size
+ * doubles).  Cannot fail. */
+void tv_metrics_shared_get(const tv_metrics *m, double *v);
+
+/* Adds a (summed) additive form v of m's shape to m, as though its rows had been added with
+ * tv_metrics_add (except for what it does not carry, above).  Never allocates; cannot fail. */
+void tv_metrics_shared_add(tv_metrics *m, const double *v);
 
 /* ---- the metric table ------------------------------------------------------------------------ */
 

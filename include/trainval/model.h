@@ -22,9 +22,12 @@
  * dropout out, and changes nothing in the store.  Where the graph has neither layer kind, TRAIN
  * and INFER graphs over one store give bit-identical logits for the same batch.
  *
- * Fusion: a relu whose only consumer is a max_pool2d is folded into the pool (max and relu
- * commute, gradients included), so its full-size pass is skipped; tv_model_layer_output then
- * gives that relu's input.  Nothing else observable changes.
+ * Fusion: a relu that reads a dense layer with no other consumer is folded into the dense (its
+ * gemm's epilogue applies it; the dense's backward masks the gradient), so its pass is skipped;
+ * tv_model_layer_output of that dense then gives the relu's output.  Otherwise a relu whose only
+ * consumer is a max_pool2d is folded into the pool (max and relu commute, gradients included);
+ * tv_model_layer_output then gives that relu's input.  Nothing else observable changes: the
+ * values are the same bits as the separate passes'.
  *
  * Threads: a model runs its layers on the thread team it is given (the process's one team,
  * ctx.h, shared by every graph and the optimizer; NULL: the caller's thread alone).  Results
@@ -114,7 +117,9 @@ float *tv_model_output_grad(tv_model *m);
  * outputs tv_model_forward returned), n * num_classes floats (borrowed; may be
  * tv_model_output_grad(m)), through the graph and ADDS d(loss)/d(variable) to every trainable
  * variable's gradient (zero them first with tv_varstore_zero_grads; two backwards without
- * zeroing give twice the gradient).  Never allocates.  Cannot fail. */
+ * zeroing give twice the gradient).  Work that feeds no trainable variable (the gradient w.r.t.
+ * the model input, a layer of the input that has no variable) is skipped.  Never allocates.
+ * Cannot fail. */
 void tv_model_backward(tv_model *m, const float *dy, int n);
 
 /* Called by tv_model_backward after each layer's backward with ready_from: every gradient at
@@ -145,6 +150,19 @@ TV_MUST_CHECK int tv_model_ckpt_write(const tv_model *m, tv_ckpt_writer *w);
  * names the file): TV_ERR_NOT_FOUND (absent), TV_ERR_MISMATCH (another dtype or length),
  * TV_ERR_FORMAT.  On failure m is unchanged. */
 TV_MUST_CHECK int tv_model_ckpt_read(tv_model *m, tv_ckpt *c);
+
+/* Data-parallel token models over contiguous streams (dist.h): p TRAIN graphs of max_batch rows
+ * each, graph q owning rows [q * max_batch, (q + 1) * max_batch) of the global batch.
+ * tv_model_ckpt_write_parts writes what tv_model_ckpt_write writes (m's dropout generator), with
+ * each /state/carry/<layer> holding the p graphs' states as one of p * max_batch rows (gru: h
+ * (p * max_batch, H); lstm: h then c), the layout a one-graph run of the global batch writes:
+ * parts is p snapshots of tv_model_get_state, in part order (borrowed).  Errors: those of
+ * tv_model_ckpt_write, TV_ERR_NOMEM.  tv_model_ckpt_read_part reads such a checkpoint into
+ * graph `part` of p (its rows of each carry); tv_model_ckpt_read is part 0 of 1.  Errors and the
+ * state after failure as tv_model_ckpt_read. */
+TV_MUST_CHECK int tv_model_ckpt_write_parts(const tv_model *m, tv_ckpt_writer *w,
+                                            const float *parts, int p);
+TV_MUST_CHECK int tv_model_ckpt_read_part(tv_model *m, tv_ckpt *c, int part, int p);
 
 tv_mode tv_model_mode(const tv_model *m);
 int tv_model_max_batch(const tv_model *m);

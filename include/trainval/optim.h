@@ -51,7 +51,8 @@ int64_t tv_optim_horizon(const tv_optim *o);
 double tv_optim_lr(const tv_optim *o, int64_t step);
 
 /* Global L2 norm of the trainable gradients (accumulated in double); NaN or Inf if any gradient
- * is not finite.  Never allocates. */
+ * is not finite.  Computed over the team (tv_optim_set_pool) in the update's fixed chunks, their
+ * sums added in chunk order: the same bits for any team.  Never allocates. */
 double tv_optim_grad_norm(const tv_optim *o);
 
 /* Applies one update from the store's gradients with the learning rate of `step`; increments

@@ -47,12 +47,13 @@ TV_MUST_CHECK int tv_dataset_check_model(const tv_config *cfg, const tv_dataset 
 /* TV_ERR_INVALID naming the config when valid is empty (data.valid_fraction 0), else TV_OK. */
 TV_MUST_CHECK int tv_split_check_valid(const tv_config *cfg, const tv_dataset *valid);
 
-/* The loader's normalisation from data.scale, data.mean and data.std: one mean and std for
- * every channel, or, when either key is a list, channels = model.input[0] with each channel's
- * pair (tv_config_data_mean / _std).  A config read from a file never has more channels than
- * TV_NORM_MAX_CHANNELS (its lists are capped by it); one with more keeps its count, which
- * tv_loader_new refuses.  Cannot fail. */
-tv_norm tv_norm_from_config(const tv_config *cfg);
+/* The loader's normalisation of ds (borrowed for the call) from data.scale, data.mean and
+ * data.std: the scale is tv_config_data_scale's for ds's feature type (auto: 1/255 for uint8
+ * images, 1 for float features); one mean and std for every channel, or, when either key is a
+ * list, channels = model.input[0] with each channel's pair (tv_config_data_mean / _std).  A
+ * config read from a file never has more channels than TV_NORM_MAX_CHANNELS (its lists are
+ * capped by it); one with more keeps its count, which tv_loader_new refuses.  Cannot fail. */
+tv_norm tv_norm_from_config(const tv_config *cfg, const tv_dataset *ds);
 
 /* Runs model (INFER, sealed store) over examples idx[0..n) of ds (idx NULL: the first n) in
  * batches of the model's max batch, adding to metrics (tv_metrics_add: class ids or float
@@ -63,9 +64,12 @@ TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t 
                               tv_norm norm, tv_metrics *metrics);
 
 /* tv_evaluate, and when logits is not NULL also copies each example's logits there: n rows of
- * the model's num_classes floats, in idx order (the caller's buffer).  Errors as tv_evaluate. */
+ * the model's num_classes floats, in idx order (the caller's buffer).  When forward_seconds is
+ * not NULL, adds to it the wall time of the forward passes alone (tv_model_forward, without the
+ * batches' decoding and normalisation, the metrics or the copies).  Errors as tv_evaluate. */
 TV_MUST_CHECK int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
-                                     uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits);
+                                     uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits,
+                                     double *forward_seconds);
 
 /* Runs the token model m (INFER, sealed store) over the text ids[0..n) read as B contiguous
  * streams, B = its max batch (corpus.h, BATCHES), in windows of its T steps with the state

@@ -6,25 +6,17 @@
 # readers' seeds).  Run from the repository root after `make`; the result is committed, so the
 # fuzz runs do not depend on this script.
 set -eu
-ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+BIN=${BIN:-$(cd "$(dirname "$0")/../.." && pwd)/bin}
+# ROOT, DATA, a temporary T removed at exit, and mlp_model.
+. "$(dirname "$0")/../integration/lib.sh"
 C=$ROOT/tests/fuzz/corpus
-BIN=${BIN:-$ROOT/bin}
-DATA=/usr/share/datasets/fashion-mnist
-T=$(mktemp -d /tmp/tv-seeds.XXXXXX)
-trap 'rm -rf "$T"' EXIT
 rm -rf "$C"
 mkdir -p "$C/fuzz_config" "$C/fuzz_manifest" "$C/fuzz_evalstate" "$C/fuzz_evallog" \
   "$C/fuzz_events" "$C/fuzz_ckpt" "$C/fuzz_idx"
 for f in "$ROOT"/configs/*.yaml; do cp "$f" "$C/fuzz_config/"; done
-cat >"$T/small.yaml" <<'YAML'
-model:
-  input: [1, 28, 28]
-  num_classes: 10
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 4}
-    - {type: relu}
-    - {type: dense, units: 10}
+{
+  mlp_model "1, 28, 28" 10 4
+  cat <<'YAML'
 data:
   dir: /usr/share/datasets/fashion-mnist
 train:
@@ -35,6 +27,7 @@ optimizer:
   type: sgd
   learning_rate: 0.01
 YAML
+} >"$T/small.yaml"
 cp "$T/small.yaml" "$C/fuzz_config/small.yaml"
 "$BIN/train" -q --train-dir "$T/run" --config "$T/small.yaml" --steps 4 >/dev/null
 "$BIN/eval" --watch "$T/run" --timeout 1 --num-examples 16 >/dev/null

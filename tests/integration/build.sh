@@ -3,6 +3,7 @@
 # targets that set up first can install pkg-config and the -dev packages before any flag is
 # read: scripts/fresh-check.sh proves that on a fresh Debian), and a build without pkg-config or
 # without a package says which and to run `make setup`, before compiling anything.
+# integration: alone
 . "$(dirname "$0")/lib.sh"
 unset MAKEFLAGS MFLAGS MAKELEVEL
 

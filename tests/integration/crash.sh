@@ -9,6 +9,7 @@
 # never killed, and no event series repeats a step.
 # TV_CRASH_KILLS (default 24) and TV_CRASH_SEED (default 15) set the count and the moments;
 # `make crash` runs 200 kills over 6000 steps.
+# integration: long
 . "$(dirname "$0")/lib.sh"
 KILLS=${TV_CRASH_KILLS:-24}
 SEED=${TV_CRASH_SEED:-15}

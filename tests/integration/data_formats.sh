@@ -33,15 +33,9 @@ for split, n in (("train", 300), ("test", 150)):
 open(f"{t}/d/train.csv.gz", "wb").write(gzip.compress(open(f"{t}/d/train.csv", "rb").read()))
 open(f"{t}/bad/train.csv", "w").write("id,a,b,c,d,e,kind\n1,2,3,4,5,6,x\n2,3,oops,5,6,7,y\n")
 PY
-cat >"$T/csv.yaml" <<EOF
-model:
-  input: [5, 1, 1]
-  num_classes: 3
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 32}
-    - {type: relu}
-    - {type: dense, units: 3}
+{
+  mlp_model "5, 1, 1" 3 32
+  cat <<EOF
 data:
   format: csv
   dir: $T/d
@@ -57,6 +51,7 @@ data:
 train: {batch_size: 32, steps: 300, checkpoint_every: 300}
 optimizer: {learning_rate: 0.01}
 EOF
+} >"$T/csv.yaml"
 check "csv with standardize trains" train --train-dir "$T/run" --config "$T/csv.yaml"
 check "the checkpoint's /data/standardize is numpy's mean and population std of the training file" \
   /usr/bin/python3 - "$T/run/ckpt-00000300.h5" "$T/d/train.csv" <<'PY'
@@ -112,16 +107,9 @@ expect_fail "an unknown column names the file and lists the header" 1 \
 expect_fail "a delimiter of two bytes is a config error" 1 "data.delimiter: must be one byte" \
   train --train-dir "$T/bad3" --config "$T/csv.yaml" --set data.delimiter=ab
 
-cat >"$T/npy.yaml" <<EOF
-model:
-  input: [5, 1, 1]
-  num_classes: 1
-  task: regression
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 32}
-    - {type: relu}
-    - {type: dense, units: 1}
+{
+  mlp_model "5, 1, 1" 1 32 regression
+  cat <<EOF
 data:
   format: npy
   dir: $T/d
@@ -134,6 +122,7 @@ data:
 train: {batch_size: 32, steps: 400, checkpoint_every: 400}
 optimizer: {learning_rate: 0.01}
 EOF
+} >"$T/npy.yaml"
 check "a regression from .npy files (big-endian float64 features) trains to test r2 above 0.9" sh -c "
   '$BIN/train' --quiet --train-dir '$T/npyrun' --config '$T/npy.yaml' &&
   '$BIN/eval' --train-dir '$T/npyrun' --ckpt latest --split test --json |
@@ -147,6 +136,8 @@ if [ -f "$SK/iris.csv" ]; then
     check "configs/${c}_mlp.yaml trains 20 steps on scikit-learn's file and evaluates its valid split" sh -c "
       '$BIN/train' --quiet --train-dir '$T/sk-$c' --config '$ROOT/configs/${c}_mlp.yaml' --steps 20 &&
       '$BIN/eval' --train-dir '$T/sk-$c' --ckpt latest --split valid --json >/dev/null"
+    check "configs/${c}_mlp.yaml leaves data.scale out: its run states auto's 1 for CSV" \
+      sh -c "! grep -q '^ *scale:' '$ROOT/configs/${c}_mlp.yaml' && grep -q '^  scale: 1.0 ' '$T/sk-$c/config.yaml'"
   done
 else
   skip "the scikit-learn dataset configs train" "python3-sklearn not installed"

@@ -1,6 +1,7 @@
 #!/bin/sh
 # The HDF5 data source on real data: scripts/make_fmnist_copies.py writes Fashion-MNIST as HDF5
-# with h5py (plain, and chunked with gzip + shuffle); a short run on the HDF5 copy trains exactly
+# with h5py (plain, and chunked with gzip + shuffle) and as .npy; a short run on the HDF5 copy,
+# and one on the .npy copy, trains exactly
 # the parameters the IDX files train (every variable bitwise, so every example and label was
 # the same, in the same order), and eval of one checkpoint gives the same figures on the IDX and
 # the HDF5 test split.  Bad HDF5 inputs end in one line naming the file and the dataset.
@@ -42,6 +43,12 @@ sys.exit(1 if diff or not names else 0)
 PY
 check "30 steps on the HDF5 copy train the IDX run's parameters bitwise" \
   $PY "$T/same.py" "$T/idx/ckpt-00000030.h5" "$T/h5/ckpt-00000030.h5"
+"$BIN/train" --quiet --threads 1 --train-dir "$T/npy" --config "$T/cfg.yaml" --steps 30 \
+  --set data.format=npy --set data.dir="$T/plain" --set data.train_images=train-images.npy \
+  --set data.train_labels=train-labels.npy >"$T/t3.out" 2>&1 ||
+  notok "train on the .npy copy" "$(cat "$T/t3.out")"
+check "30 steps on the .npy copy (scale auto: uint8) train the IDX run's parameters bitwise" \
+  $PY "$T/same.py" "$T/idx/ckpt-00000030.h5" "$T/npy/ckpt-00000030.h5"
 "$BIN/eval" --ckpt "$T/idx/ckpt-00000030.h5" --json >"$T/e1.json" 2>&1
 # shellcheck disable=SC2046
 "$BIN/eval" --ckpt "$T/idx/ckpt-00000030.h5" --json $(h5sets "$T/gz") >"$T/e2.json" 2>&1

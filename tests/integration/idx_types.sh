@@ -1,8 +1,9 @@
 #!/bin/sh
 # IDX element types through the real binaries: a float32 copy of Fashion-MNIST (the same pixel
-# values, element type 0x0D) trains to bitwise the same checkpoint as the uint8 files, since the
-# loader's table and its float path evaluate one expression; int16 labels read as class ids; a
-# float targets file given to a classifier is a one-line error naming the file.
+# values, element type 0x0D, data.scale 1/255 stated) trains to bitwise the same checkpoint as the
+# uint8 files, since the loader's table and its float path evaluate one expression; int16 labels
+# read as class ids; a float targets file given to a classifier is a one-line error naming the
+# file.
 . "$(dirname "$0")/lib.sh"
 CFG=$ROOT/configs/fashion_mlp.yaml
 train() { "$BIN/train" --quiet "$@"; }
@@ -36,7 +37,9 @@ PY
 cp "$DATA"/*images* "$T/bad/"
 ARGS="--steps 30 --set train.checkpoint_every=30 --set train.batch_size=64"
 check "uint8 reference run" train --train-dir "$T/u8" --config "$CFG" $ARGS
-check "float32 images, int16 labels run" train --train-dir "$T/f32run" --config "$CFG" $ARGS --set data.dir="$T/f32"
+# data.scale auto is 1 for float data: the float copy of the 0-255 pixels states the uint8 run's 1/255.
+check "float32 images, int16 labels run" train --train-dir "$T/f32run" --config "$CFG" $ARGS --set data.dir="$T/f32" \
+  --set data.scale=0.00392156862745098
 check "float32 IDX trains to bitwise the uint8 run's variables" /usr/bin/python3 - "$T/u8/ckpt-00000030.h5" "$T/f32run/ckpt-00000030.h5" <<'PY'
 import sys, h5py, numpy as np
 a, b = (h5py.File(p, "r") for p in sys.argv[1:3])

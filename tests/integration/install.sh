@@ -4,6 +4,7 @@
 # --libs trainval` alone and linked against the installed shared (and static) library, run on a
 # real checkpoint and checked against numpy; the installed man pages render; the installed
 # programs run; uninstall removes every installed file and nothing else.
+# integration: alone
 . "$(dirname "$0")/lib.sh"
 
 # A make of the same build as the one under test (make passes B, BIN, CFLAGS, ... of `make asan`

@@ -17,6 +17,14 @@ notok() { echo "not ok - $1"; shift; for l in "$@"; do echo "#   $l"; done; }
 # run_integration.sh counts it as skipped, never as passed.
 skip() { echo "skip - $1 ($2)"; }
 
+# need_numpy WHAT: the script skips WHAT (and exits) where /usr/bin/python3 lacks numpy or h5py.
+need_numpy() {
+  if ! /usr/bin/python3 -c 'import numpy, h5py' 2>/dev/null; then
+    skip "$1" "python3-numpy or python3-h5py not installed"
+    exit 0
+  fi
+}
+
 # check NAME CMD...: passes when CMD exits 0.
 check() {
   name=$1; shift
@@ -42,18 +50,22 @@ small_config() {
   sed -e 's/^\( *epochs:\).*/\1 1/' "$ROOT/configs/fashion_mlp.yaml" >"$1"
 }
 
+# mlp_model INPUT CLASSES UNITS [TASK]: the model section of a config for a one-hidden-layer MLP
+# (flatten, dense UNITS, relu, dense CLASSES) on inputs of shape [INPUT] ("5, 1, 1"), on stdout;
+# the data, train and optimizer sections follow it.
+mlp_model() {
+  printf 'model:\n  input: [%s]\n  num_classes: %s\n' "$1" "$2"
+  [ -n "${4:-}" ] && printf '  task: %s\n' "$4"
+  printf '  layers:\n    - {type: flatten}\n    - {type: dense, units: %s}\n' "$3"
+  printf '    - {type: relu}\n    - {type: dense, units: %s}\n' "$2"
+}
+
 # A tiny MLP on the 10,000 test images that commits every 2 steps (max_to_keep 3): the crash and
 # power-loss tests' run, where most moments fall inside a checkpoint write or commit.
 tiny_ckpt_config() {
-  cat >"$1" <<YAML
-model:
-  input: [1, 28, 28]
-  num_classes: 10
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 10}
+  {
+    mlp_model "1, 28, 28" 10 16
+    cat <<YAML
 data:
   dir: $DATA
   train_images: t10k-images-idx3-ubyte
@@ -66,6 +78,7 @@ train:
   checkpoint_every: 2
   max_to_keep: 3
 YAML
+  } >"$1"
 }
 
 # TensorBoard's view of one run (events.py --tensorboard applies its purge rule).  files DIR: the

@@ -139,3 +139,19 @@ expect_fail "--out without --predict is a usage error" 2 "--out needs --predict"
   "$BIN/eval" --ckpt "$ck" --out "$T/x.csv"
 expect_fail "--out into a missing folder is named" 1 "$T/nodir/p.csv" \
   "$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/u8" --out "$T/nodir/p.csv"
+expect_fail "--out naming a directory is refused" 1 "$T/pngs: is a directory" \
+  "$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/u8" --out "$T/pngs"
+# An --out that is not a regular file is written in place, never renamed over: a FIFO stays a FIFO
+# (as /dev/null must stay a device), and a symbolic link stays a link to the file it names.
+mkfifo "$T/fifo"
+timeout 60 cat "$T/fifo" >"$T/from-fifo.csv" &
+reader=$!
+"$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/u8" --out "$T/fifo" --top-k 3 --batch-size 64
+wait "$reader" || true
+check "--out into a FIFO writes the rows through it" cmp "$T/u8.csv" "$T/from-fifo.csv"
+check "... and the FIFO is still a FIFO" test -p "$T/fifo"
+echo "old" >"$T/target.csv"
+ln -s target.csv "$T/link.csv"
+"$BIN/eval" --ckpt "$ck" --predict "$T/in.h5:/u8" --out "$T/link.csv" --top-k 3 --batch-size 64
+check "--out through a symbolic link replaces the file it names" cmp "$T/u8.csv" "$T/target.csv"
+check "... and the link is still a link" test -L "$T/link.csv"

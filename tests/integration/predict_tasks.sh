@@ -29,16 +29,9 @@ with open(sys.argv[2][:-4] + ".csv", "w") as f:
         f.write(",".join("%.9g" % v for v in row) + "\n")
 PY
 $PY "$T/data.py" "$T/d.h5" "$T/new.npy" >"$T/d.out" 2>&1 || notok "write the data" "$(cat "$T/d.out")"
-cat >"$T/cfg.yaml" <<'YAML'
-model:
-  input: [6, 1, 1]
-  num_classes: 2
-  task: regression
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 2}
+{
+  mlp_model "6, 1, 1" 2 16 regression
+  cat <<'YAML'
 data:
   format: hdf5
   train_images: d.h5:/x
@@ -50,6 +43,7 @@ data:
 train: {batch_size: 32, steps: 60, checkpoint_every: 60}
 optimizer: {learning_rate: 0.01}
 YAML
+} >"$T/cfg.yaml"
 "$BIN/train" --quiet --threads 1 --train-dir "$T/reg" --config "$T/cfg.yaml" --set data.dir="$T" \
   >"$T/t1.out" 2>&1 || notok "train a regression model on HDF5" "$(cat "$T/t1.out")"
 sed -e 's/num_classes: 2/num_classes: 3/' -e 's/task: regression/task: multilabel/' \
@@ -115,3 +109,16 @@ check "a CSV file of the same rows (header, every column a feature) gives the sa
 printf 'a,b\n1,2\n' >"$T/narrow.csv"
 expect_fail "a CSV of too few columns is refused, naming it" 1 "narrow.csv: examples of 2 x 1 x 1 values" \
   "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict "$T/narrow.csv"
+# - reads stdin: a .npy (by its magic) or a CSV (plain or gzip), spooled to a temporary folder that
+# is gone afterwards; messages name <stdin>.
+mkdir -p "$T/tmp"
+TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - <"$T/new.npy" >"$T/reg-in-npy.csv"
+check "a .npy on stdin gives the same predictions" cmp "$T/reg-in-npy.csv" "$T/reg.csv"
+TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - --out - <"$T/new.csv" >"$T/reg-in-csv.csv"
+check "a CSV on stdin gives the same predictions" cmp "$T/reg-in-csv.csv" "$T/reg.csv"
+gzip -c "$T/new.csv" | TMPDIR=$T/tmp "$BIN/eval" --ckpt "$T/reg/ckpt-00000060.h5" --predict - >"$T/reg-in-gz.csv"
+check "a gzip'd CSV on stdin gives the same predictions" cmp "$T/reg-in-gz.csv" "$T/reg.csv"
+check "the temporary folders of stdin are removed" sh -c "[ -z \"\$(ls -A '$T/tmp')\" ]"
+printf 'a,b,c,d,e,f,g,h\n1,2,3,x,5,6,7,8\n' >"$T/badcell.csv"
+expect_fail "a bad CSV field on stdin names <stdin>:line:col" 1 "^eval: <stdin>: not a PNG or JPEG image, a .npy or a CSV that reads \(<stdin>:2:7: column \"d\": \"x\" is not a finite number\)$" \
+  sh -c "TMPDIR='$T/tmp' '$BIN/eval' --ckpt '$T/reg/ckpt-00000060.h5' --predict - <'$T/badcell.csv'"

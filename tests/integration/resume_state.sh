@@ -4,6 +4,7 @@
 # generator.  A checkpoint whose state is damaged (an array missing, of the wrong length, or a
 # cursor that leaves no batch) but whose manifest entry matches it is refused with one line that
 # names the file and the array, exit 1, and nothing in the train_dir is changed.
+# integration: long
 . "$(dirname "$0")/lib.sh"
 CFG=$T/small.yaml
 small_config "$CFG"

@@ -146,6 +146,10 @@ check "regression with train.loss=huber trains; eval's loss is numpy's Huber" sh
   '$BIN/train' --quiet --train-dir '$T/huber' --config '$T/reg.yaml' --set train.loss=huber --set train.steps=100 &&
   line=\$('$BIN/eval' --train-dir '$T/huber' --ckpt latest --split test --json) &&
   /usr/bin/python3 -c '$VERIFY' regression '$T/huber/ckpt-00000100.h5' '$T/reg' \"\$line\" huber"
+check "regression with train.loss=mae trains; eval's loss is numpy's MAE" sh -c "
+  '$BIN/train' --quiet --train-dir '$T/mae' --config '$T/reg.yaml' --set train.loss=mae --set train.steps=100 &&
+  line=\$('$BIN/eval' --train-dir '$T/mae' --ckpt latest --split test --json) &&
+  /usr/bin/python3 -c '$VERIFY' regression '$T/mae/ckpt-00000100.h5' '$T/reg' \"\$line\" mae"
 check "regression: early stopping on r2 (patience 1, min_delta 1) stops at the second validation" sh -c "
   '$BIN/train' --train-dir '$T/early' --config '$T/reg.yaml' --set train.early_stop_patience=1 \
     --set train.early_stop_min_delta=1 >'$T/early.out' &&

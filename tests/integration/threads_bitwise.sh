@@ -2,7 +2,8 @@
 # Results do not depend on --threads (ctx.h, Determinism): a short CNN (two conv2d, one with a
 # bias and a chunked small output plane, batch_norm, dropout, a dense wide enough to be cut in
 # slices, dense) trained with --threads 1, 2, 3 and 7 leaves bitwise-identical checkpoints (every
-# variable, optimizer slot and resume state), and a run checkpointed with 1 thread and resumed with 3 ends bitwise where the straight run did.
+# variable, optimizer slot and resume state), and a run checkpointed with 1 thread and resumed with
+# 3 ends bitwise where the straight run did; a small token model (embedding, lstm, gru) likewise.
 . "$(dirname "$0")/lib.sh"
 CFG=$T/cnn.yaml
 cat >"$CFG" <<YAML
@@ -64,3 +65,49 @@ check "a run stopped at step 10 with --threads 1" \
 check "resumed to step 20 with --threads 3" "$BIN/train" --train-dir "$T/r" --threads 3 --steps 20 --quiet
 check "the resume with another thread count ends bitwise where the straight run did" \
   same "$T/t1" "$T/r" 00000020
+
+# The token model likewise (embedding, lstm, gru, time-distributed dense, per-token loss): a
+# batch of 20 is two chunks of the recurrent layers' fixed cut (16 + 4), the state carried across
+# batches (contiguous streams); --threads 1, 2 and 3 leave the same bits, and a run stopped with
+# 2 threads and resumed with 3 ends where the straight run did.
+FORT=/usr/share/games/fortunes
+if [ -d "$FORT" ]; then
+  mkdir "$T/corpus"
+  head -c 60000 "$FORT/fortunes" >"$T/corpus/a"
+  cat >"$T/lm.yaml" <<YAML
+model:
+  input: [12]
+  num_classes: 256
+  layers:
+    - {type: embedding, vocab: 256, dim: 8}
+    - {type: lstm, hidden: 24}
+    - {type: gru, hidden: 20}
+    - {type: dense, units: 256}
+data:
+  corpus: $T/corpus
+  valid_tokens: 5000
+train:
+  batch_size: 20
+  steps: 12
+  windows: contiguous
+  checkpoint_every: 6
+  max_to_keep: 0
+  validate_every: 0
+  seed: 3
+optimizer: {type: adam, learning_rate: 0.01, clip_norm: 1.0}
+YAML
+  for n in 1 2 3; do
+    check "a 12-step token model run with --threads $n" \
+      "$BIN/train" --train-dir "$T/lm$n" --config "$T/lm.yaml" --threads "$n" --quiet
+  done
+  check "token model: --threads 2 gives the bits of --threads 1" same "$T/lm1" "$T/lm2" 00000012
+  check "token model: --threads 3 gives the bits of --threads 1" same "$T/lm1" "$T/lm3" 00000012
+  check "token model: a run stopped at step 6 with --threads 2" \
+    "$BIN/train" --train-dir "$T/lmr" --config "$T/lm.yaml" --threads 2 --steps 6 --quiet
+  check "token model: resumed to step 12 with --threads 3" \
+    "$BIN/train" --train-dir "$T/lmr" --threads 3 --steps 12 --quiet
+  check "token model: the resume with another thread count ends bitwise where the straight run did" \
+    same "$T/lm1" "$T/lmr" 00000012
+else
+  skip "token model with --threads 1, 2, 3" "no $FORT (scripts/setup.sh installs fortunes)"
+fi

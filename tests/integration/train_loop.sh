@@ -2,6 +2,7 @@
 # The training loop at production strength, with the real binary: exact resume after kill -9,
 # checkpoint triggers, retention, lock take-over, config changes on resume, the non-finite guard,
 # in-process validation and early stopping, summaries by time, progress output, histograms.
+# integration: long
 . "$(dirname "$0")/lib.sh"
 CFG=$ROOT/configs/fashion_mlp.yaml
 EV="/usr/bin/python3 $ROOT/tests/integration/events.py"

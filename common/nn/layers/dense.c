@@ -25,6 +25,9 @@ static int dense_build(tv_layer *l) {
   int din = dense_din(l), dout = l->cfg->units;
   if (dout < 1) return tv_layer_error(l, "dense needs units >= 1, got %d", dout);
   l->out = l->in[0].ndim == 2 ? tv_shape2(l->in[0].dim[0], dout) : tv_shape1(dout);
+  /* a fused relu's masked gradient, dy * (y > 0), for the backward's gemms */
+  if (l->fused_relu && l->mode == TV_MODE_TRAIN)
+    l->temp_floats = (size_t)l->max_batch * (size_t)dense_steps(l) * (size_t)dout;
   int rc = tv_layer_declare(l, "kernel", tv_shape2(dout, din), 1, TV_INIT_HE_NORMAL, din, dout);
   if (rc == TV_OK && l->cfg->use_bias)
     rc = tv_layer_declare(l, "bias", tv_shape1(dout), 1, TV_INIT_ZEROS, din, dout);
@@ -88,6 +91,9 @@ static void dense_forward_slice(const dense_job *j, int f0, int f1) {
   }
   tv_gemm(0, 1, j->n, f1 - f0, din, 1.0f, j->x, din, var_value(j->l, 0) + (size_t)f0 * din, din,
           beta, y, dout);
+  if (j->l->fused_relu) /* the epilogue, on the slice just written */
+    for (int r = 0; r < j->n; r++)
+      tv_relu(y + (size_t)r * dout, y + (size_t)r * dout, (size_t)(f1 - f0));
 }
 
 static void dense_forward_part(void *ctx, int s0, int s1, int t) {
@@ -132,11 +138,18 @@ static void dense_backward_part(void *ctx, int s0, int s1, int t) {
     dense_backward_slice(j, s * w, (s + 1) * w < din ? (s + 1) * w : din);
 }
 
-/* dW += dy^T x; db += sum_n dy; dx (+)= dy W */
+/* dW += dy^T x; db += sum_n dy; dx (+)= dy W  (a fused relu: dy * (y > 0) for dy) */
 static void dense_backward(tv_layer *l, int n, const float *const *x, const float *y,
                            const float *dy, float *const *dx, const int *acc) {
-  (void)y;
   dense_job j = {.l = l, .n = n * dense_steps(l), .x = x[0], .dy = dy, .dx = dx[0], .acc = acc[0]};
+  if (l->fused_relu) {
+    tv_layer_ew(l, (ew_job){.op = EW_RELU_BACK,
+                            .total = (size_t)j.n * (size_t)dense_dout(l),
+                            .out = l->temp,
+                            .a = dy,
+                            .b = y});
+    j.dy = l->temp;
+  }
   int slices;
   dense_backward_slicing(l, j.n, dx[0] != NULL, &slices);
   tv_pool_for(l->pool, slices, dense_backward_part, &j);

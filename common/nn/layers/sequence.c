@@ -10,13 +10,14 @@
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
  * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
- * set of weight gradients per slice.
- * Threads: the examples are split into l->threads contiguous slices, fixed by the batch and the
- * team's size (every array is example-major, so a slice is a contiguous part of each, and the
- * kernels' keep and temp are linear in the example count); the team's items are the slices,
- * run by whichever thread claims them; a slice's backward adds into its own zeroed weight
- * gradients, which are then added to the variables' in slice order (results depend on the
- * team's size only through that order).
+ * set of weight gradients per chunk.
+ * Threads: the examples are cut into chunks fixed by the call's batch alone (rnn_chunk: at
+ * least RNN_MIN_CHUNK examples, at most RNN_MAX_CHUNKS chunks), never by the team: every array
+ * is example-major, so a chunk is a contiguous part of each, and the kernels' keep and temp are
+ * linear in the example count.  The team's items are the chunks, run by whichever thread claims
+ * them; a chunk's backward adds into its own zeroed weight gradients, which are then summed in
+ * chunk order into the variables' (each float's sum in one fixed order, the floats cut in
+ * fixed blocks over the team).  So the bits do not depend on --threads.
  */
 #include "nn/layers/layer.h"
 
@@ -93,6 +94,15 @@ static size_t kernel_temp(const tv_layer *l, int n) {
                           : tv_gru_temp_floats(rnn_dims(l, n));
 }
 
+/* The chunks of a call of n examples: RNN_MIN_CHUNK examples each (fewer in the last), or
+ * more where that would make over RNN_MAX_CHUNKS; a function of n alone. */
+enum { RNN_MIN_CHUNK = 16, RNN_MAX_CHUNKS = 8 };
+static int rnn_chunk(int n) {
+  int c = (n + RNN_MAX_CHUNKS - 1) / RNN_MAX_CHUNKS;
+  return c > RNN_MIN_CHUNK ? c : RNN_MIN_CHUNK;
+}
+static int rnn_chunks(int n) { return n > 0 ? (n + rnn_chunk(n) - 1) / rnn_chunk(n) : 0; }
+
 static int rnn_build(tv_layer *l) {
   int gates = gates_of(l);
   if (l->in[0].ndim != 2) {
@@ -105,8 +115,8 @@ static int rnn_build(tv_layer *l) {
   l->out = tv_shape2(t, h);
   size_t nh = (size_t)l->max_batch * h, states = gates == 4 ? 2 : 1;
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
-  /* the kernels' temp for every example, then one set of weight gradients per slice */
-  l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)l->threads * wsize(l);
+  /* the kernels' temp for every example, then one set of weight gradients per chunk */
+  l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l);
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
@@ -122,7 +132,7 @@ static tv_rnn_weights rnn_values(const tv_layer *l) {
   return (tv_rnn_weights){var_value(l, 0), var_value(l, 1), var_value(l, 2), var_value(l, 3)};
 }
 
-/* Slice t's weight gradients in temp, after the kernels' part. */
+/* Chunk t's weight gradients in temp, after the kernels' part. */
 static tv_rnn_weights rnn_partial(const tv_layer *l, int t) {
   size_t g = (size_t)gates_of(l) * l->cfg->hidden;
   float *p = l->temp + kernel_temp(l, l->max_batch) + (size_t)t * wsize(l);
@@ -130,8 +140,8 @@ static tv_rnn_weights rnn_partial(const tv_layer *l, int t) {
   return (tv_rnn_weights){p, hh, bi, bi + g};
 }
 
-/* One call's work, sliced: slice t is examples [e0, e1) of n, a contiguous slice of every array
- * (x, y, keep, temp, the states), since all are example-major. */
+/* One call's work, cut in chunks: chunk t is examples [e0, e1) of n, a contiguous part of every
+ * array (x, y, keep, temp, the states), since all are example-major. */
 typedef struct rnn_job {
   tv_layer *l;
   int n;
@@ -140,17 +150,17 @@ typedef struct rnn_job {
   int acc;
 } rnn_job;
 
-static void slice(const tv_layer *l, int n, int t, int *e0, int *e1) {
-  int nt = l->threads;
-  *e0 = (int)((int64_t)n * t / nt);
-  *e1 = (int)((int64_t)n * (t + 1) / nt);
+static void chunk_range(int n, int t, int *e0, int *e1) {
+  int c = rnn_chunk(n);
+  *e0 = t * c;
+  *e1 = (t + 1) * c < n ? (t + 1) * c : n;
 }
 
 /* keep: the kernels' part, then h0 (N, H) and c0 (N, H); state: h (N, H), then c (N, H) */
-static void rnn_forward_slice(const rnn_job *j, int t) {
+static void rnn_forward_chunk(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   int e0, e1;
-  slice(l, j->n, t, &e0, &e1);
+  chunk_range(j->n, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -168,12 +178,12 @@ static void rnn_forward_slice(const rnn_job *j, int t) {
   }
 }
 
-static void rnn_backward_slice(const rnn_job *j, int t) {
+static void rnn_backward_chunk(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   tv_rnn_weights g = rnn_partial(l, t);
   memset(g.w_ih, 0, wsize(l) * sizeof *g.w_ih);
   int e0, e1;
-  slice(l, j->n, t, &e0, &e1);
+  chunk_range(j->n, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -190,37 +200,60 @@ static void rnn_backward_slice(const rnn_job *j, int t) {
     tv_gru_backward(rnn_dims(l, k), &w, &g, x, h0 + off, y, keep, dy, NULL, dx, j->acc, NULL, temp);
 }
 
-/* The team's items are the slices [b, e) (fixed by the batch and l->threads, whichever thread
- * claims them; the thread argument is not used: a slice's scratch is its own). */
+/* The team's items are the chunks [b, e) (fixed by the batch, whichever thread claims them;
+ * the thread argument is not used: a chunk's scratch is its own). */
 static void rnn_forward_part(void *ctx, int b, int e, int thread) {
   (void)thread;
-  for (int t = b; t < e; t++) rnn_forward_slice(ctx, t);
+  for (int t = b; t < e; t++) rnn_forward_chunk(ctx, t);
 }
 
 static void rnn_backward_part(void *ctx, int b, int e, int thread) {
   (void)thread;
-  for (int t = b; t < e; t++) rnn_backward_slice(ctx, t);
+  for (int t = b; t < e; t++) rnn_backward_chunk(ctx, t);
+}
+
+/* The chunks' weight gradients summed into the variables', in chunk order for every float;
+ * the team's items are blocks of RNN_SUM_BLOCK floats of the four tensors laid end to end. */
+enum { RNN_SUM_BLOCK = 16384 };
+typedef struct rnn_sum_job {
+  const tv_layer *l;
+  int chunks;
+} rnn_sum_job;
+
+static void rnn_sum_part(void *ctx, int b, int e, int thread) {
+  (void)thread;
+  const rnn_sum_job *j = ctx;
+  const tv_layer *l = j->l;
+  size_t lo = (size_t)b * RNN_SUM_BLOCK, hi = (size_t)e * RNN_SUM_BLOCK, base = 0;
+  for (int v = 0; v < 4; v++) {
+    size_t cnt = tv_varstore_var(l->store, l->vars[v])->count;
+    size_t v0 = lo > base ? lo - base : 0, v1 = hi - base < cnt ? hi - base : cnt;
+    if (hi > base && v0 < cnt) {
+      float *g = var_grad(l, v) + v0;
+      for (int t = 0; t < j->chunks; t++) {
+        tv_rnn_weights p = rnn_partial(l, t);
+        const float *parts[4] = {p.w_ih, p.w_hh, p.b_ih, p.b_hh};
+        tv_add(g, parts[v] + v0, v1 - v0, 1);
+      }
+    }
+    base += cnt;
+  }
 }
 
 /* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
- * slice by slice of the examples */
+ * chunk by chunk of the examples */
 static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
-  tv_pool_for(l->pool, l->threads, rnn_forward_part, &j); /* one item per slice */
+  tv_pool_for(l->pool, rnn_chunks(n), rnn_forward_part, &j); /* one item per chunk */
 }
 
-/* each slice's weight gradients into its own partial, then added in slice order */
+/* each chunk's weight gradients into its own partial, then summed in chunk order */
 static void rnn_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                          float *const *dx, const int *acc) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .y = y, .dy = dy, .dx = dx[0], .acc = acc[0]};
-  tv_pool_for(l->pool, l->threads, rnn_backward_part, &j);
-  float *grads[4] = {var_grad(l, 0), var_grad(l, 1), var_grad(l, 2), var_grad(l, 3)};
-  for (int t = 0; t < l->threads; t++) {
-    tv_rnn_weights p = rnn_partial(l, t);
-    const float *parts[4] = {p.w_ih, p.w_hh, p.b_ih, p.b_hh};
-    for (int v = 0; v < 4; v++)
-      tv_add(grads[v], parts[v], tv_varstore_var(l->store, l->vars[v])->count, 1);
-  }
+  tv_pool_for(l->pool, rnn_chunks(n), rnn_backward_part, &j);
+  rnn_sum_job s = {l, rnn_chunks(n)};
+  tv_pool_for(l->pool, (int)((wsize(l) + RNN_SUM_BLOCK - 1) / RNN_SUM_BLOCK), rnn_sum_part, &s);
 }
 
 /* per step: 2 flops per multiply-add of the input and recurrent products, plus the gates */
