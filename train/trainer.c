@@ -1172,7 +1172,9 @@ static int train_step(trainer *t, uint32_t *n) {
     int grc = dist_carry_start(t); /* dist: the state this forward leaves, to rank 0 */
     if (grc != TV_OK) return grc;
   } else {
-    tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
+    tv_loader_next_batch(t->loader, &b);   /* lent until the next call; dist: this rank's rows */
+    int lrc = tv_loader_status(t->loader); /* out of core: a failed read of the data file */
+    if (lrc != TV_OK) return lrc;
     *n = b.whole;
     nl = (int)b.n;
     logits = tv_model_forward(t->model, b.x, nl);

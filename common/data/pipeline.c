@@ -65,7 +65,8 @@ static tv_data_spec spec_from_config(const tv_config *cfg) {
                         .channels = cfg->model.input[0],
                         .height = cfg->model.input[1],
                         .width = cfg->model.input[2],
-                        .resize = cfg->data.resize};
+                        .resize = cfg->data.resize,
+                        .memory_bytes = (uint64_t)cfg->data.memory_mb << 20};
 }
 
 /* images_key / labels_key: the keys' names, for messages. */
@@ -96,17 +97,32 @@ static int load_files(const tv_config *cfg, const char *images_key, const char *
   return rc;
 }
 
-/* A multilabel target is an indicator: exactly 0 or 1. */
-static int check_indicators(const tv_dataset *ds, const char *targets_path) {
-  size_t t = (size_t)ds->target_dim;
-  for (size_t i = 0; i < (size_t)ds->n * t; i++) {
-    float v = ds->targets[i];
-    if (v != 0.0f && v != 1.0f)
+/* Targets [i*t, j*t) of examples i..j-1: a multilabel target is an indicator, exactly 0 or 1. */
+static int check_indicator_rows(const float *v, size_t i, size_t j, size_t t,
+                                const char *targets_path) {
+  for (size_t k = 0; k < (j - i) * t; k++)
+    if (v[k] != 0.0f && v[k] != 1.0f)
       return tv_error(TV_ERR_MISMATCH,
                       "%s: example %zu, label %zu is %g; model.task multilabel needs 0/1 targets",
-                      targets_path, i / t, i % t, (double)v);
-  }
+                      targets_path, i + k / t, k % t, (double)v[k]);
   return TV_OK;
+}
+
+/* Every target of ds an indicator; out of core, streamed from the file in slabs of rows. */
+static int check_indicators(const tv_dataset *ds, const char *targets_path) {
+  size_t t = (size_t)ds->target_dim, n = ds->rows ? tv_rows_count(ds->rows) : ds->n;
+  if (!ds->rows) return check_indicator_rows(ds->targets, 0, n, t, targets_path);
+  enum { SLAB = 4096 };
+  float *buf = malloc(SLAB * t * sizeof *buf);
+  if (!buf) return tv_error(TV_ERR_NOMEM, "%s: out of memory", targets_path);
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < n; i += SLAB) {
+    size_t j = n - i < SLAB ? n : i + SLAB;
+    rc = tv_rows_read(ds->rows, i, j, NULL, NULL, buf);
+    if (rc == TV_OK) rc = check_indicator_rows(buf, i, j, t, targets_path);
+  }
+  free(buf);
+  return rc;
 }
 
 int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const char *features_path,
@@ -119,7 +135,7 @@ int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const cha
                     "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
                     features_path, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
   if (task == TV_TASK_CLASSIFICATION) {
-    if (!ds->labels)
+    if (!tv_dataset_has_labels(ds))
       return tv_error(TV_ERR_MISMATCH,
                       "%s: %d float targets per example, but model.task in %s is classification "
                       "(class ids; float targets are model.task regression or multilabel)",
@@ -129,7 +145,7 @@ int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const cha
                       targets_path, ds->num_classes - 1, cfg->source, k);
     return TV_OK;
   }
-  if (!ds->targets)
+  if (tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "%s: class ids, but model.task in %s is %s, which needs float targets",
                     targets_path, cfg->source, tv_task_names[task]);
@@ -203,12 +219,12 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
 
 int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
                        tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
-  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
+  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
                     "class ids",
                     tv_task_names[tv_metrics_task(metrics)]);
-  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !ds->labels)
+  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: a classification model needs class ids, the data has %d float "
                     "targets per example",
@@ -234,6 +250,7 @@ int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, u
     tv_batch bt;
     tv_loader_next_batch(l, &bt);
     done = bt.epoch_done;
+    if ((rc = tv_loader_status(l)) != TV_OK) break; /* out of core: a failed read */
     double t0 = forward_seconds ? tv_monotonic() : 0.0;
     const float *z = tv_model_forward(m, bt.x, (int)bt.n);
     if (forward_seconds) *forward_seconds += tv_monotonic() - t0;

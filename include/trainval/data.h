@@ -97,7 +97,13 @@
  *   targets[i*target_dim .. (i+1)*target_dim)  float32 values (regression, or multilabel 0/1)
  * num_classes is 1 + the largest label of the file it was loaded from (kept by split); with
  * float targets it is 0.  names, when not NULL, holds num_classes NUL-terminated class names
- * (each its own malloc'd string; a reader that has none leaves it NULL). */
+ * (each its own malloc'd string; a reader that has none leaves it NULL).
+ *
+ * Out of core (rows not NULL, see OUT-OF-CORE DATA below): the four example buffers are NULL and
+ * example i is row rowmap[i] of the row source (row i when rowmap is NULL); target_dim 0 means
+ * class ids, as with labels. */
+typedef struct tv_rows tv_rows;
+
 typedef struct tv_dataset {
   uint8_t *images; /* n * c*h*w bytes, or NULL when features holds the examples */
   float *features; /* n * c*h*w floats, or NULL when images holds them */
@@ -108,7 +114,42 @@ typedef struct tv_dataset {
   uint32_t n;
   int c, h, w; /* IDX3 images give c = 1 */
   int num_classes;
+  tv_rows *rows;    /* out of core: the examples' source (a counted share), or NULL */
+  uint32_t *rowmap; /* with rows: n ascending source rows (owned), or NULL for 0..n-1 */
 } tv_dataset;
+
+/* OUT-OF-CORE DATA (data.memory_mb).  An HDF5 training or test file whose features and targets
+ * need more than the budget in memory stays on disk behind a row source; the tv_dataset then
+ * holds only its shape, its class count and (after tv_dataset_split) which rows it selects.
+ * The loader (tv_loader_new) reads such a dataset in blocks of whole HDF5 chunks on its prefetch
+ * thread: with shuffle in the order of blockorder.h over the source's rows (rows the dataset does
+ * not select, such as the valid split's, pass through the order and are skipped), without it
+ * in dataset order; its memory is one block plus the shuffle buffer, sized from the budget (see
+ * tv_loader_new).  The contract of a row source:
+ *   - it is read by one thread at a time (libhdf5 serialises its own calls);
+ *   - tv_rows_read(r, a, b, x, labels, targets) reads rows [a, b) (a < b <= tv_rows_count) into
+ *     the caller's buffers: x (b - a) * D values of tv_rows_feature_size bytes (uint8 as stored,
+ *     or float32 converted as the in-memory reader converts them), and either labels (b - a
+ *     class ids, when the dataset's target_dim is 0) or targets ((b - a) * target_dim floats);
+ *     any of the three may be NULL (not read).  Every value is checked as the in-memory reader
+ *     checks it; errors are one line naming the file and the dataset (TV_ERR_FORMAT, TV_ERR_IO,
+ *     TV_ERR_INVALID for a bad range);
+ *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
+ *     at least one example) and nothing that grows with the file;
+ *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
+ * No libhdf5 type appears outside h5data.c. */
+uint64_t tv_rows_count(const tv_rows *r);
+size_t tv_rows_feature_size(const tv_rows *r); /* 1 (uint8) or 4 (float32) */
+uint64_t tv_rows_chunk(const tv_rows *r);      /* rows per HDF5 chunk of the features; 0: none */
+uint64_t tv_rows_budget(const tv_rows *r);     /* data.memory_mb in bytes */
+size_t tv_rows_work_bytes(const tv_rows *r);
+TV_MUST_CHECK int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels,
+                               float *targets);
+tv_rows *tv_rows_share(tv_rows *r); /* returns r; NULL-safe */
+void tv_rows_release(tv_rows *r);   /* NULL-safe */
+
+/* 1 when ds's targets are class ids (labels, or an out-of-core dataset with target_dim 0). */
+int tv_dataset_has_labels(const tv_dataset *ds);
 
 /* How an image folder's images are made the configured size (tv_data_spec.resize). */
 typedef enum tv_resize {
@@ -144,6 +185,9 @@ typedef struct tv_data_spec {
   /* ---- hdf5 (HDF5 DATA FILES below) ---- */
   const char *x_dataset; /* the features dataset in x, "/train/images" */
   const char *y_dataset; /* the targets dataset in y (y may be x itself), "/train/labels" */
+  /* hdf5: data.memory_mb in bytes; 0 (no budget) reads the data into memory, as does data
+   * that fits; larger data stays on disk (OUT-OF-CORE DATA).  Other readers ignore it. */
+  uint64_t memory_bytes;
   /* ---- imgdir (IMAGE FOLDERS below) ---- */
   int channels;      /* every image is made this many channels (1 grey, 3 RGB) */
   int height, width; /* the size every image has (or is resized to) */
@@ -181,7 +225,8 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * libhdf5 crashes or loops on some damaged files, so every HDF5 data file is parsed first in a
  * child process limited in CPU time (20 s plus 1 s per 16 MiB of file) and memory (4 GiB beyond
  * what the process maps), which opens it and reads and checks every example of both datasets as
- * the reader does, keeping nothing (base/bounded.h).  Only if that child returns does this
+ * the reader does, keeping nothing: it streams every chunk through one slab of 2^20 values, so
+ * its memory does not grow with the file (base/bounded.h).  Only if that child returns does this
  * process parse the file; a crash or a hang in it is the error "FILE: damaged HDF5 data file
  * (HDF5 crashed parsing it: Segmentation fault)" or "(HDF5 did not finish parsing it in N s of
  * CPU)".  The price: the file is read twice. */
@@ -206,6 +251,15 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * inputs of a prediction.  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
                                      const char *y_dataset, tv_dataset *ds);
+
+/* tv_dataset_load_h5 with a memory budget (memory_bytes, 0: none): data whose features and
+ * targets need more than it in memory is not read but opened as a row source (OUT-OF-CORE DATA:
+ * ds->rows), after the same bounded child has read and checked every example; integer targets
+ * are then delivered as float targets when float_targets is 1 (in memory, source.c converts).
+ * Errors as tv_dataset_load_h5's; on failure *ds is zeroed. */
+TV_MUST_CHECK int tv_dataset_open_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                                     const char *y_dataset, int float_targets,
+                                     uint64_t memory_bytes, tv_dataset *ds);
 
 /* The same from an HDF5 file image in memory (len bytes at image, borrowed, read-only; both
  * datasets from it), named `name` in messages: the entry point for fuzzing the reader without
@@ -506,6 +560,12 @@ void tv_loader_next_batch(tv_loader *l, tv_batch *b);
  * they are class ids.  Cannot fail. */
 int tv_loader_target_dim(const tv_loader *l);
 
+/* Out of core: TV_OK, or the error of a failed read of the data file (the first one, with its
+ * message re-recorded on this thread) when a batch returned so far was built from it (its rows
+ * then hold zeros and class 0).  The caller checks it after each batch; a loader in memory always
+ * returns TV_OK.  Cannot fail otherwise. */
+TV_MUST_CHECK int tv_loader_status(const tv_loader *l);
+
 /* Batches per epoch: ceil(m / batch_size), or floor with drop_last.  Always >= 1. */
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l);
 
@@ -520,6 +580,9 @@ typedef struct tv_loader_state {
   uint64_t position;
   tv_rng rng;
   tv_rng augment;
+  /* Out of core with shuffle: outputs of this epoch's block order taken so far (position plus
+   * the rows it skipped); perm is then absent (perm_n 0).  0 otherwise. */
+  uint64_t order_position;
 } tv_loader_state;
 
 /* Reads the state.  *perm points into the loader (perm_n entries, a permutation of 0..m-1) and

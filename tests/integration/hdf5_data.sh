@@ -43,6 +43,13 @@ sys.exit(1 if diff or not names else 0)
 PY
 check "30 steps on the HDF5 copy train the IDX run's parameters bitwise" \
   $PY "$T/same.py" "$T/idx/ckpt-00000030.h5" "$T/h5/ckpt-00000030.h5"
+# data.memory_mb that the split fits (47 MB of pixels in 64 MiB): held in memory, as without it
+# shellcheck disable=SC2046
+"$BIN/train" --quiet --threads 1 --train-dir "$T/h5mem" --config "$T/cfg.yaml" --steps 30 \
+  $(h5sets "$T/plain") --set data.memory_mb=64 >"$T/t2m.out" 2>&1 ||
+  notok "train on the HDF5 copy within data.memory_mb" "$(cat "$T/t2m.out")"
+check "with data.memory_mb 64 (it fits) the HDF5 copy trains the IDX run's parameters bitwise" \
+  $PY "$T/same.py" "$T/idx/ckpt-00000030.h5" "$T/h5mem/ckpt-00000030.h5"
 "$BIN/train" --quiet --threads 1 --train-dir "$T/npy" --config "$T/cfg.yaml" --steps 30 \
   --set data.format=npy --set data.dir="$T/plain" --set data.train_images=train-images.npy \
   --set data.train_labels=train-labels.npy >"$T/t3.out" 2>&1 ||
