@@ -126,7 +126,8 @@ typedef struct tv_dataset {
  * not select, such as the valid split's, pass through the order and are skipped), without it
  * in dataset order; its memory is one block plus the shuffle buffer, sized from the budget (see
  * tv_loader_new).  The contract of a row source:
- *   - it is read by one thread at a time (libhdf5 serialises its own calls);
+ *   - any thread may read it: reads are serialised (a split's train and valid shares are read by
+ *     the loader's thread and the caller's at once);
  *   - tv_rows_read(r, a, b, x, labels, targets) reads rows [a, b) (a < b <= tv_rows_count) into
  *     the caller's buffers: x (b - a) * D values of tv_rows_feature_size bytes (uint8 as stored,
  *     or float32 converted as the in-memory reader converts them), and either labels (b - a
