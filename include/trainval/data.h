@@ -138,7 +138,10 @@ typedef struct tv_dataset {
  *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
  *     at least one example) and nothing that grows with the file;
  *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
- * No libhdf5 type appears outside h5data.c. */
+ * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
+ * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
+ * batches built from a failed read hold zeros and class 0, and tv_loader_status reports the
+ * error, which every caller checks after each batch. */
 uint64_t tv_rows_count(const tv_rows *r);
 size_t tv_rows_feature_size(const tv_rows *r); /* 1 (uint8) or 4 (float32) */
 uint64_t tv_rows_chunk(const tv_rows *r);      /* rows per HDF5 chunk of the features; 0: none */
@@ -510,12 +513,24 @@ typedef struct tv_loader_opts {
  * The loader's state and its part of a checkpoint are global: they do not depend on the part, so
  * a state saved by a loader of P parts restores one of any other P.
  *
+ * Out of core (ds->rows, OUT-OF-CORE DATA): the batches are built from the data file on the
+ * prefetch thread (or in the call without prefetch).  Block: whole chunks of the features dataset
+ * (tv_rows_chunk; 1 row when it is not chunked) making about budget / 8 bytes, at most 8 MiB, at
+ * least one chunk.  With shuffle the order is blockorder.h's over all the source's rows, seeded by
+ * seed, in blocks of that size, with a buffer of (budget - block - tv_rows_work_bytes) / row
+ * slots (a row: features and target as stored), rows the dataset does not select skipped; epoch
+ * e's order is a function of the file, the budget, seed and e; a subset with shuffle is refused.
+ * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Memory:
+ * the block, the slots, a bit per source row with a rowmap, the perm without shuffle (4 bytes an
+ * example), the batch ring.
+ *
  * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
  * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
  * feature arrays) (a std not > 0, channels not 0 and not ds->c, channels over
  * TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch over
- * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last with
- * fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread cannot be
+ * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, drop_last with
+ * fewer than batch_size examples (no batch at all), or out of core a budget that leaves no slot
+ * beside a block (the message names data.memory_mb); TV_ERR_NOMEM, also when the thread cannot be
  * started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
@@ -615,6 +630,11 @@ typedef struct tv_ckpt tv_ckpt;
  *   /state/loader/cursor       uint64 [6]  epoch, position, rng.s[0], rng.s[1], rng.s[2], rng.s[3]
  *   /state/loader/perm         uint32 [m]  the current epoch's order
  *   /state/loader/augment_rng  uint64 [4]  augment.s[0..3] (written whether or not it augments)
+ * or, out of core with shuffle, instead of perm:
+ *   /state/loader/block_order  uint64 [5]  source rows, block rows, buffer slots, seed,
+ *                                          order_position
+ * (ckpt_read refuses an order of other rows, blocks, slots or seed, and a checkpoint of the other
+ * kind, TV_ERR_MISMATCH naming data.memory_mb)
  * Borrows w; l is not changed.  Errors: those of tv_ckpt_writer_array (TV_ERR_INVALID when a
  * path exists already, TV_ERR_IO). */
 TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);
