@@ -217,52 +217,97 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
   return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL, NULL);
 }
 
-int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
-                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
-  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && tv_dataset_has_labels(ds))
+struct tv_eval_pass {
+  tv_model *m;
+  tv_loader *l;
+  uint32_t *first; /* the identity when the caller gave no idx */
+  uint32_t left;   /* examples not yet evaluated */
+};
+
+void tv_eval_pass_free(tv_eval_pass *p) {
+  if (!p) return;
+  tv_loader_free(p->l);
+  free(p->first);
+  free(p);
+}
+
+int tv_eval_pass_new(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                     tv_norm norm, tv_task task, tv_eval_pass **out) {
+  *out = NULL;
+  if (task != TV_TASK_CLASSIFICATION && tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
                     "class ids",
-                    tv_task_names[tv_metrics_task(metrics)]);
-  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !tv_dataset_has_labels(ds))
+                    tv_task_names[task]);
+  if (task == TV_TASK_CLASSIFICATION && !tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: a classification model needs class ids, the data has %d float "
                     "targets per example",
                     ds->target_dim);
   if (n > ds->n)
     return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
-  if (n == 0) return TV_OK;
+  tv_eval_pass *p = calloc(1, sizeof *p);
+  if (!p) return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+  p->m = m;
+  p->left = n;
+  if (n == 0) { /* nothing to evaluate: no loader */
+    *out = p;
+    return TV_OK;
+  }
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
-  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w)
+  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w) {
+    tv_eval_pass_free(p);
     return tv_error(TV_ERR_MISMATCH, "evaluate: the model takes %d features, the examples have %d",
                     d, ds->c * ds->h * ds->w);
-  uint32_t *first = NULL;
+  }
   if (!idx) {
-    first = malloc((size_t)n * sizeof *first);
-    if (!first) return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
-    for (uint32_t i = 0; i < n; i++) first[i] = i;
-    idx = first;
+    p->first = malloc((size_t)n * sizeof *p->first);
+    if (!p->first) {
+      tv_eval_pass_free(p);
+      return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+    }
+    for (uint32_t i = 0; i < n; i++) p->first[i] = i;
+    idx = p->first;
   }
   tv_loader_opts o = {.batch_size = (uint32_t)b, .norm = norm, .subset = idx, .subset_n = n};
-  tv_loader *l = NULL;
-  int rc = tv_loader_new(ds, &o, &l);
-  for (int done = 0; rc == TV_OK && !done;) {
+  int rc = tv_loader_new(ds, &o, &p->l);
+  if (rc != TV_OK) {
+    tv_eval_pass_free(p);
+    return rc;
+  }
+  *out = p;
+  return TV_OK;
+}
+
+int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics, float *logits,
+                      double *forward_seconds) {
+  int rc = TV_OK;
+  uint32_t taken = 0;
+  while (rc == TV_OK && taken < count && p->left > 0) {
     tv_batch bt;
-    tv_loader_next_batch(l, &bt);
-    done = bt.epoch_done;
-    if ((rc = tv_loader_status(l)) != TV_OK) break; /* out of core: a failed read */
+    tv_loader_next_batch(p->l, &bt);
+    if ((rc = tv_loader_status(p->l)) != TV_OK) break; /* out of core: a failed read */
     double t0 = forward_seconds ? tv_monotonic() : 0.0;
-    const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    const float *z = tv_model_forward(p->m, bt.x, (int)bt.n);
     if (forward_seconds) *forward_seconds += tv_monotonic() - t0;
     rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
-      size_t k = (size_t)tv_model_num_classes(m) * bt.n;
+      size_t k = (size_t)tv_model_num_classes(p->m) * bt.n;
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
+    taken += bt.n;
+    p->left -= bt.n;
   }
-  tv_loader_free(l);
-  free(first);
+  return rc;
+}
+
+int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
+  tv_eval_pass *p = NULL;
+  int rc = tv_eval_pass_new(m, ds, idx, n, norm, tv_metrics_task(metrics), &p);
+  if (rc == TV_OK) rc = tv_eval_pass_next(p, n, metrics, logits, forward_seconds);
+  tv_eval_pass_free(p);
   return rc;
 }
 
