@@ -45,15 +45,6 @@ YAML
   }
 }
 cfg big.h5 1 600 >"$T/ooc.yaml"
-cat >"$T/same.py" <<'PY'
-import sys, h5py, numpy as np
-a, b = h5py.File(sys.argv[1], "r"), h5py.File(sys.argv[2], "r")
-names = []
-a["variables"].visit(lambda n: names.append(n) if isinstance(a["variables"][n], h5py.Dataset) else None)
-diff = [n for n in names if not np.array_equal(a["variables"][n][()], b["variables"][n][()])]
-print(len(names), "variables,", len(diff), "differ:", diff)
-sys.exit(1 if diff or not names else 0)
-PY
 peak() { /usr/bin/time -f '%M' -o "$T/peak" "$@" >/dev/null 2>"$T/peak.err"; tail -1 "$T/peak"; }
 TRAIN="$BIN/train --quiet --threads 1"
 if [ -x /usr/bin/time ]; then
@@ -69,7 +60,7 @@ check "the loader's state is the out-of-core order (/state/loader/block_order, n
 $TRAIN --train-dir "$T/stop" --config "$T/ooc.yaml" --steps 280 >"$T/s.out" 2>&1 &&
   $TRAIN --train-dir "$T/stop" --steps 600 >>"$T/s.out" 2>&1 || notok "stop at 280 and resume" "$(cat "$T/s.out")"
 check "stopped at step 280 and resumed: the parameters of the run never stopped, bitwise" \
-  $PY "$T/same.py" "$T/ref/ckpt-00000600.h5" "$T/stop/ckpt-00000600.h5"
+  $PY "$ROOT/tests/integration/same_variables.py" "$T/ref/ckpt-00000600.h5" "$T/stop/ckpt-00000600.h5"
 
 # killed with SIGKILL once a checkpoint is committed, then resumed
 cfg big.h5 1 6000 >"$T/long.yaml"
@@ -86,7 +77,7 @@ kill -9 "$pid" 2>/dev/null
 last=$(grep -o 'ckpt-[0-9]*\.h5' "$T/kill/checkpoints.yaml" 2>/dev/null | tail -1)
 $TRAIN --train-dir "$T/kill" --steps 6000 >"$T/k.out" 2>&1 || notok "resume after SIGKILL" "$(cat "$T/k.out")"
 check "killed with SIGKILL (last commit $last) and resumed: the parameters of the run never killed, bitwise" \
-  $PY "$T/same.py" "$T/long/ckpt-00006000.h5" "$T/kill/ckpt-00006000.h5"
+  $PY "$ROOT/tests/integration/same_variables.py" "$T/long/ckpt-00006000.h5" "$T/kill/ckpt-00006000.h5"
 
 # peak RSS: out of core within a tiny in-memory run's + the budget + slack; the file in memory not
 if [ -x /usr/bin/time ]; then
