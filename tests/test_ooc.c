@@ -3,7 +3,8 @@
  * row source, split, and walked by the loader in the block order of blockorder.h.  Each
  * example's first feature is its row number, so every batch says which rows it holds: each
  * epoch gives every training row once and no valid row, reproducibly from the seed and
- * differently per epoch; prefetch and a restored state give bitwise the same batches; the
+ * differently per epoch; prefetch, a restored state and data-parallel parts give bitwise the
+ * same batches; the
  * streaming standardisation and the in-order evaluation walk give what the in-memory dataset
  * gives; a budget too small for a buffer and a chunk damaged after the file was opened are one
  * line naming the cause. */
@@ -201,6 +202,44 @@ static void test_epochs(void **state) {
   tv_dataset_free(&full); /* the splits' shares were released first: the source closes here */
 }
 
+/* Data-parallel parts (tv_loader_opts.part/parts) of the out-of-core walk: each part's rows are
+ * its slice of the whole loader's batch, in every batch. */
+static void test_parts(void **state) {
+  const char *p = tpath(state, "parts.h5");
+  write_file(p, 0);
+  tv_dataset full, tr, va;
+  open_ds(p, BUDGET, &full);
+  assert_int_equal(tv_dataset_split(&full, 0.1, 5, &tr, &va), TV_OK);
+  tv_loader_opts o = train_opts(4, 1);
+  tv_loader *whole = NULL, *part[3] = {NULL, NULL, NULL};
+  assert_int_equal(tv_loader_new(&tr, &o, &whole), TV_OK);
+  o.parts = 3;
+  for (uint32_t k = 0; k < 3; k++) {
+    o.part = k;
+    o.prefetch = k; /* synchronous and prefetching parts alike */
+    assert_int_equal(tv_loader_new(&tr, &o, &part[k]), TV_OK);
+  }
+  for (uint32_t b = 0; b < 2 * tv_loader_batches_per_epoch(whole); b++) {
+    tv_batch w;
+    tv_loader_next_batch(whole, &w);
+    uint32_t at = 0;
+    for (uint32_t k = 0; k < 3; k++) {
+      tv_batch q;
+      tv_loader_next_batch(part[k], &q);
+      assert_int_equal(q.whole, w.n);
+      assert_memory_equal(q.x, w.x + (size_t)at * D, sizeof(float) * q.n * D);
+      assert_memory_equal(q.labels, w.labels + at, sizeof(int32_t) * q.n);
+      at += q.n;
+    }
+    assert_int_equal(at, w.n);
+  }
+  tv_loader_free(whole);
+  for (int k = 0; k < 3; k++) tv_loader_free(part[k]);
+  tv_dataset_free(&tr);
+  tv_dataset_free(&va);
+  tv_dataset_free(&full);
+}
+
 /* A state read after some batches restores another loader (prefetching or not) to the same next
  * batches, across an epoch's end; a state with an order position out of range is refused. */
 static void test_resume(void **state) {
@@ -362,6 +401,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(test_rows_source, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_epochs, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_parts, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_resume, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_stream_fit_and_eval, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
