@@ -7,8 +7,9 @@
 # within that of the same run on a 3000-row file held in memory plus the budget plus 10 MiB of
 # slack (glibc's heap grows by about 6 MiB under the reads, validations and checkpoints
 # interleaved: measured, and the same for a 15 MiB file as for this one), while the 30 MiB file
-# held in memory (no budget) needs at least 24 MiB more than that.  eval streams the out-of-core test split and gives the figures of the data in memory,
-# with data.standardize fitted in its streaming pass.  Resuming with another budget is refused
+# held in memory (no budget) needs at least 24 MiB more than that.  eval streams the out-of-core
+# test split and gives the figures of the data in memory, with data.standardize fitted in its
+# streaming pass.  Resuming with another budget, or from a damaged out-of-core cursor, is refused
 # with one line.
 . "$(dirname "$0")/lib.sh"
 need_numpy "out-of-core HDF5 data"
@@ -128,3 +129,25 @@ expect_fail "resuming under another data.memory_mb is refused, naming it" 1 \
 expect_fail "resuming an out-of-core run in memory is refused, naming data.memory_mb" 1 \
   "ckpt-00000600.h5: the loader state is an out-of-core order .*data.memory_mb" \
   $TRAIN --train-dir "$T/other" --steps 700 --set data.memory_mb=0
+
+# a damaged out-of-core cursor (its manifest entry matching): refused, one line naming the file
+cp -r "$T/stop" "$T/bad"
+/usr/bin/python3 - "$T/bad" "$ROOT/tests/integration" <<'PY'
+import re, sys, h5py
+sys.path.insert(0, sys.argv[2])
+from events import crc32c
+d = sys.argv[1]
+with h5py.File(d + '/ckpt-00000600.h5', 'r+') as f:
+    o = f['state/loader/block_order']
+    v = o[()]
+    v[4] = 10**9
+    o[...] = v
+data = open(d + '/ckpt-00000600.h5', 'rb').read()
+m = open(d + '/checkpoints.yaml').read()
+m = re.sub(r'(file: ckpt-00000600.h5\n    size: )\d+(\n    checksum: crc32c:)[0-9a-f]+',
+           r'\g<1>%d\g<2>%08x' % (len(data), crc32c(data)), m)
+open(d + '/checkpoints.yaml', 'w').write(m)
+PY
+expect_fail "a damaged out-of-core order position is refused, naming the file" 1 \
+  "ckpt-00000600.h5: loader state: .* rows into an order of 40000 rows" \
+  $TRAIN --train-dir "$T/bad" --steps 700
