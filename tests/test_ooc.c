@@ -240,6 +240,89 @@ static void test_parts(void **state) {
   tv_dataset_free(&full);
 }
 
+/* uint8 images out of core, augmented: the batches of a prefetching loader, a synchronous one and
+ * one restored from a state (with the augmentation generator) are the same, and each image is a
+ * flip and a shift of the one a loader without augmentation gives in the same place. */
+static void test_images_augmented(void **state) {
+  const char *p = tpath(state, "images.h5");
+  enum { HH = 4, WW = 5 };
+  static uint8_t px[N * HH * WW];
+  static int32_t lab[N];
+  for (size_t i = 0; i < N; i++) {
+    lab[i] = (int32_t)(i % K);
+    for (size_t j = 0; j < HH * WW; j++) px[i * HH * WW + j] = (uint8_t)(i * 7 + j * 13 + 1);
+  }
+  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  hsize_t dx[3] = {N, HH, WW}, cx[3] = {CHUNK, HH, WW}, dy[1] = {N};
+  hid_t sx = H5Screate_simple(3, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
+  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+  assert_true(H5Pset_chunk(pl, 3, cx) >= 0);
+  hid_t a = H5Dcreate2(f, "/x", H5T_STD_U8LE, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
+  hid_t b = H5Dcreate2(f, "/y", H5T_STD_I32LE, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(H5Dwrite(a, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px) >= 0);
+  assert_true(H5Dwrite(b, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
+  H5Dclose(a);
+  H5Dclose(b);
+  H5Pclose(pl);
+  H5Sclose(sx);
+  H5Sclose(sy);
+  H5Fclose(f);
+  tv_dataset ds;
+  open_ds(p, 4096, &ds);
+  assert_non_null(ds.rows);
+  assert_int_equal(tv_dataset_feature_size(&ds), 1);
+  tv_loader_opts o = train_opts(8, 2);
+  o.augment = (tv_augment){.flip = 1, .pad = 1};
+  o.norm = (tv_norm){.scale = 1, .mean = 0, .std = 1};
+  tv_loader *l[4] = {NULL, NULL, NULL, NULL};
+  assert_int_equal(tv_loader_new(&ds, &o, &l[0]), TV_OK);
+  o.prefetch = 0;
+  assert_int_equal(tv_loader_new(&ds, &o, &l[1]), TV_OK);
+  assert_int_equal(tv_loader_new(&ds, &o, &l[2]), TV_OK);
+  o.augment = (tv_augment){0};
+  assert_int_equal(tv_loader_new(&ds, &o, &l[3]), TV_OK);
+  enum { B = 90 };
+  tv_loader_state st;
+  int changed = 0;
+  for (int i = 0; i < B; i++) {
+    if (i == 30) {
+      const uint32_t *perm;
+      uint32_t pn;
+      tv_loader_get_state(l[1], &st, &perm, &pn);
+      assert_int_equal(tv_loader_set_state(l[2], &st, NULL, 0), TV_OK);
+    }
+    tv_batch x[3];
+    for (int k = 0; k < 3; k++) tv_loader_next_batch(l[k], &x[k]);
+    assert_int_equal(x[0].n, x[1].n);
+    assert_memory_equal(x[0].x, x[1].x, sizeof(float) * x[0].n * HH * WW);
+    assert_memory_equal(x[0].labels, x[1].labels, sizeof(int32_t) * x[0].n);
+    if (i >= 30) assert_memory_equal(x[1].x, x[2].x, sizeof(float) * x[1].n * HH * WW);
+    tv_batch plain;
+    tv_loader_next_batch(l[3], &plain); /* the same rows (the order does not draw augmentations) */
+    assert_int_equal(plain.n, x[0].n);
+    for (uint32_t r = 0; r < x[0].n; r++) {
+      assert_int_equal(plain.labels[r], x[0].labels[r]);
+      const float *in = plain.x + (size_t)r * HH * WW, *out = x[0].x + (size_t)r * HH * WW;
+      int found = 0; /* some flip and shift in [-1, 1] of the stored image (0 outside) */
+      for (int t = 0; t < 18 && !found; t++) {
+        int flip = t / 9, oy = t % 9 / 3 - 1, ox = t % 3 - 1, same = 1;
+        for (int yy = 0; yy < HH; yy++)
+          for (int xx = 0; xx < WW; xx++) {
+            int iy = yy + oy, ix = (flip ? WW - 1 - xx : xx) + ox;
+            float want = iy < 0 || iy >= HH || ix < 0 || ix >= WW ? 0.0f : in[iy * WW + ix];
+            same &= out[yy * WW + xx] == want;
+          }
+        found = same;
+      }
+      assert_true(found);
+      changed += memcmp(in, out, sizeof(float) * HH * WW) != 0;
+    }
+  }
+  assert_true(changed > B * BATCH / 2); /* one draw in 18 leaves an image as it is */
+  for (int k = 0; k < 4; k++) tv_loader_free(l[k]);
+  tv_dataset_free(&ds);
+}
+
 /* A state read after some batches restores another loader (prefetching or not) to the same next
  * batches, across an epoch's end; a state with an order position out of range is refused. */
 static void test_resume(void **state) {
@@ -403,6 +486,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_epochs, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_parts, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_resume, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_images_augmented, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_stream_fit_and_eval, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_budget_too_small, tvt_setup_tmpdir, tvt_teardown_tmpdir),
