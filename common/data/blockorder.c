@@ -106,6 +106,10 @@ void tv_block_order_slots(const tv_block_order *o, const uint32_t **rows, uint32
   *n = (uint32_t)o->cap;
 }
 
+uint32_t tv_block_order_peek_block(const tv_block_order *o, uint64_t ahead) {
+  return o->bpos + ahead < o->nb ? o->blocks[o->bpos + ahead] : NONE;
+}
+
 void tv_block_order_cursor(const tv_block_order *o, uint64_t *epoch, uint64_t *position) {
   *epoch = o->epoch;
   *position = o->position;

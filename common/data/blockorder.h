@@ -65,6 +65,11 @@ TV_MUST_CHECK int tv_block_order_seek(tv_block_order *o, uint64_t epoch, uint64_
  * must load into its slots.  Cannot fail. */
 void tv_block_order_slots(const tv_block_order *o, const uint32_t **rows, uint32_t *n);
 
+/* The block `ahead` places after the one the next input comes from in this epoch's block order
+ * (ahead 0: that block itself), or UINT32_MAX past the epoch's last block: for a caller that reads
+ * ahead.  Cannot fail. */
+uint32_t tv_block_order_peek_block(const tv_block_order *o, uint64_t ahead);
+
 /* Epoch and position of the next output.  Cannot fail. */
 void tv_block_order_cursor(const tv_block_order *o, uint64_t *epoch, uint64_t *position);
 

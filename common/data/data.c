@@ -839,10 +839,11 @@ typedef struct ooc_io {
   uint8_t *bx, *by;
   int64_t cur; /* -1: none */
   uint8_t *sx, *sy;
-  uint64_t *pairs; /* buffer slots: (row << 32 | slot) sorted, for a reload */
-  int reload;      /* load the slots from the order's slot table before the next step */
-  int rc;          /* the first read error (then the batches hold zeros) */
-  char msg[512];   /* its message; written once, before the batch that carries it is handed out */
+  uint64_t *pairs;             /* buffer slots: (row << 32 | slot) sorted, for a reload */
+  const tv_block_order *order; /* the building cursor's order (shuffle), for read-ahead */
+  int reload;                  /* load the slots from the order's slot table before the next step */
+  int rc;                      /* the first read error (then the batches hold zeros) */
+  char msg[512]; /* its message; written once, before the batch that carries it is handed out */
 } ooc_io;
 
 /* One batch buffer of the ring: rows x rows_cap examples. */
@@ -990,6 +991,14 @@ static void io_block(tv_loader *l, uint64_t k) {
   uint64_t a = k * l->block, b = a + l->block < l->nsrc ? a + l->block : l->nsrc;
   int rc = tv_rows_read(l->src, a, b, io->bx, l->tdim ? NULL : (int32_t *)(void *)io->by,
                         l->tdim ? (float *)(void *)io->by : NULL);
+  /* read-ahead: the block after this one (in the block order, or the next in the file) */
+  uint64_t next = k + 1;
+  for (uint64_t ahead = 0; io->order && ahead < 2; ahead++) {
+    next = tv_block_order_peek_block(io->order, ahead);
+    if (next != k) break;
+  }
+  if (next != UINT32_MAX && next * l->block < l->nsrc)
+    tv_rows_will_need(l->src, next * l->block, (next + 1) * l->block);
   if (rc != TV_OK) {
     io_fail(l, rc);
     memset(io->bx, 0, (size_t)(b - a) * l->xbytes);
@@ -1078,6 +1087,7 @@ static void next_epoch(const tv_loader *l, cursor *c);
 static void ooc_shuffle_batch(tv_loader *l, cursor *c, uint32_t k, uint32_t off, uint32_t count,
                               float *x, int32_t *y, float *t) {
   int build = x != NULL;
+  if (build) l->io.order = c->order;
   if (build && l->io.reload) io_reload(l, c->order);
   for (uint32_t i = 0; i < k;) {
     tv_block_step s;

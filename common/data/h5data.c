@@ -13,6 +13,7 @@
 #include "trainval/data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
@@ -385,6 +386,7 @@ struct tv_rows {
   dset x, y;
   char *names; /* the file names and dataset paths of x and y (dset's strings point here) */
   int float_targets;
+  int fd; /* the features file's descriptor (libhdf5's, borrowed) for read-ahead hints, or -1 */
   uint64_t budget, tmp_rows;
   void *tmp; /* tmp_rows examples of 8-byte values of the wider dataset */
 };
@@ -422,6 +424,7 @@ static int rows_new(dset *x, dset *y, int float_targets, uint64_t budget, tv_row
   }
   pthread_mutex_init(&r->mu, NULL);
   r->refs = 1;
+  r->fd = -1;
   r->xf = r->yf = H5I_INVALID_HID;
   r->x = *x;
   r->y = *y;
@@ -482,6 +485,33 @@ int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels, f
   H5garbage_collect();
   pthread_mutex_unlock(&r->mu);
   return rc;
+}
+
+void tv_rows_will_need(tv_rows *r, uint64_t a, uint64_t b) {
+  if (b > r->x.dim[0]) b = r->x.dim[0];
+  if (a >= b) return;
+  pthread_mutex_lock(&r->mu);
+  if (r->fd < 0) {
+    void *h = NULL; /* the default (sec2) driver's handle is its int descriptor */
+    r->fd = H5Fget_vfd_handle(r->xf, H5P_DEFAULT, &h) >= 0 && h ? *(int *)h : -2;
+  }
+  uint64_t chunk = r->x.chunk[0], row_bytes = r->x.per * H5Tget_size(r->x.type);
+  if (r->fd >= 0 && chunk == 0) {
+    haddr_t at = H5Dget_offset(r->x.id);
+    if (at != HADDR_UNDEF)
+      (void)posix_fadvise(r->fd, (off_t)(at + a * row_bytes), (off_t)((b - a) * row_bytes),
+                          POSIX_FADV_WILLNEED);
+  }
+  for (uint64_t c = a - a % (chunk ? chunk : 1); r->fd >= 0 && chunk && c < b; c += chunk) {
+    hsize_t at[MAX_RANK] = {c};
+    unsigned mask;
+    haddr_t addr;
+    hsize_t size;
+    if (H5Dget_chunk_info_by_coord(r->x.id, at, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF)
+      (void)posix_fadvise(r->fd, (off_t)addr, (off_t)size, POSIX_FADV_WILLNEED);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  pthread_mutex_unlock(&r->mu);
 }
 
 tv_rows *tv_rows_share(tv_rows *r) {

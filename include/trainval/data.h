@@ -149,6 +149,11 @@ uint64_t tv_rows_budget(const tv_rows *r);     /* data.memory_mb in bytes */
 size_t tv_rows_work_bytes(const tv_rows *r);
 TV_MUST_CHECK int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels,
                                float *targets);
+/* Asks the kernel to start reading rows [a, b) of the features (posix_fadvise WILLNEED on their
+ * chunks' bytes), so that the read of them that follows finds them in the page cache: the loader
+ * calls it for the next block while the rows of the current one are used.  Best effort, no
+ * memory of ours; cannot fail. */
+void tv_rows_will_need(tv_rows *r, uint64_t a, uint64_t b);
 tv_rows *tv_rows_share(tv_rows *r); /* returns r; NULL-safe */
 void tv_rows_release(tv_rows *r);   /* NULL-safe */
 
@@ -520,7 +525,9 @@ typedef struct tv_loader_opts {
  * seed, in blocks of that size, with a buffer of (budget - block - tv_rows_work_bytes) / row
  * slots (a row: features and target as stored), rows the dataset does not select skipped; epoch
  * e's order is a function of the file, the budget, seed and e; a subset with shuffle is refused.
- * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Memory:
+ * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Each block
+ * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
+ * or in the file), so that in steady state the read finds its bytes in the page cache.  Memory:
  * the block, the slots, a bit per source row with a rowmap, the perm without shuffle (4 bytes an
  * example), the batch ring.
  *
