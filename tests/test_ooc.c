@@ -69,6 +69,23 @@ static void open_ds(const char *path, uint64_t budget, tv_dataset *ds) {
   if (rc != TV_OK) fail_msg("%s", tv_error_message());
 }
 
+/* The file at path under budget, and its train and valid splits (valid_fraction 0.1). */
+typedef struct splits {
+  tv_dataset full, tr, va;
+} splits;
+
+static void open_split(const char *path, uint64_t budget, uint64_t seed, splits *s) {
+  open_ds(path, budget, &s->full);
+  assert_int_equal(tv_dataset_split(&s->full, 0.1, seed, &s->tr, &s->va), TV_OK);
+}
+
+/* The splits' shares are released first: the source closes with full. */
+static void free_split(splits *s) {
+  tv_dataset_free(&s->tr);
+  tv_dataset_free(&s->va);
+  tv_dataset_free(&s->full);
+}
+
 /* 16 KiB: a block of 64 rows (two chunks), a reader buffer, and a shuffle buffer of 449 rows. */
 #define BUDGET (16u << 10)
 
@@ -134,11 +151,10 @@ static tv_loader_opts train_opts(uint64_t seed, uint32_t prefetch) {
 static void test_epochs(void **state) {
   const char *p = tpath(state, "epochs.h5");
   write_file(p, 0);
-  tv_dataset full, mem, tr, va, mtr, mva;
-  open_ds(p, BUDGET, &full);
-  open_ds(p, 0, &mem);
-  assert_int_equal(tv_dataset_split(&full, 0.1, 5, &tr, &va), TV_OK);
-  assert_int_equal(tv_dataset_split(&mem, 0.1, 5, &mtr, &mva), TV_OK);
+  splits o_, m_;
+  open_split(p, BUDGET, 5, &o_);
+  open_split(p, 0, 5, &m_);
+  tv_dataset tr = o_.tr, va = o_.va, mtr = m_.tr, mva = m_.va;
   /* the split selects the in-memory split's rows */
   assert_int_equal(tr.n, mtr.n);
   assert_int_equal(va.n, mva.n);
@@ -194,12 +210,8 @@ static void test_epochs(void **state) {
   free(labels);
   free(l2);
   free(is_valid);
-  tv_dataset_free(&tr);
-  tv_dataset_free(&va);
-  tv_dataset_free(&mtr);
-  tv_dataset_free(&mva);
-  tv_dataset_free(&mem);
-  tv_dataset_free(&full); /* the splits' shares were released first: the source closes here */
+  free_split(&o_);
+  free_split(&m_);
 }
 
 /* Data-parallel parts (tv_loader_opts.part/parts) of the out-of-core walk: each part's rows are
@@ -207,9 +219,9 @@ static void test_epochs(void **state) {
 static void test_parts(void **state) {
   const char *p = tpath(state, "parts.h5");
   write_file(p, 0);
-  tv_dataset full, tr, va;
-  open_ds(p, BUDGET, &full);
-  assert_int_equal(tv_dataset_split(&full, 0.1, 5, &tr, &va), TV_OK);
+  splits o_;
+  open_split(p, BUDGET, 5, &o_);
+  tv_dataset tr = o_.tr;
   tv_loader_opts o = train_opts(4, 1);
   tv_loader *whole = NULL, *part[3] = {NULL, NULL, NULL};
   assert_int_equal(tv_loader_new(&tr, &o, &whole), TV_OK);
@@ -235,9 +247,7 @@ static void test_parts(void **state) {
   }
   tv_loader_free(whole);
   for (int k = 0; k < 3; k++) tv_loader_free(part[k]);
-  tv_dataset_free(&tr);
-  tv_dataset_free(&va);
-  tv_dataset_free(&full);
+  free_split(&o_);
 }
 
 /* uint8 images out of core, augmented: the batches of a prefetching loader, a synchronous one and
@@ -328,9 +338,9 @@ static void test_images_augmented(void **state) {
 static void test_resume(void **state) {
   const char *p = tpath(state, "resume.h5");
   write_file(p, 0);
-  tv_dataset full, tr, va;
-  open_ds(p, BUDGET, &full);
-  assert_int_equal(tv_dataset_split(&full, 0.1, 5, &tr, &va), TV_OK);
+  splits o_;
+  open_split(p, BUDGET, 5, &o_);
+  tv_dataset tr = o_.tr;
   enum { FIRST = 50, NEXT = 40 };
   tv_loader_opts o = train_opts(3, 2);
   o.drop_last = 1;
@@ -369,9 +379,7 @@ static void test_resume(void **state) {
   tv_loader_free(a);
   tv_loader_free(b);
   tv_loader_free(c);
-  tv_dataset_free(&tr);
-  tv_dataset_free(&va);
-  tv_dataset_free(&full);
+  free_split(&o_);
 }
 
 /* The standardisation fitted in one streaming pass over the training rows, and an evaluation walk
@@ -379,11 +387,10 @@ static void test_resume(void **state) {
 static void test_stream_fit_and_eval(void **state) {
   const char *p = tpath(state, "fit.h5");
   write_file(p, 1);
-  tv_dataset full, mem, tr, va, mtr, mva;
-  open_ds(p, BUDGET, &full);
-  open_ds(p, 0, &mem);
-  assert_int_equal(tv_dataset_split(&full, 0.1, 9, &tr, &va), TV_OK);
-  assert_int_equal(tv_dataset_split(&mem, 0.1, 9, &mtr, &mva), TV_OK);
+  splits o_, m_;
+  open_split(p, BUDGET, 9, &o_);
+  open_split(p, 0, 9, &m_);
+  tv_dataset tr = o_.tr, va = o_.va, mtr = m_.tr, mva = m_.va;
   tv_norm norm = {.scale = 0.5f, .mean = 1.0f, .std = 2.0f};
   tv_standardize zs, zm;
   assert_int_equal(tv_standardize_fit(&tr, norm, &zs), TV_OK);
@@ -417,12 +424,8 @@ static void test_stream_fit_and_eval(void **state) {
   tv_loader_free(b);
   tv_standardize_free(&zs);
   tv_standardize_free(&zm);
-  tv_dataset_free(&tr);
-  tv_dataset_free(&va);
-  tv_dataset_free(&mtr);
-  tv_dataset_free(&mva);
-  tv_dataset_free(&mem);
-  tv_dataset_free(&full);
+  free_split(&o_);
+  free_split(&m_);
 }
 
 static void test_budget_too_small(void **state) {
