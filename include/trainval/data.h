@@ -226,10 +226,11 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * through hard links only; external storage, virtual datasets and soft or external links are
  * refused (they would make a data file open other files).  Sizes are checked before anything is
  * allocated: an unfiltered dataset must have all its bytes stored, a filtered (compressed) one
- * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and the data must fit in
- * physical memory; an unfiltered chunked dataset must store every chunk of its chunk shape (a
- * damaged shape would make libhdf5 copy past its buffers).  The data is read in slabs of examples
- * (a bounded conversion buffer).
+ * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and data read into memory must
+ * fit in physical memory (out of core it stays on disk: tv_dataset_open_h5); an unfiltered
+ * chunked dataset must store every chunk of its chunk shape (a damaged shape would make libhdf5
+ * copy past its buffers).  The data is read in slabs of examples (a bounded conversion buffer);
+ * float32 and int32 data as stored, without libhdf5's conversion.
  *
  * libhdf5 crashes or loops on some damaged files, so every HDF5 data file is parsed first in a
  * child process limited in CPU time (20 s plus 1 s per 16 MiB of file) and memory (4 GiB beyond
