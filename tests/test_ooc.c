@@ -4,10 +4,10 @@
  * example's first feature is its row number, so every batch says which rows it holds: each
  * epoch gives every training row once and no valid row, reproducibly from the seed and
  * differently per epoch; prefetch, a restored state and data-parallel parts give bitwise the
- * same batches; the
- * streaming standardisation and the in-order evaluation walk give what the in-memory dataset
- * gives; a budget too small for a buffer and a chunk damaged after the file was opened are one
- * line naming the cause. */
+ * same batches; augmented images and float targets (multilabel indicators, class ids read as
+ * floats) come with their rows; the streaming standardisation and the in-order evaluation walk
+ * give what the in-memory dataset gives; a budget too small for a buffer and a chunk damaged
+ * after the file was opened are one line naming the cause. */
 #include "trainval/data.h"
 
 #include <hdf5.h>
@@ -428,6 +428,76 @@ static void test_stream_fit_and_eval(void **state) {
   free_split(&m_);
 }
 
+/* Float targets out of core: /x features and /t (N, 3) 0/1 indicators (multilabel), or integer
+ * class ids read as one float target (regression): the batches of the in-order walk are those of
+ * the data in memory, and a shuffled epoch pairs every row with its own targets. */
+static void test_float_targets(void **state) {
+  const char *p = tpath(state, "targets.h5");
+  write_file(p, 0);
+  static float t[N * 3];
+  for (size_t i = 0; i < N * 3; i++) t[i] = (float)((i * 7 / 3) % 2);
+  hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
+  hsize_t dt[2] = {N, 3};
+  hid_t st = H5Screate_simple(2, dt, NULL);
+  hid_t d = H5Dcreate2(f, "/t", H5T_IEEE_F32LE, st, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(d >= 0 && H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, t) >= 0);
+  H5Dclose(d);
+  H5Sclose(st);
+  H5Fclose(f);
+  static const struct {
+    const char *y;
+    int dim;
+  } kinds[] = {{"/t", 3}, {"/y", 1}};
+  for (size_t k = 0; k < 2; k++) {
+    tv_dataset ds, mem;
+    int dim = kinds[k].dim;
+    assert_int_equal(tv_dataset_open_h5(p, "/x", p, kinds[k].y, 1, BUDGET, &ds), TV_OK);
+    assert_int_equal(tv_dataset_open_h5(p, "/x", p, kinds[k].y, 1, 0, &mem), TV_OK);
+    assert_non_null(ds.rows);
+    assert_false(tv_dataset_has_labels(&ds));
+    assert_int_equal(ds.target_dim, dim);
+    if (k == 1) { /* source.c's conversion of the in-memory class ids, as the reader makes it */
+      mem.targets = malloc(sizeof(float) * N);
+      assert_non_null(mem.targets);
+      for (uint32_t i = 0; i < N; i++) mem.targets[i] = (float)mem.labels[i];
+      free(mem.labels);
+      mem.labels = NULL;
+      mem.target_dim = 1;
+    }
+    tv_loader_opts o = {.batch_size = 64, .norm = {.scale = 1, .mean = 0, .std = 1}};
+    tv_loader *a = NULL, *b = NULL, *c = NULL;
+    assert_int_equal(tv_loader_new(&ds, &o, &a), TV_OK);
+    assert_int_equal(tv_loader_new(&mem, &o, &b), TV_OK);
+    for (int done = 0; !done;) {
+      tv_batch x, y;
+      tv_loader_next_batch(a, &x);
+      tv_loader_next_batch(b, &y);
+      assert_int_equal(tv_loader_status(a), TV_OK);
+      assert_null(x.labels);
+      assert_memory_equal(x.x, y.x, sizeof(float) * x.n * D);
+      assert_memory_equal(x.targets, y.targets, sizeof(float) * x.n * (size_t)dim);
+      done = x.epoch_done;
+    }
+    o = train_opts(6, 2);
+    assert_int_equal(tv_loader_new(&ds, &o, &c), TV_OK);
+    for (int done = 0; !done;) {
+      tv_batch x;
+      tv_loader_next_batch(c, &x);
+      for (uint32_t i = 0; i < x.n; i++) {
+        uint32_t r = (uint32_t)x.x[(size_t)i * D];
+        assert_memory_equal(x.targets + (size_t)i * dim, mem.targets + (size_t)r * dim,
+                            sizeof(float) * (size_t)dim);
+      }
+      done = x.epoch_done;
+    }
+    tv_loader_free(a);
+    tv_loader_free(b);
+    tv_loader_free(c);
+    tv_dataset_free(&ds);
+    tv_dataset_free(&mem);
+  }
+}
+
 static void test_budget_too_small(void **state) {
   const char *p = tpath(state, "small.h5");
   write_file(p, 0);
@@ -492,6 +562,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_images_augmented, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_stream_fit_and_eval, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_float_targets, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_budget_too_small, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_damaged_after_open, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
