@@ -2,22 +2,540 @@
 #include "trainval/generate.h"
 
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team, tv_model **out) {
+#include "nn/gemv.h"
+#include "nn/layers/recurrent.h"
+#include "trainval/ops.h"
+
+enum {
+  LANES = TV_GEMV_LANES,
+  GEN_MAX_RNN = 16,     /* recurrent layers the step handles (more: the graph runs) */
+  GEN_MAX_THREADS = 16, /* threads sharing a step */
+  GEN_SPIN = 20000,     /* pauses a waiting thread spins before it sleeps */
+  HEAD_Q = 4            /* head rows per group: 4 panels of 16 */
+};
+
+/* One recurrent layer of the step.  Unit block u is hidden units [16u, 16u + 16); its packed
+ * group(s) hold gate rows q * h + 16u + i (q < gates).  Layer 0 packs only W_hh (its input side
+ * is the table); later layers pack W_ih (k = d) then W_hh (k = h): lstm into the same sums (one
+ * group pair per block, both biases added after), gru into two sums (input and recurrent). */
+typedef struct gen_rnn {
+  int lstm, gates, h, d, nblk;
+  int w_ih, w_hh, b_ih, b_hh; /* store indices */
+  size_t seg_ih, seg_hh;      /* floats of a block's W_ih group, W_hh group */
+  float *pk;                  /* nblk blocks of seg_ih + seg_hh floats (layer 0: seg_hh) */
+  float *bias;                /* lstm: b_ih + b_hh (gates * h); gru: b_ih, then b_hh */
+  float *hs[2];               /* h of this token and of the previous one (by token parity) */
+  uint32_t *hb[2];            /* bf16: hs as tv_gemv_x_bf16 pairs, written with hs */
+  float *c;                   /* lstm: the cell */
+  float *table;               /* layer 0: vocab rows of gates * h: emb W_ih^T + biases */
+  float *r;                   /* layer 0: h W_hh^T of the last token, gates * h */
+} gen_rnn;
+
+/* The generation step's threads: threads - 1 helpers, each running part t of every phase. */
+typedef struct gen_crew {
+  int n, started;
+  pthread_t th[GEN_MAX_THREADS];
+  pthread_mutex_t mu;
+  pthread_cond_t wake, done_cv;
+  atomic_uint go;          /* the phase generation */
+  atomic_int done;         /* helpers finished with it */
+  atomic_int sleepers;     /* helpers waiting on wake */
+  atomic_int main_waiting; /* the caller waits on done_cv */
+  int stop;
+} gen_crew;
+
+struct tv_generator {
+  tv_model *model;
+  tv_varstore *store;
+  int fast; /* the step below applies */
+  /* the step: */
+  int n_rnn, vocab, emb_dim, emb; /* emb: the table's store index */
+  gen_rnn rnn[GEN_MAX_RNN];
+  int head_in, head_out, head_groups, head_w, head_b; /* head_b -1: no bias */
+  size_t head_seg;
+  float *head_pk, *head_bias, *logits;
+  float *serial;                   /* thread 0's gate scratch: 2 * gates * h of layer 0 */
+  float *scratch[GEN_MAX_THREADS]; /* per thread: gate sums */
+  void *mem;                       /* every array above, one allocation */
+  int bf16, cur, n_logits, phase;
+  gen_crew crew;
+};
+
+/* ---- the plan: which configs the step runs ---- */
+
+/* Layer i reads the previous layer alone. */
+static int plain_input(const tv_layer_config *ls, int i) {
+  return ls[i].n_inputs == 0 || (ls[i].n_inputs == 1 && !strcmp(ls[i].inputs[0], ls[i - 1].name));
+}
+
+/* Fills g's shapes from cfg when the step applies (1), else 0. */
+static int plan(tv_generator *g, const tv_config *cfg) {
+  const tv_layer_config *ls = cfg->model.layers;
+  int n = cfg->model.n_layers;
+  while (n > 1 && ls[n - 1].kind == TV_LAYER_SOFTMAX) n--; /* the output activation */
+  if (n < 3 || ls[0].kind != TV_LAYER_EMBEDDING || ls[n - 1].kind != TV_LAYER_DENSE) return 0;
+  g->vocab = ls[0].vocab;
+  g->emb_dim = ls[0].dim;
+  int d = ls[0].dim;
+  for (int i = 1; i < n - 1; i++) {
+    if (!plain_input(ls, i)) return 0;
+    if (ls[i].kind == TV_LAYER_DROPOUT) continue;
+    if (ls[i].kind != TV_LAYER_LSTM && ls[i].kind != TV_LAYER_GRU) return 0;
+    if (g->n_rnn == GEN_MAX_RNN) return 0;
+    gen_rnn *r = &g->rnn[g->n_rnn++];
+    r->lstm = ls[i].kind == TV_LAYER_LSTM;
+    r->gates = r->lstm ? 4 : 3;
+    r->h = ls[i].hidden;
+    r->d = d;
+    r->nblk = (r->h + LANES - 1) / LANES;
+    d = r->h;
+  }
+  if (!g->n_rnn || !plain_input(ls, n - 1)) return 0;
+  g->head_in = d;
+  g->head_out = ls[n - 1].units;
+  g->head_groups = (g->head_out + HEAD_Q * LANES - 1) / (HEAD_Q * LANES);
+  return 1;
+}
+
+/* The store indices of the step's variables (the graph has declared them). */
+static int find_vars(tv_generator *g, const tv_config *cfg) {
+  const tv_layer_config *ls = cfg->model.layers;
+  char name[TV_VAR_NAME_CAP];
+#define GEN_FIND(dst, layer, var)                                                                  \
+  do {                                                                                             \
+    snprintf(name, sizeof name, "%s/%s", (layer)->name, var);                                      \
+    if (((dst) = tv_varstore_find(g->store, name)) < 0) return 0;                                  \
+  } while (0)
+  GEN_FIND(g->emb, &ls[0], "weight");
+  int k = 0, last = 0;
+  for (int i = 1; i < cfg->model.n_layers && k < g->n_rnn; i++) {
+    if (ls[i].kind != TV_LAYER_LSTM && ls[i].kind != TV_LAYER_GRU) continue;
+    gen_rnn *r = &g->rnn[k++];
+    GEN_FIND(r->w_ih, &ls[i], "weight_ih");
+    GEN_FIND(r->w_hh, &ls[i], "weight_hh");
+    GEN_FIND(r->b_ih, &ls[i], "bias_ih");
+    GEN_FIND(r->b_hh, &ls[i], "bias_hh");
+    last = i;
+  }
+  int h = last + 1;
+  while (ls[h].kind != TV_LAYER_DENSE) h++;
+  GEN_FIND(g->head_w, &ls[h], "kernel");
+  g->head_b = -1;
+  if (ls[h].use_bias) GEN_FIND(g->head_b, &ls[h], "bias");
+#undef GEN_FIND
+  return 1;
+}
+
+/* Carves the step's arrays out of one 64-byte aligned allocation (mem NULL: counts them). */
+static size_t carve(tv_generator *g, float *mem) {
+  size_t at = 0;
+#define GEN_TAKE(dst, floats)                                                                      \
+  do {                                                                                             \
+    if (mem) (dst) = (void *)(mem + at);                                                           \
+    at += ((size_t)(floats) + 15) / 16 * 16;                                                       \
+  } while (0)
+  for (int l = 0; l < g->n_rnn; l++) {
+    gen_rnn *r = &g->rnn[l];
+    size_t gh = (size_t)r->gates * r->h, hp = (size_t)r->nblk * LANES;
+    r->seg_ih = l ? tv_gemv_group_floats(r->gates, r->d, 0) : 0;
+    r->seg_hh = tv_gemv_group_floats(r->gates, r->h, 0);
+    GEN_TAKE(r->pk, (size_t)r->nblk * (r->seg_ih + r->seg_hh));
+    GEN_TAKE(r->bias, 2 * gh);
+    GEN_TAKE(r->hs[0], hp);
+    GEN_TAKE(r->hs[1], hp);
+    GEN_TAKE(r->hb[0], hp / 2);
+    GEN_TAKE(r->hb[1], hp / 2);
+    GEN_TAKE(r->c, hp);
+    if (l == 0) {
+      GEN_TAKE(r->table, (size_t)g->vocab * gh);
+      GEN_TAKE(r->r, gh);
+      GEN_TAKE(g->serial, 2 * gh);
+    }
+  }
+  g->head_seg = tv_gemv_group_floats(HEAD_Q, g->head_in, 0);
+  GEN_TAKE(g->head_pk, (size_t)g->head_groups * g->head_seg);
+  GEN_TAKE(g->head_bias, (size_t)g->head_groups * HEAD_Q * LANES);
+  GEN_TAKE(g->logits, (size_t)g->head_groups * HEAD_Q * LANES);
+  /* per thread: two groups of gate sums */
+  for (int t = 0; t < g->crew.n; t++) GEN_TAKE(g->scratch[t], 2 * TV_GEMV_MAX_Q * LANES);
+#undef GEN_TAKE
+  return at;
+}
+
+/* ---- the crew: spin briefly, then sleep ---- */
+
+static void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+static void run_part(tv_generator *g, int part);
+
+/* A helper counts itself done (and wakes the caller if it sleeps); returns the count before. */
+static int count_done(gen_crew *c) {
+  int before = atomic_fetch_add(&c->done, 1);
+  if (atomic_load(&c->main_waiting)) {
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_signal(&c->done_cv);
+    pthread_mutex_unlock(&c->mu);
+  }
+  return before;
+}
+
+static void *crew_main(void *arg) {
+  tv_generator *g = arg;
+  gen_crew *c = &g->crew;
+  unsigned seen = atomic_load(&c->go);
+  int part = count_done(c) + 1; /* 1 .. n-1, in start order */
+  for (;;) {
+    unsigned v = atomic_load(&c->go);
+    for (int i = 0; i < GEN_SPIN && v == seen; i++) {
+      cpu_relax();
+      v = atomic_load(&c->go);
+    }
+    if (v == seen) {
+      pthread_mutex_lock(&c->mu);
+      atomic_fetch_add(&c->sleepers, 1);
+      while ((v = atomic_load(&c->go)) == seen && !c->stop) pthread_cond_wait(&c->wake, &c->mu);
+      atomic_fetch_sub(&c->sleepers, 1);
+      int stop = c->stop;
+      pthread_mutex_unlock(&c->mu);
+      if (stop) return NULL;
+    }
+    seen = v;
+    run_part(g, part);
+    count_done(c);
+  }
+}
+
+/* Waits until `want` helpers have counted themselves done. */
+static void crew_wait(gen_crew *c, int want) {
+  for (int i = 0; i < GEN_SPIN && atomic_load(&c->done) < want; i++) cpu_relax();
+  if (atomic_load(&c->done) < want) {
+    pthread_mutex_lock(&c->mu);
+    atomic_store(&c->main_waiting, 1);
+    while (atomic_load(&c->done) < want) pthread_cond_wait(&c->done_cv, &c->mu);
+    atomic_store(&c->main_waiting, 0);
+    pthread_mutex_unlock(&c->mu);
+  }
+}
+
+/* Runs the current phase on every thread, the caller as part 0. */
+static void crew_run(tv_generator *g) {
+  gen_crew *c = &g->crew;
+  if (c->n > 1) {
+    atomic_store(&c->done, 0);
+    atomic_fetch_add(&c->go, 1);
+    if (atomic_load(&c->sleepers)) {
+      pthread_mutex_lock(&c->mu);
+      pthread_cond_broadcast(&c->wake);
+      pthread_mutex_unlock(&c->mu);
+    }
+  }
+  run_part(g, 0);
+  if (c->n > 1) crew_wait(c, c->n - 1);
+}
+
+static int crew_start(tv_generator *g, int threads) {
+  gen_crew *c = &g->crew;
+  pthread_mutex_init(&c->mu, NULL);
+  pthread_cond_init(&c->wake, NULL);
+  pthread_cond_init(&c->done_cv, NULL);
+  c->started = 1;
+  atomic_init(&c->go, 0);
+  atomic_init(&c->done, 0);
+  atomic_init(&c->sleepers, 0);
+  atomic_init(&c->main_waiting, 0);
+  for (int t = 1; t < threads; t++) {
+    int e = pthread_create(&c->th[t], NULL, crew_main, g);
+    if (e != 0)
+      return tv_error_errno(TV_ERR_NOMEM, e, "generate: cannot start thread %d of %d", t + 1,
+                            threads);
+    c->n = t + 1;
+  }
+  crew_wait(c, c->n - 1); /* every helper has taken its part number */
+  return TV_OK;
+}
+
+static void crew_stop(gen_crew *c) {
+  if (!c->started) return;
+  pthread_mutex_lock(&c->mu);
+  c->stop = 1;
+  pthread_cond_broadcast(&c->wake);
+  pthread_mutex_unlock(&c->mu);
+  for (int t = 1; t < c->n; t++) pthread_join(c->th[t], NULL);
+  pthread_mutex_destroy(&c->mu);
+  pthread_cond_destroy(&c->wake);
+  pthread_cond_destroy(&c->done_cv);
+}
+
+/* ---- packing ---- */
+
+static const float *val(const tv_generator *g, int index) {
+  return tv_varstore_cvar(g->store, index)->value;
+}
+
+/* Packs the groups of rows [16u, 16u + 16) of each gate q of w (gates * h rows of k). */
+static void pack_block(float *p, const float *w, int gates, int h, int u, int k, int bf16) {
+  const float *rows[TV_GEMV_MAX_Q];
+  for (int q = 0; q < gates; q++) rows[q] = w + ((size_t)q * h + (size_t)u * LANES) * k;
+  int n = h - u * LANES < LANES ? h - u * LANES : LANES, nrows[TV_GEMV_MAX_Q] = {n, n, n, n};
+  tv_gemv_pack(p, gates, rows, nrows, k, k, bf16);
+}
+
+static void pack(tv_generator *g) {
+  int bf = g->bf16;
+  for (int l = 0; l < g->n_rnn; l++) {
+    gen_rnn *r = &g->rnn[l];
+    int gh = r->gates * r->h;
+    size_t sih = l ? tv_gemv_group_floats(r->gates, r->d, bf) : 0;
+    size_t shh = tv_gemv_group_floats(r->gates, r->h, bf);
+    r->seg_ih = sih, r->seg_hh = shh;
+    for (int u = 0; u < r->nblk; u++) {
+      float *p = r->pk + (size_t)u * (sih + shh);
+      if (l) pack_block(p, val(g, r->w_ih), r->gates, r->h, u, r->d, bf);
+      pack_block(p + sih, val(g, r->w_hh), r->gates, r->h, u, r->h, bf);
+    }
+    const float *bi = val(g, r->b_ih), *bh = val(g, r->b_hh);
+    for (int j = 0; j < gh; j++) {
+      r->bias[j] = r->lstm ? bi[j] + bh[j] : bi[j];
+      r->bias[gh + j] = bh[j];
+    }
+    if (l == 0) { /* table[id] = emb[id] W_ih^T + b_ih (+ b_hh for lstm) */
+      tv_rows_set(r->table, r->bias, g->vocab, gh);
+      tv_gemm(0, 1, g->vocab, gh, r->d, 1.0f, val(g, g->emb), r->d, val(g, r->w_ih), r->d, 1.0f,
+              r->table, gh);
+    }
+  }
+  g->head_seg = tv_gemv_group_floats(HEAD_Q, g->head_in, bf);
+  const float *w = val(g, g->head_w);
+  for (int u = 0; u < g->head_groups; u++) {
+    const float *rows[HEAD_Q];
+    int nrows[HEAD_Q];
+    for (int q = 0; q < HEAD_Q; q++) { /* rows past the last: zeros */
+      int r0 = (u * HEAD_Q + q) * LANES, left = g->head_out - r0;
+      nrows[q] = left < 0 ? 0 : left < LANES ? left : LANES;
+      rows[q] = w + (size_t)(left > 0 ? r0 : 0) * g->head_in;
+    }
+    tv_gemv_pack(g->head_pk + (size_t)u * g->head_seg, HEAD_Q, rows, nrows, g->head_in, g->head_in,
+                 bf);
+  }
+  size_t hb = (size_t)g->head_groups * HEAD_Q * LANES;
+  memset(g->head_bias, 0, hb * sizeof *g->head_bias);
+  if (g->head_b >= 0)
+    memcpy(g->head_bias, val(g, g->head_b), (size_t)g->head_out * sizeof *g->head_bias);
+}
+
+/* ---- the step ---- */
+
+/* [lo, hi) of n items for part p of P. */
+static void share(int n, int p, int parts, int *lo, int *hi) {
+  *lo = (int)((int64_t)n * p / parts);
+  *hi = (int)((int64_t)n * (p + 1) / parts);
+}
+
+/* A layer's h of one token as both operands: floats for fp32, bf16 pairs for bf16. */
+typedef struct gen_vec {
+  const float *f;
+  const uint32_t *b;
+} gen_vec;
+
+static gen_vec h_of(const gen_rnn *r, int parity) {
+  return (gen_vec){r->hs[parity], r->hb[parity]};
+}
+
+/* y (q * 16) = the block's products with x1 (and x2 when k2 > 0), in the generator's precision. */
+static void block_gemv(const tv_generator *g, const float *p1, int k1, gen_vec x1, const float *p2,
+                       int k2, gen_vec x2, int q, float *y) {
+  if (g->bf16)
+    tv_gemv_bf16(p1, k1, x1.b, p2, k2, x2.b, q, y);
+  else
+    tv_gemv_f32(p1, k1, x1.f, p2, k2, x2.f, q, y);
+}
+
+/* h[u0 .. u0 + n) of layer r's token `parity` has been written: its bf16 pairs too. */
+static void h_written(const tv_generator *g, gen_rnn *r, int parity, int u0, int n) {
+  if (g->bf16) tv_gemv_x_bf16(r->hb[parity] + u0 / 2, r->hs[parity] + u0, n);
+}
+
+/* Layer 0's recurrent product for the next token: r's rows of block u from hs[cur]. */
+static void r0_block(tv_generator *g, float *scr, int u) {
+  gen_rnn *r = &g->rnn[0];
+  float *y = scr;
+  gen_vec none = {NULL, NULL};
+  block_gemv(g, r->pk + (size_t)u * r->seg_hh, r->h, h_of(r, g->cur), NULL, 0, none, r->gates, y);
+  int n = r->h - u * LANES < LANES ? r->h - u * LANES : LANES;
+  for (int q = 0; q < r->gates; q++)
+    memcpy(r->r + (size_t)q * r->h + (size_t)u * LANES, y + q * LANES, (size_t)n * sizeof *y);
+}
+
+/* Block u of layer l >= 1: its gates from layer l-1's h of this token and its own of the last,
+ * then its cells. */
+static void rnn_block(tv_generator *g, float *scr, int l, int u) {
+  gen_rnn *r = &g->rnn[l];
+  gen_vec x = h_of(&g->rnn[l - 1], g->cur), hp = h_of(r, !g->cur), none = {NULL, NULL};
+  const float *p = r->pk + (size_t)u * (r->seg_ih + r->seg_hh);
+  int gh = r->gates * r->h, u0 = u * LANES, n = r->h - u0 < LANES ? r->h - u0 : LANES;
+  float *a = scr, *b = scr + TV_GEMV_MAX_Q * LANES;
+  if (r->lstm) {
+    block_gemv(g, p, r->d, x, p + r->seg_ih, r->h, hp, 4, a);
+    for (int q = 0; q < 4; q++)
+      for (int i = 0; i < n; i++) a[q * LANES + i] += r->bias[q * r->h + u0 + i];
+    tv_lstm_step_cells(LANES, n, a, r->c + u0, r->hs[g->cur] + u0);
+  } else {
+    block_gemv(g, p, r->d, x, NULL, 0, none, 3, a);
+    block_gemv(g, p + r->seg_ih, r->h, hp, NULL, 0, none, 3, b);
+    for (int q = 0; q < 3; q++)
+      for (int i = 0; i < n; i++) {
+        a[q * LANES + i] += r->bias[q * r->h + u0 + i];
+        b[q * LANES + i] += r->bias[gh + q * r->h + u0 + i];
+      }
+    tv_gru_step_cells(LANES, n, a, b, hp.f + u0, r->hs[g->cur] + u0);
+  }
+  h_written(g, r, g->cur, u0, n);
+}
+
+static void head_group(tv_generator *g, float *scr, int u) {
+  (void)scr;
+  gen_vec none = {NULL, NULL};
+  float *y = g->logits + (size_t)u * HEAD_Q * LANES;
+  block_gemv(g, g->head_pk + (size_t)u * g->head_seg, g->head_in,
+             h_of(&g->rnn[g->n_rnn - 1], g->cur), NULL, 0, none, HEAD_Q, y);
+  for (int i = 0; i < HEAD_Q * LANES; i++) y[i] += g->head_bias[(size_t)u * HEAD_Q * LANES + i];
+}
+
+/* Phase ph of a token, part p's share: phase ph < n_rnn - 1 computes layer ph + 1, the last
+ * the head; phase 0 also layer 0's recurrent product for the next token.  Odd tokens take the
+ * items in reverse order, so what a core read last (still in its cache) it reads first. */
+static void run_part(tv_generator *g, int part) {
+  float *scr = g->scratch[part];
+  int parts = g->crew.n, ph = g->phase, rev = g->cur;
+  int a0 = 0, a1 = 0, b0, b1;
+  if (ph == 0) share(g->rnn[0].nblk, part, parts, &a0, &a1);
+  int head = ph == g->n_rnn - 1;
+  int nb = head ? (g->n_logits + HEAD_Q * LANES - 1) / (HEAD_Q * LANES) : g->rnn[ph + 1].nblk;
+  share(nb, part, parts, &b0, &b1);
+  int na = a1 - a0, n = na + b1 - b0;
+  for (int k = 0; k < n; k++) {
+    int i = rev ? n - 1 - k : k;
+    if (i < na)
+      r0_block(g, scr, a0 + i);
+    else if (head)
+      head_group(g, scr, b0 + i - na);
+    else
+      rnn_block(g, scr, ph + 1, b0 + i - na);
+  }
+}
+
+/* Layer 0 on the caller's thread (its input side is a table row), then the phases. */
+static const float *fast_step(tv_generator *g, int32_t id, int n_logits) {
+  g->cur = !g->cur;
+  gen_rnn *r = &g->rnn[0];
+  int gh = r->gates * r->h;
+  const float *t = r->table + (size_t)id * gh;
+  float *a = g->serial, *b = g->serial + gh;
+  if (r->lstm) {
+    for (int j = 0; j < gh; j++) a[j] = t[j] + r->r[j];
+    tv_lstm_step_cells(r->h, r->h, a, r->c, r->hs[g->cur]);
+  } else {
+    for (int j = 0; j < gh; j++) a[j] = t[j], b[j] = r->r[j] + r->bias[gh + j];
+    tv_gru_step_cells(r->h, r->h, a, b, r->hs[!g->cur], r->hs[g->cur]);
+  }
+  h_written(g, r, g->cur, 0, r->h);
+  g->n_logits = n_logits;
+  for (g->phase = 0; g->phase < g->n_rnn; g->phase++) crew_run(g);
+  return g->logits;
+}
+
+int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team, tv_generator **out) {
   *out = NULL;
   if (!tv_config_is_sequence(cfg))
     return tv_error(TV_ERR_CONFIG, "%s: not a token model (its first layer is no embedding)",
                     cfg->source);
+  tv_generator *g = calloc(1, sizeof *g);
   tv_config *one = malloc(sizeof *one);
-  if (!one) return tv_error(TV_ERR_NOMEM, "generate: out of memory");
+  int rc = TV_OK;
+  if (!g || !one) {
+    rc = tv_error(TV_ERR_NOMEM, "generate: out of memory");
+    goto out;
+  }
   *one = *cfg;
   one->model.input[0] = 1; /* one step per forward: the state carries the rest */
-  int rc = tv_model_new(one, TV_MODE_INFER, 1, store, team, out);
+  g->store = store;
+  rc = tv_model_new(one, TV_MODE_INFER, 1, store, team, &g->model);
+  if (rc != TV_OK) goto out;
+  g->fast = plan(g, cfg) && find_vars(g, cfg);
+  if (!g->fast) goto out;
+  int threads = tv_pool_threads(team);
+  g->crew.n = threads < GEN_MAX_THREADS ? threads : GEN_MAX_THREADS;
+  size_t floats = carve(g, NULL);
+  g->mem = aligned_alloc(64, floats * sizeof(float));
+  if (!g->mem) {
+    rc = tv_error(TV_ERR_NOMEM, "generate: out of memory (%zu bytes of packed weights)",
+                  floats * sizeof(float));
+    goto out;
+  }
+  memset(g->mem, 0, floats * sizeof(float));
+  carve(g, g->mem);
+  int want = g->crew.n;
+  g->crew.n = 1;
+  rc = crew_start(g, want);
+out:
   free(one);
-  return rc;
+  if (rc != TV_OK) {
+    tv_generator_free(g);
+    return rc;
+  }
+  *out = g;
+  return TV_OK;
+}
+
+void tv_generator_free(tv_generator *g) {
+  if (!g) return;
+  crew_stop(&g->crew);
+  free(g->mem);
+  tv_model_free(g->model);
+  free(g);
+}
+
+tv_model *tv_generator_model(tv_generator *g) { return g->model; }
+int tv_generator_fast(const tv_generator *g) { return g->fast; }
+
+void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
+  tv_model_reset_state(g->model);
+  if (!g->fast) return;
+  g->bf16 = p == TV_GEN_BF16;
+  pack(g);
+  for (int l = 0; l < g->n_rnn; l++) {
+    gen_rnn *r = &g->rnn[l];
+    size_t hp = (size_t)r->nblk * LANES;
+    memset(r->hs[0], 0, hp * sizeof(float));
+    memset(r->hs[1], 0, hp * sizeof(float));
+    memset(r->hb[0], 0, hp / 2 * sizeof(uint32_t));
+    memset(r->hb[1], 0, hp / 2 * sizeof(uint32_t));
+    memset(r->c, 0, hp * sizeof(float));
+    if (l == 0) memset(r->r, 0, (size_t)r->gates * r->h * sizeof(float));
+  }
+  g->cur = 0;
+}
+
+const float *tv_generator_step(tv_generator *g, int32_t id, int n_logits) {
+  if (!g->fast) return tv_model_forward_ids(g->model, &id, 1);
+  if (id < 0 || id >= g->vocab) id = 0;
+  return fast_step(g, id, n_logits);
+}
+
+const char *tv_gen_precision_name(tv_gen_precision p) {
+  static const char *const names[] = {"fp32", "bf16"};
+  _Static_assert(sizeof names / sizeof *names == TV_GEN__COUNT, "a name per precision");
+  return (unsigned)p < TV_GEN__COUNT ? names[p] : NULL;
 }
 
 /* The k-th largest of z[0..v) (1 <= k <= v <= 256), by quickselect on a copy (Hoare's
@@ -87,10 +605,17 @@ int tv_sample(const float *logits, int v, double temperature, int top_k, tv_rng 
   return last; /* rounding at the top end */
 }
 
-int tv_generate(tv_model *gen, const tv_vocab *v, const char *prompt, size_t n,
+int tv_generate(tv_generator *gen, const tv_vocab *v, const char *prompt, size_t n,
                 const tv_sample_opts *o, char *out) {
   if (!(o->temperature >= 0))
     return tv_error(TV_ERR_INVALID, "generate: temperature must be >= 0, got %g", o->temperature);
+  if (!tv_gen_precision_name(o->precision))
+    return tv_error(TV_ERR_INVALID, "generate: no precision %d", (int)o->precision);
+  if (o->precision != TV_GEN_FP32 && !gen->fast)
+    return tv_error(TV_ERR_INVALID,
+                    "--generate-precision %s: this model runs its generation graph, fp32 only "
+                    "(the %s step takes an embedding, lstm/gru layers and a dense head)",
+                    tv_gen_precision_name(o->precision), tv_gen_precision_name(o->precision));
   size_t plen = prompt ? strlen(prompt) : 0;
   for (size_t i = 0; i < plen; i++) {
     uint8_t b = (uint8_t)prompt[i];
@@ -102,19 +627,20 @@ int tv_generate(tv_model *gen, const tv_vocab *v, const char *prompt, size_t n,
                     "bytes",
                     i, b, shown, v->size);
   }
-  tv_model_reset_state(gen);
+  tv_generator_reset(gen, o->precision);
+  int nz = v->size < tv_model_num_classes(gen->model) ? v->size : tv_model_num_classes(gen->model);
   tv_rng r = tv_rng_seed(o->seed, TV_RNG_SAMPLE);
   int32_t id = v->ids['\n'] >= 0 ? v->ids['\n'] : 0;
   const float *z = NULL;
   for (size_t i = 0; i < plen; i++) {
     id = v->ids[(uint8_t)prompt[i]];
-    z = tv_model_forward_ids(gen, &id, 1);
+    z = tv_generator_step(gen, id, nz);
   }
-  if (!plen) z = tv_model_forward_ids(gen, &id, 1);
+  if (!plen) z = tv_generator_step(gen, id, nz);
   for (size_t k = 0; k < n; k++) {
     id = tv_sample(z, v->size, o->temperature, o->top_k, &r);
     out[k] = (char)v->bytes[id];
-    if (k + 1 < n) z = tv_model_forward_ids(gen, &id, 1);
+    if (k + 1 < n) z = tv_generator_step(gen, id, nz);
   }
   return TV_OK;
 }

@@ -90,6 +90,18 @@ static TV_VECTOR void gru_row(int h, float *restrict a, const float *restrict b,
     for (int j = 0; j < h; j++) gru_cell(h, j, a, b, 0.0f, ye);
 }
 
+/* The generation step's cells (recurrent.h): lstm_cell / gru_cell over units [0, n) of a block
+ * whose gate rows lie `stride` apart. */
+TV_VECTOR void tv_lstm_step_cells(int stride, int n, float *restrict a, float *restrict c,
+                                  float *restrict y) {
+  for (int j = 0; j < n; j++) lstm_cell(stride, j, a, c[j], c, y);
+}
+
+TV_VECTOR void tv_gru_step_cells(int stride, int n, float *restrict a, const float *restrict b,
+                                 const float *restrict hp, float *restrict y) {
+  for (int j = 0; j < n; j++) gru_cell(stride, j, a, b, hp[j], y);
+}
+
 /* dst[i, :] = a + b for n rows of width d */
 static void rows_set2(float *dst, const float *a, const float *b, int n, int d) {
   for (int i = 0; i < n; i++)
