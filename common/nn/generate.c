@@ -37,16 +37,23 @@ typedef struct gen_rnn {
   float *r;                   /* layer 0: h W_hh^T of the last token, gates * h */
 } gen_rnn;
 
-/* The generation step's threads: threads - 1 helpers, each running part t of every phase. */
+/* The generation step's threads: threads - 1 helpers, helper t running part t of each phase
+ * (unless the caller has taken it: the crew below). */
+typedef struct crew_arg {
+  tv_generator *g;
+  int part;
+} crew_arg;
 typedef struct gen_crew {
   int n, started;
   pthread_t th[GEN_MAX_THREADS];
+  crew_arg args[GEN_MAX_THREADS];
   pthread_mutex_t mu;
   pthread_cond_t wake, done_cv;
-  atomic_uint go;          /* the phase generation */
-  atomic_int done;         /* helpers finished with it */
-  atomic_int sleepers;     /* helpers waiting on wake */
-  atomic_int main_waiting; /* the caller waits on done_cv */
+  atomic_uint go;                        /* the phase generation */
+  atomic_uint claimed[GEN_MAX_THREADS];  /* the generation whose part t is taken */
+  atomic_uint finished[GEN_MAX_THREADS]; /* the generation whose part t is done */
+  atomic_int sleepers;                   /* helpers waiting on wake */
+  atomic_int main_waiting;               /* the caller waits on done_cv */
   int stop;
 } gen_crew;
 
@@ -168,7 +175,11 @@ static size_t carve(tv_generator *g, float *mem) {
   return at;
 }
 
-/* ---- the crew: spin briefly, then sleep ---- */
+/* ---- the crew: spin briefly, then sleep; a part nobody has taken, the caller runs ----
+ * Phase generation v: the caller publishes v (go), runs part 0, then claims and runs every part
+ * whose helper has not claimed it yet (a helper descheduled on a busy machine then costs no
+ * wait), and waits for the parts the helpers took.  Which thread runs a part changes nothing in
+ * its values. */
 
 static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -178,22 +189,17 @@ static void cpu_relax(void) {
 
 static void run_part(tv_generator *g, int part);
 
-/* A helper counts itself done (and wakes the caller if it sleeps); returns the count before. */
-static int count_done(gen_crew *c) {
-  int before = atomic_fetch_add(&c->done, 1);
-  if (atomic_load(&c->main_waiting)) {
-    pthread_mutex_lock(&c->mu);
-    pthread_cond_signal(&c->done_cv);
-    pthread_mutex_unlock(&c->mu);
-  }
-  return before;
+/* Part p of generation v, for whoever claims it first. */
+static int claim(gen_crew *c, int p, unsigned v) {
+  unsigned old = atomic_load(&c->claimed[p]);
+  return old != v && atomic_compare_exchange_strong(&c->claimed[p], &old, v);
 }
 
 static void *crew_main(void *arg) {
-  tv_generator *g = arg;
+  tv_generator *g = ((crew_arg *)arg)->g;
+  int part = ((crew_arg *)arg)->part;
   gen_crew *c = &g->crew;
-  unsigned seen = atomic_load(&c->go);
-  int part = count_done(c) + 1; /* 1 .. n-1, in start order */
+  unsigned seen = 0;
   for (;;) {
     unsigned v = atomic_load(&c->go);
     for (int i = 0; i < GEN_SPIN && v == seen; i++) {
@@ -210,37 +216,50 @@ static void *crew_main(void *arg) {
       if (stop) return NULL;
     }
     seen = v;
+    if (!claim(c, part, v)) continue; /* the caller ran it */
     run_part(g, part);
-    count_done(c);
-  }
-}
-
-/* Waits until `want` helpers have counted themselves done. */
-static void crew_wait(gen_crew *c, int want) {
-  for (int i = 0; i < GEN_SPIN && atomic_load(&c->done) < want; i++) cpu_relax();
-  if (atomic_load(&c->done) < want) {
-    pthread_mutex_lock(&c->mu);
-    atomic_store(&c->main_waiting, 1);
-    while (atomic_load(&c->done) < want) pthread_cond_wait(&c->done_cv, &c->mu);
-    atomic_store(&c->main_waiting, 0);
-    pthread_mutex_unlock(&c->mu);
-  }
-}
-
-/* Runs the current phase on every thread, the caller as part 0. */
-static void crew_run(tv_generator *g) {
-  gen_crew *c = &g->crew;
-  if (c->n > 1) {
-    atomic_store(&c->done, 0);
-    atomic_fetch_add(&c->go, 1);
-    if (atomic_load(&c->sleepers)) {
+    atomic_store(&c->finished[part], v);
+    if (atomic_load(&c->main_waiting)) {
       pthread_mutex_lock(&c->mu);
-      pthread_cond_broadcast(&c->wake);
+      pthread_cond_signal(&c->done_cv);
       pthread_mutex_unlock(&c->mu);
     }
   }
+}
+
+static int all_finished(gen_crew *c, unsigned v) {
+  for (int p = 1; p < c->n; p++)
+    if (atomic_load(&c->finished[p]) != v) return 0;
+  return 1;
+}
+
+/* Runs the current phase: part 0 on the caller, the others on their helpers or the caller. */
+static void crew_run(tv_generator *g) {
+  gen_crew *c = &g->crew;
+  if (c->n == 1) {
+    run_part(g, 0);
+    return;
+  }
+  unsigned v = atomic_fetch_add(&c->go, 1) + 1;
+  if (atomic_load(&c->sleepers)) {
+    pthread_mutex_lock(&c->mu);
+    pthread_cond_broadcast(&c->wake);
+    pthread_mutex_unlock(&c->mu);
+  }
   run_part(g, 0);
-  if (c->n > 1) crew_wait(c, c->n - 1);
+  for (int p = 1; p < c->n; p++)
+    if (claim(c, p, v)) {
+      run_part(g, p);
+      atomic_store(&c->finished[p], v);
+    }
+  for (int i = 0; i < GEN_SPIN && !all_finished(c, v); i++) cpu_relax();
+  if (!all_finished(c, v)) {
+    pthread_mutex_lock(&c->mu);
+    atomic_store(&c->main_waiting, 1);
+    while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
+    atomic_store(&c->main_waiting, 0);
+    pthread_mutex_unlock(&c->mu);
+  }
 }
 
 static int crew_start(tv_generator *g, int threads) {
@@ -250,17 +269,20 @@ static int crew_start(tv_generator *g, int threads) {
   pthread_cond_init(&c->done_cv, NULL);
   c->started = 1;
   atomic_init(&c->go, 0);
-  atomic_init(&c->done, 0);
   atomic_init(&c->sleepers, 0);
   atomic_init(&c->main_waiting, 0);
+  for (int t = 0; t < GEN_MAX_THREADS; t++) {
+    atomic_init(&c->claimed[t], 0);
+    atomic_init(&c->finished[t], 0);
+  }
   for (int t = 1; t < threads; t++) {
-    int e = pthread_create(&c->th[t], NULL, crew_main, g);
+    c->args[t] = (crew_arg){g, t};
+    int e = pthread_create(&c->th[t], NULL, crew_main, &c->args[t]);
     if (e != 0)
       return tv_error_errno(TV_ERR_NOMEM, e, "generate: cannot start thread %d of %d", t + 1,
                             threads);
     c->n = t + 1;
   }
-  crew_wait(c, c->n - 1); /* every helper has taken its part number */
   return TV_OK;
 }
 
