@@ -16,9 +16,20 @@ enum {
   LANES = TV_GEMV_LANES,
   GEN_MAX_RNN = 16,     /* recurrent layers the step handles (more: the graph runs) */
   GEN_MAX_THREADS = 16, /* threads sharing a step */
-  GEN_SPIN = 20000,     /* pauses a waiting thread spins before it sleeps */
-  HEAD_Q = 4            /* head rows per group: 4 panels of 16 */
+  GEN_SPIN = 20000,     /* pauses a helper spins for the next phase before it sleeps */
+  GEN_WAIT_SPIN = 4000, /* pauses the caller spins for the helpers before it sleeps */
+  GEN_SOLO_MIN = 16,    /* phases the caller then runs alone (doubling while waits stay long) */
+  GEN_SOLO_MAX = 8192,
+  HEAD_Q = 4 /* head rows per group: 4 panels of 16 */
 };
+
+/* A layer's carried state: h of this token and of the previous one (by token parity), its bf16
+ * pairs (tv_gemv_x_bf16, written with h), and an lstm's cell. */
+typedef struct gen_state {
+  float *hs[2];
+  uint32_t *hb[2];
+  float *c;
+} gen_state;
 
 /* One recurrent layer of the step.  Unit block u is hidden units [16u, 16u + 16); its packed
  * group(s) hold gate rows q * h + 16u + i (q < gates).  Layer 0 packs only W_hh (its input side
@@ -30,11 +41,11 @@ typedef struct gen_rnn {
   size_t seg_ih, seg_hh;      /* floats of a block's W_ih group, W_hh group */
   float *pk;                  /* nblk blocks of seg_ih + seg_hh floats (layer 0: seg_hh) */
   float *bias;                /* lstm: b_ih + b_hh (gates * h); gru: b_ih, then b_hh */
-  float *hs[2];               /* h of this token and of the previous one (by token parity) */
-  uint32_t *hb[2];            /* bf16: hs as tv_gemv_x_bf16 pairs, written with hs */
-  float *c;                   /* lstm: the cell */
-  float *table;               /* layer 0: vocab rows of gates * h: emb W_ih^T + biases */
-  float *r;                   /* layer 0: h W_hh^T of the last token, gates * h */
+  /* the state; layer 0: one copy per part, each part computing all of layer 0's cells from
+   * the table row and r (the same values in every copy), so no thread waits for another's */
+  gen_state st[GEN_MAX_THREADS];
+  float *table; /* layer 0: vocab rows of gates * h: emb W_ih^T + biases */
+  float *r[2];  /* layer 0: h W_hh^T, gates * h, by the parity of the token it was computed at */
 } gen_rnn;
 
 /* The generation step's threads: threads - 1 helpers, helper t running part t of each phase
@@ -54,6 +65,7 @@ typedef struct gen_crew {
   atomic_uint finished[GEN_MAX_THREADS]; /* the generation whose part t is done */
   atomic_int sleepers;                   /* helpers waiting on wake */
   atomic_int main_waiting;               /* the caller waits on done_cv */
+  int solo, backoff;                     /* phases left to run alone, the next such run's length */
   int stop;
 } gen_crew;
 
@@ -67,10 +79,9 @@ struct tv_generator {
   int head_in, head_out, head_groups, head_w, head_b; /* head_b -1: no bias */
   size_t head_seg;
   float *head_pk, *head_bias, *logits;
-  float *serial;                   /* thread 0's gate scratch: 2 * gates * h of layer 0 */
-  float *scratch[GEN_MAX_THREADS]; /* per thread: gate sums */
+  float *scratch[GEN_MAX_THREADS]; /* per part: gate sums (layer 0's: 2 * gates * h) */
   void *mem;                       /* every array above, one allocation */
-  int bf16, cur, n_logits, phase;
+  int bf16, cur, n_logits, phase, id;
   gen_crew crew;
 };
 
@@ -154,23 +165,27 @@ static size_t carve(tv_generator *g, float *mem) {
     r->seg_hh = tv_gemv_group_floats(r->gates, r->h, 0);
     GEN_TAKE(r->pk, (size_t)r->nblk * (r->seg_ih + r->seg_hh));
     GEN_TAKE(r->bias, 2 * gh);
-    GEN_TAKE(r->hs[0], hp);
-    GEN_TAKE(r->hs[1], hp);
-    GEN_TAKE(r->hb[0], hp / 2);
-    GEN_TAKE(r->hb[1], hp / 2);
-    GEN_TAKE(r->c, hp);
+    for (int p = 0; p < (l ? 1 : g->crew.n); p++) {
+      gen_state *st = &r->st[p];
+      GEN_TAKE(st->hs[0], hp);
+      GEN_TAKE(st->hs[1], hp);
+      GEN_TAKE(st->hb[0], hp / 2);
+      GEN_TAKE(st->hb[1], hp / 2);
+      GEN_TAKE(st->c, hp);
+    }
     if (l == 0) {
       GEN_TAKE(r->table, (size_t)g->vocab * gh);
-      GEN_TAKE(r->r, gh);
-      GEN_TAKE(g->serial, 2 * gh);
+      GEN_TAKE(r->r[0], gh);
+      GEN_TAKE(r->r[1], gh);
     }
   }
   g->head_seg = tv_gemv_group_floats(HEAD_Q, g->head_in, 0);
   GEN_TAKE(g->head_pk, (size_t)g->head_groups * g->head_seg);
   GEN_TAKE(g->head_bias, (size_t)g->head_groups * HEAD_Q * LANES);
   GEN_TAKE(g->logits, (size_t)g->head_groups * HEAD_Q * LANES);
-  /* per thread: two groups of gate sums */
-  for (int t = 0; t < g->crew.n; t++) GEN_TAKE(g->scratch[t], 2 * TV_GEMV_MAX_Q * LANES);
+  size_t scr = 2 * (size_t)g->rnn[0].gates * g->rnn[0].h;
+  if (scr < 2 * TV_GEMV_MAX_Q * LANES) scr = 2 * TV_GEMV_MAX_Q * LANES;
+  for (int t = 0; t < g->crew.n; t++) GEN_TAKE(g->scratch[t], scr);
 #undef GEN_TAKE
   return at;
 }
@@ -178,8 +193,10 @@ static size_t carve(tv_generator *g, float *mem) {
 /* ---- the crew: spin briefly, then sleep; a part nobody has taken, the caller runs ----
  * Phase generation v: the caller publishes v (go), runs part 0, then claims and runs every part
  * whose helper has not claimed it yet (a helper descheduled on a busy machine then costs no
- * wait), and waits for the parts the helpers took.  Which thread runs a part changes nothing in
- * its values. */
+ * wait), and waits for the parts the helpers took.  Where that wait outlasts GEN_WAIT_SPIN (a
+ * helper descheduled mid-part: a machine busier than its cores), the caller runs the next
+ * `backoff` phases alone, doubling it each time the first shared phase after is slow again.
+ * Which thread runs a part changes nothing in its values. */
 
 static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -189,10 +206,13 @@ static void cpu_relax(void) {
 
 static void run_part(tv_generator *g, int part);
 
-/* Part p of generation v, for whoever claims it first. */
+/* Part p of generation v, for whoever claims it first; never for a helper that saw v late,
+ * after the caller had claimed p for a later generation (the wrap-safe "older than v"). */
 static int claim(gen_crew *c, int p, unsigned v) {
   unsigned old = atomic_load(&c->claimed[p]);
-  return old != v && atomic_compare_exchange_strong(&c->claimed[p], &old, v);
+  while ((int)(v - old) > 0)
+    if (atomic_compare_exchange_weak(&c->claimed[p], &old, v)) return 1;
+  return 0;
 }
 
 static void *crew_main(void *arg) {
@@ -236,8 +256,9 @@ static int all_finished(gen_crew *c, unsigned v) {
 /* Runs the current phase: part 0 on the caller, the others on their helpers or the caller. */
 static void crew_run(tv_generator *g) {
   gen_crew *c = &g->crew;
-  if (c->n == 1) {
-    run_part(g, 0);
+  if (c->n == 1 || c->solo > 0) {
+    for (int p = 0; p < c->n; p++) run_part(g, p);
+    if (c->solo > 0) c->solo--;
     return;
   }
   unsigned v = atomic_fetch_add(&c->go, 1) + 1;
@@ -252,8 +273,12 @@ static void crew_run(tv_generator *g) {
       run_part(g, p);
       atomic_store(&c->finished[p], v);
     }
-  for (int i = 0; i < GEN_SPIN && !all_finished(c, v); i++) cpu_relax();
-  if (!all_finished(c, v)) {
+  for (int i = 0; i < GEN_WAIT_SPIN && !all_finished(c, v); i++) cpu_relax();
+  if (all_finished(c, v)) {
+    c->backoff = GEN_SOLO_MIN;
+  } else {
+    c->solo = c->backoff;
+    c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
     pthread_mutex_lock(&c->mu);
     atomic_store(&c->main_waiting, 1);
     while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
@@ -271,6 +296,7 @@ static int crew_start(tv_generator *g, int threads) {
   atomic_init(&c->go, 0);
   atomic_init(&c->sleepers, 0);
   atomic_init(&c->main_waiting, 0);
+  c->backoff = GEN_SOLO_MIN;
   for (int t = 0; t < GEN_MAX_THREADS; t++) {
     atomic_init(&c->claimed[t], 0);
     atomic_init(&c->finished[t], 0);
@@ -369,8 +395,11 @@ typedef struct gen_vec {
   const uint32_t *b;
 } gen_vec;
 
-static gen_vec h_of(const gen_rnn *r, int parity) {
-  return (gen_vec){r->hs[parity], r->hb[parity]};
+/* Layer l's state as part `part` reads it (layer 0: the part's own copy). */
+static gen_state *state_of(tv_generator *g, int l, int part) { return &g->rnn[l].st[l ? 0 : part]; }
+
+static gen_vec h_of(const gen_state *st, int parity) {
+  return (gen_vec){st->hs[parity], st->hb[parity]};
 }
 
 /* y (q * 16) = the block's products with x1 (and x2 when k2 > 0), in the generator's precision. */
@@ -383,26 +412,47 @@ static void block_gemv(const tv_generator *g, const float *p1, int k1, gen_vec x
 }
 
 /* h[u0 .. u0 + n) of layer r's token `parity` has been written: its bf16 pairs too. */
-static void h_written(const tv_generator *g, gen_rnn *r, int parity, int u0, int n) {
-  if (g->bf16) tv_gemv_x_bf16(r->hb[parity] + u0 / 2, r->hs[parity] + u0, n);
+static void h_written(const tv_generator *g, gen_state *st, int parity, int u0, int n) {
+  if (g->bf16) tv_gemv_x_bf16(st->hb[parity] + u0 / 2, st->hs[parity] + u0, n);
 }
 
-/* Layer 0's recurrent product for the next token: r's rows of block u from hs[cur]. */
-static void r0_block(tv_generator *g, float *scr, int u) {
+/* Layer 0's cells for token id into part's own state, from the table row and r. */
+static void layer0_cells(tv_generator *g, float *scr, int part) {
+  gen_rnn *r = &g->rnn[0];
+  gen_state *st = &r->st[part];
+  int gh = r->gates * r->h;
+  const float *t = r->table + (size_t)g->id * gh, *rp = r->r[!g->cur];
+  float *a = scr, *b = scr + gh;
+  if (r->lstm) {
+    for (int j = 0; j < gh; j++) a[j] = t[j] + rp[j];
+    tv_lstm_step_cells(r->h, r->h, a, st->c, st->hs[g->cur]);
+  } else {
+    for (int j = 0; j < gh; j++) a[j] = t[j], b[j] = rp[j] + r->bias[gh + j];
+    tv_gru_step_cells(r->h, r->h, a, b, st->hs[!g->cur], st->hs[g->cur]);
+  }
+  h_written(g, st, g->cur, 0, r->h);
+}
+
+/* Layer 0's recurrent product for the next token: block u's rows of r[cur] from this token's
+ * h (part's copy). */
+static void r0_block(tv_generator *g, float *scr, int part, int u) {
   gen_rnn *r = &g->rnn[0];
   float *y = scr;
   gen_vec none = {NULL, NULL};
-  block_gemv(g, r->pk + (size_t)u * r->seg_hh, r->h, h_of(r, g->cur), NULL, 0, none, r->gates, y);
+  block_gemv(g, r->pk + (size_t)u * r->seg_hh, r->h, h_of(&r->st[part], g->cur), NULL, 0, none,
+             r->gates, y);
   int n = r->h - u * LANES < LANES ? r->h - u * LANES : LANES;
   for (int q = 0; q < r->gates; q++)
-    memcpy(r->r + (size_t)q * r->h + (size_t)u * LANES, y + q * LANES, (size_t)n * sizeof *y);
+    memcpy(r->r[g->cur] + (size_t)q * r->h + (size_t)u * LANES, y + q * LANES,
+           (size_t)n * sizeof *y);
 }
 
 /* Block u of layer l >= 1: its gates from layer l-1's h of this token and its own of the last,
  * then its cells. */
-static void rnn_block(tv_generator *g, float *scr, int l, int u) {
+static void rnn_block(tv_generator *g, float *scr, int part, int l, int u) {
   gen_rnn *r = &g->rnn[l];
-  gen_vec x = h_of(&g->rnn[l - 1], g->cur), hp = h_of(r, !g->cur), none = {NULL, NULL};
+  gen_state *st = &r->st[0];
+  gen_vec x = h_of(state_of(g, l - 1, part), g->cur), hp = h_of(st, !g->cur), none = {NULL, NULL};
   const float *p = r->pk + (size_t)u * (r->seg_ih + r->seg_hh);
   int gh = r->gates * r->h, u0 = u * LANES, n = r->h - u0 < LANES ? r->h - u0 : LANES;
   float *a = scr, *b = scr + TV_GEMV_MAX_Q * LANES;
@@ -410,7 +460,7 @@ static void rnn_block(tv_generator *g, float *scr, int l, int u) {
     block_gemv(g, p, r->d, x, p + r->seg_ih, r->h, hp, 4, a);
     for (int q = 0; q < 4; q++)
       for (int i = 0; i < n; i++) a[q * LANES + i] += r->bias[q * r->h + u0 + i];
-    tv_lstm_step_cells(LANES, n, a, r->c + u0, r->hs[g->cur] + u0);
+    tv_lstm_step_cells(LANES, n, a, st->c + u0, st->hs[g->cur] + u0);
   } else {
     block_gemv(g, p, r->d, x, NULL, 0, none, 3, a);
     block_gemv(g, p + r->seg_ih, r->h, hp, NULL, 0, none, 3, b);
@@ -419,28 +469,31 @@ static void rnn_block(tv_generator *g, float *scr, int l, int u) {
         a[q * LANES + i] += r->bias[q * r->h + u0 + i];
         b[q * LANES + i] += r->bias[gh + q * r->h + u0 + i];
       }
-    tv_gru_step_cells(LANES, n, a, b, hp.f + u0, r->hs[g->cur] + u0);
+    tv_gru_step_cells(LANES, n, a, b, hp.f + u0, st->hs[g->cur] + u0);
   }
-  h_written(g, r, g->cur, u0, n);
+  h_written(g, st, g->cur, u0, n);
 }
 
-static void head_group(tv_generator *g, float *scr, int u) {
-  (void)scr;
+static void head_group(tv_generator *g, int part, int u) {
   gen_vec none = {NULL, NULL};
   float *y = g->logits + (size_t)u * HEAD_Q * LANES;
   block_gemv(g, g->head_pk + (size_t)u * g->head_seg, g->head_in,
-             h_of(&g->rnn[g->n_rnn - 1], g->cur), NULL, 0, none, HEAD_Q, y);
+             h_of(state_of(g, g->n_rnn - 1, part), g->cur), NULL, 0, none, HEAD_Q, y);
   for (int i = 0; i < HEAD_Q * LANES; i++) y[i] += g->head_bias[(size_t)u * HEAD_Q * LANES + i];
 }
 
 /* Phase ph of a token, part p's share: phase ph < n_rnn - 1 computes layer ph + 1, the last
- * the head; phase 0 also layer 0's recurrent product for the next token.  Odd tokens take the
- * items in reverse order, so what a core read last (still in its cache) it reads first. */
+ * the head; phase 0 first layer 0's cells (every part, into its own copy), and also layer 0's
+ * recurrent product for the next token.  Odd tokens take the items in reverse order, so what a
+ * core read last (still in its cache) it reads first. */
 static void run_part(tv_generator *g, int part) {
   float *scr = g->scratch[part];
   int parts = g->crew.n, ph = g->phase, rev = g->cur;
   int a0 = 0, a1 = 0, b0, b1;
-  if (ph == 0) share(g->rnn[0].nblk, part, parts, &a0, &a1);
+  if (ph == 0) {
+    layer0_cells(g, scr, part);
+    share(g->rnn[0].nblk, part, parts, &a0, &a1);
+  }
   int head = ph == g->n_rnn - 1;
   int nb = head ? (g->n_logits + HEAD_Q * LANES - 1) / (HEAD_Q * LANES) : g->rnn[ph + 1].nblk;
   share(nb, part, parts, &b0, &b1);
@@ -448,29 +501,18 @@ static void run_part(tv_generator *g, int part) {
   for (int k = 0; k < n; k++) {
     int i = rev ? n - 1 - k : k;
     if (i < na)
-      r0_block(g, scr, a0 + i);
+      r0_block(g, scr, part, a0 + i);
     else if (head)
-      head_group(g, scr, b0 + i - na);
+      head_group(g, part, b0 + i - na);
     else
-      rnn_block(g, scr, ph + 1, b0 + i - na);
+      rnn_block(g, scr, part, ph + 1, b0 + i - na);
   }
 }
 
-/* Layer 0 on the caller's thread (its input side is a table row), then the phases. */
+/* One token: its phases, layer 0 inside the first. */
 static const float *fast_step(tv_generator *g, int32_t id, int n_logits) {
   g->cur = !g->cur;
-  gen_rnn *r = &g->rnn[0];
-  int gh = r->gates * r->h;
-  const float *t = r->table + (size_t)id * gh;
-  float *a = g->serial, *b = g->serial + gh;
-  if (r->lstm) {
-    for (int j = 0; j < gh; j++) a[j] = t[j] + r->r[j];
-    tv_lstm_step_cells(r->h, r->h, a, r->c, r->hs[g->cur]);
-  } else {
-    for (int j = 0; j < gh; j++) a[j] = t[j], b[j] = r->r[j] + r->bias[gh + j];
-    tv_gru_step_cells(r->h, r->h, a, b, r->hs[!g->cur], r->hs[g->cur]);
-  }
-  h_written(g, r, g->cur, 0, r->h);
+  g->id = id;
   g->n_logits = n_logits;
   for (g->phase = 0; g->phase < g->n_rnn; g->phase++) crew_run(g);
   return g->logits;
@@ -538,12 +580,18 @@ void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
   for (int l = 0; l < g->n_rnn; l++) {
     gen_rnn *r = &g->rnn[l];
     size_t hp = (size_t)r->nblk * LANES;
-    memset(r->hs[0], 0, hp * sizeof(float));
-    memset(r->hs[1], 0, hp * sizeof(float));
-    memset(r->hb[0], 0, hp / 2 * sizeof(uint32_t));
-    memset(r->hb[1], 0, hp / 2 * sizeof(uint32_t));
-    memset(r->c, 0, hp * sizeof(float));
-    if (l == 0) memset(r->r, 0, (size_t)r->gates * r->h * sizeof(float));
+    for (int part = 0; part < (l ? 1 : g->crew.n); part++) {
+      gen_state *st = &r->st[part];
+      memset(st->hs[0], 0, hp * sizeof(float));
+      memset(st->hs[1], 0, hp * sizeof(float));
+      memset(st->hb[0], 0, hp / 2 * sizeof(uint32_t));
+      memset(st->hb[1], 0, hp / 2 * sizeof(uint32_t));
+      memset(st->c, 0, hp * sizeof(float));
+    }
+    if (l == 0) {
+      memset(r->r[0], 0, (size_t)r->gates * r->h * sizeof(float));
+      memset(r->r[1], 0, (size_t)r->gates * r->h * sizeof(float));
+    }
   }
   g->cur = 0;
 }
