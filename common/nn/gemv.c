@@ -63,11 +63,14 @@ static void f32_c(const float *p, int k, const float *x, int q, float *y) {
 }
 
 /* vdpbf16ps's order: the odd column's product, then the even one's (products of two bf16 are
- * exact in fp32, so only the additions round) */
-static void bf16_c(const float *p, int k, const uint32_t *x, int q, float *y) {
+ * exact in fp32, so only the additions round); column pairs m alternate between two sums per
+ * row, as the AVX-512 kernel's, added at the end (s: 2 * q * 16 floats, zeroed, carried over
+ * the segments). */
+static void bf16_c(const float *p, int k, const uint32_t *x, int q, float *s) {
   const uint16_t *h = (const uint16_t *)p;
   for (int m = 0; m < (k + 1) / 2; m++) {
     float x0 = from_bf16((uint16_t)(x[m] & 0xffff)), x1 = from_bf16((uint16_t)(x[m] >> 16));
+    float *y = s + (m % 2) * q * L;
     for (int j = 0; j < q; j++)
       for (int i = 0; i < L; i++) {
         const uint16_t *w = h + ((size_t)m * q + j) * 2 * L + 2 * i;
@@ -83,7 +86,8 @@ static void bf16_c(const float *p, int k, const uint32_t *x, int q, float *y) {
 #define GEMV_AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
 #define GEMV_BF16   __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16,fma")))
 
-static GEMV_AVX512 inline void f32_seg(const float *p, int k, const float *x, int q, __m512 *acc) {
+static GEMV_AVX512 inline __attribute__((always_inline)) void
+f32_seg(const float *p, int k, const float *x, int q, __m512 *acc) {
   switch (q) {
   case 4:
     for (int c = 0; c < k; c++, p += 4 * L) {
@@ -119,35 +123,48 @@ static GEMV_AVX512 void f32_avx512(const float *p1, int k1, const float *x1, con
   for (int j = 0; j < q; j++) _mm512_storeu_ps(y + j * L, acc[j]);
 }
 
-static GEMV_BF16 inline void bf16_seg(const float *p, int k, const uint32_t *x, int q,
-                                      __m512 *acc) {
-  int m2 = (k + 1) / 2;
-  switch (q) {
-  case 4:
-    for (int m = 0; m < m2; m++, p += 4 * L) {
-      __m512bh b = (__m512bh)_mm512_set1_epi32((int)x[m]);
-      acc[0] = _mm512_dpbf16_ps(acc[0], (__m512bh)_mm512_load_si512(p), b);
-      acc[1] = _mm512_dpbf16_ps(acc[1], (__m512bh)_mm512_load_si512(p + L), b);
-      acc[2] = _mm512_dpbf16_ps(acc[2], (__m512bh)_mm512_load_si512(p + 2 * L), b);
-      acc[3] = _mm512_dpbf16_ps(acc[3], (__m512bh)_mm512_load_si512(p + 3 * L), b);
+/* Two sums per panel (column pairs m even into acc[j], odd into acc[q + j]: twice the chains
+ * that hide vdpbf16ps's latency), added at the end. */
+static GEMV_BF16 inline __attribute__((always_inline)) void
+bf16_seg(const float *p, int k, const uint32_t *x, int q, __m512 *acc) {
+  int m2 = (k + 1) / 2, m = 0;
+  if (q == 4) {
+    for (; m + 1 < m2; m += 2, p += 8 * L) {
+      __m512bh b0 = (__m512bh)_mm512_set1_epi32((int)x[m]);
+      __m512bh b1 = (__m512bh)_mm512_set1_epi32((int)x[m + 1]);
+      acc[0] = _mm512_dpbf16_ps(acc[0], (__m512bh)_mm512_load_si512(p), b0);
+      acc[1] = _mm512_dpbf16_ps(acc[1], (__m512bh)_mm512_load_si512(p + L), b0);
+      acc[2] = _mm512_dpbf16_ps(acc[2], (__m512bh)_mm512_load_si512(p + 2 * L), b0);
+      acc[3] = _mm512_dpbf16_ps(acc[3], (__m512bh)_mm512_load_si512(p + 3 * L), b0);
+      acc[4] = _mm512_dpbf16_ps(acc[4], (__m512bh)_mm512_load_si512(p + 4 * L), b1);
+      acc[5] = _mm512_dpbf16_ps(acc[5], (__m512bh)_mm512_load_si512(p + 5 * L), b1);
+      acc[6] = _mm512_dpbf16_ps(acc[6], (__m512bh)_mm512_load_si512(p + 6 * L), b1);
+      acc[7] = _mm512_dpbf16_ps(acc[7], (__m512bh)_mm512_load_si512(p + 7 * L), b1);
     }
-    break;
-  default:
-    for (int m = 0; m < m2; m++, p += q * L) {
-      __m512bh b = (__m512bh)_mm512_set1_epi32((int)x[m]);
-      for (int j = 0; j < q; j++)
-        acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)_mm512_load_si512(p + j * L), b);
+  } else {
+    for (; m + 1 < m2; m += 2, p += 2 * q * L) {
+      __m512bh b0 = (__m512bh)_mm512_set1_epi32((int)x[m]);
+      __m512bh b1 = (__m512bh)_mm512_set1_epi32((int)x[m + 1]);
+      for (int j = 0; j < q; j++) {
+        acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)_mm512_load_si512(p + j * L), b0);
+        acc[q + j] = _mm512_dpbf16_ps(acc[q + j], (__m512bh)_mm512_load_si512(p + (q + j) * L), b1);
+      }
     }
+  }
+  if (m < m2) {
+    __m512bh b0 = (__m512bh)_mm512_set1_epi32((int)x[m]);
+    for (int j = 0; j < q; j++)
+      acc[j] = _mm512_dpbf16_ps(acc[j], (__m512bh)_mm512_load_si512(p + j * L), b0);
   }
 }
 
 static GEMV_BF16 void bf16_avx512(const float *p1, int k1, const uint32_t *x1, const float *p2,
                                   int k2, const uint32_t *x2, int q, float *y) {
-  __m512 acc[TV_GEMV_MAX_Q];
-  for (int j = 0; j < q; j++) acc[j] = _mm512_loadu_ps(y + j * L);
+  __m512 acc[2 * TV_GEMV_MAX_Q];
+  for (int j = 0; j < 2 * q; j++) acc[j] = _mm512_setzero_ps();
   bf16_seg(p1, k1, x1, q, acc);
   if (k2) bf16_seg(p2, k2, x2, q, acc);
-  for (int j = 0; j < q; j++) _mm512_storeu_ps(y + j * L, acc[j]);
+  for (int j = 0; j < q; j++) _mm512_storeu_ps(y + j * L, _mm512_add_ps(acc[j], acc[q + j]));
 }
 
 static int have_avx512(void) {
@@ -189,6 +206,8 @@ void tv_gemv_bf16(const float *p1, int k1, const uint32_t *x1, const float *p2, 
     return;
   }
 #endif
-  bf16_c(p1, k1, x1, q, y);
-  if (k2) bf16_c(p2, k2, x2, q, y);
+  float s[2 * TV_GEMV_MAX_Q * L] = {0};
+  bf16_c(p1, k1, x1, q, s);
+  if (k2) bf16_c(p2, k2, x2, q, s);
+  for (int i = 0; i < q * L; i++) y[i] = s[i] + s[q * L + i];
 }

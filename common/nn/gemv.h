@@ -11,7 +11,8 @@
  * columns, then one of K2 columns, both into the same sums: an lstm's x W_ih^T + h W_hh^T).
  *
  * Results.  y[j * 16 + i] = sum over k in order of W_j[i][k] x[k] (fp32: one fused multiply-add
- * per k, in column order; bf16: pairs of columns, vdpbf16ps's order, x rounded to bf16 first).
+ * per k, in column order; bf16: pairs of columns, vdpbf16ps's order, x rounded to bf16 first,
+ * the pairs alternating between two sums that are added at the end).
  * The order is fixed by the packing alone, so a row's value does not depend on which thread
  * computes it, or with which other rows.  Two implementations: AVX-512 where the processor has
  * it (AVX512_BF16 for bf16), portable C elsewhere; a process always uses the same one.
