@@ -22,6 +22,9 @@ enum {
   GEN_SOLO_MAX = 8192,
   HEAD_Q = 4 /* head rows per group: 4 panels of 16 */
 };
+/* The largest first-layer table (vocab x gates x hidden floats) the step builds; a larger
+ * vocabulary runs the graph. */
+#define GEN_TABLE_MAX_BYTES ((size_t)64 << 20)
 
 /* A layer's carried state: h of this token and of the previous one (by token parity), its bf16
  * pairs (tv_gemv_x_bf16, written with h), and an lstm's cell. */
@@ -74,7 +77,7 @@ struct tv_generator {
   tv_varstore *store;
   int fast; /* the step below applies */
   /* the step: */
-  int n_rnn, vocab, emb_dim, emb; /* emb: the table's store index */
+  int n_rnn, vocab, emb; /* emb: the embedding's store index */
   gen_rnn rnn[GEN_MAX_RNN];
   int head_in, head_out, head_groups, head_w, head_b; /* head_b -1: no bias */
   size_t head_seg;
@@ -99,7 +102,6 @@ static int plan(tv_generator *g, const tv_config *cfg) {
   while (n > 1 && ls[n - 1].kind == TV_LAYER_SOFTMAX) n--; /* the output activation */
   if (n < 3 || ls[0].kind != TV_LAYER_EMBEDDING || ls[n - 1].kind != TV_LAYER_DENSE) return 0;
   g->vocab = ls[0].vocab;
-  g->emb_dim = ls[0].dim;
   int d = ls[0].dim;
   for (int i = 1; i < n - 1; i++) {
     if (!plain_input(ls, i)) return 0;
@@ -115,6 +117,8 @@ static int plan(tv_generator *g, const tv_config *cfg) {
     d = r->h;
   }
   if (!g->n_rnn || !plain_input(ls, n - 1)) return 0;
+  size_t table = (size_t)g->vocab * g->rnn[0].gates * g->rnn[0].h * sizeof(float);
+  if (table > GEN_TABLE_MAX_BYTES) return 0;
   g->head_in = d;
   g->head_out = ls[n - 1].units;
   g->head_groups = (g->head_out + HEAD_Q * LANES - 1) / (HEAD_Q * LANES);

@@ -30,8 +30,8 @@
 /* The arithmetic of the generation step.  TV_GEN_FP32 (the default): fp32 throughout, the
  * training graph's logits to float tolerance.  TV_GEN_BF16 (`eval --generate-precision bf16`):
  * the recurrent and head weights, and the vectors they multiply, rounded to bf16 (8 significant
- * bits), products summed in fp32: half the bytes per token, logits within the tolerance
- * tests/test_generate.c writes down, the text deterministic but not the fp32 text. */
+ * bits), products summed in fp32: half the bytes per token, logits within 0.05 + 2% of the
+ * fp32 ones (tests/test_generate.c), the text deterministic but not the fp32 text. */
 typedef enum tv_gen_precision { TV_GEN_FP32, TV_GEN_BF16, TV_GEN__COUNT } tv_gen_precision;
 
 /* "fp32", "bf16"; NULL for a value that is none.  Cannot fail. */
@@ -59,10 +59,14 @@ typedef struct tv_generator tv_generator;
  * store's current values, the embedding folded into the first recurrent layer's input weights
  * (a table of emb W_ih^T + biases, one row per id), each layer's gate rows cut in blocks of 16
  * hidden units and the blocks shared out in fixed ranges, one range per thread, the same
- * range to the same thread every token (so its weights stay in that core's cache), one wait
- * per layer per token.  Every value comes from the same arithmetic whichever thread computes
- * it, so the text does not depend on the thread count.  Any other token model runs the
- * generation graph itself (tv_model_forward_ids, one step at a time). */
+ * range to the same thread every token (so its weights stay in that core's cache; odd tokens
+ * walk their range backwards, starting with what is still cached), one wait per layer per token
+ * (a range whose thread has not started on it the caller runs itself, and after a long wait it
+ * runs a while alone: a machine busier than its cores).  The first layer's cells every thread
+ * computes, into its own copy of that state.  Every value comes from the same arithmetic
+ * whichever thread computes it, so the text does not depend on the thread count.  Any other token
+ * model (or one whose first-layer table would pass 64 MiB) runs the generation graph itself
+ * (tv_model_forward_ids, one step at a time). */
 TV_MUST_CHECK int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team,
                                    tv_generator **out);
 void tv_generator_free(tv_generator *g); /* NULL-safe; joins its threads */
