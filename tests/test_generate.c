@@ -46,6 +46,11 @@ static const char *const wide = "model:\n  input: [24]\n  num_classes: 70\n  lay
                                 "    - {type: gru, hidden: 33}\n    - {type: dropout, rate: 0.0}\n"
                                 "    - {type: lstm, hidden: 40}\n    - {type: lstm, hidden: 17}\n"
                                 "    - {type: dense, units: 70}\n";
+/* one recurrent layer: the head in the same phase as the layer's recurrent product */
+static const char *const single =
+    "model:\n  input: [24]\n  num_classes: 16\n  layers:\n"
+    "    - {type: embedding, vocab: 16, dim: 7}\n"
+    "    - {type: lstm, hidden: 20}\n    - {type: dense, units: 16}\n";
 /* a relu between the recurrent layers and the head: the graph runs, not the step */
 static const char *const other = "model:\n  input: [24]\n  num_classes: 16\n  layers:\n"
                                  "    - {type: embedding, vocab: 16, dim: 6}\n"
@@ -139,6 +144,7 @@ static void test_generation_graph_agrees(void **state) {
   check_agreement(yaml, 2);
   check_agreement(wide, 2);
   check_agreement(wide, 3);
+  check_agreement(single, 2);
 }
 
 /* The step's logits and text with 1, 2 and 3 threads: the same bits; fp32 and bf16. */
