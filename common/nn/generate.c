@@ -20,7 +20,8 @@ enum {
   GEN_WAIT_SPIN = 4000, /* pauses the caller spins for the helpers before it sleeps */
   GEN_SOLO_MIN = 16,    /* phases the caller then runs alone (doubling while waits stay long) */
   GEN_SOLO_MAX = 8192,
-  HEAD_Q = 4 /* head rows per group: 4 panels of 16 */
+  GEN_MISSED = 64, /* phases in a row a helper may miss before the caller runs alone */
+  HEAD_Q = 4       /* head rows per group: 4 panels of 16 */
 };
 /* The largest first-layer table (vocab x gates x hidden floats) the step builds; a larger
  * vocabulary runs the graph. */
@@ -68,7 +69,8 @@ typedef struct gen_crew {
   atomic_uint finished[GEN_MAX_THREADS]; /* the generation whose part t is done */
   atomic_int sleepers;                   /* helpers waiting on wake */
   atomic_int main_waiting;               /* the caller waits on done_cv */
-  int solo, backoff;                     /* phases left to run alone, the next such run's length */
+  int missed;        /* phases in a row in which the caller took a helper's part */
+  int solo, backoff; /* phases left to run alone, the next such run's length */
   int stop;
 } gen_crew;
 
@@ -198,7 +200,8 @@ static size_t carve(tv_generator *g, float *mem) {
  * Phase generation v: the caller publishes v (go), runs part 0, then claims and runs every part
  * whose helper has not claimed it yet (a helper descheduled on a busy machine then costs no
  * wait), and waits for the parts the helpers took.  Where that wait outlasts GEN_WAIT_SPIN (a
- * helper descheduled mid-part: a machine busier than its cores), the caller runs the next
+ * helper descheduled mid-part: a machine busier than its cores), or it took a helper's part
+ * GEN_MISSED phases in a row (descheduled before it claimed), the caller runs the next
  * `backoff` phases alone, doubling it each time the first shared phase after is slow again.
  * Which thread runs a part changes nothing in its values. */
 
@@ -272,23 +275,30 @@ static void crew_run(tv_generator *g) {
     pthread_mutex_unlock(&c->mu);
   }
   run_part(g, 0);
+  int took = 0;
   for (int p = 1; p < c->n; p++)
     if (claim(c, p, v)) {
       run_part(g, p);
       atomic_store(&c->finished[p], v);
+      took = 1;
     }
   for (int i = 0; i < GEN_WAIT_SPIN && !all_finished(c, v); i++) cpu_relax();
-  if (all_finished(c, v)) {
-    c->backoff = GEN_SOLO_MIN;
-  } else {
-    c->solo = c->backoff;
-    c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
-    pthread_mutex_lock(&c->mu);
-    atomic_store(&c->main_waiting, 1);
-    while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
-    atomic_store(&c->main_waiting, 0);
-    pthread_mutex_unlock(&c->mu);
+  /* parts the caller had to take are a sign of a busy machine GEN_MISSED phases in a row (a
+   * helper waking from its sleep takes a while) */
+  c->missed = took ? c->missed + 1 : 0;
+  int busy = c->missed > GEN_MISSED;
+  if (all_finished(c, v) && !busy) {
+    if (!took) c->backoff = GEN_SOLO_MIN;
+    return;
   }
+  c->missed = 0;
+  c->solo = c->backoff;
+  c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
+  pthread_mutex_lock(&c->mu);
+  atomic_store(&c->main_waiting, 1);
+  while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
+  atomic_store(&c->main_waiting, 0);
+  pthread_mutex_unlock(&c->mu);
 }
 
 static int crew_start(tv_generator *g, int threads) {
