@@ -99,12 +99,12 @@ static TV_VECTOR void gru_row(int h, float *restrict a, const float *restrict b,
 #define STEP_VECTOR
 #endif
 STEP_VECTOR void tv_lstm_step_cells(int stride, int n, float *restrict a, float *restrict c,
-                                  float *restrict y) {
+                                    float *restrict y) {
   for (int j = 0; j < n; j++) lstm_cell(stride, j, a, c[j], c, y);
 }
 
 STEP_VECTOR void tv_gru_step_cells(int stride, int n, float *restrict a, const float *restrict b,
-                                 const float *restrict hp, float *restrict y) {
+                                   const float *restrict hp, float *restrict y) {
   for (int j = 0; j < n; j++) gru_cell(stride, j, a, b, hp[j], y);
 }
 
