@@ -50,7 +50,7 @@ struct evaluator {
   tv_corpus corpus;
   const int32_t *ids; /* the split's text in corpus */
   size_t n_ids;
-  tv_model *gen; /* the generation graph over store, with opts.generate */
+  tv_generator *gen; /* the generation graph over store, with opts.generate */
   tv_vocab vocab;
   char *sample; /* opts.generate + 1 bytes */
   float *probs; /* n * classes probabilities of the last run, in subset order: softmax, or
@@ -82,7 +82,7 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
-  tv_model_free(ev->gen);
+  tv_generator_free(ev->gen);
   tv_corpus_free(&ev->corpus);
   free(ev->sample);
   tv_standardize_free(&ev->zstats);
@@ -138,9 +138,10 @@ static int same_data(const tv_config *a, const tv_config *b) {
  * loaded anew) exceed --max-memory, and only then builds it. */
 static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   tv_model_free(ev->model);
-  tv_model_free(ev->gen);
+  tv_generator_free(ev->gen);
   tv_varstore_free(ev->store);
-  ev->model = ev->gen = NULL;
+  ev->model = NULL;
+  ev->gen = NULL;
   ev->store = NULL;
   ev->tokens = tv_config_is_sequence(ev->next);
   /* a token model reads its text as the streams it was trained on */
@@ -169,9 +170,10 @@ static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
   if (rc != TV_OK) {
     tv_model_free(ev->model);
-    tv_model_free(ev->gen);
+    tv_generator_free(ev->gen);
     tv_varstore_free(ev->store);
-    ev->model = ev->gen = NULL;
+    ev->model = NULL;
+    ev->gen = NULL;
     ev->store = NULL;
     return rc;
   }
@@ -257,8 +259,10 @@ static int run_tokens(evaluator *ev, evaluator_result *res) {
   if (rc == TV_OK && ev->gen) {
     free(ev->sample);
     ev->sample = malloc((size_t)ev->o.generate + 1);
-    tv_sample_opts so = {
-        .temperature = ev->o.temperature, .top_k = ev->o.top_k, .seed = ev->o.seed};
+    tv_sample_opts so = {.temperature = ev->o.temperature,
+                         .top_k = ev->o.top_k,
+                         .seed = ev->o.seed,
+                         .precision = (tv_gen_precision)ev->o.precision};
     rc = ev->sample ? tv_generate(ev->gen, &ev->vocab, ev->o.prompt, (size_t)ev->o.generate, &so,
                                   ev->sample)
                     : tv_error(TV_ERR_NOMEM, "--generate: out of memory");
@@ -343,6 +347,9 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
      * batch every time */
     uint32_t b = (uint32_t)tv_model_max_batch(ev->model);
     uint32_t chunk = b >= CHUNK ? b : CHUNK / b * b;
+    tv_eval_pass *pass = NULL; /* one loader for the pass: out of core, each block read once */
+    rc = tv_eval_pass_new(ev->model, &ev->ds, ev->idx, ev->n, ev->norm,
+                          tv_metrics_task(ev->metrics), &pass);
     for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += chunk) {
       if (ev->o.cancel && *ev->o.cancel) {
         rc = TV_ERR_INTERRUPTED;
@@ -350,13 +357,13 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
       }
       uint32_t m = ev->n - off < chunk ? ev->n - off : chunk;
       float *p = ev->probs + (size_t)off * k;
-      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p,
-                              &res->forward_seconds);
+      rc = tv_eval_pass_next(pass, m, ev->metrics, p, &res->forward_seconds);
       if (rc == TV_OK && ev->next->model.task == TV_TASK_MULTILABEL)
         sigmoid_all(p, (size_t)m * k);
       else if (rc == TV_OK)
         softmax_rows(p, m, (int)k);
     }
+    tv_eval_pass_free(pass);
     res->eval_seconds = tv_monotonic() - t0;
   }
   if (rc == TV_ERR_NOMEM) res->fatal = 1;
