@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/packgemm.h"
 #include "trainval/ops.h"
 
 /* The clamps in vexp are comparisons, which GCC will not turn into vector selects while FP
@@ -143,6 +144,40 @@ void tv_lstm_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, con
       const float *cp = t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL);
       lstm_row(h, a, cp, ce, ye);
     }
+  }
+  for (int e = 0; e < n; e++) {
+    size_t r = (size_t)e * T + T - 1;
+    if (h_last) memcpy(h_last + (size_t)e * h, y + r * h, (size_t)h * sizeof *y);
+    if (c_last) memcpy(c_last + (size_t)e * h, cell + r * h, (size_t)h * sizeof *y);
+  }
+}
+
+/* tv_lstm_forward on the packed kernel (packgemm.h): per step one call over all n rows, the
+ * input and recurrent products, the gates and the cell fused; the gates kept only with
+ * keep_gates (what backward reads), the cells always (the next step's input). */
+void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, const float *h0,
+                            const float *c0, float *y, float *h_last, float *c_last, float *keep,
+                            int keep_gates) {
+  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
+  float *gates = keep, *cell = keep + (size_t)n * T * g4;
+  for (int t = 0; t < T; t++) {
+    int ldh;
+    const float *hp = h_prev(s, h0, y, t, &ldh);
+    tv_pg_lstm_io io = {
+        .x = x + (size_t)t * d,
+        .ldx = (size_t)T * d,
+        .h = hp,
+        .ldh = (size_t)ldh,
+        .c = t ? cell + (size_t)(t - 1) * h : c0,
+        .ldc = t ? (size_t)T * h : (size_t)h,
+        .gates = keep_gates ? gates + (size_t)t * g4 : NULL,
+        .ldg = (size_t)T * g4,
+        .cell = cell + (size_t)t * h,
+        .ldcell = (size_t)T * h,
+        .y = y + (size_t)t * h,
+        .ldy = (size_t)T * h,
+    };
+    tv_pg_lstm_step(h, d, packed, n, &io);
   }
   for (int e = 0; e < n; e++) {
     size_t r = (size_t)e * T + T - 1;

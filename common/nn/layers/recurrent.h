@@ -51,6 +51,15 @@ size_t tv_gru_temp_floats(tv_rnn_dims s);
 void tv_lstm_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,
                      const float *c0, float *y, float *h_last, float *c_last, float *keep);
 
+/* tv_lstm_forward on the packed kernel of packgemm.h (only where tv_pg_supported): packed is
+ * tv_pg_lstm_pack's of the layer's weights; keep as tv_lstm_forward's, except that its gates
+ * are written only when keep_gates (a forward that backward follows).  The same values as
+ * tv_lstm_forward to rounding (packgemm.h); a row's bits depend on its own inputs alone.
+ * Cannot fail; borrows everything. */
+void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, const float *h0,
+                            const float *c0, float *y, float *h_last, float *c_last, float *keep,
+                            int keep_gates);
+
 /* Backward of tv_lstm_forward (called with the same x, h0, c0, y and keep): dy (N, T, H) and
  * the gradient arriving at the last state (dh_last, dc_last: (N, H), or NULL for none); adds
  * into g's four gradients; dx (N, T, D) written (acc 0) or added (acc 1) when non-NULL;

@@ -25,6 +25,7 @@
 #include <string.h>
 
 #include "nn/layers/recurrent.h"
+#include "nn/packgemm.h"
 
 /* ---- embedding: ids (N, T) -> y (N, T, dim); y[n, t] = weight[id[n, t]] ---- */
 
@@ -103,6 +104,14 @@ static int rnn_chunk(int n) {
 }
 static int rnn_chunks(int n) { return n > 0 ? (n + rnn_chunk(n) - 1) / rnn_chunk(n) : 0; }
 
+/* Whether an lstm forward of n examples runs on the packed kernel (packgemm.h): where the CPU
+ * has it, in INFER, and not for the one-step, one-example generation call (whose product is a
+ * vector, not worth a packing).  The packed weights live in temp for the call. */
+static int lstm_packed(const tv_layer *l, int n) {
+  return gates_of(l) == 4 && l->mode == TV_MODE_INFER && (size_t)n * l->in[0].dim[0] > 1 &&
+         tv_pg_supported();
+}
+
 static int rnn_build(tv_layer *l) {
   int gates = gates_of(l);
   if (l->in[0].ndim != 2) {
@@ -117,6 +126,8 @@ static int rnn_build(tv_layer *l) {
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
   /* the kernels' temp for every example, then one set of weight gradients per chunk */
   l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l);
+  size_t packed = gates == 4 ? tv_pg_lstm_pack_floats(h, d) : 0; /* forward's, lstm_packed */
+  if (packed > l->temp_floats) l->temp_floats = packed;
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
@@ -148,6 +159,7 @@ typedef struct rnn_job {
   const float *x, *y, *dy;
   float *out, *dx;
   int acc;
+  const float *packed; /* forward: the lstm weights packed for packgemm.h, or NULL */
 } rnn_job;
 
 static void chunk_range(int n, int t, int *e0, int *e1) {
@@ -171,8 +183,12 @@ static void rnn_forward_chunk(const rnn_job *j, int t) {
   float *y = j->out + (size_t)e0 * T * H;
   if (gates_of(l) == 4) {
     memcpy(h0 + mh + off, l->state + mh + off, (size_t)k * H * sizeof *h0);
-    tv_lstm_forward(rnn_dims(l, k), &w, x, h0 + off, h0 + mh + off, y, l->state + off,
-                    l->state + mh + off, keep);
+    if (j->packed)
+      tv_lstm_forward_packed(rnn_dims(l, k), j->packed, x, h0 + off, h0 + mh + off, y,
+                             l->state + off, l->state + mh + off, keep, l->mode == TV_MODE_TRAIN);
+    else
+      tv_lstm_forward(rnn_dims(l, k), &w, x, h0 + off, h0 + mh + off, y, l->state + off,
+                      l->state + mh + off, keep);
   } else {
     tv_gru_forward(rnn_dims(l, k), &w, x, h0 + off, y, l->state + off, keep);
   }
@@ -244,6 +260,11 @@ static void rnn_sum_part(void *ctx, int b, int e, int thread) {
  * chunk by chunk of the examples */
 static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
+  if (lstm_packed(l, n)) {
+    tv_rnn_weights w = rnn_values(l);
+    tv_pg_lstm_pack(l->cfg->hidden, l->in[0].dim[1], w.w_ih, w.w_hh, w.b_ih, w.b_hh, l->temp);
+    j.packed = l->temp;
+  }
   tv_pool_for(l->pool, rnn_chunks(n), rnn_forward_part, &j); /* one item per chunk */
 }
 
