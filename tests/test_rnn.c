@@ -4,8 +4,8 @@
  * PyTorch in float64 (nn.Embedding -> nn.LSTM with two layers -> nn.GRU, batch_first, given
  * initial states; the loss is a fixed linear function of every output and last state, so every
  * path of the backward is exercised).  Stacking two of our lstm kernels must give PyTorch's
- * num_layers=2 (and so must the lstm forward on the packed kernel of nn/packgemm.h, where the CPU
- * has it, followed by the same backward).  Tolerance for every element of a tensor t (ours are
+ * num_layers=2 (and so must the lstm forward and backward on the packed kernels of
+ * nn/packgemm.h, where the CPU has them).  Tolerance for every element of a tensor t (ours are
  * float32): |ours - ref| <= 1e-5 * max|t| + 1e-5 * |ref| + 1e-6 Gradient checks: central
  * differences in float64 of the float32 kernels' loss (eps 1e-2 on values of order 0.5, relative
  * error <= 2e-2 of max |grad| + 1e-3), through several time steps and across a state carried from
@@ -166,8 +166,24 @@ static void lstm_fwd(int packed, tv_rnn_dims s, const tv_rnn_weights *w, const f
   free(p);
 }
 
+/* tv_lstm_backward (dx written), or with packed tv_lstm_backward_packed. */
+static void lstm_bwd(int packed, tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                     const float *x, const float *h0, const float *c0, const float *y,
+                     const float *keep, const float *dy, const float *dh_last, const float *dc_last,
+                     float *dx, float *dh0, float *dc0, float *temp) {
+  if (!packed) {
+    tv_lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, 0, dh0, dc0, temp);
+    return;
+  }
+  float *p = fzeros(tv_pg_pack_floats(4 * s.h, s.h));
+  tv_pg_pack(4 * s.h, s.h, w->w_hh, (size_t)s.h, p);
+  tv_lstm_backward_packed(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, 0, dh0, dc0, temp,
+                          p);
+  free(p);
+}
+
 /* Embedding -> 2 x LSTM -> GRU against PyTorch: outputs, last states, loss, every gradient;
- * the lstm forward on tv_gemm or (packed) on the packed kernel, the same backward after it. */
+ * the lstm forward and backward on tv_gemm or (packed) on the packed kernels. */
 static void reference_rnn(int packed) {
   fix *x = malloc(sizeof *x);
   assert_non_null(x);
@@ -219,9 +235,9 @@ static void reference_rnn(int packed) {
   float *dtable = fzeros((size_t)V * D);
   memcpy(dy1, p_y, nt * H * sizeof *dy1);
   tv_gru_backward(sg, &wg, &gg, y1, gh0, yg, kg, p_g, p_gn, dy1, 1, dgh0, temp);
-  tv_lstm_backward(s1, &w1, &g1, y0, h0 + nh, c0 + nh, y1, k1, dy1, p_hn + nh, p_cn + nh, dy0, 0,
-                   dh0 + nh, dc0 + nh, temp);
-  tv_lstm_backward(s0, &w0, &g0, in, h0, c0, y0, k0, dy0, p_hn, p_cn, dx, 0, dh0, dc0, temp);
+  lstm_bwd(packed, s1, &w1, &g1, y0, h0 + nh, c0 + nh, y1, k1, dy1, p_hn + nh, p_cn + nh, dy0,
+           dh0 + nh, dc0 + nh, temp);
+  lstm_bwd(packed, s0, &w0, &g0, in, h0, c0, y0, k0, dy0, p_hn, p_cn, dx, dh0, dc0, temp);
   tv_embedding_backward(ids, nt, D, dx, dtable);
   check("grad.x", dx, get(x, "grad.x", nt * D));
   check("grad.emb.weight", dtable, get(x, "grad.emb.weight", (size_t)V * D));
@@ -710,13 +726,33 @@ static void test_lstm_packed_rows(void **state) {
   free(hn), free(cn), free(k), free(y1), free(k1), free(p);
 }
 
+/* tv_pg_gemm against tv_gemm_ref on a part-filled panel and row tile (m 7, n 70, k 13; C's
+ * rows wider than n), written and accumulated: within 1e-5, columns past n untouched. */
+static void test_pg_gemm(void **state) {
+  (void)state;
+  if (!tv_pg_supported()) skip();
+  enum { M = 7, N = 70, K = 13, LDA = 15, LDB = 72, LDC = 75 };
+  unsigned seed = 5;
+  float *a = fzeros(M * LDA), *b = fzeros(K * LDB), *c = fzeros(M * LDC), *r = fzeros(M * LDC);
+  float *p = fzeros(tv_pg_pack_floats(K, N));
+  fill(a, M * LDA, &seed, 1.0f), fill(b, K * LDB, &seed, 1.0f), fill(c, M * LDC, &seed, 1.0f);
+  memcpy(r, c, M * LDC * sizeof *r);
+  tv_pg_pack(K, N, b, LDB, p);
+  for (int acc = 0; acc < 2; acc++) {
+    tv_pg_gemm(M, N, K, a, LDA, p, c, LDC, acc);
+    tv_gemm_ref(0, 0, M, N, K, 1.0f, a, LDA, b, LDB, acc ? 1.0f : 0.0f, r, LDC);
+    for (int i = 0; i < M * LDC; i++) assert_true(fabsf(c[i] - r[i]) <= 1e-5f * (1 + fabsf(r[i])));
+  }
+  free(a), free(b), free(c), free(r), free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reference_rnn),          cmocka_unit_test(test_gradcheck_lstm),
       cmocka_unit_test(test_gradcheck_gru),          cmocka_unit_test(test_embedding),
       cmocka_unit_test(test_gradcheck_token_head),   cmocka_unit_test(test_step_matches_sequence),
       cmocka_unit_test(test_dense_time_distributed), cmocka_unit_test(test_reference_rnn_packed),
-      cmocka_unit_test(test_lstm_packed_rows),
+      cmocka_unit_test(test_lstm_packed_rows),       cmocka_unit_test(test_pg_gemm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

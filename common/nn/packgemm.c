@@ -45,6 +45,19 @@ void tv_pg_lstm_pack(int h, int d, const float *w_ih, const float *w_hh, const f
     }
 }
 
+size_t tv_pg_pack_floats(int k, int n) { return (size_t)NC * (size_t)((n + NC - 1) / NC) * k; }
+
+void tv_pg_pack(int k, int n, const float *b, size_t ldb, float *p) {
+  int np = (n + NC - 1) / NC;
+  for (int q = 0; q < np; q++)
+    for (int c = 0; c < k; c++) {
+      float *dst = p + ((size_t)q * k + c) * NC;
+      int w = n - q * NC < NC ? n - q * NC : NC;
+      memcpy(dst, b + (size_t)c * ldb + (size_t)q * NC, (size_t)w * sizeof *dst);
+      memset(dst + w, 0, (size_t)(NC - w) * sizeof *dst);
+    }
+}
+
 #if PG_X86
 
 int tv_pg_supported(void) { return __builtin_cpu_supports("avx512f"); }
@@ -160,11 +173,68 @@ void tv_pg_lstm_step(int h, int d, const float *p, int rows, const tv_pg_lstm_io
   lstm_step512(h, d, p, rows, io);
 }
 
+/* Row r's 64 columns at c (masks m0..m3 of the four vectors): loaded (acc) or zeros. */
+#define PG_CLOAD(R, row)                                                                           \
+  do {                                                                                             \
+    const float *c_ = c + (size_t)(row)*ldc + c0;                                                  \
+    c##R##0 = acc ? _mm512_maskz_loadu_ps(m0, c_) : _mm512_setzero_ps();                           \
+    c##R##1 = acc ? _mm512_maskz_loadu_ps(m1, c_ + NU) : _mm512_setzero_ps();                      \
+    c##R##2 = acc ? _mm512_maskz_loadu_ps(m2, c_ + 2 * NU) : _mm512_setzero_ps();                  \
+    c##R##3 = acc ? _mm512_maskz_loadu_ps(m3, c_ + 3 * NU) : _mm512_setzero_ps();                  \
+  } while (0)
+#define PG_CSTORE(R, row)                                                                          \
+  do {                                                                                             \
+    float *c_ = c + (size_t)(row)*ldc + c0;                                                        \
+    _mm512_mask_storeu_ps(c_, m0, c##R##0);                                                        \
+    _mm512_mask_storeu_ps(c_ + NU, m1, c##R##1);                                                   \
+    _mm512_mask_storeu_ps(c_ + 2 * NU, m2, c##R##2);                                               \
+    _mm512_mask_storeu_ps(c_ + 3 * NU, m3, c##R##3);                                               \
+  } while (0)
+
+static __mmask16 lanes(int n) {
+  return (__mmask16)(n >= NU ? 0xffffu : n <= 0 ? 0u : (1u << n) - 1u);
+}
+
+PG_TARGET static void gemm512(int m, int n, int k, const float *a, size_t lda, const float *p,
+                              float *c, size_t ldc, int acc) {
+  for (int q = 0; q * NC < n; q++) {
+    const float *wq = p + (size_t)q * k * NC;
+    int c0 = q * NC;
+    __mmask16 m0 = lanes(n - c0), m1 = lanes(n - c0 - NU), m2 = lanes(n - c0 - 2 * NU);
+    __mmask16 m3 = lanes(n - c0 - 3 * NU);
+    for (int r0 = 0; r0 < m; r0 += MR) {
+      int nr = m - r0 < MR ? m - r0 : MR, rr[MR];
+      for (int i = 0; i < MR; i++) rr[i] = r0 + (i < nr ? i : 0);
+      __m512 c00, c01, c02, c03, c10, c11, c12, c13, c20, c21, c22, c23, c30, c31, c32, c33;
+      PG_CLOAD(0, rr[0]);
+      PG_CLOAD(1, rr[1]);
+      PG_CLOAD(2, rr[2]);
+      PG_CLOAD(3, rr[3]);
+      const float *a0 = a + (size_t)rr[0] * lda, *a1 = a + (size_t)rr[1] * lda;
+      const float *a2 = a + (size_t)rr[2] * lda, *a3 = a + (size_t)rr[3] * lda;
+      PG_SEGMENT(a0, a1, a2, a3, k, wq)
+      PG_CSTORE(0, rr[0]);
+      if (nr > 1) PG_CSTORE(1, rr[1]);
+      if (nr > 2) PG_CSTORE(2, rr[2]);
+      if (nr > 3) PG_CSTORE(3, rr[3]);
+    }
+  }
+}
+
+void tv_pg_gemm(int m, int n, int k, const float *a, size_t lda, const float *p, float *c,
+                size_t ldc, int acc) {
+  gemm512(m, n, k, a, lda, p, c, ldc, acc);
+}
+
 #else
 
 int tv_pg_supported(void) { return 0; }
 
 /* Never called where tv_pg_supported is 0 (the layers keep their tv_gemm path there). */
+void tv_pg_gemm(int m, int n, int k, const float *a, size_t lda, const float *p, float *c,
+                size_t ldc, int acc) {
+  (void)m, (void)n, (void)k, (void)a, (void)lda, (void)p, (void)c, (void)ldc, (void)acc;
+}
 void tv_pg_lstm_step(int h, int d, const float *p, int rows, const tv_pg_lstm_io *io) {
   (void)h, (void)d, (void)p, (void)rows, (void)io;
 }

@@ -14,6 +14,10 @@
  * W[g H + 16 q + l][k] with W = [w_ih | w_hh] (4H x (D + H)), k < D reading w_ih's column k,
  * k >= D w_hh's column k - D.  Padding lanes (16 q + l >= H) hold 0.
  *
+ * PACKED MATRIX LAYOUT (tv_pg_pack; floats), for the plain product C = A B of tv_pg_gemm: B
+ * (K x N) in panels of 64 columns (ceil(N / 64) panels, the last zero-padded), panel q as K rows
+ * of 64: row k, lane l holds B[k][64 q + l].
+ *
  * Arithmetic: a gate pre-activation is bias + sum_k x_k W_k (x's D terms, then h's H terms, one
  * fused multiply-add each, in k order, one accumulator), then i, f, o = sigmoid, g = tanh,
  * c' = f c + i g, h' = o tanh(c') with an exp within 2 ulp (the Cody-Waite / Cephes scheme of
@@ -47,6 +51,19 @@ void tv_pg_lstm_pack(int h, int d, const float *w_ih, const float *w_hh, const f
  * y + r ldy (h floats each: c', h') and, when gates is not NULL, the activated gates i, f, g, o
  * at gates + r ldg (4h floats, gate-major as PyTorch's rows).  The outputs must not overlap the
  * inputs.  p: tv_pg_lstm_pack's.  Only where tv_pg_supported.  Cannot fail. */
+/* Floats of a packed K x N matrix: 64 ceil(n / 64) k. */
+size_t tv_pg_pack_floats(int k, int n);
+
+/* Packs B (k x n, row-major, rows ldb apart) into p (tv_pg_pack_floats floats).  Borrows
+ * everything; cannot fail. */
+void tv_pg_pack(int k, int n, const float *b, size_t ldb, float *p);
+
+/* C (m x n, rows ldc apart) = A B, or += with acc (C's old value first, then the k products in
+ * order); A m x k, rows lda apart; p: tv_pg_pack's of B.  C must not overlap A.  Only where
+ * tv_pg_supported.  Cannot fail. */
+void tv_pg_gemm(int m, int n, int k, const float *a, size_t lda, const float *p, float *c,
+                size_t ldc, int acc);
+
 typedef struct tv_pg_lstm_io {
   const float *x, *h, *c;
   size_t ldx, ldh, ldc;

@@ -72,6 +72,34 @@ static TV_VECTOR void lstm_row(int h, float *restrict a, const float *restrict c
     for (int j = 0; j < h; j++) lstm_cell(h, j, a, 0.0f, ce, ye);
 }
 
+/* lstm's gate gradients at j of a row: a the activated gates, ce the cell, cpj the previous
+ * cell, dye the output's gradient; dhe and dce carry dh and dc (dc becomes the previous
+ * cell's); writes the pre-activation gradients dge. */
+static inline void lstm_grad(int h, int j, const float *restrict a, const float *restrict ce,
+                             float cpj, const float *restrict dye, float *restrict dge,
+                             const float *restrict dhe, float *restrict dce) {
+  float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
+  float tc = vtanh(ce[j]);
+  float dhj = dhe[j] + dye[j];
+  float dcj = dce[j] + dhj * o * (1.0f - tc * tc);
+  dge[j] = dcj * gg * i * (1.0f - i);
+  dge[h + j] = dcj * cpj * f * (1.0f - f);
+  dge[2 * h + j] = dcj * i * (1.0f - gg * gg);
+  dge[3 * h + j] = dhj * tc * o * (1.0f - o);
+  dce[j] = dcj * f;
+}
+
+/* lstm_grad over a row (cp NULL: a zero previous cell); two loops so that each vectorises. */
+static TV_VECTOR void lstm_grad_row(int h, const float *restrict a, const float *restrict ce,
+                                    const float *restrict cp, const float *restrict dye,
+                                    float *restrict dge, const float *restrict dhe,
+                                    float *restrict dce) {
+  if (cp)
+    for (int j = 0; j < h; j++) lstm_grad(h, j, a, ce, cp[j], dye, dge, dhe, dce);
+  else
+    for (int j = 0; j < h; j++) lstm_grad(h, j, a, ce, 0.0f, dye, dge, dhe, dce);
+}
+
 /* gru's cell at j: a the input-side pre-activations r, z, n (activated in place), b the
  * recurrent ones (h W_hh^T + b_hh), hpj the previous h; writes ye[j]. */
 static inline void gru_cell(int h, int j, float *restrict a, const float *restrict b, float hpj,
@@ -186,14 +214,17 @@ void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, 
   }
 }
 
-/* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dW_hh += dG_t^T h_{t-1},
- * dh_{t-1} = dG_t W_hh, dc_{t-1} = dc f; then over all N*T rows at once dW_ih += dG^T x,
+/* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dh_{t-1} = dG_t W_hh
+ * (on the packed kernel with whh_packed, tv_pg_pack's of W_hh), dc_{t-1} = dc f; then
+ * dW_hh += dG_t^T h_{t-1} summed over the steps in products of many rows (an example's steps
+ * 1 .. T-1 against its y, then every example's step 0 against h0: K = 16 products would read
+ * and write all of dW_hh T times), and over all N*T rows at once dW_ih += dG^T x,
  * db += sum dG, dx (+)= dG W_ih */
-void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
-                      const float *x, const float *h0, const float *c0, const float *y,
-                      const float *keep, const float *dy, const float *dh_last,
-                      const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
-                      float *temp) {
+static void lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                          const float *x, const float *h0, const float *c0, const float *y,
+                          const float *keep, const float *dy, const float *dh_last,
+                          const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                          float *temp, const float *whh_packed) {
   const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
   const size_t nh = (size_t)n * h;
   const float *gates = keep, *cell = keep + (size_t)n * T * g4;
@@ -201,35 +232,46 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
   copy_or_zero(dh, dh_last, nh);
   copy_or_zero(dc, dc_last, nh);
   for (int t = T - 1; t >= 0; t--) {
-    int ldh;
-    const float *hp = h_prev(s, h0, y, t, &ldh);
     for (int e = 0; e < n; e++) {
       size_t r = (size_t)e * T + t;
-      const float *a = gates + r * g4, *ce = cell + r * h, *dye = dy + r * h;
-      const float *cp = t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL);
-      float *dge = dg + r * g4, *dhe = dh + (size_t)e * h, *dce = dc + (size_t)e * h;
-      for (int j = 0; j < h; j++) {
-        float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
-        float tc = vtanh(ce[j]), cpj = cp ? cp[j] : 0.0f;
-        float dhj = dhe[j] + dye[j];
-        float dcj = dce[j] + dhj * o * (1.0f - tc * tc);
-        dge[j] = dcj * gg * i * (1.0f - i);
-        dge[h + j] = dcj * cpj * f * (1.0f - f);
-        dge[2 * h + j] = dcj * i * (1.0f - gg * gg);
-        dge[3 * h + j] = dhj * tc * o * (1.0f - o);
-        dce[j] = dcj * f;
-      }
+      const float *ce = cell + r * h;
+      lstm_grad_row(h, gates + r * g4, ce, t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL),
+                    dy + r * h, dg + r * g4, dh + (size_t)e * h, dc + (size_t)e * h);
     }
     const float *dgt = dg + (size_t)t * g4;
-    if (hp) tv_gemm(1, 0, g4, h, n, 1.0f, dgt, T * g4, hp, ldh, 1.0f, g->w_hh, h);
-    tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
+    if (whh_packed)
+      tv_pg_gemm(n, h, g4, dgt, (size_t)T * g4, whh_packed, dh, h, 0);
+    else
+      tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
   }
+  for (int e = 0; e < n && T > 1; e++) {
+    size_t r = (size_t)e * T;
+    tv_gemm(1, 0, g4, h, T - 1, 1.0f, dg + (r + 1) * g4, g4, y + r * h, h, 1.0f, g->w_hh, h);
+  }
+  if (h0) tv_gemm(1, 0, g4, h, n, 1.0f, dg, T * g4, h0, h, 1.0f, g->w_hh, h);
   tv_gemm(1, 0, g4, d, n * T, 1.0f, dg, g4, x, d, 1.0f, g->w_ih, d);
   tv_sum_over_rows(g->b_ih, dg, n * T, g4, 1);
   tv_sum_over_rows(g->b_hh, dg, n * T, g4, 1);
   if (dx) tv_gemm(0, 0, n * T, d, g4, 1.0f, dg, g4, w->w_ih, d, acc ? 1.0f : 0.0f, dx, d);
   if (dh0) memcpy(dh0, dh, nh * sizeof *dh);
   if (dc0) memcpy(dc0, dc, nh * sizeof *dc);
+}
+
+void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                      const float *x, const float *h0, const float *c0, const float *y,
+                      const float *keep, const float *dy, const float *dh_last,
+                      const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                      float *temp) {
+  lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, acc, dh0, dc0, temp, NULL);
+}
+
+void tv_lstm_backward_packed(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                             const float *x, const float *h0, const float *c0, const float *y,
+                             const float *keep, const float *dy, const float *dh_last,
+                             const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                             float *temp, const float *whh_packed) {
+  lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, acc, dh0, dc0, temp,
+                whh_packed);
 }
 
 /* ---- gru: x (N, T, D) -> y (N, T, H); h' = (1 - z) n + z h ---- */

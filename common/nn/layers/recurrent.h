@@ -70,6 +70,15 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
                       const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
                       float *temp);
 
+/* tv_lstm_backward with dh_{t-1} = dG_t W_hh on the packed kernel of packgemm.h (only where
+ * tv_pg_supported): whh_packed is tv_pg_pack(4H, H, w->w_hh, H, .)'s.  The same values to
+ * rounding; bits a function of the dims and the inputs alone.  Cannot fail. */
+void tv_lstm_backward_packed(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                             const float *x, const float *h0, const float *c0, const float *y,
+                             const float *keep, const float *dy, const float *dh_last,
+                             const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                             float *temp, const float *whh_packed);
+
 /* GRU over the sequence, as tv_lstm_forward without a cell state. */
 void tv_gru_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,
                     float *y, float *h_last, float *keep);

@@ -10,7 +10,8 @@
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
  * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
- * set of weight gradients per chunk.
+ * set of weight gradients per chunk, then (lstm) W_hh packed for backward (packgemm.h); in an
+ * lstm forward it holds the layer's weights packed for the step kernel (lstm_packed).
  * Threads: the examples are cut into chunks fixed by the call's batch alone (rnn_chunk: at
  * least RNN_MIN_CHUNK examples, at most RNN_MAX_CHUNKS chunks), never by the team: every array
  * is example-major, so a chunk is a contiguous part of each, and the kernels' keep and temp are
@@ -105,11 +106,10 @@ static int rnn_chunk(int n) {
 static int rnn_chunks(int n) { return n > 0 ? (n + rnn_chunk(n) - 1) / rnn_chunk(n) : 0; }
 
 /* Whether an lstm forward of n examples runs on the packed kernel (packgemm.h): where the CPU
- * has it, in INFER, and not for the one-step, one-example generation call (whose product is a
- * vector, not worth a packing).  The packed weights live in temp for the call. */
+ * has it, and not for the one-step, one-example generation call (whose product is a vector,
+ * not worth a packing).  The packed weights live in temp for the call; TRAIN keeps the gates. */
 static int lstm_packed(const tv_layer *l, int n) {
-  return gates_of(l) == 4 && l->mode == TV_MODE_INFER && (size_t)n * l->in[0].dim[0] > 1 &&
-         tv_pg_supported();
+  return gates_of(l) == 4 && (size_t)n * l->in[0].dim[0] > 1 && tv_pg_supported();
 }
 
 static int rnn_build(tv_layer *l) {
@@ -126,8 +126,11 @@ static int rnn_build(tv_layer *l) {
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
   /* the kernels' temp for every example, then one set of weight gradients per chunk */
   l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l);
-  size_t packed = gates == 4 ? tv_pg_lstm_pack_floats(h, d) : 0; /* forward's, lstm_packed */
-  if (packed > l->temp_floats) l->temp_floats = packed;
+  if (gates == 4) { /* lstm_packed: W_hh packed for backward after the rest; forward's alone */
+    l->temp_floats += tv_pg_pack_floats(4 * h, h);
+    if (tv_pg_lstm_pack_floats(h, d) > l->temp_floats)
+      l->temp_floats = tv_pg_lstm_pack_floats(h, d);
+  }
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
@@ -159,7 +162,7 @@ typedef struct rnn_job {
   const float *x, *y, *dy;
   float *out, *dx;
   int acc;
-  const float *packed; /* forward: the lstm weights packed for packgemm.h, or NULL */
+  const float *packed; /* lstm_packed: forward's packed weights, or backward's W_hh; or NULL */
 } rnn_job;
 
 static void chunk_range(int n, int t, int *e0, int *e1) {
@@ -209,7 +212,10 @@ static void rnn_backward_chunk(const rnn_job *j, int t) {
   const float *x = j->x + (size_t)e0 * T * D, *y = j->y + (size_t)e0 * T * H;
   const float *dy = j->dy + (size_t)e0 * T * H;
   float *dx = j->dx ? j->dx + (size_t)e0 * T * D : NULL;
-  if (gates_of(l) == 4)
+  if (gates_of(l) == 4 && j->packed)
+    tv_lstm_backward_packed(rnn_dims(l, k), &w, &g, x, h0 + off, h0 + mh + off, y, keep, dy, NULL,
+                            NULL, dx, j->acc, NULL, NULL, temp, j->packed);
+  else if (gates_of(l) == 4)
     tv_lstm_backward(rnn_dims(l, k), &w, &g, x, h0 + off, h0 + mh + off, y, keep, dy, NULL, NULL,
                      dx, j->acc, NULL, NULL, temp);
   else
@@ -272,6 +278,12 @@ static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
 static void rnn_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                          float *const *dx, const int *acc) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .y = y, .dy = dy, .dx = dx[0], .acc = acc[0]};
+  if (lstm_packed(l, n)) { /* W_hh for dh = dG W_hh, after the chunks' weight gradients */
+    int h = l->cfg->hidden;
+    float *p = rnn_partial(l, rnn_chunks(l->max_batch)).w_ih;
+    tv_pg_pack(4 * h, h, var_value(l, 1), (size_t)h, p);
+    j.packed = p;
+  }
   tv_pool_for(l->pool, rnn_chunks(n), rnn_backward_part, &j);
   rnn_sum_job s = {l, rnn_chunks(n)};
   tv_pool_for(l->pool, (int)((wsize(l) + RNN_SUM_BLOCK - 1) / RNN_SUM_BLOCK), rnn_sum_part, &s);
