@@ -161,7 +161,7 @@ static void lstm_fwd(int packed, tv_rnn_dims s, const tv_rnn_weights *w, const f
     return;
   }
   float *p = fzeros(tv_pg_lstm_pack_floats(s.h, s.d));
-  tv_pg_lstm_pack(s.h, s.d, w->w_ih, w->w_hh, w->b_ih, w->b_hh, p);
+  tv_pg_lstm_pack(s.h, s.d, w->w_ih, w->w_hh, w->b_ih, w->b_hh, 0, tv_pg_lstm_panels(s.h), p);
   tv_lstm_forward_packed(s, p, x, h0, c0, y, hn, cn, keep, 1);
   free(p);
 }
@@ -702,7 +702,8 @@ static void test_lstm_packed_rows(void **state) {
   float *y = fzeros(N * T * H), *hn = fzeros(N * H), *cn = fzeros(N * H), *k = fzeros(nk);
   float *y1 = fzeros(N * T * H), *k1 = fzeros(nk), *p = fzeros(tv_pg_lstm_pack_floats(H, D));
   tv_lstm_forward(s, &w, x, h0, c0, y0, hn0, cn0, k0);
-  tv_pg_lstm_pack(H, D, w.w_ih, w.w_hh, w.b_ih, w.b_hh, p);
+  tv_pg_lstm_pack(H, D, w.w_ih, w.w_hh, w.b_ih, w.b_hh, 0, 2, p); /* in two parts */
+  tv_pg_lstm_pack(H, D, w.w_ih, w.w_hh, w.b_ih, w.b_hh, 2, tv_pg_lstm_panels(H), p);
   tv_lstm_forward_packed(s, p, x, h0, c0, y, hn, cn, k, 1);
   for (size_t i = 0; i < N * T * H; i++) assert_true(fabsf(y[i] - y0[i]) <= 1e-5f);
   for (size_t i = 0; i < N * H; i++) assert_true(fabsf(hn[i] - hn0[i]) <= 1e-5f);

@@ -28,10 +28,12 @@ size_t tv_pg_lstm_pack_floats(int h, int d) {
 }
 
 /* Written in order (a panel's rows one after another); the reads walk 64 rows of W at once. */
+int tv_pg_lstm_panels(int h) { return panels_of(h); }
+
 void tv_pg_lstm_pack(int h, int d, const float *w_ih, const float *w_hh, const float *b_ih,
-                     const float *b_hh, float *p) {
+                     const float *b_hh, int q0, int q1, float *p) {
   int np = panels_of(h), k = d + h;
-  for (int q = 0; q < np; q++)
+  for (int q = q0; q < q1; q++)
     for (int c = -1; c < k; c++) {
       float *dst = c < 0 ? p + (size_t)q * NC : p + (size_t)NC * np + ((size_t)q * k + c) * NC;
       for (int g = 0; g < 4; g++)

@@ -41,10 +41,14 @@ int tv_pg_supported(void);
 /* Floats of a packed LSTM layer of h hidden units over d inputs: 64 P (1 + d + h). */
 size_t tv_pg_lstm_pack_floats(int h, int d);
 
-/* Packs one LSTM layer (PyTorch layouts: w_ih [4h, d], w_hh [4h, h], b_ih, b_hh [4h]) into p
- * (tv_pg_lstm_pack_floats floats, the layout above).  Borrows everything; cannot fail. */
+/* Panels of h hidden units: ceil(h / 16). */
+int tv_pg_lstm_panels(int h);
+
+/* Packs one LSTM layer's panels [q0, q1) (PyTorch layouts: w_ih [4h, d], w_hh [4h, h], b_ih,
+ * b_hh [4h]) into p (tv_pg_lstm_pack_floats floats, the layout above; all panels: q0 = 0,
+ * q1 = tv_pg_lstm_panels), so a team can share the packing.  Borrows everything; cannot fail. */
 void tv_pg_lstm_pack(int h, int d, const float *w_ih, const float *w_hh, const float *b_ih,
-                     const float *b_hh, float *p);
+                     const float *b_hh, int q0, int q1, float *p);
 
 /* One LSTM step over `rows` examples: row r reads x + r ldx (d floats), h + r ldh and c + r ldc
  * (h floats each: the previous state; h or c NULL: zeros) and writes cell + r ldcell and

@@ -20,7 +20,8 @@
  *
  * Memory: the kernels never allocate; `keep` (forward to backward) and `temp` (within one call)
  * are sized by the *_floats functions.  Threads: a kernel runs on the caller's thread over the
- * n examples it is given; every matrix product goes through tv_gemm.  Backward ADDS into the
+ * n examples it is given; every matrix product goes through tv_gemm, except in the *_packed
+ * variants, which run the lstm's recurrent steps on nn/packgemm.h's kernel.  Backward ADDS into the
  * weight gradients (layers.h's rule) and writes (acc 0) or adds (acc 1) dx.
  */
 #ifndef TRAINVAL_NN_LAYERS_RECURRENT_H

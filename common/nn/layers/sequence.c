@@ -262,13 +262,20 @@ static void rnn_sum_part(void *ctx, int b, int e, int thread) {
   }
 }
 
+/* The team's items are the packed kernel's panels [b, e) (packgemm.h), packed into temp. */
+static void lstm_pack_part(void *ctx, int b, int e, int thread) {
+  (void)thread;
+  const tv_layer *l = ctx;
+  tv_rnn_weights w = rnn_values(l);
+  tv_pg_lstm_pack(l->cfg->hidden, l->in[0].dim[1], w.w_ih, w.w_hh, w.b_ih, w.b_hh, b, e, l->temp);
+}
+
 /* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
  * chunk by chunk of the examples */
 static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
   if (lstm_packed(l, n)) {
-    tv_rnn_weights w = rnn_values(l);
-    tv_pg_lstm_pack(l->cfg->hidden, l->in[0].dim[1], w.w_ih, w.w_hh, w.b_ih, w.b_hh, l->temp);
+    tv_pool_for(l->pool, tv_pg_lstm_panels(l->cfg->hidden), lstm_pack_part, l);
     j.packed = l->temp;
   }
   tv_pool_for(l->pool, rnn_chunks(n), rnn_forward_part, &j); /* one item per chunk */
