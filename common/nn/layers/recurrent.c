@@ -216,10 +216,10 @@ void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, 
 
 /* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dh_{t-1} = dG_t W_hh
  * (on the packed kernel with whh_packed, tv_pg_pack's of W_hh), dc_{t-1} = dc f; then
- * dW_hh += dG_t^T h_{t-1} summed over the steps in products of many rows (an example's steps
- * 1 .. T-1 against its y, then every example's step 0 against h0: K = 16 products would read
- * and write all of dW_hh T times), and over all N*T rows at once dW_ih += dG^T x,
- * db += sum dG, dx (+)= dG W_ih */
+ * over all N*T rows at once dW_ih += dG^T x, db += sum dG, dx (+)= dG W_ih, and dW_hh +=
+ * sum_t dG_t^T h_{t-1} in two products (K = 16 per step would read and write all of dW_hh T
+ * times): every example's step 0 against h0, then all rows r >= 1 against y's rows r - 1, with
+ * dG's step-0 rows zeroed first (there y's row r - 1 is another example's last step). */
 static void lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
                           const float *x, const float *h0, const float *c0, const float *y,
                           const float *keep, const float *dy, const float *dh_last,
@@ -244,15 +244,15 @@ static void lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_w
     else
       tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
   }
-  for (int e = 0; e < n && T > 1; e++) {
-    size_t r = (size_t)e * T;
-    tv_gemm(1, 0, g4, h, T - 1, 1.0f, dg + (r + 1) * g4, g4, y + r * h, h, 1.0f, g->w_hh, h);
-  }
-  if (h0) tv_gemm(1, 0, g4, h, n, 1.0f, dg, T * g4, h0, h, 1.0f, g->w_hh, h);
   tv_gemm(1, 0, g4, d, n * T, 1.0f, dg, g4, x, d, 1.0f, g->w_ih, d);
   tv_sum_over_rows(g->b_ih, dg, n * T, g4, 1);
   tv_sum_over_rows(g->b_hh, dg, n * T, g4, 1);
   if (dx) tv_gemm(0, 0, n * T, d, g4, 1.0f, dg, g4, w->w_ih, d, acc ? 1.0f : 0.0f, dx, d);
+  if (h0) tv_gemm(1, 0, g4, h, n, 1.0f, dg, T * g4, h0, h, 1.0f, g->w_hh, h);
+  if (T > 1) { /* rows r >= 1 against y's row r - 1, the step-0 rows (done above) zeroed */
+    for (int e = 1; e < n; e++) memset(dg + (size_t)e * T * g4, 0, (size_t)g4 * sizeof *dg);
+    tv_gemm(1, 0, g4, h, n * T - 1, 1.0f, dg + g4, g4, y, h, 1.0f, g->w_hh, h);
+  }
   if (dh0) memcpy(dh0, dh, nh * sizeof *dh);
   if (dc0) memcpy(dc0, dc, nh * sizeof *dc);
 }
