@@ -9,9 +9,10 @@
  * one.  keep (per max_batch):
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
- * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
- * set of weight gradients per chunk, then (lstm) W_hh packed for backward (packgemm.h); in an
- * lstm forward it holds the layer's weights packed for the step kernel (lstm_packed).
+ * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp (TRAIN): the kernels' backward temp,
+ * then one set of weight gradients per chunk, then (lstm) W_hh packed for backward
+ * (packgemm.h); in an lstm forward (both modes) the layer's weights packed for the step kernel
+ * (lstm_packed).
  * Threads: the examples are cut into chunks fixed by the call's batch alone (rnn_chunk: at
  * least RNN_MIN_CHUNK examples, at most RNN_MAX_CHUNKS chunks), never by the team: every array
  * is example-major, so a chunk is a contiguous part of each, and the kernels' keep and temp are
@@ -124,13 +125,14 @@ static int rnn_build(tv_layer *l) {
   l->out = tv_shape2(t, h);
   size_t nh = (size_t)l->max_batch * h, states = gates == 4 ? 2 : 1;
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
-  /* the kernels' temp for every example, then one set of weight gradients per chunk */
-  l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l);
-  if (gates == 4) { /* lstm_packed: W_hh packed for backward after the rest; forward's alone */
-    l->temp_floats += tv_pg_pack_floats(4 * h, h);
-    if (tv_pg_lstm_pack_floats(h, d) > l->temp_floats)
-      l->temp_floats = tv_pg_lstm_pack_floats(h, d);
-  }
+  /* the kernels' temp for every example, then one set of weight gradients per chunk, then
+   * (lstm_packed) W_hh packed for backward; an INFER graph has no backward */
+  l->temp_floats = 0;
+  if (l->mode == TV_MODE_TRAIN)
+    l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l) +
+                     (gates == 4 ? tv_pg_pack_floats(4 * h, h) : 0);
+  if (gates == 4 && tv_pg_lstm_pack_floats(h, d) > l->temp_floats) /* forward's, lstm_packed */
+    l->temp_floats = tv_pg_lstm_pack_floats(h, d);
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
