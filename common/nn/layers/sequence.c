@@ -19,7 +19,8 @@
  * linear in the example count.  The team's items are the chunks, run by whichever thread claims
  * them; a chunk's backward adds into its own zeroed weight gradients, which are then summed in
  * chunk order into the variables' (each float's sum in one fixed order, the floats cut in
- * fixed blocks over the team).  So the bits do not depend on --threads.
+ * fixed blocks over the team).  So the bits do not depend on --threads.  (An INFER forward on
+ * the packed kernel may cut finer, to give every thread a chunk: its rows' bits are their own.)
  */
 #include "nn/layers/layer.h"
 
@@ -165,19 +166,34 @@ typedef struct rnn_job {
   float *out, *dx;
   int acc;
   const float *packed; /* lstm_packed: forward's packed weights, or backward's W_hh; or NULL */
+  int chunk, chunks;   /* examples per chunk (the last may have fewer), chunks */
 } rnn_job;
 
-static void chunk_range(int n, int t, int *e0, int *e1) {
-  int c = rnn_chunk(n);
-  *e0 = t * c;
-  *e1 = (t + 1) * c < n ? (t + 1) * c : n;
+static void chunk_range(const rnn_job *j, int t, int *e0, int *e1) {
+  *e0 = t * j->chunk;
+  *e1 = (t + 1) * j->chunk < j->n ? (t + 1) * j->chunk : j->n;
+}
+
+/* The chunks of a call: rnn_chunk's, fixed by n.  An INFER forward on the packed kernel, whose
+ * rows' bits are their own (packgemm.h), may cut finer so that every thread of the team has a
+ * chunk (of at least a row tile of 4 examples) where n's chunks are fewer than the threads.
+ * (Not in TRAIN: a chunk's keep holds its gates, then its cells, so backward must find the
+ * forward's chunks.) */
+static void chunks_of(rnn_job *j, int forward) {
+  j->chunk = rnn_chunk(j->n);
+  j->chunks = rnn_chunks(j->n);
+  int want = j->l->threads < (j->n + 3) / 4 ? j->l->threads : (j->n + 3) / 4;
+  if (forward && j->packed && j->l->mode == TV_MODE_INFER && want > j->chunks) {
+    j->chunk = (j->n + want - 1) / want;
+    j->chunks = (j->n + j->chunk - 1) / j->chunk;
+  }
 }
 
 /* keep: the kernels' part, then h0 (N, H) and c0 (N, H); state: h (N, H), then c (N, H) */
 static void rnn_forward_chunk(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   int e0, e1;
-  chunk_range(j->n, t, &e0, &e1);
+  chunk_range(j, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -204,7 +220,7 @@ static void rnn_backward_chunk(const rnn_job *j, int t) {
   tv_rnn_weights g = rnn_partial(l, t);
   memset(g.w_ih, 0, wsize(l) * sizeof *g.w_ih);
   int e0, e1;
-  chunk_range(j->n, t, &e0, &e1);
+  chunk_range(j, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -280,7 +296,8 @@ static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
     tv_pool_for(l->pool, tv_pg_lstm_panels(l->cfg->hidden), lstm_pack_part, l);
     j.packed = l->temp;
   }
-  tv_pool_for(l->pool, rnn_chunks(n), rnn_forward_part, &j); /* one item per chunk */
+  chunks_of(&j, 1);
+  tv_pool_for(l->pool, j.chunks, rnn_forward_part, &j); /* one item per chunk */
 }
 
 /* each chunk's weight gradients into its own partial, then summed in chunk order */
@@ -293,8 +310,9 @@ static void rnn_backward(tv_layer *l, int n, const float *const *x, const float 
     tv_pg_pack(4 * h, h, var_value(l, 1), (size_t)h, p);
     j.packed = p;
   }
-  tv_pool_for(l->pool, rnn_chunks(n), rnn_backward_part, &j);
-  rnn_sum_job s = {l, rnn_chunks(n)};
+  chunks_of(&j, 0);
+  tv_pool_for(l->pool, j.chunks, rnn_backward_part, &j);
+  rnn_sum_job s = {l, j.chunks};
   tv_pool_for(l->pool, (int)((wsize(l) + RNN_SUM_BLOCK - 1) / RNN_SUM_BLOCK), rnn_sum_part, &s);
 }
 
