@@ -13,7 +13,8 @@
  * Label-smoothed cross-entropy as plain.  Activations: forward within 5e-7 relative (+1e-7)
  * of the double function, backward within 1e-6 relative of dy f'(x).  im2col, max pooling
  * (values and argmax, ties included) and max-pool backward are exact; col2im is checked as the
- * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative); average pooling to 1e-6.
+ * adjoint of im2col (<im2col x, c> = <x, col2im c> to 1e-5 relative) and bit for bit against
+ * direct loops summing in the same order; average pooling to 1e-6.
  */
 #include "trainval/ctx.h"
 #include "trainval/loss.h"
@@ -582,13 +583,29 @@ typedef struct geom_case {
 /* Valid, same-style asymmetric padding (the extra row/column after), strides, 1x1, a kernel as
  * large as the input, non-square everything. */
 static const geom_case geoms[] = {
-    {1, 5, 5, 3, 3, 1, 1, 0, 0, 3, 3}, {2, 6, 5, 3, 3, 1, 1, 1, 1, 6, 5},
-    {1, 4, 6, 3, 3, 1, 1, 0, 1, 2, 6}, {2, 3, 1, 3, 3, 1, 1, 1, 1, 3, 1},
-    {1, 7, 7, 5, 5, 1, 1, 2, 2, 7, 7}, {1, 2, 4, 3, 3, 1, 1, 2, 1, 4, 4},
-    {3, 7, 6, 3, 2, 2, 2, 1, 0, 4, 3}, {2, 5, 7, 2, 3, 1, 3, 0, 1, 4, 3},
-    {2, 4, 4, 1, 1, 1, 1, 0, 0, 4, 4}, {1, 3, 4, 3, 4, 1, 1, 0, 0, 1, 1},
-    {2, 8, 8, 2, 2, 2, 2, 0, 0, 4, 4}, {1, 9, 7, 3, 3, 2, 2, 1, 1, 5, 4},
+    {1, 5, 5, 3, 3, 1, 1, 0, 0, 3, 3},
+    {2, 6, 5, 3, 3, 1, 1, 1, 1, 6, 5},
+    {1, 4, 6, 3, 3, 1, 1, 0, 1, 2, 6},
+    {2, 3, 1, 3, 3, 1, 1, 1, 1, 3, 1},
+    {1, 7, 7, 5, 5, 1, 1, 2, 2, 7, 7},
+    {1, 2, 4, 3, 3, 1, 1, 2, 1, 4, 4},
+    {3, 7, 6, 3, 2, 2, 2, 1, 0, 4, 3},
+    {2, 5, 7, 2, 3, 1, 3, 0, 1, 4, 3},
+    {2, 4, 4, 1, 1, 1, 1, 0, 0, 4, 4},
+    {1, 3, 4, 3, 4, 1, 1, 0, 0, 1, 1},
+    {2, 8, 8, 2, 2, 2, 2, 0, 0, 4, 4},
+    {1, 9, 7, 3, 3, 2, 2, 1, 1, 5, 4},
     {2, 5, 5, 3, 3, 1, 1, 2, 2, 7, 7},
+    /* the CNN's planes (28 and 14 wide: rows of one and two 16-lane vectors), 32 (two full
+     * vectors), 33 (past the vector rows), odd widths under the 2x2 pool */
+    {3, 5, 28, 3, 3, 1, 1, 1, 1, 5, 28},
+    {2, 4, 14, 3, 3, 1, 1, 1, 1, 4, 14},
+    {2, 4, 32, 3, 3, 1, 1, 1, 1, 4, 32},
+    {1, 3, 33, 3, 3, 1, 1, 1, 1, 3, 33},
+    {2, 6, 28, 2, 2, 2, 2, 0, 0, 3, 14},
+    {1, 4, 32, 2, 2, 2, 2, 0, 0, 2, 16},
+    {1, 5, 31, 2, 2, 2, 2, 0, 0, 2, 15},
+    {2, 4, 14, 2, 2, 2, 2, 0, 0, 2, 7},
 };
 
 static tv_conv_geom to_geom(const geom_case *gc) {
@@ -635,7 +652,7 @@ static void test_im2col(void **state) {
     float *c2 = random_matrix(&r, (int)rows, (int)p, (int)p, 0.0f);
     float *dx = alloc_floats(in);
     for (size_t i = 0; i < in; i++) dx[i] = 0.5f;
-    tv_col2im(&g, c2, p, dx);
+    tv_col2im(&g, c2, p, dx, 1);
     float *c1 = alloc_floats(rows * p);
     tv_im2col(&g, x, c1, p);
     double lhs = 0, rhs = 0;
@@ -643,6 +660,32 @@ static void test_im2col(void **state) {
     for (size_t i = 0; i < in; i++) rhs += (double)x[i] * (dx[i] - 0.5);
     if (!(fabs(lhs - rhs) <= 1e-5 * (1 + fabs(lhs))))
       fail_msg("case %zu: <im2col x, c> %.9g, <x, col2im c> %.9g", t, lhs, rhs);
+    /* and bit for bit the direct loops' sums, added in (channel, kernel row, kernel column)
+     * order: whichever kernel runs, the gradient's bits are the same */
+    float *want = alloc_floats(in);
+    for (size_t i = 0; i < in; i++) want[i] = 0.5f;
+    for (int c = 0; c < gc->c; c++)
+      for (int i = 0; i < gc->kh; i++)
+        for (int j = 0; j < gc->kw; j++)
+          for (int oh = 0; oh < gc->oh; oh++)
+            for (int ow = 0; ow < gc->ow; ow++) {
+              int ih = oh * gc->sh - gc->ph + i, iw = ow * gc->sw - gc->pw + j;
+              if (ih < 0 || ih >= gc->h || iw < 0 || iw >= gc->w) continue;
+              size_t row = ((size_t)c * gc->kh + i) * gc->kw + j;
+              want[((size_t)c * gc->h + ih) * gc->w + iw] += c2[row * p + (size_t)oh * gc->ow + ow];
+            }
+    for (size_t i = 0; i < in; i++)
+      if (dx[i] != want[i])
+        fail_msg("case %zu: col2im dx[%zu] %.9g, want %.9g", t, i, dx[i], want[i]);
+    /* write mode: over garbage, the bits of the same sums on a cleared dx */
+    for (size_t i = 0; i < in; i++) dx[i] = SENTINEL;
+    tv_col2im(&g, c2, p, dx, 0);
+    float *zero = alloc_floats(in);
+    for (size_t i = 0; i < in; i++) zero[i] = 0.0f;
+    tv_col2im(&g, c2, p, zero, 1);
+    assert_memory_equal(dx, zero, in * sizeof *dx);
+    free(zero);
+    free(want);
     free(c1);
     free(c2);
     free(dx);

@@ -2,6 +2,8 @@
  * target (target_clones) so one binary runs everywhere and uses the wide units where present. */
 #include "trainval/ops.h"
 
+#include "nn/avx512.h"
+
 /* GCC 12's -O2 vectorises a loop only when no scalar remainder is needed (the "very cheap" cost
  * model), which leaves every kernel here with a run-time length scalar.  The dynamic model is
  * what -O3 uses; it changes no semantics (no -ffast-math: reductions stay in order unless
@@ -373,6 +375,10 @@ static void valid_cols(const tv_conv_geom *g, int j, int *lo, int *hi) {
 }
 
 TV_VECTOR void tv_im2col(const tv_conv_geom *g, const float *x, float *col, size_t ld) {
+  if (tv_avx512_rows_fit(g) && tv_avx512_usable()) {
+    tv_avx512_im2col(g, x, col, ld);
+    return;
+  }
   size_t plane = (size_t)g->h * g->w;
   for (int c = 0; c < g->c; c++)
     for (int i = 0; i < g->kh; i++)
@@ -423,8 +429,14 @@ TV_VECTOR void tv_im2col(const tv_conv_geom *g, const float *x, float *col, size
       }
 }
 
-TV_VECTOR void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx) {
+TV_VECTOR void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx,
+                         int accumulate) {
+  if (tv_avx512_rows_fit(g) && tv_avx512_usable()) {
+    tv_avx512_col2im(g, col, ld, dx, accumulate);
+    return;
+  }
   size_t plane = (size_t)g->h * g->w;
+  if (!accumulate) memset(dx, 0, (size_t)g->c * plane * sizeof *dx);
   for (int c = 0; c < g->c; c++)
     for (int i = 0; i < g->kh; i++)
       for (int j = 0; j < g->kw; j++) {
@@ -490,12 +502,18 @@ TV_VECTOR static void max_pool_row_2x2(const float *r0, const float *r1, int w, 
 void tv_max_pool2d(const tv_conv_geom *g, const float *x, float *y, int32_t *argmax, int relu) {
   size_t plane = (size_t)g->h * g->w, out = (size_t)g->oh * g->ow;
   if (is_2x2(g)) {
+    int wide = 2 * g->ow <= TV_AVX512_MAX_W && tv_avx512_usable();
     for (int c = 0; c < g->c; c++)
       for (int oh = 0; oh < g->oh; oh++) {
         const float *r0 = x + c * plane + (size_t)(2 * oh) * g->w;
         size_t o = c * out + (size_t)oh * g->ow;
-        max_pool_row_2x2(r0, r0 + g->w, g->w, g->ow, y + o, argmax ? argmax + o : NULL,
-                         (int32_t)(c * plane + (size_t)(2 * oh) * g->w), relu);
+        int32_t *arg = argmax ? argmax + o : NULL,
+                base = (int32_t)(c * plane + (size_t)(2 * oh) * g->w);
+        if (wide)
+          tv_avx512_max_pool_row(r0, r0 + g->w, g->w, g->ow, y + o, arg, base, relu,
+                                 g->c * out - o);
+        else
+          max_pool_row_2x2(r0, r0 + g->w, g->w, g->ow, y + o, arg, base, relu);
       }
     return;
   }
@@ -542,10 +560,16 @@ void tv_max_pool2d_backward(const tv_conv_geom *g, const float *dy, const int32_
   size_t out = (size_t)g->c * g->oh * g->ow, plane = (size_t)g->h * g->w;
   if (!accumulate && is_2x2(g) && 2 * g->oh == g->h && 2 * g->ow == g->w) {
     /* the windows tile the input: every cell is written once, no clearing pass */
+    int wide = g->w <= TV_AVX512_MAX_W && tv_avx512_usable();
     for (int c = 0; c < g->c; c++)
       for (int oh = 0; oh < g->oh; oh++) {
         size_t o = (size_t)c * g->oh * g->ow + (size_t)oh * g->ow;
         int32_t base = (int32_t)(c * plane + (size_t)(2 * oh) * g->w);
+        if (wide) {
+          tv_avx512_max_pool_backward_row(dx + base, dy + o, argmax + o, y ? y + o : NULL, g->ow,
+                                          g->w, base, g->c * plane - (size_t)base);
+          continue;
+        }
         max_pool_backward_row_2x2(dx + base, dx + base + g->w, dy + o, argmax + o, y ? y + o : NULL,
                                   g->ow, g->w, base);
       }

@@ -114,8 +114,10 @@ typedef struct tv_conv_geom {
  * p = oh*ow_count + ow.  Row r of col starts at col + r*ld, so several examples can sit side by
  * side in one [c*kh*kw, ld] matrix (example e at col + e*oh*ow). */
 void tv_im2col(const tv_conv_geom *g, const float *x, float *col, size_t ld);
-/* col2im, the adjoint of tv_im2col: dx[ci][ih][iw] += every col entry im2col read from it. */
-void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx);
+/* col2im, the adjoint of tv_im2col: dx[ci][ih][iw] (+)= every col entry im2col read from it
+ * (added to dx when accumulate, else dx is only written: the sums start from 0, the bits of a
+ * cleared dx plus the same adds). */
+void tv_col2im(const tv_conv_geom *g, const float *col, size_t ld, float *dx, int accumulate);
 
 /* max pooling of one example, (c, h, w) -> (c, oh, ow); argmax (may be NULL) receives the flat
  * index into x of each output's first maximal element (row-major window order, as PyTorch).

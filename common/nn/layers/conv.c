@@ -212,9 +212,7 @@ static void conv_backward_part(void *ctx, int c0, int c1, int t) {
     if (!j->dx) continue;
     tv_gemm(1, 0, d->k, (int)ld, d->f, 1.0f, w, d->k, dyc, (int)ld, 0.0f, dcol, (int)ld);
     for (int e = 0; e < m; e++) {
-      float *dxe = j->dx + (size_t)(n0 + e) * in;
-      if (!j->acc) memset(dxe, 0, in * sizeof *dxe);
-      tv_col2im(&j->g, dcol + (size_t)e * d->p, ld, dxe);
+      tv_col2im(&j->g, dcol + (size_t)e * d->p, ld, j->dx + (size_t)(n0 + e) * in, j->acc);
     }
   }
 }
