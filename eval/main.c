@@ -169,7 +169,7 @@ static const tv_cli_option OPTIONS[] = {
     {"seed", OPT_SEED, 0, required_argument, "S", "@number", GEN,
      "the sampling seed (default 1): the same checkpoint, prompt and seed give the same text"},
 };
-#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+#define N_OPTIONS TV_CLI_COUNT(OPTIONS)
 _Static_assert(sizeof OPTIONS / sizeof OPTIONS[0] <= TV_CLI_MAX_OPTIONS, "option table too long");
 
 static const tv_cli_example EXAMPLES[] = {
@@ -183,7 +183,6 @@ static const tv_cli_example EXAMPLES[] = {
     {"--train-dir runs/charlm --generate 300 --prompt 'The ' --seed 7",
      "prints 300 characters of the character model's newest checkpoint, continuing 'The '"},
 };
-#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
 static const tv_cli_program PROGRAM = {
     .name = "eval",
@@ -219,32 +218,9 @@ static const tv_cli_program PROGRAM = {
              "checkpoint's data section, the keys --data FILE.yaml sets (the others keep the "
              "checkpoint's values), then each --data-dir and --set in command-line order (the "
              "last of them wins).",
-    .options = OPTIONS,
-    .n_options = N_OPTIONS,
-    .examples = EXAMPLES,
-    .n_examples = N_EXAMPLES,
+    TV_CLI_TABLES(OPTIONS, EXAMPLES),
     .exit_status = "0 ok, 1 error (one line on stderr), 2 usage error.",
 };
-
-/* A usage error: one line on stderr, exit status 2. */
-TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (try '%s --help')\n", prog);
-  va_end(ap);
-  return 2;
-}
-
-/* getopt_long refused arg: a usage error saying why. */
-static int refused(const char *arg) {
-  tv_text t = {0};
-  tv_cli_refused(&t, &PROGRAM, arg, optopt);
-  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
-  tv_text_free(&t);
-  return rc;
-}
 
 static int parse_int(const char *opt, const char *v, long long lo, long long hi, long long *out) {
   char *end;
@@ -292,11 +268,6 @@ static int parse_word(const char *opt, const char *v, const char *list, const ch
   return 2;
 }
 
-static void print_text(tv_text *t) {
-  fputs(t->oom ? "out of memory\n" : t->p, stdout);
-  tv_text_free(t);
-}
-
 /* Returns 0 to run, 2 on a usage error, -1 when the command is done (--help, --version). */
 /* --metric's default: the headline metric of the task in DIR/config.yaml (which train writes
  * once the run is set up), or accuracy when there is no DIR or no readable config there yet. */
@@ -311,7 +282,7 @@ static const char *default_metric(const char *dir) {
   return metric;
 }
 
-static int parse_args(int argc, char **argv, eval_options *o) {
+static int parse_args(int argc, char **argv, eval_options *o, tv_text *msg) {
   struct option longopts[N_OPTIONS + 1];
   char shortopts[64];
   if (tv_cli_getopt(OPTIONS, N_OPTIONS, longopts, shortopts, sizeof shortopts) != TV_OK) {
@@ -338,11 +309,7 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     if (row && row->group && !strcmp(row->group, WATCH) && c != OPT_WATCH) watch_opt = name;
     if (row && row->group && !strcmp(row->group, GEN) && c != OPT_GENERATE) gen_opt = name;
     long long n;
-    tv_text t = {0};
-    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
-      print_text(&t);
-      return -1;
-    }
+    if (tv_cli_standard(msg, prog, &PROGRAM, c)) return -1;
     switch (c) {
     case 'v':
       o->verbose = 1;
@@ -465,15 +432,17 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     case OPT_SET:
     case OPT_DATA_DIR:
       if (o->n_data_sets == EVAL_MAX_DATA_SETS)
-        return usage_error("at most %d --set and --data-dir options", EVAL_MAX_DATA_SETS);
+        return tv_cli_usage(msg, prog, "at most %d --set and --data-dir options",
+                            EVAL_MAX_DATA_SETS);
       if (c == OPT_SET && strncmp(v, "data.", 5))
-        return usage_error("--set %s: only data.KEY=VALUE may be set (the model, training and "
-                           "optimizer come from the checkpoint)",
-                           v);
+        return tv_cli_usage(msg, prog,
+                            "--set %s: only data.KEY=VALUE may be set (the model, training and "
+                            "optimizer come from the checkpoint)",
+                            v);
       if (c == OPT_DATA_DIR) {
         int w = snprintf(o->data_dir_set, sizeof o->data_dir_set, "data.dir=%s", v);
         if (w < 0 || (size_t)w >= sizeof o->data_dir_set)
-          return usage_error("--data-dir: path too long");
+          return tv_cli_usage(msg, prog, "--data-dir: path too long");
         v = o->data_dir_set;
       }
       o->data_sets[o->n_data_sets++] = v;
@@ -492,18 +461,19 @@ static int parse_args(int argc, char **argv, eval_options *o) {
       if (parse_u64(name, v, &o->seed)) return 2;
       break;
     case ':':
-      return usage_error("%s needs a value", argv[optind - 1]);
+      return tv_cli_usage(msg, prog, "%s needs a value", argv[optind - 1]);
     default: /* '?' */
-      return refused(argv[optind - 1]);
+      return tv_cli_usage_refused(msg, prog, &PROGRAM, argv[optind - 1], optopt);
     }
   }
   if (optind < argc) {
     const char *a = argv[optind];
     if (!o->watch && !o->ckpt && !o->train_dir)
-      return usage_error("unexpected argument '%s' (to follow a run: --watch %s; to evaluate "
-                         "its newest checkpoint: --train-dir %s)",
-                         a, a, a);
-    return usage_error("unexpected argument '%s'", a);
+      return tv_cli_usage(msg, prog,
+                          "unexpected argument '%s' (to follow a run: --watch %s; to evaluate "
+                          "its newest checkpoint: --train-dir %s)",
+                          a, a, a);
+    return tv_cli_usage(msg, prog, "unexpected argument '%s'", a);
   }
   /* --top-k serves --predict (classes per row) and --generate (the sampling cut) */
   if ((o->out || (o->top_k && !o->generate) || o->threshold > 0) && !o->predict) {
@@ -515,10 +485,12 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     return 2;
   }
   if (o->predict && o->generate)
-    return usage_error("--predict classifies INPUT and --generate samples text: give one");
+    return tv_cli_usage(msg, prog,
+                        "--predict classifies INPUT and --generate samples text: give one");
   if (o->predict && o->watch)
-    return usage_error("--predict runs one checkpoint: give --ckpt PATH or --train-dir DIR, "
-                       "not --watch");
+    return tv_cli_usage(msg, prog,
+                        "--predict runs one checkpoint: give --ckpt PATH or --train-dir DIR, "
+                        "not --watch");
   if (o->predict && !o->out) o->out = "-";
   if (o->watch && (o->ckpt || o->train_dir)) {
     fprintf(stderr, "%s: --watch follows a run; it takes no --ckpt or --train-dir\n", prog);
@@ -533,11 +505,12 @@ static int parse_args(int argc, char **argv, eval_options *o) {
     return 2;
   }
   if (!o->watch && !o->ckpt && !o->train_dir)
-    return usage_error("give --ckpt PATH or --train-dir DIR, or --watch DIR");
+    return tv_cli_usage(msg, prog, "give --ckpt PATH or --train-dir DIR, or --watch DIR");
   if (!o->train_dir && o->ckpt &&
       (!strcmp(o->ckpt, "latest") || strspn(o->ckpt, "0123456789") == strlen(o->ckpt)))
-    return usage_error("--ckpt %s names a checkpoint of a run: give the run as --train-dir DIR",
-                       o->ckpt);
+    return tv_cli_usage(msg, prog,
+                        "--ckpt %s names a checkpoint of a run: give the run as --train-dir DIR",
+                        o->ckpt);
   if (!o->name) o->name = "eval";
   if (!o->metric) o->metric = default_metric(o->watch);
   if (o->mode_max < 0) o->mode_max = tv_metric_desc_for(tv_metric_find(o->metric))->maximize;
@@ -799,7 +772,10 @@ static int add_data_file(eval_options *o, tv_config_sets *file) {
 int main(int argc, char **argv) {
   eval_options o = {0};
   prog = o.prog = tv_cli_progname(argv[0], "eval");
-  int urc = parse_args(argc, argv, &o);
+  tv_text msg = {0};
+  int urc = parse_args(argc, argv, &o, &msg);
+  fputs(msg.oom ? "out of memory\n" : msg.p ? msg.p : "", urc < 0 ? stdout : stderr);
+  tv_text_free(&msg);
   if (urc) return urc < 0 ? 0 : urc;
   tv_config_sets file = {0};
   if (o.data_file && (urc = add_data_file(&o, &file))) return urc;

@@ -2,7 +2,8 @@
  * report: TFRecord framing with both CRCs checked, the Event fields wall_time/step/summary/
  * session_log, Summary.Value tag + simple_value, text summaries (plugin "text": the tensor's
  * string) and PR curves (plugin "pr_curves": the tensor's floats).  Everything else (histograms,
- * images, file_version) is skipped by wire type, as a protobuf reader does.
+ * images, file_version) is skipped by wire type, as a protobuf reader does; the fields come
+ * from trainval/pbwire.h.
  *
  * Invariant: a source's series hold, per tag, the values TensorBoard would show after reading
  * the same files in the same order (purge rule of events.h applied as records are read); so do
@@ -14,64 +15,13 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "trainval/pbwire.h"
 #include "report.h"
 #include "trainval/files.h"
-
-static uint64_t get_le(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = n - 1; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
 
 static uint32_t masked_crc(const unsigned char *p, size_t n) {
   uint32_t c = tv_crc32c(0, p, n);
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
-}
-
-/* One protobuf field of [*p, end): 1 with it filled, 0 at the end, -1 if malformed. */
-typedef struct pb_field {
-  unsigned num, wire;
-  uint64_t u;                 /* varint, or raw fixed32/fixed64 bits */
-  const unsigned char *s, *e; /* length-delimited bytes */
-} pb_field;
-
-static int varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*p >= end) return 0;
-    unsigned char b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7f) << shift;
-    if (!(b & 0x80)) return 1;
-  }
-  return 0;
-}
-
-static int next_field(const unsigned char **p, const unsigned char *end, pb_field *f) {
-  uint64_t key, len;
-  if (*p >= end) return 0;
-  if (!varint(p, end, &key) || (key >> 3) == 0) return -1;
-  f->num = (unsigned)(key >> 3);
-  f->wire = (unsigned)(key & 7);
-  switch (f->wire) {
-  case 0:
-    return varint(p, end, &f->u) ? 1 : -1;
-  case 1:
-  case 5: {
-    int n = f->wire == 1 ? 8 : 4;
-    if (end - *p < n) return -1;
-    f->u = get_le(*p, n);
-    *p += n;
-    return 1;
-  }
-  case 2:
-    if (!varint(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
-    f->s = *p;
-    f->e = *p + len;
-    *p += len;
-    return 1;
-  default:
-    return -1;
-  }
 }
 
 /* What one Summary.Value holds, as far as the report reads it. */
@@ -87,9 +37,9 @@ enum { VALUE_OTHER = 0, VALUE_SCALAR, VALUE_TEXT, VALUE_PR };
 /* Points v at the text of a TensorProto (its first string_val) and at its packed float_val, where
  * it has them.  -1 if malformed. */
 static int tensor_string(const unsigned char *p, const unsigned char *end, pb_value *v) {
-  pb_field f;
+  tv_pb_field f;
   int r;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 8 && f.wire == 2 && !v->data) {
       v->data = f.s;
       v->e = f.e;
@@ -104,11 +54,11 @@ static int tensor_string(const unsigned char *p, const unsigned char *end, pb_va
 /* The plugin a SummaryMetadata names: VALUE_TEXT ("text"), VALUE_PR ("pr_curves") or
  * VALUE_OTHER. */
 static int plugin_of(const unsigned char *p, const unsigned char *end) {
-  pb_field f, g;
-  while (next_field(&p, end, &f) == 1) {
+  tv_pb_field f, g;
+  while (tv_pb_next(&p, end, &f) == 1) {
     if (f.num != 1 || f.wire != 2) continue;
     const unsigned char *q = f.s;
-    while (next_field(&q, f.e, &g) == 1) {
+    while (tv_pb_next(&q, f.e, &g) == 1) {
       if (g.num != 1 || g.wire != 2) continue;
       size_t n = (size_t)(g.e - g.s);
       if (n == 4 && !memcmp(g.s, "text", 4)) return VALUE_TEXT;
@@ -120,10 +70,10 @@ static int plugin_of(const unsigned char *p, const unsigned char *end) {
 
 /* Decodes one Summary.Value: its kind (VALUE_*), or -1 if malformed. */
 static int decode_value(const unsigned char *p, const unsigned char *end, pb_value *v) {
-  pb_field f;
+  tv_pb_field f;
   int r, kind = VALUE_OTHER, plugin = VALUE_OTHER;
   memset(v, 0, sizeof *v);
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 1 && f.wire == 2) {
       size_t n = (size_t)(f.e - f.s);
       if (n >= RP_TAG_CAP) n = RP_TAG_CAP - 1;
@@ -181,12 +131,12 @@ static int keep_blob(rp_source *src, int64_t step, const pb_value *v, rp_blob_ki
  * run.  -1 if malformed, TV_ERR_NOMEM, else TV_OK. */
 static int apply_event(const unsigned char *p, const unsigned char *end, rp_source *src,
                        int *starts) {
-  pb_field f, g;
+  tv_pb_field f, g;
   int r;
   int64_t step = 0;
   const unsigned char *summary = NULL, *summary_end = NULL;
   int session_start = 0;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 2 && f.wire == 0) {
       step = (int64_t)f.u;
     } else if (f.num == 5 && f.wire == 2) {
@@ -195,7 +145,7 @@ static int apply_event(const unsigned char *p, const unsigned char *end, rp_sour
     } else if (f.num == 7 && f.wire == 2) {
       const unsigned char *q = f.s;
       int rs;
-      while ((rs = next_field(&q, f.e, &g)) == 1)
+      while ((rs = tv_pb_next(&q, f.e, &g)) == 1)
         if (g.num == 1 && g.wire == 0 && g.u == 1) session_start = 1;
       if (rs < 0) return -1;
     }
@@ -207,7 +157,7 @@ static int apply_event(const unsigned char *p, const unsigned char *end, rp_sour
   }
   if (!summary) return TV_OK;
   const unsigned char *q = summary;
-  while ((r = next_field(&q, summary_end, &g)) == 1) {
+  while ((r = tv_pb_next(&q, summary_end, &g)) == 1) {
     if (g.num != 1 || g.wire != 2) continue;
     pb_value v;
     int k = decode_value(g.s, g.e, &v);
@@ -245,8 +195,8 @@ static int read_file(const char *path, rp_source *src, tv_text *notes, int *star
       note(notes, path, "torn record header", at);
       break;
     }
-    uint64_t n = get_le(p + at, 8);
-    if ((uint32_t)get_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
+    uint64_t n = tv_pb_le(p + at, 8);
+    if ((uint32_t)tv_pb_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
       note(notes, path, "record length CRC mismatch", at);
       break;
     }
@@ -255,7 +205,7 @@ static int read_file(const char *path, rp_source *src, tv_text *notes, int *star
       break;
     }
     const unsigned char *payload = p + at + 12;
-    if ((uint32_t)get_le(payload + n, 4) != masked_crc(payload, (size_t)n)) {
+    if ((uint32_t)tv_pb_le(payload + n, 4) != masked_crc(payload, (size_t)n)) {
       note(notes, path, "record payload CRC mismatch", at);
       break;
     }

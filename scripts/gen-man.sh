@@ -1,9 +1,10 @@
 #!/bin/sh
-# gen-man.sh — writes man/trainval-train.1, man/trainval-eval.1 and the bash completion
-# completion/trainval-train, completion/trainval-eval from the programs' own option tables
-# (`train --list-options`, `eval --list-options`: format in include/trainval/cli.h), so that the
-# pages and the completion say exactly what the binaries accept.  The FILES section (the
-# train_dir layout) and SEE ALSO are written here, once for both pages.
+# gen-man.sh — writes man/trainval-train.1, man/trainval-eval.1, man/trainval-report.1 and the
+# bash completion completion/trainval-train, -eval, -report from the programs' own option tables
+# (`train --list-options`, `eval --list-options`, `report --list-options`: format in
+# include/trainval/cli.h), so that the pages and the completion say exactly what the binaries
+# accept.  The FILES section (the train_dir layout), ENVIRONMENT (train and eval) and SEE ALSO
+# are written here, once for every page.
 #
 #   sh scripts/gen-man.sh [OUTDIR]      (OUTDIR defaults to the repository; BIN to OUTDIR/bin)
 #
@@ -15,7 +16,7 @@ out=${1:-$root}
 : "${BIN:=$root/bin}"
 mkdir -p "$out/man" "$out/completion"
 
-for p in train eval; do
+for p in train eval report; do
   name=trainval-$p
   list=$("$BIN/$p" --list-options)
   version=$("$BIN/$p" --version | sed -n '1s/.*(trainval) //p')
@@ -61,9 +62,11 @@ for p in train eval; do
       }
       print ".SH EXIT STATUS"
       for (i = 1; i <= nexit; i++) print esc(exitp[i])
-      print ".SH ENVIRONMENT"
-      print ".TP"; print ".B OPENBLAS_NUM_THREADS"
-      print "the thread count when \\fB\\-\\-threads\\fR is not given (otherwise one per core)"
+      if (name != "trainval-report") {
+        print ".SH ENVIRONMENT"
+        print ".TP"; print ".B OPENBLAS_NUM_THREADS"
+        print "the thread count when \\fB\\-\\-threads\\fR is not given (otherwise one per core)"
+      }
       print ".SH FILES"
       print "A run directory (train_dir) holds:"
       print ".TP"; print ".I config.yaml"
@@ -87,8 +90,8 @@ for p in train eval; do
         print esc(exwhat[i])
       }
       print ".SH SEE ALSO"
-      other = name == "trainval-train" ? "trainval-eval" : "trainval-train"
-      print ".BR " other " (1),"
+      if (name != "trainval-train") print ".BR trainval-train (1),"
+      if (name != "trainval-eval") print ".BR trainval-eval (1),"
       print ".BR trainval-config (5),"
       print ".BR tensorboard (1)"
     }' >"$out/man/$name.1"

@@ -192,11 +192,32 @@ static void test_refused(void **state) {
   tv_text_free(&t);
 }
 
+/* A usage error is one line naming the program, with the hint, and the usage exit status; a
+ * refused option is such a line with tv_cli_refused's reason.  Lines append. */
+static void test_usage_lines(void **state) {
+  (void)state;
+  tv_text t = {0};
+  assert_int_equal(tv_cli_usage(&t, "trainval-prog", "give --dir %s once", "DIR"), 2);
+  assert_string_equal(t.p, "trainval-prog: give --dir DIR once (try 'trainval-prog --help')\n");
+  assert_int_equal(tv_cli_usage_refused(&t, "prog", &PROG, "--verbose=1", 'v'), TV_CLI_EXIT_USAGE);
+  assert_string_equal(t.p, "trainval-prog: give --dir DIR once (try 'trainval-prog --help')\n"
+                           "prog: option --verbose takes no value (try 'prog --help')\n");
+  assert_false(t.oom);
+  tv_text_free(&t);
+  char long_path[3000];
+  memset(long_path, 'a', sizeof long_path - 1);
+  long_path[sizeof long_path - 1] = '\0';
+  assert_int_equal(tv_cli_usage(&t, "p", "unexpected argument '%s'", long_path), 2);
+  assert_int_equal(t.n, strlen("p: unexpected argument '' (try 'p --help')\n") + 2999);
+  tv_text_free(&t);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
-      cmocka_unit_test(test_getopt),   cmocka_unit_test(test_help),
-      cmocka_unit_test(test_list),     cmocka_unit_test(test_version_and_name),
-      cmocka_unit_test(test_standard), cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_getopt),      cmocka_unit_test(test_help),
+      cmocka_unit_test(test_list),        cmocka_unit_test(test_version_and_name),
+      cmocka_unit_test(test_standard),    cmocka_unit_test(test_refused),
+      cmocka_unit_test(test_usage_lines),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -57,9 +57,14 @@ static void test_single_process_is_a_no_op(void **state) {
   assert_string_equal(bytes, "abc");
   assert_true(tv_dist_grads_wait_seconds(d) == 0 && tv_dist_other_wait_seconds(d) == 0);
   float mine[3] = {1, 2, 3}, all[3] = {0};
+  assert_true(tv_dist_gather_count(d) == 0 && tv_dist_gather_bytes(d) == 0);
   assert_int_equal(tv_dist_gather_start(d, mine, 3, all), TV_OK); /* one rank: all = mine */
   assert_int_equal(tv_dist_gather_finish(d), TV_OK);
   assert_memory_equal(all, mine, sizeof mine);
+  assert_int_equal(tv_dist_gather_start(d, mine, 2, all), TV_OK);
+  assert_int_equal(tv_dist_gather_finish(d), TV_OK);
+  /* the counters the closing line of a run reports: every gather, and its bytes */
+  assert_true(tv_dist_gather_count(d) == 2 && tv_dist_gather_bytes(d) == 5 * sizeof(float));
   assert_int_equal(tv_dist_gather_finish(d), TV_OK); /* none in flight */
   tv_dist_fail(d);                                   /* one rank: nothing to end */
   tv_dist_close(d);

@@ -1,5 +1,7 @@
 /* tfrecord.c — test-only TFRecord / Event reader (see tfrecord.h).  Bitwise CRC-32C and its own
- * protobuf decoding, sharing nothing with common/rundir/events.c but tv_fs_read_all. */
+ * decoding of the Event messages, sharing nothing with common/rundir/events.c (the writer) but
+ * tv_fs_read_all; the wire format's fields come from the library's reader (pbwire.h),
+ * which test_pbwire.c checks against hand-encoded bytes. */
 #include "tfrecord.h"
 
 #include <stdlib.h>
@@ -8,6 +10,7 @@
 
 #include "trainval/error.h"
 #include "base/fs.h"
+#include "trainval/pbwire.h"
 
 uint32_t tvt_masked_crc32c(const void *data, size_t len) {
   const unsigned char *p = data;
@@ -20,67 +23,14 @@ uint32_t tvt_masked_crc32c(const void *data, size_t len) {
   return ((c >> 15) | (c << 17)) + 0xa282ead8u;
 }
 
-static uint64_t get_le(const unsigned char *p, int n) {
-  uint64_t v = 0;
-  for (int i = 0; i < n; i++) v |= (uint64_t)p[i] << (8 * i);
-  return v;
-}
-
 static double get_double(const unsigned char *p) {
-  uint64_t u = get_le(p, 8);
+  uint64_t u = tv_pb_le(p, 8);
   double d;
   memcpy(&d, &u, sizeof d);
   return d;
 }
 
-/* One protobuf field of buf[*pos..end): key, and either a scalar (varint or fixed) or a slice. */
-typedef struct field {
-  unsigned num, wire;
-  uint64_t u;                 /* varint value, or the raw fixed32/fixed64 bits */
-  const unsigned char *s, *e; /* length-delimited payload */
-} field;
-
-static int get_varint(const unsigned char **p, const unsigned char *end, uint64_t *v) {
-  *v = 0;
-  for (int shift = 0; shift < 64; shift += 7) {
-    if (*p >= end) return 0;
-    unsigned char b = *(*p)++;
-    *v |= (uint64_t)(b & 0x7F) << shift;
-    if (!(b & 0x80)) return 1;
-  }
-  return 0;
-}
-
-/* 1 with *f filled, 0 at end, -1 if malformed. */
-static int next_field(const unsigned char **p, const unsigned char *end, field *f) {
-  if (*p >= end) return 0;
-  uint64_t key, len;
-  if (!get_varint(p, end, &key) || (key >> 3) == 0) return -1;
-  f->num = (unsigned)(key >> 3);
-  f->wire = (unsigned)(key & 7);
-  switch (f->wire) {
-  case 0:
-    return get_varint(p, end, &f->u) ? 1 : -1;
-  case 1:
-  case 5: {
-    int n = f->wire == 1 ? 8 : 4;
-    if (end - *p < n) return -1;
-    f->u = get_le(*p, n);
-    *p += n;
-    return 1;
-  }
-  case 2:
-    if (!get_varint(p, end, &len) || len > (uint64_t)(end - *p)) return -1;
-    f->s = *p;
-    f->e = *p + len;
-    *p += len;
-    return 1;
-  default:
-    return -1;
-  }
-}
-
-static void copy_str(char *out, size_t cap, const field *f) {
+static void copy_str(char *out, size_t cap, const tv_pb_field *f) {
   size_t n = (size_t)(f->e - f->s);
   if (n >= cap) n = cap - 1;
   memcpy(out, f->s, n);
@@ -88,11 +38,11 @@ static void copy_str(char *out, size_t cap, const field *f) {
 }
 
 static int decode_histo(const unsigned char *p, const unsigned char *end, tvt_histo *h) {
-  field f;
+  tv_pb_field f;
   int r;
   memset(h, 0, sizeof *h);
   h->limits_increasing = 1;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num >= 1 && f.num <= 5) {
       if (f.wire != 1) return -1;
       double d;
@@ -122,14 +72,14 @@ static int decode_histo(const unsigned char *p, const unsigned char *end, tvt_hi
 
 /* SummaryMetadata{1 plugin_data{1 plugin_name}, 4 data_class}. */
 static int decode_metadata(const unsigned char *p, const unsigned char *end, tvt_tensor *t) {
-  field f, g;
+  tv_pb_field f, g;
   int r;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 1) {
       if (f.wire != 2) return -1;
       const unsigned char *q = f.s;
       int rs;
-      while ((rs = next_field(&q, f.e, &g)) == 1)
+      while ((rs = tv_pb_next(&q, f.e, &g)) == 1)
         if (g.num == 1) {
           if (g.wire != 2) return -1;
           copy_str(t->plugin, sizeof t->plugin, &g);
@@ -149,9 +99,9 @@ static int decode_metadata(const unsigned char *p, const unsigned char *end, tvt
 
 /* TensorProto{1 dtype, 2 tensor_shape{2 dim{1 size}}, 8 string_val}. */
 static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_tensor *t) {
-  field f, g, h;
+  tv_pb_field f, g, h;
   int r;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 1) {
       if (f.wire != 0) return -1;
       t->dtype = (int)f.u;
@@ -159,13 +109,13 @@ static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_t
       if (f.wire != 2) return -1;
       const unsigned char *q = f.s;
       int rs;
-      while ((rs = next_field(&q, f.e, &g)) == 1) {
+      while ((rs = tv_pb_next(&q, f.e, &g)) == 1) {
         if (g.num != 2) continue;
         if (g.wire != 2 || t->ndims == TVT_MAX_DIMS) return -1;
         const unsigned char *u = g.s;
         int64_t size = 0;
         int rd;
-        while ((rd = next_field(&u, g.e, &h)) == 1)
+        while ((rd = tv_pb_next(&u, g.e, &h)) == 1)
           if (h.num == 1 && h.wire == 0) size = (int64_t)h.u;
         if (rd != 0) return -1;
         t->dims[t->ndims++] = size;
@@ -195,9 +145,9 @@ static int decode_tensor(const unsigned char *p, const unsigned char *end, tvt_t
 }
 
 static int decode_image(const unsigned char *p, const unsigned char *end, tvt_image *im) {
-  field f;
+  tv_pb_field f;
   int r;
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num >= 1 && f.num <= 3) {
       if (f.wire != 0) return -1;
       *(f.num == 1 ? &im->height : f.num == 2 ? &im->width : &im->colorspace) = (int)f.u;
@@ -212,10 +162,10 @@ static int decode_image(const unsigned char *p, const unsigned char *end, tvt_im
 }
 
 static int decode_value(const unsigned char *p, const unsigned char *end, tvt_value *v) {
-  field f;
+  tv_pb_field f;
   int r;
   memset(v, 0, sizeof *v);
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 1 && f.wire == 2) {
       copy_str(v->tag, sizeof v->tag, &f);
     } else if (f.num == 2 && f.wire == 5) {
@@ -242,10 +192,10 @@ static int decode_value(const unsigned char *p, const unsigned char *end, tvt_va
 }
 
 static int decode_event(const unsigned char *p, const unsigned char *end, tvt_event *ev) {
-  field f, g;
+  tv_pb_field f, g;
   int r;
   memset(ev, 0, sizeof *ev);
-  while ((r = next_field(&p, end, &f)) == 1) {
+  while ((r = tv_pb_next(&p, end, &f)) == 1) {
     if (f.num == 1) {
       if (f.wire != 1) return -1;
       memcpy(&ev->wall_time, &f.u, sizeof ev->wall_time);
@@ -261,7 +211,7 @@ static int decode_event(const unsigned char *p, const unsigned char *end, tvt_ev
       ev->has_session_log = 1;
       const unsigned char *q = f.s;
       int rs;
-      while ((rs = next_field(&q, f.e, &g)) == 1)
+      while ((rs = tv_pb_next(&q, f.e, &g)) == 1)
         if (g.num == 1 && g.wire == 0) ev->session_status = (int)g.u;
       if (rs != 0) return -1;
     } else if (f.num == 5) {
@@ -269,7 +219,7 @@ static int decode_event(const unsigned char *p, const unsigned char *end, tvt_ev
       ev->has_summary = 1;
       const unsigned char *q = f.s;
       int rs;
-      while ((rs = next_field(&q, f.e, &g)) == 1) {
+      while ((rs = tv_pb_next(&q, f.e, &g)) == 1) {
         if (g.num != 1) continue;
         if (g.wire != 2 || ev->nvalues == TVT_MAX_VALUES) return -1;
         if (decode_value(g.s, g.e, &ev->values[ev->nvalues++]) != 0) return -1;
@@ -296,13 +246,13 @@ int tvt_reader_next(tvt_reader *r, tvt_event *ev) {
   long i = r->index;
   if (left == 0) return TVT_END;
   if (left < 12) return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: truncated header", i, at);
-  uint64_t len = get_le(d + at, 8);
-  if ((uint32_t)get_le(d + at + 8, 4) != tvt_masked_crc32c(d + at, 8))
+  uint64_t len = tv_pb_le(d + at, 8);
+  if ((uint32_t)tv_pb_le(d + at + 8, 4) != tvt_masked_crc32c(d + at, 8))
     return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: length CRC mismatch", i, at);
   if (len > left - 12 || left - 12 - len < 4)
     return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: truncated payload", i, at);
   const unsigned char *payload = d + at + 12;
-  if ((uint32_t)get_le(payload + len, 4) != tvt_masked_crc32c(payload, len))
+  if ((uint32_t)tv_pb_le(payload + len, 4) != tvt_masked_crc32c(payload, len))
     return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: payload CRC mismatch", i, at);
   if (decode_event(payload, payload + len, ev) != 0)
     return tv_error(TV_ERR_FORMAT, "record %ld @ %zu: malformed Event", i, at);

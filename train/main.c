@@ -122,7 +122,7 @@ static const tv_cli_option OPTIONS[] = {
      "also print each checkpoint commit and skipped update"},
     TV_CLI_STANDARD_OPTIONS,
 };
-#define N_OPTIONS ((int)(sizeof OPTIONS / sizeof OPTIONS[0]))
+#define N_OPTIONS TV_CLI_COUNT(OPTIONS)
 _Static_assert(N_OPTIONS <= TV_CLI_MAX_OPTIONS, "option table too long");
 
 static const tv_cli_example EXAMPLES[] = {
@@ -137,7 +137,6 @@ static const tv_cli_example EXAMPLES[] = {
      "started as `mpirun -np 2 train ...`: data-parallel over 2 ranks of one thread each, each "
      "rank training on half of every batch"},
 };
-#define N_EXAMPLES ((int)(sizeof EXAMPLES / sizeof EXAMPLES[0]))
 
 static const tv_cli_program PROGRAM = {
     .name = "train",
@@ -174,38 +173,10 @@ static const tv_cli_program PROGRAM = {
              "checkpoint.  TRAINVAL_MPI_TIMEOUT (seconds, default 300) bounds every wait "
              "for the other ranks.  The semantics are written at the top of "
              "include/trainval/dist.h.",
-    .options = OPTIONS,
-    .n_options = N_OPTIONS,
-    .examples = EXAMPLES,
-    .n_examples = N_EXAMPLES,
+    TV_CLI_TABLES(OPTIONS, EXAMPLES),
     .exit_status = "0 finished, early-stopped, interrupted or nothing to do; 1 error (including "
                    "a diverged run: the manifest says diverged); 2 usage error.",
 };
-
-static void print_text(tv_text *t) {
-  fputs(t->oom ? "out of memory\n" : t->p, stdout);
-  tv_text_free(t);
-}
-
-/* A usage error: one line on stderr, exit status 2. */
-TV_PRINTF(1, 2) static int usage_error(const char *fmt, ...) {
-  va_list ap;
-  va_start(ap, fmt);
-  fprintf(stderr, "%s: ", prog);
-  vfprintf(stderr, fmt, ap);
-  fprintf(stderr, " (try '%s --help')\n", prog);
-  va_end(ap);
-  return 2;
-}
-
-/* getopt_long refused arg: a usage error saying why. */
-static int refused(const char *arg) {
-  tv_text t = {0};
-  tv_cli_refused(&t, &PROGRAM, arg, optopt);
-  int rc = usage_error("%s", t.oom ? "bad option" : t.p);
-  tv_text_free(&t);
-  return rc;
-}
 
 static int parse_count(const char *opt, const char *v, long long hi, long long *out) {
   char *end;
@@ -219,7 +190,7 @@ static int parse_count(const char *opt, const char *v, long long hi, long long *
 }
 
 /* Returns 0 to run, 2 on a usage error, -1 when the command is done (--help, --version). */
-static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[64]) {
+static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[64], tv_text *msg) {
   struct option longopts[N_OPTIONS + 1];
   char shortopts[64];
   if (tv_cli_getopt(OPTIONS, N_OPTIONS, longopts, shortopts, sizeof shortopts) != TV_OK) {
@@ -233,11 +204,7 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
   while ((c = getopt_long(argc, argv, shortopts, longopts, &idx)) != -1) {
     const char *v = optarg;
     long long n;
-    tv_text t = {0};
-    if (tv_cli_standard(&t, prog, &PROGRAM, c)) {
-      print_text(&t);
-      return -1;
-    }
+    if (tv_cli_standard(msg, prog, &PROGRAM, c)) return -1;
     switch (c) {
     case 'q':
     case 'v':
@@ -250,13 +217,14 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
       o->config = v;
       break;
     case OPT_SET:
-      if (o->n_sets >= TRAINER_MAX_SETS - 2) return usage_error("too many --set options");
+      if (o->n_sets >= TRAINER_MAX_SETS - 2)
+        return tv_cli_usage(msg, prog, "too many --set options");
       o->sets[o->n_sets++] = v;
       break;
     case OPT_STEPS:
     case OPT_EPOCHS:
       if (parse_count(longopts[idx].name, v, 1LL << 50, &n)) return 2;
-      if (have_length++) return usage_error("give --steps or --epochs once");
+      if (have_length++) return tv_cli_usage(msg, prog, "give --steps or --epochs once");
       if (c == OPT_STEPS) {
         snprintf(owned[n_owned], 64, "train.steps=%lld", n);
         o->sets[o->n_sets++] = owned[n_owned++];
@@ -282,18 +250,19 @@ static int parse_args(int argc, char **argv, trainer_options *o, char (*owned)[6
       o->max_memory_mb = (size_t)n;
       break;
     case ':':
-      return usage_error("%s needs a value", argv[optind - 1]);
+      return tv_cli_usage(msg, prog, "%s needs a value", argv[optind - 1]);
     default: /* '?' */
-      return refused(argv[optind - 1]);
+      return tv_cli_usage_refused(msg, prog, &PROGRAM, argv[optind - 1], optopt);
     }
   }
   if (optind < argc) {
     if (!o->train_dir)
-      return usage_error("unexpected argument '%s' (a run directory is given as --train-dir %s)",
-                         argv[optind], argv[optind]);
-    return usage_error("unexpected argument '%s'", argv[optind]);
+      return tv_cli_usage(msg, prog,
+                          "unexpected argument '%s' (a run directory is given as --train-dir %s)",
+                          argv[optind], argv[optind]);
+    return tv_cli_usage(msg, prog, "unexpected argument '%s'", argv[optind]);
   }
-  if (!o->train_dir) return usage_error("--train-dir is required");
+  if (!o->train_dir) return tv_cli_usage(msg, prog, "--train-dir is required");
   return 0;
 }
 
@@ -301,7 +270,10 @@ int main(int argc, char **argv) {
   static trainer_options opt;
   static char owned[4][64];
   prog = tv_cli_progname(argv[0], "train");
-  int urc = parse_args(argc, argv, &opt, owned);
+  tv_text msg = {0};
+  int urc = parse_args(argc, argv, &opt, owned, &msg);
+  fputs(msg.oom ? "out of memory\n" : msg.p ? msg.p : "", urc < 0 ? stdout : stderr);
+  tv_text_free(&msg);
   if (urc) return urc < 0 ? 0 : urc;
   tv_dist *dist = NULL;
   if (tv_dist_open(&argc, &argv, mpi_timeout(), &dist) != TV_OK) {

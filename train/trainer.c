@@ -115,9 +115,9 @@ struct trainer {
    * step's rows of each rank (part: this rank's, tv_metrics_shared_*) */
   tv_metrics *part;
   double shared[TV_DIST_MAX_FLAGS];
-  /* a token model's contiguous streams over several ranks: this rank's carried state after the
-   * step's forward, gathered every step into rank 0's carry_all (every rank's, rank order), which
-   * rank 0's checkpoints write as the global batch's (tv_model_ckpt_write_parts) */
+  /* a token model's contiguous streams over several ranks: this rank's carried state, gathered
+   * at a step that saves into rank 0's carry_all (every rank's, rank order), which rank 0's
+   * checkpoints write as the global batch's (tv_model_ckpt_write_parts) */
   int carry_dist;
   float *carry_mine, *carry_all;
   int stop_sig; /* the signal that stopped the run, on whichever rank it arrived */
@@ -145,13 +145,14 @@ static int dist_carry_new(trainer *t) {
   return TV_OK;
 }
 
-/* After a step's forward (and once at the start): this rank's carried state starts on its way to
- * rank 0's carry_all; dist_reduce waits for it. */
-static int dist_carry_start(trainer *t) {
+/* At a step that saves, on every rank (the decision is rank 0's, in the step's flags): this
+ * rank's carried state, as the step's forward left it, into rank 0's carry_all. */
+static int dist_carry_gather(trainer *t) {
   if (!t->carry_dist) return TV_OK;
   tv_model_get_state(t->model, t->carry_mine);
-  return tv_dist_gather_start(t->dist, t->carry_mine, tv_model_state_floats(t->model),
-                              t->carry_all);
+  int rc =
+      tv_dist_gather_start(t->dist, t->carry_mine, tv_model_state_floats(t->model), t->carry_all);
+  return rc == TV_OK ? tv_dist_gather_finish(t->dist) : rc;
 }
 
 /* The end of trainer_open, on every rank whatever happened before (rc): a failure on any rank
@@ -183,8 +184,6 @@ static int dist_start(trainer *t, int rc) {
   if (rc == TV_OK)
     rc = tv_dist_grads_setup(t->dist, tv_varstore_grads(t->store), tv_varstore_size(t->store), 0);
   if (rc == TV_OK) tv_model_set_backward_hook(t->model, on_grads_ready, t->dist);
-  if (rc == TV_OK) rc = dist_carry_start(t); /* rank 0's copy of the resumed (or zero) state */
-  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
   return rc;
 }
 
@@ -247,9 +246,7 @@ static int dist_reduce(trainer *t, float loss, const float *logits, const tv_bat
   elsewhere[0] = '\0';
   if (t->size == 1) return TV_OK;
   int rc = tv_dist_grads_finish(t->dist);
-  /* the carried state, if started; then this rank's window rows (counts only: the metrics
-   * cannot fail or allocate) */
-  if (rc == TV_OK) rc = tv_dist_gather_finish(t->dist);
+  /* this rank's window rows (counts only: the metrics cannot fail or allocate) */
   tv_metrics_reset(t->part);
   int mrc = tv_metrics_add(t->part, logits, b->labels, b->targets, rows);
   (void)mrc;
@@ -276,16 +273,34 @@ static int dist_window_add(trainer *t, const float *logits, const tv_batch *b, i
   return TV_OK;
 }
 
-/* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP) and a stop signal
- * on any rank, for every rank. */
-static int dist_step_flags(trainer *t, int *early) {
+/* Why a step saves: rank 0's decision (after_step), announced in the step's flags, so that
+ * every rank takes part in the same saves (the carried state's gather) whatever its own clock
+ * says.  SAVE_NONE is 0: the other ranks add nothing to rank 0's code. */
+typedef enum { SAVE_NONE, SAVE_PERIODIC, SAVE_TIME, SAVE_BEST, SAVE__COUNT } save_kind;
+static const char *const save_reasons[] = {
+    [SAVE_NONE] = "", [SAVE_PERIODIC] = "periodic", [SAVE_TIME] = "time", [SAVE_BEST] = "best"};
+_Static_assert(sizeof save_reasons / sizeof save_reasons[0] == SAVE__COUNT, "a reason a save");
+
+/* The step's flags: an early stop decided by rank 0 (validation, DIR/STOP), a stop signal on
+ * any rank, and rank 0's save decision (*save), for every rank. */
+static int dist_step_flags(trainer *t, int *early, save_kind *save) {
   int sig = g_stop_signal;
-  double f[3] = {*early, sig != 0, sig == SIGINT};
-  int rc = tv_dist_sum(t->dist, f, 3);
+  double f[4] = {*early, sig != 0, sig == SIGINT, t->rank == 0 ? (double)*save : 0};
+  int rc = tv_dist_sum(t->dist, f, 4);
   if (rc != TV_OK) return rc;
   *early = f[0] > 0;
   t->stop_sig = f[1] > 0 ? (f[2] > 0 ? SIGINT : SIGTERM) : 0;
+  *save = f[3] > 0 && f[3] < SAVE__COUNT ? (save_kind)f[3] : SAVE_NONE;
   return TV_OK;
+}
+
+/* After the last step: whether the final checkpoint is written, rank 0's *save for every rank. */
+static int dist_final_save(trainer *t, int *save) {
+  if (t->size == 1) return TV_OK;
+  double f[1] = {t->rank == 0 && *save};
+  int rc = tv_dist_sum(t->dist, f, 1);
+  *save = f[0] > 0;
+  return rc;
 }
 
 /* The closing line of a data-parallel run: how long rank 0 waited on the other ranks. */
@@ -295,6 +310,10 @@ static void dist_report(const trainer *t, double secs) {
   printf("train: rank 0 of %d waited %.2f s (%.1f%% of the run) for the gradient sum and %.2f s "
          "(%.1f%%) for the other exchanges\n",
          t->size, g, 100 * g / secs, o, 100 * o / secs);
+  if (t->carry_dist) /* at the saves only (dist.h) */
+    printf("train: rank 0 gathered the carried state %llu times (%.1f KiB from each rank)\n",
+           (unsigned long long)tv_dist_gather_count(t->dist),
+           (double)tv_dist_gather_bytes(t->dist) / 1024);
 }
 
 /* ---- set-up ------------------------------------------------------------------------------- */
@@ -833,12 +852,14 @@ static double thread_cpu_secs(void) {
  * copy) and hands it to the saver's thread to write and commit; the previous save is waited
  * for first (at most one in flight).  Training waits only for the copy. */
 static int save_checkpoint(trainer *t, const char *reason) {
+  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
+  int rc = dist_carry_gather(t); /* dist: every rank's carried state, to rank 0 */
+  if (rc != TV_OK) return rc;
   if (t->rank != 0) { /* dist: only rank 0 saves */
     t->last_saved = t->step;
     return TV_OK;
   }
-  double start = tv_monotonic(), cpu_start = thread_cpu_secs();
-  int rc = settle_save(t);
+  rc = settle_save(t);
   if (rc == TV_OK && !t->saver) rc = saver_new(&t->saver);
   if (rc != TV_OK) return rc;
   if (!tv_all_finite(tv_varstore_values(t->store), tv_varstore_size(t->store)))
@@ -864,7 +885,7 @@ static int save_checkpoint(trainer *t, const char *reason) {
   if (rc == TV_OK && t->tokens) rc = tv_stream_ckpt_write(t->stream, w);
   if (rc == TV_OK && t->tokens) rc = tv_vocab_ckpt_write(&t->corpus.vocab, w);
   if (rc == TV_OK && !t->tokens) rc = tv_loader_ckpt_write(t->loader, w);
-  if (rc == TV_OK) /* dist: every rank's carried state, gathered after the step's forward */
+  if (rc == TV_OK) /* dist: every rank's carried state, gathered above */
     rc = t->carry_dist ? tv_model_ckpt_write_parts(t->model, w, t->carry_all, t->size)
                        : tv_model_ckpt_write(t->model, w);
   if (rc == TV_OK) rc = tv_dataset_names_ckpt_write(&t->data, w);
@@ -938,9 +959,10 @@ static int write_histograms(trainer *t) {
 
 /* Runs the INFER graph (sharing the training variables) over the first validate_batches batches
  * of the valid split; writes scalars to DIR/validation with train's tag names.  Sets *stop when
- * early stopping's patience is used up. */
-static int validate(trainer *t, int *stop) {
-  *stop = 0;
+ * early stopping's patience is used up, *best when keep_best wants this step saved (the caller
+ * saves it). */
+static int validate(trainer *t, int *stop, int *best) {
+  *stop = *best = 0;
   if (t->rank != 0) return TV_OK; /* dist: rank 0 validates; its decision is in the step's flags */
   uint32_t n = t->valid.n;
   if (t->cfg.train.validate_batches > 0) {
@@ -991,7 +1013,7 @@ static int validate(trainer *t, int *stop) {
     t->best_step = t->step;
     t->bad_validations = 0;
     /* The last step's checkpoint comes from finish_run (and the veto keeps it). */
-    if (keeps_best(t) && t->step < t->total_steps) return save_checkpoint(t, "best");
+    *best = keeps_best(t) && t->step < t->total_steps;
   } else if (t->cfg.train.early_stop_patience > 0 &&
              ++t->bad_validations >= t->cfg.train.early_stop_patience) {
     *stop = 1;
@@ -1169,8 +1191,6 @@ static int train_step(trainer *t, uint32_t *n) {
     dist_slice_tokens(t, &ids, &b.labels, &nl); /* dist: this rank's windows */
     logits = tv_model_forward_ids(t->model, ids, nl);
     rows = nl * c->model.input[0];
-    int grc = dist_carry_start(t); /* dist: the state this forward leaves, to rank 0 */
-    if (grc != TV_OK) return grc;
   } else {
     tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
     *n = b.whole;
@@ -1273,9 +1293,9 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
   }
   if (t->opt.verbosity > 0) log_step(t, k, now);
   if (summarize) tv_metrics_reset(t->window); /* after the log line read it */
-  int early = 0;
+  int early = 0, best = 0;
   if (c->train.validate_every > 0 && t->step % c->train.validate_every == 0) {
-    rc = validate(t, &early);
+    rc = validate(t, &early, &best);
     if (rc != TV_OK) return rc;
   }
   if (!early && t->rank == 0 && tv_stop_requested(t->opt.train_dir)) {
@@ -1283,8 +1303,25 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     if (rc != TV_OK) return rc;
     early = 1;
   }
-  rc = dist_step_flags(t, &early); /* dist: every rank stops at the same step */
+  /* rank 0's clock and save state decide; a best validation's save goes first (and, as any
+   * save of this step, supersedes the periodic and time saves) */
+  save_kind save = SAVE_NONE;
+  int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
+  int64_t saved = t->save.in_flight ? t->save.step : t->last_saved; /* saved or being saved */
+  if (best)
+    save = SAVE_BEST;
+  else if (t->step < t->total_steps && saved != t->step)
+    save = periodic ? SAVE_PERIODIC
+           : c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs
+               ? SAVE_TIME
+               : SAVE_NONE;
+  /* dist: every rank stops, and saves, at the same steps as rank 0 */
+  rc = dist_step_flags(t, &early, &save);
   if (rc != TV_OK) return rc;
+  if (save == SAVE_BEST) {
+    rc = save_checkpoint(t, save_reasons[save]);
+    if (rc != TV_OK) return rc;
+  }
   if (early) {
     *stop_reason = "early_stop";
     return TV_OK;
@@ -1293,12 +1330,8 @@ static int after_step(trainer *t, run_clock *k, uint32_t n, const char **stop_re
     *stop_reason = "signal";
     return TV_OK;
   }
-  int periodic = c->train.checkpoint_every > 0 && t->step % c->train.checkpoint_every == 0;
-  int64_t saved = t->save.in_flight ? t->save.step : t->last_saved; /* saved or being saved */
-  if (t->step < t->total_steps && saved != t->step &&
-      (periodic ||
-       (c->train.checkpoint_secs > 0 && now - k->last_ckpt_time >= c->train.checkpoint_secs))) {
-    rc = save_checkpoint(t, periodic ? "periodic" : "time");
+  if (save == SAVE_PERIODIC || save == SAVE_TIME) {
+    rc = save_checkpoint(t, save_reasons[save]);
     if (rc != TV_OK) return rc;
     k->last_ckpt_time = tv_monotonic();
   }
@@ -1359,9 +1392,9 @@ static int finish_run(trainer *t, const run_clock *k, const char *stop_reason,
   /* the final save waits for the one in flight, and so does restore_best (manifest, HDF5) */
   int rc = settle_save(t);
   if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED) rc = restore_best(t, &restored);
-  if (rc == TV_OK &&
-      (restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL))
-    rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
+  int final = restored || t->last_saved != t->step || tv_manifest_latest(&t->manifest) == NULL;
+  if (rc == TV_OK) rc = dist_final_save(t, &final); /* dist: rank 0's decision */
+  if (rc == TV_OK && final) rc = save_checkpoint(t, stop_reason ? stop_reason : "final");
   if (rc == TV_OK) rc = settle_save(t);
   if (rc == TV_OK) rc = set_status(t, status);
   if (rc == TV_OK && *outcome != TRAINER_INTERRUPTED && t->events) /* HParams: ended well */

@@ -5,6 +5,9 @@
 
 #include <cblas.h>
 #include <hdf5.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 #include <zlib.h>
@@ -224,6 +227,32 @@ void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int op
   } else {
     tv_text_printf(t, "unknown option --%.*s", (int)len, name);
   }
+}
+
+int tv_cli_usage(tv_text *t, const char *prog, const char *fmt, ...) {
+  va_list ap, aq;
+  va_start(ap, fmt);
+  va_copy(aq, ap);
+  int len = vsnprintf(NULL, 0, fmt, ap);
+  char *m = len >= 0 ? malloc((size_t)len + 1) : NULL;
+  if (m) vsnprintf(m, (size_t)len + 1, fmt, aq);
+  va_end(aq);
+  va_end(ap);
+  if (m)
+    tv_text_printf(t, "%s: %s (try '%s --help')\n", prog, m, prog);
+  else
+    t->oom = 1;
+  free(m);
+  return TV_CLI_EXIT_USAGE;
+}
+
+int tv_cli_usage_refused(tv_text *t, const char *prog, const tv_cli_program *p, const char *arg,
+                         int opt) {
+  tv_text why = {0};
+  tv_cli_refused(&why, p, arg, opt);
+  int rc = tv_cli_usage(t, prog, "%s", why.oom || !why.p ? "bad option" : why.p);
+  tv_text_free(&why);
+  return rc;
 }
 
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id) {

@@ -54,6 +54,7 @@ struct tv_dist {
   double grads_wait, other_wait;
   MPI_Request gather_req; /* tv_dist_gather_start's, on misc; gathering: in flight */
   int gathering;
+  uint64_t gathers, gather_bytes; /* tv_dist_gather_count, _bytes */
 };
 
 static int mpi_error(tv_dist *d, int code, const char *what) {
@@ -210,6 +211,8 @@ int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, float *all) {
   if (d->gathering || n > (size_t)1 << 30)
     return tv_error(TV_ERR_INVALID, "tv_dist_gather_start: %zu floats%s", n,
                     d->gathering ? " while a gather is in flight" : "");
+  d->gathers++;
+  d->gather_bytes += (uint64_t)n * sizeof *buf;
   if (d->size == 1) {
     if (n && all != buf) memcpy(all, buf, n * sizeof *all);
     return TV_OK;
@@ -226,6 +229,9 @@ int tv_dist_gather_finish(tv_dist *d) {
   d->gathering = 0;
   return wait_one(d, &d->gather_req, "gathering the carried state", &d->other_wait);
 }
+
+uint64_t tv_dist_gather_count(const tv_dist *d) { return d->gathers; }
+uint64_t tv_dist_gather_bytes(const tv_dist *d) { return d->gather_bytes; }
 
 /* ---- the gradient sum -------------------------------------------------------------------- */
 

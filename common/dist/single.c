@@ -10,7 +10,7 @@
 #include <string.h>
 
 struct tv_dist {
-  int unused;
+  uint64_t gathers, gather_bytes; /* tv_dist_gather_count, _bytes */
 };
 
 int tv_dist_open(int *argc, char ***argv, double timeout, tv_dist **out) {
@@ -56,7 +56,8 @@ int tv_dist_sum(tv_dist *d, double *v, int n) {
 }
 
 int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, float *all) {
-  (void)d;
+  d->gathers++;
+  d->gather_bytes += (uint64_t)n * sizeof *buf;
   if (n && all != buf) memcpy(all, buf, n * sizeof *all);
   return TV_OK;
 }
@@ -65,6 +66,9 @@ int tv_dist_gather_finish(tv_dist *d) {
   (void)d;
   return TV_OK;
 }
+
+uint64_t tv_dist_gather_count(const tv_dist *d) { return d->gathers; }
+uint64_t tv_dist_gather_bytes(const tv_dist *d) { return d->gather_bytes; }
 
 int tv_dist_grads_setup(tv_dist *d, float *slab, size_t n, size_t bucket_floats) {
   (void)d;

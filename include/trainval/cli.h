@@ -80,6 +80,13 @@ typedef struct tv_cli_program {
   const char *exit_status; /* one paragraph */
 } tv_cli_program;
 
+/* The table fields of a tv_cli_program initializer from a program's two arrays (not pointers):
+ *   static const tv_cli_program PROGRAM = {.name = "x", ..., TV_CLI_TABLES(OPTIONS, EXAMPLES)}; */
+#define TV_CLI_COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+#define TV_CLI_TABLES(opt_rows, example_rows)                                                      \
+  .options = (opt_rows), .n_options = TV_CLI_COUNT(opt_rows), .examples = (example_rows),          \
+  .n_examples = TV_CLI_COUNT(example_rows)
+
 /* Fills longopts (n + 1 rows, the last all zeros) and shortopts (":" first, so that a missing
  * value is reported as ':' rather than '?') from opts[0..n).  Borrowed strings: longopts points
  * into opts.  Errors: TV_ERR_INVALID (n > TV_CLI_MAX_OPTIONS or shortopts_cap too small);
@@ -105,6 +112,21 @@ int tv_cli_standard(tv_text *t, const char *prog, const tv_cli_program *p, int i
  * option --x", "option --t is ambiguous (--train-dir, --threads)" or "option --json takes no
  * value".  Cannot fail. */
 void tv_cli_refused(tv_text *t, const tv_cli_program *p, const char *arg, int opt);
+
+/* The exit statuses of every program: 0 done, 1 an error (one line on stderr), 2 a usage error
+ * (one line on stderr). */
+enum { TV_CLI_EXIT_OK = 0, TV_CLI_EXIT_ERROR = 1, TV_CLI_EXIT_USAGE = 2 };
+
+/* A usage error: appends the line "PROG: MESSAGE (try 'PROG --help')\n" (MESSAGE: fmt, ...) and
+ * returns TV_CLI_EXIT_USAGE, so that a parser can `return tv_cli_usage(...)` and its main print
+ * the text on stderr.  Cannot fail (t->oom). */
+int tv_cli_usage(tv_text *t, const char *prog, const char *fmt, ...) TV_PRINTF(3, 4);
+
+/* getopt_long refused arg (its '?' result; opt: optopt as getopt left it): tv_cli_usage with
+ * tv_cli_refused's reason ("bad option" where that text ran out of memory).  Returns
+ * TV_CLI_EXIT_USAGE.  Cannot fail. */
+int tv_cli_usage_refused(tv_text *t, const char *prog, const tv_cli_program *p, const char *arg,
+                         int opt);
 
 /* The row of p whose id is id, or NULL. */
 const tv_cli_option *tv_cli_find(const tv_cli_program *p, int id);

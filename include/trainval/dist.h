@@ -27,12 +27,13 @@
  *   statistics over n_r rows, and the dropout masks of ranks r > 0.
  * - Token models: the global batch's B windows are split evenly (B a multiple of N), rank r
  *   owning windows [off_r, off_r + B/N) of every batch.  With train.windows contiguous these
- *   are a fixed set of the B streams, and each rank's TRAIN graph carries their state; after
- *   every step's forward the rank's state goes to rank 0 (tv_dist_gather_*, overlapped with
- *   backward: B x H x 4 bytes per recurrent layer and state), so rank 0's checkpoints hold the
- *   state of every stream in the global batch's row order (tv_model_ckpt_write_parts, model.h:
- *   the layout a one-rank run writes), and a resume gives each rank its rows back
- *   (tv_model_ckpt_read_part).  Random windows reset the state every batch; their checkpoints
+ *   are a fixed set of the B streams, and each rank's TRAIN graph carries their state; at a
+ *   step that saves (rank 0's decision, announced in the step's flags: see below) every rank's
+ *   state goes to rank 0 (tv_dist_gather_*: B x H x 4 bytes per recurrent layer and state), so
+ *   rank 0's checkpoints hold the state of every stream in the global batch's row order
+ *   (tv_model_ckpt_write_parts, model.h: the layout a one-rank run writes), and a resume gives
+ *   each rank its rows back (tv_model_ckpt_read_part).  Steps that do not save gather nothing
+ *   (tv_dist_gather_count).  Random windows reset the state every batch; their checkpoints
  *   keep rank 0's rows, as before.
  * - Every rank starts from rank 0's variables (tv_dist_broadcast of the value slab after set-up
  *   and resume), and checks that its config and step are rank 0's.
@@ -67,6 +68,10 @@
  * - Every step ends with tv_dist_sum of the flags (a stop signal on any rank, DIR/STOP seen by
  *   rank 0, early stopping decided by rank 0's validation, a non-finite loss on any rank), so
  *   every rank stops, skips or fails at the same step; a signal gives one checkpoint by rank 0.
+ *   Whether the step saves, and why (checkpoint_every, checkpoint_secs by rank 0's clock, a best
+ *   validation), is rank 0's decision and travels in the same flags, and so does the final save's
+ *   after the last step: every rank takes part in the same saves, at the same steps, whatever
+ *   its own clock says.
  * - Faults: every wait has a deadline (timeout); a rank that does not answer in time makes the
  *   others fail with one line naming the exchange.  A rank that dies is normally seen sooner by
  *   mpirun, which then ends the whole job (its own message names the rank).  After an error on
@@ -136,6 +141,11 @@ TV_MUST_CHECK int tv_dist_gather_start(tv_dist *d, const float *buf, size_t n, f
 /* Waits (deadline) until the gather started last has arrived; TV_OK at once when none is in
  * flight.  Errors: TV_ERR_IO (MPI, deadline); rank 0's all is undefined after a failure. */
 TV_MUST_CHECK int tv_dist_gather_finish(tv_dist *d);
+
+/* Gathers this rank has started since it was opened, and the bytes they sent (n x 4 each; with
+ * one rank, the bytes copied).  Cannot fail. */
+uint64_t tv_dist_gather_count(const tv_dist *d);
+uint64_t tv_dist_gather_bytes(const tv_dist *d);
 
 /* ---- the gradient sum -------------------------------------------------------------------- */
 

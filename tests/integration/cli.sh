@@ -26,6 +26,28 @@ for p in train eval; do
     "^$p: unknown option --frobnicate \(try '$p --help'\)$" "$BIN/$p" --frobnicate
   expect_fail "$p: a missing value names the option" 2 "^$p: --threads needs a value" "$BIN/$p" --threads
 done
+# report's command line comes from its table too; its usage errors keep their own wording
+check "report --help exits 0 and names every option of its table" sh -c "
+  '$BIN/report' --help >'$T/report.help' && '$BIN/report' --list-options >'$T/report.list' &&
+  n=\$(awk -F '\t' '\$1 == \"option\"' '$T/report.list' | wc -l) && [ \"\$n\" -ge 4 ] &&
+  awk -F '\t' '\$1 == \"option\" { print \"--\" \$2 }' '$T/report.list' | while read -r o; do
+    grep -q -- \"\$o\" '$T/report.help' || { echo \"missing \$o\"; exit 1; }; done &&
+  grep -q -- '--out FILE' '$T/report.help' && grep -q -- '--png OUTDIR' '$T/report.help' &&
+  grep -q '^Examples:' '$T/report.help' && grep -q '^usage: report DIR\.\.\.' '$T/report.help'"
+check "report -h is --help" sh -c "'$BIN/report' -h | cmp -s - '$T/report.help'"
+check "report --version: version and the libraries'" sh -c "
+  '$BIN/report' --version >'$T/report.version' && grep -q '^report (trainval) [0-9]' '$T/report.version' &&
+  grep -q '^OpenBLAS [0-9]' '$T/report.version' && grep -q '^HDF5 1\.' '$T/report.version'"
+expect_fail "report: an unknown option is a usage error" 2 \
+  "^report: unrecognized option or missing argument: --frobnicate \(--help lists them\)$" "$BIN/report" --frobnicate
+expect_fail "report: a missing value names the option" 2 \
+  "^report: unrecognized option or missing argument: --png \(--help lists them\)$" "$BIN/report" "$T" --png
+expect_fail "report: -o without a value is refused the same way" 2 \
+  "^report: unrecognized option or missing argument: -o \(--help lists them\)$" "$BIN/report" "$T" -o
+check "report: -o is --out, --png writes the charts" sh -c "
+  '$BIN/train' --train-dir '$T/rp' --config '$CFG' --steps 20 --set train.summary_every=5 --quiet >/dev/null &&
+  '$BIN/report' '$T/rp' -o '$T/rp.html' --png '$T/rp.png' && grep -q '<svg' '$T/rp.html' &&
+  ls '$T/rp.png' | grep -q '\.png$'"
 expect_fail "an abbreviation that fits two options names both" 2 \
   "^train: option --ver is ambiguous \(--verbose, --version\)" "$BIN/train" --ver
 expect_fail "a value given to an option that takes none" 2 "^eval: option --json takes no value" \
@@ -51,6 +73,10 @@ expect_fail "eval of a missing directory: no run there" 1 "^eval: no run in $T/n
 mkdir -p "$T/inst"
 ln -s "$BIN/train" "$T/inst/trainval-train"
 ln -s "$BIN/eval" "$T/inst/trainval-eval"
+ln -s "$BIN/report" "$T/inst/trainval-report"
+check "installed, report calls itself trainval-report in --help and its errors" sh -c "
+  '$T/inst/trainval-report' --help | grep -q '^usage: trainval-report DIR\.\.\.' &&
+  ! '$T/inst/trainval-report' 2>'$T/rpi.err' && grep -q '^trainval-report: no train_dir given' '$T/rpi.err'"
 check "installed, train calls itself trainval-train in --help" sh -c "
   '$T/inst/trainval-train' --help | grep -q '^usage: trainval-train --train-dir DIR' &&
   '$T/inst/trainval-train' --help | grep -q '^  trainval-train --train-dir runs/mlp'"
@@ -64,7 +90,8 @@ check "installed, eval --watch's lines say trainval-eval" sh -c "
 
 # ---- man pages and completion come from the option tables --------------------------------------
 if BIN=$BIN sh "$ROOT/scripts/gen-man.sh" "$T/gen" >"$T/gen.out" 2>&1; then
-  for f in man/trainval-train.1 man/trainval-eval.1 completion/trainval-train completion/trainval-eval; do
+  for f in man/trainval-train.1 man/trainval-eval.1 man/trainval-report.1 completion/trainval-train \
+    completion/trainval-eval completion/trainval-report; do
     check "$f is up to date with the binaries (sh scripts/gen-man.sh)" diff -u "$ROOT/$f" "$T/gen/$f"
   done
 else
@@ -78,6 +105,11 @@ if command -v man >/dev/null 2>&1; then
         grep -q \"^\$s\" '$T/man.out' || { echo \"no \$s\"; exit 1; }; done &&
       grep -q 'trainval-config(5)' '$T/man.out'"
   done
+  check "man page trainval-report.1 renders without warnings and has every section" sh -c "
+    MANWIDTH=80 man --warnings -l '$ROOT/man/trainval-report.1' 2>'$T/man.err' >'$T/man.out' && ! [ -s '$T/man.err' ] &&
+    for s in NAME SYNOPSIS DESCRIPTION OPTIONS 'EXIT STATUS' FILES EXAMPLES 'SEE ALSO'; do
+      grep -q \"^\$s\" '$T/man.out' || { echo \"no \$s\"; exit 1; }; done &&
+    grep -q 'trainval-train(1)' '$T/man.out' && grep -q 'trainval-eval(1)' '$T/man.out'"
 else
   echo "skip - man pages render (man is not installed)"
 fi
@@ -97,6 +129,9 @@ SH
     cd '$T' && PROG=train bash '$T/complete.sh' '$ROOT/completion/trainval-train' trainval-train --train-dir em | grep -qx empty"
   check "completion: train --re offers --replan-schedule" sh -c "
     PROG=train bash '$T/complete.sh' '$ROOT/completion/trainval-train' trainval-train --re | grep -qx -- --replan-schedule"
+  check "completion: report --p completes to --png, which offers directories" sh -c "
+    PROG=report bash '$T/complete.sh' '$ROOT/completion/trainval-report' trainval-report run --p | grep -qx -- --png &&
+    cd '$T' && PROG=report bash '$T/complete.sh' '$ROOT/completion/trainval-report' trainval-report run --png em | grep -qx empty"
 else
   echo "skip - completion (bash is not installed)"
 fi

@@ -31,15 +31,9 @@ write("two.csv", sorted((r for r in data if r[4] != "setosa"), key=lambda r: r[4
 write("alien.csv", [data[0][:4] + ["daisy"]])
 write("new.csv", [r[:4] for r in data[::25]], header=False)
 PY
-cat >"$T/c.yaml" <<EOF
-model:
-  input: [4, 1, 1]
-  num_classes: 3
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 16}
-    - {type: relu}
-    - {type: dense, units: 3}
+{
+  mlp_model "4, 1, 1" 3 16
+  cat <<EOF
 data:
   format: csv
   dir: $T/d
@@ -53,6 +47,7 @@ data:
 train: {batch_size: 16, steps: 300, checkpoint_every: 150, seed: 1}
 optimizer: {learning_rate: 0.01}
 EOF
+} >"$T/c.yaml"
 CK=$T/run/ckpt-00000300.h5
 check "a CSV with string labels trains" "$BIN/train" --quiet --threads 1 --train-dir "$T/run" --config "$T/c.yaml"
 check "the checkpoint keeps the class names at /data class_names, sorted" /usr/bin/python3 -c '

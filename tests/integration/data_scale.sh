@@ -20,15 +20,9 @@ np.save(f"{d}/f4.npy", x.astype("<f4"))          # the same values as floats
 np.save(f"{d}/f4_unit.npy", (x.astype(np.float32) * np.float32(1 / 255)))
 np.save(f"{d}/y.npy", y)
 PY
-cat >"$T/c.yaml" <<EOF
-model:
-  input: [6, 1, 1]
-  num_classes: 2
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 8}
-    - {type: relu}
-    - {type: dense, units: 2}
+{
+  mlp_model "6, 1, 1" 2 8
+  cat <<EOF
 data:
   format: npy
   dir: $T/d
@@ -38,6 +32,7 @@ data:
   test_labels: y.npy
 train: {batch_size: 16, steps: 40, checkpoint_every: 20, seed: 3}
 EOF
+} >"$T/c.yaml"
 train() { "$BIN/train" --quiet --threads 1 --config "$T/c.yaml" --train-dir "$@"; }
 # same A B: the last checkpoints of runs A and B hold bitwise-equal variables.
 same() {

@@ -28,15 +28,9 @@ PY
 $PY "$T/data.py" "$T/d.h5" "$T/flip.h5" >"$T/d.out" 2>&1 || notok "write the data" "$(cat "$T/d.out")"
 tail -c +2 "$ROOT/tests/fuzz/regress/fuzz_h5data/libhdf5-segv-shared-message-heap.h5" >"$T/segv.h5"
 head -c 9000 "$T/d.h5" >"$T/cut.h5"
-cat >"$T/cfg.yaml" <<YAML
-model:
-  input: [6, 1, 1]
-  num_classes: 2
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 8}
-    - {type: relu}
-    - {type: dense, units: 2}
+{
+  mlp_model "6, 1, 1" 2 8
+  cat <<YAML
 data:
   format: hdf5
   dir: $T
@@ -45,6 +39,7 @@ data:
   scale: 1
 train: {batch_size: 32, steps: 10, checkpoint_every: 10}
 YAML
+} >"$T/cfg.yaml"
 "$BIN/train" --quiet --threads 1 --train-dir "$T/run" --config "$T/cfg.yaml" >"$T/t.out" 2>&1 ||
   notok "train on the undamaged file" "$(cat "$T/t.out")"
 ck="$T/run/ckpt-00000010.h5"

@@ -349,6 +349,58 @@ check "char model on 2 ranks: after kill -9 at step $last the resume ends with t
 check "char model on 2 ranks: ... and its carried state and text cursor, bitwise" sh -c "
   /usr/bin/python3 -c 'import sys, h5py; a, b = (h5py.File(p, \"r\") for p in sys.argv[1:]); assert all(a[k][()].tobytes() == b[k][()].tobytes() for k in (\"state/carry/lstm_1\", \"state/carry/lstm_2\", \"state/text/cursor\"))' '$L/straight/$E' '$L/killed/$E'"
 
+# --- checkpoint_secs over 2 ranks: rank 0's clock decides every save, for every rank ---
+# The ranks' clocks disagree (rank 0 alone copies each checkpoint, and starts its clock after
+# writing the run's first records), so with a period of a few steps each rank's own clock would
+# pick other steps; a save gathers the carried state from every rank, which then hangs or
+# mismatches.  Rank 0's validation (keep_best: its best steps save too) slows it further.  Every
+# time or best checkpoint must be bitwise the same step's of a run that saves every step, and the
+# state is gathered at saves only (the closing line counts the gathers).
+BEST="--set train.validate_every=5 --set train.validate_batches=2 --set train.keep_best=true"
+mpi 2 --train-dir "$L/every" $LCOMMON $BEST --steps 40 --set train.checkpoint_every=1 \
+  --set train.max_to_keep=0 >"$L/every.out" 2>&1
+TRAINVAL_MPI_TIMEOUT=10 timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" \
+  --train-dir "$L/timed" $LCOMMON $BEST --steps 40 --set train.checkpoint_every=0 \
+  --set train.checkpoint_secs=0.003 --set train.max_to_keep=0 >"$L/timed.out" 2>&1
+rc=$?
+timed=$(grep -c 'reason: time' "$L/timed/checkpoints.yaml" 2>/dev/null)
+bests=$(grep -c 'reason: best' "$L/timed/checkpoints.yaml" 2>/dev/null)
+saves=$(grep -c '^  - step:' "$L/timed/checkpoints.yaml" 2>/dev/null)
+check "char model on 2 ranks, checkpoint_secs 0.003: exit 0 (rc $rc), status final, $timed time checkpoints (at least 3) and $bests best (at least 1)" sh -c "
+  [ $rc -eq 0 ] && [ \"\$(sed -n 's/^status: //p' '$L/timed/checkpoints.yaml')\" = final ] &&
+  [ ${timed:-0} -ge 3 ] && [ ${bests:-0} -ge 1 ] || cat '$L/timed.out'"
+same_ckpts() {
+  for f in $(sed -n 's/^    file: //p' "$L/timed/checkpoints.yaml"); do
+    compare "$L/every/$f" "$L/timed/$f" bitwise && carry "$L/every/$f" "$L/timed/$f" bitwise || return 1
+  done
+}
+check "char model on 2 ranks: each of the $saves checkpoints decided by time or validation is bitwise that step's of a run saving every step (parameters and carried state)" \
+  same_ckpts
+check "char model on 2 ranks: the carried state is gathered at saves only ($saves in the timed run, 40 saving every step, 2 for checkpoint_every 20)" sh -c "
+  grep -q 'gathered the carried state $saves times ' '$L/timed.out' &&
+  grep -q 'gathered the carried state 40 times ' '$L/every.out' &&
+  grep -q 'gathered the carried state 2 times ' '$L/two.out' || { cat '$L/timed.out' '$L/two.out'; false; }"
+
+# SIGTERM to rank 1: rank 0 announces the interrupted save, so both ranks gather at that step;
+# the resume from it ends bitwise as an uninterrupted run (parameters and carried state).
+S=$L/term
+timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$S" $LCOMMON \
+  --steps 100000 >"$L/term.out" 2>"$L/term.err" &
+job=$!
+wait_step "$S" 20
+signal_rank "$S" 1 TERM $job
+wait $job
+rc=$?
+tlast=$(grep '^  - step:' "$S/checkpoints.yaml" | tail -1 | sed 's/.*: //')
+tend=$((tlast + 10))
+mpi 2 --train-dir "$S" $LCOMMON --steps $tend >/dev/null 2>&1
+mpi 2 --train-dir "$L/term-straight" $LCOMMON --steps $tend >/dev/null 2>&1
+TE=$(printf 'ckpt-%08d.h5' $tend)
+check "char model on 2 ranks: SIGTERM to rank 1 gives exit 0 (rc $rc) and one signal checkpoint (step $tlast)" sh -c "
+  [ $rc -eq 0 ] && [ \$(grep -c 'reason: signal' '$S/checkpoints.yaml') -eq 1 ] || cat '$L/term.err'"
+same_end() { compare "$L/term-straight/$TE" "$S/$TE" bitwise && carry "$L/term-straight/$TE" "$S/$TE" bitwise; }
+check "char model on 2 ranks: resumed from the signal checkpoint, step $tend is bitwise an uninterrupted run's (parameters and carried state)" \
+  same_end
 # --- a token model's batch is split evenly: 4 streams over 3 ranks are refused, one line a rank ---
 mpi 3 --train-dir "$L/three" $LCOMMON --steps 1 >"$L/three.out" 2>"$L/three.err"
 rc=$?

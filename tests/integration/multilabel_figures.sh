@@ -19,16 +19,9 @@ for s, n in (("train", 600), ("test", 240)):
     np.save(f"{d}/{s}_x.npy", x)
     np.save(f"{d}/{s}_y.npy", y)
 PY
-cat >"$T/c.yaml" <<EOF
-model:
-  input: [6, 1, 1]
-  num_classes: 4
-  task: multilabel
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 24}
-    - {type: relu}
-    - {type: dense, units: 4}
+{
+  mlp_model "6, 1, 1" 4 24 multilabel
+  cat <<EOF
 data:
   format: npy
   dir: $T/d
@@ -39,6 +32,7 @@ data:
 train: {batch_size: 32, steps: 200, checkpoint_every: 100, seed: 2}
 optimizer: {learning_rate: 0.01}
 EOF
+} >"$T/c.yaml"
 check "a multilabel model trains" "$BIN/train" --quiet --threads 1 --train-dir "$T/run" --config "$T/c.yaml"
 check "eval --watch evaluates its checkpoints" "$BIN/eval" --watch "$T/run" --split test --threads 1
 check "one PR curve per label per checkpoint, DT_FLOAT [6, 101], each numpy's from the checkpoint" \

@@ -37,16 +37,9 @@ for s, n in (("train", 800), ("t10k", 200)):
     write(f"{t}/notbin/{s}-labels-idx1-ubyte", np.full((n, 3), 0.5))
 PY
 config() { # config FILE DIR TASK OUTPUTS EARLY_STOP_METRIC
-  cat >"$1" <<EOF
-model:
-  input: [8, 1, 1]
-  num_classes: $4
-  task: $3
-  layers:
-    - {type: flatten}
-    - {type: dense, units: 32}
-    - {type: relu}
-    - {type: dense, units: $4}
+  {
+    mlp_model "8, 1, 1" "$4" 32 "$3"
+    cat <<EOF
 data: {dir: $2, scale: 1}
 train:
   batch_size: 32
@@ -58,6 +51,7 @@ train:
   early_stop_metric: $5
 optimizer: {learning_rate: 0.01}
 EOF
+  } >"$1"
 }
 config "$T/reg.yaml" "$T/reg" regression 2 r2
 config "$T/ml.yaml" "$T/ml" multilabel 3 map
