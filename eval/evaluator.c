@@ -343,6 +343,9 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
      * batch every time */
     uint32_t b = (uint32_t)tv_model_max_batch(ev->model);
     uint32_t chunk = b >= CHUNK ? b : CHUNK / b * b;
+    tv_eval_pass *pass = NULL; /* one loader for the pass: out of core, each block read once */
+    rc = tv_eval_pass_new(ev->model, &ev->ds, ev->idx, ev->n, ev->norm,
+                          tv_metrics_task(ev->metrics), &pass);
     for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += chunk) {
       if (ev->o.cancel && *ev->o.cancel) {
         rc = TV_ERR_INTERRUPTED;
@@ -350,13 +353,13 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
       }
       uint32_t m = ev->n - off < chunk ? ev->n - off : chunk;
       float *p = ev->probs + (size_t)off * k;
-      rc = tv_evaluate_logits(ev->model, &ev->ds, ev->idx + off, m, ev->norm, ev->metrics, p,
-                              &res->forward_seconds);
+      rc = tv_eval_pass_next(pass, m, ev->metrics, p, &res->forward_seconds);
       if (rc == TV_OK && ev->next->model.task == TV_TASK_MULTILABEL)
         sigmoid_all(p, (size_t)m * k);
       else if (rc == TV_OK)
         softmax_rows(p, m, (int)k);
     }
+    tv_eval_pass_free(pass);
     res->eval_seconds = tv_monotonic() - t0;
   }
   if (rc == TV_ERR_NOMEM) res->fatal = 1;

@@ -144,3 +144,6 @@ sh "$ROOT/scripts/bench_mpi.sh"
 
 # The character language model beside its PyTorch peer (scripts/bench_text.sh; TV_BENCH_TEXT_STEPS).
 sh "$ROOT/scripts/bench_text.sh" "${TV_BENCH_TEXT_STEPS:-100}"
+
+# Out-of-core HDF5 training on a generated multi-GiB file (scripts/bench_h5big.sh; TV_BENCH_H5_MIB).
+sh "$ROOT/scripts/bench_h5big.sh"

@@ -1036,7 +1036,7 @@ static void test_shipped_cnn_configs(void **state) {
 static const char *const added_keys[] = {"task",      "format",      "features",    "target",
                                          "delimiter", "comment",     "header",      "skip_rows",
                                          "missing",   "fill_value",  "class_order", "standardize",
-                                         "loss",      "huber_delta", "resize"};
+                                         "loss",      "huber_delta", "resize",      "memory_mb"};
 static const char *const recommented_keys[] = {"early_stop_metric", "scale"};
 
 /* The key of a "  key: value  # comment" line, or NULL. */

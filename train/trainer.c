@@ -1192,7 +1192,9 @@ static int train_step(trainer *t, uint32_t *n) {
     logits = tv_model_forward_ids(t->model, ids, nl);
     rows = nl * c->model.input[0];
   } else {
-    tv_loader_next_batch(t->loader, &b); /* lent until the next call; dist: this rank's rows */
+    tv_loader_next_batch(t->loader, &b);   /* lent until the next call; dist: this rank's rows */
+    int lrc = tv_loader_status(t->loader); /* out of core: a failed read of the data file */
+    if (lrc != TV_OK) return lrc;
     *n = b.whole;
     nl = (int)b.n;
     logits = tv_model_forward(t->model, b.x, nl);

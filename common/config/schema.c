@@ -122,6 +122,8 @@ static const key_desc data_keys[] = {
            "csv string labels: sorted | first_seen class ids"),
   ROW_BOOL(CF, "standardize", data.standardize, 0, 0,
            "per-feature mean/std fitted on the training split"),
+  ROW_INT64(CF, "memory_mb", data.memory_mb, 0, (int64_t)1 << 40, 0, 0,
+            "hdf5: MiB for the examples in memory; larger data is read from disk; 0: no limit"),
   ROW_STRING(CF, "corpus", data.corpus, "/usr/share/games/fortunes", F_LATER | F_TOKEN,
              "token models: a text file or folder"),
   ROW_INT64(CF, "valid_tokens", data.valid_tokens, 0, INT64_MAX, 0, F_LATER | F_TOKEN,

@@ -43,6 +43,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
+#include "data/blockorder.h"
 #include "data/stream.h"
 #include "trainval/ckpt.h"
 #include "trainval/dist.h"
@@ -606,11 +607,18 @@ void tv_dataset_free(tv_dataset *ds) {
   if (ds->names)
     for (int k = 0; k < ds->num_classes; k++) free(ds->names[k]);
   free(ds->names);
+  tv_rows_release(ds->rows);
+  free(ds->rowmap);
   memset(ds, 0, sizeof *ds);
 }
 
 size_t tv_dataset_feature_size(const tv_dataset *ds) {
+  if (ds->rows) return tv_rows_feature_size(ds->rows);
   return ds->features ? sizeof *ds->features : 1;
+}
+
+int tv_dataset_has_labels(const tv_dataset *ds) {
+  return ds->labels != NULL || (ds->rows && ds->target_dim == 0);
 }
 
 static size_t example_values(const tv_dataset *ds) {
@@ -671,6 +679,42 @@ static void copy_example(const tv_dataset *src, uint32_t i, tv_dataset *dst, uin
     dst->labels[k] = src->labels[i];
 }
 
+/* Out of core: train and valid share full's row source, each selecting its rows (in_valid marks
+ * nv of them) in ascending order; no example is read. */
+static int split_rows(const tv_dataset *full, const uint8_t *in_valid, uint32_t nv, tv_dataset *tr,
+                      tv_dataset *va) {
+  uint32_t n = full->n;
+  int rc = dataset_alloc_like(full, 0, tr);
+  if (rc == TV_OK) rc = dataset_alloc_like(full, 0, va);
+  if (rc != TV_OK) return rc;
+  tr->n = n - nv;
+  va->n = nv;
+  tr->rows = tv_rows_share(full->rows);
+  va->rows = tv_rows_share(full->rows);
+  tr->rowmap = malloc((size_t)(n - nv) * sizeof *tr->rowmap);
+  va->rowmap = nv ? malloc((size_t)nv * sizeof *va->rowmap) : NULL;
+  if (!tr->rowmap || (nv && !va->rowmap))
+    return tv_error(TV_ERR_NOMEM, "out of memory splitting %u examples", (unsigned)n);
+  uint32_t it = 0, iv = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    uint32_t row = full->rowmap ? full->rowmap[i] : i;
+    if (in_valid[i])
+      va->rowmap[iv++] = row;
+    else
+      tr->rowmap[it++] = row;
+  }
+  if (nv == 0) { /* every row: the identity, as full has it */
+    free(tr->rowmap);
+    tr->rowmap = NULL;
+    if (full->rowmap) {
+      tr->rowmap = malloc((size_t)n * sizeof *tr->rowmap);
+      if (!tr->rowmap) return tv_error(TV_ERR_NOMEM, "out of memory splitting %u examples", n);
+      memcpy(tr->rowmap, full->rowmap, (size_t)n * sizeof *tr->rowmap);
+    }
+  }
+  return TV_OK;
+}
+
 int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t seed,
                      tv_dataset *train, tv_dataset *valid) {
   memset(train, 0, sizeof *train);
@@ -695,6 +739,15 @@ int tv_dataset_split(const tv_dataset *full, double valid_fraction, uint64_t see
   tv_rng rng = tv_rng_seed(seed, TV_RNG_SPLIT);
   tv_rng_shuffle(&rng, perm, n);
   for (uint32_t i = 0; i < nv; i++) in_valid[perm[i]] = 1;
+  if (full->rows) {
+    rc = split_rows(full, in_valid, nv, &tr, &va);
+    if (rc != TV_OK) goto out;
+    *train = tr;
+    *valid = va;
+    tr = (tv_dataset){0};
+    va = (tv_dataset){0};
+    goto out;
+  }
   rc = dataset_alloc_like(full, n - nv, &tr);
   if (rc != TV_OK) goto out;
   rc = dataset_alloc_like(full, nv, &va);
@@ -773,8 +826,25 @@ int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t see
 typedef struct cursor {
   uint64_t epoch, position;
   tv_rng shuffle, augment;
-  uint32_t *perm; /* m entries: this epoch's order, positions into the subset */
+  uint32_t *perm;        /* m entries: this epoch's order, positions into the subset; NULL out of
+                          * core with shuffle */
+  tv_block_order *order; /* out of core with shuffle: the order over the source's rows */
 } cursor;
+
+/* Out of core: the rows the building cursor holds (prod with prefetch, else cons), touched only
+ * by the thread that builds batches.  A block buffer of block rows (block `cur` of the source)
+ * and, with shuffle, the shuffle buffer's slots; features and targets as tv_rows_read gives
+ * them. */
+typedef struct ooc_io {
+  uint8_t *bx, *by;
+  int64_t cur; /* -1: none */
+  uint8_t *sx, *sy;
+  uint64_t *pairs;             /* buffer slots: (row << 32 | slot) sorted, for a reload */
+  const tv_block_order *order; /* the building cursor's order (shuffle), for read-ahead */
+  int reload;                  /* load the slots from the order's slot table before the next step */
+  int rc;                      /* the first read error (then the batches hold zeros) */
+  char msg[512]; /* its message; written once, before the batch that carries it is handed out */
+} ooc_io;
 
 /* One batch buffer of the ring: rows x rows_cap examples. */
 typedef struct slot {
@@ -783,6 +853,7 @@ typedef struct slot {
   float *t;          /* float targets (rows x target_dim), or NULL with class ids */
   uint32_t n, whole; /* this part's rows, of the global batch's whole */
   int done;
+  int rc; /* out of core: a read error at or before this batch */
 } slot;
 
 /* One example's augmentation: the crop offset minus pad (in [-pad, pad]) and the flip. */
@@ -805,7 +876,17 @@ struct tv_loader {
   float lut[TV_NORM_MAX_CHANNELS][256]; /* normalised value of each pixel byte */
   float fscale, fmean[TV_NORM_MAX_CHANNELS], fstd[TV_NORM_MAX_CHANNELS]; /* float32 features */
   float *zmean, *zstd; /* per-feature standardisation (d each), or NULL */
-  cursor cons;         /* the caller's position */
+  int float_x;         /* float32 features (else uint8 images) */
+  /* out of core (ds->rows): data.h, OUT-OF-CORE DATA */
+  tv_rows *src;                 /* borrowed from ds, NULL in memory */
+  const uint32_t *rowmap;       /* ds->rowmap (borrowed) */
+  uint8_t *selected;            /* shuffle with a rowmap: a bit per source row, set for examples */
+  uint64_t nsrc, block, buffer; /* source rows, rows per block, shuffle slots (0: no shuffle) */
+  size_t xbytes, ybytes;        /* per row: features, target */
+  uint64_t seed;
+  ooc_io io;
+  int failed;  /* the caller has seen a batch with a read error */
+  cursor cons; /* the caller's position */
   /* Batch buffers: prefetch + 1 slots (one lent by next_ptr), or 1 for a synchronous
    * next_ptr.  Ring: ready slots are head .. head+ready-1, the lent one (held) is head-1, the
    * producer fills head+ready. */
@@ -894,64 +975,208 @@ static void convert_augmented(const tv_loader *l, const uint8_t *restrict src, f
   }
 }
 
+/* ---- out of core: blocks and the shuffle buffer (data.h, OUT-OF-CORE DATA) ---- */
+
+static void io_fail(tv_loader *l, int rc) {
+  if (l->io.rc != TV_OK) return;
+  snprintf(l->io.msg, sizeof l->io.msg, "%s", tv_error_message());
+  l->io.rc = rc;
+}
+
+/* Makes block k of the source the one in the block buffer: one sequential read of its rows.  A
+ * failed read leaves zeros (class 0) and records the error. */
+static void io_block(tv_loader *l, uint64_t k) {
+  ooc_io *io = &l->io;
+  if (io->cur == (int64_t)k) return;
+  uint64_t a = k * l->block, b = a + l->block < l->nsrc ? a + l->block : l->nsrc;
+  int rc = tv_rows_read(l->src, a, b, io->bx, l->tdim ? NULL : (int32_t *)(void *)io->by,
+                        l->tdim ? (float *)(void *)io->by : NULL);
+  /* read-ahead: the block after this one (in the block order, or the next in the file) */
+  uint64_t next = k + 1;
+  for (uint64_t ahead = 0; io->order && ahead < 2; ahead++) {
+    next = tv_block_order_peek_block(io->order, ahead);
+    if (next != k) break;
+  }
+  if (next != UINT32_MAX && next * l->block < l->nsrc)
+    tv_rows_will_need(l->src, next * l->block, (next + 1) * l->block);
+  if (rc != TV_OK) {
+    io_fail(l, rc);
+    memset(io->bx, 0, (size_t)(b - a) * l->xbytes);
+    memset(io->by, 0, (size_t)(b - a) * l->ybytes);
+  }
+  io->cur = (int64_t)k;
+}
+
+/* Features and target of source row r, from its block (read when it is not the one held). */
+static void io_row(tv_loader *l, uint64_t r, const uint8_t **x, const uint8_t **y) {
+  io_block(l, r / l->block);
+  uint64_t i = r - (uint64_t)l->io.cur * l->block;
+  *x = l->io.bx + i * l->xbytes;
+  *y = l->io.by + i * l->ybytes;
+}
+
+/* Source row r into shuffle slot j. */
+static void io_put(tv_loader *l, uint64_t r, uint32_t j) {
+  const uint8_t *x, *y;
+  io_row(l, r, &x, &y);
+  memcpy(l->io.sx + (size_t)j * l->xbytes, x, l->xbytes);
+  memcpy(l->io.sy + (size_t)j * l->ybytes, y, l->ybytes);
+}
+
+static int cmp_u64(const void *a, const void *b) {
+  uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+  return (x > y) - (x < y);
+}
+
+/* After a seek: loads every row the order's buffer holds into its slot, block by block. */
+static void io_reload(tv_loader *l, const tv_block_order *o) {
+  const uint32_t *rows;
+  uint32_t n, k = 0;
+  tv_block_order_slots(o, &rows, &n);
+  for (uint32_t j = 0; j < n; j++)
+    if (rows[j] != UINT32_MAX) l->io.pairs[k++] = (uint64_t)rows[j] << 32 | j;
+  qsort(l->io.pairs, k, sizeof *l->io.pairs, cmp_u64);
+  for (uint32_t i = 0; i < k; i++)
+    io_put(l, l->io.pairs[i] >> 32, (uint32_t)(l->io.pairs[i] & 0xffffffffu));
+  l->io.reload = 0;
+}
+
+/* Whether source row r is one of the dataset's examples (the train walk skips the others). */
+static int io_selected(const tv_loader *l, uint32_t r) {
+  return !l->selected || (l->selected[r >> 3] >> (r & 7) & 1);
+}
+
+/* Example e's features and target: in memory, or its source row's out of core. */
+static void row_at(tv_loader *l, uint32_t e, const uint8_t **x, const uint8_t **y) {
+  if (l->src) {
+    io_row(l, l->rowmap ? l->rowmap[e] : e, x, y);
+    return;
+  }
+  const tv_dataset *ds = l->ds;
+  *x = ds->features ? (const uint8_t *)(ds->features + (size_t)e * l->d)
+                    : ds->images + (size_t)e * l->d;
+  *y = ds->targets ? (const uint8_t *)(ds->targets + (size_t)e * l->tdim)
+                   : (const uint8_t *)(ds->labels + e);
+}
+
+/* One example (features x, target y as the dataset holds them) into row i of the batch. */
+static void emit_row(const tv_loader *l, const uint8_t *xs, const uint8_t *ys, aug_draw a,
+                     uint32_t i, float *x, int32_t *y, float *t) {
+  size_t d = l->d, td = l->tdim;
+  float *row = x + (size_t)i * d;
+  if (l->float_x)
+    convert_float(l, (const float *)(const void *)xs, row);
+  else if (l->augments)
+    convert_augmented(l, xs, row, a);
+  else
+    convert_plain(l, xs, row);
+  if (l->zmean)
+    for (size_t j = 0; j < d; j++) row[j] = (row[j] - l->zmean[j]) / l->zstd[j];
+  if (td)
+    memcpy(t + (size_t)i * td, ys, td * sizeof *t);
+  else
+    memcpy(&y[i], ys, sizeof *y);
+}
+
+/* Ends the epoch at c: the next starts (reshuffled). */
+static void next_epoch(const tv_loader *l, cursor *c);
+
+/* Out of core with shuffle: the next global batch at c, k train rows of the block order (rows
+ * that are not examples pass through the order and are skipped).  Builds rows [off, off+count)
+ * into x, y, t unless x is NULL (a replay: the order and the draws only). */
+static void ooc_shuffle_batch(tv_loader *l, cursor *c, uint32_t k, uint32_t off, uint32_t count,
+                              float *x, int32_t *y, float *t) {
+  int build = x != NULL;
+  if (build) l->io.order = c->order;
+  if (build && l->io.reload) io_reload(l, c->order);
+  for (uint32_t i = 0; i < k;) {
+    tv_block_step s;
+    int edone;
+    tv_block_order_next(c->order, &s, &edone);
+    if (build)
+      for (uint32_t f = 0; f < s.fill_n; f++) io_put(l, s.fill_row[f], f);
+    if (io_selected(l, s.row)) {
+      aug_draw a = {0, 0, 0};
+      if (l->augments) a = draw_augment(l, &c->augment);
+      if (build && i >= off && i < off + count)
+        emit_row(l, l->io.sx + (size_t)s.slot * l->xbytes, l->io.sy + (size_t)s.slot * l->ybytes, a,
+                 i - off, x, y, t);
+      i++;
+    }
+    if (!build) continue;
+    if (s.next_row != UINT32_MAX)
+      io_put(l, s.next_row, s.slot);
+    else if (s.move_from != UINT32_MAX) {
+      memcpy(l->io.sx + (size_t)s.slot * l->xbytes, l->io.sx + (size_t)s.move_from * l->xbytes,
+             l->xbytes);
+      memcpy(l->io.sy + (size_t)s.slot * l->ybytes, l->io.sy + (size_t)s.move_from * l->ybytes,
+             l->ybytes);
+    }
+  }
+}
+
 /* Takes the next global batch at cursor c: writes this part's rows of it to x and y unless they
  * are NULL (a replay, which moves c exactly as the real batch does), then advances c, starting
  * the next epoch at its end.  Returns this part's row count; *whole gets the global batch's, and
  * *done says whether it ended an epoch.  The augmentation draws are made for every row of the
  * global batch, so each row is augmented as it is without parts. */
-static uint32_t cursor_batch(const tv_loader *l, cursor *c, float *x, int32_t *y, float *t,
+static uint32_t cursor_batch(tv_loader *l, cursor *c, float *x, int32_t *y, float *t,
                              uint32_t *whole, int *done) {
   uint64_t left = l->m - c->position;
   uint32_t k = left < l->batch_size ? (uint32_t)left : l->batch_size;
   int off = 0, count = (int)k;
   if (l->parts > 1) tv_dist_slice((int)k, (int)l->parts, (int)l->part, &off, &count);
-  const uint32_t *order = c->perm + c->position + off;
-  const uint8_t *images = l->ds->images;
-  const float *features = l->ds->features;
-  const int32_t *labels = l->ds->labels;
-  const float *targets = l->ds->targets;
-  size_t d = l->d, td = l->tdim;
-  for (uint32_t r = 0; l->augments && r < (uint32_t)off; r++) /* the rows of parts before */
-    (void)draw_augment(l, &c->augment);
-  for (uint32_t i = 0; i < (uint32_t)count; i++) {
-    aug_draw a = {0, 0, 0};
-    if (l->augments) a = draw_augment(l, &c->augment);
-    if (!x) continue;
-    uint32_t e = l->subset ? l->subset[order[i]] : order[i];
-    if (features)
-      convert_float(l, features + (size_t)e * d, x + (size_t)i * d);
-    else if (l->augments)
-      convert_augmented(l, images + (size_t)e * d, x + (size_t)i * d, a);
-    else
-      convert_plain(l, images + (size_t)e * d, x + (size_t)i * d);
-    if (l->zmean) {
-      float *row = x + (size_t)i * d;
-      for (size_t j = 0; j < d; j++) row[j] = (row[j] - l->zmean[j]) / l->zstd[j];
+  if (c->order) {
+    ooc_shuffle_batch(l, c, k, (uint32_t)off, (uint32_t)count, x, y, t);
+  } else {
+    const uint32_t *order = c->perm + c->position + off;
+    for (uint32_t r = 0; l->augments && r < (uint32_t)off; r++) /* the rows of parts before */
+      (void)draw_augment(l, &c->augment);
+    for (uint32_t i = 0; i < (uint32_t)count; i++) {
+      aug_draw a = {0, 0, 0};
+      if (l->augments) a = draw_augment(l, &c->augment);
+      if (!x) continue;
+      const uint8_t *xs, *ys;
+      row_at(l, l->subset ? l->subset[order[i]] : order[i], &xs, &ys);
+      emit_row(l, xs, ys, a, i, x, y, t);
     }
-    if (targets)
-      memcpy(t + (size_t)i * td, targets + (size_t)e * td, td * sizeof *t);
-    else
-      y[i] = labels[e];
+    for (uint32_t r = (uint32_t)(off + count); l->augments && r < k; r++) /* the parts after */
+      (void)draw_augment(l, &c->augment);
   }
-  for (uint32_t r = (uint32_t)(off + count); l->augments && r < k; r++) /* the parts after */
-    (void)draw_augment(l, &c->augment);
   c->position += k;
   int end = l->drop_last ? l->m - c->position < l->batch_size : c->position == l->m;
-  if (end) {
-    c->epoch++;
-    c->position = 0;
-    draw_order(l, c);
-  }
+  if (end) next_epoch(l, c);
   *done = end;
   *whole = k;
   return (uint32_t)count;
 }
 
+static void next_epoch(const tv_loader *l, cursor *c) {
+  c->epoch++;
+  c->position = 0;
+  if (c->order) { /* position 0 is always in range: cannot fail */
+    int rc = tv_block_order_seek(c->order, c->epoch, 0);
+    assert(rc == TV_OK);
+    (void)rc;
+  } else {
+    draw_order(l, c);
+  }
+}
+
 static void copy_cursor(const tv_loader *l, cursor *dst, const cursor *src) {
   uint32_t *perm = dst->perm;
+  tv_block_order *order = dst->order;
   *dst = *src;
   dst->perm = perm;
-  memcpy(perm, src->perm, (size_t)l->m * sizeof *perm);
+  dst->order = order;
+  if (perm) memcpy(perm, src->perm, (size_t)l->m * sizeof *perm);
+  if (order) { /* a position the source's order reached: in range, cannot fail */
+    uint64_t e, p;
+    tv_block_order_cursor(src->order, &e, &p);
+    int rc = tv_block_order_seek(order, e, p);
+    assert(rc == TV_OK);
+    (void)rc;
+  }
 }
 
 /* The prefetch thread: fills the ring while there is room, sleeps otherwise. */
@@ -966,6 +1191,7 @@ static void *producer_main(void *arg) {
     l->busy = 1;
     pthread_mutex_unlock(&l->mu);
     s->n = cursor_batch(l, &l->prod, s->x, s->y, s->t, &s->whole, &s->done);
+    s->rc = l->io.rc;
     pthread_mutex_lock(&l->mu);
     l->busy = 0;
     if (l->pausing) {
@@ -985,13 +1211,16 @@ static int opts_check(const tv_dataset *ds, const tv_loader_opts *o, uint32_t m)
   if (o->parts > o->batch_size || (o->parts > 1 && o->part >= o->parts))
     return tv_error(TV_ERR_INVALID, "loader: part %u of %u parts of a batch of %u",
                     (unsigned)o->part, (unsigned)o->parts, (unsigned)o->batch_size);
-  if (m == 0 || !(ds->images || ds->features) || !(ds->labels || ds->targets) || ds->c <= 0 ||
-      ds->h <= 0 || ds->w <= 0)
+  int on_disk = ds->rows != NULL;
+  if (m == 0 || !(on_disk || ds->images || ds->features) ||
+      !(on_disk || ds->labels || ds->targets) || ds->c <= 0 || ds->h <= 0 || ds->w <= 0)
     return tv_error(TV_ERR_INVALID, "loader: no examples to iterate over");
-  if (!ds->labels && ds->target_dim < 1)
+  if (!tv_dataset_has_labels(ds) && ds->target_dim < 1)
     return tv_error(TV_ERR_INVALID, "loader: float targets with %d values per example",
                     ds->target_dim);
-  if (ds->features && (o->augment.flip || o->augment.pad > 0))
+  if (on_disk && o->shuffle && o->subset)
+    return tv_error(TV_ERR_INVALID, "loader: a shuffled subset of data on disk (out of core)");
+  if (tv_dataset_feature_size(ds) == 4 && (o->augment.flip || o->augment.pad > 0))
     return tv_error(
         TV_ERR_INVALID,
         "loader: augmentation (flip, pad) needs uint8 images, the examples are float32");
@@ -1075,6 +1304,62 @@ static int start_producer(tv_loader *l) {
   return TV_OK;
 }
 
+enum {
+  OOC_BLOCK_MAX = 8 << 20, /* bytes of a block at most (one chunk when chunks are larger) */
+};
+
+/* Out of core: the block (whole chunks, about an eighth of the budget, at most OOC_BLOCK_MAX
+ * bytes), the shuffle buffer (what the budget leaves beside the block and the reader's
+ * conversion buffer), their memory and the orders (data.h, tv_loader_new). */
+static int ooc_setup(tv_loader *l, const tv_dataset *ds, const tv_loader_opts *o) {
+  tv_rows *src = ds->rows;
+  l->src = src;
+  l->rowmap = ds->rowmap;
+  l->nsrc = tv_rows_count(src);
+  l->xbytes = l->d * tv_rows_feature_size(src);
+  l->ybytes = (l->tdim ? l->tdim : 1) * 4;
+  l->seed = o->seed;
+  l->io.cur = -1;
+  size_t row = l->xbytes + l->ybytes;
+  uint64_t budget = tv_rows_budget(src), chunk = tv_rows_chunk(src);
+  uint64_t want = budget / 8 < OOC_BLOCK_MAX ? budget / 8 : OOC_BLOCK_MAX;
+  uint64_t unit = chunk ? chunk : 1, units = want / (unit * row);
+  l->block = unit * (units ? units : 1);
+  if (l->block > l->nsrc) l->block = l->nsrc;
+  uint64_t used = l->block * row + tv_rows_work_bytes(src);
+  if (o->shuffle) {
+    l->buffer = budget > used ? (budget - used) / row : 0;
+    if (l->buffer == 0)
+      return tv_error(TV_ERR_INVALID,
+                      "data.memory_mb: %.2f MiB leave no room for a shuffle buffer beside a "
+                      "block of %llu rows (%.2f MiB with the reader's buffer); give it more",
+                      (double)budget / (1 << 20), (unsigned long long)l->block,
+                      (double)used / (1 << 20));
+    if (l->buffer > l->nsrc) l->buffer = l->nsrc;
+  }
+  l->io.bx = malloc(l->block * l->xbytes);
+  l->io.by = malloc(l->block * l->ybytes);
+  if (l->buffer) {
+    l->io.sx = malloc(l->buffer * l->xbytes);
+    l->io.sy = malloc(l->buffer * l->ybytes);
+    l->io.pairs = malloc(l->buffer * sizeof *l->io.pairs);
+  }
+  if (l->buffer && l->rowmap) {
+    l->selected = calloc((size_t)(l->nsrc / 8 + 1), 1);
+    for (uint32_t i = 0; l->selected && i < ds->n; i++)
+      l->selected[l->rowmap[i] >> 3] |= (uint8_t)(1u << (l->rowmap[i] & 7));
+  }
+  if (!l->io.bx || !l->io.by || (l->buffer && (!l->io.sx || !l->io.sy || !l->io.pairs)) ||
+      (l->buffer && l->rowmap && !l->selected))
+    return tv_error(TV_ERR_NOMEM, "loader: out of memory for a block of %llu rows",
+                    (unsigned long long)l->block);
+  int rc = TV_OK;
+  if (o->shuffle) rc = tv_block_order_new(l->nsrc, l->block, l->buffer, o->seed, &l->cons.order);
+  if (rc == TV_OK && o->shuffle && o->prefetch)
+    rc = tv_block_order_new(l->nsrc, l->block, l->buffer, o->seed, &l->prod.order);
+  return rc;
+}
+
 int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out) {
   *out = NULL;
   uint32_t m = o->subset ? o->subset_n : ds->n;
@@ -1089,18 +1374,32 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
                     (unsigned)nslots, (unsigned)rows, d);
   tv_loader *l = calloc(1, sizeof *l);
   if (!l) return tv_error(TV_ERR_NOMEM, "loader: out of memory");
-  l->cons.perm = malloc((size_t)m * sizeof *l->cons.perm);
-  if (o->prefetch) l->prod.perm = malloc((size_t)m * sizeof *l->prod.perm);
+  size_t tdim = tv_dataset_has_labels(ds) ? 0 : (size_t)ds->target_dim;
+  l->tdim = tdim;
+  l->d = d;
+  l->m = m;
+  int ooc_shuffle = ds->rows && o->shuffle;
+  if (ds->rows) {
+    rc = ooc_setup(l, ds, o);
+    if (rc != TV_OK) {
+      tv_loader_free(l);
+      return rc;
+    }
+  }
+  if (!ooc_shuffle) {
+    l->cons.perm = malloc((size_t)m * sizeof *l->cons.perm);
+    if (o->prefetch) l->prod.perm = malloc((size_t)m * sizeof *l->prod.perm);
+  }
   if (o->subset) l->subset = malloc((size_t)m * sizeof *l->subset);
   l->slots = calloc(nslots, sizeof *l->slots);
   l->slot_x = malloc((size_t)rows * nslots * d * sizeof *l->slot_x);
-  size_t tdim = ds->labels ? 0 : (size_t)ds->target_dim;
   if (tdim)
     l->slot_t = malloc((size_t)rows * nslots * tdim * sizeof *l->slot_t);
   else
     l->slot_y = malloc((size_t)rows * nslots * sizeof *l->slot_y);
-  if (!l->cons.perm || (o->prefetch && !l->prod.perm) || (o->subset && !l->subset) || !l->slots ||
-      !l->slot_x || !(tdim ? (void *)l->slot_t : (void *)l->slot_y)) {
+  if ((!ooc_shuffle && (!l->cons.perm || (o->prefetch && !l->prod.perm))) ||
+      (o->subset && !l->subset) || !l->slots || !l->slot_x ||
+      !(tdim ? (void *)l->slot_t : (void *)l->slot_y)) {
     tv_loader_free(l);
     return tv_error(TV_ERR_NOMEM, "loader: out of memory for %u indices and %u batch buffers",
                     (unsigned)m, (unsigned)nslots);
@@ -1122,6 +1421,7 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   l->part = l->parts > 1 ? o->part : 0;
   l->shuffle = o->shuffle != 0;
   l->drop_last = o->drop_last != 0;
+  l->float_x = tv_dataset_feature_size(ds) == 4;
   l->c = ds->c;
   l->h = ds->h;
   l->w = ds->w;
@@ -1151,7 +1451,7 @@ int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out
   }
   l->cons.shuffle = tv_rng_seed(o->seed, TV_RNG_SHUFFLE);
   l->cons.augment = tv_rng_seed(o->seed, TV_RNG_AUGMENT);
-  draw_order(l, &l->cons);
+  if (!ooc_shuffle) draw_order(l, &l->cons);
   l->prefetch = o->prefetch;
   if (l->prefetch) {
     copy_cursor(l, &l->prod, &l->cons);
@@ -1183,6 +1483,7 @@ static const slot *take_slot(tv_loader *l) {
   uint32_t whole, k = cursor_batch(l, &l->cons, NULL, NULL, NULL, &whole, &done);
   assert(k == s->n && whole == s->whole && done == s->done);
   (void)k;
+  if (s->rc != TV_OK) l->failed = s->rc;
   return s;
 }
 
@@ -1190,6 +1491,7 @@ static const slot *take_slot(tv_loader *l) {
 static const slot *build_own(tv_loader *l) {
   slot *own = &l->slots[0];
   own->n = cursor_batch(l, &l->cons, own->x, own->y, own->t, &own->whole, &own->done);
+  if (l->io.rc != TV_OK) l->failed = l->io.rc;
   return own;
 }
 
@@ -1205,6 +1507,7 @@ void tv_loader_next(tv_loader *l, float *x, int32_t *y, uint32_t *n, int *epoch_
     }
     uint32_t whole;
     *n = cursor_batch(l, &l->cons, x, y, NULL, &whole, epoch_done);
+    if (l->io.rc != TV_OK) l->failed = l->io.rc;
     return;
   }
   const slot *s = take_slot(l);
@@ -1240,6 +1543,10 @@ void tv_loader_next_batch(tv_loader *l, tv_batch *b) {
 
 int tv_loader_target_dim(const tv_loader *l) { return (int)l->tdim; }
 
+int tv_loader_status(const tv_loader *l) {
+  return l->failed == TV_OK ? TV_OK : tv_error(l->failed, "%s", l->io.msg);
+}
+
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l) {
   return l->drop_last ? l->m / l->batch_size : (l->m + l->batch_size - 1) / l->batch_size;
 }
@@ -1250,15 +1557,61 @@ void tv_loader_get_state(const tv_loader *l, tv_loader_state *st, const uint32_t
   st->position = l->cons.position;
   st->rng = l->cons.shuffle;
   st->augment = l->cons.augment;
+  st->order_position = 0;
   *perm = l->cons.perm;
-  *perm_n = l->m;
+  *perm_n = l->cons.order ? 0 : l->m;
+  if (l->cons.order) {
+    uint64_t e;
+    tv_block_order_cursor(l->cons.order, &e, &st->order_position);
+  }
+}
+
+/* Parks the prefetch thread after the batch it is on (set_state), with the lock held. */
+static void park_producer(tv_loader *l) {
+  if (!l->prefetch) return;
+  pthread_mutex_lock(&l->mu);
+  l->pausing = 1;
+  while (l->busy) pthread_cond_wait(&l->producer_idle, &l->mu);
+}
+
+/* Restarts it from the caller's cursor, its ring emptied, and releases the lock. */
+static void restart_producer(tv_loader *l) {
+  if (!l->prefetch) return;
+  copy_cursor(l, &l->prod, &l->cons);
+  l->head = 0;
+  l->ready = 0;
+  l->held = 0;
+  l->pausing = 0;
+  pthread_cond_signal(&l->wake_producer);
+  pthread_mutex_unlock(&l->mu);
+}
+
+/* set_state out of core with shuffle: the order is seeked to st's place in it (the rows of its
+ * buffer are read again before the next batch). */
+static int ooc_set_state(tv_loader *l, const tv_loader_state *st) {
+  if (st->order_position < st->position || st->order_position >= l->nsrc)
+    return tv_error(TV_ERR_MISMATCH,
+                    "loader state: %llu examples into an epoch but %llu rows into an order of "
+                    "%llu rows",
+                    (unsigned long long)st->position, (unsigned long long)st->order_position,
+                    (unsigned long long)l->nsrc);
+  int rc = tv_block_order_seek(l->cons.order, st->epoch, st->order_position);
+  if (rc != TV_OK) return rc;
+  park_producer(l);
+  l->cons.epoch = st->epoch;
+  l->cons.position = st->position;
+  l->cons.shuffle = st->rng;
+  if (l->augments) l->cons.augment = st->augment;
+  l->io.reload = 1;
+  restart_producer(l);
+  return TV_OK;
 }
 
 int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t *perm,
                         uint32_t perm_n) {
-  if (perm_n != l->m)
+  if (perm_n != (l->cons.order ? 0 : l->m))
     return tv_error(TV_ERR_MISMATCH, "loader state: order of %u examples, the loader has %u",
-                    (unsigned)perm_n, (unsigned)l->m);
+                    (unsigned)perm_n, (unsigned)(l->cons.order ? 0 : l->m));
   int fits = l->drop_last ? st->position <= (uint64_t)(l->m - l->batch_size) : st->position < l->m;
   if (!fits)
     return tv_error(TV_ERR_MISMATCH,
@@ -1268,6 +1621,7 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
   if (l->augments && (g[0] | g[1] | g[2] | g[3]) == 0)
     return tv_error(TV_ERR_MISMATCH, "loader state: the augmentation generator is missing (all "
                                      "zero), so augmented batches cannot be resumed exactly");
+  if (l->cons.order) return ooc_set_state(l, st);
   uint8_t *seen = calloc(l->m, 1);
   if (!seen) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
   int rc = TV_OK;
@@ -1281,41 +1635,44 @@ int tv_loader_set_state(tv_loader *l, const tv_loader_state *st, const uint32_t 
   }
   free(seen);
   if (rc != TV_OK) return rc;
-  if (l->prefetch) {
-    /* Park the thread after its current batch, then restart it from the restored state. */
-    pthread_mutex_lock(&l->mu);
-    l->pausing = 1;
-    while (l->busy) pthread_cond_wait(&l->producer_idle, &l->mu);
-  }
+  /* Park the thread after its current batch, then restart it from the restored state. */
+  park_producer(l);
   memcpy(l->cons.perm, perm, (size_t)perm_n * sizeof *perm);
   l->cons.epoch = st->epoch;
   l->cons.position = st->position;
   l->cons.shuffle = st->rng;
   if (l->augments) l->cons.augment = st->augment;
-  if (l->prefetch) {
-    copy_cursor(l, &l->prod, &l->cons);
-    l->head = 0;
-    l->ready = 0;
-    l->held = 0;
-    l->pausing = 0;
-    pthread_cond_signal(&l->wake_producer);
-    pthread_mutex_unlock(&l->mu);
-  }
+  restart_producer(l);
   return TV_OK;
 }
 
 /* ---- checkpoint state ---------------------------------------------------------------------- */
 
-enum { CURSOR_WORDS = 6 }; /* epoch, position, the shuffle generator's four words */
+enum {
+  CURSOR_WORDS = 6, /* epoch, position, the shuffle generator's four words */
+  ORDER_WORDS = 5,  /* out of core: source rows, block rows, buffer slots, seed, order position */
+};
 
 int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
   const cursor *c = &l->cons;
   uint64_t words[CURSOR_WORDS] = {c->epoch, c->position};
   memcpy(&words[2], c->shuffle.s, sizeof c->shuffle.s);
+  uint64_t order[ORDER_WORDS] = {l->nsrc, l->block, l->buffer, l->seed, 0};
+  if (c->order) {
+    uint64_t e;
+    tv_block_order_cursor(c->order, &e, &order[4]);
+  }
   const tv_ckpt_array parts[] = {
       {.path = "/state/loader/cursor", .dtype = TV_CKPT_U64, .count = CURSOR_WORDS, .data = words},
       {.path = "/state/loader/augment_rng", .dtype = TV_CKPT_U64, .count = 4, .data = c->augment.s},
-      {.path = "/state/loader/perm", .dtype = TV_CKPT_U32, .count = l->m, .data = c->perm},
+      c->order ? (tv_ckpt_array){.path = "/state/loader/block_order",
+                                 .dtype = TV_CKPT_U64,
+                                 .count = ORDER_WORDS,
+                                 .data = order}
+               : (tv_ckpt_array){.path = "/state/loader/perm",
+                                 .dtype = TV_CKPT_U32,
+                                 .count = l->m,
+                                 .data = c->perm},
   };
   int rc = TV_OK;
   for (size_t i = 0; rc == TV_OK && i < sizeof parts / sizeof parts[0]; i++)
@@ -1323,14 +1680,52 @@ int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
   return rc;
 }
 
+/* Out of core: /state/loader/block_order into st, checked against this loader's order. */
+static int ooc_ckpt_read(const tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
+  uint64_t w[ORDER_WORDS];
+  int rc = tv_ckpt_read_array(c, "/state/loader/block_order", TV_CKPT_U64, ORDER_WORDS, w);
+  if (rc == TV_ERR_NOT_FOUND)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: the loader state is an in-memory order, but this run reads the data out "
+                    "of core (data.memory_mb): resume with the data.memory_mb it was written with",
+                    tv_ckpt_path(c));
+  if (rc != TV_OK) return rc;
+  if (w[0] != l->nsrc || w[1] != l->block || w[2] != l->buffer || w[3] != l->seed)
+    return tv_error(TV_ERR_MISMATCH,
+                    "%s: the out-of-core order of %llu rows in blocks of %llu with %llu buffer "
+                    "slots and seed %llu; this run's is of %llu rows, blocks of %llu, %llu slots, "
+                    "seed %llu (resume with the same data, data.memory_mb and train.seed)",
+                    tv_ckpt_path(c), (unsigned long long)w[0], (unsigned long long)w[1],
+                    (unsigned long long)w[2], (unsigned long long)w[3], (unsigned long long)l->nsrc,
+                    (unsigned long long)l->block, (unsigned long long)l->buffer,
+                    (unsigned long long)l->seed);
+  st->order_position = w[4];
+  return TV_OK;
+}
+
 int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c) {
   uint64_t words[CURSOR_WORDS];
   tv_loader_state st = {0};
-  uint32_t *perm = malloc((size_t)l->m * sizeof *perm);
-  if (!perm) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
+  uint32_t *perm = l->cons.order ? NULL : malloc((size_t)l->m * sizeof *perm);
+  if (!l->cons.order && !perm) return tv_error(TV_ERR_NOMEM, "loader state: out of memory");
   int rc = tv_ckpt_read_array(c, "/state/loader/cursor", TV_CKPT_U64, CURSOR_WORDS, words);
   if (rc != TV_OK) goto out;
-  rc = tv_ckpt_read_array(c, "/state/loader/perm", TV_CKPT_U32, l->m, perm);
+  if (l->cons.order)
+    rc = ooc_ckpt_read(l, c, &st);
+  else
+    rc = tv_ckpt_read_array(c, "/state/loader/perm", TV_CKPT_U32, l->m, perm);
+  if (rc == TV_ERR_NOT_FOUND && !l->cons.order) {
+    char why[512];
+    snprintf(why, sizeof why, "%s", tv_error_message());
+    uint64_t w[ORDER_WORDS];
+    if (tv_ckpt_read_array(c, "/state/loader/block_order", TV_CKPT_U64, ORDER_WORDS, w) == TV_OK)
+      rc = tv_error(TV_ERR_MISMATCH,
+                    "%s: the loader state is an out-of-core order (data.memory_mb), but this run "
+                    "holds the data in memory: resume with the data.memory_mb it was written with",
+                    tv_ckpt_path(c));
+    else
+      rc = tv_error(TV_ERR_NOT_FOUND, "%s", why);
+  }
   if (rc != TV_OK) goto out;
   rc = tv_ckpt_read_array(c, "/state/loader/augment_rng", TV_CKPT_U64, 4, st.augment.s);
   if (rc == TV_ERR_NOT_FOUND) {
@@ -1341,7 +1736,7 @@ int tv_loader_ckpt_read(tv_loader *l, tv_ckpt *c) {
   st.epoch = words[0];
   st.position = words[1];
   memcpy(st.rng.s, &words[2], sizeof st.rng.s);
-  rc = tv_loader_set_state(l, &st, perm, l->m);
+  rc = tv_loader_set_state(l, &st, perm, l->cons.order ? 0 : l->m);
   if (rc != TV_OK) rc = tv_error_prefix(rc, "%s", tv_ckpt_path(c));
 out:
   free(perm);
@@ -1364,6 +1759,14 @@ void tv_loader_free(tv_loader *l) {
   free(l->subset);
   free(l->cons.perm);
   free(l->prod.perm);
+  tv_block_order_free(l->cons.order);
+  tv_block_order_free(l->prod.order);
+  free(l->io.bx);
+  free(l->io.by);
+  free(l->io.sx);
+  free(l->io.sy);
+  free(l->io.pairs);
+  free(l->selected);
   free(l->slots);
   free(l->slot_x);
   free(l->slot_y);
@@ -1416,7 +1819,8 @@ int tv_standardize_fit(const tv_dataset *ds, tv_norm norm, tv_standardize *out) 
     tv_batch b;
     tv_loader_next_batch(l, &b);
     done = b.epoch_done;
-    for (uint32_t i = 0; i < b.n; i++) { /* Welford, per feature */
+    if ((rc = tv_loader_status(l)) != TV_OK) break; /* out of core: a failed read */
+    for (uint32_t i = 0; i < b.n; i++) {            /* Welford, per feature */
       k++;
       const float *row = b.x + (size_t)i * d;
       for (size_t j = 0; j < d; j++) {

@@ -13,9 +13,11 @@
 #include "trainval/data.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <float.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -266,17 +268,92 @@ static int check_memory(const dset *d, size_t out_size) {
   return TV_OK;
 }
 
+/* Reads examples [r0, r0 + k) of d, checking every value as tv_dataset holds it: as uint8 into
+ * out (as_u8: straight from libhdf5), as class ids through int64 (as_labels: each in range; *max
+ * the largest so far), or through double as float32 (each finite within float32).  tmp holds
+ * tmp_rows examples of 8-byte values (unused with as_u8 and out).  out NULL: checked, not kept.
+ * Values are numbered from example `first` in messages. */
+static int read_span(const dset *d, int as_u8, int as_labels, uint64_t r0, uint64_t k, void *out,
+                     void *tmp, uint64_t tmp_rows, int32_t *max) {
+  size_t per = (size_t)d->per;
+  int rc = TV_OK, as_f32 = !as_u8 && !as_labels && H5Tequal(d->type, H5T_NATIVE_FLOAT) > 0;
+  int as_i32 = as_labels && per == 1 && H5Tequal(d->type, H5T_NATIVE_INT32) > 0;
+  for (uint64_t r = r0; rc == TV_OK && r < r0 + k; r += tmp_rows) {
+    uint64_t q = r0 + k - r < tmp_rows ? r0 + k - r : tmp_rows;
+    size_t base = (size_t)(r - r0) * per; /* into out */
+    if (as_u8) {
+      rc = read_rows(d, H5T_NATIVE_UINT8, r, q, out ? (uint8_t *)out + base : tmp);
+      continue;
+    }
+    if (as_f32) { /* float32 as stored: no conversion buffer inside libhdf5, then checked */
+      float *f = out ? (float *)out + base : tmp;
+      rc = read_rows(d, H5T_NATIVE_FLOAT, r, q, f);
+      for (size_t i = 0; rc == TV_OK && i < (size_t)q * per; i++)
+        if (!isfinite(f[i]))
+          rc = tv_error(TV_ERR_FORMAT,
+                        "%s: %s: value %zu of example %llu is %g, not a finite float32", d->file,
+                        d->path, i % per, (unsigned long long)(r + i / per), (double)f[i]);
+      continue;
+    }
+    if (as_i32) { /* int32 class ids as stored: no conversion buffer either */
+      int32_t *v = out ? (int32_t *)out + base : tmp;
+      rc = read_rows(d, H5T_NATIVE_INT32, r, q, v);
+      for (size_t i = 0; rc == TV_OK && i < (size_t)q; i++) {
+        if (v[i] < 0 || v[i] >= TV_DATA_MAX_CLASSES)
+          rc = tv_error(TV_ERR_FORMAT, "%s: %s: label %lld of example %llu is not in [0, %d)",
+                        d->file, d->path, (long long)v[i], (unsigned long long)(r + i),
+                        TV_DATA_MAX_CLASSES);
+        else if (max && v[i] > *max)
+          *max = v[i];
+      }
+      continue;
+    }
+    rc = read_rows(d, as_labels ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, r, q, tmp);
+    for (size_t i = 0; rc == TV_OK && i < (size_t)q * per; i++) {
+      if (as_labels) {
+        int64_t v = ((const int64_t *)tmp)[i];
+        if (v < 0 || v >= TV_DATA_MAX_CLASSES)
+          rc = tv_error(TV_ERR_FORMAT, "%s: %s: label %lld of example %llu is not in [0, %d)",
+                        d->file, d->path, (long long)v, (unsigned long long)(r + i),
+                        TV_DATA_MAX_CLASSES);
+        else {
+          if (out) ((int32_t *)out)[base + i] = (int32_t)v;
+          if (max && v > *max) *max = (int32_t)v;
+        }
+        continue;
+      }
+      double v = ((const double *)tmp)[i];
+      if (!isfinite(v) || fabs(v) > FLT_MAX)
+        rc =
+            tv_error(TV_ERR_FORMAT, "%s: %s: value %zu of example %llu is %g, not a finite float32",
+                     d->file, d->path, i % per, (unsigned long long)(r + i / per), v);
+      else if (out)
+        ((float *)out)[base + i] = (float)v;
+    }
+  }
+  return rc;
+}
+
+/* Examples of per values a conversion buffer holds: a slab of SLAB_VALUES, or under a budget
+ * (data.memory_mb, bytes) an eighth of it in 8-byte values; at least one. */
+static uint64_t slab_rows(uint64_t per, uint64_t budget) {
+  uint64_t rows = SLAB_VALUES / per;
+  if (budget && budget / 64 / per < rows) rows = budget / 64 / per;
+  return rows ? rows : 1;
+}
+
 /* Reads d whole: as uint8 into *u8 (d->is_u8 and u8 not NULL), else through double into *f32
  * (float values, each finite within float32) or, for integer targets (labels not NULL), through
  * int64 into *labels (each a class id; *max the largest).  With keep 0 every read and check is
- * the same but nothing is kept (the bounded child's pass): memory is one slab. */
-static int read_all(const dset *d, int keep, uint8_t **u8, float **f32, int32_t **labels,
-                    int32_t *max) {
+ * the same but nothing is kept (the bounded child's pass): memory is one slab (slab_rows of
+ * budget). */
+static int read_all(const dset *d, int keep, uint64_t budget, uint8_t **u8, float **f32,
+                    int32_t **labels, int32_t *max) {
   int as_u8 = u8 && d->is_u8, as_labels = labels && !d->is_float;
   size_t out_size = as_u8 ? 1 : 4, n = (size_t)d->dim[0], per = (size_t)d->per;
   int rc = keep ? check_memory(d, out_size) : TV_OK;
   if (rc != TV_OK) return rc;
-  size_t rows = per >= SLAB_VALUES ? 1 : SLAB_VALUES / per;
+  size_t rows = (size_t)slab_rows(per, budget);
   void *out = keep ? malloc(n * per * out_size) : NULL;
   void *tmp = as_u8 && keep ? NULL : malloc((rows < n ? rows : n) * per * 8);
   if ((keep && !out) || (!(as_u8 && keep) && !tmp)) {
@@ -284,33 +361,7 @@ static int read_all(const dset *d, int keep, uint8_t **u8, float **f32, int32_t 
     goto out;
   }
   if (max) *max = 0;
-  for (size_t r = 0; rc == TV_OK && r < n; r += rows) {
-    size_t k = n - r < rows ? n - r : rows, base = r * per;
-    if (as_u8) {
-      rc = read_rows(d, H5T_NATIVE_UINT8, r, k, keep ? (uint8_t *)out + base : tmp);
-      continue;
-    }
-    rc = read_rows(d, as_labels ? H5T_NATIVE_INT64 : H5T_NATIVE_DOUBLE, r, k, tmp);
-    for (size_t i = 0; rc == TV_OK && i < k * per; i++) {
-      if (as_labels) {
-        int64_t v = ((const int64_t *)tmp)[i];
-        if (v < 0 || v >= TV_DATA_MAX_CLASSES)
-          rc = tv_error(TV_ERR_FORMAT, "%s: %s: label %lld of example %zu is not in [0, %d)",
-                        d->file, d->path, (long long)v, r + i, TV_DATA_MAX_CLASSES);
-        else {
-          if (keep) ((int32_t *)out)[base + i] = (int32_t)v;
-          if (v > *max) *max = (int32_t)v;
-        }
-        continue;
-      }
-      double v = ((const double *)tmp)[i];
-      if (!isfinite(v) || fabs(v) > FLT_MAX)
-        rc = tv_error(TV_ERR_FORMAT, "%s: %s: value %zu of example %zu is %g, not a finite float32",
-                      d->file, d->path, (base + i) % per, (base + i) / per, v);
-      else if (keep)
-        ((float *)out)[base + i] = (float)v;
-    }
-  }
+  rc = read_span(d, as_u8, as_labels, 0, n, out, tmp, rows, max);
 out:
   free(tmp);
   if (rc != TV_OK || !keep) {
@@ -326,10 +377,202 @@ out:
   return TV_OK;
 }
 
-/* Reads both datasets of the open files into *ds (zeroed on failure); with keep 0, reads and
- * checks all of them but keeps nothing (*ds untouched). */
+/* ---- out of core: the row source behind a tv_dataset (data.h, OUT-OF-CORE DATA) ---- */
+
+struct tv_rows {
+  pthread_mutex_t mu; /* one read at a time: the splits' shares are read from several threads */
+  int refs;
+  hid_t xf, yf; /* yf: H5I_INVALID_HID when both datasets are in xf */
+  dset x, y;
+  char *names; /* the file names and dataset paths of x and y (dset's strings point here) */
+  int float_targets;
+  int fd; /* the features file's descriptor (libhdf5's, borrowed) for read-ahead hints, or -1 */
+  uint64_t budget, tmp_rows;
+  void *tmp; /* tmp_rows examples of 8-byte values of the wider dataset */
+};
+
+/* Bytes the in-memory tv_dataset of x and y would hold. */
+static double memory_need(const dset *x, const dset *y) {
+  double n = (double)x->dim[0];
+  return n * ((double)x->per * (x->is_u8 ? 1 : 4) + (y->id >= 0 ? (double)y->per * 4 : 0));
+}
+
+/* A row source holding x and y (moved in: closed in the caller's variables); the file ids are
+ * the caller's to move in after. */
+static int rows_new(dset *x, dset *y, int float_targets, uint64_t budget, tv_rows **out) {
+  *out = NULL;
+  const char *str[4] = {x->file, x->path, y->file, y->path};
+  size_t len[4], total = 0;
+  for (int i = 0; i < 4; i++) total += (len[i] = strlen(str[i])) + 1;
+  tv_rows *r = calloc(1, sizeof *r);
+  char *names = malloc(total);
+  uint64_t per = x->per > y->per ? x->per : y->per;
+  uint64_t rows = slab_rows(per, budget); /* one conversion buffer */
+  void *tmp = malloc(rows * per * 8);
+  if (!r || !names || !tmp) {
+    free(r);
+    free(names);
+    free(tmp);
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory for its row reader", x->file);
+  }
+  char *p = names;
+  const char **dst[4] = {&x->file, &x->path, &y->file, &y->path};
+  for (int i = 0; i < 4; i++) {
+    memcpy(p, str[i], len[i] + 1);
+    *dst[i] = p;
+    p += len[i] + 1;
+  }
+  pthread_mutex_init(&r->mu, NULL);
+  r->refs = 1;
+  r->fd = -1;
+  r->xf = r->yf = H5I_INVALID_HID;
+  r->x = *x;
+  r->y = *y;
+  r->names = names;
+  r->float_targets = float_targets;
+  r->budget = budget;
+  r->tmp_rows = rows;
+  r->tmp = tmp;
+  x->id = x->type = x->space = H5I_INVALID_HID;
+  y->id = y->type = y->space = H5I_INVALID_HID;
+  *out = r;
+  return TV_OK;
+}
+
+uint64_t tv_rows_count(const tv_rows *r) { return r->x.dim[0]; }
+
+size_t tv_rows_feature_size(const tv_rows *r) { return r->x.is_u8 ? 1 : 4; }
+
+uint64_t tv_rows_chunk(const tv_rows *r) { return r->x.chunk[0]; }
+
+uint64_t tv_rows_budget(const tv_rows *r) { return r->budget; }
+
+size_t tv_rows_work_bytes(const tv_rows *r) {
+  uint64_t per = r->x.per > r->y.per ? r->x.per : r->y.per;
+  return (size_t)(r->tmp_rows * per * 8);
+}
+
+/* tv_rows_read's work, under r->mu. */
+static int rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels, float *targets) {
+  tv_h5_quiet();
+  int rc = TV_OK;
+  if (x) rc = read_span(&r->x, r->x.is_u8, 0, a, b - a, x, r->tmp, r->tmp_rows, NULL);
+  if (rc != TV_OK || r->y.id < 0) return rc;
+  if (labels && !r->y.is_float)
+    return read_span(&r->y, 0, 1, a, b - a, labels, r->tmp, r->tmp_rows, NULL);
+  if (!targets) return TV_OK;
+  if (r->y.is_float) return read_span(&r->y, 0, 0, a, b - a, targets, r->tmp, r->tmp_rows, NULL);
+  /* class ids as float targets (one per example), as source.c converts them in memory */
+  int32_t *ids = (int32_t *)(void *)targets;
+  rc = read_span(&r->y, 0, 1, a, b - a, ids, r->tmp, r->tmp_rows, NULL);
+  for (uint64_t i = 0; rc == TV_OK && i < b - a; i++) {
+    int32_t v;
+    memcpy(&v, &ids[i], sizeof v);
+    float f = (float)v;
+    memcpy(&targets[i], &f, sizeof f);
+  }
+  return rc;
+}
+
+int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels, float *targets) {
+  if (a >= b || b > r->x.dim[0])
+    return tv_error(TV_ERR_INVALID, "%s: %s: rows %llu..%llu of %llu", r->x.file, r->x.path,
+                    (unsigned long long)a, (unsigned long long)b, (unsigned long long)r->x.dim[0]);
+  pthread_mutex_lock(&r->mu);
+  int rc = rows_read(r, a, b, x, labels, targets);
+  /* libhdf5 keeps what a read frees on its free lists; with checkpoints written by another
+   * thread meanwhile they grew by 8 MiB over a 600-step run under a 1 MiB budget (measured) */
+  H5garbage_collect();
+  pthread_mutex_unlock(&r->mu);
+  return rc;
+}
+
+void tv_rows_will_need(tv_rows *r, uint64_t a, uint64_t b) {
+  if (b > r->x.dim[0]) b = r->x.dim[0];
+  if (a >= b) return;
+  pthread_mutex_lock(&r->mu);
+  if (r->fd < 0) {
+    void *h = NULL; /* the default (sec2) driver's handle is its int descriptor */
+    r->fd = H5Fget_vfd_handle(r->xf, H5P_DEFAULT, &h) >= 0 && h ? *(int *)h : -2;
+  }
+  uint64_t chunk = r->x.chunk[0], row_bytes = r->x.per * H5Tget_size(r->x.type);
+  if (r->fd >= 0 && chunk == 0) {
+    haddr_t at = H5Dget_offset(r->x.id);
+    if (at != HADDR_UNDEF)
+      (void)posix_fadvise(r->fd, (off_t)(at + a * row_bytes), (off_t)((b - a) * row_bytes),
+                          POSIX_FADV_WILLNEED);
+  }
+  for (uint64_t c = a - a % (chunk ? chunk : 1); r->fd >= 0 && chunk && c < b; c += chunk) {
+    hsize_t at[MAX_RANK] = {c};
+    unsigned mask;
+    haddr_t addr;
+    hsize_t size;
+    if (H5Dget_chunk_info_by_coord(r->x.id, at, &mask, &addr, &size) >= 0 && addr != HADDR_UNDEF)
+      (void)posix_fadvise(r->fd, (off_t)addr, (off_t)size, POSIX_FADV_WILLNEED);
+  }
+  H5Eclear2(H5E_DEFAULT);
+  pthread_mutex_unlock(&r->mu);
+}
+
+tv_rows *tv_rows_share(tv_rows *r) {
+  if (r) r->refs++;
+  return r;
+}
+
+void tv_rows_release(tv_rows *r) {
+  if (!r || --r->refs > 0) return;
+  dset_close(&r->x);
+  dset_close(&r->y);
+  tv_h5_close(&r->yf, H5Fclose);
+  tv_h5_close(&r->xf, H5Fclose);
+  free(r->tmp);
+  free(r->names);
+  pthread_mutex_destroy(&r->mu);
+  free(r);
+}
+
+/* What a job loads: keep 0 reads and checks everything, keeping nothing (the bounded child);
+ * keep 1 into memory, or, with budget > 0 and data that does not fit it, a row source. */
+typedef struct h5load {
+  int keep, float_targets;
+  uint64_t budget;
+  tv_rows *rows; /* set when the data stays on disk (its file ids still the caller's) */
+} h5load;
+
+/* Reopens d with a chunk cache of cache_bytes: the row source reads the features in whole
+ * chunks and needs none (0), the targets keep one chunk (their chunks hold many blocks' rows), so
+ * libhdf5 holds no more than that beside the budget. */
+static int reopen_cached(hid_t file, dset *d, size_t cache_bytes) {
+  hid_t dapl = H5Pcreate(H5P_DATASET_ACCESS), id = H5I_INVALID_HID;
+  if (dapl >= 0 && H5Pset_chunk_cache(dapl, H5D_CHUNK_CACHE_NSLOTS_DEFAULT, cache_bytes, 1.0) >= 0)
+    id = H5Dopen2(file, d->path, dapl);
+  tv_h5_close(&dapl, H5Pclose);
+  if (id < 0) return tv_h5_fail(TV_ERR_FORMAT, "%s: %s: cannot open", d->file, d->path);
+  tv_h5_close(&d->id, H5Dclose);
+  d->id = id;
+  return TV_OK;
+}
+
+/* Bytes of one chunk of d (0 when it is not chunked). */
+static size_t chunk_bytes(const dset *d) {
+  if (d->chunk[0] == 0) return 0;
+  size_t b = H5Tget_size(d->type);
+  for (int k = 0; k < d->rank; k++) b *= (size_t)d->chunk[k];
+  return b;
+}
+
+/* The largest class id of integer targets y, streamed through the row source's buffer. */
+static int rows_max_label(tv_rows *r, int32_t *max) {
+  *max = 0;
+  if (r->y.id < 0 || r->y.is_float) return TV_OK;
+  return read_span(&r->y, 0, 1, 0, r->y.dim[0], NULL, r->tmp, r->tmp_rows, max);
+}
+
+/* Reads both datasets of the open files into *ds (zeroed on failure) as h5load says; with keep 0,
+ * reads and checks all of them but keeps nothing (*ds untouched). */
 static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, const char *yname,
-                const char *y_dataset, int keep, tv_dataset *ds) {
+                const char *y_dataset, h5load *how, tv_dataset *ds) {
+  int keep = how->keep;
   dset x, y = {.id = H5I_INVALID_HID, .type = H5I_INVALID_HID, .space = H5I_INVALID_HID};
   tv_dataset d = {0};
   int rc = dset_open(xf, xname, x_dataset, 0, &x);
@@ -344,10 +587,26 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
   d.c = (int)(x.rank == 3 ? 1 : x.dim[1]);
   d.h = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 2]);
   d.w = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 1]);
-  rc = read_all(&x, keep, &d.images, &d.features, NULL, NULL);
+  if (keep && how->budget > 0 && y_dataset && memory_need(&x, &y) > (double)how->budget) {
+    int float_y = y.is_float || how->float_targets;
+    d.target_dim = float_y ? (int)y.per : 0;
+    rc = reopen_cached(xf, &x, 0);
+    if (rc == TV_OK) rc = reopen_cached(yf, &y, chunk_bytes(&y));
+    if (rc == TV_OK) rc = rows_new(&x, &y, how->float_targets, how->budget, &d.rows);
+    int32_t max = 0;
+    if (rc == TV_OK) rc = rows_max_label(d.rows, &max);
+    if (rc == TV_OK && !float_y) d.num_classes = 1 + max;
+    if (rc == TV_OK) {
+      how->rows = d.rows;
+      *ds = d;
+      d = (tv_dataset){0};
+    }
+    goto out;
+  }
+  rc = read_all(&x, keep, how->budget, &d.images, &d.features, NULL, NULL);
   if (rc != TV_OK) goto out;
   int32_t max = 0;
-  if (y_dataset) rc = read_all(&y, keep, NULL, &d.targets, &d.labels, &max);
+  if (y_dataset) rc = read_all(&y, keep, how->budget, NULL, &d.targets, &d.labels, &max);
   if (rc != TV_OK || !keep) goto out;
   if (d.labels)
     d.num_classes = 1 + max;
@@ -379,6 +638,7 @@ typedef struct h5job {
   const char *x_path, *x_dataset, *y_path, *y_dataset;
   const void *image;
   size_t len;
+  uint64_t budget; /* data.memory_mb in bytes (0: none): also sizes the child's slab */
 } h5job;
 
 /* Opens the job's file(s); *yf is *xf when both datasets come from one. */
@@ -390,18 +650,27 @@ static int job_open(const h5job *j, hid_t *xf, hid_t *yf) {
   return rc;
 }
 
-/* Opens and reads everything (keep: into *ds; else only to see that libhdf5 can). */
-static int job_run(const h5job *j, int keep, tv_dataset *ds) {
+/* Opens and reads everything as how says (keep: into *ds; else only to see that libhdf5 can);
+ * a row source takes the file ids. */
+static int job_run(const h5job *j, h5load *how, tv_dataset *ds) {
   hid_t xf = H5I_INVALID_HID, yf = H5I_INVALID_HID;
   int rc = job_open(j, &xf, &yf);
   if (rc == TV_OK)
-    rc = load(xf, j->x_path, j->x_dataset, yf >= 0 ? yf : xf, j->y_path, j->y_dataset, keep, ds);
+    rc = load(xf, j->x_path, j->x_dataset, yf >= 0 ? yf : xf, j->y_path, j->y_dataset, how, ds);
+  if (rc == TV_OK && how->rows) {
+    how->rows->xf = xf;
+    how->rows->yf = yf;
+    xf = yf = H5I_INVALID_HID;
+  }
   tv_h5_close(&yf, H5Fclose);
   tv_h5_close(&xf, H5Fclose);
   return rc;
 }
 
-static int child_pass(void *job) { return job_run(job, 0, NULL); }
+static int child_pass(void *job) {
+  h5load how = {.budget = ((const h5job *)job)->budget};
+  return job_run(job, &how, NULL);
+}
 
 /* The bytes the child reads: both files (or the image). */
 static uint64_t job_bytes(const h5job *j) {
@@ -414,7 +683,7 @@ static uint64_t job_bytes(const h5job *j) {
 
 /* Runs the job's whole read in a bounded child (base/bounded.h), then, if it came back, in this
  * process: a crash or a hang inside libhdf5 on a damaged file is one error naming the file. */
-static int job_load(const h5job *j, tv_dataset *ds) {
+static int job_load(const h5job *j, h5load *what, tv_dataset *ds) {
   const tv_bounded_limits lim = {CHILD_CPU_S(job_bytes(j)), CHILD_AS_BYTES};
   tv_bounded_end end;
   int rc = tv_run_bounded(child_pass, (void *)j, &lim, j->x_path, &end);
@@ -425,7 +694,7 @@ static int job_load(const h5job *j, tv_dataset *ds) {
                     two ? ", " : "", two ? j->y_path : "",
                     tv_bounded_describe(&end, &lim, how, sizeof how));
   }
-  if (rc == TV_OK) rc = job_run(j, 1, ds);
+  if (rc == TV_OK) rc = job_run(j, what, ds);
   return rc;
 }
 
@@ -433,13 +702,25 @@ int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_
                        const char *y_dataset, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
   if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
-  const h5job j = {x_path, x_dataset, y_path, y_dataset, NULL, 0};
-  return job_load(&j, ds);
+  const h5job j = {x_path, x_dataset, y_path, y_dataset, NULL, 0, 0};
+  h5load how = {.keep = 1};
+  return job_load(&j, &how, ds);
+}
+
+int tv_dataset_open_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                       const char *y_dataset, int float_targets, uint64_t memory_bytes,
+                       tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
+  const h5job j = {x_path, x_dataset, y_path, y_dataset, NULL, 0, memory_bytes};
+  h5load how = {.keep = 1, .float_targets = float_targets != 0, .budget = memory_bytes};
+  return job_load(&j, &how, ds);
 }
 
 int tv_dataset_load_h5_image(const void *image, size_t len, const char *name, const char *x_dataset,
                              const char *y_dataset, tv_dataset *ds) {
   memset(ds, 0, sizeof *ds);
-  const h5job j = {name, x_dataset, name, y_dataset, image, len};
-  return job_load(&j, ds);
+  const h5job j = {name, x_dataset, name, y_dataset, image, len, 0};
+  h5load how = {.keep = 1};
+  return job_load(&j, &how, ds);
 }

@@ -65,7 +65,8 @@ static tv_data_spec spec_from_config(const tv_config *cfg) {
                         .channels = cfg->model.input[0],
                         .height = cfg->model.input[1],
                         .width = cfg->model.input[2],
-                        .resize = cfg->data.resize};
+                        .resize = cfg->data.resize,
+                        .memory_bytes = (uint64_t)cfg->data.memory_mb << 20};
 }
 
 /* images_key / labels_key: the keys' names, for messages. */
@@ -96,17 +97,32 @@ static int load_files(const tv_config *cfg, const char *images_key, const char *
   return rc;
 }
 
-/* A multilabel target is an indicator: exactly 0 or 1. */
-static int check_indicators(const tv_dataset *ds, const char *targets_path) {
-  size_t t = (size_t)ds->target_dim;
-  for (size_t i = 0; i < (size_t)ds->n * t; i++) {
-    float v = ds->targets[i];
-    if (v != 0.0f && v != 1.0f)
+/* Targets [i*t, j*t) of examples i..j-1: a multilabel target is an indicator, exactly 0 or 1. */
+static int check_indicator_rows(const float *v, size_t i, size_t j, size_t t,
+                                const char *targets_path) {
+  for (size_t k = 0; k < (j - i) * t; k++)
+    if (v[k] != 0.0f && v[k] != 1.0f)
       return tv_error(TV_ERR_MISMATCH,
                       "%s: example %zu, label %zu is %g; model.task multilabel needs 0/1 targets",
-                      targets_path, i / t, i % t, (double)v);
-  }
+                      targets_path, i + k / t, k % t, (double)v[k]);
   return TV_OK;
+}
+
+/* Every target of ds an indicator; out of core, streamed from the file in slabs of rows. */
+static int check_indicators(const tv_dataset *ds, const char *targets_path) {
+  size_t t = (size_t)ds->target_dim, n = ds->rows ? tv_rows_count(ds->rows) : ds->n;
+  if (!ds->rows) return check_indicator_rows(ds->targets, 0, n, t, targets_path);
+  enum { SLAB = 4096 };
+  float *buf = malloc(SLAB * t * sizeof *buf);
+  if (!buf) return tv_error(TV_ERR_NOMEM, "%s: out of memory", targets_path);
+  int rc = TV_OK;
+  for (size_t i = 0; rc == TV_OK && i < n; i += SLAB) {
+    size_t j = n - i < SLAB ? n : i + SLAB;
+    rc = tv_rows_read(ds->rows, i, j, NULL, NULL, buf);
+    if (rc == TV_OK) rc = check_indicator_rows(buf, i, j, t, targets_path);
+  }
+  free(buf);
+  return rc;
 }
 
 int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const char *features_path,
@@ -119,7 +135,7 @@ int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const cha
                     "%s: examples are %dx%dx%d, but model.input in %s is [%d, %d, %d]",
                     features_path, ds->c, ds->h, ds->w, cfg->source, in[0], in[1], in[2]);
   if (task == TV_TASK_CLASSIFICATION) {
-    if (!ds->labels)
+    if (!tv_dataset_has_labels(ds))
       return tv_error(TV_ERR_MISMATCH,
                       "%s: %d float targets per example, but model.task in %s is classification "
                       "(class ids; float targets are model.task regression or multilabel)",
@@ -129,7 +145,7 @@ int tv_dataset_check_model(const tv_config *cfg, const tv_dataset *ds, const cha
                       targets_path, ds->num_classes - 1, cfg->source, k);
     return TV_OK;
   }
-  if (!ds->targets)
+  if (tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "%s: class ids, but model.task in %s is %s, which needs float targets",
                     targets_path, cfg->source, tv_task_names[task]);
@@ -201,51 +217,97 @@ int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t
   return tv_evaluate_logits(m, ds, idx, n, norm, metrics, NULL, NULL);
 }
 
-int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
-                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
-  if (tv_metrics_task(metrics) != TV_TASK_CLASSIFICATION && !ds->targets)
+struct tv_eval_pass {
+  tv_model *m;
+  tv_loader *l;
+  uint32_t *first; /* the identity when the caller gave no idx */
+  uint32_t left;   /* examples not yet evaluated */
+};
+
+void tv_eval_pass_free(tv_eval_pass *p) {
+  if (!p) return;
+  tv_loader_free(p->l);
+  free(p->first);
+  free(p);
+}
+
+int tv_eval_pass_new(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                     tv_norm norm, tv_task task, tv_eval_pass **out) {
+  *out = NULL;
+  if (task != TV_TASK_CLASSIFICATION && tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: the %s model needs float targets, the data has "
                     "class ids",
-                    tv_task_names[tv_metrics_task(metrics)]);
-  if (tv_metrics_task(metrics) == TV_TASK_CLASSIFICATION && !ds->labels)
+                    tv_task_names[task]);
+  if (task == TV_TASK_CLASSIFICATION && !tv_dataset_has_labels(ds))
     return tv_error(TV_ERR_MISMATCH,
                     "evaluate: a classification model needs class ids, the data has %d float "
                     "targets per example",
                     ds->target_dim);
   if (n > ds->n)
     return tv_error(TV_ERR_INVALID, "evaluate: %u examples asked, %u present", n, ds->n);
-  if (n == 0) return TV_OK;
+  tv_eval_pass *p = calloc(1, sizeof *p);
+  if (!p) return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+  p->m = m;
+  p->left = n;
+  if (n == 0) { /* nothing to evaluate: no loader */
+    *out = p;
+    return TV_OK;
+  }
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
-  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w)
+  if ((size_t)d != (size_t)ds->c * (size_t)ds->h * (size_t)ds->w) {
+    tv_eval_pass_free(p);
     return tv_error(TV_ERR_MISMATCH, "evaluate: the model takes %d features, the examples have %d",
                     d, ds->c * ds->h * ds->w);
-  uint32_t *first = NULL;
+  }
   if (!idx) {
-    first = malloc((size_t)n * sizeof *first);
-    if (!first) return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
-    for (uint32_t i = 0; i < n; i++) first[i] = i;
-    idx = first;
+    p->first = malloc((size_t)n * sizeof *p->first);
+    if (!p->first) {
+      tv_eval_pass_free(p);
+      return tv_error(TV_ERR_NOMEM, "evaluate: out of memory");
+    }
+    for (uint32_t i = 0; i < n; i++) p->first[i] = i;
+    idx = p->first;
   }
   tv_loader_opts o = {.batch_size = (uint32_t)b, .norm = norm, .subset = idx, .subset_n = n};
-  tv_loader *l = NULL;
-  int rc = tv_loader_new(ds, &o, &l);
-  for (int done = 0; rc == TV_OK && !done;) {
+  int rc = tv_loader_new(ds, &o, &p->l);
+  if (rc != TV_OK) {
+    tv_eval_pass_free(p);
+    return rc;
+  }
+  *out = p;
+  return TV_OK;
+}
+
+int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics, float *logits,
+                      double *forward_seconds) {
+  int rc = TV_OK;
+  uint32_t taken = 0;
+  while (rc == TV_OK && taken < count && p->left > 0) {
     tv_batch bt;
-    tv_loader_next_batch(l, &bt);
-    done = bt.epoch_done;
+    tv_loader_next_batch(p->l, &bt);
+    if ((rc = tv_loader_status(p->l)) != TV_OK) break; /* out of core: a failed read */
     double t0 = forward_seconds ? tv_monotonic() : 0.0;
-    const float *z = tv_model_forward(m, bt.x, (int)bt.n);
+    const float *z = tv_model_forward(p->m, bt.x, (int)bt.n);
     if (forward_seconds) *forward_seconds += tv_monotonic() - t0;
     rc = tv_metrics_add(metrics, z, bt.labels, bt.targets, (int)bt.n);
     if (logits) {
-      size_t k = (size_t)tv_model_num_classes(m) * bt.n;
+      size_t k = (size_t)tv_model_num_classes(p->m) * bt.n;
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
+    taken += bt.n;
+    p->left -= bt.n;
   }
-  tv_loader_free(l);
-  free(first);
+  return rc;
+}
+
+int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
+                       tv_norm norm, tv_metrics *metrics, float *logits, double *forward_seconds) {
+  tv_eval_pass *p = NULL;
+  int rc = tv_eval_pass_new(m, ds, idx, n, norm, tv_metrics_task(metrics), &p);
+  if (rc == TV_OK) rc = tv_eval_pass_next(p, n, metrics, logits, forward_seconds);
+  tv_eval_pass_free(p);
   return rc;
 }
 

@@ -20,8 +20,9 @@ static int load_text(const tv_data_spec *spec, tv_dataset *ds) {
 
 /* Integer targets become float ones (one value per example) where the caller needs those. */
 static int load_hdf5(const tv_data_spec *spec, tv_dataset *ds) {
-  int rc = tv_dataset_load_h5(spec->x, spec->x_dataset, spec->y, spec->y_dataset, ds);
-  if (rc != TV_OK || !spec->float_targets || !ds->labels) return rc;
+  int rc = tv_dataset_open_h5(spec->x, spec->x_dataset, spec->y, spec->y_dataset,
+                              spec->float_targets, spec->memory_bytes, ds);
+  if (rc != TV_OK || !spec->float_targets || !ds->labels) return rc; /* out of core: converted */
   ds->targets = malloc((size_t)ds->n * sizeof *ds->targets);
   if (!ds->targets) {
     tv_dataset_free(ds);

@@ -55,6 +55,12 @@
  *   /state/loader/perm         uint32   [m]          tv_loader_ckpt_write: the epoch's order of
  *                                                    the m examples (a permutation of 0..m-1)
  *   /state/loader/augment_rng  uint64   [4]          tv_loader_ckpt_write: augmentation rng
+ *   /state/loader/block_order  uint64   [5]          tv_loader_ckpt_write, out of core
+ *                                                    (data.memory_mb; then no perm): source
+ *                                                    rows, block rows, buffer slots, seed, and
+ *                                                    the outputs of the epoch's block order
+ *                                                    taken (position plus the valid rows it
+ *                                                    skipped); resume seeks the order there
  *   /state/dropout_rng         uint64   [4]          tv_model_ckpt_write (model.h): the TRAIN
  *                                                    graph's dropout rng s[0..3]
  *   /state/carry/<layer>       float32  [B*H] or    tv_model_ckpt_write: the TRAIN graph's

@@ -107,6 +107,9 @@
  *     standardize: false         # after scale/mean/std, each feature -> (x - mean_j) / std_j
  *                                # with mean_j and std_j fitted on the training split and kept
  *                                # in every checkpoint (ckpt.h, DATA LAYOUT) for eval
+ *     memory_mb: 0               # hdf5: MiB the examples may hold in memory; a split that
+ *                                # needs more is read from disk in blocks (data.h, OUT-OF-CORE
+ *                                # DATA); 0: no limit, everything in memory
  *     corpus: /usr/share/games/fortunes   # token models: the text (a file or folder, corpus.h)
  *     valid_tokens: 0            # token models: the corpus's last this many bytes validate
  *                                # (0: the last valid_fraction of it)
@@ -325,6 +328,7 @@ typedef struct tv_config {
     double fill_value;               /* csv: with missing fill, default 0 */
     tv_class_order class_order;      /* csv string labels: default sorted */
     int standardize;                 /* default 0: per-feature mean/std fitted on train */
+    int64_t memory_mb;               /* hdf5: [0, 2^40] default 0 (no limit): data.h, OUT-OF-CORE */
     char corpus[TV_PATH_CAP];        /* token models: a text file or folder (corpus.h) */
     int64_t valid_tokens; /* token models: the last this many bytes validate; 0: fraction */
   } data;

@@ -97,7 +97,13 @@
  *   targets[i*target_dim .. (i+1)*target_dim)  float32 values (regression, or multilabel 0/1)
  * num_classes is 1 + the largest label of the file it was loaded from (kept by split); with
  * float targets it is 0.  names, when not NULL, holds num_classes NUL-terminated class names
- * (each its own malloc'd string; a reader that has none leaves it NULL). */
+ * (each its own malloc'd string; a reader that has none leaves it NULL).
+ *
+ * Out of core (rows not NULL, see OUT-OF-CORE DATA below): the four example buffers are NULL and
+ * example i is row rowmap[i] of the row source (row i when rowmap is NULL); target_dim 0 means
+ * class ids, as with labels. */
+typedef struct tv_rows tv_rows;
+
 typedef struct tv_dataset {
   uint8_t *images; /* n * c*h*w bytes, or NULL when features holds the examples */
   float *features; /* n * c*h*w floats, or NULL when images holds them */
@@ -108,7 +114,51 @@ typedef struct tv_dataset {
   uint32_t n;
   int c, h, w; /* IDX3 images give c = 1 */
   int num_classes;
+  tv_rows *rows;    /* out of core: the examples' source (a counted share), or NULL */
+  uint32_t *rowmap; /* with rows: n ascending source rows (owned), or NULL for 0..n-1 */
 } tv_dataset;
+
+/* OUT-OF-CORE DATA (data.memory_mb).  An HDF5 training or test file whose features and targets
+ * need more than the budget in memory stays on disk behind a row source; the tv_dataset then
+ * holds only its shape, its class count and (after tv_dataset_split) which rows it selects.
+ * The loader (tv_loader_new) reads such a dataset in blocks of whole HDF5 chunks on its prefetch
+ * thread: with shuffle in the order of blockorder.h over the source's rows (rows the dataset does
+ * not select, such as the valid split's, pass through the order and are skipped), without it
+ * in dataset order; its memory is one block plus the shuffle buffer, sized from the budget (see
+ * tv_loader_new).  The contract of a row source:
+ *   - any thread may read it: reads are serialised (a split's train and valid shares are read by
+ *     the loader's thread and the caller's at once);
+ *   - tv_rows_read(r, a, b, x, labels, targets) reads rows [a, b) (a < b <= tv_rows_count) into
+ *     the caller's buffers: x (b - a) * D values of tv_rows_feature_size bytes (uint8 as stored,
+ *     or float32 converted as the in-memory reader converts them), and either labels (b - a
+ *     class ids, when the dataset's target_dim is 0) or targets ((b - a) * target_dim floats);
+ *     any of the three may be NULL (not read).  Every value is checked as the in-memory reader
+ *     checks it; errors are one line naming the file and the dataset (TV_ERR_FORMAT, TV_ERR_IO,
+ *     TV_ERR_INVALID for a bad range);
+ *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
+ *     at least one example) and nothing that grows with the file;
+ *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
+ * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
+ * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
+ * batches built from a failed read hold zeros and class 0, and tv_loader_status reports the
+ * error, which every caller checks after each batch. */
+uint64_t tv_rows_count(const tv_rows *r);
+size_t tv_rows_feature_size(const tv_rows *r); /* 1 (uint8) or 4 (float32) */
+uint64_t tv_rows_chunk(const tv_rows *r);      /* rows per HDF5 chunk of the features; 0: none */
+uint64_t tv_rows_budget(const tv_rows *r);     /* data.memory_mb in bytes */
+size_t tv_rows_work_bytes(const tv_rows *r);
+TV_MUST_CHECK int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels,
+                               float *targets);
+/* Asks the kernel to start reading rows [a, b) of the features (posix_fadvise WILLNEED on their
+ * chunks' bytes), so that the read of them that follows finds them in the page cache: the loader
+ * calls it for the next block while the rows of the current one are used.  Best effort, no
+ * memory of ours; cannot fail. */
+void tv_rows_will_need(tv_rows *r, uint64_t a, uint64_t b);
+tv_rows *tv_rows_share(tv_rows *r); /* returns r; NULL-safe */
+void tv_rows_release(tv_rows *r);   /* NULL-safe */
+
+/* 1 when ds's targets are class ids (labels, or an out-of-core dataset with target_dim 0). */
+int tv_dataset_has_labels(const tv_dataset *ds);
 
 /* How an image folder's images are made the configured size (tv_data_spec.resize). */
 typedef enum tv_resize {
@@ -144,6 +194,9 @@ typedef struct tv_data_spec {
   /* ---- hdf5 (HDF5 DATA FILES below) ---- */
   const char *x_dataset; /* the features dataset in x, "/train/images" */
   const char *y_dataset; /* the targets dataset in y (y may be x itself), "/train/labels" */
+  /* hdf5: data.memory_mb in bytes; 0 (no budget) reads the data into memory, as does data
+   * that fits; larger data stays on disk (OUT-OF-CORE DATA).  Other readers ignore it. */
+  uint64_t memory_bytes;
   /* ---- imgdir (IMAGE FOLDERS below) ---- */
   int channels;      /* every image is made this many channels (1 grey, 3 RGB) */
   int height, width; /* the size every image has (or is resized to) */
@@ -173,15 +226,17 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * through hard links only; external storage, virtual datasets and soft or external links are
  * refused (they would make a data file open other files).  Sizes are checked before anything is
  * allocated: an unfiltered dataset must have all its bytes stored, a filtered (compressed) one
- * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and the data must fit in
- * physical memory; an unfiltered chunked dataset must store every chunk of its chunk shape (a
- * damaged shape would make libhdf5 copy past its buffers).  The data is read in slabs of examples
- * (a bounded conversion buffer).
+ * cannot claim more than TV_H5_MAX_EXPANSION times what it stores, and data read into memory must
+ * fit in physical memory (out of core it stays on disk: tv_dataset_open_h5); an unfiltered
+ * chunked dataset must store every chunk of its chunk shape (a damaged shape would make libhdf5
+ * copy past its buffers).  The data is read in slabs of examples (a bounded conversion buffer);
+ * float32 and int32 data as stored, without libhdf5's conversion.
  *
  * libhdf5 crashes or loops on some damaged files, so every HDF5 data file is parsed first in a
  * child process limited in CPU time (20 s plus 1 s per 16 MiB of file) and memory (4 GiB beyond
  * what the process maps), which opens it and reads and checks every example of both datasets as
- * the reader does, keeping nothing (base/bounded.h).  Only if that child returns does this
+ * the reader does, keeping nothing: it streams every chunk through one slab of 2^20 values, so
+ * its memory does not grow with the file (base/bounded.h).  Only if that child returns does this
  * process parse the file; a crash or a hang in it is the error "FILE: damaged HDF5 data file
  * (HDF5 crashed parsing it: Segmentation fault)" or "(HDF5 did not finish parsing it in N s of
  * CPU)".  The price: the file is read twice. */
@@ -206,6 +261,15 @@ TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
  * inputs of a prediction.  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, const char *y_path,
                                      const char *y_dataset, tv_dataset *ds);
+
+/* tv_dataset_load_h5 with a memory budget (memory_bytes, 0: none): data whose features and
+ * targets need more than it in memory is not read but opened as a row source (OUT-OF-CORE DATA:
+ * ds->rows), after the same bounded child has read and checked every example; integer targets
+ * are then delivered as float targets when float_targets is 1 (in memory, source.c converts).
+ * Errors as tv_dataset_load_h5's; on failure *ds is zeroed. */
+TV_MUST_CHECK int tv_dataset_open_h5(const char *x_path, const char *x_dataset, const char *y_path,
+                                     const char *y_dataset, int float_targets,
+                                     uint64_t memory_bytes, tv_dataset *ds);
 
 /* The same from an HDF5 file image in memory (len bytes at image, borrowed, read-only; both
  * datasets from it), named `name` in messages: the entry point for fuzzing the reader without
@@ -455,12 +519,26 @@ typedef struct tv_loader_opts {
  * The loader's state and its part of a checkpoint are global: they do not depend on the part, so
  * a state saved by a loader of P parts restores one of any other P.
  *
+ * Out of core (ds->rows, OUT-OF-CORE DATA): the batches are built from the data file on the
+ * prefetch thread (or in the call without prefetch).  Block: whole chunks of the features dataset
+ * (tv_rows_chunk; 1 row when it is not chunked) making about budget / 8 bytes, at most 8 MiB, at
+ * least one chunk.  With shuffle the order is blockorder.h's over all the source's rows, seeded by
+ * seed, in blocks of that size, with a buffer of (budget - block - tv_rows_work_bytes) / row
+ * slots (a row: features and target as stored), rows the dataset does not select skipped; epoch
+ * e's order is a function of the file, the budget, seed and e; a subset with shuffle is refused.
+ * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Each block
+ * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
+ * or in the file), so that in steady state the read finds its bytes in the page cache.  Memory:
+ * the block, the slots, a bit per source row with a rowmap, the perm without shuffle (4 bytes an
+ * example), the batch ring.
+ *
  * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
  * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
  * feature arrays) (a std not > 0, channels not 0 and not ds->c, channels over
  * TV_NORM_MAX_CHANNELS), a bad augment (pad < 0 or > min(h, w)), prefetch over
- * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, or drop_last with
- * fewer than batch_size examples (no batch at all); TV_ERR_NOMEM, also when the thread cannot be
+ * TV_LOADER_MAX_PREFETCH, an empty dataset or subset, a subset index >= ds->n, drop_last with
+ * fewer than batch_size examples (no batch at all), or out of core a budget that leaves no slot
+ * beside a block (the message names data.memory_mb); TV_ERR_NOMEM, also when the thread cannot be
  * started.  On failure *out is NULL and no thread runs. */
 TV_MUST_CHECK int tv_loader_new(const tv_dataset *ds, const tv_loader_opts *o, tv_loader **out);
 
@@ -506,6 +584,12 @@ void tv_loader_next_batch(tv_loader *l, tv_batch *b);
  * they are class ids.  Cannot fail. */
 int tv_loader_target_dim(const tv_loader *l);
 
+/* Out of core: TV_OK, or the error of a failed read of the data file (the first one, with its
+ * message re-recorded on this thread) when a batch returned so far was built from it (its rows
+ * then hold zeros and class 0).  The caller checks it after each batch; a loader in memory always
+ * returns TV_OK.  Cannot fail otherwise. */
+TV_MUST_CHECK int tv_loader_status(const tv_loader *l);
+
 /* Batches per epoch: ceil(m / batch_size), or floor with drop_last.  Always >= 1. */
 uint32_t tv_loader_batches_per_epoch(const tv_loader *l);
 
@@ -520,6 +604,9 @@ typedef struct tv_loader_state {
   uint64_t position;
   tv_rng rng;
   tv_rng augment;
+  /* Out of core with shuffle: outputs of this epoch's block order taken so far (position plus
+   * the rows it skipped); perm is then absent (perm_n 0).  0 otherwise. */
+  uint64_t order_position;
 } tv_loader_state;
 
 /* Reads the state.  *perm points into the loader (perm_n entries, a permutation of 0..m-1) and
@@ -551,6 +638,11 @@ typedef struct tv_ckpt tv_ckpt;
  *   /state/loader/cursor       uint64 [6]  epoch, position, rng.s[0], rng.s[1], rng.s[2], rng.s[3]
  *   /state/loader/perm         uint32 [m]  the current epoch's order
  *   /state/loader/augment_rng  uint64 [4]  augment.s[0..3] (written whether or not it augments)
+ * or, out of core with shuffle, instead of perm:
+ *   /state/loader/block_order  uint64 [5]  source rows, block rows, buffer slots, seed,
+ *                                          order_position
+ * (ckpt_read refuses an order of other rows, blocks, slots or seed, and a checkpoint of the other
+ * kind, TV_ERR_MISMATCH naming data.memory_mb)
  * Borrows w; l is not changed.  Errors: those of tv_ckpt_writer_array (TV_ERR_INVALID when a
  * path exists already, TV_ERR_IO). */
 TV_MUST_CHECK int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w);

@@ -57,7 +57,7 @@ tv_norm tv_norm_from_config(const tv_config *cfg, const tv_dataset *ds);
 
 /* Runs model (INFER, sealed store) over examples idx[0..n) of ds (idx NULL: the first n) in
  * batches of the model's max batch, adding to metrics (tv_metrics_add: class ids or float
- * targets, as metrics' task needs).  Allocates a loader per call.
+ * targets, as metrics' task needs).  Allocates a loader per call (tv_eval_pass: one per pass).
  * Errors: TV_ERR_NOMEM, TV_ERR_INVALID (n larger than the dataset), TV_ERR_MISMATCH (targets of
  * the other kind than metrics' task, or examples of another size than the model's input). */
 TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t *idx, uint32_t n,
@@ -70,6 +70,26 @@ TV_MUST_CHECK int tv_evaluate(tv_model *m, const tv_dataset *ds, const uint32_t 
 TV_MUST_CHECK int tv_evaluate_logits(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
                                      uint32_t n, tv_norm norm, tv_metrics *metrics, float *logits,
                                      double *forward_seconds);
+
+/* One evaluation pass (tv_evaluate_logits's) over examples idx[0..n) of ds (idx NULL: the first
+ * n; idx borrowed until the pass is freed) with one loader, taken in calls of any size, so that a
+ * caller that looks at something between chunks (a cancel flag) reads the data once: out of
+ * core a loader per chunk would read the block at each chunk's edge again.  task is the metrics'
+ * (tv_metrics_task).  Errors of _new: as tv_evaluate's; on failure *out is NULL. */
+typedef struct tv_eval_pass tv_eval_pass;
+TV_MUST_CHECK int tv_eval_pass_new(tv_model *m, const tv_dataset *ds, const uint32_t *idx,
+                                   uint32_t n, tv_norm norm, tv_task task, tv_eval_pass **out);
+
+/* Evaluates the pass's next examples, batch by batch, until count of them (a multiple of the
+ * model's max batch, or all that are left) are done, adding to metrics, and copying their logits
+ * to logits (when not NULL) and the forward passes' time to *forward_seconds (when not NULL), as
+ * tv_evaluate_logits does.  Errors: TV_ERR_MISMATCH from the metrics, and out of core a failed
+ * read of the data file (tv_loader_status). */
+TV_MUST_CHECK int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics,
+                                    float *logits, double *forward_seconds);
+
+/* Frees the pass.  NULL-safe. */
+void tv_eval_pass_free(tv_eval_pass *p);
 
 /* Runs the token model m (INFER, sealed store) over the text ids[0..n) read as B contiguous
  * streams, B = its max batch (corpus.h, BATCHES), in windows of its T steps with the state

@@ -3,7 +3,8 @@
 # file first in a bounded child (common/base/bounded.h), so a file on which it crashes (the
 # fuzzer's tests/fuzz/regress/fuzz_h5data/libhdf5-segv-shared-message-heap.h5), a real file with
 # a flipped bit in its chunk shape (which once made libhdf5 copy past its buffer and segfault
-# eval) and a truncated real file each end in one line naming the file, a non-zero exit, no core.
+# eval) and a truncated real file each end in one line naming the file, a non-zero exit, no core,
+# also under data.memory_mb (the child then streams through a slab sized by the budget).
 . "$(dirname "$0")/lib.sh"
 PY=/usr/bin/python3
 if ! $PY -c 'import h5py, numpy' 2>/dev/null; then
@@ -53,6 +54,10 @@ for f in "segv.h5:damaged HDF5 data file \(HDF5 crashed parsing it: " \
   expect_fail "train on $file: one line" 1 "$file: $what" "$BIN/train" --quiet --threads 1 \
     --train-dir "$T/r-$file" --config "$T/cfg.yaml" --set data.train_images="$file:/x" \
     --set data.train_labels="$file:/y"
+  expect_fail "train under data.memory_mb 1 (the child's slab from the budget) on $file: one line" \
+    1 "$file: $what" "$BIN/train" --quiet --threads 1 --train-dir "$T/o-$file" \
+    --config "$T/cfg.yaml" --set data.train_images="$file:/x" --set data.train_labels="$file:/y" \
+    --set data.memory_mb=1
   expect_fail "eval --predict on $file: one line" 1 "$file: $what" \
     "$BIN/eval" --ckpt "$ck" --predict "$T/$file:/x" --out "$T/p.csv"
 done
