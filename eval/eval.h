@@ -66,6 +66,7 @@ typedef struct eval_options {
   const char *prompt;
   double temperature; /* default 1 */
   uint64_t seed;      /* default 1 */
+  int precision;      /* --generate-precision: tv_gen_precision, default TV_GEN_FP32 */
   int misclassified;  /* examples in the misclassified grid of each result's events; 0: none */
 } eval_options;
 
@@ -92,6 +93,7 @@ typedef struct evaluator_opts {
   double temperature;
   int top_k;
   uint64_t seed;
+  int precision; /* tv_gen_precision */
 } evaluator_opts;
 
 typedef struct evaluator_result {

@@ -50,7 +50,7 @@ struct evaluator {
   tv_corpus corpus;
   const int32_t *ids; /* the split's text in corpus */
   size_t n_ids;
-  tv_model *gen; /* the generation graph over store, with opts.generate */
+  tv_generator *gen; /* the generation graph over store, with opts.generate */
   tv_vocab vocab;
   char *sample; /* opts.generate + 1 bytes */
   float *probs; /* n * classes probabilities of the last run, in subset order: softmax, or
@@ -82,7 +82,7 @@ int evaluator_new(const evaluator_opts *o, evaluator **out) {
 void evaluator_free(evaluator *ev) {
   if (!ev) return;
   tv_metrics_free(ev->metrics);
-  tv_model_free(ev->gen);
+  tv_generator_free(ev->gen);
   tv_corpus_free(&ev->corpus);
   free(ev->sample);
   tv_standardize_free(&ev->zstats);
@@ -138,9 +138,10 @@ static int same_data(const tv_config *a, const tv_config *b) {
  * loaded anew) exceed --max-memory, and only then builds it. */
 static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   tv_model_free(ev->model);
-  tv_model_free(ev->gen);
+  tv_generator_free(ev->gen);
   tv_varstore_free(ev->store);
-  ev->model = ev->gen = NULL;
+  ev->model = NULL;
+  ev->gen = NULL;
   ev->store = NULL;
   ev->tokens = tv_config_is_sequence(ev->next);
   /* a token model reads its text as the streams it was trained on */
@@ -169,9 +170,10 @@ static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   if (rc == TV_OK) rc = tv_varstore_seal(ev->store);
   if (rc != TV_OK) {
     tv_model_free(ev->model);
-    tv_model_free(ev->gen);
+    tv_generator_free(ev->gen);
     tv_varstore_free(ev->store);
-    ev->model = ev->gen = NULL;
+    ev->model = NULL;
+    ev->gen = NULL;
     ev->store = NULL;
     return rc;
   }
@@ -257,8 +259,10 @@ static int run_tokens(evaluator *ev, evaluator_result *res) {
   if (rc == TV_OK && ev->gen) {
     free(ev->sample);
     ev->sample = malloc((size_t)ev->o.generate + 1);
-    tv_sample_opts so = {
-        .temperature = ev->o.temperature, .top_k = ev->o.top_k, .seed = ev->o.seed};
+    tv_sample_opts so = {.temperature = ev->o.temperature,
+                         .top_k = ev->o.top_k,
+                         .seed = ev->o.seed,
+                         .precision = (tv_gen_precision)ev->o.precision};
     rc = ev->sample ? tv_generate(ev->gen, &ev->vocab, ev->o.prompt, (size_t)ev->o.generate, &so,
                                   ev->sample)
                     : tv_error(TV_ERR_NOMEM, "--generate: out of memory");

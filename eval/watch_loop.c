@@ -690,7 +690,8 @@ static int watcher_start(watcher *wt) {
                        .prompt = o->prompt,
                        .temperature = o->temperature,
                        .top_k = o->top_k,
-                       .seed = o->seed};
+                       .seed = o->seed,
+                       .precision = o->precision};
   int rc = evaluator_new(&eo, &wt->ev);
   tv_watch_opts wo = {.dir = o->watch,
                       .file = TV_MANIFEST_FILE,

@@ -8,8 +8,11 @@
 # training tokens/s, validation tokens/s and bits per character over the last 200000 bytes
 # (read as 32 contiguous streams, the state carried; both score the softmax over the training
 # text's vocabulary) and sampling tokens/s (one character at a time, the state carried, THREADS
-# threads both).  trainval's sampling rate is (N2 - N1) / (t(--generate N2) - t(--generate N1)),
-# so the checkpoint's load cancels out.  Then the medians over the rounds, the ratios
+# threads both; PyTorch's timed in-process around its sampling loop, trainval's as (N2 - N1) /
+# (t(--generate N2) - t(--generate N1)), so the checkpoint's load and the packing of the weights
+# cancel out; both draw from the full softmax at temperature 1).  trainval's sampling is measured
+# twice: the default (fp32, THE figure and ratio) and, labelled beside it, the explicit option
+# --generate-precision bf16.  Then the medians over the rounds, the ratios
 # trainval / PyTorch, and the curve of validation bpc at STEPS/4, STEPS/2 and STEPS (trainval:
 # the checkpoints of round 1; PyTorch: runs of those step counts, the same seed, so the same
 # trajectory).  Figures only: it never passes or fails on a timing.
@@ -40,7 +43,18 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else
 json() { sed -n "s/.*\"$2\": \([0-9.]*\).*/\1/p" "$1"; }
 CK_EVERY=$((STEPS / 4 > 0 ? STEPS / 4 : 1))
 
-# trainval ROUND: train, validate, sample; appends to $D/tv.{train,valid,sample,bpc}
+# sample_rate [OPTIONS]: trainval's sampling tokens/s on $dir, (N2 - N1) / (t2 - t1)
+sample_rate() {
+  t0=$(now)
+  ./bin/eval --train-dir "$dir" --threads "$THREADS" --generate 100 --seed 1 "$@" >/dev/null
+  t1=$(now)
+  ./bin/eval --train-dir "$dir" --threads "$THREADS" --generate $((SAMPLE + 100)) --seed 1 "$@" >/dev/null
+  t2=$(now)
+  awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$SAMPLE" \
+    'BEGIN { d = (c - b) - (b - a); r = 0; if (d > 0) r = n / d; printf "%.0f\n", r }'
+}
+
+# trainval ROUND: train, validate, sample; appends to $D/tv.{train,valid,sample,sample_bf16,bpc}
 tv_round() {
   dir=$D/lm$1
   ./bin/train --train-dir "$dir" --config configs/fortunes_charlm.yaml --steps "$STEPS" \
@@ -50,14 +64,9 @@ tv_round() {
   ./bin/eval --train-dir "$dir" --threads "$THREADS" --json >"$D/eval.json"
   json "$D/eval.json" examples_per_sec >>"$D/tv.valid"
   json "$D/eval.json" bpc >>"$D/tv.bpc"
-  t0=$(now)
-  ./bin/eval --train-dir "$dir" --threads "$THREADS" --generate 100 --seed 1 >/dev/null
-  t1=$(now)
-  ./bin/eval --train-dir "$dir" --threads "$THREADS" --generate $((SAMPLE + 100)) --seed 1 >/dev/null
-  t2=$(now)
-  awk -v a="$t0" -v b="$t1" -v c="$t2" -v n="$SAMPLE" \
-    'BEGIN { d = (c - b) - (b - a); r = 0; if (d > 0) r = n / d; printf "%.0f\n", r }' >>"$D/tv.sample"
-  echo "round $1 trainval: training $(tail -1 "$D/tv.train") tokens/s, validation $(tail -1 "$D/tv.valid") tokens/s, sampling $(tail -1 "$D/tv.sample") tokens/s, valid bpc $(tail -1 "$D/tv.bpc") after $STEPS steps"
+  sample_rate >>"$D/tv.sample"
+  sample_rate --generate-precision bf16 >>"$D/tv.sample_bf16"
+  echo "round $1 trainval: training $(tail -1 "$D/tv.train") tokens/s, validation $(tail -1 "$D/tv.valid") tokens/s, sampling $(tail -1 "$D/tv.sample") tokens/s (--generate-precision bf16: $(tail -1 "$D/tv.sample_bf16")), valid bpc $(tail -1 "$D/tv.bpc") after $STEPS steps"
 }
 
 # peer STEPS OUT: one PyTorch run
@@ -97,6 +106,13 @@ for m in "training train train_tokens_per_sec" "validation valid valid_tokens_pe
     echo "median $1 tokens/s: trainval $a"
   fi
 done
+# the option beside the default (not the figure: the default is fp32)
+a=$(median <"$D/tv.sample_bf16")
+if [ "$HAVE_PEER" = 1 ]; then
+  echo "  (option --generate-precision bf16, not the default: sampling tokens/s trainval $a, trainval/PyTorch $(ratio "$a" "$(median <"$D/pt.sample_tokens_per_sec")"))"
+else
+  echo "  (option --generate-precision bf16, not the default: sampling tokens/s trainval $a)"
+fi
 
 # the curve: validation bpc at STEPS/4, STEPS/2, STEPS
 echo "valid bpc by step (trainval: round 1's checkpoints; PyTorch: a run of that many steps):"

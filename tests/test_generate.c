@@ -6,7 +6,16 @@
  *     |gen - train| <= 1e-5 |train| + 1e-5          (written down once, here):
  * the same products over 1 row instead of T rows may be summed in another order by OpenBLAS's
  * kernels, a few float ulps.  Two lstm layers and a gru are checked, over 24 steps, from a state
- * carried across two batches of the TRAIN graph.
+ * carried across two batches of the TRAIN graph: both the generator's own step (generate.h,
+ * THE STEP) and the generation graph, on a small model and on one whose layers span several
+ * blocks of 16 units (shared out over the threads, tails included).
+ *
+ * Threads.  The step's logits are bit-identical with 1, 2 and 3 threads, and so is the text.
+ *
+ * bf16 (--generate-precision bf16).  Its logits against the fp32 step's, over the same 48 steps:
+ *     |bf16 - fp32| <= 0.05 + 0.02 |fp32|                 (written down once, here)
+ * a bound on what 8-bit weights and inputs, summed in fp32, give on these models (the test
+ * prints the worst fraction of it seen); the text is deterministic and thread-independent.
  */
 #include "trainval/generate.h"
 
@@ -29,19 +38,41 @@ static const char *const yaml = "model:\n  input: [24]\n  num_classes: 16\n  lay
                                 "    - {type: embedding, vocab: 16, dim: 6}\n"
                                 "    - {type: lstm, hidden: 10}\n    - {type: gru, hidden: 8}\n"
                                 "    - {type: lstm, hidden: 9}\n    - {type: dense, units: 16}\n";
+/* several blocks per layer (40 = 16 + 16 + 8 units, 33), a gru first, a dropout between (rate 0:
+ * the TRAIN graph then equals INFER, which leaves dropout out), more head rows than one group
+ * of 64 */
+static const char *const wide = "model:\n  input: [24]\n  num_classes: 70\n  layers:\n"
+                                "    - {type: embedding, vocab: 16, dim: 5}\n"
+                                "    - {type: gru, hidden: 33}\n    - {type: dropout, rate: 0.0}\n"
+                                "    - {type: lstm, hidden: 40}\n    - {type: lstm, hidden: 17}\n"
+                                "    - {type: dense, units: 70}\n";
+/* one recurrent layer: the head in the same phase as the layer's recurrent product */
+static const char *const single =
+    "model:\n  input: [24]\n  num_classes: 16\n  layers:\n"
+    "    - {type: embedding, vocab: 16, dim: 7}\n"
+    "    - {type: lstm, hidden: 20}\n    - {type: dense, units: 16}\n";
+/* a relu between the recurrent layers and the head: the graph runs, not the step */
+static const char *const other = "model:\n  input: [24]\n  num_classes: 16\n  layers:\n"
+                                 "    - {type: embedding, vocab: 16, dim: 6}\n"
+                                 "    - {type: lstm, hidden: 10}\n    - {type: dense, units: 12}\n"
+                                 "    - {type: relu}\n    - {type: dense, units: 16}\n";
 
 typedef struct fixture {
   tv_config cfg;
   tv_ctx *ctx;
   tv_varstore *store;
-  tv_model *train, *gen;
+  tv_model *train;
+  tv_generator *gen;
   tv_vocab vocab;
+  int classes;
 } fixture;
 
-static void fixture_new(fixture *f) {
+static void fixture_new_of(fixture *f, const char *text_yaml, int threads) {
   memset(f, 0, sizeof *f);
-  assert_int_equal(tv_config_parse(yaml, strlen(yaml), "gen.yaml", NULL, 0, &f->cfg), TV_OK);
-  assert_int_equal(tv_ctx_new(2, &f->ctx), TV_OK);
+  assert_int_equal(tv_config_parse(text_yaml, strlen(text_yaml), "gen.yaml", NULL, 0, &f->cfg),
+                   TV_OK);
+  f->classes = f->cfg.model.num_classes;
+  assert_int_equal(tv_ctx_new(threads, &f->ctx), TV_OK);
   assert_int_equal(tv_varstore_new(&f->store), TV_OK);
   assert_int_equal(
       tv_model_new(&f->cfg, TV_MODE_TRAIN, 1, f->store, tv_ctx_team(f->ctx), &f->train), TV_OK);
@@ -49,42 +80,150 @@ static void fixture_new(fixture *f) {
   tv_rng r = tv_rng_seed(3, TV_RNG_INIT);
   tv_varstore_init(f->store, &r);
   assert_int_equal(tv_generator_new(&f->cfg, f->store, tv_ctx_team(f->ctx), &f->gen), TV_OK);
-  assert_int_equal(tv_model_steps(f->gen), 1);
+  assert_int_equal(tv_model_steps(tv_generator_model(f->gen)), 1);
   const char *text = "abcdefghij\n"; /* V = 11 bytes */
   tv_vocab_build((const uint8_t *)text, strlen(text), &f->vocab);
   assert_int_equal(f->vocab.size, V);
 }
 
+static void fixture_new(fixture *f) { fixture_new_of(f, yaml, 2); }
+
 static void fixture_free(fixture *f) {
-  tv_model_free(f->gen);
+  tv_generator_free(f->gen);
   tv_model_free(f->train);
   tv_varstore_free(f->store);
   tv_ctx_free(f->ctx);
 }
 
-static void test_generation_graph_agrees(void **state) {
-  (void)state;
+enum { C_MAX = 70 };
+
+/* The 2T steps' logits of the generator's step (graph 0) or of its graph (graph 1), from a
+ * reset state in precision p, into z (2T x classes). */
+static void run_steps(fixture *f, const int32_t *ids, int graph, tv_gen_precision p, float *z) {
+  tv_generator_reset(f->gen, p);
+  for (int t = 0; t < 2 * T; t++) {
+    const float *y = graph ? tv_model_forward_ids(tv_generator_model(f->gen), ids + t, 1)
+                           : tv_generator_step(f->gen, ids[t], f->classes);
+    memcpy(z + t * f->classes, y, (size_t)f->classes * sizeof *z);
+  }
+}
+
+/* Two consecutive TRAIN batches (the second starts from the first's carried state) against 2T
+ * single steps of the step and of the generation graph. */
+static void check_agreement(const char *text_yaml, int threads) {
   static fixture f;
-  fixture_new(&f);
+  fixture_new_of(&f, text_yaml, threads);
+  assert_true(tv_generator_fast(f.gen));
+  int c = f.classes;
   int32_t ids[2 * T];
   for (int i = 0; i < 2 * T; i++) ids[i] = (i * 7 + i / 5) % V;
-  /* two consecutive TRAIN batches (the second starts from the first's carried state) against
-   * 2T single steps of the generation graph */
-  static float want[2 * T * 16];
+  static float want[2 * T * C_MAX], got[2 * T * C_MAX];
+  memcpy(want, tv_model_forward_ids(f.train, ids, 1), (size_t)T * c * sizeof(float));
+  memcpy(want + T * c, tv_model_forward_ids(f.train, ids + T, 1), (size_t)T * c * sizeof(float));
+  for (int graph = 0; graph < 2; graph++) {
+    run_steps(&f, ids, graph, TV_GEN_FP32, got);
+    double worst = 0;
+    for (int t = 0; t < 2 * T; t++)
+      for (int k = 0; k < c; k++) {
+        double w = want[t * c + k], z = got[t * c + k], err = fabs(z - w);
+        double tol = 1e-5 * fabs(w) + 1e-5;
+        if (!(err <= tol))
+          fail_msg("%s step %d class %d: generation %.9g, training %.9g", graph ? "graph" : "step",
+                   t, k, z, w);
+        worst = fmax(worst, err / tol);
+      }
+    print_message("  %s, %d classes, %d threads: %d steps agree, worst difference %.3f of the "
+                  "tolerance\n",
+                  graph ? "graph" : "step", c, threads, 2 * T, worst);
+  }
+  fixture_free(&f);
+}
+
+static void test_generation_graph_agrees(void **state) {
+  (void)state;
+  check_agreement(yaml, 2);
+  check_agreement(wide, 2);
+  check_agreement(wide, 3);
+  check_agreement(single, 2);
+}
+
+/* The step's logits and text with 1, 2 and 3 threads: the same bits; fp32 and bf16. */
+static void test_threads_same_bits(void **state) {
+  (void)state;
+  int32_t ids[2 * T];
+  for (int i = 0; i < 2 * T; i++) ids[i] = (i * 5 + i / 3) % V;
+  static float z[3][2 * T * C_MAX];
+  char text[3][300];
+  for (int p = 0; p < TV_GEN__COUNT; p++) {
+    for (int th = 1; th <= 3; th++) {
+      static fixture f;
+      fixture_new_of(&f, wide, th);
+      run_steps(&f, ids, 0, (tv_gen_precision)p, z[th - 1]);
+      tv_sample_opts o = {.temperature = 1.0, .seed = 5, .precision = (tv_gen_precision)p};
+      assert_int_equal(tv_generate(f.gen, &f.vocab, "ab", sizeof text[0], &o, text[th - 1]), TV_OK);
+      fixture_free(&f);
+    }
+    assert_memory_equal(z[0], z[1], sizeof z[0]);
+    assert_memory_equal(z[0], z[2], sizeof z[0]);
+    assert_memory_equal(text[0], text[1], sizeof text[0]);
+    assert_memory_equal(text[0], text[2], sizeof text[0]);
+  }
+}
+
+/* bf16 against fp32 (the tolerance at the top); its text deterministic, and not fp32's. */
+static void test_bf16_within_tolerance(void **state) {
+  (void)state;
+  const char *const models[] = {yaml, wide};
+  for (int m = 0; m < 2; m++) {
+    static fixture f;
+    fixture_new_of(&f, models[m], 2);
+    int c = f.classes;
+    int32_t ids[2 * T];
+    for (int i = 0; i < 2 * T; i++) ids[i] = (i * 7 + i / 5) % V;
+    static float ref[2 * T * C_MAX], got[2 * T * C_MAX];
+    run_steps(&f, ids, 0, TV_GEN_FP32, ref);
+    run_steps(&f, ids, 0, TV_GEN_BF16, got);
+    double worst = 0, largest = 0;
+    for (int i = 0; i < 2 * T * c; i++) {
+      double err = fabs((double)got[i] - ref[i]), tol = 0.05 + 0.02 * fabs(ref[i]);
+      if (!(err <= tol)) fail_msg("bf16 logit %d: %.6g, fp32 %.6g", i, got[i], ref[i]);
+      worst = fmax(worst, err / tol);
+      largest = fmax(largest, err);
+    }
+    print_message("  bf16, %d classes: worst %.3f of the tolerance (largest difference %.2g)\n", c,
+                  worst, largest);
+    char a[400], b[400], d[400];
+    tv_sample_opts o = {.temperature = 1.0, .seed = 3, .precision = TV_GEN_BF16};
+    assert_int_equal(tv_generate(f.gen, &f.vocab, "a", sizeof a, &o, a), TV_OK);
+    assert_int_equal(tv_generate(f.gen, &f.vocab, "a", sizeof b, &o, b), TV_OK);
+    assert_memory_equal(a, b, sizeof a);
+    o.precision = TV_GEN_FP32;
+    assert_int_equal(tv_generate(f.gen, &f.vocab, "a", sizeof d, &o, d), TV_OK);
+    for (size_t i = 0; i < sizeof a; i++) assert_true(f.vocab.ids[(uint8_t)a[i]] >= 0);
+    fixture_free(&f);
+  }
+}
+
+/* A model the step does not take runs its graph, fp32 only. */
+static void test_other_models_run_the_graph(void **state) {
+  (void)state;
+  static fixture f;
+  fixture_new_of(&f, other, 2);
+  assert_false(tv_generator_fast(f.gen));
+  int32_t ids[2 * T];
+  for (int i = 0; i < 2 * T; i++) ids[i] = (i * 3) % V;
+  static float want[2 * T * 16], got[2 * T * 16];
   memcpy(want, tv_model_forward_ids(f.train, ids, 1), T * 16 * sizeof(float));
   memcpy(want + T * 16, tv_model_forward_ids(f.train, ids + T, 1), T * 16 * sizeof(float));
-  tv_model_reset_state(f.gen);
-  double worst = 0;
-  for (int t = 0; t < 2 * T; t++) {
-    const float *z = tv_model_forward_ids(f.gen, ids + t, 1);
-    for (int k = 0; k < 16; k++) {
-      double w = want[t * 16 + k], err = fabs(z[k] - w), tol = 1e-5 * fabs(w) + 1e-5;
-      if (!(err <= tol))
-        fail_msg("step %d class %d: generation %.9g, training %.9g", t, k, z[k], w);
-      worst = fmax(worst, err / tol);
-    }
-  }
-  print_message("  %d steps agree, worst difference %.3f of the tolerance\n", 2 * T, worst);
+  run_steps(&f, ids, 0, TV_GEN_FP32, got);
+  for (int i = 0; i < 2 * T * 16; i++)
+    assert_true(fabs(got[i] - want[i]) <= 1e-5 * fabs(want[i]) + 1e-5);
+  char a[50];
+  tv_sample_opts o = {.temperature = 1.0, .seed = 3, .precision = TV_GEN_BF16};
+  assert_int_equal(tv_generate(f.gen, &f.vocab, "a", sizeof a, &o, a), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "--generate-precision bf16: this model runs its"));
+  o.precision = TV_GEN_FP32;
+  assert_int_equal(tv_generate(f.gen, &f.vocab, "a", sizeof a, &o, a), TV_OK);
   fixture_free(&f);
 }
 
@@ -176,7 +315,7 @@ static void test_sample_rule(void **state) {
   const char *cnn = "model:\n  input: [1, 2, 2]\n  num_classes: 2\n  layers:\n"
                     "    - {type: flatten}\n    - {type: dense, units: 2}\n";
   assert_int_equal(tv_config_parse(cnn, strlen(cnn), "img.yaml", NULL, 0, &img), TV_OK);
-  tv_model *g = NULL;
+  tv_generator *g = NULL;
   assert_int_equal(tv_generator_new(&img, NULL, NULL, &g), TV_ERR_CONFIG);
   assert_null(g);
 }
@@ -184,6 +323,9 @@ static void test_sample_rule(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generation_graph_agrees),
+      cmocka_unit_test(test_threads_same_bits),
+      cmocka_unit_test(test_bf16_within_tolerance),
+      cmocka_unit_test(test_other_models_run_the_graph),
       cmocka_unit_test(test_same_seed_same_text),
       cmocka_unit_test(test_sample_rule),
       cmocka_unit_test(test_top_k_selection),

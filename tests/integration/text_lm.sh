@@ -91,6 +91,20 @@ v = set(int(b) for b in h5py.File(sys.argv[1], "r")["state/text/vocab"][()])
 out = open(sys.argv[2], "rb").read()[:-1]
 assert len(out) == 200 and set(out) <= v, set(out) - v
 PY
+for th in 1 2 3; do
+  "$BIN/eval" --ckpt "$CK" --generate 300 --seed 5 --prompt "The " --threads $th >"$T/th$th" 2>&1
+  "$BIN/eval" --ckpt "$CK" --generate 300 --seed 5 --prompt "The " --threads $th \
+    --generate-precision bf16 >"$T/bf$th" 2>&1
+done
+check "--threads 1, 2 and 3 give the same text" sh -c "cmp '$T/th1' '$T/th2' && cmp '$T/th1' '$T/th3'"
+check "--generate-precision fp32 is the default's text" sh -c \
+  "'$BIN/eval' --ckpt '$CK' --generate 300 --seed 5 --prompt 'The ' --generate-precision fp32 | cmp - '$T/th1'"
+check "--generate-precision bf16: 300 bytes, the same text at 1, 2 and 3 threads" sh -c \
+  "[ \$(wc -c <'$T/bf1') -eq 301 ] && cmp '$T/bf1' '$T/bf2' && cmp '$T/bf1' '$T/bf3'"
+expect_fail "--generate-precision takes fp32 or bf16" 2 "fp32 or bf16" \
+  "$BIN/eval" --ckpt "$CK" --generate 5 --generate-precision fp16
+expect_fail "--generate-precision without --generate is a usage error" 2 "needs --generate N" \
+  "$BIN/eval" --ckpt "$CK" --generate-precision bf16
 "$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 1 >"$T/t0a" 2>&1
 "$BIN/eval" --ckpt "$CK" --generate 50 --temperature 0 --seed 2 >"$T/t0b" 2>&1
 check "temperature 0 does not depend on the seed" cmp "$T/t0a" "$T/t0b"

@@ -119,6 +119,24 @@ static TV_VECTOR void gru_row(int h, float *restrict a, const float *restrict b,
     for (int j = 0; j < h; j++) gru_cell(h, j, a, b, 0.0f, ye);
 }
 
+/* The generation step's cells (recurrent.h): lstm_cell / gru_cell over units [0, n) of a block
+ * whose gate rows lie `stride` apart; an AVX-512 clone besides TV_VECTOR's (16 units a pass). */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
+    !defined(__SANITIZE_ADDRESS__)
+#define STEP_VECTOR __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define STEP_VECTOR
+#endif
+STEP_VECTOR void tv_lstm_step_cells(int stride, int n, float *restrict a, float *restrict c,
+                                    float *restrict y) {
+  for (int j = 0; j < n; j++) lstm_cell(stride, j, a, c[j], c, y);
+}
+
+STEP_VECTOR void tv_gru_step_cells(int stride, int n, float *restrict a, const float *restrict b,
+                                   const float *restrict hp, float *restrict y) {
+  for (int j = 0; j < n; j++) gru_cell(stride, j, a, b, hp[j], y);
+}
+
 /* dst[i, :] = a + b for n rows of width d */
 static void rows_set2(float *dst, const float *a, const float *b, int n, int d) {
   for (int i = 0; i < n; i++)

@@ -101,4 +101,13 @@ void tv_embedding_forward(const float *ids, size_t count, int d, const float *ta
 /* dtable[ids[k]] += dy[k] for each of the count positions, in position order (deterministic). */
 void tv_embedding_backward(const float *ids, size_t count, int d, const float *dy, float *dtable);
 
+/* One time step of one example for a block of n units, the generation step's (generate.c):
+ * a holds the gate pre-activations, gate q of unit j at a[q * stride + j] (lstm i, f, g, o with
+ * both biases; gru the input side r, z, n with b_ih), activated in place.  lstm: c (n) the
+ * previous cell, replaced by the new one, y (n) the new h.  gru: b the recurrent side
+ * (h W_hh^T + b_hh, same layout), hp (n) the previous h, y (n) the new h (not hp).  The same
+ * nonlinearities, in the same order, as tv_lstm_forward / tv_gru_forward.  Cannot fail. */
+void tv_lstm_step_cells(int stride, int n, float *a, float *c, float *y);
+void tv_gru_step_cells(int stride, int n, float *a, const float *b, const float *hp, float *y);
+
 #endif
