@@ -4,17 +4,17 @@
  * PyTorch in float64 (nn.Embedding -> nn.LSTM with two layers -> nn.GRU, batch_first, given
  * initial states; the loss is a fixed linear function of every output and last state, so every
  * path of the backward is exercised).  Stacking two of our lstm kernels must give PyTorch's
- * num_layers=2.  Tolerance for every element of a tensor t (ours are float32):
- *     |ours - ref| <= 1e-5 * max|t| + 1e-5 * |ref| + 1e-6
- * Gradient checks: central differences in float64 of the float32 kernels' loss (eps 1e-2 on
- * values of order 0.5, relative error <= 2e-2 of max |grad| + 1e-3), through several time steps and
- * across a state carried from one call to the next (truncated BPTT's two chunks).
- * The per-token head: ids -> embedding -> lstm or gru (carried h0) -> dense over every step ->
- * the loss table's token_cross_entropy; every parameter and h0 by central differences.
- * Stepping the head one token at a time with carried state (generation) gives the sequence's
- * logits at each position (|diff| <= 1e-6).
- * The time-distributed dense: a (T, D) input gives the flat dense of N*T rows, with the same
- * store, to float rounding (the flat dense is gradient-checked in test_model.c). */
+ * num_layers=2 (and so must the lstm forward and backward on the packed kernels of
+ * nn/packgemm.h, where the CPU has them).  Tolerance for every element of a tensor t (ours are
+ * float32): |ours - ref| <= 1e-5 * max|t| + 1e-5 * |ref| + 1e-6 Gradient checks: central
+ * differences in float64 of the float32 kernels' loss (eps 1e-2 on values of order 0.5, relative
+ * error <= 2e-2 of max |grad| + 1e-3), through several time steps and across a state carried from
+ * one call to the next (truncated BPTT's two chunks). The per-token head: ids -> embedding -> lstm
+ * or gru (carried h0) -> dense over every step -> the loss table's token_cross_entropy; every
+ * parameter and h0 by central differences. Stepping the head one token at a time with carried state
+ * (generation) gives the sequence's logits at each position (|diff| <= 1e-6). The time-distributed
+ * dense: a (T, D) input gives the flat dense of N*T rows, with the same store, to float rounding
+ * (the flat dense is gradient-checked in test_model.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -27,6 +27,7 @@
 #include <cmocka.h>
 
 #include "nn/layers/recurrent.h"
+#include "nn/packgemm.h"
 #include "trainval/layers.h"
 #include "trainval/loss.h"
 #include "trainval/ops.h"
@@ -151,9 +152,39 @@ static void free_grads(tv_rnn_weights *g) {
   free(g->w_ih), free(g->w_hh), free(g->b_ih), free(g->b_hh);
 }
 
-/* Embedding -> 2 x LSTM -> GRU against PyTorch: outputs, last states, loss, every gradient. */
-static void test_reference_rnn(void **state) {
-  (void)state;
+/* tv_lstm_forward, or with packed its packed-kernel twin (packgemm.h), the gates kept. */
+static void lstm_fwd(int packed, tv_rnn_dims s, const tv_rnn_weights *w, const float *x,
+                     const float *h0, const float *c0, float *y, float *hn, float *cn,
+                     float *keep) {
+  if (!packed) {
+    tv_lstm_forward(s, w, x, h0, c0, y, hn, cn, keep);
+    return;
+  }
+  float *p = fzeros(tv_pg_lstm_pack_floats(s.h, s.d));
+  tv_pg_lstm_pack(s.h, s.d, w->w_ih, w->w_hh, w->b_ih, w->b_hh, 0, tv_pg_lstm_panels(s.h), p);
+  tv_lstm_forward_packed(s, p, x, h0, c0, y, hn, cn, keep, 1);
+  free(p);
+}
+
+/* tv_lstm_backward (dx written), or with packed tv_lstm_backward_packed. */
+static void lstm_bwd(int packed, tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                     const float *x, const float *h0, const float *c0, const float *y,
+                     const float *keep, const float *dy, const float *dh_last, const float *dc_last,
+                     float *dx, float *dh0, float *dc0, float *temp) {
+  if (!packed) {
+    tv_lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, 0, dh0, dc0, temp);
+    return;
+  }
+  float *p = fzeros(tv_pg_pack_floats(4 * s.h, s.h));
+  tv_pg_pack(4 * s.h, s.h, w->w_hh, (size_t)s.h, p);
+  tv_lstm_backward_packed(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, 0, dh0, dc0, temp,
+                          p);
+  free(p);
+}
+
+/* Embedding -> 2 x LSTM -> GRU against PyTorch: outputs, last states, loss, every gradient;
+ * the lstm forward and backward on tv_gemm or (packed) on the packed kernels. */
+static void reference_rnn(int packed) {
   fix *x = malloc(sizeof *x);
   assert_non_null(x);
   fix_load(x);
@@ -179,8 +210,8 @@ static void test_reference_rnn(void **state) {
   float *temp = fzeros(tmp);
   tv_embedding_forward(ids, nt, D, table, in);
   check("x", in, get(x, "x", nt * D));
-  tv_lstm_forward(s0, &w0, in, h0, c0, y0, hn, cn, k0);
-  tv_lstm_forward(s1, &w1, y0, h0 + nh, c0 + nh, y1, hn + nh, cn + nh, k1);
+  lstm_fwd(packed, s0, &w0, in, h0, c0, y0, hn, cn, k0);
+  lstm_fwd(packed, s1, &w1, y0, h0 + nh, c0 + nh, y1, hn + nh, cn + nh, k1);
   tv_gru_forward(sg, &wg, y1, gh0, yg, gn, kg);
   check("y (lstm, 2 layers)", y1, get(x, "y", nt * H));
   check("h_n", hn, get(x, "h_n", 2 * nh));
@@ -204,9 +235,9 @@ static void test_reference_rnn(void **state) {
   float *dtable = fzeros((size_t)V * D);
   memcpy(dy1, p_y, nt * H * sizeof *dy1);
   tv_gru_backward(sg, &wg, &gg, y1, gh0, yg, kg, p_g, p_gn, dy1, 1, dgh0, temp);
-  tv_lstm_backward(s1, &w1, &g1, y0, h0 + nh, c0 + nh, y1, k1, dy1, p_hn + nh, p_cn + nh, dy0, 0,
-                   dh0 + nh, dc0 + nh, temp);
-  tv_lstm_backward(s0, &w0, &g0, in, h0, c0, y0, k0, dy0, p_hn, p_cn, dx, 0, dh0, dc0, temp);
+  lstm_bwd(packed, s1, &w1, &g1, y0, h0 + nh, c0 + nh, y1, k1, dy1, p_hn + nh, p_cn + nh, dy0,
+           dh0 + nh, dc0 + nh, temp);
+  lstm_bwd(packed, s0, &w0, &g0, in, h0, c0, y0, k0, dy0, p_hn, p_cn, dx, dh0, dc0, temp);
   tv_embedding_backward(ids, nt, D, dx, dtable);
   check("grad.x", dx, get(x, "grad.x", nt * D));
   check("grad.emb.weight", dtable, get(x, "grad.emb.weight", (size_t)V * D));
@@ -223,6 +254,18 @@ static void test_reference_rnn(void **state) {
   free(dtable);
   fix_free(x);
   free(x);
+}
+
+static void test_reference_rnn(void **state) {
+  (void)state;
+  reference_rnn(0);
+}
+
+/* H = 6 and N = 3: a part-filled panel and row tile of the kernel. */
+static void test_reference_rnn_packed(void **state) {
+  (void)state;
+  if (!tv_pg_supported()) skip();
+  reference_rnn(1);
 }
 
 /* ---- gradient checks: a sequence split into two calls with the state carried between ---- */
@@ -639,12 +682,78 @@ static void test_dense_time_distributed(void **state) {
   tv_varstore_free(s);
 }
 
+/* The packed lstm forward (packgemm.h) beside tv_lstm_forward on 3 panels (the last part-filled)
+ * and 7 rows (a part-filled row tile): outputs, last states and keep within 1e-5; and a row's
+ * bits are its own: each example run alone, and the forward without its gates kept, give the
+ * same bits as the 7 together (so no result depends on the chunking or the threads). */
+static void test_lstm_packed_rows(void **state) {
+  (void)state;
+  if (!tv_pg_supported()) skip();
+  enum { N = 7, T = 4, D = 9, H = 40, G = 4 * H };
+  tv_rnn_dims s = {N, T, D, H}, s1 = {1, T, D, H};
+  unsigned seed = 11;
+  float *wv = fzeros((size_t)G * (D + H + 2));
+  tv_rnn_weights w = {wv, wv + G * D, wv + G * (D + H), wv + G * (D + H + 1)};
+  fill(wv, (size_t)G * (D + H + 2), &seed, 0.3f);
+  float *x = fzeros(N * T * D), *h0 = fzeros(N * H), *c0 = fzeros(N * H);
+  fill(x, N * T * D, &seed, 1.0f), fill(h0, N * H, &seed, 0.5f), fill(c0, N * H, &seed, 1.0f);
+  size_t nk = tv_lstm_keep_floats(s), ng = (size_t)N * T * G;
+  float *y0 = fzeros(N * T * H), *hn0 = fzeros(N * H), *cn0 = fzeros(N * H), *k0 = fzeros(nk);
+  float *y = fzeros(N * T * H), *hn = fzeros(N * H), *cn = fzeros(N * H), *k = fzeros(nk);
+  float *y1 = fzeros(N * T * H), *k1 = fzeros(nk), *p = fzeros(tv_pg_lstm_pack_floats(H, D));
+  tv_lstm_forward(s, &w, x, h0, c0, y0, hn0, cn0, k0);
+  tv_pg_lstm_pack(H, D, w.w_ih, w.w_hh, w.b_ih, w.b_hh, 0, 2, p); /* in two parts */
+  tv_pg_lstm_pack(H, D, w.w_ih, w.w_hh, w.b_ih, w.b_hh, 2, tv_pg_lstm_panels(H), p);
+  tv_lstm_forward_packed(s, p, x, h0, c0, y, hn, cn, k, 1);
+  for (size_t i = 0; i < N * T * H; i++) assert_true(fabsf(y[i] - y0[i]) <= 1e-5f);
+  for (size_t i = 0; i < N * H; i++) assert_true(fabsf(hn[i] - hn0[i]) <= 1e-5f);
+  for (size_t i = 0; i < N * H; i++) assert_true(fabsf(cn[i] - cn0[i]) <= 1e-5f);
+  for (size_t i = 0; i < nk; i++) assert_true(fabsf(k[i] - k0[i]) <= 1e-5f);
+  assert_memory_equal(hn, y + (size_t)(T - 1) * H, H * sizeof *y);
+  for (int e = 0; e < N; e++) {
+    float *ke = k1 + (size_t)e * T * G; /* the one-example keep: its gates, then its cells */
+    tv_lstm_forward_packed(s1, p, x + e * T * D, h0 + e * H, c0 + e * H, y1 + e * T * H, NULL, NULL,
+                           ke, 1);
+    assert_memory_equal(ke, k + (size_t)e * T * G, (size_t)T * G * sizeof *k);
+    assert_memory_equal(ke + (size_t)T * G, k + ng + (size_t)e * T * H, (size_t)T * H * sizeof *k);
+  }
+  assert_memory_equal(y1, y, (size_t)N * T * H * sizeof *y);
+  memset(k1, 0, nk * sizeof *k1);
+  tv_lstm_forward_packed(s, p, x, h0, c0, y1, NULL, NULL, k1, 0);
+  assert_memory_equal(y1, y, (size_t)N * T * H * sizeof *y);
+  assert_memory_equal(k1 + ng, k + ng, (size_t)N * T * H * sizeof *k);
+  for (size_t i = 0; i < ng; i++) assert_true(k1[i] == 0.0f); /* no gates written */
+  free(wv), free(x), free(h0), free(c0), free(y0), free(hn0), free(cn0), free(k0), free(y);
+  free(hn), free(cn), free(k), free(y1), free(k1), free(p);
+}
+
+/* tv_pg_gemm against tv_gemm_ref on a part-filled panel and row tile (m 7, n 70, k 13; C's
+ * rows wider than n), written and accumulated: within 1e-5, columns past n untouched. */
+static void test_pg_gemm(void **state) {
+  (void)state;
+  if (!tv_pg_supported()) skip();
+  enum { M = 7, N = 70, K = 13, LDA = 15, LDB = 72, LDC = 75 };
+  unsigned seed = 5;
+  float *a = fzeros(M * LDA), *b = fzeros(K * LDB), *c = fzeros(M * LDC), *r = fzeros(M * LDC);
+  float *p = fzeros(tv_pg_pack_floats(K, N));
+  fill(a, M * LDA, &seed, 1.0f), fill(b, K * LDB, &seed, 1.0f), fill(c, M * LDC, &seed, 1.0f);
+  memcpy(r, c, M * LDC * sizeof *r);
+  tv_pg_pack(K, N, b, LDB, p);
+  for (int acc = 0; acc < 2; acc++) {
+    tv_pg_gemm(M, N, K, a, LDA, p, c, LDC, acc);
+    tv_gemm_ref(0, 0, M, N, K, 1.0f, a, LDA, b, LDB, acc ? 1.0f : 0.0f, r, LDC);
+    for (int i = 0; i < M * LDC; i++) assert_true(fabsf(c[i] - r[i]) <= 1e-5f * (1 + fabsf(r[i])));
+  }
+  free(a), free(b), free(c), free(r), free(p);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_reference_rnn),          cmocka_unit_test(test_gradcheck_lstm),
       cmocka_unit_test(test_gradcheck_gru),          cmocka_unit_test(test_embedding),
       cmocka_unit_test(test_gradcheck_token_head),   cmocka_unit_test(test_step_matches_sequence),
-      cmocka_unit_test(test_dense_time_distributed),
+      cmocka_unit_test(test_dense_time_distributed), cmocka_unit_test(test_reference_rnn_packed),
+      cmocka_unit_test(test_lstm_packed_rows),       cmocka_unit_test(test_pg_gemm),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

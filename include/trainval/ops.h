@@ -1,8 +1,9 @@
 /* ops.h — compute kernels behind one interface (CPU backend).
  *
  * Every matrix product in trainval goes through tv_gemm, a thin wrapper over OpenBLAS's
- * cblas_sgemm; tv_gemm_ref is the naive triple loop kept for tests.  Kernels are
- * single-threaded and vectorised; the layers run them on the process's one thread team (a
+ * cblas_sgemm (save the lstm's per-step products, on a packed kernel of their own in the
+ * library's common/nn/packgemm.h); tv_gemm_ref is the naive triple loop kept for tests.  Kernels
+ * are single-threaded and vectorised; the layers run them on the process's one thread team (a
  * tv_pool owned by the context, ctx.h, and lent to every graph), example- or channel-parallel,
  * with OpenBLAS held to one thread per call: two levels of threads would only fight over the
  * cores.  Row-major throughout.

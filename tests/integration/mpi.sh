@@ -90,10 +90,12 @@ signal_rank() {
   pid=$(rank_pid "$1" "$2")
   if [ -n "$pid" ]; then kill "-$3" $pid; else echo "no rank $2 found for $1" >&2; kill "$4"; fi
 }
-# wait_step DIR STEP: until DIR's manifest lists STEP (at most 60 s).
+# wait_step DIR STEP: until DIR's manifest lists STEP or a later step (at most 60 s; a small
+# model trains so fast that retention may drop STEP from the list between two looks).
 wait_step() {
   i=0
-  while ! grep -q "^  - step: $2\$" "$1/checkpoints.yaml" 2>/dev/null && [ $i -lt 600 ]; do
+  while ! sed -n 's/^  - step: //p' "$1/checkpoints.yaml" 2>/dev/null |
+    awk -v s="$2" '$1 >= s { f = 1 } END { exit !f }' && [ $i -lt 600 ]; do
     sleep 0.1; i=$((i + 1))
   done
 }

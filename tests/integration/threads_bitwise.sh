@@ -108,6 +108,14 @@ YAML
     "$BIN/train" --train-dir "$T/lmr" --threads 3 --steps 12 --quiet
   check "token model: the resume with another thread count ends bitwise where the straight run did" \
     same "$T/lm1" "$T/lmr" 00000012
+  # eval's INFER graph: with 3 threads its lstm cuts the 20 streams 7 + 7 + 6, not 16 + 4
+  # (sequence.c, chunks_of); the figures must not move
+  for n in 1 3; do
+    "$BIN/eval" --ckpt "$T/lm1/ckpt-00000012.h5" --threads "$n" --json |
+      sed 's/, "seconds".*//' >"$T/eval$n.json"
+  done
+  check "token model: eval with --threads 3 reports what --threads 1 does" \
+    sh -c "grep -q '\"bpc\"' '$T/eval1.json' && cmp '$T/eval1.json' '$T/eval3.json'"
 else
   skip "token model with --threads 1, 2, 3" "no $FORT (scripts/setup.sh installs fortunes)"
 fi

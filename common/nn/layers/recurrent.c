@@ -15,6 +15,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "nn/packgemm.h"
 #include "trainval/ops.h"
 
 /* The clamps in vexp are comparisons, which GCC will not turn into vector selects while FP
@@ -69,6 +70,34 @@ static TV_VECTOR void lstm_row(int h, float *restrict a, const float *restrict c
     for (int j = 0; j < h; j++) lstm_cell(h, j, a, cp[j], ce, ye);
   else
     for (int j = 0; j < h; j++) lstm_cell(h, j, a, 0.0f, ce, ye);
+}
+
+/* lstm's gate gradients at j of a row: a the activated gates, ce the cell, cpj the previous
+ * cell, dye the output's gradient; dhe and dce carry dh and dc (dc becomes the previous
+ * cell's); writes the pre-activation gradients dge. */
+static inline void lstm_grad(int h, int j, const float *restrict a, const float *restrict ce,
+                             float cpj, const float *restrict dye, float *restrict dge,
+                             const float *restrict dhe, float *restrict dce) {
+  float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
+  float tc = vtanh(ce[j]);
+  float dhj = dhe[j] + dye[j];
+  float dcj = dce[j] + dhj * o * (1.0f - tc * tc);
+  dge[j] = dcj * gg * i * (1.0f - i);
+  dge[h + j] = dcj * cpj * f * (1.0f - f);
+  dge[2 * h + j] = dcj * i * (1.0f - gg * gg);
+  dge[3 * h + j] = dhj * tc * o * (1.0f - o);
+  dce[j] = dcj * f;
+}
+
+/* lstm_grad over a row (cp NULL: a zero previous cell); two loops so that each vectorises. */
+static TV_VECTOR void lstm_grad_row(int h, const float *restrict a, const float *restrict ce,
+                                    const float *restrict cp, const float *restrict dye,
+                                    float *restrict dge, const float *restrict dhe,
+                                    float *restrict dce) {
+  if (cp)
+    for (int j = 0; j < h; j++) lstm_grad(h, j, a, ce, cp[j], dye, dge, dhe, dce);
+  else
+    for (int j = 0; j < h; j++) lstm_grad(h, j, a, ce, 0.0f, dye, dge, dhe, dce);
 }
 
 /* gru's cell at j: a the input-side pre-activations r, z, n (activated in place), b the
@@ -169,14 +198,51 @@ void tv_lstm_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, con
   }
 }
 
-/* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dW_hh += dG_t^T h_{t-1},
- * dh_{t-1} = dG_t W_hh, dc_{t-1} = dc f; then over all N*T rows at once dW_ih += dG^T x,
- * db += sum dG, dx (+)= dG W_ih */
-void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
-                      const float *x, const float *h0, const float *c0, const float *y,
-                      const float *keep, const float *dy, const float *dh_last,
-                      const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
-                      float *temp) {
+/* tv_lstm_forward on the packed kernel (packgemm.h): per step one call over all n rows, the
+ * input and recurrent products, the gates and the cell fused; the gates kept only with
+ * keep_gates (what backward reads), the cells always (the next step's input). */
+void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, const float *h0,
+                            const float *c0, float *y, float *h_last, float *c_last, float *keep,
+                            int keep_gates) {
+  const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
+  float *gates = keep, *cell = keep + (size_t)n * T * g4;
+  for (int t = 0; t < T; t++) {
+    int ldh;
+    const float *hp = h_prev(s, h0, y, t, &ldh);
+    tv_pg_lstm_io io = {
+        .x = x + (size_t)t * d,
+        .ldx = (size_t)T * d,
+        .h = hp,
+        .ldh = (size_t)ldh,
+        .c = t ? cell + (size_t)(t - 1) * h : c0,
+        .ldc = t ? (size_t)T * h : (size_t)h,
+        .gates = keep_gates ? gates + (size_t)t * g4 : NULL,
+        .ldg = (size_t)T * g4,
+        .cell = cell + (size_t)t * h,
+        .ldcell = (size_t)T * h,
+        .y = y + (size_t)t * h,
+        .ldy = (size_t)T * h,
+    };
+    tv_pg_lstm_step(h, d, packed, n, &io);
+  }
+  for (int e = 0; e < n; e++) {
+    size_t r = (size_t)e * T + T - 1;
+    if (h_last) memcpy(h_last + (size_t)e * h, y + r * h, (size_t)h * sizeof *y);
+    if (c_last) memcpy(c_last + (size_t)e * h, cell + r * h, (size_t)h * sizeof *y);
+  }
+}
+
+/* dG = d loss / d (gate pre-activations), all steps kept in temp; per step dh_{t-1} = dG_t W_hh
+ * (on the packed kernel with whh_packed, tv_pg_pack's of W_hh), dc_{t-1} = dc f; then
+ * over all N*T rows at once dW_ih += dG^T x, db += sum dG, dx (+)= dG W_ih, and dW_hh +=
+ * sum_t dG_t^T h_{t-1} in two products (K = 16 per step would read and write all of dW_hh T
+ * times): every example's step 0 against h0, then all rows r >= 1 against y's rows r - 1, with
+ * dG's step-0 rows zeroed first (there y's row r - 1 is another example's last step). */
+static void lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                          const float *x, const float *h0, const float *c0, const float *y,
+                          const float *keep, const float *dy, const float *dh_last,
+                          const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                          float *temp, const float *whh_packed) {
   const int n = s.n, d = s.d, h = s.h, g4 = 4 * s.h, T = s.t;
   const size_t nh = (size_t)n * h;
   const float *gates = keep, *cell = keep + (size_t)n * T * g4;
@@ -184,35 +250,46 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
   copy_or_zero(dh, dh_last, nh);
   copy_or_zero(dc, dc_last, nh);
   for (int t = T - 1; t >= 0; t--) {
-    int ldh;
-    const float *hp = h_prev(s, h0, y, t, &ldh);
     for (int e = 0; e < n; e++) {
       size_t r = (size_t)e * T + t;
-      const float *a = gates + r * g4, *ce = cell + r * h, *dye = dy + r * h;
-      const float *cp = t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL);
-      float *dge = dg + r * g4, *dhe = dh + (size_t)e * h, *dce = dc + (size_t)e * h;
-      for (int j = 0; j < h; j++) {
-        float i = a[j], f = a[h + j], gg = a[2 * h + j], o = a[3 * h + j];
-        float tc = vtanh(ce[j]), cpj = cp ? cp[j] : 0.0f;
-        float dhj = dhe[j] + dye[j];
-        float dcj = dce[j] + dhj * o * (1.0f - tc * tc);
-        dge[j] = dcj * gg * i * (1.0f - i);
-        dge[h + j] = dcj * cpj * f * (1.0f - f);
-        dge[2 * h + j] = dcj * i * (1.0f - gg * gg);
-        dge[3 * h + j] = dhj * tc * o * (1.0f - o);
-        dce[j] = dcj * f;
-      }
+      const float *ce = cell + r * h;
+      lstm_grad_row(h, gates + r * g4, ce, t ? ce - h : (c0 ? c0 + (size_t)e * h : NULL),
+                    dy + r * h, dg + r * g4, dh + (size_t)e * h, dc + (size_t)e * h);
     }
     const float *dgt = dg + (size_t)t * g4;
-    if (hp) tv_gemm(1, 0, g4, h, n, 1.0f, dgt, T * g4, hp, ldh, 1.0f, g->w_hh, h);
-    tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
+    if (whh_packed)
+      tv_pg_gemm(n, h, g4, dgt, (size_t)T * g4, whh_packed, dh, h, 0);
+    else
+      tv_gemm(0, 0, n, h, g4, 1.0f, dgt, T * g4, w->w_hh, h, 0.0f, dh, h);
   }
   tv_gemm(1, 0, g4, d, n * T, 1.0f, dg, g4, x, d, 1.0f, g->w_ih, d);
   tv_sum_over_rows(g->b_ih, dg, n * T, g4, 1);
   tv_sum_over_rows(g->b_hh, dg, n * T, g4, 1);
   if (dx) tv_gemm(0, 0, n * T, d, g4, 1.0f, dg, g4, w->w_ih, d, acc ? 1.0f : 0.0f, dx, d);
+  if (h0) tv_gemm(1, 0, g4, h, n, 1.0f, dg, T * g4, h0, h, 1.0f, g->w_hh, h);
+  if (T > 1) { /* rows r >= 1 against y's row r - 1, the step-0 rows (done above) zeroed */
+    for (int e = 1; e < n; e++) memset(dg + (size_t)e * T * g4, 0, (size_t)g4 * sizeof *dg);
+    tv_gemm(1, 0, g4, h, n * T - 1, 1.0f, dg + g4, g4, y, h, 1.0f, g->w_hh, h);
+  }
   if (dh0) memcpy(dh0, dh, nh * sizeof *dh);
   if (dc0) memcpy(dc0, dc, nh * sizeof *dc);
+}
+
+void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                      const float *x, const float *h0, const float *c0, const float *y,
+                      const float *keep, const float *dy, const float *dh_last,
+                      const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                      float *temp) {
+  lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, acc, dh0, dc0, temp, NULL);
+}
+
+void tv_lstm_backward_packed(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                             const float *x, const float *h0, const float *c0, const float *y,
+                             const float *keep, const float *dy, const float *dh_last,
+                             const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                             float *temp, const float *whh_packed) {
+  lstm_backward(s, w, g, x, h0, c0, y, keep, dy, dh_last, dc_last, dx, acc, dh0, dc0, temp,
+                whh_packed);
 }
 
 /* ---- gru: x (N, T, D) -> y (N, T, H); h' = (1 - z) n + z h ---- */

@@ -20,7 +20,8 @@
  *
  * Memory: the kernels never allocate; `keep` (forward to backward) and `temp` (within one call)
  * are sized by the *_floats functions.  Threads: a kernel runs on the caller's thread over the
- * n examples it is given; every matrix product goes through tv_gemm.  Backward ADDS into the
+ * n examples it is given; every matrix product goes through tv_gemm, except in the *_packed
+ * variants, which run the lstm's recurrent steps on nn/packgemm.h's kernel.  Backward ADDS into the
  * weight gradients (layers.h's rule) and writes (acc 0) or adds (acc 1) dx.
  */
 #ifndef TRAINVAL_NN_LAYERS_RECURRENT_H
@@ -51,6 +52,15 @@ size_t tv_gru_temp_floats(tv_rnn_dims s);
 void tv_lstm_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,
                      const float *c0, float *y, float *h_last, float *c_last, float *keep);
 
+/* tv_lstm_forward on the packed kernel of packgemm.h (only where tv_pg_supported): packed is
+ * tv_pg_lstm_pack's of the layer's weights; keep as tv_lstm_forward's, except that its gates
+ * are written only when keep_gates (a forward that backward follows).  The same values as
+ * tv_lstm_forward to rounding (packgemm.h); a row's bits depend on its own inputs alone.
+ * Cannot fail; borrows everything. */
+void tv_lstm_forward_packed(tv_rnn_dims s, const float *packed, const float *x, const float *h0,
+                            const float *c0, float *y, float *h_last, float *c_last, float *keep,
+                            int keep_gates);
+
 /* Backward of tv_lstm_forward (called with the same x, h0, c0, y and keep): dy (N, T, H) and
  * the gradient arriving at the last state (dh_last, dc_last: (N, H), or NULL for none); adds
  * into g's four gradients; dx (N, T, D) written (acc 0) or added (acc 1) when non-NULL;
@@ -60,6 +70,15 @@ void tv_lstm_backward(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weigh
                       const float *keep, const float *dy, const float *dh_last,
                       const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
                       float *temp);
+
+/* tv_lstm_backward with dh_{t-1} = dG_t W_hh on the packed kernel of packgemm.h (only where
+ * tv_pg_supported): whh_packed is tv_pg_pack(4H, H, w->w_hh, H, .)'s.  The same values to
+ * rounding; bits a function of the dims and the inputs alone.  Cannot fail. */
+void tv_lstm_backward_packed(tv_rnn_dims s, const tv_rnn_weights *w, const tv_rnn_weights *g,
+                             const float *x, const float *h0, const float *c0, const float *y,
+                             const float *keep, const float *dy, const float *dh_last,
+                             const float *dc_last, float *dx, int acc, float *dh0, float *dc0,
+                             float *temp, const float *whh_packed);
 
 /* GRU over the sequence, as tv_lstm_forward without a cell state. */
 void tv_gru_forward(tv_rnn_dims s, const tv_rnn_weights *w, const float *x, const float *h0,

@@ -9,15 +9,18 @@
  * one.  keep (per max_batch):
  *   lstm  the kernel's keep (tv_lstm_keep_floats), then h0 (N, H), c0 (N, H)
  *   gru   the kernel's keep (tv_gru_keep_floats), then h0 (N, H)
- * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp: the kernels' backward temp, then one
- * set of weight gradients per chunk.
+ * state: lstm h (N, H) then c (N, H); gru h (N, H).  temp (TRAIN): the kernels' backward temp,
+ * then one set of weight gradients per chunk, then (lstm) W_hh packed for backward
+ * (packgemm.h); in an lstm forward (both modes) the layer's weights packed for the step kernel
+ * (lstm_packed).
  * Threads: the examples are cut into chunks fixed by the call's batch alone (rnn_chunk: at
  * least RNN_MIN_CHUNK examples, at most RNN_MAX_CHUNKS chunks), never by the team: every array
  * is example-major, so a chunk is a contiguous part of each, and the kernels' keep and temp are
  * linear in the example count.  The team's items are the chunks, run by whichever thread claims
  * them; a chunk's backward adds into its own zeroed weight gradients, which are then summed in
  * chunk order into the variables' (each float's sum in one fixed order, the floats cut in
- * fixed blocks over the team).  So the bits do not depend on --threads.
+ * fixed blocks over the team).  So the bits do not depend on --threads.  (An INFER forward on
+ * the packed kernel may cut finer, to give every thread a chunk: its rows' bits are their own.)
  */
 #include "nn/layers/layer.h"
 
@@ -25,6 +28,7 @@
 #include <string.h>
 
 #include "nn/layers/recurrent.h"
+#include "nn/packgemm.h"
 
 /* ---- embedding: ids (N, T) -> y (N, T, dim); y[n, t] = weight[id[n, t]] ---- */
 
@@ -103,6 +107,13 @@ static int rnn_chunk(int n) {
 }
 static int rnn_chunks(int n) { return n > 0 ? (n + rnn_chunk(n) - 1) / rnn_chunk(n) : 0; }
 
+/* Whether an lstm forward of n examples runs on the packed kernel (packgemm.h): where the CPU
+ * has it, and not for the one-step, one-example generation call (whose product is a vector,
+ * not worth a packing).  The packed weights live in temp for the call; TRAIN keeps the gates. */
+static int lstm_packed(const tv_layer *l, int n) {
+  return gates_of(l) == 4 && (size_t)n * l->in[0].dim[0] > 1 && tv_pg_supported();
+}
+
 static int rnn_build(tv_layer *l) {
   int gates = gates_of(l);
   if (l->in[0].ndim != 2) {
@@ -115,8 +126,14 @@ static int rnn_build(tv_layer *l) {
   l->out = tv_shape2(t, h);
   size_t nh = (size_t)l->max_batch * h, states = gates == 4 ? 2 : 1;
   l->keep_floats = kernel_keep(l, l->max_batch) + states * nh;
-  /* the kernels' temp for every example, then one set of weight gradients per chunk */
-  l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l);
+  /* the kernels' temp for every example, then one set of weight gradients per chunk, then
+   * (lstm_packed) W_hh packed for backward; an INFER graph has no backward */
+  l->temp_floats = 0;
+  if (l->mode == TV_MODE_TRAIN)
+    l->temp_floats = kernel_temp(l, l->max_batch) + (size_t)rnn_chunks(l->max_batch) * wsize(l) +
+                     (gates == 4 ? tv_pg_pack_floats(4 * h, h) : 0);
+  if (gates == 4 && tv_pg_lstm_pack_floats(h, d) > l->temp_floats) /* forward's, lstm_packed */
+    l->temp_floats = tv_pg_lstm_pack_floats(h, d);
   l->state_floats = states * nh;
   int rc = tv_layer_declare(l, "weight_ih", tv_shape2(gates * h, d), 1, TV_INIT_UNIFORM_FAN, h, d);
   if (rc == TV_OK)
@@ -148,19 +165,35 @@ typedef struct rnn_job {
   const float *x, *y, *dy;
   float *out, *dx;
   int acc;
+  const float *packed; /* lstm_packed: forward's packed weights, or backward's W_hh; or NULL */
+  int chunk, chunks;   /* examples per chunk (the last may have fewer), chunks */
 } rnn_job;
 
-static void chunk_range(int n, int t, int *e0, int *e1) {
-  int c = rnn_chunk(n);
-  *e0 = t * c;
-  *e1 = (t + 1) * c < n ? (t + 1) * c : n;
+static void chunk_range(const rnn_job *j, int t, int *e0, int *e1) {
+  *e0 = t * j->chunk;
+  *e1 = (t + 1) * j->chunk < j->n ? (t + 1) * j->chunk : j->n;
+}
+
+/* The chunks of a call: rnn_chunk's, fixed by n.  An INFER forward on the packed kernel, whose
+ * rows' bits are their own (packgemm.h), may cut finer so that every thread of the team has a
+ * chunk (of at least a row tile of 4 examples) where n's chunks are fewer than the threads.
+ * (Not in TRAIN: a chunk's keep holds its gates, then its cells, so backward must find the
+ * forward's chunks.) */
+static void chunks_of(rnn_job *j, int forward) {
+  j->chunk = rnn_chunk(j->n);
+  j->chunks = rnn_chunks(j->n);
+  int want = j->l->threads < (j->n + 3) / 4 ? j->l->threads : (j->n + 3) / 4;
+  if (forward && j->packed && j->l->mode == TV_MODE_INFER && want > j->chunks) {
+    j->chunk = (j->n + want - 1) / want;
+    j->chunks = (j->n + j->chunk - 1) / j->chunk;
+  }
 }
 
 /* keep: the kernels' part, then h0 (N, H) and c0 (N, H); state: h (N, H), then c (N, H) */
 static void rnn_forward_chunk(const rnn_job *j, int t) {
   tv_layer *l = j->l;
   int e0, e1;
-  chunk_range(j->n, t, &e0, &e1);
+  chunk_range(j, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -171,8 +204,12 @@ static void rnn_forward_chunk(const rnn_job *j, int t) {
   float *y = j->out + (size_t)e0 * T * H;
   if (gates_of(l) == 4) {
     memcpy(h0 + mh + off, l->state + mh + off, (size_t)k * H * sizeof *h0);
-    tv_lstm_forward(rnn_dims(l, k), &w, x, h0 + off, h0 + mh + off, y, l->state + off,
-                    l->state + mh + off, keep);
+    if (j->packed)
+      tv_lstm_forward_packed(rnn_dims(l, k), j->packed, x, h0 + off, h0 + mh + off, y,
+                             l->state + off, l->state + mh + off, keep, l->mode == TV_MODE_TRAIN);
+    else
+      tv_lstm_forward(rnn_dims(l, k), &w, x, h0 + off, h0 + mh + off, y, l->state + off,
+                      l->state + mh + off, keep);
   } else {
     tv_gru_forward(rnn_dims(l, k), &w, x, h0 + off, y, l->state + off, keep);
   }
@@ -183,7 +220,7 @@ static void rnn_backward_chunk(const rnn_job *j, int t) {
   tv_rnn_weights g = rnn_partial(l, t);
   memset(g.w_ih, 0, wsize(l) * sizeof *g.w_ih);
   int e0, e1;
-  chunk_range(j->n, t, &e0, &e1);
+  chunk_range(j, t, &e0, &e1);
   if (e1 <= e0) return;
   int k = e1 - e0, T = l->in[0].dim[0], D = l->in[0].dim[1], H = l->cfg->hidden;
   size_t mh = (size_t)l->max_batch * H, off = (size_t)e0 * H;
@@ -193,7 +230,10 @@ static void rnn_backward_chunk(const rnn_job *j, int t) {
   const float *x = j->x + (size_t)e0 * T * D, *y = j->y + (size_t)e0 * T * H;
   const float *dy = j->dy + (size_t)e0 * T * H;
   float *dx = j->dx ? j->dx + (size_t)e0 * T * D : NULL;
-  if (gates_of(l) == 4)
+  if (gates_of(l) == 4 && j->packed)
+    tv_lstm_backward_packed(rnn_dims(l, k), &w, &g, x, h0 + off, h0 + mh + off, y, keep, dy, NULL,
+                            NULL, dx, j->acc, NULL, NULL, temp, j->packed);
+  else if (gates_of(l) == 4)
     tv_lstm_backward(rnn_dims(l, k), &w, &g, x, h0 + off, h0 + mh + off, y, keep, dy, NULL, NULL,
                      dx, j->acc, NULL, NULL, temp);
   else
@@ -240,19 +280,39 @@ static void rnn_sum_part(void *ctx, int b, int e, int thread) {
   }
 }
 
+/* The team's items are the packed kernel's panels [b, e) (packgemm.h), packed into temp. */
+static void lstm_pack_part(void *ctx, int b, int e, int thread) {
+  (void)thread;
+  const tv_layer *l = ctx;
+  tv_rnn_weights w = rnn_values(l);
+  tv_pg_lstm_pack(l->cfg->hidden, l->in[0].dim[1], w.w_ih, w.w_hh, w.b_ih, w.b_hh, b, e, l->temp);
+}
+
 /* lstm: c' = f c + i g, h' = o tanh(c'); gru: h' = (1 - z) n + z h; from the carried state,
  * chunk by chunk of the examples */
 static void rnn_forward(tv_layer *l, int n, const float *const *x, float *y) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .out = y};
-  tv_pool_for(l->pool, rnn_chunks(n), rnn_forward_part, &j); /* one item per chunk */
+  if (lstm_packed(l, n)) {
+    tv_pool_for(l->pool, tv_pg_lstm_panels(l->cfg->hidden), lstm_pack_part, l);
+    j.packed = l->temp;
+  }
+  chunks_of(&j, 1);
+  tv_pool_for(l->pool, j.chunks, rnn_forward_part, &j); /* one item per chunk */
 }
 
 /* each chunk's weight gradients into its own partial, then summed in chunk order */
 static void rnn_backward(tv_layer *l, int n, const float *const *x, const float *y, const float *dy,
                          float *const *dx, const int *acc) {
   rnn_job j = {.l = l, .n = n, .x = x[0], .y = y, .dy = dy, .dx = dx[0], .acc = acc[0]};
-  tv_pool_for(l->pool, rnn_chunks(n), rnn_backward_part, &j);
-  rnn_sum_job s = {l, rnn_chunks(n)};
+  if (lstm_packed(l, n)) { /* W_hh for dh = dG W_hh, after the chunks' weight gradients */
+    int h = l->cfg->hidden;
+    float *p = rnn_partial(l, rnn_chunks(l->max_batch)).w_ih;
+    tv_pg_pack(4 * h, h, var_value(l, 1), (size_t)h, p);
+    j.packed = p;
+  }
+  chunks_of(&j, 0);
+  tv_pool_for(l->pool, j.chunks, rnn_backward_part, &j);
+  rnn_sum_job s = {l, j.chunks};
   tv_pool_for(l->pool, (int)((wsize(l) + RNN_SUM_BLOCK - 1) / RNN_SUM_BLOCK), rnn_sum_part, &s);
 }
 
