@@ -1556,6 +1556,21 @@ static void test_checkpoint_into_infer(void **state) {
   tv_varstore_free(s);
 }
 
+/* The fused model a (store s1) and the unfused b (s2) after the same forward: the same loss and
+ * bitwise the same gradients from the backward of labels y (n examples); then frees x and both. */
+static void same_backward_then_free(tv_model *a, tv_model *b, tv_varstore *s1, tv_varstore *s2,
+                                    const int32_t *y, int n, float *x) {
+  assert_true(tvt_xent_backward(a, y, n, 0.0f) == tvt_xent_backward(b, y, n, 0.0f));
+  const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
+  for (size_t i = 0; i < tv_varstore_size(s1); i++)
+    if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
+  free(x);
+  tv_model_free(a);
+  tv_model_free(b);
+  tv_varstore_free(s1);
+  tv_varstore_free(s2);
+}
+
 /* A relu whose only consumer is a max_pool2d is folded into the pool: the same logits, loss and
  * gradients as the unfused graph (a leaky_relu of slope 0 computes the same function and is
  * never folded). */
@@ -1580,15 +1595,7 @@ static void test_relu_pool_fusion(void **state) {
   int32_t y[N] = {0, 1, 2, 0, 1, 2};
   const float *za = tv_model_forward(a, x, N), *zb = tv_model_forward(b, x, N);
   for (int i = 0; i < N * 3; i++) assert_true(za[i] == zb[i]);
-  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
-  const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
-  for (size_t i = 0; i < tv_varstore_size(s1); i++)
-    if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
-  free(x);
-  tv_model_free(a);
-  tv_model_free(b);
-  tv_varstore_free(s1);
-  tv_varstore_free(s2);
+  same_backward_then_free(a, b, s1, s2, y, N, x);
 }
 
 /* A relu folded into the dense before it (the gemm's epilogue and the dense's masked backward)
@@ -1624,15 +1631,7 @@ static void test_relu_dense_fusion(void **state) {
     positive += h[i] > 0.0f;
   }
   assert_true(positive > 0 && positive < N * 40); /* both sides of the kink were taken */
-  assert_true(tvt_xent_backward(a, y, N, 0.0f) == tvt_xent_backward(b, y, N, 0.0f));
-  const float *ga = tv_varstore_grads(s1), *gb = tv_varstore_grads(s2);
-  for (size_t i = 0; i < tv_varstore_size(s1); i++)
-    if (!(ga[i] == gb[i])) fail_msg("gradient %zu: fused %.9g, unfused %.9g", i, ga[i], gb[i]);
-  free(x);
-  tv_model_free(a);
-  tv_model_free(b);
-  tv_varstore_free(s1);
-  tv_varstore_free(s2);
+  same_backward_then_free(a, b, s1, s2, y, N, x);
 }
 
 /* ---- build errors of the CNN layers: the layer and test.yaml:line:col named ---------------- */
