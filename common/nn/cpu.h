@@ -27,6 +27,9 @@
  *     AVX-512 machine is the only run that checks these kernels' accesses.
  * The choice never changes what a caller computes beyond what its own header says (avx512.c:
  * the same bits; gemv.c, packgemm.c: rounding of another summation order).
+ * Not through here: the target_clones functions (TV_VECTOR in ops.h, recurrent.c's step cells),
+ * which the compiler's own resolver dispatches when the program is loaded (they are plain
+ * portable functions in an ASan build).
  */
 #ifndef TRAINVAL_NN_CPU_H
 #define TRAINVAL_NN_CPU_H
