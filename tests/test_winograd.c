@@ -202,16 +202,14 @@ static const char *const layer_yaml =
     "    - {type: conv2d, filters: 6, kernel_size: 3, padding: same}\n"
     "    - {type: flatten}\n    - {type: dense, units: 3}\n";
 
-/* conv2d's output (layer 0) for x on a team of `threads`, over the store `s` (built first when
- * *sealed is 0). */
-static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed, const float *x,
-                         float *out) {
+/* layer_yaml's model of LN examples on a team of `threads` (*ctx, the caller frees it), over the
+ * store `s` (built first when *sealed is 0). */
+static tv_model *layer_model(int threads, tv_mode mode, tv_varstore *s, int *sealed, tv_ctx **ctx) {
   tv_config c;
   assert_int_equal(tv_config_parse(layer_yaml, strlen(layer_yaml), "w.yaml", NULL, 0, &c), TV_OK);
-  tv_ctx *ctx = NULL;
-  assert_int_equal(tv_ctx_new(threads, &ctx), TV_OK);
+  assert_int_equal(tv_ctx_new(threads, ctx), TV_OK);
   tv_model *m = NULL;
-  if (tv_model_new(&c, mode, LN, s, tv_ctx_team(ctx), &m) != TV_OK)
+  if (tv_model_new(&c, mode, LN, s, tv_ctx_team(*ctx), &m) != TV_OK)
     fail_msg("tv_model_new: %s", tv_error_message());
   if (!*sealed) {
     assert_int_equal(tv_varstore_seal(s), TV_OK);
@@ -221,21 +219,39 @@ static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed,
     for (int q = 0; q < LF; q++) bias[q] = 0.1f * tv_rng_normal(&r);
     *sealed = 1;
   }
+  return m;
+}
+
+/* conv2d's output (layer 0) for x on a team of `threads`, over the store `s` (built first when
+ * *sealed is 0). */
+static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed, const float *x,
+                         float *out) {
+  tv_ctx *ctx = NULL;
+  tv_model *m = layer_model(threads, mode, s, sealed, &ctx);
   (void)tv_model_forward(m, x, LN);
   memcpy(out, tv_model_layer_output(m, 0), (size_t)LN * LF * LH * LW * sizeof *out);
   tv_model_free(m);
   tv_ctx_free(ctx);
 }
 
+/* The layer tests' input (LN examples of layer_yaml's) from `seed`, two outputs' room, and an
+ * empty store for layer_model. */
+static void layer_arrays(uint64_t seed, float **x, float **y1, float **y2, tv_varstore **s) {
+  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * LF * LH * LW;
+  *x = malloc(nx * sizeof **x), *y1 = malloc(ny * sizeof **y1), *y2 = malloc(ny * sizeof **y2);
+  assert_true(*x && *y1 && *y2);
+  tv_rng r = tv_rng_seed(seed, TV_RNG_INIT);
+  fill(*x, nx, &r);
+  *s = NULL;
+  assert_int_equal(tv_varstore_new(s), TV_OK);
+}
+
 static void test_winograd_in_conv2d(void **state) {
   (void)state;
-  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * LF * LH * LW;
-  float *x = malloc(nx * sizeof *x), *y1 = malloc(ny * sizeof *y1), *y = malloc(ny * sizeof *y);
-  assert_true(x && y1 && y);
-  tv_rng r = tv_rng_seed(3, TV_RNG_INIT);
-  fill(x, nx, &r);
-  tv_varstore *s = NULL;
-  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  size_t ny = (size_t)LN * LF * LH * LW;
+  float *x, *y1, *y;
+  tv_varstore *s;
+  layer_arrays(3, &x, &y1, &y, &s);
   int sealed = 0;
   layer_output(1, TV_MODE_INFER, s, &sealed, x, y1);
   const struct {
@@ -263,22 +279,14 @@ static void test_winograd_in_conv2d(void **state) {
  * output again. */
 static void test_winograd_infer_filters_follow_weights(void **state) {
   (void)state;
-  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * LF * LH * LW;
-  float *x = malloc(nx * sizeof *x), *y1 = malloc(ny * sizeof *y1), *ref = malloc(ny * sizeof *ref);
-  assert_true(x && y1 && ref);
-  tv_rng r = tv_rng_seed(5, TV_RNG_INIT);
-  fill(x, nx, &r);
-  tv_varstore *s = NULL;
-  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  size_t ny = (size_t)LN * LF * LH * LW;
+  float *x, *y1, *ref;
+  tv_varstore *s;
+  layer_arrays(5, &x, &y1, &ref, &s);
   int sealed = 0;
   layer_output(1, TV_MODE_TRAIN, s, &sealed, x, ref); /* builds and initialises the store */
-  tv_config c;
-  assert_int_equal(tv_config_parse(layer_yaml, strlen(layer_yaml), "w.yaml", NULL, 0, &c), TV_OK);
   tv_ctx *ctx = NULL;
-  assert_int_equal(tv_ctx_new(2, &ctx), TV_OK);
-  tv_model *m = NULL;
-  if (tv_model_new(&c, TV_MODE_INFER, LN, s, tv_ctx_team(ctx), &m) != TV_OK)
-    fail_msg("tv_model_new: %s", tv_error_message());
+  tv_model *m = layer_model(2, TV_MODE_INFER, s, &sealed, &ctx);
   const float *out = tv_model_layer_output(m, 0);
   (void)tv_model_forward(m, x, LN);
   memcpy(y1, out, ny * sizeof *y1);
