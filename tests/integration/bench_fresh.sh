@@ -55,6 +55,18 @@ check "bench_ab.sh times the two directories it is given, whatever bin/ is" \
   sh -c "grep -q '^$T/a/train\$' '$T/started' && grep -q '^$T/b/train\$' '$T/started'"
 
 old "$R/common/nn/ops.c"
+touch "$R/include/trainval/ops.h"
+expect_fail "bench.sh (set -eu) refuses a bin/train older than a header its objects read" 1 \
+  "^bench.sh: bin/train is older than include/trainval/ops.h: run make first" sh "$R/scripts/bench.sh"
+old "$R/include/trainval/ops.h"
+mkdir -p "$R/common/dist" "$R/build/common/dist"
+echo '/* mpi */' >"$R/common/dist/mpi.c"
+printf 'build/common/dist/mpi.o: common/dist/mpi.c\n' >"$R/build/common/dist/mpi.d"
+check "common/dist/mpi.c, newer than bin/, leaves bin/train and bin/eval fresh (it is only in train-mpi)" \
+  fresh train eval
+expect_fail "... and makes bin/train-mpi stale" 1 \
+  "^t: bin/train-mpi is older than common/dist/mpi.c: run make first" fresh train-mpi
+rm -r "$R/common/dist" "$R/build/common/dist"
 touch "$R/include/trainval/evalonly.h"
 check "a header only eval's objects read leaves bin/train fresh" fresh train train-mpi
 expect_fail "... and makes bin/eval stale (the headers come from build/'s .d files)" 1 \
