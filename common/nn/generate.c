@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "nn/gemv.h"
+#include "nn/genpace.h"
 #include "nn/layers/recurrent.h"
 #include "trainval/ops.h"
 
@@ -23,11 +24,14 @@ enum {
   GEN_SOLO_MAX = 8192,
   GEN_MISSED = 64,    /* phases in a row a helper may miss before the caller runs alone */
   GEN_WINDOW = 512,   /* tokens per window of the pace (below) */
-  GEN_PROBE_MIN = 2,  /* windows between two probes of the other way, at first ... */
-  GEN_PROBE_MAX = 64, /* ... and at most (doubling while the probes confirm the choice) */
+  GEN_PROBE_MIN = 4,  /* windows between two tries of the other way, at first ... */
+  GEN_PROBE_MAX = 64, /* ... and at most (doubling while the tries lose) */
   HEAD_Q = 4,         /* head rows per group: 4 panels of 16 */
   GEN_LINE = 16       /* atomic_uints (and floats) per 64-byte cache line */
 };
+/* The shared step's slowing (against its fastest window) past which the pace times the caller
+ * alone: two threads take about 0.55 of one's time on a quiet machine. */
+#define GEN_SLOWED 1.5
 /* The largest first-layer table (vocab x gates x hidden floats) the step builds; a larger
  * vocabulary runs the graph. */
 #define GEN_TABLE_MAX_BYTES ((size_t)64 << 20)
@@ -87,10 +91,14 @@ typedef struct gen_crew {
   int missed;        /* phases in a row in which the caller took a helper's part */
   int solo, backoff; /* phases left to run alone, the next such run's length */
   /* the pace: tokens are timed by windows of GEN_WINDOW, each run one way, shared or alone,
-   * and the seconds per token of each way kept; the faster way runs, the other one window in
-   * every `probe` (doubling up to GEN_PROBE_MAX while the probes confirm the choice) */
-  int alone, win_left, since_probe, probe;
-  double win_start, per_token[2]; /* [alone]; 0: not yet timed */
+   * and each way's seconds per token kept (averaged over its windows in a row, afresh at the
+   * first of a run); crew_pace says when each way runs */
+  int alone, run, win_left, since_alone, probe; /* run: windows in a row of this way */
+  double win_start, per_token[2];               /* [alone]; 0: not yet timed */
+  double fastest;                               /* the fastest shared window's seconds per token */
+  int troubles; /* this window's shared phases whose join took a part or waited long */
+  int rule;     /* tv_gen_pace */
+  long alone_windows;
   int stop;
 } gen_crew;
 
@@ -303,7 +311,7 @@ static void *crew_main(void *arg) {
 
 static int all_finished(gen_crew *c, unsigned v) {
   for (int p = 1; p < c->n; p++)
-    if (atomic_load(&c->part[p].finished) != v) return 0;
+    if ((int)(atomic_load(&c->part[p].finished) - v) < 0) return 0; /* older than v */
   return 1;
 }
 
@@ -328,12 +336,14 @@ static void crew_join(tv_generator *g, unsigned v, int tail) {
   /* parts the caller had to take are a sign of a busy machine GEN_MISSED phases in a row (a
    * helper waking from its sleep takes a while) */
   c->missed = took ? c->missed + 1 : 0;
+  c->troubles += took;
   int busy = c->missed > GEN_MISSED;
   if (all_finished(c, v) && !busy) {
     if (!took) c->backoff = GEN_SOLO_MIN;
     return;
   }
   c->missed = 0;
+  c->troubles += !took;
   c->solo = c->backoff;
   c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
   pthread_mutex_lock(&c->mu);
@@ -363,27 +373,41 @@ static double now_s(void) {
 static void crew_pace(gen_crew *c) {
   if (c->n == 1 || --c->win_left > 0) return;
   double t = now_s(), per = (t - c->win_start) / GEN_WINDOW, *e = &c->per_token[c->alone];
-  *e = *e > 0 ? 0.5 * (*e + per) : per;
-  int best = c->per_token[1] > 0 && c->per_token[1] < c->per_token[0];
-  if (c->per_token[0] <= 0 || c->per_token[1] <= 0) {
-    c->alone = c->per_token[1] <= 0; /* time each way once */
-  } else if (c->alone != best) {     /* a probe's window ended: did it confirm the choice? */
-    double gain = c->per_token[c->alone] / c->per_token[best];
+  *e = *e > 0 && c->run > 0 ? 0.5 * (*e + per) : per; /* a way's first window: afresh */
+  c->run++;
+  c->alone_windows += c->alone;
+  double sh = c->per_token[0], al = c->per_token[1];
+  int next;
+  if (c->rule != TV_GEN_PACE_TIMED) {
+    next = c->rule == TV_GEN_PACE_ALONE || (c->rule == TV_GEN_PACE_FLIP && !c->alone);
+  } else if (!c->alone) {
+    if (c->fastest <= 0 || per < c->fastest) c->fastest = per;
+    c->since_alone++;
+    /* alone when it was faster, or (now and then) to time it once the shared step has slowed
+     * past what alone could be, or has often had to take parts or wait long */
+    int slowed = sh > GEN_SLOWED * c->fastest || c->troubles >= GEN_WINDOW / 8;
+    next = (al > 0 && al < sh) || (slowed && c->since_alone >= c->probe);
+  } else {
+    c->since_alone = 0;
+    next = !((sh > 0 && sh < al) || c->run >= c->probe); /* back, or time the shared step */
+  }
+  if (next != c->alone) {
+    /* a way that won one window only: the next try of it waits twice as long */
     c->probe =
-        gain > 1.25 ? (c->probe < GEN_PROBE_MAX ? 2 * c->probe : GEN_PROBE_MAX) : GEN_PROBE_MIN;
-    c->alone = best;
-    c->since_probe = 0;
-  } else if (++c->since_probe >= c->probe) {
-    c->alone = !best;
+        c->run == 1 ? (c->probe < GEN_PROBE_MAX ? 2 * c->probe : GEN_PROBE_MAX) : GEN_PROBE_MIN;
+    c->alone = next;
+    c->run = 0;
   }
   c->win_left = GEN_WINDOW;
   c->win_start = t;
+  c->troubles = 0;
 }
 
 /* Starts a window afresh (a generation begins: the time before it is none of the step's). */
 static void crew_pace_restart(gen_crew *c) {
   c->win_left = GEN_WINDOW;
   c->win_start = now_s();
+  c->troubles = 0;
 }
 
 /* Runs the current phase: part 0 on the caller, the others on their helpers or the caller;
@@ -705,6 +729,12 @@ void tv_generator_free(tv_generator *g) {
 }
 
 tv_model *tv_generator_model(tv_generator *g) { return g->model; }
+
+void tv_generator_pace(tv_generator *g, tv_gen_pace p) {
+  if ((unsigned)p < TV_GEN_PACE__COUNT) g->crew.rule = (int)p;
+}
+
+long tv_generator_alone_windows(const tv_generator *g) { return g->crew.alone_windows; }
 int tv_generator_fast(const tv_generator *g) { return g->fast; }
 
 void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
