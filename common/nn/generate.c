@@ -22,16 +22,16 @@ enum {
   GEN_WAIT_SPIN = 4000, /* pauses the caller spins for the helpers before it sleeps */
   GEN_SOLO_MIN = 16,    /* phases the caller then runs alone (doubling while waits stay long) */
   GEN_SOLO_MAX = 8192,
-  GEN_MISSED = 64,    /* phases in a row a helper may miss before the caller runs alone */
-  GEN_WINDOW = 512,   /* tokens per window of the pace (below) */
-  GEN_PROBE_MIN = 4,  /* windows between two tries of the other way, at first ... */
-  GEN_PROBE_MAX = 64, /* ... and at most (doubling while the tries lose) */
-  HEAD_Q = 4,         /* head rows per group: 4 panels of 16 */
-  GEN_LINE = 16       /* atomic_uints (and floats) per 64-byte cache line */
+  GEN_MISSED = 64,     /* phases in a row a helper may miss before the caller runs alone */
+  GEN_WINDOW = 512,    /* tokens per window of the pace (below) */
+  GEN_PROBE_MIN = 8,   /* windows between two tries of the other way, at first ... */
+  GEN_PROBE_MAX = 256, /* ... and at most (doubling while the tries lose) */
+  HEAD_Q = 4,          /* head rows per group: 4 panels of 16 */
+  GEN_LINE = 16        /* atomic_uints (and floats) per 64-byte cache line */
 };
 /* The shared step's slowing (against its fastest window) past which the pace times the caller
- * alone: two threads take about 0.55 of one's time on a quiet machine. */
-#define GEN_SLOWED 1.5
+ * alone: two threads take about 0.5 of one's time on a quiet machine. */
+#define GEN_SLOWED 1.8
 /* The largest first-layer table (vocab x gates x hidden floats) the step builds; a larger
  * vocabulary runs the graph. */
 #define GEN_TABLE_MAX_BYTES ((size_t)64 << 20)
@@ -93,9 +93,10 @@ typedef struct gen_crew {
   /* the pace: tokens are timed by windows of GEN_WINDOW, each run one way, shared or alone,
    * and each way's seconds per token kept (averaged over its windows in a row, afresh at the
    * first of a run); crew_pace says when each way runs */
-  int alone, run, win_left, since_alone, probe; /* run: windows in a row of this way */
-  double win_start, per_token[2];               /* [alone]; 0: not yet timed */
-  double fastest;                               /* the fastest shared window's seconds per token */
+  int alone, run, win_left, since_alone; /* run: windows in a row of this way */
+  int wait[2]; /* [alone]: windows of the other way before that way is tried again */
+  double win_start, per_token[2]; /* [alone]; 0: not yet timed */
+  double fastest;                 /* the fastest shared window's seconds per token */
   int troubles; /* this window's shared phases whose join took a part or waited long */
   int rule;     /* tv_gen_pace */
   long alone_windows;
@@ -385,16 +386,17 @@ static void crew_pace(gen_crew *c) {
     c->since_alone++;
     /* alone when it was faster, or (now and then) to time it once the shared step has slowed
      * past what alone could be, or has often had to take parts or wait long */
-    int slowed = sh > GEN_SLOWED * c->fastest || c->troubles >= GEN_WINDOW / 8;
-    next = (al > 0 && al < sh) || (slowed && c->since_alone >= c->probe);
+    int slowed = sh > GEN_SLOWED * c->fastest || c->troubles >= GEN_WINDOW / 4;
+    next = (al > 0 && al < sh) || (slowed && c->since_alone >= c->wait[1]);
   } else {
     c->since_alone = 0;
-    next = !((sh > 0 && sh < al) || c->run >= c->probe); /* back, or time the shared step */
+    next = !((sh > 0 && sh < al) || c->run >= c->wait[0]); /* back, or time the shared step */
   }
   if (next != c->alone) {
-    /* a way that won one window only: the next try of it waits twice as long */
-    c->probe =
-        c->run == 1 ? (c->probe < GEN_PROBE_MAX ? 2 * c->probe : GEN_PROBE_MAX) : GEN_PROBE_MIN;
+    /* a try of this way that lost after one window: the next waits twice as long; one that
+     * held: the next as soon as may be */
+    int *w = &c->wait[c->alone];
+    *w = c->run == 1 ? (*w < GEN_PROBE_MAX ? 2 * *w : GEN_PROBE_MAX) : GEN_PROBE_MIN;
     c->alone = next;
     c->run = 0;
   }
@@ -444,7 +446,7 @@ static int crew_start(tv_generator *g, int threads) {
   atomic_init(&c->sleepers, 0);
   atomic_init(&c->main_waiting, 0);
   c->backoff = GEN_SOLO_MIN;
-  c->probe = GEN_PROBE_MIN;
+  c->wait[0] = c->wait[1] = GEN_PROBE_MIN;
   crew_pace_restart(c);
   for (int t = 0; t < GEN_MAX_THREADS; t++) {
     atomic_init(&c->part[t].claimed, 0);

@@ -67,7 +67,7 @@ typedef struct tv_generator tv_generator;
  * token (h W_hh^T, which only the next token reads) the other threads compute while the
  * caller computes the head and samples; the caller joins that product at the next step (or
  * reset, or free), taking the blocks not yet begun.  The step times itself by windows of 512
- * tokens: once the shared windows have slowed past 1.5 times the fastest one, or have often had
+ * tokens: once the shared windows have slowed past 1.8 times the fastest one, or have often had
  * to take parts or wait long, it times a window run by the caller alone and runs the faster
  * way, timing the other again now and then (on a machine busier than its cores the shared step
  * can be the slower one; a quiet machine never runs alone).  Every value comes from the same
