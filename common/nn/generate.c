@@ -70,22 +70,18 @@ typedef struct crew_arg {
   tv_generator *g;
   int part;
 } crew_arg;
-/* A part's flags, a cache line of their own (the helper's and the caller's only). */
-typedef struct gen_flags {
-  _Alignas(64) atomic_uint claimed; /* the generation whose part is taken */
-  atomic_uint finished;             /* the generation whose part is done */
-} gen_flags;
 typedef struct gen_crew {
   int n, started;
   pthread_t th[GEN_MAX_THREADS];
   crew_arg args[GEN_MAX_THREADS];
   pthread_mutex_t mu;
   pthread_cond_t wake, done_cv;
-  _Alignas(64) atomic_uint go; /* the phase generation (the caller writes its line alone) */
-  gen_flags part[GEN_MAX_THREADS];
-  _Alignas(64) atomic_int sleepers; /* helpers waiting on wake */
-  atomic_int main_waiting;          /* the caller waits on done_cv */
-  _Alignas(64) unsigned pending; /* the tail phase the caller has yet to join (pending_set: there is
+  atomic_uint go;                        /* the phase generation */
+  atomic_uint claimed[GEN_MAX_THREADS];  /* the generation whose part t is taken */
+  atomic_uint finished[GEN_MAX_THREADS]; /* the generation whose part t is done */
+  atomic_int sleepers;                   /* helpers waiting on wake */
+  atomic_int main_waiting;               /* the caller waits on done_cv */
+  unsigned pending; /* the tail phase the caller has yet to join (pending_set: there is
                                     one) */
   int pending_set;
   int missed;        /* phases in a row in which the caller took a helper's part */
@@ -263,7 +259,7 @@ static int take(atomic_uint *flag, unsigned v) {
 }
 
 /* Part p of generation v. */
-static int claim(gen_crew *c, int p, unsigned v) { return take(&c->part[p].claimed, v); }
+static int claim(gen_crew *c, int p, unsigned v) { return take(&c->claimed[p], v); }
 
 /* Layer 0's recurrent blocks [lo, hi) of the tail: part p's range (p >= 1; with one thread,
  * part 0 has them all). */
@@ -301,7 +297,7 @@ static void *crew_main(void *arg) {
     seen = v;
     if (!claim(c, part, v)) continue; /* the caller ran it */
     run_part(g, part, 1, v);
-    atomic_store(&c->part[part].finished, v);
+    atomic_store(&c->finished[part], v);
     if (atomic_load(&c->main_waiting)) {
       pthread_mutex_lock(&c->mu);
       pthread_cond_signal(&c->done_cv);
@@ -312,7 +308,7 @@ static void *crew_main(void *arg) {
 
 static int all_finished(gen_crew *c, unsigned v) {
   for (int p = 1; p < c->n; p++)
-    if ((int)(atomic_load(&c->part[p].finished) - v) < 0) return 0; /* older than v */
+    if ((int)(atomic_load(&c->finished[p]) - v) < 0) return 0; /* older than v */
   return 1;
 }
 
@@ -323,7 +319,7 @@ static void crew_join(tv_generator *g, unsigned v, int tail) {
   for (int p = 1; p < c->n; p++)
     if (claim(c, p, v)) {
       run_part(g, p, 1, v);
-      atomic_store(&c->part[p].finished, v);
+      atomic_store(&c->finished[p], v);
       took = 1;
     }
   if (tail)
@@ -449,8 +445,8 @@ static int crew_start(tv_generator *g, int threads) {
   c->wait[0] = c->wait[1] = GEN_PROBE_MIN;
   crew_pace_restart(c);
   for (int t = 0; t < GEN_MAX_THREADS; t++) {
-    atomic_init(&c->part[t].claimed, 0);
-    atomic_init(&c->part[t].finished, 0);
+    atomic_init(&c->claimed[t], 0);
+    atomic_init(&c->finished[t], 0);
   }
   for (int t = 1; t < threads; t++) {
     c->args[t] = (crew_arg){g, t};
@@ -680,9 +676,7 @@ int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team, tv
   if (!tv_config_is_sequence(cfg))
     return tv_error(TV_ERR_CONFIG, "%s: not a token model (its first layer is no embedding)",
                     cfg->source);
-  /* 64-byte aligned: the crew's flags have cache lines of their own */
-  tv_generator *g = aligned_alloc(64, (sizeof *g + 63) / 64 * 64);
-  if (g) memset(g, 0, sizeof *g);
+  tv_generator *g = calloc(1, sizeof *g);
   tv_config *one = malloc(sizeof *one);
   int rc = TV_OK;
   if (!g || !one) {
