@@ -172,9 +172,8 @@ static void test_threads_same_bits(void **state) {
 }
 
 /* A text long enough for several of the pace's windows (512 tokens), run shared and by the
- * caller alone by turns (nn/genpace.h), and by the pace as timed, the tail of each token joined
- * across the changes: the same bytes at 1, 2 and 3 threads, for a model of three recurrent
- * layers and one of a single layer (whose tail holds its cells). */
+ * caller alone by turns (nn/genpace.h), and by the pace as timed: the same bytes at 1, 2 and 3
+ * threads, for a model of three recurrent layers and one of a single layer. */
 static void test_threads_same_text_long(void **state) {
   (void)state;
   enum { N = 2600 };

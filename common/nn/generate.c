@@ -26,8 +26,7 @@ enum {
   GEN_WINDOW = 512,    /* tokens per window of the pace (below) */
   GEN_PROBE_MIN = 8,   /* windows between two tries of the other way, at first ... */
   GEN_PROBE_MAX = 256, /* ... and at most (doubling while the tries lose) */
-  HEAD_Q = 4,          /* head rows per group: 4 panels of 16 */
-  GEN_LINE = 16        /* atomic_uints (and floats) per 64-byte cache line */
+  HEAD_Q = 4           /* head rows per group: 4 panels of 16 */
 };
 /* The shared step's slowing (against its fastest window) past which the pace times the caller
  * alone: two threads take about 0.5 of one's time on a quiet machine. */
@@ -59,9 +58,6 @@ typedef struct gen_rnn {
   gen_state st[GEN_MAX_THREADS];
   float *table; /* layer 0: vocab rows of gates * h: emb W_ih^T + biases */
   float *r[2];  /* layer 0: h W_hh^T, gates * h, by the parity of the token it was computed at */
-  /* layer 0: per block u, the tail phase generation that has taken it, one 64-byte line each
-   * (block u's at r_taken[u * GEN_LINE]) so that no two blocks share a line */
-  atomic_uint *r_taken;
 } gen_rnn;
 
 /* The generation step's threads: threads - 1 helpers, helper t running part t of each phase
@@ -81,9 +77,6 @@ typedef struct gen_crew {
   atomic_uint finished[GEN_MAX_THREADS]; /* the generation whose part t is done */
   atomic_int sleepers;                   /* helpers waiting on wake */
   atomic_int main_waiting;               /* the caller waits on done_cv */
-  unsigned pending; /* the tail phase the caller has yet to join (pending_set: there is
-                                    one) */
-  int pending_set;
   int missed;        /* phases in a row in which the caller took a helper's part */
   int solo, backoff; /* phases left to run alone, the next such run's length */
   /* the pace: tokens are timed by windows of GEN_WINDOW, each run one way, shared or alone,
@@ -181,8 +174,6 @@ static int find_vars(tv_generator *g, const tv_config *cfg) {
   return 1;
 }
 
-_Static_assert(sizeof(atomic_uint) == sizeof(float), "a claim flag in a float's room");
-
 /* Carves the step's arrays out of one 64-byte aligned allocation (mem NULL: counts them). */
 static size_t carve(tv_generator *g, float *mem) {
   size_t at = 0;
@@ -210,7 +201,6 @@ static size_t carve(tv_generator *g, float *mem) {
       GEN_TAKE(r->table, (size_t)g->vocab * gh);
       GEN_TAKE(r->r[0], gh);
       GEN_TAKE(r->r[1], gh);
-      GEN_TAKE(r->r_taken, (size_t)r->nblk * GEN_LINE);
     }
   }
   g->head_seg = tv_gemv_group_floats(HEAD_Q, g->head_in, 0);
@@ -225,19 +215,13 @@ static size_t carve(tv_generator *g, float *mem) {
 }
 
 /* ---- the crew: spin briefly, then sleep; a part nobody has taken, the caller runs ----
- * Phase generation v: the caller publishes v (go) and runs part 0; then it joins the phase:
- * claims and runs every part whose helper has not claimed it yet (a helper descheduled on a
- * busy machine then costs no wait), and waits for the parts the helpers took.  Where that wait
- * outlasts GEN_WAIT_SPIN (a helper descheduled mid-part: a machine busier than its cores), or it
- * took a helper's part GEN_MISSED phases in a row (descheduled before it claimed), the caller
- * runs the next `backoff` phases alone, doubling it each time the first shared phase after is
- * slow again.  A token's last phase (the tail) the caller joins only at the next call (the
- * next token, a reset, the end): its part is the head, and the helpers' the recurrent product
- * of layer 0 for the next token, which nothing before then reads, so that product runs while
- * the caller samples; joining, the caller also takes the helpers' blocks they have not reached
- * (from the top of each helper's range down: a helper takes its own from the bottom up and
- * stops at the first the caller has).  Which thread runs a part or a block changes nothing in
- * its values. */
+ * Phase generation v: the caller publishes v (go), runs part 0, then claims and runs every part
+ * whose helper has not claimed it yet (a helper descheduled on a busy machine then costs no
+ * wait), and waits for the parts the helpers took.  Where that wait outlasts GEN_WAIT_SPIN (a
+ * helper descheduled mid-part: a machine busier than its cores), or it took a helper's part
+ * GEN_MISSED phases in a row (descheduled before it claimed), the caller runs the next
+ * `backoff` phases alone, doubling it each time the first shared phase after is slow again.
+ * Which thread runs a part changes nothing in its values. */
 
 static void cpu_relax(void) {
 #if defined(__x86_64__) || defined(__i386__)
@@ -245,33 +229,15 @@ static void cpu_relax(void) {
 #endif
 }
 
-static void run_part(tv_generator *g, int part, int shared, unsigned v);
-static void r0_block(tv_generator *g, float *scr, int part, int u);
-static void share(int n, int p, int parts, int *lo, int *hi);
+static void run_part(tv_generator *g, int part);
 
-/* The wrap-safe take of *flag for generation v, for whoever comes first; never for one that
- * sees v late, after another has taken it for a later generation ("older than v"). */
-static int take(atomic_uint *flag, unsigned v) {
-  unsigned old = atomic_load(flag);
+/* Part p of generation v, for whoever claims it first; never for a helper that saw v late,
+ * after the caller had claimed p for a later generation (the wrap-safe "older than v"). */
+static int claim(gen_crew *c, int p, unsigned v) {
+  unsigned old = atomic_load(&c->claimed[p]);
   while ((int)(v - old) > 0)
-    if (atomic_compare_exchange_weak(flag, &old, v)) return 1;
+    if (atomic_compare_exchange_weak(&c->claimed[p], &old, v)) return 1;
   return 0;
-}
-
-/* Part p of generation v. */
-static int claim(gen_crew *c, int p, unsigned v) { return take(&c->claimed[p], v); }
-
-/* Layer 0's recurrent blocks [lo, hi) of the tail: part p's range (p >= 1; with one thread,
- * part 0 has them all). */
-static void tail_range(const tv_generator *g, int p, int *lo, int *hi) {
-  int n = g->crew.n;
-  if (n == 1) {
-    *lo = 0, *hi = g->rnn[0].nblk;
-  } else if (p == 0) {
-    *lo = *hi = 0;
-  } else {
-    share(g->rnn[0].nblk, p - 1, n - 1, lo, hi);
-  }
 }
 
 static void *crew_main(void *arg) {
@@ -296,7 +262,7 @@ static void *crew_main(void *arg) {
     }
     seen = v;
     if (!claim(c, part, v)) continue; /* the caller ran it */
-    run_part(g, part, 1, v);
+    run_part(g, part);
     atomic_store(&c->finished[part], v);
     if (atomic_load(&c->main_waiting)) {
       pthread_mutex_lock(&c->mu);
@@ -310,52 +276,6 @@ static int all_finished(gen_crew *c, unsigned v) {
   for (int p = 1; p < c->n; p++)
     if ((int)(atomic_load(&c->finished[p]) - v) < 0) return 0; /* older than v */
   return 1;
-}
-
-/* The caller's end of shared phase v (above). */
-static void crew_join(tv_generator *g, unsigned v, int tail) {
-  gen_crew *c = &g->crew;
-  int took = 0;
-  for (int p = 1; p < c->n; p++)
-    if (claim(c, p, v)) {
-      run_part(g, p, 1, v);
-      atomic_store(&c->finished[p], v);
-      took = 1;
-    }
-  if (tail)
-    for (int p = 1; p < c->n; p++) {
-      int lo, hi;
-      tail_range(g, p, &lo, &hi);
-      for (int u = hi - 1; u >= lo && take(&g->rnn[0].r_taken[(size_t)u * GEN_LINE], v); u--)
-        r0_block(g, g->scratch[0], 0, u);
-    }
-  for (int i = 0; i < GEN_WAIT_SPIN && !all_finished(c, v); i++) cpu_relax();
-  /* parts the caller had to take are a sign of a busy machine GEN_MISSED phases in a row (a
-   * helper waking from its sleep takes a while) */
-  c->missed = took ? c->missed + 1 : 0;
-  c->troubles += took;
-  int busy = c->missed > GEN_MISSED;
-  if (all_finished(c, v) && !busy) {
-    if (!took) c->backoff = GEN_SOLO_MIN;
-    return;
-  }
-  c->missed = 0;
-  c->troubles += !took;
-  c->solo = c->backoff;
-  c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
-  pthread_mutex_lock(&c->mu);
-  atomic_store(&c->main_waiting, 1);
-  while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
-  atomic_store(&c->main_waiting, 0);
-  pthread_mutex_unlock(&c->mu);
-}
-
-/* Joins the tail phase left open, if any. */
-static void crew_settle(tv_generator *g) {
-  gen_crew *c = &g->crew;
-  if (!c->pending_set) return;
-  c->pending_set = 0;
-  crew_join(g, c->pending, 1);
 }
 
 static double now_s(void) {
@@ -408,12 +328,11 @@ static void crew_pace_restart(gen_crew *c) {
   c->troubles = 0;
 }
 
-/* Runs the current phase: part 0 on the caller, the others on their helpers or the caller;
- * the tail (tail != 0) it leaves open for crew_settle. */
-static void crew_run(tv_generator *g, int tail) {
+/* Runs the current phase: part 0 on the caller, the others on their helpers or the caller. */
+static void crew_run(tv_generator *g) {
   gen_crew *c = &g->crew;
   if (c->n == 1 || c->solo > 0 || c->alone) {
-    for (int p = 0; p < c->n; p++) run_part(g, p, 0, 0);
+    for (int p = 0; p < c->n; p++) run_part(g, p);
     if (c->solo > 0) c->solo--;
     return;
   }
@@ -423,13 +342,33 @@ static void crew_run(tv_generator *g, int tail) {
     pthread_cond_broadcast(&c->wake);
     pthread_mutex_unlock(&c->mu);
   }
-  run_part(g, 0, 1, v);
-  if (tail) {
-    c->pending = v;
-    c->pending_set = 1;
-  } else {
-    crew_join(g, v, 0);
+  run_part(g, 0);
+  int took = 0;
+  for (int p = 1; p < c->n; p++)
+    if (claim(c, p, v)) {
+      run_part(g, p);
+      atomic_store(&c->finished[p], v);
+      took = 1;
+    }
+  for (int i = 0; i < GEN_WAIT_SPIN && !all_finished(c, v); i++) cpu_relax();
+  /* parts the caller had to take are a sign of a busy machine GEN_MISSED phases in a row (a
+   * helper waking from its sleep takes a while) */
+  c->missed = took ? c->missed + 1 : 0;
+  c->troubles += took;
+  int busy = c->missed > GEN_MISSED;
+  if (all_finished(c, v) && !busy) {
+    if (!took) c->backoff = GEN_SOLO_MIN;
+    return;
   }
+  c->missed = 0;
+  c->troubles += !took;
+  c->solo = c->backoff;
+  c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
+  pthread_mutex_lock(&c->mu);
+  atomic_store(&c->main_waiting, 1);
+  while (!all_finished(c, v)) pthread_cond_wait(&c->done_cv, &c->mu);
+  atomic_store(&c->main_waiting, 0);
+  pthread_mutex_unlock(&c->mu);
 }
 
 static int crew_start(tv_generator *g, int threads) {
@@ -629,45 +568,40 @@ static void head_group(tv_generator *g, int part, int u) {
   for (int i = 0; i < HEAD_Q * LANES; i++) y[i] += g->head_bias[(size_t)u * HEAD_Q * LANES + i];
 }
 
-/* Phase ph of a token, part p's share: phase ph < n_rnn - 1 computes layer ph + 1 (odd tokens
- * take the blocks in reverse order, so what a core read last, still in its cache, it reads
- * first); the last, the tail, the head (part 0) and layer 0's recurrent product for the next
- * token (the helpers' ranges, each from the bottom up, a block at a time where the phase is
- * shared (shared != 0, generation v): up to the first the caller has taken); phase 0 first
- * layer 0's cells (every part, into its own copy). */
-static void run_part(tv_generator *g, int part, int shared, unsigned v) {
+/* Phase ph of a token, part p's share: phase ph < n_rnn - 1 computes layer ph + 1, the last
+ * the head; phase 0 first layer 0's cells (every part, into its own copy), and also layer 0's
+ * recurrent product for the next token.  Odd tokens take the items in reverse order, so what a
+ * core read last (still in its cache) it reads first. */
+static void run_part(tv_generator *g, int part) {
   float *scr = g->scratch[part];
-  int ph = g->phase;
-  if (ph == 0) layer0_cells(g, scr, part);
-  if (ph < g->n_rnn - 1) {
-    int b0, b1;
-    share(g->rnn[ph + 1].nblk, part, g->crew.n, &b0, &b1);
-    for (int k = 0, n = b1 - b0; k < n; k++)
-      rnn_block(g, scr, part, ph + 1, b0 + (g->cur ? n - 1 - k : k));
-    return;
+  int parts = g->crew.n, ph = g->phase, rev = g->cur;
+  int a0 = 0, a1 = 0, b0, b1;
+  if (ph == 0) {
+    layer0_cells(g, scr, part);
+    share(g->rnn[0].nblk, part, parts, &a0, &a1);
   }
-  if (part == 0)
-    for (int u = 0; u < (g->n_logits + HEAD_Q * LANES - 1) / (HEAD_Q * LANES); u++)
-      head_group(g, part, u);
-  int lo, hi;
-  tail_range(g, part, &lo, &hi);
-  for (int u = lo; u < hi; u++) {
-    if (shared && !take(&g->rnn[0].r_taken[(size_t)u * GEN_LINE], v)) break;
-    r0_block(g, scr, part, u);
+  int head = ph == g->n_rnn - 1;
+  int nb = head ? (g->n_logits + HEAD_Q * LANES - 1) / (HEAD_Q * LANES) : g->rnn[ph + 1].nblk;
+  share(nb, part, parts, &b0, &b1);
+  int na = a1 - a0, n = na + b1 - b0;
+  for (int k = 0; k < n; k++) {
+    int i = rev ? n - 1 - k : k;
+    if (i < na)
+      r0_block(g, scr, part, a0 + i);
+    else if (head)
+      head_group(g, part, b0 + i - na);
+    else
+      rnn_block(g, scr, part, ph + 1, b0 + i - na);
   }
 }
 
-/* One token: its phases, layer 0 inside the first; the last token's tail joined first. */
+/* One token: its phases, layer 0 inside the first. */
 static const float *fast_step(tv_generator *g, int32_t id, int n_logits) {
-  crew_settle(g);
   crew_pace(&g->crew);
   g->cur = !g->cur;
   g->id = id;
   g->n_logits = n_logits;
-  for (int ph = 0; ph < g->n_rnn; ph++) { /* g->phase stays at the tail while it is open */
-    g->phase = ph;
-    crew_run(g, ph == g->n_rnn - 1);
-  }
+  for (g->phase = 0; g->phase < g->n_rnn; g->phase++) crew_run(g);
   return g->logits;
 }
 
@@ -701,7 +635,6 @@ int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team, tv
   }
   memset(g->mem, 0, floats * sizeof(float));
   carve(g, g->mem);
-  for (int u = 0; u < g->rnn[0].nblk; u++) atomic_init(&g->rnn[0].r_taken[(size_t)u * GEN_LINE], 0);
   int want = g->crew.n;
   g->crew.n = 1;
   rc = crew_start(g, want);
@@ -717,7 +650,6 @@ out:
 
 void tv_generator_free(tv_generator *g) {
   if (!g) return;
-  crew_settle(g);
   crew_stop(&g->crew);
   free(g->mem);
   tv_model_free(g->model);
@@ -736,7 +668,6 @@ int tv_generator_fast(const tv_generator *g) { return g->fast; }
 void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
   tv_model_reset_state(g->model);
   if (!g->fast) return;
-  crew_settle(g);
   g->bf16 = p == TV_GEN_BF16;
   pack(g);
   for (int l = 0; l < g->n_rnn; l++) {
