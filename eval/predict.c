@@ -3,14 +3,18 @@
  *
  * The inputs become a tv_dataset of the model's input shape (every example labelled 0), so that
  * they go through the very loader, and so the very normalisation, that evaluation uses; the
- * model runs in batches of --batch-size.  The whole output is built in memory and then written
- * at once (atomically, for a file; in place, for a FIFO or a device: tv_fs_write_output), so a
- * failure leaves an existing --out file as it was.
+ * model runs in batches of --batch-size.  An HDF5 input larger than the data budget
+ * (data.memory_mb, PREDICT_MEMORY_MB when that is 0) stays on disk and the loader streams it
+ * (data.h, OUT-OF-CORE DATA).  Each batch's rows are written as soon as they are made: to a
+ * temporary beside --out renamed over it only after the last (tv_fs_output_open; in place for a
+ * FIFO or a device), or to stdout, so a failure or SIGINT/SIGTERM midway leaves an existing
+ * --out file as it was and no partial file.
  */
 #include "eval.h"
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +32,14 @@
 
 /* The most bytes read from standard input. */
 #define STDIN_MAX ((size_t)1 << 30)
+
+/* The data budget of an HDF5 input when data.memory_mb is 0: larger inputs are streamed. */
+#define PREDICT_MEMORY_MB 256
+
+/* SIGINT or SIGTERM received while predicting (0: none). */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
 
 static const uint8_t HDF5_SIG[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
@@ -152,6 +164,7 @@ static int stdin_table(const char *data, size_t len, const tv_config *cfg, input
 /* INPUT: "-" (an image, a .npy or a CSV on stdin), "-:/DATASET" or "FILE:/DATASET" (HDF5
  * features), a folder of images, or an image file. */
 static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
+  uint64_t budget = (uint64_t)(cfg->data.memory_mb ? cfg->data.memory_mb : PREDICT_MEMORY_MB) << 20;
   const int *shape = cfg->model.input;
   tv_imgdir_opts io = {
       .channels = shape[0], .height = shape[1], .width = shape[2], .resize = cfg->data.resize};
@@ -173,7 +186,7 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
       return rc;
     }
     if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
-      return tv_dataset_load_h5(file, sep + 1, NULL, NULL, &in->ds);
+      return tv_dataset_open_h5(file, sep + 1, NULL, NULL, 0, budget, &in->ds);
   }
   if (!strcmp(input, "-")) {
     rc = read_stdin(&data, &len);
@@ -226,6 +239,7 @@ static int fit_shape(inputs *in, const tv_config *cfg) {
   free(ds->targets);
   ds->targets = NULL;
   ds->target_dim = 0;
+  if (ds->rows) return TV_OK; /* out of core: the row source labels every example 0 */
   if (!ds->labels && !(ds->labels = calloc(ds->n, sizeof *ds->labels)))
     return tv_error(TV_ERR_NOMEM, "%s: out of memory", in->of);
   memset(ds->labels, 0, ds->n * sizeof *ds->labels);
@@ -381,9 +395,29 @@ static void row(row_writer *w, uint64_t index, const char *input, const float *l
   tv_text_printf(t, "\n");
 }
 
-/* Runs the model over the inputs and appends every row to t. */
+/* Writes t's rows to f (NULL: stdout) and empties t. */
+static int flush_rows(tv_fs_output *f, tv_text *t) {
+  int rc = tv_text_check(t, "predict");
+  if (rc == TV_OK && t->n > 0 && f)
+    rc = tv_fs_output_write(f, t->p, t->n);
+  else if (rc == TV_OK && t->n > 0 &&
+           (fwrite(t->p, 1, t->n, stdout) != t->n || fflush(stdout) != 0))
+    rc = tv_error_errno(TV_ERR_IO, errno, "<stdout>");
+  t->n = 0;
+  if (t->p) t->p[0] = '\0';
+  return rc;
+}
+
+/* The error of a prediction stopped by a signal, naming --out (left as it was). */
+static int stopped(const char *out) {
+  const char *sig = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
+  if (!strcmp(out, "-")) return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s", sig);
+  return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s; %s left as it was", sig, out);
+}
+
+/* Runs the model over the inputs, writing each batch's rows to f (NULL: stdout) through t. */
 static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
-                    inputs *in, char **names, tv_text *t) {
+                    inputs *in, char **names, tv_fs_output *f, tv_text *t) {
   row_writer w = {
       .o = o, .t = t, .task = cfg->model.task, .k = tv_model_num_classes(m), .names = names};
   w.top = o->top_k ? o->top_k : 5;
@@ -401,7 +435,12 @@ static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv
   uint64_t index = 0;
   for (int done = 0; rc == TV_OK && !done;) {
     uint32_t got;
+    if (g_stop) {
+      rc = stopped(o->out);
+      break;
+    }
     tv_loader_next(l, x, y, &got, &done);
+    if ((rc = tv_loader_status(l)) != TV_OK) break;
     const float *logits = tv_model_forward(m, x, (int)got);
     for (uint32_t i = 0; i < got; i++, index++)
       row(&w, index,
@@ -409,22 +448,33 @@ static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv
           : in->ds.n == 1 ? in->of
                           : NULL,
           logits + (size_t)i * (size_t)w.k);
+    rc = flush_rows(f, t);
   }
   tv_loader_free(l);
   free(x);
   free(y);
   free(w.p);
   free(w.order);
-  return rc == TV_OK ? tv_text_check(t, "predict") : rc;
+  return rc;
 }
 
-static int write_out(const char *out, const tv_text *t) {
-  if (!strcmp(out, "-")) {
-    if (fwrite(t->p, 1, t->n, stdout) != t->n || fflush(stdout) != 0)
-      return tv_error_errno(TV_ERR_IO, errno, "<stdout>");
-    return TV_OK;
+/* Predicts into o->out: a file's rows go to a temporary renamed over it only once all are
+ * written (removed on failure), stdout's as they come. */
+static int predict_into(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
+                        inputs *in, char **names) {
+  tv_fs_output *f = NULL;
+  tv_text t = {0};
+  int rc = g_stop ? stopped(o->out) : TV_OK;
+  if (rc == TV_OK && strcmp(o->out, "-") != 0) rc = tv_fs_output_open(o->out, &f);
+  if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, in, names, f, &t);
+  if (rc == TV_OK && g_stop) rc = stopped(o->out);
+  if (rc == TV_OK && f) {
+    rc = tv_fs_output_commit(f);
+    f = NULL;
   }
-  return tv_fs_write_output(out, t->p, t->n);
+  tv_fs_output_abort(f);
+  tv_text_free(&t);
+  return rc;
 }
 
 int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect) {
@@ -435,9 +485,15 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   tv_model *m = NULL;
   inputs in = {0};
   char **names = NULL;
-  tv_text t = {0};
   tv_standardize z = {0};
   tv_norm norm = {0};
+  /* SA_RESTART: reads, writes and the bounded child's wait carry on; the flag is seen between
+   * batches */
+  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART}, old_int, old_term;
+  sigemptyset(&sa.sa_mask);
+  g_stop = 0;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
   int rc = cfg ? TV_OK : tv_error(TV_ERR_NOMEM, "predict: out of memory");
   if (rc == TV_OK) rc = tv_ckpt_open(path, expect, &ck);
   if (rc == TV_OK) {
@@ -461,10 +517,11 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK) rc = fit_shape(&in, cfg);
   if (rc == TV_OK) norm = tv_norm_from_config(cfg, &in.ds);
   if (rc == TV_OK && z.d > 0) norm = tv_norm_with_standardize(norm, &z);
-  if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, &in, names, &t);
-  if (rc == TV_OK) rc = write_out(o->out, &t);
+  if (rc == TV_OK) rc = predict_into(o, m, cfg, norm, &in, names);
+  if (rc != TV_OK && g_stop && rc != TV_ERR_INTERRUPTED) rc = stopped(o->out);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
-  tv_text_free(&t);
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
   tv_imgdir_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
   tv_imgdir_files_free(in.files, in.ds.n);
   tv_dataset_free(&in.ds);
