@@ -1306,6 +1306,9 @@ static int start_producer(tv_loader *l) {
 
 enum {
   OOC_BLOCK_MAX = 8 << 20, /* bytes of a block at most (one chunk when chunks are larger) */
+  /* bytes a shuffle slot costs beside its row: its entry in the reload list (8) and in the two
+   * orders' slot and fill tables (4 + 4 each) */
+  OOC_SLOT_INDEX = 8 + 2 * 8,
 };
 
 /* Out of core: the block (whole chunks, about an eighth of the budget, at most OOC_BLOCK_MAX
@@ -1326,9 +1329,16 @@ static int ooc_setup(tv_loader *l, const tv_dataset *ds, const tv_loader_opts *o
   uint64_t unit = chunk ? chunk : 1, units = want / (unit * row);
   l->block = unit * (units ? units : 1);
   if (l->block > l->nsrc) l->block = l->nsrc;
-  uint64_t used = l->block * row + tv_rows_work_bytes(src);
+  uint64_t used = l->block * row + tv_rows_work_bytes(src) + tv_rows_cache_bytes(src);
   if (o->shuffle) {
-    l->buffer = budget > used ? (budget - used) / row : 0;
+    /* Everything else the data holds comes out of the budget before the slots (data.h,
+     * tv_loader_new), as a function of the file, the budget and the split alone: the order must
+     * not depend on prefetch, parts or the batch size. */
+    uint64_t nb = (l->nsrc + l->block - 1) / l->block;
+    used += 2 * 4 * nb; /* two orders' block ids (the caller's and the prefetch thread's) */
+    if (ds->rowmap)     /* a split: the bitmap, both shares' row maps, one validation pass */
+      used += l->nsrc / 8 + 1 + 4 * l->nsrc + l->block * row + 12 * (l->nsrc - ds->n);
+    l->buffer = budget > used ? (budget - used) / (row + OOC_SLOT_INDEX) : 0;
     if (l->buffer == 0)
       return tv_error(TV_ERR_INVALID,
                       "data.memory_mb: %.2f MiB leave no room for a shuffle buffer beside a "

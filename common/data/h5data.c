@@ -388,7 +388,8 @@ struct tv_rows {
   int float_targets;
   int fd; /* the features file's descriptor (libhdf5's, borrowed) for read-ahead hints, or -1 */
   uint64_t budget, tmp_rows;
-  void *tmp; /* tmp_rows examples of 8-byte values of the wider dataset */
+  void *tmp;          /* tmp_rows examples of 8-byte values of the wider dataset */
+  size_t cache_bytes; /* libhdf5's chunk cache of the targets (one chunk), 0 for the features */
 };
 
 /* Bytes the in-memory tv_dataset of x and y would hold. */
@@ -446,6 +447,8 @@ size_t tv_rows_feature_size(const tv_rows *r) { return r->x.is_u8 ? 1 : 4; }
 uint64_t tv_rows_chunk(const tv_rows *r) { return r->x.chunk[0]; }
 
 uint64_t tv_rows_budget(const tv_rows *r) { return r->budget; }
+
+size_t tv_rows_cache_bytes(const tv_rows *r) { return r->cache_bytes; }
 
 size_t tv_rows_work_bytes(const tv_rows *r) {
   uint64_t per = r->x.per > r->y.per ? r->x.per : r->y.per;
@@ -593,8 +596,10 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
     int float_y = y.is_float || how->float_targets;
     d.target_dim = float_y ? (int)y.per : 0;
     rc = reopen_cached(xf, &x, 0);
-    if (rc == TV_OK && y_dataset) rc = reopen_cached(yf, &y, chunk_bytes(&y));
+    size_t cache = y_dataset ? chunk_bytes(&y) : 0;
+    if (rc == TV_OK && y_dataset) rc = reopen_cached(yf, &y, cache);
     if (rc == TV_OK) rc = rows_new(&x, &y, how->float_targets, how->budget, &d.rows);
+    if (rc == TV_OK) d.rows->cache_bytes = cache;
     int32_t max = 0;
     if (rc == TV_OK) rc = rows_max_label(d.rows, &max);
     if (rc == TV_OK && !float_y) d.num_classes = 1 + max;

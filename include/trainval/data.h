@@ -124,8 +124,10 @@ typedef struct tv_dataset {
  * The loader (tv_loader_new) reads such a dataset in blocks of whole HDF5 chunks on its prefetch
  * thread: with shuffle in the order of blockorder.h over the source's rows (rows the dataset does
  * not select, such as the valid split's, pass through the order and are skipped), without it
- * in dataset order; its memory is one block plus the shuffle buffer, sized from the budget (see
- * tv_loader_new).  The contract of a row source:
+ * in dataset order; the budget bounds everything the data then holds (the block, the shuffle
+ * buffer, the reader's buffer and chunk cache, the orders, the row maps and a validation pass:
+ * exactly what counts is at tv_loader_new).  eval --predict reads an HDF5 input larger than the
+ * budget the same way, features alone.  The contract of a row source:
  *   - any thread may read it: reads are serialised (a split's train and valid shares are read by
  *     the loader's thread and the caller's at once);
  *   - tv_rows_read(r, a, b, x, labels, targets) reads rows [a, b) (a < b <= tv_rows_count) into
@@ -136,7 +138,8 @@ typedef struct tv_dataset {
  *     checks it; errors are one line naming the file and the dataset (TV_ERR_FORMAT, TV_ERR_IO,
  *     TV_ERR_INVALID for a bad range);
  *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
- *     at least one example) and nothing that grows with the file;
+ *     at least one example), libhdf5's chunk cache of the targets (one chunk,
+ *     tv_rows_cache_bytes) and nothing that grows with the file;
  *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
  * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
  * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
@@ -147,6 +150,9 @@ size_t tv_rows_feature_size(const tv_rows *r); /* 1 (uint8) or 4 (float32) */
 uint64_t tv_rows_chunk(const tv_rows *r);      /* rows per HDF5 chunk of the features; 0: none */
 uint64_t tv_rows_budget(const tv_rows *r);     /* data.memory_mb in bytes */
 size_t tv_rows_work_bytes(const tv_rows *r);
+/* The bytes of libhdf5's chunk cache the source keeps: one chunk of the targets (the features'
+ * dataset has none: every read is of whole chunks); 0 without targets. */
+size_t tv_rows_cache_bytes(const tv_rows *r);
 TV_MUST_CHECK int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels,
                                float *targets);
 /* Asks the kernel to start reading rows [a, b) of the features (posix_fadvise WILLNEED on their
@@ -266,6 +272,8 @@ TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, 
  * targets need more than it in memory is not read but opened as a row source (OUT-OF-CORE DATA:
  * ds->rows), after the same bounded child has read and checked every example; integer targets
  * are then delivered as float targets when float_targets is 1 (in memory, source.c converts).
+ * With y_path and y_dataset NULL (the inputs of a prediction) the features alone are measured
+ * against the budget, and a row source without targets reads every example as class 0.
  * Errors as tv_dataset_load_h5's; on failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_open_h5(const char *x_path, const char *x_dataset, const char *y_path,
                                      const char *y_dataset, int float_targets,
@@ -523,14 +531,29 @@ typedef struct tv_loader_opts {
  * prefetch thread (or in the call without prefetch).  Block: whole chunks of the features dataset
  * (tv_rows_chunk; 1 row when it is not chunked) making about budget / 8 bytes, at most 8 MiB, at
  * least one chunk.  With shuffle the order is blockorder.h's over all the source's rows, seeded by
- * seed, in blocks of that size, with a buffer of (budget - block - tv_rows_work_bytes) / row
- * slots (a row: features and target as stored), rows the dataset does not select skipped; epoch
- * e's order is a function of the file, the budget, seed and e; a subset with shuffle is refused.
+ * seed, in blocks of that size, with a buffer of (budget - rest) / (row + 24) slots (a row:
+ * features and target as stored; 24: the slot's entries in the reload list and in two orders),
+ * rows the dataset does not select skipped; epoch e's order is a function of the file, the
+ * budget, the split (valid_fraction) and seed; a subset with shuffle is refused.  The budget
+ * bounds every byte the data holds in place of the examples in memory; rest is what is not a
+ * slot:
+ *   - the block (block rows) and the row source's conversion buffer (tv_rows_work_bytes) and
+ *     libhdf5 chunk cache (tv_rows_cache_bytes);
+ *   - two orders' block ids (4 bytes a block each: the caller's and the prefetch thread's,
+ *     counted with or without prefetch so that the order does not depend on it);
+ *   - with a rowmap (a split; the other share is the valid split): a bit per source row, both
+ *     shares' row maps (4 bytes a source row) and one validation pass over the other share: a
+ *     second block and 12 bytes a row of it (its loader's order and subset, tv_evaluate's index).
+ * Not counted, since data held in memory needs them as well (they are "the model"'s): the batch
+ * ring (prefetch + 1 batches of floats), the model's activations.  Nor libhdf5's own working
+ * memory beside its chunk cache: the open file's metadata cache (about 0.5 MiB) and what a read
+ * allocates inside libhdf5 (measured under massif with libhdf5 1.10: about 1 MiB with a 1 MiB
+ * budget).
  * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Each block
  * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
- * or in the file), so that in steady state the read finds its bytes in the page cache.  Memory:
- * the block, the slots, a bit per source row with a rowmap, the perm without shuffle (4 bytes an
- * example), the batch ring.
+ * or in the file), so that in steady state the read finds its bytes in the page cache.  Without
+ * shuffle (eval, predict) the memory is the block, the row source's buffer and cache, the perm (4
+ * bytes an example) and the batch ring.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
  * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
