@@ -118,8 +118,8 @@ static const tv_cli_option OPTIONS[] = {
      "of features, a folder of images, one PNG or JPEG file, or - (an image, a .npy or a CSV "
      "on stdin; -:/DATASET for HDF5)"},
     {"out", OPT_OUT, 0, required_argument, "FILE", "@file", PREDICT,
-     "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
-     "(default)"},
+     "where the rows go, written batch by batch: one per example, CSV with a header (--json: "
+     "JSON lines); a file is replaced only once every row is written; - for stdout (default)"},
     {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", PREDICT,
      "the K most probable classes in each row (default 5, at most the classes); with --generate: "
      "sample among the K most likely characters only (default: all)"},
