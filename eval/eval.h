@@ -157,8 +157,10 @@ void evaluator_free(evaluator *ev); /* NULL-safe */
  * Images are made model.input's shape as an image folder's are (data.resize applies).  An HDF5
  * FILE:/DATASET whose features need more than the data budget in memory (data.memory_mb, or
  * PREDICT_MEMORY_MB = 256 MiB when that is 0) is streamed: read in blocks of whole chunks
- * (data.h, OUT-OF-CORE DATA), so memory stays within the budget whatever the file's size; every
- * other input (.npy, CSV, images, anything on stdin) is read whole first.  Rows are written as
+ * (data.h, OUT-OF-CORE DATA), so memory stays within the budget whatever the file's size; a
+ * plain .npy file larger than the budget is read in blocks of whole batches (tv_npy_rows, C or
+ * Fortran order), so every batch is the one the whole array gives; every other input (CSV,
+ * images, anything on stdin) is read whole first.  Rows are written as
  * each batch is made, to --out (a file: into a temporary beside it, renamed over it once the last
  * row is written, so a failure, SIGINT or SIGTERM midway leaves an existing file as it was and
  * no partial one; a FIFO or a device in place) or to stdout for -, one per example in input

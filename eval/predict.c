@@ -44,9 +44,11 @@ static void on_signal(int sig) { g_stop = sig; }
 static const uint8_t HDF5_SIG[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
 typedef struct inputs {
-  tv_dataset ds;  /* the examples, each labelled 0 */
-  char **files;   /* per example: the image file's name, or NULL (one image, arrays) */
-  const char *of; /* the input as named (messages, and the input column of one image) */
+  tv_dataset ds;    /* the examples, each labelled 0; with npy only their count and shape */
+  tv_npy_rows *npy; /* a .npy file larger than the budget, read block by block, or NULL */
+  uint32_t block;   /* with npy: rows per block, a multiple of the batch */
+  char **files;     /* per example: the image file's name, or NULL (one image, arrays) */
+  const char *of;   /* the input as named (messages, and the input column of one image) */
 } inputs;
 
 static int read_stdin(char **data, size_t *len) {
@@ -162,8 +164,9 @@ static int stdin_table(const char *data, size_t len, const tv_config *cfg, input
 }
 
 /* INPUT: "-" (an image, a .npy or a CSV on stdin), "-:/DATASET" or "FILE:/DATASET" (HDF5
- * features), a folder of images, or an image file. */
-static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
+ * features), a folder of images, or an image file.  An HDF5 dataset or a .npy file larger than
+ * the budget stays on disk (a row source; blocks of a multiple of batch rows). */
+static int load_inputs(const char *input, const tv_config *cfg, int batch, inputs *in) {
   uint64_t budget = (uint64_t)(cfg->data.memory_mb ? cfg->data.memory_mb : PREDICT_MEMORY_MB) << 20;
   const int *shape = cfg->model.input;
   tv_imgdir_opts io = {
@@ -207,6 +210,22 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
                       shape[0]);
     return tv_dataset_load_image_files(input, &io, &in->ds, &in->files);
   }
+  if ((uint64_t)st.st_size > budget && S_ISREG(st.st_mode)) { /* a large .npy: in blocks */
+    char magic[6];
+    FILE *fp = fopen(input, "rb");
+    int npy = fp && fread(magic, 1, sizeof magic, fp) == sizeof magic && is_npy(magic, 6);
+    if (fp) fclose(fp);
+    if (npy) {
+      rc = tv_npy_rows_open(input, &in->npy);
+      if (rc == TV_OK) tv_npy_rows_shape(in->npy, &in->ds);
+      /* a block holds its rows as stored (at most 8 bytes a value) and as floats */
+      uint64_t per = (uint64_t)in->ds.c * (uint64_t)in->ds.h * (uint64_t)in->ds.w;
+      uint64_t rows = budget / (per * 12 + 4), b = (uint64_t)batch;
+      rows = rows / b * b;
+      in->block = (uint32_t)(rows < b ? b : rows > UINT32_MAX - b ? UINT32_MAX / b * b : rows);
+      return rc;
+    }
+  }
   rc = tv_fs_read_file(input, 0, &data, &len);
   if (rc != TV_OK) return rc;
   if (is_image(data, len))
@@ -226,22 +245,21 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
 }
 
 /* The examples as the model takes them: any shape of C*H*W values per example is model.input;
- * every example labelled 0 for the loader. */
-static int fit_shape(inputs *in, const tv_config *cfg) {
+ * every example labelled 0 for the loader (shape_only: ds holds no examples yet). */
+static int fit_shape(tv_dataset *ds, const char *of, int shape_only, const tv_config *cfg) {
   const int *s = cfg->model.input;
-  tv_dataset *ds = &in->ds;
   long long want = (long long)s[0] * s[1] * s[2], got = (long long)ds->c * ds->h * ds->w;
   if (want != got)
     return tv_error(TV_ERR_MISMATCH,
                     "%s: examples of %d x %d x %d values, but the model's input is [%d, %d, %d]",
-                    in->of, ds->c, ds->h, ds->w, s[0], s[1], s[2]);
+                    of, ds->c, ds->h, ds->w, s[0], s[1], s[2]);
   ds->c = s[0], ds->h = s[1], ds->w = s[2];
   free(ds->targets);
   ds->targets = NULL;
   ds->target_dim = 0;
-  if (ds->rows) return TV_OK; /* out of core: the row source labels every example 0 */
+  if (ds->rows || shape_only) return TV_OK; /* a row source labels every example 0 */
   if (!ds->labels && !(ds->labels = calloc(ds->n, sizeof *ds->labels)))
-    return tv_error(TV_ERR_NOMEM, "%s: out of memory", in->of);
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory", of);
   memset(ds->labels, 0, ds->n * sizeof *ds->labels);
   return TV_OK;
 }
@@ -415,42 +433,62 @@ static int stopped(const char *out) {
   return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s; %s left as it was", sig, out);
 }
 
-/* Runs the model over the inputs, writing each batch's rows to f (NULL: stdout) through t. */
-static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
-                    inputs *in, char **names, tv_fs_output *f, tv_text *t) {
+/* Runs the model over the inputs (in one part, or block by block for a .npy row source: blocks
+ * of whole batches, so every batch is the one the whole array gives), writing each batch's rows
+ * to f (NULL: stdout) through t.  The normalisation is the config's (and z's) for the data's
+ * element type. */
+static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg,
+                    const tv_standardize *z, inputs *in, char **names, tv_fs_output *f,
+                    tv_text *t) {
   row_writer w = {
       .o = o, .t = t, .task = cfg->model.task, .k = tv_model_num_classes(m), .names = names};
   w.top = o->top_k ? o->top_k : 5;
   if (w.top > w.k) w.top = w.k;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
-  tv_loader_opts lo = {.batch_size = (uint32_t)b, .norm = norm};
+  tv_loader_opts lo = {.batch_size = (uint32_t)b};
   tv_loader *l = NULL;
   float *x = malloc((size_t)b * (size_t)d * sizeof *x);
   int32_t *y = malloc((size_t)b * sizeof *y);
   w.p = malloc((size_t)w.k * sizeof *w.p);
   w.order = malloc((size_t)w.top * sizeof *w.order);
-  int rc = !x || !y || !w.p || !w.order ? tv_error(TV_ERR_NOMEM, "predict: out of memory")
-                                        : tv_loader_new(&in->ds, &lo, &l);
+  int rc = !x || !y || !w.p || !w.order ? tv_error(TV_ERR_NOMEM, "predict: out of memory") : TV_OK;
   header(&w);
-  uint64_t index = 0;
-  for (int done = 0; rc == TV_OK && !done;) {
-    uint32_t got;
-    if (g_stop) {
-      rc = stopped(o->out);
-      break;
+  uint64_t index = 0, total = in->ds.n, part = in->npy ? in->block : total;
+  for (uint64_t first = 0; rc == TV_OK && first < total; first += part) {
+    tv_dataset blk = {0};
+    const tv_dataset *ds = &in->ds;
+    if (in->npy) {
+      uint32_t n = (uint32_t)(total - first < part ? total - first : part);
+      rc = tv_npy_rows_read(in->npy, first, n, &blk);
+      if (rc == TV_OK) rc = fit_shape(&blk, in->of, 0, cfg);
+      ds = &blk;
     }
-    tv_loader_next(l, x, y, &got, &done);
-    if ((rc = tv_loader_status(l)) != TV_OK) break;
-    const float *logits = tv_model_forward(m, x, (int)got);
-    for (uint32_t i = 0; i < got; i++, index++)
-      row(&w, index,
-          in->files       ? in->files[index]
-          : in->ds.n == 1 ? in->of
-                          : NULL,
-          logits + (size_t)i * (size_t)w.k);
-    rc = flush_rows(f, t);
+    if (rc == TV_OK) {
+      lo.norm = tv_norm_from_config(cfg, ds);
+      if (z->d > 0) lo.norm = tv_norm_with_standardize(lo.norm, z);
+      rc = tv_loader_new(ds, &lo, &l);
+    }
+    for (int done = 0; rc == TV_OK && !done;) {
+      uint32_t got;
+      if (g_stop) {
+        rc = stopped(o->out);
+        break;
+      }
+      tv_loader_next(l, x, y, &got, &done);
+      if ((rc = tv_loader_status(l)) != TV_OK) break;
+      const float *logits = tv_model_forward(m, x, (int)got);
+      for (uint32_t i = 0; i < got; i++, index++)
+        row(&w, index,
+            in->files       ? in->files[index]
+            : in->ds.n == 1 ? in->of
+                            : NULL,
+            logits + (size_t)i * (size_t)w.k);
+      rc = flush_rows(f, t);
+    }
+    tv_loader_free(l);
+    l = NULL;
+    tv_dataset_free(&blk);
   }
-  tv_loader_free(l);
   free(x);
   free(y);
   free(w.p);
@@ -460,13 +498,13 @@ static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv
 
 /* Predicts into o->out: a file's rows go to a temporary renamed over it only once all are
  * written (removed on failure), stdout's as they come. */
-static int predict_into(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
-                        inputs *in, char **names) {
+static int predict_into(const eval_options *o, tv_model *m, const tv_config *cfg,
+                        const tv_standardize *z, inputs *in, char **names) {
   tv_fs_output *f = NULL;
   tv_text t = {0};
   int rc = g_stop ? stopped(o->out) : TV_OK;
   if (rc == TV_OK && strcmp(o->out, "-") != 0) rc = tv_fs_output_open(o->out, &f);
-  if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, in, names, f, &t);
+  if (rc == TV_OK) rc = run_rows(o, m, cfg, z, in, names, f, &t);
   if (rc == TV_OK && g_stop) rc = stopped(o->out);
   if (rc == TV_OK && f) {
     rc = tv_fs_output_commit(f);
@@ -486,7 +524,6 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   inputs in = {0};
   char **names = NULL;
   tv_standardize z = {0};
-  tv_norm norm = {0};
   /* SA_RESTART: reads, writes and the bounded child's wait carry on; the flag is seen between
    * batches */
   struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART}, old_int, old_term;
@@ -513,11 +550,9 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK && cfg->data.standardize)
     rc = tv_standardize_ckpt_read(ck, tv_model_input_size(m), &z);
   tv_ckpt_close(ck);
-  if (rc == TV_OK) rc = load_inputs(o->predict, cfg, &in);
-  if (rc == TV_OK) rc = fit_shape(&in, cfg);
-  if (rc == TV_OK) norm = tv_norm_from_config(cfg, &in.ds);
-  if (rc == TV_OK && z.d > 0) norm = tv_norm_with_standardize(norm, &z);
-  if (rc == TV_OK) rc = predict_into(o, m, cfg, norm, &in, names);
+  if (rc == TV_OK) rc = load_inputs(o->predict, cfg, tv_model_max_batch(m), &in);
+  if (rc == TV_OK) rc = fit_shape(&in.ds, in.of, in.npy != NULL, cfg);
+  if (rc == TV_OK) rc = predict_into(o, m, cfg, &z, &in, names);
   if (rc != TV_OK && g_stop && rc != TV_ERR_INTERRUPTED) rc = stopped(o->out);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
   sigaction(SIGINT, &old_int, NULL);
@@ -525,6 +560,7 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   tv_imgdir_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
   tv_imgdir_files_free(in.files, in.ds.n);
   tv_dataset_free(&in.ds);
+  tv_npy_rows_close(in.npy);
   tv_standardize_free(&z);
   tv_model_free(m);
   tv_varstore_free(store);

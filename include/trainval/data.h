@@ -217,6 +217,24 @@ typedef struct tv_data_spec {
  * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
 
+/* A plain (not gzip'd) .npy file of features read in blocks of rows, so that its values are
+ * never all in memory (eval --predict streams a .npy file larger than the data budget).
+ * tv_npy_rows_open reads and checks the header as the "npy" reader does (NPY FILES above: the same
+ * errors for a header numpy does not write or a body of the wrong size; TV_ERR_NOT_FOUND,
+ * TV_ERR_IO), keeping the file open and none of its body.  tv_npy_rows_shape gives the
+ * examples' count and shape (n, c, h, w; no data).  tv_npy_rows_read reads rows [first, first +
+ * n) into *ds as tv_data_load's features_only dataset of those rows: uint8 stays uint8, any
+ * other dtype becomes float32, each value checked finite (messages number elements in the whole
+ * array); C order in one read, Fortran order in one read per feature (each feature's rows are
+ * contiguous there).  Its memory is the block's bytes as stored and as held.  Errors:
+ * TV_ERR_INVALID for rows out of range, TV_ERR_IO, TV_ERR_FORMAT (a bad value, a file that
+ * shrank), TV_ERR_NOMEM; *ds is zeroed on failure.  tv_npy_rows_close is NULL-safe. */
+typedef struct tv_npy_rows tv_npy_rows;
+TV_MUST_CHECK int tv_npy_rows_open(const char *path, tv_npy_rows **out);
+void tv_npy_rows_shape(const tv_npy_rows *r, tv_dataset *shape);
+TV_MUST_CHECK int tv_npy_rows_read(tv_npy_rows *r, uint64_t first, uint32_t n, tv_dataset *ds);
+void tv_npy_rows_close(tv_npy_rows *r);
+
 /* HDF5 DATA FILES.  tv_dataset_load_h5 reads two named datasets, features and targets (one file
  * or two; the data's own layout, nothing trainval-specific):
  *

@@ -6,9 +6,11 @@
 # --out - on stdout, and the file on stdin, which is read whole).  Peak RSS (GNU time's maximum
 # resident set) stays within that of the same prediction on a 3000-row file held in memory plus
 # the budget plus 4 MiB of slack, while the 30 MiB file held in memory needs at least 24 MiB more
-# (the check can fail).  A chunk damaged midway (a deflate stream of a gzip'd copy overwritten)
-# is one line naming the file and the rows, and SIGINT midway one line too: both leave the
-# previous --out as it was and no temporary beside it.
+# (the check can fail).  A .npy file larger than the budget is read in blocks of whole batches (C
+# and Fortran order) to the same bytes, within the same bound; a bad value in its last block is
+# one line.  A chunk damaged midway (a deflate stream of a gzip'd copy overwritten) is one line
+# naming the file and the rows, and SIGINT midway one line too: each leaves the previous --out as
+# it was and no temporary beside it.
 . "$(dirname "$0")/lib.sh"
 need_numpy "eval --predict out of core"
 PY=/usr/bin/python3
@@ -64,6 +66,47 @@ elif [ -x /usr/bin/time ]; then
 else
   skip "peak RSS of the streamed prediction" "no GNU time (/usr/bin/time)"
 fi
+
+# .npy files larger than the budget: read block by block (whole batches), C and Fortran order,
+# float32, big-endian float64 and uint8, each byte for byte the in-memory rows
+$PY - "$T" <<'PY' >"$T/npy.out" 2>&1 || notok "write the .npy files" "$(cat "$T/npy.out")"
+import sys, h5py, numpy as np
+d = sys.argv[1]
+x = h5py.File(d + "/big.h5", "r")["x"][()]
+np.save(d + "/c32.npy", x)
+np.save(d + "/f64.npy", np.asfortranarray(x[:6000].astype(">f8")))
+u = (np.abs(x[:6000]) * 60).clip(0, 255).astype(np.uint8).reshape(6000, 4, 7, 7)
+np.save(d + "/u8f.npy", np.asfortranarray(u))
+y = x[:6000].astype("<f8")
+y[5000, 5] = np.nan  # in the last block
+np.save(d + "/nan.npy", np.asfortranarray(y))
+PY
+if [ -x /usr/bin/time ]; then
+  npy_ooc=$(peak $PRED --predict "$T/c32.npy" --out "$T/c32.ooc.csv" --set data.memory_mb=1)
+  npy_mem=$(peak $PRED --predict "$T/c32.npy" --out "$T/c32.mem.csv")
+else
+  $PRED --predict "$T/c32.npy" --out "$T/c32.ooc.csv" --set data.memory_mb=1
+  $PRED --predict "$T/c32.npy" --out "$T/c32.mem.csv"
+fi
+check "a 30 MiB float32 .npy in blocks under data.memory_mb 1: the in-memory bytes" \
+  cmp "$T/c32.ooc.csv" "$T/c32.mem.csv"
+check "and the rows of the HDF5 file" cmp "$T/c32.ooc.csv" "$T/mem.csv"
+for f in f64 u8f; do
+  $PRED --predict "$T/$f.npy" --out "$T/$f.ooc.jsonl" --json --batch-size 100 --set data.memory_mb=1
+  $PRED --predict "$T/$f.npy" --out "$T/$f.mem.jsonl" --json --batch-size 100
+  check "$f.npy (Fortran order) in blocks of whole batches: the in-memory JSON lines" \
+    cmp "$T/$f.ooc.jsonl" "$T/$f.mem.jsonl"
+done
+if [ -n "${npy_ooc:-}" ] && ! ldd "$BIN/eval" 2>/dev/null | grep -q libasan; then
+  check "peak RSS of the .npy in blocks ${npy_ooc} KiB <= ${tiny} KiB + 1 MiB + 4 MiB; in memory ${npy_mem} KiB" \
+    test "$npy_ooc" -le $((tiny + 1024 + 4096))
+fi
+echo "previous rows" >"$T/keep.csv"
+expect_fail "a NaN in a .npy's last block is one line numbering the element" 1 \
+  "nan.npy: element 980005 is nan, not a finite float32" \
+  $PRED --predict "$T/nan.npy" --out "$T/keep.csv" --batch-size 100 --set data.memory_mb=1
+check "the bad value leaves the previous --out as it was" grep -qx "previous rows" "$T/keep.csv"
+check "and no temporary beside it" sh -c "! ls '$T'/keep.csv.tmp.* 2>/dev/null"
 
 # a damaged chunk midway: one line, the previous --out intact, no temporary left
 cp "$T/gz.h5" "$T/bad.h5"
