@@ -413,7 +413,7 @@ int tv_npy_rows_open(const char *path, tv_npy_rows **out) {
     rc = npy_header(&r->f, head, have, (uint64_t)st.st_size, &r->body_at, &need);
   tv_dataset shape = {0};
   if (rc == TV_OK) rc = shape_of(&r->f, &shape);
-  r->per = r->f.count / r->f.dim[0];
+  if (rc == TV_OK) r->per = r->f.count / r->f.dim[0];
 out:
   free(head);
   if (rc != TV_OK) {
