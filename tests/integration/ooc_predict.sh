@@ -9,8 +9,8 @@
 # (the check can fail).  A .npy file larger than the budget is read in blocks of whole batches (C
 # and Fortran order) to the same bytes, within the same bound; a bad value in its last block is
 # one line.  A chunk damaged midway (a deflate stream of a gzip'd copy overwritten) is one line
-# naming the file and the rows, and SIGINT midway one line too: each leaves the previous --out as
-# it was and no temporary beside it.
+# naming the file and the rows, SIGINT midway and a write failing midway (a file-size limit, as a
+# full disk) one line too: each leaves the previous --out as it was and no temporary beside it.
 . "$(dirname "$0")/lib.sh"
 need_numpy "eval --predict out of core"
 PY=/usr/bin/python3
@@ -155,4 +155,13 @@ else
   notok "SIGINT with rows in the temporary: exit 1, one line" "exit $rc after $try tries (rows written: $had)" "$(cat "$T/int.err")"
 fi
 check "SIGINT leaves the previous --out as it was" grep -qx "previous rows" "$T/keep.csv"
+check "and no temporary beside it" sh -c "! ls '$T'/keep.csv.tmp.* 2>/dev/null"
+
+# a full disk midway (a file-size limit, SIGXFSZ ignored: write(2) fails with EFBIG as on a full
+# disk): one line naming the temporary, the previous --out intact, no temporary left
+echo "previous rows" >"$T/keep.csv"
+expect_fail "a write that fails midway (EFBIG) is one line naming the temporary" 1 \
+  "keep.csv.tmp.[0-9]+: write: File too large" \
+  sh -c "trap '' XFSZ; ulimit -f 256; exec $PRED --predict '$T/big.h5:/x' --out '$T/keep.csv' --set data.memory_mb=1"
+check "the failed write leaves the previous --out as it was" grep -qx "previous rows" "$T/keep.csv"
 check "and no temporary beside it" sh -c "! ls '$T'/keep.csv.tmp.* 2>/dev/null"
