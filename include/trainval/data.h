@@ -564,9 +564,11 @@ typedef struct tv_loader_opts {
  *     second block and 12 bytes a row of it (its loader's order and subset, tv_evaluate's index).
  * Not counted, since data held in memory needs them as well (they are "the model"'s): the batch
  * ring (prefetch + 1 batches of floats), the model's activations.  Nor libhdf5's own working
- * memory beside its chunk cache: the open file's metadata cache (about 0.5 MiB) and what a read
- * allocates inside libhdf5 (measured under massif with libhdf5 1.10: about 1 MiB with a 1 MiB
- * budget).
+ * memory beside its chunk cache: the open file's metadata cache (its structure about 0.5 MiB,
+ * then the chunk index it caches, about 330 bytes a chunk, within libhdf5's default 32 MiB
+ * cap) and its free lists (about 1-2 MiB; measured with libhdf5 1.10 under massif and
+ * H5get_free_list_sizes).  Capping the metadata cache at 64 KiB made a 10000-chunk file's pass
+ * 2.6 times slower, so it keeps libhdf5's default.
  * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Each block
  * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
  * or in the file), so that in steady state the read finds its bytes in the page cache.  Without
