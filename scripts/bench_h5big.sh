@@ -7,7 +7,8 @@
 # beside budget + model, where "the model" is measured, not estimated: the peak RSS of the same
 # model trained on a 1024-row file of such rows in memory with the same batch, threads and steps
 # (code, libraries, OpenBLAS's buffers, activations, batch buffers, optimizer slots, the final
-# checkpoint built in memory: everything but the data); then the same model on a 200 MiB file of
+# checkpoint built in memory: everything but the data); then eval --predict over the whole file
+# (streamed: peak RSS and time); then the same model on a 200 MiB file of
 # such rows held in memory, and on the HDF5 copy of Fashion-MNIST held in memory (uint8 pixels).
 # The file is written first, so it sits in the page cache when the run reads it (nothing here drops
 # the caches of a shared machine): the figure is the reader's and the shuffle's cost, not the disk's.
@@ -84,6 +85,17 @@ if [ $# -eq 4 ]; then
   fi
   echo "out of core (${MIB} MiB file, memory_mb 256): $ooc_exs examples/s over $STEPS steps (the first batch waits for the shuffle buffer's fill), $ooc_last ex/s over the last summary window; wall $ooc_wall s with the bounded child's pass over the file; peak RSS $((ooc_kib / 1024)) MiB $beside"
 fi
+# eval --predict over the whole file with the checkpoint just written (its data.memory_mb 256):
+# streamed, rows written batch by batch
+ck=$(ls "$D"/big/ckpt-*.h5 2>/dev/null | tail -1)
+if [ -n "$ck" ] && /usr/bin/time -f '%M %e' -o "$D/pred.peak" "$BIN/eval" --ckpt "$ck" \
+  --threads "$THREADS" --predict "$D/big.h5:/x" --out "$D/pred.csv" >"$D/pred.out" 2>&1; then
+  set -- $(tail -1 "$D/pred.peak")
+  echo "eval --predict on the ${MIB} MiB file (memory_mb 256, streamed): $rows rows in $2 s with the bounded child's pass, peak RSS $(($1 / 1024)) MiB, $(($(wc -c <"$D/pred.csv") / 1048576)) MiB of CSV written as it went"
+else
+  echo "eval --predict on the ${MIB} MiB file failed: $(tail -1 "$D/pred.out" 2>/dev/null)"
+fi
+rm -f "$D/pred.csv"
 # the same kind of rows (float32, 784 features) held in memory: a 200 MiB file, no budget
 rm -f "$D/big.h5" # room for the smaller ones
 if $PY "$ROOT/scripts/make_h5_rows.py" "$D/mem.h5" --rows $((200 * 1048576 / (784 * 4 + 4))) \
