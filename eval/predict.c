@@ -13,6 +13,7 @@
 #include "eval.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -212,9 +213,10 @@ static int load_inputs(const char *input, const tv_config *cfg, int batch, input
   }
   if ((uint64_t)st.st_size > budget && S_ISREG(st.st_mode)) { /* a large .npy: in blocks */
     char magic[6];
-    FILE *fp = fopen(input, "rb");
-    int npy = fp && fread(magic, 1, sizeof magic, fp) == sizeof magic && is_npy(magic, 6);
-    if (fp) fclose(fp);
+    int fd = open(input, O_RDONLY | O_CLOEXEC);
+    int npy = fd >= 0 && read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
+              is_npy(magic, sizeof magic);
+    if (fd >= 0) (void)close(fd); /* read only: nothing to lose */
     if (npy) {
       rc = tv_npy_rows_open(input, &in->npy);
       if (rc == TV_OK) tv_npy_rows_shape(in->npy, &in->ds);
