@@ -157,7 +157,9 @@ void evaluator_free(evaluator *ev); /* NULL-safe */
  * Images are made model.input's shape as an image folder's are (data.resize applies).  An HDF5
  * FILE:/DATASET whose features need more than the data budget in memory (data.memory_mb, or
  * PREDICT_MEMORY_MB = 256 MiB when that is 0) is streamed: read in blocks of whole chunks
- * (data.h, OUT-OF-CORE DATA), so memory stays within the budget whatever the file's size; a
+ * (data.h, OUT-OF-CORE DATA) in parts of whole batches (each part's loader order and row map
+ * take at most a 16th of the budget), so memory stays within the budget whatever the file's
+ * size; a
  * plain .npy file larger than the budget is read in blocks of whole batches (tv_npy_rows, C or
  * Fortran order), so every batch is the one the whole array gives; every other input (CSV,
  * images, anything on stdin) is read whole first.  Rows are written as

@@ -47,7 +47,7 @@ static const uint8_t HDF5_SIG[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'}
 typedef struct inputs {
   tv_dataset ds;    /* the examples, each labelled 0; with npy only their count and shape */
   tv_npy_rows *npy; /* a .npy file larger than the budget, read block by block, or NULL */
-  uint32_t block;   /* with npy: rows per block, a multiple of the batch */
+  uint32_t block;   /* with npy or ds.rows: rows per part, a multiple of the batch */
   char **files;     /* per example: the image file's name, or NULL (one image, arrays) */
   const char *of;   /* the input as named (messages, and the input column of one image) */
 } inputs;
@@ -189,8 +189,15 @@ static int load_inputs(const char *input, const tv_config *cfg, int batch, input
       free(data);
       return rc;
     }
-    if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
-      return tv_dataset_open_h5(file, sep + 1, NULL, NULL, 0, budget, &in->ds);
+    if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+      rc = tv_dataset_open_h5(file, sep + 1, NULL, NULL, 0, budget, &in->ds);
+      /* parts whose loader order and row map (4 + 4 bytes a row) take a 16th of the budget */
+      uint64_t rows = budget / 16 / 8 / (uint64_t)batch * (uint64_t)batch;
+      in->block = (uint32_t)(rows < (uint64_t)batch                ? (uint64_t)batch
+                             : rows > UINT32_MAX - (uint64_t)batch ? UINT32_MAX / batch * batch
+                                                                   : rows);
+      return rc;
+    }
   }
   if (!strcmp(input, "-")) {
     rc = read_stdin(&data, &len);
@@ -435,8 +442,9 @@ static int stopped(const char *out) {
   return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s; %s left as it was", sig, out);
 }
 
-/* Runs the model over the inputs (in one part, or block by block for a .npy row source: blocks
- * of whole batches, so every batch is the one the whole array gives), writing each batch's rows
+/* Runs the model over the inputs (in one part, or part by part for a .npy or HDF5 row source:
+ * parts of whole batches, so every batch is the one the whole input gives, and the loader's
+ * order and row map are a part's, not the file's), writing each batch's rows
  * to f (NULL: stdout) through t.  The normalisation is the config's (and z's) for the data's
  * element type. */
 static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg,
@@ -455,14 +463,22 @@ static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg,
   w.order = malloc((size_t)w.top * sizeof *w.order);
   int rc = !x || !y || !w.p || !w.order ? tv_error(TV_ERR_NOMEM, "predict: out of memory") : TV_OK;
   header(&w);
-  uint64_t index = 0, total = in->ds.n, part = in->npy ? in->block : total;
+  uint64_t index = 0, total = in->ds.n, part = in->npy || in->ds.rows ? in->block : total;
   for (uint64_t first = 0; rc == TV_OK && first < total; first += part) {
     tv_dataset blk = {0};
     const tv_dataset *ds = &in->ds;
+    uint32_t n = (uint32_t)(total - first < part ? total - first : part);
     if (in->npy) {
-      uint32_t n = (uint32_t)(total - first < part ? total - first : part);
       rc = tv_npy_rows_read(in->npy, first, n, &blk);
       if (rc == TV_OK) rc = fit_shape(&blk, in->of, 0, cfg);
+      ds = &blk;
+    } else if (in->ds.rows) { /* rows [first, first + n) of the row source */
+      blk = in->ds;
+      blk.n = n;
+      blk.rows = tv_rows_share(in->ds.rows);
+      blk.rowmap = malloc((size_t)n * sizeof *blk.rowmap);
+      if (!blk.rowmap) rc = tv_error(TV_ERR_NOMEM, "predict: out of memory for %u rows", n);
+      for (uint32_t i = 0; rc == TV_OK && i < n; i++) blk.rowmap[i] = (uint32_t)(first + i);
       ds = &blk;
     }
     if (rc == TV_OK) {

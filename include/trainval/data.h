@@ -573,7 +573,8 @@ typedef struct tv_loader_opts {
  * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
  * or in the file), so that in steady state the read finds its bytes in the page cache.  Without
  * shuffle (eval, predict) the memory is the block, the row source's buffer and cache, the perm (4
- * bytes an example) and the batch ring.
+ * bytes an example: eval --predict bounds it by reading a file in parts, each a dataset of a
+ * rowmap over the source) and the batch ring.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
  * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two
