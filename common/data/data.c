@@ -1690,8 +1690,55 @@ int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
   return rc;
 }
 
-/* Out of core: /state/loader/block_order into st, checked against this loader's order. */
-static int ooc_ckpt_read(const tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
+/* The shuffle slots the version before the budget counted everything gave a loader: what the
+ * budget left beside the block and the reader's conversion buffer, at most the source's rows. */
+static uint64_t ooc_slots_before(const tv_loader *l) {
+  uint64_t row = l->xbytes + l->ybytes, budget = tv_rows_budget(l->src);
+  uint64_t used = l->block * row + tv_rows_work_bytes(l->src);
+  uint64_t n = budget > used ? (budget - used) / row : 0;
+  return n < l->nsrc ? n : l->nsrc;
+}
+
+/* Gives the shuffle buffer `slots` slots: new slot buffers and orders (at the start of epoch 0;
+ * the caller seeks them), the prefetch thread parked meanwhile.  On failure l is unchanged. */
+static int ooc_resize(tv_loader *l, uint64_t slots) {
+  uint8_t *sx = malloc(slots * l->xbytes), *sy = malloc(slots * l->ybytes);
+  uint64_t *pairs = malloc(slots * sizeof *pairs);
+  tv_block_order *co = NULL, *po = NULL;
+  int rc = sx && sy && pairs
+               ? TV_OK
+               : tv_error(TV_ERR_NOMEM, "loader: out of memory for %llu shuffle slots",
+                          (unsigned long long)slots);
+  if (rc == TV_OK) rc = tv_block_order_new(l->nsrc, l->block, slots, l->seed, &co);
+  if (rc == TV_OK && l->prod.order) rc = tv_block_order_new(l->nsrc, l->block, slots, l->seed, &po);
+  if (rc != TV_OK) {
+    free(sx);
+    free(sy);
+    free(pairs);
+    tv_block_order_free(co);
+    return rc;
+  }
+  park_producer(l);
+  free(l->io.sx);
+  free(l->io.sy);
+  free(l->io.pairs);
+  l->io.sx = sx, l->io.sy = sy, l->io.pairs = pairs;
+  tv_block_order_free(l->cons.order);
+  l->cons.order = co;
+  if (po) {
+    tv_block_order_free(l->prod.order);
+    l->prod.order = po;
+  }
+  l->buffer = slots;
+  l->io.reload = 1;
+  restart_producer(l);
+  return TV_OK;
+}
+
+/* Out of core: /state/loader/block_order into st, checked against this loader's order.  An order
+ * written by the version before the budget counted everything (its slots ooc_slots_before) is
+ * taken as it is: the run resumes exactly, its shuffle buffer as large as it was then. */
+static int ooc_ckpt_read(tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
   uint64_t w[ORDER_WORDS];
   int rc = tv_ckpt_read_array(c, "/state/loader/block_order", TV_CKPT_U64, ORDER_WORDS, w);
   if (rc == TV_ERR_NOT_FOUND)
@@ -1700,6 +1747,9 @@ static int ooc_ckpt_read(const tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
                     "of core (data.memory_mb): resume with the data.memory_mb it was written with",
                     tv_ckpt_path(c));
   if (rc != TV_OK) return rc;
+  if (w[0] == l->nsrc && w[1] == l->block && w[3] == l->seed && w[2] != l->buffer &&
+      w[2] == ooc_slots_before(l) && (rc = ooc_resize(l, w[2])) != TV_OK)
+    return rc;
   if (w[0] != l->nsrc || w[1] != l->block || w[2] != l->buffer || w[3] != l->seed)
     return tv_error(TV_ERR_MISMATCH,
                     "%s: the out-of-core order of %llu rows in blocks of %llu with %llu buffer "

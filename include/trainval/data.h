@@ -562,6 +562,9 @@ typedef struct tv_loader_opts {
  *   - with a rowmap (a split; the other share is the valid split): a bit per source row, both
  *     shares' row maps (4 bytes a source row) and one validation pass over the other share: a
  *     second block and 12 bytes a row of it (its loader's order and subset, tv_evaluate's index).
+ * A checkpoint whose order the version before this accounting sized (its slots: the budget less
+ * the block and the reader's buffer, per row) resumes with that order as it was, so exactly
+ * (tv_loader_ckpt_read re-sizes the buffer to it); any other slot count is refused.
  * Not counted, since data held in memory needs them as well (they are "the model"'s): the batch
  * ring (prefetch + 1 batches of floats), the model's activations.  Nor libhdf5's own working
  * memory beside its chunk cache: the open file's metadata cache (its structure about 0.5 MiB,
