@@ -473,8 +473,7 @@ static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg,
       if (rc == TV_OK) rc = fit_shape(&blk, in->of, 0, cfg);
       ds = &blk;
     } else if (in->ds.rows) { /* rows [first, first + n) of the row source */
-      blk = in->ds;
-      blk.n = n;
+      blk = (tv_dataset){.n = n, .c = in->ds.c, .h = in->ds.h, .w = in->ds.w};
       blk.rows = tv_rows_share(in->ds.rows);
       blk.rowmap = malloc((size_t)n * sizeof *blk.rowmap);
       if (!blk.rowmap) rc = tv_error(TV_ERR_NOMEM, "predict: out of memory for %u rows", n);
