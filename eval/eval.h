@@ -154,9 +154,19 @@ void evaluator_free(evaluator *ev); /* NULL-safe */
  *                   data keys say (delimiter, header, ...): its data.features columns, or
  *                   every column when that is ""
  *   FILE, -         one PNG or JPEG image (from standard input for -)
- * Images are made model.input's shape as an image folder's are (data.resize applies).  Rows go
- * to --out (a file replaced atomically once every row is ready, or - for stdout), one per
- * example in input order, as CSV with a header
+ * Images are made model.input's shape as an image folder's are (data.resize applies).  An HDF5
+ * FILE:/DATASET whose features need more than the data budget in memory (data.memory_mb, or
+ * PREDICT_MEMORY_MB = 256 MiB when that is 0) is streamed: read in blocks of whole chunks
+ * (data.h, OUT-OF-CORE DATA) in parts of whole batches (each part's loader order and row map
+ * take at most a 16th of the budget), so memory stays within the budget whatever the file's
+ * size; a
+ * plain .npy file larger than the budget is read in blocks of whole batches (tv_npy_rows, C or
+ * Fortran order), so every batch is the one the whole array gives; every other input (CSV,
+ * images, anything on stdin) is read whole first.  Rows are written as
+ * each batch is made, to --out (a file: into a temporary beside it, renamed over it once the last
+ * row is written, so a failure, SIGINT or SIGTERM midway leaves an existing file as it was and
+ * no partial one; a FIFO or a device in place) or to stdout for -, one per example in input
+ * order, as CSV with a header
  *   index,input,class,name,probability[,class_2,name_2,probability_2 ...]
  * or, with --json, one JSON object per line
  *   {"index": 0, "input": "a.png", "class": 3, "name": "dress", "probability": 0.91,

@@ -116,10 +116,11 @@ static const tv_cli_option OPTIONS[] = {
     {"predict", OPT_PREDICT, 0, required_argument, "INPUT", "@file", PREDICT,
      "predict instead of evaluating: INPUT is FILE:/DATASET of an HDF5 file, a .npy or .csv file "
      "of features, a folder of images, one PNG or JPEG file, or - (an image, a .npy or a CSV "
-     "on stdin; -:/DATASET for HDF5)"},
+     "on stdin; -:/DATASET for HDF5); an HDF5 dataset or .npy file larger than data.memory_mb "
+     "(256 MiB when 0) is read from disk in blocks"},
     {"out", OPT_OUT, 0, required_argument, "FILE", "@file", PREDICT,
-     "where the rows go: one per example, CSV with a header (--json: JSON lines); - for stdout "
-     "(default)"},
+     "where the rows go, written batch by batch: one per example, CSV with a header (--json: "
+     "JSON lines); a file is replaced only once every row is written; - for stdout (default)"},
     {"top-k", OPT_TOP_K, 0, required_argument, "K", "@number", PREDICT,
      "the K most probable classes in each row (default 5, at most the classes); with --generate: "
      "sample among the K most likely characters only (default: all)"},

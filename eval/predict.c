@@ -3,14 +3,19 @@
  *
  * The inputs become a tv_dataset of the model's input shape (every example labelled 0), so that
  * they go through the very loader, and so the very normalisation, that evaluation uses; the
- * model runs in batches of --batch-size.  The whole output is built in memory and then written
- * at once (atomically, for a file; in place, for a FIFO or a device: tv_fs_write_output), so a
- * failure leaves an existing --out file as it was.
+ * model runs in batches of --batch-size.  An HDF5 input larger than the data budget
+ * (data.memory_mb, PREDICT_MEMORY_MB when that is 0) stays on disk and the loader streams it
+ * (data.h, OUT-OF-CORE DATA).  Each batch's rows are written as soon as they are made: to a
+ * temporary beside --out renamed over it only after the last (tv_fs_output_open; in place for a
+ * FIFO or a device), or to stdout, so a failure or SIGINT/SIGTERM midway leaves an existing
+ * --out file as it was and no partial file.
  */
 #include "eval.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,12 +34,22 @@
 /* The most bytes read from standard input. */
 #define STDIN_MAX ((size_t)1 << 30)
 
+/* The data budget of an HDF5 input when data.memory_mb is 0: larger inputs are streamed. */
+#define PREDICT_MEMORY_MB 256
+
+/* SIGINT or SIGTERM received while predicting (0: none). */
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig) { g_stop = sig; }
+
 static const uint8_t HDF5_SIG[8] = {0x89, 'H', 'D', 'F', '\r', '\n', 0x1a, '\n'};
 
 typedef struct inputs {
-  tv_dataset ds;  /* the examples, each labelled 0 */
-  char **files;   /* per example: the image file's name, or NULL (one image, arrays) */
-  const char *of; /* the input as named (messages, and the input column of one image) */
+  tv_dataset ds;    /* the examples, each labelled 0; with npy only their count and shape */
+  tv_npy_rows *npy; /* a .npy file larger than the budget, read block by block, or NULL */
+  uint32_t block;   /* with npy or ds.rows: rows per part, a multiple of the batch */
+  char **files;     /* per example: the image file's name, or NULL (one image, arrays) */
+  const char *of;   /* the input as named (messages, and the input column of one image) */
 } inputs;
 
 static int read_stdin(char **data, size_t *len) {
@@ -150,8 +165,10 @@ static int stdin_table(const char *data, size_t len, const tv_config *cfg, input
 }
 
 /* INPUT: "-" (an image, a .npy or a CSV on stdin), "-:/DATASET" or "FILE:/DATASET" (HDF5
- * features), a folder of images, or an image file. */
-static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
+ * features), a folder of images, or an image file.  An HDF5 dataset or a .npy file larger than
+ * the budget stays on disk (a row source; blocks of a multiple of batch rows). */
+static int load_inputs(const char *input, const tv_config *cfg, int batch, inputs *in) {
+  uint64_t budget = (uint64_t)(cfg->data.memory_mb ? cfg->data.memory_mb : PREDICT_MEMORY_MB) << 20;
   const int *shape = cfg->model.input;
   tv_imgdir_opts io = {
       .channels = shape[0], .height = shape[1], .width = shape[2], .resize = cfg->data.resize};
@@ -172,8 +189,15 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
       free(data);
       return rc;
     }
-    if (stat(file, &st) == 0 && S_ISREG(st.st_mode))
-      return tv_dataset_load_h5(file, sep + 1, NULL, NULL, &in->ds);
+    if (stat(file, &st) == 0 && S_ISREG(st.st_mode)) {
+      rc = tv_dataset_open_h5(file, sep + 1, NULL, NULL, 0, budget, &in->ds);
+      /* parts whose loader order and row map (4 + 4 bytes a row) take a 16th of the budget */
+      uint64_t rows = budget / 16 / 8 / (uint64_t)batch * (uint64_t)batch;
+      in->block = (uint32_t)(rows < (uint64_t)batch                ? (uint64_t)batch
+                             : rows > UINT32_MAX - (uint64_t)batch ? UINT32_MAX / batch * batch
+                                                                   : rows);
+      return rc;
+    }
   }
   if (!strcmp(input, "-")) {
     rc = read_stdin(&data, &len);
@@ -194,6 +218,23 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
                       shape[0]);
     return tv_dataset_load_image_files(input, &io, &in->ds, &in->files);
   }
+  if ((uint64_t)st.st_size > budget && S_ISREG(st.st_mode)) { /* a large .npy: in blocks */
+    char magic[6];
+    int fd = open(input, O_RDONLY | O_CLOEXEC);
+    int npy = fd >= 0 && read(fd, magic, sizeof magic) == (ssize_t)sizeof magic &&
+              is_npy(magic, sizeof magic);
+    if (fd >= 0) (void)close(fd); /* read only: nothing to lose */
+    if (npy) {
+      rc = tv_npy_rows_open(input, &in->npy);
+      if (rc == TV_OK) tv_npy_rows_shape(in->npy, &in->ds);
+      /* a block holds its rows as stored (at most 8 bytes a value) and as floats */
+      uint64_t per = (uint64_t)in->ds.c * (uint64_t)in->ds.h * (uint64_t)in->ds.w;
+      uint64_t rows = budget / (per * 12 + 4), b = (uint64_t)batch;
+      rows = rows / b * b;
+      in->block = (uint32_t)(rows < b ? b : rows > UINT32_MAX - b ? UINT32_MAX / b * b : rows);
+      return rc;
+    }
+  }
   rc = tv_fs_read_file(input, 0, &data, &len);
   if (rc != TV_OK) return rc;
   if (is_image(data, len))
@@ -213,21 +254,21 @@ static int load_inputs(const char *input, const tv_config *cfg, inputs *in) {
 }
 
 /* The examples as the model takes them: any shape of C*H*W values per example is model.input;
- * every example labelled 0 for the loader. */
-static int fit_shape(inputs *in, const tv_config *cfg) {
+ * every example labelled 0 for the loader (shape_only: ds holds no examples yet). */
+static int fit_shape(tv_dataset *ds, const char *of, int shape_only, const tv_config *cfg) {
   const int *s = cfg->model.input;
-  tv_dataset *ds = &in->ds;
   long long want = (long long)s[0] * s[1] * s[2], got = (long long)ds->c * ds->h * ds->w;
   if (want != got)
     return tv_error(TV_ERR_MISMATCH,
                     "%s: examples of %d x %d x %d values, but the model's input is [%d, %d, %d]",
-                    in->of, ds->c, ds->h, ds->w, s[0], s[1], s[2]);
+                    of, ds->c, ds->h, ds->w, s[0], s[1], s[2]);
   ds->c = s[0], ds->h = s[1], ds->w = s[2];
   free(ds->targets);
   ds->targets = NULL;
   ds->target_dim = 0;
+  if (ds->rows || shape_only) return TV_OK; /* a row source labels every example 0 */
   if (!ds->labels && !(ds->labels = calloc(ds->n, sizeof *ds->labels)))
-    return tv_error(TV_ERR_NOMEM, "%s: out of memory", in->of);
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory", of);
   memset(ds->labels, 0, ds->n * sizeof *ds->labels);
   return TV_OK;
 }
@@ -381,50 +422,114 @@ static void row(row_writer *w, uint64_t index, const char *input, const float *l
   tv_text_printf(t, "\n");
 }
 
-/* Runs the model over the inputs and appends every row to t. */
-static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg, tv_norm norm,
-                    inputs *in, char **names, tv_text *t) {
+/* Writes t's rows to f (NULL: stdout) and empties t. */
+static int flush_rows(tv_fs_output *f, tv_text *t) {
+  int rc = tv_text_check(t, "predict");
+  if (rc == TV_OK && t->n > 0 && f)
+    rc = tv_fs_output_write(f, t->p, t->n);
+  else if (rc == TV_OK && t->n > 0 &&
+           (fwrite(t->p, 1, t->n, stdout) != t->n || fflush(stdout) != 0))
+    rc = tv_error_errno(TV_ERR_IO, errno, "<stdout>");
+  t->n = 0;
+  if (t->p) t->p[0] = '\0';
+  return rc;
+}
+
+/* The error of a prediction stopped by a signal, naming --out (left as it was). */
+static int stopped(const char *out) {
+  const char *sig = g_stop == SIGINT ? "SIGINT" : "SIGTERM";
+  if (!strcmp(out, "-")) return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s", sig);
+  return tv_error(TV_ERR_INTERRUPTED, "predict: stopped by %s; %s left as it was", sig, out);
+}
+
+/* Runs the model over the inputs (in one part, or part by part for a .npy or HDF5 row source:
+ * parts of whole batches, so every batch is the one the whole input gives, and the loader's
+ * order and row map are a part's, not the file's), writing each batch's rows
+ * to f (NULL: stdout) through t.  The normalisation is the config's (and z's) for the data's
+ * element type. */
+static int run_rows(const eval_options *o, tv_model *m, const tv_config *cfg,
+                    const tv_standardize *z, inputs *in, char **names, tv_fs_output *f,
+                    tv_text *t) {
   row_writer w = {
       .o = o, .t = t, .task = cfg->model.task, .k = tv_model_num_classes(m), .names = names};
   w.top = o->top_k ? o->top_k : 5;
   if (w.top > w.k) w.top = w.k;
   int b = tv_model_max_batch(m), d = tv_model_input_size(m);
-  tv_loader_opts lo = {.batch_size = (uint32_t)b, .norm = norm};
+  tv_loader_opts lo = {.batch_size = (uint32_t)b};
   tv_loader *l = NULL;
   float *x = malloc((size_t)b * (size_t)d * sizeof *x);
   int32_t *y = malloc((size_t)b * sizeof *y);
   w.p = malloc((size_t)w.k * sizeof *w.p);
   w.order = malloc((size_t)w.top * sizeof *w.order);
-  int rc = !x || !y || !w.p || !w.order ? tv_error(TV_ERR_NOMEM, "predict: out of memory")
-                                        : tv_loader_new(&in->ds, &lo, &l);
+  int rc = !x || !y || !w.p || !w.order ? tv_error(TV_ERR_NOMEM, "predict: out of memory") : TV_OK;
   header(&w);
-  uint64_t index = 0;
-  for (int done = 0; rc == TV_OK && !done;) {
-    uint32_t got;
-    tv_loader_next(l, x, y, &got, &done);
-    const float *logits = tv_model_forward(m, x, (int)got);
-    for (uint32_t i = 0; i < got; i++, index++)
-      row(&w, index,
-          in->files       ? in->files[index]
-          : in->ds.n == 1 ? in->of
-                          : NULL,
-          logits + (size_t)i * (size_t)w.k);
+  uint64_t index = 0, total = in->ds.n, part = in->npy || in->ds.rows ? in->block : total;
+  for (uint64_t first = 0; rc == TV_OK && first < total; first += part) {
+    tv_dataset blk = {0};
+    const tv_dataset *ds = &in->ds;
+    uint32_t n = (uint32_t)(total - first < part ? total - first : part);
+    if (in->npy) {
+      rc = tv_npy_rows_read(in->npy, first, n, &blk);
+      if (rc == TV_OK) rc = fit_shape(&blk, in->of, 0, cfg);
+      ds = &blk;
+    } else if (in->ds.rows) { /* rows [first, first + n) of the row source */
+      blk = (tv_dataset){.n = n, .c = in->ds.c, .h = in->ds.h, .w = in->ds.w};
+      blk.rows = tv_rows_share(in->ds.rows);
+      blk.rowmap = malloc((size_t)n * sizeof *blk.rowmap);
+      if (!blk.rowmap) rc = tv_error(TV_ERR_NOMEM, "predict: out of memory for %u rows", n);
+      for (uint32_t i = 0; rc == TV_OK && i < n; i++) blk.rowmap[i] = (uint32_t)(first + i);
+      ds = &blk;
+    }
+    if (rc == TV_OK) {
+      lo.norm = tv_norm_from_config(cfg, ds);
+      if (z->d > 0) lo.norm = tv_norm_with_standardize(lo.norm, z);
+      rc = tv_loader_new(ds, &lo, &l);
+    }
+    for (int done = 0; rc == TV_OK && !done;) {
+      uint32_t got;
+      if (g_stop) {
+        rc = stopped(o->out);
+        break;
+      }
+      tv_loader_next(l, x, y, &got, &done);
+      if ((rc = tv_loader_status(l)) != TV_OK) break;
+      const float *logits = tv_model_forward(m, x, (int)got);
+      for (uint32_t i = 0; i < got; i++, index++)
+        row(&w, index,
+            in->files       ? in->files[index]
+            : in->ds.n == 1 ? in->of
+                            : NULL,
+            logits + (size_t)i * (size_t)w.k);
+      rc = flush_rows(f, t);
+    }
+    tv_loader_free(l);
+    l = NULL;
+    tv_dataset_free(&blk);
   }
-  tv_loader_free(l);
   free(x);
   free(y);
   free(w.p);
   free(w.order);
-  return rc == TV_OK ? tv_text_check(t, "predict") : rc;
+  return rc;
 }
 
-static int write_out(const char *out, const tv_text *t) {
-  if (!strcmp(out, "-")) {
-    if (fwrite(t->p, 1, t->n, stdout) != t->n || fflush(stdout) != 0)
-      return tv_error_errno(TV_ERR_IO, errno, "<stdout>");
-    return TV_OK;
+/* Predicts into o->out: a file's rows go to a temporary renamed over it only once all are
+ * written (removed on failure), stdout's as they come. */
+static int predict_into(const eval_options *o, tv_model *m, const tv_config *cfg,
+                        const tv_standardize *z, inputs *in, char **names) {
+  tv_fs_output *f = NULL;
+  tv_text t = {0};
+  int rc = g_stop ? stopped(o->out) : TV_OK;
+  if (rc == TV_OK && strcmp(o->out, "-") != 0) rc = tv_fs_output_open(o->out, &f);
+  if (rc == TV_OK) rc = run_rows(o, m, cfg, z, in, names, f, &t);
+  if (rc == TV_OK && g_stop) rc = stopped(o->out);
+  if (rc == TV_OK && f) {
+    rc = tv_fs_output_commit(f);
+    f = NULL;
   }
-  return tv_fs_write_output(out, t->p, t->n);
+  tv_fs_output_abort(f);
+  tv_text_free(&t);
+  return rc;
 }
 
 int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *expect) {
@@ -435,9 +540,14 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   tv_model *m = NULL;
   inputs in = {0};
   char **names = NULL;
-  tv_text t = {0};
   tv_standardize z = {0};
-  tv_norm norm = {0};
+  /* SA_RESTART: reads, writes and the bounded child's wait carry on; the flag is seen between
+   * batches */
+  struct sigaction sa = {.sa_handler = on_signal, .sa_flags = SA_RESTART}, old_int, old_term;
+  sigemptyset(&sa.sa_mask);
+  g_stop = 0;
+  sigaction(SIGINT, &sa, &old_int);
+  sigaction(SIGTERM, &sa, &old_term);
   int rc = cfg ? TV_OK : tv_error(TV_ERR_NOMEM, "predict: out of memory");
   if (rc == TV_OK) rc = tv_ckpt_open(path, expect, &ck);
   if (rc == TV_OK) {
@@ -457,17 +567,17 @@ int predict_run(const eval_options *o, const char *path, const tv_ckpt_info *exp
   if (rc == TV_OK && cfg->data.standardize)
     rc = tv_standardize_ckpt_read(ck, tv_model_input_size(m), &z);
   tv_ckpt_close(ck);
-  if (rc == TV_OK) rc = load_inputs(o->predict, cfg, &in);
-  if (rc == TV_OK) rc = fit_shape(&in, cfg);
-  if (rc == TV_OK) norm = tv_norm_from_config(cfg, &in.ds);
-  if (rc == TV_OK && z.d > 0) norm = tv_norm_with_standardize(norm, &z);
-  if (rc == TV_OK) rc = run_rows(o, m, cfg, norm, &in, names, &t);
-  if (rc == TV_OK) rc = write_out(o->out, &t);
+  if (rc == TV_OK) rc = load_inputs(o->predict, cfg, tv_model_max_batch(m), &in);
+  if (rc == TV_OK) rc = fit_shape(&in.ds, in.of, in.npy != NULL, cfg);
+  if (rc == TV_OK) rc = predict_into(o, m, cfg, &z, &in, names);
+  if (rc != TV_OK && g_stop && rc != TV_ERR_INTERRUPTED) rc = stopped(o->out);
   if (rc != TV_OK) fprintf(stderr, "%s: %s\n", o->prog, tv_error_message());
-  tv_text_free(&t);
+  sigaction(SIGINT, &old_int, NULL);
+  sigaction(SIGTERM, &old_term, NULL);
   tv_imgdir_files_free(names, names ? (uint32_t)tv_model_num_classes(m) : 0);
   tv_imgdir_files_free(in.files, in.ds.n);
   tv_dataset_free(&in.ds);
+  tv_npy_rows_close(in.npy);
   tv_standardize_free(&z);
   tv_model_free(m);
   tv_varstore_free(store);

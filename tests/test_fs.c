@@ -142,6 +142,77 @@ static void test_write_atomic_write_fails_keeps_old(void **state) {
   assert_string_equal(first, "ckpt.bin");
 }
 
+/* ---- tv_fs_output: an output written piece by piece ------------------------------------- */
+
+/* Pieces written, then abort: the old file as it was, no temporary; then commit: the pieces
+ * replace it, through a symbolic link (the link stays a link); a directory is refused. */
+static void test_output_abort_and_commit(void **state) {
+  const char *dir = *state;
+  char path[512], link[512], first[256];
+  join(path, sizeof path, dir, "rows.csv");
+  join(link, sizeof link, dir, "link.csv");
+  assert_int_equal(tv_fs_write_atomic(path, "old rows\n", 9), TV_OK);
+  assert_int_equal(symlink("rows.csv", link), 0);
+  tv_fs_output *o = NULL;
+  assert_int_equal(tv_fs_output_open(link, &o), TV_OK);
+  assert_int_equal(tv_fs_output_write(o, "a,b\n", 4), TV_OK);
+  assert_int_equal(tv_fs_output_write(o, "1,2\n", 4), TV_OK);
+  assert_int_equal(count_entries(dir, NULL, 0), 3); /* the file, the link, the temporary */
+  assert_file_is(path, "old rows\n", 9);            /* nothing visible before the commit */
+  tv_fs_output_abort(o);
+  assert_file_is(path, "old rows\n", 9);
+  assert_int_equal(count_entries(dir, NULL, 0), 2);
+  tv_fs_output_abort(NULL);
+  assert_int_equal(tv_fs_output_open(link, &o), TV_OK);
+  assert_int_equal(tv_fs_output_write(o, "a,b\n", 4), TV_OK);
+  assert_int_equal(tv_fs_output_write(o, "1,2\n", 4), TV_OK);
+  assert_int_equal(tv_fs_output_commit(o), TV_OK);
+  assert_file_is(path, "a,b\n1,2\n", 8);
+  struct stat st;
+  assert_int_equal(lstat(link, &st), 0);
+  assert_true(S_ISLNK(st.st_mode));
+  assert_int_equal(count_entries(dir, first, sizeof first), 2);
+  o = (tv_fs_output *)dir;
+  assert_int_equal(tv_fs_output_open(dir, &o), TV_ERR_INVALID);
+  assert_null(o);
+  if (!strstr(tv_error_message(), "is a directory")) fail_msg("message '%s'", tv_error_message());
+}
+
+/* A write that fails midway (EFBIG past RLIMIT_FSIZE, as a full disk would): an error naming
+ * the temporary; the abort leaves the old file and no temporary. */
+static void test_output_write_fails_midway(void **state) {
+  const char *dir = *state;
+  char path[512], first[256];
+  join(path, sizeof path, dir, "out.jsonl");
+  assert_int_equal(tv_fs_write_atomic(path, "old", 3), TV_OK);
+  char piece[1024];
+  memset(piece, 'x', sizeof piece);
+  tv_fs_output *o = NULL;
+  assert_int_equal(tv_fs_output_open(path, &o), TV_OK);
+  struct rlimit old;
+  assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+  struct rlimit lim = old;
+  lim.rlim_cur = 4096;
+  void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+  int rc = TV_OK, pieces = 0;
+  while (rc == TV_OK && pieces < 64) {
+    rc = tv_fs_output_write(o, piece, sizeof piece);
+    pieces++;
+  }
+  char msg[1024];
+  snprintf(msg, sizeof msg, "%s", tv_error_message());
+  assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+  signal(SIGXFSZ, old_handler);
+  assert_int_equal(rc, TV_ERR_IO);
+  assert_true(pieces > 1); /* the first pieces were written */
+  if (!strstr(msg, ".tmp.") || !strstr(msg, path)) fail_msg("message '%s'", msg);
+  tv_fs_output_abort(o);
+  assert_file_is(path, "old", 3);
+  assert_int_equal(count_entries(dir, first, sizeof first), 1);
+  assert_string_equal(first, "out.jsonl");
+}
+
 /* ---- tv_fs_read_all, tv_fs_join, fsync ---------------------------------------------------- */
 
 static void test_read_all(void **state) {
@@ -461,6 +532,10 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_write_atomic_rename_fails, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_write_atomic_write_fails_keeps_old, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_output_abort_and_commit, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_output_write_fails_midway, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_read_all, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_read_file_refuses, tvt_setup_tmpdir,

@@ -106,11 +106,82 @@ static void test_bad_files(void **state) {
   }
 }
 
+/* tv_npy_rows: every fixture read in blocks of 1, 4 and 6 rows gives the whole-file reader's
+ * features; the header errors are the reader's; a bad value is numbered in the whole array;
+ * rows out of range are refused. */
+static void test_rows_in_blocks(void **state) {
+  (void)state;
+  static const char *const files[] = {"x_f4.npy", "x_f8_be_F.npy", "x_i2_be.npy", "x_i8.npy",
+                                      "x_i1.npy", "x_v2.npy",      "x_v3.npy",    "x_u1.npy"};
+  for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+    char p[256];
+    snprintf(p, sizeof p, DIR "%s", files[k]);
+    tv_data_spec sp = {.format = "npy", .x = p, .features_only = 1};
+    tv_dataset whole, shape;
+    if (tv_data_load(&sp, &whole) != TV_OK) fail_msg("%s: %s", p, tv_error_message());
+    tv_npy_rows *r = NULL;
+    if (tv_npy_rows_open(p, &r) != TV_OK) fail_msg("%s: %s", p, tv_error_message());
+    tv_npy_rows_shape(r, &shape);
+    assert_true(shape.n == whole.n && shape.c == whole.c && shape.h == whole.h &&
+                shape.w == whole.w && !shape.features && !shape.images);
+    size_t d = (size_t)whole.c * whole.h * whole.w;
+    for (uint32_t block = 1; block <= 6; block += block < 4 ? 3 : 2) {
+      for (uint32_t first = 0; first < whole.n; first += block) {
+        uint32_t n = whole.n - first < block ? whole.n - first : block;
+        tv_dataset b;
+        if (tv_npy_rows_read(r, first, n, &b) != TV_OK) fail_msg("%s: %s", p, tv_error_message());
+        assert_int_equal(b.n, n);
+        assert_true(!b.features == !whole.features && !b.images == !whole.images);
+        if (b.features)
+          assert_memory_equal(b.features, whole.features + first * d, n * d * sizeof(float));
+        else
+          assert_memory_equal(b.images, whole.images + first * d, n * d);
+        tv_dataset_free(&b);
+      }
+    }
+    tv_dataset b;
+    assert_int_equal(tv_npy_rows_read(r, 5, 2, &b), TV_ERR_INVALID);
+    assert_int_equal(tv_npy_rows_read(r, 0, 0, &b), TV_ERR_INVALID);
+    assert_true(b.n == 0 && !b.features && !b.images);
+    tv_npy_rows_close(r);
+    tv_dataset_free(&whole);
+  }
+  static const struct {
+    const char *x, *want;
+  } bad[] = {
+      {"bad_truncated.npy",
+       "bad_truncated.npy: truncated: the header's shape needs 96 bytes of data, the file holds "
+       "91"},
+      {"bad_magic.npy", "bad_magic.npy: not a .npy file"},
+      {"bad_descr.npy", "bad_descr.npy: dtype '<c8' is not one the reader takes"},
+      {"bad_header.npy", "bad_header.npy: not a .npy header numpy writes"},
+      {"missing.npy", "missing.npy"},
+  };
+  for (size_t k = 0; k < sizeof bad / sizeof bad[0]; k++) {
+    char p[256];
+    snprintf(p, sizeof p, DIR "%s", bad[k].x);
+    tv_npy_rows *r = (tv_npy_rows *)p;
+    if (tv_npy_rows_open(p, &r) == TV_OK) fail_msg("%s opened", p);
+    assert_null(r);
+    if (!strstr(tv_error_message(), bad[k].want))
+      fail_msg("%s: message \"%s\" lacks \"%s\"", p, tv_error_message(), bad[k].want);
+  }
+  tv_npy_rows *r = NULL;
+  assert_int_equal(tv_npy_rows_open(DIR "bad_nan.npy", &r), TV_OK);
+  tv_dataset b;
+  assert_int_equal(tv_npy_rows_read(r, 1, 2, &b), TV_ERR_FORMAT);
+  if (!strstr(tv_error_message(), "bad_nan.npy: element 9 is nan"))
+    fail_msg("message \"%s\"", tv_error_message());
+  tv_npy_rows_close(r);
+  tv_npy_rows_close(NULL);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_dtypes_and_orders),
       cmocka_unit_test(test_targets),
       cmocka_unit_test(test_bad_files),
+      cmocka_unit_test(test_rows_in_blocks),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -50,51 +50,120 @@ static int write_all(int fd, const char *path, const char *p, size_t left) {
   return TV_OK;
 }
 
-int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
-  char tmp[4096];
-  int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-  if (n < 0 || (size_t)n >= sizeof tmp) return tv_error(TV_ERR_INVALID, "%s: path too long", path);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot create", tmp);
-  int rc = write_all(fd, tmp, data, len);
-  if (rc) goto fail;
-  if (fsync(fd) != 0) {
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", tmp);
+/* An output being written: to tmp (renamed over path by commit) or, in place, to path itself. */
+struct tv_fs_output {
+  int fd;
+  int in_place;        /* a FIFO, a device or a socket: written where it is */
+  char path[4096];     /* the target (through links: the link's target) */
+  char tmp[4096 + 32]; /* path.tmp.PID, or "" in place */
+};
+
+/* Creates path.tmp.PID for a replace of path. */
+static int temp_open(const char *path, tv_fs_output **out) {
+  *out = NULL;
+  tv_fs_output *o = calloc(1, sizeof *o);
+  if (!o) return tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  int n = snprintf(o->path, sizeof o->path, "%s", path);
+  int m = snprintf(o->tmp, sizeof o->tmp, "%s.tmp.%ld", path, (long)getpid());
+  if (n < 0 || (size_t)n >= sizeof o->path || m < 0 || (size_t)m >= sizeof o->tmp) {
+    free(o);
+    return tv_error(TV_ERR_INVALID, "%s: path too long", path);
+  }
+  o->fd = open(o->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (o->fd < 0) {
+    int e = errno;
+    int rc = tv_error_errno(TV_ERR_IO, e, "%s: cannot create", o->tmp);
+    free(o);
+    return rc;
+  }
+  *out = o;
+  return TV_OK;
+}
+
+int tv_fs_output_write(tv_fs_output *o, const void *data, size_t len) {
+  return write_all(o->fd, o->in_place ? o->path : o->tmp, data, len);
+}
+
+void tv_fs_output_abort(tv_fs_output *o) {
+  if (!o) return;
+  if (o->fd >= 0) close(o->fd);
+  if (!o->in_place) unlink(o->tmp);
+  free(o);
+}
+
+int tv_fs_output_commit(tv_fs_output *o) {
+  int rc = TV_OK;
+  if (o->in_place) {
+    if (close(o->fd) != 0) rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", o->path);
+    free(o);
+    return rc;
+  }
+  if (fsync(o->fd) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: fsync", o->tmp);
     goto fail;
   }
+  int fd = o->fd;
+  o->fd = -1;
   if (close(fd) != 0) {
-    fd = -1;
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", tmp);
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", o->tmp);
     goto fail;
   }
-  fd = -1;
-  if (rename(tmp, path) != 0) {
-    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename into place", path);
+  if (rename(o->tmp, o->path) != 0) {
+    rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot rename into place", o->path);
     goto fail;
   }
-  return tv_fs_fsync_dir(path);
+  rc = tv_fs_fsync_dir(o->path);
+  free(o);
+  return rc;
 fail:
-  if (fd >= 0) close(fd);
-  unlink(tmp);
+  tv_fs_output_abort(o);
   return rc;
 }
 
-int tv_fs_write_output(const char *path, const void *data, size_t len) {
+int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
+  tv_fs_output *o;
+  int rc = temp_open(path, &o);
+  if (rc == TV_OK) rc = tv_fs_output_write(o, data, len);
+  if (rc == TV_OK) return tv_fs_output_commit(o);
+  tv_fs_output_abort(o);
+  return rc;
+}
+
+int tv_fs_output_open(const char *path, tv_fs_output **out) {
+  *out = NULL;
   struct stat st;
-  if (stat(path, &st) != 0)
-    return tv_fs_write_atomic(path, data, len); /* new, or a dangling link */
+  if (stat(path, &st) != 0) return temp_open(path, out); /* new, or a dangling link */
   if (S_ISDIR(st.st_mode)) return tv_error(TV_ERR_INVALID, "%s: is a directory", path);
   if (S_ISREG(st.st_mode)) {
     char *target = realpath(path, NULL); /* through links: the link stays, its target changes */
     if (!target) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot resolve", path);
-    int rc = tv_fs_write_atomic(target, data, len);
+    int rc = temp_open(target, out);
     free(target);
     return rc;
   }
-  int fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
-  if (fd < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: cannot open", path);
-  int rc = write_all(fd, path, data, len);
-  if (close(fd) != 0 && rc == TV_OK) rc = tv_error_errno(TV_ERR_IO, errno, "%s: close", path);
+  tv_fs_output *o = calloc(1, sizeof *o);
+  if (!o) return tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  if (snprintf(o->path, sizeof o->path, "%s", path) >= (int)sizeof o->path) {
+    free(o);
+    return tv_error(TV_ERR_INVALID, "%s: path too long", path);
+  }
+  o->in_place = 1;
+  o->fd = open(path, O_WRONLY | O_CLOEXEC | O_NOCTTY);
+  if (o->fd < 0) {
+    int rc = tv_error_errno(TV_ERR_IO, errno, "%s: cannot open", path);
+    free(o);
+    return rc;
+  }
+  *out = o;
+  return TV_OK;
+}
+
+int tv_fs_write_output(const char *path, const void *data, size_t len) {
+  tv_fs_output *o;
+  int rc = tv_fs_output_open(path, &o);
+  if (rc == TV_OK) rc = tv_fs_output_write(o, data, len);
+  if (rc == TV_OK) return tv_fs_output_commit(o);
+  tv_fs_output_abort(o);
   return rc;
 }
 

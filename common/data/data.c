@@ -1306,6 +1306,9 @@ static int start_producer(tv_loader *l) {
 
 enum {
   OOC_BLOCK_MAX = 8 << 20, /* bytes of a block at most (one chunk when chunks are larger) */
+  /* bytes a shuffle slot costs beside its row: its entry in the reload list (8) and in the two
+   * orders' slot and fill tables (4 + 4 each) */
+  OOC_SLOT_INDEX = 8 + 2 * 8,
 };
 
 /* Out of core: the block (whole chunks, about an eighth of the budget, at most OOC_BLOCK_MAX
@@ -1326,9 +1329,16 @@ static int ooc_setup(tv_loader *l, const tv_dataset *ds, const tv_loader_opts *o
   uint64_t unit = chunk ? chunk : 1, units = want / (unit * row);
   l->block = unit * (units ? units : 1);
   if (l->block > l->nsrc) l->block = l->nsrc;
-  uint64_t used = l->block * row + tv_rows_work_bytes(src);
+  uint64_t used = l->block * row + tv_rows_work_bytes(src) + tv_rows_cache_bytes(src);
   if (o->shuffle) {
-    l->buffer = budget > used ? (budget - used) / row : 0;
+    /* Everything else the data holds comes out of the budget before the slots (data.h,
+     * tv_loader_new), as a function of the file, the budget and the split alone: the order must
+     * not depend on prefetch, parts or the batch size. */
+    uint64_t nb = (l->nsrc + l->block - 1) / l->block;
+    used += 2 * 4 * nb; /* two orders' block ids (the caller's and the prefetch thread's) */
+    if (ds->rowmap)     /* a split: the bitmap, both shares' row maps, one validation pass */
+      used += l->nsrc / 8 + 1 + 4 * l->nsrc + l->block * row + 12 * (l->nsrc - ds->n);
+    l->buffer = budget > used ? (budget - used) / (row + OOC_SLOT_INDEX) : 0;
     if (l->buffer == 0)
       return tv_error(TV_ERR_INVALID,
                       "data.memory_mb: %.2f MiB leave no room for a shuffle buffer beside a "
@@ -1680,8 +1690,55 @@ int tv_loader_ckpt_write(const tv_loader *l, tv_ckpt_writer *w) {
   return rc;
 }
 
-/* Out of core: /state/loader/block_order into st, checked against this loader's order. */
-static int ooc_ckpt_read(const tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
+/* The shuffle slots the version before the budget counted everything gave a loader: what the
+ * budget left beside the block and the reader's conversion buffer, at most the source's rows. */
+static uint64_t ooc_slots_before(const tv_loader *l) {
+  uint64_t row = l->xbytes + l->ybytes, budget = tv_rows_budget(l->src);
+  uint64_t used = l->block * row + tv_rows_work_bytes(l->src);
+  uint64_t n = budget > used ? (budget - used) / row : 0;
+  return n < l->nsrc ? n : l->nsrc;
+}
+
+/* Gives the shuffle buffer `slots` slots: new slot buffers and orders (at the start of epoch 0;
+ * the caller seeks them), the prefetch thread parked meanwhile.  On failure l is unchanged. */
+static int ooc_resize(tv_loader *l, uint64_t slots) {
+  uint8_t *sx = malloc(slots * l->xbytes), *sy = malloc(slots * l->ybytes);
+  uint64_t *pairs = malloc(slots * sizeof *pairs);
+  tv_block_order *co = NULL, *po = NULL;
+  int rc = sx && sy && pairs
+               ? TV_OK
+               : tv_error(TV_ERR_NOMEM, "loader: out of memory for %llu shuffle slots",
+                          (unsigned long long)slots);
+  if (rc == TV_OK) rc = tv_block_order_new(l->nsrc, l->block, slots, l->seed, &co);
+  if (rc == TV_OK && l->prod.order) rc = tv_block_order_new(l->nsrc, l->block, slots, l->seed, &po);
+  if (rc != TV_OK) {
+    free(sx);
+    free(sy);
+    free(pairs);
+    tv_block_order_free(co);
+    return rc;
+  }
+  park_producer(l);
+  free(l->io.sx);
+  free(l->io.sy);
+  free(l->io.pairs);
+  l->io.sx = sx, l->io.sy = sy, l->io.pairs = pairs;
+  tv_block_order_free(l->cons.order);
+  l->cons.order = co;
+  if (po) {
+    tv_block_order_free(l->prod.order);
+    l->prod.order = po;
+  }
+  l->buffer = slots;
+  l->io.reload = 1;
+  restart_producer(l);
+  return TV_OK;
+}
+
+/* Out of core: /state/loader/block_order into st, checked against this loader's order.  An order
+ * written by the version before the budget counted everything (its slots ooc_slots_before) is
+ * taken as it is: the run resumes exactly, its shuffle buffer as large as it was then. */
+static int ooc_ckpt_read(tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
   uint64_t w[ORDER_WORDS];
   int rc = tv_ckpt_read_array(c, "/state/loader/block_order", TV_CKPT_U64, ORDER_WORDS, w);
   if (rc == TV_ERR_NOT_FOUND)
@@ -1690,6 +1747,9 @@ static int ooc_ckpt_read(const tv_loader *l, tv_ckpt *c, tv_loader_state *st) {
                     "of core (data.memory_mb): resume with the data.memory_mb it was written with",
                     tv_ckpt_path(c));
   if (rc != TV_OK) return rc;
+  if (w[0] == l->nsrc && w[1] == l->block && w[3] == l->seed && w[2] != l->buffer &&
+      w[2] == ooc_slots_before(l) && (rc = ooc_resize(l, w[2])) != TV_OK)
+    return rc;
   if (w[0] != l->nsrc || w[1] != l->block || w[2] != l->buffer || w[3] != l->seed)
     return tv_error(TV_ERR_MISMATCH,
                     "%s: the out-of-core order of %llu rows in blocks of %llu with %llu buffer "

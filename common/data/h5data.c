@@ -388,7 +388,8 @@ struct tv_rows {
   int float_targets;
   int fd; /* the features file's descriptor (libhdf5's, borrowed) for read-ahead hints, or -1 */
   uint64_t budget, tmp_rows;
-  void *tmp; /* tmp_rows examples of 8-byte values of the wider dataset */
+  void *tmp;          /* tmp_rows examples of 8-byte values of the wider dataset */
+  size_t cache_bytes; /* libhdf5's chunk cache of the targets (one chunk), 0 for the features */
 };
 
 /* Bytes the in-memory tv_dataset of x and y would hold. */
@@ -401,7 +402,7 @@ static double memory_need(const dset *x, const dset *y) {
  * the caller's to move in after. */
 static int rows_new(dset *x, dset *y, int float_targets, uint64_t budget, tv_rows **out) {
   *out = NULL;
-  const char *str[4] = {x->file, x->path, y->file, y->path};
+  const char *str[4] = {x->file, x->path, y->file ? y->file : "", y->path ? y->path : ""};
   size_t len[4], total = 0;
   for (int i = 0; i < 4; i++) total += (len[i] = strlen(str[i])) + 1;
   tv_rows *r = calloc(1, sizeof *r);
@@ -447,6 +448,8 @@ uint64_t tv_rows_chunk(const tv_rows *r) { return r->x.chunk[0]; }
 
 uint64_t tv_rows_budget(const tv_rows *r) { return r->budget; }
 
+size_t tv_rows_cache_bytes(const tv_rows *r) { return r->cache_bytes; }
+
 size_t tv_rows_work_bytes(const tv_rows *r) {
   uint64_t per = r->x.per > r->y.per ? r->x.per : r->y.per;
   return (size_t)(r->tmp_rows * per * 8);
@@ -457,6 +460,8 @@ static int rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *label
   tv_h5_quiet();
   int rc = TV_OK;
   if (x) rc = read_span(&r->x, r->x.is_u8, 0, a, b - a, x, r->tmp, r->tmp_rows, NULL);
+  if (rc == TV_OK && r->y.id < 0 && labels) /* features alone: every example class 0 */
+    memset(labels, 0, (size_t)(b - a) * sizeof *labels);
   if (rc != TV_OK || r->y.id < 0) return rc;
   if (labels && !r->y.is_float)
     return read_span(&r->y, 0, 1, a, b - a, labels, r->tmp, r->tmp_rows, NULL);
@@ -587,12 +592,14 @@ static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, co
   d.c = (int)(x.rank == 3 ? 1 : x.dim[1]);
   d.h = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 2]);
   d.w = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 1]);
-  if (keep && how->budget > 0 && y_dataset && memory_need(&x, &y) > (double)how->budget) {
+  if (keep && how->budget > 0 && memory_need(&x, &y) > (double)how->budget) {
     int float_y = y.is_float || how->float_targets;
     d.target_dim = float_y ? (int)y.per : 0;
     rc = reopen_cached(xf, &x, 0);
-    if (rc == TV_OK) rc = reopen_cached(yf, &y, chunk_bytes(&y));
+    size_t cache = y_dataset ? chunk_bytes(&y) : 0;
+    if (rc == TV_OK && y_dataset) rc = reopen_cached(yf, &y, cache);
     if (rc == TV_OK) rc = rows_new(&x, &y, how->float_targets, how->budget, &d.rows);
+    if (rc == TV_OK) d.rows->cache_bytes = cache;
     int32_t max = 0;
     if (rc == TV_OK) rc = rows_max_label(d.rows, &max);
     if (rc == TV_OK && !float_y) d.num_classes = 1 + max;

@@ -6,12 +6,16 @@
  * claims more (or less) than the file holds is an error, never a short or padded array.
  */
 #include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "data/readers.h"
 #include "data/stream.h"
@@ -141,37 +145,58 @@ static int parse_header(npy *f, const char *p, const char *end) {
   return TV_OK;
 }
 
-static int npy_open(const char *path, npy *f) {
-  memset(f, 0, sizeof *f);
-  f->path = path;
-  int rc = tv_data_read_file(path, &f->buf, &f->len);
-  if (rc != TV_OK) return rc;
-  const unsigned char *b = (const unsigned char *)f->buf;
-  if (f->len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
+/* Parses the header at b (have bytes of a file of total bytes; have >= 12 or total) into f and
+ * checks the body's size against it; *body_at is where the body starts.  TV_ERR_FORMAT for a
+ * header that is not numpy's or a body of the wrong size; *need (when not NULL) gets the bytes
+ * the header needs when have is short of them (then nothing else is checked). */
+static int npy_header(npy *f, const unsigned char *b, size_t have, uint64_t total,
+                      uint64_t *body_at, size_t *need) {
+  const char *path = f->path;
+  if (total < 10 || have < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
     return tv_error(TV_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
   int major = b[6];
   size_t pre = major == 1 ? 10 : 12;
   if (major < 1 || major > 3)
     return tv_error(TV_ERR_FORMAT, "%s: .npy format version %d.%d (the reader takes 1.0-3.0)", path,
                     major, b[7]);
-  if (f->len < pre) return tv_error(TV_ERR_FORMAT, "%s: truncated header", path);
+  if (total < pre) return tv_error(TV_ERR_FORMAT, "%s: truncated header", path);
+  if (have < pre) {
+    *need = pre;
+    return TV_OK;
+  }
   size_t hl = major == 1
                   ? (size_t)b[8] | (size_t)b[9] << 8
                   : (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
-  if (hl > f->len - pre)
-    return tv_error(TV_ERR_FORMAT, "%s: truncated: a header of %zu bytes, %zu in the file", path,
-                    hl, f->len - pre);
-  rc = parse_header(f, f->buf + pre, f->buf + pre + hl);
+  if (hl > total - pre)
+    return tv_error(TV_ERR_FORMAT, "%s: truncated: a header of %zu bytes, %llu in the file", path,
+                    hl, (unsigned long long)(total - pre));
+  if (need) *need = 0;
+  if (have < pre + hl) {
+    *need = pre + hl;
+    return TV_OK;
+  }
+  int rc = parse_header(f, (const char *)b + pre, (const char *)b + pre + hl);
   if (rc != TV_OK) return rc;
-  uint64_t want = f->count * (uint64_t)f->size, have = f->len - pre - hl;
-  if (want != have)
+  uint64_t want = f->count * (uint64_t)f->size, rest = total - pre - hl;
+  if (want != rest)
     return tv_error(TV_ERR_FORMAT,
                     "%s: %s: the header's shape needs %llu bytes of data, the file "
                     "holds %llu",
-                    path, want > have ? "truncated" : "bytes after the data",
-                    (unsigned long long)want, (unsigned long long)have);
-  f->body = b + pre + hl;
+                    path, want > rest ? "truncated" : "bytes after the data",
+                    (unsigned long long)want, (unsigned long long)rest);
+  *body_at = pre + hl;
   return TV_OK;
+}
+
+static int npy_open(const char *path, npy *f) {
+  memset(f, 0, sizeof *f);
+  f->path = path;
+  int rc = tv_data_read_file(path, &f->buf, &f->len);
+  if (rc != TV_OK) return rc;
+  uint64_t at = 0;
+  rc = npy_header(f, (const unsigned char *)f->buf, f->len, f->len, &at, NULL);
+  if (rc == TV_OK) f->body = (const unsigned char *)f->buf + at;
+  return rc;
 }
 
 /* Element k of the body, in C (row-major) order, as a double. */
@@ -213,7 +238,9 @@ static double element(const npy *f, uint64_t k) {
   }
 }
 
-static int to_float(const npy *f, float **out) {
+/* f's elements as float32 into *out; base numbers them in messages (a block's first element in
+ * the whole file). */
+static int to_float(const npy *f, uint64_t base, float **out) {
   *out = malloc((size_t)f->count * sizeof **out);
   if (!*out) return tv_error(TV_ERR_NOMEM, "%s: out of memory", f->path);
   for (uint64_t k = 0; k < f->count; k++) {
@@ -222,10 +249,36 @@ static int to_float(const npy *f, float **out) {
       free(*out);
       *out = NULL;
       return tv_error(TV_ERR_FORMAT, "%s: element %llu is %g, not a finite float32", f->path,
-                      (unsigned long long)k, v);
+                      (unsigned long long)(base + k), v);
     }
     (*out)[k] = (float)v;
   }
+  return TV_OK;
+}
+
+/* The example shape of features x: (N) -> 1 feature; (N, D) -> C = D; (N, H, W) -> C = 1;
+ * (N, C, H, W).  Sets d's n, c, h and w. */
+static int shape_of(const npy *x, tv_dataset *d) {
+  uint64_t c = x->ndim == 4 ? x->dim[1] : x->ndim == 3 ? 1 : x->ndim == 2 ? x->dim[1] : 1;
+  uint64_t h = x->ndim >= 3 ? x->dim[x->ndim - 2] : 1, w = x->ndim >= 3 ? x->dim[x->ndim - 1] : 1;
+  if (c * h * w > INT_MAX || c > INT_MAX)
+    return tv_error(TV_ERR_FORMAT, "%s: examples of %llu values are too large", x->path,
+                    (unsigned long long)(c * h * w));
+  d->n = (uint32_t)x->dim[0];
+  d->c = (int)c, d->h = (int)h, d->w = (int)w;
+  return TV_OK;
+}
+
+/* x's values as d's features: uint8 stays uint8 (data.scale auto: 1/255), any other dtype
+ * float32; base as for to_float. */
+static int features_of(const npy *x, uint64_t base, tv_dataset *d) {
+  if (x->kind != 'u' || x->size != 1) return to_float(x, base, &d->features);
+  d->images = malloc((size_t)x->count);
+  if (!d->images) return tv_error(TV_ERR_NOMEM, "%s: out of memory", x->path);
+  if (!x->fortran)
+    memcpy(d->images, x->body, (size_t)x->count);
+  else
+    for (uint64_t k = 0; k < x->count; k++) d->images[k] = (uint8_t)element(x, k);
   return TV_OK;
 }
 
@@ -244,27 +297,8 @@ int tv_npy_load(const tv_data_spec *sp, tv_dataset *ds) {
                   (unsigned long long)x.dim[0], sp->y, (unsigned long long)y.dim[0]);
     goto out;
   }
-  /* (N) -> 1 feature; (N, D) -> C = D; (N, H, W) -> C = 1; (N, C, H, W) */
-  uint64_t c = x.ndim == 4 ? x.dim[1] : x.ndim == 3 ? 1 : x.ndim == 2 ? x.dim[1] : 1;
-  uint64_t h = x.ndim >= 3 ? x.dim[x.ndim - 2] : 1, w = x.ndim >= 3 ? x.dim[x.ndim - 1] : 1;
-  if (c * h * w > INT_MAX || c > INT_MAX) {
-    rc = tv_error(TV_ERR_FORMAT, "%s: examples of %llu values are too large", sp->x,
-                  (unsigned long long)(c * h * w));
-    goto out;
-  }
-  d.n = (uint32_t)x.dim[0];
-  d.c = (int)c, d.h = (int)h, d.w = (int)w;
-  if (x.kind == 'u' && x.size == 1) { /* uint8 stays uint8 (data.scale auto: 1/255) */
-    d.images = malloc((size_t)x.count);
-    if (!d.images)
-      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory", sp->x);
-    else if (!x.fortran)
-      memcpy(d.images, x.body, (size_t)x.count);
-    else
-      for (uint64_t k = 0; k < x.count; k++) d.images[k] = (uint8_t)element(&x, k);
-  } else {
-    rc = to_float(&x, &d.features);
-  }
+  rc = shape_of(&x, &d);
+  if (rc == TV_OK) rc = features_of(&x, 0, &d);
   if (rc != TV_OK) goto out;
   if (sp->features_only) {
     *ds = d;
@@ -278,7 +312,7 @@ int tv_npy_load(const tv_data_spec *sp, tv_dataset *ds) {
   }
   if (sp->float_targets) {
     d.target_dim = y.ndim == 2 ? (int)y.dim[1] : 1;
-    rc = to_float(&y, &d.targets);
+    rc = to_float(&y, 0, &d.targets);
   } else if (y.kind == 'f' || y.kind == 'b' || y.ndim != 1) {
     rc = tv_error(TV_ERR_FORMAT,
                   "%s: class ids need an integer array of shape (N); this one is %c%d of %d "
@@ -308,4 +342,137 @@ out:
   free(x.buf);
   free(y.buf);
   return rc;
+}
+
+/* ---- row blocks of a plain .npy file (data.h, tv_npy_rows) ---- */
+
+struct tv_npy_rows {
+  npy f;      /* the header (f.path: path below; no body) */
+  char *path; /* owned */
+  int fd;
+  uint64_t body_at, per; /* the body's offset; values per example */
+};
+
+/* Reads len bytes at off of r's file into buf. */
+static int pread_all(const tv_npy_rows *r, void *buf, size_t len, uint64_t off) {
+  char *p = buf;
+  while (len > 0) {
+    ssize_t got = pread(r->fd, p, len, (off_t)off);
+    if (got < 0 && errno == EINTR) continue;
+    if (got < 0) return tv_error_errno(TV_ERR_IO, errno, "%s: read", r->path);
+    if (got == 0)
+      return tv_error(TV_ERR_FORMAT, "%s: truncated (the file shrank while it was read)", r->path);
+    p += got;
+    len -= (size_t)got;
+    off += (uint64_t)got;
+  }
+  return TV_OK;
+}
+
+void tv_npy_rows_close(tv_npy_rows *r) {
+  if (!r) return;
+  if (r->fd >= 0) close(r->fd);
+  free(r->path);
+  free(r);
+}
+
+int tv_npy_rows_open(const char *path, tv_npy_rows **out) {
+  *out = NULL;
+  tv_npy_rows *r = calloc(1, sizeof *r);
+  unsigned char *head = NULL;
+  int rc = TV_OK;
+  if (!r || !(r->path = strdup(path))) {
+    free(r);
+    return tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  }
+  r->f.path = r->path;
+  r->fd = open(path, O_RDONLY | O_CLOEXEC);
+  struct stat st;
+  if (r->fd < 0) {
+    rc = tv_error_errno(errno == ENOENT ? TV_ERR_NOT_FOUND : TV_ERR_IO, errno, "%s", path);
+    goto out;
+  }
+  if (fstat(r->fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    rc = tv_error(TV_ERR_IO, "%s: not a regular file", path);
+    goto out;
+  }
+  /* the prefix, then as much as the header says it needs */
+  size_t have = 0, need = st.st_size < 12 ? (size_t)st.st_size : 12;
+  while (rc == TV_OK && need > have) {
+    unsigned char *more = realloc(head, need);
+    if (!more) {
+      rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for its header", path);
+      break;
+    }
+    head = more;
+    rc = pread_all(r, head + have, need - have, have);
+    have = need;
+    if (rc == TV_OK) rc = npy_header(&r->f, head, have, (uint64_t)st.st_size, &r->body_at, &need);
+  }
+  if (rc == TV_OK && have == 0) /* an empty file */
+    rc = npy_header(&r->f, head, have, (uint64_t)st.st_size, &r->body_at, &need);
+  tv_dataset shape = {0};
+  if (rc == TV_OK) rc = shape_of(&r->f, &shape);
+  if (rc == TV_OK) r->per = r->f.count / r->f.dim[0];
+out:
+  free(head);
+  if (rc != TV_OK) {
+    tv_npy_rows_close(r);
+    return rc;
+  }
+  *out = r;
+  return TV_OK;
+}
+
+void tv_npy_rows_shape(const tv_npy_rows *r, tv_dataset *shape) {
+  memset(shape, 0, sizeof *shape);
+  (void)shape_of(&r->f, shape); /* checked by tv_npy_rows_open */
+}
+
+int tv_npy_rows_read(tv_npy_rows *r, uint64_t first, uint32_t n, tv_dataset *ds) {
+  memset(ds, 0, sizeof *ds);
+  uint64_t rows = r->f.dim[0], size = (uint64_t)r->f.size;
+  if (n == 0 || first > rows || n > rows - first)
+    return tv_error(TV_ERR_INVALID, "%s: rows %llu..%llu of %llu", r->path,
+                    (unsigned long long)first, (unsigned long long)(first + n),
+                    (unsigned long long)rows);
+  npy v = r->f; /* the block as a C-order array of n examples */
+  v.dim[0] = n;
+  v.count = (uint64_t)n * r->per;
+  v.fortran = 0;
+  unsigned char *raw = malloc((size_t)(v.count * size)), *col = NULL;
+  int rc = raw ? TV_OK : tv_error(TV_ERR_NOMEM, "%s: out of memory for %u rows", r->path, n);
+  if (rc == TV_OK && !r->f.fortran) {
+    rc = pread_all(r, raw, (size_t)(v.count * size), r->body_at + first * r->per * size);
+  } else if (rc == TV_OK) {
+    /* column-major: feature j (its C index) of every example is a run of `rows` elements at
+     * offset rows * jf, jf its index laid out column-major over dims 1.. */
+    col = malloc((size_t)(n * size));
+    if (!col) rc = tv_error(TV_ERR_NOMEM, "%s: out of memory for %u rows", r->path, n);
+    for (uint64_t j = 0; rc == TV_OK && j < r->per; j++) {
+      uint64_t rest = j, jf = 0;
+      for (int d = r->f.ndim - 1; d >= 1; d--) {
+        uint64_t c = rest % r->f.dim[d];
+        rest /= r->f.dim[d];
+        uint64_t s = 1;
+        for (int e = 1; e < d; e++) s *= r->f.dim[e];
+        jf += c * s;
+      }
+      rc = pread_all(r, col, (size_t)(n * size), r->body_at + (rows * jf + first) * size);
+      for (uint32_t i = 0; rc == TV_OK && i < n; i++)
+        memcpy(raw + ((uint64_t)i * r->per + j) * size, col + (uint64_t)i * size, (size_t)size);
+    }
+  }
+  v.body = raw;
+  tv_dataset d = {0};
+  if (rc == TV_OK) rc = shape_of(&v, &d);
+  if (rc == TV_OK) rc = features_of(&v, first * r->per, &d);
+  free(col);
+  free(raw);
+  if (rc != TV_OK) {
+    tv_dataset_free(&d);
+    return rc;
+  }
+  *ds = d;
+  return TV_OK;
 }

@@ -124,8 +124,10 @@ typedef struct tv_dataset {
  * The loader (tv_loader_new) reads such a dataset in blocks of whole HDF5 chunks on its prefetch
  * thread: with shuffle in the order of blockorder.h over the source's rows (rows the dataset does
  * not select, such as the valid split's, pass through the order and are skipped), without it
- * in dataset order; its memory is one block plus the shuffle buffer, sized from the budget (see
- * tv_loader_new).  The contract of a row source:
+ * in dataset order; the budget bounds everything the data then holds (the block, the shuffle
+ * buffer, the reader's buffer and chunk cache, the orders, the row maps and a validation pass:
+ * exactly what counts is at tv_loader_new).  eval --predict reads an HDF5 input larger than the
+ * budget the same way, features alone.  The contract of a row source:
  *   - any thread may read it: reads are serialised (a split's train and valid shares are read by
  *     the loader's thread and the caller's at once);
  *   - tv_rows_read(r, a, b, x, labels, targets) reads rows [a, b) (a < b <= tv_rows_count) into
@@ -136,7 +138,8 @@ typedef struct tv_dataset {
  *     checks it; errors are one line naming the file and the dataset (TV_ERR_FORMAT, TV_ERR_IO,
  *     TV_ERR_INVALID for a bad range);
  *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
- *     at least one example) and nothing that grows with the file;
+ *     at least one example), libhdf5's chunk cache of the targets (one chunk,
+ *     tv_rows_cache_bytes) and nothing that grows with the file;
  *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
  * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
  * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
@@ -147,6 +150,9 @@ size_t tv_rows_feature_size(const tv_rows *r); /* 1 (uint8) or 4 (float32) */
 uint64_t tv_rows_chunk(const tv_rows *r);      /* rows per HDF5 chunk of the features; 0: none */
 uint64_t tv_rows_budget(const tv_rows *r);     /* data.memory_mb in bytes */
 size_t tv_rows_work_bytes(const tv_rows *r);
+/* The bytes of libhdf5's chunk cache the source keeps: one chunk of the targets (the features'
+ * dataset has none: every read is of whole chunks); 0 without targets. */
+size_t tv_rows_cache_bytes(const tv_rows *r);
 TV_MUST_CHECK int tv_rows_read(tv_rows *r, uint64_t a, uint64_t b, void *x, int32_t *labels,
                                float *targets);
 /* Asks the kernel to start reading rows [a, b) of the features (posix_fadvise WILLNEED on their
@@ -211,6 +217,24 @@ typedef struct tv_data_spec {
  * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
 
+/* A plain (not gzip'd) .npy file of features read in blocks of rows, so that its values are
+ * never all in memory (eval --predict streams a .npy file larger than the data budget).
+ * tv_npy_rows_open reads and checks the header as the "npy" reader does (NPY FILES above: the same
+ * errors for a header numpy does not write or a body of the wrong size; TV_ERR_NOT_FOUND,
+ * TV_ERR_IO), keeping the file open and none of its body.  tv_npy_rows_shape gives the
+ * examples' count and shape (n, c, h, w; no data).  tv_npy_rows_read reads rows [first, first +
+ * n) into *ds as tv_data_load's features_only dataset of those rows: uint8 stays uint8, any
+ * other dtype becomes float32, each value checked finite (messages number elements in the whole
+ * array); C order in one read, Fortran order in one read per feature (each feature's rows are
+ * contiguous there).  Its memory is the block's bytes as stored and as held.  Errors:
+ * TV_ERR_INVALID for rows out of range, TV_ERR_IO, TV_ERR_FORMAT (a bad value, a file that
+ * shrank), TV_ERR_NOMEM; *ds is zeroed on failure.  tv_npy_rows_close is NULL-safe. */
+typedef struct tv_npy_rows tv_npy_rows;
+TV_MUST_CHECK int tv_npy_rows_open(const char *path, tv_npy_rows **out);
+void tv_npy_rows_shape(const tv_npy_rows *r, tv_dataset *shape);
+TV_MUST_CHECK int tv_npy_rows_read(tv_npy_rows *r, uint64_t first, uint32_t n, tv_dataset *ds);
+void tv_npy_rows_close(tv_npy_rows *r);
+
 /* HDF5 DATA FILES.  tv_dataset_load_h5 reads two named datasets, features and targets (one file
  * or two; the data's own layout, nothing trainval-specific):
  *
@@ -266,6 +290,8 @@ TV_MUST_CHECK int tv_dataset_load_h5(const char *x_path, const char *x_dataset, 
  * targets need more than it in memory is not read but opened as a row source (OUT-OF-CORE DATA:
  * ds->rows), after the same bounded child has read and checked every example; integer targets
  * are then delivered as float targets when float_targets is 1 (in memory, source.c converts).
+ * With y_path and y_dataset NULL (the inputs of a prediction) the features alone are measured
+ * against the budget, and a row source without targets reads every example as class 0.
  * Errors as tv_dataset_load_h5's; on failure *ds is zeroed. */
 TV_MUST_CHECK int tv_dataset_open_h5(const char *x_path, const char *x_dataset, const char *y_path,
                                      const char *y_dataset, int float_targets,
@@ -523,14 +549,35 @@ typedef struct tv_loader_opts {
  * prefetch thread (or in the call without prefetch).  Block: whole chunks of the features dataset
  * (tv_rows_chunk; 1 row when it is not chunked) making about budget / 8 bytes, at most 8 MiB, at
  * least one chunk.  With shuffle the order is blockorder.h's over all the source's rows, seeded by
- * seed, in blocks of that size, with a buffer of (budget - block - tv_rows_work_bytes) / row
- * slots (a row: features and target as stored), rows the dataset does not select skipped; epoch
- * e's order is a function of the file, the budget, seed and e; a subset with shuffle is refused.
+ * seed, in blocks of that size, with a buffer of (budget - rest) / (row + 24) slots (a row:
+ * features and target as stored; 24: the slot's entries in the reload list and in two orders),
+ * rows the dataset does not select skipped; epoch e's order is a function of the file, the
+ * budget, the split (valid_fraction) and seed; a subset with shuffle is refused.  The budget
+ * bounds every byte the data holds in place of the examples in memory; rest is what is not a
+ * slot:
+ *   - the block (block rows) and the row source's conversion buffer (tv_rows_work_bytes) and
+ *     libhdf5 chunk cache (tv_rows_cache_bytes);
+ *   - two orders' block ids (4 bytes a block each: the caller's and the prefetch thread's,
+ *     counted with or without prefetch so that the order does not depend on it);
+ *   - with a rowmap (a split; the other share is the valid split): a bit per source row, both
+ *     shares' row maps (4 bytes a source row) and one validation pass over the other share: a
+ *     second block and 12 bytes a row of it (its loader's order and subset, tv_evaluate's index).
+ * A checkpoint whose order the version before this accounting sized (its slots: the budget less
+ * the block and the reader's buffer, per row) resumes with that order as it was, so exactly
+ * (tv_loader_ckpt_read re-sizes the buffer to it); any other slot count is refused.
+ * Not counted, since data held in memory needs them as well (they are "the model"'s): the batch
+ * ring (prefetch + 1 batches of floats), the model's activations.  Nor libhdf5's own working
+ * memory beside its chunk cache: the open file's metadata cache (its structure about 0.5 MiB,
+ * then the chunk index it caches, about 330 bytes a chunk, within libhdf5's default 32 MiB
+ * cap) and its free lists (about 1-2 MiB; measured with libhdf5 1.10 under massif and
+ * H5get_free_list_sizes).  Capping the metadata cache at 64 KiB made a 10000-chunk file's pass
+ * 2.6 times slower, so it keeps libhdf5's default.
  * Without shuffle, dataset (subset) order, each block read when a row of it is next.  Each block
  * read asks the kernel to read the next one ahead (tv_rows_will_need: the next in the block order,
- * or in the file), so that in steady state the read finds its bytes in the page cache.  Memory:
- * the block, the slots, a bit per source row with a rowmap, the perm without shuffle (4 bytes an
- * example), the batch ring.
+ * or in the file), so that in steady state the read finds its bytes in the page cache.  Without
+ * shuffle (eval, predict) the memory is the block, the row source's buffer and cache, the perm (4
+ * bytes an example: eval --predict bounds it by reading a file in parts, each a dataset of a
+ * rowmap over the source) and the batch ring.
  *
  * Errors: TV_ERR_INVALID for batch_size 0, parts > batch_size or part >= parts, float targets with
  * target_dim < 1, a bad norm (also a feature std that is not finite and > 0, or only one of the two

@@ -27,6 +27,21 @@ TV_MUST_CHECK int tv_fs_write_atomic(const char *path, const void *data, size_t 
  * ("path: is a directory").  Errors: TV_ERR_IO / TV_ERR_INVALID naming path. */
 TV_MUST_CHECK int tv_fs_write_output(const char *path, const void *data, size_t len);
 
+/* The same written as it is produced (eval --predict streams its rows): tv_fs_output_open
+ * decides as tv_fs_write_output does, creating the unique temporary "TARGET.tmp.PID" beside a
+ * regular file or a new name (TARGET: the file a symbolic link leads to) or opening a FIFO, device
+ * or socket in place; tv_fs_output_write appends (retrying short writes and EINTR);
+ * tv_fs_output_commit fsyncs the temporary, renames it over the target and fsyncs the directory
+ * (in place: closes), and frees the handle whatever it returns; tv_fs_output_abort removes the
+ * temporary, so the target is as it was (in place, what was written stays written) and frees the
+ * handle (NULL-safe).  Errors: those of tv_fs_write_output, naming the temporary for a write,
+ * fsync or close of it. */
+typedef struct tv_fs_output tv_fs_output;
+TV_MUST_CHECK int tv_fs_output_open(const char *path, tv_fs_output **out);
+TV_MUST_CHECK int tv_fs_output_write(tv_fs_output *o, const void *data, size_t len);
+TV_MUST_CHECK int tv_fs_output_commit(tv_fs_output *o);
+void tv_fs_output_abort(tv_fs_output *o);
+
 /* mkdir -p with mode 0777 & ~umask.  Errors: TV_ERR_IO naming the component that failed. */
 TV_MUST_CHECK int tv_fs_mkdirs(const char *path);
 
