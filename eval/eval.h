@@ -112,6 +112,10 @@ typedef struct evaluator_result {
   const tv_dataset *ds;
   const uint32_t *idx;
   const float *probs;
+  /* The subset's targets in subset order, gathered in the pass (out of core ds holds none):
+   * labels (n class ids) for class ids, else targets (n * ds->target_dim floats); the other NULL */
+  const int32_t *labels;
+  const float *targets;
   double eval_seconds; /* the evaluation: batches made, forward, metrics */
   int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
   int tokens;          /* a token model: n counts tokens of the split's text */

@@ -428,6 +428,32 @@ static void test_stream_fit_and_eval(void **state) {
   free_split(&m_);
 }
 
+/* tv_dataset_read_examples: chosen examples of the valid split (rows through its row map), in
+ * any order and repeated, read from the file are those of the split in memory; an index past
+ * the split is refused. */
+static void test_read_examples(void **state) {
+  const char *p = tpath(state, "some.h5");
+  write_file(p, 1);
+  splits o_, m_;
+  open_split(p, BUDGET, 4, &o_);
+  open_split(p, 0, 4, &m_);
+  assert_non_null(o_.va.rows);
+  assert_non_null(o_.va.rowmap);
+  assert_null(m_.va.rows);
+  const uint32_t at[5] = {7, 0, o_.va.n - 1, 7, 42};
+  float a[5 * D], b[5 * D];
+  assert_int_equal(tv_dataset_read_examples(&o_.va, at, 5, a), TV_OK);
+  assert_int_equal(tv_dataset_read_examples(&m_.va, at, 5, b), TV_OK);
+  assert_memory_equal(a, b, sizeof a);
+  for (int j = 0; j < 5; j++) /* the first feature is the source row's number */
+    assert_true(a[j * D] == (float)o_.va.rowmap[at[j]]);
+  const uint32_t past[1] = {o_.va.n};
+  assert_int_equal(tv_dataset_read_examples(&o_.va, past, 1, a), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "example 100 of a dataset of 100"));
+  free_split(&o_);
+  free_split(&m_);
+}
+
 /* Float targets out of core: /x features and /t (N, 3) 0/1 indicators (multilabel), or integer
  * class ids read as one float target (regression): the batches of the in-order walk are those of
  * the data in memory, and a shuffled epoch pairs every row with its own targets. */
@@ -563,6 +589,7 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_fit_and_eval, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_float_targets, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_read_examples, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_budget_too_small, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_damaged_after_open, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),

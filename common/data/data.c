@@ -771,6 +771,27 @@ out:
   return rc;
 }
 
+int tv_dataset_read_examples(const tv_dataset *ds, const uint32_t *at, uint32_t m, void *x) {
+  size_t d = example_values(ds), bytes = d * tv_dataset_feature_size(ds);
+  for (uint32_t j = 0; j < m; j++) {
+    uint32_t e = at[j];
+    if (e >= ds->n)
+      return tv_error(TV_ERR_INVALID, "example %u of a dataset of %u", (unsigned)e,
+                      (unsigned)ds->n);
+    uint8_t *dst = (uint8_t *)x + (size_t)j * bytes;
+    if (ds->rows) {
+      uint64_t row = ds->rowmap ? ds->rowmap[e] : e;
+      int rc = tv_rows_read(ds->rows, row, row + 1, dst, NULL, NULL);
+      if (rc != TV_OK) return rc;
+    } else if (ds->features) {
+      memcpy(dst, ds->features + (size_t)e * d, bytes);
+    } else {
+      memcpy(dst, ds->images + (size_t)e * d, bytes);
+    }
+  }
+  return TV_OK;
+}
+
 static uint64_t fnv1a_u32(uint64_t h, uint32_t v) {
   for (int i = 0; i < 4; i++) {
     h ^= (v >> (8 * i)) & 0xffu;

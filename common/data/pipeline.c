@@ -222,7 +222,15 @@ struct tv_eval_pass {
   tv_loader *l;
   uint32_t *first; /* the identity when the caller gave no idx */
   uint32_t left;   /* examples not yet evaluated */
+  uint32_t done;   /* examples evaluated */
+  int32_t *labels; /* tv_eval_pass_keep's buffers, or NULL */
+  float *targets;
 };
+
+void tv_eval_pass_keep(tv_eval_pass *p, int32_t *labels, float *targets) {
+  p->labels = labels;
+  p->targets = targets;
+}
 
 void tv_eval_pass_free(tv_eval_pass *p) {
   if (!p) return;
@@ -296,6 +304,12 @@ int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics, floa
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
+    if (p->labels && bt.labels) memcpy(p->labels + p->done, bt.labels, bt.n * sizeof *bt.labels);
+    if (p->targets && bt.targets) {
+      size_t t = (size_t)tv_loader_target_dim(p->l);
+      memcpy(p->targets + (size_t)p->done * t, bt.targets, bt.n * t * sizeof *bt.targets);
+    }
+    p->done += bt.n;
     taken += bt.n;
     p->left -= bt.n;
   }

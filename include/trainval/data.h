@@ -404,6 +404,17 @@ TV_MUST_CHECK int tv_dataset_split(const tv_dataset *full, double valid_fraction
 TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t seed,
                                     uint32_t **idx, uint64_t *hash);
 
+/* Reads the features of examples at[0..m) of ds (in any order, repeats allowed) into x: m * D
+ * values of tv_dataset_feature_size bytes (uint8 as stored, or float32), example j at
+ * x[j * D ..), as the loader reads them before normalising.  In memory a copy; out of core one
+ * tv_rows_read per example (its row through ds->rowmap), so it suits a few examples (eval's
+ * misclassified grid), not a pass.  x is the caller's; nothing is kept.
+ * Errors: TV_ERR_INVALID (an index >= ds->n, naming it), and out of core those of tv_rows_read
+ * (TV_ERR_FORMAT, TV_ERR_IO naming the file and the dataset).  On failure x's content is
+ * unspecified. */
+TV_MUST_CHECK int tv_dataset_read_examples(const tv_dataset *ds, const uint32_t *at, uint32_t m,
+                                           void *x);
+
 /* Normalisation applied by the loader: x = (pixel * scale - mean) / std, evaluated in float;
  * for float32 features the feature value takes the pixel's place in the same expression.  With
  * channels == 0 one mean and std serve every channel (std finite and > 0).  With channels = C

@@ -88,6 +88,15 @@ TV_MUST_CHECK int tv_eval_pass_new(tv_model *m, const tv_dataset *ds, const uint
 TV_MUST_CHECK int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics,
                                     float *logits, double *forward_seconds);
 
+/* From the next tv_eval_pass_next on, also copies each evaluated example's target, in pass
+ * order from the pass's first example: its class id to labels[i] (class ids), or its target_dim
+ * floats to targets[i * target_dim ..) (float targets); the buffer of the other kind is not
+ * touched and may be NULL.  Each holds the pass's n examples (borrowed until the pass is freed).
+ * These are the targets the metrics were given, so a caller that needs them after the pass (eval's
+ * figures) has them without the dataset's buffers, which out of core do not exist.  Cannot
+ * fail. */
+void tv_eval_pass_keep(tv_eval_pass *p, int32_t *labels, float *targets);
+
 /* Frees the pass.  NULL-safe. */
 void tv_eval_pass_free(tv_eval_pass *p);
 
