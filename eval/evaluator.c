@@ -160,13 +160,7 @@ static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   if (rc == TV_OK) rc = tv_ckpt_check_variables(ck, ev->store);
   if (rc == TV_OK) {
     tv_budget_add_variables(&b, ev->store, ev->next);
-    int test = ev->o.split == TV_SPLIT_TEST;
-    if (new_data && !ev->tokens) {
-      tv_budget_add_data(&b, ev->next,
-                         test ? ev->next->data.test_images : ev->next->data.train_images);
-      tv_budget_add_data(&b, ev->next,
-                         test ? ev->next->data.test_labels : ev->next->data.train_labels);
-    }
+    if (new_data && !ev->tokens) tv_budget_add_split(&b, ev->next, ev->o.split);
     rc = tv_budget_check(&b, ev->o.max_memory_mb, tv_ckpt_path(ck));
   }
   if (rc == TV_OK)

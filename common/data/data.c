@@ -44,6 +44,7 @@
 #include <zlib.h>
 
 #include "data/blockorder.h"
+#include "data/readers.h"
 #include "data/stream.h"
 #include "trainval/ckpt.h"
 #include "trainval/dist.h"
@@ -559,6 +560,29 @@ out:
   idx_close(&fi);
   idx_close(&fl);
   tv_dataset_free(&d);
+  return rc;
+}
+
+int tv_idx_estimate(const tv_data_spec *spec, tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  idx_file fi = {.path = spec->x, .fd = -1}, fl = {.path = spec->y, .fd = -1};
+  idx_head hi, hl;
+  int rc = idx_open(&fi, spec->x);
+  if (rc == TV_OK) rc = idx_open(&fl, spec->y);
+  if (rc == TV_OK) rc = idx_header(&fi, 0, &hi);
+  if (rc == TV_OK) rc = idx_header(&fl, 1, &hl);
+  if (rc == TV_OK) {
+    uint64_t nx = 1, ny = 1;
+    for (int k = 0; k < hi.ndim; k++) nx *= hi.dim[k];
+    for (int k = 0; k < hl.ndim; k++) ny *= hl.dim[k];
+    int keep = hi.type->code == 0x08; /* uint8 features are kept as read */
+    uint64_t hx = nx * (keep ? 1 : 4), raw_x = keep ? 0 : nx * hi.type->size;
+    uint64_t hy = ny * 4, raw_y = ny * hl.type->size;
+    need->held = hx + hy;
+    need->peak = hx + (raw_x > hy + raw_y ? raw_x : hy + raw_y);
+  }
+  idx_close(&fi);
+  idx_close(&fl);
   return rc;
 }
 

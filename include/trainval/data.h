@@ -211,6 +211,33 @@ typedef struct tv_data_spec {
  * a column list naming no column, TV_ERR_NOMEM).  On failure *ds is zeroed. */
 TV_MUST_CHECK int tv_data_load(const tv_data_spec *spec, tv_dataset *ds);
 
+/* What reading a data source will take in memory, planned before anything is read (budget.h,
+ * --max-memory): held, the tv_dataset's buffers once read; peak, the most the read holds at once
+ * (held plus the buffers it frees before returning: a file read whole, raw values before their
+ * conversion, a conversion slab).  Out of core (HDF5 data larger than data.memory_mb) held is 0,
+ * peak the budget and out_of_core 1. */
+typedef struct tv_data_need {
+  uint64_t held, peak;
+  int out_of_core;
+} tv_data_need;
+
+/* Plans the read tv_data_load(spec) would do, from the files' headers alone (see each reader):
+ *   idx    both headers: features N*D values (uint8 kept, 1 byte; any other type 4 bytes after
+ *          conversion, its raw values read first), targets 4 bytes a value (raw values first)
+ *   npy    both headers: the same sizes; each file is read whole first (its bytes in the peak)
+ *   csv    one pass counting fields (delimiters and line ends): the text read whole, one field
+ *          record (pointer, length, line, column) per field in an array grown by doubling, and a
+ *          float32 (or class id) per field; an upper bound, since every column counts
+ *   hdf5   the datasets' dataspaces and types (in the bounded child, as the reader's pass): the
+ *          elements times 1 (uint8 features) or 4 bytes, a conversion slab of 2^20 8-byte values
+ *          per dataset, and integer targets wanted as floats twice; or out of core (above)
+ *   imgdir the class folders' image files counted: c*h*w bytes and a class id each
+ *   text   not planned (a corpus is read whole; tv_data_estimate gives 0)
+ * Errors: TV_ERR_INVALID (a format no reader has), and those of opening the files and reading
+ * their headers (TV_ERR_NOT_FOUND, TV_ERR_IO, TV_ERR_FORMAT, TV_ERR_NOMEM), naming the file.  On
+ * failure *need is zeroed. */
+TV_MUST_CHECK int tv_data_estimate(const tv_data_spec *spec, tv_data_need *need);
+
 /* HDF5 DATA FILES.  tv_dataset_load_h5 reads two named datasets, features and targets (one file
  * or two; the data's own layout, nothing trainval-specific):
  *
