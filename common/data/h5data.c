@@ -803,8 +803,9 @@ int tv_h5_estimate(const char *x_path, const char *x_dataset, const char *y_path
     return tv_error_errno(TV_ERR_NOMEM, errno, "%s: cannot plan its read", x_path);
   plan_job p = {
       {x_path, x_dataset, y_path, y_dataset, NULL, 0, memory_bytes}, float_targets, shared};
-  /* metadata alone: the limits of the full pass are ample */
-  const tv_bounded_limits lim = {CHILD_CPU_S(0), CHILD_AS_BYTES};
+  /* metadata alone, which takes milliseconds: a file libhdf5 loops on costs 5 s here, and the
+   * read that follows reports it */
+  const tv_bounded_limits lim = {CHILD_CPU_S(0) < 5 ? CHILD_CPU_S(0) : 5, CHILD_AS_BYTES};
   tv_bounded_end end;
   int rc = tv_run_bounded(child_plan, &p, &lim, x_path, &end);
   if (rc != TV_OK && end.kind != TV_BOUNDED_RETURNED) {
