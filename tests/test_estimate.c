@@ -142,24 +142,35 @@ static void test_imgdir(void **state) {
   assert_need(&sp, 3 * (60 + 4), 3 * (60 + 4), 0);
 }
 
-/* /x of type xt (N, D) and /y of type yt (N) or (N, T), values 0, in file path. */
+/* /x of type xt (rows, D) in chunks of `chunk` rows (0: contiguous) and /y of type yt (rows) or
+ * (rows, t), values 0, in file path. */
 enum { N = 100, D = 8, T = 3 };
-static void write_h5(const char *path, hid_t xt, hid_t yt, int t) {
-  static double zeros[N * D];
+static void write_h5_rows(const char *path, hsize_t rows, hsize_t chunk, hid_t xt, hid_t yt,
+                          int t) {
+  double *zeros = calloc(rows * D, sizeof *zeros);
+  assert_non_null(zeros);
   hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   assert_true(f >= 0);
-  hsize_t dx[2] = {N, D}, dy[2] = {N, (hsize_t)t};
+  hsize_t dx[2] = {rows, D}, dy[2] = {rows, (hsize_t)t}, cx[2] = {chunk, D};
   hid_t sx = H5Screate_simple(2, dx, NULL), sy = H5Screate_simple(t ? 2 : 1, dy, NULL);
-  hid_t a = H5Dcreate2(f, "/x", xt, sx, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+  if (chunk) assert_true(H5Pset_chunk(pl, 2, cx) >= 0);
+  hid_t a = H5Dcreate2(f, "/x", xt, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
   hid_t b = H5Dcreate2(f, "/y", yt, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
   assert_true(a >= 0 && b >= 0);
   assert_true(H5Dwrite(a, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0);
   assert_true(H5Dwrite(b, H5T_NATIVE_DOUBLE, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0);
   H5Dclose(a);
   H5Dclose(b);
+  H5Pclose(pl);
   H5Sclose(sx);
   H5Sclose(sy);
   H5Fclose(f);
+  free(zeros);
+}
+
+static void write_h5(const char *path, hid_t xt, hid_t yt, int t) {
+  write_h5_rows(path, N, 0, xt, yt, t);
 }
 
 static void test_hdf5(void **state) {
@@ -230,27 +241,8 @@ static void test_split_budget(void **state) {
 
 /* Out of core in a config: a file larger than data.memory_mb counts the budget. */
 static void test_split_out_of_core(void **state) {
-  enum { ROWS = 40000, COLS = 8 }; /* 1.3 MB */
-  const char *p = tpath(state, 0, "big.h5");
-  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  hsize_t dx[2] = {ROWS, COLS}, dy[1] = {ROWS}, cx[2] = {1024, COLS};
-  hid_t sx = H5Screate_simple(2, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
-  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
-  assert_true(H5Pset_chunk(pl, 2, cx) >= 0);
-  hid_t a = H5Dcreate2(f, "/x", H5T_IEEE_F32LE, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
-  hid_t b = H5Dcreate2(f, "/y", H5T_STD_I32LE, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  assert_true(a >= 0 && b >= 0);
-  float *zeros = calloc((size_t)ROWS * COLS, sizeof *zeros);
-  assert_non_null(zeros);
-  assert_true(H5Dwrite(a, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0);
-  assert_true(H5Dwrite(b, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, zeros) >= 0);
-  free(zeros);
-  H5Dclose(a);
-  H5Dclose(b);
-  H5Pclose(pl);
-  H5Sclose(sx);
-  H5Sclose(sy);
-  H5Fclose(f);
+  enum { ROWS = 40000 }; /* 1.4 MB */
+  write_h5_rows(tpath(state, 0, "big.h5"), ROWS, 1024, H5T_IEEE_F32LE, H5T_STD_I32LE, 0);
   tv_config c;
   tv_config_defaults(&c);
   c.data.format = TV_DATA_FORMAT_HDF5;
@@ -263,7 +255,7 @@ static void test_split_out_of_core(void **state) {
   assert_int_equal(bytes, 1u << 20);
   c.data.memory_mb = 0;
   assert_int_equal(tv_split_estimate(&c, TV_SPLIT_TRAIN, &bytes), TV_OK);
-  assert_int_equal(bytes, 2 * (uint64_t)ROWS * (COLS * 4 + 4));
+  assert_int_equal(bytes, 2 * (uint64_t)ROWS * (D * 4 + 4));
 }
 
 int main(void) {

@@ -11,14 +11,8 @@ need_numpy "--max-memory with HDF5 data"
   --chunk 128 >"$T/gen.out" 2>&1 || notok "write the HDF5 file" "$(cat "$T/gen.out")"
 {
   mlp_model "196, 1, 1" 10 32
+  h5_data rows.h5
   cat <<YAML
-data:
-  format: hdf5
-  dir: $T
-  train_images: rows.h5:/x
-  train_labels: rows.h5:/y
-  test_images: rows.h5:/x
-  test_labels: rows.h5:/y
 train: {batch_size: 32, steps: 20, checkpoint_every: 20, seed: 1}
 YAML
 } >"$T/c.yaml"

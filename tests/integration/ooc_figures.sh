@@ -33,14 +33,8 @@ PY
 # cfg FILE INPUT [TASK]: 40 steps on FILE, checkpoints at 20 and 40
 cfg() {
   mlp_model "$2" 4 16 "${3:-}"
+  h5_data "$1"
   cat <<YAML
-data:
-  format: hdf5
-  dir: $T
-  train_images: $1:/x
-  train_labels: $1:/y
-  test_images: $1:/x
-  test_labels: $1:/y
 train: {batch_size: 32, steps: 40, checkpoint_every: 20, seed: 2}
 optimizer: {learning_rate: 0.01}
 YAML
