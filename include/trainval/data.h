@@ -138,6 +138,9 @@ typedef struct tv_dataset {
  *   - it holds one conversion buffer of tv_rows_work_bytes bytes (at most an eighth of the budget,
  *     at least one example) and nothing that grows with the file;
  *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
+ * A few chosen examples of such a dataset (eval's misclassified grid) are read back with
+ * tv_dataset_read_examples, through its row map; the targets of an evaluated subset are kept by
+ * the evaluation pass itself (pipeline.h, tv_eval_pass_keep).
  * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
  * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
  * batches built from a failed read hold zeros and class 0, and tv_loader_status reports the
