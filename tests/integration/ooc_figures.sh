@@ -6,8 +6,8 @@
 # run with data.memory_mb 0 and with 1 writes byte for byte the same figure records (the
 # confusion matrix image, the misclassified grid read back from the file and its table, the PR
 # curves), on the test split and on a seeded subset of the valid split (rows picked through the
-# split's row map); without the fix the out-of-core run wrote none of them.  eval -v prints the
-# same per-class (per-label) figures and confusion matrix both ways.
+# split's row map), and the out-of-core event files pass the independent checker.  eval -v
+# prints the same per-class (per-label) figures and confusion matrix both ways.
 . "$(dirname "$0")/lib.sh"
 need_numpy "out-of-core figures"
 PY=/usr/bin/python3
@@ -69,7 +69,13 @@ same_figures() {
     ok "$what: out of core the in-memory figure records, byte for byte"
   else
     notok "$what: out of core the in-memory figure records, byte for byte" "tags: $tags" \
-      "want: $want" "$(diff "$T/mem.rec" "$T/ooc.rec" | cut -c1-200 | head -5)"
+      "want: $want" "$(diff "$T/mem.rec" "$T/ooc.rec" | cut -c1-120 | head -5)"
+  fi
+  if [ -f "$CHECKERS/tfevents_check.py" ]; then
+    check "$what: the out-of-core event files pass the independent checker" /usr/bin/python3 \
+      "$CHECKERS/tfevents_check.py" --strict --quiet "$T/$run/ooc"
+  else
+    skip "$what: the out-of-core event files pass the independent checker" "no $CHECKERS/tfevents_check.py"
   fi
   rm -rf "$T/$run/mem" "$T/$run/ooc"
 }
