@@ -187,7 +187,7 @@ static int load_table(const char *path, const tv_data_spec *sp, table *t) {
 }
 
 /* One file's part of tv_csv_estimate: its text bytes and its fields (a field per delimiter or
- * line end), read through the stream in slabs. */
+ * line end, and one at the end), read through the stream in slabs. */
 static int count_fields(const char *path, char delim, uint64_t *bytes, uint64_t *fields) {
   enum { SLAB = 1 << 16 };
   *bytes = *fields = 0;
@@ -199,6 +199,7 @@ static int count_fields(const char *path, char delim, uint64_t *bytes, uint64_t 
     for (size_t i = 0; rc == TV_OK && i < got; i++) *fields += buf[i] == delim || buf[i] == '\n';
     *bytes += got;
   }
+  *fields += 1; /* the last field, when the text does not end in a line break */
   tv_data_stream_close(s);
   free(buf);
   return rc;

@@ -228,7 +228,8 @@ typedef struct tv_data_need {
  *   idx    both headers: features N*D values (uint8 kept, 1 byte; any other type 4 bytes after
  *          conversion, its raw values read first), targets 4 bytes a value (raw values first)
  *   npy    both headers: the same sizes; each file is read whole first (its bytes in the peak)
- *   csv    one pass counting fields (delimiters and line ends): the text read whole, one field
+ *   csv    one pass counting fields (delimiters and line ends, one more at the end of the text):
+ *          the text read whole, one field
  *          record (pointer, length, line, column) per field in an array grown by doubling, and a
  *          float32 (or class id) per field; an upper bound, since every column counts
  *   hdf5   the datasets' dataspaces and types (in the bounded child, as the reader's pass): the
