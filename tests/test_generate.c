@@ -30,6 +30,7 @@
 
 #include <cmocka.h>
 
+#include "nn/genpace.h"
 #include "trainval/rng.h"
 
 enum { T = 24, V = 11 };
@@ -168,6 +169,33 @@ static void test_threads_same_bits(void **state) {
     assert_memory_equal(text[0], text[1], sizeof text[0]);
     assert_memory_equal(text[0], text[2], sizeof text[0]);
   }
+}
+
+/* A text long enough for several of the pace's windows (512 tokens), run shared and by the
+ * caller alone by turns (nn/genpace.h), and by the pace as timed: the same bytes at 1, 2 and 3
+ * threads, for a model of three recurrent layers and one of a single layer. */
+static void test_threads_same_text_long(void **state) {
+  (void)state;
+  enum { N = 2600 };
+  static char text[3][N];
+  const char *const models[] = {wide, single};
+  for (int m = 0; m < 2; m++)
+    for (int rule = TV_GEN_PACE_TIMED; rule < TV_GEN_PACE__COUNT; rule++) {
+      for (int th = 1; th <= 3; th++) {
+        static fixture f;
+        fixture_new_of(&f, models[m], th);
+        assert_true(tv_generator_fast(f.gen));
+        tv_generator_pace(f.gen, (tv_gen_pace)rule);
+        tv_sample_opts o = {.temperature = 1.0, .seed = 11};
+        assert_int_equal(tv_generate(f.gen, &f.vocab, "ab", N, &o, text[th - 1]), TV_OK);
+        long alone = tv_generator_alone_windows(f.gen);
+        if (th > 1 && rule == TV_GEN_PACE_FLIP) assert_true(alone >= 2);
+        if (th > 1 && rule == TV_GEN_PACE_SHARED) assert_int_equal(alone, 0);
+        fixture_free(&f);
+      }
+      assert_memory_equal(text[0], text[1], N);
+      assert_memory_equal(text[0], text[2], N);
+    }
 }
 
 /* bf16 against fp32 (the tolerance at the top); its text deterministic, and not fp32's. */
@@ -324,6 +352,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_generation_graph_agrees),
       cmocka_unit_test(test_threads_same_bits),
+      cmocka_unit_test(test_threads_same_text_long),
       cmocka_unit_test(test_bf16_within_tolerance),
       cmocka_unit_test(test_other_models_run_the_graph),
       cmocka_unit_test(test_same_seed_same_text),

@@ -7,8 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn/gemv.h"
+#include "nn/genpace.h"
 #include "nn/layers/recurrent.h"
 #include "trainval/ops.h"
 
@@ -20,9 +22,15 @@ enum {
   GEN_WAIT_SPIN = 4000, /* pauses the caller spins for the helpers before it sleeps */
   GEN_SOLO_MIN = 16,    /* phases the caller then runs alone (doubling while waits stay long) */
   GEN_SOLO_MAX = 8192,
-  GEN_MISSED = 64, /* phases in a row a helper may miss before the caller runs alone */
-  HEAD_Q = 4       /* head rows per group: 4 panels of 16 */
+  GEN_MISSED = 64,     /* phases in a row a helper may miss before the caller runs alone */
+  GEN_WINDOW = 512,    /* tokens per window of the pace (below) */
+  GEN_PROBE_MIN = 8,   /* windows between two tries of the other way, at first ... */
+  GEN_PROBE_MAX = 256, /* ... and at most (doubling while the tries lose) */
+  HEAD_Q = 4           /* head rows per group: 4 panels of 16 */
 };
+/* The shared step's slowing (against its fastest window) past which the pace times the caller
+ * alone: two threads take about 0.5 of one's time on a quiet machine. */
+#define GEN_SLOWED 1.8
 /* The largest first-layer table (vocab x gates x hidden floats) the step builds; a larger
  * vocabulary runs the graph. */
 #define GEN_TABLE_MAX_BYTES ((size_t)64 << 20)
@@ -71,6 +79,16 @@ typedef struct gen_crew {
   atomic_int main_waiting;               /* the caller waits on done_cv */
   int missed;        /* phases in a row in which the caller took a helper's part */
   int solo, backoff; /* phases left to run alone, the next such run's length */
+  /* the pace: tokens are timed by windows of GEN_WINDOW, each run one way, shared or alone,
+   * and each way's seconds per token kept (averaged over its windows in a row, afresh at the
+   * first of a run); crew_pace says when each way runs */
+  int alone, run, win_left, since_alone; /* run: windows in a row of this way */
+  int wait[2]; /* [alone]: windows of the other way before that way is tried again */
+  double win_start, per_token[2]; /* [alone]; 0: not yet timed */
+  double fastest;                 /* the fastest shared window's seconds per token */
+  int troubles; /* this window's shared phases whose join took a part or waited long */
+  int rule;     /* tv_gen_pace */
+  long alone_windows;
   int stop;
 } gen_crew;
 
@@ -256,14 +274,64 @@ static void *crew_main(void *arg) {
 
 static int all_finished(gen_crew *c, unsigned v) {
   for (int p = 1; p < c->n; p++)
-    if (atomic_load(&c->finished[p]) != v) return 0;
+    if ((int)(atomic_load(&c->finished[p]) - v) < 0) return 0; /* older than v */
   return 1;
+}
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* The pace, at each token (above): a machine busier than its cores can make the shared step
+ * slower than the caller's alone (a helper that is descheduled, or that takes the caller's
+ * core), which the waits alone do not always tell. */
+static void crew_pace(gen_crew *c) {
+  if (c->n == 1 || --c->win_left > 0) return;
+  double t = now_s(), per = (t - c->win_start) / GEN_WINDOW, *e = &c->per_token[c->alone];
+  *e = *e > 0 && c->run > 0 ? 0.5 * (*e + per) : per; /* a way's first window: afresh */
+  c->run++;
+  c->alone_windows += c->alone;
+  double sh = c->per_token[0], al = c->per_token[1];
+  int next;
+  if (c->rule != TV_GEN_PACE_TIMED) {
+    next = c->rule == TV_GEN_PACE_ALONE || (c->rule == TV_GEN_PACE_FLIP && !c->alone);
+  } else if (!c->alone) {
+    if (c->fastest <= 0 || per < c->fastest) c->fastest = per;
+    c->since_alone++;
+    /* alone when it was faster, or (now and then) to time it once the shared step has slowed
+     * past what alone could be, or has often had to take parts or wait long */
+    int slowed = sh > GEN_SLOWED * c->fastest || c->troubles >= GEN_WINDOW / 4;
+    next = (al > 0 && al < sh) || (slowed && c->since_alone >= c->wait[1]);
+  } else {
+    c->since_alone = 0;
+    next = !((sh > 0 && sh < al) || c->run >= c->wait[0]); /* back, or time the shared step */
+  }
+  if (next != c->alone) {
+    /* a try of this way that lost after one window: the next waits twice as long; one that
+     * held: the next as soon as may be */
+    int *w = &c->wait[c->alone];
+    *w = c->run == 1 ? (*w < GEN_PROBE_MAX ? 2 * *w : GEN_PROBE_MAX) : GEN_PROBE_MIN;
+    c->alone = next;
+    c->run = 0;
+  }
+  c->win_left = GEN_WINDOW;
+  c->win_start = t;
+  c->troubles = 0;
+}
+
+/* Starts a window afresh (a generation begins: the time before it is none of the step's). */
+static void crew_pace_restart(gen_crew *c) {
+  c->win_left = GEN_WINDOW;
+  c->win_start = now_s();
+  c->troubles = 0;
 }
 
 /* Runs the current phase: part 0 on the caller, the others on their helpers or the caller. */
 static void crew_run(tv_generator *g) {
   gen_crew *c = &g->crew;
-  if (c->n == 1 || c->solo > 0) {
+  if (c->n == 1 || c->solo > 0 || c->alone) {
     for (int p = 0; p < c->n; p++) run_part(g, p);
     if (c->solo > 0) c->solo--;
     return;
@@ -286,12 +354,14 @@ static void crew_run(tv_generator *g) {
   /* parts the caller had to take are a sign of a busy machine GEN_MISSED phases in a row (a
    * helper waking from its sleep takes a while) */
   c->missed = took ? c->missed + 1 : 0;
+  c->troubles += took;
   int busy = c->missed > GEN_MISSED;
   if (all_finished(c, v) && !busy) {
     if (!took) c->backoff = GEN_SOLO_MIN;
     return;
   }
   c->missed = 0;
+  c->troubles += !took;
   c->solo = c->backoff;
   c->backoff = c->backoff < GEN_SOLO_MAX ? 2 * c->backoff : GEN_SOLO_MAX;
   pthread_mutex_lock(&c->mu);
@@ -311,6 +381,8 @@ static int crew_start(tv_generator *g, int threads) {
   atomic_init(&c->sleepers, 0);
   atomic_init(&c->main_waiting, 0);
   c->backoff = GEN_SOLO_MIN;
+  c->wait[0] = c->wait[1] = GEN_PROBE_MIN;
+  crew_pace_restart(c);
   for (int t = 0; t < GEN_MAX_THREADS; t++) {
     atomic_init(&c->claimed[t], 0);
     atomic_init(&c->finished[t], 0);
@@ -525,6 +597,7 @@ static void run_part(tv_generator *g, int part) {
 
 /* One token: its phases, layer 0 inside the first. */
 static const float *fast_step(tv_generator *g, int32_t id, int n_logits) {
+  crew_pace(&g->crew);
   g->cur = !g->cur;
   g->id = id;
   g->n_logits = n_logits;
@@ -584,6 +657,12 @@ void tv_generator_free(tv_generator *g) {
 }
 
 tv_model *tv_generator_model(tv_generator *g) { return g->model; }
+
+void tv_generator_pace(tv_generator *g, tv_gen_pace p) {
+  if ((unsigned)p < TV_GEN_PACE__COUNT) g->crew.rule = (int)p;
+}
+
+long tv_generator_alone_windows(const tv_generator *g) { return g->crew.alone_windows; }
 int tv_generator_fast(const tv_generator *g) { return g->fast; }
 
 void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
@@ -608,6 +687,7 @@ void tv_generator_reset(tv_generator *g, tv_gen_precision p) {
     }
   }
   g->cur = 0;
+  crew_pace_restart(&g->crew);
 }
 
 const float *tv_generator_step(tv_generator *g, int32_t id, int n_logits) {

@@ -63,10 +63,14 @@ typedef struct tv_generator tv_generator;
  * walk their range backwards, starting with what is still cached), one wait per layer per token
  * (a range whose thread has not started on it the caller runs itself, and after a long wait it
  * runs a while alone: a machine busier than its cores).  The first layer's cells every thread
- * computes, into its own copy of that state.  Every value comes from the same arithmetic
- * whichever thread computes it, so the text does not depend on the thread count.  Any other token
- * model (or one whose first-layer table would pass 64 MiB) runs the generation graph itself
- * (tv_model_forward_ids, one step at a time). */
+ * computes, into its own copy of that state.  The step times itself by windows of 512
+ * tokens: once the shared windows have slowed past 1.8 times the fastest one, or have often had
+ * to take parts or wait long, it times a window run by the caller alone and runs the faster
+ * way, timing the other again now and then (on a machine busier than its cores the shared step
+ * can be the slower one).  Every value comes from the same
+ * arithmetic whichever thread computes it, so the text does not depend on the thread count.  Any
+ * other token model (or one whose first-layer table would pass 64 MiB) runs the generation graph
+ * itself (tv_model_forward_ids, one step at a time). */
 TV_MUST_CHECK int tv_generator_new(const tv_config *cfg, tv_varstore *store, tv_pool *team,
                                    tv_generator **out);
 void tv_generator_free(tv_generator *g); /* NULL-safe; joins its threads */
