@@ -36,6 +36,8 @@ stop_busy() {
 trap 'stop_busy; rm -rf "$D"' EXIT
 trap 'exit 130' INT TERM
 cd "$ROOT"
+. "$ROOT/scripts/fresh_bin.sh"
+fresh_bin bench.sh train eval
 
 PEER="$ROOT/../shared/peers/torch_fmnist.py"
 HAVE_PEER=0

@@ -11,6 +11,8 @@
 # before and after, and whether the two sides printed the same text.
 # e.g. build the previous commit into /tmp/old (git worktree add /tmp/old HEAD~1 && make -C
 # /tmp/old) and run  sh scripts/bench_ab.sh /tmp/old/bin bin
+# The two directories are timed as given: unlike bench.sh it does not check them against the
+# sources (scripts/fresh_bin.sh), since comparing builds is what it is for.
 set -eu
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 A=${1:?usage: bench_ab.sh OLD_BIN_DIR NEW_BIN_DIR [ROUNDS [MLP_STEPS [CNN_STEPS]]]}

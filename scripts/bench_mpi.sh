@@ -15,6 +15,8 @@ if ! command -v mpirun >/dev/null 2>&1 || [ ! -x bin/train-mpi ]; then
   echo "(data-parallel benchmark skipped: no mpirun or no bin/train-mpi; make setup installs Open MPI)"
   exit 0
 fi
+. "$ROOT/scripts/fresh_bin.sh"
+fresh_bin bench_mpi.sh train train-mpi
 export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 D=$(mktemp -d /tmp/trainval-bench-mpi.XXXXXX)
 trap 'rm -rf "$D"' EXIT

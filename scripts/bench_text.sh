@@ -27,6 +27,8 @@ SAMPLE=5000
 D=$(mktemp -d /tmp/trainval-bench-text.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 cd "$ROOT"
+. "$ROOT/scripts/fresh_bin.sh"
+fresh_bin bench_text.sh train eval
 if [ ! -d /usr/share/games/fortunes ]; then
   echo "(char LM bench skipped: no /usr/share/games/fortunes; make setup installs fortunes)"
   exit 0

@@ -22,6 +22,8 @@ D=$(mktemp -d /tmp/trainval-benchwatch.XXXXXX)
 trap 'rm -rf "$D"' EXIT
 cd "$ROOT"
 [ -x bin/train ] && [ -x bin/eval ] || make -s all
+. "$ROOT/scripts/fresh_bin.sh"
+fresh_bin bench_watch.sh train eval
 
 echo "== source run: $N checkpoints of a 784-32-32-10 MLP =="
 ./bin/train --train-dir "$D/src" --config configs/fashion_mlp.yaml --quiet --threads 1 \

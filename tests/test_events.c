@@ -468,6 +468,58 @@ static void test_purge_after(void **state) {
   assert_int_equal(tv_events_purge_after(missing, 0, NULL), TV_OK);
 }
 
+/* One TFRecord of payload p[0, n) appended at out (the framing of events.h): its size. */
+static size_t frame(unsigned char *out, const unsigned char *p, size_t n) {
+  for (int i = 0; i < 8; i++) out[i] = (unsigned char)((uint64_t)n >> (8 * i));
+  uint32_t c = tvt_masked_crc32c(out, 8), d = tvt_masked_crc32c(p, n);
+  for (int i = 0; i < 4; i++) out[8 + i] = (unsigned char)(c >> (8 * i));
+  memcpy(out + 12, p, n);
+  for (int i = 0; i < 4; i++) out[12 + n + i] = (unsigned char)(d >> (8 * i));
+  return 16 + n;
+}
+
+/* Events another writer may make (fields in another order, unknown fields of every wire type,
+ * steps of several varint bytes, no step, a malformed tail after the step): the purge reads each
+ * record's step as a protobuf reader does and keeps exactly the records at or before it. */
+static void test_purge_foreign_fields(void **state) {
+  static const unsigned char version[] = {0x09, 0,    0,   0,   0,   0,   0,   0xf0,
+                                          0x3f, 0x1a, 13,  'b', 'r', 'a', 'i', 'n',
+                                          '.',  'E',  'v', 'e', 'n', 't', ':', '2'};
+  /* summary (5, an empty value) first, wall_time, an unknown fixed32 (9), then step 30 */
+  static const unsigned char at30[] = {0x2a, 2,    0x0a, 0,    0x09, 0, 0, 0, 0,    0,
+                                       0,    0xf0, 0x3f, 0x4d, 1,    2, 3, 4, 0x10, 30};
+  /* an unknown varint (10) of 2^40, then step 300 in two bytes: past the purge step */
+  static const unsigned char at300[] = {0x50, 0x80, 0x80, 0x80, 0x80, 0x80, 0x20, 0x10, 0xac, 0x02};
+  static const unsigned char nostep[] = {0x09, 0, 0, 0, 0, 0, 0, 0xf0, 0x3f}; /* step 0 */
+  /* step 200, then a key of wire type 7 (malformed): the step before it counts */
+  static const unsigned char at200[] = {0x10, 0xc8, 0x01, 0x0f, 1};
+  unsigned char all[512], kept[512];
+  size_t n = 0, k = 0;
+  n += frame(all + n, version, sizeof version);
+  k += frame(kept + k, version, sizeof version);
+  n += frame(all + n, at30, sizeof at30);
+  k += frame(kept + k, at30, sizeof at30);
+  n += frame(all + n, at300, sizeof at300);
+  n += frame(all + n, nostep, sizeof nostep);
+  k += frame(kept + k, nostep, sizeof nostep);
+  n += frame(all + n, at200, sizeof at200);
+  char path[4300];
+  join(path, sizeof path, *state, "events.out.tfevents.1.foreign");
+  FILE *f = fopen(path, "wb");
+  assert_non_null(f);
+  assert_int_equal(fwrite(all, 1, n, f), n);
+  assert_int_equal(fclose(f), 0);
+  long dropped = -1;
+  assert_int_equal(tv_events_purge_after(*state, 100, &dropped), TV_OK);
+  assert_int_equal(dropped, 2);
+  char *data = NULL;
+  size_t len = 0;
+  assert_int_equal(tv_fs_read_all(path, &data, &len), TV_OK);
+  assert_int_equal(len, k);
+  assert_memory_equal(data, kept, k);
+  free(data);
+}
+
 /* ---- session start: TensorBoard's restart marker --------------------------------------------- */
 
 static void test_session_start(void **state) {
@@ -784,6 +836,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_shared_checker_accepts, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_purge_after, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_purge_foreign_fields, tvt_setup_tmpdir,
+                                      tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_session_start, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_text_summary, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_hparams_summaries, tvt_setup_tmpdir,

@@ -41,6 +41,30 @@ static const char *tpath(void **state, const char *name) {
 
 static float value(size_t i, size_t j) { return j == 0 ? (float)i : (float)i * 0.25f - (float)j; }
 
+/* A new file at path: /x of `rank` dims dx (dx[0] = N rows, on disk as `type`, from x in
+ * `mem`) in chunks of CHUNK rows (gzip when deflate), /y (N) int32 from y. */
+static void write_xy(const char *path, int rank, const hsize_t *dx, hid_t type, hid_t mem,
+                     const void *x, const int32_t *y, int deflate) {
+  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(f >= 0);
+  hsize_t cx[3] = {CHUNK, dx[1], rank > 2 ? dx[2] : 0}, dy[1] = {N};
+  hid_t sx = H5Screate_simple(rank, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
+  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
+  assert_true(H5Pset_chunk(pl, rank, cx) >= 0);
+  if (deflate) assert_true(H5Pset_deflate(pl, 6) >= 0);
+  hid_t a = H5Dcreate2(f, "/x", type, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
+  hid_t b = H5Dcreate2(f, "/y", H5T_STD_I32LE, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+  assert_true(a >= 0 && b >= 0);
+  assert_true(H5Dwrite(a, mem, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
+  assert_true(H5Dwrite(b, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
+  H5Dclose(a);
+  H5Dclose(b);
+  H5Pclose(pl);
+  H5Sclose(sx);
+  H5Sclose(sy);
+  H5Fclose(f);
+}
+
 /* /x (N, D) float32 in chunks of CHUNK rows (gzip when deflate), /y (N) int32 labels i % K. */
 static void write_file(const char *path, int deflate) {
   static float x[N * D];
@@ -49,24 +73,8 @@ static void write_file(const char *path, int deflate) {
     y[i] = (int32_t)(i % K);
     for (size_t j = 0; j < D; j++) x[i * D + j] = value(i, j);
   }
-  hid_t f = H5Fcreate(path, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  assert_true(f >= 0);
-  hsize_t dx[2] = {N, D}, cx[2] = {CHUNK, D}, dy[1] = {N};
-  hid_t sx = H5Screate_simple(2, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
-  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
-  assert_true(H5Pset_chunk(pl, 2, cx) >= 0);
-  if (deflate) assert_true(H5Pset_deflate(pl, 6) >= 0);
-  hid_t a = H5Dcreate2(f, "/x", H5T_IEEE_F32LE, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
-  hid_t b = H5Dcreate2(f, "/y", H5T_STD_I32LE, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  assert_true(a >= 0 && b >= 0);
-  assert_true(H5Dwrite(a, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, x) >= 0);
-  assert_true(H5Dwrite(b, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, y) >= 0);
-  H5Dclose(a);
-  H5Dclose(b);
-  H5Pclose(pl);
-  H5Sclose(sx);
-  H5Sclose(sy);
-  H5Fclose(f);
+  hsize_t dx[2] = {N, D};
+  write_xy(path, 2, dx, H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, x, y, deflate);
 }
 
 /* The file at path under a budget of `budget` bytes (0: none). */
@@ -85,6 +93,25 @@ static void open_split(const char *path, uint64_t budget, uint64_t seed, splits 
   assert_int_equal(tv_dataset_split(&s->full, 0.1, seed, &s->tr, &s->va), TV_OK);
 }
 
+/* 16 KiB: a block of 64 rows (two chunks), a reader buffer, and a shuffle buffer of 449 rows. */
+#define BUDGET (16u << 10)
+
+/* The test's file `name` (in its temporary folder) as write_file(., deflate) makes it: the path. */
+static const char *new_file(void **state, const char *name, int deflate) {
+  const char *p = tpath(state, name);
+  write_file(p, deflate);
+  return p;
+}
+
+/* new_file(state, name, deflate) opened as the splits of `seed` out of core (under BUDGET) into
+ * *ooc and, unless mem is NULL, in memory (no budget) into *mem. */
+static void open_splits(void **state, const char *name, int deflate, uint64_t seed, splits *ooc,
+                        splits *mem) {
+  const char *p = new_file(state, name, deflate);
+  open_split(p, BUDGET, seed, ooc);
+  if (mem) open_split(p, 0, seed, mem);
+}
+
 /* The splits' shares are released first: the source closes with full. */
 static void free_split(splits *s) {
   tv_dataset_free(&s->tr);
@@ -92,12 +119,8 @@ static void free_split(splits *s) {
   tv_dataset_free(&s->full);
 }
 
-/* 16 KiB: a block of 64 rows (two chunks), a reader buffer, and a shuffle buffer of 449 rows. */
-#define BUDGET (16u << 10)
-
 static void test_rows_source(void **state) {
-  const char *p = tpath(state, "rows.h5");
-  write_file(p, 0);
+  const char *p = new_file(state, "rows.h5", 0);
   tv_dataset ds, mem, big;
   open_ds(p, BUDGET, &ds);
   assert_non_null(ds.rows);
@@ -155,11 +178,8 @@ static tv_loader_opts train_opts(uint64_t seed, uint32_t prefetch) {
 }
 
 static void test_epochs(void **state) {
-  const char *p = tpath(state, "epochs.h5");
-  write_file(p, 0);
   splits o_, m_;
-  open_split(p, BUDGET, 5, &o_);
-  open_split(p, 0, 5, &m_);
+  open_splits(state, "epochs.h5", 0, 5, &o_, &m_);
   tv_dataset tr = o_.tr, va = o_.va, mtr = m_.tr, mva = m_.va;
   /* the split selects the in-memory split's rows */
   assert_int_equal(tr.n, mtr.n);
@@ -223,10 +243,8 @@ static void test_epochs(void **state) {
 /* Data-parallel parts (tv_loader_opts.part/parts) of the out-of-core walk: each part's rows are
  * its slice of the whole loader's batch, in every batch. */
 static void test_parts(void **state) {
-  const char *p = tpath(state, "parts.h5");
-  write_file(p, 0);
   splits o_;
-  open_split(p, BUDGET, 5, &o_);
+  open_splits(state, "parts.h5", 0, 5, &o_, NULL);
   tv_dataset tr = o_.tr;
   tv_loader_opts o = train_opts(4, 1);
   tv_loader *whole = NULL, *part[3] = {NULL, NULL, NULL};
@@ -268,21 +286,8 @@ static void test_images_augmented(void **state) {
     lab[i] = (int32_t)(i % K);
     for (size_t j = 0; j < HH * WW; j++) px[i * HH * WW + j] = (uint8_t)(i * 7 + j * 13 + 1);
   }
-  hid_t f = H5Fcreate(p, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
-  hsize_t dx[3] = {N, HH, WW}, cx[3] = {CHUNK, HH, WW}, dy[1] = {N};
-  hid_t sx = H5Screate_simple(3, dx, NULL), sy = H5Screate_simple(1, dy, NULL);
-  hid_t pl = H5Pcreate(H5P_DATASET_CREATE);
-  assert_true(H5Pset_chunk(pl, 3, cx) >= 0);
-  hid_t a = H5Dcreate2(f, "/x", H5T_STD_U8LE, sx, H5P_DEFAULT, pl, H5P_DEFAULT);
-  hid_t b = H5Dcreate2(f, "/y", H5T_STD_I32LE, sy, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
-  assert_true(H5Dwrite(a, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, px) >= 0);
-  assert_true(H5Dwrite(b, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, lab) >= 0);
-  H5Dclose(a);
-  H5Dclose(b);
-  H5Pclose(pl);
-  H5Sclose(sx);
-  H5Sclose(sy);
-  H5Fclose(f);
+  hsize_t dx[3] = {N, HH, WW};
+  write_xy(p, 3, dx, H5T_STD_U8LE, H5T_NATIVE_UINT8, px, lab, 0);
   tv_dataset ds;
   open_ds(p, 4096, &ds);
   assert_non_null(ds.rows);
@@ -342,10 +347,8 @@ static void test_images_augmented(void **state) {
 /* A state read after some batches restores another loader (prefetching or not) to the same next
  * batches, across an epoch's end; a state with an order position out of range is refused. */
 static void test_resume(void **state) {
-  const char *p = tpath(state, "resume.h5");
-  write_file(p, 0);
   splits o_;
-  open_split(p, BUDGET, 5, &o_);
+  open_splits(state, "resume.h5", 0, 5, &o_, NULL);
   tv_dataset tr = o_.tr;
   enum { FIRST = 50, NEXT = 40 };
   tv_loader_opts o = train_opts(3, 2);
@@ -391,11 +394,8 @@ static void test_resume(void **state) {
 /* The standardisation fitted in one streaming pass over the training rows, and an evaluation walk
  * (no shuffle, a subset, in order) over the valid split, give what the data in memory gives. */
 static void test_stream_fit_and_eval(void **state) {
-  const char *p = tpath(state, "fit.h5");
-  write_file(p, 1);
   splits o_, m_;
-  open_split(p, BUDGET, 9, &o_);
-  open_split(p, 0, 9, &m_);
+  open_splits(state, "fit.h5", 1, 9, &o_, &m_);
   tv_dataset tr = o_.tr, va = o_.va, mtr = m_.tr, mva = m_.va;
   tv_norm norm = {.scale = 0.5f, .mean = 1.0f, .std = 2.0f};
   tv_standardize zs, zm;
@@ -512,8 +512,7 @@ static void test_eval_pass_keep(void **state) {
  * class ids read as one float target (regression): the batches of the in-order walk are those of
  * the data in memory, and a shuffled epoch pairs every row with its own targets. */
 static void test_float_targets(void **state) {
-  const char *p = tpath(state, "targets.h5");
-  write_file(p, 0);
+  const char *p = new_file(state, "targets.h5", 0);
   static float t[N * 3];
   for (size_t i = 0; i < N * 3; i++) t[i] = (float)((i * 7 / 3) % 2);
   hid_t f = H5Fopen(p, H5F_ACC_RDWR, H5P_DEFAULT);
@@ -579,8 +578,7 @@ static void test_float_targets(void **state) {
 }
 
 static void test_budget_too_small(void **state) {
-  const char *p = tpath(state, "small.h5");
-  write_file(p, 0);
+  const char *p = new_file(state, "small.h5", 0);
   tv_dataset ds;
   open_ds(p, 1000, &ds); /* a chunk of 32 rows is 896 bytes, the reader's buffer 96 */
   assert_non_null(ds.rows);
@@ -599,8 +597,7 @@ static void test_budget_too_small(void **state) {
 /* A chunk damaged after the file was checked and opened: the batches that needed it carry the
  * read error, one line naming the file and the dataset, and nothing crashes. */
 static void test_damaged_after_open(void **state) {
-  const char *p = tpath(state, "damaged.h5");
-  write_file(p, 1);
+  const char *p = new_file(state, "damaged.h5", 1);
   hid_t f = H5Fopen(p, H5F_ACC_RDONLY, H5P_DEFAULT), d = H5Dopen2(f, "/x", H5P_DEFAULT);
   hsize_t at[2] = {CHUNK * 20, 0};
   haddr_t addr;

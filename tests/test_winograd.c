@@ -9,7 +9,8 @@
  * 8-lane blocks, with and without bias, 1 to 3 examples per call; the scratch starts as NaN so
  * a read of a cell never written shows.  The layer test builds conv2d (16 input channels, batch
  * 7: Winograd chunks of 4 and 3) on teams of 1, 2 and 3 threads and in INFER and TRAIN graphs:
- * the outputs are bitwise the same, and within the tolerance of the direct sum. */
+ * the outputs are bitwise the same, and within the tolerance of the direct sum.  An INFER graph's
+ * filters kept between forwards follow a change of one weight (bitwise a fresh graph's output). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -201,16 +202,14 @@ static const char *const layer_yaml =
     "    - {type: conv2d, filters: 6, kernel_size: 3, padding: same}\n"
     "    - {type: flatten}\n    - {type: dense, units: 3}\n";
 
-/* conv2d's output (layer 0) for x on a team of `threads`, over the store `s` (built first when
- * *sealed is 0). */
-static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed, const float *x,
-                         float *out) {
+/* layer_yaml's model of LN examples on a team of `threads` (*ctx, the caller frees it), over the
+ * store `s` (built first when *sealed is 0). */
+static tv_model *layer_model(int threads, tv_mode mode, tv_varstore *s, int *sealed, tv_ctx **ctx) {
   tv_config c;
   assert_int_equal(tv_config_parse(layer_yaml, strlen(layer_yaml), "w.yaml", NULL, 0, &c), TV_OK);
-  tv_ctx *ctx = NULL;
-  assert_int_equal(tv_ctx_new(threads, &ctx), TV_OK);
+  assert_int_equal(tv_ctx_new(threads, ctx), TV_OK);
   tv_model *m = NULL;
-  if (tv_model_new(&c, mode, LN, s, tv_ctx_team(ctx), &m) != TV_OK)
+  if (tv_model_new(&c, mode, LN, s, tv_ctx_team(*ctx), &m) != TV_OK)
     fail_msg("tv_model_new: %s", tv_error_message());
   if (!*sealed) {
     assert_int_equal(tv_varstore_seal(s), TV_OK);
@@ -220,21 +219,39 @@ static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed,
     for (int q = 0; q < LF; q++) bias[q] = 0.1f * tv_rng_normal(&r);
     *sealed = 1;
   }
+  return m;
+}
+
+/* conv2d's output (layer 0) for x on a team of `threads`, over the store `s` (built first when
+ * *sealed is 0). */
+static void layer_output(int threads, tv_mode mode, tv_varstore *s, int *sealed, const float *x,
+                         float *out) {
+  tv_ctx *ctx = NULL;
+  tv_model *m = layer_model(threads, mode, s, sealed, &ctx);
   (void)tv_model_forward(m, x, LN);
   memcpy(out, tv_model_layer_output(m, 0), (size_t)LN * LF * LH * LW * sizeof *out);
   tv_model_free(m);
   tv_ctx_free(ctx);
 }
 
+/* The layer tests' input (LN examples of layer_yaml's) from `seed`, two outputs' room, and an
+ * empty store for layer_model. */
+static void layer_arrays(uint64_t seed, float **x, float **y1, float **y2, tv_varstore **s) {
+  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * LF * LH * LW;
+  *x = malloc(nx * sizeof **x), *y1 = malloc(ny * sizeof **y1), *y2 = malloc(ny * sizeof **y2);
+  assert_true(*x && *y1 && *y2);
+  tv_rng r = tv_rng_seed(seed, TV_RNG_INIT);
+  fill(*x, nx, &r);
+  *s = NULL;
+  assert_int_equal(tv_varstore_new(s), TV_OK);
+}
+
 static void test_winograd_in_conv2d(void **state) {
   (void)state;
-  size_t nx = (size_t)LN * LC * LH * LW, ny = (size_t)LN * LF * LH * LW;
-  float *x = malloc(nx * sizeof *x), *y1 = malloc(ny * sizeof *y1), *y = malloc(ny * sizeof *y);
-  assert_true(x && y1 && y);
-  tv_rng r = tv_rng_seed(3, TV_RNG_INIT);
-  fill(x, nx, &r);
-  tv_varstore *s = NULL;
-  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  size_t ny = (size_t)LN * LF * LH * LW;
+  float *x, *y1, *y;
+  tv_varstore *s;
+  layer_arrays(3, &x, &y1, &y, &s);
   int sealed = 0;
   layer_output(1, TV_MODE_INFER, s, &sealed, x, y1);
   const struct {
@@ -254,6 +271,43 @@ static void test_winograd_in_conv2d(void **state) {
   print_message("conv2d by winograd: worst |err| / S %.3g\n", worst);
   tv_varstore_free(s);
   free(x), free(y1), free(y);
+}
+
+/* An INFER graph keeps U between forwards (conv.c's wino_filters): two forwards of one graph
+ * give the same bits; after one weight changes (the last of the last filter) its next forward is
+ * bitwise a fresh TRAIN graph's (U made anew), and differs; with the weight put back, the first
+ * output again. */
+static void test_winograd_infer_filters_follow_weights(void **state) {
+  (void)state;
+  size_t ny = (size_t)LN * LF * LH * LW;
+  float *x, *y1, *ref;
+  tv_varstore *s;
+  layer_arrays(5, &x, &y1, &ref, &s);
+  int sealed = 0;
+  layer_output(1, TV_MODE_TRAIN, s, &sealed, x, ref); /* builds and initialises the store */
+  tv_ctx *ctx = NULL;
+  tv_model *m = layer_model(2, TV_MODE_INFER, s, &sealed, &ctx);
+  const float *out = tv_model_layer_output(m, 0);
+  (void)tv_model_forward(m, x, LN);
+  memcpy(y1, out, ny * sizeof *y1);
+  assert_memory_equal(y1, ref, ny * sizeof *y1);
+  (void)tv_model_forward(m, x, LN);
+  assert_memory_equal(out, y1, ny * sizeof *y1);
+  float *w = tv_varstore_var(s, tv_varstore_find(s, "conv2d_1/kernel"))->value;
+  size_t last = (size_t)LF * LC * 9 - 1;
+  float kept = w[last];
+  w[last] = kept + 0.5f;
+  layer_output(1, TV_MODE_TRAIN, s, &sealed, x, ref);
+  (void)tv_model_forward(m, x, LN);
+  assert_memory_equal(out, ref, ny * sizeof *ref);
+  assert_memory_not_equal(out, y1, ny * sizeof *y1);
+  w[last] = kept;
+  (void)tv_model_forward(m, x, LN);
+  assert_memory_equal(out, y1, ny * sizeof *y1);
+  tv_model_free(m);
+  tv_ctx_free(ctx);
+  tv_varstore_free(s);
+  free(x), free(y1), free(ref);
 }
 
 static const char *const dx_yaml =
@@ -347,6 +401,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_winograd_against_direct),
       cmocka_unit_test(test_winograd_in_conv2d),
+      cmocka_unit_test(test_winograd_infer_filters_follow_weights),
       cmocka_unit_test(test_winograd_dx_in_conv2d),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,7 +1,9 @@
 /* avx512.c — the narrow-row AVX-512 kernels (see avx512.h).  Compiled for AVX-512F by function
- * attribute (the rest of the build stays portable); tv_avx512_usable asks the CPU.  A row of up
+ * attribute (the rest of the build stays portable); tv_avx512_usable asks cpu.h.  A row of up
  * to 32 cells is lanes [0, 16) and [16, 32) of two vectors, with masks for the valid cells. */
 #include "nn/avx512.h"
+
+#include "nn/cpu.h"
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) &&                             \
     !defined(__SANITIZE_ADDRESS__)
@@ -17,7 +19,8 @@ int tv_avx512_rows_fit(const tv_conv_geom *g) {
 
 #if HAVE_AVX512
 
-int tv_avx512_usable(void) { return __builtin_cpu_supports("avx512f"); }
+/* The CPU check (cpu.h); this file is left out of ASan builds (HAVE_AVX512 above; why: cpu.h). */
+int tv_avx512_usable(void) { return tv_cpu_has(TV_CPU_AVX512F); }
 
 #define AVX512 __attribute__((target("avx512f")))
 

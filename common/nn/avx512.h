@@ -20,8 +20,8 @@
 
 enum { TV_AVX512_MAX_W = 32 }; /* a row is at most two 16-lane vectors */
 
-/* 1 when this build has the kernels and the CPU runs AVX-512F (asked once, cached); 0 makes the
- * callers keep their portable loops.  Cannot fail. */
+/* 1 when this build has the kernels (not an ASan build: nn/cpu.h says why) and
+ * tv_cpu_has(TV_CPU_AVX512F); 0 makes the callers keep their portable loops.  Cannot fail. */
 int tv_avx512_usable(void);
 
 /* 1 if g is a stride-1 window whose output is as wide as the input and at most TV_AVX512_MAX_W

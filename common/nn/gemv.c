@@ -3,6 +3,8 @@
 
 #include <string.h>
 
+#include "nn/cpu.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define GEMV_X86 1
@@ -167,19 +169,11 @@ static GEMV_BF16 void bf16_avx512(const float *p1, int k1, const uint32_t *x1, c
   for (int j = 0; j < q; j++) _mm512_storeu_ps(y + j * L, _mm512_add_ps(acc[j], acc[q + j]));
 }
 
-static int have_avx512(void) {
-  static int v = -1;
-  if (v < 0)
-    v = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
-  return v;
-}
+/* The CPU checks (cpu.h): kept on under ASan. */
+enum { GEMV_SETS = TV_CPU_AVX512F | TV_CPU_AVX512BW | TV_CPU_AVX512VL | TV_CPU_FMA };
+static int have_avx512(void) { return tv_cpu_has(GEMV_SETS); }
 
-int tv_gemv_bf16_native(void) {
-  static int v = -1;
-  if (v < 0) v = have_avx512() && __builtin_cpu_supports("avx512bf16");
-  return v;
-}
+int tv_gemv_bf16_native(void) { return tv_cpu_has(GEMV_SETS | TV_CPU_AVX512BF16); }
 #else
 int tv_gemv_bf16_native(void) { return 0; }
 #endif

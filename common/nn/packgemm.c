@@ -11,6 +11,8 @@
 
 #include <string.h>
 
+#include "nn/cpu.h"
+
 #if defined(__x86_64__) && defined(__GNUC__)
 #include <immintrin.h>
 #define PG_X86    1
@@ -62,7 +64,8 @@ void tv_pg_pack(int k, int n, const float *b, size_t ldb, float *p) {
 
 #if PG_X86
 
-int tv_pg_supported(void) { return __builtin_cpu_supports("avx512f"); }
+/* The CPU check (cpu.h): kept on under ASan. */
+int tv_pg_supported(void) { return tv_cpu_has(TV_CPU_AVX512F); }
 
 /* e^x, as recurrent.c's vexp (x clamped to [-87.3, 88.3], x = n ln2 + r, Cephes's polynomial
  * for e^r), 2^n applied by scalef. */

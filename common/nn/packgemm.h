@@ -35,7 +35,7 @@
 
 enum { TV_PG_UNITS = 16 };
 
-/* 1 when this CPU runs the kernel (AVX-512F), else 0. */
+/* tv_cpu_has(TV_CPU_AVX512F) (nn/cpu.h; also in an ASan build) on x86-64, else 0. */
 int tv_pg_supported(void);
 
 /* Floats of a packed LSTM layer of h hidden units over d inputs: 64 P (1 + d + h). */

@@ -1,6 +1,7 @@
 /* events.c — TensorBoard event files: TFRecord framing and a hand-written protobuf encoder for
  * the few Event fields we emit (format in events.h), and the resume-time purge that reads the
- * records back (their framing and CRCs, and each Event's step; nothing else is decoded).
+ * records back (their framing and CRCs, and each Event's step, read through pbwire.h; nothing
+ * else is decoded).
  *
  * Invariants:
  *  - buf[0..len) holds whole records not yet written; the next record is encoded right after
@@ -25,6 +26,7 @@
 #include <unistd.h>
 
 #include "base/fs.h"
+#include "trainval/pbwire.h"
 
 enum {
   FLUSH_AT = 64 * 1024,            /* write pending records out once this many bytes wait */
@@ -751,47 +753,18 @@ int tv_events_histogram(tv_events *w, int64_t step, const char *tag, const float
 
 /* ---- resume support: purge records past a step ---------------------------------------------- */
 
-static uint64_t get_le(const unsigned char *p, int nbytes) {
-  uint64_t v = 0;
-  for (int i = nbytes - 1; i >= 0; i--) v = (v << 8) | p[i];
-  return v;
-}
-
 /* The step of an Event payload (field 2, varint); 0 when absent.  *version is set to 1 for the
- * file_version record (field 3, a string), which every purge keeps. */
+ * file_version record (field 3, a string), which every purge keeps.  Read through pbwire.h; in a
+ * payload that is not a well-formed message (its CRC matched: another writer's bug) the fields
+ * before the malformed one count. */
 static int64_t event_step(const unsigned char *p, size_t n, int *version) {
-  size_t i = 0;
+  const unsigned char *end = p + n;
+  tv_pb_field f;
   int64_t step = 0;
   *version = 0;
-  while (i < n) {
-    uint64_t key = 0;
-    for (int shift = 0; i < n && shift < 64; shift += 7) {
-      key |= (uint64_t)(p[i] & 0x7f) << shift;
-      if (!(p[i++] & 0x80)) break;
-    }
-    unsigned wire = key & 7;
-    uint64_t v = 0;
-    if (wire == 0) {
-      for (int shift = 0; i < n && shift < 64; shift += 7) {
-        v |= (uint64_t)(p[i] & 0x7f) << shift;
-        if (!(p[i++] & 0x80)) break;
-      }
-      if ((key >> 3) == 2) step = (int64_t)v;
-    } else if (wire == 1) {
-      i += 8;
-    } else if (wire == 5) {
-      i += 4;
-    } else if (wire == 2) {
-      for (int shift = 0; i < n && shift < 64; shift += 7) {
-        v |= (uint64_t)(p[i] & 0x7f) << shift;
-        if (!(p[i++] & 0x80)) break;
-      }
-      if ((key >> 3) == 3) *version = 1;
-      if (v > n - i) break; /* a length past the payload (also one that would wrap i) */
-      i += (size_t)v;
-    } else {
-      break;
-    }
+  while (tv_pb_next(&p, end, &f) == 1) {
+    if (f.num == 2 && f.wire == 0) step = (int64_t)f.u;
+    if (f.num == 3 && f.wire == 2) *version = 1;
   }
   return step;
 }
@@ -809,8 +782,8 @@ static int purge_file(const char *path, int64_t step, long *dropped) {
       removed++;
       break;
     }
-    uint64_t n = get_le(p + at, 8);
-    if ((uint32_t)get_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
+    uint64_t n = tv_pb_le(p + at, 8);
+    if ((uint32_t)tv_pb_le(p + at + 8, 4) != masked_crc(p + at, 8)) {
       rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: length CRC mismatch", path, at);
       goto out;
     }
@@ -819,7 +792,7 @@ static int purge_file(const char *path, int64_t step, long *dropped) {
       break;
     }
     size_t rec = 12 + (size_t)n + 4;
-    if ((uint32_t)get_le(p + at + 12 + n, 4) != masked_crc(p + at + 12, (size_t)n)) {
+    if ((uint32_t)tv_pb_le(p + at + 12 + n, 4) != masked_crc(p + at + 12, (size_t)n)) {
       rc = tv_error(TV_ERR_FORMAT, "%s: record at byte %zu: payload CRC mismatch", path, at);
       goto out;
     }

@@ -30,8 +30,9 @@
  *
  * Mode: a TRAIN layer keeps what its backward needs (dropout mask, batch-norm statistics,
  * max-pool argmax) in `keep`; batch_norm updates its moving statistics in forward; dropout draws
- * its mask from *rng.  An INFER layer keeps nothing, dropout is the identity (it aliases its
- * input) and batch_norm normalises with the moving statistics.
+ * its mask from *rng.  An INFER layer keeps nothing for a backward (conv2d keeps its transformed
+ * Winograd filters from one forward to the next, remade when the weights' bytes change), dropout
+ * is the identity (it aliases its input) and batch_norm normalises with the moving statistics.
  *
  * Backward contract: given dy (d loss / d y) it ADDS d loss / d w to the gradient of each of its
  * trainable variables (never overwrites: a variable used at several places of a graph, an

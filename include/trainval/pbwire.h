@@ -1,7 +1,8 @@
 /* pbwire.h — reading the protocol buffers wire format, one field at a time over a byte range,
  * without allocating: what a reader of TensorBoard's event files (the Event, Summary and
- * TensorProto messages, events.h) decodes records with.  report/tfevents.c and tests/tfrecord.c
- * read through it; common/rundir/events.c, the writer, does not.
+ * TensorProto messages, events.h) decodes records with.  report/tfevents.c, tests/tfrecord.c and
+ * the resume-time purge of common/rundir/events.c (each record's step) read through it; the
+ * writer in events.c encodes by hand.
  *
  * The encoding (protobuf's "Encoding" guide): a message is a sequence of fields, each a varint
  * key (field number << 3 | wire type) followed by its value:

@@ -74,30 +74,59 @@ PY
 }
 status_of() { sed -n 's/^status: //p' "$1/checkpoints.yaml"; }
 signal_ckpts() { grep -c 'reason: signal' "$1/checkpoints.yaml"; }
-# rank_pid DIR R: the pid of rank R of the job training DIR (from /proc alone: a fresh Debian
-# has no pgrep).
+# rank_pid DIR R: the pid of rank R of the job training DIR, once that process runs train-mpi
+# (bin/train under mpirun executes train-mpi in its place, same pid: before that it is not
+# training yet); empty when there is none.  From /proc alone: a fresh Debian has no pgrep.
 rank_pid() {
   for e in /proc/[0-9]*/environ; do
     p=${e#/proc/}
     p=${p%/environ}
+    case $(readlink "/proc/$p/exe" 2>/dev/null) in *train-mpi*) ;; *) continue ;; esac
     { tr '\0' ' ' <"/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "--train-dir $1 " || continue
     { tr '\0' '\n' <"$e"; } 2>/dev/null | grep -qx "OMPI_COMM_WORLD_RANK=$2" && echo "$p"
   done
 }
-# signal_rank DIR R SIG JOB: sends SIG to rank R of the job training DIR; if no such process is
-# found, ends JOB (mpirun) instead, so that the check fails at once rather than at its timeout.
-signal_rank() {
-  pid=$(rank_pid "$1" "$2")
-  if [ -n "$pid" ]; then kill "-$3" $pid; else echo "no rank $2 found for $1" >&2; kill "$4"; fi
-}
-# wait_step DIR STEP: until DIR's manifest lists STEP or a later step (at most 60 s; a small
-# model trains so fast that retention may drop STEP from the list between two looks).
+# last_step DIR: the newest step DIR's manifest lists (empty before the first commit).
+last_step() { sed -n 's/^  - step: //p' "$1/checkpoints.yaml" 2>/dev/null | sort -n | tail -1; }
+# STEP_WAIT: how long (s, by the clock) the checks wait for a job to reach a step; less than the
+# jobs' 60 s timeout, so that a job that is too slow is reported as such before it is ended.
+STEP_WAIT=50
+# wait_step DIR STEP: until DIR's manifest lists STEP or a later step (a small model trains so
+# fast that retention may drop STEP from the list between two looks), at most STEP_WAIT s;
+# returns 1 if it never did.
 wait_step() {
-  i=0
-  while ! sed -n 's/^  - step: //p' "$1/checkpoints.yaml" 2>/dev/null |
-    awk -v s="$2" '$1 >= s { f = 1 } END { exit !f }' && [ $i -lt 600 ]; do
-    sleep 0.1; i=$((i + 1))
+  ws_end=$(($(date +%s) + STEP_WAIT))
+  until [ "$(last_step "$1")" -ge "$2" ] 2>/dev/null; do
+    [ "$(date +%s)" -lt $ws_end ] || return 1
+    sleep 0.1
   done
+}
+# signal_rank DIR R SIG JOB STEP: sends SIG to rank R of the job training DIR once the rank is
+# training: DIR's manifest lists STEP or later (rank 0 commits a step only after every rank's
+# gradient sum of it) and rank R's process runs train-mpi, both within STEP_WAIT s.  Otherwise
+# it says on stderr which of the two never came and ends JOB (mpirun), so that the check fails
+# at once, naming why, rather than at its timeout.
+signal_rank() {
+  sr_end=$(($(date +%s) + STEP_WAIT))
+  pid=
+  if wait_step "$1" "$5"; then
+    until pid=$(rank_pid "$1" "$2") && [ -n "$pid" ]; do
+      [ "$(date +%s)" -lt $sr_end ] || break
+      sleep 0.2
+    done
+  fi
+  if [ -n "$pid" ]; then
+    kill "-$3" $pid
+    return
+  fi
+  if [ "$(last_step "$1")" -ge "$5" ] 2>/dev/null; then
+    why="rank $2 of the job training $1 not found running train-mpi within ${STEP_WAIT} s"
+  else
+    why="the job training $1 did not reach step $5 within ${STEP_WAIT} s (last step: $(last_step "$1"))"
+  fi
+  kill -0 "$4" 2>/dev/null || why="$why; mpirun had already ended"
+  echo "mpi.sh: no signal $3 sent: $why" >&2
+  kill "$4" 2>/dev/null
 }
 
 # kill_at DIR STEP OUT ERR ARGS...: a 2-rank run of DIR with ARGS (to step 100000, at most 60 s)
@@ -108,8 +137,7 @@ kill_at() {
   timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$d" "$@" \
     --steps 100000 >"$o" 2>"$e" &
   job=$!
-  wait_step "$d" "$s"
-  signal_rank "$d" 1 KILL $job
+  signal_rank "$d" 1 KILL $job "$s"
   wait $job
   rc=$?
 }
@@ -177,8 +205,7 @@ H=$T/hung
 TRAINVAL_MPI_TIMEOUT=3 timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" \
   --train-dir "$H" $COMMON --steps 100000 >"$T/h.out" 2>"$T/h.err" &
 job=$!
-wait_step "$H" 20
-signal_rank "$H" 1 STOP $job
+signal_rank "$H" 1 STOP $job 20
 wait $job
 rc=$?
 check "a stopped rank: rank 0 fails with one line naming the wait, status aborted" sh -c "
@@ -192,8 +219,7 @@ for r in 0 1; do
   timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$S" $COMMON \
     --steps 100000 >"$T/s$r.out" 2>"$T/s$r.err" &
   job=$!
-  wait_step "$S" 20
-  signal_rank "$S" $r TERM $job
+  signal_rank "$S" $r TERM $job 20
   wait $job
   rc=$?
   check "SIGTERM to rank $r: exit 0, status interrupted, exactly one signal checkpoint" sh -c "
@@ -387,8 +413,7 @@ S=$L/term
 timeout 60 mpirun --oversubscribe --bind-to none -np 2 "$BIN/train" --train-dir "$S" $LCOMMON \
   --steps 100000 >"$L/term.out" 2>"$L/term.err" &
 job=$!
-wait_step "$S" 20
-signal_rank "$S" 1 TERM $job
+signal_rank "$S" 1 TERM $job 20
 wait $job
 rc=$?
 tlast=$(grep '^  - step:' "$S/checkpoints.yaml" | tail -1 | sed 's/.*: //')

@@ -98,8 +98,11 @@ typedef struct conv_dims {
   int f, k, p, b;
   int cs, fs; /* the weight-gradient slices: cs channel ranges times fs filter ranges */
   size_t wb, col, yt, per_thread, dys, dw, db, total;
-  int wino_b, wino_bd;        /* examples per Winograd chunk, forward and dx; 0: im2col */
-  size_t wu, wino_per_thread; /* U [16][F][C] at temp + wu, then each thread's scratch */
+  int wino_b, wino_bd; /* examples per Winograd chunk, forward and dx; 0: im2col */
+  /* Winograd: U [16][F][C] at temp + wu (TRAIN) or at keep (INFER, see wino_filters), each
+   * thread's scratch from temp + wscr; keep: the INFER layer's U, then the F C 9 weights it was
+   * made from, then a flag (1 once they are set) */
+  size_t wu, wscr, wino_per_thread, keep;
 } conv_dims;
 
 /* Examples per Winograd chunk of the geometry g: at least CONV_WINO_MIN_TILES tiles. */
@@ -131,7 +134,7 @@ static conv_dims conv_dims_of(const tv_layer *l) {
   d.total = d.db + (nb ? (size_t)d.f : 0);
   tv_conv_geom g = geom_of(l);
   d.wino_b = d.wino_bd = 0;
-  d.wu = d.wino_per_thread = 0;
+  d.wu = d.wscr = d.wino_per_thread = d.keep = 0;
   if (tv_winograd_fits(&g) && ch >= CONV_WINO_MIN_CHANNELS) {
     d.wino_b = wino_chunk(&g, l->max_batch);
     size_t need = tv_winograd_scratch(&g, d.f, d.wino_b);
@@ -142,10 +145,12 @@ static conv_dims conv_dims_of(const tv_layer *l) {
       size_t nd = tv_winograd_scratch(&gd, ch, d.wino_bd);
       if (nd > need) need = nd;
     }
+    size_t u = ((size_t)TV_WINO_POS * d.f * ch + 15) & ~(size_t)15;
     d.wu = (d.total + 15) & ~(size_t)15;
+    d.wscr = l->mode == TV_MODE_TRAIN ? d.wu + u : d.wu;
+    if (l->mode != TV_MODE_TRAIN) d.keep = u + (size_t)d.f * d.k + 1;
     d.wino_per_thread = (need + 15) & ~(size_t)15;
-    d.total = d.wu + (((size_t)TV_WINO_POS * d.f * ch + 15) & ~(size_t)15) +
-              d.wino_per_thread * (size_t)l->threads;
+    d.total = d.wscr + d.wino_per_thread * (size_t)l->threads;
   }
   return d;
 }
@@ -165,6 +170,7 @@ static int conv2d_build(tv_layer *l) {
   l->out = tv_shape3(f, l->oh, l->ow);
   conv_dims d = conv_dims_of(l);
   l->temp_floats = d.total;
+  l->keep_floats = d.keep;
   int k = ch * c->kernel[0] * c->kernel[1], fan_out = f * c->kernel[0] * c->kernel[1];
   rc = tv_layer_declare(l, "kernel", tv_shape4(f, ch, c->kernel[0], c->kernel[1]), 1,
                         TV_INIT_HE_NORMAL, k, fan_out);
@@ -181,6 +187,7 @@ typedef struct conv_job {
   const float *x, *dy;
   float *y, *dx;
   int acc;
+  const float *u; /* the Winograd forward's U */
 } conv_job;
 
 /* chunks [c0, c1) of j->d.b examples */
@@ -211,10 +218,9 @@ static void conv_forward_part(void *ctx, int c0, int c1, int t) {
   }
 }
 
-/* The thread's Winograd scratch, after U. */
+/* The thread's Winograd scratch. */
 static float *wino_scratch(const conv_job *j, int t) {
-  return j->l->temp + j->d.wu + (((size_t)TV_WINO_POS * j->d.f * j->g.c + 15) & ~(size_t)15) +
-         (size_t)t * j->d.wino_per_thread;
+  return j->l->temp + j->d.wscr + (size_t)t * j->d.wino_per_thread;
 }
 
 /* Winograd chunks [c0, c1) of j->d.wino_b examples: y = conv(x) + b */
@@ -222,7 +228,7 @@ static void conv_wino_part(void *ctx, int c0, int c1, int t) {
   const conv_job *j = ctx;
   const conv_dims *d = &j->d;
   size_t in = (size_t)j->g.c * j->g.h * j->g.w, out = (size_t)d->f * d->p;
-  const float *u = j->l->temp + d->wu, *bias = j->l->cfg->use_bias ? var_value(j->l, 1) : NULL;
+  const float *u = j->u, *bias = j->l->cfg->use_bias ? var_value(j->l, 1) : NULL;
   for (int c = c0; c < c1; c++) {
     int n0 = c * d->wino_b, m = j->n - n0 < d->wino_b ? j->n - n0 : d->wino_b;
     tv_winograd_forward(&j->g, d->f, m, u, bias, j->x + (size_t)n0 * in, j->y + (size_t)n0 * out, 0,
@@ -244,11 +250,32 @@ static void conv_wino_dx_part(void *ctx, int c0, int c1, int t) {
   }
 }
 
+/* U = tv_winograd_filter(w).  TRAIN: made in temp on every forward (the weights change every
+ * step).  INFER: kept in keep with a copy of the weights it was made from, and made again only
+ * when w's bytes differ from that copy (another checkpoint loaded, training steps between two
+ * validations).  An eval pass runs many forwards of one checkpoint; U is a function of w's bits
+ * alone, so the outputs are bitwise those of making it every time. */
+static const float *wino_filters(const conv_job *j, const float *w) {
+  tv_layer *l = j->l;
+  if (l->mode == TV_MODE_TRAIN) {
+    tv_winograd_filter(&j->g, j->d.f, w, l->temp + j->d.wu);
+    return l->temp + j->d.wu;
+  }
+  size_t nw = (size_t)j->d.f * j->d.k, u = j->d.keep - nw - 1;
+  float *made_from = l->keep + u, *set = made_from + nw;
+  if (*set != 1.0f || memcmp(made_from, w, nw * sizeof *w) != 0) {
+    tv_winograd_filter(&j->g, j->d.f, w, l->keep);
+    memcpy(made_from, w, nw * sizeof *w);
+    *set = 1.0f;
+  }
+  return l->keep;
+}
+
 static void conv2d_forward(tv_layer *l, int n, const float *const *x, float *y) {
   conv_job j = {.l = l, .g = geom_of(l), .d = conv_dims_of(l), .n = n, .x = x[0], .y = y};
   const float *w = var_value(l, 0), *bias = l->cfg->use_bias ? var_value(l, 1) : NULL;
-  if (j.d.wino_b) { /* U once per forward, then the chunks */
-    tv_winograd_filter(&j.g, j.d.f, w, l->temp + j.d.wu);
+  if (j.d.wino_b) { /* U (wino_filters), then the chunks */
+    j.u = wino_filters(&j, w);
     tv_pool_for(l->pool, (n + j.d.wino_b - 1) / j.d.wino_b, conv_wino_part, &j);
     return;
   }
