@@ -112,6 +112,10 @@ typedef struct evaluator_result {
   const tv_dataset *ds;
   const uint32_t *idx;
   const float *probs;
+  /* The subset's targets in subset order, gathered in the pass (out of core ds holds none):
+   * labels (n class ids) for class ids, else targets (n * ds->target_dim floats); the other NULL */
+  const int32_t *labels;
+  const float *targets;
   double eval_seconds; /* the evaluation: batches made, forward, metrics */
   int fatal;           /* on failure: 1 if the cause is not the checkpoint (data, memory) */
   int tokens;          /* a token model: n counts tokens of the split's text */
@@ -210,6 +214,9 @@ typedef struct figures_opts {
  *                           on the softmax probability, fo->pr_thresholds thresholds;
  *   multilabel: only "pr_curve/<j>", one per label, the label's sigmoid score against its 0/1
  *                           target (positive above 0.5).
+ * Everything comes from the result (its probabilities, the targets res->labels / res->targets
+ * the pass gathered), except the grid's pixels, read with tv_dataset_read_examples: so an
+ * out-of-core split (data.memory_mb) gives byte for byte the records of the same file in memory.
  * Deterministic: the same result gives the same records.  Errors: those of tv_events_image,
  * tv_events_text, tv_events_pr_curve, TV_ERR_NOMEM; records appended before an error stay. */
 TV_MUST_CHECK int figures_write(tv_events *w, int64_t step, const evaluator_result *res,

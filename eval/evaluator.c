@@ -56,6 +56,10 @@ struct evaluator {
   float *probs; /* n * classes probabilities of the last run, in subset order: softmax, or
                  * sigmoid per label (multilabel) */
   size_t probs_cap;
+  /* the subset's targets of the last run, in subset order (evaluator_result.labels, .targets) */
+  int32_t *labels;
+  float *targets;
+  size_t labels_cap, targets_cap;
 };
 
 int evaluator_new(const evaluator_opts *o, evaluator **out) {
@@ -92,6 +96,8 @@ void evaluator_free(evaluator *ev) {
   tv_dataset_free(&ev->ds);
   free(ev->idx);
   free(ev->probs);
+  free(ev->labels);
+  free(ev->targets);
   free(ev->last_text);
   free(ev->next);
   free(ev->data_cfg);
@@ -154,13 +160,7 @@ static int build_model(evaluator *ev, tv_ckpt *ck, int new_data) {
   if (rc == TV_OK) rc = tv_ckpt_check_variables(ck, ev->store);
   if (rc == TV_OK) {
     tv_budget_add_variables(&b, ev->store, ev->next);
-    int test = ev->o.split == TV_SPLIT_TEST;
-    if (new_data && !ev->tokens) {
-      tv_budget_add_data(&b, ev->next,
-                         test ? ev->next->data.test_images : ev->next->data.train_images);
-      tv_budget_add_data(&b, ev->next,
-                         test ? ev->next->data.test_labels : ev->next->data.train_labels);
-    }
+    if (new_data && !ev->tokens) tv_budget_add_split(&b, ev->next, ev->o.split);
     rc = tv_budget_check(&b, ev->o.max_memory_mb, tv_ckpt_path(ck));
   }
   if (rc == TV_OK)
@@ -279,6 +279,18 @@ static int run_tokens(evaluator *ev, evaluator_result *res) {
   return TV_OK;
 }
 
+/* Makes *buf hold at least count items of size bytes (kept between runs: *cap counts items);
+ * what names them in the message. */
+static int reserve(void **buf, size_t *cap, size_t count, size_t size, const char *what) {
+  if (*cap >= count) return TV_OK;
+  free(*buf);
+  *cap = 0;
+  *buf = malloc(count * size + 1);
+  if (!*buf) return tv_error(TV_ERR_NOMEM, "evaluator: out of memory for %zu %s", count, what);
+  *cap = count;
+  return TV_OK;
+}
+
 int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
                   evaluator_result *res) {
   memset(res, 0, sizeof *res);
@@ -331,15 +343,15 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   tv_ckpt_close(ck);
   if (rc == TV_OK && ev->tokens) return run_tokens(ev, res);
   size_t k = rc == TV_OK ? (size_t)tv_model_num_classes(ev->model) : 0;
-  if (rc == TV_OK && ev->probs_cap < (size_t)ev->n * k) {
-    free(ev->probs);
-    ev->probs_cap = 0;
-    ev->probs = malloc((size_t)ev->n * k * sizeof *ev->probs);
-    if (!ev->probs)
-      rc = tv_error(TV_ERR_NOMEM, "evaluator: out of memory for %u x %zu probabilities", ev->n, k);
-    else
-      ev->probs_cap = (size_t)ev->n * k;
-  }
+  if (rc == TV_OK)
+    rc = reserve((void **)&ev->probs, &ev->probs_cap, (size_t)ev->n * k, sizeof(float),
+                 "probabilities");
+  size_t t = tv_dataset_has_labels(&ev->ds) ? 0 : (size_t)ev->ds.target_dim;
+  if (rc == TV_OK && !t)
+    rc = reserve((void **)&ev->labels, &ev->labels_cap, ev->n, sizeof(int32_t), "class ids");
+  if (rc == TV_OK && t)
+    rc = reserve((void **)&ev->targets, &ev->targets_cap, (size_t)ev->n * t, sizeof(float),
+                 "targets");
   if (rc == TV_OK) {
     tv_metrics_reset(ev->metrics);
     double t0 = tv_monotonic();
@@ -350,6 +362,7 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
     tv_eval_pass *pass = NULL; /* one loader for the pass: out of core, each block read once */
     rc = tv_eval_pass_new(ev->model, &ev->ds, ev->idx, ev->n, ev->norm,
                           tv_metrics_task(ev->metrics), &pass);
+    if (rc == TV_OK) tv_eval_pass_keep(pass, t ? NULL : ev->labels, t ? ev->targets : NULL);
     for (uint32_t off = 0; rc == TV_OK && off < ev->n; off += chunk) {
       if (ev->o.cancel && *ev->o.cancel) {
         rc = TV_ERR_INTERRUPTED;
@@ -376,6 +389,8 @@ int evaluator_run(evaluator *ev, const char *path, const tv_ckpt_info *expect,
   res->n_class_names = ev->ds.names ? ev->ds.num_classes : 0;
   res->probs = ev->probs;
   res->idx = ev->idx;
+  res->labels = t ? NULL : ev->labels;
+  res->targets = t ? ev->targets : NULL;
   res->ds = &ev->ds;
   return TV_OK;
 }

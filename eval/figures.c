@@ -111,15 +111,16 @@ static int find_misclassified(const evaluator_result *res, int k, int cap, uint3
   for (uint32_t i = 0; i < res->n && m < cap; i++) {
     float prob;
     int p = predicted(res->probs + (size_t)i * k, k, &prob);
-    if (p != res->ds->labels[res->idx[i]]) at[m++] = i;
+    if (p != res->labels[i]) at[m++] = i;
   }
   return m;
 }
 
-/* A grid of the examples at[0..m): each image at twice its size over the caption "T<true>
- * P<predicted>" (the true class in blue, the prediction in orange). */
+/* A grid of the examples at[0..m), whose pixels are px (m images of the dataset's shape, in
+ * that order): each image at twice its size over the caption "T<true> P<predicted>" (the true
+ * class in blue, the prediction in orange). */
 static int misclassified_image(const evaluator_result *res, int k, const uint32_t *at, int m,
-                               tv_image *img) {
+                               const uint8_t *px, tv_image *img) {
   const tv_dataset *ds = res->ds;
   int iw = ds->w * 2, ih = ds->h * 2;
   int tile_w = (iw > 11 * CHAR_W ? iw : 11 * CHAR_W) + 8, tile_h = ih + CHAR_H + 12;
@@ -128,8 +129,7 @@ static int misclassified_image(const evaluator_result *res, int k, const uint32_
   if (rc != TV_OK) return rc;
   size_t plane = (size_t)ds->h * (size_t)ds->w, d = plane * (size_t)ds->c;
   for (int j = 0; j < m; j++) {
-    uint32_t e = res->idx[at[j]];
-    const uint8_t *src = ds->images + (size_t)e * d;
+    const uint8_t *src = px + (size_t)j * d;
     int x0 = 8 + (j % cols) * tile_w, y0 = 8 + (j / cols) * tile_h;
     for (int y = 0; y < ds->h; y++)
       for (int x = 0; x < ds->w; x++) {
@@ -142,7 +142,7 @@ static int misclassified_image(const evaluator_result *res, int k, const uint32_
     float prob;
     int p = predicted(res->probs + (size_t)at[j] * k, k, &prob);
     char buf[32];
-    snprintf(buf, sizeof buf, "T%d ", (int)ds->labels[e]);
+    snprintf(buf, sizeof buf, "T%d ", (int)res->labels[at[j]]);
     int w = tv_image_text(img, x0, y0 + ih + 4, buf, SCALE, RIGHT);
     snprintf(buf, sizeof buf, "P%d", p);
     tv_image_text(img, x0 + w, y0 + ih + 4, buf, SCALE, WRONG);
@@ -165,7 +165,7 @@ static int misclassified_text(const evaluator_result *res, int k, const uint32_t
     float prob;
     int p = predicted(res->probs + (size_t)at[j] * k, k, &prob);
     char tn[NAME_CHARS + 16], pn[NAME_CHARS + 16];
-    class_label(res->ds, res->ds->labels[e], tn, sizeof tn);
+    class_label(res->ds, res->labels[at[j]], tn, sizeof tn);
     class_label(res->ds, p, pn, sizeof pn);
     tv_text_printf(&t, "| %d | %u | %s | %s | %.3f |\n", j, e, tn, pn, prob);
   }
@@ -183,14 +183,14 @@ static int misclassified_text(const evaluator_result *res, int k, const uint32_t
 static int label_pr_curves(tv_events *w, int64_t step, const evaluator_result *res, int k,
                            int thresholds) {
   const tv_dataset *ds = res->ds;
-  if (thresholds < 2 || !ds->targets || ds->target_dim != k) return TV_OK;
+  if (thresholds < 2 || !res->targets || ds->target_dim != k) return TV_OK;
   float *pr = malloc((size_t)6 * (size_t)thresholds * sizeof *pr);
   int32_t *pos = malloc((size_t)res->n * sizeof *pos + 1);
   int rc = pr && pos ? TV_OK : tv_error(TV_ERR_NOMEM, "PR curves: out of memory");
   for (int j = 0; rc == TV_OK && j < k; j++) {
     char tag[32];
     for (uint32_t i = 0; i < res->n; i++)
-      pos[i] = ds->targets[(size_t)res->idx[i] * (size_t)k + (size_t)j] > 0.5f;
+      pos[i] = res->targets[(size_t)i * (size_t)k + (size_t)j] > 0.5f;
     snprintf(tag, sizeof tag, "pr_curve/%d", j);
     rc = tv_pr_curve(res->probs + j, (size_t)k, pos, 1, res->n, thresholds, pr);
     if (rc == TV_OK) rc = tv_events_pr_curve(w, step, tag, pr, thresholds);
@@ -205,22 +205,28 @@ int figures_write(tv_events *w, int64_t step, const evaluator_result *res, const
   if (k < 1 || k > FIGURES_MAX_CLASSES || !res->ds || !res->probs) return TV_OK;
   if (tv_metrics_task(res->metrics) == TV_TASK_MULTILABEL)
     return label_pr_curves(w, step, res, k, fo->pr_thresholds);
-  if (k < 2 || !res->ds->labels) return TV_OK; /* nothing legible to draw */
+  if (k < 2 || !res->labels) return TV_OK; /* nothing legible to draw */
+  const tv_dataset *ds = res->ds;
   tv_image img = {0};
-  uint32_t *at = NULL;
+  uint32_t *at = NULL, *rows = NULL;
+  uint8_t *px = NULL;
   char *text = NULL;
   float *pr = NULL;
-  int32_t *labels = NULL;
   int rc = confusion_image(res, k, &img);
   if (rc == TV_OK) rc = tv_events_image(w, step, "confusion_matrix", &img);
   tv_image_free(&img);
-  if (rc == TV_OK && fo->misclassified > 0 && res->ds->images &&
-      (res->ds->c == 1 || res->ds->c == 3)) {
+  if (rc == TV_OK && fo->misclassified > 0 && tv_dataset_feature_size(ds) == 1 &&
+      (ds->c == 1 || ds->c == 3)) {
     at = malloc((size_t)fo->misclassified * sizeof *at);
-    if (!at) rc = tv_error(TV_ERR_NOMEM, "misclassified: out of memory");
+    rows = malloc((size_t)fo->misclassified * sizeof *rows);
+    if (!at || !rows) rc = tv_error(TV_ERR_NOMEM, "misclassified: out of memory");
     int m = rc == TV_OK ? find_misclassified(res, k, fo->misclassified, at) : 0;
-    if (m > 0) {
-      rc = misclassified_image(res, k, at, m, &img);
+    if (m > 0) { /* their pixels, read back from the file out of core */
+      for (int j = 0; j < m; j++) rows[j] = res->idx[at[j]];
+      px = malloc((size_t)m * (size_t)ds->c * (size_t)ds->h * (size_t)ds->w);
+      rc = px ? tv_dataset_read_examples(ds, rows, (uint32_t)m, px)
+              : tv_error(TV_ERR_NOMEM, "misclassified: out of memory");
+      if (rc == TV_OK) rc = misclassified_image(res, k, at, m, px, &img);
       if (rc == TV_OK) rc = tv_events_image(w, step, "misclassified", &img);
       if (rc == TV_OK) rc = misclassified_text(res, k, at, m, &text);
       if (rc == TV_OK) rc = tv_events_text(w, step, "misclassified/labels", text);
@@ -228,22 +234,21 @@ int figures_write(tv_events *w, int64_t step, const evaluator_result *res, const
     }
   }
   if (rc == TV_OK && fo->pr_thresholds >= 2) {
-    /* tv_pr_curve pairs score i with label i: the subset's labels, gathered once. */
+    /* tv_pr_curve pairs score i with label i: the subset's labels, as the pass gathered them */
     pr = malloc((size_t)6 * (size_t)fo->pr_thresholds * sizeof *pr);
-    labels = malloc((size_t)res->n * sizeof *labels + 1);
-    if (!pr || !labels) rc = tv_error(TV_ERR_NOMEM, "PR curves: out of memory");
-    for (uint32_t i = 0; rc == TV_OK && i < res->n; i++) labels[i] = res->ds->labels[res->idx[i]];
+    if (!pr) rc = tv_error(TV_ERR_NOMEM, "PR curves: out of memory");
     for (int c = 0; rc == TV_OK && c < k; c++) {
       char label[NAME_CHARS + 16], tag[NAME_CHARS + 32];
-      class_label(res->ds, c, label, sizeof label);
+      class_label(ds, c, label, sizeof label);
       snprintf(tag, sizeof tag, "pr_curve/%s", label);
-      rc = tv_pr_curve(res->probs + c, (size_t)k, labels, c, res->n, fo->pr_thresholds, pr);
+      rc = tv_pr_curve(res->probs + c, (size_t)k, res->labels, c, res->n, fo->pr_thresholds, pr);
       if (rc == TV_OK) rc = tv_events_pr_curve(w, step, tag, pr, fo->pr_thresholds);
     }
   }
   free(pr);
-  free(labels);
   free(text);
+  free(px);
+  free(rows);
   free(at);
   return rc;
 }

@@ -104,7 +104,8 @@ static const tv_cli_option OPTIONS[] = {
      "run the inference graph on a team of N threads, OpenBLAS held to one thread inside it "
      "(default: OPENBLAS_NUM_THREADS, else one per core)"},
     {"max-memory", OPT_MAX_MEMORY, 0, required_argument, "MB", "@number", NULL,
-     "refuse, before allocating it, a checkpoint whose graph, variables and data would take more "
+     "refuse, before allocating it, a checkpoint whose graph, variables and data (as its reader "
+     "will hold it; an HDF5 split larger than data.memory_mb counts that budget) would take more "
      "than MB MiB (default: three quarters of physical memory; 0: no limit)"},
     {"json", OPT_JSON, 0, no_argument, NULL, NULL, NULL,
      "one-shot: print exactly one JSON object on stdout (top5 is null with 5 classes or fewer); "

@@ -57,8 +57,13 @@ static void make(fixture *f, int with_names) {
   float logits[N * K];
   for (int i = 0; i < N * K; i++) logits[i] = logf(f->probs[i]);
   tv_metrics_update(f->m, logits, f->labels, N);
-  f->res = (evaluator_result){
-      .step = 7, .n = N, .metrics = f->m, .ds = &f->ds, .idx = f->idx, .probs = f->probs};
+  f->res = (evaluator_result){.step = 7,
+                              .n = N,
+                              .metrics = f->m,
+                              .ds = &f->ds,
+                              .idx = f->idx,
+                              .probs = f->probs,
+                              .labels = f->labels}; /* the subset is every example, in order */
 }
 
 static tvt_event *write_and_read(const char *dir, const evaluator_result *res,

@@ -6,7 +6,8 @@
  * differently per epoch; prefetch, a restored state and data-parallel parts give bitwise the
  * same batches; augmented images and float targets (multilabel indicators, class ids read as
  * floats) come with their rows; the streaming standardisation and the in-order evaluation walk
- * give what the in-memory dataset gives; a budget too small for a buffer and a chunk damaged
+ * give what the in-memory dataset gives, as do the examples read back one by one and the targets an
+ * evaluation pass keeps; a budget too small for a buffer and a chunk damaged
  * after the file was opened are one line naming the cause. */
 #include "trainval/data.h"
 
@@ -23,6 +24,11 @@
 #include <cmocka.h>
 
 #include "testutil.h"
+#include "trainval/config.h"
+#include "trainval/metrics.h"
+#include "trainval/model.h"
+#include "trainval/pipeline.h"
+#include "trainval/varstore.h"
 
 enum { N = 1000, D = 6, CHUNK = 32, K = 7, BATCH = 16 };
 
@@ -428,6 +434,80 @@ static void test_stream_fit_and_eval(void **state) {
   free_split(&m_);
 }
 
+/* tv_dataset_read_examples: chosen examples of the valid split (rows through its row map), in
+ * any order and repeated, read from the file are those of the split in memory; an index past
+ * the split is refused. */
+static void test_read_examples(void **state) {
+  const char *p = tpath(state, "some.h5");
+  write_file(p, 1);
+  splits o_, m_;
+  open_split(p, BUDGET, 4, &o_);
+  open_split(p, 0, 4, &m_);
+  assert_non_null(o_.va.rows);
+  assert_non_null(o_.va.rowmap);
+  assert_null(m_.va.rows);
+  const uint32_t at[5] = {7, 0, o_.va.n - 1, 7, 42};
+  float a[5 * D], b[5 * D];
+  assert_int_equal(tv_dataset_read_examples(&o_.va, at, 5, a), TV_OK);
+  assert_int_equal(tv_dataset_read_examples(&m_.va, at, 5, b), TV_OK);
+  assert_memory_equal(a, b, sizeof a);
+  for (int j = 0; j < 5; j++) /* the first feature is the source row's number */
+    assert_true(a[j * D] == (float)o_.va.rowmap[at[j]]);
+  const uint32_t past[1] = {o_.va.n};
+  assert_int_equal(tv_dataset_read_examples(&o_.va, past, 1, a), TV_ERR_INVALID);
+  assert_non_null(strstr(tv_error_message(), "example 100 of a dataset of 100"));
+  free_split(&o_);
+  free_split(&m_);
+}
+
+/* tv_eval_pass_keep: a pass over a subset of the valid split keeps the subset's class ids in
+ * subset order, out of core as in memory, beside the same logits (a linear model with fixed
+ * weights). */
+static void test_eval_pass_keep(void **state) {
+  const char *p = tpath(state, "pass.h5");
+  write_file(p, 0);
+  static const char text[] = "model:\n  input: [6, 1, 1]\n  num_classes: 7\n  layers:\n"
+                             "    - {type: flatten}\n    - {type: dense, units: 7}\n";
+  tv_config c;
+  assert_int_equal(tv_config_parse(text, sizeof text - 1, "lin.yaml", NULL, 0, &c), TV_OK);
+  tv_varstore *s = NULL;
+  tv_model *m = NULL;
+  assert_int_equal(tv_varstore_new(&s), TV_OK);
+  assert_int_equal(tv_model_new(&c, TV_MODE_INFER, BATCH, s, NULL, &m), TV_OK);
+  assert_int_equal(tv_varstore_seal(s), TV_OK);
+  for (size_t i = 0; i < tv_varstore_size(s); i++) tv_varstore_values(s)[i] = sinf((float)i);
+  splits o_, m_;
+  open_split(p, BUDGET, 6, &o_);
+  open_split(p, 0, 6, &m_);
+  enum { M = 37 };
+  uint32_t idx[M];
+  for (uint32_t i = 0; i < M; i++) idx[i] = i * 2 + (i % 2);
+  int32_t kept[2][M];
+  float logits[2][M * K];
+  const tv_dataset *va[2] = {&o_.va, &m_.va};
+  tv_norm norm = {.scale = 1, .mean = 0, .std = 1};
+  for (int k = 0; k < 2; k++) {
+    tv_metrics *met = NULL;
+    tv_eval_pass *pass = NULL;
+    assert_int_equal(tv_metrics_new(K, &met), TV_OK);
+    assert_int_equal(tv_eval_pass_new(m, va[k], idx, M, norm, TV_TASK_CLASSIFICATION, &pass),
+                     TV_OK);
+    tv_eval_pass_keep(pass, kept[k], NULL);
+    assert_int_equal(tv_eval_pass_next(pass, 2 * BATCH, met, logits[k], NULL), TV_OK);
+    assert_int_equal(tv_eval_pass_next(pass, M, met, logits[k] + 2 * BATCH * K, NULL), TV_OK);
+    tv_eval_pass_free(pass);
+    tv_metrics_free(met);
+  }
+  for (uint32_t i = 0; i < M; i++) /* row r's label is r % K */
+    assert_int_equal(kept[0][i], (int32_t)(o_.va.rowmap[idx[i]] % K));
+  assert_memory_equal(kept[0], kept[1], sizeof kept[0]);
+  assert_memory_equal(logits[0], logits[1], sizeof logits[0]);
+  free_split(&o_);
+  free_split(&m_);
+  tv_model_free(m);
+  tv_varstore_free(s);
+}
+
 /* Float targets out of core: /x features and /t (N, 3) 0/1 indicators (multilabel), or integer
  * class ids read as one float target (regression): the batches of the in-order walk are those of
  * the data in memory, and a shuffled epoch pairs every row with its own targets. */
@@ -560,6 +640,8 @@ int main(void) {
       cmocka_unit_test_setup_teardown(test_stream_fit_and_eval, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_float_targets, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_read_examples, tvt_setup_tmpdir, tvt_teardown_tmpdir),
+      cmocka_unit_test_setup_teardown(test_eval_pass_keep, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_budget_too_small, tvt_setup_tmpdir, tvt_teardown_tmpdir),
       cmocka_unit_test_setup_teardown(test_damaged_after_open, tvt_setup_tmpdir,
                                       tvt_teardown_tmpdir),

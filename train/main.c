@@ -115,7 +115,8 @@ static const tv_cli_option OPTIONS[] = {
      "thread inside it (default: OPENBLAS_NUM_THREADS, else one per core); results are bitwise the "
      "same for the same N"},
     {"max-memory", OPT_MAX_MEMORY, 0, required_argument, "MB", "@number", NULL,
-     "refuse at the start a run whose training data, graphs, variables and optimizer state would "
+     "refuse at the start a run whose training data (as its reader will hold it; an HDF5 split "
+     "larger than data.memory_mb counts that budget), graphs, variables and optimizer state would "
      "take more than MB MiB (default: three quarters of physical memory; 0: no limit)"},
     {"quiet", 'q', 'q', no_argument, NULL, NULL, NULL, "print only errors and the final line"},
     {"verbose", 'v', 'v', no_argument, NULL, NULL, NULL,

@@ -504,8 +504,7 @@ static int check_memory(trainer *t) {
     b.activations += infer;
     tv_budget_add_variables(&b, s, &t->cfg);
     if (!tv_config_is_sequence(&t->cfg)) { /* a corpus is read whole, not planned here */
-      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_images);
-      tv_budget_add_data(&b, &t->cfg, t->cfg.data.train_labels);
+      tv_budget_add_split(&b, &t->cfg, TV_SPLIT_TRAIN); /* with the valid split */
     }
     rc = tv_budget_check(&b, t->opt.max_memory_mb, t->cfg.source);
   }

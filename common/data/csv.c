@@ -186,6 +186,43 @@ static int load_table(const char *path, const tv_data_spec *sp, table *t) {
   return rc;
 }
 
+/* One file's part of tv_csv_estimate: its text bytes and its fields (a field per delimiter or
+ * line end, and one at the end), read through the stream in slabs. */
+static int count_fields(const char *path, char delim, uint64_t *bytes, uint64_t *fields) {
+  enum { SLAB = 1 << 16 };
+  *bytes = *fields = 0;
+  tv_data_stream *s = NULL;
+  char *buf = malloc(SLAB);
+  int rc = buf ? tv_data_stream_open(path, &s) : tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  for (size_t got = SLAB; rc == TV_OK && got == SLAB;) {
+    rc = tv_data_stream_read(s, buf, SLAB, &got);
+    for (size_t i = 0; rc == TV_OK && i < got; i++) *fields += buf[i] == delim || buf[i] == '\n';
+    *bytes += got;
+  }
+  *fields += 1; /* the last field, when the text does not end in a line break */
+  tv_data_stream_close(s);
+  free(buf);
+  return rc;
+}
+
+int tv_csv_estimate(const tv_data_spec *sp, tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  int two = !sp->features_only && sp->y && sp->y[0];
+  uint64_t text = 0, records = 0, fields = 0;
+  for (int f = 0; f <= two; f++) {
+    uint64_t b, n, cap = 1024;
+    int rc = count_fields(f ? sp->y : sp->x, sp->delimiter ? sp->delimiter : ',', &b, &n);
+    if (rc != TV_OK) return rc;
+    while (cap < n) cap *= 2; /* add_field's array */
+    text += b + 1;
+    records += cap * sizeof(field);
+    fields += n;
+  }
+  need->held = fields * 4;
+  need->peak = text + records + need->held;
+  return TV_OK;
+}
+
 /* "a, b, c" of the header (cut at LIST_CAP bytes), or the column count without one. */
 static void describe_columns(const table *t, char *out, size_t cap) {
   if (!t->header) {

@@ -44,6 +44,7 @@
 #include <zlib.h>
 
 #include "data/blockorder.h"
+#include "data/readers.h"
 #include "data/stream.h"
 #include "trainval/ckpt.h"
 #include "trainval/dist.h"
@@ -562,6 +563,29 @@ out:
   return rc;
 }
 
+int tv_idx_estimate(const tv_data_spec *spec, tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  idx_file fi = {.path = spec->x, .fd = -1}, fl = {.path = spec->y, .fd = -1};
+  idx_head hi, hl;
+  int rc = idx_open(&fi, spec->x);
+  if (rc == TV_OK) rc = idx_open(&fl, spec->y);
+  if (rc == TV_OK) rc = idx_header(&fi, 0, &hi);
+  if (rc == TV_OK) rc = idx_header(&fl, 1, &hl);
+  if (rc == TV_OK) {
+    uint64_t nx = 1, ny = 1;
+    for (int k = 0; k < hi.ndim; k++) nx *= hi.dim[k];
+    for (int k = 0; k < hl.ndim; k++) ny *= hl.dim[k];
+    int keep = hi.type->code == 0x08; /* uint8 features are kept as read */
+    uint64_t hx = nx * (keep ? 1 : 4), raw_x = keep ? 0 : nx * hi.type->size;
+    uint64_t hy = ny * 4, raw_y = ny * hl.type->size;
+    need->held = hx + hy;
+    need->peak = hx + (raw_x > hy + raw_y ? raw_x : hy + raw_y);
+  }
+  idx_close(&fi);
+  idx_close(&fl);
+  return rc;
+}
+
 static int path_exists(const char *path) {
   struct stat st;
   return stat(path, &st) == 0;
@@ -769,6 +793,27 @@ out:
   free(perm);
   free(in_valid);
   return rc;
+}
+
+int tv_dataset_read_examples(const tv_dataset *ds, const uint32_t *at, uint32_t m, void *x) {
+  size_t d = example_values(ds), bytes = d * tv_dataset_feature_size(ds);
+  for (uint32_t j = 0; j < m; j++) {
+    uint32_t e = at[j];
+    if (e >= ds->n)
+      return tv_error(TV_ERR_INVALID, "example %u of a dataset of %u", (unsigned)e,
+                      (unsigned)ds->n);
+    uint8_t *dst = (uint8_t *)x + (size_t)j * bytes;
+    if (ds->rows) {
+      uint64_t row = ds->rowmap ? ds->rowmap[e] : e;
+      int rc = tv_rows_read(ds->rows, row, row + 1, dst, NULL, NULL);
+      if (rc != TV_OK) return rc;
+    } else if (ds->features) {
+      memcpy(dst, ds->features + (size_t)e * d, bytes);
+    } else {
+      memcpy(dst, ds->images + (size_t)e * d, bytes);
+    }
+  }
+  return TV_OK;
 }
 
 static uint64_t fnv1a_u32(uint64_t h, uint32_t v) {

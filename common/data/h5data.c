@@ -21,11 +21,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/bounded.h"
 #include "base/h5util.h"
+#include "data/readers.h"
 
 enum {
   SLAB_VALUES = 1 << 20, /* values per HDF5 read (one conversion buffer) */
@@ -573,21 +575,34 @@ static int rows_max_label(tv_rows *r, int32_t *max) {
   return read_span(&r->y, 0, 1, 0, r->y.dim[0], NULL, r->tmp, r->tmp_rows, max);
 }
 
+/* Opens and checks the features x_dataset of xf and the targets y_dataset of yf (NULL: none, y
+ * then holds no ids) and that their example counts agree; on failure both are closed. */
+static int open_pair(hid_t xf, const char *xname, const char *x_dataset, hid_t yf,
+                     const char *yname, const char *y_dataset, dset *x, dset *y) {
+  *y = (dset){.id = H5I_INVALID_HID, .type = H5I_INVALID_HID, .space = H5I_INVALID_HID};
+  int rc = dset_open(xf, xname, x_dataset, 0, x);
+  if (rc != TV_OK) return rc;
+  if (y_dataset) rc = dset_open(yf, yname, y_dataset, 1, y);
+  if (rc == TV_OK && y_dataset && x->dim[0] != y->dim[0])
+    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %llu examples but %s: %s holds %llu targets", xname,
+                  x_dataset, (unsigned long long)x->dim[0], yname, y_dataset,
+                  (unsigned long long)y->dim[0]);
+  if (rc != TV_OK) {
+    dset_close(x);
+    dset_close(y);
+  }
+  return rc;
+}
+
 /* Reads both datasets of the open files into *ds (zeroed on failure) as h5load says; with keep 0,
  * reads and checks all of them but keeps nothing (*ds untouched). */
 static int load(hid_t xf, const char *xname, const char *x_dataset, hid_t yf, const char *yname,
                 const char *y_dataset, h5load *how, tv_dataset *ds) {
   int keep = how->keep;
-  dset x, y = {.id = H5I_INVALID_HID, .type = H5I_INVALID_HID, .space = H5I_INVALID_HID};
+  dset x, y;
   tv_dataset d = {0};
-  int rc = dset_open(xf, xname, x_dataset, 0, &x);
+  int rc = open_pair(xf, xname, x_dataset, yf, yname, y_dataset, &x, &y);
   if (rc != TV_OK) return rc;
-  if (y_dataset) rc = dset_open(yf, yname, y_dataset, 1, &y);
-  if (rc == TV_OK && y_dataset && x.dim[0] != y.dim[0])
-    rc = tv_error(TV_ERR_FORMAT, "%s: %s holds %llu examples but %s: %s holds %llu targets", xname,
-                  x_dataset, (unsigned long long)x.dim[0], yname, y_dataset,
-                  (unsigned long long)y.dim[0]);
-  if (rc != TV_OK) goto out;
   d.n = (uint32_t)x.dim[0];
   d.c = (int)(x.rank == 3 ? 1 : x.dim[1]);
   d.h = (int)(x.rank == 2 ? 1 : x.dim[x.rank - 2]);
@@ -730,4 +745,85 @@ int tv_dataset_load_h5_image(const void *image, size_t len, const char *name, co
   const h5job j = {name, x_dataset, name, y_dataset, image, len, 0};
   h5load how = {.keep = 1};
   return job_load(&j, &how, ds);
+}
+
+/* ---- planning a read before it happens (tv_h5_estimate) ---- */
+
+/* The conversion slab read_all touches reading d into memory: none for uint8 features, float32
+ * values and int32 class ids (read as stored), else slab_rows examples of 8-byte values. */
+static uint64_t slab_bytes(const dset *d, int targets) {
+  int as_f32 = (d->is_float || !targets) && H5Tequal(d->type, H5T_NATIVE_FLOAT) > 0;
+  int as_i32 = !d->is_float && targets && d->per == 1 && H5Tequal(d->type, H5T_NATIVE_INT32) > 0;
+  if ((!targets && d->is_u8) || as_f32 || as_i32) return 0;
+  uint64_t rows = slab_rows(d->per, 0);
+  return (rows < d->dim[0] ? rows : d->dim[0]) * d->per * 8;
+}
+
+/* What the in-memory read of x and y holds (tv_dataset's buffers) and the most it holds at once:
+ * read_all reads x, then y, each through its conversion slab, and integer targets wanted as
+ * floats are copied once more (source.c). */
+static void plan(const dset *x, const dset *y, int float_targets, uint64_t *held, uint64_t *peak) {
+  uint64_t n = x->dim[0], hx = n * x->per * (x->is_u8 ? 1 : 4), hy = 0, more_y = 0;
+  if (y->id >= 0) {
+    hy = n * y->per * 4;
+    more_y = slab_bytes(y, 1) + (!y->is_float && float_targets ? hy : 0);
+  }
+  uint64_t at_x = hx + slab_bytes(x, 0), at_y = hx + hy + more_y;
+  *held = hx + hy;
+  *peak = at_x > at_y ? at_x : at_y;
+}
+
+/* The planning child's job: a page shared with the parent gets the figures. */
+typedef struct plan_job {
+  h5job j;
+  int float_targets;
+  uint64_t *shared; /* [0] held, [1] peak, [2] the in-memory need memory_need compares */
+} plan_job;
+
+static int child_plan(void *arg) {
+  const plan_job *p = arg;
+  hid_t xf = H5I_INVALID_HID, yf = H5I_INVALID_HID;
+  dset x, y;
+  int rc = job_open(&p->j, &xf, &yf);
+  if (rc == TV_OK)
+    rc = open_pair(xf, p->j.x_path, p->j.x_dataset, yf >= 0 ? yf : xf, p->j.y_path, p->j.y_dataset,
+                   &x, &y);
+  if (rc == TV_OK) {
+    plan(&x, &y, p->float_targets, &p->shared[0], &p->shared[1]);
+    p->shared[2] = (uint64_t)memory_need(&x, &y);
+    dset_close(&x);
+    dset_close(&y);
+  }
+  tv_h5_close(&yf, H5Fclose);
+  tv_h5_close(&xf, H5Fclose);
+  return rc;
+}
+
+int tv_h5_estimate(const char *x_path, const char *x_dataset, const char *y_path,
+                   const char *y_dataset, int float_targets, uint64_t memory_bytes,
+                   tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  if (!y_path || !y_dataset) y_path = x_path, y_dataset = NULL;
+  uint64_t *shared =
+      mmap(NULL, 3 * sizeof *shared, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+  if (shared == MAP_FAILED)
+    return tv_error_errno(TV_ERR_NOMEM, errno, "%s: cannot plan its read", x_path);
+  plan_job p = {
+      {x_path, x_dataset, y_path, y_dataset, NULL, 0, memory_bytes}, float_targets, shared};
+  /* metadata alone, which takes milliseconds: a file libhdf5 loops on costs 5 s here, and the
+   * read that follows reports it */
+  const tv_bounded_limits lim = {CHILD_CPU_S(0) < 5 ? CHILD_CPU_S(0) : 5, CHILD_AS_BYTES};
+  tv_bounded_end end;
+  int rc = tv_run_bounded(child_plan, &p, &lim, x_path, &end);
+  if (rc != TV_OK && end.kind != TV_BOUNDED_RETURNED) {
+    char how[128];
+    rc = tv_error(TV_ERR_FORMAT, "%s: damaged HDF5 data file (HDF5 %s)", x_path,
+                  tv_bounded_describe(&end, &lim, how, sizeof how));
+  }
+  if (rc == TV_OK && memory_bytes > 0 && y_dataset && shared[2] > memory_bytes)
+    *need = (tv_data_need){.held = 0, .peak = memory_bytes, .out_of_core = 1};
+  else if (rc == TV_OK)
+    *need = (tv_data_need){.held = shared[0], .peak = shared[1]};
+  munmap(shared, 3 * sizeof *shared);
+  return rc;
 }

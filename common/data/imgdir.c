@@ -27,6 +27,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "data/readers.h"
 #include "trainval/files.h"
 
 enum {
@@ -355,6 +356,26 @@ static int list_dir(const char *dir, int want_dirs, names *out) {
     return rc;
   }
   if (out->n) qsort(out->v, out->n, sizeof *out->v, cmp_names);
+  return TV_OK;
+}
+
+int tv_imgdir_estimate(const tv_data_spec *sp, tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  names classes, files;
+  int rc = list_dir(sp->x, 1, &classes);
+  if (rc != TV_OK) return rc;
+  uint64_t total = 0, per = (uint64_t)sp->channels * (uint64_t)sp->height * (uint64_t)sp->width;
+  char path[PATH_CAP];
+  for (size_t k = 0; k < classes.n && rc == TV_OK; k++) {
+    if (snprintf(path, sizeof path, "%s/%s", sp->x, classes.v[k]) >= (int)sizeof path)
+      rc = tv_error(TV_ERR_INVALID, "%s/%s: path too long", sp->x, classes.v[k]);
+    if (rc == TV_OK) rc = list_dir(path, 0, &files);
+    if (rc == TV_OK) total += files.n;
+    if (rc == TV_OK) names_free(&files);
+  }
+  names_free(&classes);
+  if (rc != TV_OK) return rc;
+  need->held = need->peak = total * (per + sizeof(int32_t)); /* pixels and a class id each */
   return TV_OK;
 }
 

@@ -145,6 +145,22 @@ static int parse_header(npy *f, const char *p, const char *end) {
   return TV_OK;
 }
 
+/* The magic, the version and the header's length (*hl) after the *pre bytes of len at b. */
+static int npy_prefix(const char *path, const unsigned char *b, size_t len, size_t *pre,
+                      size_t *hl) {
+  if (len < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
+    return tv_error(TV_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
+  int major = b[6];
+  *pre = major == 1 ? 10 : 12;
+  if (major < 1 || major > 3)
+    return tv_error(TV_ERR_FORMAT, "%s: .npy format version %d.%d (the reader takes 1.0-3.0)", path,
+                    major, b[7]);
+  if (len < *pre) return tv_error(TV_ERR_FORMAT, "%s: truncated header", path);
+  *hl = major == 1 ? (size_t)b[8] | (size_t)b[9] << 8
+                   : (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+  return TV_OK;
+}
+
 /* Parses the header at b (have bytes of a file of total bytes; have >= 12 or total) into f and
  * checks the body's size against it; *body_at is where the body starts.  TV_ERR_FORMAT for a
  * header that is not numpy's or a body of the wrong size; *need (when not NULL) gets the bytes
@@ -152,21 +168,9 @@ static int parse_header(npy *f, const char *p, const char *end) {
 static int npy_header(npy *f, const unsigned char *b, size_t have, uint64_t total,
                       uint64_t *body_at, size_t *need) {
   const char *path = f->path;
-  if (total < 10 || have < 10 || memcmp(b, "\x93NUMPY", 6) != 0)
-    return tv_error(TV_ERR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", path);
-  int major = b[6];
-  size_t pre = major == 1 ? 10 : 12;
-  if (major < 1 || major > 3)
-    return tv_error(TV_ERR_FORMAT, "%s: .npy format version %d.%d (the reader takes 1.0-3.0)", path,
-                    major, b[7]);
-  if (total < pre) return tv_error(TV_ERR_FORMAT, "%s: truncated header", path);
-  if (have < pre) {
-    *need = pre;
-    return TV_OK;
-  }
-  size_t hl = major == 1
-                  ? (size_t)b[8] | (size_t)b[9] << 8
-                  : (size_t)b[8] | (size_t)b[9] << 8 | (size_t)b[10] << 16 | (size_t)b[11] << 24;
+  size_t pre, hl; /* have >= 12 or total: have short of pre is a file short of it */
+  int rc = npy_prefix(path, b, have, &pre, &hl);
+  if (rc != TV_OK) return rc;
   if (hl > total - pre)
     return tv_error(TV_ERR_FORMAT, "%s: truncated: a header of %zu bytes, %llu in the file", path,
                     hl, (unsigned long long)(total - pre));
@@ -175,7 +179,7 @@ static int npy_header(npy *f, const unsigned char *b, size_t have, uint64_t tota
     *need = pre + hl;
     return TV_OK;
   }
-  int rc = parse_header(f, (const char *)b + pre, (const char *)b + pre + hl);
+  rc = parse_header(f, (const char *)b + pre, (const char *)b + pre + hl);
   if (rc != TV_OK) return rc;
   uint64_t want = f->count * (uint64_t)f->size, rest = total - pre - hl;
   if (want != rest)
@@ -253,6 +257,46 @@ static int to_float(const npy *f, uint64_t base, float **out) {
     }
     (*out)[k] = (float)v;
   }
+  return TV_OK;
+}
+
+/* The header of the .npy file at path, read through the stream (no more than it): f's kind, size
+ * and count as npy_open gives them, *bytes the file's whole length (header and body). */
+static int npy_head(const char *path, npy *f, uint64_t *bytes) {
+  enum { HEADER_CAP = 1 << 16 }; /* numpy writes a few hundred bytes */
+  memset(f, 0, sizeof *f);
+  f->path = path;
+  tv_data_stream *s = NULL;
+  unsigned char *b = malloc(12 + HEADER_CAP);
+  size_t got = 0, pre = 0, hl = 0;
+  int rc = b ? tv_data_stream_open(path, &s) : tv_error(TV_ERR_NOMEM, "%s: out of memory", path);
+  if (rc == TV_OK) rc = tv_data_stream_read(s, b, 12, &got);
+  if (rc == TV_OK) rc = npy_prefix(path, b, got, &pre, &hl);
+  if (rc == TV_OK && hl > HEADER_CAP)
+    rc = tv_error(TV_ERR_FORMAT, "%s: a header of %zu bytes", path, hl);
+  size_t more = 0;
+  if (rc == TV_OK && got > pre) memmove(b, b + pre, got - pre); /* 1.0: two header bytes read */
+  if (rc == TV_OK && hl > got - pre)
+    rc = tv_data_stream_read(s, b + (got - pre), hl - (got - pre), &more);
+  if (rc == TV_OK && (got - pre) + more < hl)
+    rc = tv_error(TV_ERR_FORMAT, "%s: truncated header", path);
+  if (rc == TV_OK) rc = parse_header(f, (const char *)b, (const char *)b + hl);
+  if (rc == TV_OK) *bytes = pre + hl + f->count * (uint64_t)f->size;
+  tv_data_stream_close(s);
+  free(b);
+  return rc;
+}
+
+int tv_npy_estimate(const tv_data_spec *sp, tv_data_need *need) {
+  memset(need, 0, sizeof *need);
+  npy x, y;
+  uint64_t bx = 0, by = 0, hy = 0;
+  int rc = npy_head(sp->x, &x, &bx);
+  if (rc == TV_OK && !sp->features_only) rc = npy_head(sp->y, &y, &by);
+  if (rc != TV_OK) return rc;
+  if (!sp->features_only) hy = y.count * 4;
+  need->held = x.count * (x.kind == 'u' && x.size == 1 ? 1 : 4) + hy;
+  need->peak = bx + by + need->held; /* both files are read whole, then converted */
   return TV_OK;
 }
 

@@ -69,32 +69,65 @@ static tv_data_spec spec_from_config(const tv_config *cfg) {
                         .memory_bytes = (uint64_t)cfg->data.memory_mb << 20};
 }
 
-/* images_key / labels_key: the keys' names, for messages. */
-static int load_files(const tv_config *cfg, const char *images_key, const char *images,
-                      const char *labels_key, const char *labels, tv_dataset *ds) {
-  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256] = "";
+/* A split's files as the reader takes them: the spec (pointing into f) and the paths found. */
+typedef struct split_files {
+  tv_data_spec spec;
+  char ip[TV_PATH_CAP + 256], lp[TV_PATH_CAP + 256];
   char xf[TV_NAME_CAP * 2], yf[TV_NAME_CAP * 2];
-  tv_data_spec spec = spec_from_config(cfg);
+  int separate; /* the targets are a file of their own */
+} split_files;
+
+/* Resolves the data keys images and labels (images_key / labels_key: the keys' names, for
+ * messages) to files, as the readers take them. */
+static int resolve(const tv_config *cfg, const char *images_key, const char *images,
+                   const char *labels_key, const char *labels, split_files *f) {
+  f->spec = spec_from_config(cfg);
+  f->ip[0] = f->lp[0] = '\0';
   int rc = TV_OK;
   if (cfg->data.format == TV_DATA_FORMAT_HDF5) {
-    rc = split_h5(cfg, images_key, images, xf, sizeof xf, &spec.x_dataset);
-    if (rc == TV_OK) rc = split_h5(cfg, labels_key, labels, yf, sizeof yf, &spec.y_dataset);
-    images = xf;
-    labels = yf;
+    rc = split_h5(cfg, images_key, images, f->xf, sizeof f->xf, &f->spec.x_dataset);
+    if (rc == TV_OK)
+      rc = split_h5(cfg, labels_key, labels, f->yf, sizeof f->yf, &f->spec.y_dataset);
+    images = f->xf;
+    labels = f->yf;
   }
   /* csv: no labels stem means the targets are columns of the features file; imgdir: the
    * labels are the class folders */
-  int separate = (cfg->data.format != TV_DATA_FORMAT_CSV || labels[0]) &&
-                 cfg->data.format != TV_DATA_FORMAT_IMGDIR;
-  if (rc == TV_OK) rc = find(cfg, images, ip, sizeof ip);
-  if (rc == TV_OK && separate) rc = find(cfg, labels, lp, sizeof lp);
-  spec.x = ip;
-  spec.y = lp;
-  if (rc == TV_OK) rc = tv_data_load(&spec, ds);
+  f->separate = (cfg->data.format != TV_DATA_FORMAT_CSV || labels[0]) &&
+                cfg->data.format != TV_DATA_FORMAT_IMGDIR;
+  if (rc == TV_OK) rc = find(cfg, images, f->ip, sizeof f->ip);
+  if (rc == TV_OK && f->separate) rc = find(cfg, labels, f->lp, sizeof f->lp);
+  f->spec.x = f->ip;
+  f->spec.y = f->lp;
+  return rc;
+}
+
+static int load_files(const tv_config *cfg, const char *images_key, const char *images,
+                      const char *labels_key, const char *labels, tv_dataset *ds) {
+  split_files f;
+  int rc = resolve(cfg, images_key, images, labels_key, labels, &f);
+  if (rc == TV_OK) rc = tv_data_load(&f.spec, ds);
   if (rc != TV_OK) return rc;
-  rc = tv_dataset_check_model(cfg, ds, ip, separate ? lp : ip);
+  rc = tv_dataset_check_model(cfg, ds, f.ip, f.separate ? f.lp : f.ip);
   if (rc != TV_OK) tv_dataset_free(ds);
   return rc;
+}
+
+int tv_split_estimate(const tv_config *cfg, tv_split s, uint64_t *bytes) {
+  *bytes = 0;
+  int test = s == TV_SPLIT_TEST;
+  split_files f;
+  tv_data_need need;
+  int rc = test ? resolve(cfg, "test_images", cfg->data.test_images, "test_labels",
+                          cfg->data.test_labels, &f)
+                : resolve(cfg, "train_images", cfg->data.train_images, "train_labels",
+                          cfg->data.train_labels, &f);
+  if (rc == TV_OK) rc = tv_data_estimate(&f.spec, &need);
+  if (rc != TV_OK) return rc;
+  /* the training files are split by copying: the file's dataset and both splits at once */
+  uint64_t split = test || need.out_of_core ? 0 : 2 * need.held;
+  *bytes = need.peak > split ? need.peak : split;
+  return TV_OK;
 }
 
 /* Targets [i*t, j*t) of examples i..j-1: a multilabel target is an indicator, exactly 0 or 1. */
@@ -222,7 +255,15 @@ struct tv_eval_pass {
   tv_loader *l;
   uint32_t *first; /* the identity when the caller gave no idx */
   uint32_t left;   /* examples not yet evaluated */
+  uint32_t done;   /* examples evaluated */
+  int32_t *labels; /* tv_eval_pass_keep's buffers, or NULL */
+  float *targets;
 };
+
+void tv_eval_pass_keep(tv_eval_pass *p, int32_t *labels, float *targets) {
+  p->labels = labels;
+  p->targets = targets;
+}
 
 void tv_eval_pass_free(tv_eval_pass *p) {
   if (!p) return;
@@ -296,6 +337,12 @@ int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics, floa
       memcpy(logits, z, k * sizeof *logits);
       logits += k;
     }
+    if (p->labels && bt.labels) memcpy(p->labels + p->done, bt.labels, bt.n * sizeof *bt.labels);
+    if (p->targets && bt.targets) {
+      size_t t = (size_t)tv_loader_target_dim(p->l);
+      memcpy(p->targets + (size_t)p->done * t, bt.targets, bt.n * t * sizeof *bt.targets);
+    }
+    p->done += bt.n;
     taken += bt.n;
     p->left -= bt.n;
   }

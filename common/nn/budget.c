@@ -1,4 +1,9 @@
-/* budget.c — memory plans before allocation (budget.h).  Nothing here allocates. */
+/* budget.c — memory plans before allocation (budget.h).  Nothing here allocates.
+ *
+ * Data is counted as its reader will hold it (tv_split_estimate, from the files' headers), not
+ * as the files' bytes: an HDF5 dataset by its dataspace and type, out of core by data.memory_mb,
+ * and CSV text, whose bytes say little about its values, by a streaming count of its fields
+ * (the text, a field record and a 4-byte value each: an upper bound). */
 #include "trainval/budget.h"
 
 #include <fcntl.h>
@@ -38,6 +43,11 @@ void tv_budget_add_data(tv_budget *b, const tv_config *cfg, const char *stem) {
     b->data += bytes;
   }
   close(fd);
+}
+
+void tv_budget_add_split(tv_budget *b, const tv_config *cfg, tv_split s) {
+  uint64_t bytes = 0;
+  if (tv_split_estimate(cfg, s, &bytes) == TV_OK) b->data += (size_t)bytes;
 }
 
 static double mib(size_t bytes) { return (double)bytes / (1024.0 * 1024.0); }

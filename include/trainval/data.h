@@ -141,6 +141,9 @@ typedef struct tv_dataset {
  *     at least one example), libhdf5's chunk cache of the targets (one chunk,
  *     tv_rows_cache_bytes) and nothing that grows with the file;
  *   - tv_rows_share counts one more owner, tv_rows_release one fewer (the last closes the file).
+ * A few chosen examples of such a dataset (eval's misclassified grid) are read back with
+ * tv_dataset_read_examples, through its row map; the targets of an evaluated subset are kept by
+ * the evaluation pass itself (pipeline.h, tv_eval_pass_keep).
  * No libhdf5 type appears outside h5data.c.  Out of core the loader's thread reads the file, so
  * it allocates inside libhdf5, and a read can fail (a file changed after it was checked): the
  * batches built from a failed read hold zeros and class 0, and tv_loader_status reports the
@@ -234,6 +237,34 @@ TV_MUST_CHECK int tv_npy_rows_open(const char *path, tv_npy_rows **out);
 void tv_npy_rows_shape(const tv_npy_rows *r, tv_dataset *shape);
 TV_MUST_CHECK int tv_npy_rows_read(tv_npy_rows *r, uint64_t first, uint32_t n, tv_dataset *ds);
 void tv_npy_rows_close(tv_npy_rows *r);
+
+/* What reading a data source will take in memory, planned before anything is read (budget.h,
+ * --max-memory): held, the tv_dataset's buffers once read; peak, the most the read holds at once
+ * (held plus the buffers it frees before returning: a file read whole, raw values before their
+ * conversion, a conversion slab).  Out of core (HDF5 data larger than data.memory_mb) held is 0,
+ * peak the budget and out_of_core 1. */
+typedef struct tv_data_need {
+  uint64_t held, peak;
+  int out_of_core;
+} tv_data_need;
+
+/* Plans the read tv_data_load(spec) would do, from the files' headers alone (see each reader):
+ *   idx    both headers: features N*D values (uint8 kept, 1 byte; any other type 4 bytes after
+ *          conversion, its raw values read first), targets 4 bytes a value (raw values first)
+ *   npy    both headers: the same sizes; each file is read whole first (its bytes in the peak)
+ *   csv    one pass counting fields (delimiters and line ends, one more at the end of the text):
+ *          the text read whole, one field
+ *          record (pointer, length, line, column) per field in an array grown by doubling, and a
+ *          float32 (or class id) per field; an upper bound, since every column counts
+ *   hdf5   the datasets' dataspaces and types (in the bounded child, as the reader's pass): the
+ *          elements times 1 (uint8 features) or 4 bytes, a conversion slab of 2^20 8-byte values
+ *          per dataset, and integer targets wanted as floats twice; or out of core (above)
+ *   imgdir the class folders' image files counted: c*h*w bytes and a class id each
+ *   text   not planned (a corpus is read whole; tv_data_estimate gives 0)
+ * Errors: TV_ERR_INVALID (a format no reader has), and those of opening the files and reading
+ * their headers (TV_ERR_NOT_FOUND, TV_ERR_IO, TV_ERR_FORMAT, TV_ERR_NOMEM), naming the file.  On
+ * failure *need is zeroed. */
+TV_MUST_CHECK int tv_data_estimate(const tv_data_spec *spec, tv_data_need *need);
 
 /* HDF5 DATA FILES.  tv_dataset_load_h5 reads two named datasets, features and targets (one file
  * or two; the data's own layout, nothing trainval-specific):
@@ -429,6 +460,17 @@ TV_MUST_CHECK int tv_dataset_split(const tv_dataset *full, double valid_fraction
  * NULL and *hash 0. */
 TV_MUST_CHECK int tv_dataset_subset(const tv_dataset *ds, uint32_t n, int random, uint64_t seed,
                                     uint32_t **idx, uint64_t *hash);
+
+/* Reads the features of examples at[0..m) of ds (in any order, repeats allowed) into x: m * D
+ * values of tv_dataset_feature_size bytes (uint8 as stored, or float32), example j at
+ * x[j * D ..), as the loader reads them before normalising.  In memory a copy; out of core one
+ * tv_rows_read per example (its row through ds->rowmap), so it suits a few examples (eval's
+ * misclassified grid), not a pass.  x is the caller's; nothing is kept.
+ * Errors: TV_ERR_INVALID (an index >= ds->n, naming it), and out of core those of tv_rows_read
+ * (TV_ERR_FORMAT, TV_ERR_IO naming the file and the dataset).  On failure x's content is
+ * unspecified. */
+TV_MUST_CHECK int tv_dataset_read_examples(const tv_dataset *ds, const uint32_t *at, uint32_t m,
+                                           void *x);
 
 /* Normalisation applied by the loader: x = (pixel * scale - mean) / std, evaluated in float;
  * for float32 features the feature value takes the pixel's place in the same expression.  With

@@ -30,6 +30,15 @@ int tv_split_parse(const char *name);
  * data.dir at other files), TV_ERR_FORMAT, TV_ERR_MISMATCH, TV_ERR_IO, TV_ERR_NOMEM. */
 TV_MUST_CHECK int tv_split_load(const tv_config *cfg, tv_split s, tv_dataset *ds);
 
+/* The most bytes loading split s of the config's data will hold at once, planned from the files'
+ * headers (tv_data_estimate, data.h) before anything is read: the reader's peak, and for the
+ * train and valid splits (read from the training files and split by copying, tv_dataset_split)
+ * at least twice the dataset it holds; out of core (data.memory_mb) the budget.  The files are
+ * resolved as tv_split_load resolves them.  Errors: those of tv_split_load's resolution
+ * (TV_ERR_CONFIG, TV_ERR_NOT_FOUND, TV_ERR_INVALID) and of tv_data_estimate; on failure *bytes
+ * is 0. */
+TV_MUST_CHECK int tv_split_estimate(const tv_config *cfg, tv_split s, uint64_t *bytes);
+
 /* Both halves of the training files at once (one read of the files): *train and *valid as
  * tv_split_load gives them, except that an empty valid split is not an error here (check it with
  * tv_split_check_valid where one is needed).  On failure both are zeroed. */
@@ -87,6 +96,15 @@ TV_MUST_CHECK int tv_eval_pass_new(tv_model *m, const tv_dataset *ds, const uint
  * read of the data file (tv_loader_status). */
 TV_MUST_CHECK int tv_eval_pass_next(tv_eval_pass *p, uint32_t count, tv_metrics *metrics,
                                     float *logits, double *forward_seconds);
+
+/* From the next tv_eval_pass_next on, also copies each evaluated example's target, in pass
+ * order from the pass's first example: its class id to labels[i] (class ids), or its target_dim
+ * floats to targets[i * target_dim ..) (float targets); the buffer of the other kind is not
+ * touched and may be NULL.  Each holds the pass's n examples (borrowed until the pass is freed).
+ * These are the targets the metrics were given, so a caller that needs them after the pass (eval's
+ * figures) has them without the dataset's buffers, which out of core do not exist.  Cannot
+ * fail. */
+void tv_eval_pass_keep(tv_eval_pass *p, int32_t *labels, float *targets);
 
 /* Frees the pass.  NULL-safe. */
 void tv_eval_pass_free(tv_eval_pass *p);

@@ -3,7 +3,8 @@
  * features_only, bit 5 comment '#', bit 6 delimiter ';', bit 7 a separate targets file), byte 1
  * skip_rows (its low 2 bits), bytes 2..3 a little-endian offset k: with bit 7 the file is bytes
  * 4..4+k and the targets file the rest, else the file is every byte from 4.  The seeds are real
- * files written by tests/fuzz/make_seeds_data.sh. */
+ * files written by tests/fuzz/make_seeds_data.sh.  The plan of the same files (tv_data_estimate)
+ * must hold at least what the load held. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -41,6 +42,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   s.x = x;
   tv_dataset ds;
-  if (tv_data_load(&s, &ds) == TV_OK) tv_dataset_free(&ds);
+  int loaded = tv_data_load(&s, &ds) == TV_OK;
+  fuzz_check_estimate(&s, loaded ? &ds : NULL, 0);
+  if (loaded) tv_dataset_free(&ds);
   return 0;
 }

@@ -2,7 +2,8 @@
  * gzip) through tv_data_load's "npy" reader.  Byte 0 holds the options (bit 0 float_targets,
  * bit 1 features_only); bytes 1..2 a little-endian offset k splitting the rest in two (features
  * = bytes 3..3+k, targets = the rest), so one input carries both files; the seeds are real files
- * written by numpy (tests/fuzz/make_seeds_data.sh) joined that way. */
+ * written by numpy (tests/fuzz/make_seeds_data.sh) joined that way.  The plan of the same files
+ * (tv_data_estimate) must hold what the load held, exactly. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -27,6 +28,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
                     .float_targets = flags & 1,
                     .features_only = (flags >> 1) & 1};
   tv_dataset ds;
-  if (tv_data_load(&s, &ds) == TV_OK) tv_dataset_free(&ds);
+  int loaded = tv_data_load(&s, &ds) == TV_OK;
+  fuzz_check_estimate(&s, loaded ? &ds : NULL, 1);
+  if (loaded) tv_dataset_free(&ds);
   return 0;
 }

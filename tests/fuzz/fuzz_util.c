@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "trainval/data.h"
+
 static char dir[4096];
 
 static void remove_dir(void) {
@@ -56,6 +58,19 @@ void fuzz_write(const char *name, const uint8_t *data, size_t size, char *path, 
   }
   if (close(fd) != 0) {
     perror(path);
+    abort();
+  }
+}
+
+void fuzz_check_estimate(const tv_data_spec *s, const tv_dataset *ds, int exact) {
+  tv_data_need need;
+  int rc = tv_data_estimate(s, &need);
+  if (!ds) return;
+  size_t d = (size_t)ds->c * (size_t)ds->h * (size_t)ds->w, t = ds->labels ? 1 : ds->target_dim;
+  uint64_t bytes = (uint64_t)ds->n * (d * (ds->features ? 4 : 1) + t * 4);
+  if (rc != TV_OK || (exact ? need.held != bytes : need.held < bytes)) {
+    fprintf(stderr, "tv_data_estimate: rc %d, held %llu for a dataset of %llu bytes (%s)\n", rc,
+            (unsigned long long)need.held, (unsigned long long)bytes, tv_error_message());
     abort();
   }
 }

@@ -60,6 +60,13 @@ mlp_model() {
   printf '    - {type: relu}\n    - {type: dense, units: %s}\n' "$2"
 }
 
+# h5_data FILE: the data section of a config whose train and test splits are /x and /y of the
+# HDF5 file $T/FILE, on stdout (more data keys may follow it).
+h5_data() {
+  printf 'data:\n  format: hdf5\n  dir: %s\n' "$T"
+  for s in train test; do printf '  %s_images: %s:/x\n  %s_labels: %s:/y\n' "$s" "$1" "$s" "$1"; done
+}
+
 # A tiny MLP on the 10,000 test images that commits every 2 steps (max_to_keep 3): the crash and
 # power-loss tests' run, where most moments fall inside a checkpoint write or commit.
 tiny_ckpt_config() {

@@ -22,14 +22,8 @@ $PY "$ROOT/scripts/make_h5_rows.py" "$T/tiny.h5" --rows 3000 --features 196 --ch
 cfg() {
   {
     mlp_model "196, 1, 1" 10 32
+    h5_data "$1"
     cat <<YAML
-data:
-  format: hdf5
-  dir: $T
-  train_images: $1:/x
-  train_labels: $1:/y
-  test_images: $1:/x
-  test_labels: $1:/y
   memory_mb: $2
 train:
   batch_size: 32
