@@ -120,13 +120,18 @@ fail:
   return rc;
 }
 
-int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
-  tv_fs_output *o;
-  int rc = temp_open(path, &o);
+/* Writes data to o (opened with rc) and commits it, or aborts it on the first failure. */
+static int write_whole(int rc, tv_fs_output *o, const void *data, size_t len) {
   if (rc == TV_OK) rc = tv_fs_output_write(o, data, len);
   if (rc == TV_OK) return tv_fs_output_commit(o);
   tv_fs_output_abort(o);
   return rc;
+}
+
+int tv_fs_write_atomic(const char *path, const void *data, size_t len) {
+  tv_fs_output *o = NULL;
+  int rc = temp_open(path, &o);
+  return write_whole(rc, o, data, len);
 }
 
 int tv_fs_output_open(const char *path, tv_fs_output **out) {
@@ -159,12 +164,9 @@ int tv_fs_output_open(const char *path, tv_fs_output **out) {
 }
 
 int tv_fs_write_output(const char *path, const void *data, size_t len) {
-  tv_fs_output *o;
+  tv_fs_output *o = NULL;
   int rc = tv_fs_output_open(path, &o);
-  if (rc == TV_OK) rc = tv_fs_output_write(o, data, len);
-  if (rc == TV_OK) return tv_fs_output_commit(o);
-  tv_fs_output_abort(o);
-  return rc;
+  return write_whole(rc, o, data, len);
 }
 
 int tv_fs_read_file(const char *path, size_t max, char **data, size_t *len) {
